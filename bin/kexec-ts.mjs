@@ -1,0 +1,13 @@
+#!/usr/bin/env node
+// Runs the bundled build (dist/, made by 'npm run build' or on install); in a checkout without a
+// build, runs the TypeScript sources through tsx.
+import { existsSync } from 'node:fs';
+
+const dist = new URL('../dist/kexec-ts.mjs', import.meta.url);
+if (existsSync(dist)) {
+  await import(dist.href);
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import(new URL('../src/cli/kexec-ts.ts', import.meta.url).href);
+}

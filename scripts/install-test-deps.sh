@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests use: QEMU for real-kernel scenarios and the
+# reference tools (makedumpfile, crash, kexec-tools) whose output is our oracle.
+# Idempotent: installs only what is missing. Needs root (CI runs as root).
+set -euo pipefail
+pkgs=(qemu-system-x86 busybox-static kexec-tools makedumpfile crash e2fsprogs cpio xz-utils zstd)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "missing Debian packages: ${missing[*]} — run as root: apt-get install ${missing[*]}" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

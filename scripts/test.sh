@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The whole test suite: what the README's test command and .ci/run run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# Reference tools and QEMU for oracle comparisons and real-kernel scenarios (no-op when present).
+bash scripts/install-test-deps.sh || echo "warning: could not install test dependencies; tests that need them will be skipped" >&2
+echo "== typecheck"
+npx tsc -p tsconfig.json
+echo "== build"
+node scripts/build.mjs
+echo "== tests"
+node scripts/run-tests.mjs

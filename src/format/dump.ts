@@ -1,0 +1,54 @@
+// What every crash-dump reader (ELF core, kdump-compressed, flattened) gives the analysis code.
+// Readers are small objects with probe + open, registered in open-dump.ts.
+import type { ByteSource } from '../io/source.ts';
+
+/** One ELF note (from an ELF PT_NOTE or the notes a kdump-compressed file copies after its sub-header). */
+export interface ElfNote {
+  name: string; // "CORE", "VMCOREINFO", "QEMU", ...
+  type: number; // NT_PRSTATUS = 1, ...
+  desc: Uint8Array;
+  /** File offset of the note header, for messages. */
+  offset: number;
+}
+
+/** A run of physical page frames [startPfn, endPfn) and whether the dump holds them. */
+export interface PfnRun {
+  startPfn: bigint;
+  endPfn: bigint;
+}
+
+export interface Dump {
+  readonly source: ByteSource;
+  /** "ELF64 core", "kdump-compressed", "flattened kdump-compressed", "flattened ELF64 core" ... */
+  readonly format: string;
+  /** Page codecs used: "zlib", "lzo", "snappy", "zstd"; empty for uncompressed. */
+  readonly compression: string[];
+  readonly pageSize: number;
+  /** makedumpfile dump level (0-31) when the format records it. */
+  readonly dumpLevel: number | undefined;
+  /** True when the writer marked the dump incomplete or the file is truncated. */
+  readonly incomplete: boolean;
+  /** Human-readable problems found while opening (truncation, damage): what is missing, what still reads. */
+  readonly warnings: string[];
+  readonly notes: ElfNote[];
+  /** The VMCOREINFO text, if the dump has it. */
+  readonly vmcoreinfo: string | undefined;
+  /** Header facts some formats carry (kdump-compressed: utsname, timestamp, phys_base, nr_cpus). */
+  readonly header: Record<string, string | number | bigint | undefined>;
+  /** One past the highest page frame number the dump describes. */
+  readonly maxPfn: bigint;
+  /** Number of page frames whose contents the dump holds. */
+  pagesPresent(): bigint;
+  /** Runs of page frames present, in order. */
+  presentRuns(): Iterable<PfnRun>;
+  hasPage(pfn: bigint): boolean;
+  /** Reads physical memory; throws NotInDumpError for any byte the dump does not hold. */
+  readPhys(paddr: bigint, length: number): Uint8Array;
+}
+
+export interface DumpReader {
+  readonly name: string;
+  /** Cheap check on the first bytes of the source. */
+  probe(src: ByteSource): boolean;
+  open(src: ByteSource): Dump;
+}

@@ -1,0 +1,30 @@
+// Node edge: a ByteSource over a file descriptor (a dump file, /proc/vmcore, a block device).
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import type { ByteSource } from './source.ts';
+
+export class FileSource implements ByteSource {
+  readonly name: string;
+  readonly size: number;
+  private fd: number;
+  constructor(path: string, size?: number) {
+    this.name = path;
+    this.fd = openSync(path, 'r');
+    // /proc/vmcore reports its size in st_size; block devices report 0 (callers pass a size).
+    this.size = size ?? fstatSync(this.fd).size;
+  }
+  read(offset: number, length: number): Uint8Array {
+    const n = Math.max(0, Math.min(length, this.size - offset));
+    const buf = new Uint8Array(n);
+    let done = 0;
+    while (done < n) {
+      const got = readSync(this.fd, buf, done, n - done, offset + done);
+      if (got === 0) break;
+      done += got;
+    }
+    return done === n ? buf : buf.subarray(0, done);
+  }
+  close(): void {
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+  }
+}

@@ -1,0 +1,179 @@
+// Kernel memory of an x86_64 dump, by physical or kernel virtual address, from the dump and its
+// VMCOREINFO alone: kernel text via phys_base (KASLR already in the SYMBOL() values), everything else
+// through the kernel's own page tables (init_top_pgt), 4- or 5-level. A byte the dump does not hold
+// throws NotInDumpError, never reads as zero.
+import { NotInDumpError, ParseError } from '../errors.ts';
+import type { Dump } from '../format/dump.ts';
+import { VmcoreInfo, missingKey } from './vmcoreinfo.ts';
+import { START_KERNEL_MAP, X86_64PageTables } from './x86_64-paging.ts';
+
+const MASK64 = (1n << 64n) - 1n;
+const PAGE = 4096n;
+
+/** Where the kernel's direct map of all physical memory starts (page_offset_base), and how we know. */
+export interface DirectMap {
+  base: bigint;
+  source: 'kallsyms page_offset_base' | 'page tables';
+}
+
+export class KernelMemory {
+  readonly dump: Dump;
+  readonly info: VmcoreInfo;
+  readonly physBase: bigint;
+  /** KASLR slide of the kernel image (KERNELOFFSET), 0 if not given. */
+  readonly kernelOffset: bigint;
+  readonly kernelImageSize: bigint;
+  readonly pageTables: X86_64PageTables;
+  private directMapCache: DirectMap | null | undefined;
+
+  constructor(dump: Dump, info?: VmcoreInfo) {
+    this.dump = dump;
+    if (!info) {
+      if (dump.vmcoreinfo === undefined) {
+        throw new ParseError('the dump has no VMCOREINFO note', {
+          source: dump.source.name,
+          hint: 'kernel memory cannot be located without it',
+        });
+      }
+      info = new VmcoreInfo(dump.vmcoreinfo);
+    }
+    this.info = info;
+    const physBase = info.number('phys_base') ?? headerBigint(dump.header.phys_base);
+    if (physBase === undefined) throw missingKey('NUMBER(phys_base)', 'kernel virtual addresses');
+    this.physBase = physBase & MASK64;
+    this.kernelOffset = info.kernelOffset ?? 0n;
+    this.kernelImageSize = info.number('KERNEL_IMAGE_SIZE') ?? 0x20000000n;
+    const rootName = ['init_top_pgt', 'swapper_pg_dir', 'init_level4_pgt'].find((n) => info.has(`SYMBOL(${n})`));
+    if (!rootName) throw missingKey('SYMBOL(init_top_pgt) (or swapper_pg_dir)', 'kernel page-table walks');
+    const levels = info.number('pgtable_l5_enabled') === 1n ? 5 : 4;
+    const root = this.ktextToPhys(info.symbol(rootName)!);
+    this.pageTables = new X86_64PageTables(this, root, levels, info.number('sme_mask') ?? 0n);
+  }
+
+  get pagingLevels(): 4 | 5 {
+    return this.pageTables.levels;
+  }
+
+  isKernelText(vaddr: bigint): boolean {
+    return vaddr >= START_KERNEL_MAP && vaddr < START_KERNEL_MAP + this.kernelImageSize;
+  }
+
+  private ktextToPhys(vaddr: bigint): bigint {
+    return vaddr - START_KERNEL_MAP + this.physBase;
+  }
+
+  /** Kernel virtual → physical. Throws NotInDumpError when unmapped or its page tables are missing. */
+  virtToPhys(vaddr: bigint): bigint {
+    vaddr &= MASK64;
+    if (this.isKernelText(vaddr)) return this.ktextToPhys(vaddr);
+    const dm = this.directMapCache;
+    if (dm && vaddr >= dm.base && vaddr < dm.base + this.dump.maxPfn * PAGE) return vaddr - dm.base;
+    return this.pageTables.translate(vaddr).paddr;
+  }
+
+  /** The direct map base: set from a symbol (setDirectMapBase) or found as the lowest mapped page. */
+  directMap(): DirectMap | undefined {
+    if (this.directMapCache === undefined) {
+      // Ranges page_offset_base can take (Documentation/arch/x86/x86_64/mm.rst; KASLR keeps it inside).
+      const [lo, hi] =
+        this.pagingLevels === 5
+          ? [0xff11000000000000n, 0xff91000000000000n]
+          : [0xffff880000000000n, 0xffffc80000000000n];
+      let found: { vaddr: bigint; paddr: bigint } | undefined;
+      try {
+        found = this.pageTables.lowestMapped(lo, hi);
+      } catch (e) {
+        if (!(e instanceof NotInDumpError)) throw e;
+      }
+      this.directMapCache = found ? { base: found.vaddr - found.paddr, source: 'page tables' } : null;
+    }
+    return this.directMapCache ?? undefined;
+  }
+
+  setDirectMapBase(base: bigint, source: DirectMap['source']): void {
+    this.directMapCache = { base, source };
+  }
+
+  /** Physical → direct-map virtual address. */
+  physToVirt(paddr: bigint): bigint {
+    const dm = this.directMap();
+    if (!dm) throw new NotInDumpError(paddr, true, 'no direct map found in the page tables');
+    return dm.base + paddr;
+  }
+
+  readPhys(paddr: bigint, length: number): Uint8Array {
+    return this.dump.readPhys(paddr, length);
+  }
+
+  /** Reads kernel virtual memory page by page; NotInDumpError names the virtual address missing. */
+  readVirt(vaddr: bigint, length: number): Uint8Array {
+    vaddr &= MASK64;
+    const first = this.readPage(vaddr, Math.min(length, Number(PAGE - (vaddr & (PAGE - 1n)))));
+    if (first.length === length) return first;
+    const out = new Uint8Array(length);
+    out.set(first);
+    for (let done = first.length; done < length; ) {
+      const n = Math.min(length - done, Number(PAGE));
+      out.set(this.readPage((vaddr + BigInt(done)) & MASK64, n), done);
+      done += n;
+    }
+    return out;
+  }
+
+  private readPage(vaddr: bigint, length: number): Uint8Array {
+    const paddr = this.virtToPhys(vaddr);
+    try {
+      return this.dump.readPhys(paddr, length);
+    } catch (e) {
+      if (e instanceof NotInDumpError) {
+        throw new NotInDumpError(vaddr, false, `not in dump (physical 0x${paddr.toString(16)}: ${e.message.replace(/^.*?: /, '')})`);
+      }
+      throw e;
+    }
+  }
+
+  u8(vaddr: bigint): number {
+    return this.readVirt(vaddr, 1)[0]!;
+  }
+  u16(vaddr: bigint): number {
+    return view(this.readVirt(vaddr, 2)).getUint16(0, true);
+  }
+  u32(vaddr: bigint): number {
+    return view(this.readVirt(vaddr, 4)).getUint32(0, true);
+  }
+  i32(vaddr: bigint): number {
+    return view(this.readVirt(vaddr, 4)).getInt32(0, true);
+  }
+  u64(vaddr: bigint): bigint {
+    return view(this.readVirt(vaddr, 8)).getBigUint64(0, true);
+  }
+  /** A NUL-terminated string of at most `max` bytes, decoded as Latin-1. */
+  cstring(vaddr: bigint, max = 4096): string {
+    let s = '';
+    for (let off = 0; off < max; ) {
+      const n = Math.min(max - off, Number(PAGE - ((vaddr + BigInt(off)) & (PAGE - 1n))));
+      const b = this.readVirt(vaddr + BigInt(off), n);
+      const nul = b.indexOf(0);
+      s += latin1(nul < 0 ? b : b.subarray(0, nul));
+      if (nul >= 0) break;
+      off += n;
+    }
+    return s;
+  }
+}
+
+export function view(b: Uint8Array): DataView {
+  return new DataView(b.buffer, b.byteOffset, b.byteLength);
+}
+
+export function latin1(b: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < b.length; i += 8192) s += String.fromCharCode(...b.subarray(i, i + 8192));
+  return s;
+}
+
+function headerBigint(v: unknown): bigint | undefined {
+  if (typeof v === 'bigint') return v;
+  if (typeof v === 'number') return BigInt(v);
+  return undefined;
+}

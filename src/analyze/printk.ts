@@ -1,0 +1,358 @@
+// The kernel log (printk buffer) from VMCOREINFO alone, no vmlinux:
+//  - the lockless ring buffer (Linux 5.10+): descriptor ring + info array + text data ring;
+//  - the variable-length record buffer `log_buf` of struct printk_log (3.5 – 5.9);
+//  - the plain character ring of older kernels (log_end).
+// Formatting follows `makedumpfile --dump-dmesg` (src of truth for the default output).
+import { ParseError } from '../errors.ts';
+import { struct, readStruct } from '../format/struct.ts';
+import type { VmcoreInfo } from './vmcoreinfo.ts';
+import { missingKey } from './vmcoreinfo.ts';
+
+export interface VirtualMemory {
+  readVirt(vaddr: bigint, length: number): Uint8Array;
+}
+
+export interface LogRecord {
+  seq: bigint;
+  /** Timestamp in nanoseconds since boot (local_clock). */
+  tsNsec: bigint;
+  level: number;
+  facility: number;
+  flags: number;
+  /** Caller id: bit 31 set = CPU number, else thread id; undefined when the kernel does not record it. */
+  callerId: number | undefined;
+  text: Uint8Array;
+  /** Follow-on dictionary: dev_info SUBSYSTEM/DEVICE (lockless) or the record's dict (log_buf). */
+  dict: string[];
+}
+
+export interface KernelLog {
+  format: 'lockless ring buffer' | 'variable-length log_buf' | 'plain log_buf';
+  records: LogRecord[];
+  /** True when the kernel stored caller ids (lockless always; log_buf with CONFIG_PRINTK_CALLER). */
+  hasCallerId: boolean;
+  /** Plain character ring (pre-3.5): the text in order. */
+  plainText?: Uint8Array;
+  /** Problems found (corrupt descriptors, cycles): the records before them are still returned. */
+  warnings: string[];
+}
+
+const FOR_LOG = 'the kernel log';
+const DESC_FLAGS_SHIFT = 62n;
+const DESC_ID_MASK = (1n << DESC_FLAGS_SHIFT) - 1n;
+const DESC_COMMITTED = 1n;
+const DESC_FINALIZED = 2n;
+const MAX_LOG_BYTES = 1 << 30; // a larger printk buffer is a damaged dump, not a real one
+
+export function readKernelLog(mem: VirtualMemory, info: VmcoreInfo): KernelLog {
+  if (info.has('SYMBOL(prb)')) return readLockless(mem, info);
+  if (info.has('SYMBOL(log_buf)')) {
+    return info.has('SYMBOL(log_end)') ? readPlain(mem, info) : readVariableLength(mem, info);
+  }
+  throw missingKey('SYMBOL(prb) or SYMBOL(log_buf)', FOR_LOG);
+}
+
+function dv(b: Uint8Array): DataView {
+  return new DataView(b.buffer, b.byteOffset, b.byteLength);
+}
+function u64(mem: VirtualMemory, va: bigint): bigint {
+  return dv(mem.readVirt(va, 8)).getBigUint64(0, true);
+}
+function u32(mem: VirtualMemory, va: bigint): number {
+  return dv(mem.readVirt(va, 4)).getUint32(0, true);
+}
+
+function checkedSize(n: number, what: string): number {
+  if (!(n > 0 && n <= MAX_LOG_BYTES)) {
+    throw new ParseError(`${what} is ${n} bytes, not a plausible printk buffer size`, { hint: 'the dump is damaged' });
+  }
+  return n;
+}
+
+function cstr(b: Uint8Array, off: number, len: number): string {
+  let s = '';
+  for (let i = off; i < off + len && b[i] !== 0; i++) s += String.fromCharCode(b[i]!);
+  return s;
+}
+
+// ---------------------------------------------------------------- lockless ring buffer (5.10+)
+
+function readLockless(mem: VirtualMemory, info: VmcoreInfo): KernelLog {
+  const off = (k: string) => info.requireOffset(k, FOR_LOG);
+  const size = (k: string) => info.requireSize(k, FOR_LOG);
+  const counter = info.offset('atomic_long_t.counter') ?? 0;
+
+  const prbAddr = u64(mem, info.requireSymbol('prb', FOR_LOG));
+  const prb = mem.readVirt(prbAddr, size('printk_ringbuffer'));
+  const p = dv(prb);
+  const descRing = off('printk_ringbuffer.desc_ring');
+  const textRing = off('printk_ringbuffer.text_data_ring');
+  const countBits = p.getUint32(descRing + off('prb_desc_ring.count_bits'), true);
+  const sizeBits = p.getUint32(textRing + off('prb_data_ring.size_bits'), true);
+  if (countBits > 24 || sizeBits > 30) {
+    throw new ParseError(`printk ring buffer at 0x${prbAddr.toString(16)} has count_bits ${countBits}, size_bits ${sizeBits}`, {
+      hint: 'the dump is damaged',
+    });
+  }
+  const count = 1 << countBits;
+  const dataSize = 1 << sizeBits;
+  const descSize = size('prb_desc');
+  const infoSize = size('printk_info');
+  const descs = mem.readVirt(p.getBigUint64(descRing + off('prb_desc_ring.descs'), true), checkedSize(descSize * count, 'prb descriptor ring'));
+  const infos = mem.readVirt(p.getBigUint64(descRing + off('prb_desc_ring.infos'), true), checkedSize(infoSize * count, 'prb info array'));
+  const data = mem.readVirt(p.getBigUint64(textRing + off('prb_data_ring.data'), true), checkedSize(dataSize, 'prb text data ring'));
+  const tailId = p.getBigUint64(descRing + off('prb_desc_ring.tail_id') + counter, true);
+  const headId = p.getBigUint64(descRing + off('prb_desc_ring.head_id') + counter, true);
+
+  const oStateVar = off('prb_desc.state_var') + counter;
+  const oLpos = off('prb_desc.text_blk_lpos');
+  const oBegin = oLpos + off('prb_data_blk_lpos.begin');
+  const oNext = oLpos + off('prb_data_blk_lpos.next');
+  const oSeq = off('printk_info.seq');
+  const oTs = off('printk_info.ts_nsec');
+  const oTextLen = off('printk_info.text_len');
+  // facility and flags:5/level:3 follow text_len (u16); the kernel does not export their offsets.
+  const oFacility = oTextLen + 2;
+  const oLevel = oTextLen + 3;
+  const oCaller = info.offset('printk_info.caller_id');
+  const oDev = info.offset('printk_info.dev_info');
+  const oSubsys = oDev === undefined ? undefined : oDev + (info.offset('dev_printk_info.subsystem') ?? 0);
+  const oDevice = oDev === undefined ? undefined : oDev + (info.offset('dev_printk_info.device') ?? 16);
+  const lenSubsys = info.length('printk_info_subsystem') ?? 16;
+  const lenDevice = info.length('printk_info_device') ?? 48;
+
+  const dd = dv(descs);
+  const di = dv(infos);
+  const records: LogRecord[] = [];
+  const warnings: string[] = [];
+  const wordSize = 8;
+  const countN = BigInt(count);
+  const dataSizeN = BigInt(dataSize);
+
+  const one = (id: bigint) => {
+    const idx = Number(id % countN);
+    const d = idx * descSize;
+    const sv = dd.getBigUint64(d + oStateVar, true);
+    if ((sv & DESC_ID_MASK) !== id) return;
+    const state = (sv >> DESC_FLAGS_SHIFT) & 3n;
+    if (state !== DESC_COMMITTED && state !== DESC_FINALIZED) return;
+    let begin = Number(dd.getBigUint64(d + oBegin, true) % dataSizeN);
+    const next = Number(dd.getBigUint64(d + oNext, true) % dataSizeN);
+    if (begin === next) return; // data-less record
+    if (begin > next) begin = 0; // the block wrapped: its text starts at the ring's start
+    begin += wordSize; // the block starts with its descriptor id
+    const i = idx * infoSize;
+    let textLen = di.getUint16(i + oTextLen, true);
+    if (next - begin < textLen) textLen = Math.max(0, next - begin);
+    const dict: string[] = [];
+    if (oSubsys !== undefined && oDevice !== undefined) {
+      const subsystem = cstr(infos, i + oSubsys, lenSubsys);
+      const device = cstr(infos, i + oDevice, lenDevice);
+      if (subsystem) dict.push(`SUBSYSTEM=${subsystem}`);
+      if (device) dict.push(`DEVICE=${device}`);
+    }
+    records.push({
+      seq: di.getBigUint64(i + oSeq, true),
+      tsNsec: di.getBigUint64(i + oTs, true),
+      facility: infos[i + oFacility]!,
+      level: infos[i + oLevel]! >> 5,
+      flags: infos[i + oLevel]! & 0x1f,
+      callerId: oCaller === undefined ? undefined : di.getUint32(i + oCaller, true),
+      text: data.subarray(begin, begin + textLen),
+      dict,
+    });
+  };
+
+  let id = tailId & DESC_ID_MASK;
+  let steps = 0;
+  for (; id !== (headId & DESC_ID_MASK); id = (id + 1n) & DESC_ID_MASK) {
+    if (++steps > count) {
+      warnings.push(`printk descriptor ids run from ${tailId} to ${headId}, more than the ring's ${count}: stopped`);
+      break;
+    }
+    one(id);
+  }
+  one(id);
+  return { format: 'lockless ring buffer', records, hasCallerId: oCaller !== undefined, warnings };
+}
+
+// ---------------------------------------------------------------- variable-length log_buf (3.5 – 5.9)
+
+function readVariableLength(mem: VirtualMemory, info: VmcoreInfo): KernelLog {
+  const logBuf = u64(mem, info.requireSymbol('log_buf', FOR_LOG));
+  const bufLen = checkedSize(u32(mem, info.requireSymbol('log_buf_len', FOR_LOG)) | 0, 'log_buf_len');
+  const firstIdx = u32(mem, info.requireSymbol('log_first_idx', FOR_LOG));
+  const nextIdx = u32(mem, info.requireSymbol('log_next_idx', FOR_LOG));
+  const hdrName = info.has('SIZE(printk_log)') ? 'printk_log' : 'log';
+  const hdrSize = info.requireSize(hdrName, FOR_LOG);
+  const oTs = info.requireOffset(`${hdrName}.ts_nsec`, FOR_LOG);
+  const oLen = info.requireOffset(`${hdrName}.len`, FOR_LOG);
+  const oTextLen = info.requireOffset(`${hdrName}.text_len`, FOR_LOG);
+  const oCaller = info.offset(`${hdrName}.caller_id`);
+  // dict_len, facility and flags:5/level:3 follow text_len in struct printk_log.
+  const hdr = struct('printk_log', hdrSize, {
+    ts_nsec: { off: oTs, type: 'u64' },
+    len: { off: oLen, type: 'u16' },
+    text_len: { off: oTextLen, type: 'u16' },
+    dict_len: { off: oTextLen + 2, type: 'u16' },
+    facility: { off: oTextLen + 4, type: 'u8' },
+    flags_level: { off: oTextLen + 5, type: 'u8' },
+  });
+  const buf = mem.readVirt(logBuf, bufLen);
+  const records: LogRecord[] = [];
+  const warnings: string[] = [];
+  const at = (pos: number) => {
+    if (pos < 0 || pos + hdrSize > bufLen) {
+      throw new ParseError(`printk record index ${pos} lies outside log_buf (${bufLen} bytes)`, { hint: 'the log buffer is damaged' });
+    }
+    return readStruct(hdr, buf, pos);
+  };
+  const seen = new Set<number>();
+  let pos = firstIdx;
+  let seq = 0n;
+  try {
+    while (pos !== nextIdx) {
+      if (seen.has(pos)) {
+        warnings.push(`printk log_buf records form a cycle at index ${pos}: the buffer is damaged, stopped there`);
+        break;
+      }
+      seen.add(pos);
+      let h = at(pos);
+      let rec = pos;
+      if (h.len === 0) {
+        // End-of-buffer marker: this record is the one at the start of the buffer.
+        rec = 0;
+        h = at(0);
+        if (h.len === 0) throw new ParseError('printk log_buf wraps to an empty record at index 0', { hint: 'the log buffer is damaged' });
+      }
+      const textStart = rec + hdrSize;
+      const textEnd = Math.min(bufLen, textStart + h.text_len);
+      const dictEnd = Math.min(bufLen, textEnd + h.dict_len);
+      records.push({
+        seq: seq++,
+        tsNsec: h.ts_nsec,
+        facility: h.facility,
+        level: h.flags_level >> 5,
+        flags: h.flags_level & 0x1f,
+        callerId: oCaller === undefined ? undefined : dv(buf).getUint32(rec + oCaller, true),
+        text: buf.subarray(textStart, textEnd),
+        dict: splitDict(buf.subarray(textEnd, dictEnd)),
+      });
+      pos = rec + h.len;
+    }
+  } catch (e) {
+    if (!(e instanceof ParseError) || records.length === 0) throw e;
+    warnings.push(`${e.message}: stopped after ${records.length} records`);
+  }
+  return { format: 'variable-length log_buf', records, hasCallerId: oCaller !== undefined, warnings };
+}
+
+function splitDict(b: Uint8Array): string[] {
+  if (b.length === 0) return [];
+  return ascii.decode(b)
+    .split('\0')
+    .filter((s) => s.length > 0);
+}
+
+// ---------------------------------------------------------------- plain character ring (< 3.5)
+
+function readPlain(mem: VirtualMemory, info: VmcoreInfo): KernelLog {
+  const logBuf = u64(mem, info.requireSymbol('log_buf', FOR_LOG));
+  const bufLen = checkedSize(u32(mem, info.requireSymbol('log_buf_len', FOR_LOG)) | 0, 'log_buf_len');
+  const logEnd = u32(mem, info.requireSymbol('log_end', FOR_LOG));
+  const buf = mem.readVirt(logBuf, bufLen);
+  let text: Uint8Array;
+  if (logEnd < bufLen) text = buf.subarray(0, logEnd);
+  else {
+    const idx = logEnd & (bufLen - 1);
+    text = new Uint8Array(bufLen);
+    text.set(buf.subarray(idx));
+    text.set(buf.subarray(0, idx), bufLen - idx);
+  }
+  return { format: 'plain log_buf', records: [], hasCallerId: false, plainText: text, warnings: [] };
+}
+
+// ---------------------------------------------------------------- formatting
+
+export interface FormatOptions {
+  /** Show the caller id column "[  T123] " (default: as makedumpfile: only for log_buf with caller ids). */
+  caller?: boolean;
+  /** Prefix each record with "<N>", N = facility * 8 + level, like `dmesg -r`. */
+  level?: boolean;
+  /** Print the dev_info / dict follow-on lines under each record. */
+  dict?: boolean;
+}
+
+/** "[%5llu.%06lu] " of a timestamp in ns. */
+export function formatTimestamp(tsNsec: bigint): string {
+  const secs = tsNsec / 1_000_000_000n;
+  const usecs = (tsNsec % 1_000_000_000n) / 1000n;
+  return `[${secs.toString().padStart(5)}.${usecs.toString().padStart(6, '0')}] `;
+}
+
+export function formatCaller(id: number): string {
+  const s = (id & 0x80000000 ? 'C' : 'T') + String(id & 0x7fffffff);
+  return `[${s.padStart(6)}] `;
+}
+
+/**
+ * One record as makedumpfile prints it: prefix, text with newlines continued under the prefix,
+ * non-printable bytes as \xNN. (makedumpfile passes \r, \v, \f raw and prints bytes >= 0x80 as
+ * \xffffffNN; we escape all of them as \xNN so nothing reaches a terminal raw.)
+ */
+export function formatRecord(r: LogRecord, opts: FormatOptions = {}, log?: Pick<KernelLog, 'format'>): string {
+  let prefix = formatTimestamp(r.tsNsec);
+  const caller = opts.caller ?? log?.format === 'variable-length log_buf';
+  if (caller && r.callerId !== undefined) prefix += formatCaller(r.callerId);
+  const indent = ' '.repeat(prefix.length);
+  if (opts.level) prefix = `<${r.facility * 8 + r.level}>` + prefix;
+  let out = prefix + escapeText(r.text, indent);
+  if (opts.dict) for (const d of r.dict) out += '\n' + indent + escapeText(latin1Bytes(d), indent);
+  return out;
+}
+
+function latin1Bytes(s: string): Uint8Array {
+  const b = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) b[i] = s.charCodeAt(i) & 0xff;
+  return b;
+}
+
+const HEX = '0123456789abcdef';
+const ascii = new TextDecoder('latin1');
+
+/** Log text for a terminal: printable ASCII, space and tab as is, '\n' + indent, others as \xNN. */
+export function escapeText(text: Uint8Array, indent = ''): string {
+  let out = '';
+  let run = 0; // start of the current run of plain bytes
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if ((c >= 0x20 && c < 0x7f) || c === 0x09) continue;
+    if (i > run) out += ascii.decode(text.subarray(run, i));
+    out += c === 0x0a ? '\n' + indent : '\\x' + HEX[c >> 4] + HEX[c & 15];
+    run = i + 1;
+  }
+  if (text.length > run) out += ascii.decode(text.subarray(run));
+  return out;
+}
+
+/** The whole log as makedumpfile --dump-dmesg prints it (each record ends with a newline). */
+export function formatLog(log: KernelLog, opts: FormatOptions = {}): string {
+  if (log.plainText) return escapeText(log.plainText);
+  let out = '';
+  for (const r of log.records) out += formatRecord(r, opts, log) + '\n';
+  return out;
+}
+
+/** A JSON-friendly object for one record (--json). */
+export function recordJson(r: LogRecord): Record<string, unknown> {
+  return {
+    seq: Number(r.seq),
+    ts_nsec: Number(r.tsNsec),
+    time: formatTimestamp(r.tsNsec).trim().slice(1, -1).trim(),
+    level: r.level,
+    facility: r.facility,
+    caller: r.callerId === undefined ? undefined : formatCaller(r.callerId).trim().slice(1, -1).trim(),
+    text: new TextDecoder().decode(r.text),
+    dict: r.dict.length ? r.dict : undefined,
+  };
+}

@@ -1,0 +1,120 @@
+// Kernel symbol tables: one interface over the dump's own kallsyms, a System.map and a vmlinux ELF
+// symtab. Addresses are runtime addresses (a System.map/vmlinux gets the KASLR offset added).
+import { ParseError } from '../errors.ts';
+
+export interface KernelSymbol {
+  name: string;
+  address: bigint;
+  /** nm-style type letter: T/t text, D/d data, B/b bss, R/r rodata, A absolute ... */
+  type: string;
+}
+
+export interface SymbolTable {
+  /** "kallsyms in the dump", "System.map FILE", "vmlinux FILE". */
+  readonly source: string;
+  readonly count: number;
+  byName(name: string): KernelSymbol | undefined;
+  /** The symbol containing `address` (the nearest one at or below it), with the offset into it. */
+  byAddress(address: bigint): { symbol: KernelSymbol; offset: bigint } | undefined;
+  all(): readonly KernelSymbol[];
+}
+
+/** Past this distance from the nearest symbol below, an address is not attributed to it. */
+const MAX_OFFSET = 0x100000n;
+
+/** A SymbolTable over a list of symbols (sorted here). */
+export class SortedSymbolTable implements SymbolTable {
+  readonly source: string;
+  private readonly sorted: KernelSymbol[];
+  private names: Map<string, KernelSymbol> | undefined;
+
+  constructor(source: string, symbols: KernelSymbol[]) {
+    this.source = source;
+    this.sorted = symbols
+      .filter((s) => s.address !== 0n)
+      .sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
+    if (this.sorted.length === 0) this.sorted = symbols.slice();
+  }
+
+  get count(): number {
+    return this.sorted.length;
+  }
+
+  all(): readonly KernelSymbol[] {
+    return this.sorted;
+  }
+
+  byName(name: string): KernelSymbol | undefined {
+    if (!this.names) {
+      this.names = new Map();
+      // Prefer a global symbol when a local one has the same name.
+      for (const s of this.sorted) {
+        const old = this.names.get(s.name);
+        if (!old || (isLocal(old) && !isLocal(s))) this.names.set(s.name, s);
+      }
+    }
+    return this.names.get(name);
+  }
+
+  byAddress(address: bigint): { symbol: KernelSymbol; offset: bigint } | undefined {
+    const a = this.sorted;
+    let lo = 0;
+    let hi = a.length - 1;
+    if (hi < 0 || address < a[0]!.address) return undefined;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (a[mid]!.address <= address) lo = mid;
+      else hi = mid - 1;
+    }
+    // Among aliases at one address prefer the first global text symbol, like kallsyms does.
+    let best = lo;
+    for (let i = lo; i >= 0 && a[i]!.address === a[lo]!.address; i--) if (!isLocal(a[i]!)) best = i;
+    const symbol = a[best]!;
+    const offset = address - symbol.address;
+    if (offset > MAX_OFFSET) return undefined;
+    return { symbol, offset };
+  }
+}
+
+function isLocal(s: KernelSymbol): boolean {
+  return s.type >= 'a' && s.type <= 'z';
+}
+
+/** "name+0xoff" or the hex address when no symbol covers it. */
+export function formatSymbolic(table: SymbolTable | undefined, address: bigint): string {
+  const hit = table?.byAddress(address);
+  if (!hit) return `0x${address.toString(16)}`;
+  return hit.offset === 0n ? hit.symbol.name : `${hit.symbol.name}+0x${hit.offset.toString(16)}`;
+}
+
+/**
+ * A System.map ("ffffffff81000000 T _text" lines). `kernelOffset` (VMCOREINFO KERNELOFFSET) is
+ * added to every kernel-image address, since System.map holds link-time addresses.
+ */
+export function parseSystemMap(text: string, name: string, kernelOffset = 0n): SortedSymbolTable {
+  const syms: KernelSymbol[] = [];
+  let lineNo = 0;
+  for (const line of text.split('\n')) {
+    lineNo++;
+    if (!line.trim()) continue;
+    const m = /^([0-9a-fA-F]{1,16})\s+(\S)\s+(\S+)/.exec(line);
+    if (!m) {
+      throw new ParseError(`line ${lineNo} is not "ADDRESS TYPE NAME": ${JSON.stringify(line.slice(0, 60))}`, {
+        source: name,
+        hint: 'expected a System.map file',
+      });
+    }
+    const addr = BigInt('0x' + m[1]);
+    const type = m[2]!;
+    syms.push({ name: m[3]!, address: relocate(addr, type, kernelOffset), type });
+  }
+  if (syms.length === 0) throw new ParseError('no symbols found', { source: name, hint: 'expected a System.map file' });
+  return new SortedSymbolTable(`System.map ${name}`, syms);
+}
+
+/** KASLR moves the kernel image, not absolute symbols nor per-CPU offsets. */
+export function relocate(address: bigint, type: string, kernelOffset: bigint): bigint {
+  if (kernelOffset === 0n || type === 'A' || type === 'a') return address;
+  if (address < 0xffffffff80000000n) return address;
+  return (address + kernelOffset) & 0xffffffffffffffffn;
+}

@@ -1,0 +1,241 @@
+// Kernel stack unwinder for x86_64 dumps: ORC first (the same rules as the kernel's
+// arch/x86/kernel/unwind_orc.c), frame pointers where ORC has no entry (modules, BPF, damaged
+// tables), a pt_regs frame decoded at every interrupt/exception/syscall entry, and a stop at the end
+// of the stack, at user mode, or at the first thing that does not check out (marked, never guessed).
+// Nothing is found by scanning the stack, so stale return addresses never show up as frames.
+import { NotInDumpError } from '../errors.ts';
+import { ORC_REG, type OrcEntry, type OrcTable } from './orc.ts';
+
+/** `struct pt_regs` on x86_64: r15 r14 r13 r12 bp bx r11 r10 r9 r8 ax cx dx si di orig_ax ip cs flags sp ss. */
+export const PT_REGS = [
+  'r15', 'r14', 'r13', 'r12', 'rbp', 'rbx', 'r11', 'r10', 'r9', 'r8', 'rax', 'rcx', 'rdx', 'rsi', 'rdi',
+  'orig_rax', 'rip', 'cs', 'eflags', 'rsp', 'ss',
+] as const;
+export type PtReg = (typeof PT_REGS)[number];
+export type Regs = Record<PtReg, bigint>;
+const PT_REGS_SIZE = PT_REGS.length * 8;
+/** offsetof(struct pt_regs, ip): a partial (iret-only) frame starts here. */
+const IRET_FRAME_OFFSET = PT_REGS.indexOf('rip') * 8;
+
+export interface Memory {
+  readVirt(vaddr: bigint, length: number): Uint8Array;
+}
+
+export interface SymbolInfo {
+  name: string;
+  offset: bigint;
+  size?: bigint;
+}
+export interface Symbolizer {
+  symbolize(addr: bigint): SymbolInfo | undefined;
+}
+
+export interface Frame {
+  /** Program counter: exact for frame 0 and after a register frame, else a return address. */
+  pc: bigint;
+  /** Stack pointer in this frame (where the unwinder stood). */
+  sp: bigint;
+  symbol: SymbolInfo | undefined;
+  /** How the caller of this frame was found. */
+  method: 'orc' | 'frame pointer' | 'registers';
+  /** A register frame (interrupt, exception, NMI, syscall) found on the stack above this frame. */
+  regs?: Regs;
+  /** Only the iret part of `regs` is valid. */
+  partialRegs?: boolean;
+}
+
+export interface Backtrace {
+  frames: Frame[];
+  /** The user-space registers at the bottom of the stack (syscall or interrupt from user mode). */
+  userRegs?: Regs;
+  /** Why the walk stopped: 'end of stack', 'user mode', or what was wrong (marked damage). */
+  stop: string;
+  /** True when the stop is an error rather than a normal end. */
+  error: boolean;
+}
+
+export interface StartState {
+  ip: bigint;
+  sp: bigint;
+  bp: bigint;
+  /** Full registers when known (from NT_PRSTATUS): ORC entries based on r10/r13/di/dx need them. */
+  regs?: Regs;
+  /** `ip` is exact (registers were saved there), not a return address. */
+  exact: boolean;
+}
+
+export interface UnwindOptions {
+  maxFrames?: number;
+}
+
+const MASK64 = (1n << 64n) - 1n;
+
+function u64(mem: Memory, addr: bigint): bigint {
+  const b = mem.readVirt(addr & MASK64, 8);
+  return new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true);
+}
+
+export function readPtRegs(mem: Memory, addr: bigint): Regs {
+  const b = mem.readVirt(addr, PT_REGS_SIZE);
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const r = {} as Regs;
+  PT_REGS.forEach((n, i) => (r[n] = dv.getBigUint64(i * 8, true)));
+  return r;
+}
+
+function readIretRegs(mem: Memory, regsAddr: bigint): Regs {
+  // Only ip, cs, flags, sp, ss are valid in a partial frame; the rest reads as 0.
+  const b = mem.readVirt(regsAddr + BigInt(IRET_FRAME_OFFSET), 5 * 8);
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const r = Object.fromEntries(PT_REGS.map((n) => [n, 0n])) as Regs;
+  (['rip', 'cs', 'eflags', 'rsp', 'ss'] as const).forEach((n, i) => (r[n] = dv.getBigUint64(i * 8, true)));
+  return r;
+}
+
+export const isUserMode = (r: Regs): boolean => (r.cs & 3n) !== 0n;
+
+/** Stacks are 16 KiB (task), 16 KiB (irq) or 4-8 KiB (exception) regions; this groups addresses. */
+const STACK_REGION = 64n * 1024n;
+
+export function unwind(mem: Memory, orc: OrcTable | undefined, sym: Symbolizer, start: StartState, opts: UnwindOptions = {}): Backtrace {
+  const max = opts.maxFrames ?? 128;
+  const frames: Frame[] = [];
+  let ip = start.ip;
+  let sp = start.sp;
+  let bp = start.bp;
+  let regs: Regs | undefined = start.regs;
+  let fullRegs = !!start.regs;
+  let signal = start.exact;
+  let method: Frame['method'] = 'registers';
+  const done = (stop: string, error: boolean, userRegs?: Regs): Backtrace => ({ frames, stop, error, userRegs });
+
+  for (let n = 0; ; n++) {
+    if (n >= max) return done(`stopped after ${max} frames`, true);
+    const frame: Frame = { pc: ip, sp, symbol: sym.symbolize(ip), method };
+    frames.push(frame);
+    const prevSp = sp;
+    try {
+      const lookupIp = signal ? ip : ip - 1n;
+      const e: OrcEntry | undefined = orc?.find(lookupIp);
+      let cfa: bigint;
+      let nextIp: bigint;
+      if (!e) {
+        // No ORC entry (module, BPF, or the table is missing): follow the frame-pointer chain.
+        if (bp === 0n) return done(`no ORC entry for 0x${hex(ip)} and no frame pointer`, true);
+        cfa = bp + 16n;
+        nextIp = u64(mem, bp + 8n);
+        const nextBp = u64(mem, bp);
+        ip = nextIp;
+        sp = cfa;
+        bp = nextBp;
+        regs = undefined;
+        fullRegs = false;
+        signal = false;
+        method = 'frame pointer';
+      } else {
+        if (e.type === 'end') return done('end of stack', false);
+        if (e.type === 'undefined') return done(`ORC marks 0x${hex(ip)} as not unwindable`, true);
+        let indirect = false;
+        switch (e.spReg) {
+          case ORC_REG.SP:
+            cfa = sp + BigInt(e.spOffset);
+            break;
+          case ORC_REG.BP:
+            cfa = bp + BigInt(e.spOffset);
+            break;
+          case ORC_REG.SP_INDIRECT:
+            cfa = sp;
+            indirect = true;
+            break;
+          case ORC_REG.BP_INDIRECT:
+            cfa = bp + BigInt(e.spOffset);
+            indirect = true;
+            break;
+          case ORC_REG.R10:
+          case ORC_REG.R13:
+          case ORC_REG.DI:
+          case ORC_REG.DX: {
+            const name = ({ [ORC_REG.R10]: 'r10', [ORC_REG.R13]: 'r13', [ORC_REG.DI]: 'rdi', [ORC_REG.DX]: 'rdx' } as const)[e.spReg];
+            if (!regs || !fullRegs) return done(`ORC needs register ${name} at 0x${hex(ip)} but no register frame holds it`, true);
+            cfa = regs[name];
+            break;
+          }
+          default:
+            return done(`ORC entry for 0x${hex(ip)} has unknown sp base register ${e.spReg}`, true);
+        }
+        cfa &= MASK64;
+        if (indirect) {
+          cfa = u64(mem, cfa);
+          if (e.spReg === ORC_REG.SP_INDIRECT) cfa = (cfa + BigInt(e.spOffset)) & MASK64;
+        }
+        if (e.type === 'call') {
+          ip = u64(mem, cfa - 8n);
+          sp = cfa;
+          regs = undefined;
+          fullRegs = false;
+          signal = false;
+        } else if (e.type === 'regs') {
+          regs = readPtRegs(mem, cfa);
+          fullRegs = true;
+          frame.regs = regs;
+          if (isUserMode(regs)) return done('user mode', false, regs);
+          ip = regs.rip;
+          sp = regs.rsp;
+          signal = true;
+        } else {
+          const at = cfa - BigInt(IRET_FRAME_OFFSET);
+          regs = readIretRegs(mem, at);
+          fullRegs = false;
+          frame.regs = regs;
+          frame.partialRegs = true;
+          if (isUserMode(regs)) return done('user mode', false, regs);
+          ip = regs.rip;
+          sp = regs.rsp;
+          signal = true;
+        }
+        if (e.type === 'regs' || e.type === 'regs_partial') signal = true;
+        else if (e.signal) signal = true;
+        switch (e.bpReg) {
+          case ORC_REG.UNDEFINED:
+            if (regs && fullRegs) bp = regs.rbp;
+            break;
+          case ORC_REG.PREV_SP:
+            bp = u64(mem, cfa + BigInt(e.bpOffset));
+            break;
+          case ORC_REG.BP:
+            bp = u64(mem, bp + BigInt(e.bpOffset));
+            break;
+          default:
+            return done(`ORC entry for 0x${hex(ip)} has unknown bp base register ${e.bpReg}`, true);
+        }
+        method = 'orc';
+      }
+      if (ip === 0n) return done('end of stack (return address 0)', false);
+      // On the same stack, each caller's frame lies above its callee's.
+      const sameStack = (sp > prevSp ? sp - prevSp : prevSp - sp) < STACK_REGION;
+      if (sameStack && sp <= prevSp && !frame.regs) {
+        return done(`stack going the wrong way at 0x${hex(frame.pc)} (sp 0x${hex(sp)} <= 0x${hex(prevSp)})`, true);
+      }
+    } catch (err) {
+      if (err instanceof NotInDumpError) return done(`stack memory not in dump: ${err.message}`, true);
+      throw err;
+    }
+  }
+}
+
+/** The first frame of a task that is not running: its saved `struct inactive_task_frame` at thread.sp. */
+export function inactiveTaskStart(mem: Memory, threadSp: bigint, layout: { bpOffset: number; retAddrOffset: number; size: number }): StartState {
+  return {
+    ip: u64(mem, threadSp + BigInt(layout.retAddrOffset)),
+    bp: u64(mem, threadSp + BigInt(layout.bpOffset)),
+    sp: threadSp + BigInt(layout.size),
+    exact: false,
+  };
+}
+
+export const hex = (v: bigint): string => v.toString(16);
+
+export function frameLabel(f: Frame): string {
+  if (!f.symbol) return `0x${hex(f.pc)}`;
+  return `${f.symbol.name}+0x${hex(f.symbol.offset)}${f.symbol.size !== undefined ? `/0x${hex(f.symbol.size)}` : ''}`;
+}

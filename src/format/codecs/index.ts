@@ -1,0 +1,44 @@
+// Page codecs of the kdump-compressed format, decompress side (pure: runs in a browser too).
+// The flag values are makedumpfile's DUMP_DH_COMPRESSED_* bits, used both in the header's
+// `status` (which codecs the file uses) and in each page descriptor's `flags`.
+import { unzlibSync } from 'fflate';
+import { decompress as zstdDecompress } from 'fzstd';
+import { uncompress as snappyUncompress } from 'snappyjs';
+import { lzo1xDecompress } from './lzo1x.ts';
+
+export const DUMP_DH_COMPRESSED_ZLIB = 0x1;
+export const DUMP_DH_COMPRESSED_LZO = 0x2;
+export const DUMP_DH_COMPRESSED_SNAPPY = 0x4;
+export const DUMP_DH_COMPRESSED_ZSTD = 0x20;
+
+export type CodecName = 'zlib' | 'lzo' | 'snappy' | 'zstd';
+
+export interface PageDecoder {
+  readonly name: CodecName;
+  readonly flag: number;
+  /** Decompresses one page; may throw any error on damaged input (callers wrap it). */
+  decompress(data: Uint8Array, pageSize: number): Uint8Array;
+}
+
+export const pageDecoders: readonly PageDecoder[] = [
+  { name: 'zlib', flag: DUMP_DH_COMPRESSED_ZLIB, decompress: (d) => unzlibSync(d) },
+  { name: 'lzo', flag: DUMP_DH_COMPRESSED_LZO, decompress: (d, n) => lzo1xDecompress(d, n) },
+  { name: 'snappy', flag: DUMP_DH_COMPRESSED_SNAPPY, decompress: (d, n) => snappyUncompress(d, n) },
+  { name: 'zstd', flag: DUMP_DH_COMPRESSED_ZSTD, decompress: (d) => zstdDecompress(d) },
+];
+
+export const CODEC_FLAGS_MASK = pageDecoders.reduce((m, c) => m | c.flag, 0);
+
+export function codecFlag(name: CodecName): number {
+  return pageDecoders.find((c) => c.name === name)!.flag;
+}
+
+/** Names of the codecs whose bits are set in `flags`. */
+export function codecNames(flags: number): CodecName[] {
+  return pageDecoders.filter((c) => (flags & c.flag) !== 0).map((c) => c.name);
+}
+
+/** The one decoder a page descriptor's flags select; undefined for a raw page (flags 0). */
+export function decoderFor(flags: number): PageDecoder | undefined {
+  return pageDecoders.find((c) => (flags & c.flag) !== 0);
+}

@@ -1,0 +1,234 @@
+// LZO1X: decompressor and a small greedy compressor, written from the bitstream description in
+// Linux Documentation/staging/lzo.rst (version 0 streams, as makedumpfile -l writes with
+// lzo1x_1_compress). Pure TypeScript, no Node APIs.
+//
+// Instructions (after the first byte), with `state` = literals copied by the previous instruction:
+//   0000LLLL state 0: literal run of 3+len(L,4 bits)      state 4 after it
+//   0000DDSS state 1-3: 2-byte match, dist (H<<2)+D+1       one byte H follows
+//   0000DDSS state 4:   3-byte match, dist (H<<2)+D+2049    one byte H follows
+//   0001HLLL         : match len 2+len(L,3 bits), dist 16384+(H<<14)+(LE16>>2); dist 16384 = end
+//   001LLLLL         : match len 2+len(L,5 bits), dist (LE16>>2)+1
+//   01LDDDSS         : match len 3+L, dist (H<<3)+D+1       one byte H follows
+//   1LLDDDSS         : match len 5+L, dist (H<<3)+D+1       one byte H follows
+// SS (in the opcode or the LE16's low bits) = literals copied right after the match.
+// len(L,b): L if non-zero, else (2^b - 1) + 255 per zero byte + the first non-zero byte.
+
+export class LzoError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'LzoError';
+  }
+}
+
+/**
+ * Decompresses one LZO1X stream into a buffer of exactly `outLength` bytes. Throws LzoError when the
+ * input is damaged, overruns either buffer, or produces a different length.
+ */
+export function lzo1xDecompress(input: Uint8Array, outLength: number): Uint8Array {
+  const out = new Uint8Array(outLength);
+  const inLen = input.length;
+  let ip = 0;
+  let op = 0;
+  let state = 0;
+
+  const need = (n: number) => {
+    if (ip + n > inLen) throw new LzoError(`input overrun at byte ${ip}`);
+  };
+  // Variable-length count: the low `bits` bits of `first`, extended by zero bytes when they are 0.
+  const count = (first: number, mask: number): number => {
+    let n = first & mask;
+    if (n !== 0) return n;
+    n = mask;
+    for (;;) {
+      need(1);
+      const b = input[ip++]!;
+      if (b !== 0) return n + b;
+      n += 255;
+      if (n > outLength) throw new LzoError(`length runs past the ${outLength}-byte output`);
+    }
+  };
+  const literals = (n: number) => {
+    need(n);
+    if (op + n > outLength) throw new LzoError(`output overrun copying ${n} literals at ${op}`);
+    out.set(input.subarray(ip, ip + n), op);
+    ip += n;
+    op += n;
+  };
+  const match = (dist: number, len: number) => {
+    if (dist > op || dist <= 0) throw new LzoError(`match distance ${dist} reaches before the output start at ${op}`);
+    if (op + len > outLength) throw new LzoError(`output overrun copying a ${len}-byte match at ${op}`);
+    let from = op - dist;
+    for (let i = 0; i < len; i++) out[op++] = out[from++]!;
+  };
+
+  need(1);
+  if (input[0]! > 17) {
+    const n = input[ip++]! - 17;
+    literals(n);
+    state = n < 4 ? n : 4;
+  }
+  for (;;) {
+    need(1);
+    const t = input[ip++]!;
+    let s: number;
+    if (t >= 64) {
+      need(1);
+      const h = input[ip++]!;
+      const dist = (h << 3) + ((t >> 2) & 7) + 1;
+      const len = t >= 128 ? 5 + ((t >> 5) & 3) : 3 + ((t >> 5) & 1);
+      match(dist, len);
+      s = t & 3;
+    } else if (t >= 32) {
+      const len = 2 + count(t, 31);
+      need(2);
+      const le16 = input[ip]! | (input[ip + 1]! << 8);
+      ip += 2;
+      match((le16 >> 2) + 1, len);
+      s = le16 & 3;
+    } else if (t >= 16) {
+      const len = 2 + count(t, 7);
+      need(2);
+      const le16 = input[ip]! | (input[ip + 1]! << 8);
+      ip += 2;
+      const dist = 16384 + ((t & 8) << 11) + (le16 >> 2);
+      if (dist === 16384) break;
+      match(dist, len);
+      s = le16 & 3;
+    } else if (state === 0) {
+      literals(3 + count(t, 15));
+      state = 4;
+      continue;
+    } else {
+      need(1);
+      const h = input[ip++]!;
+      const d = (h << 2) + ((t >> 2) & 3);
+      if (state === 4) match(d + 2049, 3);
+      else match(d + 1, 2);
+      s = t & 3;
+    }
+    if (s > 0) literals(s);
+    state = s;
+  }
+  if (op !== outLength) throw new LzoError(`stream ends after ${op} of ${outLength} bytes`);
+  if (ip !== inLen) throw new LzoError(`${inLen - ip} bytes follow the end-of-stream marker`);
+  return out;
+}
+
+const HASH_BITS = 13;
+const MAX_DIST = 49151; // 16384 + 0x7fff, the farthest a 0001HLLL match reaches
+const MIN_MATCH = 4;
+
+/** Growable output buffer for the compressor. */
+class Out {
+  buf: Uint8Array;
+  len = 0;
+  constructor(size: number) {
+    this.buf = new Uint8Array(size);
+  }
+  byte(b: number): void {
+    if (this.len === this.buf.length) {
+      const n = new Uint8Array(this.buf.length * 2);
+      n.set(this.buf);
+      this.buf = n;
+    }
+    this.buf[this.len++] = b;
+  }
+  bytes(src: Uint8Array): void {
+    for (let i = 0; i < src.length; i++) this.byte(src[i]!);
+  }
+  /** A count in the variable-length form: `opcode | n` if it fits under `mask`, else zero bytes. */
+  count(opcode: number, n: number, mask: number): void {
+    if (n <= mask) return this.byte(opcode | n);
+    this.byte(opcode);
+    let rem = n - mask;
+    while (rem > 255) {
+      this.byte(0);
+      rem -= 255;
+    }
+    this.byte(rem);
+  }
+}
+
+/**
+ * LZO1X compression (greedy, 4-byte hash matching, one pass). Output decodes with any LZO1X
+ * decompressor (liblzo2's lzo1x_decompress_safe, the kernel's, lzo1xDecompress above).
+ */
+export function lzo1xCompress(input: Uint8Array): Uint8Array {
+  const n = input.length;
+  const out = new Out(n + (n >> 4) + 64);
+  const table = new Int32Array(1 << HASH_BITS).fill(-1);
+  let litStart = 0;
+  let sBitsAt = -1; // where the previous match keeps its SS bits; -1 before the first match
+
+  const emitLiterals = (end: number) => {
+    const lit = end - litStart;
+    if (sBitsAt < 0) {
+      // First instruction of the stream.
+      if (lit === 0) return;
+      if (lit <= 238) out.byte(17 + lit);
+      else out.count(0, lit - 3, 15);
+    } else if (lit === 0) {
+      return;
+    } else if (lit <= 3) {
+      out.buf[sBitsAt]! |= lit;
+    } else {
+      out.count(0, lit - 3, 15);
+    }
+    out.bytes(input.subarray(litStart, end));
+  };
+
+  let i = 0;
+  while (i + MIN_MATCH <= n) {
+    const v = input[i]! | (input[i + 1]! << 8) | (input[i + 2]! << 16) | (input[i + 3]! << 24);
+    const h = Math.imul(v, 0x9e3779b1) >>> (32 - HASH_BITS);
+    const cand = table[h]!;
+    table[h] = i;
+    const dist = i - cand;
+    if (
+      cand < 0 ||
+      dist > MAX_DIST ||
+      input[cand] !== input[i] ||
+      input[cand + 1] !== input[i + 1] ||
+      input[cand + 2] !== input[i + 2] ||
+      input[cand + 3] !== input[i + 3]
+    ) {
+      i++;
+      continue;
+    }
+    let len = MIN_MATCH;
+    while (i + len < n && input[cand + len] === input[i + len]) len++;
+    emitLiterals(i);
+    if (len <= 8 && dist <= 2048) {
+      const d = dist - 1;
+      sBitsAt = out.len;
+      if (len <= 4) out.byte(0x40 | ((len - 3) << 5) | ((d & 7) << 2));
+      else out.byte(0x80 | ((len - 5) << 5) | ((d & 7) << 2));
+      out.byte(d >> 3);
+    } else if (dist <= 16384) {
+      out.count(0x20, len - 2, 31);
+      const d = (dist - 1) << 2;
+      sBitsAt = out.len;
+      out.byte(d & 0xff);
+      out.byte(d >> 8);
+    } else {
+      const d = dist - 16384;
+      out.count(0x10 | ((d >> 14) << 3), len - 2, 7);
+      sBitsAt = out.len;
+      out.byte((d << 2) & 0xff);
+      out.byte((d >> 6) & 0xff);
+    }
+    // Index a few positions inside the match so later data can refer to them.
+    const end = i + len;
+    for (let j = i + 1; j < end && j + MIN_MATCH <= n; j += 3) {
+      const w = input[j]! | (input[j + 1]! << 8) | (input[j + 2]! << 16) | (input[j + 3]! << 24);
+      table[Math.imul(w, 0x9e3779b1) >>> (32 - HASH_BITS)] = j;
+    }
+    i = end;
+    litStart = i;
+  }
+  emitLiterals(n);
+  out.byte(0x11);
+  out.byte(0);
+  out.byte(0);
+  return out.buf.slice(0, out.len);
+}

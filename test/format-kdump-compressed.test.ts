@@ -1,0 +1,61 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { FileSource } from '../src/io/node-file.ts';
+import { BufferSource } from '../src/io/source.ts';
+import { NotInDumpError, ParseError } from '../src/errors.ts';
+import { openDump } from '../src/format/open-dump.ts';
+import type { KdumpCompressedDump } from '../src/format/kdump-compressed.ts';
+
+export const FIXTURE = 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump';
+
+function vmcoreinfoValue(text: string, key: string): string {
+  const line = text.split('\n').find((l) => l.startsWith(key + '='));
+  assert.ok(line, `${key} in VMCOREINFO`);
+  return line.slice(key.length + 1);
+}
+
+test('kdump-compressed: the fixture header, notes and VMCOREINFO read as makedumpfile wrote them', () => {
+  const d = openDump(new FileSource(FIXTURE));
+  assert.equal(d.format, 'kdump-compressed');
+  assert.deepEqual(d.compression, ['zlib']);
+  assert.equal(d.pageSize, 4096);
+  assert.equal(d.dumpLevel, 31);
+  assert.equal(d.incomplete, false);
+  assert.deepEqual(d.warnings, []);
+  assert.equal(d.header.release, '6.1.0-56-cloud-amd64');
+  assert.equal(d.header.machine, 'x86_64');
+  assert.equal(d.header.nrCpus, 2);
+  assert.equal(d.notes.filter((n) => n.name === 'CORE' && n.type === 1).length, 2);
+  assert.equal(vmcoreinfoValue(d.vmcoreinfo!, 'OSRELEASE'), '6.1.0-56-cloud-amd64');
+  assert.equal(d.maxPfn, 262109n);
+  let runPages = 0n;
+  for (const r of d.presentRuns()) runPages += r.endPfn - r.startPfn;
+  assert.equal(runPages, d.pagesPresent());
+});
+
+test('kdump-compressed: kernel memory of the fixture reads (init_uts_ns holds the release string)', () => {
+  const d = openDump(new FileSource(FIXTURE));
+  const info = d.vmcoreinfo!;
+  const sym = BigInt('0x' + vmcoreinfoValue(info, 'SYMBOL(init_uts_ns)'));
+  const physBase = BigInt(vmcoreinfoValue(info, 'NUMBER(phys_base)'));
+  const paddr = sym - 0xffffffff80000000n + physBase + BigInt(vmcoreinfoValue(info, 'OFFSET(uts_namespace.name)'));
+  const uts = d.readPhys(paddr, 65 * 3);
+  const text = new TextDecoder('latin1').decode(uts);
+  assert.equal(text.slice(0, 5), 'Linux');
+  assert.equal(text.slice(130, 130 + 20), '6.1.0-56-cloud-amd64');
+});
+
+test('kdump-compressed: a page excluded by the dump level is a NotInDumpError saying so', () => {
+  const d = openDump(new FileSource(FIXTURE)) as KdumpCompressedDump;
+  let pfn = 0n;
+  while (d.hasPage(pfn)) pfn++;
+  assert.equal(d.hasPage(pfn), false);
+  assert.throws(() => d.readPhys(pfn * 4096n, 8), (e: unknown) => e instanceof NotInDumpError && /excluded|hole/.test(e.message));
+  assert.throws(() => d.readPhys(d.maxPfn * 4096n, 1), (e: unknown) => e instanceof NotInDumpError && /beyond/.test(e.message));
+});
+
+test('open-dump: random bytes and an empty file are ParseErrors naming the first bytes and the formats', () => {
+  const junk = new Uint8Array(4096).map((_, i) => (i * 37 + 11) & 0xff);
+  assert.throws(() => openDump(new BufferSource(junk)), (e: unknown) => e instanceof ParseError && /first bytes 0b 30/.test(e.message) && /kdump-compressed/.test(e.message));
+  assert.throws(() => openDump(new BufferSource(new Uint8Array(0))), /empty/);
+});

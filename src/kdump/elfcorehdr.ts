@@ -1,0 +1,168 @@
+// The kdump ELF core header: the small ELF64 ET_CORE file (headers only) that the crashed kernel's
+// memory is described by. The capture kernel finds it through `elfcorehdr=`, reads the notes it points
+// to (per-CPU registers saved at the crash, VMCOREINFO) and turns the PT_LOADs into /proc/vmcore,
+// where each PT_LOAD's p_offset is the physical address to read.
+//
+// Layout (what the kernel's own crash_prepare_elf64_headers() and kexec-tools' crashdump-elf.c write):
+//   Elf64_Ehdr (ET_CORE, EM_X86_64, e_phoff = 64)
+//   PT_NOTE per CPU:  p_offset = p_paddr = crash_notes phys addr, p_filesz = p_memsz = crash_notes_size
+//   PT_NOTE VMCOREINFO: p_offset = p_paddr = /sys/kernel/vmcoreinfo addr, size from the same file
+//   PT_LOAD kernel text: p_vaddr = _text, p_offset = p_paddr = its physical address, RWX
+//   PT_LOAD per RAM range: p_offset = p_paddr = start, p_vaddr = start + PAGE_OFFSET
+// Pure: no Node APIs.
+import { Elf64Ehdr, Elf64Phdr, ELFCLASS64, ELFDATA2LSB, EM_X86_64, ET_CORE, PF_R, PF_W, PF_X, PT_LOAD, PT_NOTE } from '../format/elf.ts';
+import { encodeStruct, writeStruct } from '../format/struct.ts';
+
+/** kexec-tools' MAX_NOTE_BYTES: the per-CPU note size when crash_notes_size is missing (old kernels). */
+export const DEFAULT_CRASH_NOTES_SIZE = 1024n;
+/** x86_64 PAGE_OFFSET without KASLR memory randomization (4-level paging). */
+export const X86_64_PAGE_OFFSET = 0xffff888000000000n;
+/** x86_64 __START_KERNEL_map: the kernel text mapping. */
+export const X86_64_START_KERNEL_MAP = 0xffffffff80000000n;
+/** The kernel excludes [0, 1 MiB) from the dump: x86 always reserves it when crashkernel= is given (5.7+). */
+export const LOW_1M = 0x100000n;
+
+export interface PhysRange {
+  start: bigint;
+  /** Inclusive. */
+  end: bigint;
+}
+
+export interface CpuNote {
+  cpu: number;
+  /** Physical address of the CPU's note buffer (cpuN/crash_notes). */
+  addr: bigint;
+  /** Its size (cpuN/crash_notes_size). */
+  size: bigint;
+}
+
+export interface CoreHeaderInput {
+  machine?: number;
+  cpuNotes: CpuNote[];
+  /** /sys/kernel/vmcoreinfo: physical address and size of the VMCOREINFO note. */
+  vmcoreinfo?: { addr: bigint; size: bigint };
+  /** The kernel image mapping: _text's virtual and physical address, _end - _text page aligned. */
+  kernelText?: { vaddr: bigint; paddr: bigint; size: bigint };
+  /** RAM to dump (already without the crash region and the low 1 MiB), inclusive ends. */
+  ram: PhysRange[];
+  /** Virtual address of physical 0 in the direct map (page_offset_base). */
+  pageOffset: bigint;
+}
+
+export interface CorePhdr {
+  type: number;
+  flags: number;
+  offset: bigint;
+  vaddr: bigint;
+  paddr: bigint;
+  filesz: bigint;
+  memsz: bigint;
+  /** What it describes, for people: "cpu0 notes", "VMCOREINFO", "kernel text", "RAM". */
+  what: string;
+}
+
+export interface CoreHeader {
+  bytes: Uint8Array;
+  phdrs: CorePhdr[];
+}
+
+/** The program headers, in the order the kernel and kexec-tools write them. */
+export function coreHeaderPhdrs(input: CoreHeaderInput): CorePhdr[] {
+  const phdrs: CorePhdr[] = [];
+  for (const n of input.cpuNotes) {
+    phdrs.push({ type: PT_NOTE, flags: 0, offset: n.addr, vaddr: 0n, paddr: n.addr, filesz: n.size, memsz: n.size, what: `cpu${n.cpu} notes` });
+  }
+  if (input.vmcoreinfo) {
+    const v = input.vmcoreinfo;
+    phdrs.push({ type: PT_NOTE, flags: 0, offset: v.addr, vaddr: 0n, paddr: v.addr, filesz: v.size, memsz: v.size, what: 'VMCOREINFO' });
+  }
+  if (input.kernelText) {
+    const k = input.kernelText;
+    phdrs.push({ type: PT_LOAD, flags: PF_R | PF_W | PF_X, offset: k.paddr, vaddr: k.vaddr, paddr: k.paddr, filesz: k.size, memsz: k.size, what: 'kernel text' });
+  }
+  for (const r of input.ram) {
+    const size = r.end - r.start + 1n;
+    phdrs.push({ type: PT_LOAD, flags: PF_R | PF_W | PF_X, offset: r.start, vaddr: r.start + input.pageOffset, paddr: r.start, filesz: size, memsz: size, what: 'RAM' });
+  }
+  return phdrs;
+}
+
+/** Builds the header bytes: Ehdr then the program headers, nothing else. */
+export function buildCoreHeader(input: CoreHeaderInput): CoreHeader {
+  const phdrs = coreHeaderPhdrs(input);
+  if (phdrs.length >= 0xffff) throw new Error(`${phdrs.length} program headers: more than ELF's e_phnum can count`);
+  const bytes = new Uint8Array(Elf64Ehdr.size + phdrs.length * Elf64Phdr.size);
+  const ident = new Uint8Array(16);
+  ident.set([0x7f, 0x45, 0x4c, 0x46, ELFCLASS64, ELFDATA2LSB, 1 /* EV_CURRENT */, 0 /* ELFOSABI_NONE */]);
+  writeStruct(Elf64Ehdr, bytes, {
+    ident,
+    type: ET_CORE,
+    machine: input.machine ?? EM_X86_64,
+    version: 1,
+    entry: 0n,
+    phoff: BigInt(Elf64Ehdr.size),
+    shoff: 0n,
+    flags: 0,
+    ehsize: Elf64Ehdr.size,
+    phentsize: Elf64Phdr.size,
+    phnum: phdrs.length,
+    shentsize: 0,
+    shnum: 0,
+    shstrndx: 0,
+  });
+  phdrs.forEach((p, i) => {
+    bytes.set(
+      encodeStruct(Elf64Phdr, {
+        type: p.type,
+        flags: p.flags,
+        offset: p.offset,
+        vaddr: p.vaddr,
+        paddr: p.paddr,
+        filesz: p.filesz,
+        memsz: p.memsz,
+        align: 0n,
+      }),
+      Elf64Ehdr.size + i * Elf64Phdr.size,
+    );
+  });
+  return { bytes, phdrs };
+}
+
+/** `ranges` minus `[cut.start, cut.end]`, splitting where needed. Inclusive ends throughout. */
+export function subtractRange(ranges: PhysRange[], cut: PhysRange): PhysRange[] {
+  const out: PhysRange[] = [];
+  for (const r of ranges) {
+    if (cut.end < r.start || cut.start > r.end) {
+      out.push(r);
+      continue;
+    }
+    if (cut.start > r.start) out.push({ start: r.start, end: cut.start - 1n });
+    if (cut.end < r.end) out.push({ start: cut.end + 1n, end: r.end });
+  }
+  return out;
+}
+
+/** Sorts and merges overlapping or touching ranges. */
+export function mergeRanges(ranges: PhysRange[]): PhysRange[] {
+  const sorted = [...ranges].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  const out: PhysRange[] = [];
+  for (const r of sorted) {
+    const last = out[out.length - 1];
+    if (last && r.start <= last.end + 1n) {
+      if (r.end > last.end) last.end = r.end;
+    } else out.push({ start: r.start, end: r.end });
+  }
+  return out;
+}
+
+/**
+ * The RAM the dump covers, like the kernel's kexec_file path (arch/x86/kernel/crash.c): every System
+ * RAM range, minus the low 1 MiB (the capture kernel boots in it; the first kernel never used it),
+ * minus every crash kernel reservation (the capture kernel's own memory).
+ */
+export function dumpRamRanges(systemRam: PhysRange[], crashRegions: PhysRange[]): PhysRange[] {
+  let ranges = mergeRanges(systemRam);
+  ranges = subtractRange(ranges, { start: 0n, end: LOW_1M - 1n });
+  for (const c of crashRegions) ranges = subtractRange(ranges, c);
+  return ranges;
+}

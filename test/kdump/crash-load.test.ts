@@ -1,0 +1,133 @@
+// The crash load planned for the fixture machine (fixtures/x86_64-debian-6.1/guest-probe.txt), checked
+// against what kexec-tools 2.0.25 did on the same machine (`kexec -d -c -p`, recorded in the probe).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { BufferSource } from '../../src/io/source.ts';
+import { readElfHeader, readProgramHeaders, ET_CORE, EM_X86_64, PT_LOAD, PT_NOTE } from '../../src/format/elf.ts';
+import { parseIomem, E820_TYPE } from '../../src/kexec/memory-map.ts';
+import { SegmentAllocator } from '../../src/kexec/plan.ts';
+import { planCrashLoad, coreHeaderDebugLines } from '../../src/kdump/crash-load.ts';
+import type { CrashFacts } from '../../src/kdump/crash-load.ts';
+import { parseVmcoreinfoFile } from '../../src/kdump/host.ts';
+
+const probe = readFileSync('fixtures/x86_64-debian-6.1/guest-probe.txt', 'latin1');
+function section(name: string): string {
+  const m = new RegExp(`^===${name}\\n([\\s\\S]*?)^===`, 'm').exec(probe);
+  assert.ok(m, `section ${name} in guest-probe.txt`);
+  return m[1]!;
+}
+const kexecP = section('KEXEC_P');
+/** kexec-tools' lines for one kind of program header. */
+const kexecLines = (prefix: string) => kexecP.split('\n').filter((l) => l.startsWith(prefix));
+
+function fixtureFacts(): CrashFacts {
+  const cpuNotes = section('CRASHNOTES')
+    .trim()
+    .split('\n')
+    .map((l) => {
+      const [dir, addr, size] = l.split(' ');
+      return { cpu: Number(/cpu(\d+)$/.exec(dir!)![1]), addr: BigInt('0x' + addr), size: BigInt(size!) };
+    });
+  // kexec-tools read these two from /proc/kcore in the guest and printed them; the probe has no kcore.
+  const text = /kernel vaddr = (0x[0-9a-f]+) size = (0x[0-9a-f]+)/.exec(kexecP)!;
+  const ramVaddr = /p_offset = 0x100000 p_paddr = 0x100000 p_vaddr = (0x[0-9a-f]+)/.exec(kexecP)!;
+  return {
+    iomem: parseIomem(section('IOMEM')),
+    cpuNotes,
+    vmcoreinfo: parseVmcoreinfoFile(section('VMCOREINFO')),
+    kernelText: { vaddr: BigInt(text[1]!), paddr: 0x18200000n, size: BigInt(text[2]!) },
+    pageOffset: BigInt(ramVaddr[1]!) - 0x100000n,
+    acpiRsdp: 0xf59d0n, // the guest's boot_params.acpi_rsdp_addr (kexec-tools appended acpi_rsdp=0xf59d0)
+  };
+}
+
+function planFixture() {
+  const load = planCrashLoad(fixtureFacts());
+  const alloc = new SegmentAllocator(load.hook.region);
+  const added = load.hook.addSegments(alloc);
+  return { load, alloc, added };
+}
+
+test('crash load on the fixture machine: region is the "Crash kernel" reservation kexec-tools used', () => {
+  const { load } = planFixture();
+  assert.deepEqual(load.hook.region, [{ start: 0x2e000000n, end: 0x3dffffffn }]);
+});
+
+test('crash load on the fixture machine: PT_NOTEs equal kexec-tools (per-CPU crash_notes, VMCOREINFO)', () => {
+  const { load } = planFixture();
+  const ours = coreHeaderDebugLines(load.placed!.header);
+  const theirsCpu = kexecLines('Elf header: p_type = 4');
+  assert.equal(theirsCpu.length, 2);
+  assert.deepEqual(ours.filter((l) => l.startsWith('Elf header: p_type = 4')), theirsCpu);
+  assert.deepEqual(ours.filter((l) => l.startsWith('vmcoreinfo header')), kexecLines('vmcoreinfo header'));
+  assert.deepEqual(ours.filter((l) => l.startsWith('Kernel text')), kexecLines('Kernel text Elf header'));
+});
+
+test('crash load on the fixture machine: RAM PT_LOADs are kexec-tools\' minus the low 640 KiB backup range', () => {
+  const { load } = planFixture();
+  const ours = coreHeaderDebugLines(load.placed!.header).filter((l) => l.startsWith('Elf header: p_type = 1'));
+  const theirs = kexecLines('Elf header: p_type = 1');
+  // kexec-tools 2.0.25 dumps 0x1000-0x9fbff from a 640 KiB backup segment its purgatory fills at crash
+  // time (p_offset = backup segment). We follow the kernel's own kexec_file path instead: Linux >= 5.7
+  // reserves the low 1 MiB when crashkernel= is given, so [0, 1 MiB) holds nothing of the crashed
+  // kernel; it is left out of the dump and handed to the capture kernel as RAM. Same regions otherwise.
+  assert.equal(theirs.length, 3);
+  assert.match(theirs[0]!, /p_paddr = 0x1000 /);
+  assert.deepEqual(ours, theirs.slice(1));
+  assert.deepEqual(load.dumpRam, [
+    { start: 0x100000n, end: 0x2dffffffn },
+    { start: 0x3e000000n, end: 0x3ffdffffn },
+  ]);
+});
+
+test('crash load on the fixture machine: the header parses back with src/format/elf.ts', () => {
+  const { load } = planFixture();
+  const src = new BufferSource(load.placed!.header.bytes, 'elfcorehdr');
+  const eh = readElfHeader(src);
+  assert.equal(eh.class, 64);
+  assert.equal(eh.type, ET_CORE);
+  assert.equal(eh.machine, EM_X86_64);
+  const ph = readProgramHeaders(src, eh);
+  assert.deepEqual(
+    ph.map((p) => p.type),
+    [PT_NOTE, PT_NOTE, PT_NOTE, PT_LOAD, PT_LOAD, PT_LOAD],
+  );
+  assert.equal(ph[0]!.paddr, 0x3e039400n);
+  assert.equal(ph[0]!.filesz, 0x170);
+  assert.equal(ph[5]!.vaddr, 0xff1718ae7e000000n); // same p_vaddr kexec-tools wrote for 0x3e000000
+  assert.equal(load.placed!.header.bytes.length, 64 + 6 * 56);
+});
+
+test('crash load on the fixture machine: header segment inside the crash region, cmdline additions like kexec-tools', () => {
+  const { load, alloc, added } = planFixture();
+  const segs = alloc.segments;
+  assert.equal(segs.length, 1);
+  const seg = segs[0]!;
+  // kexec-tools put its backup segment at the top (0x3df61000) and the header below it, 16 KiB
+  // (0x3df5d000); with no backup segment and a page-rounded header ours is the top page.
+  assert.equal(seg.mem, 0x3dfff000n);
+  assert.equal(seg.memsz, 0x1000n);
+  assert.match(kexecP, /Created elf header segment at 0x3df5d000/);
+  // kexec-tools: "... acpi_rsdp=0xf59d0 elfcorehdr=1015156K" (0x3df5d000 / 1024).
+  assert.match(kexecP, / acpi_rsdp=0xf59d0 elfcorehdr=1015156K\n/);
+  assert.equal(added.cmdlineAppend, `acpi_rsdp=0xf59d0 elfcorehdr=${0x3dfff000 / 1024}K`);
+});
+
+test('crash load on the fixture machine: capture e820 equals kexec-tools\' except around its own segments', () => {
+  const { added } = planFixture();
+  const e820Block = /E820 memmap:\n((?:[0-9a-f]{16}-[0-9a-f]{16} \(\d+\)\n)+)/.exec(kexecP)![1]!;
+  const theirs = e820Block.trim().split('\n');
+  const ours = added.e820!.map(
+    (r) => `${r.start.toString(16).padStart(16, '0')}-${r.end.toString(16).padStart(16, '0')} (${E820_TYPE[r.type]})`,
+  );
+  // kexec-tools cut its backup segment (0x3df61000-0x3dfffbff) and its 16 KiB header
+  // (0x3df5d000-0x3df60fff) out of the crash region; we cut only our header page (0x3dfff000-0x3dffffff).
+  const crashTheirs = ['000000002e000000-000000003df5cfff (1)', '000000003dfffc00-000000003dffffff (1)'];
+  const crashOurs = ['000000002e000000-000000003dffefff (1)'];
+  assert.deepEqual(
+    ours.filter((l) => !crashOurs.includes(l)),
+    theirs.filter((l) => !crashTheirs.includes(l)),
+  );
+  for (const l of crashOurs) assert.ok(ours.includes(l), l);
+});

@@ -37,7 +37,7 @@ export interface Frame {
   sp: bigint;
   symbol: SymbolInfo | undefined;
   /** How the caller of this frame was found. */
-  method: 'orc' | 'frame pointer' | 'registers';
+  method: 'orc' | 'frame pointer' | 'prologue' | 'registers';
   /** A register frame (interrupt, exception, NMI, syscall) found on the stack above this frame. */
   regs?: Regs;
   /** Only the iret part of `regs` is valid. */
@@ -119,7 +119,19 @@ export function unwind(mem: Memory, orc: OrcTable | undefined, sym: Symbolizer, 
       const e: OrcEntry | undefined = orc?.find(lookupIp);
       let cfa: bigint;
       let nextIp: bigint;
-      if (!e) {
+      const fallback = !e || e.type === 'undefined' ? prologueFrame(mem, ip, sp, frame.symbol) : undefined;
+      if (fallback) {
+        // Code objtool left without ORC (STACK_FRAME_NON_STANDARD, e.g. __crash_kexec, whose
+        // crash_setup_regs() saved the registers we start from): the frame size comes from the
+        // function's prologue, checked by the return address following a call into this function.
+        ip = u64(mem, fallback.cfa - 8n);
+        sp = fallback.cfa;
+        if (fallback.bpSlot !== undefined) bp = u64(mem, fallback.bpSlot);
+        regs = undefined;
+        fullRegs = false;
+        signal = false;
+        method = 'prologue';
+      } else if (!e) {
         // No ORC entry (module, BPF, or the table is missing): follow the frame-pointer chain.
         if (bp === 0n) return done(`no ORC entry for 0x${hex(ip)} and no frame pointer`, true);
         cfa = bp + 16n;
@@ -238,4 +250,71 @@ export const hex = (v: bigint): string => v.toString(16);
 export function frameLabel(f: Frame): string {
   if (!f.symbol) return `0x${hex(f.pc)}`;
   return `${f.symbol.name}+0x${hex(f.symbol.offset)}${f.symbol.size !== undefined ? `/0x${hex(f.symbol.size)}` : ''}`;
+}
+
+/**
+ * Stack depth at `pc` from the function's prologue: a run of simple instructions from the function
+ * start (fentry nop, endbr64, push, sub $n,%rsp, mov %rsp,%rbp, mov $imm,%reg, xor %reg,%reg). Only
+ * trusted when the return address it implies follows a call instruction into this very function
+ * (or, for an indirect call, any call instruction).
+ */
+export function prologueFrame(mem: Memory, pc: bigint, sp: bigint, sym: SymbolInfo | undefined): { cfa: bigint; bpSlot?: bigint } | undefined {
+  if (!sym || sym.offset === 0n || sym.offset > 0x10000n) return undefined;
+  const fn = pc - sym.offset;
+  let code: Uint8Array;
+  try {
+    code = mem.readVirt(fn, Number(sym.offset < 64n ? sym.offset : 64n));
+  } catch {
+    return undefined;
+  }
+  let depth = 0;
+  let bpPushedAt: number | undefined;
+  for (let i = 0; i < code.length; ) {
+    const b0 = code[i]!;
+    const b1 = code[i + 1];
+    const b2 = code[i + 2];
+    if (b0 === 0x0f && b1 === 0x1f && b2 === 0x44 && code[i + 3] === 0 && code[i + 4] === 0) i += 5; // nop5 (fentry)
+    else if (b0 === 0xf3 && b1 === 0x0f && b2 === 0x1e && code[i + 3] === 0xfa) i += 4; // endbr64
+    else if (b0 >= 0x50 && b0 <= 0x57) {
+      depth += 8;
+      if (b0 === 0x55) bpPushedAt = depth;
+      i += 1;
+    } else if (b0 === 0x41 && b1 !== undefined && b1 >= 0x50 && b1 <= 0x57) {
+      depth += 8;
+      i += 2;
+    } else if (b0 === 0x48 && b1 === 0x83 && b2 === 0xec) {
+      depth += code[i + 3]!;
+      i += 4;
+    } else if (b0 === 0x48 && b1 === 0x81 && b2 === 0xec) {
+      depth += new DataView(code.buffer, code.byteOffset + i + 3, 4).getInt32(0, true);
+      i += 7;
+    } else if (b0 === 0x48 && b1 === 0x89 && b2 === 0xe5) i += 3; // mov %rsp,%rbp
+    else if (b0 >= 0xb8 && b0 <= 0xbf) i += 5; // mov $imm32,%r32
+    else if ((b0 === 0x31 || b0 === 0x33) && b1 !== undefined && b1 >= 0xc0) i += 2; // xor %r32,%r32
+    else break;
+  }
+  if (depth === 0) return undefined;
+  const cfa = sp + BigInt(depth) + 8n;
+  let ret: bigint;
+  let before: Uint8Array;
+  try {
+    ret = u64(mem, cfa - 8n);
+    before = mem.readVirt(ret - 7n, 7);
+  } catch {
+    return undefined;
+  }
+  if (!callsInto(before, ret, fn)) return undefined;
+  return { cfa, bpSlot: bpPushedAt === undefined ? undefined : cfa - 8n - BigInt(bpPushedAt) };
+}
+
+/** Whether the 7 bytes before return address `ret` end in a call to `fn` (direct) or an indirect call. */
+function callsInto(b: Uint8Array, ret: bigint, fn: bigint): boolean {
+  if (b[2] === 0xe8) {
+    const rel = new DataView(b.buffer, b.byteOffset + 3, 4).getInt32(0, true);
+    return ((ret + BigInt(rel)) & MASK64) === fn;
+  }
+  // ff /2: call *%reg (2-3 bytes), call *disp(%rip) (6 bytes)
+  if (b[5] === 0xff && (b[6]! & 0xf8) === 0xd0) return true;
+  if (b[1] === 0xff && b[2] === 0x15) return true;
+  return false;
 }

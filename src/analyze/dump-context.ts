@@ -1,0 +1,159 @@
+// One opened dump with everything the analysis commands share, each loaded on first use: kernel
+// memory, symbols (the dump's kallsyms, or a System.map / vmlinux symtab when given), BTF types (the
+// dump's __start_BTF..__stop_BTF, or a vmlinux .BTF section), ORC tables, per-CPU registers, the log.
+import { NotInDumpError, ParseError } from '../errors.ts';
+import type { Dump } from '../format/dump.ts';
+import { Btf } from './btf.ts';
+import { hasKallsyms, readKallsyms } from './kallsyms.ts';
+import { KernelMemory } from './kernel-memory.ts';
+import { OrcTable, orcVersionFor } from './orc.ts';
+import { readKernelLog, type KernelLog } from './printk.ts';
+import { cpuPrstatus, type Prstatus } from './prstatus.ts';
+import type { SymbolTable } from './symbols.ts';
+import type { Symbolizer } from './unwind.ts';
+
+export interface ContextOptions {
+  /** A symbol table given by the user (System.map or vmlinux symtab), used instead of kallsyms. */
+  symbols?: SymbolTable;
+  /** BTF given by the user (a vmlinux .BTF section), used instead of the dump's. */
+  btf?: Btf;
+}
+
+const MAX_BTF = 64 << 20;
+
+export class DumpContext {
+  readonly dump: Dump;
+  readonly mem: KernelMemory;
+  private readonly opts: ContextOptions;
+  private symbolsCache: SymbolTable | undefined;
+  private btfCache: Btf | undefined;
+  private orcCache: OrcTable | null | undefined;
+  private logCache: KernelLog | undefined;
+  private cpusCache: Prstatus[] | undefined;
+
+  constructor(dump: Dump, opts: ContextOptions = {}) {
+    this.dump = dump;
+    this.mem = new KernelMemory(dump);
+    this.opts = opts;
+  }
+
+  get release(): string {
+    return this.mem.info.osrelease ?? '';
+  }
+
+  /** Kernel symbols; throws one clear line when the dump has none and none were given. */
+  get symbols(): SymbolTable {
+    if (!this.symbolsCache) {
+      if (this.opts.symbols) this.symbolsCache = this.opts.symbols;
+      else if (hasKallsyms(this.mem.info)) this.symbolsCache = readKallsyms(this.mem, this.mem.info);
+      else {
+        throw new ParseError(
+          `this kernel (${this.release || 'unknown release'}) does not export kallsyms in VMCOREINFO (Linux 6.0+ does), so the dump alone has no symbol table`,
+          { source: this.dump.source.name, hint: 'give --system-map FILE or --vmlinux FILE for this exact kernel build' },
+        );
+      }
+    }
+    return this.symbolsCache;
+  }
+
+  symbolAddress(name: string): bigint | undefined {
+    return this.symbols.byName(name)?.address ?? this.mem.info.symbol(name);
+  }
+
+  requireSymbol(name: string, forWhat: string): bigint {
+    const a = this.symbolAddress(name);
+    if (a === undefined) throw new ParseError(`symbol ${name} not found (${this.symbols.source}); needed for ${forWhat}`, { source: this.dump.source.name });
+    return a;
+  }
+
+  readonly symbolizer: Symbolizer = {
+    symbolize: (addr) => {
+      const hit = this.symbols.byAddress(addr);
+      return hit ? { name: hit.symbol.name, offset: hit.offset } : undefined;
+    },
+  };
+
+  /** The kernel's BTF types. */
+  get btf(): Btf {
+    if (!this.btfCache) {
+      if (this.opts.btf) this.btfCache = this.opts.btf;
+      else {
+        const start = this.symbols.byName('__start_BTF')?.address;
+        const stop = this.symbols.byName('__stop_BTF')?.address;
+        if (start === undefined || stop === undefined) {
+          throw new ParseError('the kernel has no BTF (no __start_BTF/__stop_BTF symbols)', {
+            source: this.dump.source.name,
+            hint: 'it was built without CONFIG_DEBUG_INFO_BTF; give --vmlinux FILE with a .BTF section',
+          });
+        }
+        const len = stop - start;
+        if (len <= 0n || len > BigInt(MAX_BTF)) throw new ParseError(`BTF: __start_BTF..__stop_BTF spans ${len} bytes`, { source: this.dump.source.name });
+        const bytes = this.mem.readVirt(start, Number(len));
+        this.btfCache = Btf.parse(bytes, `BTF in ${this.dump.source.name} at 0x${start.toString(16)}`);
+      }
+    }
+    return this.btfCache;
+  }
+
+  /** The kernel image's ORC tables, or undefined when the kernel has none (frame pointers then). */
+  get orc(): OrcTable | undefined {
+    if (this.orcCache === undefined) {
+      const s = this.symbols;
+      const ipStart = s.byName('__start_orc_unwind_ip')?.address;
+      const ipStop = s.byName('__stop_orc_unwind_ip')?.address;
+      const entStart = s.byName('__start_orc_unwind')?.address;
+      const entStop = s.byName('__stop_orc_unwind')?.address;
+      this.orcCache =
+        ipStart !== undefined && ipStop !== undefined && entStart !== undefined
+          ? new OrcTable(this.mem, { ipStart, ipStop, entStart, entStop, version: orcVersionFor(this.release) })
+          : null;
+    }
+    return this.orcCache ?? undefined;
+  }
+
+  /** Registers each CPU saved at the crash (NT_PRSTATUS, in CPU order). */
+  get cpus(): Prstatus[] {
+    this.cpusCache ??= cpuPrstatus(this.dump.notes);
+    return this.cpusCache;
+  }
+
+  get log(): KernelLog {
+    this.logCache ??= readKernelLog(this.mem, this.mem.info);
+    return this.logCache;
+  }
+
+  /** Address of a per-CPU variable on `cpu` (symbol value + __per_cpu_offset[cpu]). */
+  perCpu(name: string, cpu: number): bigint | undefined {
+    const sym = this.symbols.byName(name);
+    const base = this.symbols.byName('__per_cpu_offset')?.address;
+    if (!sym || base === undefined) return undefined;
+    return (sym.address + this.mem.u64(base + BigInt(cpu * 8))) & 0xffffffffffffffffn;
+  }
+
+  /** The CPU that panicked: panic_cpu, else crashing_cpu, else the CPU stopped inside crash code. */
+  panicCpu(): number {
+    for (const name of ['panic_cpu', 'crashing_cpu']) {
+      const a = this.symbols.byName(name)?.address;
+      if (a === undefined) continue;
+      try {
+        const v = this.mem.i32(a);
+        if (v >= 0 && v < this.cpus.length) return v;
+      } catch (e) {
+        if (!(e instanceof NotInDumpError)) throw e;
+      }
+    }
+    const i = this.cpus.findIndex((c) => /crash_kexec|crash_setup_regs|machine_crash_shutdown/.test(this.symbolizer.symbolize(c.regs.rip)?.name ?? ''));
+    return i >= 0 ? i : 0;
+  }
+
+  /** The task running on `cpu` (per-CPU pcpu_hot.current_task, or current_task before 6.2). */
+  currentTask(cpu: number): bigint | undefined {
+    try {
+      const a = this.perCpu('current_task', cpu) ?? this.perCpu('pcpu_hot', cpu);
+      return a === undefined ? undefined : this.mem.u64(a);
+    } catch (e) {
+      if (e instanceof NotInDumpError) return undefined;
+      throw e;
+    }
+  }
+}

@@ -16,3 +16,11 @@ await build({
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   logLevel: 'warning',
 });
+
+// The x86_64 kexec purgatory (purgatory/*.S|c): one relocatable object, linked by kexec-ts at load
+// time. Built with the machine's gcc/ld; without them kexec-ts still plans (--dry-run) but cannot load.
+import { spawnSync } from 'node:child_process';
+const purg = spawnSync('make', ['-s', '-C', 'purgatory', 'OUT=../dist'], { stdio: 'inherit' });
+if (purg.error || purg.status !== 0) {
+  console.warn('build: the x86_64 purgatory was not built (needs make, gcc, ld): kexec-ts -l (kexec_load) will not work');
+}

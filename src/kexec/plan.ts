@@ -3,6 +3,7 @@
 // syscall module. Also the segment allocator loaders place buffers with (kexec-tools' locate_hole).
 import { KexecError } from '../errors.ts';
 import type { MemoryMap, MemoryRange } from './memory-map.ts';
+import type { Sha256 } from './sha256.ts';
 
 export const PAGE_SIZE = 0x1000n;
 /** KEXEC_SEGMENT_MAX (include/uapi/linux/kexec.h). */
@@ -101,6 +102,8 @@ export interface PlanInput {
   purgatory?: Uint8Array;
   /** Test hook: flip one byte of the named segment after digests are computed (the purgatory must stop). */
   corruptSegment?: string;
+  /** A fast SHA-256 from the host (node:crypto); the pure-TS one otherwise. */
+  sha256?: Sha256;
 }
 
 export interface KexecLoader {

@@ -13,7 +13,8 @@ const PAGE = 4096n;
 /** Where the kernel's direct map of all physical memory starts (page_offset_base), and how we know. */
 export interface DirectMap {
   base: bigint;
-  source: 'kallsyms page_offset_base' | 'page tables';
+  /** "page tables", or the symbol source it was read with. */
+  source: string;
 }
 
 export class KernelMemory {
@@ -90,7 +91,7 @@ export class KernelMemory {
     return this.directMapCache ?? undefined;
   }
 
-  setDirectMapBase(base: bigint, source: DirectMap['source']): void {
+  setDirectMapBase(base: bigint, source: string): void {
     this.directMapCache = { base, source };
   }
 

@@ -1,6 +1,7 @@
 // Kernel symbol tables: one interface over the dump's own kallsyms, a System.map and a vmlinux ELF
 // symtab. Addresses are runtime addresses (a System.map/vmlinux gets the KASLR offset added).
 import { ParseError } from '../errors.ts';
+import type { ElfFile, ElfSectionHeader } from '../format/elf.ts';
 
 export interface KernelSymbol {
   name: string;
@@ -117,4 +118,33 @@ export function relocate(address: bigint, type: string, kernelOffset: bigint): b
   if (kernelOffset === 0n || type === 'A' || type === 'a') return address;
   if (address < 0xffffffff80000000n) return address;
   return (address + kernelOffset) & 0xffffffffffffffffn;
+}
+
+/** The .symtab of a vmlinux (link-time addresses; `kernelOffset` added like a System.map). */
+export function vmlinuxSymbols(elf: ElfFile, name: string, kernelOffset = 0n): SortedSymbolTable {
+  const syms: KernelSymbol[] = [];
+  for (const s of elf.symbols()) {
+    if (!s.name || s.type === STT_SECTION || s.type === STT_FILE || s.shndx === 0) continue;
+    const type = nmType(s.shndx, s.bind, elf.sections[s.shndx]);
+    syms.push({ name: s.name, address: relocate(s.value, type, kernelOffset), type });
+  }
+  if (syms.length === 0) throw new ParseError('no symbols (stripped?)', { source: name, hint: 'give an unstripped vmlinux' });
+  return new SortedSymbolTable(`vmlinux ${name}`, syms);
+}
+
+const STT_SECTION = 3;
+const STT_FILE = 4;
+const SHN_ABS = 0xfff1;
+const SHF_WRITE = 1n;
+const SHF_EXECINSTR = 4n;
+const SHT_NOBITS = 8;
+
+/** The letter nm would print: from the section's flags, upper case for global/weak binding. */
+function nmType(shndx: number, bind: number, sec: ElfSectionHeader | undefined): string {
+  let t = 'r';
+  if (shndx === SHN_ABS) t = 'a';
+  else if (sec && (sec.flags & SHF_EXECINSTR) !== 0n) t = 't';
+  else if (sec && sec.type === SHT_NOBITS) t = 'b';
+  else if (sec && (sec.flags & SHF_WRITE) !== 0n) t = 'd';
+  return bind === 0 ? t : t.toUpperCase();
 }

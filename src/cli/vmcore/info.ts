@@ -1,0 +1,17 @@
+// vmcore-ts info DUMP: what crash's `sys` shows, plus the dump file's format facts.
+import { formatSystemInfo, systemInfo, systemInfoJson } from '../../analyze/system-info.ts';
+import type { Command } from './commands.ts';
+import { openKernelDump, parseCommand, symbolOptions, toJson, write } from './kernel-dump-args.ts';
+
+const USAGE = 'vmcore-ts info [--json] [--system-map FILE | --vmlinux FILE] DUMP';
+
+export const infoCommand: Command = {
+  summary: 'kernel release, CPUs, memory, crash time, panic message, crashing task, dump format',
+  run(argv) {
+    const a = parseCommand(argv, symbolOptions, USAGE, [1, 1]);
+    if (!a) return 0;
+    const s = systemInfo(openKernelDump(a.positionals[0]!, a.values));
+    write(a.values.json ? toJson(systemInfoJson(s)) + '\n' : formatSystemInfo(s));
+    return 0;
+  },
+};

@@ -1,0 +1,73 @@
+// vmcore-ts regs DUMP: every CPU's registers from its NT_PRSTATUS note, the crashing CPU marked.
+import { findCrashingCpu } from '../../analyze/system-info.ts';
+import { formatSymbolic } from '../../analyze/symbols.ts';
+import type { Prstatus } from '../../analyze/prstatus.ts';
+import type { LogRecord } from '../../analyze/printk.ts';
+import { NotInDumpError, ParseError } from '../../errors.ts';
+import type { Command } from './commands.ts';
+import { openKernelDump, parseCommand, symbolOptions, toJson, write } from './kernel-dump-args.ts';
+
+const USAGE = 'vmcore-ts regs [--cpu N] [--json] [--system-map FILE | --vmlinux FILE] DUMP';
+
+const h16 = (v: bigint) => v.toString(16).padStart(16, '0');
+
+/** The register block in crash's `bt` layout. */
+export function formatRegs(r: Prstatus['regs']): string {
+  const row = (...cells: [string, bigint][]) => '    ' + cells.map(([n, v]) => `${n.padStart(3)}: ${h16(v)}`).join('  ');
+  return [
+    `    RIP: ${h16(r.rip)}  RSP: ${h16(r.rsp)}  RFLAGS: ${r.eflags.toString(16).padStart(8, '0')}`,
+    row(['RAX', r.rax], ['RBX', r.rbx], ['RCX', r.rcx]),
+    row(['RDX', r.rdx], ['RSI', r.rsi], ['RDI', r.rdi]),
+    row(['RBP', r.rbp], ['R8', r.r8], ['R9', r.r9]),
+    row(['R10', r.r10], ['R11', r.r11], ['R12', r.r12]),
+    row(['R13', r.r13], ['R14', r.r14], ['R15', r.r15]),
+    `    ORIG_RAX: ${h16(r.orig_rax)}  CS: ${r.cs.toString(16).padStart(4, '0')}  SS: ${r.ss.toString(16).padStart(4, '0')}`,
+    `    FS_BASE: ${h16(r.fs_base)}  GS_BASE: ${h16(r.gs_base)}  DS: ${r.ds.toString(16).padStart(4, '0')}  ES: ${r.es.toString(16).padStart(4, '0')}  FS: ${r.fs.toString(16).padStart(4, '0')}  GS: ${r.gs.toString(16).padStart(4, '0')}`,
+  ].join('\n');
+}
+
+export const regsCommand: Command = {
+  summary: "every CPU's registers at the crash (NT_PRSTATUS), the crashing CPU marked",
+  run(argv) {
+    const a = parseCommand(argv, { ...symbolOptions, cpu: { type: 'string' } }, USAGE, [1, 1]);
+    if (!a) return 0;
+    const kd = openKernelDump(a.positionals[0]!, a.values);
+    let cpus = kd.cpus;
+    if (cpus.length === 0) throw new ParseError('the dump has no NT_PRSTATUS notes (no CPU saved its registers)', { source: kd.dump.source.name });
+    let records: readonly LogRecord[] = [];
+    try {
+      records = kd.log.records;
+    } catch (e) {
+      if (!(e instanceof ParseError || e instanceof NotInDumpError)) throw e;
+    }
+    const crash = findCrashingCpu(kd, records);
+    let symbols;
+    try {
+      symbols = kd.symbolsIfAny();
+    } catch {
+      symbols = undefined;
+    }
+    if (typeof a.values.cpu === 'string') {
+      const n = Number(a.values.cpu);
+      cpus = cpus.filter((c) => c.cpu === n);
+      if (cpus.length === 0) throw new ParseError(`no registers for CPU ${a.values.cpu}; the dump has CPUs 0-${kd.cpus.length - 1}`);
+    }
+    if (a.values.json) {
+      for (const c of cpus) {
+        const regs = Object.fromEntries(Object.entries(c.regs).map(([k, v]) => ['' + k, '0x' + v.toString(16)]));
+        write(toJson({ cpu: c.cpu, pid: c.pid, crashing: c.cpu === crash.cpu, rip_symbol: symbols ? formatSymbolic(symbols, c.regs.rip) : undefined, regs }) + '\n');
+      }
+      return 0;
+    }
+    const out: string[] = [];
+    for (const c of cpus) {
+      const mark = c.cpu === crash.cpu ? `  <- crashing CPU (${crash.source})` : '';
+      const comm = c.cpu === crash.cpu && crash.pid === c.pid && crash.comm ? `  COMMAND: "${crash.comm}"` : '';
+      out.push(`CPU: ${c.cpu}  PID: ${c.pid}${comm}${mark}`);
+      if (symbols && c.regs.rip >= 0xffff800000000000n) out.push(`    [RIP: ${formatSymbolic(symbols, c.regs.rip)}]`);
+      out.push(formatRegs(c.regs), '');
+    }
+    write(out.join('\n'));
+    return 0;
+  },
+};

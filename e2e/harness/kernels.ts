@@ -1,0 +1,197 @@
+// Debian cloud kernels for a suite, fetched as .deb files through a private apt view (our own
+// sources.list, lists and archives under the cache; the system's apt state is not touched),
+// unpacked with dpkg-deb -x and cached. Versions are resolved at run time from the suite's
+// `linux-image-cloud-amd64` meta package: bookworm and older depend on one `linux-image-VERSION`
+// package (boot/vmlinuz-*, lib/modules/*); newer suites split it into `linux-binary-*`
+// (usr/lib/modules/V/vmlinuz) and `linux-modules-*` (.ko.xz).
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { cacheDir } from './cache.ts';
+import { E2EStepError, run } from './steps.ts';
+
+export const SUITES = ['bullseye', 'bookworm', 'trixie', 'sid'] as const;
+export const META_PACKAGE = 'linux-image-cloud-amd64';
+
+export interface Kernel {
+  suite: string;
+  /** the Debian package version of the meta package, e.g. 6.1.176-1 */
+  version: string;
+  /** uname -r, e.g. 6.1.0-50-cloud-amd64 */
+  release: string;
+  vmlinuz: string;
+  /** lib/modules/RELEASE (holds kernel/, modules.builtin; no modules.dep: depmod is not run) */
+  modulesDir: string;
+  /** boot/config-* when the package has one */
+  config: string | undefined;
+  packages: string[];
+}
+
+/** The Debian mirror the machine already uses (from /etc/apt/sources.list*), else deb.debian.org. */
+export function hostDebianMirror(): string {
+  const files = ['/etc/apt/sources.list'];
+  try {
+    for (const f of readdirSync('/etc/apt/sources.list.d').sort()) {
+      if (f.endsWith('.list') || f.endsWith('.sources')) files.push(join('/etc/apt/sources.list.d', f));
+    }
+  } catch {
+    /* no directory */
+  }
+  for (const f of files) {
+    let text = '';
+    try {
+      text = readFileSync(f, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const m of text.matchAll(/(?:^deb\s+(?:\[[^\]]*\]\s+)?|^URIs:\s*)(\S+)/gm)) {
+      const uri = m[1]!.replace(/\/+$/, '');
+      if (/^https?:\/\//.test(uri) && /\/debian$/.test(uri)) return uri;
+    }
+  }
+  return 'http://deb.debian.org/debian';
+}
+
+/** apt-get/apt-cache options for a private view of one suite. */
+function aptView(suite: string): { dir: string; opts: string[] } {
+  const dir = cacheDir('apt', suite);
+  for (const d of ['lists/partial', 'archives/partial', 'cache']) mkdirSync(join(dir, d), { recursive: true });
+  const keyring = '/usr/share/keyrings/debian-archive-keyring.gpg';
+  const signed = existsSync(keyring) ? `[signed-by=${keyring}] ` : '';
+  writeFileSync(join(dir, 'sources.list'), `deb ${signed}${hostDebianMirror()} ${suite} main\n`);
+  const opts = [
+    `Dir::Etc::SourceList=${join(dir, 'sources.list')}`,
+    'Dir::Etc::SourceParts=/dev/null',
+    `Dir::State::Lists=${join(dir, 'lists')}`,
+    `Dir::Cache=${join(dir, 'cache')}`,
+    `Dir::Cache::archives=${join(dir, 'archives')}`,
+    'Dir::State::status=/dev/null',
+    'APT::Architecture=amd64',
+    'APT::Architectures=amd64',
+    'Acquire::Retries=2',
+    'Acquire::http::Timeout=30',
+  ].flatMap((o) => ['-o', o]);
+  return { dir, opts };
+}
+
+/** Fields of `apt-cache show --no-all-versions PKG` (the candidate version). */
+async function showPackage(opts: string[], pkg: string): Promise<Record<string, string>> {
+  const r = await run('resolve', 'apt-cache', [...opts, 'show', '--no-all-versions', pkg], { timeoutMs: 60_000 });
+  const fields: Record<string, string> = {};
+  for (const m of r.stdout.matchAll(/^([A-Za-z-]+): (.*)$/gm)) fields[m[1]!] ??= m[2]!;
+  if (!fields.Version) throw new E2EStepError('resolve', `apt-cache show ${pkg}: no Version field`);
+  return fields;
+}
+
+/** The real kernel packages behind the meta package: linux-image/binary/modules-<version>. */
+async function resolvePackages(opts: string[]): Promise<{ version: string; packages: string[] }> {
+  const meta = await showPackage(opts, META_PACKAGE);
+  const out: string[] = [];
+  const queue = [META_PACKAGE];
+  for (let guard = 0; queue.length && guard < 16; guard++) {
+    const pkg = queue.shift()!;
+    const f = pkg === META_PACKAGE ? meta : await showPackage(opts, pkg);
+    if (pkg !== META_PACKAGE) out.push(`${pkg}=${f.Version}`);
+    for (const alt of (f.Depends ?? '').split(',')) {
+      const name = alt.trim().split(/[\s|(]/)[0]!;
+      if (/^linux-(image|binary|modules)-\d/.test(name) && !queue.includes(name) && !out.some((p) => p.startsWith(name + '='))) {
+        queue.push(name);
+      }
+    }
+  }
+  if (!out.some((p) => p.startsWith('linux-image-') || p.startsWith('linux-binary-'))) {
+    throw new E2EStepError('resolve', `${META_PACKAGE} depends on no kernel image package (Depends: ${meta.Depends})`);
+  }
+  return { version: meta.Version!, packages: out };
+}
+
+function findKernel(root: string): { vmlinuz: string; modulesDir: string; release: string; config: string | undefined } {
+  for (const modBase of ['usr/lib/modules', 'lib/modules']) {
+    const base = join(root, modBase);
+    if (!existsSync(base)) continue;
+    for (const release of readdirSync(base)) {
+      const modulesDir = join(base, release);
+      if (!existsSync(join(modulesDir, 'kernel'))) continue;
+      const candidates = [join(modulesDir, 'vmlinuz'), join(root, 'boot', `vmlinuz-${release}`)];
+      const vmlinuz = candidates.find((c) => existsSync(c));
+      const cfg = [join(root, 'boot', `config-${release}`), join(modulesDir, 'config')].find((c) => existsSync(c));
+      if (vmlinuz) return { vmlinuz, modulesDir, release, config: cfg };
+    }
+  }
+  throw new E2EStepError('unpack', `no vmlinuz with a modules directory found under ${root}`);
+}
+
+/** dpkg-deb -x only (no maintainer scripts, so no depmod: modules are resolved from .modinfo). */
+async function unpack(debs: string[], dest: string): Promise<void> {
+  for (const deb of debs) await run('unpack', 'dpkg-deb', ['-x', deb, dest], { timeoutMs: 5 * 60_000 });
+}
+
+function newestCached(suite: string): Kernel | undefined {
+  const base = cacheDir('kernels', suite);
+  const found = readdirSync(base)
+    .map((d) => join(base, d, 'kernel.json'))
+    .filter((f) => existsSync(f))
+    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+  return found.length ? (JSON.parse(readFileSync(found[0]!, 'utf8')) as Kernel) : undefined;
+}
+
+const MAX_LIST_AGE_MS = Number(process.env.E2E_APT_MAX_AGE_MS ?? 6 * 3600_000);
+
+/**
+ * The newest cloud kernel of `suite`, unpacked in the cache (downloaded on first use). When the
+ * mirror cannot be reached, falls back to the newest kernel already cached for the suite.
+ */
+export async function getKernel(suite: string, log: (s: string) => void = () => {}): Promise<Kernel> {
+  if (!/^[a-z]+$/.test(suite)) throw new E2EStepError('resolve', `bad suite name '${suite}'`);
+  const { dir, opts } = aptView(suite);
+  let resolved: { version: string; packages: string[] };
+  try {
+    const lists = readdirSync(join(dir, 'lists')).filter((f) => f.includes('_Packages'));
+    const fresh = lists.length > 0 && Date.now() - statSync(join(dir, 'lists', lists[0]!)).mtimeMs < MAX_LIST_AGE_MS;
+    if (!fresh) {
+      log(`apt update (private view for ${suite}, ${hostDebianMirror()})`);
+      await run('download', 'apt-get', [...opts, '-q', 'update'], { timeoutMs: 5 * 60_000 });
+    }
+    resolved = await resolvePackages(opts);
+  } catch (e) {
+    const cached = newestCached(suite);
+    if (cached) {
+      log(`warning: cannot resolve ${suite} kernels (${(e as Error).message.split('\n')[0]}); using cached ${cached.release}`);
+      return cached;
+    }
+    throw e;
+  }
+  const kdir = join(cacheDir('kernels', suite), resolved.version);
+  const infoFile = join(kdir, 'kernel.json');
+  if (existsSync(infoFile)) return JSON.parse(readFileSync(infoFile, 'utf8')) as Kernel;
+
+  log(`downloading ${resolved.packages.join(' ')}`);
+  const debDir = cacheDir('debs', suite);
+  await run('download', 'apt-get', [...opts, '-q', 'download', ...resolved.packages], { cwd: debDir, timeoutMs: 10 * 60_000 });
+  const debs = resolved.packages.map((p) => {
+    const [name, ver] = p.split('=') as [string, string];
+    const file = readdirSync(debDir).find((f) => f.startsWith(`${name}_${ver.replace(/:/g, '%3a')}_`) && f.endsWith('.deb'));
+    if (!file) throw new E2EStepError('download', `apt-get download ${p} left no .deb in ${debDir}`);
+    return join(debDir, file);
+  });
+  const tmp = `${kdir}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  log(`unpacking into ${kdir}`);
+  await unpack(debs, join(tmp, 'root'));
+  const found = findKernel(join(tmp, 'root'));
+  const rel = (p: string | undefined) => p && join(kdir, p.slice(tmp.length + 1));
+  const kernel: Kernel = {
+    suite,
+    version: resolved.version,
+    release: found.release,
+    vmlinuz: rel(found.vmlinuz)!,
+    modulesDir: rel(found.modulesDir)!,
+    config: rel(found.config),
+    packages: resolved.packages,
+  };
+  writeFileSync(join(tmp, 'kernel.json'), JSON.stringify(kernel, null, 2) + '\n');
+  rmSync(kdir, { recursive: true, force: true });
+  renameSync(tmp, kdir);
+  for (const d of debs) rmSync(d, { force: true }); // the unpacked tree is the cache
+  return kernel;
+}

@@ -1,0 +1,268 @@
+// runScenario: boots a Debian kernel under QEMU (TCG) with a scenario initramfs and a scratch
+// disk, runs the scenario's stage scripts across kexec/kdump reboots, and returns the markers,
+// the console and the disk. See e2e/README.md.
+import { spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { closeSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, ftruncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { getKernel, type Kernel } from './kernels.ts';
+import { buildInitramfs, REPO, type FileSpec } from './initramfs.ts';
+import { E2EStepError, killGroup, run, tail } from './steps.ts';
+
+export interface ScenarioSpec {
+  /** names the output directory e2e/out/NAME-SUITE-CPU */
+  name: string;
+  /** Debian suite of the kernel: bullseye, bookworm, trixie, sid */
+  suite: string;
+  /** QEMU -cpu model: 'max' (5-level paging) or 'qemu64' (4-level) or any model; default max */
+  cpu?: string;
+  memoryMiB?: number;
+  smp?: number;
+  /** extra kernel command line for the first kernel (e.g. crashkernel=256M) */
+  cmdline?: string;
+  /** stage name -> busybox sh script; "first" runs first; others run when a kernel is started with e2e.stage=NAME */
+  stages: Record<string, string>;
+  /** extra files for the initramfs: guest path -> content or {host: path} */
+  files?: Record<string, FileSpec>;
+  /** scratch disk size (ext2), MiB; default 512 */
+  diskMiB?: number;
+  /** put Node.js and our bundle in the capture kernel's initrd too (needs a bigger crashkernel=) */
+  captureNode?: boolean;
+  /** markers ("stage:name") that must appear, in any order */
+  expect?: string[];
+  /** whole run, boots included; QEMU is killed after it */
+  timeoutMs?: number;
+  /** let the guest reboot through the firmware (drops -no-reboot); default false */
+  allowReboot?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface Marker {
+  stage: string;
+  name: string;
+  /** guest uptime (s) when printed: since that kernel started */
+  uptime: number;
+  value: string;
+  /** host milliseconds since QEMU started, when the line arrived */
+  hostMs: number;
+}
+
+export interface ScenarioResult {
+  kernel: Kernel;
+  cpu: string;
+  outDir: string;
+  /** host wall time of the QEMU run (ms) and of the whole scenario with preparation */
+  qemuMs: number;
+  wallMs: number;
+  console: string;
+  markers: Marker[];
+  /** the first marker stage:name, or undefined */
+  find(stage: string, name: string): Marker | undefined;
+  /** like find, but throws a report (console tail) when missing */
+  marker(stage: string, name: string): Marker;
+  disk: ScratchDisk;
+  /** removes the disk image and initrds (console.log stays) */
+  cleanup(): void;
+}
+
+export const MARK_RE = /E2E-MARK (\S+) (\S+) ([0-9.]+) ?(.*)$/;
+export const DEFAULT_CMDLINE = 'console=ttyS0 panic=-1';
+
+/** The scratch disk, read on the host with debugfs (no mount). Paths are from the disk's root (the guest's /scratch). */
+export class ScratchDisk {
+  readonly path: string;
+  constructor(path: string) {
+    this.path = path;
+  }
+  /** Copies a file out of the image to `dest` and returns dest. */
+  copyOut(file: string, dest: string): string {
+    rmSync(dest, { force: true });
+    const r = execFileSync('debugfs', ['-R', `dump -p /${file.replace(/^\/+/, '')} ${dest}`, this.path], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    if (!existsSync(dest)) throw new E2EStepError('read-disk', `/${file} is not on the scratch disk`, r);
+    return dest;
+  }
+  readFile(file: string): Buffer {
+    const tmp = `${this.path}.read-${process.pid}`;
+    try {
+      return readFileSync(this.copyOut(file, tmp));
+    } finally {
+      rmSync(tmp, { force: true });
+    }
+  }
+  /** Names in a directory of the image. */
+  list(dir = '/'): string[] {
+    const out = execFileSync('debugfs', ['-R', `ls -l ${dir}`, this.path], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return out
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/).at(-1) ?? '')
+      .filter((n) => n && n !== '.' && n !== '..');
+  }
+}
+
+/** Creates an ext2 image of `mib` MiB holding the files of `staging` (mke2fs -d). */
+async function makeDisk(path: string, mib: number, staging: string): Promise<void> {
+  rmSync(path, { force: true });
+  const fd = openSync(path, 'w');
+  ftruncateSync(fd, mib * 1024 * 1024);
+  closeSync(fd);
+  await run('disk', 'mke2fs', ['-q', '-F', '-t', 'ext2', '-d', staging, path], { timeoutMs: 120_000 });
+}
+
+const running = new Set<number>();
+let handlersInstalled = false;
+function track(pid: number | undefined): void {
+  if (!pid) return;
+  running.add(pid);
+  if (handlersInstalled) return;
+  handlersInstalled = true;
+  const killAll = () => {
+    for (const p of running) killGroup(p);
+  };
+  process.on('exit', killAll);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(sig, () => {
+      killAll();
+      process.exit(128 + (sig === 'SIGINT' ? 2 : sig === 'SIGTERM' ? 15 : 1));
+    });
+  }
+}
+
+function failReport(why: string, consoleText: string, missing: string[], markers: Marker[]): string {
+  const last = markers.at(-1);
+  return [
+    why,
+    missing.length ? `missing marker(s): ${missing.join(', ')}` : '',
+    `last marker: ${last ? `${last.stage}:${last.name} ${last.value}`.trim() : '(none: the first kernel never reached /init)'}`,
+    '--- last 50 console lines ---',
+    tail(consoleText, 50),
+  ]
+    .filter(Boolean)
+    .join('\n');
+}
+
+export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
+  const t0 = Date.now();
+  const log = spec.log ?? (() => {});
+  const cpu = spec.cpu ?? 'max';
+  const timeoutMs = spec.timeoutMs ?? 5 * 60_000;
+  if (!spec.stages.first) throw new E2EStepError('spec', `scenario ${spec.name} has no "first" stage`);
+
+  const kernel = await getKernel(spec.suite, log);
+  const outDir = join(REPO, 'e2e', 'out', `${spec.name}-${spec.suite}-${cpu}`);
+  rmSync(outDir, { recursive: true, force: true });
+  mkdirSync(join(outDir, 'staging', 'boot'), { recursive: true });
+
+  const baseCmdline = DEFAULT_CMDLINE;
+  const initrd = join(outDir, 'initrd.img');
+  const initOpts = { stages: spec.stages, files: spec.files, baseCmdline };
+  log(`building initramfs for ${kernel.release}`);
+  await buildInitramfs(kernel, initrd, { ...initOpts, node: true });
+  // The next kernels (kexec, capture) load their images from the scratch disk.
+  linkSync(initrd, join(outDir, 'staging', 'boot', 'initrd.img'));
+  linkSync(kernel.vmlinuz, join(outDir, 'staging', 'boot', 'vmlinuz'));
+  if (spec.stages.capture) {
+    const slim = join(outDir, 'initrd-capture.img');
+    await buildInitramfs(kernel, slim, { ...initOpts, node: spec.captureNode ?? false });
+    linkSync(slim, join(outDir, 'staging', 'boot', 'initrd-capture.img'));
+  }
+  const disk = new ScratchDisk(join(outDir, 'disk.img'));
+  await makeDisk(disk.path, spec.diskMiB ?? 512, join(outDir, 'staging'));
+  rmSync(join(outDir, 'staging'), { recursive: true, force: true });
+
+  const append = [baseCmdline, 'e2e.stage=first', spec.cmdline ?? ''].join(' ').trim();
+  const args = [
+    '-accel', 'tcg',
+    '-cpu', cpu,
+    '-m', String(spec.memoryMiB ?? 1024),
+    '-smp', String(spec.smp ?? 1),
+    '-nographic',
+    '-nic', 'none',
+    ...(spec.allowReboot ? [] : ['-no-reboot']),
+    '-kernel', kernel.vmlinuz,
+    '-initrd', initrd,
+    '-append', append,
+    '-drive', `file=${disk.path},format=raw,if=virtio`,
+  ];
+  writeFileSync(join(outDir, 'qemu-args.json'), JSON.stringify(args, null, 1) + '\n');
+  log(`qemu-system-x86_64 -cpu ${cpu} (${spec.suite} ${kernel.release}) -append "${append}"`);
+
+  const markers: Marker[] = [];
+  let consoleText = '';
+  let pending = '';
+  const qStart = Date.now();
+  // timeout(1) bounds QEMU even if this process dies without cleaning up.
+  const hardLimit = Math.ceil(timeoutMs / 1000) + 30;
+  const child = spawn('timeout', ['-s', 'KILL', String(hardLimit), 'qemu-system-x86_64', ...args], {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  track(child.pid);
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    const now = Date.now() - qStart;
+    consoleText += d;
+    pending += d;
+    const lines = pending.split('\n');
+    pending = lines.pop()!;
+    for (const line of lines) {
+      const m = MARK_RE.exec(line.replace(/\r$/, ''));
+      if (!m) continue;
+      const mk = { stage: m[1]!, name: m[2]!, uptime: Number(m[3]), value: m[4]!.trim(), hostMs: now };
+      markers.push(mk);
+      log(`  [${(now / 1000).toFixed(1)}s] ${mk.stage}:${mk.name} @${mk.uptime}s ${mk.value}`.trimEnd());
+    }
+  });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    killGroup(child.pid);
+  }, timeoutMs);
+  const code: number | null = await new Promise((resolve) => {
+    child.on('error', () => resolve(-1));
+    child.on('close', (c) => resolve(c));
+  });
+  clearTimeout(timer);
+  killGroup(child.pid); // nothing of the group may outlive the run
+  running.delete(child.pid!);
+  const qemuMs = Date.now() - qStart;
+  writeFileSync(join(outDir, 'console.log'), consoleText);
+
+  const find = (stage: string, name: string) => markers.find((m) => m.stage === stage && m.name === name);
+  const missing = (spec.expect ?? []).filter((k) => {
+    const [stage, name] = k.split(':') as [string, string];
+    return !find(stage, name);
+  });
+  const failed = markers.find((m) => m.name === 'fail' || (m.name === 'exit' && m.value !== '0'));
+  let why = '';
+  if (timedOut) why = `QEMU did not finish within ${timeoutMs / 1000} s (killed)`;
+  else if (code !== 0) why = `QEMU exited with ${code}${stderr ? ': ' + tail(stderr, 5) : ''}`;
+  else if (failed) why = `stage '${failed.stage}' failed: ${failed.name} ${failed.value}`;
+  else if (missing.length) why = 'the guest powered off before all markers appeared';
+  if (why) {
+    const step = timedOut ? 'timeout' : code !== 0 ? 'qemu' : failed ? `stage ${failed.stage}` : 'markers';
+    throw new E2EStepError(step, `${spec.name} on ${spec.suite} (${kernel.release}, -cpu ${cpu})`, failReport(why, consoleText, missing, markers) + `\n(console: ${join(outDir, 'console.log')})`);
+  }
+  return {
+    kernel,
+    cpu,
+    outDir,
+    qemuMs,
+    wallMs: Date.now() - t0,
+    console: consoleText,
+    markers,
+    find,
+    marker(stage, name) {
+      const m = find(stage, name);
+      if (!m) throw new E2EStepError('markers', `no marker ${stage}:${name}`, failReport('', consoleText, [`${stage}:${name}`], markers));
+      return m;
+    },
+    disk,
+    cleanup() {
+      for (const f of ['disk.img', 'initrd.img', 'initrd-capture.img']) rmSync(join(outDir, f), { force: true });
+    },
+  };
+}

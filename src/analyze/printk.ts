@@ -304,8 +304,8 @@ export function formatRecord(r: LogRecord, opts: FormatOptions = {}, log?: Pick<
   let prefix = formatTimestamp(r.tsNsec);
   const caller = opts.caller ?? log?.format === 'variable-length log_buf';
   if (caller && r.callerId !== undefined) prefix += formatCaller(r.callerId);
-  const indent = ' '.repeat(prefix.length);
   if (opts.level) prefix = `<${r.facility * 8 + r.level}>` + prefix;
+  const indent = ' '.repeat(prefix.length);
   let out = prefix + escapeText(r.text, indent);
   if (opts.dict) for (const d of r.dict) out += '\n' + indent + escapeText(latin1Bytes(d), indent);
   return out;

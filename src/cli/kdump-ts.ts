@@ -1,7 +1,158 @@
-// kdump-ts: (in progress) prints usage.
+// kdump-ts: the kdump service — reserve, load, check and test crash dumping.
+import { readFileSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { parseArgs } from 'node:util';
+import { gzipSync } from 'node:zlib';
+import { KexecError, UsageError } from '../errors.ts';
+import { writeArchive } from '../initramfs/collect-node.ts';
+import { DEFAULT_CONFIG_PATH, defaultConfigText } from '../kdump/config.ts';
+import { formatSize } from '../kdump/crashkernel.ts';
+import { estimateCrashkernel, formatEstimate } from '../kdump/estimate.ts';
+import { bzImageInitSize, initrdUnpackedSize } from '../kdump/initrd-size.ts';
+import { buildCaptureInitramfs, fileSize, packageRoot, resolveTarget } from '../kdump/initramfs.ts';
+import { captureFiles, crashThisMachine, formatStatus, loadCaptureKernel, readConfig, readStatus, statusJson, unloadCaptureKernel } from '../kdump/service.ts';
 import { runCli } from './run.ts';
 
-await runCli('kdump-ts', () => {
-  process.stdout.write('usage: kdump-ts ... (not implemented yet)\n');
-  return 2;
+const USAGE = `usage: kdump-ts COMMAND [OPTIONS]
+
+commands:
+  status [--json]        is memory reserved, is a capture kernel loaded, is the target writable, what would be saved
+  load [-d]              load the capture kernel the config describes (kexec-ts -p)
+  unload                 unload it
+  estimate [--json]      the crashkernel= size this machine needs for our capture initramfs
+  mkinitrd [-o FILE] [--bundle FILE]   build the capture initramfs
+  test --yes-crash-this-machine        crash the machine now (sysrq-c) to test the whole chain
+  default-config         print a commented configuration file
+
+options for every command:
+  --config FILE          configuration file (default ${DEFAULT_CONFIG_PATH})
+  --root DIR             read /proc, /sys and files under DIR instead of / (for tests and offline checks)
+`;
+
+const common = {
+  config: { type: 'string' },
+  root: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+function parse<T extends Record<string, { type: 'string' | 'boolean'; short?: string }>>(argv: string[], extra: T) {
+  try {
+    return parseArgs({ args: argv, options: { ...common, ...extra }, allowPositionals: false, strict: true }).values;
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message}\n\n${USAGE}`);
+  }
+}
+
+async function estimate(argv: string[]): Promise<number> {
+  const o = parse(argv, { bundle: { type: 'string' } });
+  const root = o.root ?? '/';
+  const { config } = readConfig(root, o.config);
+  const files = captureFiles(config, root);
+  const kernelInitSize = bzImageInitSize(readFileSync(files.kernel), files.kernel);
+  let initrdSize = fileSize(files.initrd);
+  let unpacked: bigint;
+  let source: string;
+  if (initrdSize !== undefined) {
+    unpacked = initrdUnpackedSize(readFileSync(files.initrd), files.initrd);
+    source = files.initrd;
+  } else {
+    // Not built yet: assemble it in memory to measure what mkinitrd would write.
+    const built = buildCaptureInitramfs({
+      config,
+      target: resolveTarget(config, root),
+      release: files.release,
+      modulesDir: `/lib/modules/${files.release}`,
+      bundle: o.bundle ?? `${packageRoot()}/dist/vmcore-ts.mjs`,
+    });
+    unpacked = BigInt(built.archive.dataSize());
+    initrdSize = BigInt(gzipSync(Buffer.concat(built.archive.encode()), { level: 1 }).length);
+    source = 'what `kdump-ts mkinitrd` would build (measured in memory)';
+  }
+  const e = estimateCrashkernel({ kernelInitSize, initrdSize, initrdUnpacked: unpacked });
+  if (o.json) {
+    process.stdout.write(JSON.stringify({ kernel: files.kernel, initrd: source, ...e }, (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v), 2) + '\n');
+    return 0;
+  }
+  process.stdout.write(
+    [`capture kernel ${files.kernel}, initramfs: ${source}`, ...formatEstimate(e), `add ${e.param} to the kernel command line (e.g. GRUB_CMDLINE_LINUX in /etc/default/grub, then update-grub) and reboot`, ''].join('\n'),
+  );
+  return 0;
+}
+
+async function mkinitrd(argv: string[]): Promise<number> {
+  const o = parse(argv, { output: { type: 'string', short: 'o' }, bundle: { type: 'string' } });
+  const root = o.root ?? '/';
+  const { config } = readConfig(root, o.config);
+  const files = captureFiles(config, root);
+  const out = o.output ?? files.initrd;
+  const target = resolveTarget(config, root);
+  const built = buildCaptureInitramfs({
+    config,
+    target,
+    release: files.release,
+    modulesDir: `/lib/modules/${files.release}`,
+    bundle: o.bundle ?? `${packageRoot()}/dist/vmcore-ts.mjs`,
+  });
+  mkdirSync(dirname(out), { recursive: true });
+  const size = await writeArchive(built.archive.encode(), out, 1);
+  process.stdout.write(
+    [
+      `wrote ${out}: ${formatSize(BigInt(size))} (unpacks to ${formatSize(BigInt(built.archive.dataSize()))})`,
+      `  dump target: ${target.device} (${target.fstype}) ${target.dir}`,
+      `  modules: ${built.modules.length ? built.modules.map((m) => m.replace(/^.*\//, '')).join(' ') : 'none needed'}${built.wanted.length ? ` (for ${built.wanted.join(', ')})` : ''}`,
+      '',
+    ].join('\n'),
+  );
+  return 0;
+}
+
+await runCli('kdump-ts', async (argv) => {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case 'status': {
+      const o = parse(rest, {});
+      const s = readStatus(o.root ?? '/', o.config ?? DEFAULT_CONFIG_PATH);
+      process.stdout.write(o.json ? statusJson(s) : formatStatus(s));
+      return s.ready ? 0 : 1;
+    }
+    case 'load': {
+      const o = parse(rest, { debug: { type: 'boolean', short: 'd' } });
+      const st = loadCaptureKernel({ ...(o.root ? { root: o.root } : {}), ...(o.config ? { configPath: o.config } : {}), debug: !!o.debug });
+      process.stdout.write(`loaded capture kernel ${st.kernel} with ${st.initrd}\ncommand line: ${st.cmdline}\n`);
+      return 0;
+    }
+    case 'unload': {
+      const o = parse(rest, {});
+      unloadCaptureKernel(o.root ?? '/');
+      process.stdout.write('capture kernel unloaded\n');
+      return 0;
+    }
+    case 'estimate':
+      return estimate(rest);
+    case 'mkinitrd':
+      return mkinitrd(rest);
+    case 'test': {
+      const o = parse(rest, { 'yes-crash-this-machine': { type: 'boolean' } });
+      if (!o['yes-crash-this-machine']) {
+        throw new KexecError('refusing to crash this machine', { hint: 'pass --yes-crash-this-machine if you mean it (check `kdump-ts status` first)' });
+      }
+      const s = readStatus(o.root ?? '/', o.config ?? DEFAULT_CONFIG_PATH);
+      if (!s.loaded) throw new KexecError('no capture kernel is loaded: the crash would only reboot (or hang) the machine', { hint: 'run `kdump-ts load` first' });
+      process.stdout.write('crashing now (sysrq-c)\n');
+      crashThisMachine(o.root ?? '/');
+      return 0;
+    }
+    case 'default-config':
+      process.stdout.write(defaultConfigText());
+      return 0;
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(USAGE);
+      return cmd ? 0 : 2;
+    default:
+      throw new UsageError(`unknown command '${cmd}'\n\n${USAGE}`);
+  }
 });

@@ -12,6 +12,7 @@
 //   nr_cpus= maxcpus= irqpoll reset_devices panic=   replaced by the additions below
 //   quiet slub_debug log_buf_len= swiotlb=   (kdumpctl) noise or memory
 //   resume= kexec_jump_back_entry=   not for a capture kernel
+//   rdinit= init=      the capture initramfs runs its own /init
 // Added:
 //   irqpoll nr_cpus=1 reset_devices   recover devices left mid-operation by the crash, one CPU
 //   panic=10                          if the capture kernel panics, reboot instead of hanging
@@ -41,6 +42,8 @@ export const CAPTURE_CMDLINE_REMOVE = [
   'swiotlb',
   'resume',
   'kexec_jump_back_entry',
+  'rdinit',
+  'init',
 ];
 
 export const CAPTURE_CMDLINE_ADD = ['irqpoll', 'nr_cpus=1', 'reset_devices', 'panic=10', 'cgroup_disable=memory'];

@@ -4,7 +4,8 @@ import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync } 
 import { join } from 'node:path';
 import { ParseError } from '../errors.ts';
 import { Elf64Ehdr, Elf64Phdr, PT_LOAD } from '../format/elf.ts';
-import { readStruct, struct } from '../format/struct.ts';
+import { BootParams } from '../format/bzimage.ts';
+import { readStruct } from '../format/struct.ts';
 import { findIomem, parseIomem } from '../kexec/memory-map.ts';
 import { alignUp, PAGE_SIZE } from '../kexec/plan.ts';
 import type { CrashFacts } from './crash-load.ts';
@@ -94,9 +95,6 @@ export function readKcoreLoads(root: string): { vaddr: bigint; paddr: bigint; me
   }
 }
 
-/** The one field of x86 boot_params (/sys/kernel/boot_params/data) we pass on. */
-const BootParamsAcpi = struct('boot_params', 0x78, { acpi_rsdp_addr: { off: 0x70, type: 'u64' } });
-
 const NO_PADDR = 0xffffffffffffffffn;
 const GIB = 1n << 30n;
 
@@ -160,8 +158,8 @@ export function readCrashFacts(root = '/'): CrashFacts {
   } else sources.push('page offset: /proc/kcore unreadable, using the non-KASLR default 0xffff888000000000 (RAM p_vaddr may be wrong)');
 
   const bp = readBytes(root, '/sys/kernel/boot_params/data');
-  if (bp && bp.length >= BootParamsAcpi.size) {
-    const rsdp = readStruct(BootParamsAcpi, bp).acpi_rsdp_addr;
+  if (bp && bp.length >= BootParams.size) {
+    const rsdp = readStruct(BootParams, bp).acpi_rsdp_addr;
     if (rsdp !== 0n) facts.acpiRsdp = rsdp;
   }
   return facts;

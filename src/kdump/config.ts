@@ -1,0 +1,156 @@
+// The kdump-ts configuration file (default /etc/kdump-ts.conf): `key = value` lines, `#` comments,
+// blank lines ignored, unknown keys refused (a typo must not silently disable dumping). Pure.
+//
+//   kernel = /boot/vmlinuz-6.1.0-18-amd64   capture kernel (default: /boot/vmlinuz-`uname -r`)
+//   initrd = /var/lib/kdump-ts/initrd.img   capture initramfs (default: the one `kdump-ts mkinitrd` builds)
+//   cmdline =                               full capture command line (default: derived from /proc/cmdline)
+//   cmdline_append = console=ttyS0          added to the derived command line
+//   cmdline_remove = audit splash           parameter names dropped from it
+//   target = /var/crash                     directory dumps are written under (one subdirectory per dump)
+//   target_device = UUID=1234-abcd          the filesystem to mount in the capture kernel
+//                                           (default: the one holding `target` now; /dev/…, UUID=, LABEL=)
+//   target_fstype = ext4                    its type (default: as mounted now)
+//   dump_level = 31                         makedumpfile -d: 0–31 (1 zero, 2 cache, 4 cache private, 8 user, 16 free)
+//   compression = zlib                      zlib | lzo | snappy | zstd | none (none writes ELF)
+//   syscall = auto                          auto | kexec_load | kexec_file_load
+//   modules = virtio_blk ext4               extra kernel modules for the capture initramfs
+//   after = reboot                          reboot | poweroff | halt | shell, once the dump is saved
+import { ParseError } from '../errors.ts';
+
+export const DEFAULT_CONFIG_PATH = '/etc/kdump-ts.conf';
+/** Where `kdump-ts mkinitrd` writes and `load` looks for the capture initramfs by default. */
+export const DEFAULT_INITRD_DIR = '/var/lib/kdump-ts';
+
+export const COMPRESSIONS = ['zlib', 'lzo', 'snappy', 'zstd', 'none'] as const;
+export type Compression = (typeof COMPRESSIONS)[number];
+export const SYSCALLS = ['auto', 'kexec_load', 'kexec_file_load'] as const;
+export type KdumpSyscall = (typeof SYSCALLS)[number];
+export const AFTER = ['reboot', 'poweroff', 'halt', 'shell'] as const;
+export type After = (typeof AFTER)[number];
+
+export interface KdumpConfig {
+  kernel?: string;
+  initrd?: string;
+  cmdline?: string;
+  cmdlineAppend: string;
+  cmdlineRemove: string[];
+  target: string;
+  targetDevice?: string;
+  targetFstype?: string;
+  dumpLevel: number;
+  compression: Compression;
+  syscall: KdumpSyscall;
+  modules: string[];
+  after: After;
+}
+
+export const DEFAULT_CONFIG: KdumpConfig = {
+  cmdlineAppend: '',
+  cmdlineRemove: [],
+  target: '/var/crash',
+  dumpLevel: 31,
+  compression: 'zlib',
+  syscall: 'auto',
+  modules: [],
+  after: 'reboot',
+};
+
+function oneOf<T extends string>(allowed: readonly T[], v: string, key: string, at: ParseError['offset'], source: string): T {
+  if ((allowed as readonly string[]).includes(v)) return v as T;
+  throw new ParseError(`${key} = ${v}: expected one of ${allowed.join(', ')}`, { offset: at, source });
+}
+
+/** Parses the configuration text; missing keys take DEFAULT_CONFIG's values. */
+export function parseConfig(text: string, source = DEFAULT_CONFIG_PATH): KdumpConfig {
+  const c: KdumpConfig = { ...DEFAULT_CONFIG, cmdlineRemove: [], modules: [] };
+  let offset = 0;
+  const seen = new Set<string>();
+  for (const raw of text.split('\n')) {
+    const at = offset;
+    offset += raw.length + 1;
+    const line = raw.replace(/\r$/, '').trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const eq = line.indexOf('=');
+    if (eq < 0) throw new ParseError(`expected "key = value", got ${JSON.stringify(line.slice(0, 60))}`, { offset: at, source });
+    const key = line.slice(0, eq).trim();
+    const value = line.slice(eq + 1).trim();
+    if (seen.has(key)) throw new ParseError(`${key} is set twice`, { offset: at, source });
+    seen.add(key);
+    const words = value.split(/\s+/).filter(Boolean);
+    switch (key) {
+      case 'kernel':
+      case 'initrd':
+      case 'cmdline':
+        if (value) c[key] = value;
+        break;
+      case 'cmdline_append':
+        c.cmdlineAppend = value;
+        break;
+      case 'cmdline_remove':
+        c.cmdlineRemove = words;
+        break;
+      case 'target':
+        if (!value.startsWith('/')) throw new ParseError(`target = ${value}: must be an absolute directory path`, { offset: at, source });
+        c.target = value;
+        break;
+      case 'target_device':
+        if (value) c.targetDevice = value;
+        break;
+      case 'target_fstype':
+        if (value) c.targetFstype = value;
+        break;
+      case 'dump_level': {
+        const n = Number(value);
+        if (!/^\d+$/.test(value) || n > 31) throw new ParseError(`dump_level = ${value}: expected 0 to 31`, { offset: at, source });
+        c.dumpLevel = n;
+        break;
+      }
+      case 'compression':
+        c.compression = oneOf(COMPRESSIONS, value, key, at, source);
+        break;
+      case 'syscall':
+        c.syscall = oneOf(SYSCALLS, value, key, at, source);
+        break;
+      case 'modules':
+        c.modules = words;
+        break;
+      case 'after':
+        c.after = oneOf(AFTER, value, key, at, source);
+        break;
+      default:
+        throw new ParseError(`unknown key ${JSON.stringify(key)}`, {
+          offset: at,
+          source,
+          hint: 'known keys: kernel, initrd, cmdline, cmdline_append, cmdline_remove, target, target_device, target_fstype, dump_level, compression, syscall, modules, after',
+        });
+    }
+  }
+  return c;
+}
+
+/** The `vmcore-ts save` options the capture initramfs runs with (makedumpfile-compatible flags). */
+export function saveArgs(c: KdumpConfig): string[] {
+  const flag: Record<Compression, string> = { zlib: '-c', lzo: '-l', snappy: '-p', zstd: '-z', none: '-E' };
+  return [flag[c.compression], '-d', String(c.dumpLevel)];
+}
+
+/** A config file with every key, commented, as `kdump-ts` writes it for `--print-default-config`. */
+export function defaultConfigText(): string {
+  return [
+    '# kdump-ts configuration. `key = value`; # starts a comment. Run `kdump-ts status` after editing.',
+    '# kernel = /boot/vmlinuz-RELEASE        # capture kernel (default: the running release)',
+    '# initrd = /var/lib/kdump-ts/initrd.img-RELEASE  # default: what `kdump-ts mkinitrd` builds',
+    '# cmdline =                             # full capture command line (default: /proc/cmdline adjusted)',
+    '# cmdline_append = console=ttyS0',
+    '# cmdline_remove = splash',
+    `target = ${DEFAULT_CONFIG.target}`,
+    '# target_device = UUID=…              # default: the filesystem holding target now',
+    '# target_fstype = ext4',
+    `dump_level = ${DEFAULT_CONFIG.dumpLevel}`,
+    `compression = ${DEFAULT_CONFIG.compression}`,
+    `syscall = ${DEFAULT_CONFIG.syscall}`,
+    '# modules = virtio_blk ext4             # extra modules for the capture initramfs',
+    `after = ${DEFAULT_CONFIG.after}`,
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,78 @@
+// How much memory to reserve (crashkernel=) for our capture kernel, with the arithmetic shown.
+// Everything the capture kernel needs lives inside the reservation at once:
+//   kernel       the kernel's init_size (bzImage header): its decompressed image, bss and early heap
+//   initrd       the compressed initramfs as loaded (freed only after unpacking)
+//   rootfs       the initramfs unpacked into tmpfs (busybox, node + libraries, our bundle, modules)
+//   node         the peak RSS of `vmcore-ts save` (bounded window of page frames + codec workers)
+//   kernel runtime  slab, page tables, per-CPU areas, kernel stacks, DMA buffers of a one-CPU kernel
+//   struct page  64 bytes per 4 KiB page of the reservation itself (1/64 of it)
+// plus a margin for the page cache the dump is written through, rounded up to 16 MiB.
+// Pure.
+
+const MIB = 1n << 20n;
+
+/** Peak RSS we allow `vmcore-ts save` (the save pipeline's budget; see README "vmcore-ts save"). */
+export const DEFAULT_NODE_RSS = 128n * MIB;
+/** An allowance for a one-CPU capture kernel's own allocations after boot (slab, page tables, stacks). */
+export const KERNEL_RUNTIME = 48n * MIB;
+/** Margin for page cache and writeback while the dump is written, as a fraction of the rest. */
+export const MARGIN_PERCENT = 10n;
+
+export interface EstimateInput {
+  /** bzImage init_size (or a vmlinux's memory size). */
+  kernelInitSize: bigint;
+  /** Size of the initramfs file. */
+  initrdSize: bigint;
+  /** Bytes the initramfs unpacks to. */
+  initrdUnpacked: bigint;
+  nodeRss?: bigint;
+  kernelRuntime?: bigint;
+}
+
+export interface EstimateLine {
+  what: string;
+  bytes: bigint;
+  why: string;
+}
+
+export interface Estimate {
+  lines: EstimateLine[];
+  /** Sum of the lines. */
+  total: bigint;
+  /** The value to put on the command line, e.g. 512n MiB → "crashkernel=512M". */
+  recommended: bigint;
+  param: string;
+}
+
+function roundUp(v: bigint, to: bigint): bigint {
+  return ((v + to - 1n) / to) * to;
+}
+
+export function estimateCrashkernel(input: EstimateInput): Estimate {
+  const lines: EstimateLine[] = [
+    { what: 'kernel', bytes: input.kernelInitSize, why: 'bzImage init_size: decompressed kernel, bss, early heap' },
+    { what: 'initrd', bytes: input.initrdSize, why: 'the compressed initramfs as loaded' },
+    { what: 'rootfs', bytes: input.initrdUnpacked, why: 'the initramfs unpacked into tmpfs' },
+    { what: 'node', bytes: input.nodeRss ?? DEFAULT_NODE_RSS, why: 'peak RSS of vmcore-ts save' },
+    { what: 'kernel runtime', bytes: input.kernelRuntime ?? KERNEL_RUNTIME, why: 'slab, page tables, stacks of a one-CPU kernel' },
+  ];
+  const base = lines.reduce((n, l) => n + l.bytes, 0n);
+  // struct page for every page of the reservation: R = base + R/64 + margin → solve for R.
+  const structPage = roundUp(base, 63n) / 63n;
+  lines.push({ what: 'struct page', bytes: structPage, why: '64 bytes per 4 KiB page of the reservation' });
+  const sub = base + structPage;
+  const margin = (sub * MARGIN_PERCENT) / 100n;
+  lines.push({ what: 'margin', bytes: margin, why: `${MARGIN_PERCENT}% for page cache and writeback` });
+  const total = sub + margin;
+  const recommended = roundUp(total, 16n * MIB);
+  return { lines, total, recommended, param: `crashkernel=${recommended / MIB}M` };
+}
+
+/** The arithmetic as aligned text lines, in MiB with one decimal. */
+export function formatEstimate(e: Estimate): string[] {
+  const mib = (b: bigint) => (Number(b) / Number(MIB)).toFixed(1).padStart(8);
+  const out = e.lines.map((l) => `  ${l.what.padEnd(15)} ${mib(l.bytes)} MiB  ${l.why}`);
+  out.push(`  ${'total'.padEnd(15)} ${mib(e.total)} MiB`);
+  out.push(`  → ${e.param} (rounded up to 16 MiB)`);
+  return out;
+}

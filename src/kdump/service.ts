@@ -1,0 +1,257 @@
+// The kdump service: what `kdump-ts status` reports, and `load` / `unload` from the config file.
+// Reads the machine through a `root` directory ("/" normally; a fake tree in tests).
+import { accessSync, constants, mkdirSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { KexecError, ParseError } from '../errors.ts';
+import { parseIomem, walkIomem } from '../kexec/memory-map.ts';
+import { captureCmdline } from './capture-cmdline.ts';
+import type { KdumpConfig } from './config.ts';
+import { DEFAULT_CONFIG, DEFAULT_CONFIG_PATH, DEFAULT_INITRD_DIR, parseConfig } from './config.ts';
+import { crashkernelFromCmdline, formatSize, reservedCrashRegions } from './crashkernel.ts';
+import type { CrashRegion } from './crashkernel.ts';
+import { dumpRamRanges } from './elfcorehdr.ts';
+import { hostPath, readText } from './host.ts';
+import type { DumpTarget } from './initramfs.ts';
+import { packageRoot, resolveTarget } from './initramfs.ts';
+
+/** Where `load` records what it loaded (tmpfs: gone after reboot, like the loaded kernel). */
+export const STATE_FILE = '/run/kdump-ts/loaded.json';
+
+export interface LoadedState {
+  kernel: string;
+  initrd: string;
+  cmdline: string;
+  syscall: string;
+  /** ISO time of the load. */
+  at: string;
+}
+
+export interface KdumpStatus {
+  config: { path: string; found: boolean };
+  reserved: (CrashRegion & { param?: string }) | null;
+  /** /sys/kernel/kexec_crash_size, when readable. */
+  crashSize?: number;
+  loaded: boolean;
+  /** What kdump-ts loaded, when it was kdump-ts. */
+  loadedBy?: LoadedState;
+  capture: { kernel: string; kernelExists: boolean; initrd: string; initrdExists: boolean; cmdline: string };
+  target: { dir: string; exists: boolean; writable: boolean; freeBytes?: number; device?: string; fstype?: string; error?: string };
+  wouldSave: { ramBytes: number; dumpLevel: number; compression: string; format: string; path: string };
+  problems: string[];
+  ready: boolean;
+}
+
+export function osRelease(root: string): string {
+  const r = readText(root, '/proc/sys/kernel/osrelease')?.trim();
+  if (!r) throw new KexecError('cannot read /proc/sys/kernel/osrelease');
+  return r;
+}
+
+/** Reads the config file (defaults when it does not exist). */
+export function readConfig(root: string, path = DEFAULT_CONFIG_PATH): { config: KdumpConfig; found: boolean } {
+  const text = readText(root, path);
+  if (text === undefined) return { config: { ...DEFAULT_CONFIG, cmdlineRemove: [], modules: [] }, found: false };
+  return { config: parseConfig(text, hostPath(root, path)), found: true };
+}
+
+/** The capture kernel, initrd and command line the config gives on this machine. */
+export function captureFiles(config: KdumpConfig, root: string): { kernel: string; initrd: string; cmdline: string; release: string } {
+  const running = osRelease(root);
+  const kernel = config.kernel ?? `/boot/vmlinuz-${running}`;
+  const release = /vmlinu[xz]-(.+)$/.exec(kernel)?.[1] ?? running;
+  const initrd = config.initrd ?? `${DEFAULT_INITRD_DIR}/initrd.img-${release}`;
+  const cmdline =
+    config.cmdline ?? captureCmdline(readText(root, '/proc/cmdline')?.trim() ?? '', { append: config.cmdlineAppend, remove: config.cmdlineRemove }).cmdline;
+  return { kernel, initrd, cmdline, release };
+}
+
+const exists = (p: string) => {
+  try {
+    statSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+export function readStatus(root = '/', configPath = DEFAULT_CONFIG_PATH): KdumpStatus {
+  const problems: string[] = [];
+  const { config, found } = readConfig(root, configPath);
+  const iomemText = readText(root, '/proc/iomem');
+  const iomem = iomemText !== undefined ? parseIomem(iomemText, hostPath(root, '/proc/iomem')) : [];
+  const regions = reservedCrashRegions(iomem);
+  const cmdline = readText(root, '/proc/cmdline') ?? '';
+  let param: string | undefined;
+  try {
+    const specs = crashkernelFromCmdline(cmdline);
+    if (specs.length) param = specs.map((s) => `crashkernel=${s.text}`).join(' ');
+  } catch (e) {
+    if (!(e instanceof ParseError)) throw e;
+    problems.push(`the running command line has a bad crashkernel=: ${e.message}`);
+  }
+  const reserved = regions.main ? { ...regions.main, ...(param ? { param } : {}) } : null;
+  if (!reserved) {
+    problems.push(
+      param
+        ? `${param} is on the command line but no memory is reserved (too little RAM, or no room at the asked offset)`
+        : 'no memory is reserved for a capture kernel: add crashkernel=SIZE to the kernel command line (see `kdump-ts estimate`) and reboot',
+    );
+  }
+  const crashSizeText = readText(root, '/sys/kernel/kexec_crash_size');
+  const loaded = readText(root, '/sys/kernel/kexec_crash_loaded')?.trim() === '1';
+  let loadedBy: LoadedState | undefined;
+  const stateText = readText(root, STATE_FILE);
+  if (loaded && stateText) {
+    try {
+      loadedBy = JSON.parse(stateText) as LoadedState;
+    } catch {
+      // a damaged state file only loses the "which one"
+    }
+  }
+  if (!loaded) problems.push('no capture kernel is loaded: run `kdump-ts load`');
+
+  let files = { kernel: config.kernel ?? '?', initrd: config.initrd ?? '?', cmdline: config.cmdline ?? '' };
+  try {
+    files = captureFiles(config, root);
+  } catch (e) {
+    problems.push((e as Error).message);
+  }
+  const capture = {
+    ...files,
+    kernelExists: exists(hostPath(root, files.kernel)),
+    initrdExists: exists(hostPath(root, files.initrd)),
+  };
+  if (!capture.kernelExists) problems.push(`capture kernel ${files.kernel} does not exist: set kernel = … in ${configPath}`);
+  if (!capture.initrdExists) problems.push(`capture initramfs ${files.initrd} does not exist: run \`kdump-ts mkinitrd\``);
+
+  const targetPath = hostPath(root, config.target);
+  const target: KdumpStatus['target'] = { dir: config.target, exists: exists(targetPath), writable: false };
+  try {
+    accessSync(targetPath, constants.W_OK);
+    target.writable = true;
+    const fs = statfsSync(targetPath);
+    target.freeBytes = fs.bavail * fs.bsize;
+  } catch {
+    problems.push(target.exists ? `dump target ${config.target} is not writable` : `dump target ${config.target} does not exist: create it`);
+  }
+  try {
+    const t: DumpTarget = resolveTarget(config, root);
+    target.device = t.device;
+    target.fstype = t.fstype;
+  } catch (e) {
+    target.error = (e as Error).message;
+    problems.push(target.error);
+  }
+  const systemRam = walkIomem(iomem)
+    .filter((r) => r.name.startsWith('System RAM'))
+    .map((r) => ({ start: r.start, end: r.end }));
+  const ramBytes = dumpRamRanges(systemRam, regions.all).reduce((n, r) => n + Number(r.end - r.start + 1n), 0);
+  const wouldSave = {
+    ramBytes,
+    dumpLevel: config.dumpLevel,
+    compression: config.compression,
+    format: config.compression === 'none' ? 'ELF' : 'kdump-compressed',
+    path: `${config.target.replace(/\/$/, '')}/YYYYmmdd-HHMMSS/vmcore`,
+  };
+  if (target.freeBytes !== undefined && config.dumpLevel === 0 && config.compression === 'none' && target.freeBytes < ramBytes) {
+    problems.push(`the dump target has ${formatSize(BigInt(target.freeBytes))} free, less than the ${formatSize(BigInt(ramBytes))} an unfiltered ELF dump takes`);
+  }
+  return {
+    config: { path: configPath, found },
+    reserved,
+    ...(crashSizeText !== undefined ? { crashSize: Number(crashSizeText.trim()) } : {}),
+    loaded,
+    ...(loadedBy ? { loadedBy } : {}),
+    capture,
+    target,
+    wouldSave,
+    problems,
+    ready: problems.length === 0,
+  };
+}
+
+const DUMP_LEVEL_WORDS = ['zero pages', 'cache pages', 'private cache pages', 'user pages', 'free pages'];
+
+/** The status in plain words, one fact per line. */
+export function formatStatus(s: KdumpStatus): string {
+  const hx = (v: bigint) => '0x' + v.toString(16);
+  const lines: string[] = [];
+  const row = (k: string, v: string) => lines.push(`${(k + ':').padEnd(17)} ${v}`);
+  row('config', s.config.found ? s.config.path : `${s.config.path} (not found: defaults)`);
+  row(
+    'memory reserved',
+    s.reserved
+      ? `${formatSize(s.reserved.size)} at ${hx(s.reserved.start)}-${hx(s.reserved.end)}${s.reserved.param ? ` (${s.reserved.param})` : ''}`
+      : 'none',
+  );
+  if (s.loaded) {
+    row('capture kernel', s.loadedBy ? `loaded: ${s.loadedBy.kernel} with ${s.loadedBy.initrd} (${s.loadedBy.syscall}, ${s.loadedBy.at})` : 'loaded (not by kdump-ts: which one is unknown)');
+    if (s.loadedBy) row('command line', s.loadedBy.cmdline);
+  } else {
+    row('capture kernel', `not loaded (would load ${s.capture.kernel}${s.capture.kernelExists ? '' : ' — missing'} with ${s.capture.initrd}${s.capture.initrdExists ? '' : ' — missing'})`);
+    row('command line', s.capture.cmdline);
+  }
+  const t = s.target;
+  const where = t.device ? ` on ${t.device} (${t.fstype})` : '';
+  row('dump target', `${t.dir}${where}, ${t.writable ? 'writable' : t.exists ? 'NOT writable' : 'does not exist'}${t.freeBytes !== undefined ? `, ${formatSize(BigInt(t.freeBytes))} free` : ''}`);
+  const excluded = DUMP_LEVEL_WORDS.filter((_, i) => s.wouldSave.dumpLevel & (1 << i));
+  row(
+    'would save',
+    `${formatSize(BigInt(s.wouldSave.ramBytes))} of RAM${excluded.length ? ` minus ${excluded.join(', ')}` : ''} (dump level ${s.wouldSave.dumpLevel}), ${s.wouldSave.format}${s.wouldSave.format === 'ELF' ? '' : ` ${s.wouldSave.compression}`}, to ${s.wouldSave.path}`,
+  );
+  row('ready', s.ready ? 'yes' : 'no');
+  for (const p of s.problems) lines.push(`  - ${p}`);
+  return lines.join('\n') + '\n';
+}
+
+/** JSON with bigints as hex strings. */
+export function statusJson(s: KdumpStatus): string {
+  return JSON.stringify(s, (_k, v: unknown) => (typeof v === 'bigint' ? '0x' + v.toString(16) : v), 2) + '\n';
+}
+
+/** The kexec-ts command line `kdump-ts load` runs (kexec-tools compatible options). */
+export function kexecArgs(files: { kernel: string; initrd: string; cmdline: string }, syscall: KdumpConfig['syscall'], debug = false): string[] {
+  const args = ['-p', files.kernel, `--initrd=${files.initrd}`, `--command-line=${files.cmdline}`];
+  if (syscall === 'kexec_load') args.push('-c');
+  if (syscall === 'kexec_file_load') args.push('-s');
+  if (debug) args.push('-d');
+  return args;
+}
+
+function runKexecTs(args: string[]): void {
+  const bin = join(packageRoot(), 'bin', 'kexec-ts.mjs');
+  const r = spawnSync(process.execPath, [bin, ...args], { stdio: 'inherit' });
+  if (r.status !== 0) throw new KexecError(`kexec-ts ${args[0]} ${args.includes('-u') ? '-u' : args[1] ?? ''} failed (exit code ${r.status ?? r.signal})`);
+}
+
+/** Loads the capture kernel the config describes (through kexec-ts -p) and records it. */
+export function loadCaptureKernel(opts: { root?: string; configPath?: string; debug?: boolean } = {}): LoadedState {
+  const root = opts.root ?? '/';
+  const { config } = readConfig(root, opts.configPath);
+  const files = captureFiles(config, root);
+  for (const [what, p] of [['capture kernel', files.kernel], ['capture initramfs', files.initrd]] as const) {
+    if (!exists(p)) throw new KexecError(`${what} ${p} does not exist`, { hint: what === 'capture kernel' ? 'set kernel = … in the config' : 'run `kdump-ts mkinitrd` first' });
+  }
+  if (readText(root, '/sys/kernel/kexec_crash_loaded')?.trim() === '1') runKexecTs(['-p', '-u']);
+  runKexecTs(kexecArgs(files, config.syscall, opts.debug));
+  const state: LoadedState = { kernel: files.kernel, initrd: files.initrd, cmdline: files.cmdline, syscall: config.syscall, at: new Date().toISOString() };
+  const stateFile = hostPath(root, STATE_FILE);
+  mkdirSync(join(stateFile, '..'), { recursive: true });
+  writeFileSync(stateFile, JSON.stringify(state, null, 2) + '\n');
+  return state;
+}
+
+/** Unloads the capture kernel (kexec-ts -p -u) and forgets what was loaded. */
+export function unloadCaptureKernel(root = '/'): void {
+  runKexecTs(['-p', '-u']);
+  rmSync(hostPath(root, STATE_FILE), { force: true });
+}
+
+/**
+ * Triggers a crash through sysrq-c (the trigger file works for root whatever kernel.sysrq says).
+ * Never returns on a machine that crashes.
+ */
+export function crashThisMachine(root = '/'): void {
+  writeFileSync(hostPath(root, '/proc/sysrq-trigger'), 'c');
+}

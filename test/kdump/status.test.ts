@@ -1,0 +1,119 @@
+// `kdump-ts status` against fake /proc and /sys trees (the root directory is a parameter).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { formatStatus, readStatus, STATE_FILE } from '../../src/kdump/service.ts';
+
+const probe = readFileSync('fixtures/x86_64-debian-6.1/guest-probe.txt', 'latin1');
+const iomem = /===IOMEM\n([\s\S]*?)===/.exec(probe)![1]!;
+
+/** A directory tree shaped like the fixture machine's / (1 GiB guest, crashkernel=256M). */
+function fakeRoot(files: Record<string, string> = {}): string {
+  const root = mkdtempSync(join(tmpdir(), 'kdump-status-'));
+  const all: Record<string, string> = {
+    '/proc/iomem': iomem,
+    '/proc/cmdline': 'console=ttyS0 panic=-1 crashkernel=256M\n',
+    '/proc/sys/kernel/osrelease': '6.1.0-56-cloud-amd64\n',
+    '/proc/self/mountinfo': '21 1 254:1 / / rw,relatime - ext4 /dev/vda1 rw\n22 21 0:21 / /proc rw - proc proc rw\n',
+    '/sys/kernel/kexec_crash_loaded': '0\n',
+    '/sys/kernel/kexec_crash_size': '268435456\n',
+    '/boot/vmlinuz-6.1.0-56-cloud-amd64': 'kernel',
+    '/dev/vda1': '',
+    ...files,
+  };
+  for (const [p, text] of Object.entries(all)) {
+    mkdirSync(dirname(join(root, p)), { recursive: true });
+    writeFileSync(join(root, p), text);
+  }
+  mkdirSync(join(root, 'var/crash'), { recursive: true });
+  mkdirSync(join(root, 'dev/disk/by-uuid'), { recursive: true });
+  symlinkSync('../../vda1', join(root, 'dev/disk/by-uuid/0f4c-77aa'));
+  return root;
+}
+
+test('status: reserved region, nothing loaded, target and what would be saved on the fixture machine', () => {
+  const root = fakeRoot();
+  const s = readStatus(root);
+  assert.deepEqual(s.reserved, { start: 0x2e000000n, end: 0x3dffffffn, size: 256n << 20n, param: 'crashkernel=256M' });
+  assert.equal(s.crashSize, 268435456);
+  assert.equal(s.loaded, false);
+  assert.equal(s.capture.kernel, '/boot/vmlinuz-6.1.0-56-cloud-amd64');
+  assert.equal(s.capture.kernelExists, true);
+  assert.equal(s.capture.initrd, '/var/lib/kdump-ts/initrd.img-6.1.0-56-cloud-amd64');
+  assert.equal(s.capture.initrdExists, false);
+  assert.equal(s.capture.cmdline, 'console=ttyS0 irqpoll nr_cpus=1 reset_devices panic=10 cgroup_disable=memory');
+  assert.equal(s.target.writable, true);
+  assert.equal(s.target.device, 'UUID=0f4c-77aa');
+  assert.equal(s.target.fstype, 'ext4');
+  // System RAM 0x100000-0x3ffdffff minus the 256 MiB crash region (the low 1 MiB is never dumped).
+  assert.equal(s.wouldSave.ramBytes, 0x3fee0000 - 0x10000000);
+  assert.equal(s.ready, false);
+  assert.deepEqual(
+    s.problems.map((p) => p.replace(/:.*/, '')),
+    ['no capture kernel is loaded', 'capture initramfs /var/lib/kdump-ts/initrd.img-6.1.0-56-cloud-amd64 does not exist'],
+  );
+  const text = formatStatus(s);
+  assert.match(text, /^memory reserved: +256 MiB at 0x2e000000-0x3dffffff \(crashkernel=256M\)$/m);
+  assert.match(text, /^dump target: +\/var\/crash on UUID=0f4c-77aa \(ext4\), writable, .* free$/m);
+  assert.match(text, /^would save: +766\.8 MiB of RAM minus zero pages, cache pages, private cache pages, user pages, free pages \(dump level 31\), kdump-compressed zlib/m);
+  assert.match(text, /^ready: +no$/m);
+});
+
+test('status: loaded by kdump-ts says which kernel; ready when nothing is missing', () => {
+  const state = { kernel: '/boot/vmlinuz-6.1.0-56-cloud-amd64', initrd: '/var/lib/kdump-ts/initrd.img-6.1.0-56-cloud-amd64', cmdline: 'console=ttyS0 irqpoll', syscall: 'auto', at: '2026-11-26T23:50:00.000Z' };
+  const root = fakeRoot({
+    '/sys/kernel/kexec_crash_loaded': '1\n',
+    [STATE_FILE]: JSON.stringify(state),
+    '/var/lib/kdump-ts/initrd.img-6.1.0-56-cloud-amd64': 'initrd',
+  });
+  const s = readStatus(root);
+  assert.equal(s.loaded, true);
+  assert.deepEqual(s.loadedBy, state);
+  assert.deepEqual(s.problems, []);
+  assert.equal(s.ready, true);
+  assert.match(formatStatus(s), /^capture kernel: +loaded: \/boot\/vmlinuz-6\.1\.0-56-cloud-amd64 with \/var\/lib\/kdump-ts\/initrd\.img-6\.1\.0-56-cloud-amd64 \(auto, 2026-11-26T23:50:00\.000Z\)$/m);
+});
+
+test('status: no reservation, a target on tmpfs, and a config file are reported in plain words', () => {
+  const root = fakeRoot({
+    '/proc/iomem': '00001000-0009fbff : System RAM\n00100000-3ffdffff : System RAM\n',
+    '/proc/cmdline': 'console=ttyS0\n',
+    '/proc/self/mountinfo': '21 1 254:1 / / rw - ext4 /dev/vda1 rw\n30 21 0:40 / /var/crash rw - tmpfs tmpfs rw\n',
+    '/etc/kdump-ts.conf': 'compression = none\ndump_level = 0\n',
+  });
+  const s = readStatus(root);
+  assert.equal(s.reserved, null);
+  assert.equal(s.config.found, true);
+  assert.equal(s.wouldSave.format, 'ELF');
+  assert.ok(s.problems.some((p) => p.startsWith('no memory is reserved for a capture kernel: add crashkernel=SIZE')));
+  assert.ok(s.problems.some((p) => /\/var\/crash is on tmpfs \(tmpfs\), which a capture kernel cannot write to/.test(p)), s.problems.join('\n'));
+  assert.match(formatStatus(s), /^memory reserved: +none$/m);
+});
+
+test('kdump-ts status --json --root: exit code 1 when not ready, bigints as hex', () => {
+  const root = fakeRoot();
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/kdump-ts.ts', 'status', '--json', '--root', root], { encoding: 'utf8' });
+  assert.equal(r.status, 1, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.equal(j.reserved.start, '0x2e000000');
+  assert.equal(j.loaded, false);
+});
+
+test('kdump-ts test refuses without --yes-crash-this-machine, and without a loaded capture kernel', () => {
+  const root = fakeRoot();
+  const run = (...a: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/kdump-ts.ts', 'test', '--root', root, ...a], { encoding: 'utf8' });
+  const r1 = run();
+  assert.equal(r1.status, 1);
+  assert.match(r1.stderr, /^kdump-ts: refusing to crash this machine — pass --yes-crash-this-machine/);
+  const r2 = run('--yes-crash-this-machine');
+  assert.equal(r2.status, 1);
+  assert.match(r2.stderr, /no capture kernel is loaded/);
+  // With one loaded, it writes "c" to (the fake) /proc/sysrq-trigger.
+  writeFileSync(join(root, 'sys/kernel/kexec_crash_loaded'), '1\n');
+  const r3 = run('--yes-crash-this-machine');
+  assert.equal(r3.status, 0, r3.stderr);
+  assert.equal(readFileSync(join(root, 'proc/sysrq-trigger'), 'utf8'), 'c');
+});

@@ -24,3 +24,8 @@ const purg = spawnSync('make', ['-s', '-C', 'purgatory', 'OUT=../dist'], { stdio
 if (purg.error || purg.status !== 0) {
   console.warn('build: the x86_64 purgatory was not built (needs make, gcc, ld): kexec-ts -l (kexec_load) will not work');
 }
+// The arm64 purgatory (purgatory/arm64/purgatory.S): assembled with llvm-mc, which targets AArch64 on any host.
+const purgArm64 = spawnSync('make', ['-s', '-C', 'purgatory/arm64', 'OUT=../../dist'], { stdio: 'inherit' });
+if (purgArm64.error || purgArm64.status !== 0) {
+  console.warn('build: the arm64 purgatory was not built (needs make and llvm-mc): arm64 kexec-ts -l will not work');
+}

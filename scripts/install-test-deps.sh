@@ -4,8 +4,9 @@
 # Idempotent: installs only what is missing. Needs root (CI runs as root).
 set -euo pipefail
 pkgs=(qemu-system-x86 busybox-static kexec-tools makedumpfile crash e2fsprogs cpio xz-utils zstd)
-# arm64: dtc is the oracle for our FDT reader/writer; qemu-system-arm records/boots arm64 guests.
-pkgs+=(device-tree-compiler qemu-system-arm)
+# arm64: dtc is the oracle for our FDT reader/writer; qemu-system-arm records/boots arm64 guests and
+# runs the arm64 purgatory; llvm (llvm-mc) assembles that purgatory.
+pkgs+=(device-tree-compiler qemu-system-arm llvm)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -17,6 +17,18 @@ export interface PfnRun {
   endPfn: bigint;
 }
 
+/** A PT_LOAD of an ELF core: physical and virtual start, sizes, where its bytes are in the file. */
+export interface LoadSegment {
+  /** Index of the program header. */
+  index: number;
+  paddr: bigint;
+  vaddr: bigint;
+  fileOffset: number;
+  /** Bytes in the file (p_filesz); the rest up to memSize reads as zeros. */
+  fileSize: number;
+  memSize: number;
+}
+
 export interface Dump {
   readonly source: ByteSource;
   /** "ELF64 core", "kdump-compressed", "flattened kdump-compressed", "flattened ELF64 core" ... */
@@ -44,11 +56,25 @@ export interface Dump {
   hasPage(pfn: bigint): boolean;
   /** Reads physical memory; throws NotInDumpError for any byte the dump does not hold. */
   readPhys(paddr: bigint, length: number): Uint8Array;
+  /** One whole page (pageSize bytes); throws NotInDumpError saying why when the dump lacks it. */
+  readPage?(pfn: bigint): Uint8Array;
+  /** Why the dump lacks page `pfn` ("excluded…", "lost: truncated…"), or undefined when it holds it. */
+  whyMissing?(pfn: bigint): string | undefined;
+  /** ELF cores: every PT_LOAD as in the file (including the kernel-text view on x86_64). */
+  readonly loadSegments?: readonly LoadSegment[];
+}
+
+/** How a reader is asked to open a source that came out of a container (a flattened stream). */
+export interface OpenOptions {
+  /** Prefix for `format`, e.g. "flattened". */
+  container?: string;
+  /** Warnings the container found (e.g. truncation), kept in the dump's `warnings`. */
+  warnings?: string[];
 }
 
 export interface DumpReader {
   readonly name: string;
   /** Cheap check on the first bytes of the source. */
   probe(src: ByteSource): boolean;
-  open(src: ByteSource): Dump;
+  open(src: ByteSource, opts?: OpenOptions): Dump;
 }

@@ -462,3 +462,26 @@ export function openElf(src: ByteSource): ElfFile {
     },
   };
 }
+
+/** Encodes notes back into a note segment (name and desc padded to 4 bytes each). */
+export function encodeNotes(notes: readonly { name: string; type: number; desc: Uint8Array }[], littleEndian = true): Uint8Array {
+  const enc = new TextEncoder();
+  const parts = notes.map((n) => {
+    const name = enc.encode(n.name + '\0');
+    const b = new Uint8Array(ElfNhdr.size + align4(name.length) + align4(n.desc.length));
+    const dv = new DataView(b.buffer);
+    dv.setUint32(0, name.length, littleEndian);
+    dv.setUint32(4, n.desc.length, littleEndian);
+    dv.setUint32(8, n.type, littleEndian);
+    b.set(name, ElfNhdr.size);
+    b.set(n.desc, ElfNhdr.size + align4(name.length));
+    return b;
+  });
+  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}

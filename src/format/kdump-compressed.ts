@@ -11,8 +11,9 @@
 // a count per 32-bit word, so a lookup is two array reads and one popcount.
 import { NotInDumpError, ParseError } from '../errors.ts';
 import { readExactly, type ByteSource } from '../io/source.ts';
+import { popcount32 } from './bitmap.ts';
 import { CODEC_FLAGS_MASK, codecNames, decoderFor } from './codecs/index.ts';
-import type { Dump, DumpReader, ElfNote, PfnRun } from './dump.ts';
+import type { Dump, DumpReader, ElfNote, OpenOptions, PfnRun } from './dump.ts';
 import { parseNotes } from './elf.ts';
 import { Lru } from './lru.ts';
 import { readStruct, struct } from './struct.ts';
@@ -89,13 +90,6 @@ const BITMAP_CACHE_BLOCKS = 32;
 const DESC_CACHE_GROUPS = 64;
 const INDEX_READ_BLOCKS = 256; // bitmap blocks read at once while building the index
 
-function popcount32(x: number): number {
-  x -= (x >>> 1) & 0x55555555;
-  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
-  x = (x + (x >>> 4)) & 0x0f0f0f0f;
-  return Math.imul(x, 0x01010101) >>> 24;
-}
-
 interface BitmapBlock {
   words: Uint32Array;
   /** Set bits before each word of this block. */
@@ -115,7 +109,7 @@ const isLittleEndianHost = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 export class KdumpCompressedDump implements Dump {
   readonly source: ByteSource;
-  readonly format = 'kdump-compressed';
+  readonly format: string;
   readonly compression: string[];
   readonly pageSize: number;
   readonly dumpLevel: number | undefined;
@@ -145,8 +139,11 @@ export class KdumpCompressedDump implements Dump {
   private readonly pageCache = new Lru<number, Uint8Array>(PAGE_CACHE_PAGES);
   private lateWarnings: string[] | undefined;
 
-  constructor(src: ByteSource) {
+  /** `container`: "flattened" when src is the file rebuilt from a flattened stream. */
+  constructor(src: ByteSource, opts: OpenOptions = {}) {
     this.source = src;
+    this.format = opts.container ? `${opts.container} kdump-compressed` : 'kdump-compressed';
+    this.openWarnings.push(...(opts.warnings ?? []));
     const raw = readExactly(src, 0, DiskDumpHeader.size, 'kdump-compressed header');
     const sig = String.fromCharCode(...raw.subarray(0, 8));
     if (sig !== KDUMP_SIGNATURE && sig !== DISKDUMP_SIGNATURE) {
@@ -584,5 +581,5 @@ export const kdumpCompressedReader: DumpReader = {
     const sig = String.fromCharCode(...src.read(0, 8));
     return sig === KDUMP_SIGNATURE || sig === DISKDUMP_SIGNATURE;
   },
-  open: (src) => new KdumpCompressedDump(src),
+  open: (src, opts) => new KdumpCompressedDump(src, opts),
 };

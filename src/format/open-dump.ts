@@ -2,9 +2,12 @@
 import { ParseError } from '../errors.ts';
 import type { ByteSource } from '../io/source.ts';
 import type { Dump, DumpReader } from './dump.ts';
+import { elfCoreReader } from './elf-core.ts';
+import { flattenedReader } from './flattened.ts';
 import { kdumpCompressedReader } from './kdump-compressed.ts';
 
-export const dumpReaders: DumpReader[] = [kdumpCompressedReader];
+const plainReaders: DumpReader[] = [kdumpCompressedReader, elfCoreReader];
+export const dumpReaders: DumpReader[] = [...plainReaders, flattenedReader(plainReaders)];
 
 /** A short description of the first bytes of a file: hex and printable text. */
 export function describeMagic(src: ByteSource): string {

@@ -1,0 +1,30 @@
+// Page bitmaps as makedumpfile writes them: bit for pfn p is byte p>>3, bit p&7 (LSB first).
+
+export function popcount32(x: number): number {
+  x -= (x >>> 1) & 0x55555555;
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  x = (x + (x >>> 4)) & 0x0f0f0f0f;
+  return Math.imul(x, 0x01010101) >>> 24;
+}
+
+/** Set bits among the first `nbits` bits. */
+export function popcountBitmap(bits: Uint8Array, nbits: number): number {
+  let n = 0;
+  const whole = Math.min(bits.length, nbits >> 3);
+  for (let i = 0; i < whole; i++) n += popcount32(bits[i]!);
+  if (nbits & 7 && whole < bits.length) n += popcount32(bits[whole]! & ((1 << (nbits & 7)) - 1));
+  return n;
+}
+
+export function getBit(bits: Uint8Array, pfn: number): boolean {
+  return ((bits[pfn >> 3]! >> (pfn & 7)) & 1) === 1;
+}
+
+export function setBit(bits: Uint8Array, pfn: number): void {
+  bits[pfn >> 3]! |= 1 << (pfn & 7);
+}
+
+/** A zeroed bitmap for `nbits` pfns. */
+export function newBitmap(nbits: number): Uint8Array {
+  return new Uint8Array(Math.ceil(nbits / 8));
+}

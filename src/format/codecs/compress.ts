@@ -1,0 +1,35 @@
+// Pure page compressors (no Node APIs): zlib through fflate, LZO1X, raw snappy. The Node saver has
+// faster native ones (src/dump/page-compress.ts); these serve tests, browsers and conversions.
+// zstd has no pure compressor here (fzstd only decompresses).
+import { zlibSync } from 'fflate';
+import { compress as snappyCompress } from 'snappyjs';
+import type { CodecName } from './index.ts';
+import { lzo1xCompress } from './lzo1x.ts';
+
+/**
+ * Compresses `page` into `out`; returns the stored length. A return value >= page.length means
+ * "did not shrink": the writer stores the page raw.
+ */
+export type PageCompressor = (page: Uint8Array, out: Uint8Array) => number;
+
+function fromWhole(f: (page: Uint8Array) => Uint8Array): PageCompressor {
+  return (page, out) => {
+    const c = f(page);
+    if (c.length >= page.length || c.length > out.length) return page.length;
+    out.set(c);
+    return c.length;
+  };
+}
+
+export function purePageCompressor(codec: CodecName): PageCompressor {
+  switch (codec) {
+    case 'zlib':
+      return fromWhole((p) => zlibSync(p, { level: 1 }));
+    case 'lzo':
+      return fromWhole(lzo1xCompress);
+    case 'snappy':
+      return fromWhole(snappyCompress);
+    case 'zstd':
+      throw new Error('no pure zstd compressor: pass a compressor from src/dump (Node) for zstd output');
+  }
+}

@@ -1,0 +1,106 @@
+// ELF64 core writer: a file shaped like /proc/vmcore or `makedumpfile -E` output — one PT_NOTE
+// (the notes as given) and one PT_LOAD per memory range, each range's data page-aligned in the file.
+// The layout is fixed up front, so pages can be written in any order through a ByteSink.
+import { EM_X86_64, ELFCLASS64, ELFDATA2LSB, ET_CORE, Elf64Ehdr, Elf64Phdr, PF_R, PF_W, PF_X, PT_LOAD, PT_NOTE } from './elf.ts';
+import { DUMP_ELF_INCOMPLETE } from './elf-core.ts';
+import type { ByteSink } from './sink.ts';
+import { encodeStruct } from './struct.ts';
+
+export interface ElfCoreSegment {
+  paddr: bigint;
+  vaddr: bigint;
+  memSize: number;
+  /** Bytes stored in the file (default memSize); the rest reads as zeros (makedumpfile -E: excluded). */
+  fileSize?: number;
+}
+
+export interface ElfCoreWriterOptions {
+  machine?: number;
+  pageSize?: number;
+  notes: Uint8Array;
+  segments: ElfCoreSegment[];
+}
+
+export class ElfCoreWriter {
+  readonly fileSize: number;
+  private readonly sink: ByteSink;
+  private readonly header: Uint8Array;
+  private readonly placed: { paddr: bigint; fileSize: number; fileOffset: number }[];
+
+  constructor(sink: ByteSink, opts: ElfCoreWriterOptions) {
+    this.sink = sink;
+    const ps = opts.pageSize ?? 4096;
+    const phnum = 1 + opts.segments.length;
+    const phoff = Elf64Ehdr.size;
+    const notesOffset = phoff + phnum * Elf64Phdr.size;
+    let pos = Math.ceil((notesOffset + opts.notes.length) / ps) * ps;
+    const ident = new Uint8Array(16);
+    ident.set([0x7f, 0x45, 0x4c, 0x46, ELFCLASS64, ELFDATA2LSB, 1]);
+    this.header = encodeStruct(Elf64Ehdr, {
+      ident,
+      type: ET_CORE,
+      machine: opts.machine ?? EM_X86_64,
+      version: 1,
+      phoff: BigInt(phoff),
+      ehsize: Elf64Ehdr.size,
+      phentsize: Elf64Phdr.size,
+      phnum,
+    });
+    sink.write(0, this.header);
+    const phdrs = new Uint8Array(phnum * Elf64Phdr.size);
+    phdrs.set(
+      encodeStruct(Elf64Phdr, {
+        type: PT_NOTE,
+        offset: BigInt(notesOffset),
+        filesz: BigInt(opts.notes.length),
+        memsz: BigInt(opts.notes.length),
+      }),
+    );
+    this.placed = [];
+    opts.segments.forEach((s, i) => {
+      const fileSize = s.fileSize ?? s.memSize;
+      if (fileSize > s.memSize) throw new RangeError(`segment ${i}: fileSize > memSize`);
+      const fileOffset = pos + Number(s.paddr % BigInt(ps));
+      this.placed.push({ paddr: s.paddr, fileSize, fileOffset });
+      phdrs.set(
+        encodeStruct(Elf64Phdr, {
+          type: PT_LOAD,
+          flags: PF_R | PF_W | PF_X,
+          offset: BigInt(fileOffset),
+          vaddr: s.vaddr,
+          paddr: s.paddr,
+          filesz: BigInt(fileSize),
+          memsz: BigInt(s.memSize),
+        }),
+        (1 + i) * Elf64Phdr.size,
+      );
+      pos = Math.ceil((fileOffset + fileSize) / ps) * ps;
+    });
+    sink.write(phoff, phdrs);
+    sink.write(notesOffset, opts.notes);
+    const last = this.placed.reduce((m, p) => Math.max(m, p.fileOffset + p.fileSize), notesOffset + opts.notes.length);
+    this.fileSize = last;
+    // Reach the full size even if the last pages are never written (they read as zeros).
+    if (last > notesOffset + opts.notes.length) sink.write(last - 1, new Uint8Array(1));
+  }
+
+  /** Writes memory at a physical address; it must lie in the file part of one segment. */
+  writePhys(paddr: bigint, bytes: Uint8Array): void {
+    for (const p of this.placed) {
+      if (paddr >= p.paddr && paddr + BigInt(bytes.length) <= p.paddr + BigInt(p.fileSize)) {
+        this.sink.write(p.fileOffset + Number(paddr - p.paddr), bytes);
+        return;
+      }
+    }
+    throw new RangeError(`physical 0x${paddr.toString(16)}+${bytes.length} is not inside one segment's file data`);
+  }
+
+  /** Marks the dump incomplete in e_flags (as makedumpfile does on ENOSPC). */
+  finish(opts: { incomplete?: boolean } = {}): void {
+    if (opts.incomplete) {
+      const dv = new DataView(this.header.buffer, this.header.byteOffset);
+      dv.setUint32(Elf64Ehdr.fields.flags.off, DUMP_ELF_INCOMPLETE, true);
+      this.sink.write(0, this.header);
+    }
+  }
+}

@@ -1,0 +1,215 @@
+// The flattened format (`makedumpfile -F`, for sending a dump through a pipe or ssh):
+//   0x0000  makedumpfile_header { char signature[16] "makedumpfile"; i64 type = 1; i64 version = 1 },
+//           zero padded to 4096 bytes
+//   0x1000  records: { i64 offset; i64 buf_size } + buf_size bytes, meaning "these bytes go at
+//           `offset` of the real file"; in any order; later records win where they overlap
+//   end     { -1, -1 }
+// All header integers are big-endian. The reader indexes the records once and serves the real
+// file's bytes by binary search (no rearranging); the writer is a ByteSink that emits records.
+import { ParseError } from '../errors.ts';
+import type { ByteSource } from '../io/source.ts';
+import type { DumpReader } from './dump.ts';
+import type { ByteSink } from './sink.ts';
+import { encodeStruct, readStruct, struct } from './struct.ts';
+
+export const FLAT_SIGNATURE = 'makedumpfile';
+export const FLAT_HEADER_SIZE = 4096;
+export const TYPE_FLAT_HEADER = 1n;
+
+export const FlatHeader = struct('makedumpfile_header', 32, {
+  signature: { off: 0, type: 'cstr:16' },
+  type: { off: 16, type: 'i64' },
+  version: { off: 24, type: 'i64' },
+});
+
+export const FlatDataHeader = struct('makedumpfile_data_header', 16, {
+  offset: { off: 0, type: 'i64' },
+  buf_size: { off: 8, type: 'i64' },
+});
+
+const BE = false;
+const SCAN_CHUNK = 1 << 20;
+
+interface Piece {
+  off: number; // offset in the rebuilt file
+  end: number;
+  flat: number; // offset in the flattened file of byte `off`
+  seq: number; // record number; a later record wins where two overlap
+}
+
+export function isFlattened(src: ByteSource): boolean {
+  const b = src.read(0, FlatHeader.size);
+  if (b.length < FlatHeader.size) return false;
+  const h = readStruct(FlatHeader, b, 0, BE);
+  return h.signature === FLAT_SIGNATURE && h.type === TYPE_FLAT_HEADER;
+}
+
+/** The real (rearranged) file a flattened stream describes, as a ByteSource. Gaps read as zeros. */
+export class FlattenedSource implements ByteSource {
+  readonly name: string;
+  readonly size: number;
+  readonly records: number;
+  readonly warnings: string[] = [];
+  private readonly inner: ByteSource;
+  private readonly pieces: Piece[];
+
+  constructor(inner: ByteSource) {
+    this.inner = inner;
+    this.name = inner.name;
+    if (!isFlattened(inner)) {
+      throw new ParseError('not a flattened makedumpfile stream (no "makedumpfile" header)', { offset: 0, source: inner.name });
+    }
+    const recs: Piece[] = [];
+    let pos = FLAT_HEADER_SIZE;
+    let ended = false;
+    let chunk: Uint8Array = new Uint8Array(0);
+    let chunkAt = 0;
+    // Each record header is read from a 1 MiB window; every iteration moves forward at least 16 bytes.
+    while (pos + FlatDataHeader.size <= inner.size) {
+      if (pos < chunkAt || pos + FlatDataHeader.size > chunkAt + chunk.length) {
+        chunkAt = pos;
+        chunk = inner.read(pos, SCAN_CHUNK);
+      }
+      const h = readStruct(FlatDataHeader, chunk, pos - chunkAt, BE);
+      if (h.offset === -1n && h.buf_size === -1n) {
+        ended = true;
+        break;
+      }
+      if (h.offset < 0n || h.buf_size < 0n || h.offset > BigInt(Number.MAX_SAFE_INTEGER) || h.buf_size > BigInt(inner.size)) {
+        throw new ParseError(`flattened record at offset ${pos} is damaged (offset ${h.offset}, size ${h.buf_size})`, {
+          offset: pos,
+          source: inner.name,
+        });
+      }
+      const off = Number(h.offset);
+      const size = Number(h.buf_size);
+      const data = pos + FlatDataHeader.size;
+      const have = Math.min(size, inner.size - data);
+      if (have < size) {
+        this.warnings.push(
+          `the flattened stream is truncated: its last record (offset ${off}, ${size} bytes) has only ${have} bytes`,
+        );
+      }
+      if (have > 0) recs.push({ off, end: off + have, flat: data, seq: recs.length });
+      pos = data + size;
+    }
+    if (!ended) {
+      this.warnings.push(`the flattened stream ends at ${inner.size} bytes without its end marker: it is truncated`);
+    }
+    this.records = recs.length;
+    this.pieces = resolveOverlaps(recs);
+    this.size = this.pieces.reduce((m, p) => Math.max(m, p.end), 0);
+  }
+
+  private find(offset: number): number {
+    // Index of the last piece starting at or before offset, or -1.
+    let lo = 0;
+    let hi = this.pieces.length - 1;
+    let ans = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.pieces[mid]!.off <= offset) {
+        ans = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return ans;
+  }
+
+  read(offset: number, length: number): Uint8Array {
+    if (offset >= this.size || length <= 0) return new Uint8Array(0);
+    const n = Math.min(length, this.size - offset);
+    let i = this.find(offset);
+    const p0 = i >= 0 ? this.pieces[i]! : undefined;
+    // Fast path: one piece holds it all.
+    if (p0 && offset + n <= p0.end) return this.readPiece(p0, offset, n);
+    const out = new Uint8Array(n);
+    if (i < 0) i = 0;
+    for (; i < this.pieces.length; i++) {
+      const p = this.pieces[i]!;
+      if (p.off >= offset + n) break;
+      const s = Math.max(p.off, offset);
+      const e = Math.min(p.end, offset + n);
+      if (e > s) out.set(this.readPiece(p, s, e - s), s - offset);
+    }
+    return out;
+  }
+
+  private readPiece(p: Piece, offset: number, n: number): Uint8Array {
+    const b = this.inner.read(p.flat + (offset - p.off), n);
+    if (b.length === n) return b;
+    const out = new Uint8Array(n);
+    out.set(b);
+    return out;
+  }
+}
+
+/** Sorted, non-overlapping pieces; where records overlap the later one wins. */
+function resolveOverlaps(recs: Piece[]): Piece[] {
+  const sorted = recs.slice().sort((a, b) => a.off - b.off || a.seq - b.seq);
+  const out: Piece[] = [];
+  for (const r of sorted) {
+    const last = out[out.length - 1];
+    if (!last || last.end <= r.off) {
+      out.push(r);
+      continue;
+    }
+    // Overlap (rare: a header rewritten at the end). Repaint the overlapping tail.
+    const group: Piece[] = [r];
+    while (out.length > 0 && out[out.length - 1]!.end > r.off) group.push(out.pop()!);
+    const cuts = [...new Set(group.flatMap((p) => [p.off, p.end]))].sort((a, b) => a - b);
+    for (let k = 0; k + 1 < cuts.length; k++) {
+      const s = cuts[k]!;
+      const e = cuts[k + 1]!;
+      let best: Piece | undefined;
+      for (const p of group) if (p.off <= s && p.end >= e && (!best || p.seq > best.seq)) best = p;
+      if (!best) continue;
+      const prev = out[out.length - 1];
+      const flat = best.flat + (s - best.off);
+      if (prev && prev.seq === best.seq && prev.end === s) prev.end = e;
+      else out.push({ off: s, end: e, flat, seq: best.seq });
+    }
+  }
+  return out;
+}
+
+/** A ByteSink writing the flattened format to a sequential output (stdout, a pipe, ssh). */
+export class FlattenedWriter implements ByteSink {
+  private readonly out: (chunk: Uint8Array) => void;
+  private ended = false;
+  constructor(out: (chunk: Uint8Array) => void) {
+    this.out = out;
+    const header = new Uint8Array(FLAT_HEADER_SIZE);
+    header.set(encodeStruct(FlatHeader, { signature: FLAT_SIGNATURE, type: TYPE_FLAT_HEADER, version: 1n }, BE));
+    out(header);
+  }
+  write(offset: number, bytes: Uint8Array): void {
+    if (this.ended) throw new Error('the flattened stream is already ended');
+    if (bytes.length === 0) return;
+    this.out(encodeStruct(FlatDataHeader, { offset: BigInt(offset), buf_size: BigInt(bytes.length) }, BE));
+    this.out(bytes);
+  }
+  /** Writes the end marker. */
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.out(encodeStruct(FlatDataHeader, { offset: -1n, buf_size: -1n }, BE));
+  }
+}
+
+/** Opens the dump inside a flattened stream; `inner` are the readers for the rebuilt file. */
+export function flattenedReader(inner: readonly DumpReader[]): DumpReader {
+  return {
+    name: 'flattened (makedumpfile -F)',
+    probe: isFlattened,
+    open(src) {
+      const flat = new FlattenedSource(src);
+      for (const r of inner) if (r.probe(flat)) return r.open(flat, { container: 'flattened', warnings: flat.warnings });
+      const head = Array.from(flat.read(0, 8), (x) => x.toString(16).padStart(2, '0')).join(' ');
+      throw new ParseError(`flattened stream holds no dump this tool reads (its file starts ${head || 'empty'})`, {
+        offset: FLAT_HEADER_SIZE,
+        source: src.name,
+      });
+    },
+  };
+}

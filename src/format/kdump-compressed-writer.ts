@@ -1,0 +1,281 @@
+// kdump-compressed writer: the file makedumpfile 1.7.x writes (header version 6), streamed.
+//
+// The caller gives the bitmaps up front (which pfns are RAM, which are dumped), then hands over the
+// dumped pages in pfn order. Descriptor slots are known from the bitmap, so page data goes straight
+// out after the descriptor table; descriptors are written in batches. Memory: the two bitmaps plus
+// one batch. Older header versions (1-5) can be written too, for tests of readers.
+import { popcountBitmap } from './bitmap.ts';
+import { CODEC_FLAGS_MASK, codecFlag, type CodecName } from './codecs/index.ts';
+import type { PageCompressor } from './codecs/compress.ts';
+import {
+  DUMP_DH_COMPRESSED_INCOMPLETE,
+  DiskDumpHeader,
+  KDUMP_SIGNATURE,
+  KdumpSubHeader,
+  PageDesc,
+  subHeaderSize,
+} from './kdump-compressed.ts';
+import { parseNotes } from './elf.ts';
+import { CoalescingSink, type ByteSink } from './sink.ts';
+import { encodeStruct, writeStruct } from './struct.ts';
+
+export interface Utsname {
+  sysname: string;
+  nodename: string;
+  release: string;
+  version: string;
+  machine: string;
+  domainname: string;
+}
+
+export interface KdumpWriterOptions {
+  pageSize: number;
+  /** One past the highest pfn the bitmaps describe. */
+  maxPfn: bigint;
+  /** 2nd bitmap: bit pfn set = the page is dumped (LSB-first bytes, at least ceil(maxPfn/8) long). */
+  dumpBitmap: Uint8Array;
+  /** 1st bitmap: bit pfn set = the pfn is RAM; defaults to the dump bitmap. */
+  ramBitmap?: Uint8Array;
+  utsname: Utsname;
+  timestamp?: { sec: bigint; usec: bigint };
+  /** Codec recorded in the header; pages the compressor cannot shrink are stored raw. */
+  codec?: CodecName;
+  compress?: PageCompressor;
+  /** The ELF notes to copy (the PT_NOTE contents of /proc/vmcore: PRSTATUS per CPU, VMCOREINFO). */
+  notes?: Uint8Array;
+  physBase?: bigint;
+  dumpLevel?: number;
+  nrCpus?: number;
+  currentCpu?: number;
+  /** Store every all-zero page once and point their descriptors at it (makedumpfile does). Default true. */
+  shareZeroPages?: boolean;
+  /** 1-6; default 6. Versions below 6 record max_mapnr in 32 bits only. */
+  headerVersion?: number;
+}
+
+export interface KdumpWriterResult {
+  pagesWritten: number;
+  zeroPages: number;
+  rawPages: number;
+  /** File size. */
+  bytes: number;
+}
+
+const DESC_BATCH = 512;
+
+function isZero(page: Uint8Array): boolean {
+  for (let i = 0; i < page.length; i++) if (page[i] !== 0) return false;
+  return true;
+}
+
+export class KdumpCompressedWriter {
+  readonly pageSize: number;
+  readonly dataOffset: number;
+  readonly pagesTotal: number;
+  private readonly sink: CoalescingSink;
+  private readonly opts: KdumpWriterOptions;
+  private readonly flag: number;
+  private readonly headerBytes: Uint8Array;
+  private readonly scratch: Uint8Array;
+  private readonly maxPfnN: number;
+  private nextIndex = 0;
+  private lastPfn = -1;
+  private dataPos: number;
+  private zeroDesc: Uint8Array | undefined;
+  private readonly descBatch: Uint8Array;
+  private batchFirst = 0;
+  private batchCount = 0;
+  private zeroPages = 0;
+  private rawPages = 0;
+  private finished = false;
+
+  constructor(sink: ByteSink, opts: KdumpWriterOptions) {
+    this.opts = opts;
+    this.sink = new CoalescingSink(sink);
+    const bs = opts.pageSize;
+    this.pageSize = bs;
+    this.maxPfnN = Number(opts.maxPfn);
+    const v = opts.headerVersion ?? 6;
+    if (v < 1 || v > 6) throw new RangeError(`header version ${v} is not 1-6`);
+    if (v < 6 && opts.maxPfn > 0xffffffffn) throw new RangeError('header versions below 6 hold max_mapnr in 32 bits');
+    this.flag = opts.codec ? codecFlag(opts.codec) : 0;
+    if (this.flag !== 0 && !opts.compress) throw new RangeError(`codec ${opts.codec} needs a compressor`);
+    const bitmapLen = Math.ceil(this.maxPfnN / 8);
+    if (opts.dumpBitmap.length < bitmapLen || (opts.ramBitmap && opts.ramBitmap.length < bitmapLen)) {
+      throw new RangeError(`bitmaps must hold ${bitmapLen} bytes for ${this.maxPfnN} pfns`);
+    }
+    const dumpBits = opts.dumpBitmap.subarray(0, bitmapLen);
+    this.pagesTotal = popcountBitmap(dumpBits, this.maxPfnN);
+
+    // Sub-header, then the notes right after it (offset_note = block_size + sizeof(sub-header)).
+    const notes = v >= 3 ? (opts.notes ?? new Uint8Array(0)) : new Uint8Array(0);
+    const subSize = subHeaderSize(v);
+    const noteOffset = bs + KdumpSubHeader.size;
+    const subHdrBlocks = Math.max(1, Math.ceil((KdumpSubHeader.size + notes.length) / bs));
+    const bitmapBlocksEach = Math.ceil(bitmapLen / bs);
+    const bitmapStart = bs * (1 + subHdrBlocks);
+    this.dataOffset = bitmapStart + 2 * bitmapBlocksEach * bs;
+    this.dataPos = this.dataOffset + this.pagesTotal * PageDesc.size;
+    this.descBatch = new Uint8Array(DESC_BATCH * PageDesc.size);
+    this.scratch = new Uint8Array(bs + 1024);
+
+    const u = opts.utsname;
+    this.headerBytes = encodeStruct(DiskDumpHeader, {
+      signature: new TextEncoder().encode(KDUMP_SIGNATURE),
+      header_version: v,
+      sysname: u.sysname,
+      nodename: u.nodename,
+      release: u.release,
+      version: u.version,
+      machine: u.machine,
+      domainname: u.domainname,
+      tv_sec: opts.timestamp?.sec ?? 0n,
+      tv_usec: opts.timestamp?.usec ?? 0n,
+      status: this.flag,
+      block_size: bs,
+      sub_hdr_size: subHdrBlocks,
+      bitmap_blocks: 2 * bitmapBlocksEach,
+      max_mapnr: Math.min(this.maxPfnN, 0xffffffff),
+      current_cpu: opts.currentCpu ?? 0,
+      nr_cpus: opts.nrCpus ?? 1,
+    });
+    this.sink.write(0, this.headerBytes);
+
+    let infoOffset = 0;
+    let infoSize = 0;
+    if (notes.length > 0) {
+      const info = parseNotes(notes).find((n) => n.name === 'VMCOREINFO');
+      if (info) {
+        infoSize = info.desc.length;
+        infoOffset = noteOffset + info.offset + 12 + ((info.name.length + 1 + 3) & ~3);
+      }
+    }
+    const sub = encodeStruct(KdumpSubHeader, {
+      phys_base: opts.physBase ?? 0n,
+      dump_level: opts.dumpLevel ?? 0,
+      offset_vmcoreinfo: BigInt(infoOffset),
+      size_vmcoreinfo: BigInt(infoSize),
+      offset_note: v >= 4 ? BigInt(noteOffset) : 0n,
+      size_note: v >= 4 ? BigInt(notes.length) : 0n,
+      max_mapnr_64: opts.maxPfn,
+    });
+    this.sink.write(bs, sub.subarray(0, subSize));
+    if (notes.length > 0) this.sink.write(noteOffset, notes);
+
+    const padded = (b: Uint8Array) => {
+      const out = new Uint8Array(bitmapBlocksEach * bs);
+      out.set(b.subarray(0, bitmapLen));
+      clearTail(out, this.maxPfnN);
+      return out;
+    };
+    this.sink.write(bitmapStart, padded(opts.ramBitmap ?? dumpBits));
+    this.sink.write(bitmapStart + bitmapBlocksEach * bs, padded(dumpBits));
+
+    if (opts.shareZeroPages ?? true) {
+      // The shared zero page goes first in the data area.
+      const zero = new Uint8Array(bs);
+      const n = this.flag ? opts.compress!(zero, this.scratch) : bs;
+      const stored = n < bs ? this.scratch.slice(0, n) : zero;
+      this.zeroDesc = encodeStruct(PageDesc, { offset: BigInt(this.dataPos), size: stored.length, flags: n < bs ? this.flag : 0 });
+      this.sink.write(this.dataPos, stored);
+      this.dataPos += stored.length;
+    }
+  }
+
+  private nextDumpedPfn(after: number): number {
+    const bits = this.opts.dumpBitmap;
+    for (let p = after + 1; p < this.maxPfnN; p++) {
+      if ((p & 7) === 0) {
+        while (p + 8 <= this.maxPfnN && bits[p >> 3] === 0) p += 8;
+        if (p >= this.maxPfnN) break;
+      }
+      if ((bits[p >> 3]! >> (p & 7)) & 1) return p;
+    }
+    return -1;
+  }
+
+  private checkPfn(pfn: bigint): void {
+    if (this.finished) throw new Error('the dump is already finished');
+    const expected = this.nextDumpedPfn(this.lastPfn);
+    if (Number(pfn) !== expected) {
+      throw new RangeError(
+        expected < 0
+          ? `pfn 0x${pfn.toString(16)}: every page the bitmap selects is written already`
+          : `pages go in bitmap order: expected pfn 0x${expected.toString(16)}, got 0x${pfn.toString(16)}`,
+      );
+    }
+    this.lastPfn = expected;
+  }
+
+  /** Writes the next dumped page (the next set bit of the dump bitmap), compressing it. */
+  writePage(pfn: bigint, page: Uint8Array): void {
+    if (page.length !== this.pageSize) throw new RangeError(`a page is ${this.pageSize} bytes, got ${page.length}`);
+    this.checkPfn(pfn);
+    if (this.zeroDesc && isZero(page)) {
+      this.zeroPages++;
+      this.addDesc(this.zeroDesc);
+      return;
+    }
+    let n = this.pageSize;
+    if (this.flag) n = this.opts.compress!(page, this.scratch);
+    if (n < this.pageSize) this.store(this.scratch.subarray(0, n), this.flag);
+    else this.store(page, 0);
+  }
+
+  /** Writes the next dumped page as already-stored data (flags 0 = raw, else its codec bit). */
+  writeStoredPage(pfn: bigint, flags: number, data: Uint8Array): void {
+    if ((flags & ~CODEC_FLAGS_MASK) !== 0) throw new RangeError(`unknown page flags 0x${flags.toString(16)}`);
+    if (flags === 0 && data.length !== this.pageSize) throw new RangeError('a raw page must be one page long');
+    this.checkPfn(pfn);
+    this.store(data, flags);
+  }
+
+  private store(data: Uint8Array, flags: number): void {
+    if (flags === 0) this.rawPages++;
+    this.addDesc(encodeStruct(PageDesc, { offset: BigInt(this.dataPos), size: data.length, flags }));
+    this.sink.write(this.dataPos, data);
+    this.dataPos += data.length;
+  }
+
+  private addDesc(desc: Uint8Array): void {
+    this.descBatch.set(desc, this.batchCount * PageDesc.size);
+    this.batchCount++;
+    this.nextIndex++;
+    if (this.batchCount === DESC_BATCH) this.flushDescs();
+  }
+
+  private flushDescs(): void {
+    if (this.batchCount === 0) return;
+    this.sink.write(this.dataOffset + this.batchFirst * PageDesc.size, this.descBatch.slice(0, this.batchCount * PageDesc.size));
+    this.batchFirst += this.batchCount;
+    this.batchCount = 0;
+  }
+
+  /**
+   * Writes the remaining descriptors. With `incomplete` (or when pages are missing) the header is
+   * marked DUMP_DH_COMPRESSED_INCOMPLETE: descriptors never written stay zero, which readers show
+   * as lost pages.
+   */
+  finish(opts: { incomplete?: boolean } = {}): KdumpWriterResult {
+    if (!this.finished) {
+      this.flushDescs();
+      const incomplete = opts.incomplete || this.nextIndex < this.pagesTotal;
+      if (incomplete) {
+        writeStruct(DiskDumpHeader, this.headerBytes, { status: this.flag | DUMP_DH_COMPRESSED_INCOMPLETE });
+        this.sink.write(0, this.headerBytes);
+      }
+      // Make sure the file reaches the end of the descriptor table even if pages are missing.
+      const tableEnd = this.dataOffset + this.pagesTotal * PageDesc.size;
+      if (this.nextIndex < this.pagesTotal && this.dataPos <= tableEnd) this.sink.write(tableEnd - 1, new Uint8Array(1));
+      this.sink.flush();
+      this.finished = true;
+    }
+    return { pagesWritten: this.nextIndex, zeroPages: this.zeroPages, rawPages: this.rawPages, bytes: this.dataPos };
+  }
+}
+
+/** Clears bits at and above `nbits` in a bitmap buffer. */
+function clearTail(bits: Uint8Array, nbits: number): void {
+  if (nbits % 8 !== 0) bits[nbits >> 3]! &= (1 << (nbits % 8)) - 1;
+  bits.fill(0, Math.ceil(nbits / 8));
+}

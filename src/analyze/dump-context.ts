@@ -4,17 +4,15 @@
 import { NotInDumpError, ParseError } from '../errors.ts';
 import type { Dump } from '../format/dump.ts';
 import { Btf } from './btf.ts';
-import { hasKallsyms, readKallsyms } from './kallsyms.ts';
-import { KernelMemory } from './kernel-memory.ts';
+import type { KernelDump } from './kernel-dump.ts';
+import type { KernelMemory } from './kernel-memory.ts';
 import { OrcTable, orcVersionFor } from './orc.ts';
-import { readKernelLog, type KernelLog } from './printk.ts';
-import { cpuPrstatus, type Prstatus } from './prstatus.ts';
+import type { KernelLog } from './printk.ts';
+import type { Prstatus } from './prstatus.ts';
 import type { SymbolTable } from './symbols.ts';
 import type { Symbolizer } from './unwind.ts';
 
 export interface ContextOptions {
-  /** A symbol table given by the user (System.map or vmlinux symtab), used instead of kallsyms. */
-  symbols?: SymbolTable;
   /** BTF given by the user (a vmlinux .BTF section), used instead of the dump's. */
   btf?: Btf;
 }
@@ -22,19 +20,20 @@ export interface ContextOptions {
 const MAX_BTF = 64 << 20;
 
 export class DumpContext {
+  readonly kernel: KernelDump;
   readonly dump: Dump;
-  readonly mem: KernelMemory;
   private readonly opts: ContextOptions;
-  private symbolsCache: SymbolTable | undefined;
   private btfCache: Btf | undefined;
   private orcCache: OrcTable | null | undefined;
-  private logCache: KernelLog | undefined;
-  private cpusCache: Prstatus[] | undefined;
 
-  constructor(dump: Dump, opts: ContextOptions = {}) {
-    this.dump = dump;
-    this.mem = new KernelMemory(dump);
+  constructor(kernel: KernelDump, opts: ContextOptions = {}) {
+    this.kernel = kernel;
+    this.dump = kernel.dump;
     this.opts = opts;
+  }
+
+  get mem(): KernelMemory {
+    return this.kernel.memory;
   }
 
   get release(): string {
@@ -43,17 +42,22 @@ export class DumpContext {
 
   /** Kernel symbols; throws one clear line when the dump has none and none were given. */
   get symbols(): SymbolTable {
-    if (!this.symbolsCache) {
-      if (this.opts.symbols) this.symbolsCache = this.opts.symbols;
-      else if (hasKallsyms(this.mem.info)) this.symbolsCache = readKallsyms(this.mem, this.mem.info);
-      else {
-        throw new ParseError(
-          `this kernel (${this.release || 'unknown release'}) does not export kallsyms in VMCOREINFO (Linux 6.0+ does), so the dump alone has no symbol table`,
-          { source: this.dump.source.name, hint: 'give --system-map FILE or --vmlinux FILE for this exact kernel build' },
-        );
-      }
+    const s = this.kernel.symbolsIfAny();
+    if (!s) {
+      throw new ParseError(
+        `this kernel (${this.release || 'unknown release'}) does not export kallsyms in VMCOREINFO (Linux 6.0+ does), so the dump alone has no symbol table`,
+        { source: this.dump.source.name, hint: 'give --system-map FILE or --vmlinux FILE for this exact kernel build' },
+      );
     }
-    return this.symbolsCache;
+    return s;
+  }
+
+  get cpus(): Prstatus[] {
+    return this.kernel.cpus;
+  }
+
+  get log(): KernelLog {
+    return this.kernel.log;
   }
 
   symbolAddress(name: string): bigint | undefined {
@@ -109,17 +113,6 @@ export class DumpContext {
           : null;
     }
     return this.orcCache ?? undefined;
-  }
-
-  /** Registers each CPU saved at the crash (NT_PRSTATUS, in CPU order). */
-  get cpus(): Prstatus[] {
-    this.cpusCache ??= cpuPrstatus(this.dump.notes);
-    return this.cpusCache;
-  }
-
-  get log(): KernelLog {
-    this.logCache ??= readKernelLog(this.mem, this.mem.info);
-    return this.logCache;
   }
 
   /** Address of a per-CPU variable on `cpu` (symbol value + __per_cpu_offset[cpu]). */

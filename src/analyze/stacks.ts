@@ -2,6 +2,7 @@
 // (from their saved inactive_task_frame), over a DumpContext.
 import { NotInDumpError } from '../errors.ts';
 import type { DumpContext } from './dump-context.ts';
+import { TaskReader, type Task, type TaskList } from './tasks.ts';
 import { PT_REGS, inactiveTaskStart, unwind, type Backtrace, type Regs, type StartState } from './unwind.ts';
 
 export interface CpuBacktrace extends Backtrace {
@@ -39,4 +40,49 @@ export function taskBacktrace(ctx: DumpContext, threadSp: bigint): Backtrace {
     throw e;
   }
   return unwind(ctx.mem, ctx.orc, ctx.symbolizer, start);
+}
+
+export interface TaskTable extends TaskList {
+  /** task_struct address running on each CPU (index = CPU), when known. */
+  current: (bigint | undefined)[];
+}
+
+/**
+ * Every task: the per-CPU idle tasks (swapper/N: init_task and runqueues.idle, not on the task
+ * list), then the task list with threads. `current` marks what each CPU was running.
+ */
+export function taskTable(ctx: DumpContext): TaskTable {
+  const reader = new TaskReader(ctx.mem, ctx.btf);
+  const init = ctx.requireSymbol('init_task', 'the task list');
+  const list = reader.list(init);
+  const current = ctx.cpus.map((_, cpu) => ctx.currentTask(cpu));
+  const idle: Task[] = [];
+  const btf = ctx.btf;
+  const rq = btf.find('struct rq');
+  for (let cpu = 0; cpu < ctx.cpus.length; cpu++) {
+    let addr: bigint | undefined = cpu === 0 ? init : undefined;
+    if (rq && btf.hasMember(rq, 'idle')) {
+      const rqAddr = ctx.perCpu('runqueues', cpu);
+      try {
+        if (rqAddr !== undefined) addr = ctx.mem.u64(rqAddr + BigInt(btf.offsetOf(rq, 'idle')));
+      } catch (e) {
+        if (!(e instanceof NotInDumpError)) throw e;
+      }
+    }
+    if (addr === undefined) continue;
+    try {
+      idle.push(reader.read(addr, true));
+    } catch (e) {
+      if (!(e instanceof NotInDumpError)) throw e;
+      list.damage.push(`idle task of CPU ${cpu} at 0x${addr.toString(16)}: ${e.message}`);
+    }
+  }
+  return { tasks: [...idle, ...list.tasks], damage: list.damage, current };
+}
+
+/** Backtrace of any task: CPU registers when it was running at the crash, else its saved frame. */
+export function backtraceOfTask(ctx: DumpContext, t: Task, current: (bigint | undefined)[]): Backtrace & { cpu?: number } {
+  const cpu = current.indexOf(t.task);
+  if (cpu >= 0) return cpuBacktrace(ctx, cpu);
+  return taskBacktrace(ctx, t.threadSp);
 }

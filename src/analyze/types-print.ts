@@ -71,7 +71,7 @@ export function formatValue(btf: Btf, typeId: number, bytes: Uint8Array, opts: P
       const a = t.array!;
       const elem = btf.resolve(a.typeId);
       const esz = btf.sizeOf(a.typeId);
-      if (elem.kind === 'int' && elem.size === 1 && elem.int!.char !== false && (elem.int!.char || elem.name === 'char')) {
+      if (elem.kind === 'int' && elem.size === 1 && (elem.int!.char || elem.name === 'char')) {
         return cString(bytes.subarray(0, a.nelems));
       }
       if (esz === 0 || a.nelems === 0) return '{}';

@@ -1,9 +1,15 @@
 // The vmcore-ts command table: one module per command under src/cli/vmcore/.
+import { btCommand } from './bt.ts';
 import { dmesgCommand } from './dmesg.ts';
 import { infoCommand } from './info.ts';
+import { memCommand } from './mem.ts';
+import { psCommand } from './ps.ts';
 import { readCommand } from './read.ts';
 import { regsCommand } from './regs.ts';
+import { structCommand } from './struct.ts';
+import { summaryCommand } from './summary.ts';
 import { symCommand } from './sym.ts';
+import { typesCommand } from './types.ts';
 
 export interface Command {
   summary: string;
@@ -16,4 +22,10 @@ export const vmcoreCommands: Record<string, Command> = {
   regs: regsCommand,
   read: readCommand,
   sym: symCommand,
+  summary: summaryCommand,
+  bt: btCommand,
+  ps: psCommand,
+  struct: structCommand,
+  types: typesCommand,
+  mem: memCommand,
 };

@@ -1,0 +1,285 @@
+// The one screen an on-call engineer needs first: what crashed and when, the panic message, the
+// panic CPU's backtrace, the last log lines and memory use — plus the backtrace/memory formatting
+// the bt, mem and serve commands share.
+import { NotInDumpError, ParseError } from '../errors.ts';
+import { MAX_DUMP_LEVEL, PageClassifier, emptyCounts, findMemMap, pageLayout } from '../dump/page-class.ts';
+import type { DumpContext } from './dump-context.ts';
+import { formatRecord, type LogRecord } from './printk.ts';
+import type { CpuBacktrace } from './stacks.ts';
+import { cpuBacktrace } from './stacks.ts';
+import { formatDate, formatMemory, formatUptime, systemInfo, type SystemInfo } from './system-info.ts';
+import { TaskReader } from './tasks.ts';
+import { frameLabel, type Backtrace, type Regs } from './unwind.ts';
+
+export interface NamedBacktrace extends Backtrace {
+  cpu?: number;
+  pid?: number;
+  comm?: string;
+  task?: bigint;
+}
+
+const hex = (v: bigint, w = 16) => v.toString(16).padStart(w, '0');
+
+/** Adds the running task's comm (from BTF) to a CPU backtrace; without BTF it stays unnamed. */
+export function describeCpuBacktrace(ctx: DumpContext, bt: CpuBacktrace): NamedBacktrace {
+  let comm: string | undefined;
+  if (bt.task !== undefined) {
+    try {
+      comm = new TaskReader(ctx.mem, ctx.btf).read(bt.task).comm;
+    } catch (e) {
+      if (!(e instanceof ParseError || e instanceof NotInDumpError)) throw e;
+    }
+  }
+  return { ...bt, comm };
+}
+
+function formatRegs(r: Regs, indent: string): string[] {
+  const row = (names: (keyof Regs)[]) => indent + names.map((n) => `${n.toUpperCase().padStart(3)}: ${hex(r[n])}`).join('  ');
+  return [
+    row(['rip', 'rsp', 'eflags']),
+    row(['rax', 'rbx', 'rcx']),
+    row(['rdx', 'rsi', 'rdi']),
+    row(['rbp', 'r8', 'r9']),
+    row(['r10', 'r11', 'r12']),
+    row(['r13', 'r14', 'r15']),
+    `${indent}ORIG_RAX: ${hex(r.orig_rax)}  CS: ${hex(r.cs, 4)}  SS: ${hex(r.ss, 4)}`,
+  ];
+}
+
+/** crash-style text: a header line, "#N [sp] func+off at pc" frames, register frames, the stop reason. */
+export function formatBacktrace(bt: NamedBacktrace): string {
+  const head = [
+    bt.pid !== undefined ? `PID: ${bt.pid}` : undefined,
+    bt.task !== undefined ? `TASK: ${hex(bt.task)}` : undefined,
+    bt.cpu !== undefined ? `CPU: ${bt.cpu}` : undefined,
+    bt.comm !== undefined ? `COMMAND: "${bt.comm}"` : undefined,
+  ].filter(Boolean);
+  const lines = [head.join('  ')];
+  bt.frames.forEach((f, i) => {
+    lines.push(`${`#${i}`.padStart(3)} [${hex(f.sp)}] ${frameLabel(f)} at ${hex(f.pc)}${f.method === 'frame pointer' || f.method === 'prologue' ? `  (found by ${f.method})` : ''}`);
+    if (f.regs && f.regs !== bt.userRegs) {
+      lines.push(`    --- ${f.partialRegs ? 'interrupt (iret frame)' : 'exception/interrupt'} registers ---`, ...formatRegs(f.regs, '    '));
+    }
+  });
+  if (bt.userRegs) lines.push('    --- user-space registers (entry from user mode) ---', ...formatRegs(bt.userRegs, '    '));
+  else if (bt.error) lines.push(`    [unwinding stopped: ${bt.stop}]`);
+  return lines.join('\n') + '\n';
+}
+
+export function backtraceJson(bt: NamedBacktrace): unknown {
+  return {
+    cpu: bt.cpu,
+    pid: bt.pid,
+    comm: bt.comm,
+    task: bt.task,
+    frames: bt.frames.map((f) => ({
+      pc: f.pc,
+      sp: f.sp,
+      function: f.symbol?.name,
+      offset: f.symbol?.offset,
+      method: f.method,
+      regs: f.regs && f.regs !== bt.userRegs ? f.regs : undefined,
+    })),
+    userRegs: bt.userRegs,
+    stop: bt.stop,
+    error: bt.error,
+  };
+}
+
+/** Memory counters the kernel keeps (what /proc/meminfo shows), in pages. */
+export interface MemoryCounters {
+  pageSize: number;
+  total: bigint | undefined;
+  free: bigint | undefined;
+  fileCache: bigint | undefined;
+  shmem: bigint | undefined;
+  anon: bigint | undefined;
+  slabReclaimable: bigint | undefined;
+  slabUnreclaimable: bigint | undefined;
+  pageTables: bigint | undefined;
+  kernelStackKb: bigint | undefined;
+}
+
+/**
+ * vm_zone_stat / vm_node_stat counters, indexed with enum zone_stat_item / node_stat_item from BTF
+ * (the enums change between kernel versions), and _totalram_pages.
+ */
+export function memoryCounters(ctx: DumpContext): MemoryCounters {
+  const btf = ctx.btf;
+  const mem = ctx.mem;
+  const counter = (arraySym: string, enumName: string, item: string): bigint | undefined => {
+    const e = btf.find(`enum ${enumName}`);
+    const idx = e?.values?.find((v) => v.name === item)?.value;
+    const base = ctx.symbols.byName(arraySym)?.address;
+    if (idx === undefined || base === undefined) return undefined;
+    try {
+      // The global counters lag the per-CPU deltas a little and can even read below zero.
+      const v = BigInt.asIntN(64, mem.u64(base + idx * 8n));
+      return v < 0n ? 0n : v;
+    } catch (err) {
+      if (err instanceof NotInDumpError) return undefined;
+      throw err;
+    }
+  };
+  const zone = (item: string) => counter('vm_zone_stat', 'zone_stat_item', item);
+  const node = (item: string) => counter('vm_node_stat', 'node_stat_item', item);
+  let total: bigint | undefined;
+  const tr = ctx.symbols.byName('_totalram_pages') ?? ctx.symbols.byName('totalram_pages');
+  try {
+    if (tr) total = mem.u64(tr.address);
+  } catch (err) {
+    if (!(err instanceof NotInDumpError)) throw err;
+  }
+  return {
+    pageSize: ctx.dump.pageSize,
+    total,
+    free: zone('NR_FREE_PAGES'),
+    fileCache: node('NR_FILE_PAGES'),
+    shmem: node('NR_SHMEM'),
+    anon: node('NR_ANON_MAPPED'),
+    slabReclaimable: node('NR_SLAB_RECLAIMABLE_B') ?? node('NR_SLAB_RECLAIMABLE'),
+    slabUnreclaimable: node('NR_SLAB_UNRECLAIMABLE_B') ?? node('NR_SLAB_UNRECLAIMABLE'),
+    pageTables: zone('NR_PAGETABLE') ?? node('NR_PAGETABLE'),
+    kernelStackKb: zone('NR_KERNEL_STACK_KB') ?? node('NR_KERNEL_STACK_KB'),
+  };
+}
+
+/** Rows "label, bytes" for display (and the viewer's chart). */
+export function memoryRows(m: MemoryCounters): { label: string; bytes: bigint }[] {
+  const ps = BigInt(m.pageSize);
+  const rows: { label: string; bytes: bigint | undefined }[] = [
+    { label: 'total', bytes: m.total !== undefined ? m.total * ps : undefined },
+    { label: 'free', bytes: m.free !== undefined ? m.free * ps : undefined },
+    { label: 'page cache', bytes: m.fileCache !== undefined ? m.fileCache * ps : undefined },
+    { label: 'anonymous', bytes: m.anon !== undefined ? m.anon * ps : undefined },
+    {
+      label: 'slab',
+      bytes: m.slabReclaimable !== undefined && m.slabUnreclaimable !== undefined ? (m.slabReclaimable + m.slabUnreclaimable) * ps : undefined,
+    },
+    { label: 'page tables', bytes: m.pageTables !== undefined ? m.pageTables * ps : undefined },
+    { label: 'kernel stacks', bytes: m.kernelStackKb !== undefined ? m.kernelStackKb * 1024n : undefined },
+  ];
+  return rows.filter((r): r is { label: string; bytes: bigint } => r.bytes !== undefined);
+}
+
+export interface Summary {
+  system: SystemInfo;
+  backtrace: NamedBacktrace | undefined;
+  lastLog: string[];
+  memory: { label: string; bytes: bigint }[];
+  problems: string[];
+}
+
+export const SUMMARY_LOG_LINES = 30;
+
+export function buildSummary(ctx: DumpContext, logLines = SUMMARY_LOG_LINES): Summary {
+  const problems: string[] = [];
+  const attempt = <T>(what: string, f: () => T): T | undefined => {
+    try {
+      return f();
+    } catch (e) {
+      if (e instanceof NotInDumpError || e instanceof ParseError) {
+        problems.push(`${what}: ${e.message}`);
+        return undefined;
+      }
+      throw e;
+    }
+  };
+  const system = systemInfo(ctx.kernel);
+  const cpu = system.crashingCpu ?? attempt('panic CPU', () => ctx.panicCpu());
+  const backtrace =
+    cpu !== undefined && ctx.cpus[cpu] ? attempt('backtrace', () => describeCpuBacktrace(ctx, cpuBacktrace(ctx, cpu))) : undefined;
+  if (backtrace && backtrace.comm === undefined) backtrace.comm = system.comm;
+  const records: LogRecord[] = attempt('kernel log', () => ctx.log.records) ?? [];
+  const lastLog = records.slice(-logLines).map((r) => formatRecord(r));
+  const memory = attempt('memory counters', () => memoryRows(memoryCounters(ctx))) ?? [];
+  return { system, backtrace, lastLog, memory, problems: [...system.problems, ...problems] };
+}
+
+export function formatSummary(s: Summary): string {
+  const sys = s.system;
+  const out: string[] = [];
+  const what = sys.panicMessage ?? 'no panic message in the log';
+  out.push(`CRASH: ${what}`);
+  const who = [
+    sys.crashingCpu !== undefined ? `CPU ${sys.crashingCpu}` : undefined,
+    sys.pid !== undefined ? `PID ${sys.pid}` : undefined,
+    (s.backtrace?.comm ?? sys.comm) !== undefined ? `"${s.backtrace?.comm ?? sys.comm}"` : undefined,
+  ].filter(Boolean);
+  if (who.length) out.push(`   IN: ${who.join('  ')}`);
+  if (sys.crashTime !== undefined) out.push(` WHEN: ${formatDate(sys.crashTime)}${sys.uptimeNsec !== undefined ? `  (uptime ${formatUptime(sys.uptimeNsec)})` : ''}`);
+  out.push(`KERNEL: ${[sys.release, sys.version, sys.machine].filter(Boolean).join('  ')}${sys.nodename ? `  on ${sys.nodename}` : ''}`);
+  out.push(
+    `  DUMP: ${sys.dump.file}, ${sys.dump.format}${sys.dump.dumpLevel !== undefined ? `, dump level ${sys.dump.dumpLevel}` : ''}${sys.dump.incomplete ? ', INCOMPLETE' : ''}`,
+  );
+  if (s.memory.length) {
+    out.push('', 'MEMORY:', '  ' + s.memory.map((r) => `${r.label} ${formatMemory(r.bytes)}`).join(', '));
+  }
+  out.push('', 'BACKTRACE:');
+  if (s.backtrace) out.push(...formatBacktrace(s.backtrace).trimEnd().split('\n').map((l) => '  ' + l));
+  else out.push('  (none)');
+  out.push('', `LAST ${s.lastLog.length} LOG LINES:`, ...s.lastLog.map((l) => '  ' + l));
+  for (const p of s.problems) out.push(`UNREADABLE: ${p}`);
+  return out.join('\n') + '\n';
+}
+
+export function summaryJson(s: Summary): unknown {
+  return { system: s.system, backtrace: s.backtrace ? backtraceJson(s.backtrace) : undefined, lastLog: s.lastLog, memory: s.memory, problems: s.problems };
+}
+
+export interface PageUsage {
+  pageSize: number;
+  /** Page frames described by struct pages. */
+  pages: number;
+  free: number;
+  cache: number;
+  cachePrivate: number;
+  user: number;
+  hwpoison: number;
+  offline: number;
+  /** Everything else: kernel allocations, slab, page tables, reserved. */
+  kernel: number;
+  /** struct pages that could not be read. */
+  unknown: number;
+  warnings: string[];
+}
+
+const WINDOW = 1 << 18;
+
+/**
+ * Memory by page type from `struct page`, with the same classification the saver's dump-level
+ * filter uses (src/dump/page-class.ts): every page frame that has a struct page is classified.
+ */
+export function pageUsage(ctx: DumpContext): PageUsage {
+  const info = ctx.mem.info;
+  const readVirt = (a: bigint, n: number) => ctx.mem.readVirt(a, n);
+  const maxPfn = Number(ctx.dump.maxPfn);
+  const ranges = findMemMap(info, readVirt, maxPfn);
+  const cls = new PageClassifier(pageLayout(info), ranges, readVirt);
+  const counts = emptyCounts();
+  let pages = 0;
+  for (let start = 0; start < maxPfn; start += WINDOW) {
+    const end = Math.min(maxPfn, start + WINDOW);
+    const keep = new Uint8Array(Math.ceil((end - start) / 8));
+    for (const r of ranges) {
+      for (let p = Math.max(start, r.startPfn); p < Math.min(end, r.endPfn); p++) keep[(p - start) >> 3]! |= 1 << ((p - start) & 7);
+      pages += Math.max(0, Math.min(end, r.endPfn) - Math.max(start, r.startPfn));
+    }
+    cls.exclude(start, end, MAX_DUMP_LEVEL, keep, counts);
+  }
+  const known = counts.free + counts.cache + counts.cachePrivate + counts.user + counts.hwpoison + counts.offline + counts.unknown;
+  return { pageSize: ctx.dump.pageSize, pages, ...counts, kernel: pages - known, warnings: cls.warnings };
+}
+
+export function pageUsageRows(u: PageUsage): { label: string; pages: number }[] {
+  return [
+    { label: 'free', pages: u.free },
+    { label: 'page cache', pages: u.cache },
+    { label: 'page cache (private)', pages: u.cachePrivate },
+    { label: 'user (anon, hugetlb)', pages: u.user },
+    { label: 'kernel, slab, reserved', pages: u.kernel },
+    { label: 'hwpoison', pages: u.hwpoison },
+    { label: 'offline', pages: u.offline },
+    { label: 'unreadable', pages: u.unknown },
+  ].filter((r) => r.pages > 0 || r.label === 'free');
+}

@@ -1,0 +1,111 @@
+// Shared helpers for the dump-format tests: the fixture, reference tools, and copying a dump into
+// our writers.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { CodecName } from '../src/format/codecs/index.ts';
+import type { PageCompressor } from '../src/format/codecs/compress.ts';
+import type { Dump } from '../src/format/dump.ts';
+import { encodeNotes } from '../src/format/elf.ts';
+import { ElfCoreWriter } from '../src/format/elf-core-writer.ts';
+import { KdumpCompressedWriter, type Utsname } from '../src/format/kdump-compressed-writer.ts';
+import { newBitmap, setBit } from '../src/format/bitmap.ts';
+import type { ByteSink } from '../src/format/sink.ts';
+
+export const FIXTURE = 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump';
+export const ORACLE_DMESG = 'fixtures/x86_64-debian-6.1/oracle/makedumpfile-dump-dmesg.txt';
+
+export function hasTool(cmd: string, arg = '--version'): boolean {
+  const r = spawnSync(cmd, [arg], { stdio: 'ignore' });
+  return r.error === undefined;
+}
+
+export const hasMakedumpfile = hasTool('makedumpfile', '-v');
+
+export function run(cmd: string, args: string[], input?: Uint8Array): { status: number | null; stdout: Buffer; stderr: string } {
+  const r = spawnSync(cmd, args, { input, maxBuffer: 1 << 30 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr?.toString() ?? '' };
+}
+
+export function tempDir(): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'vmcore-ts-format-'));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Every present pfn of a dump, or the first `limit` of them. */
+export function presentPfns(d: Dump, limit = Infinity): bigint[] {
+  const out: bigint[] = [];
+  for (const r of d.presentRuns()) {
+    for (let p = r.startPfn; p < r.endPfn; p++) {
+      if (out.length >= limit) return out;
+      out.push(p);
+    }
+  }
+  return out;
+}
+
+export function utsnameOf(d: Dump): Utsname {
+  const h = d.header;
+  const s = (k: string) => String(h[k] ?? '');
+  return { sysname: s('sysname'), nodename: s('nodename'), release: s('release'), version: s('version'), machine: s('machine'), domainname: s('domainname') };
+}
+
+/** Copies the given pages of `d` into a kdump-compressed file through our writer. */
+export function writeKdump(
+  d: Dump,
+  sink: ByteSink,
+  pfns: bigint[],
+  opts: { codec?: CodecName; compress?: PageCompressor; headerVersion?: number; stopAfter?: number } = {},
+) {
+  const bitmap = newBitmap(Number(d.maxPfn));
+  for (const p of pfns) setBit(bitmap, Number(p));
+  const w = new KdumpCompressedWriter(sink, {
+    pageSize: d.pageSize,
+    maxPfn: d.maxPfn,
+    dumpBitmap: bitmap,
+    utsname: utsnameOf(d),
+    timestamp: { sec: BigInt(d.header.timestampSec ?? 0), usec: 0n },
+    codec: opts.codec,
+    compress: opts.compress,
+    notes: encodeNotes(d.notes),
+    physBase: BigInt(d.header.physBase ?? 0),
+    dumpLevel: d.dumpLevel,
+    nrCpus: Number(d.header.nrCpus ?? 1),
+    headerVersion: opts.headerVersion,
+  });
+  let n = 0;
+  for (const p of pfns) {
+    if (opts.stopAfter !== undefined && n++ >= opts.stopAfter) break;
+    w.writePage(p, d.readPage!(p));
+  }
+  return w.finish();
+}
+
+/** Copies every present page of `d` into an ELF core (one PT_LOAD per run, direct-map vaddrs). */
+export function writeElf(d: Dump, sink: ByteSink, pageOffset = 0xff11000000000000n): ElfCoreWriter {
+  const ps = BigInt(d.pageSize);
+  const runs = [...d.presentRuns()];
+  const w = new ElfCoreWriter(sink, {
+    pageSize: d.pageSize,
+    notes: encodeNotes(d.notes),
+    segments: runs.map((r) => ({ paddr: r.startPfn * ps, vaddr: r.startPfn * ps + pageOffset, memSize: Number((r.endPfn - r.startPfn) * ps) })),
+  });
+  for (const r of runs) for (let p = r.startPfn; p < r.endPfn; p++) w.writePhys(p * ps, d.readPage!(p));
+  return w;
+}
+
+/** Asserts two dumps hold the same bytes for the given pfns; returns how many were compared. */
+export function samePages(a: Dump, b: Dump, pfns: bigint[]): number {
+  for (const p of pfns) {
+    const x = a.readPage!(p);
+    const y = b.readPage!(p);
+    if (Buffer.compare(x, y) !== 0) throw new Error(`page 0x${p.toString(16)} differs between ${a.format} and ${b.format}`);
+  }
+  return pfns.length;
+}
+
+/** Every `step`-th element (deterministic sample). */
+export function every<T>(xs: T[], step: number): T[] {
+  return xs.filter((_, i) => i % step === 0);
+}

@@ -174,6 +174,11 @@ export function blockDeviceModules(majmin: string, root = '/'): string[] {
   return out;
 }
 
+/** A loadable module loaded now (built-in ones have no /sys/module/NAME/initstate). */
+export function isLoadedModule(name: string, root = '/'): boolean {
+  return existsSync(hostPath(root, `/sys/module/${name.replace(/-/g, '_')}/initstate`));
+}
+
 function realpathOr(p: string): string | undefined {
   try {
     return realpathSync(p);
@@ -208,6 +213,8 @@ export interface CaptureInitramfsInput {
   bundle: string;
   node?: string;
   busybox?: string;
+  /** Where to read /sys from (tests). */
+  root?: string;
 }
 
 export interface CaptureInitramfs {
@@ -231,10 +238,23 @@ export function buildCaptureInitramfs(input: CaptureInitramfsInput): CaptureInit
   addExecutable(a, input.node ?? process.execPath, INITRAMFS_NODE);
   if (!existsSync(input.bundle)) throw new KexecError(`${input.bundle} not found`, { hint: 'run `npm run build` in the kexec-ts package first' });
   addHostFile(a, input.bundle, INITRAMFS_BUNDLE, 0o644);
-  const wanted = [...(input.target.majmin ? blockDeviceModules(input.target.majmin) : []), input.target.fstype, ...input.config.modules];
+  const root = input.root ?? '/';
+  // The target's driver chain and filesystem are in use now, so each is either built in (nothing
+  // to do) or a loaded module (/sys/module/NAME/initstate): take the loaded ones, plus what the
+  // config names.
+  const auto = [...(input.target.majmin ? blockDeviceModules(input.target.majmin, root) : []), input.target.fstype];
+  const wanted = [...new Set([...auto.filter((m) => isLoadedModule(m, root)), ...input.config.modules])];
   let modules: string[] = [];
   if (existsSync(join(input.modulesDir, 'kernel')) || existsSync(join(input.modulesDir, 'modules.dep'))) {
-    modules = addKernelModules(a, input.modulesDir, input.release, wanted);
+    try {
+      modules = addKernelModules(a, input.modulesDir, input.release, wanted);
+    } catch (e) {
+      throw new KexecError(`capture initramfs: ${(e as Error).message} (in ${input.modulesDir})`, {
+        hint: 'install the modules of the capture kernel, or list only available ones in `modules =`',
+      });
+    }
+  } else if (input.config.modules.length) {
+    throw new KexecError(`capture initramfs: ${input.modulesDir} does not exist, but the config asks for modules ${input.config.modules.join(' ')}`);
   }
   a.file('etc/kdump-ts.target', `${input.target.device} ${input.target.fstype} ${input.target.dir}\n`);
   a.file('init', initScript({ target: input.target, modules, saveArgs: saveArgs(input.config), after: input.config.after }), 0o755);

@@ -1,0 +1,123 @@
+// The capture initramfs (kdump-ts mkinitrd) and the sizes kdump-ts estimate works from.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { writeArchive } from '../../src/initramfs/collect-node.ts';
+import { DEFAULT_CONFIG } from '../../src/kdump/config.ts';
+import { estimateCrashkernel, formatEstimate } from '../../src/kdump/estimate.ts';
+import { blockDeviceModules, buildCaptureInitramfs, initScript, INITRAMFS_BUNDLE, mountOf, parseMountinfo, resolveTarget } from '../../src/kdump/initramfs.ts';
+import { initrdUnpackedSize } from '../../src/kdump/initrd-size.ts';
+
+const MIB = 1n << 20n;
+const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+
+test('/init: shell syntax is valid and it runs vmcore-ts save with the config\'s flags on the target', () => {
+  const script = initScript({
+    target: { device: 'UUID=0f4c-77aa', fstype: 'ext4', dir: "/var/crash/it's", configured: '/var/crash' },
+    modules: ['lib/modules/6.1.0/kernel/drivers/block/virtio_blk.ko'],
+    saveArgs: ['-l', '-d', '31'],
+    after: 'poweroff',
+  });
+  const shell = has('busybox') ? ['busybox', 'sh'] : ['sh'];
+  const r = spawnSync(shell[0]!, [...shell.slice(1), '-n'], { input: script, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(script, /^dev='UUID=0f4c-77aa'$/m);
+  assert.match(script, /^dir=\/mnt\/target'\/var\/crash\/it'\\''s'\/\$\(date \+%Y%m%d-%H%M%S\)$/m);
+  assert.ok(script.includes(`node ${INITRAMFS_BUNDLE} save -l -d 31 /proc/vmcore "$dir/vmcore"`));
+  assert.ok(script.includes(`node ${INITRAMFS_BUNDLE} save --dump-dmesg /proc/vmcore "$dir/dmesg.txt"`));
+  assert.match(script, /poweroff -f/);
+  assert.match(script, /insmod "\/\$m"/);
+});
+
+test('dump target: found from mountinfo (longest mount point), UUID from /dev/disk/by-uuid, tmpfs refused', () => {
+  const root = mkdtempSync(join(tmpdir(), 'kdump-target-'));
+  const write = (p: string, t: string) => {
+    mkdirSync(dirname(join(root, p)), { recursive: true });
+    writeFileSync(join(root, p), t);
+  };
+  write(
+    '/proc/self/mountinfo',
+    [
+      '21 1 254:1 / / rw,relatime - ext4 /dev/vda1 rw',
+      '40 21 254:17 /dumps /var/crash rw - xfs /dev/vdb1 rw',
+      '41 21 0:44 / /var/crash\\040tmp rw - tmpfs tmpfs rw',
+    ].join('\n'),
+  );
+  write('/dev/vdb1', '');
+  mkdirSync(join(root, 'dev/disk/by-uuid'), { recursive: true });
+  symlinkSync('../../vdb1', join(root, 'dev/disk/by-uuid/77aa-0f4c'));
+  const mounts = parseMountinfo(readFileSync(join(root, 'proc/self/mountinfo'), 'utf8'));
+  assert.equal(mountOf(mounts, '/var/crash/host1')!.mountPoint, '/var/crash');
+  assert.equal(mountOf(mounts, '/var/crashes')!.mountPoint, '/');
+  assert.equal(mountOf(mounts, '/var/crash tmp/x')!.fstype, 'tmpfs');
+  assert.deepEqual(resolveTarget({ ...DEFAULT_CONFIG, target: '/var/crash/host1' }, root), {
+    device: 'UUID=77aa-0f4c',
+    fstype: 'xfs',
+    dir: '/dumps/host1',
+    configured: '/var/crash/host1',
+    majmin: '254:17',
+  });
+  assert.equal(resolveTarget({ ...DEFAULT_CONFIG, target: '/srv' }, root).device, '/dev/vda1');
+  assert.throws(() => resolveTarget({ ...DEFAULT_CONFIG, target: '/var/crash tmp' }, root), /on tmpfs \(tmpfs\), which a capture kernel cannot write to/);
+  assert.equal(resolveTarget({ ...DEFAULT_CONFIG, target: '/x', targetDevice: 'LABEL=dumps', targetFstype: 'btrfs' }, root).device, 'LABEL=dumps');
+});
+
+test('block device modules: drivers along the sysfs path of a partition (virtio_blk, virtio_pci)', () => {
+  const root = mkdtempSync(join(tmpdir(), 'kdump-sysfs-'));
+  const pci = 'sys/devices/pci0000:00/0000:00:04.0';
+  const disk = `${pci}/virtio2/block/vdb`;
+  mkdirSync(join(root, disk, 'vdb1'), { recursive: true });
+  writeFileSync(join(root, disk, 'vdb1', 'partition'), '1\n');
+  for (const m of ['virtio_blk', 'virtio_pci']) mkdirSync(join(root, 'sys/module', m), { recursive: true });
+  mkdirSync(join(root, 'sys/bus/virtio/drivers/virtio_blk'), { recursive: true });
+  mkdirSync(join(root, 'sys/bus/pci/drivers/virtio-pci'), { recursive: true });
+  symlinkSync('../../../../module/virtio_blk', join(root, 'sys/bus/virtio/drivers/virtio_blk/module'));
+  symlinkSync('../../../../module/virtio_pci', join(root, 'sys/bus/pci/drivers/virtio-pci/module'));
+  symlinkSync('../../../../bus/virtio/drivers/virtio_blk', join(root, `${pci}/virtio2/driver`));
+  symlinkSync('../../../bus/pci/drivers/virtio-pci', join(root, `${pci}/driver`));
+  symlinkSync('../..', join(root, disk, 'device')); // block/vdb/device -> virtio2
+  mkdirSync(join(root, 'sys/dev/block'), { recursive: true });
+  symlinkSync(`../../../${disk}/vdb1`, join(root, 'sys/dev/block/254:17'));
+  assert.deepEqual(blockDeviceModules('254:17', root), ['virtio_blk', 'virtio_pci']);
+  assert.deepEqual(blockDeviceModules('8:0', root), []);
+});
+
+test('mkinitrd: the archive holds /init, busybox, node with its libraries and the bundle; cpio(1) agrees', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kdump-mkinitrd-'));
+  const bundle = join(dir, 'vmcore-ts.mjs');
+  writeFileSync(bundle, 'console.log("vmcore-ts")\n');
+  const built = buildCaptureInitramfs({
+    config: DEFAULT_CONFIG,
+    target: { device: '/dev/vdb', fstype: 'ext4', dir: '/crash', configured: '/crash' },
+    release: '6.1.0-test',
+    modulesDir: join(dir, 'no-modules'),
+    bundle,
+  });
+  const paths = built.archive.paths();
+  for (const p of ['init', 'bin/busybox', 'bin/sh', 'usr/bin/node', 'kdump-ts/vmcore-ts.mjs', 'dev/console']) assert.ok(paths.includes(p), p);
+  assert.ok(paths.some((p) => /ld-linux-x86-64\.so\.2$/.test(p)), 'the dynamic loader node needs');
+  assert.deepEqual(built.modules, []);
+  const out = join(dir, 'initrd.img');
+  await writeArchive(built.archive.encode(), out, 1);
+  const unpacked = initrdUnpackedSize(readFileSync(out), out);
+  assert.equal(unpacked, BigInt(built.archive.dataSize()));
+  if (!has('cpio')) return;
+  const listed = execFileSync('sh', ['-c', `gzip -dc ${out} | cpio -it 2>/dev/null`], { encoding: 'utf8', maxBuffer: 1 << 24 }).trim().split('\n');
+  assert.deepEqual(new Set(listed), new Set(paths));
+});
+
+test('estimate: the arithmetic adds up and rounds up to 16 MiB', () => {
+  const e = estimateCrashkernel({ kernelInitSize: 0x3378000n, initrdSize: 40n * MIB, initrdUnpacked: 110n * MIB });
+  const sum = e.lines.reduce((n, l) => n + l.bytes, 0n);
+  assert.equal(sum, e.total);
+  assert.equal(e.recommended % (16n * MIB), 0n);
+  assert.ok(e.recommended >= e.total && e.recommended - e.total < 16n * MIB);
+  // kernel 51.5 + initrd 40 + rootfs 110 + node 128 + runtime 48 = 377.5 MiB; + struct page 6 + margin 38.3
+  assert.equal(e.param, 'crashkernel=432M');
+  const text = formatEstimate(e).join('\n');
+  assert.match(text, /kernel +51\.5 MiB/);
+  assert.match(text, /→ crashkernel=432M/);
+});

@@ -1,7 +1,306 @@
-// kexec-ts: (in progress) prints usage.
+// kexec-ts: load a kernel to boot into (kexec-tools' `kexec` options), boot it, unload it, report
+// status — or plan a load for this or another machine without touching the kernel (--dry-run).
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { KexecError, UsageError } from '../errors.ts';
+import { currentBootParams, currentCmdline, kexecLoaded, readMemoryMap, rngSeed } from '../kexec/host.ts';
+import { pickLoader } from '../kexec/loaders.ts';
+import { totalRam, x86LoaderRanges, type MemoryMap } from '../kexec/memory-map.ts';
+import { KEXEC_FILE_NO_INITRAMFS, KEXEC_FILE_ON_CRASH, KEXEC_ON_CRASH, hex, validatePlan, type CrashHook, type KexecPlan, type PlanInput } from '../kexec/plan.ts';
+import { formatPlan, kexecDebugLines, planToJson } from '../kexec/plan-text.ts';
+import { buildCmdline } from '../kexec/cmdline.ts';
+import { readPurgatoryObject } from '../kexec/purgatory-file.ts';
+import { ERRNO, SyscallError, loadSyscalls, type KexecSyscalls } from '../kexec/syscalls.ts';
+import { isBzImage, parseBzImage } from '../format/bzimage.ts';
 import { runCli } from './run.ts';
 
-await runCli('kexec-ts', () => {
-  process.stdout.write('usage: kexec-ts ... (not implemented yet)\n');
-  return 2;
-});
+const USAGE = `usage: kexec-ts [options] [KERNEL]
+  -l, --load               load KERNEL to boot with -e
+  -p, --load-panic         load KERNEL as the crash (kdump) kernel
+  -e, --exec               boot the loaded kernel now (sync, then reboot(LINUX_REBOOT_CMD_KEXEC))
+  -f, --force              with KERNEL: load it and boot it at once
+  -u, --unload             unload the kernel (with -p: the crash kernel)
+  -S, --status             exit 0 if a kernel is loaded (crash kernel unless -l), 1 if not
+  -x, --no-ifdown          accepted for kexec-tools compatibility (interfaces are never taken down)
+  -s, --kexec-file-syscall use kexec_file_load only
+  -c, --kexec-syscall      use kexec_load only (our loaders + purgatory)
+  -a, --kexec-syscall-auto kexec_file_load, falling back to kexec_load (default)
+      --command-line=TEXT  the new kernel's command line
+      --append=TEXT        add to the command line
+      --reuse-cmdline      start from this kernel's /proc/cmdline
+      --initrd=FILE, --ramdisk=FILE
+      --dtb=FILE           device tree (arm64)
+  -t, --type=TYPE          kernel type (elf-x86_64, bzImage64, …) instead of probing
+      --mem-min=ADDR, --mem-max=ADDR  keep segments inside this physical range
+  -i, --no-checks          the purgatory skips its SHA-256 checks
+  -d, --debug              print kexec-tools' -d lines (segment list) on stderr
+      --dry-run            plan and print; no syscall (with --iomem FILE / --memmap DIR: another machine's map)
+      --json               print the plan (or status) as JSON
+  -h, --help`;
+
+const OPTIONS = {
+  load: { type: 'boolean', short: 'l' },
+  'load-panic': { type: 'boolean', short: 'p' },
+  exec: { type: 'boolean', short: 'e' },
+  force: { type: 'boolean', short: 'f' },
+  unload: { type: 'boolean', short: 'u' },
+  status: { type: 'boolean', short: 'S' },
+  'no-ifdown': { type: 'boolean', short: 'x' },
+  'kexec-file-syscall': { type: 'boolean', short: 's' },
+  'kexec-syscall': { type: 'boolean', short: 'c' },
+  'kexec-syscall-auto': { type: 'boolean', short: 'a' },
+  'command-line': { type: 'string' },
+  append: { type: 'string' },
+  'reuse-cmdline': { type: 'boolean' },
+  initrd: { type: 'string' },
+  ramdisk: { type: 'string' },
+  dtb: { type: 'string' },
+  type: { type: 'string', short: 't' },
+  'mem-min': { type: 'string' },
+  'mem-max': { type: 'string' },
+  'no-checks': { type: 'boolean', short: 'i' },
+  debug: { type: 'boolean', short: 'd' },
+  'dry-run': { type: 'boolean' },
+  iomem: { type: 'string' },
+  memmap: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  // Test hook (e2e): damage one segment after its digest is taken; our purgatory must then halt.
+  'debug-corrupt-segment': { type: 'string' },
+} as const;
+
+type Opts = ReturnType<typeof parse>['values'];
+
+/** kexec_file_load errors after which -a tries kexec_load (as kexec-tools does). */
+const FALLBACK_ERRNOS = new Set<number>([ERRNO.ENOSYS, ERRNO.EINVAL, ERRNO.ENOEXEC, ERRNO.EOPNOTSUPP]);
+
+function parse(argv: string[]) {
+  try {
+    return parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message.split('\n')[0]}\n${USAGE}`);
+  }
+}
+
+function parseAddress(text: string, what: string): bigint {
+  if (!/^(0x[0-9a-fA-F]+|[0-9]+)$/.test(text)) throw new UsageError(`${what}: not an address: ${text}`);
+  return BigInt(text);
+}
+
+function requireRoot(what: string): void {
+  if (typeof process.geteuid === 'function' && process.geteuid() !== 0) {
+    throw new KexecError(`${what} needs root (CAP_SYS_BOOT)`, { hint: 'run it with sudo, or use --dry-run to plan' });
+  }
+}
+
+const sha256 = (b: Uint8Array): Uint8Array => createHash('sha256').update(b).digest();
+
+async function crashHook(map: MemoryMap, dryRun: boolean): Promise<CrashHook> {
+  // The kdump side (src/kdump) reads the running kernel's facts; for a --dry-run against another
+  // machine's map we only know its crash region, so the hook adds nothing but the region.
+  if (!dryRun) {
+    const { readCrashFacts } = await import('../kdump/host.ts');
+    const { planCrashLoad } = await import('../kdump/crash-load.ts');
+    return planCrashLoad(readCrashFacts()).hook;
+  }
+  if (map.crashKernel.length === 0) {
+    throw new KexecError('no memory is reserved for a crash kernel (no "Crash kernel" in iomem)', { hint: 'boot with crashkernel=256M' });
+  }
+  const last = map.crashKernel[map.crashKernel.length - 1]!;
+  return { region: [last], addSegments: () => ({ notes: ['--dry-run: the ELF core header and elfcorehdr= are left out (they need the running kernel)'] }) };
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values: o, positionals } = parse(argv);
+  if (o.help) {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  if (positionals.length > 1) throw new UsageError(`one kernel file, not ${positionals.length}: ${positionals.join(' ')}`);
+  const kernelPath = positionals[0];
+  const crash = !!o['load-panic'];
+  if (o.status) return status(o, crash);
+  if (o.unload) {
+    if (o['dry-run']) throw new UsageError('--dry-run plans loads; -u has nothing to plan');
+    return unload(o, crash);
+  }
+  if (!o.load && !crash && !o.exec && !o.force) {
+    throw new UsageError(kernelPath ? `what to do with ${kernelPath}? give -l (load, then -e to boot), -p (crash kernel) or -f (load and boot now)` : USAGE);
+  }
+  if (o.load || crash || (o.force && kernelPath)) {
+    if (!kernelPath) throw new UsageError('no kernel file given');
+    await load(o, kernelPath, crash);
+    if (o.force && !crash && !o['dry-run']) return exec();
+    return 0;
+  }
+  if (o.exec || o.force) {
+    if (o['dry-run']) throw new UsageError('--dry-run plans loads; -e has nothing to plan');
+    return exec();
+  }
+  return 0;
+}
+
+function syscallChoice(o: Opts): 'auto' | 'file' | 'load' {
+  const n = [o['kexec-file-syscall'], o['kexec-syscall'], o['kexec-syscall-auto']].filter(Boolean).length;
+  if (n > 1) throw new UsageError('give only one of -s, -c, -a');
+  return o['kexec-file-syscall'] ? 'file' : o['kexec-syscall'] ? 'load' : 'auto';
+}
+
+async function load(o: Opts, kernelPath: string, crash: boolean): Promise<void> {
+  const dryRun = !!o['dry-run'];
+  const choice = syscallChoice(o);
+  if (!dryRun) requireRoot(crash ? 'loading a crash kernel' : 'loading a kernel');
+  if ((o.iomem || o.memmap) && !dryRun) throw new UsageError('--iomem/--memmap plan against another machine: use them with --dry-run');
+  const image = readFileSync(kernelPath);
+  const initrdPath = o.initrd ?? o.ramdisk;
+  const initrd = initrdPath !== undefined ? readFileSync(initrdPath) : undefined;
+  const cmdline = buildCmdline({
+    ...(o['reuse-cmdline'] ? { reuse: currentCmdline() } : {}),
+    ...(o['command-line'] !== undefined ? { commandLine: o['command-line'] } : {}),
+    ...(o.append !== undefined ? { append: o.append } : {}),
+    crash,
+  });
+  const map = readMemoryMap({ ...(o.iomem ? { iomem: o.iomem } : {}), ...(o.memmap ? { memmap: o.memmap } : {}) });
+  const loader = pickLoader(image, { ...(o.type ? { type: o.type } : {}), source: kernelPath });
+
+  if (choice === 'file' || (choice === 'auto' && !dryRun)) {
+    let filePlan: KexecPlan | undefined;
+    try {
+      filePlan = planFileLoad(image, initrd, cmdline, crash, kernelPath, loader.name, map);
+    } catch (e) {
+      // -a: what kexec_file_load would refuse goes to kexec_load, as kexec-tools does on EINVAL.
+      if (choice === 'file') throw e;
+      if (o.debug) process.stderr.write(`${(e as Error).message}; using kexec_load\n`);
+    }
+    if (filePlan && dryRun) return printPlan(o, filePlan, map, image.length);
+    if (filePlan) {
+      try {
+        fileLoad(loadSyscalls(), kernelPath, initrdPath, filePlan);
+        if (o.debug) process.stderr.write(`kexec_file_load: flags = ${hex(filePlan.flags)}\n`);
+        return;
+      } catch (e) {
+        const fallback = e instanceof SyscallError && FALLBACK_ERRNOS.has(e.errno ?? 0);
+        if (choice === 'file' || !fallback) throw e;
+        if (o.debug) process.stderr.write(`${e.message}; falling back to kexec_load\n`);
+      }
+    }
+  }
+
+  const input: PlanInput = {
+    image,
+    imageName: kernelPath,
+    ...(initrd ? { initrd, ...(initrdPath ? { initrdName: initrdPath } : {}) } : {}),
+    ...(o.dtb ? { dtb: readFileSync(o.dtb) } : {}),
+    cmdline,
+    kind: crash ? 'crash' : 'load',
+    memory: map,
+    ...(o['mem-min'] ? { memMin: parseAddress(o['mem-min'], '--mem-min') } : {}),
+    ...(o['mem-max'] ? { memMax: parseAddress(o['mem-max'], '--mem-max') } : {}),
+    noChecks: !!o['no-checks'],
+    ...(crash ? { crash: await crashHook(map, dryRun) } : {}),
+    host: { rngSeed: rngSeed(), ...(dryRun ? {} : optionalBootParams()) },
+    purgatory: readPurgatoryObject(),
+    sha256,
+    ...(o['debug-corrupt-segment'] ? { corruptSegment: o['debug-corrupt-segment'] } : {}),
+  };
+  const plan = loader.plan(input);
+  validatePlan(plan, { totalRam: totalRam(map.ranges), ...(crash ? { crashRegion: input.crash!.region } : {}) });
+  if (dryRun) return printPlan(o, plan, map, image.length);
+  if (o.debug) process.stderr.write(kexecDebugLines(plan, x86LoaderRanges(map), image.length).join('\n') + '\n');
+  loadSyscalls().kexecLoad(plan.entry, plan.segments, plan.flags);
+}
+
+function optionalBootParams(): { bootParams?: Uint8Array } {
+  const bp = currentBootParams();
+  return bp ? { bootParams: bp } : {};
+}
+
+/** kexec_file_load: the kernel parses the image; we check what it would refuse so the error is ours. */
+function planFileLoad(image: Uint8Array, initrd: Uint8Array | undefined, cmdline: string, crash: boolean, source: string, loaderName: string, map: MemoryMap): KexecPlan {
+  const notes: string[] = [];
+  if (isBzImage(image)) {
+    const limit = parseBzImage(image, source).header.cmdline_size;
+    const len = new TextEncoder().encode(cmdline).length + 1;
+    // The kernel keeps 30 bytes for " elfcorehdr=0x…" even on normal loads.
+    if (len + 30 > limit) {
+      throw new KexecError(`command line too long for kexec_file_load: ${len} bytes with its NUL, the kernel accepts ${limit - 30}`, { hint: 'shorten it, or use -c (kexec_load)' });
+    }
+  } else notes.push(`${loaderName} images are not accepted by kexec_file_load on x86_64; -a falls back to kexec_load`);
+  return {
+    arch: 'x86_64',
+    kind: crash ? 'crash' : 'load',
+    syscall: 'kexec_file_load',
+    loader: `${loaderName} (parsed by the kernel)`,
+    entry: 0n,
+    segments: [],
+    cmdline,
+    flags: (crash ? KEXEC_FILE_ON_CRASH : 0n) | (initrd ? 0n : KEXEC_FILE_NO_INITRAMFS),
+    notes,
+    usable: map.ranges.filter((r) => r.type === 'ram'),
+    debug: [],
+    files: { kernel: image, ...(initrd ? { initrd } : {}) },
+  };
+}
+
+function fileLoad(sys: KexecSyscalls, kernelPath: string, initrdPath: string | undefined, plan: KexecPlan): void {
+  const kfd = openSync(kernelPath, 'r');
+  const ifd = initrdPath !== undefined ? openSync(initrdPath, 'r') : -1;
+  try {
+    sys.kexecFileLoad(kfd, ifd, plan.cmdline, plan.flags);
+  } finally {
+    closeSync(kfd);
+    if (ifd >= 0) closeSync(ifd);
+  }
+}
+
+function printPlan(o: Opts, plan: KexecPlan, map: MemoryMap, kernelSize: number): void {
+  if (o.json) {
+    process.stdout.write(JSON.stringify(planToJson(plan), null, 2) + '\n');
+    return;
+  }
+  const lines = o.debug && plan.syscall === 'kexec_load' ? kexecDebugLines(plan, x86LoaderRanges(map), kernelSize) : formatPlan(plan);
+  writeSync(1, lines.join('\n') + '\n');
+}
+
+function unload(o: Opts, crash: boolean): number {
+  requireRoot('unloading');
+  const sys = loadSyscalls();
+  const choice = syscallChoice(o);
+  if (choice !== 'load') {
+    try {
+      sys.unloadKexecFile(crash ? KEXEC_FILE_ON_CRASH : 0n);
+      return 0;
+    } catch (e) {
+      if (choice === 'file' || !(e instanceof SyscallError) || !FALLBACK_ERRNOS.has(e.errno ?? 0)) throw e;
+    }
+  }
+  sys.unloadKexecLoad(crash ? KEXEC_ON_CRASH : 0n);
+  return 0;
+}
+
+function status(o: Opts, crash: boolean): number {
+  const kind = o.load && !crash ? 'load' : 'crash';
+  const loaded = kexecLoaded(kind);
+  const crashLoaded = kexecLoaded('crash');
+  const normal = kexecLoaded('load');
+  if (o.json) process.stdout.write(JSON.stringify({ kexecLoaded: normal ?? null, crashLoaded: crashLoaded ?? null }) + '\n');
+  else process.stdout.write(`kexec kernel: ${word(normal)}\ncrash kernel: ${word(crashLoaded)}\n`);
+  if (loaded === undefined) throw new KexecError(`cannot tell: ${kind === 'crash' ? '/sys/kernel/kexec_crash_loaded' : '/sys/kernel/kexec_loaded'} is missing`, { hint: 'this kernel has no kexec support' });
+  return loaded ? 0 : 1;
+}
+
+const word = (b: boolean | undefined) => (b === undefined ? 'unknown (no sysfs file)' : b ? 'loaded' : 'not loaded');
+
+function exec(): number {
+  requireRoot('booting a loaded kernel');
+  const loaded = kexecLoaded('load');
+  if (loaded === false) throw new KexecError('nothing has been loaded', { hint: 'load a kernel first with kexec-ts -l KERNEL' });
+  if (loaded === undefined) throw new KexecError('cannot tell whether a kernel is loaded (/sys/kernel/kexec_loaded is missing)', { hint: 'this kernel has no kexec support' });
+  const sys = loadSyscalls();
+  sys.sync();
+  sys.rebootKexec();
+  return 0; // not reached when the new kernel starts
+}
+
+await runCli('kexec-ts', main);

@@ -1,0 +1,167 @@
+// The one module that talks to the kernel: kexec_load, kexec_file_load, reboot and sync through
+// libc's syscall() via koffi (loaded lazily, so everything else works without it). Errno values become
+// a KexecError with a hint saying what usually causes them.
+import { createRequire } from 'node:module';
+import { KexecError } from '../errors.ts';
+import type { KexecSegment } from './plan.ts';
+
+/** x86_64 and arm64 (asm-generic) syscall numbers. */
+export const SYSCALLS = {
+  x64: { kexec_load: 246, kexec_file_load: 320, reboot: 169 },
+  arm64: { kexec_load: 104, kexec_file_load: 294, reboot: 142 },
+} as const;
+
+export const LINUX_REBOOT_MAGIC1 = 0xfee1dead;
+export const LINUX_REBOOT_MAGIC2 = 672274793;
+export const LINUX_REBOOT_CMD_KEXEC = 0x45584543;
+
+export const ERRNO = {
+  EPERM: 1,
+  ENOENT: 2,
+  ENOEXEC: 8,
+  EBADF: 9,
+  ENOMEM: 12,
+  EACCES: 13,
+  EFAULT: 14,
+  EBUSY: 16,
+  EINVAL: 22,
+  ENOSYS: 38,
+  EBADMSG: 74,
+  EOPNOTSUPP: 95,
+  EADDRNOTAVAIL: 99,
+  ENOKEY: 126,
+  EKEYREJECTED: 129,
+} as const;
+
+const NAMES: Record<number, string> = Object.fromEntries(Object.entries(ERRNO).map(([k, v]) => [v, k]));
+
+const MESSAGES: Record<number, string> = {
+  1: 'Operation not permitted',
+  8: 'Exec format error',
+  12: 'Cannot allocate memory',
+  13: 'Permission denied',
+  16: 'Device or resource busy',
+  22: 'Invalid argument',
+  38: 'Function not implemented',
+  74: 'Bad message',
+  95: 'Operation not supported',
+  99: 'Cannot assign requested address',
+  126: 'Required key not available',
+  129: 'Key was rejected by service',
+};
+
+/** What an errno from a kexec call usually means, for the one-line error. */
+export function errnoHint(call: 'kexec_load' | 'kexec_file_load' | 'reboot' | 'unload', errno: number): string {
+  switch (errno) {
+    case ERRNO.EPERM:
+      return call === 'kexec_load'
+        ? 'not root (CAP_SYS_BOOT), kexec_load_disabled=1, or kernel lockdown / Secure Boot forbids unsigned kexec_load: try -s (kexec_file_load) with a signed kernel'
+        : 'not root (CAP_SYS_BOOT), kernel.kexec_load_disabled=1 or a kexec_load_limit sysctl at 0';
+    case ERRNO.EACCES:
+      return 'an LSM/IMA policy refused it (IMA cannot appraise kexec_load: use -s, kexec_file_load)';
+    case ERRNO.EKEYREJECTED:
+    case ERRNO.ENOKEY:
+    case ERRNO.EBADMSG:
+      return 'the kernel image is not signed by a trusted key (Secure Boot / KEXEC_SIG_FORCE): use a signed kernel, or -c (kexec_load) if lockdown allows it';
+    case ERRNO.EADDRNOTAVAIL:
+      return 'a segment or the entry lies outside usable memory or outside the crash kernel region: crashkernel= too small for this kernel and initrd?';
+    case ERRNO.EBUSY:
+      return 'another kexec load or exec is in progress';
+    case ERRNO.ENOSYS:
+      return 'this kernel has no kexec support (CONFIG_KEXEC / CONFIG_KEXEC_FILE not set)';
+    case ERRNO.ENOEXEC:
+      return 'the kernel does not recognise this image format for kexec_file_load: try -c (kexec_load)';
+    case ERRNO.ENOMEM:
+      return 'the kernel could not allocate memory for the segments';
+    case ERRNO.EOPNOTSUPP:
+      return 'the kernel refuses kexec in this state (e.g. confidential VM, unaccepted memory)';
+    case ERRNO.EINVAL:
+      return call === 'reboot'
+        ? 'no kexec image is loaded'
+        : call === 'kexec_file_load'
+          ? 'the kernel rejected the image or command line (too long? unknown flag?)'
+          : 'the kernel rejected the segment list: overlapping segments, more than 16, larger than half of RAM, or flags this kernel does not know';
+    default:
+      return '';
+  }
+}
+
+export class SyscallError extends KexecError {
+  readonly call: string;
+  constructor(call: 'kexec_load' | 'kexec_file_load' | 'reboot' | 'unload', errno: number) {
+    const name = NAMES[errno] ?? `errno ${errno}`;
+    const hint = errnoHint(call, errno);
+    super(`${call === 'unload' ? 'kexec unload' : call} failed: ${MESSAGES[errno] ?? name} (${name})`, { errno, ...(hint ? { hint } : {}) });
+    this.call = call;
+  }
+}
+
+/** The calls kexec-ts makes. Tests and --dry-run never construct one. */
+export interface KexecSyscalls {
+  kexecLoad(entry: bigint, segments: KexecSegment[], flags: bigint): void;
+  kexecFileLoad(kernelFd: number, initrdFd: number, cmdline: string | undefined, flags: bigint): void;
+  /** kexec_load with no segments (flags: KEXEC_ON_CRASH to unload the crash kernel). */
+  unloadKexecLoad(flags: bigint): void;
+  unloadKexecFile(flags: bigint): void;
+  rebootKexec(): void;
+  sync(): void;
+}
+
+type Koffi = {
+  load(lib: string): { func(proto: string): (...args: unknown[]) => unknown };
+  struct(name: string, fields: Record<string, string>): unknown;
+  errno(): number;
+};
+
+let cached: KexecSyscalls | undefined;
+
+/** Loads koffi and libc on first use; a KexecError with a hint when koffi is not installed. */
+export function loadSyscalls(): KexecSyscalls {
+  if (cached) return cached;
+  const arch = process.arch === 'x64' ? 'x64' : process.arch === 'arm64' ? 'arm64' : undefined;
+  if (!arch || process.platform !== 'linux') {
+    throw new KexecError(`kexec syscalls are only wired for Linux on x86_64 and arm64 (this is ${process.platform}/${process.arch})`, {
+      hint: 'use --dry-run to plan',
+    });
+  }
+  let koffi: Koffi;
+  try {
+    koffi = createRequire(import.meta.url)('koffi') as Koffi;
+  } catch (e) {
+    throw new KexecError(`cannot load koffi, the FFI kexec-ts calls the kernel with: ${(e as Error).message.split('\n')[0]}`, {
+      hint: 'install it (npm install koffi), or use --dry-run',
+    });
+  }
+  const nr = SYSCALLS[arch];
+  const libc = koffi.load('libc.so.6');
+  koffi.struct('kexec_segment', { buf: 'void *', bufsz: 'size_t', mem: 'uint64_t', memsz: 'size_t' });
+  const syscall = libc.func('long syscall(long nr, ...)');
+  const sync = libc.func('void sync(void)');
+  const check = (call: 'kexec_load' | 'kexec_file_load' | 'reboot' | 'unload', ret: unknown) => {
+    if (Number(ret) < 0) throw new SyscallError(call, koffi.errno());
+  };
+  const buffer = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.length);
+  cached = {
+    kexecLoad(entry, segments, flags) {
+      const segs = segments.map((s) => ({ buf: s.buf.length ? buffer(s.buf) : null, bufsz: s.buf.length, mem: s.mem, memsz: Number(s.memsz) }));
+      check('kexec_load', syscall(nr.kexec_load, 'unsigned long', entry, 'unsigned long', segs.length, 'kexec_segment *', segs, 'unsigned long', flags));
+    },
+    kexecFileLoad(kernelFd, initrdFd, cmdline, flags) {
+      const c = cmdline === undefined ? null : Buffer.from(cmdline + '\0', 'utf8');
+      check('kexec_file_load', syscall(nr.kexec_file_load, 'int', kernelFd, 'int', initrdFd, 'unsigned long', c ? c.length : 0, 'void *', c, 'unsigned long', flags));
+    },
+    unloadKexecLoad(flags) {
+      check('unload', syscall(nr.kexec_load, 'unsigned long', 0, 'unsigned long', 0, 'void *', null, 'unsigned long', flags));
+    },
+    unloadKexecFile(flags) {
+      check('unload', syscall(nr.kexec_file_load, 'int', -1, 'int', -1, 'unsigned long', 0, 'void *', null, 'unsigned long', flags));
+    },
+    rebootKexec() {
+      check('reboot', syscall(nr.reboot, 'unsigned int', LINUX_REBOOT_MAGIC1, 'unsigned int', LINUX_REBOOT_MAGIC2, 'unsigned int', LINUX_REBOOT_CMD_KEXEC, 'void *', null));
+    },
+    sync() {
+      sync();
+    },
+  };
+  return cached;
+}

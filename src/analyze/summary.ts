@@ -101,48 +101,66 @@ export interface MemoryCounters {
 }
 
 /**
- * vm_zone_stat / vm_node_stat counters, indexed with enum zone_stat_item / node_stat_item from BTF
- * (the enums change between kernel versions), and _totalram_pages.
+ * vm_zone_stat / vm_node_stat counters (what /proc/meminfo adds up) and _totalram_pages. The item
+ * indexes change between kernel versions; the kernel's own vmstat_text[] names them in order (zone
+ * items from index 0, node items from "nr_inactive_anon", Linux 4.8+), so no BTF is needed.
  */
 export function memoryCounters(ctx: DumpContext): MemoryCounters {
-  const btf = ctx.btf;
   const mem = ctx.mem;
-  const counter = (arraySym: string, enumName: string, item: string): bigint | undefined => {
-    const e = btf.find(`enum ${enumName}`);
-    const idx = e?.values?.find((v) => v.name === item)?.value;
-    const base = ctx.symbols.byName(arraySym)?.address;
-    if (idx === undefined || base === undefined) return undefined;
+  const sym = (n: string) => ctx.symbols.byName(n)?.address;
+  const textAddr = sym('vmstat_text');
+  if (textAddr === undefined) throw new ParseError('symbol vmstat_text not found: cannot name the memory counters');
+  const want = new Set(['nr_free_pages', 'nr_inactive_anon', 'nr_file_pages', 'nr_shmem', 'nr_anon_pages', 'nr_slab_reclaimable', 'nr_slab_unreclaimable', 'nr_page_table_pages', 'nr_kernel_stack']);
+  const index = new Map<string, number>();
+  const ptrs = mem.readVirt(textAddr, MAX_VMSTAT_ITEMS * 8);
+  const pv = new DataView(ptrs.buffer, ptrs.byteOffset, ptrs.byteLength);
+  for (let i = 0; i < MAX_VMSTAT_ITEMS && index.size < want.size; i++) {
+    const p = pv.getBigUint64(i * 8, true);
+    if (p < 0xffff800000000000n) break;
+    const name = mem.cstring(p, 64);
+    if (want.has(name) && !index.has(name)) index.set(name, i);
+  }
+  const nodeBase = index.get('nr_inactive_anon');
+  const read = (arraySym: string, idx: number): bigint | undefined => {
+    const base = sym(arraySym);
+    if (base === undefined) return undefined;
     try {
       // The global counters lag the per-CPU deltas a little and can even read below zero.
-      const v = BigInt.asIntN(64, mem.u64(base + idx * 8n));
+      const v = BigInt.asIntN(64, mem.u64(base + BigInt(idx) * 8n));
       return v < 0n ? 0n : v;
     } catch (err) {
       if (err instanceof NotInDumpError) return undefined;
       throw err;
     }
   };
-  const zone = (item: string) => counter('vm_zone_stat', 'zone_stat_item', item);
-  const node = (item: string) => counter('vm_node_stat', 'node_stat_item', item);
+  const counter = (name: string): bigint | undefined => {
+    const i = index.get(name);
+    if (i === undefined) return undefined;
+    if (nodeBase !== undefined && i >= nodeBase) return read('vm_node_stat', i - nodeBase);
+    return read('vm_zone_stat', i);
+  };
   let total: bigint | undefined;
-  const tr = ctx.symbols.byName('_totalram_pages') ?? ctx.symbols.byName('totalram_pages');
+  const tr = sym('_totalram_pages') ?? sym('totalram_pages');
   try {
-    if (tr) total = mem.u64(tr.address);
+    if (tr !== undefined) total = mem.u64(tr);
   } catch (err) {
     if (!(err instanceof NotInDumpError)) throw err;
   }
   return {
     pageSize: ctx.dump.pageSize,
     total,
-    free: zone('NR_FREE_PAGES'),
-    fileCache: node('NR_FILE_PAGES'),
-    shmem: node('NR_SHMEM'),
-    anon: node('NR_ANON_MAPPED'),
-    slabReclaimable: node('NR_SLAB_RECLAIMABLE_B') ?? node('NR_SLAB_RECLAIMABLE'),
-    slabUnreclaimable: node('NR_SLAB_UNRECLAIMABLE_B') ?? node('NR_SLAB_UNRECLAIMABLE'),
-    pageTables: zone('NR_PAGETABLE') ?? node('NR_PAGETABLE'),
-    kernelStackKb: zone('NR_KERNEL_STACK_KB') ?? node('NR_KERNEL_STACK_KB'),
+    free: counter('nr_free_pages'),
+    fileCache: counter('nr_file_pages'),
+    shmem: counter('nr_shmem'),
+    anon: counter('nr_anon_pages'),
+    slabReclaimable: counter('nr_slab_reclaimable'),
+    slabUnreclaimable: counter('nr_slab_unreclaimable'),
+    pageTables: counter('nr_page_table_pages'),
+    kernelStackKb: counter('nr_kernel_stack'),
   };
 }
+
+const MAX_VMSTAT_ITEMS = 256;
 
 /** Rows "label, bytes" for display (and the viewer's chart). */
 export function memoryRows(m: MemoryCounters): { label: string; bytes: bigint }[] {
@@ -187,9 +205,9 @@ export function buildSummary(ctx: DumpContext, logLines = SUMMARY_LOG_LINES): Su
   };
   const system = systemInfo(ctx.kernel);
   const cpu = system.crashingCpu ?? attempt('panic CPU', () => ctx.panicCpu());
-  const backtrace =
-    cpu !== undefined && ctx.cpus[cpu] ? attempt('backtrace', () => describeCpuBacktrace(ctx, cpuBacktrace(ctx, cpu))) : undefined;
-  if (backtrace && backtrace.comm === undefined) backtrace.comm = system.comm;
+  // The comm comes from the log's panic report here: loading BTF for one name would double the time.
+  const backtrace: NamedBacktrace | undefined =
+    cpu !== undefined && ctx.cpus[cpu] ? attempt('backtrace', () => ({ ...cpuBacktrace(ctx, cpu), comm: system.comm })) : undefined;
   const records: LogRecord[] = attempt('kernel log', () => ctx.log.records) ?? [];
   const lastLog = records.slice(-logLines).map((r) => formatRecord(r));
   const memory = attempt('memory counters', () => memoryRows(memoryCounters(ctx))) ?? [];

@@ -1,5 +1,6 @@
-// Runs every *.test.ts under test/ and src/ with node's test runner (tsx for TypeScript).
+// Runs every *.test.ts under test/, src/ and e2e/ with node's test runner (tsx for TypeScript).
 // Usage: node scripts/run-tests.mjs [FILTER...]  — filters are substrings of test file paths.
+// e2e/ (real kernels in QEMU) is included; see e2e/README.md for its environment variables.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,10 +14,10 @@ function find(dir, out = []) {
   return out;
 }
 const filters = process.argv.slice(2);
-const files = ['test', 'src']
-  .flatMap((d) => find(d))
-  .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
-  .sort();
+// Unit and fixture tests first, then the real-kernel scenarios (e2e/, slow; E2E_SUITES=none skips them).
+const files = ['test', 'src', 'e2e']
+  .flatMap((d) => find(d).sort())
+  .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
 if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);

@@ -1,0 +1,57 @@
+// What the host must have for real-kernel tests, and which suites/CPUs a run covers (from env).
+import { accessSync, constants, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { SUITES } from './kernels.ts';
+
+function onPath(cmd: string): boolean {
+  return (process.env.PATH ?? '').split(':').some((d) => {
+    try {
+      accessSync(join(d, cmd), constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+const NEEDS: [string, string][] = [
+  ['qemu-system-x86_64', 'qemu-system-x86'],
+  ['mke2fs', 'e2fsprogs'],
+  ['debugfs', 'e2fsprogs'],
+  ['apt-get', 'apt'],
+  ['dpkg-deb', 'dpkg'],
+  ['timeout', 'coreutils'],
+  ['ldd', 'libc-bin'],
+  ['xz', 'xz-utils'],
+];
+
+/** Why e2e tests cannot run here (undefined when they can). */
+export function e2eSkipReason(opts: { referenceTools?: boolean } = {}): string | undefined {
+  if (process.platform !== 'linux' || process.arch !== 'x64') return 'real-kernel tests need an x86_64 Linux host';
+  if (suites().length === 0) return 'E2E_SUITES=none';
+  const missing = new Set<string>();
+  for (const [cmd, pkg] of NEEDS) if (!onPath(cmd)) missing.add(pkg);
+  if (!existsSync('/bin/busybox')) missing.add('busybox-static');
+  if (opts.referenceTools) {
+    if (!onPath('kexec')) missing.add('kexec-tools');
+    if (!onPath('makedumpfile')) missing.add('makedumpfile');
+  }
+  if (missing.size) return `missing host packages: ${[...missing].join(' ')} (run: bash scripts/install-test-deps.sh as root)`;
+  return undefined;
+}
+
+/** E2E_REQUIRE=1 (set by scripts/test.sh when run as root, as CI does): a missing capability fails instead of skipping. */
+export const e2eRequired = (): boolean => process.env.E2E_REQUIRE === '1';
+
+/** Suites to test: E2E_SUITES=bookworm,trixie (default), "all", or "none". */
+export function suites(): string[] {
+  const v = (process.env.E2E_SUITES ?? 'bookworm,trixie').trim();
+  if (v === 'none' || v === '') return [];
+  if (v === 'all') return [...SUITES];
+  return v.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+/** CPU models for scenarios run on both paging modes: 5-level ('max') and 4-level ('qemu64'). */
+export function cpus(): string[] {
+  return (process.env.E2E_CPUS ?? 'max,qemu64').split(',').map((s) => s.trim()).filter(Boolean);
+}

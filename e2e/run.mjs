@@ -1,0 +1,25 @@
+// npm run e2e -- [--all | --suites=bookworm,trixie] [--cpus=max,qemu64] [--verbose] [FILTER...]
+// Builds the bundle, then runs the real-kernel scenarios (e2e/*.test.ts) with node's test runner.
+import { spawnSync } from 'node:child_process';
+
+const env = { ...process.env };
+const filters = [];
+for (const a of process.argv.slice(2)) {
+  if (a === '--all') env.E2E_SUITES = 'all';
+  else if (a.startsWith('--suites=')) env.E2E_SUITES = a.slice(9);
+  else if (a.startsWith('--cpus=')) env.E2E_CPUS = a.slice(7);
+  else if (a === '--verbose' || a === '-v') env.E2E_VERBOSE = '1';
+  else if (a === '--strict') env.E2E_STRICT = '1';
+  else if (a === '--require') env.E2E_REQUIRE = '1';
+  else if (a === '-h' || a === '--help') {
+    console.log('usage: npm run e2e -- [--all | --suites=S1,S2] [--cpus=max,qemu64] [--verbose] [--strict] [--require] [FILTER...]');
+    process.exit(0);
+  } else filters.push(a);
+}
+const step = (cmd, args) => {
+  const r = spawnSync(cmd, args, { stdio: 'inherit', env });
+  if (r.status !== 0) process.exit(r.status ?? 1);
+};
+step(process.execPath, ['scripts/build.mjs']);
+const paths = filters.length ? filters.map((f) => (f.startsWith('e2e/') ? f : `e2e/${f}`)) : ['e2e/'];
+step(process.execPath, ['scripts/run-tests.mjs', ...paths]);

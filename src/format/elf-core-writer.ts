@@ -84,15 +84,19 @@ export class ElfCoreWriter {
     if (last > notesOffset + opts.notes.length) sink.write(last - 1, new Uint8Array(1));
   }
 
-  /** Writes memory at a physical address; it must lie in the file part of one segment. */
+  /**
+   * Writes memory at a physical address into every segment holding it (on x86_64 the kernel-text
+   * segment is a second view of RAM); it must lie in the file part of at least one segment.
+   */
   writePhys(paddr: bigint, bytes: Uint8Array): void {
+    let written = false;
     for (const p of this.placed) {
       if (paddr >= p.paddr && paddr + BigInt(bytes.length) <= p.paddr + BigInt(p.fileSize)) {
         this.sink.write(p.fileOffset + Number(paddr - p.paddr), bytes);
-        return;
+        written = true;
       }
     }
-    throw new RangeError(`physical 0x${paddr.toString(16)}+${bytes.length} is not inside one segment's file data`);
+    if (!written) throw new RangeError(`physical 0x${paddr.toString(16)}+${bytes.length} is not inside one segment's file data`);
   }
 
   /** Marks the dump incomplete in e_flags (as makedumpfile does on ENOSPC). */

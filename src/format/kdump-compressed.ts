@@ -303,10 +303,16 @@ export class KdumpCompressedDump implements Dump {
           `pages past the cut are lost, earlier ones still read`,
       ];
     }
-    const last = this.readDesc(total - 1);
-    if (last.offset + last.size > size) {
+    // Pages are written in pfn order, so the data of the last descriptors ends the file (zero
+    // pages all point at one shared copy near the start: take the furthest of the last group).
+    let end = 0;
+    for (let i = Math.max(0, total - DESC_GROUP); i < total; i++) {
+      const d = this.readDesc(i);
+      if (d.offset > 0) end = Math.max(end, d.offset + d.size);
+    }
+    if (end > size) {
       return [
-        `the file is truncated at ${size} bytes: the last page's data ends at ${last.offset + last.size}; ` +
+        `the file is truncated at ${size} bytes: the last page's data ends at ${end}; ` +
           `pages whose data lies past the cut are lost, earlier ones still read`,
       ];
     }
@@ -453,7 +459,11 @@ export class KdumpCompressedDump implements Dump {
       return { missing: `lost: the file is truncated at ${this.source.size} bytes, before this page's descriptor at offset ${desc.at}` };
     }
     if (desc.offset === 0) {
-      return { missing: 'lost: the dump is incomplete and this page was never written' };
+      return {
+        missing: this.incomplete
+          ? 'lost: the dump is incomplete and this page was never written'
+          : `lost: its page descriptor (offset ${desc.at}) is empty: the file is damaged or was not finished`,
+      };
     }
     return { desc };
   }

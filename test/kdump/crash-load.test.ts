@@ -131,3 +131,54 @@ test('crash load on the fixture machine: capture e820 equals kexec-tools\' excep
   );
   for (const l of crashOurs) assert.ok(ours.includes(l), l);
 });
+
+test('crash load through the bzImage64 loader on the fixture machine: kexec-tools\' segments minus the backup, all in the crash region', async (t) => {
+  const { bzImage64Loader } = await import('../../src/kexec/arch/x86_64/bzimage64.ts');
+  const { memoryMapFromFirmware, parseMemmapListing } = await import('../../src/kexec/memory-map.ts');
+  const { validatePlan } = await import('../../src/kexec/plan.ts');
+  const { readPurgatoryObject } = await import('../../src/kexec/purgatory-file.ts');
+  const { fakeBzImage, FIXTURE_KERNEL } = await import('../kexec/synthetic.ts');
+  const { kexecDebugSegments } = await import('../kexec/fixture.ts');
+  const purgatory = readPurgatoryObject();
+  if (!purgatory) return t.skip('no purgatory object: run node scripts/build.mjs');
+  const load = planCrashLoad(fixtureFacts());
+  const plan = bzImage64Loader.plan({
+    image: fakeBzImage(FIXTURE_KERNEL),
+    imageName: 'vmlinuz',
+    initrd: new Uint8Array(0xddc549),
+    cmdline: 'console=ttyS0 stage=capture irqpoll nr_cpus=1 reset_devices',
+    kind: 'crash',
+    memory: memoryMapFromFirmware(parseMemmapListing(section('MEMMAP')), section('IOMEM')),
+    purgatory,
+    host: { rngSeed: new Uint8Array(32) },
+    crash: load.hook,
+  });
+  validatePlan(plan, { crashRegion: load.hook.region });
+  assert.equal(plan.flags, 0x3e0001n); // KEXEC_ARCH_X86_64 | KEXEC_ON_CRASH, as kexec-tools
+  const theirs = kexecDebugSegments(kexecP);
+  assert.equal(theirs.length, 7);
+  const ours = plan.segments;
+  assert.deepEqual(ours.map((s) => s.what), ['setup_data RNG seed', 'initrd', 'kernel', 'boot params + cmdline', 'purgatory', 'ELF core header']);
+  // Same bottom-up RNG seed at the start of the crash region; same sizes for initrd, kernel, boot params.
+  assert.equal(ours[0]!.mem, theirs[0]!.mem);
+  for (const i of [1, 2, 3]) {
+    assert.equal(ours[i]!.memsz, theirs[i]!.memsz, ours[i]!.what);
+    assert.equal(BigInt(ours[i]!.buf.length), theirs[i]!.bufsz, ours[i]!.what);
+  }
+  // Everything else sits higher by what we do not use: no 0x9f000 backup segment, a 0x1000 header
+  // instead of kexec-tools' 16 KiB, and a 0x3000 purgatory instead of 0x9000 (see test/kexec).
+  const saved = theirs[6]!.memsz + (theirs[5]!.memsz - ours[5]!.memsz) + (theirs[4]!.memsz - ours[4]!.memsz);
+  assert.equal(ours[3]!.mem, theirs[3]!.mem + saved);
+  assert.equal(ours[5]!.mem + ours[5]!.memsz, 0x3e000000n);
+  // The kernel and initrd: top-down under the boot params, kernel 2 MiB aligned.
+  assert.equal(ours[2]!.mem, ((ours[3]!.mem - ours[2]!.memsz) / 0x200000n) * 0x200000n);
+  assert.equal(ours[1]!.mem, ours[2]!.mem - ours[1]!.memsz);
+  for (const s of ours) assert.ok(s.mem >= 0x2e000000n && s.mem + s.memsz <= 0x3e000000n, s.what);
+  assert.ok(plan.entry >= ours[4]!.mem && plan.entry < ours[4]!.mem + ours[4]!.memsz);
+  // Command line: the user's, then what the crash hook adds — as kexec-tools.
+  assert.equal(plan.cmdline, `console=ttyS0 stage=capture irqpoll nr_cpus=1 reset_devices acpi_rsdp=0xf59d0 elfcorehdr=${0x3dfff000 / 1024}K`);
+  // The zero page's e820 is the capture map (printed like kexec-tools' "E820 memmap:").
+  const e820 = plan.debug.slice(plan.debug.indexOf('E820 memmap:') + 1).filter((l) => /^[0-9a-f]{16}-/.test(l));
+  assert.ok(e820.includes('000000002e000000-000000003dffefff (1)'), e820.join('\n'));
+  assert.ok(!e820.some((l) => l.startsWith('0000000000100000')), 'the crashed kernel\'s RAM is not in the capture map');
+});

@@ -36,12 +36,12 @@ export function readKallsyms(mem: VirtualMemory, info: VmcoreInfo): SortedSymbol
   let tableLen = 0;
   for (let i = 0; i < 256; i++) tableLen = Math.max(tableLen, index.getUint16(i * 2, true));
   const table = mem.readVirt(tokenTable, tableLen + 256);
-  const tokens: string[] = [];
+  const tokens: Uint8Array[] = [];
   for (let i = 0; i < 256; i++) {
     const start = index.getUint16(i * 2, true);
     let end = start;
     while (end < table.length && table[end] !== 0) end++;
-    tokens.push(String.fromCharCode(...table.subarray(start, end)));
+    tokens.push(table.subarray(start, end));
   }
 
   // Names: the array ends before kallsyms_markers / token_table; read up to the token table.
@@ -49,8 +49,10 @@ export function readKallsyms(mem: VirtualMemory, info: VmcoreInfo): SortedSymbol
   const namesLen = tokenTable > namesAddr && tokenTable - namesAddr < BigInt(MAX_NAMES_BYTES) ? Number(tokenTable - namesAddr) : numSyms * 32;
   const names = mem.readVirt(namesAddr, namesLen);
 
-  const addresses = readAddresses(mem, info, numSyms);
-  const syms: KernelSymbol[] = new Array(numSyms);
+  // Expand every name into one byte buffer, '\n'-separated, and decode it once: far faster than
+  // building ~100k strings token by token.
+  let out = new Uint8Array(namesLen * 4);
+  let o = 0;
   let pos = 0;
   for (let i = 0; i < numSyms; i++) {
     if (pos >= names.length) throw new ParseError(`kallsyms_names ends at symbol ${i} of ${numSyms}`, { hint: 'the dump is damaged' });
@@ -59,11 +61,21 @@ export function readKallsyms(mem: VirtualMemory, info: VmcoreInfo): SortedSymbol
     if (len === 0 || pos + len > names.length) {
       throw new ParseError(`kallsyms_names entry ${i} has length ${len} at byte ${pos}`, { hint: 'the dump is damaged' });
     }
-    let s = '';
-    for (let k = 0; k < len; k++) s += tokens[names[pos + k]!];
+    for (let k = 0; k < len; k++) {
+      const t = tokens[names[pos + k]!]!;
+      if (o + t.length + 1 > out.length) {
+        const bigger = new Uint8Array(out.length * 2);
+        bigger.set(out);
+        out = bigger;
+      }
+      for (let j = 0; j < t.length; j++) out[o++] = t[j]!;
+    }
+    out[o++] = 0x0a;
     pos += len;
-    syms[i] = { name: s.slice(1), type: s.charAt(0), address: addresses[i]! };
   }
+  const decoded = new TextDecoder('latin1').decode(out.subarray(0, o - 1)).split('\n');
+  const addresses = readAddresses(mem, info, numSyms);
+  const syms: KernelSymbol[] = decoded.map((s, i) => ({ name: s.slice(1), type: s.charAt(0), address: addresses[i]! }));
   return new SortedSymbolTable("kallsyms in the dump", syms);
 }
 

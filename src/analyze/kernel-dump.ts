@@ -86,6 +86,11 @@ export class KernelDump {
     return this._symbols ?? undefined;
   }
 
+  /** The symbol table if it is already loaded or was given; never decodes kallsyms. */
+  symbolsLoaded(): SymbolTable | undefined {
+    return this._symbols ?? undefined;
+  }
+
   /** NT_PRSTATUS of every CPU, in CPU order. */
   get cpus(): Prstatus[] {
     this._cpus ??= cpuPrstatus(this.dump.notes);

@@ -2,6 +2,7 @@
 // message, crashing CPU and task, plus facts about the dump file itself.
 // Every item says nothing (undefined) rather than fail when its source is missing or not in the dump.
 import { NotInDumpError, ParseError } from '../errors.ts';
+import { hasKallsyms } from './kallsyms.ts';
 import type { KernelDump } from './kernel-dump.ts';
 import type { LogRecord } from './printk.ts';
 import { readStruct, struct } from '../format/struct.ts';
@@ -79,7 +80,6 @@ export function systemInfo(kd: KernelDump): SystemInfo {
   const info = attempt('VMCOREINFO', () => kd.info);
   const uts = info ? attempt('utsname', () => readUts(kd)) : undefined;
   const records = info ? attempt('kernel log', () => kd.log.records) ?? [] : [];
-  const symbols = info ? attempt('kallsyms', () => kd.symbolsIfAny()) : undefined;
   const memory = info ? attempt('kernel memory', () => kd.memory) : undefined;
   const cpus = attempt('NT_PRSTATUS notes', () => kd.cpus) ?? [];
   const crash = findCrashingCpu(kd, records);
@@ -92,7 +92,9 @@ export function systemInfo(kd: KernelDump): SystemInfo {
     machine: uts?.machine ?? str(header.machine),
     nodename: uts?.nodename ?? str(header.nodename),
     domainname: uts?.domainname ?? str(header.domainname),
-    cpus: (info && attempt('online CPUs', () => onlineCpus(kd))) ?? (cpus.length || undefined),
+    // cpu_online_mask only with a symbol table at hand; decoding kallsyms for it costs more than
+    // the rest of `info` together, and the CPUs' notes give the same count (one per online CPU).
+    cpus: (info && kd.symbolsLoaded() && attempt('online CPUs', () => onlineCpus(kd))) || (cpus.length || undefined),
     memoryBytes: info ? attempt('memory size', () => memorySize(kd)) : undefined,
     crashTime: info?.crashTime ?? (typeof header.timestampSec === 'bigint' ? header.timestampSec : undefined),
     uptimeNsec: records.length ? records[records.length - 1]!.tsNsec : undefined,
@@ -116,8 +118,8 @@ export function systemInfo(kd: KernelDump): SystemInfo {
       pagingLevels: memory?.pagingLevels,
       kaslrOffset: info?.kernelOffset,
       physBase: memory?.physBase,
-      directMapBase: memory ? attempt('direct map', () => kd.directMap()?.base) : undefined,
-      symbols: symbols?.source,
+      directMapBase: memory ? attempt('direct map', () => (kd.symbolsLoaded() ? kd.directMap() : memory.directMap())?.base) : undefined,
+      symbols: kd.symbolsLoaded()?.source ?? (info && hasKallsyms(info) ? 'kallsyms in the dump' : undefined),
       logFormat: info ? attempt('kernel log', () => kd.log.format) : undefined,
     },
     problems,
@@ -179,16 +181,18 @@ export function panicMessage(records: readonly LogRecord[]): string | undefined 
 }
 
 /**
- * The CPU that crashed: the kernel's `crashing_cpu` (x86, set by the crash shutdown path) or
- * `panic_cpu` when a symbol table names them; else the "CPU: N PID: P Comm: C" line the kernel
- * printed with the panic's stack dump.
+ * The CPU that crashed. First the "CPU: N PID: P Comm: C" line the panicking CPU printed right after
+ * "Kernel panic - not syncing" (no symbols needed); else the kernel's `crashing_cpu` (x86, set by
+ * the crash shutdown path) or `panic_cpu`, read through the symbol table; else the last such log line.
  */
 export function findCrashingCpu(
   kd: KernelDump,
   records: readonly LogRecord[],
 ): { cpu?: number; source?: string; pid?: number; comm?: string } {
-  const fromLog = logCpuLine(records);
   const cpuCount = kd.dump.notes.filter((n) => n.name === 'CORE' && n.type === 1).length;
+  const valid = (cpu: number | undefined) => cpu !== undefined && cpu >= 0 && cpu < Math.max(cpuCount, 1);
+  const afterPanic = logCpuLine(records, true);
+  if (valid(afterPanic.cpu)) return { ...afterPanic, source: 'the panic message in the kernel log' };
   let syms;
   try {
     syms = kd.symbolsIfAny();
@@ -200,25 +204,29 @@ export function findCrashingCpu(
     if (!s) continue;
     try {
       const cpu = kd.memory.i32(s.address);
-      if (cpu >= 0 && cpu < Math.max(cpuCount, 1)) return { ...fromLog, cpu, source: `${name} (${syms!.source})` };
+      if (valid(cpu)) {
+        const line = logCpuLine(records, false);
+        return { ...(line.cpu === cpu ? line : {}), cpu, source: `${name} (${syms!.source})` };
+      }
     } catch (e) {
       if (!(e instanceof NotInDumpError)) throw e;
     }
   }
-  if (fromLog.cpu !== undefined) return { ...fromLog, source: 'kernel log' };
-  return fromLog;
+  const last = logCpuLine(records, false);
+  if (valid(last.cpu)) return { ...last, source: 'the last oops in the kernel log' };
+  return {};
 }
 
-function logCpuLine(records: readonly LogRecord[]): { cpu?: number; pid?: number; comm?: string } {
+/** "CPU: 1 PID: 1 Comm: init Kdump: loaded Not tainted ..." (dump_stack's header line). */
+function logCpuLine(records: readonly LogRecord[], afterPanicOnly: boolean): { cpu?: number; pid?: number; comm?: string } {
   let start = records.length - 1;
-  // Prefer the line right after the panic message; else the last one in the log.
-  for (let i = records.length - 1; i >= 0; i--) {
-    if (/^Kernel panic - not syncing/.test(text(records[i]!))) {
-      start = Math.min(records.length - 1, i + 8);
-      break;
-    }
+  let end = 0;
+  if (afterPanicOnly) {
+    const panic = records.findLastIndex((r) => /^Kernel panic - not syncing/.test(text(r)));
+    if (panic < 0) return {};
+    [end, start] = [panic, Math.min(records.length - 1, panic + 4)];
   }
-  for (let i = start; i >= 0; i--) {
+  for (let i = start; i >= end; i--) {
     const m = /^CPU: (\d+) PID: (\d+) Comm: (.{1,16}?)(?: (?:Kdump|Tainted|Not tainted)|$)/.exec(text(records[i]!));
     if (m) return { cpu: Number(m[1]), pid: Number(m[2]), comm: m[3] };
   }

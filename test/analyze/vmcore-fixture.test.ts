@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KernelDump } from '../../src/analyze/kernel-dump.ts';
-import { systemInfo } from '../../src/analyze/system-info.ts';
+import { findCrashingCpu, systemInfo } from '../../src/analyze/system-info.ts';
 import { parseSystemMap } from '../../src/analyze/symbols.ts';
 import { openDump } from '../../src/format/open-dump.ts';
 import { FileSource } from '../../src/io/node-file.ts';
@@ -82,6 +82,11 @@ test('fixture info: agrees with crash sys (release, version, CPUs, date, uptime,
   assert.deepEqual(s.dump.compression, ['zlib']);
   assert.equal(s.dump.dumpLevel, 31);
   assert.equal(s.kernel.pagingLevels, 5);
+
+  // Without the log, the kernel's crashing_cpu variable (through the dump's kallsyms) says the same.
+  const bySymbol = findCrashingCpu(kd(), []);
+  assert.equal(bySymbol.cpu, 1);
+  assert.match(bySymbol.source!, /^crashing_cpu \(kallsyms in the dump\)$/);
 
   const r = vmcoreTs('info', DUMP);
   assert.equal(r.code, 0, r.err);

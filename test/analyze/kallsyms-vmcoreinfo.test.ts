@@ -1,0 +1,153 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readKallsyms } from '../../src/analyze/kallsyms.ts';
+import { parseVmcoreinfo, VmcoreInfo } from '../../src/analyze/vmcoreinfo.ts';
+import { parsePrstatus, X86_64_REGS } from '../../src/analyze/prstatus.ts';
+import { ParseError } from '../../src/errors.ts';
+import { SparseMemory } from './synthetic-kernel.ts';
+
+test('vmcoreinfo: radix per key kind, signed NUMBER, 0x NUMBER, last value of a repeated key wins', () => {
+  const vi = parseVmcoreinfo(
+    [
+      'OSRELEASE=6.1.0-56-cloud-amd64',
+      'PAGESIZE=4096',
+      'SYMBOL(init_uts_ns)=ffffffff853f9b60',
+      'OFFSET(uts_namespace.name)=0',
+      'SIZE(page)=64',
+      'LENGTH(zone.free_area)=11',
+      'NUMBER(PAGE_BUDDY_MAPCOUNT_VALUE)=-129',
+      'NUMBER(VMALLOC_START)=0xffa0000000000000',
+      'NUMBER(phys_base)=746586112',
+      'KERNELOFFSET=2800000',
+      'CRASHTIME=1795728945',
+      'CRASHTIME=1795728946',
+      '',
+    ].join('\n') + '\0\0',
+  );
+  assert.equal(vi.osrelease, '6.1.0-56-cloud-amd64');
+  assert.equal(vi.pageSize, 4096);
+  assert.equal(vi.symbol('init_uts_ns'), 0xffffffff853f9b60n);
+  assert.equal(vi.offset('uts_namespace.name'), 0);
+  assert.equal(vi.size('page'), 64);
+  assert.equal(vi.length('zone.free_area'), 11);
+  assert.equal(vi.number('PAGE_BUDDY_MAPCOUNT_VALUE'), -129n);
+  assert.equal(vi.number('VMALLOC_START'), 0xffa0000000000000n);
+  assert.equal(vi.number('phys_base'), 746586112n);
+  assert.equal(vi.kernelOffset, 0x2800000n);
+  assert.equal(vi.crashTime, 1795728946n);
+  assert.equal(vi.symbol('nothing'), undefined);
+  assert.throws(() => vi.requireSymbol('prb', 'the kernel log'), (e: unknown) => e instanceof ParseError && e.message === 'VMCOREINFO has no SYMBOL(prb), needed for the kernel log');
+  assert.throws(() => new VmcoreInfo('SIZE(page)=0x40zz\n').size('page'), /SIZE\(page\)=0x40zz: not a hex number/);
+});
+
+// Token table: token i expands to TOKENS[i]; names are sequences of token indexes after a length.
+function buildKallsyms(symbols: { name: string; type: string; offset: number }[], bigLength = false) {
+  const tokens = new Map<string, number>();
+  const tokenList: string[] = [];
+  const tokenOf = (s: string) => {
+    if (!tokens.has(s)) {
+      tokens.set(s, tokenList.length);
+      tokenList.push(s);
+    }
+    return tokens.get(s)!;
+  };
+  // Compress "T" + name into single characters plus one shared multi-char token "_sys_".
+  tokenOf('_sys_');
+  const names: number[] = [];
+  for (const s of symbols) {
+    const full = s.type + s.name;
+    const idx: number[] = [];
+    for (let i = 0; i < full.length; ) {
+      if (full.startsWith('_sys_', i)) {
+        idx.push(tokenOf('_sys_'));
+        i += 5;
+      } else idx.push(tokenOf(full[i++]!));
+    }
+    if (idx.length >= 128 || bigLength) names.push(0x80 | (idx.length & 0x7f), idx.length >> 7);
+    else names.push(idx.length);
+    names.push(...idx);
+  }
+  const table: number[] = [];
+  const index = new Uint8Array(512);
+  for (let i = 0; i < 256; i++) {
+    new DataView(index.buffer).setUint16(i * 2, table.length, true);
+    for (const c of tokenList[i] ?? '') table.push(c.charCodeAt(0));
+    table.push(0);
+  }
+  const mem = new SparseMemory();
+  const base = 0xffffffff81000000n;
+  const offsets = new Uint8Array(symbols.length * 4);
+  symbols.forEach((s, i) => new DataView(offsets.buffer).setInt32(i * 4, s.offset, true));
+  mem.add(0xffffffff82000000n, offsets);
+  mem.u64(0xffffffff82100000n, base);
+  mem.u32(0xffffffff82100008n, symbols.length);
+  mem.add(0xffffffff82100010n, new Uint8Array([...names, ...new Array(64).fill(0)])); // then kallsyms_markers
+  const tokenTableAddr = 0xffffffff82100010n + BigInt(names.length) + 64n;
+  mem.add(tokenTableAddr, new Uint8Array([...table, ...new Array(256).fill(0)]));
+  mem.add(0xffffffff82200000n, index);
+  const info = new VmcoreInfo(
+    [
+      'SYMBOL(kallsyms_offsets)=ffffffff82000000',
+      'SYMBOL(kallsyms_relative_base)=ffffffff82100000',
+      'SYMBOL(kallsyms_num_syms)=ffffffff82100008',
+      'SYMBOL(kallsyms_names)=ffffffff82100010',
+      `SYMBOL(kallsyms_token_table)=${tokenTableAddr.toString(16)}`,
+      'SYMBOL(kallsyms_token_index)=ffffffff82200000',
+    ].join('\n'),
+  );
+  return { mem, info };
+}
+
+test('kallsyms: token-compressed names, relative offsets, lookup by name and by address', () => {
+  const { mem, info } = buildKallsyms([
+    { name: '_text', type: 'T', offset: 0 },
+    { name: '__x64_sys_write', type: 'T', offset: 0x1000 },
+    { name: 'helper', type: 't', offset: 0x1040 },
+    { name: 'jiffies', type: 'D', offset: 0x200000 },
+  ]);
+  const t = readKallsyms(mem, info);
+  assert.equal(t.count, 4);
+  assert.deepEqual(t.byName('__x64_sys_write'), { name: '__x64_sys_write', type: 'T', address: 0xffffffff81001000n });
+  assert.deepEqual(t.byAddress(0xffffffff81001050n), { symbol: { name: 'helper', type: 't', address: 0xffffffff81001040n }, offset: 0x10n });
+  assert.equal(t.byAddress(0xffffffff81000000n)!.symbol.name, '_text');
+  assert.equal(t.byAddress(0xffffffff80000000n), undefined);
+});
+
+test('kallsyms: absolute per-CPU mode (negative offsets) and two-byte name lengths (6.1+ big symbols)', () => {
+  const long = 'a_very_long_rust_symbol_'.repeat(6); // > 127 tokens
+  const { mem, info } = buildKallsyms(
+    [
+      { name: 'fixed_percpu_data', type: 'A', offset: 0x40 }, // absolute
+      { name: '_text', type: 'T', offset: -1 }, // base - 1 - (-1) = base
+      { name: long, type: 'T', offset: -1 - 0x2000 },
+    ],
+    false,
+  );
+  const t = readKallsyms(mem, info);
+  assert.equal(t.byName('fixed_percpu_data')!.address, 0x40n);
+  assert.equal(t.byName('_text')!.address, 0xffffffff81000000n);
+  assert.equal(t.byName(long)!.address, 0xffffffff81002000n);
+  const t2 = readKallsyms(...Object.values(buildKallsyms([{ name: 'x', type: 'T', offset: 5 }], true)) as [SparseMemory, VmcoreInfo]);
+  assert.equal(t2.byName('x')!.address, 0xffffffff81000005n);
+});
+
+test('kallsyms: a damaged name table is one clear error', () => {
+  const { mem, info } = buildKallsyms([{ name: 'x', type: 'T', offset: 5 }]);
+  mem.u32(0xffffffff82100008n, 4000); // num_syms larger than the names array
+  assert.throws(() => readKallsyms(mem, info), (e: unknown) => e instanceof ParseError && /kallsyms_names (ends|entry)/.test(e.message));
+});
+
+test('prstatus: pid and the 27 registers at their x86_64 elf_prstatus offsets', () => {
+  const desc = new Uint8Array(336);
+  const dv = new DataView(desc.buffer);
+  dv.setInt32(32, 1234, true);
+  X86_64_REGS.forEach((_, i) => dv.setBigUint64(112 + i * 8, 0x1000n + BigInt(i), true));
+  const p = parsePrstatus({ name: 'CORE', type: 1, desc, offset: 0 }, 3);
+  assert.equal(p.pid, 1234);
+  assert.equal(p.cpu, 3);
+  assert.equal(p.regs.r15, 0x1000n);
+  assert.equal(p.regs.rip, 0x1000n + 16n);
+  assert.equal(p.regs.rsp, 0x1000n + 19n);
+  assert.equal(p.regs.gs, 0x1000n + 26n);
+  assert.throws(() => parsePrstatus({ name: 'CORE', type: 1, desc: desc.subarray(0, 200), offset: 96 }, 0), /has 200 bytes/);
+});

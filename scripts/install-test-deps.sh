@@ -3,7 +3,7 @@
 # reference tools (makedumpfile, crash, kexec-tools) whose output is our oracle.
 # Idempotent: installs only what is missing. Needs root (CI runs as root).
 set -euo pipefail
-pkgs=(qemu-system-x86 busybox-static kexec-tools makedumpfile crash e2fsprogs cpio xz-utils zstd)
+pkgs=(qemu-system-x86 busybox-static kexec-tools makedumpfile crash e2fsprogs cpio xz-utils zstd chromium)
 # arm64: dtc is the oracle for our FDT reader/writer; qemu-system-arm records/boots arm64 guests and
 # runs the arm64 purgatory; llvm (llvm-mc) assembles that purgatory.
 pkgs+=(device-tree-compiler qemu-system-arm llvm)

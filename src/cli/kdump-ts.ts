@@ -20,7 +20,8 @@ commands:
   load [-d]              load the capture kernel the config describes (kexec-ts -p)
   unload                 unload it
   estimate [--json]      the crashkernel= size this machine needs for our capture initramfs
-  mkinitrd [-o FILE] [--bundle FILE]   build the capture initramfs
+  mkinitrd [-o FILE] [--bundle FILE] [--release R] [--modules-dir DIR]
+                         build the capture initramfs (for the capture kernel's release R; modules from DIR)
   test --yes-crash-this-machine        crash the machine now (sysrq-c) to test the whole chain
   default-config         print a commented configuration file
 
@@ -81,18 +82,20 @@ async function estimate(argv: string[]): Promise<number> {
 }
 
 async function mkinitrd(argv: string[]): Promise<number> {
-  const o = parse(argv, { output: { type: 'string', short: 'o' }, bundle: { type: 'string' } });
+  const o = parse(argv, { output: { type: 'string', short: 'o' }, bundle: { type: 'string' }, release: { type: 'string' }, 'modules-dir': { type: 'string' } });
   const root = o.root ?? '/';
   const { config } = readConfig(root, o.config);
   const files = captureFiles(config, root);
+  const release = o.release ?? files.release;
   const out = o.output ?? files.initrd;
   const target = resolveTarget(config, root);
   const built = buildCaptureInitramfs({
     config,
     target,
-    release: files.release,
-    modulesDir: `/lib/modules/${files.release}`,
+    release,
+    modulesDir: o['modules-dir'] ?? `/lib/modules/${release}`,
     bundle: o.bundle ?? `${packageRoot()}/dist/vmcore-ts.mjs`,
+    root,
   });
   mkdirSync(dirname(out), { recursive: true });
   const size = await writeArchive(built.archive.encode(), out, 1);

@@ -1,6 +1,6 @@
 // The kdump service: what `kdump-ts status` reports, and `load` / `unload` from the config file.
 // Reads the machine through a `root` directory ("/" normally; a fake tree in tests).
-import { accessSync, constants, mkdirSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, realpathSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { KexecError, ParseError } from '../errors.ts';
@@ -13,7 +13,7 @@ import type { CrashRegion } from './crashkernel.ts';
 import { dumpRamRanges } from './elfcorehdr.ts';
 import { hostPath, readText } from './host.ts';
 import type { DumpTarget } from './initramfs.ts';
-import { packageRoot, resolveTarget } from './initramfs.ts';
+import { packageRoot, parseMountinfo, resolveTarget } from './initramfs.ts';
 
 /** Where `load` records what it loaded (tmpfs: gone after reboot, like the loaded kernel). */
 export const STATE_FILE = '/run/kdump-ts/loaded.json';
@@ -125,15 +125,21 @@ export function readStatus(root = '/', configPath = DEFAULT_CONFIG_PATH): KdumpS
   if (!capture.kernelExists) problems.push(`capture kernel ${files.kernel} does not exist: set kernel = … in ${configPath}`);
   if (!capture.initrdExists) problems.push(`capture initramfs ${files.initrd} does not exist: run \`kdump-ts mkinitrd\``);
 
-  const targetPath = hostPath(root, config.target);
-  const target: KdumpStatus['target'] = { dir: config.target, exists: exists(targetPath), writable: false };
-  try {
-    accessSync(targetPath, constants.W_OK);
-    target.writable = true;
-    const fs = statfsSync(targetPath);
-    target.freeBytes = fs.bavail * fs.bsize;
-  } catch {
-    problems.push(target.exists ? `dump target ${config.target} is not writable` : `dump target ${config.target} does not exist: create it`);
+  const target: KdumpStatus['target'] = { dir: config.target, exists: false, writable: false };
+  const here = targetHere(config, root);
+  if (here === undefined) {
+    target.error = `${config.targetDevice} is not mounted now: its space and permissions are checked only by the capture kernel`;
+  } else {
+    const targetPath = hostPath(root, here);
+    target.exists = exists(targetPath);
+    try {
+      accessSync(targetPath, constants.W_OK);
+      target.writable = true;
+      const fs = statfsSync(targetPath);
+      target.freeBytes = fs.bavail * fs.bsize;
+    } catch {
+      problems.push(target.exists ? `dump target ${here} is not writable` : `dump target ${here} does not exist: create it`);
+    }
   }
   try {
     const t: DumpTarget = resolveTarget(config, root);
@@ -143,6 +149,7 @@ export function readStatus(root = '/', configPath = DEFAULT_CONFIG_PATH): KdumpS
     target.error = (e as Error).message;
     problems.push(target.error);
   }
+  if (here !== undefined && here !== config.target) target.dir = `${config.target} (mounted at ${here} now)`;
   const systemRam = walkIomem(iomem)
     .filter((r) => r.name.startsWith('System RAM'))
     .map((r) => ({ start: r.start, end: r.end }));
@@ -171,6 +178,30 @@ export function readStatus(root = '/', configPath = DEFAULT_CONFIG_PATH): KdumpS
   };
 }
 
+/**
+ * Where the dump directory is on the running system: `target` itself, or — with target_device —
+ * the device's mount point now plus `target`; undefined when that device is not mounted.
+ */
+export function targetHere(config: KdumpConfig, root: string): string | undefined {
+  if (!config.targetDevice) return config.target;
+  const dev = config.targetDevice;
+  const link = /^UUID=(.+)$/.exec(dev) ? `/dev/disk/by-uuid/${dev.slice(5)}` : /^LABEL=(.+)$/.exec(dev) ? `/dev/disk/by-label/${dev.slice(6)}` : dev;
+  const real = (p: string) => {
+    try {
+      return realpathSync(hostPath(root, p));
+    } catch {
+      return undefined;
+    }
+  };
+  const want = real(link);
+  if (!want) return undefined;
+  const mountinfo = readText(root, '/proc/self/mountinfo') ?? '';
+  const m = parseMountinfo(mountinfo).find((x) => x.source.startsWith('/dev/') && real(x.source) === want && (config.target + '/').startsWith(x.root === '/' ? '/' : x.root + '/'));
+  if (!m) return undefined;
+  const inside = m.root === '/' ? config.target : config.target.slice(m.root.length) || '/';
+  return join(m.mountPoint, inside);
+}
+
 const DUMP_LEVEL_WORDS = ['zero pages', 'cache pages', 'private cache pages', 'user pages', 'free pages'];
 
 /** The status in plain words, one fact per line. */
@@ -194,7 +225,8 @@ export function formatStatus(s: KdumpStatus): string {
   }
   const t = s.target;
   const where = t.device ? ` on ${t.device} (${t.fstype})` : '';
-  row('dump target', `${t.dir}${where}, ${t.writable ? 'writable' : t.exists ? 'NOT writable' : 'does not exist'}${t.freeBytes !== undefined ? `, ${formatSize(BigInt(t.freeBytes))} free` : ''}`);
+  const state = t.writable ? 'writable' : t.exists ? 'NOT writable' : (t.error ?? 'does not exist');
+  row('dump target', `${t.dir}${where}, ${state}${t.freeBytes !== undefined ? `, ${formatSize(BigInt(t.freeBytes))} free` : ''}`);
   const excluded = DUMP_LEVEL_WORDS.filter((_, i) => s.wouldSave.dumpLevel & (1 << i));
   row(
     'would save',

@@ -117,3 +117,21 @@ test('kdump-ts test refuses without --yes-crash-this-machine, and without a load
   assert.equal(r3.status, 0, r3.stderr);
   assert.equal(readFileSync(join(root, 'proc/sysrq-trigger'), 'utf8'), 'c');
 });
+
+test('status: with target_device the target is checked where that device is mounted now, or left to the capture kernel', () => {
+  const conf = 'target = /crash\ntarget_device = UUID=0f4c-77aa\ntarget_fstype = ext4\n';
+  const mounted = fakeRoot({
+    '/etc/kdump-ts.conf': conf,
+    '/proc/self/mountinfo': '21 1 0:2 / / rw - rootfs rootfs rw\n30 21 254:1 / /scratch rw - ext4 /dev/vda1 rw\n',
+  });
+  mkdirSync(join(mounted, 'scratch/crash'), { recursive: true });
+  const s = readStatus(mounted);
+  assert.equal(s.target.writable, true);
+  assert.equal(s.target.dir, '/crash (mounted at /scratch/crash now)');
+  assert.equal(s.target.device, 'UUID=0f4c-77aa');
+  const unmounted = fakeRoot({ '/etc/kdump-ts.conf': conf, '/proc/self/mountinfo': '21 1 0:2 / / rw - rootfs rootfs rw\n' });
+  const u = readStatus(unmounted);
+  assert.equal(u.target.writable, false);
+  assert.ok(!u.problems.some((p) => p.includes('dump target')), u.problems.join('\n'));
+  assert.match(formatStatus(u), /^dump target: +\/crash on UUID=0f4c-77aa \(ext4\), UUID=0f4c-77aa is not mounted now: its space and permissions are checked only by the capture kernel$/m);
+});

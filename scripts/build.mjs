@@ -3,7 +3,8 @@ import { build } from 'esbuild';
 
 const entries = ['kexec-ts', 'kdump-ts', 'vmcore-ts'];
 await build({
-  entryPoints: Object.fromEntries(entries.map((e) => [e, `src/cli/${e}.ts`])),
+  // compress-worker: the save pipeline's worker thread, loaded from beside vmcore-ts.mjs.
+  entryPoints: { ...Object.fromEntries(entries.map((e) => [e, `src/cli/${e}.ts`])), 'compress-worker': 'src/dump/compress-worker.ts' },
   outdir: 'dist',
   outExtension: { '.js': '.mjs' },
   bundle: true,

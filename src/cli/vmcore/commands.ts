@@ -6,6 +6,7 @@ import { memCommand } from './mem.ts';
 import { psCommand } from './ps.ts';
 import { readCommand } from './read.ts';
 import { regsCommand } from './regs.ts';
+import { saveCommand } from './save.ts';
 import { structCommand } from './struct.ts';
 import { summaryCommand } from './summary.ts';
 import { symCommand } from './sym.ts';
@@ -28,4 +29,5 @@ export const vmcoreCommands: Record<string, Command> = {
   struct: structCommand,
   types: typesCommand,
   mem: memCommand,
+  save: saveCommand,
 };

@@ -1,0 +1,310 @@
+// vmcore-ts save: makedumpfile's job — filter a dump by dump level, compress it, write it as
+// kdump-compressed (default), ELF (-E) or flattened to stdout (-F). Options follow makedumpfile's.
+import { ftruncateSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { parseArgs } from 'node:util';
+import { UsageError } from '../../errors.ts';
+import { KernelMemory } from '../../analyze/kernel-memory.ts';
+import { formatLog } from '../../analyze/printk.ts';
+import { KernelDump } from '../../analyze/kernel-dump.ts';
+import { VmcoreInfo } from '../../analyze/vmcoreinfo.ts';
+import type { CodecName } from '../../format/codecs/index.ts';
+import type { Dump } from '../../format/dump.ts';
+import { FlattenedWriter } from '../../format/flattened.ts';
+import { openDump } from '../../format/open-dump.ts';
+import type { ByteSink } from '../../format/sink.ts';
+import { FileSource } from '../../io/node-file.ts';
+import { closeDumpFile, createDumpFile, FdSink, writeAllSync } from '../../dump/file-sink.ts';
+import { findMemMap, MAX_DUMP_LEVEL, needsClassification, pageLayout, type ReadVirt } from '../../dump/page-class.ts';
+import {
+  dumpIdentity,
+  scanDump,
+  writeElfCore,
+  writeKdumpCompressed,
+  type FilterSetup,
+  type SaveProgress,
+  type SaveReport,
+} from '../../dump/save.ts';
+import type { Command } from './commands.ts';
+
+export const SAVE_USAGE =
+  'vmcore-ts save [-c|-l|-p|-z] [-d LEVEL] [-E] [-f] [--num-threads N] [--message-level N] VMCORE DUMPFILE\n' +
+  '       vmcore-ts save -F [-c|-l|-p|-z] [-d LEVEL] [-E] VMCORE > FLATTENED\n' +
+  '       vmcore-ts save --dump-dmesg VMCORE LOGFILE\n' +
+  '  -c, -l, -p, -z     compress each page with zlib, LZO, snappy or zstd (kdump-compressed output)\n' +
+  '  -d LEVEL           dump level 0-31, sum of: 1 zero pages, 2 cache, 4 cache+private, 8 user data,\n' +
+  '                     16 free pages; a list "1,31" retries with the next level when the disk fills\n' +
+  '  -E                 write an ELF core (like /proc/vmcore) instead of kdump-compressed\n' +
+  '  -F                 write the flattened format to stdout (for pipes and ssh; rebuild with convert -R)\n' +
+  '  -f                 overwrite DUMPFILE if it exists\n' +
+  '  --num-threads N    compression threads (default: the number of CPUs)\n' +
+  '  --message-level N  1 progress, 2 summary, 4 warnings, 16 page statistics (default 7)\n' +
+  '  --dump-dmesg       write the kernel log to LOGFILE (as makedumpfile --dump-dmesg)';
+
+export interface SaveArgs {
+  codec: CodecName | undefined;
+  levels: number[];
+  elf: boolean;
+  flattened: boolean;
+  force: boolean;
+  threads: number;
+  messageLevel: number;
+  input: string;
+  output: string | undefined;
+}
+
+const saveOptions = {
+  c: { type: 'boolean' },
+  l: { type: 'boolean' },
+  p: { type: 'boolean' },
+  z: { type: 'boolean' },
+  d: { type: 'string' },
+  E: { type: 'boolean' },
+  F: { type: 'boolean' },
+  f: { type: 'boolean' },
+  R: { type: 'boolean' },
+  'num-threads': { type: 'string' },
+  'message-level': { type: 'string' },
+  'dump-dmesg': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export function parseSaveArgs(argv: string[], usage: string) {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: saveOptions, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message.split('\n')[0]}\nusage: ${usage}`);
+  }
+  return parsed;
+}
+
+function intOption(v: string | undefined, name: string, min: number, max: number, dflt: number): number {
+  if (v === undefined) return dflt;
+  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new UsageError(`${name} ${v}: give a number ${min}-${max}`);
+  return Number(v);
+}
+
+export function saveArgs(values: ReturnType<typeof parseSaveArgs>['values'], positionals: string[], usage: string): SaveArgs {
+  const codecs = (['c', 'l', 'p', 'z'] as const).filter((k) => values[k]);
+  if (codecs.length > 1) throw new UsageError(`choose one of -c, -l, -p, -z\nusage: ${usage}`);
+  const codec = ({ c: 'zlib', l: 'lzo', p: 'snappy', z: 'zstd' } as const)[codecs[0] ?? 'none' as never] as CodecName | undefined;
+  if (values.E && codec) throw new UsageError('-E writes an uncompressed ELF core: drop -c/-l/-p/-z');
+  const levels = (values.d ?? '0').split(',').map((s) => intOption(s, '-d', 0, MAX_DUMP_LEVEL, 0));
+  const flattened = !!values.F;
+  const want = flattened ? 1 : 2;
+  if (positionals.length !== want) {
+    throw new UsageError(`${positionals.length < want ? 'missing arguments' : 'too many arguments'}\nusage: ${usage}`);
+  }
+  return {
+    codec,
+    levels,
+    elf: !!values.E,
+    flattened,
+    force: !!values.f,
+    threads: intOption(values['num-threads'], '--num-threads', 0, 256, Math.max(1, availableParallelism())),
+    messageLevel: intOption(values['message-level'], '--message-level', 0, 31, 7),
+    input: positionals[0]!,
+    output: flattened ? undefined : positionals[1],
+  };
+}
+
+const MSG_PROGRESS = 1;
+const MSG_COMMON = 2;
+const MSG_WARN = 4;
+const MSG_REPORT = 16;
+
+/** A progress bar on a terminal (redrawn at most 5 times a second), else one line per 10 %. */
+export class ProgressReporter {
+  private readonly tty: boolean;
+  private readonly enabled: boolean;
+  private readonly start = Date.now();
+  private lastDraw = 0;
+  private lastDecile = -1;
+  private scanned = false;
+  constructor(enabled: boolean) {
+    this.enabled = enabled;
+    this.tty = !!process.stderr.isTTY;
+  }
+  update(p: SaveProgress): void {
+    if (!this.enabled) return;
+    if (p.phase === 'scan') {
+      if (this.tty && Date.now() - this.lastDraw > 200) {
+        this.lastDraw = Date.now();
+        process.stderr.write(`\rscanning page frames ${pct(p.pfn, p.maxPfn)}   `);
+      }
+      return;
+    }
+    if (!this.scanned) {
+      this.scanned = true;
+      if (this.tty) process.stderr.write('\r\x1b[K');
+    }
+    const frac = p.pagesTotal ? p.pagesWritten / p.pagesTotal : 1;
+    const secs = (Date.now() - this.start) / 1000;
+    const rate = secs > 0 ? p.bytesWritten / secs : 0;
+    const eta = frac > 0.01 ? secs * (1 / frac - 1) : NaN;
+    const facts = `${p.pagesWritten}/${p.pagesTotal} pages, pfn ${p.pfn}/${p.maxPfn}, ${mib(p.bytesWritten)} written, ${mib(rate)}/s, ETA ${time(eta)}`;
+    if (this.tty) {
+      if (Date.now() - this.lastDraw < 200 && frac < 1) return;
+      this.lastDraw = Date.now();
+      const width = 30;
+      const full = Math.round(frac * width);
+      process.stderr.write(`\r[${'#'.repeat(full)}${' '.repeat(width - full)}] ${pct(p.pagesWritten, p.pagesTotal)} ${facts}\x1b[K`);
+    } else {
+      const decile = Math.floor(frac * 10);
+      if (decile > this.lastDecile) {
+        this.lastDecile = decile;
+        process.stderr.write(`${String(decile * 10).padStart(3)}% ${facts}\n`);
+      }
+    }
+  }
+  done(): void {
+    if (this.enabled && this.tty) process.stderr.write('\n');
+  }
+}
+
+function pct(a: number, b: number): string {
+  return `${(b ? (100 * a) / b : 100).toFixed(1).padStart(5)}%`;
+}
+function mib(n: number): string {
+  return n >= 1 << 30 ? `${(n / 2 ** 30).toFixed(2)} GiB` : `${(n / 2 ** 20).toFixed(1)} MiB`;
+}
+function time(s: number): string {
+  if (!Number.isFinite(s)) return '--:--';
+  const m = Math.floor(s / 60);
+  return `${m}:${String(Math.round(s % 60)).padStart(2, '0')}`;
+}
+
+/** The struct page filter for the dump, or undefined with a warning when it cannot be set up. */
+export function filterFor(dump: Dump, level: number, warn: (s: string) => void): { filter?: FilterSetup; vi?: VmcoreInfo; readVirt?: ReadVirt } {
+  if (dump.vmcoreinfo === undefined) {
+    if (needsClassification(undefined, level)) warn(`the dump has no VMCOREINFO: dump level ${level} can only exclude zero pages`);
+    return {};
+  }
+  const vi = new VmcoreInfo(dump.vmcoreinfo);
+  let readVirt: ReadVirt | undefined;
+  try {
+    const km = new KernelMemory(dump, vi);
+    readVirt = (a, n) => km.readVirt(a, n);
+    const layout = pageLayout(vi);
+    if (!needsClassification(layout, level)) return { vi, readVirt };
+    const memMap = findMemMap(vi, readVirt, Number(dump.maxPfn));
+    return { filter: { layout, memMap, readVirt }, vi, readVirt };
+  } catch (e) {
+    if (!needsClassification(undefined, level)) return { vi, readVirt };
+    warn(`cannot find the page structures (${(e as Error).message}): dump level ${level} can only exclude zero pages`);
+    return { vi, readVirt };
+  }
+}
+
+/** Saves `dump` per `args`; returns the exit code. */
+export async function saveDump(dump: Dump, args: SaveArgs): Promise<number> {
+  const say = (level: number, s: string) => {
+    if (args.messageLevel & level) process.stderr.write(s + '\n');
+  };
+  const warn = (s: string) => say(MSG_WARN, `vmcore-ts: warning: ${s}`);
+  for (const w of dump.warnings) warn(w);
+
+  let fd: number | undefined;
+  let flat: FlattenedWriter | undefined;
+  let sink: ByteSink;
+  if (args.flattened) {
+    flat = new FlattenedWriter((chunk) => writeAllSync(1, chunk));
+    sink = flat;
+  } else {
+    fd = createDumpFile(args.output!, args.force);
+    sink = new FdSink(fd);
+  }
+  const t0 = Date.now();
+  let report: SaveReport | undefined;
+  let level = args.levels[0]!;
+  try {
+    for (let li = 0; li < args.levels.length; li++) {
+      level = args.levels[li]!;
+      const { filter, vi, readVirt } = filterFor(dump, level, warn);
+      const progress = new ProgressReporter((args.messageLevel & MSG_PROGRESS) !== 0);
+      const scan = scanDump(dump, filter, { dumpLevel: level, zeroTest: args.elf && (level & 1) !== 0, progress: (p) => progress.update(p) });
+      for (const w of scan.warnings) warn(w);
+      const identity = dumpIdentity(dump, vi, readVirt);
+      report = args.elf
+        ? writeElfCore(dump, scan, sink, { identity, progress: (p) => progress.update(p) })
+        : await writeKdumpCompressed(dump, scan, sink, { dumpLevel: level, codec: args.codec, threads: args.threads, identity, progress: (p) => progress.update(p) });
+      progress.done();
+      // Out of space with another level to try: start over with it (as makedumpfile -d 1,31 does).
+      if (report.stopReason?.startsWith('ENOSPC') && li + 1 < args.levels.length && fd !== undefined) {
+        say(MSG_COMMON, `vmcore-ts: ${report.stopReason} at dump level ${level}; retrying with dump level ${args.levels[li + 1]}`);
+        ftruncateSync(fd, 0);
+        continue;
+      }
+      break;
+    }
+  } finally {
+    flat?.end();
+    if (fd !== undefined) closeDumpFile(fd);
+  }
+  const r = report!;
+  const secs = (Date.now() - t0) / 1000;
+  if (args.messageLevel & MSG_REPORT) say(MSG_REPORT, statsTable(r));
+  const where = args.output ?? 'stdout (flattened)';
+  if (r.incomplete) {
+    const lost: string[] = [];
+    if (r.stopReason) lost.push(`writing stopped: ${r.stopReason}; ${r.unwrittenPages} of ${r.scan.pagesKept} pages not written`);
+    if (r.lostPages) lost.push(`${r.lostPages} pages could not be read (${r.lostExamples.join('; ')})`);
+    process.stderr.write(`vmcore-ts: ${where} is INCOMPLETE (marked so in its header; it still opens): ${lost.join('; ')}\n`);
+    return 1;
+  }
+  say(
+    MSG_COMMON,
+    `saved ${r.scan.pagesKept} of ${r.scan.pagesPresent} pages (dump level ${level}${args.codec ? `, ${args.codec}` : ''}${args.elf ? ', ELF' : ''}) to ${where}: ${mib(r.bytesWritten)} in ${secs.toFixed(1)} s`,
+  );
+  return 0;
+}
+
+function statsTable(r: SaveReport): string {
+  const x = r.scan.excluded;
+  const excluded = x.free + x.cache + x.cachePrivate + x.user + x.hwpoison + x.offline + r.zeroPages;
+  const rows: [string, number][] = [
+    ['Original pages', r.scan.pagesPresent],
+    ['  Excluded pages', excluded],
+    ['    Pages filled with zero', r.zeroPages],
+    ['    Non-private cache pages', x.cache],
+    ['    Private cache pages', x.cachePrivate],
+    ['    User process data pages', x.user],
+    ['    Free pages', x.free],
+    ['    Hwpoison pages', x.hwpoison],
+    ['    Offline pages', x.offline],
+    ['  Remaining pages', r.scan.pagesPresent - excluded],
+    ['Memory hole', r.scan.maxPfn - r.scan.pagesPresent],
+    ['Total pages', r.scan.maxPfn],
+    ['Write bytes', r.bytesWritten],
+  ];
+  return rows.map(([k, v]) => `${k.padEnd(28)}: 0x${v.toString(16).padStart(16, '0')}`).join('\n');
+}
+
+/** makedumpfile --dump-dmesg VMCORE LOGFILE */
+function dumpDmesg(dump: Dump, logFile: string, force: boolean): number {
+  const kd = new KernelDump(dump);
+  const log = kd.log;
+  for (const w of log.warnings) process.stderr.write(`vmcore-ts: warning: ${w}\n`);
+  const text = formatLog(log);
+  writeFileSync(logFile, text, { mode: 0o600, flag: force ? 'w' : 'wx' });
+  return 0;
+}
+
+export const saveCommand: Command = {
+  summary: 'filter, compress and write a dump (makedumpfile): kdump-compressed, ELF, flattened',
+  async run(argv) {
+    const { values, positionals } = parseSaveArgs(argv, SAVE_USAGE);
+    if (values.help) {
+      process.stdout.write(`usage: ${SAVE_USAGE}\n`);
+      return 0;
+    }
+    if (values.R) throw new UsageError('-R (rebuild a flattened dump) is a convert option: vmcore-ts convert -R OUT < FLATTENED');
+    if (values['dump-dmesg']) {
+      if (positionals.length !== 2) throw new UsageError(`--dump-dmesg needs VMCORE LOGFILE\nusage: ${SAVE_USAGE}`);
+      return dumpDmesg(openDump(new FileSource(positionals[0]!)), positionals[1]!, !!values.f);
+    }
+    const args = saveArgs(values, positionals, SAVE_USAGE);
+    return saveDump(openDump(new FileSource(args.input)), args);
+  },
+};

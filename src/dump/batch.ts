@@ -1,0 +1,67 @@
+// One batch of pages through zero detection and compression: the unit of work the save pipeline
+// hands to a worker thread (or does itself when there is nothing to compress).
+import type { PageCompressor } from '../format/codecs/compress.ts';
+
+export interface BatchRequest {
+  seq: number;
+  /** `count` pages of `pageSize` bytes. */
+  input: ArrayBuffer;
+  count: number;
+  pageSize: number;
+  /** Report all-zero pages (dump level bit 1) instead of storing them. */
+  zeroCheck: boolean;
+  /** Codec flag for compressed pages (DUMP_DH_COMPRESSED_*), 0 to store raw. */
+  codecFlag: number;
+}
+
+export interface BatchResult {
+  seq: number;
+  input: ArrayBuffer;
+  /** Stored bytes of the pages, one after another. */
+  out: ArrayBuffer;
+  /** Stored length per page; ZERO_PAGE for a zero page left out. */
+  sizes: Int32Array;
+  /** Per page: the codec flag when compressed, 0 when raw. */
+  flags: Uint8Array;
+}
+
+export const ZERO_PAGE = -1;
+
+const zeroPages = new Map<number, Buffer>();
+
+/** True if the page at `off` of `buf` is all zero bytes (memcmp against a zero page). */
+export function isZeroPage(buf: Buffer, off: number, pageSize: number): boolean {
+  let zero = zeroPages.get(pageSize);
+  if (!zero) zeroPages.set(pageSize, (zero = Buffer.alloc(pageSize)));
+  return buf.compare(zero, 0, pageSize, off, off + pageSize) === 0;
+}
+
+export function compressBatch(req: BatchRequest, compress: PageCompressor | undefined): BatchResult {
+  const { count, pageSize } = req;
+  const input = Buffer.from(req.input, 0, count * pageSize);
+  const out = new Uint8Array(count * pageSize);
+  const sizes = new Int32Array(count);
+  const flags = new Uint8Array(count);
+  const scratch = new Uint8Array(pageSize + 64);
+  let pos = 0;
+  for (let i = 0; i < count; i++) {
+    const off = i * pageSize;
+    if (req.zeroCheck && isZeroPage(input, off, pageSize)) {
+      sizes[i] = ZERO_PAGE;
+      continue;
+    }
+    const page = input.subarray(off, off + pageSize);
+    const n = compress ? compress(page, scratch) : pageSize;
+    if (n < pageSize) {
+      out.set(scratch.subarray(0, n), pos);
+      flags[i] = req.codecFlag;
+      sizes[i] = n;
+      pos += n;
+    } else {
+      out.set(page, pos);
+      sizes[i] = pageSize;
+      pos += pageSize;
+    }
+  }
+  return { seq: req.seq, input: req.input, out: out.buffer.slice(0, pos), sizes, flags };
+}

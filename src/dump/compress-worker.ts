@@ -1,0 +1,15 @@
+// Worker thread of the save pipeline: receives a batch of pages, finds the zero pages (when the dump
+// level excludes them) and compresses the others, page by page. The batch buffer goes back with the
+// result so the main thread can reuse it: memory stays at a fixed number of batches.
+import { parentPort, workerData } from 'node:worker_threads';
+import type { CodecName } from '../format/codecs/index.ts';
+import { pageCompressor } from './page-compress.ts';
+import { compressBatch, type BatchRequest, type BatchResult } from './batch.ts';
+
+const { codec } = workerData as { codec: CodecName };
+const compress = pageCompressor(codec);
+
+parentPort!.on('message', (req: BatchRequest) => {
+  const res: BatchResult = compressBatch(req, compress);
+  parentPort!.postMessage(res, [res.out, res.input]);
+});

@@ -1,0 +1,80 @@
+// Per-page compression for kdump-compressed output (Node side): each page is one independent
+// stream, as makedumpfile writes and every reader expects — zlib (RFC 1950), LZO1X, raw snappy.
+// A page whose compressed form is not smaller is stored raw.
+//
+// zlib level: makedumpfile uses Z_BEST_SPEED (1) of the system zlib. Node bundles Chromium's zlib,
+// whose level 1 is a faster, weaker matcher (3.4 % larger pages on the Debian 6.1 fixture); its
+// level 2 is classic deflate_fast: 0.4 % smaller than makedumpfile's output at the same speed.
+import zlib from 'node:zlib';
+import { compress as snappyCompress } from 'snappyjs';
+import { lzo1xCompress } from '../format/codecs/lzo1x.ts';
+import type { CodecName } from '../format/codecs/index.ts';
+import type { PageCompressor } from '../format/codecs/compress.ts';
+
+const ZLIB_LEVEL = 2;
+
+
+export function pageCompressor(codec: CodecName): PageCompressor {
+  switch (codec) {
+    case 'zlib':
+      return zlibCompressor();
+    case 'lzo':
+      return copyOut(lzo1xCompress);
+    case 'snappy':
+      return copyOut(snappyCompress);
+    case 'zstd':
+      throw new Error('zstd compression is not available in this build (Node 20 has no zstd); use -c, -l or -p');
+  }
+}
+
+function copyOut(f: (page: Uint8Array) => Uint8Array): PageCompressor {
+  return (page, out) => {
+    const c = f(page);
+    if (c.length > out.length) return out.length; // "did not shrink": the caller stores the page raw
+    out.set(c);
+    return c.length;
+  };
+}
+
+// Node's zlib.deflateSync sets up a new stream (deflateInit, 256 KiB of state) per call. makedumpfile
+// keeps one stream and deflateReset()s it; we do the same through the zlib handle Node itself drives
+// (`_handle.writeSync` + `reset`) — about 1.3x faster per page — and fall back to deflateSync when a
+// Node version no longer has that shape.
+interface ZlibHandle {
+  writeSync(flush: number, input: Uint8Array, inOff: number, inLen: number, out: Uint8Array, outOff: number, outLen: number): void;
+  reset(): void;
+}
+
+function zlibCompressor(): PageCompressor {
+  const slow: PageCompressor = (page, out) => {
+    const c = zlib.deflateSync(page, { level: ZLIB_LEVEL });
+    if (c.length > out.length) return out.length;
+    out.set(c);
+    return c.length;
+  };
+  const engine = zlib.createDeflate({ level: ZLIB_LEVEL }) as unknown as { _handle?: ZlibHandle; _writeState?: Uint32Array };
+  const handle = engine._handle;
+  const state = engine._writeState;
+  if (!handle || typeof handle.writeSync !== 'function' || typeof handle.reset !== 'function' || !(state instanceof Uint32Array)) {
+    return slow;
+  }
+  const fast: PageCompressor = (page, out) => {
+    handle.writeSync(zlib.constants.Z_FINISH, page, 0, page.length, out, 0, out.length);
+    const leftIn = state[1]!;
+    const n = out.length - state[0]!;
+    handle.reset();
+    // Input left over means the output did not fit: store raw.
+    return leftIn !== 0 ? out.length : n;
+  };
+  // Check once that the fast path produces a stream zlib reads back; else use the slow one.
+  try {
+    const probe = new Uint8Array(4096).map((_, i) => (i * 7) & 0xff);
+    const out = new Uint8Array(4096 + 64);
+    const n = fast(probe, out);
+    const back = zlib.inflateSync(out.subarray(0, n));
+    if (Buffer.compare(back, probe) === 0) return fast;
+  } catch {
+    // fall through
+  }
+  return slow;
+}

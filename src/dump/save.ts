@@ -1,0 +1,600 @@
+// The save pipeline (makedumpfile's job): walk the page frames of a dump in order, a fixed window at a
+// time (cyclic mode), decide which pages the dump level keeps, then read, zero-check and compress the
+// kept pages in worker threads and write them in pfn order.
+//
+//   scan   window by window: pages present (1st bitmap) and kept after the dump-level filter (2nd
+//          bitmap); for ELF output at dump level bit 1 also the zero test, which needs the data
+//   write  kdump-compressed: batches of kept pages -> workers (zero test + compression) -> the
+//          writer in order (zero pages share one stored page; an unreadable page is "lost").
+//          ELF: the PT_LOAD layout makedumpfile -E makes, then the segments' bytes in order.
+// Memory: one window of struct pages, a few batches per worker, and the two bitmaps (1 bit per
+// page frame each: 64 MiB for 1 TiB of physical address space).
+//
+// The target is written directly. Its header says INCOMPLETE from the first byte written and is
+// rewritten without it only when everything is out, so a save killed half-way leaves a dump that
+// says so. A write error (ENOSPC) stops the save: the header is rewritten (incomplete) and the report
+// says what is lost. A page that cannot be read is recorded as lost and the save goes on.
+import { NotInDumpError, ParseError } from '../errors.ts';
+import type { Dump, PfnRun } from '../format/dump.ts';
+import { codecFlag, type CodecName } from '../format/codecs/index.ts';
+import { encodeNotes, Elf64Ehdr } from '../format/elf.ts';
+import { DUMP_ELF_INCOMPLETE } from '../format/elf-core.ts';
+import { ElfCoreWriter, type ElfCoreSegment } from '../format/elf-core-writer.ts';
+import { DiskDumpHeader, DUMP_DH_COMPRESSED_INCOMPLETE } from '../format/kdump-compressed.ts';
+import { KdumpCompressedWriter, type Utsname } from '../format/kdump-compressed-writer.ts';
+import type { ByteSink } from '../format/sink.ts';
+import type { VmcoreInfo } from '../analyze/vmcoreinfo.ts';
+import { compressBatch, isZeroPage, ZERO_PAGE, type BatchRequest, type BatchResult } from './batch.ts';
+import { pageCompressor } from './page-compress.ts';
+import {
+  DL_EXCLUDE_ZERO,
+  emptyCounts,
+  needsClassification,
+  PageClassifier,
+  type ExclusionCounts,
+  type MemMapRange,
+  type PageLayout,
+  type ReadVirt,
+} from './page-class.ts';
+import { WorkerPool } from './worker-pool.ts';
+
+export interface SaveProgress {
+  phase: 'scan' | 'write';
+  /** Page frames walked so far, of maxPfn. */
+  pfn: number;
+  maxPfn: number;
+  pagesWritten: number;
+  /** Pages the output holds (known after the scan). */
+  pagesTotal: number;
+  bytesWritten: number;
+}
+
+/** What the filter needs: the layout from VMCOREINFO, where the struct pages are, how to read them. */
+export interface FilterSetup {
+  layout: PageLayout;
+  memMap: MemMapRange[];
+  readVirt: ReadVirt;
+}
+
+export interface ScanResult {
+  maxPfn: number;
+  /** 1st bitmap: pages the input holds. */
+  present: Uint8Array;
+  /** 2nd bitmap: pages the output keeps. */
+  kept: Uint8Array;
+  pagesPresent: number;
+  pagesKept: number;
+  excluded: ExclusionCounts;
+  /** Zero pages found by the scan (ELF output only; kdump finds them while writing). */
+  zeroPages: number;
+  warnings: string[];
+}
+
+export interface ScanOptions {
+  dumpLevel: number;
+  /** Test kept pages for zeros now and drop them from the kept bitmap (ELF output). */
+  zeroTest?: boolean;
+  /** Page frames per window (multiple of 8). */
+  windowPfns?: number;
+  progress?: (p: SaveProgress) => void;
+}
+
+const DEFAULT_WINDOW = 1 << 18; // 1 GiB of 4 KiB pages
+const BATCH_PAGES = 256; // 1 MiB batches
+
+/** Pass 1: which pages the input holds and which the dump level keeps, window by window. */
+export function scanDump(dump: Dump, filter: FilterSetup | undefined, opts: ScanOptions): ScanResult {
+  const maxPfn = Number(dump.maxPfn);
+  const W = opts.windowPfns ?? DEFAULT_WINDOW;
+  const present = new Uint8Array(Math.ceil(maxPfn / 8));
+  const kept = new Uint8Array(present.length);
+  const classifier =
+    filter && needsClassification(filter.layout, opts.dumpLevel) ? new PageClassifier(filter.layout, filter.memMap, filter.readVirt) : undefined;
+  const res: ScanResult = { maxPfn, present, kept, pagesPresent: 0, pagesKept: 0, excluded: emptyCounts(), zeroPages: 0, warnings: [] };
+  for (const r of dump.presentRuns()) {
+    const from = Number(r.startPfn);
+    const to = Math.min(maxPfn, Number(r.endPfn));
+    setBits(present, from, to);
+    res.pagesPresent += Math.max(0, to - from);
+  }
+  kept.set(present);
+  const zeroReader = opts.zeroTest ? new PageReader(dump) : undefined;
+  const buf = opts.zeroTest ? new Uint8Array(BATCH_PAGES * dump.pageSize) : undefined;
+  for (let s = 0; s < maxPfn; s += W) {
+    const e = Math.min(maxPfn, s + W);
+    // Windows start on multiples of 8, so a window's bits are whole bytes of the bitmap.
+    const win = kept.subarray(s >> 3, Math.ceil(e / 8));
+    classifier?.exclude(s, e, opts.dumpLevel, win, res.excluded);
+    if (zeroReader) res.zeroPages += clearZeroPages(zeroReader, s, e, win, buf!, dump.pageSize);
+    opts.progress?.({ phase: 'scan', pfn: e, maxPfn, pagesWritten: 0, pagesTotal: 0, bytesWritten: 0 });
+  }
+  res.pagesKept = popcount(kept);
+  if (classifier) res.warnings.push(...classifier.warnings);
+  return res;
+}
+
+function setBits(bits: Uint8Array, from: number, to: number): void {
+  let i = from;
+  for (; i < to && i & 7; i++) bits[i >> 3]! |= 1 << (i & 7);
+  if (i + 8 <= to) {
+    bits.fill(0xff, i >> 3, to >> 3);
+    i = to & ~7;
+  }
+  for (; i < to; i++) bits[i >> 3]! |= 1 << (i & 7);
+}
+
+const POP8 = new Uint8Array(256).map((_, b) => {
+  let n = 0;
+  for (let x = b; x; x &= x - 1) n++;
+  return n;
+});
+
+function popcount(bits: Uint8Array): number {
+  let n = 0;
+  for (let i = 0; i < bits.length; i++) n += POP8[bits[i]!]!;
+  return n;
+}
+
+/** Calls `f` for each run of set bits of `bits` in [from, to), in order. */
+function* setRuns(bits: Uint8Array, from: number, to: number): Generator<[number, number]> {
+  let i = from;
+  while (i < to) {
+    if ((i & 7) === 0 && bits[i >> 3] === 0) {
+      i += 8;
+      continue;
+    }
+    if (!(bits[i >> 3]! & (1 << (i & 7)))) {
+      i++;
+      continue;
+    }
+    let j = i + 1;
+    while (j < to) {
+      if ((j & 7) === 0 && bits[j >> 3] === 0xff && j + 8 <= to) {
+        j += 8;
+        continue;
+      }
+      if (!(bits[j >> 3]! & (1 << (j & 7)))) break;
+      j++;
+    }
+    yield [i, j];
+    i = j;
+  }
+}
+
+/** Clears zero pages in `kept` (window bits, pfn s = bit 0) by reading them; returns how many. */
+function clearZeroPages(reader: PageReader, s: number, e: number, kept: Uint8Array, buf: Uint8Array, ps: number): number {
+  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  const perRead = buf.length / ps;
+  let zeros = 0;
+  for (const [i0, j0] of setRuns(kept, 0, e - s)) {
+    for (let i = i0; i < j0; i += perRead) {
+      const n = Math.min(perRead, j0 - i);
+      const lost = reader.readRun(s + i, n, buf, 0);
+      for (let k = 0; k < n; k++) {
+        if (lost?.[k] || !isZeroPage(b, k * ps, ps)) continue;
+        kept[(i + k) >> 3]! &= ~(1 << ((i + k) & 7));
+        zeros++;
+      }
+    }
+  }
+  return zeros;
+}
+
+/** Reads pages for the pipeline; a page that cannot be read is counted as lost, never fatal. */
+class PageReader {
+  lost = 0;
+  readonly lostExamples: string[] = [];
+  private readonly dump: Dump;
+  constructor(dump: Dump) {
+    this.dump = dump;
+  }
+
+  /** Reads `count` pages from `pfn` into `dst` at `off`; returns which were lost, or undefined if none. */
+  readRun(pfn: number, count: number, dst: Uint8Array, off: number): boolean[] | undefined {
+    const ps = this.dump.pageSize;
+    try {
+      dst.set(this.dump.readPhys(BigInt(pfn) * BigInt(ps), count * ps), off);
+      return undefined;
+    } catch (e) {
+      if (!isReadError(e)) throw e;
+    }
+    const lost: boolean[] = [];
+    for (let i = 0; i < count; i++) lost.push(!this.readOne(pfn + i, dst, off + i * ps));
+    return lost;
+  }
+
+  /** One page; parts outside every input segment (a RAM range ending inside the page) read as zeros. */
+  private readOne(pfn: number, dst: Uint8Array, off: number): boolean {
+    const ps = this.dump.pageSize;
+    const base = BigInt(pfn) * BigInt(ps);
+    try {
+      dst.set(this.dump.readPhys(base, ps), off);
+      return true;
+    } catch (e) {
+      if (!isReadError(e)) throw e;
+      const piece = 256;
+      let holes = 0;
+      for (let p = 0; p < ps; p += piece) {
+        try {
+          dst.set(this.dump.readPhys(base + BigInt(p), piece), off + p);
+        } catch (e2) {
+          if (!isReadError(e2)) throw e2;
+          if (!(e2 instanceof NotInDumpError && /not in any PT_LOAD/.test(e2.message))) {
+            this.noteLost(pfn, e2);
+            return false;
+          }
+          dst.fill(0, off + p, off + p + piece);
+          holes++;
+        }
+      }
+      if (holes === ps / piece) {
+        this.noteLost(pfn, e);
+        return false;
+      }
+      return true;
+    }
+  }
+
+  private noteLost(pfn: number, e: unknown): void {
+    this.lost++;
+    if (this.lostExamples.length < 5) this.lostExamples.push(`pfn 0x${pfn.toString(16)}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+function isIoError(e: unknown): e is NodeJS.ErrnoException {
+  return typeof e === 'object' && e !== null && typeof (e as NodeJS.ErrnoException).code === 'string';
+}
+
+function isReadError(e: unknown): boolean {
+  return e instanceof NotInDumpError || e instanceof ParseError || isIoError(e);
+}
+
+/** The one-line reason a write error stops the save, or undefined for errors that are bugs. */
+function writeStopReason(e: unknown): string | undefined {
+  if (!isIoError(e)) return undefined;
+  return `${e.code}: ${e.message.replace(/^[A-Z]+: /, '')}`;
+}
+
+/**
+ * A sink that keeps a 32-bit header field flagged "incomplete" in every write that covers it, until
+ * `markComplete()` writes the field as the writer meant it. The dump says INCOMPLETE from the first
+ * byte until the last one is out.
+ */
+export class IncompleteUntilDone implements ByteSink {
+  private readonly inner: ByteSink;
+  private readonly fieldOff: number;
+  private readonly bit: number;
+  private readonly littleEndian: boolean;
+  private real: Uint8Array | undefined;
+  bytesWritten = 0;
+  constructor(inner: ByteSink, fieldOff: number, bit: number, littleEndian = true) {
+    this.inner = inner;
+    this.fieldOff = fieldOff;
+    this.bit = bit;
+    this.littleEndian = littleEndian;
+  }
+  write(offset: number, bytes: Uint8Array): void {
+    const rel = this.fieldOff - offset;
+    if (rel >= 0 && rel + 4 <= bytes.length) {
+      this.real = bytes.slice(rel, rel + 4);
+      bytes = bytes.slice();
+      const dv = new DataView(bytes.buffer, bytes.byteOffset + rel, 4);
+      dv.setUint32(0, dv.getUint32(0, this.littleEndian) | this.bit, this.littleEndian);
+    }
+    this.inner.write(offset, bytes);
+    this.bytesWritten = Math.max(this.bytesWritten, offset + bytes.length);
+  }
+  markComplete(): void {
+    if (this.real) this.inner.write(this.fieldOff, this.real);
+  }
+}
+
+/** The machine facts a kdump-compressed header records, from the dump itself. */
+export interface DumpIdentity {
+  utsname: Utsname;
+  timestamp: { sec: bigint; usec: bigint };
+  physBase: bigint;
+  nrCpus: number;
+  /** The notes to copy (PRSTATUS per CPU, VMCOREINFO, ...), as one PT_NOTE's bytes. */
+  notes: Uint8Array;
+}
+
+/** utsname from the crashed kernel's init_uts_ns (6 strings of 65 bytes), else from VMCOREINFO. */
+export function dumpIdentity(dump: Dump, vi: VmcoreInfo | undefined, readVirt: ReadVirt | undefined): DumpIdentity {
+  const h = dump.header;
+  const str = (k: string): string | undefined => (typeof h[k] === 'string' && h[k] !== '' ? (h[k] as string) : undefined);
+  let uts: Utsname | undefined;
+  const addr = vi?.symbol('init_uts_ns');
+  if (addr !== undefined && readVirt) {
+    try {
+      const b = readVirt(addr + BigInt(vi!.offset('uts_namespace.name') ?? 0), 6 * 65);
+      const f = [0, 1, 2, 3, 4, 5].map((i) => {
+        const s = b.subarray(i * 65, i * 65 + 65);
+        const nul = s.indexOf(0);
+        return new TextDecoder('latin1').decode(nul < 0 ? s : s.subarray(0, nul));
+      });
+      uts = { sysname: f[0]!, nodename: f[1]!, release: f[2]!, version: f[3]!, machine: f[4]!, domainname: f[5]! };
+    } catch (e) {
+      if (!isReadError(e)) throw e;
+    }
+  }
+  uts ??= {
+    sysname: str('sysname') ?? 'Linux',
+    nodename: str('nodename') ?? '',
+    release: str('release') ?? vi?.osrelease ?? '',
+    version: str('version') ?? '',
+    machine: str('machine') ?? 'x86_64',
+    domainname: str('domainname') ?? '',
+  };
+  const crash = vi?.crashTime;
+  const now = BigInt(Date.now());
+  const sec = typeof h.timestampSec === 'bigint' && h.timestampSec > 0n ? h.timestampSec : (crash ?? now / 1000n);
+  const usec = typeof h.timestampUsec === 'bigint' && h.timestampSec === sec ? h.timestampUsec : 0n;
+  const physBase = vi?.number('phys_base') ?? (typeof h.physBase === 'bigint' ? h.physBase : 0n);
+  const nrCpus = dump.notes.filter((n) => n.name === 'CORE' && n.type === 1).length || 1;
+  return { utsname: uts, timestamp: { sec, usec }, physBase, nrCpus, notes: encodeNotes(dump.notes) };
+}
+
+export interface SaveReport {
+  scan: ScanResult;
+  /** Zero pages (kdump: stored once, one descriptor each; ELF: left out). */
+  zeroPages: number;
+  /** Pages that could not be read from the input: recorded as lost. */
+  lostPages: number;
+  lostExamples: string[];
+  /** Pages never written because writing stopped (ENOSPC ...). */
+  unwrittenPages: number;
+  bytesWritten: number;
+  incomplete: boolean;
+  /** Why writing stopped early, if it did. */
+  stopReason: string | undefined;
+}
+
+export interface KdumpSaveOptions {
+  dumpLevel: number;
+  codec: CodecName | undefined;
+  /** Compression workers; 0 compresses on the main thread. */
+  threads: number;
+  identity: DumpIdentity;
+  progress?: (p: SaveProgress) => void;
+}
+
+/** Pass 2 for kdump-compressed output: the kept pages, compressed in workers, written in order. */
+export async function writeKdumpCompressed(dump: Dump, scan: ScanResult, out: ByteSink, opts: KdumpSaveOptions): Promise<SaveReport> {
+  const ps = dump.pageSize;
+  const sink = new IncompleteUntilDone(out, DiskDumpHeader.fields.status.off, DUMP_DH_COMPRESSED_INCOMPLETE);
+  const report: SaveReport = { scan, zeroPages: 0, lostPages: 0, lostExamples: [], unwrittenPages: 0, bytesWritten: 0, incomplete: false, stopReason: undefined };
+  const compress = opts.codec ? pageCompressor(opts.codec) : undefined;
+  const id = opts.identity;
+  let writer: KdumpCompressedWriter;
+  try {
+    writer = new KdumpCompressedWriter(sink, {
+      pageSize: ps,
+      maxPfn: BigInt(scan.maxPfn),
+      dumpBitmap: scan.kept,
+      ramBitmap: scan.present,
+      utsname: id.utsname,
+      timestamp: id.timestamp,
+      codec: opts.codec,
+      compress,
+      notes: id.notes,
+      physBase: id.physBase,
+      dumpLevel: opts.dumpLevel,
+      nrCpus: id.nrCpus,
+      shareZeroPages: (opts.dumpLevel & DL_EXCLUDE_ZERO) !== 0,
+    });
+  } catch (e) {
+    const why = writeStopReason(e);
+    if (!why) throw e;
+    return { ...report, stopReason: why, incomplete: true, unwrittenPages: scan.pagesKept, bytesWritten: sink.bytesWritten };
+  }
+
+  const zeroCheck = (opts.dumpLevel & DL_EXCLUDE_ZERO) !== 0;
+  const flag = opts.codec ? codecFlag(opts.codec) : 0;
+  const pool = opts.codec && opts.threads > 0 ? new WorkerPool(opts.threads, opts.codec) : undefined;
+  const reader = new PageReader(dump);
+  const maxInFlight = pool ? pool.size * 2 + 1 : 1;
+  const inFlight: { promise: Promise<BatchResult>; pfns: number[]; lost: boolean[] | undefined }[] = [];
+  const spare: ArrayBuffer[] = [];
+  const zeroPage = new Uint8Array(ps);
+  let seq = 0;
+  let written = 0;
+  let walked = 0;
+  let stopped = false;
+
+  const writeResult = (r: BatchResult, pfns: number[], lost: boolean[] | undefined): void => {
+    spare.push(r.input);
+    const data = new Uint8Array(r.out);
+    let pos = 0;
+    for (let i = 0; i < pfns.length && !stopped; i++) {
+      const pfn = BigInt(pfns[i]!);
+      const n = r.sizes[i]!;
+      try {
+        if (lost?.[i]) lostPage(writer, pfn, zeroPage);
+        else if (n === ZERO_PAGE) {
+          zeroPageDesc(writer, pfn, zeroPage);
+          report.zeroPages++;
+        } else writer.writeStoredPage(pfn, r.flags[i]!, data.subarray(pos, pos + n));
+        written++;
+      } catch (e) {
+        const why = writeStopReason(e);
+        if (!why) throw e;
+        stopped = true;
+        report.stopReason = why;
+      }
+      if (n > 0) pos += n;
+    }
+  };
+  const drainOne = async (): Promise<void> => {
+    const head = inFlight.shift()!;
+    writeResult(await head.promise, head.pfns, head.lost);
+    opts.progress?.({ phase: 'write', pfn: walked, maxPfn: scan.maxPfn, pagesWritten: written, pagesTotal: scan.pagesKept, bytesWritten: sink.bytesWritten });
+  };
+
+  let batch: { buf: ArrayBuffer; pfns: number[]; lost: boolean[] | undefined } | undefined;
+  const submit = async (): Promise<void> => {
+    if (!batch || batch.pfns.length === 0) return;
+    const req: BatchRequest = { seq: seq++, input: batch.buf, count: batch.pfns.length, pageSize: ps, zeroCheck, codecFlag: flag };
+    const b = batch;
+    batch = undefined;
+    const promise = pool ? pool.run(req) : Promise.resolve(compressBatch(req, compress));
+    inFlight.push({ promise, pfns: b.pfns, lost: b.lost });
+    while (inFlight.length >= maxInFlight) await drainOne();
+  };
+
+  try {
+    for (const [start, end] of setRuns(scan.kept, 0, scan.maxPfn)) {
+      for (let pfn = start; pfn < end && !stopped; ) {
+        batch ??= { buf: spare.pop() ?? new ArrayBuffer(BATCH_PAGES * ps), pfns: [], lost: undefined };
+        const at = batch.pfns.length;
+        const n = Math.min(end - pfn, BATCH_PAGES - at);
+        const lost = reader.readRun(pfn, n, new Uint8Array(batch.buf), at * ps);
+        if (lost || batch.lost) {
+          batch.lost ??= new Array<boolean>(at).fill(false);
+          batch.lost.push(...(lost ?? new Array<boolean>(n).fill(false)));
+        }
+        for (let i = 0; i < n; i++) batch.pfns.push(pfn + i);
+        pfn += n;
+        walked = pfn;
+        if (batch.pfns.length === BATCH_PAGES) await submit();
+      }
+      if (stopped) break;
+    }
+    await submit();
+    while (inFlight.length) await drainOne();
+  } finally {
+    await pool?.close();
+  }
+  report.lostPages = reader.lost;
+  report.lostExamples = reader.lostExamples;
+  report.unwrittenPages = scan.pagesKept - written;
+  report.incomplete = stopped || reader.lost > 0;
+  try {
+    writer.finish({ incomplete: report.incomplete });
+    if (!report.incomplete) sink.markComplete();
+  } catch (e) {
+    const why = writeStopReason(e);
+    if (!why) throw e;
+    report.stopReason ??= why;
+    report.incomplete = true;
+  }
+  report.bytesWritten = sink.bytesWritten;
+  return report;
+}
+
+// Until the writer has methods for them: a zero page through writePage (which finds it zero and
+// points it at the shared zero page), a lost page as a zero page in a dump marked incomplete.
+type WriterExtras = { writeZeroPage?(pfn: bigint): void; writeLostPage?(pfn: bigint): void };
+function zeroPageDesc(w: KdumpCompressedWriter, pfn: bigint, zero: Uint8Array): void {
+  const x = w as unknown as WriterExtras;
+  if (x.writeZeroPage) x.writeZeroPage(pfn);
+  else w.writePage(pfn, zero);
+}
+function lostPage(w: KdumpCompressedWriter, pfn: bigint, zero: Uint8Array): void {
+  const x = w as unknown as WriterExtras;
+  if (x.writeLostPage) x.writeLostPage(pfn);
+  else w.writePage(pfn, zero);
+}
+
+/** makedumpfile -E keeps excluded runs shorter than this inside a PT_LOAD instead of splitting it. */
+const ELF_SPLIT_RUN = 256;
+
+/**
+ * The PT_LOADs makedumpfile -E writes for a kept bitmap: one per run of present pages; inside it a
+ * run of ELF_SPLIT_RUN or more excluded pages stays in the memory size but not the file size, and
+ * the next kept page starts a new segment; shorter excluded runs are stored as they are.
+ */
+export function elfSegments(dump: Dump, scan: ScanResult): ElfCoreSegment[] {
+  const ps = dump.pageSize;
+  const vaddrOf = elfVaddrs(dump);
+  const out: ElfCoreSegment[] = [];
+  let seg: { start: number; mem: number; file: number } | undefined;
+  const close = (): void => {
+    if (seg) out.push({ paddr: BigInt(seg.start) * BigInt(ps), vaddr: vaddrOf(seg.start), memSize: seg.mem * ps, fileSize: seg.file * ps });
+    seg = undefined;
+  };
+  for (const [start, end] of setRuns(scan.present, 0, scan.maxPfn)) {
+    seg = { start, mem: 0, file: 0 };
+    let excludedRun = 0;
+    for (let pfn = start; pfn < end; pfn++) {
+      if (!(scan.kept[pfn >> 3]! & (1 << (pfn & 7)))) {
+        seg.mem++;
+        excludedRun++;
+        continue;
+      }
+      if (excludedRun >= ELF_SPLIT_RUN) {
+        close();
+        seg = { start: pfn, mem: 0, file: 0 };
+      }
+      seg.mem++;
+      seg.file = seg.mem;
+      excludedRun = 0;
+    }
+    close();
+  }
+  return out;
+}
+
+/** The virtual address an ELF output gives page frame `pfn`: from the input PT_LOAD holding it. */
+function elfVaddrs(dump: Dump): (pfn: number) => bigint {
+  const segs = (dump.loadSegments ?? []).filter((s) => s.vaddr < 0xffffffff80000000n);
+  const ps = BigInt(dump.pageSize);
+  return (pfn) => {
+    const pa = BigInt(pfn) * ps;
+    const s = segs.find((x) => pa >= x.paddr && pa < x.paddr + BigInt(x.memSize));
+    return s && s.vaddr !== 0n ? s.vaddr + (pa - s.paddr) : 0n;
+  };
+}
+
+export interface ElfSaveOptions {
+  identity: DumpIdentity;
+  progress?: (p: SaveProgress) => void;
+}
+
+/** Pass 2 for ELF output: the segments' stored pages, in order. */
+export function writeElfCore(dump: Dump, scan: ScanResult, out: ByteSink, opts: ElfSaveOptions): SaveReport {
+  const ps = dump.pageSize;
+  const sink = new IncompleteUntilDone(out, Elf64Ehdr.fields.flags.off, DUMP_ELF_INCOMPLETE);
+  const report: SaveReport = { scan, zeroPages: scan.zeroPages, lostPages: 0, lostExamples: [], unwrittenPages: 0, bytesWritten: 0, incomplete: false, stopReason: undefined };
+  const segments = elfSegments(dump, scan);
+  const stored = segments.reduce((n, s) => n + (s.fileSize ?? s.memSize) / ps, 0);
+  const reader = new PageReader(dump);
+  const buf = new Uint8Array(BATCH_PAGES * ps);
+  let written = 0;
+  let writer: ElfCoreWriter | undefined;
+  try {
+    writer = new ElfCoreWriter(sink, { pageSize: ps, notes: opts.identity.notes, segments });
+    for (const sg of segments) {
+      const startPfn = Number(sg.paddr / BigInt(ps));
+      const pages = (sg.fileSize ?? sg.memSize) / ps;
+      for (let p = 0; p < pages; ) {
+        const n = Math.min(BATCH_PAGES, pages - p);
+        const lost = reader.readRun(startPfn + p, n, buf, 0);
+        if (lost) for (let i = 0; i < n; i++) if (lost[i]) buf.fill(0, i * ps, (i + 1) * ps);
+        writer.writePhys(BigInt(startPfn + p) * BigInt(ps), buf.subarray(0, n * ps));
+        p += n;
+        written += n;
+        opts.progress?.({ phase: 'write', pfn: startPfn + p, maxPfn: scan.maxPfn, pagesWritten: written, pagesTotal: stored, bytesWritten: sink.bytesWritten });
+      }
+    }
+  } catch (e) {
+    const why = writeStopReason(e);
+    if (!why) throw e;
+    report.stopReason = why;
+  }
+  report.lostPages = reader.lost;
+  report.lostExamples = reader.lostExamples;
+  report.unwrittenPages = stored - written;
+  report.incomplete = report.stopReason !== undefined || reader.lost > 0;
+  try {
+    writer?.finish({ incomplete: report.incomplete });
+    if (!report.incomplete) sink.markComplete();
+  } catch (e) {
+    const why = writeStopReason(e);
+    if (!why) throw e;
+    report.stopReason ??= why;
+    report.incomplete = true;
+  }
+  report.bytesWritten = sink.bytesWritten;
+  return report;
+}

@@ -1,0 +1,71 @@
+// A fixed pool of compression workers (worker_threads). Batches go round-robin; each call returns a
+// promise for its result, so the caller can keep results in submission order and write in order.
+import { Worker } from 'node:worker_threads';
+import type { CodecName } from '../format/codecs/index.ts';
+import type { BatchRequest, BatchResult } from './batch.ts';
+
+interface Pending {
+  resolve: (r: BatchResult) => void;
+  reject: (e: Error) => void;
+}
+
+/**
+ * Starts one worker: the bundled compress-worker.mjs beside the bundle, or, when running from the
+ * sources, the .ts file behind tsx's loader (registered inside the worker before the import).
+ */
+function startWorker(workerData: unknown): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./compress-worker.mjs', import.meta.url), { workerData });
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const script = new URL('./compress-worker.ts', import.meta.url).href;
+  const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(script)}); })`;
+  return new Worker(code, { eval: true, workerData });
+}
+
+export class WorkerPool {
+  private readonly workers: Worker[] = [];
+  private readonly pending = new Map<number, Pending>();
+  private next = 0;
+  private failure: Error | undefined;
+
+  constructor(size: number, codec: CodecName) {
+    for (let i = 0; i < size; i++) {
+      const w = startWorker({ codec });
+      w.on('message', (r: BatchResult) => {
+        const p = this.pending.get(r.seq);
+        this.pending.delete(r.seq);
+        p?.resolve(r);
+      });
+      w.on('error', (e) => this.fail(e));
+      w.on('exit', (code) => {
+        if (code !== 0) this.fail(new Error(`compression worker exited with code ${code}`));
+      });
+      this.workers.push(w);
+    }
+  }
+
+  get size(): number {
+    return this.workers.length;
+  }
+
+  run(req: BatchRequest): Promise<BatchResult> {
+    if (this.failure) return Promise.reject(this.failure);
+    const p = new Promise<BatchResult>((resolve, reject) => {
+      this.pending.set(req.seq, { resolve, reject });
+      const w = this.workers[this.next++ % this.workers.length]!;
+      w.postMessage(req, [req.input]);
+    });
+    // Callers may stop awaiting after a failure; the rejection is theirs to see, not unhandled.
+    p.catch(() => undefined);
+    return p;
+  }
+
+  private fail(e: Error): void {
+    this.failure ??= e;
+    for (const p of this.pending.values()) p.reject(e);
+    this.pending.clear();
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}

@@ -15,6 +15,8 @@ import { hostPath } from './host.ts';
 /** Where things go inside the capture initramfs. */
 export const INITRAMFS_BUNDLE = '/kdump-ts/vmcore-ts.mjs';
 export const INITRAMFS_NODE = '/usr/bin/node';
+/** The other CLIs' bundles in dist/: the capture kernel only runs vmcore-ts. */
+const BUNDLES_NOT_NEEDED = new Set(['kexec-ts.mjs', 'kdump-ts.mjs']);
 const BUSYBOX_APPLETS = ['sh', 'mount', 'umount', 'mkdir', 'insmod', 'sleep', 'reboot', 'poweroff', 'halt', 'findfs', 'cat', 'echo', 'sync', 'date', 'ls', 'df', 'dmesg', 'free', 'grep'];
 /** Filesystems a capture kernel cannot write a dump to (they do not survive the crash). */
 const NOT_A_DISK = new Set(['tmpfs', 'ramfs', 'proc', 'sysfs', 'devtmpfs', 'overlay', 'squashfs', 'fuse', 'nfs', 'nfs4', 'cifs']);
@@ -238,6 +240,10 @@ export function buildCaptureInitramfs(input: CaptureInitramfsInput): CaptureInit
   addExecutable(a, input.node ?? process.execPath, INITRAMFS_NODE);
   if (!existsSync(input.bundle)) throw new KexecError(`${input.bundle} not found`, { hint: 'run `npm run build` in the kexec-ts package first' });
   addHostFile(a, input.bundle, INITRAMFS_BUNDLE, 0o644);
+  // Modules the bundle loads from beside itself at run time (the save pipeline's compression worker).
+  for (const f of readdirSync(dirname(input.bundle))) {
+    if (f.endsWith('.mjs') && !BUNDLES_NOT_NEEDED.has(f) && f !== basename(input.bundle)) addHostFile(a, join(dirname(input.bundle), f), `${dirname(INITRAMFS_BUNDLE)}/${f}`, 0o644);
+  }
   const root = input.root ?? '/';
   // The target's driver chain and filesystem are in use now, so each is either built in (nothing
   // to do) or a loaded module (/sys/module/NAME/initstate): take the loaded ones, plus what the

@@ -89,6 +89,8 @@ test('mkinitrd: the archive holds /init, busybox, node with its libraries and th
   const dir = mkdtempSync(join(tmpdir(), 'kdump-mkinitrd-'));
   const bundle = join(dir, 'vmcore-ts.mjs');
   writeFileSync(bundle, 'console.log("vmcore-ts")\n');
+  writeFileSync(join(dir, 'compress-worker.mjs'), '// worker\n');
+  writeFileSync(join(dir, 'kexec-ts.mjs'), '// not needed in the capture kernel\n');
   const built = buildCaptureInitramfs({
     config: DEFAULT_CONFIG,
     target: { device: '/dev/vdb', fstype: 'ext4', dir: '/crash', configured: '/crash' },
@@ -97,7 +99,8 @@ test('mkinitrd: the archive holds /init, busybox, node with its libraries and th
     bundle,
   });
   const paths = built.archive.paths();
-  for (const p of ['init', 'bin/busybox', 'bin/sh', 'usr/bin/node', 'kdump-ts/vmcore-ts.mjs', 'dev/console']) assert.ok(paths.includes(p), p);
+  for (const p of ['init', 'bin/busybox', 'bin/sh', 'usr/bin/node', 'kdump-ts/vmcore-ts.mjs', 'kdump-ts/compress-worker.mjs', 'dev/console']) assert.ok(paths.includes(p), p);
+  assert.ok(!paths.includes('kdump-ts/kexec-ts.mjs'));
   assert.ok(paths.some((p) => /ld-linux-x86-64\.so\.2$/.test(p)), 'the dynamic loader node needs');
   assert.deepEqual(built.modules, []);
   const out = join(dir, 'initrd.img');

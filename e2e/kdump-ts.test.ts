@@ -1,0 +1,139 @@
+// Real kernels, our whole kdump chain: the capture initramfs is built with `kdump-ts mkinitrd` (on
+// the host, for the guest kernel's release and modules); in the guest `kdump-ts load` loads it with
+// `kexec-ts -p` through kexec_load (our ELF core header, e820 and purgatory) and through
+// kexec_file_load, `kdump-ts status` reports ready, `kdump-ts test --yes-crash-this-machine` crashes
+// the guest, the capture kernel runs our /init, which saves /proc/vmcore with `vmcore-ts save` onto
+// the scratch disk and reboots; on the host `vmcore-ts dmesg` finds the crash marker in the dump.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { runScenario, type ScenarioSpec } from './harness/scenario.ts';
+import { cpus, suites } from './harness/host.ts';
+import { getKernel } from './harness/kernels.ts';
+import { REPO, type FileSpec } from './harness/initramfs.ts';
+import { cannotRun, orSkipOnDownload, recordTimings, timingSummary } from './harness/testing.ts';
+
+const log = process.env.E2E_VERBOSE ? (s: string) => process.stderr.write(s + '\n') : undefined;
+
+/** koffi's prebuilt linux x64 binary (an optional package the bundle loads at run time). */
+function koffiFiles(): Record<string, FileSpec> {
+  const pkg = join(REPO, 'node_modules', '@koromix', 'koffi-linux-x64');
+  const out: Record<string, FileSpec> = {};
+  const walk = (d: string) => {
+    for (const e of readdirSync(d)) {
+      const p = join(d, e);
+      if (statSync(p).isDirectory()) {
+        if (!e.startsWith('musl')) walk(p);
+      } else out[`opt/kexec-ts/node_modules/@koromix/koffi-linux-x64/${relative(pkg, p)}`] = { host: p };
+    }
+  };
+  if (existsSync(pkg)) walk(pkg);
+  return out;
+}
+
+function cli(name: string, args: string[]): string {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', `src/cli/${name}.ts`, ...args], { cwd: REPO, encoding: 'utf8', maxBuffer: 1 << 28 });
+  assert.equal(r.status, 0, `${name} ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+  return r.stdout;
+}
+
+const CRASHKERNEL = '512M';
+
+function config(syscall: string): string {
+  return [
+    '# written by e2e/kdump-ts.test.ts',
+    'kernel = /boot/vmlinuz',
+    'initrd = /boot/kdump-ts-initrd.img',
+    'target = /crash',
+    'target_device = /dev/vda',
+    'target_fstype = ext4',
+    'modules = virtio_pci virtio_blk',
+    'dump_level = 31',
+    'compression = zlib',
+    `syscall = ${syscall}`,
+    'after = reboot',
+    '',
+  ].join('\n');
+}
+
+function scenario(suite: string, cpu: string, syscall: string, initrd: string, marker: string): ScenarioSpec {
+  return {
+    name: `kdump-ts-${syscall}`,
+    suite,
+    cpu,
+    memoryMiB: 1536,
+    cmdline: `crashkernel=${CRASHKERNEL}`,
+    diskMiB: 256,
+    files: {
+      'etc/kdump-ts.conf': config(syscall),
+      'boot/kdump-ts-initrd.img': { host: initrd },
+      ...koffiFiles(),
+    },
+    stages: {
+      first: `
+mkdir -p /scratch/crash
+kdump-ts status; mark status-before $?
+check kdump-load kdump-ts load -d
+mark crash-loaded "$(cat /sys/kernel/kexec_crash_loaded)"
+kdump-ts status; mark status-after $?
+echo "${marker}" > /dev/kmsg
+prepare_kexec
+mark crashing
+kdump-ts test --yes-crash-this-machine
+fail "still running after kdump-ts test"
+`,
+    },
+    // The capture kernel runs our /init (no harness markers): it prints "kdump-ts: ..." and reboots.
+    expect: ['first:crash-loaded', 'first:crashing'],
+    timeoutMs: 12 * 60_000,
+  };
+}
+
+for (const suite of suites()) {
+  const cpu = cpus()[0] ?? 'max';
+  for (const syscall of ['kexec_load', 'kexec_file_load']) {
+    test(`e2e ${suite} -cpu ${cpu}: kdump-ts mkinitrd/load (${syscall})/status/test, capture /init runs vmcore-ts save, vmcore-ts dmesg shows the crash marker`, async (t) => {
+      if (cannotRun(t)) return;
+      if (!existsSync(join(REPO, 'dist', 'vmcore-ts.mjs'))) execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: REPO, stdio: 'inherit' });
+      await orSkipOnDownload(t, async () => {
+        const kernel = await getKernel(suite, log);
+        const outDir = join(REPO, 'e2e', 'out');
+        const confPath = join(outDir, `kdump-ts-${suite}-${syscall}.conf`);
+        const initrd = join(outDir, `kdump-ts-initrd-${suite}.img`);
+        writeFileSync(confPath, config(syscall));
+        const made = cli('kdump-ts', ['mkinitrd', '--config', confPath, '-o', initrd, '--release', kernel.release, '--modules-dir', kernel.modulesDir]);
+        t.diagnostic(made.trim());
+        assert.match(made, /modules: .*virtio_blk/);
+        const marker = `E2E-KDUMP-TS-${randomBytes(6).toString('hex')}`;
+        const r = await runScenario({ ...scenario(suite, cpu, syscall, initrd, marker), log });
+        assert.equal(r.marker('first', 'status-before').value, '1', 'status before load: not ready (nothing loaded)');
+        assert.equal(r.marker('first', 'crash-loaded').value, '1');
+        assert.equal(r.marker('first', 'status-after').value, '0', 'status after load: ready');
+        assert.match(r.console, /^capture kernel: +loaded: \/boot\/vmlinuz with \/boot\/kdump-ts-initrd\.img/m);
+        const saved = /kdump-ts: saved \/mnt\/target\/crash\/(\d{8}-\d{6})\/vmcore/.exec(r.console);
+        assert.ok(saved, `the capture kernel's /init saved the dump (console: ${join(r.outDir, 'console.log')})`);
+        const dir = `crash/${saved[1]}`;
+        assert.equal(r.disk.readFile(`${dir}/save-exit-code`).toString().trim(), '0');
+        const dmesgTxt = r.disk.readFile(`${dir}/dmesg.txt`).toString();
+        assert.ok(dmesgTxt.includes(marker), 'vmcore-ts save --dump-dmesg in the capture kernel has the marker');
+        const vmcore = r.disk.copyOut(`${dir}/vmcore`, join(r.outDir, 'vmcore.kdump'));
+        const ours = cli('vmcore-ts', ['dmesg', vmcore]);
+        assert.ok(ours.includes(marker), `vmcore-ts dmesg on the saved dump shows the crash marker ${marker}`);
+        assert.match(ours, /sysrq: Trigger a crash/);
+        if (spawnSync('makedumpfile', ['-v']).status === 0) {
+          const md = join(r.outDir, 'makedumpfile-dmesg.txt');
+          execFileSync('makedumpfile', ['--dump-dmesg', vmcore, md], { stdio: 'ignore' });
+          assert.ok(readFileSync(md, 'utf8').includes(marker), 'makedumpfile reads our dump and finds the marker');
+        }
+        recordTimings(r, `kdump-ts-${syscall}`, {
+          crashToRebootS: (r.qemuMs - r.marker('first', 'crashing').hostMs) / 1000,
+        });
+        t.diagnostic(timingSummary(r));
+        r.cleanup();
+      });
+    });
+  }
+}

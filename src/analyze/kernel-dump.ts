@@ -4,7 +4,7 @@ import { ParseError } from '../errors.ts';
 import type { Dump } from '../format/dump.ts';
 import { hasKallsyms, readKallsyms } from './kallsyms.ts';
 import { KernelMemory, type DirectMap } from './kernel-memory.ts';
-import { readKernelLog, type KernelLog } from './printk.ts';
+import { checkLogKeys, readKernelLog, type KernelLog } from './printk.ts';
 import { cpuPrstatus, type Prstatus } from './prstatus.ts';
 import type { SymbolTable } from './symbols.ts';
 import { VmcoreInfo } from './vmcoreinfo.ts';
@@ -64,7 +64,10 @@ export class KernelDump {
   }
 
   get log(): KernelLog {
-    this._log ??= readKernelLog(this.memory, this.info);
+    if (!this._log) {
+      checkLogKeys(this.info); // say what the log lacks before what memory translation lacks
+      this._log = readKernelLog(this.memory, this.info);
+    }
     return this._log;
   }
 

@@ -44,12 +44,15 @@ const DESC_COMMITTED = 1n;
 const DESC_FINALIZED = 2n;
 const MAX_LOG_BYTES = 1 << 30; // a larger printk buffer is a damaged dump, not a real one
 
+/** Throws the missing-key error when VMCOREINFO locates no printk buffer at all. */
+export function checkLogKeys(info: VmcoreInfo): void {
+  if (!info.has('SYMBOL(prb)') && !info.has('SYMBOL(log_buf)')) throw missingKey('SYMBOL(prb) or SYMBOL(log_buf)', FOR_LOG);
+}
+
 export function readKernelLog(mem: VirtualMemory, info: VmcoreInfo): KernelLog {
+  checkLogKeys(info);
   if (info.has('SYMBOL(prb)')) return readLockless(mem, info);
-  if (info.has('SYMBOL(log_buf)')) {
-    return info.has('SYMBOL(log_end)') ? readPlain(mem, info) : readVariableLength(mem, info);
-  }
-  throw missingKey('SYMBOL(prb) or SYMBOL(log_buf)', FOR_LOG);
+  return info.has('SYMBOL(log_end)') ? readPlain(mem, info) : readVariableLength(mem, info);
 }
 
 function dv(b: Uint8Array): DataView {

@@ -219,3 +219,32 @@ test('vmcore-ts CLI: usage errors exit 2, a file that is not a dump exits 1 with
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('vmcore-ts CLI: a VMCOREINFO without the keys a command needs gives one line naming the key; info still reports the rest', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vmcore-ts-keys-'));
+  try {
+    // Same-length renames inside the (uncompressed) VMCOREINFO of a copy of the real dump.
+    const bytes = Buffer.from(readFileSync(DUMP));
+    const rename = (from: string, to: string) => {
+      assert.equal(from.length, to.length);
+      for (let at = bytes.indexOf(from); at >= 0; at = bytes.indexOf(from, at + 1)) bytes.write(to, at, 'latin1');
+    };
+    rename('SYMBOL(prb)=', 'SYMBOL(xxx)=');
+    rename('SYMBOL(init_top_pgt)=', 'SYMBOL(init_xxx_pgt)=');
+    rename('SYMBOL(swapper_pg_dir)=', 'SYMBOL(swapper_xx_dir)=');
+    const broken = join(dir, 'broken.kdump');
+    writeFileSync(broken, bytes);
+    const d = vmcoreTs('dmesg', broken);
+    assert.equal(d.code, 1);
+    assert.match(d.err, /^vmcore-ts: VMCOREINFO has no SYMBOL\(prb\) or SYMBOL\(log_buf\), needed for the kernel log .*may help\n$/);
+    const r = vmcoreTs('read', broken, 'ffffffff81000000');
+    assert.equal(r.code, 1);
+    assert.match(r.err, /^vmcore-ts: VMCOREINFO has no SYMBOL\(init_top_pgt\) \(or swapper_pg_dir\), needed for kernel page-table walks/);
+    const i = vmcoreTs('info', broken);
+    assert.equal(i.code, 0, i.err);
+    assert.match(i.out, /RELEASE: 6\.1\.0-56-cloud-amd64/);
+    assert.match(i.out, /UNREADABLE: kernel log: VMCOREINFO has no SYMBOL\(prb\)/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

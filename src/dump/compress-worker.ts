@@ -7,9 +7,9 @@ import { pageCompressor } from './page-compress.ts';
 import { compressBatch, type BatchRequest, type BatchResult } from './batch.ts';
 
 const { codec } = workerData as { codec: CodecName };
-const compress = pageCompressor(codec);
+const ready = pageCompressor(codec);
 
-parentPort!.on('message', (req: BatchRequest) => {
-  const res: BatchResult = compressBatch(req, compress);
+parentPort!.on('message', async (req: BatchRequest) => {
+  const res: BatchResult = compressBatch(req, await ready);
   parentPort!.postMessage(res, [res.out, res.input]);
 });

@@ -1,5 +1,6 @@
 // Per-page compression for kdump-compressed output (Node side): each page is one independent
-// stream, as makedumpfile writes and every reader expects — zlib (RFC 1950), LZO1X, raw snappy.
+// stream, as makedumpfile writes and every reader expects — zlib (RFC 1950), LZO1X, raw snappy,
+// zstd (one frame, level 1, WebAssembly).
 // A page whose compressed form is not smaller is stored raw.
 //
 // zlib level: makedumpfile uses Z_BEST_SPEED (1) of the system zlib. Node bundles Chromium's zlib,
@@ -10,11 +11,13 @@ import { compress as snappyCompress } from 'snappyjs';
 import { lzo1xCompress } from '../format/codecs/lzo1x.ts';
 import type { CodecName } from '../format/codecs/index.ts';
 import type { PageCompressor } from '../format/codecs/compress.ts';
+import { loadZstdPageCompressor } from '../format/codecs/zstd-compress.ts';
 
 const ZLIB_LEVEL = 2;
 
 
-export function pageCompressor(codec: CodecName): PageCompressor {
+/** The compressor for a codec (zstd loads its WebAssembly once, hence async). */
+export async function pageCompressor(codec: CodecName): Promise<PageCompressor> {
   switch (codec) {
     case 'zlib':
       return zlibCompressor();
@@ -23,7 +26,7 @@ export function pageCompressor(codec: CodecName): PageCompressor {
     case 'snappy':
       return copyOut(snappyCompress);
     case 'zstd':
-      throw new Error('zstd compression is not available in this build (Node 20 has no zstd); use -c, -l or -p');
+      return loadZstdPageCompressor(1);
   }
 }
 

@@ -364,7 +364,7 @@ export async function writeKdumpCompressed(dump: Dump, scan: ScanResult, out: By
   const ps = dump.pageSize;
   const sink = new IncompleteUntilDone(out, DiskDumpHeader.fields.status.off, DUMP_DH_COMPRESSED_INCOMPLETE);
   const report: SaveReport = { scan, zeroPages: 0, lostPages: 0, lostExamples: [], unwrittenPages: 0, bytesWritten: 0, incomplete: false, stopReason: undefined };
-  const compress = opts.codec ? pageCompressor(opts.codec) : undefined;
+  const compress = opts.codec ? await pageCompressor(opts.codec) : undefined;
   const id = opts.identity;
   let writer: KdumpCompressedWriter;
   try {

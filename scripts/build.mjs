@@ -30,3 +30,6 @@ const purgArm64 = spawnSync('make', ['-s', '-C', 'purgatory/arm64', 'OUT=../../d
 if (purgArm64.error || purgArm64.status !== 0) {
   console.warn('build: the arm64 purgatory was not built (needs make and llvm-mc): arm64 kexec-ts -l will not work');
 }
+
+// The dump viewer (web/): one self-contained page, dist/web/viewer.html, served by `vmcore-ts serve`.
+await import('../web/build.mjs');

@@ -1,5 +1,6 @@
 // The vmcore-ts command table: one module per command under src/cli/vmcore/.
 import { btCommand } from './bt.ts';
+import { convertCommand } from './convert.ts';
 import { dmesgCommand } from './dmesg.ts';
 import { infoCommand } from './info.ts';
 import { memCommand } from './mem.ts';
@@ -7,6 +8,7 @@ import { psCommand } from './ps.ts';
 import { readCommand } from './read.ts';
 import { regsCommand } from './regs.ts';
 import { saveCommand } from './save.ts';
+import { serveCommand } from './serve.ts';
 import { structCommand } from './struct.ts';
 import { summaryCommand } from './summary.ts';
 import { symCommand } from './sym.ts';
@@ -29,5 +31,7 @@ export const vmcoreCommands: Record<string, Command> = {
   struct: structCommand,
   types: typesCommand,
   mem: memCommand,
+  serve: serveCommand,
   save: saveCommand,
+  convert: convertCommand,
 };

@@ -1,0 +1,91 @@
+// Synchronous ByteSources for a browser worker: a File/Blob read with FileReaderSync, or the dump
+// served by `vmcore-ts serve` read with synchronous range requests (allowed in workers). Both sit
+// behind a block cache, since the readers ask for many small pieces.
+import type { ByteSource } from '../src/io/source.ts';
+
+export class BlobSource implements ByteSource {
+  readonly name: string;
+  readonly size: number;
+  private readonly blob: Blob;
+  private readonly reader = new FileReaderSync();
+  constructor(blob: Blob, name: string) {
+    this.blob = blob;
+    this.name = name;
+    this.size = blob.size;
+  }
+  read(offset: number, length: number): Uint8Array {
+    if (offset >= this.size || length <= 0) return new Uint8Array(0);
+    return new Uint8Array(this.reader.readAsArrayBuffer(this.blob.slice(offset, Math.min(this.size, offset + length))));
+  }
+}
+
+export class HttpRangeSource implements ByteSource {
+  readonly name: string;
+  readonly size: number;
+  private readonly url: string;
+  constructor(url: string, name: string, size: number) {
+    this.url = url;
+    this.name = name;
+    this.size = size;
+  }
+  read(offset: number, length: number): Uint8Array {
+    if (offset >= this.size || length <= 0) return new Uint8Array(0);
+    const end = Math.min(this.size, offset + length) - 1;
+    const x = new XMLHttpRequest();
+    x.open('GET', this.url, false);
+    x.responseType = 'arraybuffer';
+    x.setRequestHeader('Range', `bytes=${offset}-${end}`);
+    x.send();
+    if (x.status !== 206 && x.status !== 200) throw new Error(`reading ${this.name} at ${offset}: HTTP ${x.status}`);
+    const b = new Uint8Array(x.response as ArrayBuffer);
+    return x.status === 200 ? b.subarray(offset, end + 1) : b;
+  }
+}
+
+/** Reads whole aligned blocks from `inner` and keeps the most recent ones. */
+export class BlockCacheSource implements ByteSource {
+  readonly name: string;
+  readonly size: number;
+  private readonly inner: ByteSource;
+  private readonly blockSize: number;
+  private readonly maxBlocks: number;
+  private readonly blocks = new Map<number, Uint8Array>();
+  constructor(inner: ByteSource, blockSize = 1 << 18, maxBlocks = 256) {
+    this.inner = inner;
+    this.name = inner.name;
+    this.size = inner.size;
+    this.blockSize = blockSize;
+    this.maxBlocks = maxBlocks;
+  }
+  private block(i: number): Uint8Array {
+    let b = this.blocks.get(i);
+    if (b) {
+      this.blocks.delete(i);
+      this.blocks.set(i, b);
+      return b;
+    }
+    b = this.inner.read(i * this.blockSize, this.blockSize);
+    this.blocks.set(i, b);
+    if (this.blocks.size > this.maxBlocks) this.blocks.delete(this.blocks.keys().next().value!);
+    return b;
+  }
+  read(offset: number, length: number): Uint8Array {
+    if (offset >= this.size || length <= 0) return new Uint8Array(0);
+    length = Math.min(length, this.size - offset);
+    const first = Math.floor(offset / this.blockSize);
+    const last = Math.floor((offset + length - 1) / this.blockSize);
+    if (first === last) {
+      const start = offset - first * this.blockSize;
+      return this.block(first).subarray(start, start + length);
+    }
+    const out = new Uint8Array(length);
+    for (let i = first, done = 0; i <= last; i++) {
+      const b = this.block(i);
+      const start = i === first ? offset - i * this.blockSize : 0;
+      const n = Math.min(b.length - start, length - done);
+      out.set(b.subarray(start, start + n), done);
+      done += n;
+    }
+    return out;
+  }
+}

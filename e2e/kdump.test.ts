@@ -85,7 +85,7 @@ for (const suite of suites()) {
           zlibSaveS: r.marker('capture', 'saved-zlib').uptime - r.marker('capture', 'stage-start').uptime,
           lzoSaveS: r.marker('capture', 'saved-lzo').uptime - r.marker('capture', 'saved-zlib').uptime,
         });
-        t.diagnostic(timingSummary(r));
+        for (const line of timingSummary(r).split('\n')) t.diagnostic(line);
         r.cleanup();
       });
     });

@@ -30,7 +30,7 @@ for (const suite of suites()) {
         kexecLToInitS: kexecToInit('first', 'second'),
         kexecSLToInitS: kexecToInit('second', 'third'),
       });
-      t.diagnostic(timingSummary(r));
+      for (const line of timingSummary(r).split('\n')) t.diagnostic(line);
       t.diagnostic(`kexec -e -> next /init: ${rec.extra!.kexecLToInitS!.toFixed(1)} s (kexec_load), ${rec.extra!.kexecSLToInitS!.toFixed(1)} s (kexec_file_load)`);
       r.cleanup();
     });

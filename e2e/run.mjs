@@ -20,6 +20,8 @@ const step = (cmd, args) => {
   const r = spawnSync(cmd, args, { stdio: 'inherit', env });
   if (r.status !== 0) process.exit(r.status ?? 1);
 };
+// QEMU, busybox, kexec-tools, makedumpfile, e2fsprogs: installed when missing and root, else named.
+spawnSync('bash', ['scripts/install-test-deps.sh'], { stdio: 'inherit', env });
 step(process.execPath, ['scripts/build.mjs']);
 const paths = filters.length ? filters.map((f) => (f.startsWith('e2e/') ? f : `e2e/${f}`)) : ['e2e/'];
 step(process.execPath, ['scripts/run-tests.mjs', ...paths]);

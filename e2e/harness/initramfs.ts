@@ -85,7 +85,10 @@ function addBundle(a: CpioArchive): void {
   const dist = join(REPO, 'dist');
   if (!existsSync(dist)) throw new E2EStepError('initramfs', 'dist/ is missing', 'run: node scripts/build.mjs');
   const root = 'opt/kexec-ts';
-  for (const f of readdirSync(dist)) if (!f.endsWith('.map')) addHostFile(a, join(dist, f), `${root}/dist/${f}`);
+  // the CLI bundles, workers and purgatory objects; not source maps nor the browser viewer (dist/web)
+  for (const e of readdirSync(dist, { withFileTypes: true })) {
+    if (e.isFile() && !e.name.endsWith('.map')) addHostFile(a, join(dist, e.name), `${root}/dist/${e.name}`);
+  }
   for (const f of readdirSync(join(REPO, 'bin'))) addHostFile(a, join(REPO, 'bin', f), `${root}/bin/${f}`, 0o755);
   addHostFile(a, join(REPO, 'package.json'), `${root}/package.json`);
   for (const pkg of RUNTIME_PACKAGES) {

@@ -111,6 +111,24 @@ async function makeDisk(path: string, mib: number, staging: string): Promise<voi
   await run('disk', 'mke2fs', ['-q', '-F', '-t', 'ext2', '-d', staging, path], { timeoutMs: 120_000 });
 }
 
+/** `dir`, emptied — or dir-PID when a live run (another engineer's) holds it. */
+function claimOutDir(dir: string): string {
+  const lock = join(dir, 'owner.pid');
+  try {
+    const pid = Number(readFileSync(lock, 'utf8'));
+    if (pid && pid !== process.pid) {
+      process.kill(pid, 0); // throws when that run is gone
+      dir = `${dir}-${process.pid}`;
+    }
+  } catch {
+    /* no live owner */
+  }
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'owner.pid'), String(process.pid));
+  return dir;
+}
+
 const running = new Set<number>();
 let handlersInstalled = false;
 function track(pid: number | undefined): void {
@@ -151,8 +169,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   if (!spec.stages.first) throw new E2EStepError('spec', `scenario ${spec.name} has no "first" stage`);
 
   const kernel = await getKernel(spec.suite, log);
-  const outDir = join(REPO, 'e2e', 'out', `${spec.name}-${spec.suite}-${cpu}`);
-  rmSync(outDir, { recursive: true, force: true });
+  const outDir = claimOutDir(join(REPO, 'e2e', 'out', `${spec.name}-${spec.suite}-${cpu}`));
   mkdirSync(join(outDir, 'staging', 'boot'), { recursive: true });
 
   const baseCmdline = DEFAULT_CMDLINE;

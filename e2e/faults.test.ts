@@ -1,0 +1,71 @@
+// The harness under faults: a hang, a kernel that never reaches /init, a download that fails. Each
+// must end QEMU, name the failed step and leave no process behind.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { runScenario } from './harness/scenario.ts';
+import { getKernel } from './harness/kernels.ts';
+import { suites } from './harness/host.ts';
+import { E2EStepError } from './harness/steps.ts';
+import { cannotRun, orSkipOnDownload } from './harness/testing.ts';
+
+/** Processes whose command line mentions `needle` (our QEMU runs name their disk image). */
+function processesMentioning(needle: string): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(needle)) out.push(Number(d));
+    } catch {
+      /* exited */
+    }
+  }
+  return out;
+}
+
+async function expectStepError(p: Promise<unknown>): Promise<E2EStepError> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(e instanceof E2EStepError, `an E2EStepError, got ${String(e)}`);
+    return e;
+  }
+  assert.fail('the scenario should have failed');
+}
+
+const suite = suites()[0];
+
+test('e2e faults: a hanging scenario is killed at its timeout, reports the missing marker and the console tail, leaves no QEMU', { skip: !suite && 'E2E_SUITES=none' }, async (t) => {
+  if (cannotRun(t)) return;
+  await orSkipOnDownload(t, async () => {
+    const e = await expectStepError(
+      runScenario({ name: 'fault-hang', suite: suite!, stages: { first: 'mark hanging\nsleep 100000\nmark never' }, expect: ['first:never'], timeoutMs: 90_000 }),
+    );
+    assert.equal(e.step, 'timeout');
+    assert.match(e.message, /did not finish within 90 s/);
+    assert.match(e.message, /missing marker\(s\): first:never/);
+    assert.match(e.message, /last 50 console lines/);
+    assert.deepEqual(processesMentioning('e2e/out/fault-hang-'), []);
+  });
+});
+
+test('e2e faults: a kernel that never reaches /init fails the "markers" step and says so', { skip: !suite && 'E2E_SUITES=none' }, async (t) => {
+  if (cannotRun(t)) return;
+  await orSkipOnDownload(t, async () => {
+    // rdinit= names no file: the kernel falls back to a root= it does not have and panics (panic=-1 → QEMU exits)
+    const e = await expectStepError(
+      runScenario({ name: 'fault-noinit', suite: suite!, cmdline: 'rdinit=/nonexistent', stages: { first: 'mark unreachable' }, expect: ['first:boot'], timeoutMs: 3 * 60_000 }),
+    );
+    assert.equal(e.step, 'markers');
+    assert.match(e.message, /the first kernel never reached \/init/);
+    assert.match(e.message, /Kernel panic|VFS/);
+    assert.deepEqual(processesMentioning('e2e/out/fault-noinit-'), []);
+  });
+});
+
+test('e2e faults: a suite the mirror does not have fails the "download" step with apt\'s reason', { skip: !suite && 'E2E_SUITES=none' }, async (t) => {
+  if (cannotRun(t)) return;
+  const e = await expectStepError(getKernel('nosuchsuite'));
+  assert.equal(e.step, 'download');
+  assert.match(e.message, /apt-get .* update exited with/);
+});

@@ -19,6 +19,7 @@ import {
   ORACLE_DMESG,
   every,
   hasMakedumpfile,
+  hasTool,
   presentPfns,
   run,
   samePages,
@@ -186,4 +187,23 @@ test('header versions 1-6: the same pages read from files written with each vers
     assert.equal(d.vmcoreinfo === fixture.vmcoreinfo, v >= 3, `v${v} vmcoreinfo`);
     samePages(fixture, d, sample);
   }
+});
+
+const hasQemu = hasTool('qemu-system-x86_64');
+
+test('QEMU dump-guest-memory: its ELF core and its kdump-compressed (-z, flattened) of one guest read page-identical', { skip: hasQemu ? false : 'qemu-system-x86_64 is not installed' }, () => {
+  const monitor = `stop\ndump-guest-memory ${p('qemu.elf')}\ndump-guest-memory -z ${p('qemu.kdump')}\nquit\n`;
+  const r = run('qemu-system-x86_64', ['-m', '32', '-display', 'none', '-monitor', 'stdio', '-serial', 'none', '-accel', 'tcg', '-no-reboot'], new TextEncoder().encode(monitor));
+  assert.equal(r.status, 0, r.stderr);
+  const e = openDump(new FileSource(p('qemu.elf'))) as ElfCoreDump;
+  const z = openDump(new FileSource(p('qemu.kdump')));
+  assert.equal(e.format, 'ELF64 core');
+  assert.equal(z.format, 'flattened kdump-compressed');
+  assert.deepEqual(e.notes.map((n) => n.name), ['CORE', 'QEMU']);
+  assert.deepEqual(z.notes.map((n) => n.name), ['CORE', 'QEMU']);
+  assert.deepEqual(e.notes[0]!.desc, z.notes[0]!.desc); // the same NT_PRSTATUS
+  assert.equal(e.pagesPresent(), z.pagesPresent());
+  const all = presentPfns(e);
+  for (const pfn of all) assert.equal(z.hasPage(pfn), true);
+  samePages(e, z, all);
 });

@@ -60,7 +60,9 @@ export class KernelMemory {
   }
 
   private ktextToPhys(vaddr: bigint): bigint {
-    return vaddr - START_KERNEL_MAP + this.physBase;
+    // phys_base is printed signed and is negative when KASLR put the kernel physically below its
+    // link-time address: wrap like the kernel's unsigned arithmetic does.
+    return (vaddr - START_KERNEL_MAP + this.physBase) & MASK64;
   }
 
   /** Kernel virtual → physical. Throws NotInDumpError when unmapped or its page tables are missing. */

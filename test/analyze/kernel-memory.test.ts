@@ -92,3 +92,12 @@ test('kernel memory: a VMCOREINFO without the page-table root says which key is 
   const noBase = new VmcoreInfo(d.vmcoreinfo!.replace(/^NUMBER\(phys_base\).*$/m, ''));
   assert.throws(() => new KernelMemory(d, noBase), /VMCOREINFO has no NUMBER\(phys_base\), needed for kernel virtual addresses/);
 });
+
+test('kernel memory: a negative NUMBER(phys_base) (kernel loaded physically below its link address) wraps', () => {
+  const k = new SyntheticKernel(4, -0x2f000000n);
+  k.writePhys(0x200000n, enc('low kernel\0'));
+  const mem = new KernelMemory(k.dump());
+  assert.equal(mem.physBase, 0xffffffffd1000000n);
+  assert.equal(mem.virtToPhys(0xffffffff80000000n + 0x2f200000n), 0x200000n);
+  assert.equal(mem.cstring(k.ktextAddress(0x200000n)), 'low kernel');
+});

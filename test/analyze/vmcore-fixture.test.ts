@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KernelDump } from '../../src/analyze/kernel-dump.ts';
@@ -246,5 +246,37 @@ test('vmcore-ts CLI: a VMCOREINFO without the keys a command needs gives one lin
     assert.match(i.out, /UNREADABLE: kernel log: VMCOREINFO has no SYMBOL\(prb\)/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// Dumps the real-kernel harness left in e2e/out (when it ran on this machine): each has
+// makedumpfile's dmesg of it beside. They add other kernels, 4-level paging, negative phys_base.
+const harnessDumps = existsSync('e2e/out')
+  ? readdirSync('e2e/out', { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .flatMap((d) =>
+        readdirSync(join('e2e/out', d.name))
+          .filter((f) => /^makedumpfile-dmesg-(\w+)\.txt$/.test(f))
+          .map((f) => ({ oracle: join('e2e/out', d.name, f), dump: join('e2e/out', d.name, `vmcore-${/-(\w+)\.txt$/.exec(f)![1]}.kdump`) }))
+          .filter((x) => existsSync(x.dump)),
+      )
+  : [];
+
+test('harness dumps: dmesg equals makedumpfile; the direct map from the page tables equals page_offset_base', (t) => {
+  if (harnessDumps.length === 0) {
+    t.skip('no harness dumps in e2e/out (run the e2e scenarios first)');
+    return;
+  }
+  for (const h of harnessDumps) {
+    const r = vmcoreTs('dmesg', h.dump);
+    assert.equal(r.code, 0, `${h.dump}: ${r.err}`);
+    assert.deepEqual(r.out.split('\n'), readFileSync(h.oracle, 'latin1').split('\n'), h.dump);
+    const k = new KernelDump(openDump(new FileSource(h.dump)));
+    const scanned = k.memory.directMap();
+    assert.equal(k.directMap()?.base, scanned?.base, h.dump);
+    assert.ok(k.memory.cstring(k.symbols.byName('linux_banner')!.address).startsWith(`Linux version ${k.info.osrelease} `));
+    const s = systemInfo(k);
+    assert.deepEqual(s.problems, [], h.dump);
+    assert.equal(s.pid, k.cpus[s.crashingCpu!]!.pid);
   }
 });

@@ -24,8 +24,27 @@ export const pageDecoders: readonly PageDecoder[] = [
   { name: 'zlib', flag: DUMP_DH_COMPRESSED_ZLIB, decompress: (d) => unzlibSync(d) },
   { name: 'lzo', flag: DUMP_DH_COMPRESSED_LZO, decompress: (d, n) => lzo1xDecompress(d, n) },
   { name: 'snappy', flag: DUMP_DH_COMPRESSED_SNAPPY, decompress: (d, n) => snappyUncompress(d, n) },
-  { name: 'zstd', flag: DUMP_DH_COMPRESSED_ZSTD, decompress: (d) => zstdDecompress(d) },
+  { name: 'zstd', flag: DUMP_DH_COMPRESSED_ZSTD, decompress: (d, n) => zstdDecompress(checkZstdFrame(d, n)) },
 ];
+
+/**
+ * Checks a zstd frame's declared content size (when it has one) before decoding, so a damaged page
+ * cannot make the decoder allocate far more than a page.
+ */
+function checkZstdFrame(d: Uint8Array, pageSize: number): Uint8Array {
+  if (d.length < 6 || d[0] !== 0x28 || d[1] !== 0xb5 || d[2] !== 0x2f || d[3] !== 0xfd) throw new Error('no zstd frame magic');
+  const fhd = d[4]!;
+  const single = (fhd >> 5) & 1;
+  const fcsBytes = [single, 2, 4, 8][fhd >> 6]!;
+  const at = 5 + (single ? 0 : 1) + [0, 1, 2, 4][fhd & 3]!;
+  if (fcsBytes === 0) return d;
+  if (at + fcsBytes > d.length) throw new Error('zstd frame header is cut off');
+  let size = 0;
+  for (let i = fcsBytes - 1; i >= 0; i--) size = size * 256 + d[at + i]!;
+  if (fcsBytes === 2) size += 256;
+  if (size !== pageSize) throw new Error(`zstd frame holds ${size} bytes, not a ${pageSize}-byte page`);
+  return d;
+}
 
 export const CODEC_FLAGS_MASK = pageDecoders.reduce((m, c) => m | c.flag, 0);
 

@@ -90,6 +90,10 @@ test('viewer (served): panic message, backtrace, log search, tasks; screenshot k
   const rows = await page.$$eval('#log-rows div', (ds) => ds.map((d) => d.textContent ?? ''));
   assert.ok(rows.length === shown && rows.every((r) => r.toLowerCase().includes('sysrq')), rows.join('\n'));
   assert.ok(rows.some((r) => r.includes('Kernel panic - not syncing: sysrq triggered crash')));
+  // Virtualized: with the search cleared only the rows in view (plus a margin) are in the DOM.
+  await page.fill('#log-search', '');
+  const domRows = await page.$$eval('#log-rows div', (ds) => ds.length);
+  assert.ok(domRows > 20 && domRows < 120, `${domRows} rows in the DOM for 403 lines`);
   await page.selectOption('#log-level', '0');
   assert.match((await page.textContent('#log-count')) ?? '', /^\d+ of 403 lines/);
 

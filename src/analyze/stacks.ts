@@ -77,6 +77,7 @@ export function taskTable(ctx: DumpContext): TaskTable {
       list.damage.push(`idle task of CPU ${cpu} at 0x${addr.toString(16)}: ${e.message}`);
     }
   }
+  if (btf.damage) list.damage.unshift(`BTF damaged (${btf.damage}): types after it are unavailable`);
   return { tasks: [...idle, ...list.tasks], damage: list.damage, current };
 }
 

@@ -4,7 +4,7 @@
 // Usage: node --import tsx bench/kexec-load.ts [RUNS] [SUITE]
 import { cpus, totalmem } from 'node:os';
 import { runScenario } from '../e2e/harness/scenario.ts';
-import { koffiBinaryFiles } from '../e2e/kexec-ts.test.ts';
+import { koffiBinaryFiles } from '../e2e/kexec-ts-files.ts';
 
 const runs = Number(process.argv[2] ?? 7);
 const suite = process.argv[3] ?? 'bookworm';

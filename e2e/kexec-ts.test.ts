@@ -6,32 +6,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { runScenario, MARK_RE, type ScenarioSpec } from './harness/scenario.ts';
 import { suites } from './harness/host.ts';
-import { REPO, type FileSpec } from './harness/initramfs.ts';
+import { REPO } from './harness/initramfs.ts';
+import { koffiBinaryFiles } from './kexec-ts-files.ts';
 import { E2EStepError } from './harness/steps.ts';
 import { cannotRun, orSkipOnDownload } from './harness/testing.ts';
 
 const log = process.env.E2E_VERBOSE ? (s: string) => process.stderr.write(s + '\n') : undefined;
-
-/** koffi 3 keeps its prebuilt binary in an optional package; ship the linux x64 one with the bundle. */
-export function koffiBinaryFiles(): Record<string, FileSpec> {
-  const pkg = join(REPO, 'node_modules', '@koromix', 'koffi-linux-x64');
-  const out: Record<string, FileSpec> = {};
-  if (!existsSync(pkg)) return out;
-  const walk = (d: string) => {
-    for (const e of readdirSync(d)) {
-      const p = join(d, e);
-      if (statSync(p).isDirectory()) {
-        if (!e.startsWith('musl')) walk(p);
-      } else out[`opt/kexec-ts/node_modules/@koromix/koffi-linux-x64/${relative(pkg, p)}`] = { host: p };
-    }
-  };
-  walk(pkg);
-  return out;
-}
 
 /** Loads /scratch/boot/vmlinuz + initrd for stage NEXT with `kexec-ts FLAGS -l`, then `kexec-ts -e`. */
 const kexecTsInto = (next: string, flags: string, extra = '') => `

@@ -1,6 +1,7 @@
 // Synthetic kernel images with chosen header values (no real kernel needed), for loader tests.
 import { BootParams } from '../../src/format/bzimage.ts';
 import { writeStruct } from '../../src/format/struct.ts';
+import { Elf64Ehdr, Elf64Phdr } from '../../src/format/elf.ts';
 
 export interface FakeBzImage {
   setupSects?: number;
@@ -38,6 +39,25 @@ export function fakeBzImage(o: FakeBzImage): Uint8Array {
     cmdline_size: o.cmdlineSize ?? 0x7ff,
     pref_address: o.prefAddress ?? 0x1000000n,
     init_size: o.initSize,
+  });
+  return img;
+}
+
+/** A vmlinux-like ELF64 x86_64 executable: PT_LOADs at (vaddr, paddr, filesz, memsz), entry virtual. */
+export function fakeVmlinux(loads: { vaddr: bigint; paddr: bigint; filesz: number; memsz: number }[], entry: bigint): Uint8Array {
+  const phoff = 64;
+  let off = 0x1000;
+  const offsets = loads.map((l) => {
+    const at = off;
+    off += Math.ceil(l.filesz / 0x1000) * 0x1000;
+    return at;
+  });
+  const img = new Uint8Array(off);
+  img.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1], 0);
+  writeStruct(Elf64Ehdr, img, { type: 2, machine: 62, version: 1, entry, phoff: BigInt(phoff), ehsize: 64, phentsize: 56, phnum: loads.length, shentsize: 64 });
+  loads.forEach((l, i) => {
+    writeStruct(Elf64Phdr, img, { type: 1, flags: 7, offset: BigInt(offsets[i]!), vaddr: l.vaddr, paddr: l.paddr, filesz: BigInt(l.filesz), memsz: BigInt(l.memsz), align: 0x200000n }, phoff + 56 * i);
+    img.fill(0x11 * (i + 1), offsets[i]!, offsets[i]! + l.filesz);
   });
   return img;
 }

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { DumpContext } from '../src/analyze/dump-context.ts';
 import { KernelDump } from '../src/analyze/kernel-dump.ts';
 import { decodeOrcEntry, orcVersionFor, type OrcTable } from '../src/analyze/orc.ts';
-import { cpuBacktrace, taskTable } from '../src/analyze/stacks.ts';
+import { backtraceOfTask, cpuBacktrace, taskTable } from '../src/analyze/stacks.ts';
 import { buildSummary, pageUsage } from '../src/analyze/summary.ts';
 import { TaskReader } from '../src/analyze/tasks.ts';
 import { formatStructAt, formatTypeLayout } from '../src/analyze/types-print.ts';
@@ -106,6 +106,22 @@ test("ps: the task list has drgn's 54 tasks in order, and crash's idle and runni
   assert.equal(t.current[1], init.task);
   assert.equal(byComm.get('kthreadd')!.ppid, 0);
   assert.equal(byComm.get('ksoftirqd/1')!.ppid, 2);
+});
+
+test('bt -p: tasks that were not running unwind from their saved frame down to ret_from_fork or the idle loop', () => {
+  const t = taskTable(ctx);
+  const names = (comm: string) => {
+    const task = t.tasks.find((x) => x.comm === comm)!;
+    const bt = backtraceOfTask(ctx, task, t.current);
+    assert.equal(bt.error, false, `${comm}: ${bt.stop}`);
+    assert.equal(bt.stop, 'end of stack');
+    return bt.frames.map((f) => f.symbol?.name);
+  };
+  assert.deepEqual(names('kthreadd'), ['__schedule', 'schedule', 'kthreadd', 'ret_from_fork']);
+  assert.deepEqual(names('ksoftirqd/0'), ['__schedule', 'schedule', 'smpboot_thread_fn', 'kthread', 'ret_from_fork']);
+  assert.deepEqual(names('swapper/1'), ['__schedule', 'schedule_idle', 'do_idle', 'cpu_startup_entry', 'start_secondary', 'secondary_startup_64_no_verify']);
+  // Every task's stack unwinds to a clean end.
+  for (const task of t.tasks) assert.equal(backtraceOfTask(ctx, task, t.current).error, false, task.comm);
 });
 
 test('struct: task_struct of PID 1 prints pid 1 and comm "init"; types prints a layout', () => {

@@ -249,6 +249,24 @@ test('vmcore-ts CLI: a VMCOREINFO without the keys a command needs gives one lin
   }
 });
 
+test('fixture as an ELF core (vmcore-ts convert -E): dmesg, info and regs say the same as on the kdump-compressed file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vmcore-ts-elf-'));
+  try {
+    const elf = join(dir, 'vmcore.elf');
+    const c = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', 'convert', '-E', DUMP, elf], { encoding: 'latin1' });
+    assert.equal(c.status, 0, c.stderr);
+    assert.deepEqual(vmcoreTs('dmesg', elf).out.split('\n'), ORACLE_DMESG.split('\n'));
+    const strip = (out: string) => out.split('\n').filter((l) => !/^ *(DUMPFILE|FORMAT|COMPRESSION|DUMP LEVEL|PAGES):/.test(l)).join('\n');
+    const info = vmcoreTs('info', elf);
+    assert.equal(info.code, 0, info.err);
+    assert.match(info.out, /FORMAT: ELF64 core/);
+    assert.equal(strip(info.out), strip(vmcoreTs('info', DUMP).out));
+    assert.equal(vmcoreTs('regs', elf).out, vmcoreTs('regs', DUMP).out);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 // Dumps the real-kernel harness left in e2e/out (when it ran on this machine): each has
 // makedumpfile's dmesg of it beside. They add other kernels, 4-level paging, negative phys_base.
 const harnessDumps = existsSync('e2e/out')

@@ -1,5 +1,5 @@
 // vmcore-ts read DUMP ADDR [LEN]: hex + ASCII of kernel virtual (default) or physical (-p) memory.
-import { NotInDumpError } from '../../errors.ts';
+import { ParseError } from '../../errors.ts';
 import type { Command } from './commands.ts';
 import { hex, openKernelDump, parseAddress, parseCommand, parseLength, symbolOptions, toJson, write } from './kernel-dump-args.ts';
 
@@ -33,7 +33,7 @@ export const readCommand: Command = {
     if (/^(0x)?[0-9a-f]+$/i.test(where)) addr = parseAddress(where);
     else {
       const s = kd.symbols.byName(where);
-      if (!s) throw new NotInDumpError(0n, false, `no symbol named '${where}' in ${kd.symbols.source}`);
+      if (!s) throw new ParseError(`no symbol named '${where}' in ${kd.symbols.source}`, { hint: 'give a hex address, or check the name with vmcore-ts sym' });
       addr = s.address;
     }
     const bytes = physical ? kd.memory.readPhys(addr, len) : kd.memory.readVirt(addr, len);

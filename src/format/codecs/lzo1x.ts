@@ -98,9 +98,13 @@ export function lzo1xDecompress(input: Uint8Array, outLength: number): Uint8Arra
       len += 3;
       if (ip + len > inLen) throw new LzoError(`input overrun at byte ${ip}`);
       if (op + len > outLength) throw new LzoError(`output overrun copying ${len} literals at ${op}`);
-      out.set(input.subarray(ip, ip + len), op);
-      ip += len;
-      op += len;
+      if (len > 32) {
+        out.set(input.subarray(ip, ip + len), op);
+        ip += len;
+        op += len;
+      } else {
+        for (let k = 0; k < len; k++) out[op++] = input[ip++]!;
+      }
       state = 4;
       continue;
     } else {
@@ -118,7 +122,7 @@ export function lzo1xDecompress(input: Uint8Array, outLength: number): Uint8Arra
     // Copy the match (may overlap its source), then `lit` literals.
     if (dist > op) throw new LzoError(`match distance ${dist} reaches before the output start at ${op}`);
     if (op + len > outLength) throw new LzoError(`output overrun copying a ${len}-byte match at ${op}`);
-    if (dist >= len) {
+    if (dist >= len && len > 32) {
       out.copyWithin(op, op - dist, op - dist + len);
       op += len;
     } else {
@@ -139,6 +143,10 @@ export function lzo1xDecompress(input: Uint8Array, outLength: number): Uint8Arra
 }
 
 const HASH_BITS = 13;
+// The hash table is reused across calls: entries hold position + `base`, and only entries at or
+// above the current call's base are valid, so no clearing per page.
+const table = new Int32Array(1 << HASH_BITS);
+let base = 0;
 const MAX_DIST = 49151; // 16384 + 0x7fff, the farthest a 0001HLLL match reaches
 const MIN_MATCH = 4;
 
@@ -158,7 +166,13 @@ class Out {
     this.buf[this.len++] = b;
   }
   bytes(src: Uint8Array): void {
-    for (let i = 0; i < src.length; i++) this.byte(src[i]!);
+    if (this.len + src.length > this.buf.length) {
+      const n = new Uint8Array((this.len + src.length) * 2);
+      n.set(this.buf);
+      this.buf = n;
+    }
+    this.buf.set(src, this.len);
+    this.len += src.length;
   }
   /** A count in the variable-length form: `opcode | n` if it fits under `mask`, else zero bytes. */
   count(opcode: number, n: number, mask: number): void {
@@ -180,7 +194,13 @@ class Out {
 export function lzo1xCompress(input: Uint8Array): Uint8Array {
   const n = input.length;
   const out = new Out(n + (n >> 4) + 64);
-  const table = new Int32Array(1 << HASH_BITS).fill(-1);
+  if (base + n + 1 > 0x7fff0000) {
+    table.fill(0);
+    base = 0;
+  }
+  base += 1;
+  const b0 = base; // table values below b0 belong to earlier calls
+  base += n;
   let litStart = 0;
   let sBitsAt = -1; // where the previous match keeps its SS bits; -1 before the first match
 
@@ -205,8 +225,8 @@ export function lzo1xCompress(input: Uint8Array): Uint8Array {
   while (i + MIN_MATCH <= n) {
     const v = input[i]! | (input[i + 1]! << 8) | (input[i + 2]! << 16) | (input[i + 3]! << 24);
     const h = Math.imul(v, 0x9e3779b1) >>> (32 - HASH_BITS);
-    const cand = table[h]!;
-    table[h] = i;
+    const cand = table[h]! - b0;
+    table[h] = i + b0;
     const dist = i - cand;
     if (
       cand < 0 ||
@@ -245,7 +265,7 @@ export function lzo1xCompress(input: Uint8Array): Uint8Array {
     const end = i + len;
     for (let j = i + 1; j < end && j + MIN_MATCH <= n; j += 3) {
       const w = input[j]! | (input[j + 1]! << 8) | (input[j + 2]! << 16) | (input[j + 3]! << 24);
-      table[Math.imul(w, 0x9e3779b1) >>> (32 - HASH_BITS)] = j;
+      table[Math.imul(w, 0x9e3779b1) >>> (32 - HASH_BITS)] = j + b0;
     }
     i = end;
     litStart = i;

@@ -38,7 +38,7 @@ export interface DtbEdits {
   initrd?: { start: bigint; size: bigint };
   /** Random bytes: the first 8 become kaslr-seed, the next 128 rng-seed. */
   random: Uint8Array;
-  crash?: { elfcorehdr: { addr: bigint; size: bigint }; usable: { start: bigint; end: bigint }[] };
+  crash?: { elfcorehdr?: { addr: bigint; size: bigint }; usable: { start: bigint; end: bigint }[] };
 }
 
 /** Applies the edits to a copy of `fdt` and serializes it. */
@@ -69,10 +69,10 @@ export function buildSecondDtb(fdt: Fdt, e: DtbEdits): { bytes: Uint8Array; fdt:
   if (e.crash) {
     const { addressCells, sizeCells } = cellCounts(out.root);
     const cells = [addressCells, sizeCells];
-    setProp(chosen, 'linux,elfcorehdr', encodeCells([e.crash.elfcorehdr.addr, e.crash.elfcorehdr.size], cells, 'linux,elfcorehdr'));
+    if (e.crash.elfcorehdr) setProp(chosen, 'linux,elfcorehdr', encodeCells([e.crash.elfcorehdr.addr, e.crash.elfcorehdr.size], cells, 'linux,elfcorehdr'));
     const ranges = [...e.crash.usable].reverse().flatMap((r) => [r.start, r.end - r.start + 1n]);
     setProp(chosen, 'linux,usable-memory-range', encodeCells(ranges, cells, 'linux,usable-memory-range'));
-    changes.push('linux,elfcorehdr and linux,usable-memory-range set');
+    changes.push(`${e.crash.elfcorehdr ? 'linux,elfcorehdr and ' : ''}linux,usable-memory-range set`);
   }
   const bytes = serializeFdt(out);
   if (bytes.length > MAX_DTB_SIZE) {

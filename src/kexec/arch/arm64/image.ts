@@ -131,13 +131,13 @@ function plan(input: PlanInput): KexecPlan {
     const before = new Set(alloc.segments);
     const add = input.crash.addSegments(alloc);
     const header = alloc.segments.find((s) => !before.has(s));
-    if (!header) throw new KexecError('the crash load placed no ELF core header');
-    elfcorehdr = { addr: header.mem, size: BigInt(header.buf.length) };
+    if (header) elfcorehdr = { addr: header.mem, size: BigInt(header.buf.length) };
+    else notes.push('no ELF core header segment: the DTB gets no linux,elfcorehdr');
     // arm64 passes the header through the DTB (linux,elfcorehdr), not the command line.
     const extra = (add.cmdlineAppend ?? '').split(/\s+/).filter((w) => w && !w.startsWith('elfcorehdr=')).join(' ');
     if (extra) cmdline = cmdline ? `${cmdline} ${extra}` : extra;
     notes.push(...(add.notes ?? []));
-    debug.push(`load_crashdump_segments: elfcorehdr ${hex(header.mem)}-${hex(header.mem + BigInt(header.buf.length) - 1n)}`);
+    if (header) debug.push(`load_crashdump_segments: elfcorehdr ${hex(header.mem)}-${hex(header.mem + BigInt(header.buf.length) - 1n)}`);
   }
 
   // Kernel: the lowest 2 MiB-aligned base with text_offset + image_size free after it.
@@ -175,7 +175,7 @@ function plan(input: PlanInput): KexecPlan {
     ...(cmdline !== '' ? { bootargs: cmdline } : {}),
     ...(initrdPlaced ? { initrd: initrdPlaced } : {}),
     random,
-    ...(elfcorehdr ? { crash: { elfcorehdr, usable: usable.map((r) => ({ start: r.start, end: r.end })) } } : {}),
+    ...(input.kind === 'crash' ? { crash: { ...(elfcorehdr ? { elfcorehdr } : {}), usable: usable.map((r) => ({ start: r.start, end: r.end })) } } : {}),
   });
   const dtb = alloc.place({ buf: second.bytes, ...hole, ...(maxEnd !== undefined ? { max: maxEnd } : {}), what: 'dtb' });
   debug.push(`dtb:    base ${dtb.mem.toString(16)}, size ${second.bytes.length.toString(16)}h (${second.bytes.length})`);

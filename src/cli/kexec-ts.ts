@@ -1,13 +1,14 @@
 // kexec-ts: load a kernel to boot into (kexec-tools' `kexec` options), boot it, unload it, report
 // status — or plan a load for this or another machine without touching the kernel (--dry-run).
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { KexecError, UsageError } from '../errors.ts';
 import { currentBootParams, currentCmdline, kexecLoaded, readMemoryMap, rngSeed } from '../kexec/host.ts';
-import { pickLoader } from '../kexec/loaders.ts';
+import { hostArch, pickLoader } from '../kexec/loaders.ts';
+import { planPicture, planSvg } from '../kexec/plan-picture.ts';
 import { totalRam, x86LoaderRanges, type MemoryMap } from '../kexec/memory-map.ts';
-import { KEXEC_FILE_NO_INITRAMFS, KEXEC_FILE_ON_CRASH, KEXEC_ON_CRASH, hex, validatePlan, type CrashHook, type KexecPlan, type PlanInput } from '../kexec/plan.ts';
+import { KEXEC_FILE_NO_INITRAMFS, KEXEC_FILE_ON_CRASH, KEXEC_ON_CRASH, hex, validatePlan, type CrashHook, type KexecArch, type KexecPlan, type PlanInput } from '../kexec/plan.ts';
 import { formatPlan, kexecDebugLines, planToJson } from '../kexec/plan-text.ts';
 import { buildCmdline } from '../kexec/cmdline.ts';
 import { readPurgatoryObject } from '../kexec/purgatory-file.ts';
@@ -36,6 +37,7 @@ const USAGE = `usage: kexec-ts [options] [KERNEL]
   -i, --no-checks          the purgatory skips its SHA-256 checks
   -d, --debug              print kexec-tools' -d lines (segment list) on stderr
       --dry-run            plan and print; no syscall (with --iomem FILE / --memmap DIR: another machine's map)
+      --svg=FILE           with --dry-run: also draw the plan over the memory map as SVG
       --json               print the plan (or status) as JSON
   -h, --help`;
 
@@ -65,6 +67,7 @@ const OPTIONS = {
   iomem: { type: 'string' },
   memmap: { type: 'string' },
   json: { type: 'boolean' },
+  svg: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   // Test hook (e2e): damage one segment after its digest is taken; our purgatory must then halt.
   'debug-corrupt-segment': { type: 'string' },
@@ -163,11 +166,15 @@ async function load(o: Opts, kernelPath: string, crash: boolean): Promise<void> 
   });
   const map = readMemoryMap({ ...(o.iomem ? { iomem: o.iomem } : {}), ...(o.memmap ? { memmap: o.memmap } : {}) });
   const loader = pickLoader(image, { ...(o.type ? { type: o.type } : {}), source: kernelPath });
+  if (!dryRun && loader.arch !== hostArch()) {
+    throw new KexecError(`${kernelPath} is an ${loader.arch} kernel; this machine is ${hostArch() ?? process.arch}`, { hint: 'use --dry-run to plan it' });
+  }
+  if (o.svg && !dryRun) throw new UsageError('--svg draws a --dry-run plan');
 
   if (choice === 'file' || (choice === 'auto' && !dryRun)) {
     let filePlan: KexecPlan | undefined;
     try {
-      filePlan = planFileLoad(image, initrd, cmdline, crash, kernelPath, loader.name, map);
+      filePlan = planFileLoad(image, initrd, cmdline, crash, kernelPath, loader.name, loader.arch, map);
     } catch (e) {
       // -a: what kexec_file_load would refuse goes to kexec_load, as kexec-tools does on EINVAL.
       if (choice === 'file') throw e;
@@ -191,7 +198,7 @@ async function load(o: Opts, kernelPath: string, crash: boolean): Promise<void> 
     image,
     imageName: kernelPath,
     ...(initrd ? { initrd, ...(initrdPath ? { initrdName: initrdPath } : {}) } : {}),
-    ...(o.dtb ? { dtb: readFileSync(o.dtb) } : {}),
+    ...dtbFor(loader.arch, o.dtb, dryRun),
     cmdline,
     kind: crash ? 'crash' : 'load',
     memory: map,
@@ -200,16 +207,26 @@ async function load(o: Opts, kernelPath: string, crash: boolean): Promise<void> 
     noChecks: !!o['no-checks'],
     ...(crash ? { crash: await crashHook(map, dryRun) } : {}),
     host: { rngSeed: rngSeed(), ...(dryRun ? {} : optionalBootParams()) },
-    purgatory: readPurgatoryObject(),
+    purgatory: readPurgatoryObject(loader.arch),
     sha256,
     ...(o['debug-corrupt-segment'] ? { corruptSegment: o['debug-corrupt-segment'] } : {}),
   };
   const plan = loader.plan(input);
   validatePlan(plan, { totalRam: totalRam(map.ranges), ...(crash ? { crashRegion: input.crash!.region } : {}) });
   if (dryRun) return printPlan(o, plan, map, image.length);
-  if (o.debug) process.stderr.write(kexecDebugLines(plan, x86LoaderRanges(map), image.length).join('\n') + '\n');
+  if (o.debug) process.stderr.write(kexecDebugLines(plan, debugRanges(plan.arch, map), image.length).join('\n') + '\n');
   loadSyscalls().kexecLoad(plan.entry, plan.segments, plan.flags);
 }
+
+/** arm64 needs a device tree: --dtb, else (loading on this machine) the firmware's /sys/firmware/fdt. */
+function dtbFor(arch: KexecArch, path: string | undefined, dryRun: boolean): { dtb?: Uint8Array } {
+  if (path) return { dtb: readFileSync(path) };
+  if (arch === 'arm64' && !dryRun && existsSync('/sys/firmware/fdt')) return { dtb: readFileSync('/sys/firmware/fdt') };
+  return {};
+}
+
+/** The MEMORY RANGES kexec-tools prints: x86 bumps the first RAM range to 0x400. */
+const debugRanges = (arch: KexecArch, map: MemoryMap) => (arch === 'x86_64' ? x86LoaderRanges(map) : map.ranges);
 
 function optionalBootParams(): { bootParams?: Uint8Array } {
   const bp = currentBootParams();
@@ -217,7 +234,7 @@ function optionalBootParams(): { bootParams?: Uint8Array } {
 }
 
 /** kexec_file_load: the kernel parses the image; we check what it would refuse so the error is ours. */
-function planFileLoad(image: Uint8Array, initrd: Uint8Array | undefined, cmdline: string, crash: boolean, source: string, loaderName: string, map: MemoryMap): KexecPlan {
+function planFileLoad(image: Uint8Array, initrd: Uint8Array | undefined, cmdline: string, crash: boolean, source: string, loaderName: string, arch: KexecArch, map: MemoryMap): KexecPlan {
   const notes: string[] = [];
   if (isBzImage(image)) {
     const limit = parseBzImage(image, source).header.cmdline_size;
@@ -226,9 +243,9 @@ function planFileLoad(image: Uint8Array, initrd: Uint8Array | undefined, cmdline
     if (len + 30 > limit) {
       throw new KexecError(`command line too long for kexec_file_load: ${len} bytes with its NUL, the kernel accepts ${limit - 30}`, { hint: 'shorten it, or use -c (kexec_load)' });
     }
-  } else notes.push(`${loaderName} images are not accepted by kexec_file_load on x86_64; -a falls back to kexec_load`);
+  } else if (arch === 'x86_64') notes.push(`${loaderName} images are not accepted by kexec_file_load on x86_64; -a falls back to kexec_load`);
   return {
-    arch: 'x86_64',
+    arch,
     kind: crash ? 'crash' : 'load',
     syscall: 'kexec_file_load',
     loader: `${loaderName} (parsed by the kernel)`,
@@ -259,7 +276,9 @@ function printPlan(o: Opts, plan: KexecPlan, map: MemoryMap, kernelSize: number)
     process.stdout.write(JSON.stringify(planToJson(plan), null, 2) + '\n');
     return;
   }
-  const lines = o.debug && plan.syscall === 'kexec_load' ? kexecDebugLines(plan, x86LoaderRanges(map), kernelSize) : formatPlan(plan);
+  if (o.svg) writeFileSync(o.svg, planSvg(plan, map));
+  const lines = o.debug && plan.syscall === 'kexec_load' ? kexecDebugLines(plan, debugRanges(plan.arch, map), kernelSize) : formatPlan(plan);
+  if (!o.debug && plan.syscall === 'kexec_load') lines.push('', planPicture(plan, map));
   writeSync(1, lines.join('\n') + '\n');
 }
 

@@ -1,17 +1,21 @@
-// Finds the built purgatory object (dist/purgatory-x86_64.ro, made by scripts/build.mjs) next to the
-// bundle (dist/kexec-ts.mjs) or, when running the sources, in the checkout's dist/.
+// Finds a built purgatory object (made by scripts/build.mjs into dist/) next to the bundle
+// (dist/kexec-ts.mjs) or, when running the sources, in the checkout's dist/.
 import { existsSync, readFileSync } from 'node:fs';
+import type { KexecArch } from './plan.ts';
 
-export const PURGATORY_FILE = 'purgatory-x86_64.ro';
+export const PURGATORY_FILES: Partial<Record<KexecArch, string>> = {
+  x86_64: 'purgatory-x86_64.ro',
+  arm64: 'purgatory-arm64.o',
+};
 
-export function purgatoryCandidates(): URL[] {
-  return [new URL(`./${PURGATORY_FILE}`, import.meta.url), new URL(`../../dist/${PURGATORY_FILE}`, import.meta.url)];
-}
-
-/** The purgatory object's bytes, or undefined when it was not built (the loader then says how to build it). */
-export function readPurgatoryObject(): Uint8Array | undefined {
-  const override = process.env.KEXEC_TS_PURGATORY;
+/** The purgatory object's bytes for `arch` (default x86_64), or undefined when it was not built. */
+export function readPurgatoryObject(arch: KexecArch = 'x86_64'): Uint8Array | undefined {
+  const file = PURGATORY_FILES[arch];
+  if (!file) return undefined;
+  const override = process.env[`KEXEC_TS_PURGATORY_${arch.toUpperCase()}`];
   if (override) return readFileSync(override);
-  for (const u of purgatoryCandidates()) if (existsSync(u)) return readFileSync(u);
+  for (const u of [new URL(`./${file}`, import.meta.url), new URL(`../../dist/${file}`, import.meta.url)]) {
+    if (existsSync(u)) return readFileSync(u);
+  }
   return undefined;
 }

@@ -3,7 +3,7 @@
 //  - the variable-length record buffer `log_buf` of struct printk_log (3.5 – 5.9);
 //  - the plain character ring of older kernels (log_end).
 // Formatting follows `makedumpfile --dump-dmesg` (src of truth for the default output).
-import { ParseError } from '../errors.ts';
+import { NotInDumpError, ParseError } from '../errors.ts';
 import { struct, readStruct } from '../format/struct.ts';
 import type { VmcoreInfo } from './vmcoreinfo.ts';
 import { missingKey } from './vmcoreinfo.ts';
@@ -101,9 +101,13 @@ function readLockless(mem: VirtualMemory, info: VmcoreInfo): KernelLog {
   const dataSize = 1 << sizeBits;
   const descSize = size('prb_desc');
   const infoSize = size('printk_info');
-  const descs = mem.readVirt(p.getBigUint64(descRing + off('prb_desc_ring.descs'), true), checkedSize(descSize * count, 'prb descriptor ring'));
-  const infos = mem.readVirt(p.getBigUint64(descRing + off('prb_desc_ring.infos'), true), checkedSize(infoSize * count, 'prb info array'));
-  const data = mem.readVirt(p.getBigUint64(textRing + off('prb_data_ring.data'), true), checkedSize(dataSize, 'prb text data ring'));
+  // The rings are read page by page as records use them: a log far from full touches a fraction.
+  const descRing_ = new LazyBytes(mem, p.getBigUint64(descRing + off('prb_desc_ring.descs'), true), checkedSize(descSize * count, 'prb descriptor ring'));
+  const infoRing = new LazyBytes(mem, p.getBigUint64(descRing + off('prb_desc_ring.infos'), true), checkedSize(infoSize * count, 'prb info array'));
+  const dataRing = new LazyBytes(mem, p.getBigUint64(textRing + off('prb_data_ring.data'), true), checkedSize(dataSize, 'prb text data ring'));
+  const descs = descRing_.bytes;
+  const infos = infoRing.bytes;
+  const data = dataRing.bytes;
   const tailId = p.getBigUint64(descRing + off('prb_desc_ring.tail_id') + counter, true);
   const headId = p.getBigUint64(descRing + off('prb_desc_ring.head_id') + counter, true);
 
@@ -135,6 +139,7 @@ function readLockless(mem: VirtualMemory, info: VmcoreInfo): KernelLog {
   const one = (id: bigint) => {
     const idx = Number(id % countN);
     const d = idx * descSize;
+    descRing_.ensure(d, descSize);
     const sv = dd.getBigUint64(d + oStateVar, true);
     if ((sv & DESC_ID_MASK) !== id) return;
     const state = (sv >> DESC_FLAGS_SHIFT) & 3n;
@@ -145,8 +150,10 @@ function readLockless(mem: VirtualMemory, info: VmcoreInfo): KernelLog {
     if (begin > next) begin = 0; // the block wrapped: its text starts at the ring's start
     begin += wordSize; // the block starts with its descriptor id
     const i = idx * infoSize;
+    infoRing.ensure(i, infoSize);
     let textLen = di.getUint16(i + oTextLen, true);
     if (next - begin < textLen) textLen = Math.max(0, next - begin);
+    dataRing.ensure(begin, textLen);
     const dict: string[] = [];
     if (oSubsys !== undefined && oDevice !== undefined) {
       const subsystem = cstr(infos, i + oSubsys, lenSubsys);
@@ -166,6 +173,16 @@ function readLockless(mem: VirtualMemory, info: VmcoreInfo): KernelLog {
     });
   };
 
+  // A record whose descriptor or text is not in the dump is left out and counted, not fatal.
+  let lost = 0;
+  const tryOne = (id: bigint) => {
+    try {
+      one(id);
+    } catch (e) {
+      if (!(e instanceof NotInDumpError)) throw e;
+      if (lost++ === 0) warnings.push(`printk record id ${id}: ${e.message}`);
+    }
+  };
   let id = tailId & DESC_ID_MASK;
   let steps = 0;
   for (; id !== (headId & DESC_ID_MASK); id = (id + 1n) & DESC_ID_MASK) {
@@ -173,10 +190,44 @@ function readLockless(mem: VirtualMemory, info: VmcoreInfo): KernelLog {
       warnings.push(`printk descriptor ids run from ${tailId} to ${headId}, more than the ring's ${count}: stopped`);
       break;
     }
-    one(id);
+    tryOne(id);
   }
-  one(id);
+  tryOne(id);
+  if (lost > 1) warnings.push(`${lost} printk records in all could not be read (their memory is not in the dump)`);
   return { format: 'lockless ring buffer', records, hasCallerId: oCaller !== undefined, warnings };
+}
+
+/** A kernel array read on demand, a virtual page at a time; `bytes` holds what has been read. */
+class LazyBytes {
+  readonly bytes: Uint8Array;
+  private readonly mem: VirtualMemory;
+  private readonly base: bigint;
+  private readonly lead: number; // offset of `base` inside its page
+  private readonly loaded: Uint8Array;
+
+  constructor(mem: VirtualMemory, base: bigint, size: number) {
+    this.mem = mem;
+    this.base = base;
+    this.bytes = new Uint8Array(size);
+    this.lead = Number(base & 0xfffn);
+    this.loaded = new Uint8Array(Math.ceil((this.lead + size) / 4096));
+  }
+
+  ensure(off: number, len: number): void {
+    if (len <= 0) return;
+    const last = Math.min(this.loaded.length - 1, Math.floor((this.lead + off + len - 1) / 4096));
+    for (let pg = Math.floor((this.lead + off) / 4096); pg <= last; pg++) {
+      if (this.loaded[pg]) continue;
+      // Read the run of pages not loaded yet in one call.
+      let end = pg;
+      while (end < last && !this.loaded[end + 1]) end++;
+      const from = Math.max(0, pg * 4096 - this.lead);
+      const to = Math.min(this.bytes.length, (end + 1) * 4096 - this.lead);
+      this.bytes.set(this.mem.readVirt(this.base + BigInt(from), to - from), from);
+      this.loaded.fill(1, pg, end + 1);
+      pg = end;
+    }
+  }
 }
 
 // ---------------------------------------------------------------- variable-length log_buf (3.5 – 5.9)

@@ -190,6 +190,21 @@ test('printk lockless: reserved (unfinished) and data-less records are skipped',
   );
 });
 
+test('printk lockless: a record whose text page is not in the dump is left out with a warning', () => {
+  const recs: Rec[] = [{ text: 'kept', ts: 1n }, { text: 'x'.repeat(9000), ts: 2n }, { text: 'also kept', ts: 3n }];
+  const { mem, info } = buildLockless(recs, 3, 14);
+  // Hide the data ring's second page (the long record's tail) behind a smaller region.
+  const data = mem.readVirt(DATA, 1 << 14);
+  const holey = new SparseMemory();
+  holey.add(0xffffffff82000000n, mem.readVirt(0xffffffff82000000n, 8));
+  for (const [va, len] of [[PRB, 88], [DESCS, 24 * 8], [INFOS, 88 * 8]] as const) holey.add(va, mem.readVirt(va, len));
+  holey.add(DATA, data.subarray(0, 4096));
+  holey.add(DATA + 8192n, data.subarray(8192));
+  const log = readKernelLog(holey, info);
+  assert.deepEqual(log.records.map((r) => new TextDecoder().decode(r.text)), ['kept', 'also kept']);
+  assert.match(log.warnings[0]!, /^printk record id 1: virtual address 0xffffffff8200\w+: not in dump/);
+});
+
 test('printk lockless: a VMCOREINFO without a needed key names it', () => {
   const { mem, info } = buildLockless([{ text: 'x', ts: 1n }], 2, 7);
   const broken = new VmcoreInfo(info.raw.replace(/^OFFSET\(prb_desc_ring\.descs\).*$/m, ''));

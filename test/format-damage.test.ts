@@ -14,6 +14,7 @@ import { FlattenedWriter } from '../src/format/flattened.ts';
 import { KdumpCompressedDump, PageDesc } from '../src/format/kdump-compressed.ts';
 import { BufferSink } from '../src/format/sink.ts';
 import { FIXTURE, every, presentPfns, writeKdump } from './format-helpers.ts';
+import * as writerModule from '../src/format/kdump-compressed-writer.ts';
 
 let fixture: Dump;
 let sample: bigint[];
@@ -182,4 +183,37 @@ test('flattened: a stream cut in the middle opens with a warning and reads the p
   assert.equal(d.vmcoreinfo, fixture.vmcoreinfo);
   assert.deepEqual(d.readPage!(many[0]!), fixture.readPage!(many[0]!));
   assert.throws(() => d.readPage!(many[many.length - 1]!), notInDump(/lost/));
+});
+
+test('writer: zero pages share one stored copy, lost pages read as lost in a dump marked incomplete', () => {
+  const sink = new BufferSink();
+  const { KdumpCompressedWriter } = writerModule;
+  const pfns = [1n, 2n, 3n, 9n];
+  const bitmap = new Uint8Array(2);
+  for (const p of pfns) bitmap[Number(p) >> 3]! |= 1 << Number(p & 7n);
+  const w = new KdumpCompressedWriter(sink, {
+    pageSize: 4096,
+    maxPfn: 16n,
+    dumpBitmap: bitmap,
+    ramBitmap: new Uint8Array([0xff, 0x7f]),
+    utsname: { sysname: 'Linux', nodename: 'n', release: 'r', version: 'v', machine: 'x86_64', domainname: '' },
+    codec: 'lzo',
+    compress: purePageCompressor('lzo'),
+  });
+  w.writePage(1n, new Uint8Array(4096).fill(5));
+  w.writeZeroPage(2n);
+  w.writePage(3n, new Uint8Array(4096));
+  w.writeLostPage(9n);
+  assert.throws(() => w.writePage(10n, new Uint8Array(4096)), RangeError);
+  const res = w.finish();
+  assert.deepEqual([res.pagesWritten, res.zeroPages, res.lostPages], [4, 2, 1]);
+  const d = open(sink.bytes().slice());
+  assert.equal(d.incomplete, true);
+  assert.deepEqual(d.readPage(1n), new Uint8Array(4096).fill(5));
+  assert.deepEqual(d.readPage(2n), new Uint8Array(4096));
+  assert.deepEqual(d.readPage(3n), new Uint8Array(4096));
+  assert.throws(() => d.readPage(9n), notInDump(/never written/));
+  assert.throws(() => d.readPage(4n), notInDump(/excluded/));
+  assert.throws(() => d.readPage(15n), notInDump(/not RAM/));
+  assert.deepEqual([...d.presentRuns()], [{ startPfn: 1n, endPfn: 4n }, { startPfn: 9n, endPfn: 10n }]);
 });

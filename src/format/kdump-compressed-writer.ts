@@ -57,6 +57,8 @@ export interface KdumpWriterResult {
   pagesWritten: number;
   zeroPages: number;
   rawPages: number;
+  /** Pages recorded with writeLostPage. */
+  lostPages: number;
   /** File size. */
   bytes: number;
 }
@@ -87,6 +89,7 @@ export class KdumpCompressedWriter {
   private batchCount = 0;
   private zeroPages = 0;
   private rawPages = 0;
+  private lostPages = 0;
   private finished = false;
 
   constructor(sink: ByteSink, opts: KdumpWriterOptions) {
@@ -222,6 +225,24 @@ export class KdumpCompressedWriter {
     else this.store(page, 0);
   }
 
+  /** Writes the next dumped page as a zero page (the shared zero page's descriptor when sharing). */
+  writeZeroPage(pfn: bigint): void {
+    if (!this.zeroDesc) return this.writePage(pfn, new Uint8Array(this.pageSize));
+    this.checkPfn(pfn);
+    this.zeroPages++;
+    this.addDesc(this.zeroDesc);
+  }
+
+  /**
+   * Records the next dumped page as lost (it could not be read): its descriptor stays empty, which
+   * readers show as lost, and finish() marks the dump incomplete.
+   */
+  writeLostPage(pfn: bigint): void {
+    this.checkPfn(pfn);
+    this.lostPages++;
+    this.addDesc(new Uint8Array(PageDesc.size));
+  }
+
   /** Writes the next dumped page as already-stored data (flags 0 = raw, else its codec bit). */
   writeStoredPage(pfn: bigint, flags: number, data: Uint8Array): void {
     if ((flags & ~CODEC_FLAGS_MASK) !== 0) throw new RangeError(`unknown page flags 0x${flags.toString(16)}`);
@@ -259,7 +280,7 @@ export class KdumpCompressedWriter {
   finish(opts: { incomplete?: boolean } = {}): KdumpWriterResult {
     if (!this.finished) {
       this.flushDescs();
-      const incomplete = opts.incomplete || this.nextIndex < this.pagesTotal;
+      const incomplete = opts.incomplete || this.nextIndex < this.pagesTotal || this.lostPages > 0;
       if (incomplete) {
         writeStruct(DiskDumpHeader, this.headerBytes, { status: this.flag | DUMP_DH_COMPRESSED_INCOMPLETE });
         this.sink.write(0, this.headerBytes);
@@ -270,7 +291,13 @@ export class KdumpCompressedWriter {
       this.sink.flush();
       this.finished = true;
     }
-    return { pagesWritten: this.nextIndex, zeroPages: this.zeroPages, rawPages: this.rawPages, bytes: this.dataPos };
+    return {
+      pagesWritten: this.nextIndex,
+      zeroPages: this.zeroPages,
+      rawPages: this.rawPages,
+      lostPages: this.lostPages,
+      bytes: this.dataPos,
+    };
   }
 }
 

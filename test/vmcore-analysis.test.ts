@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { DumpContext } from '../src/analyze/dump-context.ts';
+import { locateKallsyms, withImageKallsyms } from '../src/analyze/kallsyms-scan.ts';
 import { KernelDump } from '../src/analyze/kernel-dump.ts';
 import { decodeOrcEntry, orcVersionFor, type OrcTable } from '../src/analyze/orc.ts';
 import { backtraceOfTask, cpuBacktrace, taskTable } from '../src/analyze/stacks.ts';
@@ -162,6 +163,36 @@ test('CLI: bt --json and ps --json run end to end', () => {
   assert.equal(bt[1].comm, 'init');
   const ps = run('ps');
   assert.equal(ps.tasks.length, 56);
+});
+
+test('kallsyms: without the VMCOREINFO keys (kernels before 6.0) the tables are found in the kernel image', () => {
+  const dump = openDump(new FileSource(DUMP));
+  const stripped = dump.vmcoreinfo!.split('\n').filter((l) => !l.startsWith('SYMBOL(kallsyms_')).join('\n');
+  const older = new Proxy(dump, {
+    get(t, k) {
+      if (k === 'vmcoreinfo') return stripped;
+      const v = Reflect.get(t, k, t);
+      return typeof v === 'function' ? v.bind(t) : v;
+    },
+  });
+  const kd = new KernelDump(older);
+  assert.equal(kd.symbolsIfAny(), undefined);
+  const info = new KernelDump(dump).info;
+  const loc = locateKallsyms(kd.memory, kd.info)!;
+  for (const n of ['names', 'num_syms', 'token_table', 'token_index', 'offsets', 'relative_base'] as const) {
+    const key = ({ num_syms: 'numSyms', token_table: 'tokenTable', token_index: 'tokenIndex', relative_base: 'relativeBase' } as Record<string, keyof typeof loc>)[n] ?? n;
+    assert.equal(loc[key], info.symbol(`kallsyms_${n}`), n);
+  }
+  const found = withImageKallsyms(kd).symbols;
+  assert.equal(found.source, 'kallsyms found in the kernel image');
+  assert.equal(found.count, ctx.symbols.count);
+  assert.equal(found.byName('panic')!.address, ctx.symbols.byName('panic')!.address);
+  // And the commands work on it: the panic backtrace is the same.
+  const again = new DumpContext(withImageKallsyms(kd));
+  assert.deepEqual(
+    cpuBacktrace(again, 1).frames.map((f) => f.pc),
+    cpuBacktrace(ctx, 1).frames.map((f) => f.pc),
+  );
 });
 
 // ---- damaged input: stop at the damage, never hang ----

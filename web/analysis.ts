@@ -1,6 +1,7 @@
 // What the viewer shows, computed from a ByteSource with the same library the CLI uses. Pure (no
 // DOM, no Node): runs in the browser worker, and in Node for tests. Results are plain data.
 import { DumpContext } from '../src/analyze/dump-context.ts';
+import { withImageKallsyms } from '../src/analyze/kallsyms-scan.ts';
 import { KernelDump } from '../src/analyze/kernel-dump.ts';
 import { formatRecord } from '../src/analyze/printk.ts';
 import { cpuBacktrace, taskTable } from '../src/analyze/stacks.ts';
@@ -63,7 +64,7 @@ const problem = (e: unknown): string => {
 export class DumpAnalysis {
   readonly ctx: DumpContext;
   constructor(src: ByteSource) {
-    this.ctx = new DumpContext(new KernelDump(openDump(src)));
+    this.ctx = new DumpContext(withImageKallsyms(new KernelDump(openDump(src))));
   }
 
   overview(): Overview {

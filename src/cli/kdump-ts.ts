@@ -9,6 +9,7 @@ import { DEFAULT_CONFIG_PATH, defaultConfigText } from '../kdump/config.ts';
 import { formatSize } from '../kdump/crashkernel.ts';
 import { estimateCrashkernel, formatEstimate } from '../kdump/estimate.ts';
 import { bzImageInitSize, initrdUnpackedSize } from '../kdump/initrd-size.ts';
+import { hostPath } from '../kdump/host.ts';
 import { buildCaptureInitramfs, fileSize, packageRoot, resolveTarget } from '../kdump/initramfs.ts';
 import { captureFiles, crashThisMachine, formatStatus, loadCaptureKernel, readConfig, readStatus, statusJson, unloadCaptureKernel } from '../kdump/service.ts';
 import { runCli } from './run.ts';
@@ -50,12 +51,14 @@ async function estimate(argv: string[]): Promise<number> {
   const root = o.root ?? '/';
   const { config } = readConfig(root, o.config);
   const files = captureFiles(config, root);
-  const kernelInitSize = bzImageInitSize(readFileSync(files.kernel), files.kernel);
-  let initrdSize = fileSize(files.initrd);
+  const kernelPath = hostPath(root, files.kernel);
+  const initrdPath = hostPath(root, files.initrd);
+  const kernelInitSize = bzImageInitSize(readFileSync(kernelPath), kernelPath);
+  let initrdSize = fileSize(initrdPath);
   let unpacked: bigint;
   let source: string;
   if (initrdSize !== undefined) {
-    unpacked = initrdUnpackedSize(readFileSync(files.initrd), files.initrd);
+    unpacked = initrdUnpackedSize(readFileSync(initrdPath), initrdPath);
     source = files.initrd;
   } else {
     // Not built yet: assemble it in memory to measure what mkinitrd would write.

@@ -1,6 +1,6 @@
 // Node edge: reads the facts a crash load and `kdump-ts status` need from a machine's /proc and /sys.
 // `root` is a parameter so tests point it at a directory tree shaped like / (default "/").
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { ParseError } from '../errors.ts';
 import { Elf64Ehdr, Elf64Phdr, PT_LOAD } from '../format/elf.ts';
@@ -171,9 +171,4 @@ function readBytes(root: string, path: string): Uint8Array | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** True when the path exists under root. */
-export function hostExists(root: string, path: string): boolean {
-  return existsSync(hostPath(root, path));
 }

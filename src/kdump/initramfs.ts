@@ -17,7 +17,7 @@ export const INITRAMFS_BUNDLE = '/kdump-ts/vmcore-ts.mjs';
 export const INITRAMFS_NODE = '/usr/bin/node';
 /** The other CLIs' bundles in dist/: the capture kernel only runs vmcore-ts. */
 const BUNDLES_NOT_NEEDED = new Set(['kexec-ts.mjs', 'kdump-ts.mjs']);
-const BUSYBOX_APPLETS = ['sh', 'mount', 'umount', 'mkdir', 'insmod', 'sleep', 'reboot', 'poweroff', 'halt', 'findfs', 'cat', 'echo', 'sync', 'date', 'ls', 'df', 'dmesg', 'free', 'grep'];
+const BUSYBOX_APPLETS = ['sh', 'mount', 'umount', 'mkdir', 'insmod', 'sleep', 'reboot', 'poweroff', 'halt', 'findfs', 'cat', 'echo', 'sync', 'date', 'ls', 'df', 'dmesg', 'free', 'grep', 'stat', 'tr'];
 /** Filesystems a capture kernel cannot write a dump to (they do not survive the crash). */
 const NOT_A_DISK = new Set(['tmpfs', 'ramfs', 'proc', 'sysfs', 'devtmpfs', 'overlay', 'squashfs', 'fuse', 'nfs', 'nfs4', 'cifs']);
 
@@ -72,7 +72,7 @@ mkdir -p /mnt/target
 mount -t ${shQuote(o.target.fstype)} "$d" /mnt/target || { log "cannot mount $d (${o.target.fstype})"; exit 1; }
 dir=/mnt/target${o.target.dir === '/' ? '' : shQuote(o.target.dir)}/$(date +%Y%m%d-%H%M%S)
 mkdir -p "$dir" || { log "cannot create $dir"; exit 1; }
-log "saving /proc/vmcore to $d:\${dir#/mnt/target}"
+log "saving /proc/vmcore ($(stat -c %s /proc/vmcore) bytes) to $d:\${dir#/mnt/target}; memory: $(grep -E '^Mem(Total|Available):' /proc/meminfo | tr -s ' ' | tr '\n' ' ')"
 node ${INITRAMFS_BUNDLE} save --dump-dmesg /proc/vmcore "$dir/dmesg.txt" || log "dmesg extraction failed"
 node ${INITRAMFS_BUNDLE} save ${o.saveArgs.join(' ')} /proc/vmcore "$dir/vmcore"
 rc=$?

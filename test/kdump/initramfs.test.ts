@@ -124,3 +124,30 @@ test('estimate: the arithmetic adds up and rounds up to 16 MiB', () => {
   assert.match(text, /kernel +51\.5 MiB/);
   assert.match(text, /→ crashkernel=432M/);
 });
+
+test('kdump-ts estimate --root: reads init_size from the capture kernel and the unpacked size of the built initramfs', async () => {
+  const { fakeBzImage, FIXTURE_KERNEL } = await import('../kexec/synthetic.ts');
+  const { CpioArchive } = await import('../../src/initramfs/cpio.ts');
+  const root = mkdtempSync(join(tmpdir(), 'kdump-estimate-'));
+  const put = (p: string, b: Uint8Array | string) => {
+    mkdirSync(dirname(join(root, p)), { recursive: true });
+    writeFileSync(join(root, p), b);
+  };
+  put('/proc/sys/kernel/osrelease', '6.1.0-test\n');
+  put('/proc/cmdline', 'console=ttyS0 crashkernel=256M\n');
+  put('/boot/vmlinuz-6.1.0-test', fakeBzImage(FIXTURE_KERNEL));
+  const a = new CpioArchive().file('init', '#!/bin/sh\n').file('big.bin', new Uint8Array(3 << 20));
+  const initrd = join(root, 'var/lib/kdump-ts/initrd.img-6.1.0-test');
+  mkdirSync(dirname(initrd), { recursive: true });
+  const size = await writeArchive(a.encode(), initrd, 1);
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/kdump-ts.ts', 'estimate', '--root', root, '--json'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const j = JSON.parse(r.stdout) as { lines: { what: string; bytes: number }[]; param: string };
+  const line = (w: string) => j.lines.find((l) => l.what === w)!.bytes;
+  assert.equal(line('kernel'), 0x3378000);
+  assert.equal(line('initrd'), size);
+  assert.equal(line('rootfs'), (3 << 20) + '#!/bin/sh\n'.length);
+  assert.match(j.param, /^crashkernel=\d+M$/);
+  const text = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/kdump-ts.ts', 'estimate', '--root', root], { encoding: 'utf8' });
+  assert.match(text.stdout, /^ {2}→ crashkernel=\d+M \(rounded up to 16 MiB\)$/m);
+});

@@ -14,6 +14,7 @@ import { loadZstdPageCompressor } from '../src/format/codecs/zstd-compress.ts';
 import { FlattenedWriter } from '../src/format/flattened.ts';
 import { BufferSink } from '../src/format/sink.ts';
 import type { ElfCoreDump } from '../src/format/elf-core.ts';
+import type { KdumpCompressedDump } from '../src/format/kdump-compressed.ts';
 import {
   FIXTURE,
   ORACLE_DMESG,
@@ -187,6 +188,17 @@ test('header versions 1-6: the same pages read from files written with each vers
     assert.equal(d.vmcoreinfo === fixture.vmcoreinfo, v >= 3, `v${v} vmcoreinfo`);
     samePages(fixture, d, sample);
   }
+});
+
+test('single-bitmap kdump-compressed files (old makedumpfile/diskdump) read: the one bitmap says what is dumped', () => {
+  const sample = every(pfns, 50);
+  const sink = new BufferSink();
+  writeKdump(fixture, sink, sample, { codec: 'zlib', compress: purePageCompressor('zlib'), singleBitmap: true, headerVersion: 2 });
+  const d = openDump(new BufferSource(sink.bytes().slice())) as KdumpCompressedDump;
+  assert.equal(d.twoBitmaps, false);
+  assert.equal(d.pagesPresent(), BigInt(sample.length));
+  samePages(fixture, d, sample);
+  assert.throws(() => d.readPage(sample[0]! + 1n), /excluded/);
 });
 
 const hasQemu = hasTool('qemu-system-x86_64');

@@ -56,7 +56,7 @@ export function writeKdump(
   d: Dump,
   sink: ByteSink,
   pfns: bigint[],
-  opts: { codec?: CodecName; compress?: PageCompressor; headerVersion?: number; stopAfter?: number } = {},
+  opts: { codec?: CodecName; compress?: PageCompressor; headerVersion?: number; stopAfter?: number; singleBitmap?: boolean } = {},
 ) {
   const bitmap = newBitmap(Number(d.maxPfn));
   for (const p of pfns) setBit(bitmap, Number(p));
@@ -73,6 +73,7 @@ export function writeKdump(
     dumpLevel: d.dumpLevel,
     nrCpus: Number(d.header.nrCpus ?? 1),
     headerVersion: opts.headerVersion,
+    singleBitmap: opts.singleBitmap,
   });
   let n = 0;
   for (const p of pfns) {

@@ -51,6 +51,8 @@ export interface KdumpWriterOptions {
   shareZeroPages?: boolean;
   /** 1-6; default 6. Versions below 6 record max_mapnr in 32 bits only. */
   headerVersion?: number;
+  /** Write only the dump bitmap, as old single-bitmap files do (for tests of readers). */
+  singleBitmap?: boolean;
 }
 
 export interface KdumpWriterResult {
@@ -117,7 +119,8 @@ export class KdumpCompressedWriter {
     const subHdrBlocks = Math.max(1, Math.ceil((KdumpSubHeader.size + notes.length) / bs));
     const bitmapBlocksEach = Math.ceil(bitmapLen / bs);
     const bitmapStart = bs * (1 + subHdrBlocks);
-    this.dataOffset = bitmapStart + 2 * bitmapBlocksEach * bs;
+    const bitmapCount = opts.singleBitmap ? 1 : 2;
+    this.dataOffset = bitmapStart + bitmapCount * bitmapBlocksEach * bs;
     this.dataPos = this.dataOffset + this.pagesTotal * PageDesc.size;
     this.descBatch = new Uint8Array(DESC_BATCH * PageDesc.size);
     this.scratch = new Uint8Array(bs + 1024);
@@ -137,7 +140,7 @@ export class KdumpCompressedWriter {
       status: this.flag,
       block_size: bs,
       sub_hdr_size: subHdrBlocks,
-      bitmap_blocks: 2 * bitmapBlocksEach,
+      bitmap_blocks: bitmapCount * bitmapBlocksEach,
       max_mapnr: Math.min(this.maxPfnN, 0xffffffff),
       current_cpu: opts.currentCpu ?? 0,
       nr_cpus: opts.nrCpus ?? 1,
@@ -171,8 +174,12 @@ export class KdumpCompressedWriter {
       clearTail(out, this.maxPfnN);
       return out;
     };
-    this.sink.write(bitmapStart, padded(opts.ramBitmap ?? dumpBits));
-    this.sink.write(bitmapStart + bitmapBlocksEach * bs, padded(dumpBits));
+    if (bitmapCount === 2) {
+      this.sink.write(bitmapStart, padded(opts.ramBitmap ?? dumpBits));
+      this.sink.write(bitmapStart + bitmapBlocksEach * bs, padded(dumpBits));
+    } else {
+      this.sink.write(bitmapStart, padded(dumpBits));
+    }
 
     if (opts.shareZeroPages ?? true) {
       // The shared zero page goes first in the data area.

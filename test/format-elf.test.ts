@@ -102,3 +102,24 @@ test('elf: a truncated program header table and a non-ELF file give ParseErrors'
   const file = encodeStruct(Elf32Ehdr, { ident, phoff: 52, phentsize: 32, phnum: 3 });
   assert.throws(() => openElf(new BufferSource(file)), /program header table/);
 });
+
+test('elf: an ELF32 core (i386 /proc/vmcore shape) opens as a dump: notes, VMCOREINFO, PT_LOAD memory', async () => {
+  const { openDump } = await import('../src/format/open-dump.ts');
+  const { ET_CORE, PT_LOAD } = await import('../src/format/elf.ts');
+  const ident = new Uint8Array(16);
+  ident.set([0x7f, 0x45, 0x4c, 0x46, ELFCLASS32, 1, 1]);
+  const notes = new Uint8Array([...note('CORE', 1, new Uint8Array(144)), ...note('VMCOREINFO', 0, new TextEncoder().encode('PAGESIZE=4096\n'))]);
+  const dataAt = 4096;
+  const file = new Uint8Array(dataAt + 8192);
+  file.set(encodeStruct(Elf32Ehdr, { ident, type: ET_CORE, machine: EM_386, version: 1, phoff: 52, ehsize: 52, phentsize: 32, phnum: 2 }));
+  file.set(encodeStruct(Elf32Phdr, { type: PT_NOTE, offset: 116, filesz: notes.length, memsz: notes.length }), 52);
+  file.set(encodeStruct(Elf32Phdr, { type: PT_LOAD, offset: dataAt, filesz: 8192, memsz: 8192, vaddr: 0xc0100000, paddr: 0x100000 }), 84);
+  file.set(notes, 116);
+  file.set(new TextEncoder().encode('hello'), dataAt + 4096 + 10);
+  const d = openDump(new BufferSource(file));
+  assert.equal(d.format, 'ELF32 core');
+  assert.deepEqual(d.notes.map((n) => n.name), ['CORE', 'VMCOREINFO']);
+  assert.equal(d.vmcoreinfo, 'PAGESIZE=4096\n');
+  assert.equal(new TextDecoder().decode(d.readPhys(0x10100an, 5)), 'hello');
+  assert.equal(d.loadSegments![0]!.vaddr, 0xc0100000n);
+});

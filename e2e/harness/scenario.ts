@@ -1,9 +1,9 @@
 // runScenario: boots a Debian kernel under QEMU (TCG) with a scenario initramfs and a scratch
 // disk, runs the scenario's stage scripts across kexec/kdump reboots, and returns the markers,
 // the console and the disk. See e2e/README.md.
-import { spawn } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, ftruncateSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { closeSync, copyFileSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, readSync, rmSync, ftruncateSync, writeFileSync } from 'node:fs';
+import { StringDecoder } from 'node:string_decoder';
 import { join } from 'node:path';
 import { getKernel, type Kernel } from './kernels.ts';
 import { buildInitramfs, REPO, type FileSpec } from './initramfs.ts';
@@ -111,6 +111,15 @@ async function makeDisk(path: string, mib: number, staging: string): Promise<voi
   await run('disk', 'mke2fs', ['-q', '-F', '-t', 'ext2', '-d', staging, path], { timeoutMs: 120_000 });
 }
 
+/** A hard link (the cache may be on another file system: then a copy). */
+function linkOrCopy(from: string, to: string): void {
+  try {
+    linkSync(from, to);
+  } catch {
+    copyFileSync(from, to);
+  }
+}
+
 /** `dir`, emptied — or dir-PID when a live run (another engineer's) holds it. */
 function claimOutDir(dir: string): string {
   const lock = join(dir, 'owner.pid');
@@ -178,24 +187,30 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   log(`building initramfs for ${kernel.release}`);
   await buildInitramfs(kernel, initrd, { ...initOpts, node: true });
   // The next kernels (kexec, capture) load their images from the scratch disk.
-  linkSync(initrd, join(outDir, 'staging', 'boot', 'initrd.img'));
-  linkSync(kernel.vmlinuz, join(outDir, 'staging', 'boot', 'vmlinuz'));
+  linkOrCopy(initrd, join(outDir, 'staging', 'boot', 'initrd.img'));
+  linkOrCopy(kernel.vmlinuz, join(outDir, 'staging', 'boot', 'vmlinuz'));
   if (spec.stages.capture) {
     const slim = join(outDir, 'initrd-capture.img');
     await buildInitramfs(kernel, slim, { ...initOpts, node: spec.captureNode ?? false });
-    linkSync(slim, join(outDir, 'staging', 'boot', 'initrd-capture.img'));
+    linkOrCopy(slim, join(outDir, 'staging', 'boot', 'initrd-capture.img'));
   }
   const disk = new ScratchDisk(join(outDir, 'disk.img'));
   await makeDisk(disk.path, spec.diskMiB ?? 512, join(outDir, 'staging'));
   rmSync(join(outDir, 'staging'), { recursive: true, force: true });
 
+  const consolePath = join(outDir, 'console.log');
+  writeFileSync(consolePath, '');
   const append = [baseCmdline, 'e2e.stage=first', spec.cmdline ?? ''].join(' ').trim();
   const args = [
     '-accel', 'tcg',
     '-cpu', cpu,
     '-m', String(spec.memoryMiB ?? 1024),
     '-smp', String(spec.smp ?? 1),
+    // The serial console goes to a file: a full stdout pipe (a busy host) makes QEMU's 16550 drop characters.
     '-nographic',
+    '-monitor', 'none',
+    '-chardev', `file,id=console,path=${consolePath}`,
+    '-serial', 'chardev:console',
     '-nic', 'none',
     ...(spec.allowReboot ? [] : ['-no-reboot']),
     '-kernel', kernel.vmlinuz,
@@ -219,10 +234,17 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   track(child.pid);
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+  child.stdout.resume();
+  const consoleFd = openSync(consolePath, 'r');
+  const buf = Buffer.alloc(1 << 16);
+  const decoder = new StringDecoder('utf8');
+  const poll = () => {
     const now = Date.now() - qStart;
-    consoleText += d;
-    pending += d;
+    for (let n; (n = readSync(consoleFd, buf, 0, buf.length, null)) > 0; ) {
+      const d = decoder.write(buf.subarray(0, n));
+      consoleText += d;
+      pending += d;
+    }
     const lines = pending.split('\n');
     pending = lines.pop()!;
     for (const line of lines) {
@@ -232,7 +254,8 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
       markers.push(mk);
       log(`  [${(now / 1000).toFixed(1)}s] ${mk.stage}:${mk.name} @${mk.uptime}s ${mk.value}`.trimEnd());
     }
-  });
+  };
+  const poller = setInterval(poll, 100);
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
@@ -243,10 +266,14 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     child.on('close', (c) => resolve(c));
   });
   clearTimeout(timer);
+  clearInterval(poller);
   killGroup(child.pid); // nothing of the group may outlive the run
+  poll();
+  pending += '\n'; // a last line without its newline
+  poll();
+  closeSync(consoleFd);
   running.delete(child.pid!);
   const qemuMs = Date.now() - qStart;
-  writeFileSync(join(outDir, 'console.log'), consoleText);
 
   const find = (stage: string, name: string) => markers.find((m) => m.stage === stage && m.name === name);
   const missing = (spec.expect ?? []).filter((k) => {

@@ -21,11 +21,21 @@ export interface PageDecoder {
 }
 
 export const pageDecoders: readonly PageDecoder[] = [
-  { name: 'zlib', flag: DUMP_DH_COMPRESSED_ZLIB, decompress: (d) => unzlibSync(d) },
+  { name: 'zlib', flag: DUMP_DH_COMPRESSED_ZLIB, decompress: inflatePage },
   { name: 'lzo', flag: DUMP_DH_COMPRESSED_LZO, decompress: (d, n) => lzo1xDecompress(d, n) },
   { name: 'snappy', flag: DUMP_DH_COMPRESSED_SNAPPY, decompress: (d, n) => snappyUncompress(d, n) },
   { name: 'zstd', flag: DUMP_DH_COMPRESSED_ZSTD, decompress: (d, n) => zstdDecompress(checkZstdFrame(d, n)) },
 ];
+
+/**
+ * zlib into a buffer one byte larger than a page: fflate then never grows or copies it, and a
+ * stream that overflows shows up as pageSize + 1 bytes (fflate does not grow a given buffer).
+ */
+function inflatePage(d: Uint8Array, pageSize: number): Uint8Array {
+  const out = unzlibSync(d, { out: new Uint8Array(pageSize + 1) });
+  if (out.length > pageSize) throw new Error(`zlib data holds more than a ${pageSize}-byte page`);
+  return out;
+}
 
 /**
  * Checks a zstd frame's declared content size (when it has one) before decoding, so a damaged page

@@ -228,6 +228,15 @@ test('tasks: a task list that loops without returning to its head stops and says
   const missing: string[] = [];
   assert.deepEqual([...reader.walkList(0x1000n, 'test list', missing)], [0x2000n, 0x3000n, 0x4000n]);
   assert.match(missing[0]!, /not in dump/);
+  // A node that cannot be read costs that node only: the rest comes back through prev pointers.
+  const ring = new Map<bigint, bigint>([
+    [0x1000n, 0x2000n], [0x1008n, 0x4000n], // head: next A, prev C
+    [0x2000n, 0x3000n], [0x2008n, 0x1000n], // A
+    /* B at 0x3000 is not in the dump */ [0x4000n, 0x1000n], [0x4008n, 0x3000n], // C
+  ]);
+  const notes: string[] = [];
+  assert.deepEqual([...new TaskReader(fakeMemory(ring), ctx.btf).walkList(0x1000n, 'ring', notes)], [0x2000n, 0x3000n, 0x4000n]);
+  assert.match(notes[0]!, /entry 0x3000 not in dump after 1 entries; 1 more read backwards from the head/);
 });
 
 test('unwind: an address ORC does not cover, with no frame pointer, stops with a marked error', () => {

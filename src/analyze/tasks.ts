@@ -150,7 +150,9 @@ export class TaskReader {
 
   /**
    * Walks a circular list_head starting at `head`, yielding each node address (not the head). Stops
-   * at a loop that does not return to the head, at unreadable memory, and after `max` nodes.
+   * at a loop that does not return to the head and after `max` nodes. When a node cannot be read, the
+   * rest of the list is recovered walking `prev` pointers back from the head, so one missing page
+   * loses one entry, not the tail of the list.
    */
   *walkList(head: bigint, what: string, damage: string[], max = MAX_TASKS): Generator<bigint> {
     const seen = new Set<bigint>();
@@ -175,16 +177,37 @@ export class TaskReader {
         damage.push(`${what}: more than ${max} entries; stopped`);
         return;
       }
-      seen.add(node);
-      yield node;
+      let next: bigint;
       try {
-        node = this.ptr(node);
+        next = this.ptr(node);
       } catch (e) {
         if (!(e instanceof NotInDumpError)) throw e;
-        damage.push(`${what}: entry ${hex(node)} not in dump after ${seen.size} entries; stopped`);
+        const tail = this.walkBack(head, node, seen, max);
+        damage.push(`${what}: entry ${hex(node)} not in dump after ${seen.size} entries; ${tail.length} more read backwards from the head`);
+        yield node;
+        yield* tail;
         return;
       }
+      seen.add(node);
+      yield node;
+      node = next;
     }
+  }
+
+  /** The entries after `broken`, found through prev pointers from the head (in list order). */
+  private walkBack(head: bigint, broken: bigint, seen: Set<bigint>, max: number): bigint[] {
+    const back: bigint[] = [];
+    const prevOff = 8n;
+    try {
+      let node = this.ptr(head + prevOff);
+      while (node !== head && node !== broken && node !== 0n && !seen.has(node) && back.length < max) {
+        back.push(node);
+        node = this.ptr(node + prevOff);
+      }
+    } catch (e) {
+      if (!(e instanceof NotInDumpError)) throw e;
+    }
+    return back.reverse();
   }
 
   /** Every task on the task list and every thread of each, in list order (like drgn's for_each_task). */

@@ -273,7 +273,8 @@ export function prologueFrame(mem: Memory, pc: bigint, sp: bigint, sym: SymbolIn
     const b0 = code[i]!;
     const b1 = code[i + 1];
     const b2 = code[i + 2];
-    if (b0 === 0x0f && b1 === 0x1f && b2 === 0x44 && code[i + 3] === 0 && code[i + 4] === 0) i += 5; // nop5 (fentry)
+    const nop = nopLength(code, i);
+    if (nop) i += nop; // fentry/padding NOPs of any form
     else if (b0 === 0xf3 && b1 === 0x0f && b2 === 0x1e && code[i + 3] === 0xfa) i += 4; // endbr64
     else if (b0 >= 0x50 && b0 <= 0x57) {
       depth += 8;
@@ -305,6 +306,22 @@ export function prologueFrame(mem: Memory, pc: bigint, sp: bigint, sym: SymbolIn
   }
   if (!callsInto(before, ret, fn)) return undefined;
   return { cfa, bpSlot: bpPushedAt === undefined ? undefined : cfa - 8n - BigInt(bpPushedAt) };
+}
+
+/** Length of the NOP at `i` (0x66* 0x90, or 0x66* 0f 1f /0 with its ModRM/SIB/displacement), or 0. */
+function nopLength(code: Uint8Array, i: number): number {
+  let k = i;
+  while (code[k] === 0x66 && k - i < 8) k++;
+  if (code[k] === 0x90) return k + 1 - i;
+  if (code[k] !== 0x0f || code[k + 1] !== 0x1f || code[k + 2] === undefined) return 0;
+  const modrm = code[k + 2]!;
+  const mod = modrm >> 6;
+  if (mod === 3 || ((modrm >> 3) & 7) !== 0) return 0;
+  let len = k + 3 - i;
+  if ((modrm & 7) === 4) len += 1;
+  if (mod === 1) len += 1;
+  else if (mod === 2) len += 4;
+  return len;
 }
 
 /** Whether the 7 bytes before return address `ret` end in a call to `fn` (direct) or an indirect call. */

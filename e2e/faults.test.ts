@@ -39,10 +39,10 @@ test('e2e faults: a hanging scenario is killed at its timeout, reports the missi
   if (cannotRun(t)) return;
   await orSkipOnDownload(t, async () => {
     const e = await expectStepError(
-      runScenario({ name: 'fault-hang', suite: suite!, stages: { first: 'mark hanging\nsleep 100000\nmark never' }, expect: ['first:never'], timeoutMs: 90_000 }),
+      runScenario({ name: 'fault-hang', suite: suite!, stages: { first: 'mark hanging\nsleep 100000\nmark never' }, expect: ['first:never'], timeoutMs: 45_000 }),
     );
     assert.equal(e.step, 'timeout');
-    assert.match(e.message, /did not finish within 90 s/);
+    assert.match(e.message, /did not finish within 45 s/);
     assert.match(e.message, /missing marker\(s\): first:never/);
     assert.match(e.message, /last 50 console lines/);
     assert.deepEqual(processesMentioning('e2e/out/fault-hang-'), []);

@@ -1,6 +1,6 @@
 // kexec-ts: load a kernel to boot into (kexec-tools' `kexec` options), boot it, unload it, report
 // status — or plan a load for this or another machine without touching the kernel (--dry-run).
-import { closeSync, existsSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { KexecError, UsageError } from '../errors.ts';
@@ -157,14 +157,14 @@ async function load(o: Opts, kernelPath: string, crash: boolean): Promise<void> 
   if ((o.iomem || o.memmap) && !dryRun) throw new UsageError('--iomem/--memmap plan against another machine: use them with --dry-run');
   const image = readFileSync(kernelPath);
   const initrdPath = o.initrd ?? o.ramdisk;
-  const initrd = initrdPath !== undefined ? readFileSync(initrdPath) : undefined;
+  // kexec_file_load hands the kernel an fd: the initrd is only read when we place it ourselves.
+  const initrdSize = initrdPath !== undefined ? statSync(initrdPath).size : undefined;
   const cmdline = buildCmdline({
     ...(o['reuse-cmdline'] ? { reuse: currentCmdline() } : {}),
     ...(o['command-line'] !== undefined ? { commandLine: o['command-line'] } : {}),
     ...(o.append !== undefined ? { append: o.append } : {}),
     crash,
   });
-  const map = readMemoryMap({ ...(o.iomem ? { iomem: o.iomem } : {}), ...(o.memmap ? { memmap: o.memmap } : {}) });
   const loader = pickLoader(image, { ...(o.type ? { type: o.type } : {}), source: kernelPath });
   if (!dryRun && loader.arch !== hostArch()) {
     throw new KexecError(`${kernelPath} is an ${loader.arch} kernel; this machine is ${hostArch() ?? process.arch}`, { hint: 'use --dry-run to plan it' });
@@ -174,16 +174,16 @@ async function load(o: Opts, kernelPath: string, crash: boolean): Promise<void> 
   if (choice === 'file' || (choice === 'auto' && !dryRun)) {
     let filePlan: KexecPlan | undefined;
     try {
-      filePlan = planFileLoad(image, initrd, cmdline, crash, kernelPath, loader.name, loader.arch, map);
+      filePlan = planFileLoad(image, { kernel: kernelPath, kernelSize: image.length, ...(initrdPath !== undefined ? { initrd: initrdPath, initrdSize } : {}) }, cmdline, crash, loader.name, loader.arch);
     } catch (e) {
       // -a: what kexec_file_load would refuse goes to kexec_load, as kexec-tools does on EINVAL.
       if (choice === 'file') throw e;
       if (o.debug) process.stderr.write(`${(e as Error).message}; using kexec_load\n`);
     }
-    if (filePlan && dryRun) return printPlan(o, filePlan, map, image.length);
+    if (filePlan && dryRun) return printPlan(o, filePlan, undefined, image.length);
     if (filePlan) {
       try {
-        fileLoad(loadSyscalls(), kernelPath, initrdPath, filePlan);
+        fileLoad(loadSyscalls(), filePlan);
         if (o.debug) process.stderr.write(`kexec_file_load: flags = ${hex(filePlan.flags)}\n`);
         return;
       } catch (e) {
@@ -194,10 +194,11 @@ async function load(o: Opts, kernelPath: string, crash: boolean): Promise<void> 
     }
   }
 
+  const map = readMemoryMap({ ...(o.iomem ? { iomem: o.iomem } : {}), ...(o.memmap ? { memmap: o.memmap } : {}) });
   const input: PlanInput = {
     image,
     imageName: kernelPath,
-    ...(initrd ? { initrd, ...(initrdPath ? { initrdName: initrdPath } : {}) } : {}),
+    ...(initrdPath !== undefined ? { initrd: readFileSync(initrdPath), initrdName: initrdPath } : {}),
     ...dtbFor(loader.arch, o.dtb, dryRun),
     cmdline,
     kind: crash ? 'crash' : 'load',
@@ -234,10 +235,10 @@ function optionalBootParams(): { bootParams?: Uint8Array } {
 }
 
 /** kexec_file_load: the kernel parses the image; we check what it would refuse so the error is ours. */
-function planFileLoad(image: Uint8Array, initrd: Uint8Array | undefined, cmdline: string, crash: boolean, source: string, loaderName: string, arch: KexecArch, map: MemoryMap): KexecPlan {
+function planFileLoad(image: Uint8Array, files: NonNullable<KexecPlan['files']>, cmdline: string, crash: boolean, loaderName: string, arch: KexecArch): KexecPlan {
   const notes: string[] = [];
   if (isBzImage(image)) {
-    const limit = parseBzImage(image, source).header.cmdline_size;
+    const limit = parseBzImage(image, files.kernel).header.cmdline_size;
     const len = new TextEncoder().encode(cmdline).length + 1;
     // The kernel keeps 30 bytes for " elfcorehdr=0x…" even on normal loads.
     if (len + 30 > limit) {
@@ -252,17 +253,17 @@ function planFileLoad(image: Uint8Array, initrd: Uint8Array | undefined, cmdline
     entry: 0n,
     segments: [],
     cmdline,
-    flags: (crash ? KEXEC_FILE_ON_CRASH : 0n) | (initrd ? 0n : KEXEC_FILE_NO_INITRAMFS),
+    flags: (crash ? KEXEC_FILE_ON_CRASH : 0n) | (files.initrd ? 0n : KEXEC_FILE_NO_INITRAMFS),
     notes,
-    usable: map.ranges.filter((r) => r.type === 'ram'),
+    usable: [],
     debug: [],
-    files: { kernel: image, ...(initrd ? { initrd } : {}) },
+    files,
   };
 }
 
-function fileLoad(sys: KexecSyscalls, kernelPath: string, initrdPath: string | undefined, plan: KexecPlan): void {
-  const kfd = openSync(kernelPath, 'r');
-  const ifd = initrdPath !== undefined ? openSync(initrdPath, 'r') : -1;
+function fileLoad(sys: KexecSyscalls, plan: KexecPlan): void {
+  const kfd = openSync(plan.files!.kernel, 'r');
+  const ifd = plan.files!.initrd !== undefined ? openSync(plan.files!.initrd, 'r') : -1;
   try {
     sys.kexecFileLoad(kfd, ifd, plan.cmdline, plan.flags);
   } finally {
@@ -271,14 +272,14 @@ function fileLoad(sys: KexecSyscalls, kernelPath: string, initrdPath: string | u
   }
 }
 
-function printPlan(o: Opts, plan: KexecPlan, map: MemoryMap, kernelSize: number): void {
+function printPlan(o: Opts, plan: KexecPlan, map: MemoryMap | undefined, kernelSize: number): void {
   if (o.json) {
     process.stdout.write(JSON.stringify(planToJson(plan), null, 2) + '\n');
     return;
   }
-  if (o.svg) writeFileSync(o.svg, planSvg(plan, map));
-  const lines = o.debug && plan.syscall === 'kexec_load' ? kexecDebugLines(plan, debugRanges(plan.arch, map), kernelSize) : formatPlan(plan);
-  if (!o.debug && plan.syscall === 'kexec_load') lines.push('', planPicture(plan, map));
+  if (o.svg && map) writeFileSync(o.svg, planSvg(plan, map));
+  const lines = o.debug && map ? kexecDebugLines(plan, debugRanges(plan.arch, map), kernelSize) : formatPlan(plan);
+  if (!o.debug && map) lines.push('', planPicture(plan, map));
   writeSync(1, lines.join('\n') + '\n');
 }
 

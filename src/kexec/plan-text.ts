@@ -8,7 +8,8 @@ const pad16 = (v: bigint) => v.toString(16).padStart(16, '0');
 export function formatPlan(plan: KexecPlan): string[] {
   const out = [`${plan.loader} via ${plan.syscall}${plan.kind === 'crash' ? ' (crash kernel)' : ''}: entry ${hex(plan.entry)}, flags ${hex(plan.flags)}`];
   if (plan.syscall === 'kexec_file_load') {
-    out.push(`  kernel ${plan.files?.kernel.length ?? 0} bytes${plan.files?.initrd ? `, initrd ${plan.files.initrd.length} bytes` : ', no initrd'}; the kernel places the segments`);
+    const f = plan.files;
+    out.push(`  kernel ${f?.kernel} (${f?.kernelSize} bytes)${f?.initrd ? `, initrd ${f.initrd} (${f.initrdSize} bytes)` : ', no initrd'}; the kernel places the segments`);
   } else {
     out.push('  #   mem                                  memsz       bufsz       what');
     plan.segments.forEach((s, i) => {
@@ -44,7 +45,7 @@ export function planToJson(plan: KexecPlan): unknown {
     flags: hex(plan.flags),
     cmdline: plan.cmdline,
     segments: plan.segments.map((s) => ({ what: s.what, mem: hex(s.mem), memsz: hex(s.memsz), bufsz: hex(s.buf.length) })),
-    ...(plan.files ? { files: { kernel: plan.files.kernel.length, initrd: plan.files.initrd?.length ?? null } } : {}),
+    ...(plan.files ? { files: plan.files } : {}),
     ...(plan.sha256Regions ? { sha256Regions: plan.sha256Regions.map((r) => ({ start: hex(r.start), len: hex(r.len) })) } : {}),
     notes: plan.notes,
   };

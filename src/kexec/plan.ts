@@ -58,8 +58,8 @@ export interface KexecPlan {
   notes: string[];
   /** The memory ranges the plan was placed in (RAM, or the crash region for crash loads). */
   usable: MemoryRange[];
-  /** kexec_file_load only: the files the kernel reads. */
-  files?: { kernel: Uint8Array; initrd?: Uint8Array };
+  /** kexec_file_load only: the files the kernel reads (it gets their fds). */
+  files?: { kernel: string; kernelSize: number; initrd?: string; initrdSize?: number };
   /** `kexec -d`-style lines the loader printed while planning (Loaded … at …, E820 memmap …). */
   debug: string[];
   /** SHA-256 regions the purgatory verifies (start, len) — for tests and --json. */

@@ -348,6 +348,22 @@ export interface SaveReport {
   incomplete: boolean;
   /** Why writing stopped early, if it did. */
   stopReason: string | undefined;
+  /** The input itself is incomplete (truncated, or marked so): the output cannot be more complete. */
+  inputIncomplete: boolean;
+}
+
+function newReport(dump: Dump, scan: ScanResult): SaveReport {
+  return {
+    scan,
+    zeroPages: scan.zeroPages,
+    lostPages: 0,
+    lostExamples: [],
+    unwrittenPages: 0,
+    bytesWritten: 0,
+    incomplete: false,
+    stopReason: undefined,
+    inputIncomplete: dump.incomplete,
+  };
 }
 
 export interface KdumpSaveOptions {
@@ -363,7 +379,7 @@ export interface KdumpSaveOptions {
 export async function writeKdumpCompressed(dump: Dump, scan: ScanResult, out: ByteSink, opts: KdumpSaveOptions): Promise<SaveReport> {
   const ps = dump.pageSize;
   const sink = new IncompleteUntilDone(out, DiskDumpHeader.fields.status.off, DUMP_DH_COMPRESSED_INCOMPLETE);
-  const report: SaveReport = { scan, zeroPages: 0, lostPages: 0, lostExamples: [], unwrittenPages: 0, bytesWritten: 0, incomplete: false, stopReason: undefined };
+  const report = newReport(dump, scan);
   const compress = opts.codec ? await pageCompressor(opts.codec) : undefined;
   const id = opts.identity;
   let writer: KdumpCompressedWriter;
@@ -396,7 +412,6 @@ export async function writeKdumpCompressed(dump: Dump, scan: ScanResult, out: By
   const maxInFlight = pool ? pool.size * 2 + 1 : 1;
   const inFlight: { promise: Promise<BatchResult>; pfns: number[]; lost: boolean[] | undefined }[] = [];
   const spare: ArrayBuffer[] = [];
-  const zeroPage = new Uint8Array(ps);
   let seq = 0;
   let written = 0;
   let walked = 0;
@@ -410,9 +425,9 @@ export async function writeKdumpCompressed(dump: Dump, scan: ScanResult, out: By
       const pfn = BigInt(pfns[i]!);
       const n = r.sizes[i]!;
       try {
-        if (lost?.[i]) lostPage(writer, pfn, zeroPage);
+        if (lost?.[i]) writer.writeLostPage(pfn);
         else if (n === ZERO_PAGE) {
-          zeroPageDesc(writer, pfn, zeroPage);
+          writer.writeZeroPage(pfn);
           report.zeroPages++;
         } else writer.writeStoredPage(pfn, r.flags[i]!, data.subarray(pos, pos + n));
         written++;
@@ -468,7 +483,7 @@ export async function writeKdumpCompressed(dump: Dump, scan: ScanResult, out: By
   report.lostPages = reader.lost;
   report.lostExamples = reader.lostExamples;
   report.unwrittenPages = scan.pagesKept - written;
-  report.incomplete = stopped || reader.lost > 0;
+  report.incomplete = stopped || reader.lost > 0 || dump.incomplete;
   try {
     writer.finish({ incomplete: report.incomplete });
     if (!report.incomplete) sink.markComplete();
@@ -480,20 +495,6 @@ export async function writeKdumpCompressed(dump: Dump, scan: ScanResult, out: By
   }
   report.bytesWritten = sink.bytesWritten;
   return report;
-}
-
-// Until the writer has methods for them: a zero page through writePage (which finds it zero and
-// points it at the shared zero page), a lost page as a zero page in a dump marked incomplete.
-type WriterExtras = { writeZeroPage?(pfn: bigint): void; writeLostPage?(pfn: bigint): void };
-function zeroPageDesc(w: KdumpCompressedWriter, pfn: bigint, zero: Uint8Array): void {
-  const x = w as unknown as WriterExtras;
-  if (x.writeZeroPage) x.writeZeroPage(pfn);
-  else w.writePage(pfn, zero);
-}
-function lostPage(w: KdumpCompressedWriter, pfn: bigint, zero: Uint8Array): void {
-  const x = w as unknown as WriterExtras;
-  if (x.writeLostPage) x.writeLostPage(pfn);
-  else w.writePage(pfn, zero);
 }
 
 /** makedumpfile -E keeps excluded runs shorter than this inside a PT_LOAD instead of splitting it. */
@@ -555,7 +556,7 @@ export interface ElfSaveOptions {
 export function writeElfCore(dump: Dump, scan: ScanResult, out: ByteSink, opts: ElfSaveOptions): SaveReport {
   const ps = dump.pageSize;
   const sink = new IncompleteUntilDone(out, Elf64Ehdr.fields.flags.off, DUMP_ELF_INCOMPLETE);
-  const report: SaveReport = { scan, zeroPages: scan.zeroPages, lostPages: 0, lostExamples: [], unwrittenPages: 0, bytesWritten: 0, incomplete: false, stopReason: undefined };
+  const report = newReport(dump, scan);
   const segments = elfSegments(dump, scan);
   const stored = segments.reduce((n, s) => n + (s.fileSize ?? s.memSize) / ps, 0);
   const reader = new PageReader(dump);
@@ -585,7 +586,7 @@ export function writeElfCore(dump: Dump, scan: ScanResult, out: ByteSink, opts: 
   report.lostPages = reader.lost;
   report.lostExamples = reader.lostExamples;
   report.unwrittenPages = stored - written;
-  report.incomplete = report.stopReason !== undefined || reader.lost > 0;
+  report.incomplete = report.stopReason !== undefined || reader.lost > 0 || dump.incomplete;
   try {
     writer?.finish({ incomplete: report.incomplete });
     if (!report.incomplete) sink.markComplete();

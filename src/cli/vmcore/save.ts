@@ -250,6 +250,7 @@ export async function saveDump(dump: Dump, args: SaveArgs): Promise<number> {
     const lost: string[] = [];
     if (r.stopReason) lost.push(`writing stopped: ${r.stopReason}; ${r.unwrittenPages} of ${r.scan.pagesKept} pages not written`);
     if (r.lostPages) lost.push(`${r.lostPages} pages could not be read (${r.lostExamples.join('; ')})`);
+    if (r.inputIncomplete) lost.push(`the input is incomplete itself (${dump.warnings.join('; ') || 'marked so by its writer'})`);
     process.stderr.write(`vmcore-ts: ${where} is INCOMPLETE (marked so in its header; it still opens): ${lost.join('; ')}\n`);
     return 1;
   }

@@ -1,0 +1,136 @@
+// Faults while saving: the disk fills (a sink that runs out of space, and a real 4 MiB tmpfs), the
+// input is truncated, the saver is killed. Each time the result is a dump that says it is
+// incomplete and still opens, or a clear error — never a partial file posing as complete.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { BufferSource } from '../../src/io/source.ts';
+import { FileSource } from '../../src/io/node-file.ts';
+import { openDump } from '../../src/format/open-dump.ts';
+import { BufferSink, type ByteSink } from '../../src/format/sink.ts';
+import { dumpIdentity, scanDump, writeElfCore, writeKdumpCompressed } from '../../src/dump/save.ts';
+import { NotInDumpError } from '../../src/errors.ts';
+import type { Dump } from '../../src/format/dump.ts';
+
+const REPO = new URL('../..', import.meta.url).pathname;
+const FIXTURE = join(REPO, 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump');
+const dir = mkdtempSync(join(tmpdir(), 'vmcore-faults-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A file system of `capacity` bytes: writes reaching past it fail with ENOSPC, others succeed. */
+class FullDisk implements ByteSink {
+  readonly inner = new BufferSink();
+  failures = 0;
+  private readonly capacity: number;
+  constructor(capacity: number) {
+    this.capacity = capacity;
+  }
+  write(offset: number, bytes: Uint8Array): void {
+    if (offset + bytes.length > this.capacity) {
+      this.failures++;
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', syscall: 'write' });
+    }
+    this.inner.write(offset, bytes);
+  }
+}
+
+/** Pages of `out` read back equal to the input's; lost ones throw NotInDumpError. Returns [read, lost]. */
+function readBack(input: Dump, out: Dump): [number, number] {
+  let read = 0;
+  let lost = 0;
+  for (const r of out.presentRuns()) {
+    for (let p = r.startPfn; p < r.endPfn; p++) {
+      try {
+        const a = out.readPhys(p * 4096n, 4096);
+        assert.ok(Buffer.compare(a, input.readPhys(p * 4096n, 4096)) === 0, `page 0x${p.toString(16)} differs`);
+        read++;
+      } catch (e) {
+        if (!(e instanceof NotInDumpError)) throw e;
+        lost++;
+      }
+    }
+  }
+  return [read, lost];
+}
+
+test('ENOSPC in the middle of a kdump-compressed save: a dump marked incomplete that opens, with the pages written before', async () => {
+  const input = openDump(new FileSource(FIXTURE));
+  const scan = scanDump(input, undefined, { dumpLevel: 1 });
+  const disk = new FullDisk(6 << 20);
+  const report = await writeKdumpCompressed(input, scan, disk, { dumpLevel: 1, codec: 'zlib', threads: 0, identity: dumpIdentity(input, undefined, undefined) });
+  assert.match(report.stopReason ?? '', /^ENOSPC/);
+  assert.equal(report.incomplete, true);
+  assert.ok(report.unwrittenPages > 1000, `pages not written: ${report.unwrittenPages}`);
+  const out = openDump(new BufferSource(disk.inner.bytes().slice(), 'full-disk.kdump'));
+  assert.equal(out.incomplete, true, 'the header says INCOMPLETE');
+  const [read, lost] = readBack(input, out);
+  assert.ok(read > 1000 && lost > 1000, `read ${read}, lost ${lost}`);
+});
+
+test('ENOSPC during an ELF save: e_flags says incomplete, the file opens', () => {
+  const input = openDump(new FileSource(FIXTURE));
+  const scan = scanDump(input, undefined, { dumpLevel: 0 });
+  const disk = new FullDisk(8 << 20);
+  const report = writeElfCore(input, scan, disk, { identity: dumpIdentity(input, undefined, undefined) });
+  assert.match(report.stopReason ?? '', /^ENOSPC/);
+  const out = openDump(new BufferSource(disk.inner.bytes().slice(), 'full-disk.elf'));
+  assert.equal(out.incomplete, true);
+});
+
+const isRoot = process.getuid?.() === 0;
+test('ENOSPC on a real 4 MiB tmpfs: exit 1 naming what was lost, the file says INCOMPLETE and opens', { skip: isRoot ? false : 'needs root to mount a tmpfs' }, (t) => {
+  const mnt = join(dir, 'small');
+  mkdirSync(mnt);
+  const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt]);
+  if (m.status !== 0) return t.skip(`mount tmpfs failed: ${m.stderr}`);
+  try {
+    const out = join(mnt, 'vmcore');
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', 'save', '-c', '-d', '1', '--message-level', '4', FIXTURE, out], { cwd: REPO, encoding: 'utf8' });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /INCOMPLETE.*ENOSPC.*pages not written/);
+    const src = new FileSource(out);
+    try {
+      const d = openDump(src);
+      assert.equal(d.incomplete, true);
+      const [read] = readBack(openDump(new FileSource(FIXTURE)), d);
+      assert.ok(read > 100, `pages readable: ${read}`);
+    } finally {
+      src.close();
+    }
+  } finally {
+    spawnSync('umount', [mnt]);
+  }
+});
+
+test('a truncated kdump-compressed input: the pages past the end are recorded lost, the save goes on, exit 1', () => {
+  const cut = join(dir, 'truncated.kdump');
+  copyFileSync(FIXTURE, cut);
+  truncateSync(cut, Math.floor(statSync(FIXTURE).size * 0.6));
+  const out = join(dir, 'from-truncated.kdump');
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', 'save', '-l', '-d', '31', '--message-level', '4', cut, out], { cwd: REPO, encoding: 'utf8' });
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /INCOMPLETE.*pages could not be read/);
+  const d = openDump(new FileSource(out));
+  assert.equal(d.incomplete, true);
+  const [read, lost] = readBack(openDump(new FileSource(FIXTURE)), d);
+  assert.ok(read > 5000 && lost > 1000, `read ${read}, lost ${lost}`);
+});
+
+test('SIGKILL in the middle of a save leaves a file whose header says INCOMPLETE, and it opens', async () => {
+  const out = join(dir, 'killed.kdump');
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', 'save', '-c', '-d', '0', '--num-threads', '0', '--message-level', '0', FIXTURE, out], { cwd: REPO, stdio: 'ignore' });
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  // Kill once some page data is out (the bitmaps and descriptors come first).
+  for (let i = 0; i < 6000 && (!existsSync(out) || statSync(out).size < 3 << 20); i++) await new Promise((r) => setTimeout(r, 10));
+  child.kill('SIGKILL');
+  await exited;
+  assert.ok(existsSync(out), 'the save had started');
+  const d = openDump(new FileSource(out));
+  assert.equal(d.incomplete, true, 'a killed save never looks complete');
+  const [read, lost] = readBack(openDump(new FileSource(FIXTURE)), d);
+  assert.ok(read > 0 && lost > 0, `read ${read}, lost ${lost}`);
+  assert.ok(readFileSync(out).length > 0);
+});

@@ -219,3 +219,27 @@ test('QEMU dump-guest-memory: its ELF core and its kdump-compressed (-z, flatten
   for (const pfn of all) assert.equal(z.hasPage(pfn), true);
   samePages(e, z, all);
 });
+
+const hasCrash = hasTool('crash', '--version');
+
+test('crash --osrelease opens the files our writers make (kdump-compressed, flattened, ELF)', { skip: hasCrash ? false : 'crash is not installed' }, () => {
+  const sample = every(pfns, 40);
+  const files: [string, (sink: FileSink) => void][] = [
+    ['crash.kdump', (s) => writeKdump(fixture, s, sample, { codec: 'lzo', compress: purePageCompressor('lzo') })],
+    ['crash.elf', (s) => writeElf(fixture, s).finish()],
+  ];
+  for (const [name, write] of files) {
+    const sink = new FileSink(p(name));
+    write(sink);
+    sink.close();
+  }
+  const chunks: Uint8Array[] = [];
+  const flat = new FlattenedWriter((c) => chunks.push(c.slice()));
+  writeKdump(fixture, flat, sample, { codec: 'zlib', compress: purePageCompressor('zlib') });
+  flat.end();
+  writeFileSync(p('crash.flat'), Buffer.concat(chunks));
+  for (const name of ['crash.kdump', 'crash.elf', 'crash.flat']) {
+    const r = run('crash', ['--osrelease', p(name)]);
+    assert.equal(r.stdout.toString().trim(), String(fixture.header.release), `crash --osrelease ${name}: ${r.stderr}`);
+  }
+});

@@ -10,6 +10,9 @@ import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { startViewer, type ViewerServer } from '../src/cli/vmcore/serve.ts';
+import { FileSource } from '../src/io/node-file.ts';
+import { DumpAnalysis } from '../web/analysis.ts';
+import { BlockCacheSource } from '../web/sources.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const DUMP = 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump';
@@ -43,6 +46,24 @@ after(async () => {
   await context?.close();
   await server?.close();
   if (profile) rmSync(profile, { recursive: true, force: true });
+});
+
+test('viewer model (no browser): overview, log, backtraces, tasks, memory and hex through the block cache', () => {
+  const a = new DumpAnalysis(new BlockCacheSource(new FileSource(DUMP), 1 << 16, 8));
+  const o = a.overview();
+  assert.equal(o.panicMessage, 'Kernel panic - not syncing: sysrq triggered crash');
+  assert.equal(o.cpus, 2);
+  const log = a.log();
+  assert.equal(log.lines.length, 403);
+  assert.equal(log.levels.length, 403);
+  assert.match(a.backtraces()[1]!.text, /COMMAND: "init"\n.*__crash_kexec\+0x11a/);
+  assert.equal(a.tasks().tasks.length, 56);
+  const m = a.memory();
+  assert.ok(m.byType.find((r) => r.label === 'free')!.bytes > 600e6);
+  const h = a.hex('init_task', 32);
+  assert.equal(h.symbol, 'init_task+0x0');
+  assert.equal(h.bytes.length, 32);
+  assert.throws(() => a.hex('no_such_symbol', 16), /no symbol/);
 });
 
 function get(url: string, headers: Record<string, string> = {}): Promise<number> {

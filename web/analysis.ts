@@ -87,14 +87,7 @@ export class DumpAnalysis {
   backtraces(): CpuTrace[] {
     return this.ctx.cpus.map((_, cpu) => {
       try {
-        let bt;
-        try {
-          bt = describeCpuBacktrace(this.ctx, cpuBacktrace(this.ctx, cpu));
-        } catch (e) {
-          problem(e);
-          bt = cpuBacktrace(this.ctx, cpu); // without BTF: no comm
-        }
-        return { cpu, text: formatBacktrace(bt) };
+        return { cpu, text: formatBacktrace(describeCpuBacktrace(this.ctx, cpuBacktrace(this.ctx, cpu))) };
       } catch (e) {
         return { cpu, text: `CPU ${cpu}: ${problem(e)}\n` };
       }

@@ -2,7 +2,7 @@
 // token in the URL, read-only: it serves the viewer (dist/web/viewer.html) and the dump's bytes by
 // range; the page parses the dump itself, in a worker.
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,10 +32,10 @@ export interface ViewerServer {
 
 /** Starts the server; resolves with the page URL (token included). */
 export function startViewer(dumpPath: string, port = 0): Promise<ViewerServer> {
-  openDump(new FileSource(dumpPath)); // refuse what is not a dump before serving anything
+  const src = new FileSource(dumpPath);
+  openDump(src); // refuse what is not a dump before serving anything
   const html = readFileSync(viewerPath());
-  const fd = openSync(dumpPath, 'r');
-  const size = fstatSync(fd).size;
+  const size = src.size;
   const token = randomBytes(18).toString('base64url');
   const info = JSON.stringify({ name: basename(dumpPath), size });
 
@@ -59,15 +59,15 @@ export function startViewer(dumpPath: string, port = 0): Promise<ViewerServer> {
     const start = Number(m[1]);
     const end = Math.min(size - 1, m[2] ? Number(m[2]) : size - 1, start + MAX_RANGE - 1);
     if (start >= size || end < start) return void res.writeHead(416, { ...security, 'content-range': `bytes */${size}` }).end();
-    const buf = Buffer.alloc(end - start + 1);
-    const n = readSync(fd, buf, 0, buf.length, start);
+    const buf = src.read(start, end - start + 1);
+    const n = buf.length;
     res.writeHead(206, {
       ...security,
       'content-type': 'application/octet-stream',
       'content-range': `bytes ${start}-${start + n - 1}/${size}`,
       'content-length': n,
     });
-    res.end(req.method === 'HEAD' ? undefined : buf.subarray(0, n));
+    res.end(req.method === 'HEAD' ? undefined : buf);
   };
   const server = createServer(handler);
   return new Promise((resolve, reject) => {
@@ -81,7 +81,7 @@ export function startViewer(dumpPath: string, port = 0): Promise<ViewerServer> {
           new Promise<void>((r) => {
             server.closeAllConnections();
             server.close(() => {
-              closeSync(fd);
+              src.close();
               r();
             });
           }),

@@ -79,7 +79,8 @@ export function systemInfo(kd: KernelDump): SystemInfo {
   const str = (v: unknown) => (typeof v === 'string' && v ? v : undefined);
   const info = attempt('VMCOREINFO', () => kd.info);
   const uts = info ? attempt('utsname', () => readUts(kd)) : undefined;
-  const records = info ? attempt('kernel log', () => kd.log.records) ?? [] : [];
+  const log = info ? attempt('kernel log', () => kd.log) : undefined;
+  const records = log?.records ?? [];
   const memory = info ? attempt('kernel memory', () => kd.memory) : undefined;
   const cpus = attempt('NT_PRSTATUS notes', () => kd.cpus) ?? [];
   const crash = findCrashingCpu(kd, records);
@@ -87,11 +88,11 @@ export function systemInfo(kd: KernelDump): SystemInfo {
   const pid = prstatus?.pid ?? crash.pid;
 
   return {
-    release: uts?.release ?? info?.osrelease ?? str(header.release),
-    version: uts?.version ?? str(header.version),
-    machine: uts?.machine ?? str(header.machine),
-    nodename: uts?.nodename ?? str(header.nodename),
-    domainname: uts?.domainname ?? str(header.domainname),
+    release: str(uts?.release) ?? info?.osrelease ?? str(header.release),
+    version: str(uts?.version) ?? str(header.version),
+    machine: str(uts?.machine) ?? str(header.machine),
+    nodename: str(uts?.nodename) ?? str(header.nodename),
+    domainname: str(uts?.domainname) ?? str(header.domainname),
     // cpu_online_mask only with a symbol table at hand; decoding kallsyms for it costs more than
     // the rest of `info` together, and the CPUs' notes give the same count (one per online CPU).
     cpus: (info && kd.symbolsLoaded() && attempt('online CPUs', () => onlineCpus(kd))) || (cpus.length || undefined),
@@ -120,7 +121,7 @@ export function systemInfo(kd: KernelDump): SystemInfo {
       physBase: memory?.physBase,
       directMapBase: memory ? attempt('direct map', () => (kd.symbolsLoaded() ? kd.directMap() : memory.directMap())?.base) : undefined,
       symbols: kd.symbolsLoaded()?.source ?? (info && hasKallsyms(info) ? 'kallsyms in the dump' : undefined),
-      logFormat: info ? attempt('kernel log', () => kd.log.format) : undefined,
+      logFormat: log?.format,
     },
     problems,
   };
@@ -129,8 +130,15 @@ export function systemInfo(kd: KernelDump): SystemInfo {
 function readUts(kd: KernelDump): Record<keyof typeof newUtsname.fields, string> | undefined {
   const addr = kd.info.symbol('init_uts_ns');
   if (addr === undefined) return undefined;
-  const off = kd.info.offset('uts_namespace.name') ?? 0;
-  return readStruct(newUtsname, kd.memory.readVirt(addr + BigInt(off), newUtsname.size));
+  // OFFSET(uts_namespace.name) is exported since 6.0 (name first, 0); before, `name` followed a
+  // 4-byte struct kref. The right one spells "Linux" in sysname.
+  const bytes = kd.memory.readVirt(addr, newUtsname.size + 8);
+  const given = kd.info.offset('uts_namespace.name');
+  for (const off of given !== undefined ? [given] : [4, 0, 8]) {
+    const uts = readStruct(newUtsname, bytes, off);
+    if (uts.sysname === 'Linux') return uts;
+  }
+  return undefined;
 }
 
 function onlineCpus(kd: KernelDump): number | undefined {
@@ -227,7 +235,8 @@ function logCpuLine(records: readonly LogRecord[], afterPanicOnly: boolean): { c
     [end, start] = [panic, Math.min(records.length - 1, panic + 4)];
   }
   for (let i = start; i >= end; i--) {
-    const m = /^CPU: (\d+) PID: (\d+) Comm: (.{1,16}?)(?: (?:Kdump|Tainted|Not tainted)|$)/.exec(text(records[i]!));
+    // 6.12+ print "CPU: 0 UID: 0 PID: 145 Comm: init ..."
+    const m = /^CPU: (\d+) (?:UID: \d+ )?PID: (\d+) Comm: (.{1,16}?)(?: (?:Kdump|Tainted|Not tainted)|$)/.exec(text(records[i]!));
     if (m) return { cpu: Number(m[1]), pid: Number(m[2]), comm: m[3] };
   }
   return {};
@@ -299,13 +308,4 @@ export function formatSystemInfo(s: SystemInfo): string {
   for (const w of s.dump.warnings) lines.push(`     WARNING: ${w}`);
   for (const p of s.problems) lines.push(`   UNREADABLE: ${p}`);
   return lines.join('\n') + '\n';
-}
-
-/** JSON-ready form (bigints as numbers when exact, else hex strings). */
-export function systemInfoJson(s: SystemInfo): unknown {
-  return JSON.parse(
-    JSON.stringify(s, (_k, v) =>
-      typeof v === 'bigint' ? (v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : '0x' + v.toString(16)) : v,
-    ),
-  );
 }

@@ -1,5 +1,5 @@
 // vmcore-ts info DUMP: what crash's `sys` shows, plus the dump file's format facts.
-import { formatSystemInfo, systemInfo, systemInfoJson } from '../../analyze/system-info.ts';
+import { formatSystemInfo, systemInfo } from '../../analyze/system-info.ts';
 import type { Command } from './commands.ts';
 import { openKernelDump, parseCommand, symbolOptions, toJson, write } from './kernel-dump-args.ts';
 
@@ -11,7 +11,7 @@ export const infoCommand: Command = {
     const a = parseCommand(argv, symbolOptions, USAGE, [1, 1]);
     if (!a) return 0;
     const s = systemInfo(openKernelDump(a.positionals[0]!, a.values));
-    write(a.values.json ? toJson(systemInfoJson(s)) + '\n' : formatSystemInfo(s));
+    write(a.values.json ? toJson(s) + '\n' : formatSystemInfo(s));
     return 0;
   },
 };

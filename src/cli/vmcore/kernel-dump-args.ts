@@ -70,8 +70,8 @@ export function toJson(v: unknown): string {
   );
 }
 
-export function hex(v: bigint, width = 0): string {
-  return (v < 0n ? '-0x' + (-v).toString(16) : '0x' + v.toString(16).padStart(width, '0'));
+export function hex(v: bigint): string {
+  return v < 0n ? '-0x' + (-v).toString(16) : '0x' + v.toString(16);
 }
 
 /** An address argument: hex with or without 0x (as crash takes them). */

@@ -11,6 +11,7 @@ import { purePageCompressor } from '../src/format/codecs/compress.ts';
 import { encodeNotes, Elf64Phdr } from '../src/format/elf.ts';
 import { ElfCoreWriter } from '../src/format/elf-core-writer.ts';
 import { FlattenedWriter } from '../src/format/flattened.ts';
+import type { ElfCoreDump } from '../src/format/elf-core.ts';
 import { KdumpCompressedDump, PageDesc } from '../src/format/kdump-compressed.ts';
 import { BufferSink } from '../src/format/sink.ts';
 import { FIXTURE, every, presentPfns, writeKdump } from './format-helpers.ts';
@@ -143,6 +144,10 @@ test('ELF: overlapping PT_LOAD segments are a ParseError naming both; the x86_64
   const d = openDump(new BufferSource(ok.bytes().slice()));
   assert.equal(d.loadSegments!.length, 2);
   assert.deepEqual([...d.readPhys(0x1000000n, 4)], [7, 7, 7, 7]);
+  const e = d as ElfCoreDump;
+  assert.equal(e.virtToPhys(0xffffffff81000010n), 0x1000010n);
+  assert.equal(e.virtToPhys(0xff11000000000100n), 0x100n);
+  assert.equal(e.virtToPhys(0xffffc90000000000n), undefined);
 });
 
 test('ELF: bytes past p_filesz read as zeros; a truncated ELF core warns and loses only the cut pages', () => {

@@ -190,6 +190,18 @@ test('header versions 1-6: the same pages read from files written with each vers
   }
 });
 
+test('a big-endian kdump-compressed file (s390x, ppc64 byte order) reads the same pages and notes', () => {
+  const sample = every(pfns, 50);
+  const sink = new BufferSink();
+  writeKdump(fixture, sink, sample, { codec: 'snappy', compress: purePageCompressor('snappy'), bigEndian: true });
+  const d = openDump(new BufferSource(sink.bytes().slice())) as KdumpCompressedDump;
+  assert.equal(d.littleEndian, false);
+  assert.equal(d.maxPfn, fixture.maxPfn);
+  assert.equal(d.vmcoreinfo, fixture.vmcoreinfo);
+  assert.deepEqual(d.notes.map((n) => [n.name, n.type, n.desc.length]), fixture.notes.map((n) => [n.name, n.type, n.desc.length]));
+  samePages(fixture, d, sample);
+});
+
 test('single-bitmap kdump-compressed files (old makedumpfile/diskdump) read: the one bitmap says what is dumped', () => {
   const sample = every(pfns, 50);
   const sink = new BufferSink();

@@ -56,7 +56,14 @@ export function writeKdump(
   d: Dump,
   sink: ByteSink,
   pfns: bigint[],
-  opts: { codec?: CodecName; compress?: PageCompressor; headerVersion?: number; stopAfter?: number; singleBitmap?: boolean } = {},
+  opts: {
+    codec?: CodecName;
+    compress?: PageCompressor;
+    headerVersion?: number;
+    stopAfter?: number;
+    singleBitmap?: boolean;
+    bigEndian?: boolean;
+  } = {},
 ) {
   const bitmap = newBitmap(Number(d.maxPfn));
   for (const p of pfns) setBit(bitmap, Number(p));
@@ -68,12 +75,13 @@ export function writeKdump(
     timestamp: { sec: BigInt(d.header.timestampSec ?? 0), usec: 0n },
     codec: opts.codec,
     compress: opts.compress,
-    notes: encodeNotes(d.notes),
+    notes: encodeNotes(d.notes, !opts.bigEndian),
     physBase: BigInt(d.header.physBase ?? 0),
     dumpLevel: d.dumpLevel,
     nrCpus: Number(d.header.nrCpus ?? 1),
     headerVersion: opts.headerVersion,
     singleBitmap: opts.singleBitmap,
+    bigEndian: opts.bigEndian,
   });
   let n = 0;
   for (const p of pfns) {

@@ -186,6 +186,17 @@ export class ElfCoreDump implements Dump {
     if (cur) yield cur;
   }
 
+  /**
+   * The physical address a PT_LOAD maps a virtual address to (its p_vaddr: the x86_64 kernel text
+   * view, the direct map in /proc/vmcore), or undefined when no segment with a p_vaddr covers it.
+   */
+  virtToPhys(vaddr: bigint): bigint | undefined {
+    for (const s of this.loadSegments) {
+      if (s.vaddr !== 0n && vaddr >= s.vaddr && vaddr < s.vaddr + BigInt(s.memSize)) return s.paddr + (vaddr - s.vaddr);
+    }
+    return undefined;
+  }
+
   readPage(pfn: bigint): Uint8Array {
     return this.readPhys(pfn * BigInt(this.pageSize), this.pageSize);
   }

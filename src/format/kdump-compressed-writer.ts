@@ -53,6 +53,8 @@ export interface KdumpWriterOptions {
   headerVersion?: number;
   /** Write only the dump bitmap, as old single-bitmap files do (for tests of readers). */
   singleBitmap?: boolean;
+  /** Byte order of the dumped machine (default little endian); notes must already be in it. */
+  bigEndian?: boolean;
 }
 
 export interface KdumpWriterResult {
@@ -79,6 +81,7 @@ export class KdumpCompressedWriter {
   private readonly sink: CoalescingSink;
   private readonly opts: KdumpWriterOptions;
   private readonly flag: number;
+  private readonly le: boolean;
   private readonly headerBytes: Uint8Array;
   private readonly scratch: Uint8Array;
   private readonly maxPfnN: number;
@@ -104,6 +107,7 @@ export class KdumpCompressedWriter {
     if (v < 1 || v > 6) throw new RangeError(`header version ${v} is not 1-6`);
     if (v < 6 && opts.maxPfn > 0xffffffffn) throw new RangeError('header versions below 6 hold max_mapnr in 32 bits');
     this.flag = opts.codec ? codecFlag(opts.codec) : 0;
+    this.le = !opts.bigEndian;
     if (this.flag !== 0 && !opts.compress) throw new RangeError(`codec ${opts.codec} needs a compressor`);
     const bitmapLen = Math.ceil(this.maxPfnN / 8);
     if (opts.dumpBitmap.length < bitmapLen || (opts.ramBitmap && opts.ramBitmap.length < bitmapLen)) {
@@ -144,13 +148,13 @@ export class KdumpCompressedWriter {
       max_mapnr: Math.min(this.maxPfnN, 0xffffffff),
       current_cpu: opts.currentCpu ?? 0,
       nr_cpus: opts.nrCpus ?? 1,
-    });
+    }, this.le);
     this.sink.write(0, this.headerBytes);
 
     let infoOffset = 0;
     let infoSize = 0;
     if (notes.length > 0) {
-      const info = parseNotes(notes).find((n) => n.name === 'VMCOREINFO');
+      const info = parseNotes(notes, this.le).find((n) => n.name === 'VMCOREINFO');
       if (info) {
         infoSize = info.desc.length;
         infoOffset = noteOffset + info.offset + 12 + ((info.name.length + 1 + 3) & ~3);
@@ -164,7 +168,7 @@ export class KdumpCompressedWriter {
       offset_note: v >= 4 ? BigInt(noteOffset) : 0n,
       size_note: v >= 4 ? BigInt(notes.length) : 0n,
       max_mapnr_64: opts.maxPfn,
-    });
+    }, this.le);
     this.sink.write(bs, sub.subarray(0, subSize));
     if (notes.length > 0) this.sink.write(noteOffset, notes);
 
@@ -186,7 +190,7 @@ export class KdumpCompressedWriter {
       const zero = new Uint8Array(bs);
       const n = this.flag ? opts.compress!(zero, this.scratch) : bs;
       const stored = n < bs ? this.scratch.slice(0, n) : zero;
-      this.zeroDesc = encodeStruct(PageDesc, { offset: BigInt(this.dataPos), size: stored.length, flags: n < bs ? this.flag : 0 });
+      this.zeroDesc = encodeStruct(PageDesc, { offset: BigInt(this.dataPos), size: stored.length, flags: n < bs ? this.flag : 0 }, this.le);
       this.sink.write(this.dataPos, stored);
       this.dataPos += stored.length;
     }
@@ -260,7 +264,7 @@ export class KdumpCompressedWriter {
 
   private store(data: Uint8Array, flags: number): void {
     if (flags === 0) this.rawPages++;
-    this.addDesc(encodeStruct(PageDesc, { offset: BigInt(this.dataPos), size: data.length, flags }));
+    this.addDesc(encodeStruct(PageDesc, { offset: BigInt(this.dataPos), size: data.length, flags }, this.le));
     this.sink.write(this.dataPos, data);
     this.dataPos += data.length;
   }
@@ -289,7 +293,7 @@ export class KdumpCompressedWriter {
       this.flushDescs();
       const incomplete = opts.incomplete || this.nextIndex < this.pagesTotal || this.lostPages > 0;
       if (incomplete) {
-        writeStruct(DiskDumpHeader, this.headerBytes, { status: this.flag | DUMP_DH_COMPRESSED_INCOMPLETE });
+        writeStruct(DiskDumpHeader, this.headerBytes, { status: this.flag | DUMP_DH_COMPRESSED_INCOMPLETE }, 0, this.le);
         this.sink.write(0, this.headerBytes);
       }
       // Make sure the file reaches the end of the descriptor table even if pages are missing.

@@ -5,6 +5,10 @@ import { parseVmcoreinfo, VmcoreInfo } from '../../src/analyze/vmcoreinfo.ts';
 import { parsePrstatus, X86_64_REGS } from '../../src/analyze/prstatus.ts';
 import { ParseError } from '../../src/errors.ts';
 import { SparseMemory } from './synthetic-kernel.ts';
+import { vmlinuxSymbols } from '../../src/analyze/symbols.ts';
+import { Elf64Ehdr, Elf64Shdr, Elf64Sym, openElf } from '../../src/format/elf.ts';
+import { encodeStruct } from '../../src/format/struct.ts';
+import { BufferSource } from '../../src/io/source.ts';
 
 test('vmcoreinfo: radix per key kind, signed NUMBER, 0x NUMBER, last value of a repeated key wins', () => {
   const vi = parseVmcoreinfo(
@@ -150,4 +154,66 @@ test('prstatus: pid and the 27 registers at their x86_64 elf_prstatus offsets', 
   assert.equal(p.regs.rsp, 0x1000n + 19n);
   assert.equal(p.regs.gs, 0x1000n + 26n);
   assert.throws(() => parsePrstatus({ name: 'CORE', type: 1, desc: desc.subarray(0, 200), offset: 96 }, 0), /has 200 bytes/);
+});
+
+test('vmlinux symtab: nm type letters from sections and binding, KASLR offset added, file/section symbols skipped', () => {
+  const names = ['', '_text', 'panic', 'local_helper', 'jiffies', 'some_bss', 'abs_sym', 'init.c', ''];
+  const strtab: number[] = [0];
+  const nameOff = names.map((n) => {
+    if (!n) return 0;
+    const at = strtab.length;
+    strtab.push(...Buffer.from(n), 0);
+    return at;
+  });
+  const T = 0xffffffff81000000n;
+  //            name idx, bind<<4|type, shndx, value
+  const syms: [number, number, number, bigint][] = [
+    [0, 0, 0, 0n],
+    [1, 0x10, 1, T], // GLOBAL NOTYPE in .text
+    [2, 0x12, 1, T + 0x100n], // GLOBAL FUNC
+    [3, 0x02, 1, T + 0x200n], // LOCAL FUNC
+    [4, 0x11, 2, T + 0x1000000n], // GLOBAL OBJECT in .data
+    [5, 0x01, 3, T + 0x2000000n], // LOCAL OBJECT in .bss
+    [6, 0x10, 0xfff1, 0x1234n], // ABS
+    [7, 0x04, 0xfff1, 0n], // FILE
+    [0, 0x03, 1, T], // SECTION
+  ];
+  const symtab = new Uint8Array(syms.length * 24);
+  syms.forEach(([n, info, shndx, value], i) => symtab.set(encodeStruct(Elf64Sym, { name: nameOff[n]!, info, shndx, value }), i * 24));
+  const shstr = Buffer.from('\0.text\0.data\0.bss\0.symtab\0.strtab\0.shstrtab\0');
+  const sh = (s: string) => shstr.indexOf(Buffer.from(s + '\0'));
+  const strOff = 64;
+  const symOff = strOff + strtab.length + ((8 - ((strOff + strtab.length) % 8)) % 8);
+  const shstrOff = symOff + symtab.length;
+  const shOff = shstrOff + shstr.length + ((8 - ((shstrOff + shstr.length) % 8)) % 8);
+  const shdrs = [
+    {},
+    { name: sh('.text'), type: 1, flags: 6n, addr: T },
+    { name: sh('.data'), type: 1, flags: 3n, addr: T + 0x1000000n },
+    { name: sh('.bss'), type: 8, flags: 3n, addr: T + 0x2000000n },
+    { name: sh('.symtab'), type: 2, offset: BigInt(symOff), size: BigInt(symtab.length), link: 5, info: 6, entsize: 24n },
+    { name: sh('.strtab'), type: 3, offset: BigInt(strOff), size: BigInt(strtab.length) },
+    { name: sh('.shstrtab'), type: 3, offset: BigInt(shstrOff), size: BigInt(shstr.length) },
+  ];
+  const file = new Uint8Array(shOff + shdrs.length * 64);
+  const ident = new Uint8Array(16);
+  ident.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]);
+  file.set(encodeStruct(Elf64Ehdr, { ident, type: 2, machine: 62, version: 1, shoff: BigInt(shOff), ehsize: 64, shentsize: 64, shnum: shdrs.length, shstrndx: 6 }));
+  file.set(strtab, strOff);
+  file.set(symtab, symOff);
+  file.set(shstr, shstrOff);
+  shdrs.forEach((h, i) => file.set(encodeStruct(Elf64Shdr, h), shOff + i * 64));
+
+  const t = vmlinuxSymbols(openElf(new BufferSource(file, 'vmlinux')), 'vmlinux', 0x2800000n);
+  assert.equal(t.source, 'vmlinux vmlinux');
+  const got = Object.fromEntries(t.all().map((s) => [s.name, `${s.type} ${s.address.toString(16)}`]));
+  assert.deepEqual(got, {
+    _text: 'T ffffffff83800000',
+    panic: 'T ffffffff83800100',
+    local_helper: 't ffffffff83800200',
+    jiffies: 'D ffffffff84800000',
+    some_bss: 'b ffffffff85800000',
+    abs_sym: 'A 1234',
+  });
+  assert.equal(t.byAddress(0xffffffff83800105n)!.symbol.name, 'panic');
 });

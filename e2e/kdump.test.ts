@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runScenario } from './harness/scenario.ts';
-import { cpus, suites } from './harness/host.ts';
+import { cpusFor, suites } from './harness/host.ts';
 import { cacheDir } from './harness/cache.ts';
 import { REPO } from './harness/initramfs.ts';
 import { cannotRun, orSkipOnDownload, recordTimings, timingSummary } from './harness/testing.ts';
@@ -30,7 +30,7 @@ function infoField(info: string, field: string): string {
 }
 
 for (const suite of suites()) {
-  for (const cpu of cpus()) {
+  for (const cpu of cpusFor(suite)) {
     test(`e2e ${suite} -cpu ${cpu}: kdump with kexec -p and sysrq-c; makedumpfile zlib/LZO dumps read back, vmcore-ts info/dmesg agree with makedumpfile`, async (t) => {
       if (cannotRun(t, { referenceTools: true })) return;
       await orSkipOnDownload(t, async () => {

@@ -51,7 +51,20 @@ export function suites(): string[] {
   return v.split(',').map((s) => s.trim()).filter(Boolean);
 }
 
-/** CPU models for scenarios run on both paging modes: 5-level ('max') and 4-level ('qemu64'). */
+/** The CPU models E2E_CPUS lists ("auto" or unset: both, 5-level 'max' first, then 4-level 'qemu64'). */
 export function cpus(): string[] {
-  return (process.env.E2E_CPUS ?? 'max,qemu64').split(',').map((s) => s.trim()).filter(Boolean);
+  const v = (process.env.E2E_CPUS ?? 'auto').trim();
+  if (v === 'auto') return ['max', 'qemu64'];
+  return v.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+/**
+ * CPU models for a suite's kdump scenario: E2E_CPUS=max,qemu64 runs each suite on both 5-level
+ * ('max') and 4-level ('qemu64') paging; the default, "auto", alternates them across the suites
+ * (bookworm 4-level, trixie 5-level, ...) to keep CI short while covering both.
+ */
+export function cpusFor(suite: string): string[] {
+  if ((process.env.E2E_CPUS ?? 'auto').trim() !== 'auto') return cpus();
+  const i = Math.max(0, suites().indexOf(suite));
+  return [i % 2 === 0 ? 'qemu64' : 'max'];
 }

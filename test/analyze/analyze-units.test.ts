@@ -6,6 +6,7 @@ import { parsePrstatus, X86_64_REGS } from '../../src/analyze/prstatus.ts';
 import { ParseError } from '../../src/errors.ts';
 import { SparseMemory } from './synthetic-kernel.ts';
 import { vmlinuxSymbols } from '../../src/analyze/symbols.ts';
+import { formatDate, formatMemory, formatUptime, panicMessage } from '../../src/analyze/system-info.ts';
 import { Elf64Ehdr, Elf64Shdr, Elf64Sym, openElf } from '../../src/format/elf.ts';
 import { encodeStruct } from '../../src/format/struct.ts';
 import { BufferSource } from '../../src/io/source.ts';
@@ -216,4 +217,20 @@ test('vmlinux symtab: nm type letters from sections and binding, KASLR offset ad
     abs_sym: 'A 1234',
   });
   assert.equal(t.byAddress(0xffffffff83800105n)!.symbol.name, 'panic');
+});
+
+test('info formatting: dates like crash (UTC), uptime with days, memory rounded like crash', () => {
+  assert.equal(formatDate(1795728945n), 'Thu Nov 26 21:35:45 UTC 2026');
+  assert.equal(formatUptime(5_674_087_000n), '00:00:05');
+  assert.equal(formatUptime(3n * 86400n * 1_000_000_000n + 3723n * 1_000_000_000n), '3 days, 01:02:03');
+  assert.equal(formatMemory(262109n * 4096n), '1 GB');
+  assert.equal(formatMemory(1536n << 20n), '1.5 GB');
+  assert.equal(formatMemory(512n << 20n), '512 MB');
+});
+
+test('panicMessage: the last "Kernel panic - not syncing", else the last oops line', () => {
+  const rec = (t: string) => ({ seq: 0n, tsNsec: 0n, level: 0, facility: 0, flags: 0, callerId: undefined, text: new TextEncoder().encode(t), dict: [] });
+  assert.equal(panicMessage([rec('BUG: kernel NULL pointer dereference, address: 0000000000000000'), rec('Kernel panic - not syncing: Fatal exception')]), 'Kernel panic - not syncing: Fatal exception');
+  assert.equal(panicMessage([rec('hello'), rec('BUG: unable to handle page fault for address: ffff\nmore')]), 'BUG: unable to handle page fault for address: ffff');
+  assert.equal(panicMessage([rec('all fine')]), undefined);
 });

@@ -138,6 +138,23 @@ test('viewer (served): panic message, backtrace, log search, tasks; screenshot k
   await page.close();
 });
 
+test('viewer log view: 100,000 lines stay virtualized while scrolling, filtering and searching', { skip }, async () => {
+  const page = await context.newPage();
+  await page.goto(pathToFileURL(resolve('dist/web/viewer.html')).href + '#log-selftest=100000');
+  await page.waitForSelector('#log-count:has-text("100000 of 100000 lines")');
+  await page.$eval('#log-view', (v) => (v.scrollTop = v.scrollHeight));
+  await page.$eval('#log-view', (v) => v.dispatchEvent(new Event('scroll')));
+  const lastRows = await page.$$eval('#log-rows div', (ds) => ds.map((d) => d.textContent ?? ''));
+  assert.ok(lastRows.length < 120, `${lastRows.length} rows in the DOM`);
+  assert.ok(lastRows.some((r) => r.includes('synthetic line 99999 ')), 'scrolled to the end');
+  await page.fill('#log-search', 'needle');
+  assert.equal(await page.textContent('#log-count'), '100 of 100000 lines');
+  await page.fill('#log-search', '');
+  await page.selectOption('#log-level', '3');
+  assert.equal(await page.textContent('#log-count'), '50000 of 100000 lines');
+  await page.close();
+});
+
 test('viewer (from disk, no server): a dump opened with the file picker is parsed in the worker', { skip }, async () => {
   const page = await context.newPage();
   await page.goto(pathToFileURL(resolve('dist/web/viewer.html')).href);

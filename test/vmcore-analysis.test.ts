@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { Btf } from '../src/analyze/btf.ts';
 import { DumpContext } from '../src/analyze/dump-context.ts';
 import { locateKallsyms, withImageKallsyms } from '../src/analyze/kallsyms-scan.ts';
 import { KernelDump } from '../src/analyze/kernel-dump.ts';
@@ -196,6 +197,27 @@ test('kallsyms: without the VMCOREINFO keys (kernels before 6.0) the tables are 
 });
 
 // ---- damaged input: stop at the damage, never hang ----
+
+test("ps with damaged BTF: types before the damage still work and the damage is reported; after it, a clear error", () => {
+  const good = ctx.btf.bytes;
+  const hdrLen = new DataView(good.buffer, good.byteOffset).getUint32(4, true);
+  const typeOff = new DataView(good.buffer, good.byteOffset).getUint32(8, true);
+  const typeLen = new DataView(good.buffer, good.byteOffset).getUint32(12, true);
+  // Damage at 90% of the type section (the last types are big DATASECs whose member lists the
+  // index does not look into): 256 bytes of 0xff hit some record header.
+  const late = good.slice();
+  const at = hdrLen + typeOff + Math.floor(typeLen * 0.9);
+  late.fill(0xff, at, at + 256);
+  const lateBtf = Btf.parse(late, 'damaged');
+  assert.ok(lateBtf.damage);
+  const t = taskTable(new DumpContext(ctx.kernel, { btf: lateBtf }));
+  assert.equal(t.tasks.length, 56);
+  assert.match(t.damage[0]!, /^BTF damaged \(type \d+ at offset \d+: /);
+  // Damage at the first type: nothing to work with, and the error says why.
+  const early = good.slice();
+  early.fill(0xff, hdrLen + typeOff, hdrLen + typeOff + 64);
+  assert.throws(() => taskTable(new DumpContext(ctx.kernel, { btf: Btf.parse(early, 'damaged') })), /BTF has no type 'struct task_struct' \(BTF damaged: type 1 at offset \d+/);
+});
 
 /** Kernel memory made of a few 8-byte words. */
 function fakeMemory(words: Map<bigint, bigint>) {

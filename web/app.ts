@@ -218,6 +218,22 @@ document.body.ondrop = (e) => {
   if (f) void open({ file: f }, f.name);
 };
 
+// Self-check of the log view at scale, without a dump: #log-selftest=N fills the log with N
+// synthetic lines (levels cycling) so scrolling and search can be tried on 100k lines.
+const selftest = /^#log-selftest=(\d+)$/.exec(location.hash);
+if (selftest) {
+  const n = Math.min(Number(selftest[1]), 1_000_000);
+  log = { lines: [], levels: [] };
+  for (let i = 0; i < n; i++) {
+    log.lines.push(`[${(i / 1000).toFixed(6).padStart(12)}] synthetic line ${i} level ${i % 8}${i % 1000 === 0 ? ' needle' : ''}`);
+    log.levels.push(i % 8);
+  }
+  document.body.classList.add('opened');
+  loaded.add('log');
+  showTab('log');
+  filterLog();
+}
+
 // Served by `vmcore-ts serve`: the dump is next to the page (same token path).
 if (location.protocol.startsWith('http')) {
   fetch('dump-info')

@@ -79,6 +79,7 @@ kdump-ts status; mark status-before $?
 check kdump-load kdump-ts load -d
 mark crash-loaded "$(cat /sys/kernel/kexec_crash_loaded)"
 kdump-ts status; mark status-after $?
+kdump-ts status --json > /scratch/status.json
 echo "${marker}" > /dev/kmsg
 prepare_kexec
 mark crashing
@@ -123,6 +124,17 @@ for (const suite of suites()) {
         const ours = cli('vmcore-ts', ['dmesg', vmcore]);
         assert.ok(ours.includes(marker), `vmcore-ts dmesg on the saved dump shows the crash marker ${marker}`);
         assert.match(ours, /sysrq: Trigger a crash/);
+        // The facts our ELF core header was built from (kdump-ts status --json in the first kernel)
+        // agree with what vmcore-ts finds in the dump by itself: the direct-map base (page_offset_base)
+        // the RAM PT_LOADs' p_vaddr use, and _text for the kernel text PT_LOAD.
+        const status = JSON.parse(r.disk.readFile('status.json').toString()) as { coreHeader: { pageOffset?: string; kernelText?: { vaddr: string }; sources: string[] } };
+        t.diagnostic(`core header facts: ${status.coreHeader.sources.join('; ')}`);
+        const info = JSON.parse(cli('vmcore-ts', ['info', '--json', vmcore])) as { kernel: { directMapBase: string } };
+        assert.equal(status.coreHeader.pageOffset, info.kernel.directMapBase, 'direct map base: /proc/kcore in the first kernel vs the dump');
+        const text = /^([0-9a-f]{16}) \S _text$/m.exec(cli('vmcore-ts', ['sym', vmcore, '_text']));
+        assert.equal(status.coreHeader.kernelText?.vaddr, text ? '0x' + text[1]!.replace(/^0+/, '') : undefined, '_text: /proc/kcore in the first kernel vs the dump');
+        const mem = /kdump-ts: saving \/proc\/vmcore \((\d+) bytes\).*memory: (.*)$/m.exec(r.console);
+        if (mem) t.diagnostic(`capture kernel: /proc/vmcore ${mem[1]} bytes; ${mem[2]!.trim()}`);
         if (spawnSync('makedumpfile', ['-v']).status === 0) {
           const md = join(r.outDir, 'makedumpfile-dmesg.txt');
           execFileSync('makedumpfile', ['--dump-dmesg', vmcore, md], { stdio: 'ignore' });

@@ -11,7 +11,7 @@ import { DEFAULT_CONFIG, DEFAULT_CONFIG_PATH, DEFAULT_INITRD_DIR, parseConfig } 
 import { crashkernelFromCmdline, formatSize, reservedCrashRegions } from './crashkernel.ts';
 import type { CrashRegion } from './crashkernel.ts';
 import { dumpRamRanges } from './elfcorehdr.ts';
-import { hostPath, readText } from './host.ts';
+import { hostPath, readCrashFacts, readText } from './host.ts';
 import type { DumpTarget } from './initramfs.ts';
 import { packageRoot, parseMountinfo, resolveTarget } from './initramfs.ts';
 
@@ -38,6 +38,8 @@ export interface KdumpStatus {
   capture: { kernel: string; kernelExists: boolean; initrd: string; initrdExists: boolean; cmdline: string };
   target: { dir: string; exists: boolean; writable: boolean; freeBytes?: number; device?: string; fstype?: string; error?: string };
   wouldSave: { ramBytes: number; dumpLevel: number; compression: string; format: string; path: string };
+  /** What our ELF core header would describe (kexec_load path); sources say where each fact came from. */
+  coreHeader: { cpuNotes: number; vmcoreinfo: boolean; kernelText?: { vaddr: bigint; paddr: bigint; size: bigint }; pageOffset?: bigint; sources: string[] };
   problems: string[];
   ready: boolean;
 }
@@ -164,6 +166,17 @@ export function readStatus(root = '/', configPath = DEFAULT_CONFIG_PATH): KdumpS
   if (target.freeBytes !== undefined && config.dumpLevel === 0 && config.compression === 'none' && target.freeBytes < ramBytes) {
     problems.push(`the dump target has ${formatSize(BigInt(target.freeBytes))} free, less than the ${formatSize(BigInt(ramBytes))} an unfiltered ELF dump takes`);
   }
+  const facts = iomemText !== undefined ? readCrashFacts(root) : { cpuNotes: [], sources: ['no /proc/iomem'], vmcoreinfo: undefined, kernelText: undefined, pageOffset: undefined };
+  const coreHeader: KdumpStatus['coreHeader'] = {
+    cpuNotes: facts.cpuNotes.length,
+    vmcoreinfo: !!facts.vmcoreinfo,
+    ...(facts.kernelText ? { kernelText: facts.kernelText } : {}),
+    ...(facts.pageOffset !== undefined ? { pageOffset: facts.pageOffset } : {}),
+    sources: facts.sources ?? [],
+  };
+  if (config.syscall === 'kexec_load' && coreHeader.cpuNotes === 0) {
+    problems.push('no CPU crash notes readable under /sys/devices/system/cpu: kexec_load cannot build the ELF core header (run as root; needs CONFIG_CRASH_DUMP)');
+  }
   return {
     config: { path: configPath, found },
     reserved,
@@ -173,6 +186,7 @@ export function readStatus(root = '/', configPath = DEFAULT_CONFIG_PATH): KdumpS
     capture,
     target,
     wouldSave,
+    coreHeader,
     problems,
     ready: problems.length === 0,
   };
@@ -231,6 +245,11 @@ export function formatStatus(s: KdumpStatus): string {
   row(
     'would save',
     `${formatSize(BigInt(s.wouldSave.ramBytes))} of RAM${excluded.length ? ` minus ${excluded.join(', ')}` : ''} (dump level ${s.wouldSave.dumpLevel}), ${s.wouldSave.format}${s.wouldSave.format === 'ELF' ? '' : ` ${s.wouldSave.compression}`}, to ${s.wouldSave.path}`,
+  );
+  const h = s.coreHeader;
+  row(
+    'core header',
+    `${h.cpuNotes} CPU note${h.cpuNotes === 1 ? '' : 's'}, ${h.vmcoreinfo ? 'VMCOREINFO' : 'no VMCOREINFO'}, ${h.kernelText ? `kernel text ${hx(h.kernelText.vaddr)} (${formatSize(h.kernelText.size)} at ${hx(h.kernelText.paddr)})` : 'no kernel text'}, direct map ${h.pageOffset !== undefined ? hx(h.pageOffset) : 'unknown'}`,
   );
   row('ready', s.ready ? 'yes' : 'no');
   for (const p of s.problems) lines.push(`  - ${p}`);

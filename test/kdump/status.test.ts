@@ -135,3 +135,42 @@ test('status: with target_device the target is checked where that device is moun
   assert.ok(!u.problems.some((p) => p.includes('dump target')), u.problems.join('\n'));
   assert.match(formatStatus(u), /^dump target: +\/crash on UUID=0f4c-77aa \(ext4\), UUID=0f4c-77aa is not mounted now: its space and permissions are checked only by the capture kernel$/m);
 });
+
+test('status: the core header facts come from cpuN/crash_notes, vmcoreinfo and /proc/kcore (direct map and kernel text)', async () => {
+  const { encodeStruct } = await import('../../src/format/struct.ts');
+  const { Elf64Ehdr, Elf64Phdr, PT_LOAD, PT_NOTE, ET_CORE, EM_X86_64 } = await import('../../src/format/elf.ts');
+  // A /proc/kcore's headers as fs/proc/kcore.c writes them: a note, the kernel text mapping (p_paddr
+  // = __pa_symbol(_text)), vmalloc (p_paddr = -1) and two direct-map RAM ranges (p_paddr = __pa).
+  const directMap = 0xff1718ae40000000n;
+  const loads = [
+    { type: PT_NOTE, vaddr: 0n, paddr: 0n, memsz: 0x1000n },
+    { type: PT_LOAD, vaddr: 0xffffffff99400000n, paddr: 0x18200000n, memsz: 0x282f123n },
+    { type: PT_LOAD, vaddr: 0xffffc90000000000n, paddr: 0xffffffffffffffffn, memsz: 0x1000000000n },
+    { type: PT_LOAD, vaddr: directMap + 0x1000n, paddr: 0x1000n, memsz: 0x9ec00n },
+    { type: PT_LOAD, vaddr: directMap + 0x100000n, paddr: 0x100000n, memsz: 0x3fee0000n },
+  ];
+  const ident = new Uint8Array([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+  const kcore = Buffer.concat([
+    encodeStruct(Elf64Ehdr, { ident, type: ET_CORE, machine: EM_X86_64, version: 1, phoff: 64n, ehsize: 64, phentsize: 56, phnum: loads.length }),
+    ...loads.map((l) => encodeStruct(Elf64Phdr, { type: l.type, offset: 0x2000n, vaddr: l.vaddr, paddr: l.paddr, filesz: l.memsz, memsz: l.memsz })),
+  ]);
+  const root = fakeRoot({
+    '/sys/devices/system/cpu/cpu0/crash_notes': '3e039400\n',
+    '/sys/devices/system/cpu/cpu0/crash_notes_size': '368\n',
+    '/sys/devices/system/cpu/cpu1/crash_notes': '3e139400\n',
+    '/sys/kernel/vmcoreinfo': '0x00000000011de000 1024\n',
+  });
+  writeFileSync(join(root, 'proc/kcore'), kcore);
+  const s = readStatus(root);
+  assert.equal(s.coreHeader.cpuNotes, 2);
+  assert.equal(s.coreHeader.vmcoreinfo, true);
+  assert.equal(s.coreHeader.pageOffset, directMap);
+  assert.deepEqual(s.coreHeader.kernelText, { vaddr: 0xffffffff99400000n, paddr: 0x18200000n, size: 0x2830000n });
+  assert.match(formatStatus(s), /^core header: +2 CPU notes, VMCOREINFO, kernel text 0xffffffff99400000 \(40\.1 MiB at 0x18200000\), direct map 0xff1718ae40000000$/m);
+  // Without kcore: the kallsyms fallback for the text, the default direct map, and it says so.
+  const bare = fakeRoot({ '/proc/kallsyms': 'ffffffff99400000 T _text\nffffffff9bc00000 B _end\n' });
+  const b = readStatus(bare);
+  assert.deepEqual(b.coreHeader.kernelText, { vaddr: 0xffffffff99400000n, paddr: 0x18200000n, size: 0x2800000n });
+  assert.equal(b.coreHeader.pageOffset, undefined);
+  assert.ok(b.coreHeader.sources.some((x) => x.startsWith('page offset: /proc/kcore unreadable')));
+});

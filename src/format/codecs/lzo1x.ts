@@ -236,7 +236,8 @@ export function lzo1xCompress(input: Uint8Array): Uint8Array {
       input[cand + 2] !== input[i + 2] ||
       input[cand + 3] !== input[i + 3]
     ) {
-      i++;
+      // Step faster through data that keeps not matching (long literal runs).
+      i += 1 + ((i - litStart) >> 5);
       continue;
     }
     let len = MIN_MATCH;

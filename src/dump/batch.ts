@@ -1,11 +1,14 @@
 // One batch of pages through zero detection and compression: the unit of work the save pipeline
-// hands to a worker thread (or does itself when there is nothing to compress).
+// hands to a worker thread (or does itself when there is nothing to compress). Both buffers travel
+// with the batch (transferred, not copied) and come back for the next one: no garbage per batch.
 import type { PageCompressor } from '../format/codecs/compress.ts';
 
 export interface BatchRequest {
   seq: number;
   /** `count` pages of `pageSize` bytes. */
   input: ArrayBuffer;
+  /** Where the stored pages go (at least count * pageSize bytes); comes back with the result. */
+  out: ArrayBuffer;
   count: number;
   pageSize: number;
   /** Report all-zero pages (dump level bit 1) instead of storing them. */
@@ -17,8 +20,9 @@ export interface BatchRequest {
 export interface BatchResult {
   seq: number;
   input: ArrayBuffer;
-  /** Stored bytes of the pages, one after another. */
+  /** Stored bytes of the pages, one after another: the first outLength bytes of `out`. */
   out: ArrayBuffer;
+  outLength: number;
   /** Stored length per page; ZERO_PAGE for a zero page left out. */
   sizes: Int32Array;
   /** Per page: the codec flag when compressed, 0 when raw. */
@@ -39,7 +43,7 @@ export function isZeroPage(buf: Buffer, off: number, pageSize: number): boolean 
 export function compressBatch(req: BatchRequest, compress: PageCompressor | undefined): BatchResult {
   const { count, pageSize } = req;
   const input = Buffer.from(req.input, 0, count * pageSize);
-  const out = new Uint8Array(count * pageSize);
+  const out = new Uint8Array(req.out);
   const sizes = new Int32Array(count);
   const flags = new Uint8Array(count);
   const scratch = new Uint8Array(pageSize + 64);
@@ -63,5 +67,5 @@ export function compressBatch(req: BatchRequest, compress: PageCompressor | unde
       pos += pageSize;
     }
   }
-  return { seq: req.seq, input: req.input, out: out.buffer.slice(0, pos), sizes, flags };
+  return { seq: req.seq, input: req.input, out: req.out, outLength: pos, sizes, flags };
 }

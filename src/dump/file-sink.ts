@@ -1,7 +1,9 @@
 // Node edge of the save pipeline: the output file (created 0600, never over an existing one unless
-// asked) and sequential writes to stdout for the flattened format.
-import { closeSync, constants, fsyncSync, openSync, writeSync } from 'node:fs';
+// asked), sequential writes to stdout for the flattened format, direct reads of an ELF input.
+import { closeSync, constants, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
+import type { Dump, LoadSegment } from '../format/dump.ts';
 import type { ByteSink } from '../format/sink.ts';
+import { FileSource } from '../io/node-file.ts';
 
 /** A ByteSink over a file descriptor: positioned writes (pwrite). */
 export class FdSink implements ByteSink {
@@ -43,4 +45,35 @@ export function writeAllSync(fd: number, bytes: Uint8Array): void {
       Atomics.wait(sleeper, 0, 0, 5);
     }
   }
+}
+
+/** Reads `length` bytes of physical memory at `paddr` into `dst` at `off`; false if it cannot. */
+export type PhysReadInto = (paddr: number, dst: Uint8Array, off: number, length: number) => boolean;
+
+/**
+ * For an ELF core read straight from a file (/proc/vmcore): reads pages from the file into the
+ * caller's buffer with one pread, no intermediate copies. Anything not inside one file-backed
+ * PT_LOAD returns false and takes the dump's own readPhys path.
+ */
+export function directElfReader(dump: Dump): PhysReadInto | undefined {
+  const segs = (dump as { physSegments?: readonly LoadSegment[] }).physSegments;
+  if (!segs || !(dump.source instanceof FileSource)) return undefined;
+  const fd = openSync(dump.source.name, 'r');
+  const size = dump.source.size;
+  const table = segs.map((s) => ({ start: Number(s.paddr), end: Number(s.paddr) + Math.min(s.fileSize, Math.max(0, size - s.fileOffset)), fileOffset: s.fileOffset }));
+  let last: (typeof table)[number] | undefined = table[0];
+  return (paddr, dst, off, length) => {
+    if (!last || paddr < last.start || paddr + length > last.end) {
+      last = table.find((s) => paddr >= s.start && paddr + length <= s.end);
+      if (!last) return false;
+    }
+    const pos = last.fileOffset + (paddr - last.start);
+    let done = 0;
+    while (done < length) {
+      const n = readSync(fd, dst, off + done, length - done, pos + done);
+      if (n === 0) return false;
+      done += n;
+    }
+    return true;
+  };
 }

@@ -13,12 +13,15 @@ interface Pending {
  * Starts one worker: the bundled compress-worker.mjs beside the bundle, or, when running from the
  * sources, the .ts file behind tsx's loader (registered inside the worker before the import).
  */
+// A worker holds two batch buffers and a codec's state: small heaps keep the pool's memory flat.
+const resourceLimits = { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 24 };
+
 function startWorker(workerData: unknown): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./compress-worker.mjs', import.meta.url), { workerData });
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./compress-worker.mjs', import.meta.url), { workerData, resourceLimits });
   const tsx = import.meta.resolve('tsx/esm/api');
   const script = new URL('./compress-worker.ts', import.meta.url).href;
   const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(script)}); })`;
-  return new Worker(code, { eval: true, workerData });
+  return new Worker(code, { eval: true, workerData, resourceLimits });
 }
 
 export class WorkerPool {
@@ -52,7 +55,7 @@ export class WorkerPool {
     const p = new Promise<BatchResult>((resolve, reject) => {
       this.pending.set(req.seq, { resolve, reject });
       const w = this.workers[this.next++ % this.workers.length]!;
-      w.postMessage(req, [req.input]);
+      w.postMessage(req, [req.input, req.out]);
     });
     // Callers may stop awaiting after a failure; the rejection is theirs to see, not unhandled.
     p.catch(() => undefined);

@@ -14,7 +14,7 @@ import { FlattenedWriter } from '../../format/flattened.ts';
 import { openDump } from '../../format/open-dump.ts';
 import type { ByteSink } from '../../format/sink.ts';
 import { FileSource } from '../../io/node-file.ts';
-import { closeDumpFile, createDumpFile, FdSink, writeAllSync } from '../../dump/file-sink.ts';
+import { closeDumpFile, createDumpFile, directElfReader, FdSink, writeAllSync } from '../../dump/file-sink.ts';
 import { findMemMap, MAX_DUMP_LEVEL, needsClassification, pageLayout, type ReadVirt } from '../../dump/page-class.ts';
 import {
   dumpIdentity,
@@ -216,6 +216,7 @@ export async function saveDump(dump: Dump, args: SaveArgs): Promise<number> {
     sink = new FdSink(fd);
   }
   const t0 = Date.now();
+  const direct = directElfReader(dump);
   let report: SaveReport | undefined;
   let level = args.levels[0]!;
   try {
@@ -223,12 +224,12 @@ export async function saveDump(dump: Dump, args: SaveArgs): Promise<number> {
       level = args.levels[li]!;
       const { filter, vi, readVirt } = filterFor(dump, level, warn);
       const progress = new ProgressReporter((args.messageLevel & MSG_PROGRESS) !== 0);
-      const scan = scanDump(dump, filter, { dumpLevel: level, zeroTest: args.elf && (level & 1) !== 0, progress: (p) => progress.update(p) });
+      const scan = scanDump(dump, filter, { dumpLevel: level, zeroTest: args.elf && (level & 1) !== 0, direct, progress: (p) => progress.update(p) });
       for (const w of scan.warnings) warn(w);
       const identity = dumpIdentity(dump, vi, readVirt);
       report = args.elf
-        ? writeElfCore(dump, scan, sink, { identity, progress: (p) => progress.update(p) })
-        : await writeKdumpCompressed(dump, scan, sink, { dumpLevel: level, codec: args.codec, threads: args.threads, identity, progress: (p) => progress.update(p) });
+        ? writeElfCore(dump, scan, sink, { identity, direct, progress: (p) => progress.update(p) })
+        : await writeKdumpCompressed(dump, scan, sink, { dumpLevel: level, codec: args.codec, threads: args.threads, identity, direct, progress: (p) => progress.update(p) });
       progress.done();
       // Out of space with another level to try: start over with it (as makedumpfile -d 1,31 does).
       if (report.stopReason?.startsWith('ENOSPC') && li + 1 < args.levels.length && fd !== undefined) {

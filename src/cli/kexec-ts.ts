@@ -1,7 +1,6 @@
 // kexec-ts: load a kernel to boot into (kexec-tools' `kexec` options), boot it, unload it, report
 // status — or plan a load for this or another machine without touching the kernel (--dry-run).
-import { closeSync, existsSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
-import { createHash } from 'node:crypto';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { KexecError, UsageError } from '../errors.ts';
 import { currentBootParams, currentCmdline, kexecLoaded, readMemoryMap, rngSeed } from '../kexec/host.ts';
@@ -13,7 +12,7 @@ import { formatPlan, kexecDebugLines, planToJson } from '../kexec/plan-text.ts';
 import { buildCmdline } from '../kexec/cmdline.ts';
 import { readPurgatoryObject } from '../kexec/purgatory-file.ts';
 import { ERRNO, SyscallError, loadSyscalls, type KexecSyscalls } from '../kexec/syscalls.ts';
-import { isBzImage, parseBzImage } from '../format/bzimage.ts';
+import { isBzImage, parseBzImageHead } from '../format/bzimage.ts';
 import { runCli } from './run.ts';
 
 const USAGE = `usage: kexec-ts [options] [KERNEL]
@@ -97,7 +96,24 @@ function requireRoot(what: string): void {
   }
 }
 
-const sha256 = (b: Uint8Array): Uint8Array => createHash('sha256').update(b).digest();
+/** node:crypto's SHA-256 (loaded only for kexec_load plans). */
+async function nodeSha256(): Promise<(b: Uint8Array) => Uint8Array> {
+  const { createHash } = await import('node:crypto');
+  return (b) => createHash('sha256').update(b).digest();
+}
+
+/** The first `n` bytes of a file and its size (kexec_file_load needs no more of the kernel). */
+function readHead(path: string, n: number): { head: Uint8Array; size: number } {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const head = new Uint8Array(Math.min(n, size));
+    readSync(fd, head, 0, head.length, 0);
+    return { head, size };
+  } finally {
+    closeSync(fd);
+  }
+}
 
 async function crashHook(map: MemoryMap, dryRun: boolean): Promise<CrashHook> {
   // The kdump side (src/kdump) reads the running kernel's facts; for a --dry-run against another
@@ -155,7 +171,7 @@ async function load(o: Opts, kernelPath: string, crash: boolean): Promise<void> 
   const choice = syscallChoice(o);
   if (!dryRun) requireRoot(crash ? 'loading a crash kernel' : 'loading a kernel');
   if ((o.iomem || o.memmap) && !dryRun) throw new UsageError('--iomem/--memmap plan against another machine: use them with --dry-run');
-  const image = readFileSync(kernelPath);
+  const { head, size: kernelSize } = readHead(kernelPath, 0x10000);
   const initrdPath = o.initrd ?? o.ramdisk;
   // kexec_file_load hands the kernel an fd: the initrd is only read when we place it ourselves.
   const initrdSize = initrdPath !== undefined ? statSync(initrdPath).size : undefined;
@@ -165,22 +181,29 @@ async function load(o: Opts, kernelPath: string, crash: boolean): Promise<void> 
     ...(o.append !== undefined ? { append: o.append } : {}),
     crash,
   });
-  const loader = pickLoader(image, { ...(o.type ? { type: o.type } : {}), source: kernelPath });
-  if (!dryRun && loader.arch !== hostArch()) {
-    throw new KexecError(`${kernelPath} is an ${loader.arch} kernel; this machine is ${hostArch() ?? process.arch}`, { hint: 'use --dry-run to plan it' });
-  }
   if (o.svg && !dryRun) throw new UsageError('--svg draws a --dry-run plan');
+  // Only a bzImage's header is read for kexec_file_load; other images are probed in full.
+  let image: Uint8Array | undefined;
+  const pick = () => {
+    image ??= readFileSync(kernelPath);
+    const l = pickLoader(image, { ...(o.type ? { type: o.type } : {}), source: kernelPath });
+    if (!dryRun && l.arch !== hostArch()) {
+      throw new KexecError(`${kernelPath} is an ${l.arch} kernel; this machine is ${hostArch() ?? process.arch}`, { hint: 'use --dry-run to plan it' });
+    }
+    return l;
+  };
 
   if (choice === 'file' || (choice === 'auto' && !dryRun)) {
     let filePlan: KexecPlan | undefined;
     try {
-      filePlan = planFileLoad(image, { kernel: kernelPath, kernelSize: image.length, ...(initrdPath !== undefined ? { initrd: initrdPath, initrdSize } : {}) }, cmdline, crash, loader.name, loader.arch);
+      const l = isBzImage(head) && !o.type ? { name: 'bzImage64', arch: 'x86_64' as const } : pick();
+      filePlan = planFileLoad(head, { kernel: kernelPath, kernelSize, ...(initrdPath !== undefined ? { initrd: initrdPath, initrdSize } : {}) }, cmdline, crash, l.name, l.arch);
     } catch (e) {
       // -a: what kexec_file_load would refuse goes to kexec_load, as kexec-tools does on EINVAL.
       if (choice === 'file') throw e;
       if (o.debug) process.stderr.write(`${(e as Error).message}; using kexec_load\n`);
     }
-    if (filePlan && dryRun) return printPlan(o, filePlan, undefined, image.length);
+    if (filePlan && dryRun) return printPlan(o, filePlan, undefined, kernelSize);
     if (filePlan) {
       try {
         fileLoad(loadSyscalls(), filePlan);
@@ -194,6 +217,8 @@ async function load(o: Opts, kernelPath: string, crash: boolean): Promise<void> 
     }
   }
 
+  const loader = pick();
+  image ??= readFileSync(kernelPath);
   const map = readMemoryMap({ ...(o.iomem ? { iomem: o.iomem } : {}), ...(o.memmap ? { memmap: o.memmap } : {}) });
   const input: PlanInput = {
     image,
@@ -209,7 +234,7 @@ async function load(o: Opts, kernelPath: string, crash: boolean): Promise<void> 
     ...(crash ? { crash: await crashHook(map, dryRun) } : {}),
     host: { rngSeed: rngSeed(), ...(dryRun ? {} : optionalBootParams()) },
     purgatory: readPurgatoryObject(loader.arch),
-    sha256,
+    sha256: await nodeSha256(),
     ...(o['debug-corrupt-segment'] ? { corruptSegment: o['debug-corrupt-segment'] } : {}),
   };
   const plan = loader.plan(input);
@@ -235,10 +260,10 @@ function optionalBootParams(): { bootParams?: Uint8Array } {
 }
 
 /** kexec_file_load: the kernel parses the image; we check what it would refuse so the error is ours. */
-function planFileLoad(image: Uint8Array, files: NonNullable<KexecPlan['files']>, cmdline: string, crash: boolean, loaderName: string, arch: KexecArch): KexecPlan {
+function planFileLoad(head: Uint8Array, files: NonNullable<KexecPlan['files']>, cmdline: string, crash: boolean, loaderName: string, arch: KexecArch): KexecPlan {
   const notes: string[] = [];
-  if (isBzImage(image)) {
-    const limit = parseBzImage(image, files.kernel).header.cmdline_size;
+  if (isBzImage(head)) {
+    const limit = parseBzImageHead(head, files.kernelSize, files.kernel).cmdline_size;
     const len = new TextEncoder().encode(cmdline).length + 1;
     // The kernel keeps 30 bytes for " elfcorehdr=0x…" even on normal loads.
     if (len + 30 > limit) {

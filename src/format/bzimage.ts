@@ -136,6 +136,23 @@ export function isBzImage(bytes: Uint8Array): boolean {
 
 /** Parses and checks a bzImage; the ParseError says what is wrong and at which offset. */
 export function parseBzImage(bytes: Uint8Array, source = 'kernel'): BzImage {
+  const header = parseBzImageHead(bytes, bytes.length, source);
+  const setupSize = ((header.setup_sects || 4) + 1) * 512;
+  const protocol = `${header.version >> 8}.${(header.version & 0xff).toString().padStart(2, '0')}`;
+  let versionString: string | undefined;
+  if (header.kernel_version !== 0 && header.kernel_version + 0x200 < bytes.length) {
+    const at = header.kernel_version + 0x200;
+    const end = bytes.indexOf(0, at);
+    if (end > at && end - at < 256) versionString = new TextDecoder('latin1').decode(bytes.subarray(at, end));
+  }
+  return { header, setupSize, kernel: bytes.subarray(setupSize), protocol, ...(versionString ? { versionString } : {}) };
+}
+
+/**
+ * The setup header from the first bytes of a bzImage (at least 0x270), checked against the file's
+ * full size (a truncated file is refused) — enough for kexec_file_load, which passes the file itself.
+ */
+export function parseBzImageHead(bytes: Uint8Array, fileSize: number, source = 'kernel'): SetupHeader {
   if (bytes.length < 0x270) {
     throw new ParseError(`too short for a bzImage (${bytes.length} bytes)`, { source, hint: 'not a Linux kernel image' });
   }
@@ -146,23 +163,16 @@ export function parseBzImage(bytes: Uint8Array, source = 'kernel'): BzImage {
       hint: 'not an x86 bzImage; give an uncompressed ELF vmlinux or a bzImage',
     });
   }
-  const header = readStruct(BootParams, padTo(bytes, ZERO_PAGE_SIZE));
+  const header = readStruct(BootParams, padTo(bytes.subarray(0, ZERO_PAGE_SIZE), ZERO_PAGE_SIZE));
   const setupSize = ((header.setup_sects || 4) + 1) * 512;
   const protectedSize = header.syssize * 16;
-  if (bytes.length < setupSize + protectedSize) {
+  if (fileSize < setupSize + protectedSize) {
     throw new ParseError(
-      `truncated bzImage: ${bytes.length} bytes, the header says ${setupSize + protectedSize} (setup ${setupSize} + kernel ${protectedSize})`,
-      { source, offset: bytes.length, hint: 'the file is incomplete: copy it again' },
+      `truncated bzImage: ${fileSize} bytes, the header says ${setupSize + protectedSize} (setup ${setupSize} + kernel ${protectedSize})`,
+      { source, offset: fileSize, hint: 'the file is incomplete: copy it again' },
     );
   }
-  const protocol = `${header.version >> 8}.${(header.version & 0xff).toString().padStart(2, '0')}`;
-  let versionString: string | undefined;
-  if (header.kernel_version !== 0 && header.kernel_version + 0x200 < bytes.length) {
-    const at = header.kernel_version + 0x200;
-    const end = bytes.indexOf(0, at);
-    if (end > at && end - at < 256) versionString = new TextDecoder('latin1').decode(bytes.subarray(at, end));
-  }
-  return { header, setupSize, kernel: bytes.subarray(setupSize), protocol, ...(versionString ? { versionString } : {}) };
+  return header;
 }
 
 /**

@@ -1,7 +1,6 @@
 // Facts about the running machine a kexec load needs, read from /proc and /sys (or from another
 // machine's copies: --iomem FILE, --memmap DIR). The only file reading the kexec planner does.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { KexecError } from '../errors.ts';
 import { memoryMapFromFirmware, memoryMapFromIomem, parseMemmapListing, type FirmwareMemmapEntry, type MemoryMap } from './memory-map.ts';
@@ -76,5 +75,5 @@ export function currentBootParams(): Uint8Array | undefined {
 }
 
 export function rngSeed(): Uint8Array {
-  return randomBytes(32);
+  return globalThis.crypto.getRandomValues(new Uint8Array(32));
 }

@@ -6,7 +6,8 @@ import { hex, type KexecPlan } from './plan.ts';
 const pad16 = (v: bigint) => v.toString(16).padStart(16, '0');
 
 export function formatPlan(plan: KexecPlan): string[] {
-  const out = [`${plan.loader} via ${plan.syscall}${plan.kind === 'crash' ? ' (crash kernel)' : ''}: entry ${hex(plan.entry)}, flags ${hex(plan.flags)}`];
+  const entry = plan.syscall === 'kexec_load' ? `entry ${hex(plan.entry)}, ` : '';
+  const out = [`${plan.loader} via ${plan.syscall}${plan.kind === 'crash' ? ' (crash kernel)' : ''}: ${entry}flags ${hex(plan.flags)}`];
   if (plan.syscall === 'kexec_file_load') {
     const f = plan.files;
     out.push(`  kernel ${f?.kernel} (${f?.kernelSize} bytes)${f?.initrd ? `, initrd ${f.initrd} (${f.initrdSize} bytes)` : ', no initrd'}; the kernel places the segments`);

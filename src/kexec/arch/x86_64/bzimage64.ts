@@ -76,8 +76,7 @@ function plan(input: PlanInput): KexecPlan {
   check64BitEntry(bz, input.imageName);
   const h = bz.header;
   const c = startX86Plan(input);
-  const cmdlineLen = checkCmdline(c.cmdline, h.cmdline_size, `this kernel (cmdline_size ${h.cmdline_size})`);
-  void cmdlineLen;
+  checkCmdline(c.cmdline, h.cmdline_size, `this kernel (cmdline_size ${h.cmdline_size})`);
 
   const purgatory = placePurgatory(c.alloc, input.purgatory);
   c.debug.push(purgatoryDebugLine(purgatory));

@@ -26,6 +26,8 @@ export interface ScenarioSpec {
   files?: Record<string, FileSpec>;
   /** scratch disk size (ext2), MiB; default 512 */
   diskMiB?: number;
+  /** Node.js and our bundle in the initramfs of the first (and kexec'd) kernels; default true */
+  node?: boolean;
   /** put Node.js and our bundle in the capture kernel's initrd too (needs a bigger crashkernel=) */
   captureNode?: boolean;
   /** markers ("stage:name") that must appear, in any order */
@@ -185,7 +187,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   const initrd = join(outDir, 'initrd.img');
   const initOpts = { stages: spec.stages, files: spec.files, baseCmdline };
   log(`building initramfs for ${kernel.release}`);
-  await buildInitramfs(kernel, initrd, { ...initOpts, node: true });
+  await buildInitramfs(kernel, initrd, { ...initOpts, node: spec.node ?? true });
   // The next kernels (kexec, capture) load their images from the scratch disk.
   linkOrCopy(initrd, join(outDir, 'staging', 'boot', 'initrd.img'));
   linkOrCopy(kernel.vmlinuz, join(outDir, 'staging', 'boot', 'vmlinuz'));

@@ -35,6 +35,12 @@ for (const suite of suites()) {
       assert.equal(byPid.get(2)?.comm, 'kthreadd');
       assert.ok(t.current.includes(t.tasks.find((x) => x.pid === bt.pid && !x.idle)?.task), 'the crashing task is current on its CPU');
       for (const x of t.tasks) assert.equal(backtraceOfTask(ctx, x, t.current).error, false, `${ctx.release}: ${x.comm}`);
+      // The guest loads virtio_blk: its code is named and unwound from its own kallsyms and ORC.
+      const blk = ctx.modules.find((m) => m.name === 'virtio_blk');
+      assert.ok(blk, `modules: ${ctx.modules.map((m) => m.name).join(' ')} ${ctx.moduleProblems.join('; ')}`);
+      const done = blk.symbols!.byName('virtblk_done')!;
+      assert.deepEqual(ctx.symbolizer.symbolize(done.address + 4n), { name: 'virtblk_done', offset: 4n, module: 'virtio_blk' });
+      assert.equal(ctx.orcFinder.find(done.address)?.type, 'call');
     });
   }
 }

@@ -126,6 +126,17 @@ test('bt -p: tasks that were not running unwind from their saved frame down to r
   for (const task of t.tasks) assert.equal(backtraceOfTask(ctx, task, t.current).error, false, task.comm);
 });
 
+test("modules: virtio_blk's code is named from its own kallsyms and found in its ORC table", () => {
+  assert.equal(ctx.moduleAt(0xffffffff81000000n), undefined, 'kernel image addresses never look at modules');
+  const names = ctx.modules.map((m) => m.name);
+  assert.ok(names.includes('virtio_blk'), names.join(' '));
+  assert.deepEqual(ctx.moduleProblems, []);
+  const blk = ctx.modules.find((m) => m.name === 'virtio_blk')!;
+  const done = blk.symbols!.byName('virtblk_done')!;
+  assert.deepEqual(ctx.symbolizer.symbolize(done.address + 4n), { name: 'virtblk_done', offset: 4n, module: 'virtio_blk' });
+  assert.equal(ctx.orcFinder.find(done.address)?.type, 'call');
+});
+
 test('struct: task_struct of PID 1 prints pid 1 and comm "init"; types prints a layout', () => {
   const btf = ctx.btf;
   const init = taskTable(ctx).tasks.find((x) => x.pid === 1)!;

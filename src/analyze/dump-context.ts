@@ -6,11 +6,12 @@ import type { Dump } from '../format/dump.ts';
 import { Btf } from './btf.ts';
 import type { KernelDump } from './kernel-dump.ts';
 import type { KernelMemory } from './kernel-memory.ts';
-import { OrcTable, orcVersionFor } from './orc.ts';
+import { contains, readModules, type KernelModule } from './modules.ts';
+import { OrcTable, orcVersionFor, type OrcEntry } from './orc.ts';
 import type { KernelLog } from './printk.ts';
 import type { Prstatus } from './prstatus.ts';
 import type { SymbolTable } from './symbols.ts';
-import type { Symbolizer } from './unwind.ts';
+import type { OrcFinder, Symbolizer } from './unwind.ts';
 
 export interface ContextOptions {
   /** BTF given by the user (a vmlinux .BTF section), used instead of the dump's. */
@@ -18,6 +19,9 @@ export interface ContextOptions {
 }
 
 const MAX_BTF = 64 << 20;
+/** x86_64 module area (MODULES_VADDR..MODULES_END; starts at 0xffffffffc0000000 with KASLR). */
+const MODULES_START = 0xffffffffa0000000n;
+const MODULES_END = 0xffffffffff000000n;
 
 export class DumpContext {
   readonly kernel: KernelDump;
@@ -25,6 +29,9 @@ export class DumpContext {
   private readonly opts: ContextOptions;
   private btfCache: Btf | undefined;
   private orcCache: OrcTable | null | undefined;
+  private modulesCache: KernelModule[] | undefined;
+  /** Problems met reading the module list (kept out of the way until asked for). */
+  readonly moduleProblems: string[] = [];
 
   constructor(kernel: KernelDump, opts: ContextOptions = {}) {
     this.kernel = kernel;
@@ -70,12 +77,46 @@ export class DumpContext {
     return a;
   }
 
+  /** Names addresses in the kernel image (its symbol table) and in loaded modules (their kallsyms). */
   readonly symbolizer: Symbolizer = {
     symbolize: (addr) => {
       const hit = this.symbols.byAddress(addr);
-      return hit ? { name: hit.symbol.name, offset: hit.offset } : undefined;
+      if (hit) return { name: hit.symbol.name, offset: hit.offset };
+      const m = this.moduleAt(addr);
+      const mh = m?.symbols?.byAddress(addr);
+      return mh ? { name: mh.symbol.name, offset: mh.offset, module: m!.name } : undefined;
     },
   };
+
+  /** The kernel image's ORC table, and a module's for addresses in module code. */
+  readonly orcFinder: OrcFinder = {
+    find: (ip): OrcEntry | undefined => {
+      const k = this.orc;
+      if (k?.covers(ip)) return k.find(ip);
+      return this.moduleAt(ip)?.orc?.find(ip);
+    },
+  };
+
+  /** Loaded modules (read on first use, with BTF); [] when they cannot be read. */
+  get modules(): KernelModule[] {
+    if (!this.modulesCache) {
+      this.modulesCache = [];
+      try {
+        const head = this.symbols.byName('modules')?.address;
+        if (head !== undefined) this.modulesCache = readModules(this.mem, this.btf, head, orcVersionFor(this.release), this.moduleProblems);
+      } catch (e) {
+        if (!(e instanceof ParseError || e instanceof NotInDumpError)) throw e;
+        this.moduleProblems.push(`modules: ${e.message}`);
+      }
+    }
+    return this.modulesCache;
+  }
+
+  /** The module whose memory holds `addr`; only addresses in the module area are looked up. */
+  moduleAt(addr: bigint): KernelModule | undefined {
+    if (addr < MODULES_START || addr >= MODULES_END) return undefined;
+    return this.modules.find((m) => contains(m, addr));
+  }
 
   /** The kernel's BTF types. */
   get btf(): Btf {

@@ -21,7 +21,7 @@ export function cpuBacktrace(ctx: DumpContext, cpu: number): CpuBacktrace {
   const start: StartState = { ip: regs.rip, sp: regs.rsp, bp: regs.rbp, regs, exact: true };
   const bt = (regs.cs & 3n) !== 0n
     ? { frames: [], stop: 'user mode', error: false, userRegs: regs }
-    : unwind(ctx.mem, ctx.orc, ctx.symbolizer, start);
+    : unwind(ctx.mem, ctx.orcFinder, ctx.symbolizer, start);
   return { ...bt, cpu, pid: st.pid, task: ctx.currentTask(cpu), start: regs };
 }
 
@@ -39,7 +39,7 @@ export function taskBacktrace(ctx: DumpContext, threadSp: bigint): Backtrace {
     if (e instanceof NotInDumpError) return { frames: [], stop: `saved frame not in dump: ${e.message}`, error: true };
     throw e;
   }
-  return unwind(ctx.mem, ctx.orc, ctx.symbolizer, start);
+  return unwind(ctx.mem, ctx.orcFinder, ctx.symbolizer, start);
 }
 
 export interface TaskTable extends TaskList {

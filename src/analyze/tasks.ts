@@ -148,66 +148,9 @@ export class TaskReader {
     };
   }
 
-  /**
-   * Walks a circular list_head starting at `head`, yielding each node address (not the head). Stops
-   * at a loop that does not return to the head and after `max` nodes. When a node cannot be read, the
-   * rest of the list is recovered walking `prev` pointers back from the head, so one missing page
-   * loses one entry, not the tail of the list.
-   */
-  *walkList(head: bigint, what: string, damage: string[], max = MAX_TASKS): Generator<bigint> {
-    const seen = new Set<bigint>();
-    let node: bigint;
-    try {
-      node = this.ptr(head);
-    } catch (e) {
-      if (!(e instanceof NotInDumpError)) throw e;
-      damage.push(`${what}: list head ${hex(head)} not in dump`);
-      return;
-    }
-    while (node !== head) {
-      if (node === 0n) {
-        damage.push(`${what}: NULL next pointer after ${seen.size} entries`);
-        return;
-      }
-      if (seen.has(node)) {
-        damage.push(`${what}: list loops back to ${hex(node)} after ${seen.size} entries without returning to the head; stopped`);
-        return;
-      }
-      if (seen.size >= max) {
-        damage.push(`${what}: more than ${max} entries; stopped`);
-        return;
-      }
-      let next: bigint;
-      try {
-        next = this.ptr(node);
-      } catch (e) {
-        if (!(e instanceof NotInDumpError)) throw e;
-        const tail = this.walkBack(head, node, seen, max);
-        damage.push(`${what}: entry ${hex(node)} not in dump after ${seen.size} entries; ${tail.length} more read backwards from the head`);
-        yield node;
-        yield* tail;
-        return;
-      }
-      seen.add(node);
-      yield node;
-      node = next;
-    }
-  }
-
-  /** The entries after `broken`, found through prev pointers from the head (in list order). */
-  private walkBack(head: bigint, broken: bigint, seen: Set<bigint>, max: number): bigint[] {
-    const back: bigint[] = [];
-    const prevOff = 8n;
-    try {
-      let node = this.ptr(head + prevOff);
-      while (node !== head && node !== broken && node !== 0n && !seen.has(node) && back.length < max) {
-        back.push(node);
-        node = this.ptr(node + prevOff);
-      }
-    } catch (e) {
-      if (!(e instanceof NotInDumpError)) throw e;
-    }
-    return back.reverse();
+  /** walkList over this reader's memory. */
+  walkList(head: bigint, what: string, damage: string[], max = MAX_TASKS): Generator<bigint> {
+    return walkList(this.mem, head, what, damage, max);
   }
 
   /** Every task on the task list and every thread of each, in list order (like drgn's for_each_task). */
@@ -252,4 +195,71 @@ export class TaskReader {
     }
     return out.filter((t) => t !== leader);
   }
+}
+
+/**
+ * Walks a circular list_head starting at `head`, yielding each node address (not the head). Stops
+ * at a loop that does not return to the head and after `max` nodes. When a node cannot be read, the
+ * rest of the list is recovered walking `prev` pointers back from the head, so one missing page
+ * loses one entry, not the tail of the list.
+ */
+export function* walkList(mem: TaskMemory, head: bigint, what: string, damage: string[], max = MAX_TASKS): Generator<bigint> {
+  const seen = new Set<bigint>();
+  let node: bigint;
+  try {
+    node = ptr(mem, head);
+  } catch (e) {
+    if (!(e instanceof NotInDumpError)) throw e;
+    damage.push(`${what}: list head ${hex(head)} not in dump`);
+    return;
+  }
+  while (node !== head) {
+    if (node === 0n) {
+      damage.push(`${what}: NULL next pointer after ${seen.size} entries`);
+      return;
+    }
+    if (seen.has(node)) {
+      damage.push(`${what}: list loops back to ${hex(node)} after ${seen.size} entries without returning to the head; stopped`);
+      return;
+    }
+    if (seen.size >= max) {
+      damage.push(`${what}: more than ${max} entries; stopped`);
+      return;
+    }
+    let next: bigint;
+    try {
+      next = ptr(mem, node);
+    } catch (e) {
+      if (!(e instanceof NotInDumpError)) throw e;
+      const tail = walkBack(mem, head, node, seen, max);
+      damage.push(`${what}: entry ${hex(node)} not in dump after ${seen.size} entries; ${tail.length} more read backwards from the head`);
+      yield node;
+      yield* tail;
+      return;
+    }
+    seen.add(node);
+    yield node;
+    node = next;
+  }
+}
+
+/** The entries after `broken`, found through prev pointers from the head (in list order). */
+function walkBack(mem: TaskMemory, head: bigint, broken: bigint, seen: Set<bigint>, max: number): bigint[] {
+  const back: bigint[] = [];
+  const prevOff = 8n;
+  try {
+    let node = ptr(mem, head + prevOff);
+    while (node !== head && node !== broken && node !== 0n && !seen.has(node) && back.length < max) {
+      back.push(node);
+      node = ptr(mem, node + prevOff);
+    }
+  } catch (e) {
+    if (!(e instanceof NotInDumpError)) throw e;
+  }
+  return back.reverse();
+}
+
+function ptr(mem: TaskMemory, addr: bigint): bigint {
+  const b = mem.readVirt(addr, 8);
+  return new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true);
 }

@@ -4,7 +4,7 @@
 // of the stack, at user mode, or at the first thing that does not check out (marked, never guessed).
 // Nothing is found by scanning the stack, so stale return addresses never show up as frames.
 import { NotInDumpError } from '../errors.ts';
-import { ORC_REG, type OrcEntry, type OrcTable } from './orc.ts';
+import { ORC_REG, type OrcEntry } from './orc.ts';
 
 /** `struct pt_regs` on x86_64: r15 r14 r13 r12 bp bx r11 r10 r9 r8 ax cx dx si di orig_ax ip cs flags sp ss. */
 export const PT_REGS = [
@@ -21,10 +21,17 @@ export interface Memory {
   readVirt(vaddr: bigint, length: number): Uint8Array;
 }
 
+/** Finds the ORC entry for an address (the kernel image's table, a module's). */
+export interface OrcFinder {
+  find(ip: bigint): OrcEntry | undefined;
+}
+
 export interface SymbolInfo {
   name: string;
   offset: bigint;
   size?: bigint;
+  /** The module the code belongs to; undefined for the kernel image. */
+  module?: string;
 }
 export interface Symbolizer {
   symbolize(addr: bigint): SymbolInfo | undefined;
@@ -97,7 +104,7 @@ export const isUserMode = (r: Regs): boolean => (r.cs & 3n) !== 0n;
 /** Stacks are 16 KiB (task), 16 KiB (irq) or 4-8 KiB (exception) regions; this groups addresses. */
 const STACK_REGION = 64n * 1024n;
 
-export function unwind(mem: Memory, orc: OrcTable | undefined, sym: Symbolizer, start: StartState, opts: UnwindOptions = {}): Backtrace {
+export function unwind(mem: Memory, orc: OrcFinder | undefined, sym: Symbolizer, start: StartState, opts: UnwindOptions = {}): Backtrace {
   const max = opts.maxFrames ?? 128;
   const frames: Frame[] = [];
   let ip = start.ip;
@@ -249,7 +256,7 @@ export const hex = (v: bigint): string => v.toString(16);
 
 export function frameLabel(f: Frame): string {
   if (!f.symbol) return `0x${hex(f.pc)}`;
-  return `${f.symbol.name}+0x${hex(f.symbol.offset)}${f.symbol.size !== undefined ? `/0x${hex(f.symbol.size)}` : ''}`;
+  return `${f.symbol.name}+0x${hex(f.symbol.offset)}${f.symbol.size !== undefined ? `/0x${hex(f.symbol.size)}` : ''}${f.symbol.module ? ` [${f.symbol.module}]` : ''}`;
 }
 
 /**

@@ -1,0 +1,146 @@
+// Loaded kernel modules from the dump: the `modules` list, each module's memory ranges, its ORC
+// tables (mod->arch: orc_unwind_ip, orc_unwind, num_orcs; sorted at load) and its symbols
+// (mod->kallsyms: an Elf64_Sym table with strtab and typetab), all with offsets from BTF. Used to
+// unwind and name frames in module code, which the kernel image's tables do not cover.
+import { NotInDumpError } from '../errors.ts';
+import { readStruct, struct } from '../format/struct.ts';
+import type { Btf } from './btf.ts';
+import { OrcTable, type OrcVersion } from './orc.ts';
+import { SortedSymbolTable, type KernelSymbol } from './symbols.ts';
+import { walkList, type TaskMemory } from './tasks.ts';
+
+const Elf64Sym = struct('Elf64_Sym', 24, {
+  st_name: { off: 0, type: 'u32' },
+  st_info: { off: 4, type: 'u8' },
+  st_shndx: { off: 6, type: 'u16' },
+  st_value: { off: 8, type: 'u64' },
+  st_size: { off: 16, type: 'u64' },
+});
+
+const MAX_MODULES = 4096;
+const MAX_MODULE_SYMS = 1 << 18;
+const MAX_STRTAB = 16 << 20;
+
+export interface KernelModule {
+  name: string;
+  /** Address of the struct module. */
+  address: bigint;
+  /** Where its code and data live: [base, base + size). */
+  ranges: { base: bigint; size: bigint }[];
+  orc: OrcTable | undefined;
+  symbols: SortedSymbolTable | undefined;
+}
+
+export function contains(m: KernelModule, addr: bigint): boolean {
+  return m.ranges.some((r) => addr >= r.base && addr < r.base + r.size);
+}
+
+function u64(mem: TaskMemory, a: bigint): bigint {
+  const b = mem.readVirt(a, 8);
+  return new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true);
+}
+function u32(mem: TaskMemory, a: bigint): number {
+  const b = mem.readVirt(a, 4);
+  return new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true);
+}
+
+/** Every loaded module; problems (unreadable entries) go to `damage` and the module is skipped. */
+export function readModules(mem: TaskMemory, btf: Btf, modulesHead: bigint, orcVersion: OrcVersion, damage: string[]): KernelModule[] {
+  const mod = btf.get('struct module');
+  const listOff = BigInt(btf.offsetOf(mod, 'list'));
+  const nameOff = BigInt(btf.offsetOf(mod, 'name'));
+  const out: KernelModule[] = [];
+  for (const node of walkList(mem, modulesHead, 'modules', damage, MAX_MODULES)) {
+    const m = node - listOff;
+    try {
+      const raw = mem.readVirt(m + nameOff, 56);
+      const nul = raw.indexOf(0);
+      const name = String.fromCharCode(...(nul < 0 ? raw : raw.subarray(0, nul)));
+      out.push({ name, address: m, ranges: ranges(mem, btf, mod.id, m), orc: moduleOrc(mem, btf, mod.id, m, orcVersion), symbols: moduleSymbols(mem, btf, mod.id, m, name) });
+    } catch (e) {
+      if (!(e instanceof NotInDumpError)) throw e;
+      damage.push(`module at 0x${m.toString(16)}: ${e.message}`);
+    }
+  }
+  return out;
+}
+
+function ranges(mem: TaskMemory, btf: Btf, modId: number, m: bigint): KernelModule['ranges'] {
+  const out: KernelModule['ranges'] = [];
+  if (btf.hasMember(modId, 'mem')) {
+    // 6.4+: struct module_memory mem[MOD_MEM_NUM_TYPES] { void *base; unsigned int size; ... }
+    const mm = btf.member(modId, 'mem');
+    const arr = btf.resolve(mm.typeId).array!;
+    const esz = btf.sizeOf(arr.typeId);
+    const baseOff = btf.offsetOf(arr.typeId, 'base');
+    const sizeOff = btf.offsetOf(arr.typeId, 'size');
+    for (let i = 0; i < arr.nelems; i++) {
+      const e = m + BigInt(mm.offset + i * esz);
+      const base = u64(mem, e + BigInt(baseOff));
+      const size = BigInt(u32(mem, e + BigInt(sizeOff)));
+      if (base !== 0n && size !== 0n) out.push({ base, size });
+    }
+  } else {
+    // Before 6.4: core_layout and init_layout (struct module_layout { void *base; unsigned int size; ... }).
+    for (const l of ['core_layout', 'init_layout']) {
+      if (!btf.hasMember(modId, l)) continue;
+      const base = u64(mem, m + BigInt(btf.offsetOf(modId, `${l}.base`)));
+      const size = BigInt(u32(mem, m + BigInt(btf.offsetOf(modId, `${l}.size`))));
+      if (base !== 0n && size !== 0n) out.push({ base, size });
+    }
+  }
+  return out;
+}
+
+function moduleOrc(mem: TaskMemory, btf: Btf, modId: number, m: bigint, version: OrcVersion): OrcTable | undefined {
+  if (!btf.hasMember(modId, 'arch.num_orcs')) return undefined;
+  const num = u32(mem, m + BigInt(btf.offsetOf(modId, 'arch.num_orcs')));
+  const ip = u64(mem, m + BigInt(btf.offsetOf(modId, 'arch.orc_unwind_ip')));
+  const ent = u64(mem, m + BigInt(btf.offsetOf(modId, 'arch.orc_unwind')));
+  if (num === 0 || ip === 0n || ent === 0n) return undefined;
+  return new OrcTable(mem, { ipStart: ip, ipStop: ip + BigInt(num * 4), entStart: ent, version });
+}
+
+function moduleSymbols(mem: TaskMemory, btf: Btf, modId: number, m: bigint, modName: string): SortedSymbolTable | undefined {
+  if (!btf.hasMember(modId, 'kallsyms')) return undefined;
+  const ks = u64(mem, m + BigInt(btf.offsetOf(modId, 'kallsyms')));
+  if (ks === 0n) return undefined;
+  const mk = btf.get('struct mod_kallsyms');
+  const symtab = u64(mem, ks + BigInt(btf.offsetOf(mk, 'symtab')));
+  const num = u32(mem, ks + BigInt(btf.offsetOf(mk, 'num_symtab')));
+  const strtab = u64(mem, ks + BigInt(btf.offsetOf(mk, 'strtab')));
+  const typetab = btf.hasMember(mk, 'typetab') ? u64(mem, ks + BigInt(btf.offsetOf(mk, 'typetab'))) : 0n;
+  if (symtab === 0n || strtab === 0n || num === 0 || num > MAX_MODULE_SYMS) return undefined;
+  const tab = mem.readVirt(symtab, num * Elf64Sym.size);
+  const types = typetab !== 0n ? mem.readVirt(typetab, num) : undefined;
+  const entries = Array.from({ length: num }, (_, i) => readStruct(Elf64Sym, tab, i * Elf64Sym.size));
+  const strLen = Math.min(MAX_STRTAB, entries.reduce((mx, e) => Math.max(mx, e.st_name), 0) + 256);
+  const strs = readAvailable(mem, strtab, strLen);
+  const syms: KernelSymbol[] = [];
+  entries.forEach((e, i) => {
+    if (e.st_value === 0n || e.st_shndx === 0) return;
+    let end = e.st_name;
+    while (end < strs.length && strs[end] !== 0) end++;
+    const name = String.fromCharCode(...strs.subarray(e.st_name, end));
+    if (!name || name.startsWith('$')) return;
+    syms.push({ name, address: e.st_value, type: types ? String.fromCharCode(types[i]!) : 't' });
+  });
+  return syms.length ? new SortedSymbolTable(`kallsyms of module ${modName}`, syms) : undefined;
+}
+
+/** Reads up to `length` bytes, stopping at the first page the dump does not hold. */
+function readAvailable(mem: TaskMemory, addr: bigint, length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let o = 0;
+  while (o < length) {
+    const n = Math.min(length - o, 4096 - Number((addr + BigInt(o)) & 4095n));
+    try {
+      out.set(mem.readVirt(addr + BigInt(o), n), o);
+    } catch (e) {
+      if (!(e instanceof NotInDumpError)) throw e;
+      break;
+    }
+    o += n;
+  }
+  return out.subarray(0, o);
+}

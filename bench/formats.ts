@@ -1,7 +1,7 @@
 // Dump-format layer speed against the reference implementations, on the bundled dump.
 // Usage: node --import tsx bench/formats.ts [DUMP]
 //   - LZO1X: our codec vs liblzo (the `lzo` dev package, minilzo) on every page of the dump
-//   - reading every page: kdump-compressed zlib, the same as LZO, flattened, ELF
+//   - reading every page: kdump-compressed zlib (fflate, then node:zlib), the same as LZO, flattened, ELF
 //   - converting the dump to LZO kdump-compressed: ours (reader + writer) vs `makedumpfile -l -d 31`
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,6 +10,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileSource } from '../src/io/node-file.ts';
 import { FileSink } from '../src/io/node-sink.ts';
+import { useNodeCodecs } from '../src/io/node-codecs.ts';
 import { openDump } from '../src/format/open-dump.ts';
 import type { Dump } from '../src/format/dump.ts';
 import { lzo1xCompress, lzo1xDecompress } from '../src/format/codecs/lzo1x.ts';
@@ -70,7 +71,9 @@ function readAll(path: string): number {
     for (const p of pfns) d.readPage!(p);
   });
 }
-rows.push(['read every page: kdump-compressed zlib', ms(readAll(dumpPath)), '', '', '']);
+rows.push(['read every page: kdump-compressed zlib (fflate)', ms(readAll(dumpPath)), '', '', '']);
+useNodeCodecs();
+rows.push(['read every page: kdump-compressed zlib (node:zlib)', ms(readAll(dumpPath)), '', '', '']);
 rows.push(['read every page: kdump-compressed LZO', ms(readAll(lzoPath)), '', '', '']);
 if (flat.status === 0) {
   writeFileSync(join(dir, 'flat.kdump'), flat.stdout);

@@ -93,3 +93,16 @@ test('codecs: each page codec decodes what its compressor wrote, chosen by the d
   const noise = new Uint8Array(4096).map(rng(3));
   for (const c of Object.values(compressors)) assert.ok(c(noise, out) >= 4096);
 });
+
+test('codecs: the Node zlib decoder (useNodeCodecs) decodes pages like fflate and rejects oversized ones', async () => {
+  const { useNodeCodecs } = await import('../src/io/node-codecs.ts');
+  const { zlibSync } = await import('fflate');
+  const page = new Uint8Array(4096).map((_, i) => i & 0x3f);
+  const before = decoderFor(codecFlag('zlib'))!.decompress;
+  useNodeCodecs();
+  const codec = decoderFor(codecFlag('zlib'))!;
+  assert.notEqual(codec.decompress, before);
+  assert.deepEqual(new Uint8Array(codec.decompress(zlibSync(page, { level: 1 }), 4096)), page);
+  assert.throws(() => codec.decompress(zlibSync(new Uint8Array(9000), { level: 1 }), 4096));
+  assert.throws(() => codec.decompress(new Uint8Array([1, 2, 3]), 4096));
+});

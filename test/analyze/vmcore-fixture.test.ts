@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KernelDump } from '../../src/analyze/kernel-dump.ts';
@@ -276,7 +276,8 @@ const harnessDumps = existsSync('e2e/out')
         readdirSync(join('e2e/out', d.name))
           .filter((f) => /^makedumpfile-dmesg(-\w+)?\.txt$/.test(f))
           .map((f) => ({ oracle: join('e2e/out', d.name, f), dump: join('e2e/out', d.name, `vmcore${/^makedumpfile-dmesg(-\w+)?\.txt$/.exec(f)![1] ?? ''}.kdump`) }))
-          .filter((x) => existsSync(x.dump)),
+          // Settled ones only: the harness may be writing a dump right now (another test run).
+          .filter((x) => existsSync(x.dump) && Date.now() - statSync(x.dump).mtimeMs > 120_000 && statSync(x.oracle).mtimeMs >= statSync(x.dump).mtimeMs),
       )
   : [];
 
@@ -286,6 +287,7 @@ test('harness dumps: dmesg equals makedumpfile; the direct map from the page tab
     return;
   }
   for (const h of harnessDumps) {
+    if (!existsSync(h.dump)) continue; // removed by a harness run meanwhile
     const r = vmcoreTs('dmesg', h.dump);
     assert.equal(r.code, 0, `${h.dump}: ${r.err}`);
     assert.deepEqual(r.out.split('\n'), readFileSync(h.oracle, 'latin1').split('\n'), h.dump);

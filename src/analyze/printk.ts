@@ -88,10 +88,10 @@ function readLockless(mem: VirtualMemory, info: VmcoreInfo): KernelLog {
   const prbAddr = u64(mem, info.requireSymbol('prb', FOR_LOG));
   const prb = mem.readVirt(prbAddr, size('printk_ringbuffer'));
   const p = dv(prb);
-  const descRing = off('printk_ringbuffer.desc_ring');
-  const textRing = off('printk_ringbuffer.text_data_ring');
-  const countBits = p.getUint32(descRing + off('prb_desc_ring.count_bits'), true);
-  const sizeBits = p.getUint32(textRing + off('prb_data_ring.size_bits'), true);
+  const oDescRing = off('printk_ringbuffer.desc_ring');
+  const oTextRing = off('printk_ringbuffer.text_data_ring');
+  const countBits = p.getUint32(oDescRing + off('prb_desc_ring.count_bits'), true);
+  const sizeBits = p.getUint32(oTextRing + off('prb_data_ring.size_bits'), true);
   if (countBits > 24 || sizeBits > 30) {
     throw new ParseError(`printk ring buffer at 0x${prbAddr.toString(16)} has count_bits ${countBits}, size_bits ${sizeBits}`, {
       hint: 'the dump is damaged',
@@ -102,14 +102,14 @@ function readLockless(mem: VirtualMemory, info: VmcoreInfo): KernelLog {
   const descSize = size('prb_desc');
   const infoSize = size('printk_info');
   // The rings are read page by page as records use them: a log far from full touches a fraction.
-  const descRing_ = new LazyBytes(mem, p.getBigUint64(descRing + off('prb_desc_ring.descs'), true), checkedSize(descSize * count, 'prb descriptor ring'));
-  const infoRing = new LazyBytes(mem, p.getBigUint64(descRing + off('prb_desc_ring.infos'), true), checkedSize(infoSize * count, 'prb info array'));
-  const dataRing = new LazyBytes(mem, p.getBigUint64(textRing + off('prb_data_ring.data'), true), checkedSize(dataSize, 'prb text data ring'));
-  const descs = descRing_.bytes;
-  const infos = infoRing.bytes;
-  const data = dataRing.bytes;
-  const tailId = p.getBigUint64(descRing + off('prb_desc_ring.tail_id') + counter, true);
-  const headId = p.getBigUint64(descRing + off('prb_desc_ring.head_id') + counter, true);
+  const descArr = new LazyBytes(mem, p.getBigUint64(oDescRing + off('prb_desc_ring.descs'), true), checkedSize(descSize * count, 'prb descriptor ring'));
+  const infoArr = new LazyBytes(mem, p.getBigUint64(oDescRing + off('prb_desc_ring.infos'), true), checkedSize(infoSize * count, 'prb info array'));
+  const dataArr = new LazyBytes(mem, p.getBigUint64(oTextRing + off('prb_data_ring.data'), true), checkedSize(dataSize, 'prb text data ring'));
+  const descs = descArr.bytes;
+  const infos = infoArr.bytes;
+  const data = dataArr.bytes;
+  const tailId = p.getBigUint64(oDescRing + off('prb_desc_ring.tail_id') + counter, true);
+  const headId = p.getBigUint64(oDescRing + off('prb_desc_ring.head_id') + counter, true);
 
   const oStateVar = off('prb_desc.state_var') + counter;
   const oLpos = off('prb_desc.text_blk_lpos');
@@ -139,7 +139,7 @@ function readLockless(mem: VirtualMemory, info: VmcoreInfo): KernelLog {
   const one = (id: bigint) => {
     const idx = Number(id % countN);
     const d = idx * descSize;
-    descRing_.ensure(d, descSize);
+    descArr.ensure(d, descSize);
     const sv = dd.getBigUint64(d + oStateVar, true);
     if ((sv & DESC_ID_MASK) !== id) return;
     const state = (sv >> DESC_FLAGS_SHIFT) & 3n;
@@ -150,10 +150,10 @@ function readLockless(mem: VirtualMemory, info: VmcoreInfo): KernelLog {
     if (begin > next) begin = 0; // the block wrapped: its text starts at the ring's start
     begin += wordSize; // the block starts with its descriptor id
     const i = idx * infoSize;
-    infoRing.ensure(i, infoSize);
+    infoArr.ensure(i, infoSize);
     let textLen = di.getUint16(i + oTextLen, true);
     if (next - begin < textLen) textLen = Math.max(0, next - begin);
-    dataRing.ensure(begin, textLen);
+    dataArr.ensure(begin, textLen);
     const dict: string[] = [];
     if (oSubsys !== undefined && oDevice !== undefined) {
       const subsystem = cstr(infos, i + oSubsys, lenSubsys);

@@ -175,6 +175,12 @@ test('CLI: bt --json and ps --json run end to end', () => {
   assert.equal(bt[1].comm, 'init');
   const ps = run('ps');
   assert.equal(ps.tasks.length, 56);
+  const st = JSON.parse(
+    execFileSync(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', 'struct', '--json', '--depth', '2', DUMP, 'task_struct', 'init_task'], { encoding: 'utf8' }),
+  );
+  assert.equal(st.type, 'struct task_struct');
+  assert.deepEqual([st.value.pid, st.value.comm], [0, 'swapper/0']);
+  assert.match(st.value.tasks.next, /^0x[0-9a-f]+$/);
 });
 
 test('kallsyms: without the VMCOREINFO keys (kernels before 6.0) the tables are found in the kernel image', () => {

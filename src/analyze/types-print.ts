@@ -171,3 +171,51 @@ export function declare(type: string, name: string): string {
   if (i >= 0) return `${type.slice(0, i)}(*${name})${type.slice(i + 3)}`;
   return type.endsWith('*') ? `${type}${name}` : `${type} ${name}`;
 }
+
+/** The value as plain JSON-ready data: structs as objects, arrays as lists, char[] as strings, pointers as hex. */
+export function valueJson(btf: Btf, typeId: number, bytes: Uint8Array, maxDepth = 6, depth = 0): unknown {
+  const t = btf.resolve(typeId);
+  switch (t.kind) {
+    case 'int': {
+      const i = t.int!;
+      if (i.bits && i.bits < t.size * 8) return readBits(bytes, i.bitOffset, i.bits, i.signed);
+      const v = readInt(bytes, 0, t.size, i.signed);
+      return i.bool ? v !== 0n : v;
+    }
+    case 'ptr':
+      return hex(readInt(bytes, 0, 8, false));
+    case 'enum':
+    case 'enum64': {
+      const v = readInt(bytes, 0, t.size, t.kindFlag);
+      return t.values!.find((x) => x.value === v || BigInt.asUintN(t.size * 8, x.value) === v)?.name ?? v;
+    }
+    case 'array': {
+      const a = t.array!;
+      const elem = btf.resolve(a.typeId);
+      if (elem.kind === 'int' && elem.size === 1 && (elem.int!.char || elem.name === 'char')) {
+        const end = bytes.subarray(0, a.nelems).indexOf(0);
+        return String.fromCharCode(...bytes.subarray(0, end < 0 ? a.nelems : end));
+      }
+      const esz = btf.sizeOf(a.typeId);
+      if (esz === 0) return [];
+      return Array.from({ length: Math.min(a.nelems, 4096) }, (_, i) => valueJson(btf, a.typeId, bytes.subarray(i * esz, (i + 1) * esz), maxDepth, depth + 1));
+    }
+    case 'struct':
+    case 'union': {
+      if (depth >= maxDepth) return '{...}';
+      const out: Record<string, unknown> = {};
+      t.members!.forEach((m, i) => {
+        const mt = btf.resolve(m.typeId);
+        const v = m.bitSize
+          ? readBits(bytes, m.bitOffset, m.bitSize, mt.kind === 'int' ? mt.int!.signed : false)
+          : valueJson(btf, m.typeId, bytes.subarray(m.bitOffset >> 3, (m.bitOffset >> 3) + btf.sizeOf(m.typeId)), maxDepth, depth + 1);
+        out[m.name || `<anonymous ${i}>`] = v;
+      });
+      return out;
+    }
+    case 'float':
+      return Number(formatValue(btf, typeId, bytes));
+    default:
+      return null;
+  }
+}

@@ -1,6 +1,6 @@
 // vmcore-ts struct DUMP TYPE ADDR: a kernel structure at an address, printed with BTF.
 import { ParseError, UsageError } from '../../errors.ts';
-import { formatStructAt, formatValue } from '../../analyze/types-print.ts';
+import { formatStructAt, valueJson } from '../../analyze/types-print.ts';
 import type { Command } from './commands.ts';
 import { openContext } from './analysis-context.ts';
 import { parseAddress, parseCommand, symbolOptions, toJson, write } from './kernel-dump-args.ts';
@@ -24,7 +24,7 @@ export const structCommand: Command = {
     const read = (x: bigint, n: number) => ctx.mem.readVirt(x, n);
     if (a.values.json) {
       const bytes = read(addr, btf.sizeOf(type.id));
-      write(toJson({ type: btf.typeName(type.id), address: addr, size: bytes.length, text: formatValue(btf, type.id, bytes, { maxDepth: depth }) }) + '\n');
+      write(toJson({ type: btf.typeName(type.id), address: addr, size: bytes.length, value: valueJson(btf, type.id, bytes, depth) }) + '\n');
     } else write(formatStructAt(btf, type, addr, read, { maxDepth: depth }) + '\n');
     return 0;
   },

@@ -37,6 +37,43 @@ interface Piece {
   seq: number; // record number; a later record wins where two overlap
 }
 
+/** Pieces in four growable Float64Array columns: 32 bytes per record, however many there are. */
+class PieceTable {
+  length = 0;
+  private cols = [new Float64Array(64), new Float64Array(64), new Float64Array(64), new Float64Array(64)];
+  push(p: Piece): void {
+    if (this.length === this.cols[0]!.length) {
+      this.cols = this.cols.map((c) => {
+        const n = new Float64Array(c.length * 2);
+        n.set(c);
+        return n;
+      });
+    }
+    const [o, e, f, q] = this.cols as [Float64Array, Float64Array, Float64Array, Float64Array];
+    o[this.length] = p.off;
+    e[this.length] = p.end;
+    f[this.length] = p.flat;
+    q[this.length] = p.seq;
+    this.length++;
+  }
+  off(i: number): number {
+    return this.cols[0]![i]!;
+  }
+  end(i: number): number {
+    return this.cols[1]![i]!;
+  }
+  setEnd(i: number, v: number): void {
+    this.cols[1]![i] = v;
+  }
+  get(i: number): Piece {
+    return { off: this.cols[0]![i]!, end: this.cols[1]![i]!, flat: this.cols[2]![i]!, seq: this.cols[3]![i]! };
+  }
+  pop(): Piece {
+    this.length--;
+    return this.get(this.length);
+  }
+}
+
 export function isFlattened(src: ByteSource): boolean {
   const b = src.read(0, FlatHeader.size);
   if (b.length < FlatHeader.size) return false;
@@ -51,7 +88,7 @@ export class FlattenedSource implements ByteSource {
   readonly records: number;
   readonly warnings: string[] = [];
   private readonly inner: ByteSource;
-  private readonly pieces: Piece[];
+  private readonly pieces: PieceTable;
 
   constructor(inner: ByteSource) {
     this.inner = inner;
@@ -59,7 +96,7 @@ export class FlattenedSource implements ByteSource {
     if (!isFlattened(inner)) {
       throw new ParseError('not a flattened makedumpfile stream (no "makedumpfile" header)', { offset: 0, source: inner.name });
     }
-    const recs: Piece[] = [];
+    const recs = new PieceTable();
     let pos = FLAT_HEADER_SIZE;
     let ended = false;
     let chunk: Uint8Array = new Uint8Array(0);
@@ -98,7 +135,7 @@ export class FlattenedSource implements ByteSource {
     }
     this.records = recs.length;
     this.pieces = resolveOverlaps(recs);
-    this.size = this.pieces.reduce((m, p) => Math.max(m, p.end), 0);
+    this.size = this.pieces.length > 0 ? this.pieces.end(this.pieces.length - 1) : 0;
   }
 
   private find(offset: number): number {
@@ -108,7 +145,7 @@ export class FlattenedSource implements ByteSource {
     let ans = -1;
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
-      if (this.pieces[mid]!.off <= offset) {
+      if (this.pieces.off(mid) <= offset) {
         ans = mid;
         lo = mid + 1;
       } else hi = mid - 1;
@@ -120,13 +157,13 @@ export class FlattenedSource implements ByteSource {
     if (offset >= this.size || length <= 0) return new Uint8Array(0);
     const n = Math.min(length, this.size - offset);
     let i = this.find(offset);
-    const p0 = i >= 0 ? this.pieces[i]! : undefined;
+    const p0 = i >= 0 ? this.pieces.get(i) : undefined;
     // Fast path: one piece holds it all.
     if (p0 && offset + n <= p0.end) return this.readPiece(p0, offset, n);
     const out = new Uint8Array(n);
     if (i < 0) i = 0;
     for (; i < this.pieces.length; i++) {
-      const p = this.pieces[i]!;
+      const p = this.pieces.get(i);
       if (p.off >= offset + n) break;
       const s = Math.max(p.off, offset);
       const e = Math.min(p.end, offset + n);
@@ -145,18 +182,19 @@ export class FlattenedSource implements ByteSource {
 }
 
 /** Sorted, non-overlapping pieces; where records overlap the later one wins. */
-function resolveOverlaps(recs: Piece[]): Piece[] {
-  const sorted = recs.slice().sort((a, b) => a.off - b.off || a.seq - b.seq);
-  const out: Piece[] = [];
-  for (const r of sorted) {
-    const last = out[out.length - 1];
-    if (!last || last.end <= r.off) {
+function resolveOverlaps(recs: PieceTable): PieceTable {
+  const order = new Uint32Array(recs.length).map((_, i) => i);
+  order.sort((a, b) => recs.off(a) - recs.off(b) || a - b);
+  const out = new PieceTable();
+  for (const i of order) {
+    const r = recs.get(i);
+    if (out.length === 0 || out.end(out.length - 1) <= r.off) {
       out.push(r);
       continue;
     }
     // Overlap (rare: a header rewritten at the end). Repaint the overlapping tail.
     const group: Piece[] = [r];
-    while (out.length > 0 && out[out.length - 1]!.end > r.off) group.push(out.pop()!);
+    while (out.length > 0 && out.end(out.length - 1) > r.off) group.push(out.pop());
     const cuts = [...new Set(group.flatMap((p) => [p.off, p.end]))].sort((a, b) => a - b);
     for (let k = 0; k + 1 < cuts.length; k++) {
       const s = cuts[k]!;
@@ -164,10 +202,9 @@ function resolveOverlaps(recs: Piece[]): Piece[] {
       let best: Piece | undefined;
       for (const p of group) if (p.off <= s && p.end >= e && (!best || p.seq > best.seq)) best = p;
       if (!best) continue;
-      const prev = out[out.length - 1];
-      const flat = best.flat + (s - best.off);
-      if (prev && prev.seq === best.seq && prev.end === s) prev.end = e;
-      else out.push({ off: s, end: e, flat, seq: best.seq });
+      const last = out.length > 0 ? out.get(out.length - 1) : undefined;
+      if (last && last.seq === best.seq && last.end === s) out.setEnd(out.length - 1, e);
+      else out.push({ off: s, end: e, flat: best.flat + (s - best.off), seq: best.seq });
     }
   }
   return out;

@@ -122,6 +122,10 @@ test('viewer (served): panic message, backtrace, log search, tasks; screenshot k
   await page.waitForSelector('#tasks table', { timeout: 30000 });
   assert.match((await page.textContent('#tasks p')) ?? '', /^56 tasks/);
   assert.ok(((await page.textContent('#tasks tr.running')) ?? '').includes('swapper/0'));
+  await page.click('#tasks tbody tr:has-text("kthreadd")');
+  await page.waitForSelector('#task-trace:has-text("ret_from_fork")', { timeout: 30000 });
+  assert.match((await page.textContent('#task-trace')) ?? '', /PID: 2 .*COMMAND: "kthreadd"[\s\S]*schedule\+/);
+  await page.screenshot({ path: 'test-artifacts/viewer-tasks.png' });
 
   await page.click('nav button[data-tab="memory"]');
   await page.waitForSelector('#memory .bar div', { timeout: 60000 });

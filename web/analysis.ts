@@ -4,7 +4,7 @@ import { DumpContext } from '../src/analyze/dump-context.ts';
 import { withImageKallsyms } from '../src/analyze/kallsyms-scan.ts';
 import { KernelDump } from '../src/analyze/kernel-dump.ts';
 import { formatRecord } from '../src/analyze/printk.ts';
-import { cpuBacktrace, taskTable } from '../src/analyze/stacks.ts';
+import { backtraceOfTask, cpuBacktrace, taskTable, type TaskTable } from '../src/analyze/stacks.ts';
 import { buildSummary, describeCpuBacktrace, formatBacktrace, formatSummary, memoryCounters, memoryRows, pageUsage, pageUsageRows } from '../src/analyze/summary.ts';
 import { NotInDumpError, ParseError } from '../src/errors.ts';
 import { openDump } from '../src/format/open-dump.ts';
@@ -94,8 +94,10 @@ export class DumpAnalysis {
     });
   }
 
+  private table: TaskTable | undefined;
+
   tasks(): { tasks: TaskRow[]; damage: string[] } {
-    const t = taskTable(this.ctx);
+    const t = (this.table ??= taskTable(this.ctx));
     return {
       tasks: t.tasks.map((x) => ({
         pid: x.pid,
@@ -109,6 +111,19 @@ export class DumpAnalysis {
       })),
       damage: t.damage,
     };
+  }
+
+  /** The backtrace of one task (`task`: its task_struct address in hex, as in TaskRow). */
+  taskBacktrace(task: string): string {
+    const t = (this.table ??= taskTable(this.ctx));
+    const x = t.tasks.find((y) => y.task === BigInt('0x' + task));
+    if (!x) throw new ParseError(`no task at 0x${task}`);
+    try {
+      const bt = backtraceOfTask(this.ctx, x, t.current);
+      return formatBacktrace({ ...bt, pid: x.pid, comm: x.comm, task: x.task, cpu: x.cpu });
+    } catch (e) {
+      return `${x.comm}: ${problem(e)}\n`;
+    }
   }
 
   memory(): MemoryData {

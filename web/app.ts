@@ -146,10 +146,19 @@ const loaders: Record<string, () => Promise<void>> = {
     guarded('walking the task list', $('#tasks'), async () => {
       const t = await call<{ tasks: TaskRow[]; damage: string[] }>('tasks');
       const head = el('tr', {}, ...['', 'PID', 'PPID', 'CPU', 'ST', 'TASK', 'COMM'].map((h) => el('th', {}, h)));
-      const rows = t.tasks.map((x) =>
-        el('tr', { className: x.running ? 'running' : '' }, ...[x.running ? '>' : '', String(x.pid), String(x.ppid), String(x.cpu), x.state, x.task, x.idle ? `[${x.comm}]` : x.comm].map((v) => el('td', {}, v))),
+      const trace = el('pre', { id: 'task-trace' });
+      const rows = t.tasks.map((x) => {
+        const tr = el('tr', { className: x.running ? 'running' : '', title: 'show its backtrace' }, ...[x.running ? '>' : '', String(x.pid), String(x.ppid), String(x.cpu), x.state, x.task, x.idle ? `[${x.comm}]` : x.comm].map((v) => el('td', {}, v)));
+        tr.onclick = () => void guarded('unwinding', trace, async () => {
+          trace.textContent = await call<string>('taskBacktrace', x.task);
+        });
+        return tr;
+      });
+      $('#tasks').replaceChildren(
+        el('p', {}, `${t.tasks.length} tasks — click one for its backtrace`),
+        ...t.damage.map((d) => el('p', { className: 'error' }, `damaged: ${d}`)),
+        el('div', { className: 'split' }, el('table', {}, el('thead', {}, head), el('tbody', {}, ...rows)), trace),
       );
-      $('#tasks').replaceChildren(el('p', {}, `${t.tasks.length} tasks`), el('table', {}, el('thead', {}, head), el('tbody', {}, ...rows)), ...t.damage.map((d) => el('p', { className: 'error' }, `damaged: ${d}`)));
     }),
   memory: () =>
     guarded('classifying pages', $('#memory'), async () => {

@@ -7,7 +7,7 @@ import { DumpAnalysis } from './analysis.ts';
 export type OpenRequest = { file: File } | { url: string; name: string; size: number };
 export interface Request {
   id: number;
-  method: 'open' | 'log' | 'backtraces' | 'tasks' | 'memory' | 'hex';
+  method: 'open' | 'log' | 'backtraces' | 'tasks' | 'taskBacktrace' | 'memory' | 'hex';
   args?: unknown;
 }
 
@@ -28,6 +28,8 @@ function handle(req: Request): unknown {
       return analysis.backtraces();
     case 'tasks':
       return analysis.tasks();
+    case 'taskBacktrace':
+      return analysis.taskBacktrace(req.args as string);
     case 'memory':
       return analysis.memory();
     case 'hex': {

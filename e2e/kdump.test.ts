@@ -22,8 +22,6 @@ function vmcoreTs(...args: string[]): string {
 }
 const haveCommand = (name: string) => new RegExp(`^\\s+${name}\\s`, 'm').test(spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', '--help'], { cwd: REPO, encoding: 'utf8' }).stdout);
 
-const KNOWN_VMCORE_TS_ISSUE = process.env.E2E_STRICT === '1' ? false : 'vmcore-ts fails on dumps with a negative phys_base (reported; E2E_STRICT=1 makes this a failure)';
-
 function infoField(info: string, field: string): string {
   const m = new RegExp(`^\\s*${field}: (.*)$`, 'm').exec(info);
   return m ? m[1]!.trim() : '';
@@ -61,9 +59,7 @@ for (const suite of suites()) {
           execFileSync('makedumpfile', ['--dump-dmesg', path, mdOut], { stdio: 'ignore' });
           const reference = readFileSync(mdOut, 'utf8');
           assert.ok(reference.includes(marker), `makedumpfile --dump-dmesg of the ${kind} dump shows the crash marker`);
-          // TODO(lead): drop `todo` once vmcore-ts handles a negative phys_base (seen on -cpu qemu64
-          // with KASLR: PHYS_BASE 0xffffffffd1000000, addresses not wrapped mod 2^64).
-          await t.test(`vmcore-ts info and dmesg on the ${kind} dump agree with makedumpfile`, { todo: KNOWN_VMCORE_TS_ISSUE }, () => {
+          await t.test(`vmcore-ts info and dmesg on the ${kind} dump agree with makedumpfile`, () => {
             if (haveCommand('dmesg')) {
               const ours = vmcoreTs('dmesg', path);
               assert.ok(ours.includes(marker), `vmcore-ts dmesg (${kind}) shows the crash marker ${marker}`);

@@ -9,10 +9,9 @@ for (const a of process.argv.slice(2)) {
   else if (a.startsWith('--suites=')) env.E2E_SUITES = a.slice(9);
   else if (a.startsWith('--cpus=')) env.E2E_CPUS = a.slice(7);
   else if (a === '--verbose' || a === '-v') env.E2E_VERBOSE = '1';
-  else if (a === '--strict') env.E2E_STRICT = '1';
   else if (a === '--require') env.E2E_REQUIRE = '1';
   else if (a === '-h' || a === '--help') {
-    console.log('usage: npm run e2e -- [--all | --suites=S1,S2] [--cpus=max,qemu64] [--verbose] [--strict] [--require] [FILTER...]');
+    console.log('usage: npm run e2e -- [--all | --suites=S1,S2] [--cpus=max,qemu64] [--verbose] [--require] [FILTER...]');
     process.exit(0);
   } else filters.push(a);
 }

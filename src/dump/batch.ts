@@ -1,5 +1,5 @@
-// One batch of pages through zero detection and compression: the unit of work the save pipeline
-// hands to a worker thread (or does itself when there is nothing to compress). Both buffers travel
+// One batch of pages through compression: the unit of work the save pipeline hands to a worker
+// thread (or does itself without workers). Zero pages never get here (the pipeline finds them). Both buffers travel
 // with the batch (transferred, not copied) and come back for the next one: no garbage per batch.
 import type { PageCompressor } from '../format/codecs/compress.ts';
 
@@ -11,8 +11,6 @@ export interface BatchRequest {
   out: ArrayBuffer;
   count: number;
   pageSize: number;
-  /** Report all-zero pages (dump level bit 1) instead of storing them. */
-  zeroCheck: boolean;
   /** Codec flag for compressed pages (DUMP_DH_COMPRESSED_*), 0 to store raw. */
   codecFlag: number;
 }
@@ -23,13 +21,11 @@ export interface BatchResult {
   /** Stored bytes of the pages, one after another: the first outLength bytes of `out`. */
   out: ArrayBuffer;
   outLength: number;
-  /** Stored length per page; ZERO_PAGE for a zero page left out. */
+  /** Stored length per page. */
   sizes: Int32Array;
   /** Per page: the codec flag when compressed, 0 when raw. */
   flags: Uint8Array;
 }
-
-export const ZERO_PAGE = -1;
 
 const zeroPages = new Map<number, Buffer>();
 
@@ -50,10 +46,6 @@ export function compressBatch(req: BatchRequest, compress: PageCompressor | unde
   let pos = 0;
   for (let i = 0; i < count; i++) {
     const off = i * pageSize;
-    if (req.zeroCheck && isZeroPage(input, off, pageSize)) {
-      sizes[i] = ZERO_PAGE;
-      continue;
-    }
     const page = input.subarray(off, off + pageSize);
     const n = compress ? compress(page, scratch) : pageSize;
     if (n < pageSize) {

@@ -24,7 +24,7 @@ import { DiskDumpHeader, DUMP_DH_COMPRESSED_INCOMPLETE } from '../format/kdump-c
 import { KdumpCompressedWriter, type Utsname } from '../format/kdump-compressed-writer.ts';
 import type { ByteSink } from '../format/sink.ts';
 import type { VmcoreInfo } from '../analyze/vmcoreinfo.ts';
-import { compressBatch, isZeroPage, ZERO_PAGE, type BatchRequest, type BatchResult } from './batch.ts';
+import { compressBatch, isZeroPage, type BatchRequest, type BatchResult } from './batch.ts';
 import { pageCompressor } from './page-compress.ts';
 import {
   DL_EXCLUDE_ZERO,
@@ -36,7 +36,7 @@ import {
   type PageLayout,
   type ReadVirt,
 } from './page-class.ts';
-import { WorkerPool } from './worker-pool.ts';
+import { WorkerPool, workersAvailable } from './worker-pool.ts';
 import type { PhysReadInto } from './file-sink.ts';
 
 export interface SaveProgress {
@@ -382,6 +382,20 @@ export interface KdumpSaveOptions {
   progress?: (p: SaveProgress) => void;
 }
 
+const DATA = 0;
+const ZERO = 1;
+const LOST = 2;
+/** Pfns per batch at most, zero pages included (an all-zero stretch never reaches a worker). */
+const MAX_BATCH_ENTRIES = 16 * BATCH_PAGES;
+
+interface Batch {
+  buf: ArrayBuffer;
+  /** Data pages packed at the start of buf. */
+  data: number;
+  pfns: number[];
+  kinds: number[];
+}
+
 /** Pass 2 for kdump-compressed output: the kept pages, compressed in workers, written in order. */
 export async function writeKdumpCompressed(dump: Dump, scan: ScanResult, out: ByteSink, opts: KdumpSaveOptions): Promise<SaveReport> {
   const ps = dump.pageSize;
@@ -414,10 +428,10 @@ export async function writeKdumpCompressed(dump: Dump, scan: ScanResult, out: By
 
   const zeroCheck = (opts.dumpLevel & DL_EXCLUDE_ZERO) !== 0;
   const flag = opts.codec ? codecFlag(opts.codec) : 0;
-  const pool = opts.codec && opts.threads > 0 ? new WorkerPool(opts.threads, opts.codec) : undefined;
+  const pool = opts.codec && opts.threads > 0 && workersAvailable() ? new WorkerPool(opts.threads, opts.codec) : undefined;
   const reader = new PageReader(dump, opts.direct);
   const maxInFlight = pool ? pool.size * 2 + 1 : 1;
-  const inFlight: { promise: Promise<BatchResult>; pfns: number[]; lost: boolean[] | undefined }[] = [];
+  const inFlight: { promise: Promise<BatchResult | undefined>; batch: Batch }[] = [];
   const spare: ArrayBuffer[] = [];
   const spareOut: ArrayBuffer[] = [];
   let seq = 0;
@@ -425,20 +439,30 @@ export async function writeKdumpCompressed(dump: Dump, scan: ScanResult, out: By
   let walked = 0;
   let stopped = false;
 
-  const writeResult = (r: BatchResult, pfns: number[], lost: boolean[] | undefined): void => {
-    spare.push(r.input);
-    spareOut.push(r.out);
-    const data = new Uint8Array(r.out, 0, r.outLength);
+  // Zero and unreadable pages are sorted out here (memcmp is cheap); only pages with data travel
+  // to a worker. A batch: the pfns in order, what each is, and the data pages packed in `buf`.
+  const writeResult = (r: BatchResult | undefined, b: Batch): void => {
+    if (r) {
+      spare.push(r.input);
+      spareOut.push(r.out);
+    } else spare.push(b.buf);
+    const data = r ? new Uint8Array(r.out, 0, r.outLength) : undefined;
     let pos = 0;
-    for (let i = 0; i < pfns.length && !stopped; i++) {
-      const pfn = BigInt(pfns[i]!);
-      const n = r.sizes[i]!;
+    let j = 0;
+    for (let i = 0; i < b.pfns.length && !stopped; i++) {
+      const pfn = BigInt(b.pfns[i]!);
       try {
-        if (lost?.[i]) writer.writeLostPage(pfn);
-        else if (n === ZERO_PAGE) {
+        const kind = b.kinds[i];
+        if (kind === LOST) writer.writeLostPage(pfn);
+        else if (kind === ZERO) {
           writer.writeZeroPage(pfn);
           report.zeroPages++;
-        } else writer.writeStoredPage(pfn, r.flags[i]!, data.subarray(pos, pos + n));
+        } else {
+          const n = r!.sizes[j]!;
+          writer.writeStoredPage(pfn, r!.flags[j]!, data!.subarray(pos, pos + n));
+          pos += n;
+          j++;
+        }
         written++;
       } catch (e) {
         const why = writeStopReason(e);
@@ -446,42 +470,55 @@ export async function writeKdumpCompressed(dump: Dump, scan: ScanResult, out: By
         stopped = true;
         report.stopReason = why;
       }
-      if (n > 0) pos += n;
     }
   };
   const drainOne = async (): Promise<void> => {
     const head = inFlight.shift()!;
-    writeResult(await head.promise, head.pfns, head.lost);
+    writeResult(await head.promise, head.batch);
     opts.progress?.({ phase: 'write', pfn: walked, maxPfn: scan.maxPfn, pagesWritten: written, pagesTotal: scan.pagesKept, bytesWritten: sink.bytesWritten });
   };
 
-  let batch: { buf: ArrayBuffer; pfns: number[]; lost: boolean[] | undefined } | undefined;
+  let batch: Batch | undefined;
   const submit = async (): Promise<void> => {
     if (!batch || batch.pfns.length === 0) return;
-    const out = spareOut.pop() ?? new ArrayBuffer(BATCH_PAGES * ps);
-    const req: BatchRequest = { seq: seq++, input: batch.buf, out, count: batch.pfns.length, pageSize: ps, zeroCheck, codecFlag: flag };
     const b = batch;
     batch = undefined;
-    const promise = pool ? pool.run(req) : Promise.resolve(compressBatch(req, compress));
-    inFlight.push({ promise, pfns: b.pfns, lost: b.lost });
+    let promise: Promise<BatchResult | undefined>;
+    if (b.data === 0) promise = Promise.resolve(undefined);
+    else {
+      const out = spareOut.pop() ?? new ArrayBuffer(BATCH_PAGES * ps);
+      const req: BatchRequest = { seq: seq++, input: b.buf, out, count: b.data, pageSize: ps, codecFlag: flag };
+      promise = pool ? pool.run(req) : Promise.resolve(compressBatch(req, compress));
+    }
+    inFlight.push({ promise, batch: b });
     while (inFlight.length >= maxInFlight) await drainOne();
   };
 
   try {
     for (const [start, end] of setRuns(scan.kept, 0, scan.maxPfn)) {
       for (let pfn = start; pfn < end && !stopped; ) {
-        batch ??= { buf: spare.pop() ?? new ArrayBuffer(BATCH_PAGES * ps), pfns: [], lost: undefined };
-        const at = batch.pfns.length;
-        const n = Math.min(end - pfn, BATCH_PAGES - at);
-        const lost = reader.readRun(pfn, n, new Uint8Array(batch.buf), at * ps);
-        if (lost || batch.lost) {
-          batch.lost ??= new Array<boolean>(at).fill(false);
-          batch.lost.push(...(lost ?? new Array<boolean>(n).fill(false)));
+        batch ??= { buf: spare.pop() ?? new ArrayBuffer(BATCH_PAGES * ps), data: 0, pfns: [], kinds: [] };
+        const b = batch;
+        const n = Math.min(end - pfn, BATCH_PAGES - b.data);
+        const view = Buffer.from(b.buf);
+        const lost = reader.readRun(pfn, n, view, b.data * ps);
+        // Pack: data pages stay in their slots, zero and lost pages leave theirs to the next.
+        let w = b.data;
+        for (let k = 0; k < n; k++) {
+          const src = (b.data + k) * ps;
+          b.pfns.push(pfn + k);
+          if (lost?.[k]) b.kinds.push(LOST);
+          else if (zeroCheck && isZeroPage(view, src, ps)) b.kinds.push(ZERO);
+          else {
+            if (w !== b.data + k) view.copyWithin(w * ps, src, src + ps);
+            b.kinds.push(DATA);
+            w++;
+          }
         }
-        for (let i = 0; i < n; i++) batch.pfns.push(pfn + i);
+        b.data = w;
         pfn += n;
         walked = pfn;
-        if (batch.pfns.length === BATCH_PAGES) await submit();
+        if (b.data === BATCH_PAGES || b.pfns.length >= MAX_BATCH_ENTRIES) await submit();
       }
       if (stopped) break;
     }

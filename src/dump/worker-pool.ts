@@ -1,5 +1,7 @@
 // A fixed pool of compression workers (worker_threads). Batches go round-robin; each call returns a
 // promise for its result, so the caller can keep results in submission order and write in order.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { CodecName } from '../format/codecs/index.ts';
 import type { BatchRequest, BatchResult } from './batch.ts';
@@ -22,6 +24,11 @@ function startWorker(workerData: unknown): Worker {
   const script = new URL('./compress-worker.ts', import.meta.url).href;
   const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(script)}); })`;
   return new Worker(code, { eval: true, workerData, resourceLimits });
+}
+
+/** False when the bundled worker script is missing (a hand-copied bundle): compress in-thread then. */
+export function workersAvailable(): boolean {
+  return import.meta.url.endsWith('.ts') || existsSync(fileURLToPath(new URL('./compress-worker.mjs', import.meta.url)));
 }
 
 export class WorkerPool {

@@ -156,6 +156,16 @@ test('an existing DUMPFILE is refused without -f, replaced with it', () => {
   assert.equal(open(out).incomplete, false);
 });
 
+const haveCrash = spawnSync('crash', ['--version']).status === 0;
+test('crash opens our kdump-compressed and ELF outputs without a vmlinux (crash --osrelease)', { skip: haveCrash ? false : 'crash is not installed' }, () => {
+  for (const [name, flags] of [['crash.kdump', ['-c']], ['crash.elf', ['-E']]] as const) {
+    const out = join(dir, name);
+    ok(vmcoreTs(['save', ...flags, '-d', '31', '--message-level', '0', FIXTURE, out]), `save ${flags}`);
+    const r = spawnSync('crash', ['--osrelease', out], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.stdout.trim(), '6.1.0-56-cloud-amd64', `crash --osrelease ${name}: ${r.stdout}${r.stderr}`);
+  }
+});
+
 test('usage errors exit 2 with one line', () => {
   for (const args of [['save', '-c', '-l', 'a', 'b'], ['save', '-d', '99', 'a', 'b'], ['save', FIXTURE], ['convert', '-R']]) {
     const r = vmcoreTs(args);

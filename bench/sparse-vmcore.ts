@@ -1,0 +1,39 @@
+// Makes a sparse synthetic ELF vmcore for the save benchmark: PT_LOADs shaped like a PC's RAM map
+// over N GiB of physical memory, every page zero (a hole in the file) except one in 4096, which
+// holds pseudo-random or text-like bytes; the notes (VMCOREINFO, PRSTATUS) come from the fixture.
+//   node --import tsx bench/sparse-vmcore.ts OUT GIB
+import { closeSync } from 'node:fs';
+import { createDumpFile, FdSink } from '../src/dump/file-sink.ts';
+import { encodeNotes } from '../src/format/elf.ts';
+import { ElfCoreWriter } from '../src/format/elf-core-writer.ts';
+import { openDump } from '../src/format/open-dump.ts';
+import { FileSource } from '../src/io/node-file.ts';
+
+const [out, gibArg] = process.argv.slice(2);
+if (!out) throw new Error('usage: sparse-vmcore.ts OUT GIB');
+const gib = BigInt(gibArg ?? '64');
+const GiB = 1n << 30n;
+const fixture = openDump(new FileSource('fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump'));
+const DIRECT_MAP = 0xffff888000000000n;
+const ranges: [bigint, bigint][] = [
+  [0x1000n, 0x9fc00n],
+  [0x100000n, 3n * GiB],
+  [4n * GiB, (gib + 1n) * GiB],
+];
+const segments = ranges.map(([s, e]) => ({ paddr: s, vaddr: DIRECT_MAP + s, memSize: Number(e - s) }));
+const fd = createDumpFile(out, true);
+const w = new ElfCoreWriter(new FdSink(fd), { notes: encodeNotes(fixture.notes), segments });
+const page = new Uint8Array(4096);
+let seed = 12345;
+let n = 0;
+for (const [s, e] of ranges) {
+  for (let p = (s + 0xfffn) & ~0xfffn; p + 4096n <= e; p += 4096n * 4096n) {
+    if (n % 2 === 0) for (let i = 0; i < 4096; i++) page[i] = (seed = (seed * 1103515245 + 12345) >>> 0) >>> 24;
+    else for (let i = 0; i < 4096; i++) page[i] = 'the quick brown fox jumps over the lazy dog '.charCodeAt(i % 44) ^ (i >> 9);
+    w.writePhys(p, page);
+    n++;
+  }
+}
+w.finish();
+closeSync(fd);
+console.log(`${out}: ${gib} GiB of physical memory, ${n} non-zero pages, ${w.fileSize} bytes (sparse)`);

@@ -5,8 +5,7 @@ import { NotInDumpError, ParseError } from '../errors.ts';
 import { MAX_DUMP_LEVEL, PageClassifier, emptyCounts, findMemMap, pageLayout } from '../dump/page-class.ts';
 import type { DumpContext } from './dump-context.ts';
 import { formatRecord, type LogRecord } from './printk.ts';
-import type { CpuBacktrace } from './stacks.ts';
-import { cpuBacktrace } from './stacks.ts';
+import { cpuBacktrace, type CpuBacktrace } from './stacks.ts';
 import { formatDate, formatMemory, formatUptime, systemInfo, type SystemInfo } from './system-info.ts';
 import { TaskReader } from './tasks.ts';
 import { frameLabel, type Backtrace, type Regs } from './unwind.ts';
@@ -77,6 +76,7 @@ export function backtraceJson(bt: NamedBacktrace): unknown {
       sp: f.sp,
       function: f.symbol?.name,
       offset: f.symbol?.offset,
+      module: f.symbol?.module,
       method: f.method,
       regs: f.regs && f.regs !== bt.userRegs ? f.regs : undefined,
     })),

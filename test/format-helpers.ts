@@ -3,6 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { deflateSync } from 'node:zlib';
 import { join } from 'node:path';
 import type { CodecName } from '../src/format/codecs/index.ts';
 import type { PageCompressor } from '../src/format/codecs/compress.ts';
@@ -32,6 +33,14 @@ export function tempDir(): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'vmcore-ts-format-'));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
+
+/** zlib level 1 through node:zlib (native, fast) — the same stream format fflate writes. */
+export const nodeZlibCompressor: PageCompressor = (page, out) => {
+  const c = deflateSync(page, { level: 1 });
+  if (c.length >= page.length || c.length > out.length) return page.length;
+  out.set(c);
+  return c.length;
+};
 
 /** Every present pfn of a dump, or the first `limit` of them. */
 export function presentPfns(d: Dump, limit = Infinity): bigint[] {

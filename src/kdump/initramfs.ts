@@ -17,7 +17,7 @@ export const INITRAMFS_BUNDLE = '/kdump-ts/vmcore-ts.mjs';
 export const INITRAMFS_NODE = '/usr/bin/node';
 /** The other CLIs' bundles in dist/: the capture kernel only runs vmcore-ts. */
 const BUNDLES_NOT_NEEDED = new Set(['kexec-ts.mjs', 'kdump-ts.mjs']);
-const BUSYBOX_APPLETS = ['sh', 'mount', 'umount', 'mkdir', 'insmod', 'sleep', 'reboot', 'poweroff', 'halt', 'findfs', 'cat', 'echo', 'sync', 'date', 'ls', 'df', 'dmesg', 'free', 'grep', 'stat', 'tr', 'time'];
+const BUSYBOX_APPLETS = ['sh', 'mount', 'umount', 'mkdir', 'insmod', 'sleep', 'reboot', 'poweroff', 'halt', 'findfs', 'cat', 'echo', 'sync', 'date', 'ls', 'df', 'dmesg', 'free', 'grep', 'stat', 'tr', 'awk', 'kill'];
 /** Filesystems a capture kernel cannot write a dump to (they do not survive the crash). */
 const NOT_A_DISK = new Set(['tmpfs', 'ramfs', 'proc', 'sysfs', 'devtmpfs', 'overlay', 'squashfs', 'fuse', 'nfs', 'nfs4', 'cifs']);
 
@@ -74,14 +74,15 @@ dir=/mnt/target${o.target.dir === '/' ? '' : shQuote(o.target.dir)}/$(date +%Y%m
 mkdir -p "$dir" || { log "cannot create $dir"; exit 1; }
 log "saving /proc/vmcore ($(stat -c %s /proc/vmcore) bytes) to $d:\${dir#/mnt/target}; memory: $(grep -E '^Mem(Total|Available):' /proc/meminfo | tr -s ' ' | tr '\n' ' ')"
 node ${INITRAMFS_BUNDLE} save --dump-dmesg /proc/vmcore "$dir/dmesg.txt" || log "dmesg extraction failed"
-# busybox time -v records the save's peak RSS (to size crashkernel=) next to the dump.
-T=""
-time -o /tmp/t -v true 2>/dev/null && T="time -o $dir/save-time.txt -v"
-$T node ${INITRAMFS_BUNDLE} save ${o.saveArgs.join(' ')} /proc/vmcore "$dir/vmcore"
+# MemAvailable sampled each second: its low-water mark is the headroom crashkernel= had.
+( while :; do grep MemAvailable /proc/meminfo; sleep 1; done > /tmp/mem.log ) &
+sampler=$!
+node ${INITRAMFS_BUNDLE} save ${o.saveArgs.join(' ')} /proc/vmcore "$dir/vmcore"
 rc=$?
+kill $sampler
 echo "$rc" > "$dir/save-exit-code"
 [ $rc -eq 0 ] && log "saved $dir/vmcore" || log "vmcore-ts save failed with exit code $rc"
-[ -n "$T" ] && log "$(grep 'Maximum resident' "$dir/save-time.txt" | tr -s ' \t' ' ')"
+log "lowest MemAvailable during the save: $(awk 'NR == 1 || $2 < m { m = $2 } END { print m }' /tmp/mem.log) kB"
 umount /mnt/target
 exit $rc
 `;

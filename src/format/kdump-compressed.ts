@@ -533,9 +533,9 @@ export class KdumpCompressedDump implements Dump {
         const word = b.words[w]!;
         const pfn0 = blockNo * bitsPerBlock + w * 32;
         if (pfn0 >= end) break;
-        if ((word === 0 && runStart < 0) || (word === 0xffffffff && runStart >= 0 && pfn0 + 32 <= end && pfn0 >= this.splitStart)) {
-          continue;
-        }
+        // Whole words that cannot start or end a run are skipped without looking at their bits.
+        const inRange = pfn0 >= this.splitStart && pfn0 + 32 <= end;
+        if ((word === 0 && runStart < 0) || (word === 0xffffffff && runStart >= 0 && inRange)) continue;
         for (let i = 0; i < 32; i++) {
           const p = pfn0 + i;
           const set = p >= this.splitStart && p < end && ((word >>> i) & 1) === 1;

@@ -1,17 +1,18 @@
 // How much memory to reserve (crashkernel=) for our capture kernel, with the arithmetic shown.
-// Everything the capture kernel needs lives inside the reservation at once:
+// The capture kernel lives inside the reservation; at its peak it holds:
 //   kernel       the kernel's init_size (bzImage header): its decompressed image, bss and early heap
-//   initrd       the compressed initramfs as loaded (freed only after unpacking)
-//   rootfs       the initramfs unpacked into tmpfs (busybox, node + libraries, our bundle, modules)
-//   node         the peak RSS of `vmcore-ts save` (bounded window of page frames + codec workers)
-//   kernel runtime  slab, page tables, per-CPU areas, kernel stacks, DMA buffers of a one-CPU kernel
+//   rootfs       the initramfs unpacked into tmpfs (busybox, node + libraries, our bundle, modules;
+//                node runs from there, so its text is not counted twice)
+//   initrd|node  the larger of: the compressed initramfs as loaded (freed once unpacked, before
+//                node starts) and the memory `vmcore-ts save` takes (its budget)
+//   kernel runtime  slab, page tables, per-CPU areas, kernel stacks of a one-CPU kernel
 //   struct page  64 bytes per 4 KiB page of the reservation itself (1/64 of it)
 // plus a margin for the page cache the dump is written through, rounded up to 16 MiB.
 // Pure.
 
 const MIB = 1n << 20n;
 
-/** Peak RSS we allow `vmcore-ts save` (the save pipeline's budget; see README "vmcore-ts save"). */
+/** Memory `vmcore-ts save` may take (the save pipeline's budget: a fixed window of page frames + codec workers). */
 export const DEFAULT_NODE_RSS = 128n * MIB;
 /** An allowance for a one-CPU capture kernel's own allocations after boot (slab, page tables, stacks). */
 export const KERNEL_RUNTIME = 48n * MIB;
@@ -21,7 +22,7 @@ export const MARGIN_PERCENT = 10n;
 export interface EstimateInput {
   /** bzImage init_size (or a vmlinux's memory size). */
   kernelInitSize: bigint;
-  /** Size of the initramfs file. */
+  /** Size of the initramfs file (compressed). */
   initrdSize: bigint;
   /** Bytes the initramfs unpacks to. */
   initrdUnpacked: bigint;
@@ -49,11 +50,16 @@ function roundUp(v: bigint, to: bigint): bigint {
 }
 
 export function estimateCrashkernel(input: EstimateInput): Estimate {
+  const node = input.nodeRss ?? DEFAULT_NODE_RSS;
+  const mib = (b: bigint) => `${(Number(b) / Number(MIB)).toFixed(1)} MiB`;
   const lines: EstimateLine[] = [
     { what: 'kernel', bytes: input.kernelInitSize, why: 'bzImage init_size: decompressed kernel, bss, early heap' },
-    { what: 'initrd', bytes: input.initrdSize, why: 'the compressed initramfs as loaded' },
     { what: 'rootfs', bytes: input.initrdUnpacked, why: 'the initramfs unpacked into tmpfs' },
-    { what: 'node', bytes: input.nodeRss ?? DEFAULT_NODE_RSS, why: 'peak RSS of vmcore-ts save' },
+    {
+      what: 'initrd|node',
+      bytes: node > input.initrdSize ? node : input.initrdSize,
+      why: `the larger of the compressed initramfs (${mib(input.initrdSize)}, freed once unpacked) and vmcore-ts save (${mib(node)})`,
+    },
     { what: 'kernel runtime', bytes: input.kernelRuntime ?? KERNEL_RUNTIME, why: 'slab, page tables, stacks of a one-CPU kernel' },
   ];
   const base = lines.reduce((n, l) => n + l.bytes, 0n);

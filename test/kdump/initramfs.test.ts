@@ -118,11 +118,14 @@ test('estimate: the arithmetic adds up and rounds up to 16 MiB', () => {
   assert.equal(sum, e.total);
   assert.equal(e.recommended % (16n * MIB), 0n);
   assert.ok(e.recommended >= e.total && e.recommended - e.total < 16n * MIB);
-  // kernel 51.5 + initrd 40 + rootfs 110 + node 128 + runtime 48 = 377.5 MiB; + struct page 6 + margin 38.3
-  assert.equal(e.param, 'crashkernel=432M');
+  // kernel 51.5 + rootfs 110 + max(initrd 40, node 128) + runtime 48 = 337.5 MiB; + struct page 5.4 + margin 34.3
+  assert.equal(e.param, 'crashkernel=384M');
   const text = formatEstimate(e).join('\n');
   assert.match(text, /kernel +51\.5 MiB/);
-  assert.match(text, /→ crashkernel=432M/);
+  assert.match(text, /initrd\|node +128\.0 MiB  the larger of the compressed initramfs \(40\.0 MiB, freed once unpacked\) and vmcore-ts save \(128\.0 MiB\)/);
+  assert.match(text, /→ crashkernel=384M/);
+  // A huge initramfs outweighs node.
+  assert.equal(estimateCrashkernel({ kernelInitSize: 0n, initrdSize: 200n * MIB, initrdUnpacked: 0n }).lines[2]!.bytes, 200n * MIB);
 });
 
 test('kdump-ts estimate --root: reads init_size from the capture kernel and the unpacked size of the built initramfs', async () => {
@@ -139,13 +142,13 @@ test('kdump-ts estimate --root: reads init_size from the capture kernel and the 
   const a = new CpioArchive().file('init', '#!/bin/sh\n').file('big.bin', new Uint8Array(3 << 20));
   const initrd = join(root, 'var/lib/kdump-ts/initrd.img-6.1.0-test');
   mkdirSync(dirname(initrd), { recursive: true });
-  const size = await writeArchive(a.encode(), initrd, 1);
+  await writeArchive(a.encode(), initrd, 1);
   const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/kdump-ts.ts', 'estimate', '--root', root, '--json'], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   const j = JSON.parse(r.stdout) as { lines: { what: string; bytes: number }[]; param: string };
   const line = (w: string) => j.lines.find((l) => l.what === w)!.bytes;
   assert.equal(line('kernel'), 0x3378000);
-  assert.equal(line('initrd'), size);
+  assert.equal(line('initrd|node'), 128 << 20); // the 3 MiB initramfs is smaller than vmcore-ts save's budget
   assert.equal(line('rootfs'), (3 << 20) + '#!/bin/sh\n'.length);
   assert.match(j.param, /^crashkernel=\d+M$/);
   const text = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/kdump-ts.ts', 'estimate', '--root', root], { encoding: 'utf8' });

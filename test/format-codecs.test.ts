@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
+import { spawnSync } from 'node:child_process';
 import { lzo1xCompress, lzo1xDecompress, LzoError } from '../src/format/codecs/lzo1x.ts';
 import { decoderFor, codecFlag, type CodecName } from '../src/format/codecs/index.ts';
 import { purePageCompressor } from '../src/format/codecs/compress.ts';
@@ -105,4 +106,21 @@ test('codecs: the Node zlib decoder (useNodeCodecs) decodes pages like fflate an
   assert.deepEqual(new Uint8Array(codec.decompress(zlibSync(page, { level: 1 }), 4096)), page);
   assert.throws(() => codec.decompress(zlibSync(new Uint8Array(9000), { level: 1 }), 4096));
   assert.throws(() => codec.decompress(new Uint8Array([1, 2, 3]), 4096));
+});
+
+test('codecs: the zstd CLI decodes our zstd pages, and our decoder reads zstd CLI frames', { skip: spawnSync('zstd', ['--version']).error ? 'zstd is not installed' : false }, async () => {
+  const compress = await loadZstdPageCompressor();
+  const r = rng(11);
+  const pages = Array.from({ length: 24 }, (_, k) => new Uint8Array(4096).map((_, i) => (i % (k + 3) === 0 ? r() : k)));
+  const out = new Uint8Array(5000);
+  const frames = pages.map((p) => out.slice(0, compress(p, out)));
+  // Concatenated frames decode to the concatenated pages.
+  const dec = spawnSync('zstd', ['-d', '-c', '-q'], { input: Buffer.concat(frames) });
+  assert.equal(dec.status, 0, dec.stderr?.toString());
+  assert.deepEqual(new Uint8Array(dec.stdout), new Uint8Array(Buffer.concat(pages)));
+  const zstd = decoderFor(codecFlag('zstd'))!;
+  for (const p of pages.slice(0, 6)) {
+    const enc = spawnSync('zstd', ['-1', '-c', '-q'], { input: p });
+    assert.deepEqual(zstd.decompress(new Uint8Array(enc.stdout), 4096), p);
+  }
 });

@@ -2,11 +2,13 @@
 // must end QEMU, name the failed step and leave no process behind.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { runScenario } from './harness/scenario.ts';
 import { getKernel } from './harness/kernels.ts';
 import { suites } from './harness/host.ts';
 import { E2EStepError } from './harness/steps.ts';
+import { REPO } from './harness/initramfs.ts';
 import { cannotRun, orSkipOnDownload } from './harness/testing.ts';
 
 /** Processes whose command line mentions `needle` (our QEMU runs name their disk image). */
@@ -46,6 +48,7 @@ test('e2e faults: a hanging scenario is killed at its timeout, reports the missi
     assert.match(e.message, /missing marker\(s\): first:never/);
     assert.match(e.message, /last 50 console lines/);
     assert.deepEqual(processesMentioning('e2e/out/fault-hang-'), []);
+    rmSync(join(REPO, 'e2e/out', `fault-hang-${suite}-max`), { recursive: true, force: true });
   });
 });
 
@@ -60,6 +63,7 @@ test('e2e faults: a kernel that never reaches /init fails the "markers" step and
     assert.match(e.message, /the first kernel never reached \/init/);
     assert.match(e.message, /Kernel panic|VFS/);
     assert.deepEqual(processesMentioning('e2e/out/fault-noinit-'), []);
+    rmSync(join(REPO, 'e2e/out', `fault-noinit-${suite}-max`), { recursive: true, force: true });
   });
 });
 

@@ -4,7 +4,7 @@
 // dumped pages in pfn order. Descriptor slots are known from the bitmap, so page data goes straight
 // out after the descriptor table; descriptors are written in batches. Memory: the two bitmaps plus
 // one batch. Older header versions (1-5) can be written too, for tests of readers.
-import { popcountBitmap } from './bitmap.ts';
+import { getBit, popcountBitmap } from './bitmap.ts';
 import { CODEC_FLAGS_MASK, codecFlag, type CodecName } from './codecs/index.ts';
 import type { PageCompressor } from './codecs/compress.ts';
 import {
@@ -203,7 +203,7 @@ export class KdumpCompressedWriter {
         while (p + 8 <= this.maxPfnN && bits[p >> 3] === 0) p += 8;
         if (p >= this.maxPfnN) break;
       }
-      if ((bits[p >> 3]! >> (p & 7)) & 1) return p;
+      if (getBit(bits, p)) return p;
     }
     return -1;
   }

@@ -88,8 +88,10 @@ function randomBytes(n: number, seed?: Uint8Array): Uint8Array {
   const out = new Uint8Array(n);
   if (seed && seed.length > 0) {
     for (let i = 0; i < n; i++) out[i] = seed[i % seed.length]! ^ (i >> 8);
-  } else {
+  } else if (globalThis.crypto?.getRandomValues) {
     globalThis.crypto.getRandomValues(out);
+  } else {
+    throw new KexecError('no random source for the DTB\'s kaslr-seed and rng-seed', { hint: 'run on Node.js 20 or newer' });
   }
   return out;
 }

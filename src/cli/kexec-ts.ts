@@ -150,7 +150,7 @@ async function main(argv: string[]): Promise<number> {
   if (o.load || crash || (o.force && kernelPath)) {
     if (!kernelPath) throw new UsageError('no kernel file given');
     await load(o, kernelPath, crash);
-    if (o.force && !crash && !o['dry-run']) return exec();
+    if ((o.force || o.exec) && !crash && !o['dry-run']) return exec();
     return 0;
   }
   if (o.exec || o.force) {

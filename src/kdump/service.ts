@@ -4,7 +4,8 @@ import { accessSync, constants, mkdirSync, realpathSync, rmSync, statfsSync, sta
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { KexecError, ParseError } from '../errors.ts';
-import { parseIomem, walkIomem } from '../kexec/memory-map.ts';
+import { walkIomem } from '../kexec/memory-map.ts';
+import type { CrashFacts } from './crash-load.ts';
 import { captureCmdline } from './capture-cmdline.ts';
 import type { KdumpConfig } from './config.ts';
 import { DEFAULT_CONFIG, DEFAULT_CONFIG_PATH, DEFAULT_INITRD_DIR, parseConfig } from './config.ts';
@@ -80,8 +81,9 @@ const exists = (p: string) => {
 export function readStatus(root = '/', configPath = DEFAULT_CONFIG_PATH): KdumpStatus {
   const problems: string[] = [];
   const { config, found } = readConfig(root, configPath);
-  const iomemText = readText(root, '/proc/iomem');
-  const iomem = iomemText !== undefined ? parseIomem(iomemText, hostPath(root, '/proc/iomem')) : [];
+  // The facts our ELF core header is built from; /proc/iomem among them.
+  const facts: CrashFacts = readText(root, '/proc/iomem') !== undefined ? readCrashFacts(root) : { iomem: [], cpuNotes: [], sources: ['no /proc/iomem'] };
+  const iomem = facts.iomem;
   const regions = reservedCrashRegions(iomem);
   const cmdline = readText(root, '/proc/cmdline') ?? '';
   let param: string | undefined;
@@ -166,7 +168,6 @@ export function readStatus(root = '/', configPath = DEFAULT_CONFIG_PATH): KdumpS
   if (target.freeBytes !== undefined && config.dumpLevel === 0 && config.compression === 'none' && target.freeBytes < ramBytes) {
     problems.push(`the dump target has ${formatSize(BigInt(target.freeBytes))} free, less than the ${formatSize(BigInt(ramBytes))} an unfiltered ELF dump takes`);
   }
-  const facts = iomemText !== undefined ? readCrashFacts(root) : { cpuNotes: [], sources: ['no /proc/iomem'], vmcoreinfo: undefined, kernelText: undefined, pageOffset: undefined };
   const coreHeader: KdumpStatus['coreHeader'] = {
     cpuNotes: facts.cpuNotes.length,
     vmcoreinfo: !!facts.vmcoreinfo,

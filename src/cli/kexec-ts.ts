@@ -5,9 +5,11 @@ import { parseArgs } from 'node:util';
 import { KexecError, UsageError } from '../errors.ts';
 import { currentBootParams, currentCmdline, kexecLoaded, readMemoryMap, rngSeed } from '../kexec/host.ts';
 import { hostArch, pickLoader } from '../kexec/loaders.ts';
+import { makeIa64Loader } from '../kexec/arch/ia64/elf-ia64.ts';
+import { parseEfiMemmapText } from '../kexec/arch/ia64/efi-memmap.ts';
 import { planPicture, planSvg } from '../kexec/plan-picture.ts';
 import { totalRam, x86LoaderRanges, type MemoryMap } from '../kexec/memory-map.ts';
-import { KEXEC_FILE_NO_INITRAMFS, KEXEC_FILE_ON_CRASH, KEXEC_ON_CRASH, hex, validatePlan, type CrashHook, type KexecArch, type KexecPlan, type PlanInput } from '../kexec/plan.ts';
+import { KEXEC_FILE_NO_INITRAMFS, KEXEC_FILE_ON_CRASH, KEXEC_ON_CRASH, hex, validatePlan, type CrashHook, type KexecArch, type KexecLoader, type KexecPlan, type PlanInput } from '../kexec/plan.ts';
 import { formatPlan, kexecDebugLines, planToJson } from '../kexec/plan-text.ts';
 import { buildCmdline } from '../kexec/cmdline.ts';
 import { readPurgatoryObject } from '../kexec/purgatory-file.ts';
@@ -37,6 +39,7 @@ const USAGE = `usage: kexec-ts [options] [KERNEL]
   -d, --debug              print kexec-tools' -d lines (segment list) on stderr
       --dry-run            plan and print; no syscall (with --iomem FILE / --memmap DIR: another machine's map)
       --svg=FILE           with --dry-run: also draw the plan over the memory map as SVG
+      --efi-memmap=FILE    IA-64: the machine's EFI memory map (text), to show it as the purgatory patches it
       --json               print the plan (or status) as JSON
   -h, --help`;
 
@@ -67,6 +70,7 @@ const OPTIONS = {
   memmap: { type: 'string' },
   json: { type: 'boolean' },
   svg: { type: 'string' },
+  'efi-memmap': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   // Test hook (e2e): damage one segment after its digest is taken; our purgatory must then halt.
   'debug-corrupt-segment': { type: 'string' },
@@ -190,7 +194,7 @@ async function load(o: Opts, kernelPath: string, crash: boolean): Promise<void> 
     if (!dryRun && l.arch !== hostArch()) {
       throw new KexecError(`${kernelPath} is an ${l.arch} kernel; this machine is ${hostArch() ?? process.arch}`, { hint: 'use --dry-run to plan it' });
     }
-    return l;
+    return o['efi-memmap'] ? withEfiMemmap(l, o['efi-memmap']) : l;
   };
 
   if (choice === 'file' || (choice === 'auto' && !dryRun)) {
@@ -242,6 +246,12 @@ async function load(o: Opts, kernelPath: string, crash: boolean): Promise<void> 
   if (dryRun) return printPlan(o, plan, map, image.length);
   if (o.debug) process.stderr.write(kexecDebugLines(plan, debugRanges(plan.arch, map), image.length).join('\n') + '\n');
   loadSyscalls().kexecLoad(plan.entry, plan.segments, plan.flags);
+}
+
+/** IA-64: the same loader, told the machine's EFI memory map (test/fixtures/ia64/*.efi-memmap format). */
+function withEfiMemmap(l: KexecLoader, path: string): KexecLoader {
+  if (l.arch !== 'ia64') throw new UsageError('--efi-memmap is for IA-64 kernels');
+  return makeIa64Loader({ efiMemmap: parseEfiMemmapText(readFileSync(path, 'utf8'), path) });
 }
 
 /** arm64 needs a device tree: --dtb, else (loading on this machine) the firmware's /sys/firmware/fdt. */

@@ -137,7 +137,7 @@ function popcount(bits: Uint8Array): number {
   return n;
 }
 
-/** Calls `f` for each run of set bits of `bits` in [from, to), in order. */
+/** The runs [start, end) of set bits of `bits` in [from, to), in order. */
 function* setRuns(bits: Uint8Array, from: number, to: number): Generator<[number, number]> {
   let i = from;
   while (i < to) {

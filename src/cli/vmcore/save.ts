@@ -1,6 +1,6 @@
 // vmcore-ts save: makedumpfile's job — filter a dump by dump level, compress it, write it as
 // kdump-compressed (default), ELF (-E) or flattened to stdout (-F). Options follow makedumpfile's.
-import { ftruncateSync, writeFileSync } from 'node:fs';
+import { fstatSync, ftruncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { UsageError } from '../../errors.ts';
@@ -239,6 +239,14 @@ export async function saveDump(dump: Dump, args: SaveArgs): Promise<number> {
       }
       break;
     }
+  } catch (e) {
+    // Failed before writing anything (the input could not be scanned): leave no empty DUMPFILE.
+    if (fd !== undefined && report === undefined && fstatSync(fd).size === 0) {
+      closeDumpFile(fd);
+      fd = undefined;
+      unlinkSync(args.output!);
+    }
+    throw e;
   } finally {
     flat?.end();
     if (fd !== undefined) closeDumpFile(fd);

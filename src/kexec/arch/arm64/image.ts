@@ -84,16 +84,11 @@ function probe(image: Uint8Array): boolean {
   return true;
 }
 
+/** Fresh random bytes for the DTB's seeds: Web Crypto, else the host's seed when it is long enough. */
 function randomBytes(n: number, seed?: Uint8Array): Uint8Array {
-  const out = new Uint8Array(n);
-  if (seed && seed.length > 0) {
-    for (let i = 0; i < n; i++) out[i] = seed[i % seed.length]! ^ (i >> 8);
-  } else if (globalThis.crypto?.getRandomValues) {
-    globalThis.crypto.getRandomValues(out);
-  } else {
-    throw new KexecError('no random source for the DTB\'s kaslr-seed and rng-seed', { hint: 'run on Node.js 20 or newer' });
-  }
-  return out;
+  if (globalThis.crypto?.getRandomValues) return globalThis.crypto.getRandomValues(new Uint8Array(n));
+  if (seed && seed.length >= n) return seed.slice(0, n);
+  throw new KexecError('no random source for the DTB\'s kaslr-seed and rng-seed', { hint: 'run on Node.js 20 or newer' });
 }
 
 function plan(input: PlanInput): KexecPlan {

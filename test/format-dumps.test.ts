@@ -15,6 +15,8 @@ import { FlattenedWriter } from '../src/format/flattened.ts';
 import { BufferSink } from '../src/format/sink.ts';
 import type { ElfCoreDump } from '../src/format/elf-core.ts';
 import type { KdumpCompressedDump } from '../src/format/kdump-compressed.ts';
+import { KdumpCompressedWriter } from '../src/format/kdump-compressed-writer.ts';
+import { newBitmap, setBit } from '../src/format/bitmap.ts';
 import {
   FIXTURE,
   ORACLE_DMESG,
@@ -26,6 +28,7 @@ import {
   run,
   samePages,
   tempDir,
+  utsnameOf,
   writeElf,
   writeKdump,
 } from './format-helpers.ts';
@@ -202,6 +205,22 @@ test('a big-endian kdump-compressed file (s390x, ppc64 byte order) reads the sam
   assert.equal(d.maxPfn, fixture.maxPfn);
   assert.equal(d.vmcoreinfo, fixture.vmcoreinfo);
   assert.deepEqual(d.notes.map((n) => [n.name, n.type, n.desc.length]), fixture.notes.map((n) => [n.name, n.type, n.desc.length]));
+  samePages(fixture, d, sample);
+});
+
+test('stored pages copy into a new file without recompressing (storedPage + writeStoredPage)', () => {
+  const src = openDump(new FileSource(FIXTURE)) as KdumpCompressedDump;
+  const sample = every(pfns, 25);
+  const bitmap = newBitmap(Number(src.maxPfn));
+  for (const x of sample) setBit(bitmap, Number(x));
+  const sink = new BufferSink();
+  const w = new KdumpCompressedWriter(sink, { pageSize: 4096, maxPfn: src.maxPfn, dumpBitmap: bitmap, utsname: utsnameOf(src), codec: 'zlib', compress: purePageCompressor('zlib') });
+  for (const x of sample) {
+    const { flags, data } = src.storedPage(x);
+    w.writeStoredPage(x, flags, data);
+  }
+  w.finish();
+  const d = openDump(new BufferSource(sink.bytes().slice()));
   samePages(fixture, d, sample);
 });
 

@@ -468,47 +468,60 @@ export class KdumpCompressedDump implements Dump {
     return { desc };
   }
 
-  private pageOf(pfn: bigint): Uint8Array | string {
-    const loc = this.locate(pfn);
-    if ('missing' in loc) return loc.missing;
+  /** The checked descriptor and stored bytes of a page, or why the dump lacks it. */
+  private stored(pfn: bigint, loc: { desc: Desc }): { desc: Desc; data: Uint8Array } | string {
     const d = loc.desc;
-    const cached = this.pageCache.get(d.offset);
-    if (cached) return cached;
-    const where = { offset: d.at, source: this.source.name };
-    if (d.offset === -2) throw new ParseError(`page descriptor of pfn 0x${pfn.toString(16)} has an absurd data offset`, where);
+    const where = { offset: d.at, source: this.source.name, hint: 'the dump is damaged' };
+    const what = `page descriptor of pfn 0x${pfn.toString(16)} at offset ${d.at}`;
+    if (d.offset === -2) throw new ParseError(`${what} has an absurd data offset`, where);
     if (d.size === 0 || d.size > this.pageSize) {
-      throw new ParseError(
-        `page descriptor of pfn 0x${pfn.toString(16)} at offset ${d.at} has an absurd size ${d.size} (page size ${this.pageSize})`,
-        { ...where, hint: 'the dump is damaged' },
-      );
+      throw new ParseError(`${what} has an absurd size ${d.size} (page size ${this.pageSize})`, where);
     }
-    if ((d.flags & ~CODEC_FLAGS_MASK) !== 0) {
-      throw new ParseError(`page descriptor of pfn 0x${pfn.toString(16)} at offset ${d.at} has unknown flags 0x${d.flags.toString(16)}`, where);
+    if ((d.flags & ~CODEC_FLAGS_MASK) !== 0) throw new ParseError(`${what} has unknown flags 0x${d.flags.toString(16)}`, where);
+    if (d.flags === 0 && d.size !== this.pageSize) {
+      throw new ParseError(`${what}: an uncompressed page of ${d.size} bytes, not the page size ${this.pageSize}`, where);
     }
     const data = this.source.read(d.offset, d.size);
     if (data.length < d.size) {
       return `lost: the file is truncated at ${this.source.size} bytes, before this page's data at offset ${d.offset}..${d.offset + d.size}`;
     }
+    return { desc: d, data };
+  }
+
+  /**
+   * A page as stored: its codec flags (0 = raw) and bytes, undecoded — for copying pages into another
+   * kdump-compressed file without recompressing (KdumpCompressedWriter.writeStoredPage).
+   */
+  storedPage(pfn: bigint): { flags: number; data: Uint8Array } {
+    const loc = this.locate(pfn);
+    const s = 'missing' in loc ? loc.missing : this.stored(pfn, loc);
+    if (typeof s === 'string') throw new NotInDumpError(pfn * BigInt(this.pageSize), true, s);
+    return { flags: s.desc.flags, data: s.data };
+  }
+
+  private pageOf(pfn: bigint): Uint8Array | string {
+    const loc = this.locate(pfn);
+    if ('missing' in loc) return loc.missing;
+    const cached = this.pageCache.get(loc.desc.offset);
+    if (cached) return cached;
+    const s = this.stored(pfn, loc);
+    if (typeof s === 'string') return s;
+    const { desc: d, data } = s;
     const codec = decoderFor(d.flags);
     let page: Uint8Array;
     if (!codec) {
-      if (d.size !== this.pageSize) {
-        throw new ParseError(`uncompressed page of pfn 0x${pfn.toString(16)} has size ${d.size}, not the page size ${this.pageSize}`, where);
-      }
       page = data.slice();
     } else {
+      const where = { offset: d.offset, source: this.source.name, hint: 'the dump is damaged' };
       try {
         page = codec.decompress(data, this.pageSize);
       } catch (e) {
-        throw new ParseError(
-          `${codec.name} data of pfn 0x${pfn.toString(16)} at offset ${d.offset} does not decompress: ${(e as Error).message}`,
-          { offset: d.offset, source: this.source.name, hint: 'the dump is damaged' },
-        );
+        throw new ParseError(`${codec.name} data of pfn 0x${pfn.toString(16)} at offset ${d.offset} does not decompress: ${(e as Error).message}`, where);
       }
       if (page.length !== this.pageSize) {
         throw new ParseError(
           `${codec.name} data of pfn 0x${pfn.toString(16)} at offset ${d.offset} decompresses to ${page.length} bytes, not ${this.pageSize}`,
-          { offset: d.offset, source: this.source.name },
+          where,
         );
       }
     }

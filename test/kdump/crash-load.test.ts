@@ -182,3 +182,49 @@ test('crash load through the bzImage64 loader on the fixture machine: kexec-tool
   assert.ok(e820.includes('000000002e000000-000000003dffefff (1)'), e820.join('\n'));
   assert.ok(!e820.some((l) => l.startsWith('0000000000100000')), 'the crashed kernel\'s RAM is not in the capture map');
 });
+
+test('crash load with crashkernel=,high and ,low: segments in the high region, the low part is capture RAM and not dumped', () => {
+  const iomem = parseIomem(
+    [
+      '00000000-00000fff : Reserved',
+      '00001000-0009efff : System RAM',
+      '000f0000-000fffff : Reserved',
+      '00100000-7ffdffff : System RAM',
+      '  01000000-01ffffff : Kernel code',
+      '  70000000-77ffffff : Crash kernel',
+      '7ffe0000-7fffffff : ACPI Tables',
+      '100000000-47fffffff : System RAM',
+      '  440000000-47fffffff : Crash kernel',
+    ].join('\n'),
+  );
+  const load = planCrashLoad({ iomem, cpuNotes: [{ cpu: 0, addr: 0x43e000000n, size: 0x170n }], pageOffset: 0xffff888000000000n });
+  assert.deepEqual(load.hook.region, [{ start: 0x440000000n, end: 0x47fffffffn }]);
+  assert.deepEqual(load.dumpRam, [
+    { start: 0x100000n, end: 0x6fffffffn },
+    { start: 0x78000000n, end: 0x7ffdffffn },
+    { start: 0x100000000n, end: 0x43fffffffn },
+  ]);
+  const added = load.hook.addSegments(new SegmentAllocator(load.hook.region));
+  assert.equal(load.placed!.addr, 0x47ffff000n);
+  assert.deepEqual(
+    added.e820!.map((r) => [r.start, r.end, r.type]),
+    [
+      [0x0n, 0xfffn, 'reserved'],
+      [0x1000n, 0x9efffn, 'ram'],
+      [0xf0000n, 0xfffffn, 'reserved'],
+      [0x70000000n, 0x77ffffffn, 'ram'],
+      [0x7ffe0000n, 0x7fffffffn, 'acpi'],
+      [0x440000000n, 0x47fffefffn, 'ram'],
+    ],
+  );
+  assert.equal(added.cmdlineAppend, `elfcorehdr=${0x47ffff000n / 1024n}K`);
+  // No VMCOREINFO or kernel text facts: the header still has the CPU note and the RAM.
+  assert.equal(load.placed!.header.phdrs.length, 1 + 3);
+});
+
+test('crash load refuses without a reservation or without CPU notes, in one line with what to do', () => {
+  const noCrash = parseIomem('00100000-7ffdffff : System RAM\n');
+  assert.throws(() => planCrashLoad({ iomem: noCrash, cpuNotes: [{ cpu: 0, addr: 0x1000n, size: 0x170n }] }), /no memory is reserved for a crash kernel/);
+  const iomem = parseIomem('00100000-7ffdffff : System RAM\n  70000000-77ffffff : Crash kernel\n');
+  assert.throws(() => planCrashLoad({ iomem, cpuNotes: [] }), /no CPU crash notes/);
+});

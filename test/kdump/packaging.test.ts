@@ -16,3 +16,12 @@ test('packaging/kdump-ts.service: loads at boot with kdump-ts load, unloads on s
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stderr.trim(), '', r.stderr);
 });
+
+test('packaging/kdump-ts.rules: CPU and memory hotplug restart the service (the kexec_load header would be stale)', () => {
+  const rules = readFileSync('packaging/kdump-ts.rules', 'utf8');
+  assert.match(rules, /^SUBSYSTEM=="cpu", ACTION=="add\|remove\|online\|offline", GOTO="kdump_ts_reload"$/m);
+  assert.match(rules, /^SUBSYSTEM=="memory", ACTION=="add\|remove\|online\|offline", GOTO="kdump_ts_reload"$/m);
+  assert.match(rules, /^RUN\+="\/bin\/systemctl --no-block try-restart kdump-ts\.service"$/m);
+  // every GOTO has its LABEL
+  for (const [, label] of rules.matchAll(/GOTO="([^"]+)"/g)) assert.match(rules, new RegExp(`^LABEL="${label}"$`, 'm'));
+});

@@ -139,7 +139,11 @@ export function readCrashFacts(root = '/'): CrashFacts {
 
   const code = findIomem(iomem, 'Kernel code');
   const loads = readKcoreLoads(root);
-  const kcoreText = loads?.find((l) => l.vaddr >= X86_64_START_KERNEL_MAP && l.vaddr + l.memsz <= X86_64_START_KERNEL_MAP + GIB);
+  // The kernel image mapping: in __START_KERNEL_map's first GiB; modules (when they are in that GiB
+  // too, without KASLR) sit above it, so the lowest one.
+  const kcoreText = loads
+    ?.filter((l) => l.vaddr >= X86_64_START_KERNEL_MAP && l.vaddr + l.memsz <= X86_64_START_KERNEL_MAP + GIB)
+    .sort((a, b) => (a.vaddr < b.vaddr ? -1 : 1))[0];
   if (code && kcoreText) {
     facts.kernelText = { vaddr: kcoreText.vaddr, paddr: code.start, size: alignUp(kcoreText.memsz, PAGE_SIZE) };
     sources.push('kernel text: /proc/kcore + "Kernel code" in /proc/iomem');

@@ -28,7 +28,9 @@ export const FlatDataHeader = struct('makedumpfile_data_header', 16, {
 });
 
 const BE = false;
-const SCAN_CHUNK = 1 << 20;
+// Record headers are read through a small window: records of kilobytes are the norm, so a large
+// window would read the whole stream just to index it.
+const SCAN_CHUNK = 8192;
 
 interface Piece {
   off: number; // offset in the rebuilt file
@@ -101,7 +103,7 @@ export class FlattenedSource implements ByteSource {
     let ended = false;
     let chunk: Uint8Array = new Uint8Array(0);
     let chunkAt = 0;
-    // Each record header is read from a 1 MiB window; every iteration moves forward at least 16 bytes.
+    // Every iteration moves forward at least 16 bytes.
     while (pos + FlatDataHeader.size <= inner.size) {
       if (pos < chunkAt || pos + FlatDataHeader.size > chunkAt + chunk.length) {
         chunkAt = pos;

@@ -125,7 +125,6 @@ export function unwind(mem: Memory, orc: OrcFinder | undefined, sym: Symbolizer,
       const lookupIp = signal ? ip : ip - 1n;
       const e: OrcEntry | undefined = orc?.find(lookupIp);
       let cfa: bigint;
-      let nextIp: bigint;
       const fallback = !e || e.type === 'undefined' ? prologueFrame(mem, ip, sp, frame.symbol) : undefined;
       if (fallback) {
         // Code objtool left without ORC (STACK_FRAME_NON_STANDARD, e.g. __crash_kexec, whose
@@ -141,12 +140,9 @@ export function unwind(mem: Memory, orc: OrcFinder | undefined, sym: Symbolizer,
       } else if (!e) {
         // No ORC entry (module, BPF, or the table is missing): follow the frame-pointer chain.
         if (bp === 0n) return done(`no ORC entry for 0x${hex(ip)} and no frame pointer`, true);
-        cfa = bp + 16n;
-        nextIp = u64(mem, bp + 8n);
-        const nextBp = u64(mem, bp);
-        ip = nextIp;
-        sp = cfa;
-        bp = nextBp;
+        ip = u64(mem, bp + 8n);
+        sp = bp + 16n;
+        bp = u64(mem, bp);
         regs = undefined;
         fullRegs = false;
         signal = false;
@@ -192,7 +188,7 @@ export function unwind(mem: Memory, orc: OrcFinder | undefined, sym: Symbolizer,
           sp = cfa;
           regs = undefined;
           fullRegs = false;
-          signal = false;
+          signal = e.signal; // v2+: a call entry can still mark an exact ip (kprobe on push/pop)
         } else if (e.type === 'regs') {
           regs = readPtRegs(mem, cfa);
           fullRegs = true;
@@ -212,8 +208,6 @@ export function unwind(mem: Memory, orc: OrcFinder | undefined, sym: Symbolizer,
           sp = regs.rsp;
           signal = true;
         }
-        if (e.type === 'regs' || e.type === 'regs_partial') signal = true;
-        else if (e.signal) signal = true;
         switch (e.bpReg) {
           case ORC_REG.UNDEFINED:
             if (regs && fullRegs) bp = regs.rbp;

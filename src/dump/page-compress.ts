@@ -12,7 +12,6 @@ import { compress as snappyCompress } from 'snappyjs';
 import { lzo1xCompress } from '../format/codecs/lzo1x.ts';
 import type { CodecName } from '../format/codecs/index.ts';
 import type { PageCompressor } from '../format/codecs/compress.ts';
-import { loadZstdPageCompressor } from '../format/codecs/zstd-compress.ts';
 
 const ZLIB_LEVEL = 3;
 
@@ -27,7 +26,8 @@ export async function pageCompressor(codec: CodecName): Promise<PageCompressor> 
     case 'snappy':
       return copyOut(snappyCompress);
     case 'zstd':
-      return loadZstdPageCompressor(1);
+      // Loaded only when asked for: the module carries zstd's WebAssembly (240 KB).
+      return (await import('../format/codecs/zstd-compress.ts')).loadZstdPageCompressor(1);
   }
 }
 

@@ -16,7 +16,7 @@ interface Pending {
  * sources, the .ts file behind tsx's loader (registered inside the worker before the import).
  */
 // A worker holds two batch buffers and a codec's state: small heaps keep the pool's memory flat.
-const resourceLimits = { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 24 };
+const resourceLimits = { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 12, codeRangeSizeMb: 8 };
 
 function startWorker(workerData: unknown): Worker {
   if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./compress-worker.mjs', import.meta.url), { workerData, resourceLimits });

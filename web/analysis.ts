@@ -57,7 +57,7 @@ export interface HexData {
 }
 
 const problem = (e: unknown): string => {
-  if (e instanceof ParseError || e instanceof NotInDumpError || e instanceof RangeError) return e.message;
+  if (e instanceof ParseError || e instanceof NotInDumpError) return e.message;
   throw e;
 };
 

@@ -1,6 +1,6 @@
 // Backtraces of CPUs (from the registers each saved at the crash) and of tasks that were not running
 // (from their saved inactive_task_frame), over a DumpContext.
-import { NotInDumpError } from '../errors.ts';
+import { NotInDumpError, ParseError } from '../errors.ts';
 import type { DumpContext } from './dump-context.ts';
 import { TaskReader, type Task, type TaskList } from './tasks.ts';
 import { PT_REGS, inactiveTaskStart, unwind, type Backtrace, type Regs, type StartState } from './unwind.ts';
@@ -15,7 +15,12 @@ export interface CpuBacktrace extends Backtrace {
 
 export function cpuBacktrace(ctx: DumpContext, cpu: number): CpuBacktrace {
   const st = ctx.cpus[cpu];
-  if (!st) throw new RangeError(`no registers saved for CPU ${cpu} (the dump has ${ctx.cpus.length})`);
+  if (!st) {
+    throw new ParseError(`no registers saved for CPU ${cpu}: the dump has ${ctx.cpus.length} NT_PRSTATUS notes`, {
+      source: ctx.dump.source.name,
+      hint: ctx.cpus.length ? undefined : 'the saver kept no CPU notes, so there is nothing to unwind from',
+    });
+  }
   const regs = {} as Regs;
   for (const r of PT_REGS) regs[r] = st.regs[r];
   const start: StartState = { ip: regs.rip, sp: regs.rsp, bp: regs.rbp, regs, exact: true };

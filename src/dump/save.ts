@@ -14,8 +14,6 @@
 // rewritten without it only when everything is out, so a save killed half-way leaves a dump that
 // says so. A write error (ENOSPC) stops the save: the header is rewritten (incomplete) and the report
 // says what is lost. A page that cannot be read is recorded as lost and the save goes on.
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { NotInDumpError, ParseError } from '../errors.ts';
 import type { Dump, PfnRun } from '../format/dump.ts';
 import { codecFlag, type CodecName } from '../format/codecs/index.ts';
@@ -384,23 +382,6 @@ export interface KdumpSaveOptions {
   progress?: (p: SaveProgress) => void;
 }
 
-// The writer's buffered writes leave 1 MiB copies behind; V8 frees such external memory only when
-// it has grown by tens of MiB. A full collection every 32 MiB written (a few ms on this small heap)
-// keeps the peak RSS flat on any dump size.
-const GC_EVERY_BYTES = 32 << 20;
-let gcFunction: (() => void) | null | undefined;
-function collectGarbage(): void {
-  if (gcFunction === undefined) {
-    try {
-      setFlagsFromString('--expose-gc');
-      gcFunction = runInNewContext('gc') as () => void;
-    } catch {
-      gcFunction = null;
-    }
-  }
-  gcFunction?.();
-}
-
 const DATA = 0;
 const ZERO = 1;
 const LOST = 2;
@@ -491,14 +472,9 @@ export async function writeKdumpCompressed(dump: Dump, scan: ScanResult, out: By
       }
     }
   };
-  let nextCollect = GC_EVERY_BYTES;
   const drainOne = async (): Promise<void> => {
     const head = inFlight.shift()!;
     writeResult(await head.promise, head.batch);
-    if (sink.bytesWritten >= nextCollect) {
-      nextCollect = sink.bytesWritten + GC_EVERY_BYTES;
-      collectGarbage();
-    }
     opts.progress?.({ phase: 'write', pfn: walked, maxPfn: scan.maxPfn, pagesWritten: written, pagesTotal: scan.pagesKept, bytesWritten: sink.bytesWritten });
   };
 

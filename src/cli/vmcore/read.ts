@@ -1,5 +1,6 @@
 // vmcore-ts read DUMP ADDR [LEN]: hex + ASCII of kernel virtual (default) or physical (-p) memory.
 import { ParseError } from '../../errors.ts';
+import { withImageKallsyms } from '../../analyze/kallsyms-scan.ts';
 import type { Command } from './commands.ts';
 import { hex, openKernelDump, parseAddress, parseCommand, parseLength, symbolOptions, toJson, write } from './kernel-dump-args.ts';
 
@@ -27,7 +28,7 @@ export const readCommand: Command = {
     if (!a) return 0;
     const [path, where, lenArg] = a.positionals as [string, string, string | undefined];
     const len = lenArg === undefined ? 64 : parseLength(lenArg, MAX_LEN);
-    const kd = openKernelDump(path, a.values);
+    const kd = withImageKallsyms(openKernelDump(path, a.values));
     const physical = !!a.values.physical;
     let addr: bigint;
     if (/^(0x)?[0-9a-f]+$/i.test(where)) addr = parseAddress(where);

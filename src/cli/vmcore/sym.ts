@@ -1,5 +1,6 @@
 // vmcore-ts sym DUMP NAME|ADDR...: symbol lookup in the dump's kallsyms, a System.map or a vmlinux.
 import type { KernelSymbol } from '../../analyze/symbols.ts';
+import { withImageKallsyms } from '../../analyze/kallsyms-scan.ts';
 import type { Command } from './commands.ts';
 import { hex, openKernelDump, parseAddress, parseCommand, symbolOptions, toJson, write } from './kernel-dump-args.ts';
 
@@ -15,7 +16,7 @@ export const symCommand: Command = {
     const a = parseCommand(argv, symbolOptions, USAGE, [2, Infinity]);
     if (!a) return 0;
     const [path, ...queries] = a.positionals as [string, ...string[]];
-    const table = openKernelDump(path, a.values).symbols;
+    const table = withImageKallsyms(openKernelDump(path, a.values)).symbols;
     let missing = 0;
     const line = (s: KernelSymbol) => `${s.address.toString(16).padStart(16, '0')} ${s.type} ${s.name}`;
     for (const q of queries) {

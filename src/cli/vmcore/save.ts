@@ -15,7 +15,7 @@ import { openDump } from '../../format/open-dump.ts';
 import type { ByteSink } from '../../format/sink.ts';
 import { FileSource } from '../../io/node-file.ts';
 import { closeDumpFile, createDumpFile, directElfReader, FdSink, writeAllSync } from '../../dump/file-sink.ts';
-import { findMemMap, MAX_DUMP_LEVEL, needsClassification, pageLayout, type ReadVirt } from '../../dump/page-class.ts';
+import { findMemMap, MAX_DUMP_LEVEL, needsClassification, pageLayout, structPageReader, type ReadVirt } from '../../dump/page-class.ts';
 import {
   dumpIdentity,
   scanDump,
@@ -185,7 +185,7 @@ export function filterFor(dump: Dump, level: number, warn: (s: string) => void):
   let readVirt: ReadVirt | undefined;
   try {
     const km = new KernelMemory(dump, vi);
-    readVirt = (a, n) => km.readVirt(a, n);
+    readVirt = structPageReader(km);
     const layout = pageLayout(vi);
     if (!needsClassification(layout, level)) return { vi, readVirt };
     const memMap = findMemMap(vi, readVirt, Number(dump.maxPfn));

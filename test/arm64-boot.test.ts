@@ -1,4 +1,4 @@
-// The real thing, on demand (about 5 minutes under TCG): fixtures/arm64/kexec-ts-boot.sh boots
+// The real thing, on demand (2–5 minutes under TCG; KERNEL_SUITE=trixie for 6.12): fixtures/arm64/kexec-ts-boot.sh boots
 // Debian's arm64 kernel in qemu-system-aarch64, runs `kexec-ts -c -l` + `kexec-ts -e` there with our
 // purgatory, and checks the second kernel's command line and initrd. KEXEC_TS_ARM64_BOOT=1 runs it.
 import { test } from 'node:test';

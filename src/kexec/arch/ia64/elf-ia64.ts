@@ -269,6 +269,3 @@ export function planIa64(input: PlanInput, opts: Ia64Options = {}): KexecPlan {
     debug,
   };
 }
-
-/** IA-64 has no kexec on any kernel we can run: the CLI refuses to call the syscall with this plan. */
-export const IA64_PLAN_ONLY = 'IA-64 plans are for review only (Linux dropped IA-64 in 6.7): use --dry-run';

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { runScenario, MARK_RE, type ScenarioSpec } from './harness/scenario.ts';
 import { suites } from './harness/host.ts';
@@ -107,7 +107,9 @@ for (const suite of suites()) {
       } catch (e) {
         if (!(e instanceof E2EStepError) || e.step !== 'timeout') throw e;
       }
-      const consoleText = readFileSync(join(REPO, 'e2e', 'out', `kexec-ts-corrupt-${suite}-max`, 'console.log'), 'utf8');
+      const outDir = join(REPO, 'e2e', 'out', `kexec-ts-corrupt-${suite}-max`);
+      const consoleText = readFileSync(join(outDir, 'console.log'), 'utf8');
+      for (const f of ['disk.img', 'initrd.img']) rmSync(join(outDir, f), { force: true });
       const m = markers(consoleText);
       const report = `\n--- console tail ---\n${consoleText.split('\n').slice(-30).join('\n')}`;
       assert.ok(m.has('first:kexec-e'), 'reached kexec-ts -e with the corrupted load' + report);

@@ -34,6 +34,8 @@ export interface ScenarioSpec {
   expect?: string[];
   /** whole run, boots included; QEMU is killed after it */
   timeoutMs?: number;
+  /** end the run (kill QEMU, 3 s later) when the console matches: for guests that halt instead of powering off */
+  endOn?: RegExp;
   /** let the guest reboot through the firmware (drops -no-reboot); default false */
   allowReboot?: boolean;
   log?: (line: string) => void;
@@ -257,7 +259,15 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
       log(`  [${(now / 1000).toFixed(1)}s] ${mk.stage}:${mk.name} @${mk.uptime}s ${mk.value}`.trimEnd());
     }
   };
-  const poller = setInterval(poll, 100);
+  let endedOn = false;
+  const poller = setInterval(() => {
+    poll();
+    if (spec.endOn && !endedOn && spec.endOn.test(consoleText)) {
+      endedOn = true;
+      log(`console matched ${spec.endOn}: ending the run`);
+      setTimeout(() => killGroup(child.pid), 3000);
+    }
+  }, 100);
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
@@ -285,11 +295,11 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   const failed = markers.find((m) => m.name === 'fail' || (m.name === 'exit' && m.value !== '0'));
   let why = '';
   if (timedOut) why = `QEMU did not finish within ${timeoutMs / 1000} s (killed)`;
-  else if (code !== 0) why = `QEMU exited with ${code}${stderr ? ': ' + tail(stderr, 5) : ''}`;
+  else if (code !== 0 && !endedOn) why = `QEMU exited with ${code}${stderr ? ': ' + tail(stderr, 5) : ''}`;
   else if (failed) why = `stage '${failed.stage}' failed: ${failed.name} ${failed.value}`;
   else if (missing.length) why = 'the guest powered off before all markers appeared';
   if (why) {
-    const step = timedOut ? 'timeout' : code !== 0 ? 'qemu' : failed ? `stage ${failed.stage}` : 'markers';
+    const step = timedOut ? 'timeout' : code !== 0 && !endedOn ? 'qemu' : failed ? `stage ${failed.stage}` : 'markers';
     throw new E2EStepError(step, `${spec.name} on ${spec.suite} (${kernel.release}, -cpu ${cpu})`, failReport(why, consoleText, missing, markers) + `\n(console: ${join(outDir, 'console.log')})`);
   }
   return {

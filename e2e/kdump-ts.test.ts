@@ -8,31 +8,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { runScenario, type ScenarioSpec } from './harness/scenario.ts';
 import { cpus, suites } from './harness/host.ts';
 import { getKernel } from './harness/kernels.ts';
-import { REPO, type FileSpec } from './harness/initramfs.ts';
+import { REPO } from './harness/initramfs.ts';
+import { koffiBinaryFiles } from './kexec-ts-files.ts';
 import { cannotRun, orSkipOnDownload, recordTimings, timingSummary } from './harness/testing.ts';
 
 const log = process.env.E2E_VERBOSE ? (s: string) => process.stderr.write(s + '\n') : undefined;
-
-/** koffi's prebuilt linux x64 binary (an optional package the bundle loads at run time). */
-function koffiFiles(): Record<string, FileSpec> {
-  const pkg = join(REPO, 'node_modules', '@koromix', 'koffi-linux-x64');
-  const out: Record<string, FileSpec> = {};
-  const walk = (d: string) => {
-    for (const e of readdirSync(d)) {
-      const p = join(d, e);
-      if (statSync(p).isDirectory()) {
-        if (!e.startsWith('musl')) walk(p);
-      } else out[`opt/kexec-ts/node_modules/@koromix/koffi-linux-x64/${relative(pkg, p)}`] = { host: p };
-    }
-  };
-  if (existsSync(pkg)) walk(pkg);
-  return out;
-}
 
 function cli(name: string, args: string[]): string {
   const r = spawnSync(process.execPath, ['--import', 'tsx', `src/cli/${name}.ts`, ...args], { cwd: REPO, encoding: 'utf8', maxBuffer: 1 << 28 });
@@ -70,7 +55,7 @@ function scenario(suite: string, cpu: string, syscall: string, initrd: string, m
     files: {
       'etc/kdump-ts.conf': config(syscall),
       'boot/kdump-ts-initrd.img': { host: initrd },
-      ...koffiFiles(),
+      ...koffiBinaryFiles(),
     },
     stages: {
       first: `

@@ -4,18 +4,19 @@
 //
 //   scan   window by window: pages present (1st bitmap) and kept after the dump-level filter (2nd
 //          bitmap); for ELF output at dump level bit 1 also the zero test, which needs the data
-//   write  kdump-compressed: batches of kept pages -> workers (zero test + compression) -> the
-//          writer in order (zero pages share one stored page; an unreadable page is "lost").
+//   write  kdump-compressed: kept pages read in batches; zero and unreadable pages sorted out on
+//          the main thread (zero pages share one stored page; an unreadable one is "lost"); the
+//          others compressed in workers; everything handed to the writer in pfn order.
 //          ELF: the PT_LOAD layout makedumpfile -E makes, then the segments' bytes in order.
-// Memory: one window of struct pages, a few batches per worker, and the two bitmaps (1 bit per
-// page frame each: 64 MiB for 1 TiB of physical address space).
+// Memory: 512 struct pages at a time, a few 512 KiB batches per worker, and the two bitmaps (1 bit
+// per page frame each: 64 MiB for 1 TiB of physical address space).
 //
 // The target is written directly. Its header says INCOMPLETE from the first byte written and is
 // rewritten without it only when everything is out, so a save killed half-way leaves a dump that
 // says so. A write error (ENOSPC) stops the save: the header is rewritten (incomplete) and the report
 // says what is lost. A page that cannot be read is recorded as lost and the save goes on.
 import { NotInDumpError, ParseError } from '../errors.ts';
-import type { Dump, PfnRun } from '../format/dump.ts';
+import type { Dump } from '../format/dump.ts';
 import { codecFlag, type CodecName } from '../format/codecs/index.ts';
 import { encodeNotes, Elf64Ehdr } from '../format/elf.ts';
 import { DUMP_ELF_INCOMPLETE } from '../format/elf-core.ts';

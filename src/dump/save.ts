@@ -209,6 +209,32 @@ class PageReader {
     return lost;
   }
 
+  /**
+   * Reads bytes [paddr, paddr+length) into `dst` (length <= dst.length); a page that cannot be read
+   * is zero-filled there and counted lost.
+   */
+  readSpan(paddr: number, length: number, dst: Uint8Array): void {
+    const ps = this.dump.pageSize;
+    try {
+      if (this.direct?.(paddr, dst, 0, length)) return;
+      dst.set(this.dump.readPhys(BigInt(paddr), length));
+      return;
+    } catch (e) {
+      if (!isReadError(e)) throw e;
+    }
+    for (let a = paddr; a < paddr + length; ) {
+      const n = Math.min(ps - (a % ps), paddr + length - a);
+      try {
+        dst.set(this.dump.readPhys(BigInt(a), n), a - paddr);
+      } catch (e) {
+        if (!isReadError(e)) throw e;
+        dst.fill(0, a - paddr, a - paddr + n);
+        this.noteLost(Math.floor(a / ps), e);
+      }
+      a += n;
+    }
+  }
+
   /** One page; parts outside every input segment (a RAM range ending inside the page) read as zeros. */
   private readOne(pfn: number, dst: Uint8Array, off: number): boolean {
     const ps = this.dump.pageSize;
@@ -549,50 +575,41 @@ export async function writeKdumpCompressed(dump: Dump, scan: ScanResult, out: By
 const ELF_SPLIT_RUN = 256;
 
 /**
- * The PT_LOADs makedumpfile -E writes for a kept bitmap: one per run of present pages; inside it a
- * run of ELF_SPLIT_RUN or more excluded pages stays in the memory size but not the file size, and
- * the next kept page starts a new segment; shorter excluded runs are stored as they are.
+ * The PT_LOADs makedumpfile -E writes for a kept bitmap, byte-exact: for every PT_LOAD of the input
+ * (the x86_64 kernel-text view too), in order, the pages it covers; a run of ELF_SPLIT_RUN or more
+ * excluded pages stays in the memory size but not the file size and the next kept page starts a
+ * new segment; shorter excluded runs are stored as they are. Inputs without PT_LOADs
+ * (kdump-compressed) give one PT_LOAD per run of present pages.
  */
 export function elfSegments(dump: Dump, scan: ScanResult): ElfCoreSegment[] {
   const ps = dump.pageSize;
-  const vaddrOf = elfVaddrs(dump);
+  const loads =
+    dump.loadSegments?.map((l) => ({ paddr: Number(l.paddr), vaddr: l.vaddr, size: l.memSize })) ??
+    [...setRuns(scan.present, 0, scan.maxPfn)].map(([s, e]) => ({ paddr: s * ps, vaddr: 0n, size: (e - s) * ps }));
   const out: ElfCoreSegment[] = [];
-  let seg: { start: number; mem: number; file: number } | undefined;
-  const close = (): void => {
-    if (seg) out.push({ paddr: BigInt(seg.start) * BigInt(ps), vaddr: vaddrOf(seg.start), memSize: seg.mem * ps, fileSize: seg.file * ps });
-    seg = undefined;
-  };
-  for (const [start, end] of setRuns(scan.present, 0, scan.maxPfn)) {
-    seg = { start, mem: 0, file: 0 };
+  for (const l of loads) {
+    const end = l.paddr + l.size;
+    let seg = { paddr: l.paddr, mem: 0, file: 0 };
+    const push = () => out.push({ paddr: BigInt(seg.paddr), vaddr: l.vaddr === 0n ? 0n : l.vaddr + BigInt(seg.paddr - l.paddr), memSize: seg.mem, fileSize: seg.file });
     let excludedRun = 0;
-    for (let pfn = start; pfn < end; pfn++) {
-      if (!(scan.kept[pfn >> 3]! & (1 << (pfn & 7)))) {
-        seg.mem++;
+    for (let pfn = Math.floor(l.paddr / ps); pfn * ps < end; pfn++) {
+      const bytes = Math.min(end, (pfn + 1) * ps) - Math.max(l.paddr, pfn * ps);
+      if (pfn >= scan.maxPfn || !(scan.kept[pfn >> 3]! & (1 << (pfn & 7)))) {
+        seg.mem += bytes;
         excludedRun++;
         continue;
       }
       if (excludedRun >= ELF_SPLIT_RUN) {
-        close();
-        seg = { start: pfn, mem: 0, file: 0 };
+        push();
+        seg = { paddr: pfn * ps, mem: 0, file: 0 };
       }
-      seg.mem++;
+      seg.mem += bytes;
       seg.file = seg.mem;
       excludedRun = 0;
     }
-    close();
+    push();
   }
   return out;
-}
-
-/** The virtual address an ELF output gives page frame `pfn`: from the input PT_LOAD holding it. */
-function elfVaddrs(dump: Dump): (pfn: number) => bigint {
-  const segs = (dump.loadSegments ?? []).filter((s) => s.vaddr < 0xffffffff80000000n);
-  const ps = BigInt(dump.pageSize);
-  return (pfn) => {
-    const pa = BigInt(pfn) * ps;
-    const s = segs.find((x) => pa >= x.paddr && pa < x.paddr + BigInt(x.memSize));
-    return s && s.vaddr !== 0n ? s.vaddr + (pa - s.paddr) : 0n;
-  };
 }
 
 export interface ElfSaveOptions {
@@ -607,24 +624,25 @@ export function writeElfCore(dump: Dump, scan: ScanResult, out: ByteSink, opts: 
   const sink = new IncompleteUntilDone(out, Elf64Ehdr.fields.flags.off, DUMP_ELF_INCOMPLETE);
   const report = newReport(dump, scan);
   const segments = elfSegments(dump, scan);
-  const stored = segments.reduce((n, s) => n + (s.fileSize ?? s.memSize) / ps, 0);
+  const stored = segments.reduce((n, s) => n + (s.fileSize ?? s.memSize), 0);
   const reader = new PageReader(dump, opts.direct);
   const buf = new Uint8Array(BATCH_PAGES * ps);
   let written = 0;
   let writer: ElfCoreWriter | undefined;
   try {
     writer = new ElfCoreWriter(sink, { pageSize: ps, notes: opts.identity.notes, segments });
+    // Each segment's stored bytes, in chunks that stay inside it (writePhys also fills the other
+    // segments holding the same memory: the kernel-text view).
     for (const sg of segments) {
-      const startPfn = Number(sg.paddr / BigInt(ps));
-      const pages = (sg.fileSize ?? sg.memSize) / ps;
-      for (let p = 0; p < pages; ) {
-        const n = Math.min(BATCH_PAGES, pages - p);
-        const lost = reader.readRun(startPfn + p, n, buf, 0);
-        if (lost) for (let i = 0; i < n; i++) if (lost[i]) buf.fill(0, i * ps, (i + 1) * ps);
-        writer.writePhys(BigInt(startPfn + p) * BigInt(ps), buf.subarray(0, n * ps));
-        p += n;
+      const start = Number(sg.paddr);
+      const end = start + (sg.fileSize ?? sg.memSize);
+      for (let a = start; a < end; ) {
+        const n = Math.min(buf.length - (a % ps), end - a);
+        reader.readSpan(a, n, buf);
+        writer.writePhys(BigInt(a), buf.subarray(0, n));
+        a += n;
         written += n;
-        opts.progress?.({ phase: 'write', pfn: startPfn + p, maxPfn: scan.maxPfn, pagesWritten: written, pagesTotal: stored, bytesWritten: sink.bytesWritten });
+        opts.progress?.({ phase: 'write', pfn: Math.floor(a / ps), maxPfn: scan.maxPfn, pagesWritten: Math.floor(written / ps), pagesTotal: Math.floor(stored / ps), bytesWritten: sink.bytesWritten });
       }
     }
   } catch (e) {
@@ -634,7 +652,7 @@ export function writeElfCore(dump: Dump, scan: ScanResult, out: ByteSink, opts: 
   }
   report.lostPages = reader.lost;
   report.lostExamples = reader.lostExamples;
-  report.unwrittenPages = stored - written;
+  report.unwrittenPages = Math.ceil((stored - written) / ps);
   report.incomplete = report.stopReason !== undefined || reader.lost > 0 || dump.incomplete;
   try {
     writer?.finish({ incomplete: report.incomplete });

@@ -112,6 +112,21 @@ test('unfiltered guest vmcore: the 2nd bitmap equals makedumpfile\'s at dump lev
   }
 });
 
+test('unfiltered guest vmcore: save -E lays out the same PT_LOADs as makedumpfile -E (dump levels 0, 1, 31)', { skip: noMakedumpfile || (RAW ? false : 'no cached unfiltered vmcore'), timeout: 600_000 }, () => {
+  const loads = (path: string) =>
+    (open(path).loadSegments ?? []).map((s) => `${s.paddr.toString(16)} ${s.vaddr.toString(16)} ${s.fileSize} ${s.memSize}`);
+  for (const level of ['0', '1', '31']) {
+    const ours = join(dir, `raw-ours-${level}.elf`);
+    const theirs = join(dir, `raw-mdf-${level}.elf`);
+    ok(vmcoreTs(['save', '-E', '-d', level, '--message-level', '0', RAW!, ours]), `save -E -d ${level}`);
+    assert.equal(makedumpfile('-E', '-d', level, RAW!, theirs).status, 0);
+    assert.deepEqual(loads(ours), loads(theirs), `dump level ${level}: PT_LOADs`);
+    if (level === '31') assert.equal(mdfDmesg(ours), mdfDmesg(theirs));
+    rmSync(ours);
+    rmSync(theirs);
+  }
+});
+
 test('save -E: an ELF core makedumpfile reads (same --dump-dmesg), with the input\'s pages', { skip: noMakedumpfile }, () => {
   const out = join(dir, 'out.elf');
   ok(vmcoreTs(['save', '-E', '-d', '31', '--message-level', '0', FIXTURE, out]), 'save -E');

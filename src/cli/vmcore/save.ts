@@ -37,7 +37,7 @@ export const SAVE_USAGE =
   '  -E                 write an ELF core (like /proc/vmcore) instead of kdump-compressed\n' +
   '  -F                 write the flattened format to stdout (for pipes and ssh; rebuild with convert -R)\n' +
   '  -f                 overwrite DUMPFILE if it exists\n' +
-  '  --num-threads N    compression threads (default: the number of CPUs)\n' +
+  '  --num-threads N    compression threads (default: the number of CPUs; none on one CPU)\n' +
   '  --message-level N  1 progress, 2 summary, 4 warnings, 16 page statistics (default 7)\n' +
   '  --dump-dmesg       write the kernel log to LOGFILE (as makedumpfile --dump-dmesg)';
 
@@ -102,11 +102,20 @@ export function saveArgs(values: ReturnType<typeof parseSaveArgs>['values'], pos
     elf: !!values.E,
     flattened,
     force: !!values.f,
-    threads: intOption(values['num-threads'], '--num-threads', 0, 256, Math.max(1, availableParallelism())),
+    threads: intOption(values['num-threads'], '--num-threads', 0, 256, defaultThreads()),
     messageLevel: intOption(values['message-level'], '--message-level', 0, 31, 7),
     input: positionals[0]!,
     output: flattened ? undefined : positionals[1],
   };
+}
+
+/**
+ * One compression worker per CPU; none on a single CPU (a capture kernel booted with nr_cpus=1),
+ * where a worker cannot run beside the main thread and would only add copies and memory.
+ */
+function defaultThreads(): number {
+  const n = availableParallelism();
+  return n > 1 ? n : 0;
 }
 
 const MSG_PROGRESS = 1;

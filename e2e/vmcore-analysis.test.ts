@@ -11,11 +11,11 @@ import { KernelDump } from '../src/analyze/kernel-dump.ts';
 import { backtraceOfTask, cpuBacktrace, taskTable } from '../src/analyze/stacks.ts';
 import { openDump } from '../src/format/open-dump.ts';
 import { FileSource } from '../src/io/node-file.ts';
-import { cpus, suites } from './harness/host.ts';
+import { cpusFor, suites } from './harness/host.ts';
 import { REPO } from './harness/initramfs.ts';
 
 for (const suite of suites()) {
-  for (const cpu of cpus()) {
+  for (const cpu of cpusFor(suite)) {
     const dump = join(REPO, 'e2e/out', `kdump-${suite}-${cpu}`, 'vmcore-zlib.kdump');
     const skip = existsSync(dump) ? false : `no dump from the kdump scenario (${dump})`;
     test(`e2e ${suite} -cpu ${cpu}: vmcore-ts bt/ps on the saved dump follow the sysrq-c call chain and list every task`, { skip }, (tc) => {

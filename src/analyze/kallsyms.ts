@@ -90,10 +90,15 @@ function readAddresses(mem: VirtualMemory, info: VmcoreInfo, n: number): bigint[
   }
   const offsetsAddr = info.requireSymbol('kallsyms_offsets', FOR_KALLSYMS);
   const baseSym = info.symbol('kallsyms_relative_base');
-  // Since the relative base went away (6.14+) offsets count from _text, which is _stext on x86_64.
-  const base = baseSym !== undefined ? new DataView(mem.readVirt(baseSym, 8).slice().buffer).getBigUint64(0, true) : info.requireSymbol('_stext', FOR_KALLSYMS);
   const b = mem.readVirt(offsetsAddr, n * 4);
   const d = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  if (baseSym === undefined) {
+    // Newer kernels have no relative base: each offset is PC-relative, counted from its own slot
+    // (the kernel's offset_to_ptr(&kallsyms_offsets[i])).
+    for (let i = 0; i < n; i++) out[i] = (offsetsAddr + BigInt(i * 4) + BigInt(d.getInt32(i * 4, true))) & 0xffffffffffffffffn;
+    return out;
+  }
+  const base = new DataView(mem.readVirt(baseSym, 8).slice().buffer).getBigUint64(0, true);
   let anyNegative = false;
   for (let i = 0; i < n && !anyNegative; i++) anyNegative = d.getInt32(i * 4, true) < 0;
   for (let i = 0; i < n; i++) {

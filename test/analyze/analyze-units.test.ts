@@ -136,6 +136,21 @@ test('kallsyms: absolute per-CPU mode (negative offsets) and two-byte name lengt
   assert.equal(t2.byName('x')!.address, 0xffffffff81000005n);
 });
 
+test('kallsyms: PC-relative offsets (newer kernels, no kallsyms_relative_base): each counts from its own slot', () => {
+  const offsetsAt = 0xffffffff82000000n;
+  const pcRelative = (i: number, target: bigint) => Number(target - (offsetsAt + BigInt(i * 4)));
+  const { mem, info } = buildKallsyms([
+    { name: '_stext', type: 'T', offset: pcRelative(0, 0xffffffff81000000n) },
+    { name: 'panic', type: 'T', offset: pcRelative(1, 0xffffffff81234560n) },
+    { name: 'init_task', type: 'D', offset: pcRelative(2, 0xffffffff83000040n) },
+  ]);
+  const noBase = new VmcoreInfo(info.raw.split('\n').filter((l) => !l.startsWith('SYMBOL(kallsyms_relative_base)')).join('\n'));
+  const t = readKallsyms(mem, noBase);
+  assert.equal(t.byName('_stext')!.address, 0xffffffff81000000n);
+  assert.equal(t.byName('panic')!.address, 0xffffffff81234560n);
+  assert.equal(t.byName('init_task')!.address, 0xffffffff83000040n);
+});
+
 test('kallsyms: a damaged name table is one clear error', () => {
   const { mem, info } = buildKallsyms([{ name: 'x', type: 'T', offset: 5 }]);
   mem.u32(0xffffffff82100008n, 4000); // num_syms larger than the names array

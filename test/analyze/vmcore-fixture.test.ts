@@ -303,9 +303,10 @@ test('harness dumps: dmesg equals makedumpfile; the direct map from the page tab
       assert.equal(k.directMap()?.base, scanned?.base, h.dump);
       assert.ok(k.memory.cstring(k.symbols.byName('linux_banner')!.address).startsWith(`Linux version ${k.info.osrelease} `));
     } else {
+      // Before 6.0 VMCOREINFO has no kallsyms: sym finds the tables in the kernel image.
       const r = vmcoreTs('sym', h.dump, 'panic');
-      assert.equal(r.code, 1);
-      assert.match(r.err, /VMCOREINFO has no SYMBOL\(kallsyms_names\)/);
+      assert.equal(r.code, 0, `${h.dump}: ${r.err}`);
+      assert.match(r.out, /^ffffffff[0-9a-f]{8} [Tt] panic\n$/);
     }
   }
 });

@@ -6,7 +6,7 @@ import { MAX_DUMP_LEVEL, PageClassifier, emptyCounts, findMemMap, pageLayout } f
 import type { DumpContext } from './dump-context.ts';
 import { formatRecord, type LogRecord } from './printk.ts';
 import { cpuBacktrace, type CpuBacktrace } from './stacks.ts';
-import { formatDate, formatMemory, formatUptime, systemInfo, type SystemInfo } from './system-info.ts';
+import { attemptInto, formatDate, formatMemory, formatUptime, systemInfo, type SystemInfo } from './system-info.ts';
 import { TaskReader } from './tasks.ts';
 import { frameLabel, type Backtrace, type Regs } from './unwind.ts';
 
@@ -192,17 +192,7 @@ export const SUMMARY_LOG_LINES = 30;
 
 export function buildSummary(ctx: DumpContext, logLines = SUMMARY_LOG_LINES): Summary {
   const problems: string[] = [];
-  const attempt = <T>(what: string, f: () => T): T | undefined => {
-    try {
-      return f();
-    } catch (e) {
-      if (e instanceof NotInDumpError || e instanceof ParseError) {
-        problems.push(`${what}: ${e.message}`);
-        return undefined;
-      }
-      throw e;
-    }
-  };
+  const attempt = attemptInto(problems);
   const system = systemInfo(ctx.kernel);
   const cpu = system.crashingCpu ?? attempt('panic CPU', () => ctx.panicCpu());
   // The comm comes from the log's panic report here: loading BTF for one name would double the time.

@@ -60,10 +60,12 @@ export interface SystemInfo {
   problems: string[];
 }
 
-export function systemInfo(kd: KernelDump): SystemInfo {
-  const problems: string[] = [];
-  // Each item is tried on its own: a missing page or key loses that item, not the report.
-  const attempt = <T>(what: string, f: () => T): T | undefined => {
+/**
+ * Runs one item of a report: a page not in the dump or a damaged structure loses that item (its
+ * reason goes to `problems`), not the whole report.
+ */
+export function attemptInto(problems: string[]) {
+  return <T>(what: string, f: () => T): T | undefined => {
     try {
       return f();
     } catch (e) {
@@ -74,6 +76,12 @@ export function systemInfo(kd: KernelDump): SystemInfo {
       throw e;
     }
   };
+}
+
+export function systemInfo(kd: KernelDump): SystemInfo {
+  const problems: string[] = [];
+  // Each item is tried on its own: a missing page or key loses that item, not the report.
+  const attempt = attemptInto(problems);
   const d = kd.dump;
   const header = d.header;
   const str = (v: unknown) => (typeof v === 'string' && v ? v : undefined);

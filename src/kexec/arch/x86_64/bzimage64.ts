@@ -16,7 +16,7 @@ import {
   type PlanInput,
 } from '../../plan.ts';
 import { fillBootParams, newSetupBuffer, rngSeedSetupData } from './boot-params.ts';
-import { finishPurgatory, MIN_PURGATORY_ADDR, placePurgatory, purgatoryDebugLine } from './purgatory.ts';
+import { finishPurgatory, MIN_PURGATORY_ADDR, placePurgatory, purgatoryDebugLine, type PlacedPurgatory } from './purgatory.ts';
 
 export const MIN_KERNEL_LOAD_ADDR = 0x100000n;
 export const MIN_INITRD_LOAD_ADDR = 0x1000000n;
@@ -114,10 +114,28 @@ function plan(input: PlanInput): KexecPlan {
 
   c.debug.push(...fillBootParams(setup.buf, { base: setup.mem, cmdlineOffset, e820: c.e820, setupData, ...(initrd ? { initrd } : {}), ...(input.host?.bootParams ? { host: input.host.bootParams } : {}) }));
 
-  const segments = c.alloc.segments;
-  const sha256Regions = finishPurgatory(purgatory, segments, {
+  return finishX86Plan(input, c, purgatory, {
+    loader: 'x86_64 bzImage',
     kernelEntry: kernel.mem + ENTRY_64_OFFSET,
     bootParams: setup.mem,
+    notes: [
+      `bzImage boot protocol ${bz.protocol}${bz.versionString ? `, ${bz.versionString}` : ''}`,
+      `kernel 64-bit entry ${hex(kernel.mem + ENTRY_64_OFFSET)}, boot_params at ${hex(setup.mem)}`,
+    ],
+  });
+}
+
+/** Links the purgatory against the final segments (kernel entry, boot_params, digests) and builds the plan. */
+export function finishX86Plan(
+  input: PlanInput,
+  c: X86Common,
+  purgatory: PlacedPurgatory,
+  o: { loader: string; kernelEntry: bigint; bootParams: bigint; notes: string[] },
+): KexecPlan {
+  const segments = c.alloc.segments;
+  const sha256Regions = finishPurgatory(purgatory, segments, {
+    kernelEntry: o.kernelEntry,
+    bootParams: o.bootParams,
     cmdline: c.cmdline,
     skipChecks: input.noChecks ?? false,
     ...(input.sha256 ? { sha256: input.sha256 } : {}),
@@ -127,16 +145,12 @@ function plan(input: PlanInput): KexecPlan {
     arch: 'x86_64',
     kind: input.kind,
     syscall: 'kexec_load',
-    loader: 'x86_64 bzImage',
+    loader: o.loader,
     entry: purgatory.linked.entry,
     segments,
     cmdline: c.cmdline,
     flags: KEXEC_ARCH_X86_64 | (input.kind === 'crash' ? KEXEC_ON_CRASH : 0n),
-    notes: [
-      `bzImage boot protocol ${bz.protocol}${bz.versionString ? `, ${bz.versionString}` : ''}`,
-      `kernel 64-bit entry ${hex(kernel.mem + ENTRY_64_OFFSET)}, boot_params at ${hex(setup.mem)}`,
-      ...c.notes,
-    ],
+    notes: [...o.notes, ...c.notes],
     usable: c.usable,
     debug: c.debug,
     sha256Regions,

@@ -6,10 +6,10 @@ import { BootParams, HDRS_MAGIC, BOOT_FLAG, XLF_CAN_BE_LOADED_ABOVE_4G, XLF_KERN
 import { EM_X86_64, ET_EXEC, PT_LOAD, isElf, openElf, segmentData } from '../../../format/elf.ts';
 import { writeStruct } from '../../../format/struct.ts';
 import { BufferSource } from '../../../io/source.ts';
-import { KEXEC_ARCH_X86_64, KEXEC_ON_CRASH, PAGE_SIZE, alignDown, alignUp, hex, type KexecLoader, type KexecPlan, type PlanInput } from '../../plan.ts';
+import { PAGE_SIZE, alignDown, alignUp, hex, type KexecLoader, type KexecPlan, type PlanInput } from '../../plan.ts';
 import { fillBootParams, newSetupBuffer, rngSeedSetupData } from './boot-params.ts';
-import { MIN_INITRD_LOAD_ADDR, MIN_SETUP_DATA_ADDR, checkCmdline, startX86Plan } from './bzimage64.ts';
-import { finishPurgatory, MIN_PURGATORY_ADDR, placePurgatory, purgatoryDebugLine } from './purgatory.ts';
+import { MIN_INITRD_LOAD_ADDR, MIN_SETUP_DATA_ADDR, checkCmdline, finishX86Plan, startX86Plan } from './bzimage64.ts';
+import { MIN_PURGATORY_ADDR, placePurgatory, purgatoryDebugLine } from './purgatory.ts';
 
 /** COMMAND_LINE_SIZE - 1 on x86: what a vmlinux accepts (it has no header saying so). */
 const VMLINUX_CMDLINE_SIZE = 2047;
@@ -83,29 +83,12 @@ function plan(input: PlanInput): KexecPlan {
     setupData = c.alloc.place({ buf: rngSeedSetupData(input.host.rngSeed), min: MIN_SETUP_DATA_ADDR, topDown: false, what: 'setup_data RNG seed' }).mem;
   }
   c.debug.push(...fillBootParams(setup.buf, { base: setup.mem, cmdlineOffset, e820: c.e820, setupData, ...(initrd ? { initrd } : {}), ...(input.host?.bootParams ? { host: input.host.bootParams } : {}) }));
-  const segments = c.alloc.segments;
-  const sha256Regions = finishPurgatory(purgatory, segments, {
+  return finishX86Plan(input, c, purgatory, {
+    loader: 'x86_64 ELF vmlinux',
     kernelEntry: entry,
     bootParams: setup.mem,
-    cmdline: c.cmdline,
-    skipChecks: input.noChecks ?? false,
-    ...(input.sha256 ? { sha256: input.sha256 } : {}),
-    ...(input.corruptSegment ? { corruptSegment: input.corruptSegment } : {}),
+    notes: [`vmlinux entry ${hex(entry)}, ${loads.length} PT_LOAD segment(s) in ${runs.length} kexec segment(s)`],
   });
-  return {
-    arch: 'x86_64',
-    kind: input.kind,
-    syscall: 'kexec_load',
-    loader: 'x86_64 ELF vmlinux',
-    entry: purgatory.linked.entry,
-    segments,
-    cmdline: c.cmdline,
-    flags: KEXEC_ARCH_X86_64 | (input.kind === 'crash' ? KEXEC_ON_CRASH : 0n),
-    notes: [`vmlinux entry ${hex(entry)}, ${loads.length} PT_LOAD segment(s) in ${runs.length} kexec segment(s)`, ...c.notes],
-    usable: c.usable,
-    debug: c.debug,
-    sha256Regions,
-  };
 }
 
 export const elfX86_64Loader: KexecLoader = { name: 'elf-x86_64', arch: 'x86_64', probe, plan };

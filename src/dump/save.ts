@@ -288,6 +288,24 @@ function writeStopReason(e: unknown): string | undefined {
 }
 
 /**
+ * Writes the header last: it says incomplete unless every page is out, and only then is the
+ * sink's INCOMPLETE flag cleared. A write error here is one more reason the dump is incomplete.
+ */
+function finishOutput(writer: { finish(o: { incomplete?: boolean }): unknown } | undefined, sink: IncompleteUntilDone, report: SaveReport): SaveReport {
+  try {
+    writer?.finish({ incomplete: report.incomplete });
+    if (!report.incomplete) sink.markComplete();
+  } catch (e) {
+    const why = writeStopReason(e);
+    if (!why) throw e;
+    report.stopReason ??= why;
+    report.incomplete = true;
+  }
+  report.bytesWritten = sink.bytesWritten;
+  return report;
+}
+
+/**
  * A sink that keeps a 32-bit header field flagged "incomplete" in every write that covers it, until
  * `markComplete()` writes the field as the writer meant it. The dump says INCOMPLETE from the first
  * byte until the last one is out.
@@ -558,17 +576,7 @@ export async function writeKdumpCompressed(dump: Dump, scan: ScanResult, out: By
   report.lostExamples = reader.lostExamples;
   report.unwrittenPages = scan.pagesKept - written;
   report.incomplete = stopped || reader.lost > 0 || dump.incomplete;
-  try {
-    writer.finish({ incomplete: report.incomplete });
-    if (!report.incomplete) sink.markComplete();
-  } catch (e) {
-    const why = writeStopReason(e);
-    if (!why) throw e;
-    report.stopReason ??= why;
-    report.incomplete = true;
-  }
-  report.bytesWritten = sink.bytesWritten;
-  return report;
+  return finishOutput(writer, sink, report);
 }
 
 /** makedumpfile -E keeps excluded runs shorter than this inside a PT_LOAD instead of splitting it. */
@@ -654,15 +662,5 @@ export function writeElfCore(dump: Dump, scan: ScanResult, out: ByteSink, opts: 
   report.lostExamples = reader.lostExamples;
   report.unwrittenPages = Math.ceil((stored - written) / ps);
   report.incomplete = report.stopReason !== undefined || reader.lost > 0 || dump.incomplete;
-  try {
-    writer?.finish({ incomplete: report.incomplete });
-    if (!report.incomplete) sink.markComplete();
-  } catch (e) {
-    const why = writeStopReason(e);
-    if (!why) throw e;
-    report.stopReason ??= why;
-    report.incomplete = true;
-  }
-  report.bytesWritten = sink.bytesWritten;
-  return report;
+  return finishOutput(writer, sink, report);
 }

@@ -150,6 +150,17 @@ export const Elf32Sym = struct('Elf32_Sym', 16, {
   shndx: { off: 14, type: 'u16' },
 });
 
+/** A dynamic-section entry (PT_DYNAMIC / .dynamic). */
+export const Elf64Dyn = struct('Elf64_Dyn', 16, {
+  tag: { off: 0, type: 'i64' },
+  val: { off: 8, type: 'u64' },
+});
+export const DT_NULL = 0n;
+export const DT_NEEDED = 1n;
+export const DT_STRTAB = 5n;
+export const DT_RPATH = 15n;
+export const DT_RUNPATH = 29n;
+
 /** Note header (Elf32_Nhdr = Elf64_Nhdr): name and desc follow, each padded to 4 bytes. */
 export const ElfNhdr = struct('Elf_Nhdr', 12, {
   namesz: { off: 0, type: 'u32' },

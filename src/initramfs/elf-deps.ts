@@ -3,35 +3,12 @@
 // Supports ELF64 little-endian (x86_64, aarch64) — what our initramfs builder copies.
 import { ParseError } from '../errors.ts';
 import { readExactly, type ByteSource } from '../io/source.ts';
-import { readStruct, struct } from '../format/struct.ts';
+import { readStruct } from '../format/struct.ts';
+import {
+  DT_NEEDED, DT_NULL, DT_RPATH, DT_RUNPATH, DT_STRTAB, Elf64Dyn, PT_DYNAMIC, PT_INTERP, PT_LOAD,
+  readElfHeader, readProgramHeaders,
+} from '../format/elf.ts';
 
-const Elf64Ehdr = struct('Elf64_Ehdr', 64, {
-  ident: { off: 0, type: 'bytes:16' },
-  type: { off: 16, type: 'u16' },
-  machine: { off: 18, type: 'u16' },
-  phoff: { off: 32, type: 'u64' },
-  phentsize: { off: 54, type: 'u16' },
-  phnum: { off: 56, type: 'u16' },
-});
-const Elf64Phdr = struct('Elf64_Phdr', 56, {
-  type: { off: 0, type: 'u32' },
-  offset: { off: 8, type: 'u64' },
-  vaddr: { off: 16, type: 'u64' },
-  filesz: { off: 32, type: 'u64' },
-  memsz: { off: 40, type: 'u64' },
-});
-const Elf64Dyn = struct('Elf64_Dyn', 16, {
-  tag: { off: 0, type: 'i64' },
-  val: { off: 8, type: 'u64' },
-});
-const PT_LOAD = 1;
-const PT_DYNAMIC = 2;
-const PT_INTERP = 3;
-const DT_NULL = 0n;
-const DT_NEEDED = 1n;
-const DT_STRTAB = 5n;
-const DT_RPATH = 15n;
-const DT_RUNPATH = 29n;
 const MAX_PHDRS = 256;
 const MAX_DYN = 4096;
 
@@ -45,20 +22,14 @@ export interface ElfDeps {
 }
 
 export function readElfDeps(src: ByteSource): ElfDeps {
-  const eh = readStruct(Elf64Ehdr, readExactly(src, 0, Elf64Ehdr.size, 'ELF header'));
-  const id = eh.ident;
-  if (id[0] !== 0x7f || id[1] !== 0x45 || id[2] !== 0x4c || id[3] !== 0x46) {
-    throw new ParseError('not an ELF file (no \\x7fELF magic)', { offset: 0, source: src.name });
-  }
-  if (id[4] !== 2 || id[5] !== 1) {
+  const eh = readElfHeader(src);
+  if (eh.class !== 64 || !eh.littleEndian) {
     throw new ParseError('only 64-bit little-endian ELF is supported', { offset: 4, source: src.name });
   }
-  if (eh.phnum > MAX_PHDRS || eh.phentsize < Elf64Phdr.size) {
-    throw new ParseError(`implausible program header table (${eh.phnum} x ${eh.phentsize})`, { offset: 54, source: src.name });
+  if (eh.phnum > MAX_PHDRS) {
+    throw new ParseError(`implausible program header table (${eh.phnum} entries)`, { offset: 56, source: src.name });
   }
-  const phdrs = Array.from({ length: eh.phnum }, (_, i) =>
-    readStruct(Elf64Phdr, readExactly(src, Number(eh.phoff) + i * eh.phentsize, Elf64Phdr.size, `program header ${i}`)),
-  );
+  const phdrs = readProgramHeaders(src, eh);
   const cstr = (off: number, what: string): string => {
     const bytes = src.read(off, 4096);
     const nul = bytes.indexOf(0);
@@ -66,7 +37,7 @@ export function readElfDeps(src: ByteSource): ElfDeps {
     return new TextDecoder().decode(bytes.subarray(0, nul));
   };
   const interpPh = phdrs.find((p) => p.type === PT_INTERP);
-  const interpreter = interpPh ? cstr(Number(interpPh.offset), 'PT_INTERP') : undefined;
+  const interpreter = interpPh ? cstr(interpPh.offset, 'PT_INTERP') : undefined;
 
   const dynPh = phdrs.find((p) => p.type === PT_DYNAMIC);
   const out: ElfDeps = { interpreter, needed: [], runpath: [] };
@@ -74,14 +45,14 @@ export function readElfDeps(src: ByteSource): ElfDeps {
   // Dynamic entries hold virtual addresses (DT_STRTAB) and string-table offsets; map the address
   // to a file offset through the PT_LOAD segment containing it.
   const fileOffset = (vaddr: bigint): number => {
-    const seg = phdrs.find((p) => p.type === PT_LOAD && vaddr >= p.vaddr && vaddr < p.vaddr + p.filesz);
+    const seg = phdrs.find((p) => p.type === PT_LOAD && vaddr >= p.vaddr && vaddr < p.vaddr + BigInt(p.filesz));
     if (!seg) throw new ParseError(`address 0x${vaddr.toString(16)} is in no PT_LOAD segment`, { source: src.name });
-    return Number(vaddr - seg.vaddr + seg.offset);
+    return Number(vaddr - seg.vaddr) + seg.offset;
   };
   const dyn: { tag: bigint; val: bigint }[] = [];
-  const count = Math.min(MAX_DYN, Math.floor(Number(dynPh.filesz) / Elf64Dyn.size));
+  const count = Math.min(MAX_DYN, Math.floor(dynPh.filesz / Elf64Dyn.size));
   for (let i = 0; i < count; i++) {
-    const d = readStruct(Elf64Dyn, readExactly(src, Number(dynPh.offset) + i * Elf64Dyn.size, Elf64Dyn.size, 'dynamic entry'));
+    const d = readStruct(Elf64Dyn, readExactly(src, dynPh.offset + i * Elf64Dyn.size, Elf64Dyn.size, 'dynamic entry'));
     if (d.tag === DT_NULL) break;
     dyn.push(d);
   }

@@ -119,6 +119,17 @@ function readHead(path: string, n: number): { head: Uint8Array; size: number } {
   }
 }
 
+/** The kernel file, decompressed when it is gzip or zstd (as kexec-tools' slurp_decompress_file). */
+async function readKernel(path: string, debug: boolean): Promise<Uint8Array> {
+  const raw = readFileSync(path);
+  const { decompressImage, imageCompression, MAX_DECOMPRESSED_IMAGE } = await import('../kexec/image-compression.ts');
+  if (!imageCompression(raw)) return raw;
+  const { gunzipSync } = await import('node:zlib');
+  const r = decompressImage(raw, path, { gzip: (d) => gunzipSync(d, { maxOutputLength: MAX_DECOMPRESSED_IMAGE }) });
+  if (debug) process.stderr.write(`${path}: ${r.compression}-compressed, ${hex(r.fileSize)} bytes -> ${hex(r.data.length)}\n`);
+  return r.data;
+}
+
 async function crashHook(map: MemoryMap, dryRun: boolean): Promise<CrashHook> {
   // The kdump side (src/kdump) reads the running kernel's facts; for a --dry-run against another
   // machine's map we only know its crash region, so the hook adds nothing but the region.
@@ -188,8 +199,8 @@ async function load(o: Opts, kernelPath: string, crash: boolean): Promise<void> 
   if (o.svg && !dryRun) throw new UsageError('--svg draws a --dry-run plan');
   // Only a bzImage's header is read for kexec_file_load; other images are probed in full.
   let image: Uint8Array | undefined;
-  const pick = () => {
-    image ??= readFileSync(kernelPath);
+  const pick = async () => {
+    image ??= await readKernel(kernelPath, !!o.debug);
     const l = pickLoader(image, { ...(o.type ? { type: o.type } : {}), source: kernelPath });
     if (!dryRun && l.arch !== hostArch()) {
       throw new KexecError(`${kernelPath} is an ${l.arch} kernel; this machine is ${hostArch() ?? process.arch}`, { hint: 'use --dry-run to plan it' });
@@ -200,7 +211,7 @@ async function load(o: Opts, kernelPath: string, crash: boolean): Promise<void> 
   if (choice === 'file' || (choice === 'auto' && !dryRun)) {
     let filePlan: KexecPlan | undefined;
     try {
-      const l = isBzImage(head) && !o.type ? { name: 'bzImage64', arch: 'x86_64' as const } : pick();
+      const l = isBzImage(head) && !o.type ? { name: 'bzImage64', arch: 'x86_64' as const } : await pick();
       filePlan = planFileLoad(head, { kernel: kernelPath, kernelSize, ...(initrdPath !== undefined ? { initrd: initrdPath, initrdSize } : {}) }, cmdline, crash, l.name, l.arch);
     } catch (e) {
       // -a: what kexec_file_load would refuse goes to kexec_load, as kexec-tools does on EINVAL.
@@ -221,8 +232,8 @@ async function load(o: Opts, kernelPath: string, crash: boolean): Promise<void> 
     }
   }
 
-  const loader = pick();
-  image ??= readFileSync(kernelPath);
+  const loader = await pick();
+  image ??= await readKernel(kernelPath, !!o.debug);
   const map = readMemoryMap({ ...(o.iomem ? { iomem: o.iomem } : {}), ...(o.memmap ? { memmap: o.memmap } : {}) });
   const input: PlanInput = {
     image,

@@ -7,7 +7,7 @@ import { Btf } from './btf.ts';
 import type { KernelDump } from './kernel-dump.ts';
 import type { KernelMemory } from './kernel-memory.ts';
 import { contains, readModules, type KernelModule } from './modules.ts';
-import { OrcTable, orcVersionFor, type OrcEntry } from './orc.ts';
+import { ORC_ENTRY_SIZE, OrcTable, orcVersionOf, type OrcEntry, type OrcVersion } from './orc.ts';
 import type { KernelLog } from './printk.ts';
 import type { Prstatus } from './prstatus.ts';
 import type { SymbolTable } from './symbols.ts';
@@ -29,6 +29,7 @@ export class DumpContext {
   private readonly opts: ContextOptions;
   private btfCache: Btf | undefined;
   private orcCache: OrcTable | null | undefined;
+  private orcVersionCache: OrcVersion | undefined;
   private modulesCache: KernelModule[] | undefined;
   /** Problems met reading the module list (kept out of the way until asked for). */
   readonly moduleProblems: string[] = [];
@@ -103,7 +104,7 @@ export class DumpContext {
       this.modulesCache = [];
       try {
         const head = this.symbols.byName('modules')?.address;
-        if (head !== undefined) this.modulesCache = readModules(this.mem, this.btf, head, orcVersionFor(this.release), this.moduleProblems);
+        if (head !== undefined) this.modulesCache = readModules(this.mem, this.btf, head, this.orcVersion, this.moduleProblems);
       } catch (e) {
         if (!(e instanceof ParseError || e instanceof NotInDumpError)) throw e;
         this.moduleProblems.push(`modules: ${e.message}`);
@@ -140,6 +141,25 @@ export class DumpContext {
     return this.btfCache;
   }
 
+  /** The ORC entry layout of this kernel (by its .orc_header hash, else its release). */
+  get orcVersion(): OrcVersion {
+    if (this.orcVersionCache === undefined) {
+      const s = this.symbols;
+      const read = (name: string, len: number): Uint8Array | undefined => {
+        const a = s.byName(name)?.address;
+        if (a === undefined) return undefined;
+        try {
+          return this.mem.readVirt(a, len);
+        } catch (e) {
+          if (e instanceof NotInDumpError) return undefined;
+          throw e;
+        }
+      };
+      this.orcVersionCache = orcVersionOf(read('__start_orc_header', 20), this.release, () => read('__start_orc_unwind', 2048 * ORC_ENTRY_SIZE) ?? new Uint8Array(0));
+    }
+    return this.orcVersionCache;
+  }
+
   /** The kernel image's ORC tables, or undefined when the kernel has none (frame pointers then). */
   get orc(): OrcTable | undefined {
     if (this.orcCache === undefined) {
@@ -150,7 +170,7 @@ export class DumpContext {
       const entStop = s.byName('__stop_orc_unwind')?.address;
       this.orcCache =
         ipStart !== undefined && ipStop !== undefined && entStart !== undefined
-          ? new OrcTable(this.mem, { ipStart, ipStop, entStart, entStop, version: orcVersionFor(this.release) })
+          ? new OrcTable(this.mem, { ipStart, ipStop, entStart, entStop, version: this.orcVersion })
           : null;
     }
     return this.orcCache ?? undefined;

@@ -8,6 +8,12 @@
 //   v2 (6.3):    sp_reg:4 bp_reg:4 type:2 signal:1 end:1   (commit ffb1b4a41016)
 //   v3 (>= 6.4): sp_reg:4 bp_reg:4 type:3 signal:1      types UNDEFINED=0 END_OF_STACK=1 CALL=2
 //                REGS=3 REGS_PARTIAL=4 (commit fb799447ae29)
+//   v4 (seen on Debian's 7.2): the v3 layout with the registers renumbered — SP=3, PREV_SP=8,
+//                BP_INDIRECT=10 (BP, DX, R10, R13, SP_INDIRECT keep their numbers). Found on a real 7.2
+//                dump: its `.orc_header` hash differs from 6.4's, and a plain `push` frame reads
+//                sp_reg 3 / bp_reg 8 where 6.12 has 5 / 1. Decoded entries always carry v1–v3 numbers.
+// Since 6.4 the kernel carries a 20-byte hash of orc_types.h at __start_orc_header; orcVersionOf()
+// matches it against the known layouts, and only falls back to the release for older kernels.
 import { ParseError } from '../errors.ts';
 
 export const ORC_REG = {
@@ -24,7 +30,7 @@ export const ORC_REG = {
 } as const;
 
 export type OrcType = 'undefined' | 'end' | 'call' | 'regs' | 'regs_partial';
-export type OrcVersion = 1 | 2 | 3;
+export type OrcVersion = 1 | 2 | 3 | 4;
 
 export interface OrcEntry {
   spOffset: number;
@@ -48,13 +54,52 @@ export function orcVersionFor(release: string): OrcVersion {
   return 1;
 }
 
+/** The .orc_header hashes of known layouts (hex of the 20 bytes at __start_orc_header). */
+const ORC_HEADER_HASHES: Record<string, OrcVersion> = {
+  'db84aed4103b31dd51e017f8f79783ca985c2c51': 2, // 6.3.10+ (commit ffb1b4a41016)
+  'fe5d32bf581bd63b2ca9a5c65ba5a625eab3fe24': 3, // 6.4 .. 6.12 at least (commit fb799447ae29)
+  '137c36ad7627c4dd55932176bb0ecdbd5041fc82': 4, // Debian sid 7.2
+};
+/** Registers not seen in a v4 table read as this (reported as an unknown base register). */
+const ORC_REG_UNKNOWN = 15;
+const V4_REGS: readonly number[] = [
+  ORC_REG.UNDEFINED, ORC_REG_UNKNOWN, ORC_REG.DX, ORC_REG.SP, ORC_REG.BP, ORC_REG_UNKNOWN, ORC_REG.R10, ORC_REG.R13,
+  ORC_REG.PREV_SP, ORC_REG.SP_INDIRECT, ORC_REG.BP_INDIRECT,
+];
+
+/**
+ * The layout of this kernel's ORC entries: by the .orc_header hash when the kernel has one (6.4+),
+ * else by release. An unknown hash (a newer kernel) is told apart by what most entries use as the
+ * stack base: SP is 5 in v1–v3 and 3 in v4.
+ */
+export function orcVersionOf(header: Uint8Array | undefined, release: string, sampleEntries: () => Uint8Array): OrcVersion {
+  if (header?.length === 20) {
+    const known = ORC_HEADER_HASHES[Array.from(header, (b) => b.toString(16).padStart(2, '0')).join('')];
+    if (known) return known;
+    const sample = sampleEntries();
+    let sp5 = 0;
+    let sp3 = 0;
+    for (let o = 0; o + ORC_ENTRY_SIZE <= sample.length; o += ORC_ENTRY_SIZE) {
+      const reg = sample[o + 4]! & 0xf;
+      if (reg === 5) sp5++;
+      else if (reg === 3) sp3++;
+    }
+    return sp3 > sp5 ? 4 : 3;
+  }
+  return orcVersionFor(release);
+}
+
 export function decodeOrcEntry(b: Uint8Array, off: number, version: OrcVersion): OrcEntry {
   const dv = new DataView(b.buffer, b.byteOffset + off, ORC_ENTRY_SIZE);
   const bits = dv.getUint16(4, true);
-  const spReg = bits & 0xf;
-  const bpReg = (bits >> 4) & 0xf;
+  let spReg = bits & 0xf;
+  let bpReg = (bits >> 4) & 0xf;
+  if (version === 4) {
+    spReg = V4_REGS[spReg] ?? ORC_REG_UNKNOWN;
+    bpReg = V4_REGS[bpReg] ?? ORC_REG_UNKNOWN;
+  }
   const base = { spOffset: dv.getInt16(0, true), bpOffset: dv.getInt16(2, true), spReg, bpReg };
-  if (version === 3) {
+  if (version >= 3) {
     const t = (bits >> 8) & 7;
     const type: OrcType = (['undefined', 'end', 'call', 'regs', 'regs_partial'] as const)[t] ?? 'undefined';
     return { ...base, type, signal: ((bits >> 11) & 1) !== 0 };

@@ -10,6 +10,7 @@ import { formatDate, formatMemory, formatUptime, panicMessage } from '../../src/
 import { Elf64Ehdr, Elf64Shdr, Elf64Sym, openElf } from '../../src/format/elf.ts';
 import { encodeStruct } from '../../src/format/struct.ts';
 import { BufferSource } from '../../src/io/source.ts';
+import { decodeOrcEntry, ORC_ENTRY_SIZE, ORC_REG, orcVersionOf } from '../../src/analyze/orc.ts';
 
 test('vmcoreinfo: radix per key kind, signed NUMBER, 0x NUMBER, last value of a repeated key wins', () => {
   const vi = parseVmcoreinfo(
@@ -248,4 +249,30 @@ test('panicMessage: the last "Kernel panic - not syncing", else the last oops li
   assert.equal(panicMessage([rec('BUG: kernel NULL pointer dereference, address: 0000000000000000'), rec('Kernel panic - not syncing: Fatal exception')]), 'Kernel panic - not syncing: Fatal exception');
   assert.equal(panicMessage([rec('hello'), rec('BUG: unable to handle page fault for address: ffff\nmore')]), 'BUG: unable to handle page fault for address: ffff');
   assert.equal(panicMessage([rec('all fine')]), undefined);
+});
+
+test('orc: the layout comes from the .orc_header hash; v4 (7.2) registers are renumbered to the classic ones', () => {
+  const hash = (hex: string) => Uint8Array.from(hex.match(/../g)!, (h) => parseInt(h, 16));
+  const entry = (spReg: number, bpReg: number, type: number) => {
+    const b = new Uint8Array(ORC_ENTRY_SIZE);
+    const dv = new DataView(b.buffer);
+    dv.setInt16(0, 48, true);
+    dv.setInt16(2, -40, true);
+    dv.setUint16(4, spReg | (bpReg << 4) | (type << 8), true);
+    return b;
+  };
+  const none = () => new Uint8Array(0);
+  assert.equal(orcVersionOf(hash('fe5d32bf581bd63b2ca9a5c65ba5a625eab3fe24'), '6.12.117+deb13-cloud-amd64', none), 3);
+  assert.equal(orcVersionOf(hash('137c36ad7627c4dd55932176bb0ecdbd5041fc82'), '7.2.13+deb14-cloud-amd64', none), 4);
+  assert.equal(orcVersionOf(undefined, '6.1.0-56-cloud-amd64', none), 1);
+  // An unknown hash: told apart by the register most entries use as the stack base.
+  const table = (sp: number) => Uint8Array.from(Array.from({ length: 10 }, () => [...entry(sp, 0, 2)]).flat());
+  assert.equal(orcVersionOf(new Uint8Array(20), '8.0', () => table(3)), 4);
+  assert.equal(orcVersionOf(new Uint8Array(20), '8.0', () => table(5)), 3);
+  // A plain `push` frame of vpanic on 7.2: sp_reg 3 / bp_reg 8 mean SP / PREV_SP.
+  const v4 = decodeOrcEntry(entry(3, 8, 2), 0, 4);
+  assert.deepEqual([v4.spReg, v4.bpReg, v4.type, v4.spOffset, v4.bpOffset], [ORC_REG.SP, ORC_REG.PREV_SP, 'call', 48, -40]);
+  assert.equal(decodeOrcEntry(entry(10, 4, 2), 0, 4).spReg, ORC_REG.BP_INDIRECT);
+  const v3 = decodeOrcEntry(entry(5, 1, 2), 0, 3);
+  assert.deepEqual([v3.spReg, v3.bpReg], [ORC_REG.SP, ORC_REG.PREV_SP]);
 });

@@ -45,19 +45,19 @@ ${kexecInto('second', '-l')}`,
 }
 
 /**
- * kdump: crashkernel=256M in a 1 GiB guest, kexec -p with the slim capture initrd, a unique line
- * to /dev/kmsg, sysrq-c; the capture kernel saves /proc/vmcore with makedumpfile (zlib and LZO,
- * -d 31), its dmesg, and (when `raw`) an unfiltered ELF copy for benchmarks.
+ * kdump: crashkernel=256M in a 1 GiB guest (or `memoryMiB`), kexec -p with the slim capture initrd,
+ * a unique line to /dev/kmsg, sysrq-c; the capture kernel saves /proc/vmcore with makedumpfile (zlib
+ * and LZO, -d 31), its dmesg, and (when `raw`) an unfiltered ELF copy for benchmarks.
  */
-export function kdump(suite: string, cpu: string, crashMarker: string, raw: boolean): ScenarioSpec {
+export function kdump(suite: string, cpu: string, crashMarker: string, raw: boolean, memoryMiB = 1024): ScenarioSpec {
   return {
     name: 'kdump',
     suite,
     cpu,
-    memoryMiB: 1024,
+    memoryMiB,
     cmdline: 'crashkernel=256M',
     node: false, // reference tools only: a smaller initramfs boots faster
-    diskMiB: raw ? 1400 : 320,
+    diskMiB: raw ? memoryMiB + 376 : 320,
     stages: {
       first: `
 check kexec-p kexec -p /boot/vmlinuz --initrd=/scratch/boot/initrd-capture.img --command-line="$(stage_cmdline capture irqpoll nr_cpus=1 reset_devices)"

@@ -4,7 +4,7 @@
 import { zlibSync } from 'fflate';
 import { compress as snappyCompress } from 'snappyjs';
 import type { CodecName } from './index.ts';
-import { lzo1xCompress } from './lzo1x.ts';
+import { lzo1xCompressInto, lzo1xMaxCompressedLength } from './lzo1x.ts';
 
 /**
  * Compresses `page` into `out`; returns the stored length. A return value >= page.length means
@@ -26,10 +26,24 @@ export function purePageCompressor(codec: CodecName): PageCompressor {
     case 'zlib':
       return fromWhole((p) => zlibSync(p, { level: 1 }));
     case 'lzo':
-      return fromWhole(lzo1xCompress);
+      return lzoPageCompressor();
     case 'snappy':
       return fromWhole(snappyCompress);
     case 'zstd':
       throw new Error('no pure zstd compressor: pass a compressor from src/dump (Node) for zstd output');
   }
+}
+
+/** LZO1X into `out` when it has room for the worst case, else through a scratch buffer. */
+export function lzoPageCompressor(): PageCompressor {
+  let tmp = new Uint8Array(0);
+  return (page, out) => {
+    const need = lzo1xMaxCompressedLength(page.length);
+    if (out.length >= need) return lzo1xCompressInto(page, out);
+    if (tmp.length < need) tmp = new Uint8Array(need);
+    const n = lzo1xCompressInto(page, tmp);
+    if (n >= page.length || n > out.length) return page.length;
+    out.set(tmp.subarray(0, n));
+    return n;
+  };
 }

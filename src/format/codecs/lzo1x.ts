@@ -142,138 +142,139 @@ export function lzo1xDecompress(input: Uint8Array, outLength: number): Uint8Arra
   return out;
 }
 
-const HASH_BITS = 13;
-// The hash table is reused across calls: entries hold position + `base`, and only entries at or
-// above the current call's base are valid, so no clearing per page.
+// The compressor: LZO1X-1's method (greedy; a 4-byte hash finds the latest earlier position with
+// the same 4 bytes; skip ahead faster through data that keeps not matching), written for V8:
+// one flat loop over locals, a typed-array hash table reused across calls (entries hold position +
+// `base`; only entries at or above the current call's base are valid, so nothing is cleared per
+// call), 32-bit reads through a DataView, matches extended 4 bytes at a time, and output written
+// straight into the caller's buffer.
+const HASH_BITS = 14;
 const table = new Int32Array(1 << HASH_BITS);
 let base = 0;
 const MAX_DIST = 49151; // 16384 + 0x7fff, the farthest a 0001HLLL match reaches
-const MIN_MATCH = 4;
+const M2_MAX_DIST = 2048;
+const M3_MAX_DIST = 16384;
 
-/** Growable output buffer for the compressor. */
-class Out {
-  buf: Uint8Array;
-  len = 0;
-  constructor(size: number) {
-    this.buf = new Uint8Array(size);
-  }
-  byte(b: number): void {
-    if (this.len === this.buf.length) {
-      const n = new Uint8Array(this.buf.length * 2);
-      n.set(this.buf);
-      this.buf = n;
-    }
-    this.buf[this.len++] = b;
-  }
-  bytes(src: Uint8Array): void {
-    if (this.len + src.length > this.buf.length) {
-      const n = new Uint8Array((this.len + src.length) * 2);
-      n.set(this.buf);
-      this.buf = n;
-    }
-    this.buf.set(src, this.len);
-    this.len += src.length;
-  }
-  /** A count in the variable-length form: `opcode | n` if it fits under `mask`, else zero bytes. */
-  count(opcode: number, n: number, mask: number): void {
-    if (n <= mask) return this.byte(opcode | n);
-    this.byte(opcode);
-    let rem = n - mask;
-    while (rem > 255) {
-      this.byte(0);
-      rem -= 255;
-    }
-    this.byte(rem);
-  }
+/** The most bytes lzo1xCompressInto writes for `n` input bytes (all literals, plus headers). */
+export function lzo1xMaxCompressedLength(n: number): number {
+  return n + (n >> 4) + 64 + 3;
 }
 
 /**
- * LZO1X compression (greedy, 4-byte hash matching, one pass). Output decodes with any LZO1X
- * decompressor (liblzo2's lzo1x_decompress_safe, the kernel's, lzo1xDecompress above).
+ * LZO1X compression of `src` into `dst` (at least lzo1xMaxCompressedLength(src.length) bytes);
+ * returns the compressed length. Output decodes with any LZO1X decompressor (liblzo2's
+ * lzo1x_decompress_safe, the kernel's, lzo1xDecompress above).
  */
-export function lzo1xCompress(input: Uint8Array): Uint8Array {
-  const n = input.length;
-  const out = new Out(n + (n >> 4) + 64);
+export function lzo1xCompressInto(src: Uint8Array, dst: Uint8Array): number {
+  const n = src.length;
+  if (dst.length < lzo1xMaxCompressedLength(n)) throw new RangeError(`lzo1xCompressInto: output buffer of ${dst.length} bytes, ${lzo1xMaxCompressedLength(n)} needed`);
   if (base + n + 1 > 0x7fff0000) {
     table.fill(0);
     base = 0;
   }
-  base += 1;
-  const b0 = base; // table values below b0 belong to earlier calls
-  base += n;
-  let litStart = 0;
-  let sBitsAt = -1; // where the previous match keeps its SS bits; -1 before the first match
-
-  const emitLiterals = (end: number) => {
-    const lit = end - litStart;
-    if (sBitsAt < 0) {
-      // First instruction of the stream.
-      if (lit === 0) return;
-      if (lit <= 238) out.byte(17 + lit);
-      else out.count(0, lit - 3, 15);
-    } else if (lit === 0) {
-      return;
-    } else if (lit <= 3) {
-      out.buf[sBitsAt]! |= lit;
-    } else {
-      out.count(0, lit - 3, 15);
-    }
-    out.bytes(input.subarray(litStart, end));
-  };
-
+  const b0 = base + 1; // table values below b0 belong to earlier calls
+  base = b0 + n;
+  const dv = new DataView(src.buffer, src.byteOffset, n);
+  let op = 0;
+  let ii = 0; // first literal not yet written
+  let sAt = -1; // where the previous match keeps its SS bits; -1 before the first match
   let i = 0;
-  while (i + MIN_MATCH <= n) {
-    const v = input[i]! | (input[i + 1]! << 8) | (input[i + 2]! << 16) | (input[i + 3]! << 24);
-    const h = Math.imul(v, 0x9e3779b1) >>> (32 - HASH_BITS);
+  while (i + 4 <= n) {
+    const v = dv.getInt32(i, true);
+    const h = Math.imul(v, 0x1e35a7bd) >>> (32 - HASH_BITS);
     const cand = table[h]! - b0;
     table[h] = i + b0;
-    const dist = i - cand;
-    if (
-      cand < 0 ||
-      dist > MAX_DIST ||
-      input[cand] !== input[i] ||
-      input[cand + 1] !== input[i + 1] ||
-      input[cand + 2] !== input[i + 2] ||
-      input[cand + 3] !== input[i + 3]
-    ) {
-      // Step faster through data that keeps not matching (long literal runs).
-      i += 1 + ((i - litStart) >> 5);
+    if (cand < 0 || i - cand > MAX_DIST || dv.getInt32(cand, true) !== v) {
+      i += 1 + ((i - ii) >> 5);
       continue;
     }
-    let len = MIN_MATCH;
-    while (i + len < n && input[cand + len] === input[i + len]) len++;
-    emitLiterals(i);
-    if (len <= 8 && dist <= 2048) {
+    const dist = i - cand;
+    // Extend the match 4 bytes at a time; the first differing byte is the lowest set byte of the XOR.
+    let len = 4;
+    for (;;) {
+      if (i + len + 4 > n) {
+        while (i + len < n && src[cand + len] === src[i + len]) len++;
+        break;
+      }
+      const x = dv.getInt32(i + len, true) ^ dv.getInt32(cand + len, true);
+      if (x !== 0) {
+        len += (31 - Math.clz32(x & -x)) >> 3;
+        break;
+      }
+      len += 4;
+    }
+
+    // The literals before the match.
+    const lit = i - ii;
+    if (lit > 0) {
+      if (sAt < 0 && lit <= 238) dst[op++] = 17 + lit;
+      else if (sAt >= 0 && lit <= 3) dst[sAt]! |= lit;
+      else op = putCount(dst, op, 0, lit - 3, 15);
+      if (lit > 32) {
+        dst.set(src.subarray(ii, i), op);
+        op += lit;
+      } else for (let k = ii; k < i; k++) dst[op++] = src[k]!;
+    }
+
+    // The match.
+    if (len <= 8 && dist <= M2_MAX_DIST) {
       const d = dist - 1;
-      sBitsAt = out.len;
-      if (len <= 4) out.byte(0x40 | ((len - 3) << 5) | ((d & 7) << 2));
-      else out.byte(0x80 | ((len - 5) << 5) | ((d & 7) << 2));
-      out.byte(d >> 3);
-    } else if (dist <= 16384) {
-      out.count(0x20, len - 2, 31);
+      sAt = op;
+      dst[op++] = (len <= 4 ? 0x40 | ((len - 3) << 5) : 0x80 | ((len - 5) << 5)) | ((d & 7) << 2);
+      dst[op++] = d >> 3;
+    } else if (dist <= M3_MAX_DIST) {
+      op = putCount(dst, op, 0x20, len - 2, 31);
       const d = (dist - 1) << 2;
-      sBitsAt = out.len;
-      out.byte(d & 0xff);
-      out.byte(d >> 8);
+      sAt = op;
+      dst[op++] = d & 0xff;
+      dst[op++] = d >> 8;
     } else {
       const d = dist - 16384;
-      out.count(0x10 | ((d >> 14) << 3), len - 2, 7);
-      sBitsAt = out.len;
-      out.byte((d << 2) & 0xff);
-      out.byte((d >> 6) & 0xff);
+      op = putCount(dst, op, 0x10 | ((d >> 14) << 3), len - 2, 7);
+      sAt = op;
+      dst[op++] = (d << 2) & 0xff;
+      dst[op++] = (d >> 6) & 0xff;
     }
-    // Index a few positions inside the match so later data can refer to them.
-    const end = i + len;
-    for (let j = i + 1; j < end && j + MIN_MATCH <= n; j += 3) {
-      const w = input[j]! | (input[j + 1]! << 8) | (input[j + 2]! << 16) | (input[j + 3]! << 24);
-      table[Math.imul(w, 0x9e3779b1) >>> (32 - HASH_BITS)] = j + b0;
-    }
-    i = end;
-    litStart = i;
+    i += len;
+    ii = i;
   }
-  emitLiterals(n);
-  out.byte(0x11);
-  out.byte(0);
-  out.byte(0);
-  return out.buf.slice(0, out.len);
+
+  // The literals left, then the end marker (a 0001HLLL match of distance 16384).
+  const lit = n - ii;
+  if (lit > 0) {
+    if (sAt < 0 && lit <= 238) dst[op++] = 17 + lit;
+    else if (sAt >= 0 && lit <= 3) dst[sAt]! |= lit;
+    else op = putCount(dst, op, 0, lit - 3, 15);
+    dst.set(src.subarray(ii, n), op);
+    op += lit;
+  }
+  dst[op++] = 0x11;
+  dst[op++] = 0;
+  dst[op++] = 0;
+  return op;
+}
+
+/** A count in the variable-length form at `op`: `opcode | n` if n fits under `mask`, else zero bytes. */
+function putCount(dst: Uint8Array, op: number, opcode: number, n: number, mask: number): number {
+  if (n <= mask) {
+    dst[op++] = opcode | n;
+    return op;
+  }
+  dst[op++] = opcode;
+  let rem = n - mask;
+  while (rem > 255) {
+    dst[op++] = 0;
+    rem -= 255;
+  }
+  dst[op++] = rem;
+  return op;
+}
+
+let scratch = new Uint8Array(0);
+
+/** LZO1X compression into a new buffer of the compressed length. */
+export function lzo1xCompress(input: Uint8Array): Uint8Array {
+  const need = lzo1xMaxCompressedLength(input.length);
+  if (scratch.length < need) scratch = new Uint8Array(need);
+  return scratch.slice(0, lzo1xCompressInto(input, scratch));
 }

@@ -1,9 +1,14 @@
 // kdump-compressed writer: the file makedumpfile 1.7.x writes (header version 6), streamed.
 //
-// The caller gives the bitmaps up front (which pfns are RAM, which are dumped), then hands over the
-// dumped pages in pfn order. Descriptor slots are known from the bitmap, so page data goes straight
-// out after the descriptor table; descriptors are written in batches. Memory: the two bitmaps plus
-// one batch. Older header versions (1-5) can be written too, for tests of readers.
+// Two ways to give the bitmaps (which pfns are RAM, which are dumped):
+//   whole, in the options (small dumps, tests): the writer is ready for pages at once;
+//   window by window, as makedumpfile's cyclic mode does: writeBitmaps() for consecutive pfn windows
+//   from 0 to maxPfn (each written at its place in both bitmaps, the dumped pages counted), then
+//   startPages() (the descriptor table's size is known now), then per window pageWindow() and that
+//   window's pages. The caller recomputes a window's bits for the second pass.
+// Pages come in pfn order; page data goes straight out after the descriptor table, descriptors are
+// written in batches. Memory: one descriptor batch and the caller's window, whatever maxPfn is.
+// Older header versions (1-5) can be written too, for tests of readers.
 import { getBit, popcountBitmap } from './bitmap.ts';
 import { CODEC_FLAGS_MASK, codecFlag, type CodecName } from './codecs/index.ts';
 import type { PageCompressor } from './codecs/compress.ts';
@@ -32,9 +37,12 @@ export interface KdumpWriterOptions {
   pageSize: number;
   /** One past the highest pfn the bitmaps describe. */
   maxPfn: bigint;
-  /** 2nd bitmap: bit pfn set = the page is dumped (LSB-first bytes, at least ceil(maxPfn/8) long). */
-  dumpBitmap: Uint8Array;
-  /** 1st bitmap: bit pfn set = the pfn is RAM; defaults to the dump bitmap. */
+  /**
+   * 2nd bitmap, whole: bit pfn set = the page is dumped (LSB-first bytes, at least ceil(maxPfn/8)
+   * long). Leave out to give the bitmaps window by window (writeBitmaps, startPages, pageWindow).
+   */
+  dumpBitmap?: Uint8Array;
+  /** 1st bitmap, whole: bit pfn set = the pfn is RAM; defaults to the dump bitmap. */
   ramBitmap?: Uint8Array;
   utsname: Utsname;
   timestamp?: { sec: bigint; usec: bigint };
@@ -76,8 +84,11 @@ function isZero(page: Uint8Array): boolean {
 
 export class KdumpCompressedWriter {
   readonly pageSize: number;
+  /** File offsets of the 1st and 2nd bitmaps (the same with singleBitmap). */
+  readonly bitmap1Offset: number;
+  readonly bitmap2Offset: number;
+  /** File offset of the descriptor table. */
   readonly dataOffset: number;
-  readonly pagesTotal: number;
   private readonly sink: CoalescingSink;
   private readonly opts: KdumpWriterOptions;
   private readonly flag: number;
@@ -85,9 +96,19 @@ export class KdumpCompressedWriter {
   private readonly headerBytes: Uint8Array;
   private readonly scratch: Uint8Array;
   private readonly maxPfnN: number;
+  /** Bytes of each bitmap in the file (whole blocks). */
+  private readonly bitmapArea: number;
+  /** Bitmaps given up to this pfn; dumped pages among them. */
+  private bitmapPfn = 0;
+  private dumped = 0;
+  /** Dumped pages per bitmap window given, to check the second pass against. */
+  private readonly windowCounts: number[] = [];
+  private total = -1;
+  /** The window pages are written in: its dump bits (bit 0 = start), and how many it holds. */
+  private win: { start: number; end: number; bits: Uint8Array; index: number } | undefined;
   private nextIndex = 0;
   private lastPfn = -1;
-  private dataPos: number;
+  private dataPos = 0;
   private zeroDesc: Uint8Array | undefined;
   private readonly descBatch: Uint8Array;
   private batchFirst = 0;
@@ -110,11 +131,10 @@ export class KdumpCompressedWriter {
     this.le = !opts.bigEndian;
     if (this.flag !== 0 && !opts.compress) throw new RangeError(`codec ${opts.codec} needs a compressor`);
     const bitmapLen = Math.ceil(this.maxPfnN / 8);
-    if (opts.dumpBitmap.length < bitmapLen || (opts.ramBitmap && opts.ramBitmap.length < bitmapLen)) {
+    if (opts.ramBitmap && !opts.dumpBitmap) throw new RangeError('a whole ramBitmap needs the whole dumpBitmap too');
+    if (opts.dumpBitmap && (opts.dumpBitmap.length < bitmapLen || (opts.ramBitmap && opts.ramBitmap.length < bitmapLen))) {
       throw new RangeError(`bitmaps must hold ${bitmapLen} bytes for ${this.maxPfnN} pfns`);
     }
-    const dumpBits = opts.dumpBitmap.subarray(0, bitmapLen);
-    this.pagesTotal = popcountBitmap(dumpBits, this.maxPfnN);
 
     // Sub-header, then the notes right after it (offset_note = block_size + sizeof(sub-header)).
     const notes = v >= 3 ? (opts.notes ?? new Uint8Array(0)) : new Uint8Array(0);
@@ -122,10 +142,11 @@ export class KdumpCompressedWriter {
     const noteOffset = bs + KdumpSubHeader.size;
     const subHdrBlocks = Math.max(1, Math.ceil((KdumpSubHeader.size + notes.length) / bs));
     const bitmapBlocksEach = Math.ceil(bitmapLen / bs);
-    const bitmapStart = bs * (1 + subHdrBlocks);
+    this.bitmapArea = bitmapBlocksEach * bs;
+    this.bitmap1Offset = bs * (1 + subHdrBlocks);
     const bitmapCount = opts.singleBitmap ? 1 : 2;
-    this.dataOffset = bitmapStart + bitmapCount * bitmapBlocksEach * bs;
-    this.dataPos = this.dataOffset + this.pagesTotal * PageDesc.size;
+    this.bitmap2Offset = this.bitmap1Offset + (bitmapCount - 1) * this.bitmapArea;
+    this.dataOffset = this.bitmap1Offset + bitmapCount * this.bitmapArea;
     this.descBatch = new Uint8Array(DESC_BATCH * PageDesc.size);
     this.scratch = new Uint8Array(bs + 1024);
 
@@ -172,23 +193,59 @@ export class KdumpCompressedWriter {
     this.sink.write(bs, sub.subarray(0, subSize));
     if (notes.length > 0) this.sink.write(noteOffset, notes);
 
-    const padded = (b: Uint8Array) => {
-      const out = new Uint8Array(bitmapBlocksEach * bs);
-      out.set(b.subarray(0, bitmapLen));
-      clearTail(out, this.maxPfnN);
+    if (opts.dumpBitmap) {
+      if (this.maxPfnN > 0) this.writeBitmaps(0, this.maxPfnN, opts.ramBitmap ?? opts.dumpBitmap, opts.dumpBitmap);
+      this.startPages();
+      if (this.maxPfnN > 0) this.pageWindow(0, this.maxPfnN, opts.dumpBitmap);
+    }
+  }
+
+  /** Dumped pages in the file: known once every bitmap window is given (startPages). */
+  get pagesTotal(): number {
+    if (this.total < 0) throw new Error('the page count is known after startPages()');
+    return this.total;
+  }
+
+  /**
+   * Writes the bitmaps of page frames [startPfn, endPfn): `ram` and `dump` hold their bits from bit
+   * 0 = startPfn. Windows come in order, each starting where the last ended (a multiple of 8),
+   * the last one ending at maxPfn.
+   */
+  writeBitmaps(startPfn: number, endPfn: number, ram: Uint8Array, dump: Uint8Array): void {
+    if (startPfn !== this.bitmapPfn || startPfn % 8 !== 0 || endPfn <= startPfn || endPfn > this.maxPfnN) {
+      throw new RangeError(`bitmap window ${startPfn}-${endPfn}: windows go in order from pfn ${this.bitmapPfn}, start on a multiple of 8 and end by ${this.maxPfnN}`);
+    }
+    const nbits = endPfn - startPfn;
+    const len = Math.ceil(nbits / 8);
+    if (ram.length < len || dump.length < len) throw new RangeError(`bitmap window ${startPfn}-${endPfn} needs ${len} bytes`);
+    const count = popcountBitmap(dump, nbits);
+    // The last window carries the tail: bits past maxPfn cleared, zeros to the end of the block.
+    const last = endPfn === this.maxPfnN;
+    const bytes = (b: Uint8Array): Uint8Array => {
+      if (!last) return b.subarray(0, len);
+      const out = new Uint8Array(this.bitmapArea - (startPfn >> 3));
+      out.set(b.subarray(0, len));
+      if (nbits % 8 !== 0) out[len - 1]! &= (1 << (nbits % 8)) - 1;
       return out;
     };
-    if (bitmapCount === 2) {
-      this.sink.write(bitmapStart, padded(opts.ramBitmap ?? dumpBits));
-      this.sink.write(bitmapStart + bitmapBlocksEach * bs, padded(dumpBits));
-    } else {
-      this.sink.write(bitmapStart, padded(dumpBits));
-    }
+    if (!this.opts.singleBitmap) this.sink.write(this.bitmap1Offset + (startPfn >> 3), bytes(ram));
+    this.sink.write(this.bitmap2Offset + (startPfn >> 3), bytes(dump));
+    this.windowCounts.push(count);
+    this.dumped += count;
+    this.bitmapPfn = endPfn;
+  }
 
-    if (opts.shareZeroPages ?? true) {
+  /** After the last bitmap window: places the descriptor table and the data, ready for pages. */
+  startPages(): void {
+    if (this.total >= 0) return;
+    if (this.bitmapPfn !== this.maxPfnN && this.maxPfnN > 0) throw new RangeError(`bitmaps given up to pfn ${this.bitmapPfn} of ${this.maxPfnN}`);
+    this.total = this.dumped;
+    this.dataPos = this.dataOffset + this.total * PageDesc.size;
+    if (this.opts.shareZeroPages ?? true) {
       // The shared zero page goes first in the data area.
+      const bs = this.pageSize;
       const zero = new Uint8Array(bs);
-      const n = this.flag ? opts.compress!(zero, this.scratch) : bs;
+      const n = this.flag ? this.opts.compress!(zero, this.scratch) : bs;
       const stored = n < bs ? this.scratch.slice(0, n) : zero;
       this.zeroDesc = encodeStruct(PageDesc, { offset: BigInt(this.dataPos), size: stored.length, flags: n < bs ? this.flag : 0 }, this.le);
       this.sink.write(this.dataPos, stored);
@@ -196,14 +253,36 @@ export class KdumpCompressedWriter {
     }
   }
 
+  /**
+   * The next window's pages follow: `dump` holds the dump bits of [startPfn, endPfn) again (bit 0 =
+   * startPfn), for the same window given to writeBitmaps, and must select as many pages as it did.
+   * Every page of the previous window must be written first.
+   */
+  pageWindow(startPfn: number, endPfn: number, dump: Uint8Array): void {
+    if (this.total < 0) throw new Error('pageWindow() comes after startPages()');
+    const index = this.win ? this.win.index + 1 : 0;
+    if (this.win && this.nextDumpedPfn(this.lastPfn) >= 0) throw new RangeError(`pages of window ${this.win.start}-${this.win.end} are not all written`);
+    const expectStart = this.win ? this.win.end : 0;
+    if (startPfn !== expectStart || index >= this.windowCounts.length) throw new RangeError(`page window ${startPfn}-${endPfn} is not the next bitmap window`);
+    const count = popcountBitmap(dump, endPfn - startPfn);
+    if (count !== this.windowCounts[index]) {
+      throw new Error(`page window ${startPfn}-${endPfn} selects ${count} pages, its bitmap ${this.windowCounts[index]}: the dump read differently the second time`);
+    }
+    this.win = { start: startPfn, end: endPfn, bits: dump, index };
+    this.lastPfn = startPfn - 1;
+  }
+
   private nextDumpedPfn(after: number): number {
-    const bits = this.opts.dumpBitmap;
-    for (let p = after + 1; p < this.maxPfnN; p++) {
+    const w = this.win;
+    if (!w) return -1;
+    const bits = w.bits;
+    const n = w.end - w.start;
+    for (let p = Math.max(0, after + 1 - w.start); p < n; p++) {
       if ((p & 7) === 0) {
-        while (p + 8 <= this.maxPfnN && bits[p >> 3] === 0) p += 8;
-        if (p >= this.maxPfnN) break;
+        while (p + 8 <= n && bits[p >> 3] === 0) p += 8;
+        if (p >= n) break;
       }
-      if (getBit(bits, p)) return p;
+      if (getBit(bits, p)) return w.start + p;
     }
     return -1;
   }
@@ -214,7 +293,7 @@ export class KdumpCompressedWriter {
     if (Number(pfn) !== expected) {
       throw new RangeError(
         expected < 0
-          ? `pfn 0x${pfn.toString(16)}: every page the bitmap selects is written already`
+          ? `pfn 0x${pfn.toString(16)}: every page the bitmap ${this.win && this.win.end < this.maxPfnN ? 'window ' : ''}selects is written already`
           : `pages go in bitmap order: expected pfn 0x${expected.toString(16)}, got 0x${pfn.toString(16)}`,
       );
     }
@@ -291,14 +370,15 @@ export class KdumpCompressedWriter {
   finish(opts: { incomplete?: boolean } = {}): KdumpWriterResult {
     if (!this.finished) {
       this.flushDescs();
-      const incomplete = opts.incomplete || this.nextIndex < this.pagesTotal || this.lostPages > 0;
+      const total = Math.max(this.total, this.dumped);
+      const incomplete = opts.incomplete || this.total < 0 || this.nextIndex < total || this.lostPages > 0;
       if (incomplete) {
         writeStruct(DiskDumpHeader, this.headerBytes, { status: this.flag | DUMP_DH_COMPRESSED_INCOMPLETE }, 0, this.le);
         this.sink.write(0, this.headerBytes);
       }
       // Make sure the file reaches the end of the descriptor table even if pages are missing.
-      const tableEnd = this.dataOffset + this.pagesTotal * PageDesc.size;
-      if (this.nextIndex < this.pagesTotal && this.dataPos <= tableEnd) this.sink.write(tableEnd - 1, new Uint8Array(1));
+      const tableEnd = this.dataOffset + total * PageDesc.size;
+      if (this.total >= 0 && this.nextIndex < total && this.dataPos <= tableEnd) this.sink.write(tableEnd - 1, new Uint8Array(1));
       this.sink.flush();
       this.finished = true;
     }
@@ -307,13 +387,7 @@ export class KdumpCompressedWriter {
       zeroPages: this.zeroPages,
       rawPages: this.rawPages,
       lostPages: this.lostPages,
-      bytes: this.dataPos,
+      bytes: Math.max(this.dataPos, this.dataOffset),
     };
   }
-}
-
-/** Clears bits at and above `nbits` in a bitmap buffer. */
-function clearTail(bits: Uint8Array, nbits: number): void {
-  if (nbits % 8 !== 0) bits[nbits >> 3]! &= (1 << (nbits % 8)) - 1;
-  bits.fill(0, Math.ceil(nbits / 8));
 }

@@ -38,6 +38,8 @@ export interface ScenarioSpec {
   endOn?: RegExp;
   /** let the guest reboot through the firmware (drops -no-reboot); default false */
   allowReboot?: boolean;
+  /** 'seabios' (QEMU's default BIOS) or 'uefi' (OVMF: the kernel starts through its EFI stub, /sys/firmware/efi exists) */
+  firmware?: 'seabios' | 'uefi';
   log?: (line: string) => void;
 }
 
@@ -104,6 +106,13 @@ export class ScratchDisk {
       .map((l) => l.trim().split(/\s+/).at(-1) ?? '')
       .filter((n) => n && n !== '.' && n !== '..');
   }
+}
+
+/** OVMF in one file (code + volatile variables) from Debian's `ovmf` package. */
+export const OVMF_FD = '/usr/share/ovmf/OVMF.fd';
+function ovmfFirmware(): string {
+  if (!existsSync(OVMF_FD)) throw new E2EStepError('qemu', `${OVMF_FD} is missing`, 'install Debian package ovmf (scripts/install-test-deps.sh)');
+  return OVMF_FD;
 }
 
 /** Creates an ext2 image of `mib` MiB holding the files of `staging` (mke2fs -d). */
@@ -217,6 +226,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     '-serial', 'chardev:console',
     '-nic', 'none',
     ...(spec.allowReboot ? [] : ['-no-reboot']),
+    ...(spec.firmware === 'uefi' ? ['-bios', ovmfFirmware()] : []),
     '-kernel', kernel.vmlinuz,
     '-initrd', initrd,
     '-append', append,

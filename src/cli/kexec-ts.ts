@@ -7,6 +7,8 @@ import { currentBootParams, currentCmdline, kexecLoaded, readMemoryMap, rngSeed 
 import { hostArch, pickLoader } from '../kexec/loaders.ts';
 import { makeIa64Loader } from '../kexec/arch/ia64/elf-ia64.ts';
 import { parseEfiMemmapText } from '../kexec/arch/ia64/efi-memmap.ts';
+import { readEfiFacts } from '../kexec/arch/x86_64/efi-host.ts';
+import type { EfiFacts } from '../kexec/arch/x86_64/efi.ts';
 import { planPicture, planSvg } from '../kexec/plan-picture.ts';
 import { totalRam, x86LoaderRanges, type MemoryMap } from '../kexec/memory-map.ts';
 import { KEXEC_FILE_NO_INITRAMFS, KEXEC_FILE_ON_CRASH, KEXEC_ON_CRASH, hex, validatePlan, type CrashHook, type KexecArch, type KexecLoader, type KexecPlan, type PlanInput } from '../kexec/plan.ts';
@@ -275,9 +277,11 @@ function dtbFor(arch: KexecArch, path: string | undefined, dryRun: boolean): { d
 /** The MEMORY RANGES kexec-tools prints: x86 bumps the first RAM range to 0x400. */
 const debugRanges = (arch: KexecArch, map: MemoryMap) => (arch === 'x86_64' ? x86LoaderRanges(map) : map.ranges);
 
-function optionalBootParams(): { bootParams?: Uint8Array } {
+/** The running machine's zero page and EFI state (x86: what a kexec_load zero page copies). */
+function optionalBootParams(): { bootParams?: Uint8Array; efi?: EfiFacts } {
   const bp = currentBootParams();
-  return bp ? { bootParams: bp } : {};
+  const efi = readEfiFacts();
+  return { ...(bp ? { bootParams: bp } : {}), ...(efi ? { efi } : {}) };
 }
 
 /** kexec_file_load: the kernel parses the image; we check what it would refuse so the error is ours. */

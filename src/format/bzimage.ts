@@ -44,6 +44,7 @@ export const BootParams = struct('boot_params', ZERO_PAGE_SIZE, {
   e820_entries: { off: 0x1e8, type: 'u8' },
   eddbuf_entries: { off: 0x1e9, type: 'u8' },
   edd_mbr_sig_buf_entries: { off: 0x1ea, type: 'u8' },
+  secure_boot: { off: 0x1ec, type: 'u8' },
   // struct setup_header (0x1f1 ..)
   setup_sects: { off: 0x1f1, type: 'u8' },
   root_flags: { off: 0x1f2, type: 'u16' },

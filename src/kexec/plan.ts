@@ -4,6 +4,7 @@
 import { KexecError } from '../errors.ts';
 import type { MemoryMap, MemoryRange } from './memory-map.ts';
 import type { Sha256 } from './sha256.ts';
+import type { EfiFacts } from './arch/x86_64/efi.ts';
 
 export const PAGE_SIZE = 0x1000n;
 /** KEXEC_SEGMENT_MAX (include/uapi/linux/kexec.h). */
@@ -96,8 +97,8 @@ export interface PlanInput {
   /** -i/--no-checks: the purgatory skips its SHA-256 verification. */
   noChecks?: boolean;
   crash?: CrashHook;
-  /** Facts about the running machine a loader may copy (x86: /sys/kernel/boot_params/data). */
-  host?: { bootParams?: Uint8Array; rngSeed?: Uint8Array };
+  /** Facts about the running machine a loader may copy (x86: /sys/kernel/boot_params/data, /sys/firmware/efi). */
+  host?: { bootParams?: Uint8Array; rngSeed?: Uint8Array; efi?: EfiFacts };
   /** The purgatory object (relocatable ELF) for loaders that need one. */
   purgatory?: Uint8Array;
   /** Test hook: flip one byte of the named segment after digests are computed (the purgatory must stop). */

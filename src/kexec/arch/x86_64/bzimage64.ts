@@ -2,7 +2,7 @@
 // (purgatory, boot parameters + command line, kernel, initrd top-down; setup_data bottom-up from
 // 1 MiB), with our own purgatory. Pure: bytes and a memory map in, a plan out.
 import { KexecError, ParseError } from '../../../errors.ts';
-import { check64BitEntry, isBzImage, parseBzImage, setupHeaderEnd, type BzImage } from '../../../format/bzimage.ts';
+import { check64BitEntry, isBzImage, parseBzImage, setupHeaderEnd, XLF_EFI_KEXEC, type BzImage } from '../../../format/bzimage.ts';
 import { x86LoaderRanges, type MemoryRange } from '../../memory-map.ts';
 import {
   KEXEC_ARCH_X86_64,
@@ -15,12 +15,12 @@ import {
   type KexecPlan,
   type PlanInput,
 } from '../../plan.ts';
-import { fillBootParams, newSetupBuffer, rngSeedSetupData } from './boot-params.ts';
+import { fillBootParams, newSetupBuffer, placeSystemData } from './boot-params.ts';
 import { finishPurgatory, MIN_PURGATORY_ADDR, placePurgatory, purgatoryDebugLine, type PlacedPurgatory } from './purgatory.ts';
 
 export const MIN_KERNEL_LOAD_ADDR = 0x100000n;
 export const MIN_INITRD_LOAD_ADDR = 0x1000000n;
-export const MIN_SETUP_DATA_ADDR = 0x100000n;
+export { MIN_SETUP_DATA_ADDR } from './boot-params.ts';
 /** The 64-bit entry point is 0x200 bytes into the protected-mode kernel (boot.rst). */
 export const ENTRY_64_OFFSET = 0x200n;
 
@@ -106,13 +106,21 @@ function plan(input: PlanInput): KexecPlan {
     c.debug.push(`Loaded initrd at ${hex(seg.mem)} size ${hex(input.initrd.length)}`);
   }
 
-  let setupData = 0n;
-  if (input.host?.rngSeed) {
-    const node = c.alloc.place({ buf: rngSeedSetupData(input.host.rngSeed), min: MIN_SETUP_DATA_ADDR, topDown: false, what: 'setup_data RNG seed' });
-    setupData = node.mem;
-  }
-
-  c.debug.push(...fillBootParams(setup.buf, { base: setup.mem, cmdlineOffset, e820: c.e820, setupData, ...(initrd ? { initrd } : {}), ...(input.host?.bootParams ? { host: input.host.bootParams } : {}) }));
+  // setup_data (EFI, RNG seed), the EFI runtime map, efi_info and the ACPI RSDP from the running machine.
+  const sys = placeSystemData(c.alloc, input.host, { efi: (h.xloadflags & XLF_EFI_KEXEC) !== 0 });
+  c.notes.push(...sys.notes);
+  c.debug.push(
+    ...fillBootParams(setup.buf, {
+      base: setup.mem,
+      cmdlineOffset,
+      e820: c.e820,
+      setupData: sys.setupData,
+      acpiRsdp: sys.acpiRsdp,
+      ...(sys.efiInfo ? { efiInfo: sys.efiInfo } : {}),
+      ...(initrd ? { initrd } : {}),
+      ...(input.host?.bootParams ? { host: input.host.bootParams } : {}),
+    }),
+  );
 
   return finishX86Plan(input, c, purgatory, {
     loader: 'x86_64 bzImage',

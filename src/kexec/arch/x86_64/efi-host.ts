@@ -1,0 +1,38 @@
+// Reads the running kernel's EFI facts from /sys/firmware/efi (or a recorded copy of that tree) for
+// the x86_64 loaders; parsing is in efi.ts.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseEfiFacts, type EfiFacts, type EfiFiles } from './efi.ts';
+
+export const SYS_FIRMWARE_EFI = '/sys/firmware/efi';
+
+function text(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** The EFI facts under `root`, or undefined when the machine did not boot through UEFI. */
+export function readEfiFacts(root = SYS_FIRMWARE_EFI): EfiFacts | undefined {
+  if (!existsSync(root)) return undefined;
+  const mapDir = join(root, 'runtime-map');
+  let entries: string[] = [];
+  try {
+    entries = readdirSync(mapDir).filter((d) => /^\d+$/.test(d)).sort((a, b) => Number(a) - Number(b));
+  } catch {
+    /* no runtime map exported */
+  }
+  const files: EfiFiles = {
+    systab: text(join(root, 'systab')),
+    fw_vendor: text(join(root, 'fw_vendor')),
+    runtime: text(join(root, 'runtime')),
+    config_table: text(join(root, 'config_table')),
+    runtimeMap: entries.map((n) => {
+      const f = (k: string) => text(join(mapDir, n, k));
+      return { type: f('type'), phys_addr: f('phys_addr'), virt_addr: f('virt_addr'), num_pages: f('num_pages'), attribute: f('attribute') };
+    }),
+  };
+  return parseEfiFacts(files, root);
+}

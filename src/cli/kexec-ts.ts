@@ -1,6 +1,7 @@
 // kexec-ts: load a kernel to boot into (kexec-tools' `kexec` options), boot it, unload it, report
 // status — or plan a load for this or another machine without touching the kernel (--dry-run).
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KexecError, UsageError } from '../errors.ts';
 import { currentBootParams, currentCmdline, kexecLoaded, readMemoryMap, rngSeed } from '../kexec/host.ts';
@@ -40,6 +41,8 @@ const USAGE = `usage: kexec-ts [options] [KERNEL]
   -i, --no-checks          the purgatory skips its SHA-256 checks
   -d, --debug              print kexec-tools' -d lines (segment list) on stderr
       --dry-run            plan and print; no syscall (with --iomem FILE / --memmap DIR: another machine's map)
+      --root=DIR           with --dry-run: plan for the machine whose /proc and /sys are under DIR
+                           (memory map, and for -p the crash notes, VMCOREINFO, kernel text)
       --svg=FILE           with --dry-run: also draw the plan over the memory map as SVG
       --efi-memmap=FILE    IA-64: the machine's EFI memory map (text), to show it as the purgatory patches it
       --json               print the plan (or status) as JSON
@@ -70,6 +73,7 @@ const OPTIONS = {
   'dry-run': { type: 'boolean' },
   iomem: { type: 'string' },
   memmap: { type: 'string' },
+  root: { type: 'string' },
   json: { type: 'boolean' },
   svg: { type: 'string' },
   'efi-memmap': { type: 'string' },
@@ -132,19 +136,41 @@ async function readKernel(path: string, debug: boolean): Promise<Uint8Array> {
   return r.data;
 }
 
-async function crashHook(map: MemoryMap, dryRun: boolean): Promise<CrashHook> {
-  // The kdump side (src/kdump) reads the running kernel's facts; for a --dry-run against another
-  // machine's map we only know its crash region, so the hook adds nothing but the region.
-  if (!dryRun) {
+/** A crash load's hook, and the `kexec -d` lines of its ELF core header once the loader has placed it. */
+interface CrashSide {
+  hook: CrashHook;
+  debugLines(plan: KexecPlan): string[];
+}
+
+async function crashSide(map: MemoryMap, root: string, where: 'load' | 'dry-run here' | 'dry-run elsewhere'): Promise<CrashSide> {
+  // On this machine (a load, or --dry-run without --iomem/--memmap; --root: the machine under DIR) the
+  // kdump side (src/kdump) reads the running kernel's facts and builds the ELF core header. For another machine's map we only know
+  // its crash region, so the hook adds nothing but the region.
+  let why = 'the ELF core header and elfcorehdr= are left out (they need the running kernel: plan on it as root)';
+  if (where !== 'dry-run elsewhere') {
     const { readCrashFacts } = await import('../kdump/host.ts');
-    const { planCrashLoad } = await import('../kdump/crash-load.ts');
-    return planCrashLoad(readCrashFacts()).hook;
+    const { planCrashLoad, coreHeaderDebugLines } = await import('../kdump/crash-load.ts');
+    try {
+      const load = planCrashLoad(readCrashFacts(root));
+      return {
+        hook: load.hook,
+        debugLines: (plan) => {
+          const placed = load.placed;
+          if (!placed) return [];
+          return [...coreHeaderDebugLines(placed.header), `Created elf header segment at ${hex(placed.addr)}`, 'Command line after adding elfcorehdr', plan.cmdline];
+        },
+      };
+    } catch (e) {
+      // A real load needs every fact; a dry run shows what it can and says what is missing.
+      if (where === 'load' || !(e instanceof Error)) throw e;
+      why = `the ELF core header is left out: ${e.message}`;
+    }
   }
   if (map.crashKernel.length === 0) {
     throw new KexecError('no memory is reserved for a crash kernel (no "Crash kernel" in iomem)', { hint: 'boot with crashkernel=256M' });
   }
   const last = map.crashKernel[map.crashKernel.length - 1]!;
-  return { region: [last], addSegments: () => ({ notes: ['--dry-run: the ELF core header and elfcorehdr= are left out (they need the running kernel)'] }) };
+  return { hook: { region: [last], addSegments: () => ({ notes: [`--dry-run: ${why}`] }) }, debugLines: () => [] };
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -187,7 +213,8 @@ async function load(o: Opts, kernelPath: string, crash: boolean): Promise<void> 
   const dryRun = !!o['dry-run'];
   const choice = syscallChoice(o);
   if (!dryRun) requireRoot(crash ? 'loading a crash kernel' : 'loading a kernel');
-  if ((o.iomem || o.memmap) && !dryRun) throw new UsageError('--iomem/--memmap plan against another machine: use them with --dry-run');
+  if ((o.iomem || o.memmap || o.root) && !dryRun) throw new UsageError('--iomem/--memmap/--root plan for another machine: use them with --dry-run');
+  if (o.root && (o.iomem || o.memmap)) throw new UsageError('--root reads DIR/proc/iomem and DIR/sys/firmware/memmap: give it without --iomem/--memmap');
   const { head, size: kernelSize } = readHead(kernelPath, 0x10000);
   const initrdPath = o.initrd ?? o.ramdisk;
   // kexec_file_load hands the kernel an fd: the initrd is only read when we place it ourselves.
@@ -236,7 +263,11 @@ async function load(o: Opts, kernelPath: string, crash: boolean): Promise<void> 
 
   const loader = await pick();
   image ??= await readKernel(kernelPath, !!o.debug);
-  const map = readMemoryMap({ ...(o.iomem ? { iomem: o.iomem } : {}), ...(o.memmap ? { memmap: o.memmap } : {}) });
+  const root = o.root ?? '/';
+  const map = o.root
+    ? readMemoryMap({ iomem: join(root, 'proc/iomem'), memmap: join(root, 'sys/firmware/memmap') })
+    : readMemoryMap({ ...(o.iomem ? { iomem: o.iomem } : {}), ...(o.memmap ? { memmap: o.memmap } : {}) });
+  const crashInfo = crash ? await crashSide(map, root, !dryRun ? 'load' : o.iomem || o.memmap ? 'dry-run elsewhere' : 'dry-run here') : undefined;
   const input: PlanInput = {
     image,
     imageName: kernelPath,
@@ -248,7 +279,7 @@ async function load(o: Opts, kernelPath: string, crash: boolean): Promise<void> 
     ...(o['mem-min'] ? { memMin: parseAddress(o['mem-min'], '--mem-min') } : {}),
     ...(o['mem-max'] ? { memMax: parseAddress(o['mem-max'], '--mem-max') } : {}),
     noChecks: !!o['no-checks'],
-    ...(crash ? { crash: await crashHook(map, dryRun) } : {}),
+    ...(crashInfo ? { crash: crashInfo.hook } : {}),
     host: { rngSeed: rngSeed(), ...(dryRun ? {} : optionalBootParams()) },
     purgatory: readPurgatoryObject(loader.arch),
     sha256: await nodeSha256(),
@@ -256,6 +287,8 @@ async function load(o: Opts, kernelPath: string, crash: boolean): Promise<void> 
   };
   const plan = loader.plan(input);
   validatePlan(plan, { totalRam: totalRam(map.ranges), ...(crash ? { crashRegion: input.crash!.region } : {}) });
+  // kexec -d prints the crash side (core header program headers, elfcorehdr=) before the loader's lines.
+  if (crashInfo) plan.debug.unshift(...crashInfo.debugLines(plan));
   if (dryRun) return printPlan(o, plan, map, image.length);
   if (o.debug) process.stderr.write(kexecDebugLines(plan, debugRanges(plan.arch, map), image.length).join('\n') + '\n');
   loadSyscalls().kexecLoad(plan.entry, plan.segments, plan.flags);

@@ -1,0 +1,67 @@
+// UEFI guests (OVMF; QEMU's -kernel goes through the kernel's EFI stub): a kexec must hand the next
+// kernel efi_info, the SETUP_EFI node and the ACPI RSDP address, or it loses EFI runtime services and
+// may not find ACPI. Used by e2e/kexec-uefi.test.ts and bench/kexec-vs-reboot.ts --uefi.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { decompressFile } from '../src/initramfs/collect-node.ts';
+import { getKernel } from './harness/kernels.ts';
+import type { ScenarioSpec } from './harness/scenario.ts';
+import type { FileSpec } from './harness/initramfs.ts';
+import { koffiBinaryFiles } from './kexec-ts-files.ts';
+
+/**
+ * Proves EFI and ACPI in the running kernel: markers `efi` (/sys/firmware/efi), `efivars` (how many
+ * variables efivarfs lists: each is a GetNextVariableName call into the firmware's runtime services),
+ * `rsdp` (dmesg's "ACPI: RSDP" address), `acpi-tables`; its zero page goes to /scratch/bp-STAGE.bin.
+ */
+const efiProof = `
+[ -d /sys/firmware/efi ] || fail "no /sys/firmware/efi: EFI lost"
+mark efi "$(ls /sys/firmware/efi | tr '\\n' ' ')"
+[ -f /e2e/efivarfs.ko ] && insmod /e2e/efivarfs.ko
+if mount -t efivarfs efivarfs /sys/firmware/efi/efivars; then mark efivars "$(ls /sys/firmware/efi/efivars | wc -l)"; else mark efivars none; fi
+mark rsdp "$(dmesg | grep -o 'ACPI: RSDP 0x[0-9A-Fa-f]*' | head -1)"
+mark acpi-tables "$(ls /sys/firmware/acpi/tables | tr '\\n' ' ')"
+cp /sys/kernel/boot_params/data /scratch/bp-$E2E_STAGE.bin
+`;
+
+/** `LOADER -l` /scratch/boot/vmlinuz + initrd for stage NEXT, then `EXEC -e`. */
+const kexecInto = (next: string, load: string, exec: string, via: string) => `
+check kexec-load ${load} -l /scratch/boot/vmlinuz --initrd=/scratch/boot/initrd.img --command-line="$(stage_cmdline ${next} e2e.via=${via})"
+prepare_kexec
+mark kexec-e
+${exec} -e
+fail "${exec} -e returned $?"
+`;
+
+/** efivarfs is a module in Debian's kernels: the file for the initramfs, decompressed (absent if built in). */
+async function efivarfsModule(suite: string): Promise<Record<string, FileSpec>> {
+  const k = await getKernel(suite);
+  for (const ext of ['', '.xz', '.zst', '.gz']) {
+    const p = join(k.modulesDir, 'kernel', 'fs', 'efivarfs', `efivarfs.ko${ext}`);
+    if (existsSync(p)) return { 'e2e/efivarfs.ko': decompressFile(p) };
+  }
+  return {};
+}
+
+/**
+ * One UEFI guest, three kernels: the first (started by OVMF) proves EFI and ACPI and loads the second
+ * with `kexec-ts -c -l` (kexec_load: our zero page and purgatory); the second proves them and loads
+ * the third with kexec-tools' `kexec -c -l` (the oracle), which proves them again.
+ */
+export async function kexecUefi(suite: string, cpu = 'max'): Promise<ScenarioSpec> {
+  return {
+    name: 'kexec-uefi',
+    suite,
+    cpu,
+    firmware: 'uefi',
+    memoryMiB: 1024,
+    files: { ...koffiBinaryFiles(), ...(await efivarfsModule(suite)) },
+    stages: {
+      first: efiProof + kexecInto('second', 'kexec-ts -c', 'kexec-ts', 'kexec-ts'),
+      second: `mark cmdline "$(cat /proc/cmdline)"\n${efiProof}${kexecInto('third', 'kexec -c', 'kexec', 'kexec-tools')}`,
+      third: `mark cmdline "$(cat /proc/cmdline)"\n${efiProof}`,
+    },
+    expect: ['first:efivars', 'second:cmdline', 'second:efivars', 'second:rsdp', 'third:cmdline', 'third:efivars', 'third:rsdp'],
+    timeoutMs: 6 * 60_000,
+  };
+}

@@ -25,6 +25,7 @@ import { DiskDumpHeader, DUMP_DH_COMPRESSED_INCOMPLETE } from '../format/kdump-c
 import { KdumpCompressedWriter, type Utsname } from '../format/kdump-compressed-writer.ts';
 import type { ByteSink } from '../format/sink.ts';
 import type { VmcoreInfo } from '../analyze/vmcoreinfo.ts';
+import { popcountBitmap } from '../format/bitmap.ts';
 import { compressBatch, isZeroPage, type BatchRequest, type BatchResult } from './batch.ts';
 import { pageCompressor } from './page-compress.ts';
 import {
@@ -60,60 +61,123 @@ export interface FilterSetup {
 
 export interface ScanResult {
   maxPfn: number;
-  /** 1st bitmap: pages the input holds. */
-  present: Uint8Array;
-  /** 2nd bitmap: pages the output keeps. */
-  kept: Uint8Array;
   pagesPresent: number;
   pagesKept: number;
   excluded: ExclusionCounts;
   /** Zero pages found by the scan (ELF output only; kdump finds them while writing). */
   zeroPages: number;
   warnings: string[];
+  /** Page frames per window: the scan holds two bitmap buffers of windowPfns/8 bytes at most. */
+  windowPfns: number;
+  /** Bytes of each bitmap buffer the scan allocated (whatever maxPfn is, at most windowPfns/8). */
+  bitmapBytes: number;
+  /** The windows again, in order, the same bits: the scan's own when there was one, else recomputed. */
+  windows(): Iterable<PfnWindow>;
+}
+
+/** The bitmaps of page frames [start, end): bit i = pfn start+i, LSB first. */
+export interface PfnWindow {
+  start: number;
+  end: number;
+  /** 1st bitmap: pages the input holds. */
+  present: Uint8Array;
+  /** 2nd bitmap: pages the output keeps. */
+  kept: Uint8Array;
 }
 
 export interface ScanOptions {
   dumpLevel: number;
   /** Test kept pages for zeros now and drop them from the kept bitmap (ELF output). */
   zeroTest?: boolean;
-  /** Page frames per window (multiple of 8). */
+  /** Page frames per bitmap window (rounded up to a multiple of 4096). */
   windowPfns?: number;
   direct?: PhysReadInto;
   progress?: (p: SaveProgress) => void;
+  /** Each window as the scan finishes it (its buffers are reused for the next window). */
+  onWindow?: (w: PfnWindow) => void;
 }
 
-const DEFAULT_WINDOW = 1 << 18; // 1 GiB of 4 KiB pages
+/** 2^25 page frames: 4 MiB per bitmap, 128 GiB of 4 KiB pages per window (makedumpfile --cyclic-buffer 4096). */
+export const DEFAULT_WINDOW = 1 << 25;
+/** Page frames classified between progress reports. */
+const STEP = 1 << 18;
 const BATCH_PAGES = 128; // 512 KiB batches
 
-/** Pass 1: which pages the input holds and which the dump level keeps, window by window. */
+/**
+ * Pass 1: which pages the input holds and which the dump level keeps, a window of page frames at a
+ * time (makedumpfile's cyclic mode): memory is two window bitmaps, whatever the physical address
+ * range. Counts the pages; `onWindow` sees each window's bitmaps (the kdump writer writes them).
+ */
 export function scanDump(dump: Dump, filter: FilterSetup | undefined, opts: ScanOptions): ScanResult {
   const maxPfn = Number(dump.maxPfn);
-  const W = opts.windowPfns ?? DEFAULT_WINDOW;
-  const present = new Uint8Array(Math.ceil(maxPfn / 8));
+  const W = Math.ceil((opts.windowPfns ?? DEFAULT_WINDOW) / 4096) * 4096;
+  const res: ScanResult = {
+    maxPfn,
+    pagesPresent: 0,
+    pagesKept: 0,
+    excluded: emptyCounts(),
+    zeroPages: 0,
+    warnings: [],
+    windowPfns: W,
+    bitmapBytes: Math.ceil(Math.min(W, maxPfn) / 8),
+    windows: () => (only ? [only] : walkWindows(dump, filter, { ...opts, windowPfns: W, progress: undefined }, { ...res, excluded: emptyCounts(), warnings: [] })),
+  };
+  let only: PfnWindow | undefined;
+  let count = 0;
+  for (const w of walkWindows(dump, filter, { ...opts, windowPfns: W }, res)) {
+    res.pagesPresent += popcountBitmap(w.present, w.end - w.start);
+    res.pagesKept += popcountBitmap(w.kept, w.end - w.start);
+    opts.onWindow?.(w);
+    only = count++ === 0 ? w : undefined;
+  }
+  return res;
+}
+
+/**
+ * The windows in pfn order, computed: present bits from the dump's runs, then the dump-level filter
+ * and the zero test clear what is not kept. Two buffers, reused from window to window; every walk
+ * starts over (a fresh classifier), so the same input gives the same windows.
+ */
+function* walkWindows(dump: Dump, filter: FilterSetup | undefined, opts: ScanOptions, res: Pick<ScanResult, 'excluded' | 'zeroPages' | 'warnings'>): Generator<PfnWindow> {
+  const maxPfn = Number(dump.maxPfn);
+  const W = opts.windowPfns!;
+  const present = new Uint8Array(Math.ceil(Math.min(W, maxPfn) / 8));
   const kept = new Uint8Array(present.length);
   const classifier =
     filter && needsClassification(filter.layout, opts.dumpLevel) ? new PageClassifier(filter.layout, filter.memMap, filter.readVirt) : undefined;
-  const res: ScanResult = { maxPfn, present, kept, pagesPresent: 0, pagesKept: 0, excluded: emptyCounts(), zeroPages: 0, warnings: [] };
-  for (const r of dump.presentRuns()) {
-    const from = Number(r.startPfn);
-    const to = Math.min(maxPfn, Number(r.endPfn));
-    setBits(present, from, to);
-    res.pagesPresent += Math.max(0, to - from);
-  }
-  kept.set(present);
   const zeroReader = opts.zeroTest ? new PageReader(dump, opts.direct) : undefined;
   const buf = opts.zeroTest ? new Uint8Array(BATCH_PAGES * dump.pageSize) : undefined;
+  const runs = dump.presentRuns()[Symbol.iterator]();
+  let run: [number, number] | undefined;
   for (let s = 0; s < maxPfn; s += W) {
     const e = Math.min(maxPfn, s + W);
-    // Windows start on multiples of 8, so a window's bits are whole bytes of the bitmap.
-    const win = kept.subarray(s >> 3, Math.ceil(e / 8));
-    classifier?.exclude(s, e, opts.dumpLevel, win, res.excluded);
-    if (zeroReader) res.zeroPages += clearZeroPages(zeroReader, s, e, win, buf!, dump.pageSize);
-    opts.progress?.({ phase: 'scan', pfn: e, maxPfn, pagesWritten: 0, pagesTotal: 0, bytesWritten: 0 });
+    const p = present.subarray(0, Math.ceil((e - s) / 8));
+    const k = kept.subarray(0, p.length);
+    p.fill(0);
+    // Runs come in order; one that goes on past this window is kept for the next.
+    for (;;) {
+      if (!run) {
+        const r = runs.next();
+        if (r.done) break;
+        run = [Number(r.value.startPfn), Math.min(maxPfn, Number(r.value.endPfn))];
+      }
+      if (run[0] >= e) break;
+      if (run[1] > s) setBits(p, Math.max(run[0], s) - s, Math.min(run[1], e) - s);
+      if (run[1] > e) break;
+      run = undefined;
+    }
+    k.set(p);
+    // Windows and steps start on multiples of 8, so their bits are whole bytes of the bitmap.
+    for (let a = s; a < e; a += STEP) {
+      const b = Math.min(e, a + STEP);
+      const bits = k.subarray((a - s) >> 3, Math.ceil((b - s) / 8));
+      classifier?.exclude(a, b, opts.dumpLevel, bits, res.excluded);
+      if (zeroReader) res.zeroPages += clearZeroPages(zeroReader, a, b, bits, buf!, dump.pageSize);
+      opts.progress?.({ phase: 'scan', pfn: b, maxPfn, pagesWritten: 0, pagesTotal: 0, bytesWritten: 0 });
+    }
+    yield { start: s, end: e, present: p, kept: k };
   }
-  res.pagesKept = popcount(kept);
   if (classifier) res.warnings.push(...classifier.warnings);
-  return res;
 }
 
 function setBits(bits: Uint8Array, from: number, to: number): void {
@@ -124,18 +188,6 @@ function setBits(bits: Uint8Array, from: number, to: number): void {
     i = to & ~7;
   }
   for (; i < to; i++) bits[i >> 3]! |= 1 << (i & 7);
-}
-
-const POP8 = new Uint8Array(256).map((_, b) => {
-  let n = 0;
-  for (let x = b; x; x &= x - 1) n++;
-  return n;
-});
-
-function popcount(bits: Uint8Array): number {
-  let n = 0;
-  for (let i = 0; i < bits.length; i++) n += POP8[bits[i]!]!;
-  return n;
 }
 
 /** The runs [start, end) of set bits of `bits` in [from, to), in order. */
@@ -424,6 +476,8 @@ export interface KdumpSaveOptions {
   identity: DumpIdentity;
   /** A faster way to read the input's pages (an ELF file read with pread). */
   direct?: PhysReadInto;
+  /** Page frames per bitmap window (default DEFAULT_WINDOW). */
+  windowPfns?: number;
   progress?: (p: SaveProgress) => void;
 }
 
@@ -441,20 +495,30 @@ interface Batch {
   kinds: number[];
 }
 
-/** Pass 2 for kdump-compressed output: the kept pages, compressed in workers, written in order. */
-export async function writeKdumpCompressed(dump: Dump, scan: ScanResult, out: ByteSink, opts: KdumpSaveOptions): Promise<SaveReport> {
+/**
+ * Saves kdump-compressed output in two passes over the page frames, a window at a time. Pass 1
+ * (the scan) writes each window's two bitmaps at their place in the file as it computes them and
+ * counts the kept pages, which places the descriptor table. Pass 2 computes each window's bits
+ * again and writes its kept pages: zero and unreadable ones sorted out here, the rest compressed in
+ * workers, all handed to the writer in pfn order. The whole bitmaps are in the file before the
+ * first page, so pages never written read as lost.
+ */
+export async function writeKdumpCompressed(dump: Dump, filter: FilterSetup | undefined, out: ByteSink, opts: KdumpSaveOptions): Promise<SaveReport> {
   const ps = dump.pageSize;
   const sink = new IncompleteUntilDone(out, DiskDumpHeader.fields.status.off, DUMP_DH_COMPRESSED_INCOMPLETE);
-  const report = newReport(dump, scan);
   const compress = opts.codec ? await pageCompressor(opts.codec) : undefined;
   const id = opts.identity;
-  let writer: KdumpCompressedWriter;
+  let stopReason: string | undefined;
+  const stop = (e: unknown): void => {
+    const why = writeStopReason(e);
+    if (!why) throw e;
+    stopReason ??= why;
+  };
+  let writer: KdumpCompressedWriter | undefined;
   try {
     writer = new KdumpCompressedWriter(sink, {
       pageSize: ps,
-      maxPfn: BigInt(scan.maxPfn),
-      dumpBitmap: scan.kept,
-      ramBitmap: scan.present,
+      maxPfn: dump.maxPfn,
       utsname: id.utsname,
       timestamp: id.timestamp,
       codec: opts.codec,
@@ -466,10 +530,34 @@ export async function writeKdumpCompressed(dump: Dump, scan: ScanResult, out: By
       shareZeroPages: (opts.dumpLevel & DL_EXCLUDE_ZERO) !== 0,
     });
   } catch (e) {
-    const why = writeStopReason(e);
-    if (!why) throw e;
-    return { ...report, stopReason: why, incomplete: true, unwrittenPages: scan.pagesKept, bytesWritten: sink.bytesWritten };
+    stop(e);
   }
+  const scan = scanDump(dump, filter, {
+    dumpLevel: opts.dumpLevel,
+    windowPfns: opts.windowPfns,
+    progress: opts.progress,
+    onWindow: (w) => {
+      if (stopReason) return;
+      try {
+        writer!.writeBitmaps(w.start, w.end, w.present, w.kept);
+      } catch (e) {
+        stop(e);
+      }
+    },
+  });
+  const report = newReport(dump, scan);
+  try {
+    if (!stopReason) writer!.startPages();
+  } catch (e) {
+    stop(e);
+  }
+  if (stopReason) {
+    report.stopReason = stopReason;
+    report.incomplete = true;
+    report.unwrittenPages = scan.pagesKept;
+    return finishOutput(writer, sink, report);
+  }
+  const kw = writer!;
 
   const zeroCheck = (opts.dumpLevel & DL_EXCLUDE_ZERO) !== 0;
   const flag = opts.codec ? codecFlag(opts.codec) : 0;
@@ -498,13 +586,13 @@ export async function writeKdumpCompressed(dump: Dump, scan: ScanResult, out: By
       const pfn = BigInt(b.pfns[i]!);
       try {
         const kind = b.kinds[i];
-        if (kind === LOST) writer.writeLostPage(pfn);
+        if (kind === LOST) kw.writeLostPage(pfn);
         else if (kind === ZERO) {
-          writer.writeZeroPage(pfn);
+          kw.writeZeroPage(pfn);
           report.zeroPages++;
         } else {
           const n = r!.sizes[j]!;
-          writer.writeStoredPage(pfn, r!.flags[j]!, data!.subarray(pos, pos + n));
+          kw.writeStoredPage(pfn, r!.flags[j]!, data!.subarray(pos, pos + n));
           pos += n;
           j++;
         }
@@ -540,35 +628,41 @@ export async function writeKdumpCompressed(dump: Dump, scan: ScanResult, out: By
   };
 
   try {
-    for (const [start, end] of setRuns(scan.kept, 0, scan.maxPfn)) {
-      for (let pfn = start; pfn < end && !stopped; ) {
-        batch ??= { buf: spare.pop() ?? new ArrayBuffer(BATCH_PAGES * ps), data: 0, pfns: [], kinds: [] };
-        const b = batch;
-        const n = Math.min(end - pfn, BATCH_PAGES - b.data);
-        const view = Buffer.from(b.buf);
-        const lost = reader.readRun(pfn, n, view, b.data * ps);
-        // Pack: data pages stay in their slots, zero and lost pages leave theirs to the next.
-        let w = b.data;
-        for (let k = 0; k < n; k++) {
-          const src = (b.data + k) * ps;
-          b.pfns.push(pfn + k);
-          if (lost?.[k]) b.kinds.push(LOST);
-          else if (zeroCheck && isZeroPage(view, src, ps)) b.kinds.push(ZERO);
-          else {
-            if (w !== b.data + k) view.copyWithin(w * ps, src, src + ps);
-            b.kinds.push(DATA);
-            w++;
-          }
-        }
-        b.data = w;
-        pfn += n;
-        walked = pfn;
-        if (b.data === BATCH_PAGES || b.pfns.length >= MAX_BATCH_ENTRIES) await submit();
-      }
+    for (const win of scan.windows()) {
       if (stopped) break;
+      kw.pageWindow(win.start, win.end, win.kept);
+      for (const [i, j] of setRuns(win.kept, 0, win.end - win.start)) {
+        const end = win.start + j;
+        for (let pfn = win.start + i; pfn < end && !stopped; ) {
+          batch ??= { buf: spare.pop() ?? new ArrayBuffer(BATCH_PAGES * ps), data: 0, pfns: [], kinds: [] };
+          const b = batch;
+          const n = Math.min(end - pfn, BATCH_PAGES - b.data);
+          const view = Buffer.from(b.buf);
+          const lost = reader.readRun(pfn, n, view, b.data * ps);
+          // Pack: data pages stay in their slots, zero and lost pages leave theirs to the next.
+          let w = b.data;
+          for (let k = 0; k < n; k++) {
+            const src = (b.data + k) * ps;
+            b.pfns.push(pfn + k);
+            if (lost?.[k]) b.kinds.push(LOST);
+            else if (zeroCheck && isZeroPage(view, src, ps)) b.kinds.push(ZERO);
+            else {
+              if (w !== b.data + k) view.copyWithin(w * ps, src, src + ps);
+              b.kinds.push(DATA);
+              w++;
+            }
+          }
+          b.data = w;
+          pfn += n;
+          walked = pfn;
+          if (b.data === BATCH_PAGES || b.pfns.length >= MAX_BATCH_ENTRIES) await submit();
+        }
+        if (stopped) break;
+      }
+      // This window's pages reach the writer before the next window's bits replace these.
+      await submit();
+      while (inFlight.length) await drainOne();
     }
-    await submit();
-    while (inFlight.length) await drainOne();
   } finally {
     await pool?.close();
   }
@@ -576,62 +670,131 @@ export async function writeKdumpCompressed(dump: Dump, scan: ScanResult, out: By
   report.lostExamples = reader.lostExamples;
   report.unwrittenPages = scan.pagesKept - written;
   report.incomplete = stopped || reader.lost > 0 || dump.incomplete;
-  return finishOutput(writer, sink, report);
+  return finishOutput(kw, sink, report);
 }
 
 /** makedumpfile -E keeps excluded runs shorter than this inside a PT_LOAD instead of splitting it. */
 const ELF_SPLIT_RUN = 256;
 
+/** One input PT_LOAD being laid out: its pfns [next, last) are still to come. */
+interface LoadLayout {
+  paddr: number;
+  end: number;
+  vaddr: bigint;
+  next: number;
+  last: number;
+  seg: { paddr: number; mem: number; file: number };
+  excludedRun: number;
+  out: ElfCoreSegment[];
+}
+
 /**
- * The PT_LOADs makedumpfile -E writes for a kept bitmap, byte-exact: for every PT_LOAD of the input
- * (the x86_64 kernel-text view too), in order, the pages it covers; a run of ELF_SPLIT_RUN or more
- * excluded pages stays in the memory size but not the file size and the next kept page starts a
- * new segment; shorter excluded runs are stored as they are. Inputs without PT_LOADs
- * (kdump-compressed) give one PT_LOAD per run of present pages.
+ * The PT_LOADs makedumpfile -E writes, byte-exact, built window by window from the kept bits: for
+ * every PT_LOAD of the input (the x86_64 kernel-text view too), in order, the pages it covers; a
+ * run of ELF_SPLIT_RUN or more excluded pages stays in the memory size but not the file size and
+ * the next kept page starts a new segment; shorter excluded runs are stored as they are. Inputs
+ * without PT_LOADs (kdump-compressed) give one PT_LOAD per run of present pages.
  */
-export function elfSegments(dump: Dump, scan: ScanResult): ElfCoreSegment[] {
-  const ps = dump.pageSize;
-  const loads =
-    dump.loadSegments?.map((l) => ({ paddr: Number(l.paddr), vaddr: l.vaddr, size: l.memSize })) ??
-    [...setRuns(scan.present, 0, scan.maxPfn)].map(([s, e]) => ({ paddr: s * ps, vaddr: 0n, size: (e - s) * ps }));
-  const out: ElfCoreSegment[] = [];
-  for (const l of loads) {
-    const end = l.paddr + l.size;
-    let seg = { paddr: l.paddr, mem: 0, file: 0 };
-    const push = () => out.push({ paddr: BigInt(seg.paddr), vaddr: l.vaddr === 0n ? 0n : l.vaddr + BigInt(seg.paddr - l.paddr), memSize: seg.mem, fileSize: seg.file });
-    let excludedRun = 0;
-    for (let pfn = Math.floor(l.paddr / ps); pfn * ps < end; pfn++) {
-      const bytes = Math.min(end, (pfn + 1) * ps) - Math.max(l.paddr, pfn * ps);
-      if (pfn >= scan.maxPfn || !(scan.kept[pfn >> 3]! & (1 << (pfn & 7)))) {
-        seg.mem += bytes;
-        excludedRun++;
-        continue;
-      }
-      if (excludedRun >= ELF_SPLIT_RUN) {
-        push();
-        seg = { paddr: pfn * ps, mem: 0, file: 0 };
-      }
-      seg.mem += bytes;
-      seg.file = seg.mem;
-      excludedRun = 0;
-    }
-    push();
+export class ElfLayout {
+  private readonly ps: number;
+  private readonly loads: LoadLayout[];
+  constructor(dump: Dump) {
+    const ps = dump.pageSize;
+    this.ps = ps;
+    const maxPfn = Number(dump.maxPfn);
+    const src =
+      dump.loadSegments?.map((l) => ({ paddr: Number(l.paddr), vaddr: l.vaddr, size: l.memSize })) ??
+      [...dump.presentRuns()].map((r) => {
+        const s = Math.min(Number(r.startPfn), maxPfn);
+        return { paddr: s * ps, vaddr: 0n, size: (Math.min(Number(r.endPfn), maxPfn) - s) * ps };
+      });
+    this.loads = src.map((l) => ({
+      paddr: l.paddr,
+      end: l.paddr + l.size,
+      vaddr: l.vaddr,
+      next: Math.floor(l.paddr / ps),
+      last: Math.ceil((l.paddr + l.size) / ps),
+      seg: { paddr: l.paddr, mem: 0, file: 0 },
+      excludedRun: 0,
+      out: [],
+    }));
   }
-  return out;
+
+  /** The next window of kept bits. */
+  add(w: PfnWindow): void {
+    for (const l of this.loads) {
+      const to = Math.min(l.last, w.end);
+      if (Math.max(l.next, w.start) >= to) continue;
+      for (const [i, j] of setRuns(w.kept, Math.max(l.next, w.start) - w.start, to - w.start)) {
+        this.feed(l, w.start + i, false);
+        this.feed(l, w.start + j, true);
+      }
+      this.feed(l, to, false);
+    }
+  }
+
+  /** The segments, once every window is added (pfns past the last window count as excluded). */
+  segments(): ElfCoreSegment[] {
+    return this.loads.flatMap((l) => {
+      this.feed(l, l.last, false);
+      this.push(l);
+      return l.out;
+    });
+  }
+
+  /** Pages [l.next, to) are kept or excluded. */
+  private feed(l: LoadLayout, to: number, kept: boolean): void {
+    const from = l.next;
+    if (from >= to) return;
+    const bytes = Math.min(l.end, to * this.ps) - Math.max(l.paddr, from * this.ps);
+    if (kept) {
+      if (l.excludedRun >= ELF_SPLIT_RUN) {
+        this.push(l);
+        l.seg = { paddr: from * this.ps, mem: 0, file: 0 };
+      }
+      l.seg.mem += bytes;
+      l.seg.file = l.seg.mem;
+      l.excludedRun = 0;
+    } else {
+      l.seg.mem += bytes;
+      l.excludedRun += to - from;
+    }
+    l.next = to;
+  }
+
+  private push(l: LoadLayout): void {
+    const s = l.seg;
+    l.out.push({ paddr: BigInt(s.paddr), vaddr: l.vaddr === 0n ? 0n : l.vaddr + BigInt(s.paddr - l.paddr), memSize: s.mem, fileSize: s.file });
+  }
 }
 
 export interface ElfSaveOptions {
+  dumpLevel: number;
   identity: DumpIdentity;
+  /** Page frames per bitmap window (default DEFAULT_WINDOW). */
+  windowPfns?: number;
   direct?: PhysReadInto;
   progress?: (p: SaveProgress) => void;
 }
 
-/** Pass 2 for ELF output: the segments' stored pages, in order. */
-export function writeElfCore(dump: Dump, scan: ScanResult, out: ByteSink, opts: ElfSaveOptions): SaveReport {
+/**
+ * Saves ELF output: pass 1 (the scan, with the zero test at dump level bit 1) lays out the PT_LOADs
+ * window by window; pass 2 writes the segments' stored pages in order.
+ */
+export function writeElfCore(dump: Dump, filter: FilterSetup | undefined, out: ByteSink, opts: ElfSaveOptions): SaveReport {
   const ps = dump.pageSize;
   const sink = new IncompleteUntilDone(out, Elf64Ehdr.fields.flags.off, DUMP_ELF_INCOMPLETE);
+  const layout = new ElfLayout(dump);
+  const scan = scanDump(dump, filter, {
+    dumpLevel: opts.dumpLevel,
+    zeroTest: (opts.dumpLevel & DL_EXCLUDE_ZERO) !== 0,
+    windowPfns: opts.windowPfns,
+    direct: opts.direct,
+    progress: opts.progress,
+    onWindow: (w) => layout.add(w),
+  });
   const report = newReport(dump, scan);
-  const segments = elfSegments(dump, scan);
+  const segments = layout.segments();
   const stored = segments.reduce((n, s) => n + (s.fileSize ?? s.memSize), 0);
   const reader = new PageReader(dump, opts.direct);
   const buf = new Uint8Array(BATCH_PAGES * ps);

@@ -106,6 +106,8 @@ export class KdumpCompressedWriter {
   private total = -1;
   /** The window pages are written in: its dump bits (bit 0 = start), and how many it holds. */
   private win: { start: number; end: number; bits: Uint8Array; index: number } | undefined;
+  /** Descriptor index the current window's pages end at. */
+  private windowEndIndex = 0;
   private nextIndex = 0;
   private lastPfn = -1;
   private dataPos = 0;
@@ -261,7 +263,7 @@ export class KdumpCompressedWriter {
   pageWindow(startPfn: number, endPfn: number, dump: Uint8Array): void {
     if (this.total < 0) throw new Error('pageWindow() comes after startPages()');
     const index = this.win ? this.win.index + 1 : 0;
-    if (this.win && this.nextDumpedPfn(this.lastPfn) >= 0) throw new RangeError(`pages of window ${this.win.start}-${this.win.end} are not all written`);
+    if (this.win && this.nextIndex !== this.windowEndIndex) throw new RangeError(`pages of window ${this.win.start}-${this.win.end} are not all written`);
     const expectStart = this.win ? this.win.end : 0;
     if (startPfn !== expectStart || index >= this.windowCounts.length) throw new RangeError(`page window ${startPfn}-${endPfn} is not the next bitmap window`);
     const count = popcountBitmap(dump, endPfn - startPfn);
@@ -269,6 +271,7 @@ export class KdumpCompressedWriter {
       throw new Error(`page window ${startPfn}-${endPfn} selects ${count} pages, its bitmap ${this.windowCounts[index]}: the dump read differently the second time`);
     }
     this.win = { start: startPfn, end: endPfn, bits: dump, index };
+    this.windowEndIndex = this.nextIndex + count;
     this.lastPfn = startPfn - 1;
   }
 

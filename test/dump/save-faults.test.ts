@@ -11,7 +11,7 @@ import { BufferSource } from '../../src/io/source.ts';
 import { FileSource } from '../../src/io/node-file.ts';
 import { openDump } from '../../src/format/open-dump.ts';
 import { BufferSink, type ByteSink } from '../../src/format/sink.ts';
-import { dumpIdentity, scanDump, writeElfCore, writeKdumpCompressed } from '../../src/dump/save.ts';
+import { dumpIdentity, writeElfCore, writeKdumpCompressed } from '../../src/dump/save.ts';
 import { NotInDumpError } from '../../src/errors.ts';
 import type { Dump } from '../../src/format/dump.ts';
 
@@ -58,9 +58,8 @@ function readBack(input: Dump, out: Dump): [number, number] {
 
 test('ENOSPC in the middle of a kdump-compressed save: a dump marked incomplete that opens, with the pages written before', async () => {
   const input = openDump(new FileSource(FIXTURE));
-  const scan = scanDump(input, undefined, { dumpLevel: 1 });
   const disk = new FullDisk(6 << 20);
-  const report = await writeKdumpCompressed(input, scan, disk, { dumpLevel: 1, codec: 'zlib', threads: 0, identity: dumpIdentity(input, undefined, undefined) });
+  const report = await writeKdumpCompressed(input, undefined, disk, { dumpLevel: 1, codec: 'zlib', threads: 0, identity: dumpIdentity(input, undefined, undefined) });
   assert.match(report.stopReason ?? '', /^ENOSPC/);
   assert.equal(report.incomplete, true);
   assert.ok(report.unwrittenPages > 1000, `pages not written: ${report.unwrittenPages}`);
@@ -72,9 +71,8 @@ test('ENOSPC in the middle of a kdump-compressed save: a dump marked incomplete 
 
 test('ENOSPC during an ELF save: e_flags says incomplete, the file opens', () => {
   const input = openDump(new FileSource(FIXTURE));
-  const scan = scanDump(input, undefined, { dumpLevel: 0 });
   const disk = new FullDisk(8 << 20);
-  const report = writeElfCore(input, scan, disk, { identity: dumpIdentity(input, undefined, undefined) });
+  const report = writeElfCore(input, undefined, disk, { dumpLevel: 0, identity: dumpIdentity(input, undefined, undefined) });
   assert.match(report.stopReason ?? '', /^ENOSPC/);
   const out = openDump(new BufferSource(disk.inner.bytes().slice(), 'full-disk.elf'));
   assert.equal(out.incomplete, true);

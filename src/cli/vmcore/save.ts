@@ -17,8 +17,8 @@ import { FileSource } from '../../io/node-file.ts';
 import { closeDumpFile, createDumpFile, directElfReader, FdSink, writeAllSync } from '../../dump/file-sink.ts';
 import { findMemMap, MAX_DUMP_LEVEL, needsClassification, pageLayout, structPageReader, type ReadVirt } from '../../dump/page-class.ts';
 import {
+  DEFAULT_WINDOW,
   dumpIdentity,
-  scanDump,
   writeElfCore,
   writeKdumpCompressed,
   type FilterSetup,
@@ -28,7 +28,7 @@ import {
 import type { Command } from './commands.ts';
 
 export const SAVE_USAGE =
-  'vmcore-ts save [-c|-l|-p|-z] [-d LEVEL] [-E] [-f] [--num-threads N] [--message-level N] VMCORE DUMPFILE\n' +
+  'vmcore-ts save [-c|-l|-p|-z] [-d LEVEL] [-E] [-f] [--num-threads N] [--cyclic-buffer K] [--message-level N] VMCORE DUMPFILE\n' +
   '       vmcore-ts save -F [-c|-l|-p|-z] [-d LEVEL] [-E] VMCORE > FLATTENED\n' +
   '       vmcore-ts save --dump-dmesg VMCORE LOGFILE\n' +
   '  -c, -l, -p, -z     compress each page with zlib, LZO, snappy or zstd (kdump-compressed output)\n' +
@@ -38,6 +38,8 @@ export const SAVE_USAGE =
   '  -F                 write the flattened format to stdout (for pipes and ssh; rebuild with convert -R)\n' +
   '  -f                 overwrite DUMPFILE if it exists\n' +
   '  --num-threads N    compression threads (default: the number of CPUs; none on one CPU)\n' +
+  '  --cyclic-buffer K  KiB of each page bitmap held at a time (default 4096: 128 GiB of pages per\n' +
+  '                     window); memory stays bounded whatever the dump size\n' +
   '  --message-level N  1 progress, 2 summary, 4 warnings, 16 page statistics (default 7)\n' +
   '  --dump-dmesg       write the kernel log to LOGFILE (as makedumpfile --dump-dmesg)';
 
@@ -49,6 +51,8 @@ export interface SaveArgs {
   force: boolean;
   threads: number;
   messageLevel: number;
+  /** Page frames per bitmap window (--cyclic-buffer KiB * 8192). */
+  windowPfns: number;
   input: string;
   output: string | undefined;
 }
@@ -64,6 +68,7 @@ const saveOptions = {
   f: { type: 'boolean' },
   R: { type: 'boolean' },
   'num-threads': { type: 'string' },
+  'cyclic-buffer': { type: 'string' },
   'message-level': { type: 'string' },
   'dump-dmesg': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -104,6 +109,7 @@ export function saveArgs(values: ReturnType<typeof parseSaveArgs>['values'], pos
     force: !!values.f,
     threads: intOption(values['num-threads'], '--num-threads', 0, 256, defaultThreads()),
     messageLevel: intOption(values['message-level'], '--message-level', 0, 31, 7),
+    windowPfns: intOption(values['cyclic-buffer'], '--cyclic-buffer', 1, 1 << 20, DEFAULT_WINDOW / 8192) * 8192,
     input: positionals[0]!,
     output: flattened ? undefined : positionals[1],
   };
@@ -233,13 +239,13 @@ export async function saveDump(dump: Dump, args: SaveArgs): Promise<number> {
       level = args.levels[li]!;
       const { filter, vi, readVirt } = filterFor(dump, level, warn);
       const progress = new ProgressReporter((args.messageLevel & MSG_PROGRESS) !== 0);
-      const scan = scanDump(dump, filter, { dumpLevel: level, zeroTest: args.elf && (level & 1) !== 0, direct, progress: (p) => progress.update(p) });
-      for (const w of scan.warnings) warn(w);
       const identity = dumpIdentity(dump, vi, readVirt);
+      const common = { dumpLevel: level, identity, direct, windowPfns: args.windowPfns, progress: (p: SaveProgress) => progress.update(p) };
       report = args.elf
-        ? writeElfCore(dump, scan, sink, { identity, direct, progress: (p) => progress.update(p) })
-        : await writeKdumpCompressed(dump, scan, sink, { dumpLevel: level, codec: args.codec, threads: args.threads, identity, direct, progress: (p) => progress.update(p) });
+        ? writeElfCore(dump, filter, sink, common)
+        : await writeKdumpCompressed(dump, filter, sink, { ...common, codec: args.codec, threads: args.threads });
       progress.done();
+      for (const w of report.scan.warnings) warn(w);
       // Out of space with another level to try: start over with it (as makedumpfile -d 1,31 does).
       if (report.stopReason?.startsWith('ENOSPC') && li + 1 < args.levels.length && fd !== undefined) {
         say(MSG_COMMON, `vmcore-ts: ${report.stopReason} at dump level ${level}; retrying with dump level ${args.levels[li + 1]}`);

@@ -1,10 +1,8 @@
-// Bundles each CLI into one ESM file under dist/ (what bin/ runs, what the initramfs carries).
+// Bundles each CLI into ESM under dist/ (what bin/ runs, what the initramfs carries).
 import { build } from 'esbuild';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 
-const entries = ['kexec-ts', 'kdump-ts', 'vmcore-ts'];
-await build({
-  // compress-worker: the save pipeline's worker thread, loaded from beside vmcore-ts.mjs.
-  entryPoints: { ...Object.fromEntries(entries.map((e) => [e, `src/cli/${e}.ts`])), 'compress-worker': 'src/dump/compress-worker.ts' },
+const common = {
   outdir: 'dist',
   outExtension: { '.js': '.mjs' },
   bundle: true,
@@ -16,7 +14,19 @@ await build({
   external: ['koffi'],
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   logLevel: 'warning',
+};
+// kexec-ts, kdump-ts and the save pipeline's worker thread (loaded from beside the vmcore-ts
+// chunks): one self-contained file each (fixtures/arm64 copies kexec-ts.mjs alone).
+await build({
+  ...common,
+  entryPoints: { 'kexec-ts': 'src/cli/kexec-ts.ts', 'kdump-ts': 'src/cli/kdump-ts.ts', 'compress-worker': 'src/dump/compress-worker.ts' },
 });
+// vmcore-ts: split at each command's dynamic import (src/cli/vmcore/commands.ts), so a command
+// loads only its own code — start-up is most of a `vmcore-ts dmesg` run. The chunks
+// (dist/vmcore-ts-*.mjs) sit beside vmcore-ts.mjs: whoever copies the bundle copies dist/*.mjs.
+mkdirSync('dist', { recursive: true });
+for (const f of readdirSync('dist')) if (/^vmcore-ts-.*\.mjs(\.map)?$/.test(f)) rmSync(`dist/${f}`);
+await build({ ...common, entryPoints: { 'vmcore-ts': 'src/cli/vmcore-ts.ts' }, splitting: true, chunkNames: 'vmcore-ts-[name]-[hash]' });
 
 // The x86_64 kexec purgatory (purgatory/*.S|c): one relocatable object, linked by kexec-ts at load
 // time. Built with the machine's gcc/ld; without them kexec-ts still plans (--dry-run) but cannot load.

@@ -4,9 +4,10 @@ import { useNodeCodecs } from '../io/node-codecs.ts';
 import { runCli } from './run.ts';
 import { vmcoreCommands } from './vmcore/commands.ts';
 
-function usage(): string {
+/** The usage text; loads every command module for its summary (only help and errors need it). */
+async function usage(): Promise<string> {
   const lines = ['usage: vmcore-ts COMMAND [OPTIONS] DUMP ...', '', 'commands:'];
-  for (const [name, c] of Object.entries(vmcoreCommands)) lines.push(`  ${name.padEnd(10)} ${c.summary}`);
+  for (const [name, load] of Object.entries(vmcoreCommands)) lines.push(`  ${name.padEnd(10)} ${(await load()).summary}`);
   lines.push('', "run 'vmcore-ts COMMAND --help' for a command's options");
   return lines.join('\n');
 }
@@ -14,11 +15,11 @@ function usage(): string {
 await runCli('vmcore-ts', async (argv) => {
   const [name, ...rest] = argv;
   if (!name || name === '-h' || name === '--help' || name === 'help') {
-    process.stdout.write(usage() + '\n');
+    process.stdout.write((await usage()) + '\n');
     return name ? 0 : 2;
   }
-  const cmd = vmcoreCommands[name];
-  if (!cmd) throw new UsageError(`unknown command '${name}'\n${usage()}`);
+  const load = Object.hasOwn(vmcoreCommands, name) ? vmcoreCommands[name] : undefined;
+  if (!load) throw new UsageError(`unknown command '${name}'\n${await usage()}`);
   useNodeCodecs(); // native zlib: twice as fast as the pure decoder the browser uses
-  return cmd.run(rest);
+  return (await load()).run(rest);
 });

@@ -1,37 +1,24 @@
-// The vmcore-ts command table: one module per command under src/cli/vmcore/.
-import { btCommand } from './bt.ts';
-import { convertCommand } from './convert.ts';
-import { dmesgCommand } from './dmesg.ts';
-import { infoCommand } from './info.ts';
-import { memCommand } from './mem.ts';
-import { psCommand } from './ps.ts';
-import { readCommand } from './read.ts';
-import { regsCommand } from './regs.ts';
-import { saveCommand } from './save.ts';
-import { serveCommand } from './serve.ts';
-import { structCommand } from './struct.ts';
-import { summaryCommand } from './summary.ts';
-import { symCommand } from './sym.ts';
-import { typesCommand } from './types.ts';
-
+// The vmcore-ts command table: one module per command under src/cli/vmcore/, each loaded only when
+// its command runs (the bundle splits them into chunks: `vmcore-ts dmesg` does not load the code of
+// save, serve or bt — start-up time is most of a dmesg run).
 export interface Command {
   summary: string;
   run(argv: string[]): Promise<number | void> | number | void;
 }
 
-export const vmcoreCommands: Record<string, Command> = {
-  info: infoCommand,
-  dmesg: dmesgCommand,
-  regs: regsCommand,
-  read: readCommand,
-  sym: symCommand,
-  summary: summaryCommand,
-  bt: btCommand,
-  ps: psCommand,
-  struct: structCommand,
-  types: typesCommand,
-  mem: memCommand,
-  serve: serveCommand,
-  save: saveCommand,
-  convert: convertCommand,
+export const vmcoreCommands: Record<string, () => Promise<Command>> = {
+  info: async () => (await import('./info.ts')).infoCommand,
+  dmesg: async () => (await import('./dmesg.ts')).dmesgCommand,
+  regs: async () => (await import('./regs.ts')).regsCommand,
+  read: async () => (await import('./read.ts')).readCommand,
+  sym: async () => (await import('./sym.ts')).symCommand,
+  summary: async () => (await import('./summary.ts')).summaryCommand,
+  bt: async () => (await import('./bt.ts')).btCommand,
+  ps: async () => (await import('./ps.ts')).psCommand,
+  struct: async () => (await import('./struct.ts')).structCommand,
+  types: async () => (await import('./types.ts')).typesCommand,
+  mem: async () => (await import('./mem.ts')).memCommand,
+  serve: async () => (await import('./serve.ts')).serveCommand,
+  save: async () => (await import('./save.ts')).saveCommand,
+  convert: async () => (await import('./convert.ts')).convertCommand,
 };

@@ -1,38 +1,62 @@
-// Benchmark: `vmcore-ts summary` (no vmlinux) on the fixture dump, wall time of the built CLI
-// (dist/vmcore-ts.mjs, what users run), median of N runs, against the reference numbers recorded
-// for drgn and crash on the same dump with the matching 590 MB vmlinux (not installable here).
+// Benchmark: `vmcore-ts summary` (no vmlinux: the dump's kallsyms, ORC tables and log) on the
+// fixture dump, built CLI (dist/vmcore-ts.mjs, what users run), against, in the same run on the
+// same dump with the matching vmlinux: drgn 0.0.22 (log + task list + the crashed thread's stack)
+// and crash 8.0.2 (sys, bt, ps, log). Medians of wall and CPU time, Node start included.
+// crash and drgn need the vmlinux: `bash bench/setup.sh` fetches it (and installs drgn); without
+// them they are skipped. crash takes seconds per run: it runs CRASH_RUNS times (default 3).
 // Usage: node bench/summary.mjs [RUNS]
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { FIXTURE, findVmlinux, has, load, measureAll, printTable } from './reference-tools.mjs';
 
-const DUMP = 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump';
 const runs = Number(process.argv[2] ?? 7);
 if (!existsSync('dist/vmcore-ts.mjs')) execFileSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' });
 
-const check = spawnSync(process.execPath, ['dist/vmcore-ts.mjs', 'summary', DUMP], { encoding: 'utf8' });
-if (check.status !== 0) throw new Error(`vmcore-ts summary failed: ${check.stderr}`);
-if (!check.stdout.includes('sysrq triggered crash') || !check.stdout.includes('panic+0x13d')) throw new Error('summary output lacks the panic or the backtrace');
+const DRGN_SUMMARY = `from drgn.helpers.linux.pid import for_each_task
+from drgn.helpers.linux.printk import get_dmesg
+uts = prog['init_uts_ns'].name
+print(uts.release.string_().decode(), uts.version.string_().decode())
+log = get_dmesg(prog).decode(errors='replace').splitlines()
+print('\\n'.join(l for l in log if 'Kernel panic' in l))
+print(prog.crashed_thread().stack_trace())
+for t in for_each_task(prog):
+    print(t.pid.value_(), t.comm.string_().decode())
+print('\\n'.join(log[-20:]))
+`;
 
-// Wall time and CPU time (user+sys) of each run: on a shared 2-core machine the CPU time is the
-// steadier number; both include Node's start.
-const times = [];
-const cpu = [];
-for (let i = 0; i < runs; i++) {
-  const r = spawnSync('bash', ['-c', `TIMEFORMAT='%R %U %S'; time '${process.execPath}' dist/vmcore-ts.mjs summary '${DUMP}' >/dev/null`], { encoding: 'utf8' });
-  const [real, user, sys] = r.stderr.trim().split('\n').pop().split(' ').map(Number);
-  times.push(real);
-  cpu.push(user + sys);
+const tmp = mkdtempSync(join(tmpdir(), 'bench-summary-'));
+let results;
+try {
+  const tools = [
+    {
+      name: 'vmcore-ts summary (no vmlinux)',
+      cmd: process.execPath,
+      args: ['dist/vmcore-ts.mjs', 'summary', FIXTURE],
+      check: (out) => {
+        if (!out.includes('sysrq triggered crash') || !out.includes('panic+0x13d')) throw new Error('summary output lacks the panic or the backtrace');
+      },
+    },
+  ];
+  const vmlinux = findVmlinux(FIXTURE);
+  if (vmlinux && has('drgn')) {
+    writeFileSync(join(tmp, 'summary.py'), DRGN_SUMMARY);
+    tools.push({ name: 'drgn 0.0.22 (with vmlinux)', cmd: 'drgn', args: ['-q', '-s', vmlinux, '-c', FIXTURE, join(tmp, 'summary.py')] });
+  } else if (vmlinux) console.log('drgn: not installed (`bash bench/setup.sh` as root installs python3-drgn), skipped');
+  if (vmlinux && has('crash')) {
+    tools.push({ name: 'crash 8.0.2 sys, bt, ps, log (vmlinux)', cmd: 'crash', args: ['-s', vmlinux, FIXTURE], input: 'sys\nbt\nps\nlog\nquit\n', runs: Number(process.env.CRASH_RUNS ?? 3) });
+  } else if (vmlinux) console.log('crash: not installed (scripts/install-test-deps.sh installs it), skipped');
+  console.log(`load average before: ${load()}`);
+  results = await measureAll(tools, runs);
+} finally {
+  rmSync(tmp, { recursive: true, force: true });
 }
-const med = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
-const median = med(times);
 
-// Recorded on this machine class with vmlinux (issue 6): drgn 0.0.22 log + tasks + stack; crash 8.0.2 sys/bt/ps/log.
-const DRGN = 0.45;
-const CRASH = 8.7;
-console.log(`machine: ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
-console.log(`vmcore-ts summary (no vmlinux), ${runs} runs: wall median ${median.toFixed(3)} s (min ${Math.min(...times).toFixed(3)}), CPU median ${med(cpu).toFixed(3)} s (min ${Math.min(...cpu).toFixed(3)}); load average ${(await import('node:os')).loadavg()[0].toFixed(1)}`);
-const ratio = (ref) => `reference / vmcore-ts = ${(ref / median).toFixed(2)} by wall, ${(ref / med(cpu)).toFixed(2)} by CPU time`;
-console.log(`drgn 0.0.22 with vmlinux (recorded, not run here): ${DRGN} s; ${ratio(DRGN)}`);
-console.log(`crash 8.0.2 with vmlinux (recorded, not run here): ${CRASH} s; ${ratio(CRASH)}`);
-console.log(`goal < 0.3 s: wall ${median < 0.3 ? 'met' : 'not met'}, CPU ${med(cpu) < 0.3 ? 'met' : 'not met'} (on a loaded machine the CPU time is the closer estimate of an idle run)`);
+console.log(`\n${FIXTURE}; ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; load average after: ${load()}`);
+printTable(results);
+const [ours, ...refs] = results;
+for (const r of refs) {
+  console.log(`${r.name} / vmcore-ts summary: wall ${(r.wall / ours.wall).toFixed(2)}x, CPU ${(r.cpu / ours.cpu).toFixed(2)}x`);
+}
+console.log(`goal < 0.3 s: wall ${ours.wall < 300 ? 'met' : 'not met'}, CPU ${ours.cpu < 300 ? 'met' : 'not met'} (on a loaded machine the CPU time is the closer estimate of an idle run)`);

@@ -122,12 +122,13 @@ export function placeSystemData(
 ): SystemData {
   const out: SystemData = { setupData: 0n, acpiRsdp: acpiRsdpAddr(host?.bootParams, host?.efi), notes: [] };
   const low = (buf: Uint8Array, what: string) => alloc.place({ buf, min: MIN_SETUP_DATA_ADDR, topDown: false, what });
-  const efi = opts.efi ? planEfiHandover(host?.bootParams, host?.efi) : { none: host?.efi ? 'EFI: the kernel does not take EFI state from kexec (no XLF_EFI_KEXEC)' : '' };
-  if ('none' in efi) {
-    if (host?.efi && efi.none) out.notes.push(efi.none);
-  } else {
-    out.setupData = low(efi.setupData, 'setup_data EFI').mem;
-    out.efiInfo = efiInfoWithMemmap(efi.info, low(efi.memmap, 'EFI runtime map').mem);
+  if (host?.efi) {
+    const efi = opts.efi ? planEfiHandover(host.bootParams, host.efi) : { none: 'EFI: the kernel does not take EFI state from kexec (no XLF_EFI_KEXEC)' };
+    if ('none' in efi) out.notes.push(efi.none);
+    else {
+      out.setupData = low(efi.setupData, 'setup_data EFI').mem;
+      out.efiInfo = efiInfoWithMemmap(efi.info, low(efi.memmap, 'EFI runtime map').mem);
+    }
   }
   if (host?.rngSeed) out.setupData = low(rngSeedSetupData(host.rngSeed, out.setupData), 'setup_data RNG seed').mem;
   return out;

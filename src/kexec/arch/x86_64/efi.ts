@@ -132,11 +132,10 @@ export interface EfiHandover {
 }
 
 /**
- * EFI state for the next kernel, or why there is none (the next kernel then starts without EFI
- * runtime services, as with kexec-tools). `bootParams` is the running kernel's zero page.
+ * EFI state for the next kernel on a UEFI-booted machine, or why there is none (the next kernel then
+ * starts without EFI runtime services, as with kexec-tools). `bootParams` is the running kernel's zero page.
  */
-export function planEfiHandover(bootParams: Uint8Array | undefined, efi: EfiFacts | undefined): EfiHandover | { none: string } {
-  if (!efi) return { none: 'not booted through UEFI (no /sys/firmware/efi)' };
+export function planEfiHandover(bootParams: Uint8Array | undefined, efi: EfiFacts): EfiHandover | { none: string } {
   if (!bootParams || bootParams.length < ZERO_PAGE_SIZE) return { none: 'EFI: /sys/kernel/boot_params/data is not readable, efi_info not passed' };
   const cur = readStruct(EfiInfo, bootParams.subarray(EFI_INFO_OFFSET, EFI_INFO_OFFSET + EfiInfo.size));
   if (cur.efi_memmap_size === 0) return { none: 'EFI: the running kernel has no EFI memory map (noefi?), efi_info not passed' };

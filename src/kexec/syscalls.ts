@@ -3,7 +3,7 @@
 // a KexecError with a hint saying what usually causes them.
 import { createRequire } from 'node:module';
 import { KexecError } from '../errors.ts';
-import type { KexecSegment } from './plan.ts';
+import { KEXEC_FILE_UNLOAD, type KexecSegment } from './plan.ts';
 
 /** x86_64 and arm64 (asm-generic) syscall numbers. */
 export const SYSCALLS = {
@@ -102,6 +102,7 @@ export interface KexecSyscalls {
   kexecFileLoad(kernelFd: number, initrdFd: number, cmdline: string | undefined, flags: bigint): void;
   /** kexec_load with no segments (flags: KEXEC_ON_CRASH to unload the crash kernel). */
   unloadKexecLoad(flags: bigint): void;
+  /** kexec_file_load with KEXEC_FILE_UNLOAD added (flags: KEXEC_FILE_ON_CRASH for the crash kernel). */
   unloadKexecFile(flags: bigint): void;
   rebootKexec(): void;
   sync(): void;
@@ -154,7 +155,7 @@ export function loadSyscalls(): KexecSyscalls {
       check('unload', syscall(nr.kexec_load, 'unsigned long', 0, 'unsigned long', 0, 'void *', null, 'unsigned long', flags));
     },
     unloadKexecFile(flags) {
-      check('unload', syscall(nr.kexec_file_load, 'int', -1, 'int', -1, 'unsigned long', 0, 'void *', null, 'unsigned long', flags));
+      check('unload', syscall(nr.kexec_file_load, 'int', -1, 'int', -1, 'unsigned long', 0, 'void *', null, 'unsigned long', flags | KEXEC_FILE_UNLOAD));
     },
     rebootKexec() {
       check('reboot', syscall(nr.reboot, 'unsigned int', LINUX_REBOOT_MAGIC1, 'unsigned int', LINUX_REBOOT_MAGIC2, 'unsigned int', LINUX_REBOOT_CMD_KEXEC, 'void *', null));

@@ -2,14 +2,17 @@
 // time (cyclic mode), decide which pages the dump level keeps, then read, zero-check and compress the
 // kept pages in worker threads and write them in pfn order.
 //
-//   scan   window by window: pages present (1st bitmap) and kept after the dump-level filter (2nd
-//          bitmap); for ELF output at dump level bit 1 also the zero test, which needs the data
-//   write  kdump-compressed: kept pages read in batches; zero and unreadable pages sorted out on
-//          the main thread (zero pages share one stored page; an unreadable one is "lost"); the
-//          others compressed in workers; everything handed to the writer in pfn order.
-//          ELF: the PT_LOAD layout makedumpfile -E makes, then the segments' bytes in order.
-// Memory: 512 struct pages at a time, a few 512 KiB batches per worker, and the two bitmaps (1 bit
-// per page frame each: 64 MiB for 1 TiB of physical address space).
+//   pass 1 (scan)  window by window: pages present (1st bitmap) and kept after the dump-level filter
+//          (2nd bitmap), counted; kdump-compressed output writes each window's bitmaps at their
+//          place in the file; ELF output lays out its PT_LOADs (at dump level bit 1 after the
+//          zero test, which needs the data).
+//   pass 2 kdump-compressed: each window's bits again (recomputed; kept from pass 1 when there is
+//          one window), its kept pages read in batches; zero and unreadable pages sorted out on the
+//          main thread (zero pages share one stored page; an unreadable one is "lost"); the others
+//          compressed in workers; everything handed to the writer in pfn order.
+//          ELF: the segments' bytes in order.
+// Memory: two window bitmaps (DEFAULT_WINDOW: 4 MiB each, 128 GiB of pages; --cyclic-buffer sets
+// it), 512 struct pages at a time, a few 512 KiB batches per worker: the same for 1 GiB or 4 TiB.
 //
 // The target is written directly. Its header says INCOMPLETE from the first byte written and is
 // rewritten without it only when everything is out, so a save killed half-way leaves a dump that
@@ -195,7 +198,8 @@ function* setRuns(bits: Uint8Array, from: number, to: number): Generator<[number
   let i = from;
   while (i < to) {
     if ((i & 7) === 0 && bits[i >> 3] === 0) {
-      i += 8;
+      const b = i >> 3;
+      i += i + 32 <= to && (bits[b + 1]! | bits[b + 2]! | bits[b + 3]!) === 0 ? 32 : 8;
       continue;
     }
     if (!(bits[i >> 3]! & (1 << (i & 7)))) {

@@ -1,7 +1,9 @@
-// Makes a sparse synthetic ELF vmcore for the save benchmark: PT_LOADs shaped like a PC's RAM map
+// Makes a sparse synthetic ELF vmcore for the save benchmarks: PT_LOADs shaped like a PC's RAM map
 // over N GiB of physical memory, every page zero (a hole in the file) except one in 4096, which
 // holds pseudo-random or text-like bytes; the notes (VMCOREINFO, PRSTATUS) come from the fixture.
-//   node --import tsx bench/sparse-vmcore.ts OUT GIB
+// With NODES and SPAN_GIB the RAM is split into NODES equal nodes spread over SPAN_GIB of physical
+// address space, the last one ending at its top (a large NUMA machine: a huge pfn range, little RAM).
+//   node --import tsx bench/sparse-vmcore.ts OUT GIB [NODES SPAN_GIB]
 import { closeSync } from 'node:fs';
 import { createDumpFile, FdSink } from '../src/dump/file-sink.ts';
 import { encodeNotes } from '../src/format/elf.ts';
@@ -9,17 +11,24 @@ import { ElfCoreWriter } from '../src/format/elf-core-writer.ts';
 import { openDump } from '../src/format/open-dump.ts';
 import { FileSource } from '../src/io/node-file.ts';
 
-const [out, gibArg] = process.argv.slice(2);
-if (!out) throw new Error('usage: sparse-vmcore.ts OUT GIB');
+const [out, gibArg, nodesArg, spanArg] = process.argv.slice(2);
+if (!out) throw new Error('usage: sparse-vmcore.ts OUT GIB [NODES SPAN_GIB]');
 const gib = BigInt(gibArg ?? '64');
+const nodes = BigInt(nodesArg ?? '1');
 const GiB = 1n << 30n;
+const perNode = gib / nodes;
+const span = BigInt(spanArg ?? String(perNode + 1n)) * GiB;
+if (perNode < 4n || span < nodes * (perNode + 1n) * GiB) throw new Error('each node needs 4 GiB or more, and the nodes must fit in SPAN_GIB');
 const fixture = openDump(new FileSource('fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump'));
 const DIRECT_MAP = 0xffff888000000000n;
+// Node 0: the PC's low memory, the 3 GiB below the PCI hole, the rest above 4 GiB.
 const ranges: [bigint, bigint][] = [
   [0x1000n, 0x9fc00n],
   [0x100000n, 3n * GiB],
-  [4n * GiB, (gib + 1n) * GiB],
+  [4n * GiB, (perNode + 1n) * GiB],
 ];
+const stride = span / nodes;
+for (let k = 1n; k < nodes; k++) ranges.push([(k + 1n) * stride - perNode * GiB, (k + 1n) * stride]);
 const segments = ranges.map(([s, e]) => ({ paddr: s, vaddr: DIRECT_MAP + s, memSize: Number(e - s) }));
 const fd = createDumpFile(out, true);
 const w = new ElfCoreWriter(new FdSink(fd), { notes: encodeNotes(fixture.notes), segments });
@@ -36,4 +45,4 @@ for (const [s, e] of ranges) {
 }
 w.finish();
 closeSync(fd);
-console.log(`${out}: ${gib} GiB of physical memory, ${n} non-zero pages, ${w.fileSize} bytes (sparse)`);
+console.log(`${out}: ${gib} GiB of physical memory${nodes > 1n ? ` in ${nodes} nodes over ${span / GiB} GiB of address space` : ''}, ${n} non-zero pages, ${w.fileSize} bytes (sparse)`);

@@ -3,8 +3,9 @@
 // threaded and with --num-threads 2 (its best counts). Then peak RSS on a 64 GiB sparse synthetic
 // ELF vmcore (PT_LOADs over holes, mostly zero pages) to show memory does not grow with the dump.
 //   node bench/save.mjs [RAW_ELF_VMCORE] [--no-sparse] [--sparse-gib N]
-// Default input: the unfiltered guest vmcore the e2e kdump test caches
-// (~/.cache/kexec-ts/vmcore/*.elf); without one, only the sparse part runs.
+// Default input: the unfiltered 2 GiB guest vmcore bench/make-vmcore.ts caches
+// (~/.cache/kexec-ts/vmcore/*-2g.elf), else a 1 GiB one the e2e kdump test caches; without one,
+// only the sparse part runs.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { homedir, loadavg, tmpdir } from 'node:os';
@@ -15,7 +16,9 @@ const flag = (f) => argv.includes(f);
 const opt = (f, d) => (argv.includes(f) ? argv[argv.indexOf(f) + 1] : d);
 const cacheDir = join(process.env.KEXEC_TS_CACHE || join(homedir(), '.cache', 'kexec-ts'), 'vmcore');
 const positional = argv.find((a, i) => !a.startsWith('--') && !(i > 0 && argv[i - 1] === '--sparse-gib'));
-const raw = positional ?? (existsSync(cacheDir) ? readdirSync(cacheDir).filter((f) => f.endsWith('.elf')).map((f) => join(cacheDir, f))[0] : undefined);
+// The 2 GiB guest's vmcore of the issue (bench/make-vmcore.ts) when there is one, else a 1 GiB one.
+const cached = existsSync(cacheDir) ? readdirSync(cacheDir).filter((f) => f.endsWith('.elf')).sort((a, b) => Number(b.includes('-2g')) - Number(a.includes('-2g'))) : [];
+const raw = positional ?? (cached[0] && join(cacheDir, cached[0]));
 if (!existsSync('dist/vmcore-ts.mjs') || !existsSync('dist/compress-worker.mjs')) spawnSync('npm', ['run', 'build'], { stdio: 'inherit' });
 const work = mkdtempSync(join(tmpdir(), 'bench-save-'));
 process.on('exit', () => rmSync(work, { recursive: true, force: true }));

@@ -9,6 +9,8 @@ pkgs=(qemu-system-x86 busybox-static kexec-tools makedumpfile crash e2fsprogs cp
 pkgs+=(device-tree-compiler qemu-system-arm llvm)
 # UEFI guests (kexec with efi_info / SETUP_EFI): OVMF firmware for qemu-system-x86_64.
 pkgs+=(ovmf)
+# vmcore-ts save's native page compressors (src/dump/native-codecs.ts, through koffi).
+pkgs+=(libdeflate0 liblzo2-2)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

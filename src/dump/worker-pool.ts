@@ -31,6 +31,32 @@ export function workersAvailable(): boolean {
   return import.meta.url.endsWith('.ts') || existsSync(fileURLToPath(new URL('./compress-worker.mjs', import.meta.url)));
 }
 
+// Workers started ahead of need (prestartWorkers): a worker takes tens of milliseconds of CPU to
+// boot Node in its thread; started before the dump is opened and scanned, that happens on the other
+// CPUs meanwhile. Unref'd until a pool claims them, so unclaimed ones never keep the process alive.
+const prestarted: { codec: CodecName; worker: Worker; exited: boolean }[] = [];
+
+/** Starts `size` workers for `codec` now, for the WorkerPool that the save creates later. */
+export function prestartWorkers(size: number, codec: CodecName): void {
+  if (!workersAvailable()) return;
+  for (let i = 0; i < size; i++) {
+    const entry = { codec, worker: startWorker({ codec }), exited: false };
+    entry.worker.unref();
+    // One that fails before a pool claims it is replaced then (takeWorker).
+    entry.worker.on('error', () => undefined);
+    entry.worker.on('exit', () => (entry.exited = true));
+    prestarted.push(entry);
+  }
+}
+
+function takeWorker(codec: CodecName): Worker {
+  const i = prestarted.findIndex((p) => p.codec === codec && !p.exited);
+  if (i < 0) return startWorker({ codec });
+  const { worker } = prestarted.splice(i, 1)[0]!;
+  worker.ref();
+  return worker;
+}
+
 export class WorkerPool {
   private readonly workers: Worker[] = [];
   private readonly pending = new Map<number, Pending>();
@@ -39,7 +65,7 @@ export class WorkerPool {
 
   constructor(size: number, codec: CodecName) {
     for (let i = 0; i < size; i++) {
-      const w = startWorker({ codec });
+      const w = takeWorker(codec);
       w.on('message', (r: BatchResult) => {
         const p = this.pending.get(r.seq);
         this.pending.delete(r.seq);

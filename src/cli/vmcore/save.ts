@@ -15,6 +15,7 @@ import { openDump } from '../../format/open-dump.ts';
 import type { ByteSink } from '../../format/sink.ts';
 import { FileSource } from '../../io/node-file.ts';
 import { closeDumpFile, createDumpFile, directElfReader, FdSink, writeAllSync } from '../../dump/file-sink.ts';
+import { prestartWorkers } from '../../dump/worker-pool.ts';
 import { findMemMap, MAX_DUMP_LEVEL, needsClassification, pageLayout, structPageReader, type ReadVirt } from '../../dump/page-class.ts';
 import {
   DEFAULT_WINDOW,
@@ -330,6 +331,8 @@ export const saveCommand: Command = {
       return dumpDmesg(openDump(new FileSource(positionals[0]!)), positionals[1]!, !!values.f);
     }
     const args = saveArgs(values, positionals, SAVE_USAGE);
+    // Compression workers boot while the dump is opened and scanned.
+    if (args.codec && args.threads > 0 && !args.elf) prestartWorkers(args.threads, args.codec);
     return saveDump(openDump(new FileSource(args.input)), args);
   },
 };

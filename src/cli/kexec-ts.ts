@@ -1,21 +1,16 @@
 // kexec-ts: load a kernel to boot into (kexec-tools' `kexec` options), boot it, unload it, report
 // status — or plan a load for this or another machine without touching the kernel (--dry-run).
+// Start-up is most of a load's wall time (BENCHMARKS.md): what only some paths need (the loaders,
+// the purgatory, printing, the kdump side, decompression) is imported where it is used.
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KexecError, UsageError } from '../errors.ts';
 import { currentBootParams, currentCmdline, kexecLoaded, readMemoryMap, rngSeed } from '../kexec/host.ts';
-import { hostArch, pickLoader } from '../kexec/loaders.ts';
-import { makeIa64Loader } from '../kexec/arch/ia64/elf-ia64.ts';
-import { parseEfiMemmapText } from '../kexec/arch/ia64/efi-memmap.ts';
-import { readEfiFacts } from '../kexec/arch/x86_64/efi-host.ts';
 import type { EfiFacts } from '../kexec/arch/x86_64/efi.ts';
-import { planPicture, planSvg } from '../kexec/plan-picture.ts';
 import { totalRam, x86LoaderRanges, type MemoryMap } from '../kexec/memory-map.ts';
 import { KEXEC_FILE_NO_INITRAMFS, KEXEC_FILE_ON_CRASH, KEXEC_ON_CRASH, hex, validatePlan, type CrashHook, type KexecArch, type KexecLoader, type KexecPlan, type PlanInput } from '../kexec/plan.ts';
-import { formatPlan, kexecDebugLines, planToJson } from '../kexec/plan-text.ts';
 import { buildCmdline } from '../kexec/cmdline.ts';
-import { readPurgatoryObject } from '../kexec/purgatory-file.ts';
 import { ERRNO, SyscallError, loadSyscalls, type KexecSyscalls } from '../kexec/syscalls.ts';
 import { isBzImage, parseBzImageHead } from '../format/bzimage.ts';
 import { runCli } from './run.ts';
@@ -230,6 +225,7 @@ async function load(o: Opts, kernelPath: string, crash: boolean): Promise<void> 
   let image: Uint8Array | undefined;
   const pick = async () => {
     image ??= await readKernel(kernelPath, !!o.debug);
+    const { hostArch, pickLoader } = await import('../kexec/loaders.ts');
     const l = pickLoader(image, { ...(o.type ? { type: o.type } : {}), source: kernelPath });
     if (!dryRun && l.arch !== hostArch()) {
       throw new KexecError(`${kernelPath} is an ${l.arch} kernel; this machine is ${hostArch() ?? process.arch}`, { hint: 'use --dry-run to plan it' });
@@ -280,8 +276,8 @@ async function load(o: Opts, kernelPath: string, crash: boolean): Promise<void> 
     ...(o['mem-max'] ? { memMax: parseAddress(o['mem-max'], '--mem-max') } : {}),
     noChecks: !!o['no-checks'],
     ...(crashInfo ? { crash: crashInfo.hook } : {}),
-    host: { rngSeed: rngSeed(), ...(dryRun ? {} : optionalBootParams()) },
-    purgatory: readPurgatoryObject(loader.arch),
+    host: { rngSeed: rngSeed(), ...(dryRun ? {} : await optionalBootParams()) },
+    purgatory: (await import('../kexec/purgatory-file.ts')).readPurgatoryObject(loader.arch),
     sha256: await nodeSha256(),
     ...(o['debug-corrupt-segment'] ? { corruptSegment: o['debug-corrupt-segment'] } : {}),
   };
@@ -290,13 +286,18 @@ async function load(o: Opts, kernelPath: string, crash: boolean): Promise<void> 
   // kexec -d prints the crash side (core header program headers, elfcorehdr=) before the loader's lines.
   if (crashInfo) plan.debug.unshift(...crashInfo.debugLines(plan));
   if (dryRun) return printPlan(o, plan, map, image.length);
-  if (o.debug) process.stderr.write(kexecDebugLines(plan, debugRanges(plan.arch, map), image.length).join('\n') + '\n');
+  if (o.debug) {
+    const { kexecDebugLines } = await import('../kexec/plan-text.ts');
+    process.stderr.write(kexecDebugLines(plan, debugRanges(plan.arch, map), image.length).join('\n') + '\n');
+  }
   loadSyscalls().kexecLoad(plan.entry, plan.segments, plan.flags);
 }
 
 /** IA-64: the same loader, told the machine's EFI memory map (test/fixtures/ia64/*.efi-memmap format). */
-function withEfiMemmap(l: KexecLoader, path: string): KexecLoader {
+async function withEfiMemmap(l: KexecLoader, path: string): Promise<KexecLoader> {
   if (l.arch !== 'ia64') throw new UsageError('--efi-memmap is for IA-64 kernels');
+  const { makeIa64Loader } = await import('../kexec/arch/ia64/elf-ia64.ts');
+  const { parseEfiMemmapText } = await import('../kexec/arch/ia64/efi-memmap.ts');
   return makeIa64Loader({ efiMemmap: parseEfiMemmapText(readFileSync(path, 'utf8'), path) });
 }
 
@@ -311,9 +312,9 @@ function dtbFor(arch: KexecArch, path: string | undefined, dryRun: boolean): { d
 const debugRanges = (arch: KexecArch, map: MemoryMap) => (arch === 'x86_64' ? x86LoaderRanges(map) : map.ranges);
 
 /** The running machine's zero page and EFI state (x86: what a kexec_load zero page copies). */
-function optionalBootParams(): { bootParams?: Uint8Array; efi?: EfiFacts } {
+async function optionalBootParams(): Promise<{ bootParams?: Uint8Array; efi?: EfiFacts }> {
   const bp = currentBootParams();
-  const efi = readEfiFacts();
+  const efi = (await import('../kexec/arch/x86_64/efi-host.ts')).readEfiFacts();
   return { ...(bp ? { bootParams: bp } : {}), ...(efi ? { efi } : {}) };
 }
 
@@ -355,7 +356,9 @@ function fileLoad(sys: KexecSyscalls, plan: KexecPlan): void {
   }
 }
 
-function printPlan(o: Opts, plan: KexecPlan, map: MemoryMap | undefined, kernelSize: number): void {
+async function printPlan(o: Opts, plan: KexecPlan, map: MemoryMap | undefined, kernelSize: number): Promise<void> {
+  const { formatPlan, kexecDebugLines, planToJson } = await import('../kexec/plan-text.ts');
+  const { planPicture, planSvg } = await import('../kexec/plan-picture.ts');
   if (o.json) {
     process.stdout.write(JSON.stringify(planToJson(plan), null, 2) + '\n');
     return;
@@ -406,4 +409,5 @@ function exec(): number {
   return 0; // not reached when the new kernel starts
 }
 
-await runCli('kexec-ts', main);
+// Not awaited: no top-level await, so the same source bundles as CommonJS too (runCli never rejects).
+void runCli('kexec-ts', main);

@@ -28,7 +28,8 @@ function plan(input: PlanInput): KexecPlan {
   const c = startX86Plan(input);
   checkCmdline(c.cmdline, VMLINUX_CMDLINE_SIZE, 'the kernel (COMMAND_LINE_SIZE)');
 
-  // PT_LOADs whose page-rounded ranges touch are merged into one segment (they may share a page).
+  // One kexec segment per PT_LOAD, as kexec-tools makes them; PT_LOADs that share a page (their
+  // page-rounded ranges overlap) are merged into one, which kexec_load requires.
   type Run = { start: bigint; end: bigint; parts: { at: bigint; data: Uint8Array }[] };
   const runs: Run[] = [];
   for (const p of loads) {
@@ -36,7 +37,7 @@ function plan(input: PlanInput): KexecPlan {
     const end = alignUp(p.paddr + BigInt(p.memsz), PAGE_SIZE);
     const last = runs[runs.length - 1];
     const part = { at: p.paddr, data: segmentData(elf.source, p) };
-    if (last && start <= last.end) {
+    if (last && start < last.end) {
       last.end = end > last.end ? end : last.end;
       last.parts.push(part);
     } else runs.push({ start, end, parts: [part] });

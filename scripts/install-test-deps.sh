@@ -7,6 +7,8 @@ pkgs=(qemu-system-x86 busybox-static kexec-tools makedumpfile crash e2fsprogs cp
 # arm64: dtc is the oracle for our FDT reader/writer; qemu-system-arm records/boots arm64 guests and
 # runs the arm64 purgatory; llvm (llvm-mc) assembles that purgatory.
 pkgs+=(device-tree-compiler qemu-system-arm llvm)
+# lz4: unpacks the ELF vmlinux from an lz4 bzImage payload (Debian up to bookworm) for the kexec-ts ELF e2e hop.
+pkgs+=(lz4)
 # UEFI guests (kexec with efi_info / SETUP_EFI): OVMF firmware for qemu-system-x86_64.
 pkgs+=(ovmf)
 # vmcore-ts save's native page compressors (src/dump/native-codecs.ts, through koffi).

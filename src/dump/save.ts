@@ -123,11 +123,13 @@ export function scanDump(dump: Dump, filter: FilterSetup | undefined, opts: Scan
     warnings: [],
     windowPfns: W,
     bitmapBytes: Math.ceil(Math.min(W, maxPfn) / 8),
-    windows: () => (only ? [only] : walkWindows(dump, filter, { ...opts, windowPfns: W, progress: undefined }, { ...res, excluded: emptyCounts(), warnings: [] })),
+    windows: () => (only ? [only] : walkWindows(dump, filter, { ...opts, windowPfns: W, progress: undefined }, { ...res, excluded: emptyCounts(), warnings: [] }, bufs)),
   };
+  // The two window buffers, kept for the second walk.
+  const bufs = { present: new Uint8Array(res.bitmapBytes), kept: new Uint8Array(res.bitmapBytes) };
   let only: PfnWindow | undefined;
   let count = 0;
-  for (const w of walkWindows(dump, filter, { ...opts, windowPfns: W }, res)) {
+  for (const w of walkWindows(dump, filter, { ...opts, windowPfns: W }, res, bufs)) {
     res.pagesPresent += popcountBitmap(w.present, w.end - w.start);
     res.pagesKept += popcountBitmap(w.kept, w.end - w.start);
     opts.onWindow?.(w);
@@ -137,15 +139,19 @@ export function scanDump(dump: Dump, filter: FilterSetup | undefined, opts: Scan
 }
 
 /**
- * The windows in pfn order, computed: present bits from the dump's runs, then the dump-level filter
- * and the zero test clear what is not kept. Two buffers, reused from window to window; every walk
- * starts over (a fresh classifier), so the same input gives the same windows.
+ * The windows in pfn order, computed into two buffers of windowPfns/8 bytes, reused from window to
+ * window: present bits from the dump's runs, then the dump-level filter and the zero test clear what
+ * is not kept. Every walk starts over (a fresh classifier), so the same input gives the same windows.
  */
-function* walkWindows(dump: Dump, filter: FilterSetup | undefined, opts: ScanOptions, res: Pick<ScanResult, 'excluded' | 'zeroPages' | 'warnings'>): Generator<PfnWindow> {
+function* walkWindows(
+  dump: Dump,
+  filter: FilterSetup | undefined,
+  opts: ScanOptions,
+  res: Pick<ScanResult, 'excluded' | 'zeroPages' | 'warnings'>,
+  { present, kept }: { present: Uint8Array; kept: Uint8Array },
+): Generator<PfnWindow> {
   const maxPfn = Number(dump.maxPfn);
   const W = opts.windowPfns!;
-  const present = new Uint8Array(Math.ceil(Math.min(W, maxPfn) / 8));
-  const kept = new Uint8Array(present.length);
   const classifier =
     filter && needsClassification(filter.layout, opts.dumpLevel) ? new PageClassifier(filter.layout, filter.memMap, filter.readVirt) : undefined;
   const zeroReader = opts.zeroTest ? new PageReader(dump, opts.direct) : undefined;
@@ -495,8 +501,10 @@ interface Batch {
   buf: ArrayBuffer;
   /** Data pages packed at the start of buf. */
   data: number;
-  pfns: number[];
-  kinds: number[];
+  /** Entries used of pfns and kinds (typed arrays reused from batch to batch: no garbage per page). */
+  count: number;
+  pfns: Float64Array;
+  kinds: Uint8Array;
 }
 
 /**
@@ -570,6 +578,7 @@ export async function writeKdumpCompressed(dump: Dump, filter: FilterSetup | und
   const maxInFlight = pool ? pool.size * 2 + 1 : 1;
   const inFlight: { promise: Promise<BatchResult | undefined>; batch: Batch }[] = [];
   const spare: ArrayBuffer[] = [];
+  const spareEntries: { pfns: Float64Array; kinds: Uint8Array }[] = [];
   const spareOut: ArrayBuffer[] = [];
   let seq = 0;
   let written = 0;
@@ -583,11 +592,12 @@ export async function writeKdumpCompressed(dump: Dump, filter: FilterSetup | und
       spare.push(r.input);
       spareOut.push(r.out);
     } else spare.push(b.buf);
+    spareEntries.push({ pfns: b.pfns, kinds: b.kinds });
     const data = r ? new Uint8Array(r.out, 0, r.outLength) : undefined;
     let pos = 0;
     let j = 0;
-    for (let i = 0; i < b.pfns.length && !stopped; i++) {
-      const pfn = BigInt(b.pfns[i]!);
+    for (let i = 0; i < b.count && !stopped; i++) {
+      const pfn = b.pfns[i]!;
       try {
         const kind = b.kinds[i];
         if (kind === LOST) kw.writeLostPage(pfn);
@@ -617,7 +627,7 @@ export async function writeKdumpCompressed(dump: Dump, filter: FilterSetup | und
 
   let batch: Batch | undefined;
   const submit = async (): Promise<void> => {
-    if (!batch || batch.pfns.length === 0) return;
+    if (!batch || batch.count === 0) return;
     const b = batch;
     batch = undefined;
     let promise: Promise<BatchResult | undefined>;
@@ -638,28 +648,33 @@ export async function writeKdumpCompressed(dump: Dump, filter: FilterSetup | und
       for (const [i, j] of setRuns(win.kept, 0, win.end - win.start)) {
         const end = win.start + j;
         for (let pfn = win.start + i; pfn < end && !stopped; ) {
-          batch ??= { buf: spare.pop() ?? new ArrayBuffer(BATCH_PAGES * ps), data: 0, pfns: [], kinds: [] };
+          batch ??= {
+            buf: spare.pop() ?? new ArrayBuffer(BATCH_PAGES * ps),
+            data: 0,
+            count: 0,
+            ...(spareEntries.pop() ?? { pfns: new Float64Array(MAX_BATCH_ENTRIES), kinds: new Uint8Array(MAX_BATCH_ENTRIES) }),
+          };
           const b = batch;
-          const n = Math.min(end - pfn, BATCH_PAGES - b.data);
+          const n = Math.min(end - pfn, BATCH_PAGES - b.data, MAX_BATCH_ENTRIES - b.count);
           const view = Buffer.from(b.buf);
           const lost = reader.readRun(pfn, n, view, b.data * ps);
           // Pack: data pages stay in their slots, zero and lost pages leave theirs to the next.
           let w = b.data;
           for (let k = 0; k < n; k++) {
             const src = (b.data + k) * ps;
-            b.pfns.push(pfn + k);
-            if (lost?.[k]) b.kinds.push(LOST);
-            else if (zeroCheck && isZeroPage(view, src, ps)) b.kinds.push(ZERO);
+            b.pfns[b.count] = pfn + k;
+            if (lost?.[k]) b.kinds[b.count++] = LOST;
+            else if (zeroCheck && isZeroPage(view, src, ps)) b.kinds[b.count++] = ZERO;
             else {
               if (w !== b.data + k) view.copyWithin(w * ps, src, src + ps);
-              b.kinds.push(DATA);
+              b.kinds[b.count++] = DATA;
               w++;
             }
           }
           b.data = w;
           pfn += n;
           walked = pfn;
-          if (b.data === BATCH_PAGES || b.pfns.length >= MAX_BATCH_ENTRIES) await submit();
+          if (b.data === BATCH_PAGES || b.count === MAX_BATCH_ENTRIES) await submit();
         }
         if (stopped) break;
       }

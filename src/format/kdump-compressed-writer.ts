@@ -290,7 +290,7 @@ export class KdumpCompressedWriter {
     return -1;
   }
 
-  private checkPfn(pfn: bigint): void {
+  private checkPfn(pfn: number | bigint): void {
     if (this.finished) throw new Error('the dump is already finished');
     const expected = this.nextDumpedPfn(this.lastPfn);
     if (Number(pfn) !== expected) {
@@ -304,7 +304,7 @@ export class KdumpCompressedWriter {
   }
 
   /** Writes the next dumped page (the next set bit of the dump bitmap), compressing it. */
-  writePage(pfn: bigint, page: Uint8Array): void {
+  writePage(pfn: number | bigint, page: Uint8Array): void {
     if (page.length !== this.pageSize) throw new RangeError(`a page is ${this.pageSize} bytes, got ${page.length}`);
     this.checkPfn(pfn);
     if (this.zeroDesc && isZero(page)) {
@@ -319,7 +319,7 @@ export class KdumpCompressedWriter {
   }
 
   /** Writes the next dumped page as a zero page (the shared zero page's descriptor when sharing). */
-  writeZeroPage(pfn: bigint): void {
+  writeZeroPage(pfn: number | bigint): void {
     if (!this.zeroDesc) return this.writePage(pfn, new Uint8Array(this.pageSize));
     this.checkPfn(pfn);
     this.zeroPages++;
@@ -330,14 +330,14 @@ export class KdumpCompressedWriter {
    * Records the next dumped page as lost (it could not be read): its descriptor stays empty, which
    * readers show as lost, and finish() marks the dump incomplete.
    */
-  writeLostPage(pfn: bigint): void {
+  writeLostPage(pfn: number | bigint): void {
     this.checkPfn(pfn);
     this.lostPages++;
     this.addDesc(new Uint8Array(PageDesc.size));
   }
 
   /** Writes the next dumped page as already-stored data (flags 0 = raw, else its codec bit). */
-  writeStoredPage(pfn: bigint, flags: number, data: Uint8Array): void {
+  writeStoredPage(pfn: number | bigint, flags: number, data: Uint8Array): void {
     if ((flags & ~CODEC_FLAGS_MASK) !== 0) throw new RangeError(`unknown page flags 0x${flags.toString(16)}`);
     if (flags === 0 && data.length !== this.pageSize) throw new RangeError('a raw page must be one page long');
     this.checkPfn(pfn);
@@ -360,7 +360,7 @@ export class KdumpCompressedWriter {
 
   private flushDescs(): void {
     if (this.batchCount === 0) return;
-    this.sink.write(this.dataOffset + this.batchFirst * PageDesc.size, this.descBatch.slice(0, this.batchCount * PageDesc.size));
+    this.sink.write(this.dataOffset + this.batchFirst * PageDesc.size, this.descBatch.subarray(0, this.batchCount * PageDesc.size));
     this.batchFirst += this.batchCount;
     this.batchCount = 0;
   }

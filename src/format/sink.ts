@@ -2,7 +2,10 @@
 // (pwrite), a flattened stream (records of offset+bytes) and an in-memory buffer alike.
 
 export interface ByteSink {
-  /** Writes `bytes` at `offset`. Ranges never written read back as zeros. */
+  /**
+   * Writes `bytes` at `offset`. Ranges never written read back as zeros. The caller may reuse
+   * `bytes` once this returns: a sink that keeps them copies.
+   */
   write(offset: number, bytes: Uint8Array): void;
 }
 
@@ -53,7 +56,7 @@ export class CoalescingSink implements ByteSink {
     this.used = bytes.length;
   }
   flush(): void {
-    if (this.start >= 0 && this.used > 0) this.inner.write(this.start, this.buf.slice(0, this.used));
+    if (this.start >= 0 && this.used > 0) this.inner.write(this.start, this.buf.subarray(0, this.used));
     this.start = -1;
     this.used = 0;
   }

@@ -39,7 +39,7 @@ for (const suite of suites) {
   const fw = await runScenario(uefi ? { ...firmwareRebootUefi(suite, cpu), name: 'bench-reboot-uefi' } : { ...firmwareReboot(suite, cpu), name: 'bench-reboot' });
   const reboot: Row = { path: 'reboot -f', exec: fw.marker('first', 'reboot-f'), init: nth(fw, 'first', 'boot', 1) };
   if (uefi) {
-    const k = (kexecRun = await runScenario({ ...(await kexecUefi(suite, cpu, { sameWork: true })), name: 'bench-kexec-uefi' }));
+    const k = (kexecRun = await runScenario({ ...(await kexecUefi(suite, cpu, { bench: true })), name: 'bench-kexec-uefi' }));
     rows = [
       { path: 'kexec-ts -c -l, kexec-ts -e', load: k.marker('first', 'kexec-l'), exec: k.marker('first', 'kexec-e'), init: k.marker('second', 'boot') },
       { path: 'kexec -c -l, kexec -e', load: k.marker('second', 'kexec-l'), exec: k.marker('second', 'kexec-e'), init: k.marker('third', 'boot') },

@@ -25,9 +25,9 @@ cp /sys/kernel/boot_params/data /scratch/bp-$E2E_STAGE.bin
 `;
 
 /** `LOADER -l` /scratch/boot/vmlinuz + initrd for stage NEXT, then `EXEC -e` (markers kexec-l, kexec-e before each). */
-const kexecInto = (next: string, load: string, exec: string, via: string) => `
+const kexecInto = (next: string, load: string, exec: string, via: string, extra = '') => `
 mark kexec-l
-check kexec-load ${load} -l /scratch/boot/vmlinuz --initrd=/scratch/boot/initrd.img --command-line="$(stage_cmdline ${next} e2e.via=${via})"
+check kexec-load ${load} -l /scratch/boot/vmlinuz --initrd=/scratch/boot/initrd.img --command-line="$(stage_cmdline ${next} e2e.via=${via} ${extra})"
 prepare_kexec
 mark kexec-e
 ${exec} -e
@@ -50,17 +50,28 @@ check kexec-ts-load kexec-ts -c -l /scratch/boot/vmlinuz --initrd=/scratch/boot/
 check kexec-ts-unload kexec-ts -u
 `;
 
+/** `kexec-ts -p` of the capture kernel (slim initrd), then a crash. */
+const crashInto = `
+check kexec-ts-p kexec-ts -p /scratch/boot/vmlinuz --initrd=/scratch/boot/initrd-capture.img --command-line="$(stage_cmdline capture irqpoll nr_cpus=1 reset_devices)"
+mark crash-loaded "$(cat /sys/kernel/kexec_crash_loaded)"
+prepare_kexec
+mark crashing
+echo c > /proc/sysrq-trigger
+fail "still running after sysrq-c"
+`;
+
 /**
- * One UEFI guest, three kernels: the first (started by OVMF) proves EFI and ACPI and loads the second
- * with `kexec-ts -c -l` (kexec_load: our zero page and purgatory); the second proves them and loads
- * the third with kexec-tools' `kexec -c -l` (the oracle), which proves them again.
+ * One UEFI guest, up to four kernels: the first (started by OVMF) proves EFI and ACPI and loads the
+ * second with `kexec-ts -c -l` (kexec_load: our zero page and purgatory); the second proves them and
+ * loads the third with kexec-tools' `kexec -c -l` (the oracle), which proves them again, then loads a
+ * capture kernel with `kexec-ts -p` and crashes: the capture kernel proves them too.
  *
- * `sameWork` (benchmarks): the second kernel also runs `kexec-ts -c -l` + `-u` before kexec-tools. Under
- * QEMU TCG a kernel started after Node.js ran in the previous one unpacks its initramfs ~2x slower
- * (measured with kexec-tools alone: 7.9 s cold, 15.4 s after a `node` run, 5.6 s without), an emulator
- * artefact that would otherwise count against kexec-ts only.
+ * `bench`: no crash; the second kernel runs `kexec-ts -c -l` + `-u` before kexec-tools. Under QEMU
+ * TCG a kernel started after Node.js ran in the previous one unpacks its initramfs ~2x slower
+ * (measured with kexec-tools alone: 7.9 s cold, 15.4 s after a `node` run, 5.6 s without), an
+ * emulator artefact that would otherwise count against kexec-ts only.
  */
-export async function kexecUefi(suite: string, cpu = 'max', opts: { sameWork?: boolean } = {}): Promise<ScenarioSpec> {
+export async function kexecUefi(suite: string, cpu = 'max', opts: { bench?: boolean } = {}): Promise<ScenarioSpec> {
   return {
     name: 'kexec-uefi',
     suite,
@@ -70,10 +81,14 @@ export async function kexecUefi(suite: string, cpu = 'max', opts: { sameWork?: b
     files: { ...koffiBinaryFiles(), ...(await efivarfsModule(suite)) },
     stages: {
       first: efiProof + kexecInto('second', 'kexec-ts -c', 'kexec-ts', 'kexec-ts'),
-      second: `mark cmdline "$(cat /proc/cmdline)"\n${efiProof}${opts.sameWork ? kexecTsLoadUnload('third') : ''}${kexecInto('third', 'kexec -c', 'kexec', 'kexec-tools')}`,
-      third: `mark cmdline "$(cat /proc/cmdline)"\n${efiProof}`,
+      second: `mark cmdline "$(cat /proc/cmdline)"\n${efiProof}${opts.bench ? kexecTsLoadUnload('third') : ''}${kexecInto('third', 'kexec -c', 'kexec', 'kexec-tools', opts.bench ? '' : 'crashkernel=256M')}`,
+      third: `mark cmdline "$(cat /proc/cmdline)"\n${efiProof}${opts.bench ? '' : crashInto}`,
+      ...(opts.bench ? {} : { capture: efiProof }),
     },
-    expect: ['first:efivars', 'second:cmdline', 'second:efivars', 'second:rsdp', 'third:cmdline', 'third:efivars', 'third:rsdp'],
+    expect: [
+      'first:efivars', 'second:cmdline', 'second:efivars', 'second:rsdp', 'third:cmdline', 'third:efivars', 'third:rsdp',
+      ...(opts.bench ? [] : ['third:crash-loaded', 'capture:efivars', 'capture:rsdp']),
+    ],
     timeoutMs: 6 * 60_000,
   };
 }

@@ -8,6 +8,8 @@
 //   window's pages. The caller recomputes a window's bits for the second pass.
 // Pages come in pfn order; page data goes straight out after the descriptor table, descriptors are
 // written in batches. Memory: one descriptor batch and the caller's window, whatever maxPfn is.
+// All-zero stretches of the bitmaps are left unwritten (holes), so a huge sparse address range
+// costs no disk either.
 // Older header versions (1-5) can be written too, for tests of readers.
 import { getBit, popcountBitmap } from './bitmap.ts';
 import { CODEC_FLAGS_MASK, codecFlag, type CodecName } from './codecs/index.ts';
@@ -76,9 +78,17 @@ export interface KdumpWriterResult {
 }
 
 const DESC_BATCH = 512;
+const SPARSE_CHUNK = 1 << 16;
 
-function isZero(page: Uint8Array): boolean {
-  for (let i = 0; i < page.length; i++) if (page[i] !== 0) return false;
+/** True if every byte is zero (a word at a time where the view is aligned). */
+function allZero(b: Uint8Array): boolean {
+  let i = 0;
+  if ((b.byteOffset & 3) === 0) {
+    const w = new Uint32Array(b.buffer, b.byteOffset, b.length >> 2);
+    for (; i < w.length; i++) if (w[i] !== 0) return false;
+    i <<= 2;
+  }
+  for (; i < b.length; i++) if (b[i] !== 0) return false;
   return true;
 }
 
@@ -230,11 +240,28 @@ export class KdumpCompressedWriter {
       if (nbits % 8 !== 0) out[len - 1]! &= (1 << (nbits % 8)) - 1;
       return out;
     };
-    if (!this.opts.singleBitmap) this.sink.write(this.bitmap1Offset + (startPfn >> 3), bytes(ram));
-    this.sink.write(this.bitmap2Offset + (startPfn >> 3), bytes(dump));
+    if (!this.opts.singleBitmap) this.writeSparse(this.bitmap1Offset + (startPfn >> 3), bytes(ram), last);
+    this.writeSparse(this.bitmap2Offset + (startPfn >> 3), bytes(dump), last);
     this.windowCounts.push(count);
     this.dumped += count;
     this.bitmapPfn = endPfn;
+  }
+
+  /**
+   * Writes bitmap bytes leaving all-zero 64 KiB stretches unwritten (they read as zeros: a holey
+   * address space costs no disk); `end` writes the last stretch anyway, so the file reaches it.
+   */
+  private writeSparse(offset: number, b: Uint8Array, end: boolean): void {
+    let from = -1;
+    for (let i = 0; i < b.length; i += SPARSE_CHUNK) {
+      const zero = allZero(b.subarray(i, i + SPARSE_CHUNK)) && !(end && i + SPARSE_CHUNK >= b.length);
+      if (!zero && from < 0) from = i;
+      if (zero && from >= 0) {
+        this.sink.write(offset + from, b.subarray(from, i));
+        from = -1;
+      }
+    }
+    if (from >= 0) this.sink.write(offset + from, b.subarray(from));
   }
 
   /** After the last bitmap window: places the descriptor table and the data, ready for pages. */
@@ -307,7 +334,7 @@ export class KdumpCompressedWriter {
   writePage(pfn: number | bigint, page: Uint8Array): void {
     if (page.length !== this.pageSize) throw new RangeError(`a page is ${this.pageSize} bytes, got ${page.length}`);
     this.checkPfn(pfn);
-    if (this.zeroDesc && isZero(page)) {
+    if (this.zeroDesc && allZero(page)) {
       this.zeroPages++;
       this.addDesc(this.zeroDesc);
       return;

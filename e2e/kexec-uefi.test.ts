@@ -23,6 +23,7 @@ test(`e2e UEFI ${suite ?? '(no suite)'}: kexec-ts -c -l + -e and kexec-ts -p kee
     const r = await runScenario({ ...(await kexecUefi(suite)), ...(log ? { log } : {}) });
     assert.match(r.marker('second', 'cmdline').value, /e2e\.stage=second e2e\.via=kexec-ts(\s|$)/);
     assert.match(r.marker('third', 'cmdline').value, /e2e\.stage=third e2e\.via=kexec-tools(\s|$)/);
+    assert.deepEqual([r.marker('third', 'crash-unloaded').value, r.marker('third', 'crash-loaded').value], ['0', '1'], 'kexec-ts -p -u unloads, -p loads again');
     const first = (name: string) => r.marker('first', name).value;
     assert.match(first('efi'), /runtime-map/);
     assert.ok(Number(first('efivars')) > 0, `the firmware lists EFI variables in the first kernel: ${first('efivars')}`);

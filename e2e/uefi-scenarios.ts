@@ -50,9 +50,13 @@ check kexec-ts-load kexec-ts -c -l /scratch/boot/vmlinuz --initrd=/scratch/boot/
 check kexec-ts-unload kexec-ts -u
 `;
 
-/** `kexec-ts -p` of the capture kernel (slim initrd), then a crash. */
+/** `kexec-ts -p` of the capture kernel (slim initrd), `-p -u` and `-p` again, then a crash. */
 const crashInto = `
-check kexec-ts-p kexec-ts -p /scratch/boot/vmlinuz --initrd=/scratch/boot/initrd-capture.img --command-line="$(stage_cmdline capture irqpoll nr_cpus=1 reset_devices)"
+P="kexec-ts -p /scratch/boot/vmlinuz --initrd=/scratch/boot/initrd-capture.img"
+check kexec-ts-p $P --command-line="$(stage_cmdline capture irqpoll nr_cpus=1 reset_devices)"
+check kexec-ts-p-u kexec-ts -p -u
+mark crash-unloaded "$(cat /sys/kernel/kexec_crash_loaded)"
+check kexec-ts-p $P --command-line="$(stage_cmdline capture irqpoll nr_cpus=1 reset_devices)"
 mark crash-loaded "$(cat /sys/kernel/kexec_crash_loaded)"
 prepare_kexec
 mark crashing

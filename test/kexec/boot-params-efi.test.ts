@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { bzImage64Loader } from '../../src/kexec/arch/x86_64/bzimage64.ts';
 import { readEfiFacts } from '../../src/kexec/arch/x86_64/efi-host.ts';
-import { EFI_INFO_OFFSET, EfiInfo, EfiMemoryDescriptor, EfiSetupData, SETUP_EFI, acpiRsdpAddr, parseEfiSystab } from '../../src/kexec/arch/x86_64/efi.ts';
+import { EFI_INFO_OFFSET, EFI_LOADER_SIGNATURE_64, EfiInfo, EfiMemoryDescriptor, EfiSetupData, SETUP_EFI, acpiRsdpAddr, parseEfiSystab } from '../../src/kexec/arch/x86_64/efi.ts';
 import { readMemoryMap } from '../../src/kexec/host.ts';
 import { validatePlan, type PlanInput } from '../../src/kexec/plan.ts';
 import { readPurgatoryObject } from '../../src/kexec/purgatory-file.ts';
@@ -82,7 +82,7 @@ test('UEFI zero page: efi_info, acpi_rsdp_addr, e820 and the setup_data chain eq
   const theirs = kexecToolsZeroPage();
   assert.deepEqual(ours.efi_info, theirs.efi_info, 'efi_info byte for byte (EL64, systab, 40-byte descriptors v1, map at 0x101000)');
   const ei = readStruct(EfiInfo, setup.buf.subarray(EFI_INFO_OFFSET));
-  assert.equal(ei.efi_loader_signature, 0x34364c45);
+  assert.equal(ei.efi_loader_signature, EFI_LOADER_SIGNATURE_64);
   assert.equal(ei.efi_memmap, 0x101000);
   assert.equal(ei.efi_memmap_size, 6 * 40);
   // boot_params.acpi_rsdp_addr of the UEFI-booted 6.1 kernel is 0; systab's ACPI20= is used, as kexec-tools does.

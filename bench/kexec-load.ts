@@ -4,11 +4,13 @@
 //
 // --startup: where kexec-ts's start-up goes under TCG instead: `node -e 0`, an empty ES module, the
 // bundle as built, and bundles built here another way (one ESM file minified, ESM with code
-// splitting, CommonJS), each with -h and -s -l; koffi's load alone; and a CPU profile of one
-// `kexec-ts -s -l` (summarised by module).
+// splitting, CommonJS, the bundle of BEFORE_REV), with -h, -s -l and -c -l; koffi's load alone; and
+// a CPU profile of one `kexec-ts -s -l` (by module). (A V8 start-up snapshot of the CommonJS bundle,
+// `node --build-snapshot`, aborts in Node 20.20: module-scope TextDecoders are not serialisable.)
 // Usage: node --import tsx bench/kexec-load.ts [--startup] [RUNS] [SUITE]
 import { cpus, loadavg, totalmem } from 'node:os';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { build, type BuildOptions } from 'esbuild';
@@ -53,6 +55,8 @@ const LOAD_CASES: Record<string, [string, string[]]> = {
 };
 
 const VARIANTS = 'opt/kexec-ts/variants';
+/** The last commit before kexec-ts imported its loaders lazily. */
+const BEFORE_REV = '6005ed6';
 
 /** kexec-ts bundled other ways, placed beside dist/ in the guest (so koffi and the purgatory resolve the same). */
 async function variantFiles(): Promise<Record<string, FileSpec>> {
@@ -69,6 +73,12 @@ async function variantFiles(): Promise<Record<string, FileSpec>> {
     define: { 'import.meta.url': '__import_meta_url' },
     banner: { js: "const __import_meta_url = require('node:url').pathToFileURL(__filename).href;" },
   });
+  // The bundle as it was before start-up work (BEFORE_REV), for an A/B in the same guest.
+  const old = join(out, 'old-src');
+  mkdirSync(old);
+  execFileSync('sh', ['-c', `git archive ${BEFORE_REV} src | tar -x -C ${old}`]);
+  await build({ ...common, entryPoints: { 'kexec-ts': join(old, 'src/cli/kexec-ts.ts') }, nodePaths: [join(process.cwd(), 'node_modules')], outdir: join(out, 'old'), outExtension: { '.js': '.mjs' }, format: 'esm', banner: esmBanner });
+  rmSync(old, { recursive: true });
   const files: Record<string, FileSpec> = { [`${VARIANTS}/empty.mjs`]: '', [`${VARIANTS}/empty.cjs`]: '' };
   const walk = (d: string) => {
     for (const e of readdirSync(d, { withFileTypes: true })) {
@@ -94,12 +104,14 @@ function startupCases(): Record<string, [string, string[]]> {
     'min esm -h': ['node', [`${V}/min/kexec-ts.mjs`, '-h']],
     'split esm -h': ['node', [`${V}/split/kexec-ts.mjs`, '-h']],
     'cjs -h': ['node', [`${V}/cjs/kexec-ts.cjs`, '-h']],
+    'before esm -h': ['node', [`${V}/old/kexec-ts.mjs`, '-h']],
     'kexec -s -l': ['kexec', ['-s', '-l', K, I, C]],
     'dist esm -s -l': ['node', ['/opt/kexec-ts/dist/kexec-ts.mjs', '-s', '-l', K, I, C]],
-    'split esm -s -l': ['node', [`${V}/split/kexec-ts.mjs`, '-s', '-l', K, I, C]],
     'cjs -s -l': ['node', [`${V}/cjs/kexec-ts.cjs`, '-s', '-l', K, I, C]],
+    'before esm -s -l': ['node', [`${V}/old/kexec-ts.mjs`, '-s', '-l', K, I, C]],
     'kexec -c -l': ['kexec', ['-c', '-l', K, I, C]],
     'dist esm -c -l': ['node', ['/opt/kexec-ts/dist/kexec-ts.mjs', '-c', '-l', K, I, C]],
+    'before esm -c -l': ['node', [`${V}/old/kexec-ts.mjs`, '-c', '-l', K, I, C]],
   };
   return cases;
 }

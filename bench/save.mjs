@@ -3,6 +3,7 @@
 // threaded and with --num-threads 2 (its best counts). Then peak RSS on a 64 GiB sparse synthetic
 // ELF vmcore (PT_LOADs over holes, mostly zero pages) to show memory does not grow with the dump.
 //   node bench/save.mjs [RAW_ELF_VMCORE] [--runs N] [--no-pure] [--no-sparse] [--sparse-gib N]
+//   [--vmcore-ts PATH] (another build's vmcore-ts.mjs)
 // Each case runs N times (default 3), the tools interleaved; medians are shown. Ours runs twice:
 // as installed (native libdeflate/liblzo2 when present) and with VMCORE_TS_NATIVE_CODECS=0.
 // Default input: the unfiltered 2 GiB guest vmcore bench/make-vmcore.ts caches
@@ -17,7 +18,7 @@ const argv = process.argv.slice(2);
 const flag = (f) => argv.includes(f);
 const opt = (f, d) => (argv.includes(f) ? argv[argv.indexOf(f) + 1] : d);
 const cacheDir = join(process.env.KEXEC_TS_CACHE || join(homedir(), '.cache', 'kexec-ts'), 'vmcore');
-const positional = argv.find((a, i) => !a.startsWith('--') && !(i > 0 && ['--sparse-gib', '--runs'].includes(argv[i - 1])));
+const positional = argv.find((a, i) => !a.startsWith('--') && !(i > 0 && ['--sparse-gib', '--runs', '--vmcore-ts'].includes(argv[i - 1])));
 // The 2 GiB guest's vmcore of the issue (bench/make-vmcore.ts) when there is one, else a 1 GiB one.
 const cached = existsSync(cacheDir) ? readdirSync(cacheDir).filter((f) => f.endsWith('.elf')).sort((a, b) => Number(b.includes('-2g')) - Number(a.includes('-2g'))) : [];
 const raw = positional ?? (cached[0] && join(cacheDir, cached[0]));
@@ -47,12 +48,14 @@ function summary(rs) {
 const fmt = (r) => `${r.wall.toFixed(2).padStart(6)} s wall ${r.cpu.toFixed(2).padStart(6)} s CPU ${r.rss.toFixed(0).padStart(4)} MB RSS ${(r.size / 1e6).toFixed(1).padStart(7)} MB`;
 const load = () => loadavg()[0].toFixed(1);
 const runs = Number(opt('--runs', '3'));
+// Another build of vmcore-ts to compare (e.g. an older commit's dist/vmcore-ts.mjs).
+const cli = opt('--vmcore-ts', 'dist/vmcore-ts.mjs');
 
 if (raw) {
-  console.log(`input: ${raw} (${(statSync(raw).size / 2 ** 30).toFixed(2)} GiB), ${runs} runs each (medians), load average ${load()}`);
+  console.log(`vmcore-ts: ${cli}; input: ${raw} (${(statSync(raw).size / 2 ** 30).toFixed(2)} GiB), ${runs} runs each (medians), load average ${load()}`);
   // The floor under any Node program: Node's own start, and the save command's (vmcore-ts save --help).
   const nodeStart = summary(Array.from({ length: 5 }, () => timed(process.execPath, ['-e', '0'])));
-  const bundleStart = summary(Array.from({ length: 5 }, () => timed(process.execPath, ['dist/vmcore-ts.mjs', 'save', '--help'])));
+  const bundleStart = summary(Array.from({ length: 5 }, () => timed(process.execPath, [cli, 'save', '--help'])));
   console.log(`node -e 0: ${nodeStart.wall.toFixed(3)} s wall, ${nodeStart.cpu.toFixed(3)} s CPU; vmcore-ts save --help: ${bundleStart.wall.toFixed(3)} s wall, ${bundleStart.cpu.toFixed(3)} s CPU`);
   for (const c of [['-c', '-d', '1'], ['-c', '-d', '31'], ['-l', '-d', '31']]) {
     const out = join(work, 'out');
@@ -70,8 +73,8 @@ if (raw) {
           mdf2Failed = String(e.message).split('\n').pop().slice(-120);
         }
       }
-      rows.ours.push(timed(process.execPath, ['dist/vmcore-ts.mjs', 'save', ...c, '--message-level', '0', raw, out], out));
-      if (!flag('--no-pure')) rows.pure.push(timed(process.execPath, ['dist/vmcore-ts.mjs', 'save', ...c, '--message-level', '0', raw, out], out, { VMCORE_TS_NATIVE_CODECS: '0' }));
+      rows.ours.push(timed(process.execPath, [cli, 'save', ...c, '--message-level', '0', raw, out], out));
+      if (!flag('--no-pure')) rows.pure.push(timed(process.execPath, [cli, 'save', ...c, '--message-level', '0', raw, out], out, { VMCORE_TS_NATIVE_CODECS: '0' }));
     }
     const [mdf1, mdf2, ours, pure] = [rows.mdf1, rows.mdf2, rows.ours, rows.pure].map(summary);
     const best = mdf1.wall <= mdf2.wall ? mdf1 : mdf2;

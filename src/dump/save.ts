@@ -113,7 +113,7 @@ const BATCH_PAGES = 128; // 512 KiB batches
  */
 export function scanDump(dump: Dump, filter: FilterSetup | undefined, opts: ScanOptions): ScanResult {
   const maxPfn = Number(dump.maxPfn);
-  const W = Math.ceil((opts.windowPfns ?? DEFAULT_WINDOW) / 4096) * 4096;
+  const W = Math.max(1, Math.ceil((opts.windowPfns ?? DEFAULT_WINDOW) / 4096)) * 4096;
   const res: ScanResult = {
     maxPfn,
     pagesPresent: 0,

@@ -4,8 +4,9 @@ import { closeSync, openSync, readdirSync, readFileSync, readSync } from 'node:f
 import { join } from 'node:path';
 import { ParseError } from '../errors.ts';
 import { Elf64Ehdr, Elf64Phdr, PT_LOAD } from '../format/elf.ts';
-import { BootParams } from '../format/bzimage.ts';
 import { readStruct } from '../format/struct.ts';
+import { acpiRsdpAddr } from '../kexec/arch/x86_64/efi.ts';
+import { readEfiFacts, SYS_FIRMWARE_EFI } from '../kexec/arch/x86_64/efi-host.ts';
 import { findIomem, parseIomem } from '../kexec/memory-map.ts';
 import { alignUp, PAGE_SIZE } from '../kexec/plan.ts';
 import type { CrashFacts } from './crash-load.ts';
@@ -161,11 +162,9 @@ export function readCrashFacts(root = '/'): CrashFacts {
     sources.push('page offset: /proc/kcore');
   } else sources.push('page offset: /proc/kcore unreadable, using the non-KASLR default 0xffff888000000000 (RAM p_vaddr may be wrong)');
 
-  const bp = readBytes(root, '/sys/kernel/boot_params/data');
-  if (bp && bp.length >= BootParams.size) {
-    const rsdp = readStruct(BootParams, bp).acpi_rsdp_addr;
-    if (rsdp !== 0n) facts.acpiRsdp = rsdp;
-  }
+  // boot_params' RSDP, else the EFI system table's (kernels started through the EFI stub leave it 0).
+  const rsdp = acpiRsdpAddr(readBytes(root, '/sys/kernel/boot_params/data'), readEfiFacts(hostPath(root, SYS_FIRMWARE_EFI)));
+  if (rsdp !== 0n) facts.acpiRsdp = rsdp;
   return facts;
 }
 

@@ -2,14 +2,16 @@
 // against what kexec-tools 2.0.25 did on the same machine (`kexec -d -c -p`, recorded in the probe).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { BufferSource } from '../../src/io/source.ts';
 import { readElfHeader, readProgramHeaders, ET_CORE, EM_X86_64, PT_LOAD, PT_NOTE } from '../../src/format/elf.ts';
 import { parseIomem, E820_TYPE } from '../../src/kexec/memory-map.ts';
 import { SegmentAllocator } from '../../src/kexec/plan.ts';
 import { planCrashLoad, coreHeaderDebugLines } from '../../src/kdump/crash-load.ts';
 import type { CrashFacts } from '../../src/kdump/crash-load.ts';
-import { parseVmcoreinfoFile } from '../../src/kdump/host.ts';
+import { parseVmcoreinfoFile, readCrashFacts } from '../../src/kdump/host.ts';
 
 const probe = readFileSync('fixtures/x86_64-debian-6.1/guest-probe.txt', 'latin1');
 function section(name: string): string {
@@ -227,4 +229,24 @@ test('crash load refuses without a reservation or without CPU notes, in one line
   assert.throws(() => planCrashLoad({ iomem: noCrash, cpuNotes: [{ cpu: 0, addr: 0x1000n, size: 0x170n }] }), /no memory is reserved for a crash kernel/);
   const iomem = parseIomem('00100000-7ffdffff : System RAM\n  70000000-77ffffff : Crash kernel\n');
   assert.throws(() => planCrashLoad({ iomem, cpuNotes: [] }), /no CPU crash notes/);
+});
+
+test('crash facts on a UEFI machine: the RSDP for acpi_rsdp= comes from the EFI systab when boot_params has none', () => {
+  // The recorded OVMF guest (fixtures/x86_64-debian-6.1-uefi): a 6.1 kernel started through the EFI
+  // stub leaves boot_params.acpi_rsdp_addr 0; kexec-tools then takes systab's ACPI20=.
+  const rec = 'fixtures/x86_64-debian-6.1-uefi/first';
+  const root = mkdtempSync(join(tmpdir(), 'kdump-root-'));
+  try {
+    mkdirSync(join(root, 'proc'), { recursive: true });
+    mkdirSync(join(root, 'sys/kernel/boot_params'), { recursive: true });
+    mkdirSync(join(root, 'sys/firmware'), { recursive: true });
+    cpSync(join(rec, 'iomem.txt'), join(root, 'proc/iomem'));
+    cpSync(join(rec, 'boot_params.bin'), join(root, 'sys/kernel/boot_params/data'));
+    cpSync(join(rec, 'efi'), join(root, 'sys/firmware/efi'), { recursive: true });
+    assert.equal(readCrashFacts(root).acpiRsdp, 0x3fb7e014n);
+    rmSync(join(root, 'sys/firmware/efi'), { recursive: true });
+    assert.equal(readCrashFacts(root).acpiRsdp, undefined, 'no EFI tree and no boot_params RSDP: no acpi_rsdp=');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });

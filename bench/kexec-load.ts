@@ -7,7 +7,8 @@
 // splitting, CommonJS, the bundle of BEFORE_REV), with -h, -s -l and -c -l; koffi's load alone; and
 // a CPU profile of one `kexec-ts -s -l` (by module). (A V8 start-up snapshot of the CommonJS bundle,
 // `node --build-snapshot`, aborts in Node 20.20: module-scope TextDecoders are not serialisable.)
-// Usage: node --import tsx bench/kexec-load.ts [--startup] [RUNS] [SUITE]
+// --profile: only CPU profiles of one `kexec-ts -s -l` and one `kexec-ts -c -l` in the guest.
+// Usage: node --import tsx bench/kexec-load.ts [--startup|--profile] [RUNS] [SUITE]
 import { cpus, loadavg, totalmem } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -20,6 +21,7 @@ import type { FileSpec } from '../e2e/harness/initramfs.ts';
 
 const args = process.argv.slice(2);
 const startup = args.includes('--startup');
+const profileOnly = args.includes('--profile');
 const [runsArg, suiteArg] = args.filter((a) => !a.startsWith('--'));
 const runs = Number(runsArg ?? 7);
 const suite = suiteArg ?? 'bookworm';
@@ -136,18 +138,18 @@ function profileByModule(profile: { nodes: { id: number; callFrame: { url: strin
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const load0 = loadavg();
-const cases = startup ? startupCases() : LOAD_CASES;
-const profileRun = `mkdir -p /scratch/prof
-node --cpu-prof --cpu-prof-dir=/scratch/prof /opt/kexec-ts/dist/kexec-ts.mjs -s -l ${K} ${I} "${C}"
-kexec -s -u
-`;
+const cases = profileOnly ? {} : startup ? startupCases() : LOAD_CASES;
+const profiled = startup || profileOnly;
+const profileRun = ['-s', '-c']
+  .map((via) => `mkdir -p /scratch/prof${via}\nnode --cpu-prof --cpu-prof-dir=/scratch/prof${via} /opt/kexec-ts/dist/kexec-ts.mjs ${via} -l ${K} ${I} "${C}"\nkexec -s -u; kexec -u\n`)
+  .join('');
 const r = await runScenario({
   name: startup ? 'bench-kexec-startup' : 'bench-kexec-load',
   suite,
   cpu: 'max',
   memoryMiB: 1024,
   files: { 'e2e/bench.js': guestBench(cases), ...koffiBinaryFiles(), ...(startup ? await variantFiles() : {}) },
-  stages: { first: `mark result "$(node /e2e/bench.js)"\n${startup ? profileRun : ''}` },
+  stages: { first: `mark result "$(node /e2e/bench.js)"\n${profiled ? profileRun : ''}` },
   expect: ['first:result'],
   timeoutMs: 30 * 60_000,
 });
@@ -155,14 +157,16 @@ const result = JSON.parse(r.marker('first', 'result').value) as Record<string, n
 const load1 = loadavg();
 console.log(`host: ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, load average ${load0[0].toFixed(2)} before, ${load1[0].toFixed(2)} after (1 min); guest: ${r.kernel.release}, QEMU TCG -cpu max, 1 GiB`);
 for (const [name, xs] of Object.entries(result)) console.log(`${name.padEnd(26)} median ${median(xs).toFixed(0).padStart(6)} ms  (${xs.map((x) => x.toFixed(0)).join(', ')})`);
-if (!startup) {
+if (!startup && !profileOnly) {
   for (const via of ['-c', '-s']) {
     const ratio = median(result[`kexec-ts ${via} -l`]!) / median(result[`kexec ${via} -l`]!);
     console.log(`kexec-ts ${via} -l / kexec ${via} -l = ${ratio.toFixed(2)}x (goal <= 1.2x)`);
   }
 } else {
-  const prof = r.disk.list('/prof').find((f) => f.endsWith('.cpuprofile'));
-  if (prof) console.log(['CPU profile of dist esm -s -l in the guest:', ...profileByModule(JSON.parse(r.disk.readFile(`prof/${prof}`).toString()))].join('\n'));
-  else console.log('no CPU profile was written');
+  for (const via of ['-s', '-c']) {
+    const prof = r.disk.list(`/prof${via}`).find((f) => f.endsWith('.cpuprofile'));
+    if (prof) console.log([`CPU profile of kexec-ts ${via} -l in the guest:`, ...profileByModule(JSON.parse(r.disk.readFile(`prof${via}/${prof}`).toString()))].join('\n'));
+    else console.log(`no CPU profile of ${via} -l was written`);
+  }
 }
 r.cleanup();

@@ -126,7 +126,7 @@ async function readKernel(path: string, debug: boolean): Promise<Uint8Array> {
   const { decompressImage, imageCompression, MAX_DECOMPRESSED_IMAGE } = await import('../kexec/image-compression.ts');
   if (!imageCompression(raw)) return raw;
   const { gunzipSync } = await import('node:zlib');
-  const r = decompressImage(raw, path, { gzip: (d) => gunzipSync(d, { maxOutputLength: MAX_DECOMPRESSED_IMAGE }) });
+  const r = await decompressImage(raw, path, { gzip: (d) => gunzipSync(d, { maxOutputLength: MAX_DECOMPRESSED_IMAGE }) });
   if (debug) process.stderr.write(`${path}: ${r.compression}-compressed, ${hex(r.fileSize)} bytes -> ${hex(r.data.length)}\n`);
   return r.data;
 }
@@ -226,7 +226,7 @@ async function load(o: Opts, kernelPath: string, crash: boolean): Promise<void> 
   const pick = async () => {
     image ??= await readKernel(kernelPath, !!o.debug);
     const { hostArch, pickLoader } = await import('../kexec/loaders.ts');
-    const l = pickLoader(image, { ...(o.type ? { type: o.type } : {}), source: kernelPath });
+    const l = await pickLoader(image, { ...(o.type ? { type: o.type } : {}), source: kernelPath });
     if (!dryRun && l.arch !== hostArch()) {
       throw new KexecError(`${kernelPath} is an ${l.arch} kernel; this machine is ${hostArch() ?? process.arch}`, { hint: 'use --dry-run to plan it' });
     }

@@ -1,10 +1,8 @@
 // Compressed kernel files (vmlinux.gz, vmlinux.zst): kexec-tools' slurp_decompress_file reads gzip
 // and xz/lzma kernels transparently; kexec-ts reads gzip and zstd, and names every other compression
 // it recognises by magic so the user knows what to run (legacy .lzma has no reliable magic: it is not
-// recognised). Pure (fflate, fzstd): the Node edge may pass native
-// zlib for speed.
-import { gunzipSync } from 'fflate';
-import { decompress as zstdDecompress } from 'fzstd';
+// recognised). Pure (fflate, fzstd, imported only when a file needs them: the magic check is what
+// every load pays); the Node edge may pass native zlib for speed.
 import { ParseError } from '../errors.ts';
 
 /** The largest decompressed kernel accepted (an unstripped vmlinux with DWARF is ~700 MB). */
@@ -15,12 +13,12 @@ interface ImageFormat {
   magic: number[];
   /** the tool that decompresses it, for the hint of an unsupported format */
   tool: string;
-  decompress?: (data: Uint8Array) => Uint8Array;
+  decompress?: (data: Uint8Array) => Promise<Uint8Array>;
 }
 
 const FORMATS: ImageFormat[] = [
-  { name: 'gzip', magic: [0x1f, 0x8b], tool: 'gunzip', decompress: (d) => gunzipSync(d, { out: new Uint8Array(gzipSize(d)) }) },
-  { name: 'zstd', magic: [0x28, 0xb5, 0x2f, 0xfd], tool: 'unzstd', decompress: (d) => zstdDecompress(d) },
+  { name: 'gzip', magic: [0x1f, 0x8b], tool: 'gunzip', decompress: async (d) => (await import('fflate')).gunzipSync(d, { out: new Uint8Array(gzipSize(d)) }) },
+  { name: 'zstd', magic: [0x28, 0xb5, 0x2f, 0xfd], tool: 'unzstd', decompress: async (d) => (await import('fzstd')).decompress(d) },
   { name: 'xz', magic: [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00], tool: 'unxz' },
   { name: 'bzip2', magic: [0x42, 0x5a, 0x68], tool: 'bunzip2' },
   { name: 'lz4', magic: [0x04, 0x22, 0x4d, 0x18], tool: 'unlz4' },
@@ -53,10 +51,11 @@ export interface DecompressedImage {
  * compressed. Other known compressions, damaged streams and oversized results are a ParseError.
  * `native` replaces a decoder (the CLI passes node:zlib's gunzip, several times faster than fflate).
  */
-export function decompressImage(data: Uint8Array, source: string, native: { gzip?: (d: Uint8Array) => Uint8Array } = {}): DecompressedImage {
+export async function decompressImage(data: Uint8Array, source: string, native: { gzip?: (d: Uint8Array) => Uint8Array } = {}): Promise<DecompressedImage> {
   const f = FORMATS.find((x) => x.magic.every((b, i) => data[i] === b));
   if (!f) return { data, fileSize: data.length };
-  const decode = f.name === 'gzip' && native.gzip ? native.gzip : f.decompress;
+  const nativeGzip = native.gzip;
+  const decode = f.name === 'gzip' && nativeGzip ? async (d: Uint8Array) => nativeGzip(d) : f.decompress;
   if (!decode) {
     throw new ParseError(`${f.name}-compressed kernel images are not supported (kexec-ts reads gzip and zstd)`, {
       source,
@@ -66,7 +65,7 @@ export function decompressImage(data: Uint8Array, source: string, native: { gzip
   }
   let out: Uint8Array;
   try {
-    out = decode(data);
+    out = await decode(data);
   } catch (e) {
     throw new ParseError(`cannot decompress the ${f.name} kernel image: ${(e as Error).message}`, { source, hint: 'the file is damaged or cut off' });
   }

@@ -62,9 +62,9 @@ test('ELF vmlinux: PT_LOADs at their physical addresses (touching ones merged), 
   assert.equal(bp.ramdisk_size, 0x10000);
 });
 
-test('probe order picks ELF for a vmlinux and bzImage64 for a bzImage; a vmlinux outside the crash region is refused', () => {
-  assert.equal(pickLoader(vmlinux, { source: 'vmlinux' }).name, 'elf-x86_64');
-  assert.equal(pickLoader(fakeBzImage(FIXTURE_KERNEL), { source: 'bzImage' }).name, 'bzImage64');
+test('probe order picks ELF for a vmlinux and bzImage64 for a bzImage; a vmlinux outside the crash region is refused', async () => {
+  assert.equal((await pickLoader(vmlinux, { source: 'vmlinux' })).name, 'elf-x86_64');
+  assert.equal((await pickLoader(fakeBzImage(FIXTURE_KERNEL), { source: 'bzImage' })).name, 'bzImage64');
   assert.throws(
     () => elfX86_64Loader.plan(input({ kind: 'crash', crash: { region: [{ start: 0x2e000000n, end: 0x3dffffffn }], addSegments: () => ({}) } })),
     /must be loaded at 0x1000000-0x1006fff, which is not free usable memory in the crash kernel region$/,

@@ -16,6 +16,7 @@ import type { ByteSink } from '../../format/sink.ts';
 import { FileSource } from '../../io/node-file.ts';
 import { closeDumpFile, createDumpFile, directElfReader, FdSink, writeAllSync } from '../../dump/file-sink.ts';
 import { prestartWorkers } from '../../dump/worker-pool.ts';
+import { liblzoCompressor } from '../../dump/native-codecs.ts';
 import { findMemMap, MAX_DUMP_LEVEL, needsClassification, pageLayout, structPageReader, type ReadVirt } from '../../dump/page-class.ts';
 import {
   DEFAULT_WINDOW,
@@ -108,7 +109,7 @@ export function saveArgs(values: ReturnType<typeof parseSaveArgs>['values'], pos
     elf: !!values.E,
     flattened,
     force: !!values.f,
-    threads: intOption(values['num-threads'], '--num-threads', 0, 256, defaultThreads()),
+    threads: intOption(values['num-threads'], '--num-threads', 0, 256, defaultThreads(codec)),
     messageLevel: intOption(values['message-level'], '--message-level', 0, 31, 7),
     windowPfns: intOption(values['cyclic-buffer'], '--cyclic-buffer', 1, 1 << 20, DEFAULT_WINDOW / 8192) * 8192,
     input: positionals[0]!,
@@ -118,10 +119,13 @@ export function saveArgs(values: ReturnType<typeof parseSaveArgs>['values'], pos
 
 /**
  * One compression worker per CPU; none on a single CPU (a capture kernel booted with nr_cpus=1),
- * where a worker cannot run beside the main thread and would only add copies and memory.
+ * where a worker cannot run beside the main thread and would only add copies and memory; none for
+ * LZO through liblzo2 either, which compresses a page (~4 us) in less than handing it to a worker
+ * costs (BENCHMARKS.md: -l -d 31 is faster and smaller in-thread).
  */
-function defaultThreads(): number {
+function defaultThreads(codec: CodecName | undefined): number {
   const n = availableParallelism();
+  if (codec === 'lzo' && liblzoCompressor()) return 0;
   return n > 1 ? n : 0;
 }
 

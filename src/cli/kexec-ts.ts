@@ -138,9 +138,9 @@ interface CrashSide {
 }
 
 async function crashSide(map: MemoryMap, root: string, where: 'load' | 'dry-run here' | 'dry-run elsewhere'): Promise<CrashSide> {
-  // On this machine (a load, or --dry-run without --iomem/--memmap; --root: the machine under DIR) the
-  // kdump side (src/kdump) reads the running kernel's facts and builds the ELF core header. For another machine's map we only know
-  // its crash region, so the hook adds nothing but the region.
+  // On this machine (a load, or --dry-run without --iomem/--memmap; --root: the machine under DIR)
+  // the kdump side (src/kdump) reads the running kernel's facts and builds the ELF core header. Of
+  // another machine's map we only know its crash region: the hook adds nothing but the region.
   let why = 'the ELF core header and elfcorehdr= are left out (they need the running kernel: plan on it as root)';
   if (where !== 'dry-run elsewhere') {
     const { readCrashFacts } = await import('../kdump/host.ts');

@@ -107,6 +107,7 @@ async function mkinitrd(argv: string[]): Promise<number> {
       `wrote ${out}: ${formatSize(BigInt(size))} (unpacks to ${formatSize(BigInt(built.archive.dataSize()))})`,
       `  dump target: ${target.device} (${target.fstype}) ${target.dir}`,
       `  modules: ${built.modules.length ? built.modules.map((m) => m.replace(/^.*\//, '')).join(' ') : 'none needed'}${built.wanted.length ? ` (for ${built.wanted.join(', ')})` : ''}`,
+      `  page compressors: ${built.nativeCodecs.length ? `${built.nativeCodecs.join(', ')} through koffi` : "Node's zlib and the built-in LZO1X (install libdeflate0 / liblzo2-2 for faster saves)"}`,
       '',
     ].join('\n'),
   );

@@ -3,6 +3,8 @@
 // and filesystem), and a small /init that mounts the target, runs `vmcore-ts save` and reboots.
 // The archive itself is written with src/initramfs (cpio newc + gzip).
 import { readFileSync, readdirSync, readlinkSync, realpathSync, statSync, existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KexecError } from '../errors.ts';
@@ -15,6 +17,8 @@ import { hostPath } from './host.ts';
 /** Where things go inside the capture initramfs. */
 export const INITRAMFS_BUNDLE = '/kdump-ts/vmcore-ts.mjs';
 export const INITRAMFS_NODE = '/usr/bin/node';
+/** The C libraries vmcore-ts save compresses pages with when it can load them (src/dump/native-codecs.ts). */
+const NATIVE_CODEC_LIBS = ['libdeflate.so.0', 'liblzo2.so.2'];
 /** The other CLIs' bundles in dist/: the capture kernel only runs vmcore-ts. */
 const BUNDLES_NOT_NEEDED = new Set(['kexec-ts.mjs', 'kdump-ts.mjs']);
 const BUSYBOX_APPLETS = ['sh', 'mount', 'umount', 'mkdir', 'insmod', 'sleep', 'reboot', 'poweroff', 'halt', 'findfs', 'cat', 'echo', 'sync', 'date', 'ls', 'df', 'dmesg', 'free', 'grep', 'stat', 'tr', 'awk', 'kill'];
@@ -230,6 +234,61 @@ export interface CaptureInitramfs {
   wanted: string[];
   /** Their archive paths in load order, dependencies included. */
   modules: string[];
+  /** The native page compressors carried (koffi + these libraries); [] when the host lacks them. */
+  nativeCodecs: string[];
+}
+
+/** Host path of a shared library by soname, from the dynamic linker's cache. */
+function findLibrary(soname: string): string | undefined {
+  for (const ldconfig of ['ldconfig', '/sbin/ldconfig', '/usr/sbin/ldconfig']) {
+    try {
+      const out = execFileSync(ldconfig, ['-p'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+      const m = new RegExp(`^\\s+${soname.replace(/\./g, '\\.')} \\(([^)]*)\\) => (\\S+)$`, 'm').exec(out);
+      return m && (process.arch !== 'x64' || m[1]!.includes('x86-64')) ? m[2] : undefined;
+    } catch {
+      // try the next path
+    }
+  }
+  return undefined;
+}
+
+/**
+ * koffi (the FFI the bundle loads from node_modules beside it) and the C page compressors the host
+ * has, so that `vmcore-ts save` in the capture kernel compresses as fast as on the host. Without
+ * them the save uses Node's zlib and our LZO1X: slower, same format.
+ */
+function addNativeCodecs(a: CpioArchive, bundleDir: string): string[] {
+  const libs = NATIVE_CODEC_LIBS.flatMap((n) => {
+    const p = findLibrary(n);
+    return p ? [[n, p] as const] : [];
+  });
+  if (libs.length === 0) return [];
+  let koffiDir: string;
+  try {
+    koffiDir = dirname(createRequire(import.meta.url).resolve('koffi'));
+  } catch {
+    return [];
+  }
+  // koffi 3 loads its prebuilt binary from the package beside it (node_modules/@koromix/koffi-OS-ARCH).
+  const binDir = join(dirname(koffiDir), '@koromix', `koffi-${process.platform}-${process.arch}`);
+  if (!existsSync(binDir)) return [];
+  const copy = (from: string, to: string, keep: (rel: string) => boolean) => {
+    const walk = (d: string) => {
+      for (const e of readdirSync(d, { withFileTypes: true })) {
+        const p = join(d, e.name);
+        const rel = relative(from, p);
+        if (e.isDirectory()) walk(p);
+        else if (keep(rel)) addHostFile(a, p, `${to}/${rel}`, 0o644);
+      }
+    };
+    walk(from);
+  };
+  const nm = `${bundleDir}/node_modules`;
+  // koffi's JavaScript (not its C sources, headers or docs) and this platform's glibc binary.
+  copy(koffiDir, `${nm}/koffi`, (rel) => /\.(c?js|json)$/.test(rel) && !/^(doc|vendor)\//.test(rel));
+  copy(binDir, `${nm}/@koromix/${basename(binDir)}`, (rel) => !rel.startsWith('musl') && /(\.(c?js|json)|\/koffi\.node)$/.test(rel));
+  for (const [, p] of libs) addExecutable(a, p);
+  return libs.map(([n]) => n);
 }
 
 /** Assembles the archive in memory (write it with writeArchive from src/initramfs). */
@@ -249,6 +308,7 @@ export function buildCaptureInitramfs(input: CaptureInitramfsInput): CaptureInit
   for (const f of readdirSync(dirname(input.bundle))) {
     if (f.endsWith('.mjs') && !BUNDLES_NOT_NEEDED.has(f) && f !== basename(input.bundle)) addHostFile(a, join(dirname(input.bundle), f), `${dirname(INITRAMFS_BUNDLE)}/${f}`, 0o644);
   }
+  const nativeCodecs = addNativeCodecs(a, dirname(INITRAMFS_BUNDLE).slice(1));
   const root = input.root ?? '/';
   // The target's driver chain and filesystem are in use now, so each is either built in (nothing
   // to do) or a loaded module (/sys/module/NAME/initstate): take the loaded ones, plus what the
@@ -269,7 +329,7 @@ export function buildCaptureInitramfs(input: CaptureInitramfsInput): CaptureInit
   }
   a.file('etc/kdump-ts.target', `${input.target.device} ${input.target.fstype} ${input.target.dir}\n`);
   a.file('init', initScript({ target: input.target, modules, saveArgs: saveArgs(input.config), after: input.config.after }), 0o755);
-  return { archive: a, wanted, modules };
+  return { archive: a, wanted, modules, nativeCodecs };
 }
 
 /** Size of a file, or undefined. */

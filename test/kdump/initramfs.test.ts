@@ -112,6 +112,34 @@ test('mkinitrd: the archive holds /init, busybox, node with its libraries and th
   assert.deepEqual(new Set(listed), new Set(paths));
 });
 
+test('mkinitrd: koffi and the host\'s C page compressors are carried, and load from the archive\'s layout', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kdump-mkinitrd-native-'));
+  const bundle = join(dir, 'vmcore-ts.mjs');
+  writeFileSync(bundle, '// bundle\n');
+  const built = buildCaptureInitramfs({
+    config: DEFAULT_CONFIG,
+    target: { device: '/dev/vdb', fstype: 'ext4', dir: '/crash', configured: '/crash' },
+    release: '6.1.0-test',
+    modulesDir: join(dir, 'no-modules'),
+    bundle,
+  });
+  if (built.nativeCodecs.length === 0) return t.skip('no libdeflate/liblzo2 on this host (scripts/install-test-deps.sh installs them)');
+  // Unpack the kdump-ts/ tree and the libraries, then load koffi from there as the bundle would.
+  const root = join(dir, 'root');
+  for (const p of built.archive.paths()) {
+    const e = built.archive.get(p);
+    if (e?.type !== 'file' || !(p.startsWith('kdump-ts/') || /\/lib(deflate|lzo2)\.so/.test(p))) continue;
+    mkdirSync(dirname(join(root, p)), { recursive: true });
+    writeFileSync(join(root, p), e.data);
+  }
+  const libs = built.archive.paths().filter((p) => /\/lib(deflate|lzo2)\.so/.test(p));
+  assert.deepEqual(built.nativeCodecs.length, libs.length);
+  const probe = join(root, 'kdump-ts', 'probe.cjs');
+  writeFileSync(probe, `const k = require('koffi'); for (const l of process.argv.slice(2)) k.load(l); console.log('ok')`);
+  const r = spawnSync(process.execPath, [probe, ...libs.map((l) => join(root, l))], { encoding: 'utf8' });
+  assert.equal(r.stdout.trim(), 'ok', r.stderr);
+});
+
 test('estimate: the arithmetic adds up and rounds up to 16 MiB', () => {
   const e = estimateCrashkernel({ kernelInitSize: 0x3378000n, initrdSize: 40n * MIB, initrdUnpacked: 110n * MIB });
   const sum = e.lines.reduce((n, l) => n + l.bytes, 0n);

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { bzImage64Loader } from '../../src/kexec/arch/x86_64/bzimage64.ts';
 import { readEfiFacts } from '../../src/kexec/arch/x86_64/efi-host.ts';
-import { EFI_INFO_OFFSET, EFI_LOADER_SIGNATURE_64, EfiInfo, EfiMemoryDescriptor, EfiSetupData, SETUP_EFI, acpiRsdpAddr, parseEfiSystab } from '../../src/kexec/arch/x86_64/efi.ts';
+import { EfiMemoryDesc } from '../../src/format/efi.ts';
+import { EFI_INFO_OFFSET, EFI_LOADER_SIGNATURE_64, EfiInfo, EfiSetupData, SETUP_EFI, acpiRsdpAddr, parseEfiSystab } from '../../src/kexec/arch/x86_64/efi.ts';
 import { readMemoryMap } from '../../src/kexec/host.ts';
 import { validatePlan, type PlanInput } from '../../src/kexec/plan.ts';
 import { readPurgatoryObject } from '../../src/kexec/purgatory-file.ts';
@@ -109,8 +110,8 @@ test('UEFI zero page: efi_info, acpi_rsdp_addr, e820 and the setup_data chain eq
   const esd = readStruct(EfiSetupData, efiNode.buf.subarray(SetupData.size));
   assert.deepEqual(esd, { fw_vendor: 0x3f91c818n, runtime: 0x3f9ecb98n, tables: 0x3f9ecc98n, smbios: 0x3f918000n });
   const map = byMem(BigInt(ei.efi_memmap));
-  const first = readStruct(EfiMemoryDescriptor, map.buf);
-  assert.deepEqual(first, { type: 6, phys_addr: 0x3ff58000n, virt_addr: 0xfffffffefff58000n, num_pages: 0x20n, attribute: 0x800000000000000fn });
+  const first = readStruct(EfiMemoryDesc, map.buf);
+  assert.deepEqual(first, { type: 6, pad: 0, phys_addr: 0x3ff58000n, virt_addr: 0xfffffffefff58000n, num_pages: 0x20n, attribute: 0x800000000000000fn });
 });
 
 test('no EFI state when it cannot be passed: kernel without XLF_EFI_KEXEC, no runtime map; ACPI still found through systab', () => {

@@ -7,7 +7,8 @@
 // The IA-64 kernel builds its memory map (and /proc/iomem) from this table, so this is what the new
 // kernel will believe about memory. Pure: descriptors in, descriptors out.
 import { ParseError } from '../../../errors.ts';
-import { encodeStruct, readStruct, struct } from '../../../format/struct.ts';
+import { EfiMemoryDesc } from '../../../format/efi.ts';
+import { encodeStruct, readStruct } from '../../../format/struct.ts';
 
 export const EFI_PAGE_SHIFT = 12n;
 export const EFI_PAGE_SIZE = 1n << EFI_PAGE_SHIFT;
@@ -39,15 +40,6 @@ export const EFI_MEMORY_WB = 0x8n;
 export const EFI_MEMORY_WP = 0x1000n;
 export const EFI_MEMORY_RUNTIME = 0x8000000000000000n;
 
-/** efi_memory_desc_t; the firmware's descriptor size (efi_memdesc_size) may be larger. */
-export const efiMemoryDesc = struct('efi_memory_desc_t', 40, {
-  type: { off: 0, type: 'u32' },
-  pad: { off: 4, type: 'u32' },
-  phys_addr: { off: 8, type: 'u64' },
-  virt_addr: { off: 16, type: 'u64' },
-  num_pages: { off: 24, type: 'u64' },
-  attribute: { off: 32, type: 'u64' },
-});
 
 export interface EfiMemoryDescriptor {
   type: number;
@@ -92,22 +84,22 @@ export function formatEfiMemmap(descs: EfiMemoryDescriptor[]): string[] {
 const hex16 = (v: bigint) => v.toString(16).padStart(16, '0');
 
 /** The binary table (what ia64_boot_param.efi_memmap points at), `descSize` bytes per descriptor. */
-export function encodeEfiMemmap(descs: EfiMemoryDescriptor[], descSize = efiMemoryDesc.size): Uint8Array {
-  if (descSize < efiMemoryDesc.size) throw new Error(`EFI descriptor size ${descSize} < ${efiMemoryDesc.size}`);
+export function encodeEfiMemmap(descs: EfiMemoryDescriptor[], descSize = EfiMemoryDesc.size): Uint8Array {
+  if (descSize < EfiMemoryDesc.size) throw new Error(`EFI descriptor size ${descSize} < ${EfiMemoryDesc.size}`);
   const out = new Uint8Array(descs.length * descSize);
   descs.forEach((d, i) =>
-    out.set(encodeStruct(efiMemoryDesc, { type: d.type, phys_addr: d.physAddr, virt_addr: d.virtAddr, num_pages: d.numPages, attribute: d.attribute }), i * descSize),
+    out.set(encodeStruct(EfiMemoryDesc, { type: d.type, phys_addr: d.physAddr, virt_addr: d.virtAddr, num_pages: d.numPages, attribute: d.attribute }), i * descSize),
   );
   return out;
 }
 
-export function decodeEfiMemmap(bytes: Uint8Array, descSize = efiMemoryDesc.size): EfiMemoryDescriptor[] {
-  if (descSize < efiMemoryDesc.size || bytes.length % descSize !== 0) {
+export function decodeEfiMemmap(bytes: Uint8Array, descSize = EfiMemoryDesc.size): EfiMemoryDescriptor[] {
+  if (descSize < EfiMemoryDesc.size || bytes.length % descSize !== 0) {
     throw new ParseError(`EFI memory map of ${bytes.length} bytes is not a whole number of ${descSize}-byte descriptors`);
   }
   const out: EfiMemoryDescriptor[] = [];
   for (let o = 0; o < bytes.length; o += descSize) {
-    const d = readStruct(efiMemoryDesc, bytes, o);
+    const d = readStruct(EfiMemoryDesc, bytes, o);
     out.push({ type: d.type, physAddr: d.phys_addr, numPages: d.num_pages, attribute: d.attribute, virtAddr: d.virt_addr });
   }
   return out;

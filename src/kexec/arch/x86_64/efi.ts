@@ -7,6 +7,7 @@
 // Pure: the files' text in (efi-host.ts reads them), bytes out.
 import { ParseError } from '../../../errors.ts';
 import { BootParams, SetupData, ZERO_PAGE_SIZE } from '../../../format/bzimage.ts';
+import { EfiMemoryDesc } from '../../../format/efi.ts';
 import { encodeStruct, readStruct, struct, writeStruct } from '../../../format/struct.ts';
 
 /** setup_data type of the kexec EFI node (arch/x86/include/uapi/asm/bootparam.h). */
@@ -29,14 +30,6 @@ export const EfiInfo = struct('efi_info', 32, {
 });
 export const EFI_INFO_OFFSET = 0x1c0;
 
-/** efi_memory_desc_t as the next kernel reads it from efi_info.efi_memmap (40 bytes, version 1). */
-export const EfiMemoryDescriptor = struct('efi_memory_desc_t', 40, {
-  type: { off: 0, type: 'u32' },
-  phys_addr: { off: 8, type: 'u64' },
-  virt_addr: { off: 16, type: 'u64' },
-  num_pages: { off: 24, type: 'u64' },
-  attribute: { off: 32, type: 'u64' },
-});
 
 /** struct efi_setup_data: the SETUP_EFI payload (fw_vendor, runtime, tables, smbios, 8 reserved u64). */
 export const EfiSetupData = struct('efi_setup_data', 96, {
@@ -146,9 +139,9 @@ export function planEfiHandover(bootParams: Uint8Array | undefined, efi: EfiFact
   if (efi.runtimeMap.length === 0) {
     return { none: 'EFI: no /sys/firmware/efi/runtime-map (kernel without CONFIG_EFI_RUNTIME_MAP, or efi=noruntime): the next kernel starts without EFI runtime services' };
   }
-  const memmap = new Uint8Array(efi.runtimeMap.length * EfiMemoryDescriptor.size);
+  const memmap = new Uint8Array(efi.runtimeMap.length * EfiMemoryDesc.size);
   efi.runtimeMap.forEach((r, i) =>
-    writeStruct(EfiMemoryDescriptor, memmap, { type: r.type, phys_addr: r.physAddr, virt_addr: r.virtAddr, num_pages: r.numPages, attribute: r.attribute }, i * EfiMemoryDescriptor.size),
+    writeStruct(EfiMemoryDesc, memmap, { type: r.type, phys_addr: r.physAddr, virt_addr: r.virtAddr, num_pages: r.numPages, attribute: r.attribute }, i * EfiMemoryDesc.size),
   );
   const setupData = new Uint8Array(SetupData.size + EfiSetupData.size);
   writeStruct(SetupData, setupData, { next: 0n, type: SETUP_EFI, len: EfiSetupData.size });
@@ -158,7 +151,7 @@ export function planEfiHandover(bootParams: Uint8Array | undefined, efi: EfiFact
     efi_systab: cur.efi_systab,
     efi_systab_hi: cur.efi_systab_hi,
     efi_memdesc_version: cur.efi_memdesc_version,
-    efi_memdesc_size: EfiMemoryDescriptor.size,
+    efi_memdesc_size: EfiMemoryDesc.size,
     efi_memmap_size: memmap.length,
   });
   return { info, setupData, memmap };

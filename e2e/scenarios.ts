@@ -83,10 +83,11 @@ ${raw ? 'check makedumpfile-raw makedumpfile -E -d 0 /proc/vmcore /scratch/vmcor
 }
 
 /**
- * For the kexec-vs-reboot benchmark: the first boot reboots through the firmware (reboot -f, SeaBIOS
- * loads the same kernel again); the second boot sees the flag on the disk and powers off.
+ * For the kexec-vs-reboot benchmark: the first boot runs `before`, then reboots through the firmware
+ * (reboot -f, SeaBIOS loads the same kernel again); the second boot sees the flag on the disk and
+ * powers off.
  */
-export function firmwareReboot(suite: string, cpu: string): ScenarioSpec {
+export function firmwareReboot(suite: string, cpu: string, before = ''): ScenarioSpec {
   return {
     name: 'firmware-reboot',
     suite,
@@ -98,6 +99,7 @@ export function firmwareReboot(suite: string, cpu: string): ScenarioSpec {
 if [ -e /scratch/rebooted ]; then
   mark after-reboot "$(cat /proc/cmdline)"
 else
+  ${before}
   touch /scratch/rebooted
   prepare_kexec
   mark reboot-f

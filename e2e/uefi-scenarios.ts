@@ -8,6 +8,7 @@ import { getKernel } from './harness/kernels.ts';
 import type { ScenarioSpec } from './harness/scenario.ts';
 import type { FileSpec } from './harness/initramfs.ts';
 import { koffiBinaryFiles } from './kexec-ts-files.ts';
+import { firmwareReboot } from './scenarios.ts';
 
 /**
  * Proves EFI and ACPI in the running kernel: markers `efi` (/sys/firmware/efi), `efivars` (how many
@@ -103,29 +104,5 @@ export async function kexecUefi(suite: string, cpu = 'max', opts: { bench?: bool
  * (marker after-reboot), which powers off.
  */
 export function firmwareRebootUefi(suite: string, cpu = 'max'): ScenarioSpec {
-  return {
-    name: 'firmware-reboot-uefi',
-    suite,
-    cpu,
-    firmware: 'uefi',
-    memoryMiB: 1024,
-    allowReboot: true,
-    files: koffiBinaryFiles(),
-    stages: {
-      first: `
-if [ -e /scratch/rebooted ]; then
-  mark after-reboot "$(cat /proc/cmdline)"
-else
-  ${kexecTsLoadUnload('first')}
-  touch /scratch/rebooted
-  prepare_kexec
-  mark reboot-f
-  reboot -f
-  fail "reboot -f returned"
-fi
-`,
-    },
-    expect: ['first:reboot-f', 'first:after-reboot'],
-    timeoutMs: 6 * 60_000,
-  };
+  return { ...firmwareReboot(suite, cpu, kexecTsLoadUnload('first')), name: 'firmware-reboot-uefi', firmware: 'uefi', files: koffiBinaryFiles() };
 }

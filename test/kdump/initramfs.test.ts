@@ -85,19 +85,23 @@ test('block device modules: drivers along the sysfs path of a partition (virtio_
   assert.deepEqual(blockDeviceModules('8:0', root), []);
 });
 
-test('mkinitrd: the archive holds /init, busybox, node with its libraries and the bundle; cpio(1) agrees', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'kdump-mkinitrd-'));
-  const bundle = join(dir, 'vmcore-ts.mjs');
-  writeFileSync(bundle, 'console.log("vmcore-ts")\n');
-  writeFileSync(join(dir, 'compress-worker.mjs'), '// worker\n');
-  writeFileSync(join(dir, 'kexec-ts.mjs'), '// not needed in the capture kernel\n');
-  const built = buildCaptureInitramfs({
+/** The capture initramfs for a /dev/vdb ext4 target, no kernel modules, the given bundle. */
+const buildFor = (dir: string, bundle: string) =>
+  buildCaptureInitramfs({
     config: DEFAULT_CONFIG,
     target: { device: '/dev/vdb', fstype: 'ext4', dir: '/crash', configured: '/crash' },
     release: '6.1.0-test',
     modulesDir: join(dir, 'no-modules'),
     bundle,
   });
+
+test('mkinitrd: the archive holds /init, busybox, node with its libraries and the bundle; cpio(1) agrees', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kdump-mkinitrd-'));
+  const bundle = join(dir, 'vmcore-ts.mjs');
+  writeFileSync(bundle, 'console.log("vmcore-ts")\n');
+  writeFileSync(join(dir, 'compress-worker.mjs'), '// worker\n');
+  writeFileSync(join(dir, 'kexec-ts.mjs'), '// not needed in the capture kernel\n');
+  const built = buildFor(dir, bundle);
   const paths = built.archive.paths();
   for (const p of ['init', 'bin/busybox', 'bin/sh', 'usr/bin/node', 'kdump-ts/vmcore-ts.mjs', 'kdump-ts/compress-worker.mjs', 'dev/console']) assert.ok(paths.includes(p), p);
   assert.ok(!paths.includes('kdump-ts/kexec-ts.mjs'));
@@ -116,13 +120,7 @@ test('mkinitrd: koffi and the host\'s C page compressors are carried, and load f
   const dir = mkdtempSync(join(tmpdir(), 'kdump-mkinitrd-native-'));
   const bundle = join(dir, 'vmcore-ts.mjs');
   writeFileSync(bundle, '// bundle\n');
-  const built = buildCaptureInitramfs({
-    config: DEFAULT_CONFIG,
-    target: { device: '/dev/vdb', fstype: 'ext4', dir: '/crash', configured: '/crash' },
-    release: '6.1.0-test',
-    modulesDir: join(dir, 'no-modules'),
-    bundle,
-  });
+  const built = buildFor(dir, bundle);
   if (built.nativeCodecs.length === 0) return t.skip('no libdeflate/liblzo2 on this host (scripts/install-test-deps.sh installs them)');
   // Unpack the kdump-ts/ tree and the libraries, then load koffi from there as the bundle would.
   const root = join(dir, 'root');

@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # Reference tools and QEMU for oracle comparisons and real-kernel scenarios (no-op when present).
 bash scripts/install-test-deps.sh || echo "warning: could not install test dependencies; tests that need them will be skipped" >&2
+# The fixture kernel's vmlinux (Debian -dbg package, cached): crash reads our saved dumps with it.
+bash bench/setup.sh --no-drgn >/dev/null || echo "warning: could not fetch the fixture's vmlinux; the crash-with-vmlinux tests will be skipped" >&2
 echo "== typecheck"
 npx tsc -p tsconfig.json
 echo "== build"

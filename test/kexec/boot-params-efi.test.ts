@@ -15,7 +15,8 @@ import { readStruct } from '../../src/format/struct.ts';
 import { ParseError } from '../../src/errors.ts';
 import { execFileSync } from 'node:child_process';
 import { kexecDebugSegments } from './fixture.ts';
-import { fakeBzImage } from './synthetic.ts';
+import { fakeBzImage, fakeVmlinux } from './synthetic.ts';
+import { elfX86_64Loader } from '../../src/kexec/arch/x86_64/elf-x86_64.ts';
 
 const DIR = new URL('../../fixtures/x86_64-debian-6.1-uefi/', import.meta.url).pathname;
 const FIRST = `${DIR}first/`;
@@ -144,4 +145,15 @@ test('ACPI RSDP: the running kernel boot_params value wins over systab ACPI20=, 
   new DataView(withRsdp.buffer).setBigUint64(0x70, 0xf59d0n, true);
   assert.equal(acpiRsdpAddr(withRsdp, efi), 0xf59d0n);
   assert.equal(acpiRsdpAddr(undefined, undefined), 0n);
+});
+
+test('ELF vmlinux on the UEFI machine: RSDP from the systab and the RNG seed, no EFI handover (no setup header to allow it)', () => {
+  const image = fakeVmlinux([{ vaddr: 0xffffffff81000000n, paddr: 0x1000000n, filesz: 0x200000, memsz: 0x400000 }], 0xffffffff81000000n);
+  const plan = elfX86_64Loader.plan({ ...uefiInput(), image, imageName: 'vmlinux' });
+  validatePlan(plan);
+  const setup = plan.segments.find((s) => s.what === 'boot params + cmdline')!;
+  const bp = readStruct(BootParams, setup.buf);
+  assert.equal(bp.acpi_rsdp_addr, 0x3fb7e014n, "systab's ACPI20 (the recorded boot_params has 0)");
+  assert.equal(readStruct(SetupData, plan.segments.find((s) => s.mem === bp.setup_data)!.buf).type, SETUP_RNG_SEED);
+  assert.equal(readStruct(EfiInfo, setup.buf, EFI_INFO_OFFSET).efi_memmap, 0, 'no EFI memory map handed over');
 });

@@ -276,7 +276,8 @@ async function load(o: Opts, kernelPath: string, crash: boolean): Promise<void> 
     ...(o['mem-max'] ? { memMax: parseAddress(o['mem-max'], '--mem-max') } : {}),
     noChecks: !!o['no-checks'],
     ...(crashInfo ? { crash: crashInfo.hook } : {}),
-    host: { rngSeed: rngSeed(), ...(dryRun ? {} : await optionalBootParams()) },
+    // A dry run for another machine's map (--iomem/--memmap) has no zero page or EFI state of it.
+    host: { rngSeed: rngSeed(), ...(dryRun && (o.iomem || o.memmap) ? {} : await optionalBootParams(root)) },
     purgatory: (await import('../kexec/purgatory-file.ts')).readPurgatoryObject(loader.arch),
     sha256: await nodeSha256(),
     ...(o['debug-corrupt-segment'] ? { corruptSegment: o['debug-corrupt-segment'] } : {}),
@@ -311,10 +312,10 @@ function dtbFor(arch: KexecArch, path: string | undefined, dryRun: boolean): { d
 /** The MEMORY RANGES kexec-tools prints: x86 bumps the first RAM range to 0x400. */
 const debugRanges = (arch: KexecArch, map: MemoryMap) => (arch === 'x86_64' ? x86LoaderRanges(map) : map.ranges);
 
-/** The running machine's zero page and EFI state (x86: what a kexec_load zero page copies). */
-async function optionalBootParams(): Promise<{ bootParams?: Uint8Array; efi?: EfiFacts }> {
-  const bp = currentBootParams();
-  const efi = (await import('../kexec/arch/x86_64/efi-host.ts')).readEfiFacts();
+/** The zero page and EFI state of the machine at `root` (x86: what a kexec_load zero page copies). */
+async function optionalBootParams(root: string): Promise<{ bootParams?: Uint8Array; efi?: EfiFacts }> {
+  const bp = currentBootParams(root);
+  const efi = (await import('../kexec/arch/x86_64/efi-host.ts')).readEfiFacts(join(root, 'sys/firmware/efi'));
   return { ...(bp ? { bootParams: bp } : {}), ...(efi ? { efi } : {}) };
 }
 

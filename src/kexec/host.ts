@@ -66,9 +66,9 @@ export function currentCmdline(): string {
 }
 
 /** The running kernel's boot_params (x86), undefined when not readable. */
-export function currentBootParams(): Uint8Array | undefined {
+export function currentBootParams(root = '/'): Uint8Array | undefined {
   try {
-    return readFileSync(BOOT_PARAMS);
+    return readFileSync(join(root, BOOT_PARAMS));
   } catch {
     return undefined;
   }

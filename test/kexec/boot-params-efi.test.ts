@@ -2,7 +2,9 @@
 // (fixtures/x86_64-debian-6.1-uefi) and compared with what kexec-tools built in the same guest.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { bzImage64Loader } from '../../src/kexec/arch/x86_64/bzimage64.ts';
 import { readEfiFacts } from '../../src/kexec/arch/x86_64/efi-host.ts';
 import { EfiMemoryDesc } from '../../src/format/efi.ts';
@@ -13,7 +15,7 @@ import { readPurgatoryObject } from '../../src/kexec/purgatory-file.ts';
 import { BootParams, SetupData, SETUP_RNG_SEED } from '../../src/format/bzimage.ts';
 import { readStruct } from '../../src/format/struct.ts';
 import { ParseError } from '../../src/errors.ts';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { kexecDebugSegments } from './fixture.ts';
 import { fakeBzImage, fakeVmlinux } from './synthetic.ts';
 import { elfX86_64Loader } from '../../src/kexec/arch/x86_64/elf-x86_64.ts';
@@ -156,4 +158,25 @@ test('ELF vmlinux on the UEFI machine: RSDP from the systab and the RNG seed, no
   assert.equal(bp.acpi_rsdp_addr, 0x3fb7e014n, "systab's ACPI20 (the recorded boot_params has 0)");
   assert.equal(readStruct(SetupData, plan.segments.find((s) => s.mem === bp.setup_data)!.buf).type, SETUP_RNG_SEED);
   assert.equal(readStruct(EfiInfo, setup.buf, EFI_INFO_OFFSET).efi_memmap, 0, 'no EFI memory map handed over');
+});
+
+test('kexec-ts -l --dry-run --root DIR plans with that machine\'s zero page and EFI state (SETUP_EFI, runtime map)', () => {
+  const root = mkdtempSync(join(tmpdir(), 'kexec-uefi-root-'));
+  try {
+    mkdirSync(join(root, 'proc'));
+    mkdirSync(join(root, 'sys/kernel/boot_params'), { recursive: true });
+    mkdirSync(join(root, 'sys/firmware'), { recursive: true });
+    cpSync(`${FIRST}iomem.txt`, join(root, 'proc/iomem'));
+    cpSync(`${FIRST}memmap`, join(root, 'sys/firmware/memmap'), { recursive: true });
+    cpSync(`${FIRST}boot_params.bin`, join(root, 'sys/kernel/boot_params/data'));
+    cpSync(`${FIRST}efi`, join(root, 'sys/firmware/efi'), { recursive: true });
+    const kernel = join(root, 'vmlinuz');
+    writeFileSync(kernel, fakeBzImage({ setupSects: 39, kernelSize: 0xd797c0, initSize: 0x3378000 }));
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/kexec-ts.ts', '-l', '-c', '--dry-run', '--root', root, kernel, '--command-line', 'x'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /0x100000-0x100fff +0x1000 +0x70 +setup_data EFI/);
+    assert.match(r.stdout, /EFI runtime map/);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });

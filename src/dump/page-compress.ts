@@ -13,7 +13,7 @@ import zlib from 'node:zlib';
 import { compress as snappyCompress } from 'snappyjs';
 import type { CodecName } from '../format/codecs/index.ts';
 import { lzoPageCompressor, type PageCompressor } from '../format/codecs/compress.ts';
-import { libdeflateCompressor, liblzoCompressor } from './native-codecs.ts';
+import { LIBDEFLATE_LEVEL, libdeflateCompressor, liblzoCompressor } from './native-codecs.ts';
 
 const ZLIB_LEVEL = 3;
 
@@ -29,6 +29,20 @@ export async function pageCompressor(codec: CodecName): Promise<PageCompressor> 
     case 'zstd':
       // Loaded only when asked for: the module carries zstd's WebAssembly (240 KB).
       return (await import('../format/codecs/zstd-compress.ts')).loadZstdPageCompressor(1);
+  }
+}
+
+/** What compresses `codec` pages on this machine, for the save's report ("libdeflate level 2", …). */
+export function pageCompressorName(codec: CodecName): string {
+  switch (codec) {
+    case 'zlib':
+      return libdeflateCompressor() ? `libdeflate level ${LIBDEFLATE_LEVEL}` : `Node's zlib level ${ZLIB_LEVEL}`;
+    case 'lzo':
+      return liblzoCompressor() ? 'liblzo2' : 'built-in LZO1X';
+    case 'snappy':
+      return 'snappyjs';
+    case 'zstd':
+      return 'zstd level 1 (WebAssembly)';
   }
 }
 

@@ -17,6 +17,7 @@ import { FileSource } from '../../io/node-file.ts';
 import { closeDumpFile, createDumpFile, directElfReader, FdSink, writeAllSync } from '../../dump/file-sink.ts';
 import { prestartWorkers } from '../../dump/worker-pool.ts';
 import { liblzoCompressor } from '../../dump/native-codecs.ts';
+import { pageCompressorName } from '../../dump/page-compress.ts';
 import { findMemMap, MAX_DUMP_LEVEL, needsClassification, pageLayout, structPageReader, type ReadVirt } from '../../dump/page-class.ts';
 import {
   DEFAULT_WINDOW,
@@ -285,7 +286,7 @@ export async function saveDump(dump: Dump, args: SaveArgs): Promise<number> {
   }
   say(
     MSG_COMMON,
-    `saved ${r.scan.pagesKept} of ${r.scan.pagesPresent} pages (dump level ${level}${args.codec ? `, ${args.codec}` : ''}${args.elf ? ', ELF' : ''}) to ${where}: ${mib(r.bytesWritten)} in ${secs.toFixed(1)} s`,
+    `saved ${r.scan.pagesKept} of ${r.scan.pagesPresent} pages (dump level ${level}${args.codec ? `, ${args.codec} through ${pageCompressorName(args.codec)}` : ''}${args.elf ? ', ELF' : ''}) to ${where}: ${mib(r.bytesWritten)} in ${secs.toFixed(1)} s`,
   );
   return 0;
 }

@@ -55,6 +55,34 @@ export interface X86Common {
 }
 
 /** Crash-hook segments first (they sit at the bottom of the crash region in kexec-tools too). */
+/**
+ * The initrd, then the setup_data (EFI, RNG seed), the EFI runtime map, efi_info and the ACPI RSDP
+ * from the running machine, and the zero page's fields — the same for the bzImage and ELF loaders
+ * (`efi`: whether the kernel takes an EFI handover from kexec).
+ */
+export function placeInitrdAndBootParams(input: PlanInput, c: X86Common, setup: { buf: Uint8Array; mem: bigint }, cmdlineOffset: number, efi: boolean): void {
+  let initrd: { mem: bigint; size: number } | undefined;
+  if (input.initrd) {
+    const seg = c.alloc.place({ buf: input.initrd, min: MIN_INITRD_LOAD_ADDR, what: 'initrd' });
+    initrd = { mem: seg.mem, size: input.initrd.length };
+    c.debug.push(`Loaded initrd at ${hex(seg.mem)} size ${hex(input.initrd.length)}`);
+  }
+  const sys = placeSystemData(c.alloc, input.host, { efi });
+  c.notes.push(...sys.notes);
+  c.debug.push(
+    ...fillBootParams(setup.buf, {
+      base: setup.mem,
+      cmdlineOffset,
+      e820: c.e820,
+      setupData: sys.setupData,
+      acpiRsdp: sys.acpiRsdp,
+      ...(sys.efiInfo ? { efiInfo: sys.efiInfo } : {}),
+      ...(initrd ? { initrd } : {}),
+      ...(input.host?.bootParams ? { host: input.host.bootParams } : {}),
+    }),
+  );
+}
+
 export function startX86Plan(input: PlanInput): X86Common {
   const ranges = x86LoaderRanges(input.memory);
   const usable = usableRanges(input, ranges);
@@ -99,28 +127,7 @@ function plan(input: PlanInput): KexecPlan {
     : c.alloc.place({ buf: bz.kernel, memsz: kernelMemsz, min: h.pref_address, max: h.pref_address + kernelMemsz - 1n, what: 'kernel' });
   c.debug.push(`Loaded 64bit kernel at ${hex(kernel.mem)}`);
 
-  let initrd: { mem: bigint; size: number } | undefined;
-  if (input.initrd) {
-    const seg = c.alloc.place({ buf: input.initrd, min: MIN_INITRD_LOAD_ADDR, what: 'initrd' });
-    initrd = { mem: seg.mem, size: input.initrd.length };
-    c.debug.push(`Loaded initrd at ${hex(seg.mem)} size ${hex(input.initrd.length)}`);
-  }
-
-  // setup_data (EFI, RNG seed), the EFI runtime map, efi_info and the ACPI RSDP from the running machine.
-  const sys = placeSystemData(c.alloc, input.host, { efi: (h.xloadflags & XLF_EFI_KEXEC) !== 0 });
-  c.notes.push(...sys.notes);
-  c.debug.push(
-    ...fillBootParams(setup.buf, {
-      base: setup.mem,
-      cmdlineOffset,
-      e820: c.e820,
-      setupData: sys.setupData,
-      acpiRsdp: sys.acpiRsdp,
-      ...(sys.efiInfo ? { efiInfo: sys.efiInfo } : {}),
-      ...(initrd ? { initrd } : {}),
-      ...(input.host?.bootParams ? { host: input.host.bootParams } : {}),
-    }),
-  );
+  placeInitrdAndBootParams(input, c, setup, cmdlineOffset, (h.xloadflags & XLF_EFI_KEXEC) !== 0);
 
   return finishX86Plan(input, c, purgatory, {
     loader: 'x86_64 bzImage',

@@ -7,8 +7,8 @@ import { EM_X86_64, ET_EXEC, PT_LOAD, isElf, openElf, segmentData } from '../../
 import { writeStruct } from '../../../format/struct.ts';
 import { BufferSource } from '../../../io/source.ts';
 import { PAGE_SIZE, alignDown, alignUp, hex, type KexecLoader, type KexecPlan, type PlanInput } from '../../plan.ts';
-import { fillBootParams, newSetupBuffer, placeSystemData } from './boot-params.ts';
-import { MIN_INITRD_LOAD_ADDR, checkCmdline, finishX86Plan, startX86Plan } from './bzimage64.ts';
+import { newSetupBuffer } from './boot-params.ts';
+import { checkCmdline, finishX86Plan, placeInitrdAndBootParams, startX86Plan } from './bzimage64.ts';
 import { MIN_PURGATORY_ADDR, placePurgatory, purgatoryDebugLine } from './purgatory.ts';
 
 /** COMMAND_LINE_SIZE - 1 on x86: what a vmlinux accepts (it has no header saying so). */
@@ -73,28 +73,9 @@ function plan(input: PlanInput): KexecPlan {
   });
   const setup = c.alloc.place({ buf: setupBuf, align: 16n, min: MIN_PURGATORY_ADDR, what: 'boot params + cmdline' });
   c.debug.push(`Loaded real_mode_data and command line at ${hex(setup.mem)}`);
-  let initrd: { mem: bigint; size: number } | undefined;
-  if (input.initrd) {
-    const seg = c.alloc.place({ buf: input.initrd, min: MIN_INITRD_LOAD_ADDR, what: 'initrd' });
-    initrd = { mem: seg.mem, size: input.initrd.length };
-    c.debug.push(`Loaded initrd at ${hex(seg.mem)} size ${hex(input.initrd.length)}`);
-  }
-  // The RNG seed and the ACPI RSDP (boot_params', else the EFI systab's). No EFI handover: an ELF
-  // vmlinux has no setup header to say the kernel takes it (XLF_EFI_KEXEC); without it the next
-  // kernel runs without EFI runtime services, as with kexec-tools' ELF loader.
-  const sys = placeSystemData(c.alloc, input.host, { efi: false });
-  c.notes.push(...sys.notes);
-  c.debug.push(
-    ...fillBootParams(setup.buf, {
-      base: setup.mem,
-      cmdlineOffset,
-      e820: c.e820,
-      setupData: sys.setupData,
-      acpiRsdp: sys.acpiRsdp,
-      ...(initrd ? { initrd } : {}),
-      ...(input.host?.bootParams ? { host: input.host.bootParams } : {}),
-    }),
-  );
+  // No EFI handover: an ELF vmlinux has no setup header to say the kernel takes it (XLF_EFI_KEXEC);
+  // the RNG seed and the ACPI RSDP (boot_params', else the EFI systab's) are passed.
+  placeInitrdAndBootParams(input, c, setup, cmdlineOffset, false);
   return finishX86Plan(input, c, purgatory, {
     loader: 'x86_64 ELF vmlinux',
     kernelEntry: entry,

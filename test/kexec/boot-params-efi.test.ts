@@ -11,12 +11,11 @@ import { EfiMemoryDesc } from '../../src/format/efi.ts';
 import { EFI_INFO_OFFSET, EFI_LOADER_SIGNATURE_64, EfiInfo, EfiSetupData, SETUP_EFI, acpiRsdpAddr, parseEfiSystab } from '../../src/kexec/arch/x86_64/efi.ts';
 import { readMemoryMap } from '../../src/kexec/host.ts';
 import { validatePlan, type PlanInput } from '../../src/kexec/plan.ts';
-import { readPurgatoryObject } from '../../src/kexec/purgatory-file.ts';
 import { BootParams, SetupData, SETUP_RNG_SEED } from '../../src/format/bzimage.ts';
 import { readStruct } from '../../src/format/struct.ts';
 import { ParseError } from '../../src/errors.ts';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { kexecDebugSegments } from './fixture.ts';
+import { spawnSync } from 'node:child_process';
+import { kexecDebugSegments, purgatory } from './fixture.ts';
 import { fakeBzImage, fakeVmlinux } from './synthetic.ts';
 import { elfX86_64Loader } from '../../src/kexec/arch/x86_64/elf-x86_64.ts';
 
@@ -26,14 +25,6 @@ const bootParams = () => new Uint8Array(readFileSync(`${FIRST}boot_params.bin`))
 const kexecToolsZeroPage = () => readStruct(BootParams, new Uint8Array(readFileSync(`${DIR}after-kexec-tools/boot_params.bin`)));
 const kexecToolsD = () => readFileSync(`${DIR}kexec-tools-d.txt`, 'utf8');
 
-function purgatory(): Uint8Array {
-  let p = readPurgatoryObject();
-  if (!p) {
-    execFileSync('make', ['-s', '-C', 'purgatory', 'OUT=../dist']);
-    p = readPurgatoryObject();
-  }
-  return p!;
-}
 
 /** The load kexec-tools made in the guest: same kernel header sizes, initrd size and command line. */
 function uefiInput(over: { xloadflags?: number; host?: PlanInput['host'] } = {}): PlanInput {

@@ -1,24 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { bzImage64Loader } from '../../src/kexec/arch/x86_64/bzimage64.ts';
 import { memoryMapFromFirmware, parseMemmapListing } from '../../src/kexec/memory-map.ts';
 import { validatePlan, type PlanInput } from '../../src/kexec/plan.ts';
-import { readPurgatoryObject } from '../../src/kexec/purgatory-file.ts';
 import { BootParams, parseBzImage } from '../../src/format/bzimage.ts';
 import { readStruct } from '../../src/format/struct.ts';
 import { ParseError, KexecError } from '../../src/errors.ts';
-import { kexecDebugSegments, probeSection } from './fixture.ts';
+import { kexecDebugSegments, probeSection, purgatory } from './fixture.ts';
 import { FIXTURE_KERNEL, fakeBzImage } from './synthetic.ts';
 
-function purgatory(): Uint8Array {
-  let p = readPurgatoryObject();
-  if (!p) {
-    execFileSync('make', ['-s', '-C', 'purgatory', 'OUT=../dist']);
-    p = readPurgatoryObject();
-  }
-  return p!;
-}
 
 const fixtureMap = () => memoryMapFromFirmware(parseMemmapListing(probeSection('MEMMAP')), probeSection('IOMEM'));
 

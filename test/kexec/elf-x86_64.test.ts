@@ -1,18 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { elfX86_64Loader } from '../../src/kexec/arch/x86_64/elf-x86_64.ts';
 import { memoryMapFromFirmware, parseMemmapListing } from '../../src/kexec/memory-map.ts';
 import { validatePlan, type PlanInput } from '../../src/kexec/plan.ts';
-import { readPurgatoryObject } from '../../src/kexec/purgatory-file.ts';
 import { pickLoader } from '../../src/kexec/loaders.ts';
 import { BootParams } from '../../src/format/bzimage.ts';
 import { readStruct } from '../../src/format/struct.ts';
 import { u64le } from '../../src/kexec/purgatory-link.ts';
-import { probeSection } from './fixture.ts';
+import { probeSection, purgatory } from './fixture.ts';
 import { FIXTURE_KERNEL, fakeBzImage, fakeVmlinux } from './synthetic.ts';
 
-if (!readPurgatoryObject()) execFileSync('make', ['-s', '-C', 'purgatory', 'OUT=../dist']);
 
 const KBASE = 0xffffffff81000000n;
 // text and data as in a vmlinux: virtual at the kernel map, physical from 16 MiB; the second PT_LOAD
@@ -33,7 +30,7 @@ function input(over: Partial<PlanInput> = {}): PlanInput {
     cmdline: 'console=ttyS0',
     kind: 'load',
     memory: memoryMapFromFirmware(parseMemmapListing(probeSection('MEMMAP'))),
-    purgatory: readPurgatoryObject()!,
+    purgatory: purgatory(),
     ...over,
   };
 }

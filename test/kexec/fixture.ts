@@ -1,5 +1,7 @@
 // Reads sections of the guest probe fixture (fixtures/x86_64-debian-6.1/guest-probe.txt).
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { readPurgatoryObject } from '../../src/kexec/purgatory-file.ts';
 
 const PROBE = new URL('../../fixtures/x86_64-debian-6.1/guest-probe.txt', import.meta.url);
 
@@ -20,4 +22,10 @@ export function kexecDebugSegments(section: string): { bufsz: bigint; mem: bigin
     out[i]![m[2] as 'bufsz' | 'mem' | 'memsz'] = BigInt(m[3]!);
   }
   return out;
+}
+
+/** The x86_64 purgatory object, built from purgatory/ first when dist/ does not have it yet. */
+export function purgatory(): Uint8Array {
+  if (!readPurgatoryObject()) execFileSync('make', ['-s', '-C', 'purgatory', 'OUT=../dist']);
+  return readPurgatoryObject()!;
 }

@@ -8,14 +8,10 @@ import { createHash } from 'node:crypto';
 import { layoutRelocatable, linkRelocatable, openRelocatable, u64le } from '../../src/kexec/purgatory-link.ts';
 import { finishPurgatory, placePurgatory, serialPortFor, PURGATORY_REGION_SIZE } from '../../src/kexec/arch/x86_64/purgatory.ts';
 import { SegmentAllocator } from '../../src/kexec/plan.ts';
-import { readPurgatoryObject } from '../../src/kexec/purgatory-file.ts';
 import { sha256 } from '../../src/kexec/sha256.ts';
 import { ParseError } from '../../src/errors.ts';
+import { purgatory } from './fixture.ts';
 
-function purgatory(): Uint8Array {
-  if (!readPurgatoryObject()) execFileSync('make', ['-s', '-C', 'purgatory', 'OUT=../dist']);
-  return readPurgatoryObject()!;
-}
 
 const hasBinutils = spawnSync('ld', ['--version']).status === 0 && spawnSync('objcopy', ['--version']).status === 0;
 

@@ -6,6 +6,7 @@ import { ParseError } from '../errors.ts';
 import { Elf64Ehdr, Elf64Phdr, PT_LOAD } from '../format/elf.ts';
 import { readStruct } from '../format/struct.ts';
 import { acpiRsdpAddr } from '../kexec/arch/x86_64/efi.ts';
+import { currentBootParams } from '../kexec/host.ts';
 import { readEfiFacts, SYS_FIRMWARE_EFI } from '../kexec/arch/x86_64/efi-host.ts';
 import { findIomem, parseIomem } from '../kexec/memory-map.ts';
 import { alignUp, PAGE_SIZE } from '../kexec/plan.ts';
@@ -163,15 +164,7 @@ export function readCrashFacts(root = '/'): CrashFacts {
   } else sources.push('page offset: /proc/kcore unreadable, using the non-KASLR default 0xffff888000000000 (RAM p_vaddr may be wrong)');
 
   // boot_params' RSDP, else the EFI system table's (kernels started through the EFI stub leave it 0).
-  const rsdp = acpiRsdpAddr(readBytes(root, '/sys/kernel/boot_params/data'), readEfiFacts(hostPath(root, SYS_FIRMWARE_EFI)));
+  const rsdp = acpiRsdpAddr(currentBootParams(root), readEfiFacts(hostPath(root, SYS_FIRMWARE_EFI)));
   if (rsdp !== 0n) facts.acpiRsdp = rsdp;
   return facts;
-}
-
-function readBytes(root: string, path: string): Uint8Array | undefined {
-  try {
-    return new Uint8Array(readFileSync(hostPath(root, path)));
-  } catch {
-    return undefined;
-  }
 }

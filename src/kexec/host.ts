@@ -11,7 +11,8 @@ export const KEXEC_LOADED = '/sys/kernel/kexec_loaded';
 export const KEXEC_CRASH_LOADED = '/sys/kernel/kexec_crash_loaded';
 export const BOOT_PARAMS = '/sys/kernel/boot_params/data';
 
-function readOptional(path: string): string | undefined {
+/** A text file's contents, or undefined when it cannot be read. */
+export function readOptional(path: string): string | undefined {
   try {
     return readFileSync(path, 'utf8');
   } catch {

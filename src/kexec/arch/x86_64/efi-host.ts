@@ -1,18 +1,11 @@
 // Reads the running kernel's EFI facts from /sys/firmware/efi (or a recorded copy of that tree) for
 // the x86_64 loaders; parsing is in efi.ts.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { readOptional } from '../../host.ts';
 import { parseEfiFacts, type EfiFacts, type EfiFiles } from './efi.ts';
 
 export const SYS_FIRMWARE_EFI = '/sys/firmware/efi';
-
-function text(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
 
 /** The EFI facts under `root`, or undefined when the machine did not boot through UEFI. */
 export function readEfiFacts(root = SYS_FIRMWARE_EFI): EfiFacts | undefined {
@@ -25,12 +18,12 @@ export function readEfiFacts(root = SYS_FIRMWARE_EFI): EfiFacts | undefined {
     /* no runtime map exported */
   }
   const files: EfiFiles = {
-    systab: text(join(root, 'systab')),
-    fw_vendor: text(join(root, 'fw_vendor')),
-    runtime: text(join(root, 'runtime')),
-    config_table: text(join(root, 'config_table')),
+    systab: readOptional(join(root, 'systab')),
+    fw_vendor: readOptional(join(root, 'fw_vendor')),
+    runtime: readOptional(join(root, 'runtime')),
+    config_table: readOptional(join(root, 'config_table')),
     runtimeMap: entries.map((n) => {
-      const f = (k: string) => text(join(mapDir, n, k));
+      const f = (k: string) => readOptional(join(mapDir, n, k));
       return { type: f('type'), phys_addr: f('phys_addr'), virt_addr: f('virt_addr'), num_pages: f('num_pages'), attribute: f('attribute') };
     }),
   };

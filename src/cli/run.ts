@@ -1,10 +1,12 @@
 // The CLI edge: runs a command and turns every error into one clear line and an exit code.
-//   0 success, 1 damaged/unsupported input or a refused operation, 2 usage error.
+//   0 success, 1 damaged/unsupported input or a refused operation, 2 usage error,
+//   3 partial: the command printed what it could read, but some of the result is missing (said on stderr).
 import { KexecError, NotInDumpError, ParseError, UsageError } from '../errors.ts';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
+export const EXIT_PARTIAL = 3;
 
 export function describeError(err: unknown): { line: string; code: number } {
   if (err instanceof UsageError) return { line: err.message, code: EXIT_USAGE };

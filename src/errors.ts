@@ -14,15 +14,30 @@ export class ParseError extends Error {
   }
 }
 
-/** A memory address the dump does not hold (excluded by filtering, a hole, or lost). */
+/**
+ * Why a dump lacks an address, as a typed field (never match the message text):
+ * - 'hole': not RAM (a hole in the memory map, beyond the memory the dump describes, or outside
+ *   every PT_LOAD of an ELF core);
+ * - 'excluded': RAM the dump level left out (information, not damage);
+ * - 'lost': the dump should hold it but does not (truncated, never written, damaged, unreadable);
+ * - 'unmapped': a virtual address the page tables do not map.
+ */
+export type NotInDumpReason = 'hole' | 'excluded' | 'lost' | 'unmapped';
+
+/** A memory address the dump does not hold; `reason` says which kind of absence, `why` the details. */
 export class NotInDumpError extends Error {
   readonly address: bigint;
   readonly physical: boolean;
-  constructor(address: bigint, physical: boolean, why = 'not in dump') {
+  readonly reason: NotInDumpReason;
+  /** The explanation without the address ("excluded from the dump (makedumpfile dump level 31)"). */
+  readonly why: string;
+  constructor(address: bigint, physical: boolean, reason: NotInDumpReason, why = 'not in dump') {
     super(`${physical ? 'physical' : 'virtual'} address 0x${address.toString(16)}: ${why}`);
     this.name = 'NotInDumpError';
     this.address = address;
     this.physical = physical;
+    this.reason = reason;
+    this.why = why;
   }
 }
 

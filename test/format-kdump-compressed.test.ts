@@ -5,6 +5,11 @@ import { BufferSource } from '../src/io/source.ts';
 import { NotInDumpError, ParseError } from '../src/errors.ts';
 import { openDump } from '../src/format/open-dump.ts';
 import type { KdumpCompressedDump } from '../src/format/kdump-compressed.ts';
+import { BufferSink } from '../src/format/sink.ts';
+import { KernelMemory } from '../src/analyze/kernel-memory.ts';
+import { VmcoreInfo } from '../src/analyze/vmcoreinfo.ts';
+import { readFileSync } from 'node:fs';
+import { writeElf } from './format-helpers.ts';
 
 export const FIXTURE = 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump';
 
@@ -52,6 +57,49 @@ test('kdump-compressed: a page excluded by the dump level is a NotInDumpError sa
   assert.equal(d.hasPage(pfn), false);
   assert.throws(() => d.readPhys(pfn * 4096n, 8), (e: unknown) => e instanceof NotInDumpError && /excluded|hole/.test(e.message));
   assert.throws(() => d.readPhys(d.maxPfn * 4096n, 1), (e: unknown) => e instanceof NotInDumpError && /beyond/.test(e.message));
+});
+
+/** The NotInDumpError `read` throws (it must throw one). */
+function notInDump(read: () => unknown): NotInDumpError {
+  try {
+    read();
+  } catch (e) {
+    if (e instanceof NotInDumpError) return e;
+    throw e;
+  }
+  throw new Error('read did not throw NotInDumpError');
+}
+
+test('NotInDumpError.reason: excluded RAM, a hole, beyond max_mapnr, a truncated file, an ELF gap, an unmapped address', () => {
+  const d = openDump(new FileSource(FIXTURE)) as KdumpCompressedDump;
+  const bit = (off: number, p: number) => (d.source.read(off + (p >> 3), 1)[0]! >> (p & 7)) & 1;
+  let excluded = -1;
+  let hole = -1;
+  for (let p = 0; p < Number(d.maxPfn) && (excluded < 0 || hole < 0); p++) {
+    if (excluded < 0 && bit(d.bitmap1Offset, p) && !bit(d.bitmap2Offset, p)) excluded = p;
+    if (hole < 0 && !bit(d.bitmap1Offset, p)) hole = p;
+  }
+  assert.ok(excluded >= 0 && hole >= 0);
+  const ex = notInDump(() => d.readPhys(BigInt(excluded) * 4096n, 8));
+  assert.equal(ex.reason, 'excluded');
+  assert.equal(ex.why, 'excluded from the dump (makedumpfile dump level 31)');
+  assert.equal(notInDump(() => d.readPage(BigInt(hole))).reason, 'hole');
+  assert.equal(notInDump(() => d.readPhys(d.maxPfn * 4096n, 1)).reason, 'hole');
+  assert.equal(notInDump(() => d.storedPage(BigInt(excluded))).reason, 'excluded');
+  // Cut the file inside its page data: the last present pages are lost.
+  const bytes = readFileSync(FIXTURE);
+  const cut = openDump(new BufferSource(bytes.subarray(0, Math.floor(bytes.length * 0.6)), 'cut.kdump'));
+  let lastPfn = 0n;
+  for (const r of cut.presentRuns()) lastPfn = r.endPfn - 1n;
+  assert.equal(notInDump(() => cut.readPhys(lastPfn * 4096n, 8)).reason, 'lost');
+  // An ELF core: outside every PT_LOAD is a hole.
+  const elf = new BufferSink();
+  writeElf(d, elf);
+  const e = openDump(new BufferSource(elf.bytes(), 'x.elf'));
+  assert.equal(notInDump(() => e.readPhys(BigInt(hole) * 4096n, 8)).reason, 'hole');
+  // Kernel virtual memory: an address no page table maps.
+  const km = new KernelMemory(d, new VmcoreInfo(d.vmcoreinfo!));
+  assert.equal(notInDump(() => km.readVirt(0xffff_8000_0000_0000n + 0x7f00_0000_0000n, 8)).reason, 'unmapped');
 });
 
 test('open-dump: random bytes and an empty file are ParseErrors naming the first bytes and the formats', () => {

@@ -244,7 +244,7 @@ function fakeMemory(words: Map<bigint, bigint>) {
       const dv = new DataView(out.buffer);
       for (let i = 0; i < n; i += 8) {
         const w = words.get(a + BigInt(i));
-        if (w === undefined) throw new NotInDumpError(a + BigInt(i), false);
+        if (w === undefined) throw new NotInDumpError(a + BigInt(i), false, 'unmapped');
         if (i + 8 <= n) dv.setBigUint64(i, w, true);
       }
       return out;

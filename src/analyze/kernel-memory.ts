@@ -100,7 +100,7 @@ export class KernelMemory {
   /** Physical → direct-map virtual address. */
   physToVirt(paddr: bigint): bigint {
     const dm = this.directMap();
-    if (!dm) throw new NotInDumpError(paddr, true, 'no direct map found in the page tables');
+    if (!dm) throw new NotInDumpError(paddr, true, 'unmapped', 'no direct map found in the page tables');
     return dm.base + paddr;
   }
 
@@ -129,7 +129,7 @@ export class KernelMemory {
       return this.dump.readPhys(paddr, length);
     } catch (e) {
       if (e instanceof NotInDumpError) {
-        throw new NotInDumpError(vaddr, false, `not in dump (physical 0x${paddr.toString(16)}: ${e.message.replace(/^.*?: /, '')})`);
+        throw new NotInDumpError(vaddr, false, e.reason, `not in dump (physical 0x${paddr.toString(16)}: ${e.why})`);
       }
       throw e;
     }

@@ -53,7 +53,7 @@ export class X86_64PageTables {
   translate(vaddr: bigint): Translation {
     const w = this.walk(vaddr);
     if ('paddr' in w) return w;
-    throw new NotInDumpError(vaddr, false, `not mapped (${w.level} entry 0x${w.entry.toString(16)} not present)`);
+    throw new NotInDumpError(vaddr, false, 'unmapped', `not mapped (${w.level} entry 0x${w.entry.toString(16)} not present)`);
   }
 
   /**
@@ -104,7 +104,7 @@ export class X86_64PageTables {
       bytes = this.phys.readPhys(paddr, 4096);
     } catch (e) {
       if (e instanceof NotInDumpError) {
-        throw new NotInDumpError(vaddr, false, `its ${level} table at physical 0x${paddr.toString(16)} is not in the dump`);
+        throw new NotInDumpError(vaddr, false, e.reason, `its ${level} table at physical 0x${paddr.toString(16)} is not in the dump`);
       }
       throw e;
     }

@@ -313,7 +313,7 @@ class PageReader {
           dst.set(this.dump.readPhys(base + BigInt(p), piece), off + p);
         } catch (e2) {
           if (!isReadError(e2)) throw e2;
-          if (!(e2 instanceof NotInDumpError && /not in any PT_LOAD/.test(e2.message))) {
+          if (!(e2 instanceof NotInDumpError && e2.reason === 'hole')) {
             this.noteLost(pfn, e2);
             return false;
           }
@@ -343,10 +343,16 @@ function isReadError(e: unknown): boolean {
   return e instanceof NotInDumpError || e instanceof ParseError || isIoError(e);
 }
 
-/** The one-line reason a write error stops the save, or undefined for errors that are bugs. */
-function writeStopReason(e: unknown): string | undefined {
+/** Why writing stopped: the errno code (ENOSPC, EIO ...) and the system's message. */
+export interface WriteStop {
+  code: string;
+  message: string;
+}
+
+/** The write error that stops the save, or undefined for errors that are bugs (rethrown). */
+function writeStop(e: unknown): WriteStop | undefined {
   if (!isIoError(e)) return undefined;
-  return `${e.code}: ${e.message.replace(/^[A-Z]+: /, '')}`;
+  return { code: e.code!, message: e.message };
 }
 
 /**
@@ -358,9 +364,9 @@ function finishOutput(writer: { finish(o: { incomplete?: boolean }): unknown } |
     writer?.finish({ incomplete: report.incomplete });
     if (!report.incomplete) sink.markComplete();
   } catch (e) {
-    const why = writeStopReason(e);
+    const why = writeStop(e);
     if (!why) throw e;
-    report.stopReason ??= why;
+    report.stop ??= why;
     report.incomplete = true;
   }
   report.bytesWritten = sink.bytesWritten;
@@ -459,7 +465,7 @@ export interface SaveReport {
   bytesWritten: number;
   incomplete: boolean;
   /** Why writing stopped early, if it did. */
-  stopReason: string | undefined;
+  stop: WriteStop | undefined;
   /** The input itself is incomplete (truncated, or marked so): the output cannot be more complete. */
   inputIncomplete: boolean;
 }
@@ -473,7 +479,7 @@ function newReport(dump: Dump, scan: ScanResult): SaveReport {
     unwrittenPages: 0,
     bytesWritten: 0,
     incomplete: false,
-    stopReason: undefined,
+    stop: undefined,
     inputIncomplete: dump.incomplete,
   };
 }
@@ -520,11 +526,11 @@ export async function writeKdumpCompressed(dump: Dump, filter: FilterSetup | und
   const sink = new IncompleteUntilDone(out, DiskDumpHeader.fields.status.off, DUMP_DH_COMPRESSED_INCOMPLETE);
   const compress = opts.codec ? await pageCompressor(opts.codec) : undefined;
   const id = opts.identity;
-  let stopReason: string | undefined;
+  let setupStop: WriteStop | undefined;
   const stop = (e: unknown): void => {
-    const why = writeStopReason(e);
+    const why = writeStop(e);
     if (!why) throw e;
-    stopReason ??= why;
+    setupStop ??= why;
   };
   let writer: KdumpCompressedWriter | undefined;
   try {
@@ -549,7 +555,7 @@ export async function writeKdumpCompressed(dump: Dump, filter: FilterSetup | und
     windowPfns: opts.windowPfns,
     progress: opts.progress,
     onWindow: (w) => {
-      if (stopReason) return;
+      if (setupStop) return;
       try {
         writer!.writeBitmaps(w.start, w.end, w.present, w.kept);
       } catch (e) {
@@ -559,12 +565,12 @@ export async function writeKdumpCompressed(dump: Dump, filter: FilterSetup | und
   });
   const report = newReport(dump, scan);
   try {
-    if (!stopReason) writer!.startPages();
+    if (!setupStop) writer!.startPages();
   } catch (e) {
     stop(e);
   }
-  if (stopReason) {
-    report.stopReason = stopReason;
+  if (setupStop) {
+    report.stop = setupStop;
     report.incomplete = true;
     report.unwrittenPages = scan.pagesKept;
     return finishOutput(writer, sink, report);
@@ -612,10 +618,10 @@ export async function writeKdumpCompressed(dump: Dump, filter: FilterSetup | und
         }
         written++;
       } catch (e) {
-        const why = writeStopReason(e);
+        const why = writeStop(e);
         if (!why) throw e;
         stopped = true;
-        report.stopReason = why;
+        report.stop = why;
       }
     }
   };
@@ -836,13 +842,13 @@ export function writeElfCore(dump: Dump, filter: FilterSetup | undefined, out: B
       }
     }
   } catch (e) {
-    const why = writeStopReason(e);
+    const why = writeStop(e);
     if (!why) throw e;
-    report.stopReason = why;
+    report.stop = why;
   }
   report.lostPages = reader.lost;
   report.lostExamples = reader.lostExamples;
   report.unwrittenPages = Math.ceil((stored - written) / ps);
-  report.incomplete = report.stopReason !== undefined || reader.lost > 0 || dump.incomplete;
+  report.incomplete = report.stop !== undefined || reader.lost > 0 || dump.incomplete;
   return finishOutput(writer, sink, report);
 }

@@ -207,7 +207,7 @@ export class ElfCoreDump implements Dump {
     while (done < length) {
       const addr = paddr + BigInt(done);
       const s = this.segmentAt(addr);
-      if (!s) throw new NotInDumpError(addr, true, 'not in any PT_LOAD segment (a hole, or excluded from the dump)');
+      if (!s) throw new NotInDumpError(addr, true, 'hole', 'not in any PT_LOAD segment (a hole, or excluded from the dump)');
       const rel = Number(addr - s.paddr);
       const n = Math.min(length - done, s.memSize - rel);
       const fromFile = Math.max(0, Math.min(n, s.fileSize - rel));
@@ -217,6 +217,7 @@ export class ElfCoreDump implements Dump {
           throw new NotInDumpError(
             addr + BigInt(bytes.length),
             true,
+            'lost',
             `lost: the file is truncated at ${this.source.size} bytes (PT_LOAD ${s.index} data runs to ${s.fileOffset + s.fileSize})`,
           );
         }

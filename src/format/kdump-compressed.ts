@@ -9,7 +9,7 @@
 // A page's descriptor index is the number of set bits of the 2nd bitmap before it. We keep the
 // count of set bits before each bitmap block (built lazily in one pass), and per cached bitmap block
 // a count per 32-bit word, so a lookup is two array reads and one popcount.
-import { NotInDumpError, ParseError } from '../errors.ts';
+import { NotInDumpError, ParseError, type NotInDumpReason } from '../errors.ts';
 import { readExactly, type ByteSource } from '../io/source.ts';
 import { popcount32 } from './bitmap.ts';
 import { CODEC_FLAGS_MASK, codecNames, decoderFor } from './codecs/index.ts';
@@ -103,7 +103,9 @@ interface Desc {
   at: number; // file offset of the descriptor
 }
 
-type Located = { desc: Desc } | { missing: string };
+/** Why a page is not in the dump: the explanation and its kind. */
+type Missing = { missing: string; reason: NotInDumpReason };
+type Located = { desc: Desc } | Missing;
 
 const isLittleEndianHost = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
@@ -440,36 +442,41 @@ export class KdumpCompressedDump implements Dump {
   }
 
   private locate(pfn: bigint): Located {
-    if (this.unreadable) return { missing: this.unreadable };
+    if (this.unreadable) return { missing: this.unreadable, reason: 'lost' };
     if (pfn < 0n || pfn >= this.maxPfn) {
-      return { missing: `beyond the memory the dump describes (it ends at pfn 0x${this.maxPfn.toString(16)})` };
+      return { missing: `beyond the memory the dump describes (it ends at pfn 0x${this.maxPfn.toString(16)})`, reason: 'hole' };
     }
     const p = Number(pfn);
     if (p < this.splitStart || p >= this.splitEnd) {
-      return { missing: `in another file of this split dump (this file holds pfns 0x${this.splitStart.toString(16)}-0x${this.splitEnd.toString(16)})` };
+      return {
+        missing: `in another file of this split dump (this file holds pfns 0x${this.splitStart.toString(16)}-0x${this.splitEnd.toString(16)})`,
+        reason: 'lost',
+      };
     }
     if (!this.bit(this.bitmap2Offset, p)) {
-      if (this.twoBitmaps && !this.bit(this.bitmap1Offset, p)) return { missing: 'not RAM (a hole in the physical memory map)' };
+      if (this.twoBitmaps && !this.bit(this.bitmap1Offset, p)) return { missing: 'not RAM (a hole in the physical memory map)', reason: 'hole' };
       return {
         missing: `excluded from the dump${this.dumpLevel !== undefined ? ` (makedumpfile dump level ${this.dumpLevel})` : ''}`,
+        reason: 'excluded',
       };
     }
     const desc = this.readDesc(this.descIndex(p));
     if (desc.offset === -1) {
-      return { missing: `lost: the file is truncated at ${this.source.size} bytes, before this page's descriptor at offset ${desc.at}` };
+      return { missing: `lost: the file is truncated at ${this.source.size} bytes, before this page's descriptor at offset ${desc.at}`, reason: 'lost' };
     }
     if (desc.offset === 0) {
       return {
         missing: this.incomplete
           ? 'lost: the dump is incomplete and this page was never written'
           : `lost: its page descriptor (offset ${desc.at}) is empty: the file is damaged or was not finished`,
+        reason: 'lost',
       };
     }
     return { desc };
   }
 
   /** The checked descriptor and stored bytes of a page, or why the dump lacks it. */
-  private stored(pfn: bigint, loc: { desc: Desc }): { desc: Desc; data: Uint8Array } | string {
+  private stored(pfn: bigint, loc: { desc: Desc }): { desc: Desc; data: Uint8Array } | Missing {
     const d = loc.desc;
     const where = { offset: d.at, source: this.source.name, hint: 'the dump is damaged' };
     const what = `page descriptor of pfn 0x${pfn.toString(16)} at offset ${d.at}`;
@@ -483,7 +490,7 @@ export class KdumpCompressedDump implements Dump {
     }
     const data = this.source.read(d.offset, d.size);
     if (data.length < d.size) {
-      return `lost: the file is truncated at ${this.source.size} bytes, before this page's data at offset ${d.offset}..${d.offset + d.size}`;
+      return { missing: `lost: the file is truncated at ${this.source.size} bytes, before this page's data at offset ${d.offset}..${d.offset + d.size}`, reason: 'lost' };
     }
     return { desc: d, data };
   }
@@ -494,18 +501,18 @@ export class KdumpCompressedDump implements Dump {
    */
   storedPage(pfn: bigint): { flags: number; data: Uint8Array } {
     const loc = this.locate(pfn);
-    const s = 'missing' in loc ? loc.missing : this.stored(pfn, loc);
-    if (typeof s === 'string') throw new NotInDumpError(pfn * BigInt(this.pageSize), true, s);
+    const s = 'missing' in loc ? loc : this.stored(pfn, loc);
+    if ('missing' in s) throw new NotInDumpError(pfn * BigInt(this.pageSize), true, s.reason, s.missing);
     return { flags: s.desc.flags, data: s.data };
   }
 
-  private pageOf(pfn: bigint): Uint8Array | string {
+  private pageOf(pfn: bigint): Uint8Array | Missing {
     const loc = this.locate(pfn);
-    if ('missing' in loc) return loc.missing;
+    if ('missing' in loc) return loc;
     const cached = this.pageCache.get(loc.desc.offset);
     if (cached) return cached;
     const s = this.stored(pfn, loc);
-    if (typeof s === 'string') return s;
+    if ('missing' in s) return s;
     const { desc: d, data } = s;
     const codec = decoderFor(d.flags);
     let page: Uint8Array;
@@ -571,7 +578,7 @@ export class KdumpCompressedDump implements Dump {
   /** One whole page, decompressed; throws NotInDumpError saying why when the dump lacks it. */
   readPage(pfn: bigint): Uint8Array {
     const page = this.pageOf(pfn);
-    if (typeof page === 'string') throw new NotInDumpError(pfn * BigInt(this.pageSize), true, page);
+    if (!(page instanceof Uint8Array)) throw new NotInDumpError(pfn * BigInt(this.pageSize), true, page.reason, page.missing);
     return page;
   }
 
@@ -588,7 +595,7 @@ export class KdumpCompressedDump implements Dump {
     while (done < length) {
       const addr = paddr + BigInt(done);
       const page = this.pageOf(addr / ps);
-      if (typeof page === 'string') throw new NotInDumpError(addr, true, page);
+      if (!(page instanceof Uint8Array)) throw new NotInDumpError(addr, true, page.reason, page.missing);
       const off = Number(addr % ps);
       const n = Math.min(length - done, this.pageSize - off);
       out.set(page.subarray(off, off + n), done);

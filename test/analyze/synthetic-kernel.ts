@@ -153,7 +153,7 @@ export class MemoryDump implements Dump {
     for (let i = 0; i < length; ) {
       const pa = paddr + BigInt(i);
       const page = this.pages.get(pa / PAGE);
-      if (!page) throw new NotInDumpError(pa, true);
+      if (!page) throw new NotInDumpError(pa, true, 'hole');
       const off = Number(pa % PAGE);
       const n = Math.min(length - i, 4096 - off);
       out.set(page.subarray(off, off + n), i);
@@ -186,6 +186,6 @@ export class SparseMemory {
         return r.bytes.subarray(off, off + length);
       }
     }
-    throw new NotInDumpError(va, false);
+    throw new NotInDumpError(va, false, 'unmapped');
   }
 }

@@ -253,8 +253,8 @@ export async function saveDump(dump: Dump, args: SaveArgs): Promise<number> {
       progress.done();
       for (const w of report.scan.warnings) warn(w);
       // Out of space with another level to try: start over with it (as makedumpfile -d 1,31 does).
-      if (report.stopReason?.startsWith('ENOSPC') && li + 1 < args.levels.length && fd !== undefined) {
-        say(MSG_COMMON, `vmcore-ts: ${report.stopReason} at dump level ${level}; retrying with dump level ${args.levels[li + 1]}`);
+      if (report.stop?.code === 'ENOSPC' && li + 1 < args.levels.length && fd !== undefined) {
+        say(MSG_COMMON, `vmcore-ts: ${report.stop.message} at dump level ${level}; retrying with dump level ${args.levels[li + 1]}`);
         ftruncateSync(fd, 0);
         continue;
       }
@@ -278,7 +278,7 @@ export async function saveDump(dump: Dump, args: SaveArgs): Promise<number> {
   const where = args.output ?? 'stdout (flattened)';
   if (r.incomplete) {
     const lost: string[] = [];
-    if (r.stopReason) lost.push(`writing stopped: ${r.stopReason}; ${r.unwrittenPages} of ${r.scan.pagesKept} pages not written`);
+    if (r.stop) lost.push(`writing stopped: ${r.stop.message}; ${r.unwrittenPages} of ${r.scan.pagesKept} pages not written`);
     if (r.lostPages) lost.push(`${r.lostPages} pages could not be read (${r.lostExamples.join('; ')})`);
     if (r.inputIncomplete) lost.push(`the input is incomplete itself (${dump.warnings.join('; ') || 'marked so by its writer'})`);
     process.stderr.write(`vmcore-ts: ${where} is INCOMPLETE (marked so in its header; it still opens): ${lost.join('; ')}\n`);

@@ -332,10 +332,15 @@ export interface FormatOptions {
   /** Show the caller id column "[  T123] " (default: as makedumpfile: only for log_buf with caller ids). */
   caller?: boolean;
   /** Prefix each record with "<N>", N = facility * 8 + level, like `dmesg -r`. */
-  level?: boolean;
+  raw?: boolean;
+  /** The time column for a timestamp in ns (default: "[%5llu.%06lu] " as makedumpfile prints it). */
+  time?: (tsNsec: bigint) => string;
   /** Print the dev_info / dict follow-on lines under each record. */
   dict?: boolean;
 }
+
+/** The console log levels by number, with util-linux dmesg's names. */
+export const LEVEL_NAMES = ['emerg', 'alert', 'crit', 'err', 'warn', 'notice', 'info', 'debug'] as const;
 
 /** "[%5llu.%06lu] " of a timestamp in ns. */
 export function formatTimestamp(tsNsec: bigint): string {
@@ -355,10 +360,10 @@ export function formatCaller(id: number): string {
  * \xffffffNN; we escape all of them as \xNN so nothing reaches a terminal raw.)
  */
 export function formatRecord(r: LogRecord, opts: FormatOptions = {}, log?: Pick<KernelLog, 'format'>): string {
-  let prefix = formatTimestamp(r.tsNsec);
+  let prefix = (opts.time ?? formatTimestamp)(r.tsNsec);
   const caller = opts.caller ?? log?.format === 'variable-length log_buf';
   if (caller && r.callerId !== undefined) prefix += formatCaller(r.callerId);
-  if (opts.level) prefix = `<${r.facility * 8 + r.level}>` + prefix;
+  if (opts.raw) prefix = `<${r.facility * 8 + r.level}>` + prefix;
   const indent = ' '.repeat(prefix.length);
   let out = prefix + escapeText(r.text, indent);
   if (opts.dict) for (const d of r.dict) out += '\n' + indent + escapeText(latin1Bytes(d), indent);

@@ -2,12 +2,15 @@
 import { UsageError } from '../errors.ts';
 import { useNodeCodecs } from '../io/node-codecs.ts';
 import { runCli } from './run.ts';
-import { vmcoreCommands } from './vmcore/commands.ts';
+import { vmcoreAliases, vmcoreCommands } from './vmcore/commands.ts';
 
 /** The usage text; loads every command module for its summary (only help and errors need it). */
 async function usage(): Promise<string> {
   const lines = ['usage: vmcore-ts COMMAND [OPTIONS] DUMP ...', '', 'commands:'];
-  for (const [name, load] of Object.entries(vmcoreCommands)) lines.push(`  ${name.padEnd(10)} ${(await load()).summary}`);
+  for (const [name, load] of Object.entries(vmcoreCommands)) {
+    const aliases = Object.keys(vmcoreAliases).filter((k) => vmcoreAliases[k] === name);
+    lines.push(`  ${[name, ...aliases].join(', ').padEnd(13)} ${(await load()).summary}`);
+  }
   lines.push('', "run 'vmcore-ts COMMAND --help' for a command's options");
   return lines.join('\n');
 }
@@ -18,7 +21,8 @@ await runCli('vmcore-ts', async (argv) => {
     process.stdout.write((await usage()) + '\n');
     return name ? 0 : 2;
   }
-  const load = Object.hasOwn(vmcoreCommands, name) ? vmcoreCommands[name] : undefined;
+  const command = Object.hasOwn(vmcoreAliases, name) ? vmcoreAliases[name]! : name;
+  const load = Object.hasOwn(vmcoreCommands, command) ? vmcoreCommands[command] : undefined;
   if (!load) throw new UsageError(`unknown command '${name}'\n${await usage()}`);
   useNodeCodecs(); // native zlib: twice as fast as the pure decoder the browser uses
   return (await load()).run(rest);

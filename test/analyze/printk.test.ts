@@ -152,7 +152,7 @@ test('printk lockless: recycled descriptors, wrapped data blocks, multi-line tex
       '[   99.999999] esc\\x1b[31mred\\x07 tab\tend\n',
   );
   assert.equal(
-    formatLog(log, { level: true, caller: true, dict: true }),
+    formatLog(log, { raw: true, caller: true, dict: true }),
     '<6>[    0.000000] [    T1] Linux version 6.1\n' +
       '<4>[    1.500000] [    C1] line one\n' +
       '                           line two\n' +

@@ -1,34 +1,69 @@
-// vmcore-ts bt [-a] [-p PID] DUMP: kernel backtraces unwound with the dump's ORC tables.
+// vmcore-ts bt [-a | -p | -c CPU | -P PID] DUMP [PID|TASK...]: kernel backtraces unwound with the
+// dump's ORC tables. The letters are crash's: -p the panic task, -c a CPU's stack, -a every CPU.
 import { UsageError } from '../../errors.ts';
 import { backtraceOfTask, cpuBacktrace, taskTable } from '../../analyze/stacks.ts';
 import { formatBacktrace, backtraceJson, describeCpuBacktrace } from '../../analyze/summary.ts';
+import type { DumpContext } from '../../analyze/dump-context.ts';
 import type { Command } from './commands.ts';
 import { openContext } from './analysis-context.ts';
 import { parseCommand, symbolOptions, toJson, write } from './kernel-dump-args.ts';
 
-const USAGE = 'vmcore-ts bt [-a] [-p PID] [--json] [--system-map FILE | --vmlinux FILE] DUMP';
+const USAGE =
+  'vmcore-ts bt [-a | -p | -c CPU[,CPU...] | -P PID] [--json] [--system-map FILE | --vmlinux FILE] DUMP [PID|TASK...]\n' +
+  '  (default)          the panic task: the stack of the CPU that crashed (as crash\'s bt, bt -p)\n' +
+  '  PID|TASK ...       these tasks, by PID or task_struct address (0x...)\n' +
+  '  -P, --pid PID      the same, as an option (repeatable)\n' +
+  '  -c, --cpu LIST     the stacks of these CPUs (e.g. 0 or 0,2)\n' +
+  '  -a, --all          the stack of every CPU';
+
+function cpuList(s: string, ctx: DumpContext): number[] {
+  return s.split(',').map((x) => {
+    const cpu = Number(x);
+    if (!/^\d+$/.test(x) || cpu >= ctx.cpus.length) {
+      throw new UsageError(`-c wants CPU numbers from 0 to ${ctx.cpus.length - 1}, got '${x}'`);
+    }
+    return cpu;
+  });
+}
 
 export const btCommand: Command = {
-  summary: "kernel backtrace of the panic task (-a: every CPU; -p PID: any task) from the dump's ORC tables",
+  summary: "kernel backtrace of the panic task (-a: every CPU; -c CPU; PID...: any task) from the dump's ORC tables",
   run(argv) {
-    const a = parseCommand(argv, { ...symbolOptions, all: { type: 'boolean', short: 'a' }, pid: { type: 'string', short: 'p' } }, USAGE, [1, 1]);
+    const a = parseCommand(
+      argv,
+      {
+        ...symbolOptions,
+        all: { type: 'boolean', short: 'a' },
+        panic: { type: 'boolean', short: 'p' },
+        cpu: { type: 'string', short: 'c' },
+        pid: { type: 'string', short: 'P', multiple: true },
+      },
+      USAGE,
+      [1, Infinity],
+    );
     if (!a) return 0;
-    const ctx = openContext(a.positionals[0]!, a.values);
+    const [path, ...positional] = a.positionals as [string, ...string[]];
+    const wanted = [...((a.values.pid as unknown as string[] | undefined) ?? []), ...positional];
+    const modes = [a.values.all, a.values.panic, a.values.cpu !== undefined, wanted.length > 0].filter(Boolean).length;
+    if (modes > 1) throw new UsageError(`-a, -p, -c and PIDs choose different stacks: give one of them\nusage: ${USAGE}`);
+    const ctx = openContext(path, a.values);
     let traces;
-    if (typeof a.values.pid === 'string') {
-      const pid = Number(a.values.pid);
-      if (!Number.isInteger(pid) || pid < 0) throw new UsageError(`-p wants a PID, got '${a.values.pid}'`);
+    if (wanted.length) {
       const table = taskTable(ctx);
-      const matches = table.tasks.filter((t) => t.pid === pid);
-      if (!matches.length) throw new UsageError(`no task with PID ${pid} (see vmcore-ts ps)`);
-      traces = matches.map((t) => {
-        const bt = backtraceOfTask(ctx, t, table.current);
-        return { ...bt, cpu: table.current.indexOf(t.task) >= 0 ? table.current.indexOf(t.task) : t.cpu, pid: t.pid, comm: t.comm, task: t.task };
+      traces = wanted.flatMap((w) => {
+        const byTask = /^0x[0-9a-f]+$/i.test(w);
+        if (!byTask && !/^\d+$/.test(w)) throw new UsageError(`'${w}' is neither a PID nor a task address (0x...)`);
+        const matches = table.tasks.filter((t) => (byTask ? t.task === BigInt(w) : t.pid === Number(w)));
+        if (!matches.length) throw new UsageError(`no task with ${byTask ? 'address' : 'PID'} ${w} (see vmcore-ts ps)`);
+        return matches.map((t) => {
+          const bt = backtraceOfTask(ctx, t, table.current);
+          const running = table.current.indexOf(t.task);
+          return { ...bt, cpu: running >= 0 ? running : t.cpu, pid: t.pid, comm: t.comm, task: t.task };
+        });
       });
-    } else if (a.values.all) {
-      traces = ctx.cpus.map((_, cpu) => describeCpuBacktrace(ctx, cpuBacktrace(ctx, cpu)));
     } else {
-      traces = [describeCpuBacktrace(ctx, cpuBacktrace(ctx, ctx.panicCpu()))];
+      const cpus = a.values.all ? ctx.cpus.map((_, cpu) => cpu) : typeof a.values.cpu === 'string' ? cpuList(a.values.cpu, ctx) : [ctx.panicCpu()];
+      traces = cpus.map((cpu) => describeCpuBacktrace(ctx, cpuBacktrace(ctx, cpu)));
     }
     write(a.values.json ? toJson(traces.map(backtraceJson)) + '\n' : traces.map(formatBacktrace).join('\n'));
     return 0;

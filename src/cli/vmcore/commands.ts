@@ -6,6 +6,9 @@ export interface Command {
   run(argv: string[]): Promise<number | void> | number | void;
 }
 
+/** crash's names for the same commands (`log`, `sys`), listed with them in the usage text. */
+export const vmcoreAliases: Record<string, string> = { log: 'dmesg', sys: 'info' };
+
 export const vmcoreCommands: Record<string, () => Promise<Command>> = {
   info: async () => (await import('./info.ts')).infoCommand,
   dmesg: async () => (await import('./dmesg.ts')).dmesgCommand,

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runScenario, type ScenarioSpec } from './harness/scenario.ts';
-import { cpus, suites } from './harness/host.ts';
+import { kdumpTsCpu, suites } from './harness/host.ts';
 import { getKernel } from './harness/kernels.ts';
 import { REPO } from './harness/initramfs.ts';
 import { koffiBinaryFiles } from './kexec-ts-files.ts';
@@ -79,7 +79,7 @@ fail "still running after kdump-ts test"
 }
 
 for (const suite of suites()) {
-  const cpu = cpus()[0] ?? 'max';
+  const cpu = kdumpTsCpu();
   for (const syscall of ['kexec_load', 'kexec_file_load']) {
     test(`e2e ${suite} -cpu ${cpu}: kdump-ts mkinitrd/load (${syscall})/status/test, capture /init runs vmcore-ts save, vmcore-ts dmesg shows the crash marker`, async (t) => {
       if (cannotRun(t)) return;

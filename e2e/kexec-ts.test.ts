@@ -13,7 +13,7 @@ import { suites } from './harness/host.ts';
 import { getKernel } from './harness/kernels.ts';
 import { koffiBinaryFiles, vmlinuxGzFromBzImage } from './kexec-ts-files.ts';
 import { kexecDebugSegments } from '../test/kexec/fixture.ts';
-import { cannotRun, orSkipOnDownload } from './harness/testing.ts';
+import { cannotRun, orSkipOnDownload, recordTimings, timingSummary } from './harness/testing.ts';
 
 const log = process.env.E2E_VERBOSE ? (s: string) => process.stderr.write(s + '\n') : undefined;
 
@@ -121,6 +121,8 @@ for (const suite of suites()) {
       assert.match(ours, /gzip-compressed/);
       t.diagnostic(`kexec-ts -e -> next /init: ${((r.marker('second', 'boot').hostMs - r.marker('first', 'kexec-e').hostMs) / 1000).toFixed(1)} s (kexec_load, our purgatory), ${((r.marker('third', 'boot').hostMs - r.marker('second', 'kexec-e').hostMs) / 1000).toFixed(1)} s (kexec_file_load), ${((r.marker('fourth', 'boot').hostMs - r.marker('third', 'kexec-e').hostMs) / 1000).toFixed(1)} s (ELF vmlinux)`);
       if (log) log(`--- kexec -c -d -l vmlinux.gz ---\n${theirs}\n--- kexec-ts -c -d -l vmlinux.gz ---\n${ours}`);
+      recordTimings(r, 'kexec-ts');
+      for (const line of timingSummary(r).split('\n')) t.diagnostic(line);
       r.cleanup();
     });
   });
@@ -129,6 +131,8 @@ for (const suite of suites()) {
     if (cannotRun(t)) return;
     await orSkipOnDownload(t, async () => {
       const r = await runScenario(corruptSegmentScenario(suite));
+      recordTimings(r, 'kexec-ts-corrupt-segment');
+      for (const line of timingSummary(r).split('\n')) t.diagnostic(line);
       const consoleText = r.console;
       r.cleanup();
       const m = markers(consoleText);

@@ -58,6 +58,9 @@ export function cpus(): string[] {
   return v.split(',').map((s) => s.trim()).filter(Boolean);
 }
 
+/** The CPU model of the kdump-ts scenarios (our whole chain): the first E2E_CPUS lists, 5-level 'max' by default. */
+export const kdumpTsCpu = (): string => cpus()[0] ?? 'max';
+
 /**
  * CPU models for a suite's kdump scenario: E2E_CPUS=max,qemu64 runs each suite on both 5-level
  * ('max') and 4-level ('qemu64') paging; the default, "auto", alternates them across the suites

@@ -2,12 +2,13 @@
 // disk, runs the scenario's stage scripts across kexec/kdump reboots, and returns the markers,
 // the console and the disk. See e2e/README.md.
 import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, copyFileSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, readSync, rmSync, ftruncateSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, ftruncateSync, writeFileSync } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 import { join } from 'node:path';
 import { getKernel, type Kernel } from './kernels.ts';
 import { buildInitramfs, REPO, type FileSpec } from './initramfs.ts';
 import { E2EStepError, killGroup, run, tail } from './steps.ts';
+import { tcgTextPatchOops, type BootOops } from './boot-oops.ts';
 
 export interface ScenarioSpec {
   /** names the output directory e2e/out/NAME-SUITE-CPU */
@@ -60,6 +61,8 @@ export interface ScenarioResult {
   /** host wall time of the QEMU run (ms) and of the whole scenario with preparation */
   qemuMs: number;
   wallMs: number;
+  /** boots retried after the known TCG text-patching oops (at most one); qemuMs and console are the last boot's */
+  retries: BootRetry[];
   console: string;
   markers: Marker[];
   /** the first marker stage:name, or undefined */
@@ -208,11 +211,8 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     linkOrCopy(slim, join(outDir, 'staging', 'boot', 'initrd-capture.img'));
   }
   const disk = new ScratchDisk(join(outDir, 'disk.img'));
-  await makeDisk(disk.path, spec.diskMiB ?? 512, join(outDir, 'staging'));
-  rmSync(join(outDir, 'staging'), { recursive: true, force: true });
-
+  const staging = join(outDir, 'staging');
   const consolePath = join(outDir, 'console.log');
-  writeFileSync(consolePath, '');
   const append = [baseCmdline, 'e2e.stage=first', spec.cmdline ?? ''].join(' ').trim();
   const args = [
     '-accel', 'tcg',
@@ -233,8 +233,53 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     '-drive', `file=${disk.path},format=raw,if=virtio`,
   ];
   writeFileSync(join(outDir, 'qemu-args.json'), JSON.stringify(args, null, 1) + '\n');
-  log(`qemu-system-x86_64 -cpu ${cpu} (${spec.suite} ${kernel.release}) -append "${append}"`);
+  const what = `${spec.name} on ${spec.suite} (${kernel.release}, -cpu ${cpu})`;
 
+  const retries: BootRetry[] = [];
+  for (;;) {
+    await makeDisk(disk.path, spec.diskMiB ?? 512, staging);
+    log(`qemu-system-x86_64 -cpu ${cpu} (${spec.suite} ${kernel.release}) -append "${append}"`);
+    const boot = await bootGuest(spec, args, consolePath, timeoutMs, log);
+    const why = failure(spec, boot, timeoutMs);
+    if (!why) {
+      rmSync(staging, { recursive: true, force: true });
+      return scenarioResult(kernel, cpu, outDir, boot, disk, retries, Date.now() - t0);
+    }
+    // The known TCG text-patching oops early in a boot: once, the whole run again on a fresh disk.
+    const oops = retries.length === 0 ? tcgTextPatchOops(boot.console) : undefined;
+    if (!oops) {
+      rmSync(staging, { recursive: true, force: true });
+      const earlier = retries.map((r) => `\n(retried once after the TCG text-patching oops: ${r.oops} at ${r.rip}; that console: ${r.console})`).join('');
+      throw new E2EStepError(why.step, what, failReport(why.text, boot.console, why.missing, boot.markers) + `\n(console: ${consolePath})` + earlier);
+    }
+    const kept = join(outDir, `console-attempt${retries.length + 1}.log`);
+    renameSync(consolePath, kept);
+    retries.push({ ...oops, qemuMs: boot.qemuMs, console: kept });
+    log(`${what}: ${oops.oops} at ${oops.rip} before /init (the known TCG text-patching oops): booting once more`);
+  }
+}
+
+/** One failed boot the harness retried: the known TCG text-patching oops (harness/boot-oops.ts). */
+export interface BootRetry extends BootOops {
+  /** host wall time of that QEMU run (ms) */
+  qemuMs: number;
+  /** its console, kept beside console.log */
+  console: string;
+}
+
+interface Boot {
+  code: number | null;
+  timedOut: boolean;
+  endedOn: boolean;
+  stderr: string;
+  console: string;
+  markers: Marker[];
+  qemuMs: number;
+}
+
+/** Runs QEMU once with `args` until it exits, the timeout, or `spec.endOn`; collects the console and its markers. */
+async function bootGuest(spec: ScenarioSpec, args: string[], consolePath: string, timeoutMs: number, log: (line: string) => void): Promise<Boot> {
+  writeFileSync(consolePath, '');
   const markers: Marker[] = [];
   let consoleText = '';
   let pending = '';
@@ -295,35 +340,40 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   poll();
   closeSync(consoleFd);
   running.delete(child.pid!);
-  const qemuMs = Date.now() - qStart;
+  return { code, timedOut, endedOn, stderr, console: consoleText, markers, qemuMs: Date.now() - qStart };
+}
 
-  const find = (stage: string, name: string) => markers.find((m) => m.stage === stage && m.name === name);
+const findMarker = (markers: Marker[], stage: string, name: string) => markers.find((m) => m.stage === stage && m.name === name);
+
+/** Why a boot failed the scenario (step, report text, missing markers), or undefined when it passed. */
+function failure(spec: ScenarioSpec, b: Boot, timeoutMs: number): { step: string; text: string; missing: string[] } | undefined {
   const missing = (spec.expect ?? []).filter((k) => {
     const [stage, name] = k.split(':') as [string, string];
-    return !find(stage, name);
+    return !findMarker(b.markers, stage, name);
   });
-  const failed = markers.find((m) => m.name === 'fail' || (m.name === 'exit' && m.value !== '0'));
-  let why = '';
-  if (timedOut) why = `QEMU did not finish within ${timeoutMs / 1000} s (killed)`;
-  else if (code !== 0 && !endedOn) why = `QEMU exited with ${code}${stderr ? ': ' + tail(stderr, 5) : ''}`;
-  else if (failed) why = `stage '${failed.stage}' failed: ${failed.name} ${failed.value}`;
-  else if (missing.length) why = 'the guest powered off before all markers appeared';
-  if (why) {
-    const step = timedOut ? 'timeout' : code !== 0 && !endedOn ? 'qemu' : failed ? `stage ${failed.stage}` : 'markers';
-    throw new E2EStepError(step, `${spec.name} on ${spec.suite} (${kernel.release}, -cpu ${cpu})`, failReport(why, consoleText, missing, markers) + `\n(console: ${join(outDir, 'console.log')})`);
-  }
+  const failed = b.markers.find((m) => m.name === 'fail' || (m.name === 'exit' && m.value !== '0'));
+  if (b.timedOut) return { step: 'timeout', text: `QEMU did not finish within ${timeoutMs / 1000} s (killed)`, missing };
+  if (b.code !== 0 && !b.endedOn) return { step: 'qemu', text: `QEMU exited with ${b.code}${b.stderr ? ': ' + tail(b.stderr, 5) : ''}`, missing };
+  if (failed) return { step: `stage ${failed.stage}`, text: `stage '${failed.stage}' failed: ${failed.name} ${failed.value}`, missing };
+  if (missing.length) return { step: 'markers', text: 'the guest powered off before all markers appeared', missing };
+  return undefined;
+}
+
+function scenarioResult(kernel: Kernel, cpu: string, outDir: string, b: Boot, disk: ScratchDisk, retries: BootRetry[], wallMs: number): ScenarioResult {
+  const find = (stage: string, name: string) => findMarker(b.markers, stage, name);
   return {
     kernel,
     cpu,
     outDir,
-    qemuMs,
-    wallMs: Date.now() - t0,
-    console: consoleText,
-    markers,
+    qemuMs: b.qemuMs,
+    wallMs,
+    retries,
+    console: b.console,
+    markers: b.markers,
     find,
     marker(stage, name) {
       const m = find(stage, name);
-      if (!m) throw new E2EStepError('markers', `no marker ${stage}:${name}`, failReport('', consoleText, [`${stage}:${name}`], markers));
+      if (!m) throw new E2EStepError('markers', `no marker ${stage}:${name}`, failReport('', b.console, [`${stage}:${name}`], b.markers));
       return m;
     },
     disk,

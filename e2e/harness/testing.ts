@@ -48,6 +48,8 @@ export interface TimingRecord {
   wallMs: number;
   qemuMs: number;
   markers: { key: string; uptime: number; hostMs: number }[];
+  /** boots retried after the known TCG text-patching oops (harness/boot-oops.ts): where it hit, that boot's QEMU time */
+  retries?: { oops: string; rip: string; qemuMs: number }[];
   extra?: Record<string, number>;
 }
 
@@ -60,6 +62,7 @@ export function recordTimings(r: ScenarioResult, scenario: string, extra?: Recor
     wallMs: r.wallMs,
     qemuMs: r.qemuMs,
     markers: r.markers.map((m) => ({ key: `${m.stage}:${m.name}`, uptime: m.uptime, hostMs: m.hostMs })),
+    ...(r.retries.length ? { retries: r.retries.map((x) => ({ oops: x.oops, rip: x.rip, qemuMs: x.qemuMs })) } : {}),
     extra,
   };
   mkdirSync(join(REPO, 'e2e', 'out'), { recursive: true });
@@ -70,6 +73,7 @@ export function recordTimings(r: ScenarioResult, scenario: string, extra?: Recor
 /** One line per marker: "stage:name  uptime  host-seconds". */
 export function timingSummary(r: ScenarioResult): string {
   const lines = [`wall ${(r.wallMs / 1000).toFixed(1)} s (QEMU ${(r.qemuMs / 1000).toFixed(1)} s) ${r.kernel.release} -cpu ${r.cpu}`];
+  for (const x of r.retries) lines.push(`  retried: the first boot died with the known TCG text-patching oops (${x.oops} at ${x.rip}) after ${(x.qemuMs / 1000).toFixed(1)} s of QEMU; console ${x.console}`);
   for (const m of r.markers) lines.push(`  ${`${m.stage}:${m.name}`.padEnd(28)} uptime ${m.uptime.toFixed(2).padStart(7)} s   host ${(m.hostMs / 1000).toFixed(1).padStart(6)} s`);
   return lines.join('\n');
 }

@@ -30,15 +30,33 @@ export class HttpRangeSource implements ByteSource {
   }
   read(offset: number, length: number): Uint8Array {
     if (offset >= this.size || length <= 0) return new Uint8Array(0);
-    const end = Math.min(this.size, offset + length) - 1;
+    const want = Math.min(this.size, offset + length) - offset;
+    const first = this.get(offset, want);
+    if (first.length >= want) return first.subarray(0, want);
+    // The server caps what one response carries: ask again for the rest.
+    const out = new Uint8Array(want);
+    out.set(first);
+    for (let done = first.length; done < want; ) {
+      const b = this.get(offset + done, want - done);
+      if (b.length === 0) throw new Error(`reading ${this.name} at ${offset + done}: the server sent no bytes`);
+      out.set(b.subarray(0, want - done), done);
+      done += b.length;
+    }
+    return out;
+  }
+  private get(offset: number, length: number): Uint8Array {
     const x = new XMLHttpRequest();
     x.open('GET', this.url, false);
     x.responseType = 'arraybuffer';
-    x.setRequestHeader('Range', `bytes=${offset}-${end}`);
+    x.setRequestHeader('Range', `bytes=${offset}-${offset + length - 1}`);
     x.send();
-    if (x.status !== 206 && x.status !== 200) throw new Error(`reading ${this.name} at ${offset}: HTTP ${x.status}`);
     const b = new Uint8Array(x.response as ArrayBuffer);
-    return x.status === 200 ? b.subarray(offset, end + 1) : b;
+    if (x.status === 200) return b.subarray(offset, offset + length);
+    if (x.status !== 206) {
+      const why = new TextDecoder().decode(b.subarray(0, 300)).split('\n')[0];
+      throw new Error(`reading ${this.name} at ${offset}: HTTP ${x.status}${why ? ` (${why})` : ''}`);
+    }
+    return b;
   }
 }
 

@@ -11,7 +11,9 @@ import { estimateCrashkernel, formatEstimate } from '../kdump/estimate.ts';
 import { bzImageInitSize, initrdUnpackedSize } from '../kdump/initrd-size.ts';
 import { hostPath } from '../kdump/host.ts';
 import { buildCaptureInitramfs, fileSize, packageRoot, resolveTarget } from '../kdump/initramfs.ts';
-import { captureFiles, crashThisMachine, formatStatus, loadCaptureKernel, readConfig, readStatus, statusJson, unloadCaptureKernel } from '../kdump/service.ts';
+import { captureFiles, crashThisMachine, formatStatus, loadCaptureKernel, planCaptureLoad, readConfig, readStatus, statusJson, unloadCaptureKernel } from '../kdump/service.ts';
+import { dryRunText } from '../kexec/load.ts';
+import { hostSyscalls } from '../kexec/syscalls.ts';
 import { runCli } from './run.ts';
 
 const USAGE = `usage: kdump-ts COMMAND [OPTIONS]
@@ -125,13 +127,22 @@ await runCli('kdump-ts', async (argv) => {
     }
     case 'load': {
       const o = parse(rest, { debug: { type: 'boolean', short: 'd' } });
-      const st = loadCaptureKernel({ ...(o.root ? { root: o.root } : {}), ...(o.config ? { configPath: o.config } : {}), debug: !!o.debug });
+      const debug = o.debug ? (line: string) => void process.stderr.write(line + '\n') : undefined;
+      if (o.root) {
+        // --root DIR reads another machine's files: plan that load and print it, never load it here.
+        const p = await planCaptureLoad({ root: o.root, ...(o.config ? { configPath: o.config } : {}) });
+        process.stdout.write(`dry run (--root ${o.root}): nothing is loaded\n${await dryRunText(p, { debug: !!o.debug })}`);
+        return 0;
+      }
+      const sys = hostSyscalls('loading a crash kernel', 'run it with sudo; `kdump-ts load --root /` plans without loading');
+      const st = await loadCaptureKernel(sys, { ...(o.config ? { configPath: o.config } : {}), ...(debug ? { debug } : {}) });
       process.stdout.write(`loaded capture kernel ${st.kernel} with ${st.initrd}\ncommand line: ${st.cmdline}\n`);
       return 0;
     }
     case 'unload': {
       const o = parse(rest, {});
-      unloadCaptureKernel(o.root ?? '/');
+      if (o.root) throw new UsageError('unload acts on the running kernel: --root DIR has nothing to unload');
+      unloadCaptureKernel(hostSyscalls('unloading'));
       process.stdout.write('capture kernel unloaded\n');
       return 0;
     }

@@ -1,7 +1,7 @@
-// The kdump service: what `kdump-ts status` reports, and `load` / `unload` from the config file.
-// Reads the machine through a `root` directory ("/" normally; a fake tree in tests).
+// The kdump service: what `kdump-ts status` reports, and `load` / `unload` from the config file
+// (in-process through the kexec library, with the KexecSyscalls the caller gives: only the CLI
+// constructs the real ones). Reads the machine through a `root` directory ("/" normally; a fake tree in tests).
 import { accessSync, constants, mkdirSync, realpathSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { KexecError, ParseError } from '../errors.ts';
 import { walkIomem } from '../kexec/memory-map.ts';
@@ -14,7 +14,10 @@ import type { CrashRegion } from './crashkernel.ts';
 import { dumpRamRanges } from './elfcorehdr.ts';
 import { hostPath, readCrashFacts, readText } from './host.ts';
 import type { DumpTarget } from './initramfs.ts';
-import { packageRoot, parseMountinfo, resolveTarget } from './initramfs.ts';
+import { parseMountinfo, resolveTarget } from './initramfs.ts';
+import type { LoadRequest, PlannedLoad } from '../kexec/load.ts';
+import type { KexecSyscalls } from '../kexec/syscalls.ts';
+import { loadKernel, planKernelLoad, unloadKernel } from '../host/kexec-load.ts';
 
 /** Where `load` records what it loaded (tmpfs: gone after reboot, like the loaded kernel). */
 export const STATE_FILE = '/run/kdump-ts/loaded.json';
@@ -262,31 +265,48 @@ export function statusJson(s: KdumpStatus): string {
   return JSON.stringify(s, (_k, v: unknown) => (typeof v === 'bigint' ? '0x' + v.toString(16) : v), 2) + '\n';
 }
 
-/** The kexec-ts command line `kdump-ts load` runs (kexec-tools compatible options). */
-export function kexecArgs(files: { kernel: string; initrd: string; cmdline: string }, syscall: KdumpConfig['syscall'], debug = false): string[] {
-  const args = ['-p', files.kernel, `--initrd=${files.initrd}`, `--command-line=${files.cmdline}`];
-  if (syscall === 'kexec_load') args.push('-c');
-  if (syscall === 'kexec_file_load') args.push('-s');
-  if (debug) args.push('-d');
-  return args;
+/** What `kdump-ts load` asks of the kexec library for these files: kexec-ts -p's load, by the config's syscall. */
+export function captureLoadRequest(files: { kernel: string; initrd: string; cmdline: string }, syscall: KdumpConfig['syscall']): LoadRequest {
+  return {
+    kernel: files.kernel,
+    initrd: files.initrd,
+    cmdline: files.cmdline,
+    kind: 'crash',
+    syscall: syscall === 'kexec_load' ? 'load' : syscall === 'kexec_file_load' ? 'file' : 'auto',
+    dryRun: false,
+  };
 }
 
-function runKexecTs(args: string[]): void {
-  const bin = join(packageRoot(), 'bin', 'kexec-ts.mjs');
-  const r = spawnSync(process.execPath, [bin, ...args], { stdio: 'inherit' });
-  if (r.status !== 0) throw new KexecError(`kexec-ts ${args[0]} ${args.includes('-u') ? '-u' : args[1] ?? ''} failed (exit code ${r.status ?? r.signal})`);
-}
-
-/** Loads the capture kernel the config describes (through kexec-ts -p) and records it. */
-export function loadCaptureKernel(opts: { root?: string; configPath?: string; debug?: boolean } = {}): LoadedState {
-  const root = opts.root ?? '/';
-  const { config } = readConfig(root, opts.configPath);
+function captureFilesPresent(root: string, configPath: string | undefined) {
+  const { config } = readConfig(root, configPath);
   const files = captureFiles(config, root);
   for (const [what, p] of [['capture kernel', files.kernel], ['capture initramfs', files.initrd]] as const) {
-    if (!exists(p)) throw new KexecError(`${what} ${p} does not exist`, { hint: what === 'capture kernel' ? 'set kernel = … in the config' : 'run `kdump-ts mkinitrd` first' });
+    if (!exists(hostPath(root, p))) throw new KexecError(`${what} ${hostPath(root, p)} does not exist`, { hint: what === 'capture kernel' ? 'set kernel = … in the config' : 'run `kdump-ts mkinitrd` first' });
   }
-  if (readText(root, '/sys/kernel/kexec_crash_loaded')?.trim() === '1') runKexecTs(['-p', '-u']);
-  runKexecTs(kexecArgs(files, config.syscall, opts.debug));
+  return { config, files };
+}
+
+/**
+ * The capture kernel load the config describes, planned for the machine under `root` (its
+ * /proc, /sys and files): what `kdump-ts load --root DIR` prints. No syscall object exists here.
+ */
+export async function planCaptureLoad(opts: { root: string; configPath?: string }): Promise<PlannedLoad> {
+  const { config, files } = captureFilesPresent(opts.root, opts.configPath);
+  const req = captureLoadRequest({ ...files, kernel: hostPath(opts.root, files.kernel), initrd: hostPath(opts.root, files.initrd) }, config.syscall);
+  return planKernelLoad({ ...req, dryRun: true, machine: { root: opts.root } });
+}
+
+/**
+ * Loads the capture kernel the config describes through `sys` (in-process, as kexec-ts -p does;
+ * a loaded one is unloaded first) and records it. `root` is where the config, state file and
+ * sysfs are read (tests: a fake tree with a fake `sys`); the load itself is this machine's.
+ */
+export async function loadCaptureKernel(sys: KexecSyscalls, opts: { root?: string; configPath?: string; debug?: (line: string) => void } = {}): Promise<LoadedState> {
+  const root = opts.root ?? '/';
+  const { config, files } = captureFilesPresent(root, opts.configPath);
+  if (readText(root, '/sys/kernel/kexec_crash_loaded')?.trim() === '1') unloadKernel('crash', 'auto', sys);
+  const req = captureLoadRequest({ ...files, kernel: hostPath(root, files.kernel), initrd: hostPath(root, files.initrd) }, config.syscall);
+  await loadKernel(root === '/' ? req : { ...req, machine: { root } }, sys, opts.debug ? { debug: opts.debug } : {});
   const state: LoadedState = { kernel: files.kernel, initrd: files.initrd, cmdline: files.cmdline, syscall: config.syscall, at: new Date().toISOString() };
   const stateFile = hostPath(root, STATE_FILE);
   mkdirSync(join(stateFile, '..'), { recursive: true });
@@ -294,9 +314,9 @@ export function loadCaptureKernel(opts: { root?: string; configPath?: string; de
   return state;
 }
 
-/** Unloads the capture kernel (kexec-ts -p -u) and forgets what was loaded. */
-export function unloadCaptureKernel(root = '/'): void {
-  runKexecTs(['-p', '-u']);
+/** Unloads the capture kernel through `sys` (kexec-ts -p -u) and forgets what was loaded. */
+export function unloadCaptureKernel(sys: KexecSyscalls, root = '/'): void {
+  unloadKernel('crash', 'auto', sys);
   rmSync(hostPath(root, STATE_FILE), { force: true });
 }
 

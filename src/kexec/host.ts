@@ -38,15 +38,21 @@ export function readFirmwareMemmap(path: string): FirmwareMemmapEntry[] {
 
 /**
  * The memory map kexec-tools would use on x86: /sys/firmware/memmap when present (and not overridden),
- * else /proc/iomem. `iomem`/`memmap` name another machine's copies (for --dry-run).
+ * else /proc/iomem. `iomem`/`memmap` name another machine's copies (for --dry-run): then nothing of
+ * this machine is read, and a `memmap` given must hold ranges (`memmapOptional`: --root's copy of
+ * /sys/firmware/memmap, used when it is there).
  */
-export function readMemoryMap(opts: { iomem?: string; memmap?: string } = {}): MemoryMap {
-  const iomemPath = opts.iomem ?? IOMEM;
-  const iomemText = readOptional(iomemPath);
+export function readMemoryMap(opts: { iomem?: string; memmap?: string; memmapOptional?: boolean } = {}): MemoryMap {
   const memmapPath = opts.memmap ?? (opts.iomem ? undefined : FIRMWARE_MEMMAP);
-  if (memmapPath && existsSync(memmapPath)) {
+  const memmapRequired = opts.memmap !== undefined && !opts.memmapOptional;
+  const iomemPath = opts.iomem ?? (opts.memmap !== undefined ? undefined : IOMEM);
+  const iomemText = iomemPath !== undefined ? readOptional(iomemPath) : undefined;
+  if (memmapPath && (memmapRequired || existsSync(memmapPath))) {
     const entries = readFirmwareMemmap(memmapPath);
     if (entries.length > 0) return memoryMapFromFirmware(entries, iomemText, memmapPath);
+    if (memmapRequired) {
+      throw new KexecError(`${memmapPath} holds no memory ranges`, { hint: 'give a copy of /sys/firmware/memmap (N/start, N/end, N/type) or a file of "START END TYPE" lines' });
+    }
   }
   if (iomemText === undefined) {
     throw new KexecError(`cannot read the memory layout (${iomemPath})`, { hint: 'give --iomem FILE or --memmap DIR' });
@@ -55,8 +61,8 @@ export function readMemoryMap(opts: { iomem?: string; memmap?: string } = {}): M
 }
 
 /** /sys/kernel/kexec_loaded or kexec_crash_loaded: true when "1"; undefined when the file is missing. */
-export function kexecLoaded(kind: 'load' | 'crash'): boolean | undefined {
-  const t = readOptional(kind === 'crash' ? KEXEC_CRASH_LOADED : KEXEC_LOADED);
+export function kexecLoaded(kind: 'load' | 'crash', root = '/'): boolean | undefined {
+  const t = readOptional(join(root, kind === 'crash' ? KEXEC_CRASH_LOADED : KEXEC_LOADED));
   return t === undefined ? undefined : t.trim() === '1';
 }
 

@@ -87,6 +87,9 @@ export function rangeTypeOf(name: string): RangeType | undefined {
 
 const IOMEM_LINE = /^( *)([0-9a-fA-F]+)-([0-9a-fA-F]+) : (.*)$/;
 
+/** The highest physical address: a range ending above it is not this machine's (or the file is damaged). */
+export const MAX_PHYS_ADDR = (1n << 64n) - 1n;
+
 /** Parses /proc/iomem text into a tree (indentation = 2 spaces per level). */
 export function parseIomem(text: string, source = '/proc/iomem'): IomemResource[] {
   const roots: IomemResource[] = [];
@@ -103,6 +106,7 @@ export function parseIomem(text: string, source = '/proc/iomem'): IomemResource[
     const depth = Math.floor(m[1]!.length / 2);
     const r: IomemResource = { start: BigInt('0x' + m[2]), end: BigInt('0x' + m[3]), name: m[4]!, depth, children: [] };
     if (r.end < r.start) throw new ParseError(`range ends before it starts: ${line.trim()}`, { offset: lineOffset, source });
+    if (r.end > MAX_PHYS_ADDR) throw new ParseError(`range beyond 64 bits: ${line.trim()}`, { offset: lineOffset, source, hint: 'physical addresses have at most 16 hex digits' });
     while (stack.length > depth) stack.pop();
     const parent = stack[stack.length - 1];
     if (parent) parent.children.push(r);
@@ -203,7 +207,9 @@ export function parseMemmapListing(text: string, source = 'memmap'): FirmwareMem
 function parseHex(text: string, source: string): bigint {
   const t = text.trim();
   if (!/^(0x)?[0-9a-fA-F]+$/.test(t)) throw new ParseError(`not a hex address: ${JSON.stringify(t.slice(0, 40))}`, { source });
-  return BigInt(t.startsWith('0x') ? t : '0x' + t);
+  const v = BigInt(t.startsWith('0x') ? t : '0x' + t);
+  if (v > MAX_PHYS_ADDR) throw new ParseError(`address beyond 64 bits: ${t}`, { source, hint: 'physical addresses have at most 16 hex digits' });
+  return v;
 }
 
 export function sortRanges<T extends { start: bigint }>(ranges: T[]): T[] {

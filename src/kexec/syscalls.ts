@@ -1,5 +1,5 @@
 // The one module that talks to the kernel: kexec_load, kexec_file_load, reboot and sync through
-// libc's syscall() via koffi (loaded lazily, so everything else works without it). Errno values become
+// libc's syscall() via koffi (bound at the first call, so everything else works without it). Errno values become
 // a KexecError with a hint saying what usually causes them.
 import { createRequire } from 'node:module';
 import { KexecError } from '../errors.ts';
@@ -96,7 +96,11 @@ export class SyscallError extends KexecError {
   }
 }
 
-/** The calls kexec-ts makes. Tests and --dry-run never construct one. */
+/**
+ * The calls kexec-ts makes. The library's load, unload and exec take one (src/kexec/host-load.ts);
+ * only the CLIs construct the real one (`hostSyscalls`), and only for an operation that acts on
+ * this machine: --dry-run and --root plan without one. Tests pass a recording fake.
+ */
 export interface KexecSyscalls {
   kexecLoad(entry: bigint, segments: KexecSegment[], flags: bigint): void;
   kexecFileLoad(kernelFd: number, initrdFd: number, cmdline: string | undefined, flags: bigint): void;
@@ -114,11 +118,40 @@ type Koffi = {
   errno(): number;
 };
 
-let cached: KexecSyscalls | undefined;
+/** Set in every test process (scripts/run-tests.mjs; node --test sets NODE_TEST_CONTEXT): the real syscalls cannot be constructed. */
+export const NO_HOST_SYSCALLS_ENV = 'KEXEC_TS_NO_HOST_SYSCALLS';
 
-/** Loads koffi and libc on first use; a KexecError with a hint when koffi is not installed. */
-export function loadSyscalls(): KexecSyscalls {
-  if (cached) return cached;
+/**
+ * The real syscalls of this machine, for an operation that needs root (`purpose`: "loading a
+ * kernel"…). Refused when not root, and always in tests: a test that reached this would load or
+ * reboot the machine running it. koffi and libc are bound at the first call.
+ */
+export function hostSyscalls(purpose: string, hint = 'run it with sudo, or use --dry-run to plan'): KexecSyscalls {
+  if (process.env[NO_HOST_SYSCALLS_ENV] || process.env.NODE_TEST_CONTEXT) {
+    throw new KexecError(`${purpose}: refusing to make real kexec syscalls in a test (${process.env[NO_HOST_SYSCALLS_ENV] ? NO_HOST_SYSCALLS_ENV : 'NODE_TEST_CONTEXT'} is set)`, {
+      hint: 'pass a KexecSyscalls fake to the library instead',
+    });
+  }
+  if (typeof process.geteuid === 'function' && process.geteuid() !== 0) {
+    throw new KexecError(`${purpose} needs root (CAP_SYS_BOOT)`, { hint });
+  }
+  let bound: KexecSyscalls | undefined;
+  const real = () => (bound ??= bindLibc());
+  return {
+    kexecLoad: (entry, segments, flags) => real().kexecLoad(entry, segments, flags),
+    kexecFileLoad: (kernelFd, initrdFd, cmdline, flags) => real().kexecFileLoad(kernelFd, initrdFd, cmdline, flags),
+    unloadKexecLoad: (flags) => real().unloadKexecLoad(flags),
+    unloadKexecFile: (flags) => real().unloadKexecFile(flags),
+    rebootKexec: () => real().rebootKexec(),
+    sync: () => real().sync(),
+  };
+}
+
+/**
+ * Loads koffi and binds libc's syscall() and sync(): binding calls nothing. A KexecError with a hint
+ * when koffi is not installed or this platform has no syscall numbers here.
+ */
+export function bindLibcFunctions(): { nr: (typeof SYSCALLS)[keyof typeof SYSCALLS]; syscall: (...args: unknown[]) => unknown; sync: () => unknown; errno: () => number } {
   const arch = process.arch === 'x64' ? 'x64' : process.arch === 'arm64' ? 'arm64' : undefined;
   if (!arch || process.platform !== 'linux') {
     throw new KexecError(`kexec syscalls are only wired for Linux on x86_64 and arm64 (this is ${process.platform}/${process.arch})`, {
@@ -133,16 +166,18 @@ export function loadSyscalls(): KexecSyscalls {
       hint: 'install it (npm install koffi), or use --dry-run',
     });
   }
-  const nr = SYSCALLS[arch];
   const libc = koffi.load('libc.so.6');
   koffi.struct('kexec_segment', { buf: 'void *', bufsz: 'size_t', mem: 'uint64_t', memsz: 'size_t' });
-  const syscall = libc.func('long syscall(long nr, ...)');
-  const sync = libc.func('void sync(void)');
+  return { nr: SYSCALLS[arch], syscall: libc.func('long syscall(long nr, ...)'), sync: libc.func('void sync(void)'), errno: () => koffi.errno() };
+}
+
+function bindLibc(): KexecSyscalls {
+  const { nr, syscall, sync, errno } = bindLibcFunctions();
   const check = (call: 'kexec_load' | 'kexec_file_load' | 'reboot' | 'unload', ret: unknown) => {
-    if (Number(ret) < 0) throw new SyscallError(call, koffi.errno());
+    if (Number(ret) < 0) throw new SyscallError(call, errno());
   };
   const buffer = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.length);
-  cached = {
+  return {
     kexecLoad(entry, segments, flags) {
       const segs = segments.map((s) => ({ buf: s.buf.length ? buffer(s.buf) : null, bufsz: s.buf.length, mem: s.mem, memsz: Number(s.memsz) }));
       check('kexec_load', syscall(nr.kexec_load, 'unsigned long', entry, 'unsigned long', segs.length, 'kexec_segment *', segs, 'unsigned long', flags));
@@ -164,5 +199,4 @@ export function loadSyscalls(): KexecSyscalls {
       sync();
     },
   };
-  return cached;
 }

@@ -175,11 +175,11 @@ test('status: the core header facts come from cpuN/crash_notes, vmcoreinfo and /
   assert.ok(b.coreHeader.sources.some((x) => x.startsWith('page offset: /proc/kcore unreadable')));
 });
 
-test('load: the kexec-ts command line kdump-ts runs for each syscall setting', async () => {
-  const { kexecArgs } = await import('../../src/kdump/service.ts');
+test('load: the kexec library request kdump-ts makes for each syscall setting (kexec-ts -p, -c, -s)', async () => {
+  const { captureLoadRequest } = await import('../../src/kdump/service.ts');
   const files = { kernel: '/boot/vmlinuz-6.1', initrd: '/var/lib/kdump-ts/initrd.img-6.1', cmdline: 'console=ttyS0 irqpoll nr_cpus=1' };
-  const base = ['-p', '/boot/vmlinuz-6.1', '--initrd=/var/lib/kdump-ts/initrd.img-6.1', '--command-line=console=ttyS0 irqpoll nr_cpus=1'];
-  assert.deepEqual(kexecArgs(files, 'auto'), base);
-  assert.deepEqual(kexecArgs(files, 'kexec_load'), [...base, '-c']);
-  assert.deepEqual(kexecArgs(files, 'kexec_file_load', true), [...base, '-s', '-d']);
+  const base = { kernel: '/boot/vmlinuz-6.1', initrd: '/var/lib/kdump-ts/initrd.img-6.1', cmdline: 'console=ttyS0 irqpoll nr_cpus=1', kind: 'crash', dryRun: false };
+  assert.deepEqual(captureLoadRequest(files, 'auto'), { ...base, syscall: 'auto' });
+  assert.deepEqual(captureLoadRequest(files, 'kexec_load'), { ...base, syscall: 'load' });
+  assert.deepEqual(captureLoadRequest(files, 'kexec_file_load'), { ...base, syscall: 'file' });
 });

@@ -14,7 +14,8 @@ import { validatePlan, type PlanInput } from '../../src/kexec/plan.ts';
 import { BootParams, SetupData, SETUP_RNG_SEED } from '../../src/format/bzimage.ts';
 import { readStruct } from '../../src/format/struct.ts';
 import { ParseError } from '../../src/errors.ts';
-import { spawnSync } from 'node:child_process';
+import { planKernelLoad } from '../../src/host/kexec-load.ts';
+import { dryRunText } from '../../src/kexec/load.ts';
 import { kexecDebugSegments, purgatory } from './fixture.ts';
 import { fakeBzImage, fakeVmlinux } from './synthetic.ts';
 import { elfX86_64Loader } from '../../src/kexec/arch/x86_64/elf-x86_64.ts';
@@ -151,7 +152,7 @@ test('ELF vmlinux on the UEFI machine: RSDP from the systab and the RNG seed, no
   assert.equal(readStruct(EfiInfo, setup.buf, EFI_INFO_OFFSET).efi_memmap, 0, 'no EFI memory map handed over');
 });
 
-test('kexec-ts -l --dry-run --root DIR plans with that machine\'s zero page and EFI state (SETUP_EFI, runtime map)', () => {
+test('kexec-ts -l --dry-run --root DIR plans with that machine\'s zero page and EFI state (SETUP_EFI, runtime map)', async () => {
   const root = mkdtempSync(join(tmpdir(), 'kexec-uefi-root-'));
   try {
     mkdirSync(join(root, 'proc'));
@@ -163,10 +164,9 @@ test('kexec-ts -l --dry-run --root DIR plans with that machine\'s zero page and 
     cpSync(`${FIRST}efi`, join(root, 'sys/firmware/efi'), { recursive: true });
     const kernel = join(root, 'vmlinuz');
     writeFileSync(kernel, fakeBzImage({ setupSects: 39, kernelSize: 0xd797c0, initSize: 0x3378000 }));
-    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/kexec-ts.ts', '-l', '-c', '--dry-run', '--root', root, kernel, '--command-line', 'x'], { encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /0x100000-0x100fff +0x1000 +0x70 +setup_data EFI/);
-    assert.match(r.stdout, /EFI runtime map/);
+    const out = await dryRunText(await planKernelLoad({ kernel, kind: 'load', syscall: 'load', cmdline: 'x', dryRun: true, machine: { root } }));
+    assert.match(out, /0x100000-0x100fff +0x1000 +0x70 +setup_data EFI/);
+    assert.match(out, /EFI runtime map/);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

@@ -1,12 +1,13 @@
-// `kexec-ts -p -d --dry-run --root DIR`: the crash load planned with the machine's real facts (crash
+// `kexec-ts -p -d --dry-run --root DIR` (the library's planKernelLoad): the crash load planned with the machine's real facts (crash
 // notes, VMCOREINFO, kernel text, read from DIR as from / on a live machine) prints the ELF core
 // header lines kexec-tools prints for `kexec -c -p -d` on the fixture machine.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { planKernelLoad } from '../../src/host/kexec-load.ts';
+import { dryRunText, type LoadRequest } from '../../src/kexec/load.ts';
 import { probeSection } from './fixture.ts';
 import { FIXTURE_KERNEL, fakeBzImage } from './synthetic.ts';
 
@@ -35,18 +36,19 @@ function fixtureRoot(): string {
   return root;
 }
 
-function kexecTs(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/kexec-ts.ts', ...args], { encoding: 'utf8' });
-  return { code: r.status, out: r.stdout, err: r.stderr };
+/** kexec-ts -p -c --dry-run --root ROOT KERNEL [--initrd] --command-line CMDLINE [-d]: what it prints. */
+async function planCrash(root: string, kernel: string, cmdline: string, o: Partial<LoadRequest> & { debug?: boolean } = {}): Promise<string> {
+  const { debug, ...req } = o;
+  const p = await planKernelLoad({ kernel, kind: 'crash', syscall: 'load', cmdline, dryRun: true, machine: { root }, ...req });
+  return dryRunText(p, { debug: !!debug });
 }
 
-test('-p -d --dry-run --root: the ELF core header lines of kexec -c -p -d (PT_NOTEs, VMCOREINFO, kernel text equal; RAM without the backup range)', () => {
+test('-p -d --dry-run --root: the ELF core header lines of kexec -c -p -d (PT_NOTEs, VMCOREINFO, kernel text equal; RAM without the backup range)', async () => {
   const root = fixtureRoot();
   const dir = mkdtempSync(join(tmpdir(), 'kexec-p-'));
   writeFileSync(join(dir, 'vmlinuz'), fakeBzImage(FIXTURE_KERNEL));
   writeFileSync(join(dir, 'initrd'), new Uint8Array(0x10000));
-  const r = kexecTs('-p', '-c', '-d', '--dry-run', '--root', root, join(dir, 'vmlinuz'), '--initrd', join(dir, 'initrd'), '--command-line', 'console=ttyS0 stage=capture');
-  assert.equal(r.code, 0, r.err);
+  const r = { out: await planCrash(root, join(dir, 'vmlinuz'), 'console=ttyS0 stage=capture', { initrd: join(dir, 'initrd'), debug: true }) };
   const ours = (prefix: string) => r.out.split('\n').filter((l) => l.startsWith(prefix));
   assert.deepEqual(ours('Elf header: p_type = 4'), theirs('Elf header: p_type = 4'));
   assert.deepEqual(ours('vmcoreinfo header'), theirs('vmcoreinfo header'));
@@ -63,12 +65,11 @@ test('-p -d --dry-run --root: the ELF core header lines of kexec -c -p -d (PT_NO
   assert.ok(r.out.indexOf('Elf header: p_type = 4') < r.out.indexOf('Loaded purgatory at'));
 });
 
-test('-p --dry-run on a machine without crash notes plans the region and says what is missing', () => {
+test('-p --dry-run on a machine without crash notes plans the region and says what is missing', async () => {
   const root = fixtureRoot();
   const dir = mkdtempSync(join(tmpdir(), 'kexec-p-'));
   writeFileSync(join(dir, 'vmlinuz'), fakeBzImage(FIXTURE_KERNEL));
-  spawnSync('rm', ['-rf', join(root, 'sys/devices')]);
-  const r = kexecTs('-p', '-c', '--dry-run', '--root', root, join(dir, 'vmlinuz'), '--command-line', 'console=ttyS0');
-  assert.equal(r.code, 0, r.err);
-  assert.match(r.out, /note: --dry-run: the ELF core header is left out: no CPU crash notes found/);
+  rmSync(join(root, 'sys/devices'), { recursive: true, force: true });
+  const out = await planCrash(root, join(dir, 'vmlinuz'), 'console=ttyS0');
+  assert.match(out, /note: --dry-run: the ELF core header is left out: no CPU crash notes found/);
 });

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { ERRNO, SyscallError, errnoHint, loadSyscalls } from '../../src/kexec/syscalls.ts';
+import { createRequire } from 'node:module';
+import { ERRNO, NO_HOST_SYSCALLS_ENV, SyscallError, bindLibcFunctions, errnoHint, hostSyscalls } from '../../src/kexec/syscalls.ts';
 import { KexecError } from '../../src/errors.ts';
 
 test('errno values become one line with the usual cause', () => {
@@ -25,8 +25,34 @@ test('errno values become one line with the usual cause', () => {
   assert.equal(errnoHint('kexec_load', 12345), '');
 });
 
-test('koffi loads lazily and a real kexec_file_load unload answers ENOSYS on a kernel without kexec', { skip: existsSync('/sys/kernel/kexec_loaded') ? 'this kernel has kexec' : false }, () => {
-  const sys = loadSyscalls();
-  assert.throws(() => sys.unloadKexecFile(0n), (e: unknown) => e instanceof SyscallError && e.errno === ERRNO.ENOSYS);
-  assert.throws(() => sys.kexecLoad(0x1000n, [{ buf: new Uint8Array(16), mem: 0x100000n, memsz: 0x1000n, what: 'x' }], 0x3e0000n), (e: unknown) => e instanceof SyscallError && e.errno === ERRNO.ENOSYS);
+test('the real syscalls cannot be constructed in a test process (KEXEC_TS_NO_HOST_SYSCALLS, or node --test itself)', () => {
+  const saved = { guard: process.env[NO_HOST_SYSCALLS_ENV], ctx: process.env.NODE_TEST_CONTEXT };
+  try {
+    process.env[NO_HOST_SYSCALLS_ENV] = '1';
+    assert.throws(() => hostSyscalls('loading a kernel'), (e: unknown) => e instanceof KexecError && /loading a kernel: refusing to make real kexec syscalls in a test/.test(e.message));
+    delete process.env[NO_HOST_SYSCALLS_ENV];
+    process.env.NODE_TEST_CONTEXT = 'child-v8';
+    assert.throws(() => hostSyscalls('unloading'), /refusing to make real kexec syscalls in a test \(NODE_TEST_CONTEXT is set\)/);
+  } finally {
+    for (const [k, v] of [[NO_HOST_SYSCALLS_ENV, saved.guard], ['NODE_TEST_CONTEXT', saved.ctx]] as const) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+});
+
+const koffiInstalled = (() => {
+  try {
+    createRequire(import.meta.url)('koffi');
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+test('koffi binds libc syscall() and sync() (bound, never called)', { skip: koffiInstalled && process.platform === 'linux' && ['x64', 'arm64'].includes(process.arch) ? false : 'needs koffi on Linux x86_64/arm64' }, () => {
+  const libc = bindLibcFunctions();
+  assert.equal(typeof libc.syscall, 'function');
+  assert.equal(typeof libc.sync, 'function');
+  assert.equal(libc.nr.kexec_file_load, process.arch === 'x64' ? 320 : 294);
 });

@@ -1,7 +1,6 @@
 // kdump-ts: the kdump service — reserve, load, check and test crash dumping.
 import { readFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { KexecError, UsageError } from '../errors.ts';
 import { writeArchive } from '../initramfs/collect-node.ts';
@@ -14,44 +13,126 @@ import { buildCaptureInitramfs, fileSize, packageRoot, resolveTarget } from '../
 import { captureFiles, crashThisMachine, formatStatus, loadCaptureKernel, planCaptureLoad, readConfig, readStatus, statusJson, unloadCaptureKernel } from '../kdump/service.ts';
 import { dryRunText } from '../kexec/load.ts';
 import { hostSyscalls } from '../kexec/syscalls.ts';
+import { parseCommandLine, topLevel, unknownCommand, type Options, type Values } from './args.ts';
 import { runCli } from './run.ts';
 
-const USAGE = `usage: kdump-ts COMMAND [OPTIONS]
-
-commands:
-  status [--json]        is memory reserved, is a capture kernel loaded, is the target writable, what would be saved
-  load [-d]              load the capture kernel the config describes (kexec-ts -p)
-  unload                 unload it
-  estimate [--json]      the crashkernel= size this machine needs for our capture initramfs
-  mkinitrd [-o FILE] [--bundle FILE] [--release R] [--modules-dir DIR]
-                         build the capture initramfs (for the capture kernel's release R; modules from DIR)
-  test --yes-crash-this-machine        crash the machine now (sysrq-c) to test the whole chain
-  default-config         print a commented configuration file
-
-options for every command:
-  --config FILE          configuration file (default ${DEFAULT_CONFIG_PATH})
+const COMMON_HELP = `options for every command:
+  --config FILE          configuration file (default ${DEFAULT_CONFIG_PATH}; a file named here must exist)
   --root DIR             read /proc, /sys and files under DIR instead of / (for tests and offline checks)
-`;
+  -h, --help             this help; -V, --version: the version`;
 
-const common = {
-  config: { type: 'string' },
-  root: { type: 'string' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
+const common: Options = { config: { type: 'string' }, root: { type: 'string' } };
+const json: Options = { json: { type: 'boolean' } };
 
-function parse<T extends Record<string, { type: 'string' | 'boolean'; short?: string }>>(argv: string[], extra: T) {
-  try {
-    return parseArgs({ args: argv, options: { ...common, ...extra }, allowPositionals: false, strict: true }).values;
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message}\n\n${USAGE}`);
-  }
+interface KdumpCommand {
+  /** The synopsis after "kdump-ts NAME", then lines describing the options. */
+  usage: string;
+  summary: string;
+  options: Options;
+  run(o: Values): Promise<number> | number;
 }
 
-async function estimate(argv: string[]): Promise<number> {
-  const o = parse(argv, { bundle: { type: 'string' } });
-  const root = o.root ?? '/';
-  const { config } = readConfig(root, o.config);
+/** Every kdump-ts command: its help, options and code. Help and unknown options never reach `run`. */
+const COMMANDS: Record<string, KdumpCommand> = {
+  status: {
+    usage: '[--json]',
+    summary: 'is memory reserved, is a capture kernel loaded, is the target writable, what would be saved',
+    options: json,
+    run: (o) => {
+      const s = readStatus(root(o), configPath(o));
+      process.stdout.write(o.json ? statusJson(s) : formatStatus(s));
+      return s.ready ? 0 : 1;
+    },
+  },
+  load: {
+    usage: '[-d]\n  -d, --debug            print the segment list (kexec-ts -d)\n  with --root DIR: plan the load of the machine under DIR and print it; nothing is loaded',
+    summary: 'load the capture kernel the config describes (kexec-ts -p)',
+    options: { debug: { type: 'boolean', short: 'd' } },
+    run: async (o) => {
+      const config = configPath(o);
+      if (typeof o.root === 'string') {
+        // --root DIR reads another machine's files: plan that load and print it, never load it here.
+        const p = await planCaptureLoad({ root: o.root, ...(config ? { configPath: config } : {}) });
+        process.stdout.write(`dry run (--root ${o.root}): nothing is loaded\n${await dryRunText(p, { debug: !!o.debug })}`);
+        return 0;
+      }
+      const debug = o.debug ? (line: string) => void process.stderr.write(line + '\n') : undefined;
+      const sys = hostSyscalls('loading a crash kernel', 'run it with sudo; `kdump-ts load --root /` plans without loading');
+      const st = await loadCaptureKernel(sys, { ...(config ? { configPath: config } : {}), ...(debug ? { debug } : {}) });
+      process.stdout.write(`loaded capture kernel ${st.kernel} with ${st.initrd}\ncommand line: ${st.cmdline}\n`);
+      return 0;
+    },
+  },
+  unload: {
+    usage: '',
+    summary: 'unload it',
+    options: {},
+    run: (o) => {
+      if (typeof o.root === 'string') throw new UsageError('unload acts on the running kernel: --root DIR has nothing to unload');
+      unloadCaptureKernel(hostSyscalls('unloading'));
+      process.stdout.write('capture kernel unloaded\n');
+      return 0;
+    },
+  },
+  estimate: {
+    usage: '[--json] [--bundle FILE]\n  --bundle FILE          the vmcore-ts bundle to measure (default: this package\'s dist/vmcore-ts.mjs)',
+    summary: 'the crashkernel= size this machine needs for our capture initramfs',
+    options: { ...json, bundle: { type: 'string' } },
+    run: estimate,
+  },
+  mkinitrd: {
+    usage:
+      '[-o FILE] [--bundle FILE] [--release R] [--modules-dir DIR]\n' +
+      '  -o, --output FILE      where to write it (default: the configured initrd)\n' +
+      "  --release R            the capture kernel's release (default: the configured kernel's)\n" +
+      '  --modules-dir DIR      take its modules from DIR (default /lib/modules/R)\n' +
+      "  --bundle FILE          the vmcore-ts bundle to carry (default: this package's dist/vmcore-ts.mjs)",
+    summary: 'build the capture initramfs',
+    options: { output: { type: 'string', short: 'o' }, bundle: { type: 'string' }, release: { type: 'string' }, 'modules-dir': { type: 'string' } },
+    run: mkinitrd,
+  },
+  test: {
+    usage: '--yes-crash-this-machine',
+    summary: 'crash the machine now (sysrq-c) to test the whole chain',
+    options: { 'yes-crash-this-machine': { type: 'boolean' } },
+    run: (o) => {
+      if (!o['yes-crash-this-machine']) {
+        throw new KexecError('refusing to crash this machine', { hint: 'pass --yes-crash-this-machine if you mean it (check `kdump-ts status` first)' });
+      }
+      const s = readStatus(root(o), configPath(o));
+      if (!s.loaded) throw new KexecError('no capture kernel is loaded: the crash would only reboot (or hang) the machine', { hint: 'run `kdump-ts load` first' });
+      process.stdout.write('crashing now (sysrq-c)\n');
+      crashThisMachine(root(o));
+      return 0;
+    },
+  },
+  'default-config': {
+    usage: '',
+    summary: 'print a commented configuration file',
+    options: {},
+    run: () => {
+      process.stdout.write(defaultConfigText());
+      return 0;
+    },
+  },
+};
+
+function usage(): string {
+  const lines = ['usage: kdump-ts COMMAND [OPTIONS]', '       kdump-ts --version', '', 'commands:'];
+  for (const [name, c] of Object.entries(COMMANDS)) {
+    const synopsis = `${name} ${c.usage.split('\n')[0]}`.trim();
+    lines.push(synopsis.length < 23 ? `  ${synopsis.padEnd(22)} ${c.summary}` : `  ${synopsis}\n  ${''.padEnd(22)} ${c.summary}`);
+  }
+  lines.push('', COMMON_HELP, '', "run 'kdump-ts COMMAND --help' for a command's options");
+  return lines.join('\n');
+}
+
+const root = (o: Values) => (typeof o.root === 'string' ? o.root : '/');
+const configPath = (o: Values) => (typeof o.config === 'string' ? o.config : undefined);
+
+async function estimate(o: Values): Promise<number> {
+  const root = typeof o.root === 'string' ? o.root : '/';
+  const { config } = readConfig(root, configPath(o));
   const files = captureFiles(config, root);
   const kernelPath = hostPath(root, files.kernel);
   const initrdPath = hostPath(root, files.initrd);
@@ -69,7 +150,7 @@ async function estimate(argv: string[]): Promise<number> {
       target: resolveTarget(config, root),
       release: files.release,
       modulesDir: `/lib/modules/${files.release}`,
-      bundle: o.bundle ?? `${packageRoot()}/dist/vmcore-ts.mjs`,
+      bundle: typeof o.bundle === 'string' ? o.bundle : `${packageRoot()}/dist/vmcore-ts.mjs`,
     });
     unpacked = BigInt(built.archive.dataSize());
     initrdSize = BigInt(gzipSync(Buffer.concat(built.archive.encode()), { level: 1 }).length);
@@ -86,20 +167,20 @@ async function estimate(argv: string[]): Promise<number> {
   return 0;
 }
 
-async function mkinitrd(argv: string[]): Promise<number> {
-  const o = parse(argv, { output: { type: 'string', short: 'o' }, bundle: { type: 'string' }, release: { type: 'string' }, 'modules-dir': { type: 'string' } });
-  const root = o.root ?? '/';
-  const { config } = readConfig(root, o.config);
+async function mkinitrd(o: Values): Promise<number> {
+  const root = typeof o.root === 'string' ? o.root : '/';
+  const { config } = readConfig(root, configPath(o));
   const files = captureFiles(config, root);
-  const release = o.release ?? files.release;
-  const out = o.output ?? files.initrd;
+  const str = (k: string) => (typeof o[k] === 'string' ? (o[k] as string) : undefined);
+  const release = str('release') ?? files.release;
+  const out = str('output') ?? files.initrd;
   const target = resolveTarget(config, root);
   const built = buildCaptureInitramfs({
     config,
     target,
     release,
-    modulesDir: o['modules-dir'] ?? `/lib/modules/${release}`,
-    bundle: o.bundle ?? `${packageRoot()}/dist/vmcore-ts.mjs`,
+    modulesDir: str('modules-dir') ?? `/lib/modules/${release}`,
+    bundle: str('bundle') ?? `${packageRoot()}/dist/vmcore-ts.mjs`,
     root,
   });
   mkdirSync(dirname(out), { recursive: true });
@@ -117,60 +198,13 @@ async function mkinitrd(argv: string[]): Promise<number> {
 }
 
 await runCli('kdump-ts', async (argv) => {
-  const [cmd, ...rest] = argv;
-  switch (cmd) {
-    case 'status': {
-      const o = parse(rest, {});
-      const s = readStatus(o.root ?? '/', o.config ?? DEFAULT_CONFIG_PATH);
-      process.stdout.write(o.json ? statusJson(s) : formatStatus(s));
-      return s.ready ? 0 : 1;
-    }
-    case 'load': {
-      const o = parse(rest, { debug: { type: 'boolean', short: 'd' } });
-      const debug = o.debug ? (line: string) => void process.stderr.write(line + '\n') : undefined;
-      if (o.root) {
-        // --root DIR reads another machine's files: plan that load and print it, never load it here.
-        const p = await planCaptureLoad({ root: o.root, ...(o.config ? { configPath: o.config } : {}) });
-        process.stdout.write(`dry run (--root ${o.root}): nothing is loaded\n${await dryRunText(p, { debug: !!o.debug })}`);
-        return 0;
-      }
-      const sys = hostSyscalls('loading a crash kernel', 'run it with sudo; `kdump-ts load --root /` plans without loading');
-      const st = await loadCaptureKernel(sys, { ...(o.config ? { configPath: o.config } : {}), ...(debug ? { debug } : {}) });
-      process.stdout.write(`loaded capture kernel ${st.kernel} with ${st.initrd}\ncommand line: ${st.cmdline}\n`);
-      return 0;
-    }
-    case 'unload': {
-      const o = parse(rest, {});
-      if (o.root) throw new UsageError('unload acts on the running kernel: --root DIR has nothing to unload');
-      unloadCaptureKernel(hostSyscalls('unloading'));
-      process.stdout.write('capture kernel unloaded\n');
-      return 0;
-    }
-    case 'estimate':
-      return estimate(rest);
-    case 'mkinitrd':
-      return mkinitrd(rest);
-    case 'test': {
-      const o = parse(rest, { 'yes-crash-this-machine': { type: 'boolean' } });
-      if (!o['yes-crash-this-machine']) {
-        throw new KexecError('refusing to crash this machine', { hint: 'pass --yes-crash-this-machine if you mean it (check `kdump-ts status` first)' });
-      }
-      const s = readStatus(o.root ?? '/', o.config ?? DEFAULT_CONFIG_PATH);
-      if (!s.loaded) throw new KexecError('no capture kernel is loaded: the crash would only reboot (or hang) the machine', { hint: 'run `kdump-ts load` first' });
-      process.stdout.write('crashing now (sysrq-c)\n');
-      crashThisMachine(o.root ?? '/');
-      return 0;
-    }
-    case 'default-config':
-      process.stdout.write(defaultConfigText());
-      return 0;
-    case undefined:
-    case '-h':
-    case '--help':
-    case 'help':
-      process.stdout.write(USAGE);
-      return cmd ? 0 : 2;
-    default:
-      throw new UsageError(`unknown command '${cmd}'\n\n${USAGE}`);
-  }
+  const [name, ...rest] = argv;
+  const done = await topLevel('kdump-ts', name, usage);
+  if (done !== undefined) return done;
+  const cmd = Object.hasOwn(COMMANDS, name!) ? COMMANDS[name!]! : undefined;
+  if (!cmd) throw unknownCommand('kdump-ts', name!, Object.keys(COMMANDS));
+  const [synopsis, ...optionLines] = cmd.usage.split('\n');
+  const help = [`usage: kdump-ts ${name} ${synopsis}`.trimEnd(), '', cmd.summary, '', ...(optionLines.length ? [...optionLines, ''] : []), COMMON_HELP].join('\n');
+  const o = parseCommandLine(rest, { ...common, ...cmd.options }, { prog: `kdump-ts ${name}`, usage: help });
+  return o ? cmd.run(o.values) : 0;
 });

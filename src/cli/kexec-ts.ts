@@ -5,13 +5,13 @@
 // Start-up is most of a load's wall time (BENCHMARKS.md): what only some paths need (the loaders,
 // the purgatory, printing, the kdump side, decompression) is imported where it is used.
 import { writeFileSync, writeSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { KexecError, UsageError } from '../errors.ts';
 import { currentCmdline, kexecLoaded } from '../kexec/host.ts';
 import { buildCmdline } from '../kexec/cmdline.ts';
 import { dryRunText, type LoadRequest, type PlannedLoad, type SyscallChoice } from '../kexec/load.ts';
 import { hostSyscalls } from '../kexec/syscalls.ts';
 import { execKernel, loadKernel, planKernelLoad, unloadKernel } from '../host/kexec-load.ts';
+import { parseCommandLine } from './args.ts';
 import { runCli } from './run.ts';
 
 const USAGE = `usage: kexec-ts [options] [KERNEL]
@@ -40,7 +40,8 @@ const USAGE = `usage: kexec-ts [options] [KERNEL]
       --svg=FILE           with --dry-run: also draw the plan over the memory map as SVG
       --efi-memmap=FILE    IA-64: the machine's EFI memory map (text), to show it as the purgatory patches it
       --json               print the plan (or status) as JSON
-  -h, --help`;
+  -h, --help               this help (nothing else runs)
+  -v, -V, --version        the version`;
 
 const OPTIONS = {
   load: { type: 'boolean', short: 'l' },
@@ -71,19 +72,16 @@ const OPTIONS = {
   json: { type: 'boolean' },
   svg: { type: 'string' },
   'efi-memmap': { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
   // Test hook (e2e): damage one segment after its digest is taken; our purgatory must then halt.
   'debug-corrupt-segment': { type: 'string' },
 } as const;
 
-type Opts = ReturnType<typeof parse>['values'];
+type Opts = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'string' ? string : boolean };
 
+/** The options (src/cli/args.ts); undefined: help or the version was printed, nothing else runs. */
 function parse(argv: string[]) {
-  try {
-    return parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message.split('\n')[0]}\n${USAGE}`);
-  }
+  const parsed = parseCommandLine(argv, OPTIONS, { prog: 'kexec-ts', usage: USAGE, positionals: [0, Infinity], aliases: { '-v': '--version' } });
+  return parsed as { values: Opts; positionals: string[] } | undefined;
 }
 
 function parseAddress(text: string, what: string): bigint {
@@ -92,11 +90,9 @@ function parseAddress(text: string, what: string): bigint {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { values: o, positionals } = parse(argv);
-  if (o.help) {
-    process.stdout.write(USAGE + '\n');
-    return 0;
-  }
+  const parsed = parse(argv);
+  if (!parsed) return 0;
+  const { values: o, positionals } = parsed;
   if (positionals.length > 1) throw new UsageError(`one kernel file, not ${positionals.length}: ${positionals.join(' ')}`);
   const kernelPath = positionals[0];
   const crash = !!o['load-panic'];

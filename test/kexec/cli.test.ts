@@ -36,7 +36,7 @@ test('kexec-ts: usage errors exit 2 before anything is read; a refused plan is o
   const cases: [string[], RegExp, number][] = [
     [['-l', '-s', '-c', kernel], /only one of -s, -c, -a/, 2],
     [[kernel], /give -l/, 2],
-    [['--bogus'], /Unknown option '--bogus'/, 2],
+    [['--bogus'], /unknown option '--bogus'/, 2],
     [['-l', '--iomem', iomem, kernel], /use them with --dry-run/, 2],
     [['-l', '--dry-run', '--iomem', iomem, '--mem-min', '0x40000000', '--mem-max', '0x1000000', kernel], /--mem-min 0x40000000 is above --mem-max 0x1000000/, 2],
     [['-l', '--dry-run', '--iomem', iomem, join(dir, 'missing-kernel')], /ENOENT/, 1],

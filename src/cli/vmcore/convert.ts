@@ -89,11 +89,9 @@ export function rearrangeFlattened(inFd: number, name: string, outPath: string, 
 export const convertCommand: Command = {
   summary: 'convert a dump: kdump-compressed <-> ELF, another codec, filter again with -d; -R rebuilds a flattened dump',
   async run(argv) {
-    const { values, positionals } = parseSaveArgs(argv, USAGE);
-    if (values.help) {
-      process.stdout.write(`usage: ${USAGE}\n`);
-      return 0;
-    }
+    const parsed = parseSaveArgs(argv, USAGE);
+    if (!parsed) return 0;
+    const { values, positionals } = parsed;
     if (values['dump-dmesg']) throw new UsageError('--dump-dmesg is a save option: vmcore-ts save --dump-dmesg VMCORE LOGFILE');
     if (values.R) {
       if (positionals.length < 1 || positionals.length > 2) throw new UsageError(`-R needs OUT [FLATTENED]\nusage: ${USAGE}`);

@@ -1,8 +1,8 @@
-// Shared by the vmcore-ts analysis commands: option parsing (node:util parseArgs → UsageError),
+// Shared by the vmcore-ts analysis commands: option parsing (src/cli/args.ts),
 // opening DUMP with FileSource + openDump, optional --system-map / --vmlinux symbol sources, output.
 import { readFileSync } from 'node:fs';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError } from '../../errors.ts';
+import { parseCommandLine, type Options } from '../args.ts';
 import { openDump } from '../../format/open-dump.ts';
 import { openElf } from '../../format/elf.ts';
 import { KernelDump } from '../../analyze/kernel-dump.ts';
@@ -10,28 +10,17 @@ import { parseSystemMap, vmlinuxSymbols, type SymbolTable } from '../../analyze/
 import { VmcoreInfo } from '../../analyze/vmcoreinfo.ts';
 import { FileSource } from '../../io/node-file.ts';
 
-type Options = NonNullable<ParseArgsConfig['options']>;
-
-export const jsonOption: Options = { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } };
+export const jsonOption: Options = { json: { type: 'boolean' } };
 export const symbolOptions: Options = { 'system-map': { type: 'string' }, vmlinux: { type: 'string' } };
 
-/** parseArgs with usage errors as UsageError (exit 2) and --help printing `usage`. */
+/**
+ * A vmcore-ts command's arguments (src/cli/args.ts: -h/--help prints `usage`, unknown options are
+ * one line, exit 2). undefined: help or version was printed, the command returns 0.
+ */
 export function parseCommand(argv: string[], options: Options, usage: string, positionals: [min: number, max: number]) {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, options: { ...jsonOption, ...options }, allowPositionals: true, strict: true });
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message.split('\n')[0]}\nusage: ${usage}`);
-  }
-  if (parsed.values.help) {
-    process.stdout.write(`usage: ${usage}\n`);
-    return undefined;
-  }
-  const n = parsed.positionals.length;
-  if (n < positionals[0] || n > positionals[1]) {
-    throw new UsageError(`${n < positionals[0] ? 'missing arguments' : 'too many arguments'}\nusage: ${usage}`);
-  }
-  return parsed as { values: Record<string, string | boolean | undefined>; positionals: string[] };
+  const prog = usage.split(' ').slice(0, 2).join(' ');
+  const parsed = parseCommandLine(argv, { ...jsonOption, ...options }, { prog, usage: `usage: ${usage}`, positionals });
+  return parsed as { values: Record<string, string | boolean | undefined>; positionals: string[] } | undefined;
 }
 
 /** Opens DUMP; `--system-map`/`--vmlinux` replace the dump's kallsyms as the symbol table. */

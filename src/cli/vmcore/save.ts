@@ -2,7 +2,6 @@
 // kdump-compressed (default), ELF (-E) or flattened to stdout (-F). Options follow makedumpfile's.
 import { fstatSync, ftruncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { parseArgs } from 'node:util';
 import { UsageError } from '../../errors.ts';
 import { KernelMemory } from '../../analyze/kernel-memory.ts';
 import { formatLog } from '../../analyze/printk.ts';
@@ -29,6 +28,7 @@ import {
   type SaveReport,
 } from '../../dump/save.ts';
 import type { Command } from './commands.ts';
+import { parseCommandLine } from '../args.ts';
 
 export const SAVE_USAGE =
   'vmcore-ts save [-c|-l|-p|-z] [-d LEVEL] [-E] [-f] [--num-threads N] [--cyclic-buffer K] [--message-level N] VMCORE DUMPFILE\n' +
@@ -74,17 +74,12 @@ const saveOptions = {
   'cyclic-buffer': { type: 'string' },
   'message-level': { type: 'string' },
   'dump-dmesg': { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
 } as const;
 
+/** save's and convert's options (src/cli/args.ts); undefined: help or version was printed. */
 export function parseSaveArgs(argv: string[], usage: string) {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, options: saveOptions, allowPositionals: true, strict: true });
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message.split('\n')[0]}\nusage: ${usage}`);
-  }
-  return parsed;
+  const parsed = parseCommandLine(argv, saveOptions, { prog: usage.split(' ').slice(0, 2).join(' '), usage: `usage: ${usage}`, positionals: [0, Infinity] });
+  return parsed as { values: { [K in keyof typeof saveOptions]?: (typeof saveOptions)[K]['type'] extends 'string' ? string : boolean }; positionals: string[] } | undefined;
 }
 
 function intOption(v: string | undefined, name: string, min: number, max: number, dflt: number): number {
@@ -93,7 +88,7 @@ function intOption(v: string | undefined, name: string, min: number, max: number
   return Number(v);
 }
 
-export function saveArgs(values: ReturnType<typeof parseSaveArgs>['values'], positionals: string[], usage: string): SaveArgs {
+export function saveArgs(values: NonNullable<ReturnType<typeof parseSaveArgs>>['values'], positionals: string[], usage: string): SaveArgs {
   const codecs = (['c', 'l', 'p', 'z'] as const).filter((k) => values[k]);
   if (codecs.length > 1) throw new UsageError(`choose one of -c, -l, -p, -z\nusage: ${usage}`);
   const codec = ({ c: 'zlib', l: 'lzo', p: 'snappy', z: 'zstd' } as const)[codecs[0] ?? 'none' as never] as CodecName | undefined;
@@ -325,11 +320,9 @@ function dumpDmesg(dump: Dump, logFile: string, force: boolean): number {
 export const saveCommand: Command = {
   summary: 'filter, compress and write a dump (makedumpfile): kdump-compressed, ELF, flattened',
   async run(argv) {
-    const { values, positionals } = parseSaveArgs(argv, SAVE_USAGE);
-    if (values.help) {
-      process.stdout.write(`usage: ${SAVE_USAGE}\n`);
-      return 0;
-    }
+    const parsed = parseSaveArgs(argv, SAVE_USAGE);
+    if (!parsed) return 0;
+    const { values, positionals } = parsed;
     if (values.R) throw new UsageError('-R (rebuild a flattened dump) is a convert option: vmcore-ts convert -R OUT < FLATTENED');
     if (values['dump-dmesg']) {
       if (positionals.length !== 2) throw new UsageError(`--dump-dmesg needs VMCORE LOGFILE\nusage: ${SAVE_USAGE}`);

@@ -3,7 +3,7 @@
 // Nothing here constructs the real syscalls (src/kexec/syscalls.ts `hostSyscalls`): the CLIs do,
 // only for an operation on this machine, so --dry-run, --root and tests cannot reach the kernel.
 // `kexec-ts` and `kdump-ts load` both load through `loadKernel`, in-process.
-import { closeSync, constants, existsSync, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { KexecError } from '../errors.ts';
 import { currentBootParams, kexecLoaded, readMemoryMap, rngSeed } from '../kexec/host.ts';
@@ -28,15 +28,18 @@ const kindOf = (st: Stats) =>
 
 /**
  * Opens a kernel, initrd or DTB for reading when it is a regular file: /dev/zero as a kernel would
- * be read until memory runs out, a FIFO would block, a directory reads as an error later.
- * O_NONBLOCK so that opening a FIFO does not wait for a writer.
+ * be read until memory runs out, a FIFO would block the open, a directory reads as an error later.
+ * Checked by path before the open (so a FIFO is never opened) and on the open fd.
  */
 export function openRegularFile(path: string, what: string): { fd: number; size: number } {
-  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  const refuse = (st: Stats) => new KexecError(`${what} ${path} is ${kindOf(st)}, not a regular file`, { hint: `give the ${what} file itself` });
+  const before = statSync(path);
+  if (!before.isFile()) throw refuse(before);
+  const fd = openSync(path, 'r');
   const st = fstatSync(fd);
   if (!st.isFile()) {
     closeSync(fd);
-    throw new KexecError(`${what} ${path} is ${kindOf(st)}, not a regular file`, { hint: `give the ${what} file itself` });
+    throw refuse(st);
   }
   return { fd, size: st.size };
 }

@@ -102,7 +102,8 @@ function zstdBound(d: Uint8Array, max: number): void {
     for (let i = 0; i < fcsBytes; i++) fcs += d[p + i]! * 2 ** (8 * i);
     if (fcsBytes === 2) fcs += 256;
     p += fcsBytes;
-    if (Math.max(window, fcs) > max) throw new ImageTooLarge();
+    // fzstd allocates the declared content size, else the window: either over the cap is refused
+    if ((fcs || window) > max) throw new ImageTooLarge();
     for (;;) {
       if (p + 3 > d.length) return;
       const h = d[p]! | (d[p + 1]! << 8) | (d[p + 2]! << 16);

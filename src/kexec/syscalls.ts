@@ -97,7 +97,7 @@ export class SyscallError extends KexecError {
 }
 
 /**
- * The calls kexec-ts makes. The library's load, unload and exec take one (src/kexec/host-load.ts);
+ * The calls kexec-ts makes. The library's load, unload and exec take one (src/host/kexec-load.ts);
  * only the CLIs construct the real one (`hostSyscalls`), and only for an operation that acts on
  * this machine: --dry-run and --root plan without one. Tests pass a recording fake.
  */

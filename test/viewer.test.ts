@@ -11,7 +11,8 @@ import { after, before, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { startViewer, type ViewerServer } from '../src/cli/vmcore/serve.ts';
 import { FileSource } from '../src/io/node-file.ts';
-import { DumpAnalysis } from '../web/analysis.ts';
+import { DumpAnalysis, dumpLevelText, splitNotes } from '../web/analysis.ts';
+import { logTimeline } from '../web/timeline.ts';
 import { BlockCacheSource } from '../web/sources.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -53,17 +54,44 @@ test('viewer model (no browser): overview, log, backtraces, tasks, memory and he
   const o = a.overview();
   assert.equal(o.panicMessage, 'Kernel panic - not syncing: sysrq triggered crash');
   assert.equal(o.cpus, 2);
+  assert.equal(o.crashingCpu, 1);
+  assert.deepEqual(o.facts.map(([k]) => k), ['crash', 'in', 'when', 'kernel', 'dump']);
+  assert.equal(o.dumpLevelText, 'dump level 31 left out zero pages, cache pages, private cache pages, user pages, free pages');
+  assert.deepEqual(o.notes, { excluded: [], damage: [] });
+  // The panic frame is panic+0x13d (frame #1), not frame #0 (__crash_kexec).
+  assert.equal(o.backtrace!.panicFrame, 1);
+  assert.match(o.backtrace!.lines.find((l) => l.frame === 1)!.text, /panic\+0x13d/);
+  assert.equal(o.backtrace!.task, 'ff278b50411f20c0');
   const log = a.log();
   assert.equal(log.lines.length, 403);
   assert.equal(log.levels.length, 403);
-  assert.match(a.backtraces()[1]!.text, /COMMAND: "init"\n.*__crash_kexec\+0x11a/);
+  assert.equal(log.times.length, 403);
+  assert.ok(Math.abs(log.times.at(-1)! - 5.676744) < 1e-6);
+  const bts = a.backtraces();
+  assert.match(bts[1]!.lines.map((l) => l.text).join('\n'), /COMMAND: "init"\n.*__crash_kexec\+0x11a/);
+  assert.deepEqual(bts.map((b) => b.panicFrame), [undefined, 1]);
   assert.equal(a.tasks().tasks.length, 56);
+  assert.equal(a.taskBacktrace('ff278b50411f20c0').panicFrame, 1, 'the panic task, reached from the task table, marks its panic frame too');
   const m = a.memory();
   assert.ok(m.byType.find((r) => r.label === 'free')!.bytes > 600e6);
   const h = a.hex('init_task', 32);
   assert.equal(h.symbol, 'init_task+0x0');
   assert.equal(h.bytes.length, 32);
   assert.throws(() => a.hex('no_such_symbol', 16), /no symbol/);
+});
+
+test('viewer notes: reads the dump level left out are information, the rest is damage', () => {
+  const excluded = 'idle task of CPU 1 at 0xffff888000000000: virtual address 0xffff888000000000: excluded from the dump (makedumpfile dump level 31)';
+  const damaged = 'task list: cycle after 12 tasks';
+  assert.deepEqual(splitNotes([excluded, damaged]), { excluded: [excluded], damage: [damaged] });
+  assert.equal(dumpLevelText(0), undefined);
+  assert.equal(dumpLevelText(17), 'dump level 17 left out zero pages, free pages');
+});
+
+test('viewer timeline: records per bucket, coloured by the worst level, first record of each', () => {
+  const t = logTimeline([0, 0.1, 0.95, 1, 3.99, 4], [6, 3, 7, 4, 6, 0], 4);
+  assert.deepEqual(t.buckets.map((b) => [b.count, b.worst, b.first]), [[3, 3, 0], [1, 4, 3], [2, 0, 4]]);
+  assert.equal(t.buckets.reduce((n, b) => n + b.count, 0), 6);
 });
 
 function get(url: string, headers: Record<string, string> = {}): Promise<number> {
@@ -88,22 +116,78 @@ test('serve: loopback only, the token is required, the Host must be loopback, no
   assert.equal(await get(`${server.url}dump`, { range: 'bytes=0-15' }), 206);
 });
 
-test('viewer (served): panic message, backtrace, log search, tasks; screenshot kept', { skip }, async () => {
+test('viewer (served): summary charts, panic frame linked to its task, log timeline and levels, tasks by state; screenshots kept', { skip }, async () => {
   const page = await context.newPage();
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
+  mkdirSync('test-artifacts', { recursive: true });
   await page.goto(server.url);
   await page.waitForSelector('#panic:has-text("sysrq triggered crash")', { timeout: 60000 });
-  assert.match(await page.textContent('#summary-text') ?? '', /panic\+0x13d/);
+  const model = new DumpAnalysis(new FileSource(DUMP));
+  const log = model.log();
 
+  // Summary: facts, memory counters as bars, tasks by state, the log timeline, the panic backtrace.
+  await page.waitForSelector('#sum-timeline rect.tl-bar', { timeout: 60000 });
+  await page.waitForSelector('#sum-tasks .hbar-row');
+  assert.match((await page.textContent('#sum-facts')) ?? '', /CRASHKernel panic - not syncing: sysrq triggered crash.*INCPU 1  PID 1  "init"/i);
+  const mem = await page.$$eval('#sum-memory .hbar-row', (rs) => rs.map((r) => r.querySelector('.hbar-label')!.textContent));
+  assert.deepEqual(mem, ['free', 'page cache', 'anonymous', 'slab', 'page tables', 'kernel stacks']);
+  const states = await page.$$eval('#sum-tasks .hbar-row', (rs) => rs.map((r) => `${r.querySelector('.hbar-label')!.textContent}=${(r as HTMLElement).dataset.value}`));
+  assert.deepEqual(states, ['R running=3', 'S sleeping=15', 'I idle=38']);
+  const bars = await page.$$eval('#sum-timeline rect.tl-bar', (rs) => rs.map((r) => ({ count: Number(r.getAttribute('data-count')), worst: Number(r.getAttribute('data-worst')), fill: r.getAttribute('fill') })));
+  const expected = logTimeline(log.times, log.levels, 80).buckets;
+  assert.deepEqual(bars.map((b) => [b.count, b.worst]), expected.map((b) => [b.count, b.worst]));
+  assert.equal(bars.reduce((n, b) => n + b.count, 0), 403);
+  assert.equal(bars.at(-1)!.worst, 0, 'the last bucket holds the panic (emerg)');
+  assert.equal(await page.$$eval('#sum-bt .panic-frame', (fs) => fs.length), 1);
+  assert.match((await page.textContent('#sum-bt .panic-frame')) ?? '', /#1 .*panic\+0x13d/);
+  // The dump level, said once as information; nothing shown as an error.
+  assert.deepEqual(await page.$$eval('#notices .notice', (ns) => ns.map((n) => n.className)), ['notice info']);
+  assert.match((await page.textContent('#notices')) ?? '', /Filtered dump: dump level 31 left out zero pages, cache pages, private cache pages, user pages, free pages/);
+  await page.screenshot({ path: 'test-artifacts/viewer-summary.png', fullPage: true });
+
+  // The panic frame leads to its task: the row selected, its backtrace with the panic frame marked.
+  await page.click('#sum-bt .panic-frame');
+  await page.waitForSelector('#tasks tr.selected');
+  assert.match((await page.textContent('#tasks tr.selected')) ?? '', /ff278b50411f20c0init$/);
+  await page.waitForSelector('#task-trace .panic-frame');
+  assert.match((await page.textContent('#task-trace')) ?? '', /PID: 1 .*COMMAND: "init"[\s\S]*__crash_kexec\+0x11a/);
+
+  // Tasks by state filter the table.
+  await page.click('nav button[data-tab="summary"]');
+  await page.click('#sum-tasks .hbar-row:has-text("S sleeping") .hbar-label');
+  await page.waitForSelector('#tasks table');
+  assert.equal(await page.$eval('#task-state', (s) => (s as HTMLSelectElement).value), 'S');
+  assert.equal(await page.$$eval('#tasks tbody tr:not([hidden])', (rs) => rs.length), 15);
+  assert.match((await page.textContent('#task-count')) ?? '', /^15 of 56 tasks/);
+  await page.selectOption('#task-state', '');
+  await page.fill('#task-search', 'kthreadd');
+  assert.equal(await page.$$eval('#tasks tbody tr:not([hidden])', (rs) => rs.length), 1);
+  await page.click('#tasks tbody tr:has-text("kthreadd")');
+  await page.waitForSelector('#task-trace:has-text("ret_from_fork")', { timeout: 30000 });
+  assert.match((await page.textContent('#task-trace')) ?? '', /PID: 2 .*COMMAND: "kthreadd"[\s\S]*schedule\+/);
+  assert.equal(await page.$$eval('#task-trace .panic-frame', (fs) => fs.length), 0);
+  await page.fill('#task-search', '');
+  await page.screenshot({ path: 'test-artifacts/viewer-tasks.png' });
+
+  // Backtraces: every CPU, the crashing one marked, one panic frame, its header links to the task.
   await page.click('nav button[data-tab="backtraces"]');
   await page.waitForSelector('#backtraces h3:has-text("CPU 1")', { timeout: 30000 });
   const bt = (await page.textContent('#backtraces')) ?? '';
   for (const f of ['__crash_kexec+0x11a', 'panic+0x13d', 'sysrq_handle_crash', 'ksys_write', 'do_syscall_64', 'native_safe_halt']) assert.ok(bt.includes(f), f);
   assert.ok(!bt.includes('handle_mm_fault'), 'no stale frames');
+  assert.equal(await page.$$eval('#backtraces .cpu-trace.crashing', (c) => c.length), 1);
+  assert.match((await page.textContent('#backtraces .cpu-trace.crashing h3')) ?? '', /CPU 1/);
+  assert.equal(await page.$$eval('#backtraces .panic-frame', (fs) => fs.length), 1);
+  await page.screenshot({ path: 'test-artifacts/viewer-backtraces.png', fullPage: true });
+  await page.click('#backtraces .cpu-trace:not(.crashing) .trace-head');
+  await page.waitForSelector('#tasks tr.selected:has-text("swapper/0")');
 
+  // Log: levels coloured, per-level counts, a click on the timeline's last bar jumps to the panic.
   await page.click('nav button[data-tab="log"]');
   await page.waitForSelector('#log-count:has-text("of 403 lines")', { timeout: 30000 });
+  const chips = await page.$$eval('#log-levels .chip', (cs) => cs.map((c) => c.textContent));
+  assert.deepEqual(chips, ['emerg 1', 'warning 34', 'notice 18', 'info 336', 'debug 14']);
   await page.fill('#log-search', 'sysrq');
   const count = (await page.textContent('#log-count')) ?? '';
   const shown = Number(/^(\d+) of 403/.exec(count)?.[1]);
@@ -115,29 +199,26 @@ test('viewer (served): panic message, backtrace, log search, tasks; screenshot k
   await page.fill('#log-search', '');
   const domRows = await page.$$eval('#log-rows div', (ds) => ds.length);
   assert.ok(domRows > 20 && domRows < 120, `${domRows} rows in the DOM for 403 lines`);
-  await page.selectOption('#log-level', '0');
-  assert.match((await page.textContent('#log-count')) ?? '', /^\d+ of 403 lines/);
-
-  await page.click('nav button[data-tab="tasks"]');
-  await page.waitForSelector('#tasks table', { timeout: 30000 });
-  assert.match((await page.textContent('#tasks p')) ?? '', /^56 tasks/);
-  assert.ok(((await page.textContent('#tasks tr.running')) ?? '').includes('swapper/0'));
-  await page.click('#tasks tbody tr:has-text("kthreadd")');
-  await page.waitForSelector('#task-trace:has-text("ret_from_fork")', { timeout: 30000 });
-  assert.match((await page.textContent('#task-trace')) ?? '', /PID: 2 .*COMMAND: "kthreadd"[\s\S]*schedule\+/);
-  await page.screenshot({ path: 'test-artifacts/viewer-tasks.png' });
+  await page.click('#log-levels .chip:has-text("warning")');
+  assert.equal(await page.textContent('#log-count'), '35 of 403 lines');
+  await page.selectOption('#log-level', '7');
+  const panicAt = log.lines.findIndex((l) => l.includes('Kernel panic - not syncing'));
+  await page.$eval('#log-timeline rect.tl-bar:last-of-type', (r) => r.dispatchEvent(new MouseEvent('click', { bubbles: true })));
+  await page.waitForSelector(`#log-rows div.marked[data-index="${expected.at(-1)!.first}"]`);
+  assert.ok(expected.at(-1)!.first <= panicAt, 'the last bar starts at or before the panic record');
+  assert.equal(await page.$eval('#log-rows div.l0', (d) => d.textContent), log.lines[panicAt]!.split('\n')[0]);
+  await page.screenshot({ path: 'test-artifacts/viewer-log.png' });
+  // The panic line in the header jumps to its record.
+  await page.click('#panic');
+  await page.waitForSelector(`#log-rows div.marked[data-index="${panicAt}"]`);
 
   await page.click('nav button[data-tab="memory"]');
   await page.waitForSelector('#memory .bar div', { timeout: 60000 });
-
   await page.click('nav button[data-tab="hex"]');
   await page.fill('#hex-addr', 'init_task');
   await page.click('#hex-form button');
   await page.waitForSelector('#hex-out:has-text("<init_task+0x0>")', { timeout: 30000 });
-
-  await page.click('nav button[data-tab="backtraces"]');
-  mkdirSync('test-artifacts', { recursive: true });
-  await page.screenshot({ path: 'test-artifacts/viewer-backtraces.png', fullPage: true });
+  assert.deepEqual(await page.$$eval('.error', (es) => es.map((e) => e.textContent)), []);
   assert.deepEqual(errors, []);
   await page.close();
 });

@@ -5,29 +5,64 @@ import { withImageKallsyms } from '../src/analyze/kallsyms-scan.ts';
 import { KernelDump } from '../src/analyze/kernel-dump.ts';
 import { formatRecord } from '../src/analyze/printk.ts';
 import { backtraceOfTask, cpuBacktrace, taskTable, type TaskTable } from '../src/analyze/stacks.ts';
-import { buildSummary, describeCpuBacktrace, formatBacktrace, formatSummary, memoryCounters, memoryRows, pageUsage, pageUsageRows } from '../src/analyze/summary.ts';
+import { backtraceLines, buildSummary, describeCpuBacktrace, memoryCounters, memoryRows, pageUsage, pageUsageRows, type BacktraceLine, type NamedBacktrace } from '../src/analyze/summary.ts';
+import { formatDate, formatUptime, systemInfo } from '../src/analyze/system-info.ts';
+import { DUMP_LEVEL_WORDS } from '../src/dump/page-class.ts';
 import { NotInDumpError, ParseError } from '../src/errors.ts';
 import { openDump } from '../src/format/open-dump.ts';
 import type { ByteSource } from '../src/io/source.ts';
 
+/**
+ * What could not be read, split in two: what the dump level left out on purpose (information, said
+ * once) and real damage (a truncated file, a corrupt structure).
+ */
+export interface Notes {
+  excluded: string[];
+  damage: string[];
+}
+
+/** A backtrace as lines (crash's text); the panic frame is marked on the crashing CPU. */
+export interface TraceView {
+  cpu: number | undefined;
+  pid: number | undefined;
+  comm: string | undefined;
+  /** task_struct address in hex, as in TaskRow.task. */
+  task: string | undefined;
+  lines: BacktraceLine[];
+  /** Index of the frame that is the panic (panic, oops_end, __die, …): the crashing CPU only. */
+  panicFrame: number | undefined;
+}
+
 export interface Overview {
   file: string;
-  summaryText: string;
+  /** Label/value pairs: crash, where, when, kernel, dump. */
+  facts: [string, string][];
   panicMessage: string | undefined;
   release: string | undefined;
   cpus: number;
-  problems: string[];
+  crashingCpu: number | undefined;
+  /** The crashing CPU's backtrace. */
+  backtrace: TraceView | undefined;
+  /** The kernel's memory counters (total, free, page cache …). */
+  memory: { label: string; bytes: number }[];
+  dumpLevel: number | undefined;
+  /** "dump level 31 left out: zero pages, …": undefined for an unfiltered dump. */
+  dumpLevelText: string | undefined;
+  incomplete: boolean;
+  notes: Notes;
 }
 
 export interface LogData {
   lines: string[];
   /** Console level of each line (0 emerg .. 7 debug). */
   levels: number[];
+  /** Seconds since boot of each line. */
+  times: number[];
+  notes: Notes;
 }
 
-export interface CpuTrace {
+export interface CpuTrace extends TraceView {
   cpu: number;
-  text: string;
 }
 
 export interface TaskRow {
@@ -47,7 +82,7 @@ export interface MemoryData {
   byType: { label: string; bytes: number }[];
   /** The kernel's counters. */
   counters: { label: string; bytes: number }[];
-  problems: string[];
+  notes: Notes;
 }
 
 export interface HexData {
@@ -61,42 +96,125 @@ const problem = (e: unknown): string => {
   throw e;
 };
 
+/** Reads left out by the dump level say so in their reason (src/format/kdump-compressed.ts). */
+const EXCLUDED = /excluded from the dump/;
+
+export function splitNotes(notes: readonly string[]): Notes {
+  return { excluded: notes.filter((n) => EXCLUDED.test(n)), damage: notes.filter((n) => !EXCLUDED.test(n)) };
+}
+
+/** "dump level 31 left out zero pages, cache pages, …" (makedumpfile -d bits). */
+export function dumpLevelText(level: number | undefined): string | undefined {
+  if (!level) return undefined;
+  return `dump level ${level} left out ${DUMP_LEVEL_WORDS.filter((_, i) => level & (1 << i)).join(', ')}`;
+}
+
+/** Functions whose frame is "the panic" in a crashing CPU's backtrace, the most telling first. */
+const PANIC_FUNCTIONS = ['panic', 'nmi_panic', 'oops_end', '__die', 'die', 'crash_kexec', '__crash_kexec'];
+
+function panicFrame(bt: NamedBacktrace): number | undefined {
+  let best: number | undefined;
+  let rank = PANIC_FUNCTIONS.length;
+  bt.frames.forEach((f, i) => {
+    const r = PANIC_FUNCTIONS.indexOf(f.symbol?.name ?? '');
+    if (r >= 0 && r < rank) [best, rank] = [i, r];
+  });
+  return best;
+}
+
+const hexTask = (t: bigint | undefined) => (t === undefined ? undefined : t.toString(16).padStart(16, '0'));
+
+function traceView(bt: NamedBacktrace, crashing: boolean): TraceView {
+  return {
+    cpu: bt.cpu,
+    pid: bt.pid,
+    comm: bt.comm,
+    task: hexTask(bt.task),
+    lines: backtraceLines(bt),
+    panicFrame: crashing ? panicFrame(bt) : undefined,
+  };
+}
+
 export class DumpAnalysis {
   readonly ctx: DumpContext;
   constructor(src: ByteSource) {
     this.ctx = new DumpContext(withImageKallsyms(new KernelDump(openDump(src))));
   }
 
+  private crashCpu: number | undefined | null = null;
+  /** The CPU that crashed (from the dump's notes or the log's panic report), when known. */
+  private crashingCpu(): number | undefined {
+    if (this.crashCpu === null) {
+      try {
+        this.crashCpu = systemInfo(this.ctx.kernel).crashingCpu ?? this.ctx.panicCpu();
+      } catch (e) {
+        problem(e);
+        this.crashCpu = undefined;
+      }
+    }
+    return this.crashCpu;
+  }
+
   overview(): Overview {
     const s = buildSummary(this.ctx);
+    const sys = s.system;
+    this.crashCpu = s.backtrace?.cpu ?? sys.crashingCpu;
+    const who = [
+      sys.crashingCpu !== undefined ? `CPU ${sys.crashingCpu}` : undefined,
+      sys.pid !== undefined ? `PID ${sys.pid}` : undefined,
+      sys.comm !== undefined ? `"${sys.comm}"` : undefined,
+    ].filter(Boolean);
+    const d = sys.dump;
+    const facts: [string, string][] = [['crash', sys.panicMessage ?? 'no panic message in the log']];
+    if (who.length) facts.push(['in', who.join('  ')]);
+    if (sys.crashTime !== undefined) facts.push(['when', `${formatDate(sys.crashTime)}${sys.uptimeNsec !== undefined ? `  (uptime ${formatUptime(sys.uptimeNsec)})` : ''}`]);
+    facts.push(['kernel', `${[sys.release, sys.version, sys.machine].filter(Boolean).join('  ')}${sys.nodename ? `  on ${sys.nodename}` : ''}`]);
+    facts.push(['dump', `${d.file}, ${d.format}${d.dumpLevel !== undefined ? `, dump level ${d.dumpLevel}` : ''}${d.incomplete ? ', INCOMPLETE' : ''}`]);
+    const crashing = s.backtrace?.cpu;
+    const bt = s.backtrace ? traceView(s.backtrace, true) : undefined;
     return {
       file: this.ctx.dump.source.name,
-      summaryText: formatSummary(s),
-      panicMessage: s.system.panicMessage,
-      release: s.system.release,
+      facts,
+      panicMessage: sys.panicMessage,
+      release: sys.release,
       cpus: this.ctx.cpus.length,
-      problems: s.problems,
+      crashingCpu: crashing,
+      backtrace: bt,
+      memory: s.memory.map((r) => ({ label: r.label, bytes: Number(r.bytes) })),
+      dumpLevel: d.dumpLevel,
+      dumpLevelText: dumpLevelText(d.dumpLevel),
+      incomplete: d.incomplete,
+      notes: splitNotes([...d.warnings, ...s.problems]),
     };
   }
 
   log(): LogData {
-    const recs = this.ctx.log.records;
-    return { lines: recs.map((r) => formatRecord(r)), levels: recs.map((r) => r.level) };
+    const log = this.ctx.log;
+    const recs = log.records;
+    return {
+      lines: recs.map((r) => formatRecord(r)),
+      levels: recs.map((r) => r.level),
+      times: recs.map((r) => Number(r.tsNsec) / 1e9),
+      notes: splitNotes(log.warnings),
+    };
   }
 
+  /** Every CPU's backtrace; the crashing CPU's panic frame is marked. */
   backtraces(): CpuTrace[] {
+    const crashing = this.crashingCpu();
     return this.ctx.cpus.map((_, cpu) => {
       try {
-        return { cpu, text: formatBacktrace(describeCpuBacktrace(this.ctx, cpuBacktrace(this.ctx, cpu))) };
+        const bt = describeCpuBacktrace(this.ctx, cpuBacktrace(this.ctx, cpu));
+        return { ...traceView(bt, cpu === crashing), cpu };
       } catch (e) {
-        return { cpu, text: `CPU ${cpu}: ${problem(e)}\n` };
+        return { cpu, pid: undefined, comm: undefined, task: undefined, lines: [{ text: `CPU ${cpu}: ${problem(e)}` }], panicFrame: undefined };
       }
     });
   }
 
   private table: TaskTable | undefined;
 
-  tasks(): { tasks: TaskRow[]; damage: string[] } {
+  tasks(): { tasks: TaskRow[]; notes: Notes } {
     const t = (this.table ??= taskTable(this.ctx));
     return {
       tasks: t.tasks.map((x) => ({
@@ -105,24 +223,24 @@ export class DumpAnalysis {
         cpu: x.cpu,
         state: x.state,
         comm: x.comm,
-        task: x.task.toString(16).padStart(16, '0'),
+        task: hexTask(x.task)!,
         running: t.current.includes(x.task),
         idle: !!x.idle,
       })),
-      damage: t.damage,
+      notes: splitNotes(t.damage),
     };
   }
 
   /** The backtrace of one task (`task`: its task_struct address in hex, as in TaskRow). */
-  taskBacktrace(task: string): string {
+  taskBacktrace(task: string): TraceView {
     const t = (this.table ??= taskTable(this.ctx));
     const x = t.tasks.find((y) => y.task === BigInt('0x' + task));
     if (!x) throw new ParseError(`no task at 0x${task}`);
     try {
       const bt = backtraceOfTask(this.ctx, x, t.current);
-      return formatBacktrace({ ...bt, pid: x.pid, comm: x.comm, task: x.task, cpu: x.cpu });
+      return traceView({ ...bt, pid: x.pid, comm: x.comm, task: x.task, cpu: x.cpu }, bt.cpu !== undefined && bt.cpu === this.crashingCpu());
     } catch (e) {
-      return `${x.comm}: ${problem(e)}\n`;
+      return { cpu: x.cpu, pid: x.pid, comm: x.comm, task, lines: [{ text: `${x.comm}: ${problem(e)}` }], panicFrame: undefined };
     }
   }
 
@@ -143,7 +261,7 @@ export class DumpAnalysis {
     } catch (e) {
       problems.push(`counters: ${problem(e)}`);
     }
-    return { pageSize: ps, byType, counters, problems };
+    return { pageSize: ps, byType, counters, notes: splitNotes(problems) };
   }
 
   /** `where`: a hex virtual address, "p:" + hex for physical, or a symbol name. */

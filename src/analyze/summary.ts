@@ -45,24 +45,35 @@ function formatRegs(r: Regs, indent: string): string[] {
   ];
 }
 
-/** crash-style text: a header line, "#N [sp] func+off at pc" frames, register frames, the stop reason. */
-export function formatBacktrace(bt: NamedBacktrace): string {
+/** One line of a crash-style backtrace; `frame` is set on the line of frame #N (the viewer links it). */
+export interface BacktraceLine {
+  text: string;
+  frame?: number;
+}
+
+/** crash-style lines: a header line, "#N [sp] func+off at pc" frames, register frames, the stop reason. */
+export function backtraceLines(bt: NamedBacktrace): BacktraceLine[] {
   const head = [
     bt.pid !== undefined ? `PID: ${bt.pid}` : undefined,
     bt.task !== undefined ? `TASK: ${hex(bt.task)}` : undefined,
     bt.cpu !== undefined ? `CPU: ${bt.cpu}` : undefined,
     bt.comm !== undefined ? `COMMAND: "${bt.comm}"` : undefined,
   ].filter(Boolean);
-  const lines = [head.join('  ')];
+  const lines: BacktraceLine[] = [{ text: head.join('  ') }];
+  const text = (t: string) => ({ text: t });
   bt.frames.forEach((f, i) => {
-    lines.push(`${`#${i}`.padStart(3)} [${hex(f.sp)}] ${frameLabel(f)} at ${hex(f.pc)}${f.method === 'frame pointer' || f.method === 'prologue' ? `  (found by ${f.method})` : ''}`);
+    lines.push({ frame: i, text: `${`#${i}`.padStart(3)} [${hex(f.sp)}] ${frameLabel(f)} at ${hex(f.pc)}${f.method === 'frame pointer' || f.method === 'prologue' ? `  (found by ${f.method})` : ''}` });
     if (f.regs && f.regs !== bt.userRegs) {
-      lines.push(`    --- ${f.partialRegs ? 'interrupt (iret frame)' : 'exception/interrupt'} registers ---`, ...formatRegs(f.regs, '    '));
+      lines.push(text(`    --- ${f.partialRegs ? 'interrupt (iret frame)' : 'exception/interrupt'} registers ---`), ...formatRegs(f.regs, '    ').map(text));
     }
   });
-  if (bt.userRegs) lines.push('    --- user-space registers (entry from user mode) ---', ...formatRegs(bt.userRegs, '    '));
-  else if (bt.error) lines.push(`    [unwinding stopped: ${bt.stop}]`);
-  return lines.join('\n') + '\n';
+  if (bt.userRegs) lines.push(text('    --- user-space registers (entry from user mode) ---'), ...formatRegs(bt.userRegs, '    ').map(text));
+  else if (bt.error) lines.push(text(`    [unwinding stopped: ${bt.stop}]`));
+  return lines;
+}
+
+export function formatBacktrace(bt: NamedBacktrace): string {
+  return backtraceLines(bt).map((l) => l.text).join('\n') + '\n';
 }
 
 export function backtraceJson(bt: NamedBacktrace): unknown {

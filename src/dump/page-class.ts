@@ -27,6 +27,8 @@ export const DL_EXCLUDE_CACHE_PRI = 0x04;
 export const DL_EXCLUDE_USER_DATA = 0x08;
 export const DL_EXCLUDE_FREE = 0x10;
 export const MAX_DUMP_LEVEL = 31;
+/** What each dump level bit (1, 2, 4, 8, 16) excludes, in words. */
+export const DUMP_LEVEL_WORDS = ['zero pages', 'cache pages', 'private cache pages', 'user pages', 'free pages'];
 
 /** Reads kernel virtual memory of the crashed kernel (vmemmap, mem_section). Throws NotInDumpError. */
 export type ReadVirt = (vaddr: bigint, length: number) => Uint8Array;

@@ -5,6 +5,7 @@ import { accessSync, constants, mkdirSync, realpathSync, rmSync, statfsSync, sta
 import { join } from 'node:path';
 import { KexecError, ParseError } from '../errors.ts';
 import { walkIomem } from '../kexec/memory-map.ts';
+import { DUMP_LEVEL_WORDS } from '../dump/page-class.ts';
 import type { CrashFacts } from './crash-load.ts';
 import { captureCmdline } from './capture-cmdline.ts';
 import type { KdumpConfig } from './config.ts';
@@ -220,7 +221,6 @@ export function targetHere(config: KdumpConfig, root: string): string | undefine
   return join(m.mountPoint, inside);
 }
 
-const DUMP_LEVEL_WORDS = ['zero pages', 'cache pages', 'private cache pages', 'user pages', 'free pages'];
 
 /** The status in plain words, one fact per line. */
 export function formatStatus(s: KdumpStatus): string {

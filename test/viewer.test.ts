@@ -3,7 +3,7 @@
 // A screenshot is kept in test-artifacts/ (gitignored).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -250,4 +250,37 @@ test('viewer (from disk, no server): a dump opened with the file picker is parse
   assert.ok(((await page.textContent('#backtraces')) ?? '').includes('panic+0x13d'));
   await page.screenshot({ path: 'test-artifacts/viewer-from-disk.png' });
   await page.close();
+});
+
+test('viewer (truncated dump from disk): what could not be read is one "Partial results" banner, never red lines', { skip }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vmcore-viewer-cut-'));
+  try {
+    const whole = readFileSync(DUMP);
+    const cut = join(dir, 'cut-95.kdump');
+    writeFileSync(cut, whole.subarray(0, Math.floor(whole.length * 0.95)));
+    const page = await context.newPage();
+    await page.goto(pathToFileURL(resolve('dist/web/viewer.html')).href);
+    await page.setInputFiles('#file', cut);
+    await page.waitForSelector('#sum-tasks .hbar-row', { timeout: 60000 });
+    await page.click('nav button[data-tab="memory"]');
+    await page.waitForSelector('#memory p:has-text("the page types could not be read (see the banner above)")', { timeout: 60000 });
+    await page.click('nav button[data-tab="tasks"]');
+    await page.waitForSelector('#tasks table', { timeout: 30000 });
+    assert.match((await page.textContent('#task-count')) ?? '', /^48 of 48 tasks/);
+    // One info banner (dump level) and one partial banner listing every unreadable item once:
+    // the summary's (truncation, memory size), the task list's 5, the page types'.
+    assert.deepEqual(await page.$$eval('#notices > *', (ns) => ns.map((n) => n.className)), ['notice info', 'notice warn']);
+    assert.equal(await page.textContent('#notices details summary'), '⚠ Partial results: 8 items could not be read (damaged or missing data)');
+    const items = await page.$$eval('#notices details li', (ls) => ls.map((l) => l.textContent ?? ''));
+    assert.equal(items.length, 8);
+    assert.match(items[0]!, /^summary: the file is truncated at \d+ bytes/);
+    assert.equal(items.filter((i) => i.startsWith('tasks: ')).length, 5);
+    assert.equal(items.filter((i) => i.startsWith('memory: page types: ')).length, 1);
+    assert.deepEqual(await page.$$eval('.error', (es) => es.map((e) => e.textContent)), []);
+    await page.click('#notices details summary');
+    await page.screenshot({ path: 'test-artifacts/viewer-partial.png' });
+    await page.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

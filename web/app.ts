@@ -449,7 +449,11 @@ const loaders: Record<string, () => Promise<void>> = {
         return el('tr', {}, el('td', {}, sw, r.label), el('td', { className: 'num' }, fmtBytes(r.bytes)), el('td', { className: 'num' }, `${((100 * r.bytes) / total).toFixed(1)}%`));
       }));
       const counters = el('table', {}, ...m.counters.map((r) => el('tr', {}, el('td', {}, r.label), el('td', { className: 'num' }, fmtBytes(r.bytes)))));
-      $('#memory').replaceChildren(el('h3', {}, 'By page type (struct page)'), bar, legend, el('h3', {}, 'Kernel counters'), counters);
+      const none = (what: string) => el('p', { className: 'hint' }, `${what} could not be read (see the banner above)`);
+      $('#memory').replaceChildren(
+        el('h3', {}, 'By page type (struct page)'), ...(m.byType.length ? [bar, legend] : [none('the page types')]),
+        el('h3', {}, 'Kernel counters'), m.counters.length ? counters : none('the counters'),
+      );
     }),
   hex: async () => {},
 };

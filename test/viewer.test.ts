@@ -78,6 +78,10 @@ test('viewer model (no browser): overview, log, backtraces, tasks, memory and he
   assert.equal(h.symbol, 'init_task+0x0');
   assert.equal(h.bytes.length, 32);
   assert.throws(() => a.hex('no_such_symbol', 16), /no symbol/);
+  // A free page the dump level left out: information, not an error.
+  const free = a.hex('p:3000000', 16);
+  assert.equal(free.bytes.length, 0);
+  assert.equal(free.excluded, 'physical address 0x3000000: excluded from the dump (makedumpfile dump level 31)');
 });
 
 test('viewer notes: reads the dump level left out are information, the rest is damage', () => {
@@ -218,6 +222,10 @@ test('viewer (served): summary charts, panic frame linked to its task, log timel
   await page.fill('#hex-addr', 'init_task');
   await page.click('#hex-form button');
   await page.waitForSelector('#hex-out:has-text("<init_task+0x0>")', { timeout: 30000 });
+  await page.fill('#hex-addr', 'p:3000000');
+  await page.click('#hex-form button');
+  await page.waitForSelector('#hex-out:has-text("not in this dump, on purpose")', { timeout: 30000 });
+  assert.match((await page.textContent('#hex-out')) ?? '', /excluded from the dump \(makedumpfile dump level 31\)\n\(dump level 31 left out zero pages/);
   assert.deepEqual(await page.$$eval('.error', (es) => es.map((e) => e.textContent)), []);
   assert.deepEqual(errors, []);
   await page.close();

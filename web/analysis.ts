@@ -89,6 +89,8 @@ export interface HexData {
   address: string;
   bytes: Uint8Array;
   symbol: string | undefined;
+  /** Set when the dump level left the page out on purpose (information, not an error). */
+  excluded?: string;
 }
 
 const problem = (e: unknown): string => {
@@ -279,7 +281,15 @@ export class DumpAnalysis {
       addr = s.address;
     }
     const n = Math.max(1, Math.min(length, 65536));
-    const bytes = physical ? this.ctx.dump.readPhys(addr, n) : this.ctx.mem.readVirt(addr, n);
+    let excluded: string | undefined;
+    let bytes: Uint8Array;
+    try {
+      bytes = physical ? this.ctx.dump.readPhys(addr, n) : this.ctx.mem.readVirt(addr, n);
+    } catch (e) {
+      if (!(e instanceof NotInDumpError && e.reason === 'excluded')) throw e;
+      bytes = new Uint8Array(0);
+      excluded = e.message;
+    }
     let symbol: string | undefined;
     if (!physical) {
       try {
@@ -289,6 +299,6 @@ export class DumpAnalysis {
         problem(e);
       }
     }
-    return { address: (physical ? 'p:' : '') + addr.toString(16), bytes: bytes.slice(), symbol };
+    return { address: (physical ? 'p:' : '') + addr.toString(16), bytes: bytes.slice(), symbol, excluded };
   }
 }

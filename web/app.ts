@@ -465,6 +465,7 @@ async function showHex(): Promise<void> {
     const h = await call<HexData>('hex', { where, length: 512 });
     const base = BigInt('0x' + h.address.replace(/^p:/, ''));
     const lines = [`${h.address.startsWith('p:') ? 'physical' : 'virtual'} 0x${base.toString(16)}${h.symbol ? `  <${h.symbol}>` : ''}`];
+    if (h.excluded) lines.push(`not in this dump, on purpose: ${h.excluded}`, overview?.dumpLevelText ? `(${overview.dumpLevelText})` : '');
     for (let o = 0; o < h.bytes.length; o += 16) {
       const row = h.bytes.subarray(o, o + 16);
       const hx = Array.from(row, (b) => b.toString(16).padStart(2, '0')).join(' ');

@@ -96,6 +96,8 @@ test('viewer timeline: records per bucket, coloured by the worst level, first re
   const t = logTimeline([0, 0.1, 0.95, 1, 3.99, 4], [6, 3, 7, 4, 6, 0], 4);
   assert.deepEqual(t.buckets.map((b) => [b.count, b.worst, b.first]), [[3, 3, 0], [1, 4, 3], [2, 0, 4]]);
   assert.equal(t.buckets.reduce((n, b) => n + b.count, 0), 6);
+  const big = Array.from({ length: 1_000_000 }, (_, i) => i / 1000);
+  assert.equal(logTimeline(big, big.map(() => 6), 80).buckets.length, 80, 'a million records');
 });
 
 function get(url: string, headers: Record<string, string> = {}): Promise<number> {

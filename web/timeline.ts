@@ -11,8 +11,10 @@ export interface TimelineBucket {
 }
 
 export function logTimeline(times: readonly number[], levels: readonly number[], buckets: number): { from: number; to: number; width: number; buckets: TimelineBucket[] } {
-  const from = times.length ? Math.min(...times) : 0;
-  const to = times.length ? Math.max(...times) : 0;
+  // A loop, not Math.min(...times): a million arguments overflow the stack.
+  let from = times.length ? Infinity : 0;
+  let to = times.length ? -Infinity : 0;
+  for (const t of times) [from, to] = [Math.min(from, t), Math.max(to, t)];
   const width = (to - from) / buckets || 1;
   const out: TimelineBucket[] = [];
   times.forEach((t, i) => {

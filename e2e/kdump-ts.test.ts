@@ -1,7 +1,7 @@
 // Real kernels, our whole kdump chain: the capture initramfs is built with `kdump-ts mkinitrd` (on
 // the host, for the guest kernel's release and modules); in the guest `kdump-ts load` loads it with
 // `kexec-ts -p` through kexec_load (our ELF core header, e820 and purgatory) and through
-// kexec_file_load, `kdump-ts status` reports ready, `kdump-ts test --yes-crash-this-machine` crashes
+// kexec_file_load, `kdump-ts status` reports ready, `kdump-ts crash --yes-crash-this-machine` crashes
 // the guest, the capture kernel runs our /init, which saves /proc/vmcore with `vmcore-ts save` onto
 // the scratch disk and reboots; on the host `vmcore-ts dmesg` finds the crash marker in the dump.
 import { test } from 'node:test';
@@ -68,8 +68,8 @@ kdump-ts status --json > /scratch/status.json
 echo "${marker}" > /dev/kmsg
 prepare_kexec
 mark crashing
-kdump-ts test --yes-crash-this-machine
-fail "still running after kdump-ts test"
+kdump-ts crash --yes-crash-this-machine
+fail "still running after kdump-ts crash"
 `,
     },
     // The capture kernel runs our /init (no harness markers): it prints "kdump-ts: ..." and reboots.
@@ -81,7 +81,7 @@ fail "still running after kdump-ts test"
 for (const suite of suites()) {
   const cpu = kdumpTsCpu();
   for (const syscall of ['kexec_load', 'kexec_file_load']) {
-    test(`e2e ${suite} -cpu ${cpu}: kdump-ts mkinitrd/load (${syscall})/status/test, capture /init runs vmcore-ts save, vmcore-ts dmesg shows the crash marker`, async (t) => {
+    test(`e2e ${suite} -cpu ${cpu}: kdump-ts mkinitrd/load (${syscall})/status/crash, capture /init runs vmcore-ts save, vmcore-ts dmesg shows the crash marker`, async (t) => {
       if (cannotRun(t)) return;
       if (!existsSync(join(REPO, 'dist', 'vmcore-ts.mjs'))) execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: REPO, stdio: 'inherit' });
       await orSkipOnDownload(t, async () => {

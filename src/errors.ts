@@ -3,12 +3,15 @@
 /** A file is not in the format we expected, or is damaged. `offset` is the byte offset in the file. */
 export class ParseError extends Error {
   readonly offset: number | undefined;
+  /** 1-based line of a text file (configuration), printed as SOURCE:LINE: like a compiler. */
+  readonly line: number | undefined;
   readonly source: string | undefined;
   readonly hint: string | undefined;
-  constructor(message: string, opts: { offset?: number; source?: string; hint?: string } = {}) {
+  constructor(message: string, opts: { offset?: number; line?: number; source?: string; hint?: string } = {}) {
     super(message);
     this.name = 'ParseError';
     this.offset = opts.offset;
+    this.line = opts.line;
     this.source = opts.source;
     this.hint = opts.hint;
   }

@@ -1,19 +1,17 @@
 // kdump-ts: the kdump service — reserve, load, check and test crash dumping.
-import { readFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { KexecError, UsageError } from '../errors.ts';
 import { writeArchive } from '../initramfs/collect-node.ts';
 import { DEFAULT_CONFIG_PATH, defaultConfigText } from '../kdump/config.ts';
 import { formatSize } from '../kdump/crashkernel.ts';
-import { estimateCrashkernel, formatEstimate } from '../kdump/estimate.ts';
-import { bzImageInitSize, initrdUnpackedSize } from '../kdump/initrd-size.ts';
-import { hostPath } from '../kdump/host.ts';
-import { buildCaptureInitramfs, fileSize, packageRoot, resolveTarget } from '../kdump/initramfs.ts';
+import { formatEstimate } from '../kdump/estimate.ts';
+import { buildCaptureInitramfs, packageRoot, resolveTarget } from '../kdump/initramfs.ts';
 import { captureFiles, crashThisMachine, formatStatus, loadCaptureKernel, planCaptureLoad, readConfig, readStatus, statusJson, unloadCaptureKernel } from '../kdump/service.ts';
 import { dryRunText } from '../kexec/load.ts';
 import { hostSyscalls } from '../kexec/syscalls.ts';
 import { parseCommandLine, topLevel, unknownCommand, type Options, type Values } from './args.ts';
+import { estimateCapture, formatChecks, readinessChecks } from '../kdump/readiness.ts';
 import { runCli } from './run.ts';
 
 const COMMON_HELP = `options for every command:
@@ -92,12 +90,23 @@ const COMMANDS: Record<string, KdumpCommand> = {
     run: mkinitrd,
   },
   test: {
+    usage: '[--json]',
+    summary: 'check, without crashing anything, that a crash now would be captured (memory, kernel, initramfs, modules, target, loaded)',
+    options: json,
+    run: (o) => {
+      const checks = readinessChecks(root(o), { configPath: configPath(o) });
+      const ready = !checks.some((c) => c.result === 'FAIL');
+      process.stdout.write(o.json ? JSON.stringify({ ready, checks }, null, 2) + '\n' : formatChecks(checks));
+      return ready ? 0 : 1;
+    },
+  },
+  crash: {
     usage: '--yes-crash-this-machine',
-    summary: 'crash the machine now (sysrq-c) to test the whole chain',
+    summary: 'crash this machine NOW (sysrq-c) to test the whole chain for real; run `kdump-ts test` first',
     options: { 'yes-crash-this-machine': { type: 'boolean' } },
     run: (o) => {
       if (!o['yes-crash-this-machine']) {
-        throw new KexecError('refusing to crash this machine', { hint: 'pass --yes-crash-this-machine if you mean it (check `kdump-ts status` first)' });
+        throw new KexecError('refusing to crash this machine', { hint: 'pass --yes-crash-this-machine if you mean it (check `kdump-ts test` first)' });
       }
       const s = readStatus(root(o), configPath(o));
       if (!s.loaded) throw new KexecError('no capture kernel is loaded: the crash would only reboot (or hang) the machine', { hint: 'run `kdump-ts load` first' });
@@ -131,38 +140,13 @@ const root = (o: Values) => (typeof o.root === 'string' ? o.root : '/');
 const configPath = (o: Values) => (typeof o.config === 'string' ? o.config : undefined);
 
 async function estimate(o: Values): Promise<number> {
-  const root = typeof o.root === 'string' ? o.root : '/';
-  const { config } = readConfig(root, configPath(o));
-  const files = captureFiles(config, root);
-  const kernelPath = hostPath(root, files.kernel);
-  const initrdPath = hostPath(root, files.initrd);
-  const kernelInitSize = bzImageInitSize(readFileSync(kernelPath), kernelPath);
-  let initrdSize = fileSize(initrdPath);
-  let unpacked: bigint;
-  let source: string;
-  if (initrdSize !== undefined) {
-    unpacked = initrdUnpackedSize(readFileSync(initrdPath), initrdPath);
-    source = files.initrd;
-  } else {
-    // Not built yet: assemble it in memory to measure what mkinitrd would write.
-    const built = buildCaptureInitramfs({
-      config,
-      target: resolveTarget(config, root),
-      release: files.release,
-      modulesDir: `/lib/modules/${files.release}`,
-      bundle: typeof o.bundle === 'string' ? o.bundle : `${packageRoot()}/dist/vmcore-ts.mjs`,
-    });
-    unpacked = BigInt(built.archive.dataSize());
-    initrdSize = BigInt(gzipSync(Buffer.concat(built.archive.encode()), { level: 1 }).length);
-    source = 'what `kdump-ts mkinitrd` would build (measured in memory)';
-  }
-  const e = estimateCrashkernel({ kernelInitSize, initrdSize, initrdUnpacked: unpacked });
+  const { kernel, initrd, estimate: e } = estimateCapture(root(o), { configPath: configPath(o), ...(typeof o.bundle === 'string' ? { bundle: o.bundle } : {}) });
   if (o.json) {
-    process.stdout.write(JSON.stringify({ kernel: files.kernel, initrd: source, ...e }, (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v), 2) + '\n');
+    process.stdout.write(JSON.stringify({ kernel, initrd, ...e }, (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v), 2) + '\n');
     return 0;
   }
   process.stdout.write(
-    [`capture kernel ${files.kernel}, initramfs: ${source}`, ...formatEstimate(e), `add ${e.param} to the kernel command line (e.g. GRUB_CMDLINE_LINUX in /etc/default/grub, then update-grub) and reboot`, ''].join('\n'),
+    [`capture kernel ${kernel}, initramfs: ${initrd}`, ...formatEstimate(e), `add ${e.param} to the kernel command line (e.g. GRUB_CMDLINE_LINUX in /etc/default/grub, then update-grub) and reboot`, ''].join('\n'),
   );
   return 0;
 }

@@ -11,9 +11,10 @@ export const EXIT_PARTIAL = 3;
 export function describeError(err: unknown): { line: string; code: number } {
   if (err instanceof UsageError) return { line: err.message, code: EXIT_USAGE };
   if (err instanceof ParseError) {
-    const where = [err.source, err.offset !== undefined ? `offset ${err.offset} (0x${err.offset.toString(16)})` : '']
-      .filter(Boolean)
-      .join(' at ');
+    const where =
+      err.line !== undefined
+        ? `${err.source ?? ''}:${err.line}`
+        : [err.source, err.offset !== undefined ? `offset ${err.offset} (0x${err.offset.toString(16)})` : ''].filter(Boolean).join(' at ');
     const hint = err.hint ? ` — ${err.hint}` : '';
     return { line: `${where ? where + ': ' : ''}${err.message}${hint}`, code: EXIT_FAILURE };
   }

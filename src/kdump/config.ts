@@ -15,6 +15,7 @@
 //   syscall = auto                          auto | kexec_load | kexec_file_load
 //   modules = virtio_blk ext4               extra kernel modules for the capture initramfs
 //   after = reboot                          reboot | poweroff | halt | shell, once the dump is saved
+import { didYouMean } from '../did-you-mean.ts';
 import { ParseError } from '../errors.ts';
 
 export const DEFAULT_CONFIG_PATH = '/etc/kdump-ts.conf';
@@ -55,26 +56,28 @@ export const DEFAULT_CONFIG: KdumpConfig = {
   after: 'reboot',
 };
 
-function oneOf<T extends string>(allowed: readonly T[], v: string, key: string, at: ParseError['offset'], source: string): T {
+/** The keys a configuration file may set. */
+export const CONFIG_KEYS = ['kernel', 'initrd', 'cmdline', 'cmdline_append', 'cmdline_remove', 'target', 'target_device', 'target_fstype', 'dump_level', 'compression', 'syscall', 'modules', 'after'] as const;
+
+function oneOf<T extends string>(allowed: readonly T[], v: string, key: string, line: number, source: string): T {
   if ((allowed as readonly string[]).includes(v)) return v as T;
-  throw new ParseError(`${key} = ${v}: expected one of ${allowed.join(', ')}`, { offset: at, source });
+  const close = didYouMean(v, allowed);
+  throw new ParseError(`${key} = ${v}: expected one of ${allowed.join(', ')}${close ? ` (did you mean ${close}?)` : ''}`, { line, source });
 }
 
 /** Parses the configuration text; missing keys take DEFAULT_CONFIG's values. */
 export function parseConfig(text: string, source = DEFAULT_CONFIG_PATH): KdumpConfig {
   const c: KdumpConfig = { ...DEFAULT_CONFIG, cmdlineRemove: [], modules: [] };
-  let offset = 0;
   const seen = new Set<string>();
-  for (const raw of text.split('\n')) {
-    const at = offset;
-    offset += raw.length + 1;
+  for (const [i, raw] of text.split('\n').entries()) {
+    const at = i + 1; // the line number errors give as SOURCE:LINE:
     const line = raw.replace(/\r$/, '').trim();
     if (line === '' || line.startsWith('#')) continue;
     const eq = line.indexOf('=');
-    if (eq < 0) throw new ParseError(`expected "key = value", got ${JSON.stringify(line.slice(0, 60))}`, { offset: at, source });
+    if (eq < 0) throw new ParseError(`expected "key = value", got ${JSON.stringify(line.slice(0, 60))}`, { line: at, source });
     const key = line.slice(0, eq).trim();
     const value = line.slice(eq + 1).trim();
-    if (seen.has(key)) throw new ParseError(`${key} is set twice`, { offset: at, source });
+    if (seen.has(key)) throw new ParseError(`${key} is set twice`, { line: at, source });
     seen.add(key);
     const words = value.split(/\s+/).filter(Boolean);
     switch (key) {
@@ -90,7 +93,7 @@ export function parseConfig(text: string, source = DEFAULT_CONFIG_PATH): KdumpCo
         c.cmdlineRemove = words;
         break;
       case 'target':
-        if (!value.startsWith('/')) throw new ParseError(`target = ${value}: must be an absolute directory path`, { offset: at, source });
+        if (!value.startsWith('/')) throw new ParseError(`target = ${value}: must be an absolute directory path`, { line: at, source });
         c.target = value;
         break;
       case 'target_device':
@@ -101,7 +104,7 @@ export function parseConfig(text: string, source = DEFAULT_CONFIG_PATH): KdumpCo
         break;
       case 'dump_level': {
         const n = Number(value);
-        if (!/^\d+$/.test(value) || n > 31) throw new ParseError(`dump_level = ${value}: expected 0 to 31`, { offset: at, source });
+        if (!/^\d+$/.test(value) || n > 31) throw new ParseError(`dump_level = ${value}: expected 0 to 31`, { line: at, source });
         c.dumpLevel = n;
         break;
       }
@@ -117,12 +120,14 @@ export function parseConfig(text: string, source = DEFAULT_CONFIG_PATH): KdumpCo
       case 'after':
         c.after = oneOf(AFTER, value, key, at, source);
         break;
-      default:
-        throw new ParseError(`unknown key ${JSON.stringify(key)}`, {
-          offset: at,
+      default: {
+        const close = didYouMean(key, CONFIG_KEYS);
+        throw new ParseError(`unknown key ${JSON.stringify(key)}${close ? ` (did you mean ${close}?)` : ''}`, {
+          line: at,
           source,
-          hint: 'known keys: kernel, initrd, cmdline, cmdline_append, cmdline_remove, target, target_device, target_fstype, dump_level, compression, syscall, modules, after',
+          hint: close ? undefined : `known keys: ${CONFIG_KEYS.join(', ')}`,
         });
+      }
     }
   }
   return c;

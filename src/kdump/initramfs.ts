@@ -17,6 +17,8 @@ import { hostPath } from './host.ts';
 /** Where things go inside the capture initramfs. */
 export const INITRAMFS_BUNDLE = '/kdump-ts/vmcore-ts.mjs';
 export const INITRAMFS_NODE = '/usr/bin/node';
+/** The kernel release the capture initramfs was built for (its modules' release). */
+export const INITRAMFS_RELEASE = 'etc/kdump-ts.release';
 /** The C libraries vmcore-ts save compresses pages with when it can load them (src/dump/native-codecs.ts). */
 const NATIVE_CODEC_LIBS = ['libdeflate.so.0', 'liblzo2.so.2'];
 /** The other CLIs' bundles in dist/: the capture kernel only runs vmcore-ts. */
@@ -328,6 +330,7 @@ export function buildCaptureInitramfs(input: CaptureInitramfsInput): CaptureInit
     throw new KexecError(`capture initramfs: ${input.modulesDir} does not exist, but the config asks for modules ${input.config.modules.join(' ')}`);
   }
   a.file('etc/kdump-ts.target', `${input.target.device} ${input.target.fstype} ${input.target.dir}\n`);
+  a.file(INITRAMFS_RELEASE, `${input.release}\n`); // what `kdump-ts test` checks it was built for
   a.file('init', initScript({ target: input.target, modules, saveArgs: saveArgs(input.config), after: input.config.after }), 0o755);
   return { archive: a, wanted, modules, nativeCodecs };
 }

@@ -22,12 +22,18 @@ export function decompressInitrd(bytes: Uint8Array, source = 'initrd'): Uint8Arr
   throw new ParseError('not a cpio archive (gzip, xz, zstd or plain newc)', { source, offset: 0 });
 }
 
+/** One cpio entry of an initramfs: its path, mode and (for files) its bytes. */
+export interface InitrdEntry {
+  name: string;
+  mode: number;
+  data: Uint8Array;
+}
+
 /**
- * Sum of the file sizes in an initramfs (what it takes in tmpfs once unpacked). Handles an
- * uncompressed early archive (microcode) followed by a compressed main one, like the kernel.
+ * Every entry of an initramfs, in order. Handles an uncompressed early archive (microcode)
+ * followed by a compressed main one, like the kernel.
  */
-export function initrdUnpackedSize(file: Uint8Array, source = 'initrd'): bigint {
-  let total = 0n;
+export function* initrdEntries(file: Uint8Array, source = 'initrd'): Generator<InitrdEntry> {
   let rest = file;
   for (let archives = 0; rest.length > 0 && archives < 16; archives++) {
     const bytes = decompressInitrd(rest, source);
@@ -41,7 +47,7 @@ export function initrdUnpackedSize(file: Uint8Array, source = 'initrd'): bigint 
         ended = true;
         break;
       }
-      if ((h.mode & 0o170000) === 0o100000) total += BigInt(h.filesize);
+      yield { name, mode: h.mode, data: bytes.subarray(off, off + h.filesize) };
       off = pad4(off + h.filesize);
     }
     if (!ended) throw new ParseError('cpio archive without a TRAILER!!! entry', { source, offset: off });
@@ -50,5 +56,11 @@ export function initrdUnpackedSize(file: Uint8Array, source = 'initrd'): bigint 
     while (next < rest.length && rest[next] === 0) next++; // padding between concatenated archives
     rest = rest.subarray(next);
   }
+}
+
+/** Sum of the file sizes in an initramfs (what it takes in tmpfs once unpacked). */
+export function initrdUnpackedSize(file: Uint8Array, source = 'initrd'): bigint {
+  let total = 0n;
+  for (const e of initrdEntries(file, source)) if ((e.mode & 0o170000) === 0o100000) total += BigInt(e.data.length);
   return total;
 }

@@ -1,7 +1,7 @@
 // The kdump service: what `kdump-ts status` reports, and `load` / `unload` from the config file
 // (in-process through the kexec library, with the KexecSyscalls the caller gives: only the CLI
 // constructs the real ones). Reads the machine through a `root` directory ("/" normally; a fake tree in tests).
-import { accessSync, constants, mkdirSync, realpathSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, readFileSync, realpathSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KexecError, ParseError } from '../errors.ts';
 import { walkIomem } from '../kexec/memory-map.ts';
@@ -55,11 +55,23 @@ export function osRelease(root: string): string {
   return r;
 }
 
-/** Reads the config file (defaults when it does not exist). */
-export function readConfig(root: string, path = DEFAULT_CONFIG_PATH): { config: KdumpConfig; found: boolean } {
-  const text = readText(root, path);
-  if (text === undefined) return { config: { ...DEFAULT_CONFIG, cmdlineRemove: [], modules: [] }, found: false };
-  return { config: parseConfig(text, hostPath(root, path)), found: true };
+/**
+ * Reads the config file: `path` (--config) must exist; without it DEFAULT_CONFIG_PATH is read when
+ * it exists, else the defaults apply. A file that exists but cannot be read is an error either way.
+ */
+export function readConfig(root: string, path?: string): { config: KdumpConfig; found: boolean } {
+  const file = hostPath(root, path ?? DEFAULT_CONFIG_PATH);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && path === undefined) return { config: { ...DEFAULT_CONFIG, cmdlineRemove: [], modules: [] }, found: false };
+    throw new KexecError(code === 'ENOENT' ? `config file ${file} does not exist` : `cannot read config file ${file} (${code})`, {
+      hint: code === 'ENOENT' ? `check the path; without --config, ${DEFAULT_CONFIG_PATH} is read when it exists (defaults otherwise)` : 'run as root, or fix its permissions',
+    });
+  }
+  return { config: parseConfig(text, file), found: true };
 }
 
 /** The capture kernel, initrd and command line the config gives on this machine. */
@@ -82,9 +94,10 @@ const exists = (p: string) => {
   }
 };
 
-export function readStatus(root = '/', configPath = DEFAULT_CONFIG_PATH): KdumpStatus {
+export function readStatus(root = '/', configFile?: string): KdumpStatus {
   const problems: string[] = [];
-  const { config, found } = readConfig(root, configPath);
+  const { config, found } = readConfig(root, configFile);
+  const configPath = configFile ?? DEFAULT_CONFIG_PATH;
   // The facts our ELF core header is built from; /proc/iomem among them.
   const facts: CrashFacts = readText(root, '/proc/iomem') !== undefined ? readCrashFacts(root) : { iomem: [], cpuNotes: [], sources: ['no /proc/iomem'] };
   const iomem = facts.iomem;
@@ -119,7 +132,7 @@ export function readStatus(root = '/', configPath = DEFAULT_CONFIG_PATH): KdumpS
   }
   if (!loaded) problems.push('no capture kernel is loaded: run `kdump-ts load`');
 
-  let files = { kernel: config.kernel ?? '?', initrd: config.initrd ?? '?', cmdline: config.cmdline ?? '' };
+  let files = { kernel: config.kernel ?? '?', initrd: config.initrd ?? '?', cmdline: config.cmdline ?? '', release: '?' };
   try {
     files = captureFiles(config, root);
   } catch (e) {
@@ -130,8 +143,12 @@ export function readStatus(root = '/', configPath = DEFAULT_CONFIG_PATH): KdumpS
     kernelExists: exists(hostPath(root, files.kernel)),
     initrdExists: exists(hostPath(root, files.initrd)),
   };
-  if (!capture.kernelExists) problems.push(`capture kernel ${files.kernel} does not exist: set kernel = … in ${configPath}`);
-  if (!capture.initrdExists) problems.push(`capture initramfs ${files.initrd} does not exist: run \`kdump-ts mkinitrd\``);
+  for (const which of ['kernel', 'initrd'] as const) {
+    if (!capture[which === 'kernel' ? 'kernelExists' : 'initrdExists']) {
+      const e = captureFileMissing(which, files[which], config, files.release, configPath);
+      problems.push(`${e.message}: ${e.hint}`);
+    }
+  }
 
   const target: KdumpStatus['target'] = { dir: config.target, exists: false, writable: false };
   const here = targetHere(config, root);
@@ -277,11 +294,37 @@ export function captureLoadRequest(files: { kernel: string; initrd: string; cmdl
   };
 }
 
+/** A capture kernel or initramfs that is not there, with what to do about it. */
+export function captureFileMissing(which: 'kernel' | 'initrd', path: string, config: KdumpConfig, release: string, configFile = DEFAULT_CONFIG_PATH): KexecError {
+  if (which === 'kernel') {
+    return new KexecError(`capture kernel ${path} does not exist`, {
+      hint: config.kernel
+        ? `fix kernel = in ${configFile}`
+        : `install the kernel of release ${release} (Debian: apt install linux-image-${release}), or set kernel = PATH in ${configFile}`,
+    });
+  }
+  return new KexecError(`capture initramfs ${path} does not exist`, {
+    hint: config.initrd ? `build it there (kdump-ts mkinitrd -o ${config.initrd}) or fix initrd = in ${configFile}` : 'build it: kdump-ts mkinitrd',
+  });
+}
+
+/** A capture file's bytes; a missing or unreadable file is a KexecError saying what to do (never a raw ENOENT). */
+export function readCaptureFile(root: string, which: 'kernel' | 'initrd', files: { kernel: string; initrd: string; release: string }, config: KdumpConfig, configFile?: string): Buffer {
+  const path = hostPath(root, files[which]);
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw captureFileMissing(which, path, config, files.release, configFile);
+    throw new KexecError(`cannot read ${which === 'kernel' ? 'capture kernel' : 'capture initramfs'} ${path} (${code})`, { hint: code === 'EACCES' ? 'run it as root' : undefined });
+  }
+}
+
 function captureFilesPresent(root: string, configPath: string | undefined) {
   const { config } = readConfig(root, configPath);
   const files = captureFiles(config, root);
-  for (const [what, p] of [['capture kernel', files.kernel], ['capture initramfs', files.initrd]] as const) {
-    if (!exists(hostPath(root, p))) throw new KexecError(`${what} ${hostPath(root, p)} does not exist`, { hint: what === 'capture kernel' ? 'set kernel = … in the config' : 'run `kdump-ts mkinitrd` first' });
+  for (const which of ['kernel', 'initrd'] as const) {
+    if (!exists(hostPath(root, files[which]))) throw captureFileMissing(which, hostPath(root, files[which]), config, files.release, configPath);
   }
   return { config, files };
 }

@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { didYouMean } from '../../src/cli/args.ts';
+import { didYouMean } from '../../src/did-you-mean.ts';
 import { vmcoreAliases, vmcoreCommands } from '../../src/cli/vmcore/commands.ts';
 
 const DUMP = 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump';

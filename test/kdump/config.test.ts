@@ -44,7 +44,7 @@ test('config: the printed default config parses to the defaults', () => {
   assert.deepEqual(saveArgs(DEFAULT_CONFIG), ['-c', '-d', '31']);
 });
 
-test('config: typos and bad values are refused with the line offset', () => {
+test('config: typos and bad values are refused with the line number', () => {
   const bad: [string, RegExp][] = [
     ['dumplevel = 31', /unknown key "dumplevel"/],
     ['dump_level = 32', /0 to 31/],
@@ -54,6 +54,6 @@ test('config: typos and bad values are refused with the line offset', () => {
     ['after = reboot\nafter = halt', /set twice/],
   ];
   for (const [text, re] of bad) {
-    assert.throws(() => parseConfig(text, 'kdump-ts.conf'), (e: unknown) => e instanceof ParseError && re.test(e.message) && e.offset !== undefined, text);
+    assert.throws(() => parseConfig(text, 'kdump-ts.conf'), (e: unknown) => e instanceof ParseError && re.test(e.message) && e.line !== undefined, text);
   }
 });

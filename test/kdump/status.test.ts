@@ -2,37 +2,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { formatStatus, readStatus, STATE_FILE } from '../../src/kdump/service.ts';
-
-const probe = readFileSync('fixtures/x86_64-debian-6.1/guest-probe.txt', 'latin1');
-const iomem = /===IOMEM\n([\s\S]*?)===/.exec(probe)![1]!;
-
-/** A directory tree shaped like the fixture machine's / (1 GiB guest, crashkernel=256M). */
-function fakeRoot(files: Record<string, string> = {}): string {
-  const root = mkdtempSync(join(tmpdir(), 'kdump-status-'));
-  const all: Record<string, string> = {
-    '/proc/iomem': iomem,
-    '/proc/cmdline': 'console=ttyS0 panic=-1 crashkernel=256M\n',
-    '/proc/sys/kernel/osrelease': '6.1.0-56-cloud-amd64\n',
-    '/proc/self/mountinfo': '21 1 254:1 / / rw,relatime - ext4 /dev/vda1 rw\n22 21 0:21 / /proc rw - proc proc rw\n',
-    '/sys/kernel/kexec_crash_loaded': '0\n',
-    '/sys/kernel/kexec_crash_size': '268435456\n',
-    '/boot/vmlinuz-6.1.0-56-cloud-amd64': 'kernel',
-    '/dev/vda1': '',
-    ...files,
-  };
-  for (const [p, text] of Object.entries(all)) {
-    mkdirSync(dirname(join(root, p)), { recursive: true });
-    writeFileSync(join(root, p), text);
-  }
-  mkdirSync(join(root, 'var/crash'), { recursive: true });
-  mkdirSync(join(root, 'dev/disk/by-uuid'), { recursive: true });
-  symlinkSync('../../vda1', join(root, 'dev/disk/by-uuid/0f4c-77aa'));
-  return root;
-}
+import { fakeRoot } from './fake-root.ts';
 
 test('status: reserved region, nothing loaded, target and what would be saved on the fixture machine', () => {
   const root = fakeRoot();
@@ -102,9 +75,9 @@ test('kdump-ts status --json --root: exit code 1 when not ready, bigints as hex'
   assert.equal(j.loaded, false);
 });
 
-test('kdump-ts test refuses without --yes-crash-this-machine, and without a loaded capture kernel', () => {
+test('kdump-ts crash refuses without --yes-crash-this-machine, and without a loaded capture kernel', () => {
   const root = fakeRoot();
-  const run = (...a: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/kdump-ts.ts', 'test', '--root', root, ...a], { encoding: 'utf8' });
+  const run = (...a: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/kdump-ts.ts', 'crash', '--root', root, ...a], { encoding: 'utf8' });
   const r1 = run();
   assert.equal(r1.status, 1);
   assert.match(r1.stderr, /^kdump-ts: refusing to crash this machine — pass --yes-crash-this-machine/);

@@ -3,7 +3,7 @@
 // Nothing here constructs the real syscalls (src/kexec/syscalls.ts `hostSyscalls`): the CLIs do,
 // only for an operation on this machine, so --dry-run, --root and tests cannot reach the kernel.
 // `kexec-ts` and `kdump-ts load` both load through `loadKernel`, in-process.
-import { closeSync, existsSync, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { KexecError } from '../errors.ts';
 import { currentBootParams, kexecLoaded, readMemoryMap, rngSeed } from '../kexec/host.ts';
@@ -44,14 +44,16 @@ export function openRegularFile(path: string, what: string): { fd: number; size:
   return { fd, size: st.size };
 }
 
-/** The first `max` bytes of a regular file (all of it when `max` is undefined, up to MAX_READ) and its size. */
+/** The first `max` bytes of a regular file (all of it when `max` is undefined, at most MAX_READ) and its size. */
 function readRegularFile(path: string, what: string, max?: number): { data: Uint8Array; size: number } {
   const { fd, size } = openRegularFile(path, what);
   try {
     if (max === undefined && size > MAX_READ) {
       throw new KexecError(`${what} ${path} is ${size} bytes: more than kexec-ts reads (${MAX_READ} bytes)`, { hint: `is it really a ${what}?` });
     }
-    const data = new Uint8Array(Math.min(max ?? size, size));
+    // all of it as readFileSync reads it (to EOF: a sysfs file such as /sys/firmware/fdt may state no size)
+    if (max === undefined) return { data: readFileSync(fd), size };
+    const data = new Uint8Array(Math.min(max, size));
     let off = 0;
     while (off < data.length) {
       const n = readSync(fd, data, off, data.length - off, off);

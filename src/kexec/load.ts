@@ -185,6 +185,7 @@ export async function planSegmentLoad(req: LoadRequest, facts: LoadFacts): Promi
   const loader = await pickLoader(req, facts);
   const image = await facts.kernelImage();
   const map = facts.memoryMap();
+  checkMemoryMap(map);
   const elsewhere = !!(req.machine?.iomem || req.machine?.memmap);
   const crashInfo = req.kind === 'crash' ? await crashSide(req, facts, map, elsewhere) : undefined;
   if (req.initrd !== undefined) checkInitrdSize(req, facts.initrdSize(), totalRam(map.ranges) / 2n);
@@ -214,6 +215,22 @@ export async function planSegmentLoad(req: LoadRequest, facts: LoadFacts): Promi
   // kexec -d prints the crash side (core header program headers, elfcorehdr=) before the loader's lines.
   if (crashInfo) plan.debug.unshift(...crashInfo.debugLines(plan));
   return { plan, map, kernelSize: image.length };
+}
+
+/**
+ * Physical addresses are at most 52 bits wide on x86_64 and arm64 (MAXPHYADDR, 52-bit PA), 50 on
+ * IA-64: RAM above that is a damaged or made-up map, and a plan in it (the allocator places top-down)
+ * would name addresses no CPU has.
+ */
+export const MAX_PHYS_BITS = 52n;
+
+function checkMemoryMap(map: MemoryMap): void {
+  const bad = map.ranges.find((r) => r.type === 'ram' && r.end >> MAX_PHYS_BITS !== 0n);
+  if (bad) {
+    throw new KexecError(`RAM at ${hex(bad.start)}-${hex(bad.end)} lies beyond ${MAX_PHYS_BITS}-bit physical addresses, which no CPU kexec-ts loads on has: the memory map is damaged`, {
+      hint: 'give the iomem/memmap of a real machine',
+    });
+  }
 }
 
 async function crashSide(req: LoadRequest, facts: LoadFacts, map: MemoryMap, elsewhere: boolean): Promise<CrashSide> {

@@ -122,6 +122,9 @@ test('memory maps and options that cannot be planned: one line each', async () =
   // a range past 64 bits (it used to place the kernel at 0xfffffffffcc00000)
   const wide = file('iomem-wide', '00001000-0009fbff : System RAM\nfffffffff0000000-1000000000fffffff : System RAM\n');
   assert.match(await refusal(plan({ machine: { iomem: wide } })), /iomem-wide at offset 31 \(0x1f\): range beyond 64 bits: fffffffff0000000-1000000000fffffff : System RAM/);
+  // RAM no CPU can address (the allocator places top-down: it would plan at 0xfffffffffcc00000)
+  const high = file('iomem-high', '00001000-0009fbff : System RAM\n00100000-3fffffff : System RAM\nfff0000000000000-ffffffffffffffff : System RAM\n');
+  assert.match(await refusal(plan({ machine: { iomem: high } })), /^RAM at 0xfff0000000000000-0xffffffffffffffff lies beyond 52-bit physical addresses/);
   // two "Crash kernel" reservations that overlap
   const overlap = file('iomem-overlap', probeSection('IOMEM').replace('  2e000000-3dffffff : Crash kernel\n', '  2e000000-3dffffff : Crash kernel\n  30000000-31ffffff : Crash kernel\n'));
   assert.match(await refusal(plan({ kind: 'crash', machine: { iomem: overlap } })), /the "Crash kernel" ranges 0x2e000000-0x3dffffff and 0x30000000-0x31ffffff overlap/);

@@ -4,8 +4,8 @@
 // With NODES and SPAN_GIB the RAM is split into NODES equal nodes spread over SPAN_GIB of physical
 // address space, the last one ending at its top (a large NUMA machine: a huge pfn range, little RAM).
 //   node --import tsx bench/sparse-vmcore.ts OUT GIB [NODES SPAN_GIB]
-import { closeSync } from 'node:fs';
-import { createDumpFile, FdSink } from '../src/dump/file-sink.ts';
+import { FdSink } from '../src/dump/file-sink.ts';
+import { OutputFile } from '../src/io/output-file.ts';
 import { encodeNotes } from '../src/format/elf.ts';
 import { ElfCoreWriter } from '../src/format/elf-core-writer.ts';
 import { openDump } from '../src/format/open-dump.ts';
@@ -30,8 +30,8 @@ const ranges: [bigint, bigint][] = [
 const stride = span / nodes;
 for (let k = 1n; k < nodes; k++) ranges.push([(k + 1n) * stride - perNode * GiB, (k + 1n) * stride]);
 const segments = ranges.map(([s, e]) => ({ paddr: s, vaddr: DIRECT_MAP + s, memSize: Number(e - s) }));
-const fd = createDumpFile(out, true);
-const w = new ElfCoreWriter(new FdSink(fd), { notes: encodeNotes(fixture.notes), segments });
+const file = OutputFile.create(out, { force: true });
+const w = new ElfCoreWriter(new FdSink(file.fd), { notes: encodeNotes(fixture.notes), segments });
 const page = new Uint8Array(4096);
 let seed = 12345;
 let n = 0;
@@ -44,5 +44,5 @@ for (const [s, e] of ranges) {
   }
 }
 w.finish();
-closeSync(fd);
+file.commit();
 console.log(`${out}: ${gib} GiB of physical memory${nodes > 1n ? ` in ${nodes} nodes over ${span / GiB} GiB of address space` : ''}, ${n} non-zero pages, ${w.fileSize} bytes (sparse)`);

@@ -56,6 +56,18 @@ export class KexecError extends Error {
   }
 }
 
+/** An output file refused (it is the input, it exists, another process writes it) or not writable. */
+export class OutputError extends Error {
+  readonly path: string;
+  readonly hint: string | undefined;
+  constructor(message: string, opts: { path: string; hint?: string }) {
+    super(message);
+    this.name = 'OutputError';
+    this.path = opts.path;
+    this.hint = opts.hint;
+  }
+}
+
 /** Bad command-line usage: exit code 2. */
 export class UsageError extends Error {
   constructor(message: string) {

@@ -4,7 +4,8 @@
 // Only this file and kdump-ts construct the real syscalls, and only to act on this machine.
 // Start-up is most of a load's wall time (BENCHMARKS.md): what only some paths need (the loaders,
 // the purgatory, printing, the kdump side, decompression) is imported where it is used.
-import { writeFileSync, writeSync } from 'node:fs';
+import { writeSync } from 'node:fs';
+import { writeOutputFile } from '../io/output-file.ts';
 import { KexecError, UsageError } from '../errors.ts';
 import { currentCmdline, kexecLoaded } from '../kexec/host.ts';
 import { buildCmdline } from '../kexec/cmdline.ts';
@@ -164,7 +165,7 @@ async function load(o: Opts, kernelPath: string, crash: boolean): Promise<void> 
 }
 
 async function printPlan(o: Opts, p: PlannedLoad): Promise<void> {
-  if (o.svg && p.map && !o.json) writeFileSync(o.svg, (await import('../kexec/plan-picture.ts')).planSvg(p.plan, p.map));
+  if (o.svg && p.map && !o.json) writeOutputFile(o.svg, (await import('../kexec/plan-picture.ts')).planSvg(p.plan, p.map), { force: !!o.force, forceHint: 'give -f (with --dry-run it only replaces the SVG)' });
   writeSync(1, await dryRunText(p, { json: !!o.json, debug: !!o.debug }));
 }
 

@@ -1,6 +1,6 @@
-// Node edge of the save pipeline: the output file (created 0600, never over an existing one unless
-// asked), sequential writes to stdout for the flattened format, direct reads of an ELF input.
-import { closeSync, constants, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
+// Node edge of the save pipeline: positioned writes to the output file (src/io/output-file.ts creates
+// it), sequential writes to stdout for the flattened format, direct reads of an ELF input.
+import { openSync, readSync, writeSync } from 'node:fs';
 import type { Dump, LoadSegment } from '../format/dump.ts';
 import type { ByteSink } from '../format/sink.ts';
 import { FileSource } from '../io/node-file.ts';
@@ -15,21 +15,6 @@ export class FdSink implements ByteSink {
     let done = 0;
     while (done < bytes.length) done += writeSync(this.fd, bytes, done, bytes.length - done, offset + done);
   }
-}
-
-/** Creates DUMPFILE for writing: mode 0600; refuses an existing file unless `force` (then truncates). */
-export function createDumpFile(path: string, force: boolean): number {
-  const flags = constants.O_WRONLY | constants.O_CREAT | (force ? constants.O_TRUNC : constants.O_EXCL);
-  return openSync(path, flags, 0o600);
-}
-
-export function closeDumpFile(fd: number): void {
-  try {
-    fsyncSync(fd);
-  } catch {
-    // fsync can fail on pipes and some filesystems; the data is written either way
-  }
-  closeSync(fd);
 }
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));

@@ -19,7 +19,7 @@
 // says so. A write error (ENOSPC) stops the save: the header is rewritten (incomplete) and the report
 // says what is lost. A page that cannot be read is recorded as lost and the save goes on.
 import { NotInDumpError, ParseError } from '../errors.ts';
-import type { Dump } from '../format/dump.ts';
+import type { Dump, PfnRun } from '../format/dump.ts';
 import { codecFlag, type CodecName } from '../format/codecs/index.ts';
 import { encodeNotes, Elf64Ehdr } from '../format/elf.ts';
 import { DUMP_ELF_INCOMPLETE } from '../format/elf-core.ts';
@@ -82,8 +82,13 @@ export interface ScanResult {
 export interface PfnWindow {
   start: number;
   end: number;
-  /** 1st bitmap: pages the input holds. */
+  /** Pages the input holds. */
   present: Uint8Array;
+  /**
+   * 1st bitmap: page frames that are RAM — the input's own RAM map where it has one (a filtered
+   * kdump-compressed input: its 1st bitmap), else the pages it holds (`present` itself).
+   */
+  ram: Uint8Array;
   /** 2nd bitmap: pages the output keeps. */
   kept: Uint8Array;
 }
@@ -125,8 +130,12 @@ export function scanDump(dump: Dump, filter: FilterSetup | undefined, opts: Scan
     bitmapBytes: Math.ceil(Math.min(W, maxPfn) / 8),
     windows: () => (only ? [only] : walkWindows(dump, filter, { ...opts, windowPfns: W, progress: undefined }, { ...res, excluded: emptyCounts(), warnings: [] }, bufs)),
   };
-  // The two window buffers, kept for the second walk.
-  const bufs = { present: new Uint8Array(res.bitmapBytes), kept: new Uint8Array(res.bitmapBytes) };
+  // The window buffers, kept for the second walk (a third for an input with its own RAM map).
+  const bufs = {
+    present: new Uint8Array(res.bitmapBytes),
+    kept: new Uint8Array(res.bitmapBytes),
+    ram: dump.ramRuns ? new Uint8Array(res.bitmapBytes) : undefined,
+  };
   let only: PfnWindow | undefined;
   let count = 0;
   for (const w of walkWindows(dump, filter, { ...opts, windowPfns: W }, res, bufs)) {
@@ -148,7 +157,7 @@ function* walkWindows(
   filter: FilterSetup | undefined,
   opts: ScanOptions,
   res: Pick<ScanResult, 'excluded' | 'zeroPages' | 'warnings'>,
-  { present, kept }: { present: Uint8Array; kept: Uint8Array },
+  { present, kept, ram }: { present: Uint8Array; kept: Uint8Array; ram: Uint8Array | undefined },
 ): Generator<PfnWindow> {
   const maxPfn = Number(dump.maxPfn);
   const W = opts.windowPfns!;
@@ -156,25 +165,15 @@ function* walkWindows(
     filter && needsClassification(filter.layout, opts.dumpLevel) ? new PageClassifier(filter.layout, filter.memMap, filter.readVirt) : undefined;
   const zeroReader = opts.zeroTest ? new PageReader(dump, opts.direct) : undefined;
   const buf = opts.zeroTest ? new Uint8Array(BATCH_PAGES * dump.pageSize) : undefined;
-  const runs = dump.presentRuns()[Symbol.iterator]();
-  let run: [number, number] | undefined;
+  const presentBits = new RunBits(dump.presentRuns(), maxPfn);
+  const ramBits = dump.ramRuns && ram ? new RunBits(dump.ramRuns(), maxPfn) : undefined;
   for (let s = 0; s < maxPfn; s += W) {
     const e = Math.min(maxPfn, s + W);
     const p = present.subarray(0, Math.ceil((e - s) / 8));
     const k = kept.subarray(0, p.length);
-    p.fill(0);
-    // Runs come in order; one that goes on past this window is kept for the next.
-    for (;;) {
-      if (!run) {
-        const r = runs.next();
-        if (r.done) break;
-        run = [Number(r.value.startPfn), Math.min(maxPfn, Number(r.value.endPfn))];
-      }
-      if (run[0] >= e) break;
-      if (run[1] > s) setBits(p, Math.max(run[0], s) - s, Math.min(run[1], e) - s);
-      if (run[1] > e) break;
-      run = undefined;
-    }
+    presentBits.fill(p, s, e);
+    const r = ramBits ? ram!.subarray(0, p.length) : p;
+    ramBits?.fill(r, s, e);
     k.set(p);
     // Windows and steps start on multiples of 8, so their bits are whole bytes of the bitmap.
     for (let a = s; a < e; a += STEP) {
@@ -184,9 +183,37 @@ function* walkWindows(
       if (zeroReader) res.zeroPages += clearZeroPages(zeroReader, a, b, bits, buf!, dump.pageSize);
       opts.progress?.({ phase: 'scan', pfn: b, maxPfn, pagesWritten: 0, pagesTotal: 0, bytesWritten: 0 });
     }
-    yield { start: s, end: e, present: p, kept: k };
+    yield { start: s, end: e, present: p, ram: r, kept: k };
   }
   if (classifier) res.warnings.push(...classifier.warnings);
+}
+
+/** Runs of page frames (in order) turned into bits, a window at a time. */
+class RunBits {
+  private readonly runs: Iterator<PfnRun>;
+  private readonly maxPfn: number;
+  private run: [number, number] | undefined;
+  constructor(runs: Iterable<PfnRun>, maxPfn: number) {
+    this.runs = runs[Symbol.iterator]();
+    this.maxPfn = maxPfn;
+  }
+  /** Sets `bits` (bit 0 = pfn s) for page frames [s, e) in the runs; windows come in order. */
+  fill(bits: Uint8Array, s: number, e: number): void {
+    bits.fill(0);
+    // A run that goes on past this window is kept for the next.
+    for (;;) {
+      if (!this.run) {
+        const r = this.runs.next();
+        if (r.done) break;
+        this.run = [Number(r.value.startPfn), Math.min(this.maxPfn, Number(r.value.endPfn))];
+      }
+      const run = this.run;
+      if (run[0] >= e) break;
+      if (run[1] > s) setBits(bits, Math.max(run[0], s) - s, Math.min(run[1], e) - s);
+      if (run[1] > e) break;
+      this.run = undefined;
+    }
+  }
 }
 
 function setBits(bits: Uint8Array, from: number, to: number): void {
@@ -449,8 +476,14 @@ export function dumpIdentity(dump: Dump, vi: VmcoreInfo | undefined, readVirt: R
   const sec = typeof h.timestampSec === 'bigint' && h.timestampSec > 0n ? h.timestampSec : (crash ?? now / 1000n);
   const usec = typeof h.timestampUsec === 'bigint' && h.timestampSec === sec ? h.timestampUsec : 0n;
   const physBase = vi?.number('phys_base') ?? (typeof h.physBase === 'bigint' ? h.physBase : 0n);
-  const nrCpus = dump.notes.filter((n) => n.name === 'CORE' && n.type === 1).length || 1;
-  return { utsname: uts, timestamp: { sec, usec }, physBase, nrCpus, notes: encodeNotes(dump.notes) };
+  const nrCpus = dump.notes.filter((n) => n.name === 'CORE' && n.type === 1).length || (typeof h.nrCpus === 'number' && h.nrCpus > 0 ? h.nrCpus : 1);
+  // Every note the input has, and VMCOREINFO as a note even where the input kept it apart (a
+  // kdump-compressed header version 3, or a note area damaged before it): the output needs it.
+  const notes = [...dump.notes];
+  if (dump.vmcoreinfo !== undefined && !notes.some((n) => n.name === 'VMCOREINFO')) {
+    notes.push({ name: 'VMCOREINFO', type: 0, desc: new TextEncoder().encode(dump.vmcoreinfo), offset: 0 });
+  }
+  return { utsname: uts, timestamp: { sec, usec }, physBase, nrCpus, notes: encodeNotes(notes) };
 }
 
 export interface SaveReport {
@@ -543,7 +576,8 @@ export async function writeKdumpCompressed(dump: Dump, filter: FilterSetup | und
       compress,
       notes: id.notes,
       physBase: id.physBase,
-      dumpLevel: opts.dumpLevel,
+      // Pages the input's own level left out stay out: the level recorded is both (makedumpfile's).
+      dumpLevel: recordedLevel(dump, opts.dumpLevel),
       nrCpus: id.nrCpus,
       shareZeroPages: (opts.dumpLevel & DL_EXCLUDE_ZERO) !== 0,
     });
@@ -557,7 +591,7 @@ export async function writeKdumpCompressed(dump: Dump, filter: FilterSetup | und
     onWindow: (w) => {
       if (setupStop) return;
       try {
-        writer!.writeBitmaps(w.start, w.end, w.present, w.kept);
+        writer!.writeBitmaps(w.start, w.end, w.ram, w.kept);
       } catch (e) {
         stop(e);
       }
@@ -698,6 +732,11 @@ export async function writeKdumpCompressed(dump: Dump, filter: FilterSetup | und
   return finishOutput(kw, sink, report);
 }
 
+/** The dump level a saved dump records: the input's (when it has one) | the level asked for. */
+export function recordedLevel(dump: Dump, level: number): number {
+  return (dump.dumpLevel ?? 0) | level;
+}
+
 /** makedumpfile -E keeps excluded runs shorter than this inside a PT_LOAD instead of splitting it. */
 const ELF_SPLIT_RUN = 256;
 
@@ -825,22 +864,27 @@ export function writeElfCore(dump: Dump, filter: FilterSetup | undefined, out: B
   const buf = new Uint8Array(BATCH_PAGES * ps);
   let written = 0;
   let writer: ElfCoreWriter | undefined;
+  // Where writing stopped: the segment and the offset in it (everything before is in the file).
+  let stopAt: { seg: number; rel: number } | undefined = { seg: 0, rel: 0 };
   try {
-    writer = new ElfCoreWriter(sink, { pageSize: ps, notes: opts.identity.notes, segments });
-    // Each segment's stored bytes, in chunks that stay inside it (writePhys also fills the other
-    // segments holding the same memory: the kernel-text view).
-    for (const sg of segments) {
+    // The segments in file order, each written in order (the kernel-text view too, from the same
+    // memory): bytes never written lie past the end of the file and read back as lost.
+    writer = new ElfCoreWriter(sink, { pageSize: ps, notes: opts.identity.notes, segments, sequential: true });
+    for (let i = 0; i < segments.length; i++) {
+      const sg = segments[i]!;
       const start = Number(sg.paddr);
       const end = start + (sg.fileSize ?? sg.memSize);
       for (let a = start; a < end; ) {
+        stopAt = { seg: i, rel: a - start };
         const n = Math.min(buf.length - (a % ps), end - a);
         reader.readSpan(a, n, buf);
-        writer.writePhys(BigInt(a), buf.subarray(0, n));
+        writer.writeSegment(i, a - start, buf.subarray(0, n));
         a += n;
         written += n;
         opts.progress?.({ phase: 'write', pfn: Math.floor(a / ps), maxPfn: scan.maxPfn, pagesWritten: Math.floor(written / ps), pagesTotal: Math.floor(stored / ps), bytesWritten: sink.bytesWritten });
       }
     }
+    stopAt = undefined;
   } catch (e) {
     const why = writeStop(e);
     if (!why) throw e;
@@ -848,7 +892,69 @@ export function writeElfCore(dump: Dump, filter: FilterSetup | undefined, out: B
   }
   report.lostPages = reader.lost;
   report.lostExamples = reader.lostExamples;
-  report.unwrittenPages = Math.ceil((stored - written) / ps);
+  report.unwrittenPages = stopAt ? unwrittenElfPages(segments, stopAt, ps) : 0;
   report.incomplete = report.stop !== undefined || reader.lost > 0 || dump.incomplete;
   return finishOutput(writer, sink, report);
+}
+
+/**
+ * Distinct page frames of the segments' stored data from `stopAt` on (the kernel-text view is a
+ * second view of RAM another segment holds: its pages count once).
+ */
+function unwrittenElfPages(segments: ElfCoreSegment[], stopAt: { seg: number; rel: number }, ps: number): number {
+  const runs: [number, number][] = [];
+  segments.forEach((sg, i) => {
+    if (i < stopAt.seg) return;
+    const start = Number(sg.paddr) + (i === stopAt.seg ? stopAt.rel : 0);
+    const end = Number(sg.paddr) + (sg.fileSize ?? sg.memSize);
+    if (end > start) runs.push([Math.floor(start / ps), Math.ceil(end / ps)]);
+  });
+  runs.sort((a, b) => a[0] - b[0]);
+  let n = 0;
+  let upTo = 0;
+  for (const [a, b] of runs) {
+    const from = Math.max(a, upTo);
+    if (b > from) n += b - from;
+    upTo = Math.max(upTo, b);
+  }
+  return n;
+}
+
+/** Pages a saved dump should hold but does not (never written, lost): how many, the first and last pfn. */
+export interface MissingPages {
+  /** Pages the dump should hold, and how many of them do not read. */
+  total: number;
+  count: number;
+  first: number;
+  last: number;
+}
+
+/**
+ * Reads a saved dump back and counts the pages it should hold that do not read: kdump-compressed,
+ * the pages its dump bitmap selects; ELF, the pages of its PT_LOADs' file data. Exact by
+ * construction (this is what every reader will see).
+ */
+export function missingPages(out: Dump): MissingPages {
+  const m: MissingPages = { total: 0, count: 0, first: -1, last: -1 };
+  const note = (pfn: number): void => {
+    m.total++;
+    if (out.hasPage(BigInt(pfn))) return;
+    m.count++;
+    if (m.first < 0) m.first = pfn;
+    m.last = pfn;
+  };
+  const ps = out.pageSize;
+  const segs = (out as { physSegments?: readonly { paddr: bigint; fileSize: number }[] }).physSegments;
+  if (segs) {
+    let upTo = 0;
+    for (const s of segs) {
+      const a = Math.max(upTo, Math.floor(Number(s.paddr) / ps));
+      const b = Math.ceil((Number(s.paddr) + s.fileSize) / ps);
+      for (let p = a; p < b; p++) note(p);
+      upTo = Math.max(upTo, b);
+    }
+  } else {
+    for (const r of out.presentRuns()) for (let p = Number(r.startPfn); p < Number(r.endPfn); p++) note(p);
+  }
+  return m;
 }

@@ -1,5 +1,6 @@
 // What every crash-dump reader (ELF core, kdump-compressed, flattened) gives the analysis code.
 // Readers are small objects with probe + open, registered in open-dump.ts.
+import type { ParseError } from '../errors.ts';
 import type { ByteSource } from '../io/source.ts';
 
 /** One ELF note (from an ELF PT_NOTE or the notes a kdump-compressed file copies after its sub-header). */
@@ -43,6 +44,8 @@ export interface Dump {
   /** Human-readable problems found while opening (truncation, damage): what is missing, what still reads. */
   readonly warnings: string[];
   readonly notes: ElfNote[];
+  /** The note area is damaged here: `notes` holds the notes before the damage. */
+  readonly notesError?: ParseError;
   /** The VMCOREINFO text, if the dump has it. */
   readonly vmcoreinfo: string | undefined;
   /** Header facts some formats carry (kdump-compressed: utsname, timestamp, phys_base, nr_cpus). */
@@ -53,6 +56,11 @@ export interface Dump {
   pagesPresent(): bigint;
   /** Runs of page frames present, in order. */
   presentRuns(): Iterable<PfnRun>;
+  /**
+   * Runs of page frames that are RAM, in order, where the format records it apart from the pages
+   * present (kdump-compressed: its 1st bitmap; a filtered dump lacks RAM pages its level excluded).
+   */
+  ramRuns?(): Iterable<PfnRun>;
   hasPage(pfn: bigint): boolean;
   /** Reads physical memory; throws NotInDumpError for any byte the dump does not hold. */
   readPhys(paddr: bigint, length: number): Uint8Array;

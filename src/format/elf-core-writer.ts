@@ -19,6 +19,13 @@ export interface ElfCoreWriterOptions {
   pageSize?: number;
   notes: Uint8Array;
   segments: ElfCoreSegment[];
+  /**
+   * The caller writes every stored byte in file order (writeSegment, segment after segment): the
+   * file is not extended to its full size up front, so whatever is never written (the disk filled)
+   * lies past its end and reads as lost, never as zeros. Default: extended at once (pages may be
+   * written in any order; those never written read as zeros).
+   */
+  sequential?: boolean;
 }
 
 export class ElfCoreWriter {
@@ -81,7 +88,14 @@ export class ElfCoreWriter {
     const last = this.placed.reduce((m, p) => Math.max(m, p.fileOffset + p.fileSize), notesOffset + opts.notes.length);
     this.fileSize = last;
     // Reach the full size even if the last pages are never written (they read as zeros).
-    if (last > notesOffset + opts.notes.length) sink.write(last - 1, new Uint8Array(1));
+    if (!opts.sequential && last > notesOffset + opts.notes.length) sink.write(last - 1, new Uint8Array(1));
+  }
+
+  /** Writes `bytes` at `rel` bytes into segment `index`'s file data (this segment only). */
+  writeSegment(index: number, rel: number, bytes: Uint8Array): void {
+    const p = this.placed[index];
+    if (!p || rel < 0 || rel + bytes.length > p.fileSize) throw new RangeError(`segment ${index}: bytes ${rel}+${bytes.length} are not inside its file data`);
+    this.sink.write(p.fileOffset + rel, bytes);
   }
 
   /**

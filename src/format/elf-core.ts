@@ -6,7 +6,7 @@
 import { NotInDumpError, ParseError } from '../errors.ts';
 import type { ByteSource } from '../io/source.ts';
 import type { Dump, DumpReader, ElfNote, LoadSegment, OpenOptions, PfnRun } from './dump.ts';
-import { EM_X86_64, ET_CORE, PT_LOAD, PT_NOTE, isElf, parseNotes, readElfHeader, readProgramHeaders, type ElfHeader } from './elf.ts';
+import { EM_X86_64, ET_CORE, PT_LOAD, PT_NOTE, isElf, parseNotesUpTo, readElfHeader, readProgramHeaders, type ElfHeader } from './elf.ts';
 
 /** makedumpfile sets this e_flags bit when it could not write the whole ELF dump (ENOSPC). */
 export const DUMP_ELF_INCOMPLETE = 0x1;
@@ -22,6 +22,7 @@ export class ElfCoreDump implements Dump {
   readonly incomplete: boolean;
   readonly warnings: string[] = [];
   readonly notes: ElfNote[] = [];
+  notesError: ParseError | undefined;
   readonly vmcoreinfo: string | undefined;
   readonly header: Record<string, string | number | bigint | undefined>;
   readonly maxPfn: bigint;
@@ -50,12 +51,10 @@ export class ElfCoreDump implements Dump {
         truncated = true;
         this.warnings.push(`PT_NOTE ${p.index} (offset ${p.offset}, ${p.filesz} bytes) is cut off by the end of the file`);
       }
-      try {
-        this.notes.push(...parseNotes(bytes, eh.littleEndian, p.offset, src.name));
-      } catch (e) {
-        if (!(e instanceof ParseError)) throw e;
-        this.warnings.push(`notes are damaged: ${e.message}`);
-      }
+      const r = parseNotesUpTo(bytes, eh.littleEndian, p.offset, src.name);
+      this.notes.push(...r.notes);
+      this.notesError ??= r.error;
+      if (r.error) this.warnings.push(`notes are damaged: ${r.error.message}${r.notes.length ? ` (the ${r.notes.length} notes before it read)` : ''}`);
     }
     const info = this.notes.find((n) => n.name === 'VMCOREINFO');
     this.vmcoreinfo = info ? new TextDecoder('latin1').decode(info.desc).replace(/\0+$/, '') : undefined;
@@ -159,7 +158,9 @@ export class ElfCoreDump implements Dump {
     const s = this.segmentAt(paddr);
     if (!s) return false;
     const rel = Number(paddr - s.paddr);
-    return rel < s.fileSize && s.fileOffset + rel < this.source.size;
+    // The whole page (what readPage reads) must be in the file.
+    const inFile = Math.min(this.pageSize, s.memSize - rel, Math.max(0, s.fileSize - rel));
+    return rel < s.fileSize && s.fileOffset + rel + inFile <= this.source.size;
   }
 
   pagesPresent(): bigint {

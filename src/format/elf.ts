@@ -403,6 +403,13 @@ const align4 = (n: number) => (n + 3) & ~3;
  * runs past the end is a ParseError at its offset. `baseOffset` is where `bytes` sits in the file.
  */
 export function parseNotes(bytes: Uint8Array, littleEndian = true, baseOffset = 0, sourceName?: string): ElfNote[] {
+  const r = parseNotesUpTo(bytes, littleEndian, baseOffset, sourceName);
+  if (r.error) throw r.error;
+  return r.notes;
+}
+
+/** The notes up to the first damaged one (a damaged note area keeps the notes before the damage). */
+export function parseNotesUpTo(bytes: Uint8Array, littleEndian = true, baseOffset = 0, sourceName?: string): { notes: ElfNote[]; error?: ParseError } {
   const notes: ElfNote[] = [];
   let off = 0;
   while (off + ElfNhdr.size <= bytes.length) {
@@ -413,10 +420,11 @@ export function parseNotes(bytes: Uint8Array, littleEndian = true, baseOffset = 
     const end = descAt + align4(h.descsz);
     // The last note may omit the padding of its desc.
     if (h.namesz > bytes.length || h.descsz > bytes.length || descAt + h.descsz > bytes.length) {
-      throw new ParseError(
+      const error = new ParseError(
         `ELF note at offset ${baseOffset + off} (namesz ${h.namesz}, descsz ${h.descsz}) runs past the end of its ${bytes.length}-byte note area`,
         { offset: baseOffset + off, source: sourceName },
       );
+      return { notes, error };
     }
     let nameEnd = nameAt + h.namesz;
     while (nameEnd > nameAt && bytes[nameEnd - 1] === 0) nameEnd--;
@@ -428,7 +436,7 @@ export function parseNotes(bytes: Uint8Array, littleEndian = true, baseOffset = 
     });
     off = end;
   }
-  return notes;
+  return { notes };
 }
 
 /** An ELF file opened for inspection: header, program and section headers, lookups by name. */

@@ -14,7 +14,7 @@ import { readExactly, type ByteSource } from '../io/source.ts';
 import { popcount32 } from './bitmap.ts';
 import { CODEC_FLAGS_MASK, codecNames, decoderFor } from './codecs/index.ts';
 import type { Dump, DumpReader, ElfNote, OpenOptions, PfnRun } from './dump.ts';
-import { parseNotes } from './elf.ts';
+import { parseNotesUpTo } from './elf.ts';
 import { Lru } from './lru.ts';
 import { readStruct, struct } from './struct.ts';
 
@@ -117,6 +117,7 @@ export class KdumpCompressedDump implements Dump {
   readonly dumpLevel: number | undefined;
   readonly incomplete: boolean;
   readonly notes: ElfNote[];
+  readonly notesError: ParseError | undefined;
   readonly vmcoreinfo: string | undefined;
   readonly header: Record<string, string | number | bigint | undefined>;
   readonly maxPfn: bigint;
@@ -209,19 +210,19 @@ export class KdumpCompressedDump implements Dump {
 
     // Notes and VMCOREINFO.
     let notes: ElfNote[] = [];
+    let notesError: ParseError | undefined;
     if (v >= 4 && sh.size_note > 0n) {
       const off = num(sh.offset_note, 'offset_note', bs + 48);
       const size = num(sh.size_note, 'size_note', bs + 56);
       const bytes = src.read(off, Math.min(size, 64 << 20));
       if (bytes.length < size) this.openWarnings.push(`ELF notes at offset ${off} (${size} bytes) are cut off by the end of the file`);
-      try {
-        notes = parseNotes(bytes, le, off, src.name);
-      } catch (e) {
-        if (!(e instanceof ParseError)) throw e;
-        this.openWarnings.push(`ELF notes are damaged: ${e.message}`);
-      }
+      const r = parseNotesUpTo(bytes, le, off, src.name);
+      notes = r.notes;
+      notesError = r.error;
+      if (r.error) this.openWarnings.push(`ELF notes are damaged: ${r.error.message}${notes.length ? ` (the ${notes.length} notes before it read)` : ''}`);
     }
     this.notes = notes;
+    this.notesError = notesError;
     const latin1 = new TextDecoder('latin1');
     const infoNote = notes.find((n) => n.name === 'VMCOREINFO');
     let vmcoreinfo = infoNote ? latin1.decode(infoNote.desc) : undefined;
@@ -254,7 +255,10 @@ export class KdumpCompressedDump implements Dump {
       bitmapEnd > src.size
         ? `no page is readable: the page bitmap (offset ${this.bitmap2Offset}..${bitmapEnd}) lies past the end of the file (${src.size} bytes)`
         : undefined;
-    if (this.unreadable) this.openWarnings.push(this.unreadable + '; the header and notes are still readable');
+    if (this.unreadable) {
+      this.openWarnings.push(this.unreadable + '; the header and notes are still readable');
+      this.incomplete = true;
+    }
 
     this.header = {
       signature: sig,
@@ -542,13 +546,23 @@ export class KdumpCompressedDump implements Dump {
     return BigInt(this.descCount());
   }
 
-  *presentRuns(): Iterable<PfnRun> {
+  presentRuns(): Iterable<PfnRun> {
+    return this.runsOf(this.bitmap2Offset);
+  }
+
+  /** Runs of page frames that are RAM: the 1st bitmap (the 2nd when the dump has only one). */
+  ramRuns(): Iterable<PfnRun> {
+    return this.runsOf(this.bitmap1Offset);
+  }
+
+  /** Runs of set bits of the bitmap at `base`, within this file's pfn range. */
+  private *runsOf(base: number): Iterable<PfnRun> {
     if (this.unreadable) return;
     const bitsPerBlock = this.pageSize * 8;
     const end = Math.min(this.maxPfnN, this.splitEnd);
     let runStart = -1;
     for (let blockNo = Math.floor(this.splitStart / bitsPerBlock); blockNo * bitsPerBlock < end; blockNo++) {
-      const b = this.bitmapBlock(this.bitmap2Offset, blockNo);
+      const b = this.bitmapBlock(base, blockNo);
       for (let w = 0; w < b.words.length; w++) {
         const word = b.words[w]!;
         const pfn0 = blockNo * bitsPerBlock + w * 32;

@@ -2,6 +2,7 @@
 // libraries (from `ldd`), kernel modules (decompressed) into a CpioArchive, and writes it compressed.
 import { execFileSync } from 'node:child_process';
 import { createWriteStream, readdirSync, readFileSync, statSync } from 'node:fs';
+import { OutputFile } from '../io/output-file.ts';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
@@ -101,10 +102,23 @@ export function decompressFile(path: string): Uint8Array {
   return execFileSync(tool, ['-dc', path], { maxBuffer: 1 << 30 });
 }
 
-/** Writes archive chunks to `outPath`, gzip-compressed unless `gzipLevel` is 0 (level 1 is fast). */
+/**
+ * Writes archive chunks to `outPath`, gzip-compressed unless `gzipLevel` is 0 (level 1 is fast):
+ * under a temporary name beside it, renamed over it at the end, so a writer killed half-way never
+ * leaves a truncated image where the loader will take it.
+ */
 export async function writeArchive(chunks: Uint8Array[], outPath: string, gzipLevel = 1): Promise<number> {
-  const src = Readable.from(chunks);
-  if (gzipLevel === 0) await pipeline(src, createWriteStream(outPath));
-  else await pipeline(src, createGzip({ level: gzipLevel }), createWriteStream(outPath));
-  return statSync(outPath).size;
+  const file = OutputFile.create(outPath, { force: true });
+  try {
+    const src = Readable.from(chunks);
+    const dst = createWriteStream('', { fd: file.fd, autoClose: false });
+    if (gzipLevel === 0) await pipeline(src, dst);
+    else await pipeline(src, createGzip({ level: gzipLevel }), dst);
+  } catch (e) {
+    file.discard();
+    throw e;
+  }
+  const size = file.size();
+  file.commit();
+  return size;
 }

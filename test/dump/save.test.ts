@@ -165,7 +165,7 @@ test('an existing DUMPFILE is refused without -f, replaced with it', () => {
   writeFileSync(out, 'keep me');
   const r = vmcoreTs(['save', '-d', '31', '--message-level', '0', FIXTURE, out]);
   assert.equal(r.status, 1);
-  assert.match(String(r.stderr), /EEXIST/);
+  assert.match(String(r.stderr), /exists — give -f to replace it/);
   assert.equal(readFileSync(out, 'utf8'), 'keep me');
   ok(vmcoreTs(['save', '-f', '-d', '31', '--message-level', '0', FIXTURE, out]), 'save -f');
   assert.equal(open(out).incomplete, false);

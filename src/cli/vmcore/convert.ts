@@ -6,17 +6,21 @@ import { FLAT_HEADER_SIZE, FLAT_SIGNATURE, FlatDataHeader, FlatHeader, TYPE_FLAT
 import { openDump } from '../../format/open-dump.ts';
 import { readStruct } from '../../format/struct.ts';
 import { FileSource } from '../../io/node-file.ts';
-import { closeDumpFile, createDumpFile, FdSink } from '../../dump/file-sink.ts';
+import { FdSink } from '../../dump/file-sink.ts';
+import { OutputFile } from '../../io/output-file.ts';
 import type { Command } from './commands.ts';
-import { parseSaveArgs, saveArgs, saveDump } from './save.ts';
+import { parseSaveArgs, readBack, saveArgs, saveDump, threadsFor } from './save.ts';
+import type { CodecName } from '../../format/codecs/index.ts';
 
 const USAGE =
-  'vmcore-ts convert [-c|-l|-p|-z] [-d LEVEL] [-E] [-f] [--num-threads N] [--message-level N] IN OUT\n' +
+  'vmcore-ts convert [-c|-l|-p|-z|--uncompressed] [-d LEVEL] [-E] [-f] [--num-threads N] [--message-level N] IN OUT\n' +
   '       vmcore-ts convert -F [-c|-l|-p|-z] [-d LEVEL] [-E] IN > FLATTENED\n' +
   '       vmcore-ts convert -R [-f] OUT [FLATTENED]     (reads stdin without FLATTENED)\n' +
   '  IN is any dump vmcore-ts opens (ELF, kdump-compressed, flattened); OUT is kdump-compressed,\n' +
-  '  or ELF with -E; the options are those of vmcore-ts save. -d filters again (pages the input\n' +
-  '  lacks stay out). -R rebuilds the file a flattened stream (save -F, makedumpfile -F) describes.';
+  '  or ELF with -E; the options are those of vmcore-ts save. The input\'s page compression is kept\n' +
+  '  unless -c/-l/-p/-z or --uncompressed says otherwise. -d filters again (pages the input lacks\n' +
+  '  stay out; the level recorded is the input\'s | LEVEL). OUT is never IN, and an existing OUT is\n' +
+  '  replaced only with -f. -R rebuilds the file a flattened stream (save -F, makedumpfile -F) describes.';
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
@@ -42,18 +46,28 @@ function readUpTo(fd: number, buf: Uint8Array, n: number): number {
 
 /** Rebuilds the plain file from a flattened stream, record by record, in bounded memory. */
 export function rearrangeFlattened(inFd: number, name: string, outPath: string, force: boolean): number {
+  const file = OutputFile.create(outPath, { force, inputs: [inFd] });
+  try {
+    return rearrangeInto(inFd, name, file);
+  } catch (e) {
+    file.discard();
+    throw e;
+  }
+}
+
+function rearrangeInto(inFd: number, name: string, file: OutputFile): number {
   const head = new Uint8Array(FLAT_HEADER_SIZE);
   const got = readUpTo(inFd, head, FLAT_HEADER_SIZE);
   const h = got >= FlatHeader.size ? readStruct(FlatHeader, head, 0, false) : undefined;
   if (!h || h.signature !== FLAT_SIGNATURE || h.type !== TYPE_FLAT_HEADER || got < FLAT_HEADER_SIZE) {
     throw new ParseError('not a flattened dump (no "makedumpfile" header of type 1)', { offset: 0, source: name, hint: 'give the output of save -F or makedumpfile -F' });
   }
-  const fd = createDumpFile(outPath, force);
-  const sink = new FdSink(fd);
+  const sink = new FdSink(file.fd);
   const rec = new Uint8Array(FlatDataHeader.size);
   const buf = new Uint8Array(1 << 20);
   let pos = FLAT_HEADER_SIZE;
   let ended = false;
+  let stop: string | undefined;
   try {
     for (;;) {
       if (readUpTo(inFd, rec, rec.length) < rec.length) break;
@@ -76,14 +90,26 @@ export function rearrangeFlattened(inFd: number, name: string, outPath: string, 
         pos += n;
       }
     }
-  } finally {
-    closeDumpFile(fd);
+  } catch (e) {
+    // The disk filled (or another write error): what was written is checked like a save's.
+    const code = (e as NodeJS.ErrnoException).code;
+    if (e instanceof ParseError || typeof code !== 'string' || (e as NodeJS.ErrnoException).syscall !== 'write') throw e;
+    stop = (e as Error).message;
   }
-  if (!ended) {
-    process.stderr.write(`vmcore-ts: ${name} ends at byte ${pos} without the end marker: ${outPath} holds what arrived and may be incomplete\n`);
-    return 1;
+  const why = stop ? `writing stopped: ${stop}` : !ended ? `${name} ends at byte ${pos} without the end marker` : undefined;
+  // A complete stream of a dump whose header says incomplete is reported too.
+  const { missing, unusable, incomplete } = readBack(file.tempPath, 1);
+  if (unusable) {
+    file.discard();
+    throw new ParseError(`nothing usable was rebuilt: ${unusable}${why ? `; ${why}` : ''}; ${file.path} not written`, { source: name });
   }
-  return 0;
+  file.commit();
+  if (!why && !incomplete && missing!.count === 0) return 0;
+  const range = missing!.count ? ` (pfn 0x${missing!.first.toString(16)}-0x${missing!.last.toString(16)})` : '';
+  process.stderr.write(
+    `vmcore-ts: ${file.path} is INCOMPLETE${incomplete ? ' (marked so in its header)' : ''}: ${why ? `${why}; ` : ''}${missing!.count} of ${missing!.total} pages do not read${range}\n`,
+  );
+  return 1;
 }
 
 export const convertCommand: Command = {
@@ -105,6 +131,14 @@ export const convertCommand: Command = {
       }
     }
     const args = saveArgs(values, positionals, USAGE);
-    return saveDump(openDump(new FileSource(args.input)), args);
+    const dump = openDump(new FileSource(args.input));
+    // The input's codec unless another (or none, or ELF) is asked for, as makedumpfile -R keeps it.
+    const kept = dump.compression.find((c): c is CodecName => c === 'zlib' || c === 'lzo' || c === 'snappy' || c === 'zstd');
+    if (!args.codec && !args.elf && !values.uncompressed && kept) {
+      args.codec = kept;
+      args.threads = threadsFor(values, kept);
+      if (args.messageLevel & 2) process.stderr.write(`vmcore-ts: keeping the input's ${kept} compression (-c/-l/-p/-z for another, --uncompressed for none)\n`);
+    }
+    return saveDump(dump, args);
   },
 };

@@ -1,8 +1,8 @@
 // vmcore-ts save: makedumpfile's job — filter a dump by dump level, compress it, write it as
 // kdump-compressed (default), ELF (-E) or flattened to stdout (-F). Options follow makedumpfile's.
-import { fstatSync, ftruncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, ftruncateSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { UsageError } from '../../errors.ts';
+import { ParseError, UsageError } from '../../errors.ts';
 import { KernelMemory } from '../../analyze/kernel-memory.ts';
 import { formatLog } from '../../analyze/printk.ts';
 import { KernelDump } from '../../analyze/kernel-dump.ts';
@@ -13,7 +13,9 @@ import { FlattenedWriter } from '../../format/flattened.ts';
 import { openDump } from '../../format/open-dump.ts';
 import type { ByteSink } from '../../format/sink.ts';
 import { FileSource } from '../../io/node-file.ts';
-import { closeDumpFile, createDumpFile, directElfReader, FdSink, writeAllSync } from '../../dump/file-sink.ts';
+import { directElfReader, FdSink, writeAllSync } from '../../dump/file-sink.ts';
+import { checkOutput, OutputFile, writeOutputFile } from '../../io/output-file.ts';
+import { EXIT_PARTIAL } from '../run.ts';
 import { prestartWorkers } from '../../dump/worker-pool.ts';
 import { liblzoCompressor } from '../../dump/native-codecs.ts';
 import { pageCompressorName } from '../../dump/page-compress.ts';
@@ -21,9 +23,12 @@ import { findMemMap, MAX_DUMP_LEVEL, needsClassification, pageLayout, structPage
 import {
   DEFAULT_WINDOW,
   dumpIdentity,
+  missingPages,
+  recordedLevel,
   writeElfCore,
   writeKdumpCompressed,
   type FilterSetup,
+  type MissingPages,
   type SaveProgress,
   type SaveReport,
 } from '../../dump/save.ts';
@@ -74,6 +79,7 @@ const saveOptions = {
   'cyclic-buffer': { type: 'string' },
   'message-level': { type: 'string' },
   'dump-dmesg': { type: 'boolean' },
+  uncompressed: { type: 'boolean' },
 } as const;
 
 /** save's and convert's options (src/cli/args.ts); undefined: help or version was printed. */
@@ -105,12 +111,17 @@ export function saveArgs(values: NonNullable<ReturnType<typeof parseSaveArgs>>['
     elf: !!values.E,
     flattened,
     force: !!values.f,
-    threads: intOption(values['num-threads'], '--num-threads', 0, 256, defaultThreads(codec)),
+    threads: threadsFor(values, codec),
     messageLevel: intOption(values['message-level'], '--message-level', 0, 31, 7),
     windowPfns: intOption(values['cyclic-buffer'], '--cyclic-buffer', 1, 1 << 20, DEFAULT_WINDOW / 8192) * 8192,
     input: positionals[0]!,
     output: flattened ? undefined : positionals[1],
   };
+}
+
+/** --num-threads, or the default for `codec`. */
+export function threadsFor(values: NonNullable<ReturnType<typeof parseSaveArgs>>['values'], codec: CodecName | undefined): number {
+  return intOption(values['num-threads'], '--num-threads', 0, 256, defaultThreads(codec));
 }
 
 /**
@@ -219,17 +230,24 @@ export async function saveDump(dump: Dump, args: SaveArgs): Promise<number> {
     if (args.messageLevel & level) process.stderr.write(s + '\n');
   };
   const warn = (s: string) => say(MSG_WARN, `vmcore-ts: warning: ${s}`);
+  if (dump.incomplete && dump.pagesPresent() === 0n) {
+    // Cut off before its page bitmap (or its first page): an output would hold no page at all.
+    throw new ParseError(`no page of the dump is readable (${dump.warnings.join('; ') || 'it is marked incomplete and holds no page'}): nothing to save`, {
+      source: args.input,
+      hint: 'the header, notes and VMCOREINFO still read: vmcore-ts info',
+    });
+  }
   for (const w of dump.warnings) warn(w);
 
-  let fd: number | undefined;
+  let file: OutputFile | undefined;
   let flat: FlattenedWriter | undefined;
   let sink: ByteSink;
   if (args.flattened) {
     flat = new FlattenedWriter((chunk) => writeAllSync(1, chunk));
     sink = flat;
   } else {
-    fd = createDumpFile(args.output!, args.force);
-    sink = new FdSink(fd);
+    file = OutputFile.create(args.output!, { force: args.force, inputs: [args.input] });
+    sink = new FdSink(file.fd);
   }
   const t0 = Date.now();
   const direct = directElfReader(dump);
@@ -248,42 +266,108 @@ export async function saveDump(dump: Dump, args: SaveArgs): Promise<number> {
       progress.done();
       for (const w of report.scan.warnings) warn(w);
       // Out of space with another level to try: start over with it (as makedumpfile -d 1,31 does).
-      if (report.stop?.code === 'ENOSPC' && li + 1 < args.levels.length && fd !== undefined) {
+      if (report.stop?.code === 'ENOSPC' && li + 1 < args.levels.length && file) {
         say(MSG_COMMON, `vmcore-ts: ${report.stop.message} at dump level ${level}; retrying with dump level ${args.levels[li + 1]}`);
-        ftruncateSync(fd, 0);
+        ftruncateSync(file.fd, 0);
         continue;
       }
       break;
     }
+    if (flat) endStream(flat, report!);
   } catch (e) {
-    // Failed before writing anything (the input could not be scanned): leave no empty DUMPFILE.
-    if (fd !== undefined && report === undefined && fstatSync(fd).size === 0) {
-      closeDumpFile(fd);
-      fd = undefined;
-      unlinkSync(args.output!);
-    }
+    // Failed before the output held anything worth keeping (the input could not be scanned).
+    file?.discard();
     throw e;
-  } finally {
-    flat?.end();
-    if (fd !== undefined) closeDumpFile(fd);
   }
   const r = report!;
   const secs = (Date.now() - t0) / 1000;
   if (args.messageLevel & MSG_REPORT) say(MSG_REPORT, statsTable(r));
+  if (r.incomplete) return reportIncomplete(r, dump, file);
+  file?.commit();
   const where = args.output ?? 'stdout (flattened)';
-  if (r.incomplete) {
-    const lost: string[] = [];
-    if (r.stop) lost.push(`writing stopped: ${r.stop.message}; ${r.unwrittenPages} of ${r.scan.pagesKept} pages not written`);
-    if (r.lostPages) lost.push(`${r.lostPages} pages could not be read (${r.lostExamples.join('; ')})`);
-    if (r.inputIncomplete) lost.push(`the input is incomplete itself (${dump.warnings.join('; ') || 'marked so by its writer'})`);
-    process.stderr.write(`vmcore-ts: ${where} is INCOMPLETE (marked so in its header; it still opens): ${lost.join('; ')}\n`);
-    return 1;
-  }
   say(
     MSG_COMMON,
-    `saved ${r.scan.pagesKept} of ${r.scan.pagesPresent} pages (dump level ${level}${args.codec ? `, ${args.codec} through ${pageCompressorName(args.codec)}` : ''}${args.elf ? ', ELF' : ''}) to ${where}: ${mib(r.bytesWritten)} in ${secs.toFixed(1)} s`,
+    `saved ${r.scan.pagesKept} of ${r.scan.pagesPresent} pages (dump level ${levelText(dump, level, args.elf)}${args.codec ? `, ${args.codec} through ${pageCompressorName(args.codec)}` : ''}${args.elf ? ', ELF' : ''}) to ${where}: ${mib(r.bytesWritten)} in ${secs.toFixed(1)} s`,
   );
+  if (dump.notesError) {
+    // Every page is out, but not every note: say what the output lacks (exit 3, partial).
+    process.stderr.write(
+      `vmcore-ts: ${where} lacks part of the input's ELF notes: ${dump.notesError.message}; the ${dump.notes.length} notes before it${dump.vmcoreinfo !== undefined ? ' and VMCOREINFO' : ''} are carried over\n`,
+    );
+    return EXIT_PARTIAL;
+  }
   return 0;
+}
+
+/** The level the output records: the input's | the one asked for (ELF output records none). */
+function levelText(dump: Dump, level: number, elf: boolean): string {
+  const rec = recordedLevel(dump, level);
+  return elf || rec === level ? String(level) : `${rec}: ${level} asked, the input's ${dump.dumpLevel}`;
+}
+
+/** Writes the flattened stream's end marker; a write error there makes the stream incomplete. */
+function endStream(flat: FlattenedWriter, r: SaveReport): void {
+  try {
+    flat.end();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (typeof code !== 'string') throw e;
+    r.stop ??= { code, message: (e as Error).message };
+    r.incomplete = true;
+  }
+}
+
+function pfnRange(first: number, last: number, ps: number): string {
+  return `pfn 0x${first.toString(16)}-0x${last.toString(16)} (physical 0x${(first * ps).toString(16)}-0x${((last + 1) * ps - 1).toString(16)})`;
+}
+
+/**
+ * Reads a written dump back: the pages it should hold that do not read, or why it is unusable (it
+ * does not open, or none of its pages reads while `expected` > 0).
+ */
+export function readBack(path: string, expected: number): { missing?: MissingPages; unusable?: string; incomplete?: boolean } {
+  const src = new FileSource(path);
+  try {
+    const out = openDump(src);
+    const missing = missingPages(out);
+    if (missing.total === missing.count && expected > 0) return { missing, unusable: `no page of it reads${out.warnings.length ? ` (${out.warnings.join('; ')})` : ''}` };
+    return { missing, incomplete: out.incomplete };
+  } catch (e) {
+    if (!(e instanceof ParseError)) throw e;
+    return { unusable: `it does not open (${e.message})` };
+  } finally {
+    src.close();
+  }
+}
+
+/**
+ * Says what an incomplete save lost, exactly, and returns exit 1. A file output is read back: the
+ * pages it should hold that do not read are counted, and it is put at its name (its header says
+ * INCOMPLETE) only if it opens with pages in it; otherwise it is removed and an earlier DUMPFILE
+ * stays as it was.
+ */
+function reportIncomplete(r: SaveReport, dump: Dump, file: OutputFile | undefined): number {
+  const ps = dump.pageSize;
+  const lost: string[] = [];
+  const { missing, unusable } = file ? readBack(file.tempPath, r.scan.pagesKept) : {};
+  if (r.stop) {
+    // Pages the reader lost are counted apart; the rest of what does not read was never written.
+    const unwritten = missing ? missing.count - r.lostPages : r.unwrittenPages;
+    const range = missing && missing.count > 0 ? `, ${pfnRange(missing.first, missing.last, ps)} is where they lie` : '';
+    lost.push(`writing stopped: ${r.stop.message}; ${unwritten} of ${r.scan.pagesKept} pages not written${missing ? '' : ' (counted as handed to the writer; the last write buffer may hold more)'}${range}`);
+  }
+  if (r.lostPages) lost.push(`${r.lostPages} pages could not be read (${r.lostExamples.join('; ')})`);
+  if (r.inputIncomplete) lost.push(`the input is incomplete itself (${dump.warnings.join('; ') || 'marked so by its writer'})`);
+  if (file && unusable) {
+    file.discard();
+    process.stderr.write(`vmcore-ts: nothing usable was written to ${file.path}: ${unusable}; ${lost.join('; ')}; ${file.path} was not ${existsSync(file.path) ? 'replaced' : 'created'}\n`);
+    return 1;
+  }
+  file?.commit();
+  const where = file ? file.path : 'stdout (flattened)';
+  const opens = missing ? `it opens, ${missing.total - missing.count} of ${missing.total} pages readable` : 'the stream ends with its header marked so';
+  process.stderr.write(`vmcore-ts: ${where} is INCOMPLETE (marked so in its header; ${opens}): ${lost.join('; ')}\n`);
+  return 1;
 }
 
 function statsTable(r: SaveReport): string {
@@ -307,14 +391,20 @@ function statsTable(r: SaveReport): string {
   return rows.map(([k, v]) => `${k.padEnd(28)}: 0x${v.toString(16).padStart(16, '0')}`).join('\n');
 }
 
-/** makedumpfile --dump-dmesg VMCORE LOGFILE */
-function dumpDmesg(dump: Dump, logFile: string, force: boolean): number {
-  const kd = new KernelDump(dump);
-  const log = kd.log;
+/**
+ * makedumpfile --dump-dmesg VMCORE LOGFILE: LOGFILE is written like a dump (fresh, 0600, renamed
+ * into place); no readable record writes nothing (exit 1), a log with parts missing exits 3.
+ */
+function dumpDmesg(input: string, logFile: string, force: boolean): number {
+  checkOutput(logFile, { force, inputs: [input] });
+  const dump = openDump(new FileSource(input));
+  const log = new KernelDump(dump).log;
   for (const w of log.warnings) process.stderr.write(`vmcore-ts: warning: ${w}\n`);
-  const text = formatLog(log);
-  writeFileSync(logFile, text, { mode: 0o600, flag: force ? 'w' : 'wx' });
-  return 0;
+  if (log.records.length === 0) {
+    throw new ParseError(`no kernel log record could be read${log.warnings.length ? ` (${log.warnings.join('; ')})` : ''}: ${logFile} not written`, { source: input });
+  }
+  writeOutputFile(logFile, formatLog(log), { force, inputs: [input] });
+  return log.warnings.length ? EXIT_PARTIAL : 0;
 }
 
 export const saveCommand: Command = {
@@ -326,7 +416,7 @@ export const saveCommand: Command = {
     if (values.R) throw new UsageError('-R (rebuild a flattened dump) is a convert option: vmcore-ts convert -R OUT < FLATTENED');
     if (values['dump-dmesg']) {
       if (positionals.length !== 2) throw new UsageError(`--dump-dmesg needs VMCORE LOGFILE\nusage: ${SAVE_USAGE}`);
-      return dumpDmesg(openDump(new FileSource(positionals[0]!)), positionals[1]!, !!values.f);
+      return dumpDmesg(positionals[0]!, positionals[1]!, !!values.f);
     }
     const args = saveArgs(values, positionals, SAVE_USAGE);
     // Compression workers boot while the dump is opened and scanned.

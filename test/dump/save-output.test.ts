@@ -1,0 +1,208 @@
+// Where save/convert/--dump-dmesg/--svg/mkinitrd write: never the input, never over an existing file
+// without -f (makedumpfile's rule), a fresh 0600 file under a temporary name renamed into place,
+// never through a symlink at the destination, one writer per output.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+  copyFileSync,
+  existsSync,
+  linkSync,
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { openDump } from '../../src/format/open-dump.ts';
+import { FileSource } from '../../src/io/node-file.ts';
+import { OutputFile } from '../../src/io/output-file.ts';
+import { probeSection } from '../kexec/fixture.ts';
+import { fakeVmlinux } from '../kexec/synthetic.ts';
+
+const REPO = new URL('../..', import.meta.url).pathname;
+const FIXTURE = join(REPO, 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump');
+const dir = mkdtempSync(join(tmpdir(), 'vmcore-output-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const haveMakedumpfile = spawnSync('makedumpfile', ['-v']).status === 0;
+
+function cli(bin: string, args: string[], opts: { stdin?: number } = {}) {
+  return spawnSync(process.execPath, ['--import', 'tsx', `src/cli/${bin}.ts`, ...args], {
+    cwd: REPO,
+    encoding: 'utf8',
+    stdio: [opts.stdin ?? 'pipe', 'pipe', 'pipe'],
+  });
+}
+const vmcoreTs = (args: string[], opts: { stdin?: number } = {}) => cli('vmcore-ts', args, opts);
+const sha = (p: string) => createHash('sha256').update(readFileSync(p)).digest('hex');
+/** Files in `dir` other than the ones named (temporary files and locks left behind). */
+const leftovers = (d: string, keep: string[]) => readdirSync(d).filter((f) => !keep.includes(f));
+
+test('convert -f X X, through a symlink, a hard link or /proc/self/fd/0: refused before writing, X intact, exit 1', () => {
+  const d = mkdtempSync(join(dir, 'same-'));
+  const x = join(d, 'X.kdump');
+  copyFileSync(FIXTURE, x);
+  symlinkSync('X.kdump', join(d, 'sym'));
+  linkSync(x, join(d, 'hard'));
+  const before = sha(x);
+  for (const out of [x, join(d, 'sym'), join(d, 'hard')]) {
+    const r = vmcoreTs(['convert', '-f', '-l', '--message-level', '0', x, out]);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /is the input .*itself.*give another output file/);
+    assert.equal(sha(x), before, `X intact after convert -f X ${out}`);
+  }
+  const fd = spawnSync('sh', ['-c', `exec node --import tsx src/cli/vmcore-ts.ts convert -f -l --message-level 0 '${x}' /proc/self/fd/0 < '${x}'`], { cwd: REPO, encoding: 'utf8' });
+  assert.equal(fd.status, 1, fd.stderr);
+  assert.match(fd.stderr, /\/proc\/self\/fd\/0 is the input/);
+  for (const args of [['save', '-f', '-c', x, x], ['save', '-f', '--dump-dmesg', x, join(d, 'sym')]]) {
+    const r = vmcoreTs(args);
+    assert.equal(r.status, 1, `${args.join(' ')}: ${r.stderr}`);
+    assert.equal(sha(x), before);
+  }
+  const rr = spawnSync('sh', ['-c', `exec node --import tsx src/cli/vmcore-ts.ts convert -R -f '${x}' < '${x}'`], { cwd: REPO, encoding: 'utf8' });
+  assert.equal(rr.status, 1, rr.stderr);
+  assert.equal(sha(x), before, 'convert -R X < X leaves X');
+  assert.deepEqual(leftovers(d, ['X.kdump', 'sym', 'hard']), [], 'no temporary file or lock left');
+});
+
+test('an existing output is refused without -f by save, convert, --dump-dmesg and kexec-ts --svg (as makedumpfile refuses it)', () => {
+  const d = mkdtempSync(join(dir, 'exists-'));
+  const out = join(d, 'exists');
+  writeFileSync(out, 'keep me');
+  const iomem = join(d, 'iomem');
+  writeFileSync(iomem, probeSection('IOMEM'));
+  const kernel = join(d, 'vmlinux');
+  writeFileSync(kernel, fakeVmlinux([{ vaddr: 0xffffffff81000000n, paddr: 0x1000000n, filesz: 0x3000, memsz: 0x8000 }], 0xffffffff81000000n));
+  const svg = cli('kexec-ts', ['--dry-run', '-l', '-c', '--iomem', iomem, '--command-line', 'x', '--svg', join(d, 'plan.svg'), kernel]);
+  assert.equal(svg.status, 0, svg.stderr);
+  assert.equal(statSync(join(d, 'plan.svg')).mode & 0o777, 0o600);
+  const runs: [string, ReturnType<typeof cli>][] = [
+    ['save', vmcoreTs(['save', '-d', '31', '--message-level', '0', FIXTURE, out])],
+    ['convert', vmcoreTs(['convert', '-c', '--message-level', '0', FIXTURE, out])],
+    ['--dump-dmesg', vmcoreTs(['save', '--dump-dmesg', FIXTURE, out])],
+    ['convert -R', spawnSync('sh', ['-c', `node --import tsx src/cli/vmcore-ts.ts save -F -d 31 --message-level 0 '${FIXTURE}' | node --import tsx src/cli/vmcore-ts.ts convert -R '${out}'`], { cwd: REPO, encoding: 'utf8' })],
+    ['kexec-ts --svg', cli('kexec-ts', ['--dry-run', '-l', '-c', '--iomem', iomem, '--command-line', 'x', '--svg', out, kernel])],
+  ];
+  for (const [what, r] of runs) {
+    assert.equal(r.status, 1, `${what}: ${r.stderr}`);
+    assert.match(r.stderr, /exists — give -f.* to replace it/, what);
+    assert.equal(readFileSync(out, 'utf8'), 'keep me', what);
+  }
+  if (haveMakedumpfile) {
+    const m = spawnSync('makedumpfile', ['-c', '-d', '31', FIXTURE, out], { encoding: 'utf8' });
+    assert.notEqual(m.status, 0, 'makedumpfile refuses an existing DUMPFILE too');
+    assert.equal(readFileSync(out, 'utf8'), 'keep me');
+  }
+  assert.equal(cli('kexec-ts', ['--dry-run', '-l', '-c', '-f', '--iomem', iomem, '--command-line', 'x', '--svg', out, kernel]).status, 0, 'kexec-ts --dry-run -f --svg replaces it');
+  assert.match(readFileSync(out, 'utf8'), /<svg/);
+  assert.deepEqual(leftovers(d, ['exists', 'iomem', 'vmlinux', 'plan.svg']), []);
+});
+
+test('-f replaces by rename: a 0644 file becomes a fresh 0600 dump; a symlink at the destination is replaced, its target untouched', () => {
+  const d = mkdtempSync(join(dir, 'force-'));
+  const out = join(d, 'dump');
+  writeFileSync(out, 'old', { mode: 0o644 });
+  const ino = statSync(out).ino;
+  assert.equal(vmcoreTs(['save', '-f', '-d', '31', '--message-level', '0', FIXTURE, out]).status, 0);
+  assert.equal(statSync(out).mode & 0o777, 0o600);
+  assert.notEqual(statSync(out).ino, ino, 'a new file, not the old one truncated');
+  assert.equal(openDump(new FileSource(out)).incomplete, false);
+  const target = join(d, 'precious');
+  writeFileSync(target, 'precious');
+  const link = join(d, 'link');
+  symlinkSync(target, link);
+  for (const args of [['save', '-f', '-d', '31', '--message-level', '0', FIXTURE, link], ['save', '-f', '--dump-dmesg', FIXTURE, link]]) {
+    assert.equal(vmcoreTs(args).status, 0, args.join(' '));
+    assert.equal(readFileSync(target, 'utf8'), 'precious', `${args[2]}: the symlink's target is untouched`);
+    assert.ok(lstatSync(link).isFile() && (lstatSync(link).mode & 0o777) === 0o600, 'the symlink is replaced by a 0600 file');
+    rmSync(link);
+    symlinkSync(target, link);
+  }
+  const log = join(d, 'log');
+  assert.equal(vmcoreTs(['save', '--dump-dmesg', FIXTURE, log]).status, 0);
+  assert.equal(statSync(log).mode & 0o777, 0o600);
+  assert.deepEqual(leftovers(d, ['dump', 'precious', 'link', 'log']), []);
+});
+
+test('two simultaneous save -f to one path: one succeeds, the other fails naming the writer; the result opens complete', async () => {
+  const d = mkdtempSync(join(dir, 'race-'));
+  const out = join(d, 'dump');
+  const start = () => {
+    const c = spawn(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', 'save', '-f', '-c', '-d', '0', '--num-threads', '0', '--message-level', '0', FIXTURE, out], { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    c.stderr.on('data', (b) => (err += b));
+    return new Promise<{ code: number | null; err: string }>((resolve) => c.on('exit', (code) => resolve({ code, err })));
+  };
+  const first = start();
+  // The second starts while the first is writing (its lock exists).
+  const lock = join(d, '.dump.lock');
+  for (let i = 0; i < 3000 && !existsSync(lock); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(existsSync(lock), 'the first save took its lock');
+  const second = await start();
+  const a = await first;
+  assert.equal(a.code, 0, a.err);
+  assert.equal(second.code, 1, second.err);
+  assert.match(second.err, /dump is being written by another process \(pid \d+/);
+  assert.equal(openDump(new FileSource(out)).incomplete, false);
+  assert.deepEqual(leftovers(d, ['dump']), [], 'lock and temporary files gone');
+});
+
+test('a lock left by a killed writer (its pid is gone) is taken over', () => {
+  const d = mkdtempSync(join(dir, 'stale-'));
+  const out = join(d, 'dump');
+  const dead = spawnSync('true').pid!;
+  writeFileSync(join(d, '.dump.lock'), `${dead}\n`);
+  const f = OutputFile.create(out, { force: false });
+  f.commit();
+  assert.ok(existsSync(out));
+  assert.deepEqual(leftovers(d, ['dump']), []);
+});
+
+test('SIGKILL during save -f: the earlier dump is untouched; the temporary file beside it says INCOMPLETE and opens', async () => {
+  const d = mkdtempSync(join(dir, 'kill-'));
+  const out = join(d, 'dump');
+  copyFileSync(FIXTURE, out);
+  const before = sha(out);
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', 'save', '-f', '-c', '-d', '0', '--num-threads', '0', '--message-level', '0', FIXTURE, out], { cwd: REPO, stdio: 'ignore' });
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  const temp = () => readdirSync(d).find((f) => f.startsWith('.dump.part-'));
+  for (let i = 0; i < 6000 && !(temp() && statSync(join(d, temp()!)).size > 3 << 20); i++) await new Promise((r) => setTimeout(r, 10));
+  child.kill('SIGKILL');
+  await exited;
+  assert.equal(sha(out), before, 'the earlier dump is as it was');
+  const t = temp();
+  assert.ok(t, 'the killed save left its temporary file');
+  assert.equal(statSync(join(d, t)).mode & 0o777, 0o600);
+  const partial = openDump(new FileSource(join(d, t)));
+  assert.equal(partial.incomplete, true);
+  // The next save to the same path takes over the dead writer's lock.
+  assert.equal(vmcoreTs(['save', '-f', '-d', '31', '--message-level', '0', FIXTURE, out]).status, 0);
+});
+
+test('kdump-ts mkinitrd: writeArchive killed half-way leaves the earlier initramfs in place', async () => {
+  const d = mkdtempSync(join(dir, 'initrd-'));
+  const out = join(d, 'initrd.img');
+  writeFileSync(out, 'the earlier initramfs');
+  const script = `import { writeArchive } from '${REPO}src/initramfs/collect-node.ts';
+import { randomBytes } from 'node:crypto';
+const chunks = Array.from({ length: 48 }, () => randomBytes(1 << 20));
+await writeArchive(chunks, process.argv[2], 9);`;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, out], { cwd: REPO, stdio: 'ignore' });
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  const temp = () => readdirSync(d).find((f) => f.startsWith('.initrd.img.part-'));
+  for (let i = 0; i < 3000 && !(temp() && statSync(join(d, temp()!)).size > 1 << 20); i++) await new Promise((r) => setTimeout(r, 10));
+  child.kill('SIGKILL');
+  await exited;
+  assert.equal(readFileSync(out, 'utf8'), 'the earlier initramfs');
+  // Finished, it replaces the file whole.
+  const { writeArchive } = await import('../../src/initramfs/collect-node.ts');
+  const size = await writeArchive([new Uint8Array(1000)], out, 0);
+  assert.equal(size, 1000);
+  assert.equal(statSync(out).size, 1000);
+});

@@ -1,7 +1,7 @@
 // ELF64 core writer: a file shaped like /proc/vmcore or `makedumpfile -E` output — one PT_NOTE
 // (the notes as given) and one PT_LOAD per memory range, each range's data page-aligned in the file.
 // The layout is fixed up front, so pages can be written in any order through a ByteSink.
-import { EM_X86_64, ELFCLASS64, ELFDATA2LSB, ET_CORE, Elf64Ehdr, Elf64Phdr, PF_R, PF_W, PF_X, PT_LOAD, PT_NOTE } from './elf.ts';
+import { EM_X86_64, Elf64Ehdr, Elf64Phdr, PF_R, PF_W, PF_X, PT_LOAD, PT_NOTE, encodeCoreEhdr } from './elf.ts';
 import { DUMP_ELF_INCOMPLETE } from './elf-core.ts';
 import type { ByteSink } from './sink.ts';
 import { encodeStruct } from './struct.ts';
@@ -41,18 +41,7 @@ export class ElfCoreWriter {
     const phoff = Elf64Ehdr.size;
     const notesOffset = phoff + phnum * Elf64Phdr.size;
     let pos = Math.ceil((notesOffset + opts.notes.length) / ps) * ps;
-    const ident = new Uint8Array(16);
-    ident.set([0x7f, 0x45, 0x4c, 0x46, ELFCLASS64, ELFDATA2LSB, 1]);
-    this.header = encodeStruct(Elf64Ehdr, {
-      ident,
-      type: ET_CORE,
-      machine: opts.machine ?? EM_X86_64,
-      version: 1,
-      phoff: BigInt(phoff),
-      ehsize: Elf64Ehdr.size,
-      phentsize: Elf64Phdr.size,
-      phnum,
-    });
+    this.header = encodeCoreEhdr(opts.machine ?? EM_X86_64, phnum);
     sink.write(0, this.header);
     const phdrs = new Uint8Array(phnum * Elf64Phdr.size);
     phdrs.set(

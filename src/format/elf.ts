@@ -5,7 +5,7 @@
 import { ParseError } from '../errors.ts';
 import { readExactly, type ByteSource } from '../io/source.ts';
 import type { ElfNote } from './dump.ts';
-import { readStruct, struct } from './struct.ts';
+import { encodeStruct, readStruct, struct } from './struct.ts';
 
 export const ELFCLASS32 = 1;
 export const ELFCLASS64 = 2;
@@ -503,4 +503,23 @@ export function encodeNotes(notes: readonly { name: string; type: number; desc: 
     off += p.length;
   }
   return out;
+}
+
+/**
+ * The ELF64 little-endian ET_CORE file header of a core file whose `phnum` program headers follow
+ * it at e_phoff = 64 (no sections): /proc/vmcore, `makedumpfile -E`, the kdump ELF core header.
+ */
+export function encodeCoreEhdr(machine: number, phnum: number): Uint8Array {
+  const ident = new Uint8Array(16);
+  ident.set([0x7f, 0x45, 0x4c, 0x46, ELFCLASS64, ELFDATA2LSB, 1 /* EV_CURRENT */, 0 /* ELFOSABI_NONE */]);
+  return encodeStruct(Elf64Ehdr, {
+    ident,
+    type: ET_CORE,
+    machine,
+    version: 1,
+    phoff: BigInt(Elf64Ehdr.size),
+    ehsize: Elf64Ehdr.size,
+    phentsize: Elf64Phdr.size,
+    phnum,
+  });
 }

@@ -10,8 +10,8 @@
 //   PT_LOAD kernel text: p_vaddr = _text, p_offset = p_paddr = its physical address, RWX
 //   PT_LOAD per RAM range: p_offset = p_paddr = start, p_vaddr = start + PAGE_OFFSET
 // Pure: no Node APIs.
-import { Elf64Ehdr, Elf64Phdr, ELFCLASS64, ELFDATA2LSB, EM_X86_64, ET_CORE, PF_R, PF_W, PF_X, PT_LOAD, PT_NOTE } from '../format/elf.ts';
-import { encodeStruct, writeStruct } from '../format/struct.ts';
+import { Elf64Ehdr, Elf64Phdr, EM_X86_64, encodeCoreEhdr, PF_R, PF_W, PF_X, PT_LOAD, PT_NOTE } from '../format/elf.ts';
+import { encodeStruct } from '../format/struct.ts';
 
 /** kexec-tools' MAX_NOTE_BYTES: the per-CPU note size when crash_notes_size is missing (old kernels). */
 export const DEFAULT_CRASH_NOTES_SIZE = 1024n;
@@ -92,24 +92,7 @@ export function buildCoreHeader(input: CoreHeaderInput): CoreHeader {
   const phdrs = coreHeaderPhdrs(input);
   if (phdrs.length >= 0xffff) throw new Error(`${phdrs.length} program headers: more than ELF's e_phnum can count`);
   const bytes = new Uint8Array(Elf64Ehdr.size + phdrs.length * Elf64Phdr.size);
-  const ident = new Uint8Array(16);
-  ident.set([0x7f, 0x45, 0x4c, 0x46, ELFCLASS64, ELFDATA2LSB, 1 /* EV_CURRENT */, 0 /* ELFOSABI_NONE */]);
-  writeStruct(Elf64Ehdr, bytes, {
-    ident,
-    type: ET_CORE,
-    machine: input.machine ?? EM_X86_64,
-    version: 1,
-    entry: 0n,
-    phoff: BigInt(Elf64Ehdr.size),
-    shoff: 0n,
-    flags: 0,
-    ehsize: Elf64Ehdr.size,
-    phentsize: Elf64Phdr.size,
-    phnum: phdrs.length,
-    shentsize: 0,
-    shnum: 0,
-    shstrndx: 0,
-  });
+  bytes.set(encodeCoreEhdr(input.machine ?? EM_X86_64, phdrs.length));
   phdrs.forEach((p, i) => {
     bytes.set(
       encodeStruct(Elf64Phdr, {

@@ -1,11 +1,11 @@
 // Dump-format layer speed against the reference implementations, on the bundled dump.
 // Usage: node --import tsx bench/formats.ts [DUMP]
-//   - LZO1X: our codec vs liblzo (the `lzo` dev package, minilzo) on every page of the dump
+//   - LZO1X: our codec vs liblzo2 (through koffi, when installed) on every page of the dump
 //   - reading every page: kdump-compressed zlib (fflate, then node:zlib), the same as LZO, flattened, ELF
 //   - converting the dump to LZO kdump-compressed: ours (reader + writer) vs `makedumpfile -l -d 31`
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { liblzo2 } from '../src/dump/native-codecs.ts';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileSource } from '../src/io/node-file.ts';
@@ -37,12 +37,7 @@ const pfns = presentPfns(fixture);
 const pages = pfns.map((p) => fixture.readPage!(p));
 console.log(`${dumpPath}: ${pages.length} pages; load average ${loadavg()[0]!.toFixed(1)}`);
 
-let liblzo: { compress(b: Uint8Array): Buffer; decompress(b: Uint8Array, n: number): Buffer } | undefined;
-try {
-  liblzo = createRequire(import.meta.url)('lzo');
-} catch {
-  liblzo = undefined;
-}
+const liblzo = liblzo2();
 const ours = pages.map((p) => lzo1xCompress(p));
 const tOursC = time(() => pages.forEach((p) => lzo1xCompress(p)));
 const tOursD = time(() => ours.forEach((c) => lzo1xDecompress(c, 4096)));

@@ -80,16 +80,49 @@ const LZO_VERSION = 0x20a0;
 const LZO_INIT_SIZES = [2, 4, 8, 4, 8, 8, 8, 8, 48];
 const LZO1X_1_MEM_COMPRESS = 16384 * 8;
 
-/** LZO pages through liblzo2's lzo1x_1_compress, or undefined. */
-export function liblzoCompressor(): PageCompressor | undefined {
+/** liblzo2's lzo1x_1_compress and lzo1x_decompress_safe, initialised; undefined without koffi or the library. */
+function lzoFunctions(): { compress: Fn; decompress: Fn } | undefined {
   if (process.arch !== 'x64' && process.arch !== 'arm64') return undefined;
   const fns = load('liblzo2.so.2', [
     'int __lzo_init_v2(unsigned int v, int s1, int s2, int s3, int s4, int s5, int s6, int s7, int s8, int s9)',
     'int lzo1x_1_compress(const void *src, unsigned long n, void *dst, void *dstLen, void *wrk)',
+    'int lzo1x_decompress_safe(const void *src, unsigned long n, void *dst, void *dstLen, void *wrk)',
   ]);
   if (!fns) return undefined;
-  const [init, compress] = fns as [Fn, Fn];
-  if (init(LZO_VERSION, ...LZO_INIT_SIZES) !== 0) return undefined;
+  const [init, compress, decompress] = fns as [Fn, Fn, Fn];
+  return init(LZO_VERSION, ...LZO_INIT_SIZES) === 0 ? { compress, decompress } : undefined;
+}
+
+/**
+ * liblzo2 itself, whole buffers in and out: the reference our LZO1X is checked against (tests,
+ * bench/formats.ts). undefined when the library (Debian liblzo2-2) or koffi is missing.
+ */
+export function liblzo2(): { compress(src: Uint8Array): Uint8Array; decompress(src: Uint8Array, size: number): Uint8Array } | undefined {
+  const f = lzoFunctions();
+  if (!f) return undefined;
+  const wrk = new Uint8Array(LZO1X_1_MEM_COMPRESS);
+  const len = new BigUint64Array(1);
+  return {
+    compress(src) {
+      const dst = new Uint8Array(src.length + (src.length >> 4) + 67);
+      if (f.compress(src, src.length, dst, len, wrk) !== 0) throw new Error('lzo1x_1_compress failed');
+      return dst.slice(0, Number(len[0]));
+    },
+    decompress(src, size) {
+      const dst = new Uint8Array(size);
+      len[0] = BigInt(size);
+      const r = f.decompress(src, src.length, dst, len, null);
+      if (r !== 0) throw new Error(`lzo1x_decompress_safe failed (${String(r)})`);
+      return dst.subarray(0, Number(len[0]));
+    },
+  };
+}
+
+/** LZO pages through liblzo2's lzo1x_1_compress, or undefined. */
+export function liblzoCompressor(): PageCompressor | undefined {
+  const fns = lzoFunctions();
+  if (!fns) return undefined;
+  const compress = fns.compress;
   const wrk = new Uint8Array(LZO1X_1_MEM_COMPRESS);
   const dstLen = new BigUint64Array(1);
   // lzo1x_1_compress writes up to n + n/16 + 67 bytes: into `out` when it has room, else a scratch buffer.

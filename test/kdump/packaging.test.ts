@@ -25,3 +25,25 @@ test('packaging/kdump-ts.rules: CPU and memory hotplug restart the service (the 
   // every GOTO has its LABEL
   for (const [, label] of rules.matchAll(/GOTO="([^"]+)"/g)) assert.match(rules, new RegExp(`^LABEL="${label}"$`, 'm'));
 });
+
+test('npm pack: the package carries LICENSE, README, the three bins and the systemd unit and udev rules the README tells users to copy', () => {
+  const r = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const files = new Set((JSON.parse(r.stdout) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path));
+  for (const f of ['LICENSE', 'README.md', 'package.json', 'bin/kexec-ts.mjs', 'bin/kdump-ts.mjs', 'bin/vmcore-ts.mjs', 'packaging/kdump-ts.service', 'packaging/kdump-ts.rules']) {
+    assert.ok(files.has(f), `${f} is in the package`);
+  }
+  assert.ok(![...files].some((f) => f.startsWith('src/') || f.startsWith('test/') || f.startsWith('fixtures/')), 'no sources, tests or fixtures');
+  assert.match(readFileSync('LICENSE', 'utf8'), /^MIT License\n\nCopyright \(c\) 2026 the kexec-ts authors\n/);
+  assert.equal((JSON.parse(readFileSync('package.json', 'utf8')) as { license: string }).license, 'MIT');
+});
+
+test('npm ci needs only Node.js: no package to install compiles anything (only esbuild and koffi run install scripts, both prebuilt)', () => {
+  const lock = JSON.parse(readFileSync('package-lock.json', 'utf8')) as { packages: Record<string, { hasInstallScript?: boolean; dependencies?: Record<string, string> }> };
+  const scripted = Object.entries(lock.packages).filter(([, p]) => p.hasInstallScript).map(([k]) => k);
+  assert.deepEqual(scripted.sort(), ['node_modules/esbuild', 'node_modules/koffi']);
+  for (const [name, p] of Object.entries(lock.packages)) {
+    for (const dep of ['node-gyp', 'bindings', 'nan', 'node-addon-api']) assert.ok(!p.dependencies?.[dep], `${name} builds a native addon (${dep})`);
+  }
+  assert.ok(!('node_modules/lzo' in lock.packages), 'the lzo addon is gone: LZO1X is checked against liblzo2 through koffi');
+});

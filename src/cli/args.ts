@@ -71,9 +71,9 @@ export function parseCommandLine(argv: string[], options: Options, cl: CommandLi
   }
   const [min, max] = cl.positionals ?? [0, 0];
   const n = positionals.length;
-  if (n < min) throw new UsageError(`missing arguments; usage: ${firstLine(cl.usage)}`);
+  if (n < min) throw usageError('missing arguments', cl.usage);
   if (n > max) {
-    throw new UsageError(`unexpected argument${n - max > 1 ? 's' : ''} ${positionals.slice(max).map((p) => `'${p}'`).join(' ')}; usage: ${firstLine(cl.usage)}`);
+    throw usageError(`unexpected argument${n - max > 1 ? 's' : ''} ${positionals.slice(max).map((p) => `'${p}'`).join(' ')}`, cl.usage);
   }
   delete values.help;
   delete values.version;
@@ -107,6 +107,7 @@ export async function topLevel(prog: string, first: string | undefined, usage: (
   return undefined;
 }
 
-function firstLine(usage: string): string {
-  return usage.replace(/^usage: /, '').split('\n')[0]!;
+/** A usage error as one line: what is wrong, then the command's synopsis. */
+export function usageError(what: string, usage: string): UsageError {
+  return new UsageError(`${what}; usage: ${usage.replace(/^usage: /, '').split('\n')[0]!}`);
 }

@@ -26,7 +26,8 @@ export function describeError(err: unknown): { line: string; code: number } {
   const e = err as NodeJS.ErrnoException;
   if (e && typeof e === 'object' && typeof e.code === 'string' && typeof e.syscall === 'string') {
     // fs errors: ENOENT, EACCES, ENOSPC ... — say what and where, no stack.
-    return { line: `${e.path ?? ''}${e.path ? ': ' : ''}${e.code}: ${e.message.replace(/^[A-Z]+: /, '')}`, code: EXIT_FAILURE };
+    const what = e.message.replace(/^[A-Z]+: /, '').replace(/, \w+ '[^']*'(?: -> '[^']*')?$/, '');
+    return { line: `${e.path ? `${e.path}: ` : ''}${what} (${e.code})`, code: EXIT_FAILURE };
   }
   if (process.env.KEXEC_TS_DEBUG) console.error(err);
   const msg = err instanceof Error ? err.message : String(err);

@@ -5,6 +5,7 @@ import { backtraceOfTask, cpuBacktrace, taskTable } from '../../analyze/stacks.t
 import { formatBacktrace, backtraceJson, describeCpuBacktrace } from '../../analyze/summary.ts';
 import type { DumpContext } from '../../analyze/dump-context.ts';
 import type { Command } from './commands.ts';
+import { usageError } from '../args.ts';
 import { openContext } from './analysis-context.ts';
 import { parseCommand, symbolOptions, toJson, write } from './kernel-dump-args.ts';
 
@@ -45,7 +46,7 @@ export const btCommand: Command = {
     const [path, ...positional] = a.positionals as [string, ...string[]];
     const wanted = [...((a.values.pid as unknown as string[] | undefined) ?? []), ...positional];
     const modes = [a.values.all, a.values.panic, a.values.cpu !== undefined, wanted.length > 0].filter(Boolean).length;
-    if (modes > 1) throw new UsageError(`-a, -p, -c and PIDs choose different stacks: give one of them\nusage: ${USAGE}`);
+    if (modes > 1) throw usageError(`-a, -p, -c and PIDs choose different stacks: give one of them`, USAGE);
     const ctx = openContext(path, a.values);
     let traces;
     if (wanted.length) {

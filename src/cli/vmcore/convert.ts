@@ -9,6 +9,7 @@ import { FileSource } from '../../io/node-file.ts';
 import { FdSink } from '../../dump/file-sink.ts';
 import { OutputFile } from '../../io/output-file.ts';
 import type { Command } from './commands.ts';
+import { usageError } from '../args.ts';
 import { parseSaveArgs, readBack, saveArgs, saveDump, threadsFor } from './save.ts';
 import type { CodecName } from '../../format/codecs/index.ts';
 
@@ -120,7 +121,7 @@ export const convertCommand: Command = {
     const { values, positionals } = parsed;
     if (values['dump-dmesg']) throw new UsageError('--dump-dmesg is a save option: vmcore-ts save --dump-dmesg VMCORE LOGFILE');
     if (values.R) {
-      if (positionals.length < 1 || positionals.length > 2) throw new UsageError(`-R needs OUT [FLATTENED]\nusage: ${USAGE}`);
+      if (positionals.length < 1 || positionals.length > 2) throw usageError(`-R needs OUT [FLATTENED]`, USAGE);
       const input = positionals[1];
       if (input === undefined || input === '-') return rearrangeFlattened(0, '<stdin>', positionals[0]!, !!values.f);
       const fd = openSync(input, 'r');

@@ -33,7 +33,7 @@ import {
   type SaveReport,
 } from '../../dump/save.ts';
 import type { Command } from './commands.ts';
-import { parseCommandLine } from '../args.ts';
+import { parseCommandLine, usageError } from '../args.ts';
 
 export const SAVE_USAGE =
   'vmcore-ts save [-c|-l|-p|-z] [-d LEVEL] [-E] [-f] [--num-threads N] [--cyclic-buffer K] [--message-level N] VMCORE DUMPFILE\n' +
@@ -96,14 +96,14 @@ function intOption(v: string | undefined, name: string, min: number, max: number
 
 export function saveArgs(values: NonNullable<ReturnType<typeof parseSaveArgs>>['values'], positionals: string[], usage: string): SaveArgs {
   const codecs = (['c', 'l', 'p', 'z'] as const).filter((k) => values[k]);
-  if (codecs.length > 1) throw new UsageError(`choose one of -c, -l, -p, -z\nusage: ${usage}`);
+  if (codecs.length > 1) throw usageError(`choose one of -c, -l, -p, -z`, usage);
   const codec = ({ c: 'zlib', l: 'lzo', p: 'snappy', z: 'zstd' } as const)[codecs[0] ?? 'none' as never] as CodecName | undefined;
   if (values.E && codec) throw new UsageError('-E writes an uncompressed ELF core: drop -c/-l/-p/-z');
   const levels = (values.d ?? '0').split(',').map((s) => intOption(s, '-d', 0, MAX_DUMP_LEVEL, 0));
   const flattened = !!values.F;
   const want = flattened ? 1 : 2;
   if (positionals.length !== want) {
-    throw new UsageError(`${positionals.length < want ? 'missing arguments' : 'too many arguments'}\nusage: ${usage}`);
+    throw usageError(`${positionals.length < want ? 'missing arguments' : 'too many arguments'}`, usage);
   }
   return {
     codec,
@@ -415,7 +415,7 @@ export const saveCommand: Command = {
     const { values, positionals } = parsed;
     if (values.R) throw new UsageError('-R (rebuild a flattened dump) is a convert option: vmcore-ts convert -R OUT < FLATTENED');
     if (values['dump-dmesg']) {
-      if (positionals.length !== 2) throw new UsageError(`--dump-dmesg needs VMCORE LOGFILE\nusage: ${SAVE_USAGE}`);
+      if (positionals.length !== 2) throw usageError(`--dump-dmesg needs VMCORE LOGFILE`, SAVE_USAGE);
       return dumpDmesg(positionals[0]!, positionals[1]!, !!values.f);
     }
     const args = saveArgs(values, positionals, SAVE_USAGE);

@@ -44,6 +44,23 @@ export class NotInDumpError extends Error {
   }
 }
 
+/** Reading a file failed (EIO on a failing disk, EISDIR, …): which file, where, what the system said. */
+export class ReadError extends Error {
+  readonly source: string;
+  readonly offset: number;
+  readonly code: string | undefined;
+  constructor(source: string, offset: number, length: number, cause: unknown) {
+    const e = cause as NodeJS.ErrnoException;
+    const code = typeof e?.code === 'string' ? e.code : undefined;
+    const why = (e instanceof Error ? e.message : String(cause)).replace(/^[A-Z]+: /, '').replace(/, read$/, '');
+    super(`${source}: cannot read ${length} bytes at offset ${offset} (0x${offset.toString(16)}): ${code ? `${code} (${why})` : why}`);
+    this.name = 'ReadError';
+    this.source = source;
+    this.offset = offset;
+    this.code = code;
+  }
+}
+
 /** A kexec/kdump operation the kernel refused, or that we refuse before calling it. */
 export class KexecError extends Error {
   readonly errno: number | undefined;

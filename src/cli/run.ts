@@ -1,7 +1,7 @@
 // The CLI edge: runs a command and turns every error into one clear line and an exit code.
 //   0 success, 1 damaged/unsupported input or a refused operation, 2 usage error,
 //   3 partial: the command printed what it could read, but some of the result is missing (said on stderr).
-import { KexecError, NotInDumpError, OutputError, ParseError, UsageError } from '../errors.ts';
+import { KexecError, NotInDumpError, OutputError, ParseError, ReadError, UsageError } from '../errors.ts';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -19,6 +19,10 @@ export function describeError(err: unknown): { line: string; code: number } {
     return { line: `${where ? where + ': ' : ''}${err.message}${hint}`, code: EXIT_FAILURE };
   }
   if (err instanceof NotInDumpError) return { line: err.message, code: EXIT_FAILURE };
+  if (err instanceof ReadError) {
+    const hint = err.code === 'EIO' ? ' — the disk or file system failed there; copy what still reads (ddrescue) and analyse the copy' : '';
+    return { line: err.message + hint, code: EXIT_FAILURE };
+  }
   if (err instanceof KexecError || err instanceof OutputError) {
     const hint = err.hint ? ` — ${err.hint}` : '';
     return { line: `${err.message}${hint}`, code: EXIT_FAILURE };

@@ -1,5 +1,6 @@
 // Node edge: a ByteSource over a file descriptor (a dump file, /proc/vmcore, a block device).
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { ReadError } from '../errors.ts';
 import type { ByteSource } from './source.ts';
 
 export class FileSource implements ByteSource {
@@ -17,7 +18,12 @@ export class FileSource implements ByteSource {
     const buf = new Uint8Array(n);
     let done = 0;
     while (done < n) {
-      const got = readSync(this.fd, buf, done, n - done, offset + done);
+      let got: number;
+      try {
+        got = readSync(this.fd, buf, done, n - done, offset + done);
+      } catch (e) {
+        throw new ReadError(this.name, offset + done, n - done, e);
+      }
       if (got === 0) break;
       done += got;
     }

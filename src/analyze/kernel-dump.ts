@@ -17,6 +17,8 @@ export class KernelDump {
   private _symbols: SymbolTable | null | undefined;
   private _cpus: Prstatus[] | undefined;
   private directMapChecked = false;
+  /** What may make results wrong, said with every result (a symbol table forced on a dump it does not match). */
+  readonly warnings: string[] = [];
 
   /** `symbols`: a System.map / vmlinux table given by the user; otherwise the dump's kallsyms. */
   constructor(dump: Dump, symbols?: SymbolTable) {

@@ -93,6 +93,12 @@ export function formatSymbolic(table: SymbolTable | undefined, address: bigint):
  * added to every kernel-image address, since System.map holds link-time addresses.
  */
 export function parseSystemMap(text: string, name: string, kernelOffset = 0n): SortedSymbolTable {
+  if (/^[0-9a-f]+ \S The real System\.map is in the linux-image-\S+-dbg package\s*$/.test(text.trim())) {
+    throw new ParseError(`this is Debian's placeholder, not a symbol table: ${JSON.stringify(text.trim())}`, {
+      source: name,
+      hint: 'install linux-image-RELEASE-dbg for the kernel that crashed and give --vmlinux /usr/lib/debug/boot/vmlinux-RELEASE',
+    });
+  }
   const syms: KernelSymbol[] = [];
   let lineNo = 0;
   for (const line of text.split('\n')) {

@@ -15,6 +15,7 @@ import { TaskReader } from '../src/analyze/tasks.ts';
 import { formatStructAt, formatTypeLayout } from '../src/analyze/types-print.ts';
 import { unwind } from '../src/analyze/unwind.ts';
 import { NotInDumpError } from '../src/errors.ts';
+import { Gaps } from '../src/analyze/completeness.ts';
 import { openDump } from '../src/format/open-dump.ts';
 import { FileSource } from '../src/io/node-file.ts';
 
@@ -84,7 +85,7 @@ test("bt -a: the idle CPU's stack matches crash's frames below the NMI", () => {
 
 test("ps: the task list has drgn's 54 tasks in order, and crash's idle and running task addresses", () => {
   const t = taskTable(ctx);
-  assert.deepEqual(t.damage, []);
+  assert.deepEqual(t.completeness, { partial: false, missing: [], excluded: [], dumpLevel: undefined });
   const listed = t.tasks.filter((x) => !x.idle);
   const names = JSON.parse(/^\[.*\]$/m.exec(drgn)![0].replace(/'/g, '"')) as string[];
   assert.equal(names.length, 54);
@@ -130,7 +131,7 @@ test("modules: virtio_blk's code is named from its own kallsyms and found in its
   assert.equal(ctx.moduleAt(0xffffffff81000000n), undefined, 'kernel image addresses never look at modules');
   const names = ctx.modules.map((m) => m.name);
   assert.ok(names.includes('virtio_blk'), names.join(' '));
-  assert.deepEqual(ctx.moduleProblems, []);
+  assert.equal(ctx.moduleGaps.result().partial, false);
   const blk = ctx.modules.find((m) => m.name === 'virtio_blk')!;
   const done = blk.symbols!.byName('virtblk_done')!;
   assert.deepEqual(ctx.symbolizer.symbolize(done.address + 4n), { name: 'virtblk_done', offset: 4n, module: 'virtio_blk' });
@@ -229,7 +230,8 @@ test("ps with damaged BTF: types before the damage still work and the damage is 
   assert.ok(lateBtf.damage);
   const t = taskTable(new DumpContext(ctx.kernel, { btf: lateBtf }));
   assert.equal(t.tasks.length, 56);
-  assert.match(t.damage[0]!, /^BTF damaged \(type \d+ at offset \d+: /);
+  assert.equal(t.completeness.partial, true);
+  assert.match(t.completeness.missing[0]!.example, /^BTF damaged \(type \d+ at offset \d+: /);
   // Damage at the first type: nothing to work with, and the error says why.
   const early = good.slice();
   early.fill(0xff, hdrLen + typeOff, hdrLen + typeOff + 64);
@@ -259,23 +261,23 @@ test('tasks: a task list that loops without returning to its head stops and says
     [0x3000n, 0x2000n], // B -> A (loop, never back to the head)
   ]);
   const reader = new TaskReader(fakeMemory(words), ctx.btf);
-  const damage: string[] = [];
+  const damage = new Gaps();
   const nodes = [...reader.walkList(0x1000n, 'test list', damage)];
   assert.deepEqual(nodes, [0x2000n, 0x3000n]);
-  assert.match(damage[0]!, /loops back to 0x2000 after 2 entries/);
+  assert.match(damage.result().missing[0]!.example, /loops back to 0x2000 after 2 entries/);
   words.set(0x3000n, 0x4000n); // B -> unreadable
-  const missing: string[] = [];
+  const missing = new Gaps();
   assert.deepEqual([...reader.walkList(0x1000n, 'test list', missing)], [0x2000n, 0x3000n, 0x4000n]);
-  assert.match(missing[0]!, /not in dump/);
+  assert.deepEqual(missing.result().missing.map((g) => [g.item, g.reason]), [['task list', 'unmapped']]);
   // A node that cannot be read costs that node only: the rest comes back through prev pointers.
   const ring = new Map<bigint, bigint>([
     [0x1000n, 0x2000n], [0x1008n, 0x4000n], // head: next A, prev C
     [0x2000n, 0x3000n], [0x2008n, 0x1000n], // A
     /* B at 0x3000 is not in the dump */ [0x4000n, 0x1000n], [0x4008n, 0x3000n], // C
   ]);
-  const notes: string[] = [];
+  const notes = new Gaps();
   assert.deepEqual([...new TaskReader(fakeMemory(ring), ctx.btf).walkList(0x1000n, 'ring', notes)], [0x2000n, 0x3000n, 0x4000n]);
-  assert.match(notes[0]!, /entry 0x3000 not in dump after 1 entries; 1 more read backwards from the head/);
+  assert.match(notes.result().missing[0]!.example, /entry 0x3000 after 1 entries \(1 more read backwards from the head\)/);
 });
 
 test('unwind: an address ORC does not cover, with no frame pointer, stops with a marked error', () => {

@@ -7,6 +7,7 @@ import { formatRecord } from '../src/analyze/printk.ts';
 import { backtraceOfTask, cpuBacktrace, taskTable, type TaskTable } from '../src/analyze/stacks.ts';
 import { backtraceLines, buildSummary, describeCpuBacktrace, memoryCounters, memoryRows, pageUsage, pageUsageRows, type BacktraceLine, type NamedBacktrace } from '../src/analyze/summary.ts';
 import { formatDate, formatUptime, systemInfo } from '../src/analyze/system-info.ts';
+import type { Completeness } from '../src/analyze/completeness.ts';
 import { DUMP_LEVEL_WORDS } from '../src/dump/page-class.ts';
 import { NotInDumpError, ParseError } from '../src/errors.ts';
 import { openDump } from '../src/format/open-dump.ts';
@@ -100,6 +101,11 @@ const problem = (e: unknown): string => {
 
 /** Reads left out by the dump level say so in their reason (src/format/kdump-compressed.ts). */
 const EXCLUDED = /excluded from the dump/;
+
+/** A result's completeness as notes: excluded by the dump level apart from damage. */
+export function notesOf(c: Completeness): Notes {
+  return { excluded: c.excluded.map((g) => g.example), damage: c.missing.map((g) => g.example) };
+}
 
 export function splitNotes(notes: readonly string[]): Notes {
   return { excluded: notes.filter((n) => EXCLUDED.test(n)), damage: notes.filter((n) => !EXCLUDED.test(n)) };
@@ -197,7 +203,7 @@ export class DumpAnalysis {
       lines: recs.map((r) => formatRecord(r)),
       levels: recs.map((r) => r.level),
       times: recs.map((r) => Number(r.tsNsec) / 1e9),
-      notes: splitNotes(log.warnings),
+      notes: notesOf(log.completeness),
     };
   }
 
@@ -229,7 +235,7 @@ export class DumpAnalysis {
         running: t.current.includes(x.task),
         idle: !!x.idle,
       })),
-      notes: splitNotes(t.damage),
+      notes: notesOf(t.completeness),
     };
   }
 

@@ -4,6 +4,7 @@
 import { NotInDumpError, ParseError } from '../errors.ts';
 import type { Dump } from '../format/dump.ts';
 import { Btf } from './btf.ts';
+import { Gaps } from './completeness.ts';
 import type { KernelDump } from './kernel-dump.ts';
 import type { KernelMemory } from './kernel-memory.ts';
 import { contains, readModules, type KernelModule } from './modules.ts';
@@ -31,13 +32,14 @@ export class DumpContext {
   private orcCache: OrcTable | null | undefined;
   private orcVersionCache: OrcVersion | undefined;
   private modulesCache: KernelModule[] | undefined;
-  /** Problems met reading the module list (kept out of the way until asked for). */
-  readonly moduleProblems: string[] = [];
+  /** What could not be read of the module list (frames in those modules stay unnamed). */
+  readonly moduleGaps: Gaps;
 
   constructor(kernel: KernelDump, opts: ContextOptions = {}) {
     this.kernel = kernel;
     this.dump = kernel.dump;
     this.opts = opts;
+    this.moduleGaps = new Gaps(kernel.dump.dumpLevel);
   }
 
   get mem(): KernelMemory {
@@ -104,10 +106,10 @@ export class DumpContext {
       this.modulesCache = [];
       try {
         const head = this.symbols.byName('modules')?.address;
-        if (head !== undefined) this.modulesCache = readModules(this.mem, this.btf, head, this.orcVersion, this.moduleProblems);
+        if (head !== undefined) this.modulesCache = readModules(this.mem, this.btf, head, this.orcVersion, this.moduleGaps);
       } catch (e) {
         if (!(e instanceof ParseError || e instanceof NotInDumpError)) throw e;
-        this.moduleProblems.push(`modules: ${e.message}`);
+        this.moduleGaps.add('module list', e);
       }
     }
     return this.modulesCache;

@@ -68,7 +68,7 @@ export class KernelDump {
   get log(): KernelLog {
     if (!this._log) {
       checkLogKeys(this.info); // say what the log lacks before what memory translation lacks
-      this._log = readKernelLog(this.memory, this.info);
+      this._log = readKernelLog(this.memory, this.info, this.dump.dumpLevel);
     }
     return this._log;
   }

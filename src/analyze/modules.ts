@@ -7,6 +7,7 @@ import { readStruct, struct } from '../format/struct.ts';
 import type { Btf } from './btf.ts';
 import { OrcTable, type OrcVersion } from './orc.ts';
 import { SortedSymbolTable, type KernelSymbol } from './symbols.ts';
+import type { Gaps } from './completeness.ts';
 import { walkList, type TaskMemory } from './tasks.ts';
 
 const Elf64Sym = struct('Elf64_Sym', 24, {
@@ -44,13 +45,13 @@ function u32(mem: TaskMemory, a: bigint): number {
   return new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true);
 }
 
-/** Every loaded module; problems (unreadable entries) go to `damage` and the module is skipped. */
-export function readModules(mem: TaskMemory, btf: Btf, modulesHead: bigint, orcVersion: OrcVersion, damage: string[]): KernelModule[] {
+/** Every loaded module; problems (unreadable entries) go to `gaps` and the module is skipped. */
+export function readModules(mem: TaskMemory, btf: Btf, modulesHead: bigint, orcVersion: OrcVersion, gaps: Gaps): KernelModule[] {
   const mod = btf.get('struct module');
   const listOff = BigInt(btf.offsetOf(mod, 'list'));
   const nameOff = BigInt(btf.offsetOf(mod, 'name'));
   const out: KernelModule[] = [];
-  for (const node of walkList(mem, modulesHead, 'modules', damage, MAX_MODULES)) {
+  for (const node of walkList(mem, modulesHead, 'modules', gaps, 'module', MAX_MODULES)) {
     const m = node - listOff;
     try {
       const raw = mem.readVirt(m + nameOff, 56);
@@ -59,7 +60,7 @@ export function readModules(mem: TaskMemory, btf: Btf, modulesHead: bigint, orcV
       out.push({ name, address: m, ranges: ranges(mem, btf, mod.id, m), orc: moduleOrc(mem, btf, mod.id, m, orcVersion), symbols: moduleSymbols(mem, btf, mod.id, m, name) });
     } catch (e) {
       if (!(e instanceof NotInDumpError)) throw e;
-      damage.push(`module at 0x${m.toString(16)}: ${e.message}`);
+      gaps.add('module', e, `module at 0x${m.toString(16)}`);
     }
   }
   return out;

@@ -5,6 +5,7 @@
 // Formatting follows `makedumpfile --dump-dmesg` (src of truth for the default output).
 import { NotInDumpError, ParseError } from '../errors.ts';
 import { struct, readStruct } from '../format/struct.ts';
+import { Gaps, type Completeness } from './completeness.ts';
 import type { VmcoreInfo } from './vmcoreinfo.ts';
 import { missingKey } from './vmcoreinfo.ts';
 
@@ -33,8 +34,8 @@ export interface KernelLog {
   hasCallerId: boolean;
   /** Plain character ring (pre-3.5): the text in order. */
   plainText?: Uint8Array;
-  /** Problems found (corrupt descriptors, cycles): the records before them are still returned. */
-  warnings: string[];
+  /** Records that could not be read (memory not in the dump, damaged descriptors, a cycle): the others are returned. */
+  completeness: Completeness;
 }
 
 const FOR_LOG = 'the kernel log';
@@ -49,11 +50,15 @@ export function checkLogKeys(info: VmcoreInfo): void {
   if (!info.has('SYMBOL(prb)') && !info.has('SYMBOL(log_buf)')) throw missingKey('SYMBOL(prb) or SYMBOL(log_buf)', FOR_LOG);
 }
 
-export function readKernelLog(mem: VirtualMemory, info: VmcoreInfo): KernelLog {
+/** `dumpLevel`: the dump's, to say what it excluded. */
+export function readKernelLog(mem: VirtualMemory, info: VmcoreInfo, dumpLevel?: number): KernelLog {
   checkLogKeys(info);
-  if (info.has('SYMBOL(prb)')) return readLockless(mem, info);
-  return info.has('SYMBOL(log_end)') ? readPlain(mem, info) : readVariableLength(mem, info);
+  const gaps = new Gaps(dumpLevel);
+  if (info.has('SYMBOL(prb)')) return readLockless(mem, info, gaps);
+  return info.has('SYMBOL(log_end)') ? readPlain(mem, info) : readVariableLength(mem, info, gaps);
 }
+
+const RECORD = 'printk record';
 
 function dv(b: Uint8Array): DataView {
   return new DataView(b.buffer, b.byteOffset, b.byteLength);
@@ -80,7 +85,7 @@ function cstr(b: Uint8Array, off: number, len: number): string {
 
 // ---------------------------------------------------------------- lockless ring buffer (5.10+)
 
-function readLockless(mem: VirtualMemory, info: VmcoreInfo): KernelLog {
+function readLockless(mem: VirtualMemory, info: VmcoreInfo, gaps: Gaps): KernelLog {
   const off = (k: string) => info.requireOffset(k, FOR_LOG);
   const size = (k: string) => info.requireSize(k, FOR_LOG);
   const counter = info.offset('atomic_long_t.counter') ?? 0;
@@ -131,7 +136,6 @@ function readLockless(mem: VirtualMemory, info: VmcoreInfo): KernelLog {
   const dd = dv(descs);
   const di = dv(infos);
   const records: LogRecord[] = [];
-  const warnings: string[] = [];
   const wordSize = 8;
   const countN = BigInt(count);
   const dataSizeN = BigInt(dataSize);
@@ -141,9 +145,13 @@ function readLockless(mem: VirtualMemory, info: VmcoreInfo): KernelLog {
     const d = idx * descSize;
     descArr.ensure(d, descSize);
     const sv = dd.getBigUint64(d + oStateVar, true);
-    if ((sv & DESC_ID_MASK) !== id) return;
     const state = (sv >> DESC_FLAGS_SHIFT) & 3n;
-    if (state !== DESC_COMMITTED && state !== DESC_FINALIZED) return;
+    if ((sv & DESC_ID_MASK) !== id || (state !== DESC_COMMITTED && state !== DESC_FINALIZED)) {
+      // Only the newest record may still be reserved (being written at the crash); anywhere else
+      // a descriptor that is not this record, or not committed, is damage.
+      if (id !== (headId & DESC_ID_MASK)) gaps.note(RECORD, 'damaged', `printk record id ${id}: its descriptor holds id ${sv & DESC_ID_MASK} in state ${state}`);
+      return;
+    }
     let begin = Number(dd.getBigUint64(d + oBegin, true) % dataSizeN);
     const next = Number(dd.getBigUint64(d + oNext, true) % dataSizeN);
     if (begin === next) return; // data-less record
@@ -174,27 +182,25 @@ function readLockless(mem: VirtualMemory, info: VmcoreInfo): KernelLog {
   };
 
   // A record whose descriptor or text is not in the dump is left out and counted, not fatal.
-  let lost = 0;
   const tryOne = (id: bigint) => {
     try {
       one(id);
     } catch (e) {
       if (!(e instanceof NotInDumpError)) throw e;
-      if (lost++ === 0) warnings.push(`printk record id ${id}: ${e.message}`);
+      gaps.add(RECORD, e, `printk record id ${id}`);
     }
   };
   let id = tailId & DESC_ID_MASK;
   let steps = 0;
   for (; id !== (headId & DESC_ID_MASK); id = (id + 1n) & DESC_ID_MASK) {
     if (++steps > count) {
-      warnings.push(`printk descriptor ids run from ${tailId} to ${headId}, more than the ring's ${count}: stopped`);
+      gaps.note('printk descriptor ring', 'damaged', `printk descriptor ids run from ${tailId} to ${headId}, more than the ring's ${count}: stopped`);
       break;
     }
     tryOne(id);
   }
   tryOne(id);
-  if (lost > 1) warnings.push(`${lost} printk records in all could not be read (their memory is not in the dump)`);
-  return { format: 'lockless ring buffer', records, hasCallerId: oCaller !== undefined, warnings };
+  return { format: 'lockless ring buffer', records, hasCallerId: oCaller !== undefined, completeness: gaps.result() };
 }
 
 /** A kernel array read on demand, a virtual page at a time; `bytes` holds what has been read. */
@@ -232,7 +238,7 @@ class LazyBytes {
 
 // ---------------------------------------------------------------- variable-length log_buf (3.5 – 5.9)
 
-function readVariableLength(mem: VirtualMemory, info: VmcoreInfo): KernelLog {
+function readVariableLength(mem: VirtualMemory, info: VmcoreInfo, gaps: Gaps): KernelLog {
   const logBuf = u64(mem, info.requireSymbol('log_buf', FOR_LOG));
   const bufLen = checkedSize(u32(mem, info.requireSymbol('log_buf_len', FOR_LOG)) | 0, 'log_buf_len');
   const firstIdx = u32(mem, info.requireSymbol('log_first_idx', FOR_LOG));
@@ -254,7 +260,6 @@ function readVariableLength(mem: VirtualMemory, info: VmcoreInfo): KernelLog {
   });
   const buf = mem.readVirt(logBuf, bufLen);
   const records: LogRecord[] = [];
-  const warnings: string[] = [];
   const at = (pos: number) => {
     if (pos < 0 || pos + hdrSize > bufLen) {
       throw new ParseError(`printk record index ${pos} lies outside log_buf (${bufLen} bytes)`, { hint: 'the log buffer is damaged' });
@@ -267,7 +272,7 @@ function readVariableLength(mem: VirtualMemory, info: VmcoreInfo): KernelLog {
   try {
     while (pos !== nextIdx) {
       if (seen.has(pos)) {
-        warnings.push(`printk log_buf records form a cycle at index ${pos}: the buffer is damaged, stopped there`);
+        gaps.note('printk log_buf', 'damaged', `printk log_buf records form a cycle at index ${pos}: the buffer is damaged, stopped there`);
         break;
       }
       seen.add(pos);
@@ -296,9 +301,9 @@ function readVariableLength(mem: VirtualMemory, info: VmcoreInfo): KernelLog {
     }
   } catch (e) {
     if (!(e instanceof ParseError) || records.length === 0) throw e;
-    warnings.push(`${e.message}: stopped after ${records.length} records`);
+    gaps.add('printk log_buf', e, `stopped after ${records.length} records`);
   }
-  return { format: 'variable-length log_buf', records, hasCallerId: oCaller !== undefined, warnings };
+  return { format: 'variable-length log_buf', records, hasCallerId: oCaller !== undefined, completeness: gaps.result() };
 }
 
 function splitDict(b: Uint8Array): string[] {
@@ -323,7 +328,7 @@ function readPlain(mem: VirtualMemory, info: VmcoreInfo): KernelLog {
     text.set(buf.subarray(idx));
     text.set(buf.subarray(0, idx), bufLen - idx);
   }
-  return { format: 'plain log_buf', records: [], hasCallerId: false, plainText: text, warnings: [] };
+  return { format: 'plain log_buf', records: [], hasCallerId: false, plainText: text, completeness: new Gaps().result() };
 }
 
 // ---------------------------------------------------------------- formatting

@@ -1,6 +1,7 @@
 // Backtraces of CPUs (from the registers each saved at the crash) and of tasks that were not running
 // (from their saved inactive_task_frame), over a DumpContext.
 import { NotInDumpError, ParseError } from '../errors.ts';
+import { Gaps } from './completeness.ts';
 import type { DumpContext } from './dump-context.ts';
 import { TaskReader, type Task, type TaskList } from './tasks.ts';
 import { PT_REGS, inactiveTaskStart, unwind, type Backtrace, type Regs, type StartState } from './unwind.ts';
@@ -41,7 +42,7 @@ export function taskBacktrace(ctx: DumpContext, threadSp: bigint): Backtrace {
   try {
     start = inactiveTaskStart(ctx.mem, threadSp, layout);
   } catch (e) {
-    if (e instanceof NotInDumpError) return { frames: [], stop: `saved frame not in dump: ${e.message}`, error: true };
+    if (e instanceof NotInDumpError) return { frames: [], stop: `saved frame not in dump: ${e.message}`, error: true, notInDump: e.reason };
     throw e;
   }
   return unwind(ctx.mem, ctx.orcFinder, ctx.symbolizer, start);
@@ -59,10 +60,12 @@ export interface TaskTable extends TaskList {
 export function taskTable(ctx: DumpContext): TaskTable {
   const reader = new TaskReader(ctx.mem, ctx.btf);
   const init = ctx.requireSymbol('init_task', 'the task list');
-  const list = reader.list(init);
+  const gaps = new Gaps(ctx.dump.dumpLevel);
+  const btf = ctx.btf;
+  if (btf.damage) gaps.note('BTF type', 'damaged', `BTF damaged (${btf.damage}): types after it are unavailable`);
+  const list = reader.list(init, gaps);
   const current = ctx.cpus.map((_, cpu) => ctx.currentTask(cpu));
   const idle: Task[] = [];
-  const btf = ctx.btf;
   const rq = btf.find('struct rq');
   for (let cpu = 0; cpu < ctx.cpus.length; cpu++) {
     let addr: bigint | undefined = cpu === 0 ? init : undefined;
@@ -75,15 +78,10 @@ export function taskTable(ctx: DumpContext): TaskTable {
       }
     }
     if (addr === undefined) continue;
-    try {
-      idle.push(reader.read(addr, true));
-    } catch (e) {
-      if (!(e instanceof NotInDumpError)) throw e;
-      list.damage.push(`idle task of CPU ${cpu} at 0x${addr.toString(16)}: ${e.message}`);
-    }
+    const task = gaps.attempt('task', () => reader.read(addr, true), `idle task of CPU ${cpu} at 0x${addr.toString(16)}`);
+    if (task) idle.push(task);
   }
-  if (btf.damage) list.damage.unshift(`BTF damaged (${btf.damage}): types after it are unavailable`);
-  return { tasks: [...idle, ...list.tasks], damage: list.damage, current };
+  return { tasks: [...idle, ...list.tasks], completeness: gaps.result(), current };
 }
 
 /** Backtrace of any task: CPU registers when it was running at the crash, else its saved frame. */
@@ -91,4 +89,9 @@ export function backtraceOfTask(ctx: DumpContext, t: Task, current: (bigint | un
   const cpu = current.indexOf(t.task);
   if (cpu >= 0) return cpuBacktrace(ctx, cpu);
   return taskBacktrace(ctx, t.threadSp);
+}
+
+/** Records a backtrace that stopped on an error (memory not in the dump, or an unwinding problem). */
+export function backtraceGap(gaps: Gaps, bt: Backtrace, label: string): void {
+  if (bt.error) gaps.note('backtrace', bt.notInDump ?? 'damaged', `${label}: ${bt.stop}`);
 }

@@ -3,10 +3,11 @@
 // the bt, mem and serve commands share.
 import { NotInDumpError, ParseError } from '../errors.ts';
 import { MAX_DUMP_LEVEL, PageClassifier, emptyCounts, findMemMap, pageLayout } from '../dump/page-class.ts';
+import { Gaps, type Completeness } from './completeness.ts';
 import type { DumpContext } from './dump-context.ts';
 import { formatRecord, type LogRecord } from './printk.ts';
-import { cpuBacktrace, type CpuBacktrace } from './stacks.ts';
-import { attemptInto, formatDate, formatMemory, formatUptime, systemInfo, type SystemInfo } from './system-info.ts';
+import { backtraceGap, cpuBacktrace, type CpuBacktrace } from './stacks.ts';
+import { attemptInto, problemLines, formatDate, formatMemory, formatUptime, systemInfo, type SystemInfo } from './system-info.ts';
 import { TaskReader } from './tasks.ts';
 import { frameLabel, type Backtrace, type Regs } from './unwind.ts';
 
@@ -197,22 +198,27 @@ export interface Summary {
   lastLog: string[];
   memory: { label: string; bytes: bigint }[];
   problems: string[];
+  completeness: Completeness;
 }
 
 export const SUMMARY_LOG_LINES = 30;
 
 export function buildSummary(ctx: DumpContext, logLines = SUMMARY_LOG_LINES): Summary {
-  const problems: string[] = [];
-  const attempt = attemptInto(problems);
+  const gaps = new Gaps(ctx.dump.dumpLevel);
+  const attempt = attemptInto(gaps);
   const system = systemInfo(ctx.kernel);
+  gaps.merge(system.completeness);
   const cpu = system.crashingCpu ?? attempt('panic CPU', () => ctx.panicCpu());
   // The comm comes from the log's panic report here: loading BTF for one name would double the time.
   const backtrace: NamedBacktrace | undefined =
     cpu !== undefined && ctx.cpus[cpu] ? attempt('backtrace', () => ({ ...cpuBacktrace(ctx, cpu), comm: system.comm })) : undefined;
-  const records: LogRecord[] = attempt('kernel log', () => ctx.log.records) ?? [];
+  if (backtrace) backtraceGap(gaps, backtrace, `CPU ${cpu}`);
+  // The log's gaps are already in the system report's.
+  const records: LogRecord[] = system.kernel.logFormat ? ctx.log.records : [];
   const lastLog = records.slice(-logLines).map((r) => formatRecord(r));
   const memory = attempt('memory counters', () => memoryRows(memoryCounters(ctx))) ?? [];
-  return { system, backtrace, lastLog, memory, problems: [...system.problems, ...problems] };
+  const completeness = gaps.result();
+  return { system, backtrace, lastLog, memory, problems: problemLines(completeness), completeness };
 }
 
 export function formatSummary(s: Summary): string {
@@ -261,6 +267,8 @@ export interface PageUsage {
   /** struct pages that could not be read. */
   unknown: number;
   warnings: string[];
+  /** The struct pages that could not be read, and why. */
+  completeness: Completeness;
 }
 
 const WINDOW = 1 << 18;
@@ -287,7 +295,9 @@ export function pageUsage(ctx: DumpContext): PageUsage {
     cls.exclude(start, end, MAX_DUMP_LEVEL, keep, counts);
   }
   const known = counts.free + counts.cache + counts.cachePrivate + counts.user + counts.hwpoison + counts.offline + counts.unknown;
-  return { pageSize: ctx.dump.pageSize, pages, ...counts, kernel: pages - known, warnings: cls.warnings };
+  const gaps = new Gaps(ctx.dump.dumpLevel);
+  if (cls.unreadable) gaps.note('page frame', cls.unreadable.reason, cls.unreadable.example, counts.unknown);
+  return { pageSize: ctx.dump.pageSize, pages, ...counts, kernel: pages - known, warnings: cls.warnings, completeness: gaps.result() };
 }
 
 export function pageUsageRows(u: PageUsage): { label: string; pages: number }[] {

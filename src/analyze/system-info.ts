@@ -2,6 +2,7 @@
 // message, crashing CPU and task, plus facts about the dump file itself.
 // Every item says nothing (undefined) rather than fail when its source is missing or not in the dump.
 import { NotInDumpError, ParseError } from '../errors.ts';
+import { Gaps, type Completeness } from './completeness.ts';
 import { hasKallsyms } from './kallsyms.ts';
 import type { KernelDump } from './kernel-dump.ts';
 import type { LogRecord } from './printk.ts';
@@ -56,38 +57,36 @@ export interface SystemInfo {
     symbols: string | undefined;
     logFormat: string | undefined;
   };
-  /** What could not be read, one line each. */
+  /** What could not be read, one line each (the examples of `completeness`). */
   problems: string[];
+  /** The items that could not be read, excluded by the dump level apart from lost. */
+  completeness: Completeness;
 }
 
 /**
- * Runs one item of a report: a page not in the dump or a damaged structure loses that item (its
- * reason goes to `problems`), not the whole report.
+ * Runs one item of a report: a page not in the dump or a damaged structure loses that item (it goes
+ * to `gaps`), not the whole report.
  */
-export function attemptInto(problems: string[]) {
-  return <T>(what: string, f: () => T): T | undefined => {
-    try {
-      return f();
-    } catch (e) {
-      if (e instanceof NotInDumpError || e instanceof ParseError) {
-        problems.push(`${what}: ${e.message}`);
-        return undefined;
-      }
-      throw e;
-    }
-  };
+export function attemptInto(gaps: Gaps) {
+  return <T>(what: string, f: () => T): T | undefined => gaps.attempt(what, f, what);
+}
+
+/** The one-line problems of a report, from its completeness. */
+export function problemLines(c: Completeness): string[] {
+  return [...c.missing, ...c.excluded].map((g) => g.example);
 }
 
 export function systemInfo(kd: KernelDump): SystemInfo {
-  const problems: string[] = [];
+  const gaps = new Gaps(kd.dump.dumpLevel);
   // Each item is tried on its own: a missing page or key loses that item, not the report.
-  const attempt = attemptInto(problems);
+  const attempt = attemptInto(gaps);
   const d = kd.dump;
   const header = d.header;
   const str = (v: unknown) => (typeof v === 'string' && v ? v : undefined);
   const info = attempt('VMCOREINFO', () => kd.info);
   const uts = info ? attempt('utsname', () => readUts(kd)) : undefined;
   const log = info ? attempt('kernel log', () => kd.log) : undefined;
+  if (log) gaps.merge(log.completeness);
   const records = log?.records ?? [];
   const memory = info ? attempt('kernel memory', () => kd.memory) : undefined;
   const cpus = attempt('NT_PRSTATUS notes', () => kd.cpus) ?? [];
@@ -131,7 +130,8 @@ export function systemInfo(kd: KernelDump): SystemInfo {
       symbols: kd.symbolsLoaded()?.source ?? (info && hasKallsyms(info) ? 'kallsyms in the dump' : undefined),
       logFormat: log?.format,
     },
-    problems,
+    problems: problemLines(gaps.result()),
+    completeness: gaps.result(),
   };
 }
 

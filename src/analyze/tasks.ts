@@ -4,6 +4,7 @@
 // damaged or looping list stops at the damage and says so.
 import { NotInDumpError, ParseError } from '../errors.ts';
 import type { Btf } from './btf.ts';
+import { Gaps, type Completeness } from './completeness.ts';
 
 export interface TaskMemory {
   readVirt(vaddr: bigint, length: number): Uint8Array;
@@ -32,8 +33,8 @@ export interface Task {
 
 export interface TaskList {
   tasks: Task[];
-  /** Problems met (a loop, unreadable memory): the walk stopped there and kept what it had. */
-  damage: string[];
+  /** Tasks and lists that could not be read (a loop, memory not in the dump): the walk kept the rest. */
+  completeness: Completeness;
 }
 
 /** Offsets of everything read from task_struct, taken from BTF once. */
@@ -149,81 +150,78 @@ export class TaskReader {
   }
 
   /** walkList over this reader's memory. */
-  walkList(head: bigint, what: string, damage: string[], max = MAX_TASKS): Generator<bigint> {
-    return walkList(this.mem, head, what, damage, max);
+  walkList(head: bigint, what: string, gaps: Gaps, max = MAX_TASKS): Generator<bigint> {
+    return walkList(this.mem, head, what, gaps, TASK, max);
   }
 
   /** Every task on the task list and every thread of each, in list order (like drgn's for_each_task). */
-  list(initTask: bigint): TaskList {
+  list(initTask: bigint, gaps: Gaps = new Gaps()): TaskList {
     const L = this.layout;
-    const damage: string[] = [];
     const tasks: Task[] = [];
     const seen = new Set<bigint>();
     const add = (t: bigint) => {
       if (seen.has(t)) return;
       seen.add(t);
-      try {
-        tasks.push(this.read(t));
-      } catch (e) {
-        if (!(e instanceof NotInDumpError)) throw e;
-        damage.push(`task ${hex(t)}: not in dump (${e.message})`);
-      }
+      const task = gaps.attempt(TASK, () => this.read(t), `task ${hex(t)}`);
+      if (task) tasks.push(task);
     };
-    for (const node of this.walkList(initTask + BigInt(L.tasks), 'init_task.tasks', damage)) {
+    for (const node of this.walkList(initTask + BigInt(L.tasks), 'init_task.tasks', gaps)) {
       const leader = node - BigInt(L.tasks);
       add(leader);
-      for (const t of this.threads(leader, damage)) add(t);
+      for (const t of this.threads(leader, gaps)) add(t);
     }
-    return { tasks, damage };
+    return { tasks, completeness: gaps.result() };
   }
 
   /** The other threads of a thread-group leader. */
-  threads(leader: bigint, damage: string[]): bigint[] {
+  threads(leader: bigint, gaps: Gaps): bigint[] {
     const L = this.layout;
     const out: bigint[] = [];
     try {
       if (L.threadHead !== undefined && L.threadNode !== undefined) {
         const signal = this.ptr(leader + BigInt(L.signal));
         if (signal === 0n) return out;
-        for (const n of this.walkList(signal + BigInt(L.threadHead), `threads of ${hex(leader)}`, damage)) out.push(n - BigInt(L.threadNode));
+        for (const n of this.walkList(signal + BigInt(L.threadHead), `threads of ${hex(leader)}`, gaps)) out.push(n - BigInt(L.threadNode));
       } else if (L.threadGroup !== undefined) {
-        for (const n of this.walkList(leader + BigInt(L.threadGroup), `threads of ${hex(leader)}`, damage)) out.push(n - BigInt(L.threadGroup));
+        for (const n of this.walkList(leader + BigInt(L.threadGroup), `threads of ${hex(leader)}`, gaps)) out.push(n - BigInt(L.threadGroup));
       }
     } catch (e) {
       if (!(e instanceof NotInDumpError)) throw e;
-      damage.push(`threads of ${hex(leader)}: ${e.message}`);
+      gaps.add('thread list', e, `threads of ${hex(leader)}`);
     }
     return out.filter((t) => t !== leader);
   }
 }
 
+const TASK = 'task';
+
 /**
  * Walks a circular list_head starting at `head`, yielding each node address (not the head). Stops
  * at a loop that does not return to the head and after `max` nodes. When a node cannot be read, the
  * rest of the list is recovered walking `prev` pointers back from the head, so one missing page
- * loses one entry, not the tail of the list.
+ * loses one entry, not the tail of the list. What could not be walked goes to `gaps` as `item`s.
  */
-export function* walkList(mem: TaskMemory, head: bigint, what: string, damage: string[], max = MAX_TASKS): Generator<bigint> {
+export function* walkList(mem: TaskMemory, head: bigint, what: string, gaps: Gaps, item: string, max = MAX_TASKS): Generator<bigint> {
   const seen = new Set<bigint>();
   let node: bigint;
   try {
     node = ptr(mem, head);
   } catch (e) {
     if (!(e instanceof NotInDumpError)) throw e;
-    damage.push(`${what}: list head ${hex(head)} not in dump`);
+    gaps.add(`${item} list`, e, `${what}: list head ${hex(head)}`);
     return;
   }
   while (node !== head) {
     if (node === 0n) {
-      damage.push(`${what}: NULL next pointer after ${seen.size} entries`);
+      gaps.note(`${item} list`, 'damaged', `${what}: NULL next pointer after ${seen.size} entries`);
       return;
     }
     if (seen.has(node)) {
-      damage.push(`${what}: list loops back to ${hex(node)} after ${seen.size} entries without returning to the head; stopped`);
+      gaps.note(`${item} list`, 'damaged', `${what}: list loops back to ${hex(node)} after ${seen.size} entries without returning to the head; stopped`);
       return;
     }
     if (seen.size >= max) {
-      damage.push(`${what}: more than ${max} entries; stopped`);
+      gaps.note(`${item} list`, 'damaged', `${what}: more than ${max} entries; stopped`);
       return;
     }
     let next: bigint;
@@ -232,7 +230,7 @@ export function* walkList(mem: TaskMemory, head: bigint, what: string, damage: s
     } catch (e) {
       if (!(e instanceof NotInDumpError)) throw e;
       const tail = walkBack(mem, head, node, seen, max);
-      damage.push(`${what}: entry ${hex(node)} not in dump after ${seen.size} entries; ${tail.length} more read backwards from the head`);
+      gaps.add(`${item} list`, e, `${what}: entry ${hex(node)} after ${seen.size} entries (${tail.length} more read backwards from the head)`);
       yield node;
       yield* tail;
       return;

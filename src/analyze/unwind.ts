@@ -3,7 +3,7 @@
 // tables), a pt_regs frame decoded at every interrupt/exception/syscall entry, and a stop at the end
 // of the stack, at user mode, or at the first thing that does not check out (marked, never guessed).
 // Nothing is found by scanning the stack, so stale return addresses never show up as frames.
-import { NotInDumpError } from '../errors.ts';
+import { NotInDumpError, type NotInDumpReason } from '../errors.ts';
 import { ORC_REG, type OrcEntry } from './orc.ts';
 
 /** `struct pt_regs` on x86_64: r15 r14 r13 r12 bp bx r11 r10 r9 r8 ax cx dx si di orig_ax ip cs flags sp ss. */
@@ -59,6 +59,8 @@ export interface Backtrace {
   stop: string;
   /** True when the stop is an error rather than a normal end. */
   error: boolean;
+  /** When unwinding stopped at stack memory the dump lacks: why it lacks it. */
+  notInDump?: NotInDumpReason;
 }
 
 export interface StartState {
@@ -114,7 +116,7 @@ export function unwind(mem: Memory, orc: OrcFinder | undefined, sym: Symbolizer,
   let fullRegs = !!start.regs;
   let signal = start.exact;
   let method: Frame['method'] = 'registers';
-  const done = (stop: string, error: boolean, userRegs?: Regs): Backtrace => ({ frames, stop, error, userRegs });
+  const done = (stop: string, error: boolean, userRegs?: Regs, notInDump?: NotInDumpReason): Backtrace => ({ frames, stop, error, userRegs, notInDump });
 
   for (let n = 0; ; n++) {
     if (n >= max) return done(`stopped after ${max} frames`, true);
@@ -230,7 +232,7 @@ export function unwind(mem: Memory, orc: OrcFinder | undefined, sym: Symbolizer,
         return done(`stack going the wrong way at 0x${hex(frame.pc)} (sp 0x${hex(sp)} <= 0x${hex(prevSp)})`, true);
       }
     } catch (err) {
-      if (err instanceof NotInDumpError) return done(`stack memory not in dump: ${err.message}`, true);
+      if (err instanceof NotInDumpError) return done(`stack memory not in dump: ${err.message}`, true, undefined, err.reason);
       throw err;
     }
   }

@@ -17,7 +17,7 @@
 // Page types (buddy, slab, offline, hugetlb, unaccepted) live in _mapcount; their encoding changed
 // (-128 until 4.17, ~PG_x 4.18-6.11, PGTY_x << 24 since 6.12), so the values come from NUMBER(...)
 // and are never hard-coded.
-import { NotInDumpError, ParseError } from '../errors.ts';
+import { NotInDumpError, ParseError, type NotInDumpReason } from '../errors.ts';
 import type { KernelMemory } from '../analyze/kernel-memory.ts';
 import type { VmcoreInfo } from '../analyze/vmcoreinfo.ts';
 
@@ -262,6 +262,8 @@ export class PageClassifier {
   private pending: Pending | undefined;
   /** Problems met (struct pages unreadable), one line each, bounded. */
   readonly warnings: string[] = [];
+  /** Why the first unreadable struct pages (counts.unknown) could not be read. */
+  unreadable: { reason: NotInDumpReason | 'damaged'; example: string } | undefined;
 
   constructor(layout: PageLayout, ranges: MemMapRange[], readVirt: ReadVirt) {
     this.layout = layout;
@@ -331,6 +333,7 @@ export class PageClassifier {
     } catch (e) {
       if (!(e instanceof NotInDumpError || e instanceof ParseError)) throw e;
       counts.unknown += to - from;
+      this.unreadable ??= { reason: e instanceof NotInDumpError ? e.reason : 'damaged', example: `struct pages of pfn ${from}-${to - 1}: ${e.message}` };
       if (this.warnings.length < 8) this.warnings.push(`struct pages of pfn ${from}-${to - 1} unreadable (${e.message}): kept`);
       return to;
     }

@@ -141,7 +141,7 @@ test('printk lockless: recycled descriptors, wrapped data blocks, multi-line tex
   assert.ok(wrapped >= 1, 'the test must exercise a wrapped data block');
   const log = readKernelLog(mem, info);
   assert.equal(log.format, 'lockless ring buffer');
-  assert.deepEqual(log.warnings, []);
+  assert.deepEqual(log.completeness, { partial: false, missing: [], excluded: [], dumpLevel: undefined });
   assert.equal(log.records.length, 4);
   assert.equal(
     formatLog(log),
@@ -202,7 +202,9 @@ test('printk lockless: a record whose text page is not in the dump is left out w
   holey.add(DATA + 8192n, data.subarray(8192));
   const log = readKernelLog(holey, info);
   assert.deepEqual(log.records.map((r) => new TextDecoder().decode(r.text)), ['kept', 'also kept']);
-  assert.match(log.warnings[0]!, /^printk record id 1: virtual address 0xffffffff8200\w+: not in dump/);
+  assert.equal(log.completeness.partial, true);
+  assert.deepEqual(log.completeness.missing.map((g) => [g.item, g.count, g.reason]), [['printk record', 1, 'unmapped']]);
+  assert.match(log.completeness.missing[0]!.example, /^printk record id 1: virtual address 0xffffffff8200\w+: /);
 });
 
 test('printk lockless: a VMCOREINFO without a needed key names it', () => {
@@ -309,7 +311,8 @@ test('printk log_buf: a cycle in damaged records stops with a warning, the recor
   mem.u32(NEXT_IDX, 4000); // never reached: the walk runs into the zeroed rest and loops at 0
   const log = readKernelLog(mem, info);
   assert.ok(log.records.length >= 2);
-  assert.match(log.warnings.join('\n'), /cycle|outside|empty/);
+  assert.equal(log.completeness.partial, true);
+  assert.match(log.completeness.missing.map((g) => g.example).join('\n'), /cycle|outside|empty/);
 });
 
 test('printk plain log_buf (< 3.5): wrapped character ring', () => {

@@ -5,6 +5,7 @@ import { availableParallelism } from 'node:os';
 import { ParseError, UsageError } from '../../errors.ts';
 import { KernelMemory } from '../../analyze/kernel-memory.ts';
 import { formatLog } from '../../analyze/printk.ts';
+import { describeCompleteness } from '../../analyze/completeness.ts';
 import { KernelDump } from '../../analyze/kernel-dump.ts';
 import { VmcoreInfo } from '../../analyze/vmcoreinfo.ts';
 import type { CodecName } from '../../format/codecs/index.ts';
@@ -399,12 +400,13 @@ function dumpDmesg(input: string, logFile: string, force: boolean): number {
   checkOutput(logFile, { force, inputs: [input] });
   const dump = openDump(new FileSource(input));
   const log = new KernelDump(dump).log;
-  for (const w of log.warnings) process.stderr.write(`vmcore-ts: warning: ${w}\n`);
-  if (log.records.length === 0) {
-    throw new ParseError(`no kernel log record could be read${log.warnings.length ? ` (${log.warnings.join('; ')})` : ''}: ${logFile} not written`, { source: input });
+  const c = log.completeness;
+  for (const line of describeCompleteness(c)) process.stderr.write(`vmcore-ts: ${line}\n`);
+  if (log.records.length === 0 && !log.plainText) {
+    throw new ParseError(`no kernel log record could be read${c.missing.length ? ` (${c.missing[0]!.examples[0]})` : ''}: ${logFile} not written`, { source: input });
   }
   writeOutputFile(logFile, formatLog(log), { force, inputs: [input] });
-  return log.warnings.length ? EXIT_PARTIAL : 0;
+  return c.partial ? EXIT_PARTIAL : 0;
 }
 
 export const saveCommand: Command = {

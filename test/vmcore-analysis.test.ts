@@ -170,7 +170,8 @@ test('summary: panic message, crashing task, backtrace, last 30 log lines, memor
 test('CLI: bt --json and ps --json run end to end', () => {
   const run = (...args: string[]) =>
     JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', ...args, '--json', DUMP], { encoding: 'utf8' }));
-  const bt = run('bt', '-a');
+  const { backtraces: bt, partial } = run('bt', '-a');
+  assert.equal(partial, false);
   assert.equal(bt.length, 2);
   assert.equal(bt[1].frames[1].function, 'panic');
   assert.equal(bt[1].comm, 'init');

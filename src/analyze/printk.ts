@@ -146,12 +146,13 @@ function readLockless(mem: VirtualMemory, info: VmcoreInfo, gaps: Gaps): KernelL
     descArr.ensure(d, descSize);
     const sv = dd.getBigUint64(d + oStateVar, true);
     const state = (sv >> DESC_FLAGS_SHIFT) & 3n;
-    if ((sv & DESC_ID_MASK) !== id || (state !== DESC_COMMITTED && state !== DESC_FINALIZED)) {
-      // Only the newest record may still be reserved (being written at the crash); anywhere else
-      // a descriptor that is not this record, or not committed, is damage.
-      if (id !== (headId & DESC_ID_MASK)) gaps.note(RECORD, 'damaged', `printk record id ${id}: its descriptor holds id ${sv & DESC_ID_MASK} in state ${state}`);
+    if ((sv & DESC_ID_MASK) !== id) {
+      // Between tail and head every descriptor holds its own id: another one is damage.
+      gaps.note(RECORD, 'damaged', `printk record id ${id}: its descriptor holds id ${sv & DESC_ID_MASK}`);
       return;
     }
+    // Reserved (being written at the crash) or reusable (its text overwritten): not a record, as in the kernel.
+    if (state !== DESC_COMMITTED && state !== DESC_FINALIZED) return;
     let begin = Number(dd.getBigUint64(d + oBegin, true) % dataSizeN);
     const next = Number(dd.getBigUint64(d + oNext, true) % dataSizeN);
     if (begin === next) return; // data-less record

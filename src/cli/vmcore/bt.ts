@@ -1,13 +1,14 @@
 // vmcore-ts bt [-a | -p | -c CPU | -P PID] DUMP [PID|TASK...]: kernel backtraces unwound with the
 // dump's ORC tables. The letters are crash's: -p the panic task, -c a CPU's stack, -a every CPU.
-import { UsageError } from '../../errors.ts';
-import { backtraceOfTask, cpuBacktrace, taskTable } from '../../analyze/stacks.ts';
+import { ParseError, UsageError } from '../../errors.ts';
+import { describeCompleteness, Gaps } from '../../analyze/completeness.ts';
+import { backtraceGap, backtraceOfTask, cpuBacktrace, taskTable } from '../../analyze/stacks.ts';
 import { formatBacktrace, backtraceJson, describeCpuBacktrace } from '../../analyze/summary.ts';
 import type { DumpContext } from '../../analyze/dump-context.ts';
 import type { Command } from './commands.ts';
 import { usageError } from '../args.ts';
 import { openContext } from './analysis-context.ts';
-import { parseCommand, symbolOptions, toJson, write } from './kernel-dump-args.ts';
+import { finish, parseCommand, statusJson, symbolOptions, toJson, write } from './kernel-dump-args.ts';
 
 const USAGE =
   'vmcore-ts bt [-a | -p | -c CPU[,CPU...] | -P PID] [--json] [--system-map FILE | --vmlinux FILE] DUMP [PID|TASK...]\n' +
@@ -48,14 +49,19 @@ export const btCommand: Command = {
     const modes = [a.values.all, a.values.panic, a.values.cpu !== undefined, wanted.length > 0].filter(Boolean).length;
     if (modes > 1) throw usageError(`-a, -p, -c and PIDs choose different stacks: give one of them`, USAGE);
     const ctx = openContext(path, a.values);
+    const gaps = new Gaps(ctx.dump.dumpLevel);
     let traces;
     if (wanted.length) {
       const table = taskTable(ctx);
+      const unread = table.completeness.missing.length + table.completeness.excluded.length;
       traces = wanted.flatMap((w) => {
         const byTask = /^0x[0-9a-f]+$/i.test(w);
         if (!byTask && !/^\d+$/.test(w)) throw new UsageError(`'${w}' is neither a PID nor a task address (0x...)`);
         const matches = table.tasks.filter((t) => (byTask ? t.task === BigInt(w) : t.pid === Number(w)));
-        if (!matches.length) throw new UsageError(`no task with ${byTask ? 'address' : 'PID'} ${w} (see vmcore-ts ps)`);
+        if (!matches.length) {
+          if (unread) throw new ParseError(`no task with ${byTask ? 'address' : 'PID'} ${w} among those readable: ${describeCompleteness(table.completeness).join('; ')}`);
+          throw new UsageError(`no task with ${byTask ? 'address' : 'PID'} ${w} (see vmcore-ts ps)`);
+        }
         return matches.map((t) => {
           const bt = backtraceOfTask(ctx, t, table.current);
           const running = table.current.indexOf(t.task);
@@ -66,7 +72,9 @@ export const btCommand: Command = {
       const cpus = a.values.all ? ctx.cpus.map((_, cpu) => cpu) : typeof a.values.cpu === 'string' ? cpuList(a.values.cpu, ctx) : [ctx.panicCpu()];
       traces = cpus.map((cpu) => describeCpuBacktrace(ctx, cpuBacktrace(ctx, cpu)));
     }
-    write(a.values.json ? toJson(traces.map(backtraceJson)) + '\n' : traces.map(formatBacktrace).join('\n'));
-    return 0;
+    for (const t of traces) backtraceGap(gaps, t, t.pid !== undefined ? `PID ${t.pid}` : `CPU ${t.cpu}`);
+    const c = gaps.result();
+    write(a.values.json ? toJson({ backtraces: traces.map(backtraceJson), ...statusJson(ctx.kernel, c) }) + '\n' : traces.map(formatBacktrace).join('\n'));
+    return finish(ctx.kernel, c);
   },
 };

@@ -3,9 +3,9 @@
 import { formatRecord, escapeText, recordJson, LEVEL_NAMES, type LogRecord } from '../../analyze/printk.ts';
 import { formatDate } from '../../analyze/system-info.ts';
 import type { KernelDump } from '../../analyze/kernel-dump.ts';
-import { UsageError } from '../../errors.ts';
+import { ParseError, UsageError } from '../../errors.ts';
 import type { Command } from './commands.ts';
-import { openKernelDump, parseCommand, toJson, write } from './kernel-dump-args.ts';
+import { finish, openKernelDump, parseCommand, statusJson, statusLine, toJson, write } from './kernel-dump-args.ts';
 
 const USAGE =
   'vmcore-ts dmesg [-l LIST] [-r] [-T] [-c] [-d] [--json] DUMP\n' +
@@ -67,11 +67,17 @@ export const dmesgCommand: Command = {
     const levels = typeof a.values.level === 'string' ? parseLevels(a.values.level) : undefined;
     const kd = openKernelDump(a.positionals[0]!);
     const log = kd.log;
-    for (const w of [...kd.dump.warnings, ...log.warnings]) process.stderr.write(`vmcore-ts: warning: ${w}\n`);
+    const c = log.completeness;
     if (log.plainText) {
       if (levels || a.values.ctime) throw new UsageError('this log is plain text (an old log_buf without records): it has no levels or timestamps for -l or -T');
-      write(a.values.json ? toJson({ text: new TextDecoder().decode(log.plainText) }) + '\n' : escapeText(log.plainText));
-      return 0;
+      write(a.values.json ? toJson({ text: new TextDecoder().decode(log.plainText), ...statusJson(kd, c) }) + '\n' : escapeText(log.plainText));
+      return finish(kd, c);
+    }
+    if (log.records.length === 0) {
+      const lost = c.missing[0] ?? c.excluded[0];
+      throw new ParseError(lost ? `no record of the kernel log could be read: ${lost.example}` : 'the kernel log has no records (its ring buffer is empty)', {
+        source: kd.dump.source.name,
+      });
     }
     const opts = {
       raw: !!a.values.raw,
@@ -89,7 +95,8 @@ export const dmesgCommand: Command = {
         out = '';
       }
     }
+    if (a.values.json) out += statusLine(kd, c);
     write(out);
-    return 0;
+    return finish(kd, c);
   },
 };

@@ -5,11 +5,13 @@ import { ParseError, UsageError } from '../../errors.ts';
 import { parseCommandLine, type Options } from '../args.ts';
 import { openDump } from '../../format/open-dump.ts';
 import { openElf } from '../../format/elf.ts';
+import { COMPLETE, completenessJson, describeCompleteness, type Completeness } from '../../analyze/completeness.ts';
 import { KernelDump } from '../../analyze/kernel-dump.ts';
 import { checkSymbolTable, vmlinuxFacts, type VmlinuxFacts } from '../../analyze/symbol-match.ts';
 import { parseSystemMap, vmlinuxSymbols, type SymbolTable } from '../../analyze/symbols.ts';
 import { VmcoreInfo } from '../../analyze/vmcoreinfo.ts';
 import { FileSource } from '../../io/node-file.ts';
+import { EXIT_OK, EXIT_PARTIAL } from '../run.ts';
 
 export const jsonOption: Options = { json: { type: 'boolean' } };
 export const symbolOptions: Options = { 'system-map': { type: 'string' }, vmlinux: { type: 'string' }, force: { type: 'boolean' } };
@@ -58,6 +60,34 @@ export function openKernelDump(path: string, values: Record<string, string | boo
     kd.warnings.push(`${file} could not be checked against the dump (no VMCOREINFO, build ID or banner to compare): if it is of another build, results are wrong`);
   }
   return kd;
+}
+
+/** What may make a result wrong: the dump's own warnings (truncation, …) and a forced symbol table. */
+export function resultWarnings(kd: KernelDump): string[] {
+  return [...kd.dump.warnings, ...kd.warnings];
+}
+
+/**
+ * After a result is printed: says on stderr what may be wrong with it and what it lacks (one line
+ * each: excluded by the dump level as a note, lost as "partial result"), and returns the exit code:
+ * EXIT_PARTIAL when something was lost, else 0.
+ */
+export function finish(kd: KernelDump, c: Completeness = COMPLETE): number {
+  for (const w of resultWarnings(kd)) process.stderr.write(`vmcore-ts: warning: ${w}\n`);
+  for (const line of describeCompleteness(c)) process.stderr.write(`vmcore-ts: ${line}\n`);
+  return c.partial ? EXIT_PARTIAL : EXIT_OK;
+}
+
+/** The fields every --json result carries: partial, and when there is something to say missing, excluded, warnings. */
+export function statusJson(kd: KernelDump, c: Completeness = COMPLETE): Record<string, unknown> {
+  const warnings = resultWarnings(kd);
+  return { ...completenessJson(c), warnings: warnings.length ? warnings : undefined };
+}
+
+/** For commands printing one JSON object per line: a last line with the status, when it has something to say. */
+export function statusLine(kd: KernelDump, c: Completeness = COMPLETE): string {
+  const s = statusJson(kd, c);
+  return c.partial || c.excluded.length || s.warnings ? toJson(s) + '\n' : '';
 }
 
 // A closed pipe (`| head`) is not an error.

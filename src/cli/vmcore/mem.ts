@@ -5,7 +5,8 @@ import { memoryCounters, memoryRows, pageUsage, pageUsageRows } from '../../anal
 import { formatMemory } from '../../analyze/system-info.ts';
 import type { Command } from './commands.ts';
 import { openContext } from './analysis-context.ts';
-import { parseCommand, symbolOptions, toJson, write } from './kernel-dump-args.ts';
+import { finish, parseCommand, statusJson, symbolOptions, toJson, write } from './kernel-dump-args.ts';
+import { Gaps } from '../../analyze/completeness.ts';
 
 const USAGE = 'vmcore-ts mem [--json] [--system-map FILE | --vmlinux FILE] DUMP';
 
@@ -16,6 +17,8 @@ export const memCommand: Command = {
     if (!a) return 0;
     const ctx = openContext(a.positionals[0]!, a.values);
     const usage = pageUsage(ctx);
+    const gaps = new Gaps(ctx.dump.dumpLevel);
+    gaps.merge(usage.completeness);
     let counters: { label: string; bytes: bigint }[] = [];
     let countersProblem: string | undefined;
     try {
@@ -23,10 +26,12 @@ export const memCommand: Command = {
     } catch (e) {
       if (!(e instanceof ParseError || e instanceof NotInDumpError)) throw e;
       countersProblem = e.message;
+      gaps.add('kernel counter table', e);
     }
+    const c = gaps.result();
     if (a.values.json) {
-      write(toJson({ pages: usage, byType: pageUsageRows(usage), counters, countersProblem }) + '\n');
-      return 0;
+      write(toJson({ pages: usage, byType: pageUsageRows(usage), counters, countersProblem, ...statusJson(ctx.kernel, c) }) + '\n');
+      return finish(ctx.kernel, c);
     }
     const ps = BigInt(usage.pageSize);
     const lines = [`PAGE TYPE (struct page, ${usage.pages} page frames)      PAGES        SIZE   %TOTAL`];
@@ -39,6 +44,6 @@ export const memCommand: Command = {
     } else if (countersProblem) lines.push('', `kernel counters unavailable: ${countersProblem}`);
     for (const w of usage.warnings) lines.push(`WARNING: ${w}`);
     write(lines.join('\n') + '\n');
-    return 0;
+    return finish(ctx.kernel, c);
   },
 };

@@ -2,7 +2,7 @@
 import { taskTable } from '../../analyze/stacks.ts';
 import type { Command } from './commands.ts';
 import { openContext } from './analysis-context.ts';
-import { parseCommand, symbolOptions, toJson, write } from './kernel-dump-args.ts';
+import { finish, parseCommand, statusJson, symbolOptions, toJson, write } from './kernel-dump-args.ts';
 
 const USAGE = 'vmcore-ts ps [--json] [--system-map FILE | --vmlinux FILE] DUMP';
 
@@ -11,10 +11,11 @@ export const psCommand: Command = {
   run(argv) {
     const a = parseCommand(argv, symbolOptions, USAGE, [1, 1]);
     if (!a) return 0;
-    const t = taskTable(openContext(a.positionals[0]!, a.values));
+    const ctx = openContext(a.positionals[0]!, a.values);
+    const t = taskTable(ctx);
     if (a.values.json) {
-      write(toJson({ tasks: t.tasks.map((x) => ({ ...x, current: t.current.includes(x.task) })), damage: t.damage }) + '\n');
-      return 0;
+      write(toJson({ tasks: t.tasks.map((x) => ({ ...x, current: t.current.includes(x.task) })), ...statusJson(ctx.kernel, t.completeness) }) + '\n');
+      return finish(ctx.kernel, t.completeness);
     }
     const lines = ['      PID    PPID  CPU        TASK        ST  COMM'];
     for (const x of t.tasks) {
@@ -22,8 +23,7 @@ export const psCommand: Command = {
       const comm = x.idle || x.pid === 0 ? `[${x.comm}]` : x.comm;
       lines.push(`${cur}${String(x.pid).padStart(8)} ${String(x.ppid).padStart(7)} ${String(x.cpu).padStart(4)}  ${x.task.toString(16).padStart(16, '0')}  ${x.state.padEnd(2)}  ${comm}`);
     }
-    for (const d of t.damage) lines.push(`DAMAGED: ${d}`);
     write(lines.join('\n') + '\n');
-    return 0;
+    return finish(ctx.kernel, t.completeness);
   },
 };

@@ -5,7 +5,7 @@ import type { Prstatus } from '../../analyze/prstatus.ts';
 import type { LogRecord } from '../../analyze/printk.ts';
 import { NotInDumpError, ParseError } from '../../errors.ts';
 import type { Command } from './commands.ts';
-import { openKernelDump, parseCommand, symbolOptions, toJson, write } from './kernel-dump-args.ts';
+import { finish, openKernelDump, parseCommand, statusLine, symbolOptions, toJson, write } from './kernel-dump-args.ts';
 
 const USAGE = 'vmcore-ts regs [--cpu N] [--json] [--system-map FILE | --vmlinux FILE] DUMP';
 
@@ -57,7 +57,8 @@ export const regsCommand: Command = {
         const regs = Object.fromEntries(Object.entries(c.regs).map(([k, v]) => ['' + k, '0x' + v.toString(16)]));
         write(toJson({ cpu: c.cpu, pid: c.pid, crashing: c.cpu === crash.cpu, rip_symbol: symbols ? formatSymbolic(symbols, c.regs.rip) : undefined, regs }) + '\n');
       }
-      return 0;
+      write(statusLine(kd));
+      return finish(kd);
     }
     const out: string[] = [];
     for (const c of cpus) {
@@ -68,6 +69,6 @@ export const regsCommand: Command = {
       out.push(formatRegs(c.regs), '');
     }
     write(out.join('\n'));
-    return 0;
+    return finish(kd);
   },
 };

@@ -2,7 +2,7 @@
 import type { KernelSymbol } from '../../analyze/symbols.ts';
 import { withImageKallsyms } from '../../analyze/kallsyms-scan.ts';
 import type { Command } from './commands.ts';
-import { hex, openKernelDump, parseAddress, parseCommand, symbolOptions, toJson, write } from './kernel-dump-args.ts';
+import { finish, hex, openKernelDump, statusLine, parseAddress, parseCommand, symbolOptions, toJson, write } from './kernel-dump-args.ts';
 
 const USAGE =
   'vmcore-ts sym [--json] [--system-map FILE | --vmlinux FILE] DUMP NAME|ADDR...\n' +
@@ -16,7 +16,8 @@ export const symCommand: Command = {
     const a = parseCommand(argv, symbolOptions, USAGE, [2, Infinity]);
     if (!a) return 0;
     const [path, ...queries] = a.positionals as [string, ...string[]];
-    const table = withImageKallsyms(openKernelDump(path, a.values)).symbols;
+    const kd = withImageKallsyms(openKernelDump(path, a.values));
+    const table = kd.symbols;
     let missing = 0;
     const line = (s: KernelSymbol) => `${s.address.toString(16).padStart(16, '0')} ${s.type} ${s.name}`;
     for (const q of queries) {
@@ -40,6 +41,8 @@ export const symCommand: Command = {
         write(a.values.json ? toJson({ query: q, symbol: s.name, address: hex(s.address), type: s.type }) + '\n' : line(s) + '\n');
       }
     }
-    return missing ? 1 : 0;
+    if (a.values.json) write(statusLine(kd));
+    const code = finish(kd);
+    return missing ? 1 : code;
   },
 };

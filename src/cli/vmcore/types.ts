@@ -3,7 +3,7 @@ import { typeLabel } from '../../analyze/btf.ts';
 import { formatTypeLayout, typeLayout } from '../../analyze/types-print.ts';
 import type { Command } from './commands.ts';
 import { openContext } from './analysis-context.ts';
-import { parseCommand, symbolOptions, toJson, write } from './kernel-dump-args.ts';
+import { finish, parseCommand, statusJson, symbolOptions, toJson, write } from './kernel-dump-args.ts';
 
 const USAGE = 'vmcore-ts types [--depth N] [--json] [--system-map FILE | --vmlinux FILE] DUMP PATTERN  (e.g. task_struct, "struct page", "*_stat_item")';
 const MAX_LIST = 500;
@@ -19,12 +19,13 @@ export const typesCommand: Command = {
     if (!a) return 0;
     const [path, pattern] = a.positionals as [string, string];
     const depth = a.values.depth === undefined ? 1 : Math.max(1, Math.min(8, Number(a.values.depth) || 1));
-    const btf = openContext(path, a.values).btf;
+    const ctx = openContext(path, a.values);
+    const btf = ctx.btf;
     const exact = /[*?]/.test(pattern) ? undefined : btf.find(pattern);
     if (exact) {
-      if (a.values.json) write(toJson({ name: typeLabel(exact), kind: exact.kind, size: btf.sizeOf(exact.id), members: typeLayout(btf, exact, depth) }) + '\n');
+      if (a.values.json) write(toJson({ name: typeLabel(exact), kind: exact.kind, size: btf.sizeOf(exact.id), members: typeLayout(btf, exact, depth), ...statusJson(ctx.kernel) }) + '\n');
       else write(formatTypeLayout(btf, exact, depth) + '\n');
-      return 0;
+      return finish(ctx.kernel);
     }
     const re = globToRegExp(pattern.replace(/^(struct|union|enum)\s+/, ''));
     const kinds = new Set(['struct', 'union', 'enum', 'enum64', 'typedef']);
@@ -37,13 +38,14 @@ export const typesCommand: Command = {
       }
     }
     hits.sort((x, y) => x.name.localeCompare(y.name));
-    if (a.values.json) write(toJson(hits) + '\n');
+    if (a.values.json) write(toJson({ types: hits, ...statusJson(ctx.kernel) }) + '\n');
     else {
       const lines = hits.slice(0, MAX_LIST).map((h) => `${h.name.padEnd(48)} ${String(h.size).padStart(7)} bytes`);
       if (hits.length > MAX_LIST) lines.push(`... ${hits.length - MAX_LIST} more`);
       if (!hits.length) lines.push(`no struct, union, enum or typedef matches '${pattern}'`);
       write(lines.join('\n') + '\n');
     }
-    return hits.length ? 0 : 1;
+    const code = finish(ctx.kernel);
+    return hits.length ? code : 1;
   },
 };

@@ -278,7 +278,7 @@ test('tasks: a task list that loops without returning to its head stops and says
   ]);
   const notes = new Gaps();
   assert.deepEqual([...new TaskReader(fakeMemory(ring), ctx.btf).walkList(0x1000n, 'ring', notes)], [0x2000n, 0x3000n, 0x4000n]);
-  assert.match(notes.result().missing[0]!.example, /entry 0x3000 after 1 entries \(1 more read backwards from the head\)/);
+  assert.deepEqual(notes.result().missing, []); // the unreadable entry is the caller's to count: the list itself is whole
 });
 
 test('unwind: an address ORC does not cover, with no frame pointer, stops with a marked error', () => {

@@ -7,8 +7,9 @@
 //    CLI says so in one line and exits 3 (EXIT_PARTIAL), --json carries `partial` and `missing`.
 import { NotInDumpError, ParseError, type NotInDumpReason } from '../errors.ts';
 
-/** Why an item is not in a result: a NotInDumpError reason, or a damaged structure. */
-export type GapReason = NotInDumpReason | 'damaged';
+/** Why an item is not in a result: a NotInDumpError reason, a damaged structure (a loop, a bad
+ * descriptor), or 'unreadable' (a ParseError: a missing VMCOREINFO key, an implausible value). */
+export type GapReason = NotInDumpReason | 'damaged' | 'unreadable';
 
 /** Items of one kind left out of a result for one reason. */
 export interface Gap {
@@ -43,7 +44,7 @@ export class Gaps {
 
   /** Records one item of kind `item` that could not be read because of `e` (a typed error), `count` times. */
   add(item: string, e: NotInDumpError | ParseError, label?: string, count = 1): void {
-    const reason: GapReason = e instanceof NotInDumpError ? e.reason : 'damaged';
+    const reason: GapReason = e instanceof NotInDumpError ? e.reason : 'unreadable';
     this.note(item, reason, label ? `${label}: ${e.message}` : e.message, count);
   }
 
@@ -109,7 +110,7 @@ export function describeCompleteness(c: Completeness): string[] {
     lines.push(`note: ${what} excluded by ${level}; not damage, the dump was made without them`);
   }
   if (c.missing.length) {
-    const what = c.missing.map((g) => `${plural(g.count, g.item)} ${g.reason === 'damaged' ? 'damaged' : g.reason}`).join(', ');
+    const what = c.missing.map((g) => `${plural(g.count, g.item)} ${g.reason}`).join(', ');
     lines.push(`partial result: ${what} (first: ${c.missing[0]!.example}); --json lists them`);
   }
   return lines;

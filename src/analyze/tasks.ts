@@ -229,8 +229,10 @@ export function* walkList(mem: TaskMemory, head: bigint, what: string, gaps: Gap
       next = ptr(mem, node);
     } catch (e) {
       if (!(e instanceof NotInDumpError)) throw e;
-      const tail = walkBack(mem, head, node, seen, max);
-      gaps.add(`${item} list`, e, `${what}: entry ${hex(node)} after ${seen.size} entries (${tail.length} more read backwards from the head)`);
+      const { tail, complete } = walkBack(mem, head, node, seen, max);
+      // The entry itself is the caller's to count (it cannot read it either); the list is lost
+      // only when walking back from the head did not reach the broken entry.
+      if (!complete) gaps.add(`${item} list`, e, `${what}: entry ${hex(node)} after ${seen.size} entries (${tail.length} more read backwards from the head)`);
       yield node;
       yield* tail;
       return;
@@ -241,20 +243,22 @@ export function* walkList(mem: TaskMemory, head: bigint, what: string, gaps: Gap
   }
 }
 
-/** The entries after `broken`, found through prev pointers from the head (in list order). */
-function walkBack(mem: TaskMemory, head: bigint, broken: bigint, seen: Set<bigint>, max: number): bigint[] {
+/** The entries after `broken`, found through prev pointers from the head (in list order); `complete` when the walk got back to `broken`. */
+function walkBack(mem: TaskMemory, head: bigint, broken: bigint, seen: Set<bigint>, max: number): { tail: bigint[]; complete: boolean } {
   const back: bigint[] = [];
   const prevOff = 8n;
+  let node = head;
   try {
-    let node = ptr(mem, head + prevOff);
+    node = ptr(mem, head + prevOff);
     while (node !== head && node !== broken && node !== 0n && !seen.has(node) && back.length < max) {
       back.push(node);
       node = ptr(mem, node + prevOff);
     }
   } catch (e) {
     if (!(e instanceof NotInDumpError)) throw e;
+    return { tail: back.reverse(), complete: false };
   }
-  return back.reverse();
+  return { tail: back.reverse(), complete: node === broken };
 }
 
 function ptr(mem: TaskMemory, addr: bigint): bigint {

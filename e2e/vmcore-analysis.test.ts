@@ -85,7 +85,7 @@ function kernelVersion(release: string): [number, number] {
 const atLeast = (v: [number, number], major: number, minor: number) => v[0] > major || (v[0] === major && v[1] >= minor);
 
 /** Every task-table item that could not be read, one line each (excluded by the dump level or lost). */
-const notes = (t: TaskTable): string[] => [...t.completeness.missing, ...t.completeness.excluded].map((g) => g.example);
+const notes = (t: TaskTable): string[] => [...t.completeness.missing, ...t.completeness.excluded].flatMap((g) => g.examples);
 
 /** The physical address a task-table damage note says is missing. */
 function missingAddress(ctx: DumpContext, note: string): bigint {

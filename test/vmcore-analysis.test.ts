@@ -232,7 +232,7 @@ test("ps with damaged BTF: types before the damage still work and the damage is 
   const t = taskTable(new DumpContext(ctx.kernel, { btf: lateBtf }));
   assert.equal(t.tasks.length, 56);
   assert.equal(t.completeness.partial, true);
-  assert.match(t.completeness.missing[0]!.example, /^BTF damaged \(type \d+ at offset \d+: /);
+  assert.match(t.completeness.missing[0]!.examples[0]!, /^BTF damaged \(type \d+ at offset \d+: /);
   // Damage at the first type: nothing to work with, and the error says why.
   const early = good.slice();
   early.fill(0xff, hdrLen + typeOff, hdrLen + typeOff + 64);
@@ -265,7 +265,7 @@ test('tasks: a task list that loops without returning to its head stops and says
   const damage = new Gaps();
   const nodes = [...reader.walkList(0x1000n, 'test list', damage)];
   assert.deepEqual(nodes, [0x2000n, 0x3000n]);
-  assert.match(damage.result().missing[0]!.example, /loops back to 0x2000 after 2 entries/);
+  assert.match(damage.result().missing[0]!.examples[0]!, /loops back to 0x2000 after 2 entries/);
   words.set(0x3000n, 0x4000n); // B -> unreadable
   const missing = new Gaps();
   assert.deepEqual([...reader.walkList(0x1000n, 'test list', missing)], [0x2000n, 0x3000n, 0x4000n]);

@@ -104,7 +104,7 @@ const EXCLUDED = /excluded from the dump/;
 
 /** A result's completeness as notes: excluded by the dump level apart from damage. */
 export function notesOf(c: Completeness): Notes {
-  return { excluded: c.excluded.map((g) => g.example), damage: c.missing.map((g) => g.example) };
+  return { excluded: c.excluded.flatMap((g) => g.examples), damage: c.missing.flatMap((g) => g.examples) };
 }
 
 export function splitNotes(notes: readonly string[]): Notes {

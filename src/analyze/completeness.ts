@@ -5,6 +5,7 @@
 //  - anything else the result needed and could not read (truncated or damaged file, a pointer into
 //    a hole or to an unmapped address, a damaged kernel structure) makes the result partial: the
 //    CLI says so in one line and exits 3 (EXIT_PARTIAL), --json carries `partial` and `missing`.
+import { DUMP_LEVEL_WORDS } from '../dump/page-class.ts';
 import { NotInDumpError, ParseError, type NotInDumpReason } from '../errors.ts';
 
 /** Why an item is not in a result: a NotInDumpError reason, a damaged structure (a loop, a bad
@@ -17,9 +18,12 @@ export interface Gap {
   item: string;
   count: number;
   reason: GapReason;
-  /** The first such item and why, e.g. "task 0xff..: virtual address 0x…: excluded from the dump …". */
-  example: string;
+  /** Each item and why (the first MAX_EXAMPLES), e.g. "task 0xff..: virtual address 0x…: excluded from the dump …". */
+  examples: string[];
 }
+
+/** Items listed by name in a gap; more are only counted. */
+export const MAX_EXAMPLES = 100;
 
 export interface Completeness {
   /** True when something was lost to damage or truncation (not merely excluded by the dump level). */
@@ -53,8 +57,10 @@ export class Gaps {
     if (count <= 0) return;
     const key = `${item}\0${reason}`;
     const g = this.gaps.get(key);
-    if (g) g.count += count;
-    else this.gaps.set(key, { item, count, reason, example });
+    if (g) {
+      g.count += count;
+      if (g.examples.length < MAX_EXAMPLES) g.examples.push(example);
+    } else this.gaps.set(key, { item, count, reason, examples: [example] });
   }
 
   /** Runs `f`; a typed error records one `item` and gives undefined. */
@@ -72,7 +78,11 @@ export class Gaps {
 
   /** Adds another result's gaps. */
   merge(c: Completeness): void {
-    for (const g of [...c.missing, ...c.excluded]) this.note(g.item, g.reason, g.example, g.count);
+    for (const g of [...c.missing, ...c.excluded]) {
+      this.note(g.item, g.reason, g.examples[0]!, g.count);
+      const mine = this.gaps.get(`${g.item}\0${g.reason}`)!;
+      for (const e of g.examples.slice(1)) if (mine.examples.length < MAX_EXAMPLES) mine.examples.push(e);
+    }
   }
 
   result(): Completeness {
@@ -87,14 +97,7 @@ const plural = (n: number, item: string) => `${n} ${item}${n === 1 ? '' : item.e
 
 /** What makedumpfile's dump level bits leave out (-d N). */
 export function dumpLevelMeaning(level: number): string {
-  const parts = [
-    [1, 'zero pages'],
-    [2, 'page cache'],
-    [4, 'private page cache'],
-    [8, 'user pages'],
-    [16, 'free pages'],
-  ] as const;
-  const left = parts.filter(([bit]) => level & bit).map(([, what]) => what);
+  const left = DUMP_LEVEL_WORDS.filter((_, bit) => level & (1 << bit));
   return left.length ? left.join(', ') : 'nothing';
 }
 
@@ -111,7 +114,7 @@ export function describeCompleteness(c: Completeness): string[] {
   }
   if (c.missing.length) {
     const what = c.missing.map((g) => `${plural(g.count, g.item)} ${g.reason}`).join(', ');
-    lines.push(`partial result: ${what} (first: ${c.missing[0]!.example}); --json lists them`);
+    lines.push(`partial result: ${what} (first: ${c.missing[0]!.examples[0]}); --json lists them`);
   }
   return lines;
 }

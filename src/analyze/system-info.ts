@@ -73,7 +73,7 @@ export function attemptInto(gaps: Gaps) {
 
 /** The one-line problems of a report, from its completeness. */
 export function problemLines(c: Completeness): string[] {
-  return [...c.missing, ...c.excluded].map((g) => g.example);
+  return [...c.missing, ...c.excluded].flatMap((g) => g.examples);
 }
 
 export function systemInfo(kd: KernelDump): SystemInfo {

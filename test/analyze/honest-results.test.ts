@@ -205,7 +205,7 @@ test('ps with unreadable tasks: exit 3 and one summary line, not a line per task
   assert.equal(excl.completeness.dumpLevel, 31);
   const note = describeCompleteness(excl.completeness);
   assert.equal(note.length, 1);
-  assert.match(note[0]!, /^note: .*excluded by dump level 31 \(makedumpfile -d 31 leaves out zero pages, page cache, private page cache, user pages, free pages\); not damage/);
+  assert.match(note[0]!, /^note: .*excluded by dump level 31 \(makedumpfile -d 31 leaves out zero pages, cache pages, private cache pages, user pages, free pages\); not damage/);
   assert.deepEqual(describeCompleteness(COMPLETE), []);
 });
 
@@ -235,7 +235,7 @@ test('Gaps: counts by item and reason, excluded apart from missing', () => {
   assert.deepEqual(c.excluded.map((x) => [x.item, x.count]), [['task', 2]]);
   assert.deepEqual(c.missing.map((x) => [x.item, x.count, x.reason]), [['task', 1, 'lost']]);
   assert.equal(c.partial, true);
-  assert.match(c.excluded[0]!.example, /^task 0x1: /);
+  assert.match(c.excluded[0]!.examples[0]!, /^task 0x1: /);
 });
 
 // ---- item 3: read errors ----

@@ -204,7 +204,7 @@ test('printk lockless: a record whose text page is not in the dump is left out w
   assert.deepEqual(log.records.map((r) => new TextDecoder().decode(r.text)), ['kept', 'also kept']);
   assert.equal(log.completeness.partial, true);
   assert.deepEqual(log.completeness.missing.map((g) => [g.item, g.count, g.reason]), [['printk record', 1, 'unmapped']]);
-  assert.match(log.completeness.missing[0]!.example, /^printk record id 1: virtual address 0xffffffff8200\w+: /);
+  assert.match(log.completeness.missing[0]!.examples[0]!, /^printk record id 1: virtual address 0xffffffff8200\w+: /);
 });
 
 test('printk lockless: a VMCOREINFO without a needed key names it', () => {
@@ -312,7 +312,7 @@ test('printk log_buf: a cycle in damaged records stops with a warning, the recor
   const log = readKernelLog(mem, info);
   assert.ok(log.records.length >= 2);
   assert.equal(log.completeness.partial, true);
-  assert.match(log.completeness.missing.map((g) => g.example).join('\n'), /cycle|outside|empty/);
+  assert.match(log.completeness.missing.map((g) => g.examples[0]).join('\n'), /cycle|outside|empty/);
 });
 
 test('printk plain log_buf (< 3.5): wrapped character ring', () => {

@@ -75,7 +75,7 @@ export const dmesgCommand: Command = {
     }
     if (log.records.length === 0) {
       const lost = c.missing[0] ?? c.excluded[0];
-      throw new ParseError(lost ? `no record of the kernel log could be read: ${lost.example}` : 'the kernel log has no records (its ring buffer is empty)', {
+      throw new ParseError(lost ? `no record of the kernel log could be read: ${lost.examples[0]}` : 'the kernel log has no records (its ring buffer is empty)', {
         source: kd.dump.source.name,
       });
     }

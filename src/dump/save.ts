@@ -69,6 +69,9 @@ export interface ScanResult {
   excluded: ExclusionCounts;
   /** Zero pages found by the scan (ELF output only; kdump finds them while writing). */
   zeroPages: number;
+  /** Pages the input should hold that it cannot give, found by the scan (ELF output only). */
+  lostPages: number;
+  lostExamples: string[];
   warnings: string[];
   /** Page frames per window: the scan holds two bitmap buffers of windowPfns/8 bytes at most. */
   windowPfns: number;
@@ -91,12 +94,19 @@ export interface PfnWindow {
   ram: Uint8Array;
   /** 2nd bitmap: pages the output keeps. */
   kept: Uint8Array;
+  /** Pages the input lacks though it says it holds them (ELF output: kept out of every PT_LOAD). */
+  lost?: Uint8Array;
 }
 
 export interface ScanOptions {
   dumpLevel: number;
   /** Test kept pages for zeros now and drop them from the kept bitmap (ELF output). */
   zeroTest?: boolean;
+  /**
+   * Move pages the input cannot give (truncated, unreadable) from the kept bits to `lost` now
+   * (ELF output, which has no way to mark one page lost: such pages go out of every PT_LOAD).
+   */
+  dropMissing?: boolean;
   /** Page frames per bitmap window (rounded up to a multiple of 4096). */
   windowPfns?: number;
   direct?: PhysReadInto;
@@ -125,16 +135,19 @@ export function scanDump(dump: Dump, filter: FilterSetup | undefined, opts: Scan
     pagesKept: 0,
     excluded: emptyCounts(),
     zeroPages: 0,
+    lostPages: 0,
+    lostExamples: [],
     warnings: [],
     windowPfns: W,
     bitmapBytes: Math.ceil(Math.min(W, maxPfn) / 8),
-    windows: () => (only ? [only] : walkWindows(dump, filter, { ...opts, windowPfns: W, progress: undefined }, { ...res, excluded: emptyCounts(), warnings: [] }, bufs)),
+    windows: () => (only ? [only] : walkWindows(dump, filter, { ...opts, windowPfns: W, progress: undefined }, { ...res, excluded: emptyCounts(), warnings: [], lostExamples: [] }, bufs)),
   };
   // The window buffers, kept for the second walk (a third for an input with its own RAM map).
   const bufs = {
     present: new Uint8Array(res.bitmapBytes),
     kept: new Uint8Array(res.bitmapBytes),
     ram: dump.ramRuns ? new Uint8Array(res.bitmapBytes) : undefined,
+    lost: opts.dropMissing ? new Uint8Array(res.bitmapBytes) : undefined,
   };
   let only: PfnWindow | undefined;
   let count = 0;
@@ -156,8 +169,8 @@ function* walkWindows(
   dump: Dump,
   filter: FilterSetup | undefined,
   opts: ScanOptions,
-  res: Pick<ScanResult, 'excluded' | 'zeroPages' | 'warnings'>,
-  { present, kept, ram }: { present: Uint8Array; kept: Uint8Array; ram: Uint8Array | undefined },
+  res: Pick<ScanResult, 'excluded' | 'zeroPages' | 'warnings' | 'lostPages' | 'lostExamples'>,
+  { present, kept, ram, lost }: { present: Uint8Array; kept: Uint8Array; ram: Uint8Array | undefined; lost: Uint8Array | undefined },
 ): Generator<PfnWindow> {
   const maxPfn = Number(dump.maxPfn);
   const W = opts.windowPfns!;
@@ -175,15 +188,18 @@ function* walkWindows(
     const r = ramBits ? ram!.subarray(0, p.length) : p;
     ramBits?.fill(r, s, e);
     k.set(p);
+    const l = lost?.subarray(0, p.length);
+    l?.fill(0);
     // Windows and steps start on multiples of 8, so their bits are whole bytes of the bitmap.
     for (let a = s; a < e; a += STEP) {
       const b = Math.min(e, a + STEP);
       const bits = k.subarray((a - s) >> 3, Math.ceil((b - s) / 8));
       classifier?.exclude(a, b, opts.dumpLevel, bits, res.excluded);
+      if (l) dropMissing(dump, a, b, bits, l.subarray((a - s) >> 3), res);
       if (zeroReader) res.zeroPages += clearZeroPages(zeroReader, a, b, bits, buf!, dump.pageSize);
       opts.progress?.({ phase: 'scan', pfn: b, maxPfn, pagesWritten: 0, pagesTotal: 0, bytesWritten: 0 });
     }
-    yield { start: s, end: e, present: p, ram: r, kept: k };
+    yield { start: s, end: e, present: p, ram: r, kept: k, lost: l };
   }
   if (classifier) res.warnings.push(...classifier.warnings);
 }
@@ -250,6 +266,19 @@ function* setRuns(bits: Uint8Array, from: number, to: number): Generator<[number
     }
     yield [i, j];
     i = j;
+  }
+}
+
+/** Moves kept pages (bits from pfn s) the dump cannot give to `lost` (same bit positions). */
+function dropMissing(dump: Dump, s: number, e: number, kept: Uint8Array, lost: Uint8Array, res: Pick<ScanResult, 'lostPages' | 'lostExamples'>): void {
+  for (const [i0, j0] of setRuns(kept, 0, e - s)) {
+    for (let i = i0; i < j0; i++) {
+      if (dump.hasPage(BigInt(s + i))) continue;
+      kept[i >> 3]! &= ~(1 << (i & 7));
+      lost[i >> 3]! |= 1 << (i & 7);
+      res.lostPages++;
+      if (res.lostExamples.length < 5) res.lostExamples.push(`pfn 0x${(s + i).toString(16)}: ${dump.whyMissing?.(BigInt(s + i)) ?? 'not readable'}`);
+    }
   }
 }
 
@@ -749,6 +778,8 @@ interface LoadLayout {
   last: number;
   seg: { paddr: number; mem: number; file: number };
   excludedRun: number;
+  /** A lost page lies after the segment's stored data: it must end there (memory size too). */
+  cut: boolean;
   out: ElfCoreSegment[];
 }
 
@@ -780,6 +811,7 @@ export class ElfLayout {
       last: Math.ceil((l.paddr + l.size) / ps),
       seg: { paddr: l.paddr, mem: 0, file: 0 },
       excludedRun: 0,
+      cut: false,
       out: [],
     }));
   }
@@ -789,11 +821,22 @@ export class ElfLayout {
     for (const l of this.loads) {
       const to = Math.min(l.last, w.end);
       if (Math.max(l.next, w.start) >= to) continue;
-      for (const [i, j] of setRuns(w.kept, Math.max(l.next, w.start) - w.start, to - w.start)) {
-        this.feed(l, w.start + i, false);
+      // Lost pages first split the load: no PT_LOAD may cover them (they would read as data).
+      const from = Math.max(l.next, w.start) - w.start;
+      const lost = w.lost ? [...setRuns(w.lost, from, to - w.start)] : [];
+      let li = 0;
+      const gap = (upTo: number): void => {
+        while (li < lost.length && w.start + lost[li]![0] < upTo) {
+          l.cut = true;
+          li++;
+        }
+        this.feed(l, upTo, false);
+      };
+      for (const [i, j] of setRuns(w.kept, from, to - w.start)) {
+        gap(w.start + i);
         this.feed(l, w.start + j, true);
       }
-      this.feed(l, to, false);
+      gap(to);
     }
   }
 
@@ -812,7 +855,7 @@ export class ElfLayout {
     if (from >= to) return;
     const bytes = Math.min(l.end, to * this.ps) - Math.max(l.paddr, from * this.ps);
     if (kept) {
-      if (l.excludedRun >= ELF_SPLIT_RUN) {
+      if (l.excludedRun >= ELF_SPLIT_RUN || l.cut) {
         this.push(l);
         l.seg = { paddr: from * this.ps, mem: 0, file: 0 };
       }
@@ -828,6 +871,10 @@ export class ElfLayout {
 
   private push(l: LoadLayout): void {
     const s = l.seg;
+    if (l.cut) {
+      s.mem = s.file;
+      l.cut = false;
+    }
     l.out.push({ paddr: BigInt(s.paddr), vaddr: l.vaddr === 0n ? 0n : l.vaddr + BigInt(s.paddr - l.paddr), memSize: s.mem, fileSize: s.file });
   }
 }
@@ -852,6 +899,7 @@ export function writeElfCore(dump: Dump, filter: FilterSetup | undefined, out: B
   const scan = scanDump(dump, filter, {
     dumpLevel: opts.dumpLevel,
     zeroTest: (opts.dumpLevel & DL_EXCLUDE_ZERO) !== 0,
+    dropMissing: true,
     windowPfns: opts.windowPfns,
     direct: opts.direct,
     progress: opts.progress,
@@ -890,10 +938,10 @@ export function writeElfCore(dump: Dump, filter: FilterSetup | undefined, out: B
     if (!why) throw e;
     report.stop = why;
   }
-  report.lostPages = reader.lost;
-  report.lostExamples = reader.lostExamples;
+  report.lostPages = scan.lostPages + reader.lost;
+  report.lostExamples = [...scan.lostExamples, ...reader.lostExamples].slice(0, 5);
   report.unwrittenPages = stopAt ? unwrittenElfPages(segments, stopAt, ps) : 0;
-  report.incomplete = report.stop !== undefined || reader.lost > 0 || dump.incomplete;
+  report.incomplete = report.stop !== undefined || report.lostPages > 0 || dump.incomplete;
   return finishOutput(writer, sink, report);
 }
 

@@ -319,7 +319,7 @@ function endStream(flat: FlattenedWriter, r: SaveReport): void {
 }
 
 function pfnRange(first: number, last: number, ps: number): string {
-  return `pfn 0x${first.toString(16)}-0x${last.toString(16)} (physical 0x${(first * ps).toString(16)}-0x${((last + 1) * ps - 1).toString(16)})`;
+  return `pfn 0x${first.toString(16)}-0x${last.toString(16)}, physical 0x${(first * ps).toString(16)}-0x${((last + 1) * ps - 1).toString(16)}`;
 }
 
 /**
@@ -354,8 +354,8 @@ function reportIncomplete(r: SaveReport, dump: Dump, file: OutputFile | undefine
   if (r.stop) {
     // Pages the reader lost are counted apart; the rest of what does not read was never written.
     const unwritten = missing ? missing.count - r.lostPages : r.unwrittenPages;
-    const range = missing && missing.count > 0 ? `, ${pfnRange(missing.first, missing.last, ps)} is where they lie` : '';
-    lost.push(`writing stopped: ${r.stop.message}; ${unwritten} of ${r.scan.pagesKept} pages not written${missing ? '' : ' (counted as handed to the writer; the last write buffer may hold more)'}${range}`);
+    const range = missing && missing.count > 0 ? ` (${pfnRange(missing.first, missing.last, ps)})` : '';
+    lost.push(`writing stopped: ${r.stop.message}; ${unwritten} of ${r.scan.pagesKept} pages not written${missing ? '' : ' (counted as handed to the writer: the last write buffer may hold more; convert -R counts exactly)'}${range}`);
   }
   if (r.lostPages) lost.push(`${r.lostPages} pages could not be read (${r.lostExamples.join('; ')})`);
   if (r.inputIncomplete) lost.push(`the input is incomplete itself (${dump.warnings.join('; ') || 'marked so by its writer'})`);

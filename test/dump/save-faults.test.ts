@@ -116,3 +116,49 @@ test('a truncated kdump-compressed input: the pages past the end are recorded lo
   const [read, lost] = readBack(openDump(new FileSource(FIXTURE)), d);
   assert.ok(read > 5000 && lost > 1000, `read ${read}, lost ${lost}`);
 });
+
+test('--dump-dmesg from a dump whose log cannot be read: exit 1, no LOGFILE left (a rerun is not blocked)', () => {
+  const d = openDump(new FileSource(FIXTURE)) as unknown as { bitmap2Offset: number };
+  const cut = join(dir, 'cut-for-dmesg.kdump');
+  copyFileSync(FIXTURE, cut);
+  truncateSync(cut, d.bitmap2Offset + 100);
+  const log = join(dir, 'dmesg-from-cut.txt');
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', 'save', '--dump-dmesg', cut, log], { cwd: REPO, encoding: 'utf8' });
+  assert.equal(r.status, 1, r.stderr);
+  assert.throws(() => statSync(log), /ENOENT/, 'no empty LOGFILE');
+  const again = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', 'save', '--dump-dmesg', FIXTURE, log], { cwd: REPO, encoding: 'utf8' });
+  assert.equal(again.status, 0, again.stderr);
+});
+
+test('convert -R of a flattened stream cut short: the rebuilt dump is put in place with the exact count of pages that do not read', () => {
+  const flat = join(dir, 'full.flat');
+  const f = spawnSync('sh', ['-c', `node --import tsx src/cli/vmcore-ts.ts save -F -l -d 31 --num-threads 0 --message-level 0 '${FIXTURE}' > '${flat}'`], { cwd: REPO, encoding: 'utf8' });
+  assert.equal(f.status, 0, f.stderr);
+  const cutFlat = join(dir, 'cut.flat');
+  copyFileSync(flat, cutFlat);
+  truncateSync(cutFlat, Math.floor(statSync(flat).size * 0.7));
+  const out = join(dir, 'rebuilt-from-cut.kdump');
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', 'convert', '-R', out, cutFlat], { cwd: REPO, encoding: 'utf8' });
+  assert.equal(r.status, 1, r.stderr);
+  const m = /INCOMPLETE \(marked so in its header\): .*without the end marker; (\d+) of (\d+) pages do not read/.exec(r.stderr);
+  assert.ok(m, r.stderr);
+  const d = openDump(new FileSource(out));
+  assert.equal(d.incomplete, true);
+  const [read, lost] = readBack(openDump(new FileSource(FIXTURE)), d);
+  assert.equal(Number(m[1]), lost, 'the count said is the pages that do not read');
+  assert.equal(Number(m[2]), read + lost);
+});
+
+test('save -F to a full disk: the message counts the pages not written (and says convert -R counts exactly)', { skip: isRoot ? false : 'needs root to mount a tmpfs' }, (t) => {
+  const mnt = join(dir, 'flat-small');
+  mkdirSync(mnt);
+  const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=6m', 'tmpfs', mnt]);
+  if (m.status !== 0) return t.skip(`mount tmpfs failed: ${m.stderr}`);
+  try {
+    const r = spawnSync('sh', ['-c', `node --import tsx src/cli/vmcore-ts.ts save -F -l -d 31 --num-threads 0 --message-level 4 '${FIXTURE}' > '${mnt}/x.flat'`], { cwd: REPO, encoding: 'utf8' });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /stdout \(flattened\) is INCOMPLETE.*writing stopped: ENOSPC.*; \d+ of 19479 pages not written \(counted as handed to the writer.*convert -R counts exactly\)/);
+  } finally {
+    spawnSync('umount', [mnt]);
+  }
+});

@@ -412,7 +412,7 @@ export function formatLog(log: KernelLog, opts: FormatOptions = {}): string {
 export function recordJson(r: LogRecord): Record<string, unknown> {
   return {
     seq: Number(r.seq),
-    ts_nsec: Number(r.tsNsec),
+    tsNsec: Number(r.tsNsec),
     time: formatTimestamp(r.tsNsec).trim().slice(1, -1).trim(),
     level: r.level,
     facility: r.facility,

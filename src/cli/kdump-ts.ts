@@ -2,6 +2,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { KexecError, UsageError } from '../errors.ts';
+import { JSON_SCHEMA } from '../json-schema.ts';
 import { writeArchive } from '../initramfs/collect-node.ts';
 import { DEFAULT_CONFIG_PATH, defaultConfigText } from '../kdump/config.ts';
 import { formatSize } from '../kdump/crashkernel.ts';
@@ -96,7 +97,7 @@ const COMMANDS: Record<string, KdumpCommand> = {
     run: (o) => {
       const checks = readinessChecks(root(o), { configPath: configPath(o) });
       const ready = !checks.some((c) => c.result === 'FAIL');
-      process.stdout.write(o.json ? JSON.stringify({ ready, checks }, null, 2) + '\n' : formatChecks(checks));
+      process.stdout.write(o.json ? JSON.stringify({ schema: JSON_SCHEMA, ready, checks }, null, 2) + '\n' : formatChecks(checks));
       return ready ? 0 : 1;
     },
   },
@@ -142,7 +143,7 @@ const configPath = (o: Values) => (typeof o.config === 'string' ? o.config : und
 async function estimate(o: Values): Promise<number> {
   const { kernel, initrd, estimate: e } = estimateCapture(root(o), { configPath: configPath(o), ...(typeof o.bundle === 'string' ? { bundle: o.bundle } : {}) });
   if (o.json) {
-    process.stdout.write(JSON.stringify({ kernel, initrd, ...e }, (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v), 2) + '\n');
+    process.stdout.write(JSON.stringify({ schema: JSON_SCHEMA, kernel, initrd, ...e }, (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v), 2) + '\n');
     return 0;
   }
   process.stdout.write(

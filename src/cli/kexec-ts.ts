@@ -7,6 +7,7 @@
 import { writeSync } from 'node:fs';
 import { writeOutputFile } from '../io/output-file.ts';
 import { KexecError, UsageError } from '../errors.ts';
+import { JSON_SCHEMA } from '../json-schema.ts';
 import { currentCmdline, kexecLoaded } from '../kexec/host.ts';
 import { buildCmdline } from '../kexec/cmdline.ts';
 import { dryRunText, type LoadRequest, type PlannedLoad, type SyscallChoice } from '../kexec/load.ts';
@@ -174,7 +175,7 @@ function status(o: Opts, crash: boolean): number {
   const loaded = kexecLoaded(kind);
   const crashLoaded = kexecLoaded('crash');
   const normal = kexecLoaded('load');
-  if (o.json) process.stdout.write(JSON.stringify({ kexecLoaded: normal ?? null, crashLoaded: crashLoaded ?? null }) + '\n');
+  if (o.json) process.stdout.write(JSON.stringify({ schema: JSON_SCHEMA, kexecLoaded: normal ?? null, crashLoaded: crashLoaded ?? null }) + '\n');
   else process.stdout.write(`kexec kernel: ${word(normal)}\ncrash kernel: ${word(crashLoaded)}\n`);
   if (loaded === undefined) throw new KexecError(`cannot tell: ${kind === 'crash' ? '/sys/kernel/kexec_crash_loaded' : '/sys/kernel/kexec_loaded'} is missing`, { hint: 'this kernel has no kexec support' });
   return loaded ? 0 : 1;

@@ -4,6 +4,7 @@
 import { accessSync, constants, mkdirSync, readFileSync, realpathSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KexecError, ParseError } from '../errors.ts';
+import { JSON_SCHEMA } from '../json-schema.ts';
 import { walkIomem } from '../kexec/memory-map.ts';
 import { DUMP_LEVEL_WORDS } from '../dump/page-class.ts';
 import type { CrashFacts } from './crash-load.ts';
@@ -279,7 +280,7 @@ export function formatStatus(s: KdumpStatus): string {
 
 /** JSON with bigints as hex strings. */
 export function statusJson(s: KdumpStatus): string {
-  return JSON.stringify(s, (_k, v: unknown) => (typeof v === 'bigint' ? '0x' + v.toString(16) : v), 2) + '\n';
+  return JSON.stringify({ schema: JSON_SCHEMA, ...s }, (_k, v: unknown) => (typeof v === 'bigint' ? '0x' + v.toString(16) : v), 2) + '\n';
 }
 
 /** What `kdump-ts load` asks of the kexec library for these files: kexec-ts -p's load, by the config's syscall. */

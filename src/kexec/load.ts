@@ -22,6 +22,7 @@ import {
   type PlanInput,
 } from './plan.ts';
 import type { Sha256 } from './sha256.ts';
+import { JSON_SCHEMA } from '../json-schema.ts';
 
 /** -s, -c, -a: kexec_file_load only, kexec_load only, or the first falling back to the second. */
 export type SyscallChoice = 'file' | 'load' | 'auto';
@@ -267,7 +268,7 @@ export const debugRanges = (arch: KexecArch, map: MemoryMap): MemoryRange[] => (
 /** What --dry-run prints: the plan as JSON, kexec -d's lines (-d), or the table and the picture. */
 export async function dryRunText(p: PlannedLoad, opts: { json?: boolean; debug?: boolean } = {}): Promise<string> {
   const { formatPlan, kexecDebugLines, planToJson } = await import('./plan-text.ts');
-  if (opts.json) return JSON.stringify(planToJson(p.plan), null, 2) + '\n';
+  if (opts.json) return JSON.stringify({ schema: JSON_SCHEMA, ...(planToJson(p.plan) as object) }, null, 2) + '\n';
   if (opts.debug && p.map) return kexecDebugLines(p.plan, debugRanges(p.plan.arch, p.map), p.kernelSize).join('\n') + '\n';
   const lines = formatPlan(p.plan);
   if (p.map) lines.push('', (await import('./plan-picture.ts')).planPicture(p.plan, p.map));

@@ -164,7 +164,7 @@ test('printk lockless: recycled descriptors, wrapped data blocks, multi-line tex
   const j = recordJson(log.records[2]!);
   assert.deepEqual(j, {
     seq: 6,
-    ts_nsec: 12000000,
+    tsNsec: 12000000,
     time: '0.012000',
     level: 6,
     facility: 0,

@@ -120,8 +120,9 @@ test('fixture regs: CPU 0 equals the registers crash shows for its NMI frame; CP
   assert.match(r.out, /^CPU: 0  PID: 0$/m);
   assert.match(r.out, /\[RIP: __crash_kexec\+0x[0-9a-f]+\]/);
   assert.match(r.out, /RIP: ffffffff84217a0b  RSP: ffffffff85203e98  RFLAGS: 00000246/);
-  const lines = vmcoreTs('regs', '--json', DUMP).out.trim().split('\n').map((l) => JSON.parse(l));
-  assert.deepEqual(lines.map((l) => [l.cpu, l.pid, l.crashing]), [[0, 0, false], [1, 1, true]]);
+  const json = JSON.parse(vmcoreTs('regs', '--json', DUMP).out) as { schema: number; cpus: { cpu: number; pid: number; crashing: boolean }[] };
+  assert.equal(json.schema, 1);
+  assert.deepEqual(json.cpus.map((l) => [l.cpu, l.pid, l.crashing]), [[0, 0, false], [1, 1, true]]);
 });
 
 test('fixture read: linux_banner through kernel text, and the same bytes via the direct map and -p', () => {
@@ -180,7 +181,7 @@ test('fixture sym: kallsyms from the dump by name and address; --system-map take
     writeFileSync(map, 'ffffffff81000000 T _text\nffffffff816a89f0 T sysrq_handle_crash\n0000000000000000 A fixed_percpu_data\n');
     const s = vmcoreTs('sym', '--system-map', map, '--json', DUMP, 'sysrq_handle_crash');
     assert.equal(s.code, 0, s.err);
-    assert.deepEqual(JSON.parse(s.out), { query: 'sysrq_handle_crash', symbol: 'sysrq_handle_crash', address: '0xffffffff83ea89f0', type: 'T' });
+    assert.deepEqual(JSON.parse(s.out), { schema: 1, query: 'sysrq_handle_crash', symbol: 'sysrq_handle_crash', address: '0xffffffff83ea89f0', type: 'T' });
     assert.equal(parseSystemMap(readFileSync(map, 'latin1'), map, 0x2800000n).byName('_text')!.address, 0xffffffff83800000n);
   } finally {
     rmSync(dir, { recursive: true, force: true });

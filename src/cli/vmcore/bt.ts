@@ -8,7 +8,7 @@ import type { DumpContext } from '../../analyze/dump-context.ts';
 import type { Command } from './commands.ts';
 import { usageError } from '../args.ts';
 import { openContext } from './analysis-context.ts';
-import { finish, parseCommand, statusJson, symbolOptions, toJson, write } from './kernel-dump-args.ts';
+import { finish, parseCommand, statusJson, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
 
 const USAGE =
   'vmcore-ts bt [-a | -p | -c CPU[,CPU...] | -P PID] [--json] [--system-map FILE | --vmlinux FILE] DUMP [PID|TASK...]\n' +
@@ -74,7 +74,7 @@ export const btCommand: Command = {
     }
     for (const t of traces) backtraceGap(gaps, t, t.pid !== undefined ? `PID ${t.pid}` : `CPU ${t.cpu}`);
     const c = gaps.result();
-    write(a.values.json ? toJson({ backtraces: traces.map(backtraceJson), ...statusJson(ctx.kernel, c) }) + '\n' : traces.map(formatBacktrace).join('\n'));
+    write(a.values.json ? jsonDocument({ backtraces: traces.map(backtraceJson), ...statusJson(ctx.kernel, c) }) + '\n' : traces.map(formatBacktrace).join('\n'));
     return finish(ctx.kernel, c);
   },
 };

@@ -5,7 +5,7 @@ import { formatDate } from '../../analyze/system-info.ts';
 import type { KernelDump } from '../../analyze/kernel-dump.ts';
 import { ParseError, UsageError } from '../../errors.ts';
 import type { Command } from './commands.ts';
-import { finish, openKernelDump, parseCommand, statusJson, statusLine, toJson, write } from './kernel-dump-args.ts';
+import { finish, jsonDocument, openKernelDump, parseCommand, statusJson, statusLine, toJson, write } from './kernel-dump-args.ts';
 
 const USAGE =
   'vmcore-ts dmesg [-l LIST] [-r] [-T] [-c] [-d] [--json] DUMP\n' +
@@ -16,7 +16,7 @@ const USAGE =
   '                    minus the last record\'s timestamp is the boot time (exact to a second)\n' +
   '  -c, --caller      show the caller id column [T<pid>] / [C<cpu>]\n' +
   '  -d, --dict        show the dev_info (SUBSYSTEM=, DEVICE=) follow-on lines\n' +
-  '  --json            one JSON object per record';
+  '  --json            a header line {"schema":1,"format":...}, then one JSON object per record';
 
 /** The set of levels a util-linux `--level` list names: "err,warn", "3", "err+" (0..3), "+err" (3..7). */
 export function parseLevels(list: string): Set<number> {
@@ -70,7 +70,7 @@ export const dmesgCommand: Command = {
     const c = log.completeness;
     if (log.plainText) {
       if (levels || a.values.ctime) throw new UsageError('this log is plain text (an old log_buf without records): it has no levels or timestamps for -l or -T');
-      write(a.values.json ? toJson({ text: new TextDecoder().decode(log.plainText), ...statusJson(kd, c) }) + '\n' : escapeText(log.plainText));
+      write(a.values.json ? jsonDocument({ format: log.format, text: new TextDecoder().decode(log.plainText), ...statusJson(kd, c) }) + '\n' : escapeText(log.plainText));
       return finish(kd, c);
     }
     if (log.records.length === 0) {
@@ -86,7 +86,8 @@ export const dmesgCommand: Command = {
       time: a.values.ctime ? ctimeColumn(kd, log.records) : undefined,
     };
     // Write in chunks so the first lines reach the terminal at once on big logs.
-    let out = '';
+    // --json: a header line ({schema, format}), one object per record, then a status line when incomplete.
+    let out = a.values.json ? jsonDocument({ format: log.format }) + '\n' : '';
     for (const r of log.records) {
       if (levels && !levels.has(r.level)) continue;
       out += (a.values.json ? toJson(recordJson(r)) : formatRecord(r, opts, log)) + '\n';

@@ -2,6 +2,7 @@
 // opening DUMP with FileSource + openDump, optional --system-map / --vmlinux symbol sources, output.
 import { readFileSync } from 'node:fs';
 import { ParseError, UsageError } from '../../errors.ts';
+import { JSON_SCHEMA } from '../../json-schema.ts';
 import { parseCommandLine, type Options } from '../args.ts';
 import { openDump } from '../../format/open-dump.ts';
 import { openElf } from '../../format/elf.ts';
@@ -104,6 +105,11 @@ export function write(text: string): void {
 }
 
 /** JSON with bigints as numbers when exact, else as 0x-hex strings. */
+/** A command's --json document: `schema` (src/json-schema.ts) first, then `v`'s fields. */
+export function jsonDocument(v: object): string {
+  return toJson({ schema: JSON_SCHEMA, ...v });
+}
+
 export function toJson(v: unknown): string {
   return JSON.stringify(v, (_k, x) =>
     typeof x === 'bigint' ? (x >= 0n && x <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(x) : hex(x)) : x,

@@ -5,7 +5,7 @@ import { memoryCounters, memoryRows, pageUsage, pageUsageRows } from '../../anal
 import { formatMemory } from '../../analyze/system-info.ts';
 import type { Command } from './commands.ts';
 import { openContext } from './analysis-context.ts';
-import { finish, parseCommand, statusJson, symbolOptions, toJson, write } from './kernel-dump-args.ts';
+import { finish, parseCommand, statusJson, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
 import { Gaps } from '../../analyze/completeness.ts';
 
 const USAGE = 'vmcore-ts mem [--json] [--system-map FILE | --vmlinux FILE] DUMP';
@@ -30,7 +30,7 @@ export const memCommand: Command = {
     }
     const c = gaps.result();
     if (a.values.json) {
-      write(toJson({ pages: usage, byType: pageUsageRows(usage), counters, countersProblem, ...statusJson(ctx.kernel, c) }) + '\n');
+      write(jsonDocument({ pages: usage, byType: pageUsageRows(usage), counters, countersProblem, ...statusJson(ctx.kernel, c) }) + '\n');
       return finish(ctx.kernel, c);
     }
     const ps = BigInt(usage.pageSize);

@@ -2,7 +2,7 @@
 import { taskTable } from '../../analyze/stacks.ts';
 import type { Command } from './commands.ts';
 import { openContext } from './analysis-context.ts';
-import { finish, parseCommand, statusJson, symbolOptions, toJson, write } from './kernel-dump-args.ts';
+import { finish, parseCommand, statusJson, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
 
 const USAGE = 'vmcore-ts ps [--json] [--system-map FILE | --vmlinux FILE] DUMP';
 
@@ -14,7 +14,7 @@ export const psCommand: Command = {
     const ctx = openContext(a.positionals[0]!, a.values);
     const t = taskTable(ctx);
     if (a.values.json) {
-      write(toJson({ tasks: t.tasks.map((x) => ({ ...x, current: t.current.includes(x.task) })), ...statusJson(ctx.kernel, t.completeness) }) + '\n');
+      write(jsonDocument({ tasks: t.tasks.map((x) => ({ ...x, current: t.current.includes(x.task) })), ...statusJson(ctx.kernel, t.completeness) }) + '\n');
       return finish(ctx.kernel, t.completeness);
     }
     const lines = ['      PID    PPID  CPU        TASK        ST  COMM'];

@@ -2,7 +2,7 @@
 import { ParseError } from '../../errors.ts';
 import { withImageKallsyms } from '../../analyze/kallsyms-scan.ts';
 import type { Command } from './commands.ts';
-import { finish, hex, openKernelDump, statusJson, parseAddress, parseCommand, parseLength, symbolOptions, toJson, write } from './kernel-dump-args.ts';
+import { finish, hex, openKernelDump, statusJson, parseAddress, parseCommand, parseLength, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
 
 const USAGE =
   'vmcore-ts read [-p|--physical] [--json] [--system-map FILE | --vmlinux FILE] DUMP ADDR|SYMBOL [LEN]\n' +
@@ -40,7 +40,7 @@ export const readCommand: Command = {
     const bytes = physical ? kd.memory.readPhys(addr, len) : kd.memory.readVirt(addr, len);
     if (a.values.json) {
       const paddr = physical ? undefined : kd.memory.virtToPhys(addr);
-      write(toJson({ address: hex(addr), physical, paddr: paddr === undefined ? undefined : hex(paddr), length: len, hex: Buffer.from(bytes).toString('hex'), ...statusJson(kd) }) + '\n');
+      write(jsonDocument({ address: hex(addr), physical, paddr: paddr === undefined ? undefined : hex(paddr), length: len, hex: Buffer.from(bytes).toString('hex'), ...statusJson(kd) }) + '\n');
     } else write(hexDump(addr, bytes));
     return finish(kd);
   },

@@ -5,7 +5,7 @@ import type { Prstatus } from '../../analyze/prstatus.ts';
 import type { LogRecord } from '../../analyze/printk.ts';
 import { NotInDumpError, ParseError } from '../../errors.ts';
 import type { Command } from './commands.ts';
-import { finish, openKernelDump, parseCommand, statusLine, symbolOptions, toJson, write } from './kernel-dump-args.ts';
+import { finish, openKernelDump, parseCommand, statusLine, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
 
 const USAGE = 'vmcore-ts regs [--cpu N] [--json] [--system-map FILE | --vmlinux FILE] DUMP';
 
@@ -53,10 +53,11 @@ export const regsCommand: Command = {
       if (cpus.length === 0) throw new ParseError(`no registers for CPU ${a.values.cpu}; the dump has CPUs 0-${kd.cpus.length - 1}`);
     }
     if (a.values.json) {
-      for (const c of cpus) {
+      const rows = cpus.map((c) => {
         const regs = Object.fromEntries(Object.entries(c.regs).map(([k, v]) => ['' + k, '0x' + v.toString(16)]));
-        write(toJson({ cpu: c.cpu, pid: c.pid, crashing: c.cpu === crash.cpu, rip_symbol: symbols ? formatSymbolic(symbols, c.regs.rip) : undefined, regs }) + '\n');
-      }
+        return { cpu: c.cpu, pid: c.pid, crashing: c.cpu === crash.cpu, ripSymbol: symbols ? formatSymbolic(symbols, c.regs.rip) : undefined, regs };
+      });
+      write(jsonDocument({ cpus: rows }) + '\n');
       write(statusLine(kd));
       return finish(kd);
     }

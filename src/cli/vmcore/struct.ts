@@ -3,7 +3,7 @@ import { ParseError, UsageError } from '../../errors.ts';
 import { formatStructAt, valueJson } from '../../analyze/types-print.ts';
 import type { Command } from './commands.ts';
 import { openContext } from './analysis-context.ts';
-import { finish, parseAddress, parseCommand, statusJson, symbolOptions, toJson, write } from './kernel-dump-args.ts';
+import { finish, parseAddress, parseCommand, statusJson, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
 
 const USAGE = 'vmcore-ts struct [--depth N] [--json] [--system-map FILE | --vmlinux FILE] DUMP TYPE ADDRESS|SYMBOL';
 
@@ -24,7 +24,7 @@ export const structCommand: Command = {
     const read = (x: bigint, n: number) => ctx.mem.readVirt(x, n);
     if (a.values.json) {
       const bytes = read(addr, btf.sizeOf(type.id));
-      write(toJson({ type: btf.typeName(type.id), address: addr, size: bytes.length, value: valueJson(btf, type.id, bytes, depth), ...statusJson(ctx.kernel) }) + '\n');
+      write(jsonDocument({ type: btf.typeName(type.id), address: addr, size: bytes.length, value: valueJson(btf, type.id, bytes, depth), ...statusJson(ctx.kernel) }) + '\n');
     } else write(formatStructAt(btf, type, addr, read, { maxDepth: depth }) + '\n');
     return finish(ctx.kernel);
   },

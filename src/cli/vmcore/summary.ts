@@ -4,7 +4,7 @@ import { UsageError } from '../../errors.ts';
 import { buildSummary, formatSummary, summaryJson, SUMMARY_LOG_LINES } from '../../analyze/summary.ts';
 import type { Command } from './commands.ts';
 import { openContext } from './analysis-context.ts';
-import { finish, parseCommand, statusJson, symbolOptions, toJson, write } from './kernel-dump-args.ts';
+import { finish, parseCommand, statusJson, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
 
 const USAGE = 'vmcore-ts summary [--lines N] [--json] [--system-map FILE | --vmlinux FILE] DUMP';
 
@@ -17,7 +17,7 @@ export const summaryCommand: Command = {
     if (!Number.isInteger(n) || n < 0) throw new UsageError('--lines wants a number');
     const ctx = openContext(a.positionals[0]!, a.values);
     const s = buildSummary(ctx, n);
-    write(a.values.json ? toJson({ ...(summaryJson(s) as object), ...statusJson(ctx.kernel, s.completeness) }) + '\n' : formatSummary(s));
+    write(a.values.json ? jsonDocument({ ...(summaryJson(s) as object), ...statusJson(ctx.kernel, s.completeness) }) + '\n' : formatSummary(s));
     return finish(ctx.kernel, s.completeness);
   },
 };

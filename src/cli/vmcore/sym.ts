@@ -2,7 +2,7 @@
 import type { KernelSymbol } from '../../analyze/symbols.ts';
 import { withImageKallsyms } from '../../analyze/kallsyms-scan.ts';
 import type { Command } from './commands.ts';
-import { finish, hex, openKernelDump, statusLine, parseAddress, parseCommand, symbolOptions, toJson, write } from './kernel-dump-args.ts';
+import { finish, hex, openKernelDump, statusLine, parseAddress, parseCommand, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
 
 const USAGE =
   'vmcore-ts sym [--json] [--system-map FILE | --vmlinux FILE] DUMP NAME|ADDR...\n' +
@@ -30,7 +30,7 @@ export const symCommand: Command = {
           continue;
         }
         const where = `${hit.symbol.name}+0x${hit.offset.toString(16)}`;
-        write(a.values.json ? toJson({ query: q, address: hex(addr), symbol: hit.symbol.name, offset: Number(hit.offset), type: hit.symbol.type, symbol_address: hex(hit.symbol.address) }) + '\n' : `${addr.toString(16).padStart(16, '0')}: ${where}  (${line(hit.symbol)})\n`);
+        write(a.values.json ? jsonDocument({ query: q, address: hex(addr), symbol: hit.symbol.name, offset: Number(hit.offset), type: hit.symbol.type, symbolAddress: hex(hit.symbol.address) }) + '\n' : `${addr.toString(16).padStart(16, '0')}: ${where}  (${line(hit.symbol)})\n`);
       } else {
         const s = table.byName(q);
         if (!s) {
@@ -38,7 +38,7 @@ export const symCommand: Command = {
           process.stderr.write(`vmcore-ts: no symbol named '${q}' in ${table.source}\n`);
           continue;
         }
-        write(a.values.json ? toJson({ query: q, symbol: s.name, address: hex(s.address), type: s.type }) + '\n' : line(s) + '\n');
+        write(a.values.json ? jsonDocument({ query: q, symbol: s.name, address: hex(s.address), type: s.type }) + '\n' : line(s) + '\n');
       }
     }
     if (a.values.json) write(statusLine(kd));

@@ -3,7 +3,7 @@ import { typeLabel } from '../../analyze/btf.ts';
 import { formatTypeLayout, typeLayout } from '../../analyze/types-print.ts';
 import type { Command } from './commands.ts';
 import { openContext } from './analysis-context.ts';
-import { finish, parseCommand, statusJson, symbolOptions, toJson, write } from './kernel-dump-args.ts';
+import { finish, parseCommand, statusJson, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
 
 const USAGE = 'vmcore-ts types [--depth N] [--json] [--system-map FILE | --vmlinux FILE] DUMP PATTERN  (e.g. task_struct, "struct page", "*_stat_item")';
 const MAX_LIST = 500;
@@ -23,7 +23,7 @@ export const typesCommand: Command = {
     const btf = ctx.btf;
     const exact = /[*?]/.test(pattern) ? undefined : btf.find(pattern);
     if (exact) {
-      if (a.values.json) write(toJson({ name: typeLabel(exact), kind: exact.kind, size: btf.sizeOf(exact.id), members: typeLayout(btf, exact, depth), ...statusJson(ctx.kernel) }) + '\n');
+      if (a.values.json) write(jsonDocument({ name: typeLabel(exact), kind: exact.kind, size: btf.sizeOf(exact.id), members: typeLayout(btf, exact, depth), ...statusJson(ctx.kernel) }) + '\n');
       else write(formatTypeLayout(btf, exact, depth) + '\n');
       return finish(ctx.kernel);
     }
@@ -38,7 +38,7 @@ export const typesCommand: Command = {
       }
     }
     hits.sort((x, y) => x.name.localeCompare(y.name));
-    if (a.values.json) write(toJson({ types: hits, ...statusJson(ctx.kernel) }) + '\n');
+    if (a.values.json) write(jsonDocument({ types: hits, ...statusJson(ctx.kernel) }) + '\n');
     else {
       const lines = hits.slice(0, MAX_LIST).map((h) => `${h.name.padEnd(48)} ${String(h.size).padStart(7)} bytes`);
       if (hits.length > MAX_LIST) lines.push(`... ${hits.length - MAX_LIST} more`);

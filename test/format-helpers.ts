@@ -72,6 +72,8 @@ export function writeKdump(
     stopAfter?: number;
     singleBitmap?: boolean;
     bigEndian?: boolean;
+    /** The RAM bitmap (default: the pages copied), so that a RAM page left out reads as excluded. */
+    ramBitmap?: Uint8Array;
   } = {},
 ) {
   const bitmap = newBitmap(Number(d.maxPfn));
@@ -91,6 +93,7 @@ export function writeKdump(
     headerVersion: opts.headerVersion,
     singleBitmap: opts.singleBitmap,
     bigEndian: opts.bigEndian,
+    ramBitmap: opts.ramBitmap,
   });
   let n = 0;
   for (const p of pfns) {

@@ -4,23 +4,21 @@ import { DumpContext } from '../src/analyze/dump-context.ts';
 import { withImageKallsyms } from '../src/analyze/kallsyms-scan.ts';
 import { KernelDump } from '../src/analyze/kernel-dump.ts';
 import { formatRecord } from '../src/analyze/printk.ts';
-import { backtraceOfTask, cpuBacktrace, taskTable, type TaskTable } from '../src/analyze/stacks.ts';
+import { backtraceGap, backtraceOfTask, cpuBacktrace, taskTable, type TaskTable } from '../src/analyze/stacks.ts';
 import { backtraceLines, buildSummary, describeCpuBacktrace, memoryCounters, memoryRows, pageUsage, pageUsageRows, type BacktraceLine, type NamedBacktrace } from '../src/analyze/summary.ts';
 import { formatDate, formatUptime, systemInfo } from '../src/analyze/system-info.ts';
-import type { Completeness } from '../src/analyze/completeness.ts';
-import { DUMP_LEVEL_WORDS } from '../src/dump/page-class.ts';
+import { dumpLevelMeaning, Gaps, type Completeness } from '../src/analyze/completeness.ts';
 import { NotInDumpError, ParseError } from '../src/errors.ts';
 import { openDump } from '../src/format/open-dump.ts';
 import type { ByteSource } from '../src/io/source.ts';
 
 /**
- * What could not be read, split in two: what the dump level left out on purpose (information, said
- * once) and real damage (a truncated file, a corrupt structure).
+ * What a result lacks (src/analyze/completeness.ts), in two: what the dump level left out on
+ * purpose (information, said once) and what is missing (a truncated file, a damaged structure).
  */
-export interface Notes {
-  excluded: string[];
-  damage: string[];
-}
+export type Notes = Pick<Completeness, 'excluded' | 'missing'>;
+
+const notesOf = (c: Completeness): Notes => ({ excluded: c.excluded, missing: c.missing });
 
 /** A backtrace as lines (crash's text); the panic frame is marked on the crashing CPU. */
 export interface TraceView {
@@ -99,22 +97,9 @@ const problem = (e: unknown): string => {
   throw e;
 };
 
-/** Reads left out by the dump level say so in their reason (src/format/kdump-compressed.ts). */
-const EXCLUDED = /excluded from the dump/;
-
-/** A result's completeness as notes: excluded by the dump level apart from damage. */
-export function notesOf(c: Completeness): Notes {
-  return { excluded: c.excluded.flatMap((g) => g.examples), damage: c.missing.flatMap((g) => g.examples) };
-}
-
-export function splitNotes(notes: readonly string[]): Notes {
-  return { excluded: notes.filter((n) => EXCLUDED.test(n)), damage: notes.filter((n) => !EXCLUDED.test(n)) };
-}
-
-/** "dump level 31 left out zero pages, cache pages, …" (makedumpfile -d bits). */
+/** "dump level 31 left out zero pages, …" (makedumpfile -d bits); undefined for an unfiltered dump. */
 export function dumpLevelText(level: number | undefined): string | undefined {
-  if (!level) return undefined;
-  return `dump level ${level} left out ${DUMP_LEVEL_WORDS.filter((_, i) => level & (1 << i)).join(', ')}`;
+  return level ? `dump level ${level} left out ${dumpLevelMeaning(level)}` : undefined;
 }
 
 /** Functions whose frame is "the panic" in a crashing CPU's backtrace, the most telling first. */
@@ -179,6 +164,9 @@ export class DumpAnalysis {
     facts.push(['kernel', `${[sys.release, sys.version, sys.machine].filter(Boolean).join('  ')}${sys.nodename ? `  on ${sys.nodename}` : ''}`]);
     facts.push(['dump', `${d.file}, ${d.format}${d.dumpLevel !== undefined ? `, dump level ${d.dumpLevel}` : ''}${d.incomplete ? ', INCOMPLETE' : ''}`]);
     const crashing = s.backtrace?.cpu;
+    const overviewGaps = new Gaps(d.dumpLevel);
+    overviewGaps.merge(s.completeness);
+    for (const w of d.warnings) overviewGaps.note('dump file', 'damaged', w);
     const bt = s.backtrace ? traceView(s.backtrace, true) : undefined;
     return {
       file: this.ctx.dump.source.name,
@@ -192,7 +180,7 @@ export class DumpAnalysis {
       dumpLevel: d.dumpLevel,
       dumpLevelText: dumpLevelText(d.dumpLevel),
       incomplete: d.incomplete,
-      notes: splitNotes([...d.warnings, ...s.problems]),
+      notes: notesOf(overviewGaps.result()),
     };
   }
 
@@ -208,16 +196,21 @@ export class DumpAnalysis {
   }
 
   /** Every CPU's backtrace; the crashing CPU's panic frame is marked. */
-  backtraces(): CpuTrace[] {
+  backtraces(): { traces: CpuTrace[]; notes: Notes } {
     const crashing = this.crashingCpu();
-    return this.ctx.cpus.map((_, cpu) => {
+    const gaps = new Gaps(this.ctx.dump.dumpLevel);
+    const traces = this.ctx.cpus.map((_, cpu): CpuTrace => {
       try {
         const bt = describeCpuBacktrace(this.ctx, cpuBacktrace(this.ctx, cpu));
+        backtraceGap(gaps, bt, `CPU ${cpu}`);
         return { ...traceView(bt, cpu === crashing), cpu };
       } catch (e) {
-        return { cpu, pid: undefined, comm: undefined, task: undefined, lines: [{ text: `CPU ${cpu}: ${problem(e)}` }], panicFrame: undefined };
+        const why = problem(e);
+        gaps.add('backtrace', e as NotInDumpError | ParseError, `CPU ${cpu}`);
+        return { cpu, pid: undefined, comm: undefined, task: undefined, lines: [{ text: `CPU ${cpu}: ${why}` }], panicFrame: undefined };
       }
     });
+    return { traces, notes: notesOf(gaps.result()) };
   }
 
   private table: TaskTable | undefined;
@@ -253,23 +246,20 @@ export class DumpAnalysis {
   }
 
   memory(): MemoryData {
-    const problems: string[] = [];
-    let byType: MemoryData['byType'] = [];
-    let counters: MemoryData['counters'] = [];
+    const gaps = new Gaps(this.ctx.dump.dumpLevel);
     const ps = this.ctx.dump.pageSize;
-    try {
-      const u = pageUsage(this.ctx);
-      byType = pageUsageRows(u).map((r) => ({ label: r.label, bytes: r.pages * ps }));
-      problems.push(...u.warnings);
-    } catch (e) {
-      problems.push(`page types: ${problem(e)}`);
+    const u = gaps.attempt('page type table', () => pageUsage(this.ctx));
+    if (u) {
+      gaps.merge(u.completeness);
+      for (const w of u.warnings) gaps.note('page type', 'damaged', w);
     }
-    try {
-      counters = memoryRows(memoryCounters(this.ctx)).map((r) => ({ label: r.label, bytes: Number(r.bytes) }));
-    } catch (e) {
-      problems.push(`counters: ${problem(e)}`);
-    }
-    return { pageSize: ps, byType, counters, notes: splitNotes(problems) };
+    const counters = gaps.attempt('memory counters', () => memoryRows(memoryCounters(this.ctx))) ?? [];
+    return {
+      pageSize: ps,
+      byType: u ? pageUsageRows(u).map((r) => ({ label: r.label, bytes: r.pages * ps })) : [],
+      counters: counters.map((r) => ({ label: r.label, bytes: Number(r.bytes) })),
+      notes: notesOf(gaps.result()),
+    };
   }
 
   /** `where`: a hex virtual address, "p:" + hex for physical, or a symbol name. */

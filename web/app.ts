@@ -2,6 +2,7 @@
 // (web/worker.ts) whose code is inlined in this page, so the same single HTML file works from
 // `vmcore-ts serve` and opened straight from disk.
 import { logTimeline } from './timeline.ts';
+import { plural, type Gap } from '../src/analyze/completeness.ts';
 import type { CpuTrace, HexData, LogData, MemoryData, Notes, Overview, TaskRow, TraceView } from './analysis.ts';
 import type { OpenRequest, Request } from './worker.ts';
 
@@ -84,20 +85,39 @@ function addNotes(from: string, n: Notes): void {
   notes.set(from, n);
   renderNotices();
 }
+/** The gaps of every tab, once each: the same kind of item from two tabs (the summary reads the log
+ * too) counts as the larger count, not the sum. */
+function allGaps(kind: keyof Notes): Gap[] {
+  const byKey = new Map<string, Gap>();
+  for (const n of notes.values()) {
+    for (const g of n[kind]) {
+      const key = `${g.item}\0${g.reason}`;
+      const had = byKey.get(key);
+      if (!had) byKey.set(key, { ...g, examples: [...g.examples] });
+      else {
+        had.count = Math.max(had.count, g.count);
+        for (const e of g.examples) if (!had.examples.includes(e)) had.examples.push(e);
+      }
+    }
+  }
+  return [...byKey.values()];
+}
+
 function renderNotices(): void {
   const box = $('#notices');
   const items: HTMLElement[] = [];
-  const excluded = [...notes].filter(([, n]) => n.excluded.length).map(([from, n]) => `${from} ${n.excluded.length}`);
+  const excluded = allGaps('excluded');
   if (overview?.dumpLevelText) {
     const text = `Filtered dump: ${overview.dumpLevelText}, so what lived only there is not shown.`;
-    const more = excluded.length ? ` Reads that met such pages: ${excluded.join(', ')}.` : '';
+    const more = excluded.length ? ` Left out for that reason here: ${excluded.map((g) => plural(g.count, g.item)).join(', ')}.` : '';
     items.push(el('div', { className: 'notice info' }, el('b', {}, 'ℹ '), text + more));
   }
   if (overview?.incomplete) items.push(el('div', { className: 'notice warn' }, el('b', {}, '⚠ '), 'The dump is marked incomplete: the save did not finish, some pages were never written.'));
-  const damage = [...notes].flatMap(([from, n]) => n.damage.map((d) => `${from}: ${d}`));
-  if (damage.length) {
-    const list = el('ul', {}, ...damage.map((d) => el('li', {}, d)));
-    items.push(el('details', { className: 'notice warn' }, el('summary', {}, `⚠ Partial results: ${damage.length} item${damage.length > 1 ? 's' : ''} could not be read (damaged or missing data)`), list));
+  const missing = allGaps('missing');
+  if (missing.length) {
+    const what = missing.map((g) => `${plural(g.count, g.item)} ${g.reason}`).join(', ');
+    const list = el('ul', {}, ...missing.map((g) => el('li', {}, `${plural(g.count, g.item)} ${g.reason}:`, el('ul', {}, ...g.examples.map((e) => el('li', {}, e))))));
+    items.push(el('details', { className: 'notice warn' }, el('summary', {}, `⚠ Partial results: ${what}`), list));
   }
   box.replaceChildren(...items);
   box.hidden = items.length === 0;
@@ -224,7 +244,7 @@ function renderTrace(t: TraceView): HTMLElement {
 
 // ---- log: coloured by level, a timeline, filter by level, search, virtualized ----
 const ROW = 18;
-let log: LogData = { lines: [], levels: [], times: [], notes: { excluded: [], damage: [] } };
+let log: LogData = { lines: [], levels: [], times: [], notes: { excluded: [], missing: [] } };
 let visible: number[] = [];
 let marked = -1;
 
@@ -391,7 +411,8 @@ const loaders: Record<string, () => Promise<void>> = {
     })),
   backtraces: () =>
     guarded('unwinding stacks', $('#backtraces'), async () => {
-      const traces = await call<CpuTrace[]>('backtraces');
+      const { traces, notes: n } = await call<{ traces: CpuTrace[]; notes: Notes }>('backtraces');
+      addNotes('backtraces', n);
       $('#backtraces').replaceChildren(...traces.map((t) => {
         const crashing = t.cpu === overview?.crashingCpu;
         return el('div', { className: `cpu-trace${crashing ? ' crashing' : ''}` }, el('h3', {}, `CPU ${t.cpu}`, crashing ? el('span', { className: 'badge' }, 'crashed here') : ''), renderTrace(t));
@@ -512,7 +533,7 @@ document.body.ondrop = (e) => {
 const selftest = /^#log-selftest=(\d+)$/.exec(location.hash);
 if (selftest) {
   const n = Math.min(Number(selftest[1]), 1_000_000);
-  log = { lines: [], levels: [], times: [], notes: { excluded: [], damage: [] } };
+  log = { lines: [], levels: [], times: [], notes: { excluded: [], missing: [] } };
   for (let i = 0; i < n; i++) {
     log.lines.push(`[${(i / 1000).toFixed(6).padStart(12)}] synthetic line ${i} level ${i % 8}${i % 1000 === 0 ? ' needle' : ''}`);
     log.levels.push(i % 8);

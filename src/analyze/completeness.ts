@@ -93,7 +93,8 @@ export class Gaps {
   }
 }
 
-const plural = (n: number, item: string) => `${n} ${item}${n === 1 ? '' : item.endsWith('s') ? 'es' : 's'}`;
+/** "1 task", "3 tasks", "2 addresses". */
+export const plural = (n: number, item: string) => `${n} ${item}${n === 1 ? '' : item.endsWith('s') ? 'es' : 's'}`;
 
 /** What makedumpfile's dump level bits leave out (-d N). */
 export function dumpLevelMeaning(level: number): string {

@@ -255,11 +255,25 @@ test('viewer log view: 100,000 lines stay virtualized while scrolling, filtering
   await page.close();
 });
 
-test('viewer (from disk, no server): a dump opened with the file picker is parsed in the worker', { skip }, async () => {
+/** The page opened from disk (no server) with `dump` picked in the file input, once its summary is drawn. */
+async function openFromDisk(dump: string): Promise<import('playwright-core').Page> {
   const page = await context.newPage();
   await page.goto(pathToFileURL(resolve('dist/web/viewer.html')).href);
-  await page.setInputFiles('#file', DUMP);
-  await page.waitForSelector('#panic:has-text("sysrq triggered crash")', { timeout: 60000 });
+  await page.setInputFiles('#file', dump);
+  await page.waitForSelector('#sum-tasks .hbar-row', { timeout: 60000 });
+  return page;
+}
+
+/** The task tab, once its table is drawn; returns the "N of M tasks" line. */
+async function taskCount(page: import('playwright-core').Page): Promise<string> {
+  await page.click('nav button[data-tab="tasks"]');
+  await page.waitForSelector('#tasks table', { timeout: 30000 });
+  return (await page.textContent('#task-count')) ?? '';
+}
+
+test('viewer (from disk, no server): a dump opened with the file picker is parsed in the worker', { skip }, async () => {
+  const page = await openFromDisk(DUMP);
+  assert.match((await page.textContent('#panic')) ?? '', /sysrq triggered crash/);
   await page.click('nav button[data-tab="backtraces"]');
   await page.waitForSelector('#backtraces h3:has-text("CPU 1")', { timeout: 30000 });
   assert.ok(((await page.textContent('#backtraces')) ?? '').includes('panic+0x13d'));
@@ -273,15 +287,10 @@ test('viewer (truncated dump from disk): what could not be read is one "Partial 
     const whole = readFileSync(DUMP);
     const cut = join(dir, 'cut-95.kdump');
     writeFileSync(cut, whole.subarray(0, Math.floor(whole.length * 0.95)));
-    const page = await context.newPage();
-    await page.goto(pathToFileURL(resolve('dist/web/viewer.html')).href);
-    await page.setInputFiles('#file', cut);
-    await page.waitForSelector('#sum-tasks .hbar-row', { timeout: 60000 });
+    const page = await openFromDisk(cut);
     await page.click('nav button[data-tab="memory"]');
     await page.waitForSelector('#memory p:has-text("the page types could not be read (see the banner above)")', { timeout: 60000 });
-    await page.click('nav button[data-tab="tasks"]');
-    await page.waitForSelector('#tasks table', { timeout: 30000 });
-    assert.match((await page.textContent('#task-count')) ?? '', /^48 of 48 tasks/);
+    assert.match(await taskCount(page), /^48 of 48 tasks/);
     // One info banner (dump level) and one partial banner listing every unreadable item once:
     // the summary's (truncation, memory size), the task list's 5, the page types'.
     assert.deepEqual(await page.$$eval('#notices > *', (ns) => ns.map((n) => n.className)), ['notice info', 'notice warn']);
@@ -317,13 +326,8 @@ test('viewer (dump with a task_struct page excluded): one info line counts what 
     assert.deepEqual(model.notes.excluded.map((g) => [g.item, g.count]), [['task', 1], ['thread list', 1]]);
     assert.deepEqual(model.notes.missing, []);
 
-    const page = await context.newPage();
-    await page.goto(pathToFileURL(resolve('dist/web/viewer.html')).href);
-    await page.setInputFiles('#file', path);
-    await page.waitForSelector('#sum-tasks .hbar-row', { timeout: 60000 });
-    await page.click('nav button[data-tab="tasks"]');
-    await page.waitForSelector('#tasks table', { timeout: 30000 });
-    assert.match((await page.textContent('#task-count')) ?? '', /^55 of 55 tasks/);
+    const page = await openFromDisk(path);
+    assert.match(await taskCount(page), /^55 of 55 tasks/);
     assert.deepEqual(await page.$$eval('#notices > *', (ns) => ns.map((n) => n.className)), ['notice info']);
     assert.match((await page.textContent('#notices')) ?? '', /Filtered dump: dump level 31 left out .*\. Left out for that reason here: 1 task, 1 thread list\.$/);
     assert.deepEqual(await page.$$eval('.error', (es) => es.map((e) => e.textContent)), []);

@@ -196,12 +196,16 @@ function* walkWindows(
       const bits = k.subarray((a - s) >> 3, Math.ceil((b - s) / 8));
       classifier?.exclude(a, b, opts.dumpLevel, bits, res.excluded);
       if (l) dropMissing(dump, a, b, bits, l.subarray((a - s) >> 3), res);
-      if (zeroReader) res.zeroPages += clearZeroPages(zeroReader, a, b, bits, buf!, dump.pageSize);
+      if (zeroReader) res.zeroPages += clearZeroPages(zeroReader, a, b, bits, buf!, dump.pageSize, l?.subarray((a - s) >> 3));
       opts.progress?.({ phase: 'scan', pfn: b, maxPfn, pagesWritten: 0, pagesTotal: 0, bytesWritten: 0 });
     }
     yield { start: s, end: e, present: p, ram: r, kept: k, lost: l };
   }
   if (classifier) res.warnings.push(...classifier.warnings);
+  if (zeroReader && lost) {
+    res.lostPages += zeroReader.lost;
+    res.lostExamples.push(...zeroReader.lostExamples.slice(0, 5 - res.lostExamples.length));
+  }
 }
 
 /** Runs of page frames (in order) turned into bits, a window at a time. */
@@ -282,17 +286,26 @@ function dropMissing(dump: Dump, s: number, e: number, kept: Uint8Array, lost: U
   }
 }
 
-/** Clears zero pages in `kept` (window bits, pfn s = bit 0) by reading them; returns how many. */
-function clearZeroPages(reader: PageReader, s: number, e: number, kept: Uint8Array, buf: Uint8Array, ps: number): number {
+/**
+ * Clears zero pages in `kept` (window bits, pfn s = bit 0) by reading them; returns how many. With
+ * `lost`, a page that cannot be read moves there (it would otherwise be stored as zeros).
+ */
+function clearZeroPages(reader: PageReader, s: number, e: number, kept: Uint8Array, buf: Uint8Array, ps: number, lost?: Uint8Array): number {
   const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   const perRead = buf.length / ps;
   let zeros = 0;
   for (const [i0, j0] of setRuns(kept, 0, e - s)) {
     for (let i = i0; i < j0; i += perRead) {
       const n = Math.min(perRead, j0 - i);
-      const lost = reader.readRun(s + i, n, buf, 0);
+      const unread = reader.readRun(s + i, n, buf, 0);
       for (let k = 0; k < n; k++) {
-        if (lost?.[k] || !isZeroPage(b, k * ps, ps)) continue;
+        const bit = i + k;
+        if (unread?.[k] && lost) {
+          kept[bit >> 3]! &= ~(1 << (bit & 7));
+          lost[bit >> 3]! |= 1 << (bit & 7);
+          continue;
+        }
+        if (unread?.[k] || !isZeroPage(b, k * ps, ps)) continue;
         kept[(i + k) >> 3]! &= ~(1 << ((i + k) & 7));
         zeros++;
       }

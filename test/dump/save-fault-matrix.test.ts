@@ -17,7 +17,7 @@ import type { Dump } from '../../src/format/dump.ts';
 import { openDump } from '../../src/format/open-dump.ts';
 import { FileSource } from '../../src/io/node-file.ts';
 import type { ByteSource } from '../../src/io/source.ts';
-import { dumpIdentity, missingPages, writeKdumpCompressed } from '../../src/dump/save.ts';
+import { dumpIdentity, missingPages, writeElfCore, writeKdumpCompressed } from '../../src/dump/save.ts';
 import { FdSink } from '../../src/dump/file-sink.ts';
 import { OutputFile } from '../../src/io/output-file.ts';
 
@@ -195,6 +195,16 @@ test('EIO reading the input at random places: the pages are recorded lost, the o
     const out = openDump(new FileSource(path));
     assert.equal(missingPages(out).count, report.lostPages, 'exactly the lost pages do not read');
   }
+  // ELF output (-d 31: the scan reads every kept page for the zero test): unreadable pages are
+  // kept out of every PT_LOAD, so they read as missing, never as zeros.
+  const from = between(4 << 20, size - (1 << 20));
+  const bad = openDump(new BadSectors(FIXTURE, from, from + (256 << 10)));
+  const path = join(dir, 'eio.elf');
+  const file = OutputFile.create(path, { force: true });
+  const report = writeElfCore(bad, undefined, new FdSink(file.fd), { dumpLevel: 31, identity: dumpIdentity(kept, undefined, undefined) });
+  file.commit();
+  assert.ok(report.lostPages > 0 && report.incomplete);
+  checkOutput('EIO on read, ELF output', path, true, '');
 });
 
 test('SIGKILL at random points of save -f: the earlier dump stays whole; a temporary file left opens INCOMPLETE or is refused cleanly', async () => {

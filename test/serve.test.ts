@@ -9,6 +9,7 @@ import { connect, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_LIMITS, startViewer, type ViewerServer } from '../src/cli/vmcore/serve.ts';
+import { ReadError } from '../src/errors.ts';
 import { FileSource } from '../src/io/node-file.ts';
 import type { ByteSource } from '../src/io/source.ts';
 
@@ -78,7 +79,10 @@ function eioSource(bad: number): ByteSource & { close(): void } {
     name: DUMP,
     size: f.size,
     read(offset, length) {
-      if (offset < bad + 4096 && offset + length > bad) throw Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO', errno: -5 });
+      if (offset < bad + 4096 && offset + length > bad) {
+        // What FileSource throws when readSync fails.
+        throw new ReadError(DUMP, Math.max(offset, bad), length, Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO', errno: -5 }));
+      }
       return f.read(offset, length);
     },
     close: () => f.close(),
@@ -92,7 +96,7 @@ test('serve: a read error (EIO) is an HTTP 500 with one line naming the offset; 
   const r = await get(`${s.url}dump`, `bytes=${bad}-${bad + 99}`);
   assert.equal(r.status, 500);
   const text = r.body.toString();
-  assert.equal(text, `reading ${DUMP} at offset ${bad}: EIO: i/o error, read\n`);
+  assert.equal(text, `${DUMP}: cannot read 100 bytes at offset ${bad} (0x800000): EIO (i/o error)\n`);
   assert.deepEqual(logged, [text.trimEnd()]);
   // The error in the middle of a response (its status line already sent): the response is cut
   // short, never padded, and the server stays up.
@@ -101,7 +105,7 @@ test('serve: a read error (EIO) is an HTTP 500 with one line naming the offset; 
   assert.ok(mid.cut, 'a response that could not be read to its end is cut short');
   assert.ok(mid.body.length <= MiB, `${mid.body.length} bytes before the bad sector at most`);
   assert.equal(logged.length, 2);
-  assert.match(logged[1]!, new RegExp(`^reading .* at offset ${bad}: EIO`));
+  assert.match(logged[1]!, new RegExp(`^${DUMP}: cannot read \\d+ bytes at offset ${bad} \\(0x800000\\): EIO`));
   const good = await get(`${s.url}dump`, 'bytes=0-7');
   assert.equal(good.status, 206);
   assert.deepEqual(good.body, Buffer.from(new FileSource(DUMP).read(0, 8)));

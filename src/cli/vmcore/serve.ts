@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ParseError, UsageError } from '../../errors.ts';
+import { ParseError, ReadError, UsageError } from '../../errors.ts';
 import { openDump } from '../../format/open-dump.ts';
 import { FileSource } from '../../io/node-file.ts';
 import type { ByteSource } from '../../io/source.ts';
@@ -52,10 +52,10 @@ export interface ViewerOptions {
   onError?: (line: string) => void;
 }
 
-/** "EIO: i/o error, read" with the place: one line, no stack. */
+/** One line, no stack: a ReadError already names the file, offset and length; anything else gets them. */
 function readFailure(name: string, offset: number, e: unknown): string {
-  const msg = e instanceof Error ? e.message : String(e);
-  return `reading ${name} at offset ${offset}: ${msg}`;
+  if (e instanceof ReadError) return e.message;
+  return `reading ${name} at offset ${offset}: ${e instanceof Error ? e.message : String(e)}`;
 }
 
 /** Starts the server; resolves with the page URL (token included). `dump`: a path or an open source. */

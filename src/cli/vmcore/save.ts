@@ -142,53 +142,91 @@ const MSG_COMMON = 2;
 const MSG_WARN = 4;
 const MSG_REPORT = 16;
 
-/** A progress bar on a terminal (redrawn at most 5 times a second), else one line per 10 %. */
+/** Where progress goes: stderr, or a stand-in in tests. */
+export interface ProgressOut {
+  isTTY?: boolean;
+  columns?: number;
+  write(s: string): unknown;
+}
+
+/**
+ * A progress bar on a terminal, redrawn in place (\r, at most 5 times a second) and never wider
+ * than the terminal (so it never wraps); else one line per 10 %.
+ */
 export class ProgressReporter {
   private readonly tty: boolean;
   private readonly enabled: boolean;
+  private readonly out: ProgressOut;
   private readonly start = Date.now();
   private lastDraw = 0;
   private lastDecile = -1;
   private scanned = false;
-  constructor(enabled: boolean) {
+  constructor(enabled: boolean, out: ProgressOut = process.stderr) {
     this.enabled = enabled;
-    this.tty = !!process.stderr.isTTY;
+    this.out = out;
+    this.tty = !!out.isTTY;
+  }
+  /** One character less than the terminal: a line that fills the last column wraps on some terminals. */
+  private get width(): number {
+    return Math.max(20, (this.out.columns || 80) - 1);
   }
   update(p: SaveProgress): void {
     if (!this.enabled) return;
     if (p.phase === 'scan') {
       if (this.tty && Date.now() - this.lastDraw > 200) {
         this.lastDraw = Date.now();
-        process.stderr.write(`\rscanning page frames ${pct(p.pfn, p.maxPfn)}   `);
+        this.out.write(`\r${`scanning page frames ${pct(p.pfn, p.maxPfn)}`.slice(0, this.width)}\x1b[K`);
       }
       return;
     }
     if (!this.scanned) {
       this.scanned = true;
-      if (this.tty) process.stderr.write('\r\x1b[K');
+      if (this.tty) this.out.write('\r\x1b[K');
     }
     const frac = p.pagesTotal ? p.pagesWritten / p.pagesTotal : 1;
     const secs = (Date.now() - this.start) / 1000;
-    const rate = secs > 0 ? p.bytesWritten / secs : 0;
-    const eta = frac > 0.01 ? secs * (1 / frac - 1) : NaN;
-    const facts = `${p.pagesWritten}/${p.pagesTotal} pages, pfn ${p.pfn}/${p.maxPfn}, ${mib(p.bytesWritten)} written, ${mib(rate)}/s, ETA ${time(eta)}`;
     if (this.tty) {
       if (Date.now() - this.lastDraw < 200 && frac < 1) return;
       this.lastDraw = Date.now();
-      const width = 30;
-      const full = Math.round(frac * width);
-      process.stderr.write(`\r[${'#'.repeat(full)}${' '.repeat(width - full)}] ${pct(p.pagesWritten, p.pagesTotal)} ${facts}\x1b[K`);
+      this.out.write(`\r${progressLine(p, secs, this.width)}\x1b[K`);
     } else {
       const decile = Math.floor(frac * 10);
       if (decile > this.lastDecile) {
         this.lastDecile = decile;
-        process.stderr.write(`${String(decile * 10).padStart(3)}% ${facts}\n`);
+        this.out.write(`${String(decile * 10).padStart(3)}% ${progressFacts(p, secs).join(', ')}\n`);
       }
     }
   }
   done(): void {
-    if (this.enabled && this.tty) process.stderr.write('\n');
+    if (this.enabled && this.tty) this.out.write('\n');
   }
+}
+
+/** The facts of a progress report, most important first. */
+function progressFacts(p: SaveProgress, secs: number): string[] {
+  const frac = p.pagesTotal ? p.pagesWritten / p.pagesTotal : 1;
+  const rate = secs > 0 ? p.bytesWritten / secs : 0;
+  const eta = frac > 0.01 ? secs * (1 / frac - 1) : NaN;
+  return [`${mib(p.bytesWritten)} written`, `${mib(rate)}/s`, `ETA ${time(eta)}`, `${p.pagesWritten}/${p.pagesTotal} pages`, `pfn ${p.pfn}/${p.maxPfn}`];
+}
+
+/**
+ * The progress bar line, at most `width` characters: "[####    ]  42.0% 31.2 MiB written, …";
+ * the bar shrinks (30 to 10 characters), then the least important facts go.
+ */
+export function progressLine(p: SaveProgress, secs: number, width: number): string {
+  const frac = p.pagesTotal ? p.pagesWritten / p.pagesTotal : 1;
+  const facts = progressFacts(p, secs);
+  for (let n = facts.length; n >= 0; n--) {
+    const tail = ` ${pct(p.pagesWritten, p.pagesTotal)}${n ? ' ' + facts.slice(0, n).join(', ') : ''}`;
+    const bar = Math.min(30, width - tail.length - 2);
+    if (bar >= 10 || n === 0) {
+      const b = Math.max(0, bar);
+      const full = Math.round(frac * b);
+      return `[${'#'.repeat(full)}${' '.repeat(b - full)}]${tail}`.slice(0, width);
+    }
+  }
+  return '';
 }
 
 function pct(a: number, b: number): string {
@@ -199,8 +237,8 @@ function mib(n: number): string {
 }
 function time(s: number): string {
   if (!Number.isFinite(s)) return '--:--';
-  const m = Math.floor(s / 60);
-  return `${m}:${String(Math.round(s % 60)).padStart(2, '0')}`;
+  const r = Math.round(s);
+  return `${Math.floor(r / 60)}:${String(r % 60).padStart(2, '0')}`;
 }
 
 /** The struct page filter for the dump, or undefined with a warning when it cannot be set up. */

@@ -13,6 +13,9 @@ import { ElfCoreWriter } from '../src/format/elf-core-writer.ts';
 import { KdumpCompressedWriter, type Utsname } from '../src/format/kdump-compressed-writer.ts';
 import { newBitmap, setBit } from '../src/format/bitmap.ts';
 import type { ByteSink } from '../src/format/sink.ts';
+import { ReadError } from '../src/errors.ts';
+import { FileSource } from '../src/io/node-file.ts';
+import type { ByteSource } from '../src/io/source.ts';
 
 export const FIXTURE = 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump';
 export const ORACLE_DMESG = 'fixtures/x86_64-debian-6.1/oracle/makedumpfile-dump-dmesg.txt';
@@ -129,4 +132,21 @@ export function samePages(a: Dump, b: Dump, pfns: bigint[]): number {
 /** Every `step`-th element (deterministic sample). */
 export function every<T>(xs: T[], step: number): T[] {
   return xs.filter((_, i) => i % step === 0);
+}
+
+/** The file at `path`, except that reads touching [bad, bad + length) fail with EIO as a bad sector
+ * does: the ReadError FileSource throws when readSync fails. */
+export function eioSource(path: string, bad: number, length: number): ByteSource & { close(): void } {
+  const f = new FileSource(path);
+  return {
+    name: path,
+    size: f.size,
+    read(offset, n) {
+      if (offset < bad + length && offset + n > bad) {
+        throw new ReadError(path, Math.max(offset, bad), n, Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO', errno: -5 }));
+      }
+      return f.read(offset, n);
+    },
+    close: () => f.close(),
+  };
 }

@@ -9,9 +9,9 @@ import { connect, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_LIMITS, startViewer, type ViewerServer } from '../src/cli/vmcore/serve.ts';
-import { ReadError } from '../src/errors.ts';
 import { FileSource } from '../src/io/node-file.ts';
 import type { ByteSource } from '../src/io/source.ts';
+import { eioSource } from './format-helpers.ts';
 
 const DUMP = 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump';
 const MiB = 1 << 20;
@@ -72,27 +72,10 @@ async function until(what: string, f: () => boolean, ms = 5000): Promise<void> {
   for (const t0 = Date.now(); !f(); await sleep(20)) if (Date.now() - t0 > ms) assert.fail(`timed out waiting for ${what}`);
 }
 
-/** The fixture, except that reads touching [bad, bad + 4096) fail with EIO (a bad sector). */
-function eioSource(bad: number): ByteSource & { close(): void } {
-  const f = new FileSource(DUMP);
-  return {
-    name: DUMP,
-    size: f.size,
-    read(offset, length) {
-      if (offset < bad + 4096 && offset + length > bad) {
-        // What FileSource throws when readSync fails.
-        throw new ReadError(DUMP, Math.max(offset, bad), length, Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO', errno: -5 }));
-      }
-      return f.read(offset, length);
-    },
-    close: () => f.close(),
-  };
-}
-
 test('serve: a read error (EIO) is an HTTP 500 with one line naming the offset; the server stays up and serves the next range', async () => {
   const bad = 8 * MiB;
   const logged: string[] = [];
-  const s = await serve(eioSource(bad), { onError: (l) => logged.push(l) });
+  const s = await serve(eioSource(DUMP, bad, 4096), { onError: (l) => logged.push(l) });
   const r = await get(`${s.url}dump`, `bytes=${bad}-${bad + 99}`);
   assert.equal(r.status, 500);
   const text = r.body.toString();

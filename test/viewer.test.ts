@@ -17,7 +17,7 @@ import { newBitmap } from '../src/format/bitmap.ts';
 import { openDump } from '../src/format/open-dump.ts';
 import { FileSource } from '../src/io/node-file.ts';
 import { FileSink } from '../src/io/node-sink.ts';
-import { nodeZlibCompressor, presentPfns, writeKdump } from './format-helpers.ts';
+import { eioSource, nodeZlibCompressor, presentPfns, writeKdump } from './format-helpers.ts';
 import { DumpAnalysis, dumpLevelText } from '../web/analysis.ts';
 import { logTimeline } from '../web/timeline.ts';
 import { BlockCacheSource } from '../web/sources.ts';
@@ -334,5 +334,23 @@ test('viewer (dump with a task_struct page excluded): one info line counts what 
     await page.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('viewer (served, the disk fails with EIO past 2 MiB): the page says so in one line, the server stays up', { skip }, async () => {
+  const bad = 2 << 20;
+  const logged: string[] = [];
+  const s = await startViewer(eioSource(DUMP, bad, 1 << 30), { onError: (l) => logged.push(l) });
+  try {
+    const page = await context.newPage();
+    await page.goto(s.url);
+    await page.waitForSelector('#status.error', { timeout: 60000 });
+    const line = (await page.textContent('#status')) ?? '';
+    assert.match(line, new RegExp(`^cannot open vmcore-d31-zlib\\.kdump: reading vmcore-d31-zlib\\.kdump at \\d+: HTTP 500 \\(${DUMP}: cannot read \\d+ bytes at offset \\d+ \\(0x[0-9a-f]+\\): EIO \\(i/o error\\)\\)$`));
+    assert.ok(logged.length >= 1 && logged.every((l) => l.includes('EIO (i/o error)')), logged.join('\n'));
+    assert.equal(await page.evaluate(async () => (await fetch('dump-info')).status), 200, 'the server is still up');
+    await page.close();
+  } finally {
+    await s.close();
   }
 });

@@ -44,6 +44,11 @@ export class NotInDumpError extends Error {
   }
 }
 
+/** What reading a damaged or partial dump may throw (a lost item, not a bug): rethrow anything else. */
+export function isDumpDataError(e: unknown): e is NotInDumpError | ParseError {
+  return e instanceof NotInDumpError || e instanceof ParseError;
+}
+
 /** Reading a file failed (EIO on a failing disk, EISDIR, …): which file, where, what the system said. */
 export class ReadError extends Error {
   readonly source: string;

@@ -419,7 +419,8 @@ export class Btf {
     try {
       this.member(typeOrId, path);
       return true;
-    } catch {
+    } catch (e) {
+      if (!(e instanceof ParseError)) throw e;
       return false;
     }
   }

@@ -1,6 +1,6 @@
 // One opened kernel dump with what analysis builds on it, each made on first use: VMCOREINFO,
 // kernel memory (address translation), the kernel log, the symbol table, the CPUs' registers.
-import { ParseError } from '../errors.ts';
+import { isDumpDataError, ParseError } from '../errors.ts';
 import type { Dump } from '../format/dump.ts';
 import { hasKallsyms, readKallsyms } from './kallsyms.ts';
 import { KernelMemory, type DirectMap } from './kernel-memory.ts';
@@ -58,8 +58,9 @@ export class KernelDump {
         const table = this.symbolsIfAny();
         const sym = table?.byName('page_offset_base');
         if (table && sym) mem.setDirectMapBase(mem.u64(sym.address), `page_offset_base from ${table.source}`);
-      } catch {
+      } catch (e) {
         // no symbols or the variable is not in the dump: the page tables tell
+        if (!isDumpDataError(e)) throw e;
       }
     }
     return mem.directMap();

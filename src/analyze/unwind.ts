@@ -3,7 +3,7 @@
 // tables), a pt_regs frame decoded at every interrupt/exception/syscall entry, and a stop at the end
 // of the stack, at user mode, or at the first thing that does not check out (marked, never guessed).
 // Nothing is found by scanning the stack, so stale return addresses never show up as frames.
-import { NotInDumpError, type NotInDumpReason } from '../errors.ts';
+import { isDumpDataError, NotInDumpError, type NotInDumpReason } from '../errors.ts';
 import { ORC_REG, type OrcEntry } from './orc.ts';
 
 /** `struct pt_regs` on x86_64: r15 r14 r13 r12 bp bx r11 r10 r9 r8 ax cx dx si di orig_ax ip cs flags sp ss. */
@@ -267,7 +267,8 @@ export function prologueFrame(mem: Memory, pc: bigint, sp: bigint, sym: SymbolIn
   let code: Uint8Array;
   try {
     code = mem.readVirt(fn, Number(sym.offset < 64n ? sym.offset : 64n));
-  } catch {
+  } catch (e) {
+    if (!isDumpDataError(e)) throw e;
     return undefined;
   }
   let depth = 0;
@@ -304,7 +305,8 @@ export function prologueFrame(mem: Memory, pc: bigint, sp: bigint, sym: SymbolIn
   try {
     ret = u64(mem, cfa - 8n);
     before = mem.readVirt(ret - 7n, 7);
-  } catch {
+  } catch (e) {
+    if (!isDumpDataError(e)) throw e;
     return undefined;
   }
   if (!callsInto(before, ret, fn)) return undefined;

@@ -3,7 +3,7 @@
 import { formatRecord, escapeText, recordJson, LEVEL_NAMES, type LogRecord } from '../../analyze/printk.ts';
 import { formatDate } from '../../analyze/system-info.ts';
 import type { KernelDump } from '../../analyze/kernel-dump.ts';
-import { ParseError, UsageError } from '../../errors.ts';
+import { isDumpDataError, ParseError, UsageError } from '../../errors.ts';
 import type { Command } from './commands.ts';
 import { finish, jsonDocument, openKernelDump, parseCommand, statusJson, statusLine, toJson, write } from './kernel-dump-args.ts';
 
@@ -38,7 +38,8 @@ function ctimeColumn(kd: KernelDump, records: LogRecord[]): (tsNsec: bigint) => 
   let crash: bigint | undefined;
   try {
     crash = kd.info.crashTime;
-  } catch {
+  } catch (e) {
+    if (!isDumpDataError(e)) throw e;
     crash = undefined; // no VMCOREINFO: the header's time below
   }
   const ts = kd.dump.header.timestampSec;

@@ -3,7 +3,7 @@ import { findCrashingCpu } from '../../analyze/system-info.ts';
 import { formatSymbolic } from '../../analyze/symbols.ts';
 import type { Prstatus } from '../../analyze/prstatus.ts';
 import type { LogRecord } from '../../analyze/printk.ts';
-import { NotInDumpError, ParseError } from '../../errors.ts';
+import { isDumpDataError, NotInDumpError, ParseError } from '../../errors.ts';
 import type { Command } from './commands.ts';
 import { finish, openKernelDump, parseCommand, statusLine, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
 
@@ -44,7 +44,8 @@ export const regsCommand: Command = {
     let symbols;
     try {
       symbols = kd.symbolsIfAny();
-    } catch {
+    } catch (e) {
+      if (!isDumpDataError(e)) throw e;
       symbols = undefined;
     }
     if (typeof a.values.cpu === 'string') {

@@ -5,7 +5,7 @@ import type { Prstatus } from '../../analyze/prstatus.ts';
 import type { LogRecord } from '../../analyze/printk.ts';
 import { isDumpDataError, NotInDumpError, ParseError } from '../../errors.ts';
 import type { Command } from './commands.ts';
-import { finish, openKernelDump, parseCommand, statusLine, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
+import { finish, openKernelDump, parseCommand, statusJson, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
 
 const USAGE = 'vmcore-ts regs [--cpu N] [--json] [--system-map FILE | --vmlinux FILE] DUMP';
 
@@ -58,8 +58,7 @@ export const regsCommand: Command = {
         const regs = Object.fromEntries(Object.entries(c.regs).map(([k, v]) => ['' + k, '0x' + v.toString(16)]));
         return { cpu: c.cpu, pid: c.pid, crashing: c.cpu === crash.cpu, ripSymbol: symbols ? formatSymbolic(symbols, c.regs.rip) : undefined, regs };
       });
-      write(jsonDocument({ cpus: rows }) + '\n');
-      write(statusLine(kd));
+      write(jsonDocument({ cpus: rows, ...statusJson(kd) }) + '\n');
       return finish(kd);
     }
     const out: string[] = [];

@@ -22,7 +22,7 @@ if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
-// No test may make a real kexec or reboot syscall on this machine: src/kexec/syscalls.ts refuses to
+// No test may make a real kexec or reboot syscall on this machine: src/host/syscalls.ts refuses to
 // construct them with this set (and under node --test's NODE_TEST_CONTEXT); tests pass fakes.
 const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', ...files], {
   stdio: 'inherit',

@@ -7,12 +7,12 @@ import { writeArchive } from '../initramfs/collect-node.ts';
 import { DEFAULT_CONFIG_PATH, defaultConfigText } from '../kdump/config.ts';
 import { formatSize } from '../kdump/crashkernel.ts';
 import { formatEstimate } from '../kdump/estimate.ts';
-import { buildCaptureInitramfs, packageRoot, resolveTarget } from '../kdump/initramfs.ts';
-import { captureFiles, crashThisMachine, formatStatus, loadCaptureKernel, planCaptureLoad, readConfig, readStatus, statusJson, unloadCaptureKernel } from '../kdump/service.ts';
+import { buildCaptureInitramfs, packageRoot, resolveTarget } from '../host/kdump-initramfs.ts';
+import { captureFiles, crashThisMachine, formatStatus, loadCaptureKernel, planCaptureLoad, readConfig, readStatus, statusJson, unloadCaptureKernel } from '../host/kdump-service.ts';
 import { dryRunText } from '../kexec/load.ts';
-import { hostSyscalls } from '../kexec/syscalls.ts';
+import { hostSyscalls } from '../host/syscalls.ts';
 import { parseCommandLine, topLevel, unknownCommand, type Options, type Values } from './args.ts';
-import { estimateCapture, formatChecks, readinessChecks } from '../kdump/readiness.ts';
+import { estimateCapture, formatChecks, readinessChecks } from '../host/kdump-readiness.ts';
 import { runCli } from './run.ts';
 
 const COMMON_HELP = `options for every command:

@@ -1,15 +1,16 @@
 // The Node edge of a kexec load: reads the files and the machine's facts the pure planner
 // (src/kexec/load.ts) asks for, then makes the syscalls through the KexecSyscalls it is given.
-// Nothing here constructs the real syscalls (src/kexec/syscalls.ts `hostSyscalls`): the CLIs do,
+// Nothing here constructs the real syscalls (src/host/syscalls.ts `hostSyscalls`): the CLIs do,
 // only for an operation on this machine, so --dry-run, --root and tests cannot reach the kernel.
 // `kexec-ts` and `kdump-ts load` both load through `loadKernel`, in-process.
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { KexecError } from '../errors.ts';
-import { currentBootParams, kexecLoaded, readMemoryMap, rngSeed } from '../kexec/host.ts';
+import { currentBootParams, kexecLoaded, readMemoryMap, rngSeed } from './kexec-facts.ts';
 import { dryRunSyscall, debugRanges, planLoad, type CrashSide, type LoadFacts, type LoadRequest, type PlannedLoad, type SyscallChoice } from '../kexec/load.ts';
 import { hostArch } from '../kexec/loaders.ts';
-import { KEXEC_FILE_ON_CRASH, KEXEC_ON_CRASH, hex, type KexecArch, type KexecKind, type KexecPlan } from '../kexec/plan.ts';
+import { KEXEC_FILE_ON_CRASH, KEXEC_ON_CRASH, type KexecArch, type KexecKind, type KexecPlan } from '../kexec/plan.ts';
+import { hex } from '../text.ts';
 import { ERRNO, SyscallError, type KexecSyscalls } from '../kexec/syscalls.ts';
 
 /** kexec_file_load errors after which -a tries kexec_load (as kexec-tools does). */
@@ -107,7 +108,7 @@ export function hostLoadFacts(req: LoadRequest, opts: LoadOptions = {}): LoadFac
       return readMemoryMap({ ...(m.iomem ? { iomem: m.iomem } : {}), ...(m.memmap ? { memmap: m.memmap } : {}) });
     },
     crashSide: async (): Promise<CrashSide> => {
-      const { readCrashFacts } = await import('../kdump/host.ts');
+      const { readCrashFacts } = await import('./crash-facts.ts');
       const { planCrashLoad, coreHeaderDebugLines } = await import('../kdump/crash-load.ts');
       const load = planCrashLoad(readCrashFacts(root));
       return {
@@ -121,11 +122,11 @@ export function hostLoadFacts(req: LoadRequest, opts: LoadOptions = {}): LoadFac
     },
     bootState: async () => {
       const bp = currentBootParams(root);
-      const efi = (await import('../kexec/arch/x86_64/efi-host.ts')).readEfiFacts(join(root, 'sys/firmware/efi'));
+      const efi = (await import('./efi-facts.ts')).readEfiFacts(join(root, 'sys/firmware/efi'));
       return { ...(bp ? { bootParams: bp } : {}), ...(efi ? { efi } : {}) };
     },
     rngSeed,
-    purgatory: async (arch: KexecArch) => (await import('../kexec/purgatory-file.ts')).readPurgatoryObject(arch),
+    purgatory: async (arch: KexecArch) => (await import('./purgatory-file.ts')).readPurgatoryObject(arch),
     sha256: async () => {
       // node:crypto's SHA-256, loaded only for kexec_load plans.
       const { createHash } = await import('node:crypto');

@@ -5,13 +5,13 @@
 // and nothing else. What only some loads need (loaders, purgatory, decompression, the IA-64 EFI
 // map) is imported where it is used: start-up is most of a load's time (BENCHMARKS.md).
 import { KexecError, UsageError } from '../errors.ts';
+import { hex } from '../text.ts';
 import { isBzImage, parseBzImageHead } from '../format/bzimage.ts';
 import type { EfiFacts } from './arch/x86_64/efi.ts';
 import { totalRam, x86LoaderRanges, type MemoryMap, type MemoryRange } from './memory-map.ts';
 import {
   KEXEC_FILE_NO_INITRAMFS,
   KEXEC_FILE_ON_CRASH,
-  hex,
   validatePlan,
   type CrashHook,
   type KexecArch,

@@ -4,6 +4,7 @@
 // Pure: a plan and a memory map in, a string out.
 import type { MemoryMap, MemoryRange, RangeType } from './memory-map.ts';
 import type { KexecPlan, KexecSegment } from './plan.ts';
+import { hex, hexPadded } from '../text.ts';
 
 export interface PictureOptions {
   /** Characters per memory bar (default 64). */
@@ -91,8 +92,7 @@ export function formatBytes(n: bigint): string {
   return `${i === 0 ? v : v.toFixed(v >= 100 ? 0 : v >= 10 ? 1 : 2).replace(/\.?0+$/, '')} ${units[i]}`;
 }
 
-const h16 = (v: bigint) => '0x' + v.toString(16).padStart(16, '0');
-const hx = (v: bigint) => '0x' + v.toString(16);
+const h16 = (v: bigint) => '0x' + hexPadded(v);
 
 /** One bar: a range scaled to `width` cells; each cell shows the segment, crash region, reserved part or free RAM it holds. */
 function bar(r: Region, segs: PlacedSegment[], crash: { start: bigint; end: bigint }[], usable: { start: bigint; end: bigint }[], width: number): string {
@@ -122,13 +122,13 @@ export function planPicture(plan: KexecPlan, map: MemoryMap, opts: PictureOption
   const regions = regionsOf(map);
   const lines: string[] = [];
   lines.push(
-    `Physical memory and the ${plan.kind === 'crash' ? 'crash (kdump) ' : ''}plan: ${plan.loader}, ${plan.syscall}, ${plan.segments.length} segment(s), entry ${hx(plan.entry)}`,
+    `Physical memory and the ${plan.kind === 'crash' ? 'crash (kdump) ' : ''}plan: ${plan.loader}, ${plan.syscall}, ${plan.segments.length} segment(s), entry ${hex(plan.entry)}`,
     `  bars: each cell is 1/${width} of the range; letters are segments, c = crash kernel region, · = free usable RAM, ░ = reserved / not usable`,
     '',
   );
   for (const r of regions) {
     if (r.end - r.start + 1n < minBar) continue;
-    lines.push(`  ${hx(r.start).padStart(14)} |${bar(r, segs, crash, usable, width)}| ${hx(r.end + 1n)}  ${r.name} ${formatBytes(r.end - r.start + 1n)}`);
+    lines.push(`  ${hex(r.start).padStart(14)} |${bar(r, segs, crash, usable, width)}| ${hex(r.end + 1n)}  ${r.name} ${formatBytes(r.end - r.start + 1n)}`);
   }
   lines.push('', `  ${'start'.padEnd(18)} ${'end (incl.)'.padEnd(18)} ${'size'.padStart(10)}  what`);
   type Row = { start: bigint; end: bigint; depth: number; text: string };
@@ -137,8 +137,8 @@ export function planPicture(plan: KexecPlan, map: MemoryMap, opts: PictureOption
   for (const c of crash) rows.push({ start: c.start, end: c.end, depth: 1, text: 'c  crash kernel region (crashkernel=)' });
   for (const p of segs) {
     const s = p.seg;
-    const entry = plan.entry >= s.mem && plan.entry < s.mem + s.memsz ? `  ← entry ${hx(plan.entry)}` : '';
-    rows.push({ start: s.mem, end: s.mem + s.memsz - 1n, depth: 2, text: `${p.mark}  segment ${p.index}: ${s.what} (${hx(BigInt(s.buf.length))} bytes of data)${entry}` });
+    const entry = plan.entry >= s.mem && plan.entry < s.mem + s.memsz ? `  ← entry ${hex(plan.entry)}` : '';
+    rows.push({ start: s.mem, end: s.mem + s.memsz - 1n, depth: 2, text: `${p.mark}  segment ${p.index}: ${s.what} (${hex(BigInt(s.buf.length))} bytes of data)${entry}` });
   }
   rows.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : a.depth - b.depth));
   for (const row of rows) {
@@ -168,19 +168,19 @@ export function planSvg(plan: KexecPlan, map: MemoryMap, opts: PictureOptions = 
   const labelH = 16;
   const parts: string[] = [];
   let y = 40;
-  parts.push(`<text x="${left}" y="22" font-size="15" font-weight="bold">${esc(`${plan.loader} — ${plan.kind === 'crash' ? 'crash (kdump) load' : 'load'} via ${plan.syscall}, entry ${hx(plan.entry)}`)}</text>`);
+  parts.push(`<text x="${left}" y="22" font-size="15" font-weight="bold">${esc(`${plan.loader} — ${plan.kind === 'crash' ? 'crash (kdump) load' : 'load'} via ${plan.syscall}, entry ${hex(plan.entry)}`)}</text>`);
   for (const r of regions) {
     const size = r.end - r.start + 1n;
     const xOf = (a: bigint) => left + Number(((a - r.start) * BigInt(barW * 1000)) / size) / 1000;
     const inside = segs.filter((p) => p.seg.mem <= r.end && p.seg.mem + p.seg.memsz - 1n >= r.start);
-    parts.push(`<text x="${left}" y="${y + 12}" font-size="12">${esc(`${r.name}  ${hx(r.start)} – ${hx(r.end + 1n)}  (${formatBytes(size)})`)}</text>`);
+    parts.push(`<text x="${left}" y="${y + 12}" font-size="12">${esc(`${r.name}  ${hex(r.start)} – ${hex(r.end + 1n)}  (${formatBytes(size)})`)}</text>`);
     y += 16;
     parts.push(`<rect x="${left}" y="${y}" width="${barW}" height="${bandH}" fill="${r.type === 'ram' ? '#f2f2f2' : '#d0d0d0'}" stroke="#555"/>`);
     for (const c of map.crashKernel) {
       if (c.end < r.start || c.start > r.end) continue;
       const x0 = xOf(c.start < r.start ? r.start : c.start);
       const x1 = xOf((c.end > r.end ? r.end : c.end) + 1n);
-      parts.push(`<rect x="${x0.toFixed(1)}" y="${y}" width="${Math.max(2, x1 - x0).toFixed(1)}" height="${bandH}" fill="#f6d6a8" stroke="#c08030" stroke-dasharray="4 2"><title>crash kernel region ${hx(c.start)}-${hx(c.end)}</title></rect>`);
+      parts.push(`<rect x="${x0.toFixed(1)}" y="${y}" width="${Math.max(2, x1 - x0).toFixed(1)}" height="${bandH}" fill="#f6d6a8" stroke="#c08030" stroke-dasharray="4 2"><title>crash kernel region ${hex(c.start)}-${hex(c.end)}</title></rect>`);
     }
     let labelRow = 0;
     for (const p of inside) {
@@ -188,10 +188,10 @@ export function planSvg(plan: KexecPlan, map: MemoryMap, opts: PictureOptions = 
       const x0 = xOf(s.mem < r.start ? r.start : s.mem);
       const x1 = xOf((s.mem + s.memsz > r.end ? r.end + 1n : s.mem + s.memsz));
       const w = Math.max(2, x1 - x0);
-      parts.push(`<rect x="${x0.toFixed(1)}" y="${y + 3}" width="${w.toFixed(1)}" height="${bandH - 6}" fill="${colorOf(p.mark)}"><title>${esc(`segment ${p.index}: ${s.what} ${hx(s.mem)} +${hx(s.memsz)}`)}</title></rect>`);
+      parts.push(`<rect x="${x0.toFixed(1)}" y="${y + 3}" width="${w.toFixed(1)}" height="${bandH - 6}" fill="${colorOf(p.mark)}"><title>${esc(`segment ${p.index}: ${s.what} ${hex(s.mem)} +${hex(s.memsz)}`)}</title></rect>`);
       const ly = y + bandH + 12 + labelRow * labelH;
       parts.push(`<line x1="${(x0 + w / 2).toFixed(1)}" y1="${y + bandH}" x2="${(x0 + w / 2).toFixed(1)}" y2="${ly - 10}" stroke="${colorOf(p.mark)}"/>`);
-      const label = `${p.mark} ${s.what} @ ${hx(s.mem)} (${formatBytes(s.memsz)})${plan.entry >= s.mem && plan.entry < s.mem + s.memsz ? ' ← entry' : ''}`;
+      const label = `${p.mark} ${s.what} @ ${hex(s.mem)} (${formatBytes(s.memsz)})${plan.entry >= s.mem && plan.entry < s.mem + s.memsz ? ' ← entry' : ''}`;
       const anchor = x0 + w / 2 + label.length * 6.7 > W - 4 ? 'end' : 'start'; // 11px monospace ≈ 6.7 px a character
       parts.push(`<text x="${(x0 + w / 2).toFixed(1)}" y="${ly}" font-size="11" text-anchor="${anchor}" fill="#222">${esc(label)}</text>`);
       labelRow++;

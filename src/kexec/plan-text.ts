@@ -1,9 +1,9 @@
 // Printing a plan: a table for people (--dry-run), kexec-tools' `-d` lines (to diff against
 // `kexec -d`), and JSON (--json). Pure.
 import { KEXEC_RANGE_CODE, type MemoryRange } from './memory-map.ts';
-import { hex, type KexecPlan } from './plan.ts';
+import { type KexecPlan } from './plan.ts';
+import { hex, hexPadded } from '../text.ts';
 
-const pad16 = (v: bigint) => v.toString(16).padStart(16, '0');
 
 export function formatPlan(plan: KexecPlan): string[] {
   const entry = plan.syscall === 'kexec_load' ? `entry ${hex(plan.entry)}, ` : '';
@@ -26,7 +26,7 @@ export function formatPlan(plan: KexecPlan): string[] {
 /** The lines `kexec -d` prints for a kexec_load, in its formats. */
 export function kexecDebugLines(plan: KexecPlan, ranges: MemoryRange[], kernelSize: number): string[] {
   const out = [`kernel: 0x0 kernel_size: ${hex(kernelSize)}`, 'MEMORY RANGES'];
-  for (const r of ranges) out.push(`${pad16(r.start)}-${pad16(r.end)} (${KEXEC_RANGE_CODE[r.type]})`);
+  for (const r of ranges) out.push(`${hexPadded(r.start)}-${hexPadded(r.end)} (${KEXEC_RANGE_CODE[r.type]})`);
   out.push(...plan.debug);
   out.push(`kexec_load: entry = ${hex(plan.entry)} flags = ${hex(plan.flags)}`, `nr_segments = ${plan.segments.length}`);
   plan.segments.forEach((s, i) => {

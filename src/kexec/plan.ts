@@ -2,6 +2,7 @@
 // built by a loader (pure), checked by validatePlan, printed by --dry-run / -d, then handed to the
 // syscall module. Also the segment allocator loaders place buffers with (kexec-tools' locate_hole).
 import { KexecError } from '../errors.ts';
+import { hex } from '../text.ts';
 import type { MemoryMap, MemoryRange } from './memory-map.ts';
 import type { Sha256 } from './sha256.ts';
 import type { EfiFacts } from './arch/x86_64/efi.ts';
@@ -125,7 +126,6 @@ export function alignDown(v: bigint, align: bigint): bigint {
   return (v / align) * align;
 }
 
-export const hex = (v: bigint | number): string => '0x' + v.toString(16);
 
 export interface PlaceRequest {
   buf: Uint8Array;

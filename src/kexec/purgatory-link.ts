@@ -20,7 +20,8 @@ import {
 } from '../format/elf.ts';
 import { readStruct, struct } from '../format/struct.ts';
 import { BufferSource } from '../io/source.ts';
-import { alignUp, hex } from './plan.ts';
+import { alignUp } from './plan.ts';
+import { hex } from '../text.ts';
 
 const SHF_ALLOC = 0x2n;
 const STB_GLOBAL = 1;

@@ -11,7 +11,7 @@ import { parseIomem, E820_TYPE } from '../../src/kexec/memory-map.ts';
 import { SegmentAllocator } from '../../src/kexec/plan.ts';
 import { planCrashLoad, coreHeaderDebugLines } from '../../src/kdump/crash-load.ts';
 import type { CrashFacts } from '../../src/kdump/crash-load.ts';
-import { parseVmcoreinfoFile, readCrashFacts } from '../../src/kdump/host.ts';
+import { parseVmcoreinfoFile, readCrashFacts } from '../../src/host/crash-facts.ts';
 
 const probe = readFileSync('fixtures/x86_64-debian-6.1/guest-probe.txt', 'latin1');
 function section(name: string): string {
@@ -138,7 +138,7 @@ test('crash load through the bzImage64 loader on the fixture machine: kexec-tool
   const { bzImage64Loader } = await import('../../src/kexec/arch/x86_64/bzimage64.ts');
   const { memoryMapFromFirmware, parseMemmapListing } = await import('../../src/kexec/memory-map.ts');
   const { validatePlan } = await import('../../src/kexec/plan.ts');
-  const { readPurgatoryObject } = await import('../../src/kexec/purgatory-file.ts');
+  const { readPurgatoryObject } = await import('../../src/host/purgatory-file.ts');
   const { fakeBzImage, FIXTURE_KERNEL } = await import('../kexec/synthetic.ts');
   const { kexecDebugSegments } = await import('../kexec/fixture.ts');
   const purgatory = readPurgatoryObject();

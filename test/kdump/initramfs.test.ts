@@ -8,8 +8,8 @@ import { dirname, join } from 'node:path';
 import { writeArchive } from '../../src/initramfs/collect-node.ts';
 import { DEFAULT_CONFIG } from '../../src/kdump/config.ts';
 import { estimateCrashkernel, formatEstimate } from '../../src/kdump/estimate.ts';
-import { blockDeviceModules, buildCaptureInitramfs, initScript, INITRAMFS_BUNDLE, mountOf, parseMountinfo, resolveTarget } from '../../src/kdump/initramfs.ts';
-import { initrdUnpackedSize } from '../../src/kdump/initrd-size.ts';
+import { blockDeviceModules, buildCaptureInitramfs, initScript, INITRAMFS_BUNDLE, mountOf, parseMountinfo, resolveTarget } from '../../src/host/kdump-initramfs.ts';
+import { initrdUnpackedSize } from '../../src/host/initrd-size.ts';
 
 const MIB = 1n << 20n;
 const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;

@@ -6,10 +6,10 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bzImage64Loader } from '../../src/kexec/arch/x86_64/bzimage64.ts';
-import { readEfiFacts } from '../../src/kexec/arch/x86_64/efi-host.ts';
+import { readEfiFacts } from '../../src/host/efi-facts.ts';
 import { EfiMemoryDesc } from '../../src/format/efi.ts';
 import { EFI_INFO_OFFSET, EFI_LOADER_SIGNATURE_64, EfiInfo, EfiSetupData, SETUP_EFI, acpiRsdpAddr, parseEfiSystab } from '../../src/kexec/arch/x86_64/efi.ts';
-import { readMemoryMap } from '../../src/kexec/host.ts';
+import { readMemoryMap } from '../../src/host/kexec-facts.ts';
 import { validatePlan, type PlanInput } from '../../src/kexec/plan.ts';
 import { BootParams, SetupData, SETUP_RNG_SEED } from '../../src/format/bzimage.ts';
 import { readStruct } from '../../src/format/struct.ts';

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NO_HOST_SYSCALLS_ENV } from '../../src/kexec/syscalls.ts';
+import { NO_HOST_SYSCALLS_ENV } from '../../src/host/syscalls.ts';
 import { probeSection, kexecDebugSegments } from './fixture.ts';
 import { FIXTURE_KERNEL, fakeBzImage } from './synthetic.ts';
 

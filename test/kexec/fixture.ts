@@ -1,7 +1,7 @@
 // Reads sections of the guest probe fixture (fixtures/x86_64-debian-6.1/guest-probe.txt).
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { readPurgatoryObject } from '../../src/kexec/purgatory-file.ts';
+import { readPurgatoryObject } from '../../src/host/purgatory-file.ts';
 
 const PROBE = new URL('../../fixtures/x86_64-debian-6.1/guest-probe.txt', import.meta.url);
 

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
-import { ERRNO, NO_HOST_SYSCALLS_ENV, SyscallError, bindLibcFunctions, errnoHint, hostSyscalls } from '../../src/kexec/syscalls.ts';
+import { ERRNO, SyscallError, errnoHint } from '../../src/kexec/syscalls.ts';
+import { NO_HOST_SYSCALLS_ENV, bindLibcFunctions, hostSyscalls } from '../../src/host/syscalls.ts';
 import { KexecError } from '../../src/errors.ts';
 
 test('errno values become one line with the usual cause', () => {

@@ -5,6 +5,7 @@
 // Crash loads: everything inside the "Crash kernel" region, the kernel at its 2 MiB-aligned start,
 // the ELF core header (from the kdump side) named in the DTB. Pure: bytes and a memory map in, a plan out.
 import { KexecError, ParseError } from '../../../errors.ts';
+import { hex, hexPadded } from '../../../text.ts';
 import { Gunzip } from 'fflate';
 import { describeArm64Image, identifyArm64Kernel, isArm64Image, parseArm64Image, unwrapArm64Kernel } from '../../../format/arm64-image.ts';
 import { decodeString, findNode, getProp, isFdt, parseFdt } from '../../../format/fdt.ts';
@@ -16,7 +17,6 @@ import {
   SegmentAllocator,
   alignDown,
   alignUp,
-  hex,
   type KexecLoader,
   type KexecPlan,
   type PlanInput,
@@ -32,7 +32,6 @@ const KERNEL_INITRD_WINDOW = 32n * GiB;
 /** Resources nested under System RAM that kexec-tools does not treat as taken. */
 const KEEP_NESTED = new Set(['Kernel code', 'Kernel data', 'Crash kernel']);
 
-const pad16 = (v: bigint) => v.toString(16).padStart(16, '0');
 
 /**
  * The RAM a normal arm64 load may use, the way kexec-tools' arm64 get_memory_ranges reads
@@ -115,7 +114,7 @@ function plan(input: PlanInput): KexecPlan {
     if (!region || region.length === 0) throw new KexecError('no crash kernel region', { hint: 'boot with crashkernel=256M (or more) to reserve one' });
     usable = region.map((r) => ({ start: r.start, end: r.end, type: 'ram' as const }));
   }
-  debug.push('System RAM ranges;', ...ram.map((r) => `${pad16(r.start)}-${pad16(r.end)} (0)`));
+  debug.push('System RAM ranges;', ...ram.map((r) => `${hexPadded(r.start)}-${hexPadded(r.end)} (0)`));
   const alloc = new SegmentAllocator(usable, {
     ...(input.memMin !== undefined ? { memMin: input.memMin } : {}),
     ...(input.memMax !== undefined ? { memMax: input.memMax } : {}),
@@ -147,9 +146,9 @@ function plan(input: PlanInput): KexecPlan {
   }
   const kernel = alloc.add({ buf: image, mem: base + info.textOffset, memsz: kernelMemsz, what: 'kernel' });
   debug.push(
-    `image_arm64_load: kernel_segment: ${pad16(kernel.mem)}`,
-    `image_arm64_load: text_offset:    ${pad16(info.textOffset)}`,
-    `image_arm64_load: image_size:     ${pad16(info.imageSize)}`,
+    `image_arm64_load: kernel_segment: ${hexPadded(kernel.mem)}`,
+    `image_arm64_load: text_offset:    ${hexPadded(info.textOffset)}`,
+    `image_arm64_load: image_size:     ${hexPadded(info.imageSize)}`,
     `image_arm64_load: PE format:      ${info.hasPeHeader ? 'yes' : 'no'}`,
   );
   const hole = { min: base + info.textOffset + info.imageSize, topDown: false } as const;

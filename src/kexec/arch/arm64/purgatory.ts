@@ -5,7 +5,8 @@
 import { ParseError } from '../../../errors.ts';
 import { EM_AARCH64, ET_REL, SHT_REL, SHT_RELA, openElf, sectionData } from '../../../format/elf.ts';
 import { BufferSource } from '../../../io/source.ts';
-import { hex, type KexecSegment } from '../../plan.ts';
+import { type KexecSegment } from '../../plan.ts';
+import { hex } from '../../../text.ts';
 import { sha256 as sha256Ts, type Sha256 } from '../../sha256.ts';
 
 export const ARM64_PURGATORY_MAX_REGIONS = 16;

@@ -7,6 +7,7 @@
 // The IA-64 kernel builds its memory map (and /proc/iomem) from this table, so this is what the new
 // kernel will believe about memory. Pure: descriptors in, descriptors out.
 import { ParseError } from '../../../errors.ts';
+import { hexPadded } from '../../../text.ts';
 import { EfiMemoryDesc } from '../../../format/efi.ts';
 import { encodeStruct, readStruct } from '../../../format/struct.ts';
 
@@ -77,11 +78,9 @@ export function parseEfiMemmapText(text: string, source = 'efi-memmap'): EfiMemo
 export function formatEfiMemmap(descs: EfiMemoryDescriptor[]): string[] {
   return descs.map(
     (d) =>
-      `${efiTypeName(d.type).padEnd(24)} ${hex16(d.physAddr)}-${hex16(descEnd(d) - 1n)} ${('0x' + d.numPages.toString(16)).padStart(9)} pages  attr 0x${d.attribute.toString(16)}`,
+      `${efiTypeName(d.type).padEnd(24)} ${hexPadded(d.physAddr)}-${hexPadded(descEnd(d) - 1n)} ${('0x' + d.numPages.toString(16)).padStart(9)} pages  attr 0x${d.attribute.toString(16)}`,
   );
 }
-
-const hex16 = (v: bigint) => v.toString(16).padStart(16, '0');
 
 /** The binary table (what ia64_boot_param.efi_memmap points at), `descSize` bytes per descriptor. */
 export function encodeEfiMemmap(descs: EfiMemoryDescriptor[], descSize = EfiMemoryDesc.size): Uint8Array {

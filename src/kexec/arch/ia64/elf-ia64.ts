@@ -16,6 +16,7 @@
 // the call once; the new kernel calls it again), and patches the EFI memory map (efi-memmap.ts):
 // the plan prints the map the new kernel will see when the machine's EFI map is known (--efi-memmap).
 import { KexecError, ParseError } from '../../../errors.ts';
+import { hex } from '../../../text.ts';
 import { PT_LOAD, openElf, segmentData, type ElfProgramHeader } from '../../../format/elf.ts';
 import { BufferSource } from '../../../io/source.ts';
 import { walkIomem, type IomemResource, type MemoryRange, type RangeType } from '../../memory-map.ts';
@@ -25,7 +26,6 @@ import {
   SegmentAllocator,
   alignDown,
   alignUp,
-  hex,
   type KexecLoader,
   type KexecPlan,
   type KexecSegment,

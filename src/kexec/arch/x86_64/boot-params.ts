@@ -1,6 +1,7 @@
 // The x86 zero page (struct boot_params) and command line a kexec_load loader hands the new kernel in
 // %rsi: one segment holding boot_params, the command line after it, and kexec-tools' spare room.
 import { KexecError } from '../../../errors.ts';
+import { hexPadded } from '../../../text.ts';
 import {
   BootParams,
   E820_MAX_ZEROPAGE,
@@ -86,7 +87,7 @@ export function fillBootParams(buf: Uint8Array, f: FillInput): string[] {
     e820_table: encodeE820(f.e820.map((r) => ({ addr: r.start, size: r.end - r.start + 1n, type: E820_TYPE[r.type] }))),
     ...memK(f.e820),
   });
-  return ['E820 memmap:', ...f.e820.map((r) => `${pad16(r.start)}-${pad16(r.end)} (${E820_TYPE[r.type]})`)];
+  return ['E820 memmap:', ...f.e820.map((r) => `${hexPadded(r.start)}-${hexPadded(r.end)} (${E820_TYPE[r.type]})`)];
 }
 
 /**
@@ -142,4 +143,3 @@ export function rngSeedSetupData(seed: Uint8Array, next = 0n): Uint8Array {
   return out;
 }
 
-export const pad16 = (v: bigint): string => v.toString(16).padStart(16, '0');

@@ -2,6 +2,7 @@
 // (purgatory, boot parameters + command line, kernel, initrd top-down; setup_data bottom-up from
 // 1 MiB), with our own purgatory. Pure: bytes and a memory map in, a plan out.
 import { KexecError, ParseError } from '../../../errors.ts';
+import { hex } from '../../../text.ts';
 import { check64BitEntry, isBzImage, parseBzImage, setupHeaderEnd, XLF_EFI_KEXEC, type BzImage } from '../../../format/bzimage.ts';
 import { x86LoaderRanges, type MemoryRange } from '../../memory-map.ts';
 import {
@@ -10,7 +11,6 @@ import {
   PAGE_SIZE,
   SegmentAllocator,
   alignUp,
-  hex,
   type KexecLoader,
   type KexecPlan,
   type PlanInput,

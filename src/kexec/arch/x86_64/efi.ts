@@ -4,7 +4,7 @@
 // runtime services, configuration tables, SMBIOS) and the ACPI RSDP address. Facts: kexec-tools
 // kexec/arch/i386/x86-linux-setup.c (setup_efi_info, setup_efi_data, get_acpi_rsdp), the kernel's
 // arch/x86/kernel/kexec-bzimage64.c (setup_efi_state) and Documentation/arch/x86/zero-page.rst.
-// Pure: the files' text in (efi-host.ts reads them), bytes out.
+// Pure: the files' text in (src/host/efi-facts.ts reads them), bytes out.
 import { ParseError } from '../../../errors.ts';
 import { BootParams, SetupData, ZERO_PAGE_SIZE } from '../../../format/bzimage.ts';
 import { EfiMemoryDesc } from '../../../format/efi.ts';

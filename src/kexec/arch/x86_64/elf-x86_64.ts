@@ -6,7 +6,8 @@ import { BootParams, HDRS_MAGIC, BOOT_FLAG, XLF_CAN_BE_LOADED_ABOVE_4G, XLF_KERN
 import { EM_X86_64, ET_EXEC, PT_LOAD, isElf, openElf, segmentData } from '../../../format/elf.ts';
 import { writeStruct } from '../../../format/struct.ts';
 import { BufferSource } from '../../../io/source.ts';
-import { PAGE_SIZE, alignDown, alignUp, hex, type KexecLoader, type KexecPlan, type PlanInput } from '../../plan.ts';
+import { PAGE_SIZE, alignDown, alignUp, type KexecLoader, type KexecPlan, type PlanInput } from '../../plan.ts';
+import { hex } from '../../../text.ts';
 import { newSetupBuffer } from './boot-params.ts';
 import { checkCmdline, finishX86Plan, placeInitrdAndBootParams, startX86Plan } from './bzimage64.ts';
 import { MIN_PURGATORY_ADDR, placePurgatory, purgatoryDebugLine } from './purgatory.ts';

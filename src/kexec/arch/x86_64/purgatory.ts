@@ -2,7 +2,8 @@
 // and finished last, when every other segment is known: kernel entry, boot_params address, serial
 // port and one SHA-256 per segment patched in (see purgatory/entry64.S and purgatory/purgatory.c).
 import { ParseError } from '../../../errors.ts';
-import { hex, type KexecSegment, type SegmentAllocator } from '../../plan.ts';
+import { type KexecSegment, type SegmentAllocator } from '../../plan.ts';
+import { hex } from '../../../text.ts';
 import { layoutRelocatable, linkRelocatable, openRelocatable, u64le, type LinkedPurgatory } from '../../purgatory-link.ts';
 import { sha256 as sha256Ts, type Sha256 } from '../../sha256.ts';
 

@@ -5,21 +5,22 @@ import { accessSync, constants, mkdirSync, readFileSync, realpathSync, rmSync, s
 import { join } from 'node:path';
 import { KexecError, ParseError } from '../errors.ts';
 import { JSON_SCHEMA } from '../json-schema.ts';
+import { hex } from '../text.ts';
 import { walkIomem } from '../kexec/memory-map.ts';
 import { DUMP_LEVEL_WORDS } from '../dump/page-class.ts';
-import type { CrashFacts } from './crash-load.ts';
-import { captureCmdline } from './capture-cmdline.ts';
-import type { KdumpConfig } from './config.ts';
-import { DEFAULT_CONFIG, DEFAULT_CONFIG_PATH, DEFAULT_INITRD_DIR, parseConfig } from './config.ts';
-import { crashkernelFromCmdline, formatSize, reservedCrashRegions } from './crashkernel.ts';
-import type { CrashRegion } from './crashkernel.ts';
-import { dumpRamRanges } from './elfcorehdr.ts';
-import { hostPath, readCrashFacts, readText } from './host.ts';
-import type { DumpTarget } from './initramfs.ts';
-import { parseMountinfo, resolveTarget } from './initramfs.ts';
+import type { CrashFacts } from '../kdump/crash-load.ts';
+import { captureCmdline } from '../kdump/capture-cmdline.ts';
+import type { KdumpConfig } from '../kdump/config.ts';
+import { DEFAULT_CONFIG, DEFAULT_CONFIG_PATH, DEFAULT_INITRD_DIR, parseConfig } from '../kdump/config.ts';
+import { crashkernelFromCmdline, formatSize, reservedCrashRegions } from '../kdump/crashkernel.ts';
+import type { CrashRegion } from '../kdump/crashkernel.ts';
+import { dumpRamRanges } from '../kdump/elfcorehdr.ts';
+import { hostPath, readCrashFacts, readText } from './crash-facts.ts';
+import type { DumpTarget } from './kdump-initramfs.ts';
+import { parseMountinfo, resolveTarget } from './kdump-initramfs.ts';
 import type { LoadRequest, PlannedLoad } from '../kexec/load.ts';
 import type { KexecSyscalls } from '../kexec/syscalls.ts';
-import { loadKernel, planKernelLoad, unloadKernel } from '../host/kexec-load.ts';
+import { loadKernel, planKernelLoad, unloadKernel } from './kexec-load.ts';
 
 /** Where `load` records what it loaded (tmpfs: gone after reboot, like the loaded kernel). */
 export const STATE_FILE = '/run/kdump-ts/loaded.json';
@@ -242,14 +243,13 @@ export function targetHere(config: KdumpConfig, root: string): string | undefine
 
 /** The status in plain words, one fact per line. */
 export function formatStatus(s: KdumpStatus): string {
-  const hx = (v: bigint) => '0x' + v.toString(16);
   const lines: string[] = [];
   const row = (k: string, v: string) => lines.push(`${(k + ':').padEnd(17)} ${v}`);
   row('config', s.config.found ? s.config.path : `${s.config.path} (not found: defaults)`);
   row(
     'memory reserved',
     s.reserved
-      ? `${formatSize(s.reserved.size)} at ${hx(s.reserved.start)}-${hx(s.reserved.end)}${s.reserved.param ? ` (${s.reserved.param})` : ''}`
+      ? `${formatSize(s.reserved.size)} at ${hex(s.reserved.start)}-${hex(s.reserved.end)}${s.reserved.param ? ` (${s.reserved.param})` : ''}`
       : 'none',
   );
   if (s.loaded) {
@@ -271,7 +271,7 @@ export function formatStatus(s: KdumpStatus): string {
   const h = s.coreHeader;
   row(
     'core header',
-    `${h.cpuNotes} CPU note${h.cpuNotes === 1 ? '' : 's'}, ${h.vmcoreinfo ? 'VMCOREINFO' : 'no VMCOREINFO'}, ${h.kernelText ? `kernel text ${hx(h.kernelText.vaddr)} (${formatSize(h.kernelText.size)} at ${hx(h.kernelText.paddr)})` : 'no kernel text'}, direct map ${h.pageOffset !== undefined ? hx(h.pageOffset) : 'unknown'}`,
+    `${h.cpuNotes} CPU note${h.cpuNotes === 1 ? '' : 's'}, ${h.vmcoreinfo ? 'VMCOREINFO' : 'no VMCOREINFO'}, ${h.kernelText ? `kernel text ${hex(h.kernelText.vaddr)} (${formatSize(h.kernelText.size)} at ${hex(h.kernelText.paddr)})` : 'no kernel text'}, direct map ${h.pageOffset !== undefined ? hex(h.pageOffset) : 'unknown'}`,
   );
   row('ready', s.ready ? 'yes' : 'no');
   for (const p of s.problems) lines.push(`  - ${p}`);

@@ -3,7 +3,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KexecError } from '../errors.ts';
-import { memoryMapFromFirmware, memoryMapFromIomem, parseMemmapListing, type FirmwareMemmapEntry, type MemoryMap } from './memory-map.ts';
+import { memoryMapFromFirmware, memoryMapFromIomem, parseMemmapListing, type FirmwareMemmapEntry, type MemoryMap } from '../kexec/memory-map.ts';
 
 export const IOMEM = '/proc/iomem';
 export const FIRMWARE_MEMMAP = '/sys/firmware/memmap';

@@ -2,8 +2,8 @@
 // the x86_64 loaders; parsing is in efi.ts.
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { readOptional } from '../../host.ts';
-import { parseEfiFacts, type EfiFacts, type EfiFiles } from './efi.ts';
+import { readOptional } from './kexec-facts.ts';
+import { parseEfiFacts, type EfiFacts, type EfiFiles } from '../kexec/arch/x86_64/efi.ts';
 
 export const SYS_FIRMWARE_EFI = '/sys/firmware/efi';
 

@@ -10,9 +10,9 @@ import { fileURLToPath } from 'node:url';
 import { KexecError } from '../errors.ts';
 import { CpioArchive } from '../initramfs/cpio.ts';
 import { addExecutable, addHostFile, addKernelModules } from '../initramfs/collect-node.ts';
-import type { KdumpConfig } from './config.ts';
-import { saveArgs } from './config.ts';
-import { hostPath } from './host.ts';
+import type { KdumpConfig } from '../kdump/config.ts';
+import { saveArgs } from '../kdump/config.ts';
+import { hostPath } from './crash-facts.ts';
 
 /** Where things go inside the capture initramfs. */
 export const INITRAMFS_BUNDLE = '/kdump-ts/vmcore-ts.mjs';

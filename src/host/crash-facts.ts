@@ -6,13 +6,13 @@ import { ParseError } from '../errors.ts';
 import { Elf64Ehdr, Elf64Phdr, PT_LOAD } from '../format/elf.ts';
 import { readStruct } from '../format/struct.ts';
 import { acpiRsdpAddr } from '../kexec/arch/x86_64/efi.ts';
-import { currentBootParams } from '../kexec/host.ts';
-import { readEfiFacts, SYS_FIRMWARE_EFI } from '../kexec/arch/x86_64/efi-host.ts';
+import { currentBootParams } from './kexec-facts.ts';
+import { readEfiFacts, SYS_FIRMWARE_EFI } from './efi-facts.ts';
 import { findIomem, parseIomem } from '../kexec/memory-map.ts';
 import { alignUp, PAGE_SIZE } from '../kexec/plan.ts';
-import type { CrashFacts } from './crash-load.ts';
-import type { CpuNote } from './elfcorehdr.ts';
-import { DEFAULT_CRASH_NOTES_SIZE, X86_64_START_KERNEL_MAP } from './elfcorehdr.ts';
+import type { CrashFacts } from '../kdump/crash-load.ts';
+import type { CpuNote } from '../kdump/elfcorehdr.ts';
+import { DEFAULT_CRASH_NOTES_SIZE, X86_64_START_KERNEL_MAP } from '../kdump/elfcorehdr.ts';
 
 export function hostPath(root: string, path: string): string {
   return root === '/' ? path : join(root, path);

@@ -3,12 +3,12 @@
 // `kdump-config test`). Reads the machine through `root` ("/", or a fake tree in tests).
 import { gzipSync } from 'node:zlib';
 import { KexecError } from '../errors.ts';
-import { formatSize } from './crashkernel.ts';
-import { estimateCrashkernel, type Estimate } from './estimate.ts';
-import { hostPath, readText } from './host.ts';
+import { formatSize } from '../kdump/crashkernel.ts';
+import { estimateCrashkernel, type Estimate } from '../kdump/estimate.ts';
+import { hostPath, readText } from './crash-facts.ts';
 import { bzImageInitSize, initrdEntries, initrdUnpackedSize } from './initrd-size.ts';
-import { blockDeviceModules, buildCaptureInitramfs, INITRAMFS_RELEASE, isLoadedModule, packageRoot, resolveTarget } from './initramfs.ts';
-import { captureFiles, osRelease, readCaptureFile, readConfig, readStatus } from './service.ts';
+import { blockDeviceModules, buildCaptureInitramfs, INITRAMFS_RELEASE, isLoadedModule, packageRoot, resolveTarget } from './kdump-initramfs.ts';
+import { captureFiles, osRelease, readCaptureFile, readConfig, readStatus } from './kdump-service.ts';
 
 export interface CaptureEstimate {
   kernel: string;

@@ -1,7 +1,7 @@
 // Finds a built purgatory object (made by scripts/build.mjs into dist/) next to the bundle
 // (dist/kexec-ts.mjs) or, when running the sources, in the checkout's dist/.
 import { existsSync, readFileSync } from 'node:fs';
-import type { KexecArch } from './plan.ts';
+import type { KexecArch } from '../kexec/plan.ts';
 
 export const PURGATORY_FILES: Partial<Record<KexecArch, string>> = {
   x86_64: 'purgatory-x86_64.ro',

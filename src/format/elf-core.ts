@@ -7,10 +7,10 @@ import { NotInDumpError, ParseError } from '../errors.ts';
 import type { ByteSource } from '../io/source.ts';
 import type { Dump, DumpReader, ElfNote, LoadSegment, OpenOptions, PfnRun } from './dump.ts';
 import { EM_X86_64, ET_CORE, PT_LOAD, PT_NOTE, isElf, parseNotesUpTo, readElfHeader, readProgramHeaders, type ElfHeader } from './elf.ts';
+import { X86_64_START_KERNEL_MAP } from './x86_64-layout.ts';
 
 /** makedumpfile sets this e_flags bit when it could not write the whole ELF dump (ENOSPC). */
 export const DUMP_ELF_INCOMPLETE = 0x1;
-const START_KERNEL_MAP = 0xffffffff80000000n;
 const MAX_NOTE_BYTES = 64 << 20;
 
 export class ElfCoreDump implements Dump {
@@ -108,7 +108,7 @@ export class ElfCoreDump implements Dump {
 
   private physicalMap(eh: ElfHeader): LoadSegment[] {
     const segs = this.loadSegments.filter((s) => s.memSize > 0).slice();
-    const isText = (s: LoadSegment) => eh.machine === EM_X86_64 && s.vaddr >= START_KERNEL_MAP;
+    const isText = (s: LoadSegment) => eh.machine === EM_X86_64 && s.vaddr >= X86_64_START_KERNEL_MAP;
     const covered = (t: LoadSegment) =>
       segs.some((o) => o !== t && !isText(o) && o.paddr < t.paddr + BigInt(t.memSize) && t.paddr < o.paddr + BigInt(o.memSize));
     const map = segs.filter((s) => !(isText(s) && covered(s))).sort((a, b) => (a.paddr < b.paddr ? -1 : a.paddr > b.paddr ? 1 : 0));

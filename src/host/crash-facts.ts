@@ -12,7 +12,8 @@ import { findIomem, parseIomem } from '../kexec/memory-map.ts';
 import { alignUp, PAGE_SIZE } from '../kexec/plan.ts';
 import type { CrashFacts } from '../kdump/crash-load.ts';
 import type { CpuNote } from '../kdump/elfcorehdr.ts';
-import { DEFAULT_CRASH_NOTES_SIZE, X86_64_START_KERNEL_MAP } from '../kdump/elfcorehdr.ts';
+import { DEFAULT_CRASH_NOTES_SIZE } from '../kdump/elfcorehdr.ts';
+import { X86_64_START_KERNEL_MAP } from '../format/x86_64-layout.ts';
 
 export function hostPath(root: string, path: string): string {
   return root === '/' ? path : join(root, path);

@@ -19,8 +19,10 @@ import type { CrashHook, SegmentAllocator } from '../kexec/plan.ts';
 import { PAGE_SIZE } from '../kexec/plan.ts';
 import { hex } from '../text.ts';
 import { formatSize, reservedCrashRegions } from './crashkernel.ts';
-import type { CoreHeader, CpuNote, PhysRange } from './elfcorehdr.ts';
-import { buildCoreHeader, dumpRamRanges, LOW_1M, mergeRanges, subtractRange, X86_64_PAGE_OFFSET } from './elfcorehdr.ts';
+import type { CoreHeader, CpuNote } from './elfcorehdr.ts';
+import { buildCoreHeader, dumpRamRanges, LOW_1M } from './elfcorehdr.ts';
+import { mergeRanges, subtractRange, type PhysRange } from '../kexec/ranges.ts';
+import { X86_64_PAGE_OFFSET } from '../format/x86_64-layout.ts';
 
 /** Facts about the running (to-be-crashed) kernel that the crash load needs. */
 export interface CrashFacts {

@@ -12,21 +12,12 @@
 // Pure: no Node APIs.
 import { Elf64Ehdr, Elf64Phdr, EM_X86_64, encodeCoreEhdr, PF_R, PF_W, PF_X, PT_LOAD, PT_NOTE } from '../format/elf.ts';
 import { encodeStruct } from '../format/struct.ts';
+import { mergeRanges, subtractRange, type PhysRange } from '../kexec/ranges.ts';
 
 /** kexec-tools' MAX_NOTE_BYTES: the per-CPU note size when crash_notes_size is missing (old kernels). */
 export const DEFAULT_CRASH_NOTES_SIZE = 1024n;
-/** x86_64 PAGE_OFFSET without KASLR memory randomization (4-level paging). */
-export const X86_64_PAGE_OFFSET = 0xffff888000000000n;
-/** x86_64 __START_KERNEL_map: the kernel text mapping. */
-export const X86_64_START_KERNEL_MAP = 0xffffffff80000000n;
 /** The kernel excludes [0, 1 MiB) from the dump: x86 always reserves it when crashkernel= is given (5.7+). */
 export const LOW_1M = 0x100000n;
-
-export interface PhysRange {
-  start: bigint;
-  /** Inclusive. */
-  end: bigint;
-}
 
 export interface CpuNote {
   cpu: number;
@@ -109,33 +100,6 @@ export function buildCoreHeader(input: CoreHeaderInput): CoreHeader {
     );
   });
   return { bytes, phdrs };
-}
-
-/** `ranges` minus `[cut.start, cut.end]`, splitting where needed. Inclusive ends throughout. */
-export function subtractRange(ranges: PhysRange[], cut: PhysRange): PhysRange[] {
-  const out: PhysRange[] = [];
-  for (const r of ranges) {
-    if (cut.end < r.start || cut.start > r.end) {
-      out.push(r);
-      continue;
-    }
-    if (cut.start > r.start) out.push({ start: r.start, end: cut.start - 1n });
-    if (cut.end < r.end) out.push({ start: cut.end + 1n, end: r.end });
-  }
-  return out;
-}
-
-/** Sorts and merges overlapping or touching ranges. */
-export function mergeRanges(ranges: PhysRange[]): PhysRange[] {
-  const sorted = [...ranges].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
-  const out: PhysRange[] = [];
-  for (const r of sorted) {
-    const last = out[out.length - 1];
-    if (last && r.start <= last.end + 1n) {
-      if (r.end > last.end) last.end = r.end;
-    } else out.push({ start: r.start, end: r.end });
-  }
-  return out;
 }
 
 /**

@@ -118,6 +118,19 @@ export interface KexecLoader {
   plan(input: PlanInput): KexecPlan;
 }
 
+/**
+ * Where a plan's segments may go: RAM, or for a crash load the crash kernel region the kdump side
+ * gives (`input.crash.region`), as RAM ranges. The one place a loader finds the crash region.
+ */
+export function usableRanges(input: PlanInput, ranges: MemoryRange[]): MemoryRange[] {
+  const ram = ranges.filter((r) => r.type === 'ram');
+  if (input.kind !== 'crash') return ram;
+  if (!input.crash || input.crash.region.length === 0) {
+    throw new KexecError('no crash kernel region', { hint: 'boot with crashkernel=256M (or more) to reserve one' });
+  }
+  return input.crash.region.map((r) => ({ start: r.start, end: r.end, type: 'ram' as const }));
+}
+
 export function alignUp(v: bigint, align: bigint): bigint {
   return ((v + align - 1n) / align) * align;
 }

@@ -17,6 +17,7 @@ import {
   SegmentAllocator,
   alignDown,
   alignUp,
+  usableRanges,
   type KexecLoader,
   type KexecPlan,
   type PlanInput,
@@ -108,12 +109,7 @@ function plan(input: PlanInput): KexecPlan {
 
   // Where segments may go.
   const ram = arm64RamRanges(input.memory);
-  let usable = ram;
-  if (input.kind === 'crash') {
-    const region = input.crash?.region;
-    if (!region || region.length === 0) throw new KexecError('no crash kernel region', { hint: 'boot with crashkernel=256M (or more) to reserve one' });
-    usable = region.map((r) => ({ start: r.start, end: r.end, type: 'ram' as const }));
-  }
+  const usable = usableRanges(input, ram);
   debug.push('System RAM ranges;', ...ram.map((r) => `${hexPadded(r.start)}-${hexPadded(r.end)} (0)`));
   const alloc = new SegmentAllocator(usable, {
     ...(input.memMin !== undefined ? { memMin: input.memMin } : {}),

@@ -7,10 +7,9 @@ import { EM_AARCH64, ET_REL, SHT_REL, SHT_RELA, openElf, sectionData } from '../
 import { BufferSource } from '../../../io/source.ts';
 import { type KexecSegment } from '../../plan.ts';
 import { hex } from '../../../text.ts';
-import { sha256 as sha256Ts, type Sha256 } from '../../sha256.ts';
+import { corruptVerifiedSegment, purgatoryRegionTable, type VerifiedRegion } from '../../purgatory-regions.ts';
+import type { Sha256 } from '../../sha256.ts';
 
-export const ARM64_PURGATORY_MAX_REGIONS = 16;
-const REGION_SIZE = 48; // struct { u64 start, len; u8 sha256[32]; }
 const VARIABLES = ['kexec_ts_kernel_entry', 'kexec_ts_dtb', 'kexec_ts_sink', 'kexec_ts_skip_checks', 'kexec_ts_regions'] as const;
 type Variable = (typeof VARIABLES)[number];
 
@@ -61,32 +60,17 @@ export interface Arm64PurgatoryFinish {
 }
 
 /** Patches the purgatory for the final segment list; returns the regions it verifies. */
-export function finishArm64Purgatory(p: Arm64Purgatory, self: KexecSegment, segments: KexecSegment[], o: Arm64PurgatoryFinish): { start: bigint; len: bigint }[] {
-  const hash = o.sha256 ?? sha256Ts;
-  const others = segments.filter((s) => s !== self && s.buf.length > 0);
-  if (others.length > ARM64_PURGATORY_MAX_REGIONS) throw new Error(`more than ${ARM64_PURGATORY_MAX_REGIONS} segments to verify`);
+export function finishArm64Purgatory(p: Arm64Purgatory, self: KexecSegment, segments: KexecSegment[], o: Arm64PurgatoryFinish): VerifiedRegion[] {
+  const { table, regions, verified } = purgatoryRegionTable(self, segments, o.sha256);
   const dv = new DataView(p.text.buffer, p.text.byteOffset, p.text.length);
-  const u64 = (v: Variable, value: bigint, extra = 0) => dv.setBigUint64(p.offsets[v] + extra, value, true);
+  const u64 = (v: Variable, value: bigint) => dv.setBigUint64(p.offsets[v], value, true);
   u64('kexec_ts_kernel_entry', o.kernelEntry);
   u64('kexec_ts_dtb', o.dtb);
   u64('kexec_ts_sink', o.sink);
   u64('kexec_ts_skip_checks', o.skipChecks ? 1n : 0n);
-  const regions: { start: bigint; len: bigint }[] = [];
-  p.text.fill(0, p.offsets.kexec_ts_regions, p.offsets.kexec_ts_regions + ARM64_PURGATORY_MAX_REGIONS * REGION_SIZE);
-  others.forEach((s, i) => {
-    const at = i * REGION_SIZE;
-    u64('kexec_ts_regions', s.mem, at);
-    u64('kexec_ts_regions', BigInt(s.buf.length), at + 8);
-    p.text.set(hash(s.buf), p.offsets.kexec_ts_regions + at + 16);
-    regions.push({ start: s.mem, len: BigInt(s.buf.length) });
-  });
+  p.text.set(table, p.offsets.kexec_ts_regions);
   self.buf = p.text;
-  if (o.corruptSegment) {
-    const victim = others.find((s) => s.what === o.corruptSegment || s.what.startsWith(o.corruptSegment + ' '));
-    if (!victim) throw new Error(`no segment named ${o.corruptSegment} to corrupt (have: ${others.map((s) => s.what).join(', ')})`);
-    victim.buf = victim.buf.slice();
-    victim.buf[victim.buf.length >> 1]! ^= 0xff;
-  }
+  if (o.corruptSegment) corruptVerifiedSegment(verified, o.corruptSegment);
   return regions;
 }
 

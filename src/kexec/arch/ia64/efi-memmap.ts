@@ -8,6 +8,7 @@
 // kernel will believe about memory. Pure: descriptors in, descriptors out.
 import { ParseError } from '../../../errors.ts';
 import { hexPadded } from '../../../text.ts';
+import { mergeHalfOpenRanges, type HalfOpenRange } from '../../ranges.ts';
 import { EfiMemoryDesc } from '../../../format/efi.ts';
 import { encodeStruct, readStruct } from '../../../format/struct.ts';
 
@@ -105,10 +106,7 @@ export function decodeEfiMemmap(bytes: Uint8Array, descSize = EfiMemoryDesc.size
 }
 
 /** A range kexec loaded, [start, end) in EFI pages. */
-export interface LoadedRange {
-  start: bigint;
-  end: bigint;
-}
+export type LoadedRange = HalfOpenRange;
 
 /**
  * The purgatory's patch. `loaded` are the ranges to protect (any order; rounded out to EFI pages,
@@ -116,7 +114,7 @@ export interface LoadedRange {
  * (they are cut at its edges). Returns the new map, sorted by address as the input is.
  */
 export function patchEfiMemmap(descs: EfiMemoryDescriptor[], loaded: LoadedRange[]): EfiMemoryDescriptor[] {
-  const ranges = mergeRanges(
+  const ranges = mergeHalfOpenRanges(
     loaded.map((r) => ({ start: (r.start >> EFI_PAGE_SHIFT) << EFI_PAGE_SHIFT, end: ((r.end + EFI_PAGE_SIZE - 1n) >> EFI_PAGE_SHIFT) << EFI_PAGE_SHIFT })),
   );
   const out: EfiMemoryDescriptor[] = [];
@@ -135,19 +133,6 @@ export function patchEfiMemmap(descs: EfiMemoryDescriptor[], loaded: LoadedRange
       start = ce;
     }
     if (start < end) piece(start, end, type);
-  }
-  return out;
-}
-
-/** Sorted, with overlapping and touching ranges merged. */
-export function mergeRanges(rs: LoadedRange[]): LoadedRange[] {
-  const sorted = [...rs].filter((r) => r.end > r.start).sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
-  const out: LoadedRange[] = [];
-  for (const r of sorted) {
-    const last = out[out.length - 1];
-    if (last && r.start <= last.end) {
-      if (r.end > last.end) last.end = r.end;
-    } else out.push({ ...r });
   }
   return out;
 }

@@ -17,6 +17,7 @@
 // the plan prints the map the new kernel will see when the machine's EFI map is known (--efi-memmap).
 import { KexecError, ParseError } from '../../../errors.ts';
 import { hex } from '../../../text.ts';
+import { mergeHalfOpenRanges } from '../../ranges.ts';
 import { PT_LOAD, openElf, segmentData, type ElfProgramHeader } from '../../../format/elf.ts';
 import { BufferSource } from '../../../io/source.ts';
 import { walkIomem, type IomemResource, type MemoryRange, type RangeType } from '../../memory-map.ts';
@@ -32,7 +33,7 @@ import {
   type PlanInput,
 } from '../../plan.ts';
 import { BOOT_PARAM_SEGMENT_SIZE, describeStruct, ia64KexecBootParams, type Ia64KexecBootParams } from './boot-param.ts';
-import { EFI_PAGE_SIZE, descEnd, efiTypeName, formatEfiMemmap, iomemNameOf, mergeRanges, patchEfiMemmap, type EfiMemoryDescriptor, type LoadedRange } from './efi-memmap.ts';
+import { EFI_PAGE_SIZE, descEnd, efiTypeName, formatEfiMemmap, iomemNameOf, patchEfiMemmap, type EfiMemoryDescriptor, type LoadedRange } from './efi-memmap.ts';
 
 export const EM_IA_64 = 50;
 /** KERNEL_TR_PAGE_SIZE: the kernel image is mapped by one 64 MiB translation register. */
@@ -192,7 +193,7 @@ export function planIa64(input: PlanInput, opts: Ia64Options = {}): KexecPlan {
   }
   // The ranges the purgatory marks EFI_LOADER_DATA: the kernel's PT_LOADs (consecutive ones merged,
   // as kexec-tools' add_loaded_segments_info does) and the crash segments; a sorted table of (start, end).
-  const loadedRanges = mergeRanges([
+  const loadedRanges = mergeHalfOpenRanges([
     ...protect,
     ...loads.map((l) => ({ start: alignDown(l.paddr, EFI_PAGE_SIZE), end: alignUp(l.paddr + BigInt(l.phdr.memsz), EFI_PAGE_SIZE) })),
   ]);
@@ -244,7 +245,7 @@ export function planIa64(input: PlanInput, opts: Ia64Options = {}): KexecPlan {
   if (opts.efiMemmap) {
     const patched = patchEfiMemmap(opts.efiMemmap, loadedRanges);
     if (BigInt(patched.length * descSize) > efiMapSize) throw new Error('patched EFI memory map outgrew its buffer');
-    const ramDescs = mergeRanges(opts.efiMemmap.filter((d) => iomemNameOf(d) === 'System RAM').map((d) => ({ start: d.physAddr, end: descEnd(d) })));
+    const ramDescs = mergeHalfOpenRanges(opts.efiMemmap.filter((d) => iomemNameOf(d) === 'System RAM').map((d) => ({ start: d.physAddr, end: descEnd(d) })));
     for (const r of loadedRanges) {
       if (!ramDescs.some((d) => d.start <= r.start && d.end >= r.end)) {
         throw new KexecError(`loaded range ${hex(r.start)}-${hex(r.end - 1n)} is not RAM in the EFI memory map`, { hint: 'the kernel would be loaded over firmware memory' });

@@ -11,6 +11,7 @@ import {
   PAGE_SIZE,
   SegmentAllocator,
   alignUp,
+  usableRanges,
   type KexecLoader,
   type KexecPlan,
   type PlanInput,
@@ -33,16 +34,6 @@ export function checkCmdline(cmdline: string, limit: number, source: string): nu
     });
   }
   return len;
-}
-
-/** The usable ranges of a plan: RAM (or the crash region), clipped to the crash region for kdump. */
-export function usableRanges(input: PlanInput, ranges: MemoryRange[]): MemoryRange[] {
-  const ram = ranges.filter((r) => r.type === 'ram');
-  if (input.kind !== 'crash') return ram;
-  if (!input.crash || input.crash.region.length === 0) {
-    throw new KexecError('no crash kernel region', { hint: 'boot with crashkernel=256M (or more) to reserve one' });
-  }
-  return input.crash.region.map((r) => ({ start: r.start, end: r.end, type: 'ram' as const }));
 }
 
 export interface X86Common {

@@ -244,7 +244,8 @@ export function formatSummary(s: Summary): string {
   if (s.backtrace) out.push(...formatBacktrace(s.backtrace).trimEnd().split('\n').map((l) => '  ' + l));
   else out.push('  (none)');
   out.push('', `LAST ${s.lastLog.length} LOG LINES:`, ...s.lastLog.map((l) => '  ' + l));
-  for (const p of s.problems) out.push(`UNREADABLE: ${p}`);
+  for (const g of s.completeness.missing) for (const p of g.examples) out.push(`UNREADABLE: ${p}`);
+  for (const g of s.completeness.excluded) for (const p of g.examples) out.push(`EXCLUDED (dump level): ${p}`);
   return out.join('\n') + '\n';
 }
 

@@ -315,6 +315,7 @@ export function formatSystemInfo(s: SystemInfo): string {
   ];
   const lines = rows.filter(([, v]) => v !== undefined).map(([k, v]) => `${k.padStart(12)}: ${v}`);
   for (const w of s.dump.warnings) lines.push(`     WARNING: ${w}`);
-  for (const p of s.problems) lines.push(`   UNREADABLE: ${p}`);
+  for (const g of s.completeness.missing) for (const p of g.examples) lines.push(`   UNREADABLE: ${p}`);
+  for (const g of s.completeness.excluded) for (const p of g.examples) lines.push(`     EXCLUDED: ${p}`);
   return lines.join('\n') + '\n';
 }

@@ -11,6 +11,7 @@ import { COMPLETE, describeCompleteness, Gaps } from '../../src/analyze/complete
 import { DumpContext } from '../../src/analyze/dump-context.ts';
 import { KernelDump } from '../../src/analyze/kernel-dump.ts';
 import { taskTable } from '../../src/analyze/stacks.ts';
+import { formatSystemInfo, systemInfo } from '../../src/analyze/system-info.ts';
 import { checkSymbolTable } from '../../src/analyze/symbol-match.ts';
 import { parseSystemMap } from '../../src/analyze/symbols.ts';
 import { NotInDumpError, ReadError } from '../../src/errors.ts';
@@ -246,4 +247,29 @@ test('a read error names the file, the offset and the length (EIO from /proc/sel
   const r = vmcoreTs('info', tmpdir());
   assert.equal(r.code, 1);
   assert.match(r.err, /^vmcore-ts: .*: cannot read \d+ bytes at offset 0 \(0x0\): EISDIR/);
+});
+
+test('info text: what the dump level excluded is listed as EXCLUDED, what was lost as UNREADABLE; only the lost makes it partial', () => {
+  const base = openDump(new FileSource(DUMP));
+  const k = new KernelDump(base);
+  const uts = k.memory.virtToPhys(k.info.symbol('init_uts_ns')!) >> 12n;
+  const missing = (reason: 'lost' | 'excluded'): Dump =>
+    new Proxy(base, {
+      get(t, key) {
+        if (key === 'readPhys')
+          return (a: bigint, n: number) => {
+            if (a >> 12n === uts) throw new NotInDumpError(a, true, reason, reason);
+            return t.readPhys(a, n);
+          };
+        const v = Reflect.get(t, key, t);
+        return typeof v === 'function' ? v.bind(t) : v;
+      },
+    });
+  const excluded = systemInfo(new KernelDump(missing('excluded')));
+  assert.equal(excluded.completeness.partial, false);
+  assert.match(formatSystemInfo(excluded), /^ +EXCLUDED: utsname: virtual address 0x[0-9a-f]+: not in dump \(physical 0x[0-9a-f]+: excluded\)$/m);
+  assert.doesNotMatch(formatSystemInfo(excluded), /UNREADABLE/);
+  const lost = systemInfo(new KernelDump(missing('lost')));
+  assert.equal(lost.completeness.partial, true);
+  assert.match(formatSystemInfo(lost), /^ +UNREADABLE: utsname: virtual address 0x[0-9a-f]+: not in dump \(physical 0x[0-9a-f]+: lost\)$/m);
 });

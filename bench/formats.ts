@@ -54,7 +54,11 @@ if (liblzo) {
 const lzoPath = join(dir, 'lzo.kdump');
 const mdf = spawnSync('makedumpfile', ['-l', '-d', '31', dumpPath, lzoPath]);
 const haveMdf = mdf.status === 0;
-if (!haveMdf) writeKdump(fixture, new FileSink(lzoPath), pfns, { codec: 'lzo', compress: purePageCompressor('lzo') });
+if (!haveMdf) {
+  const sink = new FileSink(lzoPath);
+  writeKdump(fixture, sink, pfns, { codec: 'lzo', compress: purePageCompressor('lzo') });
+  sink.close();
+}
 const flat = spawnSync('makedumpfile', ['-F', '-c', '-d', '31', dumpPath], { maxBuffer: 1 << 30 });
 const elfSink = new FileSink(join(dir, 'dump.elf'));
 writeElf(fixture, elfSink).finish();

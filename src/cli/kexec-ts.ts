@@ -11,6 +11,7 @@ import { JSON_SCHEMA } from '../json-schema.ts';
 import { currentCmdline, kexecLoaded } from '../host/kexec-facts.ts';
 import { buildCmdline } from '../kexec/cmdline.ts';
 import { dryRunText, type LoadRequest, type PlannedLoad, type SyscallChoice } from '../kexec/load.ts';
+import { LOADER_OPTIONS, loaderOptionsUsage, type LoaderOptionName } from '../kexec/loaders.ts';
 import { hostSyscalls } from '../host/syscalls.ts';
 import { execKernel, loadKernel, planKernelLoad, unloadKernel } from '../host/kexec-load.ts';
 import { parseCommandLine } from './args.ts';
@@ -31,7 +32,7 @@ const USAGE = `usage: kexec-ts [options] [KERNEL]
       --append=TEXT        add to the command line
       --reuse-cmdline      start from this kernel's /proc/cmdline
       --initrd=FILE, --ramdisk=FILE
-      --dtb=FILE           device tree (arm64)
+${loaderOptionsUsage()}
   -t, --type=TYPE          kernel type (elf-x86_64, bzImage64, …) instead of probing
       --mem-min=ADDR, --mem-max=ADDR  keep segments inside this physical range
   -i, --no-checks          the purgatory skips its SHA-256 checks
@@ -40,12 +41,11 @@ const USAGE = `usage: kexec-ts [options] [KERNEL]
       --root=DIR           with --dry-run: plan for the machine whose /proc and /sys are under DIR
                            (memory map, and for -p the crash notes, VMCOREINFO, kernel text)
       --svg=FILE           with --dry-run: also draw the plan over the memory map as SVG
-      --efi-memmap=FILE    IA-64: the machine's EFI memory map (text), to show it as the purgatory patches it
       --json               print the plan (or status) as JSON
   -h, --help               this help (nothing else runs)
   -v, -V, --version        the version`;
 
-const OPTIONS = {
+const COMMON_OPTIONS = {
   load: { type: 'boolean', short: 'l' },
   'load-panic': { type: 'boolean', short: 'p' },
   exec: { type: 'boolean', short: 'e' },
@@ -61,7 +61,6 @@ const OPTIONS = {
   'reuse-cmdline': { type: 'boolean' },
   initrd: { type: 'string' },
   ramdisk: { type: 'string' },
-  dtb: { type: 'string' },
   type: { type: 'string', short: 't' },
   'mem-min': { type: 'string' },
   'mem-max': { type: 'string' },
@@ -73,10 +72,14 @@ const OPTIONS = {
   root: { type: 'string' },
   json: { type: 'boolean' },
   svg: { type: 'string' },
-  'efi-memmap': { type: 'string' },
   // Test hook (e2e): damage one segment after its digest is taken; our purgatory must then halt.
   'debug-corrupt-segment': { type: 'string' },
 } as const;
+// Options only some kernel types take are declared by their loader (src/kexec/loaders.ts).
+const OPTIONS = {
+  ...COMMON_OPTIONS,
+  ...(Object.fromEntries(LOADER_OPTIONS.map((x) => [x.name, { type: 'string' }])) as Record<LoaderOptionName, { readonly type: 'string' }>),
+};
 
 type Opts = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'string' ? string : boolean };
 

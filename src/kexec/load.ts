@@ -142,7 +142,8 @@ async function pickLoader(req: LoadRequest, facts: LoadFacts): Promise<KexecLoad
 
 /** IA-64: the same loader, told the machine's EFI memory map (test/fixtures/ia64/*.efi-memmap format). */
 async function withEfiMemmap(l: KexecLoader, text: string, source: string): Promise<KexecLoader> {
-  if (l.arch !== 'ia64') throw new UsageError('--efi-memmap is for IA-64 kernels');
+  const { loaderTakes } = await import('./loaders.ts');
+  if (!loaderTakes(l.name, 'efi-memmap')) throw new UsageError('--efi-memmap is for IA-64 kernels');
   const { makeIa64Loader } = await import('./arch/ia64/elf-ia64.ts');
   const { parseEfiMemmapText } = await import('./arch/ia64/efi-memmap.ts');
   return makeIa64Loader({ efiMemmap: parseEfiMemmapText(text, source) });

@@ -6,18 +6,53 @@
 import { KexecError, ParseError } from '../errors.ts';
 import type { KexecArch, KexecLoader } from './plan.ts';
 
+/** The options only some loaders take (each fills the LoadRequest field of the same meaning). */
+export type LoaderOptionName = 'dtb' | 'efi-memmap';
+
+/** An option a loader declares with its usage line, as kexec-tools' file_type has its own usage(). */
+export interface LoaderOption {
+  name: LoaderOptionName;
+  /** What follows '=' in the help. */
+  value: string;
+  help: string;
+}
+
 interface LoaderEntry {
   name: string;
   arch: KexecArch;
+  options?: readonly LoaderOption[];
   load: () => Promise<KexecLoader>;
 }
 
 export const LOADERS: readonly LoaderEntry[] = [
   { name: 'elf-x86_64', arch: 'x86_64', load: async () => (await import('./arch/x86_64/elf-x86_64.ts')).elfX86_64Loader },
   { name: 'bzImage64', arch: 'x86_64', load: async () => (await import('./arch/x86_64/bzimage64.ts')).bzImage64Loader },
-  { name: 'Image', arch: 'arm64', load: async () => (await import('./arch/arm64/image.ts')).arm64ImageLoader },
-  { name: 'elf-ia64', arch: 'ia64', load: async () => (await import('./arch/ia64/elf-ia64.ts')).ia64ElfLoader },
+  {
+    name: 'Image',
+    arch: 'arm64',
+    options: [{ name: 'dtb', value: 'FILE', help: 'device tree (arm64)' }],
+    load: async () => (await import('./arch/arm64/image.ts')).arm64ImageLoader,
+  },
+  {
+    name: 'elf-ia64',
+    arch: 'ia64',
+    options: [{ name: 'efi-memmap', value: 'FILE', help: "IA-64: the machine's EFI memory map (text), to show it as the purgatory patches it" }],
+    load: async () => (await import('./arch/ia64/elf-ia64.ts')).ia64ElfLoader,
+  },
 ];
+
+/** Every loader's own options, in loader order (the CLI's option table and help are built from them). */
+export const LOADER_OPTIONS: readonly LoaderOption[] = LOADERS.flatMap((l) => l.options ?? []);
+
+/** Their help lines, in the layout of kexec-ts's help. */
+export function loaderOptionsUsage(): string {
+  return LOADER_OPTIONS.map((o) => `      ${`--${o.name}=${o.value}`.padEnd(20)} ${o.help}`).join('\n');
+}
+
+/** Whether the loader named `name` declares option `option`. */
+export function loaderTakes(name: string, option: LoaderOptionName): boolean {
+  return !!LOADERS.find((l) => l.name === name)?.options?.some((o) => o.name === option);
+}
 
 /** The loader for this image: by name (-t) or the first whose probe accepts it. */
 export async function pickLoader(image: Uint8Array, opts: { type?: string; arch?: KexecArch; source: string }): Promise<KexecLoader> {

@@ -35,6 +35,8 @@ function* seeds() {
 let n = 0;
 const results = await fuzzCli(inputs, seeds(), work, parallel, (r) => {
   if (r.outcome === 'FAIL') console.log(`FAIL seed ${r.seed}: ${r.command} on ${r.format}: ${r.why}`);
+  // Messages that leak a missing value are not failures, but worth a look.
+  else if (/\bundefined\b|\bNaN\b|\[object /.test(r.stderr)) console.log(`odd message, seed ${r.seed}: ${r.command} on ${r.format}: ${r.stderr.trim().slice(0, 300)}`);
   if (++n % 50 === 0) console.log(`${n} runs...`);
 });
 console.log(`seeds ${first}..${seed - 1}, ${minutes} min, ${parallel} in parallel\n${countTable(results)}`);

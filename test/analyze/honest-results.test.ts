@@ -51,6 +51,21 @@ function systemMapFromKallsyms(shift = 0n): string {
     .join('\n');
 }
 
+/** `base` with the pages `pfns` missing for `reason` (the reason's name is the message). */
+function withMissingPages(base: Dump, pfns: Set<bigint>, reason: 'lost' | 'excluded'): Dump {
+  return new Proxy(base, {
+    get(t, key) {
+      if (key === 'readPhys')
+        return (a: bigint, n: number) => {
+          if (pfns.has(a >> 12n)) throw new NotInDumpError(a, true, reason, reason);
+          return t.readPhys(a, n);
+        };
+      const v = Reflect.get(t, key, t);
+      return typeof v === 'function' ? v.bind(t) : v;
+    },
+  });
+}
+
 // ---- item 1: symbol files of another build ----
 
 test('System.map of this build: accepted; of another build (symbols moved): refused with "do not match", --force goes on with a warning', () => {
@@ -182,18 +197,7 @@ test('ps with unreadable tasks: exit 3 and one summary line, not a line per task
   const all = taskTable(ctx0);
   const victims = all.tasks.filter((t) => !t.idle && t.pid === t.tgid).slice(20, 21); // one: the list is recovered around it
   const pfns = new Set(victims.map((t) => ctx0.mem.virtToPhys(t.task) >> 12n));
-  const without = (reason: 'lost' | 'excluded'): Dump =>
-    new Proxy(base, {
-      get(t, k) {
-        if (k === 'readPhys')
-          return (a: bigint, n: number) => {
-            if (pfns.has(a >> 12n)) throw new NotInDumpError(a, true, reason, reason === 'lost' ? 'lost: test' : 'excluded from the dump (makedumpfile dump level 31)');
-            return t.readPhys(a, n);
-          };
-        const v = Reflect.get(t, k, t);
-        return typeof v === 'function' ? v.bind(t) : v;
-      },
-    });
+  const without = (reason: 'lost' | 'excluded') => withMissingPages(base, pfns, reason);
   const lost = taskTable(new DumpContext(new KernelDump(without('lost'))));
   assert.equal(lost.completeness.partial, true);
   const lostTasks = lost.completeness.missing.filter((g) => g.item === 'task' || g.item === 'task list walk').reduce((n, g) => n + g.count, 0);
@@ -253,18 +257,7 @@ test('info text: what the dump level excluded is listed as EXCLUDED, what was lo
   const base = openDump(new FileSource(DUMP));
   const k = new KernelDump(base);
   const uts = k.memory.virtToPhys(k.info.symbol('init_uts_ns')!) >> 12n;
-  const missing = (reason: 'lost' | 'excluded'): Dump =>
-    new Proxy(base, {
-      get(t, key) {
-        if (key === 'readPhys')
-          return (a: bigint, n: number) => {
-            if (a >> 12n === uts) throw new NotInDumpError(a, true, reason, reason);
-            return t.readPhys(a, n);
-          };
-        const v = Reflect.get(t, key, t);
-        return typeof v === 'function' ? v.bind(t) : v;
-      },
-    });
+  const missing = (reason: 'lost' | 'excluded') => withMissingPages(base, new Set([uts]), reason);
   const excluded = systemInfo(new KernelDump(missing('excluded')));
   assert.equal(excluded.completeness.partial, false);
   assert.match(formatSystemInfo(excluded), /^ +EXCLUDED: utsname: virtual address 0x[0-9a-f]+: not in dump \(physical 0x[0-9a-f]+: excluded\)$/m);

@@ -3,7 +3,7 @@
 // may not find ACPI. Used by e2e/kexec-uefi.test.ts and bench/kexec-vs-reboot.ts --uefi.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { decompressFile } from '../src/initramfs/collect-node.ts';
+import { decompressFile } from '../src/host/initramfs-collect.ts';
 import { getKernel } from './harness/kernels.ts';
 import type { ScenarioSpec } from './harness/scenario.ts';
 import type { FileSpec } from './harness/initramfs.ts';

@@ -55,9 +55,6 @@ const KNOWN_EXCEPTIONS: readonly { file: string; target: string; removedBy: stri
   // analyze (one classifyWindows() used by save and by summary/mem)".
   { file: 'src/analyze/summary.ts', target: 'src/dump/page-class.ts', removedBy: 'classifyWindows() moves page-class to analyze' },
   { file: 'src/analyze/completeness.ts', target: 'src/dump/page-class.ts', removedBy: 'classifyWindows() moves page-class to analyze' },
-  // src/initramfs/collect-node.ts reads the host's files to pack them; test/dump (B) and e2e/harness
-  // import it by this path: "src/host/ is the only place that imports node:*".
-  { file: 'src/initramfs/collect-node.ts', target: 'node:*', removedBy: 'the initramfs collector moves to src/host/' },
 ];
 
 interface Import {

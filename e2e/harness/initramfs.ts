@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { CpioArchive } from '../../src/initramfs/cpio.ts';
-import { addExecutable, addHostFile, addKernelModules, writeArchive } from '../../src/initramfs/collect-node.ts';
+import { addExecutable, addHostFile, addKernelModules, writeArchive } from '../../src/host/initramfs-collect.ts';
 import { cacheDir } from './cache.ts';
 import type { Kernel } from './kernels.ts';
 import { E2EStepError } from './steps.ts';

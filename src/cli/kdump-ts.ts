@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { KexecError, UsageError } from '../errors.ts';
 import { JSON_SCHEMA } from '../json-schema.ts';
-import { writeArchive } from '../initramfs/collect-node.ts';
+import { writeArchive } from '../host/initramfs-collect.ts';
 import { DEFAULT_CONFIG_PATH, defaultConfigText } from '../kdump/config.ts';
 import { formatSize } from '../kdump/crashkernel.ts';
 import { formatEstimate } from '../kdump/estimate.ts';

@@ -9,7 +9,7 @@ import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KexecError } from '../errors.ts';
 import { CpioArchive } from '../initramfs/cpio.ts';
-import { addExecutable, addHostFile, addKernelModules } from '../initramfs/collect-node.ts';
+import { addExecutable, addHostFile, addKernelModules } from './initramfs-collect.ts';
 import type { KdumpConfig } from '../kdump/config.ts';
 import { saveArgs } from '../kdump/config.ts';
 import { hostPath } from './crash-facts.ts';

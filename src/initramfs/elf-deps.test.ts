@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { parseLddOutput, readElfDeps } from './elf-deps.ts';
-import { sharedLibraries } from './collect-node.ts';
+import { sharedLibraries } from '../host/initramfs-collect.ts';
 import { FileSource } from '../io/node-file.ts';
 import { BufferSource } from '../io/source.ts';
 

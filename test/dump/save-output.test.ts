@@ -189,7 +189,7 @@ test('kdump-ts mkinitrd: writeArchive killed half-way leaves the earlier initram
   const d = mkdtempSync(join(dir, 'initrd-'));
   const out = join(d, 'initrd.img');
   writeFileSync(out, 'the earlier initramfs');
-  const script = `import { writeArchive } from '${REPO}src/initramfs/collect-node.ts';
+  const script = `import { writeArchive } from '${REPO}src/host/initramfs-collect.ts';
 import { randomBytes } from 'node:crypto';
 const chunks = Array.from({ length: 48 }, () => randomBytes(1 << 20));
 await writeArchive(chunks, process.argv[2], 9);`;
@@ -201,7 +201,7 @@ await writeArchive(chunks, process.argv[2], 9);`;
   await exited;
   assert.equal(readFileSync(out, 'utf8'), 'the earlier initramfs');
   // Finished, it replaces the file whole.
-  const { writeArchive } = await import('../../src/initramfs/collect-node.ts');
+  const { writeArchive } = await import('../../src/host/initramfs-collect.ts');
   const size = await writeArchive([new Uint8Array(1000)], out, 0);
   assert.equal(size, 1000);
   assert.equal(statSync(out).size, 1000);

@@ -5,7 +5,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { writeArchive } from '../../src/initramfs/collect-node.ts';
+import { writeArchive } from '../../src/host/initramfs-collect.ts';
 import { DEFAULT_CONFIG } from '../../src/kdump/config.ts';
 import { estimateCrashkernel, formatEstimate } from '../../src/kdump/estimate.ts';
 import { blockDeviceModules, buildCaptureInitramfs, initScript, INITRAMFS_BUNDLE, mountOf, parseMountinfo, resolveTarget } from '../../src/host/kdump-initramfs.ts';

@@ -7,10 +7,10 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { createGzip, gunzipSync } from 'node:zlib';
-import { CpioArchive } from './cpio.ts';
-import { parseLddOutput, readElfDeps } from './elf-deps.ts';
-import { readModinfo, modinfoDepends } from './modinfo.ts';
-import { moduleName, parseModulesDep, resolveModules, resolveModulesByModinfo } from './modules.ts';
+import { CpioArchive } from '../initramfs/cpio.ts';
+import { parseLddOutput, readElfDeps } from '../initramfs/elf-deps.ts';
+import { readModinfo, modinfoDepends } from '../initramfs/modinfo.ts';
+import { moduleName, parseModulesDep, resolveModules, resolveModulesByModinfo } from '../initramfs/modules.ts';
 import { BufferSource } from '../io/source.ts';
 import { FileSource } from '../io/node-file.ts';
 

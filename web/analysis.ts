@@ -1,15 +1,13 @@
 // What the viewer shows, computed from a ByteSource with the same library the CLI uses. Pure (no
 // DOM, no Node): runs in the browser worker, and in Node for tests. Results are plain data.
-import { DumpContext } from '../src/analyze/dump-context.ts';
-import { withImageKallsyms } from '../src/analyze/kallsyms-scan.ts';
-import { KernelDump } from '../src/analyze/kernel-dump.ts';
+import type { DumpContext } from '../src/analyze/dump-context.ts';
+import { openDumpContext } from '../src/analyze/open-kernel-dump.ts';
 import { formatRecord } from '../src/analyze/printk.ts';
 import { backtraceGap, backtraceOfTask, cpuBacktrace, taskTable, type TaskTable } from '../src/analyze/stacks.ts';
 import { backtraceLines, buildSummary, describeCpuBacktrace, memoryCounters, memoryRows, pageUsage, pageUsageRows, type BacktraceLine, type NamedBacktrace } from '../src/analyze/summary.ts';
 import { formatDate, formatUptime, systemInfo } from '../src/analyze/system-info.ts';
 import { dumpLevelMeaning, Gaps, type Completeness } from '../src/analyze/completeness.ts';
 import { NotInDumpError, ParseError } from '../src/errors.ts';
-import { openDump } from '../src/format/open-dump.ts';
 import type { ByteSource } from '../src/io/source.ts';
 
 /**
@@ -131,7 +129,7 @@ function traceView(bt: NamedBacktrace, crashing: boolean): TraceView {
 export class DumpAnalysis {
   readonly ctx: DumpContext;
   constructor(src: ByteSource) {
-    this.ctx = new DumpContext(withImageKallsyms(new KernelDump(openDump(src))));
+    this.ctx = openDumpContext(src);
   }
 
   private crashCpu: number | undefined | null = null;

@@ -7,8 +7,9 @@ import { formatBacktrace, backtraceJson, describeCpuBacktrace } from '../../anal
 import type { DumpContext } from '../../analyze/dump-context.ts';
 import type { Command } from './commands.ts';
 import { usageError } from '../args.ts';
-import { openContext } from './analysis-context.ts';
-import { finish, parseCommand, statusJson, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
+import { openDumpContext } from '../../analyze/open-kernel-dump.ts';
+import { FileSource } from '../../io/node-file.ts';
+import { finish, parseCommand, statusJson, symbolFiles, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
 
 const USAGE =
   'vmcore-ts bt [-a | -p | -c CPU[,CPU...] | -P PID] [--json] [--system-map FILE | --vmlinux FILE] DUMP [PID|TASK...]\n' +
@@ -48,7 +49,7 @@ export const btCommand: Command = {
     const wanted = [...((a.values.pid as unknown as string[] | undefined) ?? []), ...positional];
     const modes = [a.values.all, a.values.panic, a.values.cpu !== undefined, wanted.length > 0].filter(Boolean).length;
     if (modes > 1) throw usageError(`-a, -p, -c and PIDs choose different stacks: give one of them`, USAGE);
-    const ctx = openContext(path, a.values);
+    const ctx = openDumpContext(new FileSource(path), symbolFiles(a.values));
     const gaps = new Gaps(ctx.dump.dumpLevel);
     let traces;
     if (wanted.length) {

@@ -4,8 +4,10 @@ import { formatRecord, escapeText, recordJson, LEVEL_NAMES, type LogRecord } fro
 import { formatDate } from '../../analyze/system-info.ts';
 import type { KernelDump } from '../../analyze/kernel-dump.ts';
 import { isDumpDataError, ParseError, UsageError } from '../../errors.ts';
+import { openKernelDump } from '../../analyze/open-kernel-dump.ts';
+import { FileSource } from '../../io/node-file.ts';
 import type { Command } from './commands.ts';
-import { finish, jsonDocument, openKernelDump, parseCommand, statusJson, statusLine, toJson, write } from './kernel-dump-args.ts';
+import { finish, jsonDocument, parseCommand, statusJson, statusLine, toJson, write } from './kernel-dump-args.ts';
 
 const USAGE =
   'vmcore-ts dmesg [-l LIST] [-r] [-T] [-c] [-d] [--json] DUMP\n' +
@@ -66,7 +68,7 @@ export const dmesgCommand: Command = {
     );
     if (!a) return 0;
     const levels = typeof a.values.level === 'string' ? parseLevels(a.values.level) : undefined;
-    const kd = openKernelDump(a.positionals[0]!);
+    const kd = openKernelDump(new FileSource(a.positionals[0]!));
     const log = kd.log;
     const c = log.completeness;
     if (log.plainText) {

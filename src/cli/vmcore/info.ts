@@ -1,7 +1,9 @@
 // vmcore-ts info DUMP: what crash's `sys` shows, plus the dump file's format facts.
 import { formatSystemInfo, systemInfo } from '../../analyze/system-info.ts';
+import { openKernelDump } from '../../analyze/open-kernel-dump.ts';
+import { FileSource } from '../../io/node-file.ts';
 import type { Command } from './commands.ts';
-import { finish, openKernelDump, parseCommand, statusJson, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
+import { finish, symbolFiles, parseCommand, statusJson, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
 
 const USAGE = 'vmcore-ts info [--json] [--system-map FILE | --vmlinux FILE] DUMP';
 
@@ -10,7 +12,7 @@ export const infoCommand: Command = {
   run(argv) {
     const a = parseCommand(argv, symbolOptions, USAGE, [1, 1]);
     if (!a) return 0;
-    const kd = openKernelDump(a.positionals[0]!, a.values);
+    const kd = openKernelDump(new FileSource(a.positionals[0]!), symbolFiles(a.values));
     const s = systemInfo(kd);
     write(a.values.json ? jsonDocument({ ...s, ...statusJson(kd, s.completeness) }) + '\n' : formatSystemInfo(s));
     return finish(kd, s.completeness);

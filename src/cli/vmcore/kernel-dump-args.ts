@@ -1,16 +1,11 @@
 // Shared by the vmcore-ts analysis commands: option parsing (src/cli/args.ts),
-// opening DUMP with FileSource + openDump, optional --system-map / --vmlinux symbol sources, output.
-import { readFileSync } from 'node:fs';
-import { ParseError, UsageError } from '../../errors.ts';
+// DUMP and the optional --system-map / --vmlinux as FileSources for src/analyze/open-kernel-dump.ts, output.
+import { UsageError } from '../../errors.ts';
 import { JSON_SCHEMA } from '../../json-schema.ts';
 import { parseCommandLine, type Options } from '../args.ts';
-import { openDump } from '../../format/open-dump.ts';
-import { openElf } from '../../format/elf.ts';
 import { COMPLETE, completenessJson, describeCompleteness, type Completeness } from '../../analyze/completeness.ts';
-import { KernelDump } from '../../analyze/kernel-dump.ts';
-import { checkSymbolTable, vmlinuxFacts, type VmlinuxFacts } from '../../analyze/symbol-match.ts';
-import { parseSystemMap, vmlinuxSymbols, type SymbolTable } from '../../analyze/symbols.ts';
-import { VmcoreInfo } from '../../analyze/vmcoreinfo.ts';
+import type { KernelDump } from '../../analyze/kernel-dump.ts';
+import type { KernelDumpFiles } from '../../analyze/open-kernel-dump.ts';
 import { FileSource } from '../../io/node-file.ts';
 import { EXIT_OK, EXIT_PARTIAL } from '../run.ts';
 
@@ -27,40 +22,10 @@ export function parseCommand(argv: string[], options: Options, usage: string, po
   return parsed as { values: Record<string, string | boolean | undefined>; positionals: string[] } | undefined;
 }
 
-/**
- * Opens DUMP; `--system-map`/`--vmlinux` replace the dump's kallsyms as the symbol table, after a
- * check that they belong to the kernel that crashed (refused when not, unless `--force`: then every
- * result carries the warning).
- */
-export function openKernelDump(path: string, values: Record<string, string | boolean | undefined> = {}): KernelDump {
-  const dump = openDump(new FileSource(path));
-  const systemMap = values['system-map'];
-  const vmlinux = values.vmlinux;
-  if (typeof systemMap !== 'string' && typeof vmlinux !== 'string') return new KernelDump(dump);
-  const offset = dump.vmcoreinfo !== undefined ? (new VmcoreInfo(dump.vmcoreinfo).kernelOffset ?? 0n) : 0n;
-  let symbols: SymbolTable;
-  let facts: VmlinuxFacts | undefined;
-  if (typeof systemMap === 'string') symbols = parseSystemMap(readFileSync(systemMap, 'latin1'), systemMap, offset);
-  else {
-    const elf = openElf(new FileSource(vmlinux as string));
-    facts = vmlinuxFacts(elf);
-    symbols = vmlinuxSymbols(elf, vmlinux as string, offset);
-  }
-  const kd = new KernelDump(dump, symbols);
-  const match = checkSymbolTable(kd, symbols, facts);
-  const file = typeof systemMap === 'string' ? `System.map ${systemMap}` : `vmlinux ${vmlinux}`;
-  if (match.mismatches.length) {
-    const what = `${file} and vmcore ${path} do not match: ${match.mismatches.join('; ')}`;
-    if (!values.force) {
-      const info = dump.vmcoreinfo !== undefined ? kd.info : undefined;
-      const want = [info?.osrelease, info?.buildId ? `build ID ${info.buildId}` : undefined].filter(Boolean).join(', ');
-      throw new ParseError(what, { hint: `give the one of the kernel that crashed${want ? ` (${want})` : ''}, or --force to use it anyway` });
-    }
-    kd.warnings.push(`${what} (--force: symbols from it may be wrong)`);
-  } else if (match.checked.length === 0) {
-    kd.warnings.push(`${file} could not be checked against the dump (no VMCOREINFO, build ID or banner to compare): if it is of another build, results are wrong`);
-  }
-  return kd;
+/** `--system-map`/`--vmlinux`/`--force` as the library's symbol files (src/analyze/open-kernel-dump.ts). */
+export function symbolFiles(values: Record<string, string | boolean | undefined>): KernelDumpFiles {
+  const file = (v: string | boolean | undefined) => (typeof v === 'string' ? new FileSource(v) : undefined);
+  return { systemMap: file(values['system-map']), vmlinux: file(values.vmlinux), force: !!values.force };
 }
 
 /** What may make a result wrong: the dump's own warnings (truncation, …) and a forced symbol table. */

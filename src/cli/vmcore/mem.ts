@@ -4,8 +4,9 @@ import { NotInDumpError, ParseError } from '../../errors.ts';
 import { memoryCounters, memoryRows, pageUsage, pageUsageRows } from '../../analyze/summary.ts';
 import { formatMemory } from '../../analyze/system-info.ts';
 import type { Command } from './commands.ts';
-import { openContext } from './analysis-context.ts';
-import { finish, parseCommand, statusJson, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
+import { openDumpContext } from '../../analyze/open-kernel-dump.ts';
+import { FileSource } from '../../io/node-file.ts';
+import { finish, parseCommand, statusJson, symbolFiles, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
 import { Gaps } from '../../analyze/completeness.ts';
 
 const USAGE = 'vmcore-ts mem [--json] [--system-map FILE | --vmlinux FILE] DUMP';
@@ -15,7 +16,7 @@ export const memCommand: Command = {
   run(argv) {
     const a = parseCommand(argv, symbolOptions, USAGE, [1, 1]);
     if (!a) return 0;
-    const ctx = openContext(a.positionals[0]!, a.values);
+    const ctx = openDumpContext(new FileSource(a.positionals[0]!), symbolFiles(a.values));
     const usage = pageUsage(ctx);
     const gaps = new Gaps(ctx.dump.dumpLevel);
     gaps.merge(usage.completeness);

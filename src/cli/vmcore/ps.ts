@@ -1,8 +1,9 @@
 // vmcore-ts ps DUMP: every task from the task list, with offsets from the dump's BTF.
 import { taskTable } from '../../analyze/stacks.ts';
 import type { Command } from './commands.ts';
-import { openContext } from './analysis-context.ts';
-import { finish, parseCommand, statusJson, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
+import { openDumpContext } from '../../analyze/open-kernel-dump.ts';
+import { FileSource } from '../../io/node-file.ts';
+import { finish, parseCommand, statusJson, symbolFiles, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
 
 const USAGE = 'vmcore-ts ps [--json] [--system-map FILE | --vmlinux FILE] DUMP';
 
@@ -11,7 +12,7 @@ export const psCommand: Command = {
   run(argv) {
     const a = parseCommand(argv, symbolOptions, USAGE, [1, 1]);
     if (!a) return 0;
-    const ctx = openContext(a.positionals[0]!, a.values);
+    const ctx = openDumpContext(new FileSource(a.positionals[0]!), symbolFiles(a.values));
     const t = taskTable(ctx);
     if (a.values.json) {
       write(jsonDocument({ tasks: t.tasks.map((x) => ({ ...x, current: t.current.includes(x.task) })), ...statusJson(ctx.kernel, t.completeness) }) + '\n');

@@ -1,8 +1,9 @@
 // vmcore-ts read DUMP ADDR [LEN]: hex + ASCII of kernel virtual (default) or physical (-p) memory.
 import { ParseError } from '../../errors.ts';
-import { withImageKallsyms } from '../../analyze/kallsyms-scan.ts';
+import { openKernelDump } from '../../analyze/open-kernel-dump.ts';
+import { FileSource } from '../../io/node-file.ts';
 import type { Command } from './commands.ts';
-import { finish, hex, openKernelDump, statusJson, parseAddress, parseCommand, parseLength, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
+import { finish, hex, symbolFiles, statusJson, parseAddress, parseCommand, parseLength, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
 
 const USAGE =
   'vmcore-ts read [-p|--physical] [--json] [--system-map FILE | --vmlinux FILE] DUMP ADDR|SYMBOL [LEN]\n' +
@@ -28,7 +29,7 @@ export const readCommand: Command = {
     if (!a) return 0;
     const [path, where, lenArg] = a.positionals as [string, string, string | undefined];
     const len = lenArg === undefined ? 64 : parseLength(lenArg, MAX_LEN);
-    const kd = withImageKallsyms(openKernelDump(path, a.values));
+    const kd = openKernelDump(new FileSource(path), { ...symbolFiles(a.values), imageKallsyms: true });
     const physical = !!a.values.physical;
     let addr: bigint;
     if (/^(0x)?[0-9a-f]+$/i.test(where)) addr = parseAddress(where);

@@ -4,8 +4,10 @@ import { formatSymbolic } from '../../analyze/symbols.ts';
 import type { Prstatus } from '../../analyze/prstatus.ts';
 import type { LogRecord } from '../../analyze/printk.ts';
 import { isDumpDataError, NotInDumpError, ParseError } from '../../errors.ts';
+import { openKernelDump } from '../../analyze/open-kernel-dump.ts';
+import { FileSource } from '../../io/node-file.ts';
 import type { Command } from './commands.ts';
-import { finish, openKernelDump, parseCommand, statusJson, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
+import { finish, symbolFiles, parseCommand, statusJson, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
 
 const USAGE = 'vmcore-ts regs [--cpu N] [--json] [--system-map FILE | --vmlinux FILE] DUMP';
 
@@ -31,7 +33,7 @@ export const regsCommand: Command = {
   run(argv) {
     const a = parseCommand(argv, { ...symbolOptions, cpu: { type: 'string' } }, USAGE, [1, 1]);
     if (!a) return 0;
-    const kd = openKernelDump(a.positionals[0]!, a.values);
+    const kd = openKernelDump(new FileSource(a.positionals[0]!), symbolFiles(a.values));
     let cpus = kd.cpus;
     if (cpus.length === 0) throw new ParseError('the dump has no NT_PRSTATUS notes (no CPU saved its registers)', { source: kd.dump.source.name });
     let records: readonly LogRecord[] = [];

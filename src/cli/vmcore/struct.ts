@@ -2,8 +2,9 @@
 import { ParseError, UsageError } from '../../errors.ts';
 import { formatStructAt, valueJson } from '../../analyze/types-print.ts';
 import type { Command } from './commands.ts';
-import { openContext } from './analysis-context.ts';
-import { finish, parseAddress, parseCommand, statusJson, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
+import { openDumpContext } from '../../analyze/open-kernel-dump.ts';
+import { FileSource } from '../../io/node-file.ts';
+import { finish, parseAddress, parseCommand, statusJson, symbolFiles, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
 
 const USAGE = 'vmcore-ts struct [--depth N] [--json] [--system-map FILE | --vmlinux FILE] DUMP TYPE ADDRESS|SYMBOL';
 
@@ -15,7 +16,7 @@ export const structCommand: Command = {
     const [path, typeName, where] = a.positionals as [string, string, string];
     const depth = a.values.depth === undefined ? 6 : Number(a.values.depth);
     if (!Number.isInteger(depth) || depth < 1 || depth > 32) throw new UsageError('--depth wants a number from 1 to 32');
-    const ctx = openContext(path, a.values);
+    const ctx = openDumpContext(new FileSource(path), symbolFiles(a.values));
     const btf = ctx.btf;
     const spec = /^(struct|union|enum)\s/.test(typeName) || btf.find(`struct ${typeName}`) === undefined ? typeName : `struct ${typeName}`;
     const type = btf.find(spec);

@@ -3,8 +3,9 @@
 import { UsageError } from '../../errors.ts';
 import { buildSummary, formatSummary, summaryJson, SUMMARY_LOG_LINES } from '../../analyze/summary.ts';
 import type { Command } from './commands.ts';
-import { openContext } from './analysis-context.ts';
-import { finish, parseCommand, statusJson, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
+import { openDumpContext } from '../../analyze/open-kernel-dump.ts';
+import { FileSource } from '../../io/node-file.ts';
+import { finish, parseCommand, statusJson, symbolFiles, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
 
 const USAGE = 'vmcore-ts summary [--lines N] [--json] [--system-map FILE | --vmlinux FILE] DUMP';
 
@@ -15,7 +16,7 @@ export const summaryCommand: Command = {
     if (!a) return 0;
     const n = a.values.lines === undefined ? SUMMARY_LOG_LINES : Number(a.values.lines);
     if (!Number.isInteger(n) || n < 0) throw new UsageError('--lines wants a number');
-    const ctx = openContext(a.positionals[0]!, a.values);
+    const ctx = openDumpContext(new FileSource(a.positionals[0]!), symbolFiles(a.values));
     const s = buildSummary(ctx, n);
     write(a.values.json ? jsonDocument({ ...(summaryJson(s) as object), ...statusJson(ctx.kernel, s.completeness) }) + '\n' : formatSummary(s));
     return finish(ctx.kernel, s.completeness);

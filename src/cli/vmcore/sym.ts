@@ -1,8 +1,9 @@
 // vmcore-ts sym DUMP NAME|ADDR...: symbol lookup in the dump's kallsyms, a System.map or a vmlinux.
 import type { KernelSymbol } from '../../analyze/symbols.ts';
-import { withImageKallsyms } from '../../analyze/kallsyms-scan.ts';
+import { openKernelDump } from '../../analyze/open-kernel-dump.ts';
+import { FileSource } from '../../io/node-file.ts';
 import type { Command } from './commands.ts';
-import { finish, hex, openKernelDump, statusLine, parseAddress, parseCommand, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
+import { finish, hex, symbolFiles, statusLine, parseAddress, parseCommand, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
 
 const USAGE =
   'vmcore-ts sym [--json] [--system-map FILE | --vmlinux FILE] DUMP NAME|ADDR...\n' +
@@ -16,7 +17,7 @@ export const symCommand: Command = {
     const a = parseCommand(argv, symbolOptions, USAGE, [2, Infinity]);
     if (!a) return 0;
     const [path, ...queries] = a.positionals as [string, ...string[]];
-    const kd = withImageKallsyms(openKernelDump(path, a.values));
+    const kd = openKernelDump(new FileSource(path), { ...symbolFiles(a.values), imageKallsyms: true });
     const table = kd.symbols;
     let missing = 0;
     const line = (s: KernelSymbol) => `${s.address.toString(16).padStart(16, '0')} ${s.type} ${s.name}`;

@@ -2,8 +2,9 @@
 import { typeLabel } from '../../analyze/btf.ts';
 import { formatTypeLayout, typeLayout } from '../../analyze/types-print.ts';
 import type { Command } from './commands.ts';
-import { openContext } from './analysis-context.ts';
-import { finish, parseCommand, statusJson, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
+import { openDumpContext } from '../../analyze/open-kernel-dump.ts';
+import { FileSource } from '../../io/node-file.ts';
+import { finish, parseCommand, statusJson, symbolFiles, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
 
 const USAGE = 'vmcore-ts types [--depth N] [--json] [--system-map FILE | --vmlinux FILE] DUMP PATTERN  (e.g. task_struct, "struct page", "*_stat_item")';
 const MAX_LIST = 500;
@@ -19,7 +20,7 @@ export const typesCommand: Command = {
     if (!a) return 0;
     const [path, pattern] = a.positionals as [string, string];
     const depth = a.values.depth === undefined ? 1 : Math.max(1, Math.min(8, Number(a.values.depth) || 1));
-    const ctx = openContext(path, a.values);
+    const ctx = openDumpContext(new FileSource(path), symbolFiles(a.values));
     const btf = ctx.btf;
     const exact = /[*?]/.test(pattern) ? undefined : btf.find(pattern);
     if (exact) {

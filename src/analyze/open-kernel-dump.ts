@@ -1,0 +1,76 @@
+// The one recipe for opening a kernel dump for analysis, shared by vmcore-ts and the viewer's worker:
+// the dump's reader (src/format/open-dump.ts), the symbol table (the dump's kallsyms, or a System.map
+// / vmlinux the user gives, checked against the dump first), kallsyms found in the kernel image for
+// kernels before 6.0, and a vmlinux's .BTF. Pure: every file comes in as a ByteSource.
+import { ParseError } from '../errors.ts';
+import { openElf, sectionData, type ElfFile } from '../format/elf.ts';
+import { openDump } from '../format/open-dump.ts';
+import type { ByteSource } from '../io/source.ts';
+import { Btf } from './btf.ts';
+import { DumpContext } from './dump-context.ts';
+import { withImageKallsyms } from './kallsyms-scan.ts';
+import { KernelDump } from './kernel-dump.ts';
+import { checkSymbolTable, vmlinuxFacts, type VmlinuxFacts } from './symbol-match.ts';
+import { parseSystemMap, vmlinuxSymbols, type SymbolTable } from './symbols.ts';
+import { VmcoreInfo } from './vmcoreinfo.ts';
+
+export interface KernelDumpFiles {
+  /** A System.map of the kernel that crashed: its symbols replace the dump's kallsyms. */
+  systemMap?: ByteSource;
+  /** A vmlinux of the kernel that crashed: its symtab (when no System.map is given) and its .BTF. */
+  vmlinux?: ByteSource;
+  /** Use a System.map / vmlinux that does not match the dump (every result then carries the warning). */
+  force?: boolean;
+  /** For kernels whose VMCOREINFO has no kallsyms (before 6.0): look for kallsyms in the kernel image. */
+  imageKallsyms?: boolean;
+}
+
+/**
+ * Opens a kernel dump. `systemMap`/`vmlinux` replace the dump's kallsyms as the symbol table, after
+ * a check that they belong to the kernel that crashed (refused when not, unless `force`: then every
+ * result carries the warning).
+ */
+export function openKernelDump(source: ByteSource, files: KernelDumpFiles = {}): KernelDump {
+  const kd = withSymbolFiles(source, files);
+  return files.imageKallsyms ? withImageKallsyms(kd) : kd;
+}
+
+/** A dump with everything the analysis commands and the viewer share: image kallsyms, vmlinux .BTF. */
+export function openDumpContext(source: ByteSource, files: Omit<KernelDumpFiles, 'imageKallsyms'> = {}): DumpContext {
+  const kd = openKernelDump(source, { ...files, imageKallsyms: true });
+  return new DumpContext(kd, { btf: files.vmlinux ? vmlinuxBtf(openElf(files.vmlinux)) : undefined });
+}
+
+function vmlinuxBtf(elf: ElfFile): Btf | undefined {
+  const sec = elf.section('.BTF');
+  return sec ? Btf.parse(sectionData(elf.source, sec), `${elf.source.name} .BTF`) : undefined;
+}
+
+function withSymbolFiles(source: ByteSource, { systemMap, vmlinux, force }: KernelDumpFiles): KernelDump {
+  const dump = openDump(source);
+  if (!systemMap && !vmlinux) return new KernelDump(dump);
+  const offset = dump.vmcoreinfo !== undefined ? (new VmcoreInfo(dump.vmcoreinfo).kernelOffset ?? 0n) : 0n;
+  let symbols: SymbolTable;
+  let facts: VmlinuxFacts | undefined;
+  if (systemMap) symbols = parseSystemMap(new TextDecoder('latin1').decode(systemMap.read(0, systemMap.size)), systemMap.name, offset);
+  else {
+    const elf = openElf(vmlinux!);
+    facts = vmlinuxFacts(elf);
+    symbols = vmlinuxSymbols(elf, vmlinux!.name, offset);
+  }
+  const kd = new KernelDump(dump, symbols);
+  const match = checkSymbolTable(kd, symbols, facts);
+  const file = systemMap ? `System.map ${systemMap.name}` : `vmlinux ${vmlinux!.name}`;
+  if (match.mismatches.length) {
+    const what = `${file} and vmcore ${source.name} do not match: ${match.mismatches.join('; ')}`;
+    if (!force) {
+      const info = dump.vmcoreinfo !== undefined ? kd.info : undefined;
+      const want = [info?.osrelease, info?.buildId ? `build ID ${info.buildId}` : undefined].filter(Boolean).join(', ');
+      throw new ParseError(what, { hint: `give the one of the kernel that crashed${want ? ` (${want})` : ''}, or --force to use it anyway` });
+    }
+    kd.warnings.push(`${what} (--force: symbols from it may be wrong)`);
+  } else if (match.checked.length === 0) {
+    kd.warnings.push(`${file} could not be checked against the dump (no VMCOREINFO, build ID or banner to compare): if it is of another build, results are wrong`);
+  }
+  return kd;
+}

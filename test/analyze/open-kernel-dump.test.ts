@@ -1,0 +1,48 @@
+// src/analyze/open-kernel-dump.ts: the one recipe for opening a dump, shared by vmcore-ts and the
+// viewer's worker. It reads through ByteSources only, so it runs on bytes in memory (as in the
+// browser) with the same symbol-file check the CLI's --system-map/--vmlinux/--force get.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { openDumpContext, openKernelDump } from '../../src/analyze/open-kernel-dump.ts';
+import { ParseError } from '../../src/errors.ts';
+import { BufferSource } from '../../src/io/source.ts';
+import { DumpAnalysis } from '../../web/analysis.ts';
+
+const DUMP = 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump';
+const dumpBytes = readFileSync(DUMP);
+const dump = () => new BufferSource(dumpBytes, DUMP);
+
+/** A System.map of the dump's own kallsyms at link-time addresses, text moved by `shift`. */
+function systemMap(shift: bigint): BufferSource {
+  const kd = openKernelDump(dump());
+  const off = kd.info.kernelOffset ?? 0n;
+  const text = kd.symbols
+    .all()
+    .map((s) => {
+      const a = s.address >= 0xffffffff80000000n ? s.address - off + (/[tT]/.test(s.type) ? shift : 0n) : s.address;
+      return `${a.toString(16).padStart(16, '0')} ${s.type} ${s.name}`;
+    })
+    .join('\n');
+  return new BufferSource(new TextEncoder().encode(text), 'System.map-mem');
+}
+
+test('openKernelDump on in-memory ByteSources: a System.map of this build replaces kallsyms; of another build it is refused, with force it is used and warned about', () => {
+  const good = openKernelDump(dump(), { systemMap: systemMap(0n) });
+  assert.equal(good.symbols.source.includes('System.map-mem'), true, good.symbols.source);
+  assert.deepEqual(good.warnings, []);
+  const other = systemMap(0x1000n);
+  assert.throws(() => openKernelDump(dump(), { systemMap: other }), (e: unknown) => e instanceof ParseError && /^System\.map System\.map-mem and vmcore .*vmcore-d31-zlib\.kdump do not match: /.test(e.message) && /--force/.test(e.hint ?? ''));
+  const forced = openKernelDump(dump(), { systemMap: other, force: true });
+  assert.equal(forced.warnings.length, 1);
+  assert.match(forced.warnings[0]!, /do not match: .*\(--force: symbols from it may be wrong\)$/);
+});
+
+test('the viewer opens its dump with the same recipe as the CLI (openDumpContext): same symbol table, and the module imports nothing from Node', () => {
+  const cli = openDumpContext(dump());
+  const viewer = new DumpAnalysis(dump()).ctx;
+  assert.equal(viewer.symbols.source, cli.symbols.source);
+  assert.equal(viewer.symbols.byName('panic')?.address, cli.symbols.byName('panic')?.address);
+  const src = readFileSync('src/analyze/open-kernel-dump.ts', 'utf8');
+  assert.doesNotMatch(src, /from 'node:/);
+});

@@ -7,6 +7,7 @@ import { deflateSync } from 'node:zlib';
 import { join } from 'node:path';
 import type { CodecName } from '../src/format/codecs/index.ts';
 import type { PageCompressor } from '../src/format/codecs/compress.ts';
+import type { KernelDump } from '../src/analyze/kernel-dump.ts';
 import type { Dump } from '../src/format/dump.ts';
 import { encodeNotes } from '../src/format/elf.ts';
 import { ElfCoreWriter } from '../src/format/elf-core-writer.ts';
@@ -149,4 +150,17 @@ export function eioSource(path: string, bad: number, length: number): ByteSource
     },
     close: () => f.close(),
   };
+}
+
+/** A System.map of the dump's own kallsyms at link-time addresses (KASLR taken off), text moved by `shift` (another build). */
+export function systemMapFromKallsyms(kd: KernelDump, shift = 0n): string {
+  const off = kd.info.kernelOffset ?? 0n;
+  return kd.symbols
+    .all()
+    .map((s) => {
+      const image = s.address >= 0xffffffff80000000n;
+      const a = image ? s.address - off + (/[tT]/.test(s.type) ? shift : 0n) : s.address;
+      return `${a.toString(16).padStart(16, '0')} ${s.type} ${s.name}`;
+    })
+    .join('\n');
 }

@@ -18,6 +18,7 @@ import { NotInDumpError, ReadError } from '../../src/errors.ts';
 import type { Dump } from '../../src/format/dump.ts';
 import { openDump } from '../../src/format/open-dump.ts';
 import { FileSource } from '../../src/io/node-file.ts';
+import { systemMapFromKallsyms } from '../format-helpers.ts';
 
 const DUMP = 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump';
 const VMLINUX = join(process.env.HOME ?? '/root', '.cache/kexec-ts/dbg/6.1.0-56-cloud-amd64/vmlinux');
@@ -35,20 +36,6 @@ function withDir(f: (dir: string) => void): void {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-/** A System.map of the dump's own kallsyms at link-time addresses (KASLR taken off), text moved by `shift`. */
-function systemMapFromKallsyms(shift = 0n): string {
-  const k = kd();
-  const off = k.info.kernelOffset ?? 0n;
-  return k.symbols
-    .all()
-    .map((s) => {
-      const image = s.address >= 0xffffffff80000000n;
-      const a = image ? s.address - off + (/[tT]/.test(s.type) ? shift : 0n) : s.address;
-      return `${a.toString(16).padStart(16, '0')} ${s.type} ${s.name}`;
-    })
-    .join('\n');
 }
 
 /** `base` with the pages `pfns` missing for `reason` (the reason's name is the message). */
@@ -72,8 +59,8 @@ test('System.map of this build: accepted; of another build (symbols moved): refu
   withDir((dir) => {
     const good = join(dir, 'System.map-good');
     const bad = join(dir, 'System.map-other');
-    writeFileSync(good, systemMapFromKallsyms());
-    writeFileSync(bad, systemMapFromKallsyms(0x1000n));
+    writeFileSync(good, systemMapFromKallsyms(kd()));
+    writeFileSync(bad, systemMapFromKallsyms(kd(), 0x1000n));
     const ok = vmcoreTs('sym', '--system-map', good, DUMP, 'panic');
     assert.equal(ok.code, 0, ok.err);
     assert.equal(ok.err, '');
@@ -110,12 +97,12 @@ test("Debian's placeholder /boot/System.map is recognised and explained", () => 
 test('checkSymbolTable: the dump\'s own symbols match; moved ones differ from VMCOREINFO and kallsyms; a banner elsewhere is caught', () => {
   const k = kd();
   const off = k.info.kernelOffset!;
-  assert.deepEqual(checkSymbolTable(k, parseSystemMap(systemMapFromKallsyms(), 'same', off)).mismatches, []);
-  const moved = checkSymbolTable(k, parseSystemMap(systemMapFromKallsyms(0x40n), 'moved', off));
+  assert.deepEqual(checkSymbolTable(k, parseSystemMap(systemMapFromKallsyms(kd()), 'same', off)).mismatches, []);
+  const moved = checkSymbolTable(k, parseSystemMap(systemMapFromKallsyms(kd(), 0x40n), 'moved', off));
   assert.match(moved.mismatches.join('\n'), /VMCOREINFO symbols differ/);
   assert.match(moved.mismatches.join('\n'), /differ from the dump's kallsyms/);
   // A vmlinux whose banner or build ID is another build's.
-  const same = parseSystemMap(systemMapFromKallsyms(), 'same', off);
+  const same = parseSystemMap(systemMapFromKallsyms(kd()), 'same', off);
   const banner = k.memory.cstring(same.byName('linux_banner')!.address, 512);
   assert.deepEqual(checkSymbolTable(k, same, { buildId: k.info.buildId, banner }).mismatches, []);
   const other = checkSymbolTable(k, same, { buildId: '00'.repeat(20), banner: banner.replace('#1 SMP', '#2 SMP') });

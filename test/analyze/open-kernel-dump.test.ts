@@ -8,24 +8,13 @@ import { openDumpContext, openKernelDump } from '../../src/analyze/open-kernel-d
 import { ParseError } from '../../src/errors.ts';
 import { BufferSource } from '../../src/io/source.ts';
 import { DumpAnalysis } from '../../web/analysis.ts';
+import { systemMapFromKallsyms } from '../format-helpers.ts';
 
 const DUMP = 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump';
 const dumpBytes = readFileSync(DUMP);
 const dump = () => new BufferSource(dumpBytes, DUMP);
 
-/** A System.map of the dump's own kallsyms at link-time addresses, text moved by `shift`. */
-function systemMap(shift: bigint): BufferSource {
-  const kd = openKernelDump(dump());
-  const off = kd.info.kernelOffset ?? 0n;
-  const text = kd.symbols
-    .all()
-    .map((s) => {
-      const a = s.address >= 0xffffffff80000000n ? s.address - off + (/[tT]/.test(s.type) ? shift : 0n) : s.address;
-      return `${a.toString(16).padStart(16, '0')} ${s.type} ${s.name}`;
-    })
-    .join('\n');
-  return new BufferSource(new TextEncoder().encode(text), 'System.map-mem');
-}
+const systemMap = (shift: bigint) => new BufferSource(new TextEncoder().encode(systemMapFromKallsyms(openKernelDump(dump()), shift)), 'System.map-mem');
 
 test('openKernelDump on in-memory ByteSources: a System.map of this build replaces kallsyms; of another build it is refused, with force it is used and warned about', () => {
   const good = openKernelDump(dump(), { systemMap: systemMap(0n) });

@@ -1,10 +1,10 @@
 // The dump viewer page: plain DOM and SVG, no framework. All parsing happens in a worker
-// (web/worker.ts) whose code is inlined in this page, so the same single HTML file works from
+// (web/worker.ts, answering the methods of web/worker-api.ts) whose code is inlined in this page, so the same single HTML file works from
 // `vmcore-ts serve` and opened straight from disk.
 import { logTimeline } from './timeline.ts';
 import { plural, type Gap } from '../src/analyze/completeness.ts';
-import type { CpuTrace, HexData, LogData, MemoryData, Notes, Overview, TaskRow, TraceView } from './analysis.ts';
-import type { OpenRequest, Request } from './worker.ts';
+import type { LogData, Notes, Overview, TaskRow, TraceView } from './analysis.ts';
+import type { Args, Call, Method, OpenRequest, Request, Response, Result } from './worker-api.ts';
 
 declare const WORKER_SOURCE: string;
 
@@ -26,27 +26,28 @@ const svg = (tag: string, attrs: Record<string, string | number>, ...kids: Node[
 const worker = new Worker(URL.createObjectURL(new Blob([WORKER_SOURCE], { type: 'text/javascript' })));
 let nextId = 1;
 const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-worker.onmessage = (e: MessageEvent<{ id: number; result?: unknown; error?: string }>) => {
+worker.onmessage = (e: MessageEvent<Response>) => {
   const p = pending.get(e.data.id);
   if (!p) return;
   pending.delete(e.data.id);
   if (e.data.error !== undefined) p.reject(new Error(e.data.error));
   else p.resolve(e.data.result);
 };
-function call<T>(method: Request['method'], args?: unknown): Promise<T> {
+/** Calls a method of the worker's table (web/worker-api.ts): its arguments and result are that method's own. */
+const call: Call = <M extends Method>(method: M, ...args: Args<M>): Promise<Result<M>> => {
   const id = nextId++;
-  return new Promise<T>((resolve, reject) => {
+  return new Promise<Result<M>>((resolve, reject) => {
     pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-    worker.postMessage({ id, method, args } satisfies Request);
+    worker.postMessage({ id, method, args } satisfies Request<M>);
   });
-}
+};
 
 /** Results several tabs share (the summary charts the log and the tasks), asked for once per dump. */
-const cache = new Map<string, Promise<unknown>>();
-function shared<T>(method: 'log' | 'tasks'): Promise<T> {
+const cache = new Map<Method, Promise<unknown>>();
+function shared<M extends 'log' | 'tasks'>(method: M): Promise<Result<M>> {
   let p = cache.get(method);
-  if (!p) cache.set(method, (p = call<T>(method)));
-  return p as Promise<T>;
+  if (!p) cache.set(method, (p = call<'log' | 'tasks'>(method)));
+  return p as Promise<Result<M>>;
 }
 
 // ---- tabs ----
@@ -131,7 +132,7 @@ async function open(req: OpenRequest, label: string): Promise<void> {
   notes.clear();
   overview = undefined;
   try {
-    const o = await call<Overview>('open', req);
+    const o = await call('open', req);
     overview = o;
     document.title = `${o.release ?? 'dump'} — vmcore-ts viewer`;
     $('#dumpname').textContent = `${o.file}${o.release ? ' · ' + o.release : ''} · ${o.cpus} CPUs`;
@@ -390,12 +391,12 @@ const loaders: Record<string, () => Promise<void>> = {
     );
     await Promise.all([
       guarded('walking the task list', tasks, async () => {
-        const t = await shared<{ tasks: TaskRow[]; notes: Notes }>('tasks');
+        const t = await shared('tasks');
         addNotes('tasks', t.notes);
         tasks.replaceChildren(el('p', { className: 'hint' }, `${t.tasks.length} tasks — click a state to list them`), stateChart(t.tasks));
       }),
       guarded('reading the log', tl, async () => {
-        const l = await shared<LogData>('log');
+        const l = await shared('log');
         addNotes('log', l.notes);
         tl.replaceChildren(el('p', { className: 'hint' }, `${l.lines.length} records — click a bar to read them`), timeline(l, true));
       }),
@@ -403,7 +404,7 @@ const loaders: Record<string, () => Promise<void>> = {
   },
   log: () =>
     (logReady = guarded('reading the log', $('#log-count'), async () => {
-      log = await shared<LogData>('log');
+      log = await shared('log');
       addNotes('log', log.notes);
       $('#log-timeline').replaceChildren(timeline(log, false));
       $('#log-levels').replaceChildren(...levelChips(log, true));
@@ -411,7 +412,7 @@ const loaders: Record<string, () => Promise<void>> = {
     })),
   backtraces: () =>
     guarded('unwinding stacks', $('#backtraces'), async () => {
-      const { traces, notes: n } = await call<{ traces: CpuTrace[]; notes: Notes }>('backtraces');
+      const { traces, notes: n } = await call('backtraces');
       addNotes('backtraces', n);
       $('#backtraces').replaceChildren(...traces.map((t) => {
         const crashing = t.cpu === overview?.crashingCpu;
@@ -420,7 +421,7 @@ const loaders: Record<string, () => Promise<void>> = {
     }),
   tasks: () =>
     (tasksReady = guarded('walking the task list', $('#tasks'), async () => {
-      const t = await shared<{ tasks: TaskRow[]; notes: Notes }>('tasks');
+      const t = await shared('tasks');
       addNotes('tasks', t.notes);
       const head = el('tr', {}, ...['', 'PID', 'PPID', 'CPU', 'ST', 'TASK', 'COMM'].map((h) => el('th', {}, h)));
       const trace = el('div', { id: 'task-trace' }, el('p', { className: 'hint' }, 'click a task for its backtrace'));
@@ -432,7 +433,7 @@ const loaders: Record<string, () => Promise<void>> = {
           selected?.classList.remove('selected');
           (selected = tr).classList.add('selected');
           void guarded('unwinding', trace, async () => {
-            trace.replaceChildren(renderTrace(await call<TraceView>('taskBacktrace', x.task)));
+            trace.replaceChildren(renderTrace(await call('taskBacktrace', x.task)));
           });
         };
         return tr;
@@ -455,7 +456,7 @@ const loaders: Record<string, () => Promise<void>> = {
     })),
   memory: () =>
     guarded('classifying pages', $('#memory'), async () => {
-      const m = await call<MemoryData>('memory');
+      const m = await call('memory');
       addNotes('memory', m.notes);
       const total = m.byType.reduce((s, r) => s + r.bytes, 0) || 1;
       const bar = el('div', { className: 'bar' }, ...m.byType.map((r, i) => {
@@ -483,7 +484,7 @@ async function showHex(): Promise<void> {
   const where = ($('#hex-addr') as HTMLInputElement).value;
   const out = $('#hex-out');
   await guarded('reading', out, async () => {
-    const h = await call<HexData>('hex', { where, length: 512 });
+    const h = await call('hex', where, 512);
     const base = BigInt('0x' + h.address.replace(/^p:/, ''));
     const lines = [`${h.address.startsWith('p:') ? 'physical' : 'virtual'} 0x${base.toString(16)}${h.symbol ? `  <${h.symbol}>` : ''}`];
     if (h.excluded) lines.push(`not in this dump, on purpose: ${h.excluded}`, overview?.dumpLevelText ? `(${overview.dumpLevelText})` : '');
@@ -507,7 +508,7 @@ $('#log-view').onscroll = renderLog;
 $('#panic').onclick = () => {
   const msg = overview?.panicMessage;
   if (!msg) return;
-  void shared<LogData>('log').then((l) => {
+  void shared('log').then((l) => {
     const i = l.lines.findLastIndex((x) => x.includes(msg));
     if (i >= 0) void jumpToRecord(i);
   });

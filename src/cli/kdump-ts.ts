@@ -175,6 +175,8 @@ async function mkinitrd(o: Values): Promise<number> {
       `wrote ${out}: ${formatSize(BigInt(size))} (unpacks to ${formatSize(BigInt(built.archive.dataSize()))})`,
       `  dump target: ${target.device} (${target.fstype}) ${target.dir}`,
       `  modules: ${built.modules.length ? built.modules.map((m) => m.replace(/^.*\//, '')).join(' ') : 'none needed'}${built.wanted.length ? ` (for ${built.wanted.join(', ')})` : ''}`,
+      `  firmware: ${built.firmware.carried.length ? built.firmware.carried.map((f) => f.replace(/^lib\/firmware\//, '')).join(' ') : 'none'}`,
+      ...(built.firmware.missing.length ? [`  warning: firmware the modules declare but this host lacks (often optional): ${built.firmware.missing.join(' ')}`] : []),
       `  page compressors: ${built.nativeCodecs.length ? `${built.nativeCodecs.join(', ')} through koffi` : "Node's zlib and the built-in LZO1X (install libdeflate0 / liblzo2-2 for faster saves)"}`,
       '',
     ].join('\n'),

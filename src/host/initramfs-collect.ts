@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import { createGzip, gunzipSync } from 'node:zlib';
 import { CpioArchive } from '../initramfs/cpio.ts';
 import { parseLddOutput, readElfDeps } from '../initramfs/elf-deps.ts';
-import { readModinfo, modinfoDepends } from '../initramfs/modinfo.ts';
+import { firmwareSearchPaths, moduleFirmware, readModinfo, modinfoDepends } from '../initramfs/modinfo.ts';
 import { moduleName, parseModulesDep, resolveModules, resolveModulesByModinfo } from '../initramfs/modules.ts';
 import { BufferSource } from '../io/source.ts';
 import { FileSource } from '../io/node-file.ts';
@@ -78,6 +78,46 @@ export function addKernelModules(a: CpioArchive, modulesDir: string, release: st
     a.file(dest, load(rel));
     return dest;
   });
+}
+
+/** Where the kernel RELEASE would load firmware NAME from on the machine at `root` (relative to it), or undefined. */
+export function findFirmware(root: string, name: string, release: string): string | undefined {
+  return firmwareSearchPaths(name, release).find((p) => {
+    try {
+      return statSync(join(root, p)).isFile();
+    } catch {
+      return false;
+    }
+  });
+}
+
+export interface ModuleFirmware {
+  /** Archive paths of the firmware files added (as found: compressed ones stay compressed). */
+  carried: string[];
+  /** Firmware names declared but not on the host (many drivers declare optional firmware). */
+  missing: string[];
+}
+
+/**
+ * Adds the firmware the archive's `modules` (archive paths of decompressed .ko files) declare in
+ * their modinfo, from `root`'s firmware directories, at the same paths (where the capture kernel looks).
+ */
+export function addModuleFirmware(a: CpioArchive, modules: readonly string[], root: string, release: string): ModuleFirmware {
+  const out: ModuleFirmware = { carried: [], missing: [] };
+  for (const m of modules) {
+    const e = a.get(m);
+    if (e?.type !== 'file') continue;
+    for (const name of moduleFirmware(e.data, m)) {
+      const p = findFirmware(root, name, release);
+      if (!p) {
+        if (!out.missing.includes(name)) out.missing.push(name);
+      } else if (!a.has(p)) {
+        addHostFile(a, join(root, p), p, 0o644);
+        out.carried.push(p);
+      }
+    }
+  }
+  return out;
 }
 
 /** Paths (relative to `root`) of the files under root/sub. */

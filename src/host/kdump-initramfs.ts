@@ -1,6 +1,6 @@
 // `kdump-ts mkinitrd`: the capture initramfs. It holds a static busybox, Node.js with its shared
 // libraries, our vmcore-ts bundle, the kernel modules the dump target needs (its block driver chain
-// and filesystem), and a small /init that mounts the target, runs `vmcore-ts save` and reboots.
+// and filesystem) with the firmware they declare, and a small /init that mounts the target, runs `vmcore-ts save` and reboots.
 // The archive itself is written with src/initramfs (cpio newc + gzip).
 import { readFileSync, readdirSync, readlinkSync, realpathSync, statSync, existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
@@ -9,7 +9,7 @@ import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KexecError } from '../errors.ts';
 import { CpioArchive } from '../initramfs/cpio.ts';
-import { addExecutable, addHostFile, addKernelModules } from './initramfs-collect.ts';
+import { addExecutable, addHostFile, addKernelModules, addModuleFirmware, type ModuleFirmware } from './initramfs-collect.ts';
 import type { KdumpConfig } from '../kdump/config.ts';
 import { saveArgs } from '../kdump/config.ts';
 import { hostPath } from './crash-facts.ts';
@@ -236,6 +236,8 @@ export interface CaptureInitramfs {
   wanted: string[];
   /** Their archive paths in load order, dependencies included. */
   modules: string[];
+  /** Firmware the modules declare: carried (archive paths) and missing on the host (names). */
+  firmware: ModuleFirmware;
   /** The native page compressors carried (koffi + these libraries); [] when the host lacks them. */
   nativeCodecs: string[];
 }
@@ -318,9 +320,11 @@ export function buildCaptureInitramfs(input: CaptureInitramfsInput): CaptureInit
   const auto = [...(input.target.majmin ? blockDeviceModules(input.target.majmin, root) : []), input.target.fstype];
   const wanted = [...new Set([...auto.filter((m) => isLoadedModule(m, root)), ...input.config.modules])];
   let modules: string[] = [];
+  let firmware: ModuleFirmware = { carried: [], missing: [] };
   if (existsSync(join(input.modulesDir, 'kernel')) || existsSync(join(input.modulesDir, 'modules.dep'))) {
     try {
       modules = addKernelModules(a, input.modulesDir, input.release, wanted);
+      firmware = addModuleFirmware(a, modules, root, input.release);
     } catch (e) {
       throw new KexecError(`capture initramfs: ${(e as Error).message} (in ${input.modulesDir})`, {
         hint: 'install the modules of the capture kernel, or list only available ones in `modules =`',
@@ -332,7 +336,7 @@ export function buildCaptureInitramfs(input: CaptureInitramfsInput): CaptureInit
   a.file('etc/kdump-ts.target', `${input.target.device} ${input.target.fstype} ${input.target.dir}\n`);
   a.file(INITRAMFS_RELEASE, `${input.release}\n`); // what `kdump-ts test` checks it was built for
   a.file('init', initScript({ target: input.target, modules, saveArgs: saveArgs(input.config), after: input.config.after }), 0o755);
-  return { archive: a, wanted, modules, nativeCodecs };
+  return { archive: a, wanted, modules, firmware, nativeCodecs };
 }
 
 /** Size of a file, or undefined. */

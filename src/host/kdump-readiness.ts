@@ -2,7 +2,9 @@
 // whether a crash now would be captured — checked without crashing anything (like Debian's
 // `kdump-config test`). Reads the machine through `root` ("/", or a fake tree in tests).
 import { gzipSync } from 'node:zlib';
-import { KexecError } from '../errors.ts';
+import { KexecError, ParseError } from '../errors.ts';
+import { moduleFirmware } from '../initramfs/modinfo.ts';
+import { findFirmware } from './initramfs-collect.ts';
 import { formatSize } from '../kdump/crashkernel.ts';
 import { estimateCrashkernel, type Estimate } from '../kdump/estimate.ts';
 import { hostPath, readText } from './crash-facts.ts';
@@ -98,13 +100,17 @@ export function readinessChecks(root: string, opts: { configPath?: string; bundl
   }
   const initrdPath = hostPath(root, files.initrd);
   let modulesInside: Set<string> | undefined;
+  const pathsInside = new Set<string>();
+  const kosInside: { name: string; data: Uint8Array }[] = [];
   try {
     const bytes = readCaptureFile(root, 'initrd', files, config, opts.configPath);
     let builtFor: string | undefined;
     modulesInside = new Set();
     for (const e of initrdEntries(bytes, initrdPath)) {
       if (e.name === INITRAMFS_RELEASE) builtFor = new TextDecoder().decode(e.data).trim();
+      pathsInside.add(e.name);
       if (/\.ko(\.(xz|gz|zst))?$/.test(e.name)) modulesInside.add(modName(e.name));
+      if (e.name.endsWith('.ko')) kosInside.push({ name: e.name, data: e.data }); // mkinitrd decompresses modules
     }
     if (builtFor === files.release) checks.push({ name: 'capture initramfs', result: 'ok', detail: `${files.initrd}, built for ${builtFor}` });
     else {
@@ -149,10 +155,29 @@ export function readinessChecks(root: string, opts: { configPath?: string; bundl
     if (!modulesInside) checks.push({ name: 'modules', result: 'skip', detail: `needs ${wanted.join(' ') || 'none'}; no initramfs to look in` });
     else {
       const missing = wanted.filter((m) => !modulesInside!.has(modName(m)));
+      // The firmware its modules declare that the host has must be inside too (mkinitrd carries it).
+      const fwOnHost = new Map<string, string>(); // host firmware path -> the module declaring it
+      for (const ko of kosInside) {
+        let names: string[];
+        try {
+          names = moduleFirmware(ko.data, ko.name);
+        } catch (e) {
+          if (!(e instanceof ParseError)) throw e;
+          throw new KexecError(`cannot read the modinfo of ${ko.name} in ${files.initrd}: ${e.message}`, { hint: 'rebuild it: kdump-ts mkinitrd' });
+        }
+        for (const name of names) {
+          const onHost = findFirmware(root, name, files.release);
+          if (onHost && !fwOnHost.has(onHost)) fwOnHost.set(onHost, modName(ko.name));
+        }
+      }
+      const fwMissing = [...fwOnHost].filter(([p]) => !pathsInside.has(p)).map(([p, m]) => `${p} (for ${m})`);
+      const fw = fwOnHost.size ? `; firmware: ${fwOnHost.size - fwMissing.length} of ${fwOnHost.size} present` : '';
       checks.push(
         missing.length
           ? { name: 'modules', result: 'FAIL', detail: `the initramfs lacks ${missing.join(' ')} (needed for ${target.device} ${target.fstype})`, fix: 'install the modules of the capture kernel and rebuild: kdump-ts mkinitrd' }
-          : { name: 'modules', result: 'ok', detail: wanted.length ? wanted.join(' ') : 'none needed (built into the kernel)' },
+          : fwMissing.length
+            ? { name: 'modules', result: 'FAIL', detail: `the initramfs lacks firmware the host has: ${fwMissing.join(' ')}`, fix: 'run kdump-ts mkinitrd' }
+            : { name: 'modules', result: 'ok', detail: `${wanted.length ? wanted.join(' ') : 'none needed (built into the kernel)'}${fw}` },
       );
     }
   } catch (e) {

@@ -2,7 +2,7 @@
 // strings such as "depends=virtio,virtio_ring", "name=virtio_blk", "vermagic=6.1.0-50-cloud-amd64 ...".
 // Pure: reads through a ByteSource (decompress .ko.xz first).
 import { ParseError } from '../errors.ts';
-import type { ByteSource } from '../io/source.ts';
+import { BufferSource, type ByteSource } from '../io/source.ts';
 import { openElf, sectionData } from '../format/elf.ts';
 
 const MAX_MODINFO = 1 << 20;
@@ -32,4 +32,25 @@ export function modinfoDepends(info: Map<string, string[]>): string[] {
     .flatMap((d) => d.split(','))
     .map((d) => d.trim().replace(/-/g, '_'))
     .filter(Boolean);
+}
+
+/** The firmware files a module may request (its "firmware=" entries), relative to a firmware directory. */
+export function modinfoFirmware(info: Map<string, string[]>): string[] {
+  const names = (info.get('firmware') ?? []).map((f) => f.trim());
+  // A name is relative to the firmware directories: none that would leave them.
+  return [...new Set(names.filter((f) => f && !f.startsWith('/') && !f.split('/').includes('..')))];
+}
+
+/** The firmware a module file (decompressed) declares. */
+export function moduleFirmware(module: Uint8Array, name: string): string[] {
+  return modinfoFirmware(readModinfo(new BufferSource(module, name)));
+}
+
+/**
+ * Where the kernel looks for firmware NAME, in its order (drivers/base/firmware_loader: every
+ * search directory uncompressed, then with ".zst", then ".xz"), as paths relative to "/".
+ */
+export function firmwareSearchPaths(name: string, release: string): string[] {
+  const dirs = [`lib/firmware/updates/${release}`, 'lib/firmware/updates', `lib/firmware/${release}`, 'lib/firmware'];
+  return ['', '.zst', '.xz'].flatMap((suffix) => dirs.map((d) => `${d}/${name}${suffix}`));
 }

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { moduleName, parseModulesDep, resolveModules, resolveModulesByModinfo } from './modules.ts';
-import { modinfoDepends, readModinfo } from './modinfo.ts';
+import { firmwareSearchPaths, modinfoDepends, modinfoFirmware, moduleFirmware, readModinfo } from './modinfo.ts';
 import { BufferSource } from '../io/source.ts';
-import { encodeStruct, struct } from '../format/struct.ts';
+import { fakeModule } from '../../test/kdump/fake-module.ts';
 
 // The virtio part of Debian 6.1's modules.dep (as depmod writes it).
 const DEP = `kernel/drivers/virtio/virtio.ko:
@@ -37,34 +37,6 @@ test('modules: a built-in module needs no file; an unknown one is an error namin
   assert.throws(() => resolveModules(idx, ['no_such_mod']), /no_such_mod/);
 });
 
-// A minimal ELF64 relocatable with a .modinfo section, as a kernel module has.
-function fakeModule(modinfo: string[]): Uint8Array {
-  const Ehdr = struct('ehdr', 64, {
-    ident: { off: 0, type: 'bytes:16' },
-    shoff: { off: 40, type: 'u64' },
-    shentsize: { off: 58, type: 'u16' },
-    shnum: { off: 60, type: 'u16' },
-    shstrndx: { off: 62, type: 'u16' },
-  });
-  const Shdr = struct('shdr', 64, { name: { off: 0, type: 'u32' }, type: { off: 4, type: 'u32' }, offset: { off: 24, type: 'u64' }, size: { off: 32, type: 'u64' } });
-  const strtab = Buffer.from('\0.shstrtab\0.modinfo\0');
-  const info = Buffer.from(modinfo.join('\0') + '\0');
-  const dataOff = 64;
-  const infoOff = dataOff + strtab.length;
-  const shoff = infoOff + info.length + 8 - ((infoOff + info.length) % 8);
-  const ident = new Uint8Array(16);
-  ident.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]);
-  return Buffer.concat([
-    encodeStruct(Ehdr, { ident, shoff: BigInt(shoff), shentsize: 64, shnum: 3, shstrndx: 1 }),
-    strtab,
-    info,
-    Buffer.alloc(shoff - infoOff - info.length),
-    encodeStruct(Shdr, {}),
-    encodeStruct(Shdr, { name: 1, type: 3, offset: BigInt(dataOff), size: BigInt(strtab.length) }),
-    encodeStruct(Shdr, { name: 11, type: 1, offset: BigInt(infoOff), size: BigInt(info.length) }),
-  ]);
-}
-
 test('modinfo: reads depends= from a module and resolves load order without modules.dep', () => {
   const mods: Record<string, string[]> = {
     'kernel/virtio_blk.ko': ['license=GPL', 'depends=virtio,virtio_ring', 'name=virtio_blk'],
@@ -82,4 +54,15 @@ test('modinfo: reads depends= from a module and resolves load order without modu
   );
   assert.deepEqual(order, ['kernel/virtio_ring.ko', 'kernel/virtio.ko', 'kernel/virtio_blk.ko']);
   assert.throws(() => readModinfo(new BufferSource(new Uint8Array(64))), /not a 64-bit little-endian ELF/);
+});
+
+test('modinfo: firmware= entries, each once, none that leaves the firmware directories', () => {
+  const ko = fakeModule(['firmware=acme/a.bin', 'firmware=acme/a.bin', 'firmware=../../etc/shadow', 'firmware=/abs.bin', 'firmware=b.fw', 'name=acme']);
+  assert.deepEqual(moduleFirmware(ko, 'acme.ko'), ['acme/a.bin', 'b.fw']);
+  assert.deepEqual(modinfoFirmware(new Map()), []);
+});
+
+test('firmware search: the kernel\'s order, updates/RELEASE to /lib/firmware, uncompressed then .zst then .xz', () => {
+  const dirs = ['lib/firmware/updates/6.1.0-test', 'lib/firmware/updates', 'lib/firmware/6.1.0-test', 'lib/firmware'];
+  assert.deepEqual(firmwareSearchPaths('acme/a.bin', '6.1.0-test'), ['', '.zst', '.xz'].flatMap((s) => dirs.map((d) => `${d}/acme/a.bin${s}`)));
 });

@@ -10,6 +10,9 @@ import { DEFAULT_CONFIG } from '../../src/kdump/config.ts';
 import { estimateCrashkernel, formatEstimate } from '../../src/kdump/estimate.ts';
 import { blockDeviceModules, buildCaptureInitramfs, initScript, INITRAMFS_BUNDLE, mountOf, parseMountinfo, resolveTarget } from '../../src/host/kdump-initramfs.ts';
 import { initrdUnpackedSize } from '../../src/host/initrd-size.ts';
+import { fakeModule } from './fake-module.ts';
+import { fakeRoot } from './fake-root.ts';
+import { readinessChecks } from '../../src/host/kdump-readiness.ts';
 
 const MIB = 1n << 20n;
 const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
@@ -114,6 +117,57 @@ test('mkinitrd: the archive holds /init, busybox, node with its libraries and th
   if (!has('cpio')) return;
   const listed = execFileSync('sh', ['-c', `gzip -dc ${out} | cpio -it 2>/dev/null`], { encoding: 'utf8', maxBuffer: 1 << 24 }).trim().split('\n');
   assert.deepEqual(new Set(listed), new Set(paths));
+});
+
+test('mkinitrd: carries the firmware its modules declare, from the kernel\'s search path (updates/ first, .xz as found), and names what the host lacks', async () => {
+  const release = '6.1.0-test';
+  const root = fakeRoot({
+    [`/lib/modules/${release}/modules.dep`]: 'kernel/drivers/scsi/acme.ko: kernel/drivers/scsi/acme_core.ko\nkernel/drivers/scsi/acme_core.ko:\n',
+    [`/lib/modules/${release}/kernel/drivers/scsi/acme.ko`]: fakeModule(['name=acme', 'depends=acme_core', 'firmware=acme/fw.bin', 'firmware=acme/optional.bin']),
+    [`/lib/modules/${release}/kernel/drivers/scsi/acme_core.ko`]: fakeModule(['name=acme_core', 'firmware=acme/core.bin']),
+    [`/lib/firmware/updates/${release}/acme/fw.bin`]: 'updated firmware',
+    '/lib/firmware/acme/fw.bin': 'older firmware, shadowed by updates/',
+    '/lib/firmware/acme/core.bin.xz': 'xz firmware',
+  });
+  const modulesDir = join(root, 'lib/modules', release);
+  const bundle = join(root, 'vmcore-ts.mjs');
+  writeFileSync(bundle, '// bundle\n');
+  const built = buildCaptureInitramfs({
+    config: { ...DEFAULT_CONFIG, modules: ['acme'] },
+    target: { device: '/dev/sdb', fstype: 'ext4', dir: '/crash', configured: '/crash' },
+    release,
+    modulesDir,
+    bundle,
+    root,
+  });
+  assert.deepEqual(built.firmware, { carried: ['lib/firmware/acme/core.bin.xz', `lib/firmware/updates/${release}/acme/fw.bin`], missing: ['acme/optional.bin'] });
+  const fw = built.archive.get(`lib/firmware/updates/${release}/acme/fw.bin`);
+  assert.equal(fw?.type === 'file' && Buffer.from(fw.data).toString(), 'updated firmware');
+  assert.ok(!built.archive.has('lib/firmware/acme/fw.bin'));
+  if (!has('cpio')) return;
+  const out = join(root, 'initrd.img');
+  await writeArchive(built.archive.encode(), out, 1);
+  const listed = execFileSync('sh', ['-c', `gzip -dc ${out} | cpio -it 2>/dev/null`], { encoding: 'utf8', maxBuffer: 1 << 24 }).trim().split('\n');
+  for (const p of built.firmware.carried) assert.ok(listed.includes(p), p);
+});
+
+test('kdump-ts mkinitrd --root: the report lists the firmware carried and warns of declared firmware the host lacks; kdump-ts test\'s modules check then passes', () => {
+  const release = '6.1.0-56-cloud-amd64'; // the fake root's running release
+  const root = fakeRoot({
+    '/etc/kdump-ts.conf': 'modules = acme\n',
+    [`/lib/modules/${release}/modules.dep`]: 'kernel/acme.ko:\n',
+    [`/lib/modules/${release}/kernel/acme.ko`]: fakeModule(['name=acme', 'firmware=acme/fw.bin', 'firmware=acme/opt.bin']),
+    '/lib/firmware/acme/fw.bin.zst': 'zstd firmware',
+    '/pkg/vmcore-ts.mjs': '// bundle\n',
+  });
+  const out = join(root, 'var/lib/kdump-ts', `initrd.img-${release}`);
+  const args = ['mkinitrd', '--root', root, '--modules-dir', join(root, 'lib/modules', release), '--bundle', join(root, 'pkg/vmcore-ts.mjs'), '-o', out];
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/kdump-ts.ts', ...args], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^ {2}firmware: acme\/fw\.bin\.zst$/m);
+  assert.match(r.stdout, /^ {2}warning: firmware the modules declare but this host lacks \(often optional\): acme\/opt\.bin$/m);
+  const modules = readinessChecks(root).find((c) => c.name === 'modules')!;
+  assert.deepEqual([modules.result, modules.detail], ['ok', 'acme; firmware: 1 of 1 present']);
 });
 
 test('mkinitrd: koffi and the host\'s C page compressors are carried, and load from the archive\'s layout', (t) => {

@@ -16,6 +16,7 @@ import { INITRAMFS_RELEASE } from '../../src/host/kdump-initramfs.ts';
 import { estimateCapture, formatChecks, readinessChecks } from '../../src/host/kdump-readiness.ts';
 import { FIXTURE_KERNEL, fakeBzImage } from '../kexec/synthetic.ts';
 import { fakeRoot } from './fake-root.ts';
+import { fakeModule } from './fake-module.ts';
 
 const RELEASE = '6.1.0-56-cloud-amd64';
 const KERNEL = `/boot/vmlinuz-${RELEASE}`;
@@ -108,6 +109,27 @@ test('kdump-ts test: each unready part is a FAIL line with what to do, exit 1, a
   assert.match(r.out, /^NOT READY: \d+ checks failed$/m);
   assert.equal(r.err, '');
   for (const d of [root, small, bare]) assert.equal(existsSync(join(d, 'proc/sysrq-trigger')), false, 'nothing was crashed');
+});
+
+test('kdump-ts test: the firmware the initramfs\'s modules declare and the host has must be inside (FAIL: run kdump-ts mkinitrd); firmware absent on the host is not required', () => {
+  const ko = `lib/modules/${RELEASE}/kernel/drivers/block/virtio_blk.ko`;
+  const withFirmware = (inside: boolean) => {
+    const a = new CpioArchive();
+    a.file('init', '#!/bin/sh\n', 0o755);
+    a.file(INITRAMFS_RELEASE, `${RELEASE}\n`);
+    a.file(ko, fakeModule(['name=virtio_blk', 'firmware=acme/blk.bin.xz', 'firmware=acme/optional.bin']));
+    if (inside) a.file('lib/firmware/acme/blk.bin.xz', 'fw');
+    return gzipSync(Buffer.concat(a.encode()));
+  };
+  const modules = (root: string) => readinessChecks(root).find((c) => c.name === 'modules')!;
+  const lacking = modules(readyMachine({ [INITRD]: withFirmware(false), '/lib/firmware/acme/blk.bin.xz': 'fw' }));
+  assert.equal(lacking.result, 'FAIL');
+  assert.equal(lacking.detail, 'the initramfs lacks firmware the host has: lib/firmware/acme/blk.bin.xz (for virtio_blk)');
+  assert.equal(lacking.fix, 'run kdump-ts mkinitrd');
+  const ok = modules(readyMachine({ [INITRD]: withFirmware(true), '/lib/firmware/acme/blk.bin.xz': 'fw' }));
+  assert.deepEqual([ok.result, ok.detail], ['ok', 'virtio-blk; firmware: 1 of 1 present']);
+  // The host has none of the declared firmware: nothing to carry, nothing required.
+  assert.equal(modules(readyMachine({ [INITRD]: withFirmware(false) })).result, 'ok');
 });
 
 test('kdump-ts estimate: a missing capture kernel is named with what to do, never a raw ENOENT', () => {

@@ -16,6 +16,8 @@ import { missingKey } from './vmcoreinfo.ts';
 const FOR_KALLSYMS = "the dump's kallsyms";
 const MAX_SYMS = 4_000_000;
 const MAX_NAMES_BYTES = 64 << 20;
+/** The kernel's longest symbol name, type letter included (KSYM_NAME_LEN, 512 since 6.1; 128 before). */
+const KSYM_NAME_LEN = 512;
 
 export function hasKallsyms(info: VmcoreInfo): boolean {
   return info.has('SYMBOL(kallsyms_names)') && info.has('SYMBOL(kallsyms_num_syms)');
@@ -61,8 +63,14 @@ export function readKallsyms(mem: VirtualMemory, info: VmcoreInfo): SortedSymbol
     if (len === 0 || pos + len > names.length) {
       throw new ParseError(`kallsyms_names entry ${i} has length ${len} at byte ${pos}`, { hint: 'the dump is damaged' });
     }
+    const nameStart = o;
     for (let k = 0; k < len; k++) {
       const t = tokens[names[pos + k]!]!;
+      // A real name is at most KSYM_NAME_LEN bytes: longer means damaged tokens or names (and
+      // would take gigabytes to expand).
+      if (o + t.length - nameStart > KSYM_NAME_LEN) {
+        throw new ParseError(`kallsyms name ${i} of ${numSyms} expands to more than ${KSYM_NAME_LEN} bytes`, { hint: 'the dump is damaged (kallsyms_names or the token table)' });
+      }
       if (o + t.length + 1 > out.length) {
         const bigger = new Uint8Array(out.length * 2);
         bigger.set(out);

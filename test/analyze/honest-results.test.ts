@@ -12,6 +12,7 @@ import { DumpContext } from '../../src/analyze/dump-context.ts';
 import { KernelDump } from '../../src/analyze/kernel-dump.ts';
 import { taskTable } from '../../src/analyze/stacks.ts';
 import { formatSystemInfo, systemInfo } from '../../src/analyze/system-info.ts';
+import { readKallsyms } from '../../src/analyze/kallsyms.ts';
 import { checkSymbolTable } from '../../src/analyze/symbol-match.ts';
 import { parseSystemMap } from '../../src/analyze/symbols.ts';
 import { NotInDumpError, ReadError } from '../../src/errors.ts';
@@ -252,4 +253,21 @@ test('info text: what the dump level excluded is listed as EXCLUDED, what was lo
   const lost = systemInfo(new KernelDump(missing('lost')));
   assert.equal(lost.completeness.partial, true);
   assert.match(formatSystemInfo(lost), /^ +UNREADABLE: utsname: virtual address 0x[0-9a-f]+: not in dump \(physical 0x[0-9a-f]+: lost\)$/m);
+});
+
+// ---- escapes the command fuzzer found (test/cli-fuzz-lib.ts), each fixed ----
+
+test('fuzz seed 200054 (ps on ELF): a kallsyms token index of 0xff bytes is one clear error in milliseconds, not 1 GiB of expanded names', () => {
+  const k = kd();
+  const at = k.info.symbol('kallsyms_token_index')!;
+  const damaged = {
+    readVirt(a: bigint, n: number): Uint8Array {
+      const b = k.memory.readVirt(a, n).slice();
+      for (let i = 0; i < n; i++) if (a + BigInt(i) >= at && a + BigInt(i) < at + 442n) b[i] = 0xff;
+      return b;
+    },
+  };
+  const t0 = Date.now();
+  assert.throws(() => readKallsyms(damaged, k.info), /kallsyms name \d+ of \d+ expands to more than 512 bytes/);
+  assert.ok(Date.now() - t0 < 5000);
 });

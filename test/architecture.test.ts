@@ -51,10 +51,6 @@ const KNOWN_EXCEPTIONS: readonly { file: string; target: string; removedBy: stri
   { file: 'src/io/output-file.ts', target: 'node:*', removedBy: 'output files (temp file, rename, pid lock) move to src/host/' },
   { file: 'src/io/node-codecs.ts', target: 'node:*', removedBy: 'native codecs in src/host/, no global overridePageDecoder' },
   { file: 'src/io/node-codecs.ts', target: 'src/format/codecs/index.ts', removedBy: 'native codecs in src/host/, no global overridePageDecoder' },
-  // The analyze <-> dump cycle (engineer C): "page classification is a kernel-memory service in
-  // analyze (one classifyWindows() used by save and by summary/mem)".
-  { file: 'src/analyze/summary.ts', target: 'src/dump/page-class.ts', removedBy: 'classifyWindows() moves page-class to analyze' },
-  { file: 'src/analyze/completeness.ts', target: 'src/dump/page-class.ts', removedBy: 'classifyWindows() moves page-class to analyze' },
 ];
 
 interface Import {

@@ -5,7 +5,7 @@
 //  - anything else the result needed and could not read (truncated or damaged file, a pointer into
 //    a hole or to an unmapped address, a damaged kernel structure) makes the result partial: the
 //    CLI says so in one line and exits 3 (EXIT_PARTIAL), --json carries `partial` and `missing`.
-import { DUMP_LEVEL_WORDS } from '../dump/page-class.ts';
+import { DUMP_LEVEL_WORDS } from './page-class.ts';
 import { NotInDumpError, ParseError, type NotInDumpReason } from '../errors.ts';
 
 /** Why an item is not in a result: a NotInDumpError reason, a damaged structure (a loop, a bad

@@ -2,7 +2,7 @@
 // panic CPU's backtrace, the last log lines and memory use — plus the backtrace/memory formatting
 // the bt, mem and serve commands share.
 import { NotInDumpError, ParseError } from '../errors.ts';
-import { MAX_DUMP_LEVEL, PageClassifier, emptyCounts, findMemMap, pageLayout } from '../dump/page-class.ts';
+import { MAX_DUMP_LEVEL, PageClassifier, classifyWindows, emptyCounts, findMemMap, pageLayout } from './page-class.ts';
 import { Gaps, type Completeness } from './completeness.ts';
 import type { DumpContext } from './dump-context.ts';
 import { formatRecord, type LogRecord } from './printk.ts';
@@ -276,7 +276,7 @@ const WINDOW = 1 << 18;
 
 /**
  * Memory by page type from `struct page`, with the same classification the saver's dump-level
- * filter uses (src/dump/page-class.ts): every page frame that has a struct page is classified.
+ * filter uses (src/analyze/page-class.ts, the same `classifyWindows` walk): every page frame that has a struct page is classified.
  */
 export function pageUsage(ctx: DumpContext): PageUsage {
   const info = ctx.mem.info;
@@ -286,15 +286,24 @@ export function pageUsage(ctx: DumpContext): PageUsage {
   const cls = new PageClassifier(pageLayout(info), ranges, readVirt);
   const counts = emptyCounts();
   let pages = 0;
-  for (let start = 0; start < maxPfn; start += WINDOW) {
-    const end = Math.min(maxPfn, start + WINDOW);
-    const keep = new Uint8Array(Math.ceil((end - start) / 8));
-    for (const r of ranges) {
-      for (let p = Math.max(start, r.startPfn); p < Math.min(end, r.endPfn); p++) keep[(p - start) >> 3]! |= 1 << ((p - start) & 7);
-      pages += Math.max(0, Math.min(end, r.endPfn) - Math.max(start, r.startPfn));
-    }
-    cls.exclude(start, end, MAX_DUMP_LEVEL, keep, counts);
-  }
+  const walk = classifyWindows({
+    maxPfn,
+    windowPfns: WINDOW,
+    stepPfns: WINDOW,
+    level: MAX_DUMP_LEVEL,
+    classifier: cls,
+    counts,
+    keep: new Uint8Array(WINDOW / 8),
+    // Every page frame that has a struct page.
+    fill: (keep, start, end) => {
+      keep.fill(0);
+      for (const r of ranges) {
+        for (let p = Math.max(start, r.startPfn); p < Math.min(end, r.endPfn); p++) keep[(p - start) >> 3]! |= 1 << ((p - start) & 7);
+        pages += Math.max(0, Math.min(end, r.endPfn) - Math.max(start, r.startPfn));
+      }
+    },
+  });
+  for (const _ of walk);
   const known = counts.free + counts.cache + counts.cachePrivate + counts.user + counts.hwpoison + counts.offline + counts.unknown;
   const gaps = new Gaps(ctx.dump.dumpLevel);
   if (cls.unreadable) gaps.note('page frame', cls.unreadable.reason, cls.unreadable.example, counts.unknown);

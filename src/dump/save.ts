@@ -29,9 +29,11 @@ import { KdumpCompressedWriter, type Utsname } from '../format/kdump-compressed-
 import type { ByteSink } from '../format/sink.ts';
 import type { VmcoreInfo } from '../analyze/vmcoreinfo.ts';
 import { popcountBitmap } from '../format/bitmap.ts';
+import { isIoError, isReadError, type DumpIdentity } from '../analyze/dump-identity.ts';
 import { compressBatch, isZeroPage, type BatchRequest, type BatchResult } from './batch.ts';
 import { pageCompressor } from './page-compress.ts';
 import {
+  classifyWindows,
   DL_EXCLUDE_ZERO,
   emptyCounts,
   needsClassification,
@@ -40,7 +42,7 @@ import {
   type MemMapRange,
   type PageLayout,
   type ReadVirt,
-} from './page-class.ts';
+} from '../analyze/page-class.ts';
 import { WorkerPool, workersAvailable } from './worker-pool.ts';
 import type { PhysReadInto } from './file-sink.ts';
 
@@ -180,27 +182,34 @@ function* walkWindows(
   const buf = opts.zeroTest ? new Uint8Array(BATCH_PAGES * dump.pageSize) : undefined;
   const presentBits = new RunBits(dump.presentRuns(), maxPfn);
   const ramBits = dump.ramRuns && ram ? new RunBits(dump.ramRuns(), maxPfn) : undefined;
-  for (let s = 0; s < maxPfn; s += W) {
-    const e = Math.min(maxPfn, s + W);
-    const p = present.subarray(0, Math.ceil((e - s) / 8));
-    const k = kept.subarray(0, p.length);
-    presentBits.fill(p, s, e);
-    const r = ramBits ? ram!.subarray(0, p.length) : p;
-    ramBits?.fill(r, s, e);
-    k.set(p);
-    const l = lost?.subarray(0, p.length);
-    l?.fill(0);
-    // Windows and steps start on multiples of 8, so their bits are whole bytes of the bitmap.
-    for (let a = s; a < e; a += STEP) {
-      const b = Math.min(e, a + STEP);
-      const bits = k.subarray((a - s) >> 3, Math.ceil((b - s) / 8));
-      classifier?.exclude(a, b, opts.dumpLevel, bits, res.excluded);
+  // This window's present, RAM and lost bits (same length as its kept bits).
+  let p = present;
+  let r = present;
+  let l: Uint8Array | undefined;
+  const windows = classifyWindows({
+    maxPfn,
+    windowPfns: W,
+    stepPfns: STEP,
+    level: opts.dumpLevel,
+    classifier,
+    counts: res.excluded,
+    keep: kept,
+    fill: (k, s, e) => {
+      p = present.subarray(0, k.length);
+      presentBits.fill(p, s, e);
+      r = ramBits ? ram!.subarray(0, p.length) : p;
+      ramBits?.fill(r, s, e);
+      k.set(p);
+      l = lost?.subarray(0, p.length);
+      l?.fill(0);
+    },
+    afterStep: (bits, a, b, s) => {
       if (l) dropMissing(dump, a, b, bits, l.subarray((a - s) >> 3), res);
       if (zeroReader) res.zeroPages += clearZeroPages(zeroReader, a, b, bits, buf!, dump.pageSize, l?.subarray((a - s) >> 3));
       opts.progress?.({ phase: 'scan', pfn: b, maxPfn, pagesWritten: 0, pagesTotal: 0, bytesWritten: 0 });
-    }
-    yield { start: s, end: e, present: p, ram: r, kept: k, lost: l };
-  }
+    },
+  });
+  for (const w of windows) yield { start: w.start, end: w.end, present: p, ram: r, kept: w.keep, lost: l };
   if (classifier) res.warnings.push(...classifier.warnings);
   if (zeroReader && lost) {
     res.lostPages += zeroReader.lost;
@@ -404,14 +413,6 @@ class PageReader {
   }
 }
 
-function isIoError(e: unknown): e is NodeJS.ErrnoException {
-  return typeof e === 'object' && e !== null && typeof (e as NodeJS.ErrnoException).code === 'string';
-}
-
-function isReadError(e: unknown): boolean {
-  return e instanceof NotInDumpError || e instanceof ParseError || isIoError(e);
-}
-
 /** Why writing stopped: the errno code (ENOSPC, EIO ...) and the system's message. */
 export interface WriteStop {
   code: string;
@@ -474,58 +475,6 @@ export class IncompleteUntilDone implements ByteSink {
   markComplete(): void {
     if (this.real) this.inner.write(this.fieldOff, this.real);
   }
-}
-
-/** The machine facts a kdump-compressed header records, from the dump itself. */
-export interface DumpIdentity {
-  utsname: Utsname;
-  timestamp: { sec: bigint; usec: bigint };
-  physBase: bigint;
-  nrCpus: number;
-  /** The notes to copy (PRSTATUS per CPU, VMCOREINFO, ...), as one PT_NOTE's bytes. */
-  notes: Uint8Array;
-}
-
-/** utsname from the crashed kernel's init_uts_ns (6 strings of 65 bytes), else from VMCOREINFO. */
-export function dumpIdentity(dump: Dump, vi: VmcoreInfo | undefined, readVirt: ReadVirt | undefined): DumpIdentity {
-  const h = dump.header;
-  const str = (k: string): string | undefined => (typeof h[k] === 'string' && h[k] !== '' ? (h[k] as string) : undefined);
-  let uts: Utsname | undefined;
-  const addr = vi?.symbol('init_uts_ns');
-  if (addr !== undefined && readVirt) {
-    try {
-      const b = readVirt(addr + BigInt(vi!.offset('uts_namespace.name') ?? 0), 6 * 65);
-      const f = [0, 1, 2, 3, 4, 5].map((i) => {
-        const s = b.subarray(i * 65, i * 65 + 65);
-        const nul = s.indexOf(0);
-        return new TextDecoder('latin1').decode(nul < 0 ? s : s.subarray(0, nul));
-      });
-      uts = { sysname: f[0]!, nodename: f[1]!, release: f[2]!, version: f[3]!, machine: f[4]!, domainname: f[5]! };
-    } catch (e) {
-      if (!isReadError(e)) throw e;
-    }
-  }
-  uts ??= {
-    sysname: str('sysname') ?? 'Linux',
-    nodename: str('nodename') ?? '',
-    release: str('release') ?? vi?.osrelease ?? '',
-    version: str('version') ?? '',
-    machine: str('machine') ?? 'x86_64',
-    domainname: str('domainname') ?? '',
-  };
-  const crash = vi?.crashTime;
-  const now = BigInt(Date.now());
-  const sec = typeof h.timestampSec === 'bigint' && h.timestampSec > 0n ? h.timestampSec : (crash ?? now / 1000n);
-  const usec = typeof h.timestampUsec === 'bigint' && h.timestampSec === sec ? h.timestampUsec : 0n;
-  const physBase = vi?.number('phys_base') ?? (typeof h.physBase === 'bigint' ? h.physBase : 0n);
-  const nrCpus = dump.notes.filter((n) => n.name === 'CORE' && n.type === 1).length || (typeof h.nrCpus === 'number' && h.nrCpus > 0 ? h.nrCpus : 1);
-  // Every note the input has, and VMCOREINFO as a note even where the input kept it apart (a
-  // kdump-compressed header version 3, or a note area damaged before it): the output needs it.
-  const notes = [...dump.notes];
-  if (dump.vmcoreinfo !== undefined && !notes.some((n) => n.name === 'VMCOREINFO')) {
-    notes.push({ name: 'VMCOREINFO', type: 0, desc: new TextEncoder().encode(dump.vmcoreinfo), offset: 0 });
-  }
-  return { utsname: uts, timestamp: { sec, usec }, physBase, nrCpus, notes: encodeNotes(notes) };
 }
 
 export interface SaveReport {

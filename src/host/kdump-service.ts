@@ -7,7 +7,7 @@ import { KexecError, ParseError } from '../errors.ts';
 import { JSON_SCHEMA } from '../json-schema.ts';
 import { hex } from '../text.ts';
 import { walkIomem } from '../kexec/memory-map.ts';
-import { DUMP_LEVEL_WORDS } from '../dump/page-class.ts';
+import { DUMP_LEVEL_WORDS } from '../analyze/page-class.ts';
 import type { CrashFacts } from '../kdump/crash-load.ts';
 import { captureCmdline } from '../kdump/capture-cmdline.ts';
 import type { KdumpConfig } from '../kdump/config.ts';

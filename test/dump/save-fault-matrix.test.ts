@@ -17,7 +17,8 @@ import type { Dump } from '../../src/format/dump.ts';
 import { openDump } from '../../src/format/open-dump.ts';
 import { FileSource } from '../../src/io/node-file.ts';
 import type { ByteSource } from '../../src/io/source.ts';
-import { dumpIdentity, missingPages, writeElfCore, writeKdumpCompressed } from '../../src/dump/save.ts';
+import { missingPages, writeElfCore, writeKdumpCompressed } from '../../src/dump/save.ts';
+import { dumpIdentity } from '../../src/analyze/dump-identity.ts';
 import { FdSink } from '../../src/dump/file-sink.ts';
 import { OutputFile } from '../../src/io/output-file.ts';
 

@@ -11,7 +11,8 @@ import { BufferSource } from '../../src/io/source.ts';
 import { FileSource } from '../../src/io/node-file.ts';
 import { openDump } from '../../src/format/open-dump.ts';
 import { BufferSink, type ByteSink } from '../../src/format/sink.ts';
-import { dumpIdentity, writeElfCore, writeKdumpCompressed } from '../../src/dump/save.ts';
+import { writeElfCore, writeKdumpCompressed } from '../../src/dump/save.ts';
+import { dumpIdentity } from '../../src/analyze/dump-identity.ts';
 import { NotInDumpError } from '../../src/errors.ts';
 import type { Dump } from '../../src/format/dump.ts';
 

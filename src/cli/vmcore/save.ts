@@ -20,10 +20,10 @@ import { EXIT_PARTIAL } from '../run.ts';
 import { prestartWorkers } from '../../dump/worker-pool.ts';
 import { liblzoCompressor } from '../../dump/native-codecs.ts';
 import { pageCompressorName } from '../../dump/page-compress.ts';
-import { findMemMap, MAX_DUMP_LEVEL, needsClassification, pageLayout, structPageReader, type ReadVirt } from '../../dump/page-class.ts';
+import { dumpIdentity } from '../../analyze/dump-identity.ts';
+import { findMemMap, MAX_DUMP_LEVEL, needsClassification, pageLayout, structPageReader, type ReadVirt } from '../../analyze/page-class.ts';
 import {
   DEFAULT_WINDOW,
-  dumpIdentity,
   missingPages,
   recordedLevel,
   writeElfCore,

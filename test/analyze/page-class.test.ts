@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { VmcoreInfo } from '../../src/analyze/vmcoreinfo.ts';
-import { emptyCounts, findMemMap, PageClassifier, pageLayout } from '../../src/dump/page-class.ts';
+import { emptyCounts, findMemMap, PageClassifier, pageLayout } from '../../src/analyze/page-class.ts';
 
 const STRUCT = 64;
 const VMEMMAP = 0xffffea0000000000n;

@@ -18,8 +18,8 @@
 // (-128 until 4.17, ~PG_x 4.18-6.11, PGTY_x << 24 since 6.12), so the values come from NUMBER(...)
 // and are never hard-coded.
 import { NotInDumpError, ParseError, type NotInDumpReason } from '../errors.ts';
-import type { KernelMemory } from '../analyze/kernel-memory.ts';
-import type { VmcoreInfo } from '../analyze/vmcoreinfo.ts';
+import type { KernelMemory } from './kernel-memory.ts';
+import type { VmcoreInfo } from './vmcoreinfo.ts';
 
 export const DL_EXCLUDE_ZERO = 0x01;
 export const DL_EXCLUDE_CACHE = 0x02;
@@ -430,4 +430,50 @@ export function anyBitSet(bits: Uint8Array, from: number, to: number): boolean {
   for (; i + 8 <= to; i += 8) if (bits[i >> 3]) return true;
   for (; i < to; i++) if (bits[i >> 3]! & (1 << (i & 7))) return true;
   return false;
+}
+
+/** One window of page frames [start, end) and its keep bits (bit 0 = page frame start). */
+export interface ClassifiedWindow {
+  start: number;
+  end: number;
+  keep: Uint8Array;
+}
+
+export interface ClassifyWalk {
+  maxPfn: number;
+  /** Page frames per window (a multiple of 8): `keep` holds at least windowPfns / 8 bytes. */
+  windowPfns: number;
+  /** Page frames classified at a time inside a window (a multiple of 8), between `afterStep` calls. */
+  stepPfns: number;
+  level: number;
+  /** Undefined when the level needs no struct page (the walk then only fills). */
+  classifier: PageClassifier | undefined;
+  counts: ExclusionCounts;
+  /** The window buffer, reused from window to window. */
+  keep: Uint8Array;
+  /** Sets the bits of the page frames to classify in [start, end) (`bits` is the window's part of `keep`). */
+  fill(bits: Uint8Array, start: number, end: number): void;
+  /** After each step [a, b): `bits` starts at page frame a. */
+  afterStep?(bits: Uint8Array, a: number, b: number, windowStart: number): void;
+}
+
+/**
+ * The one classification walk (the saver's dump-level filter, `vmcore-ts mem`'s page types): the page
+ * frames a window at a time in pfn order, each window filled, then cleared by the classifier a step at
+ * a time. Windows and steps start on multiples of 8, so their bits are whole bytes of the bitmap.
+ */
+export function* classifyWindows(walk: ClassifyWalk): Generator<ClassifiedWindow> {
+  const { maxPfn, windowPfns: W, stepPfns: STEP } = walk;
+  for (let s = 0; s < maxPfn; s += W) {
+    const e = Math.min(maxPfn, s + W);
+    const k = walk.keep.subarray(0, Math.ceil((e - s) / 8));
+    walk.fill(k, s, e);
+    for (let a = s; a < e; a += STEP) {
+      const b = Math.min(e, a + STEP);
+      const bits = k.subarray((a - s) >> 3, Math.ceil((b - s) / 8));
+      walk.classifier?.exclude(a, b, walk.level, bits, walk.counts);
+      walk.afterStep?.(bits, a, b, s);
+    }
+    yield { start: s, end: e, keep: k };
+  }
 }

@@ -269,7 +269,7 @@ test('tasks: a task list that loops without returning to its head stops and says
   words.set(0x3000n, 0x4000n); // B -> unreadable
   const missing = new Gaps();
   assert.deepEqual([...reader.walkList(0x1000n, 'test list', missing)], [0x2000n, 0x3000n, 0x4000n]);
-  assert.deepEqual(missing.result().missing.map((g) => [g.item, g.reason]), [['task list walk', 'unmapped']]);
+  assert.deepEqual(missing.result().missing.map((g) => [g.item, g.reason]), [['task list', 'unmapped']]);
   // A node that cannot be read costs that node only: the rest comes back through prev pointers.
   const ring = new Map<bigint, bigint>([
     [0x1000n, 0x2000n], [0x1008n, 0x4000n], // head: next A, prev C

@@ -187,7 +187,7 @@ export class TaskReader {
       }
     } catch (e) {
       if (!(e instanceof NotInDumpError)) throw e;
-      gaps.add('thread list walk', e, `threads of ${hex(leader)}`);
+      gaps.add('thread list', e, `threads of ${hex(leader)}`);
     }
     return out.filter((t) => t !== leader);
   }
@@ -200,7 +200,7 @@ const TASK = 'task';
  * at a loop that does not return to the head and after `max` nodes. When a node cannot be read, the
  * rest of the list is recovered walking `prev` pointers back from the head, so one missing page
  * loses one entry, not the tail of the list. A walk that stops short goes to `gaps` as an
- * "`item` list walk" (a list head or link not in the dump, a loop, NULL).
+ * "`item` list" (a list head or link not in the dump, a loop, NULL).
  */
 export function* walkList(mem: TaskMemory, head: bigint, what: string, gaps: Gaps, item: string, max = MAX_TASKS): Generator<bigint> {
   const seen = new Set<bigint>();
@@ -209,20 +209,20 @@ export function* walkList(mem: TaskMemory, head: bigint, what: string, gaps: Gap
     node = ptr(mem, head);
   } catch (e) {
     if (!(e instanceof NotInDumpError)) throw e;
-    gaps.add(`${item} list walk`, e, `${what}: list head ${hex(head)}`);
+    gaps.add(`${item} list`, e, `${what}: list head ${hex(head)}`);
     return;
   }
   while (node !== head) {
     if (node === 0n) {
-      gaps.note(`${item} list walk`, 'damaged', `${what}: NULL next pointer after ${seen.size} entries`);
+      gaps.note(`${item} list`, 'damaged', `${what}: NULL next pointer after ${seen.size} entries`);
       return;
     }
     if (seen.has(node)) {
-      gaps.note(`${item} list walk`, 'damaged', `${what}: list loops back to ${hex(node)} after ${seen.size} entries without returning to the head; stopped`);
+      gaps.note(`${item} list`, 'damaged', `${what}: list loops back to ${hex(node)} after ${seen.size} entries without returning to the head; stopped`);
       return;
     }
     if (seen.size >= max) {
-      gaps.note(`${item} list walk`, 'damaged', `${what}: more than ${max} entries; stopped`);
+      gaps.note(`${item} list`, 'damaged', `${what}: more than ${max} entries; stopped`);
       return;
     }
     let next: bigint;
@@ -233,7 +233,7 @@ export function* walkList(mem: TaskMemory, head: bigint, what: string, gaps: Gap
       const { tail, complete } = walkBack(mem, head, node, seen, max);
       // The entry itself is the caller's to count (it cannot read it either); the list is lost
       // only when walking back from the head did not reach the broken entry.
-      if (!complete) gaps.add(`${item} list walk`, e, `${what}: entry ${hex(node)} after ${seen.size} entries (${tail.length} more read backwards from the head)`);
+      if (!complete) gaps.add(`${item} list`, e, `${what}: entry ${hex(node)} after ${seen.size} entries (${tail.length} more read backwards from the head)`);
       yield node;
       yield* tail;
       return;

@@ -188,11 +188,11 @@ test('ps with unreadable tasks: exit 3 and one summary line, not a line per task
   const without = (reason: 'lost' | 'excluded') => withMissingPages(base, pfns, reason);
   const lost = taskTable(new DumpContext(new KernelDump(without('lost'))));
   assert.equal(lost.completeness.partial, true);
-  const lostTasks = lost.completeness.missing.filter((g) => g.item === 'task' || g.item === 'task list walk').reduce((n, g) => n + g.count, 0);
+  const lostTasks = lost.completeness.missing.filter((g) => g.item === 'task' || g.item === 'task list').reduce((n, g) => n + g.count, 0);
   assert.equal(lostTasks, 1, JSON.stringify(lost.completeness));
   assert.equal(lost.tasks.length, all.tasks.length - 1);
   assert.equal(describeCompleteness(lost.completeness).length, 1);
-  assert.match(describeCompleteness(lost.completeness)[0]!, /^partial result: \d+ tasks? lost, \d+ thread list walks? lost \(first: task 0x/);
+  assert.match(describeCompleteness(lost.completeness)[0]!, /^partial result: \d+ tasks? lost, \d+ thread lists? lost \(first: task 0x/);
   const excl = taskTable(new DumpContext(new KernelDump(without('excluded'))));
   assert.equal(excl.completeness.partial, false);
   assert.equal(excl.completeness.dumpLevel, 31);

@@ -351,17 +351,18 @@ class PageReader {
 
   /**
    * Reads bytes [paddr, paddr+length) into `dst` (length <= dst.length); a page that cannot be read
-   * is zero-filled there and counted lost.
+   * is zero-filled there and counted lost. Returns the pfns of those pages, or undefined if none.
    */
-  readSpan(paddr: number, length: number, dst: Uint8Array): void {
+  readSpan(paddr: number, length: number, dst: Uint8Array): number[] | undefined {
     const ps = this.dump.pageSize;
     try {
-      if (this.direct?.(paddr, dst, 0, length)) return;
+      if (this.direct?.(paddr, dst, 0, length)) return undefined;
       dst.set(this.dump.readPhys(BigInt(paddr), length));
-      return;
+      return undefined;
     } catch (e) {
       if (!isReadError(e)) throw e;
     }
+    const lost: number[] = [];
     for (let a = paddr; a < paddr + length; ) {
       const n = Math.min(ps - (a % ps), paddr + length - a);
       try {
@@ -370,9 +371,11 @@ class PageReader {
         if (!isReadError(e)) throw e;
         dst.fill(0, a - paddr, a - paddr + n);
         this.noteLost(Math.floor(a / ps), e);
+        lost.push(Math.floor(a / ps));
       }
       a += n;
     }
+    return lost;
   }
 
   /** One page; parts outside every input segment (a RAM range ending inside the page) read as zeros. */
@@ -876,6 +879,9 @@ export function writeElfCore(dump: Dump, filter: FilterSetup | undefined, out: B
   let writer: ElfCoreWriter | undefined;
   // Where writing stopped: the segment and the offset in it (everything before is in the file).
   let stopAt: { seg: number; rel: number } | undefined = { seg: 0, rel: 0 };
+  // Pages that failed to read here (the zero test did not read them): stored as zeros for now, then
+  // taken out of every PT_LOAD. A page of the kernel-text view is also one of RAM's: counted once.
+  const failed = new Set<number>();
   try {
     // The segments in file order, each written in order (the kernel-text view too, from the same
     // memory): bytes never written lie past the end of the file and read back as lost.
@@ -887,7 +893,7 @@ export function writeElfCore(dump: Dump, filter: FilterSetup | undefined, out: B
       for (let a = start; a < end; ) {
         stopAt = { seg: i, rel: a - start };
         const n = Math.min(buf.length - (a % ps), end - a);
-        reader.readSpan(a, n, buf);
+        for (const pfn of reader.readSpan(a, n, buf) ?? []) failed.add(pfn);
         writer.writeSegment(i, a - start, buf.subarray(0, n));
         a += n;
         written += n;
@@ -900,8 +906,23 @@ export function writeElfCore(dump: Dump, filter: FilterSetup | undefined, out: B
     if (!why) throw e;
     report.stop = why;
   }
-  report.lostPages = scan.lostPages + reader.lost;
-  report.lostExamples = [...scan.lostExamples, ...reader.lostExamples].slice(0, 5);
+  // A new program-header table keeps the failed pages out of every PT_LOAD: they read as lost,
+  // never as the zeros stored for them. Appended only when every stored byte is out (a table
+  // inside a segment's unwritten range would read as its data).
+  let unsplit = false;
+  if (writer && failed.size) {
+    const pages = [...failed].sort((x, y) => x - y).map((pfn) => pfn * ps);
+    try {
+      unsplit = !writer.dropPages(pages, stopAt ? undefined : sink.bytesWritten);
+    } catch (e) {
+      const why = writeStop(e);
+      if (!why) throw e;
+      report.stop ??= why;
+    }
+  }
+  report.lostPages = scan.lostPages + failed.size;
+  report.lostExamples = [...new Set([...scan.lostExamples, ...reader.lostExamples])].slice(0, 5);
+  if (unsplit) report.lostExamples.push(`they hold zeros in the file: no room for the program headers that would leave them out of every PT_LOAD`);
   report.unwrittenPages = stopAt ? unwrittenElfPages(segments, stopAt, ps) : 0;
   report.incomplete = report.stop !== undefined || report.lostPages > 0 || dump.incomplete;
   return finishOutput(writer, sink, report);

@@ -208,6 +208,59 @@ test('EIO reading the input at random places: the pages are recorded lost, the o
   checkOutput('EIO on read, ELF output', path, true, '');
 });
 
+test('EIO during the ELF write pass at -d 0 (no zero test reads the pages first): the failed pages lie in no PT_LOAD (the table rewritten at the front: makedumpfile and crash read it), every other page equals the input, INCOMPLETE, exact count', () => {
+  const size = statSync(FIXTURE).size;
+  const kept = openDump(new FileSource(FIXTURE));
+  for (const level of [0, 30]) {
+    const from = between(4 << 20, size - (1 << 20));
+    const bad = openDump(new BadSectors(FIXTURE, from, from + (128 << 10)));
+    // The pages the bad input cannot give (the input itself holds them all).
+    const failed: number[] = [];
+    for (const r of kept.presentRuns()) {
+      for (let p = r.startPfn; p < r.endPfn; p++) {
+        try {
+          bad.readPhys(p * 4096n, 4096);
+        } catch (e) {
+          if (!(e instanceof Error && (e as NodeJS.ErrnoException).code === 'EIO')) throw e;
+          failed.push(Number(p));
+        }
+      }
+    }
+    assert.ok(failed.length > 0, 'the bad sectors hold pages');
+    const path = join(dir, `eio-write-d${level}.elf`);
+    const file = OutputFile.create(path, { force: true });
+    const report = writeElfCore(bad, undefined, new FdSink(file.fd), { dumpLevel: level, identity: dumpIdentity(kept, undefined, undefined) });
+    file.commit();
+    assert.equal(report.lostPages, failed.length, 'each failed page counted once (the kernel-text view too)');
+    assert.equal(report.incomplete, true);
+    assert.ok(report.lostExamples[0]!.includes('EIO'), report.lostExamples[0]);
+    const src = new FileSource(path);
+    try {
+      const out = openDump(src);
+      assert.equal(out.incomplete, true);
+      assert.equal(Number((out as unknown as { elfHeader: { phoff: number } }).elfHeader.phoff), 64, 'the split table is at the front, where crash reads it');
+      for (const p of failed) {
+        assert.throws(() => out.readPhys(BigInt(p) * 4096n, 4096), (e) => e instanceof NotInDumpError && e.reason === 'hole', `pfn 0x${p.toString(16)} reads as not in the dump`);
+      }
+      // Every other page reads, equal to the input's.
+      assert.equal(missingPages(out).count, 0);
+      noInventedData(out);
+    } finally {
+      src.close();
+    }
+    if (haveMakedumpfile) {
+      const log = join(dir, `eio-write-d${level}.dmesg`);
+      const r = spawnSync('makedumpfile', ['--dump-dmesg', path, log], { encoding: 'utf8', timeout: 60_000 });
+      assert.equal(r.status, 0, `makedumpfile --dump-dmesg reads the split program headers: ${r.stderr}`);
+    }
+    if (haveCrash && level === 0) {
+      const r = spawnSync('crash', ['-s', VMLINUX, path], { input: 'sys\nquit\n', encoding: 'utf8', timeout: 120_000 });
+      assert.ok(r.status === 0 && /PANIC/.test(r.stdout), `crash opens it: ${r.stderr}`);
+    }
+    count('EIO during the ELF write pass', `-d ${level}: failed pages in no PT_LOAD, INCOMPLETE, count exact`);
+  }
+});
+
 test('SIGKILL at random points of save -f: the earlier dump stays whole; a temporary file left opens INCOMPLETE or is refused cleanly', async () => {
   const d = join(dir, 'kill');
   mkdirSync(d);

@@ -15,6 +15,8 @@ import { writeElfCore, writeKdumpCompressed } from '../../src/dump/save.ts';
 import { dumpIdentity } from '../../src/analyze/dump-identity.ts';
 import { NotInDumpError } from '../../src/errors.ts';
 import type { Dump } from '../../src/format/dump.ts';
+import { encodeNotes } from '../../src/format/elf.ts';
+import { ElfCoreWriter } from '../../src/format/elf-core-writer.ts';
 
 const REPO = new URL('../..', import.meta.url).pathname;
 const FIXTURE = join(REPO, 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump');
@@ -162,4 +164,43 @@ test('save -F to a full disk: the message counts the pages not written (and says
   } finally {
     spawnSync('umount', [mnt]);
   }
+});
+
+/** A one-segment ELF core of `pages` pages (page i holds i), written, then `drop` taken out of every PT_LOAD. */
+function elfWithout(pages: number, drop: number[], append: boolean): { bytes: Uint8Array; ok: boolean } {
+  const notes = encodeNotes(openDump(new FileSource(FIXTURE)).notes);
+  const sink = new BufferSink();
+  const w = new ElfCoreWriter(sink, { notes, segments: [{ paddr: 0x100000n, vaddr: 0xffff888000100000n, memSize: pages * 4096 }], sequential: true });
+  for (let i = 0; i < pages; i++) w.writeSegment(0, i * 4096, new Uint8Array(4096).fill(i + 1));
+  const ok = w.dropPages(drop.map((i) => 0x100000 + i * 4096), append ? sink.length : undefined);
+  return { bytes: sink.bytes().slice(), ok };
+}
+
+function checkDropped(bytes: Uint8Array, pages: number, drop: number[]): number {
+  const out = openDump(new BufferSource(bytes, 'dropped.elf'));
+  assert.ok(out.vmcoreinfo?.includes('OSRELEASE='), 'the notes still read');
+  for (let i = 0; i < pages; i++) {
+    const addr = BigInt(0x100000 + i * 4096);
+    if (drop.includes(i)) assert.throws(() => out.readPhys(addr, 4096), (e) => e instanceof NotInDumpError && e.reason === 'hole', `page ${i} is in no PT_LOAD`);
+    else assert.ok(out.readPhys(addr, 4096).every((b) => b === i + 1), `page ${i} keeps its bytes`);
+  }
+  return Number((out as unknown as { elfHeader: { phoff: number } }).elfHeader.phoff);
+}
+
+test('ELF writer dropPages: a few pages split the PT_LOAD in a table rewritten at the front (notes moved behind it, for crash); every other page keeps its bytes', () => {
+  const drop = [0, 5, 6, 7, 40, 63];
+  const { bytes, ok } = elfWithout(64, drop, false);
+  assert.ok(ok);
+  assert.equal(checkDropped(bytes, 64, drop), 64, 'the table stays right after the ELF header');
+});
+
+test('ELF writer dropPages: a table too big for the front goes at the end of the file, or, with nowhere to append, nothing changes and it says so', () => {
+  const drop = Array.from({ length: 100 }, (_, i) => 2 * i + 1);
+  const { bytes, ok } = elfWithout(200, drop, true);
+  assert.ok(ok);
+  assert.ok(checkDropped(bytes, 200, drop) >= 200 * 4096, 'the table is past the data');
+  const none = elfWithout(200, drop, false);
+  assert.equal(none.ok, false);
+  const out = openDump(new BufferSource(none.bytes, 'unchanged.elf'));
+  assert.equal(out.readPhys(0x101000n, 4096)[0], 2, 'the layout is the one written');
 });

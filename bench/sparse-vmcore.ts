@@ -4,12 +4,12 @@
 // With NODES and SPAN_GIB the RAM is split into NODES equal nodes spread over SPAN_GIB of physical
 // address space, the last one ending at its top (a large NUMA machine: a huge pfn range, little RAM).
 //   node --import tsx bench/sparse-vmcore.ts OUT GIB [NODES SPAN_GIB]
-import { FdSink } from '../src/dump/file-sink.ts';
-import { OutputFile } from '../src/io/output-file.ts';
+import { FdSink } from '../src/host/file-sink.ts';
+import { OutputFile } from '../src/host/output-file.ts';
 import { encodeNotes } from '../src/format/elf.ts';
 import { ElfCoreWriter } from '../src/format/elf-core-writer.ts';
 import { openDump } from '../src/format/open-dump.ts';
-import { FileSource } from '../src/io/node-file.ts';
+import { FileSource } from '../src/host/file-source.ts';
 
 const [out, gibArg, nodesArg, spanArg] = process.argv.slice(2);
 if (!out) throw new Error('usage: sparse-vmcore.ts OUT GIB [NODES SPAN_GIB]');

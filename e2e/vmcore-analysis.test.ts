@@ -23,7 +23,7 @@ import { KernelDump } from '../src/analyze/kernel-dump.ts';
 import { backtraceOfTask, cpuBacktrace, taskTable, type TaskTable } from '../src/analyze/stacks.ts';
 import type { Dump } from '../src/format/dump.ts';
 import { openDump } from '../src/format/open-dump.ts';
-import { FileSource } from '../src/io/node-file.ts';
+import { FileSource } from '../src/host/file-source.ts';
 import { whyMakedumpfile172Drops, type KnownDrop } from '../test/dump/makedumpfile-known-drops.ts';
 import { cpusFor, kdumpTsCpu, suites } from './harness/host.ts';
 import { REPO } from './harness/initramfs.ts';

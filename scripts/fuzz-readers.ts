@@ -2,7 +2,7 @@
 // Usage: node --import tsx scripts/fuzz-readers.ts [--cases N (per input)] [--seed S] [DUMP...]
 // Without DUMP arguments it fuzzes the fixture and small dumps our writers make in every format.
 // Exits 1 and prints the seeds of failing cases (replay with --seed SEED --cases 1).
-import { FileSource } from '../src/io/node-file.ts';
+import { FileSource } from '../src/host/file-source.ts';
 import type { ByteSource } from '../src/io/source.ts';
 import { fuzz } from '../test/format-fuzz-lib.ts';
 import { fuzzCorpus } from '../test/format-fuzz-corpus.ts';

@@ -37,20 +37,12 @@ const NODE_FOLDERS = new Set(['host', 'cli']);
  */
 const KNOWN_EXCEPTIONS: readonly { file: string; target: string; removedBy: string }[] = [
   // src/dump (save, engineer B): "save split into scan, page reader, kdump and ELF pipelines";
-  // its Node parts (workers, native codecs, the file sink) move to src/host/.
+  // its Node parts (workers, native codecs) move to src/host/ once save takes them injected.
   { file: 'src/dump/compress-worker.ts', target: 'node:*', removedBy: 'workers move to src/host/' },
   { file: 'src/dump/worker-pool.ts', target: 'node:*', removedBy: 'workers move to src/host/' },
   { file: 'src/dump/page-compress.ts', target: 'node:*', removedBy: 'native codecs move to src/host/ (page-compress takes its codecs)' },
   { file: 'src/dump/native-codecs.ts', target: 'node:*', removedBy: 'one koffi loader in src/host/; native codecs move there' },
   { file: 'src/dump/native-codecs.ts', target: 'koffi', removedBy: 'one koffi loader in src/host/; native codecs move there' },
-  { file: 'src/dump/file-sink.ts', target: 'node:*', removedBy: 'one file sink in src/host/ (file-sink duplicates io/node-sink)' },
-  // src/io's Node files (engineer C): "files (one file sink; FileSource with a readInto)" in src/host/.
-  { file: 'src/io/node-file.ts', target: 'node:*', removedBy: 'FileSource with readInto moves to src/host/' },
-  { file: 'src/io/node-sink.ts', target: 'node:*', removedBy: 'one file sink in src/host/' },
-  { file: 'src/io/node-sink.ts', target: 'src/format/sink.ts', removedBy: 'one file sink in src/host/' },
-  { file: 'src/io/output-file.ts', target: 'node:*', removedBy: 'output files (temp file, rename, pid lock) move to src/host/' },
-  { file: 'src/io/node-codecs.ts', target: 'node:*', removedBy: 'native codecs in src/host/, no global overridePageDecoder' },
-  { file: 'src/io/node-codecs.ts', target: 'src/format/codecs/index.ts', removedBy: 'native codecs in src/host/, no global overridePageDecoder' },
 ];
 
 interface Import {

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { lzo1xCompress, lzo1xCompressInto, lzo1xDecompress, lzo1xMaxCompressedLength, LzoError } from '../src/format/codecs/lzo1x.ts';
-import { FileSource } from '../src/io/node-file.ts';
+import { FileSource } from '../src/host/file-source.ts';
 import { openDump } from '../src/format/open-dump.ts';
 import { presentPfns } from './format-helpers.ts';
 import { decoderFor, codecFlag, type CodecName } from '../src/format/codecs/index.ts';
@@ -112,7 +112,7 @@ test('codecs: each page codec decodes what its compressor wrote, chosen by the d
 });
 
 test('codecs: the Node zlib decoder (useNodeCodecs) decodes pages like fflate and rejects oversized ones', async () => {
-  const { useNodeCodecs } = await import('../src/io/node-codecs.ts');
+  const { useNodeCodecs } = await import('../src/host/node-codecs.ts');
   const { zlibSync } = await import('fflate');
   const page = new Uint8Array(4096).map((_, i) => i & 0x3f);
   const before = decoderFor(codecFlag('zlib'))!.decompress;

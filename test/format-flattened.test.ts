@@ -5,7 +5,7 @@ import { ParseError } from '../src/errors.ts';
 import { FlattenedSource, FlattenedWriter, FLAT_HEADER_SIZE } from '../src/format/flattened.ts';
 import { openDump } from '../src/format/open-dump.ts';
 import { purePageCompressor } from '../src/format/codecs/compress.ts';
-import { FileSource } from '../src/io/node-file.ts';
+import { FileSource } from '../src/host/file-source.ts';
 import { FIXTURE, every, presentPfns, writeKdump } from './format-helpers.ts';
 
 function stream(write: (w: FlattenedWriter) => void, end = true): Uint8Array {

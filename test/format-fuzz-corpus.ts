@@ -1,5 +1,5 @@
 // Small dumps in every format, made by our writers from the fixture, for fuzzing.
-import { FileSource } from '../src/io/node-file.ts';
+import { FileSource } from '../src/host/file-source.ts';
 import { BufferSource, type ByteSource } from '../src/io/source.ts';
 import { openDump } from '../src/format/open-dump.ts';
 import { purePageCompressor } from '../src/format/codecs/compress.ts';

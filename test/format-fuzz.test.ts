@@ -3,7 +3,7 @@
 // exception, never a hang). Longer runs: node --import tsx scripts/fuzz-readers.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FileSource } from '../src/io/node-file.ts';
+import { FileSource } from '../src/host/file-source.ts';
 import type { ByteSource } from '../src/io/source.ts';
 import { openDump } from '../src/format/open-dump.ts';
 import { fuzz } from './format-fuzz-lib.ts';

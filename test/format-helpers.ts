@@ -15,7 +15,7 @@ import { KdumpCompressedWriter, type Utsname } from '../src/format/kdump-compres
 import { newBitmap, setBit } from '../src/format/bitmap.ts';
 import type { ByteSink } from '../src/format/sink.ts';
 import { ReadError } from '../src/errors.ts';
-import { FileSource } from '../src/io/node-file.ts';
+import { FileSource } from '../src/host/file-source.ts';
 import type { ByteSource } from '../src/io/source.ts';
 
 export const FIXTURE = 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FileSource } from '../src/io/node-file.ts';
+import { FileSource } from '../src/host/file-source.ts';
 import { BufferSource } from '../src/io/source.ts';
 import { NotInDumpError, ParseError } from '../src/errors.ts';
 import { openDump } from '../src/format/open-dump.ts';

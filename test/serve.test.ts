@@ -9,7 +9,7 @@ import { connect, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_LIMITS, startViewer, type ViewerServer } from '../src/cli/vmcore/serve.ts';
-import { FileSource } from '../src/io/node-file.ts';
+import { FileSource } from '../src/host/file-source.ts';
 import type { ByteSource } from '../src/io/source.ts';
 import { eioSource } from './format-helpers.ts';
 

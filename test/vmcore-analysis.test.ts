@@ -17,7 +17,7 @@ import { unwind } from '../src/analyze/unwind.ts';
 import { NotInDumpError } from '../src/errors.ts';
 import { Gaps } from '../src/analyze/completeness.ts';
 import { openDump } from '../src/format/open-dump.ts';
-import { FileSource } from '../src/io/node-file.ts';
+import { FileSource } from '../src/host/file-source.ts';
 
 const DIR = 'fixtures/x86_64-debian-6.1';
 const DUMP = `${DIR}/vmcore-d31-zlib.kdump`;

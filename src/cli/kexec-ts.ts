@@ -5,7 +5,7 @@
 // Start-up is most of a load's wall time (BENCHMARKS.md): what only some paths need (the loaders,
 // the purgatory, printing, the kdump side, decompression) is imported where it is used.
 import { writeSync } from 'node:fs';
-import { writeOutputFile } from '../io/output-file.ts';
+import { writeOutputFile } from '../host/output-file.ts';
 import { KexecError, UsageError } from '../errors.ts';
 import { JSON_SCHEMA } from '../json-schema.ts';
 import { currentCmdline, kexecLoaded } from '../host/kexec-facts.ts';

@@ -1,5 +1,5 @@
 // vmcore-ts: save, convert and analyse Linux crash dumps.
-import { useNodeCodecs } from '../io/node-codecs.ts';
+import { useNodeCodecs } from '../host/node-codecs.ts';
 import { topLevel, unknownCommand } from './args.ts';
 import { runCli } from './run.ts';
 import { vmcoreAliases, vmcoreCommands } from './vmcore/commands.ts';

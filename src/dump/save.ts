@@ -44,7 +44,9 @@ import {
   type ReadVirt,
 } from '../analyze/page-class.ts';
 import { WorkerPool, workersAvailable } from './worker-pool.ts';
-import type { PhysReadInto } from './file-sink.ts';
+
+/** Reads `length` bytes of physical memory at `paddr` into `dst` at `off`; false if it cannot. */
+export type PhysReadInto = (paddr: number, dst: Uint8Array, off: number, length: number) => boolean;
 
 export interface SaveProgress {
   phase: 'scan' | 'write';

@@ -2,7 +2,7 @@
 // libraries (from `ldd`), kernel modules (decompressed) into a CpioArchive, and writes it compressed.
 import { execFileSync } from 'node:child_process';
 import { createWriteStream, readdirSync, readFileSync, statSync } from 'node:fs';
-import { OutputFile } from '../io/output-file.ts';
+import { OutputFile } from '../host/output-file.ts';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
@@ -12,7 +12,7 @@ import { parseLddOutput, readElfDeps } from '../initramfs/elf-deps.ts';
 import { firmwareSearchPaths, moduleFirmware, readModinfo, modinfoDepends } from '../initramfs/modinfo.ts';
 import { moduleName, parseModulesDep, resolveModules, resolveModulesByModinfo } from '../initramfs/modules.ts';
 import { BufferSource } from '../io/source.ts';
-import { FileSource } from '../io/node-file.ts';
+import { FileSource } from '../host/file-source.ts';
 
 /** Adds a host file (symlinks followed) at `as` (default: the same path), keeping its exec bit. */
 export function addHostFile(a: CpioArchive, hostPath: string, as = hostPath, mode?: number): void {

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { parseLddOutput, readElfDeps } from './elf-deps.ts';
 import { sharedLibraries } from '../host/initramfs-collect.ts';
-import { FileSource } from '../io/node-file.ts';
+import { FileSource } from '../host/file-source.ts';
 import { BufferSource } from '../io/source.ts';
 
 test('elf-deps: node\'s DT_NEEDED libraries and interpreter are the ones ldd resolves', (t) => {

@@ -18,7 +18,7 @@ import { parseSystemMap } from '../../src/analyze/symbols.ts';
 import { NotInDumpError, ReadError } from '../../src/errors.ts';
 import type { Dump } from '../../src/format/dump.ts';
 import { openDump } from '../../src/format/open-dump.ts';
-import { FileSource } from '../../src/io/node-file.ts';
+import { FileSource } from '../../src/host/file-source.ts';
 import { systemMapFromKallsyms } from '../format-helpers.ts';
 
 const DUMP = 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump';

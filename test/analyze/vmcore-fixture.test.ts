@@ -10,7 +10,7 @@ import { KernelDump } from '../../src/analyze/kernel-dump.ts';
 import { findCrashingCpu, systemInfo } from '../../src/analyze/system-info.ts';
 import { parseSystemMap } from '../../src/analyze/symbols.ts';
 import { openDump } from '../../src/format/open-dump.ts';
-import { FileSource } from '../../src/io/node-file.ts';
+import { FileSource } from '../../src/host/file-source.ts';
 
 const DIR = 'fixtures/x86_64-debian-6.1';
 const DUMP = `${DIR}/vmcore-d31-zlib.kdump`;

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import zlib from 'node:zlib';
 import { lzo1xDecompress } from '../../src/format/codecs/lzo1x.ts';
 import { openDump } from '../../src/format/open-dump.ts';
-import { FileSource } from '../../src/io/node-file.ts';
+import { FileSource } from '../../src/host/file-source.ts';
 import { libdeflateCompressor, liblzoCompressor } from '../../src/dump/native-codecs.ts';
 import { presentPfns } from '../format-helpers.ts';
 

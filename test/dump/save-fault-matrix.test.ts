@@ -15,12 +15,12 @@ import { after, test } from 'node:test';
 import { NotInDumpError, ParseError } from '../../src/errors.ts';
 import type { Dump } from '../../src/format/dump.ts';
 import { openDump } from '../../src/format/open-dump.ts';
-import { FileSource } from '../../src/io/node-file.ts';
+import { FileSource } from '../../src/host/file-source.ts';
 import type { ByteSource } from '../../src/io/source.ts';
 import { missingPages, writeElfCore, writeKdumpCompressed } from '../../src/dump/save.ts';
 import { dumpIdentity } from '../../src/analyze/dump-identity.ts';
-import { FdSink } from '../../src/dump/file-sink.ts';
-import { OutputFile } from '../../src/io/output-file.ts';
+import { FdSink } from '../../src/host/file-sink.ts';
+import { OutputFile } from '../../src/host/output-file.ts';
 
 const REPO = new URL('../..', import.meta.url).pathname;
 const FIXTURE = join(REPO, 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump');

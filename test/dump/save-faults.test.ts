@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { BufferSource } from '../../src/io/source.ts';
-import { FileSource } from '../../src/io/node-file.ts';
+import { FileSource } from '../../src/host/file-source.ts';
 import { openDump } from '../../src/format/open-dump.ts';
 import { BufferSink, type ByteSink } from '../../src/format/sink.ts';
 import { writeElfCore, writeKdumpCompressed } from '../../src/dump/save.ts';

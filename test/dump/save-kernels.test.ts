@@ -18,7 +18,7 @@ import { filterFor } from '../../src/cli/vmcore/save.ts';
 import { scanDump } from '../../src/dump/save.ts';
 import { KdumpCompressedDump } from '../../src/format/kdump-compressed.ts';
 import { openDump } from '../../src/format/open-dump.ts';
-import { FileSource } from '../../src/io/node-file.ts';
+import { FileSource } from '../../src/host/file-source.ts';
 import { whyMakedumpfile172Drops } from './makedumpfile-known-drops.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmcore-kernels-'));

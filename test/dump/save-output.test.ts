@@ -21,8 +21,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { openDump } from '../../src/format/open-dump.ts';
-import { FileSource } from '../../src/io/node-file.ts';
-import { OutputFile } from '../../src/io/output-file.ts';
+import { FileSource } from '../../src/host/file-source.ts';
+import { OutputFile } from '../../src/host/output-file.ts';
 import { probeSection } from '../kexec/fixture.ts';
 import { fakeVmlinux } from '../kexec/synthetic.ts';
 

@@ -11,7 +11,7 @@ import { after, test } from 'node:test';
 import { KdumpCompressedDump } from '../../src/format/kdump-compressed.ts';
 import { openDump } from '../../src/format/open-dump.ts';
 import { BufferSink } from '../../src/format/sink.ts';
-import { FileSource } from '../../src/io/node-file.ts';
+import { FileSource } from '../../src/host/file-source.ts';
 import { presentPfns, writeKdump } from '../format-helpers.ts';
 
 const REPO = new URL('../..', import.meta.url).pathname;

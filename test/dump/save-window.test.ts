@@ -16,7 +16,7 @@ import { ElfCoreWriter } from '../../src/format/elf-core-writer.ts';
 import { KdumpCompressedWriter } from '../../src/format/kdump-compressed-writer.ts';
 import { openDump } from '../../src/format/open-dump.ts';
 import { BufferSink, type ByteSink } from '../../src/format/sink.ts';
-import { FileSource } from '../../src/io/node-file.ts';
+import { FileSource } from '../../src/host/file-source.ts';
 import type { ByteSource } from '../../src/io/source.ts';
 
 const REPO = new URL('../..', import.meta.url).pathname;

@@ -10,7 +10,7 @@ import { after, test } from 'node:test';
 import { KdumpCompressedDump } from '../../src/format/kdump-compressed.ts';
 import { openDump } from '../../src/format/open-dump.ts';
 import type { Dump } from '../../src/format/dump.ts';
-import { FileSource } from '../../src/io/node-file.ts';
+import { FileSource } from '../../src/host/file-source.ts';
 
 const REPO = new URL('../..', import.meta.url).pathname;
 const FIXTURE = join(REPO, 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump');

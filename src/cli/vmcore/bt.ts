@@ -8,7 +8,7 @@ import type { DumpContext } from '../../analyze/dump-context.ts';
 import type { Command } from './commands.ts';
 import { usageError } from '../args.ts';
 import { openDumpContext } from '../../analyze/open-kernel-dump.ts';
-import { FileSource } from '../../io/node-file.ts';
+import { FileSource } from '../../host/file-source.ts';
 import { finish, parseCommand, statusJson, symbolFiles, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
 
 const USAGE =

@@ -5,7 +5,7 @@ import { formatDate } from '../../analyze/system-info.ts';
 import type { KernelDump } from '../../analyze/kernel-dump.ts';
 import { isDumpDataError, ParseError, UsageError } from '../../errors.ts';
 import { openKernelDump } from '../../analyze/open-kernel-dump.ts';
-import { FileSource } from '../../io/node-file.ts';
+import { FileSource } from '../../host/file-source.ts';
 import type { Command } from './commands.ts';
 import { finish, jsonDocument, parseCommand, statusJson, statusLine, toJson, write } from './kernel-dump-args.ts';
 

@@ -1,7 +1,7 @@
 // vmcore-ts info DUMP: what crash's `sys` shows, plus the dump file's format facts.
 import { formatSystemInfo, systemInfo } from '../../analyze/system-info.ts';
 import { openKernelDump } from '../../analyze/open-kernel-dump.ts';
-import { FileSource } from '../../io/node-file.ts';
+import { FileSource } from '../../host/file-source.ts';
 import type { Command } from './commands.ts';
 import { finish, symbolFiles, parseCommand, statusJson, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
 

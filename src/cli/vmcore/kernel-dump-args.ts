@@ -6,7 +6,7 @@ import { parseCommandLine, type Options } from '../args.ts';
 import { COMPLETE, completenessJson, describeCompleteness, type Completeness } from '../../analyze/completeness.ts';
 import type { KernelDump } from '../../analyze/kernel-dump.ts';
 import type { KernelDumpFiles } from '../../analyze/open-kernel-dump.ts';
-import { FileSource } from '../../io/node-file.ts';
+import { FileSource } from '../../host/file-source.ts';
 import { EXIT_OK, EXIT_PARTIAL } from '../run.ts';
 
 export const jsonOption: Options = { json: { type: 'boolean' } };

@@ -5,7 +5,7 @@ import { memoryCounters, memoryRows, pageUsage, pageUsageRows } from '../../anal
 import { formatMemory } from '../../analyze/system-info.ts';
 import type { Command } from './commands.ts';
 import { openDumpContext } from '../../analyze/open-kernel-dump.ts';
-import { FileSource } from '../../io/node-file.ts';
+import { FileSource } from '../../host/file-source.ts';
 import { finish, parseCommand, statusJson, symbolFiles, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
 import { Gaps } from '../../analyze/completeness.ts';
 

@@ -2,7 +2,7 @@
 import { taskTable } from '../../analyze/stacks.ts';
 import type { Command } from './commands.ts';
 import { openDumpContext } from '../../analyze/open-kernel-dump.ts';
-import { FileSource } from '../../io/node-file.ts';
+import { FileSource } from '../../host/file-source.ts';
 import { finish, parseCommand, statusJson, symbolFiles, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
 
 const USAGE = 'vmcore-ts ps [--json] [--system-map FILE | --vmlinux FILE] DUMP';

@@ -1,7 +1,7 @@
 // vmcore-ts read DUMP ADDR [LEN]: hex + ASCII of kernel virtual (default) or physical (-p) memory.
 import { ParseError } from '../../errors.ts';
 import { openKernelDump } from '../../analyze/open-kernel-dump.ts';
-import { FileSource } from '../../io/node-file.ts';
+import { FileSource } from '../../host/file-source.ts';
 import type { Command } from './commands.ts';
 import { finish, hex, symbolFiles, statusJson, parseAddress, parseCommand, parseLength, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
 

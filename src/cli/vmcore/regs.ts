@@ -5,7 +5,7 @@ import type { Prstatus } from '../../analyze/prstatus.ts';
 import type { LogRecord } from '../../analyze/printk.ts';
 import { isDumpDataError, NotInDumpError, ParseError } from '../../errors.ts';
 import { openKernelDump } from '../../analyze/open-kernel-dump.ts';
-import { FileSource } from '../../io/node-file.ts';
+import { FileSource } from '../../host/file-source.ts';
 import type { Command } from './commands.ts';
 import { finish, symbolFiles, parseCommand, statusJson, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
 

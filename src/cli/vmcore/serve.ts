@@ -8,7 +8,7 @@ import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ParseError, ReadError, UsageError } from '../../errors.ts';
 import { openDump } from '../../format/open-dump.ts';
-import { FileSource } from '../../io/node-file.ts';
+import { FileSource } from '../../host/file-source.ts';
 import type { ByteSource } from '../../io/source.ts';
 import type { Command } from './commands.ts';
 import { parseCommand } from './kernel-dump-args.ts';

@@ -3,7 +3,7 @@ import { ParseError, UsageError } from '../../errors.ts';
 import { formatStructAt, valueJson } from '../../analyze/types-print.ts';
 import type { Command } from './commands.ts';
 import { openDumpContext } from '../../analyze/open-kernel-dump.ts';
-import { FileSource } from '../../io/node-file.ts';
+import { FileSource } from '../../host/file-source.ts';
 import { finish, parseAddress, parseCommand, statusJson, symbolFiles, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
 
 const USAGE = 'vmcore-ts struct [--depth N] [--json] [--system-map FILE | --vmlinux FILE] DUMP TYPE ADDRESS|SYMBOL';

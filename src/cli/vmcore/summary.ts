@@ -4,7 +4,7 @@ import { UsageError } from '../../errors.ts';
 import { buildSummary, formatSummary, summaryJson, SUMMARY_LOG_LINES } from '../../analyze/summary.ts';
 import type { Command } from './commands.ts';
 import { openDumpContext } from '../../analyze/open-kernel-dump.ts';
-import { FileSource } from '../../io/node-file.ts';
+import { FileSource } from '../../host/file-source.ts';
 import { finish, parseCommand, statusJson, symbolFiles, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
 
 const USAGE = 'vmcore-ts summary [--lines N] [--json] [--system-map FILE | --vmlinux FILE] DUMP';

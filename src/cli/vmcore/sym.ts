@@ -1,7 +1,7 @@
 // vmcore-ts sym DUMP NAME|ADDR...: symbol lookup in the dump's kallsyms, a System.map or a vmlinux.
 import type { KernelSymbol } from '../../analyze/symbols.ts';
 import { openKernelDump } from '../../analyze/open-kernel-dump.ts';
-import { FileSource } from '../../io/node-file.ts';
+import { FileSource } from '../../host/file-source.ts';
 import type { Command } from './commands.ts';
 import { finish, hex, symbolFiles, statusLine, parseAddress, parseCommand, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
 

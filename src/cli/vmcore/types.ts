@@ -3,7 +3,7 @@ import { typeLabel } from '../../analyze/btf.ts';
 import { formatTypeLayout, typeLayout } from '../../analyze/types-print.ts';
 import type { Command } from './commands.ts';
 import { openDumpContext } from '../../analyze/open-kernel-dump.ts';
-import { FileSource } from '../../io/node-file.ts';
+import { FileSource } from '../../host/file-source.ts';
 import { finish, parseCommand, statusJson, symbolFiles, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
 
 const USAGE = 'vmcore-ts types [--depth N] [--json] [--system-map FILE | --vmlinux FILE] DUMP PATTERN  (e.g. task_struct, "struct page", "*_stat_item")';

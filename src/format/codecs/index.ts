@@ -57,7 +57,7 @@ function checkZstdFrame(d: Uint8Array, pageSize: number): Uint8Array {
 }
 
 /**
- * Replaces a codec's decoder: the Node edge installs native zlib (src/io/node-codecs.ts), which
+ * Replaces a codec's decoder: the Node edge installs native zlib (src/host/node-codecs.ts), which
  * inflates 4 KiB pages about twice as fast as fflate. The replacement must throw on bad input and
  * may return any length (callers check it is one page).
  */

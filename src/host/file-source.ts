@@ -1,7 +1,7 @@
 // Node edge: a ByteSource over a file descriptor (a dump file, /proc/vmcore, a block device).
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { ReadError } from '../errors.ts';
-import type { ByteSource } from './source.ts';
+import type { ByteSource } from '../io/source.ts';
 
 export class FileSource implements ByteSource {
   readonly name: string;

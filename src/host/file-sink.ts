@@ -1,9 +1,12 @@
-// Node edge of the save pipeline: positioned writes to the output file (src/io/output-file.ts creates
-// it), sequential writes to stdout for the flattened format, direct reads of an ELF input.
+// The file sinks: positioned writes to an output file (src/host/output-file.ts creates it), a file
+// created as every output is (for tests and benches), sequential writes to stdout for the flattened
+// format, direct reads of an ELF input for the save pipeline.
 import { openSync, readSync, writeSync } from 'node:fs';
+import type { PhysReadInto } from '../dump/save.ts';
 import type { Dump, LoadSegment } from '../format/dump.ts';
 import type { ByteSink } from '../format/sink.ts';
-import { FileSource } from '../io/node-file.ts';
+import { FileSource } from './file-source.ts';
+import { OutputFile } from './output-file.ts';
 
 /** A ByteSink over a file descriptor: positioned writes (pwrite). */
 export class FdSink implements ByteSink {
@@ -12,8 +15,32 @@ export class FdSink implements ByteSink {
     this.fd = fd;
   }
   write(offset: number, bytes: Uint8Array): void {
-    let done = 0;
-    while (done < bytes.length) done += writeSync(this.fd, bytes, done, bytes.length - done, offset + done);
+    pwriteAll(this.fd, offset, bytes);
+  }
+}
+
+function pwriteAll(fd: number, offset: number, bytes: Uint8Array): void {
+  let done = 0;
+  while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, offset + done);
+}
+
+/**
+ * A ByteSink over a new file, for tests and benches that write dumps. Created as every output is
+ * (fresh, 0600, under a temporary name); close() puts it in place, replacing an existing file.
+ * Holes never written read as zeros.
+ */
+export class FileSink implements ByteSink {
+  private file: OutputFile | undefined;
+  constructor(path: string) {
+    this.file = OutputFile.create(path, { force: true });
+  }
+  write(offset: number, bytes: Uint8Array): void {
+    if (!this.file) throw new Error('the file is closed');
+    pwriteAll(this.file.fd, offset, bytes);
+  }
+  close(): void {
+    this.file?.commit();
+    this.file = undefined;
   }
 }
 
@@ -31,9 +58,6 @@ export function writeAllSync(fd: number, bytes: Uint8Array): void {
     }
   }
 }
-
-/** Reads `length` bytes of physical memory at `paddr` into `dst` at `off`; false if it cannot. */
-export type PhysReadInto = (paddr: number, dst: Uint8Array, off: number, length: number) => boolean;
 
 /**
  * For an ELF core read straight from a file (/proc/vmcore): reads pages from the file into the

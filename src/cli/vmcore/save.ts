@@ -321,7 +321,7 @@ export async function saveDump(dump: Dump, args: SaveArgs): Promise<number> {
   const r = report!;
   const secs = (Date.now() - t0) / 1000;
   if (args.messageLevel & MSG_REPORT) say(MSG_REPORT, statsTable(r));
-  if (r.incomplete) return reportIncomplete(r, dump, file);
+  if (r.incomplete) return reportIncomplete(r, dump, file, args.elf);
   file?.commit();
   const where = args.output ?? 'stdout (flattened)';
   say(
@@ -385,13 +385,15 @@ export function readBack(path: string, expected: number): { missing?: MissingPag
  * INCOMPLETE) only if it opens with pages in it; otherwise it is removed and an earlier DUMPFILE
  * stays as it was.
  */
-function reportIncomplete(r: SaveReport, dump: Dump, file: OutputFile | undefined): number {
+function reportIncomplete(r: SaveReport, dump: Dump, file: OutputFile | undefined, elf: boolean): number {
   const ps = dump.pageSize;
   const lost: string[] = [];
   const { missing, unusable } = file ? readBack(file.tempPath, r.scan.pagesKept) : {};
   if (r.stop) {
     // Pages the reader lost are counted apart; the rest of what does not read was never written.
-    const unwritten = missing ? missing.count - r.lostPages : r.unwrittenPages;
+    // kdump-compressed output still selects the lost pages in its bitmap (so they are among the
+    // missing); ELF output leaves them out of every PT_LOAD, so its missing pages are all unwritten.
+    const unwritten = missing ? missing.count - (elf ? 0 : r.lostPages) : r.unwrittenPages;
     const range = missing && missing.count > 0 ? ` (${pfnRange(missing.first, missing.last, ps)})` : '';
     lost.push(`writing stopped: ${r.stop.message}; ${unwritten} of ${r.scan.pagesKept} pages not written${missing ? '' : ' (counted as handed to the writer: the last write buffer may hold more; convert -R counts exactly)'}${range}`);
   }

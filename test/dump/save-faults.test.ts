@@ -82,12 +82,22 @@ test('ENOSPC during an ELF save: e_flags says incomplete, the file opens', () =>
 });
 
 const isRoot = process.getuid?.() === 0;
-test('ENOSPC on a real 4 MiB tmpfs: exit 1 naming what was lost, the file says INCOMPLETE and opens', { skip: isRoot ? false : 'needs root to mount a tmpfs' }, (t) => {
-  const mnt = join(dir, 'small');
+const needsRoot = { skip: isRoot ? false : 'needs root to mount a tmpfs' };
+
+/** Runs `body` with a fresh tmpfs of `size` mounted at DIR/name (a real disk that fills), unmounted after. */
+function withTmpfs(t: { skip(why: string): void }, name: string, size: string, body: (mnt: string) => void): void {
+  const mnt = join(dir, name);
   mkdirSync(mnt);
-  const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt]);
+  const m = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', mnt]);
   if (m.status !== 0) return t.skip(`mount tmpfs failed: ${m.stderr}`);
   try {
+    body(mnt);
+  } finally {
+    spawnSync('umount', [mnt]);
+  }
+}
+test('ENOSPC on a real 4 MiB tmpfs: exit 1 naming what was lost, the file says INCOMPLETE and opens', needsRoot, (t) => {
+  withTmpfs(t, 'small', '4m', (mnt) => {
     const out = join(mnt, 'vmcore');
     const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', 'save', '-c', '-d', '1', '--message-level', '4', FIXTURE, out], { cwd: REPO, encoding: 'utf8' });
     assert.equal(r.status, 1, r.stderr);
@@ -101,9 +111,7 @@ test('ENOSPC on a real 4 MiB tmpfs: exit 1 naming what was lost, the file says I
     } finally {
       src.close();
     }
-  } finally {
-    spawnSync('umount', [mnt]);
-  }
+  });
 });
 
 test('a truncated kdump-compressed input: the pages past the end are recorded lost, the save goes on, exit 1', () => {
@@ -120,15 +128,11 @@ test('a truncated kdump-compressed input: the pages past the end are recorded lo
   assert.ok(read > 5000 && lost > 1000, `read ${read}, lost ${lost}`);
 });
 
-test('ELF save of a truncated input to a full disk: the pages not written are counted apart from the lost ones (ELF leaves lost pages out of its PT_LOADs: not subtracted twice)', { skip: isRoot ? false : 'needs root to mount a tmpfs' }, (t) => {
+test('ELF save of a truncated input to a full disk: the pages not written are counted apart from the lost ones (ELF leaves lost pages out of its PT_LOADs: not subtracted twice)', needsRoot, (t) => {
   const cut = join(dir, 'truncated-for-elf.kdump');
   copyFileSync(FIXTURE, cut);
   truncateSync(cut, Math.floor(statSync(FIXTURE).size * 0.6));
-  const mnt = join(dir, 'small-elf');
-  mkdirSync(mnt);
-  const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', mnt]);
-  if (m.status !== 0) return t.skip(`mount tmpfs failed: ${m.stderr}`);
-  try {
+  withTmpfs(t, 'small-elf', '8m', (mnt) => {
     const out = join(mnt, 'vmcore.elf');
     const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', 'save', '-E', '-d', '31', '--message-level', '4', cut, out], { cwd: REPO, encoding: 'utf8' });
     assert.equal(r.status, 1, r.stderr);
@@ -149,9 +153,7 @@ test('ELF save of a truncated input to a full disk: the pages not written are co
     // as not written (the kernel-text PT_LOAD repeats some pages, so the sum may exceed kept).
     assert.ok(lost > 0 && notWritten > 0 && notWritten <= kept, r.stderr);
     assert.ok(read + notWritten >= kept, `read ${read} + not written ${notWritten} < kept ${kept}: ${r.stderr}`);
-  } finally {
-    spawnSync('umount', [mnt]);
-  }
+  });
 });
 
 test('--dump-dmesg from a dump whose log cannot be read: exit 1, no LOGFILE left (a rerun is not blocked)', () => {
@@ -186,18 +188,12 @@ test('convert -R of a flattened stream cut short: the rebuilt dump is put in pla
   assert.equal(Number(m[2]), read + lost);
 });
 
-test('save -F to a full disk: the message counts the pages not written (and says convert -R counts exactly)', { skip: isRoot ? false : 'needs root to mount a tmpfs' }, (t) => {
-  const mnt = join(dir, 'flat-small');
-  mkdirSync(mnt);
-  const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=6m', 'tmpfs', mnt]);
-  if (m.status !== 0) return t.skip(`mount tmpfs failed: ${m.stderr}`);
-  try {
+test('save -F to a full disk: the message counts the pages not written (and says convert -R counts exactly)', needsRoot, (t) => {
+  withTmpfs(t, 'flat-small', '6m', (mnt) => {
     const r = spawnSync('sh', ['-c', `node --import tsx src/cli/vmcore-ts.ts save -F -l -d 31 --num-threads 0 --message-level 4 '${FIXTURE}' > '${mnt}/x.flat'`], { cwd: REPO, encoding: 'utf8' });
     assert.equal(r.status, 1, r.stderr);
     assert.match(r.stderr, /stdout \(flattened\) is INCOMPLETE.*writing stopped: ENOSPC.*; \d+ of 19479 pages not written \(counted as handed to the writer.*convert -R counts exactly\)/);
-  } finally {
-    spawnSync('umount', [mnt]);
-  }
+  });
 });
 
 /** A one-segment ELF core of `pages` pages (page i holds i), written, then `drop` taken out of every PT_LOAD. */

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { countTable, fuzzCli, prepareInputs } from './cli-fuzz-lib.ts';
 
-const RUNS = Number(process.env.CLI_FUZZ_RUNS ?? 160);
+const RUNS = Number(process.env.CLI_FUZZ_RUNS ?? 300);
 const SEED = 424242;
 
 test(`cli fuzz: ${RUNS} seeded runs of every read-only command on mutated dumps of every format end ok, partial (flagged) or in one clean error line`, async (t) => {

@@ -41,6 +41,7 @@ ${loaderOptionsUsage()}
       --root=DIR           with --dry-run: plan for the machine whose /proc and /sys are under DIR
                            (memory map, and for -p the crash notes, VMCOREINFO, kernel text)
       --svg=FILE           with --dry-run: also draw the plan over the memory map as SVG
+                           (an existing FILE is replaced only with -f)
       --json               print the plan (or status) as JSON
   -h, --help               this help (nothing else runs)
   -v, -V, --version        the version`;

@@ -2,7 +2,7 @@
 // (in-process through the kexec library, with the KexecSyscalls the caller gives: only the CLI
 // constructs the real ones). Reads the machine through a `root` directory ("/" normally; a fake tree in tests).
 import { accessSync, constants, mkdirSync, readFileSync, realpathSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { KexecError, ParseError } from '../errors.ts';
 import { JSON_SCHEMA } from '../json-schema.ts';
 import { hex } from '../text.ts';
@@ -21,6 +21,7 @@ import { parseMountinfo, resolveTarget } from './kdump-initramfs.ts';
 import type { LoadRequest, PlannedLoad } from '../kexec/load.ts';
 import type { KexecSyscalls } from '../kexec/syscalls.ts';
 import { loadKernel, planKernelLoad, unloadKernel } from './kexec-load.ts';
+import { refuseInTests } from './syscalls.ts';
 
 /** Where `load` records what it loaded (tmpfs: gone after reboot, like the loaded kernel). */
 export const STATE_FILE = '/run/kdump-ts/loaded.json';
@@ -369,5 +370,6 @@ export function unloadCaptureKernel(sys: KexecSyscalls, root = '/'): void {
  * Never returns on a machine that crashes.
  */
 export function crashThisMachine(root = '/'): void {
+  if (resolve(root) === '/') refuseInTests('crashing this machine', 'write /proc/sysrq-trigger', 'give --root a fake tree');
   writeFileSync(hostPath(root, '/proc/sysrq-trigger'), 'c');
 }

@@ -21,11 +21,7 @@ export const NO_HOST_SYSCALLS_ENV = 'KEXEC_TS_NO_HOST_SYSCALLS';
  * reboot the machine running it. koffi and libc are bound at the first call.
  */
 export function hostSyscalls(purpose: string, hint = 'run it with sudo, or use --dry-run to plan'): KexecSyscalls {
-  if (process.env[NO_HOST_SYSCALLS_ENV] || process.env.NODE_TEST_CONTEXT) {
-    throw new KexecError(`${purpose}: refusing to make real kexec syscalls in a test (${process.env[NO_HOST_SYSCALLS_ENV] ? NO_HOST_SYSCALLS_ENV : 'NODE_TEST_CONTEXT'} is set)`, {
-      hint: 'pass a KexecSyscalls fake to the library instead',
-    });
-  }
+  refuseInTests(purpose, 'make real kexec syscalls', 'pass a KexecSyscalls fake to the library instead');
   if (typeof process.geteuid === 'function' && process.geteuid() !== 0) {
     throw new KexecError(`${purpose} needs root (CAP_SYS_BOOT)`, { hint });
   }
@@ -39,6 +35,15 @@ export function hostSyscalls(purpose: string, hint = 'run it with sudo, or use -
     rebootKexec: () => real().rebootKexec(),
     sync: () => real().sync(),
   };
+}
+
+/**
+ * Throws in every test process (NO_HOST_SYSCALLS_ENV or NODE_TEST_CONTEXT set): what `purpose` would
+ * do acts on the machine running the tests (a kexec syscall, a reboot, a crash through sysrq).
+ */
+export function refuseInTests(purpose: string, action: string, hint: string): void {
+  const why = process.env[NO_HOST_SYSCALLS_ENV] ? NO_HOST_SYSCALLS_ENV : process.env.NODE_TEST_CONTEXT ? 'NODE_TEST_CONTEXT' : undefined;
+  if (why) throw new KexecError(`${purpose}: refusing to ${action} in a test (${why} is set)`, { hint });
 }
 
 /**

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { ERRNO, SyscallError, errnoHint } from '../../src/kexec/syscalls.ts';
-import { NO_HOST_SYSCALLS_ENV, bindLibcFunctions, hostSyscalls } from '../../src/host/syscalls.ts';
+import { NO_HOST_SYSCALLS_ENV, bindLibcFunctions, hostSyscalls, refuseInTests } from '../../src/host/syscalls.ts';
 import { KexecError } from '../../src/errors.ts';
 
 test('errno values become one line with the usual cause', () => {
@@ -40,6 +40,11 @@ test('the real syscalls cannot be constructed in a test process (KEXEC_TS_NO_HOS
       else process.env[k] = v;
     }
   }
+});
+
+test('refuseInTests, which guards the real syscalls and the sysrq crash on / (kdump-ts crash), throws under node --test', () => {
+  assert.ok(process.env.NODE_TEST_CONTEXT || process.env[NO_HOST_SYSCALLS_ENV], 'this runs under the test runner');
+  assert.throws(() => refuseInTests('crashing this machine', 'write /proc/sysrq-trigger', 'give --root a fake tree'), (e: unknown) => e instanceof KexecError && /^crashing this machine: refusing to write \/proc\/sysrq-trigger in a test/.test(e.message));
 });
 
 const koffiInstalled = (() => {

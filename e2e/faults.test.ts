@@ -48,7 +48,7 @@ test('e2e faults: a hanging scenario is killed at its timeout, reports the missi
     assert.match(e.message, /did not finish within 45 s/);
     assert.match(e.message, /missing marker\(s\): first:never/);
     assert.match(e.message, /last 50 console lines/);
-    assert.deepEqual(processesMentioning('e2e/out/fault-hang-'), []);
+    assert.deepEqual(processesMentioning(join(REPO, 'e2e/out/fault-hang-')), []);
     rmSync(join(REPO, 'e2e/out', `fault-hang-${suite}-max`), { recursive: true, force: true });
   });
 });
@@ -63,7 +63,7 @@ test('e2e faults: a kernel that never reaches /init fails the "markers" step and
     assert.equal(e.step, 'markers');
     assert.match(e.message, /the first kernel never reached \/init/);
     assert.match(e.message, /Kernel panic|VFS/);
-    assert.deepEqual(processesMentioning('e2e/out/fault-noinit-'), []);
+    assert.deepEqual(processesMentioning(join(REPO, 'e2e/out/fault-noinit-')), []);
     rmSync(join(REPO, 'e2e/out', `fault-noinit-${suite}-max`), { recursive: true, force: true });
   });
 });
@@ -87,7 +87,7 @@ test('e2e faults: a boot that ends like the known TCG text-patching oops is retr
     const dir = join(REPO, 'e2e/out', `fault-oops-${suite}-max`);
     assert.ok(existsSync(join(dir, 'console-attempt1.log')), 'the first boot\'s console is kept');
     assert.equal(existsSync(join(dir, 'console-attempt2.log')), false, 'no third boot');
-    assert.deepEqual(processesMentioning('e2e/out/fault-oops-'), []);
+    assert.deepEqual(processesMentioning(join(REPO, 'e2e/out/fault-oops-')), []);
     rmSync(dir, { recursive: true, force: true });
   });
 });

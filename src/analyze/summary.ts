@@ -2,7 +2,7 @@
 // panic CPU's backtrace, the last log lines and memory use — plus the backtrace/memory formatting
 // the bt, mem and serve commands share.
 import { NotInDumpError, ParseError } from '../errors.ts';
-import { MAX_DUMP_LEVEL, PageClassifier, classifyWindows, emptyCounts, findMemMap, pageLayout } from './page-class.ts';
+import { MAX_DUMP_LEVEL, PageClassifier, classifyWindows, emptyCounts, findMemMap, pageLayout, type ExclusionCounts } from './page-class.ts';
 import { Gaps, type Completeness } from './completeness.ts';
 import type { DumpContext } from './dump-context.ts';
 import { formatRecord, type LogRecord } from './printk.ts';
@@ -253,20 +253,13 @@ export function summaryJson(s: Summary): unknown {
   return { system: s.system, backtrace: s.backtrace ? backtraceJson(s.backtrace) : undefined, lastLog: s.lastLog, memory: s.memory, problems: s.problems };
 }
 
-export interface PageUsage {
+/** The page frames by class (ExclusionCounts: free, cache, user, …; `unknown` = struct pages that could not be read). */
+export interface PageUsage extends ExclusionCounts {
   pageSize: number;
   /** Page frames described by struct pages. */
   pages: number;
-  free: number;
-  cache: number;
-  cachePrivate: number;
-  user: number;
-  hwpoison: number;
-  offline: number;
   /** Everything else: kernel allocations, slab, page tables, reserved. */
   kernel: number;
-  /** struct pages that could not be read. */
-  unknown: number;
   warnings: string[];
   /** The struct pages that could not be read, and why. */
   completeness: Completeness;

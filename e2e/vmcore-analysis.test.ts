@@ -17,8 +17,6 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { filterFor } from '../src/cli/vmcore/save.ts';
-import { DumpContext } from '../src/analyze/dump-context.ts';
-import { withImageKallsyms } from '../src/analyze/kallsyms-scan.ts';
 import { KernelDump } from '../src/analyze/kernel-dump.ts';
 import { backtraceOfTask, cpuBacktrace, taskTable, type TaskTable } from '../src/analyze/stacks.ts';
 import type { Dump } from '../src/format/dump.ts';
@@ -30,11 +28,11 @@ import { REPO } from './harness/initramfs.ts';
 
 const open = (path: string) => {
   const dump = openDump(new FileSource(path));
-  return { dump, ctx: new DumpContext(withImageKallsyms(new KernelDump(dump))) };
+  return { dump, ctx: new KernelDump(dump) };
 };
 
 /** bt of the panicking CPU is the sysrq-c chain down to the write(2) from user mode; the guest's virtio_blk module is named and unwound. */
-function checkCrashChainAndModules(ctx: DumpContext): number {
+function checkCrashChainAndModules(ctx: KernelDump): number {
   const bt = cpuBacktrace(ctx, ctx.panicCpu());
   assert.equal(bt.stop, 'user mode', `${ctx.release}: ${bt.stop}`);
   const names = bt.frames.map((f) => f.symbol?.name?.replace(/\.cold$/, ''));
@@ -51,7 +49,7 @@ function checkCrashChainAndModules(ctx: DumpContext): number {
 }
 
 /** Every task listed is unwound; the crashing one, when listed, is current on its CPU. */
-function checkListedTasks(ctx: DumpContext, t: TaskTable, crashingPid: number): void {
+function checkListedTasks(ctx: KernelDump, t: TaskTable, crashingPid: number): void {
   const crashing = t.tasks.find((x) => x.pid === crashingPid && !x.idle);
   if (crashing) assert.ok(t.current.includes(crashing.task), 'the crashing task is current on its CPU');
   for (const x of t.tasks) assert.equal(backtraceOfTask(ctx, x, t.current).error, false, `${ctx.release}: ${x.comm}`);
@@ -88,12 +86,12 @@ const atLeast = (v: [number, number], major: number, minor: number) => v[0] > ma
 const notes = (t: TaskTable): string[] => [...t.completeness.missing, ...t.completeness.excluded].flatMap((g) => g.examples);
 
 /** The physical address a task-table damage note says is missing. */
-function missingAddress(ctx: DumpContext, note: string): bigint {
+function missingAddress(ctx: KernelDump, note: string): bigint {
   const phys = /physical 0x([0-9a-f]+)/.exec(note);
   if (phys) return BigInt('0x' + phys[1]);
   const node = /(?:entry|list head) (0x[0-9a-f]+) not in dump/.exec(note);
   assert.ok(node, `a task-table problem other than a page missing from the dump: ${note}`);
-  return ctx.mem.virtToPhys(BigInt(node[1]!));
+  return ctx.memory.virtToPhys(BigInt(node[1]!));
 }
 
 /**
@@ -101,7 +99,7 @@ function missingAddress(ctx: DumpContext, note: string): bigint {
  * dump and is, by its struct page, a slab page (6.10+) or a tail of a compound kernel page whose
  * head it kept (7.1+). Returns how many of each.
  */
-function checkKnownDrops(tc: TestContext, dump: Dump, ctx: DumpContext, t: TaskTable): Record<KnownDrop['kind'], number> {
+function checkKnownDrops(tc: TestContext, dump: Dump, ctx: KernelDump, t: TaskTable): Record<KnownDrop['kind'], number> {
   const v = kernelVersion(ctx.release);
   const kinds = new Set<KnownDrop['kind']>(atLeast(v, 7, 1) ? ['slab', 'tail'] : atLeast(v, 6, 10) ? ['slab'] : []);
   const counts = { slab: 0, tail: 0 };

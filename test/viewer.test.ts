@@ -10,7 +10,6 @@ import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { startViewer, type ViewerServer } from '../src/cli/vmcore/serve.ts';
-import { DumpContext } from '../src/analyze/dump-context.ts';
 import { KernelDump } from '../src/analyze/kernel-dump.ts';
 import { taskTable } from '../src/analyze/stacks.ts';
 import { newBitmap } from '../src/format/bitmap.ts';
@@ -315,9 +314,9 @@ test('viewer (dump with a task_struct page excluded): one info line counts what 
   const dir = mkdtempSync(join(tmpdir(), 'vmcore-viewer-excl-'));
   try {
     const base = openDump(new FileSource(DUMP));
-    const ctx = new DumpContext(new KernelDump(base));
+    const ctx = new KernelDump(base);
     const victim = taskTable(ctx).tasks.filter((t) => !t.idle && t.pid === t.tgid)[20]!;
-    const gone = ctx.mem.virtToPhys(victim.task) >> 12n;
+    const gone = ctx.memory.virtToPhys(victim.task) >> 12n;
     const path = join(dir, 'excl.kdump');
     const sink = new FileSink(path);
     writeKdump(base, sink, presentPfns(base).filter((p) => p !== gone), { codec: 'zlib', compress: nodeZlibCompressor, ramBitmap: newBitmap(Number(base.maxPfn)).fill(0xff) });

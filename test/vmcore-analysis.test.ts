@@ -5,8 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { Btf } from '../src/analyze/btf.ts';
-import { DumpContext } from '../src/analyze/dump-context.ts';
-import { locateKallsyms, withImageKallsyms } from '../src/analyze/kallsyms-scan.ts';
+import { locateKallsyms } from '../src/analyze/kallsyms-scan.ts';
 import { KernelDump } from '../src/analyze/kernel-dump.ts';
 import { decodeOrcEntry, orcVersionFor, type OrcTable } from '../src/analyze/orc.ts';
 import { backtraceOfTask, cpuBacktrace, taskTable } from '../src/analyze/stacks.ts';
@@ -21,7 +20,7 @@ import { FileSource } from '../src/host/file-source.ts';
 
 const DIR = 'fixtures/x86_64-debian-6.1';
 const DUMP = `${DIR}/vmcore-d31-zlib.kdump`;
-const ctx = new DumpContext(new KernelDump(openDump(new FileSource(DUMP))));
+const ctx = new KernelDump(openDump(new FileSource(DUMP)));
 const drgn = readFileSync(`${DIR}/oracle/drgn-0.0.22-tasks-stack.txt`, 'utf8');
 const crash = readFileSync(`${DIR}/oracle/crash-8.0.2-sys-bt-ps-log.txt`, 'utf8');
 
@@ -141,7 +140,7 @@ test("modules: virtio_blk's code is named from its own kallsyms and found in its
 test('struct: task_struct of PID 1 prints pid 1 and comm "init"; types prints a layout', () => {
   const btf = ctx.btf;
   const init = taskTable(ctx).tasks.find((x) => x.pid === 1)!;
-  const text = formatStructAt(btf, btf.get('struct task_struct'), init.task, (a, n) => ctx.mem.readVirt(a, n), { maxDepth: 2 });
+  const text = formatStructAt(btf, btf.get('struct task_struct'), init.task, (a, n) => ctx.memory.readVirt(a, n), { maxDepth: 2 });
   assert.match(text, /^struct task_struct at 0xff278b50411f20c0 \(9728 bytes\) = \{/);
   assert.match(text, /^ {2}pid = 1,$/m);
   assert.match(text, /^ {2}comm = "init",$/m);
@@ -203,12 +202,12 @@ test('kallsyms: without the VMCOREINFO keys (kernels before 6.0) the tables are 
     const key = ({ num_syms: 'numSyms', token_table: 'tokenTable', token_index: 'tokenIndex', relative_base: 'relativeBase' } as Record<string, keyof typeof loc>)[n] ?? n;
     assert.equal(loc[key], info.symbol(`kallsyms_${n}`), n);
   }
-  const found = withImageKallsyms(kd).symbols;
+  const found = kd.symbols;
   assert.equal(found.source, 'kallsyms found in the kernel image');
   assert.equal(found.count, ctx.symbols.count);
   assert.equal(found.byName('panic')!.address, ctx.symbols.byName('panic')!.address);
   // And the commands work on it: the panic backtrace is the same.
-  const again = new DumpContext(withImageKallsyms(kd));
+  const again = kd;
   assert.deepEqual(
     cpuBacktrace(again, 1).frames.map((f) => f.pc),
     cpuBacktrace(ctx, 1).frames.map((f) => f.pc),
@@ -229,14 +228,14 @@ test("ps with damaged BTF: types before the damage still work and the damage is 
   late.fill(0xff, at, at + 256);
   const lateBtf = Btf.parse(late, 'damaged');
   assert.ok(lateBtf.damage);
-  const t = taskTable(new DumpContext(ctx.kernel, { btf: lateBtf }));
+  const t = taskTable(new KernelDump(ctx.dump, { btf: () => lateBtf }));
   assert.equal(t.tasks.length, 56);
   assert.equal(t.completeness.partial, true);
   assert.match(t.completeness.missing[0]!.examples[0]!, /^BTF damaged \(type \d+ at offset \d+: /);
   // Damage at the first type: nothing to work with, and the error says why.
   const early = good.slice();
   early.fill(0xff, hdrLen + typeOff, hdrLen + typeOff + 64);
-  assert.throws(() => taskTable(new DumpContext(ctx.kernel, { btf: Btf.parse(early, 'damaged') })), /BTF has no type 'struct task_struct' \(BTF damaged: type 1 at offset \d+/);
+  assert.throws(() => taskTable(new KernelDump(ctx.dump, { btf: () => Btf.parse(early, 'damaged') })), /BTF has no type 'struct task_struct' \(BTF damaged: type 1 at offset \d+/);
 });
 
 /** Kernel memory made of a few 8-byte words. */

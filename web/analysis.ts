@@ -1,7 +1,7 @@
 // What the viewer shows, computed from a ByteSource with the same library the CLI uses. Pure (no
 // DOM, no Node): runs in the browser worker, and in Node for tests. Results are plain data.
-import type { DumpContext } from '../src/analyze/dump-context.ts';
-import { openDumpContext } from '../src/analyze/open-kernel-dump.ts';
+import type { KernelDump } from '../src/analyze/kernel-dump.ts';
+import { openKernelDump } from '../src/analyze/open-kernel-dump.ts';
 import { formatRecord } from '../src/analyze/printk.ts';
 import { backtraceGap, backtraceOfTask, cpuBacktrace, taskTable, type TaskTable } from '../src/analyze/stacks.ts';
 import { backtraceLines, buildSummary, describeCpuBacktrace, memoryCounters, memoryRows, pageUsage, pageUsageRows, type BacktraceLine, type NamedBacktrace } from '../src/analyze/summary.ts';
@@ -127,9 +127,10 @@ function traceView(bt: NamedBacktrace, crashing: boolean): TraceView {
 }
 
 export class DumpAnalysis {
-  readonly ctx: DumpContext;
+  readonly kd: KernelDump;
   constructor(src: ByteSource) {
-    this.ctx = openDumpContext(src);
+    this.kd = openKernelDump(src);
+    this.kd.loadSymbols(); // every page but the log needs them: a dump without any says so when opened
   }
 
   private crashCpu: number | undefined | null = null;
@@ -137,7 +138,7 @@ export class DumpAnalysis {
   private crashingCpu(): number | undefined {
     if (this.crashCpu === null) {
       try {
-        this.crashCpu = systemInfo(this.ctx.kernel).crashingCpu ?? this.ctx.panicCpu();
+        this.crashCpu = systemInfo(this.kd).crashingCpu ?? this.kd.panicCpu();
       } catch (e) {
         problem(e);
         this.crashCpu = undefined;
@@ -147,7 +148,7 @@ export class DumpAnalysis {
   }
 
   overview(): Overview {
-    const s = buildSummary(this.ctx);
+    const s = buildSummary(this.kd);
     const sys = s.system;
     this.crashCpu = s.backtrace?.cpu ?? sys.crashingCpu;
     const who = [
@@ -167,11 +168,11 @@ export class DumpAnalysis {
     for (const w of d.warnings) overviewGaps.note('dump file', 'damaged', w);
     const bt = s.backtrace ? traceView(s.backtrace, true) : undefined;
     return {
-      file: this.ctx.dump.source.name,
+      file: this.kd.dump.source.name,
       facts,
       panicMessage: sys.panicMessage,
       release: sys.release,
-      cpus: this.ctx.cpus.length,
+      cpus: this.kd.cpus.length,
       crashingCpu: crashing,
       backtrace: bt,
       memory: s.memory.map((r) => ({ label: r.label, bytes: Number(r.bytes) })),
@@ -183,7 +184,7 @@ export class DumpAnalysis {
   }
 
   log(): LogData {
-    const log = this.ctx.log;
+    const log = this.kd.log;
     const recs = log.records;
     return {
       lines: recs.map((r) => formatRecord(r)),
@@ -196,10 +197,10 @@ export class DumpAnalysis {
   /** Every CPU's backtrace; the crashing CPU's panic frame is marked. */
   backtraces(): { traces: CpuTrace[]; notes: Notes } {
     const crashing = this.crashingCpu();
-    const gaps = new Gaps(this.ctx.dump.dumpLevel);
-    const traces = this.ctx.cpus.map((_, cpu): CpuTrace => {
+    const gaps = new Gaps(this.kd.dump.dumpLevel);
+    const traces = this.kd.cpus.map((_, cpu): CpuTrace => {
       try {
-        const bt = describeCpuBacktrace(this.ctx, cpuBacktrace(this.ctx, cpu));
+        const bt = describeCpuBacktrace(this.kd, cpuBacktrace(this.kd, cpu));
         backtraceGap(gaps, bt, `CPU ${cpu}`);
         return { ...traceView(bt, cpu === crashing), cpu };
       } catch (e) {
@@ -214,7 +215,7 @@ export class DumpAnalysis {
   private table: TaskTable | undefined;
 
   tasks(): { tasks: TaskRow[]; notes: Notes } {
-    const t = (this.table ??= taskTable(this.ctx));
+    const t = (this.table ??= taskTable(this.kd));
     return {
       tasks: t.tasks.map((x) => ({
         pid: x.pid,
@@ -232,11 +233,11 @@ export class DumpAnalysis {
 
   /** The backtrace of one task (`task`: its task_struct address in hex, as in TaskRow). */
   taskBacktrace(task: string): TraceView {
-    const t = (this.table ??= taskTable(this.ctx));
+    const t = (this.table ??= taskTable(this.kd));
     const x = t.tasks.find((y) => y.task === BigInt('0x' + task));
     if (!x) throw new ParseError(`no task at 0x${task}`);
     try {
-      const bt = backtraceOfTask(this.ctx, x, t.current);
+      const bt = backtraceOfTask(this.kd, x, t.current);
       return traceView({ ...bt, pid: x.pid, comm: x.comm, task: x.task, cpu: x.cpu }, bt.cpu !== undefined && bt.cpu === this.crashingCpu());
     } catch (e) {
       return { cpu: x.cpu, pid: x.pid, comm: x.comm, task, lines: [{ text: `${x.comm}: ${problem(e)}` }], panicFrame: undefined };
@@ -244,14 +245,14 @@ export class DumpAnalysis {
   }
 
   memory(): MemoryData {
-    const gaps = new Gaps(this.ctx.dump.dumpLevel);
-    const ps = this.ctx.dump.pageSize;
-    const u = gaps.attempt('page type table', () => pageUsage(this.ctx));
+    const gaps = new Gaps(this.kd.dump.dumpLevel);
+    const ps = this.kd.dump.pageSize;
+    const u = gaps.attempt('page type table', () => pageUsage(this.kd));
     if (u) {
       gaps.merge(u.completeness);
       for (const w of u.warnings) gaps.note('page type', 'damaged', w);
     }
-    const counters = gaps.attempt('memory counters', () => memoryRows(memoryCounters(this.ctx))) ?? [];
+    const counters = gaps.attempt('memory counters', () => memoryRows(memoryCounters(this.kd))) ?? [];
     return {
       pageSize: ps,
       byType: u ? pageUsageRows(u).map((r) => ({ label: r.label, bytes: r.pages * ps })) : [],
@@ -270,7 +271,7 @@ export class DumpAnalysis {
       addr = BigInt('0x' + w.slice(2).replace(/^0x/i, ''));
     } else if (/^(0x)?[0-9a-f]+$/i.test(w)) addr = BigInt('0x' + w.replace(/^0x/i, ''));
     else {
-      const s = this.ctx.symbols.byName(w);
+      const s = this.kd.symbols.byName(w);
       if (!s) throw new ParseError(`no symbol '${w}'`);
       addr = s.address;
     }
@@ -278,7 +279,7 @@ export class DumpAnalysis {
     let excluded: string | undefined;
     let bytes: Uint8Array;
     try {
-      bytes = physical ? this.ctx.dump.readPhys(addr, n) : this.ctx.mem.readVirt(addr, n);
+      bytes = physical ? this.kd.dump.readPhys(addr, n) : this.kd.memory.readVirt(addr, n);
     } catch (e) {
       if (!(e instanceof NotInDumpError && e.reason === 'excluded')) throw e;
       bytes = new Uint8Array(0);
@@ -287,7 +288,7 @@ export class DumpAnalysis {
     let symbol: string | undefined;
     if (!physical) {
       try {
-        const hit = this.ctx.symbols.byAddress(addr);
+        const hit = this.kd.symbols.byAddress(addr);
         if (hit) symbol = `${hit.symbol.name}+0x${hit.offset.toString(16)}`;
       } catch (e) {
         problem(e);

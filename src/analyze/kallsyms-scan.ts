@@ -10,7 +10,6 @@
 // checked (marker count vs N, names ending exactly at the markers, symbol 256 at markers[1]).
 import { NotInDumpError } from '../errors.ts';
 import { readKallsyms } from './kallsyms.ts';
-import { KernelDump } from './kernel-dump.ts';
 import type { KernelMemory } from './kernel-memory.ts';
 import { SortedSymbolTable } from './symbols.ts';
 import { VmcoreInfo } from './vmcoreinfo.ts';
@@ -182,15 +181,10 @@ export function withKallsyms(info: VmcoreInfo, loc: KallsymsLocation): VmcoreInf
   return new VmcoreInfo(`${info.raw.replace(/\n*$/, '\n')}${lines.join('\n')}\n`);
 }
 
-/**
- * The dump's KernelDump, or — when it has no symbol table (no kallsyms in VMCOREINFO, none given) —
- * one over the kallsyms found in the kernel image. Unchanged when nothing is found: the commands
- * then say what is missing.
- */
-export function withImageKallsyms(kd: KernelDump): KernelDump {
-  if (kd.symbolsIfAny()) return kd;
-  const loc = locateKallsyms(kd.memory, kd.info);
-  if (!loc) return kd;
-  const table = readKallsyms(kd.memory, withKallsyms(kd.info, loc));
-  return new KernelDump(kd.dump, new SortedSymbolTable('kallsyms found in the kernel image', [...table.all()]));
+/** The kallsyms found in the kernel image (kernels before 6.0), or undefined when nothing checks out. */
+export function imageKallsyms(mem: KernelMemory, info: VmcoreInfo): SortedSymbolTable | undefined {
+  const loc = locateKallsyms(mem, info);
+  if (!loc) return undefined;
+  const table = readKallsyms(mem, withKallsyms(info, loc));
+  return new SortedSymbolTable('kallsyms found in the kernel image', [...table.all()]);
 }

@@ -1,29 +1,59 @@
-// One opened kernel dump with what analysis builds on it, each made on first use: VMCOREINFO,
-// kernel memory (address translation), the kernel log, the symbol table, the CPUs' registers.
-import { isDumpDataError, ParseError } from '../errors.ts';
+// One opened kernel dump with everything analysis builds on it, each made on first use: VMCOREINFO,
+// kernel memory (address translation), the kernel log, the CPUs' registers, the symbol table (a
+// System.map / vmlinux symtab when given, else the dump's kallsyms, else kallsyms found in the kernel
+// image), BTF types (a vmlinux .BTF when given, else the dump's __start_BTF..__stop_BTF), ORC tables,
+// loaded modules, per-CPU variables.
+import { isDumpDataError, NotInDumpError, ParseError } from '../errors.ts';
 import type { Dump } from '../format/dump.ts';
+import { Btf } from './btf.ts';
+import { Gaps } from './completeness.ts';
 import { hasKallsyms, readKallsyms } from './kallsyms.ts';
+import { imageKallsyms } from './kallsyms-scan.ts';
 import { KernelMemory, type DirectMap } from './kernel-memory.ts';
+import { contains, readModules, type KernelModule } from './modules.ts';
+import { ORC_ENTRY_SIZE, OrcTable, orcVersionOf, type OrcEntry, type OrcVersion } from './orc.ts';
 import { checkLogKeys, readKernelLog, type KernelLog } from './printk.ts';
 import { cpuPrstatus, type Prstatus } from './prstatus.ts';
 import type { SymbolTable } from './symbols.ts';
+import type { OrcFinder, Symbolizer } from './unwind.ts';
 import { VmcoreInfo } from './vmcoreinfo.ts';
+
+export interface KernelDumpOptions {
+  /** A System.map / vmlinux symbol table given by the user: used instead of the dump's kallsyms. */
+  symbols?: SymbolTable;
+  /** BTF given by the user (a vmlinux .BTF section), made on first use; undefined: the dump's own. */
+  btf?: () => Btf | undefined;
+}
+
+const MAX_BTF = 64 << 20;
+/** x86_64 module area (MODULES_VADDR..MODULES_END; starts at 0xffffffffc0000000 with KASLR). */
+const MODULES_START = 0xffffffffa0000000n;
+const MODULES_END = 0xffffffffff000000n;
 
 export class KernelDump {
   readonly dump: Dump;
+  private readonly givenBtf: (() => Btf | undefined) | undefined;
   private _info: VmcoreInfo | undefined;
   private _memory: KernelMemory | undefined;
   private _log: KernelLog | undefined;
   private _symbols: SymbolTable | null | undefined;
+  private imageScanned = false;
   private _cpus: Prstatus[] | undefined;
+  private _btf: Btf | undefined;
+  private _orc: OrcTable | null | undefined;
+  private _orcVersion: OrcVersion | undefined;
+  private _modules: KernelModule[] | undefined;
   private directMapChecked = false;
   /** What may make results wrong, said with every result (a symbol table forced on a dump it does not match). */
   readonly warnings: string[] = [];
+  /** What could not be read of the module list (frames in those modules stay unnamed). */
+  readonly moduleGaps: Gaps;
 
-  /** `symbols`: a System.map / vmlinux table given by the user; otherwise the dump's kallsyms. */
-  constructor(dump: Dump, symbols?: SymbolTable) {
+  constructor(dump: Dump, opts: KernelDumpOptions = {}) {
     this.dump = dump;
-    this._symbols = symbols;
+    this._symbols = opts.symbols;
+    this.givenBtf = opts.btf;
+    this.moduleGaps = new Gaps(dump.dumpLevel);
   }
 
   get info(): VmcoreInfo {
@@ -44,6 +74,11 @@ export class KernelDump {
       this._memory = new KernelMemory(this.dump, this.info);
     }
     return this._memory;
+  }
+
+  /** The kernel release (VMCOREINFO OSRELEASE), '' when unknown. */
+  get release(): string {
+    return this.memory.info.osrelease ?? '';
   }
 
   /**
@@ -74,14 +109,31 @@ export class KernelDump {
     return this._log;
   }
 
-  /** The symbol table: the user's, else the dump's kallsyms; throws when there is none. */
+  /**
+   * Kernel symbols: the user's table, else the dump's kallsyms, else (kernels before 6.0) kallsyms
+   * found in the kernel image; throws one clear line when there is none.
+   */
   get symbols(): SymbolTable {
-    const s = this.symbolsIfAny();
-    if (!s) return readKallsyms(this.memory, this.info); // throws the missing-key error
+    const s = this.loadSymbols();
+    if (!s) {
+      throw new ParseError(
+        `this kernel (${this.release || 'unknown release'}) does not export kallsyms in VMCOREINFO (Linux 6.0+ does), so the dump alone has no symbol table`,
+        { source: this.dump.source.name, hint: 'give --system-map FILE or --vmlinux FILE for this exact kernel build' },
+      );
+    }
     return s;
   }
 
-  /** The symbol table, or undefined when the dump has no kallsyms and none was given. */
+  /** The symbol table, searching the kernel image when the dump does not name its kallsyms; undefined when none is found. */
+  loadSymbols(): SymbolTable | undefined {
+    const s = this.symbolsIfAny();
+    if (s || this.imageScanned) return s;
+    this.imageScanned = true;
+    this._symbols = imageKallsyms(this.memory, this.info) ?? null;
+    return this._symbols ?? undefined;
+  }
+
+  /** The symbol table, or undefined when the dump has no kallsyms in VMCOREINFO and none was given; never scans the image. */
   symbolsIfAny(): SymbolTable | undefined {
     if (this._symbols === undefined) {
       this._symbols = null;
@@ -101,5 +153,149 @@ export class KernelDump {
   get cpus(): Prstatus[] {
     this._cpus ??= cpuPrstatus(this.dump.notes);
     return this._cpus;
+  }
+
+  symbolAddress(name: string): bigint | undefined {
+    return this.symbols.byName(name)?.address ?? this.memory.info.symbol(name);
+  }
+
+  requireSymbol(name: string, forWhat: string): bigint {
+    const a = this.symbolAddress(name);
+    if (a === undefined) throw new ParseError(`symbol ${name} not found (${this.symbols.source}); needed for ${forWhat}`, { source: this.dump.source.name });
+    return a;
+  }
+
+  /** Names addresses in the kernel image (its symbol table) and in loaded modules (their kallsyms). */
+  readonly symbolizer: Symbolizer = {
+    symbolize: (addr) => {
+      const hit = this.symbols.byAddress(addr);
+      if (hit) return { name: hit.symbol.name, offset: hit.offset };
+      const m = this.moduleAt(addr);
+      const mh = m?.symbols?.byAddress(addr);
+      return mh ? { name: mh.symbol.name, offset: mh.offset, module: m!.name } : undefined;
+    },
+  };
+
+  /** The kernel image's ORC table, and a module's for addresses in module code. */
+  readonly orcFinder: OrcFinder = {
+    find: (ip): OrcEntry | undefined => {
+      const k = this.orc;
+      if (k?.covers(ip)) return k.find(ip);
+      return this.moduleAt(ip)?.orc?.find(ip);
+    },
+  };
+
+  /** Loaded modules (read on first use, with BTF); [] when they cannot be read. */
+  get modules(): KernelModule[] {
+    if (!this._modules) {
+      this._modules = [];
+      try {
+        const head = this.symbols.byName('modules')?.address;
+        if (head !== undefined) this._modules = readModules(this.memory, this.btf, head, this.orcVersion, this.moduleGaps);
+      } catch (e) {
+        if (!(e instanceof ParseError || e instanceof NotInDumpError)) throw e;
+        this.moduleGaps.add('module list', e);
+      }
+    }
+    return this._modules;
+  }
+
+  /** The module whose memory holds `addr`; only addresses in the module area are looked up. */
+  moduleAt(addr: bigint): KernelModule | undefined {
+    if (addr < MODULES_START || addr >= MODULES_END) return undefined;
+    return this.modules.find((m) => contains(m, addr));
+  }
+
+  /** The kernel's BTF types. */
+  get btf(): Btf {
+    if (!this._btf) {
+      const given = this.givenBtf?.();
+      if (given) this._btf = given;
+      else {
+        const start = this.symbols.byName('__start_BTF')?.address;
+        const stop = this.symbols.byName('__stop_BTF')?.address;
+        if (start === undefined || stop === undefined) {
+          throw new ParseError('the kernel has no BTF (no __start_BTF/__stop_BTF symbols)', {
+            source: this.dump.source.name,
+            hint: 'it was built without CONFIG_DEBUG_INFO_BTF; give --vmlinux FILE with a .BTF section',
+          });
+        }
+        const len = stop - start;
+        if (len <= 0n || len > BigInt(MAX_BTF)) throw new ParseError(`BTF: __start_BTF..__stop_BTF spans ${len} bytes`, { source: this.dump.source.name });
+        const bytes = this.memory.readVirt(start, Number(len));
+        this._btf = Btf.parse(bytes, `BTF in ${this.dump.source.name} at 0x${start.toString(16)}`);
+      }
+    }
+    return this._btf;
+  }
+
+  /** The ORC entry layout of this kernel (by its .orc_header hash, else its release). */
+  get orcVersion(): OrcVersion {
+    if (this._orcVersion === undefined) {
+      const s = this.symbols;
+      const read = (name: string, len: number): Uint8Array | undefined => {
+        const a = s.byName(name)?.address;
+        if (a === undefined) return undefined;
+        try {
+          return this.memory.readVirt(a, len);
+        } catch (e) {
+          if (e instanceof NotInDumpError) return undefined;
+          throw e;
+        }
+      };
+      this._orcVersion = orcVersionOf(read('__start_orc_header', 20), this.release, () => read('__start_orc_unwind', 2048 * ORC_ENTRY_SIZE) ?? new Uint8Array(0));
+    }
+    return this._orcVersion;
+  }
+
+  /** The kernel image's ORC tables, or undefined when the kernel has none (frame pointers then). */
+  get orc(): OrcTable | undefined {
+    if (this._orc === undefined) {
+      const s = this.symbols;
+      const ipStart = s.byName('__start_orc_unwind_ip')?.address;
+      const ipStop = s.byName('__stop_orc_unwind_ip')?.address;
+      const entStart = s.byName('__start_orc_unwind')?.address;
+      const entStop = s.byName('__stop_orc_unwind')?.address;
+      this._orc =
+        ipStart !== undefined && ipStop !== undefined && entStart !== undefined
+          ? new OrcTable(this.memory, { ipStart, ipStop, entStart, entStop, version: this.orcVersion })
+          : null;
+    }
+    return this._orc ?? undefined;
+  }
+
+  /** Address of a per-CPU variable on `cpu` (symbol value + __per_cpu_offset[cpu]). */
+  perCpu(name: string, cpu: number): bigint | undefined {
+    const sym = this.symbols.byName(name);
+    const base = this.symbols.byName('__per_cpu_offset')?.address;
+    if (!sym || base === undefined) return undefined;
+    return (sym.address + this.memory.u64(base + BigInt(cpu * 8))) & 0xffffffffffffffffn;
+  }
+
+  /** The CPU that panicked: panic_cpu, else crashing_cpu, else the CPU stopped inside crash code. */
+  panicCpu(): number {
+    for (const name of ['panic_cpu', 'crashing_cpu']) {
+      const a = this.symbols.byName(name)?.address;
+      if (a === undefined) continue;
+      try {
+        const v = this.memory.i32(a);
+        if (v >= 0 && v < this.cpus.length) return v;
+      } catch (e) {
+        if (!(e instanceof NotInDumpError)) throw e;
+      }
+    }
+    const i = this.cpus.findIndex((c) => /crash_kexec|crash_setup_regs|machine_crash_shutdown/.test(this.symbolizer.symbolize(c.regs.rip)?.name ?? ''));
+    return i >= 0 ? i : 0;
+  }
+
+  /** The task running on `cpu` (per-CPU pcpu_hot.current_task, or current_task before 6.2). */
+  currentTask(cpu: number): bigint | undefined {
+    try {
+      const a = this.perCpu('current_task', cpu) ?? this.perCpu('pcpu_hot', cpu);
+      return a === undefined ? undefined : this.memory.u64(a);
+    } catch (e) {
+      if (e instanceof NotInDumpError) return undefined;
+      throw e;
+    }
   }
 }

@@ -1,14 +1,12 @@
 // The one recipe for opening a kernel dump for analysis, shared by vmcore-ts and the viewer's worker:
 // the dump's reader (src/format/open-dump.ts), the symbol table (the dump's kallsyms, or a System.map
 // / vmlinux the user gives, checked against the dump first), kallsyms found in the kernel image for
-// kernels before 6.0, and a vmlinux's .BTF. Pure: every file comes in as a ByteSource.
+// kernels before 6.0 (on first use), and a vmlinux's .BTF. Pure: every file comes in as a ByteSource.
 import { ParseError } from '../errors.ts';
 import { openElf, sectionData, type ElfFile } from '../format/elf.ts';
 import { openDump } from '../format/open-dump.ts';
 import type { ByteSource } from '../io/source.ts';
 import { Btf } from './btf.ts';
-import { DumpContext } from './dump-context.ts';
-import { withImageKallsyms } from './kallsyms-scan.ts';
 import { KernelDump } from './kernel-dump.ts';
 import { checkSymbolTable, vmlinuxFacts, type VmlinuxFacts } from './symbol-match.ts';
 import { parseSystemMap, vmlinuxSymbols, type SymbolTable } from './symbols.ts';
@@ -21,44 +19,29 @@ export interface KernelDumpFiles {
   vmlinux?: ByteSource;
   /** Use a System.map / vmlinux that does not match the dump (every result then carries the warning). */
   force?: boolean;
-  /** For kernels whose VMCOREINFO has no kallsyms (before 6.0): look for kallsyms in the kernel image. */
-  imageKallsyms?: boolean;
 }
 
 /**
- * Opens a kernel dump. `systemMap`/`vmlinux` replace the dump's kallsyms as the symbol table, after
- * a check that they belong to the kernel that crashed (refused when not, unless `force`: then every
- * result carries the warning).
+ * Opens a kernel dump for analysis. `systemMap`/`vmlinux` replace the dump's kallsyms as the symbol
+ * table, after a check that they belong to the kernel that crashed (refused when not, unless
+ * `force`: then every result carries the warning); a vmlinux's .BTF replaces the dump's BTF.
+ * Everything else (kallsyms, kallsyms found in the kernel image, BTF, ORC) is read on first use.
  */
 export function openKernelDump(source: ByteSource, files: KernelDumpFiles = {}): KernelDump {
-  const kd = withSymbolFiles(source, files);
-  return files.imageKallsyms ? withImageKallsyms(kd) : kd;
-}
-
-/** A dump with everything the analysis commands and the viewer share: image kallsyms, vmlinux .BTF. */
-export function openDumpContext(source: ByteSource, files: Omit<KernelDumpFiles, 'imageKallsyms'> = {}): DumpContext {
-  const kd = openKernelDump(source, { ...files, imageKallsyms: true });
-  return new DumpContext(kd, { btf: files.vmlinux ? vmlinuxBtf(openElf(files.vmlinux)) : undefined });
-}
-
-function vmlinuxBtf(elf: ElfFile): Btf | undefined {
-  const sec = elf.section('.BTF');
-  return sec ? Btf.parse(sectionData(elf.source, sec), `${elf.source.name} .BTF`) : undefined;
-}
-
-function withSymbolFiles(source: ByteSource, { systemMap, vmlinux, force }: KernelDumpFiles): KernelDump {
   const dump = openDump(source);
-  if (!systemMap && !vmlinux) return new KernelDump(dump);
+  const { systemMap, vmlinux, force } = files;
+  const elf = vmlinux && !systemMap ? openElf(vmlinux) : undefined;
+  const btf = vmlinux ? () => vmlinuxBtf(elf ?? openElf(vmlinux)) : undefined;
+  if (!systemMap && !elf) return new KernelDump(dump);
   const offset = dump.vmcoreinfo !== undefined ? (new VmcoreInfo(dump.vmcoreinfo).kernelOffset ?? 0n) : 0n;
   let symbols: SymbolTable;
   let facts: VmlinuxFacts | undefined;
   if (systemMap) symbols = parseSystemMap(new TextDecoder('latin1').decode(systemMap.read(0, systemMap.size)), systemMap.name, offset);
   else {
-    const elf = openElf(vmlinux!);
-    facts = vmlinuxFacts(elf);
-    symbols = vmlinuxSymbols(elf, vmlinux!.name, offset);
+    facts = vmlinuxFacts(elf!);
+    symbols = vmlinuxSymbols(elf!, vmlinux!.name, offset);
   }
-  const kd = new KernelDump(dump, symbols);
+  const kd = new KernelDump(dump, { symbols, btf });
   const match = checkSymbolTable(kd, symbols, facts);
   const file = systemMap ? `System.map ${systemMap.name}` : `vmlinux ${vmlinux!.name}`;
   if (match.mismatches.length) {
@@ -73,4 +56,9 @@ function withSymbolFiles(source: ByteSource, { systemMap, vmlinux, force }: Kern
     kd.warnings.push(`${file} could not be checked against the dump (no VMCOREINFO, build ID or banner to compare): if it is of another build, results are wrong`);
   }
   return kd;
+}
+
+function vmlinuxBtf(elf: ElfFile): Btf | undefined {
+  const sec = elf.section('.BTF');
+  return sec ? Btf.parse(sectionData(elf.source, sec), `${elf.source.name} .BTF`) : undefined;
 }

@@ -1,8 +1,8 @@
 // Backtraces of CPUs (from the registers each saved at the crash) and of tasks that were not running
-// (from their saved inactive_task_frame), over a DumpContext.
+// (from their saved inactive_task_frame), over a KernelDump.
 import { NotInDumpError, ParseError } from '../errors.ts';
 import { Gaps } from './completeness.ts';
-import type { DumpContext } from './dump-context.ts';
+import type { KernelDump } from './kernel-dump.ts';
 import { TaskReader, type Task, type TaskList } from './tasks.ts';
 import { PT_REGS, inactiveTaskStart, unwind, type Backtrace, type Regs, type StartState } from './unwind.ts';
 
@@ -14,12 +14,12 @@ export interface CpuBacktrace extends Backtrace {
   start: Regs;
 }
 
-export function cpuBacktrace(ctx: DumpContext, cpu: number): CpuBacktrace {
-  const st = ctx.cpus[cpu];
+export function cpuBacktrace(kd: KernelDump, cpu: number): CpuBacktrace {
+  const st = kd.cpus[cpu];
   if (!st) {
-    throw new ParseError(`no registers saved for CPU ${cpu}: the dump has ${ctx.cpus.length} NT_PRSTATUS notes`, {
-      source: ctx.dump.source.name,
-      hint: ctx.cpus.length ? undefined : 'the saver kept no CPU notes, so there is nothing to unwind from',
+    throw new ParseError(`no registers saved for CPU ${cpu}: the dump has ${kd.cpus.length} NT_PRSTATUS notes`, {
+      source: kd.dump.source.name,
+      hint: kd.cpus.length ? undefined : 'the saver kept no CPU notes, so there is nothing to unwind from',
     });
   }
   const regs = {} as Regs;
@@ -27,25 +27,25 @@ export function cpuBacktrace(ctx: DumpContext, cpu: number): CpuBacktrace {
   const start: StartState = { ip: regs.rip, sp: regs.rsp, bp: regs.rbp, regs, exact: true };
   const bt = (regs.cs & 3n) !== 0n
     ? { frames: [], stop: 'user mode', error: false, userRegs: regs }
-    : unwind(ctx.mem, ctx.orcFinder, ctx.symbolizer, start);
-  return { ...bt, cpu, pid: st.pid, task: ctx.currentTask(cpu), start: regs };
+    : unwind(kd.memory, kd.orcFinder, kd.symbolizer, start);
+  return { ...bt, cpu, pid: st.pid, task: kd.currentTask(cpu), start: regs };
 }
 
 /** A task that is not running: unwinds from the frame __switch_to_asm saved at thread.sp. */
-export function taskBacktrace(ctx: DumpContext, threadSp: bigint): Backtrace {
-  const btf = ctx.btf;
+export function taskBacktrace(kd: KernelDump, threadSp: bigint): Backtrace {
+  const btf = kd.btf;
   const f = btf.find('struct inactive_task_frame');
   const layout = f
     ? { bpOffset: btf.offsetOf(f, 'bp'), retAddrOffset: btf.offsetOf(f, 'ret_addr'), size: f.size }
     : { bpOffset: 40, retAddrOffset: 48, size: 56 };
   let start: StartState;
   try {
-    start = inactiveTaskStart(ctx.mem, threadSp, layout);
+    start = inactiveTaskStart(kd.memory, threadSp, layout);
   } catch (e) {
     if (e instanceof NotInDumpError) return { frames: [], stop: `saved frame not in dump: ${e.message}`, error: true, notInDump: e.reason };
     throw e;
   }
-  return unwind(ctx.mem, ctx.orcFinder, ctx.symbolizer, start);
+  return unwind(kd.memory, kd.orcFinder, kd.symbolizer, start);
 }
 
 export interface TaskTable extends TaskList {
@@ -57,22 +57,22 @@ export interface TaskTable extends TaskList {
  * Every task: the per-CPU idle tasks (swapper/N: init_task and runqueues.idle, not on the task
  * list), then the task list with threads. `current` marks what each CPU was running.
  */
-export function taskTable(ctx: DumpContext): TaskTable {
-  const reader = new TaskReader(ctx.mem, ctx.btf);
-  const init = ctx.requireSymbol('init_task', 'the task list');
-  const gaps = new Gaps(ctx.dump.dumpLevel);
-  const btf = ctx.btf;
+export function taskTable(kd: KernelDump): TaskTable {
+  const reader = new TaskReader(kd.memory, kd.btf);
+  const init = kd.requireSymbol('init_task', 'the task list');
+  const gaps = new Gaps(kd.dump.dumpLevel);
+  const btf = kd.btf;
   if (btf.damage) gaps.note('BTF type', 'damaged', `BTF damaged (${btf.damage}): types after it are unavailable`);
   const list = reader.list(init, gaps);
-  const current = ctx.cpus.map((_, cpu) => ctx.currentTask(cpu));
+  const current = kd.cpus.map((_, cpu) => kd.currentTask(cpu));
   const idle: Task[] = [];
   const rq = btf.find('struct rq');
-  for (let cpu = 0; cpu < ctx.cpus.length; cpu++) {
+  for (let cpu = 0; cpu < kd.cpus.length; cpu++) {
     let addr: bigint | undefined = cpu === 0 ? init : undefined;
     if (rq && btf.hasMember(rq, 'idle')) {
-      const rqAddr = ctx.perCpu('runqueues', cpu);
+      const rqAddr = kd.perCpu('runqueues', cpu);
       try {
-        if (rqAddr !== undefined) addr = ctx.mem.u64(rqAddr + BigInt(btf.offsetOf(rq, 'idle')));
+        if (rqAddr !== undefined) addr = kd.memory.u64(rqAddr + BigInt(btf.offsetOf(rq, 'idle')));
       } catch (e) {
         if (!(e instanceof NotInDumpError)) throw e;
       }
@@ -85,10 +85,10 @@ export function taskTable(ctx: DumpContext): TaskTable {
 }
 
 /** Backtrace of any task: CPU registers when it was running at the crash, else its saved frame. */
-export function backtraceOfTask(ctx: DumpContext, t: Task, current: (bigint | undefined)[]): Backtrace & { cpu?: number } {
+export function backtraceOfTask(kd: KernelDump, t: Task, current: (bigint | undefined)[]): Backtrace & { cpu?: number } {
   const cpu = current.indexOf(t.task);
-  if (cpu >= 0) return cpuBacktrace(ctx, cpu);
-  return taskBacktrace(ctx, t.threadSp);
+  if (cpu >= 0) return cpuBacktrace(kd, cpu);
+  return taskBacktrace(kd, t.threadSp);
 }
 
 /** Records a backtrace that stopped on an error (memory not in the dump, or an unwinding problem). */

@@ -4,7 +4,7 @@
 import { NotInDumpError, ParseError } from '../errors.ts';
 import { MAX_DUMP_LEVEL, PageClassifier, classifyWindows, emptyCounts, findMemMap, pageLayout, type ExclusionCounts } from './page-class.ts';
 import { Gaps, type Completeness } from './completeness.ts';
-import type { DumpContext } from './dump-context.ts';
+import type { KernelDump } from './kernel-dump.ts';
 import { formatRecord, type LogRecord } from './printk.ts';
 import { backtraceGap, cpuBacktrace, type CpuBacktrace } from './stacks.ts';
 import { attemptInto, problemLines, formatDate, formatMemory, formatUptime, systemInfo, type SystemInfo } from './system-info.ts';
@@ -21,11 +21,11 @@ export interface NamedBacktrace extends Backtrace {
 const hex = (v: bigint, w = 16) => v.toString(16).padStart(w, '0');
 
 /** Adds the running task's comm (from BTF) to a CPU backtrace; without BTF it stays unnamed. */
-export function describeCpuBacktrace(ctx: DumpContext, bt: CpuBacktrace): NamedBacktrace {
+export function describeCpuBacktrace(kd: KernelDump, bt: CpuBacktrace): NamedBacktrace {
   let comm: string | undefined;
   if (bt.task !== undefined) {
     try {
-      comm = new TaskReader(ctx.mem, ctx.btf).read(bt.task).comm;
+      comm = new TaskReader(kd.memory, kd.btf).read(bt.task).comm;
     } catch (e) {
       if (!(e instanceof ParseError || e instanceof NotInDumpError)) throw e;
     }
@@ -117,9 +117,9 @@ export interface MemoryCounters {
  * indexes change between kernel versions; the kernel's own vmstat_text[] names them in order (zone
  * items from index 0, node items from "nr_inactive_anon", Linux 4.8+), so no BTF is needed.
  */
-export function memoryCounters(ctx: DumpContext): MemoryCounters {
-  const mem = ctx.mem;
-  const sym = (n: string) => ctx.symbols.byName(n)?.address;
+export function memoryCounters(kd: KernelDump): MemoryCounters {
+  const mem = kd.memory;
+  const sym = (n: string) => kd.symbols.byName(n)?.address;
   const textAddr = sym('vmstat_text');
   if (textAddr === undefined) throw new ParseError('symbol vmstat_text not found: cannot name the memory counters');
   const want = new Set(['nr_free_pages', 'nr_inactive_anon', 'nr_file_pages', 'nr_shmem', 'nr_anon_pages', 'nr_slab_reclaimable', 'nr_slab_unreclaimable', 'nr_page_table_pages', 'nr_kernel_stack']);
@@ -159,7 +159,7 @@ export function memoryCounters(ctx: DumpContext): MemoryCounters {
     if (!(err instanceof NotInDumpError)) throw err;
   }
   return {
-    pageSize: ctx.dump.pageSize,
+    pageSize: kd.dump.pageSize,
     total,
     free: counter('nr_free_pages'),
     fileCache: counter('nr_file_pages'),
@@ -203,20 +203,21 @@ export interface Summary {
 
 export const SUMMARY_LOG_LINES = 30;
 
-export function buildSummary(ctx: DumpContext, logLines = SUMMARY_LOG_LINES): Summary {
-  const gaps = new Gaps(ctx.dump.dumpLevel);
+export function buildSummary(kd: KernelDump, logLines = SUMMARY_LOG_LINES): Summary {
+  const gaps = new Gaps(kd.dump.dumpLevel);
   const attempt = attemptInto(gaps);
-  const system = systemInfo(ctx.kernel);
+  kd.loadSymbols(); // first, so the system report names the table and reads the online CPUs
+  const system = systemInfo(kd);
   gaps.merge(system.completeness);
-  const cpu = system.crashingCpu ?? attempt('panic CPU', () => ctx.panicCpu());
+  const cpu = system.crashingCpu ?? attempt('panic CPU', () => kd.panicCpu());
   // The comm comes from the log's panic report here: loading BTF for one name would double the time.
   const backtrace: NamedBacktrace | undefined =
-    cpu !== undefined && ctx.cpus[cpu] ? attempt('backtrace', () => ({ ...cpuBacktrace(ctx, cpu), comm: system.comm })) : undefined;
+    cpu !== undefined && kd.cpus[cpu] ? attempt('backtrace', () => ({ ...cpuBacktrace(kd, cpu), comm: system.comm })) : undefined;
   if (backtrace) backtraceGap(gaps, backtrace, `CPU ${cpu}`);
   // The log's gaps are already in the system report's.
-  const records: LogRecord[] = system.kernel.logFormat ? ctx.log.records : [];
+  const records: LogRecord[] = system.kernel.logFormat ? kd.log.records : [];
   const lastLog = records.slice(-logLines).map((r) => formatRecord(r));
-  const memory = attempt('memory counters', () => memoryRows(memoryCounters(ctx))) ?? [];
+  const memory = attempt('memory counters', () => memoryRows(memoryCounters(kd))) ?? [];
   const completeness = gaps.result();
   return { system, backtrace, lastLog, memory, problems: problemLines(completeness), completeness };
 }
@@ -271,10 +272,10 @@ const WINDOW = 1 << 18;
  * Memory by page type from `struct page`, with the same classification the saver's dump-level
  * filter uses (src/analyze/page-class.ts, the same `classifyWindows` walk): every page frame that has a struct page is classified.
  */
-export function pageUsage(ctx: DumpContext): PageUsage {
-  const info = ctx.mem.info;
-  const readVirt = (a: bigint, n: number) => ctx.mem.readVirt(a, n);
-  const maxPfn = Number(ctx.dump.maxPfn);
+export function pageUsage(kd: KernelDump): PageUsage {
+  const info = kd.memory.info;
+  const readVirt = (a: bigint, n: number) => kd.memory.readVirt(a, n);
+  const maxPfn = Number(kd.dump.maxPfn);
   const ranges = findMemMap(info, readVirt, maxPfn);
   const cls = new PageClassifier(pageLayout(info), ranges, readVirt);
   const counts = emptyCounts();
@@ -298,9 +299,9 @@ export function pageUsage(ctx: DumpContext): PageUsage {
   });
   for (const _ of walk);
   const known = counts.free + counts.cache + counts.cachePrivate + counts.user + counts.hwpoison + counts.offline + counts.unknown;
-  const gaps = new Gaps(ctx.dump.dumpLevel);
+  const gaps = new Gaps(kd.dump.dumpLevel);
   if (cls.unreadable) gaps.note('page frame', cls.unreadable.reason, cls.unreadable.example, counts.unknown);
-  return { pageSize: ctx.dump.pageSize, pages, ...counts, kernel: pages - known, warnings: cls.warnings, completeness: gaps.result() };
+  return { pageSize: kd.dump.pageSize, pages, ...counts, kernel: pages - known, warnings: cls.warnings, completeness: gaps.result() };
 }
 
 export function pageUsageRows(u: PageUsage): { label: string; pages: number }[] {

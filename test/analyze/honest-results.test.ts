@@ -8,7 +8,6 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { COMPLETE, describeCompleteness, Gaps } from '../../src/analyze/completeness.ts';
-import { DumpContext } from '../../src/analyze/dump-context.ts';
 import { KernelDump } from '../../src/analyze/kernel-dump.ts';
 import { taskTable } from '../../src/analyze/stacks.ts';
 import { formatSystemInfo, systemInfo } from '../../src/analyze/system-info.ts';
@@ -181,19 +180,19 @@ test('dmesg on a truncated dump: the records before the cut, one "partial result
 test('ps with unreadable tasks: exit 3 and one summary line, not a line per task; the same tasks excluded by the dump level: a note, exit 0', () => {
   // Library: a dump whose pages holding some task_structs are lost vs excluded.
   const base = openDump(new FileSource(DUMP));
-  const ctx0 = new DumpContext(new KernelDump(base));
+  const ctx0 = new KernelDump(base);
   const all = taskTable(ctx0);
   const victims = all.tasks.filter((t) => !t.idle && t.pid === t.tgid).slice(20, 21); // one: the list is recovered around it
-  const pfns = new Set(victims.map((t) => ctx0.mem.virtToPhys(t.task) >> 12n));
+  const pfns = new Set(victims.map((t) => ctx0.memory.virtToPhys(t.task) >> 12n));
   const without = (reason: 'lost' | 'excluded') => withMissingPages(base, pfns, reason);
-  const lost = taskTable(new DumpContext(new KernelDump(without('lost'))));
+  const lost = taskTable(new KernelDump(without('lost')));
   assert.equal(lost.completeness.partial, true);
   const lostTasks = lost.completeness.missing.filter((g) => g.item === 'task' || g.item === 'task list').reduce((n, g) => n + g.count, 0);
   assert.equal(lostTasks, 1, JSON.stringify(lost.completeness));
   assert.equal(lost.tasks.length, all.tasks.length - 1);
   assert.equal(describeCompleteness(lost.completeness).length, 1);
   assert.match(describeCompleteness(lost.completeness)[0]!, /^partial result: \d+ tasks? lost, \d+ thread lists? lost \(first: task 0x/);
-  const excl = taskTable(new DumpContext(new KernelDump(without('excluded'))));
+  const excl = taskTable(new KernelDump(without('excluded')));
   assert.equal(excl.completeness.partial, false);
   assert.equal(excl.completeness.dumpLevel, 31);
   const note = describeCompleteness(excl.completeness);

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { openDumpContext, openKernelDump } from '../../src/analyze/open-kernel-dump.ts';
+import { openKernelDump } from '../../src/analyze/open-kernel-dump.ts';
 import { ParseError } from '../../src/errors.ts';
 import { BufferSource } from '../../src/io/source.ts';
 import { DumpAnalysis } from '../../web/analysis.ts';
@@ -27,11 +27,20 @@ test('openKernelDump on in-memory ByteSources: a System.map of this build replac
   assert.match(forced.warnings[0]!, /do not match: .*\(--force: symbols from it may be wrong\)$/);
 });
 
-test('the viewer opens its dump with the same recipe as the CLI (openDumpContext): same symbol table, and the module imports nothing from Node', () => {
-  const cli = openDumpContext(dump());
-  const viewer = new DumpAnalysis(dump()).ctx;
+test('the viewer opens its dump with the same recipe as the CLI (openKernelDump): same symbol table, and the module imports nothing from Node', () => {
+  const cli = openKernelDump(dump());
+  const viewer = new DumpAnalysis(dump()).kd;
   assert.equal(viewer.symbols.source, cli.symbols.source);
   assert.equal(viewer.symbols.byName('panic')?.address, cli.symbols.byName('panic')?.address);
   const src = readFileSync('src/analyze/open-kernel-dump.ts', 'utf8');
   assert.doesNotMatch(src, /from 'node:/);
+});
+
+test('openKernelDump gives one object that reads on first use: no kallsyms decoded when opened; symbols, BTF, ORC and tasks when asked', () => {
+  const kd = openKernelDump(dump());
+  assert.equal(kd.symbolsLoaded(), undefined);
+  assert.ok(kd.btf.find('struct task_struct'));
+  assert.equal(kd.symbolsLoaded()?.source, 'kallsyms in the dump');
+  assert.ok(kd.orc?.covers(kd.symbols.byName('panic')!.address));
+  assert.equal(kd.panicCpu(), 1);
 });

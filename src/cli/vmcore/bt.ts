@@ -4,10 +4,10 @@ import { ParseError, UsageError } from '../../errors.ts';
 import { describeCompleteness, Gaps } from '../../analyze/completeness.ts';
 import { backtraceGap, backtraceOfTask, cpuBacktrace, taskTable } from '../../analyze/stacks.ts';
 import { formatBacktrace, backtraceJson, describeCpuBacktrace } from '../../analyze/summary.ts';
-import type { DumpContext } from '../../analyze/dump-context.ts';
+import type { KernelDump } from '../../analyze/kernel-dump.ts';
 import type { Command } from './commands.ts';
 import { usageError } from '../args.ts';
-import { openDumpContext } from '../../analyze/open-kernel-dump.ts';
+import { openKernelDump } from '../../analyze/open-kernel-dump.ts';
 import { FileSource } from '../../host/file-source.ts';
 import { finish, parseCommand, statusJson, symbolFiles, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
 
@@ -19,11 +19,11 @@ const USAGE =
   '  -c, --cpu LIST     the stacks of these CPUs (e.g. 0 or 0,2)\n' +
   '  -a, --all          the stack of every CPU';
 
-function cpuList(s: string, ctx: DumpContext): number[] {
+function cpuList(s: string, kd: KernelDump): number[] {
   return s.split(',').map((x) => {
     const cpu = Number(x);
-    if (!/^\d+$/.test(x) || cpu >= ctx.cpus.length) {
-      throw new UsageError(`-c wants CPU numbers from 0 to ${ctx.cpus.length - 1}, got '${x}'`);
+    if (!/^\d+$/.test(x) || cpu >= kd.cpus.length) {
+      throw new UsageError(`-c wants CPU numbers from 0 to ${kd.cpus.length - 1}, got '${x}'`);
     }
     return cpu;
   });
@@ -49,11 +49,11 @@ export const btCommand: Command = {
     const wanted = [...((a.values.pid as unknown as string[] | undefined) ?? []), ...positional];
     const modes = [a.values.all, a.values.panic, a.values.cpu !== undefined, wanted.length > 0].filter(Boolean).length;
     if (modes > 1) throw usageError(`-a, -p, -c and PIDs choose different stacks: give one of them`, USAGE);
-    const ctx = openDumpContext(new FileSource(path), symbolFiles(a.values));
-    const gaps = new Gaps(ctx.dump.dumpLevel);
+    const kd = openKernelDump(new FileSource(path), symbolFiles(a.values));
+    const gaps = new Gaps(kd.dump.dumpLevel);
     let traces;
     if (wanted.length) {
-      const table = taskTable(ctx);
+      const table = taskTable(kd);
       const unread = table.completeness.missing.length + table.completeness.excluded.length;
       traces = wanted.flatMap((w) => {
         const byTask = /^0x[0-9a-f]+$/i.test(w);
@@ -64,18 +64,18 @@ export const btCommand: Command = {
           throw new UsageError(`no task with ${byTask ? 'address' : 'PID'} ${w} (see vmcore-ts ps)`);
         }
         return matches.map((t) => {
-          const bt = backtraceOfTask(ctx, t, table.current);
+          const bt = backtraceOfTask(kd, t, table.current);
           const running = table.current.indexOf(t.task);
           return { ...bt, cpu: running >= 0 ? running : t.cpu, pid: t.pid, comm: t.comm, task: t.task };
         });
       });
     } else {
-      const cpus = a.values.all ? ctx.cpus.map((_, cpu) => cpu) : typeof a.values.cpu === 'string' ? cpuList(a.values.cpu, ctx) : [ctx.panicCpu()];
-      traces = cpus.map((cpu) => describeCpuBacktrace(ctx, cpuBacktrace(ctx, cpu)));
+      const cpus = a.values.all ? kd.cpus.map((_, cpu) => cpu) : typeof a.values.cpu === 'string' ? cpuList(a.values.cpu, kd) : [kd.panicCpu()];
+      traces = cpus.map((cpu) => describeCpuBacktrace(kd, cpuBacktrace(kd, cpu)));
     }
     for (const t of traces) backtraceGap(gaps, t, t.pid !== undefined ? `PID ${t.pid}` : `CPU ${t.cpu}`);
     const c = gaps.result();
-    write(a.values.json ? jsonDocument({ backtraces: traces.map(backtraceJson), ...statusJson(ctx.kernel, c) }) + '\n' : traces.map(formatBacktrace).join('\n'));
-    return finish(ctx.kernel, c);
+    write(a.values.json ? jsonDocument({ backtraces: traces.map(backtraceJson), ...statusJson(kd, c) }) + '\n' : traces.map(formatBacktrace).join('\n'));
+    return finish(kd, c);
   },
 };

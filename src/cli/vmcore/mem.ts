@@ -4,7 +4,7 @@ import { NotInDumpError, ParseError } from '../../errors.ts';
 import { memoryCounters, memoryRows, pageUsage, pageUsageRows } from '../../analyze/summary.ts';
 import { formatMemory } from '../../analyze/system-info.ts';
 import type { Command } from './commands.ts';
-import { openDumpContext } from '../../analyze/open-kernel-dump.ts';
+import { openKernelDump } from '../../analyze/open-kernel-dump.ts';
 import { FileSource } from '../../host/file-source.ts';
 import { finish, parseCommand, statusJson, symbolFiles, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
 import { Gaps } from '../../analyze/completeness.ts';
@@ -16,14 +16,14 @@ export const memCommand: Command = {
   run(argv) {
     const a = parseCommand(argv, symbolOptions, USAGE, [1, 1]);
     if (!a) return 0;
-    const ctx = openDumpContext(new FileSource(a.positionals[0]!), symbolFiles(a.values));
-    const usage = pageUsage(ctx);
-    const gaps = new Gaps(ctx.dump.dumpLevel);
+    const kd = openKernelDump(new FileSource(a.positionals[0]!), symbolFiles(a.values));
+    const usage = pageUsage(kd);
+    const gaps = new Gaps(kd.dump.dumpLevel);
     gaps.merge(usage.completeness);
     let counters: { label: string; bytes: bigint }[] = [];
     let countersProblem: string | undefined;
     try {
-      counters = memoryRows(memoryCounters(ctx));
+      counters = memoryRows(memoryCounters(kd));
     } catch (e) {
       if (!(e instanceof ParseError || e instanceof NotInDumpError)) throw e;
       countersProblem = e.message;
@@ -31,8 +31,8 @@ export const memCommand: Command = {
     }
     const c = gaps.result();
     if (a.values.json) {
-      write(jsonDocument({ pages: usage, byType: pageUsageRows(usage), counters, countersProblem, ...statusJson(ctx.kernel, c) }) + '\n');
-      return finish(ctx.kernel, c);
+      write(jsonDocument({ pages: usage, byType: pageUsageRows(usage), counters, countersProblem, ...statusJson(kd, c) }) + '\n');
+      return finish(kd, c);
     }
     const ps = BigInt(usage.pageSize);
     const lines = [`PAGE TYPE (struct page, ${usage.pages} page frames)      PAGES        SIZE   %TOTAL`];
@@ -45,6 +45,6 @@ export const memCommand: Command = {
     } else if (countersProblem) lines.push('', `kernel counters unavailable: ${countersProblem}`);
     for (const w of usage.warnings) lines.push(`WARNING: ${w}`);
     write(lines.join('\n') + '\n');
-    return finish(ctx.kernel, c);
+    return finish(kd, c);
   },
 };

@@ -1,7 +1,7 @@
 // vmcore-ts ps DUMP: every task from the task list, with offsets from the dump's BTF.
 import { taskTable } from '../../analyze/stacks.ts';
 import type { Command } from './commands.ts';
-import { openDumpContext } from '../../analyze/open-kernel-dump.ts';
+import { openKernelDump } from '../../analyze/open-kernel-dump.ts';
 import { FileSource } from '../../host/file-source.ts';
 import { finish, parseCommand, statusJson, symbolFiles, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
 
@@ -12,11 +12,11 @@ export const psCommand: Command = {
   run(argv) {
     const a = parseCommand(argv, symbolOptions, USAGE, [1, 1]);
     if (!a) return 0;
-    const ctx = openDumpContext(new FileSource(a.positionals[0]!), symbolFiles(a.values));
-    const t = taskTable(ctx);
+    const kd = openKernelDump(new FileSource(a.positionals[0]!), symbolFiles(a.values));
+    const t = taskTable(kd);
     if (a.values.json) {
-      write(jsonDocument({ tasks: t.tasks.map((x) => ({ ...x, current: t.current.includes(x.task) })), ...statusJson(ctx.kernel, t.completeness) }) + '\n');
-      return finish(ctx.kernel, t.completeness);
+      write(jsonDocument({ tasks: t.tasks.map((x) => ({ ...x, current: t.current.includes(x.task) })), ...statusJson(kd, t.completeness) }) + '\n');
+      return finish(kd, t.completeness);
     }
     const lines = ['      PID    PPID  CPU        TASK        ST  COMM'];
     for (const x of t.tasks) {
@@ -25,6 +25,6 @@ export const psCommand: Command = {
       lines.push(`${cur}${String(x.pid).padStart(8)} ${String(x.ppid).padStart(7)} ${String(x.cpu).padStart(4)}  ${x.task.toString(16).padStart(16, '0')}  ${x.state.padEnd(2)}  ${comm}`);
     }
     write(lines.join('\n') + '\n');
-    return finish(ctx.kernel, t.completeness);
+    return finish(kd, t.completeness);
   },
 };

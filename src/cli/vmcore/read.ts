@@ -29,7 +29,7 @@ export const readCommand: Command = {
     if (!a) return 0;
     const [path, where, lenArg] = a.positionals as [string, string, string | undefined];
     const len = lenArg === undefined ? 64 : parseLength(lenArg, MAX_LEN);
-    const kd = openKernelDump(new FileSource(path), { ...symbolFiles(a.values), imageKallsyms: true });
+    const kd = openKernelDump(new FileSource(path), symbolFiles(a.values));
     const physical = !!a.values.physical;
     let addr: bigint;
     if (/^(0x)?[0-9a-f]+$/i.test(where)) addr = parseAddress(where);

@@ -3,7 +3,7 @@
 import { UsageError } from '../../errors.ts';
 import { buildSummary, formatSummary, summaryJson, SUMMARY_LOG_LINES } from '../../analyze/summary.ts';
 import type { Command } from './commands.ts';
-import { openDumpContext } from '../../analyze/open-kernel-dump.ts';
+import { openKernelDump } from '../../analyze/open-kernel-dump.ts';
 import { FileSource } from '../../host/file-source.ts';
 import { finish, parseCommand, statusJson, symbolFiles, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
 
@@ -16,9 +16,9 @@ export const summaryCommand: Command = {
     if (!a) return 0;
     const n = a.values.lines === undefined ? SUMMARY_LOG_LINES : Number(a.values.lines);
     if (!Number.isInteger(n) || n < 0) throw new UsageError('--lines wants a number');
-    const ctx = openDumpContext(new FileSource(a.positionals[0]!), symbolFiles(a.values));
-    const s = buildSummary(ctx, n);
-    write(a.values.json ? jsonDocument({ ...(summaryJson(s) as object), ...statusJson(ctx.kernel, s.completeness) }) + '\n' : formatSummary(s));
-    return finish(ctx.kernel, s.completeness);
+    const kd = openKernelDump(new FileSource(a.positionals[0]!), symbolFiles(a.values));
+    const s = buildSummary(kd, n);
+    write(a.values.json ? jsonDocument({ ...(summaryJson(s) as object), ...statusJson(kd, s.completeness) }) + '\n' : formatSummary(s));
+    return finish(kd, s.completeness);
   },
 };

@@ -17,7 +17,7 @@ export const symCommand: Command = {
     const a = parseCommand(argv, symbolOptions, USAGE, [2, Infinity]);
     if (!a) return 0;
     const [path, ...queries] = a.positionals as [string, ...string[]];
-    const kd = openKernelDump(new FileSource(path), { ...symbolFiles(a.values), imageKallsyms: true });
+    const kd = openKernelDump(new FileSource(path), symbolFiles(a.values));
     const table = kd.symbols;
     let missing = 0;
     const line = (s: KernelSymbol) => `${s.address.toString(16).padStart(16, '0')} ${s.type} ${s.name}`;

@@ -2,7 +2,7 @@
 import { typeLabel } from '../../analyze/btf.ts';
 import { formatTypeLayout, typeLayout } from '../../analyze/types-print.ts';
 import type { Command } from './commands.ts';
-import { openDumpContext } from '../../analyze/open-kernel-dump.ts';
+import { openKernelDump } from '../../analyze/open-kernel-dump.ts';
 import { FileSource } from '../../host/file-source.ts';
 import { finish, parseCommand, statusJson, symbolFiles, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
 
@@ -20,13 +20,13 @@ export const typesCommand: Command = {
     if (!a) return 0;
     const [path, pattern] = a.positionals as [string, string];
     const depth = a.values.depth === undefined ? 1 : Math.max(1, Math.min(8, Number(a.values.depth) || 1));
-    const ctx = openDumpContext(new FileSource(path), symbolFiles(a.values));
-    const btf = ctx.btf;
+    const kd = openKernelDump(new FileSource(path), symbolFiles(a.values));
+    const btf = kd.btf;
     const exact = /[*?]/.test(pattern) ? undefined : btf.find(pattern);
     if (exact) {
-      if (a.values.json) write(jsonDocument({ name: typeLabel(exact), kind: exact.kind, size: btf.sizeOf(exact.id), members: typeLayout(btf, exact, depth), ...statusJson(ctx.kernel) }) + '\n');
+      if (a.values.json) write(jsonDocument({ name: typeLabel(exact), kind: exact.kind, size: btf.sizeOf(exact.id), members: typeLayout(btf, exact, depth), ...statusJson(kd) }) + '\n');
       else write(formatTypeLayout(btf, exact, depth) + '\n');
-      return finish(ctx.kernel);
+      return finish(kd);
     }
     const re = globToRegExp(pattern.replace(/^(struct|union|enum)\s+/, ''));
     const kinds = new Set(['struct', 'union', 'enum', 'enum64', 'typedef']);
@@ -39,14 +39,14 @@ export const typesCommand: Command = {
       }
     }
     hits.sort((x, y) => x.name.localeCompare(y.name));
-    if (a.values.json) write(jsonDocument({ types: hits, ...statusJson(ctx.kernel) }) + '\n');
+    if (a.values.json) write(jsonDocument({ types: hits, ...statusJson(kd) }) + '\n');
     else {
       const lines = hits.slice(0, MAX_LIST).map((h) => `${h.name.padEnd(48)} ${String(h.size).padStart(7)} bytes`);
       if (hits.length > MAX_LIST) lines.push(`... ${hits.length - MAX_LIST} more`);
       if (!hits.length) lines.push(`no struct, union, enum or typedef matches '${pattern}'`);
       write(lines.join('\n') + '\n');
     }
-    const code = finish(ctx.kernel);
+    const code = finish(kd);
     return hits.length ? code : 1;
   },
 };

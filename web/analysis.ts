@@ -9,6 +9,7 @@ import { formatDate, formatUptime, systemInfo } from '../src/analyze/system-info
 import { dumpLevelMeaning, Gaps, type Completeness } from '../src/analyze/completeness.ts';
 import { NotInDumpError, ParseError } from '../src/errors.ts';
 import type { ByteSource } from '../src/io/source.ts';
+import { hex, hexPadded } from '../src/text.ts';
 
 /**
  * What a result lacks (src/analyze/completeness.ts), in two: what the dump level left out on
@@ -113,7 +114,7 @@ function panicFrame(bt: NamedBacktrace): number | undefined {
   return best;
 }
 
-const hexTask = (t: bigint | undefined) => (t === undefined ? undefined : t.toString(16).padStart(16, '0'));
+const hexTask = (t: bigint | undefined) => (t === undefined ? undefined : hexPadded(t));
 
 function traceView(bt: NamedBacktrace, crashing: boolean): TraceView {
   return {
@@ -289,7 +290,7 @@ export class DumpAnalysis {
     if (!physical) {
       try {
         const hit = this.kd.symbols.byAddress(addr);
-        if (hit) symbol = `${hit.symbol.name}+0x${hit.offset.toString(16)}`;
+        if (hit) symbol = `${hit.symbol.name}+${hex(hit.offset)}`;
       } catch (e) {
         problem(e);
       }

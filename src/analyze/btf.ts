@@ -6,6 +6,7 @@
 // index at the damage: the types before it stay usable and `damage` says where and what.
 import { ParseError } from '../errors.ts';
 import { readStruct, struct } from '../format/struct.ts';
+import { hex } from '../text.ts';
 
 export const BTF_MAGIC = 0xeb9f;
 
@@ -118,7 +119,7 @@ export class Btf {
     if (bytes.length < BtfHeader.size) throw new ParseError(`BTF: ${bytes.length} bytes is too short for a header`, { source: name, offset: 0 });
     const h = readStruct(BtfHeader, bytes);
     if (h.magic !== BTF_MAGIC) {
-      throw new ParseError(`BTF: bad magic 0x${h.magic.toString(16)} (want 0xeb9f)`, { source: name, offset: 0, hint: 'not BTF data, or big-endian BTF' });
+      throw new ParseError(`BTF: bad magic ${hex(h.magic)} (want 0xeb9f)`, { source: name, offset: 0, hint: 'not BTF data, or big-endian BTF' });
     }
     if (h.version !== 1) throw new ParseError(`BTF: unsupported version ${h.version}`, { source: name, offset: 2 });
     if (h.hdrLen < BtfHeader.size || h.hdrLen > bytes.length) throw new ParseError(`BTF: bad header length ${h.hdrLen}`, { source: name, offset: 4 });

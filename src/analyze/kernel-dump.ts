@@ -17,6 +17,7 @@ import { cpuPrstatus, type Prstatus } from './prstatus.ts';
 import type { SymbolTable } from './symbols.ts';
 import type { OrcFinder, Symbolizer } from './unwind.ts';
 import { VmcoreInfo } from './vmcoreinfo.ts';
+import { hex } from '../text.ts';
 
 export interface KernelDumpOptions {
   /** A System.map / vmlinux symbol table given by the user: used instead of the dump's kallsyms. */
@@ -223,7 +224,7 @@ export class KernelDump {
         const len = stop - start;
         if (len <= 0n || len > BigInt(MAX_BTF)) throw new ParseError(`BTF: __start_BTF..__stop_BTF spans ${len} bytes`, { source: this.dump.source.name });
         const bytes = this.memory.readVirt(start, Number(len));
-        this._btf = Btf.parse(bytes, `BTF in ${this.dump.source.name} at 0x${start.toString(16)}`);
+        this._btf = Btf.parse(bytes, `BTF in ${this.dump.source.name} at ${hex(start)}`);
       }
     }
     return this._btf;

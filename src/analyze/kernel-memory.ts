@@ -6,6 +6,7 @@ import { NotInDumpError, ParseError } from '../errors.ts';
 import type { Dump } from '../format/dump.ts';
 import { VmcoreInfo, missingKey } from './vmcoreinfo.ts';
 import { START_KERNEL_MAP, X86_64PageTables } from './x86_64-paging.ts';
+import { hex } from '../text.ts';
 
 const MASK64 = (1n << 64n) - 1n;
 const PAGE = 4096n;
@@ -129,7 +130,7 @@ export class KernelMemory {
       return this.dump.readPhys(paddr, length);
     } catch (e) {
       if (e instanceof NotInDumpError) {
-        throw new NotInDumpError(vaddr, false, e.reason, `not in dump (physical 0x${paddr.toString(16)}: ${e.why})`);
+        throw new NotInDumpError(vaddr, false, e.reason, `not in dump (physical ${hex(paddr)}: ${e.why})`);
       }
       throw e;
     }

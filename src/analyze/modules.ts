@@ -9,6 +9,7 @@ import { OrcTable, type OrcVersion } from './orc.ts';
 import { SortedSymbolTable, type KernelSymbol } from './symbols.ts';
 import type { Gaps } from './completeness.ts';
 import { walkList, type TaskMemory } from './tasks.ts';
+import { hex } from '../text.ts';
 
 const Elf64Sym = struct('Elf64_Sym', 24, {
   st_name: { off: 0, type: 'u32' },
@@ -60,7 +61,7 @@ export function readModules(mem: TaskMemory, btf: Btf, modulesHead: bigint, orcV
       out.push({ name, address: m, ranges: ranges(mem, btf, mod.id, m), orc: moduleOrc(mem, btf, mod.id, m, orcVersion), symbols: moduleSymbols(mem, btf, mod.id, m, name) });
     } catch (e) {
       if (!(e instanceof NotInDumpError)) throw e;
-      gaps.add('module', e, `module at 0x${m.toString(16)}`);
+      gaps.add('module', e, `module at ${hex(m)}`);
     }
   }
   return out;

@@ -8,6 +8,7 @@ import { struct, readStruct } from '../format/struct.ts';
 import { Gaps, type Completeness } from './completeness.ts';
 import type { VmcoreInfo } from './vmcoreinfo.ts';
 import { missingKey } from './vmcoreinfo.ts';
+import { hex } from '../text.ts';
 
 export interface VirtualMemory {
   readVirt(vaddr: bigint, length: number): Uint8Array;
@@ -98,7 +99,7 @@ function readLockless(mem: VirtualMemory, info: VmcoreInfo, gaps: Gaps): KernelL
   const countBits = p.getUint32(oDescRing + off('prb_desc_ring.count_bits'), true);
   const sizeBits = p.getUint32(oTextRing + off('prb_data_ring.size_bits'), true);
   if (countBits > 24 || sizeBits > 30) {
-    throw new ParseError(`printk ring buffer at 0x${prbAddr.toString(16)} has count_bits ${countBits}, size_bits ${sizeBits}`, {
+    throw new ParseError(`printk ring buffer at ${hex(prbAddr)} has count_bits ${countBits}, size_bits ${sizeBits}`, {
       hint: 'the dump is damaged',
     });
   }

@@ -5,6 +5,7 @@ import { Gaps } from './completeness.ts';
 import type { KernelDump } from './kernel-dump.ts';
 import { TaskReader, type Task, type TaskList } from './tasks.ts';
 import { PT_REGS, inactiveTaskStart, unwind, type Backtrace, type Regs, type StartState } from './unwind.ts';
+import { hex } from '../text.ts';
 
 export interface CpuBacktrace extends Backtrace {
   cpu: number;
@@ -78,7 +79,7 @@ export function taskTable(kd: KernelDump): TaskTable {
       }
     }
     if (addr === undefined) continue;
-    const task = gaps.attempt('task', () => reader.read(addr, true), `idle task of CPU ${cpu} at 0x${addr.toString(16)}`);
+    const task = gaps.attempt('task', () => reader.read(addr, true), `idle task of CPU ${cpu} at ${hex(addr)}`);
     if (task) idle.push(task);
   }
   return { tasks: [...idle, ...list.tasks], completeness: gaps.result(), current };

@@ -10,6 +10,7 @@ import { backtraceGap, cpuBacktrace, type CpuBacktrace } from './stacks.ts';
 import { attemptInto, problemLines, formatDate, formatMemory, formatUptime, systemInfo, type SystemInfo } from './system-info.ts';
 import { TaskReader } from './tasks.ts';
 import { frameLabel, type Backtrace, type Regs } from './unwind.ts';
+import { hexPadded } from '../text.ts';
 
 export interface NamedBacktrace extends Backtrace {
   cpu?: number;
@@ -18,7 +19,6 @@ export interface NamedBacktrace extends Backtrace {
   task?: bigint;
 }
 
-const hex = (v: bigint, w = 16) => v.toString(16).padStart(w, '0');
 
 /** Adds the running task's comm (from BTF) to a CPU backtrace; without BTF it stays unnamed. */
 export function describeCpuBacktrace(kd: KernelDump, bt: CpuBacktrace): NamedBacktrace {
@@ -34,7 +34,7 @@ export function describeCpuBacktrace(kd: KernelDump, bt: CpuBacktrace): NamedBac
 }
 
 function formatRegs(r: Regs, indent: string): string[] {
-  const row = (names: (keyof Regs)[]) => indent + names.map((n) => `${n.toUpperCase().padStart(3)}: ${hex(r[n])}`).join('  ');
+  const row = (names: (keyof Regs)[]) => indent + names.map((n) => `${n.toUpperCase().padStart(3)}: ${hexPadded(r[n])}`).join('  ');
   return [
     row(['rip', 'rsp', 'eflags']),
     row(['rax', 'rbx', 'rcx']),
@@ -42,7 +42,7 @@ function formatRegs(r: Regs, indent: string): string[] {
     row(['rbp', 'r8', 'r9']),
     row(['r10', 'r11', 'r12']),
     row(['r13', 'r14', 'r15']),
-    `${indent}ORIG_RAX: ${hex(r.orig_rax)}  CS: ${hex(r.cs, 4)}  SS: ${hex(r.ss, 4)}`,
+    `${indent}ORIG_RAX: ${hexPadded(r.orig_rax)}  CS: ${hexPadded(r.cs, 4)}  SS: ${hexPadded(r.ss, 4)}`,
   ];
 }
 
@@ -56,14 +56,14 @@ export interface BacktraceLine {
 export function backtraceLines(bt: NamedBacktrace): BacktraceLine[] {
   const head = [
     bt.pid !== undefined ? `PID: ${bt.pid}` : undefined,
-    bt.task !== undefined ? `TASK: ${hex(bt.task)}` : undefined,
+    bt.task !== undefined ? `TASK: ${hexPadded(bt.task)}` : undefined,
     bt.cpu !== undefined ? `CPU: ${bt.cpu}` : undefined,
     bt.comm !== undefined ? `COMMAND: "${bt.comm}"` : undefined,
   ].filter(Boolean);
   const lines: BacktraceLine[] = [{ text: head.join('  ') }];
   const text = (t: string) => ({ text: t });
   bt.frames.forEach((f, i) => {
-    lines.push({ frame: i, text: `${`#${i}`.padStart(3)} [${hex(f.sp)}] ${frameLabel(f)} at ${hex(f.pc)}${f.method === 'frame pointer' || f.method === 'prologue' ? `  (found by ${f.method})` : ''}` });
+    lines.push({ frame: i, text: `${`#${i}`.padStart(3)} [${hexPadded(f.sp)}] ${frameLabel(f)} at ${hexPadded(f.pc)}${f.method === 'frame pointer' || f.method === 'prologue' ? `  (found by ${f.method})` : ''}` });
     if (f.regs && f.regs !== bt.userRegs) {
       lines.push(text(`    --- ${f.partialRegs ? 'interrupt (iret frame)' : 'exception/interrupt'} registers ---`), ...formatRegs(f.regs, '    ').map(text));
     }

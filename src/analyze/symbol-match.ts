@@ -12,6 +12,7 @@ import { type ElfFile, sectionData } from '../format/elf.ts';
 import { hasKallsyms, readKallsyms } from './kallsyms.ts';
 import type { KernelDump } from './kernel-dump.ts';
 import type { SymbolTable } from './symbols.ts';
+import { hex } from '../text.ts';
 
 /** What a vmlinux itself says about its build (System.maps say nothing). */
 export interface VmlinuxFacts {
@@ -32,7 +33,6 @@ const NT_GNU_BUILD_ID = 3;
 /** Kernel-image addresses: VMCOREINFO SYMBOL() values below this are pointer values, not addresses. */
 const KERNEL_IMAGE = 0xffffffff80000000n;
 const KALLSYMS_PROBES = ['_stext', '_text', 'linux_banner', 'init_task', 'panic', 'start_kernel', 'init_uts_ns'];
-const hex = (v: bigint) => '0x' + v.toString(16);
 
 export function vmlinuxFacts(elf: ElfFile): VmlinuxFacts {
   let buildId: string | undefined;

@@ -2,6 +2,7 @@
 // symtab. Addresses are runtime addresses (a System.map/vmlinux gets the KASLR offset added).
 import { ParseError } from '../errors.ts';
 import type { ElfFile, ElfSectionHeader } from '../format/elf.ts';
+import { hex } from '../text.ts';
 
 export interface KernelSymbol {
   name: string;
@@ -84,8 +85,8 @@ function isLocal(s: KernelSymbol): boolean {
 /** "name+0xoff" or the hex address when no symbol covers it. */
 export function formatSymbolic(table: SymbolTable | undefined, address: bigint): string {
   const hit = table?.byAddress(address);
-  if (!hit) return `0x${address.toString(16)}`;
-  return hit.offset === 0n ? hit.symbol.name : `${hit.symbol.name}+0x${hit.offset.toString(16)}`;
+  if (!hit) return hex(address);
+  return hit.offset === 0n ? hit.symbol.name : `${hit.symbol.name}+${hex(hit.offset)}`;
 }
 
 /**

@@ -7,6 +7,7 @@ import { hasKallsyms } from './kallsyms.ts';
 import type { KernelDump } from './kernel-dump.ts';
 import type { LogRecord } from './printk.ts';
 import { readStruct, struct } from '../format/struct.ts';
+import { hex } from '../text.ts';
 
 /** struct new_utsname: six char[65]. */
 const newUtsname = struct('new_utsname', 390, {
@@ -307,9 +308,9 @@ export function formatSystemInfo(s: SystemInfo): string {
       `${s.dump.pagesPresent} present of ${s.dump.maxPfn} (${s.dump.pageSize}-byte pages, ${formatMemory(s.dump.pagesPresent * BigInt(s.dump.pageSize))} in dump)`,
     ],
     ['PAGING', s.kernel.pagingLevels !== undefined ? `${s.kernel.pagingLevels}-level` : undefined],
-    ['KASLR', s.kernel.kaslrOffset !== undefined ? `0x${s.kernel.kaslrOffset.toString(16)}` : undefined],
-    ['PHYS_BASE', s.kernel.physBase !== undefined ? `0x${s.kernel.physBase.toString(16)}` : undefined],
-    ['DIRECT MAP', s.kernel.directMapBase !== undefined ? `0x${s.kernel.directMapBase.toString(16)}` : undefined],
+    ['KASLR', s.kernel.kaslrOffset !== undefined ? hex(s.kernel.kaslrOffset) : undefined],
+    ['PHYS_BASE', s.kernel.physBase !== undefined ? hex(s.kernel.physBase) : undefined],
+    ['DIRECT MAP', s.kernel.directMapBase !== undefined ? hex(s.kernel.directMapBase) : undefined],
     ['SYMBOLS', s.kernel.symbols],
     ['LOG', s.kernel.logFormat],
   ];

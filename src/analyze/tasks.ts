@@ -5,6 +5,7 @@
 import { NotInDumpError, ParseError } from '../errors.ts';
 import type { Btf } from './btf.ts';
 import { Gaps, type Completeness } from './completeness.ts';
+import { hex } from '../text.ts';
 
 export interface TaskMemory {
   readVirt(vaddr: bigint, length: number): Uint8Array;
@@ -98,7 +99,6 @@ export function stateLetter(state: number, exitState: number, noload: number): s
   return '?';
 }
 
-const hex = (v: bigint) => '0x' + v.toString(16);
 
 export class TaskReader {
   readonly layout: TaskLayout;

@@ -1,6 +1,7 @@
 // Prints kernel data with BTF types: a structure at an address with member names and nested types
 // (like crash's `struct` or gdb's `print *p`), and a type's layout with offsets and sizes (like pahole).
 import type { Btf, BtfType } from './btf.ts';
+import { hex } from '../text.ts';
 
 export interface PrintOptions {
   /** Nested struct/union depth printed before "{...}". */
@@ -9,7 +10,6 @@ export interface PrintOptions {
   maxElems?: number;
 }
 
-const hex = (v: bigint) => '0x' + v.toString(16);
 
 /** Reads an unsigned/signed integer of `size` bytes (1..8) at `off`. */
 function readInt(b: Uint8Array, off: number, size: number, signed: boolean): bigint {

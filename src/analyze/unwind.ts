@@ -5,6 +5,7 @@
 // Nothing is found by scanning the stack, so stale return addresses never show up as frames.
 import { isDumpDataError, NotInDumpError, type NotInDumpReason } from '../errors.ts';
 import { ORC_REG, type OrcEntry } from './orc.ts';
+import { hex } from '../text.ts';
 
 /** `struct pt_regs` on x86_64: r15 r14 r13 r12 bp bx r11 r10 r9 r8 ax cx dx si di orig_ax ip cs flags sp ss. */
 export const PT_REGS = [
@@ -141,7 +142,7 @@ export function unwind(mem: Memory, orc: OrcFinder | undefined, sym: Symbolizer,
         method = 'prologue';
       } else if (!e) {
         // No ORC entry (module, BPF, or the table is missing): follow the frame-pointer chain.
-        if (bp === 0n) return done(`no ORC entry for 0x${hex(ip)} and no frame pointer`, true);
+        if (bp === 0n) return done(`no ORC entry for ${hex(ip)} and no frame pointer`, true);
         ip = u64(mem, bp + 8n);
         sp = bp + 16n;
         bp = u64(mem, bp);
@@ -151,7 +152,7 @@ export function unwind(mem: Memory, orc: OrcFinder | undefined, sym: Symbolizer,
         method = 'frame pointer';
       } else {
         if (e.type === 'end') return done('end of stack', false);
-        if (e.type === 'undefined') return done(`ORC marks 0x${hex(ip)} as not unwindable`, true);
+        if (e.type === 'undefined') return done(`ORC marks ${hex(ip)} as not unwindable`, true);
         let indirect = false;
         switch (e.spReg) {
           case ORC_REG.SP:
@@ -173,12 +174,12 @@ export function unwind(mem: Memory, orc: OrcFinder | undefined, sym: Symbolizer,
           case ORC_REG.DI:
           case ORC_REG.DX: {
             const name = ({ [ORC_REG.R10]: 'r10', [ORC_REG.R13]: 'r13', [ORC_REG.DI]: 'rdi', [ORC_REG.DX]: 'rdx' } as const)[e.spReg];
-            if (!regs || !fullRegs) return done(`ORC needs register ${name} at 0x${hex(ip)} but no register frame holds it`, true);
+            if (!regs || !fullRegs) return done(`ORC needs register ${name} at ${hex(ip)} but no register frame holds it`, true);
             cfa = regs[name];
             break;
           }
           default:
-            return done(`ORC entry for 0x${hex(ip)} has unknown sp base register ${e.spReg}`, true);
+            return done(`ORC entry for ${hex(ip)} has unknown sp base register ${e.spReg}`, true);
         }
         cfa &= MASK64;
         if (indirect) {
@@ -221,7 +222,7 @@ export function unwind(mem: Memory, orc: OrcFinder | undefined, sym: Symbolizer,
             bp = u64(mem, bp + BigInt(e.bpOffset));
             break;
           default:
-            return done(`ORC entry for 0x${hex(ip)} has unknown bp base register ${e.bpReg}`, true);
+            return done(`ORC entry for ${hex(ip)} has unknown bp base register ${e.bpReg}`, true);
         }
         method = 'orc';
       }
@@ -229,7 +230,7 @@ export function unwind(mem: Memory, orc: OrcFinder | undefined, sym: Symbolizer,
       // On the same stack, each caller's frame lies above its callee's.
       const sameStack = (sp > prevSp ? sp - prevSp : prevSp - sp) < STACK_REGION;
       if (sameStack && sp <= prevSp && !frame.regs) {
-        return done(`stack going the wrong way at 0x${hex(frame.pc)} (sp 0x${hex(sp)} <= 0x${hex(prevSp)})`, true);
+        return done(`stack going the wrong way at ${hex(frame.pc)} (sp ${hex(sp)} <= ${hex(prevSp)})`, true);
       }
     } catch (err) {
       if (err instanceof NotInDumpError) return done(`stack memory not in dump: ${err.message}`, true, undefined, err.reason);
@@ -248,11 +249,10 @@ export function inactiveTaskStart(mem: Memory, threadSp: bigint, layout: { bpOff
   };
 }
 
-export const hex = (v: bigint): string => v.toString(16);
 
 export function frameLabel(f: Frame): string {
-  if (!f.symbol) return `0x${hex(f.pc)}`;
-  return `${f.symbol.name}+0x${hex(f.symbol.offset)}${f.symbol.size !== undefined ? `/0x${hex(f.symbol.size)}` : ''}${f.symbol.module ? ` [${f.symbol.module}]` : ''}`;
+  if (!f.symbol) return `${hex(f.pc)}`;
+  return `${f.symbol.name}+${hex(f.symbol.offset)}${f.symbol.size !== undefined ? `/${hex(f.symbol.size)}` : ''}${f.symbol.module ? ` [${f.symbol.module}]` : ''}`;
 }
 
 /**

@@ -1,6 +1,7 @@
 // x86_64 kernel page tables: 4-level (PGD/PUD/PMD/PTE) and 5-level (+P4D) walks with 1 GiB and 2 MiB
 // pages, over physical memory read from a dump. Whole 4 KiB tables are read once and cached.
 import { NotInDumpError } from '../errors.ts';
+import { hex } from '../text.ts';
 
 /** Base of the kernel text mapping: va = START_KERNEL_MAP + (pa - phys_base). */
 export const START_KERNEL_MAP = 0xffffffff80000000n;
@@ -53,7 +54,7 @@ export class X86_64PageTables {
   translate(vaddr: bigint): Translation {
     const w = this.walk(vaddr);
     if ('paddr' in w) return w;
-    throw new NotInDumpError(vaddr, false, 'unmapped', `not mapped (${w.level} entry 0x${w.entry.toString(16)} not present)`);
+    throw new NotInDumpError(vaddr, false, 'unmapped', `not mapped (${w.level} entry ${hex(w.entry)} not present)`);
   }
 
   /**
@@ -104,7 +105,7 @@ export class X86_64PageTables {
       bytes = this.phys.readPhys(paddr, 4096);
     } catch (e) {
       if (e instanceof NotInDumpError) {
-        throw new NotInDumpError(vaddr, false, e.reason, `its ${level} table at physical 0x${paddr.toString(16)} is not in the dump`);
+        throw new NotInDumpError(vaddr, false, e.reason, `its ${level} table at physical ${hex(paddr)} is not in the dump`);
       }
       throw e;
     }

@@ -8,6 +8,7 @@ import type { KernelDump } from '../../analyze/kernel-dump.ts';
 import type { KernelDumpFiles } from '../../analyze/open-kernel-dump.ts';
 import { FileSource } from '../../host/file-source.ts';
 import { EXIT_OK, EXIT_PARTIAL } from '../run.ts';
+import { hex } from '../../text.ts';
 
 export const jsonOption: Options = { json: { type: 'boolean' } };
 export const symbolOptions: Options = { 'system-map': { type: 'string' }, vmlinux: { type: 'string' }, force: { type: 'boolean' } };
@@ -79,10 +80,6 @@ export function toJson(v: unknown): string {
   return JSON.stringify(v, (_k, x) =>
     typeof x === 'bigint' ? (x >= 0n && x <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(x) : hex(x)) : x,
   );
-}
-
-export function hex(v: bigint): string {
-  return v < 0n ? '-0x' + (-v).toString(16) : '0x' + v.toString(16);
 }
 
 /** An address argument: hex with or without 0x (as crash takes them). */

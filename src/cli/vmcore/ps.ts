@@ -4,6 +4,7 @@ import type { Command } from './commands.ts';
 import { openKernelDump } from '../../analyze/open-kernel-dump.ts';
 import { FileSource } from '../../host/file-source.ts';
 import { finish, parseCommand, statusJson, symbolFiles, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
+import { hexPadded } from '../../text.ts';
 
 const USAGE = 'vmcore-ts ps [--json] [--system-map FILE | --vmlinux FILE] DUMP';
 
@@ -22,7 +23,7 @@ export const psCommand: Command = {
     for (const x of t.tasks) {
       const cur = t.current.includes(x.task) ? '>' : ' ';
       const comm = x.idle || x.pid === 0 ? `[${x.comm}]` : x.comm;
-      lines.push(`${cur}${String(x.pid).padStart(8)} ${String(x.ppid).padStart(7)} ${String(x.cpu).padStart(4)}  ${x.task.toString(16).padStart(16, '0')}  ${x.state.padEnd(2)}  ${comm}`);
+      lines.push(`${cur}${String(x.pid).padStart(8)} ${String(x.ppid).padStart(7)} ${String(x.cpu).padStart(4)}  ${hexPadded(x.task)}  ${x.state.padEnd(2)}  ${comm}`);
     }
     write(lines.join('\n') + '\n');
     return finish(kd, t.completeness);

@@ -3,7 +3,8 @@ import { ParseError } from '../../errors.ts';
 import { openKernelDump } from '../../analyze/open-kernel-dump.ts';
 import { FileSource } from '../../host/file-source.ts';
 import type { Command } from './commands.ts';
-import { finish, hex, symbolFiles, statusJson, parseAddress, parseCommand, parseLength, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
+import { finish, symbolFiles, statusJson, parseAddress, parseCommand, parseLength, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
+import { hex, hexPadded } from '../../text.ts';
 
 const USAGE =
   'vmcore-ts read [-p|--physical] [--json] [--system-map FILE | --vmlinux FILE] DUMP ADDR|SYMBOL [LEN]\n' +
@@ -17,7 +18,7 @@ export function hexDump(address: bigint, bytes: Uint8Array): string {
     const chunk = bytes.subarray(i, i + 16);
     const hx = Array.from(chunk, (b) => b.toString(16).padStart(2, '0')).join(' ').padEnd(47);
     const asc = Array.from(chunk, (b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : '.')).join('');
-    lines.push(`${(address + BigInt(i)).toString(16).padStart(16, '0')}:  ${hx}  ${asc}`);
+    lines.push(`${hexPadded(address + BigInt(i))}:  ${hx}  ${asc}`);
   }
   return lines.join('\n') + '\n';
 }

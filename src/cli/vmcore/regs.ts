@@ -8,23 +8,22 @@ import { openKernelDump } from '../../analyze/open-kernel-dump.ts';
 import { FileSource } from '../../host/file-source.ts';
 import type { Command } from './commands.ts';
 import { finish, symbolFiles, parseCommand, statusJson, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
+import { hex, hexPadded } from '../../text.ts';
 
 const USAGE = 'vmcore-ts regs [--cpu N] [--json] [--system-map FILE | --vmlinux FILE] DUMP';
 
-const h16 = (v: bigint) => v.toString(16).padStart(16, '0');
-
 /** The register block in crash's `bt` layout. */
 export function formatRegs(r: Prstatus['regs']): string {
-  const row = (...cells: [string, bigint][]) => '    ' + cells.map(([n, v]) => `${n.padStart(3)}: ${h16(v)}`).join('  ');
+  const row = (...cells: [string, bigint][]) => '    ' + cells.map(([n, v]) => `${n.padStart(3)}: ${hexPadded(v)}`).join('  ');
   return [
-    `    RIP: ${h16(r.rip)}  RSP: ${h16(r.rsp)}  RFLAGS: ${r.eflags.toString(16).padStart(8, '0')}`,
+    `    RIP: ${hexPadded(r.rip)}  RSP: ${hexPadded(r.rsp)}  RFLAGS: ${hexPadded(r.eflags, 8)}`,
     row(['RAX', r.rax], ['RBX', r.rbx], ['RCX', r.rcx]),
     row(['RDX', r.rdx], ['RSI', r.rsi], ['RDI', r.rdi]),
     row(['RBP', r.rbp], ['R8', r.r8], ['R9', r.r9]),
     row(['R10', r.r10], ['R11', r.r11], ['R12', r.r12]),
     row(['R13', r.r13], ['R14', r.r14], ['R15', r.r15]),
-    `    ORIG_RAX: ${h16(r.orig_rax)}  CS: ${r.cs.toString(16).padStart(4, '0')}  SS: ${r.ss.toString(16).padStart(4, '0')}`,
-    `    FS_BASE: ${h16(r.fs_base)}  GS_BASE: ${h16(r.gs_base)}  DS: ${r.ds.toString(16).padStart(4, '0')}  ES: ${r.es.toString(16).padStart(4, '0')}  FS: ${r.fs.toString(16).padStart(4, '0')}  GS: ${r.gs.toString(16).padStart(4, '0')}`,
+    `    ORIG_RAX: ${hexPadded(r.orig_rax)}  CS: ${hexPadded(r.cs, 4)}  SS: ${hexPadded(r.ss, 4)}`,
+    `    FS_BASE: ${hexPadded(r.fs_base)}  GS_BASE: ${hexPadded(r.gs_base)}  DS: ${hexPadded(r.ds, 4)}  ES: ${hexPadded(r.es, 4)}  FS: ${hexPadded(r.fs, 4)}  GS: ${hexPadded(r.gs, 4)}`,
   ].join('\n');
 }
 
@@ -57,7 +56,7 @@ export const regsCommand: Command = {
     }
     if (a.values.json) {
       const rows = cpus.map((c) => {
-        const regs = Object.fromEntries(Object.entries(c.regs).map(([k, v]) => ['' + k, '0x' + v.toString(16)]));
+        const regs = Object.fromEntries(Object.entries(c.regs).map(([k, v]) => ['' + k, hex(v)]));
         return { cpu: c.cpu, pid: c.pid, crashing: c.cpu === crash.cpu, ripSymbol: symbols ? formatSymbolic(symbols, c.regs.rip) : undefined, regs };
       });
       write(jsonDocument({ cpus: rows, ...statusJson(kd) }) + '\n');

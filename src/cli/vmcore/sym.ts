@@ -3,7 +3,8 @@ import type { KernelSymbol } from '../../analyze/symbols.ts';
 import { openKernelDump } from '../../analyze/open-kernel-dump.ts';
 import { FileSource } from '../../host/file-source.ts';
 import type { Command } from './commands.ts';
-import { finish, hex, symbolFiles, statusLine, parseAddress, parseCommand, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
+import { finish, symbolFiles, statusLine, parseAddress, parseCommand, symbolOptions, jsonDocument, write } from './kernel-dump-args.ts';
+import { hex, hexPadded } from '../../text.ts';
 
 const USAGE =
   'vmcore-ts sym [--json] [--system-map FILE | --vmlinux FILE] DUMP NAME|ADDR...\n' +
@@ -20,7 +21,7 @@ export const symCommand: Command = {
     const kd = openKernelDump(new FileSource(path), symbolFiles(a.values));
     const table = kd.symbols;
     let missing = 0;
-    const line = (s: KernelSymbol) => `${s.address.toString(16).padStart(16, '0')} ${s.type} ${s.name}`;
+    const line = (s: KernelSymbol) => `${hexPadded(s.address)} ${s.type} ${s.name}`;
     for (const q of queries) {
       if (isAddress(q)) {
         const addr = parseAddress(q);
@@ -30,8 +31,8 @@ export const symCommand: Command = {
           process.stderr.write(`vmcore-ts: no symbol at ${hex(addr)} in ${table.source}\n`);
           continue;
         }
-        const where = `${hit.symbol.name}+0x${hit.offset.toString(16)}`;
-        write(a.values.json ? jsonDocument({ query: q, address: hex(addr), symbol: hit.symbol.name, offset: Number(hit.offset), type: hit.symbol.type, symbolAddress: hex(hit.symbol.address) }) + '\n' : `${addr.toString(16).padStart(16, '0')}: ${where}  (${line(hit.symbol)})\n`);
+        const where = `${hit.symbol.name}+${hex(hit.offset)}`;
+        write(a.values.json ? jsonDocument({ query: q, address: hex(addr), symbol: hit.symbol.name, offset: Number(hit.offset), type: hit.symbol.type, symbolAddress: hex(hit.symbol.address) }) + '\n' : `${hexPadded(addr)}: ${where}  (${line(hit.symbol)})\n`);
       } else {
         const s = table.byName(q);
         if (!s) {

@@ -11,7 +11,8 @@ import { parseIomem, E820_TYPE } from '../../src/kexec/memory-map.ts';
 import { SegmentAllocator } from '../../src/kexec/plan.ts';
 import { planCrashLoad, coreHeaderDebugLines } from '../../src/kdump/crash-load.ts';
 import type { CrashFacts } from '../../src/kdump/crash-load.ts';
-import { parseVmcoreinfoFile, readCrashFacts } from '../../src/host/crash-facts.ts';
+import { readCrashFacts } from '../../src/host/crash-facts.ts';
+import { parseVmcoreinfoFile } from '../../src/kdump/crash-facts.ts';
 
 const probe = readFileSync('fixtures/x86_64-debian-6.1/guest-probe.txt', 'latin1');
 function section(name: string): string {

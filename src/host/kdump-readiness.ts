@@ -9,7 +9,8 @@ import { formatSize } from '../kdump/crashkernel.ts';
 import { estimateCrashkernel, type Estimate } from '../kdump/estimate.ts';
 import { hostPath, readText } from './crash-facts.ts';
 import { bzImageInitSize, initrdEntries, initrdUnpackedSize } from './initrd-size.ts';
-import { blockDeviceModules, buildCaptureInitramfs, INITRAMFS_RELEASE, isLoadedModule, packageRoot, resolveTarget } from './kdump-initramfs.ts';
+import { INITRAMFS_RELEASE } from '../kdump/capture-initramfs.ts';
+import { buildCaptureInitramfs, packageRoot, resolveTarget, targetModules } from './kdump-initramfs.ts';
 import { captureFiles, osRelease, readCaptureFile, readConfig, readStatus } from './kdump-service.ts';
 
 export interface CaptureEstimate {
@@ -150,8 +151,7 @@ export function readinessChecks(root: string, opts: { configPath?: string; bundl
   // are modules now) and those the config names.
   try {
     const target = resolveTarget(config, root);
-    const auto = [...(target.majmin ? blockDeviceModules(target.majmin, root) : []), target.fstype].filter((m) => isLoadedModule(m, root));
-    const wanted = [...new Set([...auto, ...config.modules])];
+    const wanted = targetModules(target, config, root);
     if (!modulesInside) checks.push({ name: 'modules', result: 'skip', detail: `needs ${wanted.join(' ') || 'none'}; no initramfs to look in` });
     else {
       const missing = wanted.filter((m) => !modulesInside!.has(modName(m)));

@@ -1,61 +1,36 @@
-// The kdump service: what `kdump-ts status` reports, and `load` / `unload` from the config file
-// (in-process through the kexec library, with the KexecSyscalls the caller gives: only the CLI
-// constructs the real ones). Reads the machine through a `root` directory ("/" normally; a fake tree in tests).
+// The kdump service's edge: reads the machine for `kdump-ts status` (src/kdump/status.ts says what
+// the facts mean), and runs `load` / `unload` from the config file (in-process through the kexec
+// library, with the KexecSyscalls the caller gives: only the CLI constructs the real ones).
+// Reads the machine through a `root` directory ("/" normally; a fake tree in tests).
 import { accessSync, constants, mkdirSync, readFileSync, realpathSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { KexecError, ParseError } from '../errors.ts';
-import { JSON_SCHEMA } from '../json-schema.ts';
-import { hex } from '../text.ts';
-import { walkIomem } from '../kexec/memory-map.ts';
-import { DUMP_LEVEL_WORDS } from '../analyze/page-class.ts';
-import type { CrashFacts } from '../kdump/crash-load.ts';
-import { captureCmdline } from '../kdump/capture-cmdline.ts';
+import { KexecError } from '../errors.ts';
 import type { KdumpConfig } from '../kdump/config.ts';
-import { DEFAULT_CONFIG, DEFAULT_CONFIG_PATH, DEFAULT_INITRD_DIR, parseConfig } from '../kdump/config.ts';
-import { crashkernelFromCmdline, formatSize, reservedCrashRegions } from '../kdump/crashkernel.ts';
-import type { CrashRegion } from '../kdump/crashkernel.ts';
-import { dumpRamRanges } from '../kdump/elfcorehdr.ts';
+import { DEFAULT_CONFIG, DEFAULT_CONFIG_PATH, parseConfig } from '../kdump/config.ts';
+import { parseMountinfo, targetDeviceLink, targetOnMountedDevice } from '../kdump/dump-target.ts';
+import {
+  captureFileMissing,
+  captureFilesFor,
+  captureLoadRequest,
+  captureLoadSteps,
+  kdumpStatus,
+  runningRelease,
+  statusCaptureFiles,
+  STATE_FILE,
+  type CaptureFiles,
+  type KdumpStatus,
+  type LoadedState,
+  type TargetFacts,
+} from '../kdump/status.ts';
 import { hostPath, readCrashFacts, readText } from './crash-facts.ts';
-import type { DumpTarget } from './kdump-initramfs.ts';
-import { parseMountinfo, resolveTarget } from './kdump-initramfs.ts';
-import type { LoadRequest, PlannedLoad } from '../kexec/load.ts';
+import { resolveTarget } from './kdump-initramfs.ts';
+import type { PlannedLoad } from '../kexec/load.ts';
 import type { KexecSyscalls } from '../kexec/syscalls.ts';
 import { loadKernel, planKernelLoad, unloadKernel } from './kexec-load.ts';
 import { refuseInTests } from './syscalls.ts';
 
-/** Where `load` records what it loaded (tmpfs: gone after reboot, like the loaded kernel). */
-export const STATE_FILE = '/run/kdump-ts/loaded.json';
-
-export interface LoadedState {
-  kernel: string;
-  initrd: string;
-  cmdline: string;
-  syscall: string;
-  /** ISO time of the load. */
-  at: string;
-}
-
-export interface KdumpStatus {
-  config: { path: string; found: boolean };
-  reserved: (CrashRegion & { param?: string }) | null;
-  /** /sys/kernel/kexec_crash_size, when readable. */
-  crashSize?: number;
-  loaded: boolean;
-  /** What kdump-ts loaded, when it was kdump-ts. */
-  loadedBy?: LoadedState;
-  capture: { kernel: string; kernelExists: boolean; initrd: string; initrdExists: boolean; cmdline: string };
-  target: { dir: string; exists: boolean; writable: boolean; freeBytes?: number; device?: string; fstype?: string; error?: string };
-  wouldSave: { ramBytes: number; dumpLevel: number; compression: string; format: string; path: string };
-  /** What our ELF core header would describe (kexec_load path); sources say where each fact came from. */
-  coreHeader: { cpuNotes: number; vmcoreinfo: boolean; kernelText?: { vaddr: bigint; paddr: bigint; size: bigint }; pageOffset?: bigint; sources: string[] };
-  problems: string[];
-  ready: boolean;
-}
-
 export function osRelease(root: string): string {
-  const r = readText(root, '/proc/sys/kernel/osrelease')?.trim();
-  if (!r) throw new KexecError('cannot read /proc/sys/kernel/osrelease');
-  return r;
+  return runningRelease(readText(root, '/proc/sys/kernel/osrelease'));
 }
 
 /**
@@ -78,14 +53,8 @@ export function readConfig(root: string, path?: string): { config: KdumpConfig; 
 }
 
 /** The capture kernel, initrd and command line the config gives on this machine. */
-export function captureFiles(config: KdumpConfig, root: string): { kernel: string; initrd: string; cmdline: string; release: string } {
-  const running = osRelease(root);
-  const kernel = config.kernel ?? `/boot/vmlinuz-${running}`;
-  const release = /vmlinu[xz]-(.+)$/.exec(kernel)?.[1] ?? running;
-  const initrd = config.initrd ?? `${DEFAULT_INITRD_DIR}/initrd.img-${release}`;
-  const cmdline =
-    config.cmdline ?? captureCmdline(readText(root, '/proc/cmdline')?.trim() ?? '', { append: config.cmdlineAppend, remove: config.cmdlineRemove }).cmdline;
-  return { kernel, initrd, cmdline, release };
+export function captureFiles(config: KdumpConfig, root: string): CaptureFiles {
+  return captureFilesFor(config, readText(root, '/proc/sys/kernel/osrelease'), readText(root, '/proc/cmdline'));
 }
 
 const exists = (p: string) => {
@@ -97,124 +66,49 @@ const exists = (p: string) => {
   }
 };
 
+/** `kdump-ts status`: the machine's facts, read, and what they mean. */
 export function readStatus(root = '/', configFile?: string): KdumpStatus {
-  const problems: string[] = [];
   const { config, found } = readConfig(root, configFile);
-  const configPath = configFile ?? DEFAULT_CONFIG_PATH;
-  // The facts our ELF core header is built from; /proc/iomem among them.
-  const facts: CrashFacts = readText(root, '/proc/iomem') !== undefined ? readCrashFacts(root) : { iomem: [], cpuNotes: [], sources: ['no /proc/iomem'] };
-  const iomem = facts.iomem;
-  const regions = reservedCrashRegions(iomem);
-  const cmdline = readText(root, '/proc/cmdline') ?? '';
-  let param: string | undefined;
-  try {
-    const specs = crashkernelFromCmdline(cmdline);
-    if (specs.length) param = specs.map((s) => `crashkernel=${s.text}`).join(' ');
-  } catch (e) {
-    if (!(e instanceof ParseError)) throw e;
-    problems.push(`the running command line has a bad crashkernel=: ${e.message}`);
-  }
-  const reserved = regions.main ? { ...regions.main, ...(param ? { param } : {}) } : null;
-  if (!reserved) {
-    problems.push(
-      param
-        ? `${param} is on the command line but no memory is reserved (too little RAM, or no room at the asked offset)`
-        : 'no memory is reserved for a capture kernel: add crashkernel=SIZE to the kernel command line (see `kdump-ts estimate`) and reboot',
-    );
-  }
-  const crashSizeText = readText(root, '/sys/kernel/kexec_crash_size');
-  const loaded = readText(root, '/sys/kernel/kexec_crash_loaded')?.trim() === '1';
-  let loadedBy: LoadedState | undefined;
-  const stateText = readText(root, STATE_FILE);
-  if (loaded && stateText) {
-    try {
-      loadedBy = JSON.parse(stateText) as LoadedState;
-    } catch {
-      // a damaged state file only loses the "which one"
-    }
-  }
-  if (!loaded) problems.push('no capture kernel is loaded: run `kdump-ts load`');
+  const { files, error } = statusCaptureFiles(config, readText(root, '/proc/sys/kernel/osrelease'), readText(root, '/proc/cmdline'));
+  const crashSize = readText(root, '/sys/kernel/kexec_crash_size');
+  const crashLoaded = readText(root, '/sys/kernel/kexec_crash_loaded');
+  const state = readText(root, STATE_FILE);
+  return kdumpStatus({
+    config,
+    configPath: configFile ?? DEFAULT_CONFIG_PATH,
+    configFound: found,
+    // The facts our ELF core header is built from; /proc/iomem among them.
+    crash: readText(root, '/proc/iomem') !== undefined ? readCrashFacts(root) : { iomem: [], cpuNotes: [], sources: ['no /proc/iomem'] },
+    cmdline: readText(root, '/proc/cmdline') ?? '',
+    ...(crashSize !== undefined ? { crashSize } : {}),
+    ...(crashLoaded !== undefined ? { crashLoaded } : {}),
+    ...(state !== undefined ? { state } : {}),
+    capture: { files, kernelExists: exists(hostPath(root, files.kernel)), initrdExists: exists(hostPath(root, files.initrd)), ...(error !== undefined ? { error } : {}) },
+    target: readTargetFacts(config, root),
+  });
+}
 
-  let files = { kernel: config.kernel ?? '?', initrd: config.initrd ?? '?', cmdline: config.cmdline ?? '', release: '?' };
-  try {
-    files = captureFiles(config, root);
-  } catch (e) {
-    problems.push((e as Error).message);
-  }
-  const capture = {
-    ...files,
-    kernelExists: exists(hostPath(root, files.kernel)),
-    initrdExists: exists(hostPath(root, files.initrd)),
-  };
-  for (const which of ['kernel', 'initrd'] as const) {
-    if (!capture[which === 'kernel' ? 'kernelExists' : 'initrdExists']) {
-      const e = captureFileMissing(which, files[which], config, files.release, configPath);
-      problems.push(`${e.message}: ${e.hint}`);
-    }
-  }
-
-  const target: KdumpStatus['target'] = { dir: config.target, exists: false, writable: false };
+/** The dump target directory as the host sees it now, and what the capture kernel would mount. */
+function readTargetFacts(config: KdumpConfig, root: string): TargetFacts {
   const here = targetHere(config, root);
-  if (here === undefined) {
-    target.error = `${config.targetDevice} is not mounted now: its space and permissions are checked only by the capture kernel`;
-  } else {
-    const targetPath = hostPath(root, here);
-    target.exists = exists(targetPath);
-    try {
-      accessSync(targetPath, constants.W_OK);
-      target.writable = true;
-      const fs = statfsSync(targetPath);
-      target.freeBytes = fs.bavail * fs.bsize;
-    } catch {
-      problems.push(target.exists ? `dump target ${here} is not writable` : `dump target ${here} does not exist: create it`);
-    }
-  }
+  let resolved: TargetFacts['resolved'];
   try {
-    const t: DumpTarget = resolveTarget(config, root);
-    target.device = t.device;
-    target.fstype = t.fstype;
+    resolved = resolveTarget(config, root);
   } catch (e) {
-    target.error = (e as Error).message;
-    problems.push(target.error);
+    resolved = { error: (e as Error).message };
   }
-  if (here !== undefined && here !== config.target) target.dir = `${config.target} (mounted at ${here} now)`;
-  const systemRam = walkIomem(iomem)
-    .filter((r) => r.name.startsWith('System RAM'))
-    .map((r) => ({ start: r.start, end: r.end }));
-  const ramBytes = dumpRamRanges(systemRam, regions.all).reduce((n, r) => n + Number(r.end - r.start + 1n), 0);
-  const wouldSave = {
-    ramBytes,
-    dumpLevel: config.dumpLevel,
-    compression: config.compression,
-    format: config.compression === 'none' ? 'ELF' : 'kdump-compressed',
-    path: `${config.target.replace(/\/$/, '')}/YYYYmmdd-HHMMSS/vmcore`,
-  };
-  if (target.freeBytes !== undefined && config.dumpLevel === 0 && config.compression === 'none' && target.freeBytes < ramBytes) {
-    problems.push(`the dump target has ${formatSize(BigInt(target.freeBytes))} free, less than the ${formatSize(BigInt(ramBytes))} an unfiltered ELF dump takes`);
+  if (here === undefined) return { exists: false, writable: false, resolved };
+  const targetPath = hostPath(root, here);
+  const facts: TargetFacts = { here, exists: exists(targetPath), writable: false, resolved };
+  try {
+    accessSync(targetPath, constants.W_OK);
+    facts.writable = true;
+    const fs = statfsSync(targetPath);
+    facts.freeBytes = fs.bavail * fs.bsize;
+  } catch {
+    // not writable (or its free space unreadable): kdumpStatus says so
   }
-  const coreHeader: KdumpStatus['coreHeader'] = {
-    cpuNotes: facts.cpuNotes.length,
-    vmcoreinfo: !!facts.vmcoreinfo,
-    ...(facts.kernelText ? { kernelText: facts.kernelText } : {}),
-    ...(facts.pageOffset !== undefined ? { pageOffset: facts.pageOffset } : {}),
-    sources: facts.sources ?? [],
-  };
-  if (config.syscall === 'kexec_load' && coreHeader.cpuNotes === 0) {
-    problems.push('no CPU crash notes readable under /sys/devices/system/cpu: kexec_load cannot build the ELF core header (run as root; needs CONFIG_CRASH_DUMP)');
-  }
-  return {
-    config: { path: configPath, found },
-    reserved,
-    ...(crashSizeText !== undefined ? { crashSize: Number(crashSizeText.trim()) } : {}),
-    loaded,
-    ...(loadedBy ? { loadedBy } : {}),
-    capture,
-    target,
-    wouldSave,
-    coreHeader,
-    problems,
-    ready: problems.length === 0,
-  };
+  return facts;
 }
 
 /**
@@ -223,8 +117,6 @@ export function readStatus(root = '/', configFile?: string): KdumpStatus {
  */
 export function targetHere(config: KdumpConfig, root: string): string | undefined {
   if (!config.targetDevice) return config.target;
-  const dev = config.targetDevice;
-  const link = /^UUID=(.+)$/.exec(dev) ? `/dev/disk/by-uuid/${dev.slice(5)}` : /^LABEL=(.+)$/.exec(dev) ? `/dev/disk/by-label/${dev.slice(6)}` : dev;
   const real = (p: string) => {
     try {
       return realpathSync(hostPath(root, p));
@@ -232,82 +124,13 @@ export function targetHere(config: KdumpConfig, root: string): string | undefine
       return undefined;
     }
   };
-  const want = real(link);
+  const want = real(targetDeviceLink(config.targetDevice));
   if (!want) return undefined;
-  const mountinfo = readText(root, '/proc/self/mountinfo') ?? '';
-  const m = parseMountinfo(mountinfo).find((x) => x.source.startsWith('/dev/') && real(x.source) === want && (config.target + '/').startsWith(x.root === '/' ? '/' : x.root + '/'));
-  if (!m) return undefined;
-  const inside = m.root === '/' ? config.target : config.target.slice(m.root.length) || '/';
-  return join(m.mountPoint, inside);
-}
-
-
-/** The status in plain words, one fact per line. */
-export function formatStatus(s: KdumpStatus): string {
-  const lines: string[] = [];
-  const row = (k: string, v: string) => lines.push(`${(k + ':').padEnd(17)} ${v}`);
-  row('config', s.config.found ? s.config.path : `${s.config.path} (not found: defaults)`);
-  row(
-    'memory reserved',
-    s.reserved
-      ? `${formatSize(s.reserved.size)} at ${hex(s.reserved.start)}-${hex(s.reserved.end)}${s.reserved.param ? ` (${s.reserved.param})` : ''}`
-      : 'none',
-  );
-  if (s.loaded) {
-    row('capture kernel', s.loadedBy ? `loaded: ${s.loadedBy.kernel} with ${s.loadedBy.initrd} (${s.loadedBy.syscall}, ${s.loadedBy.at})` : 'loaded (not by kdump-ts: which one is unknown)');
-    if (s.loadedBy) row('command line', s.loadedBy.cmdline);
-  } else {
-    row('capture kernel', `not loaded (would load ${s.capture.kernel}${s.capture.kernelExists ? '' : ' — missing'} with ${s.capture.initrd}${s.capture.initrdExists ? '' : ' — missing'})`);
-    row('command line', s.capture.cmdline);
-  }
-  const t = s.target;
-  const where = t.device ? ` on ${t.device} (${t.fstype})` : '';
-  const state = t.writable ? 'writable' : t.exists ? 'NOT writable' : (t.error ?? 'does not exist');
-  row('dump target', `${t.dir}${where}, ${state}${t.freeBytes !== undefined ? `, ${formatSize(BigInt(t.freeBytes))} free` : ''}`);
-  const excluded = DUMP_LEVEL_WORDS.filter((_, i) => s.wouldSave.dumpLevel & (1 << i));
-  row(
-    'would save',
-    `${formatSize(BigInt(s.wouldSave.ramBytes))} of RAM${excluded.length ? ` minus ${excluded.join(', ')}` : ''} (dump level ${s.wouldSave.dumpLevel}), ${s.wouldSave.format}${s.wouldSave.format === 'ELF' ? '' : ` ${s.wouldSave.compression}`}, to ${s.wouldSave.path}`,
-  );
-  const h = s.coreHeader;
-  row(
-    'core header',
-    `${h.cpuNotes} CPU note${h.cpuNotes === 1 ? '' : 's'}, ${h.vmcoreinfo ? 'VMCOREINFO' : 'no VMCOREINFO'}, ${h.kernelText ? `kernel text ${hex(h.kernelText.vaddr)} (${formatSize(h.kernelText.size)} at ${hex(h.kernelText.paddr)})` : 'no kernel text'}, direct map ${h.pageOffset !== undefined ? hex(h.pageOffset) : 'unknown'}`,
-  );
-  row('ready', s.ready ? 'yes' : 'no');
-  for (const p of s.problems) lines.push(`  - ${p}`);
-  return lines.join('\n') + '\n';
-}
-
-/** JSON with bigints as hex strings. */
-export function statusJson(s: KdumpStatus): string {
-  return JSON.stringify({ schema: JSON_SCHEMA, ...s }, (_k, v: unknown) => (typeof v === 'bigint' ? '0x' + v.toString(16) : v), 2) + '\n';
-}
-
-/** What `kdump-ts load` asks of the kexec library for these files: kexec-ts -p's load, by the config's syscall. */
-export function captureLoadRequest(files: { kernel: string; initrd: string; cmdline: string }, syscall: KdumpConfig['syscall']): LoadRequest {
-  return {
-    kernel: files.kernel,
-    initrd: files.initrd,
-    cmdline: files.cmdline,
-    kind: 'crash',
-    syscall: syscall === 'kexec_load' ? 'load' : syscall === 'kexec_file_load' ? 'file' : 'auto',
-    dryRun: false,
-  };
-}
-
-/** A capture kernel or initramfs that is not there, with what to do about it. */
-export function captureFileMissing(which: 'kernel' | 'initrd', path: string, config: KdumpConfig, release: string, configFile = DEFAULT_CONFIG_PATH): KexecError {
-  if (which === 'kernel') {
-    return new KexecError(`capture kernel ${path} does not exist`, {
-      hint: config.kernel
-        ? `fix kernel = in ${configFile}`
-        : `install the kernel of release ${release} (Debian: apt install linux-image-${release}), or set kernel = PATH in ${configFile}`,
-    });
-  }
-  return new KexecError(`capture initramfs ${path} does not exist`, {
-    hint: config.initrd ? `build it there (kdump-ts mkinitrd -o ${config.initrd}) or fix initrd = in ${configFile}` : 'build it: kdump-ts mkinitrd',
+  const mounts = parseMountinfo(readText(root, '/proc/self/mountinfo') ?? '').map((m) => {
+    const r = m.source.startsWith('/dev/') ? real(m.source) : undefined;
+    return r !== undefined ? { ...m, real: r } : m;
   });
+  return targetOnMountedDevice(config.target, want, mounts);
 }
 
 /** A capture file's bytes; a missing or unreadable file is a KexecError saying what to do (never a raw ENOENT). */
@@ -349,14 +172,13 @@ export async function planCaptureLoad(opts: { root: string; configPath?: string 
 export async function loadCaptureKernel(sys: KexecSyscalls, opts: { root?: string; configPath?: string; debug?: (line: string) => void } = {}): Promise<LoadedState> {
   const root = opts.root ?? '/';
   const { config, files } = captureFilesPresent(root, opts.configPath);
-  if (readText(root, '/sys/kernel/kexec_crash_loaded')?.trim() === '1') unloadKernel('crash', 'auto', sys);
-  const req = captureLoadRequest({ ...files, kernel: hostPath(root, files.kernel), initrd: hostPath(root, files.initrd) }, config.syscall);
-  await loadKernel(root === '/' ? req : { ...req, machine: { root } }, sys, opts.debug ? { debug: opts.debug } : {});
-  const state: LoadedState = { kernel: files.kernel, initrd: files.initrd, cmdline: files.cmdline, syscall: config.syscall, at: new Date().toISOString() };
+  const steps = captureLoadSteps(config, files, { crashLoaded: readText(root, '/sys/kernel/kexec_crash_loaded')?.trim() === '1', path: (p) => hostPath(root, p), at: new Date() });
+  if (steps.unloadFirst) unloadKernel('crash', 'auto', sys);
+  await loadKernel(root === '/' ? steps.request : { ...steps.request, machine: { root } }, sys, opts.debug ? { debug: opts.debug } : {});
   const stateFile = hostPath(root, STATE_FILE);
   mkdirSync(join(stateFile, '..'), { recursive: true });
-  writeFileSync(stateFile, JSON.stringify(state, null, 2) + '\n');
-  return state;
+  writeFileSync(stateFile, JSON.stringify(steps.state, null, 2) + '\n');
+  return steps.state;
 }
 
 /** Unloads the capture kernel through `sys` (kexec-ts -p -u) and forgets what was loaded. */

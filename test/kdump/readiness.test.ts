@@ -12,7 +12,7 @@ import { ParseError } from '../../src/errors.ts';
 import { CpioArchive } from '../../src/initramfs/cpio.ts';
 import { parseConfig } from '../../src/kdump/config.ts';
 import { formatSize } from '../../src/kdump/crashkernel.ts';
-import { INITRAMFS_RELEASE } from '../../src/host/kdump-initramfs.ts';
+import { INITRAMFS_RELEASE } from '../../src/kdump/capture-initramfs.ts';
 import { estimateCapture, formatChecks, readinessChecks } from '../../src/host/kdump-readiness.ts';
 import { FIXTURE_KERNEL, fakeBzImage } from '../kexec/synthetic.ts';
 import { fakeRoot } from './fake-root.ts';

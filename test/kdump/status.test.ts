@@ -4,7 +4,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { formatStatus, readStatus, STATE_FILE } from '../../src/host/kdump-service.ts';
+import { readStatus } from '../../src/host/kdump-service.ts';
+import { STATE_FILE } from '../../src/kdump/status.ts';
+import { formatStatus } from '../../src/cli/kdump-print.ts';
 import { fakeRoot } from './fake-root.ts';
 
 test('status: reserved region, nothing loaded, target and what would be saved on the fixture machine', () => {
@@ -149,7 +151,7 @@ test('status: the core header facts come from cpuN/crash_notes, vmcoreinfo and /
 });
 
 test('load: the kexec library request kdump-ts makes for each syscall setting (kexec-ts -p, -c, -s)', async () => {
-  const { captureLoadRequest } = await import('../../src/host/kdump-service.ts');
+  const { captureLoadRequest } = await import('../../src/kdump/status.ts');
   const files = { kernel: '/boot/vmlinuz-6.1', initrd: '/var/lib/kdump-ts/initrd.img-6.1', cmdline: 'console=ttyS0 irqpoll nr_cpus=1' };
   const base = { kernel: '/boot/vmlinuz-6.1', initrd: '/var/lib/kdump-ts/initrd.img-6.1', cmdline: 'console=ttyS0 irqpoll nr_cpus=1', kind: 'crash', dryRun: false };
   assert.deepEqual(captureLoadRequest(files, 'auto'), { ...base, syscall: 'auto' });

@@ -1,0 +1,111 @@
+// What goes into the capture initramfs (kdump-ts mkinitrd): its skeleton (directories, device
+// nodes, busybox applets), where the bundle, Node and the native codecs go, which kernel modules it
+// needs, and the /init that mounts the target, runs `vmcore-ts save` and reboots. Pure: the host
+// (src/host/kdump-initramfs.ts) adds the files it reads from the machine.
+import { KexecError } from '../errors.ts';
+import type { CpioArchive } from '../initramfs/cpio.ts';
+import { saveArgs, type KdumpConfig } from './config.ts';
+import type { DumpTarget } from './dump-target.ts';
+
+/** Where things go inside the capture initramfs. */
+export const INITRAMFS_BUNDLE = '/kdump-ts/vmcore-ts.mjs';
+export const INITRAMFS_NODE = '/usr/bin/node';
+/** The kernel release the capture initramfs was built for (its modules' release). */
+export const INITRAMFS_RELEASE = 'etc/kdump-ts.release';
+/** The C libraries vmcore-ts save compresses pages with when it can load them (native codecs through koffi). */
+export const NATIVE_CODEC_LIBS = ['libdeflate.so.0', 'liblzo2.so.2'];
+/** The other CLIs' bundles in dist/: the capture kernel only runs vmcore-ts. */
+const BUNDLES_NOT_NEEDED = new Set(['kexec-ts.mjs', 'kdump-ts.mjs']);
+const BUSYBOX_APPLETS = ['sh', 'mount', 'umount', 'mkdir', 'insmod', 'sleep', 'reboot', 'poweroff', 'halt', 'findfs', 'cat', 'echo', 'sync', 'date', 'ls', 'df', 'dmesg', 'free', 'grep', 'stat', 'tr', 'awk', 'kill'];
+
+export interface InitScriptOptions {
+  target: DumpTarget;
+  /** Module paths inside the archive, in load order. */
+  modules: string[];
+  /** `vmcore-ts save` flags (compression, dump level). */
+  saveArgs: string[];
+  after: KdumpConfig['after'];
+}
+
+const shQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/** The capture initramfs's /init (busybox sh). Every message starts with "kdump-ts:". */
+export function initScript(o: InitScriptOptions): string {
+  const after = { reboot: 'reboot -f', poweroff: 'poweroff -f', halt: 'halt -f', shell: 'exec sh' }[o.after];
+  return `#!/bin/sh
+# kdump-ts capture initramfs /init: save /proc/vmcore to the dump target, then ${o.after}.
+export PATH=/bin:/usr/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+log() { echo "kdump-ts: $*"; }
+finish() { sync; log "done (${o.after})"; ${after}; }
+trap finish EXIT
+[ -e /proc/vmcore ] || { log "no /proc/vmcore: this is not a capture kernel"; exit 1; }
+for m in ${o.modules.map(shQuote).join(' ')}; do insmod "/$m" 2>/dev/null || log "insmod $m failed (built in?)"; done
+dev=${shQuote(o.target.device)}
+i=0
+while :; do
+  case "$dev" in UUID=*|LABEL=*) d=$(findfs "$dev" 2>/dev/null) ;; *) d=$dev ;; esac
+  [ -n "$d" ] && [ -b "$d" ] && break
+  i=$((i + 1))
+  [ $i -ge 30 ] && { log "dump target $dev not found after 30 s"; exit 1; }
+  sleep 1
+done
+mkdir -p /mnt/target
+mount -t ${shQuote(o.target.fstype)} "$d" /mnt/target || { log "cannot mount $d (${o.target.fstype})"; exit 1; }
+dir=/mnt/target${o.target.dir === '/' ? '' : shQuote(o.target.dir)}/$(date +%Y%m%d-%H%M%S)
+mkdir -p "$dir" || { log "cannot create $dir"; exit 1; }
+log "saving /proc/vmcore ($(stat -c %s /proc/vmcore) bytes) to $d:\${dir#/mnt/target}; memory: $(grep -E '^Mem(Total|Available):' /proc/meminfo | tr -s ' ' | tr '\n' ' ')"
+node ${INITRAMFS_BUNDLE} save --dump-dmesg /proc/vmcore "$dir/dmesg.txt" || log "dmesg extraction failed"
+# MemAvailable sampled each second: its low-water mark is the headroom crashkernel= had.
+( while :; do grep MemAvailable /proc/meminfo; sleep 1; done > /tmp/mem.log ) &
+sampler=$!
+node ${INITRAMFS_BUNDLE} save ${o.saveArgs.join(' ')} /proc/vmcore "$dir/vmcore"
+rc=$?
+kill $sampler
+echo "$rc" > "$dir/save-exit-code"
+[ $rc -eq 0 ] && log "saved $dir/vmcore" || log "vmcore-ts save failed with exit code $rc"
+log "lowest MemAvailable during the save: $(awk 'NR == 1 || $2 < m { m = $2 } END { print m }' /tmp/mem.log) kB"
+umount /mnt/target
+exit $rc
+`;
+}
+
+/** The directories and device nodes every capture initramfs has. */
+export function addCaptureSkeleton(a: CpioArchive): void {
+  for (const d of ['proc', 'sys', 'dev', 'mnt', 'tmp', 'bin', 'usr/bin']) a.dir(d);
+  a.add({ type: 'chardev', path: 'dev/console', major: 5, minor: 1, mode: 0o600 });
+  a.add({ type: 'chardev', path: 'dev/null', major: 1, minor: 3, mode: 0o666 });
+}
+
+/** The busybox applet links, beside bin/busybox (the host's file). */
+export function addBusyboxApplets(a: CpioArchive): void {
+  for (const applet of BUSYBOX_APPLETS) a.symlink(`bin/${applet}`, 'busybox');
+}
+
+/** The files beside the bundle it loads at run time (the save pipeline's compression worker): its sibling .mjs chunks, not the other CLIs. */
+export function bundleCompanions(siblings: string[], bundle: string): string[] {
+  return siblings.filter((f) => f.endsWith('.mjs') && !BUNDLES_NOT_NEEDED.has(f) && f !== bundle);
+}
+
+/**
+ * The modules the capture kernel needs: the dump target's driver chain and filesystem that are
+ * loaded modules now (built-in ones need nothing), plus what the config names; once each.
+ */
+export function wantedModules(target: { drivers: string[]; fstype: string }, isLoaded: (name: string) => boolean, config: KdumpConfig): string[] {
+  const auto = [...target.drivers, target.fstype].filter(isLoaded);
+  return [...new Set([...auto, ...config.modules])];
+}
+
+/** Modules asked for when the capture kernel's release has no modules directory: an error when the config names any. */
+export function noModulesDir(modulesDir: string, config: KdumpConfig): void {
+  if (config.modules.length) throw new KexecError(`capture initramfs: ${modulesDir} does not exist, but the config asks for modules ${config.modules.join(' ')}`);
+}
+
+/** The target, release and /init files, last (once the modules' load order is known). */
+export function addCaptureConfig(a: CpioArchive, o: { config: KdumpConfig; target: DumpTarget; release: string; modules: string[] }): void {
+  a.file('etc/kdump-ts.target', `${o.target.device} ${o.target.fstype} ${o.target.dir}\n`);
+  a.file(INITRAMFS_RELEASE, `${o.release}\n`); // what `kdump-ts test` checks it was built for
+  a.file('init', initScript({ target: o.target, modules: o.modules, saveArgs: saveArgs(o.config), after: o.config.after }), 0o755);
+}

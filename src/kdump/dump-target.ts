@@ -1,0 +1,125 @@
+// Where the dump goes: the configured target directory as the capture kernel must find it (device,
+// filesystem, directory inside it), and where that directory is on the running system. Decided from
+// /proc/self/mountinfo's text and the device paths the host resolved. Pure.
+import { KexecError } from '../errors.ts';
+import type { KdumpConfig } from './config.ts';
+
+/** Where the dump goes, as the capture kernel must find it. */
+export interface DumpTarget {
+  /** What `mount` gets: /dev/…, or UUID=… / LABEL=… (resolved with findfs). */
+  device: string;
+  fstype: string;
+  /** Directory inside that filesystem, "/" based. */
+  dir: string;
+  /** The directory as configured on the running system (for messages). */
+  configured: string;
+  /** major:minor of the device now, when known (to find its driver modules). */
+  majmin?: string;
+}
+
+/** One line of /proc/self/mountinfo. */
+export interface Mount {
+  majmin: string;
+  root: string;
+  mountPoint: string;
+  fstype: string;
+  source: string;
+}
+
+/** Filesystems a capture kernel cannot write a dump to (they do not survive the crash). */
+const NOT_A_DISK = new Set(['tmpfs', 'ramfs', 'proc', 'sysfs', 'devtmpfs', 'overlay', 'squashfs', 'fuse', 'nfs', 'nfs4', 'cifs']);
+
+export function parseMountinfo(text: string): Mount[] {
+  const out: Mount[] = [];
+  for (const line of text.split('\n')) {
+    const f = line.split(' ');
+    const dash = f.indexOf('-');
+    if (dash < 6 || f.length < dash + 3) continue;
+    const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+    out.push({ majmin: f[2]!, root: unescape(f[3]!), mountPoint: unescape(f[4]!), fstype: f[dash + 1]!, source: unescape(f[dash + 2]!) });
+  }
+  return out;
+}
+
+/** The mount a path lives on: the longest mount point that is a prefix of it (the last one mounted wins). */
+export function mountOf(mounts: Mount[], path: string): Mount | undefined {
+  let best: Mount | undefined;
+  for (const m of mounts) {
+    const mp = m.mountPoint;
+    const under = mp === '/' || path === mp || path.startsWith(mp + '/');
+    if (under && (!best || mp.length >= best.mountPoint.length)) best = m;
+  }
+  return best;
+}
+
+/** The configured target_device when there is one: no mount table is needed. */
+export function configuredDumpTarget(config: KdumpConfig): DumpTarget | undefined {
+  if (!config.targetDevice) return undefined;
+  return { device: config.targetDevice, fstype: config.targetFstype ?? 'ext4', dir: config.target, configured: config.target };
+}
+
+/**
+ * The configured target (without target_device) on the running system's mounts: the disk
+ * filesystem holding it, refused when it is not a local disk. `device` is the mount's source
+ * (the host may name it by UUID afterwards).
+ */
+export function dumpTargetOnMounts(config: KdumpConfig, mounts: Mount[]): DumpTarget {
+  const m = mountOf(mounts, config.target);
+  if (!m || NOT_A_DISK.has(m.fstype) || !m.source.startsWith('/dev/')) {
+    throw new KexecError(`the dump target ${config.target} is on ${m ? `${m.fstype} (${m.source})` : 'no mounted filesystem'}, which a capture kernel cannot write to`, {
+      hint: 'point target at a directory on a local disk, or set target_device and target_fstype',
+    });
+  }
+  return { device: m.source, fstype: config.targetFstype ?? m.fstype, dir: joinPath(m.root, relativePath(m.mountPoint, config.target)), configured: config.target, majmin: m.majmin };
+}
+
+/** The device path a target_device names: UUID= and LABEL= through /dev/disk/by-uuid and by-label. */
+export function targetDeviceLink(dev: string): string {
+  return /^UUID=(.+)$/.exec(dev) ? `/dev/disk/by-uuid/${dev.slice(5)}` : /^LABEL=(.+)$/.exec(dev) ? `/dev/disk/by-label/${dev.slice(6)}` : dev;
+}
+
+/**
+ * Where the target directory is now when target_device is mounted: `device` is the real path of
+ * the configured device, each mount's `real` the real path of its /dev source. Undefined when the
+ * device is not mounted (or not mounted where the target lies).
+ */
+export function targetOnMountedDevice(target: string, device: string, mounts: (Mount & { real?: string })[]): string | undefined {
+  const m = mounts.find((x) => x.source.startsWith('/dev/') && x.real === device && (target + '/').startsWith(x.root === '/' ? '/' : x.root + '/'));
+  if (!m) return undefined;
+  const inside = m.root === '/' ? target : target.slice(m.root.length) || '/';
+  return joinPath(m.mountPoint, inside);
+}
+
+/** node:path's posix normalize for absolute paths (the paths mountinfo and the config hold); keeps a trailing slash. */
+function normalize(p: string): string {
+  const out: string[] = [];
+  for (const part of p.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') out.pop();
+    else out.push(part);
+  }
+  const n = '/' + out.join('/');
+  return p.endsWith('/') && n !== '/' ? n + '/' : n;
+}
+
+/** node:path's join for an absolute `a`. */
+function joinPath(a: string, b: string): string {
+  return normalize(`${a}/${b}`);
+}
+
+/** `to` below `from` ("" when equal); both absolute. */
+function relativePath(from: string, to: string): string {
+  const f = normalize(from).replace(/(.)\/$/, '$1');
+  const t = normalize(to).replace(/(.)\/$/, '$1');
+  if (f === t) return '';
+  const prefix = f === '/' ? '/' : f + '/';
+  return t.startsWith(prefix) ? t.slice(prefix.length) : relativeUp(f, t);
+}
+
+function relativeUp(f: string, t: string): string {
+  const a = f.split('/').filter(Boolean);
+  const b = t.split('/').filter(Boolean);
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  return [...a.slice(i).map(() => '..'), ...b.slice(i)].join('/');
+}

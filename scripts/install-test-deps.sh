@@ -13,6 +13,9 @@ pkgs+=(lz4)
 pkgs+=(ovmf)
 # vmcore-ts save's native page compressors (src/dump/native-codecs.ts, through koffi).
 pkgs+=(libdeflate0 liblzo2-2)
+# The Debian package (npm run deb, test/packaging): dpkg-shlibdeps, lintian, and mmdebstrap for the
+# throwaway trixie root it is installed into.
+pkgs+=(dpkg-dev lintian mmdebstrap)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,0 +1,215 @@
+// `npm run deb`: the Debian package kexec-ts_VERSION-REV_amd64.deb from the built dist/ (scripts/build.mjs),
+// with dpkg-deb alone (no debhelper). VERSION is package.json's; REV is packaging/deb/changelog's.
+//   /usr/bin/{kexec-ts,kdump-ts,vmcore-ts}     symlinks to /usr/lib/kexec-ts/bin/*.mjs (#!/usr/bin/node)
+//   /usr/lib/kexec-ts/{package.json,dist/,node_modules/koffi,node_modules/@koromix/koffi-linux-x64}
+//   /usr/lib/systemd/system/kdump-ts.service, /usr/lib/udev/rules.d/90-kdump-ts.rules
+//   /etc/kdump-ts.conf, /etc/default/grub.d/kdump-ts.cfg, /etc/kernel/post{inst,rm}.d/kdump-ts (conffiles)
+//   /usr/share/man/man{1,8}/*.gz (from the CLIs' --help), /usr/share/doc/kexec-ts/{copyright,changelog.Debian.gz}
+// Usage: node scripts/build-deb.mjs [--out DIR]   (prints the .deb's path)
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { gzipSync } from 'node:zlib';
+
+const repo = resolve(dirname(new URL(import.meta.url).pathname), '..');
+const { values } = parseArgs({ options: { out: { type: 'string', default: repo } } });
+const fail = (msg) => {
+  console.error(`build-deb: ${msg}`);
+  process.exit(1);
+};
+const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8'));
+const deb = join(repo, 'packaging/deb');
+const changelog = readFileSync(join(deb, 'changelog'), 'utf8');
+const debVersion = /^kexec-ts \(([^)]+)\)/.exec(changelog)?.[1];
+if (!debVersion?.startsWith(`${pkg.version}-`)) {
+  fail(`packaging/deb/changelog's first entry is ${debVersion ?? 'missing'}, not ${pkg.version}-N: add an entry for package.json's version`);
+}
+const dist = join(repo, 'dist');
+const BINS = ['kexec-ts', 'kdump-ts', 'vmcore-ts'];
+for (const f of [...BINS.map((b) => `${b}.mjs`), 'compress-worker.mjs', 'purgatory-x86_64.ro', 'web/viewer.html']) {
+  if (!existsSync(join(dist, f))) fail(`dist/${f} is missing: run npm run build first (the purgatory needs make, gcc and ld)`);
+}
+for (const tool of ['dpkg-deb', 'dpkg-shlibdeps']) {
+  if (spawnSync(tool, ['--version']).error) fail(`${tool} not found: apt-get install dpkg-dev`);
+}
+// Reproducible: every mtime and the changelog date come from the last commit (or now, outside git).
+const git = spawnSync('git', ['-C', repo, 'log', '-1', '--format=%ct'], { encoding: 'utf8' });
+const epoch = Number(process.env.SOURCE_DATE_EPOCH ?? (git.status === 0 ? git.stdout.trim() : Math.floor(Date.now() / 1000)));
+
+const stage = mkdtempSync(join(tmpdir(), 'kexec-ts-deb-'));
+const root = join(stage, 'root');
+const at = (p) => join(root, p);
+const put = (path, data, mode = 0o644) => {
+  mkdirSync(dirname(at(path)), { recursive: true });
+  writeFileSync(at(path), data);
+  chmodSync(at(path), mode);
+};
+const copy = (from, path, mode = 0o644) => put(path, readFileSync(from), mode);
+const lib = 'usr/lib/kexec-ts';
+
+// The library: the bundles (no source maps), the x86_64 purgatory, the viewer page, and a package.json
+// (kdump-ts mkinitrd finds its package directory by it).
+for (const f of readdirSync(dist)) if (f.endsWith('.mjs')) copy(join(dist, f), `${lib}/dist/${f}`);
+copy(join(dist, 'purgatory-x86_64.ro'), `${lib}/dist/purgatory-x86_64.ro`);
+copy(join(dist, 'web/viewer.html'), `${lib}/dist/web/viewer.html`);
+put(`${lib}/package.json`, JSON.stringify({ name: pkg.name, version: pkg.version, type: 'module', license: pkg.license }, null, 2) + '\n');
+// koffi, the one run-time module not bundled (a native addon): its JavaScript and the glibc x86-64 binary.
+const copyTree = (from, to, keep) => {
+  for (const e of readdirSync(from, { withFileTypes: true })) {
+    const p = join(from, e.name);
+    if (e.isDirectory()) copyTree(p, `${to}/${e.name}`, keep);
+    else if (keep(relative(join(repo, 'node_modules'), p))) copy(p, `${to}/${e.name}`);
+  }
+};
+const nm = join(repo, 'node_modules');
+const koffiBin = '@koromix/koffi-linux-x64';
+if (!existsSync(join(nm, 'koffi')) || !existsSync(join(nm, koffiBin))) fail('node_modules/koffi is missing: run npm ci');
+// (Not its docs, C sources, or cnoke.cjs / trampolines.cjs: build-time tools, never loaded.)
+copyTree(join(nm, 'koffi'), `${lib}/node_modules/koffi`, (rel) => /\.(c?js|json)$/.test(rel) && !/^koffi\/(doc|vendor)\/|\/(cnoke|trampolines)\.cjs$/.test(rel));
+copyTree(join(nm, koffiBin), `${lib}/node_modules/${koffiBin}`, (rel) => /\.(c?js|json)$|\/linux_x64\/koffi\.node$/.test(rel));
+chmodSync(at(`${lib}/node_modules/${koffiBin}/linux_x64/koffi.node`), 0o644);
+
+// The commands: Debian's node runs the bundles.
+for (const b of BINS) {
+  put(`${lib}/bin/${b}.mjs`, `#!/usr/bin/node\nimport '../dist/${b}.mjs';\n`, 0o755);
+  mkdirSync(at('usr/bin'), { recursive: true });
+  symlinkSync(`../lib/kexec-ts/bin/${b}.mjs`, at(`usr/bin/${b}`));
+}
+
+// systemd unit and udev rule (packaging/, with the Debian paths instead of the npm install's `env`).
+const unit = readFileSync(join(repo, 'packaging/kdump-ts.service'), 'utf8')
+  .replace(/^# Install:.*\n(#.*\n)*?(?=\[Unit\])/m, '# Installed by the kexec-ts package, enabled by its postinst.\n')
+  .replace(/^Documentation=/m, 'Documentation=man:kdump-ts(8) ')
+  .replaceAll('/usr/bin/env kdump-ts', '/usr/bin/kdump-ts');
+put('usr/lib/systemd/system/kdump-ts.service', unit);
+put('usr/lib/udev/rules.d/90-kdump-ts.rules', readFileSync(join(repo, 'packaging/kdump-ts.rules'), 'utf8').replace(/^# Install:.*\n/m, ''));
+
+// Conffiles.
+const help = (args) => {
+  const r = spawnSync(process.execPath, args, { encoding: 'utf8', cwd: repo });
+  if (r.status !== 0) fail(`node ${args.join(' ')} failed: ${r.stderr.trim().split('\n')[0]}`);
+  return r.stdout;
+};
+put('etc/kdump-ts.conf', help([join(dist, 'kdump-ts.mjs'), 'default-config']));
+copy(join(deb, 'grub.cfg'), 'etc/default/grub.d/kdump-ts.cfg');
+copy(join(deb, 'kernel-postinst'), 'etc/kernel/postinst.d/kdump-ts', 0o755);
+copy(join(deb, 'kernel-postrm'), 'etc/kernel/postrm.d/kdump-ts', 0o755);
+const conffiles = ['/etc/kdump-ts.conf', '/etc/default/grub.d/kdump-ts.cfg', '/etc/kernel/postinst.d/kdump-ts', '/etc/kernel/postrm.d/kdump-ts'];
+
+// Man pages from --help (each command's own help too).
+const roff = (text) =>
+  text
+    .replace(/\\/g, '\\e')
+    .replace(/-/g, '\\-')
+    .split('\n')
+    .map((l) => (/^[.']/.test(l) ? `\\&${l}` : l))
+    .join('\n');
+const date = new Date(epoch * 1000).toISOString().slice(0, 10);
+const SUMMARY = {
+  'kexec-ts': ['8', 'load and boot another Linux kernel (kexec), or load the crash kernel'],
+  'kdump-ts': ['8', 'the kdump service: reserve memory, build and load the capture kernel, check readiness'],
+  'vmcore-ts': ['1', 'read, analyse, save and convert Linux kernel crash dumps'],
+};
+for (const b of BINS) {
+  const [section, summary] = SUMMARY[b];
+  const top = help([join(dist, `${b}.mjs`), '--help']);
+  const commands = [...top.matchAll(/^ {2}([a-z][a-z-]+)\b/gm)].map((m) => m[1]).filter((c) => /^commands:/m.test(top) && !c.startsWith('-'));
+  const page = [
+    `.TH ${b.toUpperCase().replace(/-/g, '\\-')} ${section} ${date} "kexec-ts ${pkg.version}" "kexec-ts"`,
+    '.SH NAME',
+    `${b} \\- ${summary}`,
+    '.SH SYNOPSIS',
+    '.nf',
+    roff(top.trimEnd()),
+    '.fi',
+    // Each command's own help, without the options every command shares (in the synopsis above).
+    ...commands.flatMap((c) => [`.SS ${c}`, '.nf', roff(help([join(dist, `${b}.mjs`), c, '--help']).replace(/\noptions for every command:[^]*$/, '').trimEnd()), '.fi']),
+    '.SH FILES',
+    '.TP',
+    '/etc/kdump\\-ts.conf',
+    'kdump\\-ts configuration (kdump\\-ts default\\-config prints every key)',
+    '.TP',
+    '/var/lib/kdump\\-ts/initrd.img\\-RELEASE',
+    'capture initramfs of each kernel, built by /etc/kernel/postinst.d/kdump\\-ts',
+    '.TP',
+    '/var/crash',
+    'where the capture kernel saves dumps',
+    '.SH SEE ALSO',
+    BINS.filter((x) => x !== b).map((x) => `.BR ${x} (${SUMMARY[x][0]})`).join(',\n'),
+    '',
+  ].join('\n');
+  put(`usr/share/man/man${section}/${b}.${section}.gz`, gzipSync(page, { level: 9 }));
+}
+
+put('usr/share/doc/kexec-ts/copyright', readFileSync(join(deb, 'copyright')));
+put('usr/share/lintian/overrides/kexec-ts', readFileSync(join(deb, 'lintian-overrides')));
+put('usr/share/doc/kexec-ts/changelog.Debian.gz', gzipSync(changelog, { level: 9 }));
+
+// Control: dependencies of koffi's addon by dpkg-shlibdeps (it needs a debian/control to run in).
+mkdirSync(join(stage, 'debian'));
+writeFileSync(join(stage, 'debian/control'), 'Source: kexec-ts\n\nPackage: kexec-ts\nArchitecture: amd64\n');
+const shl = spawnSync('dpkg-shlibdeps', ['-O', `-e${at(`${lib}/node_modules/${koffiBin}/linux_x64/koffi.node`)}`], { cwd: stage, encoding: 'utf8' });
+const shlibs = /^shlibs:Depends=(.*)$/m.exec(shl.stdout ?? '')?.[1];
+if (shl.status !== 0 || !shlibs) fail(`dpkg-shlibdeps failed: ${(shl.stderr ?? '').trim().split('\n')[0]}`);
+
+const files = [];
+const walk = (d) => {
+  for (const e of readdirSync(d)) {
+    const p = join(d, e);
+    files.push(p);
+    if (lstatSync(p).isDirectory()) walk(p);
+  }
+};
+walk(root);
+// Installed-Size as dpkg-gencontrol counts it: KiB per file rounded up, 1 per directory or symlink.
+const installedKiB = files.reduce((n, p) => {
+  const s = lstatSync(p);
+  return n + (s.isFile() ? Math.ceil(s.size / 1024) : 1);
+}, 0);
+const md5sums = files
+  .filter((p) => lstatSync(p).isFile() && !conffiles.includes('/' + relative(root, p)))
+  .map((p) => `${createHash('md5').update(readFileSync(p)).digest('hex')}  ${relative(root, p)}`)
+  .sort((a, b) => (a.slice(34) < b.slice(34) ? -1 : 1));
+const maint = /^ -- (.+?)  /m.exec(changelog)?.[1];
+const control = `Package: kexec-ts
+Version: ${debVersion}
+Architecture: amd64
+Maintainer: ${maint}
+Installed-Size: ${installedKiB}
+Pre-Depends: init-system-helpers (>= 1.54~)
+Depends: nodejs (>= 20), busybox-static, ${shlibs}
+Recommends: libdeflate0, liblzo2-2
+Suggests: makedumpfile, crash
+Section: admin
+Priority: optional
+Homepage: https://www.npmjs.com/package/kexec-ts
+Description: Linux kexec and kdump in TypeScript
+ kexec-ts loads and boots another kernel (kexec_load and kexec_file_load) and
+ loads the crash kernel. kdump-ts is the kdump service: it builds the capture
+ initramfs of each installed kernel, loads the capture kernel at boot
+ (kdump-ts.service, with crashkernel= added to the GRUB command line), and
+ checks readiness. vmcore-ts saves, converts and analyses crash dumps: kernel
+ log, registers, backtraces, tasks, memory use, and a local dump viewer.
+`;
+const DEBIAN = join(root, 'DEBIAN');
+mkdirSync(DEBIAN);
+writeFileSync(join(DEBIAN, 'control'), control);
+writeFileSync(join(DEBIAN, 'conffiles'), conffiles.join('\n') + '\n');
+writeFileSync(join(DEBIAN, 'md5sums'), md5sums.join('\n') + '\n');
+for (const s of ['postinst', 'prerm', 'postrm']) copy(join(deb, s), `DEBIAN/${s}`, 0o755);
+
+// Same mtime everywhere, then dpkg-deb (root:root owners without fakeroot).
+const touch = spawnSync('find', [root, '-exec', 'touch', '-h', '-d', `@${epoch}`, '{}', '+']);
+if (touch.status !== 0) fail('could not set the files\' mtimes');
+mkdirSync(values.out, { recursive: true });
+const out = join(resolve(values.out), `kexec-ts_${debVersion}_amd64.deb`);
+const r = spawnSync('dpkg-deb', ['--root-owner-group', '-Zxz', '--build', root, out], {
+  encoding: 'utf8',
+  env: { ...process.env, SOURCE_DATE_EPOCH: String(epoch) },
+});
+rmSync(stage, { recursive: true, force: true });
+if (r.status !== 0) fail(`dpkg-deb --build failed: ${r.stderr.trim()}`);
+console.log(`${out} (${(statSync(out).size / 1048576).toFixed(1)} MiB, installed ${(installedKiB / 1024).toFixed(1)} MiB)`);

@@ -1,0 +1,187 @@
+// The Debian package (npm run deb → kexec-ts_VERSION-REV_amd64.deb): its control data and files,
+// lintian, and install → remove → purge in a throwaway Debian trixie root with Debian's nodejs.
+// Nothing here starts a service or loads a kernel: the root's policy-rc.d refuses starts, and it
+// has no /run/systemd/system, so the maintainer scripts only enable the unit.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cannotMakeRoot, debianRootTarball, openDebianRoot, sh } from './debian-root.ts';
+
+const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
+const noDpkg = existsSync('/usr/bin/dpkg-deb') && existsSync('/usr/bin/dpkg-shlibdeps') ? undefined : 'dpkg-deb / dpkg-shlibdeps are not installed (apt-get install dpkg-dev)';
+const out = mkdtempSync(join(tmpdir(), 'kexec-ts-deb-test-'));
+let deb = '';
+
+before(() => {
+  if (noDpkg) return;
+  const t0 = Date.now();
+  const r = sh(process.execPath, ['scripts/build-deb.mjs', '--out', out], 120_000);
+  deb = join(out, readdirSync(out).find((f) => f.endsWith('.deb'))!);
+  console.log(`# built ${r.stdout.trim()} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+});
+after(() => rmSync(out, { recursive: true, force: true }));
+
+const field = (name: string) => sh('dpkg-deb', ['--field', deb, name], 10_000).stdout.trim();
+
+test('npm run deb: kexec-ts_VERSION-REV_amd64.deb with package.json\'s version, Debian\'s nodejs (>= 20), koffi\'s libraries and busybox-static', { skip: noDpkg }, () => {
+  assert.match(deb, new RegExp(`/kexec-ts_${pkg.version.replace(/\./g, '\\.')}-\\d+_amd64\\.deb$`));
+  assert.equal(field('Package'), 'kexec-ts');
+  assert.match(field('Version'), new RegExp(`^${pkg.version.replace(/\./g, '\\.')}-\\d+$`));
+  assert.equal(field('Architecture'), 'amd64');
+  const depends = field('Depends').split(/,\s*/);
+  assert.ok(depends.includes('nodejs (>= 20)'), field('Depends'));
+  assert.ok(depends.includes('busybox-static'), 'kdump-ts mkinitrd packs a static busybox');
+  for (const lib of ['libc6', 'libstdc++6', 'libgcc-s1']) assert.ok(depends.some((d) => d.startsWith(`${lib} (>= `)), `${lib} (koffi.node) in ${field('Depends')}`);
+  assert.equal(field('Recommends'), 'libdeflate0, liblzo2-2');
+  assert.ok(Number(field('Installed-Size')) > 1000);
+  const info = sh('dpkg-deb', ['--info', deb], 10_000).stdout;
+  for (const s of ['postinst', 'prerm', 'postrm', 'conffiles', 'md5sums']) assert.match(info, new RegExp(`\\s${s}\\s`), `control archive has ${s}`);
+  const tmp = mkdtempSync(join(tmpdir(), 'kexec-ts-deb-ctrl-'));
+  try {
+    sh('dpkg-deb', ['--control', deb, tmp], 10_000);
+    assert.deepEqual(readFileSync(join(tmp, 'conffiles'), 'utf8').trim().split('\n').sort(), [
+      '/etc/default/grub.d/kdump-ts.cfg',
+      '/etc/kdump-ts.conf',
+      '/etc/kernel/postinst.d/kdump-ts',
+      '/etc/kernel/postrm.d/kdump-ts',
+    ]);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+test('the .deb holds the bins, the bundled library with koffi\'s amd64 addon, unit, udev rule, conffiles, kernel hooks, man pages, copyright, changelog', { skip: noDpkg }, () => {
+  const lines = sh('dpkg-deb', ['--contents', deb], 10_000).stdout.trim().split('\n');
+  const entries = new Map(lines.map((l) => {
+    const path = l.slice(l.indexOf('./') + 1).replace(/ -> .*$/, '');
+    return [path.replace(/\/$/, ''), l] as const;
+  }));
+  const want = [
+    '/usr/lib/kexec-ts/package.json',
+    '/usr/lib/kexec-ts/dist/kexec-ts.mjs',
+    '/usr/lib/kexec-ts/dist/kdump-ts.mjs',
+    '/usr/lib/kexec-ts/dist/vmcore-ts.mjs',
+    '/usr/lib/kexec-ts/dist/compress-worker.mjs',
+    '/usr/lib/kexec-ts/dist/purgatory-x86_64.ro',
+    '/usr/lib/kexec-ts/dist/web/viewer.html',
+    '/usr/lib/kexec-ts/node_modules/koffi/package.json',
+    '/usr/lib/kexec-ts/node_modules/@koromix/koffi-linux-x64/linux_x64/koffi.node',
+    '/usr/lib/systemd/system/kdump-ts.service',
+    '/usr/lib/udev/rules.d/90-kdump-ts.rules',
+    '/etc/kdump-ts.conf',
+    '/etc/default/grub.d/kdump-ts.cfg',
+    '/etc/kernel/postinst.d/kdump-ts',
+    '/etc/kernel/postrm.d/kdump-ts',
+    '/usr/share/man/man8/kexec-ts.8.gz',
+    '/usr/share/man/man8/kdump-ts.8.gz',
+    '/usr/share/man/man1/vmcore-ts.1.gz',
+    '/usr/share/doc/kexec-ts/copyright',
+    '/usr/share/doc/kexec-ts/changelog.Debian.gz',
+  ];
+  for (const p of want) assert.ok(entries.has(p), `${p} is in the package`);
+  for (const b of ['kexec-ts', 'kdump-ts', 'vmcore-ts']) {
+    assert.match(entries.get(`/usr/bin/${b}`) ?? '', new RegExp(`^l.* -> \\.\\./lib/kexec-ts/bin/${b}\\.mjs$`));
+    assert.match(entries.get(`/usr/lib/kexec-ts/bin/${b}.mjs`) ?? '', /^-rwxr-xr-x root\/root /);
+  }
+  for (const hook of ['postinst', 'postrm']) assert.match(entries.get(`/etc/kernel/${hook}.d/kdump-ts`)!, /^-rwxr-xr-x /);
+  // Bundled: no source maps, no other architecture's purgatory, no node_modules but koffi's.
+  assert.ok(![...entries.keys()].some((p) => p.endsWith('.map')), 'no source maps');
+  assert.ok(![...entries.keys()].some((p) => /arm64|musl/.test(p)), 'amd64 (glibc) files only');
+  const files = [...entries].filter(([, l]) => l.startsWith('-')).map(([p]) => p);
+  assert.deepEqual([...new Set(files.flatMap((p) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(p)?.[1] ?? []))].sort(), ['@koromix/koffi-linux-x64', 'koffi']);
+});
+
+test('lintian reports no errors and no warnings (overrides only the purgatory object\'s symbol table and the ITP bug)', { skip: noDpkg ?? (existsSync('/usr/bin/lintian') ? undefined : 'lintian is not installed (scripts/install-test-deps.sh)') }, () => {
+  const t0 = Date.now();
+  const r = sh('lintian', ['--fail-on', 'error,warning', deb], 180_000, { allowFail: true });
+  console.log(`# lintian: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  const tags = r.stdout.split('\n').filter((l) => /^[EW]: /.test(l));
+  assert.deepEqual(tags, []);
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+});
+
+const rootSkip = noDpkg ?? cannotMakeRoot();
+
+test('trixie root: apt install ./deb lands the files and enables the unit; the bins run --version with Debian\'s node; the kernel hooks build and remove a capture initramfs; remove drops crashkernel=; purge leaves no unit, conffile or capture initramfs and keeps /var/crash', { skip: rootSkip, timeout: 25 * 60_000 }, () => {
+  const { tarball, buildSeconds } = debianRootTarball('trixie');
+  console.log(`# trixie root: ${buildSeconds ? `built in ${buildSeconds.toFixed(0)} s` : 'cached'}, ${(statSync(tarball).size / 1048576).toFixed(0)} MiB (${tarball})`);
+  const root = openDebianRoot(tarball);
+  const at = (p: string) => join(root.dir, p);
+  const present = (p: string) => {
+    try {
+      lstatSync(at(p)); // not stat: the enablement symlink is absolute, meant for inside the root
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  try {
+    const node = root.run(['node', '--version']).stdout.trim();
+    assert.match(node, /^v(2\d|[3-9]\d)\./, `Debian trixie's nodejs is 20 or newer (${node})`);
+    copyFileSync(deb, at('tmp/kexec-ts.deb'));
+    let t0 = Date.now();
+    const install = root.run(['apt-get', '-o', 'Dpkg::Use-Pty=0', 'install', '-y', '/tmp/kexec-ts.deb']);
+    console.log(`# apt install ./deb: ${((Date.now() - t0) / 1000).toFixed(1)} s; node ${node}`);
+    assert.match(install.stdout, /Setting up kexec-ts /);
+
+    // Files landed, the unit is enabled (not started), the conffile is the default configuration.
+    for (const p of ['usr/bin/kexec-ts', 'usr/lib/kexec-ts/dist/vmcore-ts.mjs', 'usr/lib/systemd/system/kdump-ts.service', 'etc/kdump-ts.conf', 'etc/default/grub.d/kdump-ts.cfg', 'etc/kernel/postinst.d/kdump-ts', 'usr/share/man/man8/kdump-ts.8.gz']) {
+      assert.ok(present(p), `/${p} after install`);
+    }
+    assert.ok(present('etc/systemd/system/multi-user.target.wants/kdump-ts.service'), 'kdump-ts.service enabled (multi-user.target.wants)');
+    assert.ok(present('var/crash') && present('var/lib/kdump-ts'));
+    assert.match(readFileSync(at('etc/kdump-ts.conf'), 'utf8'), /^target = \/var\/crash$/m);
+    for (const b of ['kexec-ts', 'kdump-ts', 'vmcore-ts']) assert.equal(root.run([b, '--version']).stdout.trim(), `${b} ${pkg.version}`);
+    // koffi's addon loads in Debian's node from where the bundles resolve it.
+    const koffi = root.run(['node', '--input-type=module', '-e', "import { createRequire } from 'node:module'; const k = createRequire('/usr/lib/kexec-ts/dist/kexec-ts.mjs')('koffi'); k.load('libc.so.6'); console.log('koffi', k.version)"]);
+    assert.match(koffi.stdout, /^koffi \d+\./);
+    // The bundle reads the real fixture dump with Debian's node.
+    copyFileSync('fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump', at('tmp/vmcore'));
+    assert.match(root.run(['vmcore-ts', 'info', '/tmp/vmcore']).stdout, /RELEASE: 6\.1\.0-56-cloud-amd64/);
+
+    // GRUB reads the snippet after /etc/default/grub: crashkernel= is added while kexec-ts is installed.
+    const grubLine = () => root.run(['sh', '-c', 'GRUB_CMDLINE_LINUX_DEFAULT=quiet; . /etc/default/grub.d/kdump-ts.cfg; echo "$GRUB_CMDLINE_LINUX_DEFAULT"']).stdout.trim();
+    assert.match(grubLine(), /^quiet crashkernel=\S+$/);
+
+    // A kernel being installed: the postinst.d hook builds its capture initramfs with kdump-ts mkinitrd
+    // (the root has no mounted dump target: name one, as an administrator does for another disk).
+    const release = '6.12.99-kexec-ts-test-amd64';
+    mkdirSync(at(`usr/lib/modules/${release}`), { recursive: true });
+    writeFileSync(at('etc/kdump-ts.conf'), readFileSync(at('etc/kdump-ts.conf'), 'utf8') + 'target_device = LABEL=crash\ntarget_fstype = ext4\n');
+    t0 = Date.now();
+    const hook = root.run(['env', 'DEB_MAINT_PARAMS=configure', '/etc/kernel/postinst.d/kdump-ts', release, `/boot/vmlinuz-${release}`], 300_000);
+    const initrd = `var/lib/kdump-ts/initrd.img-${release}`;
+    assert.ok(present(initrd), `the hook built /${initrd}: ${hook.stdout}${hook.stderr}`);
+    console.log(`# kernel postinst hook (kdump-ts mkinitrd): ${((Date.now() - t0) / 1000).toFixed(1)} s, ${(statSync(at(initrd)).size / 1048576).toFixed(1)} MiB`);
+    assert.ok(!present(`${initrd}.new`));
+    root.run(['env', 'DEB_MAINT_PARAMS=remove', '/etc/kernel/postrm.d/kdump-ts', release, `/boot/vmlinuz-${release}`]);
+    assert.ok(!present(initrd), 'the postrm.d hook removed it');
+    root.run(['/etc/kernel/postinst.d/kdump-ts', release]);
+    assert.ok(present(initrd), 'rebuilt (to check that purge removes it)');
+
+    // A dump saved earlier: it must survive remove and purge.
+    mkdirSync(at('var/crash/20261204-000000'), { recursive: true });
+    writeFileSync(at('var/crash/20261204-000000/dmesg.txt'), 'kernel log\n');
+
+    t0 = Date.now();
+    root.run(['apt-get', '-o', 'Dpkg::Use-Pty=0', 'remove', '-y', 'kexec-ts']);
+    console.log(`# apt remove: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    assert.ok(!present('usr/bin/kdump-ts') && !present('usr/lib/kexec-ts') && !present('usr/lib/systemd/system/kdump-ts.service'), 'program files and unit gone');
+    assert.ok(present('etc/default/grub.d/kdump-ts.cfg'), 'conffiles stay until purge');
+    assert.equal(grubLine(), 'quiet', 'but the GRUB snippet adds crashkernel= only while kexec-ts is installed');
+    assert.equal(root.run(['/etc/kernel/postinst.d/kdump-ts', release]).stdout, '', 'the kernel hook does nothing once kexec-ts is removed');
+
+    t0 = Date.now();
+    root.run(['apt-get', '-o', 'Dpkg::Use-Pty=0', 'purge', '-y', 'kexec-ts']);
+    console.log(`# apt purge: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    for (const p of ['etc/kdump-ts.conf', 'etc/default/grub.d/kdump-ts.cfg', 'etc/kernel/postinst.d/kdump-ts', 'etc/kernel/postrm.d/kdump-ts', 'etc/systemd/system/multi-user.target.wants/kdump-ts.service', 'var/lib/kdump-ts']) {
+      assert.ok(!present(p), `/${p} gone after purge`);
+    }
+    assert.doesNotMatch(root.run(['dpkg-query', '-W', '-f=${Status}', 'kexec-ts'], 10_000, { allowFail: true }).stdout, /ok installed|config-files/);
+    assert.equal(readFileSync(at('var/crash/20261204-000000/dmesg.txt'), 'utf8'), 'kernel log\n', '/var/crash and its dumps stay');
+  } finally {
+    root.dispose();
+  }
+});

@@ -17,7 +17,6 @@ import { VmcoreInfo } from './vmcoreinfo.ts';
 const CHUNK = 1 << 20;
 const MAX_SCAN = 160 << 20; // bytes of kernel image searched
 const MAX_NAMES = 4 << 20;
-const TEXT_BASE = 0xffffffff81000000n; // __START_KERNEL (CONFIG_PHYSICAL_START 16 MiB) before KASLR
 
 export interface KallsymsLocation {
   tokenIndex: bigint;
@@ -93,7 +92,7 @@ function readWithHoles(mem: KernelMemory, addr: bigint, length: number): Uint8Ar
 
 /** Finds the tables, or undefined when the image holds nothing that checks out. */
 export function locateKallsyms(mem: KernelMemory, info: VmcoreInfo): KallsymsLocation | undefined {
-  const start = info.symbol('_stext') ?? TEXT_BASE + (info.kernelOffset ?? 0n);
+  const start = info.symbol('_stext') ?? mem.arch.kernelText + (info.kernelOffset ?? 0n);
   let missing = 0;
   for (let off = 0; off < MAX_SCAN; off += CHUNK) {
     const b = readWithHoles(mem, start + BigInt(off), CHUNK + 512);
@@ -155,7 +154,7 @@ export function fromTokenIndex(mem: KernelMemory, p: bigint, index: number[]): K
     // Base-relative offsets (x86_64 default since 4.6) or absolute addresses before that.
     const r = s - 8;
     const relBase = new DataView(win.buffer, win.byteOffset + r, 8).getBigUint64(0, true);
-    if (relBase >= 0xffffffff80000000n) {
+    if (relBase >= mem.arch.kernelMap) {
       loc.relativeBase = base + BigInt(r);
       loc.offsets = base + BigInt(r - align8(4 * n));
     } else {

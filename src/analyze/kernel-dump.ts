@@ -11,11 +11,12 @@ import { hasKallsyms, readKallsyms } from './kallsyms.ts';
 import { imageKallsyms } from './kallsyms-scan.ts';
 import { KernelMemory, type DirectMap } from './kernel-memory.ts';
 import { contains, readModules, type KernelModule } from './modules.ts';
-import { ORC_ENTRY_SIZE, OrcTable, orcVersionOf, type OrcEntry, type OrcVersion } from './orc.ts';
+import { ORC_ENTRY_SIZE, OrcTable, orcVersionOf, type OrcEntry, type OrcVersion } from './arch/x86_64/orc.ts';
 import { checkLogKeys, readKernelLog, type KernelLog } from './printk.ts';
-import { cpuPrstatus, type Prstatus } from './prstatus.ts';
+import type { Prstatus } from './arch/x86_64/prstatus.ts';
+import { archOf, type KernelArch } from './arch/arch.ts';
 import type { SymbolTable } from './symbols.ts';
-import type { OrcFinder, Symbolizer } from './unwind.ts';
+import type { OrcFinder, Symbolizer } from './arch/x86_64/unwind.ts';
 import { VmcoreInfo } from './vmcoreinfo.ts';
 import { hex } from '../text.ts';
 
@@ -27,13 +28,11 @@ export interface KernelDumpOptions {
 }
 
 const MAX_BTF = 64 << 20;
-/** x86_64 module area (MODULES_VADDR..MODULES_END; starts at 0xffffffffc0000000 with KASLR). */
-const MODULES_START = 0xffffffffa0000000n;
-const MODULES_END = 0xffffffffff000000n;
 
 export class KernelDump {
   readonly dump: Dump;
   private readonly givenBtf: (() => Btf | undefined) | undefined;
+  private _arch: KernelArch | undefined;
   private _info: VmcoreInfo | undefined;
   private _memory: KernelMemory | undefined;
   private _log: KernelLog | undefined;
@@ -55,6 +54,12 @@ export class KernelDump {
     this._symbols = opts.symbols;
     this.givenBtf = opts.btf;
     this.moduleGaps = new Gaps(dump.dumpLevel);
+  }
+
+  /** The crashed kernel's architecture (src/analyze/arch/), from the dump's machine. */
+  get arch(): KernelArch {
+    this._arch ??= archOf(this.dump);
+    return this._arch;
   }
 
   get info(): VmcoreInfo {
@@ -152,7 +157,7 @@ export class KernelDump {
 
   /** NT_PRSTATUS of every CPU, in CPU order. */
   get cpus(): Prstatus[] {
-    this._cpus ??= cpuPrstatus(this.dump.notes);
+    this._cpus ??= this.arch.cpus(this.dump.notes);
     return this._cpus;
   }
 
@@ -203,7 +208,8 @@ export class KernelDump {
 
   /** The module whose memory holds `addr`; only addresses in the module area are looked up. */
   moduleAt(addr: bigint): KernelModule | undefined {
-    if (addr < MODULES_START || addr >= MODULES_END) return undefined;
+    const [start, end] = this.arch.moduleArea;
+    if (addr < start || addr >= end) return undefined;
     return this.modules.find((m) => contains(m, addr));
   }
 

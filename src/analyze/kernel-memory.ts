@@ -1,11 +1,11 @@
-// Kernel memory of an x86_64 dump, by physical or kernel virtual address, from the dump and its
-// VMCOREINFO alone: kernel text via phys_base (KASLR already in the SYMBOL() values), everything else
+// Kernel memory of a dump, by physical or kernel virtual address, from the dump and its VMCOREINFO
+// alone (the architecture's layout and page walk: src/analyze/arch/): kernel text via phys_base (KASLR already in the SYMBOL() values), everything else
 // through the kernel's own page tables (init_top_pgt), 4- or 5-level. A byte the dump does not hold
 // throws NotInDumpError, never reads as zero.
 import { NotInDumpError, ParseError } from '../errors.ts';
 import type { Dump } from '../format/dump.ts';
 import { VmcoreInfo, missingKey } from './vmcoreinfo.ts';
-import { START_KERNEL_MAP, X86_64PageTables } from './x86_64-paging.ts';
+import { archOf, type KernelArch, type PageTables } from './arch/arch.ts';
 import { hex } from '../text.ts';
 
 const MASK64 = (1n << 64n) - 1n;
@@ -25,7 +25,9 @@ export class KernelMemory {
   /** KASLR slide of the kernel image (KERNELOFFSET), 0 if not given. */
   readonly kernelOffset: bigint;
   readonly kernelImageSize: bigint;
-  readonly pageTables: X86_64PageTables;
+  readonly pageTables: PageTables;
+  /** The crashed kernel's architecture (layout, page walk): chosen from the dump. */
+  readonly arch: KernelArch;
   private directMapCache: DirectMap | null | undefined;
 
   constructor(dump: Dump, info?: VmcoreInfo) {
@@ -40,6 +42,7 @@ export class KernelMemory {
       info = new VmcoreInfo(dump.vmcoreinfo);
     }
     this.info = info;
+    this.arch = archOf(dump);
     const physBase = info.number('phys_base') ?? headerBigint(dump.header.phys_base);
     if (physBase === undefined) throw missingKey('NUMBER(phys_base)', 'kernel virtual addresses');
     this.physBase = physBase & MASK64;
@@ -49,21 +52,21 @@ export class KernelMemory {
     if (!rootName) throw missingKey('SYMBOL(init_top_pgt) (or swapper_pg_dir)', 'kernel page-table walks');
     const levels = info.number('pgtable_l5_enabled') === 1n ? 5 : 4;
     const root = this.ktextToPhys(info.symbol(rootName)!);
-    this.pageTables = new X86_64PageTables(this, root, levels, info.number('sme_mask') ?? 0n);
+    this.pageTables = this.arch.pageTables(this, root, levels, info.number('sme_mask') ?? 0n);
   }
 
-  get pagingLevels(): 4 | 5 {
+  get pagingLevels(): number {
     return this.pageTables.levels;
   }
 
   isKernelText(vaddr: bigint): boolean {
-    return vaddr >= START_KERNEL_MAP && vaddr < START_KERNEL_MAP + this.kernelImageSize;
+    return vaddr >= this.arch.kernelMap && vaddr < this.arch.kernelMap + this.kernelImageSize;
   }
 
   private ktextToPhys(vaddr: bigint): bigint {
     // phys_base is printed signed and is negative when KASLR put the kernel physically below its
     // link-time address: wrap like the kernel's unsigned arithmetic does.
-    return (vaddr - START_KERNEL_MAP + this.physBase) & MASK64;
+    return (vaddr - this.arch.kernelMap + this.physBase) & MASK64;
   }
 
   /** Kernel virtual → physical. Throws NotInDumpError when unmapped or its page tables are missing. */
@@ -78,11 +81,7 @@ export class KernelMemory {
   /** The direct map base: set from a symbol (setDirectMapBase) or found as the lowest mapped page. */
   directMap(): DirectMap | undefined {
     if (this.directMapCache === undefined) {
-      // Ranges page_offset_base can take (Documentation/arch/x86/x86_64/mm.rst; KASLR keeps it inside).
-      const [lo, hi] =
-        this.pagingLevels === 5
-          ? [0xff11000000000000n, 0xff91000000000000n]
-          : [0xffff880000000000n, 0xffffc80000000000n];
+      const [lo, hi] = this.arch.directMapRange(this.pagingLevels);
       let found: { vaddr: bigint; paddr: bigint } | undefined;
       try {
         found = this.pageTables.lowestMapped(lo, hi);

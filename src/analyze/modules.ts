@@ -5,7 +5,7 @@
 import { NotInDumpError } from '../errors.ts';
 import { readStruct, struct } from '../format/struct.ts';
 import type { Btf } from './btf.ts';
-import { OrcTable, type OrcVersion } from './orc.ts';
+import { OrcTable, type OrcVersion } from './arch/x86_64/orc.ts';
 import { SortedSymbolTable, type KernelSymbol } from './symbols.ts';
 import type { Gaps } from './completeness.ts';
 import { walkList, type TaskMemory } from './tasks.ts';

@@ -4,7 +4,8 @@ import { NotInDumpError, ParseError } from '../errors.ts';
 import { Gaps } from './completeness.ts';
 import type { KernelDump } from './kernel-dump.ts';
 import { TaskReader, type Task, type TaskList } from './tasks.ts';
-import { PT_REGS, inactiveTaskStart, unwind, type Backtrace, type Regs, type StartState } from './unwind.ts';
+import { PT_REGS, type Regs } from './arch/x86_64/regs.ts';
+import { inactiveTaskStart, unwind, type Backtrace, type StartState } from './arch/x86_64/unwind.ts';
 import { hex } from '../text.ts';
 
 export interface CpuBacktrace extends Backtrace {

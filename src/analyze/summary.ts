@@ -9,7 +9,8 @@ import { formatRecord, type LogRecord } from './printk.ts';
 import { backtraceGap, cpuBacktrace, type CpuBacktrace } from './stacks.ts';
 import { attemptInto, problemLines, formatDate, formatMemory, formatUptime, systemInfo, type SystemInfo } from './system-info.ts';
 import { TaskReader } from './tasks.ts';
-import { frameLabel, type Backtrace, type Regs } from './unwind.ts';
+import type { Regs } from './arch/x86_64/regs.ts';
+import { frameLabel, type Backtrace } from './arch/x86_64/unwind.ts';
 import { hexPadded } from '../text.ts';
 
 export interface NamedBacktrace extends Backtrace {
@@ -128,7 +129,7 @@ export function memoryCounters(kd: KernelDump): MemoryCounters {
   const pv = new DataView(ptrs.buffer, ptrs.byteOffset, ptrs.byteLength);
   for (let i = 0; i < MAX_VMSTAT_ITEMS && index.size < want.size; i++) {
     const p = pv.getBigUint64(i * 8, true);
-    if (p < 0xffff800000000000n) break;
+    if (p < kd.arch.kernelSpace) break;
     const name = mem.cstring(p, 64);
     if (want.has(name) && !index.has(name)) index.set(name, i);
   }

@@ -30,8 +30,6 @@ export interface SymbolMatch {
 }
 
 const NT_GNU_BUILD_ID = 3;
-/** Kernel-image addresses: VMCOREINFO SYMBOL() values below this are pointer values, not addresses. */
-const KERNEL_IMAGE = 0xffffffff80000000n;
 const KALLSYMS_PROBES = ['_stext', '_text', 'linux_banner', 'init_task', 'panic', 'start_kernel', 'init_uts_ns'];
 
 export function vmlinuxFacts(elf: ElfFile): VmlinuxFacts {
@@ -98,6 +96,7 @@ export function checkSymbolTable(kd: KernelDump, table: SymbolTable, vmlinux?: V
   }
 
   if (info) {
+    const kernelMap = kd.arch.kernelMap;
     let compared = 0;
     const differ: string[] = [];
     for (const [key, value] of info.entries) {
@@ -105,7 +104,7 @@ export function checkSymbolTable(kd: KernelDump, table: SymbolTable, vmlinux?: V
       if (!m) continue;
       const addr = info.symbol(m[1]!);
       const s = table.byName(m[1]!);
-      if (addr === undefined || addr < KERNEL_IMAGE || !s) continue;
+      if (addr === undefined || addr < kernelMap || !s) continue; // below the kernel image: a pointer value, not an address
       compared++;
       if (s.address !== addr) differ.push(`${m[1]} is ${hex(s.address)} in the file, ${value.replace(/^/, '0x')} in VMCOREINFO`);
     }

@@ -2,6 +2,7 @@
 // symtab. Addresses are runtime addresses (a System.map/vmlinux gets the KASLR offset added).
 import { ParseError } from '../errors.ts';
 import type { ElfFile, ElfSectionHeader } from '../format/elf.ts';
+import { X86_64_START_KERNEL_MAP } from '../format/x86_64-layout.ts';
 import { hex } from '../text.ts';
 
 export interface KernelSymbol {
@@ -120,10 +121,10 @@ export function parseSystemMap(text: string, name: string, kernelOffset = 0n): S
   return new SortedSymbolTable(`System.map ${name}`, syms);
 }
 
-/** KASLR moves the kernel image, not absolute symbols nor per-CPU offsets. */
+/** KASLR moves the kernel image, not absolute symbols nor per-CPU offsets (x86_64: the image is above __START_KERNEL_map). */
 export function relocate(address: bigint, type: string, kernelOffset: bigint): bigint {
   if (kernelOffset === 0n || type === 'A' || type === 'a') return address;
-  if (address < 0xffffffff80000000n) return address;
+  if (address < X86_64_START_KERNEL_MAP) return address;
   return (address + kernelOffset) & 0xffffffffffffffffn;
 }
 

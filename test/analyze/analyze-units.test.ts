@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readKallsyms } from '../../src/analyze/kallsyms.ts';
 import { parseVmcoreinfo, VmcoreInfo } from '../../src/analyze/vmcoreinfo.ts';
-import { parsePrstatus, X86_64_REGS } from '../../src/analyze/prstatus.ts';
+import { parsePrstatus } from '../../src/analyze/arch/x86_64/prstatus.ts';
+import { X86_64_REGS } from '../../src/analyze/arch/x86_64/regs.ts';
 import { ParseError } from '../../src/errors.ts';
 import { SparseMemory } from './synthetic-kernel.ts';
 import { vmlinuxSymbols } from '../../src/analyze/symbols.ts';
@@ -10,7 +11,7 @@ import { formatDate, formatMemory, formatUptime, panicMessage } from '../../src/
 import { Elf64Ehdr, Elf64Shdr, Elf64Sym, openElf } from '../../src/format/elf.ts';
 import { encodeStruct } from '../../src/format/struct.ts';
 import { BufferSource } from '../../src/io/source.ts';
-import { decodeOrcEntry, ORC_ENTRY_SIZE, ORC_REG, orcVersionOf } from '../../src/analyze/orc.ts';
+import { decodeOrcEntry, ORC_ENTRY_SIZE, ORC_REG, orcVersionOf } from '../../src/analyze/arch/x86_64/orc.ts';
 
 test('vmcoreinfo: radix per key kind, signed NUMBER, 0x NUMBER, last value of a repeated key wins', () => {
   const vi = parseVmcoreinfo(

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KernelMemory } from '../../src/analyze/kernel-memory.ts';
 import { VmcoreInfo } from '../../src/analyze/vmcoreinfo.ts';
-import { X86_64PageTables } from '../../src/analyze/x86_64-paging.ts';
+import { X86_64PageTables } from '../../src/analyze/arch/x86_64/paging.ts';
 import { NotInDumpError, ParseError } from '../../src/errors.ts';
 import { SyntheticKernel } from './synthetic-kernel.ts';
 

@@ -4,7 +4,7 @@
 import { NotInDumpError } from '../../src/errors.ts';
 import type { Dump, ElfNote, PfnRun } from '../../src/format/dump.ts';
 import { BufferSource } from '../../src/io/source.ts';
-import { START_KERNEL_MAP } from '../../src/analyze/x86_64-paging.ts';
+import { X86_64_START_KERNEL_MAP as START_KERNEL_MAP } from '../../src/format/x86_64-layout.ts';
 
 const PAGE = 4096n;
 const P = 1n; // present

@@ -1,7 +1,7 @@
 // vmcore-ts regs DUMP: every CPU's registers from its NT_PRSTATUS note, the crashing CPU marked.
 import { findCrashingCpu } from '../../analyze/system-info.ts';
 import { formatSymbolic } from '../../analyze/symbols.ts';
-import type { Prstatus } from '../../analyze/prstatus.ts';
+import type { Prstatus } from '../../analyze/arch/x86_64/prstatus.ts';
 import type { LogRecord } from '../../analyze/printk.ts';
 import { isDumpDataError, NotInDumpError, ParseError } from '../../errors.ts';
 import { openKernelDump } from '../../analyze/open-kernel-dump.ts';
@@ -67,7 +67,7 @@ export const regsCommand: Command = {
       const mark = c.cpu === crash.cpu ? `  <- crashing CPU (${crash.source})` : '';
       const comm = c.cpu === crash.cpu && crash.pid === c.pid && crash.comm ? `  COMMAND: "${crash.comm}"` : '';
       out.push(`CPU: ${c.cpu}  PID: ${c.pid}${comm}${mark}`);
-      if (symbols && c.regs.rip >= 0xffff800000000000n) out.push(`    [RIP: ${formatSymbolic(symbols, c.regs.rip)}]`);
+      if (symbols && c.regs.rip >= kd.arch.kernelSpace) out.push(`    [RIP: ${formatSymbolic(symbols, c.regs.rip)}]`);
       out.push(formatRegs(c.regs), '');
     }
     write(out.join('\n'));

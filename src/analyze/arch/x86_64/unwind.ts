@@ -3,17 +3,11 @@
 // tables), a pt_regs frame decoded at every interrupt/exception/syscall entry, and a stop at the end
 // of the stack, at user mode, or at the first thing that does not check out (marked, never guessed).
 // Nothing is found by scanning the stack, so stale return addresses never show up as frames.
-import { isDumpDataError, NotInDumpError, type NotInDumpReason } from '../errors.ts';
+import { isDumpDataError, NotInDumpError, type NotInDumpReason } from '../../../errors.ts';
 import { ORC_REG, type OrcEntry } from './orc.ts';
-import { hex } from '../text.ts';
+import { hex } from '../../../text.ts';
+import { PT_REGS, type Regs } from './regs.ts';
 
-/** `struct pt_regs` on x86_64: r15 r14 r13 r12 bp bx r11 r10 r9 r8 ax cx dx si di orig_ax ip cs flags sp ss. */
-export const PT_REGS = [
-  'r15', 'r14', 'r13', 'r12', 'rbp', 'rbx', 'r11', 'r10', 'r9', 'r8', 'rax', 'rcx', 'rdx', 'rsi', 'rdi',
-  'orig_rax', 'rip', 'cs', 'eflags', 'rsp', 'ss',
-] as const;
-export type PtReg = (typeof PT_REGS)[number];
-export type Regs = Record<PtReg, bigint>;
 const PT_REGS_SIZE = PT_REGS.length * 8;
 /** offsetof(struct pt_regs, ip): a partial (iret-only) frame starts here. */
 const IRET_FRAME_OFFSET = PT_REGS.indexOf('rip') * 8;

@@ -14,7 +14,7 @@
 //                sp_reg 3 / bp_reg 8 where 6.12 has 5 / 1. Decoded entries always carry v1–v3 numbers.
 // Since 6.4 the kernel carries a 20-byte hash of orc_types.h at __start_orc_header; orcVersionOf()
 // matches it against the known layouts, and only falls back to the release for older kernels.
-import { ParseError } from '../errors.ts';
+import { ParseError } from '../../../errors.ts';
 
 export const ORC_REG = {
   UNDEFINED: 0,

@@ -1,10 +1,8 @@
 // x86_64 kernel page tables: 4-level (PGD/PUD/PMD/PTE) and 5-level (+P4D) walks with 1 GiB and 2 MiB
 // pages, over physical memory read from a dump. Whole 4 KiB tables are read once and cached.
-import { NotInDumpError } from '../errors.ts';
-import { hex } from '../text.ts';
-
-/** Base of the kernel text mapping: va = START_KERNEL_MAP + (pa - phys_base). */
-export const START_KERNEL_MAP = 0xffffffff80000000n;
+import { NotInDumpError } from '../../../errors.ts';
+import { hex } from '../../../text.ts';
+import type { PageTables, PhysReader, Translation } from '../arch.ts';
 
 const PRESENT = 1n;
 const PSE = 0x80n; // page size bit: a 1 GiB (PUD) or 2 MiB (PMD) leaf
@@ -13,19 +11,9 @@ const MASK64 = (1n << 64n) - 1n;
 const LEVEL_NAMES = ['PTE', 'PMD', 'PUD', 'P4D', 'PGD'];
 const MAX_CACHED_TABLES = 4096; // 16 MiB
 
-export interface PhysReader {
-  readPhys(paddr: bigint, length: number): Uint8Array;
-}
-
-export interface Translation {
-  paddr: bigint;
-  /** Size of the page that maps the address: 4 KiB, 2 MiB or 1 GiB. */
-  pageSize: bigint;
-}
-
 type Walk = Translation | { missingShift: bigint; level: string; entry: bigint };
 
-export class X86_64PageTables {
+export class X86_64PageTables implements PageTables {
   readonly root: bigint;
   readonly levels: 4 | 5;
   private readonly phys: PhysReader;

@@ -1,8 +1,9 @@
 // x86_64 NT_PRSTATUS notes: the kernel's crash_save_cpu() writes one `struct elf_prstatus` per CPU
 // (pid of the task running there, registers). Layout = glibc <sys/procfs.h> on x86_64.
-import { ParseError } from '../errors.ts';
-import type { ElfNote } from '../format/dump.ts';
-import { readStruct, struct } from '../format/struct.ts';
+import { ParseError } from '../../../errors.ts';
+import type { ElfNote } from '../../../format/dump.ts';
+import { readStruct, struct } from '../../../format/struct.ts';
+import { X86_64_REGS, type X86_64Reg } from './regs.ts';
 
 export const NT_PRSTATUS = 1;
 
@@ -20,13 +21,6 @@ export const elfPrstatusX86_64 = struct('elf_prstatus', 336, {
   pr_reg: { off: 112, type: 'bytes:216' },
   pr_fpvalid: { off: 328, type: 'i32' },
 });
-
-/** `struct user_regs_struct` order (elf_gregset_t), 8 bytes each. */
-export const X86_64_REGS = [
-  'r15', 'r14', 'r13', 'r12', 'rbp', 'rbx', 'r11', 'r10', 'r9', 'r8', 'rax', 'rcx', 'rdx', 'rsi', 'rdi',
-  'orig_rax', 'rip', 'cs', 'eflags', 'rsp', 'ss', 'fs_base', 'gs_base', 'ds', 'es', 'fs', 'gs',
-] as const;
-export type X86_64Reg = (typeof X86_64_REGS)[number];
 
 export interface Prstatus {
   /** Index of the note among the dump's NT_PRSTATUS notes (= CPU number when every CPU saved one). */

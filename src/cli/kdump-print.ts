@@ -1,7 +1,8 @@
-// What kdump-ts prints: `status` in plain words or as JSON. Pure (the CLI writes it).
+// What kdump-ts prints: `status` in plain words or as JSON, `test`'s checks. Pure (the CLI writes it).
 import { DUMP_LEVEL_WORDS } from '../analyze/page-class.ts';
 import { JSON_SCHEMA } from '../json-schema.ts';
 import { formatSize } from '../kdump/crashkernel.ts';
+import type { Check } from '../kdump/readiness.ts';
 import type { KdumpStatus } from '../kdump/status.ts';
 import { hex } from '../text.ts';
 
@@ -45,4 +46,16 @@ export function formatStatus(s: KdumpStatus): string {
 /** JSON with bigints as hex strings. */
 export function statusJson(s: KdumpStatus): string {
   return JSON.stringify({ schema: JSON_SCHEMA, ...s }, (_k, v: unknown) => (typeof v === 'bigint' ? '0x' + v.toString(16) : v), 2) + '\n';
+}
+
+/** The checks as aligned lines: "ok    name  detail", FAIL lines followed by what to do. */
+export function formatChecks(checks: Check[]): string {
+  const lines: string[] = [];
+  for (const c of checks) {
+    lines.push(`${c.result.padEnd(5)} ${c.name.padEnd(18)} ${c.detail}`);
+    if (c.fix) lines.push(`${''.padEnd(25)}→ ${c.fix}`);
+  }
+  const failed = checks.filter((c) => c.result === 'FAIL').length;
+  lines.push(failed ? `NOT READY: ${failed} check${failed > 1 ? 's' : ''} failed` : 'ready: a crash now would be captured');
+  return lines.join('\n') + '\n';
 }

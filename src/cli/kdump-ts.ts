@@ -9,11 +9,11 @@ import { formatSize } from '../kdump/crashkernel.ts';
 import { formatEstimate } from '../kdump/estimate.ts';
 import { buildCaptureInitramfs, packageRoot, resolveTarget } from '../host/kdump-initramfs.ts';
 import { captureFiles, crashThisMachine, loadCaptureKernel, planCaptureLoad, readConfig, readStatus, unloadCaptureKernel } from '../host/kdump-service.ts';
-import { formatStatus, statusJson } from './kdump-print.ts';
+import { formatChecks, formatStatus, statusJson } from './kdump-print.ts';
 import { dryRunText } from '../kexec/load.ts';
 import { hostSyscalls } from '../host/syscalls.ts';
 import { parseCommandLine, topLevel, unknownCommand, type Options, type Values } from './args.ts';
-import { estimateCapture, formatChecks, readinessChecks } from '../host/kdump-readiness.ts';
+import { estimateCapture, readinessChecks } from '../host/kdump-readiness.ts';
 import { runCli } from './run.ts';
 
 const COMMON_HELP = `options for every command:

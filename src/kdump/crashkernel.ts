@@ -12,7 +12,7 @@
 // Several crashkernel= may appear; the kernel takes the LAST one of each kind (plain / ,high / ,low / ,cma).
 import { ParseError } from '../errors.ts';
 import type { IomemResource } from '../kexec/memory-map.ts';
-import { crashKernelRanges } from '../kexec/memory-map.ts';
+import { crashKernelRanges, mainCrashRegion } from '../kexec/memory-map.ts';
 
 export interface CrashkernelRangeRule {
   /** Total RAM at least this… */
@@ -147,7 +147,7 @@ export function reservedCrashRegions(iomem: IomemResource[]): { main?: CrashRegi
   const all = crashKernelRanges(iomem)
     .filter((r) => r.end > r.start)
     .map((r) => ({ start: r.start, end: r.end, size: r.end - r.start + 1n }));
-  const main = all[all.length - 1];
+  const main = mainCrashRegion(all);
   return { ...(main ? { main } : {}), low: all.slice(0, -1), all };
 }
 

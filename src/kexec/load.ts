@@ -8,7 +8,7 @@ import { KexecError, UsageError } from '../errors.ts';
 import { hex } from '../text.ts';
 import { isBzImage, parseBzImageHead } from '../format/bzimage.ts';
 import type { EfiFacts } from './arch/x86_64/efi.ts';
-import { totalRam, x86LoaderRanges, type MemoryMap, type MemoryRange } from './memory-map.ts';
+import { mainCrashRegion, totalRam, x86LoaderRanges, type MemoryMap, type MemoryRange } from './memory-map.ts';
 import {
   KEXEC_FILE_NO_INITRAMFS,
   KEXEC_FILE_ON_CRASH,
@@ -258,7 +258,7 @@ async function crashSide(req: LoadRequest, facts: LoadFacts, map: MemoryMap, els
       why = `the ELF core header is left out: ${e.message}`;
     }
   }
-  const last = regions[regions.length - 1];
+  const last = mainCrashRegion(regions);
   if (!last) throw new KexecError('no memory is reserved for a crash kernel (no "Crash kernel" in iomem)', { hint: 'boot with crashkernel=256M' });
   return { hook: { region: [last], addSegments: () => ({ notes: [`--dry-run: ${why}`] }) }, debugLines: () => [] };
 }

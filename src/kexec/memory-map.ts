@@ -143,6 +143,15 @@ export function crashKernelRanges(tree: IomemResource[]): { start: bigint; end: 
     .sort((a, b) => cmp(a.start, b.start));
 }
 
+/**
+ * The crash kernel region kexec_load confines a crash load to: the highest of the sorted "Crash
+ * kernel" reservations (crashkernel=…,high sits above its ,low part). The one rule for every
+ * architecture and for the kdump side.
+ */
+export function mainCrashRegion<T extends { start: bigint; end: bigint }>(sorted: readonly T[]): T | undefined {
+  return sorted[sorted.length - 1];
+}
+
 /** The first resource (any depth) with this name, e.g. "Kernel code". */
 export function findIomem(tree: IomemResource[], name: string): IomemResource | undefined {
   return walkIomem(tree).find((r) => r.name === name);

@@ -3,7 +3,7 @@
 // syscall module. Also the segment allocator loaders place buffers with (kexec-tools' locate_hole).
 import { KexecError } from '../errors.ts';
 import { hex } from '../text.ts';
-import type { MemoryMap, MemoryRange } from './memory-map.ts';
+import { mainCrashRegion, type MemoryMap, type MemoryRange } from './memory-map.ts';
 import type { Sha256 } from './sha256.ts';
 import type { EfiFacts } from './arch/x86_64/efi.ts';
 
@@ -119,16 +119,31 @@ export interface KexecLoader {
 }
 
 /**
- * Where a plan's segments may go: RAM, or for a crash load the crash kernel region the kdump side
- * gives (`input.crash.region`), as RAM ranges. The one place a loader finds the crash region.
+ * Where each architecture's loader takes the crash kernel region from, and what to reserve without
+ * one: x86_64 and arm64 from the kdump side (`input.crash.region`, the ELF core header goes there
+ * too); IA-64, like kexec-tools, from the memory map's "Crash kernel" (the kernel is mapped with one
+ * 64 MiB translation register, so the region must be 64 MiB aligned).
  */
-export function usableRanges(input: PlanInput, ranges: MemoryRange[]): MemoryRange[] {
+const CRASH_REGION_RULES: Record<KexecArch, { from: 'kdump side' | 'iomem'; reserve: string }> = {
+  x86_64: { from: 'kdump side', reserve: 'crashkernel=256M (or more) to reserve one' },
+  arm64: { from: 'kdump side', reserve: 'crashkernel=256M (or more) to reserve one' },
+  ia64: { from: 'iomem', reserve: 'crashkernel=512M (a 64 MiB-aligned region)' },
+};
+
+/** The crash kernel region a crash plan must stay in (inclusive ends). The one place a loader finds it. */
+export function crashRegion(input: PlanInput, arch: KexecArch): { start: bigint; end: bigint }[] {
+  const rule = CRASH_REGION_RULES[arch];
+  const main = mainCrashRegion(input.memory.crashKernel);
+  const region = rule.from === 'iomem' ? (main ? [main] : []) : (input.crash?.region ?? []);
+  if (region.length === 0) throw new KexecError(`no crash kernel region${rule.from === 'iomem' ? ' in /proc/iomem' : ''}`, { hint: `boot with ${rule.reserve}` });
+  return region;
+}
+
+/** Where a plan's segments may go: RAM, or for a crash load the crash kernel region (crashRegion), as RAM ranges. */
+export function usableRanges(input: PlanInput, ranges: MemoryRange[], arch: KexecArch): MemoryRange[] {
   const ram = ranges.filter((r) => r.type === 'ram');
   if (input.kind !== 'crash') return ram;
-  if (!input.crash || input.crash.region.length === 0) {
-    throw new KexecError('no crash kernel region', { hint: 'boot with crashkernel=256M (or more) to reserve one' });
-  }
-  return input.crash.region.map((r) => ({ start: r.start, end: r.end, type: 'ram' as const }));
+  return crashRegion(input, arch).map((r) => ({ start: r.start, end: r.end, type: 'ram' as const }));
 }
 
 export function alignUp(v: bigint, align: bigint): bigint {

@@ -109,7 +109,7 @@ function plan(input: PlanInput): KexecPlan {
 
   // Where segments may go.
   const ram = arm64RamRanges(input.memory);
-  const usable = usableRanges(input, ram);
+  const usable = usableRanges(input, ram, 'arm64');
   debug.push('System RAM ranges;', ...ram.map((r) => `${hexPadded(r.start)}-${hexPadded(r.end)} (0)`));
   const alloc = new SegmentAllocator(usable, {
     ...(input.memMin !== undefined ? { memMin: input.memMin } : {}),

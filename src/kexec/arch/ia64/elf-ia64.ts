@@ -20,11 +20,12 @@ import { hex } from '../../../text.ts';
 import { mergeHalfOpenRanges } from '../../ranges.ts';
 import { PT_LOAD, openElf, segmentData, type ElfProgramHeader } from '../../../format/elf.ts';
 import { BufferSource } from '../../../io/source.ts';
-import { walkIomem, type IomemResource, type MemoryRange, type RangeType } from '../../memory-map.ts';
+import { crashKernelRanges, mainCrashRegion, walkIomem, type IomemResource, type MemoryRange, type RangeType } from '../../memory-map.ts';
 import {
   KEXEC_ARCH_IA_64,
   KEXEC_ON_CRASH,
   SegmentAllocator,
+  crashRegion,
   alignDown,
   alignUp,
   type KexecLoader,
@@ -59,7 +60,6 @@ export interface Ia64Options {
  *  boot parameters and EFI memory map cut out as reserved; the crash region; the EFI map's size. */
 export function ia64MemoryRanges(tree: IomemResource[]): { ranges: MemoryRange[]; crash?: { start: bigint; end: bigint }; efiMemmapSize?: bigint } {
   let ranges: MemoryRange[] = [];
-  let crash: { start: bigint; end: bigint } | undefined;
   let efiMemmapSize: bigint | undefined;
   const cuts: { start: bigint; end: bigint }[] = [];
   for (const r of walkIomem(tree)) {
@@ -67,7 +67,6 @@ export function ia64MemoryRanges(tree: IomemResource[]): { ranges: MemoryRange[]
     if (r.name === 'System RAM') type = 'ram';
     else if (r.name === 'reserved') type = 'reserved';
     else if (r.name === 'Uncached RAM') type = 'uncached';
-    else if (r.name === 'Crash kernel') crash = { start: r.start, end: r.end };
     else if (r.name === 'Boot parameter' || r.name === 'EFI Memory Map') {
       cuts.push({ start: alignDown(r.start, EFI_PAGE_SIZE), end: alignUp(r.end + 1n, EFI_PAGE_SIZE) - 1n });
       if (r.name === 'EFI Memory Map') efiMemmapSize = r.end - r.start + 1n;
@@ -87,6 +86,7 @@ export function ia64MemoryRanges(tree: IomemResource[]): { ranges: MemoryRange[]
       return parts;
     });
   }
+  const crash = mainCrashRegion(crashKernelRanges(tree));
   return { ranges, ...(crash ? { crash } : {}), ...(efiMemmapSize !== undefined ? { efiMemmapSize } : {}) };
 }
 
@@ -131,9 +131,9 @@ export function planIa64(input: PlanInput, opts: Ia64Options = {}): KexecPlan {
   let memMin = input.memMin ?? 0n;
   let memMax = input.memMax !== undefined ? input.memMax + 1n : ULONG_MAX;
   if (input.kind === 'crash') {
-    if (!mm.crash) throw new KexecError('no crash kernel region in /proc/iomem', { hint: 'boot with crashkernel=512M (a 64 MiB-aligned region)' });
-    if (mm.crash.start > memMin) memMin = mm.crash.start;
-    if (mm.crash.end + 1n < memMax) memMax = mm.crash.end + 1n;
+    const crash = crashRegion(input, 'ia64')[0]!;
+    if (crash.start > memMin) memMin = crash.start;
+    if (crash.end + 1n < memMax) memMax = crash.end + 1n;
   }
 
   // Where the kernel goes.

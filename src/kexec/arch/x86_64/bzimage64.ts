@@ -76,7 +76,7 @@ export function placeInitrdAndBootParams(input: PlanInput, c: X86Common, setup: 
 
 export function startX86Plan(input: PlanInput): X86Common {
   const ranges = x86LoaderRanges(input.memory);
-  const usable = usableRanges(input, ranges);
+  const usable = usableRanges(input, ranges, 'x86_64');
   const alloc = new SegmentAllocator(usable, { ...(input.memMin !== undefined ? { memMin: input.memMin } : {}), ...(input.memMax !== undefined ? { memMax: input.memMax } : {}) });
   let cmdline = input.cmdline;
   let e820 = ranges;

@@ -236,6 +236,19 @@ export class KernelDump {
     return this._btf;
   }
 
+  /**
+   * Byte offset of `member` (a path: 'thread.sp') in `struct name`: from BTF when it has been read
+   * (a command that needs types reads it first) and knows the member, else VMCOREINFO's
+   * OFFSET(name.member); undefined when neither says. Never reads BTF for an offset alone, so
+   * commands without types (info, dmesg) stay as fast.
+   */
+  offsetOf(name: string, member: string): number | undefined {
+    const btf = this._btf;
+    const t = btf?.find(`struct ${name}`);
+    if (btf && t && btf.hasMember(t, member)) return btf.offsetOf(t, member);
+    return this.dump.vmcoreinfo !== undefined ? this.info.offset(`${name}.${member}`) : undefined;
+  }
+
   /** The ORC entry layout of this kernel (by its .orc_header hash, else its release). */
   get orcVersion(): OrcVersion {
     if (this._orcVersion === undefined) {

@@ -5,7 +5,7 @@ import { Gaps } from './completeness.ts';
 import type { KernelDump } from './kernel-dump.ts';
 import { TaskReader, type Task, type TaskList } from './tasks.ts';
 import { PT_REGS, type Regs } from './arch/x86_64/regs.ts';
-import { inactiveTaskStart, unwind, type Backtrace, type StartState } from './arch/x86_64/unwind.ts';
+import { INACTIVE_TASK_FRAME, inactiveTaskStart, unwind, type Backtrace, type StartState } from './arch/x86_64/unwind.ts';
 import { hex } from '../text.ts';
 
 export interface CpuBacktrace extends Backtrace {
@@ -35,11 +35,12 @@ export function cpuBacktrace(kd: KernelDump, cpu: number): CpuBacktrace {
 
 /** A task that is not running: unwinds from the frame __switch_to_asm saved at thread.sp. */
 export function taskBacktrace(kd: KernelDump, threadSp: bigint): Backtrace {
-  const btf = kd.btf;
-  const f = btf.find('struct inactive_task_frame');
-  const layout = f
-    ? { bpOffset: btf.offsetOf(f, 'bp'), retAddrOffset: btf.offsetOf(f, 'ret_addr'), size: f.size }
-    : { bpOffset: 40, retAddrOffset: 48, size: 56 };
+  const btf = kd.btf; // read first: offsetOf asks it
+  const layout = {
+    bpOffset: kd.offsetOf('inactive_task_frame', 'bp') ?? INACTIVE_TASK_FRAME.bpOffset,
+    retAddrOffset: kd.offsetOf('inactive_task_frame', 'ret_addr') ?? INACTIVE_TASK_FRAME.retAddrOffset,
+    size: btf.find('struct inactive_task_frame')?.size ?? INACTIVE_TASK_FRAME.size,
+  };
   let start: StartState;
   try {
     start = inactiveTaskStart(kd.memory, threadSp, layout);
@@ -68,13 +69,13 @@ export function taskTable(kd: KernelDump): TaskTable {
   const list = reader.list(init, gaps);
   const current = kd.cpus.map((_, cpu) => kd.currentTask(cpu));
   const idle: Task[] = [];
-  const rq = btf.find('struct rq');
+  const idleOffset = kd.offsetOf('rq', 'idle');
   for (let cpu = 0; cpu < kd.cpus.length; cpu++) {
     let addr: bigint | undefined = cpu === 0 ? init : undefined;
-    if (rq && btf.hasMember(rq, 'idle')) {
+    if (idleOffset !== undefined) {
       const rqAddr = kd.perCpu('runqueues', cpu);
       try {
-        if (rqAddr !== undefined) addr = kd.memory.u64(rqAddr + BigInt(btf.offsetOf(rq, 'idle')));
+        if (rqAddr !== undefined) addr = kd.memory.u64(rqAddr + BigInt(idleOffset));
       } catch (e) {
         if (!(e instanceof NotInDumpError)) throw e;
       }

@@ -142,7 +142,7 @@ function readUts(kd: KernelDump): Record<keyof typeof newUtsname.fields, string>
   // OFFSET(uts_namespace.name) is exported since 6.0 (name first, 0); before, `name` followed a
   // 4-byte struct kref. The right one spells "Linux" in sysname.
   const bytes = kd.memory.readVirt(addr, newUtsname.size + 8);
-  const given = kd.info.offset('uts_namespace.name');
+  const given = kd.offsetOf('uts_namespace', 'name');
   for (const off of given !== undefined ? [given] : [4, 0, 8]) {
     const uts = readStruct(newUtsname, bytes, off);
     if (uts.sysname === 'Linux') return uts;
@@ -166,7 +166,7 @@ function onlineCpus(kd: KernelDump): number | undefined {
 function memorySize(kd: KernelDump): bigint | undefined {
   const info = kd.info;
   const nodeData = info.symbol('node_data');
-  const spannedOff = info.offset('pglist_data.node_spanned_pages');
+  const spannedOff = kd.offsetOf('pglist_data', 'node_spanned_pages');
   const pageSize = BigInt(info.pageSize ?? kd.dump.pageSize);
   if (nodeData === undefined || spannedOff === undefined) return kd.dump.maxPfn * pageSize;
   const nodes = Math.min(info.length('node_data') ?? 1, 1024);

@@ -44,3 +44,16 @@ test('openKernelDump gives one object that reads on first use: no kallsyms decod
   assert.ok(kd.orc?.covers(kd.symbols.byName('panic')!.address));
   assert.equal(kd.panicCpu(), 1);
 });
+
+test("KernelDump.offsetOf: VMCOREINFO's OFFSET() until BTF is read (never read for an offset alone), then BTF; both give the same number", () => {
+  const kd = openKernelDump(dump());
+  const fromInfo = kd.offsetOf('pglist_data', 'node_spanned_pages');
+  assert.equal(typeof fromInfo, 'number');
+  assert.equal(fromInfo, kd.info.offset('pglist_data.node_spanned_pages'));
+  assert.equal(kd.offsetOf('task_struct', 'thread.sp'), undefined); // not in VMCOREINFO, and BTF not read
+  assert.equal(kd.symbolsLoaded(), undefined);
+  const btf = kd.btf;
+  assert.equal(kd.offsetOf('pglist_data', 'node_spanned_pages'), fromInfo);
+  assert.equal(kd.offsetOf('task_struct', 'thread.sp'), btf.offsetOf('struct task_struct', 'thread.sp'));
+  assert.equal(kd.offsetOf('task_struct', 'no_such_member'), undefined);
+});

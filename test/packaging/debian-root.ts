@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { cacheDir } from '../../e2e/harness/cache.ts';
 import { hostDebianMirror } from '../../e2e/harness/kernels.ts';
 
-/** What the root holds besides the apt variant: node (with its recommended CA bundle) and kexec-ts's Depends/Recommends. */
-export const ROOT_PACKAGES = ['nodejs', 'ca-certificates', 'busybox-static', 'libdeflate0', 'liblzo2-2'];
+/** What a root holds besides the apt variant: kexec-ts's Depends/Recommends (and nodejs's recommended CA bundle). */
+export const ROOT_PACKAGES = ['ca-certificates', 'busybox-static', 'libdeflate0', 'liblzo2-2'];
 
 export interface Run {
   stdout: string;
@@ -37,14 +37,14 @@ export function cannotMakeRoot(): string | undefined {
   return undefined;
 }
 
-/** The cached root tarball of `suite`, built (bounded: 15 min) when missing. Returns it and the build time (0 when cached). */
-export function debianRootTarball(suite: string): { tarball: string; buildSeconds: number } {
-  const tarball = join(cacheDir('debian-root'), `${suite}-apt-${ROOT_PACKAGES.join('+')}.tar`);
+/** The cached root tarball of `suite` with `packages`, built (bounded: 15 min) when missing. Returns it and the build time (0 when cached). */
+export function debianRootTarball(suite: string, packages: string[]): { tarball: string; buildSeconds: number } {
+  const tarball = join(cacheDir('debian-root'), `${suite}-apt-${packages.join('+')}.tar`);
   if (existsSync(tarball)) return { tarball, buildSeconds: 0 };
   const t0 = Date.now();
   const partial = `${tarball}.${process.pid}.partial.tar`;
   try {
-    sh('mmdebstrap', ['--quiet', '--variant=apt', `--include=${ROOT_PACKAGES.join(',')}`, suite, partial, hostDebianMirror()], 15 * 60_000);
+    sh('mmdebstrap', ['--quiet', '--variant=apt', `--include=${packages.join(',')}`, suite, partial, hostDebianMirror()], 15 * 60_000);
     renameSync(partial, tarball);
   } finally {
     rmSync(partial, { force: true });

@@ -18,7 +18,20 @@ export interface DirectMap {
   source: string;
 }
 
-export class KernelMemory {
+/** Reads kernel virtual memory: the one shape the readers (printk, kallsyms, tasks, ORC, the unwinder) take; KernelMemory is one. */
+export interface VirtualMemory {
+  readVirt(vaddr: bigint, length: number): Uint8Array;
+}
+
+/** A little-endian u64 / u32 of kernel memory. */
+export function readU64(mem: VirtualMemory, vaddr: bigint): bigint {
+  return view(mem.readVirt(vaddr, 8)).getBigUint64(0, true);
+}
+export function readU32(mem: VirtualMemory, vaddr: bigint): number {
+  return view(mem.readVirt(vaddr, 4)).getUint32(0, true);
+}
+
+export class KernelMemory implements VirtualMemory {
   readonly dump: Dump;
   readonly info: VmcoreInfo;
   readonly physBase: bigint;
@@ -142,13 +155,13 @@ export class KernelMemory {
     return view(this.readVirt(vaddr, 2)).getUint16(0, true);
   }
   u32(vaddr: bigint): number {
-    return view(this.readVirt(vaddr, 4)).getUint32(0, true);
+    return readU32(this, vaddr);
   }
   i32(vaddr: bigint): number {
     return view(this.readVirt(vaddr, 4)).getInt32(0, true);
   }
   u64(vaddr: bigint): bigint {
-    return view(this.readVirt(vaddr, 8)).getBigUint64(0, true);
+    return readU64(this, vaddr);
   }
   /** A NUL-terminated string of at most `max` bytes, decoded as Latin-1. */
   cstring(vaddr: bigint, max = 4096): string {

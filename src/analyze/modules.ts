@@ -8,7 +8,8 @@ import type { Btf } from './btf.ts';
 import { OrcTable, type OrcVersion } from './arch/x86_64/orc.ts';
 import { SortedSymbolTable, type KernelSymbol } from './symbols.ts';
 import type { Gaps } from './completeness.ts';
-import { walkList, type TaskMemory } from './tasks.ts';
+import { walkList } from './tasks.ts';
+import { readU32 as u32, readU64 as u64, type VirtualMemory } from './kernel-memory.ts';
 import { hex } from '../text.ts';
 
 const Elf64Sym = struct('Elf64_Sym', 24, {
@@ -37,17 +38,9 @@ export function contains(m: KernelModule, addr: bigint): boolean {
   return m.ranges.some((r) => addr >= r.base && addr < r.base + r.size);
 }
 
-function u64(mem: TaskMemory, a: bigint): bigint {
-  const b = mem.readVirt(a, 8);
-  return new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true);
-}
-function u32(mem: TaskMemory, a: bigint): number {
-  const b = mem.readVirt(a, 4);
-  return new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true);
-}
 
 /** Every loaded module; problems (unreadable entries) go to `gaps` and the module is skipped. */
-export function readModules(mem: TaskMemory, btf: Btf, modulesHead: bigint, orcVersion: OrcVersion, gaps: Gaps): KernelModule[] {
+export function readModules(mem: VirtualMemory, btf: Btf, modulesHead: bigint, orcVersion: OrcVersion, gaps: Gaps): KernelModule[] {
   const mod = btf.get('struct module');
   const listOff = BigInt(btf.offsetOf(mod, 'list'));
   const nameOff = BigInt(btf.offsetOf(mod, 'name'));
@@ -67,7 +60,7 @@ export function readModules(mem: TaskMemory, btf: Btf, modulesHead: bigint, orcV
   return out;
 }
 
-function ranges(mem: TaskMemory, btf: Btf, modId: number, m: bigint): KernelModule['ranges'] {
+function ranges(mem: VirtualMemory, btf: Btf, modId: number, m: bigint): KernelModule['ranges'] {
   const out: KernelModule['ranges'] = [];
   if (btf.hasMember(modId, 'mem')) {
     // 6.4+: struct module_memory mem[MOD_MEM_NUM_TYPES] { void *base; unsigned int size; ... }
@@ -94,7 +87,7 @@ function ranges(mem: TaskMemory, btf: Btf, modId: number, m: bigint): KernelModu
   return out;
 }
 
-function moduleOrc(mem: TaskMemory, btf: Btf, modId: number, m: bigint, version: OrcVersion): OrcTable | undefined {
+function moduleOrc(mem: VirtualMemory, btf: Btf, modId: number, m: bigint, version: OrcVersion): OrcTable | undefined {
   if (!btf.hasMember(modId, 'arch.num_orcs')) return undefined;
   const num = u32(mem, m + BigInt(btf.offsetOf(modId, 'arch.num_orcs')));
   const ip = u64(mem, m + BigInt(btf.offsetOf(modId, 'arch.orc_unwind_ip')));
@@ -103,7 +96,7 @@ function moduleOrc(mem: TaskMemory, btf: Btf, modId: number, m: bigint, version:
   return new OrcTable(mem, { ipStart: ip, ipStop: ip + BigInt(num * 4), entStart: ent, version });
 }
 
-function moduleSymbols(mem: TaskMemory, btf: Btf, modId: number, m: bigint, modName: string): SortedSymbolTable | undefined {
+function moduleSymbols(mem: VirtualMemory, btf: Btf, modId: number, m: bigint, modName: string): SortedSymbolTable | undefined {
   if (!btf.hasMember(modId, 'kallsyms')) return undefined;
   const ks = u64(mem, m + BigInt(btf.offsetOf(modId, 'kallsyms')));
   if (ks === 0n) return undefined;
@@ -131,7 +124,7 @@ function moduleSymbols(mem: TaskMemory, btf: Btf, modId: number, m: bigint, modN
 }
 
 /** Reads up to `length` bytes, stopping at the first page the dump does not hold. */
-function readAvailable(mem: TaskMemory, addr: bigint, length: number): Uint8Array {
+function readAvailable(mem: VirtualMemory, addr: bigint, length: number): Uint8Array {
   const out = new Uint8Array(length);
   let o = 0;
   while (o < length) {

@@ -9,10 +9,7 @@ import { Gaps, type Completeness } from './completeness.ts';
 import type { VmcoreInfo } from './vmcoreinfo.ts';
 import { missingKey } from './vmcoreinfo.ts';
 import { hex } from '../text.ts';
-
-export interface VirtualMemory {
-  readVirt(vaddr: bigint, length: number): Uint8Array;
-}
+import { readU32 as u32, readU64 as u64, view as dv, type VirtualMemory } from './kernel-memory.ts';
 
 export interface LogRecord {
   seq: bigint;
@@ -61,15 +58,6 @@ export function readKernelLog(mem: VirtualMemory, info: VmcoreInfo, dumpLevel?: 
 
 const RECORD = 'printk record';
 
-function dv(b: Uint8Array): DataView {
-  return new DataView(b.buffer, b.byteOffset, b.byteLength);
-}
-function u64(mem: VirtualMemory, va: bigint): bigint {
-  return dv(mem.readVirt(va, 8)).getBigUint64(0, true);
-}
-function u32(mem: VirtualMemory, va: bigint): number {
-  return dv(mem.readVirt(va, 4)).getUint32(0, true);
-}
 
 function checkedSize(n: number, what: string): number {
   if (!(n > 0 && n <= MAX_LOG_BYTES)) {

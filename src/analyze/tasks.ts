@@ -6,10 +6,7 @@ import { NotInDumpError, ParseError } from '../errors.ts';
 import type { Btf } from './btf.ts';
 import { Gaps, type Completeness } from './completeness.ts';
 import { hex } from '../text.ts';
-
-export interface TaskMemory {
-  readVirt(vaddr: bigint, length: number): Uint8Array;
-}
+import { readU64, type VirtualMemory } from './kernel-memory.ts';
 
 export interface Task {
   /** Address of the task_struct. */
@@ -102,8 +99,8 @@ export function stateLetter(state: number, exitState: number, noload: number): s
 
 export class TaskReader {
   readonly layout: TaskLayout;
-  private readonly mem: TaskMemory;
-  constructor(mem: TaskMemory, btf: Btf) {
+  private readonly mem: VirtualMemory;
+  constructor(mem: VirtualMemory, btf: Btf) {
     this.mem = mem;
     this.layout = taskLayout(btf);
   }
@@ -202,7 +199,7 @@ const TASK = 'task';
  * loses one entry, not the tail of the list. A walk that stops short goes to `gaps` as an
  * "`item` list" (a list head or link not in the dump, a loop, NULL).
  */
-export function* walkList(mem: TaskMemory, head: bigint, what: string, gaps: Gaps, item: string, max = MAX_TASKS): Generator<bigint> {
+export function* walkList(mem: VirtualMemory, head: bigint, what: string, gaps: Gaps, item: string, max = MAX_TASKS): Generator<bigint> {
   const seen = new Set<bigint>();
   let node: bigint;
   try {
@@ -245,7 +242,7 @@ export function* walkList(mem: TaskMemory, head: bigint, what: string, gaps: Gap
 }
 
 /** The entries after `broken`, found through prev pointers from the head (in list order); `complete` when the walk got back to `broken`. */
-function walkBack(mem: TaskMemory, head: bigint, broken: bigint, seen: Set<bigint>, max: number): { tail: bigint[]; complete: boolean } {
+function walkBack(mem: VirtualMemory, head: bigint, broken: bigint, seen: Set<bigint>, max: number): { tail: bigint[]; complete: boolean } {
   const back: bigint[] = [];
   const prevOff = 8n;
   let node = head;
@@ -262,7 +259,4 @@ function walkBack(mem: TaskMemory, head: bigint, broken: bigint, seen: Set<bigin
   return { tail: back.reverse(), complete: node === broken };
 }
 
-function ptr(mem: TaskMemory, addr: bigint): bigint {
-  const b = mem.readVirt(addr, 8);
-  return new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true);
-}
+const ptr = readU64;

@@ -15,6 +15,7 @@
 // Since 6.4 the kernel carries a 20-byte hash of orc_types.h at __start_orc_header; orcVersionOf()
 // matches it against the known layouts, and only falls back to the release for older kernels.
 import { ParseError } from '../../../errors.ts';
+import type { VirtualMemory } from '../../kernel-memory.ts';
 
 export const ORC_REG = {
   UNDEFINED: 0,
@@ -113,25 +114,20 @@ export function decodeOrcEntry(b: Uint8Array, off: number, version: OrcVersion):
   return { ...base, type, signal: signalBit || type === 'regs' || type === 'regs_partial' };
 }
 
-/** Reads kernel virtual memory (KernelMemory satisfies it). */
-export interface VirtReader {
-  readVirt(vaddr: bigint, length: number): Uint8Array;
-}
-
 const BLOCK = 4096;
 
 /** The kernel image's ORC table, looked up by binary search over blocks read on demand. */
 export class OrcTable {
   readonly count: number;
   readonly version: OrcVersion;
-  private readonly mem: VirtReader;
+  private readonly mem: VirtualMemory;
   private readonly ipStart: bigint;
   private readonly entStart: bigint;
   private readonly blocks = new Map<number, DataView>();
   private firstIp: bigint | undefined;
   private lastIp: bigint | undefined;
 
-  constructor(mem: VirtReader, t: { ipStart: bigint; ipStop: bigint; entStart: bigint; entStop?: bigint; version: OrcVersion }) {
+  constructor(mem: VirtualMemory, t: { ipStart: bigint; ipStop: bigint; entStart: bigint; entStop?: bigint; version: OrcVersion }) {
     this.mem = mem;
     this.ipStart = t.ipStart;
     this.entStart = t.entStart;

@@ -4,6 +4,7 @@
 // of the stack, at user mode, or at the first thing that does not check out (marked, never guessed).
 // Nothing is found by scanning the stack, so stale return addresses never show up as frames.
 import { isDumpDataError, NotInDumpError, type NotInDumpReason } from '../../../errors.ts';
+import { readU64, type VirtualMemory } from '../../kernel-memory.ts';
 import { ORC_REG, type OrcEntry } from './orc.ts';
 import { hex } from '../../../text.ts';
 import { PT_REGS, type Regs } from './regs.ts';
@@ -11,10 +12,6 @@ import { PT_REGS, type Regs } from './regs.ts';
 const PT_REGS_SIZE = PT_REGS.length * 8;
 /** offsetof(struct pt_regs, ip): a partial (iret-only) frame starts here. */
 const IRET_FRAME_OFFSET = PT_REGS.indexOf('rip') * 8;
-
-export interface Memory {
-  readVirt(vaddr: bigint, length: number): Uint8Array;
-}
 
 /** Finds the ORC entry for an address (the kernel image's table, a module's). */
 export interface OrcFinder {
@@ -74,12 +71,11 @@ export interface UnwindOptions {
 
 const MASK64 = (1n << 64n) - 1n;
 
-function u64(mem: Memory, addr: bigint): bigint {
-  const b = mem.readVirt(addr & MASK64, 8);
-  return new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true);
+function u64(mem: VirtualMemory, addr: bigint): bigint {
+  return readU64(mem, addr & MASK64);
 }
 
-export function readPtRegs(mem: Memory, addr: bigint): Regs {
+export function readPtRegs(mem: VirtualMemory, addr: bigint): Regs {
   const b = mem.readVirt(addr, PT_REGS_SIZE);
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const r = {} as Regs;
@@ -87,7 +83,7 @@ export function readPtRegs(mem: Memory, addr: bigint): Regs {
   return r;
 }
 
-function readIretRegs(mem: Memory, regsAddr: bigint): Regs {
+function readIretRegs(mem: VirtualMemory, regsAddr: bigint): Regs {
   // Only ip, cs, flags, sp, ss are valid in a partial frame; the rest reads as 0.
   const b = mem.readVirt(regsAddr + BigInt(IRET_FRAME_OFFSET), 5 * 8);
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
@@ -101,7 +97,7 @@ export const isUserMode = (r: Regs): boolean => (r.cs & 3n) !== 0n;
 /** Stacks are 16 KiB (task), 16 KiB (irq) or 4-8 KiB (exception) regions; this groups addresses. */
 const STACK_REGION = 64n * 1024n;
 
-export function unwind(mem: Memory, orc: OrcFinder | undefined, sym: Symbolizer, start: StartState, opts: UnwindOptions = {}): Backtrace {
+export function unwind(mem: VirtualMemory, orc: OrcFinder | undefined, sym: Symbolizer, start: StartState, opts: UnwindOptions = {}): Backtrace {
   const max = opts.maxFrames ?? 128;
   const frames: Frame[] = [];
   let ip = start.ip;
@@ -237,7 +233,7 @@ export function unwind(mem: Memory, orc: OrcFinder | undefined, sym: Symbolizer,
 export const INACTIVE_TASK_FRAME = { bpOffset: 40, retAddrOffset: 48, size: 56 };
 
 /** The first frame of a task that is not running: its saved `struct inactive_task_frame` at thread.sp. */
-export function inactiveTaskStart(mem: Memory, threadSp: bigint, layout: typeof INACTIVE_TASK_FRAME): StartState {
+export function inactiveTaskStart(mem: VirtualMemory, threadSp: bigint, layout: typeof INACTIVE_TASK_FRAME): StartState {
   return {
     ip: u64(mem, threadSp + BigInt(layout.retAddrOffset)),
     bp: u64(mem, threadSp + BigInt(layout.bpOffset)),
@@ -258,7 +254,7 @@ export function frameLabel(f: Frame): string {
  * trusted when the return address it implies follows a call instruction into this very function
  * (or, for an indirect call, any call instruction).
  */
-export function prologueFrame(mem: Memory, pc: bigint, sp: bigint, sym: SymbolInfo | undefined): { cfa: bigint; bpSlot?: bigint } | undefined {
+export function prologueFrame(mem: VirtualMemory, pc: bigint, sp: bigint, sym: SymbolInfo | undefined): { cfa: bigint; bpSlot?: bigint } | undefined {
   if (!sym || sym.offset === 0n || sym.offset > 0x10000n) return undefined;
   const fn = pc - sym.offset;
   let code: Uint8Array;

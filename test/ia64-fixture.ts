@@ -1,7 +1,8 @@
 // IA-64 test inputs: the constructed machine fixtures (test/fixtures/ia64, see its README.md) and a
 // vmlinux with the program headers of a real IA-64 kernel (arch/ia64/kernel/vmlinux.lds.S).
 import { readFileSync } from 'node:fs';
-import { parseEfiMemmapText, type EfiMemoryDescriptor } from '../src/kexec/arch/ia64/efi-memmap.ts';
+import { parseEfiMemmapText } from '../src/kexec/arch/ia64/efi-memmap.ts';
+import type { EfiMemoryDescriptor } from '../src/format/efi.ts';
 
 export function ia64Machine(name: 'hp-zx1-2g' | 'sgi-altix-2node'): { iomem: string; efi: EfiMemoryDescriptor[] } {
   const at = (ext: string) => readFileSync(new URL(`fixtures/ia64/${name}.${ext}`, import.meta.url), 'utf8');

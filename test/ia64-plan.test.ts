@@ -4,7 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ia64MemoryRanges, makeIa64Loader } from '../src/kexec/arch/ia64/elf-ia64.ts';
-import { decodeEfiMemmap, encodeEfiMemmap, iomemNameOf, patchEfiMemmap, descEnd, EFI_LOADER_DATA, EFI_CONVENTIONAL_MEMORY } from '../src/kexec/arch/ia64/efi-memmap.ts';
+import { iomemNameOf, patchEfiMemmap, descEnd, EFI_LOADER_DATA, EFI_CONVENTIONAL_MEMORY } from '../src/kexec/arch/ia64/efi-memmap.ts';
+import { decodeEfiMemmap, encodeEfiMemmap } from '../src/format/efi.ts';
 import { decodeBootParam, encodeBootParam, ia64BootParam, newBootParam } from '../src/kexec/arch/ia64/boot-param.ts';
 import { memoryMapFromIomem, parseIomem, walkIomem } from '../src/kexec/memory-map.ts';
 import { validatePlan, type CrashHook, type KexecPlan, type PlanInput } from '../src/kexec/plan.ts';

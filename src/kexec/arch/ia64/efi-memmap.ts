@@ -9,8 +9,7 @@
 import { ParseError } from '../../../errors.ts';
 import { hexPadded } from '../../../text.ts';
 import { mergeHalfOpenRanges, type HalfOpenRange } from '../../ranges.ts';
-import { EfiMemoryDesc } from '../../../format/efi.ts';
-import { encodeStruct, readStruct } from '../../../format/struct.ts';
+import type { EfiMemoryDescriptor } from '../../../format/efi.ts';
 
 export const EFI_PAGE_SHIFT = 12n;
 export const EFI_PAGE_SIZE = 1n << EFI_PAGE_SHIFT;
@@ -43,15 +42,6 @@ export const EFI_MEMORY_WP = 0x1000n;
 export const EFI_MEMORY_RUNTIME = 0x8000000000000000n;
 
 
-export interface EfiMemoryDescriptor {
-  type: number;
-  physAddr: bigint;
-  numPages: bigint;
-  attribute: bigint;
-  /** Kept as read (SetVirtualAddressMap filled it for runtime ranges). */
-  virtAddr: bigint;
-}
-
 export const efiTypeName = (t: number): string => EFI_TYPE_NAMES[t] ?? `type${t}`;
 export const descEnd = (d: EfiMemoryDescriptor): bigint => d.physAddr + (d.numPages << EFI_PAGE_SHIFT);
 
@@ -81,28 +71,6 @@ export function formatEfiMemmap(descs: EfiMemoryDescriptor[]): string[] {
     (d) =>
       `${efiTypeName(d.type).padEnd(24)} ${hexPadded(d.physAddr)}-${hexPadded(descEnd(d) - 1n)} ${('0x' + d.numPages.toString(16)).padStart(9)} pages  attr 0x${d.attribute.toString(16)}`,
   );
-}
-
-/** The binary table (what ia64_boot_param.efi_memmap points at), `descSize` bytes per descriptor. */
-export function encodeEfiMemmap(descs: EfiMemoryDescriptor[], descSize = EfiMemoryDesc.size): Uint8Array {
-  if (descSize < EfiMemoryDesc.size) throw new Error(`EFI descriptor size ${descSize} < ${EfiMemoryDesc.size}`);
-  const out = new Uint8Array(descs.length * descSize);
-  descs.forEach((d, i) =>
-    out.set(encodeStruct(EfiMemoryDesc, { type: d.type, phys_addr: d.physAddr, virt_addr: d.virtAddr, num_pages: d.numPages, attribute: d.attribute }), i * descSize),
-  );
-  return out;
-}
-
-export function decodeEfiMemmap(bytes: Uint8Array, descSize = EfiMemoryDesc.size): EfiMemoryDescriptor[] {
-  if (descSize < EfiMemoryDesc.size || bytes.length % descSize !== 0) {
-    throw new ParseError(`EFI memory map of ${bytes.length} bytes is not a whole number of ${descSize}-byte descriptors`);
-  }
-  const out: EfiMemoryDescriptor[] = [];
-  for (let o = 0; o < bytes.length; o += descSize) {
-    const d = readStruct(EfiMemoryDesc, bytes, o);
-    out.push({ type: d.type, physAddr: d.phys_addr, numPages: d.num_pages, attribute: d.attribute, virtAddr: d.virt_addr });
-  }
-  return out;
 }
 
 /** A range kexec loaded, [start, end) in EFI pages. */

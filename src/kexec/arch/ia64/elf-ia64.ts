@@ -34,7 +34,8 @@ import {
   type PlanInput,
 } from '../../plan.ts';
 import { BOOT_PARAM_SEGMENT_SIZE, describeStruct, ia64KexecBootParams, type Ia64KexecBootParams } from './boot-param.ts';
-import { EFI_PAGE_SIZE, descEnd, efiTypeName, formatEfiMemmap, iomemNameOf, patchEfiMemmap, type EfiMemoryDescriptor, type LoadedRange } from './efi-memmap.ts';
+import { EFI_PAGE_SIZE, descEnd, efiTypeName, formatEfiMemmap, iomemNameOf, patchEfiMemmap, type LoadedRange } from './efi-memmap.ts';
+import type { EfiMemoryDescriptor } from '../../../format/efi.ts';
 
 export const EM_IA_64 = 50;
 /** KERNEL_TR_PAGE_SIZE: the kernel image is mapped by one 64 MiB translation register. */

@@ -7,7 +7,7 @@
 // Pure: the files' text in (src/host/efi-facts.ts reads them), bytes out.
 import { ParseError } from '../../../errors.ts';
 import { BootParams, SetupData, ZERO_PAGE_SIZE } from '../../../format/bzimage.ts';
-import { EfiMemoryDesc } from '../../../format/efi.ts';
+import { EfiMemoryDesc, encodeEfiMemmap, type EfiMemoryDescriptor } from '../../../format/efi.ts';
 import { encodeStruct, readStruct, struct, writeStruct } from '../../../format/struct.ts';
 
 /** setup_data type of the kexec EFI node (arch/x86/include/uapi/asm/bootparam.h). */
@@ -39,15 +39,6 @@ export const EfiSetupData = struct('efi_setup_data', 96, {
   smbios: { off: 24, type: 'u64' },
 });
 
-/** One /sys/firmware/efi/runtime-map/N entry: a region the firmware's runtime services use. */
-export interface EfiRuntimeRegion {
-  type: number;
-  physAddr: bigint;
-  virtAddr: bigint;
-  numPages: bigint;
-  attribute: bigint;
-}
-
 /** The running kernel's EFI facts (from /sys/firmware/efi). */
 export interface EfiFacts {
   /** systab's KEY=0x… lines: ACPI20, ACPI, SMBIOS, SMBIOS3, … */
@@ -56,7 +47,7 @@ export interface EfiFacts {
   runtime?: bigint;
   configTable?: bigint;
   /** runtime-map/N in N order; empty when the kernel exports none (CONFIG_EFI_RUNTIME_MAP off, efi=noruntime). */
-  runtimeMap: EfiRuntimeRegion[];
+  runtimeMap: EfiMemoryDescriptor[];
 }
 
 /** The raw files, as read (undefined: missing). */
@@ -139,10 +130,7 @@ export function planEfiHandover(bootParams: Uint8Array | undefined, efi: EfiFact
   if (efi.runtimeMap.length === 0) {
     return { none: 'EFI: no /sys/firmware/efi/runtime-map (kernel without CONFIG_EFI_RUNTIME_MAP, or efi=noruntime): the next kernel starts without EFI runtime services' };
   }
-  const memmap = new Uint8Array(efi.runtimeMap.length * EfiMemoryDesc.size);
-  efi.runtimeMap.forEach((r, i) =>
-    writeStruct(EfiMemoryDesc, memmap, { type: r.type, phys_addr: r.physAddr, virt_addr: r.virtAddr, num_pages: r.numPages, attribute: r.attribute }, i * EfiMemoryDesc.size),
-  );
+  const memmap = encodeEfiMemmap(efi.runtimeMap);
   const setupData = new Uint8Array(SetupData.size + EfiSetupData.size);
   writeStruct(SetupData, setupData, { next: 0n, type: SETUP_EFI, len: EfiSetupData.size });
   writeStruct(EfiSetupData, setupData, { fw_vendor: efi.fwVendor, runtime: efi.runtime, tables: efi.configTable, smbios: efi.systab.SMBIOS ?? 0n }, SetupData.size);

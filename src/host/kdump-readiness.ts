@@ -5,7 +5,7 @@
 import { gzipSync } from 'node:zlib';
 import { KexecError } from '../errors.ts';
 import { findFirmware } from './initramfs-collect.ts';
-import { estimateCrashkernel, type Estimate } from '../kdump/estimate.ts';
+import { bzImageInitSize, estimateCrashkernel, type Estimate } from '../kdump/estimate.ts';
 import {
   crashkernelCheck,
   declaredFirmware,
@@ -20,7 +20,7 @@ import {
   type InitrdContents,
 } from '../kdump/readiness.ts';
 import { hostPath, readText } from './crash-facts.ts';
-import { bzImageInitSize, initrdEntries, initrdUnpackedSize } from './initrd-size.ts';
+import { initrdEntries, initrdUnpackedSize } from './initrd-size.ts';
 import { buildCaptureInitramfs, packageRoot, resolveTarget, targetModules } from './kdump-initramfs.ts';
 import { captureFiles, osRelease, readCaptureFile, readConfig, readStatus } from './kdump-service.ts';
 

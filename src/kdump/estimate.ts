@@ -9,8 +9,14 @@
 //   struct page  64 bytes per 4 KiB page of the reservation itself (1/64 of it)
 // plus a margin for the page cache the dump is written through, rounded up to 16 MiB.
 // Pure.
+import { parseBzImage } from '../format/bzimage.ts';
 
 const MIB = 1n << 20n;
+
+/** init_size from a bzImage's setup header: the memory the kernel needs from its load address on. */
+export function bzImageInitSize(image: Uint8Array, source = 'kernel'): bigint {
+  return BigInt(parseBzImage(image, source).header.init_size);
+}
 
 /** Memory `vmcore-ts save` may take (the save pipeline's budget: a fixed window of page frames + codec workers). */
 export const DEFAULT_NODE_RSS = 128n * MIB;

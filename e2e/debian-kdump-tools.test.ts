@@ -1,0 +1,69 @@
+// Debian's own kdump service, the reference kdump-ts is measured against (opt-in: npm run e2e --
+// --debian): the image's kdump-tools variant (kdump-tools + makedumpfile from the suite, crashkernel=
+// from their /etc/default/grub.d/kdump-tools.cfg through update-grub) boots through SeaBIOS + GRUB
+// with the capture kernel loaded; sysrq-c INSIDE the guest; Debian's capture environment saves
+// /var/crash/<timestamp>/dump.* + dmesg.* and reboots through the firmware into the system.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { getDebianImage } from './harness/debian-image.ts';
+import { bootSystem, multiUserHostMs } from './harness/debian-guest.ts';
+import { debianSkipReason, debianSuites, e2eRequired } from './harness/host.ts';
+import { recordTimings } from './harness/testing.ts';
+
+const log = process.env.E2E_VERBOSE ? (s: string) => process.stderr.write(s + '\n') : undefined;
+const skip = debianSkipReason();
+const skipOpt = skip && !(e2eRequired() && debianSuites().length) ? skip : false;
+
+const STAGES = {
+  first: `mark cmdline "$(cat /proc/cmdline)"
+mark kdump-status "$(kdump-config status 2>&1 | xargs)"
+check crash-loaded test "$(cat /sys/kernel/kexec_crash_loaded)" = 1
+line="E2E-KDUMP-TOOLS-$(cat /proc/sys/kernel/random/uuid)"
+echo "$line" > /dev/kmsg
+mark crash-line "$line"
+echo second > $JOB/next
+sync
+mark crash
+echo c > /proc/sysrq-trigger
+sleep 60
+fail "sysrq-c did not crash the guest"`,
+  second: `shopt -s nullglob
+dirs=(/var/crash/2*/)
+mark crash-dirs "$(ls -d /var/crash/*/ 2>/dev/null | xargs)"
+[ \${#dirs[@]} -eq 1 ] || fail "expected one /var/crash/<timestamp>/, found \${#dirs[@]}"
+d=\${dirs[0]}
+mark crash-files "$(cd $d && ls -l | awk 'NR>1 {print $NF":"$5}' | xargs)"
+dumps=($d/dump.*); logs=($d/dmesg.*)
+[ \${#dumps[@]} -ge 1 ] && [ -s "\${dumps[0]}" ] || fail "no dump.* in $d"
+[ \${#logs[@]} -ge 1 ] || fail "no dmesg.* in $d"
+mark dmesg-line "$(grep -o 'E2E-KDUMP-TOOLS-[0-9a-f-]*' "\${logs[0]}" | head -1)"
+mark dump-header "$(head -c 8 "\${dumps[0]}" | tr -dc '[:print:]')"
+mark kdump-status "$(kdump-config status 2>&1 | xargs)"`,
+};
+
+for (const suite of debianSuites().length ? debianSuites() : ['trixie']) {
+  test(`e2e debian ${suite} kdump-tools: sysrq-c in the guest -> Debian's capture saves /var/crash/<timestamp>/dump.* + dmesg.* with the crash line and reboots into the system`, { skip: skipOpt }, async (t) => {
+    const t0 = Date.now();
+    const image = await getDebianImage(suite, 'kdump-tools', log);
+    t.diagnostic(`image ${image.path} (${image.release}, kdump-tools ${image.packages['kdump-tools']}, makedumpfile ${image.packages.makedumpfile}; built in ${(image.buildMs.total / 1000).toFixed(0)} s at load ${image.loadAvg.join(' ')})`);
+    const r = await bootSystem({
+      name: `debian-kdump-tools-${suite}`,
+      disk: { file: image.path, format: 'qcow2' },
+      firmware: 'seabios',
+      stages: STAGES,
+      expect: ['first:crash', 'second:dmesg-line', 'second:exit'],
+      timeoutMs: 20 * 60_000,
+      ...(log ? { log } : {}),
+    });
+    const crashkernel = /crashkernel=(\S+)/.exec(r.marker('first', 'cmdline').value)?.[1];
+    assert.ok(crashkernel, `crashkernel= on the command line: ${r.marker('first', 'cmdline').value}`);
+    assert.equal(r.marker('second', 'dmesg-line').value, r.marker('first', 'crash-line').value, "the crash line is in kdump-tools' dmesg.* file");
+    assert.match(r.marker('second', 'dump-header').value, /^KDUMP/, 'dump.* is a makedumpfile kdump-compressed file');
+    assert.equal(r.marker('second', 'running').value, 'running');
+    const crashToMultiUserS = Number(((multiUserHostMs(r, 'second') - r.marker('first', 'crash').hostMs) / 1000).toFixed(2));
+    recordTimings({ kernel: { suite, release: image.release }, cpu: r.cpu, wallMs: Date.now() - t0, qemuMs: r.qemuMs, markers: r.markers }, 'debian-kdump-tools', { crashToMultiUserS });
+    t.diagnostic(`${suite} kdump-tools crashkernel=${crashkernel}: ${r.marker('second', 'crash-files').value}`);
+    t.diagnostic(`${suite} kdump-tools: sysrq-c -> dump saved -> back at multi-user.target (SeaBIOS + GRUB) ${crashToMultiUserS} s — the figure kdump-ts is compared with`);
+    r.cleanup();
+  });
+}

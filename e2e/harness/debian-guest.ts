@@ -1,0 +1,145 @@
+// Boots a real Debian system (harness/debian-image.ts) under QEMU (TCG): through the firmware
+// (SeaBIOS or OVMF) and the image's GRUB, from a qcow2 overlay on the cached raw image (the cache is
+// never written), with a job disk (ext2 labelled E2EJOB) holding the stage scripts the image's
+// e2e-agent runs (guest-scripts.ts). Serial port 1 (ttyS0) is the console (console.log); port 2
+// (ttyS1) carries only the agent's markers and the stages' output (agent.log). Guest reboots go
+// through the firmware again (no -no-reboot); the run ends when the guest powers off.
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { REPO } from './initramfs.ts';
+import { AGENT_LIB } from './guest-scripts.ts';
+import { bootGuest, claimOutDir, failReport, failure, findMarker, makeDisk, ovmfFirmware, ScratchDisk, type Marker } from './scenario.ts';
+import { E2EStepError, run, tail } from './steps.ts';
+
+/** A disk to boot: the cached image through a fresh overlay, or (building the image) the raw file itself. */
+export interface SystemDisk {
+  file: string;
+  format: 'raw' | 'qcow2';
+}
+
+export interface SystemBoot {
+  /** e2e/out/NAME */
+  name: string;
+  disk: SystemDisk;
+  firmware: 'seabios' | 'uefi';
+  /** stage name -> bash script run by the agent; "first" (or `start`) runs on the first boot */
+  stages: Record<string, string>;
+  start?: string;
+  /** extra files on the job disk (path under /run/e2e-job -> content) */
+  files?: Record<string, string | Buffer>;
+  /** boot a kernel directly (-kernel/-initrd/-append) instead of through the firmware's boot loader */
+  direct?: { kernel: string; initrd: string; append: string };
+  /** markers ("stage:name") that must appear */
+  expect?: string[];
+  timeoutMs: number;
+  cpu?: string;
+  memoryMiB?: number;
+  smp?: number;
+  log?: (line: string) => void;
+}
+
+export interface SystemResult {
+  outDir: string;
+  firmware: 'seabios' | 'uefi';
+  cpu: string;
+  qemuMs: number;
+  /** ttyS0: firmware, GRUB, kernel, systemd */
+  console: string;
+  markers: Marker[];
+  find(stage: string, name: string): Marker | undefined;
+  marker(stage: string, name: string): Marker;
+  /** the job disk, read with debugfs (the stages' files under /run/e2e-job) */
+  job: ScratchDisk;
+  cleanup(): void;
+}
+
+/** Host milliseconds since QEMU started at which `stage`'s boot reached multi-user.target (from the agent's markers). */
+export function multiUserHostMs(r: Pick<SystemResult, 'marker'>, stage: string): number {
+  const m = r.marker(stage, 'multi-user');
+  const enteredUs = Number(m.value);
+  if (!Number.isFinite(enteredUs) || enteredUs <= 0) throw new E2EStepError('markers', `${stage}: multi-user.target has no ActiveEnterTimestampMonotonic ('${m.value}')`);
+  return m.hostMs - (m.uptime * 1000 - enteredUs / 1000);
+}
+
+/** Host milliseconds since QEMU started at which `stage`'s kernel started (its uptime 0): firmware + boot loader before it. */
+export function kernelStartHostMs(r: Pick<SystemResult, 'marker'>, stage: string): number {
+  const m = r.marker(stage, 'boot');
+  return m.hostMs - m.uptime * 1000;
+}
+
+export async function bootSystem(spec: SystemBoot): Promise<SystemResult> {
+  const log = spec.log ?? (() => {});
+  const cpu = spec.cpu ?? 'max';
+  const outDir = claimOutDir(join(REPO, 'e2e', 'out', spec.name));
+  const staging = join(outDir, 'job');
+  mkdirSync(join(staging, 'stages'), { recursive: true });
+  writeFileSync(join(staging, 'lib.sh'), AGENT_LIB);
+  writeFileSync(join(staging, 'next'), `${spec.start ?? 'first'}\n`);
+  for (const [name, text] of Object.entries(spec.stages)) writeFileSync(join(staging, 'stages', `${name}.sh`), text + '\n');
+  for (const [path, content] of Object.entries(spec.files ?? {})) {
+    const dest = join(staging, path);
+    mkdirSync(join(dest, '..'), { recursive: true });
+    writeFileSync(dest, content);
+  }
+  const job = new ScratchDisk(join(outDir, 'job.img'));
+  await makeDisk(job.path, 64, staging, 'E2EJOB');
+  rmSync(staging, { recursive: true, force: true });
+
+  let disk = spec.disk;
+  if (disk.format === 'qcow2') {
+    const overlay = join(outDir, 'overlay.qcow2');
+    await run('disk', 'qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', disk.file, overlay], { timeoutMs: 60_000 });
+    disk = { file: overlay, format: 'qcow2' };
+  }
+  const consolePath = join(outDir, 'console.log');
+  const agentPath = join(outDir, 'agent.log');
+  const args = [
+    '-accel', 'tcg',
+    '-cpu', cpu,
+    '-m', String(spec.memoryMiB ?? 1024),
+    '-smp', String(spec.smp ?? 1),
+    '-nographic',
+    '-monitor', 'none',
+    '-chardev', `file,id=console,path=${consolePath}`,
+    '-serial', 'chardev:console',
+    '-chardev', `file,id=agent,path=${agentPath}`,
+    '-serial', 'chardev:agent',
+    '-nic', 'none',
+    ...(spec.firmware === 'uefi' ? ['-bios', ovmfFirmware()] : []),
+    ...(spec.direct ? ['-kernel', spec.direct.kernel, '-initrd', spec.direct.initrd, '-append', spec.direct.append] : []),
+    '-drive', `file=${disk.file},format=${disk.format},if=virtio`,
+    '-drive', `file=${job.path},format=raw,if=virtio`,
+  ];
+  writeFileSync(join(outDir, 'qemu-args.json'), JSON.stringify(args, null, 1) + '\n');
+  log(`qemu-system-x86_64 ${spec.firmware} ${disk.file}${spec.direct ? ` -append "${spec.direct.append}"` : ''}`);
+  const boot = await bootGuest({}, args, agentPath, spec.timeoutMs, log);
+  const consoleText = readFileSync(consolePath, 'utf8');
+  const why = failure(spec, boot, spec.timeoutMs);
+  if (why) {
+    throw new E2EStepError(
+      why.step,
+      `${spec.name} (${spec.firmware})`,
+      failReport(why.text, boot.console, why.missing, boot.markers).replace('--- last 50 console lines ---', '--- last 50 lines of the agent (ttyS1) ---') +
+        `\n--- last 40 console lines (ttyS0, ${consolePath}) ---\n${tail(consoleText, 40)}`,
+    );
+  }
+  const find = (stage: string, name: string) => findMarker(boot.markers, stage, name);
+  return {
+    outDir,
+    firmware: spec.firmware,
+    cpu,
+    qemuMs: boot.qemuMs,
+    console: consoleText,
+    markers: boot.markers,
+    find,
+    marker(stage, name) {
+      const m = find(stage, name);
+      if (!m) throw new E2EStepError('markers', `no marker ${stage}:${name}`, failReport('', boot.console, [`${stage}:${name}`], boot.markers));
+      return m;
+    },
+    job,
+    cleanup() {
+      for (const f of ['job.img', 'overlay.qcow2']) rmSync(join(outDir, f), { force: true });
+    },
+  };
+}

@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO } from './initramfs.ts';
 import { AGENT_LIB } from './guest-scripts.ts';
-import { bootGuest, claimOutDir, failReport, failure, findMarker, makeDisk, ovmfFirmware, ScratchDisk, type Marker } from './scenario.ts';
+import { bootGuest, claimOutDir, failReport, failure, findMarker, makeDisk, qemuBaseArgs, ScratchDisk, type Marker } from './scenario.ts';
 import { E2EStepError, run, tail } from './steps.ts';
 
 /** A disk to boot: the cached image through a fresh overlay, or (building the image) the raw file itself. */
@@ -94,18 +94,7 @@ export async function bootSystem(spec: SystemBoot): Promise<SystemResult> {
   const consolePath = join(outDir, 'console.log');
   const agentPath = join(outDir, 'agent.log');
   const args = [
-    '-accel', 'tcg',
-    '-cpu', cpu,
-    '-m', String(spec.memoryMiB ?? 1024),
-    '-smp', String(spec.smp ?? 1),
-    '-nographic',
-    '-monitor', 'none',
-    '-chardev', `file,id=console,path=${consolePath}`,
-    '-serial', 'chardev:console',
-    '-chardev', `file,id=agent,path=${agentPath}`,
-    '-serial', 'chardev:agent',
-    '-nic', 'none',
-    ...(spec.firmware === 'uefi' ? ['-bios', ovmfFirmware()] : []),
+    ...qemuBaseArgs({ cpu, memoryMiB: spec.memoryMiB, smp: spec.smp, firmware: spec.firmware, serial: [consolePath, agentPath] }),
     ...(spec.direct ? ['-kernel', spec.direct.kernel, '-initrd', spec.direct.initrd, '-append', spec.direct.append] : []),
     '-drive', `file=${disk.file},format=${disk.format},if=virtio`,
     '-drive', `file=${job.path},format=raw,if=virtio`,

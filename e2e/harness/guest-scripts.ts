@@ -14,6 +14,21 @@ mark() { _n=$1; shift; echo "E2E-MARK $E2E_STAGE $_n $(cut -d' ' -f1 /proc/uptim
 check() { _c=$1; shift; "$@" || fail "$_c: '$*' exited with $?"; }
 `;
 
+/** Runs the stage script at `path` (marks stage-start, then exit with its status) and powers off. */
+function runStage(path: string): string {
+  return String.raw`if [ -f "${path}" ]; then
+  mark stage-start
+  (cd /tmp && . "${path}")
+  rc=$?
+else
+  echo "no script for stage '$E2E_STAGE'"
+  rc=127
+fi
+mark exit $rc
+finish
+`;
+}
+
 export const LIB_SCRIPT = String.raw`# e2e guest helpers (sourced by /init and the stage scripts)
 export PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 E2E_STAGE=$(sed -n 's/.*e2e\.stage=\([^ ]*\).*/\1/p' /proc/cmdline)
@@ -43,17 +58,7 @@ if [ -b /dev/vda ]; then
 else
   mark disk none
 fi
-if [ -f "/e2e/stage-$E2E_STAGE.sh" ]; then
-  mark stage-start
-  (cd /tmp && . "/e2e/stage-$E2E_STAGE.sh")
-  rc=$?
-else
-  echo "no script for stage '$E2E_STAGE'"
-  rc=127
-fi
-mark exit $rc
-finish
-`;
+${runStage('/e2e/stage-$E2E_STAGE.sh')}`;
 
 // Real Debian systems (harness/debian-image.ts): systemd boots the installed system; the agent, a
 // service ordered after multi-user.target, mounts the job disk (ext2 labelled E2EJOB, made by the
@@ -95,17 +100,7 @@ state=$(systemctl is-system-running --wait)
 mark running "$state"
 [ "$state" = running ] || mark failed-units "$(systemctl list-units --failed --no-legend --plain | awk '{print $1}' | xargs)"
 mark multi-user "$(systemctl show --value -p ActiveEnterTimestampMonotonic multi-user.target)"
-if [ -f "$JOB/stages/$E2E_STAGE.sh" ]; then
-  mark stage-start
-  (cd /tmp && . "$JOB/stages/$E2E_STAGE.sh")
-  rc=$?
-else
-  echo "no script for stage '$E2E_STAGE'"
-  rc=127
-fi
-mark exit $rc
-finish
-`;
+${runStage('$JOB/stages/$E2E_STAGE.sh')}`;
 
 /** /etc/systemd/system/e2e-agent.service (enabled through multi-user.target.wants). */
 export const AGENT_UNIT = `[Unit]

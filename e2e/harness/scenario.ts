@@ -118,6 +118,25 @@ export function ovmfFirmware(): string {
   return OVMF_FD;
 }
 
+/**
+ * QEMU's options every guest shares: TCG, CPU model, memory, no network, no monitor, the firmware,
+ * and serial ports writing to the files `serial` lists (ttyS0, ttyS1...).
+ */
+export function qemuBaseArgs(o: { cpu: string; memoryMiB?: number | undefined; smp?: number | undefined; firmware?: 'seabios' | 'uefi' | undefined; serial: string[] }): string[] {
+  return [
+    '-accel', 'tcg',
+    '-cpu', o.cpu,
+    '-m', String(o.memoryMiB ?? 1024),
+    '-smp', String(o.smp ?? 1),
+    // Serial ports go to files: a full stdout pipe (a busy host) makes QEMU's 16550 drop characters.
+    '-nographic',
+    '-monitor', 'none',
+    ...o.serial.flatMap((path, i) => ['-chardev', `file,id=serial${i},path=${path}`, '-serial', `chardev:serial${i}`]),
+    '-nic', 'none',
+    ...(o.firmware === 'uefi' ? ['-bios', ovmfFirmware()] : []),
+  ];
+}
+
 /** Creates an ext2 image of `mib` MiB holding the files of `staging` (mke2fs -d), with a file system label if given. */
 export async function makeDisk(path: string, mib: number, staging: string, label?: string): Promise<void> {
   rmSync(path, { force: true });
@@ -215,18 +234,8 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   const consolePath = join(outDir, 'console.log');
   const append = [baseCmdline, 'e2e.stage=first', spec.cmdline ?? ''].join(' ').trim();
   const args = [
-    '-accel', 'tcg',
-    '-cpu', cpu,
-    '-m', String(spec.memoryMiB ?? 1024),
-    '-smp', String(spec.smp ?? 1),
-    // The serial console goes to a file: a full stdout pipe (a busy host) makes QEMU's 16550 drop characters.
-    '-nographic',
-    '-monitor', 'none',
-    '-chardev', `file,id=console,path=${consolePath}`,
-    '-serial', 'chardev:console',
-    '-nic', 'none',
+    ...qemuBaseArgs({ cpu, memoryMiB: spec.memoryMiB, smp: spec.smp, firmware: spec.firmware, serial: [consolePath] }),
     ...(spec.allowReboot ? [] : ['-no-reboot']),
-    ...(spec.firmware === 'uefi' ? ['-bios', ovmfFirmware()] : []),
     '-kernel', kernel.vmlinuz,
     '-initrd', initrd,
     '-append', append,

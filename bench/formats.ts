@@ -5,12 +5,13 @@
 //   - converting the dump to LZO kdump-compressed: ours (reader + writer) vs `makedumpfile -l -d 31`
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { liblzo2 } from '../src/dump/native-codecs.ts';
+import { liblzo2 } from '../src/host/native-codecs.ts';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileSource } from '../src/host/file-source.ts';
 import { FileSink } from '../src/host/file-sink.ts';
-import { useNodeCodecs } from '../src/host/node-codecs.ts';
+import { nodePageDecoders } from '../src/host/node-codecs.ts';
+import { pageDecoders } from '../src/format/codecs/index.ts';
 import { openDump } from '../src/format/open-dump.ts';
 import type { Dump } from '../src/format/dump.ts';
 import { lzo1xCompress, lzo1xDecompress } from '../src/format/codecs/lzo1x.ts';
@@ -64,14 +65,13 @@ const elfSink = new FileSink(join(dir, 'dump.elf'));
 writeElf(fixture, elfSink).finish();
 elfSink.close();
 
-function readAll(path: string): number {
+function readAll(path: string, decoders = nodePageDecoders): number {
   return time(() => {
-    const d: Dump = openDump(new FileSource(path));
+    const d: Dump = openDump(new FileSource(path), { decoders });
     for (const p of pfns) d.readPage!(p);
   });
 }
-rows.push(['read every page: kdump-compressed zlib (fflate)', ms(readAll(dumpPath)), '', '', '']);
-useNodeCodecs();
+rows.push(['read every page: kdump-compressed zlib (fflate)', ms(readAll(dumpPath, pageDecoders)), '', '', '']);
 rows.push(['read every page: kdump-compressed zlib (node:zlib)', ms(readAll(dumpPath)), '', '', '']);
 rows.push(['read every page: kdump-compressed LZO', ms(readAll(lzoPath)), '', '', '']);
 if (flat.status === 0) {

@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { filterFor } from '../src/cli/vmcore/save.ts';
+import { filterFor } from '../src/dump/scan.ts';
 import { KernelDump } from '../src/analyze/kernel-dump.ts';
 import { backtraceOfTask, cpuBacktrace, taskTable, type TaskTable } from '../src/analyze/stacks.ts';
 import type { Dump } from '../src/format/dump.ts';

@@ -19,7 +19,7 @@ const common = {
 // chunks): one self-contained file each (fixtures/arm64 copies kexec-ts.mjs alone).
 await build({
   ...common,
-  entryPoints: { 'kexec-ts': 'src/cli/kexec-ts.ts', 'kdump-ts': 'src/cli/kdump-ts.ts', 'compress-worker': 'src/dump/compress-worker.ts' },
+  entryPoints: { 'kexec-ts': 'src/cli/kexec-ts.ts', 'kdump-ts': 'src/cli/kdump-ts.ts', 'compress-worker': 'src/host/compress-worker.ts' },
 });
 // vmcore-ts: split at each command's dynamic import (src/cli/vmcore/commands.ts), so a command
 // loads only its own code — start-up is most of a `vmcore-ts dmesg` run. The chunks

@@ -13,7 +13,7 @@ pkgs+=(lz4)
 pkgs+=(ovmf)
 # Real Debian system guests (e2e/harness/debian-image.ts): the root from Debian's packages, the GPT, the overlays.
 pkgs+=(mmdebstrap fdisk qemu-utils)
-# vmcore-ts save's native page compressors (src/dump/native-codecs.ts, through koffi).
+# vmcore-ts save's native page compressors (src/host/native-codecs.ts, through koffi).
 pkgs+=(libdeflate0 liblzo2-2)
 # The Debian package (npm run deb, test/packaging): dpkg-shlibdeps, lintian, and mmdebstrap for the
 # throwaway trixie root it is installed into.

@@ -35,15 +35,7 @@ const NODE_FOLDERS = new Set(['host', 'cli']);
  * Imports that break a rule today, each removed by a named item of issue 11 (owner in brackets).
  * `target` is a repository path, or 'node:*' for all of a file's Node imports, or 'koffi'.
  */
-const KNOWN_EXCEPTIONS: readonly { file: string; target: string; removedBy: string }[] = [
-  // src/dump (save, engineer B): "save split into scan, page reader, kdump and ELF pipelines";
-  // its Node parts (workers, native codecs) move to src/host/ once save takes them injected.
-  { file: 'src/dump/compress-worker.ts', target: 'node:*', removedBy: 'workers move to src/host/' },
-  { file: 'src/dump/worker-pool.ts', target: 'node:*', removedBy: 'workers move to src/host/' },
-  { file: 'src/dump/page-compress.ts', target: 'node:*', removedBy: 'native codecs move to src/host/ (page-compress takes its codecs)' },
-  { file: 'src/dump/native-codecs.ts', target: 'node:*', removedBy: 'one koffi loader in src/host/; native codecs move there' },
-  { file: 'src/dump/native-codecs.ts', target: 'koffi', removedBy: 'one koffi loader in src/host/; native codecs move there' },
-];
+const KNOWN_EXCEPTIONS: readonly { file: string; target: string; removedBy: string }[] = [];
 
 interface Import {
   file: string;
@@ -191,5 +183,5 @@ test('architecture: the checker sees a violation when there is one (a kexec file
   const specs = IMPORT_RE.flatMap((re) => [...fake.matchAll(re)].map((m) => m[1]));
   assert.deepEqual(specs.sort(), ['../host/syscalls.ts', '../kdump/config.ts', 'koffi', 'node:fs']);
   assert.ok(!MAY_IMPORT.kexec!.includes('kdump') && !MAY_IMPORT.kexec!.includes('host') && !NODE_FOLDERS.has('kexec'));
-  assert.ok(importsOf('src/host/syscalls.ts').some((i) => i.spec === 'koffi'), 'koffi loaded through createRequire is seen');
+  assert.ok(importsOf('src/host/koffi.ts').some((i) => i.spec === 'koffi'), 'koffi loaded through createRequire is seen');
 });

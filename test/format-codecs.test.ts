@@ -1,4 +1,4 @@
-// Page codecs: our LZO1X against liblzo2 (through koffi: src/dump/native-codecs.ts; tests skip without
+// Page codecs: our LZO1X against liblzo2 (through koffi: src/host/native-codecs.ts; tests skip without
 // Debian's liblzo2-2), round trips of every codec, and damaged input giving errors, never hangs or
 // wrong lengths.
 import { test } from 'node:test';
@@ -8,11 +8,14 @@ import { lzo1xCompress, lzo1xCompressInto, lzo1xDecompress, lzo1xMaxCompressedLe
 import { FileSource } from '../src/host/file-source.ts';
 import { openDump } from '../src/format/open-dump.ts';
 import { presentPfns } from './format-helpers.ts';
-import { decoderFor, codecFlag, type CodecName } from '../src/format/codecs/index.ts';
+import { decoderFor, codecFlag, pageDecoders, type CodecName } from '../src/format/codecs/index.ts';
+import { FlattenedWriter } from '../src/format/flattened.ts';
+import { BufferSource } from '../src/io/source.ts';
+import { readFileSync } from 'node:fs';
 import { purePageCompressor } from '../src/format/codecs/compress.ts';
 import { loadZstdPageCompressor } from '../src/format/codecs/zstd-compress.ts';
 
-import { liblzo2 } from '../src/dump/native-codecs.ts';
+import { liblzo2 } from '../src/host/native-codecs.ts';
 
 const liblzo = liblzo2();
 const NO_LIBLZO = 'liblzo2 is not installed (apt install liblzo2-2) or koffi cannot load it';
@@ -111,17 +114,40 @@ test('codecs: each page codec decodes what its compressor wrote, chosen by the d
   for (const c of Object.values(compressors)) assert.ok(c(noise, out) >= 4096);
 });
 
-test('codecs: the Node zlib decoder (useNodeCodecs) decodes pages like fflate and rejects oversized ones', async () => {
-  const { useNodeCodecs } = await import('../src/host/node-codecs.ts');
+test('codecs: the Node zlib decoder (nodePageDecoders) decodes pages like fflate and rejects oversized ones; the pure table is left as it was', async () => {
+  const { nodePageDecoders } = await import('../src/host/node-codecs.ts');
   const { zlibSync } = await import('fflate');
   const page = new Uint8Array(4096).map((_, i) => i & 0x3f);
   const before = decoderFor(codecFlag('zlib'))!.decompress;
-  useNodeCodecs();
-  const codec = decoderFor(codecFlag('zlib'))!;
+  const codec = decoderFor(codecFlag('zlib'), nodePageDecoders)!;
   assert.notEqual(codec.decompress, before);
+  assert.equal(decoderFor(codecFlag('zlib'))!.decompress, before, 'no global is replaced');
   assert.deepEqual(new Uint8Array(codec.decompress(zlibSync(page, { level: 1 }), 4096)), page);
   assert.throws(() => codec.decompress(zlibSync(new Uint8Array(9000), { level: 1 }), 4096));
   assert.throws(() => codec.decompress(new Uint8Array([1, 2, 3]), 4096));
+});
+
+test('codecs: openDump reads compressed pages with the decoders it is given (plain and flattened), the pure ones by default', () => {
+  const calls: string[] = [];
+  const counting = pageDecoders.map((c) => ({ ...c, decompress: (d: Uint8Array, n: number) => (calls.push(c.name), c.decompress(d, n)) }));
+  const path = new URL('../fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump', import.meta.url).pathname;
+  const plain = openDump(new FileSource(path));
+  const pfns = presentPfns(plain, 256);
+  const want = pfns.map((p) => plain.readPage!(p));
+  assert.deepEqual(calls, [], 'the default table is the pure one');
+  const counted = openDump(new FileSource(path), { decoders: counting });
+  assert.deepEqual(pfns.map((p) => counted.readPage!(p)), want);
+  const used = calls.length;
+  assert.ok(used > 0 && calls.every((c) => c === 'zlib'), `${used} zlib pages decoded by the given table`);
+  // The same file as a flattened stream (makedumpfile -F): the inner reader gets the table too.
+  const chunks: Uint8Array[] = [];
+  const flat = new FlattenedWriter((c) => chunks.push(c.slice()));
+  flat.write(0, readFileSync(path));
+  flat.end();
+  const fd = openDump(new BufferSource(new Uint8Array(Buffer.concat(chunks))), { decoders: counting });
+  assert.match(fd.format, /flattened/);
+  assert.deepEqual(pfns.map((p) => fd.readPage!(p)), want);
+  assert.equal(calls.length, 2 * used);
 });
 
 test('codecs: the zstd CLI decodes our zstd pages, and our decoder reads zstd CLI frames', { skip: spawnSync('zstd', ['--version']).error ? 'zstd is not installed' : false }, async () => {

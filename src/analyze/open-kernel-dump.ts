@@ -4,6 +4,7 @@
 // kernels before 6.0 (on first use), and a vmlinux's .BTF. Pure: every file comes in as a ByteSource.
 import { ParseError } from '../errors.ts';
 import { openElf, sectionData, type ElfFile } from '../format/elf.ts';
+import type { PageDecoders } from '../format/codecs/index.ts';
 import { openDump } from '../format/open-dump.ts';
 import type { ByteSource } from '../io/source.ts';
 import { Btf } from './btf.ts';
@@ -13,6 +14,8 @@ import { parseSystemMap, vmlinuxSymbols, type SymbolTable } from './symbols.ts';
 import { VmcoreInfo } from './vmcoreinfo.ts';
 
 export interface KernelDumpFiles {
+  /** The dump's page decoders (openDump's; the Node CLI passes native zlib, the viewer the pure ones). */
+  decoders?: PageDecoders;
   /** A System.map of the kernel that crashed: its symbols replace the dump's kallsyms. */
   systemMap?: ByteSource;
   /** A vmlinux of the kernel that crashed: its symtab (when no System.map is given) and its .BTF. */
@@ -28,7 +31,7 @@ export interface KernelDumpFiles {
  * Everything else (kallsyms, kallsyms found in the kernel image, BTF, ORC) is read on first use.
  */
 export function openKernelDump(source: ByteSource, files: KernelDumpFiles = {}): KernelDump {
-  const dump = openDump(source);
+  const dump = openDump(source, { decoders: files.decoders });
   const { systemMap, vmlinux, force } = files;
   const elf = vmlinux && !systemMap ? openElf(vmlinux) : undefined;
   const btf = vmlinux ? () => vmlinuxBtf(elf ?? openElf(vmlinux)) : undefined;

@@ -1,5 +1,4 @@
 // vmcore-ts: save, convert and analyse Linux crash dumps.
-import { useNodeCodecs } from '../host/node-codecs.ts';
 import { topLevel, unknownCommand } from './args.ts';
 import { runCli } from './run.ts';
 import { vmcoreAliases, vmcoreCommands } from './vmcore/commands.ts';
@@ -22,6 +21,5 @@ await runCli('vmcore-ts', async (argv) => {
   const command = Object.hasOwn(vmcoreAliases, name!) ? vmcoreAliases[name!]! : name!;
   const load = Object.hasOwn(vmcoreCommands, command) ? vmcoreCommands[command] : undefined;
   if (!load) throw unknownCommand('vmcore-ts', name!, [...Object.keys(vmcoreCommands), ...Object.keys(vmcoreAliases)]);
-  useNodeCodecs(); // native zlib: twice as fast as the pure decoder the browser uses
   return (await load()).run(rest);
 });

@@ -1,7 +1,13 @@
 // One batch of pages through compression: the unit of work the save pipeline hands to a worker
 // thread (or does itself without workers). Zero pages never get here (the pipeline finds them). Both buffers travel
 // with the batch (transferred, not copied) and come back for the next one: no garbage per batch.
-import type { PageCompressor } from '../format/codecs/compress.ts';
+// How pages are compressed is given to the save (PageCompression): the host's native libraries and
+// worker threads (src/host/worker-pool.ts hostCompression), or the pure compressors in this thread.
+import { purePageCompressor, type PageCompressor } from '../format/codecs/compress.ts';
+import type { CodecName } from '../format/codecs/index.ts';
+
+/** Pages per batch: 512 KiB of 4 KiB pages (also the save's read size). */
+export const BATCH_PAGES = 128;
 
 export interface BatchRequest {
   seq: number;
@@ -61,3 +67,24 @@ export function compressBatch(req: BatchRequest, compress: PageCompressor | unde
   }
   return { seq: req.seq, input: req.input, out: req.out, outLength: pos, sizes, flags };
 }
+
+/** Workers compressing batches: results come back as promises, in any order (matched by seq). */
+export interface BatchWorkers {
+  readonly size: number;
+  run(req: BatchRequest): Promise<BatchResult>;
+  close(): Promise<void>;
+}
+
+/** How a save compresses its pages. */
+export interface PageCompression {
+  /** The compressor for `codec` in this thread (zstd's loads WebAssembly, hence async). */
+  compressor(codec: CodecName): Promise<PageCompressor>;
+  /** `size` workers for `codec`, or undefined: compress in this thread. */
+  workers?(size: number, codec: CodecName): BatchWorkers | undefined;
+}
+
+/** The pure compressors (src/format/codecs/compress.ts; zstd level 1 through WebAssembly) in this thread. */
+export const pureCompression: PageCompression = {
+  // zstd's module carries its WebAssembly (240 KB): loaded only when asked for.
+  compressor: async (codec) => (codec === 'zstd' ? (await import('../format/codecs/zstd-compress.ts')).loadZstdPageCompressor(1) : purePageCompressor(codec)),
+};

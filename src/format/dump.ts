@@ -2,6 +2,7 @@
 // Readers are small objects with probe + open, registered in open-dump.ts.
 import type { ParseError } from '../errors.ts';
 import type { ByteSource } from '../io/source.ts';
+import type { PageDecoders } from './codecs/index.ts';
 
 /** One ELF note (from an ELF PT_NOTE or the notes a kdump-compressed file copies after its sub-header). */
 export interface ElfNote {
@@ -64,6 +65,11 @@ export interface Dump {
   hasPage(pfn: bigint): boolean;
   /** Reads physical memory; throws NotInDumpError for any byte the dump does not hold. */
   readPhys(paddr: bigint, length: number): Uint8Array;
+  /**
+   * readPhys into `dst` at `off` (the save's page reads): one read of the source straight into it
+   * where the format stores the range as it is (an ELF core's PT_LOAD); throws as readPhys does.
+   */
+  readPhysInto?(paddr: bigint, dst: Uint8Array, off: number, length: number): void;
   /** One whole page (pageSize bytes); throws NotInDumpError saying why when the dump lacks it. */
   readPage?(pfn: bigint): Uint8Array;
   /** Why the dump lacks page `pfn` ("excluded…", "lost: truncated…"), or undefined when it holds it. */
@@ -72,8 +78,10 @@ export interface Dump {
   readonly loadSegments?: readonly LoadSegment[];
 }
 
-/** How a reader is asked to open a source that came out of a container (a flattened stream). */
+/** How a reader is asked to open a source (`container`, `warnings`: one that came out of a flattened stream). */
 export interface OpenOptions {
+  /** The page decoders of compressed formats (default: the pure ones, src/format/codecs/index.ts). */
+  decoders?: PageDecoders;
   /** Prefix for `format`, e.g. "flattened". */
   container?: string;
   /** Warnings the container found (e.g. truncation), kept in the dump's `warnings`. */

@@ -202,6 +202,14 @@ export class ElfCoreDump implements Dump {
     return this.readPhys(pfn * BigInt(this.pageSize), this.pageSize);
   }
 
+  readPhysInto(paddr: bigint, dst: Uint8Array, off: number, length: number): void {
+    const s = this.segmentAt(paddr);
+    const rel = s ? Number(paddr - s.paddr) : 0;
+    // Inside one PT_LOAD's file data: one read into dst; anything else (and a short read) as readPhys.
+    if (s && this.source.readInto && rel + length <= s.fileSize && this.source.readInto(s.fileOffset + rel, dst, off, length) === length) return;
+    dst.set(this.readPhys(paddr, length), off);
+  }
+
   readPhys(paddr: bigint, length: number): Uint8Array {
     const out = new Uint8Array(length);
     let done = 0;

@@ -241,9 +241,9 @@ export function flattenedReader(inner: readonly DumpReader[]): DumpReader {
   return {
     name: 'flattened (makedumpfile -F)',
     probe: isFlattened,
-    open(src) {
+    open(src, opts) {
       const flat = new FlattenedSource(src);
-      for (const r of inner) if (r.probe(flat)) return r.open(flat, { container: 'flattened', warnings: flat.warnings });
+      for (const r of inner) if (r.probe(flat)) return r.open(flat, { decoders: opts?.decoders, container: 'flattened', warnings: flat.warnings });
       const head = Array.from(flat.read(0, 8), (x) => x.toString(16).padStart(2, '0')).join(' ');
       throw new ParseError(`flattened stream holds no dump this tool reads (its file starts ${head || 'empty'})`, {
         offset: FLAT_HEADER_SIZE,

@@ -12,7 +12,7 @@
 import { NotInDumpError, ParseError, type NotInDumpReason } from '../errors.ts';
 import { readExactly, type ByteSource } from '../io/source.ts';
 import { popcount32 } from './bitmap.ts';
-import { CODEC_FLAGS_MASK, codecNames, decoderFor } from './codecs/index.ts';
+import { CODEC_FLAGS_MASK, codecNames, decoderFor, pageDecoders, type PageDecoders } from './codecs/index.ts';
 import type { Dump, DumpReader, ElfNote, OpenOptions, PfnRun } from './dump.ts';
 import { parseNotesUpTo } from './elf.ts';
 import { Lru } from './lru.ts';
@@ -141,10 +141,12 @@ export class KdumpCompressedDump implements Dump {
   private readonly descCache = new Lru<number, Uint8Array>(DESC_CACHE_GROUPS);
   private readonly pageCache = new Lru<number, Uint8Array>(PAGE_CACHE_PAGES);
   private lateWarnings: string[] | undefined;
+  private readonly decoders: PageDecoders;
 
   /** `container`: "flattened" when src is the file rebuilt from a flattened stream. */
   constructor(src: ByteSource, opts: OpenOptions = {}) {
     this.source = src;
+    this.decoders = opts.decoders ?? pageDecoders;
     this.format = opts.container ? `${opts.container} kdump-compressed` : 'kdump-compressed';
     this.openWarnings.push(...(opts.warnings ?? []));
     const raw = readExactly(src, 0, DiskDumpHeader.size, 'kdump-compressed header');
@@ -518,7 +520,7 @@ export class KdumpCompressedDump implements Dump {
     const s = this.stored(pfn, loc);
     if ('missing' in s) return s;
     const { desc: d, data } = s;
-    const codec = decoderFor(d.flags);
+    const codec = decoderFor(d.flags, this.decoders);
     let page: Uint8Array;
     if (!codec) {
       page = data.slice();

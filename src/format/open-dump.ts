@@ -1,7 +1,7 @@
 // Opens any supported crash dump: asks each reader's probe in turn.
 import { ParseError } from '../errors.ts';
 import type { ByteSource } from '../io/source.ts';
-import type { Dump, DumpReader } from './dump.ts';
+import type { Dump, DumpReader, OpenOptions } from './dump.ts';
 import { elfCoreReader } from './elf-core.ts';
 import { flattenedReader } from './flattened.ts';
 import { kdumpCompressedReader } from './kdump-compressed.ts';
@@ -18,8 +18,9 @@ export function describeMagic(src: ByteSource): string {
   return `first bytes ${hex} ("${text}")`;
 }
 
-export function openDump(src: ByteSource): Dump {
-  for (const r of dumpReaders) if (r.probe(src)) return r.open(src);
+/** Opens `src` with the first reader whose probe takes it; `decoders`: the page decoders to use (the Node edge passes native zlib). */
+export function openDump(src: ByteSource, opts: Pick<OpenOptions, 'decoders'> = {}): Dump {
+  for (const r of dumpReaders) if (r.probe(src)) return r.open(src, opts);
   throw new ParseError(
     `${src.name}: not a crash dump this tool reads: ${describeMagic(src)}; supported: ${dumpReaders.map((r) => r.name).join(', ')}`,
     { offset: 0, source: src.name, hint: 'give a vmcore saved by kdump/makedumpfile, /proc/vmcore, or QEMU dump-guest-memory output' },

@@ -1,11 +1,8 @@
 // The file sinks: positioned writes to an output file (src/host/output-file.ts creates it), a file
 // created as every output is (for tests and benches), sequential writes to stdout for the flattened
-// format, direct reads of an ELF input for the save pipeline.
-import { openSync, readSync, writeSync } from 'node:fs';
-import type { PhysReadInto } from '../dump/save.ts';
-import type { Dump, LoadSegment } from '../format/dump.ts';
+// format.
+import { ftruncateSync, writeSync } from 'node:fs';
 import type { ByteSink } from '../format/sink.ts';
-import { FileSource } from './file-source.ts';
 import { OutputFile } from './output-file.ts';
 
 /** A ByteSink over a file descriptor: positioned writes (pwrite). */
@@ -16,6 +13,10 @@ export class FdSink implements ByteSink {
   }
   write(offset: number, bytes: Uint8Array): void {
     pwriteAll(this.fd, offset, bytes);
+  }
+  /** Empties the file (a save starting over at the next dump level). */
+  truncate(): void {
+    ftruncateSync(this.fd, 0);
   }
 }
 
@@ -57,32 +58,4 @@ export function writeAllSync(fd: number, bytes: Uint8Array): void {
       Atomics.wait(sleeper, 0, 0, 5);
     }
   }
-}
-
-/**
- * For an ELF core read straight from a file (/proc/vmcore): reads pages from the file into the
- * caller's buffer with one pread, no intermediate copies. Anything not inside one file-backed
- * PT_LOAD returns false and takes the dump's own readPhys path.
- */
-export function directElfReader(dump: Dump): PhysReadInto | undefined {
-  const segs = (dump as { physSegments?: readonly LoadSegment[] }).physSegments;
-  if (!segs || !(dump.source instanceof FileSource)) return undefined;
-  const fd = openSync(dump.source.name, 'r');
-  const size = dump.source.size;
-  const table = segs.map((s) => ({ start: Number(s.paddr), end: Number(s.paddr) + Math.min(s.fileSize, Math.max(0, size - s.fileOffset)), fileOffset: s.fileOffset }));
-  let last: (typeof table)[number] | undefined = table[0];
-  return (paddr, dst, off, length) => {
-    if (!last || paddr < last.start || paddr + length > last.end) {
-      last = table.find((s) => paddr >= s.start && paddr + length <= s.end);
-      if (!last) return false;
-    }
-    const pos = last.fileOffset + (paddr - last.start);
-    let done = 0;
-    while (done < length) {
-      const n = readSync(fd, dst, off + done, length - done, pos + done);
-      if (n === 0) return false;
-      done += n;
-    }
-    return true;
-  };
 }

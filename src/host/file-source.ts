@@ -14,20 +14,25 @@ export class FileSource implements ByteSource {
     this.size = size ?? fstatSync(this.fd).size;
   }
   read(offset: number, length: number): Uint8Array {
+    const buf = new Uint8Array(Math.max(0, Math.min(length, this.size - offset)));
+    const done = this.readInto(offset, buf, 0, buf.length);
+    return done === buf.length ? buf : buf.subarray(0, done);
+  }
+  /** pread into the caller's buffer (the save reads /proc/vmcore this way, without copies). */
+  readInto(offset: number, dst: Uint8Array, dstOffset: number, length: number): number {
     const n = Math.max(0, Math.min(length, this.size - offset));
-    const buf = new Uint8Array(n);
     let done = 0;
     while (done < n) {
       let got: number;
       try {
-        got = readSync(this.fd, buf, done, n - done, offset + done);
+        got = readSync(this.fd, dst, dstOffset + done, n - done, offset + done);
       } catch (e) {
         throw new ReadError(this.name, offset + done, n - done, e);
       }
       if (got === 0) break;
       done += got;
     }
-    return done === n ? buf : buf.subarray(0, done);
+    return done;
   }
   close(): void {
     if (this.fd >= 0) closeSync(this.fd);

@@ -1,14 +1,8 @@
 // Node edge: native page decoders for the dump readers. The pure core decodes zlib pages with
 // fflate (it runs in browsers); under Node, zlib.inflateSync is about twice as fast per 4 KiB page.
-// Call useNodeCodecs() once at startup of a Node command.
+// Node commands open dumps with these (openDump(src, { decoders: nodePageDecoders })).
 import zlib from 'node:zlib';
-import { overridePageDecoder } from '../format/codecs/index.ts';
+import { pageDecoders, withPageDecoder } from '../format/codecs/index.ts';
 
-let installed = false;
-
-export function useNodeCodecs(): void {
-  if (installed) return;
-  installed = true;
-  // maxOutputLength bounds a damaged page's output; exceeding it throws (the reader reports it).
-  overridePageDecoder('zlib', (d, pageSize) => zlib.inflateSync(d, { maxOutputLength: pageSize + 1 }));
-}
+// maxOutputLength bounds a damaged page's output; exceeding it throws (the reader reports it).
+export const nodePageDecoders = withPageDecoder(pageDecoders, 'zlib', (d, pageSize) => zlib.inflateSync(d, { maxOutputLength: pageSize + 1 }));

@@ -1,16 +1,11 @@
 // The one module that talks to the kernel: kexec_load, kexec_file_load, reboot and sync through
 // libc's syscall() via koffi (bound at the first call, so everything else works without it). Errno
 // values become a SyscallError (src/kexec/syscalls.ts) with a hint saying what usually causes them.
-import { createRequire } from 'node:module';
 import { KexecError } from '../errors.ts';
+import { loadKoffi, type Koffi } from './koffi.ts';
 import { KEXEC_FILE_UNLOAD } from '../kexec/plan.ts';
 import { LINUX_REBOOT_CMD_KEXEC, LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2, SYSCALLS, SyscallError, type KexecSyscalls } from '../kexec/syscalls.ts';
 
-type Koffi = {
-  load(lib: string): { func(proto: string): (...args: unknown[]) => unknown };
-  struct(name: string, fields: Record<string, string>): unknown;
-  errno(): number;
-};
 
 /** Set in every test process (scripts/run-tests.mjs; node --test sets NODE_TEST_CONTEXT): the real syscalls cannot be constructed. */
 export const NO_HOST_SYSCALLS_ENV = 'KEXEC_TS_NO_HOST_SYSCALLS';
@@ -59,7 +54,7 @@ export function bindLibcFunctions(): { nr: (typeof SYSCALLS)[keyof typeof SYSCAL
   }
   let koffi: Koffi;
   try {
-    koffi = createRequire(import.meta.url)('koffi') as Koffi;
+    koffi = loadKoffi();
   } catch (e) {
     throw new KexecError(`cannot load koffi, the FFI kexec-ts calls the kernel with: ${(e as Error).message.split('\n')[0]}`, {
       hint: 'install it (npm install koffi), or use --dry-run',

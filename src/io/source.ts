@@ -11,6 +11,11 @@ export interface ByteSource {
   readonly size: number;
   /** Reads up to `length` bytes at `offset`; returns fewer only at the end of the source. */
   read(offset: number, length: number): Uint8Array;
+  /**
+   * Reads up to `length` bytes at `offset` straight into `dst` at `dstOffset` (no copy, no new
+   * buffer: a file's pread); returns how many, fewer only at the end of the source. Optional.
+   */
+  readInto?(offset: number, dst: Uint8Array, dstOffset: number, length: number): number;
 }
 
 export class BufferSource implements ByteSource {

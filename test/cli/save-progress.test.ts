@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ProgressReporter, progressLine } from '../../src/cli/vmcore/save.ts';
-import type { SaveProgress } from '../../src/dump/save.ts';
+import type { SaveProgress } from '../../src/dump/scan.ts';
 
 const at = (pagesWritten: number, bytesWritten = pagesWritten * 1400): SaveProgress => ({
   phase: 'write',

@@ -9,7 +9,7 @@
 //           pointer, since 7.1): 1.7.2 sees no tail pages and judges each by its own `mapping`
 //           word, odd in a tail; it keeps the head and drops the tails of the same allocation.
 //           Fixed upstream after 1.7.9 (commit f50c015): no makedumpfile release up to 1.7.9 has it.
-import type { FilterSetup } from '../../src/dump/save.ts';
+import type { FilterSetup } from '../../src/dump/scan.ts';
 
 export type KnownDrop = { kind: 'slab' } | { kind: 'tail'; head: number };
 

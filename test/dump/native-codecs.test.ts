@@ -9,7 +9,7 @@ import zlib from 'node:zlib';
 import { lzo1xDecompress } from '../../src/format/codecs/lzo1x.ts';
 import { openDump } from '../../src/format/open-dump.ts';
 import { FileSource } from '../../src/host/file-source.ts';
-import { libdeflateCompressor, liblzoCompressor } from '../../src/dump/native-codecs.ts';
+import { libdeflateCompressor, liblzoCompressor } from '../../src/host/native-codecs.ts';
 import { presentPfns } from '../format-helpers.ts';
 
 const dump = openDump(new FileSource('fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump'));
@@ -57,7 +57,7 @@ test('liblzo2: LZO pages our decoder and liblzo read, the same bytes as lzo1x_1_
 test('VMCORE_TS_NATIVE_CODECS=0 switches the native compressors off', () => {
   const r = spawnSync(
     process.execPath,
-    ['--import', 'tsx', '-e', "import('./src/dump/native-codecs.ts').then((m) => console.log(String(m.libdeflateCompressor()) + ' ' + String(m.liblzoCompressor())))"],
+    ['--import', 'tsx', '-e', "import('./src/host/native-codecs.ts').then((m) => console.log(String(m.libdeflateCompressor()) + ' ' + String(m.liblzoCompressor())))"],
     { encoding: 'utf8', env: { ...process.env, VMCORE_TS_NATIVE_CODECS: '0' } },
   );
   assert.equal(r.stdout.trim(), 'undefined undefined', r.stderr);

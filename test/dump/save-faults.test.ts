@@ -11,7 +11,9 @@ import { BufferSource } from '../../src/io/source.ts';
 import { FileSource } from '../../src/host/file-source.ts';
 import { openDump } from '../../src/format/open-dump.ts';
 import { BufferSink, type ByteSink } from '../../src/format/sink.ts';
-import { writeElfCore, writeKdumpCompressed } from '../../src/dump/save.ts';
+import { writeElfCore } from '../../src/dump/elf-pipeline.ts';
+import { writeKdumpCompressed } from '../../src/dump/kdump-pipeline.ts';
+import { hostCompression } from '../../src/host/worker-pool.ts';
 import { dumpIdentity } from '../../src/analyze/dump-identity.ts';
 import { NotInDumpError } from '../../src/errors.ts';
 import type { Dump } from '../../src/format/dump.ts';
@@ -62,7 +64,7 @@ function readBack(input: Dump, out: Dump): [number, number] {
 test('ENOSPC in the middle of a kdump-compressed save: a dump marked incomplete that opens, with the pages written before', async () => {
   const input = openDump(new FileSource(FIXTURE));
   const disk = new FullDisk(6 << 20);
-  const report = await writeKdumpCompressed(input, undefined, disk, { dumpLevel: 1, codec: 'zlib', threads: 0, identity: dumpIdentity(input, undefined, undefined) });
+  const report = await writeKdumpCompressed(input, undefined, disk, { dumpLevel: 1, codec: 'zlib', threads: 0, compression: hostCompression, identity: dumpIdentity(input, undefined, undefined) });
   assert.equal(report.stop?.code, 'ENOSPC');
   assert.equal(report.incomplete, true);
   assert.ok(report.unwrittenPages > 1000, `pages not written: ${report.unwrittenPages}`);

@@ -7,10 +7,11 @@ import { openDump } from '../../format/open-dump.ts';
 import { readStruct } from '../../format/struct.ts';
 import { FileSource } from '../../host/file-source.ts';
 import { FdSink } from '../../host/file-sink.ts';
+import { nodePageDecoders } from '../../host/node-codecs.ts';
 import { OutputFile } from '../../host/output-file.ts';
 import type { Command } from './commands.ts';
 import { usageError } from '../args.ts';
-import { parseSaveArgs, readBack, saveArgs, saveDump, threadsFor } from './save.ts';
+import { parseSaveArgs, readBack, saveAndReport, saveArgs, threadsFor } from './save.ts';
 import type { CodecName } from '../../format/codecs/index.ts';
 
 const USAGE =
@@ -132,7 +133,7 @@ export const convertCommand: Command = {
       }
     }
     const args = saveArgs(values, positionals, USAGE);
-    const dump = openDump(new FileSource(args.input));
+    const dump = openDump(new FileSource(args.input), { decoders: nodePageDecoders });
     // The input's codec unless another (or none, or ELF) is asked for, as makedumpfile -R keeps it.
     const kept = dump.compression.find((c): c is CodecName => c === 'zlib' || c === 'lzo' || c === 'snappy' || c === 'zstd');
     if (!args.codec && !args.elf && !values.uncompressed && kept) {
@@ -140,6 +141,6 @@ export const convertCommand: Command = {
       args.threads = threadsFor(values, kept);
       if (args.messageLevel & 2) process.stderr.write(`vmcore-ts: keeping the input's ${kept} compression (-c/-l/-p/-z for another, --uncompressed for none)\n`);
     }
-    return saveDump(dump, args);
+    return saveAndReport(dump, args);
   },
 };

@@ -6,6 +6,7 @@ import type { KernelDump } from '../../analyze/kernel-dump.ts';
 import { isDumpDataError, ParseError, UsageError } from '../../errors.ts';
 import { openKernelDump } from '../../analyze/open-kernel-dump.ts';
 import { FileSource } from '../../host/file-source.ts';
+import { nodePageDecoders } from '../../host/node-codecs.ts';
 import type { Command } from './commands.ts';
 import { finish, jsonDocument, parseCommand, statusJson, statusLine, toJson, write } from './kernel-dump-args.ts';
 
@@ -68,7 +69,7 @@ export const dmesgCommand: Command = {
     );
     if (!a) return 0;
     const levels = typeof a.values.level === 'string' ? parseLevels(a.values.level) : undefined;
-    const kd = openKernelDump(new FileSource(a.positionals[0]!));
+    const kd = openKernelDump(new FileSource(a.positionals[0]!), { decoders: nodePageDecoders });
     const log = kd.log;
     const c = log.completeness;
     if (log.plainText) {

@@ -7,6 +7,7 @@ import { COMPLETE, completenessJson, describeCompleteness, type Completeness } f
 import type { KernelDump } from '../../analyze/kernel-dump.ts';
 import type { KernelDumpFiles } from '../../analyze/open-kernel-dump.ts';
 import { FileSource } from '../../host/file-source.ts';
+import { nodePageDecoders } from '../../host/node-codecs.ts';
 import { EXIT_OK, EXIT_PARTIAL } from '../run.ts';
 import { hex } from '../../text.ts';
 
@@ -23,10 +24,10 @@ export function parseCommand(argv: string[], options: Options, usage: string, po
   return parsed as { values: Record<string, string | boolean | undefined>; positionals: string[] } | undefined;
 }
 
-/** `--system-map`/`--vmlinux`/`--force` as the library's symbol files (src/analyze/open-kernel-dump.ts). */
+/** `--system-map`/`--vmlinux`/`--force` as the library's symbol files (src/analyze/open-kernel-dump.ts), read with Node's page decoders. */
 export function symbolFiles(values: Record<string, string | boolean | undefined>): KernelDumpFiles {
   const file = (v: string | boolean | undefined) => (typeof v === 'string' ? new FileSource(v) : undefined);
-  return { systemMap: file(values['system-map']), vmlinux: file(values.vmlinux), force: !!values.force };
+  return { systemMap: file(values['system-map']), vmlinux: file(values.vmlinux), force: !!values.force, decoders: nodePageDecoders };
 }
 
 /** What may make a result wrong: the dump's own warnings (truncation, …) and a forced symbol table. */

@@ -1,38 +1,27 @@
 // vmcore-ts save: makedumpfile's job — filter a dump by dump level, compress it, write it as
 // kdump-compressed (default), ELF (-E) or flattened to stdout (-F). Options follow makedumpfile's.
-import { existsSync, ftruncateSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { ParseError, UsageError } from '../../errors.ts';
-import { KernelMemory } from '../../analyze/kernel-memory.ts';
 import { formatLog } from '../../analyze/printk.ts';
 import { describeCompleteness } from '../../analyze/completeness.ts';
 import { KernelDump } from '../../analyze/kernel-dump.ts';
-import { VmcoreInfo } from '../../analyze/vmcoreinfo.ts';
 import type { CodecName } from '../../format/codecs/index.ts';
 import type { Dump } from '../../format/dump.ts';
 import { FlattenedWriter } from '../../format/flattened.ts';
 import { openDump } from '../../format/open-dump.ts';
-import type { ByteSink } from '../../format/sink.ts';
 import { FileSource } from '../../host/file-source.ts';
-import { directElfReader, FdSink, writeAllSync } from '../../host/file-sink.ts';
+import { FdSink, writeAllSync } from '../../host/file-sink.ts';
+import { nodePageDecoders } from '../../host/node-codecs.ts';
 import { checkOutput, OutputFile, writeOutputFile } from '../../host/output-file.ts';
 import { EXIT_PARTIAL } from '../run.ts';
-import { prestartWorkers } from '../../dump/worker-pool.ts';
-import { liblzoCompressor } from '../../dump/native-codecs.ts';
-import { pageCompressorName } from '../../dump/page-compress.ts';
-import { dumpIdentity } from '../../analyze/dump-identity.ts';
-import { findMemMap, MAX_DUMP_LEVEL, needsClassification, pageLayout, structPageReader, type ReadVirt } from '../../analyze/page-class.ts';
-import {
-  DEFAULT_WINDOW,
-  missingPages,
-  recordedLevel,
-  writeElfCore,
-  writeKdumpCompressed,
-  type FilterSetup,
-  type MissingPages,
-  type SaveProgress,
-  type SaveReport,
-} from '../../dump/save.ts';
+import { hostCompression, prestartWorkers } from '../../host/worker-pool.ts';
+import { liblzoCompressor } from '../../host/native-codecs.ts';
+import { pageCompressorName } from '../../host/page-compress.ts';
+import { MAX_DUMP_LEVEL } from '../../analyze/page-class.ts';
+import { missingPages, recordedLevel, type MissingPages, type SaveReport } from '../../dump/output.ts';
+import { checkSavable, saveDump, type SaveSink } from '../../dump/save.ts';
+import { DEFAULT_WINDOW, type SaveProgress } from '../../dump/scan.ts';
 import type { Command } from './commands.ts';
 import { parseCommandLine, usageError } from '../args.ts';
 
@@ -241,84 +230,40 @@ function time(s: number): string {
   return `${Math.floor(r / 60)}:${String(r % 60).padStart(2, '0')}`;
 }
 
-/** The struct page filter for the dump, or undefined with a warning when it cannot be set up. */
-export function filterFor(dump: Dump, level: number, warn: (s: string) => void): { filter?: FilterSetup; vi?: VmcoreInfo; readVirt?: ReadVirt } {
-  if (dump.vmcoreinfo === undefined) {
-    if (needsClassification(undefined, level)) warn(`the dump has no VMCOREINFO: dump level ${level} can only exclude zero pages`);
-    return {};
-  }
-  const vi = new VmcoreInfo(dump.vmcoreinfo);
-  let readVirt: ReadVirt | undefined;
-  try {
-    const km = new KernelMemory(dump, vi);
-    readVirt = structPageReader(km);
-    const layout = pageLayout(vi);
-    if (!needsClassification(layout, level)) return { vi, readVirt };
-    const memMap = findMemMap(vi, readVirt, Number(dump.maxPfn));
-    return { filter: { layout, memMap, readVirt }, vi, readVirt };
-  } catch (e) {
-    if (!needsClassification(undefined, level)) return { vi, readVirt };
-    warn(`cannot find the page structures (${(e as Error).message}): dump level ${level} can only exclude zero pages`);
-    return { vi, readVirt };
-  }
-}
-
-/** Saves `dump` per `args`; returns the exit code. */
-export async function saveDump(dump: Dump, args: SaveArgs): Promise<number> {
+/** Saves `dump` per `args` (src/dump/save.ts saveDump), prints what happened; returns the exit code. */
+export async function saveAndReport(dump: Dump, args: SaveArgs): Promise<number> {
   const say = (level: number, s: string) => {
     if (args.messageLevel & level) process.stderr.write(s + '\n');
   };
   const warn = (s: string) => say(MSG_WARN, `vmcore-ts: warning: ${s}`);
-  if (dump.incomplete && dump.pagesPresent() === 0n) {
-    // Cut off before its page bitmap (or its first page): an output would hold no page at all.
-    throw new ParseError(`no page of the dump is readable (${dump.warnings.join('; ') || 'it is marked incomplete and holds no page'}): nothing to save`, {
-      source: args.input,
-      hint: 'the header, notes and VMCOREINFO still read: vmcore-ts info',
-    });
-  }
-  for (const w of dump.warnings) warn(w);
+  checkSavable(dump); // before the output file is created
 
   let file: OutputFile | undefined;
-  let flat: FlattenedWriter | undefined;
-  let sink: ByteSink;
-  if (args.flattened) {
-    flat = new FlattenedWriter((chunk) => writeAllSync(1, chunk));
-    sink = flat;
-  } else {
+  let sink: SaveSink;
+  if (args.flattened) sink = new FlattenedWriter((chunk) => writeAllSync(1, chunk));
+  else {
     file = OutputFile.create(args.output!, { force: args.force, inputs: [args.input] });
     sink = new FdSink(file.fd);
   }
   const t0 = Date.now();
-  const direct = directElfReader(dump);
-  let report: SaveReport | undefined;
-  let level = args.levels[0]!;
+  let saved: Awaited<ReturnType<typeof saveDump>>;
   try {
-    for (let li = 0; li < args.levels.length; li++) {
-      level = args.levels[li]!;
-      const { filter, vi, readVirt } = filterFor(dump, level, warn);
-      const progress = new ProgressReporter((args.messageLevel & MSG_PROGRESS) !== 0);
-      const identity = dumpIdentity(dump, vi, readVirt);
-      const common = { dumpLevel: level, identity, direct, windowPfns: args.windowPfns, progress: (p: SaveProgress) => progress.update(p) };
-      report = args.elf
-        ? writeElfCore(dump, filter, sink, common)
-        : await writeKdumpCompressed(dump, filter, sink, { ...common, codec: args.codec, threads: args.threads });
-      progress.done();
-      for (const w of report.scan.warnings) warn(w);
-      // Out of space with another level to try: start over with it (as makedumpfile -d 1,31 does).
-      if (report.stop?.code === 'ENOSPC' && li + 1 < args.levels.length && file) {
-        say(MSG_COMMON, `vmcore-ts: ${report.stop.message} at dump level ${level}; retrying with dump level ${args.levels[li + 1]}`);
-        ftruncateSync(file.fd, 0);
-        continue;
-      }
-      break;
-    }
-    if (flat) endStream(flat, report!);
+    saved = await saveDump(
+      dump,
+      { levels: args.levels, elf: args.elf, codec: args.codec, threads: args.threads, compression: hostCompression, windowPfns: args.windowPfns },
+      sink,
+      {
+        warn,
+        progress: () => new ProgressReporter((args.messageLevel & MSG_PROGRESS) !== 0),
+        retry: (stop, level, next) => say(MSG_COMMON, `vmcore-ts: ${stop.message} at dump level ${level}; retrying with dump level ${next}`),
+      },
+    );
   } catch (e) {
     // Failed before the output held anything worth keeping (the input could not be scanned).
     file?.discard();
     throw e;
   }
-  const r = report!;
+  const { report: r, level } = saved;
   const secs = (Date.now() - t0) / 1000;
   if (args.messageLevel & MSG_REPORT) say(MSG_REPORT, statsTable(r));
   if (r.incomplete) return reportIncomplete(r, dump, file, args.elf);
@@ -344,18 +289,6 @@ function levelText(dump: Dump, level: number, elf: boolean): string {
   return elf || rec === level ? String(level) : `${rec}: ${level} asked, the input's ${dump.dumpLevel}`;
 }
 
-/** Writes the flattened stream's end marker; a write error there makes the stream incomplete. */
-function endStream(flat: FlattenedWriter, r: SaveReport): void {
-  try {
-    flat.end();
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (typeof code !== 'string') throw e;
-    r.stop ??= { code, message: (e as Error).message };
-    r.incomplete = true;
-  }
-}
-
 function pfnRange(first: number, last: number, ps: number): string {
   return `pfn 0x${first.toString(16)}-0x${last.toString(16)}, physical 0x${(first * ps).toString(16)}-0x${((last + 1) * ps - 1).toString(16)}`;
 }
@@ -367,7 +300,7 @@ function pfnRange(first: number, last: number, ps: number): string {
 export function readBack(path: string, expected: number): { missing?: MissingPages; unusable?: string; incomplete?: boolean } {
   const src = new FileSource(path);
   try {
-    const out = openDump(src);
+    const out = openDump(src, { decoders: nodePageDecoders });
     const missing = missingPages(out);
     if (missing.total === missing.count && expected > 0) return { missing, unusable: `no page of it reads${out.warnings.length ? ` (${out.warnings.join('; ')})` : ''}` };
     return { missing, incomplete: out.incomplete };
@@ -438,7 +371,7 @@ function statsTable(r: SaveReport): string {
  */
 function dumpDmesg(input: string, logFile: string, force: boolean): number {
   checkOutput(logFile, { force, inputs: [input] });
-  const dump = openDump(new FileSource(input));
+  const dump = openDump(new FileSource(input), { decoders: nodePageDecoders });
   const log = new KernelDump(dump).log;
   const c = log.completeness;
   for (const line of describeCompleteness(c)) process.stderr.write(`vmcore-ts: ${line}\n`);
@@ -463,6 +396,6 @@ export const saveCommand: Command = {
     const args = saveArgs(values, positionals, SAVE_USAGE);
     // Compression workers boot while the dump is opened and scanned.
     if (args.codec && args.threads > 0 && !args.elf) prestartWorkers(args.threads, args.codec);
-    return saveDump(openDump(new FileSource(args.input)), args);
+    return saveAndReport(openDump(new FileSource(args.input), { decoders: nodePageDecoders }), args);
   },
 };

@@ -1,5 +1,5 @@
 // Pure page compressors (no Node APIs): zlib through fflate, LZO1X, raw snappy. The Node saver has
-// faster native ones (src/dump/page-compress.ts); these serve tests, browsers and conversions.
+// faster native ones (src/host/page-compress.ts); these serve tests, browsers and conversions.
 // zstd has no pure compressor here (fzstd only decompresses).
 import { zlibSync } from 'fflate';
 import { compress as snappyCompress } from 'snappyjs';
@@ -12,7 +12,8 @@ import { lzo1xCompressInto, lzo1xMaxCompressedLength } from './lzo1x.ts';
  */
 export type PageCompressor = (page: Uint8Array, out: Uint8Array) => number;
 
-function fromWhole(f: (page: Uint8Array) => Uint8Array): PageCompressor {
+/** A compressor of whole buffers as a PageCompressor ("did not shrink" when it does not fit). */
+export function fromWhole(f: (page: Uint8Array) => Uint8Array): PageCompressor {
   return (page, out) => {
     const c = f(page);
     if (c.length >= page.length || c.length > out.length) return page.length;
@@ -30,7 +31,7 @@ export function purePageCompressor(codec: CodecName): PageCompressor {
     case 'snappy':
       return fromWhole(snappyCompress);
     case 'zstd':
-      throw new Error('no pure zstd compressor: pass a compressor from src/dump (Node) for zstd output');
+      throw new Error('no pure zstd compressor: pass a compressor from src/host (Node) for zstd output');
   }
 }
 

@@ -20,7 +20,11 @@ export interface PageDecoder {
   decompress(data: Uint8Array, pageSize: number): Uint8Array;
 }
 
-export const pageDecoders: PageDecoder[] = [
+/** A table of page decoders, one per codec: the dump opener is given one (openDump's `decoders`). */
+export type PageDecoders = readonly PageDecoder[];
+
+/** The pure decoders (they run in a browser); the Node edge passes a table with native zlib (src/host/node-codecs.ts). */
+export const pageDecoders: PageDecoders = [
   { name: 'zlib', flag: DUMP_DH_COMPRESSED_ZLIB, decompress: inflatePage },
   { name: 'lzo', flag: DUMP_DH_COMPRESSED_LZO, decompress: (d, n) => lzo1xDecompress(d, n) },
   { name: 'snappy', flag: DUMP_DH_COMPRESSED_SNAPPY, decompress: (d, n) => snappyUncompress(d, n) },
@@ -57,13 +61,12 @@ function checkZstdFrame(d: Uint8Array, pageSize: number): Uint8Array {
 }
 
 /**
- * Replaces a codec's decoder: the Node edge installs native zlib (src/host/node-codecs.ts), which
- * inflates 4 KiB pages about twice as fast as fflate. The replacement must throw on bad input and
- * may return any length (callers check it is one page).
+ * `table` with `name`'s decoder replaced (the Node edge's native zlib inflates 4 KiB pages about
+ * twice as fast as fflate). The replacement must throw on bad input and may return any length
+ * (callers check it is one page).
  */
-export function overridePageDecoder(name: CodecName, decompress: PageDecoder['decompress']): void {
-  const i = pageDecoders.findIndex((c) => c.name === name);
-  pageDecoders[i] = { ...pageDecoders[i]!, decompress };
+export function withPageDecoder(table: PageDecoders, name: CodecName, decompress: PageDecoder['decompress']): PageDecoders {
+  return table.map((c) => (c.name === name ? { ...c, decompress } : c));
 }
 
 export const CODEC_FLAGS_MASK = pageDecoders.reduce((m, c) => m | c.flag, 0);
@@ -77,7 +80,7 @@ export function codecNames(flags: number): CodecName[] {
   return pageDecoders.filter((c) => (flags & c.flag) !== 0).map((c) => c.name);
 }
 
-/** The one decoder a page descriptor's flags select; undefined for a raw page (flags 0). */
-export function decoderFor(flags: number): PageDecoder | undefined {
-  return pageDecoders.find((c) => (flags & c.flag) !== 0);
+/** The one decoder of `table` a page descriptor's flags select; undefined for a raw page (flags 0). */
+export function decoderFor(flags: number, table: PageDecoders = pageDecoders): PageDecoder | undefined {
+  return table.find((c) => (flags & c.flag) !== 0);
 }

@@ -2,17 +2,12 @@
 // through @hpcc-js/wasm-zstd: zstd 1.5.x compiled to WebAssembly and inlined in its JS, so it runs in
 // Node 20 (which has no zlib zstd) and bundles into a single file. Loading is async, once.
 import { Zstd } from '@hpcc-js/wasm-zstd';
-import type { PageCompressor } from './compress.ts';
+import { fromWhole, type PageCompressor } from './compress.ts';
 
 let loaded: Promise<Zstd> | undefined;
 
 export async function loadZstdPageCompressor(level = 1): Promise<PageCompressor> {
   loaded ??= Zstd.load();
   const zstd = await loaded;
-  return (page, out) => {
-    const c = zstd.compress(page, level);
-    if (c.length >= page.length || c.length > out.length) return page.length;
-    out.set(c);
-    return c.length;
-  };
+  return fromWhole((page) => zstd.compress(page, level));
 }

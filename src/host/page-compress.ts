@@ -3,32 +3,29 @@
 // zstd (one frame, level 1, WebAssembly).
 // A page whose compressed form is not smaller is stored raw.
 //
-// Native libraries first when the machine has them (./native-codecs.ts: libdeflate for zlib pages,
+// Native libraries first when the machine has them (native-codecs.ts: libdeflate for zlib pages,
 // liblzo2 for LZO pages), else Node's zlib and our LZO1X.
 // Node's zlib level: makedumpfile uses Z_BEST_SPEED (1) of the system zlib. Node bundles Chromium's
 // zlib, whose level 1 is a weaker matcher (3.4 % larger than makedumpfile on the Debian 6.1
 // fixture) and level 2 is still 2 % larger on an unfiltered 1 GiB guest vmcore (-d 1); level 3 is
 // 1.7 % larger there, and per page no slower than the system zlib's level 1.
 import zlib from 'node:zlib';
-import { compress as snappyCompress } from 'snappyjs';
 import type { CodecName } from '../format/codecs/index.ts';
 import { lzoPageCompressor, type PageCompressor } from '../format/codecs/compress.ts';
+import { pureCompression } from '../dump/batch.ts';
 import { LIBDEFLATE_LEVEL, libdeflateCompressor, liblzoCompressor } from './native-codecs.ts';
 
 const ZLIB_LEVEL = 3;
 
-/** The compressor for a codec (zstd loads its WebAssembly once, hence async). */
+/** The compressor for a codec: native or Node's zlib, native or our LZO1X, else the pure ones (snappy, zstd). */
 export async function pageCompressor(codec: CodecName): Promise<PageCompressor> {
   switch (codec) {
     case 'zlib':
       return libdeflateCompressor() ?? zlibCompressor();
     case 'lzo':
       return liblzoCompressor() ?? lzoPageCompressor();
-    case 'snappy':
-      return copyOut(snappyCompress);
-    case 'zstd':
-      // Loaded only when asked for: the module carries zstd's WebAssembly (240 KB).
-      return (await import('../format/codecs/zstd-compress.ts')).loadZstdPageCompressor(1);
+    default:
+      return pureCompression.compressor(codec);
   }
 }
 
@@ -44,15 +41,6 @@ export function pageCompressorName(codec: CodecName): string {
     case 'zstd':
       return 'zstd level 1 (WebAssembly)';
   }
-}
-
-function copyOut(f: (page: Uint8Array) => Uint8Array): PageCompressor {
-  return (page, out) => {
-    const c = f(page);
-    if (c.length > out.length) return out.length; // "did not shrink": the caller stores the page raw
-    out.set(c);
-    return c.length;
-  };
 }
 
 // Node's zlib.deflateSync sets up a new stream (deflateInit, 256 KiB of state) per call. makedumpfile

@@ -7,33 +7,25 @@
 // Without koffi or the library (a capture initramfs that lacks it, another OS), or with
 // VMCORE_TS_NATIVE_CODECS=0, these return undefined and the caller uses Node's zlib / our LZO1X.
 // Each compressor checks itself once on a probe page (round trip through a decoder we trust).
-import { createRequire } from 'node:module';
 import zlib from 'node:zlib';
 import type { PageCompressor } from '../format/codecs/compress.ts';
 import { lzo1xDecompress } from '../format/codecs/lzo1x.ts';
-
-type Fn = (...args: unknown[]) => unknown;
-interface Koffi {
-  load(path: string, opts?: { deep?: boolean }): { func(proto: string): Fn };
-}
+import { loadKoffi, type Koffi, type KoffiFunction as Fn } from './koffi.ts';
 
 export const LIBDEFLATE_LEVEL = 2;
 
-let koffi: Koffi | null | undefined;
-
-function loadKoffi(): Koffi | undefined {
-  if (koffi === undefined) {
-    try {
-      koffi = process.env.VMCORE_TS_NATIVE_CODECS === '0' ? null : (createRequire(import.meta.url)('koffi') as Koffi);
-    } catch {
-      koffi = null;
-    }
+/** koffi, unless VMCORE_TS_NATIVE_CODECS=0 or it is not installed. */
+function koffiForCodecs(): Koffi | undefined {
+  if (process.env.VMCORE_TS_NATIVE_CODECS === '0') return undefined;
+  try {
+    return loadKoffi();
+  } catch {
+    return undefined;
   }
-  return koffi ?? undefined;
 }
 
 function load(lib: string, protos: string[]): Fn[] | undefined {
-  const k = loadKoffi();
+  const k = koffiForCodecs();
   if (!k) return undefined;
   try {
     // RTLD_DEEPBIND: the library's own calls stay inside it (Node exports zlib symbols of its own).

@@ -4,7 +4,8 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { CodecName } from '../format/codecs/index.ts';
-import type { BatchRequest, BatchResult } from './batch.ts';
+import type { BatchRequest, BatchResult, BatchWorkers, PageCompression } from '../dump/batch.ts';
+import { pageCompressor } from './page-compress.ts';
 
 interface Pending {
   resolve: (r: BatchResult) => void;
@@ -57,7 +58,7 @@ function takeWorker(codec: CodecName): Worker {
   return worker;
 }
 
-export class WorkerPool {
+export class WorkerPool implements BatchWorkers {
   private readonly workers: Worker[] = [];
   private readonly pending = new Map<number, Pending>();
   private next = 0;
@@ -105,3 +106,9 @@ export class WorkerPool {
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 }
+
+/** The save's compression on this machine: native libraries first (page-compress.ts), workers when the bundle has them. */
+export const hostCompression: PageCompression = {
+  compressor: pageCompressor,
+  workers: (size, codec) => (size > 0 && workersAvailable() ? new WorkerPool(size, codec) : undefined),
+};

@@ -4,7 +4,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { CodecName } from '../format/codecs/index.ts';
 import { pageCompressor } from './page-compress.ts';
-import { compressBatch, type BatchRequest, type BatchResult } from './batch.ts';
+import { compressBatch, type BatchRequest, type BatchResult } from '../dump/batch.ts';
 
 const { codec } = workerData as { codec: CodecName };
 const ready = pageCompressor(codec);

@@ -1,0 +1,172 @@
+// The save as a library (src/dump/save.ts saveDump, what vmcore-ts save only calls): ELF inputs are
+// read straight into the save's buffers (ByteSource.readInto, Dump.readPhysInto, no second fd), the
+// compressors and workers it uses are the ones it is given, and a full disk retries at the next
+// dump level only on a sink that can start over.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import type { PageCompression } from '../../src/dump/batch.ts';
+import { saveDump, type SaveReporter, type SaveSink } from '../../src/dump/save.ts';
+import { pageDecoders } from '../../src/format/codecs/index.ts';
+import { openDump } from '../../src/format/open-dump.ts';
+import { BufferSink } from '../../src/format/sink.ts';
+import { FileSource } from '../../src/host/file-source.ts';
+import { nodePageDecoders } from '../../src/host/node-codecs.ts';
+import { BufferSource, type ByteSource } from '../../src/io/source.ts';
+import { presentPfns, writeElf } from '../format-helpers.ts';
+
+const REPO = new URL('../..', import.meta.url).pathname;
+const FIXTURE = join(REPO, 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump');
+const dir = mkdtempSync(join(tmpdir(), 'save-library-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** The fixture as an ELF core file (one PT_LOAD per run of pages). */
+const elfPath = (() => {
+  const sink = new BufferSink();
+  writeElf(openDump(new FileSource(FIXTURE)), sink).finish();
+  const p = join(dir, 'fixture.elf');
+  writeFileSync(p, sink.bytes());
+  return p;
+})();
+
+const quiet: SaveReporter = { warn: () => undefined, progress: () => ({ update: () => undefined, done: () => undefined }), retry: () => assert.fail('no retry') };
+
+test('FileSource.readInto reads into the given buffer at the given offset, short only at the end of the file', () => {
+  const src = new FileSource(elfPath);
+  try {
+    const dst = new Uint8Array(32).fill(0xaa);
+    assert.equal(src.readInto(0, dst, 8, 16), 16);
+    assert.deepEqual(dst.subarray(8, 24), src.read(0, 16));
+    assert.equal(dst[7], 0xaa);
+    assert.equal(dst[24], 0xaa);
+    assert.equal(src.readInto(src.size - 4, dst, 0, 16), 4);
+    assert.equal(src.readInto(src.size, dst, 0, 16), 0);
+  } finally {
+    src.close();
+  }
+});
+
+test('ELF core readPhysInto: one readInto of the source inside a PT_LOAD, the same bytes as readPhys; across segments and holes it reads as readPhys does', () => {
+  const src = new FileSource(elfPath);
+  let intos = 0;
+  const counted: ByteSource = { name: src.name, size: src.size, read: (o, n) => src.read(o, n), readInto: (o, d, at, n) => (intos++, src.readInto(o, d, at, n)) };
+  try {
+    const dump = openDump(counted);
+    const pfn = presentPfns(dump, 1)[0]!;
+    const dst = new Uint8Array(3 * 4096);
+    dump.readPhysInto!(pfn * 4096n, dst, 4096, 8192);
+    assert.equal(intos, 1);
+    assert.deepEqual(dst.subarray(4096), dump.readPhys(pfn * 4096n, 8192));
+    // A range starting in a hole throws as readPhys does.
+    const hole = [...dump.presentRuns()][0]!.endPfn;
+    assert.throws(() => dump.readPhysInto!(hole * 4096n, dst, 0, 4096), (e: Error) => e.name === 'NotInDumpError');
+    // A source without readInto (a buffer) reads the same through readPhys.
+    const buffered = openDump(new BufferSource(new Uint8Array(src.read(0, src.size))));
+    const dst2 = new Uint8Array(8192);
+    buffered.readPhysInto!(pfn * 4096n, dst2, 0, 8192);
+    assert.deepEqual(dst2, dst.subarray(4096));
+  } finally {
+    src.close();
+  }
+});
+
+test('saveDump from an ELF file reads its pages with readInto (no second descriptor), and the output equals the one from a buffer', async () => {
+  const src = new FileSource(elfPath);
+  const fds = readdirSync('/proc/self/fd').length;
+  let intos = 0;
+  let reads = 0;
+  const counted: ByteSource = {
+    name: src.name,
+    size: src.size,
+    read: (o, n) => (reads++, src.read(o, n)),
+    readInto: (o, d, at, n) => {
+      intos++;
+      assert.equal(readdirSync('/proc/self/fd').length, fds, 'no descriptor opened since the input');
+      return src.readInto(o, d, at, n);
+    },
+  };
+  const save = async (input: ByteSource) => {
+    const out = new BufferSink();
+    const { report } = await saveDump(openDump(input), { levels: [1], elf: false, codec: undefined, threads: 0 }, out, quiet);
+    assert.equal(report.incomplete, false);
+    return out.bytes().slice();
+  };
+  try {
+    const fromFile = await save(counted);
+    assert.ok(intos > 10, `${intos} readInto calls`);
+    const fromBuffer = await save(new BufferSource(new Uint8Array(src.read(0, src.size))));
+    assert.ok(Buffer.compare(fromFile, fromBuffer) === 0, 'the same output bytes');
+  } finally {
+    src.close();
+  }
+});
+
+test('saveDump compresses with the compression it is given (its compressor, its workers), the pure one by default', async () => {
+  const input = openDump(new FileSource(FIXTURE, undefined), { decoders: nodePageDecoders });
+  const asked: string[] = [];
+  const given: PageCompression = {
+    compressor: async (codec) => (asked.push(`compressor ${codec}`), (page, out) => page.length),
+    workers: (size, codec) => (asked.push(`workers ${size} ${codec}`), undefined),
+  };
+  const out = new BufferSink();
+  const { report } = await saveDump(input, { levels: [31], elf: false, codec: 'lzo', threads: 3, compression: given }, out, quiet);
+  assert.deepEqual(asked, ['compressor lzo', 'workers 3 lzo']);
+  assert.equal(report.incomplete, false);
+  // Every page "did not shrink": stored raw, whatever codec the header names.
+  const saved = openDump(new BufferSource(out.bytes().slice()), { decoders: pageDecoders });
+  const pfns = presentPfns(saved, 64);
+  for (const p of pfns) assert.ok(Buffer.compare(saved.readPage!(p), input.readPage!(p)) === 0, `pfn ${p}`);
+  const pure = new BufferSink();
+  await saveDump(input, { levels: [31], elf: false, codec: 'lzo', threads: 0 }, pure, quiet);
+  assert.ok(pure.length < out.length / 2, `pure LZO output ${pure.length} bytes, raw ${out.length}`);
+});
+
+test('saveDump retries at the next level on ENOSPC only when the sink can start over; a stream gets its end written', async () => {
+  const input = openDump(new FileSource(FIXTURE), { decoders: nodePageDecoders });
+  class Disk extends BufferSink implements SaveSink {
+    truncates = 0;
+    private readonly capacity: number;
+    constructor(capacity: number) {
+      super();
+      this.capacity = capacity;
+    }
+    override write(offset: number, bytes: Uint8Array): void {
+      if (offset + bytes.length > this.capacity) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      super.write(offset, bytes);
+    }
+    truncate(): void {
+      this.truncates++;
+      this.length = 0;
+    }
+  }
+  const retries: string[] = [];
+  const reporter: SaveReporter = { ...quiet, retry: (stop, level, next) => retries.push(`${stop.code} ${level} -> ${next}`) };
+  // Raw pages: level 0 keeps the zero pages level 31 stores once; the disk holds only the smaller.
+  const size = async (level: number) => {
+    const s = new BufferSink();
+    await saveDump(input, { levels: [level], elf: false, codec: undefined, threads: 0 }, s, quiet);
+    return s.length;
+  };
+  const [at0, at31] = [await size(0), await size(31)];
+  assert.ok(at0 > at31 + (1 << 20), `${at0} > ${at31}`);
+  const capacity = at31 + 4096;
+  const disk = new Disk(capacity);
+  const { report, level } = await saveDump(input, { levels: [0, 31], elf: false, codec: undefined, threads: 0 }, disk, reporter);
+  assert.deepEqual(retries, ['ENOSPC 0 -> 31']);
+  assert.equal(disk.truncates, 1);
+  assert.equal(level, 31);
+  assert.equal(report.stop, undefined);
+
+  // A stream (no truncate) stops at the first level and still writes its end.
+  let ended = 0;
+  const full = new Disk(capacity);
+  const stream: SaveSink = { write: (o, b) => full.write(o, b), end: () => void ended++ };
+  retries.length = 0;
+  const r2 = await saveDump(input, { levels: [0, 31], elf: false, codec: undefined, threads: 0 }, stream, reporter);
+  assert.deepEqual(retries, []);
+  assert.equal(r2.level, 0);
+  assert.equal(r2.report.stop?.code, 'ENOSPC');
+  assert.equal(ended, 1);
+});

@@ -1,8 +1,12 @@
 // What a save's output and report share: the header flagged INCOMPLETE until the last byte is out
 // (IncompleteUntilDone, finishOutput), why writing stopped (a write error's errno code, never its
-// message text), the report, the level recorded, and the pages a saved dump lacks when read back.
+// message text), the report, the level recorded, and what a saved dump lacks when read back.
+import { ParseError } from '../errors.ts';
+import type { PageDecoders } from '../format/codecs/index.ts';
 import type { Dump } from '../format/dump.ts';
+import { openDump } from '../format/open-dump.ts';
 import type { ByteSink } from '../format/sink.ts';
+import type { ByteSource } from '../io/source.ts';
 import { isIoError } from '../analyze/dump-identity.ts';
 import type { ScanResult } from './scan.ts';
 
@@ -145,3 +149,19 @@ export function missingPages(out: Dump): MissingPages {
   return m;
 }
 
+
+/**
+ * Reads a written dump back: the pages it should hold that do not read, or why it is unusable (it
+ * does not open, or none of its pages reads while `expected` > 0).
+ */
+export function readBack(src: ByteSource, expected: number, decoders?: PageDecoders): { missing?: MissingPages; unusable?: string; incomplete?: boolean } {
+  try {
+    const out = openDump(src, { decoders });
+    const missing = missingPages(out);
+    if (missing.total === missing.count && expected > 0) return { missing, unusable: `no page of it reads${out.warnings.length ? ` (${out.warnings.join('; ')})` : ''}` };
+    return { missing, incomplete: out.incomplete };
+  } catch (e) {
+    if (!(e instanceof ParseError)) throw e;
+    return { unusable: `it does not open (${e.message})` };
+  }
+}

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import type { PageCompression } from '../../src/dump/batch.ts';
+import { readBack } from '../../src/dump/output.ts';
 import { saveDump, type SaveReporter, type SaveSink } from '../../src/dump/save.ts';
 import { pageDecoders } from '../../src/format/codecs/index.ts';
 import { openDump } from '../../src/format/open-dump.ts';
@@ -169,4 +170,18 @@ test('saveDump retries at the next level on ENOSPC only when the sink can start 
   assert.equal(r2.level, 0);
   assert.equal(r2.report.stop?.code, 'ENOSPC');
   assert.equal(ended, 1);
+});
+
+test('readBack: a saved dump read back counts the pages that do not read; a file that does not open, or holds no readable page, is unusable', async () => {
+  const input = openDump(new FileSource(FIXTURE), { decoders: nodePageDecoders });
+  const out = new BufferSink();
+  const { report } = await saveDump(input, { levels: [31], elf: false, codec: 'zlib', threads: 0 }, out, quiet);
+  const whole = out.bytes().slice();
+  const back = readBack(new BufferSource(whole), report.scan.pagesKept, nodePageDecoders);
+  assert.deepEqual([back.unusable, back.incomplete, back.missing?.count, back.missing?.total], [undefined, false, 0, report.scan.pagesKept]);
+  assert.match(readBack(new BufferSource(new Uint8Array(4096)), 1).unusable ?? '', /^it does not open/);
+  // Cut right after the bitmaps: it opens, but none of its pages reads.
+  const cut = openDump(new BufferSource(whole)) as { bitmap2Offset?: number };
+  const noPages = readBack(new BufferSource(whole.subarray(0, cut.bitmap2Offset! + 2 * 4096)), 1);
+  assert.match(noPages.unusable ?? '', /^no page of it reads/);
 });

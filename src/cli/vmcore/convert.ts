@@ -11,7 +11,7 @@ import { nodePageDecoders } from '../../host/node-codecs.ts';
 import { OutputFile } from '../../host/output-file.ts';
 import type { Command } from './commands.ts';
 import { usageError } from '../args.ts';
-import { parseSaveArgs, readBack, saveAndReport, saveArgs, threadsFor } from './save.ts';
+import { parseSaveArgs, readBackFile, saveAndReport, saveArgs, threadsFor } from './save.ts';
 import type { CodecName } from '../../format/codecs/index.ts';
 
 const USAGE =
@@ -100,7 +100,7 @@ function rearrangeInto(inFd: number, name: string, file: OutputFile): number {
   }
   const why = stop ? `writing stopped: ${stop}` : !ended ? `${name} ends at byte ${pos} without the end marker` : undefined;
   // A complete stream of a dump whose header says incomplete is reported too.
-  const { missing, unusable, incomplete } = readBack(file.tempPath, 1);
+  const { missing, unusable, incomplete } = readBackFile(file.tempPath, 1);
   if (unusable) {
     file.discard();
     throw new ParseError(`nothing usable was rebuilt: ${unusable}${why ? `; ${why}` : ''}; ${file.path} not written`, { source: name });

@@ -19,7 +19,7 @@ import { hostCompression, prestartWorkers } from '../../host/worker-pool.ts';
 import { liblzoCompressor } from '../../host/native-codecs.ts';
 import { pageCompressorName } from '../../host/page-compress.ts';
 import { MAX_DUMP_LEVEL } from '../../analyze/page-class.ts';
-import { missingPages, recordedLevel, type MissingPages, type SaveReport } from '../../dump/output.ts';
+import { readBack, recordedLevel, type SaveReport } from '../../dump/output.ts';
 import { checkSavable, saveDump, type SaveSink } from '../../dump/save.ts';
 import { DEFAULT_WINDOW, type SaveProgress } from '../../dump/scan.ts';
 import type { Command } from './commands.ts';
@@ -293,20 +293,11 @@ function pfnRange(first: number, last: number, ps: number): string {
   return `pfn 0x${first.toString(16)}-0x${last.toString(16)}, physical 0x${(first * ps).toString(16)}-0x${((last + 1) * ps - 1).toString(16)}`;
 }
 
-/**
- * Reads a written dump back: the pages it should hold that do not read, or why it is unusable (it
- * does not open, or none of its pages reads while `expected` > 0).
- */
-export function readBack(path: string, expected: number): { missing?: MissingPages; unusable?: string; incomplete?: boolean } {
+/** src/dump/output.ts readBack on the file at `path` (a save's or convert's temporary output). */
+export function readBackFile(path: string, expected: number): ReturnType<typeof readBack> {
   const src = new FileSource(path);
   try {
-    const out = openDump(src, { decoders: nodePageDecoders });
-    const missing = missingPages(out);
-    if (missing.total === missing.count && expected > 0) return { missing, unusable: `no page of it reads${out.warnings.length ? ` (${out.warnings.join('; ')})` : ''}` };
-    return { missing, incomplete: out.incomplete };
-  } catch (e) {
-    if (!(e instanceof ParseError)) throw e;
-    return { unusable: `it does not open (${e.message})` };
+    return readBack(src, expected, nodePageDecoders);
   } finally {
     src.close();
   }
@@ -321,7 +312,7 @@ export function readBack(path: string, expected: number): { missing?: MissingPag
 function reportIncomplete(r: SaveReport, dump: Dump, file: OutputFile | undefined, elf: boolean): number {
   const ps = dump.pageSize;
   const lost: string[] = [];
-  const { missing, unusable } = file ? readBack(file.tempPath, r.scan.pagesKept) : {};
+  const { missing, unusable } = file ? readBackFile(file.tempPath, r.scan.pagesKept) : {};
   if (r.stop) {
     // Pages the reader lost are counted apart; the rest of what does not read was never written.
     // kdump-compressed output still selects the lost pages in its bitmap (so they are among the

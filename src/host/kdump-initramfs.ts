@@ -19,6 +19,7 @@ import {
   bundleCompanions,
   INITRAMFS_BUNDLE,
   INITRAMFS_NODE,
+  libraryInLdCache,
   NATIVE_CODEC_LIBS,
   noModulesDir,
   wantedModules,
@@ -144,9 +145,7 @@ export interface CaptureInitramfs {
 function findLibrary(soname: string): string | undefined {
   for (const ldconfig of ['ldconfig', '/sbin/ldconfig', '/usr/sbin/ldconfig']) {
     try {
-      const out = execFileSync(ldconfig, ['-p'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-      const m = new RegExp(`^\\s+${soname.replace(/\./g, '\\.')} \\(([^)]*)\\) => (\\S+)$`, 'm').exec(out);
-      return m && (process.arch !== 'x64' || m[1]!.includes('x86-64')) ? m[2] : undefined;
+      return libraryInLdCache(execFileSync(ldconfig, ['-p'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }), soname, process.arch);
     } catch {
       // try the next path
     }

@@ -3,7 +3,7 @@
 // `kdump-config test`). Reads the machine through `root` ("/", or a fake tree in tests); the
 // conclusions are src/kdump/readiness.ts's.
 import { gzipSync } from 'node:zlib';
-import { KexecError } from '../errors.ts';
+import { CaptureFileMissingError } from '../kdump/status.ts';
 import { findFirmware } from './initramfs-collect.ts';
 import { bzImageInitSize, estimateCrashkernel, type Estimate } from '../kdump/estimate.ts';
 import {
@@ -44,7 +44,7 @@ export function estimateCapture(root: string, opts: { configPath?: string; bundl
   try {
     initrd = readCaptureFile(root, 'initrd', files, config, opts.configPath);
   } catch (e) {
-    if (!(e instanceof KexecError) || !/does not exist/.test(e.message)) throw e;
+    if (!(e instanceof CaptureFileMissingError)) throw e;
   }
   if (initrd) {
     initrdSize = BigInt(initrd.length);

@@ -84,6 +84,12 @@ export function addBusyboxApplets(a: CpioArchive): void {
   for (const applet of BUSYBOX_APPLETS) a.symlink(`bin/${applet}`, 'busybox');
 }
 
+/** A shared library's path by soname in `ldconfig -p`'s listing; on x64 (Node's process.arch) only an x86-64 one. */
+export function libraryInLdCache(listing: string, soname: string, arch: string): string | undefined {
+  const m = new RegExp(`^\\s+${soname.replace(/\./g, '\\.')} \\(([^)]*)\\) => (\\S+)$`, 'm').exec(listing);
+  return m && (arch !== 'x64' || m[1]!.includes('x86-64')) ? m[2] : undefined;
+}
+
 /** The files beside the bundle it loads at run time (the save pipeline's compression worker): its sibling .mjs chunks, not the other CLIs. */
 export function bundleCompanions(siblings: string[], bundle: string): string[] {
   return siblings.filter((f) => f.endsWith('.mjs') && !BUNDLES_NOT_NEEDED.has(f) && f !== bundle);

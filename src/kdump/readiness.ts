@@ -8,7 +8,7 @@ import type { KdumpConfig } from './config.ts';
 import { formatSize } from './crashkernel.ts';
 import type { DumpTarget } from './dump-target.ts';
 import type { Estimate } from './estimate.ts';
-import type { CaptureFiles, KdumpStatus } from './status.ts';
+import { targetNotMounted, type CaptureFiles, type KdumpStatus } from './status.ts';
 
 export interface Check {
   name: string;
@@ -118,7 +118,7 @@ export function parseMeminfo(text: string): Map<string, number> {
 export function dumpTargetCheck(status: KdumpStatus, config: KdumpConfig, meminfo: Map<string, number>): Check {
   const t = status.target;
   if (t.error && !t.exists && !t.writable && t.freeBytes === undefined) {
-    return { name: 'dump target', result: /not mounted now/.test(t.error) ? 'skip' : 'FAIL', detail: `${t.dir}: ${t.error}` };
+    return { name: 'dump target', result: t.error === targetNotMounted(config) ? 'skip' : 'FAIL', detail: `${t.dir}: ${t.error}` };
   }
   if (!t.writable) {
     return { name: 'dump target', result: 'FAIL', detail: `${t.dir} ${t.exists ? 'is not writable' : 'does not exist'}`, fix: t.exists ? 'fix its permissions' : `create it: mkdir -p ${config.target}` };

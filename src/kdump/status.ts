@@ -78,16 +78,19 @@ export function statusCaptureFiles(config: KdumpConfig, osrelease: string | unde
   }
 }
 
+/** A capture kernel or initramfs that is not there (callers that can do without one catch this class). */
+export class CaptureFileMissingError extends KexecError {}
+
 /** A capture kernel or initramfs that is not there, with what to do about it. */
-export function captureFileMissing(which: 'kernel' | 'initrd', path: string, config: KdumpConfig, release: string, configFile = DEFAULT_CONFIG_PATH): KexecError {
+export function captureFileMissing(which: 'kernel' | 'initrd', path: string, config: KdumpConfig, release: string, configFile = DEFAULT_CONFIG_PATH): CaptureFileMissingError {
   if (which === 'kernel') {
-    return new KexecError(`capture kernel ${path} does not exist`, {
+    return new CaptureFileMissingError(`capture kernel ${path} does not exist`, {
       hint: config.kernel
         ? `fix kernel = in ${configFile}`
         : `install the kernel of release ${release} (Debian: apt install linux-image-${release}), or set kernel = PATH in ${configFile}`,
     });
   }
-  return new KexecError(`capture initramfs ${path} does not exist`, {
+  return new CaptureFileMissingError(`capture initramfs ${path} does not exist`, {
     hint: config.initrd ? `build it there (kdump-ts mkinitrd -o ${config.initrd}) or fix initrd = in ${configFile}` : 'build it: kdump-ts mkinitrd',
   });
 }
@@ -118,6 +121,11 @@ export function captureLoadSteps(
     request: captureLoadRequest({ ...files, kernel: machine.path(files.kernel), initrd: machine.path(files.initrd) }, config.syscall),
     state: { kernel: files.kernel, initrd: files.initrd, cmdline: files.cmdline, syscall: config.syscall, at: machine.at.toISOString() },
   };
+}
+
+/** Why the target's space and permissions are unknown: its target_device is not mounted now. */
+export function targetNotMounted(config: KdumpConfig): string {
+  return `${config.targetDevice} is not mounted now: its space and permissions are checked only by the capture kernel`;
 }
 
 /** What the host found about the configured dump target directory. */
@@ -198,7 +206,7 @@ export function kdumpStatus(f: StatusFacts): KdumpStatus {
   const t = f.target;
   const target: KdumpStatus['target'] = { dir: config.target, exists: false, writable: false };
   if (t.here === undefined) {
-    target.error = `${config.targetDevice} is not mounted now: its space and permissions are checked only by the capture kernel`;
+    target.error = targetNotMounted(config);
   } else {
     target.exists = t.exists;
     target.writable = t.writable;

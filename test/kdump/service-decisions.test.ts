@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { CpioArchive } from '../../src/initramfs/cpio.ts';
 import { parseIomem } from '../../src/kexec/memory-map.ts';
 import { parseConfig } from '../../src/kdump/config.ts';
-import { addCaptureConfig, addCaptureSkeleton, bundleCompanions, wantedModules } from '../../src/kdump/capture-initramfs.ts';
+import { addCaptureConfig, addCaptureSkeleton, bundleCompanions, libraryInLdCache, wantedModules } from '../../src/kdump/capture-initramfs.ts';
 import { crashFactsFrom } from '../../src/kdump/crash-facts.ts';
 import { dumpTargetOnMounts, parseMountinfo, targetDeviceLink, targetOnMountedDevice } from '../../src/kdump/dump-target.ts';
 import { dumpTargetCheck, initrdContents, modulesCheck, parseMeminfo } from '../../src/kdump/readiness.ts';
@@ -155,4 +155,17 @@ test('crash facts: kernel text from kcore, /proc/kallsyms read only without it; 
   assert.ok(g.sources?.includes('kernel text: /proc/kallsyms _text.._end + "Kernel code" in /proc/iomem'));
   assert.equal(g.pageOffset, undefined);
   assert.throws(() => crashFactsFrom({ ...base, cpus: [{ cpu: 0, dir: '/sys/devices/system/cpu/cpu0', notes: 'zz' }], kallsyms }), /not a hex number/);
+});
+
+test('capture initramfs: a native codec library from ldconfig -p, only the x86-64 one on x64; readiness tells an unmounted target_device (skip) from a broken one', () => {
+  const listing = '3 libs found in cache\n\tlibdeflate.so.0 (libc6) => /usr/lib/i386-linux-gnu/libdeflate.so.0\n\tlibdeflate.so.0 (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/libdeflate.so.0\n\tliblzo2.so.2 (libc6,x86-64) => /lib/x86_64-linux-gnu/liblzo2.so.2\n';
+  assert.equal(libraryInLdCache(listing, 'liblzo2.so.2', 'x64'), '/lib/x86_64-linux-gnu/liblzo2.so.2');
+  assert.equal(libraryInLdCache(listing, 'libdeflate.so.0', 'x64'), undefined, 'the first match is the i386 one: not taken');
+  assert.equal(libraryInLdCache(listing, 'libdeflate.so.0', 'arm64'), '/usr/lib/i386-linux-gnu/libdeflate.so.0');
+  assert.equal(libraryInLdCache(listing, 'libzstd.so.1', 'x64'), undefined);
+  const config = parseConfig('target_device = UUID=dead-beef\n');
+  const unmounted = kdumpStatus(facts({ config, target: { exists: false, writable: false, resolved: { device: 'UUID=dead-beef', fstype: 'ext4', dir: '/var/crash', configured: '/var/crash' } } }));
+  assert.equal(dumpTargetCheck(unmounted, config, new Map()).result, 'skip');
+  const broken = kdumpStatus(facts({ target: { exists: false, writable: false, resolved: { error: 'the dump target /not mounted now is on tmpfs' } } }));
+  assert.equal(dumpTargetCheck(broken, parseConfig(''), new Map()).result, 'FAIL');
 });

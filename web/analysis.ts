@@ -114,14 +114,12 @@ function panicFrame(bt: NamedBacktrace): number | undefined {
   return best;
 }
 
-const hexTask = (t: bigint | undefined) => (t === undefined ? undefined : hexPadded(t));
-
 function traceView(bt: NamedBacktrace, crashing: boolean): TraceView {
   return {
     cpu: bt.cpu,
     pid: bt.pid,
     comm: bt.comm,
-    task: hexTask(bt.task),
+    task: bt.task === undefined ? undefined : hexPadded(bt.task),
     lines: backtraceLines(bt),
     panicFrame: crashing ? panicFrame(bt) : undefined,
   };
@@ -224,7 +222,7 @@ export class DumpAnalysis {
         cpu: x.cpu,
         state: x.state,
         comm: x.comm,
-        task: hexTask(x.task)!,
+        task: hexPadded(x.task),
         running: t.current.includes(x.task),
         idle: !!x.idle,
       })),

@@ -61,11 +61,7 @@ export class KernelMemory implements VirtualMemory {
     this.physBase = physBase & MASK64;
     this.kernelOffset = info.kernelOffset ?? 0n;
     this.kernelImageSize = info.number('KERNEL_IMAGE_SIZE') ?? 0x20000000n;
-    const rootName = ['init_top_pgt', 'swapper_pg_dir', 'init_level4_pgt'].find((n) => info.has(`SYMBOL(${n})`));
-    if (!rootName) throw missingKey('SYMBOL(init_top_pgt) (or swapper_pg_dir)', 'kernel page-table walks');
-    const levels = info.number('pgtable_l5_enabled') === 1n ? 5 : 4;
-    const root = this.ktextToPhys(info.symbol(rootName)!);
-    this.pageTables = this.arch.pageTables(this, root, levels, info.number('sme_mask') ?? 0n);
+    this.pageTables = this.arch.pageTables(this, info, (vaddr) => this.ktextToPhys(vaddr));
   }
 
   get pagingLevels(): number {

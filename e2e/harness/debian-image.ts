@@ -198,6 +198,18 @@ export async function getDebianImage(suite: string, variant: ImageVariant = 'bas
   }, log);
 }
 
+/**
+ * Removes the cached images of earlier recipes of the same suite and variant (each is ~400 MB).
+ * A QEMU still running on one keeps its open file; the next run of that recipe builds it again.
+ */
+function pruneOtherRecipes(keep: string, prefix: string): void {
+  const base = join(keep, '..');
+  for (const d of readdirSync(base)) {
+    const full = join(base, d);
+    if (full !== keep && d.startsWith(prefix) && /^[0-9a-f]{12}$/.test(d.slice(prefix.length))) rmSync(full, { recursive: true, force: true });
+  }
+}
+
 async function buildImage(suite: string, variant: ImageVariant, hash: string, dir: string, log: (s: string) => void): Promise<DebianImage> {
   if (process.getuid?.() !== 0) throw new E2EStepError('image', 'building a Debian system image needs root (mmdebstrap --mode=root, file owners in mke2fs -d)');
   const t0 = Date.now();
@@ -281,6 +293,7 @@ async function buildImage(suite: string, variant: ImageVariant, hash: string, di
     rmSync(dir, { recursive: true, force: true });
     renameSync(tmp, dir);
     log(`built ${image.path} in ${(image.buildMs.total / 1000).toFixed(0)} s`);
+    pruneOtherRecipes(dir, `${suite}-${variant}-`);
     return image;
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });

@@ -1,7 +1,6 @@
 // Node edge: reads the facts a crash load and `kdump-ts status` need from a machine's /proc and /sys.
 // `root` is a parameter so tests point it at a directory tree shaped like / (default "/").
-import { closeSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { ParseError } from '../errors.ts';
 import { Elf64Ehdr, Elf64Phdr, PT_LOAD } from '../format/elf.ts';
 import { readStruct } from '../format/struct.ts';
@@ -9,31 +8,13 @@ import { acpiRsdpAddr } from '../kexec/arch/x86_64/efi.ts';
 import { currentBootParams } from './kexec-facts.ts';
 import { readEfiFacts, SYS_FIRMWARE_EFI } from './efi-facts.ts';
 import type { CrashFacts } from '../kdump/crash-load.ts';
+import { listDir, machinePath, readText } from './machine-files.ts';
 import { crashFactsFrom, type CpuNoteFiles, type KcoreLoad } from '../kdump/crash-facts.ts';
-
-export function hostPath(root: string, path: string): string {
-  return root === '/' ? path : join(root, path);
-}
-
-/** The file's text, or undefined when it does not exist or cannot be read. */
-export function readText(root: string, path: string): string | undefined {
-  try {
-    return readFileSync(hostPath(root, path), 'latin1');
-  } catch {
-    return undefined;
-  }
-}
 
 /** Every cpuN directory's crash note files; CPUs without a crash_notes file are skipped. */
 function readCpuNoteFiles(root: string): CpuNoteFiles[] {
-  let names: string[];
-  try {
-    names = readdirSync(hostPath(root, '/sys/devices/system/cpu'));
-  } catch {
-    return [];
-  }
   const out: CpuNoteFiles[] = [];
-  for (const name of names) {
+  for (const name of listDir(root, '/sys/devices/system/cpu')) {
     const m = /^cpu(\d+)$/.exec(name);
     if (!m) continue;
     const dir = `/sys/devices/system/cpu/${name}`;
@@ -49,7 +30,7 @@ function readCpuNoteFiles(root: string): CpuNoteFiles[] {
 function readKcoreLoads(root: string): KcoreLoad[] | undefined {
   let fd: number;
   try {
-    fd = openSync(hostPath(root, '/proc/kcore'), 'r');
+    fd = openSync(machinePath(root, '/proc/kcore'), 'r');
   } catch {
     return undefined;
   }
@@ -78,7 +59,7 @@ function readKcoreLoads(root: string): KcoreLoad[] | undefined {
 
 /** Reads everything planCrashLoad needs from the machine at `root` (kdump/crash-facts.ts decides what it means). */
 export function readCrashFacts(root = '/'): CrashFacts {
-  const iomemSource = hostPath(root, '/proc/iomem');
+  const iomemSource = machinePath(root, '/proc/iomem');
   const iomem = readText(root, '/proc/iomem');
   if (iomem === undefined) throw new ParseError('cannot read /proc/iomem', { source: iomemSource });
   const vmcoreinfo = readText(root, '/sys/kernel/vmcoreinfo');
@@ -91,6 +72,6 @@ export function readCrashFacts(root = '/'): CrashFacts {
     ...(kcoreLoads ? { kcoreLoads } : {}),
     kallsyms: () => readText(root, '/proc/kallsyms'),
     // boot_params' RSDP, else the EFI system table's (kernels started through the EFI stub leave it 0).
-    acpiRsdp: acpiRsdpAddr(currentBootParams(root), readEfiFacts(hostPath(root, SYS_FIRMWARE_EFI))),
+    acpiRsdp: acpiRsdpAddr(currentBootParams(root), readEfiFacts(machinePath(root, SYS_FIRMWARE_EFI))),
   });
 }

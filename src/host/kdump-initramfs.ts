@@ -25,13 +25,13 @@ import {
   wantedModules,
 } from '../kdump/capture-initramfs.ts';
 import { configuredDumpTarget, dumpTargetOnMounts, parseMountinfo, type DumpTarget } from '../kdump/dump-target.ts';
-import { hostPath } from './crash-facts.ts';
+import { machinePath } from './machine-files.ts';
 
 /** UUID=… for a device when /dev/disk/by-uuid has a link to it, else the device path. */
 function stableDeviceName(root: string, device: string): string {
-  const byUuid = hostPath(root, '/dev/disk/by-uuid');
+  const byUuid = machinePath(root, '/dev/disk/by-uuid');
   try {
-    const real = realpathSync(hostPath(root, device));
+    const real = realpathSync(machinePath(root, device));
     for (const uuid of readdirSync(byUuid)) {
       if (realpathSync(join(byUuid, uuid)) === real) return `UUID=${uuid}`;
     }
@@ -47,7 +47,7 @@ export function resolveTarget(config: KdumpConfig, root = '/'): DumpTarget {
   if (configured) return configured;
   let mountinfo: string;
   try {
-    mountinfo = readFileSync(hostPath(root, '/proc/self/mountinfo'), 'utf8');
+    mountinfo = readFileSync(machinePath(root, '/proc/self/mountinfo'), 'utf8');
   } catch {
     throw new KexecError('cannot read /proc/self/mountinfo to find the dump target\'s filesystem', { hint: 'set target_device and target_fstype in the config' });
   }
@@ -68,7 +68,7 @@ export function blockDeviceModules(majmin: string, root = '/'): string[] {
   const out: string[] = [];
   let dev: string;
   try {
-    dev = realpathSync(hostPath(root, `/sys/dev/block/${majmin}`));
+    dev = realpathSync(machinePath(root, `/sys/dev/block/${majmin}`));
   } catch {
     return out;
   }
@@ -88,7 +88,7 @@ export function blockDeviceModules(majmin: string, root = '/'): string[] {
 
 /** A loadable module loaded now (built-in ones have no /sys/module/NAME/initstate). */
 function isLoadedModule(name: string, root = '/'): boolean {
-  return existsSync(hostPath(root, `/sys/module/${name.replace(/-/g, '_')}/initstate`));
+  return existsSync(machinePath(root, `/sys/module/${name.replace(/-/g, '_')}/initstate`));
 }
 
 function realpathOr(p: string): string | undefined {

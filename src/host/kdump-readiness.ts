@@ -19,7 +19,7 @@ import {
   type Check,
   type InitrdContents,
 } from '../kdump/readiness.ts';
-import { hostPath, readText } from './crash-facts.ts';
+import { machinePath, readText } from './machine-files.ts';
 import { initrdEntries, initrdUnpackedSize } from './initrd-size.ts';
 import { buildCaptureInitramfs, packageRoot, resolveTarget, targetModules } from './kdump-initramfs.ts';
 import { captureFiles, osRelease, readCaptureFile, readConfig, readStatus } from './kdump-service.ts';
@@ -35,11 +35,11 @@ export interface CaptureEstimate {
 export function estimateCapture(root: string, opts: { configPath?: string; bundle?: string } = {}): CaptureEstimate {
   const { config } = readConfig(root, opts.configPath);
   const files = captureFiles(config, root);
-  const kernelInitSize = bzImageInitSize(readCaptureFile(root, 'kernel', files, config, opts.configPath), hostPath(root, files.kernel));
+  const kernelInitSize = bzImageInitSize(readCaptureFile(root, 'kernel', files, config, opts.configPath), machinePath(root, files.kernel));
   let initrdSize: bigint;
   let unpacked: bigint;
   let source: string;
-  const initrdPath = hostPath(root, files.initrd);
+  const initrdPath = machinePath(root, files.initrd);
   let initrd: Uint8Array | undefined;
   try {
     initrd = readCaptureFile(root, 'initrd', files, config, opts.configPath);
@@ -88,7 +88,7 @@ export function readinessChecks(root: string, opts: { configPath?: string; bundl
   try {
     const bytes = readCaptureFile(root, 'initrd', files, config, opts.configPath);
     inside = initrdContents([]);
-    initrdContents(initrdEntries(bytes, hostPath(root, files.initrd)), inside);
+    initrdContents(initrdEntries(bytes, machinePath(root, files.initrd)), inside);
     checks.push(initramfsCheck(files, inside.builtFor));
   } catch (e) {
     checks.push(failedCheck('capture initramfs', e));

@@ -22,7 +22,8 @@ import {
   type LoadedState,
   type TargetFacts,
 } from '../kdump/status.ts';
-import { hostPath, readCrashFacts, readText } from './crash-facts.ts';
+import { readCrashFacts } from './crash-facts.ts';
+import { machinePath, readText } from './machine-files.ts';
 import { resolveTarget } from './kdump-initramfs.ts';
 import type { PlannedLoad } from '../kexec/load.ts';
 import type { KexecSyscalls } from '../kexec/syscalls.ts';
@@ -38,7 +39,7 @@ export function osRelease(root: string): string {
  * it exists, else the defaults apply. A file that exists but cannot be read is an error either way.
  */
 export function readConfig(root: string, path?: string): { config: KdumpConfig; found: boolean } {
-  const file = hostPath(root, path ?? DEFAULT_CONFIG_PATH);
+  const file = machinePath(root, path ?? DEFAULT_CONFIG_PATH);
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -83,7 +84,7 @@ export function readStatus(root = '/', configFile?: string): KdumpStatus {
     ...(crashSize !== undefined ? { crashSize } : {}),
     ...(crashLoaded !== undefined ? { crashLoaded } : {}),
     ...(state !== undefined ? { state } : {}),
-    capture: { files, kernelExists: exists(hostPath(root, files.kernel)), initrdExists: exists(hostPath(root, files.initrd)), ...(error !== undefined ? { error } : {}) },
+    capture: { files, kernelExists: exists(machinePath(root, files.kernel)), initrdExists: exists(machinePath(root, files.initrd)), ...(error !== undefined ? { error } : {}) },
     target: readTargetFacts(config, root),
   });
 }
@@ -98,7 +99,7 @@ function readTargetFacts(config: KdumpConfig, root: string): TargetFacts {
     resolved = { error: (e as Error).message };
   }
   if (here === undefined) return { exists: false, writable: false, resolved };
-  const targetPath = hostPath(root, here);
+  const targetPath = machinePath(root, here);
   const facts: TargetFacts = { here, exists: exists(targetPath), writable: false, resolved };
   try {
     accessSync(targetPath, constants.W_OK);
@@ -119,7 +120,7 @@ export function targetHere(config: KdumpConfig, root: string): string | undefine
   if (!config.targetDevice) return config.target;
   const real = (p: string) => {
     try {
-      return realpathSync(hostPath(root, p));
+      return realpathSync(machinePath(root, p));
     } catch {
       return undefined;
     }
@@ -135,7 +136,7 @@ export function targetHere(config: KdumpConfig, root: string): string | undefine
 
 /** A capture file's bytes; a missing or unreadable file is a KexecError saying what to do (never a raw ENOENT). */
 export function readCaptureFile(root: string, which: 'kernel' | 'initrd', files: { kernel: string; initrd: string; release: string }, config: KdumpConfig, configFile?: string): Buffer {
-  const path = hostPath(root, files[which]);
+  const path = machinePath(root, files[which]);
   try {
     return readFileSync(path);
   } catch (e) {
@@ -149,7 +150,7 @@ function captureFilesPresent(root: string, configPath: string | undefined) {
   const { config } = readConfig(root, configPath);
   const files = captureFiles(config, root);
   for (const which of ['kernel', 'initrd'] as const) {
-    if (!exists(hostPath(root, files[which]))) throw captureFileMissing(which, hostPath(root, files[which]), config, files.release, configPath);
+    if (!exists(machinePath(root, files[which]))) throw captureFileMissing(which, machinePath(root, files[which]), config, files.release, configPath);
   }
   return { config, files };
 }
@@ -160,7 +161,7 @@ function captureFilesPresent(root: string, configPath: string | undefined) {
  */
 export async function planCaptureLoad(opts: { root: string; configPath?: string }): Promise<PlannedLoad> {
   const { config, files } = captureFilesPresent(opts.root, opts.configPath);
-  const req = captureLoadRequest({ ...files, kernel: hostPath(opts.root, files.kernel), initrd: hostPath(opts.root, files.initrd) }, config.syscall);
+  const req = captureLoadRequest({ ...files, kernel: machinePath(opts.root, files.kernel), initrd: machinePath(opts.root, files.initrd) }, config.syscall);
   return planKernelLoad({ ...req, dryRun: true, machine: { root: opts.root } });
 }
 
@@ -172,10 +173,10 @@ export async function planCaptureLoad(opts: { root: string; configPath?: string 
 export async function loadCaptureKernel(sys: KexecSyscalls, opts: { root?: string; configPath?: string; debug?: (line: string) => void } = {}): Promise<LoadedState> {
   const root = opts.root ?? '/';
   const { config, files } = captureFilesPresent(root, opts.configPath);
-  const steps = captureLoadSteps(config, files, { crashLoaded: readText(root, '/sys/kernel/kexec_crash_loaded')?.trim() === '1', path: (p) => hostPath(root, p), at: new Date() });
+  const steps = captureLoadSteps(config, files, { crashLoaded: readText(root, '/sys/kernel/kexec_crash_loaded')?.trim() === '1', path: (p) => machinePath(root, p), at: new Date() });
   if (steps.unloadFirst) unloadKernel('crash', 'auto', sys);
   await loadKernel(root === '/' ? steps.request : { ...steps.request, machine: { root } }, sys, opts.debug ? { debug: opts.debug } : {});
-  const stateFile = hostPath(root, STATE_FILE);
+  const stateFile = machinePath(root, STATE_FILE);
   mkdirSync(join(stateFile, '..'), { recursive: true });
   writeFileSync(stateFile, JSON.stringify(steps.state, null, 2) + '\n');
   return steps.state;
@@ -184,7 +185,7 @@ export async function loadCaptureKernel(sys: KexecSyscalls, opts: { root?: strin
 /** Unloads the capture kernel through `sys` (kexec-ts -p -u) and forgets what was loaded. */
 export function unloadCaptureKernel(sys: KexecSyscalls, root = '/'): void {
   unloadKernel('crash', 'auto', sys);
-  rmSync(hostPath(root, STATE_FILE), { force: true });
+  rmSync(machinePath(root, STATE_FILE), { force: true });
 }
 
 /**
@@ -193,5 +194,5 @@ export function unloadCaptureKernel(sys: KexecSyscalls, root = '/'): void {
  */
 export function crashThisMachine(root = '/'): void {
   if (resolve(root) === '/') refuseInTests('crashing this machine', 'write /proc/sysrq-trigger', 'give --root a fake tree');
-  writeFileSync(hostPath(root, '/proc/sysrq-trigger'), 'c');
+  writeFileSync(machinePath(root, '/proc/sysrq-trigger'), 'c');
 }

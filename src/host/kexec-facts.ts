@@ -1,6 +1,7 @@
 // Facts about the running machine a kexec load needs, read from /proc and /sys (or from another
 // machine's copies: --iomem FILE, --memmap DIR). The only file reading the kexec planner does.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readBytes, readText } from './machine-files.ts';
 import { join } from 'node:path';
 import { KexecError } from '../errors.ts';
 import { memoryMapFromFirmware, memoryMapFromIomem, parseMemmapListing, type FirmwareMemmapEntry, type MemoryMap } from '../kexec/memory-map.ts';
@@ -10,15 +11,6 @@ export const FIRMWARE_MEMMAP = '/sys/firmware/memmap';
 export const KEXEC_LOADED = '/sys/kernel/kexec_loaded';
 export const KEXEC_CRASH_LOADED = '/sys/kernel/kexec_crash_loaded';
 export const BOOT_PARAMS = '/sys/kernel/boot_params/data';
-
-/** A text file's contents, or undefined when it cannot be read. */
-export function readOptional(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
 
 /** /sys/firmware/memmap/N/{start,end,type} in N order; a file "START END TYPE" per line is read too. */
 export function readFirmwareMemmap(path: string): FirmwareMemmapEntry[] {
@@ -46,7 +38,7 @@ export function readMemoryMap(opts: { iomem?: string; memmap?: string; memmapOpt
   const memmapPath = opts.memmap ?? (opts.iomem ? undefined : FIRMWARE_MEMMAP);
   const memmapRequired = opts.memmap !== undefined && !opts.memmapOptional;
   const iomemPath = opts.iomem ?? (opts.memmap !== undefined ? undefined : IOMEM);
-  const iomemText = iomemPath !== undefined ? readOptional(iomemPath) : undefined;
+  const iomemText = iomemPath !== undefined ? readText('/', iomemPath, 'utf8') : undefined;
   if (memmapPath && (memmapRequired || existsSync(memmapPath))) {
     const entries = readFirmwareMemmap(memmapPath);
     if (entries.length > 0) return memoryMapFromFirmware(entries, iomemText, memmapPath);
@@ -62,23 +54,19 @@ export function readMemoryMap(opts: { iomem?: string; memmap?: string; memmapOpt
 
 /** /sys/kernel/kexec_loaded or kexec_crash_loaded: true when "1"; undefined when the file is missing. */
 export function kexecLoaded(kind: 'load' | 'crash', root = '/'): boolean | undefined {
-  const t = readOptional(join(root, kind === 'crash' ? KEXEC_CRASH_LOADED : KEXEC_LOADED));
+  const t = readText(root, kind === 'crash' ? KEXEC_CRASH_LOADED : KEXEC_LOADED, 'utf8');
   return t === undefined ? undefined : t.trim() === '1';
 }
 
 export function currentCmdline(): string {
-  const t = readOptional('/proc/cmdline');
+  const t = readText('/', '/proc/cmdline', 'utf8');
   if (t === undefined) throw new KexecError('cannot read /proc/cmdline for --reuse-cmdline');
   return t.trim();
 }
 
 /** The running kernel's boot_params (x86), undefined when not readable. */
 export function currentBootParams(root = '/'): Uint8Array | undefined {
-  try {
-    return readFileSync(join(root, BOOT_PARAMS));
-  } catch {
-    return undefined;
-  }
+  return readBytes(root, BOOT_PARAMS);
 }
 
 export function rngSeed(): Uint8Array {

@@ -4,9 +4,9 @@
 // only for an operation on this machine, so --dry-run, --root and tests cannot reach the kernel.
 // `kexec-ts` and `kdump-ts load` both load through `loadKernel`, in-process.
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, statSync, type Stats } from 'node:fs';
-import { join } from 'node:path';
 import { KexecError } from '../errors.ts';
-import { currentBootParams, kexecLoaded, readMemoryMap, rngSeed } from './kexec-facts.ts';
+import { currentBootParams, FIRMWARE_MEMMAP, IOMEM, kexecLoaded, readMemoryMap, rngSeed } from './kexec-facts.ts';
+import { machinePath } from './machine-files.ts';
 import { dryRunSyscall, debugRanges, planLoad, type CrashSide, type LoadFacts, type LoadRequest, type PlannedLoad, type SyscallChoice } from '../kexec/load.ts';
 import { hostArch } from '../kexec/loaders.ts';
 import { KEXEC_FILE_ON_CRASH, KEXEC_ON_CRASH, type KexecArch, type KexecKind, type KexecPlan } from '../kexec/plan.ts';
@@ -97,14 +97,14 @@ export function hostLoadFacts(req: LoadRequest, opts: LoadOptions = {}): LoadFac
     dtb: (arch: KexecArch) => {
       if (req.dtb) return readRegularFile(req.dtb, 'device tree').data;
       // arm64 needs one: on this machine, the firmware's.
-      const fdt = join(root, 'sys/firmware/fdt');
+      const fdt = machinePath(root, '/sys/firmware/fdt');
       if (arch === 'arm64' && !req.dryRun && existsSync(fdt)) return readRegularFile(fdt, 'device tree').data;
       return undefined;
     },
     efiMemmapText: () => new TextDecoder().decode(readRegularFile(req.efiMemmap!, 'EFI memory map').data),
     memoryMap: () => {
       const m = req.machine ?? {};
-      if (m.root) return readMemoryMap({ iomem: join(root, 'proc/iomem'), memmap: join(root, 'sys/firmware/memmap'), memmapOptional: true });
+      if (m.root) return readMemoryMap({ iomem: machinePath(root, IOMEM), memmap: machinePath(root, FIRMWARE_MEMMAP), memmapOptional: true });
       return readMemoryMap({ ...(m.iomem ? { iomem: m.iomem } : {}), ...(m.memmap ? { memmap: m.memmap } : {}) });
     },
     crashSide: async (): Promise<CrashSide> => {
@@ -122,7 +122,8 @@ export function hostLoadFacts(req: LoadRequest, opts: LoadOptions = {}): LoadFac
     },
     bootState: async () => {
       const bp = currentBootParams(root);
-      const efi = (await import('./efi-facts.ts')).readEfiFacts(join(root, 'sys/firmware/efi'));
+      const { readEfiFacts, SYS_FIRMWARE_EFI } = await import('./efi-facts.ts');
+      const efi = readEfiFacts(machinePath(root, SYS_FIRMWARE_EFI));
       return { ...(bp ? { bootParams: bp } : {}), ...(efi ? { efi } : {}) };
     },
     rngSeed,

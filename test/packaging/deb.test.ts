@@ -118,6 +118,22 @@ test('lintian reports no errors and no warnings (overrides only the purgatory ob
 
 const rootSkip = noDpkg ?? cannotMakeRoot();
 
+/** Every path under `dir` (as /path), but dpkg's and apt's own records, caches and logs. */
+function treeOf(dir: string): Set<string> {
+  const paths = new Set<string>();
+  const skip = /^\/(proc|var\/lib\/dpkg|var\/lib\/apt|var\/cache|var\/log)(\/|$)/;
+  const walk = (rel: string) => {
+    for (const e of readdirSync(join(dir, rel), { withFileTypes: true })) {
+      const p = `${rel}/${e.name}`;
+      if (skip.test(p)) continue;
+      paths.add(p);
+      if (e.isDirectory()) walk(p);
+    }
+  };
+  walk('');
+  return paths;
+}
+
 /**
  * apt install ./deb in a fresh `suite` root (with `packages`), then the kernel hooks, remove and purge.
  * `node` says which node runs the bins: Debian's nodejs (in the root) or the one carried in the package.
@@ -145,6 +161,7 @@ function installRemovePurge(suite: string, packages: string[], file: string, nod
     const old = '6.12.1-kexec-ts-old-amd64';
     mkdirSync(at(`usr/lib/modules/${old}`), { recursive: true });
     writeFileSync(at(`boot/vmlinuz-${old}`), '');
+    const before = treeOf(root.dir);
     let t0 = Date.now();
     const install = root.run(['apt-get', '-o', 'Dpkg::Use-Pty=0', 'install', '-y', '/tmp/kexec-ts.deb']);
     console.log(`# ${suite}: apt install ./deb: ${((Date.now() - t0) / 1000).toFixed(1)} s; node ${nodeVersion}`);
@@ -211,12 +228,18 @@ function installRemovePurge(suite: string, packages: string[], file: string, nod
     }
     assert.doesNotMatch(root.run(['dpkg-query', '-W', '-f=${Status}', 'kexec-ts'], 10_000, { allowFail: true }).stdout, /ok installed|config-files/);
     assert.equal(readFileSync(at('var/crash/20261204-000000/dmesg.txt'), 'utf8'), 'kernel log\n', '/var/crash and its dumps stay');
+    // As piuparts checks: after purge, every path is as before the install, but the dumps (and the
+    // test's own fake kernel and files in /tmp; dpkg's and apt's records and logs).
+    const now = treeOf(root.dir);
+    const added = [...now].filter((p) => !before.has(p) && !p.startsWith('/tmp/') && !p.startsWith('/var/crash') && !p.includes('kexec-ts-test'));
+    const removed = [...before].filter((p) => !now.has(p));
+    assert.deepEqual({ added, removed }, { added: [], removed: [] });
   } finally {
     root.dispose();
   }
 }
 
-test('trixie root: apt install ./deb lands the files and enables the unit; the bins run --version with Debian\'s node; postinst and the kernel hooks build (a failure does not fail the install) and remove capture initramfs files; remove drops crashkernel=; purge leaves no unit, conffile or capture initramfs and keeps /var/crash', { skip: rootSkip, timeout: 25 * 60_000 }, () => {
+test('trixie root: apt install ./deb lands the files and enables the unit; the bins run --version with Debian\'s node; postinst and the kernel hooks build (a failure does not fail the install) and remove capture initramfs files; remove drops crashkernel=; purge leaves no unit, conffile or capture initramfs, keeps /var/crash, and every other path is as before the install', { skip: rootSkip, timeout: 25 * 60_000 }, () => {
   installRemovePurge('trixie', ['nodejs', ...ROOT_PACKAGES], deb, 'debian');
 });
 

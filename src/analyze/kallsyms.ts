@@ -8,7 +8,7 @@
 //     non-negative offset is an absolute value and a negative one means relative_base - 1 - offset;
 //     otherwise the address is relative_base + (u32)offset.
 import { ParseError } from '../errors.ts';
-import type { VirtualMemory } from './kernel-memory.ts';
+import type { VirtualMemory } from './virtual-memory.ts';
 import { SortedSymbolTable, type KernelSymbol } from './symbols.ts';
 import type { VmcoreInfo } from './vmcoreinfo.ts';
 import { missingKey } from './vmcoreinfo.ts';

@@ -7,6 +7,7 @@ import type { Dump } from '../format/dump.ts';
 import { VmcoreInfo, missingKey } from './vmcoreinfo.ts';
 import { archOf, type KernelArch, type PageTables } from './arch/arch.ts';
 import { hex } from '../text.ts';
+import { readU32, readU64, view, type VirtualMemory } from './virtual-memory.ts';
 
 const MASK64 = (1n << 64n) - 1n;
 const PAGE = 4096n;
@@ -16,19 +17,6 @@ export interface DirectMap {
   base: bigint;
   /** "page tables", or the symbol source it was read with. */
   source: string;
-}
-
-/** Reads kernel virtual memory: the one shape the readers (printk, kallsyms, tasks, ORC, the unwinder) take; KernelMemory is one. */
-export interface VirtualMemory {
-  readVirt(vaddr: bigint, length: number): Uint8Array;
-}
-
-/** A little-endian u64 / u32 of kernel memory. */
-export function readU64(mem: VirtualMemory, vaddr: bigint): bigint {
-  return view(mem.readVirt(vaddr, 8)).getBigUint64(0, true);
-}
-export function readU32(mem: VirtualMemory, vaddr: bigint): number {
-  return view(mem.readVirt(vaddr, 4)).getUint32(0, true);
 }
 
 export class KernelMemory implements VirtualMemory {
@@ -172,10 +160,6 @@ export class KernelMemory implements VirtualMemory {
     }
     return s;
   }
-}
-
-export function view(b: Uint8Array): DataView {
-  return new DataView(b.buffer, b.byteOffset, b.byteLength);
 }
 
 export function latin1(b: Uint8Array): string {

@@ -9,7 +9,7 @@ import { OrcTable, type OrcVersion } from './arch/x86_64/orc.ts';
 import { SortedSymbolTable, type KernelSymbol } from './symbols.ts';
 import type { Gaps } from './completeness.ts';
 import { walkList } from './tasks.ts';
-import { readU32 as u32, readU64 as u64, type VirtualMemory } from './kernel-memory.ts';
+import { readU32 as u32, readU64 as u64, type VirtualMemory } from './virtual-memory.ts';
 import { hex } from '../text.ts';
 
 const Elf64Sym = struct('Elf64_Sym', 24, {

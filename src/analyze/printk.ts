@@ -9,7 +9,7 @@ import { Gaps, type Completeness } from './completeness.ts';
 import type { VmcoreInfo } from './vmcoreinfo.ts';
 import { missingKey } from './vmcoreinfo.ts';
 import { hex } from '../text.ts';
-import { readU32 as u32, readU64 as u64, view as dv, type VirtualMemory } from './kernel-memory.ts';
+import { readU32 as u32, readU64 as u64, view as dv, type VirtualMemory } from './virtual-memory.ts';
 
 export interface LogRecord {
   seq: bigint;

@@ -1,11 +1,11 @@
 // Backtraces of CPUs (from the registers each saved at the crash) and of tasks that were not running
-// (from their saved inactive_task_frame), over a KernelDump.
+// (from what the context switch saved), over a KernelDump; the architecture's unwinder does the walk.
 import { NotInDumpError, ParseError } from '../errors.ts';
 import { Gaps } from './completeness.ts';
 import type { KernelDump } from './kernel-dump.ts';
 import { TaskReader, type Task, type TaskList } from './tasks.ts';
-import { PT_REGS, type Regs } from './arch/x86_64/regs.ts';
-import { INACTIVE_TASK_FRAME, inactiveTaskStart, unwind, type Backtrace, type StartState } from './arch/x86_64/unwind.ts';
+import type { Regs } from './arch/x86_64/regs.ts';
+import type { Backtrace } from './arch/x86_64/unwind.ts';
 import { hex } from '../text.ts';
 
 export interface CpuBacktrace extends Backtrace {
@@ -24,31 +24,13 @@ export function cpuBacktrace(kd: KernelDump, cpu: number): CpuBacktrace {
       hint: kd.cpus.length ? undefined : 'the saver kept no CPU notes, so there is nothing to unwind from',
     });
   }
-  const regs = {} as Regs;
-  for (const r of PT_REGS) regs[r] = st.regs[r];
-  const start: StartState = { ip: regs.rip, sp: regs.rsp, bp: regs.rbp, regs, exact: true };
-  const bt = (regs.cs & 3n) !== 0n
-    ? { frames: [], stop: 'user mode', error: false, userRegs: regs }
-    : unwind(kd.memory, kd.orcFinder, kd.symbolizer, start);
-  return { ...bt, cpu, pid: st.pid, task: kd.currentTask(cpu), start: regs };
+  const { backtrace, start } = kd.arch.unwindCpu(kd, st);
+  return { ...backtrace, cpu, pid: st.pid, task: kd.currentTask(cpu), start };
 }
 
-/** A task that is not running: unwinds from the frame __switch_to_asm saved at thread.sp. */
+/** A task that is not running: unwinds from what the context switch saved at thread.sp. */
 export function taskBacktrace(kd: KernelDump, threadSp: bigint): Backtrace {
-  const btf = kd.btf; // read first: offsetOf asks it
-  const layout = {
-    bpOffset: kd.offsetOf('inactive_task_frame', 'bp') ?? INACTIVE_TASK_FRAME.bpOffset,
-    retAddrOffset: kd.offsetOf('inactive_task_frame', 'ret_addr') ?? INACTIVE_TASK_FRAME.retAddrOffset,
-    size: btf.find('struct inactive_task_frame')?.size ?? INACTIVE_TASK_FRAME.size,
-  };
-  let start: StartState;
-  try {
-    start = inactiveTaskStart(kd.memory, threadSp, layout);
-  } catch (e) {
-    if (e instanceof NotInDumpError) return { frames: [], stop: `saved frame not in dump: ${e.message}`, error: true, notInDump: e.reason };
-    throw e;
-  }
-  return unwind(kd.memory, kd.orcFinder, kd.symbolizer, start);
+  return kd.arch.unwindTask(kd, threadSp);
 }
 
 export interface TaskTable extends TaskList {

@@ -6,7 +6,7 @@ import { NotInDumpError, ParseError } from '../errors.ts';
 import type { Btf } from './btf.ts';
 import { Gaps, type Completeness } from './completeness.ts';
 import { hex } from '../text.ts';
-import { readU64, type VirtualMemory } from './kernel-memory.ts';
+import { readU64, type VirtualMemory } from './virtual-memory.ts';
 
 export interface Task {
   /** Address of the task_struct. */

@@ -1,12 +1,15 @@
 // What analysis needs to know about the crashed kernel's architecture, as one table per architecture
 // (drgn's struct drgn_architecture_info is the model): the kernel's virtual address layout, its
-// page-table walk and the registers the crash notes save. The table is chosen from the dump (ELF
+// page-table walk, the registers the crash notes save and the stack unwinder. The table is chosen from the dump (ELF
 // e_machine, or the machine a kdump-compressed header names). x86_64 is implemented (arch/x86_64/);
 // arm64 goes beside it.
 import { ParseError } from '../../errors.ts';
 import type { Dump, ElfNote } from '../../format/dump.ts';
 import type { VmcoreInfo } from '../vmcoreinfo.ts';
+import type { KernelDump } from '../kernel-dump.ts';
 import type { Prstatus } from './x86_64/prstatus.ts';
+import type { Regs } from './x86_64/regs.ts';
+import type { Backtrace } from './x86_64/unwind.ts';
 import { x86_64 } from './x86_64/arch.ts';
 
 export interface PhysReader {
@@ -50,6 +53,10 @@ export interface KernelArch {
   pageTables(phys: PhysReader, info: VmcoreInfo, ktextToPhys: (vaddr: bigint) => bigint): PageTables;
   /** Every CPU's registers, from the dump's NT_PRSTATUS notes (in CPU order). */
   cpus(notes: readonly ElfNote[]): Prstatus[];
+  /** Unwinds a CPU's kernel stack from the registers it saved at the crash (none in user mode). */
+  unwindCpu(kd: KernelDump, cpu: Prstatus): { backtrace: Backtrace; start: Regs };
+  /** Unwinds a task that was not running, from what the context switch saved at its thread.sp. */
+  unwindTask(kd: KernelDump, threadSp: bigint): Backtrace;
 }
 
 const ARCHES: readonly KernelArch[] = [x86_64];

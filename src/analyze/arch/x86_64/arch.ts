@@ -1,7 +1,8 @@
 // The x86_64 row of the architecture table (src/analyze/arch/arch.ts): layout constants from
 // src/format/x86_64-layout.ts, the 4/5-level page walk (paging.ts) over the top table VMCOREINFO
 // names (init_top_pgt, pgtable_l5_enabled, sme_mask), NT_PRSTATUS registers
-// (prstatus.ts). The stack unwinder (ORC, frame pointers, pt_regs frames) is unwind.ts and orc.ts.
+// (prstatus.ts), where stack walks start (stack.ts) and the unwinder (unwind.ts: ORC from orc.ts,
+// frame pointers, pt_regs frames).
 import { EM_X86_64 } from '../../../format/elf.ts';
 import {
   X86_64_DIRECT_MAP_RANGE,
@@ -15,6 +16,7 @@ import { missingKey } from '../../vmcoreinfo.ts';
 import type { KernelArch } from '../arch.ts';
 import { X86_64PageTables } from './paging.ts';
 import { cpuPrstatus } from './prstatus.ts';
+import { unwindCpu, unwindTask } from './stack.ts';
 
 export const x86_64: KernelArch = {
   name: 'x86_64',
@@ -31,4 +33,6 @@ export const x86_64: KernelArch = {
     return new X86_64PageTables(phys, ktextToPhys(info.symbol(rootName)!), levels, info.number('sme_mask') ?? 0n);
   },
   cpus: cpuPrstatus,
+  unwindCpu,
+  unwindTask,
 };

@@ -15,7 +15,7 @@
 // Since 6.4 the kernel carries a 20-byte hash of orc_types.h at __start_orc_header; orcVersionOf()
 // matches it against the known layouts, and only falls back to the release for older kernels.
 import { ParseError } from '../../../errors.ts';
-import type { VirtualMemory } from '../../kernel-memory.ts';
+import type { VirtualMemory } from '../../virtual-memory.ts';
 
 export const ORC_REG = {
   UNDEFINED: 0,

@@ -4,7 +4,7 @@
 // of the stack, at user mode, or at the first thing that does not check out (marked, never guessed).
 // Nothing is found by scanning the stack, so stale return addresses never show up as frames.
 import { isDumpDataError, NotInDumpError, type NotInDumpReason } from '../../../errors.ts';
-import { readU64, type VirtualMemory } from '../../kernel-memory.ts';
+import { readU64, type VirtualMemory } from '../../virtual-memory.ts';
 import { ORC_REG, type OrcEntry } from './orc.ts';
 import { hex } from '../../../text.ts';
 import { PT_REGS, type Regs } from './regs.ts';

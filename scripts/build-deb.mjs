@@ -99,10 +99,15 @@ for (const b of BINS) {
 }
 
 // systemd unit and udev rule (packaging/, with the Debian paths instead of the npm install's `env`).
+const ENSURE_INITRD = "/bin/sh -c '[ -e /var/lib/kdump-ts/initrd.img-%v ] || exec /etc/kernel/postinst.d/kdump-ts %v'";
 const unit = readFileSync(join(repo, 'packaging/kdump-ts.service'), 'utf8')
   .replace(/^# Install:.*\n(#.*\n)*?(?=\[Unit\])/m, '# Installed by the kexec-ts package, enabled by its postinst.\n')
   .replace(/^Documentation=/m, 'Documentation=man:kdump-ts(8) ')
-  .replaceAll('/usr/bin/env kdump-ts', '/usr/bin/kdump-ts');
+  .replaceAll('/usr/bin/env kdump-ts', '/usr/bin/kdump-ts')
+  // A system installed offline (an image built in a chroot: no mounted dump target, no /proc) boots
+  // without the running kernel's capture initramfs: build it then, as kdump-tools' load does (%v: uname -r).
+  .replace(/^ExecStart=/m, `ExecStartPre=${ENSURE_INITRD}\nExecStart=`);
+if (!unit.includes('ExecStartPre=')) fail('packaging/kdump-ts.service has no ExecStart= line');
 put('usr/lib/systemd/system/kdump-ts.service', unit);
 put('usr/lib/udev/rules.d/90-kdump-ts.rules', readFileSync(join(repo, 'packaging/kdump-ts.rules'), 'utf8').replace(/^# Install:.*\n/m, ''));
 

@@ -252,8 +252,8 @@ test('bookworm (nodejs 18): npm run deb -- --bundled-node 22 carries Node.js\'s 
   installRemovePurge('bookworm', ROOT_PACKAGES, file, 'bundled');
 });
 
-test('trixie root with Debian\'s kernel package: a pre-seeded /etc/kdump-ts.conf is kept and postinst builds the kernel\'s capture initramfs; the kernel\'s own postinst (dpkg-reconfigure) rebuilds it through /etc/kernel/postinst.d; purging the kernel removes it through postrm.d', { skip: rootSkip, timeout: 30 * 60_000 }, () => {
-  const { tarball, buildSeconds } = debianRootTarball('trixie', ['nodejs', ...ROOT_PACKAGES, 'linux-image-cloud-amd64']);
+test('trixie root with systemd and Debian\'s kernel package: a pre-seeded /etc/kdump-ts.conf is kept and postinst builds the kernel\'s capture initramfs; systemd-analyze verify accepts the unit; its ExecStartPre builds a missing one; the kernel\'s own postinst (dpkg-reconfigure) rebuilds it through /etc/kernel/postinst.d; purging the kernel removes it through postrm.d', { skip: rootSkip, timeout: 30 * 60_000 }, () => {
+  const { tarball, buildSeconds } = debianRootTarball('trixie', ['nodejs', ...ROOT_PACKAGES, 'linux-image-cloud-amd64', 'systemd', 'man-db']);
   console.log(`# trixie root with a kernel: ${buildSeconds ? `built in ${buildSeconds.toFixed(0)} s` : 'cached'}, ${(statSync(tarball).size / 1048576).toFixed(0)} MiB`);
   const root = openDebianRoot(tarball);
   const at = (p: string) => join(root.dir, p);
@@ -269,6 +269,21 @@ test('trixie root with Debian\'s kernel package: a pre-seeded /etc/kdump-ts.conf
     assert.match(install.stdout, new RegExp(`wrote /var/lib/kdump-ts/initrd\\.img-${release.replace(/[.+]/g, '\\$&')}\\.new: `));
     assert.equal(readFileSync(at('etc/kdump-ts.conf'), 'utf8'), 'target = /var/crash\ntarget_device = LABEL=crash\ntarget_fstype = ext4\n', 'the pre-seeded configuration is kept');
     assert.ok(existsSync(initrd), 'postinst built the capture initramfs of the installed kernel');
+
+    // The unit as systemd reads it (man-db: verify also finds the Documentation= man page).
+    const verify = root.run(['systemd-analyze', 'verify', '/usr/lib/systemd/system/kdump-ts.service'], 60_000, { allowFail: true });
+    assert.equal(verify.status, 0, verify.stderr);
+    assert.equal(verify.stderr.trim(), '');
+    // At boot, before `kdump-ts load`: builds the running kernel's capture initramfs only when it is missing
+    // (a system installed offline). Run here as systemd would, with %v (uname -r) = the kernel's release.
+    const unit = readFileSync(at('usr/lib/systemd/system/kdump-ts.service'), 'utf8');
+    const pre = /^ExecStartPre=(.*)$/m.exec(unit)![1]!.replaceAll('%v', release);
+    const mtime = statSync(initrd).mtimeMs;
+    assert.equal(root.run(['sh', '-c', pre]).stdout, '', 'present: nothing to do');
+    assert.equal(statSync(initrd).mtimeMs, mtime);
+    rmSync(initrd);
+    root.run(['sh', '-c', pre], 300_000);
+    assert.ok(existsSync(initrd), 'missing: ExecStartPre built it');
 
     rmSync(initrd);
     t0 = Date.now();

@@ -11,7 +11,7 @@ import { hasKallsyms, readKallsyms } from './kallsyms.ts';
 import { imageKallsyms } from './kallsyms-scan.ts';
 import { KernelMemory, type DirectMap } from './kernel-memory.ts';
 import { contains, readModules, type KernelModule } from './modules.ts';
-import { ORC_ENTRY_SIZE, OrcTable, orcVersionOf, type OrcEntry, type OrcVersion } from './arch/x86_64/orc.ts';
+import { kernelOrcTable, kernelOrcVersion, type OrcEntry, type OrcTable, type OrcVersion } from './arch/x86_64/orc.ts';
 import { checkLogKeys, readKernelLog, type KernelLog } from './printk.ts';
 import type { Prstatus } from './arch/x86_64/prstatus.ts';
 import { archOf, type KernelArch } from './arch/arch.ts';
@@ -252,18 +252,7 @@ export class KernelDump {
   /** The ORC entry layout of this kernel (by its .orc_header hash, else its release). */
   get orcVersion(): OrcVersion {
     if (this._orcVersion === undefined) {
-      const s = this.symbols;
-      const read = (name: string, len: number): Uint8Array | undefined => {
-        const a = s.byName(name)?.address;
-        if (a === undefined) return undefined;
-        try {
-          return this.memory.readVirt(a, len);
-        } catch (e) {
-          if (e instanceof NotInDumpError) return undefined;
-          throw e;
-        }
-      };
-      this._orcVersion = orcVersionOf(read('__start_orc_header', 20), this.release, () => read('__start_orc_unwind', 2048 * ORC_ENTRY_SIZE) ?? new Uint8Array(0));
+      this._orcVersion = kernelOrcVersion(this.symbols, this.memory, this.release);
     }
     return this._orcVersion;
   }
@@ -271,15 +260,7 @@ export class KernelDump {
   /** The kernel image's ORC tables, or undefined when the kernel has none (frame pointers then). */
   get orc(): OrcTable | undefined {
     if (this._orc === undefined) {
-      const s = this.symbols;
-      const ipStart = s.byName('__start_orc_unwind_ip')?.address;
-      const ipStop = s.byName('__stop_orc_unwind_ip')?.address;
-      const entStart = s.byName('__start_orc_unwind')?.address;
-      const entStop = s.byName('__stop_orc_unwind')?.address;
-      this._orc =
-        ipStart !== undefined && ipStop !== undefined && entStart !== undefined
-          ? new OrcTable(this.memory, { ipStart, ipStop, entStart, entStop, version: this.orcVersion })
-          : null;
+      this._orc = kernelOrcTable(this.symbols, this.memory, () => this.orcVersion) ?? null;
     }
     return this._orc ?? undefined;
   }

@@ -14,7 +14,8 @@
 //                sp_reg 3 / bp_reg 8 where 6.12 has 5 / 1. Decoded entries always carry v1–v3 numbers.
 // Since 6.4 the kernel carries a 20-byte hash of orc_types.h at __start_orc_header; orcVersionOf()
 // matches it against the known layouts, and only falls back to the release for older kernels.
-import { ParseError } from '../../../errors.ts';
+import { NotInDumpError, ParseError } from '../../../errors.ts';
+import type { SymbolTable } from '../../symbols.ts';
 import type { VirtualMemory } from '../../virtual-memory.ts';
 
 export const ORC_REG = {
@@ -175,4 +176,29 @@ export class OrcTable {
     const b = this.mem.readVirt(this.entStart + BigInt(lo * ORC_ENTRY_SIZE), ORC_ENTRY_SIZE);
     return decodeOrcEntry(b, 0, this.version);
   }
+}
+
+/** The kernel image's ORC entry layout: by its .orc_header hash, else its release (and a sample of entries). */
+export function kernelOrcVersion(symbols: SymbolTable, mem: VirtualMemory, release: string): OrcVersion {
+  const read = (name: string, len: number): Uint8Array | undefined => {
+    const a = symbols.byName(name)?.address;
+    if (a === undefined) return undefined;
+    try {
+      return mem.readVirt(a, len);
+    } catch (e) {
+      if (e instanceof NotInDumpError) return undefined;
+      throw e;
+    }
+  };
+  return orcVersionOf(read('__start_orc_header', 20), release, () => read('__start_orc_unwind', 2048 * ORC_ENTRY_SIZE) ?? new Uint8Array(0));
+}
+
+/** The kernel image's ORC tables (__start_orc_unwind_ip..), or undefined when it has none (frame pointers then). */
+export function kernelOrcTable(symbols: SymbolTable, mem: VirtualMemory, version: () => OrcVersion): OrcTable | undefined {
+  const ipStart = symbols.byName('__start_orc_unwind_ip')?.address;
+  const ipStop = symbols.byName('__stop_orc_unwind_ip')?.address;
+  const entStart = symbols.byName('__start_orc_unwind')?.address;
+  const entStop = symbols.byName('__stop_orc_unwind')?.address;
+  if (ipStart === undefined || ipStop === undefined || entStart === undefined) return undefined;
+  return new OrcTable(mem, { ipStart, ipStop, entStart, entStop, version: version() });
 }

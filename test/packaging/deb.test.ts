@@ -298,3 +298,44 @@ test('trixie root with systemd and Debian\'s kernel package: a pre-seeded /etc/k
     root.dispose();
   }
 });
+
+test('trixie root: upgrading to the next revision keeps an edited /etc/kdump-ts.conf without a prompt, an administrator\'s `disable` of the unit, and the capture initramfs', { skip: rootSkip, timeout: 25 * 60_000 }, () => {
+  // The next revision: the same package with Version REV+1 (dpkg-deb -R, edit, -b).
+  const next = join(out, 'next');
+  sh('dpkg-deb', ['-R', deb, next], 60_000);
+  const control = readFileSync(join(next, 'DEBIAN/control'), 'utf8');
+  const version = /^Version: (.*)$/m.exec(control)![1]!;
+  const nextVersion = version.replace(/-(\d+)$/, (_, n: string) => `-${Number(n) + 1}`);
+  writeFileSync(join(next, 'DEBIAN/control'), control.replace(/^Version: .*$/m, `Version: ${nextVersion}`));
+  const nextDeb = join(out, `kexec-ts_${nextVersion}_amd64.deb`);
+  sh('dpkg-deb', ['--root-owner-group', '-Zxz', '-b', next, nextDeb], 120_000);
+
+  const root = openDebianRoot(debianRootTarball('trixie', ['nodejs', ...ROOT_PACKAGES]).tarball);
+  const at = (p: string) => join(root.dir, p);
+  const wants = 'etc/systemd/system/multi-user.target.wants/kdump-ts.service';
+  try {
+    copyFileSync(deb, at('tmp/kexec-ts.deb'));
+    copyFileSync(nextDeb, at('tmp/kexec-ts-next.deb'));
+    root.run(['apt-get', '-o', 'Dpkg::Use-Pty=0', 'install', '-y', '/tmp/kexec-ts.deb']);
+    const edited = readFileSync(at('etc/kdump-ts.conf'), 'utf8').replace(/^dump_level = 31$/m, 'dump_level = 1');
+    writeFileSync(at('etc/kdump-ts.conf'), edited);
+    // What `systemctl disable kdump-ts` does (the root has no systemd): remove the enablement link.
+    assert.ok(lstatSync(at(wants)).isSymbolicLink());
+    rmSync(at(wants));
+    mkdirSync(at('var/lib/kdump-ts'), { recursive: true });
+    writeFileSync(at('var/lib/kdump-ts/initrd.img-6.12.1-kexec-ts-test-amd64'), 'capture initramfs');
+
+    // No --force-conf* option and no terminal: a conffile question would fail the upgrade.
+    const t0 = Date.now();
+    const up = root.run(['apt-get', '-o', 'Dpkg::Use-Pty=0', 'install', '-y', '/tmp/kexec-ts-next.deb']);
+    console.log(`# upgrade ${version} → ${nextVersion}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    assert.match(up.stdout, new RegExp(`Unpacking kexec-ts \\(${nextVersion.replace(/[.+~]/g, '\\$&')}\\) over \\(${version.replace(/[.+~]/g, '\\$&')}\\)`));
+    assert.match(root.run(['dpkg-query', '-W', '-f=${Version} ${Status}', 'kexec-ts']).stdout, new RegExp(`^${nextVersion.replace(/[.+~]/g, '\\$&')} install ok installed$`));
+    assert.equal(readFileSync(at('etc/kdump-ts.conf'), 'utf8'), edited, 'the edited configuration is kept');
+    assert.throws(() => lstatSync(at(wants)), /ENOENT/, 'still disabled');
+    assert.equal(readFileSync(at('var/lib/kdump-ts/initrd.img-6.12.1-kexec-ts-test-amd64'), 'utf8'), 'capture initramfs');
+    assert.equal(root.run(['kdump-ts', '--version']).stdout.trim(), `kdump-ts ${pkg.version}`);
+  } finally {
+    root.dispose();
+  }
+});

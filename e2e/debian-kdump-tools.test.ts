@@ -7,12 +7,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { getDebianImage } from './harness/debian-image.ts';
 import { bootSystem, multiUserHostMs } from './harness/debian-guest.ts';
-import { debianSkipReason, debianSuites, e2eRequired } from './harness/host.ts';
+import { debianSkipOption, debianSuites } from './harness/host.ts';
 import { recordTimings } from './harness/testing.ts';
 
 const log = process.env.E2E_VERBOSE ? (s: string) => process.stderr.write(s + '\n') : undefined;
-const skip = debianSkipReason();
-const skipOpt = skip && !(e2eRequired() && debianSuites().length) ? skip : false;
+const skipOpt = debianSkipOption();
 
 const STAGES = {
   first: `mark cmdline "$(cat /proc/cmdline)"

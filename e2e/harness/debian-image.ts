@@ -29,8 +29,12 @@ import { E2EStepError, run } from './steps.ts';
 
 /** Suites a Debian system can be built for: trixie by default, bookworm with --all. */
 export const DEBIAN_SYSTEM_SUITES = ['trixie', 'bookworm'] as const;
-/** base: the system alone; kdump-tools: plus Debian's kdump-tools + makedumpfile (the reference service). */
-export type ImageVariant = 'base' | 'kdump-tools';
+/**
+ * base: the system alone; kdump-tools: plus Debian's kdump-tools + makedumpfile (the reference
+ * service); kexec-ts-deps: plus what our .deb depends on and recommends, so `apt install
+ * ./kexec-ts_*.deb` works in the guest, which has no network (bookworm: the --bundled-node build, no nodejs).
+ */
+export type ImageVariant = 'base' | 'kdump-tools' | 'kexec-ts-deps';
 
 export interface DebianImage {
   suite: string;
@@ -73,9 +77,13 @@ const BASE_PACKAGES = [
   'systemd-sysv', 'udev', 'dbus', 'linux-image-cloud-amd64', 'initramfs-tools',
   'grub-pc', 'grub-efi-amd64-bin', 'dosfstools', 'e2fsprogs', 'kmod', 'procps', 'util-linux', 'less',
 ];
-const VARIANT_PACKAGES: Record<ImageVariant, string[]> = { base: [], 'kdump-tools': ['kdump-tools', 'makedumpfile'] };
+function variantPackages(suite: string, variant: ImageVariant): string[] {
+  if (variant === 'kdump-tools') return ['kdump-tools', 'makedumpfile'];
+  if (variant === 'kexec-ts-deps') return [...(suite === 'bookworm' ? [] : ['nodejs']), 'busybox-static', 'libdeflate0', 'liblzo2-2'];
+  return [];
+}
 /** Package versions image.json records (those installed). */
-const RECORDED = ['linux-image-cloud-amd64', 'systemd', 'grub-pc', 'grub-efi-amd64-bin', 'kdump-tools', 'makedumpfile', 'kexec-tools', 'udev'];
+const RECORDED = ['linux-image-cloud-amd64', 'systemd', 'grub-pc', 'grub-efi-amd64-bin', 'kdump-tools', 'makedumpfile', 'kexec-tools', 'udev', 'nodejs', 'busybox-static'];
 
 /** Files written into the root before it becomes the image (ROOT-relative path -> content). */
 function rootFiles(suite: string): Record<string, string> {
@@ -125,7 +133,7 @@ export function imageRecipe(suite: string, variant: ImageVariant): Record<string
     suite,
     variant,
     mmdebstrap: ['--variant=apt'],
-    packages: [...BASE_PACKAGES, ...VARIANT_PACKAGES[variant]],
+    packages: [...BASE_PACKAGES, ...variantPackages(suite, variant)],
     files: rootFiles(suite),
     layout: partitionLayout(IMAGE_MIB).sfdisk,
     setup: setupStage('XXXXXXXX'),

@@ -102,3 +102,9 @@ export function debianSkipReason(): string | undefined {
   if (process.getuid?.() !== 0) return 'building the Debian system images needs root (mmdebstrap --mode=root)';
   return undefined;
 }
+
+/** The skip option of a Debian system test: the reason, or false (also when E2E_REQUIRE=1 and the suites were asked for: then it fails). */
+export function debianSkipOption(): string | false {
+  const why = debianSkipReason();
+  return why && !(e2eRequired() && debianSuites().length) ? why : false;
+}

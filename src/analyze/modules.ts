@@ -3,7 +3,8 @@
 // (mod->kallsyms: an Elf64_Sym table with strtab and typetab), all with offsets from BTF. Used to
 // unwind and name frames in module code, which the kernel image's tables do not cover.
 import { NotInDumpError } from '../errors.ts';
-import { readStruct, struct } from '../format/struct.ts';
+import { readStruct } from '../format/struct.ts';
+import { Elf64Sym } from '../format/elf.ts';
 import type { Btf } from './btf.ts';
 import { OrcTable, type OrcVersion } from './arch/x86_64/orc.ts';
 import { SortedSymbolTable, type KernelSymbol } from './symbols.ts';
@@ -11,14 +12,6 @@ import type { Gaps } from './completeness.ts';
 import { walkList } from './tasks.ts';
 import { readU32 as u32, readU64 as u64, type VirtualMemory } from './virtual-memory.ts';
 import { hex } from '../text.ts';
-
-const Elf64Sym = struct('Elf64_Sym', 24, {
-  st_name: { off: 0, type: 'u32' },
-  st_info: { off: 4, type: 'u8' },
-  st_shndx: { off: 6, type: 'u16' },
-  st_value: { off: 8, type: 'u64' },
-  st_size: { off: 16, type: 'u64' },
-});
 
 const MAX_MODULES = 4096;
 const MAX_MODULE_SYMS = 1 << 18;
@@ -109,16 +102,16 @@ function moduleSymbols(mem: VirtualMemory, btf: Btf, modId: number, m: bigint, m
   const tab = mem.readVirt(symtab, num * Elf64Sym.size);
   const types = typetab !== 0n ? mem.readVirt(typetab, num) : undefined;
   const entries = Array.from({ length: num }, (_, i) => readStruct(Elf64Sym, tab, i * Elf64Sym.size));
-  const strLen = Math.min(MAX_STRTAB, entries.reduce((mx, e) => Math.max(mx, e.st_name), 0) + 256);
+  const strLen = Math.min(MAX_STRTAB, entries.reduce((mx, e) => Math.max(mx, e.name), 0) + 256);
   const strs = readAvailable(mem, strtab, strLen);
   const syms: KernelSymbol[] = [];
   entries.forEach((e, i) => {
-    if (e.st_value === 0n || e.st_shndx === 0) return;
-    let end = e.st_name;
+    if (e.value === 0n || e.shndx === 0) return;
+    let end = e.name;
     while (end < strs.length && strs[end] !== 0) end++;
-    const name = String.fromCharCode(...strs.subarray(e.st_name, end));
+    const name = String.fromCharCode(...strs.subarray(e.name, end));
     if (!name || name.startsWith('$')) return;
-    syms.push({ name, address: e.st_value, type: types ? String.fromCharCode(types[i]!) : 't' });
+    syms.push({ name, address: e.value, type: types ? String.fromCharCode(types[i]!) : 't' });
   });
   return syms.length ? new SortedSymbolTable(`kallsyms of module ${modName}`, syms) : undefined;
 }

@@ -5,9 +5,13 @@
 // /var/crash/<timestamp>/dump.* + dmesg.* and reboots through the firmware into the system.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { getDebianImage } from './harness/debian-image.ts';
 import { bootSystem, multiUserHostMs } from './harness/debian-guest.ts';
 import { debianSkipOption, debianSuites } from './harness/host.ts';
+import { REPO } from './harness/initramfs.ts';
 import { recordTimings } from './harness/testing.ts';
 
 const log = process.env.E2E_VERBOSE ? (s: string) => process.stderr.write(s + '\n') : undefined;
@@ -37,7 +41,8 @@ dumps=($d/dump.*); logs=($d/dmesg.*)
 [ \${#logs[@]} -ge 1 ] || fail "no dmesg.* in $d"
 mark dmesg-line "$(grep -o 'E2E-KDUMP-TOOLS-[0-9a-f-]*' "\${logs[0]}" | head -1)"
 mark dump-header "$(head -c 8 "\${dumps[0]}" | tr -dc '[:print:]')"
-mark kdump-status "$(kdump-config status 2>&1 | xargs)"`,
+mark kdump-status "$(kdump-config status 2>&1 | xargs)"
+mkdir -p $JOB/out && cp "\${dumps[0]}" $JOB/out/dump && cp "\${logs[0]}" $JOB/out/dmesg.txt && sync`,
 };
 
 for (const suite of debianSuites().length ? debianSuites() : ['trixie']) {
@@ -51,6 +56,7 @@ for (const suite of debianSuites().length ? debianSuites() : ['trixie']) {
       firmware: 'seabios',
       stages: STAGES,
       expect: ['first:crash', 'second:dmesg-line', 'second:exit'],
+      jobDiskMiB: 1024,
       timeoutMs: 20 * 60_000,
       ...(log ? { log } : {}),
     });
@@ -61,10 +67,19 @@ for (const suite of debianSuites().length ? debianSuites() : ['trixie']) {
     const header = r.marker('second', 'dump-header').value;
     assert.match(header, /^(KDUMP|makedump)$/, 'dump.* is a makedumpfile dump');
     assert.equal(r.marker('second', 'running').value, 'running');
+    // Our reader on Debian's dump: vmcore-ts dmesg shows the crash line; kdump-tools' dmesg.* (makedumpfile --dump-dmesg in the capture kernel) is the oracle.
+    const dump = r.job.copyOut('out/dump', join(r.outDir, 'dump'));
+    const theirs = readFileSync(r.job.copyOut('out/dmesg.txt', join(r.outDir, 'dmesg.txt')), 'utf8');
+    const v = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', 'dmesg', dump], { cwd: REPO, encoding: 'utf8', maxBuffer: 1 << 28 });
+    assert.equal(v.status, 0, `vmcore-ts dmesg on kdump-tools' dump: ${v.stderr}`);
+    assert.ok(v.stdout.includes(r.marker('first', 'crash-line').value), 'vmcore-ts dmesg on the dump shows the crash line');
+    const firstDiff = v.stdout.split('\n').findIndex((l, i) => l !== theirs.split('\n')[i]);
+    t.diagnostic(`vmcore-ts dmesg vs kdump-tools' dmesg.*: ${v.stdout === theirs ? 'identical' : `differ from line ${firstDiff + 1}`}`);
     const crashToMultiUserS = Number(((multiUserHostMs(r, 'second') - r.marker('first', 'crash').hostMs) / 1000).toFixed(2));
     recordTimings({ kernel: { suite, release: image.release }, cpu: r.cpu, wallMs: Date.now() - t0, qemuMs: r.qemuMs, markers: r.markers }, 'debian-kdump-tools', { crashToMultiUserS });
     t.diagnostic(`${suite} kdump-tools crashkernel=${crashkernel}: ${r.marker('second', 'crash-files').value} (${header === 'KDUMP' ? 'kdump-compressed' : 'flattened makedumpfile format'})`);
     t.diagnostic(`${suite} kdump-tools: sysrq-c -> dump saved -> back at multi-user.target (SeaBIOS + GRUB) ${crashToMultiUserS} s — the figure kdump-ts is compared with`);
+    rmSync(dump);
     r.cleanup();
   });
 }

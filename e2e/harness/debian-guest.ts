@@ -27,6 +27,8 @@ export interface SystemBoot {
   start?: string;
   /** extra files on the job disk (path under /run/e2e-job -> content) */
   files?: Record<string, string | Buffer>;
+  /** size of the job disk (sparse ext2), MiB; default 64: make room for what the stages copy out (dumps) */
+  jobDiskMiB?: number;
   /** boot a kernel directly (-kernel/-initrd/-append) instead of through the firmware's boot loader */
   direct?: { kernel: string; initrd: string; append: string };
   /** markers ("stage:name") that must appear */
@@ -82,7 +84,7 @@ export async function bootSystem(spec: SystemBoot): Promise<SystemResult> {
     writeFileSync(dest, content);
   }
   const job = new ScratchDisk(join(outDir, 'job.img'));
-  await makeDisk(job.path, 64, staging, 'E2EJOB');
+  await makeDisk(job.path, spec.jobDiskMiB ?? 64, staging, 'E2EJOB');
   rmSync(staging, { recursive: true, force: true });
 
   let disk = spec.disk;

@@ -40,6 +40,8 @@ function config(syscall: string): string {
     'compression = zlib',
     `syscall = ${syscall}`,
     'after = reboot',
+    // Node.js in the capture initramfs (the guest's root is its initramfs); kdump-ts-small.test.ts covers capture = root.
+    'capture = initramfs',
     '',
   ].join('\n');
 }

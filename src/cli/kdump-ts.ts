@@ -7,7 +7,8 @@ import { writeArchive } from '../host/initramfs-collect.ts';
 import { DEFAULT_CONFIG_PATH, defaultConfigText } from '../kdump/config.ts';
 import { formatSize } from '../kdump/crashkernel.ts';
 import { formatEstimate } from '../kdump/estimate.ts';
-import { buildCaptureInitramfs, packageRoot, resolveTarget } from '../host/kdump-initramfs.ts';
+import { buildCaptureInitramfs, packageRoot, resolveCaptureMode, resolveTarget } from '../host/kdump-initramfs.ts';
+import { mkinitrdOutput } from '../kdump/status.ts';
 import { captureFiles, crashThisMachine, loadCaptureKernel, planCaptureLoad, readConfig, readStatus, unloadCaptureKernel } from '../host/kdump-service.ts';
 import { formatChecks, formatStatus, statusJson } from './kdump-print.ts';
 import { dryRunText } from '../kexec/load.ts';
@@ -82,13 +83,17 @@ const COMMANDS: Record<string, KdumpCommand> = {
   },
   mkinitrd: {
     usage:
-      '[-o FILE] [--bundle FILE] [--release R] [--modules-dir DIR]\n' +
-      '  -o, --output FILE      where to write it (default: the configured initrd)\n' +
+      '[-o FILE] [--bundle FILE] [--node FILE] [--release R] [--modules-dir DIR]\n' +
+      '  -o, --output FILE      where to write it (default: the configured initrd; for another release\n' +
+      '                         /var/lib/kdump-ts/initrd.img-R, or -o when initrd = is set)\n' +
       "  --release R            the capture kernel's release (default: the configured kernel's)\n" +
       '  --modules-dir DIR      take its modules from DIR (default /lib/modules/R)\n' +
-      "  --bundle FILE          the vmcore-ts bundle to carry (default: this package's dist/vmcore-ts.mjs)",
+      "  --bundle FILE          the vmcore-ts bundle to carry, or with capture = root to run from the root\n" +
+      "                         file system (default: this package's dist/vmcore-ts.mjs)\n" +
+      '  --node FILE            capture = root: the node to run, a path on the root file system (default:\n' +
+      '                         this node; a given path is not checked, for building for another machine)',
     summary: 'build the capture initramfs',
-    options: { output: { type: 'string', short: 'o' }, bundle: { type: 'string' }, release: { type: 'string' }, 'modules-dir': { type: 'string' } },
+    options: { output: { type: 'string', short: 'o' }, bundle: { type: 'string' }, node: { type: 'string' }, release: { type: 'string' }, 'modules-dir': { type: 'string' } },
     run: mkinitrd,
   },
   test: {
@@ -142,13 +147,13 @@ const root = (o: Values) => (typeof o.root === 'string' ? o.root : '/');
 const configPath = (o: Values) => (typeof o.config === 'string' ? o.config : undefined);
 
 async function estimate(o: Values): Promise<number> {
-  const { kernel, initrd, estimate: e } = estimateCapture(root(o), { configPath: configPath(o), ...(typeof o.bundle === 'string' ? { bundle: o.bundle } : {}) });
+  const { kernel, initrd, mode, estimate: e } = estimateCapture(root(o), { configPath: configPath(o), ...(typeof o.bundle === 'string' ? { bundle: o.bundle } : {}) });
   if (o.json) {
-    process.stdout.write(JSON.stringify({ schema: JSON_SCHEMA, kernel, initrd, ...e }, (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v), 2) + '\n');
+    process.stdout.write(JSON.stringify({ schema: JSON_SCHEMA, kernel, initrd, mode, ...e }, (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v), 2) + '\n');
     return 0;
   }
   process.stdout.write(
-    [`capture kernel ${kernel}, initramfs: ${initrd}`, ...formatEstimate(e), `add ${e.param} to the kernel command line (e.g. GRUB_CMDLINE_LINUX in /etc/default/grub, then update-grub) and reboot`, ''].join('\n'),
+    [`capture kernel ${kernel}, initramfs: ${initrd}`, `capture mode: ${mode} (${mode === 'root' ? 'node runs from the root file system' : 'Node.js in the initramfs'})`, ...formatEstimate(e), `add ${e.param} to the kernel command line (e.g. GRUB_CMDLINE_LINUX in /etc/default/grub, then update-grub) and reboot`, ''].join('\n'),
   );
   return 0;
 }
@@ -159,15 +164,17 @@ async function mkinitrd(o: Values): Promise<number> {
   const files = captureFiles(config, root);
   const str = (k: string) => (typeof o[k] === 'string' ? (o[k] as string) : undefined);
   const release = str('release') ?? files.release;
-  const out = str('output') ?? files.initrd;
+  const out = str('output') ?? mkinitrdOutput(config, files, release, configPath(o));
   const target = resolveTarget(config, root);
+  const bundle = str('bundle') ?? `${packageRoot()}/dist/vmcore-ts.mjs`;
   const built = buildCaptureInitramfs({
     config,
     target,
     release,
     modulesDir: str('modules-dir') ?? `/lib/modules/${release}`,
-    bundle: str('bundle') ?? `${packageRoot()}/dist/vmcore-ts.mjs`,
+    bundle,
     root,
+    mode: resolveCaptureMode(config, root, { bundle: str('bundle'), node: str('node') }),
   });
   mkdirSync(dirname(out), { recursive: true });
   const size = await writeArchive(built.archive.encode(), out, 1);
@@ -175,10 +182,11 @@ async function mkinitrd(o: Values): Promise<number> {
     [
       `wrote ${out}: ${formatSize(BigInt(size))} (unpacks to ${formatSize(BigInt(built.archive.dataSize()))})`,
       `  dump target: ${target.device} (${target.fstype}) ${target.dir}`,
+      `  capture mode: ${built.mode.mode}: ${built.mode.mode === 'root' ? `${built.mode.why}; runs ${built.mode.node} ${built.mode.bundle}` : `Node.js in the initramfs (${built.mode.why})`}`,
       `  modules: ${built.modules.length ? built.modules.map((m) => m.replace(/^.*\//, '')).join(' ') : 'none needed'}${built.wanted.length ? ` (for ${built.wanted.join(', ')})` : ''}`,
       `  firmware: ${built.firmware.carried.length ? built.firmware.carried.map((f) => f.replace(/^lib\/firmware\//, '')).join(' ') : 'none'}`,
       ...(built.firmware.missing.length ? [`  warning: firmware the modules declare but this host lacks (often optional): ${built.firmware.missing.join(' ')}`] : []),
-      `  page compressors: ${built.nativeCodecs.length ? `${built.nativeCodecs.join(', ')} through koffi` : "Node's zlib and the built-in LZO1X (install libdeflate0 / liblzo2-2 for faster saves)"}`,
+      `  page compressors: ${built.mode.mode === 'root' ? 'those of the root file system' : built.nativeCodecs.length ? `${built.nativeCodecs.join(', ')} through koffi` : "Node's zlib and the built-in LZO1X (install libdeflate0 / liblzo2-2 for faster saves)"}`,
       '',
     ].join('\n'),
   );

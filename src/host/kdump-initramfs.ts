@@ -24,7 +24,8 @@ import {
   noModulesDir,
   wantedModules,
 } from '../kdump/capture-initramfs.ts';
-import { configuredDumpTarget, dumpTargetOnMounts, parseMountinfo, type DumpTarget } from '../kdump/dump-target.ts';
+import { configuredDumpTarget, dumpTargetOnMounts, parseMountinfo, type DumpTarget, type Mount } from '../kdump/dump-target.ts';
+import { chooseCaptureMode, type CaptureMode, type CaptureRoot } from '../kdump/capture-mode.ts';
 import { machinePath } from './machine-files.ts';
 
 /** UUID=… for a device when /dev/disk/by-uuid has a link to it, else the device path. */
@@ -41,23 +42,44 @@ function stableDeviceName(root: string, device: string): string {
   return device;
 }
 
+function readMounts(root: string): Mount[] | undefined {
+  try {
+    return parseMountinfo(readFileSync(machinePath(root, '/proc/self/mountinfo'), 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
 /** Resolves the configured target to what the capture kernel mounts (its device by UUID when it has one). */
 export function resolveTarget(config: KdumpConfig, root = '/'): DumpTarget {
   const configured = configuredDumpTarget(config);
   if (configured) return configured;
-  let mountinfo: string;
-  try {
-    mountinfo = readFileSync(machinePath(root, '/proc/self/mountinfo'), 'utf8');
-  } catch {
-    throw new KexecError('cannot read /proc/self/mountinfo to find the dump target\'s filesystem', { hint: 'set target_device and target_fstype in the config' });
-  }
-  const t = dumpTargetOnMounts(config, parseMountinfo(mountinfo));
+  const mounts = readMounts(root);
+  if (!mounts) throw new KexecError('cannot read /proc/self/mountinfo to find the dump target\'s filesystem', { hint: 'set target_device and target_fstype in the config' });
+  const t = dumpTargetOnMounts(config, mounts);
   return { ...t, device: stableDeviceName(root, t.device) };
 }
 
-/** The modules the capture kernel needs for this target and config (the loaded ones of its driver chain and filesystem). */
-export function targetModules(target: DumpTarget, config: KdumpConfig, root = '/'): string[] {
-  return wantedModules({ drivers: target.majmin ? blockDeviceModules(target.majmin, root) : [], fstype: target.fstype }, (m) => isLoadedModule(m, root), config);
+/**
+ * Where the capture runs Node.js from (src/kdump/capture-mode.ts decides): `node`/`bundle` are the
+ * paths on the root file system (default: this Node.js and this package's bundle; given ones, for
+ * another machine, are not checked against this machine's mounts). The root device by UUID when it has one.
+ */
+export function resolveCaptureMode(config: KdumpConfig, root = '/', paths: { node?: string; bundle?: string } = {}): CaptureMode {
+  const real = (p: string) => realpathOr(p) ?? p;
+  const m = chooseCaptureMode(config, {
+    mounts: readMounts(root) ?? [],
+    node: paths.node ?? real(process.execPath),
+    bundle: paths.bundle ?? real(`${packageRoot()}/dist/vmcore-ts.mjs`),
+    pathsGiven: paths.node !== undefined,
+  });
+  return m.mode === 'root' && !config.rootDevice ? { ...m, root: { ...m.root, device: stableDeviceName(root, m.root.device) } } : m;
+}
+
+/** The modules the capture kernel needs for this target (and root file system, in root mode) and config: the loaded ones of their driver chains and filesystems. */
+export function targetModules(target: DumpTarget, config: KdumpConfig, root = '/', captureRoot?: CaptureRoot): string[] {
+  const chain = (d: { majmin?: string; fstype: string }) => ({ drivers: d.majmin ? blockDeviceModules(d.majmin, root) : [], fstype: d.fstype });
+  return wantedModules(chain(target), (m) => isLoadedModule(m, root), config, captureRoot && chain(captureRoot));
 }
 
 /**
@@ -127,6 +149,8 @@ export interface CaptureInitramfsInput {
   busybox?: string;
   /** Where to read /sys from (tests). */
   root?: string;
+  /** Where the capture runs Node.js from (default: resolveCaptureMode with `bundle`). */
+  mode?: CaptureMode;
 }
 
 export interface CaptureInitramfs {
@@ -137,8 +161,9 @@ export interface CaptureInitramfs {
   modules: string[];
   /** Firmware the modules declare: carried (archive paths) and missing on the host (names). */
   firmware: ModuleFirmware;
-  /** The native page compressors carried (koffi + these libraries); [] when the host lacks them. */
+  /** The native page compressors carried (koffi + these libraries); [] when the host lacks them or in root mode. */
   nativeCodecs: string[];
+  mode: CaptureMode;
 }
 
 /** Host path of a shared library by soname, from the dynamic linker's cache. */
@@ -200,15 +225,20 @@ export function buildCaptureInitramfs(input: CaptureInitramfsInput): CaptureInit
   if (!existsSync(busybox)) throw new KexecError(`${busybox} not found`, { hint: 'install busybox-static' });
   addHostFile(a, busybox, 'bin/busybox', 0o755);
   addBusyboxApplets(a);
-  addExecutable(a, input.node ?? process.execPath, INITRAMFS_NODE);
-  if (!existsSync(input.bundle)) throw new KexecError(`${input.bundle} not found`, { hint: 'run `npm run build` in the kexec-ts package first' });
-  addHostFile(a, input.bundle, INITRAMFS_BUNDLE, 0o644);
-  for (const f of bundleCompanions(readdirSync(dirname(input.bundle)), basename(input.bundle))) {
-    addHostFile(a, join(dirname(input.bundle), f), `${dirname(INITRAMFS_BUNDLE)}/${f}`, 0o644);
-  }
-  const nativeCodecs = addNativeCodecs(a, dirname(INITRAMFS_BUNDLE).slice(1));
   const root = input.root ?? '/';
-  const wanted = targetModules(input.target, input.config, root);
+  const mode = input.mode ?? resolveCaptureMode(input.config, root, { bundle: input.bundle });
+  let nativeCodecs: string[] = [];
+  if (mode.mode === 'initramfs') {
+    // Node.js, the bundle and the codecs in the initramfs (root mode runs the root file system's).
+    addExecutable(a, input.node ?? process.execPath, INITRAMFS_NODE);
+    if (!existsSync(input.bundle)) throw new KexecError(`${input.bundle} not found`, { hint: 'run `npm run build` in the kexec-ts package first' });
+    addHostFile(a, input.bundle, INITRAMFS_BUNDLE, 0o644);
+    for (const f of bundleCompanions(readdirSync(dirname(input.bundle)), basename(input.bundle))) {
+      addHostFile(a, join(dirname(input.bundle), f), `${dirname(INITRAMFS_BUNDLE)}/${f}`, 0o644);
+    }
+    nativeCodecs = addNativeCodecs(a, dirname(INITRAMFS_BUNDLE).slice(1));
+  }
+  const wanted = targetModules(input.target, input.config, root, mode.mode === 'root' ? mode.root : undefined);
   let modules: string[] = [];
   let firmware: ModuleFirmware = { carried: [], missing: [] };
   if (existsSync(join(input.modulesDir, 'kernel')) || existsSync(join(input.modulesDir, 'modules.dep'))) {
@@ -221,6 +251,6 @@ export function buildCaptureInitramfs(input: CaptureInitramfsInput): CaptureInit
       });
     }
   } else noModulesDir(input.modulesDir, input.config);
-  addCaptureConfig(a, { config: input.config, target: input.target, release: input.release, modules });
-  return { archive: a, wanted, modules, firmware, nativeCodecs };
+  addCaptureConfig(a, { config: input.config, target: input.target, release: input.release, modules, mode });
+  return { archive: a, wanted, modules, firmware, nativeCodecs, mode };
 }

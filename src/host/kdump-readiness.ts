@@ -7,6 +7,7 @@ import { CaptureFileMissingError } from '../kdump/status.ts';
 import { findFirmware } from './initramfs-collect.ts';
 import { bzImageInitSize, estimateCrashkernel, type Estimate } from '../kdump/estimate.ts';
 import {
+  captureModeCheck,
   crashkernelCheck,
   declaredFirmware,
   dumpTargetCheck,
@@ -28,6 +29,8 @@ export interface CaptureEstimate {
   kernel: string;
   /** The initramfs measured: its path, or what mkinitrd would build. */
   initrd: string;
+  /** Where the capture runs Node.js from: what the initramfs was built for, or would be. */
+  mode: 'root' | 'initramfs';
   estimate: Estimate;
 }
 
@@ -46,9 +49,11 @@ export function estimateCapture(root: string, opts: { configPath?: string; bundl
   } catch (e) {
     if (!(e instanceof CaptureFileMissingError)) throw e;
   }
+  let mode: 'root' | 'initramfs';
   if (initrd) {
     initrdSize = BigInt(initrd.length);
     unpacked = initrdUnpackedSize(initrd, initrdPath);
+    mode = initrdContents(initrdEntries(initrd, initrdPath)).capture?.mode ?? 'initramfs';
     source = files.initrd;
   } else {
     // Not built yet: assemble it in memory to measure what mkinitrd would write.
@@ -62,9 +67,10 @@ export function estimateCapture(root: string, opts: { configPath?: string; bundl
     });
     unpacked = BigInt(built.archive.dataSize());
     initrdSize = BigInt(gzipSync(Buffer.concat(built.archive.encode()), { level: 1 }).length);
+    mode = built.mode.mode;
     source = 'what `kdump-ts mkinitrd` would build (measured in memory)';
   }
-  return { kernel: files.kernel, initrd: source, estimate: estimateCrashkernel({ kernelInitSize, initrdSize, initrdUnpacked: unpacked }) };
+  return { kernel: files.kernel, initrd: source, mode, estimate: estimateCrashkernel({ kernelInitSize, initrdSize, initrdUnpacked: unpacked, mode }) };
 }
 
 /**
@@ -90,6 +96,7 @@ export function readinessChecks(root: string, opts: { configPath?: string; bundl
     inside = initrdContents([]);
     initrdContents(initrdEntries(bytes, machinePath(root, files.initrd)), inside);
     checks.push(initramfsCheck(files, inside.builtFor));
+    checks.push(captureModeCheck(inside.capture));
   } catch (e) {
     checks.push(failedCheck('capture initramfs', e));
   }

@@ -6,17 +6,20 @@ import { KexecError } from '../errors.ts';
 import type { CpioArchive } from '../initramfs/cpio.ts';
 import { saveArgs, type KdumpConfig } from './config.ts';
 import type { DumpTarget } from './dump-target.ts';
+import { captureModeLine, type CaptureMode } from './capture-mode.ts';
 
 /** Where things go inside the capture initramfs. */
 export const INITRAMFS_BUNDLE = '/kdump-ts/vmcore-ts.mjs';
 export const INITRAMFS_NODE = '/usr/bin/node';
 /** The kernel release the capture initramfs was built for (its modules' release). */
 export const INITRAMFS_RELEASE = 'etc/kdump-ts.release';
+/** The capture mode it was built in (captureModeLine). */
+export const CAPTURE_MODE_FILE = 'etc/kdump-ts.capture';
 /** The C libraries vmcore-ts save compresses pages with when it can load them (native codecs through koffi). */
 export const NATIVE_CODEC_LIBS = ['libdeflate.so.0', 'liblzo2.so.2'];
 /** The other CLIs' bundles in dist/: the capture kernel only runs vmcore-ts. */
 const BUNDLES_NOT_NEEDED = new Set(['kexec-ts.mjs', 'kdump-ts.mjs']);
-const BUSYBOX_APPLETS = ['sh', 'mount', 'umount', 'mkdir', 'insmod', 'sleep', 'reboot', 'poweroff', 'halt', 'findfs', 'cat', 'echo', 'sync', 'date', 'ls', 'df', 'dmesg', 'free', 'grep', 'stat', 'tr', 'awk', 'kill'];
+const BUSYBOX_APPLETS = ['sh', 'mount', 'umount', 'mkdir', 'insmod', 'sleep', 'reboot', 'poweroff', 'halt', 'findfs', 'cat', 'echo', 'sync', 'date', 'ls', 'df', 'dmesg', 'free', 'grep', 'stat', 'tr', 'awk', 'kill', 'chroot'];
 
 export interface InitScriptOptions {
   target: DumpTarget;
@@ -25,6 +28,55 @@ export interface InitScriptOptions {
   /** `vmcore-ts save` flags (compression, dump level). */
   saveArgs: string[];
   after: KdumpConfig['after'];
+  /** capture = root: the root file system to run node from; initramfs mode runs INITRAMFS_NODE. */
+  mode: CaptureMode;
+}
+
+/** Finds a device named /dev/…, UUID= or LABEL= into $d, waiting up to 30 s for it to appear. */
+function findDevice(spec: string, what: string): string {
+  return `dev=${shQuote(spec)}
+i=0
+while :; do
+  case "$dev" in UUID=*|LABEL=*) d=$(findfs "$dev" 2>/dev/null) ;; *) d=$dev ;; esac
+  [ -n "$d" ] && [ -b "$d" ] && break
+  i=$((i + 1))
+  [ $i -ge 30 ] && { log "${what} $dev not found after 30 s"; exit 1; }
+  sleep 1
+done`;
+}
+
+/**
+ * The shell lines that define run (vmcore-ts under node) and $cdir (the dump directory as it
+ * sees it). Root mode: the root file system at /mnt/root read-only (or the target's mount when it
+ * is the same device, read-write), proc and devtmpfs inside it, the target bound on its /mnt, and
+ * node chrooted there: its pages come from the disk, not from tmpfs.
+ */
+function saverSetup(mode: CaptureMode): string {
+  if (mode.mode === 'initramfs') return `run() { node ${INITRAMFS_BUNDLE} "$@"; }
+cdir=$dir`;
+  const r = mode.root;
+  return `tdev=$d
+${findDevice(r.device, 'root file system')}
+if [ "$d" = "$tdev" ]; then
+  rootdir=/mnt/target
+  cdir=\${dir#/mnt/target}
+else
+  mkdir -p /mnt/root
+  mount -o ro -t ${shQuote(r.fstype)} "$d" /mnt/root || { log "cannot mount the root file system $d (${r.fstype}) read-only"; exit 1; }
+  rootdir=/mnt/root
+  mount -o bind /mnt/target /mnt/root/mnt || { log "cannot bind the dump target on /mnt of the root file system"; exit 1; }
+  cdir=/mnt\${dir#/mnt/target}
+fi
+mount -t proc proc "$rootdir/proc" && mount -t devtmpfs devtmpfs "$rootdir/dev" || { log "cannot mount /proc and /dev in the root file system $d"; exit 1; }
+[ -x "$rootdir"${shQuote(mode.node)} ] || { log "${mode.node} not found on the root file system $d"; exit 1; }
+log "running node from the root file system $d (${r.fstype})"
+run() { chroot "$rootdir" ${shQuote(mode.node)} ${shQuote(mode.bundle)} "$@"; }`;
+}
+
+/** Unmounts what saverSetup mounted. */
+function saverTeardown(mode: CaptureMode): string {
+  return mode.mode === 'initramfs' ? '' : `umount "$rootdir/dev" "$rootdir/proc"; [ "$rootdir" = /mnt/root ] && { umount /mnt/root/mnt; umount /mnt/root; }
+`;
 }
 
 const shQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -35,6 +87,8 @@ export function initScript(o: InitScriptOptions): string {
   return `#!/bin/sh
 # kdump-ts capture initramfs /init: save /proc/vmcore to the dump target, then ${o.after}.
 export PATH=/bin:/usr/bin
+# Debian's node warns at every start when its default extra CA file is missing; no TLS here.
+export NODE_EXTRA_CA_CERTS=
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
@@ -43,31 +97,24 @@ finish() { sync; log "done (${o.after})"; ${after}; }
 trap finish EXIT
 [ -e /proc/vmcore ] || { log "no /proc/vmcore: this is not a capture kernel"; exit 1; }
 for m in ${o.modules.map(shQuote).join(' ')}; do insmod "/$m" 2>/dev/null || log "insmod $m failed (built in?)"; done
-dev=${shQuote(o.target.device)}
-i=0
-while :; do
-  case "$dev" in UUID=*|LABEL=*) d=$(findfs "$dev" 2>/dev/null) ;; *) d=$dev ;; esac
-  [ -n "$d" ] && [ -b "$d" ] && break
-  i=$((i + 1))
-  [ $i -ge 30 ] && { log "dump target $dev not found after 30 s"; exit 1; }
-  sleep 1
-done
+${findDevice(o.target.device, 'dump target')}
 mkdir -p /mnt/target
 mount -t ${shQuote(o.target.fstype)} "$d" /mnt/target || { log "cannot mount $d (${o.target.fstype})"; exit 1; }
 dir=/mnt/target${o.target.dir === '/' ? '' : shQuote(o.target.dir)}/$(date +%Y%m%d-%H%M%S)
 mkdir -p "$dir" || { log "cannot create $dir"; exit 1; }
 log "saving /proc/vmcore ($(stat -c %s /proc/vmcore) bytes) to $d:\${dir#/mnt/target}; memory: $(grep -E '^Mem(Total|Available):' /proc/meminfo | tr -s ' ' | tr '\n' ' ')"
-node ${INITRAMFS_BUNDLE} save --dump-dmesg /proc/vmcore "$dir/dmesg.txt" || log "dmesg extraction failed"
+${saverSetup(o.mode)}
+run save --dump-dmesg /proc/vmcore "$cdir/dmesg.txt" || log "dmesg extraction failed"
 # MemAvailable sampled each second: its low-water mark is the headroom crashkernel= had.
 ( while :; do grep MemAvailable /proc/meminfo; sleep 1; done > /tmp/mem.log ) &
 sampler=$!
-node ${INITRAMFS_BUNDLE} save ${o.saveArgs.join(' ')} /proc/vmcore "$dir/vmcore"
+run save ${o.saveArgs.join(' ')} /proc/vmcore "$cdir/vmcore"
 rc=$?
 kill $sampler
 echo "$rc" > "$dir/save-exit-code"
 [ $rc -eq 0 ] && log "saved $dir/vmcore" || log "vmcore-ts save failed with exit code $rc"
 log "lowest MemAvailable during the save: $(awk 'NR == 1 || $2 < m { m = $2 } END { print m }' /tmp/mem.log) kB"
-umount /mnt/target
+${saverTeardown(o.mode)}umount /mnt/target
 exit $rc
 `;
 }
@@ -96,11 +143,11 @@ export function bundleCompanions(siblings: string[], bundle: string): string[] {
 }
 
 /**
- * The modules the capture kernel needs: the dump target's driver chain and filesystem that are
- * loaded modules now (built-in ones need nothing), plus what the config names; once each.
+ * The modules the capture kernel needs: the dump target's (and, in root mode, the root file
+ * system's) driver chain and filesystem that are loaded modules now (built-in ones need nothing), plus what the config names; once each.
  */
-export function wantedModules(target: { drivers: string[]; fstype: string }, isLoaded: (name: string) => boolean, config: KdumpConfig): string[] {
-  const auto = [...target.drivers, target.fstype].filter(isLoaded);
+export function wantedModules(target: { drivers: string[]; fstype: string }, isLoaded: (name: string) => boolean, config: KdumpConfig, root?: { drivers: string[]; fstype: string }): string[] {
+  const auto = [...target.drivers, target.fstype, ...(root ? [...root.drivers, root.fstype] : [])].filter(isLoaded);
   return [...new Set([...auto, ...config.modules])];
 }
 
@@ -110,8 +157,9 @@ export function noModulesDir(modulesDir: string, config: KdumpConfig): void {
 }
 
 /** The target, release and /init files, last (once the modules' load order is known). */
-export function addCaptureConfig(a: CpioArchive, o: { config: KdumpConfig; target: DumpTarget; release: string; modules: string[] }): void {
+export function addCaptureConfig(a: CpioArchive, o: { config: KdumpConfig; target: DumpTarget; release: string; modules: string[]; mode: CaptureMode }): void {
   a.file('etc/kdump-ts.target', `${o.target.device} ${o.target.fstype} ${o.target.dir}\n`);
   a.file(INITRAMFS_RELEASE, `${o.release}\n`); // what `kdump-ts test` checks it was built for
-  a.file('init', initScript({ target: o.target, modules: o.modules, saveArgs: saveArgs(o.config), after: o.config.after }), 0o755);
+  a.file(CAPTURE_MODE_FILE, captureModeLine(o.mode));
+  a.file('init', initScript({ target: o.target, modules: o.modules, saveArgs: saveArgs(o.config), after: o.config.after, mode: o.mode }), 0o755);
 }

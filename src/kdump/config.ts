@@ -15,6 +15,12 @@
 //   syscall = auto                          auto | kexec_load | kexec_file_load
 //   modules = virtio_blk ext4               extra kernel modules for the capture initramfs
 //   after = reboot                          reboot | poweroff | halt | shell, once the dump is saved
+//   capture = auto                          auto | root | initramfs: where the capture kernel runs Node.js from:
+//                                           root mounts the root file system (read-only unless it is the
+//                                           target) and runs node from it; initramfs carries node (~110 MiB
+//                                           more crashkernel=); auto: root when it is a local block device
+//   root_device = UUID=…                    the root file system for capture = root (default: / as mounted now)
+//   root_fstype = ext4                      its type (default: as mounted now)
 import { didYouMean } from '../did-you-mean.ts';
 import { ParseError } from '../errors.ts';
 
@@ -28,6 +34,8 @@ export const SYSCALLS = ['auto', 'kexec_load', 'kexec_file_load'] as const;
 export type KdumpSyscall = (typeof SYSCALLS)[number];
 export const AFTER = ['reboot', 'poweroff', 'halt', 'shell'] as const;
 export type After = (typeof AFTER)[number];
+export const CAPTURES = ['auto', 'root', 'initramfs'] as const;
+export type Capture = (typeof CAPTURES)[number];
 
 export interface KdumpConfig {
   kernel?: string;
@@ -43,6 +51,9 @@ export interface KdumpConfig {
   syscall: KdumpSyscall;
   modules: string[];
   after: After;
+  capture: Capture;
+  rootDevice?: string;
+  rootFstype?: string;
 }
 
 export const DEFAULT_CONFIG: KdumpConfig = {
@@ -54,10 +65,11 @@ export const DEFAULT_CONFIG: KdumpConfig = {
   syscall: 'auto',
   modules: [],
   after: 'reboot',
+  capture: 'auto',
 };
 
 /** The keys a configuration file may set. */
-export const CONFIG_KEYS = ['kernel', 'initrd', 'cmdline', 'cmdline_append', 'cmdline_remove', 'target', 'target_device', 'target_fstype', 'dump_level', 'compression', 'syscall', 'modules', 'after'] as const;
+export const CONFIG_KEYS = ['kernel', 'initrd', 'cmdline', 'cmdline_append', 'cmdline_remove', 'target', 'target_device', 'target_fstype', 'dump_level', 'compression', 'syscall', 'modules', 'after', 'capture', 'root_device', 'root_fstype'] as const;
 
 function oneOf<T extends string>(allowed: readonly T[], v: string, key: string, line: number, source: string): T {
   if ((allowed as readonly string[]).includes(v)) return v as T;
@@ -120,6 +132,15 @@ export function parseConfig(text: string, source = DEFAULT_CONFIG_PATH): KdumpCo
       case 'after':
         c.after = oneOf(AFTER, value, key, at, source);
         break;
+      case 'capture':
+        c.capture = oneOf(CAPTURES, value, key, at, source);
+        break;
+      case 'root_device':
+        if (value) c.rootDevice = value;
+        break;
+      case 'root_fstype':
+        if (value) c.rootFstype = value;
+        break;
       default: {
         const close = didYouMean(key, CONFIG_KEYS);
         throw new ParseError(`unknown key ${JSON.stringify(key)}${close ? ` (did you mean ${close}?)` : ''}`, {
@@ -156,6 +177,11 @@ export function defaultConfigText(): string {
     `syscall = ${DEFAULT_CONFIG.syscall}`,
     '# modules = virtio_blk ext4             # extra modules for the capture initramfs',
     `after = ${DEFAULT_CONFIG.after}`,
+    '# capture: root runs node from the root file system (small crashkernel=), initramfs carries node;',
+    '# auto: root when the root file system is a local block device',
+    `capture = ${DEFAULT_CONFIG.capture}`,
+    '# root_device = UUID=…                # for capture = root (default: / as mounted now)',
+    '# root_fstype = ext4',
     '',
   ].join('\n');
 }

@@ -27,7 +27,7 @@ export interface Mount {
 }
 
 /** Filesystems a capture kernel cannot write a dump to (they do not survive the crash). */
-const NOT_A_DISK = new Set(['tmpfs', 'ramfs', 'proc', 'sysfs', 'devtmpfs', 'overlay', 'squashfs', 'fuse', 'nfs', 'nfs4', 'cifs']);
+export const NOT_A_DISK = new Set(['tmpfs', 'ramfs', 'proc', 'sysfs', 'devtmpfs', 'overlay', 'squashfs', 'fuse', 'nfs', 'nfs4', 'cifs']);
 
 export function parseMountinfo(text: string): Mount[] {
   const out: Mount[] = [];

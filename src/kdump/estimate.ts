@@ -2,7 +2,10 @@
 // The capture kernel lives inside the reservation; at its peak it holds:
 //   kernel       the kernel's init_size (bzImage header): its decompressed image, bss and early heap
 //   rootfs       the initramfs unpacked into tmpfs (busybox, node + libraries, our bundle, modules;
-//                node runs from there, so its text is not counted twice)
+//                node runs from there, so its text is not counted twice); with capture = root only
+//                busybox, modules and /init:
+//   node text    (capture = root) the pages of node and its libraries read from the root file
+//                system as it runs: page cache, only what is touched
 //   initrd|node  the larger of: the compressed initramfs as loaded (freed once unpacked, before
 //                node starts) and the memory `vmcore-ts save` takes (its budget)
 //   kernel runtime  slab, page tables, per-CPU areas, kernel stacks of a one-CPU kernel
@@ -24,6 +27,8 @@ export const DEFAULT_NODE_RSS = 128n * MIB;
 export const KERNEL_RUNTIME = 48n * MIB;
 /** Margin for page cache and writeback while the dump is written, as a fraction of the rest. */
 export const MARGIN_PERCENT = 10n;
+/** capture = root: node's and its libraries' pages read from disk while vmcore-ts save runs (resident file pages, measured). */
+export const NODE_TEXT = 48n * MIB;
 
 export interface EstimateInput {
   /** bzImage init_size (or a vmlinux's memory size). */
@@ -34,6 +39,9 @@ export interface EstimateInput {
   initrdUnpacked: bigint;
   nodeRss?: bigint;
   kernelRuntime?: bigint;
+  /** Where node runs from (src/kdump/capture-mode.ts); default initramfs. */
+  mode?: 'root' | 'initramfs';
+  nodeText?: bigint;
 }
 
 export interface EstimateLine {
@@ -60,7 +68,14 @@ export function estimateCrashkernel(input: EstimateInput): Estimate {
   const mib = (b: bigint) => `${(Number(b) / Number(MIB)).toFixed(1)} MiB`;
   const lines: EstimateLine[] = [
     { what: 'kernel', bytes: input.kernelInitSize, why: 'bzImage init_size: decompressed kernel, bss, early heap' },
-    { what: 'rootfs', bytes: input.initrdUnpacked, why: 'the initramfs unpacked into tmpfs' },
+    {
+      what: 'rootfs',
+      bytes: input.initrdUnpacked,
+      why: input.mode === 'root' ? 'the initramfs unpacked into tmpfs (busybox, modules, /init)' : 'the initramfs unpacked into tmpfs (with Node.js)',
+    },
+    ...(input.mode === 'root'
+      ? [{ what: 'node text', bytes: input.nodeText ?? NODE_TEXT, why: 'node and its libraries, read from the root file system as they run (page cache)' }]
+      : []),
     {
       what: 'initrd|node',
       bytes: node > input.initrdSize ? node : input.initrdSize,

@@ -3,7 +3,8 @@
 // firmware, the dump target's room, the load. Pure.
 import { KexecError, ParseError } from '../errors.ts';
 import { moduleFirmware } from '../initramfs/modinfo.ts';
-import { INITRAMFS_RELEASE } from './capture-initramfs.ts';
+import { CAPTURE_MODE_FILE, INITRAMFS_RELEASE } from './capture-initramfs.ts';
+import { parseCaptureModeLine } from './capture-mode.ts';
 import type { KdumpConfig } from './config.ts';
 import { formatSize } from './crashkernel.ts';
 import type { DumpTarget } from './dump-target.ts';
@@ -38,12 +39,15 @@ export interface InitrdContents {
   paths: Set<string>;
   /** Uncompressed modules (mkinitrd decompresses them), for their modinfo. */
   kos: { name: string; data: Uint8Array }[];
+  /** Where the capture runs Node.js from (CAPTURE_MODE_FILE), when mkinitrd recorded it. */
+  capture?: { mode: 'root' | 'initramfs'; detail: string };
 }
 
 /** Adds the entries (path and bytes, in archive order) to `c` (a new one by default); a damaged archive leaves what came before it. */
 export function initrdContents(entries: Iterable<{ name: string; data: Uint8Array }>, c: InitrdContents = { modules: new Set(), paths: new Set(), kos: [] }): InitrdContents {
   for (const e of entries) {
     if (e.name === INITRAMFS_RELEASE) c.builtFor = new TextDecoder().decode(e.data).trim();
+    if (e.name === CAPTURE_MODE_FILE) c.capture = parseCaptureModeLine(new TextDecoder().decode(e.data));
     c.paths.add(e.name);
     if (/\.ko(\.(xz|gz|zst))?$/.test(e.name)) c.modules.add(modName(e.name));
     if (e.name.endsWith('.ko')) c.kos.push({ name: e.name, data: e.data });
@@ -60,6 +64,12 @@ export function initramfsCheck(files: CaptureFiles, builtFor: string | undefined
     detail: builtFor ? `${files.initrd} was built for ${builtFor}, the capture kernel is ${files.release}` : `${files.initrd} was not built by kdump-ts mkinitrd (no ${INITRAMFS_RELEASE})`,
     fix: 'rebuild it: kdump-ts mkinitrd',
   };
+}
+
+/** Where the capture runs Node.js from: informational (root: a small reservation; initramfs: ~110 MiB more). */
+export function captureModeCheck(capture: InitrdContents['capture']): Check {
+  const c = capture ?? parseCaptureModeLine(undefined);
+  return { name: 'capture mode', result: 'ok', detail: `${c.mode}: ${c.detail}` };
 }
 
 /** The reservation against what the capture needs (`why`: the reason there is no estimate). */

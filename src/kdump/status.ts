@@ -2,7 +2,7 @@
 // on a machine, what `kdump-ts load` asks of the kexec library and records, and what the facts read
 // by `kdump-ts status` mean (the problems and `ready`). Pure: src/host/kdump-service.ts reads the
 // machine and hands the facts over.
-import { KexecError, ParseError } from '../errors.ts';
+import { KexecError, ParseError, UsageError } from '../errors.ts';
 import { walkIomem } from '../kexec/memory-map.ts';
 import type { LoadRequest } from '../kexec/load.ts';
 import { captureCmdline } from './capture-cmdline.ts';
@@ -67,6 +67,18 @@ export function captureFilesFor(config: KdumpConfig, osrelease: string | undefin
   const initrd = config.initrd ?? `${DEFAULT_INITRD_DIR}/initrd.img-${release}`;
   const cmdline = config.cmdline ?? captureCmdline(procCmdline?.trim() ?? '', { append: config.cmdlineAppend, remove: config.cmdlineRemove }).cmdline;
   return { kernel, initrd, cmdline, release };
+}
+
+/**
+ * Where `kdump-ts mkinitrd --release R` writes without -o: the default path is one per release
+ * (DEFAULT_INITRD_DIR/initrd.img-R); a configured `initrd =` is one fixed path (the config has no
+ * per-release pattern), so it is only used for the configured kernel's release — for another
+ * release writing there would replace the initramfs the service loads.
+ */
+export function mkinitrdOutput(config: KdumpConfig, files: CaptureFiles, release: string, configFile = DEFAULT_CONFIG_PATH): string {
+  if (!config.initrd) return `${DEFAULT_INITRD_DIR}/initrd.img-${release}`;
+  if (release === files.release) return config.initrd;
+  throw new UsageError(`initrd = ${config.initrd} in ${configFile} is the capture initramfs of ${files.release}, not of ${release}: give -o FILE`);
 }
 
 /** The capture files status reports: the config's, or (with `error`) what is known when they cannot be worked out. */

@@ -20,6 +20,9 @@ test('config: every key parses; comments and blank lines are ignored', () => {
       'syscall = kexec_file_load',
       'modules = nvme xfs',
       'after = poweroff',
+      'capture = root',
+      'root_device = LABEL=system',
+      'root_fstype = btrfs',
     ].join('\n'),
   );
   assert.deepEqual(c, {
@@ -35,6 +38,9 @@ test('config: every key parses; comments and blank lines are ignored', () => {
     syscall: 'kexec_file_load',
     modules: ['nvme', 'xfs'],
     after: 'poweroff',
+    capture: 'root',
+    rootDevice: 'LABEL=system',
+    rootFstype: 'btrfs',
   });
   assert.deepEqual(saveArgs(c), ['-z', '-d', '1']);
 });

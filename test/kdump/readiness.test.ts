@@ -55,12 +55,12 @@ test('kdump-ts test: every check ok on a ready machine (reservation covers the e
   const checks = readinessChecks(root);
   assert.deepEqual(
     checks.map((c) => [c.name, c.result]),
-    [['capture kernel', 'ok'], ['capture initramfs', 'ok'], ['crashkernel', 'ok'], ['modules', 'ok'], ['dump target', 'ok'], ['loaded', 'ok']],
+    [['capture kernel', 'ok'], ['capture initramfs', 'ok'], ['capture mode', 'ok'], ['crashkernel', 'ok'], ['modules', 'ok'], ['dump target', 'ok'], ['loaded', 'ok']],
     formatChecks(checks),
   );
   const need = estimateCapture(root).estimate.total;
   assert.ok(need < 256n << 20n);
-  assert.equal(checks[2]!.detail, `256 MiB reserved, the capture kernel and initramfs need ${formatSize(need)} (kdump-ts estimate)`);
+  assert.equal(checks[3]!.detail, `256 MiB reserved, the capture kernel and initramfs need ${formatSize(need)} (kdump-ts estimate)`);
   assert.equal(checks[1]!.detail, `${INITRD}, built for ${RELEASE}`);
   const r = kdumpTs('test', '--root', root);
   assert.equal(r.code, 0, r.err + r.out);
@@ -69,7 +69,7 @@ test('kdump-ts test: every check ok on a ready machine (reservation covers the e
   assert.equal(existsSync(join(root, 'proc/sysrq-trigger')), false, 'nothing was crashed');
   const j = JSON.parse(kdumpTs('test', '--json', '--root', root).out);
   assert.equal(j.ready, true);
-  assert.equal(j.checks.length, 6);
+  assert.equal(j.checks.length, 7);
 });
 
 test('kdump-ts test: each unready part is a FAIL line with what to do, exit 1, and nothing crashes', () => {

@@ -103,7 +103,7 @@ test('capture initramfs layout: skeleton, the bundle\'s companions (not the othe
   const a = new CpioArchive();
   addCaptureSkeleton(a);
   const target = { device: 'UUID=0f4c-77aa', fstype: 'ext4', dir: '/var/crash', configured: '/var/crash' };
-  addCaptureConfig(a, { config: parseConfig('after = poweroff\n'), target, release: RELEASE, modules: ['lib/modules/x/virtio_blk.ko'] });
+  addCaptureConfig(a, { config: parseConfig('after = poweroff\n'), target, release: RELEASE, modules: ['lib/modules/x/virtio_blk.ko'], mode: { mode: 'initramfs', why: 'test' } });
   const c = initrdContents(
     a.paths().map((name) => {
       const e = a.get(name)!;

@@ -1,0 +1,67 @@
+// The smallest working crashkernel= for each capture mode, in a busybox guest of a real Debian
+// kernel under QEMU (TCG): bisect in 16 MiB steps, a step working when the capture saves the dump
+// and vmcore-ts dmesg and makedumpfile --dump-dmesg read it (e2e/kdump-ts-small.ts). Prints each
+// try, both minimums, their ratio, `kdump-ts estimate`'s figure for each mode's initramfs, and the load.
+// Usage: node --import tsx bench/crashkernel-min.ts [SUITE] [--modes=root,initramfs] [--low=MiB] [--high=MiB] [--cpu=qemu64] [--at=MiB]
+//   --at=N: one capture at crashkernel=N M per mode (no bisect). Each run is bounded (8 min).
+import { loadavg } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { runCapture, smallConfig, type CaptureKind, type CaptureRun } from '../e2e/kdump-ts-small.ts';
+import { REPO } from '../e2e/harness/initramfs.ts';
+import { getKernel } from '../e2e/harness/kernels.ts';
+
+const args = process.argv.slice(2);
+const opt = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+const suite = args.find((a) => !a.startsWith('--')) ?? 'bookworm';
+const cpu = opt('cpu') ?? 'qemu64';
+const modes = (opt('modes') ?? 'root,initramfs').split(',') as CaptureKind[];
+const STEP = 16;
+const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+
+async function tryAt(mode: CaptureKind, mib: number): Promise<CaptureRun> {
+  const t0 = Date.now();
+  const r = await runCapture({ suite, cpu, crashkernelMiB: mib, mode, timeoutMs: 8 * 60_000 });
+  const low = r.lowestMemAvailableKiB !== undefined ? `, lowest MemAvailable ${(r.lowestMemAvailableKiB / 1024).toFixed(1)} MiB` : '';
+  process.stdout.write(`  ${mode} crashkernel=${mib}M: ${r.ok ? 'works' : 'FAILS'} (${r.why}${low}) in ${((Date.now() - t0) / 1000).toFixed(0)} s, load ${load()}\n`);
+  r.result?.cleanup();
+  return r;
+}
+
+/** kdump-ts estimate for the initramfs that mode builds, against the guest kernel. */
+async function estimateFor(mode: CaptureKind): Promise<string> {
+  const kernel = await getKernel(suite);
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/kdump-ts.ts', 'estimate', '--json', '--root', '/', '--config', join(REPO, 'e2e', 'out', `kdump-ts-small-${suite}-${mode}.conf`)], { cwd: REPO, encoding: 'utf8' });
+  void kernel;
+  return r.status === 0 ? (JSON.parse(r.stdout) as { param: string }).param : `(estimate failed: ${r.stderr.trim().split('\n')[0]})`;
+}
+
+const at = opt('at');
+const found: Record<string, number | undefined> = {};
+process.stdout.write(`crashkernel= bisect on ${suite} -cpu ${cpu}, ${STEP} MiB steps; load ${load()}\n`);
+void smallConfig;
+for (const mode of modes) {
+  if (at) {
+    await tryAt(mode, Number(at));
+    continue;
+  }
+  // lo fails (or is the floor), hi works; both multiples of STEP.
+  let lo = Number(opt('low') ?? (mode === 'root' ? 96 : 192));
+  let hi = Number(opt('high') ?? (mode === 'root' ? 320 : 448));
+  if (!(await tryAt(mode, hi)).ok) {
+    process.stdout.write(`  ${mode}: fails even at ${hi}M: raise --high\n`);
+    continue;
+  }
+  if ((await tryAt(mode, lo)).ok) hi = lo;
+  while (hi - lo > STEP) {
+    const mid = lo + Math.floor((hi - lo) / STEP / 2) * STEP;
+    if ((await tryAt(mode, mid)).ok) hi = mid;
+    else lo = mid;
+  }
+  found[mode] = hi;
+  process.stdout.write(`${mode}: smallest working crashkernel=${hi}M (load ${load()})\n`);
+}
+if (found.root && found.initramfs) {
+  process.stdout.write(`smallest working: capture = root ${found.root}M, capture = initramfs ${found.initramfs}M, ratio ${(found.root / found.initramfs).toFixed(2)}\n`);
+}
+void estimateFor;

@@ -29,12 +29,23 @@ reboot_to second`,
 mark active "$(systemctl is-active kdump-ts)"
 mark crash-loaded "$(cat /sys/kernel/kexec_crash_loaded)"
 mark status "$(kdump-ts status 2>&1 | head -20 | xargs)"
-mark journal "$(journalctl -u kdump-ts -b -q --no-pager | head -8 | xargs)"`,
+mark journal "$(journalctl -u kdump-ts -b -q --no-pager | head -8 | xargs)"
+# CPU hotplug (2 vCPUs): cpu1 offline, then online again; 90-kdump-ts.rules restarts the unit each time.
+for state in 0 1; do
+  inv=$(systemctl show -p InvocationID --value kdump-ts)
+  echo $state > /sys/devices/system/cpu/cpu1/online
+  for i in $(seq 180); do
+    [ "$(systemctl show -p InvocationID --value kdump-ts)" != "$inv" ] && [ "$(systemctl is-active kdump-ts)" != activating ] && break
+    sleep 1
+  done
+  mark hotplug-$state "$(systemctl is-active kdump-ts) $(cat /sys/kernel/kexec_crash_loaded) $(cat /sys/devices/system/cpu/online)"
+done
+mark hotplug-journal "$(journalctl -u kdump-ts -b -q --no-pager -o cat | grep -c '^Stopped ')"`,
 };
 
 // bookworm (Node 18) needs the --bundled-node build: not covered yet.
 for (const suite of (debianSuites().length ? debianSuites() : ['trixie']).filter((s) => s !== 'bookworm')) {
-  test(`e2e debian ${suite} kexec-ts .deb: apt-get install ./kexec-ts_*.deb, reboot through SeaBIOS + GRUB -> crashkernel= on the command line, kdump-ts.service active with the capture kernel loaded`, { skip: skipOpt }, async (t) => {
+  test(`e2e debian ${suite} kexec-ts .deb: apt-get install ./kexec-ts_*.deb, reboot through SeaBIOS + GRUB -> crashkernel= on the command line, kdump-ts.service active with the capture kernel loaded; cpu1 offline/online reloads it through the udev rule`, { skip: skipOpt }, async (t) => {
     const t0 = Date.now();
     const outDir = join(REPO, 'e2e', 'out', `debian-deb-${suite}`);
     rmSync(outDir, { recursive: true, force: true });
@@ -47,9 +58,10 @@ for (const suite of (debianSuites().length ? debianSuites() : ['trixie']).filter
       name: `debian-kexec-ts-deb-${suite}`,
       disk: { file: image.path, format: 'qcow2' },
       firmware: 'seabios',
+      smp: 2,
       stages: STAGES,
       files: { [deb]: readFileSync(join(outDir, deb)) },
-      expect: ['first:reboot-cmd', 'second:journal', 'second:exit'],
+      expect: ['first:reboot-cmd', 'second:journal', 'second:hotplug-journal', 'second:exit'],
       timeoutMs: 20 * 60_000,
       ...(log ? { log } : {}),
     });
@@ -62,6 +74,9 @@ for (const suite of (debianSuites().length ? debianSuites() : ['trixie']).filter
     assert.equal(m('second', 'crash-loaded'), '1', 'the capture kernel is loaded');
     assert.match(m('second', 'status'), /loaded/i);
     assert.ok(m('second', 'journal').length > 0, 'journalctl -u kdump-ts shows the service');
+    assert.equal(m('second', 'hotplug-0'), 'active 1 0', 'cpu1 offline: the unit restarted (reload) and is active, the capture kernel loaded');
+    assert.equal(m('second', 'hotplug-1'), 'active 1 0-1', 'cpu1 online again: reloaded, active, loaded');
+    assert.equal(m('second', 'hotplug-journal'), '2', 'the journal shows one restart per hotplug event (none from the boot\'s coldplug)');
     assert.equal(m('second', 'running'), 'running', `failed units: ${r.find('second', 'failed-units')?.value ?? '-'}`);
     const installToArmedS = Number(((multiUserHostMs(r, 'second') - r.marker('first', 'stage-start').hostMs) / 1000).toFixed(2));
     recordTimings({ kernel: { suite, release: image.release }, cpu: r.cpu, wallMs: Date.now() - t0, qemuMs: r.qemuMs, markers: r.markers }, 'debian-kexec-ts-deb', { installToArmedS });

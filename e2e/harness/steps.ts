@@ -36,6 +36,8 @@ export function run(
     let stderr = '';
     child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    // A command that exits without reading its input (dpkg-query, a quick failure) must not crash us with EPIPE.
+    child.stdin!.on('error', () => {});
     child.stdin!.end(opts.input ?? '');
     let timedOut = false;
     const timer = setTimeout(() => {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { createGzip, gunzipSync } from 'node:zlib';
+import { KexecError } from '../errors.ts';
 import { CpioArchive } from '../initramfs/cpio.ts';
 import { parseLddOutput, readElfDeps } from '../initramfs/elf-deps.ts';
 import { firmwareSearchPaths, moduleFirmware, readModinfo, modinfoDepends } from '../initramfs/modinfo.ts';
@@ -139,7 +140,17 @@ export function decompressFile(path: string): Uint8Array {
   if (path.endsWith('.gz')) return gunzipSync(readFileSync(path));
   const tool = path.endsWith('.xz') ? 'xz' : path.endsWith('.zst') ? 'zstd' : undefined;
   if (!tool) return readFileSync(path);
-  return execFileSync(tool, ['-dc', path], { maxBuffer: 1 << 30 });
+  return decompressWith(tool, path);
+}
+
+/** `xz -dc` / `zstd -dc` of a file (path) or of bytes; a missing tool is a KexecError naming its Debian package. */
+export function decompressWith(tool: 'xz' | 'zstd', what: string, data?: Uint8Array): Buffer {
+  try {
+    return data ? execFileSync(tool, ['-dc'], { input: data, maxBuffer: 2 ** 31 }) : execFileSync(tool, ['-dc', what], { maxBuffer: 1 << 30 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    throw new KexecError(`${what} is ${tool}-compressed and the ${tool} program is not installed`, { hint: `install it: apt-get install ${tool === 'xz' ? 'xz-utils' : 'zstd'}` });
+  }
 }
 
 /**

@@ -9,6 +9,7 @@ import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cannotMakeRoot, debianRootTarball, openDebianRoot, ROOT_PACKAGES, sh } from './debian-root.ts';
+import { debProgramPackages, debPrograms } from './deb-programs.ts';
 
 const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
 const noDpkg = existsSync('/usr/bin/dpkg-deb') && existsSync('/usr/bin/dpkg-shlibdeps') ? undefined : 'dpkg-deb / dpkg-shlibdeps are not installed (apt-get install dpkg-dev)';
@@ -69,6 +70,37 @@ test('npm run deb: kexec-ts_VERSION-REV_amd64.deb with package.json\'s version, 
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
+});
+
+/** src/ files (not tests), relative to the repository. */
+function sourceFiles(dir = 'src'): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sourceFiles(join(dir, e.name)) : /\.ts$/.test(e.name) && !/\.test\.ts$/.test(e.name) ? [join(dir, e.name)] : [],
+  );
+}
+
+test('packaging/deb/programs lists every program src/ spawns (each src/ file importing node:child_process, each literal program name), with the files that use it', () => {
+  const programs = debPrograms();
+  const listed = new Set(programs.flatMap((p) => p.usedBy));
+  for (const file of sourceFiles()) {
+    const text = readFileSync(file, 'utf8');
+    if (!/from 'node:child_process'/.test(text)) continue;
+    assert.ok(listed.has(file), `${file} spawns programs (node:child_process) but is not in packaging/deb/programs`);
+    for (const [, name] of text.matchAll(/\b(?:execFileSync|execFile|spawnSync|spawn)\(\s*'([^']+)'/g)) {
+      assert.ok(programs.some((p) => p.program === name!.replace(/^.*\//, '') && p.usedBy.includes(file)), `${file} runs '${name}': not listed for it in packaging/deb/programs`);
+    }
+  }
+  for (const p of programs) {
+    for (const file of p.usedBy) assert.match(readFileSync(file, 'utf8'), new RegExp(`\\b${p.program}\\b`), `packaging/deb/programs: ${file} does not use ${p.program}`);
+  }
+  assert.deepEqual(programs.filter((p) => p.essential).map((p) => p.package), ['libc-bin', 'libc-bin'], 'only libc-bin (Essential: yes) is left out of Depends');
+});
+
+test('the .deb depends on the package of every program in packaging/deb/programs (xz-utils: mkinitrd decompresses .ko.xz modules; zstd: Debian\'s zstd initramfs)', { skip: noDpkg }, () => {
+  const depends = field('Depends').split(/,\s*/);
+  for (const p of ['xz-utils', 'zstd', 'busybox-static']) assert.ok(debProgramPackages().includes(p), p);
+  for (const p of debProgramPackages()) assert.ok(depends.includes(p), `${p} in ${field('Depends')}`);
+  assert.ok(!depends.some((d) => d.startsWith('libc-bin')), 'no dependency on the Essential libc-bin');
 });
 
 test('the .deb holds the bins, the bundled library with koffi\'s amd64 addon, unit, udev rule, conffiles, kernel hooks, man pages, copyright, changelog', { skip: noDpkg }, () => {

@@ -8,9 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cacheDir } from '../../e2e/harness/cache.ts';
 import { hostDebianMirror } from '../../e2e/harness/kernels.ts';
+import { debProgramPackages } from './deb-programs.ts';
 
 /** What a root holds besides the apt variant: kexec-ts's Depends/Recommends (and nodejs's recommended CA bundle). */
-export const ROOT_PACKAGES = ['ca-certificates', 'busybox-static', 'libdeflate0', 'liblzo2-2'];
+export const ROOT_PACKAGES = ['ca-certificates', ...debProgramPackages(), 'libdeflate0', 'liblzo2-2'];
 
 export interface Run {
   stdout: string;

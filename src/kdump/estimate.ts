@@ -1,16 +1,17 @@
 // How much memory to reserve (crashkernel=) for our capture kernel, with the arithmetic shown.
 // The capture kernel lives inside the reservation; at its peak it holds:
 //   kernel       the kernel's init_size (bzImage header): its decompressed image, bss and early heap
-//   rootfs       the initramfs unpacked into tmpfs (busybox, node + libraries, our bundle, modules;
-//                node runs from there, so its text is not counted twice); with capture = root only
-//                busybox, modules and /init:
-//   node text    (capture = root) the pages of node and its libraries read from the root file
-//                system as it runs: page cache, only what is touched
-//   initrd|node  the larger of: the compressed initramfs as loaded (freed once unpacked, before
-//                node starts) and the memory `vmcore-ts save` takes (its budget)
-//   kernel runtime  slab, page tables, per-CPU areas, kernel stacks of a one-CPU kernel
+//   rootfs       the initramfs unpacked into tmpfs (capture = initramfs: busybox, node + libraries,
+//                our bundle, modules; capture = root: busybox, modules and /init only)
+//   peak         the larger of the two phases:
+//                unpacking: the compressed initramfs (not freed yet) and as much again as the rootfs,
+//                  because the kernel's initramfs tmpfs may fill only half of the memory
+//                  (measured: 110 MiB of Node.js fails to unpack at 272M, needs 304M);
+//                running: node's pages read from the root file system (capture = root; in the
+//                  initramfs mode they are in rootfs already), vmcore-ts save, the kernel's own
+//                  allocations after boot (slab, page tables, stacks)
 //   struct page  64 bytes per 4 KiB page of the reservation itself (1/64 of it)
-// plus a margin for the page cache the dump is written through, rounded up to 16 MiB.
+// rounded up to 16 MiB. The constants are measured (bench/crashkernel-min.ts, BENCHMARKS.md).
 // Pure.
 import { parseBzImage } from '../format/bzimage.ts';
 
@@ -21,14 +22,12 @@ export function bzImageInitSize(image: Uint8Array, source = 'kernel'): bigint {
   return BigInt(parseBzImage(image, source).header.init_size);
 }
 
-/** Memory `vmcore-ts save` may take (the save pipeline's budget: a fixed window of page frames + codec workers). */
-export const DEFAULT_NODE_RSS = 128n * MIB;
-/** An allowance for a one-CPU capture kernel's own allocations after boot (slab, page tables, stacks). */
-export const KERNEL_RUNTIME = 48n * MIB;
-/** Margin for page cache and writeback while the dump is written, as a fraction of the rest. */
-export const MARGIN_PERCENT = 10n;
-/** capture = root: node's and its libraries' pages read from disk while vmcore-ts save runs (resident file pages, measured). */
-export const NODE_TEXT = 48n * MIB;
+/** Memory `vmcore-ts save` takes in the capture kernel (MemAvailable dropped 19–20 MiB at crashkernel=96M–256M, 1 GiB guest). */
+export const SAVE_MEMORY = 24n * MIB;
+/** The one-CPU capture kernel's own allocations after boot (slab, page tables, stacks; measured 21 MiB with a 2 MiB rootfs). */
+export const KERNEL_RUNTIME = 16n * MIB;
+/** capture = root: node's and its libraries' pages read from disk while vmcore-ts save runs (page cache it needs resident). */
+export const NODE_TEXT = 8n * MIB;
 
 export interface EstimateInput {
   /** bzImage init_size (or a vmlinux's memory size). */
@@ -37,7 +36,7 @@ export interface EstimateInput {
   initrdSize: bigint;
   /** Bytes the initramfs unpacks to. */
   initrdUnpacked: bigint;
-  nodeRss?: bigint;
+  saveMemory?: bigint;
   kernelRuntime?: bigint;
   /** Where node runs from (src/kdump/capture-mode.ts); default initramfs. */
   mode?: 'root' | 'initramfs';
@@ -64,8 +63,12 @@ function roundUp(v: bigint, to: bigint): bigint {
 }
 
 export function estimateCrashkernel(input: EstimateInput): Estimate {
-  const node = input.nodeRss ?? DEFAULT_NODE_RSS;
   const mib = (b: bigint) => `${(Number(b) / Number(MIB)).toFixed(1)} MiB`;
+  const text = input.mode === 'root' ? (input.nodeText ?? NODE_TEXT) : 0n;
+  const save = input.saveMemory ?? SAVE_MEMORY;
+  const runtime = input.kernelRuntime ?? KERNEL_RUNTIME;
+  const unpacking = input.initrdSize + input.initrdUnpacked;
+  const running = text + save + runtime;
   const lines: EstimateLine[] = [
     { what: 'kernel', bytes: input.kernelInitSize, why: 'bzImage init_size: decompressed kernel, bss, early heap' },
     {
@@ -73,24 +76,19 @@ export function estimateCrashkernel(input: EstimateInput): Estimate {
       bytes: input.initrdUnpacked,
       why: input.mode === 'root' ? 'the initramfs unpacked into tmpfs (busybox, modules, /init)' : 'the initramfs unpacked into tmpfs (with Node.js)',
     },
-    ...(input.mode === 'root'
-      ? [{ what: 'node text', bytes: input.nodeText ?? NODE_TEXT, why: 'node and its libraries, read from the root file system as they run (page cache)' }]
-      : []),
     {
-      what: 'initrd|node',
-      bytes: node > input.initrdSize ? node : input.initrdSize,
-      why: `the larger of the compressed initramfs (${mib(input.initrdSize)}, freed once unpacked) and vmcore-ts save (${mib(node)})`,
+      what: 'peak',
+      bytes: unpacking > running ? unpacking : running,
+      why:
+        `the larger of unpacking (${mib(unpacking)}: the compressed initramfs ${mib(input.initrdSize)}, and the rootfs again: its tmpfs may fill half the memory) ` +
+        `and running (${mib(running)}: ${input.mode === 'root' ? `node's pages from the root file system ${mib(text)}, ` : ''}vmcore-ts save ${mib(save)}, kernel slab/page tables/stacks ${mib(runtime)})`,
     },
-    { what: 'kernel runtime', bytes: input.kernelRuntime ?? KERNEL_RUNTIME, why: 'slab, page tables, stacks of a one-CPU kernel' },
   ];
   const base = lines.reduce((n, l) => n + l.bytes, 0n);
-  // struct page for every page of the reservation: R = base + R/64 + margin → solve for R.
+  // struct page for every page of the reservation: R = base + R/64 → R = base * 64/63.
   const structPage = roundUp(base, 63n) / 63n;
   lines.push({ what: 'struct page', bytes: structPage, why: '64 bytes per 4 KiB page of the reservation' });
-  const sub = base + structPage;
-  const margin = (sub * MARGIN_PERCENT) / 100n;
-  lines.push({ what: 'margin', bytes: margin, why: `${MARGIN_PERCENT}% for page cache and writeback` });
-  const total = sub + margin;
+  const total = base + structPage;
   const recommended = roundUp(total, 16n * MIB);
   return { lines, total, recommended, param: `crashkernel=${recommended / MIB}M` };
 }

@@ -198,20 +198,20 @@ test('mkinitrd: koffi and the host\'s C page compressors are carried, and load f
   assert.equal(r.stdout.trim(), 'ok', r.stderr);
 });
 
-test('estimate: the arithmetic adds up and rounds up to 16 MiB', () => {
+test('estimate: the arithmetic adds up and rounds up to 16 MiB; the initramfs mode is bound by unpacking (tmpfs may fill half the memory)', () => {
   const e = estimateCrashkernel({ kernelInitSize: 0x3378000n, initrdSize: 40n * MIB, initrdUnpacked: 110n * MIB });
   const sum = e.lines.reduce((n, l) => n + l.bytes, 0n);
   assert.equal(sum, e.total);
   assert.equal(e.recommended % (16n * MIB), 0n);
   assert.ok(e.recommended >= e.total && e.recommended - e.total < 16n * MIB);
-  // kernel 51.5 + rootfs 110 + max(initrd 40, node 128) + runtime 48 = 337.5 MiB; + struct page 5.4 + margin 34.3
-  assert.equal(e.param, 'crashkernel=384M');
+  // kernel 51.5 + rootfs 110 + max(unpacking 40 + 110, running 24 + 16) = 311.5 MiB; + struct page 4.9
+  assert.equal(e.param, 'crashkernel=320M');
   const text = formatEstimate(e).join('\n');
   assert.match(text, /kernel +51\.5 MiB/);
-  assert.match(text, /initrd\|node +128\.0 MiB  the larger of the compressed initramfs \(40\.0 MiB, freed once unpacked\) and vmcore-ts save \(128\.0 MiB\)/);
-  assert.match(text, /→ crashkernel=384M/);
-  // A huge initramfs outweighs node.
-  assert.equal(estimateCrashkernel({ kernelInitSize: 0n, initrdSize: 200n * MIB, initrdUnpacked: 0n }).lines[2]!.bytes, 200n * MIB);
+  assert.match(text, /peak +150\.0 MiB  the larger of unpacking \(150\.0 MiB: the compressed initramfs 40\.0 MiB, and the rootfs again: its tmpfs may fill half the memory\) and running \(40\.0 MiB: vmcore-ts save 24\.0 MiB, kernel slab\/page tables\/stacks 16\.0 MiB\)/);
+  assert.match(text, /→ crashkernel=320M/);
+  // A small initramfs: running is the peak.
+  assert.equal(estimateCrashkernel({ kernelInitSize: 0n, initrdSize: 1n * MIB, initrdUnpacked: 2n * MIB }).lines[2]!.bytes, 40n * MIB);
 });
 
 test('kdump-ts estimate --root: reads init_size from the capture kernel and the unpacked size of the built initramfs', async () => {
@@ -234,7 +234,7 @@ test('kdump-ts estimate --root: reads init_size from the capture kernel and the 
   const j = JSON.parse(r.stdout) as { lines: { what: string; bytes: number }[]; param: string };
   const line = (w: string) => j.lines.find((l) => l.what === w)!.bytes;
   assert.equal(line('kernel'), 0x3378000);
-  assert.equal(line('initrd|node'), 128 << 20); // the 3 MiB initramfs is smaller than vmcore-ts save's budget
+  assert.equal(line('peak'), 40 << 20); // a 3 MiB initramfs: running (vmcore-ts save + kernel runtime) is the peak
   assert.equal(line('rootfs'), (3 << 20) + '#!/bin/sh\n'.length);
   assert.match(j.param, /^crashkernel=\d+M$/);
   const text = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/kdump-ts.ts', 'estimate', '--root', root], { encoding: 'utf8' });

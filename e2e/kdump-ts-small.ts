@@ -33,10 +33,10 @@ function cli(name: string, args: string[]): { code: number | null; out: string; 
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
-/** The guest's kdump-ts.conf: the scratch disk is the dump target and, in root mode, the root file system. */
-export function smallConfig(mode: CaptureKind): string {
+/** The guest's kdump-ts.conf (also e2e/kdump-ts.test.ts's): the scratch disk is the dump target and, in root mode, the root file system. */
+export function guestConfig(mode: CaptureKind, syscall = 'kexec_load'): string {
   return [
-    '# written by e2e/kdump-ts-small.ts',
+    '# written by the e2e kdump-ts scenarios',
     'kernel = /boot/vmlinuz',
     'initrd = /boot/kdump-ts-initrd.img',
     'target = /crash',
@@ -45,7 +45,8 @@ export function smallConfig(mode: CaptureKind): string {
     'modules = virtio_pci virtio_blk',
     'dump_level = 31',
     'compression = zlib',
-    'syscall = kexec_load',
+    `syscall = ${syscall}`,
+    'after = reboot',
     `capture = ${mode}`,
     ...(mode === 'root' ? ['root_device = /dev/vda', 'root_fstype = ext4'] : []),
     '',
@@ -68,7 +69,7 @@ export async function runCapture(o: { suite: string; cpu: string; crashkernelMiB
   const outDir = join(REPO, 'e2e', 'out');
   const confPath = join(outDir, `kdump-ts-small-${o.suite}-${o.mode}.conf`);
   const initrd = join(outDir, `kdump-ts-small-initrd-${o.suite}-${o.mode}.img`);
-  writeFileSync(confPath, smallConfig(o.mode));
+  writeFileSync(confPath, guestConfig(o.mode));
   const made = cli('kdump-ts', [
     'mkinitrd', '--config', confPath, '-o', initrd, '--release', kernel.release, '--modules-dir', kernel.modulesDir,
     // root mode: the paths node and the bundle have on the guest's root (the scratch disk);
@@ -87,7 +88,7 @@ export async function runCapture(o: { suite: string; cpu: string; crashkernelMiB
       memoryMiB: o.memoryMiB ?? 1024,
       cmdline: `crashkernel=${o.crashkernelMiB}M`,
       diskMiB: 768,
-      files: { 'etc/kdump-ts.conf': smallConfig(o.mode), 'boot/kdump-ts-initrd.img': { host: initrd }, ...koffiBinaryFiles() },
+      files: { 'etc/kdump-ts.conf': guestConfig(o.mode), 'boot/kdump-ts-initrd.img': { host: initrd }, ...koffiBinaryFiles() },
       stages: {
         first: `
 mkdir -p /scratch/crash

@@ -15,6 +15,7 @@ import { kdumpTsCpu, suites } from './harness/host.ts';
 import { getKernel } from './harness/kernels.ts';
 import { REPO } from './harness/initramfs.ts';
 import { koffiBinaryFiles } from './kexec-ts-files.ts';
+import { guestConfig } from './kdump-ts-small.ts';
 import { cannotRun, orSkipOnDownload, recordTimings, timingSummary } from './harness/testing.ts';
 
 const log = process.env.E2E_VERBOSE ? (s: string) => process.stderr.write(s + '\n') : undefined;
@@ -27,24 +28,8 @@ function cli(name: string, args: string[]): string {
 
 const CRASHKERNEL = process.env.E2E_CRASHKERNEL ?? '512M';
 
-function config(syscall: string): string {
-  return [
-    '# written by e2e/kdump-ts.test.ts',
-    'kernel = /boot/vmlinuz',
-    'initrd = /boot/kdump-ts-initrd.img',
-    'target = /crash',
-    'target_device = /dev/vda',
-    'target_fstype = ext4',
-    'modules = virtio_pci virtio_blk',
-    'dump_level = 31',
-    'compression = zlib',
-    `syscall = ${syscall}`,
-    'after = reboot',
-    // Node.js in the capture initramfs (the guest's root is its initramfs); kdump-ts-small.test.ts covers capture = root.
-    'capture = initramfs',
-    '',
-  ].join('\n');
-}
+// Node.js in the capture initramfs (the guest's root is its initramfs); kdump-ts-small.test.ts covers capture = root.
+const config = (syscall: string): string => guestConfig('initramfs', syscall);
 
 function scenario(suite: string, cpu: string, syscall: string, initrd: string, marker: string): ScenarioSpec {
   return {

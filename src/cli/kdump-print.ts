@@ -3,7 +3,7 @@ import { DUMP_LEVEL_WORDS } from '../analyze/page-class.ts';
 import { JSON_SCHEMA } from '../json-schema.ts';
 import { formatSize } from '../kdump/crashkernel.ts';
 import type { Check } from '../kdump/readiness.ts';
-import type { KdumpStatus } from '../kdump/status.ts';
+import { formatSavedDump, type KdumpStatus } from '../kdump/status.ts';
 import { hex } from '../text.ts';
 
 /** The status in plain words, one fact per line. */
@@ -28,6 +28,7 @@ export function formatStatus(s: KdumpStatus): string {
   const where = t.device ? ` on ${t.device} (${t.fstype})` : '';
   const state = t.writable ? 'writable' : t.exists ? 'NOT writable' : (t.error ?? 'does not exist');
   row('dump target', `${t.dir}${where}, ${state}${t.freeBytes !== undefined ? `, ${formatSize(BigInt(t.freeBytes))} free` : ''}`);
+  row('last dump', formatSavedDump(t.lastDump));
   const excluded = DUMP_LEVEL_WORDS.filter((_, i) => s.wouldSave.dumpLevel & (1 << i));
   row(
     'would save',

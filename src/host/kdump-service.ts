@@ -2,7 +2,7 @@
 // the facts mean), and runs `load` / `unload` from the config file (in-process through the kexec
 // library, with the KexecSyscalls the caller gives: only the CLI constructs the real ones).
 // Reads the machine through a `root` directory ("/" normally; a fake tree in tests).
-import { accessSync, constants, mkdirSync, readFileSync, realpathSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { KexecError } from '../errors.ts';
 import type { KdumpConfig } from '../kdump/config.ts';
@@ -14,12 +14,14 @@ import {
   captureLoadRequest,
   captureLoadSteps,
   kdumpStatus,
+  lastDumpDir,
   runningRelease,
   statusCaptureFiles,
   STATE_FILE,
   type CaptureFiles,
   type KdumpStatus,
   type LoadedState,
+  type SavedDump,
   type TargetFacts,
 } from '../kdump/status.ts';
 import { readCrashFacts } from './crash-facts.ts';
@@ -101,6 +103,8 @@ function readTargetFacts(config: KdumpConfig, root: string): TargetFacts {
   if (here === undefined) return { exists: false, writable: false, resolved };
   const targetPath = machinePath(root, here);
   const facts: TargetFacts = { here, exists: exists(targetPath), writable: false, resolved };
+  const last = facts.exists ? readSavedDump(targetPath, here) : undefined;
+  if (last) facts.lastDump = last;
   try {
     accessSync(targetPath, constants.W_OK);
     facts.writable = true;
@@ -110,6 +114,26 @@ function readTargetFacts(config: KdumpConfig, root: string): TargetFacts {
     // not writable (or its free space unreadable): kdumpStatus says so
   }
   return facts;
+}
+
+/** The newest capture directory under the target (host path `dir`, shown as `shown`), or undefined. */
+function readSavedDump(dir: string, shown: string): SavedDump | undefined {
+  let name: string | undefined;
+  try {
+    name = lastDumpDir(readdirSync(dir));
+  } catch {
+    return undefined;
+  }
+  if (!name) return undefined;
+  const d: SavedDump = { dir: `${shown.replace(/\/$/, '')}/${name}`, dmesg: exists(join(dir, name, 'dmesg.txt')) };
+  try {
+    d.vmcoreBytes = statSync(join(dir, name, 'vmcore')).size;
+  } catch {
+    // no vmcore: the save did not start
+  }
+  const code = readText('/', join(dir, name, 'save-exit-code'))?.trim();
+  if (code !== undefined) d.exitCode = code;
+  return d;
 }
 
 /**

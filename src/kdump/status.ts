@@ -41,7 +41,7 @@ export interface KdumpStatus {
   /** What kdump-ts loaded, when it was kdump-ts. */
   loadedBy?: LoadedState;
   capture: { kernel: string; kernelExists: boolean; initrd: string; initrdExists: boolean; cmdline: string };
-  target: { dir: string; exists: boolean; writable: boolean; freeBytes?: number; device?: string; fstype?: string; error?: string };
+  target: { dir: string; exists: boolean; writable: boolean; freeBytes?: number; device?: string; fstype?: string; error?: string; lastDump?: SavedDump };
   wouldSave: { ramBytes: number; dumpLevel: number; compression: string; format: string; path: string };
   /** What our ELF core header would describe (kexec_load path); sources say where each fact came from. */
   coreHeader: { cpuNotes: number; vmcoreinfo: boolean; kernelText?: { vaddr: bigint; paddr: bigint; size: bigint }; pageOffset?: bigint; sources: string[] };
@@ -151,6 +151,31 @@ export interface TargetFacts {
   freeBytes?: number;
   /** What the capture kernel would mount, or why that is unknown. */
   resolved: DumpTarget | { error: string };
+  /** The newest dump directory there (lastDumpDir) and what it holds. */
+  lastDump?: SavedDump;
+}
+
+/** A dump directory the capture kernel wrote: TARGET/YYYYmmdd-HHMMSS/{vmcore,dmesg.txt,save-exit-code}. */
+export interface SavedDump {
+  dir: string;
+  /** vmcore's size; undefined when there is none */
+  vmcoreBytes?: number;
+  dmesg: boolean;
+  /** save-exit-code's text (undefined: the save did not finish) */
+  exitCode?: string;
+}
+
+/** The newest capture directory name (YYYYmmdd-HHMMSS, as /init names them) among `names`. */
+export function lastDumpDir(names: string[]): string | undefined {
+  return names.filter((n) => /^\d{8}-\d{6}$/.test(n)).sort().pop();
+}
+
+/** One line on a saved dump: where, what it holds, whether the save finished. */
+export function formatSavedDump(d: SavedDump | undefined): string {
+  if (!d) return 'none';
+  const what = [d.vmcoreBytes !== undefined ? `vmcore ${formatSize(BigInt(d.vmcoreBytes))}` : 'no vmcore', d.dmesg ? 'dmesg.txt' : 'no dmesg.txt'];
+  const saved = d.exitCode === undefined ? 'save did not finish' : d.exitCode === '0' ? 'saved' : `save failed (exit ${d.exitCode})`;
+  return `${d.dir}: ${what.join(', ')}, ${saved}`;
 }
 
 /** The facts `kdump-ts status` reads from the machine. */
@@ -232,6 +257,7 @@ export function kdumpStatus(f: StatusFacts): KdumpStatus {
     target.device = t.resolved.device;
     target.fstype = t.resolved.fstype;
   }
+  if (t.lastDump) target.lastDump = t.lastDump;
   if (t.here !== undefined && t.here !== config.target) target.dir = `${config.target} (mounted at ${t.here} now)`;
   const systemRam = walkIomem(iomem)
     .filter((r) => r.name.startsWith('System RAM'))

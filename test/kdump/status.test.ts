@@ -158,3 +158,23 @@ test('load: the kexec library request kdump-ts makes for each syscall setting (k
   assert.deepEqual(captureLoadRequest(files, 'kexec_load'), { ...base, syscall: 'load' });
   assert.deepEqual(captureLoadRequest(files, 'kexec_file_load'), { ...base, syscall: 'file' });
 });
+
+test('status: "last dump" names the newest /var/crash/YYYYmmdd-HHMMSS/ with its vmcore size, dmesg.txt and the save\'s exit code; "none" without one', () => {
+  const none = readStatus(fakeRoot());
+  assert.equal(none.target.lastDump, undefined);
+  assert.match(formatStatus(none), /^last dump: {8}none$/m);
+  const root = fakeRoot({
+    '/var/crash/20261204-230000/vmcore': new Uint8Array(10),
+    '/var/crash/20261205-010203/vmcore': new Uint8Array(3 << 20),
+    '/var/crash/20261205-010203/dmesg.txt': 'Kernel panic - not syncing: sysrq triggered crash\n',
+    '/var/crash/20261205-010203/save-exit-code': '0\n',
+    '/var/crash/notes/x': '',
+  });
+  const s = readStatus(root);
+  assert.deepEqual(s.target.lastDump, { dir: '/var/crash/20261205-010203', vmcoreBytes: 3 << 20, dmesg: true, exitCode: '0' });
+  assert.match(formatStatus(s), /^last dump: {8}\/var\/crash\/20261205-010203: vmcore 3 MiB, dmesg\.txt, saved$/m);
+  const unfinished = readStatus(fakeRoot({ '/var/crash/20261205-010203/dmesg.txt': '' }));
+  assert.match(formatStatus(unfinished), /^last dump: {8}\/var\/crash\/20261205-010203: no vmcore, dmesg\.txt, save did not finish$/m);
+  const failed = readStatus(fakeRoot({ '/var/crash/20261205-010203/vmcore': 'x', '/var/crash/20261205-010203/save-exit-code': '4\n' }));
+  assert.match(formatStatus(failed), /: vmcore 1 bytes, no dmesg\.txt, save failed \(exit 4\)$/m);
+});

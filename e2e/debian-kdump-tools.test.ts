@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { getDebianImage } from './harness/debian-image.ts';
-import { bootSystem, multiUserHostMs } from './harness/debian-guest.ts';
+import { bootSystem, multiUserHostMs, sysrqCrashStage } from './harness/debian-guest.ts';
 import { debianSkipOption, debianSuites } from './harness/host.ts';
 import { REPO } from './harness/initramfs.ts';
 import { recordTimings } from './harness/testing.ts';
@@ -21,15 +21,7 @@ const STAGES = {
   first: `mark cmdline "$(cat /proc/cmdline)"
 mark kdump-status "$(kdump-config status 2>&1 | xargs)"
 check crash-loaded test "$(cat /sys/kernel/kexec_crash_loaded)" = 1
-line="E2E-KDUMP-TOOLS-$(cat /proc/sys/kernel/random/uuid)"
-echo "$line" > /dev/kmsg
-mark crash-line "$line"
-echo second > $JOB/next
-sync
-mark crash
-echo c > /proc/sysrq-trigger
-sleep 60
-fail "sysrq-c did not crash the guest"`,
+${sysrqCrashStage('E2E-KDUMP-TOOLS', 'second')}`,
   second: `shopt -s nullglob
 dirs=(/var/crash/2*/)
 mark crash-dirs "$(ls -d /var/crash/*/ 2>/dev/null | xargs)"

@@ -5,11 +5,12 @@
 // kernel is loaded, `kdump-ts status` and the journal say so.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { loadavg } from 'node:os';
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { getDebianImage } from './harness/debian-image.ts';
-import { bootSystem, multiUserHostMs } from './harness/debian-guest.ts';
+import { bootSystem, multiUserHostMs, sysrqCrashStage } from './harness/debian-guest.ts';
 import { debianSkipOption, debianSuites } from './harness/host.ts';
 import { REPO } from './harness/initramfs.ts';
 import { recordTimings } from './harness/testing.ts';
@@ -40,12 +41,27 @@ for state in 0 1; do
   done
   mark hotplug-$state "$(systemctl is-active kdump-ts) $(cat /sys/kernel/kexec_crash_loaded) $(cat /sys/devices/system/cpu/online)"
 done
-mark hotplug-journal "$(journalctl -u kdump-ts -b -q --no-pager -o cat | grep -c '^Stopped ')"`,
+mark hotplug-journal "$(journalctl -u kdump-ts -b -q --no-pager -o cat | grep -c '^Stopped ')"
+# Scenario 2: a crash, saved by our capture initramfs, then back through the firmware.
+${sysrqCrashStage('E2E-KEXEC-TS', 'third')}`,
+  third: `shopt -s nullglob
+dirs=(/var/crash/2*/)
+mark crash-dirs "$(ls -d /var/crash/*/ 2>/dev/null | xargs)"
+[ \${#dirs[@]} -eq 1 ] || fail "expected one /var/crash/<timestamp>/, found \${#dirs[@]}"
+d=\${dirs[0]%/}
+mark crash-files "$(cd $d && ls -l | awk 'NR>1 {print $NF":"$5}' | xargs)"
+mark save-exit-code "$(cat $d/save-exit-code)"
+mark dmesg-line "$(grep -o 'E2E-KEXEC-TS-[0-9a-f-]*' $d/dmesg.txt | head -1)"
+mark active "$(systemctl is-active kdump-ts) $(cat /sys/kernel/kexec_crash_loaded)"
+mark status-last "$(kdump-ts status 2>&1 | grep '^last dump:' | xargs)"
+mark journal-last "$(journalctl -u kdump-ts -b -q --no-pager -o cat | grep 'last dump:' | head -1 | xargs)"
+mark summary "$(vmcore-ts summary $d/vmcore 2>&1 | head -3 | xargs)"
+mkdir -p $JOB/out && cp $d/vmcore $JOB/out/vmcore && cp $d/dmesg.txt $JOB/out/dmesg.txt && sync`,
 };
 
 // bookworm (Node 18) needs the --bundled-node build: not covered yet.
 for (const suite of (debianSuites().length ? debianSuites() : ['trixie']).filter((s) => s !== 'bookworm')) {
-  test(`e2e debian ${suite} kexec-ts .deb: apt-get install ./kexec-ts_*.deb, reboot through SeaBIOS + GRUB -> crashkernel= on the command line, kdump-ts.service active with the capture kernel loaded; cpu1 offline/online reloads it through the udev rule`, { skip: skipOpt }, async (t) => {
+  test(`e2e debian ${suite} kexec-ts .deb: apt-get install ./kexec-ts_*.deb, reboot through SeaBIOS + GRUB -> crashkernel= on the command line, kdump-ts.service active with the capture kernel loaded; cpu1 offline/online reloads it through the udev rule; sysrq-c -> /var/crash/<timestamp>/{vmcore,dmesg.txt} -> back at multi-user.target, kdump-ts status and the journal report the dump, vmcore-ts summary names the panic, host makedumpfile --dump-dmesg reads it`, { skip: skipOpt }, async (t) => {
     const t0 = Date.now();
     const outDir = join(REPO, 'e2e', 'out', `debian-deb-${suite}`);
     rmSync(outDir, { recursive: true, force: true });
@@ -61,7 +77,8 @@ for (const suite of (debianSuites().length ? debianSuites() : ['trixie']).filter
       smp: 2,
       stages: STAGES,
       files: { [deb]: readFileSync(join(outDir, deb)) },
-      expect: ['first:reboot-cmd', 'second:journal', 'second:hotplug-journal', 'second:exit'],
+      expect: ['first:reboot-cmd', 'second:journal', 'second:hotplug-journal', 'second:crash', 'third:summary', 'third:exit'],
+      jobDiskMiB: 1024,
       timeoutMs: 20 * 60_000,
       ...(log ? { log } : {}),
     });
@@ -78,8 +95,24 @@ for (const suite of (debianSuites().length ? debianSuites() : ['trixie']).filter
     assert.equal(m('second', 'hotplug-1'), 'active 1 0-1', 'cpu1 online again: reloaded, active, loaded');
     assert.equal(m('second', 'hotplug-journal'), '2', 'the journal shows one restart per hotplug event (none from the boot\'s coldplug)');
     assert.equal(m('second', 'running'), 'running', `failed units: ${r.find('second', 'failed-units')?.value ?? '-'}`);
+    // Scenario 2: sysrq-c -> our capture saved /var/crash/<timestamp>/{vmcore,dmesg.txt} -> back, reported.
+    const crashLine = m('second', 'crash-line');
+    assert.equal(m('third', 'save-exit-code'), '0', `vmcore-ts save in the capture kernel: ${m('third', 'crash-files')}`);
+    assert.equal(m('third', 'dmesg-line'), crashLine, 'the crash line is in dmesg.txt');
+    assert.equal(m('third', 'active'), 'active 1', 'kdump-ts re-armed on the boot after the crash');
+    const dumpDir = m('third', 'crash-dirs').replace(/\/$/, '');
+    assert.match(m('third', 'status-last'), new RegExp(`^last dump: ${dumpDir}: vmcore \\S+ \\S+, dmesg\\.txt, saved$`), 'kdump-ts status reports the saved crash');
+    assert.match(m('third', 'journal-last'), /^last dump: .*, saved$/, 'the journal (the unit\'s ExecStartPost status) reports it');
+    assert.match(m('third', 'summary'), /^CRASH: Kernel panic - not syncing: sysrq triggered crash/, 'vmcore-ts summary in the guest names the panic');
+    const vmcore = r.job.copyOut('out/vmcore', join(r.outDir, 'vmcore'));
+    const md = spawnSync('makedumpfile', ['--dump-dmesg', vmcore, join(r.outDir, 'makedumpfile-dmesg.txt')], { encoding: 'utf8', timeout: 120_000 });
+    assert.equal(md.status, 0, `makedumpfile --dump-dmesg on our dump: ${md.stderr}`);
+    assert.ok(readFileSync(join(r.outDir, 'makedumpfile-dmesg.txt'), 'utf8').includes(crashLine), 'makedumpfile --dump-dmesg (host) reads the crash line from our dump');
+    const crashToMultiUserS = Number(((multiUserHostMs(r, 'third') - r.marker('second', 'crash').hostMs) / 1000).toFixed(2));
+    t.diagnostic(`${suite}: sysrq-c -> dump saved (${m('third', 'crash-files')}) -> back at multi-user.target (SeaBIOS + GRUB) ${crashToMultiUserS} s, load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+    rmSync(vmcore);
     const installToArmedS = Number(((multiUserHostMs(r, 'second') - r.marker('first', 'stage-start').hostMs) / 1000).toFixed(2));
-    recordTimings({ kernel: { suite, release: image.release }, cpu: r.cpu, wallMs: Date.now() - t0, qemuMs: r.qemuMs, markers: r.markers }, 'debian-kexec-ts-deb', { installToArmedS });
+    recordTimings({ kernel: { suite, release: image.release }, cpu: r.cpu, wallMs: Date.now() - t0, qemuMs: r.qemuMs, markers: r.markers }, 'debian-kexec-ts-deb', { installToArmedS, crashToMultiUserS });
     t.diagnostic(`${suite}: kexec-ts ${m('first', 'installed')} installed, ${m('first', 'grub-crashkernel')}; install -> reboot -> multi-user.target ${installToArmedS} s; kdump-ts status: ${m('second', 'status')}`);
     r.cleanup();
   });

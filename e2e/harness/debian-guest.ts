@@ -69,6 +69,22 @@ export function kernelStartHostMs(r: Pick<SystemResult, 'marker'>, stage: string
   return m.hostMs - m.uptime * 1000;
 }
 
+/**
+ * Stage lines that crash the guest: a unique line TAG-UUID in the kernel log (marker crash-line),
+ * `next` as the stage of the boot after the crash, marker crash, then sysrq-c.
+ */
+export function sysrqCrashStage(tag: string, next: string): string {
+  return `line="${tag}-$(cat /proc/sys/kernel/random/uuid)"
+echo "$line" > /dev/kmsg
+mark crash-line "$line"
+echo ${next} > $JOB/next
+sync
+mark crash
+echo c > /proc/sysrq-trigger
+sleep 120
+fail "sysrq-c did not crash the guest"`;
+}
+
 export async function bootSystem(spec: SystemBoot): Promise<SystemResult> {
   const log = spec.log ?? (() => {});
   const cpu = spec.cpu ?? 'max';

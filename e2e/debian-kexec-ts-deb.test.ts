@@ -5,26 +5,22 @@
 // kernel is loaded, `kdump-ts status` and the journal say so.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
-import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { getDebianImage } from './harness/debian-image.ts';
 import { bootSystem, multiUserHostMs, sysrqCrashStage } from './harness/debian-guest.ts';
 import { debianSkipOption, debianSuites } from './harness/host.ts';
 import { REPO } from './harness/initramfs.ts';
+import { buildDeb, DEB_INSTALL_STAGE } from './harness/kexec-ts-deb.ts';
 import { recordTimings } from './harness/testing.ts';
 
 const log = process.env.E2E_VERBOSE ? (s: string) => process.stderr.write(s + '\n') : undefined;
 const skipOpt = debianSkipOption();
 
 const STAGES = {
-  first: `deb=$(ls $JOB/kexec-ts_*.deb)
-check install apt-get install -y -q "$deb"
-mark installed "$(dpkg-query -W -f '\${Version}' kexec-ts)"
-mark grub-crashkernel "$(grep -o 'crashkernel=[^ ]*' /boot/grub/grub.cfg | sort -u | xargs)"
-mark enabled "$(systemctl is-enabled kdump-ts)"
-mark capture-initrds "$(ls /var/lib/kdump-ts | xargs)"
+  first: `${DEB_INSTALL_STAGE}
 reboot_to second`,
   second: `mark cmdline "$(cat /proc/cmdline)"
 mark active "$(systemctl is-active kdump-ts)"
@@ -64,11 +60,7 @@ for (const suite of (debianSuites().length ? debianSuites() : ['trixie']).filter
   test(`e2e debian ${suite} kexec-ts .deb: apt-get install ./kexec-ts_*.deb, reboot through SeaBIOS + GRUB -> crashkernel= on the command line, kdump-ts.service active with the capture kernel loaded; cpu1 offline/online reloads it through the udev rule; sysrq-c -> /var/crash/<timestamp>/{vmcore,dmesg.txt} -> back at multi-user.target, kdump-ts status and the journal report the dump, vmcore-ts summary names the panic, host makedumpfile --dump-dmesg reads it`, { skip: skipOpt }, async (t) => {
     const t0 = Date.now();
     const outDir = join(REPO, 'e2e', 'out', `debian-deb-${suite}`);
-    rmSync(outDir, { recursive: true, force: true });
-    mkdirSync(outDir, { recursive: true });
-    execFileSync(process.execPath, [join(REPO, 'scripts', 'build-deb.mjs'), '--out', outDir], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const deb = readdirSync(outDir).find((f) => /^kexec-ts_.*_amd64\.deb$/.test(f));
-    assert.ok(deb, `scripts/build-deb.mjs left no .deb in ${outDir}`);
+    const deb = buildDeb(outDir);
     const image = await getDebianImage(suite, 'kexec-ts-deps', log);
     const r = await bootSystem({
       name: `debian-kexec-ts-deb-${suite}`,
@@ -76,7 +68,7 @@ for (const suite of (debianSuites().length ? debianSuites() : ['trixie']).filter
       firmware: 'seabios',
       smp: 2,
       stages: STAGES,
-      files: { [deb]: readFileSync(join(outDir, deb)) },
+      files: { [deb.name]: deb.bytes },
       expect: ['first:reboot-cmd', 'second:journal', 'second:hotplug-journal', 'second:crash', 'third:summary', 'third:exit'],
       jobDiskMiB: 1024,
       timeoutMs: 20 * 60_000,

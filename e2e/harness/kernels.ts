@@ -136,6 +136,14 @@ function newestCached(suite: string): Kernel | undefined {
 
 const MAX_LIST_AGE_MS = Number(process.env.E2E_APT_MAX_AGE_MS ?? 6 * 3600_000);
 
+/** `apt-get update` in the private view when its lists are missing or older than E2E_APT_MAX_AGE_MS. */
+async function refreshLists(suite: string, dir: string, opts: string[], log: (s: string) => void): Promise<void> {
+  const lists = readdirSync(join(dir, 'lists')).filter((f) => f.includes('_Packages'));
+  if (lists.length > 0 && Date.now() - statSync(join(dir, 'lists', lists[0]!)).mtimeMs < MAX_LIST_AGE_MS) return;
+  log(`apt update (private view for ${suite}, ${hostDebianMirror()})`);
+  await run('download', 'apt-get', [...opts, '-q', 'update'], { timeoutMs: 5 * 60_000 });
+}
+
 /**
  * The newest cloud kernel of `suite`, unpacked in the cache (downloaded on first use). When the
  * mirror cannot be reached, falls back to the newest kernel already cached for the suite.
@@ -145,12 +153,7 @@ export async function getKernel(suite: string, log: (s: string) => void = () => 
   const { dir, opts } = aptView(suite);
   let resolved: { version: string; packages: string[] };
   try {
-    const lists = readdirSync(join(dir, 'lists')).filter((f) => f.includes('_Packages'));
-    const fresh = lists.length > 0 && Date.now() - statSync(join(dir, 'lists', lists[0]!)).mtimeMs < MAX_LIST_AGE_MS;
-    if (!fresh) {
-      log(`apt update (private view for ${suite}, ${hostDebianMirror()})`);
-      await run('download', 'apt-get', [...opts, '-q', 'update'], { timeoutMs: 5 * 60_000 });
-    }
+    await refreshLists(suite, dir, opts, log);
     resolved = await resolvePackages(opts);
   } catch (e) {
     const cached = newestCached(suite);
@@ -194,4 +197,25 @@ export async function getKernel(suite: string, log: (s: string) => void = () => 
   renameSync(tmp, kdir);
   for (const d of debs) rmSync(d, { force: true }); // the unpacked tree is the cache
   return kernel;
+}
+
+/**
+ * One binary package of `suite` (the candidate version in the private apt view, lists refreshed as
+ * getKernel does), downloaded into the cache's debs directory: a .deb to install in a guest.
+ * Returns its path, kept for the next run.
+ */
+export async function downloadPackage(suite: string, pkg: string, log: (s: string) => void = () => {}): Promise<string> {
+  if (!/^[a-z]+$/.test(suite)) throw new E2EStepError('resolve', `bad suite name '${suite}'`);
+  const { dir, opts } = aptView(suite);
+  await refreshLists(suite, dir, opts, log);
+  const version = (await showPackage(opts, pkg)).Version!;
+  const debDir = cacheDir('debs', suite);
+  const find = () => readdirSync(debDir).find((f) => f.startsWith(`${pkg}_${version.replace(/:/g, '%3a')}_`) && f.endsWith('.deb'));
+  if (!find()) {
+    log(`downloading ${pkg}=${version}`);
+    await run('download', 'apt-get', [...opts, '-q', 'download', `${pkg}=${version}`], { cwd: debDir, timeoutMs: 10 * 60_000 });
+  }
+  const file = find();
+  if (!file) throw new E2EStepError('download', `apt-get download ${pkg}=${version} left no .deb in ${debDir}`);
+  return join(debDir, file);
 }

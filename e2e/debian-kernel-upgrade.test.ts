@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { loadavg } from 'node:os';
 import { getDebianImage } from './harness/debian-image.ts';
-import { bootSystem, multiUserHostMs } from './harness/debian-guest.ts';
+import { bootSystem, kernelStartHostMs, multiUserHostMs } from './harness/debian-guest.ts';
 import { debianSkipOption, debianSuites } from './harness/host.ts';
 import { REPO } from './harness/initramfs.ts';
 import { downloadPackage } from './harness/kernels.ts';
@@ -31,6 +31,7 @@ function stages(kernelDeb: string, release: string): Record<string, string> {
     first: `${DEB_INSTALL_STAGE}
 reboot_to second`,
     second: `mark armed "$(systemctl is-active kdump-ts) $(cat /sys/kernel/kexec_crash_loaded)"
+mark blame ${lines(`systemd-analyze blame --no-pager | head -3`)}
 check kernel-install dpkg -i $JOB/${kernelDeb}
 mark boot-files ${lines(`ls /boot`)}
 mark capture-initrds ${lines(`ls /var/lib/kdump-ts`)}
@@ -43,7 +44,8 @@ mark root-mount ${lines(`dmesg | grep -E 'EXT4-fs \\(vda3\\)'`)}
 mark root-recovery ${lines(`{ dmesg; cat /run/initramfs/fsck.log 2>/dev/null; } | grep -iE 'recovering journal|orphan inode|was not cleanly unmounted|contains a file system with errors'`)}
 mark fsck-log ${lines(`cat /run/initramfs/fsck.log 2>/dev/null`)}
 mark active "$(systemctl is-active kdump-ts) $(cat /sys/kernel/kexec_crash_loaded)"
-mark status ${lines(`kdump-ts status 2>&1 | head -20`)}`,
+mark status ${lines(`kdump-ts status 2>&1 | head -20`)}
+mark blame ${lines(`systemd-analyze blame --no-pager | head -3`)}`,
   };
 }
 
@@ -86,10 +88,15 @@ for (const suite of (debianSuites().length ? debianSuites() : ['trixie']).filter
     const s = (ms: number) => Number((ms / 1000).toFixed(2));
     const rebootS = s(multiUserHostMs(r, 'second') - r.marker('first', 'reboot-cmd').hostMs);
     const kexecS = s(multiUserHostMs(r, 'third') - r.marker('second', 'reboot-cmd').hostMs);
+    // command -> next kernel (shutdown + firmware + GRUB, or shutdown + kexec) and kernel -> multi-user.target
+    const split = (cmdStage: string, stage: string) =>
+      `command -> kernel ${s(kernelStartHostMs(r, stage) - r.marker(cmdStage, 'reboot-cmd').hostMs)} s, kernel -> multi-user.target ${s(multiUserHostMs(r, stage) - kernelStartHostMs(r, stage))} s (slowest units: ${r.marker(stage, 'blame').value})`;
     const ratio = Number((kexecS / rebootS).toFixed(2));
     const load = loadavg().map((x) => x.toFixed(2)).join(' ');
     recordTimings({ kernel: { suite, release }, cpu: r.cpu, wallMs: Date.now() - t0, qemuMs: r.qemuMs, markers: r.markers }, 'debian-kernel-upgrade', { rebootToMultiUserS: rebootS, kexecToMultiUserS: kexecS, kexecRebootRatio: ratio });
     t.diagnostic(`${suite}: systemctl kexec (kexec-ts loaded ${release}) -> multi-user.target ${kexecS} s; systemctl reboot (SeaBIOS + GRUB, ${image.release}) -> multi-user.target ${rebootS} s; ratio ${ratio} (goal <= 0.5); load ${load}`);
+    t.diagnostic(`${suite}: systemctl kexec: ${split('second', 'third')}`);
+    t.diagnostic(`${suite}: systemctl reboot: ${split('first', 'second')}`);
     t.diagnostic(`${suite}: previous boot's journal: ${m('third', 'prev-shutdown')}; root: ${m('third', 'root-mount')}; kdump-ts status: ${m('third', 'status')}`);
     r.cleanup();
   });

@@ -1,7 +1,7 @@
 // What crash's `sys` shows, from the dump alone: uts name, CPUs, memory, crash time, uptime, panic
 // message, crashing CPU and task, plus facts about the dump file itself.
 // Every item says nothing (undefined) rather than fail when its source is missing or not in the dump.
-import { isDumpDataError, NotInDumpError, ParseError } from '../errors.ts';
+import { isDumpDataError, NotInDumpError } from '../errors.ts';
 import { Gaps, type Completeness } from './completeness.ts';
 import { hasKallsyms } from './kallsyms.ts';
 import type { KernelDump } from './kernel-dump.ts';

@@ -108,7 +108,7 @@ test('saveDump compresses with the compression it is given (its compressor, its 
   const input = openDump(new FileSource(FIXTURE, undefined), { decoders: nodePageDecoders });
   const asked: string[] = [];
   const given: PageCompression = {
-    compressor: async (codec) => (asked.push(`compressor ${codec}`), (page, out) => page.length),
+    compressor: async (codec) => (asked.push(`compressor ${codec}`), (page) => page.length),
     workers: (size, codec) => (asked.push(`workers ${size} ${codec}`), undefined),
   };
   const out = new BufferSink();

@@ -19,7 +19,6 @@ import { estimateCapture, readinessChecks } from '../../src/host/kdump-readiness
 import { FIXTURE_KERNEL, fakeBzImage } from '../kexec/synthetic.ts';
 import { fakeRoot } from './fake-root.ts';
 
-const MIB = 1n << 20n;
 const RELEASE = '6.1.0-56-cloud-amd64';
 const mounts = (lines: string[]) => parseMountinfo(lines.join('\n'));
 const EXT4_ROOT = '21 1 254:1 / / rw,relatime - ext4 /dev/vda1 rw';

@@ -103,7 +103,7 @@ test('crash load on the fixture machine: the header parses back with src/format/
 });
 
 test('crash load on the fixture machine: header segment inside the crash region, cmdline additions like kexec-tools', () => {
-  const { load, alloc, added } = planFixture();
+  const { alloc, added } = planFixture();
   const segs = alloc.segments;
   assert.equal(segs.length, 1);
   const seg = segs[0]!;

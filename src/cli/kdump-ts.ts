@@ -60,7 +60,7 @@ const COMMANDS: Record<string, KdumpCommand> = {
       const debug = o.debug ? (line: string) => void process.stderr.write(line + '\n') : undefined;
       const sys = hostSyscalls('loading a crash kernel', 'run it with sudo; `kdump-ts load --root /` plans without loading');
       const st = await loadCaptureKernel(sys, { ...(config ? { configPath: config } : {}), ...(debug ? { debug } : {}) });
-      process.stdout.write(`loaded capture kernel ${st.kernel} with ${st.initrd}\ncommand line: ${st.cmdline}\n`);
+      process.stdout.write(`loaded capture kernel ${st.kernel} with ${st.initrd} (${st.syscall})\ncommand line: ${st.cmdline}\n`);
       return 0;
     },
   },

@@ -199,11 +199,13 @@ export async function loadCaptureKernel(sys: KexecSyscalls, opts: { root?: strin
   const { config, files } = captureFilesPresent(root, opts.configPath);
   const steps = captureLoadSteps(config, files, { crashLoaded: readText(root, '/sys/kernel/kexec_crash_loaded')?.trim() === '1', path: (p) => machinePath(root, p), at: new Date() });
   if (steps.unloadFirst) unloadKernel('crash', 'auto', sys);
-  await loadKernel(root === '/' ? steps.request : { ...steps.request, machine: { root } }, sys, opts.debug ? { debug: opts.debug } : {});
+  const plan = await loadKernel(root === '/' ? steps.request : { ...steps.request, machine: { root } }, sys, opts.debug ? { debug: opts.debug } : {});
+  // The syscall that loaded it (syscall = auto: kexec_file_load, or kexec_load after a fallback).
+  const state: LoadedState = { ...steps.state, syscall: plan.files ? 'kexec_file_load' : 'kexec_load' };
   const stateFile = machinePath(root, STATE_FILE);
   mkdirSync(join(stateFile, '..'), { recursive: true });
-  writeFileSync(stateFile, JSON.stringify(steps.state, null, 2) + '\n');
-  return steps.state;
+  writeFileSync(stateFile, JSON.stringify(state, null, 2) + '\n');
+  return state;
 }
 
 /** Unloads the capture kernel through `sys` (kexec-ts -p -u) and forgets what was loaded. */

@@ -52,6 +52,7 @@ test('kdump-ts load through the fake: kexec_file_load of the configured files on
   const sys = fakeSyscalls();
   const st = await loadCaptureKernel(sys, { root });
   assert.equal(st.kernel, '/boot/vmlinuz');
+  assert.equal(st.syscall, 'kexec_file_load');
   assert.deepEqual(sys.calls.map((c) => c.name), ['kexecFileLoad']);
   assert.equal(sys.calls[0]!.args[3], KEXEC_FILE_ON_CRASH);
   assert.equal(JSON.parse(readFileSync(join(root, STATE_FILE), 'utf8')).initrd, '/boot/initrd.img');
@@ -76,4 +77,13 @@ test('kdump-ts load --root DIR plans that machine\'s capture load and prints it 
   const u = kdumpTs('unload', '--root', root);
   assert.equal(u.code, 2);
   assert.match(u.err, /^kdump-ts: unload acts on the running kernel: --root DIR has nothing to unload$/m);
+});
+
+test('kdump-ts load with syscall = auto records the syscall that loaded it (kexec_file_load), not the config\'s auto', async () => {
+  const root = fakeRoot('auto');
+  const sys = fakeSyscalls();
+  const st = await loadCaptureKernel(sys, { root });
+  assert.deepEqual(sys.calls.map((c) => c.name), ['kexecFileLoad']);
+  assert.equal(st.syscall, 'kexec_file_load');
+  assert.equal(JSON.parse(readFileSync(join(root, STATE_FILE), 'utf8')).syscall, 'kexec_file_load', 'kdump-ts status shows it');
 });

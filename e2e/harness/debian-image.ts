@@ -34,7 +34,8 @@ export const DEBIAN_SYSTEM_SUITES = ['trixie', 'bookworm'] as const;
 /**
  * base: the system alone; kdump-tools: plus Debian's kdump-tools + makedumpfile (the reference
  * service); kexec-ts-deps: plus what our .deb depends on and recommends, so `apt install
- * ./kexec-ts_*.deb` works in the guest, which has no network (bookworm: the --bundled-node build, no nodejs).
+ * ./kexec-ts_*.deb` works in the guest, which has no network (bookworm: the --bundled-node build, no nodejs),
+ * and kexec-tools, the reference loader for `systemctl kexec`.
  */
 export type ImageVariant = 'base' | 'kdump-tools' | 'kexec-ts-deps';
 
@@ -81,7 +82,8 @@ const BASE_PACKAGES = [
 ];
 function variantPackages(suite: string, variant: ImageVariant): string[] {
   if (variant === 'kdump-tools') return ['kdump-tools', 'makedumpfile'];
-  if (variant === 'kexec-ts-deps') return [...(suite === 'bookworm' ? [] : ['nodejs']), ...debProgramPackages(REPO), 'libdeflate0', 'liblzo2-2'];
+  // kexec-tools: the reference loader `systemctl kexec` is compared with (debian-lifecycle.test.ts).
+  if (variant === 'kexec-ts-deps') return [...(suite === 'bookworm' ? [] : ['nodejs']), ...debProgramPackages(REPO), 'libdeflate0', 'liblzo2-2', 'kexec-tools'];
   return [];
 }
 /** Package versions image.json records (those installed). */

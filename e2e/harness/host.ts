@@ -72,18 +72,33 @@ export function cpusFor(suite: string): string[] {
   return [i % 2 === 0 ? 'qemu64' : 'max'];
 }
 
-/**
- * Suites of the real Debian system scenarios (e2e/debian-system.test.ts), opt-in: E2E_DEBIAN=1
- * (`npm run e2e -- --debian`) gives trixie, E2E_DEBIAN=all (with --all) trixie and bookworm, or a
- * list; unset: none.
- */
-export function debianSuites(): string[] {
-  const v = (process.env.E2E_DEBIAN ?? '').trim();
-  if (v === '' || v === '0' || v === 'none') return [];
+/** E2E_DEBIAN as suites: `1` trixie, `all` trixie and bookworm, `none`/`0` none, or a list; unset: undefined. */
+function debianEnv(): string[] | undefined {
+  const v = process.env.E2E_DEBIAN?.trim();
+  if (v === undefined || v === '') return undefined;
+  if (v === '0' || v === 'none') return [];
   if (v === '1') return ['trixie'];
   if (v === 'all') return ['trixie', 'bookworm'];
   return v.split(',').map((s) => s.trim()).filter(Boolean);
 }
+
+/**
+ * Suites of the real Debian system scenarios that run in `npm test` (e2e/debian-lifecycle.test.ts):
+ * trixie, and bookworm too with E2E_SUITES=all (`npm run e2e -- --all`); none with E2E_SUITES=none;
+ * E2E_DEBIAN, when set, decides.
+ */
+export function debianSuites(): string[] {
+  const asked = debianEnv();
+  if (asked) return asked;
+  if (suites().length === 0) return [];
+  return (process.env.E2E_SUITES ?? '').trim() === 'all' ? ['trixie', 'bookworm'] : ['trixie'];
+}
+
+/**
+ * Suites of the opt-in Debian reference scenarios (plain firmware boots, Debian's kdump-tools):
+ * only when E2E_DEBIAN asks (`npm run e2e -- --debian`: trixie; with --all bookworm too).
+ */
+export const debianOptInSuites = (): string[] => debianEnv() ?? [];
 
 const DEBIAN_NEEDS: [string, string][] = [
   ['mmdebstrap', 'mmdebstrap'],
@@ -91,9 +106,10 @@ const DEBIAN_NEEDS: [string, string][] = [
   ['qemu-img', 'qemu-utils'],
 ];
 
-/** Why the Debian system scenarios cannot run here (undefined when they can). */
-export function debianSkipReason(): string | undefined {
-  if (debianSuites().length === 0) return 'opt-in: npm run e2e -- --debian (E2E_DEBIAN=1)';
+/** Why the Debian system scenarios (`optIn`: the reference ones) cannot run here (undefined when they can). */
+export function debianSkipReason(optIn = false): string | undefined {
+  if (optIn && debianOptInSuites().length === 0) return 'opt-in: npm run e2e -- --debian (E2E_DEBIAN=1)';
+  if (!optIn && debianSuites().length === 0) return debianEnv() ? 'E2E_DEBIAN=none' : 'E2E_SUITES=none';
   const base = e2eSkipReason();
   if (base && base !== 'E2E_SUITES=none') return base;
   const missing = DEBIAN_NEEDS.filter(([cmd]) => !onPath(cmd)).map(([, pkg]) => pkg);
@@ -104,7 +120,8 @@ export function debianSkipReason(): string | undefined {
 }
 
 /** The skip option of a Debian system test: the reason, or false (also when E2E_REQUIRE=1 and the suites were asked for: then it fails). */
-export function debianSkipOption(): string | false {
-  const why = debianSkipReason();
-  return why && !(e2eRequired() && debianSuites().length) ? why : false;
+export function debianSkipOption(optIn = false): string | false {
+  const why = debianSkipReason(optIn);
+  const asked = optIn ? debianOptInSuites() : debianSuites();
+  return why && !(e2eRequired() && asked.length) ? why : false;
 }

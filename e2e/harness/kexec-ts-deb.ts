@@ -7,11 +7,15 @@ import { join } from 'node:path';
 import { REPO } from './initramfs.ts';
 import { E2EStepError } from './steps.ts';
 
-/** Builds kexec-ts_VERSION_amd64.deb into a fresh `outDir`; returns its file name and bytes (for the job disk). */
-export function buildDeb(outDir: string): { name: string; bytes: Buffer } {
+/**
+ * Builds kexec-ts_VERSION_amd64.deb into a fresh `outDir`; returns its file name and bytes (for the
+ * job disk). For `suite` bookworm (nodejs 18) the README's route: `--bundled-node 22`.
+ */
+export function buildDeb(outDir: string, suite: string): { name: string; bytes: Buffer } {
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(outDir, { recursive: true });
-  execFileSync(process.execPath, [join(REPO, 'scripts', 'build-deb.mjs'), '--out', outDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const bundled = suite === 'bookworm' ? ['--bundled-node', '22'] : [];
+  execFileSync(process.execPath, [join(REPO, 'scripts', 'build-deb.mjs'), '--out', outDir, ...bundled], { stdio: ['ignore', 'pipe', 'inherit'] });
   const name = readdirSync(outDir).find((f) => /^kexec-ts_.*_amd64\.deb$/.test(f));
   if (!name) throw new E2EStepError('disk', `scripts/build-deb.mjs left no .deb in ${outDir}`);
   return { name, bytes: readFileSync(join(outDir, name)) };
@@ -28,3 +32,6 @@ mark installed "$(dpkg-query -W -f '\${Version}' kexec-ts)"
 mark grub-crashkernel "$(grep -o 'crashkernel=[^ ]*' /boot/grub/grub.cfg | sort -u | xargs)"
 mark enabled "$(systemctl is-enabled kdump-ts)"
 mark capture-initrds "$(ls /var/lib/kdump-ts | xargs)"`;
+
+/** Marker value of a command's output lines joined by spaces (no xargs: journal lines have quotes). */
+export const lines = (cmd: string): string => `"$(${cmd} | tr '\\n' ' ')"`;

@@ -1,0 +1,311 @@
+// Issue 12 in `npm test`: the whole life of kexec-ts on a real Debian system (trixie; bookworm too
+// with `npm run e2e -- --all`), booted through the firmware and GRUB, with systemd. Two guests of
+// the image's kexec-ts-deps variant, run at the same time:
+//
+// SeaBIOS (2 vCPUs), the crash kernel loaded with kexec_load (our purgatory):
+//   1. apt-get install ./kexec-ts_*.deb -> systemctl reboot -> crashkernel= on the command line,
+//      kdump-ts.service active, capture kernel loaded, `kdump-ts status` and the journal; cpu1
+//      offline/online: the udev rule reloads it;
+//   2. sysrq-c -> our capture saves /var/crash/<timestamp>/{vmcore,dmesg.txt} -> back through the
+//      firmware: status and journal report the dump, vmcore-ts summary names the panic, the host's
+//      makedumpfile reads it;
+//   3. dpkg -i a second kernel package -> our postinst.d hook builds its capture initramfs;
+//      kexec-ts -l NEW --reuse-cmdline + systemctl kexec -> up on NEW after a clean shutdown, re-armed;
+//   4. apt-get remove, then purge -> every file the package shipped or made is gone, the rest of
+//      /etc, /usr, /var/lib and /boot is as before the install (but for the new kernel's files),
+//      /var/crash kept; systemctl reboot -> no crashkernel=, nothing loaded.
+// OVMF (UEFI), the crash kernel loaded with kexec_file_load (syscall = auto):
+//   1, 2 as above through OVMF + GRUB; then 5: systemctl kexec into the same kernel loaded by
+//   kexec-ts, then by kexec-tools: both come up on UEFI, re-armed.
+// Figures (diagnostics and e2e/out/timings.jsonl; not asserts): sysrq-c -> back at multi-user.target;
+// systemctl reboot vs systemctl kexec -> multi-user.target on both firmwares; kexec-ts vs kexec-tools.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { loadavg } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { getDebianImage, type DebianImage } from './harness/debian-image.ts';
+import { bootSystem, kernelStartHostMs, multiUserHostMs, sysrqCrashStage, type SystemResult } from './harness/debian-guest.ts';
+import { debianSkipOption, debianSuites } from './harness/host.ts';
+import { REPO } from './harness/initramfs.ts';
+import { downloadPackage } from './harness/kernels.ts';
+import { buildDeb, DEB_INSTALL_STAGE, lines } from './harness/kexec-ts-deb.ts';
+import { recordTimings } from './harness/testing.ts';
+
+const log = process.env.E2E_VERBOSE ? (s: string) => process.stderr.write(s + '\n') : undefined;
+const skipOpt = debianSkipOption();
+
+/** Paths whose files the lifecycle snapshots (before the install, after the purge). */
+const SNAPSHOT = `find /etc /usr /var/lib /boot -xdev \\( -type f -o -type l \\) | sort`;
+
+/** First boot: the install (scenario 1), the file snapshot before it and the package's file list after. */
+const installStage = (syscall: string) => `${SNAPSHOT} > $JOB/files-before
+${DEB_INSTALL_STAGE}
+dpkg -L kexec-ts > $JOB/deb-files
+${syscall === 'auto' ? '' : `sed -i 's/^#* *syscall *=.*/syscall = ${syscall}/' /etc/kdump-ts.conf\n`}mark config-syscall "$(grep -E '^#* *syscall *=' /etc/kdump-ts.conf)"
+reboot_to second`;
+
+/** After the firmware reboot: armed (markers cmdline, active, crash-loaded, status, journal, efi). */
+const ARMED = `mark cmdline "$(cat /proc/cmdline)"
+mark efi "$([ -d /sys/firmware/efi ] && echo uefi || echo bios)"
+mark active "$(systemctl is-active kdump-ts)"
+mark crash-loaded "$(cat /sys/kernel/kexec_crash_loaded)"
+mark status ${lines('kdump-ts status 2>&1 | head -20')}
+mark journal ${lines('journalctl -u kdump-ts -b -q --no-pager -o cat | head -8')}`;
+
+/** CPU hotplug (2 vCPUs): cpu1 offline, then online again; 90-kdump-ts.rules restarts the unit each time. */
+const HOTPLUG = `for state in 0 1; do
+  inv=$(systemctl show -p InvocationID --value kdump-ts)
+  echo $state > /sys/devices/system/cpu/cpu1/online
+  for i in $(seq 180); do
+    [ "$(systemctl show -p InvocationID --value kdump-ts)" != "$inv" ] && [ "$(systemctl is-active kdump-ts)" != activating ] && break
+    sleep 1
+  done
+  mark hotplug-$state "$(systemctl is-active kdump-ts) $(cat /sys/kernel/kexec_crash_loaded) $(cat /sys/devices/system/cpu/online)"
+done
+mark hotplug-journal "$(journalctl -u kdump-ts -b -q --no-pager -o cat | grep -c '^Stopped ')"`;
+
+/** The boot after the crash: the saved dump and its report (scenario 2); the dump goes to the job disk. */
+const SAVED = `shopt -s nullglob
+dirs=(/var/crash/2*/)
+mark crash-dirs "$(ls -d /var/crash/*/ 2>/dev/null | xargs)"
+[ \${#dirs[@]} -eq 1 ] || fail "expected one /var/crash/<timestamp>/, found \${#dirs[@]}"
+d=\${dirs[0]%/}
+mark crash-files "$(cd $d && ls -l | awk 'NR>1 {print $NF":"$5}' | xargs)"
+mark save-exit-code "$(cat $d/save-exit-code)"
+mark dmesg-line "$(grep -o 'E2E-KEXEC-TS-[0-9a-f-]*' $d/dmesg.txt | head -1)"
+mark active "$(systemctl is-active kdump-ts) $(cat /sys/kernel/kexec_crash_loaded)"
+mark status-last "$(kdump-ts status 2>&1 | grep '^last dump:' | xargs)"
+mark journal-last "$(journalctl -u kdump-ts -b -q --no-pager -o cat | grep 'last dump:' | head -1 | xargs)"
+mark summary "$(vmcore-ts summary $d/vmcore 2>&1 | head -3 | xargs)"
+mkdir -p $JOB/out && cp $d/vmcore $JOB/out/vmcore && sync`;
+
+/** After a `systemctl kexec`: the previous boot's shutdown and the root file system's state, re-armed. */
+const AFTER_KEXEC = `mark cmdline "$(cat /proc/cmdline)"
+mark efi "$([ -d /sys/firmware/efi ] && echo uefi || echo bios)"
+mark prev-shutdown ${lines(`journalctl -b -1 -q --no-pager -o cat | grep -E 'shutdown\\.target|final\\.target|kexec' | tail -8`)}
+mark root-mount ${lines(`dmesg | grep -E 'EXT4-fs \\(vda3\\)'`)}
+mark root-recovery ${lines(`{ dmesg; cat /run/initramfs/fsck.log 2>/dev/null; } | grep -iE 'recovering journal|orphan inode|was not cleanly unmounted|contains a file system with errors'`)}
+mark fsck-log ${lines(`cat /run/initramfs/fsck.log 2>/dev/null`)}
+mark active "$(systemctl is-active kdump-ts) $(cat /sys/kernel/kexec_crash_loaded)"
+mark status ${lines('kdump-ts status 2>&1 | head -20')}
+mark blame ${lines('systemd-analyze blame --no-pager | head -3')}`;
+
+/** Scenario 4: remove, purge, then a firmware reboot. */
+const REMOVE_PURGE = `check remove apt-get remove -y -q kexec-ts
+mark removed "$(dpkg-query -W -f '\${Status}' kexec-ts) $(systemctl is-active kdump-ts) $(cat /sys/kernel/kexec_crash_loaded) $(grep -c 'crashkernel=' /boot/grub/grub.cfg)"
+mark removed-kept "$(ls /var/lib/kdump-ts | xargs)"
+check purge apt-get purge -y -q kexec-ts
+mark purged "$(dpkg-query -W -f '\${Status}' kexec-ts 2>&1)"
+mark left-files "$(while read -r f; do if [ -f "$f" ] || [ -L "$f" ]; then echo "$f"; fi; done < $JOB/deb-files | xargs)"
+mark left-made "$(ls -d /var/lib/kdump-ts /run/kdump-ts /etc/kdump-ts.conf /etc/default/grub.d/kdump-ts.cfg /etc/systemd/system/*/kdump-ts.service /var/lib/systemd/deb-systemd-helper-enabled/*kdump-ts* 2>/dev/null | xargs)"
+mark grub-crashkernel "$(grep -c 'crashkernel=' /boot/grub/grub.cfg)"
+mark kept-dumps "$(ls /var/crash | xargs)"
+${SNAPSHOT} > $JOB/files-after
+reboot_to fifth`;
+
+function seabiosStages(kernelDeb: string, release: string): Record<string, string> {
+  return {
+    first: installStage('kexec_load'),
+    second: `${ARMED}
+${HOTPLUG}
+mark blame ${lines('systemd-analyze blame --no-pager | head -3')}
+${sysrqCrashStage('E2E-KEXEC-TS', 'third')}`,
+    third: `${SAVED}
+check kernel-install dpkg -i $JOB/${kernelDeb}
+mark capture-initrds ${lines('ls /var/lib/kdump-ts')}
+check kexec-load kexec-ts -l /boot/vmlinuz-${release} --initrd=/boot/initrd.img-${release} --reuse-cmdline
+mark kexec-loaded "$(cat /sys/kernel/kexec_loaded)"
+reboot_to fourth systemctl kexec`,
+    fourth: `${AFTER_KEXEC}
+${REMOVE_PURGE}`,
+    fifth: `mark cmdline "$(cat /proc/cmdline)"
+mark crash-loaded "$(cat /sys/kernel/kexec_crash_loaded)"
+mark units "$(systemctl list-unit-files --no-legend 'kdump-ts*' | wc -l)"
+mark kept-dumps "$(ls /var/crash | xargs)"`,
+  };
+}
+
+function uefiStages(): Record<string, string> {
+  const load = (tool: string) =>
+    `start=$(date +%s%N)
+check kexec-load ${tool} -l /boot/vmlinuz-$(uname -r) --initrd=/boot/initrd.img-$(uname -r) --reuse-cmdline
+mark load-ms "$(( ($(date +%s%N) - start) / 1000000 ))"
+mark kexec-loaded "$(cat /sys/kernel/kexec_loaded)"`;
+  return {
+    first: installStage('auto'),
+    second: `${ARMED}
+mark blame ${lines('systemd-analyze blame --no-pager | head -3')}
+${sysrqCrashStage('E2E-KEXEC-TS', 'third')}`,
+    third: `${SAVED}
+${load('kexec-ts')}
+reboot_to fourth systemctl kexec`,
+    fourth: `${AFTER_KEXEC}
+${load('kexec')}
+reboot_to fifth systemctl kexec`,
+    fifth: AFTER_KEXEC,
+  };
+}
+
+const s = (ms: number) => Number((ms / 1000).toFixed(2));
+const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+
+/** Checks of scenario 1 on the `stage` boot (after the install's firmware reboot). */
+function assertArmed(r: SystemResult, stage: string, syscall: string, firmware: string): void {
+  const m = (name: string, st = stage) => r.marker(st, name).value;
+  assert.match(m('grub-crashkernel', 'first'), /^crashkernel=\S+$/, 'update-grub put one crashkernel= into grub.cfg');
+  assert.equal(m('enabled', 'first'), 'enabled');
+  assert.ok(m('cmdline').includes(m('grub-crashkernel', 'first')), `the reboot's command line has ${m('grub-crashkernel', 'first')}: ${m('cmdline')}`);
+  assert.equal(m('efi'), firmware, 'booted through the firmware asked for');
+  assert.equal(m('active'), 'active', `kdump-ts.service; journal: ${m('journal')}`);
+  assert.equal(m('crash-loaded'), '1', 'the capture kernel is loaded');
+  assert.match(m('status'), new RegExp(`capture kernel: loaded: \\S+ with \\S+ \\(${syscall},`), `kdump-ts status: loaded with ${syscall}`);
+  assert.match(m('journal'), /loaded/, 'journalctl -u kdump-ts shows the service loading it');
+  assert.equal(m('running'), 'running', `failed units: ${r.find(stage, 'failed-units')?.value ?? '-'}`);
+}
+
+/** Checks of scenario 2 on the `stage` boot (after the crash) and the host's makedumpfile on the dump. */
+function assertSaved(r: SystemResult, crashStage: string, stage: string): void {
+  const m = (name: string, st = stage) => r.marker(st, name).value;
+  const crashLine = m('crash-line', crashStage);
+  assert.equal(m('save-exit-code'), '0', `vmcore-ts save in the capture kernel: ${m('crash-files')}`);
+  assert.equal(m('dmesg-line'), crashLine, 'the crash line is in dmesg.txt');
+  assert.equal(m('active'), 'active 1', 'kdump-ts re-armed on the boot after the crash');
+  const dumpDir = m('crash-dirs').replace(/\/$/, '');
+  assert.match(m('status-last'), new RegExp(`^last dump: ${dumpDir}: vmcore \\S+ \\S+, dmesg\\.txt, saved$`), 'kdump-ts status reports the saved crash');
+  assert.match(m('journal-last'), /^last dump: .*, saved$/, 'the journal (the unit\'s ExecStartPost status) reports it');
+  assert.match(m('summary'), /^CRASH: Kernel panic - not syncing: sysrq triggered crash/, 'vmcore-ts summary in the guest names the panic');
+  const vmcore = r.job.copyOut('out/vmcore', join(r.outDir, 'vmcore'));
+  const out = join(r.outDir, 'makedumpfile-dmesg.txt');
+  const md = spawnSync('makedumpfile', ['--dump-dmesg', vmcore, out], { encoding: 'utf8', timeout: 120_000 });
+  assert.equal(md.status, 0, `makedumpfile --dump-dmesg on our dump: ${md.stderr}`);
+  assert.ok(readFileSync(out, 'utf8').includes(crashLine), 'makedumpfile --dump-dmesg (host) reads the crash line from our dump');
+  rmSync(vmcore);
+}
+
+/** Checks after a `systemctl kexec` into `release` on the `stage` boot. */
+function assertKexecBoot(r: SystemResult, image: DebianImage, stage: string, release: string, firmware: string): void {
+  const m = (name: string) => r.marker(stage, name).value;
+  assert.equal(m('boot'), release, `uname -r after systemctl kexec is ${release}`);
+  assert.equal(m('efi'), firmware, 'the kexec\'d kernel kept the firmware interface');
+  assert.equal(m('running'), 'running', `failed units: ${r.find(stage, 'failed-units')?.value ?? '-'}`);
+  assert.ok(m('cmdline').includes(`root=UUID=${image.rootUuid}`), `--reuse-cmdline kept the root: ${m('cmdline')}`);
+  assert.match(m('prev-shutdown'), /shutdown\.target/, 'the previous boot\'s journal shows systemd reaching shutdown.target');
+  assert.match(m('prev-shutdown'), /kexec/i, 'the previous boot\'s journal shows the kexec reboot');
+  assert.match(m('root-mount'), /EXT4-fs \(vda3\): mounted/, 'the root was mounted');
+  assert.equal(m('root-recovery'), '', `the root ext4 was unmounted cleanly: no journal recovery/fsck repair (fsck log: ${m('fsck-log')})`);
+  assert.equal(m('active'), 'active 1', 'kdump-ts re-armed after the kexec (unit active, capture kernel loaded)');
+  assert.ok(m('status').includes(`initrd.img-${release}`), `kdump-ts status names ${release}'s capture initramfs: ${m('status')}`);
+}
+
+/** Command -> multi-user.target of the reboot `cmdStage` started, split at the next kernel's start. */
+function rebootFigure(r: SystemResult, cmdStage: string, stage: string): { totalS: number; text: string } {
+  const cmd = r.marker(cmdStage, 'reboot-cmd').hostMs;
+  const totalS = s(multiUserHostMs(r, stage) - cmd);
+  const text = `${totalS} s (command -> kernel ${s(kernelStartHostMs(r, stage) - cmd)} s, kernel -> multi-user.target ${s(multiUserHostMs(r, stage) - kernelStartHostMs(r, stage))} s; slowest units: ${r.find(stage, 'blame')?.value ?? '-'})`;
+  return { totalS, text };
+}
+
+/** Files that differ between the snapshots before the install and after the purge, but those of `newRelease`'s kernel. */
+function snapshotDiff(r: SystemResult, newRelease: string): { added: string[]; removed: string[] } {
+  const read = (name: string) => new Set(r.job.readFile(name).toString('utf8').split('\n').filter(Boolean));
+  const before = read('files-before');
+  const after = read('files-after');
+  // Package manager and systemd bookkeeping changes with any apt run; the kernel upgrade adds its own files.
+  const churn = (p: string) => p.includes(newRelease) || /^\/var\/lib\/(dpkg|apt|systemd|ucf|initramfs-tools)\//.test(p) || /^\/var\/cache\//.test(p) || p === '/etc/ld.so.cache';
+  return {
+    added: [...after].filter((p) => !before.has(p) && !churn(p)),
+    removed: [...before].filter((p) => !after.has(p) && !churn(p)),
+  };
+}
+
+for (const suite of debianSuites()) {
+  test(`e2e debian ${suite} lifecycle: SeaBIOS (kexec_load) install -> reboot -> armed, hotplug reload; sysrq-c -> /var/crash -> back; kernel upgrade -> systemctl kexec -> NEW, clean, re-armed; remove + purge -> as before; OVMF (kexec_file_load) install -> armed, crash -> back, systemctl kexec with kexec-ts and kexec-tools`, { skip: skipOpt, timeout: 45 * 60_000 }, async (t) => {
+    const t0 = Date.now();
+    const image = await getDebianImage(suite, 'kexec-ts-deps', log);
+    const deb = buildDeb(join(REPO, 'e2e', 'out', `debian-lifecycle-deb-${suite}`), suite);
+    // The same kernel version, the generic (non-cloud) flavour: a second kernel package of the suite.
+    const release = image.release.replace(/-cloud-amd64$/, '-amd64');
+    assert.notEqual(release, image.release, `the image's kernel ${image.release} is not a cloud kernel`);
+    const kernelDeb = await downloadPackage(suite, `linux-image-${release}`, log);
+    const common = { disk: { file: image.path, format: 'qcow2' as const }, jobDiskMiB: 512, timeoutMs: 40 * 60_000, ...(log ? { log } : {}) };
+    // Both guests at once: one vCPU each most of the time (the SeaBIOS guest's second only for hotplug).
+    const [bios, uefi] = await Promise.all([
+      bootSystem({
+        ...common,
+        name: `debian-lifecycle-${suite}-seabios`,
+        firmware: 'seabios',
+        smp: 2,
+        stages: seabiosStages(basename(kernelDeb), release),
+        files: { [deb.name]: deb.bytes, [basename(kernelDeb)]: readFileSync(kernelDeb) },
+        expect: ['second:crash', 'third:reboot-cmd', 'fourth:reboot-cmd', 'fifth:exit'],
+      }),
+      bootSystem({
+        ...common,
+        name: `debian-lifecycle-${suite}-ovmf`,
+        firmware: 'uefi',
+        stages: uefiStages(),
+        files: { [deb.name]: deb.bytes },
+        expect: ['second:crash', 'third:reboot-cmd', 'fourth:reboot-cmd', 'fifth:exit'],
+      }),
+    ]);
+
+    // SeaBIOS: scenarios 1-4.
+    const b = (stage: string, name: string) => bios.marker(stage, name).value;
+    assert.ok(b('first', 'capture-initrds').split(' ').includes(`initrd.img-${image.release}`), `the postinst built the capture initramfs of ${image.release} (/var/lib/kdump-ts: '${b('first', 'capture-initrds')}'; apt's output is in ${bios.outDir}/agent.log)`);
+    assert.equal(b('first', 'config-syscall'), 'syscall = kexec_load');
+    assertArmed(bios, 'second', 'kexec_load', 'bios');
+    assert.equal(b('second', 'hotplug-0'), 'active 1 0', 'cpu1 offline: the unit restarted (reload) and is active, the capture kernel loaded');
+    assert.equal(b('second', 'hotplug-1'), 'active 1 0-1', 'cpu1 online again: reloaded, active, loaded');
+    assert.equal(b('second', 'hotplug-journal'), '2', 'the journal shows one restart per hotplug event (none from the boot\'s coldplug)');
+    assertSaved(bios, 'second', 'third');
+    assert.ok(b('third', 'capture-initrds').split(' ').includes(`initrd.img-${release}`), `our postinst.d hook built /var/lib/kdump-ts/initrd.img-${release} (has: ${b('third', 'capture-initrds')}; dpkg's output in ${bios.outDir}/agent.log)`);
+    assert.equal(b('third', 'kexec-loaded'), '1', 'kexec-ts -l loaded the new kernel');
+    assertKexecBoot(bios, image, 'fourth', release, 'bios');
+    assert.equal(b('fourth', 'removed'), 'deinstall ok config-files inactive 0 0', 'apt-get remove: unit stopped, capture kernel unloaded, crashkernel= out of grub.cfg');
+    assert.equal(b('fourth', 'purged'), 'dpkg-query: no packages found matching kexec-ts');
+    assert.equal(b('fourth', 'left-files'), '', 'no file the package shipped is left after purge');
+    assert.equal(b('fourth', 'left-made'), '', 'nothing the package made is left after purge (capture initramfs, state, configuration, unit enablement)');
+    assert.equal(b('fourth', 'grub-crashkernel'), '0');
+    const dumps = b('third', 'crash-dirs').replace(/\/var\/crash\/|\//g, ' ').trim();
+    assert.equal(b('fourth', 'kept-dumps'), dumps, 'purge keeps the dumps in /var/crash');
+    const diff = snapshotDiff(bios, release);
+    assert.deepEqual(diff, { added: [], removed: [] }, 'after purge /etc, /usr, /var/lib and /boot hold the files they held before the install (the new kernel\'s aside)');
+    assert.ok(!b('fifth', 'cmdline').includes('crashkernel='), `after purge and a reboot, no crashkernel=: ${b('fifth', 'cmdline')}`);
+    assert.equal(b('fifth', 'crash-loaded'), '0');
+    assert.equal(b('fifth', 'units'), '0', 'no kdump-ts unit');
+    assert.equal(b('fifth', 'kept-dumps'), dumps, 'the dumps survive the reboot too');
+
+    // OVMF: scenarios 1, 2 and 5 (kexec_file_load), systemctl kexec with each loader.
+    assert.match(uefi.marker('first', 'config-syscall').value, /syscall = auto/);
+    assertArmed(uefi, 'second', 'kexec_file_load', 'uefi');
+    assertSaved(uefi, 'second', 'third');
+    assertKexecBoot(uefi, image, 'fourth', image.release, 'uefi');
+    assertKexecBoot(uefi, image, 'fifth', image.release, 'uefi');
+
+    // Figures.
+    const crashBios = s(multiUserHostMs(bios, 'third') - bios.marker('second', 'crash').hostMs);
+    const crashUefi = s(multiUserHostMs(uefi, 'third') - uefi.marker('second', 'crash').hostMs);
+    const rebootBios = rebootFigure(bios, 'first', 'second');
+    const kexecBios = rebootFigure(bios, 'third', 'fourth');
+    const rebootUefi = rebootFigure(uefi, 'first', 'second');
+    const kexecUefi = rebootFigure(uefi, 'third', 'fourth');
+    const kexecToolsUefi = rebootFigure(uefi, 'fourth', 'fifth');
+    const loadMs = { kexecTs: Number(uefi.marker('third', 'load-ms').value), kexecTools: Number(uefi.marker('fourth', 'load-ms').value) };
+    const ratio = (a: number, b2: number) => Number((a / b2).toFixed(2));
+    recordTimings({ kernel: { suite, release: image.release }, cpu: bios.cpu, wallMs: Date.now() - t0, qemuMs: Math.max(bios.qemuMs, uefi.qemuMs), markers: [] }, 'debian-lifecycle', {
+      crashToMultiUserSeabiosS: crashBios, crashToMultiUserOvmfS: crashUefi,
+      rebootSeabiosS: rebootBios.totalS, kexecNewKernelSeabiosS: kexecBios.totalS,
+      rebootOvmfS: rebootUefi.totalS, kexecTsOvmfS: kexecUefi.totalS, kexecToolsOvmfS: kexecToolsUefi.totalS,
+      kexecTsLoadMs: loadMs.kexecTs, kexecToolsLoadMs: loadMs.kexecTools,
+    });
+    t.diagnostic(`${suite}: kexec-ts ${b('first', 'installed')}, ${b('first', 'grub-crashkernel')}; load at the end ${load()}`);
+    t.diagnostic(`${suite}: sysrq-c -> dump saved -> back at multi-user.target: SeaBIOS ${crashBios} s (${b('third', 'crash-files')}), OVMF ${crashUefi} s`);
+    t.diagnostic(`${suite}: SeaBIOS: systemctl reboot ${rebootBios.text}; systemctl kexec (kexec-ts, new kernel ${release}) ${kexecBios.text}; ratio ${ratio(kexecBios.totalS, rebootBios.totalS)} (goal <= 0.5)`);
+    t.diagnostic(`${suite}: OVMF: systemctl reboot ${rebootUefi.text}; systemctl kexec (kexec-ts, same kernel) ${kexecUefi.text}; ratio ${ratio(kexecUefi.totalS, rebootUefi.totalS)} (goal <= 0.5)`);
+    t.diagnostic(`${suite}: OVMF: systemctl kexec loaded by kexec-tools ${kexecToolsUefi.text}; kexec-ts / kexec-tools ${ratio(kexecUefi.totalS, kexecToolsUefi.totalS)} (goal <= 1.0); load command ${loadMs.kexecTs} ms vs ${loadMs.kexecTools} ms`);
+    bios.cleanup();
+    uefi.cleanup();
+  });
+}

@@ -18,6 +18,9 @@ pkgs+=(libdeflate0 liblzo2-2)
 # The Debian package (npm run deb, test/packaging): dpkg-shlibdeps, lintian, and mmdebstrap for the
 # throwaway trixie root it is installed into.
 pkgs+=(dpkg-dev lintian mmdebstrap)
+# UKIs (test/boot/uki.test.ts): systemd's EFI stub, objcopy/objdump to build and read them, sbsign and
+# sbverify (the signature oracle), openssl for throwaway keys. (systemd-ukify is not in bookworm.)
+pkgs+=(systemd-boot-efi binutils sbsigntool openssl)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

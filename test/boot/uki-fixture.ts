@@ -1,0 +1,102 @@
+// Real UKIs for the tests, built at test time the way the UKI specification describes ("a relatively
+// simple objcopy invocation") on systemd's own stub (Debian systemd-boot-efi), signed with sbsign
+// (sbsigntool) with throwaway keys made by openssl. systemd-ukify is not in Debian bookworm, so
+// objcopy places the sections; sbverify is the oracle for every signature verdict.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const STUB = '/usr/lib/systemd/boot/efi/linuxx64.efi.stub';
+const TOOLS = ['objcopy', 'objdump', 'sbsign', 'sbverify', 'openssl'];
+
+const have = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
+
+/** Why the UKI tests cannot run here (undefined when they can). */
+export function ukiToolsMissing(): string | undefined {
+  const missing = TOOLS.filter((t) => !have(t));
+  if (!existsSync(STUB)) missing.push(`${STUB} (systemd-boot-efi)`);
+  return missing.length ? `missing ${missing.join(', ')}: run scripts/install-test-deps.sh` : undefined;
+}
+
+/** The cached trixie kernel (a real bzImage) when there is one, else undefined. */
+export function cachedKernel(): string | undefined {
+  const base = join(homedir(), '.cache/kexec-ts/kernels/trixie');
+  if (!existsSync(base)) return undefined;
+  for (const v of readdirSync(base)) {
+    const boot = join(base, v, 'root/boot');
+    const k = existsSync(boot) ? readdirSync(boot).find((n) => n.startsWith('vmlinuz-')) : undefined;
+    if (k) return join(boot, k);
+  }
+  return undefined;
+}
+
+export interface Section {
+  name: string;
+  /** A file path, or the contents. */
+  file?: string;
+  text?: string;
+  bytes?: Uint8Array;
+}
+
+export class UkiBuilder {
+  readonly dir = mkdtempSync(join(tmpdir(), 'kexec-ts-uki-'));
+  private n = 0;
+
+  /** A file in the work directory. */
+  path(name: string): string {
+    return join(this.dir, name);
+  }
+
+  /** A self-signed certificate and key (PEM), like a db or MOK key. */
+  key(name: string): { key: string; cert: string } {
+    const key = this.path(`${name}.key`);
+    const cert = this.path(`${name}.crt`);
+    execFileSync('openssl', ['req', '-new', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=kexec-ts test ${name}/`, '-days', '3650', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+    return { key, cert };
+  }
+
+  /**
+   * The stub with these sections appended in this order (duplicates allowed: `.profile`, a profile's
+   * `.cmdline`), each at its own page-aligned address past the stub's, as objcopy-built UKIs are.
+   */
+  pe(out: string, sections: readonly Section[]): string {
+    const args: string[] = [];
+    const rename: string[] = [];
+    let vma = 0x100000;
+    sections.forEach((s, i) => {
+      const file = s.file ?? this.path(`sec${this.n++}.bin`);
+      if (!s.file) writeFileSync(file, s.bytes ?? new TextEncoder().encode(s.text ?? ''));
+      const tmp = `.s${i}`;
+      args.push('--add-section', `${tmp}=${file}`, '--change-section-vma', `${tmp}=0x${vma.toString(16)}`, '--set-section-flags', `${tmp}=data,readonly`);
+      rename.push('--rename-section', `${tmp}=${s.name}`);
+      vma += (statSync(file).size + 0xfff) & ~0xfff;
+    });
+    const tmpOut = `${out}.tmp`;
+    execFileSync('objcopy', [...args, STUB, tmpOut]);
+    execFileSync('objcopy', [...rename, tmpOut, out]);
+    return out;
+  }
+
+  sign(input: string, keys: { key: string; cert: string }, out: string): string {
+    execFileSync('sbsign', ['--key', keys.key, '--cert', keys.cert, '--output', out, input], { stdio: 'ignore' });
+    return out;
+  }
+
+  /** sbverify's verdict: true when it says "Signature verification OK". */
+  static sbverify(file: string, cert: string): boolean {
+    return spawnSync('sbverify', ['--cert', cert, file], { stdio: 'ignore' }).status === 0;
+  }
+
+  /** objdump -h: [name, size, file offset] per section, in table order. */
+  static objdumpSections(file: string): [string, number, number][] {
+    const text = execFileSync('objdump', ['-h', file], { encoding: 'utf8' });
+    return [...text.matchAll(/^\s*\d+\s+(\S+)\s+([0-9a-f]+)\s+[0-9a-f]+\s+[0-9a-f]+\s+([0-9a-f]+)/gm)].map((m) => [m[1]!, parseInt(m[2]!, 16), parseInt(m[3]!, 16)]);
+  }
+
+  mkdir(rel: string): string {
+    const p = this.path(rel);
+    mkdirSync(p, { recursive: true });
+    return p;
+  }
+}

@@ -1,0 +1,227 @@
+// UKIs (Type #2 entries) and their Authenticode signatures, on real images: systemd's stub with
+// sections placed by objcopy, signed by sbsign; objdump and sbverify are the oracles.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { ParseError } from '../../src/errors.ts';
+import { parseAuthenticode } from '../../src/format/authenticode.ts';
+import { authenticodeRanges, parsePe, peSectionData } from '../../src/format/pe.ts';
+import { parseEnvBlock, parseUki, ukiEntries, ukiResources } from '../../src/boot/uki.ts';
+import { readCertificates, verifyAuthenticode } from '../../src/host/authenticode-verify.ts';
+import { ukiSource } from '../../src/host/uki-files.ts';
+import { cachedKernel, UkiBuilder, ukiToolsMissing } from './uki-fixture.ts';
+
+const skip = ukiToolsMissing() ?? false;
+const OSREL = 'PRETTY_NAME="Debian GNU/Linux 13 (trixie)"\nNAME="Debian GNU/Linux"\nVERSION_ID="13"\nID=debian\n';
+const UNAME = '6.12.117+deb13-cloud-amd64';
+const CMDLINE = 'root=/dev/vda1 ro quiet';
+const RESCUE = 'root=/dev/vda1 ro systemd.unit=rescue.target';
+
+let b: UkiBuilder;
+let kernel: string;
+let initrd: Uint8Array;
+let keyA: { key: string; cert: string };
+let keyB: { key: string; cert: string };
+/** Signed with key A: one profile; multi-profile (@0 regular, @1 rescue with its own .cmdline). */
+let single: string;
+let multi: string;
+let unsigned: string;
+let addonA: string;
+let globalAddon: string;
+let addonB: string;
+let addonWithLinux: string;
+
+before(() => {
+  if (skip) return;
+  b = new UkiBuilder();
+  kernel = cachedKernel() ?? b.path('fake-kernel');
+  if (!cachedKernel()) writeFileSync(kernel, new Uint8Array(256 * 1024).map((_, i) => (i * 7) & 0xff));
+  initrd = new Uint8Array(5000).map((_, i) => (i * 13 + 1) & 0xff);
+  keyA = b.key('db');
+  keyB = b.key('other');
+  const base = [
+    { name: '.osrel', text: OSREL },
+    { name: '.cmdline', text: CMDLINE },
+    { name: '.uname', text: UNAME },
+    { name: '.initrd', bytes: initrd },
+    { name: '.linux', file: kernel },
+  ];
+  unsigned = b.pe(b.path('single.unsigned.efi'), base);
+  single = b.sign(unsigned, keyA, b.path('single.efi'));
+  const multiUnsigned = b.pe(b.path('multi.unsigned.efi'), [
+    ...base,
+    { name: '.profile', text: 'ID=regular\nTITLE="Regular boot"\n' },
+    { name: '.profile', text: 'ID=rescue\nTITLE="Rescue shell"\n' },
+    { name: '.cmdline', text: RESCUE },
+  ]);
+  multi = b.sign(multiUnsigned, keyA, b.path('multi.efi'));
+  addonA = b.sign(b.pe(b.path('debug.unsigned.addon.efi'), [{ name: '.cmdline', text: 'debug loglevel=7\n' }]), keyA, b.path('debug.addon.efi'));
+  globalAddon = b.sign(b.pe(b.path('global.unsigned.addon.efi'), [{ name: '.cmdline', text: 'console=ttyS0' }]), keyA, b.path('global.addon.efi'));
+  addonB = b.sign(b.pe(b.path('other.unsigned.addon.efi'), [{ name: '.cmdline', text: 'init=/bin/sh' }]), keyB, b.path('other.addon.efi'));
+  addonWithLinux = b.sign(b.pe(b.path('linux.unsigned.addon.efi'), [{ name: '.cmdline', text: 'x' }, { name: '.linux', bytes: new Uint8Array(64) }]), keyA, b.path('linux.addon.efi'));
+});
+after(() => b && rmSync(b.dir, { recursive: true, force: true }));
+
+const read = (p: string) => new Uint8Array(readFileSync(p));
+const certs = (k: { cert: string }) => readCertificates(read(k.cert), k.cert);
+/** A copy of `file` with one byte flipped at `offset`. */
+function tampered(file: string, offset: number, name: string): string {
+  const out = b.path(name);
+  const bytes = read(file);
+  bytes[offset]! ^= 0x01;
+  writeFileSync(out, bytes);
+  return out;
+}
+const sectionOf = (file: string, name: string, nth = 0) => parsePe(read(file)).sections.filter((s) => s.name === name)[nth]!;
+
+test('pe: the section table of a real UKI is what objdump -h reads (names, sizes, file offsets)', { skip }, () => {
+  const pe = parsePe(read(multi), multi);
+  assert.equal(pe.machine, 0x8664);
+  assert.equal(pe.magic, 0x20b);
+  assert.equal(pe.subsystem, 10, 'EFI application');
+  const ours = pe.sections.map((s) => [s.name, s.virtualSize, s.pointerToRawData]);
+  assert.deepEqual(ours, UkiBuilder.objdumpSections(multi));
+  assert.ok(pe.certificateTable && pe.certificateTable.offset + pe.certificateTable.size === pe.fileSize, 'sbsign appends the certificate table at the end');
+  assert.equal(new TextDecoder().decode(peSectionData(read(multi), sectionOf(multi, '.uname'))), UNAME);
+});
+
+test('pe: damaged headers are ParseErrors that name the offset (no MZ, e_lfanew past the end, truncated section)', { skip }, () => {
+  const bytes = read(unsigned);
+  const cases: [Uint8Array, number, RegExp][] = [
+    [bytes.slice(0, 40), 0, /shorter than a DOS header/],
+    [Object.assign(bytes.slice(0, 4096), { 0: 0x4e }), 0, /no "MZ"/],
+    [(() => { const c = bytes.slice(0, 4096); new DataView(c.buffer).setUint32(0x3c, 0x100000, true); return c; })(), 0x3c, /e_lfanew 0x100000 points past the end/],
+    [bytes.slice(0, sectionOf(unsigned, '.initrd').pointerToRawData + 10), -1, /section \d+ \(\.initrd\): raw data .* lies outside/],
+  ];
+  for (const [input, offset, re] of cases) {
+    assert.throws(() => parsePe(input, 'x.efi'), (e: unknown) => e instanceof ParseError && re.test(e.message) && (offset < 0 || e.offset === offset) && e.offset !== undefined);
+  }
+});
+
+test('uki: sections found; .linux and .initrd are the kernel and initrd files, byte for byte; .osrel gives the title, .uname the version', { skip }, () => {
+  const bytes = read(single);
+  const uki = parseUki(bytes, single);
+  assert.deepEqual(uki.profiles, []);
+  const r = ukiResources(uki, bytes, single, undefined);
+  const slice = (x: { offset: number; length: number }) => bytes.subarray(x.offset, x.offset + x.length);
+  assert.deepEqual(slice(r.linux), read(kernel));
+  assert.equal(r.initrds.length, 1);
+  assert.deepEqual(slice(r.initrds[0]!), initrd);
+  assert.equal(r.cmdline, CMDLINE);
+  assert.equal(r.uname, UNAME);
+  assert.equal(r.osRelease.PRETTY_NAME, 'Debian GNU/Linux 13 (trixie)');
+  const { entries } = ukiEntries([{ path: '/efi/EFI/Linux/debian.efi', bytes, addons: [] }], { architecture: 'x86_64', requireVerified: false });
+  assert.deepEqual(entries.map((e) => [e.id, e.title, e.version, e.sortKey]), [['debian.efi', 'Debian GNU/Linux 13 (trixie)', UNAME, 'debian']]);
+});
+
+test('uki: multi-profile: .profile splits base and @0/@1; @1 overrides the base .cmdline, @0 keeps it; one entry per profile', { skip }, () => {
+  const bytes = read(multi);
+  const uki = parseUki(bytes, multi);
+  assert.deepEqual(uki.profiles.map((p) => [p.index, p.id, p.title, p.sections.map((s) => s.name)]), [
+    [0, 'regular', 'Regular boot', []],
+    [1, 'rescue', 'Rescue shell', ['.cmdline']],
+  ]);
+  assert.equal(ukiResources(uki, bytes, multi, 0).cmdline, CMDLINE);
+  assert.equal(ukiResources(uki, bytes, multi, 1).cmdline, RESCUE);
+  assert.deepEqual(ukiResources(uki, bytes, multi, 1).linux, ukiResources(uki, bytes, multi, 0).linux, 'the kernel comes from the base');
+  const { entries } = ukiEntries([{ path: '/efi/EFI/Linux/m.efi', bytes, addons: [] }], { architecture: 'x86_64', requireVerified: false });
+  assert.deepEqual(entries.map((e) => [e.id, e.title, e.resources.cmdline]), [
+    ['m.efi@0', 'Debian GNU/Linux 13 (trixie) (Regular boot)', CMDLINE],
+    ['m.efi@1', 'Debian GNU/Linux 13 (trixie) (Rescue shell)', RESCUE],
+  ]);
+});
+
+test('uki: a section twice in one profile is refused with its offset (the specification allows each once per profile)', { skip }, () => {
+  const twice = b.pe(b.path('twice.efi'), [{ name: '.osrel', text: OSREL }, { name: '.cmdline', text: 'a' }, { name: '.cmdline', text: 'b' }, { name: '.linux', bytes: new Uint8Array(64) }]);
+  assert.throws(() => parseUki(read(twice), twice), (e: unknown) => e instanceof ParseError && /\.cmdline appears twice in the base profile/.test(e.message) && e.offset !== undefined);
+});
+
+test('os-release: quoted values, escapes and comments as os-release(5) writes them', () => {
+  assert.deepEqual(parseEnvBlock('# c\nNAME="A \\"B\\""\nID=x\nVERSION=\'1 2\'\nbad line\n'), { NAME: 'A "B"', ID: 'x', VERSION: '1 2' });
+});
+
+test('authenticode: our verdict equals sbverify --cert on signed, unsigned, other-key and tampered images', { skip }, () => {
+  const cmdline = sectionOf(single, '.cmdline');
+  const initrdSec = sectionOf(single, '.initrd');
+  const pe = parsePe(read(single));
+  const cases: [string, string, string][] = [
+    // file, cert, expected status
+    [single, keyA.cert, 'verified'],
+    [single, keyB.cert, 'mismatch'],
+    [unsigned, keyA.cert, 'unsigned'],
+    [tampered(single, cmdline.pointerToRawData, 'cmdline-tampered.efi'), keyA.cert, 'mismatch'],
+    [tampered(single, initrdSec.pointerToRawData + 100, 'initrd-tampered.efi'), keyA.cert, 'mismatch'],
+    [tampered(single, pe.certificateTable!.offset + pe.certificateTable!.size - 20, 'sig-tampered.efi'), keyA.cert, 'mismatch'],
+    [multi, keyA.cert, 'verified'],
+  ];
+  for (const [file, cert, expected] of cases) {
+    const bytes = read(file);
+    const v = verifyAuthenticode(bytes, parsePe(bytes, file), readCertificates(read(cert)), file);
+    assert.equal(v.status, expected, `${file} against ${cert}: ${JSON.stringify(v)}`);
+    assert.equal(v.status === 'verified', UkiBuilder.sbverify(file, cert), `sbverify disagrees on ${file} against ${cert}`);
+  }
+});
+
+test('authenticode: a one-byte change of .cmdline turns a verified UKI into "mismatch" naming the digest', { skip }, () => {
+  const t = tampered(single, sectionOf(single, '.cmdline').pointerToRawData, 'cmdline-1.efi');
+  const bytes = read(t);
+  const v = verifyAuthenticode(bytes, parsePe(bytes), certs(keyA), t);
+  assert.equal(v.status, 'mismatch');
+  assert.match(v.status === 'mismatch' ? v.reason : '', /sha256 digest .* differs from the signed one .*changed after it was signed/);
+  assert.equal(UkiBuilder.sbverify(t, keyA.cert), false);
+});
+
+test('authenticode: the signature names sha256, the signer certificate and the messageDigest; the hash leaves out checksum, cert directory and cert table', { skip }, () => {
+  const bytes = read(single);
+  const pe = parsePe(bytes);
+  const [sig, ...more] = parseAuthenticode(bytes, pe, single);
+  assert.equal(more.length, 0);
+  assert.equal(sig!.digestAlgorithm, 'sha256');
+  assert.equal(sig!.signedImageDigest.length, 32);
+  assert.ok(sig!.messageDigest && sig!.signer, 'authenticated attributes and the signer certificate are there');
+  const ranges = authenticodeRanges(pe);
+  const hashed = ranges.reduce((n, [a, z]) => n + z - a, 0);
+  assert.equal(hashed, pe.certificateTable!.offset - 4 - 8, 'every byte before the certificate table but the checksum and the directory entry');
+  // The checksum field is outside the hash: changing it keeps the signature valid (sbverify agrees).
+  const t = tampered(single, pe.checksumOffset, 'checksum-changed.efi');
+  assert.equal(verifyAuthenticode(read(t), parsePe(read(t)), certs(keyA)).status, 'verified');
+  assert.equal(UkiBuilder.sbverify(t, keyA.cert), true);
+});
+
+test('uki entry source: $ESP/EFI/Linux with add-ons: global then per-UKI .cmdline appended; rejected: not a UKI, wrong architecture, bad signature, add-on with .linux or another key', { skip }, () => {
+  const esp = b.mkdir('root/efi');
+  b.mkdir('root/efi/EFI/Linux/debian.efi.extra.d');
+  b.mkdir('root/efi/loader/addons');
+  copyFileSync(single, `${esp}/EFI/Linux/debian.efi`);
+  copyFileSync(multi, `${esp}/EFI/Linux/multi.efi`);
+  copyFileSync(globalAddon, `${esp}/loader/addons/00-console.addon.efi`);
+  copyFileSync(addonA, `${esp}/EFI/Linux/debian.efi.extra.d/10-debug.addon.efi`);
+  copyFileSync(addonB, `${esp}/EFI/Linux/debian.efi.extra.d/20-other.addon.efi`);
+  copyFileSync(addonWithLinux, `${esp}/EFI/Linux/debian.efi.extra.d/30-linux.addon.efi`);
+  copyFileSync(addonA, `${esp}/EFI/Linux/stub-only.efi`); // a PE without .linux
+  writeFileSync(`${esp}/EFI/Linux/notes.efi`, 'not a PE file');
+  const arm = read(single);
+  new DataView(arm.buffer).setUint16(parsePe(arm).checksumOffset - 64 - 20, 0xaa64, true); // COFF Machine
+  writeFileSync(`${esp}/EFI/Linux/arm64.efi`, arm);
+  writeFileSync(`${esp}/EFI/Linux/tampered.efi`, read(tampered(single, sectionOf(single, '.cmdline').pointerToRawData, 'tampered-esp.efi')));
+  const root = b.path('root');
+
+  const strict = ukiSource(root, '/efi', { architecture: 'x86_64', requireVerified: true, anchors: certs(keyA) });
+  const debian = strict.entries.find((e) => e.id === 'debian.efi')!;
+  assert.equal(debian.resources.cmdline, `${CMDLINE} console=ttyS0 debug loglevel=7`);
+  assert.deepEqual(debian.addons, ['/efi/loader/addons/00-console.addon.efi', '/efi/EFI/Linux/debian.efi.extra.d/10-debug.addon.efi']);
+  assert.equal(debian.signature?.status, 'verified');
+  assert.deepEqual(strict.entries.map((e) => e.id), ['debian.efi', 'multi.efi@0', 'multi.efi@1']);
+  const reasons = Object.fromEntries(strict.rejected.map((r) => [r.path.replace('/efi/EFI/Linux/', ''), r.reason]));
+  assert.match(reasons['arm64.efi']!, /^wrong architecture: built for arm64 \(PE machine 0xaa64\), this machine is x86_64/);
+  assert.match(reasons['notes.efi']!, /^not a PE\/COFF executable: 13 bytes is shorter than a DOS header/);
+  assert.match(reasons['stub-only.efi']!, /^not a UKI: no \.linux section/);
+  assert.match(reasons['tampered.efi']!, /^signature: mismatch: the image's sha256 digest/);
+  assert.match(reasons['debian.efi.extra.d/20-other.addon.efi']!, /^add-on signature: mismatch: signed by CN=kexec-ts test other, which does not chain/);
+  assert.match(reasons['debian.efi.extra.d/30-linux.addon.efi']!, /has a \.linux section: a UKI, not an add-on/);
+
+  // Without Secure Boot / a certificate, unsigned and foreign-signed add-ons apply, as systemd-stub does.
+  const lax = ukiSource(root, '/efi', { architecture: 'x86_64', requireVerified: false });
+  assert.equal(lax.entries.find((e) => e.id === 'debian.efi')!.resources.cmdline, `${CMDLINE} console=ttyS0 debug loglevel=7 init=/bin/sh`);
+  assert.ok(lax.entries.some((e) => e.id === 'tampered.efi'), 'not checked: listed');
+});

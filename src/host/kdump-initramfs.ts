@@ -26,7 +26,9 @@ import {
 } from '../kdump/capture-initramfs.ts';
 import { configuredDumpTarget, dumpTargetOnMounts, parseMountinfo, type DumpTarget, type Mount } from '../kdump/dump-target.ts';
 import { chooseCaptureMode, type CaptureMode, type CaptureRoot } from '../kdump/capture-mode.ts';
-import { machinePath } from './machine-files.ts';
+import { machinePath, readText } from './machine-files.ts';
+import { parseDeviceSpec } from '../kdump/device-spec.ts';
+import { cmdlineParam } from '../kdump/capture-cmdline.ts';
 
 /** UUID=… for a device when /dev/disk/by-uuid has a link to it, else the device path. */
 function stableDeviceName(root: string, device: string): string {
@@ -42,6 +44,24 @@ function stableDeviceName(root: string, device: string): string {
   return device;
 }
 
+/**
+ * A configured device the capture /init can find: a udev link only this machine's /dev has
+ * (/dev/disk/by-id, by-path…) by the device it points to, by UUID when it has one.
+ */
+function configuredDeviceName(root: string, device: string): string {
+  const d = parseDeviceSpec(device);
+  if ('error' in d || d.kind !== 'udev-link') return device;
+  let real: string;
+  try {
+    real = `/dev/${basename(realpathSync(machinePath(root, device)))}`;
+  } catch {
+    throw new KexecError(`${device} does not exist on this machine, and the capture initramfs has no udev to make it`, {
+      hint: 'name the device by UUID=, LABEL=, PARTUUID=, PARTLABEL= or /dev/NAME',
+    });
+  }
+  return stableDeviceName(root, real);
+}
+
 function readMounts(root: string): Mount[] | undefined {
   try {
     return parseMountinfo(readFileSync(machinePath(root, '/proc/self/mountinfo'), 'utf8'));
@@ -53,7 +73,7 @@ function readMounts(root: string): Mount[] | undefined {
 /** Resolves the configured target to what the capture kernel mounts (its device by UUID when it has one). */
 export function resolveTarget(config: KdumpConfig, root = '/'): DumpTarget {
   const configured = configuredDumpTarget(config);
-  if (configured) return configured;
+  if (configured) return { ...configured, device: configuredDeviceName(root, configured.device) };
   const mounts = readMounts(root);
   if (!mounts) throw new KexecError('cannot read /proc/self/mountinfo to find the dump target\'s filesystem', { hint: 'set target_device and target_fstype in the config' });
   const t = dumpTargetOnMounts(config, mounts);
@@ -71,9 +91,11 @@ export function resolveCaptureMode(config: KdumpConfig, root = '/', paths: { nod
     mounts: readMounts(root) ?? [],
     node: paths.node ?? real(process.execPath),
     bundle: paths.bundle ?? real(`${packageRoot()}/dist/vmcore-ts.mjs`),
+    cmdlineRoot: cmdlineParam(readText(root, '/proc/cmdline') ?? '', 'root'),
     pathsGiven: paths.node !== undefined,
   });
-  return m.mode === 'root' && !config.rootDevice ? { ...m, root: { ...m.root, device: stableDeviceName(root, m.root.device) } } : m;
+  if (m.mode !== 'root') return m;
+  return { ...m, root: { ...m.root, device: config.rootDevice ? configuredDeviceName(root, m.root.device) : stableDeviceName(root, m.root.device) } };
 }
 
 /** The modules the capture kernel needs for this target (and root file system, in root mode) and config: the loaded ones of their driver chains and filesystems. */

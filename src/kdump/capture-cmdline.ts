@@ -62,6 +62,17 @@ export function paramName(word: string): string {
   return eq < 0 ? word : word.slice(0, eq);
 }
 
+/** The value of the last `name=` parameter for the kernel (before a bare "--"), quotes removed; undefined when absent. */
+export function cmdlineParam(cmdline: string, name: string): string | undefined {
+  const words = splitCmdline(cmdline);
+  const dashdash = words.indexOf('--');
+  let value: string | undefined;
+  for (const w of dashdash < 0 ? words : words.slice(0, dashdash)) {
+    if (w.startsWith(`${name}=`)) value = w.slice(name.length + 1).replace(/"/g, '');
+  }
+  return value;
+}
+
 /**
  * Builds the capture command line from the running one. `remove` names more parameters to drop,
  * `append` is added at the end; a parameter it names replaces our addition of the same name

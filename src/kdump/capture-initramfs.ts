@@ -19,7 +19,7 @@ export const CAPTURE_MODE_FILE = 'etc/kdump-ts.capture';
 export const NATIVE_CODEC_LIBS = ['libdeflate.so.0', 'liblzo2.so.2'];
 /** The other CLIs' bundles in dist/: the capture kernel only runs vmcore-ts. */
 const BUNDLES_NOT_NEEDED = new Set(['kexec-ts.mjs', 'kdump-ts.mjs']);
-const BUSYBOX_APPLETS = ['sh', 'mount', 'umount', 'mkdir', 'insmod', 'sleep', 'reboot', 'poweroff', 'halt', 'findfs', 'cat', 'echo', 'sync', 'date', 'ls', 'df', 'dmesg', 'free', 'grep', 'stat', 'tr', 'awk', 'kill', 'chroot'];
+const BUSYBOX_APPLETS = ['sh', 'mount', 'umount', 'mkdir', 'insmod', 'sleep', 'reboot', 'poweroff', 'halt', 'findfs', 'cat', 'echo', 'sync', 'date', 'ls', 'df', 'dmesg', 'free', 'grep', 'stat', 'tr', 'awk', 'kill', 'chroot', 'od'];
 
 export interface InitScriptOptions {
   target: DumpTarget;
@@ -32,17 +32,77 @@ export interface InitScriptOptions {
   mode: CaptureMode;
 }
 
-/** Finds a device named /dev/…, UUID= or LABEL= into $d, waiting up to 30 s for it to appear. */
+/**
+ * The /init's device lookup (busybox sh; $sys and $devdir are /sys and /dev, other trees in tests).
+ * resolve_dev SPEC prints the device node a canonical spec (deviceSpecText) names, or nothing while
+ * no such device is there: UUID= and LABEL= through findfs; PARTLABEL= by the PARTNAME the kernel
+ * puts in each partition's uevent; PARTUUID= from the partition tables themselves (the kernel
+ * does not export it: a GPT entry's unique GUID, or the MBR disk signature and partition number
+ * SSSSSSSS-PP), with /PARTNROFF=N; MAJ:MIN by each device's dev file.
+ * wait_dev SPEC WHAT sets $d, waiting up to $wait_s seconds, else logs one line and exits 1.
+ */
+export const DEVICE_LOOKUP = `# uevent DIR KEY: the value of KEY in a block device's uevent.
+uevent() { awk -v k="$2" 'index($0, k "=") == 1 { print substr($0, length(k) + 2); exit }' "$1/uevent" 2>/dev/null; }
+# blockdevs: the sysfs directory of every disk and partition.
+blockdevs() { local s p; for s in "$sys"/block/*; do [ -e "$s/uevent" ] && echo "$s"; for p in "$s"/*/partition; do [ -e "$p" ] && echo "\${p%/partition}"; done; done; }
+# partnum DISK ID: the number of DISK's partition whose PARTUUID is ID (GPT, else MBR).
+partnum() {
+  local bs gpt
+  bs=$(cat "$sys/block/\${1##*/}/queue/logical_block_size" 2>/dev/null) || bs=512
+  gpt=$(od -A n -t x1 -v -j "$bs" -N 92 "$1" 2>/dev/null | awk -v bs="$bs" '
+    function h(s) { return (index("0123456789abcdef", substr(s, 1, 1)) - 1) * 16 + index("0123456789abcdef", substr(s, 2, 1)) - 1 }
+    function le(o, k,  v, i) { v = 0; for (i = o + k - 1; i >= o; i--) v = v * 256 + h(b[i]); return v }
+    { for (i = 1; i <= NF; i++) b[n++] = $i }
+    END { if (n == 92 && b[0] b[1] b[2] b[3] b[4] b[5] b[6] b[7] == "4546492050415254" && le(80, 4) * le(84, 4) <= 1048576 && le(84, 4) >= 32) print le(72, 8) * bs, le(80, 4) * le(84, 4), le(84, 4) }')
+  if [ -n "$gpt" ]; then
+    set -- "$1" "$2" $gpt
+    od -A n -t x1 -v -j "$3" -N "$4" "$1" 2>/dev/null | awk -v size="$5" -v want="$2" '
+      { for (i = 1; i <= NF; i++) b[n++] = $i }
+      END { for (p = 0; (p + 1) * size <= n; p++) { o = p * size + 16
+        g = b[o+3] b[o+2] b[o+1] b[o] "-" b[o+5] b[o+4] "-" b[o+7] b[o+6] "-" b[o+8] b[o+9] "-" b[o+10] b[o+11] b[o+12] b[o+13] b[o+14] b[o+15]
+        if (g == want) { print p + 1; exit } } }'
+  else
+    case "$2" in ????????-??) ;; *) return ;; esac
+    [ "$(od -A n -t x1 -v -j 510 -N 2 "$1" 2>/dev/null | tr -d ' \\n')" = 55aa ] || return
+    [ "$(od -A n -t x1 -v -j 440 -N 4 "$1" 2>/dev/null | awk '{ print $4 $3 $2 $1 }')" = "\${2%-*}" ] && echo $((0x\${2#*-}))
+  fi
+}
+# resolve_dev SPEC: the device node SPEC names, or nothing.
+resolve_dev() {
+  local s p n id off
+  case "$1" in
+  UUID=*|LABEL=*) findfs "$1" 2>/dev/null ;;
+  PARTLABEL=*) for s in $(blockdevs); do [ "$(uevent "$s" PARTNAME)" = "\${1#PARTLABEL=}" ] && { echo "$devdir/$(uevent "$s" DEVNAME)"; return; }; done ;;
+  PARTUUID=*)
+    id=\${1#PARTUUID=}; off=0
+    case "$id" in */PARTNROFF=*) off=\${id##*=}; id=\${id%%/*} ;; esac
+    for s in "$sys"/block/*; do
+      n=$(partnum "$devdir/$(uevent "$s" DEVNAME)" "$id")
+      [ -n "$n" ] || continue
+      for p in "$s"/*/partition; do
+        [ -e "$p" ] && [ "$(cat "$p")" = $((n + off)) ] && { echo "$devdir/$(uevent "\${p%/partition}" DEVNAME)"; return; }
+      done
+    done ;;
+  [0-9]*:[0-9]*) for s in $(blockdevs); do [ "$(cat "$s/dev" 2>/dev/null)" = "$1" ] && { echo "$devdir/$(uevent "$s" DEVNAME)"; return; }; done ;;
+  *) echo "$1" ;;
+  esac
+}
+# wait_dev SPEC WHAT: $d = SPEC's block device, once it is there.
+wait_dev() {
+  i=0
+  while :; do
+    d=$(resolve_dev "$1")
+    [ -n "$d" ] && [ -b "$d" ] && return
+    i=$((i + 1))
+    [ $i -ge $wait_s ] && { log "$2 $1 not found after $wait_s s (block devices: $(ls "$sys/class/block" 2>/dev/null | tr '\\n' ' '))"; exit 1; }
+    sleep 1
+  done
+}
+`;
+
+/** Waits for a device named by a canonical spec into $d. */
 function findDevice(spec: string, what: string): string {
-  return `dev=${shQuote(spec)}
-i=0
-while :; do
-  case "$dev" in UUID=*|LABEL=*) d=$(findfs "$dev" 2>/dev/null) ;; *) d=$dev ;; esac
-  [ -n "$d" ] && [ -b "$d" ] && break
-  i=$((i + 1))
-  [ $i -ge 30 ] && { log "${what} $dev not found after 30 s"; exit 1; }
-  sleep 1
-done`;
+  return `wait_dev ${shQuote(spec)} ${shQuote(what)}`;
 }
 
 /**
@@ -93,7 +153,8 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 log() { echo "kdump-ts: $*"; }
-finish() { sync; log "done (${o.after})"; ${after}; }
+sys=/sys devdir=/dev wait_s=30
+${DEVICE_LOOKUP}finish() { sync; log "done (${o.after})"; ${after}; }
 trap finish EXIT
 [ -e /proc/vmcore ] || { log "no /proc/vmcore: this is not a capture kernel"; exit 1; }
 for m in ${o.modules.map(shQuote).join(' ')}; do insmod "/$m" 2>/dev/null || log "insmod $m failed (built in?)"; done

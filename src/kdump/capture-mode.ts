@@ -6,10 +6,11 @@
 import { KexecError } from '../errors.ts';
 import type { KdumpConfig } from './config.ts';
 import { mountOf, NOT_A_DISK, type Mount } from './dump-target.ts';
+import { deviceSpecText, parseDeviceSpec, xEscape, xUnescape } from './device-spec.ts';
 
 /** The root file system as the capture kernel mounts it. */
 export interface CaptureRoot {
-  /** /dev/…, UUID=… or LABEL=… (resolved with findfs). */
+  /** The canonical device name (device-spec.ts deviceSpecText) the capture /init resolves. */
   device: string;
   fstype: string;
   /** major:minor now, when known (to find its driver modules). */
@@ -26,6 +27,8 @@ export interface CaptureModeFacts {
   /** Node.js and the vmcore-ts bundle the capture would run, as absolute paths on the root file system. */
   node: string;
   bundle: string;
+  /** root= on the running kernel's command line (what a mount of /dev/root is). */
+  cmdlineRoot?: string;
   /** The paths were given explicitly (mkinitrd --node/--bundle for another machine): not checked against the mounts. */
   pathsGiven?: boolean;
 }
@@ -45,7 +48,15 @@ export function chooseCaptureMode(config: KdumpConfig, f: CaptureModeFacts): Cap
     if (!m) return notRoot('the root file system is not in the mount table');
     if (NOT_A_DISK.has(m.fstype) || !m.source.startsWith('/dev/')) return notRoot(`the root file system is ${m.fstype} (${m.source}), not a local block device`);
     if (m.root !== '/') return notRoot(`the root file system is a subdirectory (${m.root}) of ${m.source}`);
-    root = { device: m.source, fstype: config.rootFstype ?? m.fstype, majmin: m.majmin };
+    let device = m.source;
+    if (device === '/dev/root') {
+      // The kernel mounted root= itself (no initramfs): its mount table says only /dev/root.
+      if (!f.cmdlineRoot) return notRoot('the root file system is mounted as /dev/root and the kernel command line has no root=');
+      const d = parseDeviceSpec(f.cmdlineRoot);
+      if ('error' in d) return notRoot(`root=${f.cmdlineRoot} on the kernel command line: ${d.error}`);
+      device = deviceSpecText(d);
+    }
+    root = { device, fstype: config.rootFstype ?? m.fstype, majmin: m.majmin };
     if (!f.pathsGiven) {
       for (const [what, p] of [['Node.js', f.node], ['the vmcore-ts bundle', f.bundle]] as const) {
         const on = mountOf(f.mounts, p);
@@ -58,14 +69,15 @@ export function chooseCaptureMode(config: KdumpConfig, f: CaptureModeFacts): Cap
 
 /** The line the capture initramfs keeps in CAPTURE_MODE_FILE (read back by `kdump-ts test` and estimate). */
 export function captureModeLine(m: CaptureMode): string {
-  return m.mode === 'root' ? `root ${m.root.device} ${m.root.fstype} ${m.node} ${m.bundle}\n` : `initramfs ${m.why}\n`;
+  const word = (t: string) => xEscape(t, /[\\\s]/g);
+  return m.mode === 'root' ? `root ${word(m.root.device)} ${m.root.fstype} ${word(m.node)} ${word(m.bundle)}\n` : `initramfs ${m.why}\n`;
 }
 
 /** The mode a capture initramfs was built in, from its CAPTURE_MODE_FILE (none: built before modes, i.e. initramfs). */
 export function parseCaptureModeLine(text: string | undefined): { mode: 'root' | 'initramfs'; detail: string } {
   const line = (text ?? '').trim();
   if (line.startsWith('root ')) {
-    const [, device, fstype, node] = line.split(' ');
+    const [, device, fstype, node] = line.split(' ').map(xUnescape);
     return { mode: 'root', detail: `Node.js (${node}) runs from the root file system ${device} (${fstype}), mounted by the capture kernel` };
   }
   return { mode: 'initramfs', detail: `Node.js is in the initramfs (${line.replace(/^initramfs ?/, '') || 'built before capture modes'})` };

@@ -7,8 +7,9 @@
 //   cmdline_append = console=ttyS0          added to the derived command line
 //   cmdline_remove = audit splash           parameter names dropped from it
 //   target = /var/crash                     directory dumps are written under (one subdirectory per dump)
-//   target_device = UUID=1234-abcd          the filesystem to mount in the capture kernel
-//                                           (default: the one holding `target` now; /dev/…, UUID=, LABEL=)
+//   target_device = UUID=1234-abcd          the filesystem to mount in the capture kernel (default: the one
+//                                           holding `target` now; /dev/…, UUID=, LABEL=, PARTUUID=, PARTLABEL=,
+//                                           /dev/disk/by-…/…, MAJOR:MINOR: device-spec.ts)
 //   target_fstype = ext4                    its type (default: as mounted now)
 //   dump_level = 31                         makedumpfile -d: 0–31 (1 zero, 2 cache, 4 cache private, 8 user, 16 free)
 //   compression = zlib                      zlib | lzo | snappy | zstd | none (none writes ELF)
@@ -19,10 +20,12 @@
 //                                           root mounts the root file system (read-only unless it is the
 //                                           target) and runs node from it; initramfs carries node (~110 MiB
 //                                           more crashkernel=); auto: root when it is a local block device
-//   root_device = UUID=…                    the root file system for capture = root (default: / as mounted now)
+//   root_device = UUID=…                    the root file system for capture = root (default: / as mounted now,
+//                                           or /etc/fstab's for another root); named as target_device
 //   root_fstype = ext4                      its type (default: as mounted now)
 import { didYouMean } from '../did-you-mean.ts';
 import { ParseError } from '../errors.ts';
+import { deviceSpecText, parseDeviceSpec } from './device-spec.ts';
 
 export const DEFAULT_CONFIG_PATH = '/etc/kdump-ts.conf';
 /** Where `kdump-ts mkinitrd` writes and `load` looks for the capture initramfs by default. */
@@ -77,6 +80,13 @@ function oneOf<T extends string>(allowed: readonly T[], v: string, key: string, 
   throw new ParseError(`${key} = ${v}: expected one of ${allowed.join(', ')}${close ? ` (did you mean ${close}?)` : ''}`, { line, source });
 }
 
+/** A device key's value in its canonical form (deviceSpecText), or the line's error. */
+function deviceValue(key: string, value: string, line: number, source: string): string {
+  const d = parseDeviceSpec(value);
+  if ('error' in d) throw new ParseError(`${key} = ${d.error}`, { line, source });
+  return deviceSpecText(d);
+}
+
 /** Parses the configuration text; missing keys take DEFAULT_CONFIG's values. */
 export function parseConfig(text: string, source = DEFAULT_CONFIG_PATH): KdumpConfig {
   const c: KdumpConfig = { ...DEFAULT_CONFIG, cmdlineRemove: [], modules: [] };
@@ -109,7 +119,7 @@ export function parseConfig(text: string, source = DEFAULT_CONFIG_PATH): KdumpCo
         c.target = value;
         break;
       case 'target_device':
-        if (value) c.targetDevice = value;
+        if (value) c.targetDevice = deviceValue(key, value, at, source);
         break;
       case 'target_fstype':
         if (value) c.targetFstype = value;
@@ -136,7 +146,7 @@ export function parseConfig(text: string, source = DEFAULT_CONFIG_PATH): KdumpCo
         c.capture = oneOf(CAPTURES, value, key, at, source);
         break;
       case 'root_device':
-        if (value) c.rootDevice = value;
+        if (value) c.rootDevice = deviceValue(key, value, at, source);
         break;
       case 'root_fstype':
         if (value) c.rootFstype = value;

@@ -3,6 +3,7 @@
 // /proc/self/mountinfo's text and the device paths the host resolved. Pure.
 import { KexecError } from '../errors.ts';
 import type { KdumpConfig } from './config.ts';
+import { deviceLink, parseDeviceSpec } from './device-spec.ts';
 
 /** Where the dump goes, as the capture kernel must find it. */
 export interface DumpTarget {
@@ -73,9 +74,10 @@ export function dumpTargetOnMounts(config: KdumpConfig, mounts: Mount[]): DumpTa
   return { device: m.source, fstype: config.targetFstype ?? m.fstype, dir: joinPath(m.root, relativePath(m.mountPoint, config.target)), configured: config.target, majmin: m.majmin };
 }
 
-/** The device path a target_device names: UUID= and LABEL= through /dev/disk/by-uuid and by-label. */
+/** The device path a target_device names on the running system: tags through udev's /dev/disk links. */
 export function targetDeviceLink(dev: string): string {
-  return /^UUID=(.+)$/.exec(dev) ? `/dev/disk/by-uuid/${dev.slice(5)}` : /^LABEL=(.+)$/.exec(dev) ? `/dev/disk/by-label/${dev.slice(6)}` : dev;
+  const d = parseDeviceSpec(dev);
+  return ('error' in d ? undefined : deviceLink(d)) ?? dev;
 }
 
 /**

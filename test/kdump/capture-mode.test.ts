@@ -61,7 +61,7 @@ test('root-mode /init: valid shell; mounts the root read-only (or uses the targe
   const script = initScript({ target: { device: '/dev/vdb', fstype: 'ext4', dir: '/crash', configured: '/crash' }, modules: [], saveArgs: ['-c', '-d', '31'], after: 'reboot', mode: ROOT_MODE });
   const r = spawnSync('busybox', ['sh', '-n'], { input: script, encoding: 'utf8' });
   if (!r.error) assert.equal(r.status, 0, r.stderr);
-  assert.match(script, /^dev='UUID=11-22'$/m);
+  assert.match(script, /^wait_dev 'UUID=11-22' 'root file system'$/m);
   assert.ok(script.includes(`mount -o ro -t 'ext4' "$d" /mnt/root`));
   assert.ok(script.includes('if [ "$d" = "$tdev" ]; then\n  rootdir=/mnt/target\n  cdir=${dir#/mnt/target}'), 'the root is the target: one read-write mount');
   assert.ok(script.includes('mount -o bind /mnt/target /mnt/root/mnt'));

@@ -30,7 +30,7 @@ test('/init: shell syntax is valid and it runs vmcore-ts save with the config\'s
   const shell = has('busybox') ? ['busybox', 'sh'] : ['sh'];
   const r = spawnSync(shell[0]!, [...shell.slice(1), '-n'], { input: script, encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
-  assert.match(script, /^dev='UUID=0f4c-77aa'$/m);
+  assert.match(script, /^wait_dev 'UUID=0f4c-77aa' 'dump target'$/m);
   assert.match(script, /^dir=\/mnt\/target'\/var\/crash\/it'\\''s'\/\$\(date \+%Y%m%d-%H%M%S\)$/m);
   assert.ok(script.includes(`run() { node ${INITRAMFS_BUNDLE} "$@"; }\ncdir=$dir\n`));
   assert.ok(script.includes(`run save -l -d 31 /proc/vmcore "$cdir/vmcore"`));

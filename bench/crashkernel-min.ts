@@ -2,15 +2,22 @@
 // kernel under QEMU (TCG): bisect in 16 MiB steps, a step working when the capture saves the dump
 // and vmcore-ts dmesg and makedumpfile --dump-dmesg read it (e2e/kdump-ts-small.ts). Prints each
 // try, both minimums, their ratio, `kdump-ts estimate`'s figure for each mode's initramfs, and the load.
-// --modes=kdump-tools (root): Debian's kdump-tools in the Debian-system guest's kdump-tools image
-// (e2e/debian-kdump-tools-min.ts: crashkernel= rewritten in its GRUB snippet, reboot, sysrq-c).
-// Usage: node --import tsx bench/crashkernel-min.ts [SUITE] [--modes=root,initramfs,kdump-tools] [--low=MiB] [--high=MiB] [--cpu=qemu64] [--at=MiB]
-//   --at=N: one capture at crashkernel=N M per mode (no bisect). Each run is bounded (8 min).
+// Debian-system guest modes (e2e/debian-crashkernel-min.ts: 1 GiB, SeaBIOS + GRUB, systemd;
+// crashkernel= rewritten in the tool's GRUB snippet, update-grub, reboot, sysrq-c, the dump checked
+// in /var/crash and read by the host's vmcore-ts dmesg; ~4-7 min per try under TCG):
+//   --modes=kdump-tools       Debian's kdump-tools
+//   --modes=kexec-ts-debian   our .deb installed with apt-get (capture = auto -> root); prints what
+//                             `kdump-ts estimate` says in the guest
+// These walk in 16 MiB steps from --start (default 112: kdump-ts estimate's figure for Debian's
+// kernels): down while a try works, up while it fails, at most --max-tries tries (default 4).
+// Usage: node --import tsx bench/crashkernel-min.ts [SUITE] [--modes=root,initramfs,kdump-tools,kexec-ts-debian]
+//          [--low=MiB] [--high=MiB] [--start=MiB] [--max-tries=N] [--cpu=qemu64] [--at=MiB]
+//   --at=N: one capture at crashkernel=N M per mode (no bisect). Each busybox run is bounded (8 min), each Debian one 12 min.
 import { loadavg } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCapture, type CaptureKind } from '../e2e/kdump-ts-small.ts';
-import { runKdumpTools } from '../e2e/debian-kdump-tools-min.ts';
+import { runMinTry, type MinTool } from '../e2e/debian-crashkernel-min.ts';
 import { REPO } from '../e2e/harness/initramfs.ts';
 import { getKernel } from '../e2e/harness/kernels.ts';
 import { bzImageInitSize, estimateCrashkernel } from '../src/kdump/estimate.ts';
@@ -20,20 +27,28 @@ const args = process.argv.slice(2);
 const opt = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 const suite = args.find((a) => !a.startsWith('--')) ?? 'bookworm';
 const cpu = opt('cpu') ?? 'qemu64';
-type Mode = CaptureKind | 'kdump-tools';
+type DebianMode = 'kdump-tools' | 'kexec-ts-debian';
+type Mode = CaptureKind | DebianMode;
+const DEBIAN_TOOL: Record<DebianMode, MinTool> = { 'kdump-tools': 'kdump-tools', 'kexec-ts-debian': 'kexec-ts' };
+const isDebian = (m: Mode): m is DebianMode => m in DEBIAN_TOOL;
 const modes = (opt('modes') ?? 'root,initramfs').split(',') as Mode[];
 const STEP = 16;
 const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
 
 async function tryAt(mode: Mode, mib: number): Promise<{ ok: boolean }> {
   const t0 = Date.now();
-  if (mode === 'kdump-tools') {
-    const k = await runKdumpTools({ suite, crashkernelMiB: mib });
-    process.stdout.write(`  kdump-tools crashkernel=${mib}M: ${k.ok ? 'works' : 'FAILS'} (${k.why}) in ${((Date.now() - t0) / 1000).toFixed(0)} s, load ${load()}\n`);
+  const lowest = (kib: number | undefined) => (kib !== undefined ? `, lowest MemAvailable ${(kib / 1024).toFixed(1)} MiB` : '');
+  if (isDebian(mode)) {
+    const k = await runMinTry(DEBIAN_TOOL[mode], { suite, crashkernelMiB: mib });
+    if (k.estimate && !guestEstimate) {
+      guestEstimate = k.estimate;
+      process.stdout.write(`  kdump-ts estimate in the guest: ${k.estimate}\n`);
+    }
+    process.stdout.write(`  ${mode} crashkernel=${mib}M: ${k.ok ? 'works' : 'FAILS'} (${k.why}${lowest(k.lowestMemAvailableKiB)}) in ${((Date.now() - t0) / 1000).toFixed(0)} s, load ${load()}\n`);
     return k;
   }
   const r = await runCapture({ suite, cpu, crashkernelMiB: mib, mode, timeoutMs: 8 * 60_000 });
-  const low = r.lowestMemAvailableKiB !== undefined ? `, lowest MemAvailable ${(r.lowestMemAvailableKiB / 1024).toFixed(1)} MiB` : '';
+  const low = lowest(r.lowestMemAvailableKiB);
   process.stdout.write(`  ${mode} crashkernel=${mib}M: ${r.ok ? 'works' : 'FAILS'} (${r.why}${low}) in ${((Date.now() - t0) / 1000).toFixed(0)} s, load ${load()}\n`);
   r.result?.cleanup();
   return r;
@@ -47,12 +62,37 @@ async function estimateFor(mode: CaptureKind): Promise<number> {
   return Number(e.recommended >> 20n);
 }
 
+/** What `kdump-ts estimate` printed in the Debian guest (kexec-ts-debian), from the first try that got that far. */
+let guestEstimate: string | undefined;
+
+/** Debian modes: from `start`, 16 MiB steps down while it works, up while it fails; the smallest working size or undefined. */
+async function walk(mode: DebianMode, start: number, floor: number, ceiling: number, maxTries: number): Promise<number | undefined> {
+  let best: number | undefined;
+  let worst: number | undefined;
+  let mib = start;
+  for (let tries = 0; tries < maxTries && mib >= floor && mib <= ceiling; tries++) {
+    if ((await tryAt(mode, mib)).ok) best = mib;
+    else worst = mib;
+    if (best !== undefined && worst !== undefined && best - worst === STEP) return best;
+    mib = best === mib ? mib - STEP : mib + STEP;
+  }
+  process.stdout.write(`  ${mode}: no bound within ${maxTries} tries (smallest working ${best ?? '-'}M, largest failing ${worst ?? '-'}M)\n`);
+  return best !== undefined && mib < floor ? best : undefined;
+}
+
 const at = opt('at');
 const found: Record<string, number | undefined> = {};
 process.stdout.write(`crashkernel= bisect on ${suite} -cpu ${cpu}, ${STEP} MiB steps; load ${load()}\n`);
 for (const mode of modes) {
   if (at) {
     await tryAt(mode, Number(at));
+    continue;
+  }
+  if (isDebian(mode)) {
+    const m = await walk(mode, Number(opt('start') ?? 112), Number(opt('low') ?? 64), Number(opt('high') ?? 512), Number(opt('max-tries') ?? 4));
+    found[mode] = m;
+    const est = guestEstimate ? /crashkernel=(\d+)M/.exec(guestEstimate.slice(guestEstimate.lastIndexOf('→')))?.[1] : undefined;
+    process.stdout.write(`${mode}: smallest working crashkernel=${m ?? '?'}M${est && m ? `; kdump-ts estimate in the guest: ${est}M (${(Number(est) - m) / STEP} steps above)` : ''}; load ${load()}\n`);
     continue;
   }
   // lo fails (or is the floor), hi works; both multiples of STEP.
@@ -69,11 +109,14 @@ for (const mode of modes) {
     else lo = mid;
   }
   found[mode] = hi;
-  const est = mode === 'kdump-tools' ? undefined : await estimateFor(mode);
+  const est = await estimateFor(mode);
   process.stdout.write(`${mode}: smallest working crashkernel=${hi}M${est ? `; kdump-ts estimate: ${est}M (${(est - hi) / STEP} steps above)` : ''}; load ${load()}\n`);
 }
 if (found.root && found.initramfs) {
   process.stdout.write(`smallest working: capture = root ${found.root}M, capture = initramfs ${found.initramfs}M, ratio ${(found.root / found.initramfs).toFixed(2)}\n`);
+}
+if (found['kexec-ts-debian'] && found['kdump-tools']) {
+  process.stdout.write(`smallest working in the Debian-system guest: kexec-ts (.deb) ${found['kexec-ts-debian']}M, kdump-tools ${found['kdump-tools']}M, ratio ${(found['kexec-ts-debian'] / found['kdump-tools']).toFixed(2)}\n`);
 }
 if (found.root && found['kdump-tools']) {
   process.stdout.write(`smallest working: kdump-ts (capture = root) ${found.root}M, kdump-tools ${found['kdump-tools']}M, ratio ${(found.root / found['kdump-tools']).toFixed(2)}\n`);

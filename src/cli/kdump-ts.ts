@@ -46,9 +46,9 @@ const COMMANDS: Record<string, KdumpCommand> = {
     },
   },
   load: {
-    usage: '[-d]\n  -d, --debug            print the segment list (kexec-ts -d)\n  with --root DIR: plan the load of the machine under DIR and print it; nothing is loaded',
+    usage: '[-d] [--status]\n  -d, --debug            print the segment list (kexec-ts -d)\n  --status               then print what `kdump-ts status` prints (one process: the unit logs it)\n  with --root DIR: plan the load of the machine under DIR and print it; nothing is loaded',
     summary: 'load the capture kernel the config describes (kexec-ts -p)',
-    options: { debug: { type: 'boolean', short: 'd' } },
+    options: { debug: { type: 'boolean', short: 'd' }, status: { type: 'boolean' } },
     run: async (o) => {
       const config = configPath(o);
       if (typeof o.root === 'string') {
@@ -61,6 +61,7 @@ const COMMANDS: Record<string, KdumpCommand> = {
       const sys = hostSyscalls('loading a crash kernel', 'run it with sudo; `kdump-ts load --root /` plans without loading');
       const st = await loadCaptureKernel(sys, { ...(config ? { configPath: config } : {}), ...(debug ? { debug } : {}) });
       process.stdout.write(`loaded capture kernel ${st.kernel} with ${st.initrd} (${st.syscall})\ncommand line: ${st.cmdline}\n`);
+      if (o.status) process.stdout.write(formatStatus(readStatus('/', config)));
       return 0;
     },
   },

@@ -3,9 +3,10 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
-test('packaging/kdump-ts.service: loads at boot with kdump-ts load, unloads on stop; systemd-analyze verify accepts it', (t) => {
+test('packaging/kdump-ts.service: loads at boot with kdump-ts load --status (one process), unloads on stop; systemd-analyze verify accepts it', (t) => {
   const unit = readFileSync('packaging/kdump-ts.service', 'utf8');
-  assert.match(unit, /^ExecStart=\/usr\/bin\/env kdump-ts load$/m);
+  assert.match(unit, /^ExecStart=\/usr\/bin\/env kdump-ts load --status$/m, 'one process loads and logs the status report');
+  assert.doesNotMatch(unit, /^ExecStartPost=/m, 'no second Node.js start for the status');
   assert.match(unit, /^ExecStop=\/usr\/bin\/env kdump-ts unload$/m);
   assert.match(unit, /^Type=oneshot$/m);
   assert.match(unit, /^RemainAfterExit=yes$/m);

@@ -4,7 +4,7 @@
 // what a verifier must check; the hashing and public-key arithmetic happen at the edge
 // (src/host/authenticode-verify.ts, node:crypto), which returns an `AuthenticodeVerdict`.
 import { ParseError } from '../errors.ts';
-import { TAG, bytesEqual, contextTag, derChildren, derContent, derEncoding, derOid, expectTag, readDer, type Der } from './der.ts';
+import { TAG, bytesEqual, contextTag, derChildren, derContent, derEncoding, derOid, derValidate, expectTag, readDer, type Der } from './der.ts';
 import type { PeImage } from './pe.ts';
 import { readStruct, struct } from './struct.ts';
 
@@ -17,7 +17,6 @@ const WIN_CERT_TYPE_PKCS_SIGNED_DATA = 0x0002;
 
 const OID = {
   signedData: '1.2.840.113549.1.7.2',
-  spcIndirectData: '1.3.6.1.4.1.311.2.1.4',
   messageDigest: '1.2.840.113549.1.9.4',
 } as const;
 
@@ -85,14 +84,19 @@ function digestName(alg: Der, source: string): string {
 
 function parseSignedData(der: Uint8Array, offset: number, source: string): AuthenticodeSignature {
   const where = `${source} (signature at 0x${offset.toString(16)})`;
-  const contentInfo = derChildren(expectTag(readDer(der, 0, der.length, where), TAG.SEQUENCE, 'ContentInfo', where), where);
+  const top = expectTag(readDer(der, 0, der.length, where), TAG.SEQUENCE, 'ContentInfo', where);
+  derValidate(top, where);
+  const contentInfo = derChildren(top, where);
   const type = derOid(expectTag(contentInfo[0], TAG.OID, 'contentType', where));
   if (type !== OID.signedData) throw new ParseError(`${where}: content type ${type} is not PKCS#7 SignedData`, { offset, source });
   const signedData = derChildren(expectTag(derChildren(expectTag(contentInfo[1], contextTag(0), '[0] content', where), where)[0], TAG.SEQUENCE, 'SignedData', where), where);
   // version, digestAlgorithms, contentInfo, [0] certificates, [1] crls, signerInfos
+  expectTag(signedData[0], TAG.INTEGER, 'SignedData version', where);
+  // Like OpenSSL (sbverify), the versions' values, the outer content type of the signed content and the
+  // signature algorithm's OID are not judged: none is signed, and the signer's key says how to verify.
+  const digestAlgorithms = derChildren(expectTag(signedData[1], TAG.SET, 'digestAlgorithms', where), where).map((a) => digestName(a, where));
   const inner = derChildren(expectTag(signedData[2], TAG.SEQUENCE, 'SignedData.contentInfo', where), where);
-  const innerType = derOid(expectTag(inner[0], TAG.OID, 'contentInfo.contentType', where));
-  if (innerType !== OID.spcIndirectData) throw new ParseError(`${where}: signed content ${innerType} is not Authenticode's SpcIndirectDataContent`, { offset, source });
+  expectTag(inner[0], TAG.OID, 'contentInfo.contentType', where);
   const spc = expectTag(derChildren(expectTag(inner[1], contextTag(0), '[0] content', where), where)[0], TAG.SEQUENCE, 'SpcIndirectDataContent', where);
   const digestInfo = derChildren(expectTag(derChildren(spc, where)[1], TAG.SEQUENCE, 'DigestInfo', where), where);
   const certificates: Uint8Array[] = [];
@@ -105,11 +109,18 @@ function parseSignedData(der: Uint8Array, offset: number, source: string): Authe
   if (signers.length !== 1) throw new ParseError(`${where}: ${signers.length} signerInfos (Authenticode has exactly one)`, { offset, source });
   // version, issuerAndSerialNumber, digestAlgorithm, [0] authenticatedAttributes, digestEncryptionAlgorithm, encryptedDigest, [1] unauthenticated
   const si = derChildren(expectTag(signers[0], TAG.SEQUENCE, 'SignerInfo', where), where);
+  expectTag(si[0], TAG.INTEGER, 'SignerInfo version', where);
   const issuerAndSerial = derChildren(expectTag(si[1], TAG.SEQUENCE, 'issuerAndSerialNumber', where), where);
+  const issuer = expectTag(issuerAndSerial[0], TAG.SEQUENCE, 'issuer Name', where);
+  const serial = expectTag(issuerAndSerial[1], TAG.INTEGER, 'serialNumber', where);
+  const signerDigestAlgorithm = digestName(si[2]!, where);
+  if (!digestAlgorithms.includes(signerDigestAlgorithm)) {
+    throw new ParseError(`${where}: the signer's digest ${signerDigestAlgorithm} is not among SignedData's digestAlgorithms (${digestAlgorithms.join(', ')})`, { offset: si[2]!.start, source });
+  }
   let i = 3;
   let attrs: Der | undefined;
   if (si[i]?.tag === contextTag(0)) attrs = si[i++];
-  i++; // digestEncryptionAlgorithm: the key says what it is
+  expectTag(derChildren(expectTag(si[i++], TAG.SEQUENCE, 'digestEncryptionAlgorithm', where), where)[0], TAG.OID, 'digestEncryptionAlgorithm OID', where);
   const signature = derContent(expectTag(si[i], TAG.OCTET_STRING, 'encryptedDigest', where));
   let messageDigest: Uint8Array | undefined;
   let signedBytes = derContent(spc);
@@ -129,10 +140,10 @@ function parseSignedData(der: Uint8Array, offset: number, source: string): Authe
     signedImageDigest: derContent(expectTag(digestInfo[1], TAG.OCTET_STRING, 'digest', where)),
     content: derContent(spc),
     messageDigest,
-    signerDigestAlgorithm: digestName(si[2]!, where),
+    signerDigestAlgorithm,
     signedBytes,
     signature,
-    signer: certificates.find((c) => issuedAs(c, derEncoding(issuerAndSerial[0]!), derContent(issuerAndSerial[1]!), where)),
+    signer: certificates.find((c) => issuedAs(c, derEncoding(issuer), derContent(serial), where)),
     certificates,
   };
 }
@@ -141,5 +152,5 @@ function parseSignedData(der: Uint8Array, offset: number, source: string): Authe
 function issuedAs(cert: Uint8Array, issuer: Uint8Array, serial: Uint8Array, source: string): boolean {
   const tbs = derChildren(derChildren(readDer(cert, 0, cert.length, source), source)[0]!, source);
   const k = tbs[0]?.tag === contextTag(0) ? 1 : 0; // [0] EXPLICIT version
-  return bytesEqual(derContent(tbs[k]!), serial) && bytesEqual(derEncoding(tbs[k + 2]!), issuer);
+  return tbs[k]?.tag === TAG.INTEGER && bytesEqual(derContent(tbs[k]), serial) && bytesEqual(derEncoding(tbs[k + 2]!), issuer);
 }

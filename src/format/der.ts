@@ -47,6 +47,17 @@ export function readDer(bytes: Uint8Array, offset = 0, limit = bytes.length, sou
   return { tag, start: offset, contentStart: at, end: at + len, bytes };
 }
 
+/** Walks the whole tree: every constructed element's contents are whole elements, NULL is empty, BOOLEAN one byte. */
+export function derValidate(d: Der, source = '<DER>', depth = 0): void {
+  if (depth > 32) throw new ParseError(`${source}: DER nested deeper than 32 levels at offset ${d.start}`, { offset: d.start, source });
+  const len = d.end - d.contentStart;
+  if ((d.tag === TAG.NULL && len !== 0) || (d.tag === 0x01 && len !== 1) || ((d.tag === TAG.INTEGER || d.tag === TAG.OID) && len === 0) ||
+    (d.tag === TAG.OID && d.bytes[d.end - 1]! & 0x80)) {
+    throw new ParseError(`${source}: DER element with tag 0x${d.tag.toString(16)} is malformed (length ${len}) at offset ${d.start}`, { offset: d.start, source, hint: 'the signature data is damaged' });
+  }
+  if (d.tag & 0x20) for (const c of derChildren(d, source)) derValidate(c, source, depth + 1);
+}
+
 /** The elements inside a constructed element. */
 export function derChildren(d: Der, source = '<DER>'): Der[] {
   const out: Der[] = [];

@@ -43,11 +43,23 @@ export function verifyAuthenticode(bytes: Uint8Array, pe: PeImage, anchors: read
   if (signatures.length === 0) return { status: 'unsigned', reason: 'no Authenticode signature (the certificate table is empty)' };
   let first: AuthenticodeVerdict | undefined;
   for (const s of signatures) {
-    const v = verifyOne(bytes, pe, s, anchors);
+    const v = checked(() => verifyOne(bytes, pe, s, anchors));
     if (v.status === 'verified') return v;
     first ??= v;
   }
   return first!;
+}
+
+/** node:crypto's refusals of damaged keys, certificates or signatures (codes ERR_OSSL_*, ERR_CRYPTO_*, …) are verdicts, not crashes. */
+function checked(f: () => AuthenticodeVerdict): AuthenticodeVerdict {
+  try {
+    return f();
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    if (e instanceof ParseError) return { status: 'mismatch', reason: `unreadable signature: ${e.message}` };
+    if (typeof code === 'string' && code.startsWith('ERR_')) return { status: 'mismatch', reason: `the signature cannot be checked: ${(e as Error).message}` };
+    throw e;
+  }
 }
 
 function verifyOne(bytes: Uint8Array, pe: PeImage, s: AuthenticodeSignature, anchors: readonly X509Certificate[]): AuthenticodeVerdict {

@@ -39,6 +39,11 @@ export interface Section {
   bytes?: Uint8Array;
 }
 
+export interface Keys {
+  key: string;
+  cert: string;
+}
+
 export class UkiBuilder {
   readonly dir = mkdtempSync(join(tmpdir(), 'kexec-ts-uki-'));
   private n = 0;
@@ -48,11 +53,25 @@ export class UkiBuilder {
     return join(this.dir, name);
   }
 
-  /** A self-signed certificate and key (PEM), like a db or MOK key. */
-  key(name: string): { key: string; cert: string } {
+  /** A self-signed certificate and key (PEM), like a db or MOK key; `ec` for P-256 instead of RSA 2048; `ca` marks it a CA. */
+  key(name: string, opts: { ec?: boolean; ca?: boolean } = {}): Keys {
     const key = this.path(`${name}.key`);
     const cert = this.path(`${name}.crt`);
-    execFileSync('openssl', ['req', '-new', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=kexec-ts test ${name}/`, '-days', '3650', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+    const alg = opts.ec ? ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1'] : ['-newkey', 'rsa:2048'];
+    const ca = opts.ca ? ['-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,digitalSignature'] : [];
+    execFileSync('openssl', ['req', '-new', '-x509', ...alg, ...ca, '-nodes', '-subj', `/CN=kexec-ts test ${name}/`, '-days', '3650', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+    return { key, cert };
+  }
+
+  /** A key and certificate issued by `issuer` (a CA itself when `ca`). */
+  issued(name: string, issuer: Keys, opts: { ca?: boolean } = {}): Keys {
+    const key = this.path(`${name}.key`);
+    const cert = this.path(`${name}.crt`);
+    const csr = this.path(`${name}.csr`);
+    const ext = this.path(`${name}.ext`);
+    writeFileSync(ext, opts.ca ? 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,digitalSignature\n' : 'basicConstraints=CA:FALSE\n');
+    execFileSync('openssl', ['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=kexec-ts test ${name}/`, '-keyout', key, '-out', csr], { stdio: 'ignore' });
+    execFileSync('openssl', ['x509', '-req', '-in', csr, '-CA', issuer.cert, '-CAkey', issuer.key, '-CAcreateserial', '-days', '3650', '-extfile', ext, '-out', cert], { stdio: 'ignore' });
     return { key, cert };
   }
 
@@ -78,8 +97,9 @@ export class UkiBuilder {
     return out;
   }
 
-  sign(input: string, keys: { key: string; cert: string }, out: string): string {
-    execFileSync('sbsign', ['--key', keys.key, '--cert', keys.cert, '--output', out, input], { stdio: 'ignore' });
+  /** sbsign; `addcert`: intermediate certificates (PEM) to put in the signature. */
+  sign(input: string, keys: Keys, out: string, addcert?: string): string {
+    execFileSync('sbsign', ['--key', keys.key, '--cert', keys.cert, ...(addcert ? ['--addcert', addcert] : []), '--output', out, input], { stdio: 'ignore' });
     return out;
   }
 

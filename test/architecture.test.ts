@@ -1,5 +1,5 @@
 // The layering of src/ and web/ (ARCHITECTURE.md, issue 11), checked from the code's own imports:
-//   io <- format <- analyze <- dump (save)        format <- kexec <- kdump        (initramfs beside kexec)
+//   io <- format <- analyze <- dump (save)        format <- kexec <- kdump        (initramfs and boot beside kexec)
 //   host (the only Node/koffi code) and cli (argv -> library -> print) may use any library folder;
 //   web (the viewer) uses only io, format and analyze; src/*.ts (errors, did-you-mean) is shared by all.
 // Every violation is named as "FILE imports TARGET: RULE". Imports that break a rule today because

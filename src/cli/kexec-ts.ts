@@ -18,6 +18,7 @@ import { parseCommandLine } from './args.ts';
 import { runCli } from './run.ts';
 
 const USAGE = `usage: kexec-ts [options] [KERNEL]
+       kexec-ts boot --list [--json] [--root DIR] [--esp DIR] [--boot DIR]   (kexec-ts boot --help)
   -l, --load               load KERNEL to boot with -e
   -p, --load-panic         load KERNEL as the crash (kdump) kernel
   -e, --exec               boot the loaded kernel now (sync, then reboot(LINUX_REBOOT_CMD_KEXEC))
@@ -95,7 +96,47 @@ function parseAddress(text: string, what: string): bigint {
   return BigInt(text);
 }
 
+const BOOT_USAGE = `usage: kexec-ts boot --list [--json] [--root DIR] [--esp DIR] [--boot DIR]
+  Every boot entry the installed boot loader would offer, the one it would boot by default and why,
+  and every candidate that cannot be booted with the reason. Reads GRUB's grub.cfg (evaluated, with
+  grubenv), Boot Loader Specification entries ($BOOT and ESP /loader/entries, loader.conf, the
+  LoaderEntryOneShot/LoaderEntryDefault EFI variables) and Debian's /vmlinuz links. Nothing is loaded.
+      --list               list the entries (the only action so far)
+      --json               one JSON document instead of text
+      --root=DIR           read the machine whose / is DIR (its /etc/fstab names the file systems)
+      --boot=DIR           what is mounted at /boot is DIR
+      --esp=DIR            the EFI system partition is DIR
+  -h, --help               this help`;
+
+const BOOT_OPTIONS = {
+  list: { type: 'boolean' },
+  json: { type: 'boolean' },
+  root: { type: 'string' },
+  boot: { type: 'string' },
+  esp: { type: 'string' },
+} as const;
+
+/** kexec-ts boot: discovery and the default (src/boot/), read through src/host/boot-files.ts. */
+async function bootCommand(argv: string[]): Promise<number> {
+  const parsed = parseCommandLine(argv, BOOT_OPTIONS, { prog: 'kexec-ts boot', usage: BOOT_USAGE });
+  if (!parsed) return 0;
+  const o = parsed.values as { list?: boolean; json?: boolean; root?: string; boot?: string; esp?: string };
+  if (!o.list) throw new UsageError("kexec-ts boot: give --list (booting an entry is not part of this version); run 'kexec-ts boot --help'");
+  const { existsSync, statSync } = await import('node:fs');
+  for (const k of ['root', 'boot', 'esp'] as const) {
+    const dir = o[k];
+    if (dir !== undefined && !(existsSync(dir) && statSync(dir).isDirectory())) throw new UsageError(`--${k} ${dir}: not a directory`);
+  }
+  const { readBootMachine } = await import('../host/boot-files.ts');
+  const { discoverBoot } = await import('../boot/discover.ts');
+  const { bootListJson, bootListText } = await import('../boot/list-text.ts');
+  const list = discoverBoot(readBootMachine({ root: o.root ?? '/', ...(o.boot ? { boot: o.boot } : {}), ...(o.esp ? { esp: o.esp } : {}) }));
+  writeSync(1, o.json ? bootListJson(list) : bootListText(list));
+  return list.default ? 0 : 1;
+}
+
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'boot') return bootCommand(argv.slice(1));
   const parsed = parse(argv);
   if (!parsed) return 0;
   const { values: o, positionals } = parsed;

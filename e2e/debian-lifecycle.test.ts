@@ -9,7 +9,7 @@
 //   2. sysrq-c -> our capture saves /var/crash/<timestamp>/{vmcore,dmesg.txt} -> back through the
 //      firmware: status and journal report the dump, vmcore-ts summary names the panic, the host's
 //      makedumpfile reads it;
-//   3. dpkg -i a second kernel package -> our postinst.d hook builds its capture initramfs;
+//   3. apt-get install a newer kernel (SUITE-backports' cloud kernel) -> our postinst.d hook builds its capture initramfs;
 //      kexec-ts -l NEW --reuse-cmdline + systemctl kexec -> up on NEW after a clean shutdown, re-armed;
 //   4. apt-get remove, then purge -> every file the package shipped or made is gone, the rest of
 //      /etc, /usr, /var/lib and /boot is as before the install (but for the new kernel's files),
@@ -29,7 +29,7 @@ import { getDebianImage, type DebianImage } from './harness/debian-image.ts';
 import { bootSystem, kernelStartHostMs, multiUserHostMs, sysrqCrashStage, type SystemResult } from './harness/debian-guest.ts';
 import { debianSkipOption, debianSuites } from './harness/host.ts';
 import { REPO } from './harness/initramfs.ts';
-import { downloadPackage } from './harness/kernels.ts';
+import { downloadBackportsKernel } from './harness/kernels.ts';
 import { buildDeb, DEB_INSTALL_STAGE, lines } from './harness/kexec-ts-deb.ts';
 import { recordTimings } from './harness/testing.ts';
 
@@ -105,7 +105,7 @@ mark kept-dumps "$(ls /var/crash | xargs)"
 ${SNAPSHOT} > $JOB/files-after
 reboot_to fifth`;
 
-function seabiosStages(kernelDeb: string, release: string): Record<string, string> {
+function seabiosStages(release: string): Record<string, string> {
   return {
     first: installStage('kexec_load'),
     second: `${ARMED}
@@ -113,7 +113,7 @@ ${HOTPLUG}
 mark blame ${lines('systemd-analyze blame --no-pager | head -3')}
 ${sysrqCrashStage('E2E-KEXEC-TS', 'third')}`,
     third: `${SAVED}
-check kernel-install dpkg -i $JOB/${kernelDeb}
+check kernel-install apt-get install -y -q $JOB/kernel/*.deb
 mark capture-initrds ${lines('ls /var/lib/kdump-ts')}
 check kexec-load kexec-ts -l /boot/vmlinuz-${release} --initrd=/boot/initrd.img-${release} --reuse-cmdline
 mark kexec-loaded "$(cat /sys/kernel/kexec_loaded)"
@@ -160,7 +160,7 @@ function assertArmed(r: SystemResult, stage: string, syscall: string, firmware: 
   assert.equal(m('efi'), firmware, 'booted through the firmware asked for');
   assert.equal(m('active'), 'active', `kdump-ts.service; journal: ${m('journal')}`);
   assert.equal(m('crash-loaded'), '1', 'the capture kernel is loaded');
-  assert.match(m('status'), new RegExp(`capture kernel: loaded: \\S+ with \\S+ \\(${syscall},`), `kdump-ts status: loaded with ${syscall}`);
+  assert.match(m('status'), new RegExp(`capture kernel: +loaded: \\S+ with \\S+ \\(${syscall},`), `kdump-ts status: loaded with ${syscall}`);
   assert.match(m('journal'), /loaded/, 'journalctl -u kdump-ts shows the service loading it');
   assert.equal(m('running'), 'running', `failed units: ${r.find(stage, 'failed-units')?.value ?? '-'}`);
 }
@@ -225,10 +225,11 @@ for (const suite of debianSuites()) {
     const t0 = Date.now();
     const image = await getDebianImage(suite, 'kexec-ts-deps', log);
     const deb = buildDeb(join(REPO, 'e2e', 'out', `debian-lifecycle-deb-${suite}`), suite);
-    // The same kernel version, the generic (non-cloud) flavour: a second kernel package of the suite.
-    const release = image.release.replace(/-cloud-amd64$/, '-amd64');
-    assert.notEqual(release, image.release, `the image's kernel ${image.release} is not a cloud kernel`);
-    const kernelDeb = await downloadPackage(suite, `linux-image-${release}`, log);
+    // The kernel upgrade: the newest cloud kernel of SUITE-backports (a newer version, fast to boot under TCG).
+    const upgrade = await downloadBackportsKernel(suite, log);
+    const release = upgrade.release;
+    assert.notEqual(release, image.release, `${suite}-backports has no kernel other than the image's ${image.release}`);
+    const kernelDebs = Object.fromEntries(upgrade.debs.map((d) => [`kernel/${basename(d)}`, readFileSync(d)]));
     const common = { disk: { file: image.path, format: 'qcow2' as const }, jobDiskMiB: 512, timeoutMs: 40 * 60_000, ...(log ? { log } : {}) };
     // Both guests at once: one vCPU each most of the time (the SeaBIOS guest's second only for hotplug).
     const [bios, uefi] = await Promise.all([
@@ -237,8 +238,8 @@ for (const suite of debianSuites()) {
         name: `debian-lifecycle-${suite}-seabios`,
         firmware: 'seabios',
         smp: 2,
-        stages: seabiosStages(basename(kernelDeb), release),
-        files: { [deb.name]: deb.bytes, [basename(kernelDeb)]: readFileSync(kernelDeb) },
+        stages: seabiosStages(release),
+        files: { [deb.name]: deb.bytes, ...kernelDebs },
         expect: ['second:crash', 'third:reboot-cmd', 'fourth:reboot-cmd', 'fifth:exit'],
       }),
       bootSystem({

@@ -200,22 +200,44 @@ export async function getKernel(suite: string, log: (s: string) => void = () => 
 }
 
 /**
- * One binary package of `suite` (the candidate version in the private apt view, lists refreshed as
- * getKernel does), downloaded into the cache's debs directory: a .deb to install in a guest.
- * Returns its path, kept for the next run.
+ * A kernel upgrade for the Debian-system scenarios: the newest cloud kernel of SUITE-backports
+ * (the packages its linux-image-cloud-amd64 depends on, candidate versions in a private apt view of
+ * the backports suite, lists refreshed as getKernel does), downloaded into the cache's debs
+ * directory and kept for the next run. Returns the .deb paths and the kernel release they install.
  */
-export async function downloadPackage(suite: string, pkg: string, log: (s: string) => void = () => {}): Promise<string> {
+export async function downloadBackportsKernel(suite: string, log: (s: string) => void = () => {}): Promise<{ release: string; debs: string[] }> {
   if (!/^[a-z]+$/.test(suite)) throw new E2EStepError('resolve', `bad suite name '${suite}'`);
-  const { dir, opts } = aptView(suite);
-  await refreshLists(suite, dir, opts, log);
-  const version = (await showPackage(opts, pkg)).Version!;
-  const debDir = cacheDir('debs', suite);
-  const find = () => readdirSync(debDir).find((f) => f.startsWith(`${pkg}_${version.replace(/:/g, '%3a')}_`) && f.endsWith('.deb'));
-  if (!find()) {
-    log(`downloading ${pkg}=${version}`);
-    await run('download', 'apt-get', [...opts, '-q', 'download', `${pkg}=${version}`], { cwd: debDir, timeoutMs: 10 * 60_000 });
+  const aptSuite = `${suite}-backports`;
+  const { dir, opts } = aptView(aptSuite);
+  await refreshLists(aptSuite, dir, opts, log);
+  const { packages } = await resolvePackages(opts);
+  // linux-base-RELEASE (7.x splits the image package), and backports' linux-base when it is newer
+  // than the suite's (trixie-backports' 7.x pre-depends on linux-base >= 4.17~; trixie has 4.12).
+  for (const spec of [...packages]) {
+    const f = await showPackage(opts, spec.split('=')[0]!);
+    for (const dep of (f.Depends ?? '').split(',')) {
+      const name = dep.trim().split(/[\s|(]/)[0]!;
+      if (/^linux-base-\d/.test(name) && !packages.some((p) => p.startsWith(name + '='))) packages.push(`${name}=${(await showPackage(opts, name)).Version}`);
+    }
   }
-  const file = find();
-  if (!file) throw new E2EStepError('download', `apt-get download ${pkg}=${version} left no .deb in ${debDir}`);
-  return join(debDir, file);
+  const base = (await showPackage(opts, 'linux-base')).Version!;
+  const suiteView = aptView(suite);
+  await refreshLists(suite, suiteView.dir, suiteView.opts, log);
+  const newer = await run('resolve', 'dpkg', ['--compare-versions', base, 'gt', (await showPackage(suiteView.opts, 'linux-base')).Version!], { timeoutMs: 10_000, allowFail: true });
+  if (newer.code === 0) packages.push(`linux-base=${base}`);
+  const debDir = cacheDir('debs', aptSuite);
+  const debs: string[] = [];
+  for (const spec of packages) {
+    const [pkg, version] = spec.split('=') as [string, string];
+    const find = () => readdirSync(debDir).find((f) => f.startsWith(`${pkg}_${version.replace(/:/g, '%3a')}_`) && f.endsWith('.deb'));
+    if (!find()) {
+      log(`downloading ${spec} (${aptSuite})`);
+      await run('download', 'apt-get', [...opts, '-q', 'download', spec], { cwd: debDir, timeoutMs: 10 * 60_000 });
+    }
+    const file = find();
+    if (!file) throw new E2EStepError('download', `apt-get download ${spec} left no .deb in ${debDir}`);
+    debs.push(join(debDir, file));
+  }
+  const image = packages.find((p) => /^linux-(image|binary)-\d/.test(p))!;
+  return { release: image.replace(/^linux-(image|binary)-/, '').replace(/=.*$/, ''), debs };
 }

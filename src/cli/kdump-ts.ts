@@ -7,7 +7,7 @@ import { writeArchive } from '../host/initramfs-collect.ts';
 import { DEFAULT_CONFIG_PATH, defaultConfigText } from '../kdump/config.ts';
 import { formatSize } from '../kdump/crashkernel.ts';
 import { formatEstimate } from '../kdump/estimate.ts';
-import { buildCaptureInitramfs, packageRoot, resolveCaptureMode, resolveTarget } from '../host/kdump-initramfs.ts';
+import { buildCaptureInitramfs, packageRoot, readMountTable, resolveCaptureMode, resolveTarget } from '../host/kdump-initramfs.ts';
 import { mkinitrdOutput } from '../kdump/status.ts';
 import { captureFiles, crashThisMachine, loadCaptureKernel, planCaptureLoad, readConfig, readStatus, unloadCaptureKernel } from '../host/kdump-service.ts';
 import { formatChecks, formatStatus, statusJson } from './kdump-print.ts';
@@ -16,6 +16,7 @@ import { hostSyscalls } from '../host/syscalls.ts';
 import { parseCommandLine, topLevel, unknownCommand, type Options, type Values } from './args.ts';
 import { estimateCapture, readinessChecks } from '../host/kdump-readiness.ts';
 import { runCli } from './run.ts';
+import { machinePath } from '../host/machine-files.ts';
 
 const COMMON_HELP = `options for every command:
   --config FILE          configuration file (default ${DEFAULT_CONFIG_PATH}; a file named here must exist)
@@ -88,7 +89,7 @@ const COMMANDS: Record<string, KdumpCommand> = {
       '  -o, --output FILE      where to write it (default: the configured initrd; for another release\n' +
       '                         /var/lib/kdump-ts/initrd.img-R, or -o when initrd = is set)\n' +
       "  --release R            the capture kernel's release (default: the configured kernel's)\n" +
-      '  --modules-dir DIR      take its modules from DIR (default /lib/modules/R)\n' +
+      '  --modules-dir DIR      take its modules from DIR (default /lib/modules/R, under --root DIR)\n' +
       "  --bundle FILE          the vmcore-ts bundle to carry, or with capture = root to run from the root\n" +
       "                         file system (default: this package's dist/vmcore-ts.mjs)\n" +
       '  --node FILE            capture = root: the node to run, a path on the root file system (default:\n' +
@@ -172,7 +173,7 @@ async function mkinitrd(o: Values): Promise<number> {
     config,
     target,
     release,
-    modulesDir: str('modules-dir') ?? `/lib/modules/${release}`,
+    modulesDir: str('modules-dir') ?? machinePath(root, `/lib/modules/${release}`),
     bundle,
     root,
     mode: resolveCaptureMode(config, root, { bundle: str('bundle'), node: str('node') }),
@@ -183,6 +184,7 @@ async function mkinitrd(o: Values): Promise<number> {
     [
       `wrote ${out}: ${formatSize(BigInt(size))} (unpacks to ${formatSize(BigInt(built.archive.dataSize()))})`,
       `  dump target: ${target.device} (${target.fstype}) ${target.dir}`,
+      ...(config.targetDevice && (config.rootDevice || config.capture === 'initramfs') ? [] : [`  mounts read from: ${readMountTable(root).from}`]),
       `  capture mode: ${built.mode.mode}: ${built.mode.mode === 'root' ? `${built.mode.why}; runs ${built.mode.node} ${built.mode.bundle}` : `Node.js in the initramfs (${built.mode.why})`}`,
       `  modules: ${built.modules.length ? built.modules.map((m) => m.replace(/^.*\//, '')).join(' ') : 'none needed'}${built.wanted.length ? ` (for ${built.wanted.join(', ')})` : ''}`,
       `  firmware: ${built.firmware.carried.length ? built.firmware.carried.map((f) => f.replace(/^lib\/firmware\//, '')).join(' ') : 'none'}`,

@@ -3,10 +3,10 @@
 // the dump target needs (its block driver chain, found in /sys, and filesystem) with the firmware
 // they declare. What goes where, which modules and the /init are decided in
 // src/kdump/capture-initramfs.ts; the archive is written with src/initramfs (cpio newc + gzip).
-import { readFileSync, readdirSync, readlinkSync, realpathSync, existsSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync, realpathSync, existsSync, statSync, statfsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { basename, dirname, join, relative } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KexecError } from '../errors.ts';
 import { CpioArchive } from '../initramfs/cpio.ts';
@@ -24,7 +24,7 @@ import {
   noModulesDir,
   wantedModules,
 } from '../kdump/capture-initramfs.ts';
-import { configuredDumpTarget, dumpTargetOnMounts, parseMountinfo, type DumpTarget, type Mount } from '../kdump/dump-target.ts';
+import { configuredDumpTarget, dumpTargetOnMounts, mountTableSource, parseFstab, parseMountinfo, rootMountNamed, type DumpTarget, type MountTable } from '../kdump/dump-target.ts';
 import { chooseCaptureMode, type CaptureMode, type CaptureRoot } from '../kdump/capture-mode.ts';
 import { machinePath, readText } from './machine-files.ts';
 import { parseDeviceSpec } from '../kdump/device-spec.ts';
@@ -62,21 +62,46 @@ function configuredDeviceName(root: string, device: string): string {
   return stableDeviceName(root, real);
 }
 
-function readMounts(root: string): Mount[] | undefined {
+/** Where root's /proc/self/mountinfo comes from: a mounted procfs (the reader's own mounts), a plain copy, or none. */
+function mountinfoKind(root: string): 'live' | 'copy' | 'none' {
   try {
-    return parseMountinfo(readFileSync(machinePath(root, '/proc/self/mountinfo'), 'utf8'));
+    statSync(machinePath(root, '/proc/self/mountinfo'));
+    return statfsSync(machinePath(root, '/proc')).type === PROC_SUPER_MAGIC ? 'live' : 'copy';
   } catch {
-    return undefined;
+    return 'none';
   }
+}
+const PROC_SUPER_MAGIC = 0x9fa0;
+
+/** This process runs in a chroot: its / is not init's (as debianutils' ischroot; unknown, e.g. unprivileged: no). */
+function inChroot(): boolean {
+  try {
+    const a = statSync('/');
+    const b = statSync('/proc/1/root');
+    return a.dev !== b.dev || a.ino !== b.ino;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The mounts the root and dump target are decided from (mountTableSource): the running system's,
+ * with a kernel-mounted /dev/root named by root=, or the root's /etc/fstab when they are not its.
+ */
+export function readMountTable(root: string): MountTable & { from: string } {
+  const mounts = parseMountinfo(readText(root, '/proc/self/mountinfo', 'utf8') ?? '');
+  const src = mountTableSource({ root: resolve(root), chroot: resolve(root) === '/' && inChroot(), mountinfo: mountinfoKind(root), rootMounted: mounts.some((m) => m.mountPoint === '/') });
+  if (src.use === 'mountinfo') {
+    return { mounts: rootMountNamed(mounts, cmdlineParam(readText(root, '/proc/cmdline') ?? '', 'root')), from: src.from };
+  }
+  return { mounts: parseFstab(readText(root, '/etc/fstab', 'utf8') ?? ''), fstab: src.from.replace(/ \(.*$/, ''), from: src.from };
 }
 
 /** Resolves the configured target to what the capture kernel mounts (its device by UUID when it has one). */
 export function resolveTarget(config: KdumpConfig, root = '/'): DumpTarget {
   const configured = configuredDumpTarget(config);
   if (configured) return { ...configured, device: configuredDeviceName(root, configured.device) };
-  const mounts = readMounts(root);
-  if (!mounts) throw new KexecError('cannot read /proc/self/mountinfo to find the dump target\'s filesystem', { hint: 'set target_device and target_fstype in the config' });
-  const t = dumpTargetOnMounts(config, mounts);
+  const t = dumpTargetOnMounts(config, readMountTable(root));
   return { ...t, device: stableDeviceName(root, t.device) };
 }
 
@@ -86,12 +111,17 @@ export function resolveTarget(config: KdumpConfig, root = '/'): DumpTarget {
  * another machine, are not checked against this machine's mounts). The root device by UUID when it has one.
  */
 export function resolveCaptureMode(config: KdumpConfig, root = '/', paths: { node?: string; bundle?: string } = {}): CaptureMode {
-  const real = (p: string) => realpathOr(p) ?? p;
+  // This Node.js and package, as paths on the root: under --root DIR without DIR's prefix when they are its.
+  const dirs = resolve(root) === '/' ? [] : [resolve(root), realpathOr(root) ?? resolve(root)];
+  const onRoot = (p: string) => {
+    const d = dirs.find((x) => p.startsWith(`${x}/`));
+    return d ? p.slice(d.length) : p;
+  };
+  const real = (p: string) => onRoot(realpathOr(p) ?? p);
   const m = chooseCaptureMode(config, {
-    mounts: readMounts(root) ?? [],
-    node: paths.node ?? real(process.execPath),
-    bundle: paths.bundle ?? real(`${packageRoot()}/dist/vmcore-ts.mjs`),
-    cmdlineRoot: cmdlineParam(readText(root, '/proc/cmdline') ?? '', 'root'),
+    ...readMountTable(root),
+    node: paths.node !== undefined ? onRoot(paths.node) : real(process.execPath),
+    bundle: paths.bundle !== undefined ? onRoot(paths.bundle) : real(`${packageRoot()}/dist/vmcore-ts.mjs`),
     pathsGiven: paths.node !== undefined,
   });
   if (m.mode !== 'root') return m;

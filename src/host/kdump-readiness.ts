@@ -61,7 +61,7 @@ export function estimateCapture(root: string, opts: { configPath?: string; bundl
       config,
       target: resolveTarget(config, root),
       release: files.release,
-      modulesDir: `/lib/modules/${files.release}`,
+      modulesDir: machinePath(root, `/lib/modules/${files.release}`),
       bundle: opts.bundle ?? `${packageRoot()}/dist/vmcore-ts.mjs`,
       root,
     });

@@ -5,7 +5,7 @@
 // from the initramfs itself, as before (about 110 MiB more crashkernel=). Pure: facts in, decision out.
 import { KexecError } from '../errors.ts';
 import type { KdumpConfig } from './config.ts';
-import { mountOf, NOT_A_DISK, type Mount } from './dump-target.ts';
+import { isDiskSource, mountOf, NOT_A_DISK, type MountTable } from './dump-target.ts';
 import { deviceSpecText, parseDeviceSpec, xEscape, xUnescape } from './device-spec.ts';
 
 /** The root file system as the capture kernel mounts it. */
@@ -21,14 +21,10 @@ export type CaptureMode =
   | { mode: 'root'; root: CaptureRoot; node: string; bundle: string; why: string }
   | { mode: 'initramfs'; why: string };
 
-export interface CaptureModeFacts {
-  /** The running system's mounts (/proc/self/mountinfo). */
-  mounts: Mount[];
+export interface CaptureModeFacts extends MountTable {
   /** Node.js and the vmcore-ts bundle the capture would run, as absolute paths on the root file system. */
   node: string;
   bundle: string;
-  /** root= on the running kernel's command line (what a mount of /dev/root is). */
-  cmdlineRoot?: string;
   /** The paths were given explicitly (mkinitrd --node/--bundle for another machine): not checked against the mounts. */
   pathsGiven?: boolean;
 }
@@ -45,18 +41,15 @@ export function chooseCaptureMode(config: KdumpConfig, f: CaptureModeFacts): Cap
     root = { device: config.rootDevice, fstype: config.rootFstype ?? 'ext4' };
   } else {
     const m = mountOf(f.mounts, '/');
-    if (!m) return notRoot('the root file system is not in the mount table');
-    if (NOT_A_DISK.has(m.fstype) || !m.source.startsWith('/dev/')) return notRoot(`the root file system is ${m.fstype} (${m.source}), not a local block device`);
+    if (!m) return notRoot(f.fstab ? `${f.fstab} has no entry for /` : 'the root file system is not in the mount table');
+    // The kernel mounted root= itself and the command line has none we can use (rootMountNamed).
+    if (m.source === '/dev/root') return notRoot('the root file system is mounted as /dev/root and the kernel command line has no root= naming it');
+    if (NOT_A_DISK.has(m.fstype) || !isDiskSource(m.source)) return notRoot(`the root file system is ${m.fstype} (${m.source}), not a local block device`);
     if (m.root !== '/') return notRoot(`the root file system is a subdirectory (${m.root}) of ${m.source}`);
-    let device = m.source;
-    if (device === '/dev/root') {
-      // The kernel mounted root= itself (no initramfs): its mount table says only /dev/root.
-      if (!f.cmdlineRoot) return notRoot('the root file system is mounted as /dev/root and the kernel command line has no root=');
-      const d = parseDeviceSpec(f.cmdlineRoot);
-      if ('error' in d) return notRoot(`root=${f.cmdlineRoot} on the kernel command line: ${d.error}`);
-      device = deviceSpecText(d);
-    }
-    root = { device, fstype: config.rootFstype ?? m.fstype, majmin: m.majmin };
+    const d = parseDeviceSpec(m.source);
+    // Only this machine's /dev has udev's by-id/by-path links: an image's fstab naming / so cannot be followed here.
+    if (f.fstab && 'kind' in d && d.kind === 'udev-link') return notRoot(`${f.fstab} names / by ${m.source}, a udev link this machine cannot follow: set root_device`);
+    root = { device: 'kind' in d ? deviceSpecText(d) : m.source, fstype: config.rootFstype ?? m.fstype, ...(m.majmin ? { majmin: m.majmin } : {}) };
     if (!f.pathsGiven) {
       for (const [what, p] of [['Node.js', f.node], ['the vmcore-ts bundle', f.bundle]] as const) {
         const on = mountOf(f.mounts, p);

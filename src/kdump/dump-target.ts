@@ -3,7 +3,7 @@
 // /proc/self/mountinfo's text and the device paths the host resolved. Pure.
 import { KexecError } from '../errors.ts';
 import type { KdumpConfig } from './config.ts';
-import { deviceLink, parseDeviceSpec } from './device-spec.ts';
+import { deviceLink, deviceSpecText, parseDeviceSpec } from './device-spec.ts';
 
 /** Where the dump goes, as the capture kernel must find it. */
 export interface DumpTarget {
@@ -18,9 +18,9 @@ export interface DumpTarget {
   majmin?: string;
 }
 
-/** One line of /proc/self/mountinfo. */
+/** One line of /proc/self/mountinfo (or of an /etc/fstab: no major:minor, root "/"). */
 export interface Mount {
-  majmin: string;
+  majmin?: string;
   root: string;
   mountPoint: string;
   fstype: string;
@@ -38,6 +38,49 @@ export function parseMountinfo(text: string): Mount[] {
     if (dash < 6 || f.length < dash + 3) continue;
     const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
     out.push({ majmin: f[2]!, root: unescape(f[3]!), mountPoint: unescape(f[4]!), fstype: f[dash + 1]!, source: unescape(f[dash + 2]!) });
+  }
+  return out;
+}
+
+/**
+ * Where the decisions about the root and the dump target read the mounts from: the running
+ * system's mount table, or the /etc/fstab of a root it does not describe (an image being built).
+ */
+export interface MountTable {
+  mounts: Mount[];
+  /** Set when the mounts are an fstab's: its path, for messages. */
+  fstab?: string;
+}
+
+/**
+ * Which mounts describe the root being built for: this machine's /proc/self/mountinfo when it is
+ * that root's — the running system (root "/", not in a chroot: init's root is ours, when that can
+ * be read, and / is in the mount table) or a copied machine's file under --root DIR — else the
+ * root's /etc/fstab: an image built in a chroot or under --root DIR, where a live /proc shows the
+ * building host's mounts. `from` says which, and why, for mkinitrd's output.
+ */
+export function mountTableSource(f: { root: string; chroot: boolean; mountinfo: 'live' | 'copy' | 'none'; rootMounted: boolean }): { use: 'mountinfo' | 'fstab'; from: string } {
+  const here = f.root === '/';
+  if (here && !f.chroot && f.mountinfo === 'live' && f.rootMounted) return { use: 'mountinfo', from: '/proc/self/mountinfo (the running system)' };
+  if (!here && f.mountinfo === 'copy') return { use: 'mountinfo', from: `${f.root}/proc/self/mountinfo (a copy of that machine's)` };
+  const why = !here
+    ? f.mountinfo === 'none' ? 'no /proc/self/mountinfo' : `the running system's mounts are not those of ${f.root}`
+    : f.mountinfo === 'none' ? 'no /proc/self/mountinfo'
+    : f.chroot ? "in a chroot the running system's mounts are the building host's"
+    : "/ is not in the running system's mount table: a chroot";
+  return { use: 'fstab', from: `${here ? '' : f.root}/etc/fstab (${why})` };
+}
+
+/** An /etc/fstab's mounts (spec, mount point, type; swap and `none` entries left out). */
+export function parseFstab(text: string): Mount[] {
+  const out: Mount[] = [];
+  const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const [source, mountPoint, fstype] = line.split(/\s+/).map(unescape);
+    if (!source || !mountPoint?.startsWith('/') || !fstype || fstype === 'swap') continue;
+    out.push({ root: '/', mountPoint: normalize(mountPoint).replace(/(.)\/$/, '$1'), fstype, source });
   }
   return out;
 }
@@ -64,14 +107,30 @@ export function configuredDumpTarget(config: KdumpConfig): DumpTarget | undefine
  * filesystem holding it, refused when it is not a local disk. `device` is the mount's source
  * (the host may name it by UUID afterwards).
  */
-export function dumpTargetOnMounts(config: KdumpConfig, mounts: Mount[]): DumpTarget {
-  const m = mountOf(mounts, config.target);
-  if (!m || NOT_A_DISK.has(m.fstype) || !m.source.startsWith('/dev/')) {
-    throw new KexecError(`the dump target ${config.target} is on ${m ? `${m.fstype} (${m.source})` : 'no mounted filesystem'}, which a capture kernel cannot write to`, {
+export function dumpTargetOnMounts(config: KdumpConfig, table: MountTable): DumpTarget {
+  const m = mountOf(table.mounts, config.target);
+  if (!m || NOT_A_DISK.has(m.fstype) || !isDiskSource(m.source)) {
+    const on = m ? `${m.fstype} (${m.source})` : table.fstab ? `no filesystem of ${table.fstab}` : 'no mounted filesystem';
+    throw new KexecError(`the dump target ${config.target} is on ${on}, which a capture kernel cannot write to`, {
       hint: 'point target at a directory on a local disk, or set target_device and target_fstype',
     });
   }
   return { device: m.source, fstype: config.targetFstype ?? m.fstype, dir: joinPath(m.root, relativePath(m.mountPoint, config.target)), configured: config.target, majmin: m.majmin };
+}
+
+/**
+ * The mounts with a root the kernel mounted itself (no initramfs), which mountinfo calls /dev/root,
+ * named by the command line's root= (`cmdlineRoot`) in its canonical form; kept when root= is absent or no device name.
+ */
+export function rootMountNamed(mounts: Mount[], cmdlineRoot: string | undefined): Mount[] {
+  const d = cmdlineRoot === undefined ? undefined : parseDeviceSpec(cmdlineRoot);
+  if (!d || 'error' in d) return mounts;
+  return mounts.map((m) => (m.source === '/dev/root' ? { ...m, source: deviceSpecText(d) } : m));
+}
+
+/** A mount's source names a block device (/dev/…, or UUID=… and the other forms fstab takes). */
+export function isDiskSource(source: string): boolean {
+  return !('error' in parseDeviceSpec(source));
 }
 
 /** The device path a target_device names on the running system: tags through udev's /dev/disk links. */

@@ -13,7 +13,7 @@ import { DEFAULT_CONFIG, parseConfig } from '../../src/kdump/config.ts';
 import { chooseCaptureMode, captureModeLine, parseCaptureModeLine } from '../../src/kdump/capture-mode.ts';
 import { DEVICE_LOOKUP, initScript } from '../../src/kdump/capture-initramfs.ts';
 import { cmdlineParam } from '../../src/kdump/capture-cmdline.ts';
-import { parseMountinfo, targetDeviceLink } from '../../src/kdump/dump-target.ts';
+import { parseMountinfo, rootMountNamed, targetDeviceLink } from '../../src/kdump/dump-target.ts';
 import { resolveCaptureMode, resolveTarget } from '../../src/host/kdump-initramfs.ts';
 import { fakeRoot } from './fake-root.ts';
 
@@ -61,11 +61,12 @@ test('config: root_device and target_device take every form (kept canonical); a 
 
 test('capture mode: a root the kernel mounted itself (/dev/root) is named by root= from the command line; none: auto falls back, saying why', () => {
   const mounts = parseMountinfo('21 1 8:2 / / rw - ext4 /dev/root rw\n');
-  const facts = { node: '/usr/bin/node', bundle: '/usr/lib/kexec-ts/dist/vmcore-ts.mjs', mounts };
-  const m = chooseCaptureMode(DEFAULT_CONFIG, { ...facts, cmdlineRoot: `PARTUUID=${GPT_ROOT.toUpperCase()}` });
+  const facts = { node: '/usr/bin/node', bundle: '/usr/lib/kexec-ts/dist/vmcore-ts.mjs' };
+  const m = chooseCaptureMode(DEFAULT_CONFIG, { ...facts, mounts: rootMountNamed(mounts, `PARTUUID=${GPT_ROOT.toUpperCase()}`) });
   assert.deepEqual(m.mode === 'root' && m.root, { device: `PARTUUID=${GPT_ROOT}`, fstype: 'ext4', majmin: '8:2' });
-  const none = chooseCaptureMode(DEFAULT_CONFIG, facts);
-  assert.deepEqual(none, { mode: 'initramfs', why: 'the root file system is mounted as /dev/root and the kernel command line has no root=' });
+  const none = chooseCaptureMode(DEFAULT_CONFIG, { ...facts, mounts: rootMountNamed(mounts, undefined) });
+  assert.deepEqual(none, { mode: 'initramfs', why: 'the root file system is mounted as /dev/root and the kernel command line has no root= naming it' });
+  assert.deepEqual(rootMountNamed(mounts, 'nfs'), mounts, 'root= that names no device: kept');
   assert.equal(cmdlineParam('BOOT_IMAGE=/vmlinuz root=/dev/sda1 ro root="PARTLABEL=my root" -- root=x', 'root'), 'PARTLABEL=my root', 'the last root= before --');
   assert.equal(cmdlineParam('console=ttyS0', 'root'), undefined);
 });

@@ -45,9 +45,9 @@ test('load steps: unload a loaded capture kernel first, load the files under the
 
 test('dump target: the disk filesystem holding the target (bind roots too); tmpfs and no mount are refused with what to do', () => {
   const config = parseConfig('target = /srv/crash/host1\n');
-  assert.deepEqual(dumpTargetOnMounts(config, MOUNTS), { device: '/dev/vdb1', fstype: 'xfs', dir: '/dumps/host1', configured: '/srv/crash/host1', majmin: '254:17' });
-  assert.throws(() => dumpTargetOnMounts(parseConfig('target = /run/crash\n'), MOUNTS), (e: Error & { hint?: string }) => /is on tmpfs \(tmpfs\), which a capture kernel cannot write to/.test(e.message) && /target_device/.test(e.hint ?? ''));
-  assert.throws(() => dumpTargetOnMounts(config, []), /is on no mounted filesystem/);
+  assert.deepEqual(dumpTargetOnMounts(config, { mounts: MOUNTS }), { device: '/dev/vdb1', fstype: 'xfs', dir: '/dumps/host1', configured: '/srv/crash/host1', majmin: '254:17' });
+  assert.throws(() => dumpTargetOnMounts(parseConfig('target = /run/crash\n'), { mounts: MOUNTS }), (e: Error & { hint?: string }) => /is on tmpfs \(tmpfs\), which a capture kernel cannot write to/.test(e.message) && /target_device/.test(e.hint ?? ''));
+  assert.throws(() => dumpTargetOnMounts(config, { mounts: [] }), /is on no mounted filesystem/);
   assert.equal(targetDeviceLink('UUID=0f4c-77aa'), '/dev/disk/by-uuid/0f4c-77aa');
   assert.equal(targetDeviceLink('LABEL=dumps'), '/dev/disk/by-label/dumps');
   const real = MOUNTS.map((m) => (m.source === '/dev/vdb1' ? { ...m, real: '/dev/vdb1' } : m));

@@ -200,11 +200,20 @@ function installRemovePurge(suite: string, packages: string[], file: string, nod
     assert.match(install.stdout, /Setting up kexec-ts /);
     // The root has no mounted dump target: mkinitrd refuses, the installation goes on and says what to do.
     assert.match(install.stderr, new RegExp(`W: kdump-ts: no capture initramfs for ${old}; fix the error above, then run: kdump-ts mkinitrd --release ${old} -o /var/lib/kdump-ts/initrd\\.img-${old}`));
-    assert.match(install.stderr, /kdump-ts: the dump target \/var\/crash is on no mounted filesystem/);
+    // A chroot: the mounts are read from its /etc/fstab, which names no file systems.
+    assert.match(install.stderr, /kdump-ts: the dump target \/var\/crash is on no filesystem of \/etc\/fstab/);
     // Named, as an administrator does for another disk, the postinst (run again) builds it.
     writeFileSync(at('etc/kdump-ts.conf'), readFileSync(at('etc/kdump-ts.conf'), 'utf8') + 'target_device = LABEL=crash\ntarget_fstype = ext4\n');
     root.run(['dpkg-reconfigure', 'kexec-ts'], 300_000);
     assert.ok(present(`var/lib/kdump-ts/initrd.img-${old}`), 'postinst built the capture initramfs of the kernel already installed');
+    // An image being built (this chroot): capture = auto follows the image's /etc/fstab, not the building host's mounts.
+    const fstab = readFileSync(at('etc/fstab'), 'utf8');
+    writeFileSync(at('etc/fstab'), 'UUID=2f1c9a4e-5b7d-4e8a-9c1f-0d3e6a7b8c9d / ext4 errors=remount-ro 0 1\n');
+    const offline = root.run(['kdump-ts', 'mkinitrd', '--release', old, '-o', '/tmp/offline.img'], 300_000);
+    writeFileSync(at('etc/fstab'), fstab);
+    rmSync(at('tmp/offline.img'));
+    assert.match(offline.stdout, /^ {2}mounts read from: \/etc\/fstab \((in a chroot the running system's mounts are the building host's|\/ is not in the running system's mount table: a chroot)\)$/m);
+    assert.match(offline.stdout, /^ {2}capture mode: root: node runs from the root file system UUID=2f1c9a4e-5b7d-4e8a-9c1f-0d3e6a7b8c9d \(ext4\); runs /m);
 
     // Files landed, the unit is enabled (not started), the conffile is the default configuration.
     for (const p of ['usr/bin/kexec-ts', 'usr/lib/kexec-ts/dist/vmcore-ts.mjs', ...(node === 'bundled' ? ['usr/lib/kexec-ts/node'] : []), 'usr/lib/systemd/system/kdump-ts.service', 'etc/kdump-ts.conf', 'etc/default/grub.d/kdump-ts.cfg', 'etc/kernel/postinst.d/kdump-ts', 'usr/share/man/man8/kdump-ts.8.gz']) {

@@ -19,8 +19,9 @@ pkgs+=(libdeflate0 liblzo2-2)
 # throwaway trixie root it is installed into.
 pkgs+=(dpkg-dev lintian mmdebstrap)
 # UKIs (test/boot/uki.test.ts): systemd's EFI stub, objcopy/objdump to build and read them, sbsign and
-# sbverify (the signature oracle), openssl for throwaway keys. (systemd-ukify is not in bookworm.)
-pkgs+=(systemd-boot-efi binutils sbsigntool openssl)
+# sbverify (the signature oracle), openssl for throwaway keys, efitools for db/dbx signature lists
+# and its own Authenticode hash. (systemd-ukify is not in bookworm.)
+pkgs+=(systemd-boot-efi binutils sbsigntool openssl efitools)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

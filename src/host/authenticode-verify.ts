@@ -8,6 +8,17 @@ import { parseAuthenticode, type AuthenticodeSignature, type AuthenticodeVerdict
 import { bytesEqual } from '../format/der.ts';
 import { authenticodeRanges, type PeImage } from '../format/pe.ts';
 
+/** What an image is checked against: db/MOK-like anchors, and optionally db's and dbx's SHA-256 image digests and dbx's certificates. */
+export interface Trust {
+  anchors: readonly X509Certificate[];
+  /** Authenticode SHA-256 digests of images allowed as they are (db). */
+  allowedDigests?: readonly Uint8Array[];
+  /** Revoked images (dbx, MokListX): refused whatever signs them. */
+  forbiddenDigests?: readonly Uint8Array[];
+  /** Revoked certificates (dbx, MokListX): a chain through one is refused. */
+  forbiddenCerts?: readonly X509Certificate[];
+}
+
 /** Longest chain from the signer to an anchor (signer, intermediates, anchor). */
 const MAX_CHAIN = 8;
 
@@ -22,17 +33,36 @@ export function readCertificates(bytes: Uint8Array, source = '<certificate>'): X
   }
 }
 
-/** The image digest Authenticode signs, with node:crypto's `algorithm`. */
-export function authenticodeDigest(bytes: Uint8Array, pe: PeImage, algorithm = 'sha256'): Uint8Array {
+/**
+ * The image digest Authenticode signs, with node:crypto's `algorithm`. `padded`: as sbsign and
+ * efitools compute it for an unsigned image, zero-padded to 8 bytes (where signing puts the table).
+ */
+export function authenticodeDigest(bytes: Uint8Array, pe: PeImage, algorithm = 'sha256', padded = false): Uint8Array {
   const h = createHash(algorithm);
   for (const [a, b] of authenticodeRanges(pe)) h.update(bytes.subarray(a, b));
+  if (padded && !pe.certificateTable && bytes.length % 8) h.update(new Uint8Array(8 - (bytes.length % 8)));
   return h.digest();
 }
 
 const subjectOf = (c: X509Certificate) => c.subject.replace(/\n/g, ', ');
 
-/** Checks every signature of the image; verified when one of them verifies and chains to an anchor. */
-export function verifyAuthenticode(bytes: Uint8Array, pe: PeImage, anchors: readonly X509Certificate[], source = '<PE image>'): AuthenticodeVerdict {
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+/**
+ * Checks the image as UEFI does: refused when its digest is revoked (dbx); verified when its digest
+ * is allowed (db) or one of its signatures verifies and chains to an anchor through no revoked certificate.
+ */
+export function verifyAuthenticode(bytes: Uint8Array, pe: PeImage, trust: Trust, source = '<PE image>'): AuthenticodeVerdict {
+  if (trust.forbiddenDigests?.length || trust.allowedDigests?.length) {
+    // An unsigned image's digest is taken both as the firmware computes it (the file as it is) and as
+    // sbsign/efitools do (padded to 8 bytes), so a dbx entry made either way revokes it.
+    const digests = [authenticodeDigest(bytes, pe), authenticodeDigest(bytes, pe, 'sha256', true)];
+    const listed = (list: readonly Uint8Array[] | undefined) => digests.find((g) => list?.some((d) => bytesEqual(d, g)));
+    const revoked = listed(trust.forbiddenDigests);
+    if (revoked) return { status: 'mismatch', reason: `the image's sha256 digest ${hex(revoked)} is revoked (dbx)` };
+    const allowed = listed(trust.allowedDigests);
+    if (allowed) return { status: 'verified', signer: `image digest ${hex(allowed)}`, anchor: 'db (allowed digest)' };
+  }
   let signatures: AuthenticodeSignature[];
   try {
     signatures = parseAuthenticode(bytes, pe, source);
@@ -43,7 +73,7 @@ export function verifyAuthenticode(bytes: Uint8Array, pe: PeImage, anchors: read
   if (signatures.length === 0) return { status: 'unsigned', reason: 'no Authenticode signature (the certificate table is empty)' };
   let first: AuthenticodeVerdict | undefined;
   for (const s of signatures) {
-    const v = checked(() => verifyOne(bytes, pe, s, anchors));
+    const v = checked(() => verifyOne(bytes, pe, s, trust));
     if (v.status === 'verified') return v;
     first ??= v;
   }
@@ -62,11 +92,12 @@ function checked(f: () => AuthenticodeVerdict): AuthenticodeVerdict {
   }
 }
 
-function verifyOne(bytes: Uint8Array, pe: PeImage, s: AuthenticodeSignature, anchors: readonly X509Certificate[]): AuthenticodeVerdict {
+function verifyOne(bytes: Uint8Array, pe: PeImage, s: AuthenticodeSignature, trust: Trust): AuthenticodeVerdict {
+  const { anchors, forbiddenCerts = [] } = trust;
   const mismatch = (reason: string): AuthenticodeVerdict => ({ status: 'mismatch', reason });
   const image = authenticodeDigest(bytes, pe, s.digestAlgorithm);
   if (!bytesEqual(image, s.signedImageDigest)) {
-    return mismatch(`the image's ${s.digestAlgorithm} digest ${Buffer.from(image).toString('hex').slice(0, 16)}… differs from the signed one ${Buffer.from(s.signedImageDigest).toString('hex').slice(0, 16)}… (the file changed after it was signed)`);
+    return mismatch(`the image's ${s.digestAlgorithm} digest ${hex(image).slice(0, 16)}… differs from the signed one ${hex(s.signedImageDigest).slice(0, 16)}… (the file changed after it was signed)`);
   }
   if (s.messageDigest && !bytesEqual(createHash(s.signerDigestAlgorithm).update(s.content).digest(), s.messageDigest)) {
     return mismatch('the signed attributes do not match the signed content (messageDigest differs)');
@@ -79,6 +110,7 @@ function verifyOne(bytes: Uint8Array, pe: PeImage, s: AuthenticodeSignature, anc
   const bag = s.certificates.map((c) => new X509Certificate(Buffer.from(c)));
   let cur = signer;
   for (let depth = 0; depth < MAX_CHAIN; depth++) {
+    if (forbiddenCerts.some((f) => f.raw.equals(cur.raw))) return mismatch(`the chain goes through ${subjectOf(cur)}, a revoked certificate (dbx)`);
     const anchor = anchors.find((a) => a.raw.equals(cur.raw) || (cur.checkIssued(a) && cur.verify(a.publicKey)));
     if (anchor) return { status: 'verified', signer: subjectOf(signer), anchor: subjectOf(anchor) };
     const next = bag.find((c) => !c.raw.equals(cur.raw) && cur.checkIssued(c) && cur.verify(c.publicKey));

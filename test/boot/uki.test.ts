@@ -2,17 +2,19 @@
 // sections placed by objcopy, signed by sbsign; objdump and sbverify are the oracles.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { ParseError } from '../../src/errors.ts';
 import { parseAuthenticode } from '../../src/format/authenticode.ts';
 import { authenticodeRanges, parsePe, peSectionData } from '../../src/format/pe.ts';
 import { parseEnvBlock, parseUki, ukiEntries, ukiResources } from '../../src/boot/uki.ts';
-import { readCertificates, verifyAuthenticode } from '../../src/host/authenticode-verify.ts';
+import { authenticodeDigest, readCertificates, verifyAuthenticode, type Trust } from '../../src/host/authenticode-verify.ts';
+import { mustVerify, readMachineTrust } from '../../src/host/secure-boot.ts';
 import { ukiSource } from '../../src/host/uki-files.ts';
 import { cachedKernel, UkiBuilder, ukiToolsMissing, type Keys } from './uki-fixture.ts';
 
 const skip = ukiToolsMissing() ?? false;
+const hasEfitools = spawnSync('sh', ['-c', 'command -v cert-to-efi-sig-list']).status === 0;
 const OSREL = 'PRETTY_NAME="Debian GNU/Linux 13 (trixie)"\nNAME="Debian GNU/Linux"\nVERSION_ID="13"\nID=debian\n';
 const UNAME = '6.12.117+deb13-cloud-amd64';
 const CMDLINE = 'root=/dev/vda1 ro quiet';
@@ -64,7 +66,7 @@ before(() => {
 after(() => b && rmSync(b.dir, { recursive: true, force: true }));
 
 const read = (p: string) => new Uint8Array(readFileSync(p));
-const certs = (k: Keys) => readCertificates(read(k.cert), k.cert);
+const certs = (k: Keys): Trust => ({ anchors: readCertificates(read(k.cert), k.cert) });
 /** A copy of `file` with one byte flipped at `offset`. */
 function tampered(file: string, offset: number, name: string): string {
   const out = b.path(name);
@@ -157,7 +159,7 @@ test('authenticode: our verdict equals sbverify --cert on signed, unsigned, othe
   ];
   for (const [file, cert, expected] of cases) {
     const bytes = read(file);
-    const v = verifyAuthenticode(bytes, parsePe(bytes, file), readCertificates(read(cert)), file);
+    const v = verifyAuthenticode(bytes, parsePe(bytes, file), { anchors: readCertificates(read(cert)) }, file);
     assert.equal(v.status, expected, `${file} against ${cert}: ${JSON.stringify(v)}`);
     assert.equal(v.status === 'verified', UkiBuilder.sbverify(file, cert), `sbverify disagrees on ${file} against ${cert}`);
   }
@@ -247,6 +249,62 @@ test('authenticode: 120 one-byte changes inside the signature (DER structure, ce
   assert.ok(verified < 40, `most changes must break the signature (${verified} of 120 still verify: unsigned fields)`);
 });
 
+test('secure boot: db, MokListRT and dbx from efivarfs / mok-variables (made by efitools); sig-list-to-certs reads the same certificates; dbx revokes by image digest and by certificate', { skip: skip || (!hasEfitools && 'efitools (cert-to-efi-sig-list) not installed') }, () => {
+  const root = b.mkdir('sb-root');
+  const efivars = b.mkdir('sb-root/sys/firmware/efi/efivars');
+  const mok = b.mkdir('sb-root/sys/firmware/efi/mok-variables');
+  b.mkdir('sb-root/sys/kernel/security');
+  writeFileSync(`${root}/sys/kernel/security/lockdown`, 'none [integrity] confidentiality\n');
+  const attrs = new Uint8Array([0x07, 0, 0, 0]); // NV | BS | RT, as efivarfs prefixes them
+  const efivar = (name: string, data: Uint8Array) => writeFileSync(`${efivars}/${name}`, Buffer.concat([attrs, data]));
+  const esl = (cert: string, name: string) => {
+    execFileSync('cert-to-efi-sig-list', ['-g', '11111111-2222-3333-4444-555555555555', cert, b.path(name)], { stdio: 'ignore' });
+    return read(b.path(name));
+  };
+  efivar('SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c', new Uint8Array([1]));
+  efivar('db-d719b2cb-3d3a-4596-a3bc-dad00e67656f', esl(keyB.cert, 'db.esl'));
+  writeFileSync(`${mok}/MokListRT`, esl(keyA.cert, 'mok.esl')); // shim's key: the UKIs are signed with it
+  // The oracle reads the same lists: sig-list-to-certs writes each X.509 entry as DER.
+  execFileSync('sig-list-to-certs', [b.path('mok.esl'), b.path('mok-out')], { stdio: 'ignore' });
+  let trust = readMachineTrust(root);
+  assert.deepEqual([trust.secureBoot, trust.lockdown, mustVerify(trust)], [true, 'integrity', true]);
+  assert.deepEqual(trust.sources, ['db: 1 certificates, 0 sha256 digests', 'MokListRT: 1 certificates, 0 sha256 digests']);
+  assert.deepEqual(trust.anchors.map((c) => c.raw), [readCertificates(read(keyB.cert))[0]!.raw, read(b.path('mok-out-0.der'))].map((x) => Buffer.from(x)));
+  const verdict = (file: string) => verifyAuthenticode(read(file), parsePe(read(file)), readMachineTrust(root), file);
+  assert.deepEqual(verdict(single), { status: 'verified', signer: 'CN=kexec-ts test db', anchor: 'CN=kexec-ts test db' });
+
+  // dbx with the image's digest as efitools computes it (hash-to-efi-sig-list: its own Authenticode hash).
+  execFileSync('hash-to-efi-sig-list', [single, b.path('dbx.esl')], { stdio: 'ignore' });
+  efivar('dbx-d719b2cb-3d3a-4596-a3bc-dad00e67656f', read(b.path('dbx.esl')));
+  trust = readMachineTrust(root);
+  const digest = Buffer.from(trust.forbiddenDigests![0]!).toString('hex');
+  assert.equal(digest, Buffer.from(authenticodeDigest(read(single), parsePe(read(single)))).toString('hex'), 'our image digest equals efitools\'');
+  assert.deepEqual(verdict(single), { status: 'mismatch', reason: `the image's sha256 digest ${digest} is revoked (dbx)` });
+  assert.equal(verdict(multi).status, 'verified', 'another image signed by the same key is not revoked');
+
+  // dbx with the signing certificate (MokListXRT): every image it signed is refused.
+  writeFileSync(`${mok}/MokListXRT`, esl(keyA.cert, 'mokx.esl'));
+  assert.deepEqual(verdict(multi), { status: 'mismatch', reason: 'the chain goes through CN=kexec-ts test db, a revoked certificate (dbx)' });
+  // An image whose digest is in db boots without a signature, as UEFI allows (efitools hashes an
+  // unsigned image padded to 8 bytes, the firmware as it is: both count).
+  const other = b.path('multi.unsigned.efi');
+  assert.equal(verdict(other).status, 'unsigned');
+  execFileSync('hash-to-efi-sig-list', [other, b.path('db-hash.esl')], { stdio: 'ignore' });
+  efivar('db-d719b2cb-3d3a-4596-a3bc-dad00e67656f', Buffer.concat([esl(keyB.cert, 'db2.esl'), read(b.path('db-hash.esl'))]));
+  assert.equal(verdict(other).status, 'verified');
+  assert.equal(verdict(unsigned).status, 'mismatch', "the unsigned image's digest is the signed one's, which dbx revokes");
+});
+
+test('secure boot: a damaged signature database is reported, not trusted, and the rest still read', { skip }, () => {
+  const root = b.mkdir('sb-damaged');
+  b.mkdir('sb-damaged/sys/firmware/efi/efivars');
+  writeFileSync(`${root}/sys/firmware/efi/efivars/db-d719b2cb-3d3a-4596-a3bc-dad00e67656f`, new Uint8Array([7, 0, 0, 0, 1, 2, 3]));
+  writeFileSync(`${root}/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c`, new Uint8Array([6, 0, 0, 0, 0]));
+  const t = readMachineTrust(root);
+  assert.deepEqual([t.secureBoot, t.lockdown, mustVerify(t), t.anchors.length], [false, undefined, false, 0]);
+  assert.deepEqual(t.problems, ['db: 3 bytes left at offset 0, less than an EFI_SIGNATURE_LIST header']);
+});
+
 test('uki entry source: $ESP/EFI/Linux with add-ons: global then per-UKI .cmdline appended; rejected: not a UKI, wrong architecture, bad signature, add-on with .linux or another key', { skip }, () => {
   const esp = b.mkdir('root/efi');
   b.mkdir('root/efi/EFI/Linux/debian.efi.extra.d');
@@ -265,7 +323,7 @@ test('uki entry source: $ESP/EFI/Linux with add-ons: global then per-UKI .cmdlin
   writeFileSync(`${esp}/EFI/Linux/tampered.efi`, read(tampered(single, sectionOf(single, '.cmdline').pointerToRawData, 'tampered-esp.efi')));
   const root = b.path('root');
 
-  const strict = ukiSource(root, '/efi', { architecture: 'x86_64', requireVerified: true, anchors: certs(keyA) });
+  const strict = ukiSource(root, '/efi', { architecture: 'x86_64', requireVerified: true, trust: certs(keyA) });
   const debian = strict.entries.find((e) => e.id === 'debian.efi')!;
   assert.equal(debian.resources.cmdline, `${CMDLINE} console=ttyS0 debug loglevel=7`);
   assert.deepEqual(debian.addons, ['/efi/loader/addons/00-console.addon.efi', '/efi/EFI/Linux/debian.efi.extra.d/10-debug.addon.efi']);

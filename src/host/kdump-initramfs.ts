@@ -273,11 +273,12 @@ function addNativeCodecs(a: CpioArchive, bundleDir: string): string[] {
 export function buildCaptureInitramfs(input: CaptureInitramfsInput): CaptureInitramfs {
   const a = new CpioArchive();
   addCaptureSkeleton(a);
-  const busybox = input.busybox ?? '/bin/busybox';
+  const root = input.root ?? '/';
+  // The root's own static busybox (an image's, under --root DIR), else this machine's.
+  const busybox = input.busybox ?? [machinePath(root, '/bin/busybox'), '/bin/busybox'].find((p) => existsSync(p)) ?? '/bin/busybox';
   if (!existsSync(busybox)) throw new KexecError(`${busybox} not found`, { hint: 'install busybox-static' });
   addHostFile(a, busybox, 'bin/busybox', 0o755);
   addBusyboxApplets(a);
-  const root = input.root ?? '/';
   const mode = input.mode ?? resolveCaptureMode(input.config, root, { bundle: input.bundle });
   let nativeCodecs: string[] = [];
   if (mode.mode === 'initramfs') {

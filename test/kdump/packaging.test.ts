@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 
 test('packaging/kdump-ts.service: loads at boot with kdump-ts load --status (one process), unloads on stop; systemd-analyze verify accepts it', (t) => {
   const unit = readFileSync('packaging/kdump-ts.service', 'utf8');
@@ -49,4 +51,50 @@ test('npm ci needs only Node.js: no package to install compiles anything (only e
     for (const dep of ['node-gyp', 'bindings', 'nan', 'node-addon-api']) assert.ok(!p.dependencies?.[dep], `${name} builds a native addon (${dep})`);
   }
   assert.ok(!('node_modules/lzo' in lock.packages), 'the lzo addon is gone: LZO1X is checked against liblzo2 through koffi');
+});
+
+/** A tree standing for an image being installed into without chroot: kdump-ts there records its arguments and writes -o. */
+function dpkgRootImage(): { dir: string; bin: string; calls: () => string[] } {
+  const dir = mkdtempSync(join(tmpdir(), 'kdump-dpkg-root-'));
+  const bin = mkdtempSync(join(tmpdir(), 'kdump-host-bin-'));
+  const put = (p: string, text: string, mode = 0o644) => {
+    mkdirSync(dirname(join(dir, p)), { recursive: true });
+    writeFileSync(join(dir, p), text, { mode });
+  };
+  put('usr/bin/kdump-ts', `#!/bin/sh\necho "$*" >> "${dir}/calls"\nwhile [ $# -gt 1 ]; do [ "$1" = -o ] && echo img > "$2"; shift; done\n`, 0o755);
+  put('etc/kernel/postinst.d/kdump-ts', readFileSync('packaging/deb/kernel-postinst', 'utf8'), 0o755);
+  put('boot/vmlinuz-6.12.0-1-amd64', 'kernel');
+  // The building host's tools: any call of them is recorded (none may happen).
+  for (const tool of ['update-grub', 'systemctl', 'deb-systemd-invoke', 'deb-systemd-helper']) {
+    writeFileSync(join(bin, tool), `#!/bin/sh\necho "host ${tool} $*" >> "${dir}/calls"\n`, { mode: 0o755 });
+  }
+  const calls = () => (existsSync(join(dir, 'calls')) ? readFileSync(join(dir, 'calls'), 'utf8').trim().split('\n') : []);
+  return { dir, bin, calls };
+}
+
+test('maintainer scripts with DPKG_ROOT (installed without chroot into an image): the image\'s kdump-ts builds the capture initramfs with --root into the image; update-grub and systemctl of the building host are never run', () => {
+  const { dir, bin, calls } = dpkgRootImage();
+  const env = { ...process.env, DPKG_ROOT: dir, PATH: `${bin}:/usr/bin:/bin` };
+  const post = spawnSync('sh', ['packaging/deb/postinst', 'configure', ''], { encoding: 'utf8', env });
+  assert.equal(post.status, 0, post.stderr);
+  const out = `${dir}/var/lib/kdump-ts/initrd.img-6.12.0-1-amd64`;
+  assert.deepEqual(calls().filter((c) => !c.startsWith('host deb-systemd-helper')), [`mkinitrd --root ${dir} --release 6.12.0-1-amd64 -o ${out}.new`]);
+  assert.equal(readFileSync(out, 'utf8'), 'img\n');
+  assert.ok(existsSync(join(dir, 'var/crash')), 'the image\'s /var/crash');
+  // The kernel's removal and the package's purge delete the image's files, not the host's.
+  const rm = spawnSync('sh', ['packaging/deb/kernel-postrm', '6.12.0-1-amd64'], { encoding: 'utf8', env });
+  assert.equal(rm.status, 0, rm.stderr);
+  assert.ok(!existsSync(out));
+  assert.equal(spawnSync('sh', ['packaging/deb/postrm', 'remove'], { encoding: 'utf8', env }).status, 0);
+  assert.equal(spawnSync('sh', ['packaging/deb/postrm', 'purge'], { encoding: 'utf8', env }).status, 0);
+  assert.ok(!existsSync(join(dir, 'var/lib/kdump-ts')));
+  assert.deepEqual(calls().filter((c) => /^host (update-grub|systemctl|deb-systemd-invoke)/.test(c)), []);
+});
+
+test('kernel postinst hook with DPKG_ROOT: a failed build is reported with the --root command to run, and does not fail the kernel\'s installation', () => {
+  const { dir } = dpkgRootImage();
+  writeFileSync(join(dir, 'usr/bin/kdump-ts'), '#!/bin/sh\necho "kdump-ts: the dump target /var/crash is on no filesystem of /etc/fstab" >&2\nexit 1\n', { mode: 0o755 });
+  const r = spawnSync('sh', ['packaging/deb/kernel-postinst', '6.12.0-1-amd64'], { encoding: 'utf8', env: { ...process.env, DPKG_ROOT: dir } });
+  assert.equal(r.status, 0);
+  assert.ok(r.stderr.endsWith(`W: kdump-ts: no capture initramfs for 6.12.0-1-amd64; fix the error above, then run: kdump-ts mkinitrd --root ${dir} --release 6.12.0-1-amd64 -o ${dir}/var/lib/kdump-ts/initrd.img-6.12.0-1-amd64\n`), r.stderr);
 });

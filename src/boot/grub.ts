@@ -10,7 +10,7 @@ import { ParseError } from '../errors.ts';
 import { blsToBoot, compareBls, isRejected, parseBlsEntry } from './bls.ts';
 import { bareWord, lex, parseGrubScript, type Command, type Word } from './grub-script.ts';
 import { parseGrubenv } from './grubenv.ts';
-import { mountOf, onMount, text, type BootEntry, type BootMachine, type EntrySource, type Mount, type Rejected, type SourceResult } from './model.ts';
+import { mountOf, onFileSystem, onMount, text, type BootEntry, type BootMachine, type EntrySource, type Mount, type Rejected, type SourceResult } from './model.ts';
 
 export const GRUB_CONFIGS = ['/boot/grub/grub.cfg', '/boot/grub2/grub.cfg'];
 
@@ -59,7 +59,7 @@ const MAX_SOURCE_DEPTH = 8;
 export class GrubEvaluator {
   readonly notes: string[] = [];
   /** Device names (GRUB's root variable) to mountpoints; a failed search maps to its failure. */
-  private readonly devices = new Map<string, { mount?: Mount; failure?: string }>();
+  private readonly devices = new Map<string, { mounts?: Mount[]; failure?: string }>();
   private readonly functions = new Map<string, Command[]>();
   private positional: string[] = [];
   private status = 0;
@@ -92,10 +92,11 @@ export class GrubEvaluator {
     for (const k of ['root', 'prefix']) this.scope.exported.add(k);
   }
 
-  /** GRUB's name for a mounted file system (ours: "mount:/boot"). */
+  /** GRUB's name for a mounted file system (ours: "mount:/boot"); every mount of the same file system (btrfs subvolumes) belongs to it. */
   private device(mount: Mount): string {
     const name = `mount:${mount.mountpoint}`;
-    this.devices.set(name, { mount });
+    const same = (m: Mount) => m === mount || (!!mount.uuid && m.uuid === mount.uuid) || (!!mount.label && m.label === mount.label);
+    this.devices.set(name, { mounts: [mount, ...this.m.mounts.filter((m) => m !== mount && same(m))] });
     return name;
   }
 
@@ -239,7 +240,8 @@ export class GrubEvaluator {
     }
     const title = rest[0];
     if (title === undefined) throw new Unsupported(`${c.keyword} without a title`, at);
-    const positional = rest.slice(1);
+    // GRUB runs the block after `setparams TITLE ARGS…`: $1 is the title, $2… the extra arguments.
+    const positional = rest;
     const common = { title, ...(id !== undefined ? { id } : {}), where: at, body: c.body, file, positional };
     if (c.keyword === 'submenu') this.scope.menu.push({ kind: 'submenu', ...common, items: [] });
     else this.scope.menu.push({ kind: 'entry', ...common, hidden: c.keyword === 'hiddenentry' });
@@ -355,11 +357,11 @@ export class GrubEvaluator {
     }
     dev = dev.replace(/^\((.*)\)$/, '$1');
     const d = this.devices.get(dev);
-    if (!d?.mount) {
+    if (!d?.mounts) {
       const why = d?.failure ?? `GRUB device '${dev}' is not matched to a mounted file system (GRUB names disks by firmware order; a search --fs-uuid line names them by file system)`;
       throw new Unsupported(`${p}: ${why}`, at);
     }
-    return onMount(d.mount.mountpoint, path);
+    return onFileSystem(d.mounts, path);
   }
 
   private linux(args: string[], at: string): void {
@@ -389,7 +391,7 @@ export class GrubEvaluator {
     const name = names[0];
     if (name === undefined || names.length > 1) throw new Unsupported(`search ${args.join(' ')}: expected one name`, at);
     const found = this.m.mounts.find((mt) =>
-      kind === 'fs-uuid' ? mt.uuid?.toLowerCase() === name.toLowerCase() : kind === 'label' ? mt.label === name : this.m.files.isFile(onMount(mt.mountpoint, name)),
+      kind === 'fs-uuid' ? mt.uuid?.toLowerCase() === name.toLowerCase() : kind === 'label' ? mt.label === name : this.m.files.isFile(onFileSystem([mt], name)),
     );
     if (found) {
       if (setVar) this.set(setVar, this.device(found), at);
@@ -579,7 +581,7 @@ export class GrubEvaluator {
       this.list(item.body, item.file, false);
       return this.boot;
     } catch (e) {
-      if (e instanceof Unsupported) return { reason: `${e.message} at ${e.where}` };
+      if (e instanceof Unsupported) return { reason: `${e.where}: ${e.message}` };
       if (e instanceof ParseError) return { reason: `${e.source}:${e.line}: ${e.message}` };
       throw e;
     } finally {

@@ -23,6 +23,8 @@ export interface Mount {
   label?: string;
   partuuid?: string;
   fstype?: string;
+  /** btrfs: the subvolume mounted there ("/@rootfs"); GRUB names files from the file system's top. */
+  subvol?: string;
   /** Where this row comes from: "/proc/self/mountinfo", "/etc/fstab", "--boot", "--esp". */
   from: string;
 }
@@ -122,6 +124,23 @@ export function mountOf(mounts: readonly Mount[], path: string): Mount {
 export function onMount(mountpoint: string, path: string): string {
   const rel = ('/' + path).replace(/\/+/g, '/');
   return mountpoint === '/' ? rel : mountpoint + (rel === '/' ? '' : rel);
+}
+
+/**
+ * A path as GRUB names it on a file system (from the file system's top) as a machine path, given
+ * every mount of that file system: on btrfs, "/@rootfs/boot/vmlinuz" is in the mount of subvolume
+ * /@rootfs; a path outside every mounted subvolume is taken as in the top-level mount, else the first.
+ */
+export function onFileSystem(mounts: readonly Mount[], path: string): string {
+  const p = ('/' + path).replace(/\/+/g, '/');
+  let best: { m: Mount; sub: string } | undefined;
+  for (const m of mounts) {
+    const sub = m.subvol && m.subvol !== '/' ? m.subvol.replace(/\/+$/, '') : '';
+    if (sub && p !== sub && !p.startsWith(sub + '/')) continue;
+    if (!best || sub.length > best.sub.length) best = { m, sub };
+  }
+  if (!best) best = { m: mounts[0]!, sub: '' };
+  return onMount(best.m.mountpoint, p.slice(best.sub.length) || '/');
 }
 
 export const text = (b: Uint8Array): string => new TextDecoder('utf-8').decode(b);

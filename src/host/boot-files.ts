@@ -32,9 +32,16 @@ export function parseFstab(body: string): Mount[] {
   for (const raw of body.split('\n')) {
     const line = raw.trim();
     if (!line || line.startsWith('#')) continue;
-    const [spec, mountpoint, fstype] = line.split(/\s+/);
+    const [spec, mountpoint, fstype, options] = line.split(/\s+/);
     if (!spec || !mountpoint?.startsWith('/') || fstype === 'swap') continue;
-    out.push({ mountpoint: mountpoint.replace(/\/+$/, '') || '/', ...specOf(spec), ...(fstype ? { fstype } : {}), from: '/etc/fstab' });
+    const subvol = /(?:^|,)subvol=([^,]+)/.exec(options ?? '')?.[1];
+    out.push({
+      mountpoint: mountpoint.replace(/\/+$/, '') || '/',
+      ...specOf(spec),
+      ...(fstype ? { fstype } : {}),
+      ...(fstype === 'btrfs' && subvol ? { subvol: '/' + subvol.replace(/^\/+/, '') } : {}),
+      from: '/etc/fstab',
+    });
   }
   return out;
 }
@@ -67,7 +74,8 @@ function liveMounts(): Mount[] {
     const fstype = f[dash + 1]!;
     const source = f[dash + 2]!;
     if (!source.startsWith('/dev/')) continue;
-    out.push({ mountpoint, fstype, ...byDevice.get(source), from: '/proc/self/mountinfo' });
+    const within = f[3]!.replace(/\\040/g, ' ');
+    out.push({ mountpoint, fstype, ...byDevice.get(source), ...(fstype === 'btrfs' && within !== '/' ? { subvol: within } : {}), from: '/proc/self/mountinfo' });
   }
   return out;
 }
@@ -105,7 +113,7 @@ export function readBootMachine(dirs: BootDirs): BootMachine {
     const live = mounts.find((r) => r.mountpoint === row.mountpoint);
     if (!live) {
       if (root !== '/') mounts.push(row);
-    } else for (const k of ['uuid', 'label', 'partuuid'] as const) if (live[k] === undefined && row[k] !== undefined) live[k] = row[k];
+    } else for (const k of ['uuid', 'label', 'partuuid', 'subvol'] as const) if (live[k] === undefined && row[k] !== undefined) live[k] = row[k];
   }
   if (!mounts.some((r) => r.mountpoint === '/')) mounts.push({ mountpoint: '/', from: 'the root directory' });
   if (dirs.boot) merge(mounts, { mountpoint: '/boot', from: '--boot' });

@@ -150,7 +150,7 @@ test('GRUB evaluation: several initrd files, devicetree, linuxefi/initrdefi, mis
 test('GRUB evaluation: a device named by firmware order only (set root=hd0,gpt2) is reported, not guessed', () => {
   const m = memMachine({ '/boot/grub/grub.cfg': "menuentry 'x' { set root='hd0,gpt2'\n linux /vmlinuz }", '/vmlinuz': 'k' });
   const r = grubSource.discover(m);
-  assert.match(r.rejected[0]!.reason, /^\/vmlinuz: GRUB device 'hd0,gpt2' is not matched to a mounted file system .* at \/boot\/grub\/grub\.cfg:2$/);
+  assert.match(r.rejected[0]!.reason, /^\/boot\/grub\/grub\.cfg:2: \/vmlinuz: GRUB device 'hd0,gpt2' is not matched to a mounted file system /);
 });
 
 test('GRUB evaluation: source runs the file in place; search --label and --file find the file system', () => {

@@ -22,6 +22,7 @@ import {
   libraryInLdCache,
   NATIVE_CODEC_LIBS,
   noModulesDir,
+  OFFLINE_DISK_DRIVERS,
   wantedModules,
 } from '../kdump/capture-initramfs.ts';
 import { configuredDumpTarget, dumpTargetOnMounts, mountTableSource, parseFstab, parseMountinfo, rootMountNamed, type DumpTarget, type MountTable } from '../kdump/dump-target.ts';
@@ -29,6 +30,7 @@ import { chooseCaptureMode, type CaptureMode, type CaptureRoot } from '../kdump/
 import { machinePath, readText } from './machine-files.ts';
 import { parseDeviceSpec } from '../kdump/device-spec.ts';
 import { cmdlineParam } from '../kdump/capture-cmdline.ts';
+import { parseModulesDep } from '../initramfs/modules.ts';
 
 /** UUID=… for a device when /dev/disk/by-uuid has a link to it, else the device path. */
 function stableDeviceName(root: string, device: string): string {
@@ -128,8 +130,17 @@ export function resolveCaptureMode(config: KdumpConfig, root = '/', paths: { nod
   return { ...m, root: { ...m.root, device: config.rootDevice ? configuredDeviceName(root, m.root.device) : stableDeviceName(root, m.root.device) } };
 }
 
-/** The modules the capture kernel needs for this target (and root file system, in root mode) and config: the loaded ones of their driver chains and filesystems. */
-export function targetModules(target: DumpTarget, config: KdumpConfig, root = '/', captureRoot?: CaptureRoot): string[] {
+/**
+ * The modules the capture kernel needs for this target (and root file system, in root mode) and
+ * config: the loaded ones of their driver chains and filesystems; for an image (`offline`: its
+ * mounts from its fstab) OFFLINE_DISK_DRIVERS and the filesystems that its modules directory has.
+ */
+export function targetModules(target: DumpTarget, config: KdumpConfig, root = '/', captureRoot?: CaptureRoot, offline?: { modulesDir: string }): string[] {
+  if (offline) {
+    const modules = parseModulesDep(readText('/', join(offline.modulesDir, 'modules.dep'), 'utf8') ?? '').paths;
+    const chain = (d: { fstype: string }) => ({ drivers: OFFLINE_DISK_DRIVERS, fstype: d.fstype });
+    return wantedModules(chain(target), (m) => modules.has(m), config, captureRoot && chain(captureRoot));
+  }
   const chain = (d: { majmin?: string; fstype: string }) => ({ drivers: d.majmin ? blockDeviceModules(d.majmin, root) : [], fstype: d.fstype });
   return wantedModules(chain(target), (m) => isLoadedModule(m, root), config, captureRoot && chain(captureRoot));
 }
@@ -291,7 +302,8 @@ export function buildCaptureInitramfs(input: CaptureInitramfsInput): CaptureInit
     }
     nativeCodecs = addNativeCodecs(a, dirname(INITRAMFS_BUNDLE).slice(1));
   }
-  const wanted = targetModules(input.target, input.config, root, mode.mode === 'root' ? mode.root : undefined);
+  const offline = readMountTable(root).fstab !== undefined ? { modulesDir: input.modulesDir } : undefined;
+  const wanted = targetModules(input.target, input.config, root, mode.mode === 'root' ? mode.root : undefined, offline);
   let modules: string[] = [];
   let firmware: ModuleFirmware = { carried: [], missing: [] };
   if (existsSync(join(input.modulesDir, 'kernel')) || existsSync(join(input.modulesDir, 'modules.dep'))) {

@@ -204,6 +204,13 @@ export function bundleCompanions(siblings: string[], bundle: string): string[] {
 }
 
 /**
+ * Block drivers for a capture initramfs built into an image (its mounts from /etc/fstab): the
+ * building machine's sysfs says nothing of the disks it will boot on, so those of these that the
+ * capture kernel has as modules go in (virtual, SATA/SCSI, NVMe and the clouds' disks).
+ */
+export const OFFLINE_DISK_DRIVERS = ['virtio_blk', 'virtio_scsi', 'virtio_pci', 'sd_mod', 'ahci', 'nvme', 'xen_blkfront', 'hv_storvsc', 'vmw_pvscsi'];
+
+/**
  * The modules the capture kernel needs: the dump target's (and, in root mode, the root file
  * system's) driver chain and filesystem that are loaded modules now (built-in ones need nothing), plus what the config names; once each.
  */

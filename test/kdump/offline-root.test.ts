@@ -11,6 +11,7 @@ import { DEFAULT_CONFIG, parseConfig } from '../../src/kdump/config.ts';
 import { chooseCaptureMode } from '../../src/kdump/capture-mode.ts';
 import { dumpTargetOnMounts, mountTableSource, parseFstab } from '../../src/kdump/dump-target.ts';
 import { readMountTable, resolveCaptureMode, resolveTarget } from '../../src/host/kdump-initramfs.ts';
+import { fakeModule } from './fake-module.ts';
 import { fakeRoot } from './fake-root.ts';
 
 const ROOT_UUID = '2f1c9a4e-5b7d-4e8a-9c1f-0d3e6a7b8c9d';
@@ -96,14 +97,37 @@ test('mkinitrd --root DIR over a live /proc (an image with proc mounted): the bu
   assert.equal(readMountTable(fakeRoot()).from.endsWith("/proc/self/mountinfo (a copy of that machine's)"), true);
 });
 
-test('kdump-ts mkinitrd --root DIR of an image says the mounts came from its fstab and builds the root-mode initramfs for the fstab\'s UUID', () => {
-  const dir = imageTree({ '/etc/kdump-ts.conf': 'target = /var/crash\n', '/usr/lib/kexec-ts/dist/vmcore-ts.mjs': '// bundle\n', '/proc/sys/kernel/osrelease': '6.12.0-1-amd64\n', '/boot/vmlinuz-6.12.0-1-amd64': 'kernel' });
+test('kdump-ts mkinitrd --root DIR of an image says the mounts came from its fstab, builds the root-mode initramfs for the fstab\'s UUID, and carries the common disk drivers and the filesystem its kernel has as modules', () => {
+  const mod = (name: string) => fakeModule([`name=${name}`]);
+  const dir = imageTree({
+    '/etc/kdump-ts.conf': 'target = /var/crash\n',
+    '/usr/lib/kexec-ts/dist/vmcore-ts.mjs': '// bundle\n',
+    '/proc/sys/kernel/osrelease': '6.12.0-1-amd64\n',
+    '/boot/vmlinuz-6.12.0-1-amd64': 'kernel',
+    '/lib/modules/6.12.0-1-amd64/modules.dep': [
+      'kernel/drivers/virtio/virtio.ko:',
+      'kernel/drivers/block/virtio_blk.ko: kernel/drivers/virtio/virtio.ko',
+      'kernel/drivers/nvme/host/nvme-core.ko:',
+      'kernel/drivers/nvme/host/nvme.ko: kernel/drivers/nvme/host/nvme-core.ko',
+      'kernel/fs/jbd2/jbd2.ko:',
+      'kernel/fs/ext4/ext4.ko: kernel/fs/jbd2/jbd2.ko',
+      'kernel/sound/snd.ko:',
+      '',
+    ].join('\n'),
+    '/lib/modules/6.12.0-1-amd64/modules.builtin': 'kernel/drivers/ata/ahci.ko\n',
+  });
+  for (const d of ['drivers/virtio', 'drivers/block', 'drivers/nvme/host', 'fs/jbd2', 'fs/ext4', 'sound']) mkdirSync(join(dir, 'lib/modules/6.12.0-1-amd64/kernel', d), { recursive: true });
+  for (const m of ['drivers/virtio/virtio', 'drivers/block/virtio_blk', 'drivers/nvme/host/nvme-core', 'drivers/nvme/host/nvme', 'fs/jbd2/jbd2', 'fs/ext4/ext4', 'sound/snd']) {
+    writeFileSync(join(dir, `lib/modules/6.12.0-1-amd64/kernel/${m}.ko`), mod(m.replace(/^.*\//, '')));
+  }
   const out = join(dir, 'var/lib/kdump-ts/initrd.img-6.12.0-1-amd64');
   const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/kdump-ts.ts', 'mkinitrd', '--root', dir, '--release', '6.12.0-1-amd64', '--node', '/usr/bin/node', '--bundle', join(dir, 'usr/lib/kexec-ts/dist/vmcore-ts.mjs'), '-o', out], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, new RegExp(`^ {2}dump target: UUID=${ROOT_UUID} \\(ext4\\) /var/crash$`, 'm'));
   assert.ok(r.stdout.includes(`\n  mounts read from: ${dir}/etc/fstab (no /proc/self/mountinfo)\n`), r.stdout);
   assert.ok(r.stdout.includes(`\n  capture mode: root: node runs from the root file system UUID=${ROOT_UUID} (ext4); runs /usr/bin/node /usr/lib/kexec-ts/dist/vmcore-ts.mjs\n`), r.stdout);
+  // Not what this machine has loaded: the image's disk is unknown, so the usual drivers its kernel has as modules.
+  assert.ok(r.stdout.includes('\n  modules: virtio.ko virtio_blk.ko nvme-core.ko nvme.ko jbd2.ko ext4.ko (for virtio_blk, nvme, ext4)\n'), r.stdout);
 });
 
 test('kdump-ts mkinitrd --root DIR of an image whose fstab has no /: capture = auto falls back to the initramfs, capture = root is refused naming the fstab', () => {

@@ -64,9 +64,12 @@ function alnum(a: string | undefined, b: string | undefined): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-export type SortFields = Pick<BlsEntry, 'fileName' | 'sortKey' | 'machineId' | 'version' | 'bootCounting'>;
+export type SortFields = Pick<BlsEntry, 'fileName' | 'sortKey' | 'machineId' | 'version' | 'bootCounting'> & {
+  /** A multi-profile UKI's profile number (`fileName` is then the UKI's, without the profile): lower first, as systemd-boot orders them. */
+  profile?: number;
+};
 
-/** The specification's order (menu order, best first): bad entries last; sort-key, machine-id, version (newest first); then file name, newest first. */
+/** The specification's order (menu order, best first): bad entries last; sort-key, machine-id, version (newest first); then file name, newest first; a UKI's profiles in their order. */
 export function compareBls(a: SortFields, b: SortFields): number {
   const bad = Number(!!a.bootCounting?.bad) - Number(!!b.bootCounting?.bad);
   if (bad) return bad;
@@ -75,7 +78,7 @@ export function compareBls(a: SortFields, b: SortFields): number {
     if (r) return r;
   } else if (a.sortKey || b.sortKey) return a.sortKey ? -1 : 1;
   const stem = (e: SortFields) => e.fileName.replace(/\.(conf|efi)$/, '');
-  return compareVersions(stem(b), stem(a));
+  return compareVersions(stem(b), stem(a)) || (a.profile ?? 0) - (b.profile ?? 0);
 }
 
 /** fnmatch(3) without flags: `*`, `?`, `[...]` (with `!`/`^` negation and ranges), `\` escapes. */

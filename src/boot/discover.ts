@@ -112,7 +112,8 @@ function pick(r: SourceResult): { entry?: BootEntry; reason: string } {
 /** A boot entry's fields in the shape the BLS order compares (the id without .conf/.efi is the file name). */
 function sortFields(e: BootEntry): SortFields {
   return {
-    fileName: e.id,
+    fileName: e.uki?.profile ? e.uki.idWithoutProfile : e.id,
+    ...(e.uki?.profile ? { profile: e.uki.profile.index } : {}),
     ...(e.sortKey ? { sortKey: e.sortKey } : {}),
     ...(e.machineId ? { machineId: e.machineId } : {}),
     ...(e.version ? { version: e.version } : {}),

@@ -3,6 +3,7 @@
 import { JSON_SCHEMA } from '../json-schema.ts';
 import type { BootList } from './discover.ts';
 import type { BootEntry } from './model.ts';
+import { verdictText } from './uki.ts';
 
 const LOADER_NAMES = { grub: 'GRUB', 'systemd-boot': 'systemd-boot', 'debian-links': "Debian's /vmlinuz links", none: 'none found' } as const;
 
@@ -20,6 +21,12 @@ function entryLines(e: BootEntry, n: number): string[] {
   for (const o of e.devicetreeOverlays ?? []) row('overlay', o);
   row('arch', e.architecture);
   row('version', e.version);
+  if (e.uki) {
+    row('profile', e.uki.profile && `@${e.uki.profile.index}${e.uki.profile.id ? ` (${e.uki.profile.id})` : ''}`);
+    row('sections', [`.linux ${e.uki.linux.length} bytes`, ...e.uki.initrds.map((r) => `initrd ${r.length} bytes`), ...e.uki.dtbs.map((r) => `dtb ${r.length} bytes`)].join(', '));
+    for (const a of e.uki.addons) row('add-on', a);
+    row('signature', verdictText(e.uki.signature));
+  }
   if (e.bootCounting) row('tries', `${e.bootCounting.left} left, ${e.bootCounting.done} done${e.bootCounting.bad ? ' (bad)' : ''}`);
   if (e.isDefault) row('default', e.defaultReason);
   return out;

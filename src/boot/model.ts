@@ -2,6 +2,7 @@
 // beside them in uki.ts): what a source is given (a machine's files through BootFiles, its mounts,
 // EFI variables) and what it returns (entries, rejected candidates with the reason, the default its
 // boot loader would choose and why). Pure: the host reads the files (src/host/boot-files.ts).
+import type { UkiPayload } from './uki.ts';
 
 /** A machine's files, by absolute path as on that machine ("/boot/grub/grub.cfg"). */
 export interface BootFiles {
@@ -74,6 +75,8 @@ export interface BootEntry {
   submenu?: string[];
   /** BLS boot counting from the file name (+LEFT-DONE). */
   bootCounting?: { left: number; done: number; bad: boolean };
+  /** A UKI (Type #2): `kernel` is the UKI file; its sections, profile, add-ons and signature verdict (uki.ts). */
+  uki?: UkiPayload;
   isDefault: boolean;
   /** For the default entry: why the boot loader chooses it. */
   defaultReason?: string;

@@ -8,6 +8,8 @@
 import { ParseError } from '../errors.ts';
 import type { AuthenticodeVerdict } from '../format/authenticode.ts';
 import { parsePe, peMachineName, peSectionData, type PeImage, type PeSection } from '../format/pe.ts';
+import { bootCounter } from './bls.ts';
+import { onMount, type BootEntry, type BootMachine, type EntrySource, type Rejected } from './model.ts';
 
 /** The sections the specification defines (all singletons per profile except `.dtb`). */
 export const UKI_SECTIONS = ['.linux', '.osrel', '.cmdline', '.initrd', '.ucode', '.splash', '.dtb', '.uname', '.sbat', '.pcrsig', '.pcrpkey'] as const;
@@ -163,102 +165,111 @@ export function ukiResources(uki: Uki, bytes: Uint8Array, file: string, profile:
   };
 }
 
-// ---- The entry source: $ESP/EFI/Linux/*.efi ----
+// ---- The entry source: $ESP/EFI/Linux/*.efi (and $BOOT's, XBOOTLDR) ----
 
-/** One UKI file as the host read it, with its add-ons and signature verdicts (when checked). */
+/** One UKI file as read, with its add-ons and signature verdicts (when checked). */
 export interface UkiFile {
-  /** Path as shown to the user (e.g. /boot/efi/EFI/Linux/debian-6.12.efi). */
+  /** Machine path (/boot/efi/EFI/Linux/debian-6.12.efi). */
   path: string;
   bytes: Uint8Array;
   signature?: AuthenticodeVerdict;
-  /** Global add-ons ($ESP/loader/addons) then this UKI's (NAME.efi.extra.d), as found. */
+  /** Global add-ons ($ESP/loader/addons) and this UKI's (NAME.efi.extra.d), in any order. */
   addons: { path: string; bytes: Uint8Array; global: boolean; signature?: AuthenticodeVerdict }[];
 }
 
-/** A bootable Type #2 entry (one per profile of a multi-profile UKI). */
-export interface UkiEntry {
-  type: 'uki';
-  /** The file name (`NAME.efi`), with `@N` for a profile of a multi-profile UKI (as systemd-boot names them). */
-  id: string;
-  path: string;
-  title: string;
-  version: string | undefined;
-  sortKey: string | undefined;
-  architecture: string;
-  profile: { index: number; id: string | undefined; title: string | undefined } | undefined;
-  resources: UkiResources;
+/** What a UKI entry boots, inside the file its BootEntry's `kernel` names. */
+export interface UkiPayload {
+  profile?: { index: number; id?: string; title?: string };
+  /** The file name without boot counter: the entry's id for a single-profile UKI. */
+  idWithoutProfile: string;
+  linux: FileRange;
+  /** .ucode and .initrd sections (and the add-ons'), in the order the kernel gets them. */
+  initrds: FileRange[];
+  dtbs: FileRange[];
+  /** The add-ons applied, in order. */
   addons: string[];
-  signature: AuthenticodeVerdict | undefined;
-}
-
-export interface RejectedCandidate {
-  path: string;
-  reason: string;
+  /** The whole image's Authenticode verdict; absent when nothing was checked. */
+  signature?: AuthenticodeVerdict;
 }
 
 export interface UkiSourceOptions {
-  /** The machine's architecture as kexec-ts names it (x86_64, arm64, …): other PE machines are rejected. */
-  architecture: string;
+  /** The machine's UEFI architecture name (BootMachine.arch: x64, aa64…): UKIs for other PE machines are rejected. */
+  arch: string;
   /** Secure Boot / lockdown, or a certificate given: refuse images whose signature is not verified. */
   requireVerified: boolean;
 }
 
 const baseName = (p: string) => p.slice(p.lastIndexOf('/') + 1);
-/** A ParseError's message without its leading "PATH: " (the rejection line names the path already). */
+/** A ParseError's message without its leading "PATH: " (the rejection names the path already). */
 const withoutSource = (message: string, path: string) => (message.startsWith(`${path}: `) ? message.slice(path.length + 2) : message);
 export const verdictText = (v: AuthenticodeVerdict | undefined) =>
   !v ? 'not checked' : v.status === 'verified' ? `verified (signed by ${v.signer}, trusted through ${v.anchor})` : `${v.status}: ${v.reason}`;
 
-/** Entries and rejections for the UKIs found in $ESP/EFI/Linux, sorted by file name. */
-export function ukiEntries(files: readonly UkiFile[], opts: UkiSourceOptions): { entries: UkiEntry[]; rejected: RejectedCandidate[] } {
-  const entries: UkiEntry[] = [];
-  const rejected: RejectedCandidate[] = [];
+/** Entries (one per profile of a multi-profile UKI) and rejected candidates, files in name order. */
+export function ukiEntries(files: readonly UkiFile[], opts: UkiSourceOptions): { entries: BootEntry[]; rejected: Rejected[] } {
+  const entries: BootEntry[] = [];
+  const rejected: Rejected[] = [];
   for (const f of [...files].sort((a, b) => baseName(a.path).localeCompare(baseName(b.path)))) {
+    const { id, counting } = bootCounter(baseName(f.path));
+    const reject = (reason: string, origin = f.path) => rejected.push({ source: 'uki', origin, id, reason });
     let uki: Uki;
     try {
       uki = parseUki(f.bytes, f.path);
     } catch (e) {
       if (!(e instanceof ParseError)) throw e;
-      rejected.push({ path: f.path, reason: withoutSource(e.message, f.path) });
+      reject(withoutSource(e.message, f.path));
       continue;
     }
     const arch = peMachineName(uki.pe.machine);
-    if (arch !== opts.architecture) {
-      rejected.push({ path: f.path, reason: `wrong architecture: built for ${arch} (PE machine 0x${uki.pe.machine.toString(16)}), this machine is ${opts.architecture}` });
+    if (arch !== opts.arch) {
+      reject(`wrong architecture: built for ${arch} (PE machine 0x${uki.pe.machine.toString(16)}), this machine is ${opts.arch}`);
       continue;
     }
     if (opts.requireVerified && f.signature?.status !== 'verified') {
-      rejected.push({ path: f.path, reason: `signature: ${verdictText(f.signature)}` });
+      reject(`signature: ${verdictText(f.signature)}`);
       continue;
     }
     if (!uki.pe.sections.some((s) => s.name === '.osrel')) {
-      rejected.push({ path: f.path, reason: 'no .osrel section: systemd-boot lists only UKIs that have one' });
+      reject('no .osrel section: systemd-boot lists only UKIs that have one');
       continue;
     }
     const addons: UkiAddon[] = [];
     const ordered = [...f.addons].sort((a, b) => Number(b.global) - Number(a.global) || baseName(a.path).localeCompare(baseName(b.path)));
     for (const a of ordered) {
       const addon = acceptAddon(a, opts);
-      if (typeof addon === 'string') rejected.push({ path: a.path, reason: addon });
+      if (typeof addon === 'string') reject(addon, a.path);
       else addons.push(addon);
     }
     const profiles: (UkiProfile | undefined)[] = uki.profiles.length ? uki.profiles : [undefined];
     for (const p of profiles) {
-      const resources = ukiResources(uki, f.bytes, f.path, p?.index, addons);
-      const os = resources.osRelease;
-      const name = os.PRETTY_NAME ?? os.NAME ?? os.ID ?? baseName(f.path);
+      const r = ukiResources(uki, f.bytes, f.path, p?.index, addons);
+      const os = r.osRelease;
+      const name = os.PRETTY_NAME ?? os.NAME ?? os.ID ?? id.replace(/\.efi$/i, '');
+      const version = r.uname ?? os.IMAGE_VERSION ?? os.VERSION ?? os.VERSION_ID ?? os.BUILD_ID;
+      const sortKey = os.IMAGE_ID ?? os.ID;
       entries.push({
-        type: 'uki',
-        id: baseName(f.path) + (p ? `@${p.index}` : ''),
-        path: f.path,
+        // systemd-boot's ids: NAME.efi for profile @0 without an ID=, else NAME.efi@ID or NAME.efi@N.
+        id: p?.id ? `${id}@${p.id}` : p && p.index > 0 ? `${id}@${p.index}` : id,
         title: p ? `${name} (${p.title ?? p.id ?? `profile @${p.index}`})` : name,
-        version: resources.uname ?? os.IMAGE_VERSION ?? os.VERSION ?? os.VERSION_ID ?? os.BUILD_ID,
-        sortKey: os.IMAGE_ID ?? os.ID,
+        source: 'uki',
+        origin: f.path,
+        kernel: f.path,
+        initrds: [],
+        cmdline: r.cmdline,
         architecture: arch,
-        profile: p && { index: p.index, id: p.id, title: p.title },
-        resources,
-        addons: addons.map((a) => a.file),
-        signature: f.signature,
+        ...(version ? { version } : {}),
+        ...(sortKey ? { sortKey } : {}),
+        ...(counting ? { bootCounting: counting } : {}),
+        isDefault: false,
+        uki: {
+          ...(p ? { profile: { index: p.index, ...(p.id ? { id: p.id } : {}), ...(p.title ? { title: p.title } : {}) } } : {}),
+          idWithoutProfile: id,
+          linux: r.linux,
+          initrds: r.initrds,
+          dtbs: r.dtbs,
+          addons: addons.map((a) => a.file),
+          ...(f.signature ? { signature: f.signature } : {}),
+        },
       });
     }
   }
@@ -275,11 +286,60 @@ function acceptAddon(a: UkiFile['addons'][number], opts: UkiSourceOptions): UkiA
     return withoutSource(e.message, a.path);
   }
   const arch = peMachineName(addon.machine);
-  if (arch !== opts.architecture) return `add-on for ${arch}, this machine is ${opts.architecture}: skipped`;
+  if (arch !== opts.arch) return `add-on for ${arch}, this machine is ${opts.arch}: skipped`;
   // With Secure Boot on, systemd-stub loads add-ons through the firmware's LoadImage, which checks
   // them against db/shim/MOK: an add-on that does not verify is skipped, the UKI boots without it.
-  if (opts.requireVerified && a.signature?.status !== 'verified') {
-    return `add-on signature: ${verdictText(a.signature)}: skipped`;
-  }
+  if (opts.requireVerified && a.signature?.status !== 'verified') return `add-on signature: ${verdictText(a.signature)}: skipped`;
   return addon;
+}
+
+/** How images are checked: the edge's Authenticode check (node:crypto), and whether only verified ones may boot. */
+export interface ImageTrust {
+  verify(bytes: Uint8Array, path: string): AuthenticodeVerdict;
+  required: boolean;
+  /** Where the trust comes from, for the notes ("db: 1 certificates…", "--cert FILE"). */
+  sources: string[];
+}
+
+/** The directories systemd-boot reads UKIs from: the ESP's and $BOOT's (XBOOTLDR) EFI/Linux. */
+function ukiDirectories(m: BootMachine): string[] {
+  const dirs = [m.esp, '/boot'].filter((d): d is string => !!d).map((d) => onMount(d, '/EFI/Linux'));
+  return [...new Set(dirs)].filter((d) => m.files.list(d) !== undefined);
+}
+
+const efiNames = (m: BootMachine, dir: string, suffix: string) =>
+  (m.files.list(dir) ?? [])
+    .filter((n) => n.toLowerCase().endsWith(suffix) && !n.startsWith('.'))
+    .sort()
+    .map((n) => `${dir}/${n}`);
+
+/** Type #2 entries as systemd-boot finds them; `trust` checks signatures (none: not checked). */
+export function ukiSource(trust?: ImageTrust): EntrySource {
+  return {
+    name: 'uki',
+    present: (m) => ukiDirectories(m).some((d) => efiNames(m, d, '.efi').length > 0),
+    discover(m) {
+      const check = (bytes: Uint8Array, path: string) => (trust ? { signature: trust.verify(bytes, path) } : {});
+      const globals = m.esp ? efiNames(m, onMount(m.esp, '/loader/addons'), '.addon.efi') : [];
+      const files: UkiFile[] = [];
+      const rejected: Rejected[] = [];
+      for (const path of ukiDirectories(m).flatMap((d) => efiNames(m, d, '.efi'))) {
+        const bytes = m.files.read(path);
+        if (!bytes) {
+          rejected.push({ source: 'uki', origin: path, id: baseName(path), reason: 'cannot read the file' });
+          continue;
+        }
+        const addons = [...globals.map((p) => ({ p, global: true })), ...efiNames(m, `${path}.extra.d`, '.addon.efi').map((p) => ({ p, global: false }))].flatMap(({ p, global }) => {
+          const b = m.files.read(p);
+          return b ? [{ path: p, bytes: b, global, ...check(b, p) }] : [];
+        });
+        files.push({ path, bytes, addons, ...check(bytes, path) });
+      }
+      const r = ukiEntries(files, { arch: m.arch, requireVerified: trust?.required ?? false });
+      const notes = trust
+        ? [`UKI signatures checked against ${trust.sources.join('; ') || 'nothing'}${trust.required ? ' (required: Secure Boot, lockdown or --cert)' : ''}`]
+        : ['UKI signatures not checked: no certificate given and no Secure Boot databases'];
+      return { source: 'uki', entries: r.entries, rejected: [...rejected, ...r.rejected], notes };
+    },
+  };
 }

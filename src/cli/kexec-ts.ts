@@ -96,16 +96,20 @@ function parseAddress(text: string, what: string): bigint {
   return BigInt(text);
 }
 
-const BOOT_USAGE = `usage: kexec-ts boot --list [--json] [--root DIR] [--esp DIR] [--boot DIR]
+const BOOT_USAGE = `usage: kexec-ts boot --list [--json] [--root DIR] [--esp DIR] [--boot DIR] [--cert FILE]
   Every boot entry the installed boot loader would offer, the one it would boot by default and why,
   and every candidate that cannot be booted with the reason. Reads GRUB's grub.cfg (evaluated, with
   grubenv), Boot Loader Specification entries ($BOOT and ESP /loader/entries, loader.conf, the
-  LoaderEntryOneShot/LoaderEntryDefault EFI variables) and Debian's /vmlinuz links. Nothing is loaded.
+  LoaderEntryOneShot/LoaderEntryDefault EFI variables), Unified Kernel Images ($ESP/EFI/Linux, with
+  their profiles and add-ons, signatures checked against the machine's db/MOK/dbx or --cert) and
+  Debian's /vmlinuz links. Nothing is loaded.
       --list               list the entries (the only action so far)
       --json               one JSON document instead of text
       --root=DIR           read the machine whose / is DIR (its /etc/fstab names the file systems)
       --boot=DIR           what is mounted at /boot is DIR
       --esp=DIR            the EFI system partition is DIR
+      --cert=FILE          trust UKIs signed through this certificate (PEM or DER; repeatable);
+                           then only verified UKIs and add-ons are offered
   -h, --help               this help`;
 
 const BOOT_OPTIONS = {
@@ -114,23 +118,28 @@ const BOOT_OPTIONS = {
   root: { type: 'string' },
   boot: { type: 'string' },
   esp: { type: 'string' },
+  cert: { type: 'string', multiple: true },
 } as const;
 
 /** kexec-ts boot: discovery and the default (src/boot/), read through src/host/boot-files.ts. */
 async function bootCommand(argv: string[]): Promise<number> {
   const parsed = parseCommandLine(argv, BOOT_OPTIONS, { prog: 'kexec-ts boot', usage: BOOT_USAGE });
   if (!parsed) return 0;
-  const o = parsed.values as { list?: boolean; json?: boolean; root?: string; boot?: string; esp?: string };
+  const o = parsed.values as { list?: boolean; json?: boolean; root?: string; boot?: string; esp?: string; cert?: string[] };
   if (!o.list) throw new UsageError("kexec-ts boot: give --list (booting an entry is not part of this version); run 'kexec-ts boot --help'");
   const { existsSync, statSync } = await import('node:fs');
   for (const k of ['root', 'boot', 'esp'] as const) {
     const dir = o[k];
     if (dir !== undefined && !(existsSync(dir) && statSync(dir).isDirectory())) throw new UsageError(`--${k} ${dir}: not a directory`);
   }
+  for (const f of o.cert ?? []) if (!(existsSync(f) && statSync(f).isFile())) throw new UsageError(`--cert ${f}: not a file`);
   const { readBootMachine } = await import('../host/boot-files.ts');
   const { discoverBoot } = await import('../boot/discover.ts');
   const { bootListJson, bootListText } = await import('../boot/list-text.ts');
-  const list = discoverBoot(readBootMachine({ root: o.root ?? '/', ...(o.boot ? { boot: o.boot } : {}), ...(o.esp ? { esp: o.esp } : {}) }));
+  const { ukiSource } = await import('../boot/uki.ts');
+  const { hostImageTrust } = await import('../host/image-trust.ts');
+  const root = o.root ?? '/';
+  const list = discoverBoot(readBootMachine({ root, ...(o.boot ? { boot: o.boot } : {}), ...(o.esp ? { esp: o.esp } : {}) }), [ukiSource(hostImageTrust(root, o.cert))]);
   writeSync(1, o.json ? bootListJson(list) : bootListText(list));
   return list.default ? 0 : 1;
 }

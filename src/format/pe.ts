@@ -58,17 +58,17 @@ const COFF_SYMBOL_SIZE = 18;
 /** More sections than any real image has: a damaged count would otherwise walk the whole file. */
 const MAX_SECTIONS = 4096;
 
-/** IMAGE_FILE_MACHINE_* values and the architecture names the rest of kexec-ts uses. */
+/** IMAGE_FILE_MACHINE_* values by the UEFI architecture names (BOOTX64.EFI, the BLS `architecture` key). */
 export const PE_MACHINES: Readonly<Record<number, string>> = {
-  0x014c: 'i386',
+  0x014c: 'ia32',
   0x01c2: 'arm',
   0x01c4: 'arm',
   0x0200: 'ia64',
   0x5032: 'riscv32',
   0x5064: 'riscv64',
   0x6264: 'loongarch64',
-  0x8664: 'x86_64',
-  0xaa64: 'arm64',
+  0x8664: 'x64',
+  0xaa64: 'aa64',
 };
 
 export function peMachineName(machine: number): string {

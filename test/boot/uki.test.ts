@@ -7,10 +7,13 @@ import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { ParseError } from '../../src/errors.ts';
 import { parseAuthenticode } from '../../src/format/authenticode.ts';
 import { authenticodeRanges, parsePe, peSectionData } from '../../src/format/pe.ts';
-import { parseEnvBlock, parseUki, ukiEntries, ukiResources } from '../../src/boot/uki.ts';
+import { parseEnvBlock, parseUki, ukiEntries, ukiResources, ukiSource } from '../../src/boot/uki.ts';
 import { authenticodeDigest, readCertificates, verifyAuthenticode, type Trust } from '../../src/host/authenticode-verify.ts';
 import { mustVerify, readMachineTrust } from '../../src/host/secure-boot.ts';
-import { ukiSource } from '../../src/host/uki-files.ts';
+import { hostImageTrust } from '../../src/host/image-trust.ts';
+import { readBootMachine } from '../../src/host/boot-files.ts';
+import { discoverBoot } from '../../src/boot/discover.ts';
+import { bootListText } from '../../src/boot/list-text.ts';
 import { cachedKernel, UkiBuilder, ukiToolsMissing, type Keys } from './uki-fixture.ts';
 
 const skip = ukiToolsMissing() ?? false;
@@ -113,11 +116,15 @@ test('uki: sections found; .linux and .initrd are the kernel and initrd files, b
   assert.equal(r.cmdline, CMDLINE);
   assert.equal(r.uname, UNAME);
   assert.equal(r.osRelease.PRETTY_NAME, 'Debian GNU/Linux 13 (trixie)');
-  const { entries } = ukiEntries([{ path: '/efi/EFI/Linux/debian.efi', bytes, addons: [] }], { architecture: 'x86_64', requireVerified: false });
-  assert.deepEqual(entries.map((e) => [e.id, e.title, e.version, e.sortKey]), [['debian.efi', 'Debian GNU/Linux 13 (trixie)', UNAME, 'debian']]);
+  const { entries } = ukiEntries([{ path: '/efi/EFI/Linux/debian+3-1.efi', bytes, addons: [] }], { arch: 'x64', requireVerified: false });
+  assert.deepEqual(
+    entries.map((e) => [e.id, e.title, e.version, e.sortKey, e.kernel, e.cmdline, e.bootCounting]),
+    [['debian.efi', 'Debian GNU/Linux 13 (trixie)', UNAME, 'debian', '/efi/EFI/Linux/debian+3-1.efi', CMDLINE, { left: 3, done: 1, bad: false }]],
+    'the id without the boot counter, as systemd-boot names it',
+  );
 });
 
-test('uki: multi-profile: .profile splits base and @0/@1; @1 overrides the base .cmdline, @0 keeps it; one entry per profile', { skip }, () => {
+test('uki: multi-profile: .profile splits base and @0/@1; @1 overrides the base .cmdline, @0 keeps it; one entry per profile, named NAME.efi@ID as systemd-boot names them', { skip }, () => {
   const bytes = read(multi);
   const uki = parseUki(bytes, multi);
   assert.deepEqual(uki.profiles.map((p) => [p.index, p.id, p.title, p.sections.map((s) => s.name)]), [
@@ -127,10 +134,10 @@ test('uki: multi-profile: .profile splits base and @0/@1; @1 overrides the base 
   assert.equal(ukiResources(uki, bytes, multi, 0).cmdline, CMDLINE);
   assert.equal(ukiResources(uki, bytes, multi, 1).cmdline, RESCUE);
   assert.deepEqual(ukiResources(uki, bytes, multi, 1).linux, ukiResources(uki, bytes, multi, 0).linux, 'the kernel comes from the base');
-  const { entries } = ukiEntries([{ path: '/efi/EFI/Linux/m.efi', bytes, addons: [] }], { architecture: 'x86_64', requireVerified: false });
-  assert.deepEqual(entries.map((e) => [e.id, e.title, e.resources.cmdline]), [
-    ['m.efi@0', 'Debian GNU/Linux 13 (trixie) (Regular boot)', CMDLINE],
-    ['m.efi@1', 'Debian GNU/Linux 13 (trixie) (Rescue shell)', RESCUE],
+  const { entries } = ukiEntries([{ path: '/efi/EFI/Linux/m.efi', bytes, addons: [] }], { arch: 'x64', requireVerified: false });
+  assert.deepEqual(entries.map((e) => [e.id, e.title, e.cmdline]), [
+    ['m.efi@regular', 'Debian GNU/Linux 13 (trixie) (Regular boot)', CMDLINE],
+    ['m.efi@rescue', 'Debian GNU/Linux 13 (trixie) (Rescue shell)', RESCUE],
   ]);
 });
 
@@ -322,23 +329,57 @@ test('uki entry source: $ESP/EFI/Linux with add-ons: global then per-UKI .cmdlin
   writeFileSync(`${esp}/EFI/Linux/arm64.efi`, arm);
   writeFileSync(`${esp}/EFI/Linux/tampered.efi`, read(tampered(single, sectionOf(single, '.cmdline').pointerToRawData, 'tampered-esp.efi')));
   const root = b.path('root');
+  const machine = { ...readBootMachine({ root }), arch: 'x64' };
+  assert.equal(machine.esp, '/efi');
 
-  const strict = ukiSource(root, '/efi', { architecture: 'x86_64', requireVerified: true, trust: certs(keyA) });
+  const trust = hostImageTrust(root, [keyA.cert])!;
+  assert.equal(trust.required, true, 'a certificate given: only verified UKIs');
+  const strict = ukiSource(trust).discover(machine);
   const debian = strict.entries.find((e) => e.id === 'debian.efi')!;
-  assert.equal(debian.resources.cmdline, `${CMDLINE} console=ttyS0 debug loglevel=7`);
-  assert.deepEqual(debian.addons, ['/efi/loader/addons/00-console.addon.efi', '/efi/EFI/Linux/debian.efi.extra.d/10-debug.addon.efi']);
-  assert.equal(debian.signature?.status, 'verified');
-  assert.deepEqual(strict.entries.map((e) => e.id), ['debian.efi', 'multi.efi@0', 'multi.efi@1']);
-  const reasons = Object.fromEntries(strict.rejected.map((r) => [r.path.replace('/efi/EFI/Linux/', ''), r.reason]));
-  assert.match(reasons['arm64.efi']!, /^wrong architecture: built for arm64 \(PE machine 0xaa64\), this machine is x86_64/);
+  assert.equal(debian.cmdline, `${CMDLINE} console=ttyS0 debug loglevel=7`);
+  assert.deepEqual(debian.uki!.addons, ['/efi/loader/addons/00-console.addon.efi', '/efi/EFI/Linux/debian.efi.extra.d/10-debug.addon.efi']);
+  assert.equal(debian.uki!.signature?.status, 'verified');
+  assert.deepEqual(strict.entries.map((e) => e.id), ['debian.efi', 'multi.efi@regular', 'multi.efi@rescue']);
+  const reasons = Object.fromEntries(strict.rejected.map((r) => [r.origin.replace('/efi/EFI/Linux/', ''), r.reason]));
+  assert.match(reasons['arm64.efi']!, /^wrong architecture: built for aa64 \(PE machine 0xaa64\), this machine is x64/);
   assert.match(reasons['notes.efi']!, /^not a PE\/COFF executable: 13 bytes is shorter than a DOS header/);
   assert.match(reasons['stub-only.efi']!, /^not a UKI: no \.linux section/);
   assert.match(reasons['tampered.efi']!, /^signature: mismatch: the image's sha256 digest/);
   assert.match(reasons['debian.efi.extra.d/20-other.addon.efi']!, /^add-on signature: mismatch: signed by CN=kexec-ts test other, which does not chain/);
   assert.match(reasons['debian.efi.extra.d/30-linux.addon.efi']!, /has a \.linux section: a UKI, not an add-on/);
+  assert.match(strict.notes.join('\n'), /UKI signatures checked against --cert .*db\.crt \(required/);
 
   // Without Secure Boot / a certificate, unsigned and foreign-signed add-ons apply, as systemd-stub does.
-  const lax = ukiSource(root, '/efi', { architecture: 'x86_64', requireVerified: false });
-  assert.equal(lax.entries.find((e) => e.id === 'debian.efi')!.resources.cmdline, `${CMDLINE} console=ttyS0 debug loglevel=7 init=/bin/sh`);
+  assert.equal(hostImageTrust(root), undefined, 'no certificate, no Secure Boot databases: nothing to check');
+  const lax = ukiSource().discover(machine);
+  assert.equal(lax.entries.find((e) => e.id === 'debian.efi')!.cmdline, `${CMDLINE} console=ttyS0 debug loglevel=7 init=/bin/sh`);
   assert.ok(lax.entries.some((e) => e.id === 'tampered.efi'), 'not checked: listed');
+  assert.deepEqual(lax.notes, ['UKI signatures not checked: no certificate given and no Secure Boot databases']);
+
+  // In the whole discovery: systemd-boot's menu of UKIs (no grub.cfg), the newest first, the default with its reason.
+  const list = discoverBoot(machine, [ukiSource(trust)]);
+  assert.equal(list.loader.name, 'systemd-boot');
+  assert.ok(list.default && list.default.source === 'uki', list.defaultReason);
+  const text = bootListText(list);
+  assert.match(text, /signature +verified \(signed by CN=kexec-ts test db, trusted through CN=kexec-ts test db\)/);
+  assert.match(text, /profile +@1 \(rescue\)/);
+});
+
+test('kexec-ts boot --list --cert: the UKI entries with profile and signature rows; a --cert that is not a file is one line, exit 2', { skip }, () => {
+  const root = b.mkdir('cli-root');
+  b.mkdir('cli-root/efi/EFI/Linux');
+  copyFileSync(multi, `${root}/efi/EFI/Linux/debian.efi`);
+  const run = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', '--import', './test/cli/no-act-guard.mjs', 'src/cli/kexec-ts.ts', 'boot', '--list', '--root', root, ...args], { encoding: 'utf8' });
+  const ok = run('--cert', keyA.cert);
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.match(ok.stdout, /^boot loader: systemd-boot /);
+  // systemd-boot orders a UKI's profiles by number: @0 first, and the default.
+  assert.match(ok.stdout, /\* {2}1 {2}Debian GNU\/Linux 13 \(trixie\) \(Regular boot\)\n {6}id {8}debian\.efi@regular\n/);
+  assert.match(ok.stdout, /\n {3}2 {2}Debian GNU\/Linux 13 \(trixie\) \(Rescue shell\)\n {6}id {8}debian\.efi@rescue\n/);
+  assert.match(ok.stdout, /\n {6}signature verified \(signed by CN=kexec-ts test db, trusted through CN=kexec-ts test db\)\n/);
+  const other = run('--cert', keyB.cert);
+  assert.match(other.stdout, /rejected \(1\):\n {2}debian\.efi\n.*\n {6}why {7}signature: mismatch: signed by CN=kexec-ts test db, which does not chain to a trusted certificate \(CN=kexec-ts test other\)/);
+  const bad = run('--cert', '/nonexistent.crt');
+  assert.equal(bad.status, 2);
+  assert.equal(bad.stderr, 'kexec-ts: --cert /nonexistent.crt: not a file\n');
 });

@@ -15,6 +15,7 @@ import { readBootMachine } from '../../src/host/boot-files.ts';
 import { discoverBoot } from '../../src/boot/discover.ts';
 import { bootListText } from '../../src/boot/list-text.ts';
 import { cachedKernel, UkiBuilder, ukiToolsMissing, type Keys } from './uki-fixture.ts';
+import { rng } from '../format-fuzz-lib.ts';
 
 const skip = ukiToolsMissing() ?? false;
 const hasEfitools = spawnSync('sh', ['-c', 'command -v cert-to-efi-sig-list']).status === 0;
@@ -144,6 +145,28 @@ test('uki: multi-profile: .profile splits base and @0/@1; @1 overrides the base 
 test('uki: a section twice in one profile is refused with its offset (the specification allows each once per profile)', { skip }, () => {
   const twice = b.pe(b.path('twice.efi'), [{ name: '.osrel', text: OSREL }, { name: '.cmdline', text: 'a' }, { name: '.cmdline', text: 'b' }, { name: '.linux', bytes: new Uint8Array(64) }]);
   assert.throws(() => parseUki(read(twice), twice), (e: unknown) => e instanceof ParseError && /\.cmdline appears twice in the base profile/.test(e.message) && e.offset !== undefined);
+});
+
+test('uki add-ons: .ucode prefixed in reverse add-on order before the UKI\'s .ucode/.initrd, .initrd appended, .dtb after the UKI\'s, .cmdline appended (UKI specification, PE Addons)', { skip }, () => {
+  const bytesOf = (n: number, len = 64) => new Uint8Array(len).fill(n);
+  const uki = b.pe(b.path('ucode-uki.efi'), [
+    { name: '.osrel', text: OSREL },
+    { name: '.cmdline', text: 'base' },
+    { name: '.ucode', bytes: bytesOf(1) },
+    { name: '.initrd', bytes: bytesOf(2) },
+    { name: '.dtb', bytes: bytesOf(3) },
+    { name: '.linux', bytes: bytesOf(4, 4096) },
+  ]);
+  const a1 = b.pe(b.path('a1.addon.efi'), [{ name: '.ucode', bytes: bytesOf(11) }, { name: '.initrd', bytes: bytesOf(12) }, { name: '.dtb', bytes: bytesOf(13) }, { name: '.cmdline', text: 'one' }]);
+  const a2 = b.pe(b.path('a2.addon.efi'), [{ name: '.ucode', bytes: bytesOf(21) }, { name: '.initrd', bytes: bytesOf(22) }]);
+  const files = new Map([[uki, read(uki)], [a1, read(a1)], [a2, read(a2)]]);
+  const { entries } = ukiEntries([{ path: uki, bytes: files.get(uki)!, addons: [{ path: a2, bytes: files.get(a2)!, global: false }, { path: a1, bytes: files.get(a1)!, global: false }] }], { arch: 'x64', requireVerified: false });
+  const u = entries[0]!.uki!;
+  const first = (r: { file: string; offset: number }) => files.get(r.file)![r.offset];
+  assert.deepEqual(u.initrds.map(first), [21, 11, 1, 2, 12, 22]);
+  assert.deepEqual(u.dtbs.map(first), [3, 13]);
+  assert.equal(entries[0]!.cmdline, 'base one');
+  assert.deepEqual(u.addons, [a1, a2], 'applied in file-name order');
 });
 
 test('os-release: quoted values, escapes and comments as os-release(5) writes them', () => {
@@ -310,6 +333,41 @@ test('secure boot: a damaged signature database is reported, not trusted, and th
   const t = readMachineTrust(root);
   assert.deepEqual([t.secureBoot, t.lockdown, mustVerify(t), t.anchors.length], [false, undefined, false, 0]);
   assert.deepEqual(t.problems, ['db: 3 bytes left at offset 0, less than an EFI_SIGNATURE_LIST header']);
+});
+
+test('pe/uki/authenticode: 400 seeded mutations of a signed add-on\'s headers and signature fail only as ParseError (readers) or a verdict (the check), never another error', { skip }, () => {
+  const base = read(addonA);
+  const pe = parsePe(base);
+  const r = rng(20261205);
+  const trust = certs(keyA);
+  const hot = [0, pe.sizeOfHeaders, pe.certificateTable!.offset, pe.fileSize];
+  let parsed = 0;
+  for (let i = 0; i < 400; i++) {
+    const t = base.slice(0, r() < 0.1 ? Math.floor(r() * base.length) : base.length);
+    for (let k = 1 + Math.floor(r() * 4); k > 0; k--) {
+      const region = Math.floor(r() * 2) * 2; // headers or signature
+      const at = hot[region]! + Math.floor(r() * (hot[region + 1]! - hot[region]!));
+      if (at < t.length) t[at] = r() < 0.5 ? Math.floor(r() * 256) : [0, 0xff, 0x7f, 0x80][Math.floor(r() * 4)]!;
+    }
+    for (const f of [() => parsePe(t), () => parseUki(t), () => parseAuthenticode(t, parsePe(t))]) {
+      try {
+        f();
+        parsed++;
+      } catch (e) {
+        assert.ok(e instanceof ParseError, `mutation ${i}: ${(e as Error).stack}`);
+        assert.ok(e.message.length < 400 && !e.message.includes('\n'), e.message);
+      }
+    }
+    let pt;
+    try {
+      pt = parsePe(t);
+    } catch {
+      continue;
+    }
+    const v = verifyAuthenticode(t, pt, trust, `mutation ${i}`);
+    assert.ok(['verified', 'unsigned', 'mismatch'].includes(v.status));
+  }
+  assert.ok(parsed > 100, `mutations mostly still parse far enough to exercise the later checks (${parsed})`);
 });
 
 test('uki entry source: $ESP/EFI/Linux with add-ons: global then per-UKI .cmdline appended; rejected: not a UKI, wrong architecture, bad signature, add-on with .linux or another key', { skip }, () => {

@@ -184,9 +184,14 @@ export function blsToBoot(m: BootMachine, e: BlsEntry, source: 'bls' | 'grub', e
 
 export const isRejected = (x: BootEntry | Rejected): x is Rejected => 'reason' in x;
 
-/** An EFI variable's name matched against entry ids as sd-boot matches them (exact id). */
+/** The names systemd-boot knows an entry by, lower-cased as it compares them: the id, and the file name with its boot counter. */
+function namesOf(e: BootEntry): string[] {
+  return [e.id, e.origin.slice(e.origin.lastIndexOf('/') + 1)].map((n) => n.toLowerCase());
+}
+
+/** An EFI variable's value matched against entry names as systemd-boot matches them (exactly, ignoring case). */
 function byId(entries: BootEntry[], id: string): number {
-  return entries.findIndex((e) => e.id === id);
+  return entries.findIndex((e) => namesOf(e).includes(id.toLowerCase()));
 }
 
 /** systemd-boot's default: LoaderEntryOneShot, LoaderEntryDefault, loader.conf `default` glob (first match in menu order), else the first entry that is not "bad". */
@@ -205,7 +210,7 @@ export function sdBootChoice(m: BootMachine, entries: BootEntry[], conf: { defau
     if (!pattern) notes.push('loader.conf default @saved, but no LoaderEntryLastBooted EFI variable');
   }
   if (pattern) {
-    const i = entries.findIndex((e) => globMatch(pattern!, e.id));
+    const i = entries.findIndex((e) => namesOf(e).some((n) => globMatch(pattern!.toLowerCase(), n)));
     if (i >= 0) return { index: i, reason: `loader.conf default ${conf.default}${conf.default === '@saved' ? ` (LoaderEntryLastBooted=${pattern})` : ''} matches it first in menu order` };
     notes.push(`loader.conf default ${conf.default} matches no bootable entry: the first entry is used`);
   }

@@ -46,38 +46,37 @@ export function parseFstab(body: string): Mount[] {
   return out;
 }
 
-/** This machine's block-device mounts with their file system UUIDs and labels (udev's /dev/disk/by-*). */
-function liveMounts(): Mount[] {
-  let text: string;
-  try {
-    text = readFileSync('/proc/self/mountinfo', 'utf8');
-  } catch {
-    return [];
-  }
-  const byDevice = new Map<string, Pick<Mount, 'uuid' | 'label' | 'partuuid'>>();
-  for (const kind of ['uuid', 'label', 'partuuid'] as const) {
-    for (const name of listDir('/', `/dev/disk/by-${kind}`)) {
-      try {
-        const dev = join(`/dev/disk/by-${kind}`, readlinkSync(`/dev/disk/by-${kind}/${name}`));
-        byDevice.set(dev, { ...byDevice.get(dev), [kind]: name.replace(/\\x20/g, ' ') });
-      } catch {
-        // not a link
-      }
-    }
-  }
+/** /proc/self/mountinfo's block-device mounts; `ids` maps a device to its /dev/disk/by-* names. */
+export function parseMountinfo(text: string, ids: ReadonlyMap<string, Pick<Mount, 'uuid' | 'label' | 'partuuid'>>): Mount[] {
   const out: Mount[] = [];
+  const unescape = (x: string) => x.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
   for (const line of text.split('\n')) {
     const f = line.split(' ');
     const dash = f.indexOf('-');
-    if (dash < 0) continue;
-    const mountpoint = f[4]!.replace(/\\040/g, ' ');
+    if (dash < 6) continue;
     const fstype = f[dash + 1]!;
     const source = f[dash + 2]!;
     if (!source.startsWith('/dev/')) continue;
-    const within = f[3]!.replace(/\\040/g, ' ');
-    out.push({ mountpoint, fstype, ...byDevice.get(source), ...(fstype === 'btrfs' && within !== '/' ? { subvol: within } : {}), from: '/proc/self/mountinfo' });
+    const within = unescape(f[3]!);
+    out.push({ mountpoint: unescape(f[4]!), fstype, ...ids.get(source), ...(fstype === 'btrfs' && within !== '/' ? { subvol: within } : {}), from: '/proc/self/mountinfo' });
   }
   return out;
+}
+
+/** This machine's block-device mounts with their file system UUIDs and labels (udev's /dev/disk/by-*). */
+function liveMounts(): Mount[] {
+  const text = quiet(() => readFileSync('/proc/self/mountinfo', 'utf8'));
+  if (text === undefined) return [];
+  const ids = new Map<string, Pick<Mount, 'uuid' | 'label' | 'partuuid'>>();
+  for (const kind of ['uuid', 'label', 'partuuid'] as const) {
+    for (const name of listDir('/', `/dev/disk/by-${kind}`)) {
+      const target = quiet(() => readlinkSync(`/dev/disk/by-${kind}/${name}`));
+      if (target === undefined) continue;
+      const dev = join(`/dev/disk/by-${kind}`, target);
+      ids.set(dev, { ...ids.get(dev), [kind]: name.replace(/\\x20/g, ' ') });
+    }
+  }
+  return parseMountinfo(text, ids);
 }
 
 function merge(rows: Mount[], row: Mount): void {

@@ -82,10 +82,17 @@ test('systemd-boot default: LoaderEntryOneShot beats LoaderEntryDefault beats lo
     return { id: r.entries[r.choice!.index]?.id, reason: r.choice!.reason, notes: r.notes };
   };
   assert.equal(pick({ LoaderEntryOneShot: 'old.conf', LoaderEntryDefault: 'new.conf' }).id, 'old.conf');
+  assert.equal(pick({ LoaderEntryDefault: 'OLD.conf' }).id, 'old.conf', 'systemd-boot lower-cases ids and variables before comparing');
   assert.match(pick({ LoaderEntryOneShot: 'old.conf' }).reason, /LoaderEntryOneShot=old\.conf \(this boot only\)/);
   assert.equal(pick({ LoaderEntryDefault: 'old.conf' }, conf).id, 'old.conf');
   const gone = pick({ LoaderEntryDefault: 'removed.conf' }, { '/boot/loader/loader.conf': 'default old*\n' });
   assert.equal(gone.id, 'old.conf');
   assert.match(gone.reason, /loader\.conf default old\*/);
   assert.ok(gone.notes.some((n) => /LoaderEntryDefault=removed\.conf names no bootable entry/.test(n)));
+});
+
+test('loader.conf default @saved uses the LoaderEntryLastBooted EFI variable', () => {
+  const r = blsSource.discover(memMachine({ ...ENTRIES, '/boot/loader/loader.conf': 'default @saved\n' }, { efiVariables: { LoaderEntryLastBooted: 'old.conf' } }));
+  assert.equal(r.entries[r.choice!.index]!.id, 'old.conf');
+  assert.equal(r.choice!.reason, 'loader.conf default @saved (LoaderEntryLastBooted=old.conf) matches it first in menu order');
 });

@@ -6,7 +6,7 @@ import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { discoverBoot } from '../../src/boot/discover.ts';
-import { readBootMachine } from '../../src/host/boot-files.ts';
+import { parseMountinfo, readBootMachine } from '../../src/host/boot-files.ts';
 
 const CASES = 'test/fixtures/boot/cases';
 
@@ -76,4 +76,19 @@ test('--esp DIR stands for the ESP: systemd-boot entries and loader.conf are rea
   } finally {
     rmSync(dir, { recursive: true });
   }
+});
+
+test('a running guest: /proc/self/mountinfo rows of block devices with udev\'s by-uuid names (octal escapes, btrfs subvolume root), others skipped', () => {
+  const text = [
+    '22 1 254:3 / / rw,relatime shared:1 - ext4 /dev/vda3 rw,errors=remount-ro',
+    '23 22 0:21 / /proc rw,nosuid shared:12 - proc proc rw',
+    '30 22 254:2 / /boot/efi rw,relatime shared:20 - vfat /dev/vda2 rw,fmask=0077',
+    '31 22 0:40 /@home /home\\040dir rw shared:21 - btrfs /dev/vdb1 rw,subvol=/@home',
+  ].join('\n');
+  const ids = new Map([['/dev/vda3', { uuid: 'fa9c21fb-8289-425f-89dc-9a970f378187' }], ['/dev/vda2', { uuid: '68BD-05C1' }]]);
+  assert.deepEqual(parseMountinfo(text, ids), [
+    { mountpoint: '/', fstype: 'ext4', uuid: 'fa9c21fb-8289-425f-89dc-9a970f378187', from: '/proc/self/mountinfo' },
+    { mountpoint: '/boot/efi', fstype: 'vfat', uuid: '68BD-05C1', from: '/proc/self/mountinfo' },
+    { mountpoint: '/home dir', fstype: 'btrfs', subvol: '/@home', from: '/proc/self/mountinfo' },
+  ]);
 });

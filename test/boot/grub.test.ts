@@ -180,3 +180,10 @@ test('a grub.cfg that does not parse is one rejection with FILE:LINE, and no def
   assert.match(r.rejected[0]!.reason, /^grub\.cfg does not parse: expected '\}'/);
   assert.equal(r.rejected[0]!.origin, '/boot/grub/grub.cfg:3');
 });
+
+test('GRUB default numbers count only shown entries: a hiddenentry before them does not shift "1"', () => {
+  const src = "set default=1\nhiddenentry 'h' --hotkey h { linux /vmlinuz }\nmenuentry 'a' { linux /vmlinuz a }\nmenuentry 'b' { linux /vmlinuz b }\n";
+  const r = grubSource.discover(memMachine({ '/boot/grub/grub.cfg': src, '/vmlinuz': 'k' }));
+  assert.equal(r.entries[r.choice!.index]!.title, 'b');
+  assert.deepEqual(r.rejected.map((x) => x.title), ['h']);
+});

@@ -22,6 +22,12 @@ pkgs+=(dpkg-dev lintian mmdebstrap)
 # sbverify (the signature oracle), openssl for throwaway keys, efitools for db/dbx signature lists
 # and its own Authenticode hash. (systemd-ukify is not in bookworm.)
 pkgs+=(systemd-boot-efi binutils sbsigntool openssl efitools)
+# ukify (systemd 257) for test/boot/uki.test.ts where Debian has no systemd-ukify (bookworm): trixie's
+# systemd-ukify, systemd-boot-efi and python3-pefile unpacked in the cache (scripts/fetch-ukify.ts).
+cache="${KEXEC_TS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kexec-ts}"
+if ! command -v ukify >/dev/null && [ ! -e "$cache/ukify/root/usr/lib/systemd/ukify" ] && [ -d "$(dirname "$0")/../node_modules/tsx" ]; then
+  (cd "$(dirname "$0")/.." && node --import tsx scripts/fetch-ukify.ts) || echo "fetching ukify failed: test/boot/uki.test.ts skips its ukify test" >&2
+fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

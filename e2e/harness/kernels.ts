@@ -200,6 +200,30 @@ export async function getKernel(suite: string, log: (s: string) => void = () => 
 }
 
 /**
+ * Packages of `suite` (candidate versions, private apt view as getKernel uses) downloaded into the
+ * cache's debs directory, kept for the next run; the .deb paths. For test tools a host suite lacks
+ * (bookworm has no systemd-ukify: test/boot/uki-fixture.ts takes trixie's).
+ */
+export async function downloadSuiteDebs(suite: string, packages: readonly string[], log: (s: string) => void = () => {}): Promise<string[]> {
+  const { dir, opts } = aptView(suite);
+  await refreshLists(suite, dir, opts, log);
+  const debDir = cacheDir('debs', suite);
+  const out: string[] = [];
+  for (const pkg of packages) {
+    const version = (await showPackage(opts, pkg)).Version!;
+    const find = () => readdirSync(debDir).find((f) => f.startsWith(`${pkg}_${version.replace(/:/g, '%3a')}_`) && f.endsWith('.deb'));
+    if (!find()) {
+      log(`downloading ${pkg}=${version} (${suite})`);
+      await run('download', 'apt-get', [...opts, '-q', 'download', `${pkg}=${version}`], { cwd: debDir, timeoutMs: 10 * 60_000 });
+    }
+    const file = find();
+    if (!file) throw new E2EStepError('download', `apt-get download ${pkg}=${version} left no .deb in ${debDir}`);
+    out.push(join(debDir, file));
+  }
+  return out;
+}
+
+/**
  * A kernel upgrade for the Debian-system scenarios: the newest cloud kernel of SUITE-backports
  * (the packages its linux-image-cloud-amd64 depends on, candidate versions in a private apt view of
  * the backports suite, lists refreshed as getKernel does), downloaded into the cache's debs

@@ -19,6 +19,28 @@ export function ukiToolsMissing(): string | undefined {
   return missing.length ? `missing ${missing.join(', ')}: run scripts/install-test-deps.sh` : undefined;
 }
 
+/** systemd's ukify and its stubs: installed (systemd-ukify, trixie and later), else unpacked by scripts/fetch-ukify.ts. */
+export interface Ukify {
+  run(args: string[]): void;
+  linuxStub: string;
+  addonStub: string;
+}
+
+export function findUkify(): Ukify | string {
+  const cached = join(process.env.KEXEC_TS_CACHE || join(homedir(), '.cache/kexec-ts'), 'ukify/root');
+  const prefix = have('ukify') ? '' : existsSync(join(cached, 'usr/lib/systemd/ukify')) ? cached : undefined;
+  if (prefix === undefined) return 'ukify not installed (Debian systemd-ukify; on bookworm run: node --import tsx scripts/fetch-ukify.ts)';
+  if (!have('python3')) return 'python3 not installed (ukify is a Python program)';
+  const env = prefix ? { ...process.env, PYTHONPATH: join(prefix, 'usr/lib/python3/dist-packages') } : process.env;
+  const cmd = prefix ? ['python3', join(prefix, 'usr/lib/systemd/ukify')] : ['ukify'];
+  const stubs = join(prefix || '/', 'usr/lib/systemd/boot/efi');
+  return {
+    run: (args) => void execFileSync(cmd[0]!, [...cmd.slice(1), ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] }),
+    linuxStub: join(stubs, 'linuxx64.efi.stub'),
+    addonStub: join(stubs, 'addonx64.efi.stub'),
+  };
+}
+
 /** The cached trixie kernel (a real bzImage) when there is one, else undefined. */
 export function cachedKernel(): string | undefined {
   const base = join(homedir(), '.cache/kexec-ts/kernels/trixie');

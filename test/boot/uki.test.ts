@@ -14,10 +14,11 @@ import { hostImageTrust } from '../../src/host/image-trust.ts';
 import { readBootMachine } from '../../src/host/boot-files.ts';
 import { discoverBoot } from '../../src/boot/discover.ts';
 import { bootListText } from '../../src/boot/list-text.ts';
-import { cachedKernel, UkiBuilder, ukiToolsMissing, type Keys } from './uki-fixture.ts';
+import { cachedKernel, findUkify, UkiBuilder, ukiToolsMissing, type Keys } from './uki-fixture.ts';
 import { rng } from '../format-fuzz-lib.ts';
 
 const skip = ukiToolsMissing() ?? false;
+const ukify = skip ? undefined : findUkify();
 const hasEfitools = spawnSync('sh', ['-c', 'command -v cert-to-efi-sig-list']).status === 0;
 const OSREL = 'PRETTY_NAME="Debian GNU/Linux 13 (trixie)"\nNAME="Debian GNU/Linux"\nVERSION_ID="13"\nID=debian\n';
 const UNAME = '6.12.117+deb13-cloud-amd64';
@@ -440,4 +441,44 @@ test('kexec-ts boot --list --cert: the UKI entries with profile and signature ro
   const bad = run('--cert', '/nonexistent.crt');
   assert.equal(bad.status, 2);
   assert.equal(bad.stderr, 'kexec-ts: --cert /nonexistent.crt: not a file\n');
+});
+
+test('ukify (systemd 257): a multi-profile UKI joined from profile add-ons and signed by ukify: profiles @main/@regular/@rescue, overrides, add-on stub, verdicts as sbverify, .cmdline tamper refused', { skip: skip || (typeof ukify === 'string' && ukify) }, () => {
+  const u = ukify as Exclude<typeof ukify, string | undefined>;
+  const osrel = b.path('ukify-osrel');
+  writeFileSync(osrel, OSREL);
+  const p1 = b.path('ukify-p1.efi');
+  const p2 = b.path('ukify-p2.efi');
+  u.run(['build', '--stub', u.addonStub, '--profile', 'ID=regular\nTITLE=Regular boot', '--output', p1]);
+  u.run(['build', '--stub', u.addonStub, '--profile', 'ID=rescue\nTITLE=Rescue shell', '--cmdline', RESCUE, '--output', p2]);
+  const initrdFile = b.path('ukify-initrd');
+  writeFileSync(initrdFile, initrd);
+  const uki = b.path('ukify.efi');
+  u.run(['build', '--stub', u.linuxStub, '--linux', kernel, '--initrd', initrdFile, '--cmdline', CMDLINE, '--os-release', `@${osrel}`, '--uname', UNAME,
+    '--join-profile', p1, '--join-profile', p2, '--signtool', 'sbsign', '--secureboot-private-key', keyA.key, '--secureboot-certificate', keyA.cert, '--output', uki]);
+  const addon = b.path('ukify-debug.addon.efi');
+  u.run(['build', '--stub', u.addonStub, '--cmdline', 'debug', '--signtool', 'sbsign', '--secureboot-private-key', keyA.key, '--secureboot-certificate', keyA.cert, '--output', addon]);
+
+  const bytes = read(uki);
+  assert.deepEqual(parsePe(bytes).sections.map((s) => [s.name, s.virtualSize, s.pointerToRawData]), UkiBuilder.objdumpSections(uki));
+  const parsed = parseUki(bytes, uki);
+  assert.deepEqual(parsed.profiles.map((p) => [p.index, p.id, p.title]), [[0, 'main', undefined], [1, 'regular', 'Regular boot'], [2, 'rescue', 'Rescue shell']], 'ukify adds ID=main as profile @0 when joining');
+  const { entries, rejected } = ukiEntries([{ path: '/efi/EFI/Linux/debian.efi', bytes, addons: [{ path: '/efi/EFI/Linux/debian.efi.extra.d/debug.addon.efi', bytes: read(addon), global: false }] }], { arch: 'x64', requireVerified: false });
+  assert.deepEqual(rejected, []);
+  assert.deepEqual(entries.map((e) => [e.id, e.cmdline]), [
+    ['debian.efi@main', `${CMDLINE} debug`],
+    ['debian.efi@regular', `${CMDLINE} debug`],
+    ['debian.efi@rescue', `${RESCUE} debug`],
+  ]);
+  const r = entries[0]!.uki!;
+  assert.deepEqual(bytes.subarray(r.linux.offset, r.linux.offset + r.linux.length), read(kernel));
+  assert.deepEqual(bytes.subarray(r.initrds[0]!.offset, r.initrds[0]!.offset + r.initrds[0]!.length), initrd);
+  assert.equal(entries[0]!.version, UNAME);
+
+  const t = tampered(uki, sectionOf(uki, '.cmdline').pointerToRawData, 'ukify-tampered.efi');
+  for (const [file, cert, expected] of [[uki, keyA, 'verified'], [addon, keyA, 'verified'], [uki, keyB, 'mismatch'], [t, keyA, 'mismatch']] as const) {
+    const v = verifyAuthenticode(read(file), parsePe(read(file)), certs(cert), file);
+    assert.equal(v.status, expected, `${file}: ${JSON.stringify(v)}`);
+    assert.equal(v.status === 'verified', UkiBuilder.sbverify(file, cert.cert), `sbverify disagrees on ${file}`);
+  }
 });

@@ -53,7 +53,8 @@ const NOT_LINUX = new Set(['chainloader', 'multiboot', 'multiboot2', 'module', '
 /** GRUB 2's feature_* variables (set by normal.mod for the features every GRUB 2.02+ has). */
 const FEATURES = ['feature_chainloader_bpb', 'feature_ntldr', 'feature_platform_search_hint', 'feature_default_font_path', 'feature_all_video_module', 'feature_menuentry_id', 'feature_menuentry_options', 'feature_200_final', 'feature_nativedisk_cmd', 'feature_timeout_style'];
 const MAX_LOOP = 1000;
-const MAX_SOURCE_DEPTH = 8;
+/** How deep function calls and `source` may nest (GRUB's own limit is its stack). */
+const MAX_DEPTH = 32;
 
 /** Evaluates one grub.cfg on a machine; see the file comment. */
 export class GrubEvaluator {
@@ -266,12 +267,15 @@ export class GrubEvaluator {
     this.status = 0;
     const fn = this.functions.get(cmd);
     if (fn) {
+      if (this.depth >= MAX_DEPTH) throw new Unsupported(`${cmd}: functions and source nested more than ${MAX_DEPTH} deep`, at);
       const saved = this.positional;
       this.positional = args;
+      this.depth++;
       try {
         this.list(fn, file, false);
       } finally {
         this.positional = saved;
+        this.depth--;
       }
       return;
     }
@@ -447,7 +451,7 @@ export class GrubEvaluator {
       this.notes.push(`${at}: source ${path}: file missing`);
       return;
     }
-    if (this.depth >= MAX_SOURCE_DEPTH) throw new Unsupported(`source nested more than ${MAX_SOURCE_DEPTH} deep`, at);
+    if (this.depth >= MAX_DEPTH) throw new Unsupported(`source: functions and source nested more than ${MAX_DEPTH} deep`, at);
     this.depth++;
     try {
       this.list(parseGrubScript(text(bytes), path), path, this.boot === undefined);

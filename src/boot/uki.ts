@@ -5,7 +5,7 @@
 // PE add-ons (`$ESP/loader/addons/*.addon.efi`, then `NAME.efi.extra.d/*.addon.efi`, each set in
 // file-name order) whose `.cmdline` is appended, `.dtb` applied after the UKI's, `.initrd`
 // appended and `.ucode` prefixed. Pure: file bytes and signature verdicts in, entries out.
-import { ParseError } from '../errors.ts';
+import { KexecError, ParseError } from '../errors.ts';
 import type { AuthenticodeVerdict } from '../format/authenticode.ts';
 import { parsePe, peMachineName, peSectionData, type PeImage, type PeSection } from '../format/pe.ts';
 import { bootCounter } from './bls.ts';
@@ -342,4 +342,44 @@ export function ukiSource(trust?: ImageTrust): EntrySource {
       return { source: 'uki', entries: r.entries, rejected: [...rejected, ...r.rejected], notes };
     },
   };
+}
+
+/** What the kernel gets from a UKI entry. */
+export interface UkiLoad {
+  kernel: Uint8Array;
+  /** The initrds concatenated as systemd-stub hands them over (cpio archives may be concatenated). */
+  initrd: Uint8Array;
+  cmdline: string;
+  /** The UKI's `.dtb` (add-on fix-ups are not applied). */
+  dtb?: Uint8Array;
+}
+
+/**
+ * Cuts a UKI entry's kernel, initrd and devicetree out of `files` (the UKI and its add-ons, read
+ * once), checking with `trust` those same bytes again first when verification is required: what
+ * was verified is what is loaded, even if the files changed since the listing.
+ */
+export function ukiLoad(entry: BootEntry, files: ReadonlyMap<string, Uint8Array>, trust?: ImageTrust): UkiLoad {
+  const u = entry.uki;
+  if (!u) throw new ParseError(`${entry.origin}: entry ${entry.id} is not a UKI`, { source: entry.origin });
+  const bytesOf = (path: string) => {
+    const b = files.get(path);
+    if (!b) throw new ParseError(`${path}: not read`, { source: path, hint: 'read the UKI and its add-ons before loading' });
+    return b;
+  };
+  if (trust?.required) {
+    for (const path of [entry.kernel, ...u.addons]) {
+      const v = trust.verify(bytesOf(path), path);
+      if (v.status !== 'verified') throw new KexecError(`${path}: refused: signature ${verdictText(v)}`, { hint: 'Secure Boot, lockdown or --cert requires a verified UKI' });
+    }
+  }
+  const cut = (r: FileRange) => {
+    const b = bytesOf(r.file);
+    if (r.offset + r.length > b.length) throw new ParseError(`${r.file}: section at ${r.offset} (+${r.length}) lies outside the file (it changed since it was listed)`, { offset: r.offset, source: r.file });
+    return b.subarray(r.offset, r.offset + r.length);
+  };
+  const parts = u.initrds.map(cut);
+  const initrd = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  parts.reduce((at, p) => (initrd.set(p, at), at + p.length), 0);
+  return { kernel: cut(u.linux), initrd, cmdline: entry.cmdline, ...(u.dtbs[0] ? { dtb: cut(u.dtbs[0]) } : {}) };
 }

@@ -114,6 +114,7 @@ mark blame ${lines('systemd-analyze blame --no-pager | head -3')}
 ${sysrqCrashStage('E2E-KEXEC-TS', 'third')}`,
     third: `${SAVED}
 check kernel-install apt-get install -y -q $JOB/kernel/*.deb
+for d in $JOB/kernel/*.deb; do dpkg -L "$(dpkg-deb -f "$d" Package)"; done > $JOB/upgrade-files
 mark capture-initrds ${lines('ls /var/lib/kdump-ts')}
 check kexec-load kexec-ts -l /boot/vmlinuz-${release} --initrd=/boot/initrd.img-${release} --reuse-cmdline
 mark kexec-loaded "$(cat /sys/kernel/kexec_loaded)"
@@ -178,6 +179,7 @@ function assertSaved(r: SystemResult, crashStage: string, stage: string): void {
   assert.match(m('summary'), /^CRASH: Kernel panic - not syncing: sysrq triggered crash/, 'vmcore-ts summary in the guest names the panic');
   const vmcore = r.job.copyOut('out/vmcore', join(r.outDir, 'vmcore'));
   const out = join(r.outDir, 'makedumpfile-dmesg.txt');
+  rmSync(out, { force: true }); // makedumpfile refuses to overwrite
   const md = spawnSync('makedumpfile', ['--dump-dmesg', vmcore, out], { encoding: 'utf8', timeout: 120_000 });
   assert.equal(md.status, 0, `makedumpfile --dump-dmesg on our dump: ${md.stderr}`);
   assert.ok(readFileSync(out, 'utf8').includes(crashLine), 'makedumpfile --dump-dmesg (host) reads the crash line from our dump');
@@ -207,13 +209,14 @@ function rebootFigure(r: SystemResult, cmdStage: string, stage: string): { total
   return { totalS, text };
 }
 
-/** Files that differ between the snapshots before the install and after the purge, but those of `newRelease`'s kernel. */
+/** Files that differ between the snapshots before the install and after the purge, but those of the kernel upgrade. */
 function snapshotDiff(r: SystemResult, newRelease: string): { added: string[]; removed: string[] } {
   const read = (name: string) => new Set(r.job.readFile(name).toString('utf8').split('\n').filter(Boolean));
   const before = read('files-before');
   const after = read('files-after');
+  const upgrade = read('upgrade-files'); // dpkg -L of the kernel upgrade's packages (linux-base too)
   // Package manager and systemd bookkeeping changes with any apt run; the kernel upgrade adds its own files.
-  const churn = (p: string) => p.includes(newRelease) || /^\/var\/lib\/(dpkg|apt|systemd|ucf|initramfs-tools)\//.test(p) || /^\/var\/cache\//.test(p) || p === '/etc/ld.so.cache';
+  const churn = (p: string) => upgrade.has(p) || p.includes(newRelease) || /^\/var\/lib\/(dpkg|apt|systemd|ucf|initramfs-tools)\//.test(p) || /^\/var\/cache\//.test(p) || p === '/etc/ld.so.cache';
   return {
     added: [...after].filter((p) => !before.has(p) && !churn(p)),
     removed: [...before].filter((p) => !after.has(p) && !churn(p)),

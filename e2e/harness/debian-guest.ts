@@ -121,6 +121,8 @@ export async function bootSystem(spec: SystemBoot): Promise<SystemResult> {
   log(`qemu-system-x86_64 ${spec.firmware} ${disk.file}${spec.direct ? ` -append "${spec.direct.append}"` : ''}`);
   const boot = await bootGuest({}, args, agentPath, spec.timeoutMs, log);
   const consoleText = readFileSync(consolePath, 'utf8');
+  // Every marker with its host time, for reading a run again after it ended.
+  writeFileSync(join(outDir, 'markers.json'), JSON.stringify(boot.markers, null, 1) + '\n');
   const why = failure(spec, boot, spec.timeoutMs);
   if (why) {
     throw new E2EStepError(

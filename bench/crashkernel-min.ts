@@ -12,7 +12,10 @@
 // kernels): down while a try works, up while it fails, at most --max-tries tries (default 4).
 // Usage: node --import tsx bench/crashkernel-min.ts [SUITE] [--modes=root,initramfs,kdump-tools,kexec-ts-debian]
 //          [--low=MiB] [--high=MiB] [--start=MiB] [--max-tries=N] [--cpu=qemu64] [--at=MiB]
-//   --at=N: one capture at crashkernel=N M per mode (no bisect). Each busybox run is bounded (8 min), each Debian one 12 min.
+//          [--timeout-min=12]
+//   --at=N: one capture at crashkernel=N M per mode (no bisect). Each busybox run is bounded (8 min), each Debian
+//   one by --timeout-min (default 12; a too-small reservation can hang the capture, so a timeout counts as a failure:
+//   raise it under load, where kdump-tools' first boot alone builds its initrd for 3 min).
 import { loadavg } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -39,7 +42,7 @@ async function tryAt(mode: Mode, mib: number): Promise<{ ok: boolean }> {
   const t0 = Date.now();
   const lowest = (kib: number | undefined) => (kib !== undefined ? `, lowest MemAvailable ${(kib / 1024).toFixed(1)} MiB` : '');
   if (isDebian(mode)) {
-    const k = await runMinTry(DEBIAN_TOOL[mode], { suite, crashkernelMiB: mib });
+    const k = await runMinTry(DEBIAN_TOOL[mode], { suite, crashkernelMiB: mib, timeoutMs: Number(opt('timeout-min') ?? 12) * 60_000 });
     if (k.estimate && !guestEstimate) {
       guestEstimate = k.estimate;
       process.stdout.write(`  kdump-ts estimate in the guest: ${k.estimate}\n`);

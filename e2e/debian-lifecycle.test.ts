@@ -8,7 +8,7 @@
 //      offline/online: the udev rule reloads it;
 //   2. sysrq-c -> our capture saves /var/crash/<timestamp>/{vmcore,dmesg.txt} -> back through the
 //      firmware: status and journal report the dump, vmcore-ts summary names the panic, the host's
-//      makedumpfile reads it;
+//      makedumpfile reads it, and crash with the kernel's -dbg vmlinux (log, bt, sys);
 //   3. apt-get install a newer kernel (SUITE-backports' cloud kernel) -> our postinst.d hook builds its capture initramfs;
 //      kexec-ts -l NEW --reuse-cmdline + systemctl kexec -> up on NEW after a clean shutdown, re-armed;
 //   4. apt-get remove, then purge -> every file the package shipped or made is gone, the rest of
@@ -23,13 +23,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { getDebianImage, type DebianImage } from './harness/debian-image.ts';
 import { bootSystem, kernelStartHostMs, multiUserHostMs, sysrqCrashStage, type SystemResult } from './harness/debian-guest.ts';
 import { debianSkipOption, debianSuites } from './harness/host.ts';
 import { REPO } from './harness/initramfs.ts';
-import { downloadBackportsKernel } from './harness/kernels.ts';
+import { downloadBackportsKernel, getDebugVmlinux } from './harness/kernels.ts';
+import { runCrash } from './harness/crash-tool.ts';
 import { buildDeb, DEB_INSTALL_STAGE, lines } from './harness/kexec-ts-deb.ts';
 import { recordTimings } from './harness/testing.ts';
 
@@ -166,8 +167,11 @@ function assertArmed(r: SystemResult, stage: string, syscall: string, firmware: 
   assert.equal(m('running'), 'running', `failed units: ${r.find(stage, 'failed-units')?.value ?? '-'}`);
 }
 
-/** Checks of scenario 2 on the `stage` boot (after the crash) and the host's makedumpfile on the dump. */
-function assertSaved(r: SystemResult, crashStage: string, stage: string): void {
+/**
+ * Checks of scenario 2 on the `stage` boot (after the crash), and the host's makedumpfile on the
+ * dump; with `crash`, also crash (from a Debian root of the suite) with the kernel's -dbg vmlinux.
+ */
+function assertSaved(r: SystemResult, crashStage: string, stage: string, crash?: { suite: string; vmlinux: string }): void {
   const m = (name: string, st = stage) => r.marker(st, name).value;
   const crashLine = m('crash-line', crashStage);
   assert.equal(m('save-exit-code'), '0', `vmcore-ts save in the capture kernel: ${m('crash-files')}`);
@@ -183,6 +187,14 @@ function assertSaved(r: SystemResult, crashStage: string, stage: string): void {
   const md = spawnSync('makedumpfile', ['--dump-dmesg', vmcore, out], { encoding: 'utf8', timeout: 120_000 });
   assert.equal(md.status, 0, `makedumpfile --dump-dmesg on our dump: ${md.stderr}`);
   assert.ok(readFileSync(out, 'utf8').includes(crashLine), 'makedumpfile --dump-dmesg (host) reads the crash line from our dump');
+  if (crash) {
+    const c = runCrash(crash.suite, crash.vmlinux, vmcore, [`log | grep ${crashLine}`, 'bt', 'sys | grep -E "RELEASE|PANIC"']);
+    writeFileSync(join(r.outDir, 'crash.txt'), c.stdout + c.stderr);
+    assert.equal(c.status, 0, `crash on our dump: ${c.stderr.slice(-500)}`);
+    assert.ok(c.stdout.includes(crashLine), `crash's log shows the crash line (${r.outDir}/crash.txt)`);
+    assert.match(c.stdout, /sysrq_handle_crash/, 'crash\'s bt of the panicking task follows the sysrq-c chain');
+    assert.match(c.stdout, /PANIC: "Kernel panic - not syncing: sysrq triggered crash"/, 'crash\'s sys names the panic');
+  }
   rmSync(vmcore);
 }
 
@@ -232,6 +244,8 @@ for (const suite of debianSuites()) {
     const upgrade = await downloadBackportsKernel(suite, log);
     const release = upgrade.release;
     assert.notEqual(release, image.release, `${suite}-backports has no kernel other than the image's ${image.release}`);
+    // crash reads the SeaBIOS guest's dump with the image kernel's vmlinux (its -dbg package, ~320 MB once).
+    const vmlinux = await getDebugVmlinux(suite, image.release, log);
     const kernelDebs = Object.fromEntries(upgrade.debs.map((d) => [`kernel/${basename(d)}`, readFileSync(d)]));
     const common = { disk: { file: image.path, format: 'qcow2' as const }, jobDiskMiB: 512, timeoutMs: 40 * 60_000, ...(log ? { log } : {}) };
     // Both guests at once: one vCPU each most of the time (the SeaBIOS guest's second only for hotplug).
@@ -263,7 +277,7 @@ for (const suite of debianSuites()) {
     assert.equal(b('second', 'hotplug-0'), 'active 1 0', 'cpu1 offline: the unit restarted (reload) and is active, the capture kernel loaded');
     assert.equal(b('second', 'hotplug-1'), 'active 1 0-1', 'cpu1 online again: reloaded, active, loaded');
     assert.equal(b('second', 'hotplug-journal'), '2', 'the journal shows one restart per hotplug event (none from the boot\'s coldplug)');
-    assertSaved(bios, 'second', 'third');
+    assertSaved(bios, 'second', 'third', { suite, vmlinux });
     assert.ok(b('third', 'capture-initrds').split(' ').includes(`initrd.img-${release}`), `our postinst.d hook built /var/lib/kdump-ts/initrd.img-${release} (has: ${b('third', 'capture-initrds')}; dpkg's output in ${bios.outDir}/agent.log)`);
     assert.equal(b('third', 'kexec-loaded'), '1', 'kexec-ts -l loaded the new kernel');
     assertKexecBoot(bios, image, 'fourth', release, 'bios');

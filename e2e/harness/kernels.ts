@@ -4,7 +4,7 @@
 // `linux-image-cloud-amd64` meta package: bookworm and older depend on one `linux-image-VERSION`
 // package (boot/vmlinuz-*, lib/modules/*); newer suites split it into `linux-binary-*`
 // (usr/lib/modules/V/vmlinuz) and `linux-modules-*` (.ko.xz).
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cacheDir } from './cache.ts';
 import { E2EStepError, run } from './steps.ts';
@@ -264,4 +264,32 @@ export async function downloadBackportsKernel(suite: string, log: (s: string) =>
   }
   const image = packages.find((p) => /^linux-(image|binary)-\d/.test(p))!;
   return { release: image.replace(/^linux-(image|binary)-/, '').replace(/=.*$/, ''), debs };
+}
+
+/**
+ * The vmlinux with debug info of Debian kernel `release` (package linux-image-RELEASE-dbg of
+ * `suite`, about 320 MB, through the private apt view): only the vmlinux is unpacked, into
+ * $CACHE/dbg/RELEASE/vmlinux (bench/setup.sh's place for the fixture's), and the .deb dropped.
+ */
+export async function getDebugVmlinux(suite: string, release: string, log: (s: string) => void = () => {}): Promise<string> {
+  const out = cacheDir('dbg', release);
+  const vmlinux = join(out, 'vmlinux');
+  if (existsSync(vmlinux)) return vmlinux;
+  const { dir, opts } = aptView(suite);
+  await refreshLists(suite, dir, opts, log);
+  const pkg = `linux-image-${release}-dbg`;
+  const version = (await showPackage(opts, pkg)).Version!;
+  log(`downloading ${pkg}=${version} (~320 MB, once)`);
+  const tmp = mkdtempSync(join(out, 'unpack.'));
+  try {
+    await run('download', 'apt-get', [...opts, '-q', 'download', `${pkg}=${version}`], { cwd: tmp, timeoutMs: 20 * 60_000 });
+    const deb = readdirSync(tmp).find((f) => f.endsWith('.deb'));
+    if (!deb) throw new E2EStepError('download', `apt-get download ${pkg} left no .deb`);
+    const member = `./usr/lib/debug/boot/vmlinux-${release}`;
+    await run('unpack', 'sh', ['-c', 'dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" "$3"', 'sh', join(tmp, deb), tmp, member], { timeoutMs: 10 * 60_000 });
+    renameSync(join(tmp, member), vmlinux);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  return vmlinux;
 }

@@ -21,6 +21,7 @@ const STAGES = {
   first: `mark cmdline "$(cat /proc/cmdline)"
 mark kdump-status "$(kdump-config status 2>&1 | xargs)"
 check crash-loaded test "$(cat /sys/kernel/kexec_crash_loaded)" = 1
+mark initrd-bytes "$(stat -c %s /var/lib/kdump/initrd.img-$(uname -r))"
 ${sysrqCrashStage('E2E-KDUMP-TOOLS', 'second')}`,
   second: `shopt -s nullglob
 dirs=(/var/crash/2*/)
@@ -68,7 +69,7 @@ for (const suite of debianOptInSuites().length ? debianOptInSuites() : ['trixie'
     const firstDiff = v.stdout.split('\n').findIndex((l, i) => l !== theirs.split('\n')[i]);
     t.diagnostic(`vmcore-ts dmesg vs kdump-tools' dmesg.*: ${v.stdout === theirs ? 'identical' : `differ from line ${firstDiff + 1}`}`);
     const crashToMultiUserS = Number(((multiUserHostMs(r, 'second') - r.marker('first', 'crash').hostMs) / 1000).toFixed(2));
-    recordTimings({ kernel: { suite, release: image.release }, cpu: r.cpu, wallMs: Date.now() - t0, qemuMs: r.qemuMs, markers: r.markers }, 'debian-kdump-tools', { crashToMultiUserS });
+    recordTimings({ kernel: { suite, release: image.release }, cpu: r.cpu, wallMs: Date.now() - t0, qemuMs: r.qemuMs, markers: r.markers }, 'debian-kdump-tools', { crashToMultiUserS, captureInitrdBytes: Number(r.marker('first', 'initrd-bytes').value) });
     t.diagnostic(`${suite} kdump-tools crashkernel=${crashkernel}: ${r.marker('second', 'crash-files').value} (${header === 'KDUMP' ? 'kdump-compressed' : 'flattened makedumpfile format'})`);
     t.diagnostic(`${suite} kdump-tools: sysrq-c -> dump saved -> back at multi-user.target (SeaBIOS + GRUB) ${crashToMultiUserS} s — the figure kdump-ts is compared with`);
     rmSync(dump);

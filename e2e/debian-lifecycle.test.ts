@@ -44,6 +44,7 @@ const SNAPSHOT = `find /etc /usr /var/lib /boot -xdev \\( -type f -o -type l \\)
 const installStage = (syscall: string) => `${SNAPSHOT} > $JOB/files-before
 ${DEB_INSTALL_STAGE}
 dpkg -L kexec-ts > $JOB/deb-files
+mark sizes "$(dpkg-query -W -f '\${Installed-Size}' kexec-ts) $(stat -c %s /var/lib/kdump-ts/initrd.img-$(uname -r))"
 ${syscall === 'auto' ? '' : `sed -i 's/^#* *syscall *=.*/syscall = ${syscall}/' /etc/kdump-ts.conf\n`}mark config-syscall "$(grep -E '^#* *syscall *=' /etc/kdump-ts.conf)"
 reboot_to second`;
 
@@ -312,13 +313,15 @@ for (const suite of debianSuites()) {
     const kexecToolsUefi = rebootFigure(uefi, 'fourth', 'fifth');
     const loadMs = { kexecTs: Number(uefi.marker('third', 'load-ms').value), kexecTools: Number(uefi.marker('fourth', 'load-ms').value) };
     const ratio = (a: number, b2: number) => Number((a / b2).toFixed(2));
+    const sizes = b('first', 'sizes').split(' ');
     recordTimings({ kernel: { suite, release: image.release }, cpu: bios.cpu, wallMs: Date.now() - t0, qemuMs: Math.max(bios.qemuMs, uefi.qemuMs), markers: [] }, 'debian-lifecycle', {
       crashToMultiUserSeabiosS: crashBios, crashToMultiUserOvmfS: crashUefi,
       rebootSeabiosS: rebootBios.totalS, kexecNewKernelSeabiosS: kexecBios.totalS,
       rebootOvmfS: rebootUefi.totalS, kexecTsOvmfS: kexecUefi.totalS, kexecToolsOvmfS: kexecToolsUefi.totalS,
       kexecTsLoadMs: loadMs.kexecTs, kexecToolsLoadMs: loadMs.kexecTools,
+      debBytes: deb.bytes.length, installedKiB: Number(sizes[0]), captureInitrdBytes: Number(sizes[1]),
     });
-    t.diagnostic(`${suite}: kexec-ts ${b('first', 'installed')}, ${b('first', 'grub-crashkernel')}; load at the end ${load()}`);
+    t.diagnostic(`${suite}: kexec-ts ${b('first', 'installed')} (.deb ${deb.bytes.length} bytes, installed ${sizes[0]} KiB, capture initramfs ${sizes[1]} bytes), ${b('first', 'grub-crashkernel')}; load at the end ${load()}`);
     t.diagnostic(`${suite}: sysrq-c -> dump saved -> back at multi-user.target: SeaBIOS ${crashBios} s (${b('third', 'crash-files')}), OVMF ${crashUefi} s`);
     t.diagnostic(`${suite}: SeaBIOS: systemctl reboot ${rebootBios.text}; systemctl kexec (kexec-ts, new kernel ${release}) ${kexecBios.text}; ratio ${ratio(kexecBios.totalS, rebootBios.totalS)} (goal <= 0.5)`);
     t.diagnostic(`${suite}: OVMF: systemctl reboot ${rebootUefi.text}; systemctl kexec (kexec-ts, same kernel) ${kexecUefi.text}; ratio ${ratio(kexecUefi.totalS, rebootUefi.totalS)} (goal <= 0.5)`);

@@ -2,14 +2,16 @@
 // /boot with 20 entries, two ways: GRUB (the real trixie grub.cfg with its submenu grown to 10 kernels,
 // normal + recovery each: 21 entries, as update-grub writes them) and systemd-boot (20 BLS Type #1
 // entries in the ESP with loader.conf). Reports the median of RUNS for the library call in a warm
-// process and for the whole command (`node dist/kexec-ts.mjs boot --list --root DIR`, start-up included).
+// process (with the UKI source, as the command runs it) and for the whole command (`node dist/kexec-ts.mjs boot --list --root DIR`, start-up included).
 // Usage: node scripts/build.mjs && node --import tsx bench/boot-list.ts [RUNS]
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { discoverBoot } from '../src/boot/discover.ts';
+import { ukiSource } from '../src/boot/uki.ts';
 import { readBootMachine } from '../src/host/boot-files.ts';
+import { hostImageTrust } from '../src/host/image-trust.ts';
 
 const runs = Number(process.argv[2] ?? 21);
 const KERNELS = 10;
@@ -62,14 +64,15 @@ try {
     const dir = join(base, name.split(' ')[0]!);
     make(dir);
     const t0 = performance.now();
-    const first = discoverBoot(readBootMachine({ root: dir }));
+    const list = () => discoverBoot(readBootMachine({ root: dir }), [ukiSource(hostImageTrust(dir))]);
+    const first = list();
     const cold = performance.now() - t0;
     const lib: number[] = [];
     const libCpu: number[] = [];
     for (let i = 0; i < runs; i++) {
       const t = performance.now();
       const c = process.cpuUsage();
-      discoverBoot(readBootMachine({ root: dir }));
+      list();
       const d = process.cpuUsage(c);
       lib.push(performance.now() - t);
       libCpu.push((d.user + d.system) / 1000);

@@ -14,7 +14,7 @@
 //          [--low=MiB] [--high=MiB] [--start=MiB] [--max-tries=N] [--cpu=qemu64] [--at=MiB]
 //          [--timeout-min=12]
 //   --at=N: one capture at crashkernel=N M per mode (no bisect). Each busybox run is bounded (8 min), each Debian
-//   one by --timeout-min (default 12; a too-small reservation can hang the capture, so a timeout counts as a failure:
+//   one by --timeout-min (default 12; a too-small reservation can hang or thrash the capture, so a timeout counts as a failure:
 //   raise it under load, where kdump-tools' first boot alone builds its initrd for 3 min).
 import { loadavg } from 'node:os';
 import { readFileSync } from 'node:fs';

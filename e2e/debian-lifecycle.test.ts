@@ -54,7 +54,7 @@ mark efi "$([ -d /sys/firmware/efi ] && echo uefi || echo bios)"
 mark active "$(systemctl is-active kdump-ts)"
 mark crash-loaded "$(cat /sys/kernel/kexec_crash_loaded)"
 mark status ${lines('kdump-ts status 2>&1 | head -20')}
-mark journal ${lines('journalctl -u kdump-ts -b -q --no-pager -o cat | head -8')}`;
+mark journal ${lines("journalctl -u kdump-ts -b -q --no-pager -o short-monotonic | sed -n '1,3p;$p'")}`;
 
 /** CPU hotplug (2 vCPUs): cpu1 offline, then online again; 90-kdump-ts.rules restarts the unit each time. */
 const HOTPLUG = `for state in 0 1; do

@@ -763,9 +763,14 @@ export const grubSource: EntrySource = {
   present: (m) => grubConfigPath(m) !== undefined,
   discover(m): SourceResult {
     const path = grubConfigPath(m)!;
-    const src = text(m.files.read(path) ?? new Uint8Array());
     const entries: BootEntry[] = [];
     const rejected: Rejected[] = [];
+    const bytes = m.files.read(path);
+    if (!bytes) {
+      const reason = `cannot read ${path} (Debian makes it mode 0600: run as root)`;
+      return { source: 'grub', entries, rejected: [{ source: 'grub', origin: path, reason }], notes: [], choice: { index: -1, reason } };
+    }
+    const src = text(bytes);
     let ev: ReturnType<typeof evaluateGrub>;
     try {
       ev = evaluateGrub(m, path, src);

@@ -187,3 +187,11 @@ test('GRUB default numbers count only shown entries: a hiddenentry before them d
   assert.equal(r.entries[r.choice!.index]!.title, 'b');
   assert.deepEqual(r.rejected.map((x) => x.title), ['h']);
 });
+
+test('a grub.cfg that exists but cannot be read (mode 0600, not root) is one rejection saying so, not an empty menu', () => {
+  const m = memMachine({ '/boot/grub/grub.cfg': 'x' });
+  m.files = { ...m.files, read: () => undefined };
+  const r = grubSource.discover(m);
+  assert.deepEqual(r.rejected.map((x) => x.reason), ['cannot read /boot/grub/grub.cfg (Debian makes it mode 0600: run as root)']);
+  assert.equal(r.choice?.index, -1);
+});

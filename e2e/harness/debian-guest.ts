@@ -4,11 +4,11 @@
 // e2e-agent runs (guest-scripts.ts). Serial port 1 (ttyS0) is the console (console.log); port 2
 // (ttyS1) carries only the agent's markers and the stages' output (agent.log). Guest reboots go
 // through the firmware again (no -no-reboot); the run ends when the guest powers off.
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO } from './initramfs.ts';
 import { AGENT_LIB } from './guest-scripts.ts';
-import { bootGuest, claimOutDir, failReport, failure, findMarker, makeDisk, qemuBaseArgs, ScratchDisk, type Marker } from './scenario.ts';
+import { bootGuest, claimOutDir, failReport, failure, findMarker, makeDisk, OVMF_CODE_4M, OVMF_VARS_4M, qemuBaseArgs, ScratchDisk, type Marker } from './scenario.ts';
 import { E2EStepError, run, tail } from './steps.ts';
 
 /** A disk to boot: the cached image through a fresh overlay, or (building the image) the raw file itself. */
@@ -22,6 +22,11 @@ export interface SystemBoot {
   name: string;
   disk: SystemDisk;
   firmware: 'seabios' | 'uefi';
+  /**
+   * uefi: OVMF as pflash, code read-only + a fresh copy of OVMF_VARS_4M.fd in the out directory
+   * (efivars.fd), so the EFI variables the guest writes survive its reboots; default: -bios OVMF.fd
+   */
+  efiVars?: boolean;
   /** stage name -> bash script run by the agent; "first" (or `start`) runs on the first boot */
   stages: Record<string, string>;
   start?: string;
@@ -109,10 +114,17 @@ export async function bootSystem(spec: SystemBoot): Promise<SystemResult> {
     await run('disk', 'qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', disk.file, overlay], { timeoutMs: 60_000 });
     disk = { file: overlay, format: 'qcow2' };
   }
+  let efiVars: string | undefined;
+  if (spec.efiVars) {
+    if (spec.firmware !== 'uefi') throw new E2EStepError('qemu', `${spec.name}: efiVars needs firmware uefi`);
+    for (const f of [OVMF_CODE_4M, OVMF_VARS_4M]) if (!existsSync(f)) throw new E2EStepError('qemu', `${f} is missing`, 'install Debian package ovmf (scripts/install-test-deps.sh)');
+    efiVars = join(outDir, 'efivars.fd');
+    copyFileSync(OVMF_VARS_4M, efiVars);
+  }
   const consolePath = join(outDir, 'console.log');
   const agentPath = join(outDir, 'agent.log');
   const args = [
-    ...qemuBaseArgs({ cpu, memoryMiB: spec.memoryMiB, smp: spec.smp, firmware: spec.firmware, serial: [consolePath, agentPath] }),
+    ...qemuBaseArgs({ cpu, memoryMiB: spec.memoryMiB, smp: spec.smp, firmware: spec.firmware, serial: [consolePath, agentPath], efiVars }),
     ...(spec.direct ? ['-kernel', spec.direct.kernel, '-initrd', spec.direct.initrd, '-append', spec.direct.append] : []),
     '-drive', `file=${disk.file},format=${disk.format},if=virtio`,
     '-drive', `file=${job.path},format=raw,if=virtio`,

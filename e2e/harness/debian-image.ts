@@ -20,12 +20,13 @@
 // new image; E2E_DEBIAN_REBUILD=1 rebuilds it anyway (e.g. to pick up newer packages).
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { closeSync, copyFileSync, existsSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { cacheDir } from './cache.ts';
 import { bootSystem } from './debian-guest.ts';
 import { AGENT_SCRIPT, AGENT_UNIT } from './guest-scripts.ts';
 import { REPO } from './initramfs.ts';
-import { hostDebianMirror } from './kernels.ts';
+import { downloadBackportsKernel, hostDebianMirror } from './kernels.ts';
+import { SD_BOOT_ESP_MIB, SD_BOOT_PACKAGES, sdBootSetupStage } from './sd-boot.ts';
 import { debProgramPackages } from '../../test/packaging/deb-programs.ts';
 import { E2EStepError, run } from './steps.ts';
 
@@ -35,9 +36,11 @@ export const DEBIAN_SYSTEM_SUITES = ['trixie', 'bookworm'] as const;
  * base: the system alone; kdump-tools: plus Debian's kdump-tools + makedumpfile (the reference
  * service); kexec-ts-deps: plus what our .deb depends on and recommends, so `apt install
  * ./kexec-ts_*.deb` works in the guest, which has no network (bookworm: the --bundled-node build, no nodejs),
- * and kexec-tools, the reference loader for `systemctl kexec`.
+ * and kexec-tools, the reference loader for `systemctl kexec`. sd-boot (trixie, UEFI only): systemd-boot
+ * instead of GRUB, two kernels as Boot Loader Specification Type #1 entries, ukify and sbsign for
+ * a UKI, and our .deb's dependencies (harness/sd-boot.ts).
  */
-export type ImageVariant = 'base' | 'kdump-tools' | 'kexec-ts-deps';
+export type ImageVariant = 'base' | 'kdump-tools' | 'kexec-ts-deps' | 'sd-boot';
 
 export interface DebianImage {
   suite: string;
@@ -49,6 +52,8 @@ export interface DebianImage {
   espUuid: string;
   /** uname -r of the installed kernel */
   release: string;
+  /** sd-boot: uname -r of the second kernel (SUITE-backports' cloud kernel) installed in the setup boot */
+  extraReleases?: string[];
   /** versions of the packages that matter (kernel, systemd, grub, kdump-tools...) */
   packages: Record<string, string>;
   builtAt: string;
@@ -60,10 +65,10 @@ export interface DebianImage {
 const IMAGE_MIB = 4096;
 const SECTOR = 512;
 /** Partitions in 512-byte sectors: BIOS boot at 1 MiB, ESP at 2 MiB, root from 66 MiB to 1 MiB before the end. */
-export function partitionLayout(imageMiB: number): { bios: [number, number]; esp: [number, number]; root: [number, number]; sfdisk: string } {
+export function partitionLayout(imageMiB: number, espMiB = 64): { bios: [number, number]; esp: [number, number]; root: [number, number]; sfdisk: string } {
   const mib = 2048;
   const bios: [number, number] = [1 * mib, 1 * mib];
-  const esp: [number, number] = [2 * mib, 64 * mib];
+  const esp: [number, number] = [2 * mib, espMiB * mib];
   const rootStart = esp[0] + esp[1];
   const root: [number, number] = [rootStart, imageMiB * mib - rootStart - 1 * mib];
   const sfdisk = [
@@ -80,14 +85,20 @@ const BASE_PACKAGES = [
   'systemd-sysv', 'udev', 'dbus', 'linux-image-cloud-amd64', 'initramfs-tools',
   'grub-pc', 'grub-efi-amd64-bin', 'dosfstools', 'e2fsprogs', 'kmod', 'procps', 'util-linux', 'less',
 ];
+/** The packages of an image: sd-boot has systemd-boot in GRUB's place. */
+function imagePackages(suite: string, variant: ImageVariant): string[] {
+  const base = variant === 'sd-boot' ? BASE_PACKAGES.filter((p) => !p.startsWith('grub-')) : BASE_PACKAGES;
+  return [...base, ...variantPackages(suite, variant)];
+}
 function variantPackages(suite: string, variant: ImageVariant): string[] {
   if (variant === 'kdump-tools') return ['kdump-tools', 'makedumpfile'];
+  if (variant === 'sd-boot') return [...SD_BOOT_PACKAGES, 'nodejs', ...debProgramPackages(REPO), 'libdeflate0', 'liblzo2-2'];
   // kexec-tools: the reference loader `systemctl kexec` is compared with (debian-lifecycle.test.ts).
   if (variant === 'kexec-ts-deps') return [...(suite === 'bookworm' ? [] : ['nodejs']), ...debProgramPackages(REPO), 'libdeflate0', 'liblzo2-2', 'kexec-tools'];
   return [];
 }
 /** Package versions image.json records (those installed). */
-const RECORDED = ['linux-image-cloud-amd64', 'systemd', 'grub-pc', 'grub-efi-amd64-bin', 'kdump-tools', 'makedumpfile', 'kexec-tools', 'udev', 'nodejs', 'busybox-static'];
+const RECORDED = ['linux-image-cloud-amd64', 'systemd', 'grub-pc', 'grub-efi-amd64-bin', 'kdump-tools', 'makedumpfile', 'kexec-tools', 'udev', 'nodejs', 'busybox-static', 'systemd-boot', 'systemd-ukify', 'sbsigntool'];
 
 /** Files written into the root before it becomes the image (ROOT-relative path -> content). */
 function rootFiles(suite: string): Record<string, string> {
@@ -131,16 +142,22 @@ grep -q "root=UUID=$(findmnt -no UUID /)" /boot/grub/grub.cfg || fail "grub.cfg 
 mark done "$(cd /boot/efi && find . -type f | sort | tr '\n' ' ')"`;
 }
 
+/** The ESP's size (MiB): sd-boot's holds both kernels, their initrds and a UKI. */
+const espMiB = (variant: ImageVariant): number => (variant === 'sd-boot' ? SD_BOOT_ESP_MIB : 64);
+const variantSetupStage = (variant: ImageVariant, espId: string): string => (variant === 'sd-boot' ? sdBootSetupStage(espId) : setupStage(espId));
+
 export function imageRecipe(suite: string, variant: ImageVariant): Record<string, unknown> {
   return {
     recipe: 1,
     suite,
     variant,
     mmdebstrap: ['--variant=apt'],
-    packages: [...BASE_PACKAGES, ...variantPackages(suite, variant)],
+    packages: imagePackages(suite, variant),
     files: rootFiles(suite),
-    layout: partitionLayout(IMAGE_MIB).sfdisk,
-    setup: setupStage('XXXXXXXX'),
+    layout: partitionLayout(IMAGE_MIB, espMiB(variant)).sfdisk,
+    setup: variantSetupStage(variant, 'XXXXXXXX'),
+    // sd-boot: the second kernel, SUITE-backports' cloud kernel (its version is in image.json)
+    ...(variant === 'sd-boot' ? { extraKernel: `${suite}-backports linux-image-cloud-amd64` } : {}),
   };
 }
 
@@ -194,6 +211,7 @@ async function withLock<T>(lock: string, body: () => Promise<T>, log: (s: string
  */
 export async function getDebianImage(suite: string, variant: ImageVariant = 'base', log: (s: string) => void = () => {}): Promise<DebianImage> {
   if (!/^[a-z]+$/.test(suite)) throw new E2EStepError('image', `bad suite name '${suite}'`);
+  if (variant === 'sd-boot' && suite !== 'trixie') throw new E2EStepError('image', `the sd-boot variant is built for trixie only (asked: ${suite})`);
   const hash = imageHash(suite, variant);
   const dir = join(cacheDir('debian'), `${suite}-${variant}-${hash}`);
   const info = join(dir, 'image.json');
@@ -266,7 +284,7 @@ async function buildImage(suite: string, variant: ImageVariant, hash: string, di
     const fd = openSync(raw, 'w');
     ftruncateSync(fd, IMAGE_MIB * 1024 * 1024);
     closeSync(fd);
-    const layout = partitionLayout(IMAGE_MIB);
+    const layout = partitionLayout(IMAGE_MIB, espMiB(variant));
     await run('image', 'sfdisk', ['--quiet', '--no-reread', '--no-tell-kernel', raw], { input: layout.sfdisk, timeoutMs: 60_000 });
     await run('image', 'mke2fs', [
       '-q', '-F', '-t', 'ext4', '-L', 'root', '-U', rootUuid, '-d', root,
@@ -275,18 +293,22 @@ async function buildImage(suite: string, variant: ImageVariant, hash: string, di
     rmSync(root, { recursive: true, force: true });
     const tDisk = Date.now();
 
-    log('setup boot: ESP, grub-install (i386-pc, x86_64-efi), update-grub');
-    await bootSystem({
+    // sd-boot: the second kernel's packages go to the setup boot on the job disk.
+    const extra = variant === 'sd-boot' ? await downloadBackportsKernel(suite, log) : undefined;
+    log(variant === 'sd-boot' ? 'setup boot: ESP, bootctl install, second kernel, kernel-install (layout=bls)' : 'setup boot: ESP, grub-install (i386-pc, x86_64-efi), update-grub');
+    const setup = await bootSystem({
       name: `debian-image-setup-${suite}-${variant}`,
       disk: { file: raw, format: 'raw' },
       firmware: 'seabios',
       direct: { kernel: join(tmp, 'vmlinuz'), initrd: join(tmp, 'initrd.img'), append: `root=UUID=${rootUuid} ro console=ttyS0` },
-      stages: { setup: setupStage(espId) },
+      stages: { setup: variantSetupStage(variant, espId) },
       start: 'setup',
+      ...(extra ? { files: Object.fromEntries(extra.debs.map((d) => [`kernel/${basename(d)}`, readFileSync(d)])), jobDiskMiB: 256 } : {}),
       expect: ['setup:done'],
       timeoutMs: 15 * 60_000,
       log,
-    }).then((r) => r.cleanup());
+    });
+    setup.cleanup();
     const tSetup = Date.now();
 
     const image: DebianImage = {
@@ -295,6 +317,7 @@ async function buildImage(suite: string, variant: ImageVariant, hash: string, di
       rootUuid,
       espUuid: `${espId.slice(0, 4)}-${espId.slice(4)}`,
       release,
+      ...(extra ? { extraReleases: [extra.release] } : {}),
       packages,
       builtAt: new Date().toISOString(),
       buildMs: { mmdebstrap: tDeb - t0, disk: tDisk - tDeb, setupBoot: tSetup - tDisk, total: tSetup - t0 },

@@ -122,7 +122,15 @@ export function ovmfFirmware(): string {
  * QEMU's options every guest shares: TCG, CPU model, memory, no network, no monitor, the firmware,
  * and serial ports writing to the files `serial` lists (ttyS0, ttyS1...).
  */
-export function qemuBaseArgs(o: { cpu: string; memoryMiB?: number | undefined; smp?: number | undefined; firmware?: 'seabios' | 'uefi' | undefined; serial: string[] }): string[] {
+/**
+ * OVMF split in code (read-only) and variables (a per-run copy): EFI variables written by the guest
+ * (bootctl set-default, set-oneshot) persist across its reboots, as on a real machine. No Secure Boot
+ * keys are enrolled in Debian's OVMF_VARS_4M.fd.
+ */
+export const OVMF_CODE_4M = '/usr/share/OVMF/OVMF_CODE_4M.fd';
+export const OVMF_VARS_4M = '/usr/share/OVMF/OVMF_VARS_4M.fd';
+
+export function qemuBaseArgs(o: { cpu: string; memoryMiB?: number | undefined; smp?: number | undefined; firmware?: 'seabios' | 'uefi' | undefined; serial: string[]; efiVars?: string | undefined }): string[] {
   return [
     '-accel', 'tcg',
     '-cpu', o.cpu,
@@ -133,7 +141,9 @@ export function qemuBaseArgs(o: { cpu: string; memoryMiB?: number | undefined; s
     '-monitor', 'none',
     ...o.serial.flatMap((path, i) => ['-chardev', `file,id=serial${i},path=${path}`, '-serial', `chardev:serial${i}`]),
     '-nic', 'none',
-    ...(o.firmware === 'uefi' ? ['-bios', ovmfFirmware()] : []),
+    ...(o.firmware === 'uefi' && o.efiVars
+      ? ['-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE_4M}`, '-drive', `if=pflash,format=raw,unit=1,file=${o.efiVars}`]
+      : o.firmware === 'uefi' ? ['-bios', ovmfFirmware()] : []),
   ];
 }
 

@@ -1,0 +1,203 @@
+// Issue 13 in a real systemd-boot system (opt-in: npm run e2e -- --debian): `kexec-ts boot --list`
+// must name, before each firmware reboot, the entry systemd-boot then boots. The guest is the image's
+// sd-boot variant (trixie; harness/sd-boot.ts): OVMF as pflash with a per-run variable store,
+// systemd-boot from the ESP's removable path, two kernels as Boot Loader Specification Type #1
+// entries (kernel-install, layout=bls), and on the first boot a UKI built by ukify from the image's
+// kernel (its own .cmdline: e2e.entry=uki) and signed by sbsign with a key this test makes. Our
+// .deb is installed with apt-get (as in debian-lifecycle.test.ts). Each boot reads back /proc/cmdline,
+// uname -r and systemd-boot's LoaderEntrySelected, and compares them with the default that
+// `kexec-ts boot --list --json` named before the reboot:
+//   (a) no default configured: the loader's own order;
+//   (b) `bootctl set-default B` (LoaderEntryDefault, non-volatile): B, a Type #1 entry of the other kernel;
+//   (c) `bootctl set-oneshot C` (LoaderEntryOneShot): C (the UKI) once; the boot after it is B again;
+// then, with Secure Boot off (Debian's OVMF_VARS_4M.fd enrolls no keys), `--cert` with the test
+// certificate: the UKI verifies, a copy with one byte of .cmdline changed is rejected (sbverify
+// agrees on both), and without --cert the changed copy is listed, as systemd-boot would boot it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { getDebianImage } from './harness/debian-image.ts';
+import { bootSystem, multiUserHostMs, type SystemResult } from './harness/debian-guest.ts';
+import { debianOptInSuites, debianSkipOption } from './harness/host.ts';
+import { REPO } from './harness/initramfs.ts';
+import { buildDeb } from './harness/kexec-ts-deb.ts';
+import { EFIVAR_FN, PICK_SCRIPT } from './harness/sd-boot.ts';
+import { recordTimings } from './harness/testing.ts';
+
+const log = process.env.E2E_VERBOSE ? (s: string) => process.stderr.write(s + '\n') : undefined;
+const skipOpt = debianSkipOption(true);
+
+/** The UKI's path on the ESP and the extra word on its command line. */
+const UKI = '/boot/efi/EFI/Linux/e2e-uki.efi';
+const UKI_WORD = 'e2e.entry=uki';
+
+/** Every boot: what it booted, and the loader variables. */
+const STATE = `${EFIVAR_FN}
+mark cmdline "$(cat /proc/cmdline)"
+mark selected "$(efivar LoaderEntrySelected)"
+mark loader "$(efivar LoaderInfo)"
+mark efi-default "$(efivar LoaderEntryDefault)"
+mark efi-oneshot "$(efivar LoaderEntryOneShot)"`;
+
+/** The prediction made before a reboot: kexec-ts boot --list (JSON and text) on the job disk, marker predicted (the default's id). */
+const predict = (stage: string) => `kexec-ts boot --list --json > $JOB/list-${stage}.json 2> $JOB/list-${stage}.err || fail "kexec-ts boot --list --json: $(cat $JOB/list-${stage}.err)"
+kexec-ts boot --list > $JOB/list-${stage}.txt 2>&1
+bootctl list --no-pager > $JOB/bootctl-${stage}.txt 2>&1
+mark predicted "$(node $JOB/pick.mjs default $JOB/list-${stage}.json)"`;
+
+const STAGES = {
+  first: `${STATE}
+R=$(uname -r)
+check install apt-get install -y -q $JOB/kexec-ts_*.deb
+mark installed "$(dpkg-query -W -f '\${Version}' kexec-ts)"
+check ukify ukify build --linux=/boot/vmlinuz-$R --initrd=/boot/initrd.img-$R --uname=$R --os-release=@/etc/os-release --cmdline="$(cat /etc/kernel/cmdline) ${UKI_WORD}" --output=/tmp/uki.efi
+check sbsign sbsign --key $JOB/db.key --cert $JOB/db.crt --output ${UKI} /tmp/uki.efi
+check sbverify sbverify --cert $JOB/db.crt ${UKI}
+mark uki "$(stat -c %s ${UKI})"
+${predict('first')}
+reboot_to second`,
+  second: `${STATE}
+B=$(node $JOB/pick.mjs other $JOB/list-first.json "$(node $JOB/pick.mjs default $JOB/list-first.json)" bls)
+[ -n "$B" ] || fail "no entry other than the default to set"
+mark set-default "$B"
+check set-default bootctl set-default "$B"
+${predict('second')}
+reboot_to third`,
+  third: `${STATE}
+C=$(node $JOB/pick.mjs other $JOB/list-second.json "$(node $JOB/pick.mjs default $JOB/list-second.json)" uki)
+[ -n "$C" ] || fail "no entry other than the default for the one-shot"
+mark set-oneshot "$C"
+check set-oneshot bootctl set-oneshot "$C"
+${predict('third')}
+reboot_to fourth`,
+  fourth: `${STATE}
+${predict('fourth')}
+reboot_to fifth`,
+  fifth: `${STATE}
+mark secure-boot "$(f=/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c; [ -f $f ] && od -An -tu1 -j4 $f | xargs || echo none)"
+T=/boot/efi/EFI/Linux/e2e-uki-tampered.efi
+cp ${UKI} $T
+mark tampered "$(python3 - $T <<'PY'
+import sys, pefile
+pe = pefile.PE(sys.argv[1], fast_load=True)
+s = next(s for s in pe.sections if s.Name.rstrip(b'\\0') == b'.cmdline')
+off = s.PointerToRawData
+pe.close()
+with open(sys.argv[1], 'r+b') as f:
+    f.seek(off); b = f.read(1)[0]; f.seek(off); f.write(bytes([b ^ 0x20]))
+print(off, chr(b), chr(b ^ 0x20))
+PY
+)"
+mark sbverify "$(sbverify --cert $JOB/db.crt ${UKI} >/dev/null 2>&1; echo $?) $(sbverify --cert $JOB/db.crt $T >/dev/null 2>&1; echo $?)"
+kexec-ts boot --list --json --cert $JOB/db.crt > $JOB/list-cert.json 2> $JOB/list-cert.err || fail "kexec-ts boot --list --json --cert: $(cat $JOB/list-cert.err)"
+kexec-ts boot --list --cert $JOB/db.crt > $JOB/list-cert.txt 2>&1
+kexec-ts boot --list --json > $JOB/list-nocert.json 2> $JOB/list-nocert.err || fail "kexec-ts boot --list --json: $(cat $JOB/list-nocert.err)"
+rm $T`,
+};
+
+interface ListJson {
+  loader: { name: string; reason: string };
+  default: { id: string; title: string; source: string; reason: string } | null;
+  entries: { id: string; source: string; kernel: string; version?: string; cmdline: string; initrds: string[]; isDefault: boolean; uki?: { signature?: { status: string } } }[];
+  rejected: { id?: string; source: string; origin: string; reason: string }[];
+}
+
+/** The test's db key and certificate (openssl, RSA 2048, self-signed), made fresh each run. */
+function makeKey(dir: string): { key: Buffer; crt: Buffer } {
+  mkdirSync(dir, { recursive: true });
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-days', '3650', '-subj', '/CN=kexec-ts e2e sd-boot db/',
+    '-keyout', join(dir, 'db.key'), '-out', join(dir, 'db.crt')], { stdio: 'ignore' });
+  return { key: readFileSync(join(dir, 'db.key')), crt: readFileSync(join(dir, 'db.crt')) };
+}
+
+const listOf = (r: SystemResult, stage: string): ListJson => JSON.parse(r.job.readFile(`list-${stage}.json`).toString('utf8')) as ListJson;
+
+/**
+ * The boot `stage` is the one `before`'s listing named as the default: systemd-boot selected that
+ * entry, the running kernel is its version and /proc/cmdline its command line.
+ */
+function assertBootedAsPredicted(r: SystemResult, before: string, stage: string, what: string): ListJson['entries'][number] {
+  const list = listOf(r, before);
+  const m = (name: string) => r.marker(stage, name).value;
+  assert.equal(list.loader.name, 'systemd-boot', `${before}: kexec-ts recognises systemd-boot (${list.loader.reason})`);
+  assert.ok(list.default, `${before}: kexec-ts names a default (${r.job.readFile(`list-${before}.txt`).toString('utf8')})`);
+  const entry = list.entries.find((e) => e.id === list.default!.id)!;
+  const ctx = `${what}: kexec-ts said ${entry.id} (${list.default!.reason}) before the reboot; systemd-boot booted ${m('selected')} (${m('boot')}: ${m('cmdline')})`;
+  assert.equal(m('selected').toLowerCase(), entry.id.toLowerCase(), `${ctx}: LoaderEntrySelected`);
+  assert.equal(m('boot'), entry.version, `${ctx}: uname -r`);
+  assert.equal(m('cmdline').trim(), entry.cmdline.trim(), `${ctx}: /proc/cmdline`);
+  return entry;
+}
+
+for (const suite of debianOptInSuites().includes('trixie') ? ['trixie'] : debianOptInSuites().length ? [] : ['trixie']) {
+  test(`e2e debian ${suite} systemd-boot: kexec-ts boot --list names the entry the firmware then boots (uname -r, /proc/cmdline, LoaderEntrySelected): default order, bootctl set-default, set-oneshot once then the default again; a UKI signed by the test key verifies with --cert, one changed .cmdline byte is rejected`, { skip: skipOpt, timeout: 40 * 60_000 }, async (t) => {
+    const t0 = Date.now();
+    const image = await getDebianImage(suite, 'sd-boot', log);
+    const tImage = Date.now();
+    t.diagnostic(`image ${image.path} (${image.release} + ${image.extraReleases?.join(' ')}, systemd-boot ${image.packages['systemd-boot']}; built ${image.builtAt} in ${(image.buildMs.total / 1000).toFixed(0)} s at load ${image.loadAvg.join(' ')})`);
+    const out = join(REPO, 'e2e', 'out', `debian-boot-${suite}-keys`);
+    const { key, crt } = makeKey(out);
+    const deb = buildDeb(join(REPO, 'e2e', 'out', `debian-boot-deb-${suite}`), suite);
+    const r = await bootSystem({
+      name: `debian-boot-${suite}-sd-boot`,
+      disk: { file: image.path, format: 'qcow2' },
+      firmware: 'uefi',
+      efiVars: true,
+      stages: STAGES,
+      files: { [deb.name]: deb.bytes, 'db.key': key, 'db.crt': crt, 'pick.mjs': PICK_SCRIPT },
+      expect: ['first:reboot-cmd', 'second:reboot-cmd', 'third:reboot-cmd', 'fourth:reboot-cmd', 'fifth:exit'],
+      timeoutMs: 35 * 60_000,
+      ...(log ? { log } : {}),
+    });
+    writeFileSync(join(r.outDir, 'lists.txt'), ['first', 'second', 'third', 'fourth'].map((s) => `--- ${s}\n${r.job.readFile(`list-${s}.txt`).toString('utf8')}\n--- bootctl list\n${r.job.readFile(`bootctl-${s}.txt`).toString('utf8')}`).join('\n'));
+    const m = (stage: string, name: string) => r.marker(stage, name).value;
+    assert.match(m('first', 'loader'), /^systemd-boot /, 'the firmware started systemd-boot (LoaderInfo)');
+    const releases = [image.release, ...(image.extraReleases ?? [])];
+
+    // The menu: two Type #1 entries (one per kernel) and the UKI.
+    const first = listOf(r, 'first');
+    const bls = first.entries.filter((e) => e.source === 'bls');
+    assert.deepEqual(bls.map((e) => e.version).sort(), [...releases].sort(), `a Type #1 entry per kernel: ${bls.map((e) => e.id).join(' ')}`);
+    for (const e of bls) assert.ok(e.initrds.length >= 1, `${e.id} has its initrd`);
+    const uki = first.entries.filter((e) => e.source === 'uki');
+    assert.equal(uki.length, 1, `one UKI entry: ${uki.map((e) => e.id).join(' ')}`);
+    assert.equal(uki[0]!.id, 'e2e-uki.efi');
+    assert.ok(uki[0]!.cmdline.includes(UKI_WORD), `the UKI's command line is its .cmdline: ${uki[0]!.cmdline}`);
+
+    // (a) the default with nothing configured
+    const a = assertBootedAsPredicted(r, 'first', 'second', '(a) no default configured');
+    // (b) bootctl set-default B: B, a Type #1 entry of the other kernel
+    const b = m('second', 'set-default');
+    assert.equal(m('third', 'efi-default'), b, 'LoaderEntryDefault survived the firmware reboot (pflash variable store)');
+    assert.equal(listOf(r, 'second').default?.id, b, 'after bootctl set-default, kexec-ts names B');
+    const eb = assertBootedAsPredicted(r, 'second', 'third', `(b) bootctl set-default ${b}`);
+    assert.notEqual(eb.id, a.id, '(b) boots another entry than (a)');
+    // (c) bootctl set-oneshot C: C once
+    const c = m('third', 'set-oneshot');
+    assert.equal(listOf(r, 'third').default?.id, c, 'after bootctl set-oneshot, kexec-ts names C');
+    const ec = assertBootedAsPredicted(r, 'third', 'fourth', `(c) bootctl set-oneshot ${c}`);
+    assert.equal(m('fourth', 'efi-oneshot'), '', 'systemd-boot consumed LoaderEntryOneShot');
+    // ... then B again
+    assert.equal(listOf(r, 'fourth').default?.id, b, 'after the one-shot boot, kexec-ts names B again');
+    assertBootedAsPredicted(r, 'fourth', 'fifth', '(c) the boot after the one-shot');
+
+    // The UKI's signature: Secure Boot is off in this OVMF, so verification is asked for with --cert.
+    assert.equal(m('fifth', 'secure-boot'), '0', 'OVMF here enrolls no Secure Boot keys (SecureBoot=0)');
+    assert.equal(m('fifth', 'sbverify'), '0 1', 'sbverify: the UKI verifies, the changed copy does not');
+    const cert = listOf(r, 'cert');
+    const signed = cert.entries.find((e) => e.id === 'e2e-uki.efi');
+    assert.equal(signed?.uki?.signature?.status, 'verified', `--cert: the signed UKI verifies (${r.job.readFile('list-cert.txt').toString('utf8')})`);
+    const refused = cert.rejected.find((x) => x.origin.endsWith('/e2e-uki-tampered.efi'));
+    assert.match(refused?.reason ?? 'not rejected', /^signature: mismatch: .*changed after it was signed/, `--cert: the changed copy is rejected with the reason (${m('fifth', 'tampered')})`);
+    assert.ok(!cert.entries.some((e) => e.id === 'e2e-uki-tampered.efi'), '--cert: the changed copy is not offered');
+    const nocert = listOf(r, 'nocert');
+    assert.ok(nocert.entries.some((e) => e.id === 'e2e-uki-tampered.efi'), 'without --cert and Secure Boot off the changed copy is listed, as systemd-boot would boot it');
+
+    const reboots = ['second', 'third', 'fourth', 'fifth'].map((st, i) => ((multiUserHostMs(r, st) - r.marker(['first', 'second', 'third', 'fourth'][i]!, 'reboot-cmd').hostMs) / 1000).toFixed(0));
+    recordTimings({ kernel: { suite, release: image.release }, cpu: r.cpu, wallMs: Date.now() - t0, qemuMs: r.qemuMs, markers: [] }, 'debian-boot-sd-boot', { imageMs: tImage - t0 });
+    t.diagnostic(`${suite} systemd-boot: (a) ${a.id}, (b) ${eb.id}, (c) ${ec.id} then ${eb.id}; firmware reboots -> multi-user.target ${reboots.join(' / ')} s; guest ${(r.qemuMs / 1000).toFixed(0)} s, test ${((Date.now() - t0) / 1000).toFixed(0)} s (image ${((tImage - t0) / 1000).toFixed(0)} s)`);
+    r.cleanup();
+  });
+}

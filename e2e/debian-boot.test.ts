@@ -18,12 +18,12 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { getDebianImage } from './harness/debian-image.ts';
+import { getDebianImage, type DebianImage } from './harness/debian-image.ts';
 import { bootSystem, multiUserHostMs, type SystemResult } from './harness/debian-guest.ts';
 import { debianOptInSuites, debianSkipOption } from './harness/host.ts';
 import { REPO } from './harness/initramfs.ts';
-import { buildDeb } from './harness/kexec-ts-deb.ts';
-import { EFIVAR_FN, PICK_SCRIPT } from './harness/sd-boot.ts';
+import { buildDeb, lines } from './harness/kexec-ts-deb.ts';
+import { EFIVAR_FN, PICK_SCRIPT, splitSdBootCmdline } from './harness/sd-boot.ts';
 import { recordTimings } from './harness/testing.ts';
 
 const log = process.env.E2E_VERBOSE ? (s: string) => process.stderr.write(s + '\n') : undefined;
@@ -76,6 +76,9 @@ reboot_to fourth`,
 ${predict('fourth')}
 reboot_to fifth`,
   fifth: `${STATE}
+# (d) only where this kexec-ts has the load commands (kexec-ts boot ENTRY, kexec-ts reboot)
+if kexec-ts --help 2>&1 | grep -q 'kexec-ts reboot'; then LOAD=yes; else LOAD=no; fi
+mark kexec-boot $LOAD
 mark secure-boot "$(f=/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c; [ -f $f ] && od -An -tu1 -j4 $f | xargs || echo none)"
 T=/boot/efi/EFI/Linux/e2e-uki-tampered.efi
 cp ${UKI} $T
@@ -94,8 +97,25 @@ mark sbverify "$(sbverify --cert $JOB/db.crt ${UKI} >/dev/null 2>&1; echo $?) $(
 kexec-ts boot --list --json --cert $JOB/db.crt > $JOB/list-cert.json 2> $JOB/list-cert.err || fail "kexec-ts boot --list --json --cert: $(cat $JOB/list-cert.err)"
 kexec-ts boot --list --cert $JOB/db.crt > $JOB/list-cert.txt 2>&1
 kexec-ts boot --list --json > $JOB/list-nocert.json 2> $JOB/list-nocert.err || fail "kexec-ts boot --list --json: $(cat $JOB/list-nocert.err)"
-rm $T`,
+if [ $LOAD = yes ]; then
+  out=$(kexec-ts boot --cert $JOB/db.crt e2e-uki-tampered.efi 2>&1)
+  mark tampered-boot "$? $(echo "$out" | tr '\n' ' ')"
+  mark tampered-loaded "$(cat /sys/kernel/kexec_loaded)"
+fi
+rm $T
+[ $LOAD = yes ] || exit 0
+${predict('fifth')}
+mark initrd-size "$(node $JOB/pick.mjs initrd-size $JOB/list-fifth.json)"
+kexec-ts boot --dry-run > $JOB/plan-fifth.txt 2>&1
+reboot_to sixth kexec-ts reboot`,
+  // (d) after kexec-ts reboot: the zero page's ramdisk_size (0x218 + 4 = 0x21c) is the initrd kexec-ts passed
+  sixth: `${STATE}
+mark ramdisk-size "$(od -An -tu4 -j $((0x21c)) -N4 /sys/kernel/boot_params/data | xargs)"
+mark prev-kexec ${lines(`journalctl -b -1 -q --no-pager -o cat | grep -iE 'kexec' | tail -3`)}`,
 };
+
+/** What the checks read of a run (a SystemResult, or one read back from e2e/out). */
+export type RunView = Pick<SystemResult, 'marker' | 'find' | 'job'>;
 
 interface ListJson {
   loader: { name: string; reason: string };
@@ -112,13 +132,13 @@ function makeKey(dir: string): { key: Buffer; crt: Buffer } {
   return { key: readFileSync(join(dir, 'db.key')), crt: readFileSync(join(dir, 'db.crt')) };
 }
 
-const listOf = (r: SystemResult, stage: string): ListJson => JSON.parse(r.job.readFile(`list-${stage}.json`).toString('utf8')) as ListJson;
+const listOf = (r: RunView, stage: string): ListJson => JSON.parse(r.job.readFile(`list-${stage}.json`).toString('utf8')) as ListJson;
 
 /**
  * The boot `stage` is the one `before`'s listing named as the default: systemd-boot selected that
  * entry, the running kernel is its version and /proc/cmdline its command line.
  */
-function assertBootedAsPredicted(r: SystemResult, before: string, stage: string, what: string): ListJson['entries'][number] {
+function assertBootedAsPredicted(r: RunView, before: string, stage: string, what: string): ListJson['entries'][number] {
   const list = listOf(r, before);
   const m = (name: string) => r.marker(stage, name).value;
   assert.equal(list.loader.name, 'systemd-boot', `${before}: kexec-ts recognises systemd-boot (${list.loader.reason})`);
@@ -127,8 +147,73 @@ function assertBootedAsPredicted(r: SystemResult, before: string, stage: string,
   const ctx = `${what}: kexec-ts said ${entry.id} (${list.default!.reason}) before the reboot; systemd-boot booted ${m('selected')} (${m('boot')}: ${m('cmdline')})`;
   assert.equal(m('selected').toLowerCase(), entry.id.toLowerCase(), `${ctx}: LoaderEntrySelected`);
   assert.equal(m('boot'), entry.version, `${ctx}: uname -r`);
-  assert.equal(m('cmdline').trim(), entry.cmdline.trim(), `${ctx}: /proc/cmdline`);
+  const booted = splitSdBootCmdline(m('cmdline'));
+  assert.equal(booted.rest, entry.cmdline.trim().split(/\s+/).join(' '), `${ctx}: /proc/cmdline (but systemd-boot's initrd= words)`);
+  // Type #1: systemd-boot names the entry's initrds on the command line; a UKI's stub passes its .initrd alone.
+  assert.deepEqual(booted.initrds, entry.source === 'bls' ? entry.initrds : [], `${ctx}: the initrds systemd-boot loaded`);
   return entry;
+}
+
+/** Every check of a run: (a), (b), (c) and the UKI signature. */
+export function checkRun(r: RunView, image: DebianImage): Record<'a' | 'eb' | 'ec', ListJson['entries'][number]> {
+  const m = (stage: string, name: string) => r.marker(stage, name).value;
+  assert.match(m('first', 'loader'), /^systemd-boot /, 'the firmware started systemd-boot (LoaderInfo)');
+  const releases = [image.release, ...(image.extraReleases ?? [])];
+
+  // The menu: two Type #1 entries (one per kernel) and the UKI.
+  const first = listOf(r, 'first');
+  const bls = first.entries.filter((e) => e.source === 'bls');
+  assert.deepEqual(bls.map((e) => e.version).sort(), [...releases].sort(), `a Type #1 entry per kernel: ${bls.map((e) => e.id).join(' ')}`);
+  for (const e of bls) assert.ok(e.initrds.length >= 1, `${e.id} has its initrd`);
+  const uki = first.entries.filter((e) => e.source === 'uki');
+  assert.equal(uki.length, 1, `one UKI entry: ${uki.map((e) => e.id).join(' ')}`);
+  assert.equal(uki[0]!.id, 'e2e-uki.efi');
+  assert.ok(uki[0]!.cmdline.includes(UKI_WORD), `the UKI's command line is its .cmdline: ${uki[0]!.cmdline}`);
+
+  // (a) the default with nothing configured
+  const a = assertBootedAsPredicted(r, 'first', 'second', '(a) no default configured');
+  // (b) bootctl set-default B: B, a Type #1 entry of the other kernel
+  const b = m('second', 'set-default');
+  assert.equal(m('third', 'efi-default'), b, 'LoaderEntryDefault survived the firmware reboot (pflash variable store)');
+  assert.equal(listOf(r, 'second').default?.id, b, 'after bootctl set-default, kexec-ts names B');
+  const eb = assertBootedAsPredicted(r, 'second', 'third', `(b) bootctl set-default ${b}`);
+  assert.notEqual(eb.id, a.id, '(b) boots another entry than (a)');
+  // (c) bootctl set-oneshot C: C once
+  const c = m('third', 'set-oneshot');
+  assert.equal(listOf(r, 'third').default?.id, c, 'after bootctl set-oneshot, kexec-ts names C');
+  const ec = assertBootedAsPredicted(r, 'third', 'fourth', `(c) bootctl set-oneshot ${c}`);
+  assert.equal(m('fourth', 'efi-oneshot'), '', 'systemd-boot consumed LoaderEntryOneShot');
+  // ... then B again
+  assert.equal(listOf(r, 'fourth').default?.id, b, 'after the one-shot boot, kexec-ts names B again');
+  assertBootedAsPredicted(r, 'fourth', 'fifth', '(c) the boot after the one-shot');
+
+  // The UKI's signature: Secure Boot is off in this OVMF, so verification is asked for with --cert.
+  assert.equal(m('fifth', 'secure-boot'), '0', 'OVMF here enrolls no Secure Boot keys (SecureBoot=0)');
+  assert.equal(m('fifth', 'sbverify'), '0 1', 'sbverify: the UKI verifies, the changed copy does not');
+  const cert = listOf(r, 'cert');
+  const signed = cert.entries.find((e) => e.id === 'e2e-uki.efi');
+  assert.equal(signed?.uki?.signature?.status, 'verified', `--cert: the signed UKI verifies (${r.job.readFile('list-cert.txt').toString('utf8')})`);
+  const refused = cert.rejected.find((x) => x.origin.endsWith('/e2e-uki-tampered.efi'));
+  assert.match(refused?.reason ?? 'not rejected', /^signature: mismatch: .*changed after it was signed/, `--cert: the changed copy is rejected with the reason (${m('fifth', 'tampered')})`);
+  assert.ok(!cert.entries.some((e) => e.id === 'e2e-uki-tampered.efi'), '--cert: the changed copy is not offered');
+  const nocert = listOf(r, 'nocert');
+  assert.ok(nocert.entries.some((e) => e.id === 'e2e-uki-tampered.efi'), 'without --cert and Secure Boot off the changed copy is listed, as systemd-boot would boot it');
+
+  // (d) kexec-ts reboot boots the entry kexec-ts boot picks (where the load commands exist)
+  if (m('fifth', 'kexec-boot') === 'yes') {
+    assert.match(m('fifth', 'tampered-boot'), /^[1-9]\d* .*mismatch/, 'kexec-ts boot --cert refuses the changed UKI with the verdict (non-zero exit)');
+    assert.equal(m('fifth', 'tampered-loaded'), '0', 'nothing loaded for the changed UKI');
+    const list = listOf(r, 'fifth');
+    const e = list.entries.find((x) => x.id === list.default?.id)!;
+    assert.equal(e.id, b, 'kexec-ts reboot takes the default: B');
+    const ctx = `(d) kexec-ts reboot: ${e.id} (${m('sixth', 'boot')}: ${m('sixth', 'cmdline')})`;
+    assert.equal(m('sixth', 'boot'), e.version, `${ctx}: uname -r`);
+    assert.equal(m('sixth', 'cmdline').trim().split(/\s+/).join(' '), e.cmdline.trim().split(/\s+/).join(' '), `${ctx}: /proc/cmdline is the entry's options`);
+    assert.equal(m('sixth', 'ramdisk-size'), m('fifth', 'initrd-size'), `${ctx}: the zero page's ramdisk_size is the entry's initrd's size`);
+    assert.match(m('sixth', 'prev-kexec'), /kexec/i, `${ctx}: the previous boot ended in a kexec`);
+  }
+
+  return { a, eb, ec };
 }
 
 for (const suite of debianOptInSuites().includes('trixie') ? ['trixie'] : debianOptInSuites().length ? [] : ['trixie']) {
@@ -147,54 +232,12 @@ for (const suite of debianOptInSuites().includes('trixie') ? ['trixie'] : debian
       efiVars: true,
       stages: STAGES,
       files: { [deb.name]: deb.bytes, 'db.key': key, 'db.crt': crt, 'pick.mjs': PICK_SCRIPT },
-      expect: ['first:reboot-cmd', 'second:reboot-cmd', 'third:reboot-cmd', 'fourth:reboot-cmd', 'fifth:exit'],
+      expect: ['first:reboot-cmd', 'second:reboot-cmd', 'third:reboot-cmd', 'fourth:reboot-cmd', 'fifth:kexec-boot'],
       timeoutMs: 35 * 60_000,
       ...(log ? { log } : {}),
     });
     writeFileSync(join(r.outDir, 'lists.txt'), ['first', 'second', 'third', 'fourth'].map((s) => `--- ${s}\n${r.job.readFile(`list-${s}.txt`).toString('utf8')}\n--- bootctl list\n${r.job.readFile(`bootctl-${s}.txt`).toString('utf8')}`).join('\n'));
-    const m = (stage: string, name: string) => r.marker(stage, name).value;
-    assert.match(m('first', 'loader'), /^systemd-boot /, 'the firmware started systemd-boot (LoaderInfo)');
-    const releases = [image.release, ...(image.extraReleases ?? [])];
-
-    // The menu: two Type #1 entries (one per kernel) and the UKI.
-    const first = listOf(r, 'first');
-    const bls = first.entries.filter((e) => e.source === 'bls');
-    assert.deepEqual(bls.map((e) => e.version).sort(), [...releases].sort(), `a Type #1 entry per kernel: ${bls.map((e) => e.id).join(' ')}`);
-    for (const e of bls) assert.ok(e.initrds.length >= 1, `${e.id} has its initrd`);
-    const uki = first.entries.filter((e) => e.source === 'uki');
-    assert.equal(uki.length, 1, `one UKI entry: ${uki.map((e) => e.id).join(' ')}`);
-    assert.equal(uki[0]!.id, 'e2e-uki.efi');
-    assert.ok(uki[0]!.cmdline.includes(UKI_WORD), `the UKI's command line is its .cmdline: ${uki[0]!.cmdline}`);
-
-    // (a) the default with nothing configured
-    const a = assertBootedAsPredicted(r, 'first', 'second', '(a) no default configured');
-    // (b) bootctl set-default B: B, a Type #1 entry of the other kernel
-    const b = m('second', 'set-default');
-    assert.equal(m('third', 'efi-default'), b, 'LoaderEntryDefault survived the firmware reboot (pflash variable store)');
-    assert.equal(listOf(r, 'second').default?.id, b, 'after bootctl set-default, kexec-ts names B');
-    const eb = assertBootedAsPredicted(r, 'second', 'third', `(b) bootctl set-default ${b}`);
-    assert.notEqual(eb.id, a.id, '(b) boots another entry than (a)');
-    // (c) bootctl set-oneshot C: C once
-    const c = m('third', 'set-oneshot');
-    assert.equal(listOf(r, 'third').default?.id, c, 'after bootctl set-oneshot, kexec-ts names C');
-    const ec = assertBootedAsPredicted(r, 'third', 'fourth', `(c) bootctl set-oneshot ${c}`);
-    assert.equal(m('fourth', 'efi-oneshot'), '', 'systemd-boot consumed LoaderEntryOneShot');
-    // ... then B again
-    assert.equal(listOf(r, 'fourth').default?.id, b, 'after the one-shot boot, kexec-ts names B again');
-    assertBootedAsPredicted(r, 'fourth', 'fifth', '(c) the boot after the one-shot');
-
-    // The UKI's signature: Secure Boot is off in this OVMF, so verification is asked for with --cert.
-    assert.equal(m('fifth', 'secure-boot'), '0', 'OVMF here enrolls no Secure Boot keys (SecureBoot=0)');
-    assert.equal(m('fifth', 'sbverify'), '0 1', 'sbverify: the UKI verifies, the changed copy does not');
-    const cert = listOf(r, 'cert');
-    const signed = cert.entries.find((e) => e.id === 'e2e-uki.efi');
-    assert.equal(signed?.uki?.signature?.status, 'verified', `--cert: the signed UKI verifies (${r.job.readFile('list-cert.txt').toString('utf8')})`);
-    const refused = cert.rejected.find((x) => x.origin.endsWith('/e2e-uki-tampered.efi'));
-    assert.match(refused?.reason ?? 'not rejected', /^signature: mismatch: .*changed after it was signed/, `--cert: the changed copy is rejected with the reason (${m('fifth', 'tampered')})`);
-    assert.ok(!cert.entries.some((e) => e.id === 'e2e-uki-tampered.efi'), '--cert: the changed copy is not offered');
-    const nocert = listOf(r, 'nocert');
-    assert.ok(nocert.entries.some((e) => e.id === 'e2e-uki-tampered.efi'), 'without --cert and Secure Boot off the changed copy is listed, as systemd-boot would boot it');
-
+    const { a, eb, ec } = checkRun(r, image);
     const reboots = ['second', 'third', 'fourth', 'fifth'].map((st, i) => ((multiUserHostMs(r, st) - r.marker(['first', 'second', 'third', 'fourth'][i]!, 'reboot-cmd').hostMs) / 1000).toFixed(0));
     recordTimings({ kernel: { suite, release: image.release }, cpu: r.cpu, wallMs: Date.now() - t0, qemuMs: r.qemuMs, markers: [] }, 'debian-boot-sd-boot', { imageMs: tImage - t0 });
     t.diagnostic(`${suite} systemd-boot: (a) ${a.id}, (b) ${eb.id}, (c) ${ec.id} then ${eb.id}; firmware reboots -> multi-user.target ${reboots.join(' / ')} s; guest ${(r.qemuMs / 1000).toFixed(0)} s, test ${((Date.now() - t0) / 1000).toFixed(0)} s (image ${((tImage - t0) / 1000).toFixed(0)} s)`);

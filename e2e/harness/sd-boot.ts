@@ -48,23 +48,46 @@ mark esp-use "$(df -m --output=used,size /boot/efi | tail -1 | xargs)"
 mark done "$(cd /boot/efi && find . -type f | sort | tr '\n' ' ')"`;
 }
 
-/** bash: the string value of the loader variable $1 (UTF-16LE, after the 4 attribute bytes), empty when unset. */
-export const EFIVAR_FN = String.raw`efivar() { local f=/sys/firmware/efi/efivars/$1-${LOADER_GUID}; [ -f "$f" ] && tail -c +5 "$f" | tr -d '\0'; true; }`;
+/**
+ * bash: the string value of the loader variable $1 (UTF-16LE, after the 4 attribute bytes), empty
+ * when unset. Read whole with cat: `tail -c +5 FILE` on efivarfs printed nothing in the trixie guest.
+ */
+export const EFIVAR_FN = String.raw`efivar() { local f=/sys/firmware/efi/efivars/$1-${LOADER_GUID}; [ -f "$f" ] && cat "$f" | tail -c +5 | tr -d '\0'; true; }`;
 
 /**
  * /run/e2e-job/pick.mjs (node, in the guest): reads a `kexec-ts boot --list --json` file.
  *   default FILE          the default entry's id
+ *   initrd-size FILE      the default entry's initrd files' sizes added up (a UKI's .initrd is not counted)
  *   other FILE ID SOURCE  an entry other than ID: the first of SOURCE (for bls: with another kernel
  *                         version than ID's, so uname -r tells them apart), else the first other one
  */
-export const PICK_SCRIPT = `import { readFileSync } from 'node:fs';
+export const PICK_SCRIPT = `import { readFileSync, statSync } from 'node:fs';
 const [cmd, file, id, source] = process.argv.slice(2);
 const list = JSON.parse(readFileSync(file, 'utf8'));
 if (cmd === 'default') console.log(list.default ? list.default.id : '');
+else if (cmd === 'initrd-size') {
+  const e = list.entries.find((x) => x.id === list.default?.id);
+  console.log(e ? e.initrds.reduce((n, f) => n + statSync(f).size, 0) : '');
+}
 else if (cmd === 'other') {
   const not = list.entries.find((e) => e.id === id);
   const rest = list.entries.filter((e) => e.id !== id);
   const pick = rest.find((e) => e.source === source && (source !== 'bls' || e.version !== not?.version)) ?? rest[0];
   console.log(pick ? pick.id : '');
-} else throw new Error('usage: pick.mjs default|other FILE [ID SOURCE]');
+} else throw new Error('usage: pick.mjs default|initrd-size|other FILE [ID SOURCE]');
 `;
+
+/**
+ * /proc/cmdline of a systemd-boot boot, split: the `initrd=\\DIR\\FILE` words systemd-boot puts in
+ * front of a Type #1 entry's options (for kernels whose EFI stub loads the initrd itself; kexec
+ * passes the initrd apart, so kexec-ts's command line has no such words), as machine paths on the
+ * ESP, and the rest.
+ */
+export function splitSdBootCmdline(cmdline: string, esp = '/boot/efi'): { initrds: string[]; rest: string } {
+  const words = cmdline.trim().split(/\s+/);
+  const isInitrd = (w: string) => w.startsWith('initrd=\\');
+  return {
+    initrds: words.filter(isInitrd).map((w) => esp + w.slice('initrd='.length).replace(/\\/g, '/')),
+    rest: words.filter((w) => !isInitrd(w)).join(' '),
+  };
+}

@@ -18,7 +18,12 @@ export function entryNames(e: { id?: string; title?: string; submenu?: string[];
   if (/\.(conf|efi)$/i.test(file)) names.add(file);
   if (e.title) {
     names.add(e.title);
-    if (e.submenu?.length) names.add([...e.submenu, e.title].join('>'));
+    // GRUB entries in submenus are titled "Sub > Title": GRUB_DEFAULT and grub-reboot name them "Sub>Title".
+    const prefix = e.submenu?.length ? e.submenu.join(' > ') + ' > ' : '';
+    if (prefix && e.title.startsWith(prefix)) {
+      const own = e.title.slice(prefix.length);
+      names.add([...e.submenu!, own].join('>')).add(own);
+    }
   }
   return [...names];
 }

@@ -294,3 +294,28 @@ test('UKI without Secure Boot, lockdown or --cert: signatures are not required, 
   assert.deepEqual(log, ['kexec_load']);
   assert.equal(res.loaded!.cmdline, 'soot=/dev/vda1 ro quiet');
 });
+
+test('devicetree: passed as --dtb on arm64 (aa64), a note elsewhere; overlays are not applied and say so; kexec_file_load on arm64 says the running tree is used', async () => {
+  const { bootLoadSpec } = await import('../../src/boot/boot-entry.ts');
+  const entry = {
+    id: 'debian-6.6.conf', title: 'Debian', source: 'bls' as const, origin: '/efi/loader/entries/debian-6.6.conf', kernel: '/efi/d/linux', initrds: [], cmdline: 'root=/dev/vda2',
+    devicetree: '/efi/d/board.dtb', devicetreeOverlays: ['/efi/d/a.dtbo'], isDefault: false,
+  };
+  const arm = bootLoadSpec(entry, { arch: 'aa64', verify: {}, why: 'test' });
+  assert.equal(arm.devicetree, '/efi/d/board.dtb');
+  assert.ok(arm.notes.some((n) => /^devicetree-overlay \/efi\/d\/a\.dtbo: not applied/.test(n)));
+  const armFile = bootLoadSpec(entry, { arch: 'aa64', verify: { lockdown: 'integrity' }, why: 'test' });
+  assert.ok(armFile.notes.some((n) => /kexec_file_load on arm64 gives the new kernel the running kernel's device tree/.test(n)));
+  const x86 = bootLoadSpec(entry, { arch: 'x64', verify: {}, why: 'test' });
+  assert.equal(x86.devicetree, undefined);
+  assert.ok(x86.notes.some((n) => /^devicetree \/efi\/d\/board\.dtb not passed: only arm64 kernels take one/.test(n)));
+});
+
+test('packaging/kexec-ts-bless-boot.service: after and requiring boot-complete.target, only when a state file exists, runs kexec-ts boot --bless', () => {
+  const unit = readFileSync('packaging/kexec-ts-bless-boot.service', 'utf8');
+  assert.match(unit, /^Requires=boot-complete\.target$/m);
+  assert.match(unit, /^After=.*\bboot-complete\.target\b/m);
+  assert.match(unit, new RegExp(`^ConditionPathExists=${BOOT_COUNT_STATE.replace(/\./g, '\\.')}$`, 'm'));
+  assert.match(unit, /^ExecStart=\/usr\/bin\/env kexec-ts boot --bless$/m);
+  assert.match(unit, /^WantedBy=multi-user\.target$/m);
+});

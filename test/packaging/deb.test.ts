@@ -221,7 +221,7 @@ function installRemovePurge(suite: string, packages: string[], file: string, nod
       assert.ok(present(p), `/${p} after install`);
     }
     assert.ok(present('etc/systemd/system/multi-user.target.wants/kdump-ts.service'), 'kdump-ts.service enabled (multi-user.target.wants)');
-    assert.ok(present('etc/systemd/system/basic.target.wants/kexec-ts-bless-boot.service'), 'kexec-ts-bless-boot.service enabled (basic.target.wants)');
+    assert.ok(present('etc/systemd/system/multi-user.target.wants/kexec-ts-bless-boot.service'), 'kexec-ts-bless-boot.service enabled (multi-user.target.wants)');
     assert.ok(present('var/crash') && present('var/lib/kdump-ts'));
     assert.match(readFileSync(at('etc/kdump-ts.conf'), 'utf8'), /^target = \/var\/crash$/m);
     for (const b of ['kexec-ts', 'kdump-ts', 'vmcore-ts']) assert.equal(root.run([b, '--version']).stdout.trim(), `${b} ${pkg.version}`);
@@ -266,7 +266,7 @@ function installRemovePurge(suite: string, packages: string[], file: string, nod
     t0 = Date.now();
     root.run(['apt-get', '-o', 'Dpkg::Use-Pty=0', 'purge', '-y', 'kexec-ts']);
     console.log(`# ${suite}: apt purge: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    for (const p of ['etc/kdump-ts.conf', 'etc/default/grub.d/kdump-ts.cfg', 'etc/kernel/postinst.d/kdump-ts', 'etc/kernel/postrm.d/kdump-ts', 'etc/systemd/system/multi-user.target.wants/kdump-ts.service', 'etc/systemd/system/basic.target.wants/kexec-ts-bless-boot.service', 'var/lib/kdump-ts']) {
+    for (const p of ['etc/kdump-ts.conf', 'etc/default/grub.d/kdump-ts.cfg', 'etc/kernel/postinst.d/kdump-ts', 'etc/kernel/postrm.d/kdump-ts', 'etc/systemd/system/multi-user.target.wants/kdump-ts.service', 'etc/systemd/system/multi-user.target.wants/kexec-ts-bless-boot.service', 'var/lib/kdump-ts']) {
       assert.ok(!present(p), `/${p} gone after purge`);
     }
     assert.doesNotMatch(root.run(['dpkg-query', '-W', '-f=${Status}', 'kexec-ts'], 10_000, { allowFail: true }).stdout, /ok installed|config-files/);

@@ -89,6 +89,8 @@ export interface BootLoadOptions {
   arch: string;
   /** Why this entry (chooseEntry). */
   why: string;
+  /** The running kernel's /proc/cmdline: the command line of an entry that has none (Debian's /vmlinuz links), as Debian's kexec-load reuses it. */
+  currentCmdline?: string;
 }
 
 /** What booting an entry loads, and how. Paths are the machine's. */
@@ -125,6 +127,10 @@ export function bootLoadSpec(entry: BootEntry, o: BootLoadOptions): BootLoadSpec
   const notes: string[] = [];
   let cmdline = entry.cmdline;
   let cmdlineFrom = entry.uki ? "the UKI's .cmdline (and add-ons')" : 'the entry';
+  if (!cmdline && entry.source === 'debian-links' && o.currentCmdline !== undefined && o.commandLine === undefined) {
+    cmdline = o.currentCmdline.split(/\s+/).filter((w) => w && !w.startsWith('BOOT_IMAGE=')).join(' ');
+    cmdlineFrom = "this kernel's /proc/cmdline (Debian's links carry none; Debian's kexec-load reuses it too)";
+  }
   if (o.commandLine !== undefined) [cmdline, cmdlineFrom] = [o.commandLine, '--command-line'];
   if (o.append !== undefined) [cmdline, cmdlineFrom] = [[cmdline, o.append].filter(Boolean).join(' '), `${cmdlineFrom} + --append`];
   const { syscall, reason } = chooseSyscall(o.syscall, o.verify);

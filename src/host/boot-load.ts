@@ -174,6 +174,7 @@ export async function bootEntry(req: BootRequest, deps: BootDeps = {}): Promise<
     verify: { secureBoot: machine.secureBoot, lockdown: machine.lockdown },
     arch: m.arch,
     why,
+    ...(entry.source === 'debian-links' && !entry.cmdline ? { currentCmdline: readText(machineRoot, '/proc/cmdline', 'utf8')?.trim() ?? '' } : {}),
   });
   if (!req.dryRun && !deps.sys) throw new KexecError('internal: a load needs the syscalls');
   if (!req.dryRun && req.then === 'systemctl' && !deps.run) throw new KexecError('internal: kexec-ts reboot needs a command runner');

@@ -319,3 +319,12 @@ test('packaging/kexec-ts-bless-boot.service: after and requiring boot-complete.t
   assert.match(unit, /^ExecStart=\/usr\/bin\/env kexec-ts boot --bless$/m);
   assert.match(unit, /^WantedBy=multi-user\.target$/m);
 });
+
+test("boot vmlinuz (Debian's links, no command line of their own): the running kernel's /proc/cmdline without BOOT_IMAGE=, as Debian's kexec-load does", async () => {
+  const r = root('debian-trixie', { kernels: [TRIXIE_KERNEL], files: { '/proc/cmdline': 'BOOT_IMAGE=/boot/vmlinuz-6.12.117+deb13-cloud-amd64 root=UUID=fa9c21fb-8289-425f-89dc-9a970f378187 ro console=ttyS0 quiet\n' } });
+  const { sys } = readingSyscalls();
+  const res = await bootEntry(request(r, { name: 'vmlinuz' }), { sys });
+  assert.equal(res.spec.entry.source, 'debian-links');
+  assert.equal(res.loaded!.cmdline, 'root=UUID=fa9c21fb-8289-425f-89dc-9a970f378187 ro console=ttyS0 quiet');
+  assert.match(res.spec.cmdlineFrom, /^this kernel's \/proc\/cmdline/);
+});

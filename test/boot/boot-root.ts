@@ -32,7 +32,7 @@ export function put(root: string, path: string, data: string | Uint8Array): void
 /** A fresh copy of test/fixtures/boot/NAME (or an empty root when NAME is undefined). */
 export function bootRoot(name: string | undefined, o: RootOptions = {}): string {
   const root = mkdtempSync(join(tmpdir(), 'kexec-ts-bootroot-'));
-  if (name) cpSync(join('test/fixtures/boot', name), root, { recursive: true });
+  if (name) cpSync(join('test/fixtures/boot', name), root, { recursive: true, verbatimSymlinks: true });
   put(root, '/proc/iomem', probeSection('IOMEM'));
   put(root, '/proc/sys/kernel/random/boot_id', `${o.bootId ?? '11111111-2222-3333-4444-555555555555'}\n`);
   put(root, '/sys/kernel/kexec_loaded', o.kexecLoaded ? '1\n' : '0\n');

@@ -59,6 +59,8 @@ export interface BootCountState {
   path: string;
   /** Its name once blessed (machine path). */
   blessed: string;
+  /** Its name before this count (machine path): restored when another load in the same boot replaces this one. */
+  from?: string;
   entry: string;
   /** /proc/sys/kernel/random/boot_id of the boot that did the kexec. */
   bootId: string;
@@ -95,6 +97,7 @@ export function parseBootCountState(text: string): BootCountState | undefined {
     return {
       path: j.path,
       blessed: j.blessed,
+      ...(typeof j.from === 'string' && j.from.startsWith('/') ? { from: j.from } : {}),
       entry: String(j.entry ?? ''),
       bootId: j.bootId,
       ...(typeof j.firmwareBoot === 'string' ? { firmwareBoot: j.firmwareBoot } : {}),

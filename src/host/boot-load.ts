@@ -75,8 +75,10 @@ export interface BootResult {
   planError?: unknown;
   /** A load: the plan loaded. */
   loaded?: KexecPlan;
-  /** The boot counter renamed and the state written (a load). */
+  /** The boot counter renamed and the state written (a load); or, loaded again in the same boot, the state as it was. */
   counted?: BootCountState;
+  /** An entry counted by an earlier load in this boot whose kernel this load replaced: its name before that count, restored. */
+  restored?: string;
 }
 
 /** The files a load reads, staged where the entry's are not single files on this machine. */
@@ -152,6 +154,17 @@ export function currentBoot(machineRoot: string): { bootId: string; firmwareBoot
   return { bootId, ...(fw ? { firmwareBoot: fw } : {}) };
 }
 
+/** The state file, or undefined when there is none or it cannot be read as one. */
+function readState(file: string): BootCountState | undefined {
+  const t = readText('/', file, 'utf8');
+  return t === undefined ? undefined : parseBootCountState(t);
+}
+
+/** This boot's identity, read only when a counter is involved (a new count, or a state file to check). */
+function currentBootIfCounting(spec: BootLoadSpec, stateFile: string, machineRoot: string): ReturnType<typeof currentBoot> | undefined {
+  return spec.counter || existsSync(stateFile) ? currentBoot(machineRoot) : undefined;
+}
+
 function writeState(file: string, state: BootCountState): void {
   mkdirSync(dirname(file), { recursive: true });
   const tmp = `${file}.tmp`;
@@ -198,15 +211,31 @@ export async function bootEntry(req: BootRequest, deps: BootDeps = {}): Promise<
         return { spec, planError: e };
       }
     }
+    const stateFile = deps.stateFile ?? machinePath(req.dirs.root, BOOT_COUNT_STATE);
+    const host = hostPathOf(m);
+    if (spec.counter && existsSync(host(spec.counter.to)) && host(spec.counter.to) !== host(spec.counter.from)) {
+      throw new KexecError(`boot counting: ${spec.counter.to} exists already: cannot rename ${spec.counter.from} to it`, { hint: 'remove one of the two entry files' });
+    }
     const loaded = await loadKernel(load, deps.sys!, opts);
     const result: BootResult = { spec, loaded };
-    const stateFile = deps.stateFile ?? machinePath(req.dirs.root, BOOT_COUNT_STATE);
+    const boot = currentBootIfCounting(spec, stateFile, machineRoot);
+    // An entry this boot counted for an earlier load (the kernel loaded then is replaced now): the
+    // same entry is not counted twice for one kexec; another one gets its try back.
+    const previous = boot && readState(stateFile);
+    let already = false;
+    if (previous && previous.bootId === boot!.bootId) {
+      if (spec.counter && previous.path === spec.counter.from) already = true;
+      else if (previous.from && existsSync(host(previous.path)) && !existsSync(host(previous.from))) {
+        renameSync(host(previous.path), host(previous.from));
+        rmSync(stateFile, { force: true });
+        result.restored = previous.from;
+      }
+    }
     let undo: (() => void) | undefined;
-    if (spec.counter) {
-      const host = hostPathOf(m);
+    if (spec.counter && already) result.counted = previous!;
+    else if (spec.counter) {
       const [from, to] = [host(spec.counter.from), host(spec.counter.to)];
-      if (existsSync(to)) throw new KexecError(`boot counting: ${spec.counter.to} exists already: cannot rename ${spec.counter.from} to it`, { hint: 'remove one of the two entry files' });
-      const state: BootCountState = { path: spec.counter.to, blessed: blessedPath(spec.counter.to), entry: entry.id, ...currentBoot(machineRoot), time: new Date().toISOString() };
+      const state: BootCountState = { path: spec.counter.to, blessed: blessedPath(spec.counter.to), from: spec.counter.from, entry: entry.id, ...boot!, time: new Date().toISOString() };
       renameSync(from, to);
       try {
         writeState(stateFile, state);

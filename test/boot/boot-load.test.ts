@@ -192,7 +192,7 @@ test('boot counting: the counted entry is renamed +2-1 -> +1-2 at the load and t
   const res = await bootEntry(request(r, { name: 'debian-6.6' }), { sys });
   assert.ok(!existsSync(join(entries, 'debian-6.6+2-1.conf')) && existsSync(join(entries, 'debian-6.6+1-2.conf')));
   const state = JSON.parse(readFileSync(join(r, BOOT_COUNT_STATE), 'utf8'));
-  assert.deepEqual({ ...state, time: undefined }, { path: '/efi/loader/entries/debian-6.6+1-2.conf', blessed: '/efi/loader/entries/debian-6.6.conf', entry: 'debian-6.6.conf', bootId: 'aaaaaaaa-0000-0000-0000-000000000001', time: undefined });
+  assert.deepEqual({ ...state, time: undefined }, { path: '/efi/loader/entries/debian-6.6+1-2.conf', blessed: '/efi/loader/entries/debian-6.6.conf', from: '/efi/loader/entries/debian-6.6+2-1.conf', entry: 'debian-6.6.conf', bootId: 'aaaaaaaa-0000-0000-0000-000000000001', time: undefined });
   assert.deepEqual(res.counted, state);
 
   // kexec-ts-bless-boot.service in the boot that did the kexec (it reached boot-complete too): kept.
@@ -327,4 +327,30 @@ test("boot vmlinuz (Debian's links, no command line of their own): the running k
   assert.equal(res.spec.entry.source, 'debian-links');
   assert.equal(res.loaded!.cmdline, 'root=UUID=fa9c21fb-8289-425f-89dc-9a970f378187 ro console=ttyS0 quiet');
   assert.match(res.spec.cmdlineFrom, /^this kernel's \/proc\/cmdline/);
+});
+
+test('boot counting: loading the counted entry again in the same boot counts it once; loading another entry instead gives the first its try back', async () => {
+  const r = root('cases/sd-boot', { kernels: [`${SD}/6.6.9-amd64/linux`, `${SD}/6.12.117+deb13-amd64/linux`] });
+  const entries = join(r, '/efi/loader/entries');
+  for (let i = 0; i < 2; i++) await bootEntry(request(r, { name: 'debian-6.6' }), { sys: readingSyscalls().sys });
+  assert.ok(existsSync(join(entries, 'debian-6.6+1-2.conf')), 'counted once: +2-1 -> +1-2, not +0-3');
+  const res = await bootEntry(request(r, { name: 'debian-6.12' }), { sys: readingSyscalls().sys });
+  assert.equal(res.restored, '/efi/loader/entries/debian-6.6+2-1.conf');
+  assert.ok(existsSync(join(entries, 'debian-6.6+2-1.conf')) && !existsSync(join(r, BOOT_COUNT_STATE)));
+});
+
+test('boot counting falls back as the specification says: an entry counted down to +0 that never gets blessed is "bad" and the default moves past it', async () => {
+  const r = root('cases/sd-boot', { kernels: [`${SD}/6.12.117+deb13-amd64/linux`] });
+  rmSync(join(r, `/sys/firmware/efi/efivars/LoaderEntryOneShot-${LOADER_GUID}`));
+  const entries = join(r, '/efi/loader/entries');
+  writeFileSync(join(entries, 'debian-6.12+1.conf'), readFileSync(join(entries, 'debian-6.12.conf')));
+  rmSync(join(entries, 'debian-6.12.conf'));
+  const first = await bootEntry(request(r), { sys: readingSyscalls().sys });
+  assert.equal(first.spec.entry.id, 'debian-6.12.conf');
+  assert.match(first.spec.why, /loader\.conf default debian-\*/);
+  assert.ok(existsSync(join(entries, 'debian-6.12+0-1.conf')));
+  // That kexec boot failed (no boot-complete, no blessing); the machine is back in a boot with another boot_id.
+  put(r, '/proc/sys/kernel/random/boot_id', 'dddddddd-0000-0000-0000-000000000004\n');
+  const next = await bootEntry(request(r, { dryRun: true }));
+  assert.equal(next.spec.entry.id, 'debian-6.6.conf', 'the bad entry sorts last: the glob matches debian-6.6 first');
 });

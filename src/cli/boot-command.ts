@@ -85,7 +85,7 @@ export async function bootLoadCommand(o: BootCliOptions, name: string | undefine
   } else if (dryRun) {
     writeSync(1, bootLoadText(r.spec, thenText) + (r.planned ? '\n' + (await dryRunText(r.planned, { debug: !!o.debug })) : ''));
   } else {
-    writeSync(1, `loaded ${r.spec.entry.title} (${r.spec.entry.id}) with ${r.loaded!.syscall}${r.counted ? `; boot counter now ${r.counted.path}` : ''}; ${thenText}\n`);
+    writeSync(1, `loaded ${r.spec.entry.title} (${r.spec.entry.id}) with ${r.loaded!.syscall}${r.counted ? `; boot counter now ${r.counted.path}` : ''}${r.restored ? `; ${r.restored} (loaded before in this boot) got its try back` : ''}; ${thenText}\n`);
   }
   if (r.planError) throw r.planError;
   return 0;

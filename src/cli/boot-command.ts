@@ -21,8 +21,11 @@ export const BOOT_LOAD_USAGE = `      --dry-run            print what would be l
                            boot counter) and the plan; nothing is loaded or renamed
       --command-line=TEXT  instead of the entry's command line
       --append=TEXT        added to the command line
-  -s, -c, -a               kexec_file_load / kexec_load / the first falling back to the second
-                           (default: kexec_file_load when lockdown or Secure Boot is on, else kexec_load)
+  -s, --kexec-file-syscall use kexec_file_load
+  -c, --kexec-syscall      use kexec_load
+  -a, --kexec-syscall-auto kexec_file_load, falling back to kexec_load
+                           (none given: kexec_file_load when lockdown or Secure Boot is on, so the
+                           kernel verifies the image; else kexec_load)
   -d, --debug              kexec -d lines on stderr`;
 
 export interface BootCliOptions {
@@ -49,6 +52,7 @@ function syscallOf(o: BootCliOptions): SyscallChoice | undefined {
 /** Loads (or plans) ENTRY and does `then`; prints what was (or would be) done. */
 export async function bootLoadCommand(o: BootCliOptions, name: string | undefined, then: BootThen): Promise<number> {
   const dryRun = !!o['dry-run'];
+  const syscall = syscallOf(o);
   if ((o.root || o.boot || o.esp) && !dryRun) throw new UsageError('--root/--boot/--esp read another machine\'s entries: use them with --dry-run (a load boots this machine\'s)');
   const req: BootRequest = {
     dirs: { root: o.root ?? '/', ...(o.boot ? { boot: o.boot } : {}), ...(o.esp ? { esp: o.esp } : {}) },
@@ -56,7 +60,7 @@ export async function bootLoadCommand(o: BootCliOptions, name: string | undefine
     ...(o.cert?.length ? { certs: o.cert } : {}),
     ...(o['command-line'] !== undefined ? { commandLine: o['command-line'] } : {}),
     ...(o.append !== undefined ? { append: o.append } : {}),
-    ...(syscallOf(o) ? { syscall: syscallOf(o)! } : {}),
+    ...(syscall ? { syscall } : {}),
     dryRun,
     then,
     ...(o.debug ? { debug: (line: string) => void process.stderr.write(line + '\n') } : {}),

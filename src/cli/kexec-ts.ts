@@ -15,10 +15,13 @@ import { LOADER_OPTIONS, loaderOptionsUsage, type LoaderOptionName } from '../ke
 import { hostSyscalls } from '../host/syscalls.ts';
 import { execKernel, loadKernel, planKernelLoad, unloadKernel } from '../host/kexec-load.ts';
 import { parseCommandLine } from './args.ts';
+import { BOOT_LOAD_OPTIONS, BOOT_LOAD_USAGE, blessCommand, bootLoadCommand, rebootCommand, type BootCliOptions } from './boot-command.ts';
 import { runCli } from './run.ts';
 
 const USAGE = `usage: kexec-ts [options] [KERNEL]
        kexec-ts boot --list [--json] [--root DIR] [--esp DIR] [--boot DIR]   (kexec-ts boot --help)
+       kexec-ts boot [ENTRY] [--now] [--dry-run]   load a boot entry (kexec-ts boot --help)
+       kexec-ts reboot [ENTRY] [--dry-run]         load it, then systemctl kexec (kexec-ts reboot --help)
   -l, --load               load KERNEL to boot with -e
   -p, --load-panic         load KERNEL as the crash (kdump) kernel
   -e, --exec               boot the loaded kernel now (sync, then reboot(LINUX_REBOOT_CMD_KEXEC))
@@ -97,13 +100,22 @@ function parseAddress(text: string, what: string): bigint {
 }
 
 const BOOT_USAGE = `usage: kexec-ts boot --list [--json] [--root DIR] [--esp DIR] [--boot DIR] [--cert FILE]
-  Every boot entry the installed boot loader would offer, the one it would boot by default and why,
-  and every candidate that cannot be booted with the reason. Reads GRUB's grub.cfg (evaluated, with
-  grubenv), Boot Loader Specification entries ($BOOT and ESP /loader/entries, loader.conf, the
-  LoaderEntryOneShot/LoaderEntryDefault EFI variables), Unified Kernel Images ($ESP/EFI/Linux, with
-  their profiles and add-ons, signatures checked against the machine's db/MOK/dbx or --cert) and
-  Debian's /vmlinuz links. Nothing is loaded.
-      --list               list the entries (the only action so far)
+       kexec-ts boot [ENTRY] [--now] [--dry-run] [--json] [options]
+       kexec-ts boot --bless
+  --list: every boot entry the installed boot loader would offer, the one it would boot by default
+  and why, and every candidate that cannot be booted with the reason. Reads GRUB's grub.cfg
+  (evaluated, with grubenv), Boot Loader Specification entries ($BOOT and ESP /loader/entries,
+  loader.conf, the LoaderEntryOneShot/LoaderEntryDefault EFI variables), Unified Kernel Images
+  ($ESP/EFI/Linux, with their profiles and add-ons, signatures checked against the machine's
+  db/MOK/dbx or --cert) and Debian's /vmlinuz links. Nothing is loaded.
+  ENTRY (or the default): load it for a later \`systemctl kexec\` or \`kexec-ts -e\` — kernel, every
+  initrd concatenated in order, the entry's command line, its devicetree on arm64; a UKI is verified
+  whole first, then cut. A +LEFT-DONE boot counter is decremented as systemd-boot does and blessed
+  by kexec-ts-bless-boot.service (kexec-ts boot --bless) once the kexec boot reaches boot-complete.
+      --list               list the entries
+      --now                boot it at once after the load (reboot syscall: no clean shutdown)
+      --bless              bless the entry the previous boot counted for its kexec (after boot-complete.target)
+${BOOT_LOAD_USAGE}
       --json               one JSON document instead of text
       --root=DIR           read the machine whose / is DIR (its /etc/fstab names the file systems)
       --boot=DIR           what is mounted at /boot is DIR
@@ -119,20 +131,30 @@ const BOOT_OPTIONS = {
   boot: { type: 'string' },
   esp: { type: 'string' },
   cert: { type: 'string', multiple: true },
+  now: { type: 'boolean' },
+  bless: { type: 'boolean' },
+  ...BOOT_LOAD_OPTIONS,
 } as const;
 
-/** kexec-ts boot: discovery and the default (src/boot/), read through src/host/boot-files.ts. */
+/** kexec-ts boot: discovery and the default (src/boot/), read through src/host/boot-files.ts; loading in boot-command.ts. */
 async function bootCommand(argv: string[]): Promise<number> {
-  const parsed = parseCommandLine(argv, BOOT_OPTIONS, { prog: 'kexec-ts boot', usage: BOOT_USAGE });
+  const parsed = parseCommandLine(argv, BOOT_OPTIONS, { prog: 'kexec-ts boot', usage: BOOT_USAGE, positionals: [0, 1] });
   if (!parsed) return 0;
-  const o = parsed.values as { list?: boolean; json?: boolean; root?: string; boot?: string; esp?: string; cert?: string[] };
-  if (!o.list) throw new UsageError("kexec-ts boot: give --list (booting an entry is not part of this version); run 'kexec-ts boot --help'");
+  const o = parsed.values as BootCliOptions & { list?: boolean; now?: boolean; bless?: boolean };
+  const entry = parsed.positionals[0];
   const { existsSync, statSync } = await import('node:fs');
   for (const k of ['root', 'boot', 'esp'] as const) {
     const dir = o[k];
     if (dir !== undefined && !(existsSync(dir) && statSync(dir).isDirectory())) throw new UsageError(`--${k} ${dir}: not a directory`);
   }
   for (const f of o.cert ?? []) if (!(existsSync(f) && statSync(f).isFile())) throw new UsageError(`--cert ${f}: not a file`);
+  const loadOptions = Object.keys(BOOT_LOAD_OPTIONS).filter((k) => o[k as keyof typeof o] !== undefined);
+  if ([o.list, o.bless, o.now].filter(Boolean).length > 1) throw new UsageError('give one of --list, --bless, --now');
+  if ((o.list || o.bless) && (entry !== undefined || loadOptions.length)) {
+    throw new UsageError(`--${o.list ? 'list' : 'bless'} takes no ${entry !== undefined ? `ENTRY (${entry})` : `--${loadOptions[0]}`}; run 'kexec-ts boot --help'`);
+  }
+  if (o.bless) return blessCommand(o);
+  if (!o.list) return bootLoadCommand(o, entry, o.now ? 'exec' : 'load');
   const { readBootMachine } = await import('../host/boot-files.ts');
   const { discoverBoot } = await import('../boot/discover.ts');
   const { bootListJson, bootListText } = await import('../boot/list-text.ts');
@@ -146,6 +168,7 @@ async function bootCommand(argv: string[]): Promise<number> {
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'boot') return bootCommand(argv.slice(1));
+  if (argv[0] === 'reboot') return rebootCommand(argv.slice(1));
   const parsed = parse(argv);
   if (!parsed) return 0;
   const { values: o, positionals } = parsed;

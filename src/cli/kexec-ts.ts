@@ -97,13 +97,19 @@ function parseAddress(text: string, what: string): bigint {
 }
 
 const BOOT_USAGE = `usage: kexec-ts boot --list [--json] [--root DIR] [--esp DIR] [--boot DIR] [--cert FILE]
+       kexec-ts boot --menu [--timeout N] [--json] [--dry-run] [--root DIR] [--esp DIR] [--boot DIR]
   Every boot entry the installed boot loader would offer, the one it would boot by default and why,
   and every candidate that cannot be booted with the reason. Reads GRUB's grub.cfg (evaluated, with
   grubenv), Boot Loader Specification entries ($BOOT and ESP /loader/entries, loader.conf, the
   LoaderEntryOneShot/LoaderEntryDefault EFI variables), Unified Kernel Images ($ESP/EFI/Linux, with
   their profiles and add-ons, signatures checked against the machine's db/MOK/dbx or --cert) and
   Debian's /vmlinuz links. Nothing is loaded.
-      --list               list the entries (the only action so far)
+      --list               list the entries
+      --menu               choose on the terminal (arrows, Enter, e edits the command line, q quits);
+                           prints the chosen entry's id and command line (--json: as JSON)
+      --timeout=N          --menu: boot the default after N s (0: at once; none: wait for a key);
+                           else the boot loader's timeout, 10 s when it gives none
+      --dry-run            load nothing (the menu only prints its choice so far)
       --json               one JSON document instead of text
       --root=DIR           read the machine whose / is DIR (its /etc/fstab names the file systems)
       --boot=DIR           what is mounted at /boot is DIR
@@ -119,14 +125,21 @@ const BOOT_OPTIONS = {
   boot: { type: 'string' },
   esp: { type: 'string' },
   cert: { type: 'string', multiple: true },
+  menu: { type: 'boolean' },
+  timeout: { type: 'string' },
+  'dry-run': { type: 'boolean' },
 } as const;
 
 /** kexec-ts boot: discovery and the default (src/boot/), read through src/host/boot-files.ts. */
 async function bootCommand(argv: string[]): Promise<number> {
   const parsed = parseCommandLine(argv, BOOT_OPTIONS, { prog: 'kexec-ts boot', usage: BOOT_USAGE });
   if (!parsed) return 0;
-  const o = parsed.values as { list?: boolean; json?: boolean; root?: string; boot?: string; esp?: string; cert?: string[] };
-  if (!o.list) throw new UsageError("kexec-ts boot: give --list (booting an entry is not part of this version); run 'kexec-ts boot --help'");
+  const o = parsed.values as { list?: boolean; json?: boolean; root?: string; boot?: string; esp?: string; cert?: string[]; menu?: boolean; timeout?: string };
+  if (!o.list && !o.menu) throw new UsageError("kexec-ts boot: give --list or --menu (booting an entry is not part of this version); run 'kexec-ts boot --help'");
+  if (o.list && o.menu) throw new UsageError('kexec-ts boot: --list or --menu, not both');
+  if (o.timeout !== undefined && !o.menu) throw new UsageError('--timeout goes with --menu');
+  const menu = o.menu ? await import('./boot-menu.ts') : undefined;
+  const timeout = menu && o.timeout !== undefined ? { timeout: menu.parseMenuTimeout(o.timeout) } : {};
   const { existsSync, statSync } = await import('node:fs');
   for (const k of ['root', 'boot', 'esp'] as const) {
     const dir = o[k];
@@ -140,6 +153,15 @@ async function bootCommand(argv: string[]): Promise<number> {
   const { hostImageTrust } = await import('../host/image-trust.ts');
   const root = o.root ?? '/';
   const list = discoverBoot(readBootMachine({ root, ...(o.boot ? { boot: o.boot } : {}), ...(o.esp ? { esp: o.esp } : {}) }), [ukiSource(hostImageTrust(root, o.cert))]);
+  if (menu) {
+    const choice = await menu.runBootMenu(list, timeout);
+    if (!choice) {
+      writeSync(2, 'kexec-ts: boot menu left without a choice\n');
+      return 1;
+    }
+    writeSync(1, o.json ? menu.choiceJson(choice) : menu.choiceText(choice));
+    return 0;
+  }
   writeSync(1, o.json ? bootListJson(list) : bootListText(list));
   return list.default ? 0 : 1;
 }

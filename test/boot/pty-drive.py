@@ -1,9 +1,10 @@
 # Runs a command on a pseudo-terminal and types into it, for test/boot/menu-pty.test.ts.
 # argv[1]: JSON {"cmd": [...], "rows": R, "cols": C, "stdout": "pty"|"pipe", "steps": [...], "timeout": S}
 # steps: {"wait": "text"} (until the screen output so far contains it), {"send": "bytes"},
-#        {"sleep": seconds}, {"resize": [rows, cols]}.
+#        {"sleep": seconds}, {"resize": [rows, cols]}, {"signal": N} (to the command).
 # Prints one JSON document: {"code", "screen" (everything the pty received), "stdout" (with "pipe"),
-# "waited" (seconds from start to exit), "failed" (the step that timed out, if any)}.
+# "waited" (seconds from start to exit), "failed" (the step that timed out, if any),
+# "canonical"/"echo" (the terminal's ICANON and ECHO after the exit: a restored terminal has both)}.
 import fcntl, json, os, pty, select, struct, subprocess, sys, termios, time
 
 spec = json.loads(sys.argv[1])
@@ -75,6 +76,8 @@ for step in spec.get("steps", []):
     elif "sleep" in step:
         end = time.time() + step["sleep"]
         pump(lambda: time.time() >= end)
+    elif "signal" in step:
+        os.kill(proc.pid, step["signal"])
     elif "resize" in step:
         winsize(*step["resize"])
         os.kill(proc.pid, 28)  # SIGWINCH
@@ -96,7 +99,10 @@ while select.select([master], [], [], 0.05)[0]:
     screen += chunk
 if pipe and proc.stdout and not proc.stdout.closed:
     stdout += proc.stdout.read()
+lflag = termios.tcgetattr(slave)[3]
 print(json.dumps({
+    "canonical": bool(lflag & termios.ICANON),
+    "echo": bool(lflag & termios.ECHO),
     "code": code,
     "screen": screen.decode("utf-8", "replace"),
     "stdout": stdout.decode("utf-8", "replace"),

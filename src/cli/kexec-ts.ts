@@ -98,6 +98,7 @@ function parseAddress(text: string, what: string): bigint {
 
 const BOOT_USAGE = `usage: kexec-ts boot --list [--json] [--root DIR] [--esp DIR] [--boot DIR] [--cert FILE]
        kexec-ts boot --menu [--timeout N] [--json] [--dry-run] [--root DIR] [--esp DIR] [--boot DIR]
+       kexec-ts boot --serve --dry-run [--port N] [--root DIR] [--esp DIR] [--boot DIR]
   Every boot entry the installed boot loader would offer, the one it would boot by default and why,
   and every candidate that cannot be booted with the reason. Reads GRUB's grub.cfg (evaluated, with
   grubenv), Boot Loader Specification entries ($BOOT and ESP /loader/entries, loader.conf, the
@@ -109,7 +110,11 @@ const BOOT_USAGE = `usage: kexec-ts boot --list [--json] [--root DIR] [--esp DIR
                            prints the chosen entry's id and command line (--json: as JSON)
       --timeout=N          --menu: boot the default after N s (0: at once; none: wait for a key);
                            else the boot loader's timeout, 10 s when it gives none
-      --dry-run            load nothing (the menu only prints its choice so far)
+      --serve              the same choices in the local web viewer (127.0.0.1, a random token in
+                           the URL): entries, the default and why, rejected with why, the command
+                           line editable; a choice answers with what would be loaded
+      --port=N             --serve: listen on port N (default: any free port)
+      --dry-run            load nothing (the menu prints its choice; --serve needs it so far)
       --json               one JSON document instead of text
       --root=DIR           read the machine whose / is DIR (its /etc/fstab names the file systems)
       --boot=DIR           what is mounted at /boot is DIR
@@ -128,15 +133,21 @@ const BOOT_OPTIONS = {
   menu: { type: 'boolean' },
   timeout: { type: 'string' },
   'dry-run': { type: 'boolean' },
+  serve: { type: 'boolean' },
+  port: { type: 'string' },
 } as const;
 
 /** kexec-ts boot: discovery and the default (src/boot/), read through src/host/boot-files.ts. */
 async function bootCommand(argv: string[]): Promise<number> {
   const parsed = parseCommandLine(argv, BOOT_OPTIONS, { prog: 'kexec-ts boot', usage: BOOT_USAGE });
   if (!parsed) return 0;
-  const o = parsed.values as { list?: boolean; json?: boolean; root?: string; boot?: string; esp?: string; cert?: string[]; menu?: boolean; timeout?: string };
-  if (!o.list && !o.menu) throw new UsageError("kexec-ts boot: give --list or --menu (booting an entry is not part of this version); run 'kexec-ts boot --help'");
-  if (o.list && o.menu) throw new UsageError('kexec-ts boot: --list or --menu, not both');
+  const o = parsed.values as { list?: boolean; json?: boolean; root?: string; boot?: string; esp?: string; cert?: string[]; menu?: boolean; timeout?: string; serve?: boolean; port?: string; 'dry-run'?: boolean };
+  const actions = (['list', 'menu', 'serve'] as const).filter((k) => o[k]);
+  if (!actions.length) throw new UsageError("kexec-ts boot: give --list, --menu or --serve (booting an entry is not part of this version); run 'kexec-ts boot --help'");
+  if (actions.length > 1) throw new UsageError(`kexec-ts boot: ${actions.map((a) => `--${a}`).join(' or ')}, not both`);
+  if (o.serve && !o['dry-run']) throw new UsageError('kexec-ts boot --serve: give --dry-run (loading the choice is not wired yet)');
+  const port = o.port === undefined ? 0 : Number(o.port);
+  if (o.port !== undefined && (!o.serve || !/^\d+$/.test(o.port) || port > 65535)) throw new UsageError(o.serve ? '--port wants a number from 0 to 65535' : '--port goes with --serve');
   if (o.timeout !== undefined && !o.menu) throw new UsageError('--timeout goes with --menu');
   const menu = o.menu ? await import('./boot-menu.ts') : undefined;
   const timeout = menu && o.timeout !== undefined ? { timeout: menu.parseMenuTimeout(o.timeout) } : {};
@@ -153,6 +164,17 @@ async function bootCommand(argv: string[]): Promise<number> {
   const { hostImageTrust } = await import('../host/image-trust.ts');
   const root = o.root ?? '/';
   const list = discoverBoot(readBootMachine({ root, ...(o.boot ? { boot: o.boot } : {}), ...(o.esp ? { esp: o.esp } : {}) }), [ukiSource(hostImageTrust(root, o.cert))]);
+  if (o.serve) {
+    const { startBootServer, dryRunChoice } = await import('./boot-serve.ts');
+    const s = await startBootServer(list, { port, choose: dryRunChoice });
+    writeSync(1, `kexec-ts boot menu (--dry-run) for ${root}:\n  ${s.url}\n(listening on 127.0.0.1 only; Ctrl-C to stop)\n`);
+    await new Promise<void>((resolve) => {
+      const stop = () => void s.close().then(resolve);
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    return 0;
+  }
   if (menu) {
     const choice = await menu.runBootMenu(list, timeout);
     if (!choice) {

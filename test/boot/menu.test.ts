@@ -44,6 +44,7 @@ test('menu state: the default is selected and its countdown is the loader timeou
 
 test('loader timeouts: GRUB seconds and -1, systemd-boot menu-force/menu-hidden, none given is 10 s', () => {
   assert.equal(loaderTimeout('5'), 5);
+  assert.equal(loaderTimeout('0'), 0);
   assert.equal(loaderTimeout('-1'), null);
   assert.equal(loaderTimeout('menu-force'), null);
   assert.equal(loaderTimeout('menu-hidden'), 0);

@@ -73,6 +73,16 @@ test('pty: no key with --timeout 1 boots the default after about a second; the t
   assert.ok(r.waited >= 1, `chose after ${r.waited} s`);
 });
 
+test('pty: the loader\'s own timeout when --timeout is not given: bookworm\'s timeout=0 boots the default at once, sd-boot\'s 3 s counts down', { skip }, () => {
+  const zero = drive([...KEXEC_TS, 'boot', '--menu', '--root', ROOT], []);
+  assert.equal(zero.code, 0);
+  assert.ok(!zero.screen.includes('\x1b[?1049h'), 'no menu drawn');
+  assert.match(zero.screen, /^entry: gnulinux-simple-85d4fada-db2d-474e-b464-fe9371509fa2\r\n/);
+  const three = drive([...KEXEC_TS, 'boot', '--menu', '--root', 'test/fixtures/boot/cases/sd-boot'], [{ wait: 'Booting "Fedora Linux 40" in 3 s' }, { wait: 'Booting "Fedora Linux 40" in 2 s' }, { send: 'q' }]);
+  assert.equal(three.failed, null);
+  assert.equal(three.code, 1);
+});
+
 test('pty: a key stops the countdown (nothing boots after --timeout), then q leaves without a choice: exit 1, terminal restored', { skip }, () => {
   const r = drive(withStty(['--menu', '--root', ROOT, '--dry-run', '--timeout', '1']), [{ wait: 'Booting' }, { send: DOWN }, { sleep: 1.5 }, { send: 'q' }]);
   assert.equal(r.failed, null);

@@ -2,7 +2,9 @@
 // e2e/debian-lifecycle.test.ts (our .deb: crash -> back, systemctl reboot vs systemctl kexec on SeaBIOS
 // and OVMF, kexec-ts vs kexec-tools loading the kexec) and e2e/debian-kdump-tools.test.ts (Debian's
 // kdump-tools in the same kind of guest), then prints the table and the ratios from the records
-// they append to e2e/out/timings.jsonl. TCG guests on a shared host: read the load with every figure.
+// they append to e2e/out/timings.jsonl. Every guest runs alone (E2E_SEQUENTIAL=1: the lifecycle's two
+// guests one after the other), so ours and kdump-tools' figures are taken alike. TCG guests on a shared
+// host: read the load with every figure.
 // Usage: node bench/debian-system.mjs [--all]   (--all: bookworm too; as root, ~30-60 min)
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -11,7 +13,7 @@ import { loadavg } from 'node:os';
 const all = process.argv.includes('--all');
 const start = new Date().toISOString();
 const load0 = loadavg().map((x) => x.toFixed(1)).join(' ');
-const r = spawnSync(process.execPath, ['e2e/run.mjs', '--debian', ...(all ? ['--all'] : []), 'debian-lifecycle', 'debian-kdump-tools'], { stdio: 'inherit' });
+const r = spawnSync(process.execPath, ['e2e/run.mjs', '--debian', ...(all ? ['--all'] : []), 'debian-lifecycle', 'debian-kdump-tools'], { stdio: 'inherit', env: { ...process.env, E2E_SEQUENTIAL: '1' } });
 const load1 = loadavg().map((x) => x.toFixed(1)).join(' ');
 if (r.status !== 0) console.error(`bench/debian-system: the e2e run failed (exit ${r.status}); the table has what was recorded`);
 

@@ -11,6 +11,9 @@
 //      makedumpfile reads it, and crash with the kernel's -dbg vmlinux (log, bt, sys);
 //   3. apt-get install a newer kernel (SUITE-backports' cloud kernel) -> our postinst.d hook builds its capture initramfs;
 //      kexec-ts -l NEW --reuse-cmdline + systemctl kexec -> up on NEW after a clean shutdown, re-armed;
+//   3b. (issue 13) with both kernels in GRUB's menu: `kexec-ts boot --list --json` before each firmware
+//      reboot names what GRUB then boots (uname -r, /proc/cmdline): default, grub-reboot (one-shot),
+//      GRUB_DEFAULT=saved + grub-set-default, and back;
 //   4. apt-get remove, then purge -> every file the package shipped or made is gone, the rest of
 //      /etc, /usr, /var/lib and /boot is as before the install (but for the new kernel's files),
 //      /var/crash kept; systemctl reboot -> no crashkernel=, nothing loaded.
@@ -107,7 +110,33 @@ mark kept-dumps "$(ls /var/crash | xargs)"
 ${SNAPSHOT} > $JOB/files-after
 reboot_to fifth`;
 
-function seabiosStages(release: string): Record<string, string> {
+/**
+ * Issue 13 on the same guest, with two kernels installed (GRUB's menu: NEW first, then "Advanced
+ * options" with both): what `kexec-ts boot --list --json` says GRUB will boot, written to the job disk
+ * before each firmware reboot, and what the firmware path then booted (the agent's `boot` marker =
+ * uname -r, `cmdline`). grub-reboot (one-shot next_entry, by titles), then GRUB_DEFAULT=saved with
+ * grub-set-default (by ids); the GRUB setting is undone before the purge.
+ */
+const GRUB_ONESHOT = (old: string) => `kexec-ts boot --list --json > $JOB/boot-list-default.json; mark boot-list-default-exit $?
+check grub-reboot grub-reboot "Advanced options for Debian GNU/Linux>Debian GNU/Linux, with Linux ${old}"
+mark grubenv-oneshot "$(grub-editenv list | xargs)"
+kexec-ts boot --list --json > $JOB/boot-list-oneshot.json; mark boot-list-oneshot-exit $?
+reboot_to grub1`;
+const GRUB_SAVED = (old: string, uuid: string) => `mark cmdline "$(cat /proc/cmdline)"
+mark grubenv-after-oneshot "$(grub-editenv list | xargs)"
+kexec-ts boot --list --json > $JOB/boot-list-after-oneshot.json; mark boot-list-after-oneshot-exit $?
+echo GRUB_DEFAULT=saved > /etc/default/grub.d/60-e2e-saved.cfg
+check update-grub-saved update-grub
+check grub-set-default grub-set-default "gnulinux-advanced-${uuid}>gnulinux-${old}-advanced-${uuid}"
+kexec-ts boot --list --json > $JOB/boot-list-saved.json; mark boot-list-saved-exit $?
+reboot_to grub2`;
+const GRUB_RESET = `mark cmdline "$(cat /proc/cmdline)"
+rm /etc/default/grub.d/60-e2e-saved.cfg
+check update-grub-reset update-grub
+check grub-set-default-reset grub-set-default 0
+kexec-ts boot --list --json > $JOB/boot-list-reset.json; mark boot-list-reset-exit $?`;
+
+function seabiosStages(release: string, oldRelease: string, rootUuid: string): Record<string, string> {
   return {
     first: installStage('kexec_load'),
     second: `${ARMED}
@@ -122,6 +151,9 @@ check kexec-load kexec-ts -l /boot/vmlinuz-${release} --initrd=/boot/initrd.img-
 mark kexec-loaded "$(cat /sys/kernel/kexec_loaded)"
 reboot_to fourth systemctl kexec`,
     fourth: `${AFTER_KEXEC}
+${GRUB_ONESHOT(oldRelease)}`,
+    grub1: GRUB_SAVED(oldRelease, rootUuid),
+    grub2: `${GRUB_RESET}
 ${REMOVE_PURGE}`,
     fifth: `mark cmdline "$(cat /proc/cmdline)"
 mark crash-loaded "$(cat /sys/kernel/kexec_crash_loaded)"
@@ -214,6 +246,29 @@ function assertKexecBoot(r: SystemResult, image: DebianImage, stage: string, rel
   assert.ok(m('status').includes(`initrd.img-${release}`), `kdump-ts status names ${release}'s capture initramfs: ${m('status')}`);
 }
 
+/** The default entry of `kexec-ts boot --list --json` the guest wrote to the job disk as boot-list-NAME.json. */
+function grubPick(r: SystemResult, name: string): { release: string; id: string; kernel: string; initrds: string[]; cmdline: string } {
+  const stage = Object.entries(r.markers.reduce<Record<string, string>>((a, m) => (m.name === `boot-list-${name}-exit` ? { ...a, [m.stage]: m.value } : a), {}));
+  assert.deepEqual(stage.map(([, v]) => v), ['0'], `kexec-ts boot --list --json (${name}) exits 0 once: ${JSON.stringify(stage)}`);
+  const list = JSON.parse(r.job.readFile(`boot-list-${name}.json`).toString('utf8'));
+  assert.equal(list.loader.name, 'grub', `GRUB recognised as the boot loader (${name}): ${list.loader.reason}`);
+  const e = list.entries.find((x: { isDefault: boolean }) => x.isDefault);
+  assert.ok(e, `kexec-ts boot found a default (${name}): ${list.noDefaultReason}`);
+  const release = basename(e.kernel).replace(/^vmlinuz-/, '');
+  assert.deepEqual(e.initrds, [`/boot/initrd.img-${release}`], `the default's initrd matches its kernel (${name})`);
+  return { release, id: e.id, kernel: e.kernel, initrds: e.initrds, cmdline: e.cmdline };
+}
+
+/** kexec-ts boot's default before the firmware reboot = what GRUB booted on `stage` (uname -r and /proc/cmdline). */
+function assertGrubPick(r: SystemResult, name: string, stage: string, release: string, purged = false): void {
+  const pick = grubPick(r, name);
+  assert.equal(pick.release, release, `kexec-ts boot --list (${name}) predicts ${release} (picked ${pick.id})`);
+  assert.equal(r.marker(stage, 'boot').value, release, `the firmware path booted ${release} (${name})`);
+  // GRUB adds BOOT_IMAGE=; the purge between the prediction and the reboot took crashkernel= out of grub.cfg.
+  const norm = (c: string) => c.replace(/^BOOT_IMAGE=\S+\s*/, '').replace(purged ? /\s*crashkernel=\S+/ : /^$/, '').trim();
+  assert.equal(norm(pick.cmdline), norm(r.marker(stage, 'cmdline').value), `the command line GRUB booted is the one kexec-ts boot read (${name})`);
+}
+
 /** Command -> multi-user.target of the reboot `cmdStage` started, split at the next kernel's start. */
 function rebootFigure(r: SystemResult, cmdStage: string, stage: string): { totalS: number; text: string } {
   const cmd = r.marker(cmdStage, 'reboot-cmd').hostMs;
@@ -229,7 +284,7 @@ function snapshotDiff(r: SystemResult, newRelease: string): { added: string[]; r
   const after = read('files-after');
   const upgrade = read('upgrade-files'); // dpkg -L of the kernel upgrade's packages (linux-base too)
   // Package manager and systemd bookkeeping changes with any apt run; the kernel upgrade adds its own files.
-  const churn = (p: string) => upgrade.has(p) || p.includes(newRelease) || /^\/var\/lib\/(dpkg|apt|systemd|ucf|initramfs-tools)\//.test(p) || /^\/var\/cache\//.test(p) || p === '/etc/ld.so.cache';
+  const churn = (p: string) => upgrade.has(p) || p.includes(newRelease) || /^\/var\/lib\/(dpkg|apt|systemd|ucf|initramfs-tools)\//.test(p) || /^\/var\/cache\//.test(p) || p === '/etc/ld.so.cache' || p === '/boot/grub/grubenv'; // grubenv: the test's own grub-reboot
   return {
     added: [...after].filter((p) => !before.has(p) && !churn(p)),
     removed: [...before].filter((p) => !after.has(p) && !churn(p)),
@@ -250,17 +305,19 @@ for (const suite of debianSuites()) {
     const kernelDebs = Object.fromEntries(upgrade.debs.map((d) => [`kernel/${basename(d)}`, readFileSync(d)]));
     const common = { disk: { file: image.path, format: 'qcow2' as const }, jobDiskMiB: 512, timeoutMs: 40 * 60_000, ...(log ? { log } : {}) };
     // Both guests at once: one vCPU each most of the time (the SeaBIOS guest's second only for hotplug).
-    const [bios, uefi] = await Promise.all([
-      bootSystem({
+    // E2E_SEQUENTIAL=1 (bench/debian-system.mjs) runs them one after the other, so that their figures
+    // are taken as kdump-tools' are: one guest on the host.
+    const guests = [
+      () => bootSystem({
         ...common,
         name: `debian-lifecycle-${suite}-seabios`,
         firmware: 'seabios',
         smp: 2,
-        stages: seabiosStages(release),
+        stages: seabiosStages(release, image.release, image.rootUuid),
         files: { [deb.name]: deb.bytes, ...kernelDebs },
-        expect: ['second:crash', 'third:reboot-cmd', 'fourth:reboot-cmd', 'fifth:exit'],
+        expect: ['second:crash', 'third:reboot-cmd', 'fourth:reboot-cmd', 'grub1:reboot-cmd', 'grub2:reboot-cmd', 'fifth:exit'],
       }),
-      bootSystem({
+      () => bootSystem({
         ...common,
         name: `debian-lifecycle-${suite}-ovmf`,
         firmware: 'uefi',
@@ -268,7 +325,8 @@ for (const suite of debianSuites()) {
         files: { [deb.name]: deb.bytes },
         expect: ['second:crash', 'third:reboot-cmd', 'fourth:reboot-cmd', 'fifth:exit'],
       }),
-    ]);
+    ] as const;
+    const [bios, uefi] = process.env.E2E_SEQUENTIAL ? [await guests[0](), await guests[1]()] : await Promise.all(guests.map((g) => g()));
 
     // SeaBIOS: scenarios 1-4.
     const b = (stage: string, name: string) => bios.marker(stage, name).value;
@@ -282,6 +340,14 @@ for (const suite of debianSuites()) {
     assert.ok(b('third', 'capture-initrds').split(' ').includes(`initrd.img-${release}`), `our postinst.d hook built /var/lib/kdump-ts/initrd.img-${release} (has: ${b('third', 'capture-initrds')}; dpkg's output in ${bios.outDir}/agent.log)`);
     assert.equal(b('third', 'kexec-loaded'), '1', 'kexec-ts -l loaded the new kernel');
     assertKexecBoot(bios, image, 'fourth', release, 'bios');
+    // Issue 13: the entry kexec-ts boot said GRUB would boot is the one the firmware path booted.
+    assert.equal(grubPick(bios, 'default').release, release, 'after the upgrade, kexec-ts boot picks the new kernel (GRUB_DEFAULT=0: the first entry)');
+    assert.match(b('fourth', 'grubenv-oneshot'), new RegExp(`next_entry=Advanced options`), 'grub-reboot set next_entry');
+    assertGrubPick(bios, 'oneshot', 'grub1', image.release);
+    assert.doesNotMatch(b('grub1', 'grubenv-after-oneshot'), /next_entry=\S/, 'GRUB cleared next_entry on the one-shot boot');
+    assert.equal(grubPick(bios, 'after-oneshot').release, release, 'after the one-shot boot, kexec-ts boot picks the default again');
+    assertGrubPick(bios, 'saved', 'grub2', image.release);
+    assertGrubPick(bios, 'reset', 'fifth', release, true);
     assert.equal(b('fourth', 'removed'), 'deinstall ok config-files inactive 0 0', 'apt-get remove: unit stopped, capture kernel unloaded, crashkernel= out of grub.cfg');
     assert.equal(b('fourth', 'purged'), 'dpkg-query: no packages found matching kexec-ts');
     assert.equal(b('fourth', 'left-files'), '', 'no file the package shipped is left after purge');

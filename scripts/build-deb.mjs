@@ -3,7 +3,7 @@
 //   /usr/bin/{kexec-ts,kdump-ts,vmcore-ts}     symlinks to /usr/lib/kexec-ts/bin/*.mjs (#!/usr/bin/node)
 //                                              (--bundled-node: sh scripts running /usr/lib/kexec-ts/node)
 //   /usr/lib/kexec-ts/{package.json,dist/,node_modules/koffi,node_modules/@koromix/koffi-linux-x64}
-//   /usr/lib/systemd/system/kdump-ts.service, /usr/lib/udev/rules.d/90-kdump-ts.rules
+//   /usr/lib/systemd/system/{kdump-ts,kexec-ts-bless-boot}.service, /usr/lib/udev/rules.d/90-kdump-ts.rules
 //   /etc/kdump-ts.conf, /etc/default/grub.d/kdump-ts.cfg, /etc/kernel/post{inst,rm}.d/kdump-ts (conffiles)
 //   /usr/share/man/man{1,8}/*.gz (from the CLIs' --help), /usr/share/doc/kexec-ts/{copyright,changelog.Debian.gz}
 // Usage: node scripts/build-deb.mjs [--out DIR] [--bundled-node VERSION]   (prints the .deb's path)
@@ -109,6 +109,13 @@ const unit = readFileSync(join(repo, 'packaging/kdump-ts.service'), 'utf8')
   .replace(/^ExecStart=/m, `ExecStartPre=${ENSURE_INITRD}\nExecStart=`);
 if (!unit.includes('ExecStartPre=')) fail('packaging/kdump-ts.service has no ExecStart= line');
 put('usr/lib/systemd/system/kdump-ts.service', unit);
+// Boot counting for kexec boots (kexec-ts boot --bless after boot-complete.target), enabled by postinst.
+const bless = readFileSync(join(repo, 'packaging/kexec-ts-bless-boot.service'), 'utf8')
+  .replace(/^# Install:.*\n/m, '# Installed by the kexec-ts package, enabled by its postinst.\n')
+  .replace(/^Documentation=/m, 'Documentation=man:kexec-ts(8) ')
+  .replaceAll('/usr/bin/env kexec-ts', '/usr/bin/kexec-ts');
+if (!bless.includes('ExecStart=/usr/bin/kexec-ts boot --bless')) fail('packaging/kexec-ts-bless-boot.service has no ExecStart=/usr/bin/env kexec-ts boot --bless line');
+put('usr/lib/systemd/system/kexec-ts-bless-boot.service', bless);
 put('usr/lib/udev/rules.d/90-kdump-ts.rules', readFileSync(join(repo, 'packaging/kdump-ts.rules'), 'utf8').replace(/^# Install:.*\n/m, ''));
 
 // Conffiles.

@@ -14,6 +14,8 @@ export interface BootFiles {
   isFile(path: string): boolean;
   /** A symbolic link's target as stored, or undefined when the path is not a link. */
   readlink(path: string): string | undefined;
+  /** Where the file is on the machine running kexec-ts (the host edge loads and renames through it); absent in pure tests. */
+  hostPath?(path: string): string;
 }
 
 /** A mounted (or, for another machine's root, an /etc/fstab-listed) file system. */

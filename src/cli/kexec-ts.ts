@@ -15,10 +15,13 @@ import { LOADER_OPTIONS, loaderOptionsUsage, type LoaderOptionName } from '../ke
 import { hostSyscalls } from '../host/syscalls.ts';
 import { execKernel, loadKernel, planKernelLoad, unloadKernel } from '../host/kexec-load.ts';
 import { parseCommandLine } from './args.ts';
+import { BOOT_LOAD_OPTIONS, BOOT_LOAD_USAGE, blessCommand, bootLoadCommand, rebootCommand, type BootCliOptions } from './boot-command.ts';
 import { runCli } from './run.ts';
 
 const USAGE = `usage: kexec-ts [options] [KERNEL]
        kexec-ts boot --list [--json] [--root DIR] [--esp DIR] [--boot DIR]   (kexec-ts boot --help)
+       kexec-ts boot [ENTRY] [--now] [--dry-run]   load a boot entry (kexec-ts boot --help)
+       kexec-ts reboot [ENTRY] [--dry-run]         load it, then systemctl kexec (kexec-ts reboot --help)
   -l, --load               load KERNEL to boot with -e
   -p, --load-panic         load KERNEL as the crash (kdump) kernel
   -e, --exec               boot the loaded kernel now (sync, then reboot(LINUX_REBOOT_CMD_KEXEC))
@@ -97,24 +100,32 @@ function parseAddress(text: string, what: string): bigint {
 }
 
 const BOOT_USAGE = `usage: kexec-ts boot --list [--json] [--root DIR] [--esp DIR] [--boot DIR] [--cert FILE]
+       kexec-ts boot [ENTRY] [--now] [--dry-run] [--json] [options]
+       kexec-ts boot --bless
        kexec-ts boot --menu [--timeout N] [--json] [--dry-run] [--root DIR] [--esp DIR] [--boot DIR]
        kexec-ts boot --serve --dry-run [--port N] [--root DIR] [--esp DIR] [--boot DIR]
-  Every boot entry the installed boot loader would offer, the one it would boot by default and why,
-  and every candidate that cannot be booted with the reason. Reads GRUB's grub.cfg (evaluated, with
-  grubenv), Boot Loader Specification entries ($BOOT and ESP /loader/entries, loader.conf, the
-  LoaderEntryOneShot/LoaderEntryDefault EFI variables), Unified Kernel Images ($ESP/EFI/Linux, with
-  their profiles and add-ons, signatures checked against the machine's db/MOK/dbx or --cert) and
-  Debian's /vmlinuz links. Nothing is loaded.
+  --list: every boot entry the installed boot loader would offer, the one it would boot by default
+  and why, and every candidate that cannot be booted with the reason. Reads GRUB's grub.cfg
+  (evaluated, with grubenv), Boot Loader Specification entries ($BOOT and ESP /loader/entries,
+  loader.conf, the LoaderEntryOneShot/LoaderEntryDefault EFI variables), Unified Kernel Images
+  ($ESP/EFI/Linux, with their profiles and add-ons, signatures checked against the machine's
+  db/MOK/dbx or --cert) and Debian's /vmlinuz links. Nothing is loaded.
+  ENTRY (or the default): load it for a later \`systemctl kexec\` or \`kexec-ts -e\` — kernel, every
+  initrd concatenated in order, the entry's command line, its devicetree on arm64; a UKI is verified
+  whole first, then cut. A +LEFT-DONE boot counter is decremented as systemd-boot does and blessed
+  by kexec-ts-bless-boot.service (kexec-ts boot --bless) once the kexec boot reaches boot-complete.
       --list               list the entries
+      --now                boot it at once after the load (reboot syscall: no clean shutdown)
+      --bless              bless the entry the previous boot counted for its kexec (after boot-complete.target)
       --menu               choose on the terminal (arrows, Enter, e edits the command line, q quits);
                            prints the chosen entry's id and command line (--json: as JSON)
       --timeout=N          --menu: boot the default after N s (0: at once; none: wait for a key);
                            else the boot loader's timeout, 10 s when it gives none
       --serve              the same choices in the local web viewer (127.0.0.1, a random token in
                            the URL): entries, the default and why, rejected with why, the command
-                           line editable; a choice answers with what would be loaded
+                           line editable; a choice answers with what would be loaded (--dry-run)
       --port=N             --serve: listen on port N (default: any free port)
-      --dry-run            load nothing (the menu prints its choice; --serve needs it so far)
+${BOOT_LOAD_USAGE}
       --json               one JSON document instead of text
       --root=DIR           read the machine whose / is DIR (its /etc/fstab names the file systems)
       --boot=DIR           what is mounted at /boot is DIR
@@ -130,21 +141,25 @@ const BOOT_OPTIONS = {
   boot: { type: 'string' },
   esp: { type: 'string' },
   cert: { type: 'string', multiple: true },
+  now: { type: 'boolean' },
+  bless: { type: 'boolean' },
   menu: { type: 'boolean' },
   timeout: { type: 'string' },
-  'dry-run': { type: 'boolean' },
   serve: { type: 'boolean' },
   port: { type: 'string' },
+  ...BOOT_LOAD_OPTIONS,
 } as const;
 
-/** kexec-ts boot: discovery and the default (src/boot/), read through src/host/boot-files.ts. */
+/** kexec-ts boot: discovery and the default (src/boot/), read through src/host/boot-files.ts; loading in boot-command.ts. */
 async function bootCommand(argv: string[]): Promise<number> {
-  const parsed = parseCommandLine(argv, BOOT_OPTIONS, { prog: 'kexec-ts boot', usage: BOOT_USAGE });
+  const parsed = parseCommandLine(argv, BOOT_OPTIONS, { prog: 'kexec-ts boot', usage: BOOT_USAGE, positionals: [0, 1] });
   if (!parsed) return 0;
-  const o = parsed.values as { list?: boolean; json?: boolean; root?: string; boot?: string; esp?: string; cert?: string[]; menu?: boolean; timeout?: string; serve?: boolean; port?: string; 'dry-run'?: boolean };
-  const actions = (['list', 'menu', 'serve'] as const).filter((k) => o[k]);
-  if (!actions.length) throw new UsageError("kexec-ts boot: give --list, --menu or --serve (booting an entry is not part of this version); run 'kexec-ts boot --help'");
-  if (actions.length > 1) throw new UsageError(`kexec-ts boot: ${actions.map((a) => `--${a}`).join(' or ')}, not both`);
+  const o = parsed.values as BootCliOptions & { list?: boolean; now?: boolean; bless?: boolean; menu?: boolean; timeout?: string; serve?: boolean; port?: string };
+  const entry = parsed.positionals[0];
+  // --menu and --serve: the choice is made on the terminal or the page (src/cli/boot-menu.ts, boot-serve.ts).
+  const chooser = o.menu ? 'menu' : o.serve ? 'serve' : undefined;
+  if (o.menu && o.serve) throw new UsageError('kexec-ts boot: --menu or --serve, not both');
+  if (chooser && (o.list || o.bless || entry !== undefined)) throw new UsageError(`--${chooser} takes no ${entry !== undefined ? `ENTRY (${entry})` : o.list ? '--list' : '--bless'}: the entry is chosen there`);
   if (o.serve && !o['dry-run']) throw new UsageError('kexec-ts boot --serve: give --dry-run (loading the choice is not wired yet)');
   const port = o.port === undefined ? 0 : Number(o.port);
   if (o.port !== undefined && (!o.serve || !/^\d+$/.test(o.port) || port > 65535)) throw new UsageError(o.serve ? '--port wants a number from 0 to 65535' : '--port goes with --serve');
@@ -157,6 +172,13 @@ async function bootCommand(argv: string[]): Promise<number> {
     if (dir !== undefined && !(existsSync(dir) && statSync(dir).isDirectory())) throw new UsageError(`--${k} ${dir}: not a directory`);
   }
   for (const f of o.cert ?? []) if (!(existsSync(f) && statSync(f).isFile())) throw new UsageError(`--cert ${f}: not a file`);
+  const loadOptions = Object.keys(BOOT_LOAD_OPTIONS).filter((k) => o[k as keyof typeof o] !== undefined);
+  if ([o.list, o.bless, o.now].filter(Boolean).length > 1) throw new UsageError('give one of --list, --bless, --now');
+  if ((o.list || o.bless) && (entry !== undefined || loadOptions.length)) {
+    throw new UsageError(`--${o.list ? 'list' : 'bless'} takes no ${entry !== undefined ? `ENTRY (${entry})` : `--${loadOptions[0]}`}; run 'kexec-ts boot --help'`);
+  }
+  if (o.bless) return blessCommand(o);
+  if (!o.list && !chooser) return bootLoadCommand(o, entry, o.now ? 'exec' : 'load');
   const { readBootMachine } = await import('../host/boot-files.ts');
   const { discoverBoot } = await import('../boot/discover.ts');
   const { bootListJson, bootListText } = await import('../boot/list-text.ts');
@@ -190,6 +212,7 @@ async function bootCommand(argv: string[]): Promise<number> {
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'boot') return bootCommand(argv.slice(1));
+  if (argv[0] === 'reboot') return rebootCommand(argv.slice(1));
   const parsed = parse(argv);
   if (!parsed) return 0;
   const { values: o, positionals } = parsed;

@@ -134,6 +134,7 @@ export function readBootMachine(dirs: BootDirs): BootMachine {
     list: (p) => quiet(() => readdirSync(host(p))),
     isFile: (p) => quiet(() => statSync(host(p)).isFile()) ?? false,
     readlink: (p) => quiet(() => readlinkSync(host(p))),
+    hostPath: host,
   };
   esp ??= ESP_MOUNTS.find((mp) => files.list(`${mp}/EFI`) !== undefined || files.list(`${mp}/loader`) !== undefined);
   let platform: 'efi' | 'pc' = 'pc';

@@ -123,7 +123,9 @@ test('kexec-ts boot --menu without a terminal: one line, exit 2; bad --timeout a
   for (const [args, re] of [
     [['--menu', '--timeout', 'soon'], /^kexec-ts: --timeout soon: not a number of seconds/],
     [['--list', '--timeout', '3'], /^kexec-ts: --timeout goes with --menu\n$/],
-    [['--list', '--menu'], /^kexec-ts: kexec-ts boot: --list or --menu, not both\n$/],
+    [['--list', '--menu'], /^kexec-ts: --menu takes no --list: the entry is chosen there\n$/],
+    [['--menu', 'debian'], /^kexec-ts: --menu takes no ENTRY \(debian\): the entry is chosen there\n$/],
+    [['--menu', '--serve', '--dry-run'], /^kexec-ts: kexec-ts boot: --menu or --serve, not both\n$/],
   ] as [string[], RegExp][]) {
     const b = run(...args);
     assert.equal(b.status, 2, args.join(' '));

@@ -120,6 +120,7 @@ test('the .deb holds the bins, the bundled library with koffi\'s amd64 addon, un
     '/usr/lib/kexec-ts/node_modules/koffi/package.json',
     '/usr/lib/kexec-ts/node_modules/@koromix/koffi-linux-x64/linux_x64/koffi.node',
     '/usr/lib/systemd/system/kdump-ts.service',
+    '/usr/lib/systemd/system/kexec-ts-bless-boot.service',
     '/usr/lib/udev/rules.d/90-kdump-ts.rules',
     '/etc/kdump-ts.conf',
     '/etc/default/grub.d/kdump-ts.cfg',
@@ -220,6 +221,7 @@ function installRemovePurge(suite: string, packages: string[], file: string, nod
       assert.ok(present(p), `/${p} after install`);
     }
     assert.ok(present('etc/systemd/system/multi-user.target.wants/kdump-ts.service'), 'kdump-ts.service enabled (multi-user.target.wants)');
+    assert.ok(present('etc/systemd/system/multi-user.target.wants/kexec-ts-bless-boot.service'), 'kexec-ts-bless-boot.service enabled (multi-user.target.wants)');
     assert.ok(present('var/crash') && present('var/lib/kdump-ts'));
     assert.match(readFileSync(at('etc/kdump-ts.conf'), 'utf8'), /^target = \/var\/crash$/m);
     for (const b of ['kexec-ts', 'kdump-ts', 'vmcore-ts']) assert.equal(root.run([b, '--version']).stdout.trim(), `${b} ${pkg.version}`);
@@ -264,7 +266,7 @@ function installRemovePurge(suite: string, packages: string[], file: string, nod
     t0 = Date.now();
     root.run(['apt-get', '-o', 'Dpkg::Use-Pty=0', 'purge', '-y', 'kexec-ts']);
     console.log(`# ${suite}: apt purge: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    for (const p of ['etc/kdump-ts.conf', 'etc/default/grub.d/kdump-ts.cfg', 'etc/kernel/postinst.d/kdump-ts', 'etc/kernel/postrm.d/kdump-ts', 'etc/systemd/system/multi-user.target.wants/kdump-ts.service', 'var/lib/kdump-ts']) {
+    for (const p of ['etc/kdump-ts.conf', 'etc/default/grub.d/kdump-ts.cfg', 'etc/kernel/postinst.d/kdump-ts', 'etc/kernel/postrm.d/kdump-ts', 'etc/systemd/system/multi-user.target.wants/kdump-ts.service', 'etc/systemd/system/multi-user.target.wants/kexec-ts-bless-boot.service', 'var/lib/kdump-ts']) {
       assert.ok(!present(p), `/${p} gone after purge`);
     }
     assert.doesNotMatch(root.run(['dpkg-query', '-W', '-f=${Status}', 'kexec-ts'], 10_000, { allowFail: true }).stdout, /ok installed|config-files/);

@@ -372,7 +372,10 @@ export class GrubEvaluator {
     if (!this.boot) throw new Unsupported('linux outside a menu entry', at);
     if (args[0] === undefined) throw new Unsupported('linux without a kernel file', at);
     this.boot.kernel = this.file(args[0], at);
-    this.boot.args = args.slice(1);
+    // GRUB's linux loader puts the kernel's file name first, as BOOT_IMAGE= (loader/i386/linux.c,
+    // loader/efi/linux.c), so a kexec boot gets the command line a firmware boot does. (blscfg
+    // entries keep the BLS options alone: GRUB names their kernel by its GRUB device, "(hd0,gpt2)/…".)
+    this.boot.args = [`BOOT_IMAGE=${args[0]}`, ...args.slice(1)];
     this.boot.initrds = [];
   }
 

@@ -79,7 +79,8 @@ test('boot: the default entry of the trixie GRUB fixture is loaded with kexec_lo
   assert.deepEqual(calls.map((c) => c.name), ['kexecLoad']);
   const segments = calls[0]!.args[1] as { what: string; buf: Uint8Array }[];
   assert.deepEqual(new Uint8Array(segments.find((s) => s.what === 'initrd')!.buf), bytes(r, TRIXIE_INITRD));
-  const cmdline = 'root=UUID=fa9c21fb-8289-425f-89dc-9a970f378187 ro console=ttyS0 quiet';
+  // GRUB's linux command puts BOOT_IMAGE= first; kexec-ts boot passes what GRUB would.
+  const cmdline = 'BOOT_IMAGE=/boot/vmlinuz-6.12.117+deb13-cloud-amd64 root=UUID=fa9c21fb-8289-425f-89dc-9a970f378187 ro console=ttyS0 quiet';
   assert.ok(contains(segments.find((s) => s.what.includes('cmdline'))!.buf, new TextEncoder().encode(cmdline + '\0')), 'the command line is in the boot params segment');
   assert.ok(contains(segments.find((s) => s.what === 'kernel')!.buf, bytes(r, TRIXIE_KERNEL).subarray(40 * 512, 40 * 512 + 0x10000)), 'the kernel segment is the kernel file');
   assert.equal(res.loaded!.cmdline, cmdline);
@@ -93,7 +94,7 @@ test('boot ENTRY: a GRUB "Submenu>Title" path, an --id and a title name the entr
     const { sys } = readingSyscalls();
     const res = await bootEntry(request(r, { name, append: 'systemd.log_level=debug' }), { sys });
     assert.equal(res.spec.entry.origin, '/boot/grub/grub.cfg:111', name);
-    assert.equal(res.loaded!.cmdline, 'root=UUID=fa9c21fb-8289-425f-89dc-9a970f378187 ro single dis_ucode_ldr console=ttyS0 systemd.log_level=debug');
+    assert.equal(res.loaded!.cmdline, 'BOOT_IMAGE=/boot/vmlinuz-6.12.117+deb13-cloud-amd64 root=UUID=fa9c21fb-8289-425f-89dc-9a970f378187 ro single dis_ucode_ldr console=ttyS0 systemd.log_level=debug');
     assert.match(res.spec.why, /^named on the command line/);
   }
   const { sys } = readingSyscalls();

@@ -67,12 +67,12 @@ test('kexec-ts boot --dry-run --root (trixie): the entry and why, kernel, initrd
   const r = boot('--dry-run', '--root', root);
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /^entry {5}Debian GNU\/Linux \(gnulinux-simple-fa9c21fb-8289-425f-89dc-9a970f378187\) from grub \/boot\/grub\/grub\.cfg:86\nwhy {7}the default: default="0"/);
-  assert.match(r.out, /\nkernel {4}\/boot\/vmlinuz-6\.12\.117\+deb13-cloud-amd64\ninitrd {4}\/boot\/initrd\.img-6\.12\.117\+deb13-cloud-amd64\ncmdline {3}root=UUID=fa9c21fb-8289-425f-89dc-9a970f378187 ro console=ttyS0 quiet {3}\[the entry\]\n/);
+  assert.match(r.out, /\nkernel {4}\/boot\/vmlinuz-6\.12\.117\+deb13-cloud-amd64\ninitrd {4}\/boot\/initrd\.img-6\.12\.117\+deb13-cloud-amd64\ncmdline {3}BOOT_IMAGE=\/boot\/vmlinuz-6\.12\.117\+deb13-cloud-amd64 root=UUID=fa9c21fb-8289-425f-89dc-9a970f378187 ro console=ttyS0 quiet {3}\[the entry\]\n/);
   assert.match(r.out, /\nsyscall {3}kexec_load: no lockdown and no Secure Boot: kexec_load, with kexec-ts' own loaders and purgatory\n/);
   assert.match(r.out, /\nthen {6}nothing yet: `systemctl kexec` \(clean shutdown\) or `kexec-ts -e` boots it\n/);
   assert.match(r.out, /\n\nx86_64 bzImage via kexec_load: entry 0x[0-9a-f]+, flags 0x3e0000\n/);
   assert.match(r.out, /\n {2}2 {3}0x[0-9a-f]+-0x[0-9a-f]+ +0x1000 +0x68 +initrd\n/);
-  assert.match(r.out, /\n {2}command line: "root=UUID=fa9c21fb-8289-425f-89dc-9a970f378187 ro console=ttyS0 quiet"\n/);
+  assert.match(r.out, /\n {2}command line: "BOOT_IMAGE=\/boot\/vmlinuz-6\.12\.117\+deb13-cloud-amd64 root=UUID=fa9c21fb-8289-425f-89dc-9a970f378187 ro console=ttyS0 quiet"\n/);
   rmSync(root, { recursive: true, force: true });
 });
 

@@ -45,8 +45,8 @@ test('trixie grub.cfg (real): three Linux entries with kernel, initrd, command l
   assert.deepEqual(grub.map((e) => e.title), ['Debian GNU/Linux', `${ADV} > Debian GNU/Linux, with Linux ${T.v}`, `${ADV} > Debian GNU/Linux, with Linux ${T.v} (recovery mode)`]);
   assert.deepEqual(grub.map((e) => e.kernel), Array(3).fill(`/boot/vmlinuz-${T.v}`));
   assert.deepEqual(grub[0]!.initrds, [`/boot/initrd.img-${T.v}`]);
-  assert.equal(grub[0]!.cmdline, `root=UUID=${T.uuid} ro console=ttyS0 quiet`);
-  assert.equal(grub[2]!.cmdline, `root=UUID=${T.uuid} ro single dis_ucode_ldr console=ttyS0`);
+  assert.equal(grub[0]!.cmdline, `BOOT_IMAGE=/boot/vmlinuz-${T.v} root=UUID=${T.uuid} ro console=ttyS0 quiet`);
+  assert.equal(grub[2]!.cmdline, `BOOT_IMAGE=/boot/vmlinuz-${T.v} root=UUID=${T.uuid} ro single dis_ucode_ldr console=ttyS0`);
   assert.equal(l.default?.id, `gnulinux-simple-${T.uuid}`);
   assert.match(l.defaultReason, /^default="0" \(set at \/boot\/grub\/grub\.cfg:19\); menu entry number 0$/);
   assert.equal(l.timeout, '0');
@@ -58,7 +58,7 @@ test('bookworm grub.cfg (real): the same three entries for 6.1.0-50-cloud-amd64;
   const grub = l.entries.filter((e) => e.source === 'grub');
   assert.equal(grub.length, 3);
   assert.equal(grub[0]!.kernel, '/boot/vmlinuz-6.1.0-50-cloud-amd64');
-  assert.equal(grub[2]!.cmdline, 'root=UUID=85d4fada-db2d-474e-b464-fe9371509fa2 ro single console=ttyS0');
+  assert.equal(grub[2]!.cmdline, 'BOOT_IMAGE=/boot/vmlinuz-6.1.0-50-cloud-amd64 root=UUID=85d4fada-db2d-474e-b464-fe9371509fa2 ro single console=ttyS0');
   assert.equal(l.default?.title, 'Debian GNU/Linux');
 });
 
@@ -132,7 +132,7 @@ test('GRUB evaluation: submenus see only exported variables (GRUB opens a new co
   ].join('\n');
   const m = memMachine({ '/boot/grub/grub.cfg': src, '/vmlinuz': 'k' });
   const r = grubSource.discover(m);
-  assert.deepEqual(r.entries.map((e) => e.cmdline), ['quiet splash yes', 'x yes']);
+  assert.deepEqual(r.entries.map((e) => e.cmdline), ['BOOT_IMAGE=/vmlinuz quiet splash yes', 'BOOT_IMAGE=/vmlinuz x yes']);
 });
 
 test('GRUB evaluation: several initrd files, devicetree, linuxefi/initrdefi, missing files rejected with the path', () => {

@@ -260,7 +260,15 @@ export function renderMenu(s: MenuState, width: number, height: number): MenuScr
       editCol = 11 + (s.edit.cursor - start);
       details.push({ text: `  ${'edit'.padEnd(9)}${s.edit.text.slice(start, start + room).join('')}`, style: 'status', rank: 0 });
     } else {
-      details.push(lab('cmdline', cmdlineOf(s, s.selected) || '(none)', 0));
+      // The command line wraps onto up to three rows (the continuation rows go before the kernel's
+      // in a short window); what does not fit ends in "…".
+      const rows = wrap(cmdlineOf(s, s.selected) || '(none)', Math.max(1, w - 11));
+      const shown = rows.slice(0, 3);
+      if (rows.length > 3) shown[2] = fit(rows.slice(2).join(' '), Math.max(1, w - 11));
+      for (let r = 0; r < shown.length; r++) {
+        const part = shown[r]!;
+        details.push(r === 0 ? lab('cmdline', part, 0) : { ...line(`${' '.repeat(11)}${part}`, 'label'), rank: 1.5 });
+      }
     }
     details.push(lab('from', `${sel.source} ${sel.origin}`, 4));
     if (s.selected === s.defaultIndex) details.push(lab('default', s.defaultReason, 2));
@@ -303,6 +311,20 @@ export function renderMenu(s: MenuState, width: number, height: number): MenuScr
   while (out.length < height - 2) out.push(line(''));
   out.push(line(status, 'status'), line(help, 'help'));
   return { lines: out.slice(0, Math.max(1, height)), ...(cursor && cursor.row < height ? { cursor } : {}) };
+}
+
+/** `text` in rows of at most `width` code points, broken after spaces (a longer word is cut). */
+export function wrap(text: string, width: number): string[] {
+  const rows: string[] = [];
+  let rest = Array.from(text);
+  while (rest.length > width) {
+    const space = rest.lastIndexOf(' ', width);
+    const cut = space > 0 ? space + 1 : width;
+    rows.push(rest.slice(0, cut).join('').trimEnd());
+    rest = rest.slice(cut);
+  }
+  rows.push(rest.join(''));
+  return rows;
 }
 
 /** The screen as plain text (tests, the README's screenshot). */

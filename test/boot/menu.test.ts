@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { BootList } from '../../src/boot/discover.ts';
 import type { BootEntry } from '../../src/boot/model.ts';
-import { loaderTimeout, menuKey, menuState, menuText, menuTick, renderMenu, type MenuKey, type MenuState } from '../../src/boot/menu.ts';
+import { loaderTimeout, wrap, menuKey, menuState, menuText, menuTick, renderMenu, type MenuKey, type MenuState } from '../../src/boot/menu.ts';
 import { decodeKeys, drawScreen } from '../../src/cli/boot-menu.ts';
 import { discoverBoot } from '../../src/boot/discover.ts';
 import { readBootMachine } from '../../src/host/boot-files.ts';
@@ -208,6 +208,18 @@ test('render: a long list scrolls to keep the selection shown, with how many row
   const end = menuText(keys(s, 'end'), 60, 20);
   assert.match(end, /^ > {2}Entry 39$/m);
   assert.match(end, /- Old kernel/);
+});
+
+test('render: a long command line wraps after spaces onto up to three rows, the rest cut with …', () => {
+  assert.deepEqual(wrap('aaa bbb ccc', 7), ['aaa bbb', 'ccc']);
+  assert.deepEqual(wrap('aaaaaaaaaa b', 4), ['aaaa', 'aaaa', 'aa b']);
+  assert.deepEqual(wrap('', 4), ['']);
+  const words = Array.from({ length: 12 }, (_, i) => `opt${i}=value${i}`).join(' ');
+  const text = menuText(menuState({ ...list(), entries: [entry('x', 'X', words)] }, { timeout: null }), 40, 24);
+  assert.match(text, /^ {2}cmdline {2}opt0=value0 opt1=value1$/m);
+  assert.match(text, /^ {11}opt2=value2 opt3=value3$/m);
+  assert.match(text, /^ {11}opt4=value4 opt5=value5 opt6…$/m);
+  assert.doesNotMatch(text, /opt11/);
 });
 
 test('render: a short window drops details (from, initrd, default) before the command line', () => {

@@ -161,7 +161,7 @@ test('viewer Boot view (Chromium): loader and default with its reason, one card 
     const cards = await page.$$eval('#boot .boot-entry', (cs) => cs.map((c) => ({ id: (c as HTMLElement).dataset.id, def: c.classList.contains('default'), cmdline: (c.querySelector('.boot-cmdline') as HTMLInputElement).value })));
     assert.deepEqual(cards.map((c) => c.id), list.entries.map((e) => e.id));
     assert.deepEqual(cards.map((c) => c.def), [true, false, false, false]);
-    assert.equal(cards[0]!.cmdline, 'root=UUID=85d4fada-db2d-474e-b464-fe9371509fa2 ro console=ttyS0 quiet');
+    assert.equal(cards[0]!.cmdline, 'BOOT_IMAGE=/boot/vmlinuz-6.1.0-50-cloud-amd64 root=UUID=85d4fada-db2d-474e-b464-fe9371509fa2 ro console=ttyS0 quiet');
     assert.match((await page.textContent('#boot .boot-rejected')) ?? '', /\/vmlinuz\.old.*\/vmlinuz\.old is the same kernel as \/vmlinuz/);
     // Edit the second entry's command line and choose it.
     chosen.length = 0;

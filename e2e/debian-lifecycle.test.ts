@@ -13,7 +13,8 @@
 //      kexec-ts -l NEW --reuse-cmdline + systemctl kexec -> up on NEW after a clean shutdown, re-armed;
 //   3b. (issue 13) with both kernels in GRUB's menu: `kexec-ts boot --list --json` before each firmware
 //      reboot names what GRUB then boots (uname -r, /proc/cmdline): default, grub-reboot (one-shot),
-//      GRUB_DEFAULT=saved + grub-set-default, and back;
+//      after it `kexec-ts reboot` (GRUB's default loaded + systemctl kexec: up on it with GRUB's
+//      command line), GRUB_DEFAULT=saved + grub-set-default, and back;
 //   4. apt-get remove, then purge -> every file the package shipped or made is gone, the rest of
 //      /etc, /usr, /var/lib and /boot is as before the install (but for the new kernel's files),
 //      /var/crash kept; systemctl reboot -> no crashkernel=, nothing loaded.
@@ -122,9 +123,12 @@ check grub-reboot grub-reboot "Advanced options for Debian GNU/Linux>Debian GNU/
 mark grubenv-oneshot "$(grub-editenv list | xargs)"
 kexec-ts boot --list --json > $JOB/boot-list-oneshot.json; mark boot-list-oneshot-exit $?
 reboot_to grub1`;
-const GRUB_SAVED = (old: string, uuid: string) => `mark cmdline "$(cat /proc/cmdline)"
+const GRUB_AFTER_ONESHOT = `mark cmdline "$(cat /proc/cmdline)"
 mark grubenv-after-oneshot "$(grub-editenv list | xargs)"
 kexec-ts boot --list --json > $JOB/boot-list-after-oneshot.json; mark boot-list-after-oneshot-exit $?
+reboot_to grub1k kexec-ts reboot`;
+const GRUB_SAVED = (old: string, uuid: string) => `mark cmdline "$(cat /proc/cmdline)"
+mark blame ${lines('systemd-analyze blame --no-pager | head -3')}
 echo GRUB_DEFAULT=saved > /etc/default/grub.d/60-e2e-saved.cfg
 check update-grub-saved update-grub
 check grub-set-default grub-set-default "gnulinux-advanced-${uuid}>gnulinux-${old}-advanced-${uuid}"
@@ -152,7 +156,8 @@ mark kexec-loaded "$(cat /sys/kernel/kexec_loaded)"
 reboot_to fourth systemctl kexec`,
     fourth: `${AFTER_KEXEC}
 ${GRUB_ONESHOT(oldRelease)}`,
-    grub1: GRUB_SAVED(oldRelease, rootUuid),
+    grub1: GRUB_AFTER_ONESHOT,
+    grub1k: GRUB_SAVED(oldRelease, rootUuid),
     grub2: `${GRUB_RESET}
 ${REMOVE_PURGE}`,
     fifth: `mark cmdline "$(cat /proc/cmdline)"
@@ -315,7 +320,7 @@ for (const suite of debianSuites()) {
         smp: 2,
         stages: seabiosStages(release, image.release, image.rootUuid),
         files: { [deb.name]: deb.bytes, ...kernelDebs },
-        expect: ['second:crash', 'third:reboot-cmd', 'fourth:reboot-cmd', 'grub1:reboot-cmd', 'grub2:reboot-cmd', 'fifth:exit'],
+        expect: ['second:crash', 'third:reboot-cmd', 'fourth:reboot-cmd', 'grub1:reboot-cmd', 'grub1k:reboot-cmd', 'grub2:reboot-cmd', 'fifth:exit'],
       }),
       () => bootSystem({
         ...common,
@@ -346,15 +351,18 @@ for (const suite of debianSuites()) {
     assertGrubPick(bios, 'oneshot', 'grub1', image.release);
     assert.doesNotMatch(b('grub1', 'grubenv-after-oneshot'), /next_entry=\S/, 'GRUB cleared next_entry on the one-shot boot');
     assert.equal(grubPick(bios, 'after-oneshot').release, release, 'after the one-shot boot, kexec-ts boot picks the default again');
+    // kexec-ts reboot (load the default, systemctl kexec): up on it with the command line GRUB would pass.
+    assertGrubPick(bios, 'after-oneshot', 'grub1k', release);
+    assert.match(b('grub1k', 'running'), /^running$/, `after kexec-ts reboot: failed units ${bios.find('grub1k', 'failed-units')?.value ?? '-'}`);
     assertGrubPick(bios, 'saved', 'grub2', image.release);
     assertGrubPick(bios, 'reset', 'fifth', release, true);
-    assert.equal(b('fourth', 'removed'), 'deinstall ok config-files inactive 0 0', 'apt-get remove: unit stopped, capture kernel unloaded, crashkernel= out of grub.cfg');
-    assert.equal(b('fourth', 'purged'), 'dpkg-query: no packages found matching kexec-ts');
-    assert.equal(b('fourth', 'left-files'), '', 'no file the package shipped is left after purge');
-    assert.equal(b('fourth', 'left-made'), '', 'nothing the package made is left after purge (capture initramfs, state, configuration, unit enablement)');
-    assert.equal(b('fourth', 'grub-crashkernel'), '0');
+    assert.equal(b('grub2', 'removed'), 'deinstall ok config-files inactive 0 0', 'apt-get remove: unit stopped, capture kernel unloaded, crashkernel= out of grub.cfg');
+    assert.equal(b('grub2', 'purged'), 'dpkg-query: no packages found matching kexec-ts');
+    assert.equal(b('grub2', 'left-files'), '', 'no file the package shipped is left after purge');
+    assert.equal(b('grub2', 'left-made'), '', 'nothing the package made is left after purge (capture initramfs, state, configuration, unit enablement)');
+    assert.equal(b('grub2', 'grub-crashkernel'), '0');
     const dumps = b('third', 'crash-dirs').replace(/\/var\/crash\/|\//g, ' ').trim();
-    assert.equal(b('fourth', 'kept-dumps'), dumps, 'purge keeps the dumps in /var/crash');
+    assert.equal(b('grub2', 'kept-dumps'), dumps, 'purge keeps the dumps in /var/crash');
     const diff = snapshotDiff(bios, release);
     assert.deepEqual(diff, { added: [], removed: [] }, 'after purge /etc, /usr, /var/lib and /boot hold the files they held before the install (the new kernel\'s aside)');
     assert.ok(!b('fifth', 'cmdline').includes('crashkernel='), `after purge and a reboot, no crashkernel=: ${b('fifth', 'cmdline')}`);
@@ -374,6 +382,7 @@ for (const suite of debianSuites()) {
     const crashUefi = s(multiUserHostMs(uefi, 'third') - uefi.marker('second', 'crash').hostMs);
     const rebootBios = rebootFigure(bios, 'first', 'second');
     const kexecBios = rebootFigure(bios, 'third', 'fourth');
+    const kexecTsRebootBios = rebootFigure(bios, 'grub1', 'grub1k');
     const rebootUefi = rebootFigure(uefi, 'first', 'second');
     const kexecUefi = rebootFigure(uefi, 'third', 'fourth');
     const kexecToolsUefi = rebootFigure(uefi, 'fourth', 'fifth');
@@ -382,7 +391,7 @@ for (const suite of debianSuites()) {
     const sizes = b('first', 'sizes').split(' ');
     recordTimings({ kernel: { suite, release: image.release }, cpu: bios.cpu, wallMs: Date.now() - t0, qemuMs: Math.max(bios.qemuMs, uefi.qemuMs), markers: [] }, 'debian-lifecycle', {
       crashToMultiUserSeabiosS: crashBios, crashToMultiUserOvmfS: crashUefi,
-      rebootSeabiosS: rebootBios.totalS, kexecNewKernelSeabiosS: kexecBios.totalS,
+      rebootSeabiosS: rebootBios.totalS, kexecNewKernelSeabiosS: kexecBios.totalS, kexecTsRebootSeabiosS: kexecTsRebootBios.totalS,
       rebootOvmfS: rebootUefi.totalS, kexecTsOvmfS: kexecUefi.totalS, kexecToolsOvmfS: kexecToolsUefi.totalS,
       kexecTsLoadMs: loadMs.kexecTs, kexecToolsLoadMs: loadMs.kexecTools,
       debBytes: deb.bytes.length, installedKiB: Number(sizes[0]), captureInitrdBytes: Number(sizes[1]),
@@ -390,6 +399,7 @@ for (const suite of debianSuites()) {
     t.diagnostic(`${suite}: kexec-ts ${b('first', 'installed')} (.deb ${deb.bytes.length} bytes, installed ${sizes[0]} KiB, capture initramfs ${sizes[1]} bytes), ${b('first', 'grub-crashkernel')}; load at the end ${load()}`);
     t.diagnostic(`${suite}: sysrq-c -> dump saved -> back at multi-user.target: SeaBIOS ${crashBios} s (${b('third', 'crash-files')}), OVMF ${crashUefi} s`);
     t.diagnostic(`${suite}: SeaBIOS: systemctl reboot ${rebootBios.text}; systemctl kexec (kexec-ts, new kernel ${release}) ${kexecBios.text}; ratio ${ratio(kexecBios.totalS, rebootBios.totalS)} (goal <= 0.5)`);
+    t.diagnostic(`${suite}: SeaBIOS: kexec-ts reboot (GRUB's default, ${release}) ${kexecTsRebootBios.text}; vs systemctl reboot ${ratio(kexecTsRebootBios.totalS, rebootBios.totalS)} (goal <= 0.5)`);
     t.diagnostic(`${suite}: OVMF: systemctl reboot ${rebootUefi.text}; systemctl kexec (kexec-ts, same kernel) ${kexecUefi.text}; ratio ${ratio(kexecUefi.totalS, rebootUefi.totalS)} (goal <= 0.5)`);
     t.diagnostic(`${suite}: OVMF: systemctl kexec loaded by kexec-tools ${kexecToolsUefi.text}; kexec-ts / kexec-tools ${ratio(kexecUefi.totalS, kexecToolsUefi.totalS)} (goal <= 1.0); load command ${loadMs.kexecTs} ms vs ${loadMs.kexecTools} ms`);
     bios.cleanup();

@@ -4,7 +4,7 @@
 // e2e-agent runs (guest-scripts.ts). Serial port 1 (ttyS0) is the console (console.log); port 2
 // (ttyS1) carries only the agent's markers and the stages' output (agent.log). Guest reboots go
 // through the firmware again (no -no-reboot); the run ends when the guest powers off.
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO } from './initramfs.ts';
 import { AGENT_LIB } from './guest-scripts.ts';
@@ -88,6 +88,7 @@ fail "sysrq-c did not crash the guest"`;
 export async function bootSystem(spec: SystemBoot): Promise<SystemResult> {
   const log = spec.log ?? (() => {});
   const cpu = spec.cpu ?? 'max';
+  if (process.env.E2E_REPLAY) return replaySystem(spec, cpu);
   const outDir = claimOutDir(join(REPO, 'e2e', 'out', spec.name));
   const staging = join(outDir, 'job');
   mkdirSync(join(staging, 'stages'), { recursive: true });
@@ -132,6 +133,27 @@ export async function bootSystem(spec: SystemBoot): Promise<SystemResult> {
         `\n--- last 40 console lines (ttyS0, ${consolePath}) ---\n${tail(consoleText, 40)}`,
     );
   }
+  return systemResult(spec, cpu, outDir, boot.markers, boot.console, consoleText, boot.qemuMs, job);
+}
+
+/**
+ * E2E_REPLAY=1: the result of the guest's last run, from its out directory (markers.json, job.img,
+ * console.log), without starting QEMU: the test's checks run again on what the guest did.
+ */
+function replaySystem(spec: SystemBoot, cpu: string): SystemResult {
+  const outDir = join(REPO, 'e2e', 'out', spec.name);
+  const markersFile = join(outDir, 'markers.json');
+  const jobFile = join(outDir, 'job.img');
+  if (!existsSync(markersFile) || !existsSync(jobFile)) throw new E2EStepError('replay', `E2E_REPLAY: ${outDir} has no markers.json and job.img of an earlier run`, 'run the test once without E2E_REPLAY');
+  const markers = JSON.parse(readFileSync(markersFile, 'utf8')) as Marker[];
+  const consoleText = readFileSync(join(outDir, 'console.log'), 'utf8');
+  const agent = readFileSync(join(outDir, 'agent.log'), 'utf8');
+  const qemuMs = Math.max(0, ...markers.map((m) => m.hostMs));
+  return systemResult(spec, cpu, outDir, markers, agent, consoleText, qemuMs, new ScratchDisk(jobFile), false);
+}
+
+function systemResult(spec: SystemBoot, cpu: string, outDir: string, markers: Marker[], agent: string, consoleText: string, qemuMs: number, job: ScratchDisk, removable = true): SystemResult {
+  const boot = { markers, console: agent, qemuMs };
   const find = (stage: string, name: string) => findMarker(boot.markers, stage, name);
   return {
     outDir,
@@ -148,6 +170,7 @@ export async function bootSystem(spec: SystemBoot): Promise<SystemResult> {
     },
     job,
     cleanup() {
+      if (!removable) return; // a replay keeps what it replays
       for (const f of ['job.img', 'overlay.qcow2']) rmSync(join(outDir, f), { force: true });
     },
   };

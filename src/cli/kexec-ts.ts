@@ -161,6 +161,8 @@ async function bootCommand(argv: string[]): Promise<number> {
   if (o.menu && o.serve) throw new UsageError('kexec-ts boot: --menu or --serve, not both');
   if (chooser && (o.list || o.bless || entry !== undefined)) throw new UsageError(`--${chooser} takes no ${entry !== undefined ? `ENTRY (${entry})` : o.list ? '--list' : '--bless'}: the entry is chosen there`);
   if (o.serve && !o['dry-run']) throw new UsageError('kexec-ts boot --serve: give --dry-run (loading the choice is not wired yet)');
+  const notYet = chooser && (o.now ? 'now' : Object.keys(BOOT_LOAD_OPTIONS).find((k) => k !== 'dry-run' && o[k as keyof typeof o] !== undefined));
+  if (notYet) throw new UsageError(`--${chooser} does not load its choice yet: --${notYet} has nothing to act on`);
   const port = o.port === undefined ? 0 : Number(o.port);
   if (o.port !== undefined && (!o.serve || !/^\d+$/.test(o.port) || port > 65535)) throw new UsageError(o.serve ? '--port wants a number from 0 to 65535' : '--port goes with --serve');
   if (o.timeout !== undefined && !o.menu) throw new UsageError('--timeout goes with --menu');

@@ -126,6 +126,8 @@ test('kexec-ts boot --menu without a terminal: one line, exit 2; bad --timeout a
     [['--list', '--menu'], /^kexec-ts: --menu takes no --list: the entry is chosen there\n$/],
     [['--menu', 'debian'], /^kexec-ts: --menu takes no ENTRY \(debian\): the entry is chosen there\n$/],
     [['--menu', '--serve', '--dry-run'], /^kexec-ts: kexec-ts boot: --menu or --serve, not both\n$/],
+    [['--menu', '--now'], /^kexec-ts: --menu does not load its choice yet: --now has nothing to act on\n$/],
+    [['--serve', '--dry-run', '--append', 'quiet'], /^kexec-ts: --serve does not load its choice yet: --append has nothing to act on\n$/],
   ] as [string[], RegExp][]) {
     const b = run(...args);
     assert.equal(b.status, 2, args.join(' '));

@@ -161,8 +161,10 @@ async function bootCommand(argv: string[]): Promise<number> {
   if (o.menu && o.serve) throw new UsageError('kexec-ts boot: --menu or --serve, not both');
   if (chooser && (o.list || o.bless || entry !== undefined)) throw new UsageError(`--${chooser} takes no ${entry !== undefined ? `ENTRY (${entry})` : o.list ? '--list' : '--bless'}: the entry is chosen there`);
   if (o.serve && !o['dry-run']) throw new UsageError('kexec-ts boot --serve: give --dry-run (loading the choice is not wired yet)');
-  const notYet = chooser && (o.now ? 'now' : Object.keys(BOOT_LOAD_OPTIONS).find((k) => k !== 'dry-run' && o[k as keyof typeof o] !== undefined));
-  if (notYet) throw new UsageError(`--${chooser} does not load its choice yet: --${notYet} has nothing to act on`);
+  // The menu loads its choice (edited there: no --append/--command-line); the web page only answers what would be loaded.
+  const menuTakes = new Set(['dry-run', 'kexec-file-syscall', 'kexec-syscall', 'kexec-syscall-auto']);
+  const notHere = chooser && (o.serve && o.now ? 'now' : Object.keys(BOOT_LOAD_OPTIONS).find((k) => o[k as keyof typeof o] !== undefined && !(chooser === 'menu' ? menuTakes : new Set(['dry-run'])).has(k)));
+  if (notHere) throw new UsageError(`--${chooser} does not take --${notHere}${chooser === 'menu' ? ': edit the command line in the menu (e)' : ': the page only says what would be loaded'}`);
   const port = o.port === undefined ? 0 : Number(o.port);
   if (o.port !== undefined && (!o.serve || !/^\d+$/.test(o.port) || port > 65535)) throw new UsageError(o.serve ? '--port wants a number from 0 to 65535' : '--port goes with --serve');
   if (o.timeout !== undefined && !o.menu) throw new UsageError('--timeout goes with --menu');
@@ -205,8 +207,13 @@ async function bootCommand(argv: string[]): Promise<number> {
       writeSync(2, 'kexec-ts: boot menu left without a choice\n');
       return 1;
     }
-    writeSync(1, o.json ? menu.choiceJson(choice) : menu.choiceText(choice));
-    return 0;
+    if (o['dry-run']) {
+      writeSync(1, o.json ? menu.choiceJson(choice) : menu.choiceText(choice));
+      return 0;
+    }
+    // Load the choice as `kexec-ts boot ENTRY` would (the edited command line, if it was edited); --now boots it.
+    const edited = choice.cmdline !== choice.entry.cmdline ? { 'command-line': choice.cmdline } : {};
+    return bootLoadCommand({ ...o, ...edited }, choice.entry.id, o.now ? 'exec' : 'load');
   }
   writeSync(1, o.json ? bootListJson(list) : bootListText(list));
   return list.default ? 0 : 1;

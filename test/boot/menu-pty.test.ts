@@ -74,7 +74,7 @@ test('pty: no key with --timeout 1 boots the default after about a second; the t
 });
 
 test('pty: the loader\'s own timeout when --timeout is not given: bookworm\'s timeout=0 boots the default at once, sd-boot\'s 3 s counts down', { skip }, () => {
-  const zero = drive([...KEXEC_TS, 'boot', '--menu', '--root', ROOT], []);
+  const zero = drive([...KEXEC_TS, 'boot', '--menu', '--root', ROOT, '--dry-run'], []);
   assert.equal(zero.code, 0);
   assert.ok(!zero.screen.includes('\x1b[?1049h'), 'no menu drawn');
   assert.match(zero.screen, /^entry: gnulinux-simple-85d4fada-db2d-474e-b464-fe9371509fa2\r\n/);
@@ -126,11 +126,20 @@ test('kexec-ts boot --menu without a terminal: one line, exit 2; bad --timeout a
     [['--list', '--menu'], /^kexec-ts: --menu takes no --list: the entry is chosen there\n$/],
     [['--menu', 'debian'], /^kexec-ts: --menu takes no ENTRY \(debian\): the entry is chosen there\n$/],
     [['--menu', '--serve', '--dry-run'], /^kexec-ts: kexec-ts boot: --menu or --serve, not both\n$/],
-    [['--menu', '--now'], /^kexec-ts: --menu does not load its choice yet: --now has nothing to act on\n$/],
-    [['--serve', '--dry-run', '--append', 'quiet'], /^kexec-ts: --serve does not load its choice yet: --append has nothing to act on\n$/],
+    [['--menu', '--append', 'quiet'], /^kexec-ts: --menu does not take --append: edit the command line in the menu \(e\)\n$/],
+    [['--serve', '--dry-run', '--now'], /^kexec-ts: --serve does not take --now: the page only says what would be loaded\n$/],
+    [['--serve', '--dry-run', '--append', 'quiet'], /^kexec-ts: --serve does not take --append: the page only says what would be loaded\n$/],
   ] as [string[], RegExp][]) {
     const b = run(...args);
     assert.equal(b.status, 2, args.join(' '));
     assert.match(b.stderr, re);
   }
+});
+
+test('pty: without --dry-run the menu hands its choice (the edited command line) to the loader, as kexec-ts boot ENTRY --command-line would; the loader refuses another machine\'s --root', { skip }, () => {
+  const r = drive(withStty(['--menu', '--root', ROOT, '--timeout', 'none']), [{ wait: 'e edit command line' }, { send: 'e' }, { wait: 'Editing' }, { send: ' nomodeset\r' }, { wait: '(edited)' }, { send: '\r' }]);
+  assert.equal(r.failed, null, JSON.stringify(r.screen.slice(-800)));
+  const after = r.screen.slice(r.screen.lastIndexOf('\x1b[?1049l'));
+  assert.match(after, /kexec-ts: --root\/--boot\/--esp read another machine's entries: use them with --dry-run[^\n]*\r\nexit=2\r\n/);
+  assert.match(after, /[^-]icanon/);
 });

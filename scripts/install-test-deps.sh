@@ -9,6 +9,8 @@ pkgs=(qemu-system-x86 busybox-static kexec-tools makedumpfile crash e2fsprogs cp
 pkgs+=(device-tree-compiler qemu-system-arm llvm)
 # lz4: unpacks the ELF vmlinux from an lz4 bzImage payload (Debian up to bookworm) for the kexec-ts ELF e2e hop.
 pkgs+=(lz4)
+# test/boot/menu-pty.test.ts drives `kexec-ts boot --menu` on a pseudo-terminal with python3's pty module.
+pkgs+=(python3)
 # UEFI guests (kexec with efi_info / SETUP_EFI): OVMF firmware for qemu-system-x86_64.
 pkgs+=(ovmf)
 # Real Debian system guests (e2e/harness/debian-image.ts): the root from Debian's packages, the GPT, the overlays.

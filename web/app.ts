@@ -2,6 +2,7 @@
 // (web/worker.ts, answering the methods of web/worker-api.ts) whose code is inlined in this page, so the same single HTML file works from
 // `vmcore-ts serve` and opened straight from disk.
 import { logTimeline } from './timeline.ts';
+import { renderBoot, type BootDoc } from './boot-view.ts';
 import { plural, type Gap } from '../src/analyze/completeness.ts';
 import type { LogData, Notes, Overview, TaskRow, TraceView } from './analysis.ts';
 import type { Args, Call, Method, OpenRequest, Request, Response, Result } from './worker-api.ts';
@@ -546,6 +547,20 @@ if (selftest) {
   $('#log-timeline').replaceChildren(timeline(log, false));
   $('#log-levels').replaceChildren(...levelChips(log, true));
   filterLog();
+}
+
+// Served by `kexec-ts boot --serve`: the boot entries are next to the page (same token path).
+if (location.protocol.startsWith('http')) {
+  fetch('boot')
+    .then((r) => (r.ok ? (r.json() as Promise<BootDoc>) : undefined))
+    .then((doc) => {
+      if (!doc) return;
+      document.body.classList.add('boot');
+      renderBoot($('#boot'), doc);
+      loaded.add('boot');
+      showTab('boot');
+    })
+    .catch(() => undefined);
 }
 
 // Served by `vmcore-ts serve`: the dump is next to the page (same token path).

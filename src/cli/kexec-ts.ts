@@ -102,6 +102,8 @@ function parseAddress(text: string, what: string): bigint {
 const BOOT_USAGE = `usage: kexec-ts boot --list [--json] [--root DIR] [--esp DIR] [--boot DIR] [--cert FILE]
        kexec-ts boot [ENTRY] [--now] [--dry-run] [--json] [options]
        kexec-ts boot --bless
+       kexec-ts boot --menu [--timeout N] [--json] [--dry-run] [--root DIR] [--esp DIR] [--boot DIR]
+       kexec-ts boot --serve --dry-run [--port N] [--root DIR] [--esp DIR] [--boot DIR]
   --list: every boot entry the installed boot loader would offer, the one it would boot by default
   and why, and every candidate that cannot be booted with the reason. Reads GRUB's grub.cfg
   (evaluated, with grubenv), Boot Loader Specification entries ($BOOT and ESP /loader/entries,
@@ -115,6 +117,14 @@ const BOOT_USAGE = `usage: kexec-ts boot --list [--json] [--root DIR] [--esp DIR
       --list               list the entries
       --now                boot it at once after the load (reboot syscall: no clean shutdown)
       --bless              bless the entry the previous boot counted for its kexec (after boot-complete.target)
+      --menu               choose on the terminal (arrows, Enter, e edits the command line, q quits);
+                           prints the chosen entry's id and command line (--json: as JSON)
+      --timeout=N          --menu: boot the default after N s (0: at once; none: wait for a key);
+                           else the boot loader's timeout, 10 s when it gives none
+      --serve              the same choices in the local web viewer (127.0.0.1, a random token in
+                           the URL): entries, the default and why, rejected with why, the command
+                           line editable; a choice answers with what would be loaded (--dry-run)
+      --port=N             --serve: listen on port N (default: any free port)
 ${BOOT_LOAD_USAGE}
       --json               one JSON document instead of text
       --root=DIR           read the machine whose / is DIR (its /etc/fstab names the file systems)
@@ -133,6 +143,10 @@ const BOOT_OPTIONS = {
   cert: { type: 'string', multiple: true },
   now: { type: 'boolean' },
   bless: { type: 'boolean' },
+  menu: { type: 'boolean' },
+  timeout: { type: 'string' },
+  serve: { type: 'boolean' },
+  port: { type: 'string' },
   ...BOOT_LOAD_OPTIONS,
 } as const;
 
@@ -140,8 +154,22 @@ const BOOT_OPTIONS = {
 async function bootCommand(argv: string[]): Promise<number> {
   const parsed = parseCommandLine(argv, BOOT_OPTIONS, { prog: 'kexec-ts boot', usage: BOOT_USAGE, positionals: [0, 1] });
   if (!parsed) return 0;
-  const o = parsed.values as BootCliOptions & { list?: boolean; now?: boolean; bless?: boolean };
+  const o = parsed.values as BootCliOptions & { list?: boolean; now?: boolean; bless?: boolean; menu?: boolean; timeout?: string; serve?: boolean; port?: string };
   const entry = parsed.positionals[0];
+  // --menu and --serve: the choice is made on the terminal or the page (src/cli/boot-menu.ts, boot-serve.ts).
+  const chooser = o.menu ? 'menu' : o.serve ? 'serve' : undefined;
+  if (o.menu && o.serve) throw new UsageError('kexec-ts boot: --menu or --serve, not both');
+  if (chooser && (o.list || o.bless || entry !== undefined)) throw new UsageError(`--${chooser} takes no ${entry !== undefined ? `ENTRY (${entry})` : o.list ? '--list' : '--bless'}: the entry is chosen there`);
+  if (o.serve && !o['dry-run']) throw new UsageError('kexec-ts boot --serve: give --dry-run (loading the choice is not wired yet)');
+  // The menu loads its choice (edited there: no --append/--command-line); the web page only answers what would be loaded.
+  const menuTakes = new Set(['dry-run', 'kexec-file-syscall', 'kexec-syscall', 'kexec-syscall-auto']);
+  const notHere = chooser && (o.serve && o.now ? 'now' : Object.keys(BOOT_LOAD_OPTIONS).find((k) => o[k as keyof typeof o] !== undefined && !(chooser === 'menu' ? menuTakes : new Set(['dry-run'])).has(k)));
+  if (notHere) throw new UsageError(`--${chooser} does not take --${notHere}${chooser === 'menu' ? ': edit the command line in the menu (e)' : ': the page only says what would be loaded'}`);
+  const port = o.port === undefined ? 0 : Number(o.port);
+  if (o.port !== undefined && (!o.serve || !/^\d+$/.test(o.port) || port > 65535)) throw new UsageError(o.serve ? '--port wants a number from 0 to 65535' : '--port goes with --serve');
+  if (o.timeout !== undefined && !o.menu) throw new UsageError('--timeout goes with --menu');
+  const menu = o.menu ? await import('./boot-menu.ts') : undefined;
+  const timeout = menu && o.timeout !== undefined ? { timeout: menu.parseMenuTimeout(o.timeout) } : {};
   const { existsSync, statSync } = await import('node:fs');
   for (const k of ['root', 'boot', 'esp'] as const) {
     const dir = o[k];
@@ -154,7 +182,7 @@ async function bootCommand(argv: string[]): Promise<number> {
     throw new UsageError(`--${o.list ? 'list' : 'bless'} takes no ${entry !== undefined ? `ENTRY (${entry})` : `--${loadOptions[0]}`}; run 'kexec-ts boot --help'`);
   }
   if (o.bless) return blessCommand(o);
-  if (!o.list) return bootLoadCommand(o, entry, o.now ? 'exec' : 'load');
+  if (!o.list && !chooser) return bootLoadCommand(o, entry, o.now ? 'exec' : 'load');
   const { readBootMachine } = await import('../host/boot-files.ts');
   const { discoverBoot } = await import('../boot/discover.ts');
   const { bootListJson, bootListText } = await import('../boot/list-text.ts');
@@ -162,6 +190,31 @@ async function bootCommand(argv: string[]): Promise<number> {
   const { hostImageTrust } = await import('../host/image-trust.ts');
   const root = o.root ?? '/';
   const list = discoverBoot(readBootMachine({ root, ...(o.boot ? { boot: o.boot } : {}), ...(o.esp ? { esp: o.esp } : {}) }), [ukiSource(hostImageTrust(root, o.cert))]);
+  if (o.serve) {
+    const { startBootServer, dryRunChoice } = await import('./boot-serve.ts');
+    const s = await startBootServer(list, { port, choose: dryRunChoice });
+    writeSync(1, `kexec-ts boot menu (--dry-run) for ${root}:\n  ${s.url}\n(listening on 127.0.0.1 only; Ctrl-C to stop)\n`);
+    await new Promise<void>((resolve) => {
+      const stop = () => void s.close().then(resolve);
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    return 0;
+  }
+  if (menu) {
+    const choice = await menu.runBootMenu(list, timeout);
+    if (!choice) {
+      writeSync(2, 'kexec-ts: boot menu left without a choice\n');
+      return 1;
+    }
+    if (o['dry-run']) {
+      writeSync(1, o.json ? menu.choiceJson(choice) : menu.choiceText(choice));
+      return 0;
+    }
+    // Load the choice as `kexec-ts boot ENTRY` would (the edited command line, if it was edited); --now boots it.
+    const edited = choice.cmdline !== choice.entry.cmdline ? { 'command-line': choice.cmdline } : {};
+    return bootLoadCommand({ ...o, ...edited }, choice.entry.id, o.now ? 'exec' : 'load');
+  }
   writeSync(1, o.json ? bootListJson(list) : bootListText(list));
   return list.default ? 0 : 1;
 }

@@ -33,7 +33,7 @@ import { getDebianImage, type DebianImage } from './harness/debian-image.ts';
 import { bootSystem, kernelStartHostMs, multiUserHostMs, sysrqCrashStage, type SystemResult } from './harness/debian-guest.ts';
 import { debianSkipOption, debianSuites } from './harness/host.ts';
 import { REPO } from './harness/initramfs.ts';
-import { downloadBackportsKernel, getDebugVmlinux } from './harness/kernels.ts';
+import { downloadUpgradeKernel, getDebugVmlinux } from './harness/kernels.ts';
 import { runCrash } from './harness/crash-tool.ts';
 import { buildDeb, DEB_INSTALL_STAGE, lines } from './harness/kexec-ts-deb.ts';
 import { recordTimings } from './harness/testing.ts';
@@ -302,7 +302,7 @@ for (const suite of debianSuites()) {
     const image = await getDebianImage(suite, 'kexec-ts-deps', log);
     const deb = buildDeb(join(REPO, 'e2e', 'out', `debian-lifecycle-deb-${suite}`), suite);
     // The kernel upgrade: the newest cloud kernel of SUITE-backports (a newer version, fast to boot under TCG).
-    const upgrade = await downloadBackportsKernel(suite, log);
+    const upgrade = await downloadUpgradeKernel(suite, log);
     const release = upgrade.release;
     assert.notEqual(release, image.release, `${suite}-backports has no kernel other than the image's ${image.release}`);
     // crash reads the SeaBIOS guest's dump with the image kernel's vmlinux (its -dbg package, ~320 MB once).

@@ -25,7 +25,7 @@ import { cacheDir } from './cache.ts';
 import { bootSystem } from './debian-guest.ts';
 import { AGENT_SCRIPT, AGENT_UNIT } from './guest-scripts.ts';
 import { REPO } from './initramfs.ts';
-import { downloadBackportsKernel, hostDebianMirror } from './kernels.ts';
+import { downloadUpgradeKernel, hostDebianMirror } from './kernels.ts';
 import { SD_BOOT_ESP_MIB, SD_BOOT_PACKAGES, sdBootSetupStage } from './sd-boot.ts';
 import { debProgramPackages } from '../../test/packaging/deb-programs.ts';
 import { E2EStepError, run } from './steps.ts';
@@ -294,7 +294,7 @@ async function buildImage(suite: string, variant: ImageVariant, hash: string, di
     const tDisk = Date.now();
 
     // sd-boot: the second kernel's packages go to the setup boot on the job disk.
-    const extra = variant === 'sd-boot' ? await downloadBackportsKernel(suite, log) : undefined;
+    const extra = variant === 'sd-boot' ? await downloadUpgradeKernel(suite, log) : undefined;
     log(variant === 'sd-boot' ? 'setup boot: ESP, bootctl install, second kernel, kernel-install (layout=bls)' : 'setup boot: ESP, grub-install (i386-pc, x86_64-efi), update-grub');
     const setup = await bootSystem({
       name: `debian-image-setup-${suite}-${variant}`,

@@ -57,7 +57,9 @@ function aptView(suite: string): { dir: string; opts: string[] } {
   for (const d of ['lists/partial', 'archives/partial', 'cache']) mkdirSync(join(dir, d), { recursive: true });
   const keyring = '/usr/share/keyrings/debian-archive-keyring.gpg';
   const signed = existsSync(keyring) ? `[signed-by=${keyring}] ` : '';
-  writeFileSync(join(dir, 'sources.list'), `deb ${signed}${hostDebianMirror()} ${suite} main\n`);
+  // Debian's security archive sits beside the main one (deb.debian.org/debian-security).
+  const mirror = suite.endsWith('-security') ? `${hostDebianMirror()}-security` : hostDebianMirror();
+  writeFileSync(join(dir, 'sources.list'), `deb ${signed}${mirror} ${suite} main\n`);
   const opts = [
     `Dir::Etc::SourceList=${join(dir, 'sources.list')}`,
     'Dir::Etc::SourceParts=/dev/null',
@@ -83,14 +85,14 @@ async function showPackage(opts: string[], pkg: string): Promise<Record<string, 
 }
 
 /** The real kernel packages behind the meta package: linux-image/binary/modules-<version>. */
-async function resolvePackages(opts: string[]): Promise<{ version: string; packages: string[] }> {
-  const meta = await showPackage(opts, META_PACKAGE);
+async function resolvePackages(opts: string[], metaName = META_PACKAGE): Promise<{ version: string; packages: string[] }> {
+  const meta = await showPackage(opts, metaName);
   const out: string[] = [];
-  const queue = [META_PACKAGE];
+  const queue = [metaName];
   for (let guard = 0; queue.length && guard < 16; guard++) {
     const pkg = queue.shift()!;
-    const f = pkg === META_PACKAGE ? meta : await showPackage(opts, pkg);
-    if (pkg !== META_PACKAGE) out.push(`${pkg}=${f.Version}`);
+    const f = pkg === metaName ? meta : await showPackage(opts, pkg);
+    if (pkg !== metaName) out.push(`${pkg}=${f.Version}`);
     for (const alt of (f.Depends ?? '').split(',')) {
       const name = alt.trim().split(/[\s|(]/)[0]!;
       if (/^linux-(image|binary|modules)-\d/.test(name) && !queue.includes(name) && !out.some((p) => p.startsWith(name + '='))) {
@@ -99,7 +101,7 @@ async function resolvePackages(opts: string[]): Promise<{ version: string; packa
     }
   }
   if (!out.some((p) => p.startsWith('linux-image-') || p.startsWith('linux-binary-'))) {
-    throw new E2EStepError('resolve', `${META_PACKAGE} depends on no kernel image package (Depends: ${meta.Depends})`);
+    throw new E2EStepError('resolve', `${metaName} depends on no kernel image package (Depends: ${meta.Depends})`);
   }
   return { version: meta.Version!, packages: out };
 }
@@ -224,17 +226,30 @@ export async function downloadSuiteDebs(suite: string, packages: readonly string
 }
 
 /**
- * A kernel upgrade for the Debian-system scenarios: the newest cloud kernel of SUITE-backports
- * (the packages its linux-image-cloud-amd64 depends on, candidate versions in a private apt view of
- * the backports suite, lists refreshed as getKernel does), downloaded into the cache's debs
- * directory and kept for the next run. Returns the .deb paths and the kernel release they install.
+ * Where each suite's kernel upgrade comes from: the newest cloud kernel Debian offers the suite
+ * beyond the one the image installs. Trixie: trixie-backports (7.x). Bookworm: the linux-6.12 cloud
+ * kernel that bookworm-security carries, not bookworm-backports' last 6.12 (6.12.95), which dies
+ * early in boot when kexec'd from bookworm's 6.1 under SeaBIOS, with kexec-tools' `kexec -l` as with
+ * ours (a double fault in the slab allocator; 6.12.118 from bookworm-security boots: checked 5 Dec).
  */
-export async function downloadBackportsKernel(suite: string, log: (s: string) => void = () => {}): Promise<{ release: string; debs: string[] }> {
-  if (!/^[a-z]+$/.test(suite)) throw new E2EStepError('resolve', `bad suite name '${suite}'`);
-  const aptSuite = `${suite}-backports`;
+export const UPGRADE_KERNELS: Record<string, { aptSuite: string; meta: string }> = {
+  trixie: { aptSuite: 'trixie-backports', meta: META_PACKAGE },
+  bookworm: { aptSuite: 'bookworm-security', meta: 'linux-image-6.12-cloud-amd64' },
+};
+
+/**
+ * A kernel upgrade for the Debian-system scenarios (UPGRADE_KERNELS: the packages its meta package
+ * depends on, candidate versions in a private apt view of that suite, lists refreshed as getKernel
+ * does), downloaded into the cache's debs directory and kept for the next run. Returns the .deb
+ * paths and the kernel release they install.
+ */
+export async function downloadUpgradeKernel(suite: string, log: (s: string) => void = () => {}): Promise<{ release: string; debs: string[] }> {
+  const source = UPGRADE_KERNELS[suite];
+  if (!source) throw new E2EStepError('resolve', `no kernel upgrade is known for suite '${suite}'`, `known: ${Object.keys(UPGRADE_KERNELS).join(', ')} (e2e/harness/kernels.ts UPGRADE_KERNELS)`);
+  const { aptSuite, meta } = source;
   const { dir, opts } = aptView(aptSuite);
   await refreshLists(aptSuite, dir, opts, log);
-  const { packages } = await resolvePackages(opts);
+  const { packages } = await resolvePackages(opts, meta);
   // linux-base-RELEASE (7.x splits the image package), and backports' linux-base when it is newer
   // than the suite's (trixie-backports' 7.x pre-depends on linux-base >= 4.17~; trixie has 4.12).
   for (const spec of [...packages]) {

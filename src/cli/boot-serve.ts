@@ -9,7 +9,7 @@ import type { BootList } from '../boot/discover.ts';
 import { bootListJson } from '../boot/list-text.ts';
 import type { BootEntry } from '../boot/model.ts';
 import { JSON_SCHEMA } from '../json-schema.ts';
-import { viewerPath } from './vmcore/serve.ts';
+import { listenOnLoopback, viewerPath } from './vmcore/serve.ts';
 
 export interface BootServer {
   url: string;
@@ -110,19 +110,5 @@ export function startBootServer(list: BootList, opts: BootServeOptions): Promise
     });
   };
   const server = createServer(handler);
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, '127.0.0.1', () => {
-      const addr = server.address();
-      const actual = typeof addr === 'object' && addr ? addr.port : opts.port;
-      resolve({
-        url: `http://127.0.0.1:${actual}/${token}/`,
-        close: () =>
-          new Promise<void>((r) => {
-            server.closeAllConnections();
-            server.close(() => r());
-          }),
-      });
-    });
-  });
+  return listenOnLoopback(server, opts.port, token);
 }

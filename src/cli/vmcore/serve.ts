@@ -3,7 +3,7 @@
 // range; the page parses the dump itself, in a worker.
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ParseError, ReadError, UsageError } from '../../errors.ts';
@@ -152,21 +152,29 @@ export function startViewer(dump: string | ByteSource, opts: ViewerOptions = {})
     });
   };
   const server = createServer(handler);
+  return listenOnLoopback(server, opts.port, token).then(({ url, close }) => ({
+    url,
+    active: () => active,
+    close: () =>
+      close().then(() => {
+        if (typeof dump === 'string') (src as FileSource).close();
+      }),
+  }));
+}
+
+/** Listens on 127.0.0.1 (port 0: any free one); the URL carries the token; close() drops open connections. */
+export function listenOnLoopback(server: Server, port: number | undefined, token: string): Promise<{ url: string; close: () => Promise<void> }> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(opts.port ?? 0, '127.0.0.1', () => {
+    server.listen(port ?? 0, '127.0.0.1', () => {
       const addr = server.address();
-      const actual = typeof addr === 'object' && addr ? addr.port : opts.port;
+      const actual = typeof addr === 'object' && addr ? addr.port : port;
       resolve({
         url: `http://127.0.0.1:${actual}/${token}/`,
-        active: () => active,
         close: () =>
           new Promise<void>((r) => {
             server.closeAllConnections();
-            server.close(() => {
-              if (typeof dump === 'string') (src as FileSource).close();
-              r();
-            });
+            server.close(() => r());
           }),
       });
     });

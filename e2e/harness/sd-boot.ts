@@ -34,7 +34,7 @@ check esp-mount mount /boot/efi
 if findmnt /etc/machine-id >/dev/null; then check machine-id-commit systemd-machine-id-setup --commit; fi
 grep -qE '^[0-9a-f]{32}$' /etc/machine-id || fail "no machine id: '$(cat /etc/machine-id)'"
 mark machine-id "$(cat /etc/machine-id)"
-echo "root=UUID=$(findmnt -no UUID /) ro console=ttyS0" > /etc/kernel/cmdline
+echo "root=UUID=$(findmnt -no UUID /) ro console=ttyS0 no_timer_check" > /etc/kernel/cmdline
 echo layout=bls > /etc/kernel/install.conf
 check bootctl bootctl install --esp-path=/boot/efi --no-variables
 check kernel-deb apt-get install -y -q $JOB/kernel/*.deb

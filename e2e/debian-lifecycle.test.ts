@@ -3,7 +3,8 @@
 // the image's kexec-ts-deps variant, run at the same time:
 //
 // SeaBIOS (2 vCPUs), the crash kernel loaded with kexec_load (our purgatory):
-//   1. apt-get install ./kexec-ts_*.deb -> systemctl reboot -> crashkernel= on the command line,
+//   1. apt-get install ./kexec-ts_*.deb -> systemctl reboot (GRUB boots what `kexec-ts boot --list`
+//      named before it, on both firmwares) -> crashkernel= on the command line,
 //      kdump-ts.service active, capture kernel loaded, `kdump-ts status` and the journal; cpu1
 //      offline/online: the udev rule reloads it;
 //   2. sysrq-c -> our capture saves /var/crash/<timestamp>/{vmcore,dmesg.txt} -> back through the
@@ -50,6 +51,7 @@ ${DEB_INSTALL_STAGE}
 dpkg -L kexec-ts > $JOB/deb-files
 mark sizes "$(dpkg-query -W -f '\${Installed-Size}' kexec-ts) $(stat -c %s /var/lib/kdump-ts/initrd.img-$(uname -r))"
 ${syscall === 'auto' ? '' : `sed -i 's/^#* *syscall *=.*/syscall = ${syscall}/' /etc/kdump-ts.conf\n`}mark config-syscall "$(grep -E '^#* *syscall *=' /etc/kdump-ts.conf)"
+kexec-ts boot --list --json > $JOB/boot-list-install.json; mark boot-list-install-exit $?
 reboot_to second`;
 
 /** After the firmware reboot: armed (markers cmdline, active, crash-loaded, status, journal, efi). */
@@ -338,6 +340,7 @@ for (const suite of debianSuites()) {
     assert.ok(b('first', 'capture-initrds').split(' ').includes(`initrd.img-${image.release}`), `the postinst built the capture initramfs of ${image.release} (/var/lib/kdump-ts: '${b('first', 'capture-initrds')}'; apt's output is in ${bios.outDir}/agent.log)`);
     assert.equal(b('first', 'config-syscall'), 'syscall = kexec_load');
     assertArmed(bios, 'second', 'kexec_load', 'bios');
+    assertGrubPick(bios, 'install', 'second', image.release);
     assert.equal(b('second', 'hotplug-0'), 'active 1 0', 'cpu1 offline: the unit restarted (reload) and is active, the capture kernel loaded');
     assert.equal(b('second', 'hotplug-1'), 'active 1 0-1', 'cpu1 online again: reloaded, active, loaded');
     assert.equal(b('second', 'hotplug-journal'), '2', 'the journal shows one restart per hotplug event (none from the boot\'s coldplug)');
@@ -373,6 +376,7 @@ for (const suite of debianSuites()) {
     // OVMF: scenarios 1, 2 and 5 (kexec_file_load), systemctl kexec with each loader.
     assert.match(uefi.marker('first', 'config-syscall').value, /syscall = auto/);
     assertArmed(uefi, 'second', 'kexec_file_load', 'uefi');
+    assertGrubPick(uefi, 'install', 'second', image.release); // GRUB for UEFI: the same choice and command line
     assertSaved(uefi, 'second', 'third');
     assertKexecBoot(uefi, image, 'fourth', image.release, 'uefi');
     assertKexecBoot(uefi, image, 'fifth', image.release, 'uefi');

@@ -43,7 +43,8 @@ export interface BootCliOptions {
   debug?: boolean;
 }
 
-function syscallOf(o: BootCliOptions): SyscallChoice | undefined {
+/** The syscall -s/-c/-a ask for, undefined when none is given (kexec-ts -l takes that as auto). */
+export function syscallOf(o: Pick<BootCliOptions, 'kexec-file-syscall' | 'kexec-syscall' | 'kexec-syscall-auto'>): SyscallChoice | undefined {
   const n = [o['kexec-file-syscall'], o['kexec-syscall'], o['kexec-syscall-auto']].filter(Boolean).length;
   if (n > 1) throw new UsageError('give only one of -s, -c, -a');
   return o['kexec-file-syscall'] ? 'file' : o['kexec-syscall'] ? 'load' : o['kexec-syscall-auto'] ? 'auto' : undefined;

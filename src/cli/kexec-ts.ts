@@ -15,7 +15,7 @@ import { LOADER_OPTIONS, loaderOptionsUsage, type LoaderOptionName } from '../ke
 import { hostSyscalls } from '../host/syscalls.ts';
 import { execKernel, loadKernel, planKernelLoad, unloadKernel } from '../host/kexec-load.ts';
 import { parseCommandLine } from './args.ts';
-import { BOOT_LOAD_OPTIONS, BOOT_LOAD_USAGE, blessCommand, bootLoadCommand, rebootCommand, type BootCliOptions } from './boot-command.ts';
+import { BOOT_LOAD_OPTIONS, BOOT_LOAD_USAGE, blessCommand, bootLoadCommand, rebootCommand, syscallOf, type BootCliOptions } from './boot-command.ts';
 import { runCli } from './run.ts';
 
 const USAGE = `usage: kexec-ts [options] [KERNEL]
@@ -251,11 +251,7 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-function syscallChoice(o: Opts): SyscallChoice {
-  const n = [o['kexec-file-syscall'], o['kexec-syscall'], o['kexec-syscall-auto']].filter(Boolean).length;
-  if (n > 1) throw new UsageError('give only one of -s, -c, -a');
-  return o['kexec-file-syscall'] ? 'file' : o['kexec-syscall'] ? 'load' : 'auto';
-}
+const syscallChoice = (o: Opts): SyscallChoice => syscallOf(o) ?? 'auto';
 
 /** The options as a library request (everything but where the output goes). */
 function loadRequest(o: Opts, kernelPath: string, crash: boolean): LoadRequest {

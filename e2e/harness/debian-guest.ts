@@ -8,7 +8,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSyn
 import { join } from 'node:path';
 import { REPO } from './initramfs.ts';
 import { AGENT_LIB } from './guest-scripts.ts';
-import { bootGuest, claimOutDir, failReport, failure, findMarker, makeDisk, OVMF_CODE_4M, OVMF_VARS_4M, qemuBaseArgs, ScratchDisk, type Marker } from './scenario.ts';
+import { bootGuest, claimOutDir, failReport, failure, findMarker, makeDisk, OVMF_CODE_4M, OVMF_CODE_4M_SECBOOT, OVMF_VARS_4M, OVMF_VARS_4M_SNAKEOIL, qemuBaseArgs, ScratchDisk, type Marker } from './scenario.ts';
 import { E2EStepError, run, tail } from './steps.ts';
 
 /** A disk to boot: the cached image through a fresh overlay, or (building the image) the raw file itself. */
@@ -27,6 +27,11 @@ export interface SystemBoot {
    * (efivars.fd), so the EFI variables the guest writes survive its reboots; default: -bios OVMF.fd
    */
   efiVars?: boolean;
+  /**
+   * with efiVars: Secure Boot on (q35 + SMM, OVMF's Secure Boot build, Debian's snakeoil variable
+   * store: PK, KEK and db hold the snakeoil certificate); what the firmware starts must be signed with it
+   */
+  secureBoot?: boolean;
   /** stage name -> bash script run by the agent; "first" (or `start`) runs on the first boot */
   stages: Record<string, string>;
   start?: string;
@@ -118,14 +123,15 @@ export async function bootSystem(spec: SystemBoot): Promise<SystemResult> {
   let efiVars: string | undefined;
   if (spec.efiVars) {
     if (spec.firmware !== 'uefi') throw new E2EStepError('qemu', `${spec.name}: efiVars needs firmware uefi`);
-    for (const f of [OVMF_CODE_4M, OVMF_VARS_4M]) if (!existsSync(f)) throw new E2EStepError('qemu', `${f} is missing`, 'install Debian package ovmf (scripts/install-test-deps.sh)');
+    const [code, vars] = spec.secureBoot ? [OVMF_CODE_4M_SECBOOT, OVMF_VARS_4M_SNAKEOIL] : [OVMF_CODE_4M, OVMF_VARS_4M];
+    for (const f of [code, vars]) if (!existsSync(f)) throw new E2EStepError('qemu', `${f} is missing`, 'install Debian package ovmf (scripts/install-test-deps.sh)');
     efiVars = join(outDir, 'efivars.fd');
-    copyFileSync(OVMF_VARS_4M, efiVars);
-  }
+    copyFileSync(vars, efiVars);
+  } else if (spec.secureBoot) throw new E2EStepError('qemu', `${spec.name}: secureBoot needs efiVars`);
   const consolePath = join(outDir, 'console.log');
   const agentPath = join(outDir, 'agent.log');
   const args = [
-    ...qemuBaseArgs({ cpu, memoryMiB: spec.memoryMiB, smp: spec.smp, firmware: spec.firmware, serial: [consolePath, agentPath], efiVars }),
+    ...qemuBaseArgs({ cpu, memoryMiB: spec.memoryMiB, smp: spec.smp, firmware: spec.firmware, serial: [consolePath, agentPath], efiVars, secureBoot: spec.secureBoot }),
     ...(spec.direct ? ['-kernel', spec.direct.kernel, '-initrd', spec.direct.initrd, '-append', spec.direct.append] : []),
     '-drive', `file=${disk.file},format=${disk.format},if=virtio`,
     '-drive', `file=${job.path},format=raw,if=virtio`,

@@ -26,7 +26,7 @@ import { bootSystem } from './debian-guest.ts';
 import { AGENT_SCRIPT, AGENT_UNIT } from './guest-scripts.ts';
 import { REPO } from './initramfs.ts';
 import { downloadUpgradeKernel, hostDebianMirror } from './kernels.ts';
-import { SD_BOOT_ESP_MIB, SD_BOOT_PACKAGES, sdBootSetupStage } from './sd-boot.ts';
+import { SD_BOOT_ESP_MIB, SD_BOOT_PACKAGES, sdBootSetupStage, snakeoilSigningFiles } from './sd-boot.ts';
 import { debProgramPackages } from '../../test/packaging/deb-programs.ts';
 import { E2EStepError, run } from './steps.ts';
 
@@ -36,9 +36,10 @@ export const DEBIAN_SYSTEM_SUITES = ['trixie', 'bookworm'] as const;
  * base: the system alone; kdump-tools: plus Debian's kdump-tools + makedumpfile (the reference
  * service); kexec-ts-deps: plus what our .deb depends on and recommends, so `apt install
  * ./kexec-ts_*.deb` works in the guest, which has no network (bookworm: the --bundled-node build, no nodejs),
- * and kexec-tools, the reference loader for `systemctl kexec`. sd-boot (trixie, UEFI only): systemd-boot
- * instead of GRUB, two kernels as Boot Loader Specification Type #1 entries, ukify and sbsign for
- * a UKI, and our .deb's dependencies (harness/sd-boot.ts).
+ * and kexec-tools, the reference loader for `systemctl kexec`. sd-boot (trixie, UEFI with Secure
+ * Boot): systemd-boot instead of GRUB, two kernels as Boot Loader Specification Type #1 entries,
+ * they and systemd-boot signed with OVMF's snakeoil key, ukify and sbsign for a UKI, and our .deb's
+ * dependencies (harness/sd-boot.ts).
  */
 export type ImageVariant = 'base' | 'kdump-tools' | 'kexec-ts-deps' | 'sd-boot';
 
@@ -305,7 +306,7 @@ async function buildImage(suite: string, variant: ImageVariant, hash: string, di
       direct: { kernel: join(tmp, 'vmlinuz'), initrd: join(tmp, 'initrd.img'), append: `root=UUID=${rootUuid} ro console=ttyS0 no_timer_check` },
       stages: { setup: variantSetupStage(variant, espId) },
       start: 'setup',
-      ...(extra ? { files: Object.fromEntries(extra.debs.map((d) => [`kernel/${basename(d)}`, readFileSync(d)])), jobDiskMiB: 256 } : {}),
+      ...(extra ? { files: { ...Object.fromEntries(extra.debs.map((d) => [`kernel/${basename(d)}`, readFileSync(d)])), ...snakeoilSigningFiles() }, jobDiskMiB: 256 } : {}),
       expect: ['setup:done'],
       timeoutMs: 15 * 60_000,
       log,

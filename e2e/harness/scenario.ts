@@ -129,10 +129,22 @@ export function ovmfFirmware(): string {
  */
 export const OVMF_CODE_4M = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 export const OVMF_VARS_4M = '/usr/share/OVMF/OVMF_VARS_4M.fd';
+/**
+ * Secure Boot: OVMF built with Secure Boot and SMM (needs q35 with SMM and a secure pflash), with
+ * Debian's "snakeoil" variable store: Secure Boot on, the snakeoil certificate as PK, KEK and db. Its
+ * private key ships beside it (password "snakeoil", for testing only): what the guest's boot loader,
+ * kernels and UKIs are signed with (README.Debian of the ovmf package).
+ */
+export const OVMF_CODE_4M_SECBOOT = '/usr/share/OVMF/OVMF_CODE_4M.secboot.fd';
+export const OVMF_VARS_4M_SNAKEOIL = '/usr/share/OVMF/OVMF_VARS_4M.snakeoil.fd';
+export const SNAKEOIL_KEY = '/usr/share/ovmf/PkKek-1-snakeoil.key';
+export const SNAKEOIL_CERT = '/usr/share/ovmf/PkKek-1-snakeoil.pem';
 
-export function qemuBaseArgs(o: { cpu: string; memoryMiB?: number | undefined; smp?: number | undefined; firmware?: 'seabios' | 'uefi' | undefined; serial: string[]; efiVars?: string | undefined }): string[] {
+export function qemuBaseArgs(o: { cpu: string; memoryMiB?: number | undefined; smp?: number | undefined; firmware?: 'seabios' | 'uefi' | undefined; serial: string[]; efiVars?: string | undefined; secureBoot?: boolean | undefined }): string[] {
+  const secure = o.firmware === 'uefi' && o.efiVars && o.secureBoot;
   return [
     '-accel', 'tcg',
+    ...(secure ? ['-machine', 'q35,smm=on', '-global', 'driver=cfi.pflash01,property=secure,value=on'] : []),
     '-cpu', o.cpu,
     '-m', String(o.memoryMiB ?? 1024),
     '-smp', String(o.smp ?? 1),
@@ -142,7 +154,7 @@ export function qemuBaseArgs(o: { cpu: string; memoryMiB?: number | undefined; s
     ...o.serial.flatMap((path, i) => ['-chardev', `file,id=serial${i},path=${path}`, '-serial', `chardev:serial${i}`]),
     '-nic', 'none',
     ...(o.firmware === 'uefi' && o.efiVars
-      ? ['-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE_4M}`, '-drive', `if=pflash,format=raw,unit=1,file=${o.efiVars}`]
+      ? ['-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${secure ? OVMF_CODE_4M_SECBOOT : OVMF_CODE_4M}`, '-drive', `if=pflash,format=raw,unit=1,file=${o.efiVars}`]
       : o.firmware === 'uefi' ? ['-bios', ovmfFirmware()] : []),
   ];
 }

@@ -3,15 +3,29 @@
 // both EFI/systemd/systemd-bootx64.efi and the removable path EFI/BOOT/BOOTX64.EFI, so OVMF needs no
 // Boot#### NVRAM entry), two kernels — the image's cloud kernel and SUITE-backports' — as Boot
 // Loader Specification Type #1 entries written by `kernel-install` (layout=bls, $BOOT = the ESP),
-// and ukify + sbsign for the UKI the test builds with its own key (debian-boot.test.ts). The guest
-// boots through OVMF as pflash with a per-run copy of the variable store, so `bootctl set-default`
-// and `bootctl set-oneshot` survive the firmware reboots.
+// and ukify + sbsign for the UKI the test builds (debian-boot.test.ts). systemd-boot and the ESP's
+// kernels are signed with the snakeoil key of Debian's OVMF, so the guest boots with Secure Boot on
+// (OVMF as pflash with a per-run copy of the snakeoil variable store; `bootctl set-default` and
+// `bootctl set-oneshot` survive the firmware reboots).
+
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { SNAKEOIL_CERT, SNAKEOIL_KEY } from './scenario.ts';
 
 /** The ESP holds both kernels and their initrds (kernel-install copies them there) and a UKI. */
 export const SD_BOOT_ESP_MIB = 512;
 
 /** systemd-boot (bootctl, kernel-install's loader entries), the stub and ukify, sbsign. */
 export const SD_BOOT_PACKAGES = ['systemd-boot', 'systemd-boot-efi', 'systemd-ukify', 'sbsigntool'];
+
+/**
+ * The snakeoil key and certificate of Debian's OVMF (scenario.ts SNAKEOIL_*) as sbsign takes them:
+ * the key decrypted (its published password is "snakeoil"). Job-disk files sb/db.key, sb/db.crt.
+ */
+export function snakeoilSigningFiles(): { 'sb/db.key': Buffer; 'sb/db.crt': Buffer } {
+  const key = execFileSync('openssl', ['pkey', '-in', SNAKEOIL_KEY, '-passin', 'pass:snakeoil']);
+  return { 'sb/db.key': key, 'sb/db.crt': readFileSync(SNAKEOIL_CERT) };
+}
 
 /** Loader variables' vendor GUID (systemd's Boot Loader Interface). */
 export const LOADER_GUID = '4a67b082-0a4c-41cf-b6c7-440b29bb8c4f';
@@ -44,6 +58,16 @@ for k in /boot/vmlinuz-*; do
 done
 mark entries "$(ls /boot/efi/loader/entries | xargs)"
 for e in /boot/efi/loader/entries/*.conf; do grep -q '^initrd ' "$e" || fail "$e has no initrd line: $(cat "$e")"; done
+# Secure Boot (the guest boots with OVMF's snakeoil db): systemd-boot and the ESP's kernels signed with the snakeoil key
+# ($JOB/sb). A kernel's Debian signature is removed first: the kernel's own check in kexec_file_load reads one signature.
+n=0
+for f in /boot/efi/EFI/systemd/systemd-bootx64.efi /boot/efi/EFI/BOOT/BOOTX64.EFI $(sed -n 's|^linux  *|/boot/efi|p' /boot/efi/loader/entries/*.conf | sort -u); do
+  n=$((n + 1))
+  if sbverify --list "$f" | grep -q '^signature 1'; then check "unsign-$n" sbattach --remove "$f"; fi
+  check "sign-$n" sbsign --key $JOB/sb/db.key --cert $JOB/sb/db.crt --output "$f" "$f"
+  check "verify-$n" sbverify --cert $JOB/sb/db.crt "$f"
+done
+mark signed "$n"
 mark esp-use "$(df -m --output=used,size /boot/efi | tail -1 | xargs)"
 mark done "$(cd /boot/efi && find . -type f | sort | tr '\n' ' ')"`;
 }

@@ -3,7 +3,8 @@
 import { blsSource, compareBls, parseLoaderConf, sdBootChoice, type SortFields } from './bls.ts';
 import { debianLinksSource } from './debian-links.ts';
 import { grubSource, grubConfigPath } from './grub.ts';
-import { onMount, text, type BootEntry, type BootMachine, type EntrySource, type Rejected, type SourceName, type SourceResult } from './model.ts';
+import { LOADER_GUID } from './efivars.ts';
+import { onMount, text, type BootEntry, type BootMachine, type BootOnce, type EntrySource, type Rejected, type SourceName, type SourceResult } from './model.ts';
 
 export type LoaderName = 'grub' | 'systemd-boot' | 'debian-links' | 'none';
 
@@ -19,6 +20,8 @@ export interface BootList {
   defaultReason: string;
   timeout?: string;
   sources: SourceName[];
+  /** What the installed boot loader changes as it boots (a one-shot it consumes): a kexec boot does the same. */
+  once?: BootOnce;
 }
 
 /** The sources in the order they are listed; UKIs (uki.ts) are passed in by the caller beside these. */
@@ -51,6 +54,7 @@ export function discoverBoot(m: BootMachine, extra: readonly EntrySource[] = [])
   const notes: string[] = [];
   let chosen: { entry?: BootEntry; reason: string } = { reason: loader.reason };
   let timeout: string | undefined;
+  let once: BootOnce | undefined;
   let first: SourceName[] = [];
   let lead: BootEntry[] = [];
   if (loader.name === 'grub') {
@@ -58,6 +62,7 @@ export function discoverBoot(m: BootMachine, extra: readonly EntrySource[] = [])
     first = ['grub'];
     lead = g.entries;
     timeout = g.timeout;
+    once = g.once;
     chosen = pick(g);
     // GRUB's blscfg already listed the BLS entries: do not list them twice.
     if ([...g.entries, ...g.rejected].some((e) => e.origin.includes('(blscfg at'))) results.delete('bls');
@@ -68,6 +73,11 @@ export function discoverBoot(m: BootMachine, extra: readonly EntrySource[] = [])
     const conf = loaderConf(m);
     timeout = conf.timeout;
     const c = sdBootChoice(m, lead, conf, notes);
+    const oneShot = m.efiVariables.LoaderEntryOneShot;
+    if (oneShot !== undefined) {
+      const path = `/sys/firmware/efi/efivars/LoaderEntryOneShot-${LOADER_GUID}`;
+      once = { kind: 'efi-variable', path, name: 'LoaderEntryOneShot', what: `EFI variable LoaderEntryOneShot=${oneShot} removed (systemd-boot removes it as it boots: the one-shot of bootctl set-oneshot consumed)` };
+    }
     chosen = c && c.index >= 0 ? { entry: lead[c.index]!, reason: c.reason } : { reason: c?.reason ?? 'no entry' };
     // The bls source's own choice notes would repeat the merged menu's.
     const bls = results.get('bls');
@@ -100,6 +110,7 @@ export function discoverBoot(m: BootMachine, extra: readonly EntrySource[] = [])
     defaultReason: chosen.reason,
     ...(timeout !== undefined ? { timeout } : {}),
     sources: order.filter((n) => results.has(n)),
+    ...(once ? { once } : {}),
   };
 }
 

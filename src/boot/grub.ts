@@ -10,7 +10,7 @@ import { ParseError } from '../errors.ts';
 import { blsToBoot, compareBls, isRejected, parseBlsEntry } from './bls.ts';
 import { bareWord, lex, parseGrubScript, type Command, type Word } from './grub-script.ts';
 import { parseGrubenv } from './grubenv.ts';
-import { mountOf, onFileSystem, onMount, text, type BootEntry, type BootMachine, type EntrySource, type Mount, type Rejected, type SourceResult } from './model.ts';
+import { mountOf, onFileSystem, onMount, text, type BootEntry, type BootMachine, type BootOnce, type EntrySource, type Mount, type Rejected, type SourceResult } from './model.ts';
 
 export const GRUB_CONFIGS = ['/boot/grub/grub.cfg', '/boot/grub2/grub.cfg'];
 
@@ -47,7 +47,7 @@ interface Scope {
 
 const NOOP = new Set([
   'insmod', 'echo', 'serial', 'terminal_input', 'terminal_output', 'terminal', 'loadfont', 'font', 'background_image', 'background_color',
-  'play', 'save_env', 'sleep', 'clear', 'gettext', 'set_background_color', 'true', 'rmmod', 'videoinfo',
+  'play', 'sleep', 'clear', 'gettext', 'set_background_color', 'true', 'rmmod', 'videoinfo',
 ]);
 const NOT_LINUX = new Set(['chainloader', 'multiboot', 'multiboot2', 'module', 'module2', 'fwsetup', 'reboot', 'halt', 'exit', 'appleloader', 'kfreebsd', 'knetbsd', 'kopenbsd', 'legacy_configfile']);
 /** GRUB 2's feature_* variables (set by normal.mod for the features every GRUB 2.02+ has). */
@@ -68,6 +68,10 @@ export class GrubEvaluator {
   private scope: Scope;
   private depth = 0;
   grubenv: Map<string, string> | undefined;
+  /** Where the environment was loaded from (machine path). */
+  grubenvPath: string | undefined;
+  /** `save_env` outside menu entries: what GRUB writes to the environment block on every boot, in order. */
+  readonly envWrites: { path: string; name: string; value: string | undefined; at: string }[] = [];
 
   private readonly m: BootMachine;
   readonly configPath: string;
@@ -309,6 +313,8 @@ export class GrubEvaluator {
         return this.search(cmd, args, at);
       case 'load_env':
         return this.loadEnv(args, at);
+      case 'save_env':
+        return this.saveEnv(args, at);
       case 'source':
         return this.source(args, at);
       case 'configfile':
@@ -442,7 +448,23 @@ export class GrubEvaluator {
     }
     this.notes.push(...env.warnings);
     this.grubenv = env.vars;
+    this.grubenvPath = path;
     for (const [k, v] of env.vars) if (only.length === 0 || only.includes(k)) this.set(k, v, `${path} (load_env at ${at})`);
+  }
+
+  /** save_env [-f FILE] VAR...: recorded at the top level (a menu entry's own, such as savedefault, only runs when it boots). */
+  private saveEnv(args: string[], at: string): void {
+    if (this.boot) return;
+    let fileArg: string | undefined;
+    const names: string[] = [];
+    for (let i = 0; i < args.length; i++) {
+      const a = args[i]!;
+      if (a === '-f' || a === '--file') fileArg = args[++i];
+      else if (a.startsWith('--file=')) fileArg = a.slice(7);
+      else names.push(a);
+    }
+    const path = this.file(fileArg ?? `${this.get('prefix')}/grubenv`, at);
+    for (const name of names) this.envWrites.push({ path, name, value: this.scope.vars.get(name), at });
   }
 
   private source(args: string[], at: string): void {
@@ -761,6 +783,23 @@ export function grubConfigPath(m: BootMachine): string | undefined {
   return GRUB_CONFIGS.find((p) => m.files.isFile(p));
 }
 
+/**
+ * The environment block GRUB writes as it boots: its top-level save_env writes to the block it
+ * loaded, last value per variable, when they change it (grub-reboot's next_entry cleared);
+ * undefined when they change nothing.
+ */
+export function grubBootOnce(ev: GrubEvaluator): BootOnce | undefined {
+  const env = ev.grubenv;
+  const path = ev.grubenvPath;
+  if (!env || !path) return undefined;
+  const last = new Map<string, string | undefined>();
+  for (const w of ev.envWrites) if (w.path === path) last.set(w.name, w.value);
+  const writes = [...last].filter(([k, v]) => env.get(k) !== v);
+  if (!writes.length) return undefined;
+  const what = writes.map(([k, v]) => (v === undefined ? `${k} removed` : `${k}=${v}`)).join(', ');
+  return { kind: 'grubenv', path, writes, what: `${path}: ${what} (GRUB's save_env as it boots${env.get('next_entry') ? ': the one-shot of grub-reboot consumed' : ''})` };
+}
+
 export const grubSource: EntrySource = {
   name: 'grub',
   present: (m) => grubConfigPath(m) !== undefined,
@@ -801,6 +840,7 @@ export const grubSource: EntrySource = {
     else if (isRejected(node.result)) choice = { index: -1, reason: `${why.join('; ')}: that entry cannot be booted (${node.result.reason})` };
     else choice = { index: entries.indexOf(node.result), reason: why.join('; ') };
     const timeout = ev.evaluator.vars.get('timeout');
-    return { source: 'grub', entries, rejected, notes, choice, ...(timeout !== undefined ? { timeout } : {}) };
+    const once = grubBootOnce(ev.evaluator);
+    return { source: 'grub', entries, rejected, notes, choice, ...(timeout !== undefined ? { timeout } : {}), ...(once ? { once } : {}) };
   },
 };

@@ -29,3 +29,47 @@ export function parseGrubenv(bytes: Uint8Array, file: string): { vars: Map<strin
   }
   return { vars, warnings };
 }
+
+/** A name=value line as GRUB writes it: backslash and newline escaped with a backslash. */
+const escape = (s: string) => s.replace(/[\\\n]/g, (c) => `\\${c}`);
+
+/** The block's lines after the signature, escapes kept, up to the '#' padding after the last newline. */
+function rawLines(s: string): string[] {
+  const lines: string[] = [];
+  let i = GRUBENV_SIGNATURE.length;
+  for (let start = i; i < s.length; i++) {
+    if (s[i] === '\\') i++;
+    else if (s[i] === '\n') {
+      lines.push(s.slice(start, i));
+      start = i + 1;
+    }
+  }
+  return lines;
+}
+
+/**
+ * The block with `writes` applied as GRUB's save_env and grub-editenv do: a variable's line replaced
+ * in place (undefined: removed), a new one appended, every other line (the "# WARNING" comment
+ * too) kept; '#' padding to the old block's size (at least 1024 bytes), so the file keeps its size
+ * and the blocks GRUB writes in place. A ParseError when the variables no longer fit.
+ */
+export function writeGrubenv(bytes: Uint8Array, file: string, writes: readonly [string, string | undefined][]): Uint8Array {
+  parseGrubenv(bytes, file);
+  const s = new TextDecoder('latin1').decode(bytes);
+  const lines = rawLines(s);
+  const nameOf = (line: string) => (line.startsWith('#') ? undefined : line.slice(0, line.indexOf('=')));
+  for (const [k, v] of writes) {
+    const i = lines.findIndex((l) => nameOf(l) === k);
+    const line = v === undefined ? undefined : `${k}=${escape(v)}`;
+    if (i >= 0 && line === undefined) lines.splice(i, 1);
+    else if (i >= 0) lines[i] = line!;
+    else if (line !== undefined) lines.push(line);
+  }
+  const body = GRUBENV_SIGNATURE + lines.map((l) => `${l}\n`).join('');
+  const size = Math.max(bytes.length, GRUBENV_SIZE);
+  if (body.length > size) throw new ParseError(`the variables take ${body.length} bytes, the block has ${size}`, { source: file, offset: 0, hint: 'grub-editenv FILE unset the variables no longer needed' });
+  // latin1, as it was read: every character is one byte
+  const block = new Uint8Array(size).fill(0x23);
+  block.set(Uint8Array.from(body, (c) => c.charCodeAt(0)));
+  return block;
+}

@@ -104,7 +104,18 @@ export interface SourceResult {
   choice?: { index: number; reason: string } | { index: -1; reason: string };
   /** Menu timeout in seconds, where the configuration says it. */
   timeout?: string;
+  /** What this loader changes as it boots (a one-shot it consumes). */
+  once?: BootOnce;
 }
+
+/**
+ * What the boot loader changes when it boots, so that a kexec boot consumes it too: GRUB's
+ * top-level `save_env` writes (Debian's grub.cfg clears grub-reboot's next_entry: `set
+ * next_entry=; save_env next_entry`), or systemd-boot's removal of LoaderEntryOneShot.
+ */
+export type BootOnce =
+  | { kind: 'grubenv'; path: string; writes: [name: string, value: string | undefined][]; what: string }
+  | { kind: 'efi-variable'; path: string; name: 'LoaderEntryOneShot'; what: string };
 
 /** One source of boot entries (UKIs plug in here as one more). */
 export interface EntrySource {

@@ -85,12 +85,12 @@ export async function bootLoadCommand(o: BootCliOptions, name: string | undefine
   const thenText = THEN_TEXT[then];
   const plan = r.planned?.plan ?? r.loaded;
   if (o.json) {
-    const doc = { ...bootLoadJson(r.spec, thenText, plan ? planToJson(plan) : null), ...(r.planError ? { planError: (r.planError as Error).message } : {}), ...(r.counted ? { counted: r.counted } : {}) };
+    const doc = { ...bootLoadJson(r.spec, thenText, plan ? planToJson(plan) : null), ...(r.planError ? { planError: (r.planError as Error).message } : {}), ...(r.counted ? { counted: r.counted } : {}), ...(r.once ? { once: r.once } : {}) };
     writeSync(1, JSON.stringify(doc, null, 2) + '\n');
   } else if (dryRun) {
     writeSync(1, bootLoadText(r.spec, thenText) + (r.planned ? '\n' + (await dryRunText(r.planned, { debug: !!o.debug })) : ''));
   } else {
-    writeSync(1, `loaded ${r.spec.entry.title} (${r.spec.entry.id}) with ${r.loaded!.syscall}${r.counted ? `; boot counter now ${r.counted.path}` : ''}${r.restored ? `; ${r.restored} (loaded before in this boot) got its try back` : ''}; ${thenText}\n`);
+    writeSync(1, `loaded ${r.spec.entry.title} (${r.spec.entry.id}) with ${r.loaded!.syscall}${r.counted ? `; boot counter now ${r.counted.path}` : ''}${r.restored ? `; ${r.restored} (loaded before in this boot) got its try back` : ''}${r.once ? `; ${r.once}` : ''}; ${thenText}\n`);
   }
   if (r.planError) throw r.planError;
   return 0;

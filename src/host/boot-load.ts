@@ -4,7 +4,7 @@
 // boot counter and leave the state `kexec-ts boot --bless` needs in the next boot, then exec at once
 // (--now) or run `systemctl kexec` through the runner given. Only the CLI passes real syscalls and
 // a real runner; tests pass fakes and a fixture root.
-import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { KexecError } from '../errors.ts';
@@ -12,12 +12,14 @@ import { blessDecision, blessedName, parseBootCountState, type BootCountState } 
 import { bootLoadSpec, chooseEntry, type BootLoadSpec } from '../boot/boot-entry.ts';
 import { discoverBoot } from '../boot/discover.ts';
 import { efiVariableString, LOADER_GUID } from '../boot/efivars.ts';
-import type { BootMachine } from '../boot/model.ts';
+import { writeGrubenv } from '../boot/grubenv.ts';
+import type { BootMachine, BootOnce } from '../boot/model.ts';
 import { ukiLoad, ukiSource } from '../boot/uki.ts';
 import type { LoadRequest, PlannedLoad, SyscallChoice } from '../kexec/load.ts';
 import type { KexecPlan } from '../kexec/plan.ts';
 import type { KexecSyscalls } from '../kexec/syscalls.ts';
 import { readBootMachine, type BootDirs } from './boot-files.ts';
+import { removeEfiVariable, restoreEfiVariable } from './efivarfs.ts';
 import { hostImageTrust } from './image-trust.ts';
 import { execKernel, loadKernel, planKernelLoad } from './kexec-load.ts';
 import { machinePath, readBytes, readText } from './machine-files.ts';
@@ -79,6 +81,8 @@ export interface BootResult {
   counted?: BootCountState;
   /** An entry counted by an earlier load in this boot whose kernel this load replaced: its name before that count, restored. */
   restored?: string;
+  /** A load: what the boot loader would have changed as it booted, done (a one-shot consumed). */
+  once?: string;
 }
 
 /** The files a load reads, staged where the entry's are not single files on this machine. */
@@ -165,6 +169,35 @@ function currentBootIfCounting(spec: BootLoadSpec, stateFile: string, machineRoo
   return spec.counter || existsSync(stateFile) ? currentBoot(machineRoot) : undefined;
 }
 
+/** Overwrites a file from its first byte, keeping its blocks (GRUB writes grubenv's in place). */
+function writeInPlace(path: string, bytes: Uint8Array): void {
+  const fd = openSync(path, 'r+');
+  try {
+    writeSync(fd, bytes, 0, bytes.length, 0);
+    ftruncateSync(fd, bytes.length);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Does what the boot loader does as it boots (GRUB's save_env writes, systemd-boot's removal of
+ * LoaderEntryOneShot), so a one-shot is used once whether the firmware or a kexec boots; returns how
+ * to put it back.
+ */
+function consumeOnce(once: BootOnce, host: (p: string) => string, root: string): () => void {
+  if (once.kind === 'grubenv') {
+    const path = host(once.path);
+    const before = readFileSync(path);
+    writeInPlace(path, writeGrubenv(before, once.path, once.writes));
+    return () => writeInPlace(path, before);
+  }
+  const path = machinePath(root, once.path);
+  const before = readFileSync(path);
+  removeEfiVariable(path);
+  return () => restoreEfiVariable(path, before);
+}
+
 function writeState(file: string, state: BootCountState): void {
   mkdirSync(dirname(file), { recursive: true });
   const tmp = `${file}.tmp`;
@@ -249,12 +282,27 @@ export async function bootEntry(req: BootRequest, deps: BootDeps = {}): Promise<
       };
       result.counted = state;
     }
+    if (list.once) {
+      const undoCount = undo;
+      let undoOnce: () => void;
+      try {
+        undoOnce = consumeOnce(list.once, host, req.dirs.root);
+      } catch (e) {
+        undoCount?.();
+        throw e;
+      }
+      undo = () => {
+        undoOnce();
+        undoCount?.();
+      };
+      result.once = list.once.what;
+    }
     if (req.then === 'exec') execKernel(deps.sys!, machineRoot);
     else if (req.then === 'systemctl') {
       const r = deps.run!(['systemctl', 'kexec']);
       if (r.status !== 0) {
         undo?.();
-        throw new KexecError(`systemctl kexec failed (${r.error ?? `exit ${r.status}`}): the kernel stays loaded${undo ? ', the boot counter was put back' : ''}`, {
+        throw new KexecError(`systemctl kexec failed (${r.error ?? `exit ${r.status}`}): the kernel stays loaded${undo ? `, ${putBack(!!result.counted && !already, !!result.once)}` : ''}`, {
           hint: 'kexec-ts -e boots it without a clean shutdown; kexec-ts -u unloads it',
         });
       }
@@ -264,6 +312,10 @@ export async function bootEntry(req: BootRequest, deps: BootDeps = {}): Promise<
     files.cleanup();
   }
 }
+
+/** What a failed `systemctl kexec` undid. */
+const putBack = (counter: boolean, once: boolean) =>
+  counter && once ? 'the boot counter and the one-shot were put back' : counter ? 'the boot counter was put back' : 'the one-shot was put back';
 
 /** The path once blessed: the counter dropped from the file name. */
 const blessedPath = (p: string) => {

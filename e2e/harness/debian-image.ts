@@ -19,8 +19,8 @@
 // HASH covers the whole recipe (packages, files, layout, setup script), so a recipe change builds a
 // new image; E2E_DEBIAN_REBUILD=1 rebuilds it anyway (e.g. to pick up newer packages).
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { closeSync, copyFileSync, existsSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { closeSync, copyFileSync, existsSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { basename, join, normalize } from 'node:path';
 import { cacheDir } from './cache.ts';
 import { bootSystem } from './debian-guest.ts';
 import { AGENT_SCRIPT, AGENT_UNIT } from './guest-scripts.ts';
@@ -39,9 +39,10 @@ export const DEBIAN_SYSTEM_SUITES = ['trixie', 'bookworm'] as const;
  * and kexec-tools, the reference loader for `systemctl kexec`. sd-boot (trixie, UEFI with Secure
  * Boot): systemd-boot instead of GRUB, two kernels as Boot Loader Specification Type #1 entries,
  * they and systemd-boot signed with OVMF's snakeoil key, ukify and sbsign for a UKI, and our .deb's
- * dependencies (harness/sd-boot.ts).
+ * dependencies (harness/sd-boot.ts). btrfs (trixie): kexec-ts-deps on a btrfs root in subvolume @
+ * (as Debian's installer lays it out: GRUB names files /@/boot/…, rootflags=subvol=@).
  */
-export type ImageVariant = 'base' | 'kdump-tools' | 'kexec-ts-deps' | 'sd-boot';
+export type ImageVariant = 'base' | 'kdump-tools' | 'kexec-ts-deps' | 'sd-boot' | 'btrfs';
 
 export interface DebianImage {
   suite: string;
@@ -95,6 +96,7 @@ function variantPackages(suite: string, variant: ImageVariant): string[] {
   if (variant === 'kdump-tools') return ['kdump-tools', 'makedumpfile'];
   if (variant === 'sd-boot') return [...SD_BOOT_PACKAGES, 'nodejs', ...debProgramPackages(REPO), 'libdeflate0', 'liblzo2-2'];
   // kexec-tools: the reference loader `systemctl kexec` is compared with (debian-lifecycle.test.ts).
+  if (variant === 'btrfs') return [...variantPackages(suite, 'kexec-ts-deps'), 'btrfs-progs'];
   if (variant === 'kexec-ts-deps') return [...(suite === 'bookworm' ? [] : ['nodejs']), ...debProgramPackages(REPO), 'libdeflate0', 'liblzo2-2', 'kexec-tools'];
   return [];
 }
@@ -125,11 +127,15 @@ function rootFiles(suite: string): Record<string, string> {
   };
 }
 
-/** The setup boot's stage (bash, run by the agent in the new system): ESP, GRUB for BIOS and UEFI, grub.cfg. */
-function setupStage(espId: string): string {
+/**
+ * The setup boot's stage (bash, run by the agent in the new system): ESP, GRUB for BIOS and UEFI,
+ * grub.cfg. btrfs: the root's device without findmnt's [/@] subvolume suffix, and grub.cfg must name
+ * the kernels under /@ with rootflags=subvol=@.
+ */
+function setupStage(espId: string, btrfs = false): string {
   const uuid = `${espId.slice(0, 4)}-${espId.slice(4)}`;
   return String.raw`set -o pipefail
-disk=/dev/$(lsblk -no PKNAME "$(findmnt -no SOURCE /)")
+disk=/dev/$(lsblk -no PKNAME "$(findmnt ${btrfs ? '-nvo' : '-no'} SOURCE /)")
 mark disk "$disk"
 check esp-mkfs mkfs.vfat -F 32 -n ESP -i ${espId} /dev/disk/by-partlabel/esp
 echo "UUID=${uuid} /boot/efi vfat umask=0077 0 1" >> /etc/fstab
@@ -141,13 +147,15 @@ check grub-efi grub-install --target=x86_64-efi --efi-directory=/boot/efi --remo
 # what grub-pc's maintainer scripts install to on an upgrade (a later kernel/grub upgrade stays non-interactive)
 echo "grub-pc grub-pc/install_devices multiselect $disk" | debconf-set-selections
 check update-grub update-grub
-grep -q "root=UUID=$(findmnt -no UUID /)" /boot/grub/grub.cfg || fail "grub.cfg does not boot the root by UUID"
+grep -q "root=UUID=$(findmnt -no UUID /)" /boot/grub/grub.cfg || fail "grub.cfg does not boot the root by UUID"${btrfs ? String.raw`
+grep -q 'linux.*/@/boot/vmlinuz-.*rootflags=subvol=@' /boot/grub/grub.cfg || fail "grub.cfg does not boot the kernel from subvolume @: $(grep -m1 'linux.*vmlinuz' /boot/grub/grub.cfg)"
+mark root "$(findmnt -no SOURCE,FSTYPE,OPTIONS /)"` : ''}
 mark done "$(cd /boot/efi && find . -type f | sort | tr '\n' ' ')"`;
 }
 
 /** The ESP's size (MiB): sd-boot's holds both kernels, their initrds and a UKI. */
 const espMiB = (variant: ImageVariant): number => (variant === 'sd-boot' ? SD_BOOT_ESP_MIB : 64);
-const variantSetupStage = (variant: ImageVariant, espId: string): string => (variant === 'sd-boot' ? sdBootSetupStage(espId) : setupStage(espId));
+const variantSetupStage = (variant: ImageVariant, espId: string): string => (variant === 'sd-boot' ? sdBootSetupStage(espId) : setupStage(espId, variant === 'btrfs'));
 
 export function imageRecipe(suite: string, variant: ImageVariant): Record<string, unknown> {
   return {
@@ -214,7 +222,7 @@ async function withLock<T>(lock: string, body: () => Promise<T>, log: (s: string
  */
 export async function getDebianImage(suite: string, variant: ImageVariant = 'base', log: (s: string) => void = () => {}): Promise<DebianImage> {
   if (!/^[a-z]+$/.test(suite)) throw new E2EStepError('image', `bad suite name '${suite}'`);
-  if (variant === 'sd-boot' && suite !== 'trixie') throw new E2EStepError('image', `the sd-boot variant is built for trixie only (asked: ${suite})`);
+  if ((variant === 'sd-boot' || variant === 'btrfs') && suite !== 'trixie') throw new E2EStepError('image', `the ${variant} variant is built for trixie only (asked: ${suite})`);
   const hash = imageHash(suite, variant);
   const dir = join(cacheDir('debian'), `${suite}-${variant}-${hash}`);
   const info = join(dir, 'image.json');
@@ -243,6 +251,58 @@ function pruneOtherRecipes(keep: string, prefix: string): void {
   }
 }
 
+/**
+ * The btrfs variant's root file system: the tree becomes subvolume @ of a new btrfs (mkfs.btrfs
+ * --rootdir --subvol, btrfs-progs ≥ 6.11: the image's own, run through its own dynamic loader, as
+ * the host's may be older), written into the root partition.
+ */
+/** `path` inside the tree `root`, its symbolic links (absolute ones too) resolved within the tree. */
+function inRoot(root: string, path: string): string {
+  let rel = path.replace(/^\/+/, '');
+  for (let hops = 0; hops < 40; hops++) {
+    const parts = rel.split('/');
+    let done = true;
+    for (let i = 1; i <= parts.length; i++) {
+      const head = parts.slice(0, i).join('/');
+      let target: string;
+      try {
+        target = readlinkSync(join(root, head));
+      } catch {
+        continue; // not a link (or missing)
+      }
+      const base = target.startsWith('/') ? target.slice(1) : join(parts.slice(0, i - 1).join('/'), target);
+      rel = normalize([base, ...parts.slice(i)].join('/')).replace(/^(\.\.\/)+/, '');
+      done = false;
+      break;
+    }
+    if (done) return join(root, rel);
+  }
+  throw new E2EStepError('image', `${path}: too many symbolic links in ${root}`);
+}
+
+async function writeBtrfsRoot(tmp: string, root: string, uuid: string, raw: string, part: [number, number]): Promise<void> {
+  const top = join(tmp, 'btrfs-top');
+  mkdirSync(top);
+  const sub = join(top, '@');
+  renameSync(root, sub);
+  try {
+    const fs = join(tmp, 'root.btrfs');
+    const fd = openSync(fs, 'w');
+    ftruncateSync(fd, part[1] * SECTOR);
+    closeSync(fd);
+    const lib = ['usr/lib/x86_64-linux-gnu', 'lib/x86_64-linux-gnu'].map((d) => join(sub, d)).join(':');
+    const mkfs = ['usr/sbin/mkfs.btrfs', 'usr/bin/mkfs.btrfs', 'sbin/mkfs.btrfs', 'bin/mkfs.btrfs'].map((p) => inRoot(sub, p)).find((p) => existsSync(p));
+    if (!mkfs) throw new E2EStepError('image', `no mkfs.btrfs in ${sub} (is btrfs-progs in the recipe?)`);
+    await run('image', inRoot(sub, 'usr/lib64/ld-linux-x86-64.so.2'), ['--library-path', lib, mkfs,
+      '-q', '-f', '-L', 'root', '-U', uuid, '--rootdir', top, '--subvol', '@', fs], { timeoutMs: 20 * 60_000 });
+    await run('image', 'dd', [`if=${fs}`, `of=${raw}`, 'bs=1M', `seek=${(part[0] * SECTOR) / (1 << 20)}`, 'conv=notrunc,sparse', 'status=none'], { timeoutMs: 20 * 60_000 });
+    rmSync(fs);
+  } finally {
+    renameSync(sub, root);
+    rmSync(top, { recursive: true, force: true });
+  }
+}
+
 async function buildImage(suite: string, variant: ImageVariant, hash: string, dir: string, log: (s: string) => void): Promise<DebianImage> {
   if (process.getuid?.() !== 0) throw new E2EStepError('image', 'building a Debian system image needs root (mmdebstrap --mode=root, file owners in mke2fs -d)');
   const t0 = Date.now();
@@ -268,7 +328,7 @@ async function buildImage(suite: string, variant: ImageVariant, hash: string, di
       mkdirSync(join(root, path, '..'), { recursive: true });
       writeFileSync(join(root, path), text, { mode: path.includes('/sbin/') ? 0o755 : 0o644 });
     }
-    writeFileSync(join(root, 'etc/fstab'), `UUID=${rootUuid} / ext4 errors=remount-ro 0 1\n`);
+    writeFileSync(join(root, 'etc/fstab'), variant === 'btrfs' ? `UUID=${rootUuid} / btrfs defaults,subvol=@ 0 0\n` : `UUID=${rootUuid} / ext4 errors=remount-ro 0 1\n`);
     mkdirSync(join(root, 'etc/systemd/system/multi-user.target.wants'), { recursive: true });
     symlinkSync('/etc/systemd/system/e2e-agent.service', join(root, 'etc/systemd/system/multi-user.target.wants/e2e-agent.service'));
     mkdirSync(join(root, 'var/log/journal'), { recursive: true });
@@ -289,10 +349,13 @@ async function buildImage(suite: string, variant: ImageVariant, hash: string, di
     closeSync(fd);
     const layout = partitionLayout(IMAGE_MIB, espMiB(variant));
     await run('image', 'sfdisk', ['--quiet', '--no-reread', '--no-tell-kernel', raw], { input: layout.sfdisk, timeoutMs: 60_000 });
-    await run('image', 'mke2fs', [
-      '-q', '-F', '-t', 'ext4', '-L', 'root', '-U', rootUuid, '-d', root,
-      '-E', `offset=${layout.root[0] * SECTOR},nodiscard`, raw, `${(layout.root[1] * SECTOR) / 1024}k`,
-    ], { timeoutMs: 20 * 60_000 });
+    if (variant === 'btrfs') await writeBtrfsRoot(tmp, root, rootUuid, raw, layout.root);
+    else {
+      await run('image', 'mke2fs', [
+        '-q', '-F', '-t', 'ext4', '-L', 'root', '-U', rootUuid, '-d', root,
+        '-E', `offset=${layout.root[0] * SECTOR},nodiscard`, raw, `${(layout.root[1] * SECTOR) / 1024}k`,
+      ], { timeoutMs: 20 * 60_000 });
+    }
     rmSync(root, { recursive: true, force: true });
     const tDisk = Date.now();
 
@@ -303,7 +366,7 @@ async function buildImage(suite: string, variant: ImageVariant, hash: string, di
       name: `debian-image-setup-${suite}-${variant}`,
       disk: { file: raw, format: 'raw' },
       firmware: 'seabios',
-      direct: { kernel: join(tmp, 'vmlinuz'), initrd: join(tmp, 'initrd.img'), append: `root=UUID=${rootUuid} ro console=ttyS0 no_timer_check` },
+      direct: { kernel: join(tmp, 'vmlinuz'), initrd: join(tmp, 'initrd.img'), append: `root=UUID=${rootUuid} ro${variant === 'btrfs' ? ' rootflags=subvol=@' : ''} console=ttyS0 no_timer_check` },
       stages: { setup: variantSetupStage(variant, espId) },
       start: 'setup',
       ...(extra ? { files: { ...Object.fromEntries(extra.debs.map((d) => [`kernel/${basename(d)}`, readFileSync(d)])), ...snakeoilSigningFiles() }, jobDiskMiB: 256 } : {}),

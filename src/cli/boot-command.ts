@@ -4,7 +4,8 @@
 import { writeSync } from 'node:fs';
 import { UsageError } from '../errors.ts';
 import type { SyscallChoice } from '../kexec/load.ts';
-import type { BootRequest, BootResult, BootThen, CommandRunner } from '../host/boot-load.ts';
+import type { BootEntry } from '../boot/model.ts';
+import type { BootDeps, BootRequest, BootResult, BootThen, CommandRunner } from '../host/boot-load.ts';
 
 /** The load options `kexec-ts boot` and `kexec-ts reboot` share (parseArgs shape). */
 export const BOOT_LOAD_OPTIONS = {
@@ -50,12 +51,12 @@ export function syscallOf(o: Pick<BootCliOptions, 'kexec-file-syscall' | 'kexec-
   return o['kexec-file-syscall'] ? 'file' : o['kexec-syscall'] ? 'load' : o['kexec-syscall-auto'] ? 'auto' : undefined;
 }
 
-/** Loads (or plans) ENTRY and does `then`; prints what was (or would be) done. */
-export async function bootLoadCommand(o: BootCliOptions, name: string | undefined, then: BootThen): Promise<number> {
+/** The BootRequest of the options (ENTRY `name`, `then`); --root/--boot/--esp only for a dry run. */
+export function bootRequest(o: BootCliOptions, name: string | undefined, then: BootThen): BootRequest {
   const dryRun = !!o['dry-run'];
   const syscall = syscallOf(o);
   if ((o.root || o.boot || o.esp) && !dryRun) throw new UsageError('--root/--boot/--esp read another machine\'s entries: use them with --dry-run (a load boots this machine\'s)');
-  const req: BootRequest = {
+  return {
     dirs: { root: o.root ?? '/', ...(o.boot ? { boot: o.boot } : {}), ...(o.esp ? { esp: o.esp } : {}) },
     ...(name !== undefined ? { name } : {}),
     ...(o.cert?.length ? { certs: o.cert } : {}),
@@ -66,6 +67,38 @@ export async function bootLoadCommand(o: BootCliOptions, name: string | undefine
     then,
     ...(o.debug ? { debug: (line: string) => void process.stderr.write(line + '\n') } : {}),
   };
+}
+
+/**
+ * `kexec-ts boot --serve` without --dry-run: a choice on the page is loaded as `kexec-ts boot ID
+ * [--command-line EDITED]` loads it (discovered again, so the entry is as the machine has it now);
+ * the answer says what was loaded. `base` is the request of the command's options.
+ */
+export function serveLoader(base: BootRequest, deps: BootDeps): (entry: BootEntry, cmdline: string) => Promise<Record<string, unknown>> {
+  return async (entry, cmdline) => {
+    const { bootEntry } = await import('../host/boot-load.ts');
+    const { JSON_SCHEMA } = await import('../json-schema.ts');
+    const { commandLine: _, ...rest } = base;
+    const r = await bootEntry({ ...rest, name: entry.id, ...(cmdline !== entry.cmdline ? { commandLine: cmdline } : {}), dryRun: false, then: 'load' }, deps);
+    const e = r.spec.entry;
+    return {
+      schema: JSON_SCHEMA,
+      dryRun: false,
+      loaded: true,
+      entry: { id: e.id, title: e.title, source: e.source, origin: e.origin },
+      load: { kernel: e.kernel, initrds: r.spec.initrds, cmdline: r.spec.cmdline, syscall: r.loaded!.syscall },
+      edited: cmdline !== entry.cmdline,
+      ...(r.counted ? { counted: r.counted.path } : {}),
+      ...(r.once ? { once: r.once } : {}),
+      message: `loaded ${e.title} (${e.id}) with ${r.loaded!.syscall} and the command line "${r.spec.cmdline}"${r.once ? `; ${r.once}` : ''}`,
+    };
+  };
+}
+
+/** Loads (or plans) ENTRY and does `then`; prints what was (or would be) done. */
+export async function bootLoadCommand(o: BootCliOptions, name: string | undefined, then: BootThen): Promise<number> {
+  const dryRun = !!o['dry-run'];
+  const req = bootRequest(o, name, then);
   const { bootEntry, THEN_TEXT } = await import('../host/boot-load.ts');
   const { bootLoadJson, bootLoadText } = await import('../boot/boot-entry.ts');
   const { dryRunText } = await import('../kexec/load.ts');

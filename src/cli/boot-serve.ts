@@ -1,7 +1,7 @@
 // `kexec-ts boot --serve`: the boot menu's choices in the local web viewer (its "Boot" view). The
 // same page and the same guard as `vmcore-ts serve`: 127.0.0.1 only, a random token in the path,
 // loopback Host names only. GET boot: the discovery (`kexec-ts boot --list --json`'s document);
-// POST boot {id, cmdline}: the choice, answered by `choose` (with --dry-run: what would be loaded).
+// POST boot {id, cmdline}: the choice, answered by `choose` (a load, or with --dry-run what would be loaded).
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -20,6 +20,8 @@ export interface BootServeOptions {
   port?: number;
   /** Acts on a choice; its answer is sent back as JSON (200). A thrown error is a 500 with its message. */
   choose: (entry: BootEntry, cmdline: string) => Promise<Record<string, unknown>> | Record<string, unknown>;
+  /** Runs once a choice's answer has been sent (--now: boot what was loaded). */
+  afterAnswer?: () => void;
 }
 
 /** The longest command line accepted (the kernel's own limit is 2048 on x86, 4096 on arm64). */
@@ -105,7 +107,10 @@ export function startBootServer(list: BootList, opts: BootServeOptions): Promise
       if ('error' in c) return json(c.status, { error: c.error });
       Promise.resolve()
         .then(() => opts.choose(c.entry, c.cmdline))
-        .then((answer) => json(200, answer))
+        .then((answer) => {
+          if (opts.afterAnswer) res.once('finish', opts.afterAnswer);
+          json(200, answer);
+        })
         .catch((e: unknown) => json(500, { error: e instanceof Error ? e.message : String(e) }));
     });
   };

@@ -15,7 +15,7 @@ import { LOADER_OPTIONS, loaderOptionsUsage, type LoaderOptionName } from '../ke
 import { hostSyscalls } from '../host/syscalls.ts';
 import { execKernel, loadKernel, planKernelLoad, unloadKernel } from '../host/kexec-load.ts';
 import { parseCommandLine } from './args.ts';
-import { BOOT_LOAD_OPTIONS, BOOT_LOAD_USAGE, blessCommand, bootLoadCommand, rebootCommand, syscallOf, type BootCliOptions } from './boot-command.ts';
+import { BOOT_LOAD_OPTIONS, BOOT_LOAD_USAGE, blessCommand, bootLoadCommand, bootRequest, rebootCommand, serveLoader, syscallOf, type BootCliOptions } from './boot-command.ts';
 import { runCli } from './run.ts';
 
 const USAGE = `usage: kexec-ts [options] [KERNEL]
@@ -103,7 +103,7 @@ const BOOT_USAGE = `usage: kexec-ts boot --list [--json] [--root DIR] [--esp DIR
        kexec-ts boot [ENTRY] [--now] [--dry-run] [--json] [options]
        kexec-ts boot --bless
        kexec-ts boot --menu [--timeout N] [--json] [--dry-run] [--root DIR] [--esp DIR] [--boot DIR]
-       kexec-ts boot --serve --dry-run [--port N] [--root DIR] [--esp DIR] [--boot DIR]
+       kexec-ts boot --serve [--now] [--dry-run] [--port N] [--root DIR] [--esp DIR] [--boot DIR]
   --list: every boot entry the installed boot loader would offer, the one it would boot by default
   and why, and every candidate that cannot be booted with the reason. Reads GRUB's grub.cfg
   (evaluated, with grubenv), Boot Loader Specification entries ($BOOT and ESP /loader/entries,
@@ -123,7 +123,9 @@ const BOOT_USAGE = `usage: kexec-ts boot --list [--json] [--root DIR] [--esp DIR
                            else the boot loader's timeout, 10 s when it gives none
       --serve              the same choices in the local web viewer (127.0.0.1, a random token in
                            the URL): entries, the default and why, rejected with why, the command
-                           line editable; a choice answers with what would be loaded (--dry-run)
+                           line editable; a choice is loaded (then \`systemctl kexec\`; --now: booted
+                           once the page has the answer), or with --dry-run answered with what
+                           would be loaded
       --port=N             --serve: listen on port N (default: any free port)
 ${BOOT_LOAD_USAGE}
       --json               one JSON document instead of text
@@ -160,11 +162,12 @@ async function bootCommand(argv: string[]): Promise<number> {
   const chooser = o.menu ? 'menu' : o.serve ? 'serve' : undefined;
   if (o.menu && o.serve) throw new UsageError('kexec-ts boot: --menu or --serve, not both');
   if (chooser && (o.list || o.bless || entry !== undefined)) throw new UsageError(`--${chooser} takes no ${entry !== undefined ? `ENTRY (${entry})` : o.list ? '--list' : '--bless'}: the entry is chosen there`);
-  if (o.serve && !o['dry-run']) throw new UsageError('kexec-ts boot --serve: give --dry-run (loading the choice is not wired yet)');
-  // The menu loads its choice (edited there: no --append/--command-line); the web page only answers what would be loaded.
-  const menuTakes = new Set(['dry-run', 'kexec-file-syscall', 'kexec-syscall', 'kexec-syscall-auto']);
-  const notHere = chooser && (o.serve && o.now ? 'now' : Object.keys(BOOT_LOAD_OPTIONS).find((k) => o[k as keyof typeof o] !== undefined && !(chooser === 'menu' ? menuTakes : new Set(['dry-run'])).has(k)));
-  if (notHere) throw new UsageError(`--${chooser} does not take --${notHere}${chooser === 'menu' ? ': edit the command line in the menu (e)' : ': the page only says what would be loaded'}`);
+  // The menu and the page load their choice (the command line is edited there: no --append/--command-line).
+  const chooserTakes = new Set(['dry-run', 'kexec-file-syscall', 'kexec-syscall', 'kexec-syscall-auto', 'debug']);
+  const notHere = chooser && Object.keys(BOOT_LOAD_OPTIONS).find((k) => o[k as keyof typeof o] !== undefined && !chooserTakes.has(k));
+  if (notHere) throw new UsageError(`--${chooser} does not take --${notHere}: edit the command line ${chooser === 'menu' ? 'in the menu (e)' : 'on the page'}`);
+  if (o.serve && o.now && o['dry-run']) throw new UsageError('--serve: --now or --dry-run, not both');
+  if (o.serve && !o['dry-run'] && (o.root || o.boot || o.esp)) throw new UsageError("--serve loads this machine's entries: --root/--boot/--esp only with --dry-run");
   const port = o.port === undefined ? 0 : Number(o.port);
   if (o.port !== undefined && (!o.serve || !/^\d+$/.test(o.port) || port > 65535)) throw new UsageError(o.serve ? '--port wants a number from 0 to 65535' : '--port goes with --serve');
   if (o.timeout !== undefined && !o.menu) throw new UsageError('--timeout goes with --menu');
@@ -192,8 +195,20 @@ async function bootCommand(argv: string[]): Promise<number> {
   const list = discoverBoot(readBootMachine({ root, ...(o.boot ? { boot: o.boot } : {}), ...(o.esp ? { esp: o.esp } : {}) }), [ukiSource(hostImageTrust(root, o.cert))]);
   if (o.serve) {
     const { startBootServer, dryRunChoice } = await import('./boot-serve.ts');
-    const s = await startBootServer(list, { port, choose: dryRunChoice });
-    writeSync(1, `kexec-ts boot menu (--dry-run) for ${root}:\n  ${s.url}\n(listening on 127.0.0.1 only; Ctrl-C to stop)\n`);
+    let serve: Parameters<typeof startBootServer>[1] = { port, choose: dryRunChoice };
+    if (!o['dry-run']) {
+      const { hostSyscalls } = await import('../host/syscalls.ts');
+      const { execKernel } = await import('../host/kexec-load.ts');
+      const sys = hostSyscalls(o.now ? 'booting an entry' : 'loading a boot entry');
+      serve = {
+        port,
+        choose: serveLoader(bootRequest(o, undefined, 'load'), { sys }),
+        // --now: the page gets its answer, then the machine boots what was loaded
+        ...(o.now ? { afterAnswer: () => execKernel(sys, '/') } : {}),
+      };
+    }
+    const s = await startBootServer(list, serve);
+    writeSync(1, `kexec-ts boot menu (${o['dry-run'] ? '--dry-run' : o.now ? 'a choice is loaded and booted at once' : 'a choice is loaded; `systemctl kexec` boots it'}) for ${root}:\n  ${s.url}\n(listening on 127.0.0.1 only; Ctrl-C to stop)\n`);
     await new Promise<void>((resolve) => {
       const stop = () => void s.close().then(resolve);
       process.once('SIGINT', stop);

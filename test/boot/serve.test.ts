@@ -10,8 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { discoverBoot } from '../../src/boot/discover.ts';
+import { serveLoader } from '../../src/cli/boot-command.ts';
 import { dryRunChoice, parseChoice, startBootServer, type BootServer } from '../../src/cli/boot-serve.ts';
 import { readBootMachine } from '../../src/host/boot-files.ts';
+import type { BootRequest } from '../../src/host/boot-load.ts';
+import type { KexecSyscalls } from '../../src/kexec/syscalls.ts';
+import { fakeSyscalls } from '../kexec/fake-syscalls.ts';
+import { bootRoot } from './boot-root.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ROOT = 'test/fixtures/boot/debian-bookworm';
@@ -114,10 +119,40 @@ test('boot serve: bad choices are refused with why (unknown id, rejected entry, 
   assert.ok(!('error' in ok) && ok.entry.id === 'vmlinuz' && ok.cmdline === 'quiet');
 });
 
-test('kexec-ts boot --serve: needs --dry-run for now, --port must be a port; with both it prints the URL and answers', async () => {
+test('boot serve without --dry-run: a choice is loaded as `kexec-ts boot ID --command-line EDITED` loads it (fake syscalls): kexec_load with the edited command line, the answer says so, and --now\'s hook runs only after the answer', async () => {
+  const r = bootRoot('debian-trixie', { kernels: ['/boot/vmlinuz-6.12.117+deb13-cloud-amd64'] });
+  const fake = fakeSyscalls();
+  const events: string[] = [];
+  const segments: { buf: Uint8Array }[] = [];
+  const sys: KexecSyscalls = { ...fake, kexecLoad: (e, segs, f) => (events.push('kexec_load'), segments.push(...segs), fake.kexecLoad(e, segs, f)) };
+  const trixie = discoverBoot(readBootMachine({ root: r }));
+  const base: BootRequest = { dirs: { root: r }, machineRoot: r, dryRun: false, then: 'load' };
+  const s = await startBootServer(trixie, { choose: serveLoader(base, { sys }), afterAnswer: () => events.push('after') });
+  try {
+    const id = trixie.default!.id;
+    const resp = await http(`${s.url}boot`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id, cmdline: 'root=/dev/vda3 ro e2e.edited=1' }) });
+    assert.equal(resp.status, 200, resp.body);
+    const a = JSON.parse(resp.body);
+    assert.equal(a.loaded, true);
+    assert.equal(a.dryRun, false);
+    assert.equal(a.entry.id, id);
+    assert.deepEqual([a.load.cmdline, a.load.syscall, a.edited], ['root=/dev/vda3 ro e2e.edited=1', 'kexec_load', true]);
+    assert.match(a.message, /^loaded Debian GNU\/Linux \(.*\) with kexec_load and the command line "root=\/dev\/vda3 ro e2e.edited=1"$/);
+    await new Promise((res) => setTimeout(res, 50));
+    assert.deepEqual(events, ['kexec_load', 'after'], 'loaded, answered, then the --now hook');
+    assert.ok(segments.some((seg) => Buffer.from(seg.buf).includes('root=/dev/vda3 ro e2e.edited=1\0')), 'the edited command line is in a segment');
+  } finally {
+    await s.close();
+    rmSync(r, { recursive: true, force: true });
+  }
+});
+
+test('kexec-ts boot --serve: --root only with --dry-run, not --now with --dry-run, --port must be a port; with --dry-run it prints the URL and answers', async () => {
   const KEXEC_TS = [process.execPath, '--import', 'tsx', '--import', './test/cli/no-act-guard.mjs', 'src/cli/kexec-ts.ts', 'boot'];
   const run = (...args: string[]) => execFileSync(KEXEC_TS[0]!, [...KEXEC_TS.slice(1), ...args], { encoding: 'utf8', stdio: 'pipe' });
-  assert.throws(() => run('--serve', '--root', ROOT), (e: { status: number; stderr: string }) => e.status === 2 && /--serve: give --dry-run/.test(e.stderr));
+  assert.throws(() => run('--serve', '--root', ROOT), (e: { status: number; stderr: string }) => e.status === 2 && /--serve loads this machine's entries: --root\/--boot\/--esp only with --dry-run/.test(e.stderr));
+  assert.throws(() => run('--serve', '--now', '--dry-run'), (e: { status: number; stderr: string }) => e.status === 2 && /--serve: --now or --dry-run, not both/.test(e.stderr));
+  assert.throws(() => run('--serve', '--append', 'x'), (e: { status: number; stderr: string }) => e.status === 2 && /--serve does not take --append: edit the command line on the page/.test(e.stderr));
   assert.throws(() => run('--serve', '--dry-run', '--port', 'x'), (e: { status: number; stderr: string }) => e.status === 2 && /--port wants a number/.test(e.stderr));
   assert.throws(() => run('--list', '--port', '1'), (e: { status: number; stderr: string }) => e.status === 2 && /--port goes with --serve/.test(e.stderr));
   const child = spawn(KEXEC_TS[0]!, [...KEXEC_TS.slice(1), '--serve', '--dry-run', '--root', ROOT], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -259,7 +259,7 @@ export function checkRun(r: RunView, image: DebianImage): Record<'a' | 'eb' | 'e
 // trixie only (its systemd 257 has ukify; bookworm's systemd-boot has none): declared (and skipped) unless E2E_DEBIAN names other suites only.
 const asked = debianSuites();
 for (const suite of asked.length === 0 || asked.includes('trixie') ? ['trixie'] : []) {
-  test(`e2e debian ${suite} systemd-boot: kexec-ts boot --list names the entry the firmware then boots (uname -r, /proc/cmdline, LoaderEntrySelected): default order, bootctl set-default, set-oneshot once then the default again; a UKI signed by the test key verifies with --cert, one changed .cmdline byte is rejected and kexec-ts boot --cert refuses to load it; kexec-ts reboot comes up on the default with its kernel, command line and initrd`, { skip: skipOpt, timeout: 40 * 60_000 }, async (t) => {
+  test(`e2e debian ${suite} systemd-boot with Secure Boot: kexec-ts boot --list names the entry the firmware then boots (uname -r, /proc/cmdline, LoaderEntrySelected): default order, bootctl set-default, set-oneshot once then the default again; the signed UKI verifies against db and --cert, a changed .cmdline byte and an unsigned copy are rejected and kexec-ts boot refuses the changed one; kexec-ts reboot boots a counted one-shot entry (kexec_file_load under lockdown) with its kernel, command line and initrd, consumes the one-shot, and the bless drops the counter`, { skip: skipOpt, timeout: 40 * 60_000 }, async (t) => {
     const t0 = Date.now();
     const image = await getDebianImage(suite, 'sd-boot', log);
     const tImage = Date.now();

@@ -4,9 +4,10 @@
 // e2e-agent runs (guest-scripts.ts). Serial port 1 (ttyS0) is the console (console.log); port 2
 // (ttyS1) carries only the agent's markers and the stages' output (agent.log). Guest reboots go
 // through the firmware again (no -no-reboot); the run ends when the guest powers off.
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO } from './initramfs.ts';
+import { firmwareHandoffStall } from './firmware-stall.ts';
 import { AGENT_LIB } from './guest-scripts.ts';
 import { bootGuest, claimOutDir, failReport, failure, findMarker, makeDisk, OVMF_CODE_4M, OVMF_CODE_4M_SECBOOT, OVMF_VARS_4M, OVMF_VARS_4M_SNAKEOIL, qemuBaseArgs, ScratchDisk, type Marker } from './scenario.ts';
 import { E2EStepError, run, tail } from './steps.ts';
@@ -95,6 +96,9 @@ sleep 120
 fail "sysrq-c did not crash the guest"`;
 }
 
+/** How long a firmware boot may print nothing on both serial ports (E2E_STALL_MS, default 8 min). */
+const STALL_MS = () => Number(process.env.E2E_STALL_MS) || 8 * 60_000;
+
 export async function bootSystem(spec: SystemBoot): Promise<SystemResult> {
   const log = spec.log ?? (() => {});
   const cpu = spec.cpu ?? 'max';
@@ -113,21 +117,31 @@ export async function bootSystem(spec: SystemBoot): Promise<SystemResult> {
   const job = new ScratchDisk(join(outDir, 'job.img'));
   await makeDisk(job.path, spec.jobDiskMiB ?? 64, staging, 'E2EJOB');
   rmSync(staging, { recursive: true, force: true });
+  // The run's starting state (job disk, disk overlay, EFI variables), made again for a retry.
+  const jobStart = join(outDir, 'job-start.img');
+  const sparseCopy = (from: string, to: string) => run('disk', 'cp', ['--sparse=always', from, to], { timeoutMs: 120_000 });
+  await sparseCopy(job.path, jobStart);
 
   let disk = spec.disk;
-  if (disk.format === 'qcow2') {
-    const overlay = join(outDir, 'overlay.qcow2');
-    await run('disk', 'qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', disk.file, overlay], { timeoutMs: 60_000 });
-    disk = { file: overlay, format: 'qcow2' };
-  }
+  const overlay = join(outDir, 'overlay.qcow2');
+  if (disk.format === 'qcow2') disk = { file: overlay, format: 'qcow2' };
   let efiVars: string | undefined;
+  let varsTemplate: string | undefined;
   if (spec.efiVars) {
     if (spec.firmware !== 'uefi') throw new E2EStepError('qemu', `${spec.name}: efiVars needs firmware uefi`);
     const [code, vars] = spec.secureBoot ? [OVMF_CODE_4M_SECBOOT, OVMF_VARS_4M_SNAKEOIL] : [OVMF_CODE_4M, OVMF_VARS_4M];
     for (const f of [code, vars]) if (!existsSync(f)) throw new E2EStepError('qemu', `${f} is missing`, 'install Debian package ovmf (scripts/install-test-deps.sh)');
     efiVars = join(outDir, 'efivars.fd');
-    copyFileSync(vars, efiVars);
+    varsTemplate = vars;
   } else if (spec.secureBoot) throw new E2EStepError('qemu', `${spec.name}: secureBoot needs efiVars`);
+  const fresh = async () => {
+    if (spec.disk.format === 'qcow2') {
+      rmSync(overlay, { force: true });
+      await run('disk', 'qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', spec.disk.file, overlay], { timeoutMs: 60_000 });
+    }
+    if (efiVars) copyFileSync(varsTemplate!, efiVars);
+    await sparseCopy(jobStart, job.path);
+  };
   const consolePath = join(outDir, 'console.log');
   const agentPath = join(outDir, 'agent.log');
   const args = [
@@ -138,8 +152,24 @@ export async function bootSystem(spec: SystemBoot): Promise<SystemResult> {
   ];
   writeFileSync(join(outDir, 'qemu-args.json'), JSON.stringify(args, null, 1) + '\n');
   log(`qemu-system-x86_64 ${spec.firmware} ${disk.file}${spec.direct ? ` -append "${spec.direct.append}"` : ''}`);
-  const boot = await bootGuest({}, args, agentPath, spec.timeoutMs, log);
-  const consoleText = readFileSync(consolePath, 'utf8');
+  // A boot through the firmware that prints nothing on either serial port for STALL_MS is killed; a
+  // run that stalled right after the firmware handed over (harness/firmware-stall.ts) is run once more
+  // from its starting state, its logs kept as *-attempt1.log.
+  const stall = spec.direct ? {} : { stall: { ms: STALL_MS(), files: [consolePath, agentPath] } };
+  let boot: Awaited<ReturnType<typeof bootGuest>>;
+  let consoleText: string;
+  let retried: string | undefined;
+  for (let attempt = 1; ; attempt++) {
+    await fresh();
+    boot = await bootGuest(stall, args, agentPath, spec.timeoutMs, log);
+    consoleText = readFileSync(consolePath, 'utf8');
+    const handoff = boot.stalled && attempt === 1 ? firmwareHandoffStall(consoleText) : undefined;
+    if (!handoff) break;
+    retried = `${spec.name}: stalled after the firmware's "${handoff}" (no output for ${STALL_MS() / 1000} s, ${boot.markers.length} markers before it): run once more from the start`;
+    log(retried);
+    for (const f of [consolePath, agentPath]) renameSync(f, f.replace(/\.log$/, '-attempt1.log'));
+  }
+  rmSync(jobStart, { force: true });
   // Every marker with its host time, for reading a run again after it ended.
   writeFileSync(join(outDir, 'markers.json'), JSON.stringify(boot.markers, null, 1) + '\n');
   const why = failure(spec, boot, spec.timeoutMs);
@@ -148,9 +178,10 @@ export async function bootSystem(spec: SystemBoot): Promise<SystemResult> {
       why.step,
       `${spec.name} (${spec.firmware})`,
       failReport(why.text, boot.console, why.missing, boot.markers).replace('--- last 50 console lines ---', '--- last 50 lines of the agent (ttyS1) ---') +
-        `\n--- last 40 console lines (ttyS0, ${consolePath}) ---\n${tail(consoleText, 40)}`,
+        `\n--- last 40 console lines (ttyS0, ${consolePath}) ---\n${tail(consoleText, 40)}` + (retried ? `\n(${retried})` : ''),
     );
   }
+  if (retried) writeFileSync(join(outDir, 'retried.txt'), retried + '\n');
   return systemResult(spec, cpu, outDir, boot.markers, boot.console, consoleText, boot.qemuMs, job);
 }
 

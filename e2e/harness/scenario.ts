@@ -2,9 +2,9 @@
 // disk, runs the scenario's stage scripts across kexec/kdump reboots, and returns the markers,
 // the console and the disk. See e2e/README.md.
 import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, copyFileSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, ftruncateSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, ftruncateSync, statSync, writeFileSync } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { getKernel, type Kernel } from './kernels.ts';
 import { buildInitramfs, REPO, type FileSpec } from './initramfs.ts';
 import { E2EStepError, killGroup, run, tail } from './steps.ts';
@@ -301,6 +301,8 @@ export interface BootRetry extends BootOops {
 export interface Boot {
   code: number | null;
   timedOut: boolean;
+  /** killed: no byte on any watched serial file for `stall.ms` (bootGuest's option) */
+  stalled?: boolean;
   endedOn: boolean;
   stderr: string;
   console: string;
@@ -309,7 +311,7 @@ export interface Boot {
 }
 
 /** Runs QEMU once with `args` until it exits, the timeout, or `spec.endOn`; collects the console (the file markers are read from) and its markers. */
-export async function bootGuest(spec: Pick<ScenarioSpec, 'endOn'>, args: string[], consolePath: string, timeoutMs: number, log: (line: string) => void): Promise<Boot> {
+export async function bootGuest(spec: Pick<ScenarioSpec, 'endOn'> & { stall?: { ms: number; files: string[] } }, args: string[], consolePath: string, timeoutMs: number, log: (line: string) => void): Promise<Boot> {
   writeFileSync(consolePath, '');
   const markers: Marker[] = [];
   let consoleText = '';
@@ -346,8 +348,21 @@ export async function bootGuest(spec: Pick<ScenarioSpec, 'endOn'>, args: string[
     }
   };
   let endedOn = false;
+  // stall: the watched files' sizes, and when one last grew
+  let sizes = '';
+  let grewAt = Date.now();
+  let stalled = false;
   const poller = setInterval(() => {
     poll();
+    if (spec.stall && !stalled) {
+      const now = spec.stall.files.map((f) => (existsSync(f) ? statSync(f).size : -1)).join(' ');
+      if (now !== sizes) [sizes, grewAt] = [now, Date.now()];
+      else if (Date.now() - grewAt > spec.stall.ms) {
+        stalled = true;
+        log(`no output on ${spec.stall.files.map((f) => basename(f)).join(', ')} for ${spec.stall.ms / 1000} s: killing QEMU`);
+        killGroup(child.pid);
+      }
+    }
     if (spec.endOn && !endedOn && spec.endOn.test(consoleText)) {
       endedOn = true;
       log(`console matched ${spec.endOn}: ending the run`);
@@ -371,7 +386,7 @@ export async function bootGuest(spec: Pick<ScenarioSpec, 'endOn'>, args: string[
   poll();
   closeSync(consoleFd);
   running.delete(child.pid!);
-  return { code, timedOut, endedOn, stderr, console: consoleText, markers, qemuMs: Date.now() - qStart };
+  return { code, timedOut, ...(stalled ? { stalled } : {}), endedOn, stderr, console: consoleText, markers, qemuMs: Date.now() - qStart };
 }
 
 export const findMarker = (markers: Marker[], stage: string, name: string) => markers.find((m) => m.stage === stage && m.name === name);
@@ -384,6 +399,7 @@ export function failure(spec: Pick<ScenarioSpec, 'expect'>, b: Boot, timeoutMs: 
   });
   const failed = b.markers.find((m) => m.name === 'fail' || (m.name === 'exit' && m.value !== '0'));
   if (b.timedOut) return { step: 'timeout', text: `QEMU did not finish within ${timeoutMs / 1000} s (killed)`, missing };
+  if (b.stalled) return { step: 'stall', text: 'the guest printed nothing on its serial ports for too long (killed)', missing };
   if (b.code !== 0 && !b.endedOn) return { step: 'qemu', text: `QEMU exited with ${b.code}${b.stderr ? ': ' + tail(b.stderr, 5) : ''}`, missing };
   if (failed) return { step: `stage ${failed.stage}`, text: `stage '${failed.stage}' failed: ${failed.name} ${failed.value}`, missing };
   if (missing.length) return { step: 'markers', text: 'the guest powered off before all markers appeared', missing };

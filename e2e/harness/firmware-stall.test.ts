@@ -1,0 +1,23 @@
+// The harness retries a Debian guest run once only when it stalled right after the firmware handed
+// over to a boot option (firmware-stall.ts). The fixture is the real tail of the console of the
+// systemd-boot guest that hung so (OVMF Secure Boot build, 6 Dec): the kernel's last shutdown lines,
+// OVMF's escape codes, then "BdsDxe: starting Boot0002".
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { firmwareHandoffStall, lastConsoleLine } from './firmware-stall.ts';
+
+const stalled = readFileSync(join(import.meta.dirname, 'fixtures', 'firmware-stall-ovmf-secboot.txt'), 'utf8');
+
+test('firmware stall: a console ending with OVMF starting a boot option (after escape codes) is the handoff stall; SeaBIOS\'s "Booting from Hard Disk..." too', () => {
+  assert.equal(firmwareHandoffStall(stalled), 'BdsDxe: starting Boot0002 "UEFI Misc Device" from PciRoot(0x0)/Pci(0x2,0x0)');
+  assert.equal(firmwareHandoffStall('SeaBIOS (version 1.16.2-debian-1.16.2-1)\r\nBooting from Hard Disk...\r\n'), 'Booting from Hard Disk...');
+});
+
+test('firmware stall: a kernel that stopped printing, a shutdown, or an empty console is not retried', () => {
+  assert.equal(firmwareHandoffStall(`${stalled}EFI stub: UEFI Secure Boot is enabled.\n[    0.000000] Linux version 6.12.117+deb13-cloud-amd64\n`), undefined);
+  assert.equal(firmwareHandoffStall('[   60.402361] reboot: machine restart\n'), undefined);
+  assert.equal(firmwareHandoffStall(''), undefined);
+  assert.equal(lastConsoleLine('a\r\n\x1b[01;01H\x1b[=3h\r\n'), 'a');
+});

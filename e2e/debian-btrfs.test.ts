@@ -10,14 +10,16 @@
 //           grubenv) names it again;
 //   fourth: `kexec-ts reboot`: the one-shot booted by kexec, next_entry cleared by kexec-ts (GRUB's
 //           save_env, done from Linux where btrfs is writable);
-//   fifth:  through the firmware again: GRUB's default, as kexec-ts named it.
+//   fifth:  through the firmware again: GRUB's default, as kexec-ts named it;
+//   sixth:  GRUB_DEFAULT=saved + `grub-set-default` the older kernel (by ids), through the firmware;
+//   seventh: `kexec-ts reboot`: the saved entry again (saved_entry stays).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { basename, join } from 'node:path';
 import { getDebianImage } from './harness/debian-image.ts';
-import { bootSystem, type SystemResult } from './harness/debian-guest.ts';
+import { bootSystem, multiUserHostMs, type SystemResult } from './harness/debian-guest.ts';
 import { debianSkipOption, debianSuites } from './harness/host.ts';
 import { REPO } from './harness/initramfs.ts';
 import { buildDeb, lines } from './harness/kexec-ts-deb.ts';
@@ -33,7 +35,7 @@ mark grubenv ${lines('grub-editenv list')}`;
 const predict = (stage: string) => `kexec-ts boot --list --json > $JOB/list-${stage}.json 2> $JOB/list-${stage}.err || fail "kexec-ts boot --list --json: $(cat $JOB/list-${stage}.err)"
 kexec-ts boot --list > $JOB/list-${stage}.txt 2>&1`;
 
-const stages = (old: string) => ({
+const stages = (old: string, uuid: string) => ({
   first: `${STATE}
 mark root "$(findmnt -no FSTYPE,OPTIONS /)"
 check install apt-get install -y -q $JOB/kexec-ts_*.deb
@@ -53,7 +55,16 @@ reboot_to fourth kexec-ts reboot`,
 mark prev-kexec ${lines(`journalctl -b -1 -q --no-pager -o cat | grep -iE 'kexec' | tail -2`)}
 ${predict('fourth')}
 reboot_to fifth`,
-  fifth: STATE,
+  fifth: `${STATE}
+echo GRUB_DEFAULT=saved > /etc/default/grub.d/60-e2e-saved.cfg
+check update-grub-saved update-grub
+check grub-set-default grub-set-default "gnulinux-advanced-${uuid}>gnulinux-${old}-advanced-${uuid}"
+${predict('fifth')}
+reboot_to sixth`,
+  sixth: `${STATE}
+${predict('sixth')}
+reboot_to seventh kexec-ts reboot`,
+  seventh: STATE,
 });
 
 interface Entry { id: string; kernel: string; initrds: string[]; cmdline: string; isDefault: boolean; version?: string }
@@ -73,7 +84,7 @@ function assertBooted(r: SystemResult, stage: string, next: string, what: string
   return e;
 }
 
-test('e2e debian trixie btrfs root (subvolume @, UEFI GRUB): kexec-ts boot --list names what GRUB boots (/@/boot paths, rootflags=subvol=@): the default, a grub-reboot one-shot that GRUB cannot clear on btrfs, then kexec-ts reboot boots it and clears it, and the firmware boots the default again', { skip: asked ? debianSkipOption() : 'with --all (E2E_SUITES=all) or E2E_BTRFS=1', timeout: 40 * 60_000 }, async (t) => {
+test('e2e debian trixie btrfs root (subvolume @, UEFI GRUB): kexec-ts boot --list names what GRUB boots (/@/boot paths, rootflags=subvol=@): the default, a grub-reboot one-shot that GRUB cannot clear on btrfs, then kexec-ts reboot boots it and clears it, the firmware boots the default again; GRUB_DEFAULT=saved + grub-set-default by firmware and by kexec-ts reboot', { skip: asked ? debianSkipOption() : 'with --all (E2E_SUITES=all) or E2E_BTRFS=1', timeout: 40 * 60_000 }, async (t) => {
   const t0 = Date.now();
   const image = await getDebianImage('trixie', 'btrfs', log);
   const deb = buildDeb(join(REPO, 'e2e', 'out', 'debian-btrfs-deb'), 'trixie');
@@ -82,10 +93,10 @@ test('e2e debian trixie btrfs root (subvolume @, UEFI GRUB): kexec-ts boot --lis
     name: 'debian-btrfs-trixie',
     disk: { file: image.path, format: 'qcow2' },
     firmware: 'uefi',
-    stages: stages(image.release),
+    stages: stages(image.release, image.rootUuid),
     files: { [deb.name]: deb.bytes, ...Object.fromEntries(upgrade.debs.map((d) => [`kernel/${basename(d)}`, readFileSync(d)])) },
     jobDiskMiB: 512,
-    expect: ['first:reboot-cmd', 'second:reboot-cmd', 'third:reboot-cmd', 'fourth:reboot-cmd', 'fifth:exit'],
+    expect: ['first:reboot-cmd', 'second:reboot-cmd', 'third:reboot-cmd', 'fourth:reboot-cmd', 'fifth:reboot-cmd', 'sixth:reboot-cmd', 'seventh:exit'],
     timeoutMs: 35 * 60_000,
     ...(log ? { log } : {}),
   });
@@ -107,6 +118,13 @@ test('e2e debian trixie btrfs root (subvolume @, UEFI GRUB): kexec-ts boot --lis
   assert.doesNotMatch(m('fourth', 'grubenv'), /next_entry=\S/, `kexec-ts cleared next_entry as GRUB's save_env would (grubenv: ${m('fourth', 'grubenv')})`);
   const d = assertBooted(r, 'fourth', 'fifth', 'after the one-shot');
   assert.equal(d.id, a.id, 'the default again');
-  t.diagnostic(`btrfs: default ${a.id}, one-shot ${b.id}; after the one-shot boot GRUB ${kept ? 'left next_entry (no write support on btrfs): kexec-ts reboot booted it again and cleared it' : 'cleared next_entry'}; then the default; guest ${(r.qemuMs / 1000).toFixed(0)} s, test ${((Date.now() - t0) / 1000).toFixed(0)} s; load ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  const e = assertBooted(r, 'fifth', 'sixth', 'GRUB_DEFAULT=saved + grub-set-default (ids)');
+  assert.equal(e.id, b.id, 'the saved entry: the older kernel');
+  assert.match(m('sixth', 'grubenv'), /saved_entry=gnulinux-advanced-/, `grubenv: ${m('sixth', 'grubenv')}`);
+  const f = assertBooted(r, 'sixth', 'seventh', 'kexec-ts reboot of the saved entry');
+  assert.equal(f.id, b.id, 'saved_entry stays: the same entry by kexec');
+  const s = (from: string, to: string) => ((multiUserHostMs(r, to) - r.marker(from, 'reboot-cmd').hostMs) / 1000).toFixed(1);
+  const figures = `kexec-ts reboot -> multi-user.target ${s('third', 'fourth')} / ${s('sixth', 'seventh')} s, systemctl reboot (OVMF + GRUB) ${s('second', 'third')} / ${s('fourth', 'fifth')} / ${s('fifth', 'sixth')} s`;
+  t.diagnostic(`btrfs: default ${a.id}, one-shot ${b.id}; after the one-shot boot GRUB ${kept ? 'left next_entry (no write support on btrfs): kexec-ts reboot booted it again and cleared it' : 'cleared next_entry'}; then the default; GRUB_DEFAULT=saved: ${e.id}, by firmware and by kexec; ${figures}; guest ${(r.qemuMs / 1000).toFixed(0)} s, test ${((Date.now() - t0) / 1000).toFixed(0)} s; load ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
   r.cleanup();
 });

@@ -420,17 +420,21 @@ export class GrubEvaluator {
     }
   }
 
-  private loadEnv(args: string[], at: string): void {
+  /** load_env/save_env's arguments: the environment block (-f FILE, else $prefix/grubenv) and the variable names. */
+  private envArgs(args: string[], at: string): { path: string; names: string[] } {
     let fileArg: string | undefined;
-    const only: string[] = [];
+    const names: string[] = [];
     for (let i = 0; i < args.length; i++) {
       const a = args[i]!;
       if (a === '-f' || a === '--file') fileArg = args[++i];
       else if (a.startsWith('--file=')) fileArg = a.slice(7);
-      else if (a === '-s' || a === '--skip-sig') continue;
-      else only.push(a);
+      else if (a !== '-s' && a !== '--skip-sig') names.push(a);
     }
-    const path = this.file(fileArg ?? `${this.get('prefix')}/grubenv`, at);
+    return { path: this.file(fileArg ?? `${this.get('prefix')}/grubenv`, at), names };
+  }
+
+  private loadEnv(args: string[], at: string): void {
+    const { path, names: only } = this.envArgs(args, at);
     const bytes = this.m.files.read(path);
     if (!bytes) {
       this.notes.push(`${at}: load_env: ${path} is missing`);
@@ -455,15 +459,7 @@ export class GrubEvaluator {
   /** save_env [-f FILE] VAR...: recorded at the top level (a menu entry's own, such as savedefault, only runs when it boots). */
   private saveEnv(args: string[], at: string): void {
     if (this.boot) return;
-    let fileArg: string | undefined;
-    const names: string[] = [];
-    for (let i = 0; i < args.length; i++) {
-      const a = args[i]!;
-      if (a === '-f' || a === '--file') fileArg = args[++i];
-      else if (a.startsWith('--file=')) fileArg = a.slice(7);
-      else names.push(a);
-    }
-    const path = this.file(fileArg ?? `${this.get('prefix')}/grubenv`, at);
+    const { path, names } = this.envArgs(args, at);
     for (const name of names) this.envWrites.push({ path, name, value: this.scope.vars.get(name), at });
   }
 

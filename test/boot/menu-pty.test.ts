@@ -127,8 +127,8 @@ test('kexec-ts boot --menu without a terminal: one line, exit 2; bad --timeout a
     [['--menu', 'debian'], /^kexec-ts: --menu takes no ENTRY \(debian\): the entry is chosen there\n$/],
     [['--menu', '--serve', '--dry-run'], /^kexec-ts: kexec-ts boot: --menu or --serve, not both\n$/],
     [['--menu', '--append', 'quiet'], /^kexec-ts: --menu does not take --append: edit the command line in the menu \(e\)\n$/],
-    [['--serve', '--dry-run', '--now'], /^kexec-ts: --serve does not take --now: the page only says what would be loaded\n$/],
-    [['--serve', '--dry-run', '--append', 'quiet'], /^kexec-ts: --serve does not take --append: the page only says what would be loaded\n$/],
+    [['--serve', '--dry-run', '--now'], /^kexec-ts: --serve: --now or --dry-run, not both\n$/],
+    [['--serve', '--dry-run', '--append', 'quiet'], /^kexec-ts: --serve does not take --append: edit the command line on the page\n$/],
   ] as [string[], RegExp][]) {
     const b = run(...args);
     assert.equal(b.status, 2, args.join(' '));

@@ -36,6 +36,7 @@ export function bootListText(l: BootList): string {
   const lines = [`boot loader: ${LOADER_NAMES[l.loader.name]} (${l.loader.reason})`];
   lines.push(l.default ? `default: ${l.default.title} (${l.default.id})` : `default: none — ${l.defaultReason}`);
   if (l.timeout !== undefined) lines.push(`timeout: ${l.timeout}`);
+  if (l.once) lines.push(`as it boots: ${l.once.what} (kexec-ts boot/reboot does the same)`);
   lines.push('', l.entries.length ? `entries (${l.entries.length}; * = default):` : 'entries: none');
   l.entries.forEach((e, i) => lines.push(...entryLines(e, i + 1)));
   if (l.rejected.length) {
@@ -55,6 +56,8 @@ export function bootListJson(l: BootList): string {
         default: l.default ? { id: l.default.id, title: l.default.title, source: l.default.source, reason: l.defaultReason } : null,
         ...(l.default ? {} : { noDefaultReason: l.defaultReason }),
         timeout: l.timeout ?? null,
+        // what the boot loader changes as it boots (a one-shot consumed); a kexec-ts load does the same
+        onBoot: l.once?.what ?? null,
         entries: l.entries,
         rejected: l.rejected,
         notes: l.notes,

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { discoverBoot } from '../../src/boot/discover.ts';
 import { defaultPath, evaluateGrub, grubChoice, grubSource } from '../../src/boot/grub.ts';
+import { bootListJson, bootListText } from '../../src/boot/list-text.ts';
 import { parseGrubenv, writeGrubenv } from '../../src/boot/grubenv.ts';
 import { readBootMachine } from '../../src/host/boot-files.ts';
 import { memMachine } from './machine.ts';
@@ -223,5 +224,17 @@ test("grub.cfg's top-level save_env is what GRUB writes as it boots: with grub-r
   } finally {
     rmSync(dir, { recursive: true });
     rmSync(plain, { recursive: true });
+  }
+});
+
+test("boot --list says what the boot loader changes as it boots: grub-reboot's next_entry cleared (text and JSON onBoot); nothing without a one-shot", () => {
+  const dir = variant(TRIXIE, { next_entry: `${ADV}>Debian GNU/Linux, with Linux ${T.v} (recovery mode)` });
+  try {
+    const l = discoverBoot(readBootMachine({ root: dir }));
+    assert.match(bootListText(l), /^as it boots: \/boot\/grub\/grubenv: next_entry= \(GRUB's save_env as it boots: the one-shot of grub-reboot consumed\) \(kexec-ts boot\/reboot does the same\)$/m);
+    assert.match(JSON.parse(bootListJson(l)).onBoot, /^\/boot\/grub\/grubenv: next_entry= /);
+    assert.equal(JSON.parse(bootListJson(discoverBoot(readBootMachine({ root: TRIXIE })))).onBoot, null);
+  } finally {
+    rmSync(dir, { recursive: true });
   }
 });

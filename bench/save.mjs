@@ -3,7 +3,8 @@
 // threaded and with --num-threads 2 (its best counts). Then peak RSS on a 64 GiB sparse synthetic
 // ELF vmcore (PT_LOADs over holes, mostly zero pages) to show memory does not grow with the dump.
 //   node bench/save.mjs [RAW_ELF_VMCORE] [--runs N] [--no-pure] [--no-sparse] [--sparse-gib N]
-//   [--vmcore-ts PATH] (another build's vmcore-ts.mjs)
+//   [--vmcore-ts PATH] (another build's vmcore-ts.mjs) [--cases c1,c31,l31,Fl31,z31]
+//   (c1 = -c -d 1, l31 = -l -d 31, Fl31 = -F -l -d 31 into a pipe (| cat > /dev/null), ...)
 // Each case runs N times (default 3), the tools interleaved; medians are shown. Ours runs twice:
 // as installed (native libdeflate/liblzo2 when present) and with VMCORE_TS_NATIVE_CODECS=0.
 // Default input: the unfiltered 2 GiB guest vmcore bench/make-vmcore.ts caches
@@ -29,11 +30,17 @@ process.on('exit', () => rmSync(work, { recursive: true, force: true }));
 /** Runs a command under /usr/bin/time; returns wall s, CPU s, peak RSS MB, output bytes. */
 function timed(cmd, args, out, env) {
   if (out) rmSync(out, { force: true });
+  // -F: the flattened stream goes into a pipe (the ssh case), counted by the reader at its end.
+  if (args.includes('-F')) {
+    const q = (a) => `'${a.replace(/'/g, `'\\''`)}'`;
+    args = ['-c', `${[cmd, ...args.filter((a) => a !== out)].map(q).join(' ')} | wc -c > ${q(join(work, 'size.txt'))}`];
+    cmd = 'sh';
+  }
   const tf = join(work, 'time.txt');
   const r = spawnSync('/usr/bin/time', ['-o', tf, '-f', '%e %U %S %M', cmd, ...args], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', env: { ...process.env, ...env } });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: exit ${r.status}\n${r.stderr}`);
   const [wall, user, sys, rssKb] = readFileSync(tf, 'utf8').trim().split(/\s+/).map(Number);
-  const size = out && existsSync(out) ? statSync(out).size : 0;
+  const size = cmd === 'sh' ? Number(readFileSync(join(work, 'size.txt'), 'utf8')) : out && existsSync(out) ? statSync(out).size : 0;
   if (out) rmSync(out, { force: true });
   return { wall, cpu: user + sys, rss: rssKb / 1024, size };
 }
@@ -57,7 +64,13 @@ if (raw) {
   const nodeStart = summary(Array.from({ length: 5 }, () => timed(process.execPath, ['-e', '0'])));
   const bundleStart = summary(Array.from({ length: 5 }, () => timed(process.execPath, [cli, 'save', '--help'])));
   console.log(`node -e 0: ${nodeStart.wall.toFixed(3)} s wall, ${nodeStart.cpu.toFixed(3)} s CPU; vmcore-ts save --help: ${bundleStart.wall.toFixed(3)} s wall, ${bundleStart.cpu.toFixed(3)} s CPU`);
-  for (const c of [['-c', '-d', '1'], ['-c', '-d', '31'], ['-l', '-d', '31']]) {
+  const caseNames = opt('--cases', 'c1,c31,l31,Fl31').split(',');
+  const cases = caseNames.map((n) => {
+    const m = /^(F?)([clpz])(\d+)$/.exec(n);
+    if (!m) throw new Error(`--cases: ${n} is not like c1, l31, Fl31`);
+    return [...(m[1] ? ['-F'] : []), `-${m[2]}`, '-d', m[3]];
+  });
+  for (const c of cases) {
     const out = join(work, 'out');
     const loadBefore = load();
     const rows = { mdf1: [], mdf2: [], ours: [], pure: [] };

@@ -377,12 +377,18 @@ export class KdumpCompressedWriter {
     if (flags === 0) this.rawPages++;
     // The descriptor goes straight into the batch (PageDesc: offset i64, size u32, flags u32,
     // page_flags u64 = 0): no object or array per page.
+    // The offset as two 32-bit halves (dataPos < 2^53): no BigInt per page.
     const o = this.batchCount * PageDesc.size;
     const dv = this.descView;
-    dv.setBigInt64(o, BigInt(this.dataPos), this.le);
-    dv.setUint32(o + 8, data.length, this.le);
-    dv.setUint32(o + 12, flags, this.le);
-    dv.setBigUint64(o + 16, 0n, this.le);
+    const le = this.le;
+    const lo = this.dataPos % 0x100000000;
+    const hi = (this.dataPos - lo) / 0x100000000;
+    dv.setUint32(o + (le ? 0 : 4), lo, le);
+    dv.setUint32(o + (le ? 4 : 0), hi, le);
+    dv.setUint32(o + 8, data.length, le);
+    dv.setUint32(o + 12, flags, le);
+    dv.setUint32(o + 16, 0, le);
+    dv.setUint32(o + 20, 0, le);
     this.descAdded();
     this.sink.write(this.dataPos, data);
     this.dataPos += data.length;

@@ -35,6 +35,7 @@ const rules = [
   [/^filterFor$|^VmcoreInfo$|^KernelMemory$|^dumpIdentity$/, 'VMCOREINFO, page tables, identity'],
   [/^scanDump$|^walkWindows$|^classifyWindows$/, 'scan: present bits, counts'],
   [/^openDump$/, 'open the dump (ELF headers, notes)'],
+  [/^postMessage$/, 'batches to and from workers (postMessage)'],
   [/^prestartWorkers$|^WorkerPool$|^takeWorker$|^startWorker$/, 'worker start'],
   [/^window$|^submit$|^writeKdumpCompressed$|^saveDump$|^saveAndReport$|^run$|^main$/, 'pipeline and CLI, other'],
 ];

@@ -123,6 +123,7 @@ export class KdumpCompressedWriter {
   private dataPos = 0;
   private zeroDesc: Uint8Array | undefined;
   private readonly descBatch: Uint8Array;
+  private readonly descView: DataView;
   private batchFirst = 0;
   private batchCount = 0;
   private zeroPages = 0;
@@ -160,6 +161,7 @@ export class KdumpCompressedWriter {
     this.bitmap2Offset = this.bitmap1Offset + (bitmapCount - 1) * this.bitmapArea;
     this.dataOffset = this.bitmap1Offset + bitmapCount * this.bitmapArea;
     this.descBatch = new Uint8Array(DESC_BATCH * PageDesc.size);
+    this.descView = new DataView(this.descBatch.buffer);
     this.scratch = new Uint8Array(bs + 1024);
 
     const u = opts.utsname;
@@ -373,13 +375,31 @@ export class KdumpCompressedWriter {
 
   private store(data: Uint8Array, flags: number): void {
     if (flags === 0) this.rawPages++;
-    this.addDesc(encodeStruct(PageDesc, { offset: BigInt(this.dataPos), size: data.length, flags }, this.le));
+    // The descriptor goes straight into the batch (PageDesc: offset i64, size u32, flags u32,
+    // page_flags u64 = 0): no object or array per page.
+    // The offset as two 32-bit halves (dataPos < 2^53): no BigInt per page.
+    const o = this.batchCount * PageDesc.size;
+    const dv = this.descView;
+    const le = this.le;
+    const lo = this.dataPos % 0x100000000;
+    const hi = (this.dataPos - lo) / 0x100000000;
+    dv.setUint32(o + (le ? 0 : 4), lo, le);
+    dv.setUint32(o + (le ? 4 : 0), hi, le);
+    dv.setUint32(o + 8, data.length, le);
+    dv.setUint32(o + 12, flags, le);
+    dv.setUint32(o + 16, 0, le);
+    dv.setUint32(o + 20, 0, le);
+    this.descAdded();
     this.sink.write(this.dataPos, data);
     this.dataPos += data.length;
   }
 
   private addDesc(desc: Uint8Array): void {
     this.descBatch.set(desc, this.batchCount * PageDesc.size);
+    this.descAdded();
+  }
+
+  private descAdded(): void {
     this.batchCount++;
     this.nextIndex++;
     if (this.batchCount === DESC_BATCH) this.flushDescs();

@@ -137,15 +137,22 @@ test('two simultaneous save -f to one path: one succeeds, the other fails naming
     const c = spawn(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', 'save', '-f', '-c', '-d', '0', '--num-threads', '0', '--message-level', '0', FIXTURE, out], { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     c.stderr.on('data', (b) => (err += b));
-    return new Promise<{ code: number | null; err: string }>((resolve) => c.on('exit', (code) => resolve({ code, err })));
+    return { child: c, done: new Promise<{ code: number | null; err: string }>((resolve) => c.on('exit', (code) => resolve({ code, err }))) };
   };
   const first = start();
-  // The second starts while the first is writing (its lock exists).
+  // The second runs while the first is writing (its lock exists): the first is stopped (SIGSTOP)
+  // meanwhile, so a fast first save cannot finish before the second looks at the lock.
   const lock = join(d, '.dump.lock');
   for (let i = 0; i < 3000 && !existsSync(lock); i++) await new Promise((r) => setTimeout(r, 10));
   assert.ok(existsSync(lock), 'the first save took its lock');
-  const second = await start();
-  const a = await first;
+  first.child.kill('SIGSTOP');
+  let second: { code: number | null; err: string };
+  try {
+    second = await start().done;
+  } finally {
+    first.child.kill('SIGCONT');
+  }
+  const a = await first.done;
   assert.equal(a.code, 0, a.err);
   assert.equal(second.code, 1, second.err);
   assert.match(second.err, /dump is being written by another process \(pid \d+/);

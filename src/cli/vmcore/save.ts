@@ -3,9 +3,6 @@
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { ParseError, UsageError } from '../../errors.ts';
-import { formatLog } from '../../analyze/printk.ts';
-import { describeCompleteness } from '../../analyze/completeness.ts';
-import { KernelDump } from '../../analyze/kernel-dump.ts';
 import type { CodecName } from '../../format/codecs/index.ts';
 import type { Dump } from '../../format/dump.ts';
 import { FlattenedWriter } from '../../format/flattened.ts';
@@ -360,7 +357,13 @@ function statsTable(r: SaveReport): string {
  * makedumpfile --dump-dmesg VMCORE LOGFILE: LOGFILE is written like a dump (fresh, 0600, renamed
  * into place); no readable record writes nothing (exit 1), a log with parts missing exits 3.
  */
-function dumpDmesg(input: string, logFile: string, force: boolean): number {
+async function dumpDmesg(input: string, logFile: string, force: boolean): Promise<number> {
+  // The kernel-log code is loaded only here: a save does not need it (shorter start-up).
+  const [{ formatLog }, { describeCompleteness }, { KernelDump }] = await Promise.all([
+    import('../../analyze/printk.ts'),
+    import('../../analyze/completeness.ts'),
+    import('../../analyze/kernel-dump.ts'),
+  ]);
   checkOutput(logFile, { force, inputs: [input] });
   const dump = openDump(new FileSource(input), { decoders: nodePageDecoders });
   const log = new KernelDump(dump).log;

@@ -3,7 +3,7 @@
 import { blsSource, compareBls, parseLoaderConf, sdBootChoice, type SortFields } from './bls.ts';
 import { debianLinksSource } from './debian-links.ts';
 import { grubSource, grubConfigPath } from './grub.ts';
-import { LOADER_GUID } from './efivars.ts';
+import { loaderVariablePath } from './efivars.ts';
 import { onMount, text, type BootEntry, type BootMachine, type BootOnce, type EntrySource, type Rejected, type SourceName, type SourceResult } from './model.ts';
 
 export type LoaderName = 'grub' | 'systemd-boot' | 'debian-links' | 'none';
@@ -75,8 +75,7 @@ export function discoverBoot(m: BootMachine, extra: readonly EntrySource[] = [])
     const c = sdBootChoice(m, lead, conf, notes);
     const oneShot = m.efiVariables.LoaderEntryOneShot;
     if (oneShot !== undefined) {
-      const path = `/sys/firmware/efi/efivars/LoaderEntryOneShot-${LOADER_GUID}`;
-      once = { kind: 'efi-variable', path, name: 'LoaderEntryOneShot', what: `EFI variable LoaderEntryOneShot=${oneShot} removed (systemd-boot removes it as it boots: the one-shot of bootctl set-oneshot consumed)` };
+      once = { kind: 'efi-variable', path: loaderVariablePath('LoaderEntryOneShot'), name: 'LoaderEntryOneShot', what: `EFI variable LoaderEntryOneShot=${oneShot} removed (systemd-boot removes it as it boots: the one-shot of bootctl set-oneshot consumed)` };
     }
     chosen = c && c.index >= 0 ? { entry: lead[c.index]!, reason: c.reason } : { reason: c?.reason ?? 'no entry' };
     // The bls source's own choice notes would repeat the merged menu's.

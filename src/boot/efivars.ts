@@ -5,6 +5,9 @@
 /** systemd's boot loader interface vendor GUID. */
 export const LOADER_GUID = '4a67b082-0a4c-41cf-b6c7-440b29bb8c4f';
 
+/** Where efivarfs shows the boot loader interface's variable NAME (a machine path). */
+export const loaderVariablePath = (name: string) => `/sys/firmware/efi/efivars/${name}-${LOADER_GUID}`;
+
 /** The string an efivarfs file holds, or undefined when it is too short to hold one. */
 export function efiVariableString(bytes: Uint8Array): string | undefined {
   if (bytes.length < 4) return undefined;

@@ -4,7 +4,7 @@
 // architecture and the boot loader interface's EFI variables. The decisions are src/boot/'s.
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { efiVariableString, LOADER_GUID } from '../boot/efivars.ts';
+import { efiVariableString, loaderVariablePath } from '../boot/efivars.ts';
 import type { BootFiles, BootMachine, LoaderVariables, Mount } from '../boot/model.ts';
 import { listDir, machinePath, readBytes } from './machine-files.ts';
 
@@ -88,7 +88,7 @@ function merge(rows: Mount[], row: Mount): void {
 function efiVariables(root: string): LoaderVariables {
   const out: LoaderVariables = {};
   for (const name of ['LoaderEntryOneShot', 'LoaderEntryDefault', 'LoaderEntryLastBooted', 'LoaderInfo'] as const) {
-    const bytes = readBytes(root, `/sys/firmware/efi/efivars/${name}-${LOADER_GUID}`);
+    const bytes = readBytes(root, loaderVariablePath(name));
     const v = bytes && efiVariableString(bytes);
     if (v !== undefined) out[name] = v;
   }

@@ -11,7 +11,7 @@ import { KexecError } from '../errors.ts';
 import { blessDecision, blessedName, parseBootCountState, type BootCountState } from '../boot/boot-count.ts';
 import { bootLoadSpec, chooseEntry, type BootLoadSpec } from '../boot/boot-entry.ts';
 import { discoverBoot } from '../boot/discover.ts';
-import { efiVariableString, LOADER_GUID } from '../boot/efivars.ts';
+import { efiVariableString, loaderVariablePath } from '../boot/efivars.ts';
 import { writeGrubenv } from '../boot/grubenv.ts';
 import type { BootMachine, BootOnce } from '../boot/model.ts';
 import { ukiLoad, ukiSource } from '../boot/uki.ts';
@@ -153,7 +153,7 @@ function stage(m: BootMachine, spec: BootLoadSpec, trust: ReturnType<typeof host
 export function currentBoot(machineRoot: string): { bootId: string; firmwareBoot?: string } {
   const bootId = readText(machineRoot, '/proc/sys/kernel/random/boot_id', 'utf8')?.trim();
   if (!bootId) throw new KexecError('cannot read /proc/sys/kernel/random/boot_id', { hint: 'is /proc mounted?' });
-  const v = readBytes(machineRoot, `/sys/firmware/efi/efivars/LoaderTimeExecUSec-${LOADER_GUID}`);
+  const v = readBytes(machineRoot, loaderVariablePath('LoaderTimeExecUSec'));
   const fw = v && efiVariableString(v);
   return { bootId, ...(fw ? { firmwareBoot: fw } : {}) };
 }

@@ -12,17 +12,9 @@ export function parseGrubenv(bytes: Uint8Array, file: string): { vars: Map<strin
   if (!s.startsWith(GRUBENV_SIGNATURE)) throw new ParseError('not a GRUB environment block (no "# GRUB Environment Block" line)', { source: file, offset: 0, hint: 'recreate it with grub-editenv FILE create' });
   const warnings = bytes.length === GRUBENV_SIZE ? [] : [`${file}: ${bytes.length} bytes, GRUB writes ${GRUBENV_SIZE}`];
   const vars = new Map<string, string>();
-  let i = GRUBENV_SIGNATURE.length;
-  while (i < s.length) {
-    let end = i;
-    let line = '';
-    while (end < s.length && s[end] !== '\n') {
-      if (s[end] === '\\' && end + 1 < s.length) end++;
-      line += s[end++];
-    }
-    const raw = s.slice(i, end);
-    i = end + 1;
+  for (const raw of rawLines(s)) {
     if (raw.startsWith('#') || raw === '') continue;
+    const line = raw.replace(/\\([\s\S])/g, '$1');
     const eq = line.indexOf('=');
     if (eq <= 0) continue;
     vars.set(line.slice(0, eq), line.slice(eq + 1));
@@ -33,17 +25,21 @@ export function parseGrubenv(bytes: Uint8Array, file: string): { vars: Map<strin
 /** A name=value line as GRUB writes it: backslash and newline escaped with a backslash. */
 const escape = (s: string) => s.replace(/[\\\n]/g, (c) => `\\${c}`);
 
-/** The block's lines after the signature, escapes kept, up to the '#' padding after the last newline. */
+/**
+ * The block's lines after the signature, escapes kept (a backslash escapes the next character, a
+ * newline too); the last is what follows the last newline (GRUB's '#' padding).
+ */
 function rawLines(s: string): string[] {
   const lines: string[] = [];
-  let i = GRUBENV_SIGNATURE.length;
-  for (let start = i; i < s.length; i++) {
+  let start = GRUBENV_SIGNATURE.length;
+  for (let i = start; i < s.length; i++) {
     if (s[i] === '\\') i++;
     else if (s[i] === '\n') {
       lines.push(s.slice(start, i));
       start = i + 1;
     }
   }
+  lines.push(s.slice(start));
   return lines;
 }
 
@@ -56,7 +52,7 @@ function rawLines(s: string): string[] {
 export function writeGrubenv(bytes: Uint8Array, file: string, writes: readonly [string, string | undefined][]): Uint8Array {
   parseGrubenv(bytes, file);
   const s = new TextDecoder('latin1').decode(bytes);
-  const lines = rawLines(s);
+  const lines = rawLines(s).slice(0, -1); // without the padding
   const nameOf = (line: string) => (line.startsWith('#') ? undefined : line.slice(0, line.indexOf('=')));
   for (const [k, v] of writes) {
     const i = lines.findIndex((l) => nameOf(l) === k);

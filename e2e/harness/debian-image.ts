@@ -251,11 +251,6 @@ function pruneOtherRecipes(keep: string, prefix: string): void {
   }
 }
 
-/**
- * The btrfs variant's root file system: the tree becomes subvolume @ of a new btrfs (mkfs.btrfs
- * --rootdir --subvol, btrfs-progs ≥ 6.11: the image's own, run through its own dynamic loader, as
- * the host's may be older), written into the root partition.
- */
 /** `path` inside the tree `root`, its symbolic links (absolute ones too) resolved within the tree. */
 function inRoot(root: string, path: string): string {
   let rel = path.replace(/^\/+/, '');
@@ -280,6 +275,11 @@ function inRoot(root: string, path: string): string {
   throw new E2EStepError('image', `${path}: too many symbolic links in ${root}`);
 }
 
+/**
+ * The btrfs variant's root file system: the tree becomes subvolume @ of a new btrfs (mkfs.btrfs
+ * --rootdir --subvol, btrfs-progs ≥ 6.11: the image's own, run through its own dynamic loader, as
+ * the host's may be older), written into the root partition.
+ */
 async function writeBtrfsRoot(tmp: string, root: string, uuid: string, raw: string, part: [number, number]): Promise<void> {
   const top = join(tmp, 'btrfs-top');
   mkdirSync(top);

@@ -119,7 +119,7 @@ if [ $LOAD = yes ]; then
 fi
 rm $T $U
 [ $LOAD = yes ] || exit 0
-# (d) boot counting: B's entry copied with a counter (+2), its own title and one more word, made the default
+# (d) boot counting and a one-shot: B's entry copied with a counter (+2), its own title and one more word, set for one boot
 B=$(node $JOB/pick.mjs default $JOB/list-fourth.json)
 E=/boot/efi/loader/entries
 [ -f "$E/$B" ] || fail "no entry file $E/$B"

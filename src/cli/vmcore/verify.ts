@@ -16,7 +16,6 @@ const USAGE =
 
 /** The manifest a path names: the file itself, or the one manifest in a directory. */
 function manifestPath(path: string): string {
-  if (!existsSync(path)) throw new OutputError(`${path}: no such file or directory`, { path, hint: 'give the NAME.manifest.json or its directory' });
   if (!statSync(path).isDirectory()) return path;
   const found = readdirSync(path).filter((f) => f.endsWith(MANIFEST_SUFFIX));
   if (found.length === 1) return join(path, found[0]!);

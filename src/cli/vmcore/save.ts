@@ -23,6 +23,7 @@ import type { Command } from './commands.ts';
 import { parseCommandLine, usageError } from '../args.ts';
 import { ChunkedWriter, MANIFEST_SUFFIX } from '../../dump/chunked.ts';
 import { DirChunkStore, parseSshUrl, sha256Hasher, SshChunkStore } from '../../host/chunk-stores.ts';
+import { dumpKeyFor, loadRecipient, sealerFor } from '../../host/dump-crypto.ts';
 
 export const SAVE_USAGE =
   'vmcore-ts save [-c|-l|-p|-z] [-d LEVEL] [-E] [-f] [--num-threads N] [--cyclic-buffer K] [--message-level N] VMCORE DUMPFILE\n' +
@@ -45,7 +46,9 @@ export const SAVE_USAGE =
   '                     a run after a cut sends only the chunks not stored yet; check with verify\n' +
   '  --name NAME        the chunk files\' name (default vmcore)\n' +
   '  --chunk-mib N      chunk size (default 16)\n' +
-  '  --ssh-key FILE     private key for ssh; --known-hosts FILE: the server\'s key';
+  '  --ssh-key FILE     private key for ssh; --known-hosts FILE: the server\'s key\n' +
+  '  --encrypt-to PUB   seal each chunk to this X25519 public key (PEM): the target needs no secret;\n' +
+  '                     --state-dir DIR keeps the key of an unfinished save to resume (default /run/vmcore-ts)';
 
 export interface SaveArgs {
   codec: CodecName | undefined;
@@ -53,7 +56,7 @@ export interface SaveArgs {
   elf: boolean;
   flattened: boolean;
   /** --to: chunked target (directory or ssh:// URL); the stream is flattened. */
-  to?: { target: string; name: string; chunkBytes: number; sshKey?: string; knownHosts?: string };
+  to?: { target: string; name: string; chunkBytes: number; sshKey?: string; knownHosts?: string; encryptTo?: string; stateDir: string };
   force: boolean;
   threads: number;
   messageLevel: number;
@@ -83,6 +86,8 @@ const saveOptions = {
   'chunk-mib': { type: 'string' },
   'ssh-key': { type: 'string' },
   'known-hosts': { type: 'string' },
+  'encrypt-to': { type: 'string' },
+  'state-dir': { type: 'string' },
 } as const;
 
 /** save's and convert's options (src/cli/args.ts); undefined: help or version was printed. */
@@ -104,8 +109,9 @@ export function saveArgs(values: NonNullable<ReturnType<typeof parseSaveArgs>>['
   if (values.E && codec) throw new UsageError('-E writes an uncompressed ELF core: drop -c/-l/-p/-z');
   const levels = (values.d ?? '0').split(',').map((s) => intOption(s, '-d', 0, MAX_DUMP_LEVEL, 0));
   const to = values.to;
-  if (to === undefined && (values.name !== undefined || values['chunk-mib'] !== undefined || values['ssh-key'] !== undefined || values['known-hosts'] !== undefined)) {
-    throw usageError('--name, --chunk-mib, --ssh-key and --known-hosts go with --to', usage);
+  const withTo = ['name', 'chunk-mib', 'ssh-key', 'known-hosts', 'encrypt-to', 'state-dir'] as const;
+  if (to === undefined && withTo.some((k) => values[k] !== undefined)) {
+    throw usageError(`${withTo.map((k) => '--' + k).join(', ')} go with --to`, usage);
   }
   if (to !== undefined && values.F) throw usageError('--to writes the flattened stream itself: drop -F', usage);
   const flattened = !!values.F || to !== undefined;
@@ -133,6 +139,8 @@ export function saveArgs(values: NonNullable<ReturnType<typeof parseSaveArgs>>['
             chunkBytes: intOption(values['chunk-mib'], '--chunk-mib', 1, 1024, 16) * 2 ** 20,
             sshKey: values['ssh-key'],
             knownHosts: values['known-hosts'],
+            encryptTo: values['encrypt-to'],
+            stateDir: values['state-dir'] ?? '/run/vmcore-ts',
           },
   };
 }
@@ -269,10 +277,18 @@ export async function saveAndReport(dump: Dump, args: SaveArgs): Promise<number>
   let file: OutputFile | undefined;
   let sink: SaveSink;
   let chunked: ChunkedWriter | undefined;
+  let keyDone: (() => void) | undefined;
   if (args.to) {
-    const { target, name, chunkBytes, sshKey, knownHosts } = args.to;
+    const { target, name, chunkBytes, sshKey, knownHosts, encryptTo, stateDir } = args.to;
+    const recipient = encryptTo !== undefined ? loadRecipient(encryptTo) : undefined;
     const store = target.startsWith('ssh://') ? new SshChunkStore(parseSshUrl(target), { key: sshKey, knownHosts }) : new DirChunkStore(target);
-    const writer = new ChunkedWriter(store, name, chunkBytes, sha256Hasher);
+    let seal: ConstructorParameters<typeof ChunkedWriter>[4];
+    if (recipient) {
+      const k = dumpKeyFor(recipient, store.where, name, stateDir);
+      seal = { sealer: sealerFor(k.key, name), manifest: k.key.manifest };
+      keyDone = k.done;
+    }
+    const writer = new ChunkedWriter(store, name, chunkBytes, sha256Hasher, seal);
     chunked = writer;
     sink = new FlattenedWriter((bytes) => writer.write(bytes));
   } else if (args.flattened) sink = new FlattenedWriter((chunk) => writeAllSync(1, chunk));
@@ -306,6 +322,7 @@ export async function saveAndReport(dump: Dump, args: SaveArgs): Promise<number>
   let where = args.output ?? 'stdout (flattened)';
   if (chunked && args.to) {
     const c = chunked.end(new Date());
+    keyDone?.();
     where = `${args.to.target} as ${c.manifest.chunks.length} chunks + ${args.to.name}${MANIFEST_SUFFIX}${c.kept ? ` (resumed: ${c.kept} chunks already there, ${c.sent} sent)` : ''}`;
   }
   say(

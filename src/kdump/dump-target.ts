@@ -16,6 +16,24 @@ export interface DumpTarget {
   configured: string;
   /** major:minor of the device now, when known (to find its driver modules). */
   majmin?: string;
+  /** target = ssh://…: nothing is mounted; the capture kernel brings the network up and sends the dump (save --to). */
+  ssh?: SshCapture;
+}
+
+/** What the capture kernel needs to send the dump over ssh. */
+export interface SshCapture {
+  /** ssh://[user@]host[:port]/dir as configured. */
+  url: string;
+  key: string;
+  knownHosts: string;
+  encryptTo?: string;
+  /** The interface: a MAC address (found by address in the capture kernel, whose names may differ) or a name. */
+  netDevice: string;
+  /** Its name on the machine building the initramfs, when it has it (for its driver modules). */
+  hostInterface?: string;
+  net: KdumpConfig['net'];
+  /** Host name → address for the capture kernel's /etc/hosts (it has no resolver). */
+  hosts: { name: string; address: string }[];
 }
 
 /** One line of /proc/self/mountinfo (or of an /etc/fstab: no major:minor, root "/"). */

@@ -59,7 +59,9 @@ export const GUEST_NET_MAC = '52:54:00:12:34:56';
 
 function netArgs(net: GuestNet | undefined): string[] {
   if (!net) return ['-nic', 'none'];
-  const fwd = net.forwards.map((f) => `,guestfwd=tcp:${GUEST_NET_HOST}:${f.guestPort}-tcp:127.0.0.1:${f.hostPort}`).join('');
+  // A command per connection (a chardev forward serves only the first one); it connects to 127.0.0.1 only.
+  const relay = `${process.execPath} ${join(REPO, 'e2e', 'harness', 'tcp-relay.mjs')}`;
+  const fwd = net.forwards.map((f) => `,guestfwd=tcp:${GUEST_NET_HOST}:${f.guestPort}-cmd:${relay} ${f.hostPort}`).join('');
   return ['-netdev', `user,id=n0,restrict=on${fwd}`, '-device', `virtio-net-pci,netdev=n0,mac=${GUEST_NET_MAC}`];
 }
 

@@ -183,7 +183,7 @@ async function mkinitrd(o: Values): Promise<number> {
   process.stdout.write(
     [
       `wrote ${out}: ${formatSize(BigInt(size))} (unpacks to ${formatSize(BigInt(built.archive.dataSize()))})`,
-      `  dump target: ${target.device} (${target.fstype}) ${target.dir}`,
+      `  dump target: ${target.ssh ? `${target.ssh.url} (network: ${target.ssh.netDevice}, ${typeof target.ssh.net === 'string' ? target.ssh.net : `${target.ssh.net.address} via ${target.ssh.net.gateway}`}${target.ssh.encryptTo ? `; sealed to ${target.ssh.encryptTo}` : ''})` : `${target.device} (${target.fstype}) ${target.dir}`}`,
       ...(config.targetDevice && (config.rootDevice || config.capture === 'initramfs') ? [] : [`  mounts read from: ${readMountTable(root).from}`]),
       `  capture mode: ${built.mode.mode}: ${built.mode.mode === 'root' ? `${built.mode.why}; runs ${built.mode.node} ${built.mode.bundle}` : `Node.js in the initramfs (${built.mode.why})`}`,
       `  modules: ${built.modules.length ? built.modules.map((m) => m.replace(/^.*\//, '')).join(' ') : 'none needed'}${built.wanted.length ? ` (for ${built.wanted.join(', ')})` : ''}`,

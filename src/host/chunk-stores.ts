@@ -121,6 +121,6 @@ export class SshChunkStore implements ChunkStore {
   put(file: string, bytes: Uint8Array): void {
     const d = q(this.target.dir);
     const tmp = q(`.${file}.tmp`);
-    this.run(`cd ${d} && cat > ${tmp} && { sync ${tmp} 2>/dev/null || true; } && mv -f ${tmp} ${q(file)}`, bytes);
+    this.run(`mkdir -p ${d} && cd ${d} && cat > ${tmp} && { sync ${tmp} 2>/dev/null || true; } && mv -f ${tmp} ${q(file)}`, bytes);
   }
 }

@@ -121,7 +121,17 @@ function resolveSshTarget(config: KdumpConfig, root: string): DumpTarget {
   if (name === undefined) {
     throw new KexecError('target = ssh://…: no default route to take the network interface from', { hint: 'name it: net_device = eth0 (or its MAC address)' });
   }
-  const mac = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(name) ? name : readText(root, `/sys/class/net/${name}/address`, 'utf8')?.trim();
+  const givenMac = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(name);
+  const mac = givenMac ? name.toLowerCase() : readText(root, `/sys/class/net/${name}/address`, 'utf8')?.trim();
+  // This machine's name for the interface (its driver modules): the name given, or the one with that MAC.
+  let here = givenMac ? undefined : name;
+  if (givenMac) {
+    try {
+      here = readdirSync(machinePath(root, '/sys/class/net')).find((n) => readText(root, `/sys/class/net/${n}/address`, 'utf8')?.trim() === mac);
+    } catch {
+      // no /sys/class/net (an image): modules = names the driver
+    }
+  }
   const hosts: { name: string; address: string }[] = [];
   if (!isIpAddress(ssh.target.host)) {
     let address: string | undefined;
@@ -144,7 +154,7 @@ function resolveSshTarget(config: KdumpConfig, root: string): DumpTarget {
       knownHosts: ssh.knownHosts,
       ...(ssh.encryptTo ? { encryptTo: ssh.encryptTo } : {}),
       netDevice: mac ?? name,
-      ...(mac && mac !== name ? { hostInterface: name } : {}),
+      ...(here ? { hostInterface: here } : {}),
       net: config.net,
       hosts,
     },

@@ -25,7 +25,7 @@ import {
   OFFLINE_DISK_DRIVERS,
   wantedModules,
 } from '../kdump/capture-initramfs.ts';
-import { configuredDumpTarget, dumpTargetOnMounts, mountTableSource, parseFstab, parseMountinfo, rootMountNamed, type DumpTarget, type MountTable, type SshCapture } from '../kdump/dump-target.ts';
+import { configuredDumpTarget, dumpTargetOnMounts, mountTableSource, NETWORK_FSTYPES, parseFstab, parseMountinfo, rootMountNamed, type CaptureNet, type DumpTarget, type MountTable, type SshCapture } from '../kdump/dump-target.ts';
 import { chooseCaptureMode, type CaptureMode, type CaptureRoot } from '../kdump/capture-mode.ts';
 import { machinePath, readText } from './machine-files.ts';
 import { parseDeviceSpec } from '../kdump/device-spec.ts';
@@ -111,15 +111,14 @@ function defaultRouteInterface(root: string): string | undefined {
 const isIpAddress = (h: string) => /^\d{1,3}(\.\d{1,3}){3}$/.test(h) || h.startsWith('[');
 
 /**
- * An ssh target as the capture kernel needs it: the interface by MAC when this machine has it
- * (the capture kernel has no udev, so its names may differ), the server's name resolved now (the
+ * The capture kernel's network for an ssh or NFS target: the interface by MAC when this machine has
+ * it (the capture kernel has no udev, so its names may differ), the server's name resolved now (the
  * capture kernel has no resolver).
  */
-function resolveSshTarget(config: KdumpConfig, root: string): DumpTarget {
-  const ssh = config.ssh!;
+function captureNet(config: KdumpConfig, server: string, root: string): CaptureNet {
   const name = config.netDevice ?? defaultRouteInterface(root);
   if (name === undefined) {
-    throw new KexecError('target = ssh://…: no default route to take the network interface from', { hint: 'name it: net_device = eth0 (or its MAC address)' });
+    throw new KexecError('a network dump target: no default route to take the network interface from', { hint: 'name it: net_device = eth0 (or its MAC address)' });
   }
   const givenMac = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(name);
   const mac = givenMac ? name.toLowerCase() : readText(root, `/sys/class/net/${name}/address`, 'utf8')?.trim();
@@ -133,33 +132,34 @@ function resolveSshTarget(config: KdumpConfig, root: string): DumpTarget {
     }
   }
   const hosts: { name: string; address: string }[] = [];
-  if (!isIpAddress(ssh.target.host)) {
+  if (!isIpAddress(server)) {
     let address: string | undefined;
     try {
-      address = execFileSync('getent', ['ahostsv4', ssh.target.host], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split(/\s+/)[0];
+      address = execFileSync('getent', ['ahostsv4', server], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split(/\s+/)[0];
     } catch {
       // not resolvable here
     }
-    if (!address) throw new KexecError(`target = ssh://…: cannot resolve ${ssh.target.host} now, and the capture kernel has no resolver`, { hint: 'name the server by its address, or make the name resolvable on this machine' });
-    hosts.push({ name: ssh.target.host, address });
+    if (!address) throw new KexecError(`cannot resolve ${server} now, and the capture kernel has no resolver`, { hint: 'name the server by its address, or make the name resolvable on this machine' });
+    hosts.push({ name: server, address });
   }
+  return { netDevice: mac ?? name, ...(here ? { hostInterface: here } : {}), net: config.net, hosts };
+}
+
+/** An ssh target: nothing to mount; the network and what ssh needs. */
+function resolveSshTarget(config: KdumpConfig, root: string): DumpTarget {
+  const ssh = config.ssh!;
   return {
     device: '',
     fstype: 'ssh',
     dir: ssh.target.dir,
     configured: config.target,
-    ssh: {
-      url: config.target,
-      key: ssh.key,
-      knownHosts: ssh.knownHosts,
-      ...(ssh.encryptTo ? { encryptTo: ssh.encryptTo } : {}),
-      netDevice: mac ?? name,
-      ...(here ? { hostInterface: here } : {}),
-      net: config.net,
-      hosts,
-    },
+    ssh: { url: config.target, key: ssh.key, knownHosts: ssh.knownHosts, ...(ssh.encryptTo ? { encryptTo: ssh.encryptTo } : {}) },
+    network: captureNet(config, ssh.target.host, root),
   };
 }
+
+/** The client module of a network filesystem type (its dependencies come from modules.dep). */
+const NFS_MODULE: Record<string, string> = { nfs: 'nfs', nfs4: 'nfsv4' };
 
 /** Kernel modules a network interface needs: the drivers bound along its sysfs device path. */
 export function netDeviceModules(name: string, root = '/'): string[] {
@@ -176,6 +176,7 @@ export function netDeviceModules(name: string, root = '/'): string[] {
 export function resolveTarget(config: KdumpConfig, root = '/'): DumpTarget {
   if (config.ssh) return resolveSshTarget(config, root);
   const configured = configuredDumpTarget(config);
+  if (configured && NETWORK_FSTYPES.has(configured.fstype)) return { ...configured, network: captureNet(config, configured.device.slice(0, configured.device.indexOf(':')), root) };
   if (configured) return { ...configured, device: configuredDeviceName(root, configured.device) };
   const t = dumpTargetOnMounts(config, readMountTable(root));
   return { ...t, device: stableDeviceName(root, t.device) };
@@ -212,11 +213,14 @@ export function resolveCaptureMode(config: KdumpConfig, root = '/', paths: { nod
 export function targetModules(target: DumpTarget, config: KdumpConfig, root = '/', captureRoot?: CaptureRoot, offline?: { modulesDir: string }): string[] {
   if (offline) {
     const modules = parseModulesDep(readText('/', join(offline.modulesDir, 'modules.dep'), 'utf8') ?? '').paths;
-    const chain = (d: { fstype: string }) => ({ drivers: d.fstype === 'ssh' ? [] : OFFLINE_DISK_DRIVERS, fstype: d.fstype === 'ssh' ? '' : d.fstype });
+    const chain = (d: DumpTarget | CaptureRoot) => ('network' in d && d.network ? { drivers: [], fstype: NFS_MODULE[d.fstype] ?? '' } : { drivers: OFFLINE_DISK_DRIVERS, fstype: d.fstype });
     return wantedModules(chain(target), (m) => modules.has(m), config, captureRoot && chain(captureRoot));
   }
   const chain = (d: DumpTarget | CaptureRoot) => {
-    if ('ssh' in d && d.ssh) return { drivers: d.ssh.hostInterface ? netDeviceModules(d.ssh.hostInterface, root) : [], fstype: '' };
+    if ('network' in d && d.network) {
+      const nic = d.network.hostInterface ? netDeviceModules(d.network.hostInterface, root) : [];
+      return { drivers: nic, fstype: NFS_MODULE[d.fstype] ?? '' };
+    }
     return { drivers: d.majmin ? blockDeviceModules(d.majmin, root) : [], fstype: d.fstype };
   };
   return wantedModules(chain(target), (m) => isLoadedModule(m, root), config, captureRoot && chain(captureRoot));

@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { KexecError, OutputError } from '../errors.ts';
 import type { KdumpConfig } from '../kdump/config.ts';
 import { DEFAULT_CONFIG, DEFAULT_CONFIG_PATH, parseConfig } from '../kdump/config.ts';
-import { parseMountinfo, targetDeviceLink, targetOnMountedDevice } from '../kdump/dump-target.ts';
+import { NETWORK_FSTYPES, parseMountinfo, targetDeviceLink, targetOnMountedDevice } from '../kdump/dump-target.ts';
 import {
   captureFileMissing,
   captureFilesFor,
@@ -167,6 +167,11 @@ function readSavedDump(dir: string, shown: string): SavedDump | undefined {
  */
 export function targetHere(config: KdumpConfig, root: string): string | undefined {
   if (!config.targetDevice) return config.target;
+  if (NETWORK_FSTYPES.has(config.targetFstype ?? '')) {
+    // An NFS export: where it is mounted now (same SERVER:/EXPORT), if it is.
+    const m = parseMountinfo(readText(root, '/proc/self/mountinfo') ?? '').find((x) => NETWORK_FSTYPES.has(x.fstype) && x.source.replace(/\/$/, '') === config.targetDevice!.replace(/\/$/, '') && x.root === '/');
+    return m ? join(m.mountPoint, config.target) : undefined;
+  }
   const real = (p: string) => {
     try {
       return realpathSync(machinePath(root, p));

@@ -5,7 +5,7 @@
 import { KexecError } from '../errors.ts';
 import type { CpioArchive } from '../initramfs/cpio.ts';
 import { saveArgs, type KdumpConfig } from './config.ts';
-import type { DumpTarget, SshCapture } from './dump-target.ts';
+import { NETWORK_FSTYPES, type CaptureNet, type DumpTarget, type SshCapture } from './dump-target.ts';
 import { captureModeLine, type CaptureMode } from './capture-mode.ts';
 
 /** Where things go inside the capture initramfs. */
@@ -32,6 +32,8 @@ export interface InitScriptOptions {
   mode: CaptureMode;
   /** When the save fails (default: `after`). */
   failureAction?: KdumpConfig['after'];
+  /** An NFS target's mount options and attempts. */
+  nfs?: { options: string; attempts: number };
 }
 
 /**
@@ -161,7 +163,7 @@ export const UDHCPC_SCRIPT_PATH = 'etc/kdump-ts/udhcpc.sh';
 export const SSH_SAVE_ATTEMPTS = 3;
 
 /** The network part of /init: find the interface (by MAC or name), bring it up by DHCP or statically. */
-function networkUp(ssh: SshCapture): string {
+function networkUp(ssh: CaptureNet): string {
   const mac = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(ssh.netDevice);
   const find = mac
     ? `for n in "$sys"/class/net/*; do [ "$(cat "$n/address" 2>/dev/null)" = ${shQuote(ssh.netDevice.toLowerCase())} ] && ifc=\${n##*/}; done`
@@ -226,10 +228,8 @@ trap finish EXIT
 [ -e /proc/vmcore ] || { log "no /proc/vmcore: this is not a capture kernel"; exit 1; }
 for m in ${o.modules.map(shQuote).join(' ')}; do insmod "/$m" 2>/dev/null || log "insmod $m failed (built in?)"; done
 `;
-  if (o.target.ssh) return head + sshSave(o.target.ssh, o);
-  return `${head}${findDevice(o.target.device, 'dump target')}
-mkdir -p /mnt/target
-mount -t ${shQuote(o.target.fstype)} "$d" /mnt/target || { log "cannot mount $d (${o.target.fstype})"; exit 1; }
+  if (o.target.ssh) return head + sshSave(o.target.ssh, o.target.network!, o);
+  return `${head}${o.target.network ? networkUp(o.target.network) : ''}${mountTarget(o.target, o.nfs)}
 dir=/mnt/target${o.target.dir === '/' ? '' : shQuote(o.target.dir)}/$(date +%Y%m%d-%H%M%S)
 mkdir -p "$dir" || { log "cannot create $dir"; exit 1; }
 log "saving /proc/vmcore ($(stat -c %s /proc/vmcore) bytes) to $d:\${dir#/mnt/target}; memory: $(grep -E '^Mem(Total|Available):' /proc/meminfo | tr -s ' ' | tr '\n' ' ')"
@@ -249,8 +249,33 @@ exit $rc
 `;
 }
 
+/**
+ * Mounts the dump target on /mnt/target: a block device once it is there, or an NFS export (the
+ * server by the address resolved when the initramfs was built), tried `nfs.attempts` times.
+ */
+function mountTarget(t: DumpTarget, nfs: InitScriptOptions['nfs']): string {
+  if (!NETWORK_FSTYPES.has(t.fstype)) {
+    return `${findDevice(t.device, 'dump target')}
+mkdir -p /mnt/target
+mount -t ${shQuote(t.fstype)} "$d" /mnt/target || { log "cannot mount $d (${t.fstype})"; exit 1; }`;
+  }
+  const server = t.device.slice(0, t.device.indexOf(':'));
+  const address = t.network?.hosts.find((h) => h.name === server)?.address ?? server;
+  const options = [`addr=${address}`, nfs?.options].filter(Boolean).join(',');
+  const attempts = nfs?.attempts ?? 3;
+  return `mkdir -p /mnt/target
+d=${shQuote(t.device)}
+n=0
+until mount -t ${shQuote(t.fstype)} -o ${shQuote(options)} "$d" /mnt/target; do
+  n=$((n + 1))
+  [ $n -ge ${attempts} ] && { log "cannot mount $d (${t.fstype}, ${options}) after ${attempts} attempts"; exit 1; }
+  log "mounting $d failed (attempt $n of ${attempts}); again in 5 s"
+  sleep 5
+done`;
+}
+
 /** /init's ssh part: network, then `save --to` (with the log first), tried SSH_SAVE_ATTEMPTS times (each resumes). */
-function sshSave(ssh: SshCapture, o: InitScriptOptions): string {
+function sshSave(ssh: SshCapture, network: CaptureNet, o: InitScriptOptions): string {
   const flags = [
     '--ssh-key', shQuote(ssh.key),
     '--known-hosts', shQuote(ssh.knownHosts),
@@ -259,7 +284,7 @@ function sshSave(ssh: SshCapture, o: InitScriptOptions): string {
     '--with-log',
     '--message-level', '6',
   ];
-  return `${networkUp(ssh)}stamp=$(date +%Y%m%d-%H%M%S)
+  return `${networkUp(network)}stamp=$(date +%Y%m%d-%H%M%S)
 url=${shQuote(ssh.url.replace(/\/$/, ''))}/$stamp
 log "saving /proc/vmcore ($(stat -c %s /proc/vmcore) bytes) to $url; memory: $(grep -E '^Mem(Total|Available):' /proc/meminfo | tr -s ' ' | tr '\n' ' ')"
 ${sshSaverSetup(o.mode)}
@@ -325,13 +350,16 @@ export function noModulesDir(modulesDir: string, config: KdumpConfig): void {
 /** The target, release and /init files, last (once the modules' load order is known). */
 export function addCaptureConfig(a: CpioArchive, o: { config: KdumpConfig; target: DumpTarget; release: string; modules: string[]; mode: CaptureMode }): void {
   a.file('etc/kdump-ts.target', o.target.ssh ? `${o.target.ssh.url}\n` : `${o.target.device} ${o.target.fstype} ${o.target.dir}\n`);
-  if (o.target.ssh) {
+  if (o.target.network) {
     a.file(UDHCPC_SCRIPT_PATH, UDHCPC_SCRIPT, 0o755);
-    a.file('etc/hosts', ['127.0.0.1 localhost', ...o.target.ssh.hosts.map((h) => `${h.address} ${h.name}`)].join('\n') + '\n');
+    a.file('etc/hosts', ['127.0.0.1 localhost', ...o.target.network.hosts.map((h) => `${h.address} ${h.name}`)].join('\n') + '\n');
+  }
+  if (o.target.ssh) {
     a.file('etc/passwd', 'root:x:0:0:root:/root:/bin/sh\n');
     a.file('etc/group', 'root:x:0:\n');
   }
   a.file(INITRAMFS_RELEASE, `${o.release}\n`); // what `kdump-ts test` checks it was built for
   a.file(CAPTURE_MODE_FILE, captureModeLine(o.mode));
-  a.file('init', initScript({ target: o.target, modules: o.modules, saveArgs: saveArgs(o.config), after: o.config.after, failureAction: o.config.failureAction, mode: o.mode }), 0o755);
+  const nfs = { options: o.config.nfsOptions, attempts: o.config.nfsAttempts };
+  a.file('init', initScript({ target: o.target, modules: o.modules, saveArgs: saveArgs(o.config), after: o.config.after, failureAction: o.config.failureAction, mode: o.mode, nfs }), 0o755);
 }

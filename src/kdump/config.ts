@@ -31,6 +31,9 @@
 //   net_device = 52:54:00:12:34:56          the interface (MAC or name; default: the default route's now)
 //   net = dhcp                              dhcp, or ADDRESS/PREFIX GATEWAY
 //   failure_action = shell                  when the save fails: reboot | poweroff | halt | shell (default: after)
+//   target_device = nfshost:/export         with target_fstype = nfs4 (or nfs): an NFS export the capture kernel
+//                                           mounts (target is then the directory inside it); net_device, net apply
+//   nfs_options = timeo=600,retrans=2       its mount options; nfs_attempts = 3: mounts tried, 5 s apart
 import { didYouMean } from '../did-you-mean.ts';
 import { ParseError } from '../errors.ts';
 import { deviceSpecText, parseDeviceSpec } from './device-spec.ts';
@@ -74,6 +77,9 @@ export interface KdumpConfig {
   net: 'dhcp' | { address: string; gateway: string };
   /** What the capture kernel does when the save fails (default: `after`). */
   failureAction?: After;
+  /** NFS targets: the mount options (timeouts, retransmissions) and how many mounts are tried. */
+  nfsOptions: string;
+  nfsAttempts: number;
 }
 
 export const DEFAULT_CONFIG: KdumpConfig = {
@@ -87,10 +93,12 @@ export const DEFAULT_CONFIG: KdumpConfig = {
   after: 'reboot',
   capture: 'auto',
   net: 'dhcp',
+  nfsOptions: 'timeo=600,retrans=2',
+  nfsAttempts: 3,
 };
 
 /** The keys a configuration file may set. */
-export const CONFIG_KEYS = ['kernel', 'initrd', 'cmdline', 'cmdline_append', 'cmdline_remove', 'target', 'target_device', 'target_fstype', 'dump_level', 'compression', 'syscall', 'modules', 'after', 'capture', 'root_device', 'root_fstype', 'ssh_key', 'known_hosts', 'encrypt_to', 'net_device', 'net', 'failure_action'] as const;
+export const CONFIG_KEYS = ['kernel', 'initrd', 'cmdline', 'cmdline_append', 'cmdline_remove', 'target', 'target_device', 'target_fstype', 'dump_level', 'compression', 'syscall', 'modules', 'after', 'capture', 'root_device', 'root_fstype', 'ssh_key', 'known_hosts', 'encrypt_to', 'net_device', 'net', 'failure_action', 'nfs_options', 'nfs_attempts'] as const;
 
 function oneOf<T extends string>(allowed: readonly T[], v: string, key: string, line: number, source: string): T {
   if ((allowed as readonly string[]).includes(v)) return v as T;
@@ -111,6 +119,7 @@ export function parseConfig(text: string, source = DEFAULT_CONFIG_PATH): KdumpCo
   const seen = new Set<string>();
   let sshTarget: SshTarget | undefined;
   let targetLine = 0;
+  let targetDeviceLine = 0;
   const sshFiles: Partial<Record<'ssh_key' | 'known_hosts' | 'encrypt_to', string>> = {};
   for (const [i, raw] of text.split('\n').entries()) {
     const at = i + 1; // the line number errors give as SOURCE:LINE:
@@ -167,8 +176,22 @@ export function parseConfig(text: string, source = DEFAULT_CONFIG_PATH): KdumpCo
         c.failureAction = oneOf(AFTER, value, key, at, source);
         break;
       case 'target_device':
-        if (value) c.targetDevice = deviceValue(key, value, at, source);
+        // An NFS export (SERVER:/EXPORT) is checked once target_fstype is known, below.
+        if (value) {
+          targetDeviceLine = at;
+          c.targetDevice = /^[^\s:/]+:\//.test(value) ? value : deviceValue(key, value, at, source);
+        }
         break;
+      case 'nfs_options':
+        if (!/^[\w.=,-]*$/.test(value)) throw new ParseError(`nfs_options = ${value}: comma-separated mount options (letters, digits, '=', '.', '-')`, { line: at, source });
+        c.nfsOptions = value;
+        break;
+      case 'nfs_attempts': {
+        const n = Number(value);
+        if (!/^\d+$/.test(value) || n < 1 || n > 100) throw new ParseError(`nfs_attempts = ${value}: expected 1 to 100`, { line: at, source });
+        c.nfsAttempts = n;
+        break;
+      }
       case 'target_fstype':
         if (value) c.targetFstype = value;
         break;
@@ -209,6 +232,10 @@ export function parseConfig(text: string, source = DEFAULT_CONFIG_PATH): KdumpCo
       }
     }
   }
+  const nfs = c.targetFstype === 'nfs' || c.targetFstype === 'nfs4';
+  const exportSpec = c.targetDevice !== undefined && /^[^\s:/]+:\//.test(c.targetDevice);
+  if (nfs && !exportSpec) throw new ParseError(`target_fstype = ${c.targetFstype} needs target_device = SERVER:/EXPORT`, { line: targetDeviceLine || undefined, source });
+  if (exportSpec && !nfs) throw new ParseError(`target_device = ${c.targetDevice}: an NFS export; set target_fstype = nfs4 (or nfs)`, { line: targetDeviceLine, source });
   if (sshTarget) {
     const missing = (['ssh_key', 'known_hosts'] as const).filter((k) => !sshFiles[k]);
     if (missing.length) {
@@ -262,6 +289,9 @@ export function defaultConfigText(): string {
     '# encrypt_to = /etc/kdump-ts/dump.pub     # seal the dump to this X25519 public key',
     '# net_device = eth0                     # or a MAC (default: the default route\'s interface now)',
     '# net = dhcp                            # or ADDRESS/PREFIX GATEWAY',
+    '# Or an NFS export: target_device = nfshost:/export, target_fstype = nfs4, target = /dir/inside',
+    `# nfs_options = ${DEFAULT_CONFIG.nfsOptions}`,
+    `# nfs_attempts = ${DEFAULT_CONFIG.nfsAttempts}`,
     '',
   ].join('\n');
 }

@@ -47,6 +47,8 @@ test('config: every key parses; comments and blank lines are ignored', () => {
     failureAction: 'shell',
     net: { address: '192.0.2.10/24', gateway: '192.0.2.1' },
     netDevice: 'eth1',
+    nfsOptions: 'timeo=600,retrans=2',
+    nfsAttempts: 3,
   });
   assert.deepEqual(saveArgs(c), ['-z', '-d', '1']);
 });
@@ -67,6 +69,16 @@ test('config: target = ssh://… with its key, known hosts and public key; witho
   assert.throws(() => parseConfig('target = ssh://root@dumphost:0/x', 'k.conf'), (e) => e instanceof ParseError && /target = ssh:\/\/root@dumphost:0\/x: port 0 is not 1-65535/.test(e.message));
   assert.throws(() => parseConfig('ssh_key = /k', 'k.conf'), (e) => e instanceof ParseError && /ssh_key: used only with target = ssh/.test(e.message));
   assert.throws(() => parseConfig('net = 10.0.0.5 10.0.0.1', 'k.conf'), (e) => e instanceof ParseError && /ADDRESS\/PREFIX GATEWAY/.test(e.message));
+});
+
+test('config: an NFS export as target_device with target_fstype nfs4, its mount options and attempts; either without the other is refused', () => {
+  const c = parseConfig(['target = /crash', 'target_device = 10.0.2.100:/exports', 'target_fstype = nfs4', 'nfs_options = port=2049,timeo=100,retrans=1', 'nfs_attempts = 5'].join('\n'), 'k.conf');
+  assert.equal(c.targetDevice, '10.0.2.100:/exports');
+  assert.equal(c.nfsOptions, 'port=2049,timeo=100,retrans=1');
+  assert.equal(c.nfsAttempts, 5);
+  assert.throws(() => parseConfig('target_device = host:/x', 'k.conf'), (e) => e instanceof ParseError && e.line === 1 && /an NFS export; set target_fstype = nfs4/.test(e.message));
+  assert.throws(() => parseConfig('target_fstype = nfs4\ntarget_device = /dev/vdb', 'k.conf'), (e) => e instanceof ParseError && /needs target_device = SERVER:\/EXPORT/.test(e.message));
+  assert.throws(() => parseConfig('nfs_options = a b', 'k.conf'), (e) => e instanceof ParseError && /comma-separated/.test(e.message));
 });
 
 test('config: the printed default config parses to the defaults', () => {

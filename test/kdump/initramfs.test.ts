@@ -242,9 +242,10 @@ test('kdump-ts estimate --root: reads init_size from the capture kernel and the 
 });
 
 test('/init for target = ssh://: valid shell; finds the NIC by MAC, DHCP through its script (or a static address), sends the log first with save --to, 3 attempts; failure_action when all fail', () => {
-  const ssh = { url: 'ssh://root@dumphost:2222/var/crash', key: '/etc/kdump-ts/id', knownHosts: '/etc/kdump-ts/kh', encryptTo: '/etc/kdump-ts/dump.pub', netDevice: '52:54:00:AB:CD:EF', net: 'dhcp' as const, hosts: [{ name: 'dumphost', address: '192.0.2.7' }] };
+  const ssh = { url: 'ssh://root@dumphost:2222/var/crash', key: '/etc/kdump-ts/id', knownHosts: '/etc/kdump-ts/kh', encryptTo: '/etc/kdump-ts/dump.pub' };
+  const network = { netDevice: '52:54:00:AB:CD:EF', net: 'dhcp' as const, hosts: [{ name: 'dumphost', address: '192.0.2.7' }] };
   const script = initScript({
-    target: { device: '', fstype: 'ssh', dir: '/var/crash', configured: ssh.url, ssh },
+    target: { device: '', fstype: 'ssh', dir: '/var/crash', configured: ssh.url, ssh, network },
     modules: ['lib/modules/6.1.0/kernel/drivers/net/virtio_net.ko'],
     saveArgs: ['-c', '-d', '31'],
     after: 'reboot',
@@ -262,7 +263,7 @@ test('/init for target = ssh://: valid shell; finds the NIC by MAC, DHCP through
   assert.ok(!script.includes('mount -t \'ssh\''), 'nothing to mount');
   assert.match(script, /if \[ \$st -eq 0 \]; then log "done \(reboot\)"; reboot -f; else log "failed \(shell\)"; exec sh; fi/);
   const fixed = initScript({
-    target: { device: '', fstype: 'ssh', dir: '/d', configured: ssh.url, ssh: { ...ssh, netDevice: 'eth1', net: { address: '192.0.2.10/24', gateway: '192.0.2.1' } } },
+    target: { device: '', fstype: 'ssh', dir: '/d', configured: ssh.url, ssh, network: { ...network, netDevice: 'eth1', net: { address: '192.0.2.10/24', gateway: '192.0.2.1' } } },
     modules: [],
     saveArgs: ['-l', '-d', '31'],
     after: 'reboot',
@@ -279,10 +280,11 @@ test('mkinitrd for target = ssh://: ssh with its libraries, the key (0600), know
   const bundle = join(dir, 'vmcore-ts.mjs');
   writeFileSync(bundle, '// bundle\n');
   for (const f of ['id', 'kh', 'dump.pub']) writeFileSync(join(dir, f), `${f}\n`);
-  const ssh = { url: 'ssh://root@dumphost/var/crash', key: join(dir, 'id'), knownHosts: join(dir, 'kh'), encryptTo: join(dir, 'dump.pub'), netDevice: '52:54:00:12:34:56', net: 'dhcp' as const, hosts: [{ name: 'dumphost', address: '192.0.2.7' }] };
+  const ssh = { url: 'ssh://root@dumphost/var/crash', key: join(dir, 'id'), knownHosts: join(dir, 'kh'), encryptTo: join(dir, 'dump.pub') };
+  const network = { netDevice: '52:54:00:12:34:56', net: 'dhcp' as const, hosts: [{ name: 'dumphost', address: '192.0.2.7' }] };
   const built = buildCaptureInitramfs({
     config: { ...DEFAULT_CONFIG, capture: 'initramfs' },
-    target: { device: '', fstype: 'ssh', dir: '/var/crash', configured: ssh.url, ssh },
+    target: { device: '', fstype: 'ssh', dir: '/var/crash', configured: ssh.url, ssh, network },
     release: '6.1.0-test',
     modulesDir: join(dir, 'no-modules'),
     bundle,
@@ -296,7 +298,27 @@ test('mkinitrd for target = ssh://: ssh with its libraries, the key (0600), know
   assert.match(new TextDecoder().decode((entry('etc/kdump-ts.target') as { data: Uint8Array }).data), /^ssh:\/\/root@dumphost\/var\/crash$/m);
   // A key file that is missing is named with how to make it.
   assert.throws(
-    () => buildCaptureInitramfs({ config: { ...DEFAULT_CONFIG, capture: 'initramfs' }, target: { device: '', fstype: 'ssh', dir: '/v', configured: ssh.url, ssh: { ...ssh, key: join(dir, 'missing') } }, release: '6.1.0-test', modulesDir: join(dir, 'no-modules'), bundle }),
+    () => buildCaptureInitramfs({ config: { ...DEFAULT_CONFIG, capture: 'initramfs' }, target: { device: '', fstype: 'ssh', dir: '/v', configured: ssh.url, ssh: { ...ssh, key: join(dir, 'missing') }, network }, release: '6.1.0-test', modulesDir: join(dir, 'no-modules'), bundle }),
     /ssh_key .*missing does not exist/,
   );
+});
+
+test('/init for an NFS target: the network first, then mount -t nfs4 with addr= (the server resolved at build time) and the options, tried nfs_attempts times; the save as for a disk', () => {
+  const script = initScript({
+    target: { device: 'dumphost:/exports', fstype: 'nfs4', dir: '/crash', configured: '/crash', network: { netDevice: 'eth0', net: 'dhcp', hosts: [{ name: 'dumphost', address: '192.0.2.7' }] } },
+    modules: [],
+    saveArgs: ['-c', '-d', '31'],
+    after: 'reboot',
+    mode: { mode: 'initramfs', why: 'test' },
+    nfs: { options: 'timeo=600,retrans=2', attempts: 4 },
+  });
+  const shell = has('busybox') ? ['busybox', 'sh'] : ['sh'];
+  const r = spawnSync(shell[0]!, [...shell.slice(1), '-n'], { input: script, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(script.indexOf('udhcpc -i') < script.indexOf('until mount'), 'the network comes up before the mount');
+  assert.ok(script.includes(`until mount -t 'nfs4' -o 'addr=192.0.2.7,timeo=600,retrans=2' "$d" /mnt/target; do`));
+  assert.ok(script.includes(`d='dumphost:/exports'`));
+  assert.ok(script.includes('[ $n -ge 4 ] && { log "cannot mount $d (nfs4, addr=192.0.2.7,timeo=600,retrans=2) after 4 attempts"; exit 1; }'));
+  assert.doesNotMatch(script, /^wait_dev /m, 'no block device to wait for');
+  assert.ok(script.includes('run save -c -d 31 /proc/vmcore "$cdir/vmcore"'));
 });

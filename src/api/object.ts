@@ -321,6 +321,11 @@ export class KObject {
     return containerOf(this.ctx, addr, type, member);
   }
 
+  /** As JSON (a script's result): the type and the address. */
+  toJSON(): { type: string; address: string } {
+    return { type: this.typeName, address: hex(this.address) };
+  }
+
   /** "struct task_struct at 0xffff…". */
   toString(): string {
     return `${this.typeName} at ${hex(this.address)}`;

@@ -24,4 +24,5 @@ export const vmcoreCommands: Record<string, () => Promise<Command>> = {
   serve: async () => (await import('./serve.ts')).serveCommand,
   save: async () => (await import('./save.ts')).saveCommand,
   convert: async () => (await import('./convert.ts')).convertCommand,
+  run: async () => (await import('./run.ts')).runCommand,
 };

@@ -1,0 +1,118 @@
+// vmcore-ts run [--vmlinux FILE | --system-map FILE] [--force] SCRIPT DUMP [ARGS...]: runs a user
+// script (TypeScript or JavaScript, no build step) with the dump open through the typed API.
+//
+// The script's contract: its default export is a function (dump: CrashDump, args: string[]) that
+// returns a value (or a Promise of one); `run` prints that value as one JSON document on stdout
+// (bigints as numbers when exact, else decimal strings; nothing when it returns undefined). A
+// script may print by itself instead. Its errors become one line on stderr and exit code 1.
+import { existsSync, statSync } from 'node:fs';
+import { register } from 'node:module';
+import { resolve as resolvePath } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { UsageError } from '../../errors.ts';
+import { EXIT_FAILURE, EXIT_USAGE } from '../run.ts';
+import type { Command } from './commands.ts';
+
+const USAGE =
+  'vmcore-ts run [--vmlinux FILE | --system-map FILE] [--force] SCRIPT DUMP [ARGS...]\n' +
+  '  SCRIPT             a .ts, .mts, .js or .mjs module whose default export is\n' +
+  '                     async function (dump, args) { ... }: its result is printed as JSON\n' +
+  '  ARGS               given to the script as args (options after DUMP are the script\'s)\n' +
+  '  --vmlinux FILE     the crashed kernel\'s vmlinux (symbols, BTF), checked against the dump\n' +
+  '  --system-map FILE  its System.map (symbols)\n' +
+  '  --force            use a vmlinux / System.map that does not match the dump';
+
+/** The API module this installation runs: the bundle beside this chunk, or the sources in a checkout. */
+function apiUrl(): URL {
+  return import.meta.url.endsWith('.ts') ? new URL('../../host/package-entry.ts', import.meta.url) : new URL('./api.mjs', import.meta.url);
+}
+
+let hooksRegistered = false;
+
+/** JSON with bigints as numbers when exact (else decimal strings), and kernel objects as their type and address. */
+export function scriptJson(v: unknown): string {
+  return JSON.stringify(
+    v,
+    (_k, x) => (typeof x === 'bigint' ? (x <= BigInt(Number.MAX_SAFE_INTEGER) && x >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(x) : x.toString()) : x),
+    undefined,
+  );
+}
+
+/** One line for what a script threw: typed errors by message (and hint), anything else with where in the script. */
+export function scriptErrorLine(script: string, e: unknown): string {
+  if (!(e instanceof Error)) return `${script}: threw ${String(e)}`;
+  const h = (e as unknown as { hint?: unknown }).hint;
+  const hint = typeof h === 'string' ? ` — ${h}` : '';
+  if (['ParseError', 'ObjectError', 'NotInDumpError', 'ReadError', 'UsageError'].includes(e.name)) return `${script}: ${e.message}${hint}`;
+  const file = pathToFileURL(resolvePath(script)).href;
+  const at = (e.stack ?? '').split('\n').find((l) => l.includes(file));
+  const where = at ? /:(\d+):(\d+)\)?$/.exec(at) : null;
+  return `${script}${where ? `:${where[1]}` : ''}: ${e.name}: ${e.message}`;
+}
+
+export const runCommand: Command = {
+  summary: 'run a TypeScript/JavaScript script with the dump open through the typed API (prints its result as JSON)',
+  async run(argv) {
+    const opts: { vmlinux?: string; systemMap?: string; force?: boolean } = {};
+    let i = 0;
+    for (; i < argv.length; i++) {
+      const a = argv[i]!;
+      if (a === '-h' || a === '--help') {
+        process.stdout.write(`usage: ${USAGE}\n`);
+        return 0;
+      }
+      if (a === '--force') opts.force = true;
+      else if (a === '--vmlinux' || a === '--system-map') {
+        const v = argv[++i];
+        if (v === undefined) throw new UsageError(`${a} needs a FILE\nusage: ${USAGE}`);
+        if (a === '--vmlinux') opts.vmlinux = v;
+        else opts.systemMap = v;
+      } else if (a.startsWith('--vmlinux=')) opts.vmlinux = a.slice(10);
+      else if (a.startsWith('--system-map=')) opts.systemMap = a.slice(13);
+      else if (a === '--') {
+        i++;
+        break;
+      } else if (a.startsWith('-') && a !== '-') throw new UsageError(`unknown option '${a}' (options for the script go after DUMP)\nusage: ${USAGE}`);
+      else break;
+    }
+    const [script, dumpPath, ...args] = argv.slice(i);
+    if (script === undefined || dumpPath === undefined) throw new UsageError(`run needs a SCRIPT and a DUMP\nusage: ${USAGE}`);
+    if (!/\.(m?ts|m?js)$/.test(script)) throw new UsageError(`${script}: a script is a .ts, .mts, .js or .mjs file`);
+    if (!existsSync(script) || !statSync(script).isFile()) throw new UsageError(`${script}: no such script file`);
+    const api = apiUrl();
+    if (!hooksRegistered) {
+      register(new URL('./ts-hooks.mjs', import.meta.url), { data: { apiUrl: api.href } });
+      hooksRegistered = true;
+    }
+    const lib = (await import(api.href)) as typeof import('../../host/package-entry.ts');
+    let mod: { default?: unknown };
+    try {
+      mod = (await import(pathToFileURL(resolvePath(script)).href)) as { default?: unknown };
+    } catch (e) {
+      process.stderr.write(`vmcore-ts run: ${scriptErrorLine(script, e)}\n`);
+      return EXIT_FAILURE;
+    }
+    if (typeof mod.default !== 'function') {
+      process.stderr.write(`vmcore-ts run: ${script}: has no default export function (export default async function (dump, args) { … })\n`);
+      return EXIT_USAGE;
+    }
+    // Opening the dump: its errors are the CLI's (one line each, from runCli) — typed errors of the API bundle by name.
+    let dump;
+    try {
+      dump = lib.openKernelDump(dumpPath, opts);
+    } catch (e) {
+      process.stderr.write(`vmcore-ts run: ${scriptErrorLine(dumpPath, e).replace(/^[^:]*: /, '')}\n`);
+      return e instanceof Error && e.name === 'UsageError' ? EXIT_USAGE : EXIT_FAILURE;
+    }
+    let result: unknown;
+    try {
+      result = await (mod.default as (d: unknown, a: string[]) => unknown)(dump, args);
+    } catch (e) {
+      process.stderr.write(`vmcore-ts run: ${scriptErrorLine(script, e)}\n`);
+      return EXIT_FAILURE;
+    }
+    if (result !== undefined) process.stdout.write(scriptJson(result) + '\n');
+    for (const w of dump.warnings) process.stderr.write(`vmcore-ts run: warning: ${w}\n`);
+    return 0;
+  },
+};

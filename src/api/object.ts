@@ -58,6 +58,7 @@ export function parseType(btf: Btf, spec: string): KType {
     stars++;
     s = s.slice(0, -1).trim();
   }
+  s = C_ALIASES[s.replace(/\s+/g, ' ')] ?? s;
   let t: KType;
   if (s === 'void') t = 0;
   else {
@@ -69,6 +70,19 @@ export function parseType(btf: Btf, spec: string): KType {
   for (let i = arrays.length - 1; i >= 0; i--) t = { arrayOf: t, length: arrays[i]! };
   return t;
 }
+
+/** C spellings and the names BTF (from DWARF) gives the same integer types. */
+const C_ALIASES: Record<string, string> = {
+  'unsigned long': 'long unsigned int',
+  'unsigned long int': 'long unsigned int',
+  long: 'long int',
+  'unsigned long long': 'long long unsigned int',
+  'long long': 'long long int',
+  unsigned: 'unsigned int',
+  'unsigned short': 'short unsigned int',
+  short: 'short int',
+  'signed char': 'signed char',
+};
 
 /** What kind of value a type holds, with typedefs and qualifiers resolved. */
 type Shape =

@@ -1,0 +1,148 @@
+// The typed API (src/api/) and its helpers on the bundled dump (Debian 6.1, kdump-compressed,
+// dump level 31), checked against what crash and drgn printed for it (fixtures/.../oracle/) and
+// what the guest was (fixtures/.../README.md).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import * as api from '../../src/host/package-entry.ts';
+
+const DUMP = 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump';
+const dump = api.openKernelDump(DUMP);
+const drgnTasks = readFileSync('fixtures/x86_64-debian-6.1/oracle/drgn-0.0.22-tasks-stack.txt', 'utf8');
+
+test('object: init_task.comm reads as a string and its type is declared (BTF has no non-per-CPU globals)', () => {
+  const init = dump.object('init_task');
+  assert.equal(init.typeName, 'struct task_struct');
+  assert.equal(init.member('comm').string(), 'swapper/0');
+  assert.equal(init.member('pid').number(), 0);
+});
+
+test('object: pointers are followed, members through a pointer work like ->, NULL deref is an ObjectError naming the address', () => {
+  const init = dump.object('init_task');
+  const next = init.member('tasks.next');
+  const first = next.containerOf('struct task_struct', 'tasks');
+  assert.equal(first.member('pid').number(), 1);
+  assert.equal(first.member('comm').string(), 'init');
+  assert.equal(init.member('mm').isNull(), true);
+  assert.throws(() => init.member('mm').deref(), (e: unknown) => e instanceof api.ObjectError && e.address === init.member('mm').address);
+  assert.equal(first.member('real_parent').member('pid').number(), 0);
+});
+
+test('object: a member the type lacks, an index past an array and a global of unknown type are ObjectErrors', () => {
+  const init = dump.object('init_task');
+  assert.throws(() => init.member('no_such_member'), api.ObjectError);
+  assert.throws(() => init.member('comm').index(16), api.ObjectError);
+  assert.throws(() => dump.object('jiffies_64'), (e: unknown) => e instanceof api.ObjectError && /give it/.test(e.hint ?? ''));
+  assert.equal(typeof dump.object('jiffies_64', 'unsigned long').bigint(), 'bigint');
+});
+
+test('object: per-CPU variables take their BTF type; arrays, enums and bitfields read', () => {
+  const rq = dump.perCpu('runqueues', 1);
+  assert.equal(rq.typeName, 'struct rq');
+  assert.equal(rq.member('cpu').number(), 1);
+  assert.ok(dump.enumValue('NR_FREE_PAGES', 'zone_stat_item') >= 0);
+  const stat = dump.object('vm_zone_stat');
+  assert.equal(stat.length, dump.enumValue('NR_VM_ZONE_STAT_ITEMS', 'zone_stat_item'));
+  assert.deepEqual(dump.possibleCpus(), [0, 1]);
+});
+
+test('symbols: by name and by address', () => {
+  const s = dump.symbol('init_task');
+  assert.ok(s && s.address === dump.object('init_task').address);
+  assert.equal(dump.symbolAt(s.address + 8n)?.symbol.name, 'init_task');
+  assert.equal(dump.read(s.address, 16).length, 16);
+});
+
+test('tasks: the task list is the one drgn listed (54 tasks, same names in the same order)', () => {
+  const names = JSON.parse(/\[('.*')\]/.exec(drgnTasks)![0]!.replace(/'/g, '"')) as string[];
+  const list = api.taskList(dump).filter((t) => !t.idle);
+  assert.deepEqual(list.map((t) => t.comm), names);
+  assert.equal(api.findTask(dump, 1).comm, 'init');
+  assert.equal(api.taskState(api.findTask(dump, 1).task), 'R');
+  assert.throws(() => api.findTask(dump, 99999), api.ObjectError);
+});
+
+test('tasks-by-state: crash showed init running and no D tasks; counts add up to the task list', () => {
+  const r = api.tasksByState(dump);
+  assert.deepEqual(r.D, []);
+  assert.equal(r.counts.R, 1);
+  assert.equal(Object.values(r.counts).reduce((a, b) => a + b, 0), 54);
+});
+
+test('stack: init (running at the crash) unwinds through the sysrq crash path drgn showed', () => {
+  const frames = api.taskStack(dump, api.findTask(dump, 1)).map((f) => f.function);
+  for (const fn of ['panic', 'sysrq_handle_crash', 'write_sysrq_trigger', 'vfs_write', 'ksys_write']) assert.ok(frames.includes(fn), `${fn} in ${frames.join(' ')}`);
+});
+
+test('locks: no default mutex is held at this crash (owner fields are 0)', () => {
+  const r = api.mutexOwners(dump);
+  assert.deepEqual(r.map((m) => m.mutex), api.DEFAULT_MUTEXES);
+  assert.ok(r.every((m) => m.owner === null));
+  assert.deepEqual(api.mutexOwners(dump, ['no_such_mutex']), []);
+});
+
+test('slab: caches sorted by name with SLUB per-node counts; kmalloc-64 holds objects', () => {
+  const r = api.slabUsage(dump);
+  assert.ok(r.length > 100);
+  assert.deepEqual(r.map((c) => c.name), [...r.map((c) => c.name)].sort());
+  const k = r.find((c) => c.name === 'kmalloc-64')!;
+  assert.equal(k.objectSize, 64);
+  assert.ok(k.slabs > 0 && k.objects >= k.slabs);
+});
+
+test('modules: the virtio modules the guest loaded, with page-multiple sizes', () => {
+  const r = api.modules(dump);
+  assert.deepEqual(r.map((m) => m.name), ['virtio_blk', 'virtio_pci', 'virtio_pci_modern_dev', 'virtio_pci_legacy_dev', 'virtio', 'virtio_ring']);
+  assert.ok(r.every((m) => m.size > 0 && m.size % 4096 === 0));
+});
+
+test('runqueues: one per possible CPU; CPU 1 runs init (the crashing task), CPU 0 idles', () => {
+  const r = api.runqueues(dump);
+  assert.deepEqual(r.map((q) => [q.cpu, q.curr]), [[0, 0], [1, 1]]);
+  assert.equal(r[1]!.nrRunning, 1);
+});
+
+test('files: init (writing /proc/sysrq-trigger) has it open, paths as d_path prints them', () => {
+  const r = api.taskFiles(dump, api.findTask(dump, 1).task).map(({ fd, path }) => ({ fd, path }));
+  assert.deepEqual(r, [
+    { fd: 0, path: '/dev/console' },
+    { fd: 1, path: '/proc/sysrq-trigger' },
+    { fd: 2, path: '/dev/console' },
+    { fd: 10, path: '/init' },
+    { fd: 11, path: '/dev/console' },
+  ]);
+});
+
+test('mounts: the initramfs guest had rootfs, /proc, /sys, /dev in that order', () => {
+  assert.deepEqual(api.mounts(dump).map(({ devname, mountpoint, fstype }) => [devname, mountpoint, fstype]), [
+    ['rootfs', '/', 'rootfs'],
+    ['proc', '/proc', 'proc'],
+    ['sys', '/sys', 'sysfs'],
+    ['dev', '/dev', 'devtmpfs'],
+  ]);
+});
+
+test('meminfo: MemTotal from totalram_pages, counters in kB, keys in /proc/meminfo order', () => {
+  const m = api.meminfo(dump);
+  assert.equal(m.MemTotal, dump.object('_totalram_pages').number() * 4);
+  assert.ok(m.MemFree > 0 && m.MemFree < m.MemTotal);
+  assert.equal(m.Shmem, 34580); // the initramfs (tmpfs rootfs) is shmem
+  assert.deepEqual(Object.keys(m).slice(0, 4), ['MemTotal', 'MemFree', 'Buffers', 'Cached']);
+});
+
+test('lists: listNodes throws an ObjectError on a list that loops without returning to its head', () => {
+  // A fake memory: head -> a -> b -> a (loop).
+  const head = 0x1000n, a = 0x2000n, b = 0x3000n;
+  const next = new Map([[head, a], [a, b], [b, a]]);
+  const memory = {
+    readVirt(addr: bigint, len: number): Uint8Array {
+      const base = addr & ~0xfn;
+      const out = new Uint8Array(len);
+      const v = addr === base ? next.get(base) ?? 0n : 0n;
+      new DataView(out.buffer).setBigUint64(0, v, true);
+      return out;
+    },
+  };
+  const obj = new api.KObject({ btf: dump.btf, memory }, dump.type('struct list_head'), head);
+  assert.throws(() => [...api.listNodes(obj)], (e: unknown) => e instanceof api.ObjectError && e.address === a);
+});

@@ -9,7 +9,8 @@ import { existsSync, statSync } from 'node:fs';
 import { register } from 'node:module';
 import { resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { UsageError } from '../../errors.ts';
+import { NotInDumpError, ParseError, ReadError, UsageError } from '../../errors.ts';
+import { parseCommand, symbolOptions } from './kernel-dump-args.ts';
 import { EXIT_FAILURE, EXIT_USAGE } from '../run.ts';
 import type { Command } from './commands.ts';
 
@@ -50,33 +51,41 @@ export function scriptErrorLine(script: string, e: unknown): string {
   return `${script}${where ? `:${where[1]}` : ''}: ${e.name}: ${e.message}`;
 }
 
+/**
+ * The API bundle (dist/api.mjs) has its own copies of the error classes: give an error from it the
+ * CLI's class of the same name, so the one-line messages and exit codes are the other commands'.
+ */
+function asCliError(e: unknown): unknown {
+  const classes: Record<string, { prototype: object }> = { ParseError, NotInDumpError, ReadError, UsageError };
+  if (!(e instanceof Error)) return e;
+  const cls = classes[e.name];
+  if (cls && !Object.prototype.isPrototypeOf.call(cls.prototype, e)) Object.setPrototypeOf(e, cls.prototype);
+  return e;
+}
+
 export const runCommand: Command = {
   summary: 'run a TypeScript/JavaScript script with the dump open through the typed API (prints its result as JSON)',
   async run(argv) {
-    const opts: { vmlinux?: string; systemMap?: string; force?: boolean } = {};
-    let i = 0;
-    for (; i < argv.length; i++) {
+    // Our options and SCRIPT DUMP come first; everything after DUMP is the script's (its own -h too).
+    let split = argv.length;
+    for (let i = 0, seen = 0; i < argv.length; i++) {
       const a = argv[i]!;
-      if (a === '-h' || a === '--help') {
-        process.stdout.write(`usage: ${USAGE}\n`);
-        return 0;
-      }
-      if (a === '--force') opts.force = true;
-      else if (a === '--vmlinux' || a === '--system-map') {
-        const v = argv[++i];
-        if (v === undefined) throw new UsageError(`${a} needs a FILE\nusage: ${USAGE}`);
-        if (a === '--vmlinux') opts.vmlinux = v;
-        else opts.systemMap = v;
-      } else if (a.startsWith('--vmlinux=')) opts.vmlinux = a.slice(10);
-      else if (a.startsWith('--system-map=')) opts.systemMap = a.slice(13);
+      if (a === '--vmlinux' || a === '--system-map') i++;
       else if (a === '--') {
-        i++;
+        split = Math.min(argv.length, i + 3);
         break;
-      } else if (a.startsWith('-') && a !== '-') throw new UsageError(`unknown option '${a}' (options for the script go after DUMP)\nusage: ${USAGE}`);
-      else break;
+      } else if (!a.startsWith('-') || a === '-') {
+        if (++seen === 2) {
+          split = i + 1;
+          break;
+        }
+      }
     }
-    const [script, dumpPath, ...args] = argv.slice(i);
-    if (script === undefined || dumpPath === undefined) throw new UsageError(`run needs a SCRIPT and a DUMP\nusage: ${USAGE}`);
+    const a = parseCommand(argv.slice(0, split), symbolOptions, USAGE, [2, 2]);
+    if (!a) return 0;
+    const [script, dumpPath] = a.positionals as [string, string];
+    const args = argv.slice(split);
+    const opts = { vmlinux: a.values.vmlinux as string | undefined, systemMap: a.values['system-map'] as string | undefined, force: !!a.values.force };
     if (!/\.(m?ts|m?js)$/.test(script)) throw new UsageError(`${script}: a script is a .ts, .mts, .js or .mjs file`);
     if (!existsSync(script) || !statSync(script).isFile()) throw new UsageError(`${script}: no such script file`);
     const api = apiUrl();
@@ -101,8 +110,7 @@ export const runCommand: Command = {
     try {
       dump = lib.openKernelDump(dumpPath, opts);
     } catch (e) {
-      process.stderr.write(`vmcore-ts run: ${scriptErrorLine(dumpPath, e).replace(/^[^:]*: /, '')}\n`);
-      return e instanceof Error && e.name === 'UsageError' ? EXIT_USAGE : EXIT_FAILURE;
+      throw asCliError(e);
     }
     let result: unknown;
     try {

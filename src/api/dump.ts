@@ -65,7 +65,7 @@ export interface ApiSymbol {
  * `kexec-ts` package) or {@link openCrashDump} (any ByteSource: a browser File in the viewer's worker).
  *
  * @example
- * const dump = await openKernelDump('/var/crash/vmcore');
+ * const dump = openKernelDump('/var/crash/vmcore');
  * for (const t of tasks(dump)) console.log(t.member('pid').number(), t.member('comm').string());
  */
 export class CrashDump implements ObjectContext {

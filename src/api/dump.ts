@@ -48,6 +48,7 @@ export const DECLARED_GLOBALS: Readonly<Record<string, string | ((d: CrashDump) 
   node_data: 'struct pglist_data *[1024]',
   prb: 'struct printk_ringbuffer *',
   panic_cpu: 'atomic_t',
+  vmap_area_root: 'struct rb_root',
 };
 
 /** One kernel symbol, as the API returns it. */

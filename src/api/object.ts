@@ -218,7 +218,8 @@ export class KObject {
   index(i: number): KObject {
     const sh = this.shape();
     if (sh.kind === 'array') {
-      if (!Number.isInteger(i) || i < 0 || i >= sh.length) throw new ObjectError(`index ${i} out of range for '${this.typeName}'`, this.address);
+      // A flexible array member (`struct upid numbers[]`) has length 0 in BTF: any index is C's.
+      if (!Number.isInteger(i) || i < 0 || (sh.length > 0 && i >= sh.length)) throw new ObjectError(`index ${i} out of range for '${this.typeName}'`, this.address);
       return new KObject(this.ctx, sh.of, this.address + BigInt(i * sizeOf(this.ctx.btf, sh.of)));
     }
     if (sh.kind === 'pointer') {

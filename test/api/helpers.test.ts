@@ -146,3 +146,33 @@ test('lists: listNodes throws an ObjectError on a list that loops without return
   const obj = new api.KObject({ btf: dump.btf, memory }, dump.type('struct list_head'), head);
   assert.throws(() => [...api.listNodes(obj)], (e: unknown) => e instanceof api.ObjectError && e.address === a);
 });
+
+test('xarray: the PID IDR of init_pid_ns (an XArray) holds exactly the PIDs of the task list', () => {
+  const idr = dump.object('init_pid_ns').member('idr.idr_rt');
+  const entries = [...api.xarrayEntries(idr)];
+  const pids = api.taskList(dump).filter((t) => !t.idle).map((t) => t.pid).sort((a, b) => a - b);
+  assert.deepEqual(entries.map(([i]) => Number(i)), pids);
+  // each entry is that PID's struct pid
+  for (const [i, e] of entries.slice(0, 5)) assert.equal(dump.objectAt('struct pid', e).member('numbers').index(0).member('nr').number(), Number(i));
+});
+
+test('hlist: a struct pid\'s task hlist leads back to its task', () => {
+  const init = api.findTask(dump, 1).task;
+  const pid = init.member('thread_pid').deref();
+  const linked = [...api.hlistEntries(pid.member('tasks').index(0), 'struct task_struct', 'pid_links')];
+  assert.deepEqual(linked.map((t) => t.address), [init.address]);
+});
+
+test('rbtree: vmap_area_root in order is sorted by va_start, and rbtreeNodes visits every node once', () => {
+  const areas = [...api.rbtreeEntries(dump.object('vmap_area_root'), 'struct vmap_area', 'rb_node')];
+  assert.ok(areas.length > 10, `${areas.length} vmap areas`);
+  const starts = areas.map((a) => a.member('va_start').bigint());
+  for (let i = 1; i < starts.length; i++) assert.ok(starts[i - 1]! < starts[i]!, `in order at ${i}`);
+  assert.equal(new Set(areas.map((a) => a.address)).size, areas.length);
+});
+
+test('printk: the API reads the same log as vmcore-ts dmesg (the sysrq crash line is there)', () => {
+  const log = dump.printk();
+  assert.ok(log.length > 300);
+  assert.ok(log.some((r) => r.text.includes('sysrq: Trigger a crash')));
+});

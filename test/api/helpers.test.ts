@@ -176,3 +176,18 @@ test('printk: the API reads the same log as vmcore-ts dmesg (the sysrq crash lin
   assert.ok(log.length > 300);
   assert.ok(log.some((r) => r.text.includes('sysrq: Trigger a crash')));
 });
+
+test('meminfo agrees with vmcore-ts mem\'s counters, which name vmstat items by the kernel\'s vmstat_text instead of BTF enums', async () => {
+  const { memoryCounters } = await import('../../src/analyze/summary.ts');
+  const c = memoryCounters(dump.kernel);
+  const m = api.meminfo(dump);
+  const kb = (pages: bigint | undefined) => Number(pages!) * 4;
+  assert.equal(m.MemTotal, kb(c.total));
+  assert.equal(m.MemFree, kb(c.free));
+  assert.equal(m.Shmem, kb(c.shmem));
+  assert.equal(m.SReclaimable, kb(c.slabReclaimable));
+  assert.equal(m.SUnreclaim, kb(c.slabUnreclaimable));
+  assert.equal(m.PageTables, kb(c.pageTables));
+  assert.equal(m.KernelStack, Number(c.kernelStackKb));
+  assert.equal(m.Cached, kb(c.fileCache)); // no swap, no block device pages in this guest
+});

@@ -1,6 +1,6 @@
 // Files and mounts (drgn.helpers.linux.fs): d_path as the kernel prints it, a task's open files,
 // the mounts of a mount namespace.
-import type { CrashDump } from '../dump.ts';
+import { isApiError, type CrashDump } from '../dump.ts';
 import { ObjectError } from '../errors.ts';
 import type { KObject } from '../object.ts';
 import { listEntries, rbtreeEntries } from './lists.ts';
@@ -87,18 +87,35 @@ export interface OpenFile {
   path: string;
 }
 
+/** The most file descriptors a task can have: the kernel's sysctl_nr_open (fs.nr_open), else its default 1 << 20. */
+function maxOpenFiles(dump: CrashDump): number {
+  try {
+    if (dump.hasSymbol('sysctl_nr_open')) return dump.object('sysctl_nr_open', 'unsigned int').number();
+  } catch (e) {
+    if (!isApiError(e)) throw e;
+  }
+  return 1 << 20;
+}
+
 /** The open files of a task (struct task_struct), by fd; [] for a task without files (exited). */
 export function taskFiles(dump: CrashDump, task: KObject): OpenFile[] {
   const files = task.member('files');
   if (files.isNull()) return [];
   const fdt = files.member('fdt').deref();
   const max = fdt.member('max_fds').number();
+  const limit = maxOpenFiles(dump);
+  if (max < 0 || max > limit) throw new ObjectError(`fdtable.max_fds is ${max}, more than fs.nr_open (${limit}): damaged`, fdt.address);
   const fds = fdt.member('fd');
+  // The fd array in one read (at most 8 MiB), then the files it points to.
+  const array = fds.pointer();
+  if (array === 0n) throw new ObjectError('fdtable.fd is NULL', fds.address);
+  const raw = dump.read(array, max * 8);
+  const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const out: OpenFile[] = [];
   for (let fd = 0; fd < max; fd++) {
-    const p = fds.index(fd);
-    if (p.isNull()) continue;
-    const file = p.deref();
+    const p = dv.getBigUint64(fd * 8, true);
+    if (p === 0n) continue;
+    const file = fds.index(fd).deref();
     out.push({ fd, file, path: pathString(dump, file.member('f_path')) });
   }
   return out;

@@ -49,16 +49,51 @@ export const DECLARED_GLOBALS: Readonly<Record<string, string | ((d: CrashDump) 
   prb: 'struct printk_ringbuffer *',
   panic_cpu: 'atomic_t',
   vmap_area_root: 'struct rb_root',
+  jiffies_64: 'u64',
+  avenrun: 'unsigned long[3]',
+  nr_threads: 'int',
+  max_pfn: 'unsigned long',
+  page_offset_base: 'unsigned long',
+  vmemmap_base: 'unsigned long',
+  init_files: 'struct files_struct',
+  init_fs: 'struct fs_struct',
+  init_net: 'struct net',
+  net_namespace_list: 'struct list_head',
+  file_systems: 'struct file_system_type *',
+  iomem_resource: 'struct resource',
+  ioport_resource: 'struct resource',
+  crashk_res: 'struct resource',
+  node_states: (d) => `nodemask_t[${d.enumValue('NR_NODE_STATES', 'node_states')}]`,
 };
 
 /** One kernel symbol, as the API returns it. */
 export interface ApiSymbol {
+  /** The symbol's name. */
   name: string;
+  /** Its (runtime, KASLR-adjusted) address. */
   address: bigint;
   /** nm-style type letter (T text, D data, B bss, …). */
   type: string;
   /** The module holding it, for module symbols. */
   module?: string;
+}
+
+/** An address's symbol and the offset into it. */
+export interface SymbolHit {
+  /** The symbol at or below the address. */
+  symbol: ApiSymbol;
+  /** How far past its start the address is. */
+  offset: bigint;
+}
+
+/** One kernel log record. */
+export interface LogLine {
+  /** Seconds since boot. */
+  time: number;
+  /** Log level (0 emergency … 7 debug). */
+  level: number;
+  /** The message (UTF-8 decoded). */
+  text: string;
 }
 
 /**
@@ -181,7 +216,7 @@ export class CrashDump implements ObjectContext {
   }
 
   /** The symbol holding an address, with the offset into it ("schedule+0x2d"), or undefined. */
-  symbolAt(address: bigint): { symbol: ApiSymbol; offset: bigint } | undefined {
+  symbolAt(address: bigint): SymbolHit | undefined {
     const hit = this.kernel.symbolizer.symbolize(address);
     if (!hit) return undefined;
     const sym: KernelSymbol | undefined = hit.module
@@ -255,7 +290,7 @@ export class CrashDump implements ObjectContext {
   }
 
   /** The kernel log lines (printk ring buffer), oldest first. */
-  printk(): { time: number; level: number; text: string }[] {
+  printk(): LogLine[] {
     const dec = new TextDecoder();
     return this.kernel.log.records.map((r) => ({ time: Number(r.tsNsec) / 1e9, level: r.level, text: dec.decode(r.text) }));
   }

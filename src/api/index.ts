@@ -1,8 +1,8 @@
 // The typed library API (issue 17), without I/O: import it in Node through the package entry
 // (`import { openKernelDump } from 'kexec-ts'`, which adds the file opener) or in a browser worker
 // with openCrashDump over a ByteSource.
-export { CrashDump, DECLARED_GLOBALS, isApiError, type ApiSymbol } from './dump.ts';
-export { KObject, containerOf, parseType, sizeOf, typeName, type KType, type ObjectContext } from './object.ts';
+export { CrashDump, DECLARED_GLOBALS, isApiError, type ApiSymbol, type LogLine, type SymbolHit } from './dump.ts';
+export { KObject, containerOf, parseType, sizeOf, typeName, type BitField, type KType, type ObjectContext, type ObjectJson } from './object.ts';
 export { ObjectError } from './errors.ts';
 export { openCrashDump, type OpenOptions } from './open.ts';
 export * from './helpers/lists.ts';

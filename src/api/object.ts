@@ -13,11 +13,24 @@ import { ObjectError } from './errors.ts';
  * A type: a BTF type id, or a pointer to / array of a type that BTF may not spell out itself
  * (`struct mutex *`, `atomic_long_t[42]`).
  */
-export type KType = number | { readonly pointerTo: KType } | { readonly arrayOf: KType; readonly length: number };
+export type KType =
+  | number
+  | {
+      /** The type pointed to. */
+      readonly pointerTo: KType;
+    }
+  | {
+      /** The element type. */
+      readonly arrayOf: KType;
+      /** The number of elements. */
+      readonly length: number;
+    };
 
 /** What a KObject needs from its dump: the types, the memory, a name for messages. */
 export interface ObjectContext {
+  /** The kernel's types. */
   readonly btf: Btf;
+  /** The kernel's virtual memory. */
   readonly memory: VirtualMemory;
 }
 
@@ -84,6 +97,22 @@ const C_ALIASES: Record<string, string> = {
   'signed char': 'signed char',
 };
 
+/** Where a bitfield member sits. */
+export interface BitField {
+  /** Bits from the object's address to the field's first bit. */
+  offset: number;
+  /** Width in bits. */
+  size: number;
+}
+
+/** A KObject as JSON. */
+export interface ObjectJson {
+  /** The C type. */
+  type: string;
+  /** The address, 0x… */
+  address: string;
+}
+
 /** What kind of value a type holds, with typedefs and qualifiers resolved. */
 type Shape =
   | { kind: 'pointer'; to: KType }
@@ -137,9 +166,9 @@ export class KObject {
   /** Its kernel virtual address. */
   readonly address: bigint;
   /** For a bitfield member: its bit offset from `address` and width. */
-  readonly bits: { offset: number; size: number } | undefined;
+  readonly bits: BitField | undefined;
 
-  constructor(ctx: ObjectContext, type: KType, address: bigint, bits?: { offset: number; size: number }) {
+  constructor(ctx: ObjectContext, type: KType, address: bigint, bits?: BitField) {
     this.ctx = ctx;
     this.type = type;
     this.address = address;
@@ -337,7 +366,7 @@ export class KObject {
   }
 
   /** As JSON (a script's result): the type and the address. */
-  toJSON(): { type: string; address: string } {
+  toJSON(): ObjectJson {
     return { type: this.typeName, address: hex(this.address) };
   }
 

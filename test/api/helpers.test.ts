@@ -191,3 +191,10 @@ test('meminfo agrees with vmcore-ts mem\'s counters, which name vmstat items by 
   assert.equal(m.KernelStack, Number(c.kernelStackKb));
   assert.equal(m.Cached, kb(c.fileCache)); // no swap, no block device pages in this guest
 });
+
+test('stack: a sleeping task (kthreadd, S) unwinds from its saved frame through the scheduler, as a D task\'s would', () => {
+  const t = api.findTask(dump, 2);
+  assert.equal(t.state, 'S');
+  const frames = api.taskStack(dump, t).map((f) => f.function);
+  assert.ok(frames.includes('__schedule') && frames.includes('kthreadd'), frames.join(' '));
+});

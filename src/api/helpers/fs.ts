@@ -80,6 +80,7 @@ export function pathString(dump: CrashDump, path: KObject): string {
 
 /** One open file of a task. */
 export interface OpenFile {
+  /** The file descriptor. */
   fd: number;
   /** The struct file. */
   file: KObject;

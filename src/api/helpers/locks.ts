@@ -19,8 +19,15 @@ export const DEFAULT_MUTEXES = ['module_mutex', 'cgroup_mutex', 'text_mutex', 't
 
 /** One global mutex and who holds it. */
 export interface MutexOwner {
+  /** The mutex's symbol name. */
   mutex: string;
-  owner: { pid: number; comm: string } | null;
+  /** The task holding it, or null when it is free. */
+  owner: {
+    /** The owner's PID. */
+    pid: number;
+    /** The owner's comm. */
+    comm: string;
+  } | null;
 }
 
 /** The owners of global mutexes by symbol name; names the kernel lacks are skipped. */

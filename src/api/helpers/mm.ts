@@ -7,24 +7,37 @@ import { listEntries } from './lists.ts';
 
 /** /proc/meminfo lines this computes, in kB. Keys that cannot be derived without guessing are absent. */
 export interface MemInfo {
+  /** Total usable RAM (totalram_pages). */
   MemTotal: number;
+  /** Free pages (NR_FREE_PAGES). */
   MemFree: number;
   /** nr_blockdev_pages(): page cache of the block device inodes (blockdev_superblock's s_inodes). */
   Buffers?: number;
   /** NR_FILE_PAGES - swap cache - Buffers; absent when swap is in use and the kernel has no NR_SWAPCACHE. */
   Cached?: number;
+  /** Shared memory and tmpfs (NR_SHMEM). */
   Shmem: number;
   /** SReclaimable + NR_KERNEL_MISC_RECLAIMABLE; absent when the kernel has no such counter. */
   KReclaimable?: number;
+  /** Reclaimable slab (NR_SLAB_RECLAIMABLE_B). */
   SReclaimable: number;
+  /** Unreclaimable slab (NR_SLAB_UNRECLAIMABLE_B). */
   SUnreclaim: number;
+  /** Kernel stacks (NR_KERNEL_STACK_KB, already in kB). */
   KernelStack: number;
+  /** Page tables (NR_PAGETABLE). */
   PageTables: number;
+  /** NR_ACTIVE_ANON. */
   'Active(anon)': number;
+  /** NR_INACTIVE_ANON. */
   'Inactive(anon)': number;
+  /** NR_ACTIVE_FILE. */
   'Active(file)': number;
+  /** NR_INACTIVE_FILE. */
   'Inactive(file)': number;
+  /** NR_UNEVICTABLE. */
   Unevictable: number;
+  /** Locked with mlock (NR_MLOCK). */
   Mlocked: number;
 }
 

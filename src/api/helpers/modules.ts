@@ -27,7 +27,9 @@ export function moduleSize(dump: CrashDump, mod: KObject): number {
 
 /** One module as /proc/modules lists it (name and size). */
 export interface ModuleInfo {
+  /** The module's name. */
   name: string;
+  /** Its size in bytes as /proc/modules prints it ({@link moduleSize}). */
   size: number;
   /** The struct module. */
   module: KObject;

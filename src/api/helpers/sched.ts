@@ -36,6 +36,7 @@ export function rtQueuedTasks(rq: KObject): KObject[] {
 
 /** One CPU's run queue. */
 export interface RunqueueInfo {
+  /** The CPU. */
   cpu: number;
   /** rq.nr_running. */
   nrRunning: number;

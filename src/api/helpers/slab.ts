@@ -23,6 +23,7 @@ export function slabCacheNodes(dump: CrashDump, cache: KObject): KObject[] {
 
 /** One slab cache's usage. */
 export interface SlabUsage {
+  /** The cache's name (kmem_cache.name). */
   name: string;
   /** Size of the object the user asked for (kmem_cache.object_size). */
   objectSize: number;

@@ -11,9 +11,13 @@ import { KObject } from '../object.ts';
 export interface TaskInfo {
   /** The struct task_struct. */
   task: KObject;
+  /** Its PID (the thread ID, task_struct.pid). */
   pid: number;
+  /** Its thread group's ID (the process ID). */
   tgid: number;
+  /** The real parent's thread group ID (0 for PID 1 and kernel threads' roots, -1 when unreadable). */
   ppid: number;
+  /** task_struct.comm. */
   comm: string;
   /** One letter as ps shows it: R S D T t X Z P I. */
   state: string;
@@ -73,10 +77,13 @@ export function taskState(task: KObject): string {
 
 /** One frame of a task's kernel stack. */
 export interface StackFrame {
+  /** Program counter (a return address except in the innermost frame and after a register frame). */
   pc: bigint;
   /** Function name, undefined when no symbol covers the address. */
   function: string | undefined;
+  /** Offset of `pc` into the function. */
   offset: bigint | undefined;
+  /** The module holding the function, undefined for the kernel image. */
   module: string | undefined;
 }
 
@@ -105,8 +112,17 @@ export function taskStack(dump: CrashDump, task: TaskInfo): StackFrame[] {
 
 /** Counts of tasks by state letter, and the tasks in D (uninterruptible sleep) with their stacks. */
 export interface TasksByState {
+  /** Tasks per state letter (R S D T t X Z P I), idle tasks left out. */
   counts: Record<string, number>;
-  D: { pid: number; comm: string; stack: string[] }[];
+  /** The tasks in D, sorted by PID, with their stacks' function names (innermost first). */
+  D: {
+    /** PID. */
+    pid: number;
+    /** comm. */
+    comm: string;
+    /** Function names of the non-inlined frames, innermost first, as kallsyms names them. */
+    stack: string[];
+  }[];
 }
 
 /** What `ps` would count per state (idle tasks excluded), and every D task's stack (sorted by PID). */

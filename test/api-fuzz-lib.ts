@@ -32,6 +32,10 @@ export function apiSteps(dump: CrashDump): [string, () => unknown][] {
     ['taskFiles', () => api.taskFiles(dump, api.findTask(dump, 1).task)],
     ['mounts', () => api.mounts(dump)],
     ['meminfo', () => api.meminfo(dump)],
+    ['zones', () => api.zones(dump)],
+    ['blockDevices', () => api.blockDevices(dump)],
+    ['xarray', () => [...api.xarrayEntries(dump.object('init_pid_ns').member('idr.idr_rt'))].length],
+    ['rbtree', () => [...api.rbtreeNodes(dump.object('vmap_area_root'))].length],
     ['printk', () => dump.printk().length],
     ['symbols', () => dump.symbolAt(init().address)],
   ];

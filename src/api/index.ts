@@ -13,5 +13,6 @@ export * from './helpers/modules.ts';
 export * from './helpers/sched.ts';
 export * from './helpers/fs.ts';
 export * from './helpers/mm.ts';
+export * from './helpers/block.ts';
 export { NotInDumpError, ParseError } from '../errors.ts';
 export type { ByteSource } from '../io/source.ts';

@@ -199,3 +199,17 @@ test('stack: a sleeping task (kthreadd, S) unwinds from its saved frame through 
   const frames = api.taskStack(dump, t).map((f) => f.function);
   assert.ok(frames.includes('__schedule') && frames.includes('kthreadd'), frames.join(' '));
 });
+
+test('block: the guest\'s virtio disk vda (254:0) with the size its driver logged', () => {
+  const r = api.blockDevices(dump).map(({ name, dev, sectors, partition }) => ({ name, dev, sectors, partition }));
+  const logged = dump.printk().map((l) => /\[vda\] (\d+) 512-byte logical blocks/.exec(l.text)).find(Boolean);
+  assert.ok(logged, 'virtio_blk logged the disk size');
+  assert.deepEqual(r, [{ name: 'vda', dev: '254:0', sectors: Number(logged[1]), partition: 0 }]);
+});
+
+test('zones: managed pages sum to totalram_pages and free pages to MemFree (one node, DMA and DMA32 populated)', () => {
+  const z = api.zones(dump);
+  assert.deepEqual(z.filter((x) => x.presentPages > 0).map((x) => [x.node, x.name]), [[0, 'DMA'], [0, 'DMA32']]);
+  assert.equal(z.reduce((a, x) => a + x.managedPages, 0), dump.object('_totalram_pages').number());
+  assert.equal(z.reduce((a, x) => a + x.freePages, 0) * 4, api.meminfo(dump).MemFree);
+});

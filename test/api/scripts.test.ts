@@ -82,28 +82,50 @@ for (const f of elfs.length ? elfs : ['(none)']) {
 
 const CLI = ['--import', 'tsx', 'src/cli/vmcore-ts.ts', 'run'];
 
-test('vmcore-ts run: prints the script result as one JSON line; a script that throws, a missing script and one without a default export are one line and an exit code', () => {
+test('vmcore-ts run (a process): prints the script result as one JSON line on stdout, exit 0', () => {
   const ok = spawnSync(process.execPath, [...CLI, 'examples/scripts/mutex-owner.ts', DUMP, 'tty_mutex'], { encoding: 'utf8' });
   assert.equal(ok.status, 0, ok.stderr);
+  assert.equal(ok.stderr, '');
   assert.deepEqual(JSON.parse(ok.stdout), [{ mutex: 'tty_mutex', owner: null }]);
+});
 
+/** `vmcore-ts run` in this process (runScript), its output captured. */
+async function runInProcess(argv: string[]): Promise<{ code: number | undefined; out: string; err: string; thrown?: Error }> {
+  const { runScript } = await import('../../src/cli/vmcore/run.ts');
+  let out = '';
+  let err = '';
+  const io = { out: (t: string) => void (out += t), err: (t: string) => void (err += t) };
+  try {
+    return { code: await runScript(argv, io), out, err };
+  } catch (e) {
+    return { code: undefined, out, err, thrown: e as Error };
+  }
+}
+
+test('vmcore-ts run: a script that throws (typed or not), one without a default export and a missing script are one line and an exit code', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'run-test-'));
   try {
     writeFileSync(join(dir, 'throws.ts'), "import type { CrashDump } from 'kexec-ts';\nexport default (dump: CrashDump) => {\n  dump.object('init_task').member('nope');\n};\n");
     writeFileSync(join(dir, 'plain.mjs'), "export default () => { throw new Error('boom'); };\n");
     writeFileSync(join(dir, 'nodefault.ts'), 'export const x: number = 1;\n');
-    const thrown = spawnSync(process.execPath, [...CLI, join(dir, 'throws.ts'), DUMP], { encoding: 'utf8' });
-    assert.equal(thrown.status, 1);
-    assert.match(thrown.stderr, /^vmcore-ts run: .*throws\.ts: struct task_struct has no member 'nope' \(at 0x[0-9a-f]+\) — .*\n$/);
-    const plain = spawnSync(process.execPath, [...CLI, join(dir, 'plain.mjs'), DUMP], { encoding: 'utf8' });
-    assert.equal(plain.status, 1);
-    assert.match(plain.stderr, /^vmcore-ts run: .*plain\.mjs:1: Error: boom\n$/);
-    const none = spawnSync(process.execPath, [...CLI, join(dir, 'nodefault.ts'), DUMP], { encoding: 'utf8' });
-    assert.equal(none.status, 2);
-    assert.match(none.stderr, /has no default export function/);
-    const missing = spawnSync(process.execPath, [...CLI, join(dir, 'missing.ts'), DUMP], { encoding: 'utf8' });
-    assert.equal(missing.status, 2);
-    assert.match(missing.stderr, /^vmcore-ts: .*missing\.ts: no such script file\n$/);
+    writeFileSync(join(dir, 'args.ts'), 'export default (_d: unknown, args: string[]): string[] => args;\n');
+    const thrown = await runInProcess([join(dir, 'throws.ts'), DUMP]);
+    assert.equal(thrown.code, 1);
+    assert.match(thrown.err, /^vmcore-ts run: .*throws\.ts: struct task_struct has no member 'nope' \(at 0x[0-9a-f]+\) — .*\n$/);
+    const plain = await runInProcess([join(dir, 'plain.mjs'), DUMP]);
+    assert.equal(plain.code, 1);
+    assert.match(plain.err, /^vmcore-ts run: .*plain\.mjs:1: Error: boom\n$/);
+    const none = await runInProcess([join(dir, 'nodefault.ts'), DUMP]);
+    assert.equal(none.code, 2);
+    assert.match(none.err, /has no default export function/);
+    const args = await runInProcess(['--force', join(dir, 'args.ts'), DUMP, 'a', '--b', '-h']);
+    assert.equal(args.code, 0);
+    assert.equal(args.out, '["a","--b","-h"]\n', 'options after DUMP are the script\'s');
+    const missing = await runInProcess([join(dir, 'missing.ts'), DUMP]);
+    assert.equal(missing.thrown?.name, 'UsageError');
+    assert.match(missing.thrown!.message, /missing\.ts: no such script file$/);
+    const notScript = await runInProcess(['README.md', DUMP]);
+    assert.match(notScript.thrown!.message, /a script is a \.ts, \.mts, \.js or \.mjs file/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -3,6 +3,7 @@
 // counters' indices taken from the enums in BTF (zone_stat_item, node_stat_item).
 import { ParseError } from '../../errors.ts';
 import type { CrashDump } from '../dump.ts';
+import type { KObject } from '../object.ts';
 import { listEntries } from './lists.ts';
 
 /** /proc/meminfo lines this computes, in kB. Keys that cannot be derived without guessing are absent. */
@@ -106,4 +107,59 @@ export function meminfo(dump: CrashDump): MemInfo {
   // The keys in /proc/meminfo's order.
   const order = ['MemTotal', 'MemFree', 'Buffers', 'Cached', 'Shmem', 'KReclaimable', 'SReclaimable', 'SUnreclaim', 'KernelStack', 'PageTables', 'Active(anon)', 'Inactive(anon)', 'Active(file)', 'Inactive(file)', 'Unevictable', 'Mlocked'] as const;
   return Object.fromEntries(order.filter((k) => out[k] !== undefined).map((k) => [k, out[k]])) as unknown as MemInfo;
+}
+
+/** The memory nodes' struct pglist_data: node_data[nid] for each node with data (NUMA kernels), else contig_page_data. */
+export function memoryNodes(dump: CrashDump): KObject[] {
+  if (!dump.hasSymbol('node_data')) return [dump.object('contig_page_data')];
+  const nodes = dump.object('node_data');
+  const nr = dump.hasSymbol('nr_node_ids') ? Math.min(nodes.length, dump.object('nr_node_ids').number()) : nodes.length;
+  const out: KObject[] = [];
+  for (let i = 0; i < nr; i++) {
+    const p = nodes.index(i);
+    if (!p.isNull()) out.push(p.deref());
+  }
+  return out;
+}
+
+/** One memory zone of a node. */
+export interface ZoneInfo {
+  /** The node's ID. */
+  node: number;
+  /** The zone's name: DMA, DMA32, Normal, Movable, Device. */
+  name: string;
+  /** First page frame (zone_start_pfn). */
+  startPfn: number;
+  /** Pages the zone spans, holes included. */
+  spannedPages: number;
+  /** Pages of RAM in it. */
+  presentPages: number;
+  /** Pages the page allocator manages (what totalram_pages sums). */
+  managedPages: number;
+  /** Free pages (the zone's NR_FREE_PAGES counter). */
+  freePages: number;
+  /** The struct zone. */
+  zone: KObject;
+}
+
+/** Every zone of every memory node (as /proc/zoneinfo lists them), empty ones included. */
+export function zones(dump: CrashDump): ZoneInfo[] {
+  const free = dump.enumValue('NR_FREE_PAGES', 'zone_stat_item');
+  const out: ZoneInfo[] = [];
+  for (const pg of memoryNodes(dump)) {
+    const node = pg.member('node_id').number();
+    for (const z of pg.member('node_zones').elements()) {
+      out.push({
+        node,
+        name: z.member('name').string(32),
+        startPfn: z.member('zone_start_pfn').number(),
+        spannedPages: z.member('spanned_pages').number(),
+        presentPages: z.member('present_pages').number(),
+        managedPages: z.member('managed_pages').number(),
+        freePages: Math.max(0, z.member('vm_stat').index(free).number()),
+        zone: z,
+      });
+    }
+  }
+  return out;
 }

@@ -63,64 +63,75 @@ function asCliError(e: unknown): unknown {
   return e;
 }
 
+/** Where `run` writes: process.stdout/stderr, or a test's capture. */
+export interface RunOutput {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const processOutput: RunOutput = { out: (t) => void process.stdout.write(t), err: (t) => void process.stderr.write(t) };
+
 export const runCommand: Command = {
   summary: 'run a TypeScript/JavaScript script with the dump open through the typed API (prints its result as JSON)',
-  async run(argv) {
-    // Our options and SCRIPT DUMP come first; everything after DUMP is the script's (its own -h too).
-    let split = argv.length;
-    for (let i = 0, seen = 0; i < argv.length; i++) {
-      const a = argv[i]!;
-      if (a === '--vmlinux' || a === '--system-map') i++;
-      else if (a === '--') {
-        split = Math.min(argv.length, i + 3);
+  run: (argv) => runScript(argv, processOutput),
+};
+
+/** `vmcore-ts run ARGV`, writing to `io`; returns the exit code (usage and dump errors are thrown, as every command's). */
+export async function runScript(argv: string[], io: RunOutput): Promise<number> {
+  // Our options and SCRIPT DUMP come first; everything after DUMP is the script's (its own -h too).
+  let split = argv.length;
+  for (let i = 0, seen = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--vmlinux' || a === '--system-map') i++;
+    else if (a === '--') {
+      split = Math.min(argv.length, i + 3);
+      break;
+    } else if (!a.startsWith('-') || a === '-') {
+      if (++seen === 2) {
+        split = i + 1;
         break;
-      } else if (!a.startsWith('-') || a === '-') {
-        if (++seen === 2) {
-          split = i + 1;
-          break;
-        }
       }
     }
-    const a = parseCommand(argv.slice(0, split), symbolOptions, USAGE, [2, 2]);
-    if (!a) return 0;
-    const [script, dumpPath] = a.positionals as [string, string];
-    const args = argv.slice(split);
-    const opts = { vmlinux: a.values.vmlinux as string | undefined, systemMap: a.values['system-map'] as string | undefined, force: !!a.values.force };
-    if (!/\.(m?ts|m?js)$/.test(script)) throw new UsageError(`${script}: a script is a .ts, .mts, .js or .mjs file`);
-    if (!existsSync(script) || !statSync(script).isFile()) throw new UsageError(`${script}: no such script file`);
-    const api = apiUrl();
-    if (!hooksRegistered) {
-      register(new URL('./ts-hooks.mjs', import.meta.url), { data: { apiUrl: api.href } });
-      hooksRegistered = true;
-    }
-    const lib = (await import(api.href)) as typeof import('../../host/package-entry.ts');
-    let mod: { default?: unknown };
-    try {
-      mod = (await import(pathToFileURL(resolvePath(script)).href)) as { default?: unknown };
-    } catch (e) {
-      process.stderr.write(`vmcore-ts run: ${scriptErrorLine(script, e)}\n`);
-      return EXIT_FAILURE;
-    }
-    if (typeof mod.default !== 'function') {
-      process.stderr.write(`vmcore-ts run: ${script}: has no default export function (export default async function (dump, args) { … })\n`);
-      return EXIT_USAGE;
-    }
-    // Opening the dump: its errors are the CLI's (one line each, from runCli) — typed errors of the API bundle by name.
-    let dump;
-    try {
-      dump = lib.openKernelDump(dumpPath, opts);
-    } catch (e) {
-      throw asCliError(e);
-    }
-    let result: unknown;
-    try {
-      result = await (mod.default as (d: unknown, a: string[]) => unknown)(dump, args);
-    } catch (e) {
-      process.stderr.write(`vmcore-ts run: ${scriptErrorLine(script, e)}\n`);
-      return EXIT_FAILURE;
-    }
-    if (result !== undefined) process.stdout.write(scriptJson(result) + '\n');
-    for (const w of dump.warnings) process.stderr.write(`vmcore-ts run: warning: ${w}\n`);
-    return 0;
-  },
-};
+  }
+  const a = parseCommand(argv.slice(0, split), symbolOptions, USAGE, [2, 2]);
+  if (!a) return 0;
+  const [script, dumpPath] = a.positionals as [string, string];
+  const args = argv.slice(split);
+  const opts = { vmlinux: a.values.vmlinux as string | undefined, systemMap: a.values['system-map'] as string | undefined, force: !!a.values.force };
+  if (!/\.(m?ts|m?js)$/.test(script)) throw new UsageError(`${script}: a script is a .ts, .mts, .js or .mjs file`);
+  if (!existsSync(script) || !statSync(script).isFile()) throw new UsageError(`${script}: no such script file`);
+  const api = apiUrl();
+  if (!hooksRegistered) {
+    register(new URL('./ts-hooks.mjs', import.meta.url), { data: { apiUrl: api.href } });
+    hooksRegistered = true;
+  }
+  const lib = (await import(api.href)) as typeof import('../../host/package-entry.ts');
+  let mod: { default?: unknown };
+  try {
+    mod = (await import(pathToFileURL(resolvePath(script)).href)) as { default?: unknown };
+  } catch (e) {
+    io.err(`vmcore-ts run: ${scriptErrorLine(script, e)}\n`);
+    return EXIT_FAILURE;
+  }
+  if (typeof mod.default !== 'function') {
+    io.err(`vmcore-ts run: ${script}: has no default export function (export default async function (dump, args) { … })\n`);
+    return EXIT_USAGE;
+  }
+  // Opening the dump: its errors are the CLI's (one line each, from runCli) — typed errors of the API bundle by name.
+  let dump;
+  try {
+    dump = lib.openKernelDump(dumpPath, opts);
+  } catch (e) {
+    throw asCliError(e);
+  }
+  let result: unknown;
+  try {
+    result = await (mod.default as (d: unknown, a: string[]) => unknown)(dump, args);
+  } catch (e) {
+    io.err(`vmcore-ts run: ${scriptErrorLine(script, e)}\n`);
+    return EXIT_FAILURE;
+  }
+  if (result !== undefined) io.out(scriptJson(result) + '\n');
+  for (const w of dump.warnings) io.err(`vmcore-ts run: warning: ${w}\n`);
+  return 0;
+}

@@ -127,9 +127,9 @@ export class CrashDump implements ObjectContext {
     return this.kernel.release;
   }
 
-  /** Warnings that apply to every result (a symbol table forced on a dump it does not match). */
+  /** Warnings that apply to every result: the dump's (truncated, incomplete) and a symbol table forced on a dump it does not match. */
   get warnings(): readonly string[] {
-    return this.kernel.warnings;
+    return [...this.kernel.dump.warnings, ...this.kernel.warnings];
   }
 
   /** A type by its C spelling ("struct task_struct *", "atomic_long_t[4]"). ParseError when BTF lacks it. */

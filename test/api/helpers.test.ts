@@ -213,3 +213,46 @@ test('zones: managed pages sum to totalram_pages and free pages to MemFree (one 
   assert.equal(z.reduce((a, x) => a + x.managedPages, 0), dump.object('_totalram_pages').number());
   assert.equal(z.reduce((a, x) => a + x.freePages, 0) * 4, api.meminfo(dump).MemFree);
 });
+
+/** Kernel memory made of a few given regions (address -> bytes); anything else is not in the dump. */
+function fakeMemory(regions: Map<bigint, Uint8Array>) {
+  return {
+    readVirt(addr: bigint, len: number): Uint8Array {
+      for (const [base, bytes] of regions) {
+        if (addr >= base && addr + BigInt(len) <= base + BigInt(bytes.length)) return bytes.subarray(Number(addr - base), Number(addr - base) + len);
+      }
+      throw new api.NotInDumpError(addr, false, 'unmapped');
+    },
+  };
+}
+
+test('locks: a held mutex names its owner with the flag bits (waiters, handoff) cleared', () => {
+  const btf = dump.btf;
+  const task = 0xffff888001000000n;
+  const mutex = 0xffff888002000000n;
+  const t = new Uint8Array(btf.get('struct task_struct').size);
+  const tv = new DataView(t.buffer);
+  tv.setInt32(btf.offsetOf('struct task_struct', 'pid'), 4242, true);
+  t.set(new TextEncoder().encode('holder\0'), btf.offsetOf('struct task_struct', 'comm'));
+  const m = new Uint8Array(btf.get('struct mutex').size);
+  new DataView(m.buffer).setBigUint64(btf.offsetOf('struct mutex', 'owner'), task | 0x3n, true);
+  const ctx = { btf, memory: fakeMemory(new Map([[task, t], [mutex, m]])) };
+  const owner = api.mutexOwner(new api.KObject(ctx, dump.type('struct mutex'), mutex));
+  assert.equal(owner?.address, task);
+  assert.equal(owner.member('pid').number(), 4242);
+  assert.equal(owner.member('comm').string(), 'holder');
+  new DataView(m.buffer).setBigUint64(btf.offsetOf('struct mutex', 'owner'), 0x1n, true); // flags only: free
+  assert.equal(api.mutexOwner(new api.KObject(ctx, dump.type('struct mutex'), mutex)), undefined);
+});
+
+test('lists: listEmpty on an empty and a full list; tasks() is the task list without the idle tasks', () => {
+  assert.equal(api.listEmpty(dump.object('modules')), false);
+  const init = api.findTask(dump, 1).task;
+  // (swapper/1, forked by PID 1 in smp_init, has ppid 1 but idle tasks are on no list)
+  const initHasChildren = api.taskList(dump).some((t) => t.ppid === 1 && !t.idle);
+  assert.equal(api.listEmpty(init.member('children')), !initHasChildren);
+  assert.equal(api.listEmpty(api.findTask(dump, 2).task.member('sibling')), false);
+  const kthreadChildren = [...api.listEntries(api.findTask(dump, 2).task.member('children'), 'struct task_struct', 'sibling')];
+  assert.ok(kthreadChildren.length > 30 && kthreadChildren.every((c) => c.member('real_parent').pointer() === api.findTask(dump, 2).task.address));
+  assert.equal(api.tasks(dump).length, 54);
+});

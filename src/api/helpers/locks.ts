@@ -9,7 +9,8 @@ export const MUTEX_FLAGS = 0x07n;
 
 /** The task holding a mutex, or undefined when it is free. */
 export function mutexOwner(mutex: KObject): KObject | undefined {
-  const owner = mutex.member('owner').bigint() & ~MUTEX_FLAGS;
+  // owner is an atomic_long_t (signed): the address is its 64 bits unsigned.
+  const owner = BigInt.asUintN(64, mutex.member('owner').bigint()) & ~MUTEX_FLAGS;
   if (owner === 0n) return undefined;
   return new KObject(mutex.ctx, mutex.ctx.btf.get('struct task_struct').id, owner);
 }

@@ -153,14 +153,15 @@ export class CrashDump implements ObjectContext {
   }
 
   /**
-   * A global variable as a typed object. Its address comes from the symbol table; its type is, in
+   * A global variable as a typed object. Its address comes from the symbol table (then the loaded
+   * modules' symbols); its type is, in
    * order: `type` when given; the type of a BTF VAR of that name (per-CPU variables: then this is
    * the per-CPU template; use {@link perCpu}); {@link DECLARED_GLOBALS}. Otherwise an ObjectError
    * says to give the type.
    */
   object(name: string, type?: string | KType): KObject {
-    const address = this.symbolAddress(name);
-    if (address === undefined) throw new ObjectError(`no symbol '${name}' in ${this.kernel.symbols.source}`);
+    const address = this.symbolAddress(name) ?? this.symbol(name)?.address;
+    if (address === undefined) throw new ObjectError(`no symbol '${name}' in ${this.kernel.symbols.source} or the loaded modules`);
     return new KObject(this, type === undefined ? this.globalType(name) : typeof type === 'string' ? this.type(type) : type, address);
   }
 

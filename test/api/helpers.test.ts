@@ -256,3 +256,11 @@ test('lists: listEmpty on an empty and a full list; tasks() is the task list wit
   assert.ok(kthreadChildren.length > 30 && kthreadChildren.every((c) => c.member('real_parent').pointer() === api.findTask(dump, 2).task.address));
   assert.equal(api.tasks(dump).length, 54);
 });
+
+test('object: a module\'s global by its module symbol, with the type given', () => {
+  const sym = dump.symbol('virtblk_fops');
+  assert.equal(sym?.module, 'virtio_blk');
+  const fops = dump.object('virtblk_fops', 'struct block_device_operations');
+  assert.equal(fops.address, sym!.address);
+  assert.equal(dump.symbolAt(fops.member('owner').pointer())?.symbol.name, '__this_module');
+});

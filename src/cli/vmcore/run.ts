@@ -6,7 +6,7 @@
 // (bigints as numbers when exact, else decimal strings; nothing when it returns undefined). A
 // script may print by itself instead. Its errors become one line on stderr and exit code 1.
 import { existsSync, statSync } from 'node:fs';
-import { register } from 'node:module';
+import * as nodeModule from 'node:module';
 import { resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { NotInDumpError, ParseError, ReadError, UsageError } from '../../errors.ts';
@@ -102,6 +102,9 @@ export async function runScript(argv: string[], io: RunOutput): Promise<number> 
   if (!existsSync(script) || !statSync(script).isFile()) throw new UsageError(`${script}: no such script file`);
   const api = apiUrl();
   if (!hooksRegistered) {
+    // module.register came in Node 20.6 (a namespace import, so an older Node gets this line, not a link error).
+    const register = (nodeModule as { register?: typeof nodeModule.register }).register;
+    if (typeof register !== 'function') throw new UsageError(`vmcore-ts run needs Node 20.6 or newer for its module hooks (this is ${process.version})`);
     register(new URL('./ts-hooks.mjs', import.meta.url), { data: { apiUrl: api.href } });
     hooksRegistered = true;
   }

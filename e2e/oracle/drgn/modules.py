@@ -14,7 +14,7 @@ def core_types():
         return None
     count = next(e.value for e in enum.enumerators if e.name == "MOD_MEM_NUM_TYPES")
     # MOD_INVALID (-1) and MOD_MEM_NUM_TYPES are no memory types.
-    return [e.value for e in enum.enumerators if 0 <= e.value < count and "INIT" not in e.name]
+    return [e.value for e in enum.enumerators if 0 <= e.value < count and not e.name.startswith("MOD_INIT_")]
 
 
 types = core_types()

@@ -5,7 +5,7 @@
 // fixture). Opt-in (a chroot and ~0.5 s of drgn per script and dump): `npm run e2e -- --all` or
 // E2E_DRGN=1 node scripts/run-tests.mjs e2e/drgn-scripts. A script not yet ported is reported
 // "not ported yet" (skipped); drgn's output is checked for its shape either way, and against our
-// existing `vmcore-ts ps` (task states) so the oracle itself is tested today.
+// existing `vmcore-ts ps` (task states) and `vmcore-ts mem` (counters) so the oracle itself is tested today.
 // The normalisations are in harness/oracle-compare.ts `comparable` and e2e/oracle/README.md.
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
@@ -78,6 +78,18 @@ for (const d of dumps) {
     const counts: Record<string, number> = {};
     for (const t of JSON.parse(ps.stdout).tasks as { state: string; idle?: boolean }[]) if (!t.idle) counts[t.state] = (counts[t.state] ?? 0) + 1;
     assert.deepEqual(counts, drgn.counts);
+  });
+  test(`e2e drgn-scripts ${d.name} (${d.release}): drgn 0.3.0's meminfo equals our vmcore-ts mem counters where both know it`, { skip, timeout: 10 * 60_000 }, (t) => {
+    const m = drgnOn(d, 'meminfo').value as Record<string, number>;
+    const mem = runOurs(['mem', '--json', d.vmcore]);
+    const arch = mem.status !== 0 ? notOurArch(mem.stderr) : undefined;
+    if (arch) return t.skip(`ours: ${arch}`);
+    assert.equal(mem.status, 0, mem.stderr);
+    const kb = Object.fromEntries((JSON.parse(mem.stdout).counters as { label: string; bytes: number }[]).map((c) => [c.label, c.bytes / 1024]));
+    const drgn: Record<string, number> = { total: m.MemTotal, free: m.MemFree, slab: m.SReclaimable + m.SUnreclaim, 'page tables': m.PageTables, 'kernel stacks': m.KernelStack };
+    // Our "page cache" is NR_FILE_PAGES: Cached + Buffers when there is no swap cache (drgn gives Cached only then).
+    if ('Cached' in m) drgn['page cache'] = m.Cached + m.Buffers;
+    assert.deepEqual(Object.fromEntries(Object.keys(drgn).map((k) => [k, kb[k]])), drgn);
   });
   for (const name of SCRIPTS) {
     test(`e2e drgn-scripts ${d.name} (${d.release}) ${name}: examples/scripts/${name}.ts prints what drgn 0.3.0's ${name}.py prints, object for object`, { skip, timeout: 10 * 60_000 }, (t) => {

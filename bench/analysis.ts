@@ -44,7 +44,7 @@ print("frames", n)
 `,
 );
 const emptyCommands = join(tmp, 'empty.commands');
-writeFileSync(emptyCommands, '');
+writeFileSync(emptyCommands, 'quit\n');
 
 const hasShell = runOurs(['shell', '--help']).status === 0;
 const btHelp = runOurs(['bt', '--help']).stdout;

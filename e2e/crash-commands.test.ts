@@ -55,7 +55,7 @@ function ours(cmd: Command, d: OracleDump): string | undefined {
   if (SHELL) {
     const dir = mkdtempSync(join(tmpdir(), 'oracle-shell-'));
     try {
-      writeFileSync(join(dir, 'commands'), `${cmd}\n`);
+      writeFileSync(join(dir, 'commands'), `${cmd}\nquit\n`);
       return run(['shell', '-i', join(dir, 'commands'), d.vmcore]);
     } finally {
       rmSync(dir, { recursive: true, force: true });

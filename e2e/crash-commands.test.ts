@@ -153,7 +153,10 @@ const COMPARE: Record<Command, (crashText: string, oursText: string | undefined,
     const drgn = tools!.drgnJson(tools!.addDump(d.name, d.vmcore, d.vmlinux), drgnScript('modules')).value as { name: string; size: number }[];
     const fields: Field[] = [{ name: 'NAME SIZE (crash vs drgn modules.py)', expect: 'equal', crash: a.map((m) => `${m.name} ${m.size}`).sort(), ours: drgn.map((m) => `${m.name} ${m.size}`).sort() }];
     const b = o === undefined ? undefined : parseMod(o);
-    fields.push({ name: 'MODULE NAME BASE SIZE', expect: SHELL ? 'equal' : 'missing', crash: a, ours: b });
+    const rows = (m: typeof a) => m.map((r) => `${r.module} ${r.name} ${r.base} ${r.size}`);
+    fields.push({ name: 'MODULE NAME BASE SIZE', expect: SHELL ? 'equal' : 'missing', crash: rows(a).sort(), ours: b && rows(b).sort() });
+    // crash lists the modules by the address of their struct module, not in the kernel's list order.
+    fields.push({ name: 'order (crash: by MODULE address)', expect: SHELL ? 'equal' : 'missing', crash: a.map((r) => r.name), ours: b?.map((r) => r.name) });
     return fields;
   },
   'kmem -i'(c, o) {
@@ -184,6 +187,7 @@ for (const d of dumps) {
         throw e;
       }
       assert.ok(c.trim(), `crash printed nothing for ${cmd}`);
+      if (o !== undefined && /command not found/.test(o)) assert.fail(`vmcore-ts shell has no '${cmd}' yet: ${o.trim()}`);
       check(t, COMPARE[cmd](c, o, d));
     });
   }

@@ -17,9 +17,9 @@ const skip = oracleSkipReason();
 const { dumps, skipped } = skip ? { dumps: [], skipped: [] } : oracleDumps();
 let tools: ReferenceTools | undefined;
 /** drgn's NAME.py on the dump, in the one sid root this file opens (on first use). */
-function drgnOn(d: OracleDump, name: string): { value: unknown; seconds: number } {
+function drgnOn(d: OracleDump, name: string, args: string[] = []): { value: unknown; seconds: number } {
   tools ??= ReferenceTools.open();
-  return tools.drgnJson(tools.addDump(d.name, d.vmcore, d.vmlinux), drgnScript(name));
+  return tools.drgnJson(tools.addDump(d.name, d.vmcore, d.vmlinux), drgnScript(name), args);
 }
 after(() => tools?.dispose());
 
@@ -90,6 +90,17 @@ for (const d of dumps) {
     // Our "page cache" is NR_FILE_PAGES: Cached + Buffers when there is no swap cache (drgn gives Cached only then).
     if ('Cached' in m) drgn['page cache'] = m.Cached + m.Buffers;
     assert.deepEqual(Object.fromEntries(Object.keys(drgn).map((k) => [k, kb[k]])), drgn);
+  });
+  test(`e2e drgn-scripts ${d.name} (${d.release}): drgn 0.3.0's kallsyms-named stacks (tasks-by-state.py's normalisation) of every task equal our vmcore-ts bt's frames`, { skip, timeout: 10 * 60_000 }, (t) => {
+    // The dumps have no D task, so tasks-by-state.py is asked for the stacks of every state.
+    const drgn = drgnOn(d, 'tasks-by-state', ['RSDTtXZPI']).value as { D: { pid: number; comm: string; stack: string[] }[] };
+    assert.ok(drgn.D.length > 10, `${drgn.D.length} tasks`);
+    const bt = runOurs(['bt', '--json', d.vmcore, ...drgn.D.map((x) => String(x.pid))]);
+    const arch = bt.status !== 0 ? notOurArch(bt.stderr) : undefined;
+    if (arch) return t.skip(`ours: ${arch}`);
+    assert.equal(bt.status, 0, bt.stderr);
+    const ours = (JSON.parse(bt.stdout).backtraces as { pid: number; comm: string; frames: { function?: string }[] }[]).map((b) => ({ pid: b.pid, comm: b.comm, stack: b.frames.map((f) => f.function ?? null) }));
+    assert.deepEqual(ours, drgn.D);
   });
   for (const name of SCRIPTS) {
     test(`e2e drgn-scripts ${d.name} (${d.release}) ${name}: examples/scripts/${name}.ts prints what drgn 0.3.0's ${name}.py prints, object for object`, { skip, timeout: 10 * 60_000 }, (t) => {

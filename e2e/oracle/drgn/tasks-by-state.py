@@ -1,11 +1,14 @@
 # Oracle for examples/scripts/tasks-by-state.ts (issue 17): task counts by ps state letter, and the
 # D (uninterruptible) tasks with their kernel stacks. Run: drgn -c DUMP -s VMLINUX tasks-by-state.py
 # Prints one JSON value: {"counts": {LETTER: n}, "D": [{"pid", "comm", "stack"}]}.
+# An optional argument lists other states to give stacks for (e.g. "SDR"; default "D"): the oracle
+# test uses it to check the stacks against `vmcore-ts bt` on dumps with no D task (the key stays "D").
 # Idle (swapper) tasks are left out: for_each_task() without idle=True walks the PID namespace only.
 # "stack" names the non-inlined kernel frames only, innermost first (drgn also lists inlined frames
 # and the user-mode frame; a frame drgn cannot name is null).
 import bisect
 import json
+import sys
 
 from drgn import SymbolKind
 
@@ -54,12 +57,13 @@ def frame_names(task):
     return names
 
 
+listed = sys.argv[1] if len(sys.argv) > 1 else "D"
 counts = {}
 blocked = []
 for task in for_each_task(prog):
     state = task_state_to_char(task)
     counts[state] = counts.get(state, 0) + 1
-    if state == "D":
+    if state in listed:
         blocked.append({
             "pid": task.pid.value_(),
             "comm": task.comm.string_().decode("utf-8", "replace"),

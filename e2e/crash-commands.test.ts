@@ -16,10 +16,10 @@ import { after, test, type TestContext } from 'node:test';
 import { parseBt, parseKmemI, parseLog, parseMod, parsePs, parseSys } from './harness/crash-parse.ts';
 import { ReferenceTools } from './harness/drgn-tool.ts';
 import { drgnScript, notOurArch, oracleSkipReason, runOurs } from './harness/oracle-compare.ts';
-import { oracleDumps, type OracleDump } from './harness/oracle-dumps.ts';
+import { fetchVmlinux, oracleDumpsFetching, type OracleDump } from './harness/oracle-dumps.ts';
 
 const skip = oracleSkipReason();
-const { dumps } = skip ? { dumps: [] } : oracleDumps();
+const { dumps, skipped } = skip ? { dumps: [], skipped: [] } : await oracleDumpsFetching(fetchVmlinux(), (s) => console.log(`# ${s}`));
 const COMMANDS = ['sys', 'log', 'bt', 'ps', 'mod', 'kmem -i'] as const;
 type Command = (typeof COMMANDS)[number];
 const SHELL = process.env.VMCORE_TS_SHELL === '1';
@@ -170,8 +170,9 @@ const COMPARE: Record<Command, (crashText: string, oursText: string | undefined,
   },
 };
 
-test('e2e crash-commands: the opted-in run finds at least one dump with its debug vmlinux', { skip }, () => {
-  assert.ok(dumps.length > 0, 'no dump with a matching debug vmlinux');
+test('e2e crash-commands: the opted-in run finds at least one dump with its debug vmlinux', { skip }, (t) => {
+  for (const x of skipped) t.diagnostic(`left out: ${x}`);
+  assert.ok(dumps.length > 0, `no dump with a matching debug vmlinux: ${skipped.join('; ')}`);
 });
 
 for (const d of dumps) {

@@ -11,10 +11,10 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { ReferenceTools } from './harness/drgn-tool.ts';
 import { comparable, drgnScript, NotOurArch, notOurArch, oracleSkipReason, ported, runOurs, runOurScript, SCRIPTS } from './harness/oracle-compare.ts';
-import { oracleDumps, type OracleDump } from './harness/oracle-dumps.ts';
+import { fetchVmlinux, oracleDumpsFetching, type OracleDump } from './harness/oracle-dumps.ts';
 
 const skip = oracleSkipReason();
-const { dumps, skipped } = skip ? { dumps: [], skipped: [] } : oracleDumps();
+const { dumps, skipped } = skip ? { dumps: [], skipped: [] } : await oracleDumpsFetching(fetchVmlinux(), (s) => console.log(`# ${s}`));
 let tools: ReferenceTools | undefined;
 /** drgn's NAME.py on the dump, in the one sid root this file opens (on first use). */
 function drgnOn(d: OracleDump, name: string, args: string[] = []): { value: unknown; seconds: number } {
@@ -64,7 +64,8 @@ const SHAPE: Record<string, (v: any, d: OracleDump) => void> = {
   },
 };
 
-test('e2e drgn-scripts: the opted-in run finds at least one dump with its debug vmlinux', { skip }, () => {
+test('e2e drgn-scripts: the opted-in run finds at least one dump with its debug vmlinux', { skip }, (t) => {
+  for (const x of skipped) t.diagnostic(`left out: ${x}`);
   assert.ok(dumps.length > 0, `no dump with a matching debug vmlinux: ${skipped.join('; ')}`);
 });
 

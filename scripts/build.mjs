@@ -10,8 +10,8 @@ const common = {
   target: 'node20',
   format: 'esm',
   sourcemap: 'linked',
-  // Native addons stay external: they are loaded from node_modules at run time.
-  external: ['koffi'],
+  // Native addons and the index drivers (SQLite's .wasm file, pg's optional native part) stay external: loaded from node_modules at run time.
+  external: ['koffi', 'node-sqlite3-wasm', 'pg'],
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   logLevel: 'warning',
 };

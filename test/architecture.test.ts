@@ -25,8 +25,9 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   initramfs: ['format', 'io', 'base'],
   kdump: ['kexec', 'initramfs', 'format', 'io', 'base'],
   boot: ['kexec', 'format', 'io', 'base'],
-  host: ['boot', 'kdump', 'kexec', 'initramfs', 'dump', 'analyze', 'format', 'io', 'base'],
-  cli: ['host', 'boot', 'kdump', 'kexec', 'initramfs', 'dump', 'analyze', 'format', 'io', 'base'],
+  collect: ['dump', 'analyze', 'format', 'io', 'base'],
+  host: ['collect', 'boot', 'kdump', 'kexec', 'initramfs', 'dump', 'analyze', 'format', 'io', 'base'],
+  cli: ['host', 'collect', 'boot', 'kdump', 'kexec', 'initramfs', 'dump', 'analyze', 'format', 'io', 'base'],
   web: ['analyze', 'format', 'io', 'base'],
 };
 /** The only folders that may import node:* (or a bare Node built-in) and koffi. */

@@ -82,3 +82,46 @@ export function lastLines(text: string, n: number): string {
   const lines = text.replace(/\n$/, '').split('\n');
   return lines.slice(Math.max(0, lines.length - n)).join('\n') + '\n';
 }
+
+/**
+ * Where the collector keeps blobs (logs, dump chunks, manifests): a directory here
+ * (src/host/blob-store.ts), S3-compatible storage beside it. Keys are `crashes/ID/...`.
+ */
+export interface BlobStore {
+  readonly where: string;
+  /** Stores the whole blob or nothing (a reader never sees half of one). */
+  put(key: string, bytes: Uint8Array): Promise<void>;
+  /** The blob, undefined when there is none. */
+  get(key: string): Promise<Uint8Array | undefined>;
+  /** `length` bytes from `start` (fewer at the end of the blob). */
+  read(key: string, start: number, length: number): Promise<Uint8Array>;
+  /** Stores a local file (a whole dump, imported) without holding it in memory. */
+  putFile(key: string, path: string): Promise<void>;
+}
+
+/** Who a bearer token belongs to: a host (reports its own crashes, uploads their dumps) or a viewer (reads the fleet). */
+export type Principal = { kind: 'host'; host: string } | { kind: 'viewer'; name: string };
+
+/**
+ * The tokens file: one `HOST TOKEN` per line (the host's own crashes), `@viewer NAME TOKEN` for
+ * read access (the fleet page and its API), `#` comments. Tokens are 16+ characters of
+ * [A-Za-z0-9_-.~+/=] (`openssl rand -base64 24`).
+ */
+export function parseTokens(text: string, where: string): Map<string, Principal> {
+  const out = new Map<string, Principal>();
+  for (const [i, raw] of text.split('\n').entries()) {
+    const line = raw.replace(/#.*/, '').trim();
+    if (line === '') continue;
+    const words = line.split(/\s+/);
+    const bad = (why: string) => new ParseError(`${where} line ${i + 1}: ${why}`, { hint: 'lines are "HOST TOKEN" or "@viewer NAME TOKEN"' });
+    let token: string, p: Principal;
+    if (words[0] === '@viewer' && words.length === 3) [token, p] = [words[2]!, { kind: 'viewer', name: words[1]! }];
+    else if (words.length === 2 && HOST_NAME.test(words[0]!)) [token, p] = [words[1]!, { kind: 'host', host: words[0]! }];
+    else throw bad(`"${line.slice(0, 60)}" is not "HOST TOKEN" nor "@viewer NAME TOKEN"`);
+    if (!/^[\w.~+/=-]{16,512}$/.test(token)) throw bad('a token is 16 to 512 characters of letters, digits and _ . ~ + / = -');
+    if (out.has(token)) throw bad('this token is given twice');
+    out.set(token, p);
+  }
+  if (out.size === 0) throw new ParseError(`${where}: no tokens`, { hint: 'lines are "HOST TOKEN" or "@viewer NAME TOKEN"' });
+  return out;
+}

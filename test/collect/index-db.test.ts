@@ -8,15 +8,10 @@ import { test } from 'node:test';
 import { ParseError, UsageError } from '../../src/errors.ts';
 import { bucketDetail, crashById, dumpFiles, addDumpFile, listBuckets, migrate, recordCrash, MIGRATIONS, type SqlDriver } from '../../src/collect/index-db.ts';
 import { needDump, parsePolicy, DEFAULT_POLICY } from '../../src/collect/policy.ts';
-import { parseCrashReport, lastLines, type CrashReport } from '../../src/collect/protocol.ts';
+import { parseCrashReport, lastLines } from '../../src/collect/protocol.ts';
+import { report } from './helpers.ts';
 import { openSqlite } from '../../src/host/sql-drivers.ts';
 
-export const report = (host: string, bucket: string, release = '6.1.0-1-amd64', time?: string): CrashReport => ({
-  host,
-  signature: { bucket, reason: 'sysrq triggered crash', frames: ['sysrq_handle_crash', '__handle_sysrq'], release },
-  log: 'Kernel panic - not syncing: sysrq triggered crash\n',
-  ...(time ? { time } : {}),
-});
 
 test('policy: a new bucket needs a dump; a known one only every Nth, sampled, and never past the cap', () => {
   const p = { everyNth: 10, sampleRate: 0.1, maxDumpsPerBucket: 3 };

@@ -103,7 +103,7 @@ test('triage a dump (exit 10, upload URL), save --to the collector resuming from
   const id = /\/v1\/crashes\/([0-9a-f]{24})\/dump$/.exec(url)?.[1];
   assert.ok(id, url);
   // One chunk already there (as after a cut transfer): save sends only the others.
-  const put = await api(`/v1/crashes/${id}/dump/vmcore.part-00000`, { method: 'PUT', body: flat.bytes.subarray(0, 1 << 20), token: HOST_TOKEN });
+  const put = await api(`/v1/crashes/${id}/dump/vmcore.part-00000`, { method: 'PUT', body: new Uint8Array(flat.bytes.subarray(0, 1 << 20)), token: HOST_TOKEN });
   assert.equal(put.status, 201);
   const s = await run(['save', '--to', url, '--token-file', tok, '--chunk-mib', '1', '-c', '-d', '31', '--message-level', '2', FIXTURE]);
   assert.equal(s.status, 0, s.stderr);
@@ -124,7 +124,7 @@ test('triage a dump (exit 10, upload URL), save --to the collector resuming from
   const info = (await (await fetch(`${collector.url}/ui/${VIEWER_TOKEN}/crash/${id}/dump-info`)).json()) as { size: number };
   assert.equal(info.size, manifest.size);
   for (const [a, b] of [[0, 99], [(1 << 20) - 10, (1 << 20) + 10], [joined.length - 5, joined.length - 1]] as const) {
-    const res = await fetch(`${collector.url}/ui/${VIEWER_TOKEN}/crash/${id}/dump`, { headers: { range: `bytes=${a}-${b}` } });
+    const res: Response = await fetch(`${collector.url}/ui/${VIEWER_TOKEN}/crash/${id}/dump`, { headers: { range: `bytes=${a}-${b}` } });
     assert.equal(res.status, 206);
     assert.equal(res.headers.get('content-range'), `bytes ${a}-${b}/${joined.length}`);
     assert.ok(Buffer.from(await res.arrayBuffer()).equals(joined.subarray(a, b + 1)), `bytes ${a}-${b}`);

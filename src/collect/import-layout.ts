@@ -23,8 +23,8 @@ export interface FoundCrash {
 }
 
 const iso = (y: string, mo: string, d: string, h: string, mi: string, s = '00') => {
-  const t = `${y}-${mo}-${d}T${h}:${mi}:${s}Z`;
-  return Number.isNaN(Date.parse(t)) ? undefined : t;
+  const t = Date.parse(`${y}-${mo}-${d}T${h}:${mi}:${s}Z`);
+  return Number.isNaN(t) ? undefined : new Date(t).toISOString();
 };
 
 /** The crashes in one directory, given its file names. */

@@ -74,7 +74,8 @@ export async function recordCrash(
   c: { id: string; report: CrashReport; received: string; policy: DumpPolicy; random: number; source?: string; withDump?: boolean },
 ): Promise<RecordedCrash> {
   const s = c.report.signature;
-  const t = c.report.time ?? c.received;
+  // One spelling of times (toISOString's), so that they compare as text.
+  const t = new Date(c.report.time ?? c.received).toISOString();
   return db.transaction(async (tx) => {
     // The upsert locks the bucket's row until commit: concurrent crashes of one bucket get counts 1, 2, 3 ...
     const [b] = await tx.query<{ count: number; dumps: number }>(

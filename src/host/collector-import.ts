@@ -1,9 +1,11 @@
 // Node edge: `vmcore-ts collect import DIR`: existing crash directories (kdump-tools, kdumpctl, ours:
 // src/collect/import-layout.ts) into the collector's index and blob store, each dump opened to
 // compute its signature. A directory already imported (same path) is skipped, so import can run
-// again over a growing /var/crash.
+// again over a growing /var/crash. The host: --host, else kdumpctl's address, else the dump's node
+// name, else this machine's (a /var/crash holds its own machine's crashes).
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { addDumpFile, completeDump, crashBySource, recordCrash, type SqlDriver } from '../collect/index-db.ts';
 import { crashesIn, type FoundCrash } from '../collect/import-layout.ts';
@@ -93,7 +95,7 @@ export async function importCrashes(db: SqlDriver, blobs: BlobStore, root: strin
       const s = buildSummary(kd, IMPORT_LOG_LINES);
       const log = found.dmesg ? lastLines(readFileSync(join(dir, found.dmesg), 'utf8'), IMPORT_LOG_LINES) : s.lastLog.join('\n') + '\n';
       const nodename = s.system.nodename && HOST_NAME.test(s.system.nodename) ? s.system.nodename : undefined;
-      const host = opts.host ?? (found.host && HOST_NAME.test(found.host) ? found.host : undefined) ?? nodename ?? 'unknown';
+      const host = opts.host ?? (found.host && HOST_NAME.test(found.host) ? found.host : undefined) ?? nodename ?? (HOST_NAME.test(hostname()) ? hostname() : 'unknown');
       const time = found.time ?? statSync(path).mtime.toISOString();
       const id = randomBytes(12).toString('hex');
       // Blobs first: a crash row never points at blobs that are not there.

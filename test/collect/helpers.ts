@@ -31,10 +31,10 @@ export async function indexScenario(db: SqlDriver): Promise<void> {
   const list = await listBuckets(db, { now, days: 3 });
   assert.deepEqual(list.map((b) => [b.bucket, b.hosts, b.kernels, b.count]), [[A, 3, 2, 4], [B, 1, 1, 5]]);
   assert.deepEqual(list[0]!.trend, [{ day: '2026-12-04', count: 1 }, { day: '2026-12-05', count: 1 }, { day: '2026-12-06', count: 2 }]);
-  assert.equal(list[0]!.firstSeen, '2026-12-04T10:00:00Z');
-  assert.equal(list[0]!.lastSeen, '2026-12-06T11:00:00Z');
+  assert.equal(list[0]!.firstSeen, '2026-12-04T10:00:00.000Z');
+  assert.equal(list[0]!.lastSeen, '2026-12-06T11:00:00.000Z');
   const d = (await bucketDetail(db, A, { now }))!;
-  assert.deepEqual(d.hostList[0], { host: 'h1', count: 2, firstSeen: '2026-12-04T10:00:00Z', lastSeen: '2026-12-05T10:00:00Z' });
+  assert.deepEqual(d.hostList[0], { host: 'h1', count: 2, firstSeen: '2026-12-04T10:00:00.000Z', lastSeen: '2026-12-05T10:00:00.000Z' });
   assert.deepEqual(d.hostList.map((h) => h.host).sort(), ['h1', 'h2', 'h3']);
   assert.deepEqual(d.kernelList.map((k) => [k.release, k.count]).sort(), [['6.1', 2], ['6.12', 2]]);
   assert.equal(d.crashes.length, 4);

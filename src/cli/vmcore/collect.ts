@@ -43,7 +43,8 @@ const IMPORT_USAGE =
   '  (ADDRESS-DATE-TIME/vmcore, vmcore-dmesg.txt) and save --to DIR (NAME.manifest.json + chunks),\n' +
   '  DIR itself or up to two levels below it. Each dump is opened for its signature and stored whole.\n' +
   '  Directories imported before are skipped. Exit 0, or 1 when one could not be imported.\n' +
-  '  --host NAME        the crashed host (default: kdumpctl\'s address, else the dump\'s node name)';
+  '  --host NAME        the crashed host (default: kdumpctl\'s address, else the dump\'s node name,\n' +
+  '                     else this machine\'s name)';
 
 const USAGE = 'vmcore-ts collect serve|import [OPTIONS]\n  serve   the collector service (run \'vmcore-ts collect serve --help\')\n  import  ingest /var/crash directories';
 

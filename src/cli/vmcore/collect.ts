@@ -1,7 +1,7 @@
 // vmcore-ts collect serve|import: the fleet's crash collector (issue 14). `serve` runs the HTTP(S)
 // service capture kernels report to (vmcore-ts triage, save --to https://…); `import` ingests
 // existing /var/crash directories into the same index and blob store.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '../../errors.ts';
 import { migrate } from '../../collect/index-db.ts';
@@ -127,7 +127,6 @@ async function importDirs(argv: string[]): Promise<number> {
     const blobs = new DirBlobStore((v.blobs as string | undefined) ?? DEFAULT_BLOBS);
     const all: ImportResult[] = [];
     for (const dir of a.positionals) {
-      if (!existsSync(dir)) throw new UsageError(`${dir}: no such directory`);
       all.push(...(await importCrashes(db, blobs, dir, { host: v.host as string | undefined })));
     }
     if (v.json) {
@@ -151,10 +150,11 @@ export const collectCommand: Command = {
     const [sub, ...rest] = argv;
     if (sub === 'serve') return serve(rest);
     if (sub === 'import') return importDirs(rest);
-    if (sub === undefined || sub === '-h' || sub === '--help') {
+    if (argv.includes('-h') || argv.includes('--help')) {
       process.stdout.write(`usage: ${USAGE}\n`);
-      return sub === undefined ? 2 : 0;
+      return 0;
     }
+    if (sub === undefined) throw new UsageError(`collect needs a subcommand: serve or import; run 'vmcore-ts collect --help'`);
     throw unknownCommand('vmcore-ts collect', sub, ['serve', 'import']);
   },
 };

@@ -33,6 +33,7 @@ export const triageCommand: Command = {
     const a = parseCommand(argv, { ...symbolOptions, collector: { type: 'string' }, 'token-file': { type: 'string' }, ca: { type: 'string' }, host: { type: 'string' }, lines: { type: 'string' } }, USAGE, [1, 1]);
     if (!a) return 0;
     const v = a.values as Record<string, string | boolean | undefined>;
+    const dump = new FileSource(a.positionals[0]!); // a missing dump: ENOENT first
     if (typeof v.collector !== 'string') throw new UsageError('--collector URL is required');
     if (typeof v['token-file'] !== 'string') throw new UsageError('--token-file FILE is required');
     let base: URL;
@@ -48,7 +49,7 @@ export const triageCommand: Command = {
     if (!Number.isInteger(lines) || lines < 1 || lines > 10_000) throw new UsageError('--lines wants a number 1-10000');
     const token = readTokenFile(v['token-file'], readSecretFile);
     const ca = readCa(typeof v.ca === 'string' ? v.ca : undefined);
-    const kd = openKernelDump(new FileSource(a.positionals[0]!), symbolFiles(v));
+    const kd = openKernelDump(dump, symbolFiles(v));
     const s = buildSummary(kd, lines);
     const host = (v.host as string | undefined) ?? (s.system.nodename && HOST_NAME.test(s.system.nodename) ? s.system.nodename : hostname());
     if (!HOST_NAME.test(host)) throw new UsageError(`--host ${host}: not a host name`);

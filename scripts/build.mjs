@@ -10,8 +10,10 @@ const common = {
   target: 'node20',
   format: 'esm',
   sourcemap: 'linked',
-  // Native addons and the index drivers (SQLite's .wasm file, pg's optional native part) stay external: loaded from node_modules at run time.
-  external: ['koffi', 'node-sqlite3-wasm', 'pg'],
+  // Native addons stay external: they are loaded from node_modules at run time; so does the
+  // collector's SQLite (node-sqlite3-wasm reads its .wasm file beside its script); pg is bundled
+  // but for its optional native binding, never used.
+  external: ['koffi', 'node-sqlite3-wasm', 'pg-native'],
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   logLevel: 'warning',
 };

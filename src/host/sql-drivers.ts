@@ -1,9 +1,11 @@
 // Node edge: the collector's index drivers (src/collect/index-db.ts SqlDriver). SQLite through
 // node-sqlite3-wasm (SQLite compiled to WebAssembly: no native build, one file on disk) for one
-// machine; PostgreSQL through `pg` when several collector processes share one index.
+// machine; PostgreSQL through `pg` when several collector processes share one index. pg is bundled;
+// node-sqlite3-wasm is loaded from node_modules at run time (it reads its .wasm file beside it).
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createRequire } from 'node:module';
+import pg from 'pg';
 import { OutputError, UsageError } from '../errors.ts';
 import type { SqlDriver, SqlValue } from '../collect/index-db.ts';
 
@@ -92,7 +94,7 @@ interface PgPool {
 export const redactUrl = (url: string) => url.replace(/(\/\/[^:/@]*):[^@/]*@/, '$1:***@');
 
 export function openPostgres(url: string): SqlDriver {
-  const { Pool } = require('pg') as { Pool: new (o: object) => PgPool };
+  const Pool = pg.Pool as unknown as new (o: object) => PgPool;
   const where = redactUrl(url);
   const pool = new Pool({ connectionString: url, max: 8 });
   pool.on('error', () => undefined); // an idle client's error: the next query reports it

@@ -5,7 +5,7 @@
 // the viewer makes of the stored dump. The CLI runs as a child process (its HTTP store blocks its
 // own thread while a request is out), the server in this one.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +17,7 @@ import { parseTokens, type CrashReply } from '../../src/collect/protocol.ts';
 import { DirBlobStore } from '../../src/host/blob-store.ts';
 import { startCollector, type Collector } from '../../src/host/collector-server.ts';
 import { openSqlite } from '../../src/host/sql-drivers.ts';
+import { request } from '../../src/host/http-client.ts';
 import { report } from './helpers.ts';
 
 const FIXTURE = 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump';
@@ -137,17 +138,45 @@ test('triage a dump (exit 10, upload URL), save --to the collector resuming from
   assert.equal(fixtureBucket?.count, 2);
 });
 
-test('triage refuses a token file others can read, and names an unreachable collector', async () => {
+test('triage and collect serve refuse a token file others can read; triage names an unreachable collector and refuses http:// off 127.0.0.1', async () => {
   const loose = join(work, 'loose-token');
   writeFileSync(loose, HOST_TOKEN + '\n');
   chmodSync(loose, 0o644);
   const r = await run(['triage', '--collector', collector.url, '--token-file', loose, FIXTURE]);
   assert.equal(r.status, 1);
   assert.match(r.stderr, /mode 644 lets others read it — chmod 600/);
+  const serve = await run(['collect', 'serve', '--port', '0', '--tokens', loose, '--db', join(work, 'never.sqlite'), '--blobs', join(work, 'never')]);
+  assert.equal(serve.status, 1);
+  assert.match(serve.stderr, /tokens file .*loose-token: mode 644 lets others read it — chmod 600/);
   const down = await run(['triage', '--collector', 'http://127.0.0.1:1', '--token-file', join(work, 'token'), FIXTURE]);
   assert.equal(down.status, 1);
   assert.match(down.stderr, /ECONNREFUSED.*is the collector running/);
   const plain = await run(['triage', '--collector', 'http://collector.example', '--token-file', join(work, 'token'), FIXTURE]);
   assert.equal(plain.status, 2);
   assert.match(plain.stderr, /use https:\/\//);
+});
+
+test('TLS: the collector serves HTTPS with --tls-cert/--tls-key; triage trusts it with --ca, and without it says to give --ca', async (t) => {
+  const openssl = spawnSync('openssl', ['version']);
+  if (openssl.error) return void t.skip('needs openssl (scripts/install-test-deps.sh)');
+  const key = join(work, 'tls.key'), cert = join(work, 'tls.pem');
+  const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { encoding: 'utf8' });
+  assert.equal(made.status, 0, made.stderr);
+  const tls = await startCollector({ db, blobs, tokens: parseTokens(`vm1 ${HOST_TOKEN}`, 'tokens'), policy: DEFAULT_POLICY, tls: { cert: readFileSync(cert), key: readFileSync(key) } });
+  try {
+    assert.match(tls.url, /^https:\/\/127\.0\.0\.1:\d+$/);
+    const body = new TextEncoder().encode(JSON.stringify(report('vm1', '4444444444444444')));
+    const headers = { authorization: `Bearer ${HOST_TOKEN}` };
+    const ok = await request({ method: 'POST', url: `${tls.url}/v1/crashes`, headers, body, ca: readFileSync(cert, 'utf8') });
+    assert.equal(ok.status, 201);
+    await assert.rejects(request({ method: 'POST', url: `${tls.url}/v1/crashes`, headers, body }), /self.signed|certificate/i);
+    const r = await run(['triage', '--collector', tls.url, '--token-file', join(work, 'token'), '--host', 'vm1', FIXTURE]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /certificate.* — give the collector's CA certificate with --ca FILE/);
+    const r2 = await run(['triage', '--collector', tls.url, '--token-file', join(work, 'token'), '--ca', cert, '--host', 'vm1', '--json', FIXTURE]);
+    assert.ok(r2.status === 0 || r2.status === 10, r2.stderr);
+    assert.equal((JSON.parse(r2.stdout) as { reply: CrashReply }).reply.bucket, '812fe8350573c0cf');
+  } finally {
+    await tls.close();
+  }
 });

@@ -2,7 +2,7 @@
 // kdump-compressed (default), ELF (-E) or flattened to stdout (-F). Options follow makedumpfile's.
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { ParseError, UsageError } from '../../errors.ts';
+import { isDumpDataError, ParseError, UsageError } from '../../errors.ts';
 import type { CodecName } from '../../format/codecs/index.ts';
 import type { Dump } from '../../format/dump.ts';
 import { FlattenedWriter } from '../../format/flattened.ts';
@@ -21,8 +21,9 @@ import { checkSavable, saveDump, type SaveSink } from '../../dump/save.ts';
 import { DEFAULT_WINDOW, type SaveProgress } from '../../dump/scan.ts';
 import type { Command } from './commands.ts';
 import { parseCommandLine, usageError } from '../args.ts';
-import { ChunkedWriter, MANIFEST_SUFFIX } from '../../dump/chunked.ts';
-import { DirChunkStore, parseSshUrl, sha256Hasher, SshChunkStore } from '../../host/chunk-stores.ts';
+import { ChunkedWriter, MANIFEST_SUFFIX, type ChunkStore } from '../../dump/chunked.ts';
+import { DirChunkStore, sha256Hasher, SshChunkStore } from '../../host/chunk-stores.ts';
+import { parseSshUrl } from '../../dump/ssh-url.ts';
 import { HttpChunkStore } from '../../host/http-chunk-store.ts';
 import { readCa, readTokenFile } from '../../host/http-client.ts';
 import { readSecretFile } from '../../host/secret-file.ts';
@@ -54,7 +55,8 @@ export const SAVE_USAGE =
   '  --token-file FILE  the host\'s bearer token for a collector target (vmcore-ts triage gives the URL);\n' +
   '                     --ca FILE: the collector\'s CA certificate (PEM)\n' +
   '  --encrypt-to PUB   seal each chunk to this X25519 public key (PEM): the target needs no secret;\n' +
-  '                     --state-dir DIR keeps the key of an unfinished save to resume (default /run/vmcore-ts)';
+  '                     --state-dir DIR keeps the key of an unfinished save to resume (default /run/vmcore-ts)\n' +
+  '  --with-log         first store the kernel log as NAME.dmesg.txt (kilobytes, before the bulk)';
 
 export interface SaveArgs {
   codec: CodecName | undefined;
@@ -62,7 +64,7 @@ export interface SaveArgs {
   elf: boolean;
   flattened: boolean;
   /** --to: chunked target (directory or ssh:// URL); the stream is flattened. */
-  to?: { target: string; name: string; chunkBytes: number; sshKey?: string; knownHosts?: string; encryptTo?: string; stateDir: string; tokenFile?: string; ca?: string };
+  to?: { target: string; name: string; chunkBytes: number; sshKey?: string; knownHosts?: string; encryptTo?: string; stateDir: string; withLog: boolean; tokenFile?: string; ca?: string };
   force: boolean;
   threads: number;
   messageLevel: number;
@@ -94,6 +96,7 @@ const saveOptions = {
   'known-hosts': { type: 'string' },
   'encrypt-to': { type: 'string' },
   'state-dir': { type: 'string' },
+  'with-log': { type: 'boolean' },
   'token-file': { type: 'string' },
   ca: { type: 'string' },
 } as const;
@@ -117,7 +120,7 @@ export function saveArgs(values: NonNullable<ReturnType<typeof parseSaveArgs>>['
   if (values.E && codec) throw new UsageError('-E writes an uncompressed ELF core: drop -c/-l/-p/-z');
   const levels = (values.d ?? '0').split(',').map((s) => intOption(s, '-d', 0, MAX_DUMP_LEVEL, 0));
   const to = values.to;
-  const withTo = ['name', 'chunk-mib', 'ssh-key', 'known-hosts', 'encrypt-to', 'state-dir', 'token-file', 'ca'] as const;
+  const withTo = ['name', 'chunk-mib', 'ssh-key', 'known-hosts', 'encrypt-to', 'state-dir', 'with-log', 'token-file', 'ca'] as const;
   if (to === undefined && withTo.some((k) => values[k] !== undefined)) {
     throw usageError(`${withTo.map((k) => '--' + k).join(', ')} go with --to`, usage);
   }
@@ -152,6 +155,7 @@ export function saveArgs(values: NonNullable<ReturnType<typeof parseSaveArgs>>['
             knownHosts: values['known-hosts'],
             encryptTo: values['encrypt-to'],
             stateDir: values['state-dir'] ?? '/run/vmcore-ts',
+            withLog: !!values['with-log'],
             tokenFile: values['token-file'],
             ca: values.ca,
           },
@@ -305,6 +309,7 @@ export async function saveAndReport(dump: Dump, args: SaveArgs): Promise<number>
       seal = { sealer: sealerFor(k.key, name), manifest: k.key.manifest };
       keyDone = k.done;
     }
+    if (args.to.withLog) await storeLog(dump, store, `${name}.dmesg.txt`, warn);
     const writer = new ChunkedWriter(store, name, chunkBytes, sha256Hasher, seal);
     chunked = writer;
     sink = new FlattenedWriter((bytes) => writer.write(bytes));
@@ -427,6 +432,21 @@ function statsTable(r: SaveReport): string {
     ['Write bytes', r.bytesWritten],
   ];
   return rows.map(([k, v]) => `${k.padEnd(28)}: 0x${v.toString(16).padStart(16, '0')}`).join('\n');
+}
+
+/** The kernel log (as --dump-dmesg writes it) stored whole before the dump's chunks; a dump without a readable log only warns. */
+async function storeLog(dump: Dump, store: ChunkStore, file: string, warn: (s: string) => void): Promise<void> {
+  const [{ formatLog }, { KernelDump }] = await Promise.all([import('../../analyze/printk.ts'), import('../../analyze/kernel-dump.ts')]);
+  let text: string;
+  try {
+    const log = new KernelDump(dump).log;
+    if (log.records.length === 0 && !log.plainText) return warn(`no kernel log record could be read: ${file} not stored`);
+    text = formatLog(log);
+  } catch (e) {
+    if (!isDumpDataError(e)) throw e;
+    return warn(`the kernel log could not be read (${(e as Error).message}): ${file} not stored`);
+  }
+  store.put(file, new TextEncoder().encode(text));
 }
 
 /**

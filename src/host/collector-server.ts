@@ -247,7 +247,13 @@ export function startCollector(opts: CollectorOptions): Promise<Collector> {
   /** /ui/TOKEN/...: the fleet page, its API (api/...), and the viewer per crash (crash/ID/, dump-info, dump). */
   async function ui(req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams): Promise<void> {
     const m = /^\/ui\/([^/]+)(\/.*)?$/.exec(path)!;
-    const who = principalOf(decodeURIComponent(m[1]!));
+    let token: string | undefined;
+    try {
+      token = decodeURIComponent(m[1]!);
+    } catch {
+      token = undefined; // a malformed %-escape: no token
+    }
+    const who = principalOf(token);
     if (!who || who.kind !== 'viewer') throw new HttpError(404, 'not found');
     const rest = m[2] ?? '';
     if (rest === '') return void res.writeHead(301, { ...SECURITY, location: `${path}/` }).end();

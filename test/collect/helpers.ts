@@ -46,3 +46,24 @@ export async function indexScenario(db: SqlDriver): Promise<void> {
   assert.deepEqual(await dumpFiles(db, c.id), [{ file: 'vmcore.part-00000', size: 4, sha256: '1'.repeat(64) }]);
   assert.equal((await crashById(db, c.id))!.dumpState, 'partial');
 }
+
+/**
+ * What every BlobStore must do (the directory store here; an S3-compatible one runs the same):
+ * whole blobs by key, ranges, a local file stored without reading it whole, undefined for a key
+ * never stored, keys that could escape refused.
+ */
+export async function blobStoreContract(store: import('../../src/collect/protocol.ts').BlobStore, localFile: string): Promise<void> {
+  const bytes = new Uint8Array(100_000).map((_, i) => (i * 7) & 255);
+  await store.put('crashes/abc/dump/vmcore.part-00000', bytes);
+  const same = (a: Uint8Array | undefined, b: Uint8Array) => a !== undefined && Buffer.from(a).equals(Buffer.from(b));
+  assert.ok(same(await store.get('crashes/abc/dump/vmcore.part-00000'), bytes));
+  assert.ok(same(await store.read('crashes/abc/dump/vmcore.part-00000', 99_990, 100), bytes.subarray(99_990)));
+  assert.ok(same(await store.read('crashes/abc/dump/vmcore.part-00000', 5, 3), bytes.subarray(5, 8)));
+  await store.put('crashes/abc/dump/vmcore.part-00000', bytes.subarray(0, 10)); // replaced whole
+  assert.equal((await store.get('crashes/abc/dump/vmcore.part-00000'))!.length, 10);
+  assert.equal(await store.get('crashes/abc/log.txt'), undefined);
+  await store.putFile('crashes/abc/dump/vmcore', localFile);
+  const { readFileSync } = await import('node:fs');
+  assert.ok(same(await store.read('crashes/abc/dump/vmcore', 0, 64), readFileSync(localFile).subarray(0, 64)));
+  for (const bad of ['../x', 'crashes/../../etc/passwd', '/abs', 'a//b', '']) await assert.rejects(store.put(bad, bytes), Error, bad);
+}

@@ -21,14 +21,15 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   format: ['io', 'base'],
   analyze: ['format', 'io', 'base'],
   dump: ['analyze', 'format', 'io', 'base'],
+  api: ['analyze', 'format', 'io', 'base'],
   kexec: ['format', 'io', 'base'],
   initramfs: ['format', 'io', 'base'],
   kdump: ['kexec', 'initramfs', 'format', 'io', 'base'],
   boot: ['kexec', 'format', 'io', 'base'],
   collect: ['dump', 'analyze', 'format', 'io', 'base'],
-  host: ['collect', 'boot', 'kdump', 'kexec', 'initramfs', 'dump', 'analyze', 'format', 'io', 'base'],
-  cli: ['host', 'collect', 'boot', 'kdump', 'kexec', 'initramfs', 'dump', 'analyze', 'format', 'io', 'base'],
-  web: ['analyze', 'format', 'io', 'base'],
+  host: ['api', 'collect', 'boot', 'kdump', 'kexec', 'initramfs', 'dump', 'analyze', 'format', 'io', 'base'],
+  cli: ['api', 'host', 'collect', 'boot', 'kdump', 'kexec', 'initramfs', 'dump', 'analyze', 'format', 'io', 'base'],
+  web: ['api', 'analyze', 'format', 'io', 'base'],
 };
 /** The only folders that may import node:* (or a bare Node built-in) and koffi. */
 const NODE_FOLDERS = new Set(['host', 'cli']);

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { OutputError } from '../errors.ts';
-import { formatSshUrl, type SshTarget } from '../dump/ssh-url.ts';
+import { formatSshUrl, type SshTarget } from '../ssh-url.ts';
 import type { ChunkStore, Hasher } from '../dump/chunked.ts';
 
 export const sha256Hasher = (): Hasher => {

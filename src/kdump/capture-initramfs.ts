@@ -17,8 +17,8 @@ export const INITRAMFS_RELEASE = 'etc/kdump-ts.release';
 export const CAPTURE_MODE_FILE = 'etc/kdump-ts.capture';
 /** The C libraries vmcore-ts save compresses pages with when it can load them (native codecs through koffi). */
 export const NATIVE_CODEC_LIBS = ['libdeflate.so.0', 'liblzo2.so.2'];
-/** The other CLIs' bundles in dist/: the capture kernel only runs vmcore-ts. */
-const BUNDLES_NOT_NEEDED = new Set(['kexec-ts.mjs', 'kdump-ts.mjs']);
+/** Bundles in dist/ the capture kernel does not need: the other CLIs (it only runs vmcore-ts), the library entry and `vmcore-ts run`'s TypeScript hooks. */
+const BUNDLES_NOT_NEEDED = new Set(['kexec-ts.mjs', 'kdump-ts.mjs', 'api.mjs', 'ts-hooks.mjs']);
 const BUSYBOX_APPLETS = ['sh', 'mount', 'umount', 'mkdir', 'insmod', 'sleep', 'reboot', 'poweroff', 'halt', 'findfs', 'cat', 'echo', 'sync', 'date', 'ls', 'df', 'dmesg', 'free', 'grep', 'stat', 'tr', 'awk', 'kill', 'chroot', 'od', 'ip', 'udhcpc'];
 
 export interface InitScriptOptions {

@@ -37,7 +37,7 @@
 import { didYouMean } from '../did-you-mean.ts';
 import { ParseError } from '../errors.ts';
 import { deviceSpecText, parseDeviceSpec } from './device-spec.ts';
-import { parseSshUrl, type SshTarget } from '../dump/ssh-url.ts';
+import { parseSshUrl, type SshTarget } from '../ssh-url.ts';
 import { UsageError } from '../errors.ts';
 
 export const DEFAULT_CONFIG_PATH = '/etc/kdump-ts.conf';

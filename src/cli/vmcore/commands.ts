@@ -25,6 +25,7 @@ export const vmcoreCommands: Record<string, () => Promise<Command>> = {
   save: async () => (await import('./save.ts')).saveCommand,
   convert: async () => (await import('./convert.ts')).convertCommand,
   verify: async () => (await import('./verify.ts')).verifyCommand,
+  run: async () => (await import('./run.ts')).runCommand,
   triage: async () => (await import('./triage.ts')).triageCommand,
   collect: async () => (await import('./collect.ts')).collectCommand,
 };

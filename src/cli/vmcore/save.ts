@@ -23,7 +23,7 @@ import type { Command } from './commands.ts';
 import { parseCommandLine, usageError } from '../args.ts';
 import { ChunkedWriter, MANIFEST_SUFFIX, type ChunkStore } from '../../dump/chunked.ts';
 import { DirChunkStore, sha256Hasher, SshChunkStore } from '../../host/chunk-stores.ts';
-import { parseSshUrl } from '../../dump/ssh-url.ts';
+import { parseSshUrl } from '../../ssh-url.ts';
 import { HttpChunkStore } from '../../host/http-chunk-store.ts';
 import { readCa, readTokenFile } from '../../host/http-client.ts';
 import { readSecretFile } from '../../host/secret-file.ts';

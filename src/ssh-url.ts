@@ -1,6 +1,6 @@
 // An ssh dump target's address: `ssh://[user@]host[:port]/absolute/dir` (vmcore-ts save --to, and
 // kdump-ts.conf's target). Pure.
-import { UsageError } from '../errors.ts';
+import { UsageError } from './errors.ts';
 
 export interface SshTarget {
   user?: string;

@@ -78,7 +78,9 @@ async function buildInitramfs(k: Kernel, busybox: string, out: string): Promise<
 class Qmp {
   private buf = '';
   private waiting: { resolve: (v: unknown) => void; reject: (e: Error) => void }[] = [];
-  private constructor(private readonly sock: import('node:net').Socket) {
+  private readonly sock: import('node:net').Socket;
+  private constructor(sock: import('node:net').Socket) {
+    this.sock = sock;
     sock.setEncoding('utf8').on('data', (d: string) => {
       this.buf += d;
       for (let i; (i = this.buf.indexOf('\n')) >= 0; ) {

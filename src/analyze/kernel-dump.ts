@@ -13,10 +13,9 @@ import { KernelMemory, type DirectMap } from './kernel-memory.ts';
 import { contains, readModules, type KernelModule } from './modules.ts';
 import { kernelOrcTable, kernelOrcVersion, type OrcEntry, type OrcTable, type OrcVersion } from './arch/x86_64/orc.ts';
 import { checkLogKeys, readKernelLog, type KernelLog } from './printk.ts';
-import type { Prstatus } from './arch/x86_64/prstatus.ts';
-import { archOf, type KernelArch } from './arch/arch.ts';
+import { archOf, type CpuState, type KernelArch, type Symbolizer } from './arch/arch.ts';
 import type { SymbolTable } from './symbols.ts';
-import type { OrcFinder, Symbolizer } from './arch/x86_64/unwind.ts';
+import type { OrcFinder } from './arch/x86_64/unwind.ts';
 import { VmcoreInfo } from './vmcoreinfo.ts';
 import { hex } from '../text.ts';
 
@@ -38,7 +37,7 @@ export class KernelDump {
   private _log: KernelLog | undefined;
   private _symbols: SymbolTable | null | undefined;
   private imageScanned = false;
-  private _cpus: Prstatus[] | undefined;
+  private _cpus: CpuState[] | undefined;
   private _btf: Btf | undefined;
   private _orc: OrcTable | null | undefined;
   private _orcVersion: OrcVersion | undefined;
@@ -156,7 +155,7 @@ export class KernelDump {
   }
 
   /** NT_PRSTATUS of every CPU, in CPU order. */
-  get cpus(): Prstatus[] {
+  get cpus(): CpuState[] {
     this._cpus ??= this.arch.cpus(this.dump.notes);
     return this._cpus;
   }
@@ -285,14 +284,15 @@ export class KernelDump {
         if (!(e instanceof NotInDumpError)) throw e;
       }
     }
-    const i = this.cpus.findIndex((c) => /crash_kexec|crash_setup_regs|machine_crash_shutdown/.test(this.symbolizer.symbolize(c.regs.rip)?.name ?? ''));
+    const i = this.cpus.findIndex((c) => /crash_kexec|crash_setup_regs|machine_crash_shutdown/.test(this.symbolizer.symbolize(c.pc)?.name ?? ''));
     return i >= 0 ? i : 0;
   }
 
-  /** The task running on `cpu` (per-CPU pcpu_hot.current_task, or current_task before 6.2). */
+  /** The task running on `cpu` (x86_64: per-CPU pcpu_hot.current_task, or current_task before 6.2; arm64: __entry_task). */
   currentTask(cpu: number): bigint | undefined {
     try {
-      const a = this.perCpu('current_task', cpu) ?? this.perCpu('pcpu_hot', cpu);
+      let a: bigint | undefined;
+      for (const name of this.arch.currentTaskSymbols) if ((a = this.perCpu(name, cpu)) !== undefined) break;
       return a === undefined ? undefined : this.memory.u64(a);
     } catch (e) {
       if (e instanceof NotInDumpError) return undefined;

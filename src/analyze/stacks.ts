@@ -4,8 +4,7 @@ import { NotInDumpError, ParseError } from '../errors.ts';
 import { Gaps } from './completeness.ts';
 import type { KernelDump } from './kernel-dump.ts';
 import { TaskReader, type Task, type TaskList } from './tasks.ts';
-import type { Regs } from './arch/x86_64/regs.ts';
-import type { Backtrace } from './arch/x86_64/unwind.ts';
+import type { ArchRegs, Backtrace } from './arch/arch.ts';
 import { hex } from '../text.ts';
 
 export interface CpuBacktrace extends Backtrace {
@@ -13,7 +12,7 @@ export interface CpuBacktrace extends Backtrace {
   pid: number;
   /** The task running on the CPU, when per-CPU data says so. */
   task: bigint | undefined;
-  start: Regs;
+  start: ArchRegs;
 }
 
 export function cpuBacktrace(kd: KernelDump, cpu: number): CpuBacktrace {
@@ -29,8 +28,8 @@ export function cpuBacktrace(kd: KernelDump, cpu: number): CpuBacktrace {
 }
 
 /** A task that is not running: unwinds from what the context switch saved at thread.sp. */
-export function taskBacktrace(kd: KernelDump, threadSp: bigint): Backtrace {
-  return kd.arch.unwindTask(kd, threadSp);
+export function taskBacktrace(kd: KernelDump, threadSp: bigint, task?: bigint): Backtrace {
+  return kd.arch.unwindTask(kd, threadSp, task);
 }
 
 export interface TaskTable extends TaskList {
@@ -73,7 +72,7 @@ export function taskTable(kd: KernelDump): TaskTable {
 export function backtraceOfTask(kd: KernelDump, t: Task, current: (bigint | undefined)[]): Backtrace & { cpu?: number } {
   const cpu = current.indexOf(t.task);
   if (cpu >= 0) return cpuBacktrace(kd, cpu);
-  return taskBacktrace(kd, t.threadSp);
+  return taskBacktrace(kd, t.threadSp, t.task);
 }
 
 /** Records a backtrace that stopped on an error (memory not in the dump, or an unwinding problem). */

@@ -93,7 +93,8 @@ export function systemInfo(kd: KernelDump): SystemInfo {
   const cpus = attempt('NT_PRSTATUS notes', () => kd.cpus) ?? [];
   const crash = findCrashingCpu(kd, records);
   const prstatus = crash.cpu !== undefined ? cpus[crash.cpu] : undefined;
-  const pid = prstatus?.pid ?? crash.pid;
+  // The log line first: QEMU's dump-guest-memory numbers pr_pid by CPU (index + 1), not by task.
+  const pid = crash.pid ?? prstatus?.pid;
 
   return {
     release: str(uts?.release) ?? info?.osrelease ?? str(header.release),
@@ -168,7 +169,15 @@ function memorySize(kd: KernelDump): bigint | undefined {
   const nodeData = info.symbol('node_data');
   const spannedOff = kd.offsetOf('pglist_data', 'node_spanned_pages');
   const pageSize = BigInt(info.pageSize ?? kd.dump.pageSize);
-  if (nodeData === undefined || spannedOff === undefined) return kd.dump.maxPfn * pageSize;
+  if (nodeData === undefined || spannedOff === undefined) {
+    // No node_data in VMCOREINFO (arm64 exports none): the RAM the dump records (kdump-compressed:
+    // its 1st bitmap; an unfiltered ELF core: its pages), else everything up to the highest frame.
+    const runs = kd.dump.ramRuns?.() ?? (kd.dump.dumpLevel ? undefined : kd.dump.presentRuns());
+    if (!runs) return kd.dump.maxPfn * pageSize;
+    let frames = 0n;
+    for (const r of runs) frames += r.endPfn - r.startPfn;
+    return frames * BigInt(kd.dump.pageSize);
+  }
   const nodes = Math.min(info.length('node_data') ?? 1, 1024);
   let pages = 0n;
   const ptrs = kd.memory.readVirt(nodeData, nodes * 8);

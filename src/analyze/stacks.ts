@@ -24,7 +24,19 @@ export function cpuBacktrace(kd: KernelDump, cpu: number): CpuBacktrace {
     });
   }
   const { backtrace, start } = kd.arch.unwindCpu(kd, st);
-  return { ...backtrace, cpu, pid: st.pid, task: kd.currentTask(cpu), start };
+  const task = kd.currentTask(cpu);
+  return { ...backtrace, cpu, pid: taskPid(kd, task) ?? st.pid, task, start };
+}
+
+/** The pid of the task at `task`, when its task_struct reads (QEMU's notes number pr_pid by CPU, not by task). */
+function taskPid(kd: KernelDump, task: bigint | undefined): number | undefined {
+  if (task === undefined) return undefined;
+  try {
+    return new TaskReader(kd.memory, kd.btf).read(task).pid;
+  } catch (e) {
+    if (e instanceof ParseError || e instanceof NotInDumpError) return undefined;
+    throw e;
+  }
 }
 
 /** A task that is not running: unwinds from what the context switch saved at thread.sp. */

@@ -245,7 +245,7 @@ export function findCrashingCpu(
 }
 
 /** "CPU: 1 PID: 1 Comm: init Kdump: loaded Not tainted ..." (dump_stack's header line). */
-function logCpuLine(records: readonly LogRecord[], afterPanicOnly: boolean): { cpu?: number; pid?: number; comm?: string } {
+export function logCpuLine(records: readonly LogRecord[], afterPanicOnly: boolean): { cpu?: number; pid?: number; comm?: string } {
   let start = records.length - 1;
   let end = 0;
   if (afterPanicOnly) {

@@ -12,7 +12,7 @@
 import { isDumpDataError, NotInDumpError, type NotInDumpReason } from '../../../errors.ts';
 import { hex } from '../../../text.ts';
 import type { VirtualMemory } from '../../virtual-memory.ts';
-import type { Backtrace, Frame, Symbolizer } from '../arch.ts';
+import type { Backtrace, Frame, SymbolInfo, Symbolizer } from '../arch.ts';
 import { decodeRegs, isUserPstate, USER_PT_REGS_SIZE, type Arm64Regs } from './regs.ts';
 
 const MASK64 = (1n << 64n) - 1n;
@@ -73,6 +73,15 @@ export function frameRecordSet(mem: VirtualMemory, sym: Symbolizer, pc: bigint):
   return false;
 }
 
+/**
+ * The function a return address was called from: the symbol of pc - 1 (a call to a noreturn function
+ * at the end of one returns to the start of the next), its offset counted from pc.
+ */
+export function callSite(sym: Symbolizer, pc: bigint): SymbolInfo | undefined {
+  const s = sym.symbolize(pc - 1n);
+  return s && { ...s, offset: s.offset + 1n };
+}
+
 export function unwindArm64(ctx: Arm64UnwindContext, start: Arm64Start): Backtrace {
   const { mem, sym } = ctx;
   const max = ctx.maxFrames ?? 128;
@@ -84,15 +93,16 @@ export function unwindArm64(ctx: Arm64UnwindContext, start: Arm64Start): Backtra
     return new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true);
   };
   const push = (pc: bigint, sp: bigint, method: Frame['method']) => {
-    const f: Frame = { pc, sp, symbol: sym.symbolize(pc), method };
+    const f: Frame = { pc, sp, symbol: method === 'registers' ? sym.symbolize(pc) : callSite(sym, pc), method };
     frames.push(f);
     return f;
   };
   let fp = start.fp;
   let frame = push(start.pc, start.sp, 'registers');
-  // A leaf (or a function still in its prologue) at an exact pc: its caller is in x30.
+  // A leaf (or a function still in its prologue) at an exact pc: its caller is in x30. Not in the
+  // exception vectors: there x30 is the interrupted code's, whose pc (ELR_EL1) the notes lack.
   const leafCaller = (pc: bigint, lr: bigint | undefined, sp: bigint) => {
-    if (lr === undefined || lr === 0n) return;
+    if (lr === undefined || lr === 0n || frame.symbol?.name === 'vectors') return;
     if (frameRecordSet(mem, sym, pc) === false) frame = push(strip(lr), sp, 'registers');
   };
   leafCaller(start.pc, start.lr, start.sp);

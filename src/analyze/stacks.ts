@@ -1,6 +1,7 @@
 // Backtraces of CPUs (from the registers each saved at the crash) and of tasks that were not running
 // (from what the context switch saved), over a KernelDump; the architecture's unwinder does the walk.
-import { NotInDumpError, ParseError } from '../errors.ts';
+import { isDumpDataError, NotInDumpError, ParseError } from '../errors.ts';
+import { logCpuLine } from './system-info.ts';
 import { Gaps } from './completeness.ts';
 import type { KernelDump } from './kernel-dump.ts';
 import { TaskReader, type Task, type TaskList } from './tasks.ts';
@@ -25,7 +26,18 @@ export function cpuBacktrace(kd: KernelDump, cpu: number): CpuBacktrace {
   }
   const { backtrace, start } = kd.arch.unwindCpu(kd, st);
   const task = kd.currentTask(cpu);
-  return { ...backtrace, cpu, pid: taskPid(kd, task) ?? st.pid, task, start };
+  return { ...backtrace, cpu, pid: taskPid(kd, task) ?? panicLinePid(kd, cpu) ?? st.pid, task, start };
+}
+
+/** The pid in the "CPU: N PID: P" line the panicking CPU printed, when `cpu` is that CPU. */
+function panicLinePid(kd: KernelDump, cpu: number): number | undefined {
+  try {
+    const line = logCpuLine(kd.log.records, true);
+    return line.cpu === cpu ? line.pid : undefined;
+  } catch (e) {
+    if (isDumpDataError(e)) return undefined;
+    throw e;
+  }
 }
 
 /** The pid of the task at `task`, when its task_struct reads (QEMU's notes number pr_pid by CPU, not by task). */

@@ -142,11 +142,14 @@ export function archOfRegs(regs: ArchRegs): KernelArch {
 
 /**
  * The architecture of the kernel that crashed: by the dump's ELF machine or its header's machine
- * name. A dump that names none is taken as x86_64 (what every dump reader here was made for).
+ * name; a name no architecture has (QEMU's kdump-compressed dumps say "Unknown") by what only one
+ * architecture's VMCOREINFO exports (arm64: kimage_voffset). A dump that names none is taken as
+ * x86_64 (what every dump reader here was made for).
  */
 export function archOf(dump: Dump): KernelArch {
-  const m = dump.header.machine;
-  if (m === undefined || m === '') return x86_64;
+  let m = dump.header.machine;
+  if (typeof m === 'string' && /^unknown$/i.test(m)) m = undefined;
+  if (m === undefined || m === '') return dump.vmcoreinfo?.includes('\nNUMBER(kimage_voffset)=') ? arm64 : x86_64;
   const arch = ARCHES.find((a) => (typeof m === 'string' ? a.name === m || (a.name === 'aarch64' && m === 'arm64') : BigInt(a.elfMachine) === BigInt(m)));
   if (arch) return arch;
   throw new ParseError(`the dump's kernel is ${typeof m === 'string' ? m : `ELF machine ${m}`}: analysis reads x86_64 and aarch64 kernels only`, {

@@ -1,0 +1,89 @@
+// Issue 15, first part: vmcore-ts on real arm64 dumps. Debian's arm64 cloud kernels (bookworm 6.1:
+// 48-bit VA, 4 levels; trixie 6.12: 52-bit VA with LPA2, 5 levels), KASLR on, panicked by sysrq-c under
+// qemu-system-aarch64 (-cpu max,pauth-impdef=on: pointer authentication on) and dumped by QEMU
+// (harness/arm64-dump.ts: ELF and flattened kdump-zlib, cached), read by vmcore-ts and by drgn 0.3.0
+// from the sid root with the arm64 -dbg vmlinux (harness/arm64-oracles.ts). Opt-in: E2E_ARM64=1 or
+// --all (E2E_SUITES=all); about 10 s a suite once the dumps, vmlinux files and sid root are cached.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { getArm64Dump } from './harness/arm64-dump.ts';
+import { baseName, drgnCallFrames, drgnReference } from './harness/arm64-oracles.ts';
+import { getDebugVmlinux } from './harness/kernels.ts';
+import { REPO } from './harness/initramfs.ts';
+import { cannotMakeRoot } from '../test/packaging/debian-root.ts';
+
+const asked = process.env.E2E_ARM64 === '1' || process.env.E2E_SUITES === 'all';
+const skip = !asked ? 'set E2E_ARM64=1 (or --all) for the arm64 dumps (QEMU aarch64 + drgn)' : (cannotMakeRoot() ?? false);
+const log = process.env.E2E_VERBOSE ? (s: string) => console.error(`[arm64] ${s}`) : () => {};
+
+function vmcoreTs(args: string[]): { stdout: string; stderr: string; status: number | null } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', `${REPO}/src/cli/vmcore-ts.ts`, ...args], { encoding: 'utf8', maxBuffer: 64 << 20, timeout: 5 * 60_000 });
+  return { stdout: r.stdout, stderr: r.stderr, status: r.status };
+}
+function json(args: string[]): Record<string, unknown> {
+  const r = vmcoreTs([...args, '--json']);
+  assert.ok(r.status === 0 || r.status === 3, `vmcore-ts ${args.join(' ')} --json: exit ${r.status}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as Record<string, unknown>;
+}
+
+interface BtJson { backtraces: { pid: number; cpu: number; frames: { function?: string; pc: string; method: string }[]; stop: string; error: boolean; userRegs?: Record<string, string> }[] }
+
+const SUITES = [
+  { suite: 'bookworm', levels: 4, vaBits: 48 },
+  { suite: 'trixie', levels: 5, vaBits: 52 },
+];
+
+for (const { suite, levels, vaBits } of SUITES) {
+  test(`e2e arm64 ${suite}: vmcore-ts reads QEMU's dump of Debian's arm64 kernel (${vaBits}-bit VA, ${levels} levels, KASLR, PAC): info, dmesg = drgn's get_dmesg (ELF and flattened kdump-zlib alike), the panic task's frames = drgn's (inlined ones aside) with and without the vmlinux, ps = drgn's task list, regs`, { skip, timeout: 30 * 60_000 }, async () => {
+    const dump = await getArm64Dump(suite, log);
+    const vmlinux = await getDebugVmlinux(suite, dump.release, log);
+    const ref = drgnReference(dump.vmcore, vmlinux);
+    const consoleText = readFileSync(dump.console, 'latin1');
+
+    // info: the layout as the kernel printed it at the panic.
+    const info = json(['info', dump.vmcore]);
+    const kernel = info.kernel as { pagingLevels: number; kaslrOffset: number; physBase: number };
+    assert.equal(info.release, dump.release);
+    assert.equal(info.machine, 'aarch64');
+    assert.equal(kernel.pagingLevels, levels);
+    const offset = /Kernel Offset: (0x[0-9a-f]+) from/.exec(consoleText);
+    assert.ok(offset, 'the console shows the KASLR offset');
+    assert.equal(BigInt(kernel.kaslrOffset), BigInt(offset[1]!), 'KASLR offset = the kernel\'s');
+    assert.equal(BigInt(kernel.physBase), BigInt(/PHYS_OFFSET: (0x[0-9a-f]+)/.exec(consoleText)![1]!));
+    assert.equal(info.memoryBytes, 1024 * 1024 * 1024);
+    assert.equal(info.panicMessage, 'Kernel panic - not syncing: sysrq triggered crash');
+
+    // dmesg: drgn's get_dmesg() line for line; QEMU's flattened kdump-zlib of the same guest reads the same.
+    const dmesg = vmcoreTs(['dmesg', dump.vmcore]);
+    assert.equal(dmesg.status, 0, dmesg.stderr);
+    assert.equal(dmesg.stdout, ref.dmesg, 'vmcore-ts dmesg = drgn get_dmesg');
+    assert.equal(vmcoreTs(['dmesg', dump.kdump]).stdout, dmesg.stdout, 'the flattened kdump-zlib dump gives the same log');
+
+    // bt: the crashed thread's call frames as drgn unwinds them with DWARF (inlined frames have no frame record).
+    const want = drgnCallFrames(ref.frames).map(baseName);
+    for (const extra of [[], ['--vmlinux', vmlinux]]) {
+      const bt = json(['bt', ...extra, dump.vmcore]) as unknown as BtJson;
+      const [trace] = bt.backtraces;
+      assert.ok(trace);
+      assert.equal(trace.pid, ref.crashedTid, 'the panic task');
+      assert.deepEqual(trace.frames.map((f) => baseName(f.function ?? f.pc)), want, `frames ${extra.length ? 'with' : 'without'} the vmlinux`);
+      assert.equal(trace.stop, 'user mode');
+      assert.ok(trace.userRegs && BigInt(trace.userRegs.pc!) < 0x1000000000000n, 'the user-mode registers of the syscall');
+    }
+
+    // ps: every task drgn lists (for_each_task: the task list, without init_task), by pid and comm; ours adds the idle tasks.
+    const ps = json(['ps', '--vmlinux', vmlinux, dump.vmcore]) as { tasks: { pid: number; comm: string; idle?: boolean }[] };
+    const key = (t: { pid: number; comm: string }) => `${t.pid} ${t.comm}`;
+    assert.deepEqual(ps.tasks.filter((t) => !t.idle).map(key).sort(), ref.tasks.map(key).sort());
+    assert.deepEqual(ps.tasks.filter((t) => t.idle).map((t) => t.comm), ['swapper/0', 'swapper/1']);
+
+    // regs: both CPUs, the arm64 register block.
+    const regs = vmcoreTs(['regs', dump.vmcore]);
+    assert.equal(regs.status, 0, regs.stderr);
+    assert.match(regs.stdout, /^CPU: 0 /m);
+    assert.match(regs.stdout, /^CPU: 1 /m);
+    assert.match(regs.stdout, / PC: [0-9a-f]{16} {3}LR: [0-9a-f]{16} {3}SP: [0-9a-f]{16}  PSTATE: [0-9a-f]{8}\n\s+X29: /);
+  });
+}

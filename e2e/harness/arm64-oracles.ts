@@ -1,12 +1,20 @@
-// The reference tools on arm64 dumps, run on this (x86_64) host from the cached Debian sid root
-// (test/packaging/debian-root.ts): drgn 0.3.0 reads foreign-architecture dumps, so with the arm64
-// -dbg vmlinux it gives the crashed thread's frames, the kernel log and the task list. Debian's
-// amd64 makedumpfile cannot: it is built for the host's architecture only (its --dump-dmesg on an
-// arm64 dump fails in x86_64 page-table code), so the kernel log's reference here is drgn's
-// get_dmesg(). The dump and vmlinux are hard-linked into the root, so disposing of it never reaches them.
-import { copyFileSync, linkSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+// The reference tools on arm64 dumps, run on this (x86_64) host:
+// - drgn 0.3.0 from the cached Debian sid root (test/packaging/debian-root.ts) reads
+//   foreign-architecture dumps, so with the arm64 -dbg vmlinux it gives the crashed thread's frames,
+//   the kernel log and the task list. The dump and vmlinux are hard-linked into the root.
+// - makedumpfile is built for one architecture: the sid root's amd64 build fails on arm64 dumps in
+//   x86_64 page-table code. Debian's arm64 build of sid's makedumpfile 1.7.8 (unpacked from the
+//   packages by mmdebstrap --variant=extract, cached) runs under qemu-aarch64-static (the host
+//   suite's qemu-user-static, unpacked, never installed). It needs an ELF core whose program headers
+//   follow the ELF header, as /proc/vmcore's do: QEMU's own dump puts a section header there, which
+//   makedumpfile misreads ("Can't get the number of PT_LOAD"), so it reads what `vmcore-ts save -E`
+//   wrote from QEMU's dump. It stops on 52-bit VA with 4 KiB pages ("VA Bits 52 not supported", fixed
+//   only after 1.7.9): trixie's arm64 kernels have no makedumpfile reference.
+import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { debianRootTarball, openDebianRoot } from '../../test/packaging/debian-root.ts';
+import { debianRootTarball, openDebianRoot, sh, type Run } from '../../test/packaging/debian-root.ts';
+import { cacheDir } from './cache.ts';
+import { downloadSuiteDebs, hostDebianMirror } from './kernels.ts';
 
 /** The sid root every oracle uses (this exact list and order hits the cached tarball). */
 export const SID_ROOT_PACKAGES = ['python3-drgn', 'crash', 'makedumpfile', 'kexec-tools'];
@@ -70,3 +78,43 @@ export function drgnCallFrames(frames: readonly DrgnFrame[]): string[] {
 
 /** A symbol name without the compiler's clone suffixes (.constprop.0, .isra.0, .part.0, .cold): DWARF names the function without them. */
 export const baseName = (name: string): string => name.replace(/\.(constprop|isra|part|cold|llvm)(\.\d+)*.*$/, '');
+
+/** Unpacked once: sid's arm64 makedumpfile with its libraries (mmdebstrap --variant=extract) and qemu-aarch64-static. */
+export async function arm64Makedumpfile(log: (s: string) => void = () => {}): Promise<{ run(args: string[], timeoutMs?: number): Run; version: string }> {
+  const dir = cacheDir('arm64-makedumpfile');
+  const root = join(dir, 'root');
+  if (!existsSync(join(root, 'usr/bin/makedumpfile'))) {
+    log('unpacking sid arm64 makedumpfile (mmdebstrap --variant=extract)');
+    const tar = join(dir, 'root.tar');
+    const tmp = `${root}.tmp-${process.pid}`;
+    rmSync(tmp, { recursive: true, force: true });
+    mkdirSync(tmp, { recursive: true });
+    try {
+      sh('mmdebstrap', ['--quiet', '--variant=extract', '--aptopt=Acquire::Check-Valid-Until "false"', '--architectures=arm64', '--include=makedumpfile', 'sid', tar, hostDebianMirror()], 15 * 60_000);
+      sh('tar', ['-xf', tar, '-C', tmp], 5 * 60_000, { allowFail: true }); // device nodes fail unprivileged; not needed
+      for (const d of ['lib', 'bin', 'sbin']) if (!existsSync(join(tmp, d))) symlinkSync(`usr/${d}`, join(tmp, d)); // merged /usr: no base-files ran
+      rmSync(root, { recursive: true, force: true });
+      renameSync(tmp, root);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+      rmSync(tar, { force: true });
+    }
+  }
+  const qemu = join(dir, 'qemu-aarch64-static');
+  if (!existsSync(qemu)) {
+    const [deb] = await downloadSuiteDebs('bookworm', ['qemu-user-static'], log);
+    const tmp = join(dir, `qemu.tmp-${process.pid}`);
+    try {
+      sh('dpkg-deb', ['-x', deb!, tmp], 5 * 60_000);
+      renameSync(join(tmp, 'usr/bin/qemu-aarch64-static'), qemu);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }
+  const run = (args: string[], timeoutMs = 10 * 60_000) => sh(qemu, ['-L', root, join(root, 'usr/bin/makedumpfile'), ...args], timeoutMs, { allowFail: true });
+  const version = /version (\S+)/.exec(run(['-v']).stdout)?.[1] ?? '?';
+  return { run, version };
+}
+
+/** makedumpfile 1.7.8 prints the lockless ring's caller id too, 8 wide ("[      T0]"); the kernel's (and vmcore-ts dmesg -c) is 6 wide. */
+export const callerColumnAsKernel = (log: string): string => log.replace(/^(\[[ 0-9.]+\] )\[ *([TC]\d+)\]/gm, (_m, ts: string, id: string) => `${ts}[${id.padStart(6)}]`);

@@ -89,6 +89,10 @@ for (const { suite, levels, vaBits } of SUITES) {
     const key = (t: { pid: number; comm: string }) => `${t.pid} ${t.comm}`;
     assert.deepEqual(ps.tasks.filter((t) => !t.idle).map(key).sort(), ref.tasks.map(key).sort());
     assert.deepEqual(ps.tasks.filter((t) => t.idle).map((t) => t.comm), ['swapper/0', 'swapper/1']);
+    // From the dump alone: trixie's kallsyms has data symbols; bookworm's (no CONFIG_KALLSYMS_ALL) lacks init_task, said so.
+    const alone = vmcoreTs(['ps', '--json', dump.vmcore]);
+    if (suite === 'trixie') assert.deepEqual((JSON.parse(alone.stdout) as typeof ps).tasks.map(key), ps.tasks.map(key));
+    else assert.match(alone.stderr, /symbol init_task not found \(kallsyms in the dump\); needed for the task list/);
 
     // makedumpfile 1.7.8 (arm64 build): on what `save -E -d 0` wrote it excludes at -d 31 exactly the
     // pages our save -d 31 excludes (zero, cache, user, free: from struct page), and its --dump-dmesg

@@ -84,6 +84,18 @@ for (const { suite, levels, vaBits } of SUITES) {
       assert.ok(trace.userRegs && BigInt(trace.userRegs.pc!) < 0x1000000000000n, 'the user-mode registers of the syscall');
     }
 
+    // A task that was not running (kthreadd, asleep in schedule()): unwound from thread.cpu_context.
+    const sleeper = json(['bt', '--vmlinux', vmlinux, dump.vmcore, '2']) as unknown as BtJson;
+    assert.deepEqual(sleeper.backtraces[0]!.frames.map((f) => baseName(f.function ?? f.pc)), drgnCallFrames(ref.kthreadd).map(baseName), 'kthreadd = drgn');
+
+    // sym: kallsyms in the dump = the vmlinux's symbol table moved by the KASLR offset.
+    const nm = spawnSync('nm', [vmlinux], { encoding: 'utf8', maxBuffer: 256 << 20 }).stdout;
+    for (const name of ['panic', 'sysrq_handle_crash', 'el0t_64_sync']) {
+      const link = BigInt('0x' + new RegExp(`^([0-9a-f]{16}) [Tt] ${name}$`, 'm').exec(nm)![1]!);
+      const ours = vmcoreTs(['sym', dump.vmcore, name]).stdout;
+      assert.equal(BigInt('0x' + ours.split(/\s/)[0]), link + BigInt(offset[1]!), `sym ${name}`);
+    }
+
     // ps: every task drgn lists (for_each_task: the task list, without init_task), by pid and comm; ours adds the idle tasks.
     const ps = json(['ps', '--vmlinux', vmlinux, dump.vmcore]) as { tasks: { pid: number; comm: string; idle?: boolean }[] };
     const key = (t: { pid: number; comm: string }) => `${t.pid} ${t.comm}`;

@@ -28,6 +28,8 @@ export interface DrgnFrame {
 export interface DrgnReference {
   crashedTid: number;
   frames: DrgnFrame[];
+  /** kthreadd's (pid 2) frames: a task that was not running, unwound from its saved context. */
+  kthreadd: DrgnFrame[];
   tasks: { pid: number; comm: string }[];
   dmesg: string;
   version: string;
@@ -49,10 +51,13 @@ prog = drgn.Program()
 prog.set_core_dump('/dump/vmcore')
 prog.load_debug_info(['/dump/vmlinux'])
 t = prog.crashed_thread()
-frames = [{'name': f.name, 'pc': hex(f.pc), 'inline': f.is_inline, 'interrupted': f.interrupted} for f in t.stack_trace()]
+def frames_of(trace):
+    return [{'name': f.name, 'pc': hex(f.pc), 'inline': f.is_inline, 'interrupted': f.interrupted} for f in trace]
+frames = frames_of(t.stack_trace())
+kthreadd = frames_of(prog.stack_trace(2))
 tasks = [{'pid': int(x.pid), 'comm': x.comm.string_().decode('latin-1')} for x in for_each_task(prog)]
 open('/dump/dmesg.txt', 'wb').write(get_dmesg(prog))
-print(json.dumps({'crashedTid': t.tid, 'frames': frames, 'tasks': tasks, 'version': drgn.__version__}))
+print(json.dumps({'crashedTid': t.tid, 'frames': frames, 'kthreadd': kthreadd, 'tasks': tasks, 'version': drgn.__version__}))
 `;
 
 /** drgn's view of an arm64 (or any) dump with its vmlinux: the crashed thread's frames, tasks, log. */

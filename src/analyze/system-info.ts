@@ -106,7 +106,8 @@ export function systemInfo(kd: KernelDump): SystemInfo {
     // the rest of `info` together, and the CPUs' notes give the same count (one per online CPU).
     cpus: (info && kd.symbolsLoaded() && attempt('online CPUs', () => onlineCpus(kd))) || (cpus.length || undefined),
     memoryBytes: info ? attempt('memory size', () => memorySize(kd)) : undefined,
-    crashTime: info?.crashTime ?? (typeof header.timestampSec === 'bigint' ? header.timestampSec : undefined),
+    // QEMU's kdump-compressed dumps leave the header's timestamp 0: no time, not 1970.
+    crashTime: info?.crashTime ?? (typeof header.timestampSec === 'bigint' && header.timestampSec !== 0n ? header.timestampSec : undefined),
     uptimeNsec: records.length ? records[records.length - 1]!.tsNsec : undefined,
     panicMessage: panicMessage(records),
     crashingCpu: crash.cpu,

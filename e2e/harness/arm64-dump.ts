@@ -126,10 +126,10 @@ class Qmp {
  * Boots `k` (arm64) to a panic and writes dump-guest-memory's ELF and kdump-zlib dumps to `elf` and
  * `kdump`; the console text. Bounded by `timeoutMs`; QEMU is killed (its process group) at the end.
  */
-export async function panicAndDump(k: Kernel, initrd: string, work: string, elf: string, kdump: string, timeoutMs = 8 * 60_000, log: (s: string) => void = () => {}): Promise<string> {
+export async function panicAndDump(k: Kernel, initrd: string, work: string, elf: string, kdump: string, cpu = ARM64_CPU, timeoutMs = 8 * 60_000, log: (s: string) => void = () => {}): Promise<string> {
   const qmpPath = join(work, 'qmp.sock');
   const consolePath = join(work, 'console.log');
-  const args = ['-M', 'virt', '-cpu', ARM64_CPU, '-m', '1024', '-smp', '2', '-display', 'none', '-no-reboot', '-nic', 'none',
+  const args = ['-M', 'virt', '-cpu', cpu, '-m', '1024', '-smp', '2', '-display', 'none', '-no-reboot', '-nic', 'none',
     '-serial', `file:${consolePath}`, '-monitor', 'none', '-qmp', `unix:${qmpPath},server=on,wait=off`, '-device', 'vmcoreinfo',
     '-kernel', k.vmlinuz, '-initrd', initrd, '-append', 'console=ttyAMA0 panic=0 loglevel=7'];
   log(`qemu-system-aarch64 ${args.join(' ')}`);
@@ -171,27 +171,30 @@ export async function panicAndDump(k: Kernel, initrd: string, work: string, elf:
 }
 
 /**
- * The cached arm64 dumps of `suite`'s cloud kernel, made (one boot, a few minutes under TCG) when
- * missing or when the suite's kernel is newer than the one they were made from.
+ * The cached arm64 dumps of `suite`'s cloud kernel, made (one boot, a few seconds to minutes under
+ * TCG) when missing or when the suite's kernel is newer than the one they were made from. `cpu`:
+ * QEMU's -cpu (default ARM64_CPU: LPA2 and pointer authentication); another model is cached under
+ * arm64-SUITE-MODEL (e.g. cortex-a72: no LPA2, so trixie's 52-bit kernel runs with 48-bit VA).
  */
-export async function getArm64Dump(suite: string, log: (s: string) => void = () => {}): Promise<Arm64Dump> {
+export async function getArm64Dump(suite: string, log: (s: string) => void = () => {}, cpu = ARM64_CPU): Promise<Arm64Dump> {
   const k = await getKernel(suite, log, 'arm64');
   const dir = cacheDir('vmcore');
-  const jsonPath = join(dir, `arm64-${suite}.json`);
+  const name = cpu === ARM64_CPU ? `arm64-${suite}` : `arm64-${suite}-${cpu.replace(/[^a-z0-9-]/gi, '_')}`;
+  const jsonPath = join(dir, `${name}.json`);
   if (existsSync(jsonPath)) {
     const had = JSON.parse(readFileSync(jsonPath, 'utf8')) as Arm64Dump;
     if (had.version === k.version && existsSync(had.vmcore) && existsSync(had.kdump)) return had;
   }
-  const work = mkdtempSync(join(dir, `arm64-${suite}.work-`));
+  const work = mkdtempSync(join(dir, `${name}.work-`));
   try {
     const initrd = join(work, 'initrd.gz');
     await buildInitramfs(k, await busyboxArm64(suite, log), initrd);
-    const elf = join(dir, `arm64-${suite}.elf`);
-    const kdump = join(dir, `arm64-${suite}.kdump`);
-    const consoleText = await panicAndDump(k, initrd, work, elf, kdump, undefined, log);
-    const consoleFile = join(dir, `arm64-${suite}.console.log`);
+    const elf = join(dir, `${name}.elf`);
+    const kdump = join(dir, `${name}.kdump`);
+    const consoleText = await panicAndDump(k, initrd, work, elf, kdump, cpu, undefined, log);
+    const consoleFile = join(dir, `${name}.console.log`);
     writeFileSync(consoleFile, consoleText);
-    const d: Arm64Dump = { suite, release: k.release, version: k.version, cpu: ARM64_CPU, vmcore: elf, kdump, console: consoleFile, made: new Date().toISOString() };
+    const d: Arm64Dump = { suite, release: k.release, version: k.version, cpu, vmcore: elf, kdump, console: consoleFile, made: new Date().toISOString() };
     writeFileSync(jsonPath, JSON.stringify(d, null, 1) + '\n');
     return d;
   } finally {

@@ -25,9 +25,12 @@ import { BufferSource } from '../../src/io/source.ts';
 const DIR = new URL('../../fixtures/arm64/vmcore/', import.meta.url).pathname;
 const fixture = (suite: string) => openDump(new BufferSource(gunzipSync(readFileSync(`${DIR}${suite}.elf.gz`)), `${suite}.elf`));
 
+// trixie-cortex-a72: the 52-bit kernel on a CPU without LPA2 runs with 48-bit VA; the kernel shifts
+// PHYS_OFFSET (memstart_addr) so that its VA_BITS=52 PAGE_OFFSET still gives the linear map.
 const REAL = [
-  { suite: 'bookworm', release: '6.1.0-50-cloud-arm64', levels: 4, vaBits: 48, kaslr: 0x50bb53200000n, directMap: 0xfffeffffc0000000n, crashCpu: 1 },
-  { suite: 'trixie', release: '6.12.117+deb13-cloud-arm64', levels: 5, vaBits: 52, kaslr: 0x1e5957a00000n, directMap: 0xffefffffc0000000n, crashCpu: 0 },
+  { suite: 'bookworm', release: '6.1.0-50-cloud-arm64', levels: 4, vaBits: 48, kaslr: 0x50bb53200000n, physOffset: 0x40000000n, directMap: 0xfffeffffc0000000n, crashCpu: 1 },
+  { suite: 'trixie', release: '6.12.117+deb13-cloud-arm64', levels: 5, vaBits: 52, kaslr: 0x1e5957a00000n, physOffset: 0x40000000n, directMap: 0xffefffffc0000000n, crashCpu: 0 },
+  { suite: 'trixie-cortex-a72', release: '6.12.117+deb13-cloud-arm64', levels: 4, vaBits: 48, kaslr: 0x4df1ee600000n, physOffset: 0xfff0c88e00000000n, directMap: 0xffff377200000000n, crashCpu: 1 },
 ];
 
 for (const r of REAL) {
@@ -39,9 +42,13 @@ for (const r of REAL) {
     assert.equal(s.machine, 'aarch64');
     assert.equal(s.kernel.pagingLevels, r.levels);
     assert.equal(BigInt(s.kernel.kaslrOffset ?? 0), r.kaslr);
-    assert.equal(s.kernel.physBase, 0x40000000n);
+    assert.equal(s.kernel.physBase, r.physOffset);
     assert.equal(kd.memory.directMap()?.base, r.directMap);
     assert.equal(kd.memory.directMap()?.source, 'VMCOREINFO');
+    // The linear map by PHYS_OFFSET agrees with the kernel's page tables (utsname's page, read by both).
+    const uts = kd.info.symbol('init_uts_ns')!;
+    const pa = kd.memory.virtToPhys(uts);
+    assert.equal(kd.memory.pageTables.translate(r.directMap + pa).paddr, pa, 'linear-map walk = PHYS_OFFSET arithmetic');
     assert.equal(s.panicMessage, 'Kernel panic - not syncing: sysrq triggered crash');
     assert.equal(s.crashingCpu, r.crashCpu);
     assert.equal(s.pid, 1, 'the panic line\'s pid, not QEMU\'s per-CPU pr_pid');

@@ -118,12 +118,20 @@ for (const { suite, cpu, levels, vaBits, kernelVaBits } of SUITES) {
     try {
       const ours = vmcoreTs(['save', '-E', '-d', '31', '--message-level', '23', dump.vmcore, join(tmp, 'd31.elf')]);
       assert.equal(ours.status, 0, ours.stderr);
+      const back = json(['info', join(tmp, 'd31.elf')]);
+      assert.equal(back.machine, 'aarch64', 'our saved ELF reads back as arm64 (e_machine 183)');
+      assert.equal(vmcoreTs(['dmesg', join(tmp, 'd31.elf')]).stdout, dmesg.stdout, 'and gives the same log');
       const dmesgRun = mdf.run(['--dump-dmesg', join(tmp, 'd31.elf'), join(tmp, 'dmesg.txt')]);
       if (kernelVaBits === 52) {
         assert.match(dmesgRun.stdout + dmesgRun.stderr, /PAGE SIZE 0x1000 and VA Bits 52 not supported/, `makedumpfile ${mdf.version} still lacks 52-bit VA`);
       } else {
         assert.equal(dmesgRun.status, 0, dmesgRun.stderr);
-        assert.equal(callerColumnAsKernel(readFileSync(join(tmp, 'dmesg.txt'), 'latin1')), vmcoreTs(['dmesg', '-c', dump.vmcore]).stdout, `makedumpfile ${mdf.version} --dump-dmesg`);
+        const ourLog = vmcoreTs(['dmesg', '-c', dump.vmcore]).stdout;
+        assert.equal(callerColumnAsKernel(readFileSync(join(tmp, 'dmesg.txt'), 'latin1')), ourLog, `makedumpfile ${mdf.version} --dump-dmesg`);
+        // ... and of our kdump-compressed (zlib) save.
+        assert.equal(vmcoreTs(['save', '-c', '-d', '31', '--message-level', '0', dump.vmcore, join(tmp, 'd31.kdump')]).status, 0);
+        assert.equal(mdf.run(['--dump-dmesg', join(tmp, 'd31.kdump'), join(tmp, 'dmesg2.txt')]).status, 0);
+        assert.equal(callerColumnAsKernel(readFileSync(join(tmp, 'dmesg2.txt'), 'latin1')), ourLog, 'makedumpfile reads our arm64 kdump-compressed save');
         assert.equal(vmcoreTs(['save', '-E', '-d', '0', '--message-level', '0', dump.vmcore, join(tmp, 'd0.elf')]).status, 0);
         const theirs = mdf.run(['-E', '-d', '31', '--message-level', '31', join(tmp, 'd0.elf'), join(tmp, 'm31.elf')]);
         assert.equal(theirs.status, 0, theirs.stderr);

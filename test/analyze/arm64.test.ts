@@ -14,6 +14,8 @@ import { ARM64_REGS } from '../../src/analyze/arch/arm64/regs.ts';
 import { x86_64 } from '../../src/analyze/arch/x86_64/arch.ts';
 import type { Symbolizer } from '../../src/analyze/arch/arch.ts';
 import { findBtfHeader } from '../../src/analyze/btf.ts';
+import { dumpIdentity } from '../../src/analyze/dump-identity.ts';
+import { FileSource } from '../../src/host/file-source.ts';
 import { KernelDump } from '../../src/analyze/kernel-dump.ts';
 import { formatLog } from '../../src/analyze/printk.ts';
 import { systemInfo } from '../../src/analyze/system-info.ts';
@@ -291,4 +293,14 @@ test('BTF: findBtfHeader finds a 4-byte-aligned vmlinux BTF header in kernel mem
   buf[400 + 24 + 64] = 0; // the string section starts with ""
   assert.deepEqual(findBtfHeader(buf), { offset: 400, size: 24 + 64 + 16 });
   assert.equal(findBtfHeader(buf.subarray(0, 300)), undefined);
+});
+
+test("arm64 save: what a saved dump records keeps the input's architecture (ELF e_machine 183 for an ELF output, utsname machine aarch64), x86_64's stays 62", () => {
+  const arm = fixture('bookworm');
+  const kd = new KernelDump(arm);
+  const id = dumpIdentity(arm, kd.info, (va, n) => kd.memory.readVirt(va, n));
+  assert.equal(id.elfMachine, 183);
+  assert.equal(id.utsname.machine, 'aarch64');
+  assert.equal(dumpIdentity(arm, undefined, undefined).utsname.machine, 'aarch64', 'without utsname: by the architecture');
+  assert.equal(dumpIdentity(openDump(new FileSource('fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump')), undefined, undefined).elfMachine, 62);
 });

@@ -680,7 +680,7 @@ function loadAverage(s: ConsoleSession): string | undefined {
     if (a === undefined) return undefined;
     const parts: string[] = [];
     for (let i = 0; i < 3; i++) {
-      const v = s.kd.memory.u64(a + BigInt(i * 8));
+      const v = s.kd.memory.u64(a + BigInt(i * 8)) + 10n; // + FIXED_1/200: rounded as /proc/loadavg and crash
       const int = v >> 11n;
       const frac = ((v & 2047n) * 100n) >> 11n;
       parts.push(`${int}.${String(frac).padStart(2, '0')}`);

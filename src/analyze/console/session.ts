@@ -175,7 +175,9 @@ export class ConsoleSession {
     const before = line.slice(0, line.length - word.length).trim().split(/\s+/).filter(Boolean);
     const pick = (all: readonly string[], prefix: string, add = '') => [all.filter((n) => n.startsWith(prefix)).slice(0, MAX_COMPLETIONS).map((n) => add + n), word] as [string[], string];
     if (before.length === 0 || (before.length === 1 && before[0] === 'help') || before[before.length - 1] === 'foreach') {
-      return pick(this.commandNames(), word);
+      const [names] = pick(this.commandNames(), word);
+      // a command name completed alone gets its blank, as a shell does
+      return [names.length === 1 ? [names[0] + ' '] : names, word];
     }
     const cmd = ALIASES[before[0]!] ?? before[0]!;
     try {
@@ -210,7 +212,7 @@ export class ConsoleSession {
     }
     const out: string[] = [];
     for (let i = lo; i < names.length && names[i]!.startsWith(prefix) && out.length < MAX_COMPLETIONS; i++) out.push(add + names[i]!);
-    return [out, add + prefix];
+    return [out.length === 1 ? [out[0] + ' '] : out, add + prefix];
   }
 
   private typeNames(kind: string): string[] {

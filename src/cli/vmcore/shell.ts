@@ -100,7 +100,7 @@ class Shell {
   remember(line: string): void {
     if (!this.historyPath || !line.trim()) return;
     try {
-      const lines = [...this.history].reverse();
+      const lines = [...new Set([...this.history].reverse().map((l) => l.trimEnd()))];
       writeFileSync(this.historyPath, lines.slice(-HISTORY_LINES).join('\n') + '\n', { mode: 0o600 });
     } catch (e) {
       if (!this.historyWarned) process.stderr.write(`vmcore-ts shell: history not saved: ${describeError(e).line}\n`);

@@ -22,6 +22,16 @@ function vmcoreTs(...args: string[]): string {
 }
 const haveCommand = (name: string) => new RegExp(`^\\s+${name}\\s`, 'm').test(spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', '--help'], { cwd: REPO, encoding: 'utf8' }).stdout);
 
+interface Signature {
+  bucket: string;
+  reason: string;
+  frames: string[];
+  release?: string;
+}
+const signatureOf = (dump: string): Signature => (JSON.parse(vmcoreTs('summary', '--json', dump)) as { signature: Signature }).signature;
+/** The sysrq-c crashes' signatures, by suite (filled by the kdump tests, checked by the signature test). */
+const sysrqSignatures = new Map<string, Signature>();
+
 function infoField(info: string, field: string): string {
   const m = new RegExp(`^\\s*${field}: (.*)$`, 'm').exec(info);
   return m ? m[1]!.trim() : '';
@@ -76,6 +86,7 @@ for (const suite of suites()) {
             } else t.diagnostic('vmcore-ts has no info command yet: skipped that comparison');
           });
         }
+        sysrqSignatures.set(`${suite} ${cpu}`, signatureOf(dumps.zlib));
         recordTimings(r, 'kdump', {
           crashToCaptureInitS: (r.marker('capture', 'boot').hostMs - r.marker('first', 'crashing').hostMs) / 1000,
           zlibSaveS: r.marker('capture', 'saved-zlib').uptime - r.marker('capture', 'stage-start').uptime,
@@ -87,3 +98,33 @@ for (const suite of suites()) {
     });
   }
 }
+
+const FIXTURE_DUMP = join(REPO, 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump');
+
+test('e2e crash signatures: sysrq-c crashes of every kernel (other boots, other KASLR offsets) and the bundled 6.1 dump share one bucket; an OOM panic is another', async (t) => {
+  const suite = suites()[0];
+  if (!suite) return t.skip('no e2e suites selected');
+  if (cannotRun(t, { referenceTools: true })) return;
+  await orSkipOnDownload(t, async () => {
+    const cpu = cpusFor(suite)[0]!;
+    const r = await runScenario({ ...kdump(suite, cpu, `E2E-OOM-${randomBytes(6).toString('hex')}`, false, 1024, 'oom'), log });
+    const oomDump = join(r.outDir, 'vmcore-oom.kdump');
+    r.disk.copyOut('vmcore-zlib.kdump', oomDump);
+    const oom = signatureOf(oomDump);
+    t.diagnostic(`OOM: ${JSON.stringify(oom)}`);
+    assert.match(oom.reason, /out of memory|panic_on_oom/i, 'the OOM panic is named as the reason');
+    assert.ok(oom.frames.some((f) => /out_of_memory|alloc_pages|oom/.test(f)), `the OOM path is in the frames: ${oom.frames.join(' < ')}`);
+
+    const bundled = signatureOf(FIXTURE_DUMP);
+    assert.equal(bundled.reason, 'sysrq triggered crash');
+    assert.deepEqual(bundled.frames.slice(0, 3), ['sysrq_handle_crash', '__handle_sysrq', 'write_sysrq_trigger'], 'panic machinery dropped, compiler suffixes (.cold) removed');
+    for (const [where, sig] of sysrqSignatures) {
+      t.diagnostic(`sysrq ${where}: ${sig.bucket} ${sig.release}`);
+      // Before 5.11 (bullseye's 5.10) sysrq-c is a NULL-pointer write that oopses: another crash, another reason.
+      if (sig.reason === bundled.reason) assert.equal(sig.bucket, bundled.bucket, `the sysrq crash on ${where} (${sig.release}) is the bundled dump's bucket`);
+      else assert.equal(sig.frames[0], 'sysrq_handle_crash', `the sysrq oops on ${where} (${sig.release}) faults in sysrq_handle_crash`);
+    }
+    assert.notEqual(oom.bucket, bundled.bucket, 'an OOM panic is another bucket');
+    r.cleanup();
+  });
+});

@@ -44,14 +44,29 @@ ${kexecInto('second', '-l')}`,
   };
 }
 
+/** How a kdump scenario crashes its kernel. */
+export type CrashTrigger = 'sysrq' | 'oom';
+
+const CRASH_COMMANDS: Record<CrashTrigger, string> = {
+  sysrq: `echo c > /proc/sysrq-trigger
+fail "still running after sysrq-c"`,
+  // A different bug for crash signatures: memory filled through a tmpfs as big as RAM, with
+  // vm.panic_on_oom set, so the allocating task (dd) panics in the OOM path.
+  oom: `echo 1 > /proc/sys/vm/panic_on_oom
+mkdir -p /oom && mount -t tmpfs -o size=100% oom /oom
+dd if=/dev/zero of=/oom/fill bs=1M 2>/dev/null
+fail "still running after filling memory with panic_on_oom set"`,
+};
+
 /**
  * kdump: crashkernel=256M in a 1 GiB guest (or `memoryMiB`), kexec -p with the slim capture initrd,
- * a unique line to /dev/kmsg, sysrq-c; the capture kernel saves /proc/vmcore with makedumpfile (zlib
- * and LZO, -d 31), its dmesg, and (when `raw`) an unfiltered ELF copy for benchmarks.
+ * a unique line to /dev/kmsg, a crash (`trigger`: sysrq-c, or an OOM panic); the capture kernel saves
+ * /proc/vmcore with makedumpfile (zlib and LZO, -d 31), its dmesg, and (when `raw`) an unfiltered ELF
+ * copy for benchmarks.
  */
-export function kdump(suite: string, cpu: string, crashMarker: string, raw: boolean, memoryMiB = 1024): ScenarioSpec {
+export function kdump(suite: string, cpu: string, crashMarker: string, raw: boolean, memoryMiB = 1024, trigger: CrashTrigger = 'sysrq'): ScenarioSpec {
   return {
-    name: 'kdump',
+    name: trigger === 'sysrq' ? 'kdump' : `kdump-${trigger}`,
     suite,
     cpu,
     memoryMiB,
@@ -65,8 +80,7 @@ mark crash-loaded "$(cat /sys/kernel/kexec_crash_loaded)"
 echo "${crashMarker}" > /dev/kmsg
 prepare_kexec
 mark crashing
-echo c > /proc/sysrq-trigger
-fail "still running after sysrq-c"
+${CRASH_COMMANDS[trigger]}
 `,
       capture: `
 mark vmcore-size "$(stat -c %s /proc/vmcore)"

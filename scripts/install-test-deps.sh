@@ -24,6 +24,8 @@ pkgs+=(dpkg-dev lintian mmdebstrap)
 # sbverify (the signature oracle), openssl for throwaway keys, efitools for db/dbx signature lists
 # and its own Authenticode hash. (systemd-ukify is not in bookworm.)
 pkgs+=(systemd-boot-efi binutils sbsigntool openssl efitools)
+# Remote dump targets (test/dump/ssh-target.test.ts): a throwaway sshd on 127.0.0.1 with a test key.
+pkgs+=(openssh-server openssh-client)
 # ukify (systemd 257) for test/boot/uki.test.ts where Debian has no systemd-ukify (bookworm): trixie's
 # systemd-ukify, systemd-boot-efi and python3-pefile unpacked in the cache (scripts/fetch-ukify.ts).
 cache="${KEXEC_TS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kexec-ts}"

@@ -12,6 +12,7 @@ import { TaskReader } from './tasks.ts';
 import type { Regs } from './arch/x86_64/regs.ts';
 import { frameLabel, type Backtrace } from './arch/x86_64/unwind.ts';
 import { hexPadded } from '../text.ts';
+import { crashSignature, formatSignature, type CrashSignature } from './signature.ts';
 
 export interface NamedBacktrace extends Backtrace {
   cpu?: number;
@@ -212,6 +213,8 @@ export interface Summary {
   memory: { label: string; bytes: bigint }[];
   problems: string[];
   completeness: Completeness;
+  /** What buckets this crash with others of the same bug (src/analyze/signature.ts). */
+  signature: CrashSignature;
 }
 
 export const SUMMARY_LOG_LINES = 30;
@@ -232,7 +235,8 @@ export function buildSummary(kd: KernelDump, logLines = SUMMARY_LOG_LINES): Summ
   const lastLog = records.slice(-logLines).map((r) => formatRecord(r));
   const memory = attempt('memory counters', () => memoryRows(memoryCounters(kd))) ?? [];
   const completeness = gaps.result();
-  return { system, backtrace, lastLog, memory, problems: problemLines(completeness), completeness };
+  const signature = crashSignature({ records, panicMessage: system.panicMessage, frames: backtrace?.frames, release: system.release });
+  return { system, backtrace, lastLog, memory, problems: problemLines(completeness), completeness, signature };
 }
 
 export function formatSummary(s: Summary): string {
@@ -251,6 +255,7 @@ export function formatSummary(s: Summary): string {
   out.push(
     `  DUMP: ${sys.dump.file}, ${sys.dump.format}${sys.dump.dumpLevel !== undefined ? `, dump level ${sys.dump.dumpLevel}` : ''}${sys.dump.incomplete ? ', INCOMPLETE' : ''}`,
   );
+  out.push(` BUCKET: ${formatSignature(s.signature)}`);
   if (s.memory.length) {
     out.push('', 'MEMORY:', '  ' + s.memory.map((r) => `${r.label} ${formatMemory(r.bytes)}`).join(', '));
   }
@@ -264,7 +269,14 @@ export function formatSummary(s: Summary): string {
 }
 
 export function summaryJson(s: Summary): unknown {
-  return { system: s.system, backtrace: s.backtrace ? backtraceJson(s.backtrace) : undefined, lastLog: s.lastLog, memory: s.memory, problems: s.problems };
+  return {
+    system: s.system,
+    signature: s.signature,
+    backtrace: s.backtrace ? backtraceJson(s.backtrace) : undefined,
+    lastLog: s.lastLog,
+    memory: s.memory,
+    problems: s.problems,
+  };
 }
 
 /** The page frames by class (ExclusionCounts: free, cache, user, …; `unknown` = struct pages that could not be read). */

@@ -25,4 +25,5 @@ export const vmcoreCommands: Record<string, () => Promise<Command>> = {
   serve: async () => (await import('./serve.ts')).serveCommand,
   save: async () => (await import('./save.ts')).saveCommand,
   convert: async () => (await import('./convert.ts')).convertCommand,
+  verify: async () => (await import('./verify.ts')).verifyCommand,
 };

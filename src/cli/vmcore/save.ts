@@ -21,10 +21,14 @@ import { checkSavable, saveDump, type SaveSink } from '../../dump/save.ts';
 import { DEFAULT_WINDOW, type SaveProgress } from '../../dump/scan.ts';
 import type { Command } from './commands.ts';
 import { parseCommandLine, usageError } from '../args.ts';
+import { ChunkedWriter, MANIFEST_SUFFIX } from '../../dump/chunked.ts';
+import { DirChunkStore, parseSshUrl, sha256Hasher, SshChunkStore } from '../../host/chunk-stores.ts';
+import { dumpKeyFor, loadRecipient, sealerFor } from '../../host/dump-crypto.ts';
 
 export const SAVE_USAGE =
   'vmcore-ts save [-c|-l|-p|-z] [-d LEVEL] [-E] [-f] [--num-threads N] [--cyclic-buffer K] [--message-level N] VMCORE DUMPFILE\n' +
   '       vmcore-ts save -F [-c|-l|-p|-z] [-d LEVEL] [-E] VMCORE > FLATTENED\n' +
+  '       vmcore-ts save --to DIR|ssh://[USER@]HOST[:PORT]/DIR [--name NAME] [-c|-l|-p|-z] [-d LEVEL] VMCORE\n' +
   '       vmcore-ts save --dump-dmesg VMCORE LOGFILE\n' +
   '  -c, -l, -p, -z     compress each page with zlib, LZO, snappy or zstd (kdump-compressed output)\n' +
   '  -d LEVEL           dump level 0-31, sum of: 1 zero pages, 2 cache, 4 cache+private, 8 user data,\n' +
@@ -36,13 +40,23 @@ export const SAVE_USAGE =
   '  --cyclic-buffer K  KiB of each page bitmap held at a time (default 4096: 128 GiB of pages per\n' +
   '                     window); memory stays bounded whatever the dump size\n' +
   '  --message-level N  1 progress, 2 summary, 4 warnings, 16 page statistics (default 7)\n' +
-  '  --dump-dmesg       write the kernel log to LOGFILE (as makedumpfile --dump-dmesg)';
+  '  --dump-dmesg       write the kernel log to LOGFILE (as makedumpfile --dump-dmesg)\n' +
+  '  --to TARGET        write the flattened stream as chunk files NAME.part-NNNNN and, last,\n' +
+  '                     NAME.manifest.json (sizes and SHA-256s) to a directory or over ssh (key only);\n' +
+  '                     a run after a cut sends only the chunks not stored yet; check with verify\n' +
+  '  --name NAME        the chunk files\' name (default vmcore)\n' +
+  '  --chunk-mib N      chunk size (default 16)\n' +
+  '  --ssh-key FILE     private key for ssh; --known-hosts FILE: the server\'s key\n' +
+  '  --encrypt-to PUB   seal each chunk to this X25519 public key (PEM): the target needs no secret;\n' +
+  '                     --state-dir DIR keeps the key of an unfinished save to resume (default /run/vmcore-ts)';
 
 export interface SaveArgs {
   codec: CodecName | undefined;
   levels: number[];
   elf: boolean;
   flattened: boolean;
+  /** --to: chunked target (directory or ssh:// URL); the stream is flattened. */
+  to?: { target: string; name: string; chunkBytes: number; sshKey?: string; knownHosts?: string; encryptTo?: string; stateDir: string };
   force: boolean;
   threads: number;
   messageLevel: number;
@@ -67,6 +81,13 @@ const saveOptions = {
   'message-level': { type: 'string' },
   'dump-dmesg': { type: 'boolean' },
   uncompressed: { type: 'boolean' },
+  to: { type: 'string' },
+  name: { type: 'string' },
+  'chunk-mib': { type: 'string' },
+  'ssh-key': { type: 'string' },
+  'known-hosts': { type: 'string' },
+  'encrypt-to': { type: 'string' },
+  'state-dir': { type: 'string' },
 } as const;
 
 /** save's and convert's options (src/cli/args.ts); undefined: help or version was printed. */
@@ -87,7 +108,13 @@ export function saveArgs(values: NonNullable<ReturnType<typeof parseSaveArgs>>['
   const codec = ({ c: 'zlib', l: 'lzo', p: 'snappy', z: 'zstd' } as const)[codecs[0] ?? 'none' as never] as CodecName | undefined;
   if (values.E && codec) throw new UsageError('-E writes an uncompressed ELF core: drop -c/-l/-p/-z');
   const levels = (values.d ?? '0').split(',').map((s) => intOption(s, '-d', 0, MAX_DUMP_LEVEL, 0));
-  const flattened = !!values.F;
+  const to = values.to;
+  const withTo = ['name', 'chunk-mib', 'ssh-key', 'known-hosts', 'encrypt-to', 'state-dir'] as const;
+  if (to === undefined && withTo.some((k) => values[k] !== undefined)) {
+    throw usageError(`${withTo.map((k) => '--' + k).join(', ')} go with --to`, usage);
+  }
+  if (to !== undefined && values.F) throw usageError('--to writes the flattened stream itself: drop -F', usage);
+  const flattened = !!values.F || to !== undefined;
   const want = flattened ? 1 : 2;
   if (positionals.length !== want) {
     throw usageError(`${positionals.length < want ? 'missing arguments' : 'too many arguments'}`, usage);
@@ -103,6 +130,18 @@ export function saveArgs(values: NonNullable<ReturnType<typeof parseSaveArgs>>['
     windowPfns: intOption(values['cyclic-buffer'], '--cyclic-buffer', 1, 1 << 20, DEFAULT_WINDOW / 8192) * 8192,
     input: positionals[0]!,
     output: flattened ? undefined : positionals[1],
+    to:
+      to === undefined
+        ? undefined
+        : {
+            target: to,
+            name: values.name ?? 'vmcore',
+            chunkBytes: intOption(values['chunk-mib'], '--chunk-mib', 1, 1024, 16) * 2 ** 20,
+            sshKey: values['ssh-key'],
+            knownHosts: values['known-hosts'],
+            encryptTo: values['encrypt-to'],
+            stateDir: values['state-dir'] ?? '/run/vmcore-ts',
+          },
   };
 }
 
@@ -237,7 +276,22 @@ export async function saveAndReport(dump: Dump, args: SaveArgs): Promise<number>
 
   let file: OutputFile | undefined;
   let sink: SaveSink;
-  if (args.flattened) sink = new FlattenedWriter((chunk) => writeAllSync(1, chunk));
+  let chunked: ChunkedWriter | undefined;
+  let keyDone: (() => void) | undefined;
+  if (args.to) {
+    const { target, name, chunkBytes, sshKey, knownHosts, encryptTo, stateDir } = args.to;
+    const recipient = encryptTo !== undefined ? loadRecipient(encryptTo) : undefined;
+    const store = target.startsWith('ssh://') ? new SshChunkStore(parseSshUrl(target), { key: sshKey, knownHosts }) : new DirChunkStore(target);
+    let seal: ConstructorParameters<typeof ChunkedWriter>[4];
+    if (recipient) {
+      const k = dumpKeyFor(recipient, store.where, name, stateDir);
+      seal = { sealer: sealerFor(k.key, name), manifest: k.key.manifest };
+      keyDone = k.done;
+    }
+    const writer = new ChunkedWriter(store, name, chunkBytes, sha256Hasher, seal);
+    chunked = writer;
+    sink = new FlattenedWriter((bytes) => writer.write(bytes));
+  } else if (args.flattened) sink = new FlattenedWriter((chunk) => writeAllSync(1, chunk));
   else {
     file = OutputFile.create(args.output!, { force: args.force, inputs: [args.input] });
     sink = new FdSink(file.fd);
@@ -265,7 +319,12 @@ export async function saveAndReport(dump: Dump, args: SaveArgs): Promise<number>
   if (args.messageLevel & MSG_REPORT) say(MSG_REPORT, statsTable(r));
   if (r.incomplete) return reportIncomplete(r, dump, file, args.elf);
   file?.commit();
-  const where = args.output ?? 'stdout (flattened)';
+  let where = args.output ?? 'stdout (flattened)';
+  if (chunked && args.to) {
+    const c = chunked.end(new Date());
+    keyDone?.();
+    where = `${args.to.target} as ${c.manifest.chunks.length} chunks + ${args.to.name}${MANIFEST_SUFFIX}${c.kept ? ` (resumed: ${c.kept} chunks already there, ${c.sent} sent)` : ''}`;
+  }
   say(
     MSG_COMMON,
     `saved ${r.scan.pagesKept} of ${r.scan.pagesPresent} pages (dump level ${levelText(dump, level, args.elf)}${args.codec ? `, ${args.codec} through ${pageCompressorName(args.codec)}` : ''}${args.elf ? ', ELF' : ''}) to ${where}: ${mib(r.bytesWritten)} in ${secs.toFixed(1)} s`,

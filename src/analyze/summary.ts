@@ -38,7 +38,7 @@ export function describeCpuBacktrace(kd: KernelDump, bt: CpuBacktrace): NamedBac
 function formatRegs(r: Regs, indent: string): string[] {
   const row = (names: (keyof Regs)[]) => indent + names.map((n) => `${n.toUpperCase().padStart(3)}: ${hexPadded(r[n])}`).join('  ');
   return [
-    row(['rip', 'rsp', 'eflags']),
+    `${indent}RIP: ${hexPadded(r.rip)}  RSP: ${hexPadded(r.rsp)}  RFLAGS: ${hexPadded(r.eflags, 8)}`, // crash's line
     row(['rax', 'rbx', 'rcx']),
     row(['rdx', 'rsi', 'rdi']),
     row(['rbp', 'r8', 'r9']),

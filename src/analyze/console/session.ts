@@ -231,6 +231,12 @@ export class ConsoleSession {
     return kind === 'union' ? this.unionNames! : this.structNames;
   }
   private unionNames: string[] | undefined;
+  private values = 0;
+
+  /** crash's (gdb's) value history label: "$1", "$2", ... */
+  nextValue(): string {
+    return `$${++this.values}`;
+  }
 
   private memberNames(t: BtfType): string[] {
     const btf = this.kd.btf;
@@ -369,7 +375,7 @@ const COMMANDS: Record<string, ConsoleCommand> = {
       return [
         `    PID: ${t.pid}`,
         `COMMAND: "${t.comm}"`,
-        `   TASK: ${hexPadded(t.task)}`,
+        `   TASK: ${hexPadded(t.task)}  [THREAD_INFO: ${hexPadded(t.task)}]`, // x86_64 keeps thread_info in task_struct
         `    CPU: ${running >= 0 ? running : t.cpu}`,
         `  STATE: TASK_${stateWord(crashState(t))}${running >= 0 ? ' (ACTIVE)' : ''}`,
       ].join('\n') + '\n';
@@ -412,7 +418,7 @@ const COMMANDS: Record<string, ConsoleCommand> = {
 
   p: {
     usage: 'p SYMBOL | p PERCPU_VAR[:CPU|:a] | p *(struct TYPE *)ADDR | p ((struct TYPE *)ADDR)->MEMBER | p &SYMBOL',
-    summary: 'print a variable: a per-CPU variable with its type (BTF), others as an unsigned long; a structure by address',
+    summary: 'print a variable: a per-CPU variable with its type (BTF); any other global as an unsigned long (no DWARF: no type); a structure by address',
     run(s, o) {
       return printExpression(s, o.rest.trim());
     },
@@ -427,12 +433,31 @@ const COMMANDS: Record<string, ConsoleCommand> = {
       const sizes = ['-8', '-16', '-32', '-64'].filter((f) => g.flags.has(f));
       if (sizes.length > 1) throw new UsageError('rd: give one of -8, -16, -32, -64');
       const unit = sizes.length ? Number(sizes[0]!.slice(1)) / 8 : 8;
-      const count = g.args[1] ? parseCount(g.args[1].text) : g.flags.has('a') ? 64 : 1;
       const addr = g.flags.has('p') ? parseHex(g.args[0]!.text) : s.address(g.args[0]!.text);
-      const len = g.flags.has('a') ? count : count * unit;
+      const read = (a: bigint, n: number) => (g.flags.has('p') ? s.kd.memory.readPhys(a, n) : s.kd.memory.readVirt(a, n));
+      if (g.flags.has('a')) {
+        // a string: up to the NUL (or COUNT bytes), read a page at a time so the end of a mapping is no error
+        const max = g.args[1] ? parseCount(g.args[1].text) : 1 << 16;
+        const parts: Uint8Array[] = [];
+        let got = 0;
+        while (got < max) {
+          const n = Math.min(max - got, 4096 - Number((addr + BigInt(got)) & 4095n));
+          const b = read(addr + BigInt(got), n);
+          // crash stops at the first byte that is not printable (the NUL, a newline) unless given a count
+          const nul = g.args[1] ? b.indexOf(0) : b.findIndex((c) => c < 0x20 || c >= 0x7f);
+          parts.push(nul < 0 ? b : b.subarray(0, nul));
+          got += n;
+          if (nul >= 0) break;
+        }
+        const bytes = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+        let o = 0;
+        for (const p of parts) bytes.set(p, (o += p.length) - p.length);
+        return asciiDump(addr, bytes);
+      }
+      const count = g.args[1] ? parseCount(g.args[1].text) : 1;
+      const len = count * unit;
       if (len > 1 << 20) throw new UsageError('rd: at most 1 MiB at a time');
-      const bytes = g.flags.has('p') ? s.kd.memory.readPhys(addr, len) : s.kd.memory.readVirt(addr, len);
-      if (g.flags.has('a')) return asciiDump(addr, bytes);
+      const bytes = read(addr, len);
       return formatWords(s, addr, bytes, unit, g);
     },
   },
@@ -479,7 +504,7 @@ const COMMANDS: Record<string, ConsoleCommand> = {
       const sizeW = Math.max(4, ...mods.map((m) => String(m.coreSize).length));
       const newLayout = kd.btf.hasMember('struct module', 'mem');
       const lines = [`${center('MODULE', 16)}  ${'NAME'.padEnd(nameW)}  ${center(newLayout ? 'TEXT_BASE' : 'BASE', 16)}  ${'SIZE'.padStart(sizeW)}  OBJECT FILE`];
-      for (const m of mods) lines.push(`${hexPadded(m.address)}  ${m.name.padEnd(nameW)}  ${hexPadded(m.base)}  ${String(m.coreSize).padStart(sizeW)}  (not loaded)  [CONFIG_KALLSYMS]`);
+      for (const m of [...mods].sort((x, y) => (x.address < y.address ? -1 : 1))) lines.push(`${hexPadded(m.address)}  ${m.name.padEnd(nameW)}  ${hexPadded(m.base)}  ${String(m.coreSize).padStart(sizeW)}  (not loaded)  [CONFIG_KALLSYMS]`);
       return lines.join('\n') + '\n';
     },
   },
@@ -543,13 +568,13 @@ function printExpression(s: ConsoleSession, expr: string): string {
     if (member) {
       const mm = btf.member(type, member);
       const bytes = kd.memory.readVirt(addr + BigInt(mm.offset), Math.max(1, btf.sizeOf(mm.typeId)));
-      return `$ = ${mm.bitSize ? String(bitsOf(bytes, mm.bitOffset & 7, mm.bitSize)) : formatValue(btf, mm.typeId, bytes)}\n`;
+      return `${s.nextValue()} = ${mm.bitSize ? String(bitsOf(bytes, mm.bitOffset & 7, mm.bitSize)) : formatValue(btf, mm.typeId, bytes)}\n`;
     }
-    if (!star) return `$ = (${kind} ${name} *) ${hex(addr)}\n`;
-    return `$ = ${formatValue(btf, type.id, kd.memory.readVirt(addr, btf.sizeOf(type.id)))}\n`;
+    if (!star) return `${s.nextValue()} = (${kind} ${name} *) ${hex(addr)}\n`;
+    return `${s.nextValue()} = ${formatValue(btf, type.id, kd.memory.readVirt(addr, btf.sizeOf(type.id)))}\n`;
   }
   const amp = /^&(\w+)$/.exec(expr);
-  if (amp) return `$ = (void *) ${hex(s.address(amp[1]!))} <${amp[1]}>\n`;
+  if (amp) return `${s.nextValue()} = (void *) ${hex(s.address(amp[1]!))} <${amp[1]}>\n`;
   const m = /^(\w+)(?::(a|all|\d+(?:,\d+)*))?$/.exec(expr);
   if (!m) throw new UsageError(`p: cannot evaluate '${expr}': give SYMBOL, PERCPU_VAR:CPU, *(struct TYPE *)ADDR or ((struct TYPE *)ADDR)->MEMBER`);
   const [, name, cpus] = m;
@@ -572,8 +597,8 @@ function printExpression(s: ConsoleSession, expr: string): string {
     }).join('\n') + '\n';
   }
   if (cpus !== undefined) throw new UsageError(`p: ${name} is not a per-CPU variable`);
-  const value = kd.memory.u64(sym.address);
-  return `${name} = ${value} (${hex(value)})  [no type information without DWARF: the unsigned long at ${hex(sym.address)}]\n`;
+  // No DWARF: a plain global has no type here; its first 8 bytes as an unsigned long (help p says so).
+  return `${name} = ${s.nextValue()} = ${kd.memory.u64(sym.address)}\n`;
 }
 
 function declareVar(type: string, name: string): string {
@@ -664,14 +689,10 @@ function formatWords(s: ConsoleSession, addr: bigint, bytes: Uint8Array, unit: n
   return lines.join('\n') + '\n';
 }
 
+/** rd -a: 60 characters a line. */
 function asciiDump(addr: bigint, bytes: Uint8Array): string {
   const lines: string[] = [];
-  for (let o = 0; o < bytes.length; o += 60) {
-    const chunk = bytes.subarray(o, o + 60);
-    const nul = chunk.indexOf(0);
-    lines.push(`${hexPadded(addr + BigInt(o))}:  ${Array.from(nul < 0 ? chunk : chunk.subarray(0, nul), printable).join('')}`);
-    if (nul >= 0) break;
-  }
+  for (let o = 0; o < bytes.length || o === 0; o += 60) lines.push(`${hexPadded(addr + BigInt(o))}:  ${Array.from(bytes.subarray(o, o + 60), printable).join('')}`);
   return lines.join('\n') + '\n';
 }
 

@@ -62,8 +62,8 @@ test('sys: the rows crash prints for the same dump (date, uptime, load average, 
   assert.deepEqual([...ours.keys()], ['DUMPFILE', 'CPUS', 'DATE', 'UPTIME', 'LOAD AVERAGE', 'TASKS', 'NODENAME', 'RELEASE', 'VERSION', 'MACHINE', 'MEMORY', 'PANIC']);
 });
 
-test('crash 9.0.2, line for line: ps (all, -S, -k -H, -u), foreach RU ps, mod, rd (64, 8, 32-bit, -a), p of a per-CPU variable and of a plain global', () => {
-  for (const cmd of ['ps', 'ps -S', 'ps -k -H', 'ps -u', 'foreach RU ps', 'mod', 'rd linux_banner 4', 'rd -8 linux_banner 20', 'rd -32 linux_banner 8', 'p runqueues', 'p jiffies']) {
+test('crash 9.0.2, line for line: ps (all, -S, -k -H, -u), foreach RU ps, mod, kmem -i, rd (64, 8, 32-bit, -a), p of a per-CPU variable and of a plain global', () => {
+  for (const cmd of ['ps', 'ps -S', 'ps -k -H', 'ps -u', 'foreach RU ps', 'mod', 'kmem -i', 'rd linux_banner 4', 'rd -8 linux_banner 20', 'rd -32 linux_banner 8', 'p runqueues', 'p jiffies']) {
     const s = new ConsoleSession(session.kd); // a fresh session: p's value numbers start at $1
     assert.equal(s.run(parseLine(cmd)).text, crash9(cmd), cmd);
   }
@@ -216,4 +216,15 @@ test('completion: command names, struct names and members (after a comma too), s
   assert.deepEqual(session.complete('p &init_ta'), [['&init_task '], '&init_ta']);
   assert.deepEqual(session.complete('help b'), [['bt '], 'b']);
   assert.deepEqual(session.complete('foreach RU b'), [[], 'b']);
+});
+
+test('kmem -i: crash\'s pages_to_size and percentages; only -i', async () => {
+  const { pagesToSize, formatKmemInfo } = await import('../../src/analyze/console/kmem.ts');
+  assert.deepEqual([0, 224, 8645, 183303, 393216, 400000].map((p) => pagesToSize(p, 4096)), ['0', '896 KB', '33.8 MB', '716 MB', '1.5 GB', '1.5 GB']);
+  const t = formatKmemInfo({ total: 1000, free: 250, buffers: 0, cached: 0, slab: 0, swap: { total: 100, used: 25 }, commit: { limit: 0, committed: 3 } }, 4096);
+  assert.match(t, /^ {4}SWAP USED {7}25 {6}100 KB {3}25% of TOTAL SWAP$/m);
+  assert.match(t, /^ {4}COMMITTED {8}3 {7}12 KB {9}----$/m);
+  assert.doesNotMatch(t, /HUGE/);
+  assert.throws(() => run('kmem -s'), /kmem: invalid option -- 's'/);
+  assert.throws(() => run('kmem'), /only -i is supported/);
 });

@@ -222,8 +222,8 @@ test('kmem -i: crash\'s pages_to_size and percentages; only -i', async () => {
   const { pagesToSize, formatKmemInfo } = await import('../../src/analyze/console/kmem.ts');
   assert.deepEqual([0, 224, 8645, 183303, 393216, 400000].map((p) => pagesToSize(p, 4096)), ['0', '896 KB', '33.8 MB', '716 MB', '1.5 GB', '1.5 GB']);
   const t = formatKmemInfo({ total: 1000, free: 250, buffers: 0, cached: 0, slab: 0, swap: { total: 100, used: 25 }, commit: { limit: 0, committed: 3 } }, 4096);
-  assert.match(t, /^ {4}SWAP USED {7}25 {6}100 KB {3}25% of TOTAL SWAP$/m);
-  assert.match(t, /^ {4}COMMITTED {8}3 {7}12 KB {9}----$/m);
+  assert.ok(t.includes('\n    SWAP USED       25       100 KB   25% of TOTAL SWAP\n'), t);
+  assert.ok(t.endsWith('\n COMMIT LIMIT        0            0         ----\n    COMMITTED        3        12 KB         ----\n'), t);
   assert.doesNotMatch(t, /HUGE/);
   assert.throws(() => run('kmem -s'), /kmem: invalid option -- 's'/);
   assert.throws(() => run('kmem'), /only -i is supported/);

@@ -3,33 +3,18 @@
 // commands `vmcore-ts shell` has, each preceded by a "=== COMMAND" line. The console tests
 // (test/analyze/console.test.ts) compare our layout with it.
 //   node --import tsx scripts/crash-shell-oracle.ts
-import { linkSync, copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { debianRootTarball, openDebianRoot } from '../test/packaging/debian-root.ts';
+import { writeFileSync } from 'node:fs';
 import { getDebugVmlinux } from '../e2e/harness/kernels.ts';
+import { crashSidOutputs } from '../e2e/harness/crash-tool.ts';
 
 const DIR = 'fixtures/x86_64-debian-6.1';
-export const ORACLE_COMMANDS = [
+const COMMANDS = [
   'sys', 'ps', 'ps -S', 'ps -k -H', 'ps -u', 'bt', 'bt -a', 'bt 2', 'mod', 'sym panic', 'sym ffffffff83ea8a06',
   'rd linux_banner 4', 'rd -8 linux_banner 20', 'rd -32 linux_banner 8', 'rd -a linux_banner', 'p runqueues', 'p jiffies',
   'foreach RU ps', 'kmem -i', 'struct task_struct.pid,comm ff278b50411f20c0', 'set 2', 'files 1', 'runq',
 ];
 
 const vmlinux = await getDebugVmlinux('bookworm', '6.1.0-56-cloud-amd64');
-const root = openDebianRoot(debianRootTarball('sid', ['python3-drgn', 'crash', 'makedumpfile', 'kexec-tools']).tarball);
-try {
-  mkdirSync(join(root.dir, 'dump'));
-  for (const [from, to] of [[vmlinux, 'vmlinux'], [`${DIR}/vmcore-d31-zlib.kdump`, 'vmcore']] as const) {
-    try {
-      linkSync(from, join(root.dir, 'dump', to));
-    } catch {
-      copyFileSync(from, join(root.dir, 'dump', to));
-    }
-  }
-  writeFileSync(join(root.dir, 'dump', 'commands'), [...ORACLE_COMMANDS.flatMap((c) => [`!echo "=== ${c}"`, c]), 'quit'].join('\n') + '\n');
-  const r = root.run(['sh', '-c', 'crash -s -i /dump/commands /dump/vmlinux /dump/vmcore </dev/null 2>&1'], 10 * 60_000, { allowFail: true });
-  writeFileSync(`${DIR}/oracle/crash-9.0.2-shell.txt`, r.stdout.replaceAll(/\/dump\/vmlinux/g, 'vmlinux-6.1.0-56-cloud-amd64').replaceAll('/dump/vmcore', 'vmcore-d31-zlib.kdump'));
-  console.log(`exit ${r.status}; ${r.stdout.split('\n').length} lines`);
-} finally {
-  root.dispose();
-}
+const { text } = crashSidOutputs(vmlinux, `${DIR}/vmcore-d31-zlib.kdump`, COMMANDS);
+writeFileSync(`${DIR}/oracle/crash-9.0.2-shell.txt`, text.replaceAll('/dump/vmlinux', 'vmlinux-6.1.0-56-cloud-amd64').replaceAll('/dump/vmcore', 'vmcore-d31-zlib.kdump'));
+console.log(`${text.split('\n').length} lines`);

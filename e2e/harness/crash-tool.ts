@@ -28,3 +28,34 @@ export function runCrash(suite: string, vmlinux: string, vmcore: string, command
     root.dispose();
   }
 }
+
+/** The Debian sid root with the newest reference tools (crash 9.0.2, drgn, makedumpfile, kexec-tools), cached. */
+export const SID_TOOLS = ['python3-drgn', 'crash', 'makedumpfile', 'kexec-tools'];
+
+/**
+ * crash 9.0.2 (sid) on a dump, each of `commands` preceded by a "=== COMMAND" line (crash's own
+ * `!echo`); returns the whole output and each command's text.
+ */
+export function crashSidOutputs(vmlinux: string, vmcore: string, commands: string[]): { text: string; byCommand: Map<string, string> } {
+  const root = openDebianRoot(debianRootTarball('sid', SID_TOOLS).tarball);
+  try {
+    mkdirSync(join(root.dir, 'dump'));
+    linkOrCopy(vmlinux, join(root.dir, 'dump', 'vmlinux'));
+    linkOrCopy(vmcore, join(root.dir, 'dump', 'vmcore'));
+    writeFileSync(join(root.dir, 'dump', 'commands'), [...commands.flatMap((c) => [`!echo "=== ${c}"`, c]), 'quit'].join('\n') + '\n');
+    const text = root.run(['sh', '-c', 'crash -s -i /dump/commands /dump/vmlinux /dump/vmcore </dev/null 2>&1'], 10 * 60_000, { allowFail: true }).stdout;
+    return { text, byCommand: splitCrashOutputs(text) };
+  } finally {
+    root.dispose();
+  }
+}
+
+/** "=== COMMAND" sections of a crash -i run (crash ends rd -a without a newline: a marker may follow on the same line). */
+export function splitCrashOutputs(text: string): Map<string, string> {
+  return new Map(
+    text
+      .split(/=== /)
+      .filter(Boolean)
+      .map((block) => [block.slice(0, block.indexOf('\n')), block.slice(block.indexOf('\n') + 1)] as const),
+  );
+}

@@ -1,6 +1,7 @@
 // Task lists as crash's `ps` prints them (task.c show_ps_data: "> %7ld %7ld %3s  TASK %3s  %4s %8ld %8ld  COMM"),
 // shared by `vmcore-ts ps` and the `ps` of `vmcore-ts shell`: two-letter states, kernel threads in
 // brackets, '>' before the task each CPU was running, %MEM/VSZ/RSS from the task's mm_struct.
+import { isDumpDataError } from '../errors.ts';
 import type { KernelDump } from './kernel-dump.ts';
 import type { Task } from './tasks.ts';
 import type { TaskTable } from './stacks.ts';
@@ -31,17 +32,27 @@ export interface PsRow {
 
 /** Every task's row: running marker and memory use (total RAM for %MEM comes with it). */
 export function psRows(kd: KernelDump, table: TaskTable, tasks: readonly Task[] = table.tasks): PsRow[] {
-  return tasks.map((t) => ({ task: t, active: table.current.includes(t.task), mem: taskMemory(kd, t.mm) }));
+  const groups = new Map<number, bigint[]>();
+  for (const t of table.tasks) if (!t.idle) groups.set(t.tgid, [...(groups.get(t.tgid) ?? []), t.task]);
+  return tasks.map((t) => ({ task: t, active: table.current.includes(t.task), mem: taskMemory(kd, t.mm, t.idle ? [] : (groups.get(t.tgid) ?? [])) }));
 }
 
-/** Pages of RAM for %MEM: the kernel's _totalram_pages, undefined when not readable. */
+/**
+ * Pages %MEM is a share of, as crash counts them (vt->total_pages: the pages below high_memory, which
+ * is max_low_pfn's end on x86_64); else the kernel's _totalram_pages; undefined when neither reads.
+ */
 export function totalRamPages(kd: KernelDump): bigint | undefined {
-  try {
-    const a = kd.symbols.byName('_totalram_pages')?.address ?? kd.symbols.byName('totalram_pages')?.address;
-    return a === undefined ? undefined : kd.memory.u64(a);
-  } catch {
-    return undefined;
+  for (const name of ['max_low_pfn', '_totalram_pages', 'totalram_pages']) {
+    const a = kd.symbols.byName(name)?.address;
+    if (a === undefined) continue;
+    try {
+      const v = kd.memory.u64(a);
+      if (v > 0n) return v;
+    } catch (e) {
+      if (!isDumpDataError(e)) throw e;
+    }
   }
+  return undefined;
 }
 
 export function formatPsRow(r: PsRow, pageSize: number, totalPages: bigint | undefined): string {

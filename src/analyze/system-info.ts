@@ -257,11 +257,11 @@ function logCpuLine(records: readonly LogRecord[], afterPanicOnly: boolean): { c
 const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
-/** "Thu Nov 26 21:35:45 UTC 2026" */
+/** "Thu Nov 26 21:35:45 UTC 2026", "Sat Dec  5 21:35:56 UTC 2026" (the day as date(1)'s and crash's %e) */
 export function formatDate(epochSec: bigint): string {
   const d = new Date(Number(epochSec) * 1000);
   const p = (n: number) => String(n).padStart(2, '0');
-  return `${DAYS[d.getUTCDay()]} ${MONTHS[d.getUTCMonth()]} ${p(d.getUTCDate())} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} UTC ${d.getUTCFullYear()}`;
+  return `${DAYS[d.getUTCDay()]} ${MONTHS[d.getUTCMonth()]} ${String(d.getUTCDate()).padStart(2)} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} UTC ${d.getUTCFullYear()}`;
 }
 
 /** "00:00:05", or "3 days, 04:05:06" */

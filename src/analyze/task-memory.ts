@@ -16,8 +16,12 @@ const ZERO: TaskMemory = { totalVm: 0n, rss: 0n };
 /** MM_FILEPAGES, MM_ANONPAGES, MM_SHMEMPAGES (MM_SWAPENTS is not resident). */
 const RSS_ITEMS = [0, 1, 3] as const;
 
-/** Reads the memory use of the mm_struct at `mm` (0: a kernel thread, which uses none); undefined when it is not in the dump. */
-export function taskMemory(kd: KernelDump, mm: bigint): TaskMemory | undefined {
+/**
+ * Reads the memory use of the mm_struct at `mm` (0: a kernel thread, which uses none); undefined
+ * when it is not in the dump. `group`: the task_structs of the thread group, whose not yet synced
+ * per-task counters (task_struct.rss_stat, SPLIT_RSS_COUNTING before 6.2) count too, as crash adds them.
+ */
+export function taskMemory(kd: KernelDump, mm: bigint, group: readonly bigint[] = []): TaskMemory | undefined {
   if (mm === 0n) return ZERO;
   const btf = kd.btf;
   const mmT = btf.find('struct mm_struct');
@@ -45,6 +49,16 @@ export function taskMemory(kd: KernelDump, mm: bigint): TaskMemory | undefined {
       // before 6.2: struct mm_rss_stat { atomic_long_t count[NR_MM_COUNTERS]; }
       const countOff = btf.offsetOf(rsT, 'count');
       for (const i of items) rss += BigInt.asIntN(64, mem.u64(mm + BigInt(rs.offset + countOff + i * 8)));
+    }
+    const ts = btf.find('struct task_struct');
+    if (ts && btf.hasMember(ts, 'rss_stat.count')) {
+      const off = btf.offsetOf(ts, 'rss_stat.count');
+      for (const t of group) {
+        for (const i of items) {
+          const v = mem.i32(t + BigInt(off + i * 4));
+          if (v > 0) rss += BigInt(v);
+        }
+      }
     }
     return { totalVm, rss: rss < 0n ? 0n : rss };
   } catch (e) {

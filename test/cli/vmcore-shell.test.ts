@@ -121,3 +121,21 @@ test('shell on a terminal: TAB completes commands, struct names, members and sym
     assert.deepEqual(readFileSync(hist, 'utf8').trim().split('\n'), ['foreach RU ps -H', 'struct task_struct.pid,comm ff278b50411f20c0', 'sym sysrq_handle_crash', 'quit'], 'the repeated command is stored once');
   });
 });
+
+test('shell on a terminal: js is a Node REPL with the dump open (kd, run("CMD")); .exit comes back to the shell prompt', { skip: python ? false : 'python3 with pty is not installed' }, () => {
+  const r = drive(
+    [
+      { wait: 'vmcore-ts> ' },
+      { send: 'js\r' }, { wait: 'js> ' },
+      { send: 'kd.release\r' }, { wait: "'6.1.0-56-cloud-amd64'" },
+      { send: 'run("ps -S")\r' }, { wait: 'ID: 38' },
+      { send: '.exit\r' }, { wait: 'vmcore-ts> ', new: true },
+      { send: 'sym panic\r' }, { wait: '(T) panic', new: true },
+      { send: 'quit\r' },
+    ],
+    { VMCORE_TS_HISTORY: '' },
+  );
+  assert.equal(r.failed, null, `timed out at ${JSON.stringify(r.failed)}: ${JSON.stringify(r.screen.slice(-1500))}`);
+  assert.equal(r.code, 0);
+  assert.ok(r.canonical && r.echo);
+});

@@ -119,6 +119,10 @@ test('ps filters: -k kernel threads only (bracketed), -u user tasks, -G leaders,
   assert.equal(rows(run('ps kthreadd')).length, 1);
   assert.equal(rows(run("ps 'kworker/1:'")).length, 5);
   assert.ok(rows(run('ps -G')).length <= 56);
+  // -y: scheduling policy (the migration threads are FIFO; kthreadd is NORMAL)
+  assert.deepEqual(rows(run('ps -y FIFO')).map((l) => l.trim().split(/\s+/).at(-1)), ['[migration/0]', '[migration/1]']);
+  assert.equal(rows(run('ps -y 0,fifo')).length, 56);
+  assert.throws(() => run('ps -y bogus'), /invalid scheduling policy: bogus/);
   assert.throws(() => run('ps -k -u'), UsageError);
   assert.throws(() => run('ps -S 1'), /-S option cannot be used/);
   assert.throws(() => run('ps 99999'), /invalid task or pid value: 99999/);

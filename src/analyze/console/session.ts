@@ -345,16 +345,22 @@ const COMMANDS: Record<string, ConsoleCommand> = {
   },
 
   ps: {
-    usage: "ps [-k | -u | -G] [-A] [-S] [-H] [PID | TASK | COMMAND | 'REGEX' ...]",
-    summary: 'process status: PID, PPID, CPU, task, state, %MEM, VSZ, RSS, command (-k kernel threads, -u user tasks, -G group leaders, -A active, -S states summary)',
+    usage: "ps [-k | -u | -G] [-y POLICY[,POLICY]] [-A] [-S] [-H] [PID | TASK | COMMAND | 'REGEX' ...]",
+    summary: 'process status: PID, PPID, CPU, task, state, %MEM, VSZ, RSS, command (-k kernel threads, -u user tasks, -G group leaders, -y scheduling policy: NORMAL FIFO RR BATCH ISO IDLE DEADLINE or 0-6, -A active, -S states summary)',
     run(s, o) {
-      const g = getopt('ps', o.words, 'kuGASH');
+      const g = getopt('ps', o.words, 'kuGASHy:');
       const only = ['k', 'u', 'G'].filter((f) => g.flags.has(f));
       if (only.length > 1) throw new UsageError('ps: -k, -u and -G exclude each other');
       if (g.flags.has('S') && (only.length || g.args.length)) throw new UsageError('ps: -S option cannot be used with other options');
       const table = s.tasks();
       let tasks = g.args.length ? dedupe(g.args.flatMap((w) => s.findTasks(w))) : table.tasks;
       tasks = filterTasks(tasks, g, table);
+      const policies = g.values.get('y');
+      if (policies) {
+        const want = new Set(policies.join(',').split(',').map(policyNumber));
+        const off = s.kd.btf.offsetOf('struct task_struct', 'policy');
+        tasks = tasks.filter((t) => want.has(s.kd.memory.u32(t.task + BigInt(off))));
+      }
       if (g.flags.has('S')) return formatPsSummary(tasks);
       return formatPs(s.kd, psRows(s.kd, table, tasks), g.flags.has('H'));
     },
@@ -628,6 +634,13 @@ function filterTasks(tasks: Task[], g: Opts, table: TaskTable): Task[] {
   if (g.flags.has('G')) out = out.filter((t) => t.pid === t.tgid);
   if (g.flags.has('A')) out = out.filter((t) => table.current.includes(t.task));
   return out;
+}
+
+const POLICIES = ['NORMAL', 'FIFO', 'RR', 'BATCH', 'ISO', 'IDLE', 'DEADLINE'];
+function policyNumber(p: string): number {
+  const n = /^\d$/.test(p) ? Number(p) : POLICIES.indexOf(p.toUpperCase());
+  if (n < 0 || n >= POLICIES.length) throw new UsageError(`ps: invalid scheduling policy: ${p} (${POLICIES.join(', ')} or 0-6)`);
+  return n;
 }
 
 function dedupe(tasks: Task[]): Task[] {

@@ -56,7 +56,16 @@ class Shell {
 
   constructor(kd: KernelDump) {
     this.kd = kd;
-    this.session = new ConsoleSession(kd);
+    // js runs here (Node's REPL); listed so that help and completion know it
+    this.session = new ConsoleSession(kd, {
+      js: {
+        usage: 'js',
+        summary: 'a Node REPL with the dump open: kd (the KernelDump), session, run("ps -k"); .exit or ^D returns',
+        run: () => {
+          throw new UsageError('js: type it alone on the line');
+        },
+      },
+    });
     this.historyPath = historyFile();
     this.history = loadHistory(this.historyPath);
   }

@@ -139,3 +139,16 @@ test('shell on a terminal: js is a Node REPL with the dump open (kd, run("CMD"))
   assert.equal(r.code, 0);
   assert.ok(r.canonical && r.echo);
 });
+
+test('shell on a truncated dump: the warning once, then each result with its own partial-result line; the session goes on', () => {
+  withDir((dir) => {
+    const cut = join(dir, 'cut.kdump');
+    writeFileSync(cut, readFileSync(DUMP).subarray(0, 14_772_000));
+    const r = shell([cut], 'ps -S\nsym panic\nps -S\n');
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.out, '  RU: 1\nffffffff841ccf31 (T) panic\n  RU: 1\n');
+    const err = r.err.trim().split('\n');
+    assert.equal(err.filter((l) => l.startsWith('warning: the file is truncated')).length, 1);
+    assert.equal(err.filter((l) => l.startsWith('partial result: ') && l.includes('2 tasks lost')).length, 2);
+  });
+});

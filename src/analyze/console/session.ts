@@ -51,6 +51,7 @@ export class ConsoleSession {
   private table: TaskTable | undefined;
   private gaps: Gaps;
   private symbolNames: string[] | undefined;
+  private warned = false;
   private structNames: string[] | undefined;
 
   constructor(kd: KernelDump, extra: Record<string, ConsoleCommand> = {}) {
@@ -85,7 +86,9 @@ export class ConsoleSession {
     this.gaps = new Gaps(this.kd.dump.dumpLevel);
     const rest = cl.command.replace(/^\s*\S+\s?/, '');
     const text = cmd.run(this, { name, words, rest });
-    const notes = [...this.kd.dump.warnings, ...this.kd.warnings].map((w) => `warning: ${w}`);
+    // the dump's warnings (truncated, a forced symbol file) once a session, with its first result
+    const notes = this.warned ? [] : [...this.kd.dump.warnings, ...this.kd.warnings].map((w) => `warning: ${w}`);
+    this.warned = true;
     notes.push(...describeCompleteness(this.gaps.result()));
     return { text, notes };
   }

@@ -34,7 +34,7 @@ export interface PsRow {
 export function psRows(kd: KernelDump, table: TaskTable, tasks: readonly Task[] = table.tasks): PsRow[] {
   const groups = new Map<number, bigint[]>();
   for (const t of table.tasks) if (!t.idle) groups.set(t.tgid, [...(groups.get(t.tgid) ?? []), t.task]);
-  return tasks.map((t) => ({ task: t, active: table.current.includes(t.task), mem: taskMemory(kd, t.mm, t.idle ? [] : (groups.get(t.tgid) ?? [])) }));
+  return tasks.map((t) => ({ task: t, active: table.current.includes(t.task), mem: taskMemory(kd, t.mm ?? 0n, t.idle ? [] : (groups.get(t.tgid) ?? [])) }));
 }
 
 /**

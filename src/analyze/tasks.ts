@@ -27,10 +27,10 @@ export interface Task {
   threadSp: bigint;
   /** Bottom of its kernel stack (task_struct.stack). */
   stack: bigint;
-  /** task_struct.mm: 0 for kernel threads. */
-  mm: bigint;
-  /** A kernel thread (PF_KTHREAD in task_struct.flags, else no mm), as crash brackets them. */
-  kthread: boolean;
+  /** task_struct.mm: 0 for kernel threads (undefined: not read). */
+  mm?: bigint;
+  /** A kernel thread (PF_KTHREAD in task_struct.flags, else no mm), as crash brackets them (undefined: not read). */
+  kthread?: boolean;
 }
 
 export interface TaskList {

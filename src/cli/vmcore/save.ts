@@ -2,7 +2,7 @@
 // kdump-compressed (default), ELF (-E) or flattened to stdout (-F). Options follow makedumpfile's.
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { ParseError, UsageError } from '../../errors.ts';
+import { isDumpDataError, ParseError, UsageError } from '../../errors.ts';
 import type { CodecName } from '../../format/codecs/index.ts';
 import type { Dump } from '../../format/dump.ts';
 import { FlattenedWriter } from '../../format/flattened.ts';
@@ -21,8 +21,9 @@ import { checkSavable, saveDump, type SaveSink } from '../../dump/save.ts';
 import { DEFAULT_WINDOW, type SaveProgress } from '../../dump/scan.ts';
 import type { Command } from './commands.ts';
 import { parseCommandLine, usageError } from '../args.ts';
-import { ChunkedWriter, MANIFEST_SUFFIX } from '../../dump/chunked.ts';
-import { DirChunkStore, parseSshUrl, sha256Hasher, SshChunkStore } from '../../host/chunk-stores.ts';
+import { ChunkedWriter, MANIFEST_SUFFIX, type ChunkStore } from '../../dump/chunked.ts';
+import { DirChunkStore, sha256Hasher, SshChunkStore } from '../../host/chunk-stores.ts';
+import { parseSshUrl } from '../../ssh-url.ts';
 import { dumpKeyFor, loadRecipient, sealerFor } from '../../host/dump-crypto.ts';
 
 export const SAVE_USAGE =
@@ -48,7 +49,8 @@ export const SAVE_USAGE =
   '  --chunk-mib N      chunk size (default 16)\n' +
   '  --ssh-key FILE     private key for ssh; --known-hosts FILE: the server\'s key\n' +
   '  --encrypt-to PUB   seal each chunk to this X25519 public key (PEM): the target needs no secret;\n' +
-  '                     --state-dir DIR keeps the key of an unfinished save to resume (default /run/vmcore-ts)';
+  '                     --state-dir DIR keeps the key of an unfinished save to resume (default /run/vmcore-ts)\n' +
+  '  --with-log         first store the kernel log as NAME.dmesg.txt (kilobytes, before the bulk)';
 
 export interface SaveArgs {
   codec: CodecName | undefined;
@@ -56,7 +58,7 @@ export interface SaveArgs {
   elf: boolean;
   flattened: boolean;
   /** --to: chunked target (directory or ssh:// URL); the stream is flattened. */
-  to?: { target: string; name: string; chunkBytes: number; sshKey?: string; knownHosts?: string; encryptTo?: string; stateDir: string };
+  to?: { target: string; name: string; chunkBytes: number; sshKey?: string; knownHosts?: string; encryptTo?: string; stateDir: string; withLog: boolean };
   force: boolean;
   threads: number;
   messageLevel: number;
@@ -88,6 +90,7 @@ const saveOptions = {
   'known-hosts': { type: 'string' },
   'encrypt-to': { type: 'string' },
   'state-dir': { type: 'string' },
+  'with-log': { type: 'boolean' },
 } as const;
 
 /** save's and convert's options (src/cli/args.ts); undefined: help or version was printed. */
@@ -109,7 +112,7 @@ export function saveArgs(values: NonNullable<ReturnType<typeof parseSaveArgs>>['
   if (values.E && codec) throw new UsageError('-E writes an uncompressed ELF core: drop -c/-l/-p/-z');
   const levels = (values.d ?? '0').split(',').map((s) => intOption(s, '-d', 0, MAX_DUMP_LEVEL, 0));
   const to = values.to;
-  const withTo = ['name', 'chunk-mib', 'ssh-key', 'known-hosts', 'encrypt-to', 'state-dir'] as const;
+  const withTo = ['name', 'chunk-mib', 'ssh-key', 'known-hosts', 'encrypt-to', 'state-dir', 'with-log'] as const;
   if (to === undefined && withTo.some((k) => values[k] !== undefined)) {
     throw usageError(`${withTo.map((k) => '--' + k).join(', ')} go with --to`, usage);
   }
@@ -141,6 +144,7 @@ export function saveArgs(values: NonNullable<ReturnType<typeof parseSaveArgs>>['
             knownHosts: values['known-hosts'],
             encryptTo: values['encrypt-to'],
             stateDir: values['state-dir'] ?? '/run/vmcore-ts',
+            withLog: !!values['with-log'],
           },
   };
 }
@@ -288,6 +292,7 @@ export async function saveAndReport(dump: Dump, args: SaveArgs): Promise<number>
       seal = { sealer: sealerFor(k.key, name), manifest: k.key.manifest };
       keyDone = k.done;
     }
+    if (args.to.withLog) await storeLog(dump, store, `${name}.dmesg.txt`, warn);
     const writer = new ChunkedWriter(store, name, chunkBytes, sha256Hasher, seal);
     chunked = writer;
     sink = new FlattenedWriter((bytes) => writer.write(bytes));
@@ -410,6 +415,21 @@ function statsTable(r: SaveReport): string {
     ['Write bytes', r.bytesWritten],
   ];
   return rows.map(([k, v]) => `${k.padEnd(28)}: 0x${v.toString(16).padStart(16, '0')}`).join('\n');
+}
+
+/** The kernel log (as --dump-dmesg writes it) stored whole before the dump's chunks; a dump without a readable log only warns. */
+async function storeLog(dump: Dump, store: ChunkStore, file: string, warn: (s: string) => void): Promise<void> {
+  const [{ formatLog }, { KernelDump }] = await Promise.all([import('../../analyze/printk.ts'), import('../../analyze/kernel-dump.ts')]);
+  let text: string;
+  try {
+    const log = new KernelDump(dump).log;
+    if (log.records.length === 0 && !log.plainText) return warn(`no kernel log record could be read: ${file} not stored`);
+    text = formatLog(log);
+  } catch (e) {
+    if (!isDumpDataError(e)) throw e;
+    return warn(`the kernel log could not be read (${(e as Error).message}): ${file} not stored`);
+  }
+  store.put(file, new TextEncoder().encode(text));
 }
 
 /**

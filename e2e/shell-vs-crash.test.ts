@@ -9,6 +9,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ConsoleSession } from '../src/analyze/console/session.ts';
+import { apiConsoleCommands } from '../src/api/console-commands.ts';
 import { parseLine } from '../src/analyze/console/line.ts';
 import { openKernelDump } from '../src/analyze/open-kernel-dump.ts';
 import { FileSource } from '../src/host/file-source.ts';
@@ -19,7 +20,7 @@ import { getDebugVmlinux } from './harness/kernels.ts';
 
 const asked = process.env.E2E_SUITES === 'all' || process.env.E2E_CRASH_SHELL === '1';
 const DIR = join(homedir(), '.cache/kexec-ts/vmcore');
-const SAME = ['ps', 'ps -S', 'ps -k -H', 'foreach RU ps', 'mod', 'kmem -i', 'rd linux_banner 4', 'rd -32 linux_banner 8', 'rd -8 linux_banner 20', 'p runqueues', 'p jiffies'];
+const SAME = ['ps', 'ps -S', 'ps -k -H', 'foreach RU ps', 'mod', 'kmem -i', 'files 1', 'runq', 'rd linux_banner 4', 'rd -32 linux_banner 8', 'rd -8 linux_banner 20', 'p runqueues', 'p jiffies'];
 const dumps = existsSync(DIR)
   ? readdirSync(DIR)
       .filter((f) => f.endsWith('.json') && !f.startsWith('arm64'))
@@ -34,11 +35,11 @@ for (const d of dumps.length ? dumps : [undefined]) {
     const crash = crashSidOutputs(vmlinux, d!.vmcore, ['sys', ...SAME]).byCommand;
     const kd = openKernelDump(new FileSource(d!.vmcore), { decoders: nodePageDecoders });
     for (const cmd of SAME) {
-      const ours = new ConsoleSession(kd).run(parseLine(cmd)).text;
+      const ours = new ConsoleSession(kd, apiConsoleCommands).run(parseLine(cmd)).text;
       assert.equal(ours, crash.get(cmd), `${d!.release}: ${cmd}`);
     }
     // UPTIME: ours is the last log record's time, crash's is jiffies / HZ; they part on the 6.12 TCG guest (8 s against 3:47)
     const rows = (t: string) => t.split('\n').filter((l) => l && !/^ *(KERNEL|DUMPFILE|MACHINE|UPTIME):/.test(l));
-    assert.deepEqual(rows(new ConsoleSession(kd).run(parseLine('sys')).text), rows(crash.get('sys') ?? ''), `${d!.release}: sys`);
+    assert.deepEqual(rows(new ConsoleSession(kd, apiConsoleCommands).run(parseLine('sys')).text), rows(crash.get('sys') ?? ''), `${d!.release}: sys`);
   });
 }

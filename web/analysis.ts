@@ -3,6 +3,7 @@
 import type { KernelDump } from '../src/analyze/kernel-dump.ts';
 import { openKernelDump } from '../src/analyze/open-kernel-dump.ts';
 import { ConsoleSession } from '../src/analyze/console/session.ts';
+import { apiConsoleCommands } from '../src/api/console-commands.ts';
 import { formatRecord } from '../src/analyze/printk.ts';
 import { backtraceGap, backtraceOfTask, cpuBacktrace, taskTable, type TaskTable } from '../src/analyze/stacks.ts';
 import { backtraceLines, buildSummary, describeCpuBacktrace, memoryCounters, memoryRows, pageUsage, pageUsageRows, type BacktraceLine, type NamedBacktrace } from '../src/analyze/summary.ts';
@@ -138,7 +139,7 @@ export class DumpAnalysis {
 
   /** Runs one console command (crash's names, as in vmcore-ts shell; no `|` or `>` here). */
   console(line: string): ConsoleOutput {
-    this.session ??= new ConsoleSession(this.kd);
+    this.session ??= new ConsoleSession(this.kd, apiConsoleCommands);
     let r;
     try {
       r = this.session.runLine(line);
@@ -153,7 +154,7 @@ export class DumpAnalysis {
 
   /** TAB completion for the console: candidates for the word before the end of `line`, and that word. */
   complete(line: string): { candidates: string[]; word: string } {
-    this.session ??= new ConsoleSession(this.kd);
+    this.session ??= new ConsoleSession(this.kd, apiConsoleCommands);
     const [candidates, word] = this.session.complete(line);
     return { candidates, word };
   }

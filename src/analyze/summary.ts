@@ -124,8 +124,6 @@ export interface MemoryCounters {
   slabUnreclaimable: bigint | undefined;
   pageTables: bigint | undefined;
   kernelStackKb: bigint | undefined;
-  /** Pages in the swap cache (NR_SWAPCACHE, 5.13+; undefined before). */
-  swapCache: bigint | undefined;
 }
 
 /**
@@ -138,7 +136,7 @@ export function memoryCounters(kd: KernelDump): MemoryCounters {
   const sym = (n: string) => kd.symbols.byName(n)?.address;
   const textAddr = sym('vmstat_text');
   if (textAddr === undefined) throw new ParseError('symbol vmstat_text not found: cannot name the memory counters');
-  const want = new Set(['nr_free_pages', 'nr_inactive_anon', 'nr_file_pages', 'nr_shmem', 'nr_anon_pages', 'nr_slab_reclaimable', 'nr_slab_unreclaimable', 'nr_page_table_pages', 'nr_kernel_stack', 'nr_swapcached']);
+  const want = new Set(['nr_free_pages', 'nr_inactive_anon', 'nr_file_pages', 'nr_shmem', 'nr_anon_pages', 'nr_slab_reclaimable', 'nr_slab_unreclaimable', 'nr_page_table_pages', 'nr_kernel_stack']);
   const index = new Map<string, number>();
   const ptrs = mem.readVirt(textAddr, MAX_VMSTAT_ITEMS * 8);
   const pv = new DataView(ptrs.buffer, ptrs.byteOffset, ptrs.byteLength);
@@ -185,7 +183,6 @@ export function memoryCounters(kd: KernelDump): MemoryCounters {
     slabUnreclaimable: counter('nr_slab_unreclaimable'),
     pageTables: counter('nr_page_table_pages'),
     kernelStackKb: counter('nr_kernel_stack'),
-    swapCache: counter('nr_swapcached'),
   };
 }
 

@@ -9,7 +9,8 @@ import { readFileSync } from 'node:fs';
 import { openKernelDump } from '../../src/analyze/open-kernel-dump.ts';
 import { FileSource } from '../../src/host/file-source.ts';
 import { nodePageDecoders } from '../../src/host/node-codecs.ts';
-import { ConsoleSession } from '../../src/analyze/console/session.ts';
+import { ConsoleSession as BaseSession } from '../../src/analyze/console/session.ts';
+import { apiConsoleCommands } from '../../src/api/console-commands.ts';
 import { parseLine, splitWords } from '../../src/analyze/console/line.ts';
 import { UsageError } from '../../src/errors.ts';
 
@@ -30,6 +31,12 @@ const crash9 = (cmd: string) => {
   return out;
 };
 
+/** The console as the shell and the viewer run it: its own commands and the API's (files, runq, kmem). */
+class ConsoleSession extends BaseSession {
+  constructor(kd: BaseSession['kd']) {
+    super(kd, apiConsoleCommands);
+  }
+}
 const session = new ConsoleSession(openKernelDump(new FileSource(DUMP), { decoders: nodePageDecoders }));
 const run = (line: string) => session.run(parseLine(line)).text;
 
@@ -62,8 +69,8 @@ test('sys: the rows crash prints for the same dump (date, uptime, load average, 
   assert.deepEqual([...ours.keys()], ['DUMPFILE', 'CPUS', 'DATE', 'UPTIME', 'LOAD AVERAGE', 'TASKS', 'NODENAME', 'RELEASE', 'VERSION', 'MACHINE', 'MEMORY', 'PANIC']);
 });
 
-test('crash 9.0.2, line for line: ps (all, -S, -k -H, -u), foreach RU ps, mod, kmem -i, rd (64, 8, 32-bit, -a), p of a per-CPU variable and of a plain global', () => {
-  for (const cmd of ['ps', 'ps -S', 'ps -k -H', 'ps -u', 'foreach RU ps', 'mod', 'kmem -i', 'rd linux_banner 4', 'rd -8 linux_banner 20', 'rd -32 linux_banner 8', 'p runqueues', 'p jiffies']) {
+test('crash 9.0.2, line for line: ps (all, -S, -k -H, -u), foreach RU ps, mod, kmem -i, files, runq, rd (64, 8, 32-bit, -a), p of a per-CPU variable and of a plain global', () => {
+  for (const cmd of ['ps', 'ps -S', 'ps -k -H', 'ps -u', 'foreach RU ps', 'mod', 'kmem -i', 'files 1', 'runq', 'rd linux_banner 4', 'rd -8 linux_banner 20', 'rd -32 linux_banner 8', 'p runqueues', 'p jiffies']) {
     const s = new ConsoleSession(session.kd); // a fresh session: p's value numbers start at $1
     assert.equal(s.run(parseLine(cmd)).text, crash9(cmd), cmd);
   }
@@ -231,4 +238,12 @@ test('kmem -i: crash\'s pages_to_size and percentages; only -i', async () => {
   assert.doesNotMatch(t, /HUGE/);
   assert.throws(() => run('kmem -s'), /kmem: invalid option -- 's'/);
   assert.throws(() => run('kmem'), /only -i is supported/);
+});
+
+test('files and runq (over the typed API): the context task by default, several tasks, -c CPU; errors name the command', () => {
+  assert.equal(run('files'), crash9('files 1'));
+  assert.match(run('files 2 1'), /^PID: 2 {8}TASK: [\s\S]*\n\nPID: 1 {8}TASK: /);
+  assert.equal(run('runq -c 1'), crash9('runq').slice(crash9('runq').indexOf('CPU 1 ')));
+  assert.throws(() => run('runq -c 5'), /runq: invalid cpu: 5/);
+  assert.throws(() => run('files 99999'), /invalid task or pid value: 99999/);
 });

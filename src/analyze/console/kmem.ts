@@ -1,12 +1,9 @@
 // crash's `kmem -i` (memory.c dump_kmeminfo): the memory summary table. The numbers come in as
-// pages (the page-cache and slab counters from the API's meminfo helpers, the rest read here:
-// hugetlb pools, swap, the overcommit limit and committed memory); this file prints them in crash's
-// layout ("%13s  %7ld  %11s  %3ld%% of TOTAL MEM").
-import { isDumpDataError, ParseError } from '../../errors.ts';
-import { Gaps } from '../completeness.ts';
+// pages (the page-cache and slab counters from the API's vmstat helpers: src/api/console-commands.ts,
+// the rest read here: hugetlb pools, swap, the overcommit limit and committed memory); this file
+// prints them in crash's layout ("%13s  %7ld  %11s  %3ld%% of TOTAL MEM").
+import { isDumpDataError } from '../../errors.ts';
 import type { KernelDump } from '../kernel-dump.ts';
-import { memoryCounters } from '../summary.ts';
-import { walkList } from '../tasks.ts';
 
 /** Everything `kmem -i` prints, in pages; undefined rows are left out (crash leaves them out too). */
 export interface KmemInfo {
@@ -105,48 +102,3 @@ export function commitPages(kd: KernelDump, total: number, huge: number, swap: n
   return { limit: allowed + swap, committed: Math.max(0, committed) };
 }
 
-/** nr_blockdev_pages(): the page cache of the block device inodes (blockdev_superblock->s_inodes), as crash sums it. */
-export function blockdevPages(kd: KernelDump, gaps: Gaps): number {
-  const btf = kd.btf;
-  const sbAddr = kd.symbols.byName('blockdev_superblock')?.address;
-  if (sbAddr === undefined) return 0;
-  const sb = kd.memory.u64(sbAddr);
-  const sbT = btf.get('struct super_block');
-  const inodeT = btf.get('struct inode');
-  const asT = btf.get('struct address_space');
-  const link = BigInt(btf.offsetOf(inodeT, 'i_sb_list'));
-  let pages = 0;
-  for (const node of walkList(kd.memory, sb + BigInt(btf.offsetOf(sbT, 's_inodes')), 'blockdev inodes', gaps, 'block device inode', 1 << 16)) {
-    try {
-      const mapping = kd.memory.u64(node - link + BigInt(btf.offsetOf(inodeT, 'i_mapping')));
-      if (mapping !== 0n) pages += Number(kd.memory.u64(mapping + BigInt(btf.offsetOf(asT, 'nrpages'))));
-    } catch (e) {
-      if (!isDumpDataError(e)) throw e;
-      gaps.add('block device inode', e, `inode list entry ${node.toString(16)}`);
-    }
-  }
-  return pages;
-}
-
-/** Everything kmem -i prints, from the kernel's own counters (vmstat_text-named), the block device inodes, hugetlb, swap and overcommit. */
-export function kmemInfo(kd: KernelDump, gaps: Gaps): KmemInfo {
-  const m = memoryCounters(kd);
-  const need = (v: bigint | undefined, what: string) => {
-    if (v === undefined) throw new ParseError(`kmem -i: ${what} could not be read`);
-    return Number(v);
-  };
-  const total = need(m.total, '_totalram_pages');
-  const buffers = blockdevPages(kd, gaps);
-  const huge = hugePages(kd);
-  const swap = swapPages(kd);
-  return {
-    total,
-    free: need(m.free, 'NR_FREE_PAGES'),
-    buffers,
-    cached: Math.max(0, need(m.fileCache, 'NR_FILE_PAGES') - Number(m.swapCache ?? 0n) - buffers),
-    slab: need(m.slabReclaimable, 'NR_SLAB_RECLAIMABLE_B') + need(m.slabUnreclaimable, 'NR_SLAB_UNRECLAIMABLE_B'),
-    huge,
-    swap,
-    commit: commitPages(kd, total, huge?.total ?? 0, swap?.total ?? 0),
-  };
-}

@@ -14,7 +14,6 @@ import type { Task } from '../tasks.ts';
 import { formatStructAt, formatTypeLayout, formatValue } from '../types-print.ts';
 import type { BtfType } from '../btf.ts';
 import { getopt, type Opts } from './getopt.ts';
-import { formatKmemInfo, kmemInfo } from './kmem.ts';
 import { parseLine, type CommandLine, type Word } from './line.ts';
 import { hex, hexPadded } from '../../text.ts';
 
@@ -498,19 +497,6 @@ const COMMANDS: Record<string, ConsoleCommand> = {
         out.push(`${line(a, symType ?? 't', `${hit.name}${hit.offset ? `+${hit.offset}` : ''}`)}${'module' in hit && hit.module ? ` [${hit.module}]` : ''}`);
       }
       return out.join('\n') + '\n';
-    },
-  },
-
-  kmem: {
-    usage: 'kmem -i',
-    summary: 'memory summary: total, free, used, buffers, cached, slab, huge pages, swap, commit limit (crash\'s kmem -i)',
-    run(s, o) {
-      const g = getopt('kmem', o.words, 'i');
-      if (!g.flags.has('i') || g.args.length) throw new UsageError('kmem: only -i is supported (the memory summary)');
-      const gaps = new Gaps(s.kd.dump.dumpLevel);
-      const text = formatKmemInfo(kmemInfo(s.kd, gaps), s.kd.dump.pageSize);
-      s.lacks(gaps.result());
-      return text;
     },
   },
 

@@ -10,6 +10,8 @@ import { spawn } from 'node:child_process';
 import { createInterface, type Interface } from 'node:readline';
 import { start as startRepl } from 'node:repl';
 import { ConsoleSession, type ConsoleResult } from '../../analyze/console/session.ts';
+import * as api from '../../api/index.ts';
+import { apiConsoleCommands, consoleDump } from '../../api/console-commands.ts';
 import { parseLine, type CommandLine } from '../../analyze/console/line.ts';
 import type { KernelDump } from '../../analyze/kernel-dump.ts';
 import { openKernelDump } from '../../analyze/open-kernel-dump.ts';
@@ -58,9 +60,10 @@ class Shell {
     this.kd = kd;
     // js runs here (Node's REPL); listed so that help and completion know it
     this.session = new ConsoleSession(kd, {
+      ...apiConsoleCommands,
       js: {
         usage: 'js',
-        summary: 'a Node REPL with the dump open: kd (the KernelDump), session, run("ps -k"); .exit or ^D returns',
+        summary: 'a Node REPL with the dump open: dump (the typed API\'s CrashDump), api (its helpers), kd (the KernelDump), run("ps -k"); .exit or ^D returns',
         run: () => {
           throw new UsageError('js: type it alone on the line');
         },
@@ -185,9 +188,11 @@ class Shell {
   /** `js`: a Node REPL with the dump open (kd, session, run), back to the shell on .exit or ^D. */
   private js(): Promise<void> {
     return new Promise((resolve) => {
-      process.stdout.write('js: a Node REPL with the dump open: kd (KernelDump), session, run("ps -k") prints a command\'s output; .exit or ^D returns\n');
+      process.stdout.write('js: a Node REPL with the dump open: dump (CrashDump), api (tasks(dump), meminfo(dump), ...), kd (KernelDump), run("ps -k"); .exit or ^D returns\n');
       const r = startRepl({ prompt: 'js> ', useGlobal: false, terminal: process.stdin.isTTY });
       Object.assign(r.context, {
+        dump: consoleDump(this.session),
+        api,
         kd: this.kd,
         session: this.session,
         run: (cmd: string) => {

@@ -284,6 +284,8 @@ test('viewer console (model): the commands of vmcore-ts shell on the worker side
   const a = new DumpAnalysis(new BlockCacheSource(new FileSource(DUMP), 1 << 16, 8));
   assert.deepEqual(a.console('sym panic'), { text: 'ffffffff841ccf31 (T) panic\n', notes: [] });
   assert.equal(a.console('ps -S').text, '  RU: 3\n  IN: 15\n  ID: 38\n');
+  assert.match(a.console('files 1').text, /^PID: 1 .*\nROOT: \/ {4}CWD: \/\n/); // the API-built commands are there too
+  assert.match(a.console('runq').text, /^CPU 0 RUNQUEUE: /);
   assert.deepEqual(a.complete('struct task_stru'), { candidates: ['task_struct'], word: 'task_stru' });
   assert.throws(() => a.console('ps | wc'), /work in vmcore-ts shell only/);
   assert.throws(() => a.console('bogus'), /bogus: command not found/);

@@ -122,12 +122,13 @@ test('shell on a terminal: TAB completes commands, struct names, members and sym
   });
 });
 
-test('shell on a terminal: js is a Node REPL with the dump open (kd, run("CMD")); .exit comes back to the shell prompt', { skip: python ? false : 'python3 with pty is not installed' }, () => {
+test('shell on a terminal: js is a Node REPL with the dump open (dump and api: the typed API, kd, run("CMD")); .exit comes back to the shell prompt', { skip: python ? false : 'python3 with pty is not installed' }, () => {
   const r = drive(
     [
       { wait: 'vmcore-ts> ' },
       { send: 'js\r' }, { wait: 'js> ' },
       { send: 'kd.release\r' }, { wait: "'6.1.0-56-cloud-amd64'" },
+      { send: 'api.meminfo(dump).MemTotal\r' }, { wait: '733212' },
       { send: 'run("ps -S")\r' }, { wait: 'ID: 38' },
       { send: '.exit\r' }, { wait: 'vmcore-ts> ', new: true },
       { send: 'sym panic\r' }, { wait: '(T) panic', new: true },

@@ -10,7 +10,6 @@ import { spawn } from 'node:child_process';
 import { createInterface, type Interface } from 'node:readline';
 import { start as startRepl } from 'node:repl';
 import { ConsoleSession, type ConsoleResult } from '../../analyze/console/session.ts';
-import * as api from '../../api/index.ts';
 import { apiConsoleCommands, consoleDump } from '../../api/console-commands.ts';
 import { parseLine, type CommandLine } from '../../analyze/console/line.ts';
 import type { KernelDump } from '../../analyze/kernel-dump.ts';
@@ -186,7 +185,8 @@ class Shell {
   }
 
   /** `js`: a Node REPL with the dump open (kd, session, run), back to the shell on .exit or ^D. */
-  private js(): Promise<void> {
+  private async js(): Promise<void> {
+    const api = await import('../../api/index.ts'); // loaded when asked for: the prompt does not wait for it
     return new Promise((resolve) => {
       process.stdout.write('js: a Node REPL with the dump open: dump (CrashDump), api (tasks(dump), meminfo(dump), ...), kd (KernelDump), run("ps -k"); .exit or ^D returns\n');
       const r = startRepl({ prompt: 'js> ', useGlobal: false, terminal: process.stdin.isTTY });

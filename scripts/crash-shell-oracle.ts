@@ -15,6 +15,6 @@ const COMMANDS = [
 ];
 
 const vmlinux = await getDebugVmlinux('bookworm', '6.1.0-56-cloud-amd64');
-const { text } = crashSidOutputs(vmlinux, `${DIR}/vmcore-d31-zlib.kdump`, COMMANDS);
-writeFileSync(`${DIR}/oracle/crash-9.0.2-shell.txt`, text.replaceAll('/dump/vmlinux', 'vmlinux-6.1.0-56-cloud-amd64').replaceAll('/dump/vmcore', 'vmcore-d31-zlib.kdump'));
+const { text, paths } = crashSidOutputs(vmlinux, `${DIR}/vmcore-d31-zlib.kdump`, COMMANDS);
+writeFileSync(`${DIR}/oracle/crash-9.0.2-shell.txt`, text.replaceAll(paths.vmlinux, 'vmlinux-6.1.0-56-cloud-amd64').replaceAll(paths.vmcore, 'vmcore-d31-zlib.kdump'));
 console.log(`${text.split('\n').length} lines`);

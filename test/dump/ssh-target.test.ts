@@ -97,3 +97,24 @@ test('save --to ssh:// with a key the server does not accept fails in one line w
   assert.equal(bad.status, 2);
   assert.match(bad.stderr.toString(), /port 99999 is not 1-65535/);
 });
+
+test('kdump-ts test with target = ssh://: the dump target check asks the server (writable, free space); a server that refuses the key fails the check with what to check', (t) => {
+  if (skip(t)) return;
+  const conf = (key: string) => {
+    const p = join(work, `kdump-${key.replace(/\W/g, '')}.conf`);
+    writeFileSync(p, [`target = ${target(join(work, 'kdump-target'))}`, `ssh_key = ${key}`, `known_hosts = ${sshd.knownHosts()}`, 'net_device = lo', ''].join('\n'));
+    return p;
+  };
+  const check = (key: string) => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/kdump-ts.ts', 'test', '--json', '--config', conf(key)], { encoding: 'utf8' });
+    const checks = (JSON.parse(r.stdout) as { checks: { name: string; result: string; detail: string; fix?: string }[] }).checks;
+    return checks.find((c) => c.name === 'dump target')!;
+  };
+  const ok = check(sshd.clientKey);
+  assert.equal(ok.result, 'ok', JSON.stringify(ok));
+  assert.match(ok.detail, /^ssh:\/\/.*\/kdump-target: writable, [\d.]+ [KMGT]i?B free, a dump at dump level 31 takes up to/);
+  assert.ok(existsSync(join(work, 'kdump-target')), 'the directory was made on the server');
+  const refused = check(sshd.otherKey);
+  assert.equal(refused.result, 'FAIL');
+  assert.match(refused.detail, /ssh exited 255: .*Permission denied.*check the host, the port, the key/);
+});

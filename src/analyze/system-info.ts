@@ -291,6 +291,8 @@ export interface CrashSysExtras {
   /** "0.08, 0.02, 0.01" */
   loadAverage?: string;
   tasks?: number;
+  /** The CPU's clock (cpu_khz / 1000), shown after MACHINE as crash does. */
+  mhz?: number;
 }
 
 /** crash's `sys` rows, in its order (KERNEL, DUMPFILE, CPUS, DATE, UPTIME, LOAD AVERAGE, TASKS, ... PANIC). */
@@ -306,7 +308,7 @@ function crashSysRows(s: SystemInfo, extra: CrashSysExtras = {}): [string, strin
     ['NODENAME', s.nodename],
     ['RELEASE', s.release],
     ['VERSION', s.version],
-    ['MACHINE', s.machine],
+    ['MACHINE', s.machine !== undefined && extra.mhz ? `${s.machine}  (${extra.mhz} Mhz)` : s.machine],
     ['MEMORY', s.memoryBytes !== undefined ? formatMemory(s.memoryBytes) : undefined],
     ['PANIC', s.panicMessage !== undefined ? `"${s.panicMessage}"` : undefined],
   ];

@@ -294,7 +294,7 @@ const COMMANDS: Record<string, ConsoleCommand> = {
         s.addGap('task list', e, 'TASKS');
       }
       const kernel = kd.symbolsLoaded()?.source.replace(/^(vmlinux|System\.map) /, '');
-      return formatCrashSys(info, { tasks, loadAverage: loadAverage(s), kernel: kernel && !kernel.startsWith('kallsyms') ? kernel : undefined });
+      return formatCrashSys(info, { tasks, loadAverage: loadAverage(s), mhz: cpuMhz(s), kernel: kernel && !kernel.startsWith('kallsyms') ? kernel : undefined });
     },
   },
 
@@ -710,6 +710,18 @@ function asciiDump(addr: bigint, bytes: Uint8Array): string {
   const lines: string[] = [];
   for (let o = 0; o < bytes.length || o === 0; o += 60) lines.push(`${hexPadded(addr + BigInt(o))}:  ${Array.from(bytes.subarray(o, o + 60), printable).join('')}`);
   return lines.join('\n') + '\n';
+}
+
+/** cpu_khz / 1000 (crash's MHz after MACHINE), undefined when not readable or 0. */
+function cpuMhz(s: ConsoleSession): number | undefined {
+  try {
+    const a = s.kd.symbols.byName('cpu_khz')?.address;
+    const khz = a === undefined ? 0 : s.kd.memory.u32(a);
+    return khz ? Math.floor(khz / 1000) : undefined;
+  } catch (e) {
+    if (isDumpDataError(e)) return undefined;
+    throw e;
+  }
 }
 
 /** avenrun[3] as "0.08, 0.02, 0.01" (fixed point, FSHIFT 11), undefined when not readable. */

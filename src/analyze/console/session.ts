@@ -605,6 +605,12 @@ function printExpression(s: ConsoleSession, expr: string): string {
       return `per_cpu(${name}, ${cpu}) = ${formatValue(btf, v.typeId, kd.memory.readVirt(a, Math.max(1, size)))}`;
     }).join('\n') + '\n';
   }
+  if (sym.address < kd.arch.kernelSpace && kd.perCpu(name!, 0) !== undefined) {
+    // a per-CPU symbol (an offset into the per-CPU area) that BTF does not describe (5.10 and older)
+    const lines = ['PER-CPU DATA TYPE:', `  (unknown: this kernel's BTF has no type for ${name})`, 'PER-CPU ADDRESSES:'];
+    for (let cpu = 0; cpu < kd.cpus.length; cpu++) lines.push(`  [${cpu}]: ${hexPadded(kd.perCpu(name!, cpu)!).replace(/^0+(?=.)/, '')}`);
+    return lines.join('\n') + '\n';
+  }
   if (cpus !== undefined) throw new UsageError(`p: ${name} is not a per-CPU variable`);
   // No DWARF: a plain global has no type here; its first 8 bytes as an unsigned long (help p says so).
   return `${name} = ${s.nextValue()} = ${kd.memory.u64(sym.address)}\n`;

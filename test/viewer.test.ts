@@ -280,6 +280,43 @@ test('viewer (from disk, no server): a dump opened with the file picker is parse
   await page.close();
 });
 
+test('viewer console (model): the commands of vmcore-ts shell on the worker side, completion; pipes are refused', () => {
+  const a = new DumpAnalysis(new BlockCacheSource(new FileSource(DUMP), 1 << 16, 8));
+  assert.deepEqual(a.console('sym panic'), { text: 'ffffffff841ccf31 (T) panic\n', notes: [] });
+  assert.equal(a.console('ps -S').text, '  RU: 3\n  IN: 15\n  ID: 38\n');
+  assert.match(a.console('files 1').text, /^PID: 1 .*\nROOT: \/ {4}CWD: \/\n/); // the API-built commands are there too
+  assert.match(a.console('runq').text, /^CPU 0 RUNQUEUE: /);
+  assert.deepEqual(a.complete('struct task_stru'), { candidates: ['task_struct'], word: 'task_stru' });
+  assert.throws(() => a.console('ps | wc'), /work in vmcore-ts shell only/);
+  assert.throws(() => a.console('bogus'), /bogus: command not found/);
+  assert.throws(() => a.console('rd 0 8'), /^Error: rd: virtual address 0x0: /);
+});
+
+test('viewer Console tab (from disk): a command runs in the worker, TAB completes, an error is one red line, ↑ brings the last command back', { skip }, async () => {
+  const page = await openFromDisk(DUMP);
+  await page.click('nav button[data-tab="console"]');
+  await page.fill('#console-in', 'ps -S');
+  await page.press('#console-in', 'Enter');
+  await page.waitForSelector('#console-out span:has-text("RU: 3")', { timeout: 30000 });
+  await page.fill('#console-in', 'struct task_stru');
+  await page.press('#console-in', 'Tab');
+  await page.waitForFunction(() => (document.querySelector('#console-in') as HTMLInputElement).value === 'struct task_struct', undefined, { timeout: 30000 });
+  await page.type('#console-in', '.pid,comm ff278b50411f20c0');
+  await page.press('#console-in', 'Enter');
+  await page.waitForSelector('#console-out span:has-text("comm = \\"init\\"")', { timeout: 30000 });
+  await page.fill('#console-in', 'bogus');
+  await page.press('#console-in', 'Enter');
+  await page.waitForSelector('#console-out span.error', { timeout: 30000 });
+  assert.match((await page.textContent('#console-out span.error')) ?? '', /^bogus: command not found/);
+  await page.press('#console-in', 'ArrowUp');
+  assert.equal(await page.inputValue('#console-in'), 'bogus');
+  const out = (await page.textContent('#console-out')) ?? '';
+  assert.match(out, /vmcore-ts> ps -S\n {2}RU: 3\n {2}IN: 15\n {2}ID: 38\n/);
+  assert.match(out, /pid = 1,\n {2}comm = "init",/);
+  await page.screenshot({ path: 'test-artifacts/viewer-console.png' });
+  await page.close();
+});
+
 test('viewer (truncated dump from disk): what could not be read is one "Partial results" banner, never red lines', { skip }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'vmcore-viewer-cut-'));
   try {

@@ -2,6 +2,8 @@
 // DOM, no Node): runs in the browser worker, and in Node for tests. Results are plain data.
 import type { KernelDump } from '../src/analyze/kernel-dump.ts';
 import { openKernelDump } from '../src/analyze/open-kernel-dump.ts';
+import { ConsoleSession } from '../src/analyze/console/session.ts';
+import { apiConsoleCommands } from '../src/api/console-commands.ts';
 import { formatRecord } from '../src/analyze/printk.ts';
 import { backtraceGap, backtraceOfTask, cpuBacktrace, taskTable, type TaskTable } from '../src/analyze/stacks.ts';
 import { backtraceLines, buildSummary, describeCpuBacktrace, memoryCounters, memoryRows, pageUsage, pageUsageRows, type BacktraceLine, type NamedBacktrace } from '../src/analyze/summary.ts';
@@ -125,8 +127,38 @@ function traceView(bt: NamedBacktrace, crashing: boolean): TraceView {
   };
 }
 
+/** A console command's result (src/analyze/console/): its text and what it lacks, one line each. */
+export interface ConsoleOutput {
+  text: string;
+  notes: string[];
+}
+
 export class DumpAnalysis {
   readonly kd: KernelDump;
+  private session: ConsoleSession | undefined;
+
+  /** Runs one console command (crash's names, as in vmcore-ts shell; no `|` or `>` here). */
+  console(line: string): ConsoleOutput {
+    this.session ??= new ConsoleSession(this.kd, apiConsoleCommands);
+    let r;
+    try {
+      r = this.session.runLine(line);
+    } catch (e) {
+      // one line naming the command, as the shell prints it
+      const name = line.trim().split(/\s+/)[0]!;
+      const msg = e instanceof Error ? e.message : String(e);
+      throw new Error(msg.startsWith(`${name}:`) ? msg : `${name}: ${msg}`);
+    }
+    return { text: r.quit ? 'quit: close the tab or open another dump\n' : r.text, notes: r.notes };
+  }
+
+  /** TAB completion for the console: candidates for the word before the end of `line`, and that word. */
+  complete(line: string): { candidates: string[]; word: string } {
+    this.session ??= new ConsoleSession(this.kd, apiConsoleCommands);
+    const [candidates, word] = this.session.complete(line);
+    return { candidates, word };
+  }
+
   constructor(src: ByteSource) {
     this.kd = openKernelDump(src);
     this.kd.loadSymbols(); // every page but the log needs them: a dump without any says so when opened

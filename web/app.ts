@@ -131,6 +131,7 @@ async function open(req: OpenRequest, label: string): Promise<void> {
   loaded.clear();
   cache.clear();
   notes.clear();
+  $('#console-out').replaceChildren();
   overview = undefined;
   try {
     const o = await call('open', req);
@@ -479,7 +480,41 @@ const loaders: Record<string, () => Promise<void>> = {
       );
     }),
   hex: async () => {},
+  console: async () => {
+    ($('#console-in') as HTMLInputElement).focus();
+  },
 };
+
+// ---- console: the commands of vmcore-ts shell, run in the worker ----
+const consoleHistory: string[] = [];
+let consoleAt = 0;
+function consoleAppend(text: string, className?: string): void {
+  const out = $('#console-out');
+  out.append(el('span', className ? { className } : {}, text));
+  out.scrollTop = out.scrollHeight;
+}
+async function runConsole(line: string): Promise<void> {
+  consoleAppend(`vmcore-ts> ${line}\n`, 'cmd');
+  if (line.trim() && consoleHistory.at(-1) !== line) consoleHistory.push(line);
+  consoleAt = consoleHistory.length;
+  if (!line.trim()) return;
+  try {
+    const r = await call('console', line);
+    consoleAppend(r.text);
+    for (const n of r.notes) consoleAppend(`${n}\n`, 'note');
+  } catch (e) {
+    consoleAppend(`${(e as Error).message}\n`, 'error');
+  }
+}
+async function completeConsole(input: HTMLInputElement): Promise<void> {
+  const line = input.value;
+  const { candidates, word } = await call('complete', line);
+  if (!candidates.length) return;
+  let common = candidates[0]!;
+  for (const c of candidates) while (!c.startsWith(common)) common = common.slice(0, -1);
+  if (common.length > word.length) input.value = line.slice(0, line.length - word.length) + common;
+  else if (candidates.length > 1) consoleAppend(candidates.join('  ') + '\n', 'note');
+}
 
 async function showHex(): Promise<void> {
   const where = ($('#hex-addr') as HTMLInputElement).value;
@@ -513,6 +548,24 @@ $('#panic').onclick = () => {
     const i = l.lines.findLastIndex((x) => x.includes(msg));
     if (i >= 0) void jumpToRecord(i);
   });
+};
+$('#console-form').onsubmit = (e) => {
+  e.preventDefault();
+  const input = $('#console-in') as HTMLInputElement;
+  const line = input.value;
+  input.value = '';
+  void runConsole(line);
+};
+($('#console-in') as HTMLInputElement).onkeydown = (e) => {
+  const input = e.target as HTMLInputElement;
+  if (e.key === 'Tab') {
+    e.preventDefault();
+    void completeConsole(input);
+  } else if (e.key === 'ArrowUp' || e.key === 'ArrowDown') {
+    e.preventDefault();
+    consoleAt = Math.max(0, Math.min(consoleHistory.length, consoleAt + (e.key === 'ArrowUp' ? -1 : 1)));
+    input.value = consoleHistory[consoleAt] ?? '';
+  }
 };
 $('#hex-form').onsubmit = (e) => {
   e.preventDefault();

@@ -26,6 +26,8 @@ export const workerApi = {
   taskBacktrace: (task: string) => opened().taskBacktrace(task),
   memory: () => opened().memory(),
   hex: (where: string, length: number) => opened().hex(where, length),
+  console: (line: string) => opened().console(line),
+  complete: (line: string) => opened().complete(line),
 };
 
 export type WorkerApi = typeof workerApi;

@@ -14,3 +14,25 @@ export function runCrash(suite: string, vmlinux: string, vmcore: string, command
     return { stdout, stderr, status };
   }, suite, ['crash']);
 }
+
+/**
+ * crash 9.0.2 (the sid root of harness/drgn-tool.ts) on a dump, each of `commands` preceded by a
+ * "=== COMMAND" line (crash's own `!echo`); returns the whole output and each command's text.
+ */
+export function crashSidOutputs(vmlinux: string, vmcore: string, commands: string[]): { text: string; byCommand: Map<string, string>; paths: { vmlinux: string; vmcore: string } } {
+  return withReferenceTools((tools) => {
+    const d = tools.addDump('dump', vmcore, vmlinux);
+    const text = tools.crashRaw(d, commands.flatMap((c) => [`!echo "=== ${c}"`, c])).stdout;
+    return { text, byCommand: splitCrashOutputs(text), paths: { vmlinux: d.vmlinux, vmcore: d.vmcore } };
+  });
+}
+
+/** "=== COMMAND" sections of a crash -i run (crash ends rd -a without a newline: a marker may follow on the same line). */
+export function splitCrashOutputs(text: string): Map<string, string> {
+  return new Map(
+    text
+      .split(/=== /)
+      .filter(Boolean)
+      .map((block) => [block.slice(0, block.indexOf('\n')), block.slice(block.indexOf('\n') + 1)] as const),
+  );
+}

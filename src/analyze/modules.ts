@@ -23,6 +23,9 @@ export interface KernelModule {
   address: bigint;
   /** Where its code and data live: [base, base + size). */
   ranges: { base: bigint; size: bigint }[];
+  /** Where its text starts and the size of everything but its init sections (crash's `mod` BASE/TEXT_BASE and SIZE). */
+  base: bigint;
+  coreSize: bigint;
   orc: OrcTable | undefined;
   symbols: SortedSymbolTable | undefined;
 }
@@ -44,7 +47,7 @@ export function readModules(mem: VirtualMemory, btf: Btf, modulesHead: bigint, o
       const raw = mem.readVirt(m + nameOff, 56);
       const nul = raw.indexOf(0);
       const name = String.fromCharCode(...(nul < 0 ? raw : raw.subarray(0, nul)));
-      out.push({ name, address: m, ranges: ranges(mem, btf, mod.id, m), orc: moduleOrc(mem, btf, mod.id, m, orcVersion), symbols: moduleSymbols(mem, btf, mod.id, m, name) });
+      out.push({ name, address: m, ranges: ranges(mem, btf, mod.id, m), ...core(mem, btf, mod.id, m), orc: moduleOrc(mem, btf, mod.id, m, orcVersion), symbols: moduleSymbols(mem, btf, mod.id, m, name) });
     } catch (e) {
       if (!(e instanceof NotInDumpError)) throw e;
       gaps.add('module', e, `module at ${hex(m)}`);
@@ -78,6 +81,23 @@ function ranges(mem: VirtualMemory, btf: Btf, modId: number, m: bigint): KernelM
     }
   }
   return out;
+}
+
+/** The text base and the size crash's `mod` shows: mem[MOD_TEXT].base and mem[MOD_TEXT..MOD_RO_AFTER_INIT] (6.4+), else core_layout. */
+function core(mem: VirtualMemory, btf: Btf, modId: number, m: bigint): { base: bigint; coreSize: bigint } {
+  if (btf.hasMember(modId, 'mem')) {
+    const mm = btf.member(modId, 'mem');
+    const arr = btf.resolve(mm.typeId).array!;
+    const esz = btf.sizeOf(arr.typeId);
+    const baseOff = btf.offsetOf(arr.typeId, 'base');
+    const sizeOff = btf.offsetOf(arr.typeId, 'size');
+    let coreSize = 0n;
+    for (let i = 0; i < Math.min(4, arr.nelems); i++) coreSize += BigInt(u32(mem, m + BigInt(mm.offset + i * esz + sizeOff)));
+    return { base: u64(mem, m + BigInt(mm.offset + baseOff)), coreSize };
+  }
+  const l = btf.hasMember(modId, 'core_layout') ? 'core_layout' : undefined;
+  if (!l) return { base: 0n, coreSize: 0n };
+  return { base: u64(mem, m + BigInt(btf.offsetOf(modId, `${l}.base`))), coreSize: BigInt(u32(mem, m + BigInt(btf.offsetOf(modId, `${l}.size`)))) };
 }
 
 function moduleOrc(mem: VirtualMemory, btf: Btf, modId: number, m: bigint, version: OrcVersion): OrcTable | undefined {

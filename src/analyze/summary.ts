@@ -41,7 +41,7 @@ function formatRegs(regs: ArchRegs, indent: string): string[] {
   const r = regs as Regs;
   const row = (names: (keyof Regs)[]) => indent + names.map((n) => `${n.toUpperCase().padStart(3)}: ${hexPadded(r[n])}`).join('  ');
   return [
-    row(['rip', 'rsp', 'eflags']),
+    `${indent}RIP: ${hexPadded(r.rip)}  RSP: ${hexPadded(r.rsp)}  RFLAGS: ${hexPadded(r.eflags, 8)}`, // crash's line
     row(['rax', 'rbx', 'rcx']),
     row(['rdx', 'rsi', 'rdi']),
     row(['rbp', 'r8', 'r9']),
@@ -57,15 +57,27 @@ export interface BacktraceLine {
   frame?: number;
 }
 
-/** crash-style lines: a header line, "#N [sp] func+off at pc" frames, register frames, the stop reason. */
-export function backtraceLines(bt: NamedBacktrace): BacktraceLine[] {
-  const head = [
+/**
+ * The header line: crash's task header (`PID: %-7ld  TASK: %lx  CPU: %-3s  COMMAND: "%s"`) when
+ * the task is known, else what is known (a CPU whose running task could not be read).
+ */
+export function backtraceHeader(bt: Pick<NamedBacktrace, 'pid' | 'task' | 'cpu' | 'comm'>): string {
+  if (bt.pid !== undefined && bt.task !== undefined && bt.comm !== undefined) {
+    return `PID: ${String(bt.pid).padEnd(7)}  TASK: ${hexPadded(bt.task)}  CPU: ${String(bt.cpu ?? '-').padEnd(3)}  COMMAND: "${bt.comm}"`;
+  }
+  return [
     bt.pid !== undefined ? `PID: ${bt.pid}` : undefined,
     bt.task !== undefined ? `TASK: ${hexPadded(bt.task)}` : undefined,
     bt.cpu !== undefined ? `CPU: ${bt.cpu}` : undefined,
     bt.comm !== undefined ? `COMMAND: "${bt.comm}"` : undefined,
-  ].filter(Boolean);
-  const lines: BacktraceLine[] = [{ text: head.join('  ') }];
+  ]
+    .filter(Boolean)
+    .join('  ');
+}
+
+/** crash-style lines: a header line, "#N [sp] func+off at pc" frames, register frames, the stop reason. */
+export function backtraceLines(bt: NamedBacktrace): BacktraceLine[] {
+  const lines: BacktraceLine[] = [{ text: backtraceHeader(bt) }];
   const text = (t: string) => ({ text: t });
   bt.frames.forEach((f, i) => {
     lines.push({ frame: i, text: `${`#${i}`.padStart(3)} [${hexPadded(f.sp)}] ${frameLabel(f)} at ${hexPadded(f.pc)}${f.method === 'frame pointer' || f.method === 'prologue' ? `  (found by ${f.method})` : ''}` });

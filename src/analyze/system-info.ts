@@ -267,11 +267,11 @@ export function logCpuLine(records: readonly LogRecord[], afterPanicOnly: boolea
 const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
-/** "Thu Nov 26 21:35:45 UTC 2026" */
+/** "Thu Nov 26 21:35:45 UTC 2026", "Sat Dec  5 21:35:56 UTC 2026" (the day as date(1)'s and crash's %e) */
 export function formatDate(epochSec: bigint): string {
   const d = new Date(Number(epochSec) * 1000);
   const p = (n: number) => String(n).padStart(2, '0');
-  return `${DAYS[d.getUTCDay()]} ${MONTHS[d.getUTCMonth()]} ${p(d.getUTCDate())} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} UTC ${d.getUTCFullYear()}`;
+  return `${DAYS[d.getUTCDay()]} ${MONTHS[d.getUTCMonth()]} ${String(d.getUTCDate()).padStart(2)} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} UTC ${d.getUTCFullYear()}`;
 }
 
 /** "00:00:05", or "3 days, 04:05:06" */
@@ -294,19 +294,49 @@ export function formatMemory(bytes: bigint): string {
   return `${b} bytes`;
 }
 
-/** The `info` text: one "LABEL: value" line per known item. */
-export function formatSystemInfo(s: SystemInfo): string {
-  const rows: [string, string | undefined][] = [
+/** What crash's `sys` adds that `info` does not compute (they need the task list or a symbol table). */
+export interface CrashSysExtras {
+  /** The symbol file given (crash's KERNEL line). */
+  kernel?: string;
+  /** "0.08, 0.02, 0.01" */
+  loadAverage?: string;
+  tasks?: number;
+  /** The CPU's clock (cpu_khz / 1000), shown after MACHINE as crash does. */
+  mhz?: number;
+}
+
+/** crash's `sys` rows, in its order (KERNEL, DUMPFILE, CPUS, DATE, UPTIME, LOAD AVERAGE, TASKS, ... PANIC). */
+function crashSysRows(s: SystemInfo, extra: CrashSysExtras = {}): [string, string | undefined][] {
+  return [
+    ['KERNEL', extra.kernel],
     ['DUMPFILE', `${s.dump.file}${s.dump.incomplete ? '  [INCOMPLETE]' : s.dump.dumpLevel ? '  [PARTIAL DUMP]' : ''}`],
     ['CPUS', s.cpus?.toString()],
     ['DATE', s.crashTime !== undefined ? formatDate(s.crashTime) : undefined],
     ['UPTIME', s.uptimeNsec !== undefined ? formatUptime(s.uptimeNsec) : undefined],
+    ['LOAD AVERAGE', extra.loadAverage],
+    ['TASKS', extra.tasks?.toString()],
     ['NODENAME', s.nodename],
     ['RELEASE', s.release],
     ['VERSION', s.version],
-    ['MACHINE', s.machine],
+    ['MACHINE', s.machine !== undefined && extra.mhz ? `${s.machine}  (${extra.mhz} Mhz)` : s.machine],
     ['MEMORY', s.memoryBytes !== undefined ? formatMemory(s.memoryBytes) : undefined],
     ['PANIC', s.panicMessage !== undefined ? `"${s.panicMessage}"` : undefined],
+  ];
+}
+
+const sysLines = (rows: [string, string | undefined][]) => rows.filter(([, v]) => v !== undefined).map(([k, v]) => `${k.padStart(12)}: ${v}`);
+
+/** The text of crash's `sys` (the shell's `sys`): its rows only, and what could not be read. */
+export function formatCrashSys(s: SystemInfo, extra: CrashSysExtras = {}): string {
+  const lines = sysLines(crashSysRows(s, extra));
+  for (const w of s.dump.warnings) lines.push(`     WARNING: ${w}`);
+  return lines.join('\n') + '\n';
+}
+
+/** The `info` text: one "LABEL: value" line per known item (crash's `sys` rows, then the dump's facts). */
+export function formatSystemInfo(s: SystemInfo): string {
+  const rows: [string, string | undefined][] = [
+    ...crashSysRows(s),
     ['CRASH CPU', s.crashingCpu !== undefined ? `${s.crashingCpu}  (from ${s.crashingCpuSource})` : undefined],
     ['PID', s.pid?.toString()],
     ['COMMAND', s.comm !== undefined ? `"${s.comm}"` : undefined],
@@ -324,7 +354,7 @@ export function formatSystemInfo(s: SystemInfo): string {
     ['SYMBOLS', s.kernel.symbols],
     ['LOG', s.kernel.logFormat],
   ];
-  const lines = rows.filter(([, v]) => v !== undefined).map(([k, v]) => `${k.padStart(12)}: ${v}`);
+  const lines = sysLines(rows);
   for (const w of s.dump.warnings) lines.push(`     WARNING: ${w}`);
   for (const g of s.completeness.missing) for (const p of g.examples) lines.push(`   UNREADABLE: ${p}`);
   for (const g of s.completeness.excluded) for (const p of g.examples) lines.push(`     EXCLUDED: ${p}`);

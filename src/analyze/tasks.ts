@@ -27,6 +27,10 @@ export interface Task {
   threadSp: bigint;
   /** Bottom of its kernel stack (task_struct.stack). */
   stack: bigint;
+  /** task_struct.mm: 0 for kernel threads (undefined: not read). */
+  mm?: bigint;
+  /** A kernel thread (PF_KTHREAD in task_struct.flags, else no mm), as crash brackets them (undefined: not read). */
+  kthread?: boolean;
 }
 
 export interface TaskList {
@@ -56,6 +60,8 @@ export interface TaskLayout {
   threadGroup: number | undefined;
   /** TASK_* bit for TASK_NOLOAD (state I = TASK_UNINTERRUPTIBLE | TASK_NOLOAD). */
   noload: number;
+  mm: number | undefined;
+  flags: number | undefined;
 }
 
 export function taskLayout(btf: Btf): TaskLayout {
@@ -83,10 +89,13 @@ export function taskLayout(btf: Btf): TaskLayout {
     threadNode: opt('thread_node'),
     threadGroup: opt('thread_group'),
     noload: 0x400,
+    mm: opt('mm'),
+    flags: opt('flags'),
   };
 }
 
 const MAX_TASKS = 1 << 20;
+const PF_KTHREAD = 0x00200000;
 const STATE_LETTERS = ['S', 'D', 'T', 't', 'X', 'Z', 'P'];
 
 export function stateLetter(state: number, exitState: number, noload: number): string {
@@ -118,7 +127,7 @@ export class TaskReader {
   /** Reads one task_struct's fields. */
   read(task: bigint, idle = false): Task {
     const L = this.layout;
-    const end = Math.max(L.tasks, L.pid, L.tgid, L.comm + 16, L.realParent + 8, L.state + 4, L.exitState + 4, (L.cpu ?? 0) + 4, (L.onCpu ?? 0) + 4, L.threadSp + 8, L.stack + 8);
+    const end = Math.max(L.tasks, L.pid, L.tgid, L.comm + 16, L.realParent + 8, L.state + 4, L.exitState + 4, (L.cpu ?? 0) + 4, (L.onCpu ?? 0) + 4, L.threadSp + 8, L.stack + 8, (L.mm ?? 0) + 8, (L.flags ?? 0) + 4);
     const dv = this.dv(task, end);
     const comm = new Uint8Array(dv.buffer, dv.byteOffset + L.comm, 16);
     const nul = comm.indexOf(0);
@@ -132,6 +141,7 @@ export class TaskReader {
         ppid = -1;
       }
     }
+    const mm = L.mm === undefined ? 0n : dv.getBigUint64(L.mm, true);
     return {
       task,
       pid: dv.getInt32(L.pid, true),
@@ -144,6 +154,8 @@ export class TaskReader {
       idle: idle || undefined,
       threadSp: dv.getBigUint64(L.threadSp, true),
       stack: dv.getBigUint64(L.stack, true),
+      mm,
+      kthread: L.flags !== undefined ? (dv.getUint32(L.flags, true) & PF_KTHREAD) !== 0 : mm === 0n,
     };
   }
 

@@ -238,6 +238,7 @@ test('vmlinux symtab: nm type letters from sections and binding, KASLR offset ad
 
 test('info formatting: dates like crash (UTC), uptime with days, memory rounded like crash', () => {
   assert.equal(formatDate(1795728945n), 'Thu Nov 26 21:35:45 UTC 2026');
+  assert.equal(formatDate(1796506556n), 'Sat Dec  5 21:35:56 UTC 2026'); // the day space-padded, as crash's sys and date(1)
   assert.equal(formatUptime(5_674_087_000n), '00:00:05');
   assert.equal(formatUptime(3n * 86400n * 1_000_000_000n + 3723n * 1_000_000_000n), '3 days, 01:02:03');
   assert.equal(formatMemory(262109n * 4096n), '1 GB');

@@ -62,7 +62,7 @@ test("dmesg -T: wall-clock times anchored at the dump's crash time (the last rec
 test('bt: -p is the panic task (the default), PIDs positional or with -P, task addresses, -c CPU', () => {
   const panic = vmcoreTs('bt', DUMP);
   assert.equal(panic.code, 0, panic.err);
-  assert.match(panic.out, /^PID: 1 {2}TASK: ff278b50411f20c0 {2}CPU: 1 {2}COMMAND: "init"/);
+  assert.match(panic.out, /^PID: 1 {8}TASK: ff278b50411f20c0 {2}CPU: 1 {4}COMMAND: "init"$/m);
   assert.equal(vmcoreTs('bt', '-p', DUMP).out, panic.out);
   assert.equal(vmcoreTs('bt', '-c', '1', DUMP).out, panic.out);
   assert.equal(vmcoreTs('bt', DUMP, '1').out, panic.out);

@@ -4,9 +4,9 @@ import type { CrashDump } from '../dump.ts';
 import type { KObject } from '../object.ts';
 import { listEntries, rbtreeEntries } from './lists.ts';
 
-/** The run queue of a CPU (per-CPU `runqueues`). */
+/** The run queue of a CPU (per-CPU `runqueues`; typed struct rq, since BTF of 5.10 and older has no per-CPU VARs). */
 export function runqueue(dump: CrashDump, cpu: number): KObject {
-  return dump.perCpu('runqueues', cpu);
+  return dump.perCpu('runqueues', cpu, 'struct rq');
 }
 
 function isGroupEntity(se: KObject): boolean {

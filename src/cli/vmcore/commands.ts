@@ -21,6 +21,7 @@ export const vmcoreCommands: Record<string, () => Promise<Command>> = {
   struct: async () => (await import('./struct.ts')).structCommand,
   types: async () => (await import('./types.ts')).typesCommand,
   mem: async () => (await import('./mem.ts')).memCommand,
+  shell: async () => (await import('./shell.ts')).shellCommand,
   serve: async () => (await import('./serve.ts')).serveCommand,
   save: async () => (await import('./save.ts')).saveCommand,
   convert: async () => (await import('./convert.ts')).convertCommand,

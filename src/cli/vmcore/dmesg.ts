@@ -36,7 +36,7 @@ export function parseLevels(list: string): Set<number> {
   return levels;
 }
 
-/** -T: "[Fri Dec 04 20:25:15 UTC 2026] " from a record's timestamp, anchored at the crash time. */
+/** -T: "[Fri Dec  4 20:25:15 UTC 2026] " from a record's timestamp, anchored at the crash time. */
 function ctimeColumn(kd: KernelDump, records: LogRecord[]): (tsNsec: bigint) => string {
   let crash: bigint | undefined;
   try {

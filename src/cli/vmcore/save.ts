@@ -21,13 +21,13 @@ import { checkSavable, saveDump, type SaveSink } from '../../dump/save.ts';
 import { DEFAULT_WINDOW, type SaveProgress } from '../../dump/scan.ts';
 import type { Command } from './commands.ts';
 import { parseCommandLine, usageError } from '../args.ts';
-import { ChunkedWriter, MANIFEST_SUFFIX } from '../../dump/chunked.ts';
+import { ChunkedWriter, MANIFEST_SUFFIX, type ChunkStore } from '../../dump/chunked.ts';
 import { DirChunkStore, parseSshUrl, sha256Hasher, SshChunkStore } from '../../host/chunk-stores.ts';
 
 export const SAVE_USAGE =
   'vmcore-ts save [-c|-l|-p|-z] [-d LEVEL] [-E] [-f] [--num-threads N] [--cyclic-buffer K] [--message-level N] VMCORE DUMPFILE\n' +
   '       vmcore-ts save -F [-c|-l|-p|-z] [-d LEVEL] [-E] VMCORE > FLATTENED\n' +
-  '       vmcore-ts save --to DIR|ssh://[USER@]HOST[:PORT]/DIR [--name NAME] [-c|-l|-p|-z] [-d LEVEL] VMCORE\n' +
+  '       vmcore-ts save --to DIR|ssh://[USER@]HOST[:PORT]/DIR|s3://BUCKET/PREFIX [--name NAME] [-c|-l|-p|-z] [-d LEVEL] VMCORE\n' +
   '       vmcore-ts save --dump-dmesg VMCORE LOGFILE\n' +
   '  -c, -l, -p, -z     compress each page with zlib, LZO, snappy or zstd (kdump-compressed output)\n' +
   '  -d LEVEL           dump level 0-31, sum of: 1 zero pages, 2 cache, 4 cache+private, 8 user data,\n' +
@@ -45,7 +45,13 @@ export const SAVE_USAGE =
   '                     a run after a cut sends only the chunks not stored yet; check with verify\n' +
   '  --name NAME        the chunk files\' name (default vmcore)\n' +
   '  --chunk-mib N      chunk size (default 16)\n' +
-  '  --ssh-key FILE     private key for ssh; --known-hosts FILE: the server\'s key';
+  '  --ssh-key FILE     private key for ssh; --known-hosts FILE: the server\'s key\n' +
+  '  s3://BUCKET/PREFIX one object PREFIX/NAME.flat sent as a multipart upload (a part per chunk,\n' +
+  '                     5 MiB or more on AWS), resumed from its stored parts; then NAME.manifest.json\n' +
+  '  --s3-credentials FILE  AWS shared-credentials file ([default] aws_access_key_id = …,\n' +
+  '                     aws_secret_access_key = …, region = …), readable by its owner only\n' +
+  '  --s3-endpoint URL  any S3 server (MinIO, Ceph RGW, …): http(s)://HOST[:PORT], path-style;\n' +
+  '                     --s3-region REGION (default: the file\'s region, else us-east-1)';
 
 export interface SaveArgs {
   codec: CodecName | undefined;
@@ -53,7 +59,7 @@ export interface SaveArgs {
   elf: boolean;
   flattened: boolean;
   /** --to: chunked target (directory or ssh:// URL); the stream is flattened. */
-  to?: { target: string; name: string; chunkBytes: number; sshKey?: string; knownHosts?: string };
+  to?: { target: string; name: string; chunkBytes: number; sshKey?: string; knownHosts?: string; s3?: { credentials: string; endpoint?: string; region?: string } };
   force: boolean;
   threads: number;
   messageLevel: number;
@@ -83,6 +89,9 @@ const saveOptions = {
   'chunk-mib': { type: 'string' },
   'ssh-key': { type: 'string' },
   'known-hosts': { type: 'string' },
+  's3-credentials': { type: 'string' },
+  's3-endpoint': { type: 'string' },
+  's3-region': { type: 'string' },
 } as const;
 
 /** save's and convert's options (src/cli/args.ts); undefined: help or version was printed. */
@@ -108,6 +117,10 @@ export function saveArgs(values: NonNullable<ReturnType<typeof parseSaveArgs>>['
     throw usageError('--name, --chunk-mib, --ssh-key and --known-hosts go with --to', usage);
   }
   if (to !== undefined && values.F) throw usageError('--to writes the flattened stream itself: drop -F', usage);
+  const s3Given = values['s3-credentials'] !== undefined || values['s3-endpoint'] !== undefined || values['s3-region'] !== undefined;
+  const isS3 = to?.startsWith('s3://') ?? false;
+  if (s3Given && !isS3) throw usageError('--s3-credentials, --s3-endpoint and --s3-region go with --to s3://BUCKET/PREFIX', usage);
+  if (isS3 && values['s3-credentials'] === undefined) throw usageError('--to s3://… needs --s3-credentials FILE (aws_access_key_id and aws_secret_access_key, mode 0600)', usage);
   const flattened = !!values.F || to !== undefined;
   const want = flattened ? 1 : 2;
   if (positionals.length !== want) {
@@ -133,6 +146,7 @@ export function saveArgs(values: NonNullable<ReturnType<typeof parseSaveArgs>>['
             chunkBytes: intOption(values['chunk-mib'], '--chunk-mib', 1, 1024, 16) * 2 ** 20,
             sshKey: values['ssh-key'],
             knownHosts: values['known-hosts'],
+            s3: isS3 ? { credentials: values['s3-credentials']!, endpoint: values['s3-endpoint'], region: values['s3-region'] } : undefined,
           },
   };
 }
@@ -270,8 +284,14 @@ export async function saveAndReport(dump: Dump, args: SaveArgs): Promise<number>
   let sink: SaveSink;
   let chunked: ChunkedWriter | undefined;
   if (args.to) {
-    const { target, name, chunkBytes, sshKey, knownHosts } = args.to;
-    const store = target.startsWith('ssh://') ? new SshChunkStore(parseSshUrl(target), { key: sshKey, knownHosts }) : new DirChunkStore(target);
+    const { target, name, chunkBytes, sshKey, knownHosts, s3 } = args.to;
+    let store: ChunkStore;
+    if (s3) {
+      // Loaded only here: the S3 code (and, in its worker thread, the AWS SDK) is no other command's cost.
+      const { parseS3Url, readS3Credentials, S3MultipartStore } = await import('../../host/s3-store.ts');
+      const t = parseS3Url(target);
+      store = new S3MultipartStore(t, name, { endpoint: s3.endpoint, region: s3.region, credentials: readS3Credentials(s3.credentials) });
+    } else store = target.startsWith('ssh://') ? new SshChunkStore(parseSshUrl(target), { key: sshKey, knownHosts }) : new DirChunkStore(target);
     const writer = new ChunkedWriter(store, name, chunkBytes, sha256Hasher);
     chunked = writer;
     sink = new FlattenedWriter((bytes) => writer.write(bytes));
@@ -306,7 +326,8 @@ export async function saveAndReport(dump: Dump, args: SaveArgs): Promise<number>
   let where = args.output ?? 'stdout (flattened)';
   if (chunked && args.to) {
     const c = chunked.end(new Date());
-    where = `${args.to.target} as ${c.manifest.chunks.length} chunks + ${args.to.name}${MANIFEST_SUFFIX}${c.kept ? ` (resumed: ${c.kept} chunks already there, ${c.sent} sent)` : ''}`;
+    const as = c.manifest.object ? `${c.manifest.object} (${c.manifest.chunks.length} parts)` : `${c.manifest.chunks.length} chunks`;
+    where = `${args.to.target} as ${as} + ${args.to.name}${MANIFEST_SUFFIX}${c.kept ? ` (resumed: ${c.kept} chunks already there, ${c.sent} sent)` : ''}`;
   }
   say(
     MSG_COMMON,

@@ -268,10 +268,10 @@ export class S3Reader {
     const marker = this.call<Uint8Array | null>('reading the upload marker', { op: 'get', key: `${this.target.prefix}${name}.upload` });
     return { unfinished: marker !== null };
   }
-  /** Bytes [start, end) of an object beside the manifest; undefined when it is missing. */
-  range(object: string, start: number, end: number): Uint8Array | undefined {
-    if (end === start) return new Uint8Array(0);
-    return this.call<Uint8Array | null>(`reading ${object}`, { op: 'get', key: this.target.prefix + object, range: [start, end] }) ?? undefined;
+  /** Bytes [start, end) of an object beside the manifest (all of it without a range); undefined when it is missing. */
+  range(object: string, range?: [number, number]): Uint8Array | undefined {
+    if (range && range[1] === range[0]) return new Uint8Array(0);
+    return this.call<Uint8Array | null>(`reading ${object}`, { op: 'get', key: this.target.prefix + object, range }) ?? undefined;
   }
   close(): void {
     this.s3.close();

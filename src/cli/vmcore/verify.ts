@@ -1,18 +1,22 @@
-// vmcore-ts verify MANIFEST|DIR: checks a chunked dump (save --to) against its manifest — every
-// chunk's size and SHA-256, then the whole stream's — and names a bad chunk by its byte range.
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+// vmcore-ts verify MANIFEST|DIR|s3://BUCKET/PREFIX: checks a chunked dump (save --to) against its
+// manifest — every chunk's size and SHA-256, then the whole stream's — and names a bad chunk by its
+// byte range. A manifest with `object` (save --to s3://) describes one file whose consecutive
+// ranges are the chunks: read from S3 with ranged GETs, or from a downloaded copy beside the manifest.
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { OutputError } from '../../errors.ts';
-import { MANIFEST_SUFFIX, parseManifest, verifyChunks } from '../../dump/chunked.ts';
+import { OutputError, UsageError } from '../../errors.ts';
+import { MANIFEST_SUFFIX, parseManifest, verifyChunks, type Manifest } from '../../dump/chunked.ts';
 import { sha256Hasher } from '../../host/chunk-stores.ts';
 import { parseCommandLine } from '../args.ts';
 import type { Command } from './commands.ts';
 
 const USAGE =
   'vmcore-ts verify [--json] MANIFEST|DIR\n' +
+  '       vmcore-ts verify [--json] [--name NAME] --s3-credentials FILE [--s3-endpoint URL] [--s3-region R] s3://BUCKET/PREFIX\n' +
   '  Checks a dump written with `vmcore-ts save --to`: each chunk\'s size and SHA-256, then the whole\n' +
-  '  stream\'s, against NAME.manifest.json (DIR: the one manifest in it). Exit 0 when all match, 1 when\n' +
-  '  a chunk is missing or damaged (each named with its byte range in the stream).';
+  '  stream\'s, against NAME.manifest.json (DIR: the one manifest in it; S3: NAME, default vmcore, read\n' +
+  '  with a ranged GET per part). Exit 0 when all match, 1 when a chunk is missing or damaged (each\n' +
+  '  named with its byte range in the stream).';
 
 /** The manifest a path names: the file itself, or the one manifest in a directory. */
 function manifestPath(path: string): string {
@@ -29,30 +33,115 @@ function manifestPath(path: string): string {
   throw new OutputError(`${path}: ${found.length ? `${found.length} manifests` : 'no manifest'}`, { path, hint });
 }
 
-export const verifyCommand: Command = {
-  summary: 'check a chunked dump (save --to) against its manifest',
-  run(argv) {
-    const parsed = parseCommandLine(argv, { json: { type: 'boolean' } } as const, { prog: 'vmcore-ts verify', usage: `usage: ${USAGE}`, positionals: [1, 1] });
-    if (!parsed) return 0;
-    const path = manifestPath(parsed.positionals[0]!);
-    const m = parseManifest(readFileSync(path, 'utf8'), path);
-    const dir = dirname(path);
-    const v = verifyChunks(
-      m,
-      (file) => {
+/** Each chunk's byte range in the one object a manifest with `object` describes. */
+function objectRanges(m: Manifest): Map<string, [number, number]> {
+  const out = new Map<string, [number, number]>();
+  let at = 0;
+  for (const c of m.chunks) {
+    out.set(c.file, [at, at + c.size]);
+    at += c.size;
+  }
+  return out;
+}
+
+/** Reads chunks from a directory: chunk files, or ranges of the manifest's object (a downloaded S3 dump). */
+function dirReader(m: Manifest, dir: string): { read: (file: string) => Uint8Array | undefined; close(): void } {
+  if (m.object === undefined) {
+    return {
+      read: (file) => {
         const p = join(dir, file);
         return existsSync(p) ? new Uint8Array(readFileSync(p)) : undefined;
       },
-      sha256Hasher,
+      close() {},
+    };
+  }
+  const p = join(dir, m.object);
+  const fd = existsSync(p) ? openSync(p, 'r') : undefined;
+  const size = fd === undefined ? 0 : statSync(p).size;
+  const ranges = objectRanges(m);
+  return {
+    read: (file) => {
+      const r = ranges.get(file);
+      if (fd === undefined || !r || r[0] >= size) return undefined;
+      const buf = new Uint8Array(Math.min(r[1], size) - r[0]);
+      for (let got = 0; got < buf.length; ) {
+        const n = readSync(fd, buf, got, buf.length - got, r[0] + got);
+        if (n === 0) return buf.subarray(0, got);
+        got += n;
+      }
+      return buf;
+    },
+    close: () => fd !== undefined && closeSync(fd),
+  };
+}
+
+export const verifyCommand: Command = {
+  summary: 'check a chunked dump (save --to) against its manifest',
+  async run(argv) {
+    const parsed = parseCommandLine(
+      argv,
+      { json: { type: 'boolean' }, name: { type: 'string' }, 's3-credentials': { type: 'string' }, 's3-endpoint': { type: 'string' }, 's3-region': { type: 'string' } } as const,
+      { prog: 'vmcore-ts verify', usage: `usage: ${USAGE}`, positionals: [1, 1] },
     );
+    if (!parsed) return 0;
+    const arg = parsed.positionals[0]!;
+    const v0 = parsed.values as { json?: boolean; name?: string; 's3-credentials'?: string; 's3-endpoint'?: string; 's3-region'?: string };
+    let path: string;
+    let m: Manifest;
+    let reader: { read: (file: string) => Uint8Array | undefined; close(): void };
+    let joinHint: string;
+    if (arg.startsWith('s3://')) {
+      if (v0['s3-credentials'] === undefined) throw new UsageError('vmcore-ts verify s3://…: give --s3-credentials FILE');
+      const { parseS3Url, readS3Credentials, S3Reader } = await import('../../host/s3-store.ts');
+      const target = parseS3Url(arg);
+      const name = v0.name ?? 'vmcore';
+      const s3 = new S3Reader(target, { endpoint: v0['s3-endpoint'], region: v0['s3-region'], credentials: readS3Credentials(v0['s3-credentials']) });
+      path = `${s3.where}${name}${MANIFEST_SUFFIX}`;
+      const found = s3.manifest(name);
+      if (found.text === undefined) {
+        s3.close();
+        throw new OutputError(`${path}: no manifest`, {
+          path,
+          hint: found.unfinished
+            ? 'an upload was started but the manifest, written after it is completed, is not there: the transfer did not finish — run the same save --to again to resume'
+            : `nothing from save --to with --name ${name} is there`,
+        });
+      }
+      m = parseManifest(found.text, path);
+      const ranges = m.object !== undefined ? objectRanges(m) : undefined;
+      reader = {
+        read: (file) => {
+          if (!ranges) return s3.range(file);
+          const r = ranges.get(file);
+          return r ? s3.range(m.object!, r) : undefined;
+        },
+        close: () => s3.close(),
+      };
+      joinHint = `  the stream (makedumpfile's flattened format) is the object ${target.prefix}${m.object ?? name + '.part-*'}: vmcore-ts reads it as it is, or | vmcore-ts convert -R OUT\n`;
+    } else {
+      if (v0.name !== undefined || v0['s3-credentials'] !== undefined || v0['s3-endpoint'] !== undefined || v0['s3-region'] !== undefined) {
+        throw new UsageError('vmcore-ts verify: --name and --s3-* go with s3://BUCKET/PREFIX');
+      }
+      path = manifestPath(arg);
+      m = parseManifest(readFileSync(path, 'utf8'), path);
+      const dir = dirname(path);
+      reader = dirReader(m, dir);
+      joinHint =
+        m.object !== undefined
+          ? `  the stream is makedumpfile's flattened format: ${join(dir, m.object)} (vmcore-ts reads it), or | vmcore-ts convert -R OUT\n`
+          : `  the stream is makedumpfile's flattened format: cat ${join(dir, m.name)}.part-* > ${m.name}.flat (vmcore-ts reads it), or | vmcore-ts convert -R OUT\n`;
+    }
+    let v;
+    try {
+      v = verifyChunks(m, reader.read, sha256Hasher);
+    } finally {
+      reader.close();
+    }
     const ok = v.problems.length === 0 && v.streamOk;
     if (parsed.values.json) {
       process.stdout.write(JSON.stringify({ manifest: path, name: m.name, size: m.size, sha256: m.sha256, chunks: m.chunks.length, ok, problems: v.problems }) + '\n');
     } else if (ok) {
-      process.stdout.write(
-        `${basename(path)}: ${m.chunks.length} chunks, ${m.size} bytes, stream SHA-256 ${m.sha256}: all match\n` +
-          `  the stream is makedumpfile's flattened format: cat ${join(dir, m.name)}.part-* > ${m.name}.flat (vmcore-ts reads it), or | vmcore-ts convert -R OUT\n`,
-      );
+      process.stdout.write(`${basename(path)}: ${m.chunks.length} chunks, ${m.size} bytes, stream SHA-256 ${m.sha256}: all match\n` + joinHint);
     } else {
       for (const p of v.problems) process.stdout.write(`${p.file}: bytes ${p.start}-${p.end - 1} of the stream: ${p.problem}\n`);
       if (v.problems.length === 0) process.stdout.write(`every chunk matches but the stream's SHA-256 does not: ${m.sha256} expected\n`);
@@ -61,4 +150,3 @@ export const verifyCommand: Command = {
     return ok ? 0 : 1;
   },
 };
-

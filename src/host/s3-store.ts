@@ -2,7 +2,7 @@
 // an S3 multipart upload whose parts are the chunks (src/dump/chunked.ts), then NAME.manifest.json
 // written after the upload is completed: an object without its manifest is incomplete by
 // construction. A cut transfer leaves the multipart upload open on the server; the next save finds
-// it (the id kept in NAME.upload, else ListMultipartUploads), lists its parts (ListParts) and sends
+// it (the id kept in the small object NAME.upload, else ListMultipartUploads), lists its parts (ListParts) and sends
 // only the parts whose content differs (the part's SHA-256 checksum when the server keeps one, else
 // its ETag, the part's MD5 on every S3 server for unencrypted parts), then completes it.
 // The AWS SDK (client-s3) does the signing and the HTTP; it runs in a worker thread (s3-sync.ts)
@@ -164,13 +164,16 @@ export class S3MultipartStore implements ChunkStore {
     const marker = this.call<Uint8Array | null>('reading the upload marker', { op: 'get', key: `${this.target.prefix}${this.name}.upload` });
     const candidates: string[] = [];
     if (marker) candidates.push(new TextDecoder().decode(marker).trim());
-    try {
-      const listed = this.s3.call<string | null>({ op: 'findUpload', key: this.key });
-      if (listed && !candidates.includes(listed)) candidates.push(listed);
-    } catch (e) {
-      // Some servers (Ceph's dbstore) do not list uploads: the marker is enough then; a refused key is not.
-      const err = s3Error(this.where, 'listing unfinished uploads', e);
-      if (e instanceof S3CallError && (KEY_ERRORS.has(e.errorName) || e.status === 403 || e.errorName === 'NoSuchBucket' || (e.code && CONNECTION_CODES.has(e.code)))) throw err;
+    else {
+      // No marker (a cut between CreateMultipartUpload and its PUT, or an upload begun by another
+      // tool): ask the server. Not every server lists uploads (Ceph's dbstore lists none; moto's
+      // signature check of this request can fail): only an unreachable server stops the save here.
+      try {
+        const listed = this.s3.call<string | null>({ op: 'findUpload', key: this.key });
+        if (listed) candidates.push(listed);
+      } catch (e) {
+        if (e instanceof S3CallError && e.code && CONNECTION_CODES.has(e.code)) throw s3Error(this.where, 'listing unfinished uploads', e);
+      }
     }
     for (const id of candidates) {
       let parts: S3Part[];

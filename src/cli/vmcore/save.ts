@@ -326,7 +326,7 @@ export async function saveAndReport(dump: Dump, args: SaveArgs): Promise<number>
   let where = args.output ?? 'stdout (flattened)';
   if (chunked && args.to) {
     const c = chunked.end(new Date());
-    const as = c.manifest.object ? `${c.manifest.object} (${c.manifest.chunks.length} parts)` : `${c.manifest.chunks.length} chunks`;
+    const as = c.manifest.object ? `${c.manifest.object} (${c.manifest.chunks.length} part${c.manifest.chunks.length === 1 ? "" : "s"})` : `${c.manifest.chunks.length} chunks`;
     where = `${args.to.target} as ${as} + ${args.to.name}${MANIFEST_SUFFIX}${c.kept ? ` (resumed: ${c.kept} chunks already there, ${c.sent} sent)` : ''}`;
   }
   say(

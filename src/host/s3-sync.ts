@@ -1,6 +1,9 @@
 // A synchronous S3 client for the save's synchronous sink: the SDK runs in a worker thread
 // (s3-worker.ts); each call posts one request and waits on a shared flag for the reply.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Worker, MessageChannel, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { OutputError } from '../errors.ts';
 
 export interface S3Config {
   bucket: string;
@@ -62,7 +65,12 @@ export class SyncS3 {
     this.port = port1;
     const workerData: S3WorkerData = { shared, port: port2, config };
     if (!import.meta.url.endsWith('.ts')) {
-      this.worker = new Worker(new URL('./s3-worker.mjs', import.meta.url), { workerData, transferList: [port2] });
+      const script = new URL('./s3-worker.mjs', import.meta.url);
+      // A bundle copied without its companions: say so rather than wait for a worker that never answers.
+      if (!existsSync(fileURLToPath(script))) {
+        throw new OutputError(`${fileURLToPath(script)} is missing`, { path: fileURLToPath(script), hint: 'S3 needs the S3 worker beside the vmcore-ts bundle: copy every dist/*.mjs' });
+      }
+      this.worker = new Worker(script, { workerData, transferList: [port2] });
     } else {
       // From the sources: the .ts worker behind tsx's loader (as worker-pool.ts does).
       const tsx = import.meta.resolve('tsx/esm/api');

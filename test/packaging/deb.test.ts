@@ -115,6 +115,7 @@ test('the .deb holds the bins, the bundled library with koffi\'s amd64 addon, un
     '/usr/lib/kexec-ts/dist/kdump-ts.mjs',
     '/usr/lib/kexec-ts/dist/vmcore-ts.mjs',
     '/usr/lib/kexec-ts/dist/compress-worker.mjs',
+    '/usr/lib/kexec-ts/dist/s3-worker.mjs',
     '/usr/lib/kexec-ts/dist/purgatory-x86_64.ro',
     '/usr/lib/kexec-ts/dist/web/viewer.html',
     '/usr/lib/kexec-ts/node_modules/koffi/package.json',

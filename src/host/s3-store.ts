@@ -207,6 +207,15 @@ export class S3MultipartStore implements ChunkStore {
     if (number === undefined) {
       // The manifest (after join) or another small object: one PUT.
       this.call('storing ' + file, { op: 'put', key: this.target.prefix + file, body: bytes, contentType: file.endsWith('.json') ? 'application/json' : 'text/plain' });
+      // The manifest is there: the upload marker has done its work. Best effort: a key allowed to
+      // put but not to delete leaves it, and a later save finds its upload completed (NoSuchUpload).
+      if (file.endsWith(MANIFEST_SUFFIX)) {
+        try {
+          this.s3.call({ op: 'delete', key: `${this.target.prefix}${this.name}.upload` });
+        } catch {
+          // kept: harmless
+        }
+      }
       return;
     }
     if (!this.uploadId) {

@@ -37,7 +37,8 @@ export type S3Request =
   | { op: 'uploadPart'; key: string; uploadId: string; number: number; body: Uint8Array; sha256: string; md5: string }
   | { op: 'complete'; key: string; uploadId: string; parts: { number: number; etag: string; sha256?: string }[] }
   | { op: 'put'; key: string; body: Uint8Array; contentType: string }
-  | { op: 'get'; key: string; range?: [number, number] };
+  | { op: 'get'; key: string; range?: [number, number] }
+  | { op: 'delete'; key: string };
 
 export type S3Reply = { ok: true; value: unknown } | { ok: false; name: string; message: string; code?: string; status?: number };
 

@@ -7,6 +7,7 @@ import { workerData, type MessagePort } from 'node:worker_threads';
 import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
   ListMultipartUploadsCommand,
@@ -96,6 +97,9 @@ async function handle(req: S3Request): Promise<unknown> {
       return null;
     case 'put':
       await client.send(new PutObjectCommand({ Bucket, Key: req.key, Body: req.body, ContentLength: req.body.length, ContentType: req.contentType }));
+      return null;
+    case 'delete':
+      await client.send(new DeleteObjectCommand({ Bucket, Key: req.key }));
       return null;
     case 'get': {
       try {

@@ -254,6 +254,7 @@ test('save --to s3:// cut half-way (the connection to the server stopped by PID)
   assert.equal(Number(m[2]), 16 - stored, 'only the missing parts were sent');
   assert.equal(vmcoreTs(['verify', ...s3Args(), 's3://dumps/crash/cut']).status, 0);
   assert.ok((await getObject('crash/cut/vmcore.flat'))!.equals(referenceStream()), 'the resumed object is the save -F stream');
+  assert.equal(await getObject('crash/cut/vmcore.upload'), undefined, 'the upload marker is removed once the manifest is there');
 });
 
 test('save --to s3:// with a secret key the server does not accept fails in one line that names the credentials file, and leaves no manifest', { timeout: 60_000 }, async (t) => {

@@ -161,7 +161,14 @@ export class S3MultipartStore implements ChunkStore {
 
   /** Finds the unfinished upload of NAME.flat and its parts (SHA-256s where the server keeps them). */
   stored(_prefix: string): Map<string, string> {
-    const marker = this.call<Uint8Array | null>('reading the upload marker', { op: 'get', key: `${this.target.prefix}${this.name}.upload` });
+    // A key may put without reading (AWS answers 403 for a missing object without s3:ListBucket):
+    // then there is no marker to go by; a wrong key or bucket is named by the next request.
+    let marker: Uint8Array | null = null;
+    try {
+      marker = this.s3.call<Uint8Array | null>({ op: 'get', key: `${this.target.prefix}${this.name}.upload` });
+    } catch (e) {
+      if (e instanceof S3CallError && e.code && CONNECTION_CODES.has(e.code)) throw s3Error(this.where, 'reading the upload marker', e);
+    }
     const candidates: string[] = [];
     if (marker) candidates.push(new TextDecoder().decode(marker).trim());
     else {

@@ -195,9 +195,17 @@ export class S3MultipartStore implements ChunkStore {
       for (const p of parts) this.parts.set(p.number, p);
       break;
     }
+    // Started now, before the dump is read: a refused key or a missing bucket fails at once.
+    if (!this.uploadId) this.start();
     const out = new Map<string, string>();
     for (const p of this.parts.values()) if (p.sha256) out.set(`${this.name}.part-${String(p.number - 1).padStart(5, '0')}`, b64ToHex(p.sha256));
     return out;
+  }
+
+  private start(): void {
+    this.uploadId = this.call<string>('starting the multipart upload', { op: 'create', key: this.key });
+    // Where the next save finds this upload if the transfer is cut (not every server lists uploads).
+    this.call('storing the upload marker', { op: 'put', key: `${this.target.prefix}${this.name}.upload`, body: new TextEncoder().encode(this.uploadId + '\n'), contentType: 'text/plain' });
   }
 
   /** Whether the unfinished upload already holds this chunk: same size and SHA-256, or same MD5 (ETag). */
@@ -225,20 +233,16 @@ export class S3MultipartStore implements ChunkStore {
       }
       return;
     }
-    if (!this.uploadId) {
-      this.uploadId = this.call<string>('starting the multipart upload', { op: 'create', key: this.key });
-      // Where the next save finds this upload if the transfer is cut (not every server lists uploads).
-      this.call('storing the upload marker', { op: 'put', key: `${this.target.prefix}${this.name}.upload`, body: new TextEncoder().encode(this.uploadId + '\n'), contentType: 'text/plain' });
-    }
+    if (!this.uploadId) this.start();
     const sha256 = createHash('sha256').update(bytes).digest('base64');
     const md5 = createHash('md5').update(bytes).digest('base64');
-    const r = this.call<{ etag: string; sha256?: string }>(`sending part ${number}`, { op: 'uploadPart', key: this.key, uploadId: this.uploadId, number, body: bytes, sha256, md5 });
+    const r = this.call<{ etag: string; sha256?: string }>(`sending part ${number}`, { op: 'uploadPart', key: this.key, uploadId: this.uploadId!, number, body: bytes, sha256, md5 });
     this.parts.set(number, { number, size: bytes.length, etag: r.etag, sha256: r.sha256 });
   }
 
   /** Completes the upload from the chunks' parts (in order); returns the object's name beside the manifest. */
   join(chunks: ChunkEntry[]): string {
-    if (!this.uploadId) {
+    if (!this.uploadId || chunks.length === 0) {
       // Nothing to send (an empty stream): a plain empty object.
       this.put(`${this.name}.flat`, new Uint8Array(0));
       return `${this.name}.flat`;

@@ -1,6 +1,7 @@
 // Bundles each CLI into ESM under dist/ (what bin/ runs, what the initramfs carries).
 import { build } from 'esbuild';
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 
 const common = {
   outdir: 'dist',
@@ -38,9 +39,20 @@ await build({
   alias: { fflate: './node_modules/fflate/esm/browser.js' },
 });
 
+// The package's library entry (package.json "exports": `import { openKernelDump } from 'kexec-ts'`):
+// the typed API and its Node opener, one self-contained file; its declarations in dist/types/.
+// `vmcore-ts run` loads the same file for scripts, and its module hooks (dist/ts-hooks.mjs, with
+// amaro, Node's TypeScript type stripper, bundled in) to run .ts scripts without a build step.
+await build({ ...common, entryPoints: { api: 'src/host/package-entry.ts' }, alias: { fflate: './node_modules/fflate/esm/browser.js' } });
+// (no source map: amaro is 3.7 MB of generated code around its WebAssembly)
+await build({ ...common, entryPoints: { 'ts-hooks': 'src/cli/vmcore/ts-hooks.mjs' }, sourcemap: false });
+{
+  const types = spawnSync(process.execPath, ['scripts/build-types.mjs'], { stdio: 'inherit' });
+  if (types.error || types.status !== 0) console.warn('build: the API type declarations (dist/types/) were not built (needs typescript)');
+}
+
 // The x86_64 kexec purgatory (purgatory/*.S|c): one relocatable object, linked by kexec-ts at load
 // time. Built with the machine's gcc/ld; without them kexec-ts still plans (--dry-run) but cannot load.
-import { spawnSync } from 'node:child_process';
 const purg = spawnSync('make', ['-s', '-C', 'purgatory', 'OUT=../dist'], { stdio: 'inherit' });
 if (purg.error || purg.status !== 0) {
   console.warn('build: the x86_64 purgatory was not built (needs make, gcc, ld): kexec-ts -l (kexec_load) will not work');

@@ -2,10 +2,13 @@
 
 /** A file is not in the format we expected, or is damaged. `offset` is the byte offset in the file. */
 export class ParseError extends Error {
+  /** Byte offset in the file where the problem is, when known. */
   readonly offset: number | undefined;
   /** 1-based line of a text file (configuration), printed as SOURCE:LINE: like a compiler. */
   readonly line: number | undefined;
+  /** The file (or data) it is about: a path, "BTF in …". */
   readonly source: string | undefined;
+  /** What to do about it. */
   readonly hint: string | undefined;
   constructor(message: string, opts: { offset?: number; line?: number; source?: string; hint?: string } = {}) {
     super(message);
@@ -29,8 +32,11 @@ export type NotInDumpReason = 'hole' | 'excluded' | 'lost' | 'unmapped';
 
 /** A memory address the dump does not hold; `reason` says which kind of absence, `why` the details. */
 export class NotInDumpError extends Error {
+  /** The address the dump does not hold. */
   readonly address: bigint;
+  /** Whether `address` is physical (else kernel virtual). */
   readonly physical: boolean;
+  /** Which kind of absence. */
   readonly reason: NotInDumpReason;
   /** The explanation without the address ("excluded from the dump (makedumpfile dump level 31)"). */
   readonly why: string;
@@ -51,8 +57,11 @@ export function isDumpDataError(e: unknown): e is NotInDumpError | ParseError {
 
 /** Reading a file failed (EIO on a failing disk, EISDIR, …): which file, where, what the system said. */
 export class ReadError extends Error {
+  /** The file. */
   readonly source: string;
+  /** Where the read started. */
   readonly offset: number;
+  /** The system's error code (EIO, EISDIR, …). */
   readonly code: string | undefined;
   constructor(source: string, offset: number, length: number, cause: unknown) {
     const e = cause as NodeJS.ErrnoException;

@@ -21,13 +21,14 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   format: ['io', 'base'],
   analyze: ['format', 'io', 'base'],
   dump: ['analyze', 'format', 'io', 'base'],
+  api: ['analyze', 'format', 'io', 'base'],
   kexec: ['format', 'io', 'base'],
   initramfs: ['format', 'io', 'base'],
   kdump: ['kexec', 'initramfs', 'format', 'io', 'base'],
   boot: ['kexec', 'format', 'io', 'base'],
-  host: ['boot', 'kdump', 'kexec', 'initramfs', 'dump', 'analyze', 'format', 'io', 'base'],
-  cli: ['host', 'boot', 'kdump', 'kexec', 'initramfs', 'dump', 'analyze', 'format', 'io', 'base'],
-  web: ['analyze', 'format', 'io', 'base'],
+  host: ['api', 'boot', 'kdump', 'kexec', 'initramfs', 'dump', 'analyze', 'format', 'io', 'base'],
+  cli: ['api', 'host', 'boot', 'kdump', 'kexec', 'initramfs', 'dump', 'analyze', 'format', 'io', 'base'],
+  web: ['api', 'analyze', 'format', 'io', 'base'],
 };
 /** The only folders that may import node:* (or a bare Node built-in) and koffi. */
 const NODE_FOLDERS = new Set(['host', 'cli']);

@@ -41,7 +41,28 @@ export interface ScenarioSpec {
   allowReboot?: boolean;
   /** 'seabios' (QEMU's default BIOS) or 'uefi' (OVMF: the kernel starts through its EFI stub, /sys/firmware/efi exists) */
   firmware?: 'seabios' | 'uefi';
+  /** A virtio NIC on QEMU's user network, restricted: the guest reaches only these forwards (guestNet). */
+  net?: GuestNet;
   log?: (line: string) => void;
+}
+
+/**
+ * A guest's network: QEMU's user-mode network with restrict=on (no way out), DHCP from QEMU, and
+ * each forward GUEST_ADDRESS:guestPort → 127.0.0.1:hostPort on the host: the only place it can reach.
+ */
+export interface GuestNet {
+  forwards: { guestPort: number; hostPort: number }[];
+}
+/** The address the guest reaches the host's forwarded ports at, and the NIC's MAC. */
+export const GUEST_NET_HOST = '10.0.2.100';
+export const GUEST_NET_MAC = '52:54:00:12:34:56';
+
+function netArgs(net: GuestNet | undefined): string[] {
+  if (!net) return ['-nic', 'none'];
+  // A command per connection (a chardev forward serves only the first one); it connects to 127.0.0.1 only.
+  const relay = `${process.execPath} ${join(REPO, 'e2e', 'harness', 'tcp-relay.mjs')}`;
+  const fwd = net.forwards.map((f) => `,guestfwd=tcp:${GUEST_NET_HOST}:${f.guestPort}-cmd:${relay} ${f.hostPort}`).join('');
+  return ['-netdev', `user,id=n0,restrict=on${fwd}`, '-device', `virtio-net-pci,netdev=n0,mac=${GUEST_NET_MAC}`];
 }
 
 export interface Marker {
@@ -140,7 +161,7 @@ export const OVMF_VARS_4M_SNAKEOIL = '/usr/share/OVMF/OVMF_VARS_4M.snakeoil.fd';
 export const SNAKEOIL_KEY = '/usr/share/ovmf/PkKek-1-snakeoil.key';
 export const SNAKEOIL_CERT = '/usr/share/ovmf/PkKek-1-snakeoil.pem';
 
-export function qemuBaseArgs(o: { cpu: string; memoryMiB?: number | undefined; smp?: number | undefined; firmware?: 'seabios' | 'uefi' | undefined; serial: string[]; efiVars?: string | undefined; secureBoot?: boolean | undefined }): string[] {
+export function qemuBaseArgs(o: { cpu: string; memoryMiB?: number | undefined; smp?: number | undefined; firmware?: 'seabios' | 'uefi' | undefined; serial: string[]; efiVars?: string | undefined; secureBoot?: boolean | undefined; net?: GuestNet | undefined }): string[] {
   const secure = o.firmware === 'uefi' && o.efiVars && o.secureBoot;
   return [
     '-accel', 'tcg',
@@ -152,7 +173,7 @@ export function qemuBaseArgs(o: { cpu: string; memoryMiB?: number | undefined; s
     '-nographic',
     '-monitor', 'none',
     ...o.serial.flatMap((path, i) => ['-chardev', `file,id=serial${i},path=${path}`, '-serial', `chardev:serial${i}`]),
-    '-nic', 'none',
+    ...netArgs(o.net),
     ...(o.firmware === 'uefi' && o.efiVars
       ? ['-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${secure ? OVMF_CODE_4M_SECBOOT : OVMF_CODE_4M}`, '-drive', `if=pflash,format=raw,unit=1,file=${o.efiVars}`]
       : o.firmware === 'uefi' ? ['-bios', ovmfFirmware()] : []),
@@ -256,7 +277,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   const consolePath = join(outDir, 'console.log');
   const append = [baseCmdline, 'e2e.stage=first', spec.cmdline ?? ''].join(' ').trim();
   const args = [
-    ...qemuBaseArgs({ cpu, memoryMiB: spec.memoryMiB, smp: spec.smp, firmware: spec.firmware, serial: [consolePath] }),
+    ...qemuBaseArgs({ cpu, memoryMiB: spec.memoryMiB, smp: spec.smp, firmware: spec.firmware, serial: [consolePath], net: spec.net }),
     ...(spec.allowReboot ? [] : ['-no-reboot']),
     '-kernel', kernel.vmlinuz,
     '-initrd', initrd,

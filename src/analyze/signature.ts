@@ -4,7 +4,7 @@
 // `.cold` or `.isra.0` dropped; the panic/oops machinery above them skipped) and the module of the
 // top frame. The bucket is a hash of those three; the kernel release travels beside it (the same
 // bug on two kernels is one bucket seen on two kernels).
-import { sha256 } from '../kexec/sha256.ts';
+import { sha256 } from '../sha256.ts';
 import type { LogRecord } from './printk.ts';
 import type { Frame } from './arch/x86_64/unwind.ts';
 

@@ -1,4 +1,5 @@
 // kdump-ts: the kdump service — reserve, load, check and test crash dumping.
+import type { DumpTarget } from '../kdump/dump-target.ts';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { KexecError, UsageError } from '../errors.ts';
@@ -183,7 +184,7 @@ async function mkinitrd(o: Values): Promise<number> {
   process.stdout.write(
     [
       `wrote ${out}: ${formatSize(BigInt(size))} (unpacks to ${formatSize(BigInt(built.archive.dataSize()))})`,
-      `  dump target: ${target.device} (${target.fstype}) ${target.dir}`,
+      `  dump target: ${targetText(target)}`,
       ...(config.targetDevice && (config.rootDevice || config.capture === 'initramfs') ? [] : [`  mounts read from: ${readMountTable(root).from}`]),
       `  capture mode: ${built.mode.mode}: ${built.mode.mode === 'root' ? `${built.mode.why}; runs ${built.mode.node} ${built.mode.bundle}` : `Node.js in the initramfs (${built.mode.why})`}`,
       `  modules: ${built.modules.length ? built.modules.map((m) => m.replace(/^.*\//, '')).join(' ') : 'none needed'}${built.wanted.length ? ` (for ${built.wanted.join(', ')})` : ''}`,
@@ -207,3 +208,11 @@ await runCli('kdump-ts', async (argv) => {
   const o = parseCommandLine(rest, { ...common, ...cmd.options }, { prog: `kdump-ts ${name}`, usage: help });
   return o ? cmd.run(o.values) : 0;
 });
+
+/** How mkinitrd reports the dump target: a device, an NFS export or an ssh URL, with the network when there is one. */
+function targetText(t: DumpTarget): string {
+  const n = t.network;
+  const net = n ? ` (network: ${n.netDevice}, ${typeof n.net === 'string' ? n.net : `${n.net.address} via ${n.net.gateway}`})` : '';
+  if (t.ssh) return `${t.ssh.url}${net}${t.ssh.encryptTo ? `; sealed to ${t.ssh.encryptTo}` : ''}`;
+  return `${t.device} (${t.fstype}) ${t.dir}${net}`;
+}

@@ -18,20 +18,32 @@ export interface Hasher {
 
 export interface ChunkEntry {
   file: string;
+  /** Size and SHA-256 of the chunk as stored (sealed, when the dump is encrypted). */
   size: number;
   sha256: string;
 }
+
+/** How the chunks are sealed to a recipient's public key (src/host/dump-crypto.ts); the target needs no secret. */
+export interface ManifestEncryption {
+  scheme: string;
+  [field: string]: string;
+}
+
+/** Seals one chunk (index, plain bytes) → the bytes stored. Deterministic for the same index and bytes (resume). */
+export type Sealer = (index: number, plain: Uint8Array) => Uint8Array;
 
 export interface Manifest {
   format: typeof MANIFEST_FORMAT;
   name: string;
   /** What the concatenated chunks are. */
   stream: 'flattened';
+  /** Size and SHA-256 of the stream (the plain one, when encrypted: checked on decryption). */
   size: number;
   sha256: string;
   chunkBytes: number;
   chunks: ChunkEntry[];
   created: string;
+  encryption?: ManifestEncryption;
   /**
    * When the chunks are stored as one file beside the manifest (an S3 object sent as a multipart
    * upload, a part per chunk): its name; the chunks are its consecutive byte ranges. Else each chunk
@@ -81,11 +93,13 @@ export class ChunkedWriter {
   private readonly name: string;
   private readonly chunkBytes: number;
   private readonly newHasher: () => Hasher;
-  constructor(store: ChunkStore, name: string, chunkBytes: number, newHasher: () => Hasher) {
+  private readonly seal?: { sealer: Sealer; manifest: ManifestEncryption };
+  constructor(store: ChunkStore, name: string, chunkBytes: number, newHasher: () => Hasher, seal?: { sealer: Sealer; manifest: ManifestEncryption }) {
     this.store = store;
     this.name = name;
     this.chunkBytes = chunkBytes;
     this.newHasher = newHasher;
+    this.seal = seal;
     if (!/^[\w.+-]+$/.test(name)) throw new ParseError(`dump name ${JSON.stringify(name)}: use letters, digits, '.', '_', '+', '-'`);
     this.buf = new Uint8Array(chunkBytes);
     this.whole = newHasher();
@@ -108,7 +122,8 @@ export class ChunkedWriter {
 
   private flush(): void {
     if (this.used === 0) return;
-    const bytes = this.buf.subarray(0, this.used);
+    const plain = this.buf.subarray(0, this.used);
+    const bytes = this.seal ? this.seal.sealer(this.chunks.length, plain) : plain;
     const h = this.newHasher();
     h.update(bytes);
     const entry = { file: chunkFile(this.name, this.chunks.length), size: bytes.length, sha256: h.digest() };
@@ -135,6 +150,7 @@ export class ChunkedWriter {
       chunkBytes: this.chunkBytes,
       chunks: this.chunks,
       created: created.toISOString(),
+      ...(this.seal ? { encryption: this.seal.manifest } : {}),
       ...(object !== undefined ? { object } : {}),
     };
     this.store.put(this.name + MANIFEST_SUFFIX, new TextEncoder().encode(JSON.stringify(manifest, null, 1) + '\n'));
@@ -168,19 +184,29 @@ export interface ChunkProblem {
 
 export interface Verification {
   problems: ChunkProblem[];
-  /** The whole stream's SHA-256 matched (only computed when every chunk did). */
-  streamOk: boolean;
+  /** The whole stream's SHA-256 matched (false when a chunk did not); undefined: encrypted and no key given. */
+  streamOk: boolean | undefined;
 }
 
 /**
  * Checks every chunk against the manifest (`read` returns a chunk's bytes, undefined when missing),
  * then the stream's SHA-256 over all of them. Stops hashing the stream at the first bad chunk.
  */
-export function verifyChunks(m: Manifest, read: (file: string) => Uint8Array | undefined, newHasher: () => Hasher): Verification {
+export function verifyChunks(
+  m: Manifest,
+  read: (file: string) => Uint8Array | undefined,
+  newHasher: () => Hasher,
+  /** Opens a sealed chunk (encrypted dumps); without it the stream's SHA-256 of an encrypted dump is not checked. */
+  open?: (index: number, sealed: Uint8Array) => Uint8Array,
+  /** Receives the stream's bytes in order while every chunk so far is good (to write it out). */
+  out?: (plain: Uint8Array) => void,
+): Verification {
   const problems: ChunkProblem[] = [];
   const whole = newHasher();
+  const plainStream = !m.encryption || open !== undefined;
   let at = 0;
-  for (const c of m.chunks) {
+  let plainSize = 0;
+  for (const [index, c] of m.chunks.entries()) {
     const range = { file: c.file, start: at, end: at + c.size };
     at += c.size;
     const bytes = read(c.file);
@@ -196,8 +222,14 @@ export function verifyChunks(m: Manifest, read: (file: string) => Uint8Array | u
     h.update(bytes);
     const got = h.digest();
     if (got !== c.sha256) problems.push({ ...range, problem: `SHA-256 ${got}, the manifest says ${c.sha256}` });
-    else if (problems.length === 0) whole.update(bytes);
+    else if (problems.length === 0 && plainStream) {
+      const plain = m.encryption ? open!(index, bytes) : bytes;
+      plainSize += plain.length;
+      whole.update(plain);
+      out?.(plain);
+    }
   }
-  if (at !== m.size) problems.push({ file: '(manifest)', start: 0, end: m.size, problem: `chunks add up to ${at} bytes, the manifest says ${m.size}` });
-  return { problems, streamOk: problems.length === 0 && whole.digest() === m.sha256 };
+  const size = m.encryption ? plainSize : at;
+  if (problems.length === 0 && plainStream && size !== m.size) problems.push({ file: '(manifest)', start: 0, end: m.size, problem: `the stream is ${size} bytes, the manifest says ${m.size}` });
+  return { problems, streamOk: problems.length > 0 ? false : plainStream ? whole.digest() === m.sha256 : undefined };
 }

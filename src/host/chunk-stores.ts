@@ -6,7 +6,8 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { OutputError, UsageError } from '../errors.ts';
+import { OutputError } from '../errors.ts';
+import { formatSshUrl, type SshTarget } from '../ssh-url.ts';
 import type { ChunkStore, Hasher } from '../dump/chunked.ts';
 
 export const sha256Hasher = (): Hasher => {
@@ -44,23 +45,6 @@ export class DirChunkStore implements ChunkStore {
   }
 }
 
-export interface SshTarget {
-  user?: string;
-  host: string;
-  port?: number;
-  /** Absolute directory on the server. */
-  dir: string;
-}
-
-/** `ssh://[user@]host[:port]/absolute/dir`. */
-export function parseSshUrl(url: string): SshTarget {
-  const m = /^ssh:\/\/(?:([^@/:\s]+)@)?(\[[0-9a-fA-F:]+\]|[^@/:\s]+)(?::(\d+))?(\/[^\s]*)$/.exec(url);
-  if (!m) throw new UsageError(`--to ${url}: give ssh://[USER@]HOST[:PORT]/ABSOLUTE/DIR`);
-  const port = m[3] !== undefined ? Number(m[3]) : undefined;
-  if (port !== undefined && (port < 1 || port > 65535)) throw new UsageError(`--to ${url}: port ${port} is not 1-65535`);
-  return { user: m[1], host: m[2]!, port, dir: m[4]! };
-}
-
 /** A word for the remote shell, single-quoted. */
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
@@ -81,7 +65,7 @@ export class SshChunkStore implements ChunkStore {
   constructor(target: SshTarget, opts: SshOptions = {}) {
     this.target = target;
     this.opts = opts;
-    this.where = `ssh://${target.user ? target.user + '@' : ''}${target.host}${target.port ? ':' + target.port : ''}${target.dir}`;
+    this.where = formatSshUrl(target);
     this.args = [
       '-o', 'BatchMode=yes',
       '-o', 'PasswordAuthentication=no',
@@ -126,9 +110,17 @@ export class SshChunkStore implements ChunkStore {
     return map;
   }
 
+  /** The directory made if missing and checked writable; its free space (df), when the server reports it. */
+  probe(): { freeBytes?: number } {
+    const d = q(this.target.dir);
+    const out = this.run(`mkdir -p ${d} && test -w ${d} && df -Pk ${d} | awk 'END { print $4 }'`);
+    const kb = Number(out.trim());
+    return Number.isFinite(kb) && out.trim() !== '' ? { freeBytes: kb * 1024 } : {};
+  }
+
   put(file: string, bytes: Uint8Array): void {
     const d = q(this.target.dir);
     const tmp = q(`.${file}.tmp`);
-    this.run(`cd ${d} && cat > ${tmp} && { sync ${tmp} 2>/dev/null || true; } && mv -f ${tmp} ${q(file)}`, bytes);
+    this.run(`mkdir -p ${d} && cd ${d} && cat > ${tmp} && { sync ${tmp} 2>/dev/null || true; } && mv -f ${tmp} ${q(file)}`, bytes);
   }
 }

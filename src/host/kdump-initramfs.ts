@@ -25,7 +25,7 @@ import {
   OFFLINE_DISK_DRIVERS,
   wantedModules,
 } from '../kdump/capture-initramfs.ts';
-import { configuredDumpTarget, dumpTargetOnMounts, mountTableSource, parseFstab, parseMountinfo, rootMountNamed, type DumpTarget, type MountTable } from '../kdump/dump-target.ts';
+import { configuredDumpTarget, dumpTargetOnMounts, mountTableSource, NETWORK_FSTYPES, parseFstab, parseMountinfo, rootMountNamed, type CaptureNet, type DumpTarget, type MountTable, type SshCapture } from '../kdump/dump-target.ts';
 import { chooseCaptureMode, type CaptureMode, type CaptureRoot } from '../kdump/capture-mode.ts';
 import { machinePath, readText } from './machine-files.ts';
 import { parseDeviceSpec } from '../kdump/device-spec.ts';
@@ -99,9 +99,84 @@ export function readMountTable(root: string): MountTable & { from: string } {
   return { mounts: parseFstab(readText(root, '/etc/fstab', 'utf8') ?? ''), fstab: src.from.replace(/ \(.*$/, ''), from: src.from };
 }
 
+/** The interface of the default route in /proc/net/route (destination 00000000), if any. */
+function defaultRouteInterface(root: string): string | undefined {
+  for (const line of (readText(root, '/proc/net/route', 'utf8') ?? '').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f[1] === '00000000' && f[7] === '00000000') return f[0];
+  }
+  return undefined;
+}
+
+const isIpAddress = (h: string) => /^\d{1,3}(\.\d{1,3}){3}$/.test(h) || h.startsWith('[');
+
+/**
+ * The capture kernel's network for an ssh or NFS target: the interface by MAC when this machine has
+ * it (the capture kernel has no udev, so its names may differ), the server's name resolved now (the
+ * capture kernel has no resolver).
+ */
+function captureNet(config: KdumpConfig, server: string, root: string): CaptureNet {
+  const name = config.netDevice ?? defaultRouteInterface(root);
+  if (name === undefined) {
+    throw new KexecError('a network dump target: no default route to take the network interface from', { hint: 'name it: net_device = eth0 (or its MAC address)' });
+  }
+  const givenMac = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(name);
+  const mac = givenMac ? name.toLowerCase() : readText(root, `/sys/class/net/${name}/address`, 'utf8')?.trim();
+  // This machine's name for the interface (its driver modules): the name given, or the one with that MAC.
+  let here = givenMac ? undefined : name;
+  if (givenMac) {
+    try {
+      here = readdirSync(machinePath(root, '/sys/class/net')).find((n) => readText(root, `/sys/class/net/${n}/address`, 'utf8')?.trim() === mac);
+    } catch {
+      // no /sys/class/net (an image): modules = names the driver
+    }
+  }
+  const hosts: { name: string; address: string }[] = [];
+  if (!isIpAddress(server)) {
+    let address: string | undefined;
+    try {
+      address = execFileSync('getent', ['ahostsv4', server], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split(/\s+/)[0];
+    } catch {
+      // not resolvable here
+    }
+    if (!address) throw new KexecError(`cannot resolve ${server} now, and the capture kernel has no resolver`, { hint: 'name the server by its address, or make the name resolvable on this machine' });
+    hosts.push({ name: server, address });
+  }
+  return { netDevice: mac ?? name, ...(here ? { hostInterface: here } : {}), net: config.net, hosts };
+}
+
+/** An ssh target: nothing to mount; the network and what ssh needs. */
+function resolveSshTarget(config: KdumpConfig, root: string): DumpTarget {
+  const ssh = config.ssh!;
+  return {
+    device: '',
+    fstype: 'ssh',
+    dir: ssh.target.dir,
+    configured: config.target,
+    ssh: { url: config.target, key: ssh.key, knownHosts: ssh.knownHosts, ...(ssh.encryptTo ? { encryptTo: ssh.encryptTo } : {}) },
+    network: captureNet(config, ssh.target.host, root),
+  };
+}
+
+/** The client module of a network filesystem type (its dependencies come from modules.dep). */
+const NFS_MODULE: Record<string, string> = { nfs: 'nfs', nfs4: 'nfsv4' };
+
+/** Kernel modules a network interface needs: the drivers bound along its sysfs device path. */
+export function netDeviceModules(name: string, root = '/'): string[] {
+  let dev: string;
+  try {
+    dev = realpathSync(machinePath(root, `/sys/class/net/${name}/device`));
+  } catch {
+    return [];
+  }
+  return driverChain(dev);
+}
+
 /** Resolves the configured target to what the capture kernel mounts (its device by UUID when it has one). */
 export function resolveTarget(config: KdumpConfig, root = '/'): DumpTarget {
+  if (config.ssh) return resolveSshTarget(config, root);
   const configured = configuredDumpTarget(config);
+  if (configured && NETWORK_FSTYPES.has(configured.fstype)) return { ...configured, network: captureNet(config, configured.device.slice(0, configured.device.indexOf(':')), root) };
   if (configured) return { ...configured, device: configuredDeviceName(root, configured.device) };
   const t = dumpTargetOnMounts(config, readMountTable(root));
   return { ...t, device: stableDeviceName(root, t.device) };
@@ -138,10 +213,16 @@ export function resolveCaptureMode(config: KdumpConfig, root = '/', paths: { nod
 export function targetModules(target: DumpTarget, config: KdumpConfig, root = '/', captureRoot?: CaptureRoot, offline?: { modulesDir: string }): string[] {
   if (offline) {
     const modules = parseModulesDep(readText('/', join(offline.modulesDir, 'modules.dep'), 'utf8') ?? '').paths;
-    const chain = (d: { fstype: string }) => ({ drivers: OFFLINE_DISK_DRIVERS, fstype: d.fstype });
+    const chain = (d: DumpTarget | CaptureRoot) => ('network' in d && d.network ? { drivers: [], fstype: NFS_MODULE[d.fstype] ?? '' } : { drivers: OFFLINE_DISK_DRIVERS, fstype: d.fstype });
     return wantedModules(chain(target), (m) => modules.has(m), config, captureRoot && chain(captureRoot));
   }
-  const chain = (d: { majmin?: string; fstype: string }) => ({ drivers: d.majmin ? blockDeviceModules(d.majmin, root) : [], fstype: d.fstype });
+  const chain = (d: DumpTarget | CaptureRoot) => {
+    if ('network' in d && d.network) {
+      const nic = d.network.hostInterface ? netDeviceModules(d.network.hostInterface, root) : [];
+      return { drivers: nic, fstype: NFS_MODULE[d.fstype] ?? '' };
+    }
+    return { drivers: d.majmin ? blockDeviceModules(d.majmin, root) : [], fstype: d.fstype };
+  };
   return wantedModules(chain(target), (m) => isLoadedModule(m, root), config, captureRoot && chain(captureRoot));
 }
 
@@ -150,14 +231,19 @@ export function targetModules(target: DumpTarget, config: KdumpConfig, root = '/
  * disk, the disk's controller, the bus above it…), e.g. virtio_blk + virtio_pci, or sd_mod + ahci.
  */
 export function blockDeviceModules(majmin: string, root = '/'): string[] {
-  const out: string[] = [];
   let dev: string;
   try {
     dev = realpathSync(machinePath(root, `/sys/dev/block/${majmin}`));
   } catch {
-    return out;
+    return [];
   }
   if (existsSync(join(dev, 'partition'))) dev = dirname(dev);
+  return driverChain(dev);
+}
+
+/** Every driver module bound along a sysfs device's path: its own device's, then each parent's up the bus. */
+function driverChain(dev: string): string[] {
+  const out: string[] = [];
   const add = (driverLink: string) => {
     try {
       const mod = basename(readlinkSync(join(driverLink, 'module')));
@@ -280,6 +366,22 @@ function addNativeCodecs(a: CpioArchive, bundleDir: string): string[] {
   return libs.map(([n]) => n);
 }
 
+/** ssh, its libraries, the key (0600), the known hosts and the public key to seal to, at the paths the config names. */
+function addSshClient(a: CpioArchive, ssh: SshCapture, root: string): void {
+  const client = ['/usr/bin/ssh', '/bin/ssh'].map((p) => machinePath(root, p)).find((p) => existsSync(p));
+  if (!client) throw new KexecError('target = ssh://… but ssh is not installed', { hint: 'apt-get install openssh-client' });
+  addExecutable(a, client, 'usr/bin/ssh');
+  const file = (p: string | undefined, mode: number, what: string) => {
+    if (p === undefined) return;
+    const host = machinePath(root, p);
+    if (!existsSync(host)) throw new KexecError(`${what} ${p} does not exist`, { hint: what === 'ssh_key' ? 'ssh-keygen -t ed25519 -N "" -f ' + p : what === 'known_hosts' ? `ssh-keyscan -H SERVER > ${p}` : 'openssl pkey -in dump.key -pubout -out ' + p });
+    addHostFile(a, host, p.slice(1), mode);
+  };
+  file(ssh.key, 0o600, 'ssh_key');
+  file(ssh.knownHosts, 0o644, 'known_hosts');
+  file(ssh.encryptTo, 0o644, 'encrypt_to');
+}
+
 /** Assembles the archive in memory (write it with writeArchive from src/initramfs). */
 export function buildCaptureInitramfs(input: CaptureInitramfsInput): CaptureInitramfs {
   const a = new CpioArchive();
@@ -301,6 +403,7 @@ export function buildCaptureInitramfs(input: CaptureInitramfsInput): CaptureInit
       addHostFile(a, join(dirname(input.bundle), f), `${dirname(INITRAMFS_BUNDLE)}/${f}`, 0o644);
     }
     nativeCodecs = addNativeCodecs(a, dirname(INITRAMFS_BUNDLE).slice(1));
+    if (input.target.ssh) addSshClient(a, input.target.ssh, root);
   }
   const offline = readMountTable(root).fstab !== undefined ? { modulesDir: input.modulesDir } : undefined;
   const wanted = targetModules(input.target, input.config, root, mode.mode === 'root' ? mode.root : undefined, offline);

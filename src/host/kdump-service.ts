@@ -4,10 +4,10 @@
 // Reads the machine through a `root` directory ("/" normally; a fake tree in tests).
 import { accessSync, constants, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { KexecError } from '../errors.ts';
+import { KexecError, OutputError } from '../errors.ts';
 import type { KdumpConfig } from '../kdump/config.ts';
 import { DEFAULT_CONFIG, DEFAULT_CONFIG_PATH, parseConfig } from '../kdump/config.ts';
-import { parseMountinfo, targetDeviceLink, targetOnMountedDevice } from '../kdump/dump-target.ts';
+import { NETWORK_FSTYPES, parseMountinfo, targetDeviceLink, targetOnMountedDevice } from '../kdump/dump-target.ts';
 import {
   captureFileMissing,
   captureFilesFor,
@@ -27,6 +27,7 @@ import {
 import { readCrashFacts } from './crash-facts.ts';
 import { machinePath, readText } from './machine-files.ts';
 import { resolveTarget } from './kdump-initramfs.ts';
+import { SshChunkStore } from './chunk-stores.ts';
 import type { PlannedLoad } from '../kexec/load.ts';
 import type { KexecSyscalls } from '../kexec/syscalls.ts';
 import { loadKernel, planKernelLoad, unloadKernel } from './kexec-load.ts';
@@ -93,6 +94,7 @@ export function readStatus(root = '/', configFile?: string): KdumpStatus {
 
 /** The dump target directory as the host sees it now, and what the capture kernel would mount. */
 function readTargetFacts(config: KdumpConfig, root: string): TargetFacts {
+  if (config.ssh) return readSshTargetFacts(config, root);
   const here = targetHere(config, root);
   let resolved: TargetFacts['resolved'];
   try {
@@ -114,6 +116,29 @@ function readTargetFacts(config: KdumpConfig, root: string): TargetFacts {
     // not writable (or its free space unreadable): kdumpStatus says so
   }
   return facts;
+}
+
+/**
+ * An ssh target: the server asked now (by key only, bounded) whether the directory is writable and
+ * how much room it has. On another root (--root) the server is not asked: that machine's network
+ * and keys are not this one's.
+ */
+function readSshTargetFacts(config: KdumpConfig, root: string): TargetFacts {
+  let resolved: TargetFacts['resolved'];
+  try {
+    resolved = resolveTarget(config, root);
+  } catch (e) {
+    resolved = { error: (e as Error).message };
+  }
+  if (resolve(root) !== '/') return { here: config.target, exists: false, writable: false, resolved: { error: `${config.target}: not asked for another root (--root)` } };
+  const ssh = config.ssh!;
+  try {
+    const probe = new SshChunkStore(ssh.target, { key: ssh.key, knownHosts: ssh.knownHosts, timeoutMs: 30_000 }).probe();
+    return { here: config.target, exists: true, writable: true, freeBytes: probe.freeBytes, resolved };
+  } catch (e) {
+    if (!(e instanceof OutputError)) throw e;
+    return { here: config.target, exists: false, writable: false, resolved: 'error' in resolved ? resolved : { error: `${e.message}${e.hint ? ` — ${e.hint}` : ''}` } };
+  }
 }
 
 /** The newest capture directory under the target (host path `dir`, shown as `shown`), or undefined. */
@@ -142,6 +167,11 @@ function readSavedDump(dir: string, shown: string): SavedDump | undefined {
  */
 export function targetHere(config: KdumpConfig, root: string): string | undefined {
   if (!config.targetDevice) return config.target;
+  if (NETWORK_FSTYPES.has(config.targetFstype ?? '')) {
+    // An NFS export: where it is mounted now (same SERVER:/EXPORT), if it is.
+    const m = parseMountinfo(readText(root, '/proc/self/mountinfo') ?? '').find((x) => NETWORK_FSTYPES.has(x.fstype) && x.source.replace(/\/$/, '') === config.targetDevice!.replace(/\/$/, '') && x.root === '/');
+    return m ? join(m.mountPoint, config.target) : undefined;
+  }
   const real = (p: string) => {
     try {
       return realpathSync(machinePath(root, p));

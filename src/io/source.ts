@@ -4,6 +4,7 @@ import { ParseError } from '../errors.ts';
 // (fs.readSync), /proc/vmcore, an in-memory buffer and a browser File in a worker (FileReaderSync)
 // all support it, and synchronous reads keep page-table walks and unwinders simple.
 
+/** Random-access, synchronous bytes: a file, /proc/vmcore, a buffer, a browser File in a worker. */
 export interface ByteSource {
   /** A name for messages (a path, or "<buffer>"). */
   readonly name: string;

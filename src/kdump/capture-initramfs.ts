@@ -5,7 +5,7 @@
 import { KexecError } from '../errors.ts';
 import type { CpioArchive } from '../initramfs/cpio.ts';
 import { saveArgs, type KdumpConfig } from './config.ts';
-import type { DumpTarget } from './dump-target.ts';
+import { NETWORK_FSTYPES, type CaptureNet, type DumpTarget, type SshCapture } from './dump-target.ts';
 import { captureModeLine, type CaptureMode } from './capture-mode.ts';
 
 /** Where things go inside the capture initramfs. */
@@ -18,11 +18,12 @@ export const CAPTURE_MODE_FILE = 'etc/kdump-ts.capture';
 /** The C libraries vmcore-ts save compresses pages with when it can load them (native codecs through koffi). */
 export const NATIVE_CODEC_LIBS = ['libdeflate.so.0', 'liblzo2.so.2'];
 /**
- * The other CLIs' bundles in dist/: the capture kernel only runs vmcore-ts; and the S3 worker (the
- * AWS SDK, 1.4 MB) as long as the kdump configuration has no S3 target.
+ * Bundles in dist/ the capture kernel does not need: the other CLIs (it only runs vmcore-ts), the
+ * library entry and `vmcore-ts run`'s TypeScript hooks, and the S3 worker (the AWS SDK, 1.4 MB) as
+ * long as the kdump configuration has no S3 target.
  */
-const BUNDLES_NOT_NEEDED = new Set(['kexec-ts.mjs', 'kdump-ts.mjs', 's3-worker.mjs']);
-const BUSYBOX_APPLETS = ['sh', 'mount', 'umount', 'mkdir', 'insmod', 'sleep', 'reboot', 'poweroff', 'halt', 'findfs', 'cat', 'echo', 'sync', 'date', 'ls', 'df', 'dmesg', 'free', 'grep', 'stat', 'tr', 'awk', 'kill', 'chroot', 'od'];
+const BUNDLES_NOT_NEEDED = new Set(['kexec-ts.mjs', 'kdump-ts.mjs', 'api.mjs', 'ts-hooks.mjs', 's3-worker.mjs']);
+const BUSYBOX_APPLETS = ['sh', 'mount', 'umount', 'mkdir', 'insmod', 'sleep', 'reboot', 'poweroff', 'halt', 'findfs', 'cat', 'echo', 'sync', 'date', 'ls', 'df', 'dmesg', 'free', 'grep', 'stat', 'tr', 'awk', 'kill', 'chroot', 'od', 'ip', 'udhcpc'];
 
 export interface InitScriptOptions {
   target: DumpTarget;
@@ -33,6 +34,10 @@ export interface InitScriptOptions {
   after: KdumpConfig['after'];
   /** capture = root: the root file system to run node from; initramfs mode runs INITRAMFS_NODE. */
   mode: CaptureMode;
+  /** When the save fails (default: `after`). */
+  failureAction?: KdumpConfig['after'];
+  /** An NFS target's mount options and attempts. */
+  nfs?: { options: string; attempts: number };
 }
 
 /**
@@ -144,11 +149,76 @@ function saverTeardown(mode: CaptureMode): string {
 
 const shQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
+/** The udhcpc script the capture /init brings an interface up with (busybox udhcpc's environment). */
+export const UDHCPC_SCRIPT = `#!/bin/sh
+case "$1" in
+bound|renew)
+  ip addr flush dev "$interface"
+  ip addr add "$ip/\${mask:-24}" dev "$interface"
+  [ -n "$router" ] && ip route add default via "\${router%% *}" dev "$interface"
+  : > /etc/resolv.conf
+  for d in $dns; do echo "nameserver $d" >> /etc/resolv.conf; done
+  ;;
+esac
+exit 0
+`;
+export const UDHCPC_SCRIPT_PATH = 'etc/kdump-ts/udhcpc.sh';
+/** Attempts of a save over ssh; each resumes from the chunks already stored. */
+export const SSH_SAVE_ATTEMPTS = 3;
+
+/** The network part of /init: find the interface (by MAC or name), bring it up by DHCP or statically. */
+function networkUp(ssh: CaptureNet): string {
+  const mac = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(ssh.netDevice);
+  const find = mac
+    ? `for n in "$sys"/class/net/*; do [ "$(cat "$n/address" 2>/dev/null)" = ${shQuote(ssh.netDevice.toLowerCase())} ] && ifc=\${n##*/}; done`
+    : `[ -e "$sys/class/net/"${shQuote(ssh.netDevice)} ] && ifc=${shQuote(ssh.netDevice)}`;
+  const up =
+    ssh.net === 'dhcp'
+      ? `udhcpc -i "$ifc" -n -q -t 10 -T 2 -s /${UDHCPC_SCRIPT_PATH} >/dev/null 2>&1 || { log "no DHCP answer on $ifc"; exit 1; }`
+      : `ip addr add ${shQuote(ssh.net.address)} dev "$ifc" && ip route add default via ${shQuote(ssh.net.gateway)} || { log "cannot set ${ssh.net.address} via ${ssh.net.gateway} on $ifc"; exit 1; }`;
+  return `ifc= i=0
+while :; do
+  ${find}
+  [ -n "$ifc" ] && break
+  i=$((i + 1))
+  [ $i -ge $wait_s ] && { log "network interface ${ssh.netDevice} not found after $wait_s s (interfaces: $(ls "$sys/class/net" | tr '\n' ' '))"; exit 1; }
+  sleep 1
+done
+ip link set lo up
+ip link set "$ifc" up
+${up}
+log "network: $ifc $(ip -4 addr show dev "$ifc" | awk '/inet / { print $2 }')"
+`;
+}
+
+/**
+ * Root mode for an ssh target: the root file system read-only at /mnt/root (with /proc, /dev, a
+ * tmpfs /run for the save's state and /tmp), this initramfs's /etc/hosts over its own, node chrooted.
+ */
+function sshSaverSetup(mode: CaptureMode): string {
+  if (mode.mode === 'initramfs') return `run() { node ${INITRAMFS_BUNDLE} "$@"; }`;
+  const r = mode.root;
+  return `${findDevice(r.device, 'root file system')}
+mkdir -p /mnt/root
+mount -o ro -t ${shQuote(r.fstype)} "$d" /mnt/root || { log "cannot mount the root file system $d (${r.fstype}) read-only"; exit 1; }
+rootdir=/mnt/root
+mount -t proc proc "$rootdir/proc" && mount -t devtmpfs devtmpfs "$rootdir/dev" && mount -t tmpfs tmpfs "$rootdir/run" && mount -t tmpfs tmpfs "$rootdir/tmp" || { log "cannot mount /proc, /dev, /run and /tmp in the root file system $d"; exit 1; }
+mount -o bind /etc/hosts "$rootdir/etc/hosts" 2>/dev/null || log "cannot put the capture's /etc/hosts over the root file system's"
+[ -x "$rootdir"${shQuote(mode.node)} ] || { log "${mode.node} not found on the root file system $d"; exit 1; }
+log "running node from the root file system $d (${r.fstype})"
+run() { chroot "$rootdir" ${shQuote(mode.node)} ${shQuote(mode.bundle)} "$@"; }`;
+}
+
 /** The capture initramfs's /init (busybox sh). Every message starts with "kdump-ts:". */
 export function initScript(o: InitScriptOptions): string {
-  const after = { reboot: 'reboot -f', poweroff: 'poweroff -f', halt: 'halt -f', shell: 'exec sh' }[o.after];
-  return `#!/bin/sh
-# kdump-ts capture initramfs /init: save /proc/vmcore to the dump target, then ${o.after}.
+  const action = (a: KdumpConfig['after']) => ({ reboot: 'reboot -f', poweroff: 'poweroff -f', halt: 'halt -f', shell: 'exec sh' })[a];
+  const failure = o.failureAction ?? o.after;
+  const finish =
+    failure === o.after
+      ? `finish() { sync; log "done (${o.after})"; ${action(o.after)}; }`
+      : `finish() { st=$?; sync; if [ $st -eq 0 ]; then log "done (${o.after})"; ${action(o.after)}; else log "failed (${failure})"; ${action(failure)}; fi; }`;
+  const head = `#!/bin/sh
+# kdump-ts capture initramfs /init: save /proc/vmcore to the dump target, then ${o.after}${failure !== o.after ? ` (${failure} when that fails)` : ''}.
 export PATH=/bin:/usr/bin
 # Debian's node warns at every start when its default extra CA file is missing; no TLS here.
 export NODE_EXTRA_CA_CERTS=
@@ -157,13 +227,13 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 log() { echo "kdump-ts: $*"; }
 sys=/sys devdir=/dev wait_s=30
-${DEVICE_LOOKUP}finish() { sync; log "done (${o.after})"; ${after}; }
+${DEVICE_LOOKUP}${finish}
 trap finish EXIT
 [ -e /proc/vmcore ] || { log "no /proc/vmcore: this is not a capture kernel"; exit 1; }
 for m in ${o.modules.map(shQuote).join(' ')}; do insmod "/$m" 2>/dev/null || log "insmod $m failed (built in?)"; done
-${findDevice(o.target.device, 'dump target')}
-mkdir -p /mnt/target
-mount -t ${shQuote(o.target.fstype)} "$d" /mnt/target || { log "cannot mount $d (${o.target.fstype})"; exit 1; }
+`;
+  if (o.target.ssh) return head + sshSave(o.target.ssh, o.target.network!, o);
+  return `${head}${o.target.network ? networkUp(o.target.network) : ''}${mountTarget(o.target, o.nfs)}
 dir=/mnt/target${o.target.dir === '/' ? '' : shQuote(o.target.dir)}/$(date +%Y%m%d-%H%M%S)
 mkdir -p "$dir" || { log "cannot create $dir"; exit 1; }
 log "saving /proc/vmcore ($(stat -c %s /proc/vmcore) bytes) to $d:\${dir#/mnt/target}; memory: $(grep -E '^Mem(Total|Available):' /proc/meminfo | tr -s ' ' | tr '\n' ' ')"
@@ -179,6 +249,60 @@ echo "$rc" > "$dir/save-exit-code"
 [ $rc -eq 0 ] && log "saved $dir/vmcore" || log "vmcore-ts save failed with exit code $rc"
 log "lowest MemAvailable during the save: $(awk 'NR == 1 || $2 < m { m = $2 } END { print m }' /tmp/mem.log) kB"
 ${saverTeardown(o.mode)}umount /mnt/target
+exit $rc
+`;
+}
+
+/**
+ * Mounts the dump target on /mnt/target: a block device once it is there, or an NFS export (the
+ * server by the address resolved when the initramfs was built), tried `nfs.attempts` times.
+ */
+function mountTarget(t: DumpTarget, nfs: InitScriptOptions['nfs']): string {
+  if (!NETWORK_FSTYPES.has(t.fstype)) {
+    return `${findDevice(t.device, 'dump target')}
+mkdir -p /mnt/target
+mount -t ${shQuote(t.fstype)} "$d" /mnt/target || { log "cannot mount $d (${t.fstype})"; exit 1; }`;
+  }
+  const server = t.device.slice(0, t.device.indexOf(':'));
+  const address = t.network?.hosts.find((h) => h.name === server)?.address ?? server;
+  const options = [`addr=${address}`, nfs?.options].filter(Boolean).join(',');
+  const attempts = nfs?.attempts ?? 3;
+  return `mkdir -p /mnt/target
+d=${shQuote(t.device)}
+n=0
+until mount -t ${shQuote(t.fstype)} -o ${shQuote(options)} "$d" /mnt/target; do
+  n=$((n + 1))
+  [ $n -ge ${attempts} ] && { log "cannot mount $d (${t.fstype}, ${options}) after ${attempts} attempts"; exit 1; }
+  log "mounting $d failed (attempt $n of ${attempts}); again in 5 s"
+  sleep 5
+done`;
+}
+
+/** /init's ssh part: network, then `save --to` (with the log first), tried SSH_SAVE_ATTEMPTS times (each resumes). */
+function sshSave(ssh: SshCapture, network: CaptureNet, o: InitScriptOptions): string {
+  const flags = [
+    '--ssh-key', shQuote(ssh.key),
+    '--known-hosts', shQuote(ssh.knownHosts),
+    ...(ssh.encryptTo ? ['--encrypt-to', shQuote(ssh.encryptTo)] : []),
+    '--state-dir', '/run/vmcore-ts',
+    '--with-log',
+    '--message-level', '6',
+  ];
+  return `${networkUp(network)}stamp=$(date +%Y%m%d-%H%M%S)
+url=${shQuote(ssh.url.replace(/\/$/, ''))}/$stamp
+log "saving /proc/vmcore ($(stat -c %s /proc/vmcore) bytes) to $url; memory: $(grep -E '^Mem(Total|Available):' /proc/meminfo | tr -s ' ' | tr '\n' ' ')"
+${sshSaverSetup(o.mode)}
+n=0
+while :; do
+  n=$((n + 1))
+  run save --to "$url" ${flags.join(' ')} ${o.saveArgs.join(' ')} /proc/vmcore
+  rc=$?
+  [ $rc -eq 0 ] && break
+  [ $n -ge ${SSH_SAVE_ATTEMPTS} ] && break
+  log "vmcore-ts save failed with exit code $rc (attempt $n of ${SSH_SAVE_ATTEMPTS}); resuming in 5 s"
+  sleep 5
+done
+[ $rc -eq 0 ] && log "saved $url" || log "vmcore-ts save failed with exit code $rc"
 exit $rc
 `;
 }
@@ -229,8 +353,17 @@ export function noModulesDir(modulesDir: string, config: KdumpConfig): void {
 
 /** The target, release and /init files, last (once the modules' load order is known). */
 export function addCaptureConfig(a: CpioArchive, o: { config: KdumpConfig; target: DumpTarget; release: string; modules: string[]; mode: CaptureMode }): void {
-  a.file('etc/kdump-ts.target', `${o.target.device} ${o.target.fstype} ${o.target.dir}\n`);
+  a.file('etc/kdump-ts.target', o.target.ssh ? `${o.target.ssh.url}\n` : `${o.target.device} ${o.target.fstype} ${o.target.dir}\n`);
+  if (o.target.network) {
+    a.file(UDHCPC_SCRIPT_PATH, UDHCPC_SCRIPT, 0o755);
+    a.file('etc/hosts', ['127.0.0.1 localhost', ...o.target.network.hosts.map((h) => `${h.address} ${h.name}`)].join('\n') + '\n');
+  }
+  if (o.target.ssh) {
+    a.file('etc/passwd', 'root:x:0:0:root:/root:/bin/sh\n');
+    a.file('etc/group', 'root:x:0:\n');
+  }
   a.file(INITRAMFS_RELEASE, `${o.release}\n`); // what `kdump-ts test` checks it was built for
   a.file(CAPTURE_MODE_FILE, captureModeLine(o.mode));
-  a.file('init', initScript({ target: o.target, modules: o.modules, saveArgs: saveArgs(o.config), after: o.config.after, mode: o.mode }), 0o755);
+  const nfs = { options: o.config.nfsOptions, attempts: o.config.nfsAttempts };
+  a.file('init', initScript({ target: o.target, modules: o.modules, saveArgs: saveArgs(o.config), after: o.config.after, failureAction: o.config.failureAction, mode: o.mode, nfs }), 0o755);
 }

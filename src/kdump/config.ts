@@ -23,9 +23,22 @@
 //   root_device = UUID=…                    the root file system for capture = root (default: / as mounted now,
 //                                           or /etc/fstab's for another root); named as target_device
 //   root_fstype = ext4                      its type (default: as mounted now)
+//   target = ssh://root@dumphost/var/crash  instead of a directory: the dump goes over ssh (save --to), as
+//                                           chunks + a manifest under DIR/YYYYmmdd-HHMMSS; key only:
+//   ssh_key = /etc/kdump-ts/id_ed25519      the private key (required with ssh)
+//   known_hosts = /etc/kdump-ts/known_hosts the server's host key (required: no trust on first use)
+//   encrypt_to = /etc/kdump-ts/dump.pub     seal the chunks to this X25519 public key (optional)
+//   net_device = 52:54:00:12:34:56          the interface (MAC or name; default: the default route's now)
+//   net = dhcp                              dhcp, or ADDRESS/PREFIX GATEWAY
+//   failure_action = shell                  when the save fails: reboot | poweroff | halt | shell (default: after)
+//   target_device = nfshost:/export         with target_fstype = nfs4 (or nfs): an NFS export the capture kernel
+//                                           mounts (target is then the directory inside it); net_device, net apply
+//   nfs_options = timeo=600,retrans=2       its mount options; nfs_attempts = 3: mounts tried, 5 s apart
 import { didYouMean } from '../did-you-mean.ts';
 import { ParseError } from '../errors.ts';
 import { deviceSpecText, parseDeviceSpec } from './device-spec.ts';
+import { parseSshUrl, type SshTarget } from '../ssh-url.ts';
+import { UsageError } from '../errors.ts';
 
 export const DEFAULT_CONFIG_PATH = '/etc/kdump-ts.conf';
 /** Where `kdump-ts mkinitrd` writes and `load` looks for the capture initramfs by default. */
@@ -57,6 +70,16 @@ export interface KdumpConfig {
   capture: Capture;
   rootDevice?: string;
   rootFstype?: string;
+  /** target = ssh://…: the dump goes over ssh; with its key, known hosts and optional public key to seal to. */
+  ssh?: { target: SshTarget; key: string; knownHosts: string; encryptTo?: string };
+  netDevice?: string;
+  /** 'dhcp', or a static address: ADDRESS/PREFIX and GATEWAY. */
+  net: 'dhcp' | { address: string; gateway: string };
+  /** What the capture kernel does when the save fails (default: `after`). */
+  failureAction?: After;
+  /** NFS targets: the mount options (timeouts, retransmissions) and how many mounts are tried. */
+  nfsOptions: string;
+  nfsAttempts: number;
 }
 
 export const DEFAULT_CONFIG: KdumpConfig = {
@@ -69,10 +92,13 @@ export const DEFAULT_CONFIG: KdumpConfig = {
   modules: [],
   after: 'reboot',
   capture: 'auto',
+  net: 'dhcp',
+  nfsOptions: 'timeo=600,retrans=2',
+  nfsAttempts: 3,
 };
 
 /** The keys a configuration file may set. */
-export const CONFIG_KEYS = ['kernel', 'initrd', 'cmdline', 'cmdline_append', 'cmdline_remove', 'target', 'target_device', 'target_fstype', 'dump_level', 'compression', 'syscall', 'modules', 'after', 'capture', 'root_device', 'root_fstype'] as const;
+export const CONFIG_KEYS = ['kernel', 'initrd', 'cmdline', 'cmdline_append', 'cmdline_remove', 'target', 'target_device', 'target_fstype', 'dump_level', 'compression', 'syscall', 'modules', 'after', 'capture', 'root_device', 'root_fstype', 'ssh_key', 'known_hosts', 'encrypt_to', 'net_device', 'net', 'failure_action', 'nfs_options', 'nfs_attempts'] as const;
 
 function oneOf<T extends string>(allowed: readonly T[], v: string, key: string, line: number, source: string): T {
   if ((allowed as readonly string[]).includes(v)) return v as T;
@@ -91,6 +117,10 @@ function deviceValue(key: string, value: string, line: number, source: string): 
 export function parseConfig(text: string, source = DEFAULT_CONFIG_PATH): KdumpConfig {
   const c: KdumpConfig = { ...DEFAULT_CONFIG, cmdlineRemove: [], modules: [] };
   const seen = new Set<string>();
+  let sshTarget: SshTarget | undefined;
+  let targetLine = 0;
+  let targetDeviceLine = 0;
+  const sshFiles: Partial<Record<'ssh_key' | 'known_hosts' | 'encrypt_to', string>> = {};
   for (const [i, raw] of text.split('\n').entries()) {
     const at = i + 1; // the line number errors give as SOURCE:LINE:
     const line = raw.replace(/\r$/, '').trim();
@@ -115,12 +145,53 @@ export function parseConfig(text: string, source = DEFAULT_CONFIG_PATH): KdumpCo
         c.cmdlineRemove = words;
         break;
       case 'target':
-        if (!value.startsWith('/')) throw new ParseError(`target = ${value}: must be an absolute directory path`, { line: at, source });
+        if (value.startsWith('ssh://')) {
+          try {
+            sshTarget = parseSshUrl(value, 'target =');
+          } catch (e) {
+            if (e instanceof UsageError) throw new ParseError(e.message, { line: at, source });
+            throw e;
+          }
+          targetLine = at;
+        } else if (!value.startsWith('/')) throw new ParseError(`target = ${value}: must be an absolute directory path or ssh://[USER@]HOST[:PORT]/DIR`, { line: at, source });
         c.target = value;
         break;
-      case 'target_device':
-        if (value) c.targetDevice = deviceValue(key, value, at, source);
+      case 'ssh_key':
+      case 'known_hosts':
+      case 'encrypt_to':
+        if (!value.startsWith('/')) throw new ParseError(`${key} = ${value}: must be an absolute file path`, { line: at, source });
+        sshFiles[key] = value;
         break;
+      case 'net_device':
+        if (value) c.netDevice = value;
+        break;
+      case 'net': {
+        const m = /^(\d{1,3}(?:\.\d{1,3}){3}\/\d{1,2})\s+(\d{1,3}(?:\.\d{1,3}){3})$/.exec(value);
+        if (value === 'dhcp') c.net = 'dhcp';
+        else if (m) c.net = { address: m[1]!, gateway: m[2]! };
+        else throw new ParseError(`net = ${value}: expected dhcp, or ADDRESS/PREFIX GATEWAY (e.g. 192.0.2.10/24 192.0.2.1)`, { line: at, source });
+        break;
+      }
+      case 'failure_action':
+        c.failureAction = oneOf(AFTER, value, key, at, source);
+        break;
+      case 'target_device':
+        // An NFS export (SERVER:/EXPORT) is checked once target_fstype is known, below.
+        if (value) {
+          targetDeviceLine = at;
+          c.targetDevice = /^[^\s:/]+:\//.test(value) ? value : deviceValue(key, value, at, source);
+        }
+        break;
+      case 'nfs_options':
+        if (!/^[\w.=,-]*$/.test(value)) throw new ParseError(`nfs_options = ${value}: comma-separated mount options (letters, digits, '=', '.', '-')`, { line: at, source });
+        c.nfsOptions = value;
+        break;
+      case 'nfs_attempts': {
+        const n = Number(value);
+        if (!/^\d+$/.test(value) || n < 1 || n > 100) throw new ParseError(`nfs_attempts = ${value}: expected 1 to 100`, { line: at, source });
+        c.nfsAttempts = n;
+        break;
+      }
       case 'target_fstype':
         if (value) c.targetFstype = value;
         break;
@@ -161,6 +232,24 @@ export function parseConfig(text: string, source = DEFAULT_CONFIG_PATH): KdumpCo
       }
     }
   }
+  const nfs = c.targetFstype === 'nfs' || c.targetFstype === 'nfs4';
+  const exportSpec = c.targetDevice !== undefined && /^[^\s:/]+:\//.test(c.targetDevice);
+  if (nfs && !exportSpec) throw new ParseError(`target_fstype = ${c.targetFstype} needs target_device = SERVER:/EXPORT`, { line: targetDeviceLine || undefined, source });
+  if (exportSpec && !nfs) throw new ParseError(`target_device = ${c.targetDevice}: an NFS export; set target_fstype = nfs4 (or nfs)`, { line: targetDeviceLine, source });
+  if (sshTarget) {
+    const missing = (['ssh_key', 'known_hosts'] as const).filter((k) => !sshFiles[k]);
+    if (missing.length) {
+      throw new ParseError(`target = ssh://… needs ${missing.map((k) => `${k} = FILE`).join(' and ')}: the capture kernel logs in by key only and checks the server's key`, {
+        line: targetLine,
+        source,
+        hint: 'make a key with ssh-keygen -t ed25519 -N "" -f /etc/kdump-ts/id_ed25519, authorize it on the server, and ssh-keyscan the server into /etc/kdump-ts/known_hosts',
+      });
+    }
+    c.ssh = { target: sshTarget, key: sshFiles.ssh_key!, knownHosts: sshFiles.known_hosts!, encryptTo: sshFiles.encrypt_to };
+  } else {
+    const stray = (['ssh_key', 'known_hosts', 'encrypt_to'] as const).filter((k) => sshFiles[k]);
+    if (stray.length) throw new ParseError(`${stray.join(', ')}: used only with target = ssh://…`, { source });
+  }
   return c;
 }
 
@@ -192,6 +281,17 @@ export function defaultConfigText(): string {
     `capture = ${DEFAULT_CONFIG.capture}`,
     '# root_device = UUID=…                # for capture = root (default: / as mounted now)',
     '# root_fstype = ext4',
+    '# failure_action = reboot               # when the save fails: reboot, poweroff, halt or shell (default: after)',
+    '# Over ssh instead of to a disk (chunks + manifest, resumed, checked with vmcore-ts verify):',
+    '# target = ssh://root@dumphost/var/crash',
+    '# ssh_key = /etc/kdump-ts/id_ed25519     # required: login by key only',
+    '# known_hosts = /etc/kdump-ts/known_hosts  # required: the server\'s host key (ssh-keyscan)',
+    '# encrypt_to = /etc/kdump-ts/dump.pub     # seal the dump to this X25519 public key',
+    '# net_device = eth0                     # or a MAC (default: the default route\'s interface now)',
+    '# net = dhcp                            # or ADDRESS/PREFIX GATEWAY',
+    '# Or an NFS export: target_device = nfshost:/export, target_fstype = nfs4, target = /dir/inside',
+    `# nfs_options = ${DEFAULT_CONFIG.nfsOptions}`,
+    `# nfs_attempts = ${DEFAULT_CONFIG.nfsAttempts}`,
     '',
   ].join('\n');
 }

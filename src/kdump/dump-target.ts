@@ -16,6 +16,33 @@ export interface DumpTarget {
   configured: string;
   /** major:minor of the device now, when known (to find its driver modules). */
   majmin?: string;
+  /** target = ssh://…: nothing is mounted; the capture kernel sends the dump (save --to). */
+  ssh?: SshCapture;
+  /** An ssh or NFS target: the network the capture kernel brings up first. */
+  network?: CaptureNet;
+}
+
+/** Filesystem types that are mounted over the network (target_device = SERVER:/EXPORT). */
+export const NETWORK_FSTYPES = new Set(['nfs', 'nfs4']);
+
+/** What the capture kernel needs to send the dump over ssh. */
+export interface SshCapture {
+  /** ssh://[user@]host[:port]/dir as configured. */
+  url: string;
+  key: string;
+  knownHosts: string;
+  encryptTo?: string;
+}
+
+/** The capture kernel's network. */
+export interface CaptureNet {
+  /** The interface: a MAC address (found by address in the capture kernel, whose names may differ) or a name. */
+  netDevice: string;
+  /** Its name on the machine building the initramfs, when it has it (for its driver modules). */
+  hostInterface?: string;
+  net: KdumpConfig['net'];
+  /** Host name → address for the capture kernel's /etc/hosts (it has no resolver). */
+  hosts: { name: string; address: string }[];
 }
 
 /** One line of /proc/self/mountinfo (or of an /etc/fstab: no major:minor, root "/"). */
@@ -99,6 +126,7 @@ export function mountOf(mounts: Mount[], path: string): Mount | undefined {
 /** The configured target_device when there is one: no mount table is needed. */
 export function configuredDumpTarget(config: KdumpConfig): DumpTarget | undefined {
   if (!config.targetDevice) return undefined;
+  // NFS: the capture kernel mounts SERVER:/EXPORT itself (resolveTarget adds the network).
   return { device: config.targetDevice, fstype: config.targetFstype ?? 'ext4', dir: config.target, configured: config.target };
 }
 

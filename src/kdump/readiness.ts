@@ -105,7 +105,7 @@ export function modulesCheck(wanted: string[], target: DumpTarget, inside: Initr
   const fwMissing = [...firmwareOnHost].filter(([p]) => !inside.paths.has(p)).map(([p, m]) => `${p} (for ${m})`);
   const fw = firmwareOnHost.size ? `; firmware: ${firmwareOnHost.size - fwMissing.length} of ${firmwareOnHost.size} present` : '';
   if (missing.length) {
-    return { name: 'modules', result: 'FAIL', detail: `the initramfs lacks ${missing.join(' ')} (needed for ${target.device} ${target.fstype})`, fix: 'install the modules of the capture kernel and rebuild: kdump-ts mkinitrd' };
+    return { name: 'modules', result: 'FAIL', detail: `the initramfs lacks ${missing.join(' ')} (needed for ${target.ssh ? `the network to ${target.ssh.url}` : `${target.device} ${target.fstype}`})`, fix: 'install the modules of the capture kernel and rebuild: kdump-ts mkinitrd' };
   }
   if (fwMissing.length) return { name: 'modules', result: 'FAIL', detail: `the initramfs lacks firmware the host has: ${fwMissing.join(' ')}`, fix: 'run kdump-ts mkinitrd' };
   return { name: 'modules', result: 'ok', detail: `${wanted.length ? wanted.join(' ') : 'none needed (built into the kernel)'}${fw}` };

@@ -21,7 +21,7 @@ import {
   type KexecSyscall,
   type PlanInput,
 } from './plan.ts';
-import type { Sha256 } from './sha256.ts';
+import type { Sha256 } from '../sha256.ts';
 import { JSON_SCHEMA } from '../json-schema.ts';
 
 /** -s, -c, -a: kexec_file_load only, kexec_load only, or the first falling back to the second. */

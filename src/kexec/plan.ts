@@ -4,7 +4,7 @@
 import { KexecError } from '../errors.ts';
 import { hex } from '../text.ts';
 import { mainCrashRegion, type MemoryMap, type MemoryRange } from './memory-map.ts';
-import type { Sha256 } from './sha256.ts';
+import type { Sha256 } from '../sha256.ts';
 import type { EfiFacts } from './arch/x86_64/efi.ts';
 
 export const PAGE_SIZE = 0x1000n;

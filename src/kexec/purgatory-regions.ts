@@ -2,7 +2,7 @@
 // architecture's purgatory (purgatory/purgatory.c, purgatory/arm64/purgatory.S): up to 16 of
 // struct { u64 start, len; u8 sha256[32]; }, little-endian, ended by a zero len.
 import type { KexecSegment } from './plan.ts';
-import { sha256 as sha256Ts, type Sha256 } from './sha256.ts';
+import { sha256 as sha256Ts, type Sha256 } from '../sha256.ts';
 
 export const PURGATORY_MAX_REGIONS = 16;
 export const PURGATORY_REGION_SIZE = 48;

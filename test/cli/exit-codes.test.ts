@@ -24,7 +24,8 @@ test('every vmcore-ts command: 2 and one line without its arguments, 1 and one l
     assert.equal(u.code, 2, `${name}: ${u.err}`);
     assert.match(u.err, /^vmcore-ts: (missing arguments|.*needs)/, name);
     assert.equal(u.err.trim().split('\n').length, 1, `${name}: ${u.err}`);
-    const m = cli('vmcore-ts', name, '/nonexistent/dump', ...(REST[name] ?? []));
+    // run takes its SCRIPT before the dump
+    const m = cli('vmcore-ts', name, ...(name === 'run' ? ['examples/scripts/modules.ts'] : []), '/nonexistent/dump', ...(REST[name] ?? []));
     assert.equal(m.code, 1, `${name}: ${m.err}`);
     assert.equal(m.err, 'vmcore-ts: /nonexistent/dump: no such file or directory (ENOENT)\n', name);
   }

@@ -2,94 +2,30 @@
 // 127.0.0.1 (its own host key, one authorized test key, no passwords), stopped by its PID. The
 // "network cut" is that sshd going away half-way through a transfer; the next save resumes.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir, userInfo } from 'node:os';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { sshdMissing, TestSshd } from '../sshd-server.ts';
 
-const SSHD = '/usr/sbin/sshd';
 const FIXTURE = 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump';
 const CLI = ['--import', 'tsx', 'src/cli/vmcore-ts.ts'];
-const missing = !existsSync(SSHD) || spawnSync('ssh', ['-V']).error ? 'needs openssh-server and openssh-client (scripts/install-test-deps.sh)' : undefined;
 const required = process.env.E2E_REQUIRE === '1';
-
-const work = mkdtempSync(join(tmpdir(), 'ssh-target-'));
-let port = 0;
-let sshd: ChildProcess | undefined;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-    s.on('error', reject);
-  });
-}
-
-async function startSshd(): Promise<void> {
-  sshd = spawn(SSHD, ['-D', '-e', '-f', join(work, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
-  // Ready when the port accepts a real ssh login.
-  for (let i = 0; i < 100; i++) {
-    if (ssh(['true']).status === 0) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('the test sshd did not come up on 127.0.0.1');
-}
-
-function stopSshd(): Promise<void> {
-  const p = sshd;
-  sshd = undefined;
-  if (!p || p.exitCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    p.once('exit', () => resolve());
-    p.kill('SIGTERM');
-  });
-}
-
-const user = userInfo().username;
-const sshArgs = () => ['-o', 'BatchMode=yes', '-p', String(port), '-i', join(work, 'client'), '-o', 'IdentitiesOnly=yes', '-o', `UserKnownHostsFile=${join(work, 'known_hosts')}`, `${user}@127.0.0.1`];
-const ssh = (cmd: string[]) => spawnSync('ssh', [...sshArgs(), ...cmd], { encoding: 'utf8' });
+const missing = sshdMissing;
+const sshd = new TestSshd();
+const work = sshd.dir;
+const user = sshd.user;
 
 before(async () => {
-  if (missing) return;
-  port = await freePort();
-  for (const k of ['host', 'client', 'other']) spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(work, k)]);
-  writeFileSync(join(work, 'authorized_keys'), readFileSync(join(work, 'client.pub')));
-  writeFileSync(join(work, 'known_hosts'), `[127.0.0.1]:${port} ${readFileSync(join(work, 'host.pub'), 'utf8')}`);
-  mkdirSync('/run/sshd', { recursive: true }); // privilege separation directory
-  writeFileSync(
-    join(work, 'sshd_config'),
-    [
-      `Port ${port}`,
-      'ListenAddress 127.0.0.1',
-      `HostKey ${join(work, 'host')}`,
-      `AuthorizedKeysFile ${join(work, 'authorized_keys')}`,
-      `PidFile ${join(work, 'sshd.pid')}`,
-      'PubkeyAuthentication yes',
-      'PasswordAuthentication no',
-      'KbdInteractiveAuthentication no',
-      'PermitRootLogin prohibit-password',
-      'StrictModes no',
-      'UsePAM no',
-    ].join('\n') + '\n',
-  );
-  await startSshd();
+  if (!missing) await sshd.start();
 });
-
-after(async () => {
-  await stopSshd();
-  rmSync(work, { recursive: true, force: true });
-});
+after(() => sshd.dispose());
 
 function vmcoreTs(args: string[]) {
   return spawnSync(process.execPath, [...CLI, ...args], { encoding: 'buffer', maxBuffer: 1 << 27 });
 }
-const target = (dir: string) => `ssh://${user}@127.0.0.1:${port}${dir}`;
-const auth = ['--ssh-key', join(work, 'client'), '--known-hosts', join(work, 'known_hosts')];
+const target = (dir: string) => `ssh://${user}@127.0.0.1:${sshd.port}${dir}`;
+const auth = () => ['--ssh-key', sshd.clientKey, '--known-hosts', sshd.knownHosts()];
 const skip = (t: { skip(m: string): void }) => {
   if (!missing) return false;
   if (required) assert.fail(missing);
@@ -105,7 +41,7 @@ const joined = (dir: string) => Buffer.concat(readdirSync(dir).filter((f) => /\.
 test('save --to ssh://: the flattened stream arrives as chunks + manifest over a key-only ssh login, verifies, and equals save -F byte for byte', (t) => {
   if (skip(t)) return;
   const dir = join(work, 'crash-a');
-  const r = vmcoreTs(['save', '--to', target(dir), ...auth, '--chunk-mib', '4', '-c', '-d', '31', '--message-level', '2', FIXTURE]);
+  const r = vmcoreTs(['save', '--to', target(dir), ...auth(), '--chunk-mib', '4', '-c', '-d', '31', '--message-level', '2', FIXTURE]);
   assert.equal(r.status, 0, r.stderr.toString());
   assert.match(r.stderr.toString(), /to ssh:\/\/.* as 4 chunks \+ vmcore\.manifest\.json/);
   const v = vmcoreTs(['verify', dir]);
@@ -120,14 +56,14 @@ test('save --to ssh://: the flattened stream arrives as chunks + manifest over a
 test('save --to ssh:// cut half-way (the server goes away): one clear error, no manifest, verify says unfinished; the next save resumes and sends only the rest', async (t) => {
   if (skip(t)) return;
   const dir = join(work, 'crash-b');
-  const args = ['save', '--to', target(dir), ...auth, '--chunk-mib', '1', '-c', '-d', '31', '--message-level', '2', FIXTURE];
+  const args = ['save', '--to', target(dir), ...auth(), '--chunk-mib', '1', '-c', '-d', '31', '--message-level', '2', FIXTURE];
   const child = spawn(process.execPath, [...CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const parts = () => (existsSync(dir) ? readdirSync(dir).filter((f) => /\.part-\d{5}$/.test(f)).length : 0);
   for (let i = 0; i < 1000 && parts() < 3 && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 10));
-  await stopSshd();
+  await sshd.stop();
   const code = await exited;
   const before = parts();
   assert.ok(before >= 3 && before < 16, `the cut came half-way (${before} chunks stored)`);
@@ -140,7 +76,7 @@ test('save --to ssh:// cut half-way (the server goes away): one clear error, no 
   assert.equal(v.status, 1);
   assert.match(v.stderr.toString(), /no manifest — the chunks are there but the manifest, written last, is not: the transfer did not finish/);
 
-  await startSshd();
+  await sshd.start();
   const r = vmcoreTs(args);
   assert.equal(r.status, 0, r.stderr.toString());
   const m = /resumed: (\d+) chunks already there, (\d+) sent/.exec(r.stderr.toString());
@@ -153,11 +89,32 @@ test('save --to ssh:// cut half-way (the server goes away): one clear error, no 
 test('save --to ssh:// with a key the server does not accept fails in one line with what to check, and leaves nothing', (t) => {
   if (skip(t)) return;
   const dir = join(work, 'crash-c');
-  const r = vmcoreTs(['save', '--to', target(dir), '--ssh-key', join(work, 'other'), '--known-hosts', join(work, 'known_hosts'), '-c', '-d', '31', FIXTURE]);
+  const r = vmcoreTs(['save', '--to', target(dir), '--ssh-key', sshd.otherKey, '--known-hosts', sshd.knownHosts(), '-c', '-d', '31', FIXTURE]);
   assert.equal(r.status, 1);
   assert.match(r.stderr.toString().trim(), /^vmcore-ts: ssh:\/\/.*: ssh exited 255: .*Permission denied.* — check the host, the port, the key \(--ssh-key\)/);
   assert.ok(!existsSync(dir));
   const bad = vmcoreTs(['save', '--to', 'ssh://host:99999/x', FIXTURE]);
   assert.equal(bad.status, 2);
   assert.match(bad.stderr.toString(), /port 99999 is not 1-65535/);
+});
+
+test('kdump-ts test with target = ssh://: the dump target check asks the server (writable, free space); a server that refuses the key fails the check with what to check', (t) => {
+  if (skip(t)) return;
+  const conf = (key: string) => {
+    const p = join(work, `kdump-${key.replace(/\W/g, '')}.conf`);
+    writeFileSync(p, [`target = ${target(join(work, 'kdump-target'))}`, `ssh_key = ${key}`, `known_hosts = ${sshd.knownHosts()}`, 'net_device = lo', ''].join('\n'));
+    return p;
+  };
+  const check = (key: string) => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/kdump-ts.ts', 'test', '--json', '--config', conf(key)], { encoding: 'utf8' });
+    const checks = (JSON.parse(r.stdout) as { checks: { name: string; result: string; detail: string; fix?: string }[] }).checks;
+    return checks.find((c) => c.name === 'dump target')!;
+  };
+  const ok = check(sshd.clientKey);
+  assert.equal(ok.result, 'ok', JSON.stringify(ok));
+  assert.match(ok.detail, /^ssh:\/\/.*\/kdump-target: writable, [\d.]+ [KMGT]i?B free, a dump at dump level 31 takes up to/);
+  assert.ok(existsSync(join(work, 'kdump-target')), 'the directory was made on the server');
+  const refused = check(sshd.otherKey);
+  assert.equal(refused.result, 'FAIL');
+  assert.match(refused.detail, /ssh exited 255: .*Permission denied.*check the host, the port, the key/);
 });

@@ -240,3 +240,85 @@ test('kdump-ts estimate --root: reads init_size from the capture kernel and the 
   const text = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/kdump-ts.ts', 'estimate', '--root', root], { encoding: 'utf8' });
   assert.match(text.stdout, /^ {2}→ crashkernel=\d+M \(rounded up to 16 MiB\)$/m);
 });
+
+test('/init for target = ssh://: valid shell; finds the NIC by MAC, DHCP through its script (or a static address), sends the log first with save --to, 3 attempts; failure_action when all fail', () => {
+  const ssh = { url: 'ssh://root@dumphost:2222/var/crash', key: '/etc/kdump-ts/id', knownHosts: '/etc/kdump-ts/kh', encryptTo: '/etc/kdump-ts/dump.pub' };
+  const network = { netDevice: '52:54:00:AB:CD:EF', net: 'dhcp' as const, hosts: [{ name: 'dumphost', address: '192.0.2.7' }] };
+  const script = initScript({
+    target: { device: '', fstype: 'ssh', dir: '/var/crash', configured: ssh.url, ssh, network },
+    modules: ['lib/modules/6.1.0/kernel/drivers/net/virtio_net.ko'],
+    saveArgs: ['-c', '-d', '31'],
+    after: 'reboot',
+    failureAction: 'shell',
+    mode: { mode: 'initramfs', why: 'test' },
+  });
+  const shell = has('busybox') ? ['busybox', 'sh'] : ['sh'];
+  const r = spawnSync(shell[0]!, [...shell.slice(1), '-n'], { input: script, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(script.includes(`[ "$(cat "$n/address" 2>/dev/null)" = '52:54:00:ab:cd:ef' ] && ifc=\${n##*/}`), 'the interface by its MAC, lower case as sysfs shows it');
+  assert.ok(script.includes('udhcpc -i "$ifc" -n -q -t 10 -T 2 -s /etc/kdump-ts/udhcpc.sh'));
+  assert.ok(script.includes(`url='ssh://root@dumphost:2222/var/crash'/$stamp`));
+  assert.ok(script.includes(`run save --to "$url" --ssh-key '/etc/kdump-ts/id' --known-hosts '/etc/kdump-ts/kh' --encrypt-to '/etc/kdump-ts/dump.pub' --state-dir /run/vmcore-ts --with-log --message-level 6 -c -d 31 /proc/vmcore`));
+  assert.ok(script.includes('[ $n -ge 3 ] && break'));
+  assert.ok(!script.includes('mount -t \'ssh\''), 'nothing to mount');
+  assert.match(script, /if \[ \$st -eq 0 \]; then log "done \(reboot\)"; reboot -f; else log "failed \(shell\)"; exec sh; fi/);
+  const fixed = initScript({
+    target: { device: '', fstype: 'ssh', dir: '/d', configured: ssh.url, ssh, network: { ...network, netDevice: 'eth1', net: { address: '192.0.2.10/24', gateway: '192.0.2.1' } } },
+    modules: [],
+    saveArgs: ['-l', '-d', '31'],
+    after: 'reboot',
+    mode: { mode: 'initramfs', why: 'test' },
+  });
+  assert.ok(fixed.includes(`[ -e "$sys/class/net/"'eth1' ] && ifc='eth1'`));
+  assert.ok(fixed.includes(`ip addr add '192.0.2.10/24' dev "$ifc" && ip route add default via '192.0.2.1'`));
+  assert.ok(!fixed.includes('udhcpc'));
+});
+
+test('mkinitrd for target = ssh://: ssh with its libraries, the key (0600), known hosts, public key, /etc/hosts with the resolved server, the udhcpc script', (t) => {
+  if (!has('ssh')) return t.skip('needs openssh-client');
+  const dir = mkdtempSync(join(tmpdir(), 'kdump-mkinitrd-ssh-'));
+  const bundle = join(dir, 'vmcore-ts.mjs');
+  writeFileSync(bundle, '// bundle\n');
+  for (const f of ['id', 'kh', 'dump.pub']) writeFileSync(join(dir, f), `${f}\n`);
+  const ssh = { url: 'ssh://root@dumphost/var/crash', key: join(dir, 'id'), knownHosts: join(dir, 'kh'), encryptTo: join(dir, 'dump.pub') };
+  const network = { netDevice: '52:54:00:12:34:56', net: 'dhcp' as const, hosts: [{ name: 'dumphost', address: '192.0.2.7' }] };
+  const built = buildCaptureInitramfs({
+    config: { ...DEFAULT_CONFIG, capture: 'initramfs' },
+    target: { device: '', fstype: 'ssh', dir: '/var/crash', configured: ssh.url, ssh, network },
+    release: '6.1.0-test',
+    modulesDir: join(dir, 'no-modules'),
+    bundle,
+  });
+  const paths = built.archive.paths();
+  for (const p of ['usr/bin/ssh', join(dir, 'id').slice(1), join(dir, 'kh').slice(1), join(dir, 'dump.pub').slice(1), 'etc/kdump-ts/udhcpc.sh', 'etc/hosts', 'etc/passwd', 'bin/udhcpc', 'bin/ip']) assert.ok(paths.includes(p), p);
+  assert.ok(paths.some((p) => /libcrypto\.so/.test(p)), "ssh's libraries");
+  const entry = (p: string) => built.archive.get(p)!;
+  assert.equal((entry(join(dir, 'id').slice(1)) as { mode: number }).mode & 0o777, 0o600, 'the private key is readable by root only');
+  assert.match(new TextDecoder().decode((entry('etc/hosts') as { data: Uint8Array }).data), /^192\.0\.2\.7 dumphost$/m);
+  assert.match(new TextDecoder().decode((entry('etc/kdump-ts.target') as { data: Uint8Array }).data), /^ssh:\/\/root@dumphost\/var\/crash$/m);
+  // A key file that is missing is named with how to make it.
+  assert.throws(
+    () => buildCaptureInitramfs({ config: { ...DEFAULT_CONFIG, capture: 'initramfs' }, target: { device: '', fstype: 'ssh', dir: '/v', configured: ssh.url, ssh: { ...ssh, key: join(dir, 'missing') }, network }, release: '6.1.0-test', modulesDir: join(dir, 'no-modules'), bundle }),
+    /ssh_key .*missing does not exist/,
+  );
+});
+
+test('/init for an NFS target: the network first, then mount -t nfs4 with addr= (the server resolved at build time) and the options, tried nfs_attempts times; the save as for a disk', () => {
+  const script = initScript({
+    target: { device: 'dumphost:/exports', fstype: 'nfs4', dir: '/crash', configured: '/crash', network: { netDevice: 'eth0', net: 'dhcp', hosts: [{ name: 'dumphost', address: '192.0.2.7' }] } },
+    modules: [],
+    saveArgs: ['-c', '-d', '31'],
+    after: 'reboot',
+    mode: { mode: 'initramfs', why: 'test' },
+    nfs: { options: 'timeo=600,retrans=2', attempts: 4 },
+  });
+  const shell = has('busybox') ? ['busybox', 'sh'] : ['sh'];
+  const r = spawnSync(shell[0]!, [...shell.slice(1), '-n'], { input: script, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(script.indexOf('udhcpc -i') < script.indexOf('until mount'), 'the network comes up before the mount');
+  assert.ok(script.includes(`until mount -t 'nfs4' -o 'addr=192.0.2.7,timeo=600,retrans=2' "$d" /mnt/target; do`));
+  assert.ok(script.includes(`d='dumphost:/exports'`));
+  assert.ok(script.includes('[ $n -ge 4 ] && { log "cannot mount $d (nfs4, addr=192.0.2.7,timeo=600,retrans=2) after 4 attempts"; exit 1; }'));
+  assert.doesNotMatch(script, /^wait_dev /m, 'no block device to wait for');
+  assert.ok(script.includes('run save -c -d 31 /proc/vmcore "$cdir/vmcore"'));
+});

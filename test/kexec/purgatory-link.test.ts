@@ -9,7 +9,7 @@ import { layoutRelocatable, linkRelocatable, openRelocatable, u64le } from '../.
 import { finishPurgatory, placePurgatory, serialPortFor } from '../../src/kexec/arch/x86_64/purgatory.ts';
 import { PURGATORY_REGION_SIZE } from '../../src/kexec/purgatory-regions.ts';
 import { SegmentAllocator } from '../../src/kexec/plan.ts';
-import { sha256 } from '../../src/kexec/sha256.ts';
+import { sha256 } from '../../src/sha256.ts';
 import { ParseError } from '../../src/errors.ts';
 import { purgatory } from './fixture.ts';
 

@@ -25,4 +25,5 @@ export const vmcoreCommands: Record<string, () => Promise<Command>> = {
   save: async () => (await import('./save.ts')).saveCommand,
   convert: async () => (await import('./convert.ts')).convertCommand,
   verify: async () => (await import('./verify.ts')).verifyCommand,
+  run: async () => (await import('./run.ts')).runCommand,
 };

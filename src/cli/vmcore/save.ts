@@ -2,7 +2,7 @@
 // kdump-compressed (default), ELF (-E) or flattened to stdout (-F). Options follow makedumpfile's.
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { ParseError, UsageError } from '../../errors.ts';
+import { isDumpDataError, ParseError, UsageError } from '../../errors.ts';
 import type { CodecName } from '../../format/codecs/index.ts';
 import type { Dump } from '../../format/dump.ts';
 import { FlattenedWriter } from '../../format/flattened.ts';
@@ -22,7 +22,9 @@ import { DEFAULT_WINDOW, type SaveProgress } from '../../dump/scan.ts';
 import type { Command } from './commands.ts';
 import { parseCommandLine, usageError } from '../args.ts';
 import { ChunkedWriter, MANIFEST_SUFFIX, type ChunkStore } from '../../dump/chunked.ts';
-import { DirChunkStore, parseSshUrl, sha256Hasher, SshChunkStore } from '../../host/chunk-stores.ts';
+import { DirChunkStore, sha256Hasher, SshChunkStore } from '../../host/chunk-stores.ts';
+import { parseSshUrl } from '../../ssh-url.ts';
+import { dumpKeyFor, loadRecipient, sealerFor } from '../../host/dump-crypto.ts';
 
 export const SAVE_USAGE =
   'vmcore-ts save [-c|-l|-p|-z] [-d LEVEL] [-E] [-f] [--num-threads N] [--cyclic-buffer K] [--message-level N] VMCORE DUMPFILE\n' +
@@ -46,6 +48,9 @@ export const SAVE_USAGE =
   '  --name NAME        the chunk files\' name (default vmcore)\n' +
   '  --chunk-mib N      chunk size (default 16)\n' +
   '  --ssh-key FILE     private key for ssh; --known-hosts FILE: the server\'s key\n' +
+  '  --encrypt-to PUB   seal each chunk to this X25519 public key (PEM): the target needs no secret;\n' +
+  '                     --state-dir DIR keeps the key of an unfinished save to resume (default /run/vmcore-ts)\n' +
+  '  --with-log         first store the kernel log as NAME.dmesg.txt (kilobytes, before the bulk)\n' +
   '  s3://BUCKET/PREFIX one object PREFIX/NAME.flat sent as a multipart upload (a part per chunk,\n' +
   '                     5 MiB or more on AWS), resumed from its stored parts; then NAME.manifest.json\n' +
   '  --s3-credentials FILE  AWS shared-credentials file ([default] aws_access_key_id = …,\n' +
@@ -59,7 +64,7 @@ export interface SaveArgs {
   elf: boolean;
   flattened: boolean;
   /** --to: chunked target (directory or ssh:// URL); the stream is flattened. */
-  to?: { target: string; name: string; chunkBytes: number; sshKey?: string; knownHosts?: string; s3?: { credentials: string; endpoint?: string; region?: string } };
+  to?: { target: string; name: string; chunkBytes: number; sshKey?: string; knownHosts?: string; encryptTo?: string; stateDir: string; withLog: boolean; s3?: { credentials: string; endpoint?: string; region?: string } };
   force: boolean;
   threads: number;
   messageLevel: number;
@@ -89,6 +94,9 @@ const saveOptions = {
   'chunk-mib': { type: 'string' },
   'ssh-key': { type: 'string' },
   'known-hosts': { type: 'string' },
+  'encrypt-to': { type: 'string' },
+  'state-dir': { type: 'string' },
+  'with-log': { type: 'boolean' },
   's3-credentials': { type: 'string' },
   's3-endpoint': { type: 'string' },
   's3-region': { type: 'string' },
@@ -113,8 +121,9 @@ export function saveArgs(values: NonNullable<ReturnType<typeof parseSaveArgs>>['
   if (values.E && codec) throw new UsageError('-E writes an uncompressed ELF core: drop -c/-l/-p/-z');
   const levels = (values.d ?? '0').split(',').map((s) => intOption(s, '-d', 0, MAX_DUMP_LEVEL, 0));
   const to = values.to;
-  if (to === undefined && (values.name !== undefined || values['chunk-mib'] !== undefined || values['ssh-key'] !== undefined || values['known-hosts'] !== undefined)) {
-    throw usageError('--name, --chunk-mib, --ssh-key and --known-hosts go with --to', usage);
+  const withTo = ['name', 'chunk-mib', 'ssh-key', 'known-hosts', 'encrypt-to', 'state-dir', 'with-log'] as const;
+  if (to === undefined && withTo.some((k) => values[k] !== undefined)) {
+    throw usageError(`${withTo.map((k) => '--' + k).join(', ')} go with --to`, usage);
   }
   if (to !== undefined && values.F) throw usageError('--to writes the flattened stream itself: drop -F', usage);
   const s3Given = values['s3-credentials'] !== undefined || values['s3-endpoint'] !== undefined || values['s3-region'] !== undefined;
@@ -146,6 +155,9 @@ export function saveArgs(values: NonNullable<ReturnType<typeof parseSaveArgs>>['
             chunkBytes: intOption(values['chunk-mib'], '--chunk-mib', 1, 1024, 16) * 2 ** 20,
             sshKey: values['ssh-key'],
             knownHosts: values['known-hosts'],
+            encryptTo: values['encrypt-to'],
+            stateDir: values['state-dir'] ?? '/run/vmcore-ts',
+            withLog: !!values['with-log'],
             s3: isS3 ? { credentials: values['s3-credentials']!, endpoint: values['s3-endpoint'], region: values['s3-region'] } : undefined,
           },
   };
@@ -283,8 +295,10 @@ export async function saveAndReport(dump: Dump, args: SaveArgs): Promise<number>
   let file: OutputFile | undefined;
   let sink: SaveSink;
   let chunked: ChunkedWriter | undefined;
+  let keyDone: (() => void) | undefined;
   if (args.to) {
-    const { target, name, chunkBytes, sshKey, knownHosts, s3 } = args.to;
+    const { target, name, chunkBytes, sshKey, knownHosts, encryptTo, stateDir, s3 } = args.to;
+    const recipient = encryptTo !== undefined ? loadRecipient(encryptTo) : undefined;
     let store: ChunkStore;
     if (s3) {
       // Loaded only here: the S3 code (and, in its worker thread, the AWS SDK) is no other command's cost.
@@ -292,7 +306,14 @@ export async function saveAndReport(dump: Dump, args: SaveArgs): Promise<number>
       const t = parseS3Url(target);
       store = new S3MultipartStore(t, name, { endpoint: s3.endpoint, region: s3.region, credentials: readS3Credentials(s3.credentials) });
     } else store = target.startsWith('ssh://') ? new SshChunkStore(parseSshUrl(target), { key: sshKey, knownHosts }) : new DirChunkStore(target);
-    const writer = new ChunkedWriter(store, name, chunkBytes, sha256Hasher);
+    let seal: ConstructorParameters<typeof ChunkedWriter>[4];
+    if (recipient) {
+      const k = dumpKeyFor(recipient, store.where, name, stateDir);
+      seal = { sealer: sealerFor(k.key, name), manifest: k.key.manifest };
+      keyDone = k.done;
+    }
+    if (args.to.withLog) await storeLog(dump, store, `${name}.dmesg.txt`, warn);
+    const writer = new ChunkedWriter(store, name, chunkBytes, sha256Hasher, seal);
     chunked = writer;
     sink = new FlattenedWriter((bytes) => writer.write(bytes));
   } else if (args.flattened) sink = new FlattenedWriter((chunk) => writeAllSync(1, chunk));
@@ -326,7 +347,8 @@ export async function saveAndReport(dump: Dump, args: SaveArgs): Promise<number>
   let where = args.output ?? 'stdout (flattened)';
   if (chunked && args.to) {
     const c = chunked.end(new Date());
-    const as = c.manifest.object ? `${c.manifest.object} (${c.manifest.chunks.length} part${c.manifest.chunks.length === 1 ? "" : "s"})` : `${c.manifest.chunks.length} chunks`;
+    keyDone?.();
+    const as = c.manifest.object ? `${c.manifest.object} (${c.manifest.chunks.length} part${c.manifest.chunks.length === 1 ? '' : 's'})` : `${c.manifest.chunks.length} chunks`;
     where = `${args.to.target} as ${as} + ${args.to.name}${MANIFEST_SUFFIX}${c.kept ? ` (resumed: ${c.kept} chunks already there, ${c.sent} sent)` : ''}`;
   }
   say(
@@ -414,6 +436,21 @@ function statsTable(r: SaveReport): string {
     ['Write bytes', r.bytesWritten],
   ];
   return rows.map(([k, v]) => `${k.padEnd(28)}: 0x${v.toString(16).padStart(16, '0')}`).join('\n');
+}
+
+/** The kernel log (as --dump-dmesg writes it) stored whole before the dump's chunks; a dump without a readable log only warns. */
+async function storeLog(dump: Dump, store: ChunkStore, file: string, warn: (s: string) => void): Promise<void> {
+  const [{ formatLog }, { KernelDump }] = await Promise.all([import('../../analyze/printk.ts'), import('../../analyze/kernel-dump.ts')]);
+  let text: string;
+  try {
+    const log = new KernelDump(dump).log;
+    if (log.records.length === 0 && !log.plainText) return warn(`no kernel log record could be read: ${file} not stored`);
+    text = formatLog(log);
+  } catch (e) {
+    if (!isDumpDataError(e)) throw e;
+    return warn(`the kernel log could not be read (${(e as Error).message}): ${file} not stored`);
+  }
+  store.put(file, new TextEncoder().encode(text));
 }
 
 /**

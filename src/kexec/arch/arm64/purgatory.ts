@@ -8,7 +8,7 @@ import { BufferSource } from '../../../io/source.ts';
 import { type KexecSegment } from '../../plan.ts';
 import { hex } from '../../../text.ts';
 import { corruptVerifiedSegment, purgatoryRegionTable, type VerifiedRegion } from '../../purgatory-regions.ts';
-import type { Sha256 } from '../../sha256.ts';
+import type { Sha256 } from '../../../sha256.ts';
 
 const VARIABLES = ['kexec_ts_kernel_entry', 'kexec_ts_dtb', 'kexec_ts_sink', 'kexec_ts_skip_checks', 'kexec_ts_regions'] as const;
 type Variable = (typeof VARIABLES)[number];

@@ -6,7 +6,7 @@ import { type KexecSegment, type SegmentAllocator } from '../../plan.ts';
 import { hex } from '../../../text.ts';
 import { layoutRelocatable, linkRelocatable, openRelocatable, u64le, type LinkedPurgatory } from '../../purgatory-link.ts';
 import { corruptVerifiedSegment, purgatoryRegionTable, type VerifiedRegion } from '../../purgatory-regions.ts';
-import type { Sha256 } from '../../sha256.ts';
+import type { Sha256 } from '../../../sha256.ts';
 
 /** kexec-tools keeps the purgatory and the boot parameters above 0x3000 (real-mode trampolines below). */
 export const MIN_PURGATORY_ADDR = 0x3000n;

@@ -1,0 +1,111 @@
+// Real kernels, a dump to NFS (with --all, or E2E_NFS=1): kdump-ts with target_device =
+// 10.0.2.100:/crash (nfs4) in a guest whose only way out is QEMU's forward of 10.0.2.100:2049 to a
+// throwaway NFS-Ganesha server on the host's 127.0.0.1 (test/nfs-server.ts). The capture kernel's
+// /init brings the NIC up by DHCP, mounts the export (nfs_options, nfs_attempts) and saves there as
+// on a disk; on the host the export directory holds the dump, its log and exit code, and vmcore-ts
+// dmesg reads the crash marker from it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { GUEST_NET_HOST, GUEST_NET_MAC, runScenario } from './harness/scenario.ts';
+import { kdumpTsCpu, suites } from './harness/host.ts';
+import { getKernel } from './harness/kernels.ts';
+import { REPO } from './harness/initramfs.ts';
+import { koffiBinaryFiles } from './kexec-ts-files.ts';
+import { cannotRun, orSkipOnDownload, recordTimings, timingSummary } from './harness/testing.ts';
+import { nfsMissing, TestNfsServer } from '../test/nfs-server.ts';
+
+const log = process.env.E2E_VERBOSE ? (s: string) => process.stderr.write(s + '\n') : undefined;
+const asked = process.env.E2E_NFS === '1' || (process.env.E2E_SUITES ?? '').trim() === 'all';
+
+function cli(name: string, args: string[]): string {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', `src/cli/${name}.ts`, ...args], { cwd: REPO, encoding: 'utf8', maxBuffer: 1 << 28 });
+  assert.equal(r.status, 0, `${name} ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+  return r.stdout;
+}
+
+const suite = suites()[0] ?? 'bookworm';
+test(`e2e ${suite}: kdump-ts with an NFS target: the capture kernel mounts the export over a restricted network (NFS-Ganesha on 127.0.0.1) and saves the dump there`, { skip: asked ? undefined : 'with --all (E2E_SUITES=all) or E2E_NFS=1' }, async (t) => {
+  if (cannotRun(t)) return;
+  if (nfsMissing) {
+    if (process.env.E2E_REQUIRE === '1') assert.fail(nfsMissing);
+    return t.skip(nfsMissing);
+  }
+  if (!existsSync(join(REPO, 'dist', 'vmcore-ts.mjs'))) execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: REPO, stdio: 'inherit' });
+  const nfs = new TestNfsServer();
+  try {
+    await nfs.start();
+    await orSkipOnDownload(t, async () => {
+      const kernel = await getKernel(suite, log);
+      const config = [
+        '# written by e2e/kdump-ts-nfs.test.ts',
+        'kernel = /boot/vmlinuz',
+        'initrd = /boot/kdump-ts-initrd.img',
+        'target = /dumps',
+        `target_device = ${GUEST_NET_HOST}:${nfs.pseudo}`,
+        'target_fstype = nfs4',
+        'nfs_options = port=2049,vers=4.1,timeo=100,retrans=2',
+        'nfs_attempts = 3',
+        `net_device = ${GUEST_NET_MAC}`,
+        'modules = virtio_pci virtio_net nfsv4',
+        'dump_level = 31',
+        'compression = zlib',
+        'syscall = kexec_load',
+        'after = reboot',
+        'capture = initramfs',
+        '',
+      ].join('\n');
+      mkdirSync(join(nfs.exportDir, 'dumps'));
+      const outDir = join(REPO, 'e2e', 'out');
+      mkdirSync(outDir, { recursive: true });
+      const confPath = join(outDir, `kdump-ts-nfs-${suite}.conf`);
+      const initrd = join(outDir, `kdump-ts-nfs-initrd-${suite}.img`);
+      writeFileSync(confPath, config);
+      const made = cli('kdump-ts', ['mkinitrd', '--config', confPath, '-o', initrd, '--release', kernel.release, '--modules-dir', kernel.modulesDir]);
+      t.diagnostic(made.trim());
+      assert.match(made, /modules: .*nfsv4/);
+      const marker = `E2E-KDUMP-NFS-${randomBytes(6).toString('hex')}`;
+      const r = await runScenario({
+        name: 'kdump-ts-nfs',
+        suite,
+        cpu: kdumpTsCpu(),
+        memoryMiB: 1536,
+        cmdline: 'crashkernel=512M',
+        diskMiB: 256,
+        net: { forwards: [{ guestPort: 2049, hostPort: nfs.port }] },
+        files: { 'etc/kdump-ts.conf': config, 'boot/kdump-ts-initrd.img': { host: initrd }, ...koffiBinaryFiles() },
+        stages: {
+          first: `
+check kdump-load kdump-ts load
+mark crash-loaded "$(cat /sys/kernel/kexec_crash_loaded)"
+echo "${marker}" > /dev/kmsg
+prepare_kexec
+mark crashing
+kdump-ts crash --yes-crash-this-machine
+fail "still running after kdump-ts crash"
+`,
+        },
+        expect: ['first:crash-loaded', 'first:crashing'],
+        timeoutMs: 12 * 60_000,
+        log,
+      });
+      assert.equal(r.marker('first', 'crash-loaded').value, '1');
+      assert.match(r.console, /^kdump-ts: network: eth0 10\.0\.2\.15\/24$/m);
+      const saved = /^kdump-ts: saved \/mnt\/target\/dumps\/(\d{8}-\d{6})\/vmcore$/m.exec(r.console);
+      assert.ok(saved, `the capture kernel saved onto the NFS export (console: ${join(r.outDir, 'console.log')}; server log: ${nfs.log().slice(-800)})`);
+      const dir = join(nfs.exportDir, 'dumps', saved[1]!);
+      assert.deepEqual(readdirSync(dir).sort(), ['dmesg.txt', 'save-exit-code', 'vmcore']);
+      assert.equal(readFileSync(join(dir, 'save-exit-code'), 'utf8').trim(), '0');
+      assert.ok(readFileSync(join(dir, 'dmesg.txt'), 'utf8').includes(marker));
+      assert.ok(cli('vmcore-ts', ['dmesg', join(dir, 'vmcore')]).includes(marker), 'vmcore-ts dmesg of the dump on the export shows the crash marker');
+      recordTimings(r, 'kdump-ts-nfs', { crashToRebootS: (r.qemuMs - r.marker('first', 'crashing').hostMs) / 1000 });
+      t.diagnostic(timingSummary(r));
+      r.cleanup();
+    });
+  } finally {
+    await nfs.dispose();
+  }
+});

@@ -1,0 +1,125 @@
+// Real kernels, a dump over the network: kdump-ts with target = ssh://… in a guest whose only way
+// out is QEMU's forward of 10.0.2.100:2222 to a throwaway sshd on the host's 127.0.0.1
+// (test/sshd-server.ts). The capture kernel's /init brings the NIC up by DHCP (found by its MAC),
+// stores the kernel log first, then the dump as chunks sealed to an X25519 public key and the
+// manifest last; on the host `vmcore-ts verify` checks the chunks without the key, opens them with
+// it, and the stream read back holds the crash marker.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { GUEST_NET_HOST, GUEST_NET_MAC, runScenario } from './harness/scenario.ts';
+import { kdumpTsCpu, suites } from './harness/host.ts';
+import { getKernel } from './harness/kernels.ts';
+import { REPO } from './harness/initramfs.ts';
+import { koffiBinaryFiles } from './kexec-ts-files.ts';
+import { cannotRun, orSkipOnDownload, recordTimings, timingSummary } from './harness/testing.ts';
+import { sshdMissing, TestSshd } from '../test/sshd-server.ts';
+
+const log = process.env.E2E_VERBOSE ? (s: string) => process.stderr.write(s + '\n') : undefined;
+const GUEST_PORT = 2222;
+
+function cli(name: string, args: string[]): string {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', `src/cli/${name}.ts`, ...args], { cwd: REPO, encoding: 'utf8', maxBuffer: 1 << 28 });
+  assert.equal(r.status, 0, `${name} ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+  return r.stdout;
+}
+
+const suite = suites()[0];
+test(`e2e ${suite ?? '(no suite)'}: kdump-ts with target = ssh://: the capture kernel sends the log, then the dump sealed to a public key, over a restricted network to an sshd on 127.0.0.1; verify and dmesg read it back`, async (t) => {
+  if (!suite) return t.skip('no e2e suites selected');
+  if (cannotRun(t)) return;
+  if (sshdMissing) {
+    if (process.env.E2E_REQUIRE === '1') assert.fail(sshdMissing);
+    return t.skip(sshdMissing);
+  }
+  if (!existsSync(join(REPO, 'dist', 'vmcore-ts.mjs'))) execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: REPO, stdio: 'inherit' });
+  const sshd = new TestSshd();
+  try {
+    await sshd.start();
+    await orSkipOnDownload(t, async () => {
+      const kernel = await getKernel(suite, log);
+      const dumps = join(sshd.dir, 'dumps');
+      mkdirSync(dumps);
+      const seal = generateKeyPairSync('x25519');
+      const pub = join(sshd.dir, 'dump.pub');
+      const priv = join(sshd.dir, 'dump.key');
+      writeFileSync(pub, seal.publicKey.export({ type: 'spki', format: 'pem' }));
+      writeFileSync(priv, seal.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+      const config = [
+        '# written by e2e/kdump-ts-ssh.test.ts',
+        'kernel = /boot/vmlinuz',
+        'initrd = /boot/kdump-ts-initrd.img',
+        `target = ssh://${sshd.user}@${GUEST_NET_HOST}:${GUEST_PORT}${dumps}`,
+        `ssh_key = ${sshd.clientKey}`,
+        `known_hosts = ${sshd.knownHosts(GUEST_NET_HOST, GUEST_PORT)}`,
+        `encrypt_to = ${pub}`,
+        `net_device = ${GUEST_NET_MAC}`,
+        'modules = virtio_pci virtio_net',
+        'dump_level = 31',
+        'compression = zlib',
+        'syscall = kexec_load',
+        'after = reboot',
+        'capture = initramfs',
+        '',
+      ].join('\n');
+      const outDir = join(REPO, 'e2e', 'out');
+      mkdirSync(outDir, { recursive: true });
+      const confPath = join(outDir, `kdump-ts-ssh-${suite}.conf`);
+      const initrd = join(outDir, `kdump-ts-ssh-initrd-${suite}.img`);
+      writeFileSync(confPath, config);
+      const made = cli('kdump-ts', ['mkinitrd', '--config', confPath, '-o', initrd, '--release', kernel.release, '--modules-dir', kernel.modulesDir]);
+      t.diagnostic(made.trim());
+      assert.match(made, /modules: .*virtio_net/);
+      const marker = `E2E-KDUMP-SSH-${randomBytes(6).toString('hex')}`;
+      const r = await runScenario({
+        name: 'kdump-ts-ssh',
+        suite,
+        cpu: kdumpTsCpu(),
+        memoryMiB: 1536,
+        cmdline: 'crashkernel=512M',
+        diskMiB: 256,
+        net: { forwards: [{ guestPort: GUEST_PORT, hostPort: sshd.port }] },
+        files: { 'etc/kdump-ts.conf': config, 'boot/kdump-ts-initrd.img': { host: initrd }, ...koffiBinaryFiles() },
+        stages: {
+          first: `
+check kdump-load kdump-ts load
+mark crash-loaded "$(cat /sys/kernel/kexec_crash_loaded)"
+echo "${marker}" > /dev/kmsg
+prepare_kexec
+mark crashing
+kdump-ts crash --yes-crash-this-machine
+fail "still running after kdump-ts crash"
+`,
+        },
+        expect: ['first:crash-loaded', 'first:crashing'],
+        timeoutMs: 12 * 60_000,
+        log,
+      });
+      assert.equal(r.marker('first', 'crash-loaded').value, '1');
+      assert.match(r.console, /^kdump-ts: network: eth0 10\.0\.2\.15\/24$/m, 'the capture kernel got its address by DHCP on the NIC found by MAC');
+      const saved = /^kdump-ts: saved (ssh:\/\/\S+)$/m.exec(r.console);
+      assert.ok(saved, `the capture kernel sent the dump (console: ${join(r.outDir, 'console.log')})`);
+      const stamps = readdirSync(dumps);
+      assert.equal(stamps.length, 1, `one dump directory on the server: ${stamps.join(' ')}`);
+      const dir = join(dumps, stamps[0]!);
+      assert.ok(saved[1]!.endsWith(`${dumps}/${stamps[0]}`));
+      assert.ok(readFileSync(join(dir, 'vmcore.dmesg.txt'), 'utf8').includes(marker), 'the kernel log went first, whole, with the marker');
+      const plain = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', 'verify', dir], { cwd: REPO, encoding: 'utf8' });
+      assert.equal(plain.status, 0, plain.stdout + plain.stderr);
+      assert.match(plain.stdout, /every chunk matches \(encrypted/);
+      const flat = join(r.outDir, 'vmcore.flat');
+      assert.match(cli('vmcore-ts', ['verify', '--key', priv, '--output', flat, '-f', dir]), /all match/);
+      const ours = cli('vmcore-ts', ['dmesg', flat]);
+      assert.ok(ours.includes(marker), 'vmcore-ts dmesg on the stream sent over ssh shows the crash marker');
+      assert.match(cli('vmcore-ts', ['info', flat]), /DUMP LEVEL: 31/);
+      recordTimings(r, 'kdump-ts-ssh', { crashToRebootS: (r.qemuMs - r.marker('first', 'crashing').hostMs) / 1000 });
+      t.diagnostic(timingSummary(r));
+      r.cleanup();
+    });
+  } finally {
+    await sshd.dispose();
+  }
+});

@@ -1,0 +1,83 @@
+// A throwaway NFSv4 server for tests: NFS-Ganesha (Debian's nfs-ganesha + nfs-ganesha-vfs, a
+// user-space server) exporting one temporary directory read-write without root squash, listening
+// on 127.0.0.1 only, stopped by its PID. The e2e guests reach it through QEMU's forward.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const GANESHA = '/usr/bin/ganesha.nfsd';
+const VFS_FSAL = '/usr/lib/x86_64-linux-gnu/ganesha/libfsalvfs.so';
+
+/** Why no test NFS server can run here, or undefined. */
+export const nfsMissing: string | undefined = !existsSync(GANESHA) || !existsSync(VFS_FSAL) ? 'needs nfs-ganesha and nfs-ganesha-vfs (scripts/install-test-deps.sh)' : process.getuid?.() !== 0 ? 'the NFS server (VFS FSAL) needs root' : undefined;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+    s.on('error', reject);
+  });
+}
+
+const accepts = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const c = connect(port, '127.0.0.1');
+    c.once('connect', () => (c.destroy(), resolve(true)));
+    c.once('error', () => resolve(false));
+  });
+
+export class TestNfsServer {
+  readonly dir = mkdtempSync(join(tmpdir(), 'test-nfs-'));
+  /** The exported directory on the host, and its path for clients (NFSv4 pseudo path). */
+  readonly exportDir = join(this.dir, 'export');
+  readonly pseudo = '/crash';
+  port = 0;
+  private proc: ChildProcess | undefined;
+
+  async start(): Promise<void> {
+    this.port = await freePort();
+    mkdirSync(this.exportDir);
+    const conf = join(this.dir, 'ganesha.conf');
+    writeFileSync(
+      conf,
+      `NFS_CORE_PARAM { Protocols = 4; Bind_addr = 127.0.0.1; NFS_Port = ${this.port}; Enable_NLM = false; Enable_RQUOTA = false; Enable_UDP = false; }
+NFSV4 { Graceless = true; Minor_Versions = 1, 2; }
+NFS_KRB5 { Active_krb5 = false; }
+EXPORT { Export_Id = 1; Path = ${this.exportDir}; Pseudo = ${this.pseudo}; Protocols = 4; Transports = TCP; Access_Type = RW; Squash = No_Root_Squash; SecType = sys; FSAL { Name = VFS; } }
+`,
+    );
+    this.proc = spawn(GANESHA, ['-F', '-L', join(this.dir, 'ganesha.log'), '-f', conf, '-p', join(this.dir, 'ganesha.pid'), '-N', 'NIV_EVENT'], { stdio: 'ignore' });
+    for (let i = 0; i < 150; i++) {
+      if (this.proc.exitCode !== null) break;
+      if (await accepts(this.port)) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`the test NFS server did not come up on 127.0.0.1:${this.port}: ${this.log().slice(-1500)}`);
+  }
+
+  log(): string {
+    try {
+      return readFileSync(join(this.dir, 'ganesha.log'), 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
+  async dispose(): Promise<void> {
+    const p = this.proc;
+    this.proc = undefined;
+    if (p && p.exitCode === null) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => p.kill('SIGKILL'), 10_000);
+        p.once('exit', () => (clearTimeout(t), resolve()));
+        p.kill('SIGTERM');
+      });
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}

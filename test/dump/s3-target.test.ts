@@ -9,6 +9,7 @@
 //   E2E_S3=1 node scripts/run-tests.mjs test/dump/s3-target
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -255,6 +256,27 @@ test('save --to s3:// cut half-way (the connection to the server stopped by PID)
   assert.equal(vmcoreTs(['verify', ...s3Args(), 's3://dumps/crash/cut']).status, 0);
   assert.ok((await getObject('crash/cut/vmcore.flat'))!.equals(referenceStream()), 'the resumed object is the save -F stream');
   assert.equal(await getObject('crash/cut/vmcore.upload'), undefined, 'the upload marker is removed once the manifest is there');
+});
+
+test('save --to s3:// --encrypt-to --with-log: the log object first, sealed parts; verify s3:// without the key checks the parts, with --key --output writes the save -F stream', { timeout: 120_000 }, async (t) => {
+  if (skip(t)) return;
+  if (relay?.exitCode !== null || relay.signalCode !== null) await startRelay();
+  const { privateKey, publicKey } = generateKeyPairSync('x25519');
+  writeFileSync(join(work, 'dump.pub'), publicKey.export({ type: 'spki', format: 'pem' }));
+  writeFileSync(join(work, 'dump.key'), privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+  const r = vmcoreTs(['save', '--to', 's3://dumps/crash/sealed', ...s3Args(), '--encrypt-to', join(work, 'dump.pub'), '--state-dir', join(work, 'state'), '--with-log', '--chunk-mib', '2', '-c', '-d', '31', '--message-level', '2', FIXTURE]);
+  assert.equal(r.status, 0, r.stderr.toString());
+  assert.match((await getObject('crash/sealed/vmcore.dmesg.txt'))!.toString(), /Linux version 6\.1/);
+  const manifest = JSON.parse((await getObject('crash/sealed/vmcore.manifest.json'))!.toString());
+  assert.equal(manifest.object, 'vmcore.flat');
+  assert.ok(manifest.encryption, 'the manifest carries the wrapped key');
+  const v = vmcoreTs(['verify', ...s3Args(), 's3://dumps/crash/sealed']);
+  assert.equal(v.status, 0, v.stderr.toString());
+  assert.match(v.stdout.toString(), /every chunk matches \(encrypted: give --key/);
+  const out = join(work, 'sealed.flat');
+  const o = vmcoreTs(['verify', ...s3Args(), '--key', join(work, 'dump.key'), '--output', out, 's3://dumps/crash/sealed']);
+  assert.equal(o.status, 0, o.stderr.toString());
+  assert.ok(readFileSync(out).equals(referenceStream()), 'opened, the parts are the save -F stream');
 });
 
 test('save --to s3:// with a secret key the server does not accept fails in one line that names the credentials file, and leaves no manifest', { timeout: 60_000 }, async (t) => {

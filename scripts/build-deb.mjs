@@ -60,6 +60,7 @@ const lib = 'usr/lib/kexec-ts';
 for (const f of readdirSync(dist)) if (f.endsWith('.mjs')) copy(join(dist, f), `${lib}/dist/${f}`);
 copy(join(dist, 'purgatory-x86_64.ro'), `${lib}/dist/purgatory-x86_64.ro`);
 copy(join(dist, 'web/viewer.html'), `${lib}/dist/web/viewer.html`);
+copy(join(dist, 'web/fleet.html'), `${lib}/dist/web/fleet.html`);
 put(`${lib}/package.json`, JSON.stringify({ name: pkg.name, version: pkg.version, type: 'module', license: pkg.license }, null, 2) + '\n');
 // koffi, the one run-time module not bundled (a native addon): its JavaScript and the glibc x86-64 binary.
 const copyTree = (from, to, keep) => {
@@ -76,6 +77,9 @@ if (!existsSync(join(nm, 'koffi')) || !existsSync(join(nm, koffiBin))) fail('nod
 copyTree(join(nm, 'koffi'), `${lib}/node_modules/koffi`, (rel) => /\.(c?js|json)$/.test(rel) && !/^koffi\/(doc|vendor)\/|\/(cnoke|trampolines)\.cjs$/.test(rel));
 copyTree(join(nm, koffiBin), `${lib}/node_modules/${koffiBin}`, (rel) => /\.(c?js|json)$|\/linux_x64\/koffi\.node$/.test(rel));
 chmodSync(at(`${lib}/node_modules/${koffiBin}/linux_x64/koffi.node`), 0o644);
+// The collector's SQLite (vmcore-ts collect): SQLite compiled to WebAssembly, its script and .wasm.
+if (!existsSync(join(nm, 'node-sqlite3-wasm'))) fail('node_modules/node-sqlite3-wasm is missing: run npm ci');
+copyTree(join(nm, 'node-sqlite3-wasm'), `${lib}/node_modules/node-sqlite3-wasm`, (rel) => /^node-sqlite3-wasm\/(package\.json|LICENSE|dist\/node-sqlite3-wasm\.(js|wasm))$/.test(rel));
 
 // The Node.js that runs the bundles: Debian's, or the official binary carried in the package.
 const bundled = values['bundled-node'] ? bundledNode(values['bundled-node']) : undefined;

@@ -11,8 +11,10 @@ const common = {
   target: 'node20',
   format: 'esm',
   sourcemap: 'linked',
-  // Native addons stay external: they are loaded from node_modules at run time.
-  external: ['koffi'],
+  // Native addons stay external: they are loaded from node_modules at run time; so does the
+  // collector's SQLite (node-sqlite3-wasm reads its .wasm file beside its script); pg is bundled
+  // but for its optional native binding, never used.
+  external: ['koffi', 'node-sqlite3-wasm', 'pg-native'],
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   logLevel: 'warning',
 };

@@ -28,6 +28,9 @@ pkgs+=(systemd-boot-efi binutils sbsigntool openssl efitools)
 pkgs+=(openssh-server openssh-client)
 # NFS dump targets (e2e/kdump-ts-nfs.test.ts, opt-in: --all or E2E_NFS=1): a user-space NFSv4 server on 127.0.0.1.
 if [ "${E2E_SUITES:-}" = all ] || [ "${E2E_NFS:-}" = 1 ]; then pkgs+=(nfs-ganesha nfs-ganesha-vfs); fi
+# The collector's PostgreSQL index (test/collect/postgres.test.ts): a throwaway server initdb'd in a
+# temp directory as nobody (runuser), on a unix socket there; its client is the `pg` npm package.
+pkgs+=(postgresql util-linux)
 # ukify (systemd 257) for test/boot/uki.test.ts where Debian has no systemd-ukify (bookworm): trixie's
 # systemd-ukify, systemd-boot-efi and python3-pefile unpacked in the cache (scripts/fetch-ukify.ts).
 cache="${KEXEC_TS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kexec-ts}"

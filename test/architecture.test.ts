@@ -26,8 +26,9 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   initramfs: ['format', 'io', 'base'],
   kdump: ['kexec', 'initramfs', 'format', 'io', 'base'],
   boot: ['kexec', 'format', 'io', 'base'],
-  host: ['api', 'boot', 'kdump', 'kexec', 'initramfs', 'dump', 'analyze', 'format', 'io', 'base'],
-  cli: ['api', 'host', 'boot', 'kdump', 'kexec', 'initramfs', 'dump', 'analyze', 'format', 'io', 'base'],
+  collect: ['dump', 'analyze', 'format', 'io', 'base'],
+  host: ['api', 'collect', 'boot', 'kdump', 'kexec', 'initramfs', 'dump', 'analyze', 'format', 'io', 'base'],
+  cli: ['api', 'host', 'collect', 'boot', 'kdump', 'kexec', 'initramfs', 'dump', 'analyze', 'format', 'io', 'base'],
   web: ['api', 'analyze', 'format', 'io', 'base'],
 };
 /** The only folders that may import node:* (or a bare Node built-in) and koffi. */

@@ -1,6 +1,7 @@
 // Builds the viewer into one self-contained file, dist/web/viewer.html: the worker bundle is
 // inlined into the page script (as a blob: worker), the page script into the HTML. One file works
-// served by `vmcore-ts serve` and opened from disk.
+// served by `vmcore-ts serve` and opened from disk. The collector's fleet page (web/fleet.ts) the
+// same way: dist/web/fleet.html.
 import { build } from 'esbuild';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -15,3 +16,7 @@ const script = app.outputFiles[0].text.replace(/<\/script/gi, '<\\/script');
 const out = join(root, 'dist/web/viewer.html');
 mkdirSync(dirname(out), { recursive: true });
 writeFileSync(out, html.replace('<script>/*APP*/</script>', () => `<script>${script}</script>`));
+
+const fleet = await build({ ...common, entryPoints: [join(root, 'web/fleet.ts')] });
+const fleetHtml = readFileSync(join(root, 'web/fleet.html'), 'utf8');
+writeFileSync(join(root, 'dist/web/fleet.html'), fleetHtml.replace('<script>/*APP*/</script>', () => `<script>${fleet.outputFiles[0].text.replace(/<\/script/gi, '<\\/script')}</script>`));

@@ -11,6 +11,14 @@ import { E2EStepError, run } from './steps.ts';
 
 export const SUITES = ['bullseye', 'bookworm', 'trixie', 'sid'] as const;
 export const META_PACKAGE = 'linux-image-cloud-amd64';
+/** Debian architectures the harness fetches kernels for (arm64: issue 15, booted by qemu-system-aarch64). */
+export type DebArch = 'amd64' | 'arm64';
+/** The cloud kernel meta package of a Debian architecture. */
+export const metaPackage = (arch: DebArch): string => `linux-image-cloud-${arch}`;
+/** The cache key of a suite's view for an architecture: SUITE for amd64 (as before), SUITE-ARCH otherwise. */
+const viewKey = (suite: string, arch: DebArch): string => (arch === 'amd64' ? suite : `${suite}-${arch}`);
+/** The Debian architecture a kernel release is built for (uname -r ends in -amd64 / -arm64). */
+export const releaseArch = (release: string): DebArch => (/-arm64$/.test(release) ? 'arm64' : 'amd64');
 
 export interface Kernel {
   suite: string;
@@ -51,12 +59,13 @@ export function hostDebianMirror(): string {
   return 'http://deb.debian.org/debian';
 }
 
-/** apt-get/apt-cache options for a private view of one suite. */
-function aptView(suite: string): { dir: string; opts: string[] } {
-  const dir = cacheDir('apt', suite);
+/** apt-get/apt-cache options for a private view of one suite (and architecture: amd64 unless named). */
+function aptView(suite: string, arch: DebArch = 'amd64'): { dir: string; opts: string[] } {
+  const dir = cacheDir('apt', viewKey(suite, arch));
   for (const d of ['lists/partial', 'archives/partial', 'cache']) mkdirSync(join(dir, d), { recursive: true });
   const keyring = '/usr/share/keyrings/debian-archive-keyring.gpg';
-  const signed = existsSync(keyring) ? `[signed-by=${keyring}] ` : '';
+  const attrs = [...(arch === 'amd64' ? [] : [`arch=${arch}`]), ...(existsSync(keyring) ? [`signed-by=${keyring}`] : [])];
+  const signed = attrs.length ? `[${attrs.join(' ')}] ` : '';
   // Debian's security archive sits beside the main one (deb.debian.org/debian-security).
   const mirror = suite.endsWith('-security') ? `${hostDebianMirror()}-security` : hostDebianMirror();
   writeFileSync(join(dir, 'sources.list'), `deb ${signed}${mirror} ${suite} main\n`);
@@ -67,8 +76,8 @@ function aptView(suite: string): { dir: string; opts: string[] } {
     `Dir::Cache=${join(dir, 'cache')}`,
     `Dir::Cache::archives=${join(dir, 'archives')}`,
     'Dir::State::status=/dev/null',
-    'APT::Architecture=amd64',
-    'APT::Architectures=amd64',
+    `APT::Architecture=${arch}`,
+    `APT::Architectures=${arch}`,
     'Acquire::Retries=2',
     'Acquire::http::Timeout=30',
   ].flatMap((o) => ['-o', o]);
@@ -127,8 +136,8 @@ async function unpack(debs: string[], dest: string): Promise<void> {
   for (const deb of debs) await run('unpack', 'dpkg-deb', ['-x', deb, dest], { timeoutMs: 5 * 60_000 });
 }
 
-function newestCached(suite: string): Kernel | undefined {
-  const base = cacheDir('kernels', suite);
+function newestCached(suite: string, arch: DebArch): Kernel | undefined {
+  const base = cacheDir('kernels', viewKey(suite, arch));
   const found = readdirSync(base)
     .map((d) => join(base, d, 'kernel.json'))
     .filter((f) => existsSync(f))
@@ -148,29 +157,30 @@ async function refreshLists(suite: string, dir: string, opts: string[], log: (s:
 
 /**
  * The newest cloud kernel of `suite`, unpacked in the cache (downloaded on first use). When the
- * mirror cannot be reached, falls back to the newest kernel already cached for the suite.
+ * mirror cannot be reached, falls back to the newest kernel already cached for the suite. `arch`
+ * arm64 fetches linux-image-cloud-arm64 (cached apart: kernels/SUITE-arm64).
  */
-export async function getKernel(suite: string, log: (s: string) => void = () => {}): Promise<Kernel> {
+export async function getKernel(suite: string, log: (s: string) => void = () => {}, arch: DebArch = 'amd64'): Promise<Kernel> {
   if (!/^[a-z]+$/.test(suite)) throw new E2EStepError('resolve', `bad suite name '${suite}'`);
-  const { dir, opts } = aptView(suite);
+  const { dir, opts } = aptView(suite, arch);
   let resolved: { version: string; packages: string[] };
   try {
     await refreshLists(suite, dir, opts, log);
-    resolved = await resolvePackages(opts);
+    resolved = await resolvePackages(opts, metaPackage(arch));
   } catch (e) {
-    const cached = newestCached(suite);
+    const cached = newestCached(suite, arch);
     if (cached) {
       log(`warning: cannot resolve ${suite} kernels (${(e as Error).message.split('\n')[0]}); using cached ${cached.release}`);
       return cached;
     }
     throw e;
   }
-  const kdir = join(cacheDir('kernels', suite), resolved.version);
+  const kdir = join(cacheDir('kernels', viewKey(suite, arch)), resolved.version);
   const infoFile = join(kdir, 'kernel.json');
   if (existsSync(infoFile)) return JSON.parse(readFileSync(infoFile, 'utf8')) as Kernel;
 
   log(`downloading ${resolved.packages.join(' ')}`);
-  const debDir = cacheDir('debs', suite);
+  const debDir = cacheDir('debs', viewKey(suite, arch));
   await run('download', 'apt-get', [...opts, '-q', 'download', ...resolved.packages], { cwd: debDir, timeoutMs: 10 * 60_000 });
   const debs = resolved.packages.map((p) => {
     const [name, ver] = p.split('=') as [string, string];
@@ -206,10 +216,10 @@ export async function getKernel(suite: string, log: (s: string) => void = () => 
  * cache's debs directory, kept for the next run; the .deb paths. For test tools a host suite lacks
  * (bookworm has no systemd-ukify: test/boot/uki-fixture.ts takes trixie's).
  */
-export async function downloadSuiteDebs(suite: string, packages: readonly string[], log: (s: string) => void = () => {}): Promise<string[]> {
-  const { dir, opts } = aptView(suite);
+export async function downloadSuiteDebs(suite: string, packages: readonly string[], log: (s: string) => void = () => {}, arch: DebArch = 'amd64'): Promise<string[]> {
+  const { dir, opts } = aptView(suite, arch);
   await refreshLists(suite, dir, opts, log);
-  const debDir = cacheDir('debs', suite);
+  const debDir = cacheDir('debs', viewKey(suite, arch));
   const out: string[] = [];
   for (const pkg of packages) {
     const version = (await showPackage(opts, pkg)).Version!;
@@ -283,14 +293,15 @@ export async function downloadUpgradeKernel(suite: string, log: (s: string) => v
 
 /**
  * The vmlinux with debug info of Debian kernel `release` (package linux-image-RELEASE-dbg of
- * `suite`, about 320 MB, through the private apt view): only the vmlinux is unpacked, into
+ * `suite`, about 320 MB, through the private apt view of the release's architecture: -arm64
+ * releases come from the arm64 view): only the vmlinux is unpacked, into
  * $CACHE/dbg/RELEASE/vmlinux (bench/setup.sh's place for the fixture's), and the .deb dropped.
  */
 export async function getDebugVmlinux(suite: string, release: string, log: (s: string) => void = () => {}): Promise<string> {
   const out = cacheDir('dbg', release);
   const vmlinux = join(out, 'vmlinux');
   if (existsSync(vmlinux)) return vmlinux;
-  const { dir, opts } = aptView(suite);
+  const { dir, opts } = aptView(suite, releaseArch(release));
   await refreshLists(suite, dir, opts, log);
   const pkg = `linux-image-${release}-dbg`;
   const version = (await showPackage(opts, pkg)).Version!;

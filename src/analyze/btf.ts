@@ -96,6 +96,29 @@ export interface ResolvedMember {
 
 const MAX_CHAIN = 64; // typedef/const/ptr chains in real kernels are short; bound them anyway
 
+/**
+ * Where a vmlinux BTF blob starts in `bytes` (4-byte aligned, as the kernel's .BTF section is): a
+ * header with the magic, version 1, hdr_len 24, types right after it and strings right after them,
+ * the string section starting with its empty string. Its total size too; undefined when none is.
+ */
+export function findBtfHeader(bytes: Uint8Array, maxSize = 64 << 20): { offset: number; size: number } | undefined {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let off = 0; off + 24 <= bytes.length; off += 4) {
+    if (bytes[off] !== 0x9f || bytes[off + 1] !== 0xeb || bytes[off + 2] !== 1 || dv.getUint32(off + 4, true) !== 24) continue;
+    const typeOff = dv.getUint32(off + 8, true);
+    const typeLen = dv.getUint32(off + 12, true);
+    const strOff = dv.getUint32(off + 16, true);
+    const strLen = dv.getUint32(off + 20, true);
+    if (typeOff !== 0 || strOff !== typeLen || typeLen === 0 || strLen === 0) continue;
+    const size = 24 + strOff + strLen;
+    if (size > maxSize) continue;
+    const firstString = off + 24 + strOff;
+    if (firstString < bytes.length && bytes[firstString] !== 0) continue;
+    return { offset: off, size };
+  }
+  return undefined;
+}
+
 export class Btf {
   readonly bytes: Uint8Array;
   readonly name: string;

@@ -2,10 +2,11 @@
 // timestamp, phys_base, CPU count and notes), read from the input dump and the crashed kernel.
 import { NotInDumpError, ParseError } from '../errors.ts';
 import type { Dump } from '../format/dump.ts';
-import { encodeNotes } from '../format/elf.ts';
+import { EM_X86_64, encodeNotes } from '../format/elf.ts';
 import type { Utsname } from '../format/kdump-compressed-writer.ts';
 import type { ReadVirt } from './page-class.ts';
 import type { VmcoreInfo } from './vmcoreinfo.ts';
+import { archOf } from './arch/arch.ts';
 
 /** The machine facts a kdump-compressed header records, from the dump itself. */
 export interface DumpIdentity {
@@ -15,6 +16,8 @@ export interface DumpIdentity {
   nrCpus: number;
   /** The notes to copy (PRSTATUS per CPU, VMCOREINFO, ...), as one PT_NOTE's bytes. */
   notes: Uint8Array;
+  /** ELF e_machine for an ELF output: the input's, else its architecture's (x86_64 when unknown). */
+  elfMachine: number;
 }
 
 /** utsname from the crashed kernel's init_uts_ns (6 strings of 65 bytes), else from VMCOREINFO. */
@@ -41,7 +44,7 @@ export function dumpIdentity(dump: Dump, vi: VmcoreInfo | undefined, readVirt: R
     nodename: str('nodename') ?? '',
     release: str('release') ?? vi?.osrelease ?? '',
     version: str('version') ?? '',
-    machine: str('machine') ?? 'x86_64',
+    machine: str('machine') ?? machineOf(dump),
     domainname: str('domainname') ?? '',
   };
   const crash = vi?.crashTime;
@@ -56,7 +59,7 @@ export function dumpIdentity(dump: Dump, vi: VmcoreInfo | undefined, readVirt: R
   if (dump.vmcoreinfo !== undefined && !notes.some((n) => n.name === 'VMCOREINFO')) {
     notes.push({ name: 'VMCOREINFO', type: 0, desc: new TextEncoder().encode(dump.vmcoreinfo), offset: 0 });
   }
-  return { utsname: uts, timestamp: { sec, usec }, physBase, nrCpus, notes: encodeNotes(notes) };
+  return { utsname: uts, timestamp: { sec, usec }, physBase, nrCpus, notes: encodeNotes(notes), elfMachine: elfMachineOf(dump) };
 }
 
 /** An error with a system errno code (ENOSPC, EIO …) from a read or a write. */
@@ -69,3 +72,23 @@ export function isReadError(e: unknown): boolean {
   return e instanceof NotInDumpError || e instanceof ParseError || isIoError(e);
 }
 
+/** uname -m of the dump's architecture when its utsname is unreadable (x86_64 when the dump names none). */
+function machineOf(dump: Dump): string {
+  try {
+    return archOf(dump).name;
+  } catch (e) {
+    if (e instanceof ParseError) return typeof dump.header.machine === 'string' ? dump.header.machine : 'x86_64';
+    throw e;
+  }
+}
+
+function elfMachineOf(dump: Dump): number {
+  const m = dump.header.machine;
+  if (typeof m === 'number') return m;
+  try {
+    return archOf(dump).elfMachine;
+  } catch (e) {
+    if (e instanceof ParseError) return EM_X86_64;
+    throw e;
+  }
+}

@@ -5,7 +5,7 @@
 // loaded modules, per-CPU variables.
 import { isDumpDataError, NotInDumpError, ParseError } from '../errors.ts';
 import type { Dump } from '../format/dump.ts';
-import { Btf } from './btf.ts';
+import { Btf, findBtfHeader } from './btf.ts';
 import { Gaps } from './completeness.ts';
 import { hasKallsyms, readKallsyms } from './kallsyms.ts';
 import { imageKallsyms } from './kallsyms-scan.ts';
@@ -13,11 +13,11 @@ import { KernelMemory, type DirectMap } from './kernel-memory.ts';
 import { contains, readModules, type KernelModule } from './modules.ts';
 import { kernelOrcTable, kernelOrcVersion, type OrcEntry, type OrcTable, type OrcVersion } from './arch/x86_64/orc.ts';
 import { checkLogKeys, readKernelLog, type KernelLog } from './printk.ts';
-import type { Prstatus } from './arch/x86_64/prstatus.ts';
-import { archOf, type KernelArch } from './arch/arch.ts';
+import { archOf, type CpuState, type KernelArch, type Symbolizer } from './arch/arch.ts';
 import type { SymbolTable } from './symbols.ts';
-import type { OrcFinder, Symbolizer } from './arch/x86_64/unwind.ts';
+import type { OrcFinder } from './arch/x86_64/unwind.ts';
 import { VmcoreInfo } from './vmcoreinfo.ts';
+import { logCpuLine } from './system-info.ts';
 import { hex } from '../text.ts';
 
 export interface KernelDumpOptions {
@@ -38,7 +38,7 @@ export class KernelDump {
   private _log: KernelLog | undefined;
   private _symbols: SymbolTable | null | undefined;
   private imageScanned = false;
-  private _cpus: Prstatus[] | undefined;
+  private _cpus: CpuState[] | undefined;
   private _btf: Btf | undefined;
   private _orc: OrcTable | null | undefined;
   private _orcVersion: OrcVersion | undefined;
@@ -156,7 +156,7 @@ export class KernelDump {
   }
 
   /** NT_PRSTATUS of every CPU, in CPU order. */
-  get cpus(): Prstatus[] {
+  get cpus(): CpuState[] {
     this._cpus ??= this.arch.cpus(this.dump.notes);
     return this._cpus;
   }
@@ -219,8 +219,14 @@ export class KernelDump {
       const given = this.givenBtf?.();
       if (given) this._btf = given;
       else {
-        const start = this.symbols.byName('__start_BTF')?.address;
-        const stop = this.symbols.byName('__stop_BTF')?.address;
+        let start = this.symbols.byName('__start_BTF')?.address;
+        let stop = this.symbols.byName('__stop_BTF')?.address;
+        if (start === undefined || stop === undefined) {
+          // kallsyms without data symbols (CONFIG_KALLSYMS_ALL off, as Debian's arm64 kernels):
+          // the .BTF section found by its header in the kernel image's read-only data.
+          const found = this.scanForBtf();
+          if (found) [start, stop] = [found, found + this.scannedBtfSize];
+        }
         if (start === undefined || stop === undefined) {
           throw new ParseError('the kernel has no BTF (no __start_BTF/__stop_BTF symbols)', {
             source: this.dump.source.name,
@@ -234,6 +240,30 @@ export class KernelDump {
       }
     }
     return this._btf;
+  }
+
+  private scannedBtfSize = 0n;
+
+  /** The .BTF section's address, found by its header after _stext (up to 96 MiB of the image); undefined if not found. */
+  private scanForBtf(): bigint | undefined {
+    const stext = this.info.symbol('_stext');
+    if (stext === undefined) return undefined;
+    const CHUNK = 1 << 20;
+    for (let off = 0; off < 96 * CHUNK; off += CHUNK) {
+      let bytes: Uint8Array;
+      try {
+        bytes = this.memory.readVirt(stext + BigInt(off), CHUNK + 24);
+      } catch (e) {
+        if (isDumpDataError(e)) continue;
+        throw e;
+      }
+      const hit = findBtfHeader(bytes);
+      if (hit) {
+        this.scannedBtfSize = BigInt(hit.size);
+        return stext + BigInt(off + hit.offset);
+      }
+    }
+    return undefined;
   }
 
   /**
@@ -273,7 +303,10 @@ export class KernelDump {
     return (sym.address + this.memory.u64(base + BigInt(cpu * 8))) & 0xffffffffffffffffn;
   }
 
-  /** The CPU that panicked: panic_cpu, else crashing_cpu, else the CPU stopped inside crash code. */
+  /**
+   * The CPU that panicked: panic_cpu, else crashing_cpu, else the "CPU: N PID: …" line printed after
+   * "Kernel panic - not syncing" (arm64's kallsyms lack data symbols), else the CPU stopped inside crash code.
+   */
   panicCpu(): number {
     for (const name of ['panic_cpu', 'crashing_cpu']) {
       const a = this.symbols.byName(name)?.address;
@@ -285,14 +318,21 @@ export class KernelDump {
         if (!(e instanceof NotInDumpError)) throw e;
       }
     }
-    const i = this.cpus.findIndex((c) => /crash_kexec|crash_setup_regs|machine_crash_shutdown/.test(this.symbolizer.symbolize(c.regs.rip)?.name ?? ''));
+    try {
+      const line = logCpuLine(this.log.records, true);
+      if (line.cpu !== undefined && line.cpu < this.cpus.length) return line.cpu;
+    } catch (e) {
+      if (!isDumpDataError(e)) throw e;
+    }
+    const i = this.cpus.findIndex((c) => /crash_kexec|crash_setup_regs|machine_crash_shutdown/.test(this.symbolizer.symbolize(c.pc)?.name ?? ''));
     return i >= 0 ? i : 0;
   }
 
-  /** The task running on `cpu` (per-CPU pcpu_hot.current_task, or current_task before 6.2). */
+  /** The task running on `cpu` (x86_64: per-CPU pcpu_hot.current_task, or current_task before 6.2; arm64: __entry_task). */
   currentTask(cpu: number): bigint | undefined {
     try {
-      const a = this.perCpu('current_task', cpu) ?? this.perCpu('pcpu_hot', cpu);
+      let a: bigint | undefined;
+      for (const name of this.arch.currentTaskSymbols) if ((a = this.perCpu(name, cpu)) !== undefined) break;
       return a === undefined ? undefined : this.memory.u64(a);
     } catch (e) {
       if (e instanceof NotInDumpError) return undefined;

@@ -1,13 +1,16 @@
 // Kernel memory of a dump, by physical or kernel virtual address, from the dump and its VMCOREINFO
-// alone (the architecture's layout and page walk: src/analyze/arch/): kernel text via phys_base (KASLR already in the SYMBOL() values), everything else
-// through the kernel's own page tables (init_top_pgt), 4- or 5-level. A byte the dump does not hold
-// throws NotInDumpError, never reads as zero.
+// alone (the architecture's layout and page walk: src/analyze/arch/): x86_64 kernel text via
+// phys_base (KASLR already in the SYMBOL() values), the direct map by its base when known (arm64:
+// from VMCOREINFO), everything else through the kernel's own page tables (x86_64 init_top_pgt, 4- or
+// 5-level; arm64 swapper_pg_dir, 4 or 5 levels). A byte the dump does not hold throws
+// NotInDumpError, never reads as zero.
 import { NotInDumpError, ParseError } from '../errors.ts';
 import type { Dump } from '../format/dump.ts';
-import { VmcoreInfo, missingKey } from './vmcoreinfo.ts';
+import { VmcoreInfo } from './vmcoreinfo.ts';
 import { archOf, type KernelArch, type PageTables } from './arch/arch.ts';
 import { hex } from '../text.ts';
 import { readU32, readU64, view, type VirtualMemory } from './virtual-memory.ts';
+import type { ImageLayout } from './arch/arch.ts';
 
 const MASK64 = (1n << 64n) - 1n;
 const PAGE = 4096n;
@@ -25,8 +28,9 @@ export class KernelMemory implements VirtualMemory {
   readonly physBase: bigint;
   /** KASLR slide of the kernel image (KERNELOFFSET), 0 if not given. */
   readonly kernelOffset: bigint;
-  readonly kernelImageSize: bigint;
   readonly pageTables: PageTables;
+  /** Where the kernel image and the direct map are (the architecture's reading of VMCOREINFO). */
+  readonly layout: ImageLayout;
   /** The crashed kernel's architecture (layout, page walk): chosen from the dump. */
   readonly arch: KernelArch;
   private directMapCache: DirectMap | null | undefined;
@@ -44,26 +48,25 @@ export class KernelMemory implements VirtualMemory {
     }
     this.info = info;
     this.arch = archOf(dump);
-    const physBase = info.number('phys_base') ?? headerBigint(dump.header.phys_base);
-    if (physBase === undefined) throw missingKey('NUMBER(phys_base)', 'kernel virtual addresses');
-    this.physBase = physBase & MASK64;
+    this.layout = this.arch.imageLayout(info, dump.header);
+    this.physBase = this.layout.physBase;
     this.kernelOffset = info.kernelOffset ?? 0n;
-    this.kernelImageSize = info.number('KERNEL_IMAGE_SIZE') ?? 0x20000000n;
-    this.pageTables = this.arch.pageTables(this, info, (vaddr) => this.ktextToPhys(vaddr));
+    if (this.layout.directMapBase !== undefined) this.directMapCache = { base: this.layout.directMapBase, source: 'VMCOREINFO' };
+    this.pageTables = this.arch.pageTables(this, info, (vaddr) => this.layout.imageToPhys(vaddr));
   }
 
   get pagingLevels(): number {
     return this.pageTables.levels;
   }
 
+  /** In the kernel image range translated without a page walk (x86_64's __START_KERNEL_map). */
   isKernelText(vaddr: bigint): boolean {
-    return vaddr >= this.arch.kernelMap && vaddr < this.arch.kernelMap + this.kernelImageSize;
+    const r = this.layout.imageFastPath;
+    return r !== undefined && vaddr >= r[0] && vaddr < r[1];
   }
 
   private ktextToPhys(vaddr: bigint): bigint {
-    // phys_base is printed signed and is negative when KASLR put the kernel physically below its
-    // link-time address: wrap like the kernel's unsigned arithmetic does.
-    return (vaddr - this.arch.kernelMap + this.physBase) & MASK64;
+    return this.layout.imageToPhys(vaddr);
   }
 
   /** Kernel virtual → physical. Throws NotInDumpError when unmapped or its page tables are missing. */
@@ -166,10 +169,4 @@ export function latin1(b: Uint8Array): string {
   let s = '';
   for (let i = 0; i < b.length; i += 8192) s += String.fromCharCode(...b.subarray(i, i + 8192));
   return s;
-}
-
-function headerBigint(v: unknown): bigint | undefined {
-  if (typeof v === 'bigint') return v;
-  if (typeof v === 'number') return BigInt(v);
-  return undefined;
 }

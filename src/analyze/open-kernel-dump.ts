@@ -10,6 +10,7 @@ import type { ByteSource } from '../io/source.ts';
 import { Btf } from './btf.ts';
 import { KernelDump } from './kernel-dump.ts';
 import { checkSymbolTable, vmlinuxFacts, type VmlinuxFacts } from './symbol-match.ts';
+import { archOf } from './arch/arch.ts';
 import { parseSystemMap, vmlinuxSymbols, type SymbolTable } from './symbols.ts';
 import { VmcoreInfo } from './vmcoreinfo.ts';
 
@@ -37,12 +38,13 @@ export function openKernelDump(source: ByteSource, files: KernelDumpFiles = {}):
   const btf = vmlinux ? () => vmlinuxBtf(elf ?? openElf(vmlinux)) : undefined;
   if (!systemMap && !elf) return new KernelDump(dump);
   const offset = dump.vmcoreinfo !== undefined ? (new VmcoreInfo(dump.vmcoreinfo).kernelOffset ?? 0n) : 0n;
+  const floor = archOf(dump).kernelMap; // where KASLR-moved image addresses start
   let symbols: SymbolTable;
   let facts: VmlinuxFacts | undefined;
-  if (systemMap) symbols = parseSystemMap(new TextDecoder('latin1').decode(systemMap.read(0, systemMap.size)), systemMap.name, offset);
+  if (systemMap) symbols = parseSystemMap(new TextDecoder('latin1').decode(systemMap.read(0, systemMap.size)), systemMap.name, offset, floor);
   else {
     facts = vmlinuxFacts(elf!);
-    symbols = vmlinuxSymbols(elf!, vmlinux!.name, offset);
+    symbols = vmlinuxSymbols(elf!, vmlinux!.name, offset, floor);
   }
   const kd = new KernelDump(dump, { symbols, btf });
   const match = checkSymbolTable(kd, symbols, facts);

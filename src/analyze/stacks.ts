@@ -1,11 +1,11 @@
 // Backtraces of CPUs (from the registers each saved at the crash) and of tasks that were not running
 // (from what the context switch saved), over a KernelDump; the architecture's unwinder does the walk.
-import { NotInDumpError, ParseError } from '../errors.ts';
+import { isDumpDataError, NotInDumpError, ParseError } from '../errors.ts';
+import { logCpuLine } from './system-info.ts';
 import { Gaps } from './completeness.ts';
 import type { KernelDump } from './kernel-dump.ts';
 import { TaskReader, type Task, type TaskList } from './tasks.ts';
-import type { Regs } from './arch/x86_64/regs.ts';
-import type { Backtrace } from './arch/x86_64/unwind.ts';
+import type { ArchRegs, Backtrace } from './arch/arch.ts';
 import { hex } from '../text.ts';
 
 export interface CpuBacktrace extends Backtrace {
@@ -13,7 +13,7 @@ export interface CpuBacktrace extends Backtrace {
   pid: number;
   /** The task running on the CPU, when per-CPU data says so. */
   task: bigint | undefined;
-  start: Regs;
+  start: ArchRegs;
 }
 
 export function cpuBacktrace(kd: KernelDump, cpu: number): CpuBacktrace {
@@ -25,12 +25,35 @@ export function cpuBacktrace(kd: KernelDump, cpu: number): CpuBacktrace {
     });
   }
   const { backtrace, start } = kd.arch.unwindCpu(kd, st);
-  return { ...backtrace, cpu, pid: st.pid, task: kd.currentTask(cpu), start };
+  const task = kd.currentTask(cpu);
+  return { ...backtrace, cpu, pid: taskPid(kd, task) ?? panicLinePid(kd, cpu) ?? st.pid, task, start };
+}
+
+/** The pid in the "CPU: N PID: P" line the panicking CPU printed, when `cpu` is that CPU. */
+function panicLinePid(kd: KernelDump, cpu: number): number | undefined {
+  try {
+    const line = logCpuLine(kd.log.records, true);
+    return line.cpu === cpu ? line.pid : undefined;
+  } catch (e) {
+    if (isDumpDataError(e)) return undefined;
+    throw e;
+  }
+}
+
+/** The pid of the task at `task`, when its task_struct reads (QEMU's notes number pr_pid by CPU, not by task). */
+function taskPid(kd: KernelDump, task: bigint | undefined): number | undefined {
+  if (task === undefined) return undefined;
+  try {
+    return new TaskReader(kd.memory, kd.btf).read(task).pid;
+  } catch (e) {
+    if (e instanceof ParseError || e instanceof NotInDumpError) return undefined;
+    throw e;
+  }
 }
 
 /** A task that is not running: unwinds from what the context switch saved at thread.sp. */
-export function taskBacktrace(kd: KernelDump, threadSp: bigint): Backtrace {
-  return kd.arch.unwindTask(kd, threadSp);
+export function taskBacktrace(kd: KernelDump, threadSp: bigint, task?: bigint): Backtrace {
+  return kd.arch.unwindTask(kd, threadSp, task);
 }
 
 export interface TaskTable extends TaskList {
@@ -73,7 +96,7 @@ export function taskTable(kd: KernelDump): TaskTable {
 export function backtraceOfTask(kd: KernelDump, t: Task, current: (bigint | undefined)[]): Backtrace & { cpu?: number } {
   const cpu = current.indexOf(t.task);
   if (cpu >= 0) return cpuBacktrace(kd, cpu);
-  return taskBacktrace(kd, t.threadSp);
+  return taskBacktrace(kd, t.threadSp, t.task);
 }
 
 /** Records a backtrace that stopped on an error (memory not in the dump, or an unwinding problem). */

@@ -10,7 +10,8 @@ import { backtraceGap, cpuBacktrace, type CpuBacktrace } from './stacks.ts';
 import { attemptInto, problemLines, formatDate, formatMemory, formatUptime, systemInfo, type SystemInfo } from './system-info.ts';
 import { TaskReader } from './tasks.ts';
 import type { Regs } from './arch/x86_64/regs.ts';
-import { frameLabel, type Backtrace } from './arch/x86_64/unwind.ts';
+import { frameLabel } from './arch/x86_64/unwind.ts';
+import { archOfRegs, type ArchRegs, type Backtrace } from './arch/arch.ts';
 import { hexPadded } from '../text.ts';
 import { crashSignature, formatSignature, type CrashSignature } from './signature.ts';
 
@@ -35,7 +36,9 @@ export function describeCpuBacktrace(kd: KernelDump, bt: CpuBacktrace): NamedBac
   return { ...bt, comm };
 }
 
-function formatRegs(r: Regs, indent: string): string[] {
+function formatRegs(regs: ArchRegs, indent: string): string[] {
+  if (!('rip' in regs)) return archOfRegs(regs).formatRegs(regs, indent);
+  const r = regs as Regs;
   const row = (names: (keyof Regs)[]) => indent + names.map((n) => `${n.toUpperCase().padStart(3)}: ${hexPadded(r[n])}`).join('  ');
   return [
     row(['rip', 'rsp', 'eflags']),

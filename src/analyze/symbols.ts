@@ -94,7 +94,7 @@ export function formatSymbolic(table: SymbolTable | undefined, address: bigint):
  * A System.map ("ffffffff81000000 T _text" lines). `kernelOffset` (VMCOREINFO KERNELOFFSET) is
  * added to every kernel-image address, since System.map holds link-time addresses.
  */
-export function parseSystemMap(text: string, name: string, kernelOffset = 0n): SortedSymbolTable {
+export function parseSystemMap(text: string, name: string, kernelOffset = 0n, imageFloor = X86_64_START_KERNEL_MAP): SortedSymbolTable {
   if (/^[0-9a-f]+ \S The real System\.map is in the linux-image-\S+-dbg package\s*$/.test(text.trim())) {
     throw new ParseError(`this is Debian's placeholder, not a symbol table: ${JSON.stringify(text.trim())}`, {
       source: name,
@@ -115,26 +115,29 @@ export function parseSystemMap(text: string, name: string, kernelOffset = 0n): S
     }
     const addr = BigInt('0x' + m[1]);
     const type = m[2]!;
-    syms.push({ name: m[3]!, address: relocate(addr, type, kernelOffset), type });
+    syms.push({ name: m[3]!, address: relocate(addr, type, kernelOffset, imageFloor), type });
   }
   if (syms.length === 0) throw new ParseError('no symbols found', { source: name, hint: 'expected a System.map file' });
   return new SortedSymbolTable(`System.map ${name}`, syms);
 }
 
-/** KASLR moves the kernel image, not absolute symbols nor per-CPU offsets (x86_64: the image is above __START_KERNEL_map). */
-export function relocate(address: bigint, type: string, kernelOffset: bigint): bigint {
+/**
+ * KASLR moves the kernel image, not absolute symbols nor per-CPU offsets: only addresses from
+ * `imageFloor` up move (the architecture's kernelMap: x86_64 __START_KERNEL_map, arm64 _PAGE_END(48)).
+ */
+export function relocate(address: bigint, type: string, kernelOffset: bigint, imageFloor = X86_64_START_KERNEL_MAP): bigint {
   if (kernelOffset === 0n || type === 'A' || type === 'a') return address;
-  if (address < X86_64_START_KERNEL_MAP) return address;
+  if (address < imageFloor) return address;
   return (address + kernelOffset) & 0xffffffffffffffffn;
 }
 
 /** The .symtab of a vmlinux (link-time addresses; `kernelOffset` added like a System.map). */
-export function vmlinuxSymbols(elf: ElfFile, name: string, kernelOffset = 0n): SortedSymbolTable {
+export function vmlinuxSymbols(elf: ElfFile, name: string, kernelOffset = 0n, imageFloor = X86_64_START_KERNEL_MAP): SortedSymbolTable {
   const syms: KernelSymbol[] = [];
   for (const s of elf.symbols()) {
     if (!s.name || s.type === STT_SECTION || s.type === STT_FILE || s.shndx === 0) continue;
     const type = nmType(s.shndx, s.bind, elf.sections[s.shndx]);
-    syms.push({ name: s.name, address: relocate(s.value, type, kernelOffset), type });
+    syms.push({ name: s.name, address: relocate(s.value, type, kernelOffset, imageFloor), type });
   }
   if (syms.length === 0) throw new ParseError('no symbols (stripped?)', { source: name, hint: 'give an unstripped vmlinux' });
   return new SortedSymbolTable(`vmlinux ${name}`, syms);

@@ -93,7 +93,8 @@ export function systemInfo(kd: KernelDump): SystemInfo {
   const cpus = attempt('NT_PRSTATUS notes', () => kd.cpus) ?? [];
   const crash = findCrashingCpu(kd, records);
   const prstatus = crash.cpu !== undefined ? cpus[crash.cpu] : undefined;
-  const pid = prstatus?.pid ?? crash.pid;
+  // The log line first: QEMU's dump-guest-memory numbers pr_pid by CPU (index + 1), not by task.
+  const pid = crash.pid ?? prstatus?.pid;
 
   return {
     release: str(uts?.release) ?? info?.osrelease ?? str(header.release),
@@ -105,7 +106,8 @@ export function systemInfo(kd: KernelDump): SystemInfo {
     // the rest of `info` together, and the CPUs' notes give the same count (one per online CPU).
     cpus: (info && kd.symbolsLoaded() && attempt('online CPUs', () => onlineCpus(kd))) || (cpus.length || undefined),
     memoryBytes: info ? attempt('memory size', () => memorySize(kd)) : undefined,
-    crashTime: info?.crashTime ?? (typeof header.timestampSec === 'bigint' ? header.timestampSec : undefined),
+    // QEMU's kdump-compressed dumps leave the header's timestamp 0: no time, not 1970.
+    crashTime: info?.crashTime ?? (typeof header.timestampSec === 'bigint' && header.timestampSec !== 0n ? header.timestampSec : undefined),
     uptimeNsec: records.length ? records[records.length - 1]!.tsNsec : undefined,
     panicMessage: panicMessage(records),
     crashingCpu: crash.cpu,
@@ -168,7 +170,15 @@ function memorySize(kd: KernelDump): bigint | undefined {
   const nodeData = info.symbol('node_data');
   const spannedOff = kd.offsetOf('pglist_data', 'node_spanned_pages');
   const pageSize = BigInt(info.pageSize ?? kd.dump.pageSize);
-  if (nodeData === undefined || spannedOff === undefined) return kd.dump.maxPfn * pageSize;
+  if (nodeData === undefined || spannedOff === undefined) {
+    // No node_data in VMCOREINFO (arm64 exports none): the RAM the dump records (kdump-compressed:
+    // its 1st bitmap; an unfiltered ELF core: its pages), else everything up to the highest frame.
+    const runs = kd.dump.ramRuns?.() ?? (kd.dump.dumpLevel ? undefined : kd.dump.presentRuns());
+    if (!runs) return kd.dump.maxPfn * pageSize;
+    let frames = 0n;
+    for (const r of runs) frames += r.endPfn - r.startPfn;
+    return frames * BigInt(kd.dump.pageSize);
+  }
   const nodes = Math.min(info.length('node_data') ?? 1, 1024);
   let pages = 0n;
   const ptrs = kd.memory.readVirt(nodeData, nodes * 8);
@@ -236,7 +246,7 @@ export function findCrashingCpu(
 }
 
 /** "CPU: 1 PID: 1 Comm: init Kdump: loaded Not tainted ..." (dump_stack's header line). */
-function logCpuLine(records: readonly LogRecord[], afterPanicOnly: boolean): { cpu?: number; pid?: number; comm?: string } {
+export function logCpuLine(records: readonly LogRecord[], afterPanicOnly: boolean): { cpu?: number; pid?: number; comm?: string } {
   let start = records.length - 1;
   let end = 0;
   if (afterPanicOnly) {

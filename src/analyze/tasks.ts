@@ -75,7 +75,8 @@ export function taskLayout(btf: Btf): TaskLayout {
     exitState: btf.offsetOf(ts, 'exit_state'),
     cpu: opt('thread_info.cpu') ?? opt('cpu'),
     onCpu: opt('on_cpu'),
-    threadSp: btf.offsetOf(ts, 'thread.sp'),
+    // where a task that is not running saved its stack pointer: x86_64 thread.sp, arm64 thread.cpu_context.sp
+    threadSp: opt('thread.sp') ?? btf.offsetOf(ts, 'thread.cpu_context.sp'),
     stack: btf.offsetOf(ts, 'stack'),
     signal: btf.offsetOf(ts, 'signal'),
     threadHead: sig && btf.hasMember(sig, 'thread_head') ? btf.offsetOf(sig, 'thread_head') : undefined,

@@ -165,7 +165,7 @@ export function writeElfCore(dump: Dump, filter: FilterSetup | undefined, out: B
   try {
     // The segments in file order, each written in order (the kernel-text view too, from the same
     // memory): bytes never written lie past the end of the file and read back as lost.
-    writer = new ElfCoreWriter(sink, { pageSize: ps, notes: opts.identity.notes, segments, sequential: true });
+    writer = new ElfCoreWriter(sink, { machine: opts.identity.elfMachine, pageSize: ps, notes: opts.identity.notes, segments, sequential: true });
     for (let i = 0; i < segments.length; i++) {
       const sg = segments[i]!;
       const start = Number(sg.paddr);

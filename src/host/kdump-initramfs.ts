@@ -366,6 +366,13 @@ function addNativeCodecs(a: CpioArchive, bundleDir: string): string[] {
   return libs.map(([n]) => n);
 }
 
+/** A file the config names, at the same path in the archive; a missing one is named with what it should hold. */
+function addConfiguredFile(a: CpioArchive, root: string, path: string, mode: number, key: string, what: string): void {
+  const host = machinePath(root, path);
+  if (!existsSync(host)) throw new KexecError(`${key} ${path} does not exist`, { hint: `put ${what} there` });
+  addHostFile(a, host, path.slice(1), mode);
+}
+
 /** ssh, its libraries, the key (0600), the known hosts and the public key to seal to, at the paths the config names. */
 function addSshClient(a: CpioArchive, ssh: SshCapture, root: string): void {
   const client = ['/usr/bin/ssh', '/bin/ssh'].map((p) => machinePath(root, p)).find((p) => existsSync(p));
@@ -407,6 +414,14 @@ export function buildCaptureInitramfs(input: CaptureInitramfsInput): CaptureInit
   }
   const offline = readMountTable(root).fstab !== undefined ? { modulesDir: input.modulesDir } : undefined;
   const wanted = targetModules(input.target, input.config, root, mode.mode === 'root' ? mode.root : undefined, offline);
+  // Triage first: the collector's network (the target's when it has one), its token and CA.
+  let collectorNet: CaptureNet | undefined;
+  if (input.config.collector) {
+    collectorNet = input.target.network ?? captureNet(input.config, new URL(input.config.collector.url).hostname, root);
+    if (collectorNet.hostInterface && !offline) for (const m of netDeviceModules(collectorNet.hostInterface, root)) if (!wanted.includes(m)) wanted.push(m);
+    addConfiguredFile(a, root, input.config.collector.token, 0o600, 'collector_token', 'the token line the collector has for this host, in a file of mode 600');
+    if (input.config.collector.ca) addConfiguredFile(a, root, input.config.collector.ca, 0o644, 'collector_ca', "the collector's CA certificate (PEM)");
+  }
   let modules: string[] = [];
   let firmware: ModuleFirmware = { carried: [], missing: [] };
   if (existsSync(join(input.modulesDir, 'kernel')) || existsSync(join(input.modulesDir, 'modules.dep'))) {
@@ -419,6 +434,6 @@ export function buildCaptureInitramfs(input: CaptureInitramfsInput): CaptureInit
       });
     }
   } else noModulesDir(input.modulesDir, input.config);
-  addCaptureConfig(a, { config: input.config, target: input.target, release: input.release, modules, mode });
+  addCaptureConfig(a, { config: input.config, target: input.target, release: input.release, modules, mode, collectorNet });
   return { archive: a, wanted, modules, firmware, nativeCodecs, mode };
 }

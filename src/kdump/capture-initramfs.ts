@@ -38,6 +38,8 @@ export interface InitScriptOptions {
   failureAction?: KdumpConfig['after'];
   /** An NFS target's mount options and attempts. */
   nfs?: { options: string; attempts: number };
+  /** Triage first: the collector (its network is the target's, or this one). */
+  collector?: { url: string; token: string; ca?: string; host?: string; network: CaptureNet };
 }
 
 /**
@@ -232,8 +234,10 @@ trap finish EXIT
 [ -e /proc/vmcore ] || { log "no /proc/vmcore: this is not a capture kernel"; exit 1; }
 for m in ${o.modules.map(shQuote).join(' ')}; do insmod "/$m" 2>/dev/null || log "insmod $m failed (built in?)"; done
 `;
-  if (o.target.ssh) return head + sshSave(o.target.ssh, o.target.network!, o);
-  return `${head}${o.target.network ? networkUp(o.target.network) : ''}${mountTarget(o.target, o.nfs)}
+  const net = o.collector?.network ?? o.target.network;
+  const prelude = head + (net ? networkUp(net) : '') + (o.collector ? triage(o.collector, o.saveArgs) : '');
+  if (o.target.ssh) return prelude + sshSave(o.target.ssh, o);
+  return `${prelude}${mountTarget(o.target, o.nfs)}
 dir=/mnt/target${o.target.dir === '/' ? '' : shQuote(o.target.dir)}/$(date +%Y%m%d-%H%M%S)
 mkdir -p "$dir" || { log "cannot create $dir"; exit 1; }
 log "saving /proc/vmcore ($(stat -c %s /proc/vmcore) bytes) to $d:\${dir#/mnt/target}; memory: $(grep -E '^Mem(Total|Available):' /proc/meminfo | tr -s ' ' | tr '\n' ' ')"
@@ -278,8 +282,28 @@ until mount -t ${shQuote(t.fstype)} -o ${shQuote(options)} "$d" /mnt/target; do
 done`;
 }
 
-/** /init's ssh part: network, then `save --to` (with the log first), tried SSH_SAVE_ATTEMPTS times (each resumes). */
-function sshSave(ssh: SshCapture, network: CaptureNet, o: InitScriptOptions): string {
+/**
+ * Triage first: `vmcore-ts triage` sends the signature and log; a known crash ends there (exit 0),
+ * a wanted dump goes to the URL the collector gives (save --to, resumable), and without an answer
+ * (or when that upload fails) the save goes on to the configured target.
+ */
+function triage(c: NonNullable<InitScriptOptions['collector']>, saveArgs: string[]): string {
+  const auth = ['--token-file', shQuote(c.token), ...(c.ca ? ['--ca', shQuote(c.ca)] : [])].join(' ');
+  return `url=$(node ${INITRAMFS_BUNDLE} triage --collector ${shQuote(c.url)} ${auth}${c.host ? ` --host ${shQuote(c.host)}` : ''} /proc/vmcore)
+rc=$?
+case $rc in
+0) log "the collector ${c.url} knows this crash: signature and log sent, no dump needed"; exit 0 ;;
+10)
+  log "the collector wants the dump: sending it to $url"
+  if node ${INITRAMFS_BUNDLE} save --to "$url" ${auth} --message-level 6 ${saveArgs.join(' ')} /proc/vmcore; then log "saved $url"; exit 0; fi
+  log "sending the dump to the collector failed: saving to the configured target" ;;
+*) log "no answer from the collector ${c.url} (exit $rc): saving to the configured target" ;;
+esac
+`;
+}
+
+/** /init's ssh part: `save --to` (with the log first), tried SSH_SAVE_ATTEMPTS times (each resumes). */
+function sshSave(ssh: SshCapture, o: InitScriptOptions): string {
   const flags = [
     '--ssh-key', shQuote(ssh.key),
     '--known-hosts', shQuote(ssh.knownHosts),
@@ -288,7 +312,7 @@ function sshSave(ssh: SshCapture, network: CaptureNet, o: InitScriptOptions): st
     '--with-log',
     '--message-level', '6',
   ];
-  return `${networkUp(network)}stamp=$(date +%Y%m%d-%H%M%S)
+  return `stamp=$(date +%Y%m%d-%H%M%S)
 url=${shQuote(ssh.url.replace(/\/$/, ''))}/$stamp
 log "saving /proc/vmcore ($(stat -c %s /proc/vmcore) bytes) to $url; memory: $(grep -E '^Mem(Total|Available):' /proc/meminfo | tr -s ' ' | tr '\n' ' ')"
 ${sshSaverSetup(o.mode)}
@@ -352,11 +376,12 @@ export function noModulesDir(modulesDir: string, config: KdumpConfig): void {
 }
 
 /** The target, release and /init files, last (once the modules' load order is known). */
-export function addCaptureConfig(a: CpioArchive, o: { config: KdumpConfig; target: DumpTarget; release: string; modules: string[]; mode: CaptureMode }): void {
+export function addCaptureConfig(a: CpioArchive, o: { config: KdumpConfig; target: DumpTarget; release: string; modules: string[]; mode: CaptureMode; collectorNet?: CaptureNet }): void {
   a.file('etc/kdump-ts.target', o.target.ssh ? `${o.target.ssh.url}\n` : `${o.target.device} ${o.target.fstype} ${o.target.dir}\n`);
-  if (o.target.network) {
+  const nets = [o.target.network, o.collectorNet].filter((n): n is CaptureNet => n !== undefined);
+  if (nets.length) {
     a.file(UDHCPC_SCRIPT_PATH, UDHCPC_SCRIPT, 0o755);
-    a.file('etc/hosts', ['127.0.0.1 localhost', ...o.target.network.hosts.map((h) => `${h.address} ${h.name}`)].join('\n') + '\n');
+    a.file('etc/hosts', ['127.0.0.1 localhost', ...nets.flatMap((n) => n.hosts.map((h) => `${h.address} ${h.name}`))].join('\n') + '\n');
   }
   if (o.target.ssh) {
     a.file('etc/passwd', 'root:x:0:0:root:/root:/bin/sh\n');
@@ -365,5 +390,6 @@ export function addCaptureConfig(a: CpioArchive, o: { config: KdumpConfig; targe
   a.file(INITRAMFS_RELEASE, `${o.release}\n`); // what `kdump-ts test` checks it was built for
   a.file(CAPTURE_MODE_FILE, captureModeLine(o.mode));
   const nfs = { options: o.config.nfsOptions, attempts: o.config.nfsAttempts };
-  a.file('init', initScript({ target: o.target, modules: o.modules, saveArgs: saveArgs(o.config), after: o.config.after, failureAction: o.config.failureAction, mode: o.mode, nfs }), 0o755);
+  const collector = o.config.collector && o.collectorNet ? { ...o.config.collector, network: o.collectorNet } : undefined;
+  a.file('init', initScript({ target: o.target, modules: o.modules, saveArgs: saveArgs(o.config), after: o.config.after, failureAction: o.config.failureAction, mode: o.mode, nfs, collector }), 0o755);
 }

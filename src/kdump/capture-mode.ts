@@ -32,6 +32,7 @@ export interface CaptureModeFacts extends MountTable {
 /** The capture mode for this config and machine; `capture = root` that cannot work is an error, `auto` falls back to the initramfs. */
 export function chooseCaptureMode(config: KdumpConfig, f: CaptureModeFacts): CaptureMode {
   if (config.capture === 'initramfs') return { mode: 'initramfs', why: 'capture = initramfs in the config' };
+  if (config.collector) return { mode: 'initramfs', why: 'collector = … triages from the capture initramfs' };
   const notRoot = (why: string): CaptureMode => {
     if (config.capture === 'root') throw new KexecError(`capture = root: ${why}`, { hint: 'set root_device and root_fstype, or capture = initramfs' });
     return { mode: 'initramfs', why };

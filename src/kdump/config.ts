@@ -34,6 +34,10 @@
 //   target_device = nfshost:/export         with target_fstype = nfs4 (or nfs): an NFS export the capture kernel
 //                                           mounts (target is then the directory inside it); net_device, net apply
 //   nfs_options = timeo=600,retrans=2       its mount options; nfs_attempts = 3: mounts tried, 5 s apart
+//   collector = https://collector:8443      triage first (vmcore-ts triage): the signature and log go there; the dump
+//                                           too when the collector asks for it, else nothing more; no answer: target
+//   collector_token = /etc/kdump-ts/token   this host's token (required with collector); collector_ca = FILE;
+//   collector_host = NAME                   the name the token belongs to (default: the dump's node name)
 import { didYouMean } from '../did-you-mean.ts';
 import { ParseError } from '../errors.ts';
 import { deviceSpecText, parseDeviceSpec } from './device-spec.ts';
@@ -80,6 +84,8 @@ export interface KdumpConfig {
   /** NFS targets: the mount options (timeouts, retransmissions) and how many mounts are tried. */
   nfsOptions: string;
   nfsAttempts: number;
+  /** Triage first: the collector asked before any dump moves (its token, CA, the host name the token is for). */
+  collector?: { url: string; token: string; ca?: string; host?: string };
 }
 
 export const DEFAULT_CONFIG: KdumpConfig = {
@@ -98,7 +104,7 @@ export const DEFAULT_CONFIG: KdumpConfig = {
 };
 
 /** The keys a configuration file may set. */
-export const CONFIG_KEYS = ['kernel', 'initrd', 'cmdline', 'cmdline_append', 'cmdline_remove', 'target', 'target_device', 'target_fstype', 'dump_level', 'compression', 'syscall', 'modules', 'after', 'capture', 'root_device', 'root_fstype', 'ssh_key', 'known_hosts', 'encrypt_to', 'net_device', 'net', 'failure_action', 'nfs_options', 'nfs_attempts'] as const;
+export const CONFIG_KEYS = ['kernel', 'initrd', 'cmdline', 'cmdline_append', 'cmdline_remove', 'target', 'target_device', 'target_fstype', 'dump_level', 'compression', 'syscall', 'modules', 'after', 'capture', 'root_device', 'root_fstype', 'ssh_key', 'known_hosts', 'encrypt_to', 'net_device', 'net', 'failure_action', 'nfs_options', 'nfs_attempts', 'collector', 'collector_token', 'collector_ca', 'collector_host'] as const;
 
 function oneOf<T extends string>(allowed: readonly T[], v: string, key: string, line: number, source: string): T {
   if ((allowed as readonly string[]).includes(v)) return v as T;
@@ -120,6 +126,8 @@ export function parseConfig(text: string, source = DEFAULT_CONFIG_PATH): KdumpCo
   let sshTarget: SshTarget | undefined;
   let targetLine = 0;
   let targetDeviceLine = 0;
+  let collectorLine = 0;
+  const collector: Partial<NonNullable<KdumpConfig['collector']>> = {};
   const sshFiles: Partial<Record<'ssh_key' | 'known_hosts' | 'encrypt_to', string>> = {};
   for (const [i, raw] of text.split('\n').entries()) {
     const at = i + 1; // the line number errors give as SOURCE:LINE:
@@ -182,6 +190,20 @@ export function parseConfig(text: string, source = DEFAULT_CONFIG_PATH): KdumpCo
           c.targetDevice = /^[^\s:/]+:\//.test(value) ? value : deviceValue(key, value, at, source);
         }
         break;
+      case 'collector':
+        if (!/^https?:\/\/[^\s/]+\/?$/.test(value)) throw new ParseError(`collector = ${value}: expected https://HOST[:PORT]`, { line: at, source });
+        collector.url = value.replace(/\/$/, '');
+        collectorLine = at;
+        break;
+      case 'collector_token':
+      case 'collector_ca':
+        if (!value.startsWith('/')) throw new ParseError(`${key} = ${value}: must be an absolute file path`, { line: at, source });
+        collector[key === 'collector_token' ? 'token' : 'ca'] = value;
+        break;
+      case 'collector_host':
+        if (!/^[\w.-]+$/.test(value)) throw new ParseError(`collector_host = ${value}: a host name (letters, digits, '.', '-', '_')`, { line: at, source });
+        collector.host = value;
+        break;
       case 'nfs_options':
         if (!/^[\w.=,-]*$/.test(value)) throw new ParseError(`nfs_options = ${value}: comma-separated mount options (letters, digits, '=', '.', '-')`, { line: at, source });
         c.nfsOptions = value;
@@ -232,6 +254,11 @@ export function parseConfig(text: string, source = DEFAULT_CONFIG_PATH): KdumpCo
       }
     }
   }
+  if (collector.url) {
+    if (!collector.token) throw new ParseError('collector = … needs collector_token = FILE (this host\'s token, mode 600)', { line: collectorLine, source });
+    if (c.capture === 'root') throw new ParseError('collector = … runs triage from the capture initramfs: set capture = initramfs (or auto)', { line: collectorLine, source });
+    c.collector = { url: collector.url, token: collector.token, ...(collector.ca ? { ca: collector.ca } : {}), ...(collector.host ? { host: collector.host } : {}) };
+  } else if (collector.token || collector.ca || collector.host) throw new ParseError('collector_token, collector_ca and collector_host go with collector = https://…', { source });
   const nfs = c.targetFstype === 'nfs' || c.targetFstype === 'nfs4';
   const exportSpec = c.targetDevice !== undefined && /^[^\s:/]+:\//.test(c.targetDevice);
   if (nfs && !exportSpec) throw new ParseError(`target_fstype = ${c.targetFstype} needs target_device = SERVER:/EXPORT`, { line: targetDeviceLine || undefined, source });
@@ -292,6 +319,11 @@ export function defaultConfigText(): string {
     '# Or an NFS export: target_device = nfshost:/export, target_fstype = nfs4, target = /dir/inside',
     `# nfs_options = ${DEFAULT_CONFIG.nfsOptions}`,
     `# nfs_attempts = ${DEFAULT_CONFIG.nfsAttempts}`,
+    '# Triage first (a fleet collector: vmcore-ts collect serve): the signature and log go there; the dump',
+    '# only when it asks for it; without an answer, the target above as usual (capture = initramfs):',
+    '# collector = https://collector:8443',
+    '# collector_token = /etc/kdump-ts/collector.token',
+    '# collector_ca = /etc/kdump-ts/collector-ca.pem',
     '',
   ].join('\n');
 }

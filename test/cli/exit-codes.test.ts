@@ -12,6 +12,8 @@ function cli(bin: string, ...args: string[]) {
 }
 
 /** Arguments after DUMP that make each command's argument count right. */
+/** Arguments before the dump (a command with subcommands). */
+const BEFORE: Record<string, string[]> = { run: ['examples/scripts/modules.ts'], collect: ['import'] };
 const REST: Record<string, string[]> = { read: ['0x1000'], sym: ['panic'], struct: ['task_struct', '0x1000'], types: ['task_struct'], save: ['/nonexistent/out'], convert: ['/nonexistent/out'] };
 
 test('exit codes are 0 ok, 1 failure, 2 usage, 3 partial', () => {
@@ -24,8 +26,8 @@ test('every vmcore-ts command: 2 and one line without its arguments, 1 and one l
     assert.equal(u.code, 2, `${name}: ${u.err}`);
     assert.match(u.err, /^vmcore-ts: (missing arguments|.*needs)/, name);
     assert.equal(u.err.trim().split('\n').length, 1, `${name}: ${u.err}`);
-    // run takes its SCRIPT before the dump
-    const m = cli('vmcore-ts', name, ...(name === 'run' ? ['examples/scripts/modules.ts'] : []), '/nonexistent/dump', ...(REST[name] ?? []));
+    // run takes its SCRIPT before the dump; collect its subcommand
+    const m = cli('vmcore-ts', name, ...(BEFORE[name] ?? []), '/nonexistent/dump', ...(REST[name] ?? []));
     assert.equal(m.code, 1, `${name}: ${m.err}`);
     assert.equal(m.err, 'vmcore-ts: /nonexistent/dump: no such file or directory (ENOENT)\n', name);
   }

@@ -81,6 +81,14 @@ test('config: an NFS export as target_device with target_fstype nfs4, its mount 
   assert.throws(() => parseConfig('nfs_options = a b', 'k.conf'), (e) => e instanceof ParseError && /comma-separated/.test(e.message));
 });
 
+test('config: collector = https://… with its token (required), CA and host name; capture = root is refused (triage runs from the initramfs)', () => {
+  const c = parseConfig(['collector = https://collector:8443/', 'collector_token = /etc/kdump-ts/token', 'collector_ca = /etc/kdump-ts/ca.pem', 'collector_host = web-17'].join('\n'), 'k.conf');
+  assert.deepEqual(c.collector, { url: 'https://collector:8443', token: '/etc/kdump-ts/token', ca: '/etc/kdump-ts/ca.pem', host: 'web-17' });
+  assert.throws(() => parseConfig('collector = https://c', 'k.conf'), (e) => e instanceof ParseError && e.line === 1 && /needs collector_token = FILE/.test(e.message));
+  assert.throws(() => parseConfig('collector = https://c\ncollector_token = /t\ncapture = root', 'k.conf'), (e) => e instanceof ParseError && /set capture = initramfs/.test(e.message));
+  assert.throws(() => parseConfig('collector = ftp://c', 'k.conf'), (e) => e instanceof ParseError && /expected https:\/\/HOST\[:PORT\]/.test(e.message));
+});
+
 test('config: the printed default config parses to the defaults', () => {
   assert.deepEqual(parseConfig(defaultConfigText()), DEFAULT_CONFIG);
   assert.deepEqual(saveArgs(DEFAULT_CONFIG), ['-c', '-d', '31']);

@@ -322,3 +322,27 @@ test('/init for an NFS target: the network first, then mount -t nfs4 with addr= 
   assert.doesNotMatch(script, /^wait_dev /m, 'no block device to wait for');
   assert.ok(script.includes('run save -c -d 31 /proc/vmcore "$cdir/vmcore"'));
 });
+
+test('/init with collector = …: the network, then vmcore-ts triage; a known crash ends there, a wanted dump goes to the collector, no answer (or a failed upload) falls back to the disk target', () => {
+  const script = initScript({
+    target: { device: 'UUID=0f4c-77aa', fstype: 'ext4', dir: '/var/crash', configured: '/var/crash' },
+    modules: [],
+    saveArgs: ['-c', '-d', '31'],
+    after: 'reboot',
+    mode: { mode: 'initramfs', why: 'test' },
+    collector: { url: 'https://collector:8443', token: '/etc/kdump-ts/token', ca: '/etc/kdump-ts/ca.pem', network: { netDevice: 'eth0', net: 'dhcp', hosts: [{ name: 'collector', address: '192.0.2.9' }] } },
+  });
+  const shell = has('busybox') ? ['busybox', 'sh'] : ['sh'];
+  const r = spawnSync(shell[0]!, [...shell.slice(1), '-n'], { input: script, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const at = (s: string) => {
+    const i = script.indexOf(s);
+    assert.ok(i >= 0, s);
+    return i;
+  };
+  assert.ok(at('udhcpc -i') < at('triage --collector') && at('triage --collector') < at("wait_dev 'UUID=0f4c-77aa'"), 'network, triage, then the disk');
+  assert.ok(script.includes(`url=$(node ${INITRAMFS_BUNDLE} triage --collector 'https://collector:8443' --token-file '/etc/kdump-ts/token' --ca '/etc/kdump-ts/ca.pem' /proc/vmcore)`));
+  assert.match(script, /^0\) log "the collector https:\/\/collector:8443 knows this crash: signature and log sent, no dump needed"; exit 0 ;;$/m);
+  assert.ok(script.includes(`if node ${INITRAMFS_BUNDLE} save --to "$url" --token-file '/etc/kdump-ts/token' --ca '/etc/kdump-ts/ca.pem' --message-level 6 -c -d 31 /proc/vmcore; then log "saved $url"; exit 0; fi`));
+  assert.match(script, /no answer from the collector https:\/\/collector:8443 \(exit \$rc\): saving to the configured target/);
+});

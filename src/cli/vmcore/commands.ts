@@ -26,4 +26,6 @@ export const vmcoreCommands: Record<string, () => Promise<Command>> = {
   convert: async () => (await import('./convert.ts')).convertCommand,
   verify: async () => (await import('./verify.ts')).verifyCommand,
   run: async () => (await import('./run.ts')).runCommand,
+  triage: async () => (await import('./triage.ts')).triageCommand,
+  collect: async () => (await import('./collect.ts')).collectCommand,
 };

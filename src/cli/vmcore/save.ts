@@ -24,12 +24,16 @@ import { parseCommandLine, usageError } from '../args.ts';
 import { ChunkedWriter, MANIFEST_SUFFIX, type ChunkStore } from '../../dump/chunked.ts';
 import { DirChunkStore, sha256Hasher, SshChunkStore } from '../../host/chunk-stores.ts';
 import { parseSshUrl } from '../../ssh-url.ts';
+import { HttpChunkStore } from '../../host/http-chunk-store.ts';
+import { readCa, readTokenFile } from '../../host/http-client.ts';
+import { readSecretFile } from '../../host/secret-file.ts';
 import { dumpKeyFor, loadRecipient, sealerFor } from '../../host/dump-crypto.ts';
 
 export const SAVE_USAGE =
   'vmcore-ts save [-c|-l|-p|-z] [-d LEVEL] [-E] [-f] [--num-threads N] [--cyclic-buffer K] [--message-level N] VMCORE DUMPFILE\n' +
   '       vmcore-ts save -F [-c|-l|-p|-z] [-d LEVEL] [-E] VMCORE > FLATTENED\n' +
   '       vmcore-ts save --to DIR|ssh://[USER@]HOST[:PORT]/DIR|s3://BUCKET/PREFIX [--name NAME] [-c|-l|-p|-z] [-d LEVEL] VMCORE\n' +
+  '       vmcore-ts save --to https://COLLECTOR/v1/crashes/ID/dump --token-file FILE [--ca FILE] ... VMCORE\n' +
   '       vmcore-ts save --dump-dmesg VMCORE LOGFILE\n' +
   '  -c, -l, -p, -z     compress each page with zlib, LZO, snappy or zstd (kdump-compressed output)\n' +
   '  -d LEVEL           dump level 0-31, sum of: 1 zero pages, 2 cache, 4 cache+private, 8 user data,\n' +
@@ -48,6 +52,8 @@ export const SAVE_USAGE =
   '  --name NAME        the chunk files\' name (default vmcore)\n' +
   '  --chunk-mib N      chunk size (default 16)\n' +
   '  --ssh-key FILE     private key for ssh; --known-hosts FILE: the server\'s key\n' +
+  '  --token-file FILE  the host\'s bearer token for a collector target (vmcore-ts triage gives the URL);\n' +
+  '                     --ca FILE: the collector\'s CA certificate (PEM)\n' +
   '  --encrypt-to PUB   seal each chunk to this X25519 public key (PEM): the target needs no secret;\n' +
   '                     --state-dir DIR keeps the key of an unfinished save to resume (default /run/vmcore-ts)\n' +
   '  --with-log         first store the kernel log as NAME.dmesg.txt (kilobytes, before the bulk)\n' +
@@ -64,7 +70,7 @@ export interface SaveArgs {
   elf: boolean;
   flattened: boolean;
   /** --to: chunked target (directory or ssh:// URL); the stream is flattened. */
-  to?: { target: string; name: string; chunkBytes: number; sshKey?: string; knownHosts?: string; encryptTo?: string; stateDir: string; withLog: boolean; s3?: { credentials: string; endpoint?: string; region?: string } };
+  to?: { target: string; name: string; chunkBytes: number; sshKey?: string; knownHosts?: string; encryptTo?: string; stateDir: string; withLog: boolean; tokenFile?: string; ca?: string; s3?: { credentials: string; endpoint?: string; region?: string } };
   force: boolean;
   threads: number;
   messageLevel: number;
@@ -97,6 +103,8 @@ const saveOptions = {
   'encrypt-to': { type: 'string' },
   'state-dir': { type: 'string' },
   'with-log': { type: 'boolean' },
+  'token-file': { type: 'string' },
+  ca: { type: 'string' },
   's3-credentials': { type: 'string' },
   's3-endpoint': { type: 'string' },
   's3-region': { type: 'string' },
@@ -121,11 +129,14 @@ export function saveArgs(values: NonNullable<ReturnType<typeof parseSaveArgs>>['
   if (values.E && codec) throw new UsageError('-E writes an uncompressed ELF core: drop -c/-l/-p/-z');
   const levels = (values.d ?? '0').split(',').map((s) => intOption(s, '-d', 0, MAX_DUMP_LEVEL, 0));
   const to = values.to;
-  const withTo = ['name', 'chunk-mib', 'ssh-key', 'known-hosts', 'encrypt-to', 'state-dir', 'with-log'] as const;
+  const withTo = ['name', 'chunk-mib', 'ssh-key', 'known-hosts', 'encrypt-to', 'state-dir', 'with-log', 'token-file', 'ca'] as const;
   if (to === undefined && withTo.some((k) => values[k] !== undefined)) {
     throw usageError(`${withTo.map((k) => '--' + k).join(', ')} go with --to`, usage);
   }
   if (to !== undefined && values.F) throw usageError('--to writes the flattened stream itself: drop -F', usage);
+  const collector = to !== undefined && /^https?:\/\//.test(to);
+  if (collector && values['token-file'] === undefined) throw usageError('--to a collector needs --token-file (the host\'s token)', usage);
+  if (!collector && (values['token-file'] !== undefined || values.ca !== undefined)) throw usageError('--token-file and --ca go with --to https://COLLECTOR/...', usage);
   const s3Given = values['s3-credentials'] !== undefined || values['s3-endpoint'] !== undefined || values['s3-region'] !== undefined;
   const isS3 = to?.startsWith('s3://') ?? false;
   if (s3Given && !isS3) throw usageError('--s3-credentials, --s3-endpoint and --s3-region go with --to s3://BUCKET/PREFIX', usage);
@@ -158,6 +169,8 @@ export function saveArgs(values: NonNullable<ReturnType<typeof parseSaveArgs>>['
             encryptTo: values['encrypt-to'],
             stateDir: values['state-dir'] ?? '/run/vmcore-ts',
             withLog: !!values['with-log'],
+            tokenFile: values['token-file'],
+            ca: values.ca,
             s3: isS3 ? { credentials: values['s3-credentials']!, endpoint: values['s3-endpoint'], region: values['s3-region'] } : undefined,
           },
   };
@@ -297,7 +310,7 @@ export async function saveAndReport(dump: Dump, args: SaveArgs): Promise<number>
   let chunked: ChunkedWriter | undefined;
   let keyDone: (() => void) | undefined;
   if (args.to) {
-    const { target, name, chunkBytes, sshKey, knownHosts, encryptTo, stateDir, s3 } = args.to;
+    const { target, name, chunkBytes, sshKey, knownHosts, encryptTo, stateDir, tokenFile, ca, s3 } = args.to;
     const recipient = encryptTo !== undefined ? loadRecipient(encryptTo) : undefined;
     let store: ChunkStore;
     if (s3) {
@@ -305,7 +318,13 @@ export async function saveAndReport(dump: Dump, args: SaveArgs): Promise<number>
       const { parseS3Url, readS3Credentials, S3MultipartStore } = await import('../../host/s3-store.ts');
       const t = parseS3Url(target);
       store = new S3MultipartStore(t, name, { endpoint: s3.endpoint, region: s3.region, credentials: readS3Credentials(s3.credentials) });
-    } else store = target.startsWith('ssh://') ? new SshChunkStore(parseSshUrl(target), { key: sshKey, knownHosts }) : new DirChunkStore(target);
+    } else {
+      store = target.startsWith('ssh://')
+        ? new SshChunkStore(parseSshUrl(target), { key: sshKey, knownHosts })
+        : /^https?:\/\//.test(target)
+          ? new HttpChunkStore(target, { token: readTokenFile(tokenFile!, readSecretFile), ca: readCa(ca) })
+          : new DirChunkStore(target);
+    }
     let seal: ConstructorParameters<typeof ChunkedWriter>[4];
     if (recipient) {
       const k = dumpKeyFor(recipient, store.where, name, stateDir);

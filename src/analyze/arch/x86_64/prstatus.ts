@@ -3,6 +3,7 @@
 import { ParseError } from '../../../errors.ts';
 import type { ElfNote } from '../../../format/dump.ts';
 import { readStruct, struct } from '../../../format/struct.ts';
+import type { CpuState } from '../arch.ts';
 import { X86_64_REGS, type X86_64Reg } from './regs.ts';
 
 export const NT_PRSTATUS = 1;
@@ -22,12 +23,7 @@ export const elfPrstatusX86_64 = struct('elf_prstatus', 336, {
   pr_fpvalid: { off: 328, type: 'i32' },
 });
 
-export interface Prstatus {
-  /** Index of the note among the dump's NT_PRSTATUS notes (= CPU number when every CPU saved one). */
-  cpu: number;
-  pid: number;
-  ppid: number;
-  cursig: number;
+export interface Prstatus extends CpuState {
   regs: Record<X86_64Reg, bigint>;
 }
 
@@ -42,7 +38,7 @@ export function parsePrstatus(note: ElfNote, cpu: number): Prstatus {
   const dv = new DataView(s.pr_reg.buffer, s.pr_reg.byteOffset, s.pr_reg.byteLength);
   const regs = {} as Record<X86_64Reg, bigint>;
   X86_64_REGS.forEach((r, i) => (regs[r] = dv.getBigUint64(i * 8, true)));
-  return { cpu, pid: s.pr_pid, ppid: s.pr_ppid, cursig: s.pr_cursig, regs };
+  return { cpu, pid: s.pr_pid, ppid: s.pr_ppid, cursig: s.pr_cursig, regs, pc: regs.rip, sp: regs.rsp };
 }
 
 /** Every CORE/NT_PRSTATUS note of the dump, in note order (the kernel's CPU order). */

@@ -8,6 +8,7 @@ import { readU64, type VirtualMemory } from '../../virtual-memory.ts';
 import { ORC_REG, type OrcEntry } from './orc.ts';
 import { hex } from '../../../text.ts';
 import { PT_REGS, type Regs } from './regs.ts';
+import type { Backtrace, Frame, SymbolInfo, Symbolizer } from '../arch.ts';
 
 const PT_REGS_SIZE = PT_REGS.length * 8;
 /** offsetof(struct pt_regs, ip): a partial (iret-only) frame starts here. */
@@ -18,42 +19,7 @@ export interface OrcFinder {
   find(ip: bigint): OrcEntry | undefined;
 }
 
-export interface SymbolInfo {
-  name: string;
-  offset: bigint;
-  size?: bigint;
-  /** The module the code belongs to; undefined for the kernel image. */
-  module?: string;
-}
-export interface Symbolizer {
-  symbolize(addr: bigint): SymbolInfo | undefined;
-}
-
-export interface Frame {
-  /** Program counter: exact for frame 0 and after a register frame, else a return address. */
-  pc: bigint;
-  /** Stack pointer in this frame (where the unwinder stood). */
-  sp: bigint;
-  symbol: SymbolInfo | undefined;
-  /** How the caller of this frame was found. */
-  method: 'orc' | 'frame pointer' | 'prologue' | 'registers';
-  /** A register frame (interrupt, exception, NMI, syscall) found on the stack above this frame. */
-  regs?: Regs;
-  /** Only the iret part of `regs` is valid. */
-  partialRegs?: boolean;
-}
-
-export interface Backtrace {
-  frames: Frame[];
-  /** The user-space registers at the bottom of the stack (syscall or interrupt from user mode). */
-  userRegs?: Regs;
-  /** Why the walk stopped: 'end of stack', 'user mode', or what was wrong (marked damage). */
-  stop: string;
-  /** True when the stop is an error rather than a normal end. */
-  error: boolean;
-  /** When unwinding stopped at stack memory the dump lacks: why it lacks it. */
-  notInDump?: NotInDumpReason;
-}
+export type { Backtrace, Frame, SymbolInfo, Symbolizer } from '../arch.ts';
 
 export interface StartState {
   ip: bigint;

@@ -1,0 +1,149 @@
+// Real kernels, triage first (with --all, or E2E_COLLECTOR=1): kdump-ts with collector = https://…
+// in a guest whose only way out is QEMU's forward of 10.0.2.100:8443 to a collector (HTTPS, a
+// certificate for that address) this test runs on the host's 127.0.0.1. First crash: a new bucket,
+// so the capture kernel sends the signature and log, is asked for the dump and uploads it to the
+// collector. Second crash, same bug: the capture kernel sends the signature and log only (kilobytes)
+// and saves nothing else. The collector's index and blobs are checked, and the uploaded dump reads.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GUEST_NET_HOST, GUEST_NET_MAC, runScenario } from './harness/scenario.ts';
+import { kdumpTsCpu, suites } from './harness/host.ts';
+import { getKernel } from './harness/kernels.ts';
+import { REPO } from './harness/initramfs.ts';
+import { koffiBinaryFiles } from './kexec-ts-files.ts';
+import { cannotRun, orSkipOnDownload, recordTimings } from './harness/testing.ts';
+import { migrate } from '../src/collect/index-db.ts';
+import { DEFAULT_POLICY } from '../src/collect/policy.ts';
+import { parseTokens } from '../src/collect/protocol.ts';
+import { DirBlobStore } from '../src/host/blob-store.ts';
+import { startCollector } from '../src/host/collector-server.ts';
+import { openSqlite } from '../src/host/sql-drivers.ts';
+
+const log = process.env.E2E_VERBOSE ? (s: string) => process.stderr.write(s + '\n') : undefined;
+const asked = process.env.E2E_COLLECTOR === '1' || (process.env.E2E_SUITES ?? '').trim() === 'all';
+const GUEST_PORT = 8443;
+
+function cli(name: string, args: string[]): string {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', `src/cli/${name}.ts`, ...args], { cwd: REPO, encoding: 'utf8', maxBuffer: 1 << 28 });
+  assert.equal(r.status, 0, `${name} ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+  return r.stdout;
+}
+
+const suite = suites()[0] ?? 'bookworm';
+test(`e2e ${suite}: kdump-ts triage first: a new crash uploads its dump to the collector over HTTPS, the same bug again sends only signature and log`, { skip: asked ? undefined : 'with --all (E2E_SUITES=all) or E2E_COLLECTOR=1' }, async (t) => {
+  if (cannotRun(t)) return;
+  if (spawnSync('openssl', ['version']).error) return t.skip('needs openssl');
+  if (!existsSync(join(REPO, 'dist', 'vmcore-ts.mjs'))) execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: REPO, stdio: 'inherit' });
+  const work = mkdtempSync(join(tmpdir(), 'kdump-collector-'));
+  const db = openSqlite(join(work, 'index.sqlite'));
+  const cert = join(work, 'cert.pem');
+  const key = join(work, 'key.pem');
+  const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', `/CN=${GUEST_NET_HOST}`, '-addext', `subjectAltName=IP:${GUEST_NET_HOST},IP:127.0.0.1`], { encoding: 'utf8' });
+  assert.equal(made.status, 0, made.stderr);
+  const token = randomBytes(18).toString('hex');
+  writeFileSync(join(work, 'token'), token + '\n', { mode: 0o600 });
+  await migrate(db);
+  const collector = await startCollector({
+    db,
+    blobs: new DirBlobStore(join(work, 'blobs')),
+    tokens: parseTokens(`e2e-guest ${token}\n`, 'tokens'),
+    policy: DEFAULT_POLICY,
+    tls: { cert: readFileSync(cert), key: readFileSync(key) },
+    pages: { fleet: new Uint8Array(), viewer: new Uint8Array() },
+  });
+  try {
+    await orSkipOnDownload(t, async () => {
+      const kernel = await getKernel(suite, log);
+      const port = Number(new URL(collector.url).port);
+      const config = [
+        '# written by e2e/kdump-ts-collector.test.ts',
+        'kernel = /boot/vmlinuz',
+        'initrd = /boot/kdump-ts-initrd.img',
+        'target = /crash',
+        'target_device = /dev/vda',
+        'target_fstype = ext4',
+        `collector = https://${GUEST_NET_HOST}:${GUEST_PORT}`,
+        `collector_token = ${join(work, 'token')}`,
+        `collector_ca = ${cert}`,
+        'collector_host = e2e-guest',
+        `net_device = ${GUEST_NET_MAC}`,
+        'modules = virtio_pci virtio_blk virtio_net',
+        'dump_level = 31',
+        'compression = zlib',
+        'syscall = kexec_load',
+        'after = reboot',
+        'capture = initramfs',
+        '',
+      ].join('\n');
+      const outDir = join(REPO, 'e2e', 'out');
+      mkdirSync(outDir, { recursive: true });
+      const confPath = join(outDir, `kdump-ts-collector-${suite}.conf`);
+      const initrd = join(outDir, `kdump-ts-collector-initrd-${suite}.img`);
+      writeFileSync(confPath, config);
+      t.diagnostic(cli('kdump-ts', ['mkinitrd', '--config', confPath, '-o', initrd, '--release', kernel.release, '--modules-dir', kernel.modulesDir]).trim());
+      const crash = async (n: number) => {
+        const marker = `E2E-KDUMP-COLLECTOR-${n}-${randomBytes(6).toString('hex')}`;
+        const r = await runScenario({
+          name: `kdump-ts-collector-${n}`,
+          suite,
+          cpu: kdumpTsCpu(),
+          memoryMiB: 1536,
+          cmdline: 'crashkernel=512M',
+          diskMiB: 256,
+          net: { forwards: [{ guestPort: GUEST_PORT, hostPort: port }] },
+          files: { 'etc/kdump-ts.conf': config, 'boot/kdump-ts-initrd.img': { host: initrd }, ...koffiBinaryFiles() },
+          stages: {
+            first: `
+mkdir -p /scratch/crash
+check kdump-load kdump-ts load
+echo "${marker}" > /dev/kmsg
+prepare_kexec
+mark crashing
+kdump-ts crash --yes-crash-this-machine
+fail "still running after kdump-ts crash"
+`,
+          },
+          expect: ['first:crashing'],
+          timeoutMs: 12 * 60_000,
+          log,
+        });
+        recordTimings(r, `kdump-ts-collector-${n}`, { crashToRebootS: (r.qemuMs - r.marker('first', 'crashing').hostMs) / 1000 });
+        return { r, marker };
+      };
+
+      // First crash: a new bucket; the dump goes to the collector, nothing to the disk.
+      const first = await crash(1);
+      assert.match(first.r.console, /^kdump-ts: the collector wants the dump: sending it to https:\/\/10\.0\.2\.100:8443\/v1\/crashes\/\w+\/dump$/m);
+      assert.match(first.r.console, /^kdump-ts: saved https:\/\/10\.0\.2\.100:8443\/v1\/crashes\/\w+\/dump$/m);
+      const crashes = () => readdirSync(join(work, 'blobs', 'crashes'));
+      assert.equal(crashes().length, 1);
+      const dumpDir = join(work, 'blobs', 'crashes', crashes()[0]!, 'dump');
+      const parts = readdirSync(dumpDir).filter((f) => /\.part-\d{5}$/.test(f)).sort();
+      writeFileSync(join(first.r.outDir, 'vmcore.flat'), Buffer.concat(parts.map((f) => readFileSync(join(dumpDir, f)))));
+      assert.ok(cli('vmcore-ts', ['dmesg', join(first.r.outDir, 'vmcore.flat')]).includes(first.marker), 'the dump uploaded from the capture kernel reads back with the crash marker');
+      assert.deepEqual(first.r.disk.list('crash'), [], 'nothing saved on the disk');
+      first.r.cleanup();
+
+      // Second crash, the same bug: signature and log only.
+      const second = await crash(2);
+      assert.match(second.r.console, /^kdump-ts: the collector https:\/\/10\.0\.2\.100:8443 knows this crash: signature and log sent, no dump needed$/m);
+      assert.equal(crashes().length, 2, 'the collector recorded both crashes');
+      const buckets = await db.query<{ bucket: string; count: number }>('SELECT bucket, count FROM buckets');
+      assert.equal(buckets.length, 1, 'one bucket: the same bug');
+      assert.equal(Number(buckets[0]!.count), 2);
+      const logs = crashes().map((c) => readFileSync(join(work, 'blobs', 'crashes', c, 'log.txt'), 'utf8'));
+      assert.ok(logs.some((l) => l.includes(second.marker)), "the second crash's log reached the collector");
+      assert.deepEqual(second.r.disk.list('crash'), [], 'nothing saved on the disk');
+      second.r.cleanup();
+    });
+  } finally {
+    await collector.close();
+    await db.close();
+    rmSync(work, { recursive: true, force: true });
+  }
+});

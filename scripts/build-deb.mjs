@@ -34,7 +34,7 @@ if (!changelogVersion?.startsWith(`${pkg.version}-`)) {
 }
 const dist = join(repo, 'dist');
 const BINS = ['kexec-ts', 'kdump-ts', 'vmcore-ts'];
-for (const f of [...BINS.map((b) => `${b}.mjs`), 'compress-worker.mjs', 'purgatory-x86_64.ro', 'web/viewer.html']) {
+for (const f of [...BINS.map((b) => `${b}.mjs`), 'compress-worker.mjs', 's3-worker.mjs', 'purgatory-x86_64.ro', 'web/viewer.html']) {
   if (!existsSync(join(dist, f))) fail(`dist/${f} is missing: run npm run build first (the purgatory needs make, gcc and ld)`);
 }
 for (const tool of ['dpkg-deb', 'dpkg-shlibdeps', ...(values['bundled-node'] ? ['strip', 'npm'] : [])]) {

@@ -18,11 +18,12 @@ const common = {
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   logLevel: 'warning',
 };
-// kexec-ts, kdump-ts and the save pipeline's worker thread (loaded from beside the vmcore-ts
-// chunks): one self-contained file each (fixtures/arm64 copies kexec-ts.mjs alone).
+// kexec-ts, kdump-ts, the save pipeline's worker thread and the S3 worker thread (both loaded from
+// beside the vmcore-ts chunks): one self-contained file each (fixtures/arm64 copies kexec-ts.mjs
+// alone). The AWS SDK is in s3-worker.mjs only, which only `save --to s3://` and `verify s3://` start.
 await build({
   ...common,
-  entryPoints: { 'kexec-ts': 'src/cli/kexec-ts.ts', 'kdump-ts': 'src/cli/kdump-ts.ts', 'compress-worker': 'src/host/compress-worker.ts' },
+  entryPoints: { 'kexec-ts': 'src/cli/kexec-ts.ts', 'kdump-ts': 'src/cli/kdump-ts.ts', 'compress-worker': 'src/host/compress-worker.ts', 's3-worker': 'src/host/s3-worker.ts' },
 });
 // vmcore-ts: split at each command's dynamic import (src/cli/vmcore/commands.ts), so a command
 // loads only its own code — start-up is most of a `vmcore-ts dmesg` run. The chunks

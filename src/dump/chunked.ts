@@ -44,6 +44,12 @@ export interface Manifest {
   chunks: ChunkEntry[];
   created: string;
   encryption?: ManifestEncryption;
+  /**
+   * When the chunks are stored as one file beside the manifest (an S3 object sent as a multipart
+   * upload, a part per chunk): its name; the chunks are its consecutive byte ranges. Else each chunk
+   * is its own file.
+   */
+  object?: string;
 }
 
 /** Where chunks go: a local (or NFS-mounted) directory, an SSH server, … */
@@ -54,6 +60,13 @@ export interface ChunkStore {
   stored(prefix: string): Map<string, string>;
   /** Stores one file whole or not at all (written aside, then renamed). */
   put(file: string, bytes: Uint8Array): void;
+  /**
+   * A store that checks what it holds itself (S3 parts without a SHA-256: by MD5): whether `file`
+   * is already stored with these bytes. Without it, `stored()`'s SHA-256 decides.
+   */
+  holds?(file: string, bytes: Uint8Array, sha256: string): boolean;
+  /** A store that joins the chunks into one object (S3 CompleteMultipartUpload): called after the last chunk, before the manifest; returns the object's name. */
+  join?(chunks: ChunkEntry[]): string;
 }
 
 export interface ChunkedResult {
@@ -114,7 +127,8 @@ export class ChunkedWriter {
     const h = this.newHasher();
     h.update(bytes);
     const entry = { file: chunkFile(this.name, this.chunks.length), size: bytes.length, sha256: h.digest() };
-    if (this.existing.get(entry.file) === entry.sha256) this.kept++;
+    const held = this.store.holds ? this.store.holds(entry.file, bytes, entry.sha256) : this.existing.get(entry.file) === entry.sha256;
+    if (held) this.kept++;
     else {
       this.store.put(entry.file, bytes);
       this.sent++;
@@ -126,6 +140,7 @@ export class ChunkedWriter {
   /** Stores the last chunk, then the manifest (last of all). */
   end(created: Date): ChunkedResult {
     this.flush();
+    const object = this.store.join?.(this.chunks);
     const manifest: Manifest = {
       format: MANIFEST_FORMAT,
       name: this.name,
@@ -136,6 +151,7 @@ export class ChunkedWriter {
       chunks: this.chunks,
       created: created.toISOString(),
       ...(this.seal ? { encryption: this.seal.manifest } : {}),
+      ...(object !== undefined ? { object } : {}),
     };
     this.store.put(this.name + MANIFEST_SUFFIX, new TextEncoder().encode(JSON.stringify(manifest, null, 1) + '\n'));
     return { manifest, sent: this.sent, kept: this.kept };
@@ -152,6 +168,7 @@ export function parseManifest(text: string, where: string): Manifest {
   }
   const ok =
     m && m.format === MANIFEST_FORMAT && typeof m.size === 'number' && /^[0-9a-f]{64}$/.test(m.sha256 ?? '') && Array.isArray(m.chunks) &&
+    (m.object === undefined || (typeof m.object === 'string' && /^[\w.+-]+$/.test(m.object))) &&
     m.chunks.every((c) => typeof c?.file === 'string' && /^[\w.+-]+$/.test(c.file) && typeof c.size === 'number' && /^[0-9a-f]{64}$/.test(c.sha256 ?? ''));
   if (!ok) throw new ParseError(`${where}: not a ${MANIFEST_FORMAT} manifest (format, size, sha256 or chunks missing or malformed)`);
   return m;

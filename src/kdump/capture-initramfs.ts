@@ -17,8 +17,12 @@ export const INITRAMFS_RELEASE = 'etc/kdump-ts.release';
 export const CAPTURE_MODE_FILE = 'etc/kdump-ts.capture';
 /** The C libraries vmcore-ts save compresses pages with when it can load them (native codecs through koffi). */
 export const NATIVE_CODEC_LIBS = ['libdeflate.so.0', 'liblzo2.so.2'];
-/** Bundles in dist/ the capture kernel does not need: the other CLIs (it only runs vmcore-ts), the library entry and `vmcore-ts run`'s TypeScript hooks. */
-const BUNDLES_NOT_NEEDED = new Set(['kexec-ts.mjs', 'kdump-ts.mjs', 'api.mjs', 'ts-hooks.mjs']);
+/**
+ * Bundles in dist/ the capture kernel does not need: the other CLIs (it only runs vmcore-ts), the
+ * library entry and `vmcore-ts run`'s TypeScript hooks, and the S3 worker (the AWS SDK, 1.4 MB) as
+ * long as the kdump configuration has no S3 target.
+ */
+const BUNDLES_NOT_NEEDED = new Set(['kexec-ts.mjs', 'kdump-ts.mjs', 'api.mjs', 'ts-hooks.mjs', 's3-worker.mjs']);
 const BUSYBOX_APPLETS = ['sh', 'mount', 'umount', 'mkdir', 'insmod', 'sleep', 'reboot', 'poweroff', 'halt', 'findfs', 'cat', 'echo', 'sync', 'date', 'ls', 'df', 'dmesg', 'free', 'grep', 'stat', 'tr', 'awk', 'kill', 'chroot', 'od', 'ip', 'udhcpc'];
 
 export interface InitScriptOptions {

@@ -99,7 +99,7 @@ test('status facts: unmounted target_device, missing initramfs, unwritable targe
   ]);
 });
 
-test('capture initramfs layout: skeleton, the bundle\'s companions (not the other CLIs), wanted modules once, the release marker and /init', () => {
+test('capture initramfs layout: skeleton, the bundle\'s companions (not the other CLIs, nor the S3 worker), wanted modules once, the release marker and /init', () => {
   const a = new CpioArchive();
   addCaptureSkeleton(a);
   const target = { device: 'UUID=0f4c-77aa', fstype: 'ext4', dir: '/var/crash', configured: '/var/crash' };
@@ -112,7 +112,7 @@ test('capture initramfs layout: skeleton, the bundle\'s companions (not the othe
   );
   assert.equal(c.builtFor, RELEASE);
   assert.ok(['proc', 'dev/console', 'etc/kdump-ts.target', 'init'].every((p) => c.paths.has(p)));
-  assert.deepEqual(bundleCompanions(['vmcore-ts.mjs', 'kexec-ts.mjs', 'kdump-ts.mjs', 'compress-worker.mjs', 'chunk-1.mjs', 'api.mjs', 'ts-hooks.mjs', 'README'], 'vmcore-ts.mjs'), ['compress-worker.mjs', 'chunk-1.mjs']);
+  assert.deepEqual(bundleCompanions(['vmcore-ts.mjs', 'kexec-ts.mjs', 'kdump-ts.mjs', 'compress-worker.mjs', 's3-worker.mjs', 'chunk-1.mjs', 'api.mjs', 'ts-hooks.mjs', 'README'], 'vmcore-ts.mjs'), ['compress-worker.mjs', 'chunk-1.mjs']);
   const loaded = new Set(['virtio_blk', 'ext4']);
   assert.deepEqual(wantedModules({ drivers: ['virtio_blk', 'virtio_pci'], fstype: 'ext4' }, (m) => loaded.has(m), parseConfig('modules = ext4 nvme\n')), ['virtio_blk', 'ext4', 'nvme']);
 });

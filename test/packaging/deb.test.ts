@@ -117,6 +117,7 @@ test('the .deb holds the bins, the bundled library with koffi\'s amd64 addon, un
     '/usr/lib/kexec-ts/dist/compress-worker.mjs',
     '/usr/lib/kexec-ts/dist/api.mjs', // vmcore-ts run: the API scripts import, and its TypeScript hooks
     '/usr/lib/kexec-ts/dist/ts-hooks.mjs',
+    '/usr/lib/kexec-ts/dist/s3-worker.mjs',
     '/usr/lib/kexec-ts/dist/purgatory-x86_64.ro',
     '/usr/lib/kexec-ts/dist/web/viewer.html',
     '/usr/lib/kexec-ts/node_modules/koffi/package.json',

@@ -32,7 +32,7 @@ import { dumpKeyFor, loadRecipient, sealerFor } from '../../host/dump-crypto.ts'
 export const SAVE_USAGE =
   'vmcore-ts save [-c|-l|-p|-z] [-d LEVEL] [-E] [-f] [--num-threads N] [--cyclic-buffer K] [--message-level N] VMCORE DUMPFILE\n' +
   '       vmcore-ts save -F [-c|-l|-p|-z] [-d LEVEL] [-E] VMCORE > FLATTENED\n' +
-  '       vmcore-ts save --to DIR|ssh://[USER@]HOST[:PORT]/DIR [--name NAME] [-c|-l|-p|-z] [-d LEVEL] VMCORE\n' +
+  '       vmcore-ts save --to DIR|ssh://[USER@]HOST[:PORT]/DIR|s3://BUCKET/PREFIX [--name NAME] [-c|-l|-p|-z] [-d LEVEL] VMCORE\n' +
   '       vmcore-ts save --to https://COLLECTOR/v1/crashes/ID/dump --token-file FILE [--ca FILE] ... VMCORE\n' +
   '       vmcore-ts save --dump-dmesg VMCORE LOGFILE\n' +
   '  -c, -l, -p, -z     compress each page with zlib, LZO, snappy or zstd (kdump-compressed output)\n' +
@@ -56,7 +56,13 @@ export const SAVE_USAGE =
   '                     --ca FILE: the collector\'s CA certificate (PEM)\n' +
   '  --encrypt-to PUB   seal each chunk to this X25519 public key (PEM): the target needs no secret;\n' +
   '                     --state-dir DIR keeps the key of an unfinished save to resume (default /run/vmcore-ts)\n' +
-  '  --with-log         first store the kernel log as NAME.dmesg.txt (kilobytes, before the bulk)';
+  '  --with-log         first store the kernel log as NAME.dmesg.txt (kilobytes, before the bulk)\n' +
+  '  s3://BUCKET/PREFIX one object PREFIX/NAME.flat sent as a multipart upload (a part per chunk,\n' +
+  '                     5 MiB or more on AWS), resumed from its stored parts; then NAME.manifest.json\n' +
+  '  --s3-credentials FILE  AWS shared-credentials file ([default] aws_access_key_id = …,\n' +
+  '                     aws_secret_access_key = …, region = …), readable by its owner only\n' +
+  '  --s3-endpoint URL  any S3 server (MinIO, Ceph RGW, …): http(s)://HOST[:PORT], path-style;\n' +
+  '                     --s3-region REGION (default: the file\'s region, else us-east-1)';
 
 export interface SaveArgs {
   codec: CodecName | undefined;
@@ -64,7 +70,7 @@ export interface SaveArgs {
   elf: boolean;
   flattened: boolean;
   /** --to: chunked target (directory or ssh:// URL); the stream is flattened. */
-  to?: { target: string; name: string; chunkBytes: number; sshKey?: string; knownHosts?: string; encryptTo?: string; stateDir: string; withLog: boolean; tokenFile?: string; ca?: string };
+  to?: { target: string; name: string; chunkBytes: number; sshKey?: string; knownHosts?: string; encryptTo?: string; stateDir: string; withLog: boolean; tokenFile?: string; ca?: string; s3?: { credentials: string; endpoint?: string; region?: string } };
   force: boolean;
   threads: number;
   messageLevel: number;
@@ -99,6 +105,9 @@ const saveOptions = {
   'with-log': { type: 'boolean' },
   'token-file': { type: 'string' },
   ca: { type: 'string' },
+  's3-credentials': { type: 'string' },
+  's3-endpoint': { type: 'string' },
+  's3-region': { type: 'string' },
 } as const;
 
 /** save's and convert's options (src/cli/args.ts); undefined: help or version was printed. */
@@ -128,6 +137,10 @@ export function saveArgs(values: NonNullable<ReturnType<typeof parseSaveArgs>>['
   const collector = to !== undefined && /^https?:\/\//.test(to);
   if (collector && values['token-file'] === undefined) throw usageError('--to a collector needs --token-file (the host\'s token)', usage);
   if (!collector && (values['token-file'] !== undefined || values.ca !== undefined)) throw usageError('--token-file and --ca go with --to https://COLLECTOR/...', usage);
+  const s3Given = values['s3-credentials'] !== undefined || values['s3-endpoint'] !== undefined || values['s3-region'] !== undefined;
+  const isS3 = to?.startsWith('s3://') ?? false;
+  if (s3Given && !isS3) throw usageError('--s3-credentials, --s3-endpoint and --s3-region go with --to s3://BUCKET/PREFIX', usage);
+  if (isS3 && values['s3-credentials'] === undefined) throw usageError('--to s3://… needs --s3-credentials FILE (aws_access_key_id and aws_secret_access_key, mode 0600)', usage);
   const flattened = !!values.F || to !== undefined;
   const want = flattened ? 1 : 2;
   if (positionals.length !== want) {
@@ -158,6 +171,7 @@ export function saveArgs(values: NonNullable<ReturnType<typeof parseSaveArgs>>['
             withLog: !!values['with-log'],
             tokenFile: values['token-file'],
             ca: values.ca,
+            s3: isS3 ? { credentials: values['s3-credentials']!, endpoint: values['s3-endpoint'], region: values['s3-region'] } : undefined,
           },
   };
 }
@@ -296,13 +310,21 @@ export async function saveAndReport(dump: Dump, args: SaveArgs): Promise<number>
   let chunked: ChunkedWriter | undefined;
   let keyDone: (() => void) | undefined;
   if (args.to) {
-    const { target, name, chunkBytes, sshKey, knownHosts, encryptTo, stateDir, tokenFile, ca } = args.to;
+    const { target, name, chunkBytes, sshKey, knownHosts, encryptTo, stateDir, tokenFile, ca, s3 } = args.to;
     const recipient = encryptTo !== undefined ? loadRecipient(encryptTo) : undefined;
-    const store = target.startsWith('ssh://')
-      ? new SshChunkStore(parseSshUrl(target), { key: sshKey, knownHosts })
-      : /^https?:\/\//.test(target)
-        ? new HttpChunkStore(target, { token: readTokenFile(tokenFile!, readSecretFile), ca: readCa(ca) })
-        : new DirChunkStore(target);
+    let store: ChunkStore;
+    if (s3) {
+      // Loaded only here: the S3 code (and, in its worker thread, the AWS SDK) is no other command's cost.
+      const { parseS3Url, readS3Credentials, S3MultipartStore } = await import('../../host/s3-store.ts');
+      const t = parseS3Url(target);
+      store = new S3MultipartStore(t, name, { endpoint: s3.endpoint, region: s3.region, credentials: readS3Credentials(s3.credentials) });
+    } else {
+      store = target.startsWith('ssh://')
+        ? new SshChunkStore(parseSshUrl(target), { key: sshKey, knownHosts })
+        : /^https?:\/\//.test(target)
+          ? new HttpChunkStore(target, { token: readTokenFile(tokenFile!, readSecretFile), ca: readCa(ca) })
+          : new DirChunkStore(target);
+    }
     let seal: ConstructorParameters<typeof ChunkedWriter>[4];
     if (recipient) {
       const k = dumpKeyFor(recipient, store.where, name, stateDir);
@@ -345,7 +367,8 @@ export async function saveAndReport(dump: Dump, args: SaveArgs): Promise<number>
   if (chunked && args.to) {
     const c = chunked.end(new Date());
     keyDone?.();
-    where = `${args.to.target} as ${c.manifest.chunks.length} chunks + ${args.to.name}${MANIFEST_SUFFIX}${c.kept ? ` (resumed: ${c.kept} chunks already there, ${c.sent} sent)` : ''}`;
+    const as = c.manifest.object ? `${c.manifest.object} (${c.manifest.chunks.length} part${c.manifest.chunks.length === 1 ? '' : 's'})` : `${c.manifest.chunks.length} chunks`;
+    where = `${args.to.target} as ${as} + ${args.to.name}${MANIFEST_SUFFIX}${c.kept ? ` (resumed: ${c.kept} chunks already there, ${c.sent} sent)` : ''}`;
   }
   say(
     MSG_COMMON,

@@ -9,13 +9,17 @@ export function slabCaches(dump: CrashDump): KObject[] {
   return [...listEntries(dump.object('slab_caches'), 'struct kmem_cache', 'list')];
 }
 
-/** The kmem_cache_node objects of a cache (one per NUMA node that has one). */
+/**
+ * The kmem_cache_node objects of a cache (one per NUMA node that has one): `node[N]` until Linux 7.1,
+ * `per_node[N].node` (beside each node's sheaf barn) since.
+ */
 export function slabCacheNodes(dump: CrashDump, cache: KObject): KObject[] {
-  const nodes = cache.member('node');
+  const perNode = !cache.hasMember('node') && cache.hasMember('per_node');
+  const nodes = cache.member(perNode ? 'per_node' : 'node');
   const nr = dump.hasSymbol('nr_node_ids') ? Math.min(nodes.length, dump.object('nr_node_ids').number()) : 1;
   const out: KObject[] = [];
   for (let i = 0; i < nr; i++) {
-    const p = nodes.index(i);
+    const p = perNode ? nodes.index(i).member('node') : nodes.index(i);
     if (!p.isNull()) out.push(p.deref());
   }
   return out;

@@ -4,8 +4,8 @@
 // `linux-image-cloud-amd64` meta package: bookworm and older depend on one `linux-image-VERSION`
 // package (boot/vmlinuz-*, lib/modules/*); newer suites split it into `linux-binary-*`
 // (usr/lib/modules/V/vmlinuz) and `linux-modules-*` (.ko.xz).
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join, posix } from 'node:path';
 import { cacheDir } from './cache.ts';
 import { E2EStepError, run } from './steps.ts';
 
@@ -311,8 +311,14 @@ export async function getDebugVmlinux(suite: string, release: string, log: (s: s
     await run('download', 'apt-get', [...opts, '-q', 'download', `${pkg}=${version}`], { cwd: tmp, timeoutMs: 20 * 60_000 });
     const deb = readdirSync(tmp).find((f) => f.endsWith('.deb'));
     if (!deb) throw new E2EStepError('download', `apt-get download ${pkg} left no .deb`);
-    const member = `./usr/lib/debug/boot/vmlinux-${release}`;
-    await run('unpack', 'sh', ['-c', 'dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" "$3"', 'sh', join(tmp, deb), tmp, member], { timeoutMs: 10 * 60_000 });
+    let member = `./usr/lib/debug/boot/vmlinux-${release}`;
+    const unpack = (m: string) => run('unpack', 'sh', ['-c', 'dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" "$3"', 'sh', join(tmp, deb), tmp, m], { timeoutMs: 10 * 60_000 });
+    await unpack(member);
+    // Newer packages (sid's 7.x) make boot/vmlinux-RELEASE a symlink to lib/modules/RELEASE/vmlinux.
+    if (lstatSync(join(tmp, member)).isSymbolicLink()) {
+      member = `./${posix.normalize(posix.join(posix.dirname(member), readlinkSync(join(tmp, member))))}`;
+      await unpack(member);
+    }
     renameSync(join(tmp, member), vmlinux);
   } finally {
     rmSync(tmp, { recursive: true, force: true });

@@ -23,6 +23,21 @@ function drgnOn(d: OracleDump, name: string, args: string[] = []): { value: unkn
 }
 after(() => tools?.dispose());
 
+/**
+ * Our symbol options for a dump: none, or --vmlinux when its kallsyms has no data symbols (Debian's
+ * bookworm arm64 kernels: CONFIG_KALLSYMS_ALL off, so init_task is not in the dump) — as a user would.
+ */
+const symbolFlags = new Map<string, string[]>();
+function flagsFor(d: OracleDump, t: { diagnostic(s: string): void }): string[] {
+  let f = symbolFlags.get(d.name);
+  if (!f) {
+    f = runOurs(['sym', d.vmcore, 'init_task']).status === 0 ? [] : ['--vmlinux', d.vmlinux];
+    symbolFlags.set(d.name, f);
+  }
+  if (f.length) t.diagnostic("the dump's kallsyms has no data symbols (CONFIG_KALLSYMS_ALL off): ours with --vmlinux");
+  return f;
+}
+
 const isInt = (v: unknown) => Number.isInteger(v) && (v as number) >= 0;
 
 /** What each drgn script's JSON must look like (the contract in e2e/oracle/README.md), whatever the dump. */
@@ -72,7 +87,7 @@ test('e2e drgn-scripts: the opted-in run finds at least one dump with its debug 
 for (const d of dumps) {
   test(`e2e drgn-scripts ${d.name} (${d.release}): drgn 0.3.0's tasks-by-state counts equal our vmcore-ts ps states (idle tasks left out)`, { skip, timeout: 10 * 60_000 }, (t) => {
     const drgn = drgnOn(d, 'tasks-by-state').value as { counts: Record<string, number> };
-    const ps = runOurs(['ps', '--json', d.vmcore]);
+    const ps = runOurs(['ps', ...flagsFor(d, t), '--json', d.vmcore]);
     const arch = ps.status !== 0 ? notOurArch(ps.stderr) : undefined;
     if (arch) return t.skip(`ours: ${arch}`);
     assert.equal(ps.status, 0, ps.stderr);
@@ -82,7 +97,7 @@ for (const d of dumps) {
   });
   test(`e2e drgn-scripts ${d.name} (${d.release}): drgn 0.3.0's meminfo equals our vmcore-ts mem counters where both know it`, { skip, timeout: 10 * 60_000 }, (t) => {
     const m = drgnOn(d, 'meminfo').value as Record<string, number>;
-    const mem = runOurs(['mem', '--json', d.vmcore]);
+    const mem = runOurs(['mem', ...flagsFor(d, t), '--json', d.vmcore]);
     const arch = mem.status !== 0 ? notOurArch(mem.stderr) : undefined;
     if (arch) return t.skip(`ours: ${arch}`);
     assert.equal(mem.status, 0, mem.stderr);
@@ -96,7 +111,7 @@ for (const d of dumps) {
     // The dumps have no D task, so tasks-by-state.py is asked for the stacks of every state.
     const drgn = drgnOn(d, 'tasks-by-state', ['RSDTtXZPI']).value as { D: { pid: number; comm: string; stack: string[] }[] };
     assert.ok(drgn.D.length > 10, `${drgn.D.length} tasks`);
-    const bt = runOurs(['bt', '--json', d.vmcore, ...drgn.D.map((x) => String(x.pid))]);
+    const bt = runOurs(['bt', ...flagsFor(d, t), '--json', d.vmcore, ...drgn.D.map((x) => String(x.pid))]);
     const arch = bt.status !== 0 ? notOurArch(bt.stderr) : undefined;
     if (arch) return t.skip(`ours: ${arch}`);
     assert.equal(bt.status, 0, bt.stderr);
@@ -113,7 +128,7 @@ for (const d of dumps) {
       }
       let ours;
       try {
-        ours = runOurScript(name, d.vmcore);
+        ours = runOurScript(name, d.vmcore, [], flagsFor(d, t));
       } catch (e) {
         if (e instanceof NotOurArch) return t.skip(`ours: ${e.message}`);
         throw e;

@@ -58,8 +58,8 @@ export function notOurArch(stderr: string): string | undefined {
 export class NotOurArch extends Error {}
 
 /** `vmcore-ts run examples/scripts/NAME.ts DUMP ARGS...` and its one JSON value (NotOurArch when ours refuses the architecture). */
-export function runOurScript(name: string, vmcore: string, args: string[] = []): { value: unknown; seconds: number } {
-  const r = runOurs(['run', ourScript(name), vmcore, ...args]);
+export function runOurScript(name: string, vmcore: string, args: string[] = [], flags: string[] = []): { value: unknown; seconds: number } {
+  const r = runOurs(['run', ...flags, ourScript(name), vmcore, ...args]);
   const arch = r.status !== 0 ? notOurArch(r.stderr) : undefined;
   if (arch) throw new NotOurArch(arch);
   if (r.status !== 0) throw new Error(`vmcore-ts run ${name}.ts: exit ${r.status}\n${r.stderr.slice(-3000)}`);

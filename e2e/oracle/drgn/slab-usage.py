@@ -2,7 +2,7 @@
 # object size, slab size and the slabs/objects counted per node (kmem_cache_node.nr_slabs and
 # total_objects, summed over the node array up to nr_node_ids, as for_each_kmem_cache_node does).
 # Run: drgn -c DUMP -s VMLINUX slab-usage.py. Prints [{"name","objectSize","size","slabs","objects"}]
-# sorted by name.
+# sorted by name. Linux 7.1 moved the node array into per_node[N].node (beside each node's barn).
 import json
 
 from drgn.helpers.linux.list import list_for_each_entry
@@ -20,7 +20,10 @@ caches = []
 for cache in list_for_each_entry("struct kmem_cache", prog["slab_caches"].address_of_(), "list"):
     slabs = objects = 0
     for nid in range(nr_nodes):
-        node = cache.node[nid].read_()
+        try:
+            node = cache.node[nid].read_()
+        except AttributeError:
+            node = cache.per_node[nid].node.read_()
         if not node:
             continue
         slabs += counter(node.nr_slabs)

@@ -8,15 +8,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GUEST_NET_HOST, GUEST_NET_MAC, runScenario } from './harness/scenario.ts';
-import { kdumpTsCpu, suites } from './harness/host.ts';
+import { GUEST_NET_HOST, GUEST_NET_MAC } from './harness/scenario.ts';
+import { suites } from './harness/host.ts';
 import { getKernel } from './harness/kernels.ts';
 import { REPO } from './harness/initramfs.ts';
-import { koffiBinaryFiles } from './kexec-ts-files.ts';
 import { cannotRun, orSkipOnDownload, recordTimings } from './harness/testing.ts';
+import { captureInitrd, cli, crashGuest } from './kdump-ts-net.ts';
 import { migrate } from '../src/collect/index-db.ts';
 import { DEFAULT_POLICY } from '../src/collect/policy.ts';
 import { parseTokens } from '../src/collect/protocol.ts';
@@ -27,12 +27,6 @@ import { openSqlite } from '../src/host/sql-drivers.ts';
 const log = process.env.E2E_VERBOSE ? (s: string) => process.stderr.write(s + '\n') : undefined;
 const asked = process.env.E2E_COLLECTOR === '1' || (process.env.E2E_SUITES ?? '').trim() === 'all';
 const GUEST_PORT = 8443;
-
-function cli(name: string, args: string[]): string {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', `src/cli/${name}.ts`, ...args], { cwd: REPO, encoding: 'utf8', maxBuffer: 1 << 28 });
-  assert.equal(r.status, 0, `${name} ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
-  return r.stdout;
-}
 
 const suite = suites()[0] ?? 'bookworm';
 test(`e2e ${suite}: kdump-ts triage first: a new crash uploads its dump to the collector over HTTPS, the same bug again sends only signature and log`, { skip: asked ? undefined : 'with --all (E2E_SUITES=all) or E2E_COLLECTOR=1' }, async (t) => {
@@ -80,38 +74,11 @@ test(`e2e ${suite}: kdump-ts triage first: a new crash uploads its dump to the c
         'capture = initramfs',
         '',
       ].join('\n');
-      const outDir = join(REPO, 'e2e', 'out');
-      mkdirSync(outDir, { recursive: true });
-      const confPath = join(outDir, `kdump-ts-collector-${suite}.conf`);
-      const initrd = join(outDir, `kdump-ts-collector-initrd-${suite}.img`);
-      writeFileSync(confPath, config);
-      t.diagnostic(cli('kdump-ts', ['mkinitrd', '--config', confPath, '-o', initrd, '--release', kernel.release, '--modules-dir', kernel.modulesDir]).trim());
+      const made = captureInitrd('kdump-ts-collector', suite, kernel, config);
+      t.diagnostic(made.report.trim());
       const crash = async (n: number) => {
         const marker = `E2E-KDUMP-COLLECTOR-${n}-${randomBytes(6).toString('hex')}`;
-        const r = await runScenario({
-          name: `kdump-ts-collector-${n}`,
-          suite,
-          cpu: kdumpTsCpu(),
-          memoryMiB: 1536,
-          cmdline: 'crashkernel=512M',
-          diskMiB: 256,
-          net: { forwards: [{ guestPort: GUEST_PORT, hostPort: port }] },
-          files: { 'etc/kdump-ts.conf': config, 'boot/kdump-ts-initrd.img': { host: initrd }, ...koffiBinaryFiles() },
-          stages: {
-            first: `
-mkdir -p /scratch/crash
-check kdump-load kdump-ts load
-echo "${marker}" > /dev/kmsg
-prepare_kexec
-mark crashing
-kdump-ts crash --yes-crash-this-machine
-fail "still running after kdump-ts crash"
-`,
-          },
-          expect: ['first:crashing'],
-          timeoutMs: 12 * 60_000,
-          log,
-        });
+        const r = await crashGuest({ name: `kdump-ts-collector-${n}`, suite, config, initrd: made.initrd, marker, net: { forwards: [{ guestPort: GUEST_PORT, hostPort: port }] }, log, before: 'mkdir -p /scratch/crash' });
         recordTimings(r, `kdump-ts-collector-${n}`, { crashToRebootS: (r.qemuMs - r.marker('first', 'crashing').hostMs) / 1000 });
         return { r, marker };
       };

@@ -6,26 +6,20 @@
 // dmesg reads the crash marker from it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { GUEST_NET_HOST, GUEST_NET_MAC, runScenario } from './harness/scenario.ts';
-import { kdumpTsCpu, suites } from './harness/host.ts';
+import { GUEST_NET_HOST, GUEST_NET_MAC } from './harness/scenario.ts';
+import { suites } from './harness/host.ts';
 import { getKernel } from './harness/kernels.ts';
 import { REPO } from './harness/initramfs.ts';
-import { koffiBinaryFiles } from './kexec-ts-files.ts';
 import { cannotRun, orSkipOnDownload, recordTimings, timingSummary } from './harness/testing.ts';
 import { nfsMissing, TestNfsServer } from '../test/nfs-server.ts';
+import { captureInitrd, cli, crashGuest } from './kdump-ts-net.ts';
 
 const log = process.env.E2E_VERBOSE ? (s: string) => process.stderr.write(s + '\n') : undefined;
 const asked = process.env.E2E_NFS === '1' || (process.env.E2E_SUITES ?? '').trim() === 'all';
-
-function cli(name: string, args: string[]): string {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', `src/cli/${name}.ts`, ...args], { cwd: REPO, encoding: 'utf8', maxBuffer: 1 << 28 });
-  assert.equal(r.status, 0, `${name} ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
-  return r.stdout;
-}
 
 const suite = suites()[0] ?? 'bookworm';
 test(`e2e ${suite}: kdump-ts with an NFS target: the capture kernel mounts the export over a restricted network (NFS-Ganesha on 127.0.0.1) and saves the dump there`, { skip: asked ? undefined : 'with --all (E2E_SUITES=all) or E2E_NFS=1' }, async (t) => {
@@ -59,39 +53,11 @@ test(`e2e ${suite}: kdump-ts with an NFS target: the capture kernel mounts the e
         '',
       ].join('\n');
       mkdirSync(join(nfs.exportDir, 'dumps'));
-      const outDir = join(REPO, 'e2e', 'out');
-      mkdirSync(outDir, { recursive: true });
-      const confPath = join(outDir, `kdump-ts-nfs-${suite}.conf`);
-      const initrd = join(outDir, `kdump-ts-nfs-initrd-${suite}.img`);
-      writeFileSync(confPath, config);
-      const made = cli('kdump-ts', ['mkinitrd', '--config', confPath, '-o', initrd, '--release', kernel.release, '--modules-dir', kernel.modulesDir]);
-      t.diagnostic(made.trim());
-      assert.match(made, /modules: .*nfsv4/);
+      const made = captureInitrd('kdump-ts-nfs', suite, kernel, config);
+      t.diagnostic(made.report.trim());
+      assert.match(made.report, /modules: .*nfsv4/);
       const marker = `E2E-KDUMP-NFS-${randomBytes(6).toString('hex')}`;
-      const r = await runScenario({
-        name: 'kdump-ts-nfs',
-        suite,
-        cpu: kdumpTsCpu(),
-        memoryMiB: 1536,
-        cmdline: 'crashkernel=512M',
-        diskMiB: 256,
-        net: { forwards: [{ guestPort: 2049, hostPort: nfs.port }] },
-        files: { 'etc/kdump-ts.conf': config, 'boot/kdump-ts-initrd.img': { host: initrd }, ...koffiBinaryFiles() },
-        stages: {
-          first: `
-check kdump-load kdump-ts load
-mark crash-loaded "$(cat /sys/kernel/kexec_crash_loaded)"
-echo "${marker}" > /dev/kmsg
-prepare_kexec
-mark crashing
-kdump-ts crash --yes-crash-this-machine
-fail "still running after kdump-ts crash"
-`,
-        },
-        expect: ['first:crash-loaded', 'first:crashing'],
-        timeoutMs: 12 * 60_000,
-        log,
-      });
+      const r = await crashGuest({ name: 'kdump-ts-nfs', suite, config, initrd: made.initrd, marker, net: { forwards: [{ guestPort: 2049, hostPort: nfs.port }] }, log });
       assert.equal(r.marker('first', 'crash-loaded').value, '1');
       assert.match(r.console, /^kdump-ts: network: eth0 10\.0\.2\.15\/24$/m);
       const saved = /^kdump-ts: saved \/mnt\/target\/dumps\/(\d{8}-\d{6})\/vmcore$/m.exec(r.console);

@@ -10,22 +10,16 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { GUEST_NET_HOST, GUEST_NET_MAC, runScenario } from './harness/scenario.ts';
-import { kdumpTsCpu, suites } from './harness/host.ts';
+import { GUEST_NET_HOST, GUEST_NET_MAC } from './harness/scenario.ts';
+import { suites } from './harness/host.ts';
 import { getKernel } from './harness/kernels.ts';
 import { REPO } from './harness/initramfs.ts';
-import { koffiBinaryFiles } from './kexec-ts-files.ts';
 import { cannotRun, orSkipOnDownload, recordTimings, timingSummary } from './harness/testing.ts';
 import { sshdMissing, TestSshd } from '../test/sshd-server.ts';
+import { captureInitrd, cli, crashGuest } from './kdump-ts-net.ts';
 
 const log = process.env.E2E_VERBOSE ? (s: string) => process.stderr.write(s + '\n') : undefined;
 const GUEST_PORT = 2222;
-
-function cli(name: string, args: string[]): string {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', `src/cli/${name}.ts`, ...args], { cwd: REPO, encoding: 'utf8', maxBuffer: 1 << 28 });
-  assert.equal(r.status, 0, `${name} ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
-  return r.stdout;
-}
 
 const suite = suites()[0];
 test(`e2e ${suite ?? '(no suite)'}: kdump-ts with target = ssh://: the capture kernel sends the log, then the dump sealed to a public key, over a restricted network to an sshd on 127.0.0.1; verify and dmesg read it back`, async (t) => {
@@ -65,39 +59,11 @@ test(`e2e ${suite ?? '(no suite)'}: kdump-ts with target = ssh://: the capture k
         'capture = initramfs',
         '',
       ].join('\n');
-      const outDir = join(REPO, 'e2e', 'out');
-      mkdirSync(outDir, { recursive: true });
-      const confPath = join(outDir, `kdump-ts-ssh-${suite}.conf`);
-      const initrd = join(outDir, `kdump-ts-ssh-initrd-${suite}.img`);
-      writeFileSync(confPath, config);
-      const made = cli('kdump-ts', ['mkinitrd', '--config', confPath, '-o', initrd, '--release', kernel.release, '--modules-dir', kernel.modulesDir]);
-      t.diagnostic(made.trim());
-      assert.match(made, /modules: .*virtio_net/);
+      const made = captureInitrd('kdump-ts-ssh', suite, kernel, config);
+      t.diagnostic(made.report.trim());
+      assert.match(made.report, /modules: .*virtio_net/);
       const marker = `E2E-KDUMP-SSH-${randomBytes(6).toString('hex')}`;
-      const r = await runScenario({
-        name: 'kdump-ts-ssh',
-        suite,
-        cpu: kdumpTsCpu(),
-        memoryMiB: 1536,
-        cmdline: 'crashkernel=512M',
-        diskMiB: 256,
-        net: { forwards: [{ guestPort: GUEST_PORT, hostPort: sshd.port }] },
-        files: { 'etc/kdump-ts.conf': config, 'boot/kdump-ts-initrd.img': { host: initrd }, ...koffiBinaryFiles() },
-        stages: {
-          first: `
-check kdump-load kdump-ts load
-mark crash-loaded "$(cat /sys/kernel/kexec_crash_loaded)"
-echo "${marker}" > /dev/kmsg
-prepare_kexec
-mark crashing
-kdump-ts crash --yes-crash-this-machine
-fail "still running after kdump-ts crash"
-`,
-        },
-        expect: ['first:crash-loaded', 'first:crashing'],
-        timeoutMs: 12 * 60_000,
-        log,
-      });
+      const r = await crashGuest({ name: 'kdump-ts-ssh', suite, config, initrd: made.initrd, marker, net: { forwards: [{ guestPort: GUEST_PORT, hostPort: sshd.port }] }, log });
       assert.equal(r.marker('first', 'crash-loaded').value, '1');
       assert.match(r.console, /^kdump-ts: network: eth0 10\.0\.2\.15\/24$/m, 'the capture kernel got its address by DHCP on the NIC found by MAC');
       const saved = /^kdump-ts: saved (ssh:\/\/\S+)$/m.exec(r.console);

@@ -3,26 +3,16 @@
 // on 127.0.0.1 only, stopped by its PID. The e2e guests reach it through QEMU's forward.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './free-port.ts';
 
 const GANESHA = '/usr/bin/ganesha.nfsd';
 const VFS_FSAL = '/usr/lib/x86_64-linux-gnu/ganesha/libfsalvfs.so';
 
 /** Why no test NFS server can run here, or undefined. */
 export const nfsMissing: string | undefined = !existsSync(GANESHA) || !existsSync(VFS_FSAL) ? 'needs nfs-ganesha and nfs-ganesha-vfs (scripts/install-test-deps.sh)' : process.getuid?.() !== 0 ? 'the NFS server (VFS FSAL) needs root' : undefined;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-    s.on('error', reject);
-  });
-}
 
 const accepts = (port: number) =>
   new Promise<boolean>((resolve) => {

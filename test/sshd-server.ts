@@ -3,26 +3,15 @@
 // e2e guests that send dumps over ssh (through QEMU's forward to 127.0.0.1).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './free-port.ts';
 
 const SSHD = '/usr/sbin/sshd';
 
 /** Why no test sshd can run here, or undefined. */
 export const sshdMissing: string | undefined =
   !existsSync(SSHD) || spawnSync('ssh', ['-V']).error ? 'needs openssh-server and openssh-client (scripts/install-test-deps.sh)' : undefined;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-    s.on('error', reject);
-  });
-}
 
 export class TestSshd {
   readonly dir: string;

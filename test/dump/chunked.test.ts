@@ -2,29 +2,10 @@
 // on an in-memory store (the directory and SSH stores: test/dump/ssh-target.test.ts).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ChunkedWriter, parseManifest, verifyChunks, type ChunkStore } from '../../src/dump/chunked.ts';
+import { ChunkedWriter, parseManifest, verifyChunks } from '../../src/dump/chunked.ts';
+import { MemoryStore } from './memory-store.ts';
 import { sha256Hasher } from '../../src/host/chunk-stores.ts';
 import { ParseError } from '../../src/errors.ts';
-
-class MemoryStore implements ChunkStore {
-  readonly where = 'memory';
-  files = new Map<string, Uint8Array>();
-  puts: string[] = [];
-  stored(prefix: string): Map<string, string> {
-    const m = new Map<string, string>();
-    for (const [f, b] of this.files) {
-      if (!f.startsWith(prefix)) continue;
-      const h = sha256Hasher();
-      h.update(b);
-      m.set(f, h.digest());
-    }
-    return m;
-  }
-  put(file: string, bytes: Uint8Array): void {
-    this.files.set(file, bytes.slice());
-    this.puts.push(file);
-  }
-}
 
 const stream = Uint8Array.from({ length: 10_000 }, (_, i) => (i * 7919) & 0xff);
 

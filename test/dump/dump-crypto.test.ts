@@ -8,7 +8,8 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ChunkedWriter, verifyChunks, type ChunkStore, type Manifest } from '../../src/dump/chunked.ts';
+import { ChunkedWriter, verifyChunks, type Manifest } from '../../src/dump/chunked.ts';
+import { MemoryStore } from './memory-store.ts';
 import { sha256Hasher } from '../../src/host/chunk-stores.ts';
 import { chunkOpener, dumpKeyFor, loadRecipient, sealerFor } from '../../src/host/dump-crypto.ts';
 import { ParseError, UsageError } from '../../src/errors.ts';
@@ -16,24 +17,6 @@ import { ParseError, UsageError } from '../../src/errors.ts';
 const work = mkdtempSync(join(tmpdir(), 'dump-crypto-'));
 const pair = () => generateKeyPairSync('x25519');
 const recipient = pair();
-
-class MemoryStore implements ChunkStore {
-  readonly where = 'memory';
-  files = new Map<string, Uint8Array>();
-  stored(prefix: string) {
-    const m = new Map<string, string>();
-    for (const [f, b] of this.files) {
-      if (!f.startsWith(prefix)) continue;
-      const h = sha256Hasher();
-      h.update(b);
-      m.set(f, h.digest());
-    }
-    return m;
-  }
-  put(file: string, bytes: Uint8Array) {
-    this.files.set(file, bytes.slice());
-  }
-}
 
 const stream = Uint8Array.from({ length: 20_000 }, (_, i) => (i * 31) & 0xff);
 

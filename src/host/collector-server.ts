@@ -194,6 +194,8 @@ export function startCollector(opts: CollectorOptions): Promise<Collector> {
       if (who.kind !== 'viewer') throw new HttpError(403, 'this needs a viewer token (@viewer in the tokens file)');
     };
     let m: RegExpExecArray | null;
+    // Who this token is (kdump-ts test checks a host's token with it).
+    if (method === 'GET' && path === '/whoami') return json(res, 200, who);
     if (path === '/crashes' && method === 'POST') {
       if (who.kind !== 'host') throw new HttpError(403, 'crashes are reported with a host token');
       const body = await readBody(req, MAX_REPORT_BYTES);

@@ -24,6 +24,10 @@ import { machinePath, readText } from './machine-files.ts';
 import { initrdEntries, initrdUnpackedSize } from './initrd-size.ts';
 import { buildCaptureInitramfs, packageRoot, resolveTarget, targetModules } from './kdump-initramfs.ts';
 import { captureFiles, osRelease, readCaptureFile, readConfig, readStatus } from './kdump-service.ts';
+import { httpFailure, readCa, readTokenFile, SyncHttp } from './http-client.ts';
+import { readSecretFile } from './secret-file.ts';
+import { resolve } from 'node:path';
+import type { KdumpConfig } from '../kdump/config.ts';
 
 export interface CaptureEstimate {
   kernel: string;
@@ -129,6 +133,41 @@ export function readinessChecks(root: string, opts: { configPath?: string; bundl
     checks.push(failedCheck('modules', e));
   }
   checks.push(dumpTargetCheck(status, config, parseMeminfo(readText(root, '/proc/meminfo') ?? '')));
+  if (config.collector) checks.push(collectorCheck(config.collector, root));
   checks.push(loadedCheck(status));
   return checks;
+}
+
+/**
+ * Triage first: the collector answers this host's token (GET /v1/whoami, bounded). On another root
+ * (--root) it is not asked: that machine's network and token are not this one's.
+ */
+function collectorCheck(c: NonNullable<KdumpConfig['collector']>, root: string): Check {
+  const name = 'collector';
+  if (resolve(root) !== '/') return { name, result: 'skip', detail: `${c.url}: not asked for another root (--root)` };
+  let token: string;
+  let ca: string | undefined;
+  try {
+    token = readTokenFile(c.token, readSecretFile);
+    ca = readCa(c.ca);
+  } catch (e) {
+    return failedCheck(name, e);
+  }
+  const http = new SyncHttp();
+  try {
+    const req = { method: 'GET', url: `${c.url}/v1/whoami`, headers: { authorization: `Bearer ${token}` }, ca, timeoutMs: 15_000 };
+    let res;
+    try {
+      res = http.request(req);
+    } catch (e) {
+      return failedCheck(name, e);
+    }
+    if (res.status !== 200) return failedCheck(name, httpFailure(req, res));
+    const who = JSON.parse(new TextDecoder().decode(res.body)) as { kind: string; host?: string };
+    if (who.kind !== 'host') return { name, result: 'FAIL', detail: `${c.url}: ${c.token} is a viewer token`, fix: "give this host's token (a HOST TOKEN line of the collector's tokens file)" };
+    if (c.host && who.host !== c.host) return { name, result: 'FAIL', detail: `${c.url}: the token is host ${who.host}'s, collector_host says ${c.host}`, fix: 'make collector_host and the token agree' };
+    return { name, result: 'ok', detail: `${c.url}: reachable, the token is host ${who.host}'s` };
+  } finally {
+    http.close();
+  }
 }

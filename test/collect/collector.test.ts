@@ -180,3 +180,32 @@ test('TLS: the collector serves HTTPS with --tls-cert/--tls-key; triage trusts i
     await tls.close();
   }
 });
+
+test('kdump-ts test with collector = …: the collector check passes with this host\'s token (GET /v1/whoami), fails with a viewer token or a collector_host the token is not for', async () => {
+  const conf = (token: string, host?: string) => {
+    const p = join(work, `kdump-${token.slice(0, 6)}-${host ?? 'any'}.conf`);
+    const tf = join(work, `token-${token.slice(0, 6)}`);
+    writeFileSync(tf, token + '\n', { mode: 0o600 });
+    writeFileSync(p, [`collector = ${collector.url}`, `collector_token = ${tf}`, ...(host ? [`collector_host = ${host}`] : []), 'net_device = lo', 'capture = initramfs', ''].join('\n'));
+    return p;
+  };
+  // Spawned, not spawnSync: the collector answers from this process.
+  const check = async (p: string) => {
+    const out = await new Promise<string>((resolve) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/kdump-ts.ts', 'test', '--json', '--config', p], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let text = '';
+      child.stdout.on('data', (d) => (text += d));
+      child.on('close', () => resolve(text));
+    });
+    return (JSON.parse(out) as { checks: { name: string; result: string; detail: string }[] }).checks.find((c) => c.name === 'collector')!;
+  };
+  const ok = await check(conf(HOST_TOKEN));
+  assert.equal(ok.result, 'ok', JSON.stringify(ok));
+  assert.match(ok.detail, /reachable, the token is host vm1's/);
+  const viewer = await check(conf(VIEWER_TOKEN));
+  assert.equal(viewer.result, 'FAIL');
+  assert.match(viewer.detail, /is a viewer token/);
+  const other = await check(conf(HOST_TOKEN, 'vm9'));
+  assert.equal(other.result, 'FAIL');
+  assert.match(other.detail, /the token is host vm1's, collector_host says vm9/);
+});

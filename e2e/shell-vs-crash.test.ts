@@ -30,12 +30,21 @@ const dumps = existsSync(DIR)
 
 for (const d of dumps.length ? dumps : [undefined]) {
   const skip = !asked ? 'with E2E_SUITES=all or E2E_CRASH_SHELL=1' : !d ? `no x86_64 dump in ${DIR} (the kdump scenarios make them)` : cannotMakeRoot();
-  test(`shell vs crash 9.0.2 on ${d?.release ?? 'the e2e dumps'}: ${SAME.join(', ')} line for line; sys's rows`, { skip, timeout: 20 * 60_000 }, async () => {
+  test(`shell vs crash 9.0.2 on ${d?.release ?? 'the e2e dumps'}: ${SAME.join(', ')} line for line; sys's rows`, { skip, timeout: 20 * 60_000 }, async (t) => {
     const vmlinux = await getDebugVmlinux(d!.suite, d!.release);
     const crash = crashSidOutputs(vmlinux, d!.vmcore, ['sys', ...SAME]).byCommand;
+    // crash 9.0.2 predates Linux 7.x's struct module: it stops at start-up and prints nothing.
+    if ([...crash.values()].every((o) => !o.trim())) return t.skip(`crash 9.0.2 prints nothing on ${d!.release} (it cannot read this kernel)`);
     const kd = openKernelDump(new FileSource(d!.vmcore), { decoders: nodePageDecoders });
     for (const cmd of SAME) {
       const ours = new ConsoleSession(kd, apiConsoleCommands).run(parseLine(cmd)).text;
+      // A kernel whose BTF has no per-CPU VARs (Debian's 5.10): we cannot name the type; the addresses still match.
+      if (/\(unknown: this kernel's BTF has no type for /.test(ours)) {
+        const addresses = (x: string | undefined) => x?.slice(x.indexOf('PER-CPU ADDRESSES:'));
+        t.diagnostic(`${cmd}: the type is unknown without BTF VARs; addresses compared`);
+        assert.equal(addresses(ours), addresses(crash.get(cmd)), `${d!.release}: ${cmd}`);
+        continue;
+      }
       assert.equal(ours, crash.get(cmd), `${d!.release}: ${cmd}`);
     }
     // UPTIME: ours is the last log record's time, crash's is jiffies / HZ; they part on the 6.12 TCG guest (8 s against 3:47)

@@ -7,12 +7,12 @@
 import { NotInDumpError, ParseError } from '../../../errors.ts';
 import { hex } from '../../../text.ts';
 import type { PageTables, PhysReader, Translation } from '../arch.ts';
+import { TableCache } from '../table-cache.ts';
 
 const MASK64 = (1n << 64n) - 1n;
 const OA_48 = 0x0000fffffffff000n;
 const OA_LPA2 = 0x0003fffffffff000n;
 const LEVEL_NAMES = ['PTE', 'PMD', 'PUD', 'P4D', 'PGD'];
-const MAX_CACHED_TABLES = 4096; // 16 MiB
 
 type Walk = Translation | { missingShift: bigint; level: string; entry: bigint };
 
@@ -28,13 +28,12 @@ export class Arm64PageTables implements PageTables {
   readonly vaBits: number;
   /** FEAT_LPA2 descriptors (52-bit output addresses, TCR_EL1.DS = 1). */
   readonly lpa2: boolean;
-  private readonly phys: PhysReader;
-  private readonly tables = new Map<bigint, BigUint64Array>();
+  private readonly tables: TableCache;
 
   /** `root`: physical address of swapper_pg_dir; `vaBits`: 64 - TCR_EL1.T1SZ. */
   constructor(phys: PhysReader, root: bigint, vaBits: number, lpa2: boolean) {
     if (vaBits < 36 || vaBits > 52) throw new ParseError(`arm64: ${vaBits}-bit kernel virtual addresses are not a 4 KiB-granule layout`);
-    this.phys = phys;
+    this.tables = new TableCache(phys);
     this.root = root & ~0xfffn;
     this.vaBits = vaBits;
     this.levels = arm64Levels(vaBits);
@@ -79,7 +78,7 @@ export class Arm64PageTables implements PageTables {
       const bits = Math.min(9, this.vaBits - shift);
       const index = Number((vaddr >> BigInt(shift)) & ((1n << BigInt(bits)) - 1n));
       const name = LEVEL_NAMES[level]!;
-      const entry = this.table(table, vaddr, name)[index]!;
+      const entry = this.tables.table(table, vaddr, name)[index]!;
       const bshift = BigInt(shift);
       if ((entry & 1n) === 0n) return { missingShift: bshift, level: name, entry };
       const isTable = (entry & 2n) !== 0n;
@@ -95,23 +94,5 @@ export class Arm64PageTables implements PageTables {
       table = this.outputAddress(entry);
     }
     throw new Error('unreachable');
-  }
-
-  private table(paddr: bigint, vaddr: bigint, level: string): BigUint64Array {
-    let t = this.tables.get(paddr);
-    if (t) return t;
-    let bytes: Uint8Array;
-    try {
-      bytes = this.phys.readPhys(paddr, 4096);
-    } catch (e) {
-      if (e instanceof NotInDumpError) {
-        throw new NotInDumpError(vaddr, false, e.reason, `its ${level} table at physical ${hex(paddr)} is not in the dump`);
-      }
-      throw e;
-    }
-    t = new BigUint64Array(bytes.slice().buffer);
-    if (this.tables.size >= MAX_CACHED_TABLES) this.tables.clear();
-    this.tables.set(paddr, t);
-    return t;
   }
 }

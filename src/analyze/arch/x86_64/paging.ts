@@ -3,26 +3,25 @@
 import { NotInDumpError } from '../../../errors.ts';
 import { hex } from '../../../text.ts';
 import type { PageTables, PhysReader, Translation } from '../arch.ts';
+import { TableCache } from '../table-cache.ts';
 
 const PRESENT = 1n;
 const PSE = 0x80n; // page size bit: a 1 GiB (PUD) or 2 MiB (PMD) leaf
 const ADDR_BITS = 0x000ffffffffff000n; // bits 12..51 of an entry
 const MASK64 = (1n << 64n) - 1n;
 const LEVEL_NAMES = ['PTE', 'PMD', 'PUD', 'P4D', 'PGD'];
-const MAX_CACHED_TABLES = 4096; // 16 MiB
 
 type Walk = Translation | { missingShift: bigint; level: string; entry: bigint };
 
 export class X86_64PageTables implements PageTables {
   readonly root: bigint;
   readonly levels: 4 | 5;
-  private readonly phys: PhysReader;
   private readonly entryMask: bigint;
-  private readonly tables = new Map<bigint, BigUint64Array>();
+  private readonly tables: TableCache;
 
   /** `root`: physical address of the top-level table (cr3 / init_top_pgt); `smeMask`: AMD SME C-bit. */
   constructor(phys: PhysReader, root: bigint, levels: 4 | 5, smeMask = 0n) {
-    this.phys = phys;
+    this.tables = new TableCache(phys);
     this.root = root & ADDR_BITS;
     this.levels = levels;
     this.entryMask = ADDR_BITS & ~smeMask;
@@ -74,7 +73,7 @@ export class X86_64PageTables implements PageTables {
     for (let level = this.levels - 1; level >= 0; level--) {
       const shift = 12n + 9n * BigInt(level);
       const index = Number((vaddr >> shift) & 511n);
-      const entry = this.table(table, vaddr, LEVEL_NAMES[level]!)[index]!;
+      const entry = this.tables.table(table, vaddr, LEVEL_NAMES[level]!)[index]!;
       if ((entry & PRESENT) === 0n) return { missingShift: shift, level: LEVEL_NAMES[level]!, entry };
       const pageSize = 1n << shift;
       if (level === 0 || ((level === 1 || level === 2) && (entry & PSE) !== 0n)) {
@@ -83,23 +82,5 @@ export class X86_64PageTables implements PageTables {
       table = entry & this.entryMask;
     }
     throw new Error('unreachable');
-  }
-
-  private table(paddr: bigint, vaddr: bigint, level: string): BigUint64Array {
-    let t = this.tables.get(paddr);
-    if (t) return t;
-    let bytes: Uint8Array;
-    try {
-      bytes = this.phys.readPhys(paddr, 4096);
-    } catch (e) {
-      if (e instanceof NotInDumpError) {
-        throw new NotInDumpError(vaddr, false, e.reason, `its ${level} table at physical ${hex(paddr)} is not in the dump`);
-      }
-      throw e;
-    }
-    t = new BigUint64Array(bytes.slice().buffer);
-    if (this.tables.size >= MAX_CACHED_TABLES) this.tables.clear();
-    this.tables.set(paddr, t);
-    return t;
   }
 }

@@ -2,10 +2,11 @@
 // S3-compatible store plugs in beside it). Each blob is written aside and renamed into place, so a
 // reader (another collector process on the same shared directory) never sees half of one.
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, closeSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, writeSync, readFileSync } from 'node:fs';
+import { copyFileSync, closeSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { OutputError, ReadError } from '../errors.ts';
 import type { BlobStore } from '../collect/protocol.ts';
+import { writeFileDurably } from './file-sink.ts';
 
 const KEY = /^[\w.+-]+(?:\/[\w.+-]+)*$/;
 
@@ -24,15 +25,7 @@ export class DirBlobStore implements BlobStore {
   async put(key: string, bytes: Uint8Array): Promise<void> {
     const p = this.path(key);
     mkdirSync(dirname(p), { recursive: true, mode: 0o700 });
-    const tmp = `${p}.${randomBytes(6).toString('hex')}.tmp`;
-    const fd = openSync(tmp, 'w', 0o600);
-    try {
-      for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, p);
+    writeFileDurably(`${p}.${randomBytes(6).toString('hex')}.tmp`, p, bytes);
   }
   async putFile(key: string, path: string): Promise<void> {
     const p = this.path(key);

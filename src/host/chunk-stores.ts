@@ -4,9 +4,10 @@
 // leaves whole chunks only; the next run hashes what is there and sends the rest.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { OutputError } from '../errors.ts';
+import { writeFileDurably } from './file-sink.ts';
 import { formatSshUrl, type SshTarget } from '../ssh-url.ts';
 import type { ChunkStore, Hasher } from '../dump/chunked.ts';
 
@@ -33,15 +34,7 @@ export class DirChunkStore implements ChunkStore {
     return out;
   }
   put(file: string, bytes: Uint8Array): void {
-    const tmp = join(this.dir, `.${file}.tmp`);
-    const fd = openSync(tmp, 'w', 0o600);
-    try {
-      for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, join(this.dir, file));
+    writeFileDurably(join(this.dir, `.${file}.tmp`), join(this.dir, file), bytes);
   }
 }
 

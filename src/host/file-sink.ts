@@ -1,7 +1,7 @@
 // The file sinks: positioned writes to an output file (src/host/output-file.ts creates it), a file
 // created as every output is (for tests and benches), sequential writes to stdout for the flattened
 // format.
-import { ftruncateSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, ftruncateSync, openSync, renameSync, writeSync } from 'node:fs';
 import type { ByteSink } from '../format/sink.ts';
 import { OutputFile } from './output-file.ts';
 
@@ -58,4 +58,16 @@ export function writeAllSync(fd: number, bytes: Uint8Array): void {
       Atomics.wait(sleeper, 0, 0, 5);
     }
   }
+}
+
+/** `bytes` written to `tmp` (mode 0600), synced, then renamed to `dest`: a reader sees the whole file or none. */
+export function writeFileDurably(tmp: string, dest: string, bytes: Uint8Array): void {
+  const fd = openSync(tmp, 'w', 0o600);
+  try {
+    writeAllSync(fd, bytes);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, dest);
 }

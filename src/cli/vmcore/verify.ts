@@ -12,6 +12,7 @@ import { MANIFEST_SUFFIX, parseManifest, verifyChunks, type Manifest } from '../
 import { sha256Hasher } from '../../host/chunk-stores.ts';
 import { parseCommandLine } from '../args.ts';
 import type { Command } from './commands.ts';
+import { write } from './kernel-dump-args.ts';
 
 const USAGE =
   'vmcore-ts verify [--json] [--key PRIVATE] [--output FILE [-f]] MANIFEST|DIR\n' +
@@ -181,15 +182,15 @@ export const verifyCommand: Command = {
     }
     if (values.json) {
       const stream = v.streamOk === undefined ? 'not checked (encrypted)' : v.streamOk ? 'ok' : 'mismatch';
-      process.stdout.write(JSON.stringify({ manifest: path, name: m.name, size: m.size, sha256: m.sha256, chunks: m.chunks.length, encrypted: !!m.encryption, ok, stream, problems: v.problems }) + '\n');
+      write(JSON.stringify({ manifest: path, name: m.name, size: m.size, sha256: m.sha256, chunks: m.chunks.length, encrypted: !!m.encryption, ok, stream, problems: v.problems }) + '\n');
     } else if (ok) {
       const what = v.streamOk === undefined ? 'every chunk matches (encrypted: give --key to open them and check the stream)' : 'all match';
-      process.stdout.write(`${basename(path)}: ${m.chunks.length} chunks, ${m.size} bytes, stream SHA-256 ${m.sha256}: ${what}\n`);
-      if (out) process.stdout.write(`  the stream is in ${values.output} (makedumpfile's flattened format: every vmcore-ts command reads it; convert -R rebuilds the plain file)\n`);
-      else process.stdout.write(joinHint);
+      write(`${basename(path)}: ${m.chunks.length} chunks, ${m.size} bytes, stream SHA-256 ${m.sha256}: ${what}\n`);
+      if (out) write(`  the stream is in ${values.output} (makedumpfile's flattened format: every vmcore-ts command reads it; convert -R rebuilds the plain file)\n`);
+      else write(joinHint);
     } else {
-      for (const p of v.problems) process.stdout.write(`${p.file}: bytes ${p.start}-${p.end - 1} of the stream: ${p.problem}\n`);
-      if (v.problems.length === 0) process.stdout.write(`every chunk matches but the stream's SHA-256 does not: ${m.sha256} expected\n`);
+      for (const p of v.problems) write(`${p.file}: bytes ${p.start}-${p.end - 1} of the stream: ${p.problem}\n`);
+      if (v.problems.length === 0) write(`every chunk matches but the stream's SHA-256 does not: ${m.sha256} expected\n`);
       process.stderr.write(`vmcore-ts verify: ${path}: ${v.problems.length || 1} problem${v.problems.length > 1 ? 's' : ''}; the damaged ranges must not be read as data — save again to the same target to replace them\n`);
     }
     return ok ? 0 : 1;

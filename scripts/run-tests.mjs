@@ -1,8 +1,16 @@
 // Runs every *.test.ts under test/, src/ and e2e/ with node's test runner (tsx for TypeScript).
 // Usage: node scripts/run-tests.mjs [FILTER...]  — filters are substrings of test file paths.
 // e2e/ (real kernels in QEMU) is included; see e2e/README.md for its environment variables.
-import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+//
+// The unit and fixture tests (test/, src/) and the real-kernel scenarios (e2e/) run as two test
+// processes at once: a QEMU guest under TCG keeps one core busy, and node's runner would otherwise
+// run one file at a time on a 2-core machine, so the ~10 minutes of unit tests would follow ~20
+// minutes of guests instead of running beside them. The e2e output streams as it comes; the unit
+// tests' output is kept and printed whole when they end. TESTS_SEQUENTIAL=1 runs them one after
+// the other in one process (as before).
+import { spawn } from 'node:child_process';
+import { createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 function find(dir, out = []) {
@@ -24,8 +32,47 @@ if (files.length === 0) {
 }
 // No test may make a real kexec or reboot syscall on this machine: src/host/syscalls.ts refuses to
 // construct them with this set (and under node --test's NODE_TEST_CONTEXT); tests pass fakes.
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', ...files], {
-  stdio: 'inherit',
-  env: { ...process.env, KEXEC_TS_NO_HOST_SYSCALLS: '1' },
+const env = { ...process.env, KEXEC_TS_NO_HOST_SYSCALLS: '1' };
+const unit = files.filter((f) => !f.startsWith('e2e'));
+const e2e = files.filter((f) => f.startsWith('e2e'));
+const together = unit.length > 0 && e2e.length > 0 && env.TESTS_SEQUENTIAL !== '1' && env.E2E_SUITES !== 'none';
+
+/** Runs node --test on `list`; output to our stdout (live) or, with `keep`, into a file read at the end. */
+function runGroup(list, keep) {
+  return new Promise((resolve) => {
+    const args = ['--import', 'tsx', '--test', ...list];
+    if (!keep) {
+      spawn(process.execPath, args, { stdio: 'inherit', env }).on('close', (code) => resolve({ code, out: '' }));
+      return;
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'kexec-ts-unit-'));
+    const file = join(dir, 'out.txt');
+    const sink = createWriteStream(file);
+    sink.on('open', () => {
+      const child = spawn(process.execPath, args, { stdio: ['ignore', sink, sink], env });
+      child.on('close', (code) => {
+        const out = readFileSync(file, 'utf8');
+        rmSync(dir, { recursive: true, force: true });
+        resolve({ code, out });
+      });
+    });
+  });
+}
+
+/** The runner's closing counts (`# tests N`, `# pass N`, …) of one group's TAP output. */
+const counts = (out) => out.split('\n').filter((l) => /^# (tests|pass|fail|cancelled|skipped|todo|duration_ms) /.test(l)).join(', ');
+
+if (!together) {
+  const { code } = await runGroup(files, false);
+  process.exit(code ?? 1);
+}
+console.log(`== ${unit.length} unit and fixture test files run beside ${e2e.length} real-kernel scenario files (their output follows when they end)`);
+const unitRun = runGroup(unit, true).then((r) => {
+  process.stdout.write(`\n== unit and fixture tests (test/, src/)\n${r.out}\n== end of unit and fixture tests: exit ${r.code}\n\n`);
+  return r;
 });
-process.exit(r.status ?? 1);
+const e2eRun = runGroup(e2e, false);
+const [u, e] = await Promise.all([unitRun, e2eRun]);
+console.log(`== unit and fixture tests: exit ${u.code} (${counts(u.out)})`);
+console.log(`== real-kernel scenarios: exit ${e.code}`);
+process.exit(u.code === 0 && e.code === 0 ? 0 : 1);

@@ -92,13 +92,25 @@ export class FlattenedSource implements ByteSource {
   private readonly inner: ByteSource;
   private readonly pieces: PieceTable;
 
-  constructor(inner: ByteSource) {
+  /**
+   * `records`: the stream's records when the caller has followed them itself (in stream order:
+   * where each one's data goes in the file and where it is in the stream), e.g. around a missing
+   * stretch of the stream; without it the stream is read from its start.
+   */
+  constructor(inner: ByteSource, records?: readonly { off: number; end: number; flat: number }[]) {
     this.inner = inner;
     this.name = inner.name;
     if (!isFlattened(inner)) {
       throw new ParseError('not a flattened makedumpfile stream (no "makedumpfile" header)', { offset: 0, source: inner.name });
     }
     const recs = new PieceTable();
+    if (records) {
+      for (const r of records) recs.push({ ...r, seq: recs.length });
+      this.records = recs.length;
+      this.pieces = resolveOverlaps(recs);
+      this.size = this.pieces.length > 0 ? this.pieces.end(this.pieces.length - 1) : 0;
+      return;
+    }
     let pos = FLAT_HEADER_SIZE;
     let ended = false;
     let chunk: Uint8Array = new Uint8Array(0);

@@ -586,6 +586,51 @@ export class KdumpCompressedDump implements Dump {
     if (runStart >= 0) yield { startPfn: BigInt(runStart), endPfn: BigInt(end) };
   }
 
+  /**
+   * What of the dump the file's byte ranges hold: whether they touch the headers (everything before
+   * the 1st bitmap), the page frames whose bitmap bits they hold, and, per range, the page frames
+   * whose descriptor or data lies in it (for naming damaged bytes as pages). A descriptor inside any
+   * of the ranges is not followed: its page is counted in the range that holds the descriptor.
+   */
+  pagesStoredIn(ranges: readonly (readonly [number, number])[]): { headers: boolean; status: boolean; bitmapPfns: PfnRun[]; pages: PfnRun[][] } {
+    const touches = (s: number, e: number) => ranges.some(([a, b]) => a < e && s < b);
+    // The status word (compression flags, "incomplete") is rewritten at the end of a save; each
+    // page's descriptor names its own codec, so pages are placed without it.
+    const st = DiskDumpHeader.fields.status.off;
+    const headers = touches(0, st) || touches(st + 4, this.bitmap1Offset);
+    const status = touches(st, st + 4);
+    const bitmapPfns: PfnRun[] = [];
+    for (const base of this.twoBitmaps ? [this.bitmap1Offset, this.bitmap2Offset] : [this.bitmap2Offset]) {
+      for (const [a, b] of ranges) {
+        const s = Math.max(a, base);
+        const e = Math.min(b, base + this.bitmapBytes);
+        if (s < e) bitmapPfns.push({ startPfn: BigInt((s - base) * 8), endPfn: BigInt((e - base) * 8) });
+      }
+    }
+    const pages: PfnRun[][] = ranges.map(() => []);
+    if (headers || this.unreadable) return { headers, status, bitmapPfns, pages };
+    const add = (r: number, pfn: number) => {
+      const runs = pages[r]!;
+      const last = runs[runs.length - 1];
+      if (last && last.endPfn === BigInt(pfn)) last.endPfn = BigInt(pfn + 1);
+      else runs.push({ startPfn: BigInt(pfn), endPfn: BigInt(pfn + 1) });
+    };
+    const inRange = (s: number, e: number): number => ranges.findIndex(([a, b]) => a < e && s < b);
+    let index = 0;
+    for (const run of this.presentRuns()) {
+      for (let pfn = Number(run.startPfn); pfn < Number(run.endPfn); pfn++, index++) {
+        const at = this.dataOffset + index * PageDesc.size;
+        let r = inRange(at, at + PageDesc.size);
+        if (r < 0) {
+          const d = this.readDesc(index);
+          if (d.offset >= 0) r = inRange(d.offset, d.offset + Math.max(1, d.size));
+        }
+        if (r >= 0) add(r, pfn);
+      }
+    }
+    return { headers, status, bitmapPfns, pages };
+  }
+
   hasPage(pfn: bigint): boolean {
     const loc = this.locate(pfn);
     return 'desc' in loc && loc.desc.offset + loc.desc.size <= this.source.size;

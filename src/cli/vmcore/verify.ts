@@ -9,6 +9,8 @@ import { chunkOpener, loadPrivateKey } from '../../host/dump-crypto.ts';
 import { writeAllSync } from '../../host/file-sink.ts';
 import { OutputFile } from '../../host/output-file.ts';
 import { MANIFEST_SUFFIX, parseManifest, verifyChunks, type Manifest } from '../../dump/chunked.ts';
+import { damageInDump, type ChunkDamage } from '../../dump/damage.ts';
+import { openDump } from '../../format/open-dump.ts';
 import { sha256Hasher } from '../../host/chunk-stores.ts';
 import { parseCommandLine } from '../args.ts';
 import type { Command } from './commands.ts';
@@ -21,7 +23,8 @@ const USAGE =
   '  Checks a dump written with `vmcore-ts save --to`: each chunk\'s size and SHA-256, then the whole\n' +
   '  stream\'s, against NAME.manifest.json (DIR: the one manifest in it; S3: NAME, default vmcore, each\n' +
   '  part read with a ranged GET). Exit 0 when all match, 1 when a chunk is missing or damaged (each\n' +
-  '  named with its byte range in the stream).\n' +
+  '  named with its byte range in the stream and, when the records around it can be followed, the\n' +
+  '  page frames whose data or descriptors it held).\n' +
   '  --key PRIVATE   the X25519 private key an encrypted dump (save --encrypt-to) is sealed to: the\n' +
   '                  chunks are opened and the stream\'s SHA-256 checked (without it: the chunks only)\n' +
   '  --output FILE   write the stream (decrypted) to FILE — a flattened dump every command reads';
@@ -162,34 +165,59 @@ export const verifyCommand: Command = {
     }
     let v: ReturnType<typeof verifyChunks>;
     let out: OutputFile | undefined;
+    let open: ReturnType<typeof chunkOpener> | undefined;
     try {
       if (values.key !== undefined && !m.encryption) throw new UsageError(`${path}: the dump is not encrypted: drop --key`);
       if (values.output !== undefined && m.encryption && values.key === undefined) throw new UsageError(`${path}: the dump is encrypted: --output needs --key PRIVATE`);
-      const open = values.key !== undefined ? chunkOpener(m, loadPrivateKey(values.key)) : undefined;
+      open = values.key !== undefined ? chunkOpener(m, loadPrivateKey(values.key)) : undefined;
       out = values.output !== undefined ? OutputFile.create(values.output, { force: !!values.f }) : undefined;
       const o = out;
       v = verifyChunks(m, (file) => reader.read(file), sha256Hasher, open, o ? (b) => writeAllSync(o.fd, b) : undefined);
     } catch (e) {
       out?.discard();
-      throw e;
-    } finally {
       reader.close();
+      throw e;
     }
     const ok = v.problems.length === 0 && v.streamOk !== false;
+    // A damaged or missing chunk is named by the pages it held, when the stream can be followed.
+    const damage = new Map<string, ChunkDamage>();
+    const bad = v.problems.map((p) => m.chunks.findIndex((c) => c.file === p.file)).filter((i) => i >= 0);
+    if (bad.length > 0 && (!m.encryption || open !== undefined)) {
+      const plain = (i: number): Uint8Array | undefined => {
+        const b = reader.read(m.chunks[i]!.file);
+        if (!b || !open) return b;
+        try {
+          return open(i, b);
+        } catch {
+          return undefined; // a sealed chunk that does not open is missing as far as its data goes
+        }
+      };
+      for (const d of damageInDump(m, plain, bad, (src) => openDump(src))) damage.set(m.chunks[d.chunk]!.file, d);
+    }
+    reader.close();
     if (out) {
       if (ok) out.commit();
       else out.discard();
     }
     if (values.json) {
       const stream = v.streamOk === undefined ? 'not checked (encrypted)' : v.streamOk ? 'ok' : 'mismatch';
-      write(JSON.stringify({ manifest: path, name: m.name, size: m.size, sha256: m.sha256, chunks: m.chunks.length, encrypted: !!m.encryption, ok, stream, problems: v.problems }) + '\n');
+      const problems = v.problems.map((p) => {
+        const d = damage.get(p.file);
+        const pages = d?.pages?.map((r) => [`0x${r.startPfn.toString(16)}`, `0x${(r.endPfn - 1n).toString(16)}`]);
+        return d ? { ...p, inDump: d.text, ...(pages ? { pages, pageCount: d.pageCount } : {}) } : p;
+      });
+      write(JSON.stringify({ manifest: path, name: m.name, size: m.size, sha256: m.sha256, chunks: m.chunks.length, encrypted: !!m.encryption, ok, stream, problems }) + '\n');
     } else if (ok) {
       const what = v.streamOk === undefined ? 'every chunk matches (encrypted: give --key to open them and check the stream)' : 'all match';
       write(`${basename(path)}: ${m.chunks.length} chunks, ${m.size} bytes, stream SHA-256 ${m.sha256}: ${what}\n`);
       if (out) write(`  the stream is in ${values.output} (makedumpfile's flattened format: every vmcore-ts command reads it; convert -R rebuilds the plain file)\n`);
       else write(joinHint);
     } else {
-      for (const p of v.problems) write(`${p.file}: bytes ${p.start}-${p.end - 1} of the stream: ${p.problem}\n`);
+      for (const p of v.problems) {
+        write(`${p.file}: bytes ${p.start}-${p.end - 1} of the stream: ${p.problem}\n`);
+        const d = damage.get(p.file);
+        if (d) write(`  in the dump: ${d.text}\n`);
+      }
       if (v.problems.length === 0) write(`every chunk matches but the stream's SHA-256 does not: ${m.sha256} expected\n`);
       process.stderr.write(`vmcore-ts verify: ${path}: ${v.problems.length || 1} problem${v.problems.length > 1 ? 's' : ''}; the damaged ranges must not be read as data — save again to the same target to replace them\n`);
     }

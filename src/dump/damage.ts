@@ -250,11 +250,17 @@ export function damageInDump(m: Manifest, plain: (index: number) => Uint8Array |
   }
   if (dump instanceof ElfCoreDump) {
     const first = Math.min(...dump.loadSegments.map((s) => s.fileOffset));
+    const meta = order.filter((_, k) => lists[k]!.some(([a]) => a < first)).map((i) => m.chunks[i]!.file);
+    if (meta.length > 0) {
+      return order.map((chunk) =>
+        meta.includes(m.chunks[chunk]!.file)
+          ? { chunk, text: 'the ELF headers and notes, without which no page can be placed' }
+          : { chunk, text: `its pages cannot be named: the ELF headers are damaged too (${meta.join(', ')})` },
+      );
+    }
     return order.map((chunk, k) => {
       const runs: PfnRun[] = [];
-      let headers = false;
       for (const [a, b] of lists[k]!) {
-        if (a < first) headers = true;
         for (const s of dump.loadSegments) {
           const st = Math.max(a, s.fileOffset);
           const en = Math.min(b, s.fileOffset + s.fileSize);
@@ -264,9 +270,8 @@ export function damageInDump(m: Manifest, plain: (index: number) => Uint8Array |
           runs.push({ startPfn: p0, endPfn: p1 });
         }
       }
-      const m2 = merged(runs);
-      const what = [headers ? 'the ELF headers and notes' : '', m2.length ? `pages ${describePfnRuns(m2)}` : ''].filter(Boolean).join(' and ');
-      return { chunk, text: what || 'no page (padding)', pages: m2, pageCount: count(m2) };
+      const all = merged(runs);
+      return { chunk, text: all.length ? `pages ${describePfnRuns(all)}` : 'no page (padding)', pages: all, pageCount: count(all) };
     });
   }
   return unnamed(`the stream holds a ${dump.format} dump`);

@@ -121,3 +121,23 @@ test('vmcore-ts verify prints the pages of each damaged chunk under its byte ran
   assert.deepEqual(j.problems.map((p: { pageCount: number }) => p.pageCount), [expected(7).length, expected(11).length]);
   assert.deepEqual(j.problems[0].pages[0], [`0x${expected(7)[0]!.toString(16)}`, `0x${expected(7).at(-1)!.toString(16)}`]);
 });
+
+test('ELF dumps (save -E --to): a damaged chunk is named by the pages of memory it held: the page changed by the damage is among them, and they fill at least the chunk', () => {
+  const d3 = join(work, 'elf');
+  const r = vmcoreTs(['save', '--to', d3, '--chunk-mib', '1', '--state-dir', join(work, 'st3'), '--message-level', '0', '-E', '-d', '31', FIXTURE]);
+  assert.equal(r.status, 0, r.stderr);
+  const em = parseManifest(readFileSync(join(d3, 'vmcore.manifest.json'), 'utf8'), 'manifest');
+  const parts = em.chunks.map((c) => new Uint8Array(readFileSync(join(d3, c.file))));
+  const k = 9;
+  const bad = Uint8Array.from(parts[k]!);
+  bad[12345]! ^= 0x5a;
+  const [d] = damageInDump(em, (i) => (i === k ? bad : parts[i]), [k], (src) => openDump(src));
+  const pages = named(d!.pages);
+  // 1 MiB of 4 KiB pages, plus the rest of a record whose header is in the chunk.
+  assert.ok(pages.length >= 256 && pages.length < 1024, `${pages.length} pages`);
+  const intact = openDump(new BufferSource(new Uint8Array(Buffer.concat(parts))));
+  const broken = openDump(new BufferSource(new Uint8Array(Buffer.concat(parts.map((p, i) => (i === k ? bad : p))))));
+  const changed = pages.filter((pfn) => !Buffer.from(intact.readPage(BigInt(pfn))).equals(broken.readPage(BigInt(pfn))));
+  assert.equal(changed.length, 1);
+  assert.match(d!.text, /^pages 0x[0-9a-f]+-0x[0-9a-f]+ \(\d+ pages\)$/);
+});

@@ -3,10 +3,10 @@
 // reader (another collector process on the same shared directory) never sees half of one.
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, closeSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, readFileSync } from 'node:fs';
+import { mkdir, open, rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { OutputError, ReadError } from '../errors.ts';
 import type { BlobStore } from '../collect/protocol.ts';
-import { writeFileDurably } from './file-sink.ts';
 
 const KEY = /^[\w.+-]+(?:\/[\w.+-]+)*$/;
 
@@ -24,8 +24,18 @@ export class DirBlobStore implements BlobStore {
   }
   async put(key: string, bytes: Uint8Array): Promise<void> {
     const p = this.path(key);
-    mkdirSync(dirname(p), { recursive: true, mode: 0o700 });
-    writeFileDurably(`${p}.${randomBytes(6).toString('hex')}.tmp`, p, bytes);
+    await mkdir(dirname(p), { recursive: true, mode: 0o700 });
+    // Asynchronous: the fsync of one request's blob does not hold up the others' (the server keeps
+    // answering while the disk syncs).
+    const tmp = `${p}.${randomBytes(6).toString('hex')}.tmp`;
+    const f = await open(tmp, 'w', 0o600);
+    try {
+      await f.writeFile(bytes);
+      await f.sync();
+    } finally {
+      await f.close();
+    }
+    await rename(tmp, p);
   }
   async putFile(key: string, path: string): Promise<void> {
     const p = this.path(key);

@@ -137,7 +137,7 @@ test('ELF dumps (save -E --to): a damaged chunk is named by the pages of memory 
   assert.ok(pages.length >= 256 && pages.length < 1024, `${pages.length} pages`);
   const intact = openDump(new BufferSource(new Uint8Array(Buffer.concat(parts))));
   const broken = openDump(new BufferSource(new Uint8Array(Buffer.concat(parts.map((p, i) => (i === k ? bad : p))))));
-  const changed = pages.filter((pfn) => !Buffer.from(intact.readPage(BigInt(pfn))).equals(broken.readPage(BigInt(pfn))));
+  const changed = pages.filter((pfn) => !Buffer.from(intact.readPage!(BigInt(pfn))).equals(broken.readPage!(BigInt(pfn))));
   assert.equal(changed.length, 1);
   assert.match(d!.text, new RegExp(`^pages 0x[0-9a-f]+.* \\(${pages.length} pages\\)$`));
 });

@@ -84,8 +84,39 @@ export class TestSshd {
     });
   }
 
+  /**
+   * Cuts the network under the clients: the listener stops and every connection it accepted is
+   * killed (sshd's children, by PID: ours), as a cable pulled mid-transfer.
+   */
+  async cut(): Promise<void> {
+    const pid = this.proc?.pid;
+    const children = pid ? descendants(pid) : [];
+    await this.stop();
+    for (const c of children) {
+      try {
+        process.kill(c, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+
   async dispose(): Promise<void> {
     await this.stop();
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** The PIDs of a process's children, grandchildren, … (from /proc). */
+function descendants(pid: number): number[] {
+  const out: number[] = [];
+  const kids = (p: number): number[] => {
+    try {
+      return readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    } catch {
+      return [];
+    }
+  };
+  for (const k of kids(pid)) out.push(k, ...descendants(k));
+  return out;
 }

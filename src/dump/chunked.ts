@@ -67,6 +67,8 @@ export interface ChunkStore {
   holds?(file: string, bytes: Uint8Array, sha256: string): boolean;
   /** A store that joins the chunks into one object (S3 CompleteMultipartUpload): called after the last chunk, before the manifest; returns the object's name. */
   join?(chunks: ChunkEntry[]): string;
+  /** Ends what the store keeps open (an ssh connection shared by the chunks); called once, done or not. */
+  close?(): void;
 }
 
 export interface ChunkedResult {

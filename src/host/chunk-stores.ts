@@ -4,7 +4,8 @@
 // leaves whole chunks only; the next run hashes what is there and sends the rest.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OutputError } from '../errors.ts';
 import { writeFileDurably } from './file-sink.ts';
@@ -55,11 +56,20 @@ export class SshChunkStore implements ChunkStore {
   private readonly args: string[];
   private readonly target: SshTarget;
   private readonly opts: SshOptions;
+  /** The directory of the shared connection's control socket (removed by close()). */
+  private readonly control: string;
   constructor(target: SshTarget, opts: SshOptions = {}) {
     this.target = target;
     this.opts = opts;
     this.where = formatSshUrl(target);
+    // One connection for every chunk: the first ssh becomes the master (ControlMaster), the others
+    // run as sessions over it, so the key exchange and login happen once per save, not per chunk.
+    // It ends with close(), or 60 s after its last session if this process dies first.
+    this.control = mkdtempSync(join(tmpdir(), 'vmcore-ts-ssh-'));
     this.args = [
+      '-o', 'ControlMaster=auto',
+      '-o', `ControlPath=${join(this.control, 'master')}`,
+      '-o', 'ControlPersist=60',
       '-o', 'BatchMode=yes',
       '-o', 'PasswordAuthentication=no',
       '-o', 'KbdInteractiveAuthentication=no',
@@ -115,5 +125,11 @@ export class SshChunkStore implements ChunkStore {
     const d = q(this.target.dir);
     const tmp = q(`.${file}.tmp`);
     this.run(`mkdir -p ${d} && cd ${d} && cat > ${tmp} && { sync ${tmp} 2>/dev/null || true; } && mv -f ${tmp} ${q(file)}`, bytes);
+  }
+
+  /** Ends the shared connection. */
+  close(): void {
+    spawnSync('ssh', ['-o', `ControlPath=${join(this.control, 'master')}`, '-O', 'exit', this.args.at(-1)!], { stdio: 'ignore', timeout: 10_000 });
+    rmSync(this.control, { recursive: true, force: true });
   }
 }

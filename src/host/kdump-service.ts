@@ -133,7 +133,13 @@ function readSshTargetFacts(config: KdumpConfig, root: string): TargetFacts {
   if (resolve(root) !== '/') return { here: config.target, exists: false, writable: false, resolved: { error: `${config.target}: not asked for another root (--root)` } };
   const ssh = config.ssh!;
   try {
-    const probe = new SshChunkStore(ssh.target, { key: ssh.key, knownHosts: ssh.knownHosts, timeoutMs: 30_000 }).probe();
+    const store = new SshChunkStore(ssh.target, { key: ssh.key, knownHosts: ssh.knownHosts, timeoutMs: 30_000 });
+    let probe: ReturnType<SshChunkStore['probe']>;
+    try {
+      probe = store.probe();
+    } finally {
+      store.close();
+    }
     return { here: config.target, exists: true, writable: true, freeBytes: probe.freeBytes, resolved };
   } catch (e) {
     if (!(e instanceof OutputError)) throw e;

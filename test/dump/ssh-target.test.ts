@@ -53,7 +53,7 @@ test('save --to ssh://: the flattened stream arrives as chunks + manifest over a
   assert.match(vmcoreTs(['info', join(work, 'a.flat')]).stdout.toString(), /RELEASE: 6\.1\.0-56-cloud-amd64/);
 });
 
-test('save --to ssh:// cut half-way (the server goes away): one clear error, no manifest, verify says unfinished; the next save resumes and sends only the rest', async (t) => {
+test('save --to ssh:// cut half-way (the server and its connections killed): one clear error, no manifest, verify says unfinished; the next save resumes and sends only the rest', async (t) => {
   if (skip(t)) return;
   const dir = join(work, 'crash-b');
   const args = ['save', '--to', target(dir), ...auth(), '--chunk-mib', '1', '-c', '-d', '31', '--message-level', '2', FIXTURE];
@@ -63,7 +63,7 @@ test('save --to ssh:// cut half-way (the server goes away): one clear error, no 
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const parts = () => (existsSync(dir) ? readdirSync(dir).filter((f) => /\.part-\d{5}$/.test(f)).length : 0);
   for (let i = 0; i < 1000 && parts() < 3 && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 10));
-  await sshd.stop();
+  await sshd.cut();
   const code = await exited;
   const before = parts();
   assert.ok(before >= 3 && before < 16, `the cut came half-way (${before} chunks stored)`);

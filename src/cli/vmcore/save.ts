@@ -299,6 +299,16 @@ function time(s: number): string {
 
 /** Saves `dump` per `args` (src/dump/save.ts saveDump), prints what happened; returns the exit code. */
 export async function saveAndReport(dump: Dump, args: SaveArgs): Promise<number> {
+  const opened: ChunkStore[] = [];
+  try {
+    return await saveTo(dump, args, opened);
+  } finally {
+    for (const s of opened) s.close?.();
+  }
+}
+
+/** saveAndReport's work; a --to target's store is put in `opened` (closed by the caller, done or not). */
+async function saveTo(dump: Dump, args: SaveArgs, opened: ChunkStore[]): Promise<number> {
   const say = (level: number, s: string) => {
     if (args.messageLevel & level) process.stderr.write(s + '\n');
   };
@@ -325,6 +335,7 @@ export async function saveAndReport(dump: Dump, args: SaveArgs): Promise<number>
           ? new HttpChunkStore(target, { token: readTokenFile(tokenFile!, readSecretFile), ca: readCa(ca) })
           : new DirChunkStore(target);
     }
+    opened.push(store);
     let seal: ConstructorParameters<typeof ChunkedWriter>[4];
     if (recipient) {
       const k = dumpKeyFor(recipient, store.where, name, stateDir);

@@ -57,7 +57,7 @@ export class SshChunkStore implements ChunkStore {
   private readonly target: SshTarget;
   private readonly opts: SshOptions;
   /** The directory of the shared connection's control socket (removed by close()). */
-  private readonly control: string;
+  private readonly control: string | undefined;
   constructor(target: SshTarget, opts: SshOptions = {}) {
     this.target = target;
     this.opts = opts;
@@ -65,11 +65,10 @@ export class SshChunkStore implements ChunkStore {
     // One connection for every chunk: the first ssh becomes the master (ControlMaster), the others
     // run as sessions over it, so the key exchange and login happen once per save, not per chunk.
     // It ends with close(), or 60 s after its last session if this process dies first.
-    this.control = mkdtempSync(join(tmpdir(), 'vmcore-ts-ssh-'));
+    // Without a writable temporary directory, every chunk logs in on its own.
+    this.control = sharedConnectionDir();
     this.args = [
-      '-o', 'ControlMaster=auto',
-      '-o', `ControlPath=${join(this.control, 'master')}`,
-      '-o', 'ControlPersist=60',
+      ...(this.control ? ['-o', 'ControlMaster=auto', '-o', `ControlPath=${join(this.control, 'master')}`, '-o', 'ControlPersist=60'] : []),
       '-o', 'BatchMode=yes',
       '-o', 'PasswordAuthentication=no',
       '-o', 'KbdInteractiveAuthentication=no',
@@ -129,7 +128,16 @@ export class SshChunkStore implements ChunkStore {
 
   /** Ends the shared connection. */
   close(): void {
+    if (!this.control) return;
     spawnSync('ssh', ['-o', `ControlPath=${join(this.control, 'master')}`, '-O', 'exit', this.args.at(-1)!], { stdio: 'ignore', timeout: 10_000 });
     rmSync(this.control, { recursive: true, force: true });
+  }
+}
+
+function sharedConnectionDir(): string | undefined {
+  try {
+    return mkdtempSync(join(tmpdir(), 'vmcore-ts-ssh-'));
+  } catch {
+    return undefined;
   }
 }

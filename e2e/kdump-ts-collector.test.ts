@@ -3,7 +3,10 @@
 // certificate for that address) this test runs on the host's 127.0.0.1. First crash: a new bucket,
 // so the capture kernel sends the signature and log, is asked for the dump and uploads it to the
 // collector. Second crash, same bug: the capture kernel sends the signature and log only (kilobytes)
-// and saves nothing else. The collector's index and blobs are checked, and the uploaded dump reads.
+// and saves nothing else. The collector's index and blobs are checked, and the uploaded dump reads,
+// also as the viewer reads it: by range requests through the collector's viewer URL. With
+// PostgreSQL installed, the index is PostgreSQL and each crash reaches a different collector (two
+// on one index and one blob directory: the fleet's setup); else one collector on SQLite.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -22,7 +25,8 @@ import { DEFAULT_POLICY } from '../src/collect/policy.ts';
 import { parseTokens } from '../src/collect/protocol.ts';
 import { DirBlobStore } from '../src/host/blob-store.ts';
 import { startCollector } from '../src/host/collector-server.ts';
-import { openSqlite } from '../src/host/sql-drivers.ts';
+import { openPostgres, openSqlite } from '../src/host/sql-drivers.ts';
+import { pgMissing, startPg, type PgServer } from '../test/collect/pg-server.ts';
 
 const log = process.env.E2E_VERBOSE ? (s: string) => process.stderr.write(s + '\n') : undefined;
 const asked = process.env.E2E_COLLECTOR === '1' || (process.env.E2E_SUITES ?? '').trim() === 'all';
@@ -34,26 +38,34 @@ test(`e2e ${suite}: kdump-ts triage first: a new crash uploads its dump to the c
   if (spawnSync('openssl', ['version']).error) return t.skip('needs openssl');
   if (!existsSync(join(REPO, 'dist', 'vmcore-ts.mjs'))) execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: REPO, stdio: 'inherit' });
   const work = mkdtempSync(join(tmpdir(), 'kdump-collector-'));
-  const db = openSqlite(join(work, 'index.sqlite'));
+  const pg: PgServer | undefined = pgMissing() === undefined ? await startPg() : undefined;
+  t.diagnostic(pg ? 'index: PostgreSQL, two collectors (one per crash)' : `index: SQLite, one collector (PostgreSQL: ${pgMissing()})`);
+  const dbs = pg ? [openPostgres(pg.url), openPostgres(pg.url)] : [openSqlite(join(work, 'index.sqlite'))];
+  const db = dbs[0]!;
   const cert = join(work, 'cert.pem');
   const key = join(work, 'key.pem');
   const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', `/CN=${GUEST_NET_HOST}`, '-addext', `subjectAltName=IP:${GUEST_NET_HOST},IP:127.0.0.1`], { encoding: 'utf8' });
   assert.equal(made.status, 0, made.stderr);
   const token = randomBytes(18).toString('hex');
   writeFileSync(join(work, 'token'), token + '\n', { mode: 0o600 });
+  const viewer = randomBytes(18).toString('hex');
   await migrate(db);
-  const collector = await startCollector({
-    db,
-    blobs: new DirBlobStore(join(work, 'blobs')),
-    tokens: parseTokens(`e2e-guest ${token}\n`, 'tokens'),
-    policy: DEFAULT_POLICY,
-    tls: { cert: readFileSync(cert), key: readFileSync(key) },
-    pages: { fleet: new Uint8Array(), viewer: new Uint8Array() },
-  });
+  const collectors = await Promise.all(
+    dbs.map((d) =>
+      startCollector({
+        db: d,
+        blobs: new DirBlobStore(join(work, 'blobs')),
+        tokens: parseTokens(`e2e-guest ${token}\n@viewer e2e ${viewer}\n`, 'tokens'),
+        policy: DEFAULT_POLICY,
+        tls: { cert: readFileSync(cert), key: readFileSync(key) },
+        pages: { fleet: new Uint8Array(), viewer: new Uint8Array() },
+      }),
+    ),
+  );
   try {
     await orSkipOnDownload(t, async () => {
       const kernel = await getKernel(suite, log);
-      const port = Number(new URL(collector.url).port);
+      const port = (n: number) => Number(new URL(collectors[(n - 1) % collectors.length]!.url).port);
       const config = [
         '# written by e2e/kdump-ts-collector.test.ts',
         'kernel = /boot/vmlinuz',
@@ -78,7 +90,7 @@ test(`e2e ${suite}: kdump-ts triage first: a new crash uploads its dump to the c
       t.diagnostic(made.report.trim());
       const crash = async (n: number) => {
         const marker = `E2E-KDUMP-COLLECTOR-${n}-${randomBytes(6).toString('hex')}`;
-        const r = await crashGuest({ name: `kdump-ts-collector-${n}`, suite, config, initrd: made.initrd, marker, net: { forwards: [{ guestPort: GUEST_PORT, hostPort: port }] }, log, before: 'mkdir -p /scratch/crash' });
+        const r = await crashGuest({ name: `kdump-ts-collector-${n}`, suite, config, initrd: made.initrd, marker, net: { forwards: [{ guestPort: GUEST_PORT, hostPort: port(n) }] }, log, before: 'mkdir -p /scratch/crash' });
         recordTimings(r, `kdump-ts-collector-${n}`, { crashToRebootS: (r.qemuMs - r.marker('first', 'crashing').hostMs) / 1000 });
         return { r, marker };
       };
@@ -93,6 +105,16 @@ test(`e2e ${suite}: kdump-ts triage first: a new crash uploads its dump to the c
       const parts = readdirSync(dumpDir).filter((f) => /\.part-\d{5}$/.test(f)).sort();
       writeFileSync(join(first.r.outDir, 'vmcore.flat'), Buffer.concat(parts.map((f) => readFileSync(join(dumpDir, f)))));
       assert.ok(cli('vmcore-ts', ['dmesg', join(first.r.outDir, 'vmcore.flat')]).includes(first.marker), 'the dump uploaded from the capture kernel reads back with the crash marker');
+      // As the viewer opens it: range requests to the collector's viewer URL (in a child process:
+      // the reads are synchronous, and this process serves them).
+      const url = `${collectors[0]!.url}/ui/${viewer}/crash/${crashes()[0]}/dump`;
+      const viewed = spawnSync(
+        process.execPath,
+        ['--import', 'tsx', '-e', `import { openKernelDump } from './src/host/open-dump-file.ts'; const d = openKernelDump(process.argv[1], { http: { ca: process.argv[2] } }); console.log(d.printk().map((l) => l.text).join('\\n'));`, url, readFileSync(cert, 'utf8')],
+        { cwd: REPO, encoding: 'utf8', timeout: 120_000 },
+      );
+      assert.equal(viewed.status, 0, viewed.stderr);
+      assert.ok(viewed.stdout.includes(first.marker), 'the dump read by range through the viewer URL holds the crash marker');
       assert.deepEqual(first.r.disk.list('crash'), [], 'nothing saved on the disk');
       first.r.cleanup();
 
@@ -109,8 +131,9 @@ test(`e2e ${suite}: kdump-ts triage first: a new crash uploads its dump to the c
       second.r.cleanup();
     });
   } finally {
-    await collector.close();
-    await db.close();
+    for (const c of collectors) await c.close();
+    for (const d of dbs) await d.close();
+    await pg?.stop();
     rmSync(work, { recursive: true, force: true });
   }
 });

@@ -9,7 +9,7 @@
 // on one index and one blob directory: the fleet's setup); else one collector on SQLite.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -106,13 +106,20 @@ test(`e2e ${suite}: kdump-ts triage first: a new crash uploads its dump to the c
       writeFileSync(join(first.r.outDir, 'vmcore.flat'), Buffer.concat(parts.map((f) => readFileSync(join(dumpDir, f)))));
       assert.ok(cli('vmcore-ts', ['dmesg', join(first.r.outDir, 'vmcore.flat')]).includes(first.marker), 'the dump uploaded from the capture kernel reads back with the crash marker');
       // As the viewer opens it: range requests to the collector's viewer URL (in a child process:
-      // the reads are synchronous, and this process serves them).
+      // its reads are synchronous, and this process serves them: spawned, not spawnSync'ed).
       const url = `${collectors[0]!.url}/ui/${viewer}/crash/${crashes()[0]}/dump`;
-      const viewed = spawnSync(
-        process.execPath,
-        ['--import', 'tsx', '-e', `import { openKernelDump } from './src/host/open-dump-file.ts'; const d = openKernelDump(process.argv[1], { http: { ca: process.argv[2] } }); console.log(d.printk().map((l) => l.text).join('\\n'));`, url, readFileSync(cert, 'utf8')],
-        { cwd: REPO, encoding: 'utf8', timeout: 120_000 },
-      );
+      const viewed = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+        const c = spawn(
+          process.execPath,
+          ['--import', 'tsx', '-e', `import { openKernelDump } from './src/host/open-dump-file.ts'; const d = openKernelDump(process.argv[1], { http: { ca: process.argv[2] } }); console.log(d.printk().map((l) => l.text).join('\\n'));`, url, readFileSync(cert, 'utf8')],
+          { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 },
+        );
+        let stdout = '';
+        let stderr = '';
+        c.stdout.on('data', (d) => (stdout += d));
+        c.stderr.on('data', (d) => (stderr += d));
+        c.on('close', (status) => resolve({ status, stdout, stderr }));
+      });
       assert.equal(viewed.status, 0, viewed.stderr);
       assert.ok(viewed.stdout.includes(first.marker), 'the dump read by range through the viewer URL holds the crash marker');
       assert.deepEqual(first.r.disk.list('crash'), [], 'nothing saved on the disk');

@@ -139,7 +139,7 @@ async function baseArchive(k: Kernel, userland: string, koffi: string, out: stri
   const walk = (d: string) => {
     for (const e of readdirSync(d, { withFileTypes: true })) {
       const p = join(d, e.name);
-      if (e.isDirectory() && (e.name === 'vendor' || e.name === 'doc' || e.name === 'src')) continue;
+      if (e.isDirectory() && (e.name === 'vendor' || e.name === 'doc')) continue;
       if (e.isDirectory()) walk(p);
       else if (e.isFile()) addHostFile(a, p, `${root}/node_modules/koffi/${relative(koffiDir, p)}`);
     }

@@ -5,7 +5,7 @@
 import { gzipSync } from 'node:zlib';
 import { CaptureFileMissingError } from '../kdump/status.ts';
 import { findFirmware } from './initramfs-collect.ts';
-import { bzImageInitSize, estimateCrashkernel, type Estimate } from '../kdump/estimate.ts';
+import { kernelMemorySize, estimateCrashkernel, type Estimate } from '../kdump/estimate.ts';
 import {
   captureModeCheck,
   crashkernelCheck,
@@ -42,7 +42,7 @@ export interface CaptureEstimate {
 export function estimateCapture(root: string, opts: { configPath?: string; bundle?: string } = {}): CaptureEstimate {
   const { config } = readConfig(root, opts.configPath);
   const files = captureFiles(config, root);
-  const kernelInitSize = bzImageInitSize(readCaptureFile(root, 'kernel', files, config, opts.configPath), machinePath(root, files.kernel));
+  const kernelInitSize = kernelMemorySize(readCaptureFile(root, 'kernel', files, config, opts.configPath), machinePath(root, files.kernel));
   let initrdSize: bigint;
   let unpacked: bigint;
   let source: string;

@@ -1,6 +1,8 @@
 // How much memory to reserve (crashkernel=) for our capture kernel, with the arithmetic shown.
 // The capture kernel lives inside the reservation; at its peak it holds:
-//   kernel       the kernel's init_size (bzImage header): its decompressed image, bss and early heap
+//   kernel       the kernel's init_size (bzImage header): its decompressed image, bss and early heap;
+//                arm64: text_offset + image_size of the Image header (booting.rst: the memory the
+//                kernel uses from its 2 MiB-aligned base, bss included), a gzip or EFI zboot one unwrapped
 //   rootfs       the initramfs unpacked into tmpfs (capture = initramfs: busybox, node + libraries,
 //                our bundle, modules; capture = root: busybox, modules and /init only)
 //   peak         the larger of the two phases:
@@ -13,13 +15,28 @@
 //   struct page  64 bytes per 4 KiB page of the reservation itself (1/64 of it)
 // rounded up to 16 MiB. The constants are measured (bench/crashkernel-min.ts, BENCHMARKS.md).
 // Pure.
-import { parseBzImage } from '../format/bzimage.ts';
+import { isBzImage, parseBzImage } from '../format/bzimage.ts';
+import { identifyArm64Kernel, parseArm64Image, unwrapArm64Kernel } from '../format/arm64-image.ts';
+import { ParseError } from '../errors.ts';
 
 const MIB = 1n << 20n;
 
 /** init_size from a bzImage's setup header: the memory the kernel needs from its load address on. */
 export function bzImageInitSize(image: Uint8Array, source = 'kernel'): bigint {
   return BigInt(parseBzImage(image, source).header.init_size);
+}
+
+/**
+ * The memory the capture kernel's image needs from its load address on, for either architecture a
+ * crash load supports: a bzImage's init_size, an arm64 Image's text_offset + image_size.
+ */
+export function kernelMemorySize(image: Uint8Array, source = 'kernel'): bigint {
+  if (isBzImage(image)) return bzImageInitSize(image, source);
+  if (identifyArm64Kernel(image)) {
+    const info = parseArm64Image(unwrapArm64Kernel(image, source).image, source);
+    return info.textOffset + info.imageSize;
+  }
+  throw new ParseError('neither an x86 bzImage nor an arm64 Image (plain, gzip or EFI zboot): cannot tell the memory it needs', { source });
 }
 
 /** Memory `vmcore-ts save` takes in the capture kernel (MemAvailable dropped 19–20 MiB at crashkernel=96M–256M, 1 GiB guest). */

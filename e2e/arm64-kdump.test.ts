@@ -4,10 +4,10 @@
 // linux,elfcorehdr + linux,usable-memory-range in the DTB, our purgatory) → sysrq-c → the capture
 // kernel boots from the crash region with /proc/vmcore → `vmcore-ts save -c -d 31` there → the dump
 // read back on the host (harness/arm64-kdump.ts). Checked: the core header's lines, the capture
-// kernel's command line, `vmcore-ts info/dmesg/bt` of the dump; bookworm 6.1 (48-bit VA): dmesg =
-// Debian arm64 makedumpfile 1.7.8's --dump-dmesg of the same file (under qemu-user); trixie 6.12
-// (52-bit VA kernel on a 48-bit CPU; makedumpfile 1.7.8 refuses 52-bit VA kernels): dmesg = drgn
-// 0.3.0's get_dmesg. bt: the panic task's frames from sysrq_handle_crash down to user mode.
+// kernel's command line, `vmcore-ts info/dmesg/bt` of the dump; dmesg = drgn 0.3.0's get_dmesg and
+// the panic task's frames = drgn's (sid root) for both; bookworm 6.1 (48-bit VA): dmesg = Debian
+// arm64 makedumpfile 1.7.8's --dump-dmesg of the same file (under qemu-user); trixie 6.12 (a 52-bit
+// VA kernel, here on a 48-bit CPU): makedumpfile 1.7.8 refuses it, which is asserted.
 // -cpu cortex-a72: trixie's 6.12 on an LPA2 CPU (-cpu max) oopses inside kexec_load (README).
 // Opt-in: E2E_ARM64=1 or --all (E2E_SUITES=all). Wall time: see README "arm64 kdump".
 import { test } from 'node:test';
@@ -16,7 +16,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { arm64KdumpCycle, CAPTURE_CMDLINE } from './harness/arm64-kdump.ts';
-import { arm64Makedumpfile, callerColumnAsKernel, drgnReference } from './harness/arm64-oracles.ts';
+import { arm64Makedumpfile, baseName, callerColumnAsKernel, drgnCallFrames, drgnReference } from './harness/arm64-oracles.ts';
 import { cacheDir } from './harness/cache.ts';
 import { getDebugVmlinux } from './harness/kernels.ts';
 import { REPO } from './harness/initramfs.ts';
@@ -66,24 +66,33 @@ for (const suite of ['bookworm', 'trixie']) {
     const dmesg = vmcoreTs(['dmesg', r.dump]);
     assert.equal(dmesg.status, 0, dmesg.stderr);
     assert.match(dmesg.stdout, /sysrq: Trigger a crash/);
+    assert.match(dmesg.stdout, /Starting crashdump kernel\.\.\./);
     const vmlinux = await getDebugVmlinux(suite, r.release, log);
     const tmp = mkdtempSync(join(out, 'check-'));
     try {
+      // makedumpfile 1.7.8 (arm64 build) reads our save of 6.1; it refuses 6.12's 52-bit VA kernel (up to 1.7.9).
+      const mdf = await arm64Makedumpfile(log);
+      const run = mdf.run(['--dump-dmesg', r.dump, join(tmp, 'dmesg.txt')]);
       if (suite === 'bookworm') {
-        const mdf = await arm64Makedumpfile(log);
-        const run = mdf.run(['--dump-dmesg', r.dump, join(tmp, 'dmesg.txt')]);
         assert.equal(run.status, 0, run.stdout + run.stderr);
         assert.equal(callerColumnAsKernel(readFileSync(join(tmp, 'dmesg.txt'), 'latin1')), vmcoreTs(['dmesg', '-c', r.dump]).stdout, `makedumpfile ${mdf.version} --dump-dmesg = vmcore-ts dmesg -c`);
-      } else if (!cannotMakeRoot()) {
-        const ref = drgnReference(r.dump, vmlinux);
-        assert.equal(dmesg.stdout, ref.dmesg, 'vmcore-ts dmesg = drgn get_dmesg');
+      } else {
+        assert.match(run.stdout + run.stderr, /VA Bits 52 not supported/, `makedumpfile ${mdf.version} still lacks 52-bit VA`);
       }
+      // drgn 0.3.0 (sid root) on the same file: the log and the panic task's call frames (inlined ones aside).
+      const ref = cannotMakeRoot() ? undefined : drgnReference(r.dump, vmlinux);
+      if (ref) assert.equal(dmesg.stdout, ref.dmesg, 'vmcore-ts dmesg = drgn get_dmesg');
       // bt: the task that wrote to /proc/sysrq-trigger, from the registers the crash saved, with and without the vmlinux.
       for (const extra of [[], ['--vmlinux', vmlinux]]) {
         const bt = JSON.parse(vmcoreTs(['bt', '--json', ...extra, r.dump]).stdout) as BtJson;
-        const names = bt.backtraces[0]!.frames.map((f) => f.function ?? '?');
-        assert.ok(names.includes('sysrq_handle_crash') && names.some((n) => n.startsWith('write_sysrq_trigger')), `frames ${extra.length ? 'with' : 'without'} the vmlinux: ${names.join(' ')}`);
-        assert.equal(bt.backtraces[0]!.stop, 'user mode');
+        const [trace] = bt.backtraces;
+        const names = trace!.frames.map((f) => baseName(f.function ?? '?'));
+        assert.ok(names.includes('sysrq_handle_crash') && names.includes('write_sysrq_trigger'), `frames ${extra.length ? 'with' : 'without'} the vmlinux: ${names.join(' ')}`);
+        assert.equal(trace!.stop, 'user mode');
+        if (ref) {
+          assert.equal(trace!.pid, ref.crashedTid, 'the panic task = drgn\'s crashed thread');
+          assert.deepEqual(names, drgnCallFrames(ref.frames).map(baseName), 'the frames = drgn\'s');
+        }
       }
     } finally {
       rmSync(tmp, { recursive: true, force: true });

@@ -19,6 +19,8 @@
 // Pure: no Node APIs.
 import { Elf64Ehdr, Elf64Phdr, EM_AARCH64, EM_X86_64, encodeCoreEhdr, PF_R, PF_W, PF_X, PT_LOAD, PT_NOTE } from '../format/elf.ts';
 import { encodeStruct } from '../format/struct.ts';
+import { isBzImage } from '../format/bzimage.ts';
+import { identifyArm64Kernel } from '../format/arm64-image.ts';
 import { mergeRanges, subtractRange, type PhysRange } from '../kexec/ranges.ts';
 
 /** kexec-tools' MAX_NOTE_BYTES: the per-CPU note size when crash_notes_size is missing (old kernels). */
@@ -57,6 +59,12 @@ export type CoreArch = 'x86_64' | 'arm64';
 export const coreMachine = (arch: CoreArch): number => (arch === 'arm64' ? EM_AARCH64 : EM_X86_64);
 
 const U64 = (1n << 64n) - 1n;
+
+/** The core header's architecture for a kernel file (its first bytes): a bzImage is x86_64's, an arm64 Image (plain, gzip, zboot) arm64's. */
+export function coreArchOfKernel(head: Uint8Array): CoreArch | undefined {
+  if (isBzImage(head)) return 'x86_64';
+  return identifyArm64Kernel(head) ? 'arm64' : undefined;
+}
 
 export interface CorePhdr {
   type: number;

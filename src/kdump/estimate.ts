@@ -28,16 +28,21 @@ export function bzImageInitSize(image: Uint8Array, source = 'kernel'): bigint {
 
 /**
  * The memory the capture kernel's image needs from its load address on, for either architecture a
- * crash load supports: a bzImage's init_size, an arm64 Image's text_offset + image_size.
+ * crash load supports: a bzImage's init_size, an arm64 Image's text_offset + image_size; with the
+ * estimate line's explanation.
  */
-export function kernelMemorySize(image: Uint8Array, source = 'kernel'): bigint {
-  if (isBzImage(image)) return bzImageInitSize(image, source);
+export function kernelMemory(image: Uint8Array, source = 'kernel'): { bytes: bigint; why: string } {
+  if (isBzImage(image)) return { bytes: bzImageInitSize(image, source), why: KERNEL_WHY_BZIMAGE };
   if (identifyArm64Kernel(image)) {
     const info = parseArm64Image(unwrapArm64Kernel(image, source).image, source);
-    return info.textOffset + info.imageSize;
+    return { bytes: info.textOffset + info.imageSize, why: 'arm64 Image text_offset + image_size: kernel, bss, early page tables' };
   }
   throw new ParseError('neither an x86 bzImage nor an arm64 Image (plain, gzip or EFI zboot): cannot tell the memory it needs', { source });
 }
+
+export const kernelMemorySize = (image: Uint8Array, source = 'kernel'): bigint => kernelMemory(image, source).bytes;
+
+const KERNEL_WHY_BZIMAGE = 'bzImage init_size: decompressed kernel, bss, early heap';
 
 /** Memory `vmcore-ts save` takes in the capture kernel (MemAvailable dropped 19–20 MiB at crashkernel=96M–256M, 1 GiB guest). */
 export const SAVE_MEMORY = 24n * MIB;
@@ -47,8 +52,10 @@ export const KERNEL_RUNTIME = 16n * MIB;
 export const NODE_TEXT = 8n * MIB;
 
 export interface EstimateInput {
-  /** bzImage init_size (or a vmlinux's memory size). */
+  /** bzImage init_size, arm64 text_offset + image_size (or a vmlinux's memory size). */
   kernelInitSize: bigint;
+  /** What kernelInitSize is, for the line (default: the bzImage's). */
+  kernelWhy?: string;
   /** Size of the initramfs file (compressed). */
   initrdSize: bigint;
   /** Bytes the initramfs unpacks to. */
@@ -87,7 +94,7 @@ export function estimateCrashkernel(input: EstimateInput): Estimate {
   const unpacking = input.initrdSize + input.initrdUnpacked;
   const running = text + save + runtime;
   const lines: EstimateLine[] = [
-    { what: 'kernel', bytes: input.kernelInitSize, why: 'bzImage init_size: decompressed kernel, bss, early heap' },
+    { what: 'kernel', bytes: input.kernelInitSize, why: input.kernelWhy ?? KERNEL_WHY_BZIMAGE },
     {
       what: 'rootfs',
       bytes: input.initrdUnpacked,

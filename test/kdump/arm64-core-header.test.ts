@@ -158,3 +158,35 @@ test('kexec-ts -p -d --dry-run --root (arm64 Image, arm64 machine tree, any host
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('kdump-ts estimate on arm64: the kernel line is the Image header\'s text_offset + image_size (bzImage: init_size); anything else is a ParseError', async () => {
+  const { kernelMemorySize } = await import('../../src/kdump/estimate.ts');
+  assert.equal(kernelMemorySize(recordedImage()), IMAGE_SIZE); // text_offset 0, image_size 0x1aa0000
+  const { gzipSync } = await import('node:zlib');
+  assert.equal(kernelMemorySize(new Uint8Array(gzipSync(recordedImage().subarray(0, 0x10000)))), IMAGE_SIZE, 'a gzip-compressed Image');
+  assert.throws(() => kernelMemorySize(new Uint8Array(4096), 'vmlinuz'), /neither an x86 bzImage nor an arm64 Image/);
+});
+
+test('kdump-ts status: an arm64 capture kernel (Image) makes the core header arm64\'s: linear offset from kcore rules, RAM with the low 1 MiB, printed as the linear map', async () => {
+  const { fakeRoot } = await import('./fake-root.ts');
+  const { readStatus } = await import('../../src/host/kdump-service.ts');
+  const iomem = recordedIomem();
+  const root = fakeRoot({
+    '/proc/iomem': iomem,
+    '/proc/sys/kernel/osrelease': '6.1.0-50-cloud-arm64\n',
+    '/boot/vmlinuz-6.1.0-50-cloud-arm64': recordedImage(),
+    '/sys/kernel/vmcoreinfo': VMCOREINFO,
+    ...Object.fromEntries(CPUS.flatMap((c) => [[`${c.dir}/crash_notes`, c.notes], [`${c.dir}/crash_notes_size`, c.size]])),
+  });
+  try {
+    const s = readStatus(root);
+    assert.equal(s.coreHeader.arch, 'arm64');
+    assert.equal(s.coreHeader.cpuNotes, 2);
+    // 1 GiB of RAM at 0x40000000 minus the 256 MiB crash region: nothing cut below 1 MiB of it
+    assert.equal(s.wouldSave.ramBytes, 0x30000000);
+    const { formatStatus } = await import('../../src/cli/kdump-print.ts');
+    assert.match(formatStatus(s), /core header: +2 CPU notes, VMCOREINFO, .*linear map pa \+ /);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});

@@ -48,8 +48,9 @@ if [ -e /proc/vmcore ]; then
   echo "e2e: save rc=$? in $(( $(date +%s) - t0 ))s"
   sync
   size=$(stat -c %s /tmp/dump)
-  cat /tmp/dump >/dev/vda && sync
-  echo "e2e: dump-bytes=$size"
+  # virtio_blk probes asynchronously: without the device node a redirect would make a plain file
+  n=0; while [ ! -b /dev/vda ] && [ $n -lt 60 ]; do sleep 1; n=$((n+1)); done
+  if [ -b /dev/vda ]; then cat /tmp/dump >/dev/vda && sync && echo "e2e: dump-bytes=$size"; else echo "e2e: no /dev/vda"; fi
   poweroff -f
 fi
 echo "e2e: first kernel $(uname -r) node $(node --version) crashkernel $(grep 'Crash kernel' /proc/iomem | tr -s ' ')"

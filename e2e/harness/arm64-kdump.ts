@@ -13,6 +13,7 @@
 // koffi's arm64 binary is @koromix/koffi-linux-arm64 from `npm pack` (cached). Trixie's 6.12 on a
 // CPU with LPA2 (-cpu max) oopses inside kexec_load (README): the default CPU is cortex-a72.
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -26,12 +27,14 @@ import { E2EStepError, killGroup, run, tail } from './steps.ts';
 /** Node.js 20 for arm64 and what it loads (trixie; as fixtures/arm64/kexec-ts-boot.sh). */
 export const ARM64_NODE_PACKAGES = ['nodejs', 'libnode115', 'libicu76', 'libssl3t64', 'libbrotli1', 'libcares2', 'libnghttp2-14', 'libuv1t64', 'libstdc++6',
   'libgcc-s1', 'libc6', 'zlib1g', 'libzstd1', 'node-acorn', 'node-cjs-module-lexer', 'node-undici', 'node-xtend', 'node-minimatch',
-  'node-brace-expansion', 'node-balanced-match', 'busybox-static'];
+  'node-brace-expansion', 'node-balanced-match', 'busybox-static',
+  // kdump-ts mkinitrd finds node's libraries with ldd (a bash script) and ldconfig -p
+  'libc-bin', 'bash', 'libtinfo6'];
 const KOFFI_ARM64 = '@koromix/koffi-linux-arm64@3.3.4';
 /** Modules for the dump disk (virtio_pci is built in; virtio_blk is a module in the cloud kernels). */
 const DISK_MODULES = ['virtio_blk'];
 /** The busybox applets /init uses. */
-const BUSYBOX_APPLETS = ['sh', 'mount', 'insmod', 'cat', 'stat', 'date', 'sync', 'grep', 'tr', 'poweroff', 'echo', 'uname', 'ls', 'head', 'tail', 'wc', 'sleep', 'dmesg'];
+const BUSYBOX_APPLETS = ['sh', 'mount', 'umount', 'insmod', 'cat', 'cp', 'mkdir', 'stat', 'date', 'sync', 'grep', 'tr', 'poweroff', 'reboot', 'halt', 'echo', 'uname', 'ls', 'head', 'tail', 'wc', 'sleep', 'dmesg', 'awk', 'chroot', 'find', 'readlink', 'blkid', 'findfs', 'kill'];
 export const ARM64_KDUMP_CPU = 'cortex-a72';
 export const CRASHKERNEL = '512M';
 /** The capture kernel's command line (kdump-ts's defaults for one CPU and a reset of devices). */
@@ -66,9 +69,46 @@ echo "e2e: still alive"
 poweroff -f
 `;
 
-/** The arm64 userland (Node 20, busybox) unpacked once: cache/initramfs/arm64-node-SUITE. */
+/**
+ * The first kernel's /init for `via: 'kdump-ts'`: the dump disk (ext4, made on the host) on
+ * /var/crash, the Image as /boot/vmlinuz-RELEASE, then the service's own steps: `kdump-ts mkinitrd`
+ * (its capture initramfs: busybox, this node and its libraries, the bundle, virtio_blk), `estimate`,
+ * `load`, `status`, and sysrq-c; kdump-ts's capture /init saves to /var/crash/DATE/vmcore.
+ */
+export const ARM64_KDUMP_TS_INIT = `#!/bin/sh
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+for m in $(cat /e2e/modules); do insmod "$m" 2>/dev/null || echo "e2e: insmod $m failed"; done
+export PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin
+n=0; while [ ! -b /dev/vda ] && [ $n -lt 60 ]; do sleep 1; n=$((n+1)); done
+mkdir -p /var/crash /boot /etc /run /var/lib/kdump-ts
+mount -t ext4 /dev/vda /var/crash || echo "e2e: cannot mount /dev/vda"
+cp /kexec/Image /boot/vmlinuz-$(uname -r)
+printf 'after = poweroff\nfailure_action = poweroff\n' >/etc/kdump-ts.conf
+echo "e2e: first kernel $(uname -r) node $(node --version) crashkernel $(grep 'Crash kernel' /proc/iomem | tr -s ' ')"
+t0=$(date +%s)
+kdump-ts mkinitrd 2>&1
+echo "e2e: kdump-ts mkinitrd rc=$? in $(( $(date +%s) - t0 ))s"
+kdump-ts estimate 2>&1
+echo "e2e: kdump-ts estimate rc=$?"
+t0=$(date +%s)
+kdump-ts load 2>&1
+echo "e2e: kdump-ts load rc=$? in $(( $(date +%s) - t0 ))s; kexec_crash_loaded=$(cat /sys/kernel/kexec_crash_loaded)"
+kdump-ts status 2>&1
+echo "e2e: kdump-ts status rc=$?"
+echo "=== /proc/iomem"; cat /proc/iomem
+echo "=== end iomem"
+sync
+echo 1 >/proc/sys/kernel/sysrq
+echo "e2e: panicking"
+echo c >/proc/sysrq-trigger
+echo "e2e: still alive"
+poweroff -f
+`;
+
+/** The arm64 userland (Node 20, busybox, ldd) unpacked once: cache/initramfs/arm64-node-SUITE-KEY. */
 async function arm64Userland(suite: string, log: (s: string) => void): Promise<string> {
-  const out = join(cacheDir('initramfs'), `arm64-node-${suite}`);
+  const key = createHash('sha256').update(ARM64_NODE_PACKAGES.join(' ')).digest('hex').slice(0, 8);
+  const out = join(cacheDir('initramfs'), `arm64-node-${suite}-${key}`);
   if (existsSync(join(out, 'usr/bin/node'))) return out;
   const debs = await downloadSuiteDebs(suite, ARM64_NODE_PACKAGES, log, 'arm64');
   const tmp = mkdtempSync(`${out}.tmp-`);
@@ -111,7 +151,7 @@ function addTree(a: CpioArchive, dir: string, as: string): void {
 }
 
 /** The base archive: merged-/usr userland, busybox applets, the bundle, the disk modules and /init. */
-async function baseArchive(k: Kernel, userland: string, koffi: string, out: string): Promise<void> {
+async function baseArchive(k: Kernel, userland: string, koffi: string, out: string, init: string): Promise<void> {
   const a = new CpioArchive();
   for (const d of ['dev', 'proc', 'sys', 'tmp', 'e2e', 'kexec', 'usr', 'usr/local/bin']) a.dir(d);
   a.add({ type: 'chardev', path: 'dev/console', major: 5, minor: 1 });
@@ -150,12 +190,14 @@ async function baseArchive(k: Kernel, userland: string, koffi: string, out: stri
   for (const cmd of ['kexec-ts', 'kdump-ts', 'vmcore-ts']) a.file(`usr/local/bin/${cmd}`, `#!/bin/sh\nexec /usr/bin/node /${root}/bin/${cmd}.mjs "$@"\n`, 0o755);
   const order = addKernelModules(a, k.modulesDir, k.release, DISK_MODULES);
   a.file('e2e/modules', order.map((p) => '/' + p).join('\n') + '\n');
-  a.file('init', ARM64_KDUMP_INIT, 0o755);
+  a.file('init', init, 0o755);
   await writeArchive(a.encode(), out);
 }
 
 export interface Arm64KdumpRun {
   suite: string;
+  /** who loaded the capture kernel: kexec-ts -p, or the kdump-ts service (mkinitrd, load) */
+  via: 'kexec-ts' | 'kdump-ts';
   release: string;
   version: string;
   cpu: string;
@@ -173,7 +215,7 @@ export interface Arm64KdumpRun {
 }
 
 /** Boots, crashes, captures; the dump and logs go to `outDir`. */
-export async function arm64KdumpCycle(suite: string, outDir: string, log: (s: string) => void = () => {}, cpu = ARM64_KDUMP_CPU, timeoutMs = 20 * 60_000): Promise<Arm64KdumpRun> {
+export async function arm64KdumpCycle(suite: string, outDir: string, log: (s: string) => void = () => {}, cpu = ARM64_KDUMP_CPU, via: Arm64KdumpRun['via'] = 'kexec-ts', timeoutMs = 20 * 60_000): Promise<Arm64KdumpRun> {
   const t0 = Date.now();
   const k = await getKernel(suite, log, 'arm64');
   const userland = await arm64Userland('trixie', log);
@@ -182,11 +224,11 @@ export async function arm64KdumpCycle(suite: string, outDir: string, log: (s: st
   const work = mkdtempSync(join(outDir, 'work-'));
   try {
     const base = join(work, 'base.cpio.gz');
-    await baseArchive(k, userland, koffi, base);
+    await baseArchive(k, userland, koffi, base, via === 'kexec-ts' ? ARM64_KDUMP_INIT : ARM64_KDUMP_TS_INIT);
     const extra = new CpioArchive();
     extra.dir('kexec');
     addHostFile(extra, k.vmlinuz, 'kexec/Image');
-    addHostFile(extra, base, 'kexec/capture.img');
+    if (via === 'kexec-ts') addHostFile(extra, base, 'kexec/capture.img');
     const extraFile = join(work, 'extra.cpio.gz');
     await writeArchive(extra.encode(), extraFile);
     const initrd = join(work, 'initrd.gz');
@@ -194,6 +236,7 @@ export async function arm64KdumpCycle(suite: string, outDir: string, log: (s: st
     const disk = join(work, 'disk.img');
     writeFileSync(disk, '');
     execFileSync('truncate', ['-s', '1G', disk]);
+    if (via === 'kdump-ts') execFileSync('mkfs.ext4', ['-q', '-F', '-L', 'crash', disk]);
     const prepareSeconds = (Date.now() - t0) / 1000;
     log(`initramfs: base ${statSync(base).size} bytes, first kernel's ${statSync(initrd).size} bytes (${prepareSeconds.toFixed(0)} s)`);
 
@@ -224,10 +267,17 @@ export async function arm64KdumpCycle(suite: string, outDir: string, log: (s: st
     }
     const qemuSeconds = (Date.now() - q0) / 1000;
     const text = consoleText();
+    const dump = join(outDir, 'dump.kdump');
+    if (via === 'kdump-ts') {
+      // kdump-ts's capture wrote /var/crash/DATE/vmcore on the ext4 disk: read it with debugfs.
+      const saved = /kdump-ts: saved (\/mnt\/target\/\S+)\/vmcore/.exec(text);
+      if (!saved) throw new E2EStepError('kdump', 'kdump-ts\'s capture saved no dump', tail(stderr + text, 60));
+      const dir = saved[1]!.slice('/mnt/target'.length);
+      for (const f of ['vmcore', 'dmesg.txt']) execFileSync('debugfs', ['-R', `dump ${dir}/${f} ${f === 'vmcore' ? dump : join(outDir, 'capture-dmesg.txt')}`, disk], { stdio: 'ignore' });
+    } else {
     const m = /e2e: dump-bytes=(\d+)/.exec(text);
     if (!m) throw new E2EStepError('kdump', 'the capture kernel wrote no dump', tail(stderr + text, 60));
     const size = Number(m[1]);
-    const dump = join(outDir, 'dump.kdump');
     const fd = openSync(disk, 'r');
     const outFd = openSync(dump, 'w');
     try {
@@ -242,6 +292,7 @@ export async function arm64KdumpCycle(suite: string, outDir: string, log: (s: st
       closeSync(fd);
       closeSync(outFd);
     }
+    }
     const section = (from: RegExp, to: RegExp) => {
       const a = text.search(from);
       if (a < 0) return '';
@@ -249,9 +300,9 @@ export async function arm64KdumpCycle(suite: string, outDir: string, log: (s: st
       const b = rest.search(to);
       return b < 0 ? rest : rest.slice(0, b);
     };
-    const kexecDebug = section(/^e2e: first kernel/m, /^e2e: kexec-ts -p rc=/m);
+    const kexecDebug = section(/^e2e: first kernel/m, /^e2e: (kexec-ts -p|kdump-ts load) rc=/m);
     const iomem = section(/^=== \/proc\/iomem\n/m, /^=== end iomem/m).replace(/^=== \/proc\/iomem\n/, '');
-    const r: Arm64KdumpRun = { suite, release: k.release, version: k.version, cpu, dump, console: consolePath, kexecDebug, iomem, qemuSeconds, prepareSeconds, made: new Date().toISOString() };
+    const r: Arm64KdumpRun = { suite, via, release: k.release, version: k.version, cpu, dump, console: consolePath, kexecDebug, iomem, qemuSeconds, prepareSeconds, made: new Date().toISOString() };
     writeFileSync(join(outDir, 'run.json'), JSON.stringify(r, null, 1) + '\n');
     return r;
   } finally {

@@ -33,30 +33,49 @@ function vmcoreTs(args: string[]): { stdout: string; stderr: string; status: num
 
 interface BtJson { backtraces: { pid: number; cpu: number; frames: { function?: string }[]; stop: string }[] }
 
-for (const suite of ['bookworm', 'trixie']) {
-  test(`e2e arm64 kdump ${suite} (cortex-a72): kexec-ts -p loads our arm64 core header and purgatory, sysrq-c boots the capture kernel, vmcore-ts save -d 31 in it; the dump's dmesg = ${suite === 'bookworm' ? "makedumpfile 1.7.8's" : "drgn's get_dmesg"}, bt of the panic task works`, { skip, timeout: 40 * 60_000 }, async () => {
+const CASES = [
+  { suite: 'bookworm', via: 'kexec-ts' },
+  { suite: 'trixie', via: 'kexec-ts' },
+  { suite: 'trixie', via: 'kdump-ts' },
+] as const;
+
+for (const { suite, via } of CASES) {
+  const how = via === 'kexec-ts' ? 'kexec-ts -p -d loads our arm64 core header and purgatory' : 'kdump-ts mkinitrd/estimate/load/status on arm64 (Debian node in its capture initramfs)';
+  test(`e2e arm64 kdump ${suite} (cortex-a72) via ${via}: ${how}, sysrq-c boots the capture kernel, vmcore-ts save -d 31 in it; the dump's dmesg = drgn's${suite === 'bookworm' ? " = makedumpfile 1.7.8's" : ''}, bt of the panic task = drgn's`, { skip, timeout: 40 * 60_000 }, async () => {
     const t0 = Date.now();
-    const out = join(cacheDir('vmcore'), `arm64-kdump-${suite}`);
-    const r = await arm64KdumpCycle(suite, out, log);
+    const out = join(cacheDir('vmcore'), `arm64-kdump-${suite}-${via}`);
+    const r = await arm64KdumpCycle(suite, out, log, undefined, via);
     const consoleText = readFileSync(r.console, 'latin1').replace(/\r/g, '');
-    // The crash load: kexec_load (no kexec_file on Debian arm64), our header's program headers, loaded.
-    assert.match(r.kexecDebug, /kexec_file_load failed: .*ENOSYS.*; falling back to kexec_load/);
-    assert.match(r.kexecDebug, /^Elf header: p_type = 4, /m);
-    assert.match(r.kexecDebug, /^vmcoreinfo header: p_type = 4, /m);
-    assert.match(r.kexecDebug, /^Kernel text Elf header: p_type = 1, p_offset = 0x[0-9a-f]+ p_paddr = 0x[0-9a-f]+ p_vaddr = 0xffff[0-9a-f]{12} /m);
-    assert.match(r.kexecDebug, /^load_crashdump_segments: elfcorehdr 0x[0-9a-f]+-0x[0-9a-f]+$/m);
-    assert.match(consoleText, /e2e: kexec-ts -p rc=0 .*kexec_crash_loaded=1/);
-    // The crash region and the RAM PT_LOADs: all System RAM but the region.
-    const region = /^ {2}([0-9a-f]+)-([0-9a-f]+) : Crash kernel$/m.exec(r.iomem)!;
-    assert.ok(region, 'the guest reserved a crash region');
-    const loads = [...r.kexecDebug.matchAll(/^Elf header: p_type = 1, p_offset = (0x[0-9a-f]+) .*p_filesz = (0x[0-9a-f]+)/gm)].map((m) => [BigInt(m[1]!), BigInt(m[2]!)]);
-    const [cs, ce] = [BigInt('0x' + region[1]), BigInt('0x' + region[2])];
-    assert.deepEqual(loads.map(([s]) => s), [0x40000000n, ce + 1n]);
-    assert.equal(loads[0]![0]! + loads[0]![1]!, cs);
-    // The capture kernel: our purgatory, then the command line we gave, /proc/vmcore, the save.
-    assert.match(consoleText, /kexec-ts purgatory: verifying segments/);
-    assert.ok(consoleText.includes(`e2e: capture kernel ${r.release} cmdline [${CAPTURE_CMDLINE}]`), 'the capture kernel booted with our command line');
-    assert.match(consoleText, /e2e: save rc=0 /);
+    if (via === 'kdump-ts') {
+      // The service on arm64: its capture initramfs (Node in it), the estimate from the Image header, the load, status.
+      assert.match(consoleText, /^e2e: kdump-ts mkinitrd rc=0 /m);
+      assert.match(consoleText, /capture mode: initramfs/);
+      assert.match(consoleText, /kernel +[\d.]+ MiB +arm64 Image text_offset \+ image_size/);
+      assert.match(consoleText, /^e2e: kdump-ts load rc=0 .*kexec_crash_loaded=1/m);
+      assert.match(consoleText, /^core header: +2 CPU notes, VMCOREINFO, kernel text 0xffff[0-9a-f]+ .*linear map pa \+ 0x[0-9a-f]+$/m);
+      assert.match(consoleText, /^ready: +yes$/m);
+      assert.match(consoleText, /kexec-ts purgatory: verifying segments/);
+      assert.match(consoleText, /^kdump-ts: saved \/mnt\/target\/\d{8}-\d{6}\/vmcore$/m);
+    } else {
+      // The crash load: kexec_load (no kexec_file on Debian arm64), our header's program headers, loaded.
+      assert.match(r.kexecDebug, /kexec_file_load failed: .*ENOSYS.*; falling back to kexec_load/);
+      assert.match(r.kexecDebug, /^Elf header: p_type = 4, /m);
+      assert.match(r.kexecDebug, /^vmcoreinfo header: p_type = 4, /m);
+      assert.match(r.kexecDebug, /^Kernel text Elf header: p_type = 1, p_offset = 0x[0-9a-f]+ p_paddr = 0x[0-9a-f]+ p_vaddr = 0xffff[0-9a-f]{12} /m);
+      assert.match(r.kexecDebug, /^load_crashdump_segments: elfcorehdr 0x[0-9a-f]+-0x[0-9a-f]+$/m);
+      assert.match(consoleText, /e2e: kexec-ts -p rc=0 .*kexec_crash_loaded=1/);
+      // The crash region and the RAM PT_LOADs: all System RAM but the region.
+      const region = /^ {2}([0-9a-f]+)-([0-9a-f]+) : Crash kernel$/m.exec(r.iomem)!;
+      assert.ok(region, 'the guest reserved a crash region');
+      const loads = [...r.kexecDebug.matchAll(/^Elf header: p_type = 1, p_offset = (0x[0-9a-f]+) .*p_filesz = (0x[0-9a-f]+)/gm)].map((m) => [BigInt(m[1]!), BigInt(m[2]!)]);
+      const [cs, ce] = [BigInt('0x' + region[1]), BigInt('0x' + region[2])];
+      assert.deepEqual(loads.map(([s]) => s), [0x40000000n, ce + 1n]);
+      assert.equal(loads[0]![0]! + loads[0]![1]!, cs);
+      // The capture kernel: our purgatory, then the command line we gave, /proc/vmcore, the save.
+      assert.match(consoleText, /kexec-ts purgatory: verifying segments/);
+      assert.ok(consoleText.includes(`e2e: capture kernel ${r.release} cmdline [${CAPTURE_CMDLINE}]`), 'the capture kernel booted with our command line');
+      assert.match(consoleText, /e2e: save rc=0 /);
+    }
 
     // Read back on the host.
     const info = JSON.parse(vmcoreTs(['info', '--json', r.dump]).stdout) as { release: string; machine: string; panicMessage: string; dumpLevel?: number };
@@ -97,6 +116,6 @@ for (const suite of ['bookworm', 'trixie']) {
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
-    console.error(`[arm64-kdump] ${suite}: prepare ${r.prepareSeconds.toFixed(0)} s, QEMU (boot, kexec-ts -p, crash, capture, save) ${r.qemuSeconds.toFixed(0)} s, whole test ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    console.error(`[arm64-kdump] ${suite} via ${via}: prepare ${r.prepareSeconds.toFixed(0)} s, QEMU (boot, kexec-ts -p, crash, capture, save) ${r.qemuSeconds.toFixed(0)} s, whole test ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   });
 }

@@ -275,23 +275,23 @@ export async function arm64KdumpCycle(suite: string, outDir: string, log: (s: st
       const dir = saved[1]!.slice('/mnt/target'.length);
       for (const f of ['vmcore', 'dmesg.txt']) execFileSync('debugfs', ['-R', `dump ${dir}/${f} ${f === 'vmcore' ? dump : join(outDir, 'capture-dmesg.txt')}`, disk], { stdio: 'ignore' });
     } else {
-    const m = /e2e: dump-bytes=(\d+)/.exec(text);
-    if (!m) throw new E2EStepError('kdump', 'the capture kernel wrote no dump', tail(stderr + text, 60));
-    const size = Number(m[1]);
-    const fd = openSync(disk, 'r');
-    const outFd = openSync(dump, 'w');
-    try {
-      const buf = Buffer.alloc(1 << 20);
-      for (let off = 0; off < size; ) {
-        const n = readSync(fd, buf, 0, Math.min(buf.length, size - off), off);
-        if (n <= 0) throw new E2EStepError('kdump', `the disk image ends at ${off}, the dump has ${size} bytes`);
-        writeSync(outFd, buf, 0, n);
-        off += n;
+      const m = /e2e: dump-bytes=(\d+)/.exec(text);
+      if (!m) throw new E2EStepError('kdump', 'the capture kernel wrote no dump', tail(stderr + text, 60));
+      const size = Number(m[1]);
+      const fd = openSync(disk, 'r');
+      const outFd = openSync(dump, 'w');
+      try {
+        const buf = Buffer.alloc(1 << 20);
+        for (let off = 0; off < size; ) {
+          const n = readSync(fd, buf, 0, Math.min(buf.length, size - off), off);
+          if (n <= 0) throw new E2EStepError('kdump', `the disk image ends at ${off}, the dump has ${size} bytes`);
+          writeSync(outFd, buf, 0, n);
+          off += n;
+        }
+      } finally {
+        closeSync(fd);
+        closeSync(outFd);
       }
-    } finally {
-      closeSync(fd);
-      closeSync(outFd);
-    }
     }
     const section = (from: RegExp, to: RegExp) => {
       const a = text.search(from);

@@ -31,8 +31,8 @@ export const ARM64_NODE_PACKAGES = ['nodejs', 'libnode115', 'libicu76', 'libssl3
   // kdump-ts mkinitrd finds node's libraries with ldd (a bash script) and ldconfig -p
   'libc-bin', 'bash', 'libtinfo6'];
 const KOFFI_ARM64 = '@koromix/koffi-linux-arm64@3.3.4';
-/** Modules for the dump disk (virtio_pci is built in; virtio_blk is a module in the cloud kernels). */
-const DISK_MODULES = ['virtio_blk'];
+/** Modules for the dump disk: bookworm's arm64 cloud kernel has virtio, virtio_pci and virtio_blk as modules; trixie's builds virtio_pci in. */
+const DISK_MODULES = ['virtio_pci', 'virtio_blk'];
 /** The busybox applets /init uses. */
 const BUSYBOX_APPLETS = ['sh', 'mount', 'umount', 'insmod', 'cat', 'cp', 'mkdir', 'stat', 'date', 'sync', 'grep', 'tr', 'poweroff', 'reboot', 'halt', 'echo', 'uname', 'ls', 'head', 'tail', 'wc', 'sleep', 'dmesg', 'awk', 'chroot', 'find', 'readlink', 'blkid', 'findfs', 'kill'];
 export const ARM64_KDUMP_CPU = 'cortex-a72';

@@ -8,7 +8,7 @@ import { NotInDumpError, ParseError } from '../src/errors.ts';
 import { openDump } from '../src/format/open-dump.ts';
 import type { Dump } from '../src/format/dump.ts';
 import { purePageCompressor } from '../src/format/codecs/compress.ts';
-import { encodeNotes, Elf64Phdr } from '../src/format/elf.ts';
+import { EM_AARCH64, encodeNotes, Elf64Phdr } from '../src/format/elf.ts';
 import { ElfCoreWriter } from '../src/format/elf-core-writer.ts';
 import { FlattenedWriter } from '../src/format/flattened.ts';
 import type { ElfCoreDump } from '../src/format/elf-core.ts';
@@ -148,6 +148,33 @@ test('ELF: overlapping PT_LOAD segments are a ParseError naming both; the x86_64
   assert.equal(e.virtToPhys(0xffffffff81000010n), 0x1000010n);
   assert.equal(e.virtToPhys(0xff11000000000100n), 0x100n);
   assert.equal(e.virtToPhys(0xffffc90000000000n), undefined);
+});
+
+test('ELF: arm64 kernel-text PT_LOAD (kimage mapping inside a linear-map PT_LOAD, as kexec-ts -p and the kernel write it) is not an overlap; two linear PT_LOADs that overlap still are', () => {
+  const ok = new BufferSink();
+  const w = new ElfCoreWriter(ok, {
+    notes: notes(),
+    machine: EM_AARCH64,
+    segments: [
+      { paddr: 0x40200000n, vaddr: 0xffffae57c9c00000n, memSize: 0x2000 }, // _text.._end at kimage_voffset
+      { paddr: 0x40000000n, vaddr: 0xffff5ff280000000n, memSize: 0x400000 }, // the linear map of RAM
+    ],
+  });
+  w.writePhys(0x40200000n, new Uint8Array(16).fill(9));
+  w.finish();
+  const d = openDump(new BufferSource(ok.bytes().slice()));
+  assert.equal(d.loadSegments!.length, 2);
+  assert.deepEqual([...d.readPhys(0x40200000n, 4)], [9, 9, 9, 9]);
+  const bad = new BufferSink();
+  new ElfCoreWriter(bad, {
+    notes: notes(),
+    machine: EM_AARCH64,
+    segments: [
+      { paddr: 0x40000000n, vaddr: 0xffff000000000000n, memSize: 0x4000 },
+      { paddr: 0x40002000n, vaddr: 0xffff000000002000n, memSize: 0x4000 },
+    ],
+  }).finish();
+  assert.throws(() => openDump(new BufferSource(bad.bytes().slice())), (e: unknown) => e instanceof ParseError && /overlap/.test(e.message));
 });
 
 test('ELF: bytes past p_filesz read as zeros; a truncated ELF core warns and loses only the cut pages', () => {

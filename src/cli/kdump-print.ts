@@ -37,7 +37,7 @@ export function formatStatus(s: KdumpStatus): string {
   const h = s.coreHeader;
   row(
     'core header',
-    `${h.cpuNotes} CPU note${h.cpuNotes === 1 ? '' : 's'}, ${h.vmcoreinfo ? 'VMCOREINFO' : 'no VMCOREINFO'}, ${h.kernelText ? `kernel text ${hex(h.kernelText.vaddr)} (${formatSize(h.kernelText.size)} at ${hex(h.kernelText.paddr)})` : 'no kernel text'}, direct map ${h.pageOffset !== undefined ? hex(h.pageOffset) : 'unknown'}`,
+    `${h.cpuNotes} CPU note${h.cpuNotes === 1 ? '' : 's'}, ${h.vmcoreinfo ? 'VMCOREINFO' : 'no VMCOREINFO'}, ${h.kernelText ? `kernel text ${hex(h.kernelText.vaddr)} (${formatSize(h.kernelText.size)} at ${hex(h.kernelText.paddr)})` : 'no kernel text'}, ${h.arch === 'arm64' ? 'linear map pa +' : 'direct map'} ${h.pageOffset !== undefined ? hex(h.pageOffset) : 'unknown'}`,
   );
   row('ready', s.ready ? 'yes' : 'no');
   for (const p of s.problems) lines.push(`  - ${p}`);

@@ -6,7 +6,7 @@
 import { NotInDumpError, ParseError } from '../errors.ts';
 import type { ByteSource } from '../io/source.ts';
 import type { Dump, DumpReader, ElfNote, LoadSegment, OpenOptions, PfnRun } from './dump.ts';
-import { EM_X86_64, ET_CORE, PT_LOAD, PT_NOTE, isElf, parseNotesUpTo, readElfHeader, readProgramHeaders, type ElfHeader } from './elf.ts';
+import { EM_AARCH64, EM_X86_64, ET_CORE, PT_LOAD, PT_NOTE, isElf, parseNotesUpTo, readElfHeader, readProgramHeaders, type ElfHeader } from './elf.ts';
 import { X86_64_START_KERNEL_MAP } from './x86_64-layout.ts';
 
 /** makedumpfile sets this e_flags bit when it could not write the whole ELF dump (ENOSPC). */
@@ -108,7 +108,15 @@ export class ElfCoreDump implements Dump {
 
   private physicalMap(eh: ElfHeader): LoadSegment[] {
     const segs = this.loadSegments.filter((s) => s.memSize > 0).slice();
-    const isText = (s: LoadSegment) => eh.machine === EM_X86_64 && s.vaddr >= X86_64_START_KERNEL_MAP;
+    // The kernel text PT_LOAD (kexec-tools', the kernel's own core header) maps RAM another PT_LOAD
+    // maps too: x86_64's in __START_KERNEL_map; arm64's image mapping (kimage_voffset) is the segment
+    // physically inside another one but at another virtual offset than that one's linear map.
+    const delta = (x: LoadSegment) => (x.vaddr - x.paddr) & 0xffffffffffffffffn;
+    const isText = (s: LoadSegment) =>
+      eh.machine === EM_X86_64
+        ? s.vaddr >= X86_64_START_KERNEL_MAP
+        : eh.machine === EM_AARCH64 &&
+          segs.some((o) => o !== s && o.paddr <= s.paddr && s.paddr + BigInt(s.memSize) <= o.paddr + BigInt(o.memSize) && delta(o) !== delta(s));
     const covered = (t: LoadSegment) =>
       segs.some((o) => o !== t && !isText(o) && o.paddr < t.paddr + BigInt(t.memSize) && t.paddr < o.paddr + BigInt(o.memSize));
     const map = segs.filter((s) => !(isText(s) && covered(s))).sort((a, b) => (a.paddr < b.paddr ? -1 : a.paddr > b.paddr ? 1 : 0));

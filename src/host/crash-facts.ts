@@ -10,6 +10,7 @@ import { readEfiFacts, SYS_FIRMWARE_EFI } from './efi-facts.ts';
 import type { CrashFacts } from '../kdump/crash-load.ts';
 import { listDir, machinePath, readText } from './machine-files.ts';
 import { crashFactsFrom, type CpuNoteFiles, type KcoreLoad } from '../kdump/crash-facts.ts';
+import type { CoreArch } from '../kdump/elfcorehdr.ts';
 
 /** Every cpuN directory's crash note files; CPUs without a crash_notes file are skipped. */
 function readCpuNoteFiles(root: string): CpuNoteFiles[] {
@@ -57,8 +58,11 @@ function readKcoreLoads(root: string): KcoreLoad[] | undefined {
   }
 }
 
-/** Reads everything planCrashLoad needs from the machine at `root` (kdump/crash-facts.ts decides what it means). */
-export function readCrashFacts(root = '/'): CrashFacts {
+/**
+ * Reads everything planCrashLoad needs from the machine at `root` (kdump/crash-facts.ts decides what
+ * it means); `arch`: the kernel being loaded's (x86_64 reads the ACPI RSDP, arm64 has none to pass).
+ */
+export function readCrashFacts(root = '/', arch: CoreArch = 'x86_64'): CrashFacts {
   const iomemSource = machinePath(root, '/proc/iomem');
   const iomem = readText(root, '/proc/iomem');
   if (iomem === undefined) throw new ParseError('cannot read /proc/iomem', { source: iomemSource });
@@ -72,6 +76,6 @@ export function readCrashFacts(root = '/'): CrashFacts {
     ...(kcoreLoads ? { kcoreLoads } : {}),
     kallsyms: () => readText(root, '/proc/kallsyms'),
     // boot_params' RSDP, else the EFI system table's (kernels started through the EFI stub leave it 0).
-    acpiRsdp: acpiRsdpAddr(currentBootParams(root), readEfiFacts(machinePath(root, SYS_FIRMWARE_EFI))),
-  });
+    acpiRsdp: arch === 'x86_64' ? acpiRsdpAddr(currentBootParams(root), readEfiFacts(machinePath(root, SYS_FIRMWARE_EFI))) : 0n,
+  }, arch);
 }

@@ -10,13 +10,14 @@ import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KexecError } from '../errors.ts';
 import { CpioArchive } from '../initramfs/cpio.ts';
-import { addExecutable, addHostFile, addKernelModules, addModuleFirmware, type ModuleFirmware } from './initramfs-collect.ts';
+import { addExecutable, addHostFile, addKernelModules, addModuleFirmware, sharedLibraries, type ModuleFirmware } from './initramfs-collect.ts';
 import type { KdumpConfig } from '../kdump/config.ts';
 import {
   addBusyboxApplets,
   addCaptureConfig,
   addCaptureSkeleton,
   bundleCompanions,
+  externalizedBuiltinPaths,
   INITRAMFS_BUNDLE,
   INITRAMFS_NODE,
   libraryInLdCache,
@@ -389,6 +390,16 @@ function addSshClient(a: CpioArchive, ssh: SshCapture, root: string): void {
   file(ssh.encryptTo, 0o644, 'encrypt_to');
 }
 
+/**
+ * Debian's node loads some builtins from /usr/share/nodejs at every start (the paths are in node or
+ * libnode): the files, at the same paths. Official builds have none.
+ */
+function addExternalizedBuiltins(a: CpioArchive, node: string): void {
+  for (const bin of [node, ...sharedLibraries(node).filter((l) => /\/libnode\.so/.test(l))]) {
+    for (const p of externalizedBuiltinPaths(readFileSync(bin))) if (!a.has(p) && existsSync(p)) addHostFile(a, p, p, 0o644);
+  }
+}
+
 /** Assembles the archive in memory (write it with writeArchive from src/initramfs). */
 export function buildCaptureInitramfs(input: CaptureInitramfsInput): CaptureInitramfs {
   const a = new CpioArchive();
@@ -403,7 +414,9 @@ export function buildCaptureInitramfs(input: CaptureInitramfsInput): CaptureInit
   let nativeCodecs: string[] = [];
   if (mode.mode === 'initramfs') {
     // Node.js, the bundle and the codecs in the initramfs (root mode runs the root file system's).
-    addExecutable(a, input.node ?? process.execPath, INITRAMFS_NODE);
+    const node = input.node ?? process.execPath;
+    addExecutable(a, node, INITRAMFS_NODE);
+    addExternalizedBuiltins(a, node);
     if (!existsSync(input.bundle)) throw new KexecError(`${input.bundle} not found`, { hint: 'run `npm run build` in the kexec-ts package first' });
     addHostFile(a, input.bundle, INITRAMFS_BUNDLE, 0o644);
     for (const f of bundleCompanions(readdirSync(dirname(input.bundle)), basename(input.bundle))) {

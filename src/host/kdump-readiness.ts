@@ -5,7 +5,7 @@
 import { gzipSync } from 'node:zlib';
 import { CaptureFileMissingError } from '../kdump/status.ts';
 import { findFirmware } from './initramfs-collect.ts';
-import { bzImageInitSize, estimateCrashkernel, type Estimate } from '../kdump/estimate.ts';
+import { kernelMemory, estimateCrashkernel, type Estimate } from '../kdump/estimate.ts';
 import {
   captureModeCheck,
   crashkernelCheck,
@@ -42,7 +42,7 @@ export interface CaptureEstimate {
 export function estimateCapture(root: string, opts: { configPath?: string; bundle?: string } = {}): CaptureEstimate {
   const { config } = readConfig(root, opts.configPath);
   const files = captureFiles(config, root);
-  const kernelInitSize = bzImageInitSize(readCaptureFile(root, 'kernel', files, config, opts.configPath), machinePath(root, files.kernel));
+  const kernelMem = kernelMemory(readCaptureFile(root, 'kernel', files, config, opts.configPath), machinePath(root, files.kernel));
   let initrdSize: bigint;
   let unpacked: bigint;
   let source: string;
@@ -74,7 +74,7 @@ export function estimateCapture(root: string, opts: { configPath?: string; bundl
     mode = built.mode.mode;
     source = 'what `kdump-ts mkinitrd` would build (measured in memory)';
   }
-  return { kernel: files.kernel, initrd: source, mode, estimate: estimateCrashkernel({ kernelInitSize, initrdSize, initrdUnpacked: unpacked, mode }) };
+  return { kernel: files.kernel, initrd: source, mode, estimate: estimateCrashkernel({ kernelInitSize: kernelMem.bytes, kernelWhy: kernelMem.why, initrdSize, initrdUnpacked: unpacked, mode }) };
 }
 
 /**

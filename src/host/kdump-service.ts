@@ -2,7 +2,7 @@
 // the facts mean), and runs `load` / `unload` from the config file (in-process through the kexec
 // library, with the KexecSyscalls the caller gives: only the CLI constructs the real ones).
 // Reads the machine through a `root` directory ("/" normally; a fake tree in tests).
-import { accessSync, constants, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, closeSync, constants, mkdirSync, openSync, readSync, readdirSync, readFileSync, realpathSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { KexecError, OutputError } from '../errors.ts';
 import type { KdumpConfig } from '../kdump/config.ts';
@@ -25,6 +25,7 @@ import {
   type TargetFacts,
 } from '../kdump/status.ts';
 import { readCrashFacts } from './crash-facts.ts';
+import { coreArchOfKernel, type CoreArch } from '../kdump/elfcorehdr.ts';
 import { machinePath, readText } from './machine-files.ts';
 import { resolveTarget } from './kdump-initramfs.ts';
 import { SshChunkStore } from './chunk-stores.ts';
@@ -70,6 +71,20 @@ const exists = (p: string) => {
   }
 };
 
+/** The capture kernel's architecture from its first 64 KiB; undefined when unreadable or unknown. */
+function kernelArch(path: string): CoreArch | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const head = new Uint8Array(0x10000);
+    return coreArchOfKernel(head.subarray(0, readSync(fd, head, 0, head.length, 0)));
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
 /** `kdump-ts status`: the machine's facts, read, and what they mean. */
 export function readStatus(root = '/', configFile?: string): KdumpStatus {
   const { config, found } = readConfig(root, configFile);
@@ -77,12 +92,14 @@ export function readStatus(root = '/', configFile?: string): KdumpStatus {
   const crashSize = readText(root, '/sys/kernel/kexec_crash_size');
   const crashLoaded = readText(root, '/sys/kernel/kexec_crash_loaded');
   const state = readText(root, STATE_FILE);
+  const arch = kernelArch(machinePath(root, files.kernel));
   return kdumpStatus({
+    ...(arch ? { arch } : {}),
     config,
     configPath: configFile ?? DEFAULT_CONFIG_PATH,
     configFound: found,
     // The facts our ELF core header is built from; /proc/iomem among them.
-    crash: readText(root, '/proc/iomem') !== undefined ? readCrashFacts(root) : { iomem: [], cpuNotes: [], sources: ['no /proc/iomem'] },
+    crash: readText(root, '/proc/iomem') !== undefined ? readCrashFacts(root, arch) : { iomem: [], cpuNotes: [], sources: ['no /proc/iomem'] },
     cmdline: readText(root, '/proc/cmdline') ?? '',
     ...(crashSize !== undefined ? { crashSize } : {}),
     ...(crashLoaded !== undefined ? { crashLoaded } : {}),

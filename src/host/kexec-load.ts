@@ -107,15 +107,21 @@ export function hostLoadFacts(req: LoadRequest, opts: LoadOptions = {}): LoadFac
       if (m.root) return readMemoryMap({ iomem: machinePath(root, IOMEM), memmap: machinePath(root, FIRMWARE_MEMMAP), memmapOptional: true });
       return readMemoryMap({ ...(m.iomem ? { iomem: m.iomem } : {}), ...(m.memmap ? { memmap: m.memmap } : {}) });
     },
-    crashSide: async (): Promise<CrashSide> => {
+    crashSide: async (arch: KexecArch): Promise<CrashSide> => {
+      if (arch !== 'x86_64' && arch !== 'arm64') throw new KexecError(`kexec-ts builds no ELF core header for ${arch} kernels`, { hint: 'crash loads are for x86_64 and arm64' });
       const { readCrashFacts } = await import('./crash-facts.ts');
-      const { planCrashLoad, coreHeaderDebugLines } = await import('../kdump/crash-load.ts');
-      const load = planCrashLoad(readCrashFacts(root));
+      const { planCrashLoad, coreHeaderDebugLines, arm64CrashRangeDebugLines } = await import('../kdump/crash-load.ts');
+      const load = planCrashLoad(readCrashFacts(root, arch), arch);
       return {
         hook: load.hook,
         debugLines: (plan: KexecPlan) => {
           const placed = load.placed;
           if (!placed) return [];
+          if (arch === 'arm64') {
+            // kexec-tools arm64 prints the ranges and the header (the loader adds where it went; no
+            // command line change: the DTB names it).
+            return [...arm64CrashRangeDebugLines(load, load.hook.region), ...coreHeaderDebugLines(placed.header)];
+          }
           return [...coreHeaderDebugLines(placed.header), `Created elf header segment at ${hex(placed.addr)}`, 'Command line after adding elfcorehdr', plan.cmdline];
         },
       };

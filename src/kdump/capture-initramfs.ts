@@ -343,6 +343,28 @@ export function addBusyboxApplets(a: CpioArchive): void {
   for (const applet of BUSYBOX_APPLETS) a.symlink(`bin/${applet}`, 'busybox');
 }
 
+/** Where Debian's nodejs keeps the builtins it is built to load from files (--shared-builtin-*-path). */
+export const DEBIAN_NODE_BUILTINS_DIR = '/usr/share/nodejs/';
+
+/**
+ * The externalized builtins a Node.js binary or its libnode loads at start-up (Debian builds acorn,
+ * cjs-module-lexer, undici, minimatch… as files under /usr/share/nodejs: without them node aborts
+ * with "Cannot load externalized builtin"): every "/usr/share/nodejs/….js" path in its bytes, once each.
+ */
+export function externalizedBuiltinPaths(binary: Uint8Array): string[] {
+  const needle = new TextEncoder().encode(DEBIAN_NODE_BUILTINS_DIR);
+  const out = new Set<string>();
+  const end = binary.length - needle.length;
+  outer: for (let i = binary.indexOf(needle[0]!); i >= 0 && i <= end; i = binary.indexOf(needle[0]!, i + 1)) {
+    for (let j = 1; j < needle.length; j++) if (binary[i + j] !== needle[j]) continue outer;
+    let k = i + needle.length;
+    while (k < binary.length && k - i < 256 && /[-\w./@+]/.test(String.fromCharCode(binary[k]!))) k++;
+    const path = new TextDecoder().decode(binary.subarray(i, k));
+    if (path.endsWith('.js') && !path.includes('/../')) out.add(path);
+  }
+  return [...out].sort();
+}
+
 /** A shared library's path by soname in `ldconfig -p`'s listing; on x64 (Node's process.arch) only an x86-64 one. */
 export function libraryInLdCache(listing: string, soname: string, arch: string): string | undefined {
   const m = new RegExp(`^\\s+${soname.replace(/\./g, '\\.')} \\(([^)]*)\\) => (\\S+)$`, 'm').exec(listing);

@@ -1,12 +1,17 @@
 // The running kernel's facts a crash load needs, decided from the texts of /proc and /sys (and
 // /proc/kcore's program headers) that src/host/crash-facts.ts reads: which source gives the kernel
 // text and the direct-map base, and what is missing. Pure: texts in, CrashFacts out.
+// arm64 (the loader's architecture, from the image): kcore's linear-map entries carry p_paddr =
+// __pa(vaddr), its kernel text entry (_text.._end) p_paddr = __pa_symbol(_text) (fs/proc/kcore.c), so
+// both the linear offset (PAGE_OFFSET - PHYS_OFFSET, KASLR's linear-region randomization included)
+// and the kernel text come from there; kexec-tools instead reads VA_BITS from kcore's VMCOREINFO note
+// and _text from kallsyms (crashdump-arm64.c get_page_offset).
 import { ParseError } from '../errors.ts';
 import { X86_64_START_KERNEL_MAP } from '../format/x86_64-layout.ts';
 import { findIomem, parseIomem } from '../kexec/memory-map.ts';
 import { alignUp, PAGE_SIZE } from '../kexec/plan.ts';
 import type { CrashFacts } from './crash-load.ts';
-import { DEFAULT_CRASH_NOTES_SIZE, type CpuNote } from './elfcorehdr.ts';
+import { DEFAULT_CRASH_NOTES_SIZE, type CoreArch, type CpuNote } from './elfcorehdr.ts';
 
 /** A hex number as sysfs writes it ("0x1f" or "1f"). */
 export function hexValue(text: string, source: string): bigint {
@@ -65,18 +70,66 @@ export function pageOffsetFromKcore(loads: { vaddr: bigint; paddr: bigint }[]): 
   return direct[0] ? (direct[0].vaddr / GIB) * GIB : undefined;
 }
 
-/** `_text` and `_end` from /proc/kallsyms (real values only as root; 0 otherwise). */
-export function kallsymsTextRange(text: string): { text: bigint; end: bigint } | undefined {
+/** `_text` and `_end` (and `_stext`) from /proc/kallsyms (real values only as root; 0 otherwise). */
+export function kallsymsTextRange(text: string): { text: bigint; end: bigint; stext?: bigint } | undefined {
   let t: bigint | undefined;
   let e: bigint | undefined;
+  let st: bigint | undefined;
   for (const line of text.split('\n')) {
-    const m = /^([0-9a-f]+) \S (_text|_end)$/.exec(line);
+    const m = /^([0-9a-f]+) \S (_text|_end|_stext)$/.exec(line);
     if (!m) continue;
-    if (m[2] === '_text') t = BigInt('0x' + m[1]);
-    else e = BigInt('0x' + m[1]);
-    if (t !== undefined && e !== undefined) break;
+    const v = BigInt('0x' + m[1]);
+    if (m[2] === '_text') t = v;
+    else if (m[2] === '_stext') st = v;
+    else e = v;
+    if (t !== undefined && e !== undefined && st !== undefined) break;
   }
-  return t && e && e > t ? { text: t, end: e } : undefined;
+  return t && e && e > t ? { text: t, end: e, ...(st ? { stext: st } : {}) } : undefined;
+}
+
+const U64 = (1n << 64n) - 1n;
+
+/**
+ * arm64 from kcore's PT_LOADs: the linear offset (vaddr - paddr of the linear-map entries, the
+ * offset most kcore memory shares) and the kernel text entry (valid p_paddr, another offset, holding
+ * "Kernel code"). Entries without a physical address (vmalloc, modules: p_paddr = -1) are skipped.
+ */
+export function arm64FromKcore(loads: KcoreLoad[], kernelCode?: { start: bigint }): { linear?: bigint; text?: KcoreLoad } {
+  const withPa = loads.filter((l) => l.paddr !== NO_PADDR && l.memsz > 0n);
+  const bytes = new Map<bigint, bigint>();
+  for (const l of withPa) {
+    const d = (l.vaddr - l.paddr) & U64;
+    bytes.set(d, (bytes.get(d) ?? 0n) + l.memsz);
+  }
+  let linear: bigint | undefined;
+  let most = -1n;
+  for (const [d, n] of bytes) if (n > most) [linear, most] = [d, n];
+  const text = withPa.find(
+    (l) => ((l.vaddr - l.paddr) & U64) !== linear && (!kernelCode || (kernelCode.start >= l.paddr && kernelCode.start < l.paddr + l.memsz)),
+  );
+  return { ...(linear !== undefined ? { linear } : {}), ...(text ? { text } : {}) };
+}
+
+/** arm64: the kernel text and linear offset (kcore, else kallsyms + iomem for the text). */
+function arm64Facts(f: CrashFactFiles, facts: CrashFacts, sources: string[]): void {
+  const code = findIomem(facts.iomem, 'Kernel code');
+  const k = f.kcoreLoads ? arm64FromKcore(f.kcoreLoads, code) : {};
+  if (k.text) {
+    facts.kernelText = { vaddr: k.text.vaddr, paddr: k.text.paddr, size: alignUp(k.text.memsz, PAGE_SIZE) };
+    sources.push('kernel text: /proc/kcore (_text.._end, __pa_symbol(_text))');
+  } else {
+    const ks = f.kallsyms();
+    const range = ks !== undefined ? kallsymsTextRange(ks) : undefined;
+    // "Kernel code" starts at _stext (arch/arm64/kernel/setup.c); _text is the Image's start before it.
+    if (code && range?.stext && range.stext >= range.text) {
+      facts.kernelText = { vaddr: range.text, paddr: code.start - (range.stext - range.text), size: alignUp(range.end - range.text, PAGE_SIZE) };
+      sources.push('kernel text: /proc/kallsyms _text/_stext/_end + "Kernel code" in /proc/iomem');
+    } else sources.push('kernel text: unknown (no readable /proc/kcore or /proc/kallsyms): no kernel text PT_LOAD');
+  }
+  if (k.linear !== undefined) {
+    facts.pageOffset = k.linear;
+    sources.push('linear map (PAGE_OFFSET - PHYS_OFFSET): /proc/kcore');
+  }
 }
 
 /** What the host read for a crash load (undefined: the file was missing or unreadable). */
@@ -95,12 +148,16 @@ export interface CrashFactFiles {
 }
 
 /** The crash facts, each with the source it came from (or why it is missing) in `sources`. */
-export function crashFactsFrom(f: CrashFactFiles): CrashFacts {
+export function crashFactsFrom(f: CrashFactFiles, arch: CoreArch = 'x86_64'): CrashFacts {
   const iomem = parseIomem(f.iomem, f.iomemSource);
   const sources: string[] = [];
   const facts: CrashFacts = { iomem, cpuNotes: cpuNotesFrom(f.cpus), sources };
   if (f.vmcoreinfo !== undefined) facts.vmcoreinfo = parseVmcoreinfoFile(f.vmcoreinfo);
   else sources.push('no /sys/kernel/vmcoreinfo: the dump will lack VMCOREINFO (makedumpfile and crash need it)');
+  if (arch === 'arm64') {
+    arm64Facts(f, facts, sources);
+    return facts;
+  }
 
   const code = findIomem(iomem, 'Kernel code');
   const loads = f.kcoreLoads;

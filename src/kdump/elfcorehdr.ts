@@ -8,10 +8,19 @@
 //   PT_NOTE per CPU:  p_offset = p_paddr = crash_notes phys addr, p_filesz = p_memsz = crash_notes_size
 //   PT_NOTE VMCOREINFO: p_offset = p_paddr = /sys/kernel/vmcoreinfo addr, size from the same file
 //   PT_LOAD kernel text: p_vaddr = _text, p_offset = p_paddr = its physical address, RWX
-//   PT_LOAD per RAM range: p_offset = p_paddr = start, p_vaddr = start + PAGE_OFFSET
+//   PT_LOAD per RAM range: p_offset = p_paddr = start, p_vaddr = __va(start)
+// What differs per architecture (the kernel's arch/*/kernel/(machine_kexec_file|crash).c, and
+// kexec-tools' kexec/arch/*/crashdump-*.c):
+//   x86_64: EM_X86_64; __va(pa) = pa + page_offset_base; the low 1 MiB is left out (see LOW_1M).
+//   arm64:  EM_AARCH64; __va(pa) = (pa - PHYS_OFFSET) | PAGE_OFFSET, i.e. pa + (PAGE_OFFSET - PHYS_OFFSET)
+//           modulo 2^64 (PHYS_OFFSET may be "negative": 52-bit kernels on 48-bit CPUs shift it);
+//           every System RAM range minus the crash regions (the kernel's prepare_elf_headers walks
+//           memblock without leaving anything low out); the kernel text PT_LOAD as on x86_64.
 // Pure: no Node APIs.
-import { Elf64Ehdr, Elf64Phdr, EM_X86_64, encodeCoreEhdr, PF_R, PF_W, PF_X, PT_LOAD, PT_NOTE } from '../format/elf.ts';
+import { Elf64Ehdr, Elf64Phdr, EM_AARCH64, EM_X86_64, encodeCoreEhdr, PF_R, PF_W, PF_X, PT_LOAD, PT_NOTE } from '../format/elf.ts';
 import { encodeStruct } from '../format/struct.ts';
+import { isBzImage } from '../format/bzimage.ts';
+import { identifyArm64Kernel } from '../format/arm64-image.ts';
 import { mergeRanges, subtractRange, type PhysRange } from '../kexec/ranges.ts';
 
 /** kexec-tools' MAX_NOTE_BYTES: the per-CPU note size when crash_notes_size is missing (old kernels). */
@@ -36,8 +45,25 @@ export interface CoreHeaderInput {
   kernelText?: { vaddr: bigint; paddr: bigint; size: bigint };
   /** RAM to dump (already without the crash region and the low 1 MiB), inclusive ends. */
   ram: PhysRange[];
-  /** Virtual address of physical 0 in the direct map (page_offset_base). */
+  /**
+   * What the direct (linear) map adds to a physical address, modulo 2^64: x86_64's
+   * page_offset_base; arm64's PAGE_OFFSET - PHYS_OFFSET.
+   */
   pageOffset: bigint;
+}
+
+/** The architectures a crash load builds a core header for (the kexec loader's, from the image). */
+export type CoreArch = 'x86_64' | 'arm64';
+
+/** The ELF machine of a core header for `arch`. */
+export const coreMachine = (arch: CoreArch): number => (arch === 'arm64' ? EM_AARCH64 : EM_X86_64);
+
+const U64 = (1n << 64n) - 1n;
+
+/** The core header's architecture for a kernel file (its first bytes): a bzImage is x86_64's, an arm64 Image (plain, gzip, zboot) arm64's. */
+export function coreArchOfKernel(head: Uint8Array): CoreArch | undefined {
+  if (isBzImage(head)) return 'x86_64';
+  return identifyArm64Kernel(head) ? 'arm64' : undefined;
 }
 
 export interface CorePhdr {
@@ -73,7 +99,7 @@ export function coreHeaderPhdrs(input: CoreHeaderInput): CorePhdr[] {
   }
   for (const r of input.ram) {
     const size = r.end - r.start + 1n;
-    phdrs.push({ type: PT_LOAD, flags: PF_R | PF_W | PF_X, offset: r.start, vaddr: r.start + input.pageOffset, paddr: r.start, filesz: size, memsz: size, what: 'RAM' });
+    phdrs.push({ type: PT_LOAD, flags: PF_R | PF_W | PF_X, offset: r.start, vaddr: (r.start + input.pageOffset) & U64, paddr: r.start, filesz: size, memsz: size, what: 'RAM' });
   }
   return phdrs;
 }
@@ -104,12 +130,13 @@ export function buildCoreHeader(input: CoreHeaderInput): CoreHeader {
 
 /**
  * The RAM the dump covers, like the kernel's kexec_file path (arch/x86/kernel/crash.c): every System
- * RAM range, minus the low 1 MiB (the capture kernel boots in it; the first kernel never used it),
- * minus every crash kernel reservation (the capture kernel's own memory).
+ * RAM range, minus the low 1 MiB on x86_64 (the capture kernel boots in it; the first kernel never
+ * used it), minus every crash kernel reservation (the capture kernel's own memory).
  */
-export function dumpRamRanges(systemRam: PhysRange[], crashRegions: PhysRange[]): PhysRange[] {
+export function dumpRamRanges(systemRam: PhysRange[], crashRegions: PhysRange[], arch: CoreArch = 'x86_64'): PhysRange[] {
   let ranges = mergeRanges(systemRam);
-  ranges = subtractRange(ranges, { start: 0n, end: LOW_1M - 1n });
+  // arm64 (arch/arm64/kernel/machine_kexec_file.c prepare_elf_headers): all RAM but the crash regions.
+  if (arch === 'x86_64') ranges = subtractRange(ranges, { start: 0n, end: LOW_1M - 1n });
   for (const c of crashRegions) ranges = subtractRange(ranges, c);
   return ranges;
 }

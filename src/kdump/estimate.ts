@@ -1,6 +1,8 @@
 // How much memory to reserve (crashkernel=) for our capture kernel, with the arithmetic shown.
 // The capture kernel lives inside the reservation; at its peak it holds:
-//   kernel       the kernel's init_size (bzImage header): its decompressed image, bss and early heap
+//   kernel       the kernel's init_size (bzImage header): its decompressed image, bss and early heap;
+//                arm64: text_offset + image_size of the Image header (booting.rst: the memory the
+//                kernel uses from its 2 MiB-aligned base, bss included), a gzip or EFI zboot one unwrapped
 //   rootfs       the initramfs unpacked into tmpfs (capture = initramfs: busybox, node + libraries,
 //                our bundle, modules; capture = root: busybox, modules and /init only)
 //   peak         the larger of the two phases:
@@ -13,7 +15,9 @@
 //   struct page  64 bytes per 4 KiB page of the reservation itself (1/64 of it)
 // rounded up to 16 MiB. The constants are measured (bench/crashkernel-min.ts, BENCHMARKS.md).
 // Pure.
-import { parseBzImage } from '../format/bzimage.ts';
+import { isBzImage, parseBzImage } from '../format/bzimage.ts';
+import { identifyArm64Kernel, parseArm64Image, unwrapArm64Kernel } from '../format/arm64-image.ts';
+import { ParseError } from '../errors.ts';
 
 const MIB = 1n << 20n;
 
@@ -21,6 +25,24 @@ const MIB = 1n << 20n;
 export function bzImageInitSize(image: Uint8Array, source = 'kernel'): bigint {
   return BigInt(parseBzImage(image, source).header.init_size);
 }
+
+/**
+ * The memory the capture kernel's image needs from its load address on, for either architecture a
+ * crash load supports: a bzImage's init_size, an arm64 Image's text_offset + image_size; with the
+ * estimate line's explanation.
+ */
+export function kernelMemory(image: Uint8Array, source = 'kernel'): { bytes: bigint; why: string } {
+  if (isBzImage(image)) return { bytes: bzImageInitSize(image, source), why: KERNEL_WHY_BZIMAGE };
+  if (identifyArm64Kernel(image)) {
+    const info = parseArm64Image(unwrapArm64Kernel(image, source).image, source);
+    return { bytes: info.textOffset + info.imageSize, why: 'arm64 Image text_offset + image_size: kernel, bss, early page tables' };
+  }
+  throw new ParseError('neither an x86 bzImage nor an arm64 Image (plain, gzip or EFI zboot): cannot tell the memory it needs', { source });
+}
+
+export const kernelMemorySize = (image: Uint8Array, source = 'kernel'): bigint => kernelMemory(image, source).bytes;
+
+const KERNEL_WHY_BZIMAGE = 'bzImage init_size: decompressed kernel, bss, early heap';
 
 /** Memory `vmcore-ts save` takes in the capture kernel (MemAvailable dropped 19–20 MiB at crashkernel=96M–256M, 1 GiB guest). */
 export const SAVE_MEMORY = 24n * MIB;
@@ -30,8 +52,10 @@ export const KERNEL_RUNTIME = 16n * MIB;
 export const NODE_TEXT = 8n * MIB;
 
 export interface EstimateInput {
-  /** bzImage init_size (or a vmlinux's memory size). */
+  /** bzImage init_size, arm64 text_offset + image_size (or a vmlinux's memory size). */
   kernelInitSize: bigint;
+  /** What kernelInitSize is, for the line (default: the bzImage's). */
+  kernelWhy?: string;
   /** Size of the initramfs file (compressed). */
   initrdSize: bigint;
   /** Bytes the initramfs unpacks to. */
@@ -70,7 +94,7 @@ export function estimateCrashkernel(input: EstimateInput): Estimate {
   const unpacking = input.initrdSize + input.initrdUnpacked;
   const running = text + save + runtime;
   const lines: EstimateLine[] = [
-    { what: 'kernel', bytes: input.kernelInitSize, why: 'bzImage init_size: decompressed kernel, bss, early heap' },
+    { what: 'kernel', bytes: input.kernelInitSize, why: input.kernelWhy ?? KERNEL_WHY_BZIMAGE },
     {
       what: 'rootfs',
       bytes: input.initrdUnpacked,

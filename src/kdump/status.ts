@@ -10,7 +10,7 @@ import { DEFAULT_CONFIG_PATH, DEFAULT_INITRD_DIR, type KdumpConfig } from './con
 import type { CrashFacts } from './crash-load.ts';
 import { crashkernelFromCmdline, formatSize, reservedCrashRegions, type CrashRegion } from './crashkernel.ts';
 import type { DumpTarget } from './dump-target.ts';
-import { dumpRamRanges } from './elfcorehdr.ts';
+import { dumpRamRanges, type CoreArch } from './elfcorehdr.ts';
 
 /** Where `load` records what it loaded (tmpfs: gone after reboot, like the loaded kernel). */
 export const STATE_FILE = '/run/kdump-ts/loaded.json';
@@ -44,7 +44,7 @@ export interface KdumpStatus {
   target: { dir: string; exists: boolean; writable: boolean; freeBytes?: number; device?: string; fstype?: string; error?: string; lastDump?: SavedDump };
   wouldSave: { ramBytes: number; dumpLevel: number; compression: string; format: string; path: string };
   /** What our ELF core header would describe (kexec_load path); sources say where each fact came from. */
-  coreHeader: { cpuNotes: number; vmcoreinfo: boolean; kernelText?: { vaddr: bigint; paddr: bigint; size: bigint }; pageOffset?: bigint; sources: string[] };
+  coreHeader: { arch: CoreArch; cpuNotes: number; vmcoreinfo: boolean; kernelText?: { vaddr: bigint; paddr: bigint; size: bigint }; pageOffset?: bigint; sources: string[] };
   problems: string[];
   ready: boolean;
 }
@@ -185,6 +185,8 @@ export interface StatusFacts {
   configFound: boolean;
   /** For the ELF core header (an empty iomem when /proc/iomem is unreadable). */
   crash: CrashFacts;
+  /** The capture kernel's architecture (from its image; default x86_64): which RAM the dump covers. */
+  arch?: CoreArch;
   /** /proc/cmdline. */
   cmdline: string;
   /** /sys/kernel/kexec_crash_size and kexec_crash_loaded. */
@@ -263,7 +265,7 @@ export function kdumpStatus(f: StatusFacts): KdumpStatus {
   const systemRam = walkIomem(iomem)
     .filter((r) => r.name.startsWith('System RAM'))
     .map((r) => ({ start: r.start, end: r.end }));
-  const ramBytes = dumpRamRanges(systemRam, regions.all).reduce((n, r) => n + Number(r.end - r.start + 1n), 0);
+  const ramBytes = dumpRamRanges(systemRam, regions.all, f.arch).reduce((n, r) => n + Number(r.end - r.start + 1n), 0);
   const wouldSave = {
     ramBytes,
     dumpLevel: config.dumpLevel,
@@ -276,6 +278,7 @@ export function kdumpStatus(f: StatusFacts): KdumpStatus {
   }
   const facts = f.crash;
   const coreHeader: KdumpStatus['coreHeader'] = {
+    arch: f.arch ?? 'x86_64',
     cpuNotes: facts.cpuNotes.length,
     vmcoreinfo: !!facts.vmcoreinfo,
     ...(facts.kernelText ? { kernelText: facts.kernelText } : {}),

@@ -70,8 +70,11 @@ export interface LoadFacts {
   /** The --efi-memmap file's text. */
   efiMemmapText(): string;
   memoryMap(): MemoryMap;
-  /** The kdump side built from the running kernel's facts (of `root`); throws when one is missing. */
-  crashSide(): Promise<CrashSide>;
+  /**
+   * The kdump side built from the running kernel's facts (of `root`) for a kernel of `arch` (the
+   * loader's, from the image); throws when one is missing.
+   */
+  crashSide(arch: KexecArch): Promise<CrashSide>;
   /** x86: the zero page and EFI state a kexec_load copies. */
   bootState(): Promise<{ bootParams?: Uint8Array; efi?: EfiFacts }>;
   rngSeed(): Uint8Array;
@@ -189,7 +192,7 @@ export async function planSegmentLoad(req: LoadRequest, facts: LoadFacts): Promi
   const map = facts.memoryMap();
   checkMemoryMap(map);
   const elsewhere = !!(req.machine?.iomem || req.machine?.memmap);
-  const crashInfo = req.kind === 'crash' ? await crashSide(req, facts, map, elsewhere) : undefined;
+  const crashInfo = req.kind === 'crash' ? await crashSide(req, facts, map, elsewhere, loader.arch) : undefined;
   if (req.initrd !== undefined) checkInitrdSize(req, facts.initrdSize(), totalRam(map.ranges) / 2n);
   const dtb = facts.dtb(loader.arch);
   // A dry run for another machine's map (--iomem/--memmap) has no zero page or EFI state of it.
@@ -235,7 +238,7 @@ function checkMemoryMap(map: MemoryMap): void {
   }
 }
 
-async function crashSide(req: LoadRequest, facts: LoadFacts, map: MemoryMap, elsewhere: boolean): Promise<CrashSide> {
+async function crashSide(req: LoadRequest, facts: LoadFacts, map: MemoryMap, elsewhere: boolean, arch: KexecArch): Promise<CrashSide> {
   const regions = map.crashKernel;
   for (let i = 1; i < regions.length; i++) {
     if (regions[i]!.start <= regions[i - 1]!.end) {
@@ -251,7 +254,7 @@ async function crashSide(req: LoadRequest, facts: LoadFacts, map: MemoryMap, els
   let why = 'the ELF core header and elfcorehdr= are left out (they need the running kernel: plan on it as root)';
   if (!elsewhere) {
     try {
-      return await facts.crashSide();
+      return await facts.crashSide(arch);
     } catch (e) {
       // A real load needs every fact; a dry run shows what it can and says what is missing.
       if (!req.dryRun || !(e instanceof Error)) throw e;

@@ -346,3 +346,15 @@ test('/init with collector = …: the network, then vmcore-ts triage; a known cr
   assert.ok(script.includes(`if node ${INITRAMFS_BUNDLE} save --to "$url" --token-file '/etc/kdump-ts/token' --ca '/etc/kdump-ts/ca.pem' --message-level 6 -c -d 31 /proc/vmcore; then log "saved $url"; exit 0; fi`));
   assert.match(script, /no answer from the collector https:\/\/collector:8443 \(exit \$rc\): saving to the configured target/);
 });
+
+test('mkinitrd: Debian node\'s externalized builtins (/usr/share/nodejs/….js paths in node or libnode) are found, each once; an official node has none', async () => {
+  const { externalizedBuiltinPaths } = await import('../../src/kdump/capture-initramfs.ts');
+  const enc = (s: string) => new TextEncoder().encode(s);
+  const lib = new Uint8Array([
+    ...enc('\0internal/deps/cjs-module-lexer/lexer\0/usr/share/nodejs/cjs-module-lexer/lexer.js\0'),
+    ...enc('/usr/share/nodejs/undici/undici-fetch.js\0/usr/share/nodejs/\0/usr/share/nodejs/acorn/package.json\0'),
+    ...enc('x/usr/share/nodejs/cjs-module-lexer/lexer.js\0/usr/share/nodejs/../etc/passwd.js\0'),
+  ]);
+  assert.deepEqual(externalizedBuiltinPaths(lib), ['/usr/share/nodejs/cjs-module-lexer/lexer.js', '/usr/share/nodejs/undici/undici-fetch.js']);
+  assert.deepEqual(externalizedBuiltinPaths(new Uint8Array(readFileSync(process.execPath).subarray(0, 1 << 20))), []);
+});

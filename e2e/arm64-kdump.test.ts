@@ -1,0 +1,121 @@
+// Issue 15: a real arm64 kdump cycle. Debian's arm64 cloud kernel in qemu-system-aarch64 (TCG, -M
+// virt, -cpu cortex-a72, 2 CPUs, crashkernel=512M) with Node 20 and our bundle in the initramfs:
+// `kexec-ts -p -d` (kexec_load: Debian's arm64 kernels have no KEXEC_FILE; our arm64 core header,
+// linux,elfcorehdr + linux,usable-memory-range in the DTB, our purgatory) → sysrq-c → the capture
+// kernel boots from the crash region with /proc/vmcore → `vmcore-ts save -c -d 31` there → the dump
+// read back on the host (harness/arm64-kdump.ts). Checked: the core header's lines, the capture
+// kernel's command line, `vmcore-ts info/dmesg/bt` of the dump; dmesg = drgn 0.3.0's get_dmesg and
+// the panic task's frames = drgn's (sid root) for both; bookworm 6.1 (48-bit VA): dmesg = Debian
+// arm64 makedumpfile 1.7.8's --dump-dmesg of the same file (under qemu-user); trixie 6.12 (a 52-bit
+// VA kernel, here on a 48-bit CPU): makedumpfile 1.7.8 refuses it, which is asserted.
+// -cpu cortex-a72: trixie's 6.12 on an LPA2 CPU (-cpu max) oopses inside kexec_load (README).
+// Opt-in: E2E_ARM64=1 or --all (E2E_SUITES=all). Wall time: see README "arm64 kdump".
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { arm64KdumpCycle, CAPTURE_CMDLINE } from './harness/arm64-kdump.ts';
+import { arm64Makedumpfile, baseName, callerColumnAsKernel, drgnCallFrames, drgnReference } from './harness/arm64-oracles.ts';
+import { cacheDir } from './harness/cache.ts';
+import { getDebugVmlinux } from './harness/kernels.ts';
+import { REPO } from './harness/initramfs.ts';
+import { cannotMakeRoot } from '../test/packaging/debian-root.ts';
+
+const asked = process.env.E2E_ARM64 === '1' || process.env.E2E_SUITES === 'all';
+const skip = !asked ? 'set E2E_ARM64=1 (or --all) for the arm64 kdump cycle (QEMU aarch64, about 3 minutes a suite)' : false;
+const log = process.env.E2E_VERBOSE ? (s: string) => console.error(`[arm64-kdump] ${s}`) : () => {};
+
+function vmcoreTs(args: string[]): { stdout: string; stderr: string; status: number | null } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', `${REPO}/src/cli/vmcore-ts.ts`, ...args], { encoding: 'utf8', maxBuffer: 64 << 20, timeout: 5 * 60_000 });
+  return { stdout: r.stdout, stderr: r.stderr, status: r.status };
+}
+
+interface BtJson { backtraces: { pid: number; cpu: number; frames: { function?: string }[]; stop: string }[] }
+
+const CASES = [
+  { suite: 'bookworm', via: 'kexec-ts' },
+  { suite: 'trixie', via: 'kexec-ts' },
+  { suite: 'trixie', via: 'kdump-ts' },
+] as const;
+
+for (const { suite, via } of CASES) {
+  const how = via === 'kexec-ts' ? 'kexec-ts -p -d loads our arm64 core header and purgatory' : 'kdump-ts mkinitrd/estimate/load/status on arm64 (Debian node in its capture initramfs)';
+  test(`e2e arm64 kdump ${suite} (cortex-a72) via ${via}: ${how}, sysrq-c boots the capture kernel, vmcore-ts save -d 31 in it; the dump's dmesg = drgn's${suite === 'bookworm' ? " = makedumpfile 1.7.8's" : ''}, bt of the panic task = drgn's`, { skip, timeout: 40 * 60_000 }, async () => {
+    const t0 = Date.now();
+    const out = join(cacheDir('vmcore'), `arm64-kdump-${suite}-${via}`);
+    const r = await arm64KdumpCycle(suite, out, log, undefined, via);
+    const consoleText = readFileSync(r.console, 'latin1').replace(/\r/g, '');
+    if (via === 'kdump-ts') {
+      // The service on arm64: its capture initramfs (Node in it), the estimate from the Image header, the load, status.
+      assert.match(consoleText, /^e2e: kdump-ts mkinitrd rc=0 /m);
+      assert.match(consoleText, /capture mode: initramfs/);
+      assert.match(consoleText, /kernel +[\d.]+ MiB +arm64 Image text_offset \+ image_size/);
+      assert.match(consoleText, /^e2e: kdump-ts load rc=0 .*kexec_crash_loaded=1/m);
+      assert.match(consoleText, /^core header: +2 CPU notes, VMCOREINFO, kernel text 0xffff[0-9a-f]+ .*linear map pa \+ 0x[0-9a-f]+$/m);
+      assert.match(consoleText, /^ready: +yes$/m);
+      assert.match(consoleText, /kexec-ts purgatory: verifying segments/);
+      assert.match(consoleText, /^kdump-ts: saved \/mnt\/target\/\d{8}-\d{6}\/vmcore$/m);
+    } else {
+      // The crash load: kexec_load (no kexec_file on Debian arm64), our header's program headers, loaded.
+      assert.match(r.kexecDebug, /kexec_file_load failed: .*ENOSYS.*; falling back to kexec_load/);
+      assert.match(r.kexecDebug, /^Elf header: p_type = 4, /m);
+      assert.match(r.kexecDebug, /^vmcoreinfo header: p_type = 4, /m);
+      assert.match(r.kexecDebug, /^Kernel text Elf header: p_type = 1, p_offset = 0x[0-9a-f]+ p_paddr = 0x[0-9a-f]+ p_vaddr = 0xffff[0-9a-f]{12} /m);
+      assert.match(r.kexecDebug, /^load_crashdump_segments: elfcorehdr 0x[0-9a-f]+-0x[0-9a-f]+$/m);
+      assert.match(consoleText, /e2e: kexec-ts -p rc=0 .*kexec_crash_loaded=1/);
+      // The crash region and the RAM PT_LOADs: all System RAM but the region.
+      const region = /^ {2}([0-9a-f]+)-([0-9a-f]+) : Crash kernel$/m.exec(r.iomem)!;
+      assert.ok(region, 'the guest reserved a crash region');
+      const loads = [...r.kexecDebug.matchAll(/^Elf header: p_type = 1, p_offset = (0x[0-9a-f]+) .*p_filesz = (0x[0-9a-f]+)/gm)].map((m) => [BigInt(m[1]!), BigInt(m[2]!)]);
+      const [cs, ce] = [BigInt('0x' + region[1]), BigInt('0x' + region[2])];
+      assert.deepEqual(loads.map(([s]) => s), [0x40000000n, ce + 1n]);
+      assert.equal(loads[0]![0]! + loads[0]![1]!, cs);
+      // The capture kernel: our purgatory, then the command line we gave, /proc/vmcore, the save.
+      assert.match(consoleText, /kexec-ts purgatory: verifying segments/);
+      assert.ok(consoleText.includes(`e2e: capture kernel ${r.release} cmdline [${CAPTURE_CMDLINE}]`), 'the capture kernel booted with our command line');
+      assert.match(consoleText, /e2e: save rc=0 /);
+    }
+
+    // Read back on the host.
+    const info = JSON.parse(vmcoreTs(['info', '--json', r.dump]).stdout) as { release: string; machine: string; panicMessage: string; dumpLevel?: number };
+    assert.equal(info.release, r.release);
+    assert.equal(info.machine, 'aarch64');
+    assert.equal(info.panicMessage, 'Kernel panic - not syncing: sysrq triggered crash');
+    const dmesg = vmcoreTs(['dmesg', r.dump]);
+    assert.equal(dmesg.status, 0, dmesg.stderr);
+    assert.match(dmesg.stdout, /sysrq: Trigger a crash/);
+    assert.match(dmesg.stdout, /Starting crashdump kernel\.\.\./);
+    const vmlinux = await getDebugVmlinux(suite, r.release, log);
+    const tmp = mkdtempSync(join(out, 'check-'));
+    try {
+      // makedumpfile 1.7.8 (arm64 build) reads our save of 6.1; it refuses 6.12's 52-bit VA kernel (up to 1.7.9).
+      const mdf = await arm64Makedumpfile(log);
+      const run = mdf.run(['--dump-dmesg', r.dump, join(tmp, 'dmesg.txt')]);
+      if (suite === 'bookworm') {
+        assert.equal(run.status, 0, run.stdout + run.stderr);
+        assert.equal(callerColumnAsKernel(readFileSync(join(tmp, 'dmesg.txt'), 'latin1')), vmcoreTs(['dmesg', '-c', r.dump]).stdout, `makedumpfile ${mdf.version} --dump-dmesg = vmcore-ts dmesg -c`);
+      } else {
+        assert.match(run.stdout + run.stderr, /VA Bits 52 not supported/, `makedumpfile ${mdf.version} still lacks 52-bit VA`);
+      }
+      // drgn 0.3.0 (sid root) on the same file: the log and the panic task's call frames (inlined ones aside).
+      const ref = cannotMakeRoot() ? undefined : drgnReference(r.dump, vmlinux);
+      if (ref) assert.equal(dmesg.stdout, ref.dmesg, 'vmcore-ts dmesg = drgn get_dmesg');
+      // bt: the task that wrote to /proc/sysrq-trigger, from the registers the crash saved, with and without the vmlinux.
+      for (const extra of [[], ['--vmlinux', vmlinux]]) {
+        const bt = JSON.parse(vmcoreTs(['bt', '--json', ...extra, r.dump]).stdout) as BtJson;
+        const [trace] = bt.backtraces;
+        const names = trace!.frames.map((f) => baseName(f.function ?? '?'));
+        assert.ok(names.includes('sysrq_handle_crash') && names.includes('write_sysrq_trigger'), `frames ${extra.length ? 'with' : 'without'} the vmlinux: ${names.join(' ')}`);
+        assert.equal(trace!.stop, 'user mode');
+        if (ref) {
+          assert.equal(trace!.pid, ref.crashedTid, 'the panic task = drgn\'s crashed thread');
+          assert.deepEqual(names, drgnCallFrames(ref.frames).map(baseName), 'the frames = drgn\'s');
+        }
+      }
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+    console.error(`[arm64-kdump] ${suite} via ${via}: prepare ${r.prepareSeconds.toFixed(0)} s, QEMU (boot, kexec-ts -p, crash, capture, save) ${r.qemuSeconds.toFixed(0)} s, whole test ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  });
+}

@@ -13,21 +13,9 @@ import { readFileSync, statSync } from 'node:fs';
 import { OutputError, ParseError, UsageError } from '../errors.ts';
 import { MANIFEST_SUFFIX, type ChunkEntry, type ChunkStore } from '../dump/chunked.ts';
 import { S3CallError, SyncS3, type S3Config, type S3Part } from './s3-sync.ts';
+import { isS3Endpoint, type S3Target } from '../s3-url.ts';
 
-export interface S3Target {
-  bucket: string;
-  /** Key prefix ending in '/', or ''. */
-  prefix: string;
-}
-
-/** `s3://BUCKET[/PREFIX]`. */
-export function parseS3Url(url: string): S3Target {
-  const m = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(url);
-  if (!m) throw new UsageError(`--to ${url}: give s3://BUCKET[/PREFIX] (a bucket name is 3-63 of a-z, 0-9, '.', '-')`);
-  const prefix = (m[2] ?? '').replace(/^\/+|\/+$/g, '');
-  if (/\/\/|(^|\/)\.\.?(\/|$)/.test(prefix)) throw new UsageError(`--to ${url}: the prefix has an empty, '.' or '..' component`);
-  return { bucket: m[1]!, prefix: prefix ? prefix + '/' : '' };
-}
+export { parseS3Url, type S3Target } from '../s3-url.ts';
 
 export interface S3Credentials {
   accessKeyId: string;
@@ -90,7 +78,7 @@ export interface S3Options {
 }
 
 export function s3Config(target: S3Target, opts: S3Options): S3Config {
-  if (opts.endpoint !== undefined && !/^https?:\/\/[^\s/]+\/?$/.test(opts.endpoint)) throw new UsageError(`--s3-endpoint ${opts.endpoint}: give http(s)://HOST[:PORT]`);
+  if (opts.endpoint !== undefined && !isS3Endpoint(opts.endpoint)) throw new UsageError(`--s3-endpoint ${opts.endpoint}: give http(s)://HOST[:PORT]`);
   const { accessKeyId, secretAccessKey, sessionToken } = opts.credentials;
   return {
     bucket: target.bucket,
@@ -298,5 +286,23 @@ export class S3Reader {
   }
   close(): void {
     this.s3.close();
+  }
+}
+
+/**
+ * Whether the S3 target can be reached and the key is accepted: HeadBucket (bounded: one attempt
+ * per request, 10 s to connect). Throws the failure as s3Error gives it (unreachable, key refused,
+ * no such bucket).
+ */
+export function probeS3Bucket(target: S3Target, opts: S3Options): void {
+  const s3 = new SyncS3(s3Config(target, { maxAttempts: 2, ...opts }));
+  try {
+    s3.call({ op: 'headBucket' });
+  } catch (e) {
+    // HeadBucket's errors have no body: a 404 is the bucket, a 403 the key.
+    if (e instanceof S3CallError && e.status === 404) throw s3Error(`s3://${target.bucket}/${target.prefix}`, 'HeadBucket', new S3CallError({ name: 'NoSuchBucket', message: '', status: 404 }));
+    throw s3Error(`s3://${target.bucket}/${target.prefix}`, 'HeadBucket', e);
+  } finally {
+    s3.close();
   }
 }

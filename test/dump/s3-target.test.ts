@@ -228,3 +228,34 @@ test('save --to s3:// with a secret key the server does not accept fails in one 
   assert.equal(o.status, 1);
   assert.match(o.stderr.toString().trim(), /the S3 credentials file is open to group or others \(mode 0644\) — chmod 600 /);
 });
+
+test('kdump-ts test and status with target = s3:// ask the server: the dump target is reachable with the key accepted (room: not applicable); a refused key, a missing bucket and a credentials file others can read each FAIL with the reason', { timeout: 120_000 }, async (t) => {
+  if (skip(t)) return;
+  const conf = (creds: string, bucket = 'dumps') => {
+    const p = join(work, `kdump-${creds}-${bucket}.conf`);
+    writeFileSync(p, `target = s3://${bucket}/host1\ns3_credentials = ${join(work, creds)}\ns3_endpoint = ${server.endpoint}\nnet_device = lo\ncapture = initramfs\n`);
+    return p;
+  };
+  const dumpTarget = (config: string) => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/kdump-ts.ts', 'test', '--json', '--config', config], { encoding: 'utf8', timeout: 90_000 });
+    assert.ok(r.stdout, r.stderr);
+    return (JSON.parse(r.stdout) as { checks: { name: string; result: string; detail: string }[] }).checks.find((c) => c.name === 'dump target')!;
+  };
+  const ok = dumpTarget(conf('creds'));
+  assert.equal(ok.result, 'ok', ok.detail);
+  assert.match(ok.detail, /^s3:\/\/dumps\/host1 at http:\/\/127\.0\.0\.1:\d+: reachable, the key is accepted and the bucket is there \(HeadBucket\); room: not applicable/);
+  const wrong = dumpTarget(conf('wrong'));
+  assert.equal(wrong.result, 'FAIL');
+  assert.match(wrong.detail, /HeadBucket: the server refused the key \(.*\) — check aws_access_key_id and aws_secret_access_key/);
+  const none = dumpTarget(conf('creds', 'no-such-bucket'));
+  assert.equal(none.result, 'FAIL');
+  assert.match(none.detail, /s3:\/\/no-such-bucket\/host1\/: no such bucket — create it first/);
+  const open = join(work, 'open-kdump');
+  writeFileSync(open, readFileSync(join(work, 'creds')));
+  chmodSync(open, 0o644);
+  const o = dumpTarget(conf('open-kdump'));
+  assert.equal(o.result, 'FAIL');
+  assert.match(o.detail, /s3_credentials .*open-kdump: the S3 credentials file is open to group or others \(mode 0644\) — chmod 600/);
+  const status = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/kdump-ts.ts', 'status', '--config', conf('wrong')], { encoding: 'utf8', timeout: 60_000 });
+  assert.match(status.stdout + status.stderr, /the server refused the key/);
+});

@@ -12,7 +12,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { CreateBucketCommand, GetObjectCommand, ListPartsCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, GetObjectCommand, ListPartsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { CephS3Server, cephS3Unavailable } from '../ceph-s3-server.ts';
 import { freePort } from '../free-port.ts';
 
@@ -110,7 +110,7 @@ function referenceStream(): Buffer {
   return reference;
 }
 
-test('save --to s3:// stores one object, byte for byte the save -F stream, as a multipart upload of 1 MiB parts, then the manifest; verify s3:// and verify of a download pass, a damaged byte is named', { timeout: 120_000 }, async (t) => {
+test('save --to s3:// stores one object, byte for byte the save -F stream, as a multipart upload of 1 MiB parts, then the manifest; verify s3:// and verify of a download pass, a damaged byte is named (in the download and on the server)', { timeout: 120_000 }, async (t) => {
   if (skip(t)) return;
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
   const r = vmcoreTs(['save', '--to', 's3://dumps/crash/happy', ...s3Args(), '--chunk-mib', '1', '-c', '-d', '31', '--message-level', '2', FIXTURE]);
@@ -139,6 +139,12 @@ test('save --to s3:// stores one object, byte for byte the save -F stream, as a 
   const d = vmcoreTs(['verify', dir]);
   assert.equal(d.status, 1);
   assert.match(d.stdout.toString(), /^vmcore\.part-00003: bytes 3145728-4194303 of the stream: SHA-256/m);
+  // The same damage on the server (the object replaced): verify s3:// names the part by its ranged GET.
+  await client().send(new PutObjectCommand({ Bucket: 'dumps', Key: 'crash/happy/vmcore.flat', Body: bad }));
+  const s = vmcoreTs(['verify', ...s3Args(), 's3://dumps/crash/happy']);
+  assert.equal(s.status, 1, s.stderr.toString());
+  assert.match(s.stdout.toString(), /^vmcore\.part-00003: bytes 3145728-4194303 of the stream: SHA-256/m);
+  assert.equal(s.stdout.toString().match(/^vmcore\.part-\d{5}:/gm)?.length, 1, 'only the damaged part is named');
 });
 
 test('save --to s3:// cut half-way (the connection to the server stopped by PID): one error line, exit 1, no manifest; the next save sends only the parts not stored and completes the upload', { timeout: 180_000 }, async (t) => {

@@ -8,7 +8,10 @@ import { OutputError } from '../errors.ts';
 import type { BlobStore } from '../collect/protocol.ts';
 import type { S3Target } from '../s3-url.ts';
 import { AsyncS3, S3CallError } from './s3-sync.ts';
-import { s3Config, s3Error, type S3Options } from './s3-store.ts';
+import { S3_OPTION_NAMES, s3Config, s3Error, type S3Options } from './s3-store.ts';
+
+/** The collector's options, without the save's "the same save again resumes". */
+const NAMES = { ...S3_OPTION_NAMES, resumes: false };
 
 const KEY = /^[\w.+-]+(?:\/[\w.+-]+)*$/;
 /** Parts of an imported dump file (S3's single PUT stops at 5 GiB; parts of 64 MiB keep one in memory). */
@@ -35,7 +38,7 @@ export class S3BlobStore implements BlobStore {
     try {
       return await this.s3.call<T>(req);
     } catch (e) {
-      throw s3Error(this.where, what, e);
+      throw s3Error(this.where, what, e, NAMES);
     }
   }
 
@@ -45,8 +48,8 @@ export class S3BlobStore implements BlobStore {
       await this.s3.call({ op: 'headBucket' });
     } catch (e) {
       // HeadBucket's errors have no body: a 404 is the bucket.
-      if (e instanceof S3CallError && e.status === 404) throw s3Error(this.where, 'HeadBucket', new S3CallError({ name: 'NoSuchBucket', message: '', status: 404 }));
-      throw s3Error(this.where, 'HeadBucket', e);
+      if (e instanceof S3CallError && e.status === 404) throw s3Error(this.where, 'HeadBucket', new S3CallError({ name: 'NoSuchBucket', message: '', status: 404 }), NAMES);
+      throw s3Error(this.where, 'HeadBucket', e, NAMES);
     }
   }
 
@@ -73,7 +76,7 @@ export class S3BlobStore implements BlobStore {
       // At or past the end: no bytes, as a file read there gives.
       if (e instanceof S3CallError && (e.status === 416 || e.errorName === 'InvalidRange')) return new Uint8Array(0);
       if (e instanceof OutputError) throw e;
-      throw s3Error(this.where, `reading ${key} bytes ${start}-${start + length - 1}`, e);
+      throw s3Error(this.where, `reading ${key} bytes ${start}-${start + length - 1}`, e, NAMES);
     }
   }
 

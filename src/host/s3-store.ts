@@ -92,24 +92,35 @@ export function s3Config(target: S3Target, opts: S3Options): S3Config {
 const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED']);
 const KEY_ERRORS = new Set(['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AccessDenied', 'InvalidToken', 'ExpiredToken', 'Forbidden']);
 
+/** How the settings are named where the error is read: the save's options (default), kdump.conf's keys. */
+export interface S3SettingNames {
+  endpoint: string;
+  credentials: string;
+  region: string;
+  /** Whether "the same save again resumes" applies (a save), or not (a check, the collector). */
+  resumes: boolean;
+}
+export const S3_OPTION_NAMES: S3SettingNames = { endpoint: '--s3-endpoint', credentials: '--s3-credentials', region: '--s3-region', resumes: true };
+export const S3_CONFIG_NAMES: S3SettingNames = { endpoint: 's3_endpoint', credentials: 's3_credentials', region: 's3_region', resumes: false };
+
 /** An S3 call's failure as one line with what to do. */
-export function s3Error(where: string, what: string, e: unknown): OutputError {
+export function s3Error(where: string, what: string, e: unknown, names: S3SettingNames = S3_OPTION_NAMES): OutputError {
   if (!(e instanceof S3CallError)) return new OutputError(`${where}: ${what}: ${(e as Error).message}`, { path: where });
   const name = e.errorName;
   const msg = e.message && e.message !== 'UnknownError' && e.message !== name ? `: ${e.message}` : '';
   if ((e.code && CONNECTION_CODES.has(e.code)) || name === 'TimeoutError' || /socket hang up|ECONNREFUSED|ECONNRESET/.test(e.message)) {
     return new OutputError(`${where}: ${what}: the server did not answer (${e.code ?? name}${msg})`, {
       path: where,
-      hint: 'check --s3-endpoint and the network; what is stored is kept: the same save again resumes',
+      hint: `check ${names.endpoint} and the network${names.resumes ? '; what is stored is kept: the same save again resumes' : ''}`,
     });
   }
   if (KEY_ERRORS.has(name) || e.status === 403) {
     return new OutputError(`${where}: ${what}: the server refused the key (${name}${msg})`, {
       path: where,
-      hint: 'check aws_access_key_id and aws_secret_access_key in --s3-credentials, the region (--s3-region), and that the key may write to the bucket',
+      hint: `check aws_access_key_id and aws_secret_access_key in ${names.credentials}, the region (${names.region}), and that the key may write to the bucket`,
     });
   }
-  if (name === 'NoSuchBucket') return new OutputError(`${where}: no such bucket`, { path: where, hint: 'create it first (the saver does not create buckets), or check the name and --s3-endpoint' });
+  if (name === 'NoSuchBucket') return new OutputError(`${where}: no such bucket`, { path: where, hint: `create it first (${names.resumes ? 'the saver does' : 'kdump-ts and the collector do'} not create buckets), or check the name and ${names.endpoint}` });
   if (name === 'EntityTooSmall') return new OutputError(`${where}: ${what}: a part is too small for this server (EntityTooSmall)`, { path: where, hint: 'S3 parts must be 5 MiB or more except the last: --chunk-mib 5 or more' });
   return new OutputError(`${where}: ${what}: ${name}${msg}${e.status ? ` (HTTP ${e.status})` : ''}`, { path: where });
 }
@@ -294,14 +305,14 @@ export class S3Reader {
  * per request, 10 s to connect). Throws the failure as s3Error gives it (unreachable, key refused,
  * no such bucket).
  */
-export function probeS3Bucket(target: S3Target, opts: S3Options): void {
+export function probeS3Bucket(target: S3Target, opts: S3Options, names: S3SettingNames = S3_CONFIG_NAMES): void {
   const s3 = new SyncS3(s3Config(target, { maxAttempts: 2, ...opts }));
   try {
     s3.call({ op: 'headBucket' });
   } catch (e) {
     // HeadBucket's errors have no body: a 404 is the bucket, a 403 the key.
-    if (e instanceof S3CallError && e.status === 404) throw s3Error(`s3://${target.bucket}/${target.prefix}`, 'HeadBucket', new S3CallError({ name: 'NoSuchBucket', message: '', status: 404 }));
-    throw s3Error(`s3://${target.bucket}/${target.prefix}`, 'HeadBucket', e);
+    if (e instanceof S3CallError && e.status === 404) throw s3Error(`s3://${target.bucket}/${target.prefix}`, 'HeadBucket', new S3CallError({ name: 'NoSuchBucket', message: '', status: 404 }), names);
+    throw s3Error(`s3://${target.bucket}/${target.prefix}`, 'HeadBucket', e, names);
   } finally {
     s3.close();
   }

@@ -23,6 +23,7 @@ import {
   libraryInLdCache,
   NATIVE_CODEC_LIBS,
   noModulesDir,
+  S3_WORKER_BUNDLE,
   OFFLINE_DISK_DRIVERS,
   wantedModules,
 } from '../kdump/capture-initramfs.ts';
@@ -457,7 +458,11 @@ export function buildCaptureInitramfs(input: CaptureInitramfsInput): CaptureInit
     addExternalizedBuiltins(a, node);
     if (!existsSync(input.bundle)) throw new KexecError(`${input.bundle} not found`, { hint: 'run `npm run build` in the kexec-ts package first' });
     addHostFile(a, input.bundle, INITRAMFS_BUNDLE, 0o644);
-    for (const f of bundleCompanions(readdirSync(dirname(input.bundle)), basename(input.bundle), { s3: input.target.s3 !== undefined })) {
+    const siblings = readdirSync(dirname(input.bundle));
+    if (input.target.s3 && !siblings.includes(S3_WORKER_BUNDLE)) {
+      throw new KexecError(`target = s3://… but ${join(dirname(input.bundle), S3_WORKER_BUNDLE)} (the AWS SDK the upload runs in) is not beside the bundle`, { hint: 'run `npm run build` in the kexec-ts package, or copy every dist/*.mjs' });
+    }
+    for (const f of bundleCompanions(siblings, basename(input.bundle), { s3: input.target.s3 !== undefined })) {
       addHostFile(a, join(dirname(input.bundle), f), `${dirname(INITRAMFS_BUNDLE)}/${f}`, 0o644);
     }
     nativeCodecs = addNativeCodecs(a, dirname(INITRAMFS_BUNDLE).slice(1));

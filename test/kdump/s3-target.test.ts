@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ParseError } from '../../src/errors.ts';
@@ -69,7 +69,7 @@ test('/init for target = s3://: valid shell; the network, then save --to s3://BU
   assert.ok(!plain.includes("export NODE_EXTRA_CA_CERTS='"), 'no CA bundle for http');
 });
 
-test('capture initramfs for target = s3://: the S3 worker (the AWS SDK) beside the bundle only then; the credentials at their path, mode 0600; a credentials file others can read is refused naming the key and the chmod', () => {
+test('capture initramfs for target = s3://: the S3 worker (the AWS SDK) beside the bundle only then; the credentials at their path, mode 0600; a bundle without the S3 worker and a credentials file others can read are refused, naming the key and the chmod', () => {
   const all = ['vmcore-ts.mjs', 'kexec-ts.mjs', 'kdump-ts.mjs', 'compress-worker.mjs', 's3-worker.mjs', 'chunk-1.mjs', 'api.mjs'];
   assert.deepEqual(bundleCompanions(all, 'vmcore-ts.mjs'), ['compress-worker.mjs', 'chunk-1.mjs']);
   assert.deepEqual(bundleCompanions(all, 'vmcore-ts.mjs', { s3: true }), ['compress-worker.mjs', 's3-worker.mjs', 'chunk-1.mjs']);
@@ -94,6 +94,12 @@ test('capture initramfs for target = s3://: the S3 worker (the AWS SDK) beside t
     assert.equal((built.archive.get('etc/kdump-ts/s3-credentials') as { mode: number }).mode & 0o777, 0o600, 'the key is readable by root only');
     assert.match(new TextDecoder().decode((built.archive.get('etc/kdump-ts.target') as { data: Uint8Array }).data), /^s3:\/\/dumps\/host1$/m);
     assert.match(new TextDecoder().decode((built.archive.get('init') as { data: Uint8Array }).data), /--s3-credentials '\/etc\/kdump-ts\/s3-credentials' --s3-endpoint 'http:\/\/127\.0\.0\.1:7480'/);
+    // A bundle without the S3 worker beside it would fail only in the capture kernel: refused now.
+    rmSync(join(dist, 's3-worker.mjs'));
+    assert.throws(
+      () => buildCaptureInitramfs({ config: conf(), target, release: '6.1.0-test', modulesDir: join(root, 'no-modules'), bundle: join(dist, 'vmcore-ts.mjs'), root, busybox: '/bin/busybox', mode: { mode: 'initramfs', why: 'test' } }),
+      /target = s3:\/\/… but .*s3-worker\.mjs \(the AWS SDK the upload runs in\) is not beside the bundle/,
+    );
   }
   chmodSync(join(root, 'etc/kdump-ts/s3-credentials'), 0o640);
   assert.throws(() => resolveTarget(conf(), root), /^KexecError: s3_credentials \/etc\/kdump-ts\/s3-credentials: the S3 credentials file is open to group or others \(mode 0640\)$/m);
@@ -102,6 +108,7 @@ test('capture initramfs for target = s3://: the S3 worker (the AWS SDK) beside t
   } catch (e) {
     assert.match((e as { hint?: string }).hint ?? '', /chmod 600 .*s3-credentials/);
   }
+  rmSync(root, { recursive: true, force: true });
 });
 
 const RELEASE = '6.1.0-18-amd64';

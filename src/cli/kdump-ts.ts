@@ -209,10 +209,11 @@ await runCli('kdump-ts', async (argv) => {
   return o ? cmd.run(o.values) : 0;
 });
 
-/** How mkinitrd reports the dump target: a device, an NFS export or an ssh URL, with the network when there is one. */
+/** How mkinitrd reports the dump target: a device, an NFS export, an ssh or S3 URL, with the network when there is one. */
 function targetText(t: DumpTarget): string {
   const n = t.network;
   const net = n ? ` (network: ${n.netDevice}, ${typeof n.net === 'string' ? n.net : `${n.net.address} via ${n.net.gateway}`})` : '';
   if (t.ssh) return `${t.ssh.url}${net}${t.ssh.encryptTo ? `; sealed to ${t.ssh.encryptTo}` : ''}`;
+  if (t.s3) return `${t.s3.url} at ${t.s3.endpoint ?? 'AWS'}${net}${t.s3.encryptTo ? `; sealed to ${t.s3.encryptTo}` : ''}`;
   return `${t.device} (${t.fstype}) ${t.dir}${net}`;
 }

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { KexecError } from '../errors.ts';
+import { KexecError, ParseError } from '../errors.ts';
 import { CpioArchive } from '../initramfs/cpio.ts';
 import { addExecutable, addHostFile, addKernelModules, addModuleFirmware, sharedLibraries, type ModuleFirmware } from './initramfs-collect.ts';
 import type { KdumpConfig } from '../kdump/config.ts';
@@ -23,10 +23,12 @@ import {
   libraryInLdCache,
   NATIVE_CODEC_LIBS,
   noModulesDir,
+  S3_WORKER_BUNDLE,
   OFFLINE_DISK_DRIVERS,
   wantedModules,
 } from '../kdump/capture-initramfs.ts';
-import { configuredDumpTarget, dumpTargetOnMounts, mountTableSource, NETWORK_FSTYPES, parseFstab, parseMountinfo, rootMountNamed, type CaptureNet, type DumpTarget, type MountTable, type SshCapture } from '../kdump/dump-target.ts';
+import { configuredDumpTarget, dumpTargetOnMounts, mountTableSource, NETWORK_FSTYPES, parseFstab, parseMountinfo, rootMountNamed, type CaptureNet, type DumpTarget, type MountTable, type S3Capture, type SshCapture } from '../kdump/dump-target.ts';
+import { readS3Credentials } from './s3-store.ts';
 import { chooseCaptureMode, type CaptureMode, type CaptureRoot } from '../kdump/capture-mode.ts';
 import { machinePath, readText } from './machine-files.ts';
 import { parseDeviceSpec } from '../kdump/device-spec.ts';
@@ -112,11 +114,12 @@ function defaultRouteInterface(root: string): string | undefined {
 const isIpAddress = (h: string) => /^\d{1,3}(\.\d{1,3}){3}$/.test(h) || h.startsWith('[');
 
 /**
- * The capture kernel's network for an ssh or NFS target: the interface by MAC when this machine has
+ * The capture kernel's network for an ssh, S3 or NFS target: the interface by MAC when this machine has
  * it (the capture kernel has no udev, so its names may differ), the server's name resolved now (the
- * capture kernel has no resolver).
+ * capture kernel has no resolver of its own; `server` undefined: none to resolve, AWS's names are
+ * looked up through the DNS servers DHCP gives).
  */
-function captureNet(config: KdumpConfig, server: string, root: string): CaptureNet {
+function captureNet(config: KdumpConfig, server: string | undefined, root: string): CaptureNet {
   const name = config.netDevice ?? defaultRouteInterface(root);
   if (name === undefined) {
     throw new KexecError('a network dump target: no default route to take the network interface from', { hint: 'name it: net_device = eth0 (or its MAC address)' });
@@ -133,7 +136,7 @@ function captureNet(config: KdumpConfig, server: string, root: string): CaptureN
     }
   }
   const hosts: { name: string; address: string }[] = [];
-  if (!isIpAddress(server)) {
+  if (server !== undefined && !isIpAddress(server)) {
     let address: string | undefined;
     try {
       address = execFileSync('getent', ['ahostsv4', server], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split(/\s+/)[0];
@@ -159,6 +162,34 @@ function resolveSshTarget(config: KdumpConfig, root: string): DumpTarget {
   };
 }
 
+/** The CA bundle (Debian's ca-certificates) an https S3 endpoint is checked against in the capture kernel. */
+const CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
+
+/**
+ * An S3 target: nothing to mount; the network (the endpoint's host resolved now; AWS through DHCP's
+ * DNS servers) and what the upload needs. The credentials file is read now: refused unless mode 600
+ * and owned by root, so that the capture initramfs never carries a key others could read.
+ */
+function resolveS3Target(config: KdumpConfig, root: string): DumpTarget {
+  const s3 = config.s3!;
+  try {
+    readS3Credentials(machinePath(root, s3.credentials));
+  } catch (e) {
+    if (!(e instanceof ParseError)) throw e;
+    throw new KexecError(`s3_credentials ${s3.credentials}${e.line ? `:${e.line}` : ''}: ${e.message}`, { hint: e.hint ?? `chmod 600 ${s3.credentials}` });
+  }
+  const https = s3.endpoint === undefined || s3.endpoint.startsWith('https:');
+  const capture: S3Capture = {
+    url: config.target,
+    credentials: s3.credentials,
+    ...(s3.endpoint ? { endpoint: s3.endpoint } : {}),
+    ...(s3.region ? { region: s3.region } : {}),
+    ...(s3.encryptTo ? { encryptTo: s3.encryptTo } : {}),
+    ...(https && existsSync(machinePath(root, CA_BUNDLE)) ? { caBundle: CA_BUNDLE } : {}),
+  };
+  return { device: '', fstype: 's3', dir: s3.target.prefix || '/', configured: config.target, s3: capture, network: captureNet(config, s3.endpoint ? new URL(s3.endpoint).hostname : undefined, root) };
+}
+
 /** The client module of a network filesystem type (its dependencies come from modules.dep). */
 const NFS_MODULE: Record<string, string> = { nfs: 'nfs', nfs4: 'nfsv4' };
 
@@ -176,6 +207,7 @@ export function netDeviceModules(name: string, root = '/'): string[] {
 /** Resolves the configured target to what the capture kernel mounts (its device by UUID when it has one). */
 export function resolveTarget(config: KdumpConfig, root = '/'): DumpTarget {
   if (config.ssh) return resolveSshTarget(config, root);
+  if (config.s3) return resolveS3Target(config, root);
   const configured = configuredDumpTarget(config);
   if (configured && NETWORK_FSTYPES.has(configured.fstype)) return { ...configured, network: captureNet(config, configured.device.slice(0, configured.device.indexOf(':')), root) };
   if (configured) return { ...configured, device: configuredDeviceName(root, configured.device) };
@@ -400,6 +432,13 @@ function addExternalizedBuiltins(a: CpioArchive, node: string): void {
   }
 }
 
+/** An S3 target's files, at the paths the config names: the credentials (0600), the public key to seal to, the CA bundle. */
+function addS3Files(a: CpioArchive, s3: S3Capture, root: string): void {
+  addConfiguredFile(a, root, s3.credentials, 0o600, 's3_credentials', 'the AWS credentials file ([default], aws_access_key_id, aws_secret_access_key), mode 600');
+  if (s3.encryptTo) addConfiguredFile(a, root, s3.encryptTo, 0o644, 'encrypt_to', 'the X25519 public key (openssl pkey -in dump.key -pubout)');
+  if (s3.caBundle) addConfiguredFile(a, root, s3.caBundle, 0o644, 'CA bundle', 'the CA certificates (ca-certificates)');
+}
+
 /** Assembles the archive in memory (write it with writeArchive from src/initramfs). */
 export function buildCaptureInitramfs(input: CaptureInitramfsInput): CaptureInitramfs {
   const a = new CpioArchive();
@@ -419,11 +458,16 @@ export function buildCaptureInitramfs(input: CaptureInitramfsInput): CaptureInit
     addExternalizedBuiltins(a, node);
     if (!existsSync(input.bundle)) throw new KexecError(`${input.bundle} not found`, { hint: 'run `npm run build` in the kexec-ts package first' });
     addHostFile(a, input.bundle, INITRAMFS_BUNDLE, 0o644);
-    for (const f of bundleCompanions(readdirSync(dirname(input.bundle)), basename(input.bundle))) {
+    const siblings = readdirSync(dirname(input.bundle));
+    if (input.target.s3 && !siblings.includes(S3_WORKER_BUNDLE)) {
+      throw new KexecError(`target = s3://… but ${join(dirname(input.bundle), S3_WORKER_BUNDLE)} (the AWS SDK the upload runs in) is not beside the bundle`, { hint: 'run `npm run build` in the kexec-ts package, or copy every dist/*.mjs' });
+    }
+    for (const f of bundleCompanions(siblings, basename(input.bundle), { s3: input.target.s3 !== undefined })) {
       addHostFile(a, join(dirname(input.bundle), f), `${dirname(INITRAMFS_BUNDLE)}/${f}`, 0o644);
     }
     nativeCodecs = addNativeCodecs(a, dirname(INITRAMFS_BUNDLE).slice(1));
     if (input.target.ssh) addSshClient(a, input.target.ssh, root);
+    if (input.target.s3) addS3Files(a, input.target.s3, root);
   }
   const offline = readMountTable(root).fstab !== undefined ? { modulesDir: input.modulesDir } : undefined;
   const wanted = targetModules(input.target, input.config, root, mode.mode === 'root' ? mode.root : undefined, offline);

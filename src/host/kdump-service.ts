@@ -29,6 +29,7 @@ import { coreArchOfKernel, type CoreArch } from '../kdump/elfcorehdr.ts';
 import { machinePath, readText } from './machine-files.ts';
 import { resolveTarget } from './kdump-initramfs.ts';
 import { SshChunkStore } from './chunk-stores.ts';
+import { probeS3Bucket, readS3Credentials } from './s3-store.ts';
 import type { PlannedLoad } from '../kexec/load.ts';
 import type { KexecSyscalls } from '../kexec/syscalls.ts';
 import { loadKernel, planKernelLoad, unloadKernel } from './kexec-load.ts';
@@ -112,6 +113,7 @@ export function readStatus(root = '/', configFile?: string): KdumpStatus {
 /** The dump target directory as the host sees it now, and what the capture kernel would mount. */
 function readTargetFacts(config: KdumpConfig, root: string): TargetFacts {
   if (config.ssh) return readSshTargetFacts(config, root);
+  if (config.s3) return readS3TargetFacts(config, root);
   const here = targetHere(config, root);
   let resolved: TargetFacts['resolved'];
   try {
@@ -161,6 +163,32 @@ function readSshTargetFacts(config: KdumpConfig, root: string): TargetFacts {
   } catch (e) {
     if (!(e instanceof OutputError)) throw e;
     return { here: config.target, exists: false, writable: false, resolved: 'error' in resolved ? resolved : { error: `${e.message}${e.hint ? ` — ${e.hint}` : ''}` } };
+  }
+}
+
+/**
+ * An S3 target: the credentials file read (refused unless mode 600 and root's), then the server
+ * asked (HeadBucket, bounded): reachable, the key accepted, the bucket there. Object storage has no
+ * free space to report. On another root (--root) the server is not asked.
+ */
+function readS3TargetFacts(config: KdumpConfig, root: string): TargetFacts {
+  let resolved: TargetFacts['resolved'];
+  try {
+    resolved = resolveTarget(config, root);
+  } catch (e) {
+    if (!(e instanceof Error)) throw e;
+    const hint = (e as KexecError).hint;
+    resolved = { error: `${e.message}${hint ? ` — ${hint}` : ''}` };
+  }
+  if (resolve(root) !== '/') return { here: config.target, exists: false, writable: false, resolved: { error: `${config.target}: not asked for another root (--root)` } };
+  if ('error' in resolved) return { here: config.target, exists: false, writable: false, resolved };
+  const s3 = config.s3!;
+  try {
+    probeS3Bucket(s3.target, { endpoint: s3.endpoint, region: s3.region, credentials: readS3Credentials(s3.credentials) });
+    return { here: config.target, exists: true, writable: true, resolved };
+  } catch (e) {
+    if (!(e instanceof OutputError)) throw e;
+    return { here: config.target, exists: false, writable: false, resolved: { error: `${e.message}${e.hint ? ` — ${e.hint}` : ''}` } };
   }
 }
 

@@ -13,21 +13,9 @@ import { readFileSync, statSync } from 'node:fs';
 import { OutputError, ParseError, UsageError } from '../errors.ts';
 import { MANIFEST_SUFFIX, type ChunkEntry, type ChunkStore } from '../dump/chunked.ts';
 import { S3CallError, SyncS3, type S3Config, type S3Part } from './s3-sync.ts';
+import { isS3Endpoint, type S3Target } from '../s3-url.ts';
 
-export interface S3Target {
-  bucket: string;
-  /** Key prefix ending in '/', or ''. */
-  prefix: string;
-}
-
-/** `s3://BUCKET[/PREFIX]`. */
-export function parseS3Url(url: string): S3Target {
-  const m = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(url);
-  if (!m) throw new UsageError(`--to ${url}: give s3://BUCKET[/PREFIX] (a bucket name is 3-63 of a-z, 0-9, '.', '-')`);
-  const prefix = (m[2] ?? '').replace(/^\/+|\/+$/g, '');
-  if (/\/\/|(^|\/)\.\.?(\/|$)/.test(prefix)) throw new UsageError(`--to ${url}: the prefix has an empty, '.' or '..' component`);
-  return { bucket: m[1]!, prefix: prefix ? prefix + '/' : '' };
-}
+export { parseS3Url, type S3Target } from '../s3-url.ts';
 
 export interface S3Credentials {
   accessKeyId: string;
@@ -90,7 +78,7 @@ export interface S3Options {
 }
 
 export function s3Config(target: S3Target, opts: S3Options): S3Config {
-  if (opts.endpoint !== undefined && !/^https?:\/\/[^\s/]+\/?$/.test(opts.endpoint)) throw new UsageError(`--s3-endpoint ${opts.endpoint}: give http(s)://HOST[:PORT]`);
+  if (opts.endpoint !== undefined && !isS3Endpoint(opts.endpoint)) throw new UsageError(`--s3-endpoint ${opts.endpoint}: give http(s)://HOST[:PORT]`);
   const { accessKeyId, secretAccessKey, sessionToken } = opts.credentials;
   return {
     bucket: target.bucket,
@@ -104,24 +92,35 @@ export function s3Config(target: S3Target, opts: S3Options): S3Config {
 const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED']);
 const KEY_ERRORS = new Set(['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AccessDenied', 'InvalidToken', 'ExpiredToken', 'Forbidden']);
 
+/** How the settings are named where the error is read: the save's options (default), kdump.conf's keys. */
+export interface S3SettingNames {
+  endpoint: string;
+  credentials: string;
+  region: string;
+  /** Whether "the same save again resumes" applies (a save), or not (a check, the collector). */
+  resumes: boolean;
+}
+export const S3_OPTION_NAMES: S3SettingNames = { endpoint: '--s3-endpoint', credentials: '--s3-credentials', region: '--s3-region', resumes: true };
+export const S3_CONFIG_NAMES: S3SettingNames = { endpoint: 's3_endpoint', credentials: 's3_credentials', region: 's3_region', resumes: false };
+
 /** An S3 call's failure as one line with what to do. */
-export function s3Error(where: string, what: string, e: unknown): OutputError {
+export function s3Error(where: string, what: string, e: unknown, names: S3SettingNames = S3_OPTION_NAMES): OutputError {
   if (!(e instanceof S3CallError)) return new OutputError(`${where}: ${what}: ${(e as Error).message}`, { path: where });
   const name = e.errorName;
   const msg = e.message && e.message !== 'UnknownError' && e.message !== name ? `: ${e.message}` : '';
   if ((e.code && CONNECTION_CODES.has(e.code)) || name === 'TimeoutError' || /socket hang up|ECONNREFUSED|ECONNRESET/.test(e.message)) {
     return new OutputError(`${where}: ${what}: the server did not answer (${e.code ?? name}${msg})`, {
       path: where,
-      hint: 'check --s3-endpoint and the network; what is stored is kept: the same save again resumes',
+      hint: `check ${names.endpoint} and the network${names.resumes ? '; what is stored is kept: the same save again resumes' : ''}`,
     });
   }
   if (KEY_ERRORS.has(name) || e.status === 403) {
     return new OutputError(`${where}: ${what}: the server refused the key (${name}${msg})`, {
       path: where,
-      hint: 'check aws_access_key_id and aws_secret_access_key in --s3-credentials, the region (--s3-region), and that the key may write to the bucket',
+      hint: `check aws_access_key_id and aws_secret_access_key in ${names.credentials}, the region (${names.region}), and that the key may write to the bucket`,
     });
   }
-  if (name === 'NoSuchBucket') return new OutputError(`${where}: no such bucket`, { path: where, hint: 'create it first (the saver does not create buckets), or check the name and --s3-endpoint' });
+  if (name === 'NoSuchBucket') return new OutputError(`${where}: no such bucket`, { path: where, hint: `create it first (${names.resumes ? 'the saver does' : 'kdump-ts and the collector do'} not create buckets), or check the name and ${names.endpoint}` });
   if (name === 'EntityTooSmall') return new OutputError(`${where}: ${what}: a part is too small for this server (EntityTooSmall)`, { path: where, hint: 'S3 parts must be 5 MiB or more except the last: --chunk-mib 5 or more' });
   return new OutputError(`${where}: ${what}: ${name}${msg}${e.status ? ` (HTTP ${e.status})` : ''}`, { path: where });
 }
@@ -298,5 +297,23 @@ export class S3Reader {
   }
   close(): void {
     this.s3.close();
+  }
+}
+
+/**
+ * Whether the S3 target can be reached and the key is accepted: HeadBucket (bounded: one attempt
+ * per request, 10 s to connect). Throws the failure as s3Error gives it (unreachable, key refused,
+ * no such bucket).
+ */
+export function probeS3Bucket(target: S3Target, opts: S3Options, names: S3SettingNames = S3_CONFIG_NAMES): void {
+  const s3 = new SyncS3(s3Config(target, { maxAttempts: 2, ...opts }));
+  try {
+    s3.call({ op: 'headBucket' });
+  } catch (e) {
+    // HeadBucket's errors have no body: a 404 is the bucket, a 403 the key.
+    if (e instanceof S3CallError && e.status === 404) throw s3Error(`s3://${target.bucket}/${target.prefix}`, 'HeadBucket', new S3CallError({ name: 'NoSuchBucket', message: '', status: 404 }), names);
+    throw s3Error(`s3://${target.bucket}/${target.prefix}`, 'HeadBucket', e, names);
+  } finally {
+    s3.close();
   }
 }

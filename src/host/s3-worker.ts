@@ -5,6 +5,7 @@
 // dist/s3-worker.mjs).
 import { workerData, type MessagePort } from 'node:worker_threads';
 import {
+  AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
@@ -16,7 +17,8 @@ import {
   S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import type { S3Reply, S3Request, S3WorkerData } from './s3-sync.ts';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import type { S3Envelope, S3Reply, S3Request, S3WorkerData } from './s3-sync.ts';
 
 const data = workerData as S3WorkerData;
 const flag = new Int32Array(data.shared);
@@ -101,6 +103,42 @@ async function handle(req: S3Request): Promise<unknown> {
     case 'delete':
       await client.send(new DeleteObjectCommand({ Bucket, Key: req.key }));
       return null;
+    case 'putFile': {
+      const size = statSync(req.path).size;
+      const fd = openSync(req.path, 'r');
+      try {
+        const slice = (at: number, n: number) => {
+          const b = new Uint8Array(n);
+          for (let got = 0; got < n; ) {
+            const k = readSync(fd, b, got, n - got, at + got);
+            if (k === 0) throw new Error(`${req.path} ended at ${at + got} of ${size} bytes while it was sent`);
+            got += k;
+          }
+          return b;
+        };
+        if (size <= req.partBytes) {
+          await client.send(new PutObjectCommand({ Bucket, Key: req.key, Body: slice(0, size), ContentLength: size, ContentType: req.contentType }));
+          return null;
+        }
+        // Larger than one part: a multipart upload, one part in memory at a time; aborted when it fails.
+        const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket, Key: req.key, ContentType: req.contentType }));
+        try {
+          const Parts: { PartNumber: number; ETag?: string }[] = [];
+          for (let at = 0, n = 1; at < size; at += req.partBytes, n++) {
+            const body = slice(at, Math.min(req.partBytes, size - at));
+            const r = await client.send(new UploadPartCommand({ Bucket, Key: req.key, UploadId, PartNumber: n, Body: body, ContentLength: body.length }));
+            Parts.push({ PartNumber: n, ETag: r.ETag });
+          }
+          await client.send(new CompleteMultipartUploadCommand({ Bucket, Key: req.key, UploadId, MultipartUpload: { Parts } }));
+        } catch (e) {
+          await client.send(new AbortMultipartUploadCommand({ Bucket, Key: req.key, UploadId })).catch(() => undefined);
+          throw e;
+        }
+        return null;
+      } finally {
+        closeSync(fd);
+      }
+    }
     case 'get': {
       try {
         const r = await client.send(new GetObjectCommand({ Bucket, Key: req.key, Range: req.range ? `bytes=${req.range[0]}-${req.range[1] - 1}` : undefined }));
@@ -113,20 +151,21 @@ async function handle(req: S3Request): Promise<unknown> {
   }
 }
 
-port.on('message', (req: S3Request) => {
+port.on('message', ({ id, req }: S3Envelope) => {
   handle(req).then(
-    (value) => finish({ ok: true, value }),
+    (value) => finish({ ok: true, value }, id),
     (e: unknown) => {
       const err = e as { name?: string; message?: string; code?: string; $metadata?: { httpStatusCode?: number }; Code?: string; errors?: { message?: string; code?: string }[] };
       // Node's AggregateError (every address refused) carries the cause in .errors.
       const inner = err.errors?.[0];
-      finish({ ok: false, name: err.name ?? 'Error', message: err.message || inner?.message || String(e), code: err.code ?? inner?.code, status: err.$metadata?.httpStatusCode });
+      finish({ ok: false, name: err.name ?? 'Error', message: err.message || inner?.message || String(e), code: err.code ?? inner?.code, status: err.$metadata?.httpStatusCode }, id);
     },
   );
 });
 
-function finish(reply: S3Reply): void {
-  port.postMessage(reply);
+/** Answers: numbered for AsyncS3 (the flag then unused), the shared flag raised for SyncS3's wait. */
+function finish(reply: S3Reply, id: number | undefined): void {
+  port.postMessage(id === undefined ? reply : { ...reply, id });
   Atomics.store(flag, 0, 1);
   Atomics.notify(flag, 0);
 }

@@ -5,7 +5,7 @@
 import { KexecError } from '../errors.ts';
 import type { CpioArchive } from '../initramfs/cpio.ts';
 import { saveArgs, type KdumpConfig } from './config.ts';
-import { NETWORK_FSTYPES, type CaptureNet, type DumpTarget, type SshCapture } from './dump-target.ts';
+import { NETWORK_FSTYPES, type CaptureNet, type DumpTarget, type S3Capture, type SshCapture } from './dump-target.ts';
 import { captureModeLine, type CaptureMode } from './capture-mode.ts';
 
 /** Where things go inside the capture initramfs. */
@@ -165,7 +165,7 @@ esac
 exit 0
 `;
 export const UDHCPC_SCRIPT_PATH = 'etc/kdump-ts/udhcpc.sh';
-/** Attempts of a save over ssh; each resumes from the chunks already stored. */
+/** Attempts of a save over ssh or to S3; each resumes from the chunks (parts) already stored. */
 export const SSH_SAVE_ATTEMPTS = 3;
 
 /** The network part of /init: find the interface (by MAC or name), bring it up by DHCP or statically. */
@@ -237,6 +237,7 @@ for m in ${o.modules.map(shQuote).join(' ')}; do insmod "/$m" 2>/dev/null || log
   const net = o.collector?.network ?? o.target.network;
   const prelude = head + (net ? networkUp(net) : '') + (o.collector ? triage(o.collector, o.saveArgs) : '');
   if (o.target.ssh) return prelude + sshSave(o.target.ssh, o);
+  if (o.target.s3) return prelude + s3Save(o.target.s3, o);
   return `${prelude}${mountTarget(o.target, o.nfs)}
 dir=/mnt/target${o.target.dir === '/' ? '' : shQuote(o.target.dir)}/$(date +%Y%m%d-%H%M%S)
 mkdir -p "$dir" || { log "cannot create $dir"; exit 1; }
@@ -304,19 +305,33 @@ esac
 
 /** /init's ssh part: `save --to` (with the log first), tried SSH_SAVE_ATTEMPTS times (each resumes). */
 function sshSave(ssh: SshCapture, o: InitScriptOptions): string {
+  const flags = ['--ssh-key', shQuote(ssh.key), '--known-hosts', shQuote(ssh.knownHosts), ...(ssh.encryptTo ? ['--encrypt-to', shQuote(ssh.encryptTo)] : [])];
+  return remoteSave(ssh.url, flags, '', o);
+}
+
+/**
+ * /init's S3 part: `save --to s3://BUCKET/PREFIX/STAMP` (one object by multipart upload, then the
+ * manifest; with the log first), signed with the credentials file, tried SSH_SAVE_ATTEMPTS times:
+ * each resumes the multipart upload the previous one left.
+ */
+function s3Save(s3: S3Capture, o: InitScriptOptions): string {
   const flags = [
-    '--ssh-key', shQuote(ssh.key),
-    '--known-hosts', shQuote(ssh.knownHosts),
-    ...(ssh.encryptTo ? ['--encrypt-to', shQuote(ssh.encryptTo)] : []),
-    '--state-dir', '/run/vmcore-ts',
-    '--with-log',
-    '--message-level', '6',
+    '--s3-credentials', shQuote(s3.credentials),
+    ...(s3.endpoint ? ['--s3-endpoint', shQuote(s3.endpoint)] : []),
+    ...(s3.region ? ['--s3-region', shQuote(s3.region)] : []),
+    ...(s3.encryptTo ? ['--encrypt-to', shQuote(s3.encryptTo)] : []),
   ];
+  return remoteSave(s3.url, flags, s3.caBundle ? `export NODE_EXTRA_CA_CERTS=${shQuote(s3.caBundle)}\n` : '', o);
+}
+
+/** `save --to URL/STAMP` with the target's flags, tried SSH_SAVE_ATTEMPTS times (each resumes). */
+function remoteSave(base: string, targetFlags: string[], env: string, o: InitScriptOptions): string {
+  const flags = [...targetFlags, '--state-dir', '/run/vmcore-ts', '--with-log', '--message-level', '6'];
   return `stamp=$(date +%Y%m%d-%H%M%S)
-url=${shQuote(ssh.url.replace(/\/$/, ''))}/$stamp
+url=${shQuote(base.replace(/\/$/, ''))}/$stamp
 log "saving /proc/vmcore ($(stat -c %s /proc/vmcore) bytes) to $url; memory: $(grep -E '^Mem(Total|Available):' /proc/meminfo | tr -s ' ' | tr '\n' ' ')"
 ${sshSaverSetup(o.mode)}
-n=0
+${env}n=0
 while :; do
   n=$((n + 1))
   run save --to "$url" ${flags.join(' ')} ${o.saveArgs.join(' ')} /proc/vmcore
@@ -371,9 +386,15 @@ export function libraryInLdCache(listing: string, soname: string, arch: string):
   return m && (arch !== 'x64' || m[1]!.includes('x86-64')) ? m[2] : undefined;
 }
 
-/** The files beside the bundle it loads at run time (the save pipeline's compression worker): its sibling .mjs chunks, not the other CLIs. */
-export function bundleCompanions(siblings: string[], bundle: string): string[] {
-  return siblings.filter((f) => f.endsWith('.mjs') && !BUNDLES_NOT_NEEDED.has(f) && f !== bundle);
+/** The S3 worker bundle (the AWS SDK): in the capture initramfs only for an S3 target. */
+export const S3_WORKER_BUNDLE = 's3-worker.mjs';
+
+/**
+ * The files beside the bundle it loads at run time (the save pipeline's compression worker; the S3
+ * worker when the target is S3): its sibling .mjs chunks, not the other CLIs.
+ */
+export function bundleCompanions(siblings: string[], bundle: string, opts: { s3?: boolean } = {}): string[] {
+  return siblings.filter((f) => f.endsWith('.mjs') && f !== bundle && (!BUNDLES_NOT_NEEDED.has(f) || (opts.s3 === true && f === S3_WORKER_BUNDLE)));
 }
 
 /**
@@ -399,7 +420,8 @@ export function noModulesDir(modulesDir: string, config: KdumpConfig): void {
 
 /** The target, release and /init files, last (once the modules' load order is known). */
 export function addCaptureConfig(a: CpioArchive, o: { config: KdumpConfig; target: DumpTarget; release: string; modules: string[]; mode: CaptureMode; collectorNet?: CaptureNet }): void {
-  a.file('etc/kdump-ts.target', o.target.ssh ? `${o.target.ssh.url}\n` : `${o.target.device} ${o.target.fstype} ${o.target.dir}\n`);
+  const remote = o.target.ssh ?? o.target.s3;
+  a.file('etc/kdump-ts.target', remote ? `${remote.url}\n` : `${o.target.device} ${o.target.fstype} ${o.target.dir}\n`);
   const nets = [o.target.network, o.collectorNet].filter((n): n is CaptureNet => n !== undefined);
   if (nets.length) {
     a.file(UDHCPC_SCRIPT_PATH, UDHCPC_SCRIPT, 0o755);

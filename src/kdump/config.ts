@@ -38,10 +38,17 @@
 //                                           too when the collector asks for it, else nothing more; no answer: target
 //   collector_token = /etc/kdump-ts/token   this host's token (required with collector); collector_ca = FILE;
 //   collector_host = NAME                   the name the token belongs to (default: the dump's node name)
+//   target = s3://bucket/prefix             instead: S3-compatible object storage (save --to s3://): one object
+//                                           PREFIX/YYYYmmdd-HHMMSS/vmcore.flat by multipart upload + a manifest;
+//   s3_credentials = /etc/kdump-ts/s3-credentials  the AWS credentials file (required; mode 600, root's)
+//   s3_endpoint = http://HOST:PORT          any S3 server (path-style); default: AWS
+//   s3_region = eu-west-3                   default: the credentials file's region, else us-east-1
+//                                           (encrypt_to, net_device and net apply as for ssh)
 import { didYouMean } from '../did-you-mean.ts';
 import { ParseError } from '../errors.ts';
 import { deviceSpecText, parseDeviceSpec } from './device-spec.ts';
 import { parseSshUrl, type SshTarget } from '../ssh-url.ts';
+import { isS3Endpoint, parseS3Url, type S3Target } from '../s3-url.ts';
 import { UsageError } from '../errors.ts';
 
 export const DEFAULT_CONFIG_PATH = '/etc/kdump-ts.conf';
@@ -76,6 +83,8 @@ export interface KdumpConfig {
   rootFstype?: string;
   /** target = ssh://…: the dump goes over ssh; with its key, known hosts and optional public key to seal to. */
   ssh?: { target: SshTarget; key: string; knownHosts: string; encryptTo?: string };
+  /** target = s3://…: the dump goes to S3-compatible object storage, with its credentials file, endpoint, region, optional public key. */
+  s3?: { target: S3Target; credentials: string; endpoint?: string; region?: string; encryptTo?: string };
   netDevice?: string;
   /** 'dhcp', or a static address: ADDRESS/PREFIX and GATEWAY. */
   net: 'dhcp' | { address: string; gateway: string };
@@ -104,7 +113,7 @@ export const DEFAULT_CONFIG: KdumpConfig = {
 };
 
 /** The keys a configuration file may set. */
-export const CONFIG_KEYS = ['kernel', 'initrd', 'cmdline', 'cmdline_append', 'cmdline_remove', 'target', 'target_device', 'target_fstype', 'dump_level', 'compression', 'syscall', 'modules', 'after', 'capture', 'root_device', 'root_fstype', 'ssh_key', 'known_hosts', 'encrypt_to', 'net_device', 'net', 'failure_action', 'nfs_options', 'nfs_attempts', 'collector', 'collector_token', 'collector_ca', 'collector_host'] as const;
+export const CONFIG_KEYS = ['kernel', 'initrd', 'cmdline', 'cmdline_append', 'cmdline_remove', 'target', 'target_device', 'target_fstype', 'dump_level', 'compression', 'syscall', 'modules', 'after', 'capture', 'root_device', 'root_fstype', 'ssh_key', 'known_hosts', 'encrypt_to', 'net_device', 'net', 'failure_action', 'nfs_options', 'nfs_attempts', 'collector', 'collector_token', 'collector_ca', 'collector_host', 's3_credentials', 's3_endpoint', 's3_region'] as const;
 
 function oneOf<T extends string>(allowed: readonly T[], v: string, key: string, line: number, source: string): T {
   if ((allowed as readonly string[]).includes(v)) return v as T;
@@ -124,6 +133,8 @@ export function parseConfig(text: string, source = DEFAULT_CONFIG_PATH): KdumpCo
   const c: KdumpConfig = { ...DEFAULT_CONFIG, cmdlineRemove: [], modules: [] };
   const seen = new Set<string>();
   let sshTarget: SshTarget | undefined;
+  let s3Target: S3Target | undefined;
+  const s3: { credentials?: string; endpoint?: string; region?: string } = {};
   let targetLine = 0;
   let targetDeviceLine = 0;
   let collectorLine = 0;
@@ -161,7 +172,15 @@ export function parseConfig(text: string, source = DEFAULT_CONFIG_PATH): KdumpCo
             throw e;
           }
           targetLine = at;
-        } else if (!value.startsWith('/')) throw new ParseError(`target = ${value}: must be an absolute directory path or ssh://[USER@]HOST[:PORT]/DIR`, { line: at, source });
+        } else if (value.startsWith('s3://')) {
+          try {
+            s3Target = parseS3Url(value, 'target =');
+          } catch (e) {
+            if (e instanceof UsageError) throw new ParseError(e.message, { line: at, source });
+            throw e;
+          }
+          targetLine = at;
+        } else if (!value.startsWith('/')) throw new ParseError(`target = ${value}: must be an absolute directory path, ssh://[USER@]HOST[:PORT]/DIR or s3://BUCKET/PREFIX`, { line: at, source });
         c.target = value;
         break;
       case 'ssh_key':
@@ -169,6 +188,18 @@ export function parseConfig(text: string, source = DEFAULT_CONFIG_PATH): KdumpCo
       case 'encrypt_to':
         if (!value.startsWith('/')) throw new ParseError(`${key} = ${value}: must be an absolute file path`, { line: at, source });
         sshFiles[key] = value;
+        break;
+      case 's3_credentials':
+        if (!value.startsWith('/')) throw new ParseError(`${key} = ${value}: must be an absolute file path`, { line: at, source });
+        s3.credentials = value;
+        break;
+      case 's3_endpoint':
+        if (!isS3Endpoint(value)) throw new ParseError(`s3_endpoint = ${value}: expected http(s)://HOST[:PORT]`, { line: at, source });
+        s3.endpoint = value.replace(/\/$/, '');
+        break;
+      case 's3_region':
+        if (!/^[a-z0-9-]+$/.test(value)) throw new ParseError(`s3_region = ${value}: a region name (e.g. eu-west-3: a-z, 0-9, '-')`, { line: at, source });
+        s3.region = value;
         break;
       case 'net_device':
         if (value) c.netDevice = value;
@@ -274,8 +305,21 @@ export function parseConfig(text: string, source = DEFAULT_CONFIG_PATH): KdumpCo
     }
     c.ssh = { target: sshTarget, key: sshFiles.ssh_key!, knownHosts: sshFiles.known_hosts!, encryptTo: sshFiles.encrypt_to };
   } else {
-    const stray = (['ssh_key', 'known_hosts', 'encrypt_to'] as const).filter((k) => sshFiles[k]);
-    if (stray.length) throw new ParseError(`${stray.join(', ')}: used only with target = ssh://…`, { source });
+    const stray = (['ssh_key', 'known_hosts', ...(s3Target ? [] : (['encrypt_to'] as const))] as const).filter((k) => sshFiles[k]);
+    if (stray.length) throw new ParseError(`${stray.join(', ')}: used only with target = ssh://…${stray.includes('encrypt_to') ? ' or s3://…' : ''}`, { source });
+  }
+  if (s3Target) {
+    if (!s3.credentials) {
+      throw new ParseError('target = s3://… needs s3_credentials = FILE: the AWS credentials file the capture kernel signs with (mode 600, owned by root)', {
+        line: targetLine,
+        source,
+        hint: 'write [default], aws_access_key_id = …, aws_secret_access_key = … into /etc/kdump-ts/s3-credentials and chmod 600 it',
+      });
+    }
+    c.s3 = { target: s3Target, credentials: s3.credentials, ...(s3.endpoint ? { endpoint: s3.endpoint } : {}), ...(s3.region ? { region: s3.region } : {}), ...(sshFiles.encrypt_to ? { encryptTo: sshFiles.encrypt_to } : {}) };
+  } else {
+    const stray = (['credentials', 'endpoint', 'region'] as const).filter((k) => s3[k] !== undefined).map((k) => `s3_${k}`);
+    if (stray.length) throw new ParseError(`${stray.join(', ')}: used only with target = s3://…`, { source });
   }
   return c;
 }
@@ -316,6 +360,11 @@ export function defaultConfigText(): string {
     '# encrypt_to = /etc/kdump-ts/dump.pub     # seal the dump to this X25519 public key',
     '# net_device = eth0                     # or a MAC (default: the default route\'s interface now)',
     '# net = dhcp                            # or ADDRESS/PREFIX GATEWAY',
+    '# Or S3-compatible object storage (one object by multipart upload + a manifest, resumed, vmcore-ts verify s3://…):',
+    '# target = s3://crash-dumps/HOSTNAME',
+    '# s3_credentials = /etc/kdump-ts/s3-credentials  # required: [default] aws_access_key_id, aws_secret_access_key; mode 600',
+    '# s3_endpoint = https://s3.example.net   # any S3 server (path-style); default: AWS',
+    '# s3_region = eu-west-3                  # default: the credentials file\'s region, else us-east-1',
     '# Or an NFS export: target_device = nfshost:/export, target_fstype = nfs4, target = /dir/inside',
     `# nfs_options = ${DEFAULT_CONFIG.nfsOptions}`,
     `# nfs_attempts = ${DEFAULT_CONFIG.nfsAttempts}`,

@@ -18,7 +18,9 @@ export interface DumpTarget {
   majmin?: string;
   /** target = ssh://…: nothing is mounted; the capture kernel sends the dump (save --to). */
   ssh?: SshCapture;
-  /** An ssh or NFS target: the network the capture kernel brings up first. */
+  /** target = s3://…: nothing is mounted; the capture kernel uploads the dump (save --to s3://). */
+  s3?: S3Capture;
+  /** An ssh, S3 or NFS target: the network the capture kernel brings up first. */
   network?: CaptureNet;
 }
 
@@ -32,6 +34,19 @@ export interface SshCapture {
   key: string;
   knownHosts: string;
   encryptTo?: string;
+}
+
+/** What the capture kernel needs to upload the dump to S3-compatible storage. */
+export interface S3Capture {
+  /** s3://bucket[/prefix] as configured. */
+  url: string;
+  /** The AWS credentials file (mode 600), at the same path in the capture initramfs. */
+  credentials: string;
+  endpoint?: string;
+  region?: string;
+  encryptTo?: string;
+  /** A CA bundle the capture initramfs carries for an https endpoint (NODE_EXTRA_CA_CERTS), when the host has one. */
+  caBundle?: string;
 }
 
 /** The capture kernel's network. */

@@ -251,7 +251,7 @@ export function kdumpStatus(f: StatusFacts): KdumpStatus {
     target.writable = t.writable;
     if (t.freeBytes !== undefined) target.freeBytes = t.freeBytes;
     // An ssh target that could not be asked says why in its resolved error, below.
-    else if (!config.ssh) problems.push(t.exists ? `dump target ${t.here} is not writable` : `dump target ${t.here} does not exist: create it`);
+    else if (!config.ssh && !config.s3) problems.push(t.exists ? `dump target ${t.here} is not writable` : `dump target ${t.here} does not exist: create it`);
   }
   if ('error' in t.resolved) {
     target.error = t.resolved.error;
@@ -271,7 +271,7 @@ export function kdumpStatus(f: StatusFacts): KdumpStatus {
     dumpLevel: config.dumpLevel,
     compression: config.compression,
     format: config.compression === 'none' ? 'ELF' : 'kdump-compressed',
-    path: `${config.target.replace(/\/$/, '')}/YYYYmmdd-HHMMSS/${config.ssh ? 'vmcore.part-NNNNN + vmcore.manifest.json' : 'vmcore'}`,
+    path: `${config.target.replace(/\/$/, '')}/YYYYmmdd-HHMMSS/${config.ssh ? 'vmcore.part-NNNNN + vmcore.manifest.json' : config.s3 ? 'vmcore.flat + vmcore.manifest.json' : 'vmcore'}`,
   };
   if (target.freeBytes !== undefined && config.dumpLevel === 0 && config.compression === 'none' && target.freeBytes < ramBytes) {
     problems.push(`the dump target has ${formatSize(BigInt(target.freeBytes))} free, less than the ${formatSize(BigInt(ramBytes))} an unfiltered ELF dump takes`);

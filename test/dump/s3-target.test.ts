@@ -1,60 +1,38 @@
-// vmcore-ts save --to s3://… against a real S3 server process on 127.0.0.1: moto_server (Debian
-// trixie's python3-moto, an S3 emulator, run from a cached trixie root through chroot; its IAM
-// authentication switched on, so a wrong key is refused as AWS would). Ceph's radosgw with its
-// SQLite "dbstore" backend was tried first: it runs without a cluster, but in trixie's Ceph 18.2
-// a multipart object reads back as its last part repeated, so it cannot hold a dump (README).
-// moto keeps everything in memory, so the "network cut" is a TCP relay between the saver and the
-// server, a separate process that this test stops by its PID half-way and starts again.
-// Opt-in (a Debian root, ~55 s to build once, then ~30 s): E2E_S3=1 (or E2E_SUITES=all)
+// vmcore-ts save --to s3://… against a real S3 server on 127.0.0.1: Ceph's radosgw on a one-node
+// RADOS cluster (ceph-mon + one ceph-osd with the memory object store), from Debian trixie's
+// packages (Ceph 18.2), run by chroot from a cached trixie root (test/ceph-s3-server.ts).
+// The "network cut" is a TCP relay between the saver and radosgw, a separate process that this
+// test stops by its PID half-way and starts again.
+// Opt-in (a Debian root, ~35 s to build once, then ~20 s to start the cluster): E2E_S3=1 (or E2E_SUITES=all)
 //   E2E_S3=1 node scripts/run-tests.mjs test/dump/s3-target
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { GetObjectCommand, ListPartsCommand, S3Client } from '@aws-sdk/client-s3';
-import { cannotMakeRoot, debianRootTarball, sh } from '../packaging/debian-root.ts';
+import { CreateBucketCommand, GetObjectCommand, ListPartsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CephS3Server, cephS3Unavailable } from '../ceph-s3-server.ts';
 import { freePort } from '../free-port.ts';
 
 const FIXTURE = 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump';
 const CLI = ['--import', 'tsx', 'src/cli/vmcore-ts.ts'];
 const optedIn = process.env.E2E_S3 === '1' || process.env.E2E_SUITES === 'all';
-const why = !optedIn ? 'opt-in: E2E_S3=1 (a Debian trixie root with python3-moto)' : cannotMakeRoot();
+const why = !optedIn ? 'opt-in: E2E_S3=1 (a Debian trixie root with Ceph: ceph-mon, ceph-osd, radosgw)' : cephS3Unavailable();
 
 const work = mkdtempSync(join(tmpdir(), 's3-target-'));
-let root: string | undefined;
-let moto: ChildProcess | undefined;
+const server = new CephS3Server();
 let relay: ChildProcess | undefined;
-let motoPort = 0;
 let relayPort = 0;
-let key = { id: '', secret: '' };
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** A request moto routes by the service in a SigV4-shaped header (authentication is still off then). */
-async function unsigned(service: 's3' | 'iam', method: string, path: string, body?: string): Promise<string> {
-  const r = await fetch(`http://127.0.0.1:${motoPort}${path}`, {
-    method,
-    headers: {
-      authorization: `AWS4-HMAC-SHA256 Credential=AKIASETUP/20260101/us-east-1/${service}/aws4_request, SignedHeaders=host, Signature=0`,
-      ...(body !== undefined ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
-    },
-    body,
-  });
-  const text = await r.text();
-  if (!r.ok) throw new Error(`${service} ${method} ${path}: HTTP ${r.status}: ${text.slice(0, 300)}`);
-  return text;
-}
-
-/** A TCP relay 127.0.0.1:relayPort -> moto, its own process (so it can be stopped by PID mid-upload); prints "up N" per MiB sent. */
+/** A TCP relay 127.0.0.1:relayPort -> radosgw, its own process (so it can be stopped by PID mid-upload); prints "up N" per MiB sent. */
 function startRelay(): Promise<void> {
   const code = `
     const net = require('node:net');
     let up = 0, told = 0;
     net.createServer((c) => {
-      const s = net.connect(${motoPort}, '127.0.0.1');
+      const s = net.connect(${server.port}, '127.0.0.1');
       c.on('data', (d) => { up += d.length; if (up >> 20 > told) { told = up >> 20; process.stdout.write('up ' + told + '\\n'); } });
       c.pipe(s); s.pipe(c);
       c.on('error', () => s.destroy()); s.on('error', () => c.destroy());
@@ -74,46 +52,13 @@ function stop(p: ChildProcess | undefined): Promise<void> {
   });
 }
 
-/**
- * The cached trixie root unpacked for moto alone: in memory (/dev/shm) when there is one, without
- * documentation, translations or botocore's models of services other than S3, IAM and STS (~0.7 s
- * instead of ~20 s for all of it on a busy disk). moto needs no /proc: nothing is mounted in it.
- */
-function unpackMotoRoot(): string {
-  const { tarball } = debianRootTarball('trixie', ['python3-moto', 'python3-flask-cors']);
-  const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'kexec-ts-moto-'));
-  const models = './usr/lib/python3/dist-packages/botocore/data';
-  const skip = ['./usr/share/locale/*', './usr/share/doc/*', './usr/share/man/*', `${models}/*/*`].map((p) => `--exclude=${p}`);
-  sh('tar', ['-C', dir, '-xf', tarball, '--wildcards', ...skip], 120_000);
-  sh('tar', ['-C', dir, '-xf', tarball, '--wildcards', ...['s3', 'iam', 'sts'].map((s) => `${models}/${s}/*`)], 60_000);
-  return dir;
-}
-
 before(async () => {
   if (why) return;
-  root = unpackMotoRoot();
-  motoPort = await freePort();
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+  await server.start();
   relayPort = await freePort();
-  // Parts of 1 MiB (AWS's 5 MiB minimum is moto's default too) so the ~16 MiB test dump has 16 of them.
-  const env = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C.UTF-8', HOME: '/root', S3_UPLOAD_PART_MIN_SIZE: String(1 << 20) };
-  moto = spawn('chroot', [root, 'moto_server', '-H', '127.0.0.1', '-p', String(motoPort)], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  moto.stderr!.on('data', (d) => (log = (log + d).slice(-4000)));
-  for (let i = 0; ; i++) {
-    if (moto.exitCode !== null) throw new Error(`moto_server exited ${moto.exitCode}: ${log}`);
-    if (i > 300) throw new Error(`moto_server did not come up on 127.0.0.1:${motoPort}: ${log}`);
-    if (await fetch(`http://127.0.0.1:${motoPort}/moto-api/data.json`).then((r) => r.ok, () => false)) break;
-    await sleep(100);
-  }
-  // A user with a key allowed S3, and the bucket; then authentication on (every later request signed with a known key).
-  const iam = (params: Record<string, string>) => unsigned('iam', 'POST', '/', new URLSearchParams({ Version: '2010-05-08', ...params }).toString());
-  await iam({ Action: 'CreateUser', UserName: 'dumper' });
-  const ak = await iam({ Action: 'CreateAccessKey', UserName: 'dumper' });
-  key = { id: /<AccessKeyId>([^<]+)/.exec(ak)![1]!, secret: /<SecretAccessKey>([^<]+)/.exec(ak)![1]! };
-  await iam({ Action: 'PutUserPolicy', UserName: 'dumper', PolicyName: 's3', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 's3:*', Resource: '*' }] }) });
-  await unsigned('s3', 'PUT', '/dumps');
-  const r = await fetch(`http://127.0.0.1:${motoPort}/moto-api/reset-auth`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '0' });
-  assert.ok(r.ok, 'moto authentication switched on');
+  await client().send(new CreateBucketCommand({ Bucket: 'dumps' }));
+  const key = server.key;
   writeFileSync(join(work, 'creds'), `# test key\n[default]\naws_access_key_id = ${key.id}\naws_secret_access_key = ${key.secret}\nregion = us-east-1\n`, { mode: 0o600 });
   writeFileSync(join(work, 'wrong'), `[default]\naws_access_key_id = ${key.id}\naws_secret_access_key = not-${key.secret}\n`, { mode: 0o600 });
   await startRelay();
@@ -121,8 +66,7 @@ before(async () => {
 
 after(async () => {
   await stop(relay);
-  await stop(moto);
-  if (root) spawnSync('rm', ['-rf', '--one-file-system', root], { timeout: 60_000 });
+  await server.stop();
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -138,10 +82,10 @@ function vmcoreTs(args: string[]) {
 const s3Args = (creds = 'creds') => ['--s3-endpoint', `http://127.0.0.1:${relayPort}`, '--s3-credentials', join(work, creds)];
 const client = () =>
   new S3Client({
-    endpoint: `http://127.0.0.1:${motoPort}`,
+    endpoint: server.endpoint,
     forcePathStyle: true,
     region: 'us-east-1',
-    credentials: { accessKeyId: key.id, secretAccessKey: key.secret },
+    credentials: { accessKeyId: server.key.id, secretAccessKey: server.key.secret },
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
@@ -166,7 +110,7 @@ function referenceStream(): Buffer {
   return reference;
 }
 
-test('save --to s3:// stores one object, byte for byte the save -F stream, as a multipart upload of 1 MiB parts, then the manifest; verify s3:// and verify of a download pass, a damaged byte is named', { timeout: 120_000 }, async (t) => {
+test('save --to s3:// stores one object, byte for byte the save -F stream, as a multipart upload of 1 MiB parts, then the manifest; verify s3:// and verify of a download pass, a damaged byte is named (in the download and on the server)', { timeout: 120_000 }, async (t) => {
   if (skip(t)) return;
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
   const r = vmcoreTs(['save', '--to', 's3://dumps/crash/happy', ...s3Args(), '--chunk-mib', '1', '-c', '-d', '31', '--message-level', '2', FIXTURE]);
@@ -195,6 +139,12 @@ test('save --to s3:// stores one object, byte for byte the save -F stream, as a 
   const d = vmcoreTs(['verify', dir]);
   assert.equal(d.status, 1);
   assert.match(d.stdout.toString(), /^vmcore\.part-00003: bytes 3145728-4194303 of the stream: SHA-256/m);
+  // The same damage on the server (the object replaced): verify s3:// names the part by its ranged GET.
+  await client().send(new PutObjectCommand({ Bucket: 'dumps', Key: 'crash/happy/vmcore.flat', Body: bad }));
+  const s = vmcoreTs(['verify', ...s3Args(), 's3://dumps/crash/happy']);
+  assert.equal(s.status, 1, s.stderr.toString());
+  assert.match(s.stdout.toString(), /^vmcore\.part-00003: bytes 3145728-4194303 of the stream: SHA-256/m);
+  assert.equal(s.stdout.toString().match(/^vmcore\.part-\d{5}:/gm)?.length, 1, 'only the damaged part is named');
 });
 
 test('save --to s3:// cut half-way (the connection to the server stopped by PID): one error line, exit 1, no manifest; the next save sends only the parts not stored and completes the upload', { timeout: 180_000 }, async (t) => {
@@ -283,4 +233,35 @@ test('save --to s3:// with a secret key the server does not accept fails in one 
   const o = vmcoreTs(['save', '--to', 's3://dumps/crash/open', ...s3Args('open'), FIXTURE]);
   assert.equal(o.status, 1);
   assert.match(o.stderr.toString().trim(), /the S3 credentials file is open to group or others \(mode 0644\) — chmod 600 /);
+});
+
+test('kdump-ts test and status with target = s3:// ask the server: the dump target is reachable with the key accepted (room: not applicable); a refused key, a missing bucket and a credentials file others can read each FAIL with the reason', { timeout: 120_000 }, async (t) => {
+  if (skip(t)) return;
+  const conf = (creds: string, bucket = 'dumps') => {
+    const p = join(work, `kdump-${creds}-${bucket}.conf`);
+    writeFileSync(p, `target = s3://${bucket}/host1\ns3_credentials = ${join(work, creds)}\ns3_endpoint = ${server.endpoint}\nnet_device = lo\ncapture = initramfs\n`);
+    return p;
+  };
+  const dumpTarget = (config: string) => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/kdump-ts.ts', 'test', '--json', '--config', config], { encoding: 'utf8', timeout: 90_000 });
+    assert.ok(r.stdout, r.stderr);
+    return (JSON.parse(r.stdout) as { checks: { name: string; result: string; detail: string }[] }).checks.find((c) => c.name === 'dump target')!;
+  };
+  const ok = dumpTarget(conf('creds'));
+  assert.equal(ok.result, 'ok', ok.detail);
+  assert.match(ok.detail, /^s3:\/\/dumps\/host1 at http:\/\/127\.0\.0\.1:\d+: reachable, the key is accepted and the bucket is there \(HeadBucket\); room: not applicable/);
+  const wrong = dumpTarget(conf('wrong'));
+  assert.equal(wrong.result, 'FAIL');
+  assert.match(wrong.detail, /HeadBucket: the server refused the key \(.*\) — check aws_access_key_id and aws_secret_access_key in s3_credentials, the region \(s3_region\)/);
+  const none = dumpTarget(conf('creds', 'no-such-bucket'));
+  assert.equal(none.result, 'FAIL');
+  assert.match(none.detail, /s3:\/\/no-such-bucket\/host1\/: no such bucket — create it first \(kdump-ts and the collector do not create buckets\), or check the name and s3_endpoint/);
+  const open = join(work, 'open-kdump');
+  writeFileSync(open, readFileSync(join(work, 'creds')));
+  chmodSync(open, 0o644);
+  const o = dumpTarget(conf('open-kdump'));
+  assert.equal(o.result, 'FAIL');
+  assert.match(o.detail, /s3_credentials .*open-kdump: the S3 credentials file is open to group or others \(mode 0644\) — chmod 600/);
+  const status = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/kdump-ts.ts', 'status', '--config', conf('wrong')], { encoding: 'utf8', timeout: 60_000 });
+  assert.match(status.stdout + status.stderr, /the server refused the key/);
 });

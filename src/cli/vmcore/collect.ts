@@ -7,7 +7,11 @@ import { UsageError } from '../../errors.ts';
 import { migrate } from '../../collect/index-db.ts';
 import { parsePolicy } from '../../collect/policy.ts';
 import { parseTokens } from '../../collect/protocol.ts';
+import type { BlobStore } from '../../collect/protocol.ts';
 import { DirBlobStore } from '../../host/blob-store.ts';
+import { S3BlobStore } from '../../host/s3-blob-store.ts';
+import { readS3Credentials } from '../../host/s3-store.ts';
+import { parseS3Url } from '../../s3-url.ts';
 import { importCrashes, type ImportResult } from '../../host/collector-import.ts';
 import { startCollector } from '../../host/collector-server.ts';
 import { readSecretFile } from '../../host/secret-file.ts';
@@ -22,7 +26,8 @@ export const DEFAULT_TOKENS = '/etc/vmcore-ts/collector.tokens';
 
 const SERVE_USAGE =
   'vmcore-ts collect serve [--listen ADDR] [--port N] [--tls-cert PEM --tls-key PEM] [--tokens FILE]\n' +
-  '                        [--db sqlite:PATH|postgres://…] [--blobs DIR] [--every N] [--sample RATE] [--max-dumps N]\n' +
+  '                        [--db sqlite:PATH|postgres://…] [--blobs DIR|s3://BUCKET/PREFIX [S3 OPTIONS]]\n' +
+  '                        [--every N] [--sample RATE] [--max-dumps N]\n' +
   '  --listen ADDR      address to listen on (default 127.0.0.1)\n' +
   '  --port N           port (default 8443; 0: any free one, printed)\n' +
   '  --tls-cert/--tls-key  serve HTTPS with this certificate chain and key (without: plain HTTP, for a\n' +
@@ -32,13 +37,17 @@ const SERVE_USAGE =
   `  --db SPEC          the index: a SQLite file (default ${DEFAULT_DB}) or postgres://USER@HOST/DB\n` +
   '                     (several collectors may share one PostgreSQL and one blob store)\n' +
   `  --blobs DIR        logs and dumps (default ${DEFAULT_BLOBS})\n` +
+  '  --blobs s3://BUCKET/PREFIX  ...or in S3-compatible object storage, one object per blob, with:\n' +
+  '    --s3-credentials FILE  the AWS credentials file (mode 600; required)\n' +
+  '    --s3-endpoint URL      any S3 server, http(s)://HOST[:PORT] (default: AWS)\n' +
+  '    --s3-region R          (default: the credentials file\'s region, else us-east-1)\n' +
   '  --every N          ask for every Nth crash\'s dump of a known bucket too (default 0: never)\n' +
   '  --sample RATE      ...or this share of them, 0-1 (default 0)\n' +
   '  --max-dumps N      at most N dumps per bucket (default 5; 0: no cap); a new bucket always asks\n' +
   '  --max-chunk-mib N  largest file one upload may carry (default 64; save --chunk-mib below it)';
 
 const IMPORT_USAGE =
-  'vmcore-ts collect import [--json] [--db SPEC] [--blobs DIR] [--host NAME] DIR...\n' +
+  'vmcore-ts collect import [--json] [--db SPEC] [--blobs DIR|s3://BUCKET/PREFIX [--s3-…]] [--host NAME] DIR...\n' +
   '  Ingests crash directories: kdump-tools (YYYYMMDDHHMM/dump.*, dmesg.*), kdumpctl\n' +
   '  (ADDRESS-DATE-TIME/vmcore, vmcore-dmesg.txt) and save --to DIR (NAME.manifest.json + chunks),\n' +
   '  DIR itself or up to two levels below it. Each dump is opened for its signature and stored whole.\n' +
@@ -57,7 +66,28 @@ function page(name: string): Uint8Array | undefined {
   return undefined;
 }
 
-const storage = { db: { type: 'string' }, blobs: { type: 'string' } } as const;
+const storage = { db: { type: 'string' }, blobs: { type: 'string' }, 's3-credentials': { type: 'string' }, 's3-endpoint': { type: 'string' }, 's3-region': { type: 'string' } } as const;
+
+/** The blob store --blobs names: a directory, or s3://BUCKET/PREFIX (checked now: the bucket there, the key accepted). */
+async function openBlobs(v: Record<string, string | boolean | undefined>): Promise<BlobStore & { close?(): void }> {
+  const blobs = (v.blobs as string | undefined) ?? DEFAULT_BLOBS;
+  const s3opts = (['s3-credentials', 's3-endpoint', 's3-region'] as const).filter((k) => v[k] !== undefined);
+  if (!blobs.startsWith('s3://')) {
+    if (s3opts.length) throw new UsageError(`${s3opts.map((k) => `--${k}`).join(', ')}: used only with --blobs s3://BUCKET/PREFIX`);
+    return new DirBlobStore(blobs);
+  }
+  const target = parseS3Url(blobs, '--blobs');
+  const creds = v['s3-credentials'] as string | undefined;
+  if (creds === undefined) throw new UsageError('--blobs s3://… needs --s3-credentials FILE (the AWS credentials file, mode 600)');
+  const store = new S3BlobStore(target, { credentials: readS3Credentials(creds), endpoint: v['s3-endpoint'] as string | undefined, region: v['s3-region'] as string | undefined });
+  try {
+    await store.check();
+  } catch (e) {
+    store.close();
+    throw e;
+  }
+  return store;
+}
 
 function intOpt(v: string | boolean | undefined, name: string, min: number, max: number, dflt: number): number {
   if (v === undefined) return dflt;
@@ -92,9 +122,9 @@ async function serve(argv: string[]): Promise<number> {
   const tokensPath = v.tokens ?? DEFAULT_TOKENS;
   const tokens = parseTokens(readSecretFile(tokensPath, 'tokens file'), tokensPath);
   const tls = v['tls-cert'] !== undefined ? { cert: readFileSync(v['tls-cert']), key: new TextEncoder().encode(readSecretFile(v['tls-key']!, 'TLS key')) } : undefined;
+  const blobs = await openBlobs(v);
   const db = openIndex(v.db ?? DEFAULT_DB);
   await migrate(db);
-  const blobs = new DirBlobStore(v.blobs ?? DEFAULT_BLOBS);
   const c = await startCollector({
     db,
     blobs,
@@ -110,7 +140,7 @@ async function serve(argv: string[]): Promise<number> {
   const viewers = [...tokens.values()].filter((p) => p.kind === 'viewer').length;
   write(`vmcore-ts collector listening on ${c.url}\n  index ${db.where}, blobs ${blobs.where}, ${tokens.size - viewers} host tokens, ${viewers} viewer tokens\n  fleet page: ${c.url}/ui/VIEWER-TOKEN/\n`);
   await new Promise<void>((resolve) => {
-    const stop = () => void c.close().then(() => db.close()).then(resolve);
+    const stop = () => void c.close().then(() => db.close()).then(() => blobs.close?.()).then(resolve);
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
@@ -121,10 +151,10 @@ async function importDirs(argv: string[]): Promise<number> {
   const a = parseCommand(argv, { ...storage, host: { type: 'string' } }, IMPORT_USAGE, [1, Infinity]);
   if (!a) return 0;
   const v = a.values as Record<string, string | boolean | undefined>;
+  const blobs = await openBlobs(v);
   const db = openIndex((v.db as string | undefined) ?? DEFAULT_DB);
   try {
     await migrate(db);
-    const blobs = new DirBlobStore((v.blobs as string | undefined) ?? DEFAULT_BLOBS);
     const all: ImportResult[] = [];
     for (const dir of a.positionals) {
       all.push(...(await importCrashes(db, blobs, dir, { host: v.host as string | undefined })));
@@ -141,6 +171,7 @@ async function importDirs(argv: string[]): Promise<number> {
     return all.some((r) => r.outcome === 'failed') ? 1 : 0;
   } finally {
     await db.close();
+    blobs.close?.();
   }
 }
 

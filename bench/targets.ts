@@ -6,16 +6,19 @@
 //   --to DIR        chunks + manifest into a directory (fsync per chunk)
 //   --to ssh://     chunks + manifest to an OpenSSH server on 127.0.0.1 (test/sshd-server.ts)
 //   makedumpfile | ssh   RHEL's: the flattened stream piped into ssh, `cat > FILE` on the far side
-// plus `--to s3://` when an S3 endpoint is given (--s3-endpoint URL --s3-credentials FILE --s3-bucket B).
+//   --to s3://      a multipart upload to radosgw on a one-node Ceph cluster (test/ceph-s3-server.ts,
+//                   started here with --s3; or any endpoint: --s3-endpoint URL --s3-credentials FILE --s3-bucket B)
 // Ratios are to "local file"; the goals: ssh and S3 within 1.3× of local, ssh ≤ 1.0× RHEL's pipe.
-// Usage: node --import tsx bench/targets.ts [RAW_ELF_VMCORE] [--runs N] [--makedumpfile PATH]
+// Usage: node --import tsx bench/targets.ts [RAW_ELF_VMCORE] [--runs N] [--makedumpfile PATH] [--s3]
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestSshd, sshdMissing } from '../test/sshd-server.ts';
+import { CephS3Server, cephS3Unavailable } from '../test/ceph-s3-server.ts';
 
-const argv = process.argv.slice(2);
+const argv = process.argv.slice(2).filter((a) => a !== '--s3');
+const ceph = process.argv.includes('--s3') ? new CephS3Server() : undefined;
 const opt = (f: string, d?: string) => (argv.includes(f) ? argv[argv.indexOf(f) + 1] : d);
 const runs = Number(opt('--runs', '3'));
 const vmcore = argv.find((a, i) => !a.startsWith('--') && !(i > 0 && argv[i - 1]!.startsWith('--'))) ?? join(process.env.KEXEC_TS_CACHE || join(homedir(), '.cache', 'kexec-ts'), 'vmcore', 'bookworm-qemu64.elf');
@@ -42,7 +45,18 @@ try {
   await sshd.start();
   const sshOpts = `-o BatchMode=yes -o IdentitiesOnly=yes -i ${q(sshd.clientKey)} -o UserKnownHostsFile=${q(sshd.knownHosts())} -p ${sshd.port}`;
   const remote = join(work, 'remote');
-  const s3 = opt('--s3-endpoint') ? { endpoint: opt('--s3-endpoint')!, creds: opt('--s3-credentials')!, bucket: opt('--s3-bucket', 'dumps')! } : undefined;
+  let s3 = opt('--s3-endpoint') ? { endpoint: opt('--s3-endpoint')!, creds: opt('--s3-credentials')!, bucket: opt('--s3-bucket', 'dumps')! } : undefined;
+  if (ceph) {
+    const why = cephS3Unavailable();
+    if (why) throw new Error(why);
+    await ceph.start();
+    const { S3Client, CreateBucketCommand } = await import('@aws-sdk/client-s3');
+    const client = new S3Client({ endpoint: ceph.endpoint, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: ceph.key.id, secretAccessKey: ceph.key.secret } });
+    await client.send(new CreateBucketCommand({ Bucket: 'dumps' }));
+    const creds = join(work, 'creds');
+    writeFileSync(creds, `[default]\naws_access_key_id = ${ceph.key.id}\naws_secret_access_key = ${ceph.key.secret}\nregion = us-east-1\n`, { mode: 0o600 });
+    s3 = { endpoint: ceph.endpoint, creds, bucket: 'dumps' };
+  }
   const save = `${q(process.execPath)} ${CLI} save --message-level 0 -l -d 31`;
   const cases: [string, () => string][] = [
     ['local file', () => `${save} ${q(vmcore)} ${q(join(work, 'local.kdump'))}`],
@@ -76,6 +90,7 @@ try {
     console.log(`| ${name} | ${m.wall.toFixed(2)} s | ${m.cpu.toFixed(2)} s | ${(m.wall / local.wall).toFixed(2)} | ${rhel ? (m.wall / rhel.wall).toFixed(2) : '—'} |`);
   }
 } finally {
+  await ceph?.stop();
   await sshd.dispose();
   rmSync(work, { recursive: true, force: true });
 }

@@ -187,6 +187,25 @@ for (let k = 0; k < nSec; k++) {
   setU64(s, vmemmap | sectionFlags);
   setU64(s + 8n, sectionUsage);
 }
+// The direct map of the new RAM, as the real one maps its RAM (1 GiB pages, else 2 MiB ones).
+const dm = pmdOf(pageOffset + 0x10000000n); // 256 MiB: RAM, away from the first 2 MiB (mapped with 4 KiB pages)
+const gbPages = (dm.e3 & 0x80n) !== 0n;
+if (!gbPages && !(dm.e2 & 0x80n)) throw new Error("the direct map is not mapped with large pages at 256 MiB");
+const leafFlags = (gbPages ? dm.e3 : dm.e2) & ~ADDR & ~(1n << 12n); // PAT bit of a large page off
+const dmTableFlags3 = dm.e3 & ~ADDR;
+const dmTableFlags4 = dm.e4 & ~ADDR;
+for (let pa = BigInt(B0 * PS); pa < BigInt(end * PS); pa += gbPages ? 1n << 30n : 1n << 21n) {
+  const v = pageOffset + pa;
+  const i4 = pgd + ((v >> 39n) & 511n) * 8n;
+  if (!(readU64OrMisc(i4) & 1n)) setU64(i4, alloc() | dmTableFlags4);
+  const i3 = (readU64OrMisc(i4) & ADDR) + ((v >> 30n) & 511n) * 8n;
+  if (gbPages) {
+    setU64(i3, pa | leafFlags);
+    continue;
+  }
+  if (!(readU64OrMisc(i3) & 1n)) setU64(i3, alloc() | dmTableFlags3);
+  setU64((readU64OrMisc(i3) & ADDR) + ((v >> 21n) & 511n) * 8n, pa | leafFlags);
+}
 function readU64OrMisc(pa: bigint): bigint {
   const m = misc.get(Number(pa / BigInt(PS)));
   return m ? new DataView(m.buffer).getBigUint64(Number(pa % BigInt(PS)), true) : readU64(pa);

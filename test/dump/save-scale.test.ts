@@ -74,7 +74,7 @@ test('struct page scratch reader: the classifier excludes the same pages as with
   assert.ok(a.counts.free > 0);
 });
 
-test('default compression workers: one per CPU; none on one CPU; liblzo2 in-thread below 16 GiB of input, in workers from there', () => {
+test('default compression workers: one per CPU; none on one CPU; liblzo2 and libzstd in-thread below 16 GiB of input, in workers from there', () => {
   assert.equal(defaultThreads('zlib', 2 ** 30, 2, true), 2);
   assert.equal(defaultThreads('zlib', undefined, 1, true), 0);
   assert.equal(defaultThreads('lzo', 2 ** 30, 2, true), 0);
@@ -84,5 +84,35 @@ test('default compression workers: one per CPU; none on one CPU; liblzo2 in-thre
   assert.equal(defaultThreads('lzo', 64 * 2 ** 30, 1, true), 0);
   // Our LZO1X in TypeScript (no liblzo2) is slower per page: workers whatever the size.
   assert.equal(defaultThreads('lzo', 2 ** 30, 2, false), 2);
-  assert.equal(defaultThreads('zstd', 2 ** 30, 4, true), 4);
+  // libzstd likewise; the WebAssembly zstd (no libzstd) in workers.
+  assert.equal(defaultThreads('zstd', 2 ** 30, 4, true), 0);
+  assert.equal(defaultThreads('zstd', LZO_WORKERS_FROM, 4, true), 4);
+  assert.equal(defaultThreads('zstd', 2 ** 30, 4, false), 4);
+});
+
+test('libzstd pages: the same frames as the WebAssembly zstd, byte for byte, on the fixture kernel memory; taken by pageCompressor', async (t) => {
+  const { libzstdCompressor } = await import('../../src/host/native-codecs.ts');
+  const { loadZstdPageCompressor } = await import('../../src/format/codecs/zstd-compress.ts');
+  const { pageCompressor, pageCompressorName } = await import('../../src/host/page-compress.ts');
+  const native = libzstdCompressor(1);
+  if (!native) return t.skip('libzstd (Debian libzstd1) or koffi is not installed');
+  const wasm = await loadZstdPageCompressor(1);
+  const d = openDump(new FileSource(FIXTURE));
+  const a = new Uint8Array(4096 + 64);
+  const b = new Uint8Array(4096 + 64);
+  let compared = 0;
+  for (const r of d.presentRuns()) {
+    for (let p = Number(r.startPfn); p < Number(r.endPfn) && compared < 3000; p += 5) {
+      const page = d.readPhys(BigInt(p * 4096), 4096);
+      const n: number = native(page, a);
+      const m: number = wasm(page, b);
+      if (n >= 4096 && m >= 4096) continue; // stored raw by both
+      assert.equal(n, m, `pfn ${p}`);
+      assert.ok(Buffer.from(a.subarray(0, n)).equals(b.subarray(0, m)), `pfn ${p}`);
+      compared++;
+    }
+  }
+  assert.ok(compared > 500, `compared ${compared} pages`);
+  await pageCompressor('zstd');
+  assert.equal(pageCompressorName('zstd'), 'libzstd level 1');
 });

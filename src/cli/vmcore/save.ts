@@ -13,7 +13,7 @@ import { nodePageDecoders } from '../../host/node-codecs.ts';
 import { checkOutput, OutputFile, writeOutputFile } from '../../host/output-file.ts';
 import { EXIT_PARTIAL } from '../run.ts';
 import { hostCompression, prestartWorkers } from '../../host/worker-pool.ts';
-import { liblzoCompressor } from '../../host/native-codecs.ts';
+import { liblzoCompressor, libzstdCompressor } from '../../host/native-codecs.ts';
 import { pageCompressorName } from '../../host/page-compress.ts';
 import { MAX_DUMP_LEVEL } from '../../analyze/page-class.ts';
 import { readBack, recordedLevel, type SaveReport } from '../../dump/output.ts';
@@ -178,10 +178,18 @@ export function saveArgs(values: NonNullable<ReturnType<typeof parseSaveArgs>>['
 
 /** --num-threads, or the default for `codec` and an input of `inputBytes` (undefined: unknown, small). */
 export function threadsFor(values: NonNullable<ReturnType<typeof parseSaveArgs>>['values'], codec: CodecName | undefined, inputBytes?: number): number {
-  return intOption(values['num-threads'], '--num-threads', 0, 256, defaultThreads(codec, inputBytes, availableParallelism(), codec === 'lzo' && !!liblzoCompressor()));
+  if (values['num-threads'] !== undefined) return intOption(values['num-threads'], '--num-threads', 0, 256, 0);
+  return defaultThreads(codec, inputBytes, availableParallelism(), fastNative(codec));
 }
 
-/** From this input size on, liblzo2's pages go to workers too (a 16 GiB machine's /proc/vmcore). */
+/** Whether `codec` compresses through a native library fast enough to stay in-thread on small inputs (liblzo2, libzstd). */
+function fastNative(codec: CodecName | undefined): boolean {
+  if (codec === 'lzo') return !!liblzoCompressor();
+  if (codec === 'zstd') return !!libzstdCompressor(1);
+  return false;
+}
+
+/** From this input size on, liblzo2's and libzstd's pages go to workers too (a 16 GiB machine's /proc/vmcore). */
 export const LZO_WORKERS_FROM = 2 ** 34;
 
 /** The input's size in bytes (/proc/vmcore: the dump's), or undefined (missing: the open reports it). */
@@ -198,12 +206,13 @@ function inputBytes(path: string): number | undefined {
  * where a worker cannot run beside the main thread and would only add copies and memory. None for
  * LZO through liblzo2 on a small input either: it compresses a page (~3 us) in about what handing it
  * to a worker costs, and the workers' start (~40 ms of CPU each) is most of a small save
- * (BENCHMARKS.md: -l -d 31 of a 1 GiB guest is faster in-thread). From LZO_WORKERS_FROM on,
+ * (BENCHMARKS.md: -l -d 31 of a 1 GiB guest is faster in-thread); the same for libzstd (-z: 0.46
+ * against 0.76 s of CPU on a 1 GiB guest). From LZO_WORKERS_FROM on,
  * compression is half of a save's CPU (64 GiB: 6 of 10 s): workers take it off the main thread.
  */
-export function defaultThreads(codec: CodecName | undefined, inputBytes: number | undefined, cpus: number, nativeLzo: boolean): number {
+export function defaultThreads(codec: CodecName | undefined, inputBytes: number | undefined, cpus: number, fastNative: boolean): number {
   if (cpus <= 1) return 0;
-  if (codec === 'lzo' && nativeLzo && (inputBytes === undefined || inputBytes < LZO_WORKERS_FROM)) return 0;
+  if ((codec === 'lzo' || codec === 'zstd') && fastNative && (inputBytes === undefined || inputBytes < LZO_WORKERS_FROM)) return 0;
   return cpus;
 }
 

@@ -208,11 +208,17 @@ function inputBytes(path: string): number | undefined {
  * to a worker costs, and the workers' start (~40 ms of CPU each) is most of a small save
  * (BENCHMARKS.md: -l -d 31 of a 1 GiB guest is faster in-thread); the same for libzstd (-z: 0.46
  * against 0.76 s of CPU on a 1 GiB guest). From LZO_WORKERS_FROM on,
- * compression is half of a save's CPU (64 GiB: 6 of 10 s): workers take it off the main thread.
+ * compression is half of a save's CPU (64 GiB: 6 of 10 s): workers take it off the main thread,
+ * one per CPU but the main thread's.
  */
 export function defaultThreads(codec: CodecName | undefined, inputBytes: number | undefined, cpus: number, fastNative: boolean): number {
   if (cpus <= 1) return 0;
-  if ((codec === 'lzo' || codec === 'zstd') && fastNative && (inputBytes === undefined || inputBytes < LZO_WORKERS_FROM)) return 0;
+  if ((codec === 'lzo' || codec === 'zstd') && fastNative) {
+    if (inputBytes === undefined || inputBytes < LZO_WORKERS_FROM) return 0;
+    // The main thread is busy too (reads, struct pages, writes: 4 of 10 s of CPU at 64 GiB): one
+    // CPU is its, the others compress. One worker fewer is ~15 MB of RSS fewer.
+    return cpus - 1;
+  }
   return cpus;
 }
 

@@ -19,7 +19,7 @@ import { LIBDEFLATE_LEVEL, libdeflateCompressor, liblzoCompressor, libzstdCompre
 const ZLIB_LEVEL = 3;
 
 /** The compressor for a codec: native or Node's zlib, native or our LZO1X, else the pure ones (snappy, zstd). */
-export async function pageCompressor(codec: CodecName): Promise<PageCompressor> {
+export async function pageCompressor(codec: CodecName, opts: { zstdChecked?: boolean } = {}): Promise<PageCompressor> {
   switch (codec) {
     case 'zlib':
       return libdeflateCompressor() ?? zlibCompressor();
@@ -27,6 +27,10 @@ export async function pageCompressor(codec: CodecName): Promise<PageCompressor> 
       return liblzoCompressor() ?? lzoPageCompressor();
     case 'zstd': {
       // libzstd is ~10x faster than the WebAssembly build; taken only when it writes the same bytes.
+      // A worker whose parent already compared them (zstdChecked) skips loading the WebAssembly
+      // build (~15 MB of memory per worker).
+      const checkedNative = opts.zstdChecked ? libzstdCompressor(ZSTD_LEVEL) : undefined;
+      if (checkedNative) return checkedNative;
       const wasm = await pureCompression.compressor(codec);
       const native = libzstdCompressor(ZSTD_LEVEL, wasm);
       zstdNative = native !== undefined;
@@ -40,6 +44,11 @@ export async function pageCompressor(codec: CodecName): Promise<PageCompressor> 
 const ZSTD_LEVEL = 1;
 /** Whether pageCompressor('zstd') took libzstd (undefined: not asked yet). */
 let zstdNative: boolean | undefined;
+
+/** True once pageCompressor('zstd') in this thread found libzstd writing the WebAssembly build's bytes. */
+export function zstdNativeChecked(): boolean {
+  return zstdNative === true;
+}
 
 /** What compresses `codec` pages on this machine, for the save's report ("libdeflate level 2", …). */
 export function pageCompressorName(codec: CodecName): string {

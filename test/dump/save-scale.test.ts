@@ -117,3 +117,26 @@ test('libzstd pages: the same frames as the WebAssembly zstd, byte for byte, on 
   await pageCompressor('zstd');
   assert.equal(pageCompressorName('zstd'), 'libzstd level 1');
 });
+
+test('zstd in a worker whose parent checked libzstd (zstdChecked): the same frames, without the WebAssembly build', async (t) => {
+  const { libzstdCompressor } = await import('../../src/host/native-codecs.ts');
+  const { loadZstdPageCompressor } = await import('../../src/format/codecs/zstd-compress.ts');
+  const { pageCompressor } = await import('../../src/host/page-compress.ts');
+  if (!libzstdCompressor(1)) return t.skip('libzstd (Debian libzstd1) or koffi is not installed');
+  const trusted = await pageCompressor('zstd', { zstdChecked: true });
+  const wasm = await loadZstdPageCompressor(1);
+  const d = openDump(new FileSource(FIXTURE));
+  const a = new Uint8Array(4096 + 64);
+  const b = new Uint8Array(4096 + 64);
+  let n = 0;
+  for (const r of d.presentRuns()) {
+    for (let p = Number(r.startPfn); p < Number(r.endPfn) && n < 300; p += 41, n++) {
+      const page = d.readPhys(BigInt(p * 4096), 4096);
+      const x: number = trusted(page, a);
+      const y: number = wasm(page, b);
+      assert.equal(x, y, `pfn ${p}`);
+      if (x < 4096) assert.ok(Buffer.from(a.subarray(0, x)).equals(b.subarray(0, y)), `pfn ${p}`);
+    }
+  }
+  assert.ok(n >= 300);
+});

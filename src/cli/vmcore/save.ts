@@ -14,7 +14,7 @@ import { checkOutput, OutputFile, writeOutputFile } from '../../host/output-file
 import { EXIT_PARTIAL } from '../run.ts';
 import { hostCompression, prestartWorkers } from '../../host/worker-pool.ts';
 import { liblzoCompressor, libzstdCompressor } from '../../host/native-codecs.ts';
-import { pageCompressorName } from '../../host/page-compress.ts';
+import { pageCompressor, pageCompressorName } from '../../host/page-compress.ts';
 import { MAX_DUMP_LEVEL } from '../../analyze/page-class.ts';
 import { readBack, recordedLevel, type SaveReport } from '../../dump/output.ts';
 import { checkSavable, saveDump, type SaveSink } from '../../dump/save.ts';
@@ -536,8 +536,12 @@ export const saveCommand: Command = {
       return dumpDmesg(positionals[0]!, positionals[1]!, !!values.f);
     }
     const args = saveArgs(values, positionals, SAVE_USAGE);
-    // Compression workers boot while the dump is opened and scanned.
-    if (args.codec && args.threads > 0 && !args.elf) prestartWorkers(args.threads, args.codec);
+    // Compression workers boot while the dump is opened and scanned. For zstd this thread first
+    // compares libzstd with the WebAssembly build once, so the workers need not load the latter.
+    if (args.codec && args.threads > 0 && !args.elf) {
+      if (args.codec === 'zstd') await pageCompressor('zstd');
+      prestartWorkers(args.threads, args.codec);
+    }
     return saveAndReport(openDump(new FileSource(args.input), { decoders: nodePageDecoders }), args);
   },
 };

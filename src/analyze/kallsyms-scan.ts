@@ -77,6 +77,15 @@ function findTokenTable(mem: KernelMemory, p: bigint, index: number[]): bigint |
 
 /** Reads page by page; pages the dump lacks (freed init memory, filtered) read as zeros. */
 function readWithHoles(mem: KernelMemory, addr: bigint, length: number): Uint8Array {
+  // The kernel image is physically contiguous: one read when the dump holds all of it (the scan of
+  // a 5.10 image read 4 KiB at a time took 100 of its 200 ms in the per-page path).
+  if (mem.isKernelText(addr) && mem.isKernelText(addr + BigInt(length - 1))) {
+    try {
+      return mem.readPhys(mem.virtToPhys(addr), length);
+    } catch (e) {
+      if (!(e instanceof NotInDumpError)) throw e;
+    }
+  }
   const out = new Uint8Array(length);
   for (let o = 0; o < length; ) {
     const n = Math.min(length - o, 4096 - Number((addr + BigInt(o)) & 4095n));
@@ -90,13 +99,18 @@ function readWithHoles(mem: KernelMemory, addr: bigint, length: number): Uint8Ar
   return out;
 }
 
+function allZero(b: Uint8Array): boolean {
+  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
+  return true;
+}
+
 /** Finds the tables, or undefined when the image holds nothing that checks out. */
 export function locateKallsyms(mem: KernelMemory, info: VmcoreInfo): KallsymsLocation | undefined {
   const start = info.symbol('_stext') ?? mem.arch.kernelText + (info.kernelOffset ?? 0n);
   let missing = 0;
   for (let off = 0; off < MAX_SCAN; off += CHUNK) {
     const b = readWithHoles(mem, start + BigInt(off), CHUNK + 512);
-    if (b.every((x) => x === 0)) {
+    if (allZero(b)) {
       if (++missing > 8) break; // well past the end of the image
       continue;
     }

@@ -15,6 +15,7 @@ import {
   pageLayout,
   PageClassifier,
   structPageReader,
+  structPageScratchReader,
   type ExclusionCounts,
   type MemMapRange,
   type PageLayout,
@@ -312,7 +313,8 @@ export function filterFor(dump: Dump, level: number, warn: (s: string) => void):
     const layout = pageLayout(vi);
     if (!needsClassification(layout, level)) return { vi, readVirt };
     const memMap = findMemMap(vi, readVirt, Number(dump.maxPfn));
-    return { filter: { layout, memMap, readVirt }, vi, readVirt };
+    // The classifier uses each chunk of struct pages before it reads the next: one buffer for all.
+    return { filter: { layout, memMap, readVirt: structPageScratchReader(km) }, vi, readVirt };
   } catch (e) {
     if (!needsClassification(undefined, level)) return { vi, readVirt };
     warn(`cannot find the page structures (${(e as Error).message}): dump level ${level} can only exclude zero pages`);

@@ -6,8 +6,8 @@ import type { CodecName } from '../format/codecs/index.ts';
 import { pageCompressor } from './page-compress.ts';
 import { compressBatch, type BatchRequest, type BatchResult } from '../dump/batch.ts';
 
-const { codec } = workerData as { codec: CodecName };
-const ready = pageCompressor(codec);
+const { codec, zstdChecked } = workerData as { codec: CodecName; zstdChecked?: boolean };
+const ready = pageCompressor(codec, { zstdChecked });
 
 parentPort!.on('message', async (req: BatchRequest) => {
   const res: BatchResult = compressBatch(req, await ready);

@@ -131,3 +131,51 @@ export function liblzoCompressor(): PageCompressor | undefined {
   };
   return checked(f, (b) => lzo1xDecompress(b, PROBE_SIZE));
 }
+
+/**
+ * zstd pages through the machine's libzstd (Debian libzstd1), level `level`, one frame per page
+ * through one reused context (ZSTD_compressCCtx, as makedumpfile): about 10x less CPU than the
+ * WebAssembly build. Used only when its frames are the WebAssembly compressor's, byte for byte, on
+ * the probe pages `sameAs` is given (the same zstd release): the output does not depend on which
+ * one a machine has. undefined without koffi or the library.
+ */
+export function libzstdCompressor(level: number, sameAs?: PageCompressor): PageCompressor | undefined {
+  const fns = load('libzstd.so.1', [
+    'void *ZSTD_createCCtx()',
+    'size_t ZSTD_compressCCtx(void *cctx, void *dst, size_t cap, const void *src, size_t n, int level)',
+    'unsigned int ZSTD_isError(size_t code)',
+  ]);
+  if (!fns) return undefined;
+  const [create, compress, isError] = fns as [Fn, Fn, Fn];
+  const cctx = create();
+  if (!cctx) return undefined;
+  // A frame no smaller than the page is stored raw: give it one byte less than a page.
+  const f: PageCompressor = (page, out) => {
+    const r = compress(cctx, out, Math.min(out.length, page.length - 1), page, page.length, level);
+    return isError(r) ? page.length : Number(r);
+  };
+  if (sameAs) {
+    const a = new Uint8Array(PROBE_SIZE + 64);
+    const b = new Uint8Array(PROBE_SIZE + 64);
+    for (const page of zstdProbePages()) {
+      const n = f(page, a);
+      const m = sameAs(page, b);
+      if (n !== m || Buffer.compare(a.subarray(0, n), b.subarray(0, m)) !== 0) return undefined;
+    }
+  }
+  return f;
+}
+
+/** Pages of several shapes (text-like, repetitive, random-ish, mostly zero) to compare two zstd builds on. */
+function zstdProbePages(): Uint8Array[] {
+  const text = new Uint8Array(PROBE_SIZE).map((_, i) => 'struct page *alloc_pages(gfp_t gfp, unsigned int order)\n'.charCodeAt(i % 57) ^ ((i >> 8) & 3));
+  const mixed = new Uint8Array(PROBE_SIZE).map((_, i) => (i % 97 < 40 ? (i * 7) & 0xff : i >> 6));
+  let seed = 7;
+  const noise = new Uint8Array(PROBE_SIZE).map(() => (seed = (seed * 1103515245 + 12345) >>> 0) >>> 24);
+  const sparse = new Uint8Array(PROBE_SIZE);
+  for (let i = 0; i < PROBE_SIZE; i += 64) sparse[i] = i >> 6;
+  const halves = new Uint8Array(PROBE_SIZE);
+  halves.set(noise.subarray(0, 2048));
+  halves.set(text.subarray(0, 2048), 2048);
+  return [text, mixed, noise, sparse, halves];
+}

@@ -1,6 +1,7 @@
 // Per-page compression for kdump-compressed output (Node side): each page is one independent
 // stream, as makedumpfile writes and every reader expects — zlib (RFC 1950), LZO1X, raw snappy,
-// zstd (one frame, level 1, WebAssembly).
+// zstd (one frame, level 1: the machine's libzstd when its frames are the WebAssembly build's, else
+// that build).
 // A page whose compressed form is not smaller is stored raw.
 //
 // Native libraries first when the machine has them (native-codecs.ts: libdeflate for zlib pages,
@@ -13,20 +14,40 @@ import zlib from 'node:zlib';
 import type { CodecName } from '../format/codecs/index.ts';
 import { lzoPageCompressor, type PageCompressor } from '../format/codecs/compress.ts';
 import { pureCompression } from '../dump/batch.ts';
-import { LIBDEFLATE_LEVEL, libdeflateCompressor, liblzoCompressor } from './native-codecs.ts';
+import { LIBDEFLATE_LEVEL, libdeflateCompressor, liblzoCompressor, libzstdCompressor } from './native-codecs.ts';
 
 const ZLIB_LEVEL = 3;
 
 /** The compressor for a codec: native or Node's zlib, native or our LZO1X, else the pure ones (snappy, zstd). */
-export async function pageCompressor(codec: CodecName): Promise<PageCompressor> {
+export async function pageCompressor(codec: CodecName, opts: { zstdChecked?: boolean } = {}): Promise<PageCompressor> {
   switch (codec) {
     case 'zlib':
       return libdeflateCompressor() ?? zlibCompressor();
     case 'lzo':
       return liblzoCompressor() ?? lzoPageCompressor();
+    case 'zstd': {
+      // libzstd is ~10x faster than the WebAssembly build; taken only when it writes the same bytes.
+      // A worker whose parent already compared them (zstdChecked) skips loading the WebAssembly
+      // build (~15 MB of memory per worker).
+      const checkedNative = opts.zstdChecked ? libzstdCompressor(ZSTD_LEVEL) : undefined;
+      if (checkedNative) return checkedNative;
+      const wasm = await pureCompression.compressor(codec);
+      const native = libzstdCompressor(ZSTD_LEVEL, wasm);
+      zstdNative = native !== undefined;
+      return native ?? wasm;
+    }
     default:
       return pureCompression.compressor(codec);
   }
+}
+
+const ZSTD_LEVEL = 1;
+/** Whether pageCompressor('zstd') took libzstd (undefined: not asked yet). */
+let zstdNative: boolean | undefined;
+
+/** True once pageCompressor('zstd') in this thread found libzstd writing the WebAssembly build's bytes. */
+export function zstdNativeChecked(): boolean {
+  return zstdNative === true;
 }
 
 /** What compresses `codec` pages on this machine, for the save's report ("libdeflate level 2", …). */
@@ -39,7 +60,7 @@ export function pageCompressorName(codec: CodecName): string {
     case 'snappy':
       return 'snappyjs';
     case 'zstd':
-      return 'zstd level 1 (WebAssembly)';
+      return zstdNative ? `libzstd level ${ZSTD_LEVEL}` : `zstd level ${ZSTD_LEVEL} (WebAssembly)`;
   }
 }
 

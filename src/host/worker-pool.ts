@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { CodecName } from '../format/codecs/index.ts';
 import type { BatchRequest, BatchResult, BatchWorkers, PageCompression } from '../dump/batch.ts';
-import { pageCompressor } from './page-compress.ts';
+import { pageCompressor, zstdNativeChecked } from './page-compress.ts';
 
 interface Pending {
   resolve: (r: BatchResult) => void;
@@ -41,7 +41,7 @@ const prestarted: { codec: CodecName; worker: Worker; exited: boolean }[] = [];
 export function prestartWorkers(size: number, codec: CodecName): void {
   if (!workersAvailable()) return;
   for (let i = 0; i < size; i++) {
-    const entry = { codec, worker: startWorker({ codec }), exited: false };
+    const entry = { codec, worker: startWorker({ codec, zstdChecked: zstdNativeChecked() }), exited: false };
     entry.worker.unref();
     // One that fails before a pool claims it is replaced then (takeWorker).
     entry.worker.on('error', () => undefined);
@@ -52,7 +52,7 @@ export function prestartWorkers(size: number, codec: CodecName): void {
 
 function takeWorker(codec: CodecName): Worker {
   const i = prestarted.findIndex((p) => p.codec === codec && !p.exited);
-  if (i < 0) return startWorker({ codec });
+  if (i < 0) return startWorker({ codec, zstdChecked: zstdNativeChecked() });
   const { worker } = prestarted.splice(i, 1)[0]!;
   worker.ref();
   return worker;

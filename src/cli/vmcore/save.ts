@@ -1,6 +1,6 @@
 // vmcore-ts save: makedumpfile's job — filter a dump by dump level, compress it, write it as
 // kdump-compressed (default), ELF (-E) or flattened to stdout (-F). Options follow makedumpfile's.
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { isDumpDataError, ParseError, UsageError } from '../../errors.ts';
 import type { CodecName } from '../../format/codecs/index.ts';
@@ -13,8 +13,8 @@ import { nodePageDecoders } from '../../host/node-codecs.ts';
 import { checkOutput, OutputFile, writeOutputFile } from '../../host/output-file.ts';
 import { EXIT_PARTIAL } from '../run.ts';
 import { hostCompression, prestartWorkers } from '../../host/worker-pool.ts';
-import { liblzoCompressor } from '../../host/native-codecs.ts';
-import { pageCompressorName } from '../../host/page-compress.ts';
+import { liblzoCompressor, libzstdCompressor } from '../../host/native-codecs.ts';
+import { pageCompressor, pageCompressorName } from '../../host/page-compress.ts';
 import { MAX_DUMP_LEVEL } from '../../analyze/page-class.ts';
 import { readBack, recordedLevel, type SaveReport } from '../../dump/output.ts';
 import { checkSavable, saveDump, type SaveSink } from '../../dump/save.ts';
@@ -152,7 +152,7 @@ export function saveArgs(values: NonNullable<ReturnType<typeof parseSaveArgs>>['
     elf: !!values.E,
     flattened,
     force: !!values.f,
-    threads: threadsFor(values, codec),
+    threads: threadsFor(values, codec, inputBytes(positionals[0]!)),
     messageLevel: intOption(values['message-level'], '--message-level', 0, 31, 7),
     windowPfns: intOption(values['cyclic-buffer'], '--cyclic-buffer', 1, 1 << 20, DEFAULT_WINDOW / 8192) * 8192,
     input: positionals[0]!,
@@ -176,21 +176,50 @@ export function saveArgs(values: NonNullable<ReturnType<typeof parseSaveArgs>>['
   };
 }
 
-/** --num-threads, or the default for `codec`. */
-export function threadsFor(values: NonNullable<ReturnType<typeof parseSaveArgs>>['values'], codec: CodecName | undefined): number {
-  return intOption(values['num-threads'], '--num-threads', 0, 256, defaultThreads(codec));
+/** --num-threads, or the default for `codec` and an input of `inputBytes` (undefined: unknown, small). */
+export function threadsFor(values: NonNullable<ReturnType<typeof parseSaveArgs>>['values'], codec: CodecName | undefined, inputBytes?: number): number {
+  if (values['num-threads'] !== undefined) return intOption(values['num-threads'], '--num-threads', 0, 256, 0);
+  return defaultThreads(codec, inputBytes, availableParallelism(), fastNative(codec));
+}
+
+/** Whether `codec` compresses through a native library fast enough to stay in-thread on small inputs (liblzo2, libzstd). */
+function fastNative(codec: CodecName | undefined): boolean {
+  if (codec === 'lzo') return !!liblzoCompressor();
+  if (codec === 'zstd') return !!libzstdCompressor(1);
+  return false;
+}
+
+/** From this input size on, liblzo2's and libzstd's pages go to workers too (a 16 GiB machine's /proc/vmcore). */
+export const LZO_WORKERS_FROM = 2 ** 34;
+
+/** The input's size in bytes (/proc/vmcore: the dump's), or undefined (missing: the open reports it). */
+function inputBytes(path: string): number | undefined {
+  try {
+    return statSync(path).size;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
  * One compression worker per CPU; none on a single CPU (a capture kernel booted with nr_cpus=1),
- * where a worker cannot run beside the main thread and would only add copies and memory; none for
- * LZO through liblzo2 either, which compresses a page (~4 us) in less than handing it to a worker
- * costs (BENCHMARKS.md: -l -d 31 is faster and smaller in-thread).
+ * where a worker cannot run beside the main thread and would only add copies and memory. None for
+ * LZO through liblzo2 on a small input either: it compresses a page (~3 us) in about what handing it
+ * to a worker costs, and the workers' start (~40 ms of CPU each) is most of a small save
+ * (BENCHMARKS.md: -l -d 31 of a 1 GiB guest is faster in-thread); the same for libzstd (-z: 0.46
+ * against 0.76 s of CPU on a 1 GiB guest). From LZO_WORKERS_FROM on,
+ * compression is half of a save's CPU (64 GiB: 6 of 10 s): workers take it off the main thread,
+ * one per CPU but the main thread's.
  */
-function defaultThreads(codec: CodecName | undefined): number {
-  const n = availableParallelism();
-  if (codec === 'lzo' && liblzoCompressor()) return 0;
-  return n > 1 ? n : 0;
+export function defaultThreads(codec: CodecName | undefined, inputBytes: number | undefined, cpus: number, fastNative: boolean): number {
+  if (cpus <= 1) return 0;
+  if ((codec === 'lzo' || codec === 'zstd') && fastNative) {
+    if (inputBytes === undefined || inputBytes < LZO_WORKERS_FROM) return 0;
+    // The main thread is busy too (reads, struct pages, writes: 4 of 10 s of CPU at 64 GiB): one
+    // CPU is its, the others compress. One worker fewer is ~15 MB of RSS fewer.
+    return cpus - 1;
+  }
+  return cpus;
 }
 
 const MSG_PROGRESS = 1;
@@ -518,8 +547,12 @@ export const saveCommand: Command = {
       return dumpDmesg(positionals[0]!, positionals[1]!, !!values.f);
     }
     const args = saveArgs(values, positionals, SAVE_USAGE);
-    // Compression workers boot while the dump is opened and scanned.
-    if (args.codec && args.threads > 0 && !args.elf) prestartWorkers(args.threads, args.codec);
+    // Compression workers boot while the dump is opened and scanned. For zstd this thread first
+    // compares libzstd with the WebAssembly build once, so the workers need not load the latter.
+    if (args.codec && args.threads > 0 && !args.elf) {
+      if (args.codec === 'zstd') await pageCompressor('zstd');
+      prestartWorkers(args.threads, args.codec);
+    }
     return saveAndReport(openDump(new FileSource(args.input), { decoders: nodePageDecoders }), args);
   },
 };

@@ -1,7 +1,7 @@
 // A throwaway NFSv4 server for tests: NFS-Ganesha (Debian's nfs-ganesha + nfs-ganesha-vfs, a
 // user-space server) exporting one temporary directory read-write without root squash, listening
 // on 127.0.0.1 only, stopped by its PID. The e2e guests reach it through QEMU's forward.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -28,10 +28,29 @@ export class TestNfsServer {
   readonly pseudo = '/crash';
   port = 0;
   private proc: ChildProcess | undefined;
+  /** The export's own small file system (a full export), when asked for: its size in MiB. */
+  private readonly capacityMiB: number | undefined;
+  private mounted = false;
+  constructor(opts: { capacityMiB?: number } = {}) {
+    this.capacityMiB = opts.capacityMiB;
+  }
 
   async start(): Promise<void> {
     this.port = await freePort();
     mkdirSync(this.exportDir);
+    if (this.capacityMiB !== undefined) {
+      // An ext4 image of that size (no blocks reserved for root: the server writes as root),
+      // loop-mounted on the export: writes past it fail with ENOSPC, as on a full NFS server.
+      const img = join(this.dir, 'export.img');
+      const sh = (cmd: string, args: string[]) => {
+        const r = spawnSync(cmd, args, { encoding: 'utf8' });
+        if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr || r.error?.message}`);
+      };
+      sh('truncate', ['-s', `${this.capacityMiB}M`, img]);
+      sh('mkfs.ext4', ['-q', '-m', '0', img]);
+      sh('mount', ['-o', 'loop', img, this.exportDir]);
+      this.mounted = true;
+    }
     const conf = join(this.dir, 'ganesha.conf');
     writeFileSync(
       conf,
@@ -68,6 +87,7 @@ EXPORT { Export_Id = 1; Path = ${this.exportDir}; Pseudo = ${this.pseudo}; Proto
         p.kill('SIGTERM');
       });
     }
+    if (this.mounted) spawnSync('umount', [this.exportDir]);
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -167,13 +167,36 @@ export class OutputFile {
 
   /** Flushes the data, and puts the file at its name (replacing an existing one only with `force`). */
   commit(): void {
+    // A write the file system could not keep (a full NFS export, an I/O error) is often only
+    // reported here, by fsync or close: then the file is not what was written, and it is not put
+    // at its name (a dump that looks whole but lacks pages would be invented data).
+    let lost: NodeJS.ErrnoException | undefined;
     try {
       fsyncSync(this.fd);
-    } catch {
-      // fsync fails on some file systems; the data is written either way
+    } catch (e) {
+      // Some file systems cannot sync at all (EINVAL, ENOTSUP): the data is written either way.
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') lost = e as NodeJS.ErrnoException;
     }
-    closeSync(this.fd);
+    try {
+      closeSync(this.fd);
+    } catch (e) {
+      lost ??= e as NodeJS.ErrnoException;
+    }
     this.open = false;
+    if (lost) {
+      try {
+        unlinkSync(this.tempPath);
+      } catch {
+        // it may be gone with the file system
+      } finally {
+        releaseLock(this.lock);
+      }
+      throw new OutputError(`${this.path}: the file system did not keep what was written (${lost.code ?? lost.message} when flushing it): nothing was put at ${this.path}`, {
+        path: this.path,
+        hint: lost.code === 'ENOSPC' || lost.code === 'EDQUOT' ? 'make room on the target (or lower the dump level) and save again' : 'check the target file system and save again',
+      });
+    }
     try {
       if (this.force) renameSync(this.tempPath, this.path);
       else {

@@ -7,11 +7,14 @@
 // arm64 instruction, so its times are inflated by the emulation — they bound it, they do not measure
 // it. For scale, the same save on an x86_64 dump of the same guest size (the e2e harness's
 // bookworm-qemu64.elf, 1 GiB guest) by vmcore-ts and by the host's native makedumpfile (1.7.2) runs in
-// the same interleaving. Wall and CPU (user + system) from /usr/bin/time, peak RSS, output size;
+// the same interleaving, and — to measure what qemu-user costs makedumpfile — that same x86_64
+// makedumpfile on that same dump under qemu-x86_64-static (from the cached qemu-user-static .deb the
+// harness downloaded; skipped without it): its time over the native run is the emulation factor
+// (x86_64 on x86_64; arm64 on x86_64 is not the same translation, so it is an estimate). Wall and CPU (user + system) from /usr/bin/time, peak RSS, output size;
 // medians of RUNS (default 3), the tools interleaved round by round; load averages printed.
 //   node bench/arm64-save.mjs [--runs N] [--levels 1,31] [--no-x86]
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { homedir, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -57,6 +60,14 @@ const mdfVersion = /version (\S+)/.exec(spawnSync(qemu, ['-L', mdfRoot, join(mdf
 const hostMdf = spawnSync('makedumpfile', ['-v'], { encoding: 'utf8' });
 const hostMdfVersion = hostMdf.status === 0 ? (/version (\S+)/.exec(hostMdf.stdout)?.[1] ?? '?') : undefined;
 const x86 = !argv.includes('--no-x86') && existsSync(x86Elf);
+// qemu-x86_64-static from the cached qemu-user-static .deb (harness/kernels.ts downloadSuiteDebs).
+let qemuX86;
+const debDir = join(cache, 'debs', 'bookworm');
+const deb = existsSync(debDir) ? readdirSync(debDir).find((f) => f.startsWith('qemu-user-static_') && f.endsWith('_amd64.deb')) : undefined;
+if (x86 && hostMdfVersion && deb) {
+  const x = spawnSync('sh', ['-c', `dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" ./usr/bin/qemu-x86_64-static`, 'sh', join(debDir, deb), work]);
+  if (x.status === 0) qemuX86 = join(work, 'usr/bin/qemu-x86_64-static');
+}
 
 console.log(`arm64 input: ${arm64Elf} as save -E -d 0 wrote it (${(statSync(input).size / 2 ** 30).toFixed(2)} GiB); x86_64: ${x86 ? `${x86Elf} (${(statSync(x86Elf).size / 2 ** 30).toFixed(2)} GiB)` : 'skipped'}; ${runs} runs, medians`);
 for (const level of levels) {
@@ -68,6 +79,7 @@ for (const level of levels) {
   if (x86) {
     tools.push({ name: `vmcore-ts save -c -d ${level} (x86_64 dump)`, cmd: process.execPath, args: ['dist/vmcore-ts.mjs', 'save', '-c', '-d', String(level), '--message-level', '0', x86Elf, out] });
     if (hostMdfVersion) tools.push({ name: `makedumpfile ${hostMdfVersion} x86_64 native`, cmd: 'makedumpfile', args: ['-c', '-d', String(level), '--message-level', '0', x86Elf, out] });
+    if (qemuX86) tools.push({ name: `makedumpfile ${hostMdfVersion} x86_64 under qemu-user`, cmd: qemuX86, args: ['/usr/bin/makedumpfile', '-c', '-d', String(level), '--message-level', '0', x86Elf, out] });
   }
   const samples = tools.map(() => []);
   const loads = [load()];
@@ -85,5 +97,9 @@ for (const level of levels) {
   });
   console.log(`makedumpfile (qemu-user) / vmcore-ts on the arm64 dump: wall ${(med[1].wall / med[0].wall).toFixed(2)}x, CPU ${(med[1].cpu / med[0].cpu).toFixed(2)}x (inflated by the emulation)`);
   if (x86) console.log(`vmcore-ts arm64 / x86_64 dump: wall ${(med[0].wall / med[2].wall).toFixed(2)}x, CPU ${(med[0].cpu / med[2].cpu).toFixed(2)}x`);
-  if (x86 && hostMdfVersion) console.log(`makedumpfile arm64 under qemu-user / native x86_64: wall ${(med[1].wall / med[3].wall).toFixed(2)}x, CPU ${(med[1].cpu / med[3].cpu).toFixed(2)}x (different dumps of the same size: a rough measure of the emulation)`);
+  if (x86 && hostMdfVersion) console.log(`makedumpfile arm64 under qemu-user (arm64 dump) / x86_64 native (x86_64 dump): wall ${(med[1].wall / med[3].wall).toFixed(2)}x, CPU ${(med[1].cpu / med[3].cpu).toFixed(2)}x (different dumps of the same guest size)`);
+  if (qemuX86) {
+    const factor = med[4].cpu / med[3].cpu;
+    console.log(`emulation factor (x86_64 makedumpfile under qemu-user / native, same dump): wall ${(med[4].wall / med[3].wall).toFixed(2)}x, CPU ${factor.toFixed(2)}x; makedumpfile arm64 natively, estimated: ${(med[1].cpu / factor).toFixed(2)} s CPU = ${(med[1].cpu / factor / med[0].cpu).toFixed(2)}x vmcore-ts's`);
+  }
 }

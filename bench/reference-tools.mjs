@@ -29,8 +29,8 @@ export function findVmlinux(dump) {
   return undefined;
 }
 
-/** Runs a command once: wall time and time until its first stdout newline (ms), stdout. */
-export function timeOnce(cmd, args, input) {
+/** Runs a command once: wall time and time until its first stdout newline (ms), stdout. `okExit`: exit codes taken as success (default 0). */
+export function timeOnce(cmd, args, input, okExit = [0]) {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
     let first;
@@ -44,7 +44,7 @@ export function timeOnce(cmd, args, input) {
     p.on('error', reject);
     p.on('close', (code) => {
       const end = process.hrtime.bigint();
-      if (code !== 0) return reject(new Error(`${cmd} ${args.join(' ')}: exit ${code}`));
+      if (!okExit.includes(code)) return reject(new Error(`${cmd} ${args.join(' ')}: exit ${code}`));
       resolve({ wall: Number(end - t0) / 1e6, first: Number((first ?? end) - t0) / 1e6, stdout: Buffer.concat(out).toString() });
     });
   });
@@ -60,7 +60,7 @@ function childCpuMs() {
  * Runs every tool `runs` times (a tool may ask for fewer), interleaved round by round so that a
  * change in the machine's load hits all of them alike. Returns the medians of wall time, first-line
  * time and CPU time per tool. A tool: { name, cmd, args (array, or (run) => array), input?, runs?,
- * check?(stdout of its first run) }.
+ * okExit? (exit codes that count as success, default [0]), check?(stdout of its first run) }.
  */
 export async function measureAll(tools, runs) {
   const samples = tools.map(() => []);
@@ -68,7 +68,7 @@ export async function measureAll(tools, runs) {
     for (const [k, t] of tools.entries()) {
       if (i >= (t.runs ?? runs)) continue;
       const c0 = childCpuMs();
-      const x = await timeOnce(t.cmd, typeof t.args === 'function' ? t.args(i) : t.args, t.input);
+      const x = await timeOnce(t.cmd, typeof t.args === 'function' ? t.args(i) : t.args, t.input, t.okExit);
       x.cpu = childCpuMs() - c0;
       if (i === 0) t.check?.(x.stdout);
       samples[k].push(x);

@@ -5,14 +5,65 @@
 // crash and drgn need the vmlinux: `bash bench/setup.sh` fetches it (and installs drgn); without
 // them they are skipped. crash takes seconds per run: it runs CRASH_RUNS times (default 3).
 // Usage: node bench/summary.mjs [RUNS]
+//        node bench/summary.mjs --arm64 [RUNS]   (issue 15: every cached arm64 dump, no reference
+//        tools: QEMU's ELF and flattened kdump-zlib dumps of harness/arm64-dump.ts and the kdump-made
+//        ones of harness/arm64-kdump.ts; RUNS default 5, the dumps interleaved round by round)
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { existsSync, mkdtempSync, openSync, readdirSync, readSync, closeSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, homedir, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { FIXTURE, findVmlinux, has, load, measureAll, printTable } from './reference-tools.mjs';
 
-const runs = Number(process.argv[2] ?? 7);
+const arm64 = process.argv.includes('--arm64');
+const positional = process.argv.slice(2).filter((a) => a !== '--arm64');
+const runs = Number(positional[0] ?? (arm64 ? 5 : 7));
 if (!existsSync('dist/vmcore-ts.mjs')) execFileSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' });
+
+/** The cached arm64 dumps (the e2e harness's), each checked by its first bytes: ELF, kdump, flattened. */
+function arm64Dumps() {
+  const dir = join(process.env.KEXEC_TS_CACHE || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'kexec-ts'), 'vmcore');
+  if (!existsSync(dir)) return [];
+  const files = [];
+  for (const f of readdirSync(dir).sort()) {
+    if (/^arm64-.*\.(elf|kdump)$/.test(f)) files.push(join(dir, f));
+    else if (f.startsWith('arm64-kdump-') && existsSync(join(dir, f, 'dump.kdump'))) files.push(join(dir, f, 'dump.kdump'));
+  }
+  return files.filter((file) => {
+    const head = Buffer.alloc(8);
+    const fd = openSync(file, 'r');
+    readSync(fd, head, 0, 8, 0);
+    closeSync(fd);
+    const ok = /^(\x7fELF|KDUMP   |makedump)/.test(head.toString('latin1'));
+    if (!ok) console.log(`${file}: not a dump (first bytes ${head.toString('hex')}), skipped`);
+    return ok;
+  });
+}
+
+if (arm64) {
+  const dumps = arm64Dumps();
+  if (dumps.length === 0) {
+    console.log('no cached arm64 dumps: E2E_ARM64=1 node scripts/run-tests.mjs e2e/arm64 makes them');
+    process.exit(0);
+  }
+  const short = (f) => f.replace(/^.*\/vmcore\//, '');
+  const tools = dumps.map((f) => ({
+    name: `${short(f)} (${(statSync(f).size / 2 ** 20).toFixed(0)} MiB)`,
+    cmd: process.execPath,
+    args: ['dist/vmcore-ts.mjs', 'summary', f],
+    okExit: [0, 3], // 3: a partial result (bookworm: no vmstat_text without a vmlinux), still a summary
+    check: (out) => {
+      if (!out.includes('CRASH: Kernel panic') || !out.includes('aarch64') || !/#\d+ \[[0-9a-f]+\] panic\+/.test(out)) throw new Error(`${f}: summary lacks the panic, the machine or the panic frame`);
+    },
+  }));
+  const before = load();
+  const results = await measureAll(tools, runs);
+  console.log(`\narm64 dumps, vmcore-ts summary without vmlinux; ${cpus().length} cores, Node ${process.version}; load average ${before} → ${load()}`);
+  printTable(results);
+  const slowest = Math.max(...results.map((r) => r.wall));
+  const slowestCpu = Math.max(...results.map((r) => r.cpu));
+  console.log(`goal < 0.3 s: slowest dump wall ${slowest.toFixed(0)} ms (${slowest < 300 ? 'met' : 'not met'}), CPU ${slowestCpu.toFixed(0)} ms (${slowestCpu < 300 ? 'met' : 'not met'})`);
+  process.exit(0);
+}
 
 const DRGN_SUMMARY = `from drgn.helpers.linux.pid import for_each_task
 from drgn.helpers.linux.printk import get_dmesg

@@ -244,15 +244,22 @@ export class KernelDump {
 
   private scannedBtfSize = 0n;
 
-  /** The .BTF section's address, found by its header after _stext (up to 96 MiB of the image); undefined if not found. */
+  /**
+   * The .BTF section's address, found by its header in the kernel image's read-only data: from
+   * _etext (kallsyms has it even without data symbols; .BTF is in RO_DATA, after the text), else
+   * from _stext, up to 96 MiB; undefined if not found. Starting after the text spares reading
+   * (on a compressed dump: inflating) the 12 MiB of Debian's arm64 kernel text.
+   */
   private scanForBtf(): bigint | undefined {
     const stext = this.info.symbol('_stext');
     if (stext === undefined) return undefined;
+    const etext = this.symbols.byName('_etext')?.address;
+    const from = etext !== undefined && etext > stext && etext - stext < 96n << 20n ? etext & ~0xfffn : stext;
     const CHUNK = 1 << 20;
     for (let off = 0; off < 96 * CHUNK; off += CHUNK) {
       let bytes: Uint8Array;
       try {
-        bytes = this.memory.readVirt(stext + BigInt(off), CHUNK + 24);
+        bytes = this.memory.readVirt(from + BigInt(off), CHUNK + 24);
       } catch (e) {
         if (isDumpDataError(e)) continue;
         throw e;
@@ -260,7 +267,7 @@ export class KernelDump {
       const hit = findBtfHeader(bytes);
       if (hit) {
         this.scannedBtfSize = BigInt(hit.size);
-        return stext + BigInt(off + hit.offset);
+        return from + BigInt(off + hit.offset);
       }
     }
     return undefined;

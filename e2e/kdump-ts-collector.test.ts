@@ -14,12 +14,12 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GUEST_NET_HOST, GUEST_NET_MAC } from './harness/scenario.ts';
+import { GUEST_NET_HOST } from './harness/scenario.ts';
 import { suites } from './harness/host.ts';
 import { getKernel } from './harness/kernels.ts';
 import { REPO } from './harness/initramfs.ts';
 import { cannotRun, orSkipOnDownload, recordTimings } from './harness/testing.ts';
-import { captureInitrd, cli, crashGuest } from './kdump-ts-net.ts';
+import { captureInitrd, cli, crashGuest, netConfig } from './kdump-ts-net.ts';
 import { migrate } from '../src/collect/index-db.ts';
 import { DEFAULT_POLICY } from '../src/collect/policy.ts';
 import { parseTokens } from '../src/collect/protocol.ts';
@@ -66,26 +66,19 @@ test(`e2e ${suite}: kdump-ts triage first: a new crash uploads its dump to the c
     await orSkipOnDownload(t, async () => {
       const kernel = await getKernel(suite, log);
       const port = (n: number) => Number(new URL(collectors[(n - 1) % collectors.length]!.url).port);
-      const config = [
-        '# written by e2e/kdump-ts-collector.test.ts',
-        'kernel = /boot/vmlinuz',
-        'initrd = /boot/kdump-ts-initrd.img',
-        'target = /crash',
-        'target_device = /dev/vda',
-        'target_fstype = ext4',
-        `collector = https://${GUEST_NET_HOST}:${GUEST_PORT}`,
-        `collector_token = ${join(work, 'token')}`,
-        `collector_ca = ${cert}`,
-        'collector_host = e2e-guest',
-        `net_device = ${GUEST_NET_MAC}`,
-        'modules = virtio_pci virtio_blk virtio_net',
-        'dump_level = 31',
-        'compression = zlib',
-        'syscall = kexec_load',
-        'after = reboot',
-        'capture = initramfs',
-        '',
-      ].join('\n');
+      const config = netConfig(
+        'kdump-ts-collector.test.ts',
+        [
+          'target = /crash',
+          'target_device = /dev/vda',
+          'target_fstype = ext4',
+          `collector = https://${GUEST_NET_HOST}:${GUEST_PORT}`,
+          `collector_token = ${join(work, 'token')}`,
+          `collector_ca = ${cert}`,
+          'collector_host = e2e-guest',
+        ],
+        'virtio_pci virtio_blk virtio_net',
+      );
       const made = captureInitrd('kdump-ts-collector', suite, kernel, config);
       t.diagnostic(made.report.trim());
       const crash = async (n: number) => {

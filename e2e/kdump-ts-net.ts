@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runScenario, type GuestNet, type ScenarioResult } from './harness/scenario.ts';
+import { GUEST_NET_MAC, runScenario, type GuestNet, type ScenarioResult } from './harness/scenario.ts';
 import { kdumpTsCpu } from './harness/host.ts';
 import { REPO } from './harness/initramfs.ts';
 import type { Kernel } from './harness/kernels.ts';
@@ -17,6 +17,28 @@ export function cli(name: string, args: string[]): string {
   const r = spawnSync(process.execPath, ['--import', 'tsx', `src/cli/${name}.ts`, ...args], { cwd: REPO, encoding: 'utf8', maxBuffer: 1 << 28 });
   assert.equal(r.status, 0, `${name} ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
   return r.stdout;
+}
+
+/**
+ * The kdump.conf of a guest whose dump leaves through its one NIC: `lines` name the target and
+ * what it needs; the kernel, the NIC, the dump level and the capture mode are the same for every
+ * network test. `modules`: the capture kernel's (the NIC's, plus a disk's or NFS's).
+ */
+export function netConfig(testFile: string, lines: string[], modules = 'virtio_pci virtio_net'): string {
+  return [
+    `# written by e2e/${testFile}`,
+    'kernel = /boot/vmlinuz',
+    'initrd = /boot/kdump-ts-initrd.img',
+    ...lines,
+    `net_device = ${GUEST_NET_MAC}`,
+    `modules = ${modules}`,
+    'dump_level = 31',
+    'compression = zlib',
+    'syscall = kexec_load',
+    'after = reboot',
+    'capture = initramfs',
+    '',
+  ].join('\n');
 }
 
 /** `kdump-ts mkinitrd` of `config` for the guest kernel; returns the initrd and mkinitrd's report. */

@@ -11,13 +11,13 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { GUEST_NET_HOST, GUEST_NET_MAC } from './harness/scenario.ts';
+import { GUEST_NET_HOST } from './harness/scenario.ts';
 import { suites } from './harness/host.ts';
 import { getKernel } from './harness/kernels.ts';
 import { REPO } from './harness/initramfs.ts';
 import { cannotRun, orSkipOnDownload, recordTimings, timingSummary } from './harness/testing.ts';
 import { nfsMissing, TestNfsServer } from '../test/nfs-server.ts';
-import { captureInitrd, cli, crashGuest } from './kdump-ts-net.ts';
+import { captureInitrd, cli, crashGuest, netConfig } from './kdump-ts-net.ts';
 
 const log = process.env.E2E_VERBOSE ? (s: string) => process.stderr.write(s + '\n') : undefined;
 const asked = process.env.E2E_NFS === '1' || (process.env.E2E_SUITES ?? '').trim() === 'all';
@@ -28,24 +28,17 @@ const skip = asked ? undefined : 'with --all (E2E_SUITES=all) or E2E_NFS=1';
 /** A crash of a guest whose kdump-ts target is the export of `nfs`; returns the run, its marker and the dump's directory on the export. */
 async function crashToNfs(t: TestContext, nfs: TestNfsServer, name: string) {
   const kernel = await getKernel(suite, log);
-  const config = [
-    '# written by e2e/kdump-ts-nfs.test.ts',
-    'kernel = /boot/vmlinuz',
-    'initrd = /boot/kdump-ts-initrd.img',
-    'target = /dumps',
-    `target_device = ${GUEST_NET_HOST}:${nfs.pseudo}`,
-    'target_fstype = nfs4',
-    'nfs_options = port=2049,vers=4.1,timeo=100,retrans=2',
-    'nfs_attempts = 3',
-    `net_device = ${GUEST_NET_MAC}`,
-    'modules = virtio_pci virtio_net nfsv4',
-    'dump_level = 31',
-    'compression = zlib',
-    'syscall = kexec_load',
-    'after = reboot',
-    'capture = initramfs',
-    '',
-  ].join('\n');
+  const config = netConfig(
+    'kdump-ts-nfs.test.ts',
+    [
+      'target = /dumps',
+      `target_device = ${GUEST_NET_HOST}:${nfs.pseudo}`,
+      'target_fstype = nfs4',
+      'nfs_options = port=2049,vers=4.1,timeo=100,retrans=2',
+      'nfs_attempts = 3',
+    ],
+    'virtio_pci virtio_net nfsv4',
+  );
   mkdirSync(join(nfs.exportDir, 'dumps'));
   const made = captureInitrd('kdump-ts-nfs', suite, kernel, config);
   t.diagnostic(made.report.trim());

@@ -13,13 +13,13 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { GUEST_NET_HOST, GUEST_NET_MAC } from './harness/scenario.ts';
+import { GUEST_NET_HOST } from './harness/scenario.ts';
 import { suites } from './harness/host.ts';
 import { getKernel } from './harness/kernels.ts';
 import { REPO } from './harness/initramfs.ts';
 import { cannotRun, orSkipOnDownload, recordTimings, timingSummary } from './harness/testing.ts';
 import { CephS3Server, cephS3Unavailable } from '../test/ceph-s3-server.ts';
-import { captureInitrd, cli, crashGuest } from './kdump-ts-net.ts';
+import { captureInitrd, cli, crashGuest, netConfig } from './kdump-ts-net.ts';
 
 const log = process.env.E2E_VERBOSE ? (s: string) => process.stderr.write(s + '\n') : undefined;
 const GUEST_PORT = 7480;
@@ -50,24 +50,13 @@ test(`e2e ${suite}: kdump-ts with target = s3://: the capture kernel uploads the
     writeFileSync(creds, `[default]\naws_access_key_id = ${server.key.id}\naws_secret_access_key = ${server.key.secret}\n`, { mode: 0o600 });
     await orSkipOnDownload(t, async () => {
       const kernel = await getKernel(suite, log);
-      const config = [
-        '# written by e2e/kdump-ts-s3.test.ts',
-        'kernel = /boot/vmlinuz',
-        'initrd = /boot/kdump-ts-initrd.img',
+      const config = netConfig('kdump-ts-s3.test.ts', [
         'target = s3://dumps/guest1',
         `s3_credentials = ${creds}`,
         `s3_endpoint = http://${GUEST_NET_HOST}:${GUEST_PORT}`,
         `encrypt_to = ${pub}`,
-        `net_device = ${GUEST_NET_MAC}`,
-        'modules = virtio_pci virtio_net',
-        'dump_level = 31',
-        'compression = zlib',
-        'syscall = kexec_load',
-        'after = reboot',
         'failure_action = reboot',
-        'capture = initramfs',
-        '',
-      ].join('\n');
+      ]);
       const made = captureInitrd('kdump-ts-s3', suite, kernel, config);
       t.diagnostic(made.report.trim());
       assert.match(made.report, /s3:\/\/dumps\/guest1 at http:\/\/10\.0\.2\.100:7480 .*; sealed to /);

@@ -10,13 +10,13 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { GUEST_NET_HOST, GUEST_NET_MAC } from './harness/scenario.ts';
+import { GUEST_NET_HOST } from './harness/scenario.ts';
 import { suites } from './harness/host.ts';
 import { getKernel } from './harness/kernels.ts';
 import { REPO } from './harness/initramfs.ts';
 import { cannotRun, orSkipOnDownload, recordTimings, timingSummary } from './harness/testing.ts';
 import { sshdMissing, TestSshd } from '../test/sshd-server.ts';
-import { captureInitrd, cli, crashGuest } from './kdump-ts-net.ts';
+import { captureInitrd, cli, crashGuest, netConfig } from './kdump-ts-net.ts';
 
 const log = process.env.E2E_VERBOSE ? (s: string) => process.stderr.write(s + '\n') : undefined;
 const GUEST_PORT = 2222;
@@ -42,23 +42,12 @@ test(`e2e ${suite ?? '(no suite)'}: kdump-ts with target = ssh://: the capture k
       const priv = join(sshd.dir, 'dump.key');
       writeFileSync(pub, seal.publicKey.export({ type: 'spki', format: 'pem' }));
       writeFileSync(priv, seal.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
-      const config = [
-        '# written by e2e/kdump-ts-ssh.test.ts',
-        'kernel = /boot/vmlinuz',
-        'initrd = /boot/kdump-ts-initrd.img',
+      const config = netConfig('kdump-ts-ssh.test.ts', [
         `target = ssh://${sshd.user}@${GUEST_NET_HOST}:${GUEST_PORT}${dumps}`,
         `ssh_key = ${sshd.clientKey}`,
         `known_hosts = ${sshd.knownHosts(GUEST_NET_HOST, GUEST_PORT)}`,
         `encrypt_to = ${pub}`,
-        `net_device = ${GUEST_NET_MAC}`,
-        'modules = virtio_pci virtio_net',
-        'dump_level = 31',
-        'compression = zlib',
-        'syscall = kexec_load',
-        'after = reboot',
-        'capture = initramfs',
-        '',
-      ].join('\n');
+      ]);
       const made = captureInitrd('kdump-ts-ssh', suite, kernel, config);
       t.diagnostic(made.report.trim());
       assert.match(made.report, /modules: .*virtio_net/);

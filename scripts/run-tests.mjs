@@ -2,12 +2,13 @@
 // Usage: node scripts/run-tests.mjs [FILTER...]  — filters are substrings of test file paths.
 // e2e/ (real kernels in QEMU) is included; see e2e/README.md for its environment variables.
 //
-// The unit and fixture tests (test/, src/) and the real-kernel scenarios (e2e/) run as two test
-// processes at once: a QEMU guest under TCG keeps one core busy, and node's runner would otherwise
-// run one file at a time on a 2-core machine, so the ~10 minutes of unit tests would follow ~20
-// minutes of guests instead of running beside them. The e2e output streams as it comes; the unit
-// tests' output is kept and printed whole when they end. TESTS_SEQUENTIAL=1 runs them one after
-// the other in one process (as before).
+// Run whole (as npm test), the files go in two test processes at once, one file at a time each
+// (node's runner would otherwise run one file at a time on a 2-core machine): the long guests —
+// the real Debian systems booted through firmware and the arm64 ones under full emulation, about
+// 20 minutes together — in one; the unit and fixture tests (test/, src/) and then the x86_64
+// kernel scenarios in the other. A guest under TCG keeps one core busy, so each process has one.
+// The long guests' output streams as it comes; the other process's is kept and printed whole when
+// it ends. TESTS_SEQUENTIAL=1 runs everything in one process, in order (as before).
 import { spawn } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,9 +34,11 @@ if (files.length === 0) {
 // No test may make a real kexec or reboot syscall on this machine: src/host/syscalls.ts refuses to
 // construct them with this set (and under node --test's NODE_TEST_CONTEXT); tests pass fakes.
 const env = { ...process.env, KEXEC_TS_NO_HOST_SYSCALLS: '1' };
-const unit = files.filter((f) => !f.startsWith('e2e'));
-const e2e = files.filter((f) => f.startsWith('e2e'));
-const together = unit.length > 0 && e2e.length > 0 && env.TESTS_SEQUENTIAL !== '1' && env.E2E_SUITES !== 'none';
+/** The long guests: real Debian systems (firmware, GRUB/systemd-boot) and arm64 under emulation. */
+const longGuest = (f) => /^e2e\/(debian-|arm64-)/.test(f);
+const short = files.filter((f) => !longGuest(f));
+const long = files.filter(longGuest);
+const together = short.length > 0 && long.length > 0 && env.TESTS_SEQUENTIAL !== '1' && env.E2E_SUITES !== 'none';
 
 /** Runs node --test on `list`; output to our stdout (live) or, with `keep`, into a file read at the end. */
 function runGroup(list, keep) {
@@ -66,13 +69,13 @@ if (!together) {
   const { code } = await runGroup(files, false);
   process.exit(code ?? 1);
 }
-console.log(`== ${unit.length} unit and fixture test files run beside ${e2e.length} real-kernel scenario files (their output follows when they end)`);
-const unitRun = runGroup(unit, true).then((r) => {
-  process.stdout.write(`\n== unit and fixture tests (test/, src/)\n${r.out}\n== end of unit and fixture tests: exit ${r.code}\n\n`);
+console.log(`== ${long.length} long-guest files (real Debian systems, arm64) run beside ${short.length} others (unit and fixture tests, then the x86_64 kernel scenarios; their output follows when they end)`);
+const shortRun = runGroup(short, true).then((r) => {
+  process.stdout.write(`\n== unit and fixture tests, x86_64 kernel scenarios\n${r.out}\n== end of unit and fixture tests, x86_64 kernel scenarios: exit ${r.code}\n\n`);
   return r;
 });
-const e2eRun = runGroup(e2e, false);
-const [u, e] = await Promise.all([unitRun, e2eRun]);
-console.log(`== unit and fixture tests: exit ${u.code} (${counts(u.out)})`);
-console.log(`== real-kernel scenarios: exit ${e.code}`);
-process.exit(u.code === 0 && e.code === 0 ? 0 : 1);
+const longRun = runGroup(long, false);
+const [a, b] = await Promise.all([shortRun, longRun]);
+console.log(`== unit and fixture tests, x86_64 kernel scenarios: exit ${a.code} (${counts(a.out)})`);
+console.log(`== long guests (real Debian systems, arm64): exit ${b.code}`);
+process.exit(a.code === 0 && b.code === 0 ? 0 : 1);

@@ -8,8 +8,9 @@ import { ParseError } from '../errors.ts';
 import type { ByteSource } from '../io/source.ts';
 import type { Dump, PfnRun } from '../format/dump.ts';
 import { ElfCoreDump } from '../format/elf-core.ts';
-import { FLAT_HEADER_SIZE, FlattenedSource, isFlattened } from '../format/flattened.ts';
-import { DiskDumpHeader, KdumpCompressedDump, PageDesc } from '../format/kdump-compressed.ts';
+import { FLAT_HEADER_SIZE, FlatDataHeader, FlattenedSource, isFlattened } from '../format/flattened.ts';
+import { KdumpCompressedDump, PageDesc } from '../format/kdump-compressed.ts';
+import { readStruct } from '../format/struct.ts';
 import type { Manifest } from './chunked.ts';
 
 export interface ChunkDamage {
@@ -75,12 +76,12 @@ class ChunkStream implements ByteSource {
 
 /** A record header at `pos`: its file offset and size, the end marker, or undefined when it cannot be one. */
 function header(stream: ChunkStream, pos: number): { off: number; size: number } | 'end' | undefined {
-  if (pos + 16 > stream.size) return undefined;
-  const h = new DataView(stream.read(pos, 16).buffer);
-  const off = h.getBigInt64(0);
-  const size = h.getBigInt64(8);
-  if (off === -1n && size === -1n) return pos + 16 === stream.size ? 'end' : undefined;
-  if (off < 0n || size < 0n || off > BigInt(Number.MAX_SAFE_INTEGER) || size > BigInt(stream.size - pos - 16)) return undefined;
+  if (pos + FlatDataHeader.size > stream.size) return undefined;
+  const h = readStruct(FlatDataHeader, stream.read(pos, FlatDataHeader.size), 0, false);
+  const off = h.offset;
+  const size = h.buf_size;
+  if (off === -1n && size === -1n) return pos + FlatDataHeader.size === stream.size ? 'end' : undefined;
+  if (off < 0n || size < 0n || off > BigInt(Number.MAX_SAFE_INTEGER) || size > BigInt(stream.size - pos - FlatDataHeader.size)) return undefined;
   return { off: Number(off), size: Number(size) };
 }
 
@@ -103,11 +104,11 @@ function resync(stream: ChunkStream, from: number): number | undefined {
   for (let p = start; p < end; p++) {
     let q = p;
     for (;;) {
-      if (!present(stream, q, q + 16)) break;
+      if (!present(stream, q, q + FlatDataHeader.size)) break;
       const h = header(stream, q);
       if (h === 'end') return p;
       if (!h) break;
-      q += 16 + h.size;
+      q += FlatDataHeader.size + h.size;
     }
   }
   return undefined;
@@ -125,11 +126,11 @@ function fileRangesOf(
   const records: { off: number; end: number; flat: number }[] = [];
   const lost = new Set<number>();
   for (let pos = FLAT_HEADER_SIZE; ; ) {
-    if (!present(stream, pos, pos + 16)) {
+    if (!present(stream, pos, pos + FlatDataHeader.size)) {
       // The header is in a missing chunk: the records from here to where they can be followed again
       // are lost, and with them their place in the file (see damageInDump).
       for (let i = stream.chunkAt(pos); i < stream.sizes.length && stream.bytes(i) === undefined; i++) lost.add(i);
-      const next = resync(stream, pos + 16);
+      const next = resync(stream, pos + FlatDataHeader.size);
       if (next === undefined) break;
       pos = next;
       continue;
@@ -137,7 +138,7 @@ function fileRangesOf(
     const h = header(stream, pos);
     if (h === 'end') break;
     if (!h) throw new ParseError('a record header is damaged', { offset: pos });
-    const data = pos + 16;
+    const data = pos + FlatDataHeader.size;
     known.push([h.off, h.off + h.size]);
     if (h.size > 0) records.push({ off: h.off, end: h.off + h.size, flat: data });
     for (const i of badRange(pos, data)) out.get(i)!.push([h.off, h.off + h.size]);
@@ -194,19 +195,17 @@ export function damageInDump(m: Manifest, plain: (index: number) => Uint8Array |
   const sizes = m.chunks.map((c, i) => (m.encryption ? (i < m.chunks.length - 1 ? m.chunkBytes : m.size - m.chunkBytes * (m.chunks.length - 1)) : c.size));
   const stream = new ChunkStream(sizes, plain);
   const unnamed = (why: string): ChunkDamage[] => bad.map((chunk) => ({ chunk, text: `its pages cannot be named: ${why}` }));
-  let ranges: Map<number, [number, number][]>;
   let followed: ReturnType<typeof fileRangesOf>;
   let dump: Dump;
   try {
     followed = fileRangesOf(stream, bad);
-    ranges = followed.ranges;
     dump = open(new FlattenedSource(stream, followed.records));
   } catch (e) {
     if (e instanceof ParseError) return unnamed(e.message);
     throw e;
   }
   const order = [...bad];
-  const lists = order.map((i) => ranges.get(i)!);
+  const lists = order.map((i) => followed.ranges.get(i)!);
   if (followed.lost.length > 0) {
     // Records whose headers were in missing chunks wrote where no followed record did. Only the page
     // descriptors and data are contiguous (the headers and bitmaps have padding and unwritten zero
@@ -214,35 +213,33 @@ export function damageInDump(m: Manifest, plain: (index: number) => Uint8Array |
     // of the bitmaps was lost with them: the table must then hold as many descriptors as the 2nd
     // bitmap has set bits, i.e. the first page's data must start right after it.
     if (!(dump instanceof KdumpCompressedDump)) return unnamed('record headers were in the missing chunks');
-    const d0 = dump.source.read(dump.dataOffset, 8);
-    const covered = followed.known.some(([s, e]) => s <= dump.dataOffset && dump.dataOffset + 8 <= e);
-    const first = covered && d0.length === 8 ? new DataView(d0.buffer, d0.byteOffset).getBigInt64(0, dump.littleEndian) : -1n;
+    const d0 = dump.source.read(dump.dataOffset, PageDesc.size);
+    const covered = followed.known.some(([s, e]) => s <= dump.dataOffset && dump.dataOffset + PageDesc.size <= e);
+    const first = covered && d0.length === PageDesc.size ? readStruct(PageDesc, d0, 0, dump.littleEndian).offset : -1n;
     if (first !== BigInt(dump.dataOffset) + dump.pagesPresent() * BigInt(PageDesc.size)) {
       return unnamed('record headers were in the missing chunks, and the bitmaps left do not match the page descriptors: bitmap bytes may have been lost with them');
     }
     const gaps = uncovered(followed.known, dump.dataOffset);
-    for (const i of followed.lost) ranges.get(i)?.push(...gaps);
+    for (const i of followed.lost) followed.ranges.get(i)?.push(...gaps);
   }
   if (dump instanceof KdumpCompressedDump) {
     const flat = lists.flatMap((l, k) => l.map((r) => ({ r, k })));
     const got = dump.pagesStoredIn(flat.map((x) => x.r));
-    if (got.headers || got.bitmapPfns.length) {
-      // Without intact headers and bitmaps no page can be placed: say which chunk holds what.
-      const names = (k: number) => m.chunks[order[k]!]!.file;
-      const holding = (s: number, e: number) => order.filter((_, k) => lists[k]!.some(([a, b]) => a < e && s < b)).map((i) => m.chunks[i]!.file);
-      const st = DiskDumpHeader.fields.status.off;
-      const meta = [...new Set([...holding(0, st), ...holding(st + 4, dump.bitmap1Offset), ...holding(dump.bitmap1Offset, dump.dataOffset)])];
-      const what = got.headers ? "the dump's headers" : `the dump's bitmaps of page frames ${describePfnRuns(merged(got.bitmapPfns))}`;
-      return order.map((chunk, k) =>
-        meta.includes(names(k))
+    const ofChunk = (k: number) => got.filter((_, j) => flat[j]!.k === k);
+    // Without intact headers and bitmaps no page can be placed: say which chunk holds what.
+    const meta = order.filter((_, k) => ofChunk(k).some((g) => g.headers || g.bitmapPfns.length > 0)).map((i) => m.chunks[i]!.file);
+    if (meta.length > 0) {
+      const what = got.some((g) => g.headers) ? "the dump's headers" : `the dump's bitmaps of page frames ${describePfnRuns(merged(got.flatMap((g) => g.bitmapPfns)))}`;
+      return order.map((chunk) =>
+        meta.includes(m.chunks[chunk]!.file)
           ? { chunk, text: `${what}, without which no page can be placed` }
-          : { chunk, text: `its pages cannot be named: ${what} ${meta.length > 1 ? 'are' : 'are'} damaged too (${meta.join(', ')})` },
+          : { chunk, text: `its pages cannot be named: ${what} are damaged too (${meta.join(', ')})` },
       );
     }
-    const st = DiskDumpHeader.fields.status.off;
     return order.map((chunk, k) => {
-      const runs = merged(flat.flatMap((x, j) => (x.k === k ? got.pages[j]! : [])));
-      const status = lists[k]!.some(([a, b]) => a < st + 4 && st < b) ? "the header's status word (compression flags) and " : '';
+      const mine = ofChunk(k);
+      const runs = merged(mine.flatMap((g) => g.pages));
+      const status = mine.some((g) => g.status) ? "the header's status word (compression flags) and " : '';
       return runs.length
         ? { chunk, text: `${status}pages ${describePfnRuns(runs)}`, pages: runs, pageCount: count(runs) }
         : { chunk, text: status ? "the header's status word (compression flags), no page" : 'no page (padding)', pages: [], pageCount: 0 };

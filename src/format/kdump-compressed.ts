@@ -587,30 +587,30 @@ export class KdumpCompressedDump implements Dump {
   }
 
   /**
-   * What of the dump the file's byte ranges hold: whether they touch the headers (everything before
-   * the 1st bitmap), the page frames whose bitmap bits they hold, and, per range, the page frames
-   * whose descriptor or data lies in it (for naming damaged bytes as pages). A descriptor inside any
-   * of the ranges is not followed: its page is counted in the range that holds the descriptor.
+   * What each of the file's byte ranges holds: any of the headers (everything before the 1st
+   * bitmap), the header's status word, the page frames whose bitmap bits it holds, and the page
+   * frames whose descriptor or data lies in it (for naming damaged bytes as pages). Pages are placed
+   * only when no range holds headers or bitmaps; a descriptor inside any range is not followed: its
+   * page is counted in the range that holds the descriptor.
    */
-  pagesStoredIn(ranges: readonly (readonly [number, number])[]): { headers: boolean; status: boolean; bitmapPfns: PfnRun[]; pages: PfnRun[][] } {
-    const touches = (s: number, e: number) => ranges.some(([a, b]) => a < e && s < b);
+  pagesStoredIn(ranges: readonly (readonly [number, number])[]): { headers: boolean; status: boolean; bitmapPfns: PfnRun[]; pages: PfnRun[] }[] {
     // The status word (compression flags, "incomplete") is rewritten at the end of a save; each
     // page's descriptor names its own codec, so pages are placed without it.
     const st = DiskDumpHeader.fields.status.off;
-    const headers = touches(0, st) || touches(st + 4, this.bitmap1Offset);
-    const status = touches(st, st + 4);
-    const bitmapPfns: PfnRun[] = [];
-    for (const base of this.twoBitmaps ? [this.bitmap1Offset, this.bitmap2Offset] : [this.bitmap2Offset]) {
-      for (const [a, b] of ranges) {
+    const bitmaps = this.twoBitmaps ? [this.bitmap1Offset, this.bitmap2Offset] : [this.bitmap2Offset];
+    const out = ranges.map(([a, b]) => ({
+      headers: (a < st && 0 < b) || (a < this.bitmap1Offset && st + 4 < b),
+      status: a < st + 4 && st < b,
+      bitmapPfns: bitmaps.flatMap((base) => {
         const s = Math.max(a, base);
         const e = Math.min(b, base + this.bitmapBytes);
-        if (s < e) bitmapPfns.push({ startPfn: BigInt((s - base) * 8), endPfn: BigInt((e - base) * 8) });
-      }
-    }
-    const pages: PfnRun[][] = ranges.map(() => []);
-    if (headers || this.unreadable) return { headers, status, bitmapPfns, pages };
+        return s < e ? [{ startPfn: BigInt((s - base) * 8), endPfn: BigInt((e - base) * 8) }] : [];
+      }),
+      pages: [] as PfnRun[],
+    }));
+    if (this.unreadable || out.some((r) => r.headers || r.bitmapPfns.length > 0)) return out;
     const add = (r: number, pfn: number) => {
-      const runs = pages[r]!;
+      const runs = out[r]!.pages;
       const last = runs[runs.length - 1];
       if (last && last.endPfn === BigInt(pfn)) last.endPfn = BigInt(pfn + 1);
       else runs.push({ startPfn: BigInt(pfn), endPfn: BigInt(pfn + 1) });
@@ -628,7 +628,7 @@ export class KdumpCompressedDump implements Dump {
         if (r >= 0) add(r, pfn);
       }
     }
-    return { headers, status, bitmapPfns, pages };
+    return out;
   }
 
   hasPage(pfn: bigint): boolean {

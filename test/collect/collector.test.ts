@@ -18,10 +18,9 @@ import { DirBlobStore } from '../../src/host/blob-store.ts';
 import { startCollector, type Collector } from '../../src/host/collector-server.ts';
 import { openSqlite } from '../../src/host/sql-drivers.ts';
 import { request } from '../../src/host/http-client.ts';
-import { report } from './helpers.ts';
+import { report, vmcoreTsAsync } from './helpers.ts';
 
 const FIXTURE = 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump';
-const CLI = ['--import', 'tsx', 'src/cli/vmcore-ts.ts'];
 const HOST_TOKEN = 'host-token-vm1-aaaaaaaaaaaa';
 const OTHER_TOKEN = 'host-token-vm2-cccccccccccc';
 const VIEWER_TOKEN = 'viewer-token-bbbbbbbbbbbbbb';
@@ -30,19 +29,7 @@ const db = openSqlite(join(work, 'index.sqlite'));
 const blobs = new DirBlobStore(join(work, 'blobs'));
 let collector: Collector;
 
-function run(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string; bytes: Buffer }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (status) => {
-      const bytes = Buffer.concat(out);
-      resolve({ status, stdout: bytes.toString(), stderr, bytes });
-    });
-  });
-}
+const run = vmcoreTsAsync;
 
 const api = (path: string, init: RequestInit & { token?: string } = {}) =>
   fetch(collector.url + path, { ...init, headers: { ...(init.headers as Record<string, string>), ...(init.token ? { authorization: `Bearer ${init.token}` } : {}) } });

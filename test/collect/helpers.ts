@@ -1,5 +1,6 @@
 // Shared by the collector tests.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { addDumpFile, bucketDetail, crashById, dumpFiles, listBuckets, migrate, recordCrash, MIGRATIONS, type SqlDriver } from '../../src/collect/index-db.ts';
 import { DEFAULT_POLICY } from '../../src/collect/policy.ts';
 import type { CrashReport } from '../../src/collect/protocol.ts';
@@ -66,4 +67,22 @@ export async function blobStoreContract(store: import('../../src/collect/protoco
   const { readFileSync } = await import('node:fs');
   assert.ok(same(await store.read('crashes/abc/dump/vmcore', 0, 64), readFileSync(localFile).subarray(0, 64)));
   for (const bad of ['../x', 'crashes/../../etc/passwd', '/abs', 'a//b', '']) await assert.rejects(store.put(bad, bytes), Error, bad);
+}
+
+/**
+ * `vmcore-ts ARGS` of this checkout as a child process, awaited (not spawnSync: the collector it
+ * talks to may run in the test's own process).
+ */
+export function vmcoreTsAsync(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string; bytes: Buffer }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (status) => {
+      const bytes = Buffer.concat(out);
+      resolve({ status, stdout: bytes.toString(), stderr, bytes });
+    });
+  });
 }

@@ -14,7 +14,7 @@ import { after, before, test } from 'node:test';
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { S3BlobStore } from '../../src/host/s3-blob-store.ts';
 import { CephS3Server, cephS3Unavailable } from '../ceph-s3-server.ts';
-import { blobStoreContract } from './helpers.ts';
+import { blobStoreContract, vmcoreTsAsync } from './helpers.ts';
 
 const FIXTURE = 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump';
 const CLI = ['--import', 'tsx', 'src/cli/vmcore-ts.ts'];
@@ -29,19 +29,7 @@ let client: S3Client;
 let serve: ChildProcess | undefined;
 let url = '';
 
-function run(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string; bytes: Buffer }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (status) => {
-      const bytes = Buffer.concat(out);
-      resolve({ status, stdout: bytes.toString(), stderr, bytes });
-    });
-  });
-}
+const run = vmcoreTsAsync;
 
 const s3Flags = (creds = 'creds') => ['--s3-endpoint', server.endpoint, '--s3-credentials', join(work, creds)];
 

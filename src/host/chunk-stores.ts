@@ -56,12 +56,15 @@ export class SshChunkStore implements ChunkStore {
   private readonly args: string[];
   private readonly target: SshTarget;
   private readonly opts: SshOptions;
+  /** user@host, as ssh takes it. */
+  private readonly destination: string;
   /** The directory of the shared connection's control socket (removed by close()). */
   private readonly control: string | undefined;
   constructor(target: SshTarget, opts: SshOptions = {}) {
     this.target = target;
     this.opts = opts;
     this.where = formatSshUrl(target);
+    this.destination = `${target.user ? target.user + '@' : ''}${target.host}`;
     // One connection for every chunk: the first ssh becomes the master (ControlMaster), the others
     // run as sessions over it, so the key exchange and login happen once per save, not per chunk.
     // It ends with close(), or 60 s after its last session if this process dies first.
@@ -78,7 +81,7 @@ export class SshChunkStore implements ChunkStore {
       ...(target.port ? ['-p', String(target.port)] : []),
       ...(opts.key ? ['-i', opts.key, '-o', 'IdentitiesOnly=yes'] : []),
       ...(opts.knownHosts ? ['-o', `UserKnownHostsFile=${opts.knownHosts}`, '-o', 'StrictHostKeyChecking=yes'] : []),
-      `${target.user ? target.user + '@' : ''}${target.host}`,
+      this.destination,
     ];
   }
 
@@ -129,7 +132,7 @@ export class SshChunkStore implements ChunkStore {
   /** Ends the shared connection. */
   close(): void {
     if (!this.control) return;
-    spawnSync('ssh', ['-o', `ControlPath=${join(this.control, 'master')}`, '-O', 'exit', this.args.at(-1)!], { stdio: 'ignore', timeout: 10_000 });
+    spawnSync('ssh', ['-o', `ControlPath=${join(this.control, 'master')}`, '-O', 'exit', this.destination], { stdio: 'ignore', timeout: 10_000 });
     rmSync(this.control, { recursive: true, force: true });
   }
 }

@@ -142,15 +142,21 @@ function readLockless(mem: VirtualMemory, info: VmcoreInfo, gaps: Gaps): KernelL
     }
     // Reserved (being written at the crash) or reusable (its text overwritten): not a record, as in the kernel.
     if (state !== DESC_COMMITTED && state !== DESC_FINALIZED) return;
-    let begin = Number(dd.getBigUint64(d + oBegin, true) % dataSizeN);
-    const next = Number(dd.getBigUint64(d + oNext, true) % dataSizeN);
-    if (begin === next) return; // data-less record
-    if (begin > next) begin = 0; // the block wrapped: its text starts at the ring's start
+    const beginLpos = dd.getBigUint64(d + oBegin, true);
+    const nextLpos = dd.getBigUint64(d + oNext, true);
+    if (beginLpos % dataSizeN === nextLpos % dataSizeN) return; // data-less record
+    // As the kernel's get_data(): a block wraps when its last byte (next - 1) lies in a later pass
+    // over the ring than its first; its text then starts at the ring's start. Since 6.18 (and
+    // stable backports) a block may end exactly at the ring's end without wrapping, where
+    // `begin > next % size` (crash's and makedumpfile's test) would wrongly call it wrapped.
+    const wrapped = beginLpos / dataSizeN !== BigInt.asUintN(64, nextLpos - 1n) / dataSizeN;
+    let begin = wrapped ? 0 : Number(beginLpos % dataSizeN);
+    const end = wrapped ? Number(nextLpos % dataSizeN) : Math.min(dataSize, begin + Number(BigInt.asUintN(64, nextLpos - beginLpos)));
     begin += wordSize; // the block starts with its descriptor id
     const i = idx * infoSize;
     infoArr.ensure(i, infoSize);
     let textLen = di.getUint16(i + oTextLen, true);
-    if (next - begin < textLen) textLen = Math.max(0, next - begin);
+    if (end - begin < textLen) textLen = Math.max(0, end - begin);
     dataArr.ensure(begin, textLen);
     const dict: string[] = [];
     if (oSubsys !== undefined && oDevice !== undefined) {

@@ -64,8 +64,10 @@ interface Rec {
 }
 
 /** Writes records into a ring like the kernel's data_alloc(): a block that does not fit before the
- *  end of the data ring goes to its start (its begin lpos stays in the previous wrap). */
-function buildLockless(recs: Rec[], countBits: number, sizeBits: number, firstId = 0n) {
+ *  end of the data ring goes to its start (its begin lpos stays in the previous wrap). Before 6.18 a
+ *  block that would end exactly at the ring's end also went to the start; with `exactFit` (6.18 and
+ *  stable backports) it stays. */
+function buildLockless(recs: Rec[], countBits: number, sizeBits: number, firstId = 0n, exactFit = false) {
   const count = 1 << countBits;
   const size = 1 << sizeBits;
   const descs = new Uint8Array(24 * count);
@@ -84,7 +86,7 @@ function buildLockless(recs: Rec[], countBits: number, sizeBits: number, firstId
     let begin = lpos;
     let next = lpos + blk;
     let at = Number(lpos % BigInt(size));
-    if (at + Number(blk) >= size) {
+    if (exactFit ? at + Number(blk) > size : at + Number(blk) >= size) {
       next = lpos - BigInt(at) + BigInt(size) + blk;
       at = 0;
       wrapped++;
@@ -172,6 +174,27 @@ test('printk lockless: recycled descriptors, wrapped data blocks, multi-line tex
     text: 'e1000 0000:00:03.0: eth0: up',
     dict: ['SUBSYSTEM=pci', 'DEVICE=+pci:0000:00:03.0'],
   });
+});
+
+test('printk lockless: a block that ends exactly at the ring end (kernels 6.18+) is read in place, not as wrapped', () => {
+  const fill = (c: string) => c.repeat(56); // 8-byte id + 56 bytes: four blocks fill the 256-byte ring
+  const recs: Rec[] = [
+    { text: fill('a'), ts: 1n },
+    { text: fill('b'), ts: 2n },
+    { text: fill('c'), ts: 3n },
+    { text: fill('d'), ts: 4n },
+    { text: 'after the exact fit', ts: 5n },
+  ];
+  const { mem, info, wrapped } = buildLockless(recs, 2, 8, 0n, true);
+  assert.equal(wrapped, 0, 'no block wraps: the fourth ends exactly at the end, the fifth starts at 0');
+  const lines = formatLog(readKernelLog(mem, info)).split('\n');
+  assert.deepEqual(lines, [
+    `[    0.000000] ${fill('b')}`,
+    `[    0.000000] ${fill('c')}`,
+    `[    0.000000] ${fill('d')}`,
+    '[    0.000000] after the exact fit',
+    '',
+  ]);
 });
 
 test('printk lockless: reserved (unfinished) and data-less records are skipped', () => {

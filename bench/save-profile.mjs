@@ -4,21 +4,13 @@
 // sample to the innermost known function on its stack. Worker threads (zlib's compression workers)
 // get a line each. Means over N runs.
 //   node bench/save-profile.mjs VMCORE [--runs N] [--interval US] [--mode "-l -d 31"] [--vmcore-ts PATH]
+//   node bench/save-profile.mjs --classify FILE.cpuprofile...   (profiles made elsewhere, e.g. in the
+//   capture kernel by bench/capture-speed.ts: the same phases, per file, nothing run)
 // Sampling is wall time on the thread: under load the numbers inflate together; read the shares.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-
-const argv = process.argv.slice(2);
-const opt = (f, d) => (argv.includes(f) ? argv[argv.indexOf(f) + 1] : d);
-const input = argv.find((a, i) => !a.startsWith('-') && !['--runs', '--interval', '--mode', '--vmcore-ts'].includes(argv[i - 1]));
-if (!input) throw new Error('usage: node bench/save-profile.mjs VMCORE [--runs N] [--interval US] [--mode "-l -d 31"] [--vmcore-ts PATH]');
-const runs = Number(opt('--runs', '3'));
-const mode = opt('--mode', '-l -d 31').split(/\s+/);
-const cli = opt('--vmcore-ts', 'dist/vmcore-ts.mjs');
-const work = mkdtempSync(join(tmpdir(), 'save-profile-'));
-process.on('exit', () => rmSync(work, { recursive: true, force: true }));
 
 // Innermost match wins. Names are the functions of src/ as esbuild keeps them.
 const rules = [
@@ -67,6 +59,24 @@ function phases(file) {
   }
   return { out, total: (p.endTime - p.startTime) / 1000 };
 }
+
+const argv = process.argv.slice(2);
+if (argv[0] === '--classify') {
+  for (const file of argv.slice(1)) {
+    const { out, total } = phases(file);
+    console.log(`${file}: ${total.toFixed(0)} ms profiled`);
+    for (const [k, v] of [...out].sort((a, b) => b[1] - a[1])) console.log(`${v.toFixed(1).padStart(8)} ms ${((100 * v) / total).toFixed(1).padStart(5)} %  ${k}`);
+  }
+  process.exit(0);
+}
+const opt = (f, d) => (argv.includes(f) ? argv[argv.indexOf(f) + 1] : d);
+const input = argv.find((a, i) => !a.startsWith('-') && !['--runs', '--interval', '--mode', '--vmcore-ts'].includes(argv[i - 1]));
+if (!input) throw new Error('usage: node bench/save-profile.mjs VMCORE [--runs N] [--interval US] [--mode "-l -d 31"] [--vmcore-ts PATH]');
+const runs = Number(opt('--runs', '3'));
+const mode = opt('--mode', '-l -d 31').split(/\s+/);
+const cli = opt('--vmcore-ts', 'dist/vmcore-ts.mjs');
+const work = mkdtempSync(join(tmpdir(), 'save-profile-'));
+process.on('exit', () => rmSync(work, { recursive: true, force: true }));
 
 const sums = new Map();
 const workers = [];

@@ -12,6 +12,7 @@ import { runScenario, type ScenarioResult } from './harness/scenario.ts';
 import { getKernel } from './harness/kernels.ts';
 import { REPO } from './harness/initramfs.ts';
 import { koffiBinaryFiles } from './kexec-ts-files.ts';
+import { MAKE_ROOT } from './scenarios.ts';
 
 export type CaptureKind = 'root' | 'initramfs';
 
@@ -52,17 +53,6 @@ export function guestConfig(mode: CaptureKind, syscall = 'kexec_load'): string {
     '',
   ].join('\n');
 }
-
-/** Node.js, its libraries and our bundle from the guest's initramfs onto the scratch disk, at the same paths: a root file system to run node from. */
-const MAKE_ROOT = `
-mkdir -p /scratch/usr/bin /scratch/proc /scratch/dev /scratch/mnt
-cp /usr/bin/node /scratch/usr/bin/node
-cp -a /lib64 /opt /scratch/
-mkdir -p /scratch/lib && cp -a /lib/x86_64-linux-gnu /scratch/lib/
-[ -d /usr/lib/x86_64-linux-gnu ] && mkdir -p /scratch/usr/lib && cp -a /usr/lib/x86_64-linux-gnu /scratch/usr/lib/
-sync
-mark root-made "$(du -sm /scratch | cut -f1)"
-`;
 
 export async function runCapture(o: { suite: string; cpu: string; crashkernelMiB: number; mode: CaptureKind; memoryMiB?: number; timeoutMs?: number; log?: (s: string) => void }): Promise<CaptureRun> {
   const kernel = await getKernel(o.suite, o.log);

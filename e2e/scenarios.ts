@@ -126,3 +126,138 @@ fi
     timeoutMs: 6 * 60_000,
   };
 }
+
+/**
+ * Node.js, its libraries and our bundle from the guest's initramfs onto the scratch disk, at the
+ * same paths: a root file system to run node from (kdump-ts's `capture = root`; the capture kernel's
+ * slim initramfs mounts the disk and runs node from it).
+ */
+export const MAKE_ROOT = `
+mkdir -p /scratch/usr/bin /scratch/proc /scratch/dev /scratch/mnt
+cp /usr/bin/node /scratch/usr/bin/node
+cp -a /lib64 /opt /scratch/
+mkdir -p /scratch/lib && cp -a /lib/x86_64-linux-gnu /scratch/lib/
+[ -d /usr/lib/x86_64-linux-gnu ] && mkdir -p /scratch/usr/lib && cp -a /usr/lib/x86_64-linux-gnu /scratch/usr/lib/
+sync
+mark root-made "$(du -sm /scratch | cut -f1)"
+`;
+
+/** Where the capture kernel runs node from in captureSpeed: the scratch disk as a root (chroot), or its own initramfs. */
+export type CaptureNodeFrom = 'root' | 'initramfs';
+
+export interface CaptureSpeedOptions {
+  memoryMiB?: number;
+  /** crashkernel= in MiB; default 256 (root) or 384 (node in the capture initramfs does not fit 256) */
+  crashkernelMiB?: number;
+  /** rounds of the four saves; default 3 */
+  runs?: number;
+  /** default 'root' */
+  nodeFrom?: CaptureNodeFrom;
+  /** after the rounds, one more vmcore-ts save per mode under node --cpu-prof (into /scratch/capbench-prof/c|l) */
+  profile?: boolean;
+  /** extra initramfs files (the native codec libraries, koffi's binary) */
+  files?: ScenarioSpec['files'];
+}
+
+/** The save modes captureSpeed alternates, in order within a round: makedumpfile then vmcore-ts for each. */
+export const CAPTURE_SPEED_MODES = ['c', 'l'] as const;
+
+/**
+ * Issue 16's capture-kernel speed (bench/capture-speed.ts): kexec -p with the slim capture initrd
+ * (busybox, makedumpfile, modules), sysrq-c; in ONE capture kernel (nr_cpus=1, as kdump) `runs`
+ * rounds of `makedumpfile -c -d 31`, `vmcore-ts save -c -d 31`, `makedumpfile -l -d 31`,
+ * `vmcore-ts save -l -d 31` from /proc/vmcore to the scratch disk. Before each: the output removed,
+ * sync, page cache dropped (every run starts cold, as the one save of a real crash does); each timed
+ * with /proc/uptime to the tool's exit and to the following sync: marker `run` = "TOOL MODE ROUND
+ * MS_TO_EXIT MS_TO_SYNCED BYTES". vmcore-ts runs with node from the scratch disk (chroot: kdump-ts's
+ * capture = root) or from the capture initramfs; `node-start` = node + bundle start-up (vmcore-ts
+ * --version) cold and warm.
+ */
+export function captureSpeed(suite: string, cpu: string, crashMarker: string, o: CaptureSpeedOptions = {}): ScenarioSpec {
+  const nodeFrom = o.nodeFrom ?? 'root';
+  const runs = o.runs ?? 3;
+  const memoryMiB = o.memoryMiB ?? 1024;
+  const crashkernelMiB = o.crashkernelMiB ?? (nodeFrom === 'root' ? 256 : 384);
+  if (!Number.isInteger(runs) || runs < 1) throw new RangeError(`captureSpeed: runs must be a positive integer, not ${runs}`);
+  const root = nodeFrom === 'root';
+  const modes = CAPTURE_SPEED_MODES.map(
+    (m) => `  timed makedumpfile ${m} $i makedumpfile -${m} -d 31 /proc/vmcore $OUT/vmcore
+  timed vmcore-ts ${m} $i vts save -${m} -d 31 /proc/vmcore $IN/vmcore`,
+  ).join('\n');
+  const profile = CAPTURE_SPEED_MODES.map(
+    (m) => `cold
+vnode --cpu-prof --cpu-prof-dir $PROF/${m} $VTS save -${m} -d 31 --message-level 23 /proc/vmcore $IN/vmcore > /tmp/profile-${m}.log 2>&1 || fail "profiled vmcore-ts save -${m}: $(tail -n 3 /tmp/profile-${m}.log | tr '\\n' ' ')"
+mark profiled "${m} $(ls /scratch/capbench-prof/${m} | tr '\\n' ' ')"`,
+  ).join('\n');
+  return {
+    name: `capture-speed-${nodeFrom}-${memoryMiB}M`,
+    suite,
+    cpu,
+    memoryMiB,
+    cmdline: `crashkernel=${crashkernelMiB}M`,
+    // the first kernel has node (the root is copied from it); the capture initrd only in initramfs mode
+    captureNode: !root,
+    diskMiB: 1024,
+    files: o.files,
+    stages: {
+      first: `
+${root ? MAKE_ROOT : ''}
+check kexec-p kexec -p /boot/vmlinuz --initrd=/scratch/boot/initrd-capture.img --command-line="$(stage_cmdline capture irqpoll nr_cpus=1 reset_devices)"
+mark crash-loaded "$(cat /sys/kernel/kexec_crash_loaded)"
+echo "${crashMarker}" > /dev/kmsg
+prepare_kexec
+mark crashing
+${CRASH_COMMANDS.sysrq}
+`,
+      capture: `
+mark vmcore-size "$(stat -c %s /proc/vmcore)"
+mark capture-facts "cpus=$(grep -c ^processor /proc/cpuinfo) $(awk '/^MemTotal|^MemAvailable/ {printf "%s%dMiB ", $1, $2 / 1024}' /proc/meminfo)"
+OUT=/scratch/capbench
+mkdir -p $OUT /scratch/capbench-logs /scratch/capbench-prof
+VTS=/opt/kexec-ts/bin/vmcore-ts.mjs
+${
+  root
+    ? `mount -t proc proc /scratch/proc || fail "mount proc in the scratch root"
+mount -t devtmpfs devtmpfs /scratch/dev || fail "mount devtmpfs in the scratch root"
+vnode() { chroot /scratch /usr/bin/node "$@"; }
+IN=/capbench
+PROF=/capbench-prof`
+    : `vnode() { node "$@"; }
+IN=$OUT
+PROF=/scratch/capbench-prof`
+}
+vts() { vnode $VTS "$@"; }
+# ms: guest uptime in milliseconds (10 ms steps)
+ms() { awk '{printf "%d\\n", $1 * 1000}' /proc/uptime; }
+# cold: no output file, everything on disk, no page cache (node's files are read again, as after a crash)
+cold() { rm -f $OUT/vmcore; sync; echo 3 > /proc/sys/vm/drop_caches; }
+# timed TOOL MODE ROUND CMD...: one cold save, timed to the exit and to the sync after it
+timed() {
+  _tool=$1; _mode=$2; _i=$3; shift 3
+  _log=/tmp/$_tool-$_mode-$_i.log
+  cold
+  _a=$(ms); "$@" > $_log 2>&1; _rc=$?; _b=$(ms); sync; _c=$(ms)
+  [ $_rc -eq 0 ] || fail "$_tool -$_mode round $_i exited $_rc: $(tail -n 3 $_log | tr '\\n' ' ')"
+  mark run "$_tool $_mode $_i $((_b - _a)) $((_c - _a)) $(stat -c %s $OUT/vmcore)"
+}
+cold
+_a=$(ms); vts --version > /tmp/version.log 2>&1 || fail "vmcore-ts --version: $(head -n 3 /tmp/version.log | tr '\\n' ' ')"; _b=$(ms)
+vts --version > /dev/null; _c=$(ms)
+mark node-start "$((_b - _a)) $((_c - _b)) $(head -n 1 /tmp/version.log)"
+i=1
+while [ $i -le ${runs} ]; do
+${modes}
+  i=$((i + 1))
+done
+mark vmcore-ts-codecs "$(grep -ho 'through [^)]*' /tmp/vmcore-ts-*-1.log | tr '\\n' ';')"
+${o.profile ? profile : ''}
+rm -f $OUT/vmcore
+cp /tmp/*.log /scratch/capbench-logs/
+${root ? 'umount /scratch/proc /scratch/dev' : ''}
+mark done "${runs}"
+`,
+    },
+    expect: ['first:crash-loaded', 'capture:boot', 'capture:node-start', 'capture:done', ...(o.profile ? ['capture:profiled'] : [])],
+    timeoutMs: (15 + runs * 6 * Math.ceil(memoryMiB / 1024)) * 60_000,
+  };
+}

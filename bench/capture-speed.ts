@@ -1,0 +1,192 @@
+// Issue 16: speed IN the capture kernel. A real x86_64 kdump cycle under QEMU (TCG) through the e2e
+// harness (e2e/scenarios.ts captureSpeed): kexec -p, sysrq-c, and in ONE capture kernel (nr_cpus=1,
+// crashkernel=256M, as kdump) N rounds of makedumpfile -c -d 31, vmcore-ts save -c -d 31,
+// makedumpfile -l -d 31, vmcore-ts save -l -d 31 from /proc/vmcore to the scratch disk, each cold
+// (output removed, sync, page cache dropped) and timed in the guest to the exit and to the sync
+// after it. vmcore-ts runs with node from the scratch disk (chroot: kdump-ts's capture = root, the
+// default) or, with --capture initramfs, from the capture initramfs (needs crashkernel=384M).
+// Prints per mode the medians, their ratio (issue 16's goal: ours ≤ 0.8× makedumpfile), the sizes,
+// "panic → dump written" (sysrq-c → capture kernel start on the host clock, + the capture kernel's
+// uptime when its /init has the disk mounted, + the save), node's start-up, and where the time of
+// one more profiled vmcore-ts save per mode goes (node --cpu-prof in the guest, copied out, sorted
+// by bench/save-profile.mjs --classify). Under TCG the guest CPU is emulated: both tools alike.
+// Usage: node --import tsx bench/capture-speed.ts [--suite bookworm|trixie] [--memory MiB] [--runs N]
+//          [--capture root|initramfs] [--crashkernel MiB] [--cpu qemu64] [--no-profile] [--keep] [--verbose]
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, realpathSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { runScenario, type Marker } from '../e2e/harness/scenario.ts';
+import { REPO, type FileSpec } from '../e2e/harness/initramfs.ts';
+import { e2eSkipReason } from '../e2e/harness/host.ts';
+import { recordTimings } from '../e2e/harness/testing.ts';
+import { koffiBinaryFiles } from '../e2e/kexec-ts-files.ts';
+import { CAPTURE_SPEED_MODES, captureSpeed, type CaptureNodeFrom } from '../e2e/scenarios.ts';
+
+const USAGE = 'usage: node --import tsx bench/capture-speed.ts [--suite bookworm|trixie] [--memory MiB] [--runs N] [--capture root|initramfs] [--crashkernel MiB] [--cpu MODEL] [--no-profile] [--keep] [--verbose]';
+
+function usage(why: string): never {
+  process.stderr.write(`capture-speed: ${why}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+const OPTIONS = {
+  suite: { type: 'string', default: 'bookworm' },
+  memory: { type: 'string', default: '1024' },
+  runs: { type: 'string', default: '3' },
+  capture: { type: 'string', default: 'root' },
+  crashkernel: { type: 'string' },
+  cpu: { type: 'string', default: 'qemu64' },
+  'no-profile': { type: 'boolean', default: false },
+  keep: { type: 'boolean', default: false },
+  verbose: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+function parse() {
+  try {
+    return parseArgs({ options: OPTIONS }).values;
+  } catch (e) {
+    return usage((e as Error).message);
+  }
+}
+const values = parse();
+if (values.help) {
+  process.stdout.write(USAGE + '\n');
+  process.exit(0);
+}
+const int = (name: string, v: string, min: number, max: number): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) usage(`--${name} must be an integer from ${min} to ${max}, not '${v}'`);
+  return n;
+};
+const memoryMiB = int('memory', values.memory, 512, 16384);
+const runs = int('runs', values.runs, 1, 50);
+if (values.capture !== 'root' && values.capture !== 'initramfs') usage(`--capture must be root or initramfs, not '${values.capture}'`);
+const nodeFrom: CaptureNodeFrom = values.capture;
+const crashkernelMiB = values.crashkernel === undefined ? undefined : int('crashkernel', values.crashkernel, 96, memoryMiB - 256);
+const { suite, cpu } = values;
+const profile = !values['no-profile'];
+const skip = e2eSkipReason({ referenceTools: true });
+if (skip) usage(`cannot run QEMU guests here: ${skip}`);
+
+if (!existsSync(join(REPO, 'dist', 'vmcore-ts.mjs'))) execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: REPO, stdio: 'inherit' });
+const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO, encoding: 'utf8' }).stdout.trim();
+
+/** The native page compressors kdump-ts mkinitrd carries (src/kdump/capture-initramfs.ts NATIVE_CODEC_LIBS) and koffi's binary. */
+function nativeFiles(): Record<string, FileSpec> {
+  const files = koffiBinaryFiles();
+  for (const lib of ['libdeflate.so.0', 'liblzo2.so.2']) {
+    const host = ['/usr/lib/x86_64-linux-gnu', '/lib/x86_64-linux-gnu'].map((d) => join(d, lib)).find(existsSync);
+    if (host) files[`lib/x86_64-linux-gnu/${lib}`] = { host: realpathSync(host), mode: 0o755 };
+    else process.stderr.write(`capture-speed: the host has no ${lib}: vmcore-ts falls back to its built-in compressor\n`);
+  }
+  return files;
+}
+
+const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+const loadBefore = load();
+const log = (s: string) => process.stderr.write(s + '\n');
+const marker = `E2E-CAPTURE-SPEED-${randomBytes(6).toString('hex')}`;
+const spec = captureSpeed(suite, cpu, marker, { memoryMiB, runs, nodeFrom, crashkernelMiB, profile, files: nativeFiles() });
+log(`capture-speed: ${suite} -cpu ${cpu}, ${memoryMiB} MiB, ${spec.cmdline}, node from the ${nodeFrom === 'root' ? 'scratch root' : 'capture initramfs'}, ${runs} rounds; load ${loadBefore}`);
+const result = await runScenario({ ...spec, log: values.verbose ? log : (s) => (/\] (capture|first):(run|boot|crashing|node-start|profiled|done) /.test(s) ? log(s) : undefined) });
+const loadAfter = load();
+
+// --- the runs
+interface Run {
+  tool: 'makedumpfile' | 'vmcore-ts';
+  mode: string;
+  round: number;
+  exitMs: number;
+  syncMs: number;
+  bytes: number;
+}
+const all: Run[] = result.markers
+  .filter((m) => m.stage === 'capture' && m.name === 'run')
+  .map((m) => {
+    const [tool, mode, round, exitMs, syncMs, bytes] = m.value.split(' ');
+    return { tool: tool as Run['tool'], mode: mode!, round: Number(round), exitMs: Number(exitMs), syncMs: Number(syncMs), bytes: Number(bytes) };
+  });
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  return n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
+};
+const sec = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+const of = (tool: Run['tool'], mode: string) => all.filter((r) => r.tool === tool && r.mode === mode);
+
+const m = (name: string): Marker => result.marker('capture', name);
+const vmcoreBytes = Number(m('vmcore-size').value);
+const [nodeCold, nodeWarm] = m('node-start').value.split(' ').map(Number) as [number, number];
+const hostCpu = cpus()[0]?.model ?? '?';
+const qemu = spawnSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0]?.replace(/^QEMU emulator version /, '') ?? '?';
+
+const out: string[] = [];
+const say = (s = '') => out.push(s);
+say(`## capture-speed: ${suite} (${result.kernel.release}), QEMU ${qemu} TCG -cpu ${cpu}, -smp 1, guest ${memoryMiB} MiB, ${spec.cmdline}, capture nr_cpus=1`);
+say(`- /proc/vmcore ${mib(vmcoreBytes)}; capture kernel: ${m('capture-facts').value}; vmcore-ts (commit ${commit}) with node ${m('node-start').value.split(' ').slice(2).join(' ') || '?'} from the ${nodeFrom === 'root' ? 'scratch disk (chroot, kdump-ts capture = root)' : 'capture initramfs'}; ${m('vmcore-ts-codecs').value.replace(/;$/, '').replace(/;/g, ', ')}; makedumpfile ${spawnSync('makedumpfile', ['-v'], { encoding: 'utf8' }).stdout.match(/version (\S+)/)?.[1] ?? '?'} from the capture initramfs`);
+say(`- host: ${hostCpu}, ${cpus().length} cores; load before ${loadBefore}, after ${loadAfter}`);
+say(`- ${runs} rounds in one capture kernel, alternating; each run cold (output removed, sync, drop_caches), timed in the guest (/proc/uptime, 10 ms) to the tool's exit and to the sync after it`);
+say('- under TCG the guest CPU is emulated, both tools alike: absolute times are far above hardware; the ratio is the comparison');
+say();
+say(`| mode | makedumpfile: exit / synced (median of ${runs}) | vmcore-ts: exit / synced | ratio ours/theirs (synced) | goal ≤ 0.8 | makedumpfile size | vmcore-ts size | size Δ (≤ +2 %) |`);
+say('|---|---|---|---|---|---|---|---|');
+const ratios: Record<string, number> = {};
+for (const mode of CAPTURE_SPEED_MODES) {
+  const md = of('makedumpfile', mode);
+  const ts = of('vmcore-ts', mode);
+  const [mdExit, mdSync, tsExit, tsSync] = [median(md.map((r) => r.exitMs)), median(md.map((r) => r.syncMs)), median(ts.map((r) => r.exitMs)), median(ts.map((r) => r.syncMs))];
+  const ratio = (ratios[mode] = tsSync / mdSync);
+  const [mdBytes, tsBytes] = [median(md.map((r) => r.bytes)), median(ts.map((r) => r.bytes))];
+  const d = (100 * (tsBytes - mdBytes)) / mdBytes;
+  say(`| -${mode} -d 31 | ${sec(mdExit)} / ${sec(mdSync)} | ${sec(tsExit)} / ${sec(tsSync)} | **${ratio.toFixed(2)}** | ${ratio <= 0.8 ? 'met' : 'not met'} | ${mib(mdBytes)} | ${mib(tsBytes)} | ${d >= 0 ? '+' : ''}${d.toFixed(1)} % ${d <= 2 ? 'ok' : 'over'} |`);
+}
+say();
+say(`node + bundle start-up in the capture kernel (vmcore-ts --version): ${sec(nodeCold)} cold (page cache dropped), ${sec(nodeWarm)} warm`);
+say();
+
+// --- panic → dump written: the host clock from the crash to the capture kernel's start, its uptime to the stage (disk mounted), the save
+const crashing = result.marker('first', 'crashing');
+const boot = m('boot');
+const stage = m('stage-start');
+const kernelStartHostMs = boot.hostMs - boot.uptime * 1000;
+const toKernel = kernelStartHostMs - crashing.hostMs;
+const toStage = stage.uptime * 1000;
+say('| mode | tool | sysrq-c → capture kernel start (host clock) | capture kernel start → /init with the disk mounted (uptime) | save to synced (median) | panic → dump written | ratio |');
+say('|---|---|---|---|---|---|---|');
+for (const mode of CAPTURE_SPEED_MODES) {
+  const total = (tool: Run['tool']) => toKernel + toStage + median(of(tool, mode).map((r) => r.syncMs));
+  for (const tool of ['makedumpfile', 'vmcore-ts'] as const) {
+    say(`| -${mode} -d 31 | ${tool} | ${sec(toKernel)} | ${sec(toStage)} | ${sec(median(of(tool, mode).map((r) => r.syncMs)))} | ${sec(total(tool))} | ${tool === 'vmcore-ts' ? `**${(total('vmcore-ts') / total('makedumpfile')).toFixed(2)}**` : '1'} |`);
+  }
+}
+say();
+say('| round | tool | mode | to exit | to synced | bytes |');
+say('|---|---|---|---|---|---|');
+for (const r of all) say(`| ${r.round} | ${r.tool} | -${r.mode} | ${sec(r.exitMs)} | ${sec(r.syncMs)} | ${r.bytes} |`);
+
+// --- logs and the profiles, copied off the scratch disk
+const keep = join(result.outDir, 'capbench');
+mkdirSync(keep, { recursive: true });
+for (const f of result.disk.list('/capbench-logs')) result.disk.copyOut(`capbench-logs/${f}`, join(keep, f));
+if (profile) {
+  for (const mode of CAPTURE_SPEED_MODES) {
+    const files = result.disk.list(`/capbench-prof/${mode}`).filter((f) => f.endsWith('.cpuprofile'));
+    const copied = files.map((f) => result.disk.copyOut(`capbench-prof/${mode}/${f}`, join(keep, `${mode}-${f}`)));
+    const r = spawnSync(process.execPath, [join(REPO, 'bench', 'save-profile.mjs'), '--classify', ...copied], { encoding: 'utf8' });
+    say();
+    say(`Where one more vmcore-ts save -${mode} -d 31 spends its time in the capture kernel (node --cpu-prof, main thread; the only thread on one CPU; profiling adds its own cost):`);
+    say('```');
+    say((r.stdout + r.stderr).trim().replaceAll(`${keep}/`, ''));
+    say('```');
+  }
+}
+say();
+say(`logs${profile ? ' and profiles' : ''}: ${keep}; console: ${join(result.outDir, 'console.log')}`);
+process.stdout.write(out.join('\n') + '\n');
+
+recordTimings(result, 'capture-speed', { memoryMiB, runs, ratioC: ratios.c ?? NaN, ratioL: ratios.l ?? NaN });
+if (!values.keep) result.cleanup();

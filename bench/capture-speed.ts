@@ -11,21 +11,28 @@
 // one more profiled vmcore-ts save per mode goes (node --cpu-prof in the guest, copied out, sorted
 // by bench/save-profile.mjs --classify). Under TCG the guest CPU is emulated: both tools alike.
 // Usage: node --import tsx bench/capture-speed.ts [--suite bookworm|trixie] [--memory MiB] [--runs N]
-//          [--capture root|initramfs] [--crashkernel MiB] [--cpu qemu64] [--no-profile] [--keep] [--verbose]
+//          [--capture root|initramfs] [--crashkernel MiB] [--cpu qemu64] [--no-profile] [--no-builtin]
+//          [--host-vmcore FILE | --no-host] [--keep] [--verbose]
+// Also, unless --no-builtin: vmcore-ts with VMCORE_TS_NATIVE_CODECS=0 (Node's zlib, our LZO1X in JS)
+// in each round; unless --no-host: the same alternation natively on this host, on one CPU (taskset),
+// on the cached unfiltered ELF vmcore of the same suite and CPU (e2e's raw vmcore,
+// ~/.cache/kexec-ts/vmcore/SUITE-CPU.elf) or --host-vmcore FILE: how far TCG moves the ratio.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, realpathSync } from 'node:fs';
+import { existsSync, mkdirSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { performance } from 'node:perf_hooks';
 import { runScenario, type Marker } from '../e2e/harness/scenario.ts';
 import { REPO, type FileSpec } from '../e2e/harness/initramfs.ts';
 import { e2eSkipReason } from '../e2e/harness/host.ts';
 import { recordTimings } from '../e2e/harness/testing.ts';
 import { koffiBinaryFiles } from '../e2e/kexec-ts-files.ts';
+import { cacheDir } from '../e2e/harness/cache.ts';
 import { CAPTURE_SPEED_MODES, captureSpeed, type CaptureNodeFrom } from '../e2e/scenarios.ts';
 
-const USAGE = 'usage: node --import tsx bench/capture-speed.ts [--suite bookworm|trixie] [--memory MiB] [--runs N] [--capture root|initramfs] [--crashkernel MiB] [--cpu MODEL] [--no-profile] [--keep] [--verbose]';
+const USAGE = 'usage: node --import tsx bench/capture-speed.ts [--suite bookworm|trixie] [--memory MiB] [--runs N] [--capture root|initramfs] [--crashkernel MiB] [--cpu MODEL] [--no-profile] [--no-builtin] [--host-vmcore FILE | --no-host] [--keep] [--verbose]';
 
 function usage(why: string): never {
   process.stderr.write(`capture-speed: ${why}\n${USAGE}\n`);
@@ -40,6 +47,9 @@ const OPTIONS = {
   crashkernel: { type: 'string' },
   cpu: { type: 'string', default: 'qemu64' },
   'no-profile': { type: 'boolean', default: false },
+  'no-builtin': { type: 'boolean', default: false },
+  'host-vmcore': { type: 'string' },
+  'no-host': { type: 'boolean', default: false },
   keep: { type: 'boolean', default: false },
   verbose: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
@@ -68,6 +78,9 @@ const nodeFrom: CaptureNodeFrom = values.capture;
 const crashkernelMiB = values.crashkernel === undefined ? undefined : int('crashkernel', values.crashkernel, 96, memoryMiB - 256);
 const { suite, cpu } = values;
 const profile = !values['no-profile'];
+const builtinCodecs = !values['no-builtin'];
+const hostVmcore = values['no-host'] ? undefined : (values['host-vmcore'] ?? join(cacheDir('vmcore'), `${suite}-${cpu}.elf`));
+if (values['host-vmcore'] !== undefined && !existsSync(values['host-vmcore'])) usage(`--host-vmcore ${values['host-vmcore']}: no such file`);
 const skip = e2eSkipReason({ referenceTools: true });
 if (skip) usage(`cannot run QEMU guests here: ${skip}`);
 
@@ -89,14 +102,14 @@ const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
 const loadBefore = load();
 const log = (s: string) => process.stderr.write(s + '\n');
 const marker = `E2E-CAPTURE-SPEED-${randomBytes(6).toString('hex')}`;
-const spec = captureSpeed(suite, cpu, marker, { memoryMiB, runs, nodeFrom, crashkernelMiB, profile, files: nativeFiles() });
+const spec = captureSpeed(suite, cpu, marker, { memoryMiB, runs, nodeFrom, crashkernelMiB, profile, builtinCodecs, files: nativeFiles() });
 log(`capture-speed: ${suite} -cpu ${cpu}, ${memoryMiB} MiB, ${spec.cmdline}, node from the ${nodeFrom === 'root' ? 'scratch root' : 'capture initramfs'}, ${runs} rounds; load ${loadBefore}`);
 const result = await runScenario({ ...spec, log: values.verbose ? log : (s) => (/\] (capture|first):(run|boot|crashing|node-start|profiled|done) /.test(s) ? log(s) : undefined) });
 const loadAfter = load();
 
 // --- the runs
 interface Run {
-  tool: 'makedumpfile' | 'vmcore-ts';
+  tool: 'makedumpfile' | 'vmcore-ts' | 'vmcore-ts-builtin';
   mode: string;
   round: number;
   exitMs: number;
@@ -147,6 +160,18 @@ for (const mode of CAPTURE_SPEED_MODES) {
 say();
 say(`node + bundle start-up in the capture kernel (vmcore-ts --version): ${sec(nodeCold)} cold (page cache dropped), ${sec(nodeWarm)} warm`);
 say();
+if (builtinCodecs) {
+  say(`vmcore-ts without the native libraries (VMCORE_TS_NATIVE_CODECS=0: ${m('vmcore-ts-builtin-codecs').value.replace(/;$/, '').replace(/;/g, ', ')}), same rounds:`);
+  say();
+  say('| mode | makedumpfile synced | vmcore-ts (native codecs) | vmcore-ts (built-in codecs) | ratio built-in/makedumpfile | built-in size Δ |');
+  say('|---|---|---|---|---|---|');
+  for (const mode of CAPTURE_SPEED_MODES) {
+    const [md, ts, bi] = (['makedumpfile', 'vmcore-ts', 'vmcore-ts-builtin'] as const).map((t) => median(of(t, mode).map((r) => r.syncMs)));
+    const [mdB, biB] = [median(of('makedumpfile', mode).map((r) => r.bytes)), median(of('vmcore-ts-builtin', mode).map((r) => r.bytes))];
+    say(`| -${mode} -d 31 | ${sec(md!)} | ${sec(ts!)} | ${sec(bi!)} | ${(bi! / md!).toFixed(2)} | ${((100 * (biB - mdB)) / mdB).toFixed(1)} % |`);
+  }
+  say();
+}
 
 // --- panic → dump written: the host clock from the crash to the capture kernel's start, its uptime to the stage (disk mounted), the save
 const crashing = result.marker('first', 'crashing');
@@ -167,6 +192,40 @@ say();
 say('| round | tool | mode | to exit | to synced | bytes |');
 say('|---|---|---|---|---|---|');
 for (const r of all) say(`| ${r.round} | ${r.tool} | -${r.mode} | ${sec(r.exitMs)} | ${sec(r.syncMs)} | ${r.bytes} |`);
+
+// --- the same alternation natively on this host, one CPU
+if (hostVmcore && existsSync(hostVmcore)) {
+  const dir = join(result.outDir, 'host-native');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'vmcore');
+  const cmd = (tool: Run['tool'], mode: string): string[] =>
+    tool === 'makedumpfile' ? ['makedumpfile', `-${mode}`, '-d', '31', hostVmcore, file] : [process.execPath, join(REPO, 'bin', 'vmcore-ts.mjs'), 'save', `-${mode}`, '-d', '31', hostVmcore, file];
+  const host: Run[] = [];
+  const hostLoad = load();
+  for (let round = 1; round <= runs; round++) {
+    for (const mode of CAPTURE_SPEED_MODES) {
+      for (const tool of ['makedumpfile', 'vmcore-ts'] as const) {
+        rmSync(file, { force: true });
+        const t0 = performance.now();
+        const r = spawnSync('taskset', ['-c', '0', ...cmd(tool, mode)], { encoding: 'utf8' });
+        const t1 = performance.now();
+        if (r.status !== 0) throw new Error(`host: ${cmd(tool, mode).join(' ')} exited ${r.status}: ${r.stderr.trim().split('\n').slice(-2).join(' ')}`);
+        spawnSync('sync', [file]);
+        host.push({ tool, mode, round, exitMs: t1 - t0, syncMs: performance.now() - t0, bytes: statSync(file).size });
+      }
+    }
+  }
+  rmSync(file, { force: true });
+  say(`The same alternation natively on this host (${hostCpu}, \`taskset -c 0\`: one CPU, so vmcore-ts starts no workers; no page cache drop on a shared host: the input is warm after the first read), on ${hostVmcore} (${mib(statSync(hostVmcore).size)}); load ${hostLoad} → ${load()}:`);
+  say();
+  say(`| mode | makedumpfile synced (median of ${runs}) | vmcore-ts synced | ratio ours/theirs | in the TCG capture kernel |`);
+  say('|---|---|---|---|---|');
+  for (const mode of CAPTURE_SPEED_MODES) {
+    const [md, ts] = (['makedumpfile', 'vmcore-ts'] as const).map((t) => median(host.filter((r) => r.tool === t && r.mode === mode).map((r) => r.syncMs)));
+    say(`| -${mode} -d 31 | ${sec(md!)} | ${sec(ts!)} | **${(ts! / md!).toFixed(2)}** | ${ratios[mode]!.toFixed(2)} |`);
+  }
+  say();
+} else if (hostVmcore) say(`(no host-native comparison: ${hostVmcore} is missing; make it with the e2e kdump scenario's raw vmcore, or pass --host-vmcore FILE)\n`);
 
 // --- logs and the profiles, copied off the scratch disk
 const keep = join(result.outDir, 'capbench');

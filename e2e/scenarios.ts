@@ -155,6 +155,8 @@ export interface CaptureSpeedOptions {
   nodeFrom?: CaptureNodeFrom;
   /** after the rounds, one more vmcore-ts save per mode under node --cpu-prof (into /scratch/capbench-prof/c|l) */
   profile?: boolean;
+  /** in each round, after vmcore-ts, vmcore-ts with VMCORE_TS_NATIVE_CODECS=0 (Node's zlib, our LZO1X) as tool vmcore-ts-builtin */
+  builtinCodecs?: boolean;
   /** extra initramfs files (the native codec libraries, koffi's binary) */
   files?: ScenarioSpec['files'];
 }
@@ -166,7 +168,8 @@ export const CAPTURE_SPEED_MODES = ['c', 'l'] as const;
  * Issue 16's capture-kernel speed (bench/capture-speed.ts): kexec -p with the slim capture initrd
  * (busybox, makedumpfile, modules), sysrq-c; in ONE capture kernel (nr_cpus=1, as kdump) `runs`
  * rounds of `makedumpfile -c -d 31`, `vmcore-ts save -c -d 31`, `makedumpfile -l -d 31`,
- * `vmcore-ts save -l -d 31` from /proc/vmcore to the scratch disk. Before each: the output removed,
+ * `vmcore-ts save -l -d 31` from /proc/vmcore to the scratch disk (with `builtinCodecs`, each mode
+ * also vmcore-ts without the native codec libraries). Before each: the output removed,
  * sync, page cache dropped (every run starts cold, as the one save of a real crash does); each timed
  * with /proc/uptime to the tool's exit and to the following sync: marker `run` = "TOOL MODE ROUND
  * MS_TO_EXIT MS_TO_SYNCED BYTES". vmcore-ts runs with node from the scratch disk (chroot: kdump-ts's
@@ -182,7 +185,9 @@ export function captureSpeed(suite: string, cpu: string, crashMarker: string, o:
   const root = nodeFrom === 'root';
   const modes = CAPTURE_SPEED_MODES.map(
     (m) => `  timed makedumpfile ${m} $i makedumpfile -${m} -d 31 /proc/vmcore $OUT/vmcore
-  timed vmcore-ts ${m} $i vts save -${m} -d 31 /proc/vmcore $IN/vmcore`,
+  timed vmcore-ts ${m} $i vts save -${m} -d 31 /proc/vmcore $IN/vmcore${
+    o.builtinCodecs ? `\n  timed vmcore-ts-builtin ${m} $i vts_builtin save -${m} -d 31 /proc/vmcore $IN/vmcore` : ''
+  }`,
   ).join('\n');
   const profile = CAPTURE_SPEED_MODES.map(
     (m) => `cold
@@ -227,6 +232,7 @@ IN=$OUT
 PROF=/scratch/capbench-prof`
 }
 vts() { vnode $VTS "$@"; }
+vts_builtin() ( export VMCORE_TS_NATIVE_CODECS=0; vts "$@" )
 # ms: guest uptime in milliseconds (10 ms steps)
 ms() { awk '{printf "%d\\n", $1 * 1000}' /proc/uptime; }
 # cold: no output file, everything on disk, no page cache (node's files are read again, as after a crash)
@@ -249,7 +255,8 @@ while [ $i -le ${runs} ]; do
 ${modes}
   i=$((i + 1))
 done
-mark vmcore-ts-codecs "$(grep -ho 'through [^)]*' /tmp/vmcore-ts-*-1.log | tr '\\n' ';')"
+mark vmcore-ts-codecs "$(grep -ho 'through [^)]*' /tmp/vmcore-ts-[cl]-1.log | tr '\\n' ';')"
+${o.builtinCodecs ? `mark vmcore-ts-builtin-codecs "$(grep -ho 'through [^)]*' /tmp/vmcore-ts-builtin-[cl]-1.log | tr '\\n' ';')"` : ''}
 ${o.profile ? profile : ''}
 rm -f $OUT/vmcore
 cp /tmp/*.log /scratch/capbench-logs/

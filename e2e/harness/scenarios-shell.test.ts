@@ -22,7 +22,7 @@ const specs: ScenarioSpec[] = [
   kdump('bookworm', 'max', 'E2E-MARK-X', true, 2048, 'oom'),
   firmwareReboot('bookworm', 'max', 'true'),
   captureSpeed('bookworm', 'qemu64', 'E2E-MARK-X'),
-  captureSpeed('bookworm', 'qemu64', 'E2E-MARK-X', { nodeFrom: 'initramfs', runs: 1, profile: true, memoryMiB: 2048 }),
+  captureSpeed('bookworm', 'qemu64', 'E2E-MARK-X', { nodeFrom: 'initramfs', runs: 1, profile: true, memoryMiB: 2048, builtinCodecs: true }),
 ];
 
 test(`scenario scripts: every stage of every scenario, /init and lib.sh parse as shell (${shell.join(' ')} -n)`, () => {
@@ -49,6 +49,10 @@ test('captureSpeed: rounds alternate makedumpfile and vmcore-ts per mode (-c the
   assert.match(capture, /cold\(\) \{ rm -f \$OUT\/vmcore; sync; echo 3 > \/proc\/sys\/vm\/drop_caches; \}/);
   assert.match(capture, /mark run "\$_tool \$_mode \$_i \$\(\(_b - _a\)\) \$\(\(_c - _a\)\) \$\(stat -c %s \$OUT\/vmcore\)"/);
   assert.ok(!capture.includes('--cpu-prof'), 'no profile unless asked');
+  assert.ok(!capture.includes('timed vmcore-ts-builtin'), 'no built-in codec runs unless asked');
+  const builtin = captureSpeed('trixie', 'qemu64', 'M', { builtinCodecs: true }).stages.capture!;
+  assert.deepEqual([...builtin.matchAll(/^ {2}timed (\S+) (\S+) /gm)].map((m) => `${m[1]} ${m[2]}`), ['makedumpfile c', 'vmcore-ts c', 'vmcore-ts-builtin c', 'makedumpfile l', 'vmcore-ts l', 'vmcore-ts-builtin l']);
+  assert.match(builtin, /vts_builtin\(\) \( export VMCORE_TS_NATIVE_CODECS=0; vts "\$@" \)/);
   assert.ok(!s.expect!.includes('capture:profiled'));
 });
 

@@ -16,7 +16,8 @@
 // Also, unless --no-builtin: vmcore-ts with VMCORE_TS_NATIVE_CODECS=0 (Node's zlib, our LZO1X in JS)
 // in each round; unless --no-host: the same alternation natively on this host, on one CPU (taskset),
 // on the cached unfiltered ELF vmcore of the same suite and CPU (e2e's raw vmcore,
-// ~/.cache/kexec-ts/vmcore/SUITE-CPU.elf) or --host-vmcore FILE: how far TCG moves the ratio.
+// ~/.cache/kexec-ts/vmcore/SUITE-CPU[-Ng].elf, bench/make-vmcore.ts) or --host-vmcore FILE: how far TCG
+// moves the ratio.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
@@ -79,13 +80,18 @@ const crashkernelMiB = values.crashkernel === undefined ? undefined : int('crash
 const { suite, cpu } = values;
 const profile = !values['no-profile'];
 const builtinCodecs = !values['no-builtin'];
-const hostVmcore = values['no-host'] ? undefined : (values['host-vmcore'] ?? join(cacheDir('vmcore'), `${suite}-${cpu}.elf`));
+const hostVmcore = values['no-host'] ? undefined : (values['host-vmcore'] ?? join(cacheDir('vmcore'), `${rawVmcoreName(suite, cpu, memoryMiB)}.elf`));
 if (values['host-vmcore'] !== undefined && !existsSync(values['host-vmcore'])) usage(`--host-vmcore ${values['host-vmcore']}: no such file`);
 const skip = e2eSkipReason({ referenceTools: true });
 if (skip) usage(`cannot run QEMU guests here: ${skip}`);
 
 if (!existsSync(join(REPO, 'dist', 'vmcore-ts.mjs'))) execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: REPO, stdio: 'inherit' });
 const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO, encoding: 'utf8' }).stdout.trim();
+
+/** The name bench/make-vmcore.ts (and the e2e kdump test, for 1 GiB) caches a guest's raw vmcore under. */
+function rawVmcoreName(suite: string, cpu: string, memoryMiB: number): string {
+  return memoryMiB === 1024 ? `${suite}-${cpu}` : `${suite}-${cpu}-${memoryMiB % 1024 === 0 ? `${memoryMiB / 1024}g` : `${memoryMiB}m`}`;
+}
 
 /** The native page compressors kdump-ts mkinitrd carries (src/kdump/capture-initramfs.ts NATIVE_CODEC_LIBS) and koffi's binary. */
 function nativeFiles(): Record<string, FileSpec> {
@@ -218,7 +224,9 @@ say('|---|---|---|---|---|---|');
 for (const r of all) say(`| ${r.round} | ${r.tool} | -${r.mode} | ${sec(r.exitMs)} | ${sec(r.syncMs)} | ${r.bytes} |`);
 
 // --- the same alternation natively on this host, one CPU
-if (hostVmcore && existsSync(hostVmcore)) {
+// Compare only a dump of about the guest's size, unless one is given.
+const hostComparable = hostVmcore !== undefined && existsSync(hostVmcore) && (values['host-vmcore'] !== undefined || Math.abs(statSync(hostVmcore).size - vmcoreBytes) < vmcoreBytes * 0.02);
+if (hostVmcore && hostComparable) {
   const dir = join(result.outDir, 'host-native');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, 'vmcore');
@@ -249,7 +257,7 @@ if (hostVmcore && existsSync(hostVmcore)) {
     say(`| -${mode} -d 31 | ${sec(md!)} | ${sec(ts!)} | **${(ts! / md!).toFixed(2)}** | ${ratios[mode]!.toFixed(2)} |`);
   }
   say();
-} else if (hostVmcore) say(`(no host-native comparison: ${hostVmcore} is missing; make it with the e2e kdump scenario's raw vmcore, or pass --host-vmcore FILE)\n`);
+} else if (hostVmcore) say(`(no host-native comparison: ${existsSync(hostVmcore) ? `${hostVmcore} is not of this guest's size` : `${hostVmcore} is missing`}; make one with \`node --import tsx bench/make-vmcore.ts ${suite} ${memoryMiB}\`, or pass --host-vmcore FILE)\n`);
 
 // --- the profiles, copied off the scratch disk
 if (profile) {

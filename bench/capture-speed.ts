@@ -188,7 +188,8 @@ for (const mode of CAPTURE_SPEED_MODES) {
   say(`| -${mode} -d 31 | ${sec(total)} | ${sec(before)} | ${sec(inside)} | ${sec(md)} | ${(inside / md).toFixed(2)} |`);
 }
 say();
-say(`node + bundle start-up in the capture kernel (vmcore-ts --version): ${sec(nodeCold)} cold (page cache dropped), ${sec(nodeWarm)} warm`);
+const nodeRead = result.find('capture', 'node-read')?.value.split(' ').map(Number);
+say(`node + bundle start-up in the capture kernel (vmcore-ts --version): ${sec(nodeCold)} cold (${nodeFrom === 'root' ? 'page cache dropped' : "the kernel's first node process; its files stay in the initramfs"}), ${sec(nodeWarm)} warm${nodeRead ? `; reading the node binary (${mib(nodeRead[1]!)}) from the disk alone, cold: ${sec(nodeRead[0]!)}` : ''}`);
 say();
 if (builtinCodecs) {
   say(`vmcore-ts without the native libraries (VMCORE_TS_NATIVE_CODECS=0: ${m('vmcore-ts-builtin-codecs').value.replace(/;$/, '').replace(/;/g, ', ')}), same rounds:`);

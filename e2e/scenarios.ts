@@ -174,7 +174,7 @@ export const CAPTURE_SPEED_MODES = ['c', 'l'] as const;
  * with /proc/uptime to the tool's exit and to the following sync: marker `run` = "TOOL MODE ROUND
  * MS_TO_EXIT MS_TO_SYNCED BYTES". vmcore-ts runs with node from the scratch disk (chroot: kdump-ts's
  * capture = root) or from the capture initramfs; `node-start` = node + bundle start-up (vmcore-ts
- * --version) cold and warm.
+ * --version) cold and warm; `node-read` (root) = reading the node binary from the disk, cold.
  */
 export function captureSpeed(suite: string, cpu: string, crashMarker: string, o: CaptureSpeedOptions = {}): ScenarioSpec {
   const nodeFrom = o.nodeFrom ?? 'root';
@@ -250,6 +250,9 @@ cold
 _a=$(ms); vts --version > /tmp/version.log 2>&1 || fail "vmcore-ts --version: $(head -n 3 /tmp/version.log | tr '\\n' ' ')"; _b=$(ms)
 vts --version > /dev/null; _c=$(ms)
 mark node-start "$((_b - _a)) $((_c - _b)) $(head -n 1 /tmp/version.log)"
+${root ? `cold
+_a=$(ms); cat /scratch/usr/bin/node > /dev/null; _b=$(ms)
+mark node-read "$((_b - _a)) $(stat -c %s /scratch/usr/bin/node)"` : ''}
 i=1
 while [ $i -le ${runs} ]; do
 ${modes}

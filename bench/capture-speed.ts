@@ -11,10 +11,11 @@
 // one more profiled vmcore-ts save per mode goes (node --cpu-prof in the guest, copied out, sorted
 // by bench/save-profile.mjs --classify). Under TCG the guest CPU is emulated: both tools alike.
 // Usage: node --import tsx bench/capture-speed.ts [--suite bookworm|trixie] [--memory MiB] [--runs N]
-//          [--capture root|initramfs] [--crashkernel MiB] [--cpu qemu64] [--no-profile] [--no-builtin]
+//          [--capture root|initramfs] [--crashkernel MiB] [--cpu qemu64] [--no-profile] [--no-builtin] [--jitless]
 //          [--host-vmcore FILE | --no-host] [--keep] [--verbose]
 // Also, unless --no-builtin: vmcore-ts with VMCORE_TS_NATIVE_CODECS=0 (Node's zlib, our LZO1X in JS)
-// in each round; unless --no-host: the same alternation natively on this host, on one CPU (taskset),
+// in each round; with --jitless, vmcore-ts under node --jitless too (here and natively: how much of
+// TCG's cost is V8's run-time machine code); unless --no-host: the same alternation natively on this host, on one CPU (taskset),
 // on the cached unfiltered ELF vmcore of the same suite and CPU (e2e's raw vmcore,
 // ~/.cache/kexec-ts/vmcore/SUITE-CPU[-Ng].elf, bench/make-vmcore.ts) or --host-vmcore FILE: how far TCG
 // moves the ratio.
@@ -33,7 +34,7 @@ import { koffiBinaryFiles } from '../e2e/kexec-ts-files.ts';
 import { cacheDir } from '../e2e/harness/cache.ts';
 import { CAPTURE_SPEED_MODES, captureSpeed, type CaptureNodeFrom } from '../e2e/scenarios.ts';
 
-const USAGE = 'usage: node --import tsx bench/capture-speed.ts [--suite bookworm|trixie] [--memory MiB] [--runs N] [--capture root|initramfs] [--crashkernel MiB] [--cpu MODEL] [--no-profile] [--no-builtin] [--host-vmcore FILE | --no-host] [--keep] [--verbose]';
+const USAGE = 'usage: node --import tsx bench/capture-speed.ts [--suite bookworm|trixie] [--memory MiB] [--runs N] [--capture root|initramfs] [--crashkernel MiB] [--cpu MODEL] [--no-profile] [--no-builtin] [--jitless] [--host-vmcore FILE | --no-host] [--keep] [--verbose]';
 
 function usage(why: string): never {
   process.stderr.write(`capture-speed: ${why}\n${USAGE}\n`);
@@ -49,6 +50,7 @@ const OPTIONS = {
   cpu: { type: 'string', default: 'qemu64' },
   'no-profile': { type: 'boolean', default: false },
   'no-builtin': { type: 'boolean', default: false },
+  jitless: { type: 'boolean', default: false },
   'host-vmcore': { type: 'string' },
   'no-host': { type: 'boolean', default: false },
   keep: { type: 'boolean', default: false },
@@ -108,14 +110,14 @@ const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
 const loadBefore = load();
 const log = (s: string) => process.stderr.write(s + '\n');
 const marker = `E2E-CAPTURE-SPEED-${randomBytes(6).toString('hex')}`;
-const spec = captureSpeed(suite, cpu, marker, { memoryMiB, runs, nodeFrom, crashkernelMiB, profile, builtinCodecs, files: nativeFiles() });
+const spec = captureSpeed(suite, cpu, marker, { memoryMiB, runs, nodeFrom, crashkernelMiB, profile, builtinCodecs, jitless: values.jitless, files: nativeFiles() });
 log(`capture-speed: ${suite} -cpu ${cpu}, ${memoryMiB} MiB, ${spec.cmdline}, node from the ${nodeFrom === 'root' ? 'scratch root' : 'capture initramfs'}, ${runs} rounds; load ${loadBefore}`);
 const result = await runScenario({ ...spec, log: values.verbose ? log : (s) => (/\] (capture|first):(run|boot|crashing|node-start|profiled|done) /.test(s) ? log(s) : undefined) });
 const loadAfter = load();
 
 // --- the runs
 interface Run {
-  tool: 'makedumpfile' | 'vmcore-ts' | 'vmcore-ts-builtin';
+  tool: 'makedumpfile' | 'vmcore-ts' | 'vmcore-ts-builtin' | 'vmcore-ts-jitless';
   mode: string;
   round: number;
   exitMs: number;
@@ -225,6 +227,7 @@ say('|---|---|---|---|---|---|');
 for (const r of all) say(`| ${r.round} | ${r.tool} | -${r.mode} | ${sec(r.exitMs)} | ${sec(r.syncMs)} | ${r.bytes} |`);
 
 // --- the same alternation natively on this host, one CPU
+let nativeMedian: ((t: Run['tool'], mode: string) => number) | undefined;
 // Compare only a dump of about the guest's size, unless one is given.
 const hostComparable = hostVmcore !== undefined && existsSync(hostVmcore) && (values['host-vmcore'] !== undefined || Math.abs(statSync(hostVmcore).size - vmcoreBytes) < vmcoreBytes * 0.02);
 if (hostVmcore && hostComparable) {
@@ -232,12 +235,15 @@ if (hostVmcore && hostComparable) {
   mkdirSync(dir, { recursive: true });
   const file = join(dir, 'vmcore');
   const cmd = (tool: Run['tool'], mode: string): string[] =>
-    tool === 'makedumpfile' ? ['makedumpfile', `-${mode}`, '-d', '31', hostVmcore, file] : [process.execPath, join(REPO, 'bin', 'vmcore-ts.mjs'), 'save', `-${mode}`, '-d', '31', hostVmcore, file];
+    tool === 'makedumpfile'
+      ? ['makedumpfile', `-${mode}`, '-d', '31', hostVmcore, file]
+      : [process.execPath, ...(tool === 'vmcore-ts-jitless' ? ['--jitless'] : []), join(REPO, 'bin', 'vmcore-ts.mjs'), 'save', `-${mode}`, '-d', '31', hostVmcore, file];
+  const hostTools = ['makedumpfile', 'vmcore-ts', ...(values.jitless ? ['vmcore-ts-jitless' as const] : [])] as const;
   const host: Run[] = [];
   const hostLoad = load();
   for (let round = 1; round <= runs; round++) {
     for (const mode of CAPTURE_SPEED_MODES) {
-      for (const tool of ['makedumpfile', 'vmcore-ts'] as const) {
+      for (const tool of hostTools) {
         rmSync(file, { force: true });
         const t0 = performance.now();
         const r = spawnSync('taskset', ['-c', '0', ...cmd(tool, mode)], { encoding: 'utf8' });
@@ -253,12 +259,27 @@ if (hostVmcore && hostComparable) {
   say();
   say(`| mode | makedumpfile synced (median of ${runs}) | vmcore-ts synced | ratio ours/theirs | in the TCG capture kernel |`);
   say('|---|---|---|---|---|');
+  const hostMedian = (t: Run['tool'], mode: string) => median(host.filter((r) => r.tool === t && r.mode === mode).map((r) => r.syncMs));
   for (const mode of CAPTURE_SPEED_MODES) {
-    const [md, ts] = (['makedumpfile', 'vmcore-ts'] as const).map((t) => median(host.filter((r) => r.tool === t && r.mode === mode).map((r) => r.syncMs)));
-    say(`| -${mode} -d 31 | ${sec(md!)} | ${sec(ts!)} | **${(ts! / md!).toFixed(2)}** | ${ratios[mode]!.toFixed(2)} |`);
+    const [md, ts] = [hostMedian('makedumpfile', mode), hostMedian('vmcore-ts', mode)];
+    say(`| -${mode} -d 31 | ${sec(md)} | ${sec(ts)} | **${(ts / md).toFixed(2)}** | ${ratios[mode]!.toFixed(2)} |`);
   }
   say();
+  nativeMedian = hostMedian;
 } else if (hostVmcore) say(`(no host-native comparison: ${existsSync(hostVmcore) ? `${hostVmcore} is not of this guest's size` : `${hostVmcore} is missing`}; make one with \`node --import tsx bench/make-vmcore.ts ${suite} ${memoryMiB}\`, or pass --host-vmcore FILE)\n`);
+
+if (values.jitless) {
+  say('node --jitless (no machine code generated at run time) against the JIT, natively and in the TCG capture kernel (medians, synced):');
+  say();
+  say('| mode | native: JIT / jitless | jitless ÷ JIT | TCG: JIT / jitless | jitless ÷ JIT |');
+  say('|---|---|---|---|---|');
+  for (const mode of CAPTURE_SPEED_MODES) {
+    const [hj, hl] = nativeMedian ? [nativeMedian('vmcore-ts', mode), nativeMedian('vmcore-ts-jitless', mode)] : [NaN, NaN];
+    const [gj, gl] = [median(of('vmcore-ts', mode).map((r) => r.syncMs)), median(of('vmcore-ts-jitless', mode).map((r) => r.syncMs))];
+    say(`| -${mode} -d 31 | ${nativeMedian ? `${sec(hj)} / ${sec(hl)} | ${(hl / hj).toFixed(2)}` : '— | —'} | ${sec(gj)} / ${sec(gl)} | ${(gl / gj).toFixed(2)} |`);
+  }
+  say();
+}
 
 // --- the profiles, copied off the scratch disk
 if (profile) {

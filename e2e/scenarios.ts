@@ -157,6 +157,8 @@ export interface CaptureSpeedOptions {
   profile?: boolean;
   /** in each round, after vmcore-ts, vmcore-ts with VMCORE_TS_NATIVE_CODECS=0 (Node's zlib, our LZO1X) as tool vmcore-ts-builtin */
   builtinCodecs?: boolean;
+  /** in each round, vmcore-ts under node --jitless (V8's interpreter only: no machine code generated at run time) as tool vmcore-ts-jitless */
+  jitless?: boolean;
   /** extra initramfs files (the native codec libraries, koffi's binary) */
   files?: ScenarioSpec['files'];
 }
@@ -169,7 +171,7 @@ export const CAPTURE_SPEED_MODES = ['c', 'l'] as const;
  * (busybox, makedumpfile, modules), sysrq-c; in ONE capture kernel (nr_cpus=1, as kdump) `runs`
  * rounds of `makedumpfile -c -d 31`, `vmcore-ts save -c -d 31`, `makedumpfile -l -d 31`,
  * `vmcore-ts save -l -d 31` from /proc/vmcore to the scratch disk (with `builtinCodecs`, each mode
- * also vmcore-ts without the native codec libraries). Before each: the output removed,
+ * also vmcore-ts without the native codec libraries; with `jitless`, under node --jitless). Before each: the output removed,
  * sync, page cache dropped (every run starts cold, as the one save of a real crash does); each timed
  * with /proc/uptime to the tool's exit and to the following sync: marker `run` = "TOOL MODE ROUND
  * MS_TO_EXIT MS_TO_SYNCED BYTES". vmcore-ts runs with node from the scratch disk (chroot: kdump-ts's
@@ -187,7 +189,7 @@ export function captureSpeed(suite: string, cpu: string, crashMarker: string, o:
     (m) => `  timed makedumpfile ${m} $i makedumpfile -${m} -d 31 /proc/vmcore $OUT/vmcore
   timed vmcore-ts ${m} $i vts save -${m} -d 31 /proc/vmcore $IN/vmcore${
     o.builtinCodecs ? `\n  timed vmcore-ts-builtin ${m} $i vts_builtin save -${m} -d 31 /proc/vmcore $IN/vmcore` : ''
-  }`,
+  }${o.jitless ? `\n  timed vmcore-ts-jitless ${m} $i vnode --jitless $VTS save -${m} -d 31 /proc/vmcore $IN/vmcore` : ''}`,
   ).join('\n');
   const profile = CAPTURE_SPEED_MODES.map(
     (m) => `cold

@@ -22,7 +22,7 @@ const specs: ScenarioSpec[] = [
   kdump('bookworm', 'max', 'E2E-MARK-X', true, 2048, 'oom'),
   firmwareReboot('bookworm', 'max', 'true'),
   captureSpeed('bookworm', 'qemu64', 'E2E-MARK-X'),
-  captureSpeed('bookworm', 'qemu64', 'E2E-MARK-X', { nodeFrom: 'initramfs', runs: 1, profile: true, memoryMiB: 2048, builtinCodecs: true }),
+  captureSpeed('bookworm', 'qemu64', 'E2E-MARK-X', { nodeFrom: 'initramfs', runs: 1, profile: true, memoryMiB: 2048, builtinCodecs: true, jitless: true }),
 ];
 
 test(`scenario scripts: every stage of every scenario, /init and lib.sh parse as shell (${shell.join(' ')} -n)`, () => {
@@ -53,6 +53,11 @@ test('captureSpeed: rounds alternate makedumpfile and vmcore-ts per mode (-c the
   const builtin = captureSpeed('trixie', 'qemu64', 'M', { builtinCodecs: true }).stages.capture!;
   assert.deepEqual([...builtin.matchAll(/^ {2}timed (\S+) (\S+) /gm)].map((m) => `${m[1]} ${m[2]}`), ['makedumpfile c', 'vmcore-ts c', 'vmcore-ts-builtin c', 'makedumpfile l', 'vmcore-ts l', 'vmcore-ts-builtin l']);
   assert.match(builtin, /vts_builtin\(\) \( export VMCORE_TS_NATIVE_CODECS=0; vts "\$@" \)/);
+  const jitless = captureSpeed('trixie', 'qemu64', 'M', { jitless: true }).stages.capture!;
+  assert.deepEqual([...jitless.matchAll(/^ {2}timed (\S+) (\S+) \$i (.*)$/gm)].map((m) => `${m[1]} ${m[2]}: ${m[3]}`).filter((l) => l.includes('jitless')), [
+    'vmcore-ts-jitless c: vnode --jitless $VTS save -c -d 31 /proc/vmcore $IN/vmcore',
+    'vmcore-ts-jitless l: vnode --jitless $VTS save -l -d 31 /proc/vmcore $IN/vmcore',
+  ]);
   assert.ok(!s.expect!.includes('capture:profiled'));
 });
 

@@ -190,6 +190,16 @@ for (const mode of CAPTURE_SPEED_MODES) {
   say(`| -${mode} -d 31 | ${sec(total)} | ${sec(before)} | ${sec(inside)} | ${sec(md)} | ${(inside / md).toFixed(2)} |`);
 }
 say();
+if (nodeFrom === 'root') {
+  // what the cold page cache costs us: node + bundle start-up cold minus warm, taken off each median
+  const penalty = nodeCold - nodeWarm;
+  const est = CAPTURE_SPEED_MODES.map((mode) => {
+    const [ts, md] = [median(of('vmcore-ts', mode).map((r) => r.syncMs)), median(of('makedumpfile', mode).map((r) => r.syncMs))];
+    return `-${mode} ${sec(ts - penalty)} (ratio ${((ts - penalty) / md).toFixed(2)})`;
+  });
+  say(`Estimate with node's files already in the page cache (each median less the start-up's cold − warm, ${sec(penalty)}): ${est.join(', ')}`);
+  say();
+}
 const nodeRead = result.find('capture', 'node-read')?.value.split(' ').map(Number);
 say(`node + bundle start-up in the capture kernel (vmcore-ts --version): ${sec(nodeCold)} cold (${nodeFrom === 'root' ? 'page cache dropped' : "the kernel's first node process; its files stay in the initramfs"}), ${sec(nodeWarm)} warm${nodeRead ? `; reading the node binary (${mib(nodeRead[1]!)}) from the disk alone, cold: ${sec(nodeRead[0]!)}` : ''}`);
 say();

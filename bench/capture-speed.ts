@@ -11,11 +11,12 @@
 // one more profiled vmcore-ts save per mode goes (node --cpu-prof in the guest, copied out, sorted
 // by bench/save-profile.mjs --classify). Under TCG the guest CPU is emulated: both tools alike.
 // Usage: node --import tsx bench/capture-speed.ts [--suite bookworm|trixie] [--memory MiB] [--runs N]
-//          [--capture root|initramfs] [--crashkernel MiB] [--cpu qemu64] [--no-profile] [--no-builtin] [--jitless]
+//          [--capture root|initramfs] [--crashkernel MiB] [--cpu qemu64] [--no-profile] [--no-builtin] [--jitless] [--no-codecs]
 //          [--host-vmcore FILE | --no-host] [--keep] [--verbose]
 // Also, unless --no-builtin: vmcore-ts with VMCORE_TS_NATIVE_CODECS=0 (Node's zlib, our LZO1X in JS)
 // in each round; with --jitless, vmcore-ts under node --jitless too (here and natively: how much of
-// TCG's cost is V8's run-time machine code); unless --no-host: the same alternation natively on this host, on one CPU (taskset),
+// TCG's cost is V8's run-time machine code); unless --no-codecs, bench/capture-codecs.mjs (each
+// compressor's cost per page through koffi) in the guest and natively; unless --no-host: the same alternation natively on this host, on one CPU (taskset),
 // on the cached unfiltered ELF vmcore of the same suite and CPU (e2e's raw vmcore,
 // ~/.cache/kexec-ts/vmcore/SUITE-CPU[-Ng].elf, bench/make-vmcore.ts) or --host-vmcore FILE: how far TCG
 // moves the ratio.
@@ -34,7 +35,7 @@ import { koffiBinaryFiles } from '../e2e/kexec-ts-files.ts';
 import { cacheDir } from '../e2e/harness/cache.ts';
 import { CAPTURE_SPEED_MODES, captureSpeed, type CaptureNodeFrom } from '../e2e/scenarios.ts';
 
-const USAGE = 'usage: node --import tsx bench/capture-speed.ts [--suite bookworm|trixie] [--memory MiB] [--runs N] [--capture root|initramfs] [--crashkernel MiB] [--cpu MODEL] [--no-profile] [--no-builtin] [--jitless] [--host-vmcore FILE | --no-host] [--keep] [--verbose]';
+const USAGE = 'usage: node --import tsx bench/capture-speed.ts [--suite bookworm|trixie] [--memory MiB] [--runs N] [--capture root|initramfs] [--crashkernel MiB] [--cpu MODEL] [--no-profile] [--no-builtin] [--jitless] [--no-codecs] [--host-vmcore FILE | --no-host] [--keep] [--verbose]';
 
 function usage(why: string): never {
   process.stderr.write(`capture-speed: ${why}\n${USAGE}\n`);
@@ -51,6 +52,7 @@ const OPTIONS = {
   'no-profile': { type: 'boolean', default: false },
   'no-builtin': { type: 'boolean', default: false },
   jitless: { type: 'boolean', default: false },
+  'no-codecs': { type: 'boolean', default: false },
   'host-vmcore': { type: 'string' },
   'no-host': { type: 'boolean', default: false },
   keep: { type: 'boolean', default: false },
@@ -106,11 +108,23 @@ function nativeFiles(): Record<string, FileSpec> {
   return files;
 }
 
+/** Where bench/capture-codecs.mjs goes in the guest: beside the bundle, so it finds its koffi. */
+const CODEC_BENCH = 'opt/kexec-ts/bench/capture-codecs.mjs';
 const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
 const loadBefore = load();
 const log = (s: string) => process.stderr.write(s + '\n');
 const marker = `E2E-CAPTURE-SPEED-${randomBytes(6).toString('hex')}`;
-const spec = captureSpeed(suite, cpu, marker, { memoryMiB, runs, nodeFrom, crashkernelMiB, profile, builtinCodecs, jitless: values.jitless, files: nativeFiles() });
+const spec = captureSpeed(suite, cpu, marker, {
+  memoryMiB,
+  runs,
+  nodeFrom,
+  crashkernelMiB,
+  profile,
+  builtinCodecs,
+  jitless: values.jitless,
+  ...(values['no-codecs'] ? {} : { codecBench: `/${CODEC_BENCH}` }),
+  files: { ...nativeFiles(), ...(values['no-codecs'] ? {} : { [CODEC_BENCH]: { host: join(REPO, 'bench', 'capture-codecs.mjs') } }) },
+});
 log(`capture-speed: ${suite} -cpu ${cpu}, ${memoryMiB} MiB, ${spec.cmdline}, node from the ${nodeFrom === 'root' ? 'scratch root' : 'capture initramfs'}, ${runs} rounds; load ${loadBefore}`);
 const result = await runScenario({ ...spec, log: values.verbose ? log : (s) => (/\] (capture|first):(run|boot|crashing|node-start|profiled|done) /.test(s) ? log(s) : undefined) });
 const loadAfter = load();
@@ -287,6 +301,24 @@ if (values.jitless) {
     const [hj, hl] = nativeMedian ? [nativeMedian('vmcore-ts', mode), nativeMedian('vmcore-ts-jitless', mode)] : [NaN, NaN];
     const [gj, gl] = [median(of('vmcore-ts', mode).map((r) => r.syncMs)), median(of('vmcore-ts-jitless', mode).map((r) => r.syncMs))];
     say(`| -${mode} -d 31 | ${nativeMedian ? `${sec(hj)} / ${sec(hl)} | ${(hl / hj).toFixed(2)}` : '— | —'} | ${sec(gj)} / ${sec(gl)} | ${(gl / gj).toFixed(2)} |`);
+  }
+  say();
+}
+
+// --- each compressor's cost per page, in the guest and natively
+const codecsMarker = result.find('capture', 'codecs');
+if (codecsMarker) {
+  type Codecs = { pages: number; usPerPage: Record<string, number>; bytes: Record<string, number> };
+  const guest = JSON.parse(codecsMarker.value) as Codecs;
+  const r = spawnSync('taskset', ['-c', '0', process.execPath, join(REPO, 'bench', 'capture-codecs.mjs')], { encoding: 'utf8' });
+  const native = r.status === 0 ? (JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Codecs) : undefined;
+  say(`Each compressor per page, called from node through koffi as vmcore-ts does (bench/capture-codecs.mjs: ${guest.pages} pages of the node binary, the same bytes in both; natively \`taskset -c 0\`${native ? '' : `: failed, ${r.stderr.trim().split('\n').at(-1)}`}):`);
+  say();
+  say('| call | native µs/page | TCG capture kernel µs/page | TCG ÷ native |');
+  say('|---|---|---|---|');
+  for (const [name, us] of Object.entries(guest.usPerPage)) {
+    const n = native?.usPerPage[name];
+    say(`| ${name} | ${n ?? '—'} | ${us} | ${n ? (us / n).toFixed(1) : '—'} |`);
   }
   say();
 }

@@ -159,6 +159,8 @@ export interface CaptureSpeedOptions {
   builtinCodecs?: boolean;
   /** in each round, vmcore-ts under node --jitless (V8's interpreter only: no machine code generated at run time) as tool vmcore-ts-jitless */
   jitless?: boolean;
+  /** after the rounds, run this guest path with node (bench/capture-codecs.mjs: per-page cost of each compressor); its JSON line is marker `codecs` */
+  codecBench?: string;
   /** extra initramfs files (the native codec libraries, koffi's binary) */
   files?: ScenarioSpec['files'];
 }
@@ -263,13 +265,20 @@ done
 mark vmcore-ts-codecs "$(grep -ho 'through [^)]*' /tmp/vmcore-ts-[cl]-1.log | tr '\\n' ';')"
 ${o.builtinCodecs ? `mark vmcore-ts-builtin-codecs "$(grep -ho 'through [^)]*' /tmp/vmcore-ts-builtin-[cl]-1.log | tr '\\n' ';')"` : ''}
 ${o.profile ? profile : ''}
+${
+  o.codecBench
+    ? `cold
+vnode ${o.codecBench} > /tmp/codecs.log 2>&1 || fail "${o.codecBench}: $(tail -n 3 /tmp/codecs.log | tr '\\n' ' ')"
+mark codecs "$(tail -n 1 /tmp/codecs.log)"`
+    : ''
+}
 rm -f $OUT/vmcore
 cp /tmp/*.log /scratch/capbench-logs/
 ${root ? 'umount /scratch/proc /scratch/dev' : ''}
 mark done "${runs}"
 `,
     },
-    expect: ['first:crash-loaded', 'capture:boot', 'capture:node-start', 'capture:done', ...(o.profile ? ['capture:profiled'] : [])],
+    expect: ['first:crash-loaded', 'capture:boot', 'capture:node-start', 'capture:done', ...(o.profile ? ['capture:profiled'] : []), ...(o.codecBench ? ['capture:codecs'] : [])],
     timeoutMs: (15 + runs * 6 * Math.ceil(memoryMiB / 1024)) * 60_000,
   };
 }

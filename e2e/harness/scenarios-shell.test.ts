@@ -22,7 +22,7 @@ const specs: ScenarioSpec[] = [
   kdump('bookworm', 'max', 'E2E-MARK-X', true, 2048, 'oom'),
   firmwareReboot('bookworm', 'max', 'true'),
   captureSpeed('bookworm', 'qemu64', 'E2E-MARK-X'),
-  captureSpeed('bookworm', 'qemu64', 'E2E-MARK-X', { nodeFrom: 'initramfs', runs: 1, profile: true, memoryMiB: 2048, builtinCodecs: true, jitless: true }),
+  captureSpeed('bookworm', 'qemu64', 'E2E-MARK-X', { nodeFrom: 'initramfs', runs: 1, profile: true, memoryMiB: 2048, builtinCodecs: true, jitless: true, codecBench: '/opt/kexec-ts/bench/capture-codecs.mjs' }),
 ];
 
 test(`scenario scripts: every stage of every scenario, /init and lib.sh parse as shell (${shell.join(' ')} -n)`, () => {
@@ -76,5 +76,9 @@ test('captureSpeed: node from the scratch root (chroot, crashkernel=256M, slim c
   assert.equal(captureSpeed('trixie', 'qemu64', 'M', { nodeFrom: 'initramfs' }).cmdline, 'crashkernel=384M');
   assert.match(initramfs.stages.capture!, /vnode --cpu-prof --cpu-prof-dir \$PROF\/c \$VTS save -c -d 31/);
   assert.ok(initramfs.expect!.includes('capture:profiled'));
+  const codecs = captureSpeed('trixie', 'qemu64', 'M', { codecBench: '/opt/kexec-ts/bench/capture-codecs.mjs' });
+  assert.match(codecs.stages.capture!, /^vnode \/opt\/kexec-ts\/bench\/capture-codecs\.mjs > \/tmp\/codecs\.log 2>&1 \|\| fail/m);
+  assert.ok(codecs.expect!.includes('capture:codecs'));
+  assert.ok(!root.stages.capture!.includes('codecs.log'));
   assert.throws(() => captureSpeed('trixie', 'qemu64', 'M', { runs: 0 }), /runs must be a positive integer/);
 });

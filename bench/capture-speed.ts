@@ -30,6 +30,7 @@ import { performance } from 'node:perf_hooks';
 import { runScenario, type Marker } from '../e2e/harness/scenario.ts';
 import { REPO, type FileSpec } from '../e2e/harness/initramfs.ts';
 import { e2eSkipReason } from '../e2e/harness/host.ts';
+import { E2EStepError } from '../e2e/harness/steps.ts';
 import { recordTimings } from '../e2e/harness/testing.ts';
 import { koffiBinaryFiles } from '../e2e/kexec-ts-files.ts';
 import { cacheDir } from '../e2e/harness/cache.ts';
@@ -126,7 +127,14 @@ const spec = captureSpeed(suite, cpu, marker, {
   files: { ...nativeFiles(), ...(values['no-codecs'] ? {} : { [CODEC_BENCH]: { host: join(REPO, 'bench', 'capture-codecs.mjs') } }) },
 });
 log(`capture-speed: ${suite} -cpu ${cpu}, ${memoryMiB} MiB, ${spec.cmdline}, node from the ${nodeFrom === 'root' ? 'scratch root' : 'capture initramfs'}, ${runs} rounds; load ${loadBefore}`);
-const result = await runScenario({ ...spec, log: values.verbose ? log : (s) => (/\] (capture|first):(run|boot|crashing|node-start|profiled|done) /.test(s) ? log(s) : undefined) });
+let result;
+try {
+  result = await runScenario({ ...spec, log: values.verbose ? log : (s) => (/\] (capture|first):(run|boot|crashing|node-start|profiled|done) /.test(s) ? log(s) : undefined) });
+} catch (e) {
+  // the harness's report (step, missing markers, console tail) without a stack trace
+  process.stderr.write(`capture-speed: ${e instanceof E2EStepError ? e.message : String((e as Error).stack ?? e)}\n`);
+  process.exit(1);
+}
 const loadAfter = load();
 
 // --- the runs

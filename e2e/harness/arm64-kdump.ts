@@ -22,7 +22,7 @@ import { addHostFile, addKernelModules, writeArchive } from '../../src/host/init
 import { cacheDir } from './cache.ts';
 import { downloadSuiteDebs, getKernel, type Kernel } from './kernels.ts';
 import { REPO } from './initramfs.ts';
-import { arm64ReferenceTools, type Arm64RefTools } from './arm64-reftools.ts';
+import { arm64ReferenceTools, REF_MAKEDUMPFILE_SUITE, type Arm64RefTools, type RefToolSuites } from './arm64-reftools.ts';
 import { E2EStepError, killGroup, run, tail } from './steps.ts';
 
 /** Node.js 20 for arm64 and what it loads (trixie; as fixtures/arm64/kexec-ts-boot.sh). */
@@ -35,7 +35,7 @@ const KOFFI_ARM64 = '@koromix/koffi-linux-arm64@3.3.4';
 /** Modules for the dump disk: bookworm's arm64 cloud kernel has virtio, virtio_pci and virtio_blk as modules; trixie's builds virtio_pci in. */
 const DISK_MODULES = ['virtio_pci', 'virtio_blk'];
 /** The busybox applets /init uses. */
-const BUSYBOX_APPLETS = ['sh', 'mount', 'umount', 'insmod', 'cat', 'cp', 'mkdir', 'stat', 'date', 'sync', 'grep', 'tr', 'poweroff', 'reboot', 'halt', 'echo', 'uname', 'ls', 'head', 'tail', 'wc', 'sleep', 'dmesg', 'awk', 'chroot', 'find', 'readlink', 'blkid', 'findfs', 'kill', 'dd', 'gzip', 'base64'];
+const BUSYBOX_APPLETS = ['sh', 'mount', 'umount', 'insmod', 'cat', 'cp', 'mkdir', 'stat', 'date', 'sync', 'grep', 'tr', 'poweroff', 'reboot', 'halt', 'echo', 'uname', 'ls', 'head', 'tail', 'wc', 'sleep', 'dmesg', 'awk', 'chroot', 'find', 'readlink', 'blkid', 'findfs', 'kill', 'dd', 'gzip', 'base64', 'sed'];
 export const ARM64_KDUMP_CPU = 'cortex-a72';
 export const CRASHKERNEL = '512M';
 /** The capture kernel's command line (kdump-ts's defaults for one CPU and a reset of devices). */
@@ -118,12 +118,22 @@ fi
 echo "e2e: first kernel $(uname -r) node $(node --version) crashkernel $(grep 'Crash kernel' /proc/iomem | tr -s ' ')"
 echo "e2e: reference tools: $(kexec --version 2>&1 | head -1); $(makedumpfile -v 2>&1 | head -1)"
 t0=$(date +%s)
-kexec-ts -p -d --dry-run /kexec/Image --initrd=/kexec/capture.img --command-line="${CAPTURE_CMDLINE}" 2>&1
+kexec-ts -p -d --dry-run --dtb=/sys/firmware/fdt /kexec/Image --initrd=/kexec/capture.img --command-line="${CAPTURE_CMDLINE}" >/tmp/dry-run.txt 2>&1
 echo "e2e: kexec-ts -p --dry-run rc=$? in $(( $(date +%s) - t0 ))s"
+cat /tmp/dry-run.txt
+# Debian's arm64 kernels have no KALLSYMS_ALL: /proc/kallsyms lacks _text, and kexec-tools then writes
+# a kernel text PT_LOAD of p_vaddr -1 and p_filesz _end (a 16 EiB /proc/vmcore). Give it a copy with
+# _text = the kernel text address /proc/kcore states (KCORE_TEXT, as our dry run read it).
+if ! grep -q ' _text$' /proc/kallsyms; then
+  text=$(sed -n 's/^Kernel text Elf header: .* p_vaddr = 0x\\([0-9a-f]*\\) .*/\\1/p' /tmp/dry-run.txt)
+  { echo "$text T _text"; cat /proc/kallsyms; } >/tmp/kallsyms
+  mount --bind /tmp/kallsyms /proc/kallsyms && echo "e2e: kallsyms for kexec-tools: _text $text (from /proc/kcore) added"
+fi
 echo "=== kexec -p -d"
 t0=$(date +%s)
 kexec -p -d /kexec/Image --initrd=/kexec/capture.img --command-line="${CAPTURE_CMDLINE}" 2>&1
 echo "e2e: kexec -p rc=$? in $(( $(date +%s) - t0 ))s; kexec_crash_loaded=$(cat /sys/kernel/kexec_crash_loaded)"
+umount /proc/kallsyms 2>/dev/null
 echo "=== /proc/iomem"; cat /proc/iomem
 echo "=== end iomem"
 echo "=== facts"
@@ -288,6 +298,7 @@ export interface Arm64KdumpRun {
   /** via kexec-tools: what it ran and wrote (files cut out of the disk by name: makedumpfile.kdump, makedumpfile-dmesg.txt, vmcore-ts.kdump) */
   reference?: {
     versions: { kexecTools: string; makedumpfile: string };
+    suites: RefToolSuites;
     /** the libraries put in the initramfs, "soname <- package" */
     libraries: string[];
     /** the `kexec -p -d` output */
@@ -323,12 +334,12 @@ function cutOut(disk: string, offset: number, size: number, to: string): void {
 }
 
 /** Boots, crashes, captures; the dump and logs go to `outDir`. */
-export async function arm64KdumpCycle(suite: string, outDir: string, log: (s: string) => void = () => {}, cpu = ARM64_KDUMP_CPU, via: Arm64KdumpRun['via'] = 'kexec-ts', timeoutMs = 20 * 60_000): Promise<Arm64KdumpRun> {
+export async function arm64KdumpCycle(suite: string, outDir: string, log: (s: string) => void = () => {}, cpu = ARM64_KDUMP_CPU, via: Arm64KdumpRun['via'] = 'kexec-ts', timeoutMs = 20 * 60_000, refSuites: RefToolSuites = { kexecTools: suite, makedumpfile: REF_MAKEDUMPFILE_SUITE }): Promise<Arm64KdumpRun> {
   const t0 = Date.now();
   const k = await getKernel(suite, log, 'arm64');
   const userland = await arm64Userland('trixie', log);
   const koffi = await koffiArm64(log);
-  const ref = via === 'kexec-tools' ? await arm64ReferenceTools(userland, ARM64_NODE_PACKAGES, log) : undefined;
+  const ref = via === 'kexec-tools' ? await arm64ReferenceTools(userland, ARM64_NODE_PACKAGES, refSuites, log) : undefined;
   mkdirSync(outDir, { recursive: true });
   const work = mkdtempSync(join(outDir, 'work-'));
   try {
@@ -411,6 +422,7 @@ export async function arm64KdumpCycle(suite: string, outDir: string, log: (s: st
     const iomem = section(/^=== \/proc\/iomem\n/m, /^=== end iomem/m).replace(/^=== \/proc\/iomem\n/, '');
     const reference: Arm64KdumpRun['reference'] = ref && {
       versions: ref.versions,
+      suites: ref.suites,
       libraries: ref.libraries.map((l) => `${l.soname} <- ${l.from}`),
       kexecDebug: section(/^=== kexec -p -d\n/m, /^e2e: kexec -p rc=/m).replace(/^=== kexec -p -d\n/, ''),
       facts: section(/^=== facts\n/m, /^=== end facts/m).replace(/^=== facts\n/, ''),

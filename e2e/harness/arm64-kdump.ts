@@ -119,8 +119,9 @@ echo "e2e: first kernel $(uname -r) node $(node --version) crashkernel $(grep 'C
 echo "e2e: reference tools: $(kexec --version 2>&1 | head -1); $(makedumpfile -v 2>&1 | head -1)"
 t0=$(date +%s)
 kexec-ts -p -d --dry-run --dtb=/sys/firmware/fdt /kexec/Image --initrd=/kexec/capture.img --command-line="${CAPTURE_CMDLINE}" >/tmp/dry-run.txt 2>&1
-echo "e2e: kexec-ts -p --dry-run rc=$? in $(( $(date +%s) - t0 ))s"
+rc=$?
 cat /tmp/dry-run.txt
+echo "e2e: kexec-ts -p --dry-run rc=$rc in $(( $(date +%s) - t0 ))s"
 # Debian's arm64 kernels have no KALLSYMS_ALL: /proc/kallsyms lacks _text, and kexec-tools then writes
 # a kernel text PT_LOAD of p_vaddr -1 and p_filesz _end (a 16 EiB /proc/vmcore). Give it a copy with
 # _text = the kernel text address /proc/kcore states (KCORE_TEXT, as our dry run read it).

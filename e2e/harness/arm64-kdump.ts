@@ -38,6 +38,12 @@ const DISK_MODULES = ['virtio_pci', 'virtio_blk'];
 const BUSYBOX_APPLETS = ['sh', 'mount', 'umount', 'insmod', 'cat', 'cp', 'mkdir', 'stat', 'date', 'sync', 'grep', 'tr', 'poweroff', 'reboot', 'halt', 'echo', 'uname', 'ls', 'head', 'tail', 'wc', 'sleep', 'dmesg', 'awk', 'chroot', 'find', 'readlink', 'blkid', 'findfs', 'kill', 'dd', 'gzip', 'base64', 'sed'];
 export const ARM64_KDUMP_CPU = 'cortex-a72';
 export const CRASHKERNEL = '512M';
+/**
+ * The kexec-tools cycle's: its capture kernel holds our Node.js userland plus the reference tools,
+ * makedumpfile's dump and ours in its rootfs, a tmpfs of half its memory: at 512M, trixie's 6.12 left too little
+ * room for our save in /tmp (ENOSPC after 25600 of 35318 pages).
+ */
+export const REF_CRASHKERNEL = '768M';
 /** The capture kernel's command line (kdump-ts's defaults for one CPU and a reset of devices). */
 export const CAPTURE_CMDLINE = 'console=ttyAMA0 reset_devices nr_cpus=1 panic=-1 kexec-ts=capture';
 
@@ -108,6 +114,7 @@ if [ -e /proc/vmcore ]; then
   makedumpfile -c -d 31 /proc/vmcore /tmp/makedumpfile.kdump 2>&1
   echo "e2e: makedumpfile -c -d 31 rc=$? in $(( $(date +%s) - t0 ))s"
   putfile makedumpfile.kdump /tmp/makedumpfile.kdump 1
+  echo "e2e: before our save: $(grep MemAvailable /proc/meminfo | tr -s ' ')"
   t0=$(date +%s)
   vmcore-ts save -c -d 31 /proc/vmcore /tmp/vmcore-ts.kdump 2>&1
   echo "e2e: save rc=$? in $(( $(date +%s) - t0 ))s"
@@ -366,7 +373,7 @@ export async function arm64KdumpCycle(suite: string, outDir: string, log: (s: st
     const args = ['-M', 'virt', '-cpu', cpu, '-m', '1536', '-smp', '2', '-display', 'none', '-no-reboot', '-nic', 'none',
       '-serial', `file:${consolePath}`, '-monitor', 'none',
       '-drive', `file=${disk},format=raw,if=none,id=dump`, '-device', 'virtio-blk-pci,drive=dump',
-      '-kernel', k.vmlinuz, '-initrd', initrd, '-append', `console=ttyAMA0 crashkernel=${CRASHKERNEL} panic=-1`];
+      '-kernel', k.vmlinuz, '-initrd', initrd, '-append', `console=ttyAMA0 crashkernel=${via === 'kexec-tools' ? REF_CRASHKERNEL : CRASHKERNEL} panic=-1`];
     log(`qemu-system-aarch64 ${args.join(' ')}`);
     const q0 = Date.now();
     const qemu = spawn('qemu-system-aarch64', args, { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -397,9 +404,8 @@ export async function arm64KdumpCycle(suite: string, outDir: string, log: (s: st
         files[m[1]!] = join(outDir, m[1]!);
         cutOut(disk, Number(m[2]), Number(m[3]), files[m[1]!]!);
       }
-      for (const want of ['makedumpfile-dmesg.txt', 'makedumpfile.kdump', 'vmcore-ts.kdump']) {
-        if (!files[want]) throw new E2EStepError('kdump', `the capture kernel wrote no ${want}`, tail(stderr + text, 60));
-      }
+      // makedumpfile's files may be missing (it refuses some kernels: the test says which); our save may not
+      if (!files['vmcore-ts.kdump']) throw new E2EStepError('kdump', 'the capture kernel wrote no vmcore-ts.kdump', tail(stderr + text, 60));
       copyFileSync(files['vmcore-ts.kdump']!, dump);
     } else if (via === 'kdump-ts') {
       // kdump-ts's capture wrote /var/crash/DATE/vmcore on the ext4 disk: read it with debugfs.

@@ -12,7 +12,8 @@
 // npm test runs one cycle, trixie through kdump-ts, with our own checks (header, capture, info,
 // dmesg, bt); the oracles (drgn in the sid root, arm64 makedumpfile under qemu-user, the -dbg
 // vmlinux) and the other two cases are opt-in: E2E_ARM64=1 or --all (E2E_SUITES=all); E2E_SUITES=none
-// skips it with the other QEMU scenarios. Wall time: see README "arm64 kdump".
+// skips it with the other QEMU scenarios. The reference cycles (bottom: Debian's kexec-tools and
+// makedumpfile in the guest, bookworm and trixie) are opt-in too. Wall time: see README "arm64 kdump".
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';

@@ -151,7 +151,7 @@ export function assertCrashPlanIsKexecTools(ours: string, theirs: string, equal:
   const hex = (n: bigint | number) => `0x${n.toString(16)}`;
   return [
     `ELF core header: ${hex(oh.bufsz)} bytes (its ELF header and ${o.notes.length + o.vmcoreinfo.length + o.text.length + o.ram.length} program headers) vs kexec-tools' ${hex(th.bufsz)} (its buffer is larger than the program headers it writes); the same address and program headers`,
-    `DTB: ${o.dtb!.size} vs ${t.dtb!.size} bytes at the same address (both start from /sys/firmware/fdt and set bootargs, linux,elfcorehdr, linux,usable-memory-range and the initrd)`,
+    `DTB: ${o.dtb!.size} vs ${t.dtb!.size} bytes at the same address (both from /sys/firmware/fdt with bootargs, the initrd, linux,elfcorehdr and linux,usable-memory-range; ours also puts a fresh 128-byte rng-seed beside kaslr-seed; kexec-tools' -d does not print its DTB, so only the sizes are compared)`,
     `purgatory: ours ${hex(o.segments[3]!.bufsz)} bytes entered at its start (${hex(o.entry!)}), kexec-tools' ${hex(t.segments[3]!.bufsz)} bytes (memsz ${hex(t.segments[3]!.memsz)}) entered at ${hex(t.entry!)}: different programs at the same address`,
   ];
 }

@@ -9,6 +9,11 @@
 // one's base archive (the same /init takes the capture branch when /proc/vmcore exists); the first
 // kernel's initramfs is that base plus a second cpio holding the Image and the capture archive.
 //
+// `via: 'kexec-tools'` is the reference cycle: Debian's own arm64 kexec-tools and makedumpfile in
+// the same initramfs (harness/arm64-reftools.ts), `kexec -p -d` loads the capture kernel (our
+// `kexec-ts -p -d --dry-run` beside it), and the capture kernel runs makedumpfile and our save on
+// kexec-tools' /proc/vmcore, each file in its own slot of the disk (ARM64_KEXEC_TOOLS_INIT).
+//
 // Node.js 20 and its libraries are Debian trixie's arm64 packages (downloadSuiteDebs, cached);
 // koffi's arm64 binary is @koromix/koffi-linux-arm64 from `npm pack` (cached). Trixie's 6.12 on a
 // CPU with LPA2 (-cpu max) oopses inside kexec_load (README): the default CPU is cortex-a72.

@@ -53,7 +53,8 @@ export interface Arm64RefTools {
   versions: { kexecTools: string; makedumpfile: string };
 }
 
-const LIB_DIRS = ['usr/lib/aarch64-linux-gnu', 'lib/aarch64-linux-gnu', 'usr/lib', 'lib'];
+/** Where the arm64 ld.so looks (Debian multiarch first), relative to a root. */
+export const ARM64_LIB_DIRS = ['usr/lib/aarch64-linux-gnu', 'lib/aarch64-linux-gnu', 'usr/lib', 'lib'];
 
 /** Library packages are followed (lib*, zlib1g); the userland's packages are not (the guest has them). */
 const followFor = (userlandPackages: readonly string[]) => (name: string) => /^(lib|zlib1g$)/.test(name) && !userlandPackages.includes(name);
@@ -63,14 +64,14 @@ const debVersion = (deb: string) => decodeURIComponent(basename(deb).split('_')[
 
 /**
  * The shared objects `executables` load, recursively, each soname looked up in `roots` in order
- * (the first root that has it wins); the interpreter (PT_INTERP) must be in the first root.
+ * (the first root that has it wins) under `libDirs`; the interpreter (PT_INTERP) must be in the first root or found as a library.
  */
-export function resolveNeeded(executables: readonly string[], roots: readonly { dir: string; from: string }[]): RefLibrary[] {
+export function resolveNeeded(executables: readonly string[], roots: readonly { dir: string; from: string }[], libDirs: readonly string[] = ARM64_LIB_DIRS): RefLibrary[] {
   const out: RefLibrary[] = [];
   const seen = new Set<string>();
   const find = (soname: string): RefLibrary | undefined => {
     for (const r of roots) {
-      for (const d of LIB_DIRS) {
+      for (const d of libDirs) {
         const p = join(r.dir, d, soname);
         if (existsSync(p)) return { soname, path: p, from: r.from };
       }

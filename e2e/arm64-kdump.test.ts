@@ -20,6 +20,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { arm64KdumpCycle, CAPTURE_CMDLINE } from './harness/arm64-kdump.ts';
+import { REF_MAKEDUMPFILE_SUITE } from './harness/arm64-reftools.ts';
 import { arm64Makedumpfile, baseName, callerColumnAsKernel, drgnCallFrames, drgnReference, keptAndZero } from './harness/arm64-oracles.ts';
 import { assertCrashPlanIsKexecTools } from '../test/arm64-fixture.ts';
 import { cacheDir } from './harness/cache.ts';
@@ -148,6 +149,8 @@ for (const { suite, via, ci } of CASES) {
 // with _text added from /proc/kcore (harness/arm64-kdump.ts ARM64_KEXEC_TOOLS_INIT). Trixie's 6.12
 // is a 52-bit VA kernel, which makedumpfile 1.7.8 refuses (asserted); there drgn 0.3.0 reads our
 // in-guest save instead.
+// E2E_ARM64_KEXEC_TOOLS_SUITE=sid: another suite's kexec-tools in both guests (sid's 2.0.32: the same lines).
+const kexecToolsSuite = process.env.E2E_ARM64_KEXEC_TOOLS_SUITE;
 for (const suite of ['bookworm', 'trixie'] as const) {
   const mdfReads = suite === 'bookworm';
   const checks = mdfReads
@@ -155,8 +158,8 @@ for (const suite of ['bookworm', 'trixie'] as const) {
     : "makedumpfile 1.7.8 refuses the 52-bit VA kernel in the capture kernel; vmcore-ts save -c -d 31 there: its dmesg = drgn's, bt of the panic task";
   test(`e2e arm64 kdump ${suite} (cortex-a72) via Debian's kexec-tools: kexec -p -d in the guest = our kexec-ts -p -d --dry-run (ranges, core header, segments); ${checks}`, { skip: skipOf(false), timeout: 40 * 60_000 }, async (t) => {
     const t0 = Date.now();
-    const out = join(cacheDir('vmcore'), `arm64-kdump-${suite}-kexec-tools`);
-    const r = await arm64KdumpCycle(suite, out, log, undefined, 'kexec-tools');
+    const out = join(cacheDir('vmcore'), `arm64-kdump-${suite}-kexec-tools${kexecToolsSuite ? `-${kexecToolsSuite}` : ''}`);
+    const r = await arm64KdumpCycle(suite, out, log, undefined, 'kexec-tools', undefined, { kexecTools: kexecToolsSuite ?? suite, makedumpfile: REF_MAKEDUMPFILE_SUITE });
     const ref = r.reference!;
     const consoleText = readFileSync(r.console, 'latin1').replace(/\r/g, '');
     // Both tools ran in the guest: kexec-ts planned (nothing loaded), kexec-tools loaded.

@@ -18,11 +18,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { filterFor, scanDump } from '../src/dump/scan.ts';
-import { KdumpCompressedDump } from '../src/format/kdump-compressed.ts';
 import { openDump } from '../src/format/open-dump.ts';
 import { FileSource } from '../src/host/file-source.ts';
 import { getArm64Dump } from './harness/arm64-dump.ts';
-import { arm64Makedumpfile } from './harness/arm64-oracles.ts';
+import { arm64Makedumpfile, keptAndZero } from './harness/arm64-oracles.ts';
 import { REPO } from './harness/initramfs.ts';
 import { cannotMakeRoot } from '../test/packaging/debian-root.ts';
 
@@ -30,26 +29,6 @@ const asked = process.env.E2E_ARM64 === '1' || process.env.E2E_SUITES === 'all';
 const skip = !asked ? 'set E2E_ARM64=1 (or --all) for the arm64 dumps (QEMU aarch64 + arm64 makedumpfile under qemu-user)' : (cannotMakeRoot() ?? false);
 const log = process.env.E2E_VERBOSE ? (s: string) => console.error(`[arm64-levels] ${s}`) : () => {};
 const LEVELS = [1, 2, 4, 8, 16, 31];
-
-/** The 2nd bitmap of a kdump-compressed file and the pfns whose descriptor points at its one shared zero page. */
-function keptAndZero(file: string): { kd: KdumpCompressedDump; bitmap: Uint8Array; zero: number[] } {
-  const kd = new KdumpCompressedDump(new FileSource(file));
-  const bitmap = kd.source.read(kd.bitmap2Offset, Math.ceil(Number(kd.maxPfn) / 8));
-  const pfns: number[] = [];
-  for (let p = 0; p < Number(kd.maxPfn); p++) if ((bitmap[p >> 3]! >> (p & 7)) & 1) pfns.push(p);
-  const desc = kd.source.read(kd.dataOffset, pfns.length * 24); // struct page_desc: u64 offset, u32 size, u32 flags, u64 page_flags
-  const view = new DataView(desc.buffer, desc.byteOffset, desc.byteLength);
-  const byOffset = new Map<bigint, number[]>();
-  pfns.forEach((p, i) => {
-    const off = view.getBigUint64(i * 24, true);
-    const list = byOffset.get(off);
-    if (list) list.push(p);
-    else byOffset.set(off, [p]);
-  });
-  const shared = [...byOffset.values()].filter((l) => l.length > 1);
-  assert.ok(shared.length <= 1, `${file}: ${shared.length} page data offsets shared by several pages (only the zero page may be)`);
-  return { kd, bitmap, zero: shared[0] ?? [] };
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'arm64-levels-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

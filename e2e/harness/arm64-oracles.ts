@@ -13,6 +13,9 @@
 import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { debianRootTarball, openDebianRoot, sh, type Run } from '../../test/packaging/debian-root.ts';
+import assert from 'node:assert/strict';
+import { KdumpCompressedDump } from '../../src/format/kdump-compressed.ts';
+import { FileSource } from '../../src/host/file-source.ts';
 import { cacheDir } from './cache.ts';
 import { downloadSuiteDebs, hostDebianMirror } from './kernels.ts';
 
@@ -123,3 +126,23 @@ export async function arm64Makedumpfile(log: (s: string) => void = () => {}): Pr
 
 /** makedumpfile 1.7.8 prints the lockless ring's caller id too, 8 wide ("[      T0]"); the kernel's (and vmcore-ts dmesg -c) is 6 wide. */
 export const callerColumnAsKernel = (log: string): string => log.replace(/^(\[[ 0-9.]+\] )\[ *([TC]\d+)\]/gm, (_m, ts: string, id: string) => `${ts}[${id.padStart(6)}]`);
+
+/** The 2nd bitmap of a kdump-compressed file and the pfns whose descriptor points at its one shared zero page. */
+export function keptAndZero(file: string): { kd: KdumpCompressedDump; bitmap: Uint8Array; zero: number[] } {
+  const kd = new KdumpCompressedDump(new FileSource(file));
+  const bitmap = kd.source.read(kd.bitmap2Offset, Math.ceil(Number(kd.maxPfn) / 8));
+  const pfns: number[] = [];
+  for (let p = 0; p < Number(kd.maxPfn); p++) if ((bitmap[p >> 3]! >> (p & 7)) & 1) pfns.push(p);
+  const desc = kd.source.read(kd.dataOffset, pfns.length * 24); // struct page_desc: u64 offset, u32 size, u32 flags, u64 page_flags
+  const view = new DataView(desc.buffer, desc.byteOffset, desc.byteLength);
+  const byOffset = new Map<bigint, number[]>();
+  pfns.forEach((p, i) => {
+    const off = view.getBigUint64(i * 24, true);
+    const list = byOffset.get(off);
+    if (list) list.push(p);
+    else byOffset.set(off, [p]);
+  });
+  const shared = [...byOffset.values()].filter((l) => l.length > 1);
+  assert.ok(shared.length <= 1, `${file}: ${shared.length} page data offsets shared by several pages (only the zero page may be)`);
+  return { kd, bitmap, zero: shared[0] ?? [] };
+}

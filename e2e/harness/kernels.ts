@@ -236,6 +236,30 @@ export async function downloadSuiteDebs(suite: string, packages: readonly string
 }
 
 /**
+ * The packages `roots` depend on in `suite` (candidate versions, private apt view, Depends and
+ * Pre-Depends followed recursively, the first of alternatives), the roots included, in the order
+ * found; `follow(name)` says which dependencies to take (e.g. only libraries, not debconf or perl).
+ */
+export async function suiteDependsClosure(suite: string, roots: readonly string[], follow: (name: string) => boolean, log: (s: string) => void = () => {}, arch: DebArch = 'amd64'): Promise<string[]> {
+  const { dir, opts } = aptView(suite, arch);
+  await refreshLists(suite, dir, opts, log);
+  const out: string[] = [];
+  const queue = [...roots];
+  while (queue.length) {
+    const pkg = queue.shift()!;
+    if (out.includes(pkg)) continue;
+    if (out.length > 200) throw new E2EStepError('resolve', `${roots.join(', ')}: more than 200 packages in the dependency closure (${suite})`);
+    out.push(pkg);
+    const f = await showPackage(opts, pkg);
+    for (const dep of [f['Pre-Depends'] ?? '', f.Depends ?? ''].join(',').split(',')) {
+      const name = dep.trim().split('|')[0]!.trim().split(/[\s(:]/)[0]!;
+      if (name && follow(name) && !out.includes(name) && !queue.includes(name)) queue.push(name);
+    }
+  }
+  return out;
+}
+
+/**
  * Where each suite's kernel upgrade comes from: the newest cloud kernel Debian offers the suite
  * beyond the one the image installs. Trixie: trixie-backports (7.x). Bookworm: the linux-6.12 cloud
  * kernel that bookworm-security carries, not bookworm-backports' last 6.12 (6.12.95), which dies

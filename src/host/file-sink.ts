@@ -1,8 +1,9 @@
 // The file sinks: positioned writes to an output file (src/host/output-file.ts creates it), a file
 // created as every output is (for tests and benches), sequential writes to stdout for the flattened
 // format.
-import { closeSync, fsyncSync, ftruncateSync, openSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, renameSync, writeSync } from 'node:fs';
 import type { ByteSink } from '../format/sink.ts';
+import { loadKoffi } from './koffi.ts';
 import { OutputFile } from './output-file.ts';
 
 /** A ByteSink over a file descriptor: positioned writes (pwrite). */
@@ -46,16 +47,68 @@ export class FileSink implements ByteSink {
 }
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
+const F_GETFL = 3;
+const F_SETFL = 4;
+const O_NONBLOCK = 0o4000; // x86_64 and arm64
 
-/** Writes all of `bytes` to a sequential fd (stdout may be a non-blocking pipe: EAGAIN waits). */
+const F_SETPIPE_SZ = 1031;
+type Fcntl = (fd: number, cmd: number, ...args: unknown[]) => number;
+let fcntlFn: Fcntl | null | undefined;
+function fcntl(): Fcntl | undefined {
+  if (fcntlFn === undefined) {
+    try {
+      fcntlFn = loadKoffi().load('libc.so.6').func('int fcntl(int fd, int cmd, ...)') as Fcntl;
+    } catch {
+      fcntlFn = null;
+    }
+  }
+  return fcntlFn ?? undefined;
+}
+
+/**
+ * Puts `fd` back in blocking mode (fcntl through koffi); false without the FFI. Someone else made it
+ * non-blocking: in Node, creating process.stdout for a pipe does (a Worker forwarding its output did).
+ */
+function makeBlocking(fd: number): boolean {
+  const f = fcntl();
+  if (!f) return false;
+  const flags = f(fd, F_GETFL);
+  return flags >= 0 && (flags & O_NONBLOCK) !== 0 && f(fd, F_SETFL, 'int', flags & ~O_NONBLOCK) === 0;
+}
+
+/**
+ * Readies a stream output (`save -F` to stdout): a pipe gets a 1 MiB buffer where the system allows
+ * it (/proc/sys/fs/pipe-max-size), so a 1 MiB write is one copy and one wake-up of the reader
+ * instead of sixteen. Best effort: nothing changes without the FFI or the permission.
+ */
+export function prepareStreamOutput(fd: number): void {
+  try {
+    if (!fstatSync(fd).isFIFO()) return;
+    fcntl()?.(fd, F_SETPIPE_SZ, 'int', 1 << 20);
+  } catch {
+    // not a pipe we may resize: the default buffer works, only slower
+  }
+}
+
+/**
+ * Writes all of `bytes` to a sequential fd. A non-blocking pipe (EAGAIN) is made blocking, so the
+ * write waits in the kernel for the reader, as makedumpfile's does; without the FFI it sleeps 1 ms
+ * per EAGAIN.
+ */
 export function writeAllSync(fd: number, bytes: Uint8Array): void {
   let done = 0;
+  let triedBlocking = false;
   while (done < bytes.length) {
     try {
       done += writeSync(fd, bytes, done, bytes.length - done);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
-      Atomics.wait(sleeper, 0, 0, 5);
+      if (!triedBlocking && makeBlocking(fd)) {
+        triedBlocking = true;
+        continue;
+      }
+      triedBlocking = true;
+      Atomics.wait(sleeper, 0, 0, 1);
     }
   }
 }

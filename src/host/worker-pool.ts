@@ -18,13 +18,17 @@ interface Pending {
  */
 // A worker holds two batch buffers and a codec's state: small heaps keep the pool's memory flat.
 const resourceLimits = { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 12, codeRangeSizeMb: 8 };
+// stdout/stderr: true keeps the worker's output streams to itself. Otherwise Node creates
+// process.stdout (and stderr) in this thread to forward them, which makes a pipe on fd 1
+// non-blocking under `save -F | ssh`: its synchronous writes would then meet EAGAIN.
+const stdio = { stdout: true, stderr: true };
 
 function startWorker(workerData: unknown): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./compress-worker.mjs', import.meta.url), { workerData, resourceLimits });
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./compress-worker.mjs', import.meta.url), { workerData, resourceLimits, ...stdio });
   const tsx = import.meta.resolve('tsx/esm/api');
   const script = new URL('./compress-worker.ts', import.meta.url).href;
   const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(script)}); })`;
-  return new Worker(code, { eval: true, workerData, resourceLimits });
+  return new Worker(code, { eval: true, workerData, resourceLimits, ...stdio });
 }
 
 /** False when the bundled worker script is missing (a hand-copied bundle): compress in-thread then. */

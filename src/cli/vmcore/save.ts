@@ -8,7 +8,7 @@ import type { Dump } from '../../format/dump.ts';
 import { FlattenedWriter } from '../../format/flattened.ts';
 import { openDump } from '../../format/open-dump.ts';
 import { FileSource } from '../../host/file-source.ts';
-import { FdSink, writeAllSync } from '../../host/file-sink.ts';
+import { FdSink, prepareStreamOutput, writeAllSync } from '../../host/file-sink.ts';
 import { nodePageDecoders } from '../../host/node-codecs.ts';
 import { checkOutput, OutputFile, writeOutputFile } from '../../host/output-file.ts';
 import { EXIT_PARTIAL } from '../run.ts';
@@ -375,7 +375,10 @@ async function saveTo(dump: Dump, args: SaveArgs, opened: ChunkStore[]): Promise
     const writer = new ChunkedWriter(store, name, chunkBytes, sha256Hasher, seal);
     chunked = writer;
     sink = new FlattenedWriter((bytes) => writer.write(bytes));
-  } else if (args.flattened) sink = new FlattenedWriter((chunk) => writeAllSync(1, chunk));
+  } else if (args.flattened) {
+    prepareStreamOutput(1);
+    sink = new FlattenedWriter((chunk) => writeAllSync(1, chunk));
+  }
   else {
     file = OutputFile.create(args.output!, { force: args.force, inputs: [args.input] });
     sink = new FdSink(file.fd);

@@ -32,12 +32,6 @@ export interface KdumpSaveOptions {
   codec: CodecName | undefined;
   /** Compression workers; 0 compresses on the main thread. */
   threads: number;
-  /**
-   * With workers: this thread compresses a batch too whenever the workers have all they can take
-   * (it would only wait for them otherwise). For fewer workers than CPUs, where this thread's CPU
-   * is not a worker's.
-   */
-  compressInThreadToo?: boolean;
   /** The compressors and workers (default: the pure compressors, in this thread). */
   compression?: PageCompression;
   identity: DumpIdentity;
@@ -129,7 +123,6 @@ export async function writeKdumpCompressed(dump: Dump, filter: FilterSetup | und
     workers,
     codecFlag: opts.codec ? codecFlag(opts.codec) : 0,
     zeroCheck: (opts.dumpLevel & DL_EXCLUDE_ZERO) !== 0,
-    compressInThreadToo: !!opts.compressInThreadToo,
     progress: (walked, written) =>
       opts.progress?.({ phase: 'write', pfn: walked, maxPfn: scan.maxPfn, pagesWritten: written, pagesTotal: scan.pagesKept, bytesWritten: sink.bytesWritten }),
   });
@@ -155,7 +148,6 @@ interface PipelineOptions {
   workers: BatchWorkers | undefined;
   codecFlag: number;
   zeroCheck: boolean;
-  compressInThreadToo: boolean;
   /** After each batch written: page frames walked, pages handed to the writer. */
   progress: (walked: number, written: number) => void;
 }
@@ -175,12 +167,8 @@ class KdumpPagePipeline {
   private readonly ps: number;
   private readonly writer: KdumpCompressedWriter;
   private readonly opts: PipelineOptions;
-  /** Batches out to the workers at most. */
   private readonly maxInFlight: number;
-  /** Batches compressed or being compressed, not yet written, at most (with compressInThreadToo, more than maxInFlight). */
-  private readonly maxQueued: number;
-  private readonly inFlight: { promise: Promise<BatchResult | undefined>; batch: Batch; done: boolean }[] = [];
-  private atWorkers = 0;
+  private readonly inFlight: { promise: Promise<BatchResult | undefined>; batch: Batch }[] = [];
   // Buffers and entry arrays come back with each written batch and serve the next ones.
   private readonly spare: ArrayBuffer[] = [];
   private readonly spareEntries: { pfns: Float64Array; kinds: Uint8Array }[] = [];
@@ -195,7 +183,6 @@ class KdumpPagePipeline {
     this.writer = writer;
     this.opts = opts;
     this.maxInFlight = opts.workers ? opts.workers.size * 2 + 1 : 1;
-    this.maxQueued = opts.workers && opts.compressInThreadToo ? this.maxInFlight * 2 : this.maxInFlight;
   }
 
   /** Writes a window's kept pages: all reach the writer before the next window's bits replace these. */
@@ -245,35 +232,20 @@ class KdumpPagePipeline {
     return n;
   }
 
-  /**
-   * Sends the open batch to a worker, or compresses it here (no workers; or, with
-   * compressInThreadToo, the workers have all they can take); writes what is done at the head and
-   * waits for the oldest while too many are queued. Either way the same library compresses: the
-   * bytes do not depend on the thread.
-   */
+  /** Sends the open batch to a worker (or compresses it here); waits for the oldest while too many are out. */
   private async submit(): Promise<void> {
     const b = this.batch;
     if (!b || b.count === 0) return;
     this.batch = undefined;
-    const entry = { promise: Promise.resolve<BatchResult | undefined>(undefined), batch: b, done: true };
-    if (b.data > 0) {
+    let promise: Promise<BatchResult | undefined>;
+    if (b.data === 0) promise = Promise.resolve(undefined);
+    else {
       const out = this.spareOut.pop() ?? new ArrayBuffer(BATCH_PAGES * this.ps);
       const req: BatchRequest = { seq: this.seq++, input: b.buf, out, count: b.data, pageSize: this.ps, codecFlag: this.opts.codecFlag };
-      const workers = this.opts.workers;
-      if (workers && (this.atWorkers < this.maxInFlight || !this.opts.compressInThreadToo)) {
-        this.atWorkers++;
-        entry.done = false;
-        entry.promise = workers.run(req).finally(() => {
-          this.atWorkers--;
-          entry.done = true;
-        });
-        // A failure is seen by the drain that awaits it; one never awaited (writing stopped) is not unhandled.
-        entry.promise.catch(() => undefined);
-      } else entry.promise = Promise.resolve(compressBatch(req, this.opts.compress));
+      promise = this.opts.workers ? this.opts.workers.run(req) : Promise.resolve(compressBatch(req, this.opts.compress));
     }
-    this.inFlight.push(entry);
-    while (this.inFlight[0]?.done) await this.drain();
-    while (this.inFlight.length >= this.maxQueued || (!this.opts.compressInThreadToo && this.atWorkers >= this.maxInFlight)) await this.drain();
+    this.inFlight.push({ promise, batch: b });
+    while (this.inFlight.length >= this.maxInFlight) await this.drain();
   }
 
   /** Waits for the oldest batch out and writes it. */

@@ -38,8 +38,6 @@ export interface SaveOptions {
   codec: CodecName | undefined;
   /** Compression workers; 0 compresses in this thread. */
   threads: number;
-  /** With workers, this thread compresses too when they have all they can take (fewer workers than CPUs). */
-  compressInThreadToo?: boolean;
   /** The compressors and workers (default: the pure compressors, in this thread). */
   compression?: PageCompression;
   /** Page frames per bitmap window (default DEFAULT_WINDOW). */
@@ -90,7 +88,7 @@ export async function saveDump(dump: Dump, options: SaveOptions, sink: SaveSink,
     const common = { dumpLevel: level, identity: dumpIdentity(dump, vi, readVirt), windowPfns: options.windowPfns, progress: (p: SaveProgress) => progress.update(p) };
     const report = options.elf
       ? writeElfCore(dump, filter, sink, common)
-      : await writeKdumpCompressed(dump, filter, sink, { ...common, codec: options.codec, threads: options.threads, compressInThreadToo: options.compressInThreadToo, compression: options.compression });
+      : await writeKdumpCompressed(dump, filter, sink, { ...common, codec: options.codec, threads: options.threads, compression: options.compression });
     progress.done();
     for (const w of report.scan.warnings) warn(w);
     // Out of space with another level to try: start over with it (as makedumpfile -d 1,31 does).

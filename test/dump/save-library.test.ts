@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { compressBatch, pureCompression, type PageCompression } from '../../src/dump/batch.ts';
+import type { PageCompression } from '../../src/dump/batch.ts';
 import { readBack } from '../../src/dump/output.ts';
 import { saveDump, type SaveReporter, type SaveSink } from '../../src/dump/save.ts';
 import { pageDecoders } from '../../src/format/codecs/index.ts';
@@ -122,34 +122,6 @@ test('saveDump compresses with the compression it is given (its compressor, its 
   const pure = new BufferSink();
   await saveDump(input, { levels: [31], elf: false, codec: 'lzo', threads: 0 }, pure, quiet);
   assert.ok(pure.length < out.length / 2, `pure LZO output ${pure.length} bytes, raw ${out.length}`);
-});
-
-test('saveDump with compressInThreadToo: this thread compresses the batches the busy workers cannot take, and the output is byte for byte that of one thread', async () => {
-  const input = openDump(new FileSource(FIXTURE, undefined), { decoders: nodePageDecoders });
-  const compress = await pureCompression.compressor('lzo');
-  let byWorker = 0;
-  let inThread = 0;
-  const slowWorkers: PageCompression = {
-    compressor: async () => (page, out) => (inThread++, compress(page, out)),
-    // One "worker" that answers a batch only after 5 ms: the pipeline fills it and goes on here.
-    workers: () => ({
-      size: 1,
-      run: (req) => new Promise((resolve) => setTimeout(() => resolve(compressBatch(req, (page, out) => (byWorker++, compress(page, out)))), 5)),
-      close: async () => undefined,
-    }),
-  };
-  const workerOnly = new BufferSink();
-  await saveDump(input, { levels: [31], elf: false, codec: 'lzo', threads: 1, compression: slowWorkers }, workerOnly, quiet);
-  // In this thread only the writer's one shared zero page.
-  assert.ok(byWorker > 0 && inThread === 1, `without compressInThreadToo: pages compressed by the worker ${byWorker}, in this thread ${inThread}`);
-  byWorker = 0;
-  inThread = 0;
-  const both = new BufferSink();
-  await saveDump(input, { levels: [31], elf: false, codec: 'lzo', threads: 1, compressInThreadToo: true, compression: slowWorkers }, both, quiet);
-  assert.ok(byWorker > 0 && inThread > 1, `with compressInThreadToo: pages compressed by the worker ${byWorker}, in this thread ${inThread}`);
-  const one = new BufferSink();
-  await saveDump(input, { levels: [31], elf: false, codec: 'lzo', threads: 0 }, one, quiet);
-  assert.ok(Buffer.compare(both.bytes(), one.bytes()) === 0 && Buffer.compare(workerOnly.bytes(), one.bytes()) === 0, 'the same output bytes');
 });
 
 test('saveDump retries at the next level on ENOSPC only when the sink can start over; a stream gets its end written', async () => {

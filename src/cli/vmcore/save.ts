@@ -388,16 +388,7 @@ async function saveTo(dump: Dump, args: SaveArgs, opened: ChunkStore[]): Promise
   try {
     saved = await saveDump(
       dump,
-      {
-        levels: args.levels,
-        elf: args.elf,
-        codec: args.codec,
-        threads: args.threads,
-        // A CPU the workers leave to this thread (liblzo2/libzstd on a large input) also compresses.
-        compressInThreadToo: args.threads > 0 && args.threads < availableParallelism(),
-        compression: hostCompression,
-        windowPfns: args.windowPfns,
-      },
+      { levels: args.levels, elf: args.elf, codec: args.codec, threads: args.threads, compression: hostCompression, windowPfns: args.windowPfns },
       sink,
       {
         warn,

@@ -96,9 +96,12 @@ export function hostLoadFacts(req: LoadRequest, opts: LoadOptions = {}): LoadFac
     initrd: () => readRegularFile(req.initrd!, 'initrd').data,
     dtb: (arch: KexecArch) => {
       if (req.dtb) return readRegularFile(req.dtb, 'device tree').data;
-      // arm64 needs one: on this machine, the firmware's.
+      // arm64 needs one: the machine's firmware's (--root's copy), also in a dry run, unless that
+      // dry run describes another machine by --iomem/--memmap alone.
       const fdt = machinePath(root, '/sys/firmware/fdt');
-      if (arch === 'arm64' && !req.dryRun && existsSync(fdt)) return readRegularFile(fdt, 'device tree').data;
+      const m = req.machine ?? {};
+      const thisMachine = !req.dryRun || !!m.root || (!m.iomem && !m.memmap);
+      if (arch === 'arm64' && thisMachine && existsSync(fdt)) return readRegularFile(fdt, 'device tree').data;
       return undefined;
     },
     efiMemmapText: () => new TextDecoder().decode(readRegularFile(req.efiMemmap!, 'EFI memory map').data),

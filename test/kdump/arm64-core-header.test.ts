@@ -125,7 +125,7 @@ test('arm64 core header: dump RAM keeps [0, 1 MiB) on arm64 (x86_64 leaves it ou
 
 const purgatory = arm64PurgatoryObject();
 
-test('kexec-ts -p -d --dry-run --root (arm64 Image, arm64 machine tree, any host): the core header is arm64\'s, named by linux,elfcorehdr in the DTB with linux,usable-memory-range', { skip: !purgatory && 'no arm64 purgatory (build or llvm-mc)' }, async () => {
+test('kexec-ts -p -d --dry-run --root (arm64 Image, arm64 machine tree, any host): the core header is arm64\'s, named by linux,elfcorehdr in the DTB with linux,usable-memory-range; without --dtb the machine\'s sys/firmware/fdt', { skip: !purgatory && 'no arm64 purgatory (build or llvm-mc)' }, async () => {
   const root = mkdtempSync(join(tmpdir(), 'arm64-root-'));
   try {
     const put = (p: string, data: string | Uint8Array) => {
@@ -141,7 +141,13 @@ test('kexec-ts -p -d --dry-run --root (arm64 Image, arm64 machine tree, any host
     put('proc/kallsyms', `${TEXT.toString(16)} T _text\n${STEXT.toString(16)} T _stext\n${(TEXT + IMAGE_SIZE).toString(16)} B _end\n`);
     put('kexec/Image', recordedImage());
     put('kexec/virt.dtb', recordedFdt());
-    const p = await planKernelLoad({ kernel: join(root, 'kexec/Image'), dtb: join(root, 'kexec/virt.dtb'), kind: 'crash', syscall: 'load', cmdline: 'console=ttyAMA0 kexec-ts=crash', dryRun: true, machine: { root } });
+    // Without --dtb the dry run takes the machine's own tree (--root's sys/firmware/fdt), as the load would.
+    const noDtb = { kernel: join(root, 'kexec/Image'), kind: 'crash' as const, syscall: 'load' as const, cmdline: 'console=ttyAMA0 kexec-ts=crash', dryRun: true, machine: { root } };
+    await assert.rejects(planKernelLoad(noDtb), /arm64 needs a device tree and none was found/);
+    put('sys/firmware/fdt', recordedFdt());
+    const fromFirmware = await planKernelLoad(noDtb);
+    assert.ok(getProp(findNode(parseFdt(fromFirmware.plan.segments.find((s) => s.what === 'dtb')!.buf), '/chosen')!, 'linux,elfcorehdr'), 'the firmware tree, with the capture properties added');
+    const p = await planKernelLoad({ ...noDtb, dtb: join(root, 'kexec/virt.dtb') });
     assert.equal(p.plan.arch, 'arm64');
     const text = await dryRunText(p, { debug: true });
     assert.deepEqual(text.split('\n').filter((l) => l.startsWith('Elf header: p_type = 4')), theirs('Elf header: p_type = 4'));

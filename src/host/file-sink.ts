@@ -47,11 +47,12 @@ export class FileSink implements ByteSink {
 }
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
+// fcntl commands and flags (the same on x86_64 and arm64)
 const F_GETFL = 3;
 const F_SETFL = 4;
-const O_NONBLOCK = 0o4000; // x86_64 and arm64
-
 const F_SETPIPE_SZ = 1031;
+const O_NONBLOCK = 0o4000;
+
 type Fcntl = (fd: number, cmd: number, ...args: unknown[]) => number;
 let fcntlFn: Fcntl | null | undefined;
 function fcntl(): Fcntl | undefined {
@@ -103,11 +104,10 @@ export function writeAllSync(fd: number, bytes: Uint8Array): void {
       done += writeSync(fd, bytes, done, bytes.length - done);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
-      if (!triedBlocking && makeBlocking(fd)) {
+      if (!triedBlocking) {
         triedBlocking = true;
-        continue;
+        if (makeBlocking(fd)) continue;
       }
-      triedBlocking = true;
       Atomics.wait(sleeper, 0, 0, 1);
     }
   }

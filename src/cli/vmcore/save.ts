@@ -378,8 +378,7 @@ async function saveTo(dump: Dump, args: SaveArgs, opened: ChunkStore[]): Promise
   } else if (args.flattened) {
     prepareStreamOutput(1);
     sink = new FlattenedWriter((chunk) => writeAllSync(1, chunk));
-  }
-  else {
+  } else {
     file = OutputFile.create(args.output!, { force: args.force, inputs: [args.input] });
     sink = new FdSink(file.fd);
   }

@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import { KernelMemory } from '../../src/analyze/kernel-memory.ts';
 import { findMemMap, PageClassifier, pageLayout, structPageReader, structPageScratchReader, emptyCounts } from '../../src/analyze/page-class.ts';
 import { VmcoreInfo } from '../../src/analyze/vmcoreinfo.ts';
+import type { PageCompressor } from '../../src/format/codecs/compress.ts';
 import type { Dump } from '../../src/format/dump.ts';
 import { openDump } from '../../src/format/open-dump.ts';
 import { FileSource } from '../../src/host/file-source.ts';
@@ -91,28 +92,40 @@ test('default compression workers: one per CPU; none on one CPU; liblzo2 and lib
   assert.equal(defaultThreads('zstd', 2 ** 30, 4, false), 4);
 });
 
+/**
+ * Compresses fixture pages (every `step`-th present frame) with both compressors and asserts the
+ * same size and, where a page shrank, the same bytes. Stops after `maxCompared` pages that shrank
+ * under either, or `maxVisited` pages.
+ */
+function sameFrames(x: PageCompressor, y: PageCompressor, opts: { step: number; maxCompared?: number; maxVisited?: number }): { compared: number; visited: number } {
+  const d = openDump(new FileSource(FIXTURE));
+  const a = new Uint8Array(4096 + 64);
+  const b = new Uint8Array(4096 + 64);
+  let compared = 0;
+  let visited = 0;
+  for (const r of d.presentRuns()) {
+    for (let p = Number(r.startPfn); p < Number(r.endPfn); p += opts.step) {
+      if (compared >= (opts.maxCompared ?? Infinity) || visited >= (opts.maxVisited ?? Infinity)) return { compared, visited };
+      const page = d.readPhys(BigInt(p * 4096), 4096);
+      const n = x(page, a);
+      const m = y(page, b);
+      visited++;
+      assert.equal(n, m, `pfn ${p}`);
+      if (n >= 4096) continue; // stored raw by both
+      assert.ok(Buffer.from(a.subarray(0, n)).equals(b.subarray(0, m)), `pfn ${p}`);
+      compared++;
+    }
+  }
+  return { compared, visited };
+}
+
 test('libzstd pages: the same frames as the WebAssembly zstd, byte for byte, on the fixture kernel memory; taken by pageCompressor', async (t) => {
   const { libzstdCompressor } = await import('../../src/host/native-codecs.ts');
   const { loadZstdPageCompressor } = await import('../../src/format/codecs/zstd-compress.ts');
   const { pageCompressor, pageCompressorName } = await import('../../src/host/page-compress.ts');
   const native = libzstdCompressor(1);
   if (!native) return t.skip('libzstd (Debian libzstd1) or koffi is not installed');
-  const wasm = await loadZstdPageCompressor(1);
-  const d = openDump(new FileSource(FIXTURE));
-  const a = new Uint8Array(4096 + 64);
-  const b = new Uint8Array(4096 + 64);
-  let compared = 0;
-  for (const r of d.presentRuns()) {
-    for (let p = Number(r.startPfn); p < Number(r.endPfn) && compared < 3000; p += 5) {
-      const page = d.readPhys(BigInt(p * 4096), 4096);
-      const n: number = native(page, a);
-      const m: number = wasm(page, b);
-      if (n >= 4096 && m >= 4096) continue; // stored raw by both
-      assert.equal(n, m, `pfn ${p}`);
-      assert.ok(Buffer.from(a.subarray(0, n)).equals(b.subarray(0, m)), `pfn ${p}`);
-      compared++;
-    }
-  }
+  const { compared } = sameFrames(native, await loadZstdPageCompressor(1), { step: 5, maxCompared: 3000 });
   assert.ok(compared > 500, `compared ${compared} pages`);
   await pageCompressor('zstd');
   assert.equal(pageCompressorName('zstd'), 'libzstd level 1');
@@ -124,19 +137,6 @@ test('zstd in a worker whose parent checked libzstd (zstdChecked): the same fram
   const { pageCompressor } = await import('../../src/host/page-compress.ts');
   if (!libzstdCompressor(1)) return t.skip('libzstd (Debian libzstd1) or koffi is not installed');
   const trusted = await pageCompressor('zstd', { zstdChecked: true });
-  const wasm = await loadZstdPageCompressor(1);
-  const d = openDump(new FileSource(FIXTURE));
-  const a = new Uint8Array(4096 + 64);
-  const b = new Uint8Array(4096 + 64);
-  let n = 0;
-  for (const r of d.presentRuns()) {
-    for (let p = Number(r.startPfn); p < Number(r.endPfn) && n < 300; p += 41, n++) {
-      const page = d.readPhys(BigInt(p * 4096), 4096);
-      const x: number = trusted(page, a);
-      const y: number = wasm(page, b);
-      assert.equal(x, y, `pfn ${p}`);
-      if (x < 4096) assert.ok(Buffer.from(a.subarray(0, x)).equals(b.subarray(0, y)), `pfn ${p}`);
-    }
-  }
-  assert.ok(n >= 300);
+  const { visited } = sameFrames(trusted, await loadZstdPageCompressor(1), { step: 41, maxVisited: 300 });
+  assert.ok(visited >= 300);
 });

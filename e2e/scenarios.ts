@@ -2,6 +2,7 @@
 // the stage scripts use the helpers of e2e/harness/guest-scripts.ts (mark, check, fail,
 // stage_cmdline, prepare_kexec). Our own tools plug in here as they land (see e2e/README.md).
 import type { ScenarioSpec } from './harness/scenario.ts';
+import { NODE_FLAGS } from '../src/kdump/capture-initramfs.ts';
 
 /** Loads /scratch/boot/vmlinuz + initrd.img for stage NEXT with `kexec LOADFLAGS`, then kexec -e. */
 const kexecInto = (next: string, loadFlags: string) => `
@@ -228,10 +229,10 @@ ${
   root
     ? `mount -t proc proc /scratch/proc || fail "mount proc in the scratch root"
 mount -t devtmpfs devtmpfs /scratch/dev || fail "mount devtmpfs in the scratch root"
-vnode() { chroot /scratch /usr/bin/node "$@"; }
+vnode() { chroot /scratch /usr/bin/node ${NODE_FLAGS} "$@"; }
 IN=/capbench
 PROF=/capbench-prof`
-    : `vnode() { node "$@"; }
+    : `vnode() { node ${NODE_FLAGS} "$@"; }
 IN=$OUT
 PROF=/scratch/capbench-prof`
 }

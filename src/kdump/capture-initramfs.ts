@@ -11,6 +11,12 @@ import { captureModeLine, type CaptureMode } from './capture-mode.ts';
 /** Where things go inside the capture initramfs. */
 export const INITRAMFS_BUNDLE = '/kdump-ts/vmcore-ts.mjs';
 export const INITRAMFS_NODE = '/usr/bin/node';
+/**
+ * node's flags for vmcore-ts, as bin/vmcore-ts.mjs's first line gives them: a 1 MiB young generation
+ * (V8 grows it to 16 MiB during a save, 25-30 MB of memory that a capture kernel's reservation pays
+ * for; no slower: BENCHMARKS.md).
+ */
+export const NODE_FLAGS = '--max-semi-space-size=1';
 /** The kernel release the capture initramfs was built for (its modules' release). */
 export const INITRAMFS_RELEASE = 'etc/kdump-ts.release';
 /** The capture mode it was built in (captureModeLine). */
@@ -122,7 +128,7 @@ function findDevice(spec: string, what: string): string {
  * node chrooted there: its pages come from the disk, not from tmpfs.
  */
 function saverSetup(mode: CaptureMode): string {
-  if (mode.mode === 'initramfs') return `run() { node ${INITRAMFS_BUNDLE} "$@"; }
+  if (mode.mode === 'initramfs') return `run() { node ${NODE_FLAGS} ${INITRAMFS_BUNDLE} "$@"; }
 cdir=$dir`;
   const r = mode.root;
   return `tdev=$d
@@ -140,7 +146,7 @@ fi
 mount -t proc proc "$rootdir/proc" && mount -t devtmpfs devtmpfs "$rootdir/dev" || { log "cannot mount /proc and /dev in the root file system $d"; exit 1; }
 [ -x "$rootdir"${shQuote(mode.node)} ] || { log "${mode.node} not found on the root file system $d"; exit 1; }
 log "running node from the root file system $d (${r.fstype})"
-run() { chroot "$rootdir" ${shQuote(mode.node)} ${shQuote(mode.bundle)} "$@"; }`;
+run() { chroot "$rootdir" ${shQuote(mode.node)} ${NODE_FLAGS} ${shQuote(mode.bundle)} "$@"; }`;
 }
 
 /** Unmounts what saverSetup mounted. */
@@ -198,7 +204,7 @@ log "network: $ifc $(ip -4 addr show dev "$ifc" | awk '/inet / { print $2 }')"
  * tmpfs /run for the save's state and /tmp), this initramfs's /etc/hosts over its own, node chrooted.
  */
 function sshSaverSetup(mode: CaptureMode): string {
-  if (mode.mode === 'initramfs') return `run() { node ${INITRAMFS_BUNDLE} "$@"; }`;
+  if (mode.mode === 'initramfs') return `run() { node ${NODE_FLAGS} ${INITRAMFS_BUNDLE} "$@"; }`;
   const r = mode.root;
   return `${findDevice(r.device, 'root file system')}
 mkdir -p /mnt/root
@@ -208,7 +214,7 @@ mount -t proc proc "$rootdir/proc" && mount -t devtmpfs devtmpfs "$rootdir/dev" 
 mount -o bind /etc/hosts "$rootdir/etc/hosts" 2>/dev/null || log "cannot put the capture's /etc/hosts over the root file system's"
 [ -x "$rootdir"${shQuote(mode.node)} ] || { log "${mode.node} not found on the root file system $d"; exit 1; }
 log "running node from the root file system $d (${r.fstype})"
-run() { chroot "$rootdir" ${shQuote(mode.node)} ${shQuote(mode.bundle)} "$@"; }`;
+run() { chroot "$rootdir" ${shQuote(mode.node)} ${NODE_FLAGS} ${shQuote(mode.bundle)} "$@"; }`;
 }
 
 /** The capture initramfs's /init (busybox sh). Every message starts with "kdump-ts:". */
@@ -290,13 +296,13 @@ done`;
  */
 function triage(c: NonNullable<InitScriptOptions['collector']>, saveArgs: string[]): string {
   const auth = ['--token-file', shQuote(c.token), ...(c.ca ? ['--ca', shQuote(c.ca)] : [])].join(' ');
-  return `url=$(node ${INITRAMFS_BUNDLE} triage --collector ${shQuote(c.url)} ${auth}${c.host ? ` --host ${shQuote(c.host)}` : ''} /proc/vmcore)
+  return `url=$(node ${NODE_FLAGS} ${INITRAMFS_BUNDLE} triage --collector ${shQuote(c.url)} ${auth}${c.host ? ` --host ${shQuote(c.host)}` : ''} /proc/vmcore)
 rc=$?
 case $rc in
 0) log "the collector ${c.url} knows this crash: signature and log sent, no dump needed"; exit 0 ;;
 10)
   log "the collector wants the dump: sending it to $url"
-  if node ${INITRAMFS_BUNDLE} save --to "$url" ${auth} --message-level 6 ${saveArgs.join(' ')} /proc/vmcore; then log "saved $url"; exit 0; fi
+  if node ${NODE_FLAGS} ${INITRAMFS_BUNDLE} save --to "$url" ${auth} --message-level 6 ${saveArgs.join(' ')} /proc/vmcore; then log "saved $url"; exit 0; fi
   log "sending the dump to the collector failed: saving to the configured target" ;;
 *) log "no answer from the collector ${c.url} (exit $rc): saving to the configured target" ;;
 esac

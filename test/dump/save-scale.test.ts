@@ -75,20 +75,20 @@ test('struct page scratch reader: the classifier excludes the same pages as with
   assert.ok(a.counts.free > 0);
 });
 
-test('default compression workers: one per CPU; none on one CPU; liblzo2 and libzstd in-thread below 16 GiB of input, in workers (one per CPU but the main thread\'s) from there', () => {
+test('default compression workers: one per CPU; none on one CPU; liblzo2 and libzstd in-thread below 16 GiB of input, in workers (one per CPU) from there', () => {
   assert.equal(defaultThreads('zlib', 2 ** 30, 2, true), 2);
   assert.equal(defaultThreads('zlib', undefined, 1, true), 0);
   assert.equal(defaultThreads('lzo', 2 ** 30, 2, true), 0);
   assert.equal(defaultThreads('lzo', undefined, 4, true), 0);
   assert.equal(defaultThreads('lzo', LZO_WORKERS_FROM - 1, 2, true), 0);
-  assert.equal(defaultThreads('lzo', LZO_WORKERS_FROM, 2, true), 1);
-  assert.equal(defaultThreads('lzo', LZO_WORKERS_FROM, 8, true), 7);
+  assert.equal(defaultThreads('lzo', LZO_WORKERS_FROM, 2, true), 2);
+  assert.equal(defaultThreads('lzo', LZO_WORKERS_FROM, 8, true), 8);
   assert.equal(defaultThreads('lzo', 64 * 2 ** 30, 1, true), 0);
   // Our LZO1X in TypeScript (no liblzo2) is slower per page: workers whatever the size.
   assert.equal(defaultThreads('lzo', 2 ** 30, 2, false), 2);
   // libzstd likewise; the WebAssembly zstd (no libzstd) in workers.
   assert.equal(defaultThreads('zstd', 2 ** 30, 4, true), 0);
-  assert.equal(defaultThreads('zstd', LZO_WORKERS_FROM, 4, true), 3);
+  assert.equal(defaultThreads('zstd', LZO_WORKERS_FROM, 4, true), 4);
   assert.equal(defaultThreads('zstd', 2 ** 30, 4, false), 4);
 });
 

@@ -32,7 +32,7 @@ test('/init: shell syntax is valid and it runs vmcore-ts save with the config\'s
   assert.equal(r.status, 0, r.stderr);
   assert.match(script, /^wait_dev 'UUID=0f4c-77aa' 'dump target'$/m);
   assert.match(script, /^dir=\/mnt\/target'\/var\/crash\/it'\\''s'\/\$\(date \+%Y%m%d-%H%M%S\)$/m);
-  assert.ok(script.includes(`run() { node ${INITRAMFS_BUNDLE} "$@"; }\ncdir=$dir\n`));
+  assert.ok(script.includes(`run() { node --max-semi-space-size=1 ${INITRAMFS_BUNDLE} "$@"; }\ncdir=$dir\n`));
   assert.ok(script.includes(`run save -l -d 31 /proc/vmcore "$cdir/vmcore"`));
   assert.ok(script.includes(`run save --dump-dmesg /proc/vmcore "$cdir/dmesg.txt"`));
   assert.ok(script.includes('export NODE_EXTRA_CA_CERTS=\n'), "Debian's node does not warn about a missing CA file");
@@ -341,9 +341,9 @@ test('/init with collector = …: the network, then vmcore-ts triage; a known cr
     return i;
   };
   assert.ok(at('udhcpc -i') < at('triage --collector') && at('triage --collector') < at("wait_dev 'UUID=0f4c-77aa'"), 'network, triage, then the disk');
-  assert.ok(script.includes(`url=$(node ${INITRAMFS_BUNDLE} triage --collector 'https://collector:8443' --token-file '/etc/kdump-ts/token' --ca '/etc/kdump-ts/ca.pem' /proc/vmcore)`));
+  assert.ok(script.includes(`url=$(node --max-semi-space-size=1 ${INITRAMFS_BUNDLE} triage --collector 'https://collector:8443' --token-file '/etc/kdump-ts/token' --ca '/etc/kdump-ts/ca.pem' /proc/vmcore)`));
   assert.match(script, /^0\) log "the collector https:\/\/collector:8443 knows this crash: signature and log sent, no dump needed"; exit 0 ;;$/m);
-  assert.ok(script.includes(`if node ${INITRAMFS_BUNDLE} save --to "$url" --token-file '/etc/kdump-ts/token' --ca '/etc/kdump-ts/ca.pem' --message-level 6 -c -d 31 /proc/vmcore; then log "saved $url"; exit 0; fi`));
+  assert.ok(script.includes(`if node --max-semi-space-size=1 ${INITRAMFS_BUNDLE} save --to "$url" --token-file '/etc/kdump-ts/token' --ca '/etc/kdump-ts/ca.pem' --message-level 6 -c -d 31 /proc/vmcore; then log "saved $url"; exit 0; fi`));
   assert.match(script, /no answer from the collector https:\/\/collector:8443 \(exit \$rc\): saving to the configured target/);
 });
 

@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { NODE_FLAGS } from '../../src/kdump/capture-initramfs.ts';
 
 test('packaging/kdump-ts.service: loads at boot with kdump-ts load --status (one process), unloads on stop; systemd-analyze verify accepts it', (t) => {
   const unit = readFileSync('packaging/kdump-ts.service', 'utf8');
@@ -97,4 +98,14 @@ test('kernel postinst hook with DPKG_ROOT: a failed build is reported with the -
   const r = spawnSync('sh', ['packaging/deb/kernel-postinst', '6.12.0-1-amd64'], { encoding: 'utf8', env: { ...process.env, DPKG_ROOT: dir } });
   assert.equal(r.status, 0);
   assert.ok(r.stderr.endsWith(`W: kdump-ts: no capture initramfs for 6.12.0-1-amd64; fix the error above, then run: kdump-ts mkinitrd --root ${dir} --release 6.12.0-1-amd64 -o ${dir}/var/lib/kdump-ts/initrd.img-6.12.0-1-amd64\n`), r.stderr);
+});
+
+test('bin/vmcore-ts.mjs and bin/kdump-ts.mjs start node with a 1 MiB young generation, as the capture init runs it (a save stays under 128 MiB of RSS), and run when executed directly', () => {
+  for (const bin of ['bin/vmcore-ts.mjs', 'bin/kdump-ts.mjs']) {
+    const first = readFileSync(bin, 'utf8').split('\n')[0];
+    assert.equal(first, `#!/usr/bin/env -S node ${NODE_FLAGS}`);
+    const r = spawnSync(bin, ['--version'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^(vmcore|kdump)-ts \d/);
+  }
 });

@@ -207,18 +207,14 @@ function inputBytes(path: string): number | undefined {
  * LZO through liblzo2 on a small input either: it compresses a page (~3 us) in about what handing it
  * to a worker costs, and the workers' start (~40 ms of CPU each) is most of a small save
  * (BENCHMARKS.md: -l -d 31 of a 1 GiB guest is faster in-thread); the same for libzstd (-z: 0.46
- * against 0.76 s of CPU on a 1 GiB guest). From LZO_WORKERS_FROM on,
- * compression is half of a save's CPU (64 GiB: 6 of 10 s): workers take it off the main thread,
- * one per CPU but the main thread's.
+ * against 0.76 s of CPU on a 1 GiB guest). From LZO_WORKERS_FROM on, compression is most of a save's
+ * CPU (64 GiB: 6 of 10 s at -l, 15 of 20 s at -z) and one worker per CPU: with one fewer, that
+ * worker was the bottleneck while the main thread waited (64 GiB on 2 CPUs: -l 7.3 s against 6.3,
+ * -z 19-21 s against 13; BENCHMARKS.md).
  */
 export function defaultThreads(codec: CodecName | undefined, inputBytes: number | undefined, cpus: number, fastNative: boolean): number {
   if (cpus <= 1) return 0;
-  if ((codec === 'lzo' || codec === 'zstd') && fastNative) {
-    if (inputBytes === undefined || inputBytes < LZO_WORKERS_FROM) return 0;
-    // The main thread is busy too (reads, struct pages, writes: 4 of 10 s of CPU at 64 GiB): one
-    // CPU is its, the others compress. One worker fewer is ~15 MB of RSS fewer.
-    return cpus - 1;
-  }
+  if ((codec === 'lzo' || codec === 'zstd') && fastNative && (inputBytes === undefined || inputBytes < LZO_WORKERS_FROM)) return 0;
   return cpus;
 }
 

@@ -36,6 +36,9 @@ const q = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
 /** One command under /usr/bin/time (-F: stdout piped into wc -c). */
 function timed(cmd: string[], out: string | undefined, flat: boolean, env: Record<string, string> = {}): Result {
   if (out) rmSync(out, { force: true });
+  // Every run starts with no dirty pages: none pays for the writeback of the run before it (3.5 GB
+  // at 64 GiB -l), which otherwise shares the 2 CPUs with it.
+  spawnSync('sync');
   const sizeFile = join(work, 'size.txt');
   const argvRun = flat ? ['sh', '-c', `${cmd.map(q).join(' ')} | wc -c > ${q(sizeFile)}`] : cmd;
   const tf = join(work, 'time.txt');

@@ -89,6 +89,8 @@ export interface ScanOptions {
   dropMissing?: boolean;
   /** Page frames per bitmap window (rounded up to a multiple of 4096). */
   windowPfns?: number;
+  /** Kept runs recorded for the second pass at most (default KEPT_RUNS_MAX; 0: it walks again). */
+  keptRunsMax?: number;
   progress?: (p: SaveProgress) => void;
   /** Each window as the scan finishes it (its buffers are reused for the next window). */
   onWindow?: (w: PfnWindow) => void;
@@ -118,7 +120,12 @@ export function scanDump(dump: Dump, filter: FilterSetup | undefined, opts: Scan
     warnings: [],
     windowPfns: W,
     bitmapBytes: Math.ceil(Math.min(W, maxPfn) / 8),
-    windows: () => (only ? [only] : walkWindows(dump, filter, { ...opts, windowPfns: W, progress: undefined }, { ...res, excluded: emptyCounts(), warnings: [], lostExamples: [] }, bufs)),
+    windows: () =>
+      only
+        ? [only]
+        : keptRuns
+          ? replayWindows(dump, W, keptRuns, bufs)
+          : walkWindows(dump, filter, { ...opts, windowPfns: W, progress: undefined }, { ...res, excluded: emptyCounts(), warnings: [], lostExamples: [] }, bufs),
   };
   // The window buffers, kept for the second walk (a third for an input with its own RAM map).
   const bufs = {
@@ -129,13 +136,82 @@ export function scanDump(dump: Dump, filter: FilterSetup | undefined, opts: Scan
   };
   let only: PfnWindow | undefined;
   let count = 0;
+  // The kept bits as runs, for the second pass, while they fit (not with lost bits: ELF's dropMissing).
+  const runsMax = opts.keptRunsMax ?? KEPT_RUNS_MAX;
+  let keptRuns = opts.dropMissing || runsMax === 0 || W > 2 ** 32 ? undefined : new KeptRuns(runsMax);
   for (const w of walkWindows(dump, filter, { ...opts, windowPfns: W }, res, bufs)) {
     res.pagesPresent += popcountBitmap(w.present, w.end - w.start);
     res.pagesKept += popcountBitmap(w.kept, w.end - w.start);
+    if (keptRuns && !keptRuns.add(w)) keptRuns = undefined;
     opts.onWindow?.(w);
     only = count++ === 0 ? w : undefined;
   }
   return res;
+}
+
+/** Runs kept for the second pass at most: 4 MiB of them (a 4 TiB machine's whole 2nd bitmap is 128 MiB). */
+const KEPT_RUNS_MAX = 1 << 19;
+
+/**
+ * The kept bits of every window as runs of page frames (window-relative, two 32-bit numbers each),
+ * recorded by the scan so that the second pass replays them instead of walking the struct pages
+ * again: at 256 GiB that walk is 4 GiB of mem_map read and classified once more (makedumpfile
+ * likewise keeps its bitmaps when they fit, and walks twice only in cyclic mode). Gives up past
+ * KEPT_RUNS_MAX runs (a bitmap that fragmented is cheaper to walk again than to hold).
+ */
+class KeptRuns {
+  private readonly max: number;
+  private runs = new Uint32Array(1024);
+  private n = 0;
+  /** Runs recorded per window, in window order. */
+  readonly perWindow: number[] = [];
+
+  constructor(max: number) {
+    this.max = max;
+  }
+
+  /** Records a window's kept bits; false once they no longer fit. */
+  add(w: PfnWindow): boolean {
+    const first = this.n;
+    for (const [i, j] of setRuns(w.kept, 0, w.end - w.start)) {
+      if (this.n + 2 > 2 * this.max) return false;
+      if (this.n + 2 > this.runs.length) {
+        const bigger = new Uint32Array(Math.min(this.runs.length * 2, 2 * this.max));
+        bigger.set(this.runs);
+        this.runs = bigger;
+      }
+      this.runs[this.n++] = i;
+      this.runs[this.n++] = j;
+    }
+    this.perWindow.push((this.n - first) / 2);
+    return true;
+  }
+
+  /** Sets window `index`'s kept bits in `bits` (cleared first). */
+  fill(index: number, first: number, bits: Uint8Array): void {
+    bits.fill(0);
+    for (let r = 0; r < this.perWindow[index]!; r++) setBits(bits, this.runs[2 * (first + r)]!, this.runs[2 * (first + r) + 1]!);
+  }
+}
+
+/** The scan's windows again from its recorded kept runs: present and RAM bits from the dump's runs, no struct page read. */
+function* replayWindows(dump: Dump, W: number, kept: KeptRuns, bufs: { present: Uint8Array; kept: Uint8Array; ram: Uint8Array | undefined }): Generator<PfnWindow> {
+  const maxPfn = Number(dump.maxPfn);
+  const presentBits = new RunBits(dump.presentRuns(), maxPfn);
+  const ramBits = dump.ramRuns && bufs.ram ? new RunBits(dump.ramRuns(), maxPfn) : undefined;
+  let first = 0;
+  for (let s = 0, index = 0; s < maxPfn; s += W, index++) {
+    const e = Math.min(maxPfn, s + W);
+    const bytes = Math.ceil((e - s) / 8);
+    const p = bufs.present.subarray(0, bytes);
+    presentBits.fill(p, s, e);
+    const r = ramBits ? bufs.ram!.subarray(0, bytes) : p;
+    ramBits?.fill(r, s, e);
+    const k = bufs.kept.subarray(0, bytes);
+    kept.fill(index, first, k);
+    first += kept.perWindow[index]!;
+    yield { start: s, end: e, present: p, ram: r, kept: k };
+  }
 }
 
 /**

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { filterFor } from '../../src/dump/scan.ts';
+import { filterFor, scanDump } from '../../src/dump/scan.ts';
 import { writeElfCore } from '../../src/dump/elf-pipeline.ts';
 import { writeKdumpCompressed } from '../../src/dump/kdump-pipeline.ts';
 import { hostCompression } from '../../src/host/worker-pool.ts';
@@ -211,6 +211,31 @@ test('the real 6.1 dump filtered at level 31: the same bytes with 8192-page wind
   assert.ok(many.windows >= 32, `${many.windows} windows`);
   assert.equal(many.kept, one.kept);
   assert.equal(many.sha, one.sha);
+});
+
+test('the second pass replays the scan\'s kept runs instead of reading the struct pages again; past its run budget it walks them again, the same bits either way', () => {
+  const input = openDump(new FileSource(FIXTURE));
+  const { filter } = filterFor(input, 31, (s) => assert.fail(s));
+  assert.ok(filter);
+  let structReads = 0;
+  const counted = { ...filter, readVirt: ((...a: Parameters<typeof filter.readVirt>) => (structReads++, filter.readVirt(...a))) as typeof filter.readVirt };
+  const secondPass = (keptRunsMax: number | undefined) => {
+    const scan = scanDump(input, counted, { dumpLevel: 31, windowPfns: 8192, keptRunsMax });
+    assert.ok(structReads > 0);
+    structReads = 0;
+    const bits = [...scan.windows()].map((w) => `${w.start}-${w.end} ${sha(w.present)} ${sha(w.ram)} ${sha(w.kept)}`);
+    assert.ok(bits.length >= 32);
+    return { bits, structReads, kept: scan.pagesKept };
+  };
+  const replayed = secondPass(undefined);
+  assert.equal(replayed.structReads, 0, 'no struct page read in the second pass');
+  const walked = secondPass(0);
+  assert.ok(walked.structReads > 0);
+  assert.deepEqual(replayed.bits, walked.bits);
+  // A budget the fixture's runs overflow part way: the scan drops them and the second pass walks.
+  const overflowed = secondPass(1);
+  assert.ok(overflowed.structReads > 0);
+  assert.deepEqual(overflowed.bits, walked.bits);
 });
 
 /** A disk of `capacity` bytes: writes reaching past it fail with ENOSPC. */

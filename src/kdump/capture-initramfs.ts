@@ -13,7 +13,7 @@ export const INITRAMFS_BUNDLE = '/kdump-ts/vmcore-ts.mjs';
 export const INITRAMFS_NODE = '/usr/bin/node';
 /**
  * node's flags for vmcore-ts, as bin/vmcore-ts.mjs's first line gives them: a 1 MiB young generation
- * (V8 grows it to 16 MiB during a save, 25-30 MB of memory that a capture kernel's reservation pays
+ * (V8 grows it to 16 MiB during a save: 16-30 MB of memory that a capture kernel's reservation pays
  * for; no slower: BENCHMARKS.md).
  */
 export const NODE_FLAGS = '--max-semi-space-size=1';

@@ -92,12 +92,14 @@ if (bundled) {
   chmodSync(at(nodePath), 0o755);
 }
 mkdirSync(at('usr/bin'), { recursive: true });
+// node's flags, as bin/*.mjs and the capture init give them (src/kdump/capture-initramfs.ts NODE_FLAGS).
+const NODE_FLAGS = '--max-semi-space-size=1';
 for (const b of BINS) {
   if (bundled) {
     // The carried node through sh (lintian wants a node script's interpreter to be nodejs's /usr/bin/node).
-    put(`usr/bin/${b}`, `#!/bin/sh\nexec ${nodePath} /${lib}/dist/${b}.mjs "$@"\n`, 0o755);
+    put(`usr/bin/${b}`, `#!/bin/sh\nexec ${nodePath} ${NODE_FLAGS} /${lib}/dist/${b}.mjs "$@"\n`, 0o755);
   } else {
-    put(`${lib}/bin/${b}.mjs`, `#!${nodePath}\nimport '../dist/${b}.mjs';\n`, 0o755);
+    put(`${lib}/bin/${b}.mjs`, `#!${nodePath} ${NODE_FLAGS}\nimport '../dist/${b}.mjs';\n`, 0o755);
     symlinkSync(`../lib/kexec-ts/bin/${b}.mjs`, at(`usr/bin/${b}`));
   }
 }

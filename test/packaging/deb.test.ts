@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cannotMakeRoot, debianRootTarball, openDebianRoot, ROOT_PACKAGES, sh } from './debian-root.ts';
 import { debProgramPackages, debPrograms } from './deb-programs.ts';
+import { NODE_FLAGS } from '../../src/kdump/capture-initramfs.ts';
 
 const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
 const noDpkg = existsSync('/usr/bin/dpkg-deb') && existsSync('/usr/bin/dpkg-shlibdeps') ? undefined : 'dpkg-deb / dpkg-shlibdeps are not installed (apt-get install dpkg-dev)';
@@ -139,6 +140,11 @@ test('the .deb holds the bins, the bundled library with koffi\'s amd64 addon, un
   for (const b of ['kexec-ts', 'kdump-ts', 'vmcore-ts']) {
     assert.match(entries.get(`/usr/bin/${b}`) ?? '', new RegExp(`^l.* -> \\.\\./lib/kexec-ts/bin/${b}\\.mjs$`));
     assert.match(entries.get(`/usr/lib/kexec-ts/bin/${b}.mjs`) ?? '', /^-rwxr-xr-x root\/root /);
+  }
+  // The bins start node as bin/*.mjs and the capture init do (a 1 MiB young generation).
+  for (const b of ['kexec-ts', 'kdump-ts', 'vmcore-ts']) {
+    const script = sh('sh', ['-c', `dpkg-deb --fsys-tarfile '${deb}' | tar -xO ./usr/lib/kexec-ts/bin/${b}.mjs`], 10_000).stdout;
+    assert.equal(script.split('\n')[0], `#!/usr/bin/node ${NODE_FLAGS}`);
   }
   for (const hook of ['postinst', 'postrm']) assert.match(entries.get(`/etc/kernel/${hook}.d/kdump-ts`)!, /^-rwxr-xr-x /);
   // Bundled: no source maps, no other architecture's purgatory, no node_modules but koffi's and the collector's SQLite (WebAssembly).

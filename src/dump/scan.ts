@@ -136,9 +136,10 @@ export function scanDump(dump: Dump, filter: FilterSetup | undefined, opts: Scan
   };
   let only: PfnWindow | undefined;
   let count = 0;
-  // The kept bits as runs, for the second pass, while they fit (not with lost bits: ELF's dropMissing).
+  // The kept bits as runs, for the second pass, while they fit: not when one window covers the dump
+  // (the second pass gets that window itself), nor with lost bits (ELF's dropMissing).
   const runsMax = opts.keptRunsMax ?? KEPT_RUNS_MAX;
-  let keptRuns = opts.dropMissing || runsMax === 0 || W > 2 ** 32 ? undefined : new KeptRuns(runsMax);
+  let keptRuns = maxPfn <= W || opts.dropMissing || runsMax === 0 || W > 2 ** 32 ? undefined : new KeptRuns(runsMax);
   for (const w of walkWindows(dump, filter, { ...opts, windowPfns: W }, res, bufs)) {
     res.pagesPresent += popcountBitmap(w.present, w.end - w.start);
     res.pagesKept += popcountBitmap(w.kept, w.end - w.start);
@@ -163,8 +164,8 @@ class KeptRuns {
   private readonly max: number;
   private runs = new Uint32Array(1024);
   private n = 0;
-  /** Runs recorded per window, in window order. */
-  readonly perWindow: number[] = [];
+  /** Where each window's runs end in `runs` (its start: the window before's end), in window order. */
+  private readonly ends: number[] = [];
 
   constructor(max: number) {
     this.max = max;
@@ -172,7 +173,6 @@ class KeptRuns {
 
   /** Records a window's kept bits; false once they no longer fit. */
   add(w: PfnWindow): boolean {
-    const first = this.n;
     for (const [i, j] of setRuns(w.kept, 0, w.end - w.start)) {
       if (this.n + 2 > 2 * this.max) return false;
       if (this.n + 2 > this.runs.length) {
@@ -183,35 +183,45 @@ class KeptRuns {
       this.runs[this.n++] = i;
       this.runs[this.n++] = j;
     }
-    this.perWindow.push((this.n - first) / 2);
+    this.ends.push(this.n);
     return true;
   }
 
   /** Sets window `index`'s kept bits in `bits` (cleared first). */
-  fill(index: number, first: number, bits: Uint8Array): void {
+  fill(index: number, bits: Uint8Array): void {
     bits.fill(0);
-    for (let r = 0; r < this.perWindow[index]!; r++) setBits(bits, this.runs[2 * (first + r)]!, this.runs[2 * (first + r) + 1]!);
+    for (let r = index ? this.ends[index - 1]! : 0; r < this.ends[index]!; r += 2) setBits(bits, this.runs[r]!, this.runs[r + 1]!);
   }
 }
 
 /** The scan's windows again from its recorded kept runs: present and RAM bits from the dump's runs, no struct page read. */
 function* replayWindows(dump: Dump, W: number, kept: KeptRuns, bufs: { present: Uint8Array; kept: Uint8Array; ram: Uint8Array | undefined }): Generator<PfnWindow> {
   const maxPfn = Number(dump.maxPfn);
-  const presentBits = new RunBits(dump.presentRuns(), maxPfn);
-  const ramBits = dump.ramRuns && bufs.ram ? new RunBits(dump.ramRuns(), maxPfn) : undefined;
-  let first = 0;
+  const inputBits = windowInputBits(dump, bufs.present, bufs.ram);
   for (let s = 0, index = 0; s < maxPfn; s += W, index++) {
     const e = Math.min(maxPfn, s + W);
-    const bytes = Math.ceil((e - s) / 8);
-    const p = bufs.present.subarray(0, bytes);
-    presentBits.fill(p, s, e);
-    const r = ramBits ? bufs.ram!.subarray(0, bytes) : p;
-    ramBits?.fill(r, s, e);
-    const k = bufs.kept.subarray(0, bytes);
-    kept.fill(index, first, k);
-    first += kept.perWindow[index]!;
-    yield { start: s, end: e, present: p, ram: r, kept: k };
+    const { present, ram } = inputBits(s, e);
+    const k = bufs.kept.subarray(0, present.length);
+    kept.fill(index, k);
+    yield { start: s, end: e, present, ram, kept: k };
   }
+}
+
+/**
+ * The input's present bits and RAM bits (its own RAM map where it has one and `ram` is given, else
+ * the present bits themselves) of each window [s, e), windows in order, into the two buffers.
+ */
+function windowInputBits(dump: Dump, present: Uint8Array, ram: Uint8Array | undefined): (s: number, e: number) => { present: Uint8Array; ram: Uint8Array } {
+  const maxPfn = Number(dump.maxPfn);
+  const presentBits = new RunBits(dump.presentRuns(), maxPfn);
+  const ramBits = dump.ramRuns && ram ? new RunBits(dump.ramRuns(), maxPfn) : undefined;
+  return (s, e) => {
+    const p = present.subarray(0, Math.ceil((e - s) / 8));
+    presentBits.fill(p, s, e);
+    const r = ramBits ? ram!.subarray(0, p.length) : p;
+    ramBits?.fill(r, s, e);
+    return { present: p, ram: r };
+  };
 }
 
 /**
@@ -232,8 +242,7 @@ function* walkWindows(
     filter && needsClassification(filter.layout, opts.dumpLevel) ? new PageClassifier(filter.layout, filter.memMap, filter.readVirt) : undefined;
   const zeroReader = opts.zeroTest ? new PageReader(dump) : undefined;
   const buf = opts.zeroTest ? new Uint8Array(BATCH_PAGES * dump.pageSize) : undefined;
-  const presentBits = new RunBits(dump.presentRuns(), maxPfn);
-  const ramBits = dump.ramRuns && ram ? new RunBits(dump.ramRuns(), maxPfn) : undefined;
+  const inputBits = windowInputBits(dump, present, ram);
   // This window's present, RAM and lost bits (same length as its kept bits).
   let p = present;
   let r = present;
@@ -247,10 +256,7 @@ function* walkWindows(
     counts: res.excluded,
     keep: kept,
     fill: (k, s, e) => {
-      p = present.subarray(0, k.length);
-      presentBits.fill(p, s, e);
-      r = ramBits ? ram!.subarray(0, p.length) : p;
-      ramBits?.fill(r, s, e);
+      ({ present: p, ram: r } = inputBits(s, e));
       k.set(p);
       l = lost?.subarray(0, p.length);
       l?.fill(0);

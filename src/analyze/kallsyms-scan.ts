@@ -9,9 +9,8 @@
 // of the token table before it); from there every other table is found walking backwards and is
 // checked (marker count vs N, names ending exactly at the markers, symbol 256 at markers[1]).
 import { NotInDumpError } from '../errors.ts';
-import { readKallsyms } from './kallsyms.ts';
+import { readKallsyms, type KallsymsTable } from './kallsyms.ts';
 import type { KernelMemory } from './kernel-memory.ts';
-import { SortedSymbolTable } from './symbols.ts';
 import { VmcoreInfo } from './vmcoreinfo.ts';
 
 const CHUNK = 1 << 20;
@@ -195,9 +194,8 @@ export function withKallsyms(info: VmcoreInfo, loc: KallsymsLocation): VmcoreInf
 }
 
 /** The kallsyms found in the kernel image (kernels before 6.0), or undefined when nothing checks out. */
-export function imageKallsyms(mem: KernelMemory, info: VmcoreInfo): SortedSymbolTable | undefined {
+export function imageKallsyms(mem: KernelMemory, info: VmcoreInfo): KallsymsTable | undefined {
   const loc = locateKallsyms(mem, info);
   if (!loc) return undefined;
-  const table = readKallsyms(mem, withKallsyms(info, loc));
-  return new SortedSymbolTable('kallsyms found in the kernel image', [...table.all()]);
+  return readKallsyms(mem, withKallsyms(info, loc), 'kallsyms found in the kernel image');
 }

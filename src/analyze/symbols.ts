@@ -23,7 +23,7 @@ export interface SymbolTable {
 }
 
 /** Past this distance from the nearest symbol below, an address is not attributed to it. */
-const MAX_OFFSET = 0x100000n;
+export const MAX_OFFSET = 0x100000n;
 
 /** A SymbolTable over a list of symbols (sorted here). */
 export class SortedSymbolTable implements SymbolTable {

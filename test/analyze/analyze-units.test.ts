@@ -6,7 +6,7 @@ import { parsePrstatus } from '../../src/analyze/arch/x86_64/prstatus.ts';
 import { X86_64_REGS } from '../../src/analyze/arch/x86_64/regs.ts';
 import { ParseError } from '../../src/errors.ts';
 import { SparseMemory } from './synthetic-kernel.ts';
-import { vmlinuxSymbols } from '../../src/analyze/symbols.ts';
+import { SortedSymbolTable, vmlinuxSymbols } from '../../src/analyze/symbols.ts';
 import { formatDate, formatMemory, formatUptime, panicMessage } from '../../src/analyze/system-info.ts';
 import { Elf64Ehdr, Elf64Shdr, Elf64Sym, openElf } from '../../src/format/elf.ts';
 import { encodeStruct } from '../../src/format/struct.ts';
@@ -151,6 +151,40 @@ test('kallsyms: PC-relative offsets (newer kernels, no kallsyms_relative_base): 
   assert.equal(t.byName('_stext')!.address, 0xffffffff81000000n);
   assert.equal(t.byName('panic')!.address, 0xffffffff81234560n);
   assert.equal(t.byName('init_task')!.address, 0xffffffff83000040n);
+});
+
+test('kallsyms: addresses out of order or zero, aliases and a local and a global of one name are answered as a sorted table does', () => {
+  const { mem, info } = buildKallsyms([
+    { name: 'late', type: 'T', offset: 0x3000 },
+    { name: 'dup', type: 't', offset: 0x1000 }, // local, lower address
+    { name: 'wrapped', type: 'T', offset: 0x7fffffff }, // base + offset carries into the high half and wraps at 2^64
+    { name: 'dup', type: 'T', offset: 0x2000 }, // the global wins over the local
+    { name: 'alias_local', type: 't', offset: 0x2000 },
+    { name: 'early', type: 'T', offset: 0 },
+    { name: 'only_local', type: 'd', offset: 0x4000 },
+    { name: 'only_local', type: 'd', offset: 0x5000 },
+  ]);
+  const t = readKallsyms(mem, info);
+  const all = t.all();
+  const sorted = new SortedSymbolTable('sorted', [...all]);
+  assert.deepEqual(all.map((s) => s.name), sorted.all().map((s) => s.name));
+  assert.deepEqual(all.map((s) => s.name), ['wrapped', 'early', 'dup', 'dup', 'alias_local', 'late', 'only_local', 'only_local']);
+  assert.equal(all[0]!.address, 0xffffffn); // 0xffffffff81000000 + 0x7fffffff, modulo 2^64
+  assert.deepEqual(t.byName('dup'), { name: 'dup', type: 'T', address: 0xffffffff81002000n });
+  assert.equal(t.byName('only_local')!.address, 0xffffffff81004000n);
+  assert.equal(t.byAddress(0xffffffff81002004n)!.symbol.name, 'dup'); // the global among aliases
+  for (const s of all) assert.equal(t.byName(s.name), sorted.byName(s.name));
+  assert.equal(t.byName('nothing'), undefined);
+  // Symbols at address 0 are left out, as a sorted table does.
+  const z = buildKallsyms([
+    { name: 'a', type: 'T', offset: 0x10 },
+    { name: 'nul', type: 'A', offset: 0 },
+  ]);
+  z.mem.u64(0xffffffff82100000n, 0n); // relative base 0: 'nul' is at address 0
+  const tz = readKallsyms(z.mem, z.info);
+  assert.equal(tz.count, 1);
+  assert.equal(tz.byName('nul'), undefined);
+  assert.equal(tz.byName('a')!.address, 0x10n);
 });
 
 test('kallsyms: a damaged name table is one clear error', () => {

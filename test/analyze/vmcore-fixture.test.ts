@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KernelDump } from '../../src/analyze/kernel-dump.ts';
 import { findCrashingCpu, systemInfo } from '../../src/analyze/system-info.ts';
-import { parseSystemMap } from '../../src/analyze/symbols.ts';
+import { parseSystemMap, SortedSymbolTable } from '../../src/analyze/symbols.ts';
 import { openDump } from '../../src/format/open-dump.ts';
 import { FileSource } from '../../src/host/file-source.ts';
 
@@ -196,6 +196,21 @@ test('fixture kallsyms: every symbol the kernel log names in the panic trace res
     const hit = syms.byAddress(BigInt('0x' + m[2]))!;
     assert.ok(hit, m[0]);
     assert.equal(hit.symbol.name, m[1], m[0]);
+  }
+});
+
+test('fixture kallsyms: the dump\'s compact table answers every name and address as a sorted table of the same symbols does', () => {
+  const syms = kd().symbols;
+  const all = syms.all();
+  const sorted = new SortedSymbolTable('the same symbols', [...all]);
+  assert.equal(sorted.count, syms.count);
+  // Names given many times (locals in many files, a local and a global of one name) included.
+  const names = new Set(all.map((s) => s.name));
+  assert.ok(all.length - names.size > 1000, `${all.length - names.size} repeated names`);
+  for (const name of names) assert.equal(syms.byName(name), sorted.byName(name), name);
+  for (const name of ['no_such_symbol', '', 'panic\u0100', 'sysrq_handle_cras']) assert.equal(syms.byName(name), undefined, name);
+  for (let i = 0; i < all.length; i += 3) {
+    for (const a of [all[i]!.address, all[i]!.address + 1n, all[i]!.address + 0x100001n]) assert.deepEqual(syms.byAddress(a), sorted.byAddress(a), a.toString(16));
   }
 });
 

@@ -342,16 +342,23 @@ async function saveTo(dump: Dump, args: SaveArgs, opened: ChunkStore[]): Promise
   if (args.to) {
     // Loaded only here: a save to a local file or a pipe does not load the targets' code (ssh,
     // HTTP and TLS, encryption, chunking) at start-up.
-    const [{ ChunkedWriter, MANIFEST_SUFFIX }, { DirChunkStore, sha256Hasher, SshChunkStore }, { parseSshUrl }, { HttpChunkStore }, { readCa, readTokenFile }, { readSecretFile }, { dumpKeyFor, loadRecipient, sealerFor }] =
-      await Promise.all([
-        import('../../dump/chunked.ts'),
-        import('../../host/chunk-stores.ts'),
-        import('../../ssh-url.ts'),
-        import('../../host/http-chunk-store.ts'),
-        import('../../host/http-client.ts'),
-        import('../../host/secret-file.ts'),
-        import('../../host/dump-crypto.ts'),
-      ]);
+    const [
+      { ChunkedWriter, MANIFEST_SUFFIX },
+      { DirChunkStore, sha256Hasher, SshChunkStore },
+      { parseSshUrl },
+      { HttpChunkStore },
+      { readCa, readTokenFile },
+      { readSecretFile },
+      { dumpKeyFor, loadRecipient, sealerFor },
+    ] = await Promise.all([
+      import('../../dump/chunked.ts'),
+      import('../../host/chunk-stores.ts'),
+      import('../../ssh-url.ts'),
+      import('../../host/http-chunk-store.ts'),
+      import('../../host/http-client.ts'),
+      import('../../host/secret-file.ts'),
+      import('../../host/dump-crypto.ts'),
+    ]);
     manifestSuffix = MANIFEST_SUFFIX;
     const { target, name, chunkBytes, sshKey, knownHosts, encryptTo, stateDir, tokenFile, ca, s3 } = args.to;
     const recipient = encryptTo !== undefined ? loadRecipient(encryptTo) : undefined;

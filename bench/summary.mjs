@@ -8,20 +8,34 @@
 //        node bench/summary.mjs --arm64 [RUNS]   (issue 15: every cached arm64 dump, no reference
 //        tools: QEMU's ELF and flattened kdump-zlib dumps of harness/arm64-dump.ts and the kdump-made
 //        ones of harness/arm64-kdump.ts; RUNS default 5, the dumps interleaved round by round)
+//        node bench/summary.mjs --kernels [RUNS]   (issue 16: < 0.3 s on every kernel generation: the
+//        bundled dump, every x86_64 ELF vmcore the real-kernel harness cached (Debian 5.10, 6.1, 6.12,
+//        7.x; bench/make-vmcore.ts makes more) and the arm64 dumps, interleaved, no reference tools)
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, openSync, readdirSync, readSync, closeSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, closeSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, homedir, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { FIXTURE, findVmlinux, has, load, measureAll, printTable } from './reference-tools.mjs';
 
 const arm64 = process.argv.includes('--arm64');
-const positional = process.argv.slice(2).filter((a) => a !== '--arm64');
-const runs = Number(positional[0] ?? (arm64 ? 5 : 7));
+const kernels = process.argv.includes('--kernels');
+const positional = process.argv.slice(2).filter((a) => a !== '--arm64' && a !== '--kernels');
+const runs = Number(positional[0] ?? (arm64 || kernels ? 5 : 7));
 if (!existsSync('dist/vmcore-ts.mjs')) execFileSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' });
+
+const vmcoreCache = join(process.env.KEXEC_TS_CACHE || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'kexec-ts'), 'vmcore');
+
+/** The cached x86_64 ELF vmcores of the real-kernel harness, each with the kernel release its .json names. */
+function x86Vmcores() {
+  if (!existsSync(vmcoreCache)) return [];
+  return readdirSync(vmcoreCache)
+    .filter((f) => /^(?!arm64-).*\.elf$/.test(f) && existsSync(join(vmcoreCache, f.replace(/\.elf$/, '.json'))))
+    .map((f) => ({ file: join(vmcoreCache, f), release: JSON.parse(readFileSync(join(vmcoreCache, f.replace(/\.elf$/, '.json')), 'utf8')).release ?? '?' }));
+}
 
 /** The cached arm64 dumps (the e2e harness's), each checked by its first bytes: ELF, kdump, flattened. */
 function arm64Dumps() {
-  const dir = join(process.env.KEXEC_TS_CACHE || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'kexec-ts'), 'vmcore');
+  const dir = vmcoreCache;
   if (!existsSync(dir)) return [];
   const files = [];
   for (const f of readdirSync(dir).sort()) {
@@ -37,6 +51,32 @@ function arm64Dumps() {
     if (!ok) console.log(`${file}: not a dump (first bytes ${head.toString('hex')}), skipped`);
     return ok;
   });
+}
+
+if (kernels) {
+  const short = (f) => f.replace(/^.*\/vmcore\//, '');
+  const summaryOf = (name, file, okExit) => ({
+    name,
+    cmd: process.execPath,
+    args: ['dist/vmcore-ts.mjs', 'summary', file],
+    okExit,
+    check: (out) => {
+      if (!out.includes('CRASH: Kernel panic') || !/#\d+ \[[0-9a-f]+\] \S+/.test(out)) throw new Error(`${file}: summary lacks the panic or a backtrace frame`);
+    },
+  });
+  const tools = [
+    summaryOf(`bundled (6.1.0-56)`, FIXTURE, [0, 3]),
+    ...x86Vmcores().map((v) => summaryOf(`${short(v.file)} (${v.release})`, v.file, [0, 3])),
+    ...arm64Dumps().map((f) => summaryOf(short(f), f, [0, 3])),
+  ];
+  if (tools.length === 1) console.log('no cached harness dumps: the real-kernel e2e makes them (bench/make-vmcore.ts SUITE MEM_MIB CPU); only the bundled dump is measured');
+  const before = load();
+  const results = await measureAll(tools, runs);
+  console.log(`\nvmcore-ts summary without vmlinux, every cached kernel generation; ${cpus().length} cores, Node ${process.version}; load average ${before} → ${load()}`);
+  printTable(results);
+  const slowest = results.reduce((a, b) => (b.wall > a.wall ? b : a));
+  console.log(`goal < 0.3 s on every kernel: slowest ${slowest.name} ${slowest.wall.toFixed(0)} ms wall (${slowest.wall < 300 ? 'met' : 'not met'})`);
+  process.exit(0);
 }
 
 if (arm64) {

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { firmwareHandoffStall, lastConsoleLine } from './firmware-stall.ts';
+import { firmwareBootDoubleFault, firmwareHandoffStall, lastConsoleLine } from './firmware-stall.ts';
 
 const stalled = readFileSync(join(import.meta.dirname, 'fixtures', 'firmware-stall-ovmf-secboot.txt'), 'utf8');
 
@@ -20,4 +20,23 @@ test('firmware stall: a kernel that stopped printing, a shutdown, or an empty co
   assert.equal(firmwareHandoffStall('[   60.402361] reboot: machine restart\n'), undefined);
   assert.equal(firmwareHandoffStall(''), undefined);
   assert.equal(lastConsoleLine('a\r\n\x1b[01;01H\x1b[=3h\r\n'), 'a');
+});
+
+// The real tail of the trixie SeaBIOS lifecycle guest's console (6 Dec): the capture kernel's save and
+// reboot, SeaBIOS, GRUB, then the firmware-booted 6.12.117 dying of a double fault in the slab allocator.
+const doubleFault = readFileSync(join(import.meta.dirname, 'fixtures', 'firmware-boot-double-fault-trixie.txt'), 'utf8');
+
+test('firmware boot fault: a kernel the firmware booted that died of a double fault, its panic the console\'s end, is retried', () => {
+  assert.equal(firmwareBootDoubleFault(doubleFault), 'double fault at RIP __kmalloc_node_noprof+0x149/0x430 in the kernel the firmware booted');
+  assert.equal(firmwareHandoffStall(doubleFault), undefined);
+});
+
+test('firmware boot fault: not retried when the fault is in a kernel no firmware booted (kexec), after a marker of ours, or followed by more output', () => {
+  const fromFirmware = doubleFault.indexOf('SeaBIOS');
+  // The same fault in the capture kernel's boot (no firmware line after the last kernel's start).
+  assert.equal(firmwareBootDoubleFault(doubleFault.slice(0, fromFirmware) + doubleFault.slice(doubleFault.indexOf('[   21.405118]'))), undefined);
+  assert.equal(firmwareBootDoubleFault(doubleFault.replace('[   21.405118] traps', 'E2E-MARK third boot 20.1 x\n[   21.405118] traps')), undefined);
+  assert.equal(firmwareBootDoubleFault(`${doubleFault}[   30.000000] systemd[1]: still going\n`), undefined);
+  assert.equal(firmwareBootDoubleFault(doubleFault.replace(/double fault/g, 'general protection fault')), undefined);
+  assert.equal(firmwareBootDoubleFault(''), undefined);
 });

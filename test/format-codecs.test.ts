@@ -127,6 +127,37 @@ test('codecs: the Node zlib decoder (nodePageDecoders) decodes pages like fflate
   assert.throws(() => codec.decompress(new Uint8Array([1, 2, 3]), 4096));
 });
 
+test('codecs: the Node zlib decoder gives the page or the error zlib.inflateSync gives, on clean, damaged, cut, padded, short and oversized pages, and a clean page again after each', async () => {
+  const { nodePageDecoders } = await import('../src/host/node-codecs.ts');
+  const zlib = await import('node:zlib');
+  const decode = decoderFor(codecFlag('zlib'), nodePageDecoders)!.decompress;
+  const reference = (d: Uint8Array, n: number) => zlib.inflateSync(d, { maxOutputLength: n + 1 });
+  const page = new Uint8Array(4096).map((_, i) => (i * 31) & 0x7f);
+  const good = zlib.deflateSync(page, { level: 1 });
+  const cases: [string, Uint8Array][] = [
+    ['clean', good],
+    ['not zlib', new Uint8Array([1, 2, 3, 4, 5, 6])],
+    ['cut short', good.subarray(0, good.length - 10)],
+    ['bytes after the stream', Buffer.concat([good, Buffer.from([9, 9, 9])])],
+    ['two pages of data', zlib.deflateSync(Buffer.alloc(8192, 1))],
+    ['a page and a byte', zlib.deflateSync(Buffer.alloc(4097, 1))],
+    ['100 bytes', zlib.deflateSync(Buffer.alloc(100, 1))],
+    ['empty', new Uint8Array(0)],
+    ['raw deflate (no zlib header)', zlib.deflateRawSync(page)],
+  ];
+  const outcome = (f: (d: Uint8Array, n: number) => Uint8Array, d: Uint8Array) => {
+    try {
+      return Buffer.from(f(d, 4096)).toString('hex');
+    } catch (e) {
+      return `error: ${(e as Error).message}`;
+    }
+  };
+  for (const [name, d] of cases) {
+    assert.equal(outcome(decode, d), outcome(reference, d), name);
+    assert.deepEqual(new Uint8Array(decode(good, 4096)), page, `a clean page after: ${name}`);
+  }
+});
+
 test('codecs: openDump reads compressed pages with the decoders it is given (plain and flattened), the pure ones by default', () => {
   const calls: string[] = [];
   const counting = pageDecoders.map((c) => ({ ...c, decompress: (d: Uint8Array, n: number) => (calls.push(c.name), c.decompress(d, n)) }));

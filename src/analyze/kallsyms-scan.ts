@@ -103,25 +103,46 @@ function allZero(b: Uint8Array): boolean {
   return true;
 }
 
-/** Finds the tables, or undefined when the image holds nothing that checks out. */
+/**
+ * Finds the tables, or undefined when the image holds nothing that checks out. The tables end
+ * .rodata, a few MiB below the kernel's data (swapper_pg_dir, init_uts_ns, the log: VMCOREINFO names
+ * them), where the text and .rodata before them are 15–25 MiB: the chunks below the lowest of those
+ * are searched nearest first, then the rest of the image upwards.
+ */
 export function locateKallsyms(mem: KernelMemory, info: VmcoreInfo): KallsymsLocation | undefined {
   const start = info.symbol('_stext') ?? mem.arch.kernelText + (info.kernelOffset ?? 0n);
+  const data = ['swapper_pg_dir', 'init_top_pgt', 'init_uts_ns', 'prb', 'log_buf']
+    .map((n) => info.symbol(n))
+    .filter((a): a is bigint => a !== undefined && a > start && a - start < BigInt(MAX_SCAN))
+    .reduce((a, b) => (b < a ? b : a), start + BigInt(MAX_SCAN));
+  const below = Math.ceil(Number(data - start) / CHUNK);
+  for (let k = below - 1; k >= 0; k--) {
+    const found = searchChunk(mem, start + BigInt(k * CHUNK));
+    if (found && found !== 'empty') return found;
+  }
   let missing = 0;
-  for (let off = 0; off < MAX_SCAN; off += CHUNK) {
-    const b = readWithHoles(mem, start + BigInt(off), CHUNK + 512);
-    if (allZero(b)) {
+  for (let off = below * CHUNK; off < MAX_SCAN; off += CHUNK) {
+    const found = searchChunk(mem, start + BigInt(off));
+    if (found === 'empty') {
       if (++missing > 8) break; // well past the end of the image
       continue;
     }
     missing = 0;
-    for (let o = 0; o + 512 <= b.length; o += 8) {
-      if (b[o] !== 0 || b[o + 1] !== 0 || b[o + 2]! < 2) continue;
-      if (!looksLikeTokenIndex(b, o)) continue;
-      const p = start + BigInt(off + o);
-      const index = Array.from({ length: 256 }, (_, i) => u16(b, o + 2 * i));
-      const found = fromTokenIndex(mem, p, index);
-      if (found) return found;
-    }
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/** The tables whose token index lies in the chunk at `at` (plus 512 bytes), or 'empty' when the dump has none of its bytes. */
+function searchChunk(mem: KernelMemory, at: bigint): KallsymsLocation | 'empty' | undefined {
+  const b = readWithHoles(mem, at, CHUNK + 512);
+  if (allZero(b)) return 'empty';
+  for (let o = 0; o + 512 <= b.length; o += 8) {
+    if (b[o] !== 0 || b[o + 1] !== 0 || b[o + 2]! < 2) continue;
+    if (!looksLikeTokenIndex(b, o)) continue;
+    const index = Array.from({ length: 256 }, (_, i) => u16(b, o + 2 * i));
+    const found = fromTokenIndex(mem, at + BigInt(o), index);
+    if (found) return found;
   }
   return undefined;
 }

@@ -4,7 +4,7 @@ import { KernelMemory } from '../../src/analyze/kernel-memory.ts';
 import { VmcoreInfo } from '../../src/analyze/vmcoreinfo.ts';
 import { X86_64PageTables } from '../../src/analyze/arch/x86_64/paging.ts';
 import { NotInDumpError, ParseError } from '../../src/errors.ts';
-import { SyntheticKernel } from './synthetic-kernel.ts';
+import { MemoryDump, SyntheticKernel } from './synthetic-kernel.ts';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
@@ -100,4 +100,32 @@ test('kernel memory: a negative NUMBER(phys_base) (kernel loaded physically belo
   assert.equal(mem.physBase, 0xffffffffd1000000n);
   assert.equal(mem.virtToPhys(0xffffffff80000000n + 0x2f200000n), 0x200000n);
   assert.equal(mem.cstring(k.ktextAddress(0x200000n)), 'low kernel');
+});
+
+test('kernel memory: pages that follow each other physically are read in one piece; a page missing among them is named by its virtual address', () => {
+  const vmalloc = 0xffffc90000000000n;
+  const k = new SyntheticKernel(4);
+  // Three pages contiguous in physical memory, then one elsewhere.
+  k.mapRange(vmalloc, 0x5000000n, 3 * 4096);
+  k.map(vmalloc + 0x3000n, 0x4000000n);
+  const bytes = new Uint8Array(4 * 4096).map((_, i) => (i * 13) & 0xff);
+  for (let p = 0; p < 3; p++) k.writePhys(0x5000000n + BigInt(p * 4096), bytes.subarray(p * 4096, (p + 1) * 4096));
+  k.writePhys(0x4000000n, bytes.subarray(3 * 4096));
+  const dump = k.dump() as MemoryDump;
+  const mem = new KernelMemory(dump);
+  for (let p = 0n; p < 4n; p++) mem.virtToPhys(vmalloc + p * 4096n); // page tables read and cached
+  dump.reads = 0;
+  assert.deepEqual(mem.readVirt(vmalloc + 0x10n, 4 * 4096 - 0x20), bytes.subarray(0x10, 4 * 4096 - 0x10));
+  assert.equal(dump.reads, 2, 'one read for the three contiguous pages, one for the fourth');
+
+  // The middle page of a contiguous run is not in the dump: the error names it, as page by page.
+  const k2 = new SyntheticKernel(4);
+  k2.mapRange(vmalloc, 0x7000000n, 3 * 4096);
+  k2.writePhys(0x7000000n, bytes.subarray(0, 4096));
+  k2.writePhys(0x7002000n, bytes.subarray(0, 4096));
+  const mem2 = new KernelMemory(k2.dump());
+  assert.throws(
+    () => mem2.readVirt(vmalloc + 8n, 3 * 4096 - 16),
+    (e: unknown) => e instanceof NotInDumpError && !e.physical && e.address === vmalloc + 0x1000n && /physical 0x7001000/.test(e.message),
+  );
 });

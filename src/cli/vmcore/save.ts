@@ -20,7 +20,7 @@ import { readBack, recordedLevel, type SaveReport } from '../../dump/output.ts';
 import { checkSavable, saveDump, type SaveSink } from '../../dump/save.ts';
 import { DEFAULT_WINDOW, type SaveProgress } from '../../dump/scan.ts';
 import type { Command } from './commands.ts';
-import type { ChunkedWriter, ChunkStore } from '../../dump/chunked.ts';
+import { ChunkedWriter, MANIFEST_SUFFIX, type ChunkStore } from '../../dump/chunked.ts';
 import { parseCommandLine, usageError } from '../args.ts';
 
 export const SAVE_USAGE =
@@ -337,13 +337,11 @@ async function saveTo(dump: Dump, args: SaveArgs, opened: ChunkStore[]): Promise
   let file: OutputFile | undefined;
   let sink: SaveSink;
   let chunked: ChunkedWriter | undefined;
-  let manifestSuffix = '';
   let keyDone: (() => void) | undefined;
   if (args.to) {
     // Loaded only here: a save to a local file or a pipe does not load the targets' code (ssh,
-    // HTTP and TLS, encryption, chunking) at start-up.
+    // HTTP and TLS, encryption) at start-up.
     const [
-      { ChunkedWriter, MANIFEST_SUFFIX },
       { DirChunkStore, sha256Hasher, SshChunkStore },
       { parseSshUrl },
       { HttpChunkStore },
@@ -351,7 +349,6 @@ async function saveTo(dump: Dump, args: SaveArgs, opened: ChunkStore[]): Promise
       { readSecretFile },
       { dumpKeyFor, loadRecipient, sealerFor },
     ] = await Promise.all([
-      import('../../dump/chunked.ts'),
       import('../../host/chunk-stores.ts'),
       import('../../ssh-url.ts'),
       import('../../host/http-chunk-store.ts'),
@@ -359,7 +356,6 @@ async function saveTo(dump: Dump, args: SaveArgs, opened: ChunkStore[]): Promise
       import('../../host/secret-file.ts'),
       import('../../host/dump-crypto.ts'),
     ]);
-    manifestSuffix = MANIFEST_SUFFIX;
     const { target, name, chunkBytes, sshKey, knownHosts, encryptTo, stateDir, tokenFile, ca, s3 } = args.to;
     const recipient = encryptTo !== undefined ? loadRecipient(encryptTo) : undefined;
     let store: ChunkStore;
@@ -421,7 +417,7 @@ async function saveTo(dump: Dump, args: SaveArgs, opened: ChunkStore[]): Promise
     const c = chunked.end(new Date());
     keyDone?.();
     const as = c.manifest.object ? `${c.manifest.object} (${c.manifest.chunks.length} part${c.manifest.chunks.length === 1 ? '' : 's'})` : `${c.manifest.chunks.length} chunks`;
-    where = `${args.to.target} as ${as} + ${args.to.name}${manifestSuffix}${c.kept ? ` (resumed: ${c.kept} chunks already there, ${c.sent} sent)` : ''}`;
+    where = `${args.to.target} as ${as} + ${args.to.name}${MANIFEST_SUFFIX}${c.kept ? ` (resumed: ${c.kept} chunks already there, ${c.sent} sent)` : ''}`;
   }
   say(
     MSG_COMMON,

@@ -35,12 +35,11 @@ function x86Vmcores() {
 
 /** The cached arm64 dumps (the e2e harness's), each checked by its first bytes: ELF, kdump, flattened. */
 function arm64Dumps() {
-  const dir = vmcoreCache;
-  if (!existsSync(dir)) return [];
+  if (!existsSync(vmcoreCache)) return [];
   const files = [];
-  for (const f of readdirSync(dir).sort()) {
-    if (/^arm64-.*\.(elf|kdump)$/.test(f)) files.push(join(dir, f));
-    else if (f.startsWith('arm64-kdump-') && existsSync(join(dir, f, 'dump.kdump'))) files.push(join(dir, f, 'dump.kdump'));
+  for (const f of readdirSync(vmcoreCache).sort()) {
+    if (/^arm64-.*\.(elf|kdump)$/.test(f)) files.push(join(vmcoreCache, f));
+    else if (f.startsWith('arm64-kdump-') && existsSync(join(vmcoreCache, f, 'dump.kdump'))) files.push(join(vmcoreCache, f, 'dump.kdump'));
   }
   return files.filter((file) => {
     const head = Buffer.alloc(8);

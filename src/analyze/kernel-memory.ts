@@ -111,12 +111,20 @@ export class KernelMemory implements VirtualMemory {
   /**
    * Reads kernel virtual memory; NotInDumpError names the virtual address missing. Pages that follow
    * each other in physical memory too are read in one piece (an ELF dump: one read for the kernel's
-   * 5 MiB of BTF instead of 1,300).
+   * 5 MiB of BTF instead of 1,300); a range inside the kernel image (mapped linearly) without a
+   * translation per page.
    */
   readVirt(vaddr: bigint, length: number): Uint8Array {
     vaddr &= MASK64;
     const head = Math.min(length, Number(PAGE - (vaddr & (PAGE - 1n))));
     if (head === length) return this.readPage(vaddr, length);
+    if (this.isKernelText(vaddr) && this.isKernelText(vaddr + BigInt(length - 1))) {
+      try {
+        return this.dump.readPhys(this.ktextToPhys(vaddr), length);
+      } catch (e) {
+        if (!(e instanceof NotInDumpError)) throw e; // a page is missing: the loop below names it
+      }
+    }
     const out = new Uint8Array(length);
     for (let done = 0; done < length; ) {
       const v = (vaddr + BigInt(done)) & MASK64;

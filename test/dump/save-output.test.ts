@@ -148,6 +148,7 @@ test('two simultaneous save -f to one path: one succeeds, the other fails naming
     for (let i = 0; i < 3000 && !existsSync(lock); i++) await new Promise((r) => setTimeout(r, 10));
     assert.ok(existsSync(lock), 'the first save took its lock');
     first.child.kill('SIGSTOP');
+    await stopped(first.child.pid!);
     if (existsSync(lock)) break;
     first.child.kill('SIGCONT');
     assert.equal((await first.done).code, 0);
@@ -167,6 +168,23 @@ test('two simultaneous save -f to one path: one succeeds, the other fails naming
   assert.equal(openDump(new FileSource(out)).incomplete, false);
   assert.deepEqual(leftovers(d, ['dump']), [], 'lock and temporary files gone');
 });
+
+/**
+ * Until the kernel has stopped `pid` (kill() only sends SIGSTOP; the process runs on until it is
+ * delivered): its state in /proc/PID/stat is T. Returns too when it has exited meanwhile.
+ */
+async function stopped(pid: number): Promise<void> {
+  for (let i = 0; i < 1000; i++) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      return;
+    }
+    if (/\) [TtZ] /.test(stat)) return;
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
 
 test('a lock left by a killed writer (its pid is gone) is taken over', () => {
   const d = mkdtempSync(join(dir, 'stale-'));

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { firmwareBootDoubleFault, firmwareHandoffStall, lastConsoleLine } from './firmware-stall.ts';
+import { firmwareBootKernelFault, firmwareHandoffStall, lastConsoleLine, PANIC_END } from './firmware-stall.ts';
 
 const stalled = readFileSync(join(import.meta.dirname, 'fixtures', 'firmware-stall-ovmf-secboot.txt'), 'utf8');
 
@@ -26,17 +26,27 @@ test('firmware stall: a kernel that stopped printing, a shutdown, or an empty co
 // reboot, SeaBIOS, GRUB, then the firmware-booted 6.12.117 dying of a double fault in the slab allocator.
 const doubleFault = readFileSync(join(import.meta.dirname, 'fixtures', 'firmware-boot-double-fault-trixie.txt'), 'utf8');
 
-test('firmware boot fault: a kernel the firmware booted that died of a double fault, its panic the console\'s end, is retried', () => {
-  assert.equal(firmwareBootDoubleFault(doubleFault), 'double fault at RIP __kmalloc_node_noprof+0x149/0x430 in the kernel the firmware booted');
+test('firmware boot fault: a kernel the firmware booted that died of an oops (a double fault; a general protection fault in an interrupt), its panic the console\'s end, is retried', () => {
+  assert.equal(firmwareBootKernelFault(doubleFault), '"traps: PANIC: double fault, error_code: 0x0" at RIP __kmalloc_node_noprof+0x149/0x430 in the kernel the firmware booted');
   assert.equal(firmwareHandoffStall(doubleFault), undefined);
+  const gpf = doubleFault.replace('traps: PANIC: double fault, error_code: 0x0', 'Oops: general protection fault, probably for non-canonical address 0xdead000000000100: 0000 [#1] PREEMPT SMP NOPTI');
+  assert.equal(firmwareBootKernelFault(gpf), '"Oops: general protection fault, probably for non-canonical address 0xdead000000000100: 0000 [#1] PREEMPT SMP NOPTI" at RIP __kmalloc_node_noprof+0x149/0x430 in the kernel the firmware booted');
 });
 
-test('firmware boot fault: not retried when the fault is in a kernel no firmware booted (kexec), after a marker of ours, or followed by more output', () => {
+test('firmware boot fault: not retried in a kernel no firmware booted (kexec), after a marker of ours, when more output follows, or for a panic no oops caused (no root, init died)', () => {
   const fromFirmware = doubleFault.indexOf('SeaBIOS');
   // The same fault in the capture kernel's boot (no firmware line after the last kernel's start).
-  assert.equal(firmwareBootDoubleFault(doubleFault.slice(0, fromFirmware) + doubleFault.slice(doubleFault.indexOf('[   21.405118]'))), undefined);
-  assert.equal(firmwareBootDoubleFault(doubleFault.replace('[   21.405118] traps', 'E2E-MARK third boot 20.1 x\n[   21.405118] traps')), undefined);
-  assert.equal(firmwareBootDoubleFault(`${doubleFault}[   30.000000] systemd[1]: still going\n`), undefined);
-  assert.equal(firmwareBootDoubleFault(doubleFault.replace(/double fault/g, 'general protection fault')), undefined);
-  assert.equal(firmwareBootDoubleFault(''), undefined);
+  assert.equal(firmwareBootKernelFault(doubleFault.slice(0, fromFirmware) + doubleFault.slice(doubleFault.indexOf('[   21.405118]'))), undefined);
+  assert.equal(firmwareBootKernelFault(doubleFault.replace('[   21.405118] traps', 'E2E-MARK third boot 20.1 x\n[   21.405118] traps')), undefined);
+  assert.equal(firmwareBootKernelFault(`${doubleFault}[   30.000000] systemd[1]: still going\n`), undefined);
+  for (const reason of ['VFS: Unable to mount root fs on unknown-block(0,0)', 'Attempted to kill init! exitcode=0x00000100']) {
+    assert.equal(firmwareBootKernelFault(doubleFault.replace(/Fatal exception in interrupt/g, reason)), undefined, reason);
+  }
+  assert.equal(firmwareBootKernelFault(''), undefined);
+});
+
+test('dead console: a panic\'s end line as the console\'s last line is a dead guest; any line after it is not', () => {
+  assert.ok(PANIC_END.test(doubleFault));
+  assert.ok(!PANIC_END.test(`${doubleFault}SeaBIOS (version 1.16.2-debian-1.16.2-1)\r\n`));
+  assert.ok(!PANIC_END.test('[    5.0] Kernel panic - not syncing: sysrq triggered crash\n'));
 });

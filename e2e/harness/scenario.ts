@@ -2,7 +2,7 @@
 // disk, runs the scenario's stage scripts across kexec/kdump reboots, and returns the markers,
 // the console and the disk. See e2e/README.md.
 import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, copyFileSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, ftruncateSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, fstatSync, ftruncateSync, statSync, writeFileSync } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 import { basename, join } from 'node:path';
 import { getKernel, type Kernel } from './kernels.ts';
@@ -331,8 +331,32 @@ export interface Boot {
   qemuMs: number;
 }
 
+/**
+ * A boot killed when its serial files (`files`) stop growing for `ms`; sooner, after `dead.ms`, when
+ * the first file's tail shows a guest that cannot go on (`dead.tail`: a panic's end line, say).
+ */
+export interface Stall {
+  ms: number;
+  files: string[];
+  dead?: { ms: number; tail: RegExp };
+}
+
+/** The last `bytes` of a file as text ('' when it is missing). */
+function fileTail(path: string, bytes = 4096): string {
+  if (!existsSync(path)) return '';
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const b = Buffer.alloc(Math.min(bytes, size));
+    readSync(fd, b, 0, b.length, size - b.length);
+    return b.toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Runs QEMU once with `args` until it exits, the timeout, or `spec.endOn`; collects the console (the file markers are read from) and its markers. */
-export async function bootGuest(spec: Pick<ScenarioSpec, 'endOn'> & { stall?: { ms: number; files: string[] } }, args: string[], consolePath: string, timeoutMs: number, log: (line: string) => void): Promise<Boot> {
+export async function bootGuest(spec: Pick<ScenarioSpec, 'endOn'> & { stall?: Stall }, args: string[], consolePath: string, timeoutMs: number, log: (line: string) => void): Promise<Boot> {
   writeFileSync(consolePath, '');
   const markers: Marker[] = [];
   let consoleText = '';
@@ -378,10 +402,15 @@ export async function bootGuest(spec: Pick<ScenarioSpec, 'endOn'> & { stall?: { 
     if (spec.stall && !stalled) {
       const now = spec.stall.files.map((f) => (existsSync(f) ? statSync(f).size : -1)).join(' ');
       if (now !== sizes) [sizes, grewAt] = [now, Date.now()];
-      else if (Date.now() - grewAt > spec.stall.ms) {
-        stalled = true;
-        log(`no output on ${spec.stall.files.map((f) => basename(f)).join(', ')} for ${spec.stall.ms / 1000} s: killing QEMU`);
-        killGroup(child.pid);
+      else {
+        const idle = Date.now() - grewAt;
+        const { dead } = spec.stall;
+        const limit = dead && idle > dead.ms && dead.tail.test(fileTail(spec.stall.files[0]!)) ? dead.ms : spec.stall.ms;
+        if (idle > limit) {
+          stalled = true;
+          log(`no output on ${spec.stall.files.map((f) => basename(f)).join(', ')} for ${limit / 1000} s${limit < spec.stall.ms ? ` after ${dead!.tail}` : ''}: killing QEMU`);
+          killGroup(child.pid);
+        }
       }
     }
     if (spec.endOn && !endedOn && spec.endOn.test(consoleText)) {

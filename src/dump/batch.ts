@@ -3,7 +3,7 @@
 // with the batch (transferred, not copied) and come back for the next one: no garbage per batch.
 // How pages are compressed is given to the save (PageCompression): the host's native libraries and
 // worker threads (src/host/worker-pool.ts hostCompression), or the pure compressors in this thread.
-import { purePageCompressor, type PageCompressor } from '../format/codecs/compress.ts';
+import type { PageCompressor } from '../format/codecs/compress.ts';
 import type { CodecName } from '../format/codecs/index.ts';
 
 /** Pages per batch: 512 KiB of 4 KiB pages (also the save's read size). */
@@ -85,6 +85,8 @@ export interface PageCompression {
 
 /** The pure compressors (src/format/codecs/compress.ts; zstd level 1 through WebAssembly) in this thread. */
 export const pureCompression: PageCompression = {
-  // zstd's module carries its WebAssembly (240 KB): loaded only when asked for.
-  compressor: async (codec) => (codec === 'zstd' ? (await import('../format/codecs/zstd-compress.ts')).loadZstdPageCompressor(1) : purePageCompressor(codec)),
+  // zstd's module carries its WebAssembly (240 KB): loaded only when asked for; the others' (fflate,
+  // snappyjs) too, so a compression worker with a native codec never evaluates them.
+  compressor: async (codec) =>
+    codec === 'zstd' ? (await import('../format/codecs/zstd-compress.ts')).loadZstdPageCompressor(1) : (await import('../format/codecs/compress.ts')).purePageCompressor(codec),
 };

@@ -12,7 +12,7 @@
 // 1.7 % larger there, and per page no slower than the system zlib's level 1.
 import zlib from 'node:zlib';
 import type { CodecName } from '../format/codecs/index.ts';
-import { lzoPageCompressor, type PageCompressor } from '../format/codecs/compress.ts';
+import type { PageCompressor } from '../format/codecs/compress.ts';
 import { pureCompression } from '../dump/batch.ts';
 import { zlibPageStream } from './zlib-page-stream.ts';
 import { LIBDEFLATE_LEVEL, libdeflateCompressor, liblzoCompressor, libzstdCompressor } from './native-codecs.ts';
@@ -25,7 +25,7 @@ export async function pageCompressor(codec: CodecName, opts: { zstdChecked?: boo
     case 'zlib':
       return libdeflateCompressor() ?? zlibCompressor();
     case 'lzo':
-      return liblzoCompressor() ?? lzoPageCompressor();
+      return liblzoCompressor() ?? (await import('../format/codecs/compress.ts')).lzoPageCompressor();
     case 'zstd': {
       // libzstd is ~10x faster than the WebAssembly build; taken only when it writes the same bytes.
       // A worker whose parent already compared them (zstdChecked) skips loading the WebAssembly

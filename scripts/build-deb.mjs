@@ -1,6 +1,6 @@
 // `npm run deb`: the Debian package kexec-ts_VERSION-REV_amd64.deb from the built dist/ (scripts/build.mjs),
 // with dpkg-deb alone (no debhelper). VERSION is package.json's; REV is packaging/deb/changelog's.
-//   /usr/bin/{kexec-ts,kdump-ts,vmcore-ts}     symlinks to /usr/lib/kexec-ts/bin/*.mjs (#!/usr/bin/node)
+//   /usr/bin/{kexec-ts,kdump-ts,vmcore-ts}     symlinks to /usr/lib/kexec-ts/bin/*.{mjs,cjs} (#!/usr/bin/node)
 //                                              (--bundled-node: sh scripts running /usr/lib/kexec-ts/node)
 //   /usr/lib/kexec-ts/{package.json,dist/,node_modules/koffi,node_modules/@koromix/koffi-linux-x64}
 //   /usr/lib/systemd/system/{kdump-ts,kexec-ts-bless-boot}.service, /usr/lib/udev/rules.d/90-kdump-ts.rules
@@ -57,7 +57,7 @@ const lib = 'usr/lib/kexec-ts';
 
 // The library: the bundles (no source maps), the x86_64 purgatory, the viewer page, and a package.json
 // (kdump-ts mkinitrd finds its package directory by it).
-for (const f of readdirSync(dist)) if (f.endsWith('.mjs')) copy(join(dist, f), `${lib}/dist/${f}`);
+for (const f of readdirSync(dist)) if (/\.[cm]js$/.test(f)) copy(join(dist, f), `${lib}/dist/${f}`);
 copy(join(dist, 'purgatory-x86_64.ro'), `${lib}/dist/purgatory-x86_64.ro`);
 copy(join(dist, 'web/viewer.html'), `${lib}/dist/web/viewer.html`);
 copy(join(dist, 'web/fleet.html'), `${lib}/dist/web/fleet.html`);
@@ -95,12 +95,14 @@ mkdirSync(at('usr/bin'), { recursive: true });
 // node's flags, as bin/*.mjs and the capture init give them (src/kdump/capture-initramfs.ts NODE_FLAGS).
 const NODE_FLAGS = '--max-semi-space-size=1';
 for (const b of BINS) {
+  // vmcore-ts starts from its CommonJS launcher (dist/vmcore-ts.cjs: no ESM loader for dmesg, info, summary).
+  const ext = existsSync(join(dist, `${b}.cjs`)) ? 'cjs' : 'mjs';
   if (bundled) {
     // The carried node through sh (lintian wants a node script's interpreter to be nodejs's /usr/bin/node).
-    put(`usr/bin/${b}`, `#!/bin/sh\nexec ${nodePath} ${NODE_FLAGS} /${lib}/dist/${b}.mjs "$@"\n`, 0o755);
+    put(`usr/bin/${b}`, `#!/bin/sh\nexec ${nodePath} ${NODE_FLAGS} /${lib}/dist/${b}.${ext} "$@"\n`, 0o755);
   } else {
-    put(`${lib}/bin/${b}.mjs`, `#!${nodePath} ${NODE_FLAGS}\nimport '../dist/${b}.mjs';\n`, 0o755);
-    symlinkSync(`../lib/kexec-ts/bin/${b}.mjs`, at(`usr/bin/${b}`));
+    put(`${lib}/bin/${b}.${ext}`, `#!${nodePath} ${NODE_FLAGS}\n${ext === 'cjs' ? `require('../dist/${b}.cjs');` : `import '../dist/${b}.mjs';`}\n`, 0o755);
+    symlinkSync(`../lib/kexec-ts/bin/${b}.${ext}`, at(`usr/bin/${b}`));
   }
 }
 

@@ -137,13 +137,16 @@ test('the .deb holds the bins, the bundled library with koffi\'s amd64 addon, un
     '/usr/share/doc/kexec-ts/changelog.Debian.gz',
   ];
   for (const p of want) assert.ok(entries.has(p), `${p} is in the package`);
+  // vmcore-ts runs from its CommonJS launcher (dist/vmcore-ts.cjs and the commands' .cjs files).
+  const binFile = (b: string) => `${b}.${b === 'vmcore-ts' ? 'cjs' : 'mjs'}`;
+  for (const p of ['/usr/lib/kexec-ts/dist/vmcore-ts.cjs', '/usr/lib/kexec-ts/dist/vmcore-ts-dmesg.cjs']) assert.ok(entries.has(p), `${p} is in the package`);
   for (const b of ['kexec-ts', 'kdump-ts', 'vmcore-ts']) {
-    assert.match(entries.get(`/usr/bin/${b}`) ?? '', new RegExp(`^l.* -> \\.\\./lib/kexec-ts/bin/${b}\\.mjs$`));
-    assert.match(entries.get(`/usr/lib/kexec-ts/bin/${b}.mjs`) ?? '', /^-rwxr-xr-x root\/root /);
+    assert.match(entries.get(`/usr/bin/${b}`) ?? '', new RegExp(`^l.* -> \\.\\./lib/kexec-ts/bin/${binFile(b).replace('.', '\\.')}$`));
+    assert.match(entries.get(`/usr/lib/kexec-ts/bin/${binFile(b)}`) ?? '', /^-rwxr-xr-x root\/root /);
   }
   // The bins start node as bin/*.mjs and the capture init do (a 1 MiB young generation).
   for (const b of ['kexec-ts', 'kdump-ts', 'vmcore-ts']) {
-    const script = sh('sh', ['-c', `dpkg-deb --fsys-tarfile '${deb}' | tar -xO ./usr/lib/kexec-ts/bin/${b}.mjs`], 10_000).stdout;
+    const script = sh('sh', ['-c', `dpkg-deb --fsys-tarfile '${deb}' | tar -xO ./usr/lib/kexec-ts/bin/${binFile(b)}`], 10_000).stdout;
     assert.equal(script.split('\n')[0], `#!/usr/bin/node ${NODE_FLAGS}`);
   }
   for (const hook of ['postinst', 'postrm']) assert.match(entries.get(`/etc/kernel/${hook}.d/kdump-ts`)!, /^-rwxr-xr-x /);

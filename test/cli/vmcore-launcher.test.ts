@@ -1,0 +1,54 @@
+// vmcore-ts's CommonJS launcher (dist/vmcore-ts.cjs, made by scripts/build.mjs; what bin/vmcore-ts.cjs
+// and the Debian package run) sends dmesg, info and summary (and crash's names log, sys) to their
+// own CommonJS files and every other command to the ESM bundle. Whichever path, the same output,
+// errors and exit codes as the ESM bundle alone.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { vmcoreAliases, vmcoreCommands } from '../../src/cli/vmcore/commands.ts';
+
+const launcher = 'dist/vmcore-ts.cjs';
+const esm = 'dist/vmcore-ts.mjs';
+const skip = existsSync(launcher) && existsSync(esm) ? false : 'no build (node scripts/build.mjs)';
+const dump = 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump';
+
+function run(entry: string, args: string[]) {
+  const r = spawnSync(process.execPath, [entry, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The launcher's command → file table, read from the file it is. */
+function fastTable(): Record<string, string> {
+  const m = /^const fast = (\{.*\});$/m.exec(readFileSync(launcher, 'utf8'));
+  assert.ok(m, 'dist/vmcore-ts.cjs has its table');
+  return JSON.parse(m[1]!) as Record<string, string>;
+}
+
+test('vmcore launcher: dmesg, log, info, sys and summary run from their CommonJS files, with the ESM bundle\'s output byte for byte', { skip }, () => {
+  const fast = fastTable();
+  for (const cmd of ['dmesg', 'log', 'info', 'sys', 'summary']) {
+    assert.ok(Object.hasOwn(fast, cmd) && existsSync(`dist/vmcore-ts-${fast[cmd]}.cjs`), `${cmd} has a CommonJS file`);
+    const a = run(launcher, [cmd, dump]);
+    assert.equal(a.status, 0, a.stderr);
+    assert.ok(a.stdout.length > 100);
+    assert.deepEqual(a, run(esm, [cmd, dump]), cmd);
+  }
+});
+
+test('vmcore launcher: every alias of a command with a CommonJS file is in the table, pointing where vmcoreAliases does; each entry names a real command', { skip }, () => {
+  const fast = fastTable();
+  for (const [alias, target] of Object.entries(vmcoreAliases)) if (Object.hasOwn(fast, target)) assert.equal(fast[alias], target, alias);
+  for (const [name, file] of Object.entries(fast)) {
+    assert.ok(Object.hasOwn(vmcoreCommands, file), `${file} is a command`);
+    assert.equal(vmcoreAliases[name] ?? name, file, name);
+  }
+});
+
+test('vmcore launcher: --help, missing arguments, a missing dump and a bad option answer as the ESM bundle does (text and exit code); other commands and the top level go to it', { skip }, () => {
+  for (const args of [['dmesg', '--help'], ['dmesg'], ['dmesg', '/nonexistent/vmcore'], ['info', '--bogus', dump], ['summary', 'fixtures'], ['bt', dump], ['--version'], [], ['nosuch']]) {
+    const a = run(launcher, args);
+    assert.deepEqual(a, run(esm, args), args.join(' '));
+    assert.ok(!/\n\s+at /.test(a.stderr), `no stack trace: ${a.stderr}`);
+  }
+});

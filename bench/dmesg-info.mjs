@@ -15,7 +15,7 @@ import { FIXTURE, findVmlinux, has, load, measureAll, printTable } from './refer
 const dump = process.argv[2] ?? FIXTURE;
 const runs = Number(process.argv[3] ?? 11);
 const crashRuns = Number(process.env.CRASH_RUNS ?? 3);
-if (!existsSync('dist/vmcore-ts.mjs')) spawnSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' });
+if (!existsSync('dist/vmcore-ts.cjs')) spawnSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' });
 
 const DRGN_DMESG = `import sys
 from drgn.helpers.linux.printk import get_dmesg
@@ -43,7 +43,7 @@ const tmp = mkdtempSync(join(tmpdir(), 'bench-dmesg-'));
 let results;
 let ourDmesg;
 try {
-  const vmcoreTs = (cmd) => ({ cmd: process.execPath, args: ['dist/vmcore-ts.mjs', cmd, dump] });
+  const vmcoreTs = (cmd) => ({ cmd: process.execPath, args: ['dist/vmcore-ts.cjs', cmd, dump] });
   const tools = [
     { name: 'vmcore-ts dmesg', ...vmcoreTs('dmesg'), check: (out) => (ourDmesg = out) },
     { name: 'vmcore-ts info', ...vmcoreTs('info') },

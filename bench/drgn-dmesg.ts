@@ -12,7 +12,7 @@ import { debianRootTarball, openDebianRoot } from '../test/packaging/debian-root
 const runs = Number(process.argv[2] ?? 5);
 const DUMP = new URL('../fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump', import.meta.url).pathname;
 const VMLINUX = join(process.env.KEXEC_TS_CACHE ?? join(homedir(), '.cache/kexec-ts'), 'dbg/6.1.0-56-cloud-amd64/vmlinux');
-const CLI = new URL('../dist/vmcore-ts.mjs', import.meta.url).pathname;
+const CLI = new URL('../dist/vmcore-ts.cjs', import.meta.url).pathname;
 if (!existsSync(VMLINUX)) throw new Error(`${VMLINUX}: missing (the e2e harness's getDebugVmlinux fetches it)`);
 if (!existsSync(CLI)) throw new Error(`${CLI}: missing (npm run build)`);
 

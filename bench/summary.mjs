@@ -1,5 +1,5 @@
 // Benchmark: `vmcore-ts summary` (no vmlinux: the dump's kallsyms, ORC tables and log) on the
-// fixture dump, built CLI (dist/vmcore-ts.mjs, what users run), against, in the same run on the
+// fixture dump, built CLI (dist/vmcore-ts.cjs, what users run), against, in the same run on the
 // same dump with the matching vmlinux: drgn 0.0.22 (log + task list + the crashed thread's stack)
 // and crash 8.0.2 (sys, bt, ps, log). Medians of wall and CPU time, Node start included.
 // crash and drgn need the vmlinux: `bash bench/setup.sh` fetches it (and installs drgn); without
@@ -21,7 +21,7 @@ const arm64 = process.argv.includes('--arm64');
 const kernels = process.argv.includes('--kernels');
 const positional = process.argv.slice(2).filter((a) => a !== '--arm64' && a !== '--kernels');
 const runs = Number(positional[0] ?? (arm64 || kernels ? 5 : 7));
-if (!existsSync('dist/vmcore-ts.mjs')) execFileSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' });
+if (!existsSync('dist/vmcore-ts.cjs')) execFileSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' });
 
 const vmcoreCache = join(process.env.KEXEC_TS_CACHE || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'kexec-ts'), 'vmcore');
 
@@ -57,7 +57,7 @@ if (kernels) {
   const summaryOf = (name, file, okExit) => ({
     name,
     cmd: process.execPath,
-    args: ['dist/vmcore-ts.mjs', 'summary', file],
+    args: ['dist/vmcore-ts.cjs', 'summary', file],
     okExit,
     check: (out) => {
       if (!out.includes('CRASH: Kernel panic') || !/#\d+ \[[0-9a-f]+\] \S+/.test(out)) throw new Error(`${file}: summary lacks the panic or a backtrace frame`);
@@ -88,7 +88,7 @@ if (arm64) {
   const tools = dumps.map((f) => ({
     name: `${short(f)} (${(statSync(f).size / 2 ** 20).toFixed(0)} MiB)`,
     cmd: process.execPath,
-    args: ['dist/vmcore-ts.mjs', 'summary', f],
+    args: ['dist/vmcore-ts.cjs', 'summary', f],
     okExit: [0, 3], // 3: a partial result (bookworm: no vmstat_text without a vmlinux), still a summary
     check: (out) => {
       if (!out.includes('CRASH: Kernel panic') || !out.includes('aarch64') || !/#\d+ \[[0-9a-f]+\] panic\+/.test(out)) throw new Error(`${f}: summary lacks the panic, the machine or the panic frame`);
@@ -123,7 +123,7 @@ try {
     {
       name: 'vmcore-ts summary (no vmlinux)',
       cmd: process.execPath,
-      args: ['dist/vmcore-ts.mjs', 'summary', FIXTURE],
+      args: ['dist/vmcore-ts.cjs', 'summary', FIXTURE],
       check: (out) => {
         if (!out.includes('sysrq triggered crash') || !out.includes('panic+0x13d')) throw new Error('summary output lacks the panic or the backtrace');
       },

@@ -1,4 +1,5 @@
-// Bundles each CLI into ESM under dist/ (what bin/ runs, what the initramfs carries).
+// Bundles each CLI into ESM under dist/ (what bin/ runs, what the initramfs carries), and vmcore-ts's
+// most-run analysis commands into CommonJS files too (see FAST_COMMANDS).
 import { build } from 'esbuild';
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';

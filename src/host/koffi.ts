@@ -22,17 +22,16 @@ let koffi: Koffi | undefined;
  * A machine with musl's loader, or any failure there, takes koffi's loader.
  */
 export function loadKoffi(): Koffi {
-  return (koffi ??= directAddon() ?? (requireHere('koffi') as Koffi));
+  return (koffi ??= directAddon() ?? (createRequire(import.meta.url)('koffi') as Koffi));
 }
 
-const requireHere = createRequire(import.meta.url);
 const MUSL_ARCH: Partial<Record<string, string>> = { x64: 'x86_64', arm64: 'aarch64' };
 
 function directAddon(): Koffi | undefined {
   const muslArch = MUSL_ARCH[process.arch];
   if (process.platform !== 'linux' || !muslArch || existsSync(`/lib/ld-musl-${muslArch}.so.1`)) return undefined;
   try {
-    const addon = requireHere(`@koromix/koffi-linux-${process.arch}/linux_${process.arch}/koffi.node`) as Partial<Koffi>;
+    const addon = createRequire(import.meta.url)(`@koromix/koffi-linux-${process.arch}/linux_${process.arch}/koffi.node`) as Partial<Koffi>;
     return typeof addon.load === 'function' && typeof addon.struct === 'function' && typeof addon.errno === 'function' ? (addon as Koffi) : undefined;
   } catch {
     return undefined;

@@ -169,7 +169,7 @@ export async function bootSystem(spec: SystemBoot): Promise<SystemResult> {
     const fault = boot.stalled && attempt === 1 && !handoff ? firmwareBootKernelFault(consoleText) : undefined;
     if (!handoff && !fault) break;
     const what = handoff ? `stalled after the firmware's "${handoff}"` : `stalled after ${fault}`;
-    retried = `${spec.name}: ${what} (no output for ${STALL_MS() / 1000} s, ${boot.markers.length} markers before it): run once more from the start`;
+    retried = `${spec.name}: ${what} (no output for ${(boot.stalled ?? 0) / 1000} s, ${boot.markers.length} markers before it): run once more from the start`;
     log(retried);
     for (const f of [consolePath, agentPath]) renameSync(f, f.replace(/\.log$/, '-attempt1.log'));
   }

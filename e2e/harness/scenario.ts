@@ -322,8 +322,8 @@ export interface BootRetry extends BootOops {
 export interface Boot {
   code: number | null;
   timedOut: boolean;
-  /** killed: no byte on any watched serial file for `stall.ms` (bootGuest's option) */
-  stalled?: boolean;
+  /** killed after this many ms without a byte on any watched serial file (bootGuest's `stall.ms`, or `stall.dead.ms` for a dead console) */
+  stalled?: number;
   endedOn: boolean;
   stderr: string;
   console: string;
@@ -396,7 +396,7 @@ export async function bootGuest(spec: Pick<ScenarioSpec, 'endOn'> & { stall?: St
   // stall: the watched files' sizes, and when one last grew
   let sizes = '';
   let grewAt = Date.now();
-  let stalled = false;
+  let stalled = 0;
   const poller = setInterval(() => {
     poll();
     if (spec.stall && !stalled) {
@@ -407,7 +407,7 @@ export async function bootGuest(spec: Pick<ScenarioSpec, 'endOn'> & { stall?: St
         const { dead } = spec.stall;
         const limit = dead && idle > dead.ms && dead.tail.test(fileTail(spec.stall.files[0]!)) ? dead.ms : spec.stall.ms;
         if (idle > limit) {
-          stalled = true;
+          stalled = limit;
           log(`no output on ${spec.stall.files.map((f) => basename(f)).join(', ')} for ${limit / 1000} s${limit < spec.stall.ms ? ` after ${dead!.tail}` : ''}: killing QEMU`);
           killGroup(child.pid);
         }

@@ -4,6 +4,11 @@ import { build } from 'esbuild';
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 
+// fflate's Node build loads node:worker_threads at import for its async API, which we never use
+// (only the *Sync functions and Gunzip): its browser build has the same synchronous code without
+// that, ~5 ms less start-up (BENCHMARKS.md).
+const FFLATE_BROWSER = { fflate: './node_modules/fflate/esm/browser.js' };
+
 const common = {
   outdir: 'dist',
   outExtension: { '.js': '.mjs' },
@@ -36,10 +41,7 @@ await build({
   entryPoints: { 'vmcore-ts': 'src/cli/vmcore-ts.ts' },
   splitting: true,
   chunkNames: 'vmcore-ts-[name]-[hash]',
-  // fflate's Node build loads node:worker_threads at import for its async API, which we never use
-  // (only the *Sync functions and Gunzip): its browser build has the same synchronous code without
-  // that, ~5 ms less start-up (BENCHMARKS.md).
-  alias: { fflate: './node_modules/fflate/esm/browser.js' },
+  alias: FFLATE_BROWSER,
 });
 
 // The analysis commands run most, each also as one CommonJS file (dist/vmcore-ts-COMMAND.cjs), behind
@@ -54,7 +56,7 @@ const cjs = {
   outExtension: { '.js': '.cjs' },
   define: { 'import.meta.url': '__importMetaUrl' },
   banner: { js: "const __importMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
-  alias: { fflate: './node_modules/fflate/esm/browser.js' },
+  alias: FFLATE_BROWSER,
 };
 for (const [name, exported] of Object.entries(FAST_COMMANDS)) {
   await build({
@@ -89,7 +91,7 @@ else import('./vmcore-ts.mjs').catch((e) => { process.stderr.write(\`vmcore-ts: 
 // the typed API and its Node opener, one self-contained file; its declarations in dist/types/.
 // `vmcore-ts run` loads the same file for scripts, and its module hooks (dist/ts-hooks.mjs, with
 // amaro, Node's TypeScript type stripper, bundled in) to run .ts scripts without a build step.
-await build({ ...common, entryPoints: { api: 'src/host/package-entry.ts' }, alias: { fflate: './node_modules/fflate/esm/browser.js' } });
+await build({ ...common, entryPoints: { api: 'src/host/package-entry.ts' }, alias: FFLATE_BROWSER });
 // (no source map: amaro is 3.7 MB of generated code around its WebAssembly)
 await build({ ...common, entryPoints: { 'ts-hooks': 'src/cli/vmcore/ts-hooks.mjs' }, sourcemap: false });
 {

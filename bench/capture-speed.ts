@@ -35,7 +35,7 @@ import { recordTimings } from '../e2e/harness/testing.ts';
 import { koffiBinaryFiles } from '../e2e/kexec-ts-files.ts';
 import { cacheDir } from '../e2e/harness/cache.ts';
 import { CAPTURE_SPEED_MODES, captureSpeed, type CaptureNodeFrom } from '../e2e/scenarios.ts';
-import { NODE_FLAGS } from '../src/kdump/capture-initramfs.ts';
+import { NODE_ARGS } from '../src/node-args.ts';
 
 const USAGE = 'usage: node --import tsx bench/capture-speed.ts [--suite bookworm|trixie] [--memory MiB] [--runs N] [--capture root|initramfs] [--crashkernel MiB] [--cpu MODEL] [--no-profile] [--no-builtin] [--jitless] [--no-codecs] [--host-vmcore FILE | --no-host] [--keep] [--verbose]';
 
@@ -270,7 +270,7 @@ if (hostVmcore && hostComparable) {
   const cmd = (tool: Run['tool'], mode: string): string[] =>
     tool === 'makedumpfile'
       ? ['makedumpfile', `-${mode}`, '-d', '31', hostVmcore, file]
-      : [process.execPath, NODE_FLAGS, ...(tool === 'vmcore-ts-jitless' ? ['--jitless'] : []), join(REPO, 'bin', 'vmcore-ts.mjs'), 'save', `-${mode}`, '-d', '31', hostVmcore, file];
+      : [process.execPath, ...NODE_ARGS, ...(tool === 'vmcore-ts-jitless' ? ['--jitless'] : []), join(REPO, 'bin', 'vmcore-ts.mjs'), 'save', `-${mode}`, '-d', '31', hostVmcore, file];
   const hostTools = ['makedumpfile', 'vmcore-ts', ...(values.jitless ? ['vmcore-ts-jitless' as const] : [])] as const;
   const host: Run[] = [];
   const hostLoad = load();

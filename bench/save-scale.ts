@@ -11,7 +11,7 @@ import { existsSync, linkSync, mkdtempSync, readFileSync, rmSync, statSync, writ
 import { loadavg, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { debianRootTarball, openDebianRoot } from '../test/packaging/debian-root.ts';
-import { NODE_FLAGS } from '../src/kdump/capture-initramfs.ts';
+import { NODE_ARGS } from '../src/node-args.ts';
 
 const argv = process.argv.slice(2);
 const opt = (f: string, d: string) => (argv.includes(f) ? argv.splice(argv.indexOf(f), 2)[1]! : d);
@@ -78,14 +78,14 @@ for (const input of inputs) {
       r.m172.push(timed(['makedumpfile', ...flags, input, ...(flat ? [] : [join(work, 'mdf.out')])], join(work, 'mdf.out'), flat));
       rmSync(join(work, 'mdf.out'), { force: true });
       const keep = i === runs - 1 && !flat;
-      r.ours.push(timed([process.execPath, NODE_FLAGS, cli, 'save', ...flags, '--message-level', '0', input, ...(flat ? [] : [ours])], undefined, flat));
+      r.ours.push(timed([process.execPath, ...NODE_ARGS, cli, 'save', ...flags, '--message-level', '0', input, ...(flat ? [] : [ours])], undefined, flat));
       if (!flat) r.ours.at(-1)!.size = statSync(ours).size;
       if (!keep) rmSync(ours, { force: true });
     }
     // The floor of this codec and level, from the pages our last save kept.
     const key = `${m[2]}${m[3]}`;
     if (!floors.has(key)) {
-      if (flat) timed([process.execPath, NODE_FLAGS, cli, 'save', `-${m[2]}`, '-d', m[3]!, '--message-level', '0', input, ours], undefined, false);
+      if (flat) timed([process.execPath, ...NODE_ARGS, cli, 'save', `-${m[2]}`, '-d', m[3]!, '--message-level', '0', input, ours], undefined, false);
       const f = spawnSync(process.execPath, ['--import', 'tsx', 'bench/save-floor.ts', input, ours, CODEC[m[2]!]!], { encoding: 'utf8' });
       if (f.status !== 0) throw new Error(`save-floor: ${f.stderr}`);
       floors.set(key, JSON.parse(f.stdout.trim().split('\n').pop()!));

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=1
+#!/usr/bin/env -S node --max-semi-space-size=1 --no-concurrent-recompilation
 // Runs the bundled build (dist/, made by 'npm run build' or on install); in a checkout without a
 // build, runs the TypeScript sources through tsx.
 import { existsSync } from 'node:fs';

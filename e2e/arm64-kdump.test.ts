@@ -27,6 +27,7 @@ import { cacheDir } from './harness/cache.ts';
 import { getDebugVmlinux } from './harness/kernels.ts';
 import { REPO } from './harness/initramfs.ts';
 import { cannotMakeRoot } from '../test/packaging/debian-root.ts';
+import { NODE_ARGS } from '../src/node-args.ts';
 
 const asked = process.env.E2E_ARM64 === '1' || process.env.E2E_SUITES === 'all';
 const none = (process.env.E2E_SUITES ?? '').trim() === 'none';
@@ -36,7 +37,7 @@ const skipOf = (ci: boolean) =>
 const log = process.env.E2E_VERBOSE ? (s: string) => console.error(`[arm64-kdump] ${s}`) : () => {};
 
 function vmcoreTs(args: string[]): { stdout: string; stderr: string; status: number | null } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', `${REPO}/src/cli/vmcore-ts.ts`, ...args], { encoding: 'utf8', maxBuffer: 64 << 20, timeout: 5 * 60_000 });
+  const r = spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', `${REPO}/src/cli/vmcore-ts.ts`, ...args], { encoding: 'utf8', maxBuffer: 64 << 20, timeout: 5 * 60_000 });
   return { stdout: r.stdout, stderr: r.stderr, status: r.status };
 }
 

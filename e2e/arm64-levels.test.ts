@@ -24,6 +24,7 @@ import { getArm64Dump } from './harness/arm64-dump.ts';
 import { arm64Makedumpfile, keptAndZero } from './harness/arm64-oracles.ts';
 import { REPO } from './harness/initramfs.ts';
 import { cannotMakeRoot } from '../test/packaging/debian-root.ts';
+import { NODE_ARGS } from '../src/node-args.ts';
 
 const asked = process.env.E2E_ARM64 === '1' || process.env.E2E_SUITES === 'all';
 const skip = !asked ? 'set E2E_ARM64=1 (or --all) for the arm64 dumps (QEMU aarch64 + arm64 makedumpfile under qemu-user)' : (cannotMakeRoot() ?? false);
@@ -37,7 +38,7 @@ test('e2e arm64 bookworm 6.1: the pages vmcore-ts save keeps at dump levels 1, 2
   const raw = (await getArm64Dump('bookworm', log)).vmcore;
   const mdf = await arm64Makedumpfile(log);
   const d0 = join(dir, 'd0.elf');
-  const conv = spawnSync(process.execPath, ['--import', 'tsx', `${REPO}/src/cli/vmcore-ts.ts`, 'save', '-E', '-d', '0', '--message-level', '0', raw, d0], { encoding: 'utf8', timeout: 10 * 60_000 });
+  const conv = spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', `${REPO}/src/cli/vmcore-ts.ts`, 'save', '-E', '-d', '0', '--message-level', '0', raw, d0], { encoding: 'utf8', timeout: 10 * 60_000 });
   assert.equal(conv.status, 0, `vmcore-ts save -E -d 0: ${conv.stderr}`);
 
   const dump = openDump(new FileSource(raw));
@@ -50,7 +51,7 @@ test('e2e arm64 bookworm 6.1: the pages vmcore-ts save keeps at dump levels 1, 2
     const { kd, bitmap: theirs, zero: theirZero } = keptAndZero(out);
     rmSync(out);
     const saved = join(dir, `ours-${level}.kdump`);
-    const ours = spawnSync(process.execPath, ['--import', 'tsx', `${REPO}/src/cli/vmcore-ts.ts`, 'save', '-c', '-d', String(level), '--message-level', '0', raw, saved], { encoding: 'utf8', timeout: 10 * 60_000 });
+    const ours = spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', `${REPO}/src/cli/vmcore-ts.ts`, 'save', '-c', '-d', String(level), '--message-level', '0', raw, saved], { encoding: 'utf8', timeout: 10 * 60_000 });
     assert.equal(ours.status, 0, `vmcore-ts save -c -d ${level}: ${ours.stderr}`);
     const mine = keptAndZero(saved);
     rmSync(saved);

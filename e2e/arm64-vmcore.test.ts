@@ -17,13 +17,14 @@ import { arm64Makedumpfile, baseName, callerColumnAsKernel, drgnCallFrames, drgn
 import { getDebugVmlinux } from './harness/kernels.ts';
 import { REPO } from './harness/initramfs.ts';
 import { cannotMakeRoot } from '../test/packaging/debian-root.ts';
+import { NODE_ARGS } from '../src/node-args.ts';
 
 const asked = process.env.E2E_ARM64 === '1' || process.env.E2E_SUITES === 'all';
 const skip = !asked ? 'set E2E_ARM64=1 (or --all) for the arm64 dumps (QEMU aarch64 + drgn)' : (cannotMakeRoot() ?? false);
 const log = process.env.E2E_VERBOSE ? (s: string) => console.error(`[arm64] ${s}`) : () => {};
 
 function vmcoreTs(args: string[]): { stdout: string; stderr: string; status: number | null } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', `${REPO}/src/cli/vmcore-ts.ts`, ...args], { encoding: 'utf8', maxBuffer: 64 << 20, timeout: 5 * 60_000 });
+  const r = spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', `${REPO}/src/cli/vmcore-ts.ts`, ...args], { encoding: 'utf8', maxBuffer: 64 << 20, timeout: 5 * 60_000 });
   return { stdout: r.stdout, stderr: r.stderr, status: r.status };
 }
 function json(args: string[]): Record<string, unknown> {

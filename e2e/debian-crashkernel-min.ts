@@ -16,6 +16,7 @@ import { getDebianImage, type ImageVariant } from './harness/debian-image.ts';
 import { bootSystem, sysrqCrashStage } from './harness/debian-guest.ts';
 import { REPO } from './harness/initramfs.ts';
 import { buildDeb, DEB_INSTALL_STAGE, lines } from './harness/kexec-ts-deb.ts';
+import { NODE_ARGS } from '../src/node-args.ts';
 
 export type MinTool = 'kdump-tools' | 'kexec-ts';
 
@@ -136,7 +137,7 @@ export async function runMinTry(tool: MinTool, o: { suite: string; crashkernelMi
   if (exit !== undefined && exit !== '0') return fail(`vmcore-ts save in the capture kernel exited '${exit}' (${r.marker('second', 'crash-files').value})`);
   if (r.marker('second', 'dmesg-line').value !== line) return fail(`the crash line is not in ${tool}'s ${t.dmesg}`);
   const dump = r.job.copyOut('out/dump', join(r.outDir, 'dump'));
-  const d = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', 'dmesg', dump], { cwd: REPO, encoding: 'utf8', maxBuffer: 1 << 28 });
+  const d = spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'src/cli/vmcore-ts.ts', 'dmesg', dump], { cwd: REPO, encoding: 'utf8', maxBuffer: 1 << 28 });
   rmSync(dump);
   if (!d.stdout.includes(line)) return fail(`vmcore-ts dmesg on ${tool}'s dump: exit ${d.status}, crash line missing`);
   r.cleanup();

@@ -13,6 +13,7 @@ import { bootSystem, multiUserHostMs, sysrqCrashStage } from './harness/debian-g
 import { debianSkipOption, debianOptInSuites } from './harness/host.ts';
 import { REPO } from './harness/initramfs.ts';
 import { recordTimings } from './harness/testing.ts';
+import { NODE_ARGS } from '../src/node-args.ts';
 
 const log = process.env.E2E_VERBOSE ? (s: string) => process.stderr.write(s + '\n') : undefined;
 const skipOpt = debianSkipOption(true);
@@ -63,7 +64,7 @@ for (const suite of debianOptInSuites().length ? debianOptInSuites() : ['trixie'
     // Our reader on Debian's dump: vmcore-ts dmesg shows the crash line; kdump-tools' dmesg.* (makedumpfile --dump-dmesg in the capture kernel) is the oracle.
     const dump = r.job.copyOut('out/dump', join(r.outDir, 'dump'));
     const theirs = readFileSync(r.job.copyOut('out/dmesg.txt', join(r.outDir, 'dmesg.txt')), 'utf8');
-    const v = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', 'dmesg', dump], { cwd: REPO, encoding: 'utf8', maxBuffer: 1 << 28 });
+    const v = spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'src/cli/vmcore-ts.ts', 'dmesg', dump], { cwd: REPO, encoding: 'utf8', maxBuffer: 1 << 28 });
     assert.equal(v.status, 0, `vmcore-ts dmesg on kdump-tools' dump: ${v.stderr}`);
     assert.ok(v.stdout.includes(r.marker('first', 'crash-line').value), 'vmcore-ts dmesg on the dump shows the crash line');
     const firstDiff = v.stdout.split('\n').findIndex((l, i) => l !== theirs.split('\n')[i]);

@@ -27,6 +27,7 @@ import { DirBlobStore } from '../src/host/blob-store.ts';
 import { startCollector } from '../src/host/collector-server.ts';
 import { openPostgres, openSqlite } from '../src/host/sql-drivers.ts';
 import { pgMissing, startPg, type PgServer } from '../test/collect/pg-server.ts';
+import { NODE_ARGS } from '../src/node-args.ts';
 
 const log = process.env.E2E_VERBOSE ? (s: string) => process.stderr.write(s + '\n') : undefined;
 const asked = process.env.E2E_COLLECTOR === '1' || (process.env.E2E_SUITES ?? '').trim() === 'all';
@@ -36,7 +37,7 @@ const suite = suites()[0] ?? 'bookworm';
 test(`e2e ${suite}: kdump-ts triage first: a new crash uploads its dump to the collector over HTTPS, the same bug again sends only signature and log`, { skip: asked ? undefined : 'with --all (E2E_SUITES=all) or E2E_COLLECTOR=1' }, async (t) => {
   if (cannotRun(t)) return;
   if (spawnSync('openssl', ['version']).error) return t.skip('needs openssl');
-  if (!existsSync(join(REPO, 'dist', 'vmcore-ts.mjs'))) execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: REPO, stdio: 'inherit' });
+  if (!existsSync(join(REPO, 'dist', 'vmcore-ts.mjs'))) execFileSync(process.execPath, [...NODE_ARGS, 'scripts/build.mjs'], { cwd: REPO, stdio: 'inherit' });
   const work = mkdtempSync(join(tmpdir(), 'kdump-collector-'));
   const pg: PgServer | undefined = pgMissing() === undefined ? await startPg() : undefined;
   t.diagnostic(pg ? 'index: PostgreSQL, two collectors (one per crash)' : `index: SQLite, one collector (PostgreSQL: ${pgMissing()})`);
@@ -104,7 +105,7 @@ test(`e2e ${suite}: kdump-ts triage first: a new crash uploads its dump to the c
       const viewed = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
         const c = spawn(
           process.execPath,
-          ['--import', 'tsx', '-e', `import { openKernelDump } from './src/host/open-dump-file.ts'; const d = openKernelDump(process.argv[1], { http: { ca: process.argv[2] } }); console.log(d.printk().map((l) => l.text).join('\\n'));`, url, readFileSync(cert, 'utf8')],
+          [...NODE_ARGS, '--import', 'tsx', '-e', `import { openKernelDump } from './src/host/open-dump-file.ts'; const d = openKernelDump(process.argv[1], { http: { ca: process.argv[2] } }); console.log(d.printk().map((l) => l.text).join('\\n'));`, url, readFileSync(cert, 'utf8')],
           { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 },
         );
         let stdout = '';

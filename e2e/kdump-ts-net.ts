@@ -11,10 +11,11 @@ import { kdumpTsCpu } from './harness/host.ts';
 import { REPO } from './harness/initramfs.ts';
 import type { Kernel } from './harness/kernels.ts';
 import { koffiBinaryFiles } from './kexec-ts-files.ts';
+import { NODE_ARGS } from '../src/node-args.ts';
 
 /** A CLI of this checkout run with tsx; a non-zero exit fails the test with its stderr. */
 export function cli(name: string, args: string[]): string {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', `src/cli/${name}.ts`, ...args], { cwd: REPO, encoding: 'utf8', maxBuffer: 1 << 28 });
+  const r = spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', `src/cli/${name}.ts`, ...args], { cwd: REPO, encoding: 'utf8', maxBuffer: 1 << 28 });
   assert.equal(r.status, 0, `${name} ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
   return r.stdout;
 }

@@ -18,6 +18,7 @@ import { REPO } from './harness/initramfs.ts';
 import { cannotRun, orSkipOnDownload, recordTimings, timingSummary } from './harness/testing.ts';
 import { nfsMissing, TestNfsServer } from '../test/nfs-server.ts';
 import { captureInitrd, cli, crashGuest, netConfig } from './kdump-ts-net.ts';
+import { NODE_ARGS } from '../src/node-args.ts';
 
 const log = process.env.E2E_VERBOSE ? (s: string) => process.stderr.write(s + '\n') : undefined;
 const asked = process.env.E2E_NFS === '1' || (process.env.E2E_SUITES ?? '').trim() === 'all';
@@ -58,7 +59,7 @@ test(`e2e ${suite}: kdump-ts with an NFS target: the capture kernel mounts the e
     if (process.env.E2E_REQUIRE === '1') assert.fail(nfsMissing);
     return t.skip(nfsMissing);
   }
-  if (!existsSync(join(REPO, 'dist', 'vmcore-ts.mjs'))) execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: REPO, stdio: 'inherit' });
+  if (!existsSync(join(REPO, 'dist', 'vmcore-ts.mjs'))) execFileSync(process.execPath, [...NODE_ARGS, 'scripts/build.mjs'], { cwd: REPO, stdio: 'inherit' });
   const nfs = new TestNfsServer();
   try {
     await nfs.start();
@@ -84,7 +85,7 @@ test(`e2e ${suite}: kdump-ts to a full NFS export: the save stops at ENOSPC and 
     if (process.env.E2E_REQUIRE === '1') assert.fail(nfsMissing);
     return t.skip(nfsMissing);
   }
-  if (!existsSync(join(REPO, 'dist', 'vmcore-ts.mjs'))) execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: REPO, stdio: 'inherit' });
+  if (!existsSync(join(REPO, 'dist', 'vmcore-ts.mjs'))) execFileSync(process.execPath, [...NODE_ARGS, 'scripts/build.mjs'], { cwd: REPO, stdio: 'inherit' });
   const nfs = new TestNfsServer({ capacityMiB: 8 });
   try {
     await nfs.start();
@@ -101,7 +102,7 @@ test(`e2e ${suite}: kdump-ts to a full NFS export: the save stops at ENOSPC and 
       t.diagnostic(atWrite ? 'ENOSPC at a write: the dump on the export is marked INCOMPLETE' : 'ENOSPC when flushing: no dump put in place');
       if (atWrite) {
         // It opens and says so; what it lacks is a partial result (exit 3), named page by page.
-        const info = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', 'info', join(dir, 'vmcore')], { cwd: REPO, encoding: 'utf8' });
+        const info = spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'src/cli/vmcore-ts.ts', 'info', join(dir, 'vmcore')], { cwd: REPO, encoding: 'utf8' });
         assert.equal(info.status, 3, info.stderr);
         assert.match(info.stdout, /DUMPFILE: .*vmcore {2}\[INCOMPLETE\]/);
         assert.match(info.stdout, /RELEASE: \S+/);

@@ -20,6 +20,7 @@ import { REPO } from './harness/initramfs.ts';
 import { cannotRun, orSkipOnDownload, recordTimings, timingSummary } from './harness/testing.ts';
 import { CephS3Server, cephS3Unavailable } from '../test/ceph-s3-server.ts';
 import { captureInitrd, cli, crashGuest, netConfig } from './kdump-ts-net.ts';
+import { NODE_ARGS } from '../src/node-args.ts';
 
 const log = process.env.E2E_VERBOSE ? (s: string) => process.stderr.write(s + '\n') : undefined;
 const GUEST_PORT = 7480;
@@ -33,7 +34,7 @@ test(`e2e ${suite}: kdump-ts with target = s3://: the capture kernel uploads the
     if (process.env.E2E_REQUIRE === '1') assert.fail(why);
     return t.skip(why);
   }
-  if (!existsSync(join(REPO, 'dist', 'vmcore-ts.mjs')) || !existsSync(join(REPO, 'dist', 's3-worker.mjs'))) execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: REPO, stdio: 'inherit' });
+  if (!existsSync(join(REPO, 'dist', 'vmcore-ts.mjs')) || !existsSync(join(REPO, 'dist', 's3-worker.mjs'))) execFileSync(process.execPath, [...NODE_ARGS, 'scripts/build.mjs'], { cwd: REPO, stdio: 'inherit' });
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
   const server = new CephS3Server();
   const work = mkdtempSync(join(tmpdir(), 'kdump-ts-s3-'));

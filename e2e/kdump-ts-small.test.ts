@@ -12,6 +12,7 @@ import { kdumpTsCpu, suites } from './harness/host.ts';
 import { REPO } from './harness/initramfs.ts';
 import { cannotRun, orSkipOnDownload } from './harness/testing.ts';
 import { runCapture } from './kdump-ts-small.ts';
+import { NODE_ARGS } from '../src/node-args.ts';
 
 const log = process.env.E2E_VERBOSE ? (s: string) => process.stderr.write(s + '\n') : undefined;
 const CRASHKERNEL = Number(process.env.E2E_SMALL_CRASHKERNEL ?? '256');
@@ -19,7 +20,7 @@ const CRASHKERNEL = Number(process.env.E2E_SMALL_CRASHKERNEL ?? '256');
 for (const suite of suites().slice(0, 1)) {
   test(`e2e ${suite}: capture = root: a small capture initramfs (no Node.js) mounts the root file system, runs vmcore-ts save from it at crashkernel=${CRASHKERNEL}M; the dump opens`, async (t) => {
     if (cannotRun(t)) return;
-    if (!existsSync(join(REPO, 'dist', 'vmcore-ts.mjs'))) execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: REPO, stdio: 'inherit' });
+    if (!existsSync(join(REPO, 'dist', 'vmcore-ts.mjs'))) execFileSync(process.execPath, [...NODE_ARGS, 'scripts/build.mjs'], { cwd: REPO, stdio: 'inherit' });
     await orSkipOnDownload(t, async () => {
       const r = await runCapture({ suite, cpu: kdumpTsCpu(), crashkernelMiB: CRASHKERNEL, mode: 'root', log });
       t.diagnostic(r.mkinitrd.trim());

@@ -13,6 +13,7 @@ import { getKernel } from './harness/kernels.ts';
 import { REPO } from './harness/initramfs.ts';
 import { koffiBinaryFiles } from './kexec-ts-files.ts';
 import { MAKE_ROOT } from './scenarios.ts';
+import { NODE_ARGS } from '../src/node-args.ts';
 
 export type CaptureKind = 'root' | 'initramfs';
 
@@ -30,7 +31,7 @@ export interface CaptureRun {
 }
 
 function cli(name: string, args: string[]): { code: number | null; out: string; err: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', `src/cli/${name}.ts`, ...args], { cwd: REPO, encoding: 'utf8', maxBuffer: 1 << 28 });
+  const r = spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', `src/cli/${name}.ts`, ...args], { cwd: REPO, encoding: 'utf8', maxBuffer: 1 << 28 });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 

@@ -17,6 +17,7 @@ import { REPO } from './harness/initramfs.ts';
 import { cannotRun, orSkipOnDownload, recordTimings, timingSummary } from './harness/testing.ts';
 import { sshdMissing, TestSshd } from '../test/sshd-server.ts';
 import { captureInitrd, cli, crashGuest, netConfig } from './kdump-ts-net.ts';
+import { NODE_ARGS } from '../src/node-args.ts';
 
 const log = process.env.E2E_VERBOSE ? (s: string) => process.stderr.write(s + '\n') : undefined;
 const GUEST_PORT = 2222;
@@ -29,7 +30,7 @@ test(`e2e ${suite ?? '(no suite)'}: kdump-ts with target = ssh://: the capture k
     if (process.env.E2E_REQUIRE === '1') assert.fail(sshdMissing);
     return t.skip(sshdMissing);
   }
-  if (!existsSync(join(REPO, 'dist', 'vmcore-ts.mjs'))) execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: REPO, stdio: 'inherit' });
+  if (!existsSync(join(REPO, 'dist', 'vmcore-ts.mjs'))) execFileSync(process.execPath, [...NODE_ARGS, 'scripts/build.mjs'], { cwd: REPO, stdio: 'inherit' });
   const sshd = new TestSshd();
   try {
     await sshd.start();
@@ -62,7 +63,7 @@ test(`e2e ${suite ?? '(no suite)'}: kdump-ts with target = ssh://: the capture k
       const dir = join(dumps, stamps[0]!);
       assert.ok(saved[1]!.endsWith(`${dumps}/${stamps[0]}`));
       assert.ok(readFileSync(join(dir, 'vmcore.dmesg.txt'), 'utf8').includes(marker), 'the kernel log went first, whole, with the marker');
-      const plain = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', 'verify', dir], { cwd: REPO, encoding: 'utf8' });
+      const plain = spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'src/cli/vmcore-ts.ts', 'verify', dir], { cwd: REPO, encoding: 'utf8' });
       assert.equal(plain.status, 0, plain.stdout + plain.stderr);
       assert.match(plain.stdout, /every chunk matches \(encrypted/);
       const flat = join(r.outDir, 'vmcore.flat');

@@ -17,11 +17,12 @@ import { REPO } from './harness/initramfs.ts';
 import { koffiBinaryFiles } from './kexec-ts-files.ts';
 import { guestConfig } from './kdump-ts-small.ts';
 import { cannotRun, orSkipOnDownload, recordTimings, timingSummary } from './harness/testing.ts';
+import { NODE_ARGS } from '../src/node-args.ts';
 
 const log = process.env.E2E_VERBOSE ? (s: string) => process.stderr.write(s + '\n') : undefined;
 
 function cli(name: string, args: string[]): string {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', `src/cli/${name}.ts`, ...args], { cwd: REPO, encoding: 'utf8', maxBuffer: 1 << 28 });
+  const r = spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', `src/cli/${name}.ts`, ...args], { cwd: REPO, encoding: 'utf8', maxBuffer: 1 << 28 });
   assert.equal(r.status, 0, `${name} ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
   return r.stdout;
 }
@@ -70,7 +71,7 @@ for (const suite of suites()) {
   for (const syscall of ['kexec_load', 'kexec_file_load']) {
     test(`e2e ${suite} -cpu ${cpu}: kdump-ts mkinitrd/load (${syscall})/status/crash, capture /init runs vmcore-ts save, vmcore-ts dmesg shows the crash marker`, async (t) => {
       if (cannotRun(t)) return;
-      if (!existsSync(join(REPO, 'dist', 'vmcore-ts.mjs'))) execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: REPO, stdio: 'inherit' });
+      if (!existsSync(join(REPO, 'dist', 'vmcore-ts.mjs'))) execFileSync(process.execPath, [...NODE_ARGS, 'scripts/build.mjs'], { cwd: REPO, stdio: 'inherit' });
       await orSkipOnDownload(t, async () => {
         const kernel = await getKernel(suite, log);
         const outDir = join(REPO, 'e2e', 'out');

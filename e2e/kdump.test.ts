@@ -12,15 +12,16 @@ import { cacheDir } from './harness/cache.ts';
 import { REPO } from './harness/initramfs.ts';
 import { cannotRun, orSkipOnDownload, recordTimings, timingSummary } from './harness/testing.ts';
 import { kdump } from './scenarios.ts';
+import { NODE_ARGS } from '../src/node-args.ts';
 
 const log = process.env.E2E_VERBOSE ? (s: string) => process.stderr.write(s + '\n') : undefined;
 
 function vmcoreTs(...args: string[]): string {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', ...args], { cwd: REPO, encoding: 'utf8', maxBuffer: 1 << 28 });
+  const r = spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'src/cli/vmcore-ts.ts', ...args], { cwd: REPO, encoding: 'utf8', maxBuffer: 1 << 28 });
   assert.equal(r.status, 0, `vmcore-ts ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
   return r.stdout;
 }
-const haveCommand = (name: string) => new RegExp(`^\\s+${name}\\s`, 'm').test(spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', '--help'], { cwd: REPO, encoding: 'utf8' }).stdout);
+const haveCommand = (name: string) => new RegExp(`^\\s+${name}\\s`, 'm').test(spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'src/cli/vmcore-ts.ts', '--help'], { cwd: REPO, encoding: 'utf8' }).stdout);
 
 interface Signature {
   bucket: string;

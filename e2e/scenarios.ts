@@ -2,7 +2,7 @@
 // the stage scripts use the helpers of e2e/harness/guest-scripts.ts (mark, check, fail,
 // stage_cmdline, prepare_kexec). Our own tools plug in here as they land (see e2e/README.md).
 import type { ScenarioSpec } from './harness/scenario.ts';
-import { NODE_FLAGS } from '../src/kdump/capture-initramfs.ts';
+import { NODE_FLAGS } from '../src/node-args.ts';
 
 /** Loads /scratch/boot/vmlinuz + initrd.img for stage NEXT with `kexec LOADFLAGS`, then kexec -e. */
 const kexecInto = (next: string, loadFlags: string) => `

@@ -1,7 +1,7 @@
 // `npm run deb`: the Debian package kexec-ts_VERSION-REV_amd64.deb from the built dist/ (scripts/build.mjs),
 // with dpkg-deb alone (no debhelper). VERSION is package.json's; REV is packaging/deb/changelog's.
-//   /usr/bin/{kexec-ts,kdump-ts,vmcore-ts}     symlinks to /usr/lib/kexec-ts/bin/*.{mjs,cjs} (#!/usr/bin/node)
-//                                              (--bundled-node: sh scripts running /usr/lib/kexec-ts/node)
+//   /usr/bin/{kexec-ts,kdump-ts,vmcore-ts}     sh scripts running /usr/bin/node on /usr/lib/kexec-ts/dist/*.{mjs,cjs}
+//                                              (--bundled-node: on /usr/lib/kexec-ts/node)
 //   /usr/lib/kexec-ts/{package.json,dist/,node_modules/koffi,node_modules/@koromix/koffi-linux-x64}
 //   /usr/lib/systemd/system/{kdump-ts,kexec-ts-bless-boot}.service, /usr/lib/udev/rules.d/90-kdump-ts.rules
 //   /etc/kdump-ts.conf, /etc/default/grub.d/kdump-ts.cfg, /etc/kernel/post{inst,rm}.d/kdump-ts (conffiles)
@@ -13,7 +13,7 @@
 // (below REV: on a suite with Node 20+, installing the plain package over it is an upgrade).
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -92,18 +92,14 @@ if (bundled) {
   chmodSync(at(nodePath), 0o755);
 }
 mkdirSync(at('usr/bin'), { recursive: true });
-// node's flags, as bin/*.mjs and the capture init give them (src/kdump/capture-initramfs.ts NODE_FLAGS).
-const NODE_FLAGS = '--max-semi-space-size=1';
+// node's flags, as bin/*.mjs and the capture init give them (src/kdump/capture-initramfs.ts NODE_ARGS).
+// More than one: a `#!/usr/bin/node` line passes them as one argument, so each bin is a sh script
+// (as lintian wants: a node script's interpreter would have to be /usr/bin/node itself).
+const NODE_FLAGS = '--max-semi-space-size=1 --no-concurrent-recompilation';
 for (const b of BINS) {
   // vmcore-ts starts from its CommonJS launcher (dist/vmcore-ts.cjs: no ESM loader for dmesg, info, summary).
   const ext = existsSync(join(dist, `${b}.cjs`)) ? 'cjs' : 'mjs';
-  if (bundled) {
-    // The carried node through sh (lintian wants a node script's interpreter to be nodejs's /usr/bin/node).
-    put(`usr/bin/${b}`, `#!/bin/sh\nexec ${nodePath} ${NODE_FLAGS} /${lib}/dist/${b}.${ext} "$@"\n`, 0o755);
-  } else {
-    put(`${lib}/bin/${b}.${ext}`, `#!${nodePath} ${NODE_FLAGS}\n${ext === 'cjs' ? `require('../dist/${b}.cjs');` : `import '../dist/${b}.mjs';`}\n`, 0o755);
-    symlinkSync(`../lib/kexec-ts/bin/${b}.${ext}`, at(`usr/bin/${b}`));
-  }
+  put(`usr/bin/${b}`, `#!/bin/sh\nexec ${nodePath} ${NODE_FLAGS} /${lib}/dist/${b}.${ext} "$@"\n`, 0o755);
 }
 
 // systemd unit and udev rule (packaging/, with the Debian paths instead of the npm install's `env`).

@@ -18,6 +18,7 @@ import { FlatDataHeader, FLAT_HEADER_SIZE } from '../src/format/flattened.ts';
 import { openDump } from '../src/format/open-dump.ts';
 import { BufferSource, type ByteSource } from '../src/io/source.ts';
 import { rng } from './format-fuzz-lib.ts';
+import { NODE_ARGS } from '../src/node-args.ts';
 
 export const FIXTURE = 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump';
 const CLI = 'bin/vmcore-ts.mjs';
@@ -218,7 +219,7 @@ function peakRssOf(pid: number): number {
 export function runCommand(args: string[], json: boolean): Promise<RunResult> {
   return new Promise((resolve) => {
     const t0 = Date.now();
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...NODE_ARGS, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     let peak = 0;
@@ -270,12 +271,12 @@ export function prepareInputs(dir: string): FuzzInput[] {
   const elf = join(dir, 'fixture.elf');
   const flat = join(dir, 'fixture.flat');
   if (!existsSync(elf)) {
-    const r = spawnSync(process.execPath, [CLI, 'convert', '-E', FIXTURE, elf + '.tmp'], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [...NODE_ARGS, CLI, 'convert', '-E', FIXTURE, elf + '.tmp'], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`convert -E: ${r.stderr}`);
     spawnSync('mv', [elf + '.tmp', elf]);
   }
   if (!existsSync(flat)) {
-    const r = spawnSync('sh', ['-c', `"${process.execPath}" ${CLI} convert -F -c "${FIXTURE}" > "${flat}.tmp" && mv "${flat}.tmp" "${flat}"`], { encoding: 'utf8' });
+    const r = spawnSync('sh', ['-c', `"${process.execPath}" ${NODE_ARGS.join(' ')} ${CLI} convert -F -c "${FIXTURE}" > "${flat}.tmp" && mv "${flat}.tmp" "${flat}"`], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`convert -F: ${r.stderr}`);
   }
   return [describeInput('kdump', FIXTURE), describeInput('elf', elf), describeInput('flattened', flat)];

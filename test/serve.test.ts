@@ -12,6 +12,7 @@ import { DEFAULT_LIMITS, startViewer, type ViewerServer } from '../src/cli/vmcor
 import { FileSource } from '../src/host/file-source.ts';
 import type { ByteSource } from '../src/io/source.ts';
 import { eioSource } from './format-helpers.ts';
+import { NODE_ARGS } from '../src/node-args.ts';
 
 const DUMP = 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump';
 const MiB = 1 << 20;
@@ -19,7 +20,7 @@ const servers: ViewerServer[] = [];
 const sockets: Socket[] = [];
 
 before(() => {
-  execFileSync(process.execPath, ['web/build.mjs'], { stdio: 'inherit' });
+  execFileSync(process.execPath, [...NODE_ARGS, 'web/build.mjs'], { stdio: 'inherit' });
 });
 after(async () => {
   for (const s of sockets) s.destroy();

@@ -20,6 +20,7 @@ import { eioSource, nodeZlibCompressor, presentPfns, writeKdump } from './format
 import { DumpAnalysis, dumpLevelText } from '../web/analysis.ts';
 import { logTimeline } from '../web/timeline.ts';
 import { BlockCacheSource } from '../web/sources.ts';
+import { NODE_ARGS } from '../src/node-args.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const DUMP = 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump';
@@ -37,7 +38,7 @@ let context: import('playwright-core').BrowserContext;
 
 before(async () => {
   // Build the page from the current sources.
-  execFileSync(process.execPath, ['web/build.mjs'], { stdio: 'inherit' });
+  execFileSync(process.execPath, [...NODE_ARGS, 'web/build.mjs'], { stdio: 'inherit' });
   if (skip) return;
   server = await startViewer(DUMP);
   profile = mkdtempSync(join(tmpdir(), 'vmcore-viewer-chromium-'));

@@ -18,6 +18,7 @@ import { NotInDumpError } from '../src/errors.ts';
 import { Gaps } from '../src/analyze/completeness.ts';
 import { openDump } from '../src/format/open-dump.ts';
 import { FileSource } from '../src/host/file-source.ts';
+import { NODE_ARGS } from '../src/node-args.ts';
 
 const DIR = 'fixtures/x86_64-debian-6.1';
 const DUMP = `${DIR}/vmcore-d31-zlib.kdump`;
@@ -169,7 +170,7 @@ test('summary: panic message, crashing task, backtrace, last 30 log lines, memor
 
 test('CLI: bt --json and ps --json run end to end', () => {
   const run = (...args: string[]) =>
-    JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', ...args, '--json', DUMP], { encoding: 'utf8' }));
+    JSON.parse(execFileSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'src/cli/vmcore-ts.ts', ...args, '--json', DUMP], { encoding: 'utf8' }));
   const { backtraces: bt, partial } = run('bt', '-a');
   assert.equal(partial, false);
   assert.equal(bt.length, 2);
@@ -178,7 +179,7 @@ test('CLI: bt --json and ps --json run end to end', () => {
   const ps = run('ps');
   assert.equal(ps.tasks.length, 56);
   const st = JSON.parse(
-    execFileSync(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', 'struct', '--json', '--depth', '2', DUMP, 'task_struct', 'init_task'], { encoding: 'utf8' }),
+    execFileSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'src/cli/vmcore-ts.ts', 'struct', '--json', '--depth', '2', DUMP, 'task_struct', 'init_task'], { encoding: 'utf8' }),
   );
   assert.equal(st.type, 'struct task_struct');
   assert.deepEqual([st.value.pid, st.value.comm], [0, 'swapper/0']);

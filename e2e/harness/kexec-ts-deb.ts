@@ -6,6 +6,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO } from './initramfs.ts';
 import { E2EStepError } from './steps.ts';
+import { NODE_ARGS } from '../../src/node-args.ts';
 
 /**
  * Builds kexec-ts_VERSION_amd64.deb into a fresh `outDir`; returns its file name and bytes (for the
@@ -15,7 +16,7 @@ export function buildDeb(outDir: string, suite: string): { name: string; bytes: 
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(outDir, { recursive: true });
   const bundled = suite === 'bookworm' ? ['--bundled-node', '22'] : [];
-  execFileSync(process.execPath, [join(REPO, 'scripts', 'build-deb.mjs'), '--out', outDir, ...bundled], { stdio: ['ignore', 'pipe', 'inherit'] });
+  execFileSync(process.execPath, [...NODE_ARGS, join(REPO, 'scripts', 'build-deb.mjs'), '--out', outDir, ...bundled], { stdio: ['ignore', 'pipe', 'inherit'] });
   const name = readdirSync(outDir).find((f) => /^kexec-ts_.*_amd64\.deb$/.test(f));
   if (!name) throw new E2EStepError('disk', `scripts/build-deb.mjs left no .deb in ${outDir}`);
   return { name, bytes: readFileSync(join(outDir, name)) };

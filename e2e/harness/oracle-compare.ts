@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { cannotMakeRoot } from '../../test/packaging/debian-root.ts';
 import { REPO } from './initramfs.ts';
+import { NODE_ARGS } from '../../src/node-args.ts';
 
 /** The 8 ported helper scripts (e2e/oracle/drgn/NAME.py and examples/scripts/NAME.ts). */
 export const SCRIPTS = ['tasks-by-state', 'mutex-owner', 'slab-usage', 'modules', 'runqueues', 'task-files', 'mounts', 'meminfo'] as const;
@@ -30,7 +31,7 @@ export function oracleSkipReason(): string | undefined {
  */
 export function vmcoreTsArgv(): string[] {
   const v = process.env.VMCORE_TS?.trim();
-  return v ? v.split(/\s+/) : [process.execPath, join(REPO, 'bin', 'vmcore-ts.mjs')];
+  return v ? v.split(/\s+/) : [process.execPath, ...NODE_ARGS, join(REPO, 'bin', 'vmcore-ts.mjs')];
 }
 
 export interface OurRun {

@@ -67,14 +67,14 @@ test('captureSpeed: node from the scratch root (chroot, crashkernel=256M, slim c
   assert.equal(root.captureNode, false);
   assert.match(root.stages.first!, /cp \/usr\/bin\/node \/scratch\/usr\/bin\/node/);
   // node with the bins' flags (a 1 MiB young generation), as kdump-ts's capture init runs it
-  assert.match(root.stages.capture!, /vnode\(\) \{ chroot \/scratch \/usr\/bin\/node --max-semi-space-size=1 "\$@"; \}/);
+  assert.match(root.stages.capture!, /vnode\(\) \{ chroot \/scratch \/usr\/bin\/node --max-semi-space-size=1 --no-concurrent-recompilation "\$@"; \}/);
   assert.match(root.stages.first!, /stage_cmdline capture irqpoll nr_cpus=1 reset_devices/);
   const initramfs = captureSpeed('trixie', 'qemu64', 'M', { nodeFrom: 'initramfs', profile: true, crashkernelMiB: 512 });
   assert.equal(initramfs.cmdline, 'crashkernel=512M');
   assert.equal(initramfs.captureNode, true);
   assert.ok(!initramfs.stages.first!.includes('/scratch/usr/bin/node'));
   assert.ok(!initramfs.stages.capture!.includes('chroot'));
-  assert.match(initramfs.stages.capture!, /vnode\(\) \{ node --max-semi-space-size=1 "\$@"; \}/);
+  assert.match(initramfs.stages.capture!, /vnode\(\) \{ node --max-semi-space-size=1 --no-concurrent-recompilation "\$@"; \}/);
   assert.equal(captureSpeed('trixie', 'qemu64', 'M', { nodeFrom: 'initramfs' }).cmdline, 'crashkernel=384M');
   assert.match(initramfs.stages.capture!, /vnode --cpu-prof --cpu-prof-dir \$PROF\/c \$VTS save -c -d 31/);
   assert.ok(initramfs.expect!.includes('capture:profiled'));

@@ -3,6 +3,7 @@
 // needs, and the /init that mounts the target, runs `vmcore-ts save` and reboots. Pure: the host
 // (src/host/kdump-initramfs.ts) adds the files it reads from the machine.
 import { KexecError } from '../errors.ts';
+import { NODE_FLAGS } from '../node-args.ts';
 import type { CpioArchive } from '../initramfs/cpio.ts';
 import { saveArgs, type KdumpConfig } from './config.ts';
 import { NETWORK_FSTYPES, type CaptureNet, type DumpTarget, type S3Capture, type SshCapture } from './dump-target.ts';
@@ -11,12 +12,6 @@ import { captureModeLine, type CaptureMode } from './capture-mode.ts';
 /** Where things go inside the capture initramfs. */
 export const INITRAMFS_BUNDLE = '/kdump-ts/vmcore-ts.mjs';
 export const INITRAMFS_NODE = '/usr/bin/node';
-/**
- * node's flags for vmcore-ts, as bin/vmcore-ts.mjs's first line gives them: a 1 MiB young generation
- * (V8 grows it to 16 MiB during a save: 16-30 MB of memory that a capture kernel's reservation pays
- * for; no slower: BENCHMARKS.md).
- */
-export const NODE_FLAGS = '--max-semi-space-size=1';
 /** The kernel release the capture initramfs was built for (its modules' release). */
 export const INITRAMFS_RELEASE = 'etc/kdump-ts.release';
 /** The capture mode it was built in (captureModeLine). */

@@ -19,13 +19,14 @@ import type { Dump } from '../../src/format/dump.ts';
 import { openDump } from '../../src/format/open-dump.ts';
 import { FileSource } from '../../src/host/file-source.ts';
 import { systemMapFromKallsyms } from '../format-helpers.ts';
+import { NODE_ARGS } from '../../src/node-args.ts';
 
 const DUMP = 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump';
 const VMLINUX = join(process.env.HOME ?? '/root', '.cache/kexec-ts/dbg/6.1.0-56-cloud-amd64/vmlinux');
 const kd = () => new KernelDump(openDump(new FileSource(DUMP)));
 
 function vmcoreTs(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', ...args], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'src/cli/vmcore-ts.ts', ...args], { encoding: 'utf8' });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 

@@ -11,6 +11,7 @@ import { findCrashingCpu, systemInfo } from '../../src/analyze/system-info.ts';
 import { parseSystemMap, SortedSymbolTable } from '../../src/analyze/symbols.ts';
 import { openDump } from '../../src/format/open-dump.ts';
 import { FileSource } from '../../src/host/file-source.ts';
+import { NODE_ARGS } from '../../src/node-args.ts';
 
 const DIR = 'fixtures/x86_64-debian-6.1';
 const DUMP = `${DIR}/vmcore-d31-zlib.kdump`;
@@ -18,7 +19,7 @@ const ORACLE_DMESG = readFileSync(`${DIR}/oracle/makedumpfile-dump-dmesg.txt`, '
 const CRASH = readFileSync(`${DIR}/oracle/crash-8.0.2-sys-bt-ps-log.txt`, 'latin1');
 
 function vmcoreTs(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', ...args], { encoding: 'latin1' });
+  const r = spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'src/cli/vmcore-ts.ts', ...args], { encoding: 'latin1' });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 /** "   RELEASE: 6.1.0-56-cloud-amd64" from crash's sys output. */
@@ -270,7 +271,7 @@ test('fixture as an ELF core (vmcore-ts convert -E): dmesg, info and regs say th
   const dir = mkdtempSync(join(tmpdir(), 'vmcore-ts-elf-'));
   try {
     const elf = join(dir, 'vmcore.elf');
-    const c = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', 'convert', '-E', DUMP, elf], { encoding: 'latin1' });
+    const c = spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'src/cli/vmcore-ts.ts', 'convert', '-E', DUMP, elf], { encoding: 'latin1' });
     assert.equal(c.status, 0, c.stderr);
     assert.deepEqual(vmcoreTs('dmesg', elf).out.split('\n'), ORACLE_DMESG.split('\n'));
     const strip = (out: string) => out.split('\n').filter((l) => !/^ *(DUMPFILE|FORMAT|COMPRESSION|DUMP LEVEL|PAGES):/.test(l)).join('\n');

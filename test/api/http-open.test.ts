@@ -8,6 +8,7 @@ import { after, before, test } from 'node:test';
 import { openKernelDump } from '../../src/host/open-dump-file.ts';
 import { modules } from '../../src/api/helpers/modules.ts';
 import { ReadError } from '../../src/errors.ts';
+import { NODE_ARGS } from '../../src/node-args.ts';
 
 const DUMP = 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump';
 const size = statSync(DUMP).size;
@@ -38,7 +39,7 @@ let server: ChildProcess;
 let base = '';
 
 before(async () => {
-  server = spawn(process.execPath, ['-e', SERVER, DUMP], { stdio: ['ignore', 'pipe', 'inherit'] });
+  server = spawn(process.execPath, [...NODE_ARGS, '-e', SERVER, DUMP], { stdio: ['ignore', 'pipe', 'inherit'] });
   const [line] = (await once(server.stdout!, 'data')) as [Buffer];
   base = `http://127.0.0.1:${line.toString().trim()}`;
 });
@@ -65,6 +66,6 @@ test('openKernelDump(http URL) failures are ReadErrors naming the URL: refused t
 });
 
 test('vmcore-ts run SCRIPT http://…: a script reads a dump served over HTTP as from a file', () => {
-  const run = (where: string) => execFileSync(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', 'run', 'examples/scripts/modules.ts', where], { encoding: 'utf8' });
+  const run = (where: string) => execFileSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'src/cli/vmcore-ts.ts', 'run', 'examples/scripts/modules.ts', where], { encoding: 'utf8' });
   assert.equal(run(`${base}/open`), run(DUMP));
 });

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { openKernelDump, type CrashDump } from '../../src/host/package-entry.ts';
 import { scriptJson } from '../../src/cli/vmcore/run.ts';
+import { NODE_ARGS } from '../../src/node-args.ts';
 
 const DUMP = 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump';
 const SCRIPTS = ['tasks-by-state', 'mutex-owner', 'slab-usage', 'modules', 'runqueues', 'task-files', 'mounts', 'meminfo'];
@@ -83,7 +84,7 @@ for (const f of elfs.length ? elfs : ['(none)']) {
 const CLI = ['--import', 'tsx', 'src/cli/vmcore-ts.ts', 'run'];
 
 test('vmcore-ts run (a process): prints the script result as one JSON line on stdout, exit 0', () => {
-  const ok = spawnSync(process.execPath, [...CLI, 'examples/scripts/mutex-owner.ts', DUMP, 'tty_mutex'], { encoding: 'utf8' });
+  const ok = spawnSync(process.execPath, [...NODE_ARGS, ...CLI, 'examples/scripts/mutex-owner.ts', DUMP, 'tty_mutex'], { encoding: 'utf8' });
   assert.equal(ok.status, 0, ok.stderr);
   assert.equal(ok.stderr, '');
   assert.deepEqual(JSON.parse(ok.stdout), [{ mutex: 'tty_mutex', owner: null }]);

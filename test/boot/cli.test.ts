@@ -5,9 +5,10 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { bootRoot } from './boot-root.ts';
+import { NODE_ARGS } from '../../src/node-args.ts';
 
 function boot(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--import', './test/cli/no-act-guard.mjs', 'src/cli/kexec-ts.ts', 'boot', ...args], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', '--import', './test/cli/no-act-guard.mjs', 'src/cli/kexec-ts.ts', 'boot', ...args], { encoding: 'utf8' });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -88,7 +89,7 @@ test('kexec-ts boot ENTRY --dry-run --json under lockdown: kexec_file_load and w
   assert.match(j.syscall.reason, /^the kernel is locked down \(lockdown=integrity\)/);
   assert.equal(j.plan.syscall, 'kexec_file_load');
   assert.equal(j.plan.cmdline, 'root=UUID=77aa88bb-0000-4000-8000-000000000001 ro console=ttyS0 quiet');
-  const rb = spawnSync(process.execPath, ['--import', 'tsx', '--import', './test/cli/no-act-guard.mjs', 'src/cli/kexec-ts.ts', 'reboot', 'debian-6.6', '--dry-run', '--root', root], { encoding: 'utf8' });
+  const rb = spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', '--import', './test/cli/no-act-guard.mjs', 'src/cli/kexec-ts.ts', 'reboot', 'debian-6.6', '--dry-run', '--root', root], { encoding: 'utf8' });
   assert.equal(rb.status, 0, rb.stderr);
   assert.match(rb.stdout, /\nthen {6}`systemctl kexec`: a clean shutdown, then the loaded kernel\n/);
   assert.match(rb.stdout, /\ncounter {3}\/efi\/loader\/entries\/debian-6\.6\+2-1\.conf -> debian-6\.6\+1-2\.conf \(2 left, 1 done -> 1 left, 2 done\)/);
@@ -116,7 +117,7 @@ test('kexec-ts boot/reboot: an unknown ENTRY is one line with close names, exit 
   const real = boot('--append=x');
   assert.equal(real.code, 1);
   assert.match(real.err, /^kexec-ts: booting a boot entry|^kexec-ts: loading a boot entry: refusing to make real kexec syscalls in a test/);
-  const help = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/kexec-ts.ts', 'reboot', '--help'], { encoding: 'utf8' });
+  const help = spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'src/cli/kexec-ts.ts', 'reboot', '--help'], { encoding: 'utf8' });
   assert.match(help.stdout, /^usage: kexec-ts reboot \[ENTRY\]/);
   rmSync(root, { recursive: true, force: true });
 });

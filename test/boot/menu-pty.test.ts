@@ -4,10 +4,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { NODE_ARGS } from '../../src/node-args.ts';
 
 const python = spawnSync('python3', ['-c', 'import pty, termios, fcntl'], { encoding: 'utf8' }).status === 0;
 const skip = python ? false : 'python3 (with its pty module) is not installed';
-const KEXEC_TS = [process.execPath, '--import', 'tsx', '--import', './test/cli/no-act-guard.mjs', 'src/cli/kexec-ts.ts'];
+const KEXEC_TS = [process.execPath, ...NODE_ARGS, '--import', 'tsx', '--import', './test/cli/no-act-guard.mjs', 'src/cli/kexec-ts.ts'];
 const ROOT = 'test/fixtures/boot/debian-bookworm';
 const DOWN = '\x1b[B';
 

@@ -17,6 +17,7 @@ import type { BootRequest } from '../../src/host/boot-load.ts';
 import type { KexecSyscalls } from '../../src/kexec/syscalls.ts';
 import { fakeSyscalls } from '../kexec/fake-syscalls.ts';
 import { bootRoot } from './boot-root.ts';
+import { NODE_ARGS } from '../../src/node-args.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ROOT = 'test/fixtures/boot/debian-bookworm';
@@ -33,7 +34,7 @@ let server: BootServer;
 const chosen: { id: string; cmdline: string }[] = [];
 
 before(async () => {
-  execFileSync(process.execPath, ['web/build.mjs'], { stdio: 'inherit' });
+  execFileSync(process.execPath, [...NODE_ARGS, 'web/build.mjs'], { stdio: 'inherit' });
   server = await startBootServer(list, {
     choose: (entry, cmdline) => {
       chosen.push({ id: entry.id, cmdline });
@@ -148,7 +149,7 @@ test('boot serve without --dry-run: a choice is loaded as `kexec-ts boot ID --co
 });
 
 test('kexec-ts boot --serve: --root only with --dry-run, not --now with --dry-run, --port must be a port; with --dry-run it prints the URL and answers', async () => {
-  const KEXEC_TS = [process.execPath, '--import', 'tsx', '--import', './test/cli/no-act-guard.mjs', 'src/cli/kexec-ts.ts', 'boot'];
+  const KEXEC_TS = [process.execPath, ...NODE_ARGS, '--import', 'tsx', '--import', './test/cli/no-act-guard.mjs', 'src/cli/kexec-ts.ts', 'boot'];
   const run = (...args: string[]) => execFileSync(KEXEC_TS[0]!, [...KEXEC_TS.slice(1), ...args], { encoding: 'utf8', stdio: 'pipe' });
   assert.throws(() => run('--serve', '--root', ROOT), (e: { status: number; stderr: string }) => e.status === 2 && /--serve loads this machine's entries: --root\/--boot\/--esp only with --dry-run/.test(e.stderr));
   assert.throws(() => run('--serve', '--now', '--dry-run'), (e: { status: number; stderr: string }) => e.status === 2 && /--serve: --now or --dry-run, not both/.test(e.stderr));

@@ -17,6 +17,7 @@ import { discoverBoot } from '../../src/boot/discover.ts';
 import { bootListText } from '../../src/boot/list-text.ts';
 import { cachedKernel, findUkify, UkiBuilder, ukiToolsMissing, type Keys } from './uki-fixture.ts';
 import { rng } from '../format-fuzz-lib.ts';
+import { NODE_ARGS } from '../../src/node-args.ts';
 
 const skip = ukiToolsMissing() ?? false;
 const ukify = skip ? undefined : findUkify();
@@ -429,7 +430,7 @@ test('kexec-ts boot --list --cert: the UKI entries with profile and signature ro
   const root = b.mkdir('cli-root');
   b.mkdir('cli-root/efi/EFI/Linux');
   copyFileSync(multi, `${root}/efi/EFI/Linux/debian.efi`);
-  const run = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', '--import', './test/cli/no-act-guard.mjs', 'src/cli/kexec-ts.ts', 'boot', '--list', '--root', root, ...args], { encoding: 'utf8' });
+  const run = (...args: string[]) => spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', '--import', './test/cli/no-act-guard.mjs', 'src/cli/kexec-ts.ts', 'boot', '--list', '--root', root, ...args], { encoding: 'utf8' });
   const ok = run('--cert', keyA.cert);
   assert.equal(ok.status, 0, ok.stderr);
   assert.match(ok.stdout, /^boot loader: systemd-boot /);

@@ -12,13 +12,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { didYouMean } from '../../src/did-you-mean.ts';
 import { vmcoreAliases, vmcoreCommands } from '../../src/cli/vmcore/commands.ts';
+import { NODE_ARGS } from '../../src/node-args.ts';
 
 const DUMP = 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump';
 const KERNEL = '/nonexistent/vmlinuz'; // never read: every run here stops at its arguments
 const VERSION = (JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }).version;
 
 function cli(bin: string, ...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--import', './test/cli/no-act-guard.mjs', `src/cli/${bin}.ts`, ...args], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', '--import', './test/cli/no-act-guard.mjs', `src/cli/${bin}.ts`, ...args], { encoding: 'utf8' });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -37,7 +38,7 @@ function assertHelp(r: ReturnType<typeof cli>, prog: string, what: string) {
 
 test('the guard works: under it, starting a process or loading koffi ends the run with exit 99 (so the help tests below prove something)', () => {
   for (const code of ["require('node:child_process').spawnSync('true')", "require('node:child_process').execFileSync('true')", "require('koffi')"]) {
-    const r = spawnSync(process.execPath, ['--import', './test/cli/no-act-guard.mjs', '-e', `${code}; console.log('acted')`], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [...NODE_ARGS, '--import', './test/cli/no-act-guard.mjs', '-e', `${code}; console.log('acted')`], { encoding: 'utf8' });
     assert.equal(r.status, 99, code);
     assert.match(r.stderr, /^GUARD: /, code);
     assert.equal(r.stdout, '', code);

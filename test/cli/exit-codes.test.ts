@@ -5,9 +5,10 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE } from '../../src/cli/run.ts';
 import { vmcoreAliases, vmcoreCommands } from '../../src/cli/vmcore/commands.ts';
+import { NODE_ARGS } from '../../src/node-args.ts';
 
 function cli(bin: string, ...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--import', './test/cli/no-act-guard.mjs', `src/cli/${bin}.ts`, ...args], { encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', '--import', './test/cli/no-act-guard.mjs', `src/cli/${bin}.ts`, ...args], { encoding: 'utf8', timeout: 30_000 });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 

@@ -5,13 +5,14 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parseLevels } from '../../src/cli/vmcore/dmesg.ts';
+import { NODE_ARGS } from '../../src/node-args.ts';
 
 const DIR = 'fixtures/x86_64-debian-6.1';
 const DUMP = `${DIR}/vmcore-d31-zlib.kdump`;
 const ORACLE_DMESG = readFileSync(`${DIR}/oracle/makedumpfile-dump-dmesg.txt`, 'latin1');
 
 function vmcoreTs(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', ...args], { encoding: 'latin1' });
+  const r = spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'src/cli/vmcore-ts.ts', ...args], { encoding: 'latin1' });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 

@@ -7,17 +7,16 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { vmcoreAliases, vmcoreCommands } from '../../src/cli/vmcore/commands.ts';
+import { NODE_ARGS } from '../../src/node-args.ts';
 
 const launcher = 'dist/vmcore-ts.cjs';
 const esm = 'dist/vmcore-ts.mjs';
 const skip = existsSync(launcher) && existsSync(esm) ? false : 'no build (node scripts/build.mjs)';
 const dump = 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump';
 
-// Without concurrent TurboFan: Node 20 can deadlock at exit when a background compile job waits for
-// a GC while the main thread drains the platform's tasks (nodejs/node#54918; seen here under heavy
-// disk writeback: `bt` printed everything, then hung until killed, through either entry).
+// With the bins' flags (src/node-args.ts: no concurrent TurboFan, which can hang Node 20 at exit).
 function run(entry: string, args: string[]) {
-  const r = spawnSync(process.execPath, ['--no-concurrent-recompilation', entry, ...args], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, [...NODE_ARGS, entry, ...args], { encoding: 'utf8', timeout: 60_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

@@ -8,9 +8,10 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { NODE_ARGS } from '../../src/node-args.ts';
 
 const DUMP = 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump';
-const VMCORE_TS = [process.execPath, '--import', 'tsx', 'src/cli/vmcore-ts.ts'];
+const VMCORE_TS = [process.execPath, ...NODE_ARGS, '--import', 'tsx', 'src/cli/vmcore-ts.ts'];
 const python = spawnSync('python3', ['-c', 'import pty, termios, fcntl'], { encoding: 'utf8' }).status === 0;
 
 function withDir<T>(f: (dir: string) => T): T {

@@ -19,6 +19,7 @@ import { startCollector, type Collector } from '../../src/host/collector-server.
 import { openSqlite } from '../../src/host/sql-drivers.ts';
 import { request } from '../../src/host/http-client.ts';
 import { report, vmcoreTsAsync } from './helpers.ts';
+import { NODE_ARGS } from '../../src/node-args.ts';
 
 const FIXTURE = 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump';
 const HOST_TOKEN = 'host-token-vm1-aaaaaaaaaaaa';
@@ -179,7 +180,7 @@ test('kdump-ts test with collector = …: the collector check passes with this h
   // Spawned, not spawnSync: the collector answers from this process.
   const check = async (p: string) => {
     const out = await new Promise<string>((resolve) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/kdump-ts.ts', 'test', '--json', '--config', p], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'src/cli/kdump-ts.ts', 'test', '--json', '--config', p], { stdio: ['ignore', 'pipe', 'pipe'] });
       let text = '';
       child.stdout.on('data', (d) => (text += d));
       child.on('close', () => resolve(text));

@@ -16,6 +16,7 @@ import { importCrashes } from '../../src/host/collector-import.ts';
 import { startCollector, type Collector } from '../../src/host/collector-server.ts';
 import { openSqlite } from '../../src/host/sql-drivers.ts';
 import { report } from './helpers.ts';
+import { NODE_ARGS } from '../../src/node-args.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const FIXTURE = 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump';
@@ -35,7 +36,7 @@ let collector: Collector;
 let context: import('playwright-core').BrowserContext | undefined;
 
 before(async () => {
-  execFileSync(process.execPath, ['web/build.mjs'], { stdio: 'inherit' });
+  execFileSync(process.execPath, [...NODE_ARGS, 'web/build.mjs'], { stdio: 'inherit' });
   await migrate(db);
   const blobs = new DirBlobStore(join(work, 'blobs'));
   // The fixture, as kdumpctl leaves it: one crash of its bucket on one host, with the dump.

@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { addDumpFile, bucketDetail, crashById, dumpFiles, listBuckets, migrate, recordCrash, MIGRATIONS, type SqlDriver } from '../../src/collect/index-db.ts';
 import { DEFAULT_POLICY } from '../../src/collect/policy.ts';
 import type { CrashReport } from '../../src/collect/protocol.ts';
+import { NODE_ARGS } from '../../src/node-args.ts';
 
 /** A crash report of the sysrq crash, bucket and kernel chosen by the test. */
 export const report = (host: string, bucket: string, release = '6.1.0-1-amd64', time?: string): CrashReport => ({
@@ -75,7 +76,7 @@ export async function blobStoreContract(store: import('../../src/collect/protoco
  */
 export function vmcoreTsAsync(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string; bytes: Buffer }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'src/cli/vmcore-ts.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => out.push(d));

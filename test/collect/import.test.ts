@@ -17,6 +17,7 @@ import { DirBlobStore } from '../../src/host/blob-store.ts';
 import { DirChunkStore, sha256Hasher } from '../../src/host/chunk-stores.ts';
 import { startCollector } from '../../src/host/collector-server.ts';
 import { openSqlite } from '../../src/host/sql-drivers.ts';
+import { NODE_ARGS } from '../../src/node-args.ts';
 
 const FIXTURE = 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump';
 const BUCKET = '812fe8350573c0cf';
@@ -53,7 +54,7 @@ test('collect import: three layouts of one dump become three crashes of one buck
   // No date in its name: the manifest's time is the crash's.
   utimesSync(join(ours, 'vmcore.manifest.json'), new Date('2026-12-03T08:00:00Z'), new Date('2026-12-03T08:00:00Z'));
   const db = join(work, 'index.sqlite'), blobs = join(work, 'blobs');
-  const run = (dir: string) => spawnSync(process.execPath, [...CLI, 'collect', 'import', '--json', '--db', db, '--blobs', blobs, dir], { encoding: 'utf8' });
+  const run = (dir: string) => spawnSync(process.execPath, [...NODE_ARGS, ...CLI, 'collect', 'import', '--json', '--db', db, '--blobs', blobs, dir], { encoding: 'utf8' });
   const r1 = run(crash);
   assert.equal(r1.status, 0, r1.stderr);
   const results = (JSON.parse(r1.stdout) as { results: { layout: string; outcome: string; bucket: string; host: string; id: string }[] }).results;
@@ -71,7 +72,7 @@ test('collect import: three layouts of one dump become three crashes of one buck
   w2.write(readFileSync(FIXTURE).subarray(0, 9 << 20));
   w2.end(new Date());
   unlinkSync(join(broken, 'vmcore.part-00001'));
-  const r3 = spawnSync(process.execPath, [...CLI, 'collect', 'import', '--db', db, '--blobs', blobs, broken], { encoding: 'utf8' });
+  const r3 = spawnSync(process.execPath, [...NODE_ARGS, ...CLI, 'collect', 'import', '--db', db, '--blobs', blobs, broken], { encoding: 'utf8' });
   assert.equal(r3.status, 1);
   assert.match(r3.stdout, /failed .*vmcore\.manifest\.json\s+\(chunked\): chunk vmcore\.part-00001 is missing/);
   assert.match(r3.stdout, /0 imported, 0 skipped, 1 failed/);

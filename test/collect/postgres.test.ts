@@ -14,6 +14,7 @@ import type { CrashReply } from '../../src/collect/protocol.ts';
 import { openPostgres } from '../../src/host/sql-drivers.ts';
 import { indexScenario, report } from './helpers.ts';
 import { pgMissing, startPg, type PgServer } from './pg-server.ts';
+import { NODE_ARGS } from '../../src/node-args.ts';
 
 const missing = pgMissing();
 const required = process.env.E2E_REQUIRE === '1';
@@ -59,7 +60,7 @@ test('postgres index: the SQLite checks pass unchanged (same schema, migrations 
 
 function startCollector(db: string, blobs: string, tokens: string): Promise<{ child: ChildProcess; url: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...CLI, 'collect', 'serve', '--port', '0', '--db', db, '--blobs', blobs, '--tokens', tokens, '--max-dumps', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...NODE_ARGS, ...CLI, 'collect', 'serve', '--port', '0', '--db', db, '--blobs', blobs, '--tokens', tokens, '--max-dumps', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '', err = '';
     child.stdout!.on('data', (d) => {
       out += d;

@@ -15,6 +15,7 @@ import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client }
 import { S3BlobStore } from '../../src/host/s3-blob-store.ts';
 import { CephS3Server, cephS3Unavailable } from '../ceph-s3-server.ts';
 import { blobStoreContract, vmcoreTsAsync } from './helpers.ts';
+import { NODE_ARGS } from '../../src/node-args.ts';
 
 const FIXTURE = 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump';
 const CLI = ['--import', 'tsx', 'src/cli/vmcore-ts.ts'];
@@ -89,7 +90,7 @@ test('S3 blob store: the BlobStore contract (whole blobs, ranges, a file stored 
 
 test('collect serve --blobs s3://: triage, save --to the collector (chunks stored as objects), triage again known; the viewer range-reads the stored dump across chunk boundaries; collect import stores a kdump-tools dump as one object', { timeout: 240_000 }, async (t) => {
   if (skip(t)) return;
-  serve = spawn(process.execPath, [...CLI, 'collect', 'serve', '--port', '0', '--tokens', join(work, 'tokens'), '--db', join(work, 'index.sqlite'), '--blobs', 's3://fleet/collector', ...s3Flags()], { stdio: ['ignore', 'pipe', 'pipe'] });
+  serve = spawn(process.execPath, [...NODE_ARGS, ...CLI, 'collect', 'serve', '--port', '0', '--tokens', join(work, 'tokens'), '--db', join(work, 'index.sqlite'), '--blobs', 's3://fleet/collector', ...s3Flags()], { stdio: ['ignore', 'pipe', 'pipe'] });
   let errText = '';
   serve.stderr!.on('data', (d) => (errText += d));
   url = await new Promise<string>((resolve, reject) => {

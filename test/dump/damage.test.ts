@@ -13,11 +13,12 @@ import { damageInDump } from '../../src/dump/damage.ts';
 import { KdumpCompressedDump, PageDesc } from '../../src/format/kdump-compressed.ts';
 import { openDump } from '../../src/format/open-dump.ts';
 import { BufferSource } from '../../src/io/source.ts';
+import { NODE_ARGS } from '../../src/node-args.ts';
 
 const FIXTURE = 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump';
 const work = mkdtempSync(join(tmpdir(), 'damage-'));
 after(() => rmSync(work, { recursive: true, force: true }));
-const vmcoreTs = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', ...args], { encoding: 'utf8' });
+const vmcoreTs = (args: string[]) => spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'src/cli/vmcore-ts.ts', ...args], { encoding: 'utf8' });
 
 const dir = join(work, 'd');
 const saved = vmcoreTs(['save', '--to', dir, '--chunk-mib', '1', '--state-dir', join(work, 'st'), '--message-level', '0', '-c', '-d', '31', FIXTURE]);

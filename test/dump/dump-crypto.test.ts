@@ -13,6 +13,7 @@ import { MemoryStore } from './memory-store.ts';
 import { sha256Hasher } from '../../src/host/chunk-stores.ts';
 import { chunkOpener, dumpKeyFor, loadRecipient, sealerFor } from '../../src/host/dump-crypto.ts';
 import { ParseError, UsageError } from '../../src/errors.ts';
+import { NODE_ARGS } from '../../src/node-args.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'dump-crypto-'));
 const pair = () => generateKeyPairSync('x25519');
@@ -79,7 +80,7 @@ test('save --encrypt-to: a key that is not X25519 is refused with how to make on
 
 test('vmcore-ts save --to --encrypt-to, then verify without and with --key: the decrypted stream equals save -F of the bundled dump', () => {
   const FIXTURE = 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump';
-  const cli = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', ...args], { encoding: 'buffer', maxBuffer: 1 << 27 });
+  const cli = (args: string[]) => spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'src/cli/vmcore-ts.ts', ...args], { encoding: 'buffer', maxBuffer: 1 << 27 });
   const pub = join(work, 'r.pub');
   const priv = join(work, 'r.pem');
   writeFileSync(pub, recipient.publicKey.export({ type: 'spki', format: 'pem' }));

@@ -11,6 +11,7 @@ import { openDump } from '../../src/format/open-dump.ts';
 import { FileSource } from '../../src/host/file-source.ts';
 import { libdeflateCompressor, liblzoCompressor } from '../../src/host/native-codecs.ts';
 import { presentPfns } from '../format-helpers.ts';
+import { NODE_ARGS } from '../../src/node-args.ts';
 
 const dump = openDump(new FileSource('fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump'));
 const pages = presentPfns(dump, 2000).map((p) => dump.readPage!(p));
@@ -57,7 +58,7 @@ test('liblzo2: LZO pages our decoder and liblzo read, the same bytes as lzo1x_1_
 test('VMCORE_TS_NATIVE_CODECS=0 switches the native compressors off', () => {
   const r = spawnSync(
     process.execPath,
-    ['--import', 'tsx', '-e', "import('./src/host/native-codecs.ts').then((m) => console.log(String(m.libdeflateCompressor()) + ' ' + String(m.liblzoCompressor())))"],
+    [...NODE_ARGS, '--import', 'tsx', '-e', "import('./src/host/native-codecs.ts').then((m) => console.log(String(m.libdeflateCompressor()) + ' ' + String(m.liblzoCompressor())))"],
     { encoding: 'utf8', env: { ...process.env, VMCORE_TS_NATIVE_CODECS: '0' } },
   );
   assert.equal(r.stdout.trim(), 'undefined undefined', r.stderr);

@@ -12,11 +12,12 @@ import { sha256Hasher } from '../../src/host/chunk-stores.ts';
 import { parseS3Url, readS3Credentials, s3Error } from '../../src/host/s3-store.ts';
 import { S3CallError } from '../../src/host/s3-sync.ts';
 import { ParseError, UsageError } from '../../src/errors.ts';
+import { NODE_ARGS } from '../../src/node-args.ts';
 
 const work = mkdtempSync(join(tmpdir(), 's3-store-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 const FIXTURE = 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump';
-const vmcoreTs = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', ...args], { encoding: 'utf8' });
+const vmcoreTs = (args: string[]) => spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'src/cli/vmcore-ts.ts', ...args], { encoding: 'utf8' });
 
 test('s3:// URLs: bucket and a prefix ending in "/"; bad bucket names and ".." prefixes are usage errors', () => {
   assert.deepEqual(parseS3Url('s3://dumps'), { bucket: 'dumps', prefix: '' });

@@ -15,6 +15,7 @@ import { after, before, test } from 'node:test';
 import { CreateBucketCommand, GetObjectCommand, ListPartsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { CephS3Server, cephS3Unavailable } from '../ceph-s3-server.ts';
 import { freePort } from '../free-port.ts';
+import { NODE_ARGS } from '../../src/node-args.ts';
 
 const FIXTURE = 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump';
 const CLI = ['--import', 'tsx', 'src/cli/vmcore-ts.ts'];
@@ -37,7 +38,7 @@ function startRelay(): Promise<void> {
       c.pipe(s); s.pipe(c);
       c.on('error', () => s.destroy()); s.on('error', () => c.destroy());
     }).listen(${relayPort}, '127.0.0.1', () => process.stdout.write('ready\\n'));`;
-  relay = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  relay = spawn(process.execPath, [...NODE_ARGS, '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     relay!.stdout!.once('data', () => resolve());
     relay!.once('exit', (c) => reject(new Error(`the relay exited (${c})`)));
@@ -77,7 +78,7 @@ const skip = (t: { skip(m: string): void }) => {
 };
 
 function vmcoreTs(args: string[]) {
-  return spawnSync(process.execPath, [...CLI, ...args], { encoding: 'buffer', maxBuffer: 1 << 27 });
+  return spawnSync(process.execPath, [...NODE_ARGS, ...CLI, ...args], { encoding: 'buffer', maxBuffer: 1 << 27 });
 }
 const s3Args = (creds = 'creds') => ['--s3-endpoint', `http://127.0.0.1:${relayPort}`, '--s3-credentials', join(work, creds)];
 const client = () =>
@@ -152,7 +153,7 @@ test('save --to s3:// cut half-way (the connection to the server stopped by PID)
   await stop(relay);
   await startRelay(); // counting from 0
   const args = ['save', '--to', 's3://dumps/crash/cut', ...s3Args(), '--chunk-mib', '1', '-c', '-d', '31', '--message-level', '2', FIXTURE];
-  const child = spawn(process.execPath, [...CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [...NODE_ARGS, ...CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -243,7 +244,7 @@ test('kdump-ts test and status with target = s3:// ask the server: the dump targ
     return p;
   };
   const dumpTarget = (config: string) => {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/kdump-ts.ts', 'test', '--json', '--config', config], { encoding: 'utf8', timeout: 90_000 });
+    const r = spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'src/cli/kdump-ts.ts', 'test', '--json', '--config', config], { encoding: 'utf8', timeout: 90_000 });
     assert.ok(r.stdout, r.stderr);
     return (JSON.parse(r.stdout) as { checks: { name: string; result: string; detail: string }[] }).checks.find((c) => c.name === 'dump target')!;
   };
@@ -262,6 +263,6 @@ test('kdump-ts test and status with target = s3:// ask the server: the dump targ
   const o = dumpTarget(conf('open-kdump'));
   assert.equal(o.result, 'FAIL');
   assert.match(o.detail, /s3_credentials .*open-kdump: the S3 credentials file is open to group or others \(mode 0644\) — chmod 600/);
-  const status = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/kdump-ts.ts', 'status', '--config', conf('wrong')], { encoding: 'utf8', timeout: 60_000 });
+  const status = spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'src/cli/kdump-ts.ts', 'status', '--config', conf('wrong')], { encoding: 'utf8', timeout: 60_000 });
   assert.match(status.stdout + status.stderr, /the server refused the key/);
 });

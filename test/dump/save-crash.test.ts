@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { NODE_ARGS } from '../../src/node-args.ts';
 
 const FIXTURE = 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump';
 const VMLINUX = process.env.VMLINUX ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'kexec-ts', 'dbg', '6.1.0-56-cloud-amd64', 'vmlinux');
@@ -28,7 +29,7 @@ test('crash with the vmlinux reads our zlib, LZO and ELF saves exactly as the ma
     assert.match(original, /sysrq_handle_crash/);
     for (const [name, flags] of [['zlib.kdump', ['-c']], ['lzo.kdump', ['-l']], ['vmcore.elf', ['-E']]] as const) {
       const out = join(dir, name);
-      const r = spawnSync(process.execPath, ['bin/vmcore-ts.mjs', 'save', ...flags, '-d', '31', '--message-level', '0', FIXTURE, out], { encoding: 'utf8' });
+      const r = spawnSync(process.execPath, [...NODE_ARGS, 'bin/vmcore-ts.mjs', 'save', ...flags, '-d', '31', '--message-level', '0', FIXTURE, out], { encoding: 'utf8' });
       assert.equal(r.status, 0, `save ${flags.join(' ')}: ${r.stderr}`);
       assert.equal(crashSays(out), original, `crash on our ${name}`);
     }

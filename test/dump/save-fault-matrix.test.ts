@@ -24,6 +24,7 @@ import { hostCompression } from '../../src/host/worker-pool.ts';
 import { dumpIdentity } from '../../src/analyze/dump-identity.ts';
 import { FdSink } from '../../src/host/file-sink.ts';
 import { OutputFile } from '../../src/host/output-file.ts';
+import { NODE_ARGS } from '../../src/node-args.ts';
 
 const REPO = new URL('../..', import.meta.url).pathname;
 const FIXTURE = join(REPO, 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump');
@@ -54,7 +55,7 @@ after(() => {
 });
 
 function vmcoreTs(args: string[]) {
-  return spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', ...args], { cwd: REPO, encoding: 'utf8' });
+  return spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'src/cli/vmcore-ts.ts', ...args], { cwd: REPO, encoding: 'utf8' });
 }
 
 const input = openDump(new FileSource(FIXTURE));
@@ -272,7 +273,7 @@ test('SIGKILL at random points of save -f: the earlier dump stays whole; a tempo
   const sha = createHash('sha256').update(readFileSync(out)).digest('hex');
   for (let i = 0; i < 3; i++) {
     const flags = i % 2 ? ['-E'] : ['-l'];
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', 'save', '-f', ...flags, '-d', '31', '--num-threads', '0', '--message-level', '0', FIXTURE, out], { cwd: REPO, stdio: 'ignore' });
+    const child = spawn(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'src/cli/vmcore-ts.ts', 'save', '-f', ...flags, '-d', '31', '--num-threads', '0', '--message-level', '0', FIXTURE, out], { cwd: REPO, stdio: 'ignore' });
     const exited = new Promise((resolve) => child.on('exit', resolve));
     await new Promise((r) => setTimeout(r, between(300, 2500)));
     child.kill('SIGKILL');

@@ -19,6 +19,7 @@ import { NotInDumpError } from '../../src/errors.ts';
 import type { Dump } from '../../src/format/dump.ts';
 import { encodeNotes } from '../../src/format/elf.ts';
 import { ElfCoreWriter } from '../../src/format/elf-core-writer.ts';
+import { NODE_ARGS } from '../../src/node-args.ts';
 
 const REPO = new URL('../..', import.meta.url).pathname;
 const FIXTURE = join(REPO, 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump');
@@ -101,7 +102,7 @@ function withTmpfs(t: { skip(why: string): void }, name: string, size: string, b
 test('ENOSPC on a real 4 MiB tmpfs: exit 1 naming what was lost, the file says INCOMPLETE and opens', needsRoot, (t) => {
   withTmpfs(t, 'small', '4m', (mnt) => {
     const out = join(mnt, 'vmcore');
-    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', 'save', '-c', '-d', '1', '--message-level', '4', FIXTURE, out], { cwd: REPO, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'src/cli/vmcore-ts.ts', 'save', '-c', '-d', '1', '--message-level', '4', FIXTURE, out], { cwd: REPO, encoding: 'utf8' });
     assert.equal(r.status, 1, r.stderr);
     assert.match(r.stderr, /INCOMPLETE.*ENOSPC.*pages not written/);
     const src = new FileSource(out);
@@ -121,7 +122,7 @@ test('a truncated kdump-compressed input: the pages past the end are recorded lo
   copyFileSync(FIXTURE, cut);
   truncateSync(cut, Math.floor(statSync(FIXTURE).size * 0.6));
   const out = join(dir, 'from-truncated.kdump');
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', 'save', '-l', '-d', '31', '--message-level', '4', cut, out], { cwd: REPO, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'src/cli/vmcore-ts.ts', 'save', '-l', '-d', '31', '--message-level', '4', cut, out], { cwd: REPO, encoding: 'utf8' });
   assert.equal(r.status, 1, r.stderr);
   assert.match(r.stderr, /INCOMPLETE.*pages could not be read/);
   const d = openDump(new FileSource(out));
@@ -136,7 +137,7 @@ test('ELF save of a truncated input to a full disk: the pages not written are co
   truncateSync(cut, Math.floor(statSync(FIXTURE).size * 0.6));
   withTmpfs(t, 'small-elf', '8m', (mnt) => {
     const out = join(mnt, 'vmcore.elf');
-    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', 'save', '-E', '-d', '31', '--message-level', '4', cut, out], { cwd: REPO, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'src/cli/vmcore-ts.ts', 'save', '-E', '-d', '31', '--message-level', '4', cut, out], { cwd: REPO, encoding: 'utf8' });
     assert.equal(r.status, 1, r.stderr);
     const stop = /(\d+) of (\d+) pages not written/.exec(r.stderr);
     const lostMsg = /(\d+) pages could not be read/.exec(r.stderr);
@@ -164,10 +165,10 @@ test('--dump-dmesg from a dump whose log cannot be read: exit 1, no LOGFILE left
   copyFileSync(FIXTURE, cut);
   truncateSync(cut, d.bitmap2Offset + 100);
   const log = join(dir, 'dmesg-from-cut.txt');
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', 'save', '--dump-dmesg', cut, log], { cwd: REPO, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'src/cli/vmcore-ts.ts', 'save', '--dump-dmesg', cut, log], { cwd: REPO, encoding: 'utf8' });
   assert.equal(r.status, 1, r.stderr);
   assert.throws(() => statSync(log), /ENOENT/, 'no empty LOGFILE');
-  const again = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', 'save', '--dump-dmesg', FIXTURE, log], { cwd: REPO, encoding: 'utf8' });
+  const again = spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'src/cli/vmcore-ts.ts', 'save', '--dump-dmesg', FIXTURE, log], { cwd: REPO, encoding: 'utf8' });
   assert.equal(again.status, 0, again.stderr);
 });
 
@@ -179,7 +180,7 @@ test('convert -R of a flattened stream cut short: the rebuilt dump is put in pla
   copyFileSync(flat, cutFlat);
   truncateSync(cutFlat, Math.floor(statSync(flat).size * 0.7));
   const out = join(dir, 'rebuilt-from-cut.kdump');
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', 'convert', '-R', out, cutFlat], { cwd: REPO, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'src/cli/vmcore-ts.ts', 'convert', '-R', out, cutFlat], { cwd: REPO, encoding: 'utf8' });
   assert.equal(r.status, 1, r.stderr);
   const m = /INCOMPLETE \(marked so in its header\): .*without the end marker; (\d+) of (\d+) pages do not read/.exec(r.stderr);
   assert.ok(m, r.stderr);

@@ -25,6 +25,7 @@ import { FileSource } from '../../src/host/file-source.ts';
 import { OutputFile } from '../../src/host/output-file.ts';
 import { probeSection } from '../kexec/fixture.ts';
 import { fakeVmlinux } from '../kexec/synthetic.ts';
+import { NODE_ARGS } from '../../src/node-args.ts';
 
 const REPO = new URL('../..', import.meta.url).pathname;
 const FIXTURE = join(REPO, 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump');
@@ -33,7 +34,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 const haveMakedumpfile = spawnSync('makedumpfile', ['-v']).status === 0;
 
 function cli(bin: string, args: string[], opts: { stdin?: number } = {}) {
-  return spawnSync(process.execPath, ['--import', 'tsx', `src/cli/${bin}.ts`, ...args], {
+  return spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', `src/cli/${bin}.ts`, ...args], {
     cwd: REPO,
     encoding: 'utf8',
     stdio: [opts.stdin ?? 'pipe', 'pipe', 'pipe'],
@@ -134,7 +135,7 @@ test('two simultaneous save -f to one path: one succeeds, the other fails naming
   const d = mkdtempSync(join(dir, 'race-'));
   const out = join(d, 'dump');
   const start = () => {
-    const c = spawn(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', 'save', '-f', '-c', '-d', '0', '--num-threads', '0', '--message-level', '0', FIXTURE, out], { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
+    const c = spawn(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'src/cli/vmcore-ts.ts', 'save', '-f', '-c', '-d', '0', '--num-threads', '0', '--message-level', '0', FIXTURE, out], { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     c.stderr.on('data', (b) => (err += b));
     return { child: c, done: new Promise<{ code: number | null; err: string }>((resolve) => c.on('exit', (code) => resolve({ code, err }))) };
@@ -202,7 +203,7 @@ test('SIGKILL during save -f: the earlier dump is untouched; the temporary file 
   const out = join(d, 'dump');
   copyFileSync(FIXTURE, out);
   const before = sha(out);
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', 'save', '-f', '-c', '-d', '0', '--num-threads', '0', '--message-level', '0', FIXTURE, out], { cwd: REPO, stdio: 'ignore' });
+  const child = spawn(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'src/cli/vmcore-ts.ts', 'save', '-f', '-c', '-d', '0', '--num-threads', '0', '--message-level', '0', FIXTURE, out], { cwd: REPO, stdio: 'ignore' });
   const exited = new Promise((resolve) => child.on('exit', resolve));
   const temp = () => readdirSync(d).find((f) => f.startsWith('.dump.part-'));
   for (let i = 0; i < 6000 && !(temp() && statSync(join(d, temp()!)).size > 3 << 20); i++) await new Promise((r) => setTimeout(r, 10));
@@ -226,7 +227,7 @@ test('kdump-ts mkinitrd: writeArchive killed half-way leaves the earlier initram
 import { randomBytes } from 'node:crypto';
 const chunks = Array.from({ length: 48 }, () => randomBytes(1 << 20));
 await writeArchive(chunks, process.argv[2], 9);`;
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, out], { cwd: REPO, stdio: 'ignore' });
+  const child = spawn(process.execPath, [...NODE_ARGS, '--import', 'tsx', '--input-type=module', '-e', script, out], { cwd: REPO, stdio: 'ignore' });
   const exited = new Promise((resolve) => child.on('exit', resolve));
   const temp = () => readdirSync(d).find((f) => f.startsWith('.initrd.img.part-'));
   for (let i = 0; i < 3000 && !(temp() && statSync(join(d, temp()!)).size > 1 << 20); i++) await new Promise((r) => setTimeout(r, 10));

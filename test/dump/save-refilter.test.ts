@@ -13,6 +13,7 @@ import { openDump } from '../../src/format/open-dump.ts';
 import { BufferSink } from '../../src/format/sink.ts';
 import { FileSource } from '../../src/host/file-source.ts';
 import { presentPfns, writeKdump } from '../format-helpers.ts';
+import { NODE_ARGS } from '../../src/node-args.ts';
 
 const REPO = new URL('../..', import.meta.url).pathname;
 const FIXTURE = join(REPO, 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump');
@@ -22,7 +23,7 @@ const haveMakedumpfile = spawnSync('makedumpfile', ['-v']).status === 0;
 const noMakedumpfile = haveMakedumpfile ? false : 'makedumpfile is not installed (scripts/install-test-deps.sh)';
 
 function vmcoreTs(args: string[]) {
-  return spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', ...args], { cwd: REPO, encoding: 'utf8', maxBuffer: 1 << 28 });
+  return spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'src/cli/vmcore-ts.ts', ...args], { cwd: REPO, encoding: 'utf8', maxBuffer: 1 << 28 });
 }
 function makedumpfile(args: string[], stdout?: string) {
   const r = spawnSync('makedumpfile', args, { encoding: stdout ? 'buffer' : 'utf8', maxBuffer: 1 << 30 });

@@ -11,6 +11,7 @@ import { KdumpCompressedDump } from '../../src/format/kdump-compressed.ts';
 import { openDump } from '../../src/format/open-dump.ts';
 import type { Dump } from '../../src/format/dump.ts';
 import { FileSource } from '../../src/host/file-source.ts';
+import { NODE_ARGS } from '../../src/node-args.ts';
 
 const REPO = new URL('../..', import.meta.url).pathname;
 const FIXTURE = join(REPO, 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump');
@@ -22,7 +23,7 @@ const haveMakedumpfile = spawnSync('makedumpfile', ['-v']).status === 0;
 const noMakedumpfile = haveMakedumpfile ? false : 'makedumpfile is not installed (scripts/install-test-deps.sh)';
 
 function vmcoreTs(args: string[], opts: { input?: Buffer } = {}) {
-  return spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/vmcore-ts.ts', ...args], {
+  return spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'src/cli/vmcore-ts.ts', ...args], {
     cwd: REPO,
     input: opts.input,
     maxBuffer: 1 << 30,

@@ -7,6 +7,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { sshdMissing, TestSshd } from '../sshd-server.ts';
+import { NODE_ARGS } from '../../src/node-args.ts';
 
 const FIXTURE = 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump';
 const CLI = ['--import', 'tsx', 'src/cli/vmcore-ts.ts'];
@@ -22,7 +23,7 @@ before(async () => {
 after(() => sshd.dispose());
 
 function vmcoreTs(args: string[]) {
-  return spawnSync(process.execPath, [...CLI, ...args], { encoding: 'buffer', maxBuffer: 1 << 27 });
+  return spawnSync(process.execPath, [...NODE_ARGS, ...CLI, ...args], { encoding: 'buffer', maxBuffer: 1 << 27 });
 }
 const target = (dir: string) => `ssh://${user}@127.0.0.1:${sshd.port}${dir}`;
 const auth = () => ['--ssh-key', sshd.clientKey, '--known-hosts', sshd.knownHosts()];
@@ -57,7 +58,7 @@ test('save --to ssh:// cut half-way (the server and its connections killed): one
   if (skip(t)) return;
   const dir = join(work, 'crash-b');
   const args = ['save', '--to', target(dir), ...auth(), '--chunk-mib', '1', '-c', '-d', '31', '--message-level', '2', FIXTURE];
-  const child = spawn(process.execPath, [...CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [...NODE_ARGS, ...CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -106,7 +107,7 @@ test('kdump-ts test with target = ssh://: the dump target check asks the server 
     return p;
   };
   const check = (key: string) => {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/kdump-ts.ts', 'test', '--json', '--config', conf(key)], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'src/cli/kdump-ts.ts', 'test', '--json', '--config', conf(key)], { encoding: 'utf8' });
     const checks = (JSON.parse(r.stdout) as { checks: { name: string; result: string; detail: string; fix?: string }[] }).checks;
     return checks.find((c) => c.name === 'dump target')!;
   };

@@ -65,7 +65,7 @@ test('root-mode /init: valid shell; mounts the root read-only (or uses the targe
   assert.ok(script.includes(`mount -o ro -t 'ext4' "$d" /mnt/root`));
   assert.ok(script.includes('if [ "$d" = "$tdev" ]; then\n  rootdir=/mnt/target\n  cdir=${dir#/mnt/target}'), 'the root is the target: one read-write mount');
   assert.ok(script.includes('mount -o bind /mnt/target /mnt/root/mnt'));
-  assert.ok(script.includes(`run() { chroot "$rootdir" '/usr/bin/node' --max-semi-space-size=1 '/usr/lib/kexec-ts/dist/vmcore-ts.mjs' "$@"; }`));
+  assert.ok(script.includes(`run() { chroot "$rootdir" '/usr/bin/node' --max-semi-space-size=1 --no-concurrent-recompilation '/usr/lib/kexec-ts/dist/vmcore-ts.mjs' "$@"; }`));
   assert.ok(script.includes('run save -c -d 31 /proc/vmcore "$cdir/vmcore"'));
   assert.ok(script.indexOf('export NODE_EXTRA_CA_CERTS=\n') > 0);
 });

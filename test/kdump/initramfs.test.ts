@@ -15,6 +15,7 @@ import { initrdUnpackedSize } from '../../src/host/initrd-size.ts';
 import { fakeModule } from './fake-module.ts';
 import { fakeRoot } from './fake-root.ts';
 import { readinessChecks } from '../../src/host/kdump-readiness.ts';
+import { NODE_ARGS } from '../../src/node-args.ts';
 
 const MIB = 1n << 20n;
 const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
@@ -32,7 +33,7 @@ test('/init: shell syntax is valid and it runs vmcore-ts save with the config\'s
   assert.equal(r.status, 0, r.stderr);
   assert.match(script, /^wait_dev 'UUID=0f4c-77aa' 'dump target'$/m);
   assert.match(script, /^dir=\/mnt\/target'\/var\/crash\/it'\\''s'\/\$\(date \+%Y%m%d-%H%M%S\)$/m);
-  assert.ok(script.includes(`run() { node --max-semi-space-size=1 ${INITRAMFS_BUNDLE} "$@"; }\ncdir=$dir\n`));
+  assert.ok(script.includes(`run() { node --max-semi-space-size=1 --no-concurrent-recompilation ${INITRAMFS_BUNDLE} "$@"; }\ncdir=$dir\n`));
   assert.ok(script.includes(`run save -l -d 31 /proc/vmcore "$cdir/vmcore"`));
   assert.ok(script.includes(`run save --dump-dmesg /proc/vmcore "$cdir/dmesg.txt"`));
   assert.ok(script.includes('export NODE_EXTRA_CA_CERTS=\n'), "Debian's node does not warn about a missing CA file");
@@ -168,7 +169,7 @@ test('kdump-ts mkinitrd --root: the report lists the firmware carried and warns 
   });
   const out = join(root, 'var/lib/kdump-ts', `initrd.img-${release}`);
   const args = ['mkinitrd', '--root', root, '--modules-dir', join(root, 'lib/modules', release), '--bundle', join(root, 'pkg/vmcore-ts.mjs'), '-o', out];
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/kdump-ts.ts', ...args], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'src/cli/kdump-ts.ts', ...args], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /^ {2}firmware: acme\/fw\.bin\.zst$/m);
   assert.match(r.stdout, /^ {2}warning: firmware the modules declare but this host lacks \(often optional\): acme\/opt\.bin$/m);
@@ -194,7 +195,7 @@ test('mkinitrd: koffi and the host\'s C page compressors are carried, and load f
   assert.deepEqual(built.nativeCodecs.length, libs.length);
   const probe = join(root, 'kdump-ts', 'probe.cjs');
   writeFileSync(probe, `const k = require('koffi'); for (const l of process.argv.slice(2)) k.load(l); console.log('ok')`);
-  const r = spawnSync(process.execPath, [probe, ...libs.map((l) => join(root, l))], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [...NODE_ARGS, probe, ...libs.map((l) => join(root, l))], { encoding: 'utf8' });
   assert.equal(r.stdout.trim(), 'ok', r.stderr);
 });
 
@@ -229,7 +230,7 @@ test('kdump-ts estimate --root: reads init_size from the capture kernel and the 
   const initrd = join(root, 'var/lib/kdump-ts/initrd.img-6.1.0-test');
   mkdirSync(dirname(initrd), { recursive: true });
   await writeArchive(a.encode(), initrd, 1);
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/kdump-ts.ts', 'estimate', '--root', root, '--json'], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'src/cli/kdump-ts.ts', 'estimate', '--root', root, '--json'], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   const j = JSON.parse(r.stdout) as { lines: { what: string; bytes: number }[]; param: string };
   const line = (w: string) => j.lines.find((l) => l.what === w)!.bytes;
@@ -237,7 +238,7 @@ test('kdump-ts estimate --root: reads init_size from the capture kernel and the 
   assert.equal(line('peak'), 40 << 20); // a 3 MiB initramfs: running (vmcore-ts save + kernel runtime) is the peak
   assert.equal(line('rootfs'), (3 << 20) + '#!/bin/sh\n'.length);
   assert.match(j.param, /^crashkernel=\d+M$/);
-  const text = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/kdump-ts.ts', 'estimate', '--root', root], { encoding: 'utf8' });
+  const text = spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'src/cli/kdump-ts.ts', 'estimate', '--root', root], { encoding: 'utf8' });
   assert.match(text.stdout, /^ {2}→ crashkernel=\d+M \(rounded up to 16 MiB\)$/m);
 });
 
@@ -341,9 +342,9 @@ test('/init with collector = …: the network, then vmcore-ts triage; a known cr
     return i;
   };
   assert.ok(at('udhcpc -i') < at('triage --collector') && at('triage --collector') < at("wait_dev 'UUID=0f4c-77aa'"), 'network, triage, then the disk');
-  assert.ok(script.includes(`url=$(node --max-semi-space-size=1 ${INITRAMFS_BUNDLE} triage --collector 'https://collector:8443' --token-file '/etc/kdump-ts/token' --ca '/etc/kdump-ts/ca.pem' /proc/vmcore)`));
+  assert.ok(script.includes(`url=$(node --max-semi-space-size=1 --no-concurrent-recompilation ${INITRAMFS_BUNDLE} triage --collector 'https://collector:8443' --token-file '/etc/kdump-ts/token' --ca '/etc/kdump-ts/ca.pem' /proc/vmcore)`));
   assert.match(script, /^0\) log "the collector https:\/\/collector:8443 knows this crash: signature and log sent, no dump needed"; exit 0 ;;$/m);
-  assert.ok(script.includes(`if node --max-semi-space-size=1 ${INITRAMFS_BUNDLE} save --to "$url" --token-file '/etc/kdump-ts/token' --ca '/etc/kdump-ts/ca.pem' --message-level 6 -c -d 31 /proc/vmcore; then log "saved $url"; exit 0; fi`));
+  assert.ok(script.includes(`if node --max-semi-space-size=1 --no-concurrent-recompilation ${INITRAMFS_BUNDLE} save --to "$url" --token-file '/etc/kdump-ts/token' --ca '/etc/kdump-ts/ca.pem' --message-level 6 -c -d 31 /proc/vmcore; then log "saved $url"; exit 0; fi`));
   assert.match(script, /no answer from the collector https:\/\/collector:8443 \(exit \$rc\): saving to the configured target/);
 });
 

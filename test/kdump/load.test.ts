@@ -15,6 +15,7 @@ import { NO_HOST_SYSCALLS_ENV } from '../../src/host/syscalls.ts';
 import { fakeSyscalls } from '../kexec/fake-syscalls.ts';
 import { probeSection } from '../kexec/fixture.ts';
 import { FIXTURE_KERNEL, fakeBzImage } from '../kexec/synthetic.ts';
+import { NODE_ARGS } from '../../src/node-args.ts';
 
 /** The fixture machine (crashkernel=256M) with a config naming a capture kernel and initramfs. */
 function fakeRoot(syscall: string, crashLoaded = '0'): string {
@@ -62,7 +63,7 @@ test('kdump-ts load through the fake: kexec_file_load of the configured files on
 });
 
 function kdumpTs(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/kdump-ts.ts', ...args], { encoding: 'utf8', env: { ...process.env, [NO_HOST_SYSCALLS_ENV]: '1' } });
+  const r = spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'src/cli/kdump-ts.ts', ...args], { encoding: 'utf8', env: { ...process.env, [NO_HOST_SYSCALLS_ENV]: '1' } });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 

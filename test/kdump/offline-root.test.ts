@@ -13,6 +13,7 @@ import { dumpTargetOnMounts, mountTableSource, parseFstab } from '../../src/kdum
 import { readMountTable, resolveCaptureMode, resolveTarget } from '../../src/host/kdump-initramfs.ts';
 import { fakeModule } from './fake-module.ts';
 import { fakeRoot } from './fake-root.ts';
+import { NODE_ARGS } from '../../src/node-args.ts';
 
 const ROOT_UUID = '2f1c9a4e-5b7d-4e8a-9c1f-0d3e6a7b8c9d';
 const FSTAB = [
@@ -121,7 +122,7 @@ test('kdump-ts mkinitrd --root DIR of an image says the mounts came from its fst
     writeFileSync(join(dir, `lib/modules/6.12.0-1-amd64/kernel/${m}.ko`), mod(m.replace(/^.*\//, '')));
   }
   const out = join(dir, 'var/lib/kdump-ts/initrd.img-6.12.0-1-amd64');
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/kdump-ts.ts', 'mkinitrd', '--root', dir, '--release', '6.12.0-1-amd64', '--node', '/usr/bin/node', '--bundle', join(dir, 'usr/lib/kexec-ts/dist/vmcore-ts.mjs'), '-o', out], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'src/cli/kdump-ts.ts', 'mkinitrd', '--root', dir, '--release', '6.12.0-1-amd64', '--node', '/usr/bin/node', '--bundle', join(dir, 'usr/lib/kexec-ts/dist/vmcore-ts.mjs'), '-o', out], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, new RegExp(`^ {2}dump target: UUID=${ROOT_UUID} \\(ext4\\) /var/crash$`, 'm'));
   assert.ok(r.stdout.includes(`\n  mounts read from: ${dir}/etc/fstab (no /proc/self/mountinfo)\n`), r.stdout);

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { NODE_FLAGS } from '../../src/kdump/capture-initramfs.ts';
+import { NODE_FLAGS } from '../../src/node-args.ts';
 
 test('packaging/kdump-ts.service: loads at boot with kdump-ts load --status (one process), unloads on stop; systemd-analyze verify accepts it', (t) => {
   const unit = readFileSync('packaging/kdump-ts.service', 'utf8');

@@ -18,13 +18,14 @@ import { formatChecks } from '../../src/cli/kdump-print.ts';
 import { FIXTURE_KERNEL, fakeBzImage } from '../kexec/synthetic.ts';
 import { fakeRoot } from './fake-root.ts';
 import { fakeModule } from './fake-module.ts';
+import { NODE_ARGS } from '../../src/node-args.ts';
 
 const RELEASE = '6.1.0-56-cloud-amd64';
 const KERNEL = `/boot/vmlinuz-${RELEASE}`;
 const INITRD = `/var/lib/kdump-ts/initrd.img-${RELEASE}`;
 
 function kdumpTs(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--import', './test/cli/no-act-guard.mjs', 'src/cli/kdump-ts.ts', ...args], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', '--import', './test/cli/no-act-guard.mjs', 'src/cli/kdump-ts.ts', ...args], { encoding: 'utf8' });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 

@@ -8,6 +8,7 @@ import { readStatus } from '../../src/host/kdump-service.ts';
 import { STATE_FILE } from '../../src/kdump/status.ts';
 import { formatStatus } from '../../src/cli/kdump-print.ts';
 import { fakeRoot } from './fake-root.ts';
+import { NODE_ARGS } from '../../src/node-args.ts';
 
 test('status: reserved region, nothing loaded, target and what would be saved on the fixture machine', () => {
   const root = fakeRoot();
@@ -70,7 +71,7 @@ test('status: no reservation, a target on tmpfs, and a config file are reported 
 
 test('kdump-ts status --json --root: exit code 1 when not ready, bigints as hex', () => {
   const root = fakeRoot();
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/kdump-ts.ts', 'status', '--json', '--root', root], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'src/cli/kdump-ts.ts', 'status', '--json', '--root', root], { encoding: 'utf8' });
   assert.equal(r.status, 1, r.stderr);
   const j = JSON.parse(r.stdout);
   assert.equal(j.reserved.start, '0x2e000000');
@@ -79,7 +80,7 @@ test('kdump-ts status --json --root: exit code 1 when not ready, bigints as hex'
 
 test('kdump-ts crash refuses without --yes-crash-this-machine, and without a loaded capture kernel', () => {
   const root = fakeRoot();
-  const run = (...a: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/kdump-ts.ts', 'crash', '--root', root, ...a], { encoding: 'utf8' });
+  const run = (...a: string[]) => spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'src/cli/kdump-ts.ts', 'crash', '--root', root, ...a], { encoding: 'utf8' });
   const r1 = run();
   assert.equal(r1.status, 1);
   assert.match(r1.stderr, /^kdump-ts: refusing to crash this machine — pass --yes-crash-this-machine/);

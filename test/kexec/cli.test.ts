@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { NO_HOST_SYSCALLS_ENV } from '../../src/host/syscalls.ts';
 import { probeSection, kexecDebugSegments } from './fixture.ts';
 import { FIXTURE_KERNEL, fakeBzImage } from './synthetic.ts';
+import { NODE_ARGS } from '../../src/node-args.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kexec-cli-'));
 const file = (name: string, data: string | Uint8Array) => {
@@ -21,7 +22,7 @@ const iomem = file('iomem', probeSection('IOMEM'));
 const kernel = file('vmlinuz', fakeBzImage(FIXTURE_KERNEL));
 
 function kexecTs(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/kexec-ts.ts', ...args], { encoding: 'utf8', env: { ...process.env, [NO_HOST_SYSCALLS_ENV]: '1' } });
+  const r = spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'src/cli/kexec-ts.ts', ...args], { encoding: 'utf8', env: { ...process.env, [NO_HOST_SYSCALLS_ENV]: '1' } });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 

@@ -12,6 +12,7 @@ import { LOADERS, LOADER_OPTIONS, loaderOptionsUsage, loaderTakes } from '../../
 import { describeError } from '../../src/cli/run.ts';
 import { probeSection } from './fixture.ts';
 import { FIXTURE_KERNEL, fakeBzImage } from './synthetic.ts';
+import { NODE_ARGS } from '../../src/node-args.ts';
 
 test('loader options: --dtb belongs to the arm64 Image loader, --efi-memmap to elf-ia64, none to the x86_64 loaders', () => {
   const owners = Object.fromEntries(LOADER_OPTIONS.map((o) => [o.name, LOADERS.filter((l) => loaderTakes(l.name, o.name)).map((l) => l.name)]));
@@ -20,7 +21,7 @@ test('loader options: --dtb belongs to the arm64 Image loader, --efi-memmap to e
 });
 
 test('kexec-ts --help lists every loader option with its declared usage line', () => {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/kexec-ts.ts', '--help'], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'src/cli/kexec-ts.ts', '--help'], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   for (const line of loaderOptionsUsage().split('\n')) assert.ok(r.stdout.includes(line + '\n'), `help has: ${line}`);
   assert.match(r.stdout, /^ {6}--dtb=FILE {11}device tree \(arm64\)$/m);

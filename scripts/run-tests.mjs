@@ -43,7 +43,8 @@ const together = short.length > 0 && long.length > 0 && env.TESTS_SEQUENTIAL !==
 /** Runs node --test on `list`; output to our stdout (live) or, with `keep`, into a file read at the end. */
 function runGroup(list, keep) {
   return new Promise((resolve) => {
-    const args = ['--import', 'tsx', '--test', ...list];
+    // No concurrent TurboFan (src/node-args.ts): node --test passes it on to each test file's process.
+    const args = ['--no-concurrent-recompilation', '--import', 'tsx', '--test', ...list];
     if (!keep) {
       spawn(process.execPath, args, { stdio: 'inherit', env }).on('close', (code) => resolve({ code, out: '' }));
       return;

@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { FIXTURE, findVmlinux, has, load, measureAll, printTable } from './reference-tools.mjs';
+import { FIXTURE, findVmlinux, has, load, measureAll, printTable, vmcoreTsNode } from './reference-tools.mjs';
 
 const dump = process.argv[2] ?? FIXTURE;
 const runs = Number(process.argv[3] ?? 11);
@@ -43,7 +43,7 @@ const tmp = mkdtempSync(join(tmpdir(), 'bench-dmesg-'));
 let results;
 let ourDmesg;
 try {
-  const vmcoreTs = (cmd) => ({ cmd: process.execPath, args: ['dist/vmcore-ts.cjs', cmd, dump] });
+  const vmcoreTs = (cmd) => ({ cmd: process.execPath, args: [...vmcoreTsNode('dist/vmcore-ts.cjs'), cmd, dump] });
   const tools = [
     { name: 'vmcore-ts dmesg', ...vmcoreTs('dmesg'), check: (out) => (ourDmesg = out) },
     { name: 'vmcore-ts info', ...vmcoreTs('info') },

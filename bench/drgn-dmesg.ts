@@ -8,6 +8,7 @@ import { existsSync, linkSync, writeFileSync } from 'node:fs';
 import { homedir, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { debianRootTarball, openDebianRoot } from '../test/packaging/debian-root.ts';
+import { NODE_ARGS } from '../src/node-args.ts';
 
 const runs = Number(process.argv[2] ?? 5);
 const DUMP = new URL('../fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump', import.meta.url).pathname;
@@ -29,7 +30,7 @@ try {
     root.run(['drgn', '-q', '-c', '/tmp/dump', '-s', '/tmp/vmlinux', '/tmp/dmesg.py'], 120_000);
     drgn.push(performance.now() - t);
     t = performance.now();
-    const r = spawnSync(process.execPath, [CLI, 'dmesg', DUMP], { stdio: 'ignore' });
+    const r = spawnSync(process.execPath, [...NODE_ARGS, CLI, 'dmesg', DUMP], { stdio: 'ignore' });
     if (r.status !== 0) throw new Error(`vmcore-ts dmesg: exit ${r.status}`);
     ours.push(performance.now() - t);
   }

@@ -9,6 +9,15 @@ export const FIXTURE = 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump';
 /** The fixture's kernel (fixtures/x86_64-debian-6.1/README.md); bench/setup.sh caches its vmlinux here. */
 const FIXTURE_VMLINUX = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'kexec-ts', 'dbg', '6.1.0-56-cloud-amd64', 'vmlinux');
 
+/**
+ * `node` and its flags as the package's bin starts it (bin/vmcore-ts.cjs's `#!/usr/bin/env -S node
+ * …` line: src/node-args.ts), then `script`: what users run, without env's extra exec.
+ */
+export function vmcoreTsNode(script) {
+  const flags = readFileSync('bin/vmcore-ts.cjs', 'utf8').split('\n')[0].split(' ').slice(3);
+  return [...flags, script];
+}
+
 export const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 export const load = () => loadavg()[0].toFixed(2);
 

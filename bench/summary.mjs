@@ -15,7 +15,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, closeSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, homedir, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { FIXTURE, findVmlinux, has, load, measureAll, printTable } from './reference-tools.mjs';
+import { FIXTURE, findVmlinux, has, load, measureAll, printTable, vmcoreTsNode } from './reference-tools.mjs';
 
 const arm64 = process.argv.includes('--arm64');
 const kernels = process.argv.includes('--kernels');
@@ -57,7 +57,7 @@ if (kernels) {
   const summaryOf = (name, file, okExit) => ({
     name,
     cmd: process.execPath,
-    args: ['dist/vmcore-ts.cjs', 'summary', file],
+    args: [...vmcoreTsNode('dist/vmcore-ts.cjs'), 'summary', file],
     okExit,
     check: (out) => {
       if (!out.includes('CRASH: Kernel panic') || !/#\d+ \[[0-9a-f]+\] \S+/.test(out)) throw new Error(`${file}: summary lacks the panic or a backtrace frame`);
@@ -88,7 +88,7 @@ if (arm64) {
   const tools = dumps.map((f) => ({
     name: `${short(f)} (${(statSync(f).size / 2 ** 20).toFixed(0)} MiB)`,
     cmd: process.execPath,
-    args: ['dist/vmcore-ts.cjs', 'summary', f],
+    args: [...vmcoreTsNode('dist/vmcore-ts.cjs'), 'summary', f],
     okExit: [0, 3], // 3: a partial result (bookworm: no vmstat_text without a vmlinux), still a summary
     check: (out) => {
       if (!out.includes('CRASH: Kernel panic') || !out.includes('aarch64') || !/#\d+ \[[0-9a-f]+\] panic\+/.test(out)) throw new Error(`${f}: summary lacks the panic, the machine or the panic frame`);
@@ -123,7 +123,7 @@ try {
     {
       name: 'vmcore-ts summary (no vmlinux)',
       cmd: process.execPath,
-      args: ['dist/vmcore-ts.cjs', 'summary', FIXTURE],
+      args: [...vmcoreTsNode('dist/vmcore-ts.cjs'), 'summary', FIXTURE],
       check: (out) => {
         if (!out.includes('sysrq triggered crash') || !out.includes('panic+0x13d')) throw new Error('summary output lacks the panic or the backtrace');
       },

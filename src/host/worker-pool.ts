@@ -10,6 +10,8 @@ import { pageCompressor, zstdNativeChecked } from './page-compress.ts';
 interface Pending {
   resolve: (r: BatchResult) => void;
   reject: (e: Error) => void;
+  /** The worker it went to. */
+  worker: number;
 }
 
 /**
@@ -62,8 +64,24 @@ function takeWorker(codec: CodecName): Worker {
   return worker;
 }
 
+/**
+ * The worker a batch goes to: the one with the fewest batches out (`out`), the first of them counting
+ * from `from` (round robin among equals). A worker that was descheduled, or got slower pages, then
+ * does not leave the others idle behind it while the save waits for its oldest batch.
+ */
+export function leastLoaded(out: readonly number[], from: number): number {
+  let best = from % out.length;
+  for (let k = 1; k < out.length; k++) {
+    const i = (from + k) % out.length;
+    if (out[i]! < out[best]!) best = i;
+  }
+  return best;
+}
+
 export class WorkerPool implements BatchWorkers {
   private readonly workers: Worker[] = [];
+  /** Batches out per worker. */
+  private readonly out: number[] = [];
   private readonly pending = new Map<number, Pending>();
   private next = 0;
   private failure: Error | undefined;
@@ -74,6 +92,7 @@ export class WorkerPool implements BatchWorkers {
       w.on('message', (r: BatchResult) => {
         const p = this.pending.get(r.seq);
         this.pending.delete(r.seq);
+        if (p) this.out[p.worker]!--;
         p?.resolve(r);
       });
       w.on('error', (e) => this.fail(e));
@@ -81,6 +100,7 @@ export class WorkerPool implements BatchWorkers {
         if (code !== 0) this.fail(new Error(`compression worker exited with code ${code}`));
       });
       this.workers.push(w);
+      this.out.push(0);
     }
   }
 
@@ -91,9 +111,11 @@ export class WorkerPool implements BatchWorkers {
   run(req: BatchRequest): Promise<BatchResult> {
     if (this.failure) return Promise.reject(this.failure);
     const p = new Promise<BatchResult>((resolve, reject) => {
-      this.pending.set(req.seq, { resolve, reject });
-      const w = this.workers[this.next++ % this.workers.length]!;
-      w.postMessage(req, [req.input, req.out]);
+      const best = leastLoaded(this.out, this.next);
+      this.next = best + 1;
+      this.out[best]!++;
+      this.pending.set(req.seq, { resolve, reject, worker: best });
+      this.workers[best]!.postMessage(req, [req.input, req.out]);
     });
     // Callers may stop awaiting after a failure; the rejection is theirs to see, not unhandled.
     p.catch(() => undefined);

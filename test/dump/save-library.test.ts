@@ -7,7 +7,8 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import type { PageCompression } from '../../src/dump/batch.ts';
+import { compressBatch, pureCompression, type BatchWorkers, type PageCompression } from '../../src/dump/batch.ts';
+import { leastLoaded } from '../../src/host/worker-pool.ts';
 import { readBack } from '../../src/dump/output.ts';
 import { saveDump, type SaveReporter, type SaveSink } from '../../src/dump/save.ts';
 import { pageDecoders } from '../../src/format/codecs/index.ts';
@@ -184,4 +185,40 @@ test('readBack: a saved dump read back counts the pages that do not read; a file
   const cut = openDump(new BufferSource(whole)) as { bitmap2Offset?: number };
   const noPages = readBack(new BufferSource(whole.subarray(0, cut.bitmap2Offset! + 2 * 4096)), 1);
   assert.match(noPages.unusable ?? '', /^no page of it reads/);
+});
+
+test('saveDump with workers: batches answered out of order and at uneven speeds come out as the in-thread save\'s bytes; four batches a worker are out at once', async () => {
+  const input = openDump(new FileSource(FIXTURE), { decoders: nodePageDecoders });
+  const compressor = await pureCompression.compressor('lzo');
+  let out = 0;
+  let most = 0;
+  let n = 0;
+  const workers: BatchWorkers = {
+    size: 2,
+    run: (req) => {
+      most = Math.max(most, ++out);
+      // Every third batch is slow: later ones overtake it.
+      const delay = n++ % 3 === 0 ? 8 : 1;
+      return new Promise((resolve) => setTimeout(() => (out--, resolve(compressBatch(req, compressor))), delay));
+    },
+    close: async () => undefined,
+  };
+  const given: PageCompression = { compressor: async () => compressor, workers: () => workers };
+  const withWorkers = new BufferSink();
+  await saveDump(input, { levels: [31], elf: false, codec: 'lzo', threads: 2, compression: given }, withWorkers, quiet);
+  const inThread = new BufferSink();
+  await saveDump(input, { levels: [31], elf: false, codec: 'lzo', threads: 0 }, inThread, quiet);
+  assert.ok(n > 20, `${n} batches`);
+  assert.equal(most, 2 * 4 + 1);
+  assert.ok(Buffer.compare(withWorkers.bytes(), inThread.bytes()) === 0, 'the same bytes');
+});
+
+test('a batch goes to the worker with the fewest batches out, round robin among equals', () => {
+  assert.equal(leastLoaded([0, 0], 0), 0);
+  assert.equal(leastLoaded([0, 0], 1), 1);
+  assert.equal(leastLoaded([0, 0], 2), 0);
+  assert.equal(leastLoaded([3, 1], 0), 1);
+  assert.equal(leastLoaded([1, 1, 0], 0), 2);
+  assert.equal(leastLoaded([2, 0, 0], 2), 2);
+  assert.equal(leastLoaded([2, 0, 0], 0), 1);
 });

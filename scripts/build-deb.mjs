@@ -92,7 +92,7 @@ if (bundled) {
   chmodSync(at(nodePath), 0o755);
 }
 mkdirSync(at('usr/bin'), { recursive: true });
-// node's flags, as bin/*.mjs and the capture init give them (src/kdump/capture-initramfs.ts NODE_ARGS).
+// node's flags, as bin/* and the capture init give them (src/node-args.ts; test/packaging/deb.test.ts compares).
 // More than one: a `#!/usr/bin/node` line passes them as one argument, so each bin is a sh script
 // (as lintian wants: a node script's interpreter would have to be /usr/bin/node itself).
 const NODE_FLAGS = '--max-semi-space-size=1 --no-concurrent-recompilation';

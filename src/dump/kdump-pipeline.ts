@@ -182,9 +182,9 @@ class KdumpPagePipeline {
     this.ps = dump.pageSize;
     this.writer = writer;
     this.opts = opts;
-    // Four batches a worker (2 MiB of pages, and as much room for their output) keep every worker busy while the oldest
-    // is waited for (64 GiB, -F -l -d 31 on 2 CPUs: 8.0 s with two a worker, 7.5 s with four, 7.4 s
-    // with eight; BENCHMARKS.md).
+    // Four batches a worker (2 MiB of pages, and as much room for their output) keep every worker
+    // busy while the oldest is waited for (64 GiB, -F -l -d 31 on 2 CPUs: 8.0 s with two a worker,
+    // 7.5 s with four, 7.4 s with eight; BENCHMARKS.md).
     this.maxInFlight = opts.workers ? opts.workers.size * 4 + 1 : 1;
   }
 

@@ -17,6 +17,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { homedir, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { vmcoreTsNode } from './reference-tools.mjs';
 
 const argv = process.argv.slice(2);
 const opt = (f, d) => (argv.includes(f) ? argv[argv.indexOf(f) + 1] : d);
@@ -54,7 +55,7 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 // Both tools read what vmcore-ts save -E -d 0 wrote from QEMU's ELF (once, not timed).
 const input = join(work, 'arm64-bookworm-d0.elf');
-const conv = spawnSync(process.execPath, ['dist/vmcore-ts.mjs', 'save', '-E', '-d', '0', '--message-level', '0', arm64Elf, input], { encoding: 'utf8' });
+const conv = spawnSync(process.execPath, [...vmcoreTsNode('dist/vmcore-ts.mjs'), 'save', '-E', '-d', '0', '--message-level', '0', arm64Elf, input], { encoding: 'utf8' });
 if (conv.status !== 0) throw new Error(`vmcore-ts save -E -d 0: ${conv.stderr}`);
 const mdfVersion = /version (\S+)/.exec(spawnSync(qemu, ['-L', mdfRoot, join(mdfRoot, 'usr/bin/makedumpfile'), '-v'], { encoding: 'utf8' }).stdout)?.[1] ?? '?';
 const hostMdf = spawnSync('makedumpfile', ['-v'], { encoding: 'utf8' });
@@ -73,11 +74,11 @@ console.log(`arm64 input: ${arm64Elf} as save -E -d 0 wrote it (${(statSync(inpu
 for (const level of levels) {
   const out = join(work, 'out');
   const tools = [
-    { name: `vmcore-ts save -c -d ${level} (arm64 dump)`, cmd: process.execPath, args: ['dist/vmcore-ts.mjs', 'save', '-c', '-d', String(level), '--message-level', '0', input, out] },
+    { name: `vmcore-ts save -c -d ${level} (arm64 dump)`, cmd: process.execPath, args: [...vmcoreTsNode('dist/vmcore-ts.mjs'), 'save', '-c', '-d', String(level), '--message-level', '0', input, out] },
     { name: `makedumpfile ${mdfVersion} arm64 under qemu-user`, cmd: qemu, args: ['-L', mdfRoot, join(mdfRoot, 'usr/bin/makedumpfile'), '-c', '-d', String(level), '--message-level', '0', input, out] },
   ];
   if (x86) {
-    tools.push({ name: `vmcore-ts save -c -d ${level} (x86_64 dump)`, cmd: process.execPath, args: ['dist/vmcore-ts.mjs', 'save', '-c', '-d', String(level), '--message-level', '0', x86Elf, out] });
+    tools.push({ name: `vmcore-ts save -c -d ${level} (x86_64 dump)`, cmd: process.execPath, args: [...vmcoreTsNode('dist/vmcore-ts.mjs'), 'save', '-c', '-d', String(level), '--message-level', '0', x86Elf, out] });
     if (hostMdfVersion) tools.push({ name: `makedumpfile ${hostMdfVersion} x86_64 native`, cmd: 'makedumpfile', args: ['-c', '-d', String(level), '--message-level', '0', x86Elf, out] });
     if (qemuX86) tools.push({ name: `makedumpfile ${hostMdfVersion} x86_64 under qemu-user`, cmd: qemuX86, args: ['/usr/bin/makedumpfile', '-c', '-d', String(level), '--message-level', '0', x86Elf, out] });
   }

@@ -12,6 +12,7 @@ import { discoverBoot } from '../src/boot/discover.ts';
 import { ukiSource } from '../src/boot/uki.ts';
 import { readBootMachine } from '../src/host/boot-files.ts';
 import { hostImageTrust } from '../src/host/image-trust.ts';
+import { NODE_ARGS } from '../src/node-args.ts';
 
 const runs = Number(process.argv[2] ?? 21);
 const KERNELS = 10;
@@ -56,7 +57,7 @@ function timed(argv: string[]): { wall: number; cpu: number } {
 const base = mkdtempSync(join(tmpdir(), 'kexec-ts-bench-boot-'));
 try {
   console.log(`boot --list bench: ${runs} runs, ${cpus().length} CPUs, load ${loadavg().map((x) => x.toFixed(2)).join(' ')}, node ${process.version}`);
-  for (const [name, argv] of [['node -e 0 (start-up alone)', [process.execPath, '-e', '0']], ['kexec-ts --help (the bundle loaded)', [process.execPath, 'dist/kexec-ts.mjs', '--help']]] as const) {
+  for (const [name, argv] of [['node -e 0 (start-up alone)', [process.execPath, '-e', '0']], ['kexec-ts --help (the bundle loaded)', [process.execPath, ...NODE_ARGS, 'dist/kexec-ts.mjs', '--help']]] as const) {
     const r = Array.from({ length: runs }, () => timed([...argv]));
     console.log(`${name}: median ${median(r.map((x) => x.wall)).toFixed(1)} ms wall, ${median(r.map((x) => x.cpu)).toFixed(0)} ms CPU`);
   }
@@ -80,7 +81,7 @@ try {
     const cmd: number[] = [];
     const cmdCpu: number[] = [];
     for (let i = 0; i < runs; i++) {
-      const r = timed([process.execPath, 'dist/kexec-ts.mjs', 'boot', '--list', '--root', dir]);
+      const r = timed([process.execPath, ...NODE_ARGS, 'dist/kexec-ts.mjs', 'boot', '--list', '--root', dir]);
       cmd.push(r.wall);
       cmdCpu.push(r.cpu);
     }

@@ -10,7 +10,7 @@ export const FIXTURE = 'fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump';
 const FIXTURE_VMLINUX = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'kexec-ts', 'dbg', '6.1.0-56-cloud-amd64', 'vmlinux');
 
 /**
- * `node` and its flags as the package's bin starts it (bin/vmcore-ts.cjs's `#!/usr/bin/env -S node
+ * node's flags as the package's bin starts it (bin/vmcore-ts.cjs's `#!/usr/bin/env -S node
  * …` line: src/node-args.ts), then `script`: what users run, without env's extra exec.
  */
 export function vmcoreTsNode(script) {

@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { vmcoreTsNode } from './reference-tools.mjs';
 
 // Innermost match wins. Names are the functions of src/ as esbuild keeps them.
 const rules = [
@@ -84,7 +85,7 @@ let total = 0;
 for (let r = 0; r < runs; r++) {
   const dir = join(work, `p${r}`);
   const out = join(work, 'out');
-  const args = ['--max-semi-space-size=1', '--no-concurrent-recompilation', '--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-interval', opt('--interval', '100'), cli, 'save', ...mode, '--message-level', '0', input];
+  const args = ['--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-interval', opt('--interval', '100'), ...vmcoreTsNode(cli), 'save', ...mode, '--message-level', '0', input];
   const res = mode.includes('-F') ? spawnSync(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 2 ** 31 }) : spawnSync(process.execPath, [...args, out], { stdio: 'inherit' });
   if (res.status !== 0) throw new Error(`vmcore-ts save exited ${res.status}`);
   rmSync(out, { force: true });

@@ -5,6 +5,7 @@
 // worker threads (src/host/worker-pool.ts hostCompression), or the pure compressors in this thread.
 import type { PageCompressor } from '../format/codecs/compress.ts';
 import type { CodecName } from '../format/codecs/index.ts';
+import type { ByteSource } from '../io/source.ts';
 
 /** Pages per batch: 512 KiB of 4 KiB pages (also the save's read size). */
 export const BATCH_PAGES = 128;
@@ -19,6 +20,13 @@ export interface BatchRequest {
   pageSize: number;
   /** Codec flag for compressed pages (DUMP_DH_COMPRESSED_*), 0 to store raw. */
   codecFlag: number;
+  /**
+   * Pages the worker reads itself (BatchWorkers.readsInput) before compressing: triples of first
+   * page slot, source offset, page count. Only pages read here are checked for zeros (`zeroCheck`);
+   * the sender checked the others.
+   */
+  reads?: number[];
+  zeroCheck?: boolean;
 }
 
 export interface BatchResult {
@@ -27,7 +35,7 @@ export interface BatchResult {
   /** Stored bytes of the pages, one after another: the first outLength bytes of `out`. */
   out: ArrayBuffer;
   outLength: number;
-  /** Stored length per page. */
+  /** Stored length per page; of the pages read here, 0 for a zero page, -1 for one that did not read. */
   sizes: Int32Array;
   /** Per page: the codec flag when compressed, 0 when raw. */
   flags: Uint8Array;
@@ -42,15 +50,41 @@ export function isZeroPage(buf: Buffer, off: number, pageSize: number): boolean 
   return buf.compare(zero, 0, pageSize, off, off + pageSize) === 0;
 }
 
-export function compressBatch(req: BatchRequest, compress: PageCompressor | undefined): BatchResult {
+/** Reads `length` bytes of the input at `offset` into `dst` at `dstOffset`; returns how many (fewer: not all read). */
+export type InputReader = (offset: number, dst: Uint8Array, dstOffset: number, length: number) => number;
+
+const ZERO_PAGE = 0;
+const UNREAD = -1;
+
+/** Compresses a batch's pages, after reading those `req.reads` names (with `read`) and finding their zero pages. */
+export function compressBatch(req: BatchRequest, compress: PageCompressor | undefined, read?: InputReader): BatchResult {
   const { count, pageSize } = req;
   const input = Buffer.from(req.input, 0, count * pageSize);
   const out = new Uint8Array(req.out);
   const sizes = new Int32Array(count);
   const flags = new Uint8Array(count);
   const scratch = new Uint8Array(pageSize + 64);
+  const reads = req.reads ?? [];
+  // Pages read here that are zero or did not read: nothing to compress.
+  const skip = reads.length ? new Uint8Array(count) : undefined;
+  for (let r = 0; r < reads.length; r += 3) {
+    const [slot, offset, n] = [reads[r]!, reads[r + 1]!, reads[r + 2]!];
+    let ok = false;
+    try {
+      ok = read !== undefined && read(offset, input, slot * pageSize, n * pageSize) === n * pageSize;
+    } catch {
+      // The sender reads these pages again one by one and says why they are lost.
+    }
+    for (let i = slot; i < slot + n; i++) {
+      if (!ok) sizes[i] = UNREAD;
+      else if (req.zeroCheck && isZeroPage(input, i * pageSize, pageSize)) sizes[i] = ZERO_PAGE;
+      else continue;
+      skip![i] = 1;
+    }
+  }
   let pos = 0;
   for (let i = 0; i < count; i++) {
+    if (skip?.[i]) continue;
     const off = i * pageSize;
     const page = input.subarray(off, off + pageSize);
     const n = compress ? compress(page, scratch) : pageSize;
@@ -71,6 +105,8 @@ export function compressBatch(req: BatchRequest, compress: PageCompressor | unde
 /** Workers compressing batches: results come back as promises, in any order (matched by seq). */
 export interface BatchWorkers {
   readonly size: number;
+  /** True when the workers read the input themselves: requests may carry `reads`. */
+  readonly readsInput?: boolean;
   run(req: BatchRequest): Promise<BatchResult>;
   close(): Promise<void>;
 }
@@ -79,8 +115,8 @@ export interface BatchWorkers {
 export interface PageCompression {
   /** The compressor for `codec` in this thread (zstd's loads WebAssembly, hence async). */
   compressor(codec: CodecName): Promise<PageCompressor>;
-  /** `size` workers for `codec`, or undefined: compress in this thread. */
-  workers?(size: number, codec: CodecName): BatchWorkers | undefined;
+  /** `size` workers for `codec`, or undefined: compress in this thread. Given the input, they may read its pages themselves. */
+  workers?(size: number, codec: CodecName, input?: ByteSource): BatchWorkers | undefined;
 }
 
 /** The pure compressors (src/format/codecs/compress.ts; zstd level 1 through WebAssembly) in this thread. */

@@ -3,7 +3,9 @@
 // counts the kept pages, which places the descriptor table. Pass 2 (KdumpPagePipeline, its
 // write_kdump_pages) computes each window's bits again and writes its kept pages: read into batches
 // (fill), zero and unreadable pages sorted out in this thread, batches with data compressed in
-// workers (submit), results handed to the writer in pfn order (drain, write).
+// workers (submit), results handed to the writer in pfn order (drain, write). Workers that can read
+// the input themselves (a file) read the batches' pages and find their zero pages too: this thread
+// then only walks, sends and writes.
 import type { CodecName } from '../format/codecs/index.ts';
 import { codecFlag } from '../format/codecs/index.ts';
 import type { PageCompressor } from '../format/codecs/compress.ts';
@@ -54,6 +56,8 @@ interface Batch {
   count: number;
   pfns: Float64Array;
   kinds: Uint8Array;
+  /** Pages the worker reads (BatchRequest.reads). */
+  reads: number[];
 }
 
 /**
@@ -117,7 +121,7 @@ export async function writeKdumpCompressed(dump: Dump, filter: FilterSetup | und
     return finishOutput(writer, sink, report);
   }
 
-  const workers = opts.codec && opts.threads > 0 ? compression.workers?.(opts.threads, opts.codec) : undefined;
+  const workers = opts.codec && opts.threads > 0 ? compression.workers?.(opts.threads, opts.codec, dump.source) : undefined;
   const pages = new KdumpPagePipeline(dump, writer!, {
     compress,
     workers,
@@ -176,6 +180,8 @@ class KdumpPagePipeline {
   private batch: Batch | undefined;
   private seq = 0;
   private walked = 0;
+  /** Where a run of pages is in the input, when the workers read them. */
+  private readonly fileRange: ((paddr: bigint, length: number) => number | undefined) | undefined;
 
   constructor(dump: Dump, writer: KdumpCompressedWriter, opts: PipelineOptions) {
     this.reader = new PageReader(dump);
@@ -186,6 +192,7 @@ class KdumpPagePipeline {
     // busy while the oldest is waited for (64 GiB, -F -l -d 31 on 2 CPUs: 8.0 s with two a worker,
     // 7.5 s with four, 7.4 s with eight; BENCHMARKS.md).
     this.maxInFlight = opts.workers ? opts.workers.size * 4 + 1 : 1;
+    this.fileRange = opts.workers?.readsInput ? dump.fileRange?.bind(dump) : undefined;
   }
 
   /** Writes a window's kept pages: all reach the writer before the next window's bits replace these. */
@@ -212,10 +219,22 @@ class KdumpPagePipeline {
       buf: this.spare.pop() ?? new ArrayBuffer(BATCH_PAGES * ps),
       data: 0,
       count: 0,
+      reads: [],
       ...(this.spareEntries.pop() ?? { pfns: new Float64Array(MAX_BATCH_ENTRIES), kinds: new Uint8Array(MAX_BATCH_ENTRIES) }),
     };
     const b = this.batch;
     const n = Math.min(end - pfn, BATCH_PAGES - b.data, MAX_BATCH_ENTRIES - b.count);
+    const at = this.fileRange?.(BigInt(pfn * ps), n * ps);
+    if (at !== undefined) {
+      // The worker reads them into their slots, and tells which are zero.
+      b.reads.push(b.data, at, n);
+      for (let k = 0; k < n; k++) {
+        b.pfns[b.count] = pfn + k;
+        b.kinds[b.count++] = DATA;
+      }
+      b.data += n;
+      return n;
+    }
     const view = Buffer.from(b.buf);
     const lost = this.reader.readRun(pfn, n, view, b.data * ps);
     // Pack: data pages stay in their slots, zero and lost pages leave theirs to the next.
@@ -244,7 +263,7 @@ class KdumpPagePipeline {
     if (b.data === 0) promise = Promise.resolve(undefined);
     else {
       const out = this.spareOut.pop() ?? new ArrayBuffer(BATCH_PAGES * this.ps);
-      const req: BatchRequest = { seq: this.seq++, input: b.buf, out, count: b.data, pageSize: this.ps, codecFlag: this.opts.codecFlag };
+      const req: BatchRequest = { seq: this.seq++, input: b.buf, out, count: b.data, pageSize: this.ps, codecFlag: this.opts.codecFlag, reads: b.reads, zeroCheck: this.opts.zeroCheck };
       promise = this.opts.workers ? this.opts.workers.run(req) : Promise.resolve(compressBatch(req, this.opts.compress));
     }
     this.inFlight.push({ promise, batch: b });
@@ -278,8 +297,12 @@ class KdumpPagePipeline {
           this.zeroPages++;
         } else {
           const n = r!.sizes[j]!;
-          this.writer.writeStoredPage(pfn, r!.flags[j]!, data!.subarray(pos, pos + n));
-          pos += n;
+          if (n > 0) this.writer.writeStoredPage(pfn, r!.flags[j]!, data!.subarray(pos, pos + n));
+          else if (n === 0) {
+            this.writer.writeZeroPage(pfn);
+            this.zeroPages++;
+          } else this.writeUnread(pfn);
+          pos += Math.max(n, 0);
           j++;
         }
         this.written++;
@@ -288,6 +311,19 @@ class KdumpPagePipeline {
         if (!why) throw e;
         this.stop = why;
       }
+    }
+  }
+
+  /** A page a worker could not read: read here (lost if it does not read either), then stored as in fill. */
+  private writeUnread(pfn: number): void {
+    const page = new Uint8Array(this.ps);
+    if (this.reader.readRun(pfn, 1, page, 0)) this.writer.writeLostPage(pfn);
+    else if (this.opts.zeroCheck && isZeroPage(Buffer.from(page.buffer), 0, this.ps)) {
+      this.writer.writeZeroPage(pfn);
+      this.zeroPages++;
+    } else {
+      const r = compressBatch({ seq: 0, input: page.buffer, out: new ArrayBuffer(this.ps), count: 1, pageSize: this.ps, codecFlag: this.opts.codecFlag }, this.opts.compress);
+      this.writer.writeStoredPage(pfn, r.flags[0]!, new Uint8Array(r.out, 0, r.outLength));
     }
   }
 }

@@ -70,6 +70,12 @@ export interface Dump {
    * where the format stores the range as it is (an ELF core's PT_LOAD); throws as readPhys does.
    */
   readPhysInto?(paddr: bigint, dst: Uint8Array, off: number, length: number): void;
+  /**
+   * Where [paddr, paddr+length) lies in the source as it is, in one piece (an ELF core's PT_LOAD
+   * file data, within the source's size): its offset, or undefined. Lets the save's workers read
+   * pages themselves.
+   */
+  fileRange?(paddr: bigint, length: number): number | undefined;
   /** One whole page (pageSize bytes); throws NotInDumpError saying why when the dump lacks it. */
   readPage?(pfn: bigint): Uint8Array;
   /** Why the dump lacks page `pfn` ("excluded…", "lost: truncated…"), or undefined when it holds it. */

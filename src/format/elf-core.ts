@@ -210,11 +210,17 @@ export class ElfCoreDump implements Dump {
     return this.readPhys(pfn * BigInt(this.pageSize), this.pageSize);
   }
 
-  readPhysInto(paddr: bigint, dst: Uint8Array, off: number, length: number): void {
+  fileRange(paddr: bigint, length: number): number | undefined {
     const s = this.segmentAt(paddr);
-    const rel = s ? Number(paddr - s.paddr) : 0;
+    if (!s) return undefined;
+    const at = s.fileOffset + Number(paddr - s.paddr);
+    return at + length <= s.fileOffset + s.fileSize && at + length <= this.source.size ? at : undefined;
+  }
+
+  readPhysInto(paddr: bigint, dst: Uint8Array, off: number, length: number): void {
+    const at = this.source.readInto ? this.fileRange(paddr, length) : undefined;
     // Inside one PT_LOAD's file data: one read into dst; anything else (and a short read) as readPhys.
-    if (s && this.source.readInto && rel + length <= s.fileSize && this.source.readInto(s.fileOffset + rel, dst, off, length) === length) return;
+    if (at !== undefined && this.source.readInto!(at, dst, off, length) === length) return;
     dst.set(this.readPhys(paddr, length), off);
   }
 

@@ -1,9 +1,12 @@
-// A fixed pool of compression workers (worker_threads). Batches go round-robin; each call returns a
-// promise for its result, so the caller can keep results in submission order and write in order.
+// A fixed pool of compression workers (worker_threads), which also read the pages of a file input.
+// Batches go to the least busy; each call returns a promise for its result, so the caller can keep
+// results in submission order and write in order.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { CodecName } from '../format/codecs/index.ts';
+import type { ByteSource } from '../io/source.ts';
+import { FileSource } from './file-source.ts';
 import type { BatchRequest, BatchResult, BatchWorkers, PageCompression } from '../dump/batch.ts';
 import { pageCompressor, zstdNativeChecked } from './page-compress.ts';
 
@@ -86,9 +89,15 @@ export class WorkerPool implements BatchWorkers {
   private next = 0;
   private failure: Error | undefined;
 
-  constructor(size: number, codec: CodecName) {
+  readonly readsInput: boolean;
+
+  /** `input`: a file the workers read the batches' pages from themselves (they share its descriptor). */
+  constructor(size: number, codec: CodecName, input?: ByteSource) {
+    const readFd = input instanceof FileSource && input.descriptor >= 0 ? input.descriptor : undefined;
+    this.readsInput = readFd !== undefined;
     for (let i = 0; i < size; i++) {
       const w = takeWorker(codec);
+      if (readFd !== undefined) w.postMessage({ readFd });
       w.on('message', (r: BatchResult) => {
         const p = this.pending.get(r.seq);
         this.pending.delete(r.seq);
@@ -136,5 +145,5 @@ export class WorkerPool implements BatchWorkers {
 /** The save's compression on this machine: native libraries first (page-compress.ts), workers when the bundle has them. */
 export const hostCompression: PageCompression = {
   compressor: pageCompressor,
-  workers: (size, codec) => (size > 0 && workersAvailable() ? new WorkerPool(size, codec) : undefined),
+  workers: (size, codec, input) => (size > 0 && workersAvailable() ? new WorkerPool(size, codec, input) : undefined),
 };

@@ -3,12 +3,12 @@
 // compressors and workers it uses are the ones it is given, and a full disk retries at the next
 // dump level only on a sink that can start over.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { compressBatch, pureCompression, type BatchWorkers, type PageCompression } from '../../src/dump/batch.ts';
-import { leastLoaded } from '../../src/host/worker-pool.ts';
+import { compressBatch, pureCompression, type BatchWorkers, type InputReader, type PageCompression } from '../../src/dump/batch.ts';
+import { hostCompression, leastLoaded } from '../../src/host/worker-pool.ts';
 import { readBack } from '../../src/dump/output.ts';
 import { saveDump, type SaveReporter, type SaveSink } from '../../src/dump/save.ts';
 import { pageDecoders } from '../../src/format/codecs/index.ts';
@@ -211,6 +211,103 @@ test('saveDump with workers: batches answered out of order and at uneven speeds 
   assert.ok(n > 20, `${n} batches`);
   assert.equal(most, 2 * 4 + 1);
   assert.ok(Buffer.compare(withWorkers.bytes(), inThread.bytes()) === 0, 'the same bytes');
+});
+
+/** The fixture's ELF core with some pages of one PT_LOAD zeroed (in and across batches), for `-d 1`. */
+const zeroedElfPath = (() => {
+  const bytes = readFileSync(elfPath);
+  const seg = openDump(new BufferSource(bytes)).loadSegments!.filter((s) => s.paddr > 0n).sort((a, b) => b.fileSize - a.fileSize)[0]!;
+  assert.ok(seg.fileSize >= 300 * 4096, `largest PT_LOAD ${seg.fileSize} bytes`);
+  for (const k of [5, 6, 7, 127, 128, 200]) bytes.fill(0, seg.fileOffset + k * 4096, seg.fileOffset + (k + 1) * 4096);
+  const p = join(dir, 'zeroed.elf');
+  writeFileSync(p, bytes);
+  return p;
+})();
+
+test('compressBatch reads the pages a batch names, finds their zero pages and marks those that did not read; the pages read by the sender are compressed as they are', async () => {
+  const compressor = await pureCompression.compressor('lzo');
+  const ps = 4096;
+  const file = new Uint8Array(4 * ps);
+  for (let i = 0; i < ps; i++) file[ps + i] = i & 0x7f; // page 1 has data, pages 0, 2 and 3 are zero
+  const read: InputReader = (offset, dst, at, length) => {
+    if (offset >= 3 * ps) throw new Error('EIO');
+    dst.set(file.subarray(offset, offset + length), at);
+    return length;
+  };
+  const input = new ArrayBuffer(5 * ps);
+  new Uint8Array(input).fill(7, 0, ps); // slot 0: read by the sender, never zero-checked here
+  const req = { seq: 1, input, out: new ArrayBuffer(5 * ps), count: 5, pageSize: ps, codecFlag: 4, zeroCheck: true, reads: [1, 0, 3, 4, 3 * ps, 1] };
+  const r = compressBatch(req, compressor, read);
+  assert.deepEqual([...r.sizes].map((n) => (n > 0 ? 'stored' : n)), ['stored', 0, 'stored', 0, -1]);
+  const alone = compressBatch({ seq: 2, input: file.slice(ps, 2 * ps).buffer, out: new ArrayBuffer(ps), count: 1, pageSize: ps, codecFlag: 4 }, compressor);
+  assert.equal(r.sizes[2], alone.sizes[0]);
+  assert.deepEqual(new Uint8Array(r.out, r.sizes[0]!, r.sizes[2]!), new Uint8Array(alone.out, 0, alone.outLength));
+  // Without the zero check, a zero page read here is compressed like any other.
+  const kept = compressBatch({ ...req, input: new ArrayBuffer(5 * ps), out: new ArrayBuffer(5 * ps), zeroCheck: false }, compressor, read);
+  assert.ok(kept.sizes[1]! > 0 && kept.sizes[3]! > 0);
+  assert.equal(kept.sizes[4], -1);
+});
+
+test('saveDump with workers that read the input themselves: the in-thread save\'s bytes and zero-page count, also when some of their reads fail or come back short', async () => {
+  const compressor = await pureCompression.compressor('lzo');
+  const file = new FileSource(zeroedElfPath);
+  try {
+    const input = openDump(file);
+    let reads = 0;
+    let failures = 0;
+    const save = async (reader: InputReader) => {
+      const workers: BatchWorkers = {
+        size: 2,
+        readsInput: true,
+        run: async (req) => compressBatch(req, compressor, reader),
+        close: async () => undefined,
+      };
+      const out = new BufferSink();
+      const { report } = await saveDump(input, { levels: [1], elf: false, codec: 'lzo', threads: 2, compression: { compressor: async () => compressor, workers: () => workers } }, out, quiet);
+      return { bytes: out.bytes().slice(), zeroPages: report.zeroPages };
+    };
+    const inThread = new BufferSink();
+    const { report } = await saveDump(input, { levels: [1], elf: false, codec: 'lzo', threads: 0 }, inThread, quiet);
+    assert.ok(report.zeroPages >= 6, `${report.zeroPages} zero pages`);
+    const good = await save((o, d, at, n) => (reads++, file.readInto(o, d, at, n)));
+    assert.ok(reads > 10, `${reads} reads in the workers`);
+    assert.ok(Buffer.compare(good.bytes, inThread.bytes()) === 0, 'the same bytes');
+    assert.equal(good.zeroPages, report.zeroPages);
+    // Every third read fails, every fifth comes back short: those pages are read again by the save itself.
+    let k = 0;
+    const flaky = await save((o, d, at, n) => {
+      k++;
+      if (k % 3 === 0) throw (failures++, new Error('EIO'));
+      if (k % 5 === 0) return (failures++, file.readInto(o, d, at, n - 4096));
+      return file.readInto(o, d, at, n);
+    });
+    assert.ok(failures > 3, `${failures} failed reads`);
+    assert.ok(Buffer.compare(flaky.bytes, inThread.bytes()) === 0, 'the same bytes after failed reads');
+    assert.equal(flaky.zeroPages, report.zeroPages);
+  } finally {
+    file.close();
+  }
+});
+
+test('the host\'s worker pool reads a file input in its workers, and the save is byte for byte the in-thread one', async () => {
+  const file = new FileSource(zeroedElfPath);
+  try {
+    const input = openDump(file);
+    let pool: BatchWorkers | undefined;
+    const spy: PageCompression = { compressor: hostCompression.compressor, workers: (size, codec, src) => (pool = hostCompression.workers!(size, codec, src)) };
+    const withWorkers = new BufferSink();
+    await saveDump(input, { levels: [1], elf: false, codec: 'zlib', threads: 2, compression: spy }, withWorkers, quiet);
+    assert.equal(pool?.readsInput, true);
+    const inThread = new BufferSink();
+    await saveDump(input, { levels: [1], elf: false, codec: 'zlib', threads: 0, compression: hostCompression }, inThread, quiet);
+    assert.ok(Buffer.compare(withWorkers.bytes(), inThread.bytes()) === 0, 'the same bytes');
+    // A source that is not a file: the workers only compress.
+    const fromBuffer = openDump(new BufferSource(readFileSync(zeroedElfPath)));
+    await saveDump(fromBuffer, { levels: [1], elf: false, codec: 'zlib', threads: 1, compression: spy }, new BufferSink(), quiet);
+    assert.equal(pool?.readsInput, false);
+  } finally {
+    file.close();
+  }
 });
 
 test('a batch goes to the worker with the fewest batches out, round robin among equals', () => {

@@ -1,7 +1,7 @@
 // kdump-compressed output in two passes over the page frames, a window at a time. Pass 1 (the scan,
 // makedumpfile's create_2nd_bitmap) writes each window's two bitmaps at their place in the file and
 // counts the kept pages, which places the descriptor table. Pass 2 (KdumpPagePipeline, its
-// write_kdump_pages) computes each window's bits again and writes its kept pages: read into batches
+// write_kdump_pages) takes each window's bits again (scan.windows()) and writes its kept pages: read into batches
 // (fill), zero and unreadable pages sorted out in this thread, batches with data compressed in
 // workers (submit), results handed to the writer in pfn order (drain, write). Workers that can read
 // the input themselves (a file) read the batches' pages and find their zero pages too: this thread

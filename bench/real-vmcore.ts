@@ -155,7 +155,9 @@ const end = B0 + newPfns;
 const SECTION = 32768;
 const nSec = newPfns / SECTION;
 const backBase = end - nSec * 512; // one 2 MiB struct page array per section, at the top of RAM
-const miscBase = backBase - 512; // page tables and mem_section roots (2 MiB, reserved)
+// Page tables and mem_section roots (reserved): 2 MiB, and whole 4 MiB blocks more past 256 GiB
+// (the direct map alone takes a PMD page per GiB).
+const miscBase = backBase - 512 - 1024 * Math.ceil(Math.max(0, gib - 256) / 512);
 let miscNext = miscBase;
 const misc = new Map<number, Uint8Array>();
 const alloc = (): bigint => {

@@ -20,6 +20,7 @@
 import { NotInDumpError, ParseError, type NotInDumpReason } from '../errors.ts';
 import type { KernelMemory } from './kernel-memory.ts';
 import type { VmcoreInfo } from './vmcoreinfo.ts';
+import { clearBits } from '../format/bitmap.ts';
 
 export const DL_EXCLUDE_ZERO = 0x01;
 export const DL_EXCLUDE_CACHE = 0x02;
@@ -281,6 +282,8 @@ export class PageClassifier {
   private readonly ranges: MemMapRange[];
   private readonly readVirt: ReadVirt;
   private pending: Pending | undefined;
+  /** The last chunk was covered whole by one block: read the next one's head first. */
+  private peekHead = false;
   /** Problems met (struct pages unreadable), one line each, bounded. */
   readonly warnings: string[] = [];
   /** Why the first unreadable struct pages (counts.unknown) could not be read. */
@@ -298,15 +301,9 @@ export class PageClassifier {
    */
   exclude(startPfn: number, endPfn: number, level: number, keep: Uint8Array, counts: ExclusionCounts): void {
     const clear = (from: number, to: number, reason: keyof ExclusionCounts): void => {
-      const stop = Math.min(to, endPfn);
-      for (let p = Math.max(from, startPfn); p < stop; p++) {
-        const i = p - startPfn;
-        const m = 1 << (i & 7);
-        if (keep[i >> 3]! & m) {
-          keep[i >> 3]! &= ~m;
-          counts[reason]++;
-        }
-      }
+      const lo = Math.max(from, startPfn);
+      const hi = Math.min(to, endPfn);
+      if (hi > lo) counts[reason] += clearBits(keep, lo - startPfn, hi - startPfn);
     };
     let pfn = startPfn;
     if (this.pending) {
@@ -330,7 +327,12 @@ export class PageClassifier {
     }
   }
 
-  /** Classifies [from, to) (inside one aligned chunk of one range); returns where to continue. */
+  /**
+   * Classifies [from, to) (inside one aligned chunk of one range); returns where to continue. After a
+   * chunk that a free block or compound page covered whole, the next chunk's head is read first (two
+   * struct pages): when it covers that chunk too, the other 510 struct pages are never read (a large
+   * machine's free memory is mostly such blocks: half its mem_map read, 64 B a block instead).
+   */
   private excludeChunk(
     r: MemMapRange,
     from: number,
@@ -344,25 +346,58 @@ export class PageClassifier {
   ): number {
     // Skip chunks with nothing kept: holes, or pages already excluded.
     if (!anyBitSet(keep, from - winStart, to - winStart)) return to;
-    const L = this.layout;
-    const size = L.structSize;
+    let pfn = from;
+    if (this.peekHead && to - from > 2) {
+      const head = this.readStructPages(r, from, from + 2, to, counts);
+      if (!head) return to;
+      pfn = this.classify(head, from, from, from + 1, winEnd, level, counts, clear);
+      this.peekHead = pfn >= to;
+      if (this.peekHead) return pfn;
+    }
     // One struct page more than the chunk (the folio's second page) unless the chunk ends aligned.
     const extra = to % CHUNK === 0 || to >= r.endPfn ? 0 : 1;
-    let bytes: Uint8Array;
+    const bytes = this.readStructPages(r, from, to + extra, to, counts);
+    if (!bytes) return to;
+    const next = this.classify(bytes, from, pfn, to, winEnd, level, counts, clear);
+    this.peekHead = next > to;
+    return next;
+  }
+
+  /** The struct pages of [from, to), or undefined when they do not read: [from, chunkEnd) is then counted unknown (kept) and warned of. */
+  private readStructPages(r: MemMapRange, from: number, to: number, chunkEnd: number, counts: ExclusionCounts): Uint8Array | undefined {
+    const size = this.layout.structSize;
     try {
-      bytes = this.readVirt(r.vaddr + BigInt((from - r.startPfn) * size), (to - from + extra) * size);
+      return this.readVirt(r.vaddr + BigInt((from - r.startPfn) * size), (to - from) * size);
     } catch (e) {
       if (!(e instanceof NotInDumpError || e instanceof ParseError)) throw e;
-      counts.unknown += to - from;
-      this.unreadable ??= { reason: e instanceof NotInDumpError ? e.reason : 'damaged', example: `struct pages of pfn ${from}-${to - 1}: ${e.message}` };
-      if (this.warnings.length < 8) this.warnings.push(`struct pages of pfn ${from}-${to - 1} unreadable (${e.message}): kept`);
-      return to;
+      counts.unknown += chunkEnd - from;
+      this.unreadable ??= { reason: e instanceof NotInDumpError ? e.reason : 'damaged', example: `struct pages of pfn ${from}-${chunkEnd - 1}: ${e.message}` };
+      if (this.warnings.length < 8) this.warnings.push(`struct pages of pfn ${from}-${chunkEnd - 1} unreadable (${e.message}): kept`);
+      return undefined;
     }
+  }
+
+  /**
+   * Classifies [pfn, to) from `bytes`, the struct pages from `base` on (and the one after `to`
+   * when there); returns where to continue (past `to` when a block runs on).
+   */
+  private classify(
+    bytes: Uint8Array,
+    base: number,
+    pfn: number,
+    to: number,
+    winEnd: number,
+    level: number,
+    counts: ExclusionCounts,
+    clear: (from: number, to: number, reason: keyof ExclusionCounts) => void,
+  ): number {
+    const L = this.layout;
+    const size = L.structSize;
     const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const headLo = Number(L.pgHeadMask & 0xffffffffn);
     const headHi = Number(L.pgHeadMask >> 32n);
-    for (let pfn = from; pfn < to; pfn++) {
-      const o = (pfn - from) * size;
+    for (; pfn < to; pfn++) {
+      const o = (pfn - base) * size;
       const flagsLo = dv.getUint32(o + L.offFlags, true);
       const flagsHi = dv.getUint32(o + L.offFlags + 4, true);
       const mapcount = dv.getInt32(o + L.offMapcount, true);

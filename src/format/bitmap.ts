@@ -23,6 +23,29 @@ export function popcountBitmap(bits: Uint8Array, nbits: number): number {
   return n;
 }
 
+/** Clears bits [from, to); returns how many of them were set. Whole bytes at a time inside the range. */
+export function clearBits(bits: Uint8Array, from: number, to: number): number {
+  let n = 0;
+  let i = from;
+  for (; i < to && i & 7; i++) n += clearBit(bits, i);
+  for (; i + 8 <= to; i += 8) {
+    const b = bits[i >> 3]!;
+    if (b) {
+      n += popcount32(b);
+      bits[i >> 3] = 0;
+    }
+  }
+  for (; i < to; i++) n += clearBit(bits, i);
+  return n;
+}
+
+function clearBit(bits: Uint8Array, i: number): number {
+  const m = 1 << (i & 7);
+  if (!(bits[i >> 3]! & m)) return 0;
+  bits[i >> 3]! &= ~m;
+  return 1;
+}
+
 export function getBit(bits: Uint8Array, pfn: number): boolean {
   return ((bits[pfn >> 3]! >> (pfn & 7)) & 1) === 1;
 }

@@ -194,3 +194,32 @@ test('mem_section (SPARSEMEM_EXTREME) decodes to struct page ranges; absent sect
     { startPfn: 65536, endPfn: 98304, vaddr: VMEMMAP + 65536n * 64n },
   ]);
 });
+
+test('after a chunk covered whole by one block, the next chunk\'s head is read alone: free memory costs 128 bytes a block, and the pages kept are the same', () => {
+  const vi = info(OLD_TYPES);
+  const n = 16384;
+  const mm = memMap(n);
+  for (let b = 0; b < n; b += 1024) {
+    if (b === 8192 || b === 12288) continue;
+    mm.page(b).mapcount(-129);
+    mm.page(b).priv(10);
+  }
+  mm.page(8200).flags(4); // page cache in a chunk of kernel pages
+  mm.page(12288).flags(16); // an anonymous compound page of order 9, then kernel pages
+  mm.page(12288).mapping(1);
+  mm.page(12289).u8(17, 9);
+  const lengths: number[] = [];
+  const counted = { ...mm, readVirt: (vaddr: bigint, len: number) => (lengths.push(len), mm.readVirt(vaddr, len)) };
+  for (const window of [n, 1024, 512]) {
+    lengths.length = 0;
+    const r = run(vi, n, counted, 31, window);
+    assert.deepEqual([r.counts.free, r.counts.cache, r.counts.user], [14 * 1024, 1, 512], `window ${window}`);
+    for (let p = 0; p < n; p++) {
+      const kernel = (p >= 8192 && p < 9216 && p !== 8200) || (p >= 12800 && p < 13312);
+      assert.equal(r.kept(p), kernel, `pfn ${p}, window ${window}`);
+    }
+    const read = lengths.reduce((a, b) => a + b, 0);
+    assert.ok(lengths.filter((l) => l === 2 * STRUCT).length >= 10, `window ${window}: ${lengths.length} reads`);
+    assert.ok(read < (n * STRUCT) / 4, `window ${window}: ${read} of ${n * STRUCT} bytes of struct pages read`);
+  }
+});

@@ -331,7 +331,7 @@ export class PageClassifier {
    * Classifies [from, to) (inside one aligned chunk of one range); returns where to continue. After a
    * chunk that a free block or compound page covered whole, the next chunk's head is read first (two
    * struct pages): when it covers that chunk too, the other 510 struct pages are never read (a large
-   * machine's free memory is mostly such blocks: half its mem_map read, 64 B a block instead).
+   * machine's free memory is mostly such blocks: 128 bytes of mem_map a block instead of 32 KiB).
    */
   private excludeChunk(
     r: MemMapRange,

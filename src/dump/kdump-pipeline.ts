@@ -292,16 +292,12 @@ class KdumpPagePipeline {
       try {
         const kind = b.kinds[i];
         if (kind === LOST) this.writer.writeLostPage(pfn);
-        else if (kind === ZERO) {
-          this.writer.writeZeroPage(pfn);
-          this.zeroPages++;
-        } else {
+        else if (kind === ZERO) this.writeZero(pfn);
+        else {
           const n = r!.sizes[j]!;
           if (n > 0) this.writer.writeStoredPage(pfn, r!.flags[j]!, data!.subarray(pos, pos + n));
-          else if (n === 0) {
-            this.writer.writeZeroPage(pfn);
-            this.zeroPages++;
-          } else this.writeUnread(pfn);
+          else if (n === 0) this.writeZero(pfn);
+          else this.writeUnread(pfn);
           pos += Math.max(n, 0);
           j++;
         }
@@ -314,14 +310,18 @@ class KdumpPagePipeline {
     }
   }
 
+  /** A zero page: stored once, shared (counted). */
+  private writeZero(pfn: number): void {
+    this.writer.writeZeroPage(pfn);
+    this.zeroPages++;
+  }
+
   /** A page a worker could not read: read here (lost if it does not read either), then stored as in fill. */
   private writeUnread(pfn: number): void {
     const page = new Uint8Array(this.ps);
     if (this.reader.readRun(pfn, 1, page, 0)) this.writer.writeLostPage(pfn);
-    else if (this.opts.zeroCheck && isZeroPage(Buffer.from(page.buffer), 0, this.ps)) {
-      this.writer.writeZeroPage(pfn);
-      this.zeroPages++;
-    } else {
+    else if (this.opts.zeroCheck && isZeroPage(Buffer.from(page.buffer), 0, this.ps)) this.writeZero(pfn);
+    else {
       const r = compressBatch({ seq: 0, input: page.buffer, out: new ArrayBuffer(this.ps), count: 1, pageSize: this.ps, codecFlag: this.opts.codecFlag }, this.opts.compress);
       this.writer.writeStoredPage(pfn, r.flags[0]!, new Uint8Array(r.out, 0, r.outLength));
     }

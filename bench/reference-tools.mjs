@@ -18,6 +18,19 @@ export function vmcoreTsNode(script) {
   return [...flags, script];
 }
 
+/**
+ * node's arguments for `vmcore-ts dmesg` started from a V8 start-up snapshot, as the Debian package
+ * runs it (packaging/deb/vmcore-ts-snapshot): builds the snapshot of dist/vmcore-ts-dmesg.cjs into
+ * `dir` with this node and the bin's flags. The command's own arguments follow.
+ */
+export function dmesgSnapshotNode(dir) {
+  const flags = vmcoreTsNode('').slice(0, -1);
+  const blob = join(dir, 'vmcore-ts-dmesg.blob');
+  const r = spawnSync(process.execPath, [...flags, '--snapshot-blob', blob, '--build-snapshot', 'dist/vmcore-ts-dmesg.cjs'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`node --build-snapshot dist/vmcore-ts-dmesg.cjs: exit ${r.status}: ${r.stderr}`);
+  return [...flags, '--snapshot-blob', blob];
+}
+
 export const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 export const load = () => loadavg()[0].toFixed(2);
 

@@ -3,6 +3,7 @@
 //   /usr/bin/{kexec-ts,kdump-ts,vmcore-ts}     sh scripts running /usr/bin/node on /usr/lib/kexec-ts/dist/*.{mjs,cjs}
 //                                              (--bundled-node: on /usr/lib/kexec-ts/node)
 //   /usr/lib/kexec-ts/{package.json,dist/,node_modules/koffi,node_modules/@koromix/koffi-linux-x64}
+//   /usr/lib/kexec-ts/vmcore-ts-snapshot        builds vmcore-ts dmesg's start-up snapshot (postinst, nodejs trigger)
 //   /usr/lib/systemd/system/{kdump-ts,kexec-ts-bless-boot}.service, /usr/lib/udev/rules.d/90-kdump-ts.rules
 //   /etc/kdump-ts.conf, /etc/default/grub.d/kdump-ts.cfg, /etc/kernel/post{inst,rm}.d/kdump-ts (conffiles)
 //   /usr/share/man/man{1,8}/*.gz (from the CLIs' --help), /usr/share/doc/kexec-ts/{copyright,changelog.Debian.gz}
@@ -96,10 +97,24 @@ mkdirSync(at('usr/bin'), { recursive: true });
 // More than one: a `#!/usr/bin/node` line passes them as one argument, so each bin is a sh script
 // (as lintian wants: a node script's interpreter would have to be /usr/bin/node itself).
 const NODE_FLAGS = '--max-semi-space-size=1 --no-concurrent-recompilation';
+// vmcore-ts dmesg (and its alias log) from the V8 start-up snapshot that /usr/lib/kexec-ts/vmcore-ts-snapshot
+// builds at install (packaging/deb/vmcore-ts-snapshot), while the files it was built from are unchanged.
+const SNAPSHOT = '/var/cache/kexec-ts/vmcore-ts-dmesg.blob';
+if (!existsSync(join(dist, 'vmcore-ts-dmesg.cjs'))) fail('dist/vmcore-ts-dmesg.cjs is missing: run npm run build first');
+const DMESG_FROM_SNAPSHOT = `case "\${1-}" in
+dmesg | log)
+\tif { read -r files && read -r id; } 2>/dev/null <${SNAPSHOT}.id && [ "$(stat -L --printf '%d:%i:%s:%Y;' $files 2>/dev/null)" = "$id" ]; then
+\t\texec ${nodePath} ${NODE_FLAGS} --snapshot-blob ${SNAPSHOT} "$@"
+\tfi
+\t;;
+esac
+`;
+put(`${lib}/vmcore-ts-snapshot`, readFileSync(join(deb, 'vmcore-ts-snapshot'), 'utf8').replaceAll('@NODE@', nodePath).replaceAll('@FLAGS@', NODE_FLAGS).replaceAll('@VERSION@', pkg.version), 0o755);
 for (const b of BINS) {
   // vmcore-ts starts from its CommonJS launcher (dist/vmcore-ts.cjs: no ESM loader for dmesg, info, summary).
   const ext = existsSync(join(dist, `${b}.cjs`)) ? 'cjs' : 'mjs';
-  put(`usr/bin/${b}`, `#!/bin/sh\nexec ${nodePath} ${NODE_FLAGS} /${lib}/dist/${b}.${ext} "$@"\n`, 0o755);
+  const run = `exec ${nodePath} ${NODE_FLAGS} /${lib}/dist/${b}.${ext} "$@"\n`;
+  put(`usr/bin/${b}`, `#!/bin/sh\n${b === 'vmcore-ts' ? DMESG_FROM_SNAPSHOT : ''}${run}`, 0o755);
 }
 
 // systemd unit and udev rule (packaging/, with the Debian paths instead of the npm install's `env`).
@@ -237,6 +252,8 @@ writeFileSync(join(DEBIAN, 'control'), control);
 writeFileSync(join(DEBIAN, 'conffiles'), conffiles.join('\n') + '\n');
 writeFileSync(join(DEBIAN, 'md5sums'), md5sums.join('\n') + '\n');
 for (const s of ['postinst', 'prerm', 'postrm']) copy(join(deb, s), `DEBIAN/${s}`, 0o755);
+// A new Debian nodejs (and its libnode) cannot start the old snapshot: the postinst builds another.
+if (!bundled) writeFileSync(join(DEBIAN, 'triggers'), 'interest-noawait /usr/bin/node\n');
 
 // Same mtime everywhere, then dpkg-deb (root:root owners without fakeroot).
 const touch = spawnSync('find', [root, '-exec', 'touch', '-h', '-d', `@${epoch}`, '{}', '+']);

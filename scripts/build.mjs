@@ -64,7 +64,18 @@ for (const [name, exported] of Object.entries(FAST_COMMANDS)) {
     outdir: undefined,
     outfile: `dist/vmcore-ts-${name}.cjs`,
     stdin: {
-      contents: `import { runCli } from './run.ts';\nimport { ${exported} } from './vmcore/${name}.ts';\nvoid runCli('vmcore-ts', (argv) => ${exported}.run(argv.slice(1)));\n`,
+      // Run as a script, or built into a V8 start-up snapshot (node --build-snapshot: the Debian
+      // package's for dmesg, scripts/build-deb.mjs) and run when node starts from it — there argv has
+      // no script path, so one is put back where runCli looks.
+      contents: [
+        `import { startupSnapshot } from 'node:v8';`,
+        `import { runCli } from './run.ts';`,
+        `import { ${exported} } from './vmcore/${name}.ts';`,
+        `const main = () => void runCli('vmcore-ts', (argv) => ${exported}.run(argv.slice(1)));`,
+        `if (!startupSnapshot.isBuildingSnapshot()) main();`,
+        `else startupSnapshot.setDeserializeMainFunction(() => (process.argv.splice(1, 0, __filename), main()));`,
+        '',
+      ].join('\n'),
       resolveDir: 'src/cli',
       sourcefile: `vmcore-ts-${name}.ts`,
       loader: 'ts',

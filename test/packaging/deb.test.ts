@@ -145,8 +145,14 @@ test('the .deb holds the bins, the bundled library with koffi\'s amd64 addon, un
   for (const b of ['kexec-ts', 'kdump-ts', 'vmcore-ts']) {
     assert.match(entries.get(`/usr/bin/${b}`) ?? '', /^-rwxr-xr-x root\/root /);
     const script = sh('sh', ['-c', `dpkg-deb --fsys-tarfile '${deb}' | tar -xO ./usr/bin/${b}`], 10_000).stdout;
-    assert.equal(script, `#!/bin/sh\nexec /usr/bin/node ${NODE_FLAGS} /usr/lib/kexec-ts/dist/${binFile(b)} "$@"\n`);
+    assert.ok(script.startsWith('#!/bin/sh\n') && script.endsWith(`\nexec /usr/bin/node ${NODE_FLAGS} /usr/lib/kexec-ts/dist/${binFile(b)} "$@"\n`), script);
+    // vmcore-ts dmesg: from the start-up snapshot, with the same node and flags, when there is one.
+    if (b === 'vmcore-ts') assert.match(script, new RegExp(`\\n\\t\\texec /usr/bin/node ${NODE_FLAGS} --snapshot-blob /var/cache/kexec-ts/vmcore-ts-dmesg\\.blob "\\$@"\\n`));
+    else assert.equal(script.split('\n').length, 3, `${b}: #! and exec only`);
   }
+  assert.match(entries.get('/usr/lib/kexec-ts/vmcore-ts-snapshot') ?? '', /^-rwxr-xr-x /);
+  const triggers = sh('sh', ['-c', `dpkg-deb --ctrl-tarfile '${deb}' | tar -xO ./triggers`], 10_000).stdout;
+  assert.equal(triggers, 'interest-noawait /usr/bin/node\n', 'a new nodejs runs the postinst: the snapshot is built again');
   for (const hook of ['postinst', 'postrm']) assert.match(entries.get(`/etc/kernel/${hook}.d/kdump-ts`)!, /^-rwxr-xr-x /);
   // Bundled: no source maps, no other architecture's purgatory, no node_modules but koffi's and the collector's SQLite (WebAssembly).
   assert.ok(![...entries.keys()].some((p) => p.endsWith('.map')), 'no source maps');
@@ -243,6 +249,28 @@ function installRemovePurge(suite: string, packages: string[], file: string, nod
     copyFileSync('fixtures/x86_64-debian-6.1/vmcore-d31-zlib.kdump', at('tmp/vmcore'));
     assert.match(root.run(['vmcore-ts', 'info', '/tmp/vmcore']).stdout, /RELEASE: 6\.1\.0-56-cloud-amd64/);
 
+    // vmcore-ts dmesg starts from the V8 snapshot the postinst built for this node, with the bundle's
+    // output; from the bundle once a file it was built from changes; from a new snapshot after the
+    // nodejs trigger (or, with the package's own node, a reconfigure).
+    const snapshot = 'var/cache/kexec-ts/vmcore-ts-dmesg.blob';
+    const nodePath = node === 'debian' ? '/usr/bin/node' : '/usr/lib/kexec-ts/node';
+    const fromBundle = root.run([nodePath, ...NODE_FLAGS.split(' '), '/usr/lib/kexec-ts/dist/vmcore-ts.cjs', 'dmesg', '/tmp/vmcore']).stdout;
+    assert.match(fromBundle, /Linux version 6\.1\.0-56-cloud-amd64/);
+    const dmesgStart = () => {
+      const r = root.run(['sh', '-x', '/usr/bin/vmcore-ts', 'dmesg', '/tmp/vmcore']);
+      assert.equal(r.stdout, fromBundle, 'vmcore-ts dmesg prints what the bundle prints');
+      return /^\+ exec \S+ .*--snapshot-blob \/var\/cache\/kexec-ts\/vmcore-ts-dmesg\.blob dmesg \/tmp\/vmcore$/m.test(r.stderr) ? 'snapshot' : 'bundle';
+    };
+    assert.ok(present(snapshot) && present(`${snapshot}.id`), `the postinst built /${snapshot}`);
+    assert.equal(dmesgStart(), 'snapshot');
+    assert.equal(root.run(['sh', '-x', '/usr/bin/vmcore-ts', 'log', '--version']).stderr.includes('--snapshot-blob'), true, 'log (dmesg\'s alias) too');
+    assert.equal(root.run(['sh', '-x', '/usr/bin/vmcore-ts', 'info', '--version']).stderr.includes('--snapshot-blob'), false, 'other commands: the bundle');
+    root.run(['touch', '/usr/lib/kexec-ts/dist/vmcore-ts-dmesg.cjs']);
+    assert.equal(dmesgStart(), 'bundle', 'a file of the snapshot changed: dmesg starts from the bundle');
+    if (node === 'debian') root.run(['sh', '-c', 'dpkg-trigger --no-await /usr/bin/node && dpkg --triggers-only --pending']);
+    else root.run(['dpkg-reconfigure', 'kexec-ts'], 300_000);
+    assert.equal(dmesgStart(), 'snapshot', node === 'debian' ? 'the nodejs trigger built it again' : 'the reconfigure built it again');
+
     // GRUB reads the snippet after /etc/default/grub: crashkernel= is added while kexec-ts is installed.
     const grubLine = () => root.run(['sh', '-c', 'GRUB_CMDLINE_LINUX_DEFAULT=quiet; . /etc/default/grub.d/kdump-ts.cfg; echo "$GRUB_CMDLINE_LINUX_DEFAULT"']).stdout.trim();
     assert.match(grubLine(), /^quiet crashkernel=\S+$/);
@@ -269,6 +297,7 @@ function installRemovePurge(suite: string, packages: string[], file: string, nod
     root.run(['apt-get', '-o', 'Dpkg::Use-Pty=0', 'remove', '-y', 'kexec-ts']);
     console.log(`# ${suite}: apt remove: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     assert.ok(!present('usr/bin/kdump-ts') && !present('usr/lib/kexec-ts') && !present('usr/lib/systemd/system/kdump-ts.service'), 'program files and unit gone');
+    assert.ok(!present('var/cache/kexec-ts'), 'the start-up snapshot gone');
     assert.ok(present('etc/default/grub.d/kdump-ts.cfg'), 'conffiles stay until purge');
     assert.equal(grubLine(), 'quiet', 'but the GRUB snippet adds crashkernel= only while kexec-ts is installed');
     assert.equal(root.run(['/etc/kernel/postinst.d/kdump-ts', release]).stdout, '', 'the kernel hook does nothing once kexec-ts is removed');

@@ -9,7 +9,7 @@ import { OutputFile } from './output-file.ts';
 /**
  * A ByteSink over a file descriptor: positioned writes (pwrite). Each further 16 MiB written is handed
  * to the kernel's writeback at once (write-behind), so the dirty pages of a large dump do not pile up
- * until the kernel throttles the writer (64 GiB, -l -d 31 to a file: 9.6 → 8.7 s; BENCHMARKS.md) and
+ * until the kernel throttles the writer (64 GiB, -l -d 31 to a file: 9.3 → 8.4 s; BENCHMARKS.md) and
  * the final fsync has little left to do.
  */
 export class FdSink implements ByteSink {
@@ -49,17 +49,17 @@ const SYNC_FILE_RANGE_WRITE = 2;
  * without it) are ignored: the writes and the fsync are what count.
  */
 export function syncFileRangeWrite(): StartWriteback | undefined {
-  if (startWriteback === undefined) {
+  if (syncFileRange === undefined) {
     try {
       const f = loadKoffi().load('libc.so.6').func('int sync_file_range(int fd, int64_t offset, int64_t nbytes, unsigned int flags)') as (fd: number, offset: number, nbytes: number, flags: number) => number;
-      startWriteback = (fd, offset, length) => void f(fd, offset, length, SYNC_FILE_RANGE_WRITE);
+      syncFileRange = (fd, offset, length) => void f(fd, offset, length, SYNC_FILE_RANGE_WRITE);
     } catch {
-      startWriteback = null;
+      syncFileRange = null;
     }
   }
-  return startWriteback ?? undefined;
+  return syncFileRange ?? undefined;
 }
-let startWriteback: StartWriteback | null | undefined;
+let syncFileRange: StartWriteback | null | undefined;
 
 function pwriteAll(fd: number, offset: number, bytes: Uint8Array): void {
   let done = 0;

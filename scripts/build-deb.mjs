@@ -100,16 +100,18 @@ const NODE_FLAGS = '--max-semi-space-size=1 --no-concurrent-recompilation';
 // vmcore-ts dmesg (and its alias log) from the V8 start-up snapshot that /usr/lib/kexec-ts/vmcore-ts-snapshot
 // builds at install (packaging/deb/vmcore-ts-snapshot), while the files it was built from are unchanged.
 const SNAPSHOT = '/var/cache/kexec-ts/vmcore-ts-dmesg.blob';
+// The files' identity, as the builder records it and the bin compares it: one stat of each.
+const FILES_ID = "stat -L --printf '%d:%i:%s:%Y;'";
 if (!existsSync(join(dist, 'vmcore-ts-dmesg.cjs'))) fail('dist/vmcore-ts-dmesg.cjs is missing: run npm run build first');
 const DMESG_FROM_SNAPSHOT = `case "\${1-}" in
 dmesg | log)
-\tif { read -r files && read -r id; } 2>/dev/null <${SNAPSHOT}.id && [ "$(stat -L --printf '%d:%i:%s:%Y;' $files 2>/dev/null)" = "$id" ]; then
+\tif { read -r files && read -r id; } 2>/dev/null <${SNAPSHOT}.id && [ "$(${FILES_ID} $files 2>/dev/null)" = "$id" ]; then
 \t\texec ${nodePath} ${NODE_FLAGS} --snapshot-blob ${SNAPSHOT} "$@"
 \tfi
 \t;;
 esac
 `;
-put(`${lib}/vmcore-ts-snapshot`, readFileSync(join(deb, 'vmcore-ts-snapshot'), 'utf8').replaceAll('@NODE@', nodePath).replaceAll('@FLAGS@', NODE_FLAGS).replaceAll('@VERSION@', pkg.version), 0o755);
+put(`${lib}/vmcore-ts-snapshot`, readFileSync(join(deb, 'vmcore-ts-snapshot'), 'utf8').replaceAll('@NODE@', nodePath).replaceAll('@FLAGS@', NODE_FLAGS).replaceAll('@VERSION@', pkg.version).replaceAll('@SNAPSHOT@', SNAPSHOT).replaceAll('@FILES_ID@', FILES_ID), 0o755);
 for (const b of BINS) {
   // vmcore-ts starts from its CommonJS launcher (dist/vmcore-ts.cjs: no ESM loader for dmesg, info, summary).
   const ext = existsSync(join(dist, `${b}.cjs`)) ? 'cjs' : 'mjs';

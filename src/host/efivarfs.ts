@@ -6,7 +6,7 @@
 // the variable).
 import { closeSync, openSync, unlinkSync, writeFileSync } from 'node:fs';
 import { KexecError } from '../errors.ts';
-import { loadKoffi } from './koffi.ts';
+import { libcFunction } from './koffi.ts';
 
 /** linux/fs.h, 64-bit ABIs (x86_64, arm64): _IOR('f', 1, long), _IOW('f', 2, long). */
 const FS_IOC_GETFLAGS = 0x80086601;
@@ -14,13 +14,8 @@ const FS_IOC_SETFLAGS = 0x40086602;
 const FS_IMMUTABLE_FL = 0x10;
 
 function clearImmutable(path: string): void {
-  let ioctl: (fd: number, req: number, type: string, flags: number[]) => number;
-  try {
-    const f = loadKoffi().load('libc.so.6').func('int ioctl(int fd, unsigned long req, ...)');
-    ioctl = (fd, req, type, flags) => f(fd, req, type, flags) as number;
-  } catch {
-    return; // no FFI: the unlink says whether the flag was in the way
-  }
+  const ioctl = libcFunction('int ioctl(int fd, unsigned long req, ...)') as ((fd: number, req: number, type: string, flags: number[]) => number) | undefined;
+  if (!ioctl) return; // no FFI: the unlink says whether the flag was in the way
   const fd = openSync(path, 'r');
   try {
     const flags = [0];

@@ -3,7 +3,7 @@
 // format.
 import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, renameSync, writeSync } from 'node:fs';
 import type { ByteSink } from '../format/sink.ts';
-import { loadKoffi } from './koffi.ts';
+import { libcFunction } from './koffi.ts';
 import { OutputFile } from './output-file.ts';
 
 /**
@@ -49,17 +49,9 @@ const SYNC_FILE_RANGE_WRITE = 2;
  * without it) are ignored: the writes and the fsync are what count.
  */
 export function syncFileRangeWrite(): StartWriteback | undefined {
-  if (syncFileRange === undefined) {
-    try {
-      const f = loadKoffi().load('libc.so.6').func('int sync_file_range(int fd, int64_t offset, int64_t nbytes, unsigned int flags)') as (fd: number, offset: number, nbytes: number, flags: number) => number;
-      syncFileRange = (fd, offset, length) => void f(fd, offset, length, SYNC_FILE_RANGE_WRITE);
-    } catch {
-      syncFileRange = null;
-    }
-  }
-  return syncFileRange ?? undefined;
+  const f = libcFunction('int sync_file_range(int fd, int64_t offset, int64_t nbytes, unsigned int flags)');
+  return f && ((fd, offset, length) => void f(fd, offset, length, SYNC_FILE_RANGE_WRITE));
 }
-let syncFileRange: StartWriteback | null | undefined;
 
 function pwriteAll(fd: number, offset: number, bytes: Uint8Array): void {
   let done = 0;
@@ -94,17 +86,7 @@ const F_SETPIPE_SZ = 1031;
 const O_NONBLOCK = 0o4000;
 
 type Fcntl = (fd: number, cmd: number, ...args: unknown[]) => number;
-let fcntlFn: Fcntl | null | undefined;
-function fcntl(): Fcntl | undefined {
-  if (fcntlFn === undefined) {
-    try {
-      fcntlFn = loadKoffi().load('libc.so.6').func('int fcntl(int fd, int cmd, ...)') as Fcntl;
-    } catch {
-      fcntlFn = null;
-    }
-  }
-  return fcntlFn ?? undefined;
-}
+const fcntl = () => libcFunction('int fcntl(int fd, int cmd, ...)') as Fcntl | undefined;
 
 /**
  * Puts `fd` back in blocking mode (fcntl through koffi); false without the FFI. Someone else made it

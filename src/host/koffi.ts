@@ -1,6 +1,6 @@
-// The one place koffi (the FFI) is loaded: the kexec syscalls (syscalls.ts) and the native page
-// compressors (native-codecs.ts) bind their C functions through it. Loaded at the first call, so
-// everything else works on a machine without koffi.
+// The one place koffi (the FFI) is loaded: the kexec syscalls (syscalls.ts), the native page
+// compressors (native-codecs.ts) and single libc calls (libcFunction) bind their C functions through
+// it. Loaded at the first call, so everything else works on a machine without koffi.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
@@ -23,6 +23,20 @@ let koffi: Koffi | undefined;
  */
 export function loadKoffi(): Koffi {
   return (koffi ??= directAddon() ?? (createRequire(import.meta.url)('koffi') as Koffi));
+}
+
+const libcFunctions = new Map<string, KoffiFunction | null>();
+
+/** A C library function bound once through koffi (`proto`: its C prototype), or undefined without the FFI. */
+export function libcFunction(proto: string): KoffiFunction | undefined {
+  if (!libcFunctions.has(proto)) {
+    try {
+      libcFunctions.set(proto, loadKoffi().load('libc.so.6').func(proto));
+    } catch {
+      libcFunctions.set(proto, null);
+    }
+  }
+  return libcFunctions.get(proto) ?? undefined;
 }
 
 const MUSL_ARCH: Partial<Record<string, string>> = { x64: 'x86_64', arm64: 'aarch64' };

@@ -11,10 +11,12 @@
 // one more profiled vmcore-ts save per mode goes (node --cpu-prof in the guest, copied out, sorted
 // by bench/save-profile.mjs --classify). Under TCG the guest CPU is emulated: both tools alike.
 // Usage: node --import tsx bench/capture-speed.ts [--suite bookworm|trixie] [--memory MiB] [--runs N]
-//          [--capture root|initramfs] [--crashkernel MiB] [--cpu qemu64] [--no-profile] [--no-builtin] [--jitless] [--no-codecs]
+//          [--capture root|initramfs] [--crashkernel MiB] [--cpu qemu64] [--no-profile] [--no-builtin] [--jitless] [--esm] [--no-codecs]
 //          [--host-vmcore FILE | --no-host] [--keep] [--verbose]
 // Also, unless --no-builtin: vmcore-ts with VMCORE_TS_NATIVE_CODECS=0 (Node's zlib, our LZO1X in JS)
-// in each round; with --jitless, vmcore-ts under node --jitless too (here and natively: how much of
+// in each round; with --esm, vmcore-ts from its ESM bundle too (dist/vmcore-ts.mjs, what the capture ran
+// before it ran the CommonJS launcher dist/vmcore-ts.cjs, here and natively);
+// with --jitless, vmcore-ts under node --jitless too (here and natively: how much of
 // TCG's cost is V8's run-time machine code); unless --no-codecs, bench/capture-codecs.mjs (each
 // compressor's cost per page through koffi) in the guest and natively; unless --no-host: the same alternation natively on this host, on one CPU (taskset),
 // on the cached unfiltered ELF vmcore of the same suite and CPU (e2e's raw vmcore,
@@ -37,7 +39,7 @@ import { cacheDir } from '../e2e/harness/cache.ts';
 import { CAPTURE_SPEED_MODES, captureSpeed, type CaptureNodeFrom } from '../e2e/scenarios.ts';
 import { NODE_ARGS } from '../src/node-args.ts';
 
-const USAGE = 'usage: node --import tsx bench/capture-speed.ts [--suite bookworm|trixie] [--memory MiB] [--runs N] [--capture root|initramfs] [--crashkernel MiB] [--cpu MODEL] [--no-profile] [--no-builtin] [--jitless] [--no-codecs] [--host-vmcore FILE | --no-host] [--keep] [--verbose]';
+const USAGE = 'usage: node --import tsx bench/capture-speed.ts [--suite bookworm|trixie] [--memory MiB] [--runs N] [--capture root|initramfs] [--crashkernel MiB] [--cpu MODEL] [--no-profile] [--no-builtin] [--jitless] [--esm] [--no-codecs] [--host-vmcore FILE | --no-host] [--keep] [--verbose]';
 
 function usage(why: string): never {
   process.stderr.write(`capture-speed: ${why}\n${USAGE}\n`);
@@ -54,6 +56,7 @@ const OPTIONS = {
   'no-profile': { type: 'boolean', default: false },
   'no-builtin': { type: 'boolean', default: false },
   jitless: { type: 'boolean', default: false },
+  esm: { type: 'boolean', default: false },
   'no-codecs': { type: 'boolean', default: false },
   'host-vmcore': { type: 'string' },
   'no-host': { type: 'boolean', default: false },
@@ -124,6 +127,7 @@ const spec = captureSpeed(suite, cpu, marker, {
   profile,
   builtinCodecs,
   jitless: values.jitless,
+  esm: values.esm,
   ...(values['no-codecs'] ? {} : { codecBench: `/${CODEC_BENCH}` }),
   files: { ...nativeFiles(), ...(values['no-codecs'] ? {} : { [CODEC_BENCH]: { host: join(REPO, 'bench', 'capture-codecs.mjs') } }) },
 });
@@ -140,7 +144,7 @@ const loadAfter = load();
 
 // --- the runs
 interface Run {
-  tool: 'makedumpfile' | 'vmcore-ts' | 'vmcore-ts-builtin' | 'vmcore-ts-jitless';
+  tool: 'makedumpfile' | 'vmcore-ts' | 'vmcore-ts-builtin' | 'vmcore-ts-jitless' | 'vmcore-ts-esm';
   mode: string;
   round: number;
   exitMs: number;
@@ -224,7 +228,7 @@ if (nodeFrom === 'root') {
   say();
 }
 const nodeRead = result.find('capture', 'node-read')?.value.split(' ').map(Number);
-say(`node + bundle start-up in the capture kernel (vmcore-ts --version): ${sec(nodeCold)} cold (${nodeFrom === 'root' ? 'page cache dropped' : "the kernel's first node process; its files stay in the initramfs"}), ${sec(nodeWarm)} warm${nodeRead ? `; reading the node binary (${mib(nodeRead[1]!)}) from the disk alone, cold: ${sec(nodeRead[0]!)}` : ''}`);
+say(`node + save's start-up in the capture kernel (vmcore-ts save --version): ${sec(nodeCold)} cold (${nodeFrom === 'root' ? 'page cache dropped' : "the kernel's first node process; its files stay in the initramfs"}), ${sec(nodeWarm)} warm${nodeRead ? `; reading the node binary (${mib(nodeRead[1]!)}) from the disk alone, cold: ${sec(nodeRead[0]!)}` : ''}`);
 say();
 if (builtinCodecs) {
   say(`vmcore-ts without the native libraries (VMCORE_TS_NATIVE_CODECS=0: ${m('vmcore-ts-builtin-codecs').value.replace(/;$/, '').replace(/;/g, ', ')}), same rounds:`);
@@ -270,8 +274,8 @@ if (hostVmcore && hostComparable) {
   const cmd = (tool: Run['tool'], mode: string): string[] =>
     tool === 'makedumpfile'
       ? ['makedumpfile', `-${mode}`, '-d', '31', hostVmcore, file]
-      : [process.execPath, ...NODE_ARGS, ...(tool === 'vmcore-ts-jitless' ? ['--jitless'] : []), join(REPO, 'bin', 'vmcore-ts.mjs'), 'save', `-${mode}`, '-d', '31', hostVmcore, file];
-  const hostTools = ['makedumpfile', 'vmcore-ts', ...(values.jitless ? ['vmcore-ts-jitless' as const] : [])] as const;
+      : [process.execPath, ...NODE_ARGS, ...(tool === 'vmcore-ts-jitless' ? ['--jitless'] : []), join(REPO, 'dist', tool === 'vmcore-ts-esm' ? 'vmcore-ts.mjs' : 'vmcore-ts.cjs'), 'save', `-${mode}`, '-d', '31', hostVmcore, file];
+  const hostTools = ['makedumpfile', 'vmcore-ts', ...(values.jitless ? ['vmcore-ts-jitless' as const] : []), ...(values.esm ? ['vmcore-ts-esm' as const] : [])] as const;
   const host: Run[] = [];
   const hostLoad = load();
   for (let round = 1; round <= runs; round++) {
@@ -301,18 +305,21 @@ if (hostVmcore && hostComparable) {
   nativeMedian = hostMedian;
 } else if (hostVmcore) say(`(no host-native comparison: ${existsSync(hostVmcore) ? `${hostVmcore} is not of this guest's size` : `${hostVmcore} is missing`}; make one with \`node --import tsx bench/make-vmcore.ts ${suite} ${memoryMiB}\`, or pass --host-vmcore FILE)\n`);
 
-if (values.jitless) {
-  say('node --jitless (no machine code generated at run time) against the JIT, natively and in the TCG capture kernel (medians, synced):');
+/** One variant of vmcore-ts against the default, natively and in the TCG capture kernel (medians, synced). */
+function variantTable(tool: Run['tool'], what: string, base: string, name: string): void {
+  say(`${what} against ${base}, natively and in the TCG capture kernel (medians, synced):`);
   say();
-  say('| mode | native: JIT / jitless | jitless ÷ JIT | TCG: JIT / jitless | jitless ÷ JIT |');
+  say(`| mode | native: ${base} / ${name} | ${name} ÷ ${base} | TCG: ${base} / ${name} | ${name} ÷ ${base} |`);
   say('|---|---|---|---|---|');
   for (const mode of CAPTURE_SPEED_MODES) {
-    const [hj, hl] = nativeMedian ? [nativeMedian('vmcore-ts', mode), nativeMedian('vmcore-ts-jitless', mode)] : [NaN, NaN];
-    const [gj, gl] = [median(of('vmcore-ts', mode).map((r) => r.syncMs)), median(of('vmcore-ts-jitless', mode).map((r) => r.syncMs))];
-    say(`| -${mode} -d 31 | ${nativeMedian ? `${sec(hj)} / ${sec(hl)} | ${(hl / hj).toFixed(2)}` : '— | —'} | ${sec(gj)} / ${sec(gl)} | ${(gl / gj).toFixed(2)} |`);
+    const [hb, hv] = nativeMedian ? [nativeMedian('vmcore-ts', mode), nativeMedian(tool, mode)] : [NaN, NaN];
+    const [gb, gv] = [median(of('vmcore-ts', mode).map((r) => r.syncMs)), median(of(tool, mode).map((r) => r.syncMs))];
+    say(`| -${mode} -d 31 | ${nativeMedian ? `${sec(hb)} / ${sec(hv)} | ${(hv / hb).toFixed(2)}` : '— | —'} | ${sec(gb)} / ${sec(gv)} | ${(gv / gb).toFixed(2)} |`);
   }
   say();
 }
+if (values.jitless) variantTable('vmcore-ts-jitless', 'node --jitless (no machine code generated at run time)', 'JIT', 'jitless');
+if (values.esm) variantTable('vmcore-ts-esm', 'save from the ESM bundle (dist/vmcore-ts.mjs)', 'CommonJS', 'ESM');
 
 // --- each compressor's cost per page, in the guest and natively
 const codecsMarker = result.find('capture', 'codecs');

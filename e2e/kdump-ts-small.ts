@@ -63,9 +63,10 @@ export async function runCapture(o: { suite: string; cpu: string; crashkernelMiB
   writeFileSync(confPath, guestConfig(o.mode));
   const made = cli('kdump-ts', [
     'mkinitrd', '--config', confPath, '-o', initrd, '--release', kernel.release, '--modules-dir', kernel.modulesDir,
-    // root mode: the paths node and the bundle have on the guest's root (the scratch disk);
+    // root mode: the paths node and vmcore-ts's CommonJS launcher (what kdump-ts runs by default) have
+    // on the guest's root (the scratch disk);
     // initramfs mode: the host's bundle to carry.
-    ...(o.mode === 'root' ? ['--node', '/usr/bin/node', '--bundle', '/opt/kexec-ts/dist/vmcore-ts.mjs'] : []),
+    ...(o.mode === 'root' ? ['--node', '/usr/bin/node', '--bundle', '/opt/kexec-ts/dist/vmcore-ts.cjs'] : []),
   ]);
   const marker = `E2E-KDUMP-SMALL-${randomBytes(6).toString('hex')}`;
   const base = { ok: false, crashkernelMiB: o.crashkernelMiB, mode: o.mode, mkinitrd: made.out + made.err, marker };

@@ -160,6 +160,8 @@ export interface CaptureSpeedOptions {
   builtinCodecs?: boolean;
   /** in each round, vmcore-ts under node --jitless (V8's interpreter only: no machine code generated at run time) as tool vmcore-ts-jitless */
   jitless?: boolean;
+  /** in each round, vmcore-ts from its ESM bundle (dist/vmcore-ts.mjs: what root mode ran before the CommonJS launcher) as tool vmcore-ts-esm */
+  esm?: boolean;
   /** after the rounds, run this guest path with node (bench/capture-codecs.mjs: per-page cost of each compressor); its JSON line is marker `codecs` */
   codecBench?: string;
   /** extra initramfs files (the native codec libraries, koffi's binary) */
@@ -174,11 +176,11 @@ export const CAPTURE_SPEED_MODES = ['c', 'l'] as const;
  * (busybox, makedumpfile, modules), sysrq-c; in ONE capture kernel (nr_cpus=1, as kdump) `runs`
  * rounds of `makedumpfile -c -d 31`, `vmcore-ts save -c -d 31`, `makedumpfile -l -d 31`,
  * `vmcore-ts save -l -d 31` from /proc/vmcore to the scratch disk (with `builtinCodecs`, each mode
- * also vmcore-ts without the native codec libraries; with `jitless`, under node --jitless). Before each: the output removed,
+ * also vmcore-ts without the native codec libraries; with `jitless`, under node --jitless; with `esm`, from the ESM bundle). Before each: the output removed,
  * sync, page cache dropped (every run starts cold, as the one save of a real crash does); each timed
  * with /proc/uptime to the tool's exit and to the following sync: marker `run` = "TOOL MODE ROUND
  * MS_TO_EXIT MS_TO_SYNCED BYTES". vmcore-ts runs with node from the scratch disk (chroot: kdump-ts's
- * capture = root) or from the capture initramfs; `node-start` = node + bundle start-up (vmcore-ts
+ * capture = root) or from the capture initramfs; `node-start` = node + save's start-up (vmcore-ts save
  * --version) cold and warm; `node-read` (root) = reading the node binary from the disk, cold.
  */
 export function captureSpeed(suite: string, cpu: string, crashMarker: string, o: CaptureSpeedOptions = {}): ScenarioSpec {
@@ -192,7 +194,9 @@ export function captureSpeed(suite: string, cpu: string, crashMarker: string, o:
     (m) => `  timed makedumpfile ${m} $i makedumpfile -${m} -d 31 /proc/vmcore $OUT/vmcore
   timed vmcore-ts ${m} $i vts save -${m} -d 31 /proc/vmcore $IN/vmcore${
     o.builtinCodecs ? `\n  timed vmcore-ts-builtin ${m} $i vts_builtin save -${m} -d 31 /proc/vmcore $IN/vmcore` : ''
-  }${o.jitless ? `\n  timed vmcore-ts-jitless ${m} $i vnode --jitless $VTS save -${m} -d 31 /proc/vmcore $IN/vmcore` : ''}`,
+  }${o.jitless ? `\n  timed vmcore-ts-jitless ${m} $i vnode --jitless $VTS save -${m} -d 31 /proc/vmcore $IN/vmcore` : ''}${
+    o.esm ? `\n  timed vmcore-ts-esm ${m} $i vnode /opt/kexec-ts/dist/vmcore-ts.mjs save -${m} -d 31 /proc/vmcore $IN/vmcore` : ''
+  }`,
   ).join('\n');
   const profile = CAPTURE_SPEED_MODES.map(
     (m) => `cold
@@ -224,7 +228,8 @@ mark vmcore-size "$(stat -c %s /proc/vmcore)"
 mark capture-facts "cpus=$(grep -c ^processor /proc/cpuinfo) $(awk '/^MemTotal|^MemAvailable/ {printf "%s%dMiB ", $1, $2 / 1024}' /proc/meminfo)"
 OUT=/scratch/capbench
 mkdir -p $OUT /scratch/capbench-logs /scratch/capbench-prof
-VTS=/opt/kexec-ts/bin/vmcore-ts.mjs
+# what kdump-ts's root mode runs (src/host/kdump-initramfs.ts rootModeBundle): the CommonJS launcher
+VTS=/opt/kexec-ts/dist/vmcore-ts.cjs
 ${
   root
     ? `mount -t proc proc /scratch/proc || fail "mount proc in the scratch root"
@@ -252,8 +257,8 @@ timed() {
   mark run "$_tool $_mode $_i $((_b - _a)) $((_c - _a)) $(stat -c %s $OUT/vmcore)"
 }
 cold
-_a=$(ms); vts --version > /tmp/version.log 2>&1 || fail "vmcore-ts --version: $(head -n 3 /tmp/version.log | tr '\\n' ' ')"; _b=$(ms)
-vts --version > /dev/null; _c=$(ms)
+_a=$(ms); vts save --version > /tmp/version.log 2>&1 || fail "vmcore-ts save --version: $(head -n 3 /tmp/version.log | tr '\\n' ' ')"; _b=$(ms)
+vts save --version > /dev/null; _c=$(ms)
 mark node-start "$((_b - _a)) $((_c - _b)) $(head -n 1 /tmp/version.log)"
 ${root ? `cold
 _a=$(ms); cat /scratch/usr/bin/node > /dev/null; _b=$(ms)

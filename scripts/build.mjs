@@ -4,10 +4,9 @@ import { build } from 'esbuild';
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 
-// fflate's Node build loads node:worker_threads at import for its async API, which we never use
-// (only the *Sync functions and Gunzip): its browser build has the same synchronous code without
-// that, ~5 ms less start-up (BENCHMARKS.md).
-const FFLATE_BROWSER = { fflate: './node_modules/fflate/esm/browser.js' };
+// fflate: its browser build (the Node one loads node:worker_threads at import for an async API we
+// never use), evaluated at its first call (scripts/lazy-fflate.mjs): ~5 and ~2 ms less start-up.
+const FFLATE = { fflate: './scripts/lazy-fflate.mjs' };
 
 const common = {
   outdir: 'dist',
@@ -22,6 +21,7 @@ const common = {
   // but for its optional native binding, never used.
   external: ['koffi', 'node-sqlite3-wasm', 'pg-native'],
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+  alias: FFLATE,
   logLevel: 'warning',
 };
 // kexec-ts, kdump-ts, the save pipeline's worker thread and the S3 worker thread (both loaded from
@@ -41,22 +41,23 @@ await build({
   entryPoints: { 'vmcore-ts': 'src/cli/vmcore-ts.ts' },
   splitting: true,
   chunkNames: 'vmcore-ts-[name]-[hash]',
-  alias: FFLATE_BROWSER,
 });
 
-// The analysis commands run most, each also as one CommonJS file (dist/vmcore-ts-COMMAND.cjs), behind
-// a CommonJS launcher (dist/vmcore-ts.cjs, what bin/vmcore-ts.cjs and the Debian package run): Node
-// 20's ESM loader and the split bundle's ~20 modules are ~20 ms of a 100 ms `vmcore-ts dmesg`
+// The analysis commands run most, and save (what a capture kernel runs, from a cold start), each also
+// as one CommonJS file (dist/vmcore-ts-COMMAND.cjs), behind a CommonJS launcher (dist/vmcore-ts.cjs,
+// what bin/vmcore-ts.cjs, the Debian package and the capture initramfs run): Node 20's ESM loader and
+// the split bundle's modules are ~20 ms of a 100 ms `vmcore-ts dmesg`, ~16 ms of a 0.3 s save
 // (BENCHMARKS.md). Any other command, or a missing file, goes to the ESM bundle above.
-const FAST_COMMANDS = { dmesg: 'dmesgCommand', info: 'infoCommand', summary: 'summaryCommand' };
+const FAST_COMMANDS = { dmesg: 'dmesgCommand', info: 'infoCommand', summary: 'summaryCommand', save: 'saveCommand' };
 const FAST_ALIASES = { log: 'dmesg', sys: 'info' }; // src/cli/vmcore/commands.ts vmcoreAliases
 const cjs = {
   ...common,
   format: 'cjs',
   outExtension: { '.js': '.cjs' },
-  define: { 'import.meta.url': '__importMetaUrl' },
-  banner: { js: "const __importMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
-  alias: FFLATE_BROWSER,
+  define: { 'import.meta.url': '__importMetaUrl', 'import.meta.resolve': '__importMetaResolve' },
+  banner: {
+    js: "const __importMetaUrl = require('node:url').pathToFileURL(__filename).href, __importMetaResolve = (s) => require('node:url').pathToFileURL(require.resolve(s)).href;",
+  },
 };
 for (const [name, exported] of Object.entries(FAST_COMMANDS)) {
   await build({
@@ -68,12 +69,12 @@ for (const [name, exported] of Object.entries(FAST_COMMANDS)) {
       // package's for dmesg, scripts/build-deb.mjs) and run when node starts from it — there argv has
       // no script path, so one is put back where runCli looks.
       contents: [
-        `import { startupSnapshot } from 'node:v8';`,
         `import { runCli } from './run.ts';`,
         `import { ${exported} } from './vmcore/${name}.ts';`,
         `const main = () => void runCli('vmcore-ts', (argv) => ${exported}.run(argv.slice(1)));`,
-        `if (!startupSnapshot.isBuildingSnapshot()) main();`,
-        `else startupSnapshot.setDeserializeMainFunction(() => (process.argv.splice(1, 0, __filename), main()));`,
+        // (node:v8 only when building: loading it is 1.5 ms of every start)
+        `if (!process.execArgv.includes('--build-snapshot')) main();`,
+        `else require('node:v8').startupSnapshot.setDeserializeMainFunction(() => (process.argv.splice(1, 0, __filename), main()));`,
         '',
       ].join('\n'),
       resolveDir: 'src/cli',
@@ -102,7 +103,7 @@ else import('./vmcore-ts.mjs').catch((e) => { process.stderr.write(\`vmcore-ts: 
 // the typed API and its Node opener, one self-contained file; its declarations in dist/types/.
 // `vmcore-ts run` loads the same file for scripts, and its module hooks (dist/ts-hooks.mjs, with
 // amaro, Node's TypeScript type stripper, bundled in) to run .ts scripts without a build step.
-await build({ ...common, entryPoints: { api: 'src/host/package-entry.ts' }, alias: FFLATE_BROWSER });
+await build({ ...common, entryPoints: { api: 'src/host/package-entry.ts' } });
 // (no source map: amaro is 3.7 MB of generated code around its WebAssembly)
 await build({ ...common, entryPoints: { 'ts-hooks': 'src/cli/vmcore/ts-hooks.mjs' }, sourcemap: false });
 {

@@ -22,7 +22,7 @@ const specs: ScenarioSpec[] = [
   kdump('bookworm', 'max', 'E2E-MARK-X', true, 2048, 'oom'),
   firmwareReboot('bookworm', 'max', 'true'),
   captureSpeed('bookworm', 'qemu64', 'E2E-MARK-X'),
-  captureSpeed('bookworm', 'qemu64', 'E2E-MARK-X', { nodeFrom: 'initramfs', runs: 1, profile: true, memoryMiB: 2048, builtinCodecs: true, jitless: true, codecBench: '/opt/kexec-ts/bench/capture-codecs.mjs' }),
+  captureSpeed('bookworm', 'qemu64', 'E2E-MARK-X', { nodeFrom: 'initramfs', runs: 1, profile: true, memoryMiB: 2048, builtinCodecs: true, jitless: true, esm: true, codecBench: '/opt/kexec-ts/bench/capture-codecs.mjs' }),
 ];
 
 test(`scenario scripts: every stage of every scenario, /init and lib.sh parse as shell (${shell.join(' ')} -n)`, () => {

@@ -231,7 +231,7 @@ export function resolveCaptureMode(config: KdumpConfig, root = '/', paths: { nod
   const m = chooseCaptureMode(config, {
     ...readMountTable(root),
     node: paths.node !== undefined ? onRoot(paths.node) : real(process.execPath),
-    bundle: paths.bundle !== undefined ? onRoot(paths.bundle) : real(`${packageRoot()}/dist/vmcore-ts.mjs`),
+    bundle: paths.bundle !== undefined ? onRoot(paths.bundle) : real(rootModeBundle(`${packageRoot()}/dist`)),
     pathsGiven: paths.node !== undefined,
   });
   if (m.mode !== 'root') return m;
@@ -301,6 +301,14 @@ function realpathOr(p: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * What a root-mode capture runs: vmcore-ts's CommonJS launcher, which starts save from one CommonJS
+ * file (no ESM loader, one file to read from a cold disk); the ESM bundle when the build has no launcher.
+ */
+export function rootModeBundle(dist: string): string {
+  return existsSync(`${dist}/vmcore-ts.cjs`) ? `${dist}/vmcore-ts.cjs` : `${dist}/vmcore-ts.mjs`;
 }
 
 /** The package directory (holding package.json and dist/) of this running copy of kexec-ts. */

@@ -25,7 +25,6 @@ import {
   writeSync,
   type Stats,
 } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { OutputError } from '../errors.ts';
 
@@ -47,9 +46,14 @@ function statOrUndefined(f: () => Stats): Stats | undefined {
   }
 }
 
-/** A fresh temporary name for `path`: hidden, beside it (the same file system, for rename). */
+/**
+ * A fresh temporary name for `path`: hidden, beside it (the same file system, for rename). It is
+ * created with O_EXCL|O_NOFOLLOW, so the suffix need not be unguessable: Math.random, not
+ * node:crypto, whose loading is 2.6 ms of every save's start here and 0.2 s in an emulated capture kernel.
+ */
 function tempNameOf(path: string): string {
-  return join(dirname(path), `.${basename(path)}.part-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const suffix = Math.floor(Math.random() * 2 ** 32).toString(16).padStart(8, '0');
+  return join(dirname(path), `.${basename(path)}.part-${process.pid}-${suffix}`);
 }
 
 function lockNameOf(path: string): string {

@@ -1,10 +1,12 @@
-// vmcore-ts's CommonJS launcher (dist/vmcore-ts.cjs, made by scripts/build.mjs; what bin/vmcore-ts.cjs
-// and the Debian package run) sends dmesg, info and summary (and crash's names log, sys) to their
-// own CommonJS files and every other command to the ESM bundle. Whichever path, the same output,
-// errors and exit codes as the ESM bundle alone.
+// vmcore-ts's CommonJS launcher (dist/vmcore-ts.cjs, made by scripts/build.mjs; what bin/vmcore-ts.cjs,
+// the Debian package and a root-mode capture kernel run) sends dmesg, info, summary and save (and
+// crash's names log, sys) to their own CommonJS files and every other command to the ESM bundle.
+// Whichever path, the same output, files, errors and exit codes as the ESM bundle alone.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { vmcoreAliases, vmcoreCommands } from '../../src/cli/vmcore/commands.ts';
 import { NODE_ARGS } from '../../src/node-args.ts';
@@ -50,6 +52,40 @@ test('vmcore launcher: every alias of a command with a CommonJS file is in the t
 test('vmcore launcher: --help, missing arguments, a missing dump and a bad option answer as the ESM bundle does (text and exit code); other commands and the top level go to it', { skip }, () => {
   for (const args of [['dmesg', '--help'], ['dmesg'], ['dmesg', '/nonexistent/vmcore'], ['info', '--bogus', dump], ['summary', 'fixtures'], ['bt', dump], ['--version'], [], ['nosuch']]) {
     const a = run(launcher, args);
+    assert.deepEqual(a, run(esm, args), args.join(' '));
+    assert.ok(!/\n\s+at /.test(a.stderr), `no stack trace: ${a.stderr}`);
+  }
+});
+
+test('vmcore launcher: save runs from its CommonJS file and writes the ESM bundle\'s file byte for byte (kdump-compressed, ELF, flattened to stdout), with its report', { skip }, () => {
+  assert.equal(fastTable().save, 'save');
+  const dir = mkdtempSync(join(tmpdir(), 'vmcore-launcher-'));
+  try {
+    for (const mode of [['-l', '-d', '31'], ['-c', '-d', '1'], ['-E', '-d', '31']]) {
+      const [a, b] = [launcher, esm].map((entry, i) => {
+        const out = join(dir, `${mode.join('')}-${i}`);
+        // message level 22: the report, no progress lines (their rates differ from run to run)
+        const r = run(entry, ['save', ...mode, '--message-level', '22', dump, out]);
+        assert.equal(r.status, 0, r.stderr);
+        return { report: r.stdout + r.stderr.replaceAll(out, 'OUT').replace(/ in [0-9.]+ s$/m, ''), file: readFileSync(out) };
+      });
+      assert.match(a.report, /Remaining pages/);
+      assert.equal(a.report, b.report, mode.join(' '));
+      assert.ok(a.file.length > 4096 && Buffer.compare(a.file, b.file) === 0, `${mode.join(' ')}: the same file`);
+    }
+    const flat = (entry: string) => spawnSync(process.execPath, [...NODE_ARGS, entry, 'save', '-F', '-l', '-d', '31', '--message-level', '0', dump], { timeout: 60_000, maxBuffer: 1 << 30 });
+    const [fa, fb] = [flat(launcher), flat(esm)];
+    assert.equal(fa.status, 0, String(fa.stderr));
+    assert.ok(fa.stdout.length > 4096 && Buffer.compare(fa.stdout, fb.stdout) === 0, 'the same flattened stream');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('vmcore launcher: save\'s --help, missing arguments, an existing output without -f and a bad dump level answer as the ESM bundle does', { skip }, () => {
+  for (const args of [['save', '--help'], ['save'], ['save', '-l', dump, 'package.json'], ['save', '-d', '32', dump, '/nonexistent/dir/out']]) {
+    const a = run(launcher, args);
+    assert.notEqual(a.status, null, args.join(' '));
     assert.deepEqual(a, run(esm, args), args.join(' '));
     assert.ok(!/\n\s+at /.test(a.stderr), `no stack trace: ${a.stderr}`);
   }

@@ -10,7 +10,7 @@ import { KexecError } from '../../src/errors.ts';
 import { DEFAULT_CONFIG, parseConfig } from '../../src/kdump/config.ts';
 import { chooseCaptureMode } from '../../src/kdump/capture-mode.ts';
 import { dumpTargetOnMounts, mountTableSource, parseFstab } from '../../src/kdump/dump-target.ts';
-import { readMountTable, resolveCaptureMode, resolveTarget } from '../../src/host/kdump-initramfs.ts';
+import { readMountTable, resolveCaptureMode, resolveTarget, rootModeBundle } from '../../src/host/kdump-initramfs.ts';
 import { fakeModule } from './fake-module.ts';
 import { fakeRoot } from './fake-root.ts';
 import { NODE_ARGS } from '../../src/node-args.ts';
@@ -136,4 +136,12 @@ test('kdump-ts mkinitrd --root DIR of an image whose fstab has no /: capture = a
   const m = resolveCaptureMode(DEFAULT_CONFIG, dir, paths);
   assert.deepEqual(m, { mode: 'initramfs', why: `${dir}/etc/fstab has no entry for /` });
   assert.throws(() => resolveCaptureMode(parseConfig('capture = root\n'), dir, paths), (e: unknown) => e instanceof KexecError && e.message === `capture = root: ${dir}/etc/fstab has no entry for /`);
+});
+
+test('root mode runs vmcore-ts\'s CommonJS launcher (dist/vmcore-ts.cjs) by default, the ESM bundle only when a build has no launcher', () => {
+  const dist = mkdtempSync(join(tmpdir(), 'kdump-dist-'));
+  writeFileSync(join(dist, 'vmcore-ts.mjs'), '// bundle\n');
+  assert.equal(rootModeBundle(dist), `${dist}/vmcore-ts.mjs`);
+  writeFileSync(join(dist, 'vmcore-ts.cjs'), '// launcher\n');
+  assert.equal(rootModeBundle(dist), `${dist}/vmcore-ts.cjs`);
 });

@@ -228,7 +228,7 @@ if (nodeFrom === 'root') {
   say();
 }
 const nodeRead = result.find('capture', 'node-read')?.value.split(' ').map(Number);
-say(`node + save's start-up in the capture kernel (vmcore-ts save --version): ${sec(nodeCold)} cold (${nodeFrom === 'root' ? 'page cache dropped' : "the kernel's first node process; its files stay in the initramfs"}), ${sec(nodeWarm)} warm${nodeRead ? `; reading the node binary (${mib(nodeRead[1]!)}) from the disk alone, cold: ${sec(nodeRead[0]!)}` : ''}`);
+say(`node + save's start-up in the capture kernel (vmcore-ts save --version): ${sec(nodeCold)} cold (${nodeFrom === 'root' ? 'page cache dropped' : "the kernel's first node process; its files stay in the initramfs"}), ${sec(nodeWarm)} warm${nodeRead ? `; reading the node binary (${mib(nodeRead[1]!)}) from the disk alone, cold: ${sec(nodeRead[0]!)}, and the start-up after it: ${sec(nodeRead[2]!)}` : ''}`);
 say();
 if (builtinCodecs) {
   say(`vmcore-ts without the native libraries (VMCORE_TS_NATIVE_CODECS=0: ${m('vmcore-ts-builtin-codecs').value.replace(/;$/, '').replace(/;/g, ', ')}), same rounds:`);

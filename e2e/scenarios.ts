@@ -262,7 +262,8 @@ vts save --version > /dev/null; _c=$(ms)
 mark node-start "$((_b - _a)) $((_c - _b)) $(head -n 1 /tmp/version.log)"
 ${root ? `cold
 _a=$(ms); cat /scratch/usr/bin/node > /dev/null; _b=$(ms)
-mark node-read "$((_b - _a)) $(stat -c %s /scratch/usr/bin/node)"` : ''}
+vts save --version > /dev/null; _c=$(ms)
+mark node-read "$((_b - _a)) $(stat -c %s /scratch/usr/bin/node) $((_c - _b))"` : ''}
 i=1
 while [ $i -le ${runs} ]; do
 ${modes}

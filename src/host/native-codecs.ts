@@ -38,18 +38,34 @@ function load(lib: string, protos: string[]): Fn[] | undefined {
 
 const PROBE_SIZE = 4096;
 
-/** Checks `compress` on a probe page with `decode`; the compressor if it round-trips, else undefined. */
-function checked(compress: PageCompressor, decode: (c: Uint8Array) => Uint8Array): PageCompressor | undefined {
-  try {
-    const page = new Uint8Array(PROBE_SIZE).map((_, i) => (i % 97 < 40 ? (i * 7) & 0xff : i >> 6));
-    const out = new Uint8Array(PROBE_SIZE + 64);
-    const n = compress(page, out);
-    if (n >= PROBE_SIZE) return undefined;
-    const back = decode(out.subarray(0, n));
-    return back.length === PROBE_SIZE && back.every((b, i) => b === page[i]) ? compress : undefined;
-  } catch {
-    return undefined;
+/** A page of mixed repeats and steps (built once, with a plain loop: a capture kernel may run this cold in an emulated CPU). */
+let mixedPage: Uint8Array | undefined;
+function probePage(): Uint8Array {
+  if (!mixedPage) {
+    mixedPage = new Uint8Array(PROBE_SIZE);
+    for (let i = 0; i < PROBE_SIZE; i++) mixedPage[i] = i % 97 < 40 ? (i * 7) & 0xff : i >> 6;
   }
+  return mixedPage;
+}
+
+/** Each library's probe outcome: a save makes its compressor more than once (its thread plan, then its pages). */
+const probed = new Map<string, boolean>();
+
+/** Checks `compress` on a probe page with `decode` (once per `lib`); the compressor if it round-trips, else undefined. */
+function checked(lib: string, compress: PageCompressor, decode: (c: Uint8Array) => Uint8Array): PageCompressor | undefined {
+  let ok = probed.get(lib);
+  if (ok === undefined) {
+    try {
+      const page = probePage();
+      const out = new Uint8Array(PROBE_SIZE + 64);
+      const n = compress(page, out);
+      ok = n < PROBE_SIZE && Buffer.compare(decode(out.subarray(0, n)), page) === 0;
+    } catch {
+      ok = false;
+    }
+    probed.set(lib, ok);
+  }
+  return ok ? compress : undefined;
 }
 
 /** zlib pages through libdeflate, or undefined. */
@@ -64,7 +80,7 @@ export function libdeflateCompressor(): PageCompressor | undefined {
     const n = Number(compress(c, page, page.length, out, Math.min(out.length, page.length - 1)));
     return n === 0 ? page.length : n;
   };
-  return checked(f, (b) => zlib.inflateSync(b));
+  return checked('libdeflate', f, (b) => zlib.inflateSync(b));
 }
 
 // liblzo2's lzo_init(): its build checks the caller's type sizes (x86_64/arm64 LP64 values).
@@ -129,7 +145,7 @@ export function liblzoCompressor(): PageCompressor | undefined {
     if (dst !== out) out.set(dst.subarray(0, n));
     return n;
   };
-  return checked(f, (b) => lzo1xDecompress(b, PROBE_SIZE));
+  return checked('liblzo2', f, (b) => lzo1xDecompress(b, PROBE_SIZE));
 }
 
 /**
@@ -169,7 +185,7 @@ export function libzstdCompressor(level: number, sameAs?: PageCompressor): PageC
 /** Pages of several shapes (text-like, repetitive, random-ish, mostly zero) to compare two zstd builds on. */
 function zstdProbePages(): Uint8Array[] {
   const text = new Uint8Array(PROBE_SIZE).map((_, i) => 'struct page *alloc_pages(gfp_t gfp, unsigned int order)\n'.charCodeAt(i % 57) ^ ((i >> 8) & 3));
-  const mixed = new Uint8Array(PROBE_SIZE).map((_, i) => (i % 97 < 40 ? (i * 7) & 0xff : i >> 6));
+  const mixed = probePage();
   let seed = 7;
   const noise = new Uint8Array(PROBE_SIZE).map(() => (seed = (seed * 1103515245 + 12345) >>> 0) >>> 24);
   const sparse = new Uint8Array(PROBE_SIZE);

@@ -75,7 +75,7 @@ const input = argv.find((a, i) => !a.startsWith('-') && !['--runs', '--interval'
 if (!input) throw new Error('usage: node bench/save-profile.mjs VMCORE [--runs N] [--interval US] [--mode "-l -d 31"] [--vmcore-ts PATH]');
 const runs = Number(opt('--runs', '3'));
 const mode = opt('--mode', '-l -d 31').split(/\s+/);
-const cli = opt('--vmcore-ts', 'dist/vmcore-ts.mjs');
+const cli = opt('--vmcore-ts', 'dist/vmcore-ts.cjs');
 const work = mkdtempSync(join(tmpdir(), 'save-profile-'));
 process.on('exit', () => rmSync(work, { recursive: true, force: true }));
 

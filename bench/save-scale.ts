@@ -22,7 +22,7 @@ const opt = (f: string, d: string) => (argv.includes(f) ? argv.splice(argv.index
 const runs = Number(opt('--runs', '3'));
 const caseNames = opt('--cases', 'c31,l31,Fl31,z31,c1').split(',');
 const jsonOut = opt('--json', '');
-const cli = opt('--vmcore-ts', 'dist/vmcore-ts.mjs');
+const cli = opt('--vmcore-ts', 'dist/vmcore-ts.cjs');
 const inputs = argv;
 if (!inputs.length) throw new Error('usage: save-scale.ts [--runs N] [--cases ...] INPUT.elf...');
 

@@ -6,7 +6,7 @@
 //   64t  the same RAM over 64 TiB, x86_64's largest physical address space with 4-level paging
 //        (MAX_PHYSMEM_BITS 46): 2^34 page frames, 2 GiB per whole bitmap
 // Wall and CPU time and peak RSS from /usr/bin/time, the load average before each run.
-//   node bench/save-sparse.mjs [--cases 64g,4t,64t] [--vmcore-ts PATH/vmcore-ts.mjs] [--dir DIR]
+//   node bench/save-sparse.mjs [--cases 64g,4t,64t] [--vmcore-ts PATH/vmcore-ts.cjs] [--dir DIR]
 // --vmcore-ts runs another build (e.g. an older commit's, to compare); default dist/ (built if absent).
 import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -16,7 +16,7 @@ import { join } from 'node:path';
 const argv = process.argv.slice(2);
 const opt = (f, d) => (argv.includes(f) ? argv[argv.indexOf(f) + 1] : d);
 const cases = opt('--cases', '64g,4t,64t').split(',');
-const cli = opt('--vmcore-ts', 'dist/vmcore-ts.mjs');
+const cli = opt('--vmcore-ts', 'dist/vmcore-ts.cjs');
 if (cli === 'dist/vmcore-ts.mjs' && !existsSync(cli)) spawnSync('npm', ['run', 'build'], { stdio: 'inherit' });
 const work = opt('--dir', undefined) ?? mkdtempSync(join(tmpdir(), 'bench-sparse-'));
 process.on('exit', () => opt('--dir', undefined) || rmSync(work, { recursive: true, force: true }));

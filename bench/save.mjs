@@ -3,9 +3,9 @@
 // threaded and with --num-threads 2 (its best counts). Then peak RSS on a 64 GiB sparse synthetic
 // ELF vmcore (PT_LOADs over holes, mostly zero pages) to show memory does not grow with the dump.
 //   node bench/save.mjs [RAW_ELF_VMCORE] [--runs N] [--no-pure] [--no-sparse] [--sparse-gib N]
-//   [--vmcore-ts PATH] (another build's vmcore-ts.mjs) [--cases c1,c31,l31,Fl31,z31]
+//   [--vmcore-ts PATH] (another build's vmcore-ts.cjs or .mjs) [--cases c1,c31,l31,Fl31,z31]
 //   (c1 = -c -d 1, l31 = -l -d 31, Fl31 = -F -l -d 31 into a pipe (| wc -c), ...)
-//   [--baseline PATH] (an older build's vmcore-ts.mjs, run in the same interleaving: before/after)
+//   [--baseline PATH] (an older build's vmcore-ts.cjs or .mjs, run in the same interleaving: before/after)
 // Each case runs N times (default 3), the tools interleaved; medians are shown. Ours runs twice:
 // as installed (native libdeflate/liblzo2 when present) and with VMCORE_TS_NATIVE_CODECS=0.
 // Default input: the unfiltered 2 GiB guest vmcore bench/make-vmcore.ts caches
@@ -56,8 +56,8 @@ function summary(rs) {
 const fmt = (r) => `${r.wall.toFixed(2).padStart(6)} s wall ${r.cpu.toFixed(2).padStart(6)} s CPU ${r.rss.toFixed(0).padStart(4)} MB RSS ${(r.size / 1e6).toFixed(1).padStart(7)} MB`;
 const load = () => loadavg()[0].toFixed(1);
 const runs = Number(opt('--runs', '3'));
-// Another build of vmcore-ts to compare (e.g. an older commit's dist/vmcore-ts.mjs).
-const cli = opt('--vmcore-ts', 'dist/vmcore-ts.mjs');
+// Another build of vmcore-ts to compare (e.g. an older commit's dist/vmcore-ts.cjs).
+const cli = opt('--vmcore-ts', 'dist/vmcore-ts.cjs');
 // An older build run beside it (kept inside the work tree so it finds node_modules, e.g. dist/before/).
 const baseline = opt('--baseline', undefined);
 
@@ -123,7 +123,7 @@ if (!flag('--no-sparse')) {
   console.log(`\nsparse synthetic ELF vmcore: ${gib} GiB of physical memory, ${(statSync(sparse).blocks * 512 / 2 ** 20).toFixed(0)} MiB allocated, load average ${load()}`);
   const out = join(work, 'sparse-out');
   for (const c of [['-c', '-d', '1'], ['-l', '-d', '1']]) {
-    const ours = timed(process.execPath, ['dist/vmcore-ts.mjs', 'save', ...c, '--message-level', '0', sparse, out], out);
+    const ours = timed(process.execPath, [cli, 'save', ...c, '--message-level', '0', sparse, out], out);
     console.log(`  vmcore-ts save ${c.join(' ')}  ${fmt(ours)}`);
     try {
       console.log(`  makedumpfile ${c.join(' ')}    ${fmt(timed('makedumpfile', [...c, sparse, out], out))}`);

@@ -17,7 +17,7 @@ const argv = process.argv.slice(2);
 const opt = (f, d) => (argv.includes(f) ? argv[argv.indexOf(f) + 1] : d);
 const cases = opt('--cases', '64g,4t,64t').split(',');
 const cli = opt('--vmcore-ts', 'dist/vmcore-ts.cjs');
-if (cli === 'dist/vmcore-ts.mjs' && !existsSync(cli)) spawnSync('npm', ['run', 'build'], { stdio: 'inherit' });
+if (cli === 'dist/vmcore-ts.cjs' && !existsSync(cli)) spawnSync('npm', ['run', 'build'], { stdio: 'inherit' });
 const work = opt('--dir', undefined) ?? mkdtempSync(join(tmpdir(), 'bench-sparse-'));
 process.on('exit', () => opt('--dir', undefined) || rmSync(work, { recursive: true, force: true }));
 

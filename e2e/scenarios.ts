@@ -181,7 +181,8 @@ export const CAPTURE_SPEED_MODES = ['c', 'l'] as const;
  * with /proc/uptime to the tool's exit and to the following sync: marker `run` = "TOOL MODE ROUND
  * MS_TO_EXIT MS_TO_SYNCED BYTES". vmcore-ts runs with node from the scratch disk (chroot: kdump-ts's
  * capture = root) or from the capture initramfs; `node-start` = node + save's start-up (vmcore-ts save
- * --version) cold and warm; `node-read` (root) = reading the node binary from the disk, cold.
+ * --version) cold and warm; `node-read` (root) = reading the node binary from the disk, cold, and
+ * the start-up right after it.
  */
 export function captureSpeed(suite: string, cpu: string, crashMarker: string, o: CaptureSpeedOptions = {}): ScenarioSpec {
   const nodeFrom = o.nodeFrom ?? 'root';

@@ -10,6 +10,7 @@
 //   3. the 8 issue-17 scripts: drgn's e2e/oracle/drgn/NAME.py, ours examples/scripts/NAME.ts when ported.
 // Runs interleaved round by round, medians of wall time. Usage (root, for the chroot):
 //   node --import tsx bench/analysis.ts [RUNS] [DUMP-NAME...]
+import './fleet-env.mjs';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -13,6 +13,7 @@
 // (x86_64 on x86_64; arm64 on x86_64 is not the same translation, so it is an estimate). Wall and CPU (user + system) from /usr/bin/time, peak RSS, output size;
 // medians of RUNS (default 3), the tools interleaved round by round; load averages printed.
 //   node bench/arm64-save.mjs [--runs N] [--levels 1,31] [--no-x86]
+import './fleet-env.mjs';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { homedir, loadavg, tmpdir } from 'node:os';

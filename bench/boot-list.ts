@@ -4,6 +4,7 @@
 // entries in the ESP with loader.conf). Reports the median of RUNS for the library call in a warm
 // process (with the UKI source, as the command runs it) and for the whole command (`node dist/kexec-ts.mjs boot --list --root DIR`, start-up included).
 // Usage: node scripts/build.mjs && node --import tsx bench/boot-list.ts [RUNS]
+import './fleet-env.mjs';
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';

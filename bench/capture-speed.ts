@@ -22,6 +22,7 @@
 // on the cached unfiltered ELF vmcore of the same suite and CPU (e2e's raw vmcore,
 // ~/.cache/kexec-ts/vmcore/SUITE-CPU[-Ng].elf, bench/make-vmcore.ts) or --host-vmcore FILE: how far TCG
 // moves the ratio.
+import './fleet-env.mjs';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';

@@ -6,6 +6,7 @@
 // crash and drgn need the dump kernel's vmlinux: for the fixture, `bash bench/setup.sh` fetches it
 // (and installs drgn); for another dump pass VMLINUX=path. Without them they are skipped.
 // crash takes seconds per run: it runs CRASH_RUNS times (default 3).
+import './fleet-env.mjs';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';

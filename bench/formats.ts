@@ -3,6 +3,7 @@
 //   - LZO1X: our codec vs liblzo2 (through koffi, when installed) on every page of the dump
 //   - reading every page: kdump-compressed zlib (fflate, then node:zlib), the same as LZO, flattened, ELF
 //   - converting the dump to LZO kdump-compressed: ours (reader + writer) vs `makedumpfile -l -d 31`
+import './fleet-env.mjs';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { liblzo2 } from '../src/host/native-codecs.ts';

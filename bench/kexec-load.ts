@@ -9,6 +9,7 @@
 // `node --build-snapshot`, aborts in Node 20.20: module-scope TextDecoders are not serialisable.)
 // --profile: only CPU profiles of one `kexec-ts -s -l` and one `kexec-ts -c -l` in the guest.
 // Usage: node --import tsx bench/kexec-load.ts [--startup|--profile] [RUNS] [SUITE]
+import './fleet-env.mjs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';

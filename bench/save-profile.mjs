@@ -7,6 +7,7 @@
 //   node bench/save-profile.mjs --classify FILE.cpuprofile...   (profiles made elsewhere, e.g. in the
 //   capture kernel by bench/capture-speed.ts: the same phases, per file, nothing run)
 // Sampling is wall time on the thread: under load the numbers inflate together; read the shares.
+import './fleet-env.mjs';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -10,6 +10,7 @@
 // fsynced), beside the floor, which leaves the output out.
 // A save fsyncs the file it writes and makedumpfile does not: for cases that write a file, the table
 // also gives makedumpfile's wall time plus a `sync` of its output, and our wall time over that.
+import './fleet-env.mjs';
 import { spawnSync } from 'node:child_process';
 import { existsSync, linkSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';

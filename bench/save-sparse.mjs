@@ -8,6 +8,7 @@
 // Wall and CPU time and peak RSS from /usr/bin/time, the load average before each run.
 //   node bench/save-sparse.mjs [--cases 64g,4t,64t] [--vmcore-ts PATH/vmcore-ts.cjs] [--dir DIR]
 // --vmcore-ts runs another build (e.g. an older commit's, to compare); default dist/ (built if absent).
+import './fleet-env.mjs';
 import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';

@@ -11,6 +11,7 @@
 // Default input: the unfiltered 2 GiB guest vmcore bench/make-vmcore.ts caches
 // (~/.cache/kexec-ts/vmcore/*-2g.elf), else a 1 GiB one the e2e kdump test caches; without one,
 // only the sparse part runs.
+import './fleet-env.mjs';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { homedir, loadavg, tmpdir } from 'node:os';

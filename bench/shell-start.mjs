@@ -2,6 +2,7 @@
 // goal: under 0.3 s), then the first `sys` and `bt` (what the first commands cost: kallsyms, BTF and
 // the task list are read on first use). The built bundle (dist/), medians of RUNS runs.
 //   node bench/shell-start.mjs [DUMP] [RUNS]
+import './fleet-env.mjs';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { FIXTURE } from './reference-tools.mjs';

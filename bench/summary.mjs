@@ -11,6 +11,7 @@
 //        node bench/summary.mjs --kernels [RUNS]   (issue 16: < 0.3 s on every kernel generation: the
 //        bundled dump, every x86_64 ELF vmcore the real-kernel harness cached (Debian 5.10, 6.1, 6.12,
 //        7.x; bench/make-vmcore.ts makes more) and the arm64 dumps, interleaved, no reference tools)
+import './fleet-env.mjs';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, closeSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, homedir, tmpdir, totalmem } from 'node:os';

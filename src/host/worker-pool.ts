@@ -28,8 +28,12 @@ const resourceLimits = { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 12
 // non-blocking under `save -F | ssh`: its synchronous writes would then meet EAGAIN.
 const stdio = { stdout: true, stderr: true };
 
+// The bundle's own kind: the CommonJS save (dist/vmcore-ts-save.cjs) starts compress-worker.cjs, the ESM
+// bundle (and a capture initramfs, which carries only .mjs files) compress-worker.mjs.
+const WORKER = import.meta.url.endsWith('.cjs') ? './compress-worker.cjs' : './compress-worker.mjs';
+
 function startWorker(workerData: unknown): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./compress-worker.mjs', import.meta.url), { workerData, resourceLimits, ...stdio });
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL(WORKER, import.meta.url), { workerData, resourceLimits, ...stdio });
   const tsx = import.meta.resolve('tsx/esm/api');
   const script = new URL('./compress-worker.ts', import.meta.url).href;
   const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(script)}); })`;
@@ -38,7 +42,7 @@ function startWorker(workerData: unknown): Worker {
 
 /** False when the bundled worker script is missing (a hand-copied bundle): compress in-thread then. */
 export function workersAvailable(): boolean {
-  return import.meta.url.endsWith('.ts') || existsSync(fileURLToPath(new URL('./compress-worker.mjs', import.meta.url)));
+  return import.meta.url.endsWith('.ts') || existsSync(fileURLToPath(new URL(WORKER, import.meta.url)));
 }
 
 // Workers started ahead of need (prestartWorkers): a worker takes tens of milliseconds of CPU to

@@ -4,7 +4,7 @@
 // Whichever path, the same output, files, errors and exit codes as the ESM bundle alone.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -88,5 +88,29 @@ test('vmcore launcher: save\'s --help, missing arguments, an existing output wit
     assert.notEqual(a.status, null, args.join(' '));
     assert.deepEqual(a, run(esm, args), args.join(' '));
     assert.ok(!/\n\s+at /.test(a.stderr), `no stack trace: ${a.stderr}`);
+  }
+});
+
+test('vmcore launcher: save -c from the CommonJS file compresses in compress-worker.cjs, one per --num-threads, and writes the ESM bundle\'s file', { skip }, () => {
+  // A copy of the launcher and the save bundle whose compress-worker.cjs notes each start, then runs
+  // the real one (under node_modules/, so that koffi resolves from the copy as from dist/).
+  const dir = mkdtempSync(join('node_modules', '.vmcore-launcher-'));
+  try {
+    for (const f of ['vmcore-ts.cjs', 'vmcore-ts-save.cjs']) copyFileSync(join('dist', f), join(dir, f));
+    const marks = join(dir, 'marks');
+    writeFileSync(
+      join(dir, 'compress-worker.cjs'),
+      `require('node:fs').appendFileSync(${JSON.stringify(marks)}, 'started\\n');\nrequire(${JSON.stringify(join(process.cwd(), 'dist/compress-worker.cjs'))});\n`,
+    );
+    const save = (entry: string, out: string) => {
+      const r = run(entry, ['save', '-c', '-d', '31', '--num-threads', '2', '--message-level', '0', dump, out]);
+      assert.equal(r.status, 0, r.stderr);
+      return readFileSync(out);
+    };
+    const a = save(join(dir, 'vmcore-ts.cjs'), join(dir, 'a'));
+    assert.equal(readFileSync(marks, 'utf8'), 'started\nstarted\n', 'two CommonJS workers');
+    assert.ok(Buffer.compare(a, save(esm, join(dir, 'b'))) === 0, 'the same file as the ESM bundle (its compress-worker.mjs)');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

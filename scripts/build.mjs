@@ -83,8 +83,8 @@ for (const [name, exported] of Object.entries(FAST_COMMANDS)) {
     },
   });
 }
-// The save's compression worker as CommonJS too, started by the CommonJS save (worker-pool.ts): a worker
-// boots Node in its thread, and its ESM loader and module were ~40 ms of CPU per worker (BENCHMARKS.md).
+// The save's compression worker as CommonJS too, started by the CommonJS save (worker-pool.ts): each
+// worker boots Node in its thread, and Node's ESM loader was ~20 ms of that boot (BENCHMARKS.md).
 await build({ ...cjs, entryPoints: { 'compress-worker': 'src/host/compress-worker.ts' } });
 {
   const files = { ...Object.fromEntries(Object.keys(FAST_COMMANDS).map((n) => [n, n])), ...FAST_ALIASES };

@@ -7,7 +7,7 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO } from './initramfs.ts';
-import { firmwareBootKernelFault, firmwareHandoffStall, PANIC_END } from './firmware-stall.ts';
+import { firmwareBootKernelFault, firmwareHandoffStall, firmwareResetStall, PANIC_END } from './firmware-stall.ts';
 import { AGENT_LIB } from './guest-scripts.ts';
 import { bootGuest, claimOutDir, failReport, failure, findMarker, makeDisk, OVMF_CODE_4M, OVMF_CODE_4M_SECBOOT, OVMF_VARS_4M, OVMF_VARS_4M_SNAKEOIL, qemuBaseArgs, ScratchDisk, type Marker } from './scenario.ts';
 import { E2EStepError, run, tail } from './steps.ts';
@@ -153,8 +153,8 @@ export async function bootSystem(spec: SystemBoot): Promise<SystemResult> {
   writeFileSync(join(outDir, 'qemu-args.json'), JSON.stringify(args, null, 1) + '\n');
   log(`qemu-system-x86_64 ${spec.firmware} ${disk.file}${spec.direct ? ` -append "${spec.direct.append}"` : ''}`);
   // A boot through the firmware that prints nothing on either serial port for STALL_MS is killed; a
-  // run that stalled right after the firmware handed over, or after the kernel the firmware booted
-  // died of an oops (harness/firmware-stall.ts), is run once more from its starting state, its
+  // run that stalled right after the firmware handed over, in the firmware's reset after the kernel
+  // restarted the machine, or after the kernel the firmware booted died of an oops (harness/firmware-stall.ts), is run once more from its starting state, its
   // logs kept as *-attempt1.log.
   // A console that ends with a panic's last line is dead: killed after a minute, not STALL_MS.
   const stall = spec.direct ? {} : { stall: { ms: STALL_MS(), files: [consolePath, agentPath], dead: { ms: 60_000, tail: PANIC_END } } };
@@ -166,9 +166,10 @@ export async function bootSystem(spec: SystemBoot): Promise<SystemResult> {
     boot = await bootGuest(stall, args, agentPath, spec.timeoutMs, log);
     consoleText = readFileSync(consolePath, 'utf8');
     const handoff = boot.stalled && attempt === 1 ? firmwareHandoffStall(consoleText) : undefined;
-    const fault = boot.stalled && attempt === 1 && !handoff ? firmwareBootKernelFault(consoleText) : undefined;
-    if (!handoff && !fault) break;
-    const what = handoff ? `stalled after the firmware's "${handoff}"` : `stalled after ${fault}`;
+    const reset = boot.stalled && attempt === 1 && !handoff ? firmwareResetStall(consoleText) : undefined;
+    const fault = boot.stalled && attempt === 1 && !handoff && !reset ? firmwareBootKernelFault(consoleText) : undefined;
+    if (!handoff && !reset && !fault) break;
+    const what = handoff ? `stalled after the firmware's "${handoff}"` : reset ? `stalled in the firmware's reset after the kernel's "${reset}"` : `stalled after ${fault}`;
     retried = `${spec.name}: ${what} (no output for ${(boot.stalled ?? 0) / 1000} s, ${boot.markers.length} markers before it): run once more from the start`;
     log(retried);
     for (const f of [consolePath, agentPath]) renameSync(f, f.replace(/\.log$/, '-attempt1.log'));

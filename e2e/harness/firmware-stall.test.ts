@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { firmwareBootKernelFault, firmwareHandoffStall, lastConsoleLine, PANIC_END } from './firmware-stall.ts';
+import { firmwareBootKernelFault, firmwareHandoffStall, firmwareResetStall, lastConsoleLine, PANIC_END } from './firmware-stall.ts';
 
 const stalled = readFileSync(join(import.meta.dirname, 'fixtures', 'firmware-stall-ovmf-secboot.txt'), 'utf8');
 
@@ -20,6 +20,25 @@ test('firmware stall: a kernel that stopped printing, a shutdown, or an empty co
   assert.equal(firmwareHandoffStall('[   60.402361] reboot: machine restart\n'), undefined);
   assert.equal(firmwareHandoffStall(''), undefined);
   assert.equal(lastConsoleLine('a\r\n\x1b[01;01H\x1b[=3h\r\n'), 'a');
+});
+
+// The trixie OVMF lifecycle guest that hung in OVMF's reset (7 Dec) printed what the fixture's guest
+// printed up to OVMF's first escape codes, then nothing: the fixture cut before OVMF's first text.
+const resetHung = stalled.slice(0, stalled.indexOf('BdsDxe: failed'));
+
+test('firmware reset stall: a console ending with the kernel restarting the machine, then only the firmware\'s escape codes, is retried', () => {
+  assert.equal(firmwareResetStall(resetHung), 'reboot: machine restart');
+  assert.equal(firmwareResetStall(resetHung.replace('[   60.402361] reboot: machine restart\r\n', '')), 'reboot: Restarting system');
+  assert.equal(firmwareHandoffStall(resetHung), undefined);
+});
+
+test('firmware reset stall: the kernel\'s restart line with nothing after it, firmware text after the escapes, or another last line is not retried', () => {
+  assert.equal(firmwareResetStall('[   60.402109] reboot: Restarting system\r\n[   60.402361] reboot: machine restart\r\n'), undefined);
+  assert.equal(firmwareResetStall(stalled), undefined);
+  assert.equal(firmwareResetStall(resetHung.replace('reboot: machine restart', 'systemd-shutdown[1]: Rebooting.')), undefined);
+  assert.equal(firmwareResetStall(''), undefined);
+  // The regular expression of escapes is global: asking twice gives the same answer.
+  assert.equal(firmwareResetStall(resetHung), firmwareResetStall(resetHung));
 });
 
 // The real tail of the trixie SeaBIOS lifecycle guest's console (6 Dec): the capture kernel's save and

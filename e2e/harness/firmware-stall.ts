@@ -14,6 +14,11 @@
 // was not loaded yet (else the panic would have been captured, not stalled). Only a panic that an
 // oops caused ("Fatal exception") is retried: one that a missing root, a dying init or an initrd
 // could cause ("VFS: Unable to mount root fs", "Attempted to kill init") is a real failure.
+//
+// And OVMF hanging in its own reset: the trixie OVMF lifecycle guest's `systemctl reboot` (7 Dec, a
+// firmware reboot the test asked for) ended with the kernel's "reboot: Restarting system", OVMF's
+// clear-screen escape codes, then nothing for STALL_MS. The kernel had handed the machine to the
+// firmware; the firmware had started drawing; no code of ours (nor the kernel's) ran after that.
 
 /** ANSI escape sequences OVMF and GRUB write to the serial console. */
 // eslint-disable-next-line no-control-regex
@@ -29,6 +34,18 @@ export function lastConsoleLine(consoleText: string): string {
 export function firmwareHandoffStall(consoleText: string): string | undefined {
   const last = lastConsoleLine(consoleText);
   return /^BdsDxe: starting Boot[0-9A-F]{4}\b/.test(last) || /^Booting from Hard Disk\.\.\.$/.test(last) ? last : undefined;
+}
+
+/**
+ * When a stalled run's console ends with the kernel restarting the machine and the firmware's escape
+ * codes after it (the firmware began its reset, then hung): the kernel's line; else undefined. The
+ * kernel's restart line alone (the firmware never printed) is not this stall.
+ */
+export function firmwareResetStall(consoleText: string): string | undefined {
+  const last = lastConsoleLine(consoleText);
+  if (!/\breboot: (?:Restarting system|machine restart)$/.test(last)) return undefined;
+  const after = consoleText.slice(consoleText.lastIndexOf(last) + last.length);
+  return after.search(ESCAPES) >= 0 ? last.replace(/^\[\s*\d+\.\d+\]\s*/, '') : undefined;
 }
 
 /** Lines of the console without escapes, carriage returns or blank lines. */

@@ -8,7 +8,8 @@
 // Read: one thread, the kept pages in runs of up to 1 MiB (pread through Dump.readPhysInto), as a save
 // reads, each tested for zero.
 // Compress: N processes (default: every core), each compressing every Nth run of pages (read first,
-// untimed) with pageCompressor(CODEC) (libdeflate level 2 / liblzo2 when installed, like the save);
+// untimed) with pageCompressor(CODEC) as the save at the saved dump's level compresses (libdeflate
+// level 1 or 2 / liblzo2 when installed);
 // the time is the slowest one's compression time, its CPU the sum.
 import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
@@ -16,6 +17,7 @@ import { openDump } from '../src/format/open-dump.ts';
 import { FileSource } from '../src/host/file-source.ts';
 import { pageCompressor } from '../src/host/page-compress.ts';
 import { isZeroPage } from '../src/dump/batch.ts';
+import { kernelPagesOnly } from '../src/dump/kdump-pipeline.ts';
 import type { CodecName } from '../src/format/codecs/index.ts';
 
 const args = process.argv.slice(2);
@@ -50,7 +52,7 @@ const cpu = () => {
 
 if (part) {
   const [k, n] = part.split('/').map(Number) as [number, number];
-  const compress = await pageCompressor(codec);
+  const compress = await pageCompressor(codec, { kernelPagesOnly: kernelPagesOnly(openDump(new FileSource(saved)).dumpLevel ?? 0) });
   const out = new Uint8Array(PS + 1024);
   let t = 0;
   let c = 0;

@@ -111,12 +111,21 @@ export interface BatchWorkers {
   close(): Promise<void>;
 }
 
+/** What a save tells its compressors about the pages they get. */
+export interface CompressorOptions {
+  /**
+   * The dump level leaves page cache and user pages out (bits 2, 4 and 8, as -d 31): only the
+   * kernel's own memory is compressed, which a faster setting keeps as small (libdeflate level 1).
+   */
+  kernelPagesOnly?: boolean;
+}
+
 /** How a save compresses its pages. */
 export interface PageCompression {
   /** The compressor for `codec` in this thread (zstd's loads WebAssembly, hence async). */
-  compressor(codec: CodecName): Promise<PageCompressor>;
+  compressor(codec: CodecName, opts?: CompressorOptions): Promise<PageCompressor>;
   /** `size` workers for `codec`, or undefined: compress in this thread. Given the input, they may read its pages themselves. */
-  workers?(size: number, codec: CodecName, input?: ByteSource): BatchWorkers | undefined;
+  workers?(size: number, codec: CodecName, input?: ByteSource, opts?: CompressorOptions): BatchWorkers | undefined;
 }
 
 /** The pure compressors (src/format/codecs/compress.ts; zstd level 1 through WebAssembly) in this thread. */

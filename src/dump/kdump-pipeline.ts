@@ -14,7 +14,7 @@ import { DiskDumpHeader, DUMP_DH_COMPRESSED_INCOMPLETE } from '../format/kdump-c
 import { KdumpCompressedWriter } from '../format/kdump-compressed-writer.ts';
 import type { ByteSink } from '../format/sink.ts';
 import type { DumpIdentity } from '../analyze/dump-identity.ts';
-import { DL_EXCLUDE_ZERO } from '../analyze/page-class.ts';
+import { DL_EXCLUDE_CACHE, DL_EXCLUDE_CACHE_PRI, DL_EXCLUDE_USER_DATA, DL_EXCLUDE_ZERO } from '../analyze/page-class.ts';
 import {
   BATCH_PAGES,
   compressBatch,
@@ -68,7 +68,8 @@ export async function writeKdumpCompressed(dump: Dump, filter: FilterSetup | und
   const ps = dump.pageSize;
   const sink = new IncompleteUntilDone(out, DiskDumpHeader.fields.status.off, DUMP_DH_COMPRESSED_INCOMPLETE);
   const compression = opts.compression ?? pureCompression;
-  const compress = opts.codec ? await compression.compressor(opts.codec) : undefined;
+  const compressorOpts = { kernelPagesOnly: kernelPagesOnly(opts.dumpLevel) };
+  const compress = opts.codec ? await compression.compressor(opts.codec, compressorOpts) : undefined;
   const id = opts.identity;
   let setupStop: WriteStop | undefined;
   const stop = (e: unknown): void => {
@@ -121,7 +122,7 @@ export async function writeKdumpCompressed(dump: Dump, filter: FilterSetup | und
     return finishOutput(writer, sink, report);
   }
 
-  const workers = opts.codec && opts.threads > 0 ? compression.workers?.(opts.threads, opts.codec, dump.source) : undefined;
+  const workers = opts.codec && opts.threads > 0 ? compression.workers?.(opts.threads, opts.codec, dump.source, compressorOpts) : undefined;
   const pages = new KdumpPagePipeline(dump, writer!, {
     compress,
     workers,
@@ -145,6 +146,12 @@ export async function writeKdumpCompressed(dump: Dump, filter: FilterSetup | und
   report.unwrittenPages = scan.pagesKept - pages.written;
   report.incomplete = pages.stop !== undefined || pages.reader.lost > 0 || dump.incomplete;
   return finishOutput(writer, sink, report);
+}
+
+/** A dump level whose kept pages are the kernel's own: page cache, its private pages and user pages left out. */
+export function kernelPagesOnly(dumpLevel: number): boolean {
+  const userData = DL_EXCLUDE_CACHE | DL_EXCLUDE_CACHE_PRI | DL_EXCLUDE_USER_DATA;
+  return (dumpLevel & userData) === userData;
 }
 
 interface PipelineOptions {

@@ -8,8 +8,8 @@ import { pageCompressor } from './page-compress.ts';
 import { compressBatch, type BatchRequest, type BatchResult, type InputReader } from '../dump/batch.ts';
 import { preadFully } from './file-source.ts';
 
-const { codec, zstdChecked } = workerData as { codec: CodecName; zstdChecked?: boolean };
-const ready = pageCompressor(codec, { zstdChecked });
+const { codec, zstdChecked, kernelPagesOnly } = workerData as { codec: CodecName; zstdChecked?: boolean; kernelPagesOnly?: boolean };
+const ready = pageCompressor(codec, { zstdChecked, kernelPagesOnly });
 let read: InputReader | undefined;
 
 parentPort!.on('message', async (msg: BatchRequest | { readFd: number }) => {

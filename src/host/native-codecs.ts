@@ -1,8 +1,8 @@
 // Native page compressors, used when the machine has them: the C libraries are called through koffi
 // (the FFI kexec-ts already uses for its syscalls), one call per page.
-//   zlib pages: libdeflate (Debian libdeflate0), level 2 — about 40 % less CPU than zlib's level 1
-//               (makedumpfile's) and 0.5-1.6 % smaller; plain RFC 1950 streams, any zlib reads them.
-//               (Level 1 is faster still but 2.7 % larger than makedumpfile on a -d 1 dump.)
+//   zlib pages: libdeflate (Debian libdeflate0), plain RFC 1950 streams, any zlib reads them. Level 2
+//               (about 40 % less CPU than zlib's level 1, makedumpfile's, and 0.5-1.6 % smaller), or
+//               level 1 for a save that keeps only the kernel's own pages (libdeflateLevel).
 //   LZO pages:  liblzo2 (Debian liblzo2-2, the library makedumpfile -l uses): lzo1x_1_compress.
 // Without koffi or the library (a capture initramfs that lacks it, another OS), or with
 // VMCORE_TS_NATIVE_CODECS=0, these return undefined and the caller uses Node's zlib / our LZO1X.
@@ -12,7 +12,16 @@ import type { PageCompressor } from '../format/codecs/compress.ts';
 import { lzo1xDecompress } from '../format/codecs/lzo1x.ts';
 import { loadKoffi, type Koffi, type KoffiFunction as Fn } from './koffi.ts';
 
-export const LIBDEFLATE_LEVEL = 2;
+/**
+ * libdeflate's level for a save's pages. Level 1 is ~15 % less CPU than 2 but weaker on user data:
+ * +3.0 % against makedumpfile's size on a 6.1 guest's `-d 1` pages (level 2: −0.5 %). On the
+ * kernel's own pages (a dump level that leaves page cache and user pages out, as -d 31 does) it
+ * stays within 1.1 % of makedumpfile's size (6.1 +1.07 %, 6.12 +0.91 %; level 2 −1.6 / −0.9 %), and
+ * a 1 GiB guest's `-c -d 31` takes 12–14 % less time (BENCHMARKS.md).
+ */
+export function libdeflateLevel(kernelPagesOnly: boolean): number {
+  return kernelPagesOnly ? 1 : 2;
+}
 
 /** koffi, unless VMCORE_TS_NATIVE_CODECS=0 or it is not installed. */
 function koffiForCodecs(): Koffi | undefined {
@@ -68,12 +77,12 @@ function checked(lib: string, compress: PageCompressor, decode: (c: Uint8Array) 
   return ok ? compress : undefined;
 }
 
-/** zlib pages through libdeflate, or undefined. */
-export function libdeflateCompressor(): PageCompressor | undefined {
+/** zlib pages through libdeflate at `level`, or undefined. */
+export function libdeflateCompressor(level: number): PageCompressor | undefined {
   const fns = load('libdeflate.so.0', ['void *libdeflate_alloc_compressor(int level)', 'size_t libdeflate_zlib_compress(void *c, const void *in, size_t n, void *out, size_t avail)']);
   if (!fns) return undefined;
   const [alloc, compress] = fns as [Fn, Fn];
-  const c = alloc(LIBDEFLATE_LEVEL);
+  const c = alloc(level);
   if (!c) return undefined;
   // libdeflate returns 0 when the result does not fit in `avail`: give it one byte less than a page.
   const f: PageCompressor = (page, out) => {

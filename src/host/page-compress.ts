@@ -13,17 +13,17 @@
 import zlib from 'node:zlib';
 import type { CodecName } from '../format/codecs/index.ts';
 import type { PageCompressor } from '../format/codecs/compress.ts';
-import { pureCompression } from '../dump/batch.ts';
+import { pureCompression, type CompressorOptions } from '../dump/batch.ts';
 import { zlibPageStream } from './zlib-page-stream.ts';
-import { LIBDEFLATE_LEVEL, libdeflateCompressor, liblzoCompressor, libzstdCompressor } from './native-codecs.ts';
+import { libdeflateCompressor, libdeflateLevel, liblzoCompressor, libzstdCompressor } from './native-codecs.ts';
 
 const ZLIB_LEVEL = 3;
 
 /** The compressor for a codec: native or Node's zlib, native or our LZO1X, else the pure ones (snappy, zstd). */
-export async function pageCompressor(codec: CodecName, opts: { zstdChecked?: boolean } = {}): Promise<PageCompressor> {
+export async function pageCompressor(codec: CodecName, opts: CompressorOptions & { zstdChecked?: boolean } = {}): Promise<PageCompressor> {
   switch (codec) {
     case 'zlib':
-      return libdeflateCompressor() ?? zlibCompressor();
+      return libdeflateCompressor(libdeflateLevel(opts.kernelPagesOnly ?? false)) ?? zlibCompressor();
     case 'lzo':
       return liblzoCompressor() ?? (await import('../format/codecs/compress.ts')).lzoPageCompressor();
     case 'zstd': {
@@ -52,10 +52,12 @@ export function zstdNativeChecked(): boolean {
 }
 
 /** What compresses `codec` pages on this machine, for the save's report ("libdeflate level 2", …). */
-export function pageCompressorName(codec: CodecName): string {
+export function pageCompressorName(codec: CodecName, opts: CompressorOptions = {}): string {
   switch (codec) {
-    case 'zlib':
-      return libdeflateCompressor() ? `libdeflate level ${LIBDEFLATE_LEVEL}` : `Node's zlib level ${ZLIB_LEVEL}`;
+    case 'zlib': {
+      const level = libdeflateLevel(opts.kernelPagesOnly ?? false);
+      return libdeflateCompressor(level) ? `libdeflate level ${level}` : `Node's zlib level ${ZLIB_LEVEL}`;
+    }
     case 'lzo':
       return liblzoCompressor() ? 'liblzo2' : 'built-in LZO1X';
     case 'snappy':

@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import type { CodecName } from '../format/codecs/index.ts';
 import type { ByteSource } from '../io/source.ts';
 import { FileSource } from './file-source.ts';
-import type { BatchRequest, BatchResult, BatchWorkers, PageCompression } from '../dump/batch.ts';
+import type { BatchRequest, BatchResult, BatchWorkers, CompressorOptions, PageCompression } from '../dump/batch.ts';
 import { pageCompressor, zstdNativeChecked } from './page-compress.ts';
 
 interface Pending {
@@ -48,13 +48,14 @@ export function workersAvailable(): boolean {
 // Workers started ahead of need (prestartWorkers): a worker takes tens of milliseconds of CPU to
 // boot Node in its thread; started before the dump is opened and scanned, that happens on the other
 // CPUs meanwhile. Unref'd until a pool claims them, so unclaimed ones never keep the process alive.
-const prestarted: { codec: CodecName; worker: Worker; exited: boolean }[] = [];
+const prestarted: { codec: CodecName; kernelPagesOnly: boolean; worker: Worker; exited: boolean }[] = [];
 
 /** Starts `size` workers for `codec` now, for the WorkerPool that the save creates later. */
-export function prestartWorkers(size: number, codec: CodecName): void {
+export function prestartWorkers(size: number, codec: CodecName, opts: CompressorOptions = {}): void {
   if (!workersAvailable()) return;
+  const kernelPagesOnly = opts.kernelPagesOnly ?? false;
   for (let i = 0; i < size; i++) {
-    const entry = { codec, worker: startWorker({ codec, zstdChecked: zstdNativeChecked() }), exited: false };
+    const entry = { codec, kernelPagesOnly, worker: startWorker({ codec, kernelPagesOnly, zstdChecked: zstdNativeChecked() }), exited: false };
     entry.worker.unref();
     // One that fails before a pool claims it is replaced then (takeWorker).
     entry.worker.on('error', () => undefined);
@@ -63,9 +64,9 @@ export function prestartWorkers(size: number, codec: CodecName): void {
   }
 }
 
-function takeWorker(codec: CodecName): Worker {
-  const i = prestarted.findIndex((p) => p.codec === codec && !p.exited);
-  if (i < 0) return startWorker({ codec, zstdChecked: zstdNativeChecked() });
+function takeWorker(codec: CodecName, kernelPagesOnly: boolean): Worker {
+  const i = prestarted.findIndex((p) => p.codec === codec && p.kernelPagesOnly === kernelPagesOnly && !p.exited);
+  if (i < 0) return startWorker({ codec, kernelPagesOnly, zstdChecked: zstdNativeChecked() });
   const { worker } = prestarted.splice(i, 1)[0]!;
   worker.ref();
   return worker;
@@ -96,11 +97,11 @@ export class WorkerPool implements BatchWorkers {
   readonly readsInput: boolean;
 
   /** `input`: a file the workers read the batches' pages from themselves (they share its descriptor). */
-  constructor(size: number, codec: CodecName, input?: ByteSource) {
+  constructor(size: number, codec: CodecName, input?: ByteSource, opts: CompressorOptions = {}) {
     const readFd = input instanceof FileSource && input.descriptor >= 0 ? input.descriptor : undefined;
     this.readsInput = readFd !== undefined;
     for (let i = 0; i < size; i++) {
-      const w = takeWorker(codec);
+      const w = takeWorker(codec, opts.kernelPagesOnly ?? false);
       if (readFd !== undefined) w.postMessage({ readFd });
       w.on('message', (r: BatchResult) => {
         const p = this.pending.get(r.seq);
@@ -149,5 +150,5 @@ export class WorkerPool implements BatchWorkers {
 /** The save's compression on this machine: native libraries first (page-compress.ts), workers when the bundle has them. */
 export const hostCompression: PageCompression = {
   compressor: pageCompressor,
-  workers: (size, codec, input) => (size > 0 && workersAvailable() ? new WorkerPool(size, codec, input) : undefined),
+  workers: (size, codec, input, opts) => (size > 0 && workersAvailable() ? new WorkerPool(size, codec, input, opts) : undefined),
 };

@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { compressBatch, pureCompression, type BatchWorkers, type InputReader, type PageCompression } from '../../src/dump/batch.ts';
 import { hostCompression, leastLoaded } from '../../src/host/worker-pool.ts';
+import { kernelPagesOnly } from '../../src/dump/kdump-pipeline.ts';
+import { libdeflateCompressor } from '../../src/host/native-codecs.ts';
 import { readBack } from '../../src/dump/output.ts';
 import { saveDump, type SaveReporter, type SaveSink } from '../../src/dump/save.ts';
 import { pageDecoders } from '../../src/format/codecs/index.ts';
@@ -308,6 +310,27 @@ test('the host\'s worker pool reads a file input in its workers, and the save is
   } finally {
     file.close();
   }
+});
+
+test('zlib pages of a dump level that keeps only kernel pages (-d 31) are libdeflate level 1 in the workers and in this thread alike; -d 1 level 2', { skip: libdeflateCompressor(1) ? false : 'libdeflate.so.0 or koffi is not installed' }, async () => {
+  const input = openDump(new FileSource(zeroedElfPath));
+  for (const [dumpLevel, libdeflate] of [[31, 1], [1, 2]] as const) {
+    const asked: (boolean | undefined)[] = [];
+    const spy: PageCompression = {
+      compressor: (codec, opts) => (asked.push(opts?.kernelPagesOnly), hostCompression.compressor(codec, opts)),
+      workers: (size, codec, src, opts) => (asked.push(opts?.kernelPagesOnly), hostCompression.workers!(size, codec, src, opts)),
+    };
+    const withWorkers = new BufferSink();
+    await saveDump(input, { levels: [dumpLevel], elf: false, codec: 'zlib', threads: 2, compression: spy }, withWorkers, quiet);
+    assert.deepEqual(asked, [dumpLevel === 31, dumpLevel === 31]);
+    const level = libdeflateCompressor(libdeflate)!;
+    const inThread = new BufferSink();
+    await saveDump(input, { levels: [dumpLevel], elf: false, codec: 'zlib', threads: 0, compression: { compressor: async () => level } }, inThread, quiet);
+    assert.ok(Buffer.compare(withWorkers.bytes(), inThread.bytes()) === 0, `-d ${dumpLevel}: the bytes of libdeflate level ${libdeflate}`);
+  }
+  assert.equal(kernelPagesOnly(31), true);
+  assert.equal(kernelPagesOnly(14), true);
+  assert.equal(kernelPagesOnly(1 | 2 | 8 | 16), false, 'private page cache kept');
 });
 
 test('a batch goes to the worker with the fewest batches out, round robin among equals', () => {

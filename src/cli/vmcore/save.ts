@@ -18,6 +18,7 @@ import { pageCompressor, pageCompressorName } from '../../host/page-compress.ts'
 import { MAX_DUMP_LEVEL } from '../../analyze/page-class.ts';
 import { readBack, recordedLevel, type SaveReport } from '../../dump/output.ts';
 import { checkSavable, saveDump, type SaveSink } from '../../dump/save.ts';
+import { kernelPagesOnly } from '../../dump/kdump-pipeline.ts';
 import { DEFAULT_WINDOW, type SaveProgress } from '../../dump/scan.ts';
 import type { Command } from './commands.ts';
 import { ChunkedWriter, MANIFEST_SUFFIX, type ChunkStore } from '../../dump/chunked.ts';
@@ -421,7 +422,7 @@ async function saveTo(dump: Dump, args: SaveArgs, opened: ChunkStore[]): Promise
   }
   say(
     MSG_COMMON,
-    `saved ${r.scan.pagesKept} of ${r.scan.pagesPresent} pages (dump level ${levelText(dump, level, args.elf)}${args.codec ? `, ${args.codec} through ${pageCompressorName(args.codec)}` : ''}${args.elf ? ', ELF' : ''}) to ${where}: ${mib(r.bytesWritten)} in ${secs.toFixed(1)} s`,
+    `saved ${r.scan.pagesKept} of ${r.scan.pagesPresent} pages (dump level ${levelText(dump, level, args.elf)}${args.codec ? `, ${args.codec} through ${pageCompressorName(args.codec, { kernelPagesOnly: kernelPagesOnly(level) })}` : ''}${args.elf ? ', ELF' : ''}) to ${where}: ${mib(r.bytesWritten)} in ${secs.toFixed(1)} s`,
   );
   if (dump.notesError) {
     // Every page is out, but not every note: say what the output lacks (exit 3, partial).
@@ -560,7 +561,7 @@ export const saveCommand: Command = {
     // compares libzstd with the WebAssembly build once, so the workers need not load the latter.
     if (args.codec && args.threads > 0 && !args.elf) {
       if (args.codec === 'zstd') await pageCompressor('zstd');
-      prestartWorkers(args.threads, args.codec);
+      prestartWorkers(args.threads, args.codec, { kernelPagesOnly: kernelPagesOnly(args.levels[0]!) });
     }
     return saveAndReport(openDump(new FileSource(args.input), { decoders: nodePageDecoders }), args);
   },

@@ -154,8 +154,9 @@ export async function bootSystem(spec: SystemBoot): Promise<SystemResult> {
   log(`qemu-system-x86_64 ${spec.firmware} ${disk.file}${spec.direct ? ` -append "${spec.direct.append}"` : ''}`);
   // A boot through the firmware that prints nothing on either serial port for STALL_MS is killed; a
   // run that stalled right after the firmware handed over, in the firmware's reset after the kernel
-  // restarted the machine, or after the kernel the firmware booted died of an oops (harness/firmware-stall.ts), is run once more from its starting state, its
-  // logs kept as *-attempt1.log.
+  // restarted the machine, or after the kernel the firmware booted died of an oops
+  // (harness/firmware-stall.ts), is run once more from its starting state, its logs kept as
+  // *-attempt1.log.
   // A console that ends with a panic's last line is dead: killed after a minute, not STALL_MS.
   const stall = spec.direct ? {} : { stall: { ms: STALL_MS(), files: [consolePath, agentPath], dead: { ms: 60_000, tail: PANIC_END } } };
   let boot: Awaited<ReturnType<typeof bootGuest>>;

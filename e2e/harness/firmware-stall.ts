@@ -44,7 +44,9 @@ export function firmwareHandoffStall(consoleText: string): string | undefined {
 export function firmwareResetStall(consoleText: string): string | undefined {
   const last = lastConsoleLine(consoleText);
   if (!/\breboot: (?:Restarting system|machine restart)$/.test(last)) return undefined;
-  const after = consoleText.slice(consoleText.lastIndexOf(last) + last.length);
+  const at = consoleText.lastIndexOf(last);
+  if (at < 0) return undefined; // the line had escapes inside: not the kernel's plain line
+  const after = consoleText.slice(at + last.length);
   return after.search(ESCAPES) >= 0 ? last.replace(/^\[\s*\d+\.\d+\]\s*/, '') : undefined;
 }
 

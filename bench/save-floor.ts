@@ -17,7 +17,7 @@ import { openDump } from '../src/format/open-dump.ts';
 import { FileSource } from '../src/host/file-source.ts';
 import { pageCompressor } from '../src/host/page-compress.ts';
 import { isZeroPage } from '../src/dump/batch.ts';
-import { kernelPagesOnly } from '../src/dump/kdump-pipeline.ts';
+import { kernelPagesOnly } from '../src/analyze/page-class.ts';
 import type { CodecName } from '../src/format/codecs/index.ts';
 
 const args = process.argv.slice(2);
@@ -28,11 +28,12 @@ const [input, saved, codec] = args as [string, string, CodecName];
 if (!input || !saved || !codec) throw new Error('usage: save-floor.ts INPUT.elf SAVED.kdump CODEC [--cores N]');
 const RUN = 256;
 
+const savedDump = openDump(new FileSource(saved));
+
 /** The kept page frames as runs of at most RUN pages. */
 function keptRuns(): [number, number][] {
-  const d = openDump(new FileSource(saved));
   const runs: [number, number][] = [];
-  for (const r of d.presentRuns()) {
+  for (const r of savedDump.presentRuns()) {
     for (let p = Number(r.startPfn); p < Number(r.endPfn); p += RUN) runs.push([p, Math.min(RUN, Number(r.endPfn) - p)]);
   }
   return runs;
@@ -52,7 +53,7 @@ const cpu = () => {
 
 if (part) {
   const [k, n] = part.split('/').map(Number) as [number, number];
-  const compress = await pageCompressor(codec, { kernelPagesOnly: kernelPagesOnly(openDump(new FileSource(saved)).dumpLevel ?? 0) });
+  const compress = await pageCompressor(codec, { kernelPagesOnly: kernelPagesOnly(savedDump.dumpLevel ?? 0) });
   const out = new Uint8Array(PS + 1024);
   let t = 0;
   let c = 0;

@@ -28,6 +28,11 @@ export const DL_EXCLUDE_CACHE_PRI = 0x04;
 export const DL_EXCLUDE_USER_DATA = 0x08;
 export const DL_EXCLUDE_FREE = 0x10;
 export const MAX_DUMP_LEVEL = 31;
+/** A dump level whose kept pages are the kernel's own: page cache, its private pages and user pages left out. */
+export function kernelPagesOnly(dumpLevel: number): boolean {
+  const userData = DL_EXCLUDE_CACHE | DL_EXCLUDE_CACHE_PRI | DL_EXCLUDE_USER_DATA;
+  return (dumpLevel & userData) === userData;
+}
 /** What each dump level bit (1, 2, 4, 8, 16) excludes, in words. */
 export const DUMP_LEVEL_WORDS = ['zero pages', 'cache pages', 'private cache pages', 'user pages', 'free pages'];
 

@@ -14,7 +14,7 @@ import { DiskDumpHeader, DUMP_DH_COMPRESSED_INCOMPLETE } from '../format/kdump-c
 import { KdumpCompressedWriter } from '../format/kdump-compressed-writer.ts';
 import type { ByteSink } from '../format/sink.ts';
 import type { DumpIdentity } from '../analyze/dump-identity.ts';
-import { DL_EXCLUDE_CACHE, DL_EXCLUDE_CACHE_PRI, DL_EXCLUDE_USER_DATA, DL_EXCLUDE_ZERO } from '../analyze/page-class.ts';
+import { DL_EXCLUDE_ZERO, kernelPagesOnly } from '../analyze/page-class.ts';
 import {
   BATCH_PAGES,
   compressBatch,
@@ -146,12 +146,6 @@ export async function writeKdumpCompressed(dump: Dump, filter: FilterSetup | und
   report.unwrittenPages = scan.pagesKept - pages.written;
   report.incomplete = pages.stop !== undefined || pages.reader.lost > 0 || dump.incomplete;
   return finishOutput(writer, sink, report);
-}
-
-/** A dump level whose kept pages are the kernel's own: page cache, its private pages and user pages left out. */
-export function kernelPagesOnly(dumpLevel: number): boolean {
-  const userData = DL_EXCLUDE_CACHE | DL_EXCLUDE_CACHE_PRI | DL_EXCLUDE_USER_DATA;
-  return (dumpLevel & userData) === userData;
 }
 
 interface PipelineOptions {

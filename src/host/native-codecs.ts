@@ -19,7 +19,7 @@ import { loadKoffi, type Koffi, type KoffiFunction as Fn } from './koffi.ts';
  * stays within 1.1 % of makedumpfile's size (6.1 +1.07 %, 6.12 +0.91 %; level 2 −1.6 / −0.9 %), and
  * a 1 GiB guest's `-c -d 31` takes 12–14 % less time (BENCHMARKS.md).
  */
-export function libdeflateLevel(kernelPagesOnly: boolean): number {
+export function libdeflateLevel(kernelPagesOnly: boolean | undefined): number {
   return kernelPagesOnly ? 1 : 2;
 }
 

@@ -23,7 +23,7 @@ const ZLIB_LEVEL = 3;
 export async function pageCompressor(codec: CodecName, opts: CompressorOptions & { zstdChecked?: boolean } = {}): Promise<PageCompressor> {
   switch (codec) {
     case 'zlib':
-      return libdeflateCompressor(libdeflateLevel(opts.kernelPagesOnly ?? false)) ?? zlibCompressor();
+      return libdeflateCompressor(libdeflateLevel(opts.kernelPagesOnly)) ?? zlibCompressor();
     case 'lzo':
       return liblzoCompressor() ?? (await import('../format/codecs/compress.ts')).lzoPageCompressor();
     case 'zstd': {
@@ -55,7 +55,7 @@ export function zstdNativeChecked(): boolean {
 export function pageCompressorName(codec: CodecName, opts: CompressorOptions = {}): string {
   switch (codec) {
     case 'zlib': {
-      const level = libdeflateLevel(opts.kernelPagesOnly ?? false);
+      const level = libdeflateLevel(opts.kernelPagesOnly);
       return libdeflateCompressor(level) ? `libdeflate level ${level}` : `Node's zlib level ${ZLIB_LEVEL}`;
     }
     case 'lzo':

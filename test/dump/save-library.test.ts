@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { compressBatch, pureCompression, type BatchWorkers, type InputReader, type PageCompression } from '../../src/dump/batch.ts';
 import { hostCompression, leastLoaded } from '../../src/host/worker-pool.ts';
-import { kernelPagesOnly } from '../../src/dump/kdump-pipeline.ts';
+import { kernelPagesOnly } from '../../src/analyze/page-class.ts';
 import { libdeflateCompressor } from '../../src/host/native-codecs.ts';
 import { readBack } from '../../src/dump/output.ts';
 import { saveDump, type SaveReporter, type SaveSink } from '../../src/dump/save.ts';

@@ -33,7 +33,16 @@ if (files.length === 0) {
 }
 // No test may make a real kexec or reboot syscall on this machine: src/host/syscalls.ts refuses to
 // construct them with this set (and under node --test's NODE_TEST_CONTEXT); tests pass fakes.
-const env = { ...process.env, KEXEC_TS_NO_HOST_SYSCALLS: '1' };
+// Every temporary file of the run (os.tmpdir() in the tests and whatever they start) goes into one
+// directory, removed when the run ends: a test that forgets its own leaves nothing behind.
+// TESTS_KEEP_TMP=1 keeps it (its path is printed).
+const runTmp = mkdtempSync(join(tmpdir(), 'kexec-ts-tests-'));
+const env = { ...process.env, KEXEC_TS_NO_HOST_SYSCALLS: '1', TMPDIR: runTmp };
+function exit(code) {
+  if (process.env.TESTS_KEEP_TMP === '1') console.log(`== the run's temporary files are kept in ${runTmp}`);
+  else rmSync(runTmp, { recursive: true, force: true });
+  process.exit(code);
+}
 /** The long guests: real Debian systems (firmware, GRUB/systemd-boot) and arm64 under emulation. */
 const longGuest = (f) => /^e2e\/(debian-|arm64-)/.test(f);
 const short = files.filter((f) => !longGuest(f));
@@ -49,7 +58,7 @@ function runGroup(list, keep) {
       spawn(process.execPath, args, { stdio: 'inherit', env }).on('close', (code) => resolve({ code, out: '' }));
       return;
     }
-    const dir = mkdtempSync(join(tmpdir(), 'kexec-ts-unit-'));
+    const dir = mkdtempSync(join(runTmp, 'unit-'));
     const file = join(dir, 'out.txt');
     const sink = createWriteStream(file);
     sink.on('open', () => {
@@ -68,7 +77,7 @@ const counts = (out) => out.split('\n').filter((l) => /^# (tests|pass|fail|cance
 
 if (!together) {
   const { code } = await runGroup(files, false);
-  process.exit(code ?? 1);
+  exit(code ?? 1);
 }
 console.log(`== ${long.length} long-guest files (real Debian systems, arm64) run beside ${short.length} others (unit and fixture tests, then the x86_64 kernel scenarios; their output follows when they end)`);
 const shortRun = runGroup(short, true).then((r) => {
@@ -79,4 +88,4 @@ const longRun = runGroup(long, false);
 const [a, b] = await Promise.all([shortRun, longRun]);
 console.log(`== unit and fixture tests, x86_64 kernel scenarios: exit ${a.code} (${counts(a.out)})`);
 console.log(`== long guests (real Debian systems, arm64): exit ${b.code}`);
-process.exit(a.code === 0 && b.code === 0 ? 0 : 1);
+exit(a.code === 0 && b.code === 0 ? 0 : 1);

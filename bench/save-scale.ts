@@ -2,7 +2,9 @@
 // root, run through chroot) and the host's makedumpfile (Debian 12: 1.7.2), on the same inputs in
 // one run, with the machine's floor (bench/save-floor.ts: read the kept pages + compress them on
 // every core) beside each case.
-//   node --import tsx bench/save-scale.ts [--runs N] [--cases c31,l31,Fl31,z31,c1] [--json FILE] INPUT.elf...
+//   node --import tsx bench/save-scale.ts [--runs N] [--cases c31,l31,Fl31,z31,c1] [--cpus N] [--json FILE] INPUT.elf...
+// --cpus N: every tool, and the floor, on the first N CPUs only (taskset; a save then starts a worker
+// per CPU it may use, none on one): --cpus 1 is a capture kernel's one CPU (nr_cpus=1), natively.
 // Each case runs N times (default 3) with the tools interleaved; medians of wall and CPU (user+sys),
 // peak RSS (max), output size; -F cases pipe into `wc -c`. The load average before and after each
 // case. Wall ratios are ours / makedumpfile's, CPU ratios likewise; floor ratio = our wall / floor.
@@ -24,6 +26,9 @@ const runs = Number(opt('--runs', '3'));
 const caseNames = opt('--cases', 'c31,l31,Fl31,z31,c1').split(',');
 const jsonOut = opt('--json', '');
 const cli = opt('--vmcore-ts', 'dist/vmcore-ts.cjs');
+const cpus = opt('--cpus', '');
+/** The command on the first --cpus CPUs, or as it is. */
+const onCpus = (cmd: string[]) => (cpus ? ['taskset', '-c', `0-${Number(cpus) - 1}`, ...cmd] : cmd);
 const inputs = argv;
 if (!inputs.length) throw new Error('usage: save-scale.ts [--runs N] [--cases ...] INPUT.elf...');
 
@@ -45,7 +50,7 @@ function timed(cmd: string[], out: string | undefined, flat: boolean, env: Recor
   // at 64 GiB -l), which otherwise shares the 2 CPUs with it.
   spawnSync('sync');
   const sizeFile = join(work, 'size.txt');
-  const argvRun = flat ? ['sh', '-c', `${cmd.map(q).join(' ')} | wc -c > ${q(sizeFile)}`] : cmd;
+  const argvRun = flat ? ['sh', '-c', `${onCpus(cmd).map(q).join(' ')} | wc -c > ${q(sizeFile)}`] : onCpus(cmd);
   const tf = join(work, 'time.txt');
   const r = spawnSync('/usr/bin/time', ['-o', tf, '-f', '%e %U %S %M', ...argvRun], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', env: { ...process.env, ...env } });
   if (r.status !== 0) throw new Error(`${argvRun.join(' ')}: exit ${r.status}\n${r.stderr.slice(-2000)}`);
@@ -92,7 +97,7 @@ const load = () => loadavg().map((l) => l.toFixed(1)).join(' ');
 const CODEC: Record<string, string> = { c: 'zlib', l: 'lzo', z: 'zstd', p: 'snappy' };
 
 const rows: unknown[] = [];
-console.log(`vmcore-ts ${cli}; ${mdf178Version} (sid root, chroot); host ${mdf172Version}; ${runs} runs each, interleaved`);
+console.log(`vmcore-ts ${cli}; ${mdf178Version} (sid root, chroot); host ${mdf172Version}; ${runs} runs each, interleaved${cpus ? `; every tool and the floor on ${cpus} CPU(s) (taskset)` : ''}`);
 for (const input of inputs) {
   const inRoot = join(root.dir, 'tmp', basename(input));
   linkSync(input, inRoot);
@@ -126,7 +131,9 @@ for (const input of inputs) {
     const key = `${m[2]}${m[3]}`;
     if (!floors.has(key)) {
       if (flat) timed([process.execPath, ...NODE_ARGS, cli, 'save', `-${m[2]}`, '-d', m[3]!, '--message-level', '0', input, ours], undefined, false);
-      const f = spawnSync(process.execPath, ['--import', 'tsx', 'bench/save-floor.ts', input, ours, CODEC[m[2]!]!], { encoding: 'utf8' });
+      // (save-floor compresses on every core it may use: the --cpus ones)
+      const [exe, ...floorArgs] = onCpus([process.execPath, '--import', 'tsx', 'bench/save-floor.ts', input, ours, CODEC[m[2]!]!]);
+      const f = spawnSync(exe!, floorArgs, { encoding: 'utf8' });
       if (f.status !== 0) throw new Error(`save-floor: ${f.stderr}`);
       floors.set(key, JSON.parse(f.stdout.trim().split('\n').pop()!));
     }

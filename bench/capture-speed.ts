@@ -11,7 +11,7 @@
 // one more profiled vmcore-ts save per mode goes (node --cpu-prof in the guest, copied out, sorted
 // by bench/save-profile.mjs --classify). Under TCG the guest CPU is emulated: both tools alike.
 // Usage: node --import tsx bench/capture-speed.ts [--suite bookworm|trixie] [--memory MiB] [--runs N]
-//          [--capture root|initramfs] [--crashkernel MiB] [--cpu qemu64] [--no-profile] [--no-builtin] [--jitless] [--esm] [--no-codecs]
+//          [--capture root|initramfs] [--crashkernel MiB] [--cpu qemu64] [--no-profile] [--no-builtin] [--jitless] [--esm] [--no-codecs] [--no-floor]
 //          [--host-vmcore FILE | --no-host] [--keep] [--verbose]
 // Also, unless --no-builtin: vmcore-ts with VMCORE_TS_NATIVE_CODECS=0 (Node's zlib, our LZO1X in JS)
 // in each round; with --esm, vmcore-ts from its ESM bundle too (dist/vmcore-ts.mjs, what the capture ran
@@ -21,12 +21,15 @@
 // compressor's cost per page through koffi) in the guest and natively; unless --no-host: the same alternation natively on this host, on one CPU (taskset),
 // on the cached unfiltered ELF vmcore of the same suite and CPU (e2e's raw vmcore,
 // ~/.cache/kexec-ts/vmcore/SUITE-CPU[-Ng].elf, bench/make-vmcore.ts) or --host-vmcore FILE: how far TCG
-// moves the ratio.
+// moves the ratio. Unless --no-floor: the machine's floor in the capture kernel, per mode
+// (bench/save-floor.ts, bundled, run there on its one CPU against /proc/vmcore and a makedumpfile
+// dump of it: the time to read the kept pages + compress them as vmcore-ts does), beside 0.8×
+// makedumpfile: below the floor, no collector could meet the goal in that guest.
 import './fleet-env.mjs';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
@@ -40,7 +43,7 @@ import { cacheDir } from '../e2e/harness/cache.ts';
 import { CAPTURE_SPEED_MODES, captureSpeed, type CaptureNodeFrom } from '../e2e/scenarios.ts';
 import { NODE_ARGS } from '../src/node-args.ts';
 
-const USAGE = 'usage: node --import tsx bench/capture-speed.ts [--suite bookworm|trixie] [--memory MiB] [--runs N] [--capture root|initramfs] [--crashkernel MiB] [--cpu MODEL] [--no-profile] [--no-builtin] [--jitless] [--esm] [--no-codecs] [--host-vmcore FILE | --no-host] [--keep] [--verbose]';
+const USAGE = 'usage: node --import tsx bench/capture-speed.ts [--suite bookworm|trixie] [--memory MiB] [--runs N] [--capture root|initramfs] [--crashkernel MiB] [--cpu MODEL] [--no-profile] [--no-builtin] [--jitless] [--esm] [--no-codecs] [--no-floor] [--host-vmcore FILE | --no-host] [--keep] [--verbose]';
 
 function usage(why: string): never {
   process.stderr.write(`capture-speed: ${why}\n${USAGE}\n`);
@@ -59,6 +62,7 @@ const OPTIONS = {
   jitless: { type: 'boolean', default: false },
   esm: { type: 'boolean', default: false },
   'no-codecs': { type: 'boolean', default: false },
+  'no-floor': { type: 'boolean', default: false },
   'host-vmcore': { type: 'string' },
   'no-host': { type: 'boolean', default: false },
   keep: { type: 'boolean', default: false },
@@ -116,6 +120,25 @@ function nativeFiles(): Record<string, FileSpec> {
 
 /** Where bench/capture-codecs.mjs goes in the guest: beside the bundle, so it finds its koffi. */
 const CODEC_BENCH = 'opt/kexec-ts/bench/capture-codecs.mjs';
+/** Where bench/save-floor.ts goes in the guest, bundled into one file (the guest has node, not tsx). */
+const FLOOR_BENCH = 'opt/kexec-ts/bench/save-floor.mjs';
+/** bench/save-floor.ts and the library code it uses as one ES module (koffi stays outside: the guest's, beside the bundle). */
+async function floorBundle(): Promise<string> {
+  const { build } = await import('esbuild');
+  const outfile = join(mkdtempSync(join(tmpdir(), 'capture-floor-')), 'save-floor.mjs');
+  await build({
+    entryPoints: [join(REPO, 'bench', 'save-floor.ts')],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    external: ['koffi'],
+    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+    logLevel: 'warning',
+  });
+  return outfile;
+}
 const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
 const loadBefore = load();
 const log = (s: string) => process.stderr.write(s + '\n');
@@ -130,7 +153,12 @@ const spec = captureSpeed(suite, cpu, marker, {
   jitless: values.jitless,
   esm: values.esm,
   ...(values['no-codecs'] ? {} : { codecBench: `/${CODEC_BENCH}` }),
-  files: { ...nativeFiles(), ...(values['no-codecs'] ? {} : { [CODEC_BENCH]: { host: join(REPO, 'bench', 'capture-codecs.mjs') } }) },
+  ...(values['no-floor'] ? {} : { floorBench: `/${FLOOR_BENCH}` }),
+  files: {
+    ...nativeFiles(),
+    ...(values['no-codecs'] ? {} : { [CODEC_BENCH]: { host: join(REPO, 'bench', 'capture-codecs.mjs') } }),
+    ...(values['no-floor'] ? {} : { [FLOOR_BENCH]: { host: await floorBundle() } }),
+  },
 });
 log(`capture-speed: ${suite} -cpu ${cpu}, ${memoryMiB} MiB, ${spec.cmdline}, node from the ${nodeFrom === 'root' ? 'scratch root' : 'capture initramfs'}, ${runs} rounds; load ${loadBefore}`);
 let result;
@@ -240,6 +268,23 @@ if (builtinCodecs) {
     const [md, ts, bi] = (['makedumpfile', 'vmcore-ts', 'vmcore-ts-builtin'] as const).map((t) => median(of(t, mode).map((r) => r.syncMs)));
     const [mdB, biB] = [median(of('makedumpfile', mode).map((r) => r.bytes)), median(of('vmcore-ts-builtin', mode).map((r) => r.bytes))];
     say(`| -${mode} -d 31 | ${sec(md!)} | ${sec(ts!)} | ${sec(bi!)} | ${(bi! / md!).toFixed(2)} | ${((100 * (biB - mdB)) / mdB).toFixed(1)} % |`);
+  }
+  say();
+}
+
+// --- the machine's floor in the capture kernel
+const floorMarkers = result.markers.filter((x) => x.stage === 'capture' && x.name === 'floor');
+if (floorMarkers.length) {
+  say("The machine's floor in this capture kernel (bench/save-floor.ts on its one CPU: read the pages a makedumpfile dump of /proc/vmcore kept, each tested for zero, + compress them as vmcore-ts does; once, after the rounds):");
+  say();
+  say('| mode | pages kept (zero) | read | compress | floor | makedumpfile synced (median) | 0.8× makedumpfile | makedumpfile ÷ floor | vmcore-ts synced ÷ floor |');
+  say('|---|---|---|---|---|---|---|---|---|');
+  for (const fm of floorMarkers) {
+    const [mode, json] = [fm.value.slice(0, fm.value.indexOf(' ')), fm.value.slice(fm.value.indexOf(' ') + 1)];
+    const f = JSON.parse(json) as { pages: number; zeroPages: number; readWall: number; compressWall: number; floor: number };
+    const [md, ts] = [median(of('makedumpfile', mode).map((r) => r.syncMs)), median(of('vmcore-ts', mode).map((r) => r.syncMs))];
+    const floorMs = f.floor * 1000;
+    say(`| -${mode} -d 31 | ${f.pages} (${f.zeroPages}) | ${sec(f.readWall * 1000)} | ${sec(f.compressWall * 1000)} | **${sec(floorMs)}** | ${sec(md)} | ${sec(0.8 * md)}${0.8 * md < floorMs ? ' (below the floor)' : ''} | ${(md / floorMs).toFixed(2)} | ${(ts / floorMs).toFixed(2)} |`);
   }
   say();
 }

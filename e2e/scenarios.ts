@@ -164,6 +164,12 @@ export interface CaptureSpeedOptions {
   esm?: boolean;
   /** after the rounds, run this guest path with node (bench/capture-codecs.mjs: per-page cost of each compressor); its JSON line is marker `codecs` */
   codecBench?: string;
+  /**
+   * after the rounds, per mode: makedumpfile saves once more and this guest path runs with node on
+   * /proc/vmcore and that dump (bench/save-floor.ts, bundled: the machine's floor on the capture
+   * kernel's one CPU, read + compress of the kept pages); its JSON line is marker `floor` ("MODE JSON")
+   */
+  floorBench?: string;
   /** extra initramfs files (the native codec libraries, koffi's binary) */
   files?: ScenarioSpec['files'];
 }
@@ -203,6 +209,12 @@ export function captureSpeed(suite: string, cpu: string, crashMarker: string, o:
     (m) => `cold
 vnode --cpu-prof --cpu-prof-dir $PROF/${m} $VTS save -${m} -d 31 --message-level 23 /proc/vmcore $IN/vmcore > /tmp/profile-${m}.log 2>&1 || fail "profiled vmcore-ts save -${m}: $(tail -n 3 /tmp/profile-${m}.log | tr '\\n' ' ')"
 mark profiled "${m} $(ls /scratch/capbench-prof/${m} | tr '\\n' ' ')"`,
+  ).join('\n');
+  const floor = CAPTURE_SPEED_MODES.map(
+    (m) => `cold
+makedumpfile -${m} -d 31 /proc/vmcore $OUT/vmcore > /tmp/floor-md-${m}.log 2>&1 || fail "makedumpfile -${m} for the floor: $(tail -n 3 /tmp/floor-md-${m}.log | tr '\\n' ' ')"
+vnode ${o.floorBench} /proc/vmcore $IN/vmcore ${m === 'c' ? 'zlib' : 'lzo'} --cores 1 > /tmp/floor-${m}.log 2>&1 || fail "the floor of -${m}: $(tail -n 3 /tmp/floor-${m}.log | tr '\\n' ' ')"
+mark floor "${m} $(tail -n 1 /tmp/floor-${m}.log)"`,
   ).join('\n');
   return {
     name: `capture-speed-${nodeFrom}-${memoryMiB}M`,
@@ -273,6 +285,7 @@ done
 mark vmcore-ts-codecs "$(grep -ho 'through [^)]*' /tmp/vmcore-ts-[cl]-1.log | tr '\\n' ';')"
 ${o.builtinCodecs ? `mark vmcore-ts-builtin-codecs "$(grep -ho 'through [^)]*' /tmp/vmcore-ts-builtin-[cl]-1.log | tr '\\n' ';')"` : ''}
 ${o.profile ? profile : ''}
+${o.floorBench ? floor : ''}
 ${
   o.codecBench
     ? `cold
@@ -286,7 +299,7 @@ ${root ? 'umount /scratch/proc /scratch/dev' : ''}
 mark done "${runs}"
 `,
     },
-    expect: ['first:crash-loaded', 'capture:boot', 'capture:node-start', 'capture:done', ...(o.profile ? ['capture:profiled'] : []), ...(o.codecBench ? ['capture:codecs'] : [])],
+    expect: ['first:crash-loaded', 'capture:boot', 'capture:node-start', 'capture:done', ...(o.profile ? ['capture:profiled'] : []), ...(o.codecBench ? ['capture:codecs'] : []), ...(o.floorBench ? ['capture:floor'] : [])],
     timeoutMs: (15 + runs * 6 * Math.ceil(memoryMiB / 1024)) * 60_000,
   };
 }

@@ -22,7 +22,7 @@ const specs: ScenarioSpec[] = [
   kdump('bookworm', 'max', 'E2E-MARK-X', true, 2048, 'oom'),
   firmwareReboot('bookworm', 'max', 'true'),
   captureSpeed('bookworm', 'qemu64', 'E2E-MARK-X'),
-  captureSpeed('bookworm', 'qemu64', 'E2E-MARK-X', { nodeFrom: 'initramfs', runs: 1, profile: true, memoryMiB: 2048, builtinCodecs: true, jitless: true, esm: true, codecBench: '/opt/kexec-ts/bench/capture-codecs.mjs' }),
+  captureSpeed('bookworm', 'qemu64', 'E2E-MARK-X', { nodeFrom: 'initramfs', runs: 1, profile: true, memoryMiB: 2048, builtinCodecs: true, jitless: true, esm: true, codecBench: '/opt/kexec-ts/bench/capture-codecs.mjs', floorBench: '/opt/kexec-ts/bench/save-floor.mjs' }),
 ];
 
 test(`scenario scripts: every stage of every scenario, /init and lib.sh parse as shell (${shell.join(' ')} -n)`, () => {
@@ -83,4 +83,20 @@ test('captureSpeed: node from the scratch root (chroot, crashkernel=256M, slim c
   assert.ok(codecs.expect!.includes('capture:codecs'));
   assert.ok(!root.stages.capture!.includes('codecs.log'));
   assert.throws(() => captureSpeed('trixie', 'qemu64', 'M', { runs: 0 }), /runs must be a positive integer/);
+});
+
+test("captureSpeed: the floor, per mode after the rounds: a makedumpfile dump of /proc/vmcore, then save-floor on it with vmcore-ts's codec and one core", () => {
+  const s = captureSpeed('trixie', 'qemu64', 'M', { floorBench: '/opt/kexec-ts/bench/save-floor.mjs' });
+  const capture = s.stages.capture!;
+  const floor = [...capture.matchAll(/^(makedumpfile|vnode \/opt\/kexec-ts\/bench\/save-floor\.mjs) (.*?) > /gm)].map((m) => `${m[1]!.split(' ').pop()} ${m[2]}`);
+  assert.deepEqual(floor, [
+    'makedumpfile -c -d 31 /proc/vmcore $OUT/vmcore',
+    '/opt/kexec-ts/bench/save-floor.mjs /proc/vmcore $IN/vmcore zlib --cores 1',
+    'makedumpfile -l -d 31 /proc/vmcore $OUT/vmcore',
+    '/opt/kexec-ts/bench/save-floor.mjs /proc/vmcore $IN/vmcore lzo --cores 1',
+  ]);
+  assert.ok(capture.indexOf('save-floor.mjs') > capture.indexOf('done\n'), 'after the rounds');
+  assert.match(capture, /^mark floor "l \$\(tail -n 1 \/tmp\/floor-l\.log\)"$/m);
+  assert.ok(s.expect!.includes('capture:floor'));
+  assert.ok(!captureSpeed('trixie', 'qemu64', 'M').stages.capture!.includes('save-floor'), 'no floor unless asked');
 });

@@ -10,7 +10,7 @@
 // The long guests' output streams as it comes; the other process's is kept and printed whole when
 // it ends. TESTS_SEQUENTIAL=1 runs everything in one process, in order (as before).
 import { spawn } from 'node:child_process';
-import { createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -36,7 +36,9 @@ if (files.length === 0) {
 // Every temporary file of the run (os.tmpdir() in the tests and whatever they start) goes into one
 // directory, removed when the run ends: a test that forgets its own leaves nothing behind.
 // TESTS_KEEP_TMP=1 keeps it (its path is printed).
+// Open to every user as /tmp is (sticky, world-writable): some tests run servers as nobody.
 const runTmp = mkdtempSync(join(tmpdir(), 'kexec-ts-tests-'));
+chmodSync(runTmp, 0o1777);
 const env = { ...process.env, KEXEC_TS_NO_HOST_SYSCALLS: '1', TMPDIR: runTmp };
 function exit(code) {
   if (process.env.TESTS_KEEP_TMP === '1') console.log(`== the run's temporary files are kept in ${runTmp}`);

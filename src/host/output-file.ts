@@ -8,7 +8,8 @@
 //     at the destination is replaced, never followed), link() without (fails if a file appeared
 //     meanwhile). A writer killed half-way leaves its temporary file and never the final name.
 //   - One writer per output: a lock file created with O_EXCL beside it holds the writer's pid; a
-//     second writer fails with a clear message; a lock left by a dead process is taken over.
+//     second writer fails with a clear message (also while the lock is still empty: just created,
+//     its pid not yet written); a lock left by a dead process is taken over.
 import {
   closeSync,
   constants,
@@ -69,7 +70,19 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Takes the lock of `path`; throws OutputError when a live process holds it. */
+/** A lock file without a pid this young is one a writer is creating (it writes its pid right after). */
+const LOCK_BEING_CREATED_MS = 10_000;
+
+/** How long ago the lock file was last changed; Infinity when it is gone. */
+function lockAgeMs(lock: string): number {
+  try {
+    return Date.now() - statSync(lock).mtimeMs;
+  } catch {
+    return Infinity;
+  }
+}
+
+/** Takes the lock of `path`; throws OutputError when a live process holds it, or is creating it. */
 function takeLock(path: string): string {
   const lock = lockNameOf(path);
   for (let attempt = 0; attempt < 2; attempt++) {
@@ -90,7 +103,15 @@ function takeLock(path: string): string {
           hint: 'wait for it to finish, or write to another file',
         });
       }
-      // A lock left by a writer that died (or one being created this instant: then the retry fails).
+      // No pid in it yet: a writer has just created it (between its open and its write), unless
+      // that was long ago and it died in between.
+      if (!(holder > 0) && lockAgeMs(lock) < LOCK_BEING_CREATED_MS) {
+        throw new OutputError(`${path} is being written by another process (its lock ${lock} was created just now and has no pid yet)`, {
+          path,
+          hint: 'wait for it to finish, or write to another file',
+        });
+      }
+      // A lock left by a writer that died.
       try {
         unlinkSync(lock);
       } catch (e2) {

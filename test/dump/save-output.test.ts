@@ -15,6 +15,7 @@ import {
   rmSync,
   statSync,
   symlinkSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,6 +24,7 @@ import { after, test } from 'node:test';
 import { openDump } from '../../src/format/open-dump.ts';
 import { FileSource } from '../../src/host/file-source.ts';
 import { OutputFile } from '../../src/host/output-file.ts';
+import { OutputError } from '../../src/errors.ts';
 import { FdSink, syncFileRangeWrite } from '../../src/host/file-sink.ts';
 import { probeSection } from '../kexec/fixture.ts';
 import { fakeVmlinux } from '../kexec/synthetic.ts';
@@ -166,7 +168,8 @@ test('two simultaneous save -f to one path: one succeeds, the other fails naming
   const a = await first.done;
   assert.equal(a.code, 0, a.err);
   assert.equal(second.code, 1, second.err);
-  assert.match(second.err, /dump is being written by another process \(pid \d+/);
+  // (its pid, or — when the first was stopped between creating its lock and writing its pid into it — that it is new)
+  assert.match(second.err, /dump is being written by another process \((pid \d+|its lock .* was created just now)/);
   assert.equal(openDump(new FileSource(out)).incomplete, false);
   assert.deepEqual(leftovers(d, ['dump']), [], 'lock and temporary files gone');
 });
@@ -193,6 +196,21 @@ test('a lock left by a killed writer (its pid is gone) is taken over', () => {
   const out = join(d, 'dump');
   const dead = spawnSync('true').pid!;
   writeFileSync(join(d, '.dump.lock'), `${dead}\n`);
+  const f = OutputFile.create(out, { force: false });
+  f.commit();
+  assert.ok(existsSync(out));
+  assert.deepEqual(leftovers(d, ['dump']), []);
+});
+
+test('a lock still without a pid (its writer between creating it and writing its pid) stops a second writer; left so for long, it is taken over', () => {
+  const d = mkdtempSync(join(dir, 'empty-lock-'));
+  const out = join(d, 'dump');
+  const lock = join(d, '.dump.lock');
+  writeFileSync(lock, '');
+  assert.throws(() => OutputFile.create(out, { force: false }), (e: Error) => e instanceof OutputError && /is being written by another process \(its lock .*\.dump\.lock was created just now and has no pid yet\)/.test(e.message));
+  assert.ok(existsSync(lock), 'the new lock is left to its writer');
+  const old = new Date(Date.now() - 60_000);
+  utimesSync(lock, old, old);
   const f = OutputFile.create(out, { force: false });
   f.commit();
   assert.ok(existsSync(out));

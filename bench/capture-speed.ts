@@ -125,7 +125,9 @@ const FLOOR_BENCH = 'opt/kexec-ts/bench/save-floor.mjs';
 /** bench/save-floor.ts and the library code it uses as one ES module (koffi stays outside: the guest's, beside the bundle). */
 async function floorBundle(): Promise<string> {
   const { build } = await import('esbuild');
-  const outfile = join(mkdtempSync(join(tmpdir(), 'capture-floor-')), 'save-floor.mjs');
+  const dir = mkdtempSync(join(tmpdir(), 'capture-floor-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const outfile = join(dir, 'save-floor.mjs');
   await build({
     entryPoints: [join(REPO, 'bench', 'save-floor.ts')],
     outfile,

@@ -60,14 +60,13 @@ function runGroup(list, keep) {
       spawn(process.execPath, args, { stdio: 'inherit', env }).on('close', (code) => resolve({ code, out: '' }));
       return;
     }
-    const dir = mkdtempSync(join(runTmp, 'unit-'));
-    const file = join(dir, 'out.txt');
+    // (in the run's directory, removed with it)
+    const file = join(runTmp, 'unit-output.txt');
     const sink = createWriteStream(file);
     sink.on('open', () => {
       const child = spawn(process.execPath, args, { stdio: ['ignore', sink, sink], env });
       child.on('close', (code) => {
         const out = readFileSync(file, 'utf8');
-        rmSync(dir, { recursive: true, force: true });
         resolve({ code, out });
       });
     });
